@@ -1,0 +1,60 @@
+#include "sentinel/crypto/sha256.h"
+
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "sentinel/crypto/hex.h"
+
+namespace sentinel::crypto {
+
+struct Sha256::Impl {
+  EVP_MD_CTX* ctx = nullptr;
+};
+
+Sha256::Sha256() : impl_(std::make_unique<Impl>()) {
+  impl_->ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr);
+}
+
+Sha256::~Sha256() { EVP_MD_CTX_free(impl_->ctx); }
+
+void Sha256::Update(const void* data, size_t len) { EVP_DigestUpdate(impl_->ctx, data, len); }
+
+Sha256Digest Sha256::Finish() {
+  Sha256Digest d{};
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(impl_->ctx, d.data(), &n);
+  EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr);
+  return d;
+}
+
+std::string Sha256Hex(std::string_view data) {
+  Sha256 h;
+  h.Update(data.data(), data.size());
+  return ToHex(h.Finish());
+}
+
+Result<std::string> Sha256HexOfFd(int fd, uint64_t max_bytes) {
+  Sha256 h;
+  std::vector<uint8_t> buf(1 << 16);
+  uint64_t total = 0;
+  while (true) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(errno, "read");
+    }
+    if (n == 0) break;
+    total += static_cast<uint64_t>(n);
+    if (total > max_bytes) {
+      return ResourceExhaustedError("file larger than max_hash_bytes (" + std::to_string(max_bytes) + ")");
+    }
+    h.Update(buf.data(), static_cast<size_t>(n));
+  }
+  return ToHex(h.Finish());
+}
+
+}  // namespace sentinel::crypto
