@@ -1,0 +1,314 @@
+#include "sentinel/storage/migrations.h"
+
+#include <string>
+
+#include "sentinel/base/time.h"
+#include "sentinel/crypto/sha256.h"
+
+namespace sentinel::storage {
+namespace {
+
+// ---------------------------------------------------------------------------
+// Event store. Process history is stored incrementally: one row per process
+// instance (pid + start time + what it executes) and one state row only when
+// its changing values differ from the previous scan. process_snapshots and
+// processes are views that present the seed's one-row-per-process-per-scan
+// shape over that (docs/storage.md).
+constexpr std::string_view kEvents1 = R"sql(
+CREATE TABLE system_metadata(
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  updated_at_ms INTEGER NOT NULL
+);
+
+CREATE TABLE scan_metadata(
+  scan_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  started_at_ms INTEGER NOT NULL,
+  completed_at_ms INTEGER,
+  duration_ms INTEGER,
+  status TEXT NOT NULL CHECK(status IN ('running','completed','failed')),
+  process_count INTEGER NOT NULL DEFAULT 0,
+  new_processes INTEGER NOT NULL DEFAULT 0,
+  exited_processes INTEGER NOT NULL DEFAULT 0,
+  errors INTEGER NOT NULL DEFAULT 0,
+  error_summary TEXT NOT NULL DEFAULT '{}',
+  hash_cache_hits INTEGER NOT NULL DEFAULT 0,
+  hash_cache_misses INTEGER NOT NULL DEFAULT 0,
+  hostname TEXT,
+  collector_version TEXT
+);
+CREATE INDEX idx_scan_metadata_started ON scan_metadata(started_at_ms);
+CREATE INDEX idx_scan_metadata_status ON scan_metadata(status, scan_id);
+
+-- last_scan_id is 9223372036854775807 while the instance is alive.
+CREATE TABLE process_instances(
+  instance_id INTEGER PRIMARY KEY,
+  pid INTEGER NOT NULL,
+  start_time INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  exe_path TEXT,
+  command_line TEXT,
+  exe_hash TEXT,
+  hash_algorithm TEXT,
+  platform_data TEXT NOT NULL DEFAULT '{}',
+  first_scan_id INTEGER NOT NULL,
+  last_scan_id INTEGER NOT NULL
+);
+CREATE INDEX idx_instances_last_scan ON process_instances(last_scan_id, first_scan_id);
+CREATE INDEX idx_instances_pid ON process_instances(pid, start_time);
+CREATE INDEX idx_instances_name ON process_instances(name);
+CREATE INDEX idx_instances_exe ON process_instances(exe_path);
+CREATE INDEX idx_instances_hash ON process_instances(exe_hash);
+
+CREATE TABLE process_states(
+  instance_id INTEGER NOT NULL,
+  scan_id INTEGER NOT NULL,
+  ppid INTEGER,
+  cpu_percent REAL,
+  memory_bytes INTEGER,
+  status TEXT,
+  user_id INTEGER,
+  user_name TEXT,
+  PRIMARY KEY(instance_id, scan_id)
+) WITHOUT ROWID;
+CREATE INDEX idx_states_scan ON process_states(scan_id);
+
+CREATE VIEW process_snapshots AS
+SELECT s.scan_id * 4294967296 + i.instance_id AS id,
+       s.scan_id AS scan_id,
+       s.started_at_ms AS timestamp_ms,
+       i.pid AS pid,
+       st.ppid AS ppid,
+       i.name AS name,
+       i.exe_path AS exe_path,
+       i.command_line AS command_line,
+       i.start_time AS start_time,
+       st.cpu_percent AS cpu_percent,
+       st.memory_bytes AS memory_bytes,
+       st.status AS status,
+       i.exe_hash AS exe_hash,
+       i.hash_algorithm AS hash_algorithm,
+       st.user_name AS user_name,
+       st.user_id AS user_id,
+       i.platform_data AS platform_data
+FROM scan_metadata s
+JOIN process_instances i ON i.first_scan_id <= s.scan_id AND i.last_scan_id >= s.scan_id
+JOIN process_states st ON st.instance_id = i.instance_id
+ AND st.scan_id = (SELECT MAX(x.scan_id) FROM process_states x
+                   WHERE x.instance_id = i.instance_id AND x.scan_id <= s.scan_id)
+WHERE s.status = 'completed';
+
+CREATE VIEW processes AS
+SELECT * FROM process_snapshots
+WHERE scan_id = (SELECT MAX(scan_id) FROM scan_metadata WHERE status = 'completed');
+
+CREATE TABLE process_events(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_time_ms INTEGER NOT NULL,
+  event_type TEXT NOT NULL CHECK(event_type IN ('exec','exit','fork')),
+  pid INTEGER NOT NULL,
+  ppid INTEGER,
+  name TEXT,
+  exe_path TEXT,
+  command_line TEXT,
+  user_id INTEGER,
+  user_name TEXT,
+  exit_code INTEGER,
+  exe_hash TEXT
+);
+CREATE INDEX idx_process_events_time ON process_events(event_time_ms);
+CREATE INDEX idx_process_events_pid ON process_events(pid, event_time_ms);
+CREATE INDEX idx_process_events_exe ON process_events(exe_path);
+
+CREATE TABLE detection_rules(
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  description TEXT,
+  severity TEXT NOT NULL CHECK(severity IN ('low','medium','high','critical')),
+  category TEXT,
+  tags TEXT NOT NULL DEFAULT '[]',
+  mitre TEXT NOT NULL DEFAULT '[]',
+  enabled INTEGER NOT NULL DEFAULT 1,
+  dedup_keys TEXT NOT NULL DEFAULT '[]',
+  query TEXT NOT NULL,
+  version INTEGER NOT NULL DEFAULT 1,
+  checksum TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT 'user' CHECK(source IN ('builtin','user')),
+  source_path TEXT,
+  created_at_ms INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL,
+  last_run_ms INTEGER,
+  last_duration_ms INTEGER,
+  last_error TEXT
+);
+CREATE INDEX idx_detection_rules_enabled ON detection_rules(enabled);
+
+CREATE TABLE alerts(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  alert_time INTEGER NOT NULL,
+  rule_id TEXT NOT NULL,
+  title TEXT NOT NULL,
+  description TEXT,
+  severity TEXT NOT NULL CHECK(severity IN ('low','medium','high','critical')),
+  scan_id INTEGER,
+  affected_processes TEXT NOT NULL DEFAULT '[]',
+  process_count INTEGER NOT NULL DEFAULT 0,
+  rule_version INTEGER,
+  execution_time_ms INTEGER,
+  raw_data TEXT,
+  dedup_key TEXT,
+  status TEXT NOT NULL DEFAULT 'open' CHECK(status IN ('open','acknowledged','closed'))
+);
+CREATE INDEX idx_alerts_time ON alerts(alert_time);
+CREATE INDEX idx_alerts_rule ON alerts(rule_id, alert_time);
+CREATE INDEX idx_alerts_severity ON alerts(severity, alert_time);
+CREATE INDEX idx_alerts_dedup ON alerts(dedup_key, alert_time);
+CREATE INDEX idx_alerts_status ON alerts(status);
+
+CREATE TABLE alert_deliveries(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  alert_id INTEGER NOT NULL REFERENCES alerts(id),
+  sink_name TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  attempted_at_ms INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK(status IN ('success','failure','skipped')),
+  error TEXT,
+  duration_ms INTEGER
+);
+CREATE INDEX idx_alert_deliveries_alert ON alert_deliveries(alert_id);
+CREATE INDEX idx_alert_deliveries_sink ON alert_deliveries(sink_name, attempted_at_ms);
+
+CREATE TABLE dead_letter_queue(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  alert_id INTEGER NOT NULL REFERENCES alerts(id),
+  sink_name TEXT NOT NULL,
+  failed_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  last_error TEXT,
+  payload TEXT NOT NULL
+);
+CREATE INDEX idx_dlq_alert ON dead_letter_queue(alert_id);
+)sql";
+
+// ---------------------------------------------------------------------------
+// Audit ledger: append-only, hash-chained (docs/audit.md). Hashes are
+// lowercase hex of 32-byte BLAKE3 digests.
+constexpr std::string_view kAudit1 = R"sql(
+CREATE TABLE system_metadata(
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  updated_at_ms INTEGER NOT NULL
+);
+
+CREATE TABLE audit_ledger(
+  sequence INTEGER PRIMARY KEY,
+  timestamp INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  event_data TEXT NOT NULL,
+  payload_hash TEXT NOT NULL,
+  prev_hash TEXT,
+  entry_hash TEXT NOT NULL,
+  signature TEXT
+);
+CREATE INDEX idx_audit_ledger_time ON audit_ledger(timestamp);
+CREATE INDEX idx_audit_ledger_action ON audit_ledger(action);
+)sql";
+
+constexpr Migration kEventMigrations[] = {
+    {1, "initial event store: incremental process history, events, rules, alerts, deliveries, DLQ", kEvents1},
+};
+constexpr Migration kAuditMigrations[] = {
+    {1, "initial audit ledger", kAudit1},
+};
+
+constexpr std::string_view kMigrationsTable = R"sql(
+CREATE TABLE IF NOT EXISTS schema_migrations(
+  version INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  applied_at_ms INTEGER NOT NULL,
+  checksum TEXT NOT NULL
+);
+)sql";
+
+}  // namespace
+
+std::span<const Migration> MigrationsFor(DatabaseKind kind) {
+  if (kind == DatabaseKind::kEvents) return kEventMigrations;
+  return kAuditMigrations;
+}
+
+int LatestSchemaVersion(DatabaseKind kind) { return MigrationsFor(kind).back().version; }
+
+// 'SnEv' and 'SnAu'.
+uint32_t ApplicationId(DatabaseKind kind) { return kind == DatabaseKind::kEvents ? 0x536e4576u : 0x536e4175u; }
+
+std::string_view KindName(DatabaseKind kind) {
+  return kind == DatabaseKind::kEvents ? "event store" : "audit ledger";
+}
+
+Result<int> InspectSchema(Database& db, DatabaseKind kind) {
+  // Reading the header is the first real I/O: a non-SQLite file fails here.
+  auto app = db.QueryInt("PRAGMA application_id");
+  if (!app.ok()) {
+    return Status(app.status().code(), db.path() + ": not a SentinelD " + std::string(KindName(kind)) + " (" +
+                                           app.status().message() + ")");
+  }
+  auto tables = db.QueryInt("SELECT count(*) FROM sqlite_schema");
+  if (!tables.ok()) return tables.status().WithContext(db.path());
+  int64_t app_id = app->value_or(0);
+  if (app_id == 0 && tables->value_or(0) == 0) return 0;  // a new, empty file
+  if (app_id != static_cast<int64_t>(ApplicationId(kind))) {
+    std::string other;
+    for (DatabaseKind k : {DatabaseKind::kEvents, DatabaseKind::kAudit})
+      if (app_id == static_cast<int64_t>(ApplicationId(k))) other = std::string(KindName(k));
+    return FailedPreconditionError(db.path() + ": not a SentinelD " + std::string(KindName(kind)) +
+                                   (other.empty() ? " (a database written by another program)"
+                                                  : " (it is a SentinelD " + other + ")") +
+                                   "; refusing to use it");
+  }
+  auto version = db.QueryInt("PRAGMA user_version");
+  if (!version.ok()) return version.status().WithContext(db.path());
+  int v = static_cast<int>(version->value_or(0));
+  int latest = LatestSchemaVersion(kind);
+  if (v > latest) {
+    return FailedPreconditionError(db.path() + ": schema version " + std::to_string(v) +
+                                   " is newer than this binary supports (" + std::to_string(latest) +
+                                   "); upgrade SentinelD before using this database");
+  }
+  return v;
+}
+
+Status Migrate(Database& db, DatabaseKind kind) {
+  ASSIGN_OR_RETURN(int current, InspectSchema(db, kind));
+  if (current == LatestSchemaVersion(kind)) return Status::Ok();
+  if (db.mode() == OpenMode::kReadOnly) {
+    return FailedPreconditionError(db.path() + ": schema version " + std::to_string(current) +
+                                   " is older than this binary's (" + std::to_string(LatestSchemaVersion(kind)) +
+                                   "); start procmond or sentinelagent once to migrate it");
+  }
+  for (const Migration& m : MigrationsFor(kind)) {
+    if (m.version <= current) continue;
+    ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
+    // Re-check inside the write lock: another process may have migrated meanwhile.
+    auto now_version = db.QueryInt("PRAGMA user_version");
+    if (!now_version.ok()) return now_version.status();
+    if (now_version->value_or(0) >= m.version) continue;
+    RETURN_IF_ERROR(db.Exec(kMigrationsTable));
+    Status s = db.Exec(m.sql);
+    if (!s.ok()) return s.WithContext("migration " + std::to_string(m.version));
+    ASSIGN_OR_RETURN(Statement rec, db.Prepare("INSERT INTO schema_migrations(version,name,applied_at_ms,checksum)"
+                                              " VALUES(?,?,?,?)"));
+    RETURN_IF_ERROR(rec.BindInt(1, m.version));
+    RETURN_IF_ERROR(rec.BindText(2, m.name));
+    RETURN_IF_ERROR(rec.BindInt(3, NowMs()));
+    RETURN_IF_ERROR(rec.BindText(4, crypto::Sha256Hex(m.sql)));
+    RETURN_IF_ERROR(rec.Run());
+    RETURN_IF_ERROR(db.Exec("PRAGMA application_id=" + std::to_string(ApplicationId(kind))));
+    RETURN_IF_ERROR(db.Exec("PRAGMA user_version=" + std::to_string(m.version)));
+    RETURN_IF_ERROR(tx.Commit());
+  }
+  return Status::Ok();
+}
+
+}  // namespace sentinel::storage

@@ -1,0 +1,300 @@
+#include "sentinel/storage/store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "sentinel/base/time.h"
+
+namespace sentinel::storage {
+namespace {
+
+Status EnsureParentDirectory(const std::string& path) {
+  std::filesystem::path p(path);
+  auto parent = p.parent_path();
+  if (parent.empty()) return Status::Ok();
+  std::error_code ec;
+  if (std::filesystem::is_directory(parent, ec)) return Status::Ok();
+  // Create missing levels with restrictive permissions.
+  std::filesystem::path cur;
+  for (const auto& part : parent) {
+    cur /= part;
+    if (::mkdir(cur.c_str(), 0750) != 0 && errno != EEXIST) {
+      return ErrnoError(errno, "creating data directory " + cur.string());
+    }
+  }
+  return Status::Ok();
+}
+
+// Creates the database file with mode 0640 before SQLite does (SQLite would
+// use 0644); its -wal and -shm files inherit the main file's mode.
+Status PrecreateFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  if (fd >= 0) {
+    ::close(fd);
+    return Status::Ok();
+  }
+  if (errno == EEXIST) return Status::Ok();
+  return ErrnoError(errno, "creating database " + path);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Database>> OpenStore(DatabaseKind kind, const StoreOptions& options) {
+  bool created = false;
+  if (options.mode == OpenMode::kReadWrite) {
+    RETURN_IF_ERROR(EnsureParentDirectory(options.path));
+    struct stat st {};
+    if (::stat(options.path.c_str(), &st) != 0) {
+      RETURN_IF_ERROR(PrecreateFile(options.path));
+      created = true;
+    } else if (S_ISREG(st.st_mode) && ::access(options.path.c_str(), W_OK) != 0) {
+      return PermissionDeniedError(options.path + ": database is not writable: " + std::strerror(errno));
+    }
+  }
+  auto db_or = Database::Open(options.path, options.mode, options.busy_timeout_ms);
+  if (!db_or.ok()) {
+    if (created) ::unlink(options.path.c_str());
+    return db_or.status();
+  }
+  std::unique_ptr<Database> db = std::move(db_or).value();
+  auto fail = [&](Status s) -> Status {
+    db.reset();
+    if (created) {
+      for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((options.path + suffix).c_str());
+    }
+    return s;
+  };
+  // Identify the file before touching anything: a foreign or newer database is
+  // refused without being changed (not even switched to WAL).
+  auto version = InspectSchema(*db, kind);
+  if (!version.ok()) return fail(version.status());
+  if (options.mode == OpenMode::kReadWrite) {
+    Status s = db->Exec("PRAGMA journal_mode=WAL");
+    if (s.ok()) s = db->Exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON");
+    if (s.ok()) s = Migrate(*db, kind);
+    if (!s.ok()) return fail(s.WithContext(std::string("opening ") + std::string(KindName(kind))));
+  } else {
+    if (*version == 0) {
+      return fail(FailedPreconditionError(options.path + ": empty database, not a SentinelD " +
+                                          std::string(KindName(kind)) + " (has procmond run yet?)"));
+    }
+    Status s = Migrate(*db, kind);  // only checks: refuses an older schema read-only
+    if (s.ok()) s = db->Exec("PRAGMA query_only=1");
+    if (!s.ok()) return fail(s);
+  }
+  return db;
+}
+
+Result<std::unique_ptr<EventStore>> EventStore::Open(const StoreOptions& options) {
+  ASSIGN_OR_RETURN(auto db, OpenStore(DatabaseKind::kEvents, options));
+  return std::unique_ptr<EventStore>(new EventStore(std::move(db)));
+}
+
+Status EventStore::LoadOpenInstances() {
+  open_.clear();
+  ASSIGN_OR_RETURN(Statement st, db_->Prepare(
+      "SELECT i.instance_id, i.pid, i.start_time, i.name, i.exe_path, i.command_line, i.exe_hash,"
+      "       s.ppid, s.cpu_percent, s.memory_bytes, s.status, s.user_id, s.user_name"
+      " FROM process_instances i"
+      " JOIN process_states s ON s.instance_id = i.instance_id"
+      "  AND s.scan_id = (SELECT MAX(x.scan_id) FROM process_states x WHERE x.instance_id = i.instance_id)"
+      " WHERE i.last_scan_id = 9223372036854775807"));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    OpenInstance inst;
+    inst.instance_id = st.ColumnInt(0);
+    inst.name = st.ColumnText(3);
+    inst.exe_path = st.ColumnOptionalText(4);
+    inst.command_line = st.ColumnOptionalText(5);
+    inst.exe_hash = st.ColumnOptionalText(6);
+    inst.ppid = st.ColumnOptionalInt(7);
+    if (!st.IsNull(8)) inst.cpu_percent = st.ColumnDouble(8);
+    inst.memory_bytes = st.ColumnOptionalInt(9);
+    inst.status = st.ColumnOptionalText(10);
+    inst.user_id = st.ColumnOptionalInt(11);
+    inst.user_name = st.ColumnOptionalText(12);
+    open_[{st.ColumnInt(1), st.ColumnInt(2)}] = std::move(inst);
+  }
+  cache_loaded_ = true;
+  return Status::Ok();
+}
+
+Result<int64_t> EventStore::WriteScan(const models::ScanRecord& scan) {
+  if (db_->mode() != OpenMode::kReadWrite) return FailedPreconditionError("event store opened read-only");
+  if (!cache_loaded_) RETURN_IF_ERROR(LoadOpenInstances());
+
+  ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
+  ASSIGN_OR_RETURN(auto prev, db_->QueryInt("SELECT MAX(scan_id) FROM scan_metadata WHERE status='completed'"));
+  const int64_t prev_scan_id = prev.value_or(0);
+
+  ASSIGN_OR_RETURN(Statement ins_scan, db_->Prepare(
+      "INSERT INTO scan_metadata(started_at_ms, completed_at_ms, duration_ms, status, process_count,"
+      " errors, error_summary, hash_cache_hits, hash_cache_misses, hostname, collector_version)"
+      " VALUES(?,?,?,'completed',?,?,?,?,?,?,?)"));
+  RETURN_IF_ERROR(ins_scan.BindInt(1, scan.started_at_ms));
+  RETURN_IF_ERROR(ins_scan.BindInt(2, scan.completed_at_ms));
+  RETURN_IF_ERROR(ins_scan.BindInt(3, scan.completed_at_ms - scan.started_at_ms));
+  RETURN_IF_ERROR(ins_scan.BindInt(4, static_cast<int64_t>(scan.processes.size())));
+  RETURN_IF_ERROR(ins_scan.BindInt(5, scan.errors));
+  RETURN_IF_ERROR(ins_scan.BindText(6, scan.error_summary));
+  RETURN_IF_ERROR(ins_scan.BindInt(7, scan.hash_cache_hits));
+  RETURN_IF_ERROR(ins_scan.BindInt(8, scan.hash_cache_misses));
+  RETURN_IF_ERROR(ins_scan.BindText(9, scan.hostname));
+  RETURN_IF_ERROR(ins_scan.BindText(10, scan.collector_version));
+  RETURN_IF_ERROR(ins_scan.Run());
+  const int64_t scan_id = db_->LastInsertRowId();
+
+  ASSIGN_OR_RETURN(Statement ins_inst, db_->Prepare(
+      "INSERT INTO process_instances(pid, start_time, name, exe_path, command_line, exe_hash, hash_algorithm,"
+      " platform_data, first_scan_id, last_scan_id) VALUES(?,?,?,?,?,?,?,?,?,9223372036854775807)"));
+  ASSIGN_OR_RETURN(Statement ins_state, db_->Prepare(
+      "INSERT INTO process_states(instance_id, scan_id, ppid, cpu_percent, memory_bytes, status, user_id,"
+      " user_name) VALUES(?,?,?,?,?,?,?,?)"));
+  ASSIGN_OR_RETURN(Statement close_inst,
+                   db_->Prepare("UPDATE process_instances SET last_scan_id=? WHERE instance_id=?"));
+
+  std::map<Key, OpenInstance> next;
+  int64_t new_count = 0;
+  auto close = [&](int64_t instance_id) -> Status {
+    RETURN_IF_ERROR(close_inst.BindInt(1, prev_scan_id));
+    RETURN_IF_ERROR(close_inst.BindInt(2, instance_id));
+    return close_inst.Run();
+  };
+
+  for (const models::ProcessRecord& p : scan.processes) {
+    Key key{p.pid, p.start_time_ms};
+    if (next.count(key)) continue;  // a duplicate pid in one scan: keep the first
+    std::optional<std::string> cmd;
+    if (p.command_line) cmd = models::EncodeCommandLine(*p.command_line);
+    auto it = open_.find(key);
+    bool same_image = it != open_.end() && it->second.name == p.name && it->second.exe_path == p.exe_path &&
+                      it->second.command_line == cmd;
+    OpenInstance inst;
+    bool state_changed = true;
+    if (same_image) {
+      inst = it->second;
+      state_changed = inst.ppid != p.ppid || inst.cpu_percent != p.cpu_percent ||
+                      inst.memory_bytes != p.memory_bytes || inst.status != p.status || inst.user_id != p.user_id ||
+                      inst.user_name != p.user_name;
+      open_.erase(it);
+    } else {
+      if (it != open_.end()) {  // same pid and start time, new image: it called execve
+        RETURN_IF_ERROR(close(it->second.instance_id));
+        open_.erase(it);
+      }
+      RETURN_IF_ERROR(ins_inst.BindInt(1, p.pid));
+      RETURN_IF_ERROR(ins_inst.BindInt(2, p.start_time_ms));
+      RETURN_IF_ERROR(ins_inst.BindText(3, p.name));
+      RETURN_IF_ERROR(ins_inst.BindOptionalText(4, p.exe_path));
+      RETURN_IF_ERROR(ins_inst.BindOptionalText(5, cmd));
+      RETURN_IF_ERROR(ins_inst.BindOptionalText(6, p.exe_hash));
+      if (p.exe_hash) {
+        RETURN_IF_ERROR(ins_inst.BindText(7, "sha256"));
+      } else {
+        RETURN_IF_ERROR(ins_inst.BindNull(7));
+      }
+      RETURN_IF_ERROR(ins_inst.BindText(8, p.platform_data));
+      RETURN_IF_ERROR(ins_inst.BindInt(9, scan_id));
+      RETURN_IF_ERROR(ins_inst.Run());
+      inst.instance_id = db_->LastInsertRowId();
+      inst.name = p.name;
+      inst.exe_path = p.exe_path;
+      inst.command_line = cmd;
+      inst.exe_hash = p.exe_hash;
+      ++new_count;
+    }
+    if (state_changed) {
+      RETURN_IF_ERROR(ins_state.BindInt(1, inst.instance_id));
+      RETURN_IF_ERROR(ins_state.BindInt(2, scan_id));
+      RETURN_IF_ERROR(ins_state.BindOptionalInt(3, p.ppid));
+      RETURN_IF_ERROR(ins_state.BindOptionalDouble(4, p.cpu_percent));
+      RETURN_IF_ERROR(ins_state.BindOptionalInt(5, p.memory_bytes));
+      RETURN_IF_ERROR(ins_state.BindOptionalText(6, p.status));
+      RETURN_IF_ERROR(ins_state.BindOptionalInt(7, p.user_id));
+      RETURN_IF_ERROR(ins_state.BindOptionalText(8, p.user_name));
+      RETURN_IF_ERROR(ins_state.Run());
+      inst.ppid = p.ppid;
+      inst.cpu_percent = p.cpu_percent;
+      inst.memory_bytes = p.memory_bytes;
+      inst.status = p.status;
+      inst.user_id = p.user_id;
+      inst.user_name = p.user_name;
+    }
+    next.emplace(key, std::move(inst));
+  }
+  // Whatever is left in open_ was not seen by this scan: it exited.
+  int64_t exited = static_cast<int64_t>(open_.size());
+  for (const auto& [key, inst] : open_) RETURN_IF_ERROR(close(inst.instance_id));
+
+  ASSIGN_OR_RETURN(Statement upd, db_->Prepare(
+      "UPDATE scan_metadata SET new_processes=?, exited_processes=? WHERE scan_id=?"));
+  RETURN_IF_ERROR(upd.BindInt(1, new_count));
+  RETURN_IF_ERROR(upd.BindInt(2, exited));
+  RETURN_IF_ERROR(upd.BindInt(3, scan_id));
+  RETURN_IF_ERROR(upd.Run());
+
+  Status committed = tx.Commit();
+  if (!committed.ok()) {
+    cache_loaded_ = false;  // the in-memory view may no longer match the file
+    return committed;
+  }
+  open_ = std::move(next);
+  return scan_id;
+}
+
+Result<RetentionResult> EventStore::ApplyRetention(int64_t now_ms, int64_t retention_days,
+                                                   int64_t alert_retention_days) {
+  if (retention_days < 1 || alert_retention_days < 1) return InvalidArgumentError("retention must be >= 1 day");
+  const int64_t cutoff = now_ms - retention_days * 86'400'000;
+  const int64_t alert_cutoff = now_ms - alert_retention_days * 86'400'000;
+  RetentionResult r;
+  ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
+  auto run = [&](std::string_view sql, int64_t a, int64_t* counter) -> Status {
+    ASSIGN_OR_RETURN(Statement st, db_->Prepare(sql));
+    if (sqlite3_bind_parameter_count(st.raw()) > 0) RETURN_IF_ERROR(st.BindInt(1, a));
+    RETURN_IF_ERROR(st.Run());
+    if (counter) *counter += db_->Changes();
+    return Status::Ok();
+  };
+  // The oldest scan that stays; everything before it goes.
+  RETURN_IF_ERROR(run("DELETE FROM scan_metadata WHERE started_at_ms < ?", cutoff, &r.scans_deleted));
+  ASSIGN_OR_RETURN(auto min_scan, db_->QueryInt("SELECT MIN(scan_id) FROM scan_metadata"));
+  const int64_t keep_from = min_scan.value_or(INT64_MAX);
+  // Instances that ended before the oldest remaining scan.
+  RETURN_IF_ERROR(run("DELETE FROM process_states WHERE instance_id IN"
+                      " (SELECT instance_id FROM process_instances WHERE last_scan_id < ?)",
+                      keep_from, &r.states_deleted));
+  RETURN_IF_ERROR(run("DELETE FROM process_instances WHERE last_scan_id < ?", keep_from, &r.instances_deleted));
+  // Older states of surviving instances, except the one still in force at keep_from.
+  RETURN_IF_ERROR(run("DELETE FROM process_states WHERE scan_id < ?1 AND (instance_id, scan_id) NOT IN"
+                      " (SELECT instance_id, MAX(scan_id) FROM process_states WHERE scan_id <= ?1"
+                      "  GROUP BY instance_id)",
+                      keep_from, &r.states_deleted));
+  RETURN_IF_ERROR(run("DELETE FROM process_events WHERE event_time_ms < ?", cutoff, &r.events_deleted));
+  const char* kOldAlerts =
+      "SELECT id FROM alerts WHERE alert_time < ?1 AND id NOT IN (SELECT alert_id FROM dead_letter_queue)";
+  RETURN_IF_ERROR(run(std::string("DELETE FROM alert_deliveries WHERE alert_id IN (") + kOldAlerts + ")",
+                      alert_cutoff, nullptr));
+  RETURN_IF_ERROR(run(std::string("DELETE FROM alerts WHERE id IN (") + kOldAlerts + ")", alert_cutoff,
+                      &r.alerts_deleted));
+  RETURN_IF_ERROR(tx.Commit());
+  return r;
+}
+
+Status EventStore::SetMetadata(const std::string& key, const std::string& value) {
+  ASSIGN_OR_RETURN(Statement st, db_->Prepare(
+      "INSERT INTO system_metadata(key,value,updated_at_ms) VALUES(?,?,?)"
+      " ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_at_ms=excluded.updated_at_ms"));
+  RETURN_IF_ERROR(st.BindText(1, key));
+  RETURN_IF_ERROR(st.BindText(2, value));
+  RETURN_IF_ERROR(st.BindInt(3, NowMs()));
+  return st.Run();
+}
+
+}  // namespace sentinel::storage

@@ -1,0 +1,84 @@
+// Opening SentinelD databases, and the event store's write path.
+//
+// OpenStore() opens (and in read-write mode creates, with mode 0640 in a
+// 0750 directory, and migrates) an event store or audit ledger, in WAL mode
+// with a busy timeout. A read-only open never creates or changes a file.
+//
+// EventStore writes scans incrementally: each process instance once, a state
+// row only when ppid/cpu/memory/status/uid changed, and closes instances
+// that disappeared — all of one scan in one transaction, so a crash leaves
+// either the whole scan or none of it. One EventStore is used by one thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "sentinel/base/status.h"
+#include "sentinel/models/process.h"
+#include "sentinel/storage/migrations.h"
+#include "sentinel/storage/sqlite.h"
+
+namespace sentinel::storage {
+
+struct StoreOptions {
+  std::string path;
+  OpenMode mode = OpenMode::kReadOnly;
+  int64_t busy_timeout_ms = 5000;
+};
+
+// Opens and validates (read-only) or creates/migrates (read-write) a store.
+// Errors: NotFound (read-only, missing file), PermissionDenied (directory or
+// file not writable/readable), InvalidArgument (not an SQLite file),
+// FailedPrecondition (foreign database, newer schema, read-only on an older
+// schema).
+Result<std::unique_ptr<Database>> OpenStore(DatabaseKind kind, const StoreOptions& options);
+
+struct RetentionResult {
+  int64_t scans_deleted = 0;
+  int64_t instances_deleted = 0;
+  int64_t states_deleted = 0;
+  int64_t events_deleted = 0;
+  int64_t alerts_deleted = 0;
+};
+
+class EventStore {
+ public:
+  static Result<std::unique_ptr<EventStore>> Open(const StoreOptions& options);
+
+  Database& db() { return *db_; }
+
+  // Writes one completed scan; returns its scan_id.
+  Result<int64_t> WriteScan(const models::ScanRecord& scan);
+
+  // Deletes process history and events older than retention_days, and
+  // alerts (with their deliveries) older than alert_retention_days. Alerts
+  // still in the dead-letter queue are kept. One transaction.
+  Result<RetentionResult> ApplyRetention(int64_t now_ms, int64_t retention_days, int64_t alert_retention_days);
+
+  Status SetMetadata(const std::string& key, const std::string& value);
+
+ private:
+  explicit EventStore(std::unique_ptr<Database> db) : db_(std::move(db)) {}
+
+  struct OpenInstance {
+    int64_t instance_id;
+    std::string name;
+    std::optional<std::string> exe_path, command_line, exe_hash;
+    std::optional<int64_t> ppid, memory_bytes, user_id;
+    std::optional<double> cpu_percent;
+    std::optional<std::string> status, user_name;
+  };
+  using Key = std::pair<int64_t, int64_t>;  // pid, start_time
+  Status LoadOpenInstances();
+
+  std::unique_ptr<Database> db_;
+  bool cache_loaded_ = false;
+  std::map<Key, OpenInstance> open_;
+};
+
+inline constexpr int64_t kOpenScanId = INT64_MAX;
+
+}  // namespace sentinel::storage

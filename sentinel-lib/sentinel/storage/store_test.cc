@@ -1,0 +1,260 @@
+#include "sentinel/storage/store.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <gtest/gtest.h>
+
+#include "sentinel/testing/temp_dir.h"
+
+namespace sentinel::storage {
+namespace {
+
+using testing::FileExists;
+using testing::ReadFile;
+using testing::TempDir;
+using testing::WriteFile;
+
+StoreOptions Rw(const std::string& p) { return {p, OpenMode::kReadWrite, 2000}; }
+StoreOptions Ro(const std::string& p) { return {p, OpenMode::kReadOnly, 2000}; }
+
+models::ProcessRecord Proc(int64_t pid, std::string name, int64_t start = 1000) {
+  models::ProcessRecord p;
+  p.pid = pid;
+  p.ppid = 1;
+  p.name = std::move(name);
+  p.exe_path = "/usr/bin/" + p.name;
+  p.command_line = std::vector<std::string>{p.name, "--flag"};
+  p.start_time_ms = start;
+  p.cpu_percent = 0.0;
+  p.memory_bytes = 4096;
+  p.status = "sleeping";
+  p.user_id = 0;
+  p.user_name = "root";
+  return p;
+}
+
+models::ScanRecord Scan(int64_t t, std::vector<models::ProcessRecord> procs) {
+  models::ScanRecord s;
+  s.started_at_ms = t;
+  s.completed_at_ms = t + 5;
+  s.hostname = "h";
+  s.collector_version = "test";
+  s.processes = std::move(procs);
+  return s;
+}
+
+int64_t Count(Database& db, const std::string& sql) { return db.QueryInt(sql)->value_or(-1); }
+
+TEST(StoreTest, CreatesWalDatabaseWithMigrationsAndRestrictiveMode) {
+  TempDir dir;
+  std::string path = dir.File("sub/dir/events.db");
+  auto store = EventStore::Open(Rw(path));
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  Database& db = (*store)->db();
+  EXPECT_EQ(*db.QueryText("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(Count(db, "PRAGMA user_version"), LatestSchemaVersion(DatabaseKind::kEvents));
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM schema_migrations"), LatestSchemaVersion(DatabaseKind::kEvents));
+  EXPECT_EQ(Count(db, "SELECT length(checksum) FROM schema_migrations WHERE version=1"), 64);
+  EXPECT_GT(Count(db, "PRAGMA busy_timeout"), 0);
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+  ASSERT_EQ(stat(dir.File("sub/dir").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0750u);
+  for (const char* table : {"process_snapshots", "scan_metadata", "detection_rules", "alerts", "alert_deliveries",
+                            "system_metadata", "process_events", "dead_letter_queue", "processes"}) {
+    EXPECT_EQ(Count(db, std::string("SELECT count(*) FROM sqlite_schema WHERE name='") + table + "'"), 1) << table;
+  }
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM pragma_table_info('alerts') WHERE name IN ('dedup_key','status')"), 2);
+}
+
+TEST(StoreTest, ReopenIsIdempotent) {
+  TempDir dir;
+  { ASSERT_TRUE(EventStore::Open(Rw(dir.File("e.db"))).ok()); }
+  auto again = EventStore::Open(Rw(dir.File("e.db")));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(Count((*again)->db(), "SELECT count(*) FROM schema_migrations"), 1);
+  auto ro = OpenStore(DatabaseKind::kEvents, Ro(dir.File("e.db")));
+  ASSERT_TRUE(ro.ok()) << ro.status().ToString();
+  EXPECT_FALSE((*ro)->Exec("INSERT INTO system_metadata VALUES('k','v',0)").ok());
+}
+
+TEST(StoreTest, RefusesNewerSchemaWithoutChangingIt) {
+  TempDir dir;
+  std::string path = dir.File("e.db");
+  {
+    auto s = EventStore::Open(Rw(path));
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE((*s)->db().Exec("PRAGMA user_version=99").ok());
+  }
+  std::string before = ReadFile(path);
+  for (auto opts : {Rw(path), Ro(path)}) {
+    auto s = EventStore::Open(opts);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(s.status().message().find("schema version 99 is newer"), std::string::npos) << s.status().message();
+  }
+  EXPECT_EQ(ReadFile(path), before);
+}
+
+TEST(StoreTest, RefusesFileThatIsNotSqlite) {
+  TempDir dir;
+  std::string path = dir.File("e.db");
+  std::string junk = "this is not a database, just some text that is long enough to have a header............\n";
+  WriteFile(path, junk);
+  for (auto opts : {Rw(path), Ro(path)}) {
+    auto s = EventStore::Open(opts);
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.status().message().find("not a SentinelD event store"), std::string::npos) << s.status().message();
+  }
+  EXPECT_EQ(ReadFile(path), junk);
+  EXPECT_FALSE(FileExists(path + "-wal"));
+}
+
+TEST(StoreTest, RefusesForeignSqliteDatabase) {
+  TempDir dir;
+  std::string path = dir.File("other.db");
+  {
+    auto db = Database::Open(path, OpenMode::kReadWrite);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("CREATE TABLE users(id INTEGER, name TEXT)").ok());
+  }
+  std::string before = ReadFile(path);
+  auto s = EventStore::Open(Rw(path));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("written by another program"), std::string::npos) << s.status().message();
+  EXPECT_EQ(ReadFile(path), before);
+  // An audit ledger is not an event store either.
+  std::string audit = dir.File("audit.db");
+  ASSERT_TRUE(OpenStore(DatabaseKind::kAudit, Rw(audit)).ok());
+  auto wrong = EventStore::Open(Rw(audit));
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find("it is a SentinelD audit ledger"), std::string::npos);
+}
+
+TEST(StoreTest, ReadOnlyDirectoryIsAClearError) {
+  if (testing::IsRoot()) GTEST_SKIP() << "root ignores directory permissions; covered when run unprivileged";
+  TempDir dir;
+  ASSERT_EQ(mkdir(dir.File("ro").c_str(), 0500), 0);
+  auto s = EventStore::Open(Rw(dir.File("ro/e.db")));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(s.status().message().find("ro/e.db"), std::string::npos);
+  EXPECT_FALSE(FileExists(dir.File("ro/e.db")));
+}
+
+TEST(StoreTest, ReadOnlyMissingDatabase) {
+  TempDir dir;
+  auto s = EventStore::Open(Ro(dir.File("nope.db")));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(FileExists(dir.File("nope.db")));
+}
+
+TEST(StoreTest, IncrementalScansPresentFullSnapshots) {
+  TempDir dir;
+  auto store_or = EventStore::Open(Rw(dir.File("e.db")));
+  ASSERT_TRUE(store_or.ok());
+  EventStore& store = **store_or;
+  Database& db = store.db();
+
+  auto s1 = store.WriteScan(Scan(10'000, {Proc(1, "init"), Proc(100, "sshd"), Proc(200, "bash")}));
+  ASSERT_TRUE(s1.ok()) << s1.status().ToString();
+  // Scan 2: nothing changed.
+  auto s2 = store.WriteScan(Scan(20'000, {Proc(1, "init"), Proc(100, "sshd"), Proc(200, "bash")}));
+  ASSERT_TRUE(s2.ok());
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_states"), 3) << "unchanged processes must not be rewritten";
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_instances"), 3);
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_snapshots"), 6);
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_snapshots WHERE scan_id=" + std::to_string(*s2)), 3);
+
+  // Scan 3: bash escalates to uid 0 -> 1000 change, sshd exits, a new process, and pid 100 reused.
+  auto bash = Proc(200, "bash");
+  bash.user_id = 1000;
+  bash.user_name = "alice";
+  auto s3 = store.WriteScan(Scan(30'000, {Proc(1, "init"), bash, Proc(100, "nc", 5000), Proc(300, "python3")}));
+  ASSERT_TRUE(s3.ok());
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM processes"), 4);
+  EXPECT_EQ(Count(db, "SELECT user_id FROM processes WHERE pid=200"), 1000);
+  EXPECT_EQ(Count(db, "SELECT user_id FROM process_snapshots WHERE pid=200 AND scan_id=" + std::to_string(*s2)), 0);
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM processes WHERE name='sshd'"), 0);
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_snapshots WHERE name='sshd'"), 2);
+  EXPECT_EQ(Count(db, "SELECT new_processes FROM scan_metadata WHERE scan_id=" + std::to_string(*s3)), 2);
+  EXPECT_EQ(Count(db, "SELECT exited_processes FROM scan_metadata WHERE scan_id=" + std::to_string(*s3)), 1);
+
+  // Scan 4: pid 300 calls execve (same pid and start time, new image).
+  auto exec = Proc(300, "sh");
+  auto s4 = store.WriteScan(Scan(40'000, {Proc(1, "init"), bash, Proc(100, "nc", 5000), exec}));
+  ASSERT_TRUE(s4.ok());
+  EXPECT_EQ(*db.QueryText("SELECT name FROM processes WHERE pid=300"), "sh");
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM processes WHERE pid=300"), 1);
+
+  // A reopened store (collector restart) continues from the database.
+  store_or->reset();
+  auto reopened = EventStore::Open(Rw(dir.File("e.db")));
+  ASSERT_TRUE(reopened.ok());
+  auto s5 = (*reopened)->WriteScan(Scan(50'000, {Proc(1, "init"), bash}));
+  ASSERT_TRUE(s5.ok());
+  Database& db2 = (*reopened)->db();
+  EXPECT_EQ(Count(db2, "SELECT count(*) FROM processes"), 2);
+  EXPECT_EQ(Count(db2, "SELECT count(*) FROM process_snapshots WHERE pid=300"), 2);
+  // command_line is a JSON array.
+  auto cmd = db2.QueryText("SELECT command_line FROM processes WHERE pid=1");
+  EXPECT_EQ(nlohmann::json::parse(**cmd), nlohmann::json::array({"init", "--flag"}));
+}
+
+TEST(StoreTest, HostileStringsStoredExactly) {
+  TempDir dir;
+  auto store = EventStore::Open(Rw(dir.File("e.db")));
+  ASSERT_TRUE(store.ok());
+  auto p = Proc(42, "x');DROP TABLE alerts;--\n\"");
+  p.command_line = std::vector<std::string>{"a\"b", "c\nd", std::string(128 * 1024, 'A')};
+  ASSERT_TRUE((*store)->WriteScan(Scan(1000, {p})).ok());
+  auto name = (*store)->db().QueryText("SELECT name FROM processes");
+  EXPECT_EQ(**name, p.name);
+  auto cmd = (*store)->db().QueryText("SELECT command_line FROM processes");
+  auto j = nlohmann::json::parse(**cmd);
+  EXPECT_EQ(j[1], "c\nd");
+  EXPECT_EQ(j[2].get<std::string>().size(), 128u * 1024);
+  EXPECT_EQ(Count((*store)->db(), "SELECT count(*) FROM alerts"), 0);
+}
+
+TEST(StoreTest, RetentionDeletesOldHistoryOnly) {
+  TempDir dir;
+  auto store_or = EventStore::Open(Rw(dir.File("e.db")));
+  ASSERT_TRUE(store_or.ok());
+  EventStore& store = **store_or;
+  const int64_t day = 86'400'000;
+  const int64_t now = 100 * day;
+  ASSERT_TRUE(store.WriteScan(Scan(now - 40 * day, {Proc(1, "init"), Proc(50, "old")})).ok());
+  ASSERT_TRUE(store.WriteScan(Scan(now - 35 * day, {Proc(1, "init")})).ok());
+  ASSERT_TRUE(store.WriteScan(Scan(now - 1 * day, {Proc(1, "init"), Proc(60, "new")})).ok());
+  Database& db = store.db();
+  ASSERT_TRUE(db.Exec("INSERT INTO process_events(event_time_ms,event_type,pid) VALUES(" +
+                      std::to_string(now - 31 * day) + ",'exec',5),(" + std::to_string(now - day) + ",'exec',6)")
+                  .ok());
+  ASSERT_TRUE(db.Exec("INSERT INTO alerts(alert_time,rule_id,title,severity) VALUES(" +
+                      std::to_string(now - 400 * day) + ",'r','old','low'),(" + std::to_string(now - 400 * day) +
+                      ",'r','dead-lettered','low'),(" + std::to_string(now - day) + ",'r','new','low')")
+                  .ok());
+  ASSERT_TRUE(db.Exec("INSERT INTO dead_letter_queue(alert_id,sink_name,failed_at,attempts,payload)"
+                      " VALUES(2,'soar',0,3,'{}')").ok());
+  auto r = store.ApplyRetention(now, 30, 365);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->scans_deleted, 2);
+  EXPECT_EQ(r->events_deleted, 1);
+  EXPECT_EQ(r->alerts_deleted, 1);
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_instances WHERE name='old'"), 0);
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM processes"), 2);  // init survives with its old state row
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_snapshots"), 2);
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM alerts WHERE title='dead-lettered'"), 1);
+  // The next scan still works after retention.
+  ASSERT_TRUE(store.WriteScan(Scan(now, {Proc(1, "init")})).ok());
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM processes"), 1);
+}
+
+}  // namespace
+}  // namespace sentinel::storage
