@@ -1,0 +1,39 @@
+#include "procmond/collector.h"
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "procmond/version.h"
+#include "sentinel/base/time.h"
+
+namespace sentinel::procmond {
+
+Collector::Collector(ProcessSource& source, storage::EventStore& store) : source_(source), store_(store) {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) == 0) hostname_ = host;
+}
+
+Result<ScanSummary> Collector::RunScan() {
+  models::ScanRecord scan;
+  scan.started_at_ms = NowMs();
+  const int64_t t0 = MonotonicMs();
+  ScanErrors errors;
+  RETURN_IF_ERROR(source_.Enumerate(&scan.processes, &errors).WithContext("enumerating processes"));
+  scan.completed_at_ms = scan.started_at_ms + (MonotonicMs() - t0);
+  scan.errors = errors.count;
+  nlohmann::json summary = nlohmann::json::object();
+  for (const auto& [reason, n] : errors.by_reason) summary[reason] = n;
+  scan.error_summary = summary.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  scan.hostname = hostname_;
+  scan.collector_version = kVersion;
+  ASSIGN_OR_RETURN(int64_t scan_id, store_.WriteScan(scan));
+  ScanSummary s;
+  s.scan_id = scan_id;
+  s.processes = static_cast<int64_t>(scan.processes.size());
+  s.errors = errors.count;
+  s.duration_ms = MonotonicMs() - t0;
+  return s;
+}
+
+}  // namespace sentinel::procmond

@@ -1,0 +1,32 @@
+// One scan: enumerate processes through a ProcessSource and write them as a
+// single scan to the event store. Used by procmond's loop and --once.
+// Not thread-safe; owned by the collector thread.
+#pragma once
+
+#include <string>
+
+#include "procmond/platform/process_source.h"
+#include "sentinel/base/status.h"
+#include "sentinel/storage/store.h"
+
+namespace sentinel::procmond {
+
+struct ScanSummary {
+  int64_t scan_id = 0;
+  int64_t processes = 0;
+  int64_t errors = 0;
+  int64_t duration_ms = 0;
+};
+
+class Collector {
+ public:
+  Collector(ProcessSource& source, storage::EventStore& store);
+  Result<ScanSummary> RunScan();
+
+ private:
+  ProcessSource& source_;
+  storage::EventStore& store_;
+  std::string hostname_;
+};
+
+}  // namespace sentinel::procmond

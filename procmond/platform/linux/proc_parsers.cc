@@ -1,0 +1,158 @@
+#include "procmond/platform/linux/proc_parsers.h"
+
+#include "sentinel/base/strings.h"
+
+namespace sentinel::procmond::linux_proc {
+
+Result<StatFields> ParseStat(std::string_view c) {
+  StatFields f;
+  size_t open = c.find('(');
+  size_t close = c.rfind(')');
+  if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
+    return InvalidArgumentError("stat: no (comm) field");
+  }
+  auto pid = ParseInt64(Trim(c.substr(0, open)));
+  if (!pid) return InvalidArgumentError("stat: bad pid");
+  f.pid = *pid;
+  f.comm = std::string(c.substr(open + 1, close - open - 1));
+  // Fields after comm, numbered from 3 (state) as in proc(5).
+  std::vector<std::string_view> fields;
+  std::string_view rest = c.substr(close + 1);
+  size_t i = 0;
+  while (i < rest.size()) {
+    while (i < rest.size() && (rest[i] == ' ' || rest[i] == '\n')) ++i;
+    size_t j = i;
+    while (j < rest.size() && rest[j] != ' ' && rest[j] != '\n') ++j;
+    if (j > i) fields.push_back(rest.substr(i, j - i));
+    i = j;
+  }
+  // Need up to field 24 (rss): index = field - 3.
+  if (fields.size() < 22) return InvalidArgumentError("stat: truncated (" + std::to_string(fields.size()) + " fields)");
+  auto num = [&](int field) -> std::optional<int64_t> { return ParseInt64(fields[static_cast<size_t>(field - 3)]); };
+  if (fields[0].size() != 1) return InvalidArgumentError("stat: bad state");
+  f.state = fields[0][0];
+  auto ppid = num(4), flags = num(9), utime = num(14), stime = num(15), threads = num(20), start = num(22),
+       rss = num(24);
+  if (!ppid || !flags || !utime || !stime || !threads || !start || !rss) {
+    return InvalidArgumentError("stat: non-numeric field");
+  }
+  f.ppid = *ppid;
+  f.flags = static_cast<uint64_t>(*flags);
+  f.utime_ticks = static_cast<uint64_t>(*utime);
+  f.stime_ticks = static_cast<uint64_t>(*stime);
+  f.num_threads = *threads;
+  f.starttime_ticks = static_cast<uint64_t>(*start);
+  f.rss_pages = *rss;
+  return f;
+}
+
+std::string StateName(char s) {
+  switch (s) {
+    case 'R': return "running";
+    case 'S': return "sleeping";
+    case 'D': return "disk-sleep";
+    case 'T': return "stopped";
+    case 't': return "tracing-stop";
+    case 'Z': return "zombie";
+    case 'X': case 'x': return "dead";
+    case 'I': return "idle";
+    case 'P': return "parked";
+    case 'W': return "waking";
+    case 'K': return "wakekill";
+    default: return "unknown";
+  }
+}
+
+namespace {
+// "Uid:\t1000\t1000\t1000\t1000" -> the four numbers.
+bool ParseFour(std::string_view v, std::optional<int64_t>* a, std::optional<int64_t>* b, std::optional<int64_t>* c,
+               std::optional<int64_t>* d) {
+  std::optional<int64_t>* out[4] = {a, b, c, d};
+  size_t idx = 0, i = 0;
+  while (i < v.size() && idx < 4) {
+    while (i < v.size() && (v[i] == ' ' || v[i] == '\t')) ++i;
+    size_t j = i;
+    while (j < v.size() && v[j] != ' ' && v[j] != '\t') ++j;
+    if (j == i) break;
+    auto n = ParseInt64(v.substr(i, j - i));
+    if (!n) return false;
+    *out[idx++] = *n;
+    i = j;
+  }
+  return idx == 4;
+}
+}  // namespace
+
+Result<StatusFields> ParseStatus(std::string_view c) {
+  StatusFields f;
+  size_t pos = 0;
+  bool any = false;
+  while (pos < c.size()) {
+    size_t nl = c.find('\n', pos);
+    std::string_view line = c.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    pos = nl == std::string_view::npos ? c.size() : nl + 1;
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view key = line.substr(0, colon);
+    std::string_view val = line.substr(colon + 1);
+    if (key == "Name") {
+      f.name = std::string(Trim(val));
+      any = true;
+    } else if (key == "Uid") {
+      if (!ParseFour(val, &f.ruid, &f.euid, &f.suid, &f.fsuid)) return InvalidArgumentError("status: bad Uid line");
+      any = true;
+    } else if (key == "Gid") {
+      if (!ParseFour(val, &f.rgid, &f.egid, &f.sgid, &f.fsgid)) return InvalidArgumentError("status: bad Gid line");
+    } else if (key == "Threads") {
+      f.threads = ParseInt64(Trim(val));
+    } else if (key == "VmRSS") {
+      std::string_view v = Trim(val);
+      if (EndsWith(v, " kB")) v = v.substr(0, v.size() - 3);
+      f.vm_rss_kb = ParseInt64(Trim(v));
+    }
+  }
+  if (!any) return InvalidArgumentError("status: no Name or Uid line");
+  return f;
+}
+
+std::vector<std::string> ParseCmdline(std::string_view c) {
+  std::vector<std::string> args;
+  if (c.empty()) return args;
+  if (c.back() == '\0') c.remove_suffix(1);
+  size_t start = 0;
+  while (true) {
+    size_t z = c.find('\0', start);
+    if (z == std::string_view::npos) {
+      args.emplace_back(c.substr(start));
+      break;
+    }
+    args.emplace_back(c.substr(start, z - start));
+    start = z + 1;
+  }
+  return args;
+}
+
+Result<int64_t> ParseBootTime(std::string_view s) {
+  size_t pos = 0;
+  while (pos < s.size()) {
+    size_t nl = s.find('\n', pos);
+    std::string_view line = s.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    pos = nl == std::string_view::npos ? s.size() : nl + 1;
+    if (StartsWith(line, "btime ")) {
+      auto v = ParseInt64(Trim(line.substr(6)));
+      if (!v) return InvalidArgumentError("/proc/stat: bad btime line");
+      return *v;
+    }
+  }
+  return InvalidArgumentError("/proc/stat: no btime line");
+}
+
+ExeInfo ClassifyExe(std::string_view t) {
+  ExeInfo e;
+  e.path = std::string(t);
+  e.deleted = EndsWith(t, " (deleted)");
+  e.memfd = StartsWith(t, "/memfd:");
+  return e;
+}
+
+}  // namespace sentinel::procmond::linux_proc

@@ -1,0 +1,35 @@
+// The collector's view of the operating system: something that can list the
+// processes running now. Linux reads /proc (platform/linux); other platforms
+// plug in here without touching the collector, storage or detection.
+//
+// A source is used by one thread at a time. Enumerate() fails only when the
+// process table itself cannot be listed; a process that vanishes or cannot be
+// read is recorded in ScanErrors and skipped or stored with NULL fields.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sentinel/base/status.h"
+#include "sentinel/models/process.h"
+
+namespace sentinel::procmond {
+
+struct ScanErrors {
+  int64_t count = 0;
+  std::map<std::string, int64_t> by_reason;  // "exe: Permission denied" -> 3
+  void Add(const std::string& reason) {
+    ++count;
+    ++by_reason[reason];
+  }
+};
+
+class ProcessSource {
+ public:
+  virtual ~ProcessSource() = default;
+  virtual Status Enumerate(std::vector<models::ProcessRecord>* out, ScanErrors* errors) = 0;
+};
+
+}  // namespace sentinel::procmond

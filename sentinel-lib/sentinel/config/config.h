@@ -1,0 +1,200 @@
+// Configuration: the typed settings every SentinelD binary runs with, and how they are assembled
+// from layers and validated before anything starts (SPEC §3).
+//
+// Layers, later wins: built-in defaults -> optional files (/etc, then the user's) -> --config FILE
+// -> environment SENTINELD_<SECTION>__<KEY>[__<SUBKEY>] -> command-line overrides. Sections are
+// merged key by key; lists (rules_dirs, keep_capabilities, sinks, to) are replaced whole by the
+// layer that names them. Every key is checked (unknown keys, types, ranges, enums, sink shapes)
+// and the first problem is reported as one line naming the source, the key path and what was
+// expected, e.g.
+//   config.yaml: collection.interval_secs: expected a positive integer, got "fast"
+// All bad-configuration failures are InvalidArgument (the binaries exit 2 on them).
+//
+// The keys, their types, ranges and descriptions are declared once, in internal/schema.h;
+// validation, the unknown-key lists, ToJson/ToYaml and Keys() are all driven from there. The
+// defaults are the member initialisers below.
+//
+// Thread-safety: the structs are plain values. Load, ValidateFile, ToJson, ToYaml, Hash and Keys
+// keep no shared state and may run concurrently. DefaultFiles and CurrentEnvironment read the
+// process environment and must not race with setenv/putenv.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sentinel/base/status.h"
+
+namespace sentinel::config {
+
+struct RetryConfig {
+  int max_attempts = 3;               // 1..100, the first attempt included
+  int64_t initial_backoff_ms = 1000;  // delay before the first retry, doubled each time
+  int64_t max_backoff_ms = 60000;     // never below initial_backoff_ms
+  friend bool operator==(const RetryConfig&, const RetryConfig&) = default;
+};
+
+struct CircuitBreakerConfig {
+  int failure_threshold = 5;  // consecutive failures that open the circuit
+  int64_t open_secs = 60;     // how long it stays open before a trial delivery
+  friend bool operator==(const CircuitBreakerConfig&, const CircuitBreakerConfig&) = default;
+};
+
+// One alert sink. Which fields apply depends on `type`; fields of another type are refused at load.
+struct SinkConfig {
+  std::string name, type;                      // type: stdout | file | syslog | webhook | email
+  std::string format = "text";                 // stdout: text|json ; file: always json lines ("json")
+  std::string path;                            // file
+  std::string address;                         // syslog: udp://host:port | tcp://host:port | unix:///path
+  std::string facility = "auth";               // syslog: kern user mail daemon auth syslog lpr news uucp cron
+                                               //   authpriv ftp local0..local7
+  std::string url;                             // webhook: http:// or https://
+  std::map<std::string, std::string> headers;  // webhook
+  int64_t timeout_ms = 5000;                   // webhook, email
+  std::string smtp_url, from;                  // email: smtp:// or smtps://
+  std::vector<std::string> to;                 // email: non-empty
+  std::string min_severity;                    // "" (all) | low | medium | high | critical ; every sink
+  bool enabled = true;
+  friend bool operator==(const SinkConfig&, const SinkConfig&) = default;
+};
+
+struct DatabaseConfig {
+  std::string path = "/var/lib/sentineld/events.db";
+  std::string audit_path = "/var/lib/sentineld/audit.db";
+  int64_t retention_days = 30;
+  int64_t alert_retention_days = 365;
+  int64_t busy_timeout_ms = 5000;
+  friend bool operator==(const DatabaseConfig&, const DatabaseConfig&) = default;
+};
+
+struct CollectionConfig {
+  int64_t interval_secs = 30;
+  bool hash_executables = true;
+  bool realtime_events = true;
+  int64_t max_hash_bytes = 268435456;
+  friend bool operator==(const CollectionConfig&, const CollectionConfig&) = default;
+};
+
+struct PrivilegesConfig {
+  std::string user = "sentineld";
+  std::vector<std::string> keep_capabilities = {"CAP_SYS_PTRACE", "CAP_DAC_READ_SEARCH"};
+  friend bool operator==(const PrivilegesConfig&, const PrivilegesConfig&) = default;
+};
+
+struct DetectionConfig {
+  int64_t interval_secs = 30;
+  std::vector<std::string> rules_dirs = {"/etc/sentineld/rules.d"};
+  int64_t rule_timeout_secs = 30;
+  bool builtin_rules = true;
+  friend bool operator==(const DetectionConfig&, const DetectionConfig&) = default;
+};
+
+struct AlertingConfig {
+  int64_t dedup_window_secs = 3600;
+  RetryConfig retry;
+  CircuitBreakerConfig circuit_breaker;
+  std::vector<SinkConfig> sinks = {SinkConfig{.name = "console", .type = "stdout", .format = "text"}};
+  friend bool operator==(const AlertingConfig&, const AlertingConfig&) = default;
+};
+
+struct TelemetryConfig {
+  std::string log_level = "info";              // trace debug info warn error critical off
+  std::string log_format = "json";             // json | text
+  std::string http_listen = "127.0.0.1:9464";  // host:port, "" disables
+  friend bool operator==(const TelemetryConfig&, const TelemetryConfig&) = default;
+};
+
+struct IpcConfig {
+  std::string socket_dir = "/run/sentineld";
+  friend bool operator==(const IpcConfig&, const IpcConfig&) = default;
+};
+
+// The whole effective configuration. A default-constructed Config is the built-in defaults.
+struct Config {
+  DatabaseConfig database;
+  CollectionConfig collection;
+  PrivilegesConfig privileges;
+  DetectionConfig detection;
+  AlertingConfig alerting;
+  TelemetryConfig telemetry;
+  IpcConfig ipc;
+  friend bool operator==(const Config&, const Config&) = default;
+};
+
+struct LoadOptions {
+  // Layer files in order, later wins. Missing files in `optional_files` are skipped silently (a
+  // file that exists but cannot be read is an error); `explicit_file` (from --config) must exist
+  // and be readable, else error.
+  std::vector<std::string> optional_files;  // normally DefaultFiles()
+  std::optional<std::string> explicit_file;
+  // Environment as "NAME=VALUE" strings (pass CurrentEnvironment()); only
+  // SENTINELD_<SECTION>__<KEY>[__<SUBKEY>] are read, in name order. SENTINELD_ variables without
+  // "__" (SENTINELD_HOME, ...) are ignored; ones with "__" that name no key are an error.
+  std::vector<std::string> environment;
+  // Command-line overrides as dotted key path -> YAML scalar text, e.g. {"database.path",
+  // "/tmp/e.db"}, applied last and in order.
+  std::vector<std::pair<std::string, std::string>> overrides;
+};
+
+// {"/etc/sentineld/config.yaml", "$XDG_CONFIG_HOME/sentineld/config.yaml"} when XDG_CONFIG_HOME
+// is an absolute path, else "$HOME/.config/sentineld/config.yaml"; the user file is left out when
+// neither variable is set. Reads the process environment.
+std::vector<std::string> DefaultFiles();
+
+// The process environment (::environ) as "NAME=VALUE" strings.
+std::vector<std::string> CurrentEnvironment();
+
+struct LoadedConfig {
+  Config config;
+  // What was applied, in order: "built-in defaults", each file path read, "environment
+  // SENTINELD_X__Y" per variable, "command line <key.path>" per override.
+  std::vector<std::string> sources;
+  std::string hash;  // Hash(config)
+};
+
+// Assembles and validates the configuration from `options`. Values from the environment and
+// overrides are parsed as YAML (so "[/a, /b]" is a list, "5" an integer, "true" a boolean; an empty
+// value is the empty string) and checked exactly like file values.
+// Fails with InvalidArgument, message "<source>: <key path>: <what was expected>, got <value>",
+// where <source> is the file path as given, "environment SENTINELD_X__Y" or "command line";
+// "<file>: line L, column C: <parser message>" for malformed YAML; "<file>: cannot read: <errno
+// text>" for an unreadable or missing explicit file. Files must be regular, at most 1 MiB, and
+// hold one YAML document whose top level is a mapping (an empty or comment-only file is an empty
+// layer).
+Result<LoadedConfig> Load(const LoadOptions& options);
+
+// Validates a single file on its own (on top of built-in defaults), for `sentinelcli config
+// validate FILE`. Same failures as Load.
+Result<LoadedConfig> ValidateFile(const std::string& path);
+
+// The full effective config with the same key names and nesting as the YAML; a sink only carries
+// the keys of its type. Canonical: ToJson(c).dump() is what Hash() hashes.
+nlohmann::json ToJson(const Config& config);
+
+// Same content as ToJson, as a YAML document in schema order; Load() of it gives the same Config.
+std::string ToYaml(const Config& config);
+
+// SHA-256 (lowercase hex) of the canonical JSON of `config` (sorted keys, no whitespace). Stable
+// across runs and builds for the same effective configuration.
+std::string Hash(const Config& config);
+
+// One documented key, for generated docs and `config` commands.
+struct KeyInfo {
+  std::string path;           // "collection.interval_secs"; sink keys as "alerting.sinks[].url"
+  std::string type;           // integer, boolean, string, list of strings, map of strings,
+                              // section, list of sinks
+  std::string default_value;  // JSON text of the built-in default; "" for required sink keys
+  std::string expected;       // what validation accepts, worded as in error messages
+  std::string description;
+  std::vector<std::string> sink_types;  // sink keys: the sink types the key belongs to
+  bool required = false;                // sink keys: must be given
+};
+
+// Every key of the schema, sections before their keys, in declaration order.
+std::vector<KeyInfo> Keys();
+
+}  // namespace sentinel::config

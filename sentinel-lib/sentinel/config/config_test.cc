@@ -1,0 +1,648 @@
+#include "sentinel/config/config.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "sentinel/base/strings.h"
+#include "sentinel/config/internal/checks.h"
+
+namespace sentinel::config {
+namespace {
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "sentinel_config_XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    for (const auto& entry : std::filesystem::directory_iterator(dir_)) chmod(entry.path().c_str(), 0600);
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string Write(const std::string& name, const std::string& text) {
+    std::string path = dir_ + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  // Loads `yaml` as the --config file.
+  Result<LoadedConfig> LoadYaml(const std::string& yaml, const std::string& name = "config.yaml") {
+    LoadOptions options;
+    options.explicit_file = Write(name, yaml);
+    return Load(options);
+  }
+
+  // The one-line InvalidArgument message that loading `options` fails with.
+  static std::string ErrorOf(const LoadOptions& options) {
+    Result<LoadedConfig> r = Load(options);
+    if (r.ok()) return "<loaded without error>";
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+    EXPECT_EQ(r.status().message().find('\n'), std::string::npos) << r.status().message();
+    return r.status().message();
+  }
+  std::string ErrorOfYaml(const std::string& yaml) {
+    LoadOptions options;
+    options.explicit_file = Write("config.yaml", yaml);
+    return ErrorOf(options);
+  }
+  std::string FilePrefix() const { return dir_ + "/config.yaml: "; }
+
+  std::string dir_;
+};
+
+TEST_F(ConfigTest, DefaultsMatchSpec) {
+  Result<LoadedConfig> r = Load(LoadOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const Config& c = r->config;
+  EXPECT_EQ(r->sources, std::vector<std::string>{"built-in defaults"});
+  EXPECT_EQ(c.database.path, "/var/lib/sentineld/events.db");
+  EXPECT_EQ(c.database.audit_path, "/var/lib/sentineld/audit.db");
+  EXPECT_EQ(c.database.retention_days, 30);
+  EXPECT_EQ(c.database.alert_retention_days, 365);
+  EXPECT_EQ(c.collection.interval_secs, 30);
+  EXPECT_TRUE(c.collection.hash_executables);
+  EXPECT_TRUE(c.collection.realtime_events);
+  EXPECT_EQ(c.collection.max_hash_bytes, 268435456);
+  EXPECT_EQ(c.privileges.user, "sentineld");
+  EXPECT_EQ(c.privileges.keep_capabilities,
+            (std::vector<std::string>{"CAP_SYS_PTRACE", "CAP_DAC_READ_SEARCH"}));
+  EXPECT_EQ(c.detection.interval_secs, 30);
+  EXPECT_EQ(c.detection.rules_dirs, std::vector<std::string>{"/etc/sentineld/rules.d"});
+  EXPECT_EQ(c.detection.rule_timeout_secs, 30);
+  EXPECT_TRUE(c.detection.builtin_rules);
+  EXPECT_EQ(c.alerting.dedup_window_secs, 3600);
+  EXPECT_EQ(c.alerting.retry.max_attempts, 3);
+  EXPECT_EQ(c.alerting.retry.initial_backoff_ms, 1000);
+  EXPECT_EQ(c.alerting.retry.max_backoff_ms, 60000);
+  EXPECT_EQ(c.alerting.circuit_breaker.failure_threshold, 5);
+  EXPECT_EQ(c.alerting.circuit_breaker.open_secs, 60);
+  ASSERT_EQ(c.alerting.sinks.size(), 1u);
+  EXPECT_EQ(c.alerting.sinks[0].name, "console");
+  EXPECT_EQ(c.alerting.sinks[0].type, "stdout");
+  EXPECT_EQ(c.alerting.sinks[0].format, "text");
+  EXPECT_EQ(c.telemetry.log_level, "info");
+  EXPECT_EQ(c.telemetry.log_format, "json");
+  EXPECT_EQ(c.telemetry.http_listen, "127.0.0.1:9464");
+  EXPECT_EQ(c.ipc.socket_dir, "/run/sentineld");
+  EXPECT_EQ(r->hash, Hash(Config{}));
+}
+
+TEST_F(ConfigTest, SpecExampleFileLoads) {
+  // The example of SPEC §3, sinks included (with real values for the elided ones).
+  Result<LoadedConfig> r = LoadYaml(R"(
+database:
+  path: /var/lib/sentineld/events.db
+  audit_path: /var/lib/sentineld/audit.db
+  retention_days: 30
+  alert_retention_days: 365
+collection: {interval_secs: 30, hash_executables: true, realtime_events: true, max_hash_bytes: 268435456}
+privileges:
+  user: sentineld
+  keep_capabilities: [CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH]
+detection: {interval_secs: 30, rules_dirs: [/etc/sentineld/rules.d], rule_timeout_secs: 30}
+alerting:
+  dedup_window_secs: 3600
+  retry: {max_attempts: 3, initial_backoff_ms: 1000, max_backoff_ms: 60000}
+  circuit_breaker: {failure_threshold: 5, open_secs: 60}
+  sinks:
+    - {name: console, type: stdout, format: text}
+    - {name: local, type: file, path: /var/log/sentineld/alerts.jsonl}
+    - {name: siem, type: syslog, address: "udp://127.0.0.1:514", facility: auth}
+    - {name: soar, type: webhook, url: "https://soar.example/hook", headers: {}, timeout_ms: 5000,
+       min_severity: medium}
+    - {name: oncall, type: email, smtp_url: "smtp://127.0.0.1:25", from: "sentineld@example.org",
+       to: ["soc@example.org"], min_severity: high}
+telemetry: {log_level: info, log_format: json, http_listen: "127.0.0.1:9464"}
+ipc: {socket_dir: /run/sentineld}
+)");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->config.alerting.sinks.size(), 5u);
+  EXPECT_EQ(r->config.alerting.sinks[1].format, "json");  // a file sink writes JSON lines
+  EXPECT_EQ(r->config.alerting.sinks[3].min_severity, "medium");
+  EXPECT_EQ(r->config.alerting.sinks[4].to, std::vector<std::string>{"soc@example.org"});
+}
+
+TEST_F(ConfigTest, FilesLayerLaterWinsListsReplacedSectionsMerged) {
+  std::string first = Write("first.yaml", R"(
+database: {path: /first/events.db, retention_days: 10}
+detection: {rules_dirs: [/a, /b]}
+alerting:
+  retry: {initial_backoff_ms: 500}
+  sinks:
+    - {name: hook, type: webhook, url: "http://x/", headers: {X-A: "1", X-B: "2"}}
+)");
+  std::string second = Write("second.yaml", R"(
+database: {retention_days: 20}
+detection: {rules_dirs: [/c]}
+alerting:
+  retry: {max_attempts: 7}
+)");
+  LoadOptions options;
+  options.optional_files = {first, dir_ + "/missing.yaml", second};
+  Result<LoadedConfig> r = Load(options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const Config& c = r->config;
+  EXPECT_EQ(c.database.retention_days, 20);                           // later wins
+  EXPECT_EQ(c.database.path, "/first/events.db");                     // section merged key by key
+  EXPECT_EQ(c.detection.rules_dirs, std::vector<std::string>{"/c"});  // list replaced whole
+  EXPECT_EQ(c.alerting.retry.initial_backoff_ms, 500);                // nested section merged
+  EXPECT_EQ(c.alerting.retry.max_attempts, 7);
+  ASSERT_EQ(c.alerting.sinks.size(), 1u);
+  EXPECT_EQ(c.alerting.sinks[0].headers, (std::map<std::string, std::string>{{"X-A", "1"}, {"X-B", "2"}}));
+  EXPECT_EQ(r->sources, (std::vector<std::string>{"built-in defaults", first, second}));
+
+  // The explicit file comes after the optional ones.
+  options.explicit_file = Write("explicit.yaml", "database: {retention_days: 40}\n");
+  r = Load(options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->config.database.retention_days, 40);
+  EXPECT_EQ(r->sources.back(), *options.explicit_file);
+}
+
+TEST_F(ConfigTest, EnvironmentOverridesFiles) {
+  LoadOptions options;
+  options.optional_files = {Write("c.yaml", "collection: {interval_secs: 10}\ndatabase: {path: /file.db}\n")};
+  options.environment = {
+      "PATH=/usr/bin",
+      "SENTINELD_COLLECTION__INTERVAL_SECS=5",
+      "SENTINELD_ALERTING__RETRY__MAX_ATTEMPTS=9",
+      "SENTINELD_DETECTION__RULES_DIRS=[/a, /b]",
+      "SENTINELD_COLLECTION__HASH_EXECUTABLES=no",
+      "SENTINELD_TELEMETRY__HTTP_LISTEN=",
+      "SENTINELD_HOME=/somewhere",  // no "__": not a configuration variable
+      "SENTINELD_CONFIG=/x.yaml",
+  };
+  Result<LoadedConfig> r = Load(options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const Config& c = r->config;
+  EXPECT_EQ(c.collection.interval_secs, 5);
+  EXPECT_FALSE(c.collection.hash_executables);
+  EXPECT_EQ(c.alerting.retry.max_attempts, 9);
+  EXPECT_EQ(c.alerting.retry.initial_backoff_ms, 1000);
+  EXPECT_EQ(c.detection.rules_dirs, (std::vector<std::string>{"/a", "/b"}));
+  EXPECT_EQ(c.telemetry.http_listen, "");  // an empty value is the empty string
+  EXPECT_EQ(c.database.path, "/file.db");
+  EXPECT_EQ(r->sources, (std::vector<std::string>{"built-in defaults", options.optional_files[0],
+                                                  "environment SENTINELD_ALERTING__RETRY__MAX_ATTEMPTS",
+                                                  "environment SENTINELD_COLLECTION__HASH_EXECUTABLES",
+                                                  "environment SENTINELD_COLLECTION__INTERVAL_SECS",
+                                                  "environment SENTINELD_DETECTION__RULES_DIRS",
+                                                  "environment SENTINELD_TELEMETRY__HTTP_LISTEN"}));
+}
+
+TEST_F(ConfigTest, WholeSectionFromEnvironmentThenDeeperVariable) {
+  LoadOptions options;
+  options.environment = {"SENTINELD_ALERTING__RETRY__MAX_ATTEMPTS=4",
+                         "SENTINELD_ALERTING__RETRY={max_attempts: 2, max_backoff_ms: 9000}"};
+  Result<LoadedConfig> r = Load(options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->config.alerting.retry.max_attempts, 4);  // the deeper variable is applied after
+  EXPECT_EQ(r->config.alerting.retry.max_backoff_ms, 9000);
+}
+
+TEST_F(ConfigTest, OverridesBeatEnvironment) {
+  LoadOptions options;
+  options.environment = {"SENTINELD_DATABASE__PATH=/env.db", "SENTINELD_COLLECTION__INTERVAL_SECS=5"};
+  options.overrides = {{"database.path", "/cli.db"},
+                       {"alerting.sinks", "[{name: out, type: stdout, format: json}]"}};
+  Result<LoadedConfig> r = Load(options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->config.database.path, "/cli.db");
+  EXPECT_EQ(r->config.collection.interval_secs, 5);
+  ASSERT_EQ(r->config.alerting.sinks.size(), 1u);
+  EXPECT_EQ(r->config.alerting.sinks[0].format, "json");
+  EXPECT_EQ(r->sources.back(), "command line alerting.sinks");
+  EXPECT_EQ(r->sources[r->sources.size() - 2], "command line database.path");
+}
+
+TEST_F(ConfigTest, EmptyAndCommentOnlyFilesAreEmptyLayers) {
+  for (const std::string& text : {std::string(""), std::string("# nothing here\n\n# at all\n"),
+                                  std::string("---\n"), std::string("alerting:\n  # retry: {}\n")}) {
+    Result<LoadedConfig> r = LoadYaml(text);
+    ASSERT_TRUE(r.ok()) << "for " << testing::PrintToString(text) << ": " << r.status().ToString();
+    EXPECT_EQ(r->config, Config{});
+    EXPECT_EQ(r->sources.size(), 2u);
+  }
+}
+
+TEST_F(ConfigTest, MalformedYamlNamesFileAndLine) {
+  std::string msg = ErrorOfYaml("database:\n  path: [unclosed\n  retention_days: 3\n");
+  EXPECT_TRUE(msg.starts_with(FilePrefix() + "line ")) << msg;
+  EXPECT_NE(msg.find(", column "), std::string::npos) << msg;
+
+  msg = ErrorOfYaml("a: 1\n---\nb: 2\n");
+  EXPECT_EQ(msg, FilePrefix() + "expected one YAML document, found 2");
+}
+
+TEST_F(ConfigTest, WrongTypeMessageIsTheSpecsOne) {
+  EXPECT_EQ(ErrorOfYaml("collection:\n  interval_secs: fast\n"),
+            FilePrefix() + "collection.interval_secs: expected a positive integer, got \"fast\"");
+
+  LoadOptions env;
+  env.environment = {"SENTINELD_COLLECTION__INTERVAL_SECS=fast"};
+  EXPECT_EQ(ErrorOf(env),
+            "environment SENTINELD_COLLECTION__INTERVAL_SECS: collection.interval_secs: "
+            "expected a positive integer, got \"fast\"");
+
+  LoadOptions cli;
+  cli.overrides = {{"database.path", ""}};
+  EXPECT_EQ(ErrorOf(cli), "command line: database.path: expected a non-empty path, got \"\"");
+}
+
+TEST_F(ConfigTest, WrongTypesRefused) {
+  EXPECT_EQ(ErrorOfYaml("collection: {interval_secs: 1.5}"),
+            FilePrefix() + "collection.interval_secs: expected a positive integer, got 1.5");
+  EXPECT_EQ(ErrorOfYaml("collection: {interval_secs: 5s}"),
+            FilePrefix() + "collection.interval_secs: expected a positive integer, got \"5s\"");
+  EXPECT_EQ(ErrorOfYaml("collection: {interval_secs: \"5\"}"),
+            FilePrefix() + "collection.interval_secs: expected a positive integer, got \"5\"");
+  EXPECT_EQ(ErrorOfYaml("collection: {interval_secs: }"),
+            FilePrefix() + "collection.interval_secs: expected a positive integer, got null");
+  EXPECT_EQ(ErrorOfYaml("collection: {hash_executables: maybe}"),
+            FilePrefix() + "collection.hash_executables: expected true or false, got \"maybe\"");
+  EXPECT_EQ(ErrorOfYaml("detection: {rules_dirs: /etc/rules}"),
+            FilePrefix() + "detection.rules_dirs: expected a list of paths, got \"/etc/rules\"");
+  EXPECT_EQ(ErrorOfYaml("detection: {rules_dirs: [/a, [/b]]}"),
+            FilePrefix() + "detection.rules_dirs[1]: expected a non-empty path, got a list");
+  EXPECT_EQ(ErrorOfYaml("database: /tmp"), FilePrefix() + "database: expected a mapping, got \"/tmp\"");
+  EXPECT_EQ(ErrorOfYaml("database: {path: [a]}"),
+            FilePrefix() + "database.path: expected a non-empty path, got a list");
+}
+
+TEST_F(ConfigTest, BooleansAcceptYamlWords) {
+  Result<LoadedConfig> r = LoadYaml(
+      "collection: {hash_executables: no, realtime_events: yes}\n"
+      "detection: {builtin_rules: False}\n");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->config.collection.hash_executables);
+  EXPECT_TRUE(r->config.collection.realtime_events);
+  EXPECT_FALSE(r->config.detection.builtin_rules);
+}
+
+TEST_F(ConfigTest, UnknownKeysRefusedAtEveryLevel) {
+  EXPECT_EQ(ErrorOfYaml("colection: {}\n"),
+            FilePrefix() +
+                "colection: unknown key (known keys: database, collection, privileges, detection, "
+                "alerting, telemetry, ipc)");
+  EXPECT_EQ(ErrorOfYaml("collection: {intervl_secs: 5}\n"),
+            FilePrefix() +
+                "collection.intervl_secs: unknown key (known keys: interval_secs, hash_executables, "
+                "realtime_events, max_hash_bytes)");
+  EXPECT_EQ(ErrorOfYaml("alerting: {retry: {attempts: 5}}\n"),
+            FilePrefix() +
+                "alerting.retry.attempts: unknown key (known keys: max_attempts, initial_backoff_ms, "
+                "max_backoff_ms)");
+  EXPECT_EQ(ErrorOfYaml("alerting: {circuit_breaker: {threshold: 5}}\n"),
+            FilePrefix() +
+                "alerting.circuit_breaker.threshold: unknown key (known keys: failure_threshold, "
+                "open_secs)");
+  EXPECT_EQ(ErrorOfYaml("alerting: {sinks: [{name: a, type: stdout, colour: red}]}\n"),
+            FilePrefix() +
+                "alerting.sinks[0].colour: unknown key (known keys of stdout sinks: name, type, "
+                "min_severity, enabled, format)");
+  EXPECT_EQ(ErrorOfYaml("collection: {interval_secs: 5, interval_secs: 6}\n"),
+            FilePrefix() + "collection.interval_secs: duplicate key");
+}
+
+TEST_F(ConfigTest, OutOfRangeRefused) {
+  EXPECT_EQ(ErrorOfYaml("collection: {interval_secs: 0}"),
+            FilePrefix() + "collection.interval_secs: expected an integer from 1 to 86400, got 0");
+  EXPECT_EQ(ErrorOfYaml("collection: {interval_secs: 86401}"),
+            FilePrefix() + "collection.interval_secs: expected an integer from 1 to 86400, got 86401");
+  EXPECT_EQ(ErrorOfYaml("collection: {max_hash_bytes: -1}"),
+            FilePrefix() + "collection.max_hash_bytes: expected a non-negative integer, got -1");
+  EXPECT_EQ(ErrorOfYaml("database: {retention_days: 0}"),
+            FilePrefix() + "database.retention_days: expected an integer from 1 to 36500, got 0");
+  EXPECT_EQ(ErrorOfYaml("alerting: {retry: {max_attempts: 500}}"),
+            FilePrefix() + "alerting.retry.max_attempts: expected an integer from 1 to 100, got 500");
+  EXPECT_EQ(ErrorOfYaml("telemetry: {http_listen: \"127.0.0.1:70000\"}"),
+            FilePrefix() +
+                "telemetry.http_listen: expected \"\" or host:port with port 1..65535, got "
+                "\"127.0.0.1:70000\"");
+  EXPECT_EQ(ErrorOfYaml("privileges: {keep_capabilities: [CAP_SYS_PTRACE, CAP_WIZARDRY]}"),
+            FilePrefix() +
+                "privileges.keep_capabilities[1]: expected a Linux capability name such as "
+                "CAP_SYS_PTRACE, got \"CAP_WIZARDRY\"");
+  EXPECT_EQ(ErrorOfYaml("privileges: {user: \"\"}"),
+            FilePrefix() +
+                "privileges.user: expected a user name ([A-Za-z_][A-Za-z0-9_.-]*, at most 32 "
+                "characters), got \"\"");
+  EXPECT_EQ(ErrorOfYaml("database: {path: \"\"}"),
+            FilePrefix() + "database.path: expected a non-empty path, got \"\"");
+}
+
+TEST_F(ConfigTest, BadEnumRefused) {
+  EXPECT_EQ(ErrorOfYaml("telemetry: {log_format: xml}"),
+            FilePrefix() + "telemetry.log_format: expected one of json, text, got \"xml\"");
+  EXPECT_EQ(ErrorOfYaml("telemetry: {log_level: verbose}"),
+            FilePrefix() +
+                "telemetry.log_level: expected one of trace, debug, info, warn, error, critical, off, "
+                "got \"verbose\"");
+}
+
+TEST_F(ConfigTest, CrossKeyRulesBlameTheLaterLayer) {
+  EXPECT_EQ(ErrorOfYaml("alerting: {retry: {initial_backoff_ms: 120000}}"),
+            FilePrefix() +
+                "alerting.retry.initial_backoff_ms: expected at most alerting.retry.max_backoff_ms "
+                "(60000), got 120000");
+  LoadOptions options;
+  options.explicit_file = Write("config.yaml", "alerting: {retry: {initial_backoff_ms: 5000}}\n");
+  options.environment = {"SENTINELD_ALERTING__RETRY__MAX_BACKOFF_MS=100"};
+  EXPECT_EQ(ErrorOf(options),
+            "environment SENTINELD_ALERTING__RETRY__MAX_BACKOFF_MS: "
+            "alerting.retry.max_backoff_ms: expected at least "
+            "alerting.retry.initial_backoff_ms (5000), got 100");
+  EXPECT_EQ(ErrorOfYaml("database: {audit_path: /var/lib/sentineld/events.db}"),
+            FilePrefix() +
+                "database.audit_path: expected a different file from database.path, got "
+                "\"/var/lib/sentineld/events.db\"");
+}
+
+TEST_F(ConfigTest, BadSinksRefused) {
+  auto sinks = [this](const std::string& list) { return ErrorOfYaml("alerting:\n  sinks: " + list + "\n"); };
+  EXPECT_EQ(sinks("[{name: hook, type: webhook}]"),
+            FilePrefix() + "alerting.sinks[0].url: required for a webhook sink");
+  EXPECT_EQ(sinks("[{name: a, type: stdout}, {name: p, type: pager}]"),
+            FilePrefix() +
+                "alerting.sinks[1].type: expected one of stdout, file, syslog, webhook, email, got "
+                "\"pager\"");
+  EXPECT_EQ(sinks("[{name: a, type: stdout}, {name: a, type: stdout}]"),
+            FilePrefix() + "alerting.sinks[1].name: duplicate sink name \"a\" (also alerting.sinks[0])");
+  EXPECT_EQ(sinks("[{name: a, type: stdout}, {name: f, type: file, path: /x, url: \"http://h/\"}]"),
+            FilePrefix() +
+                "alerting.sinks[1].url: not valid for a file sink (valid keys: name, type, "
+                "min_severity, enabled, format, path)");
+  EXPECT_EQ(sinks("[{name: s, type: syslog, address: \"udp://127.0.0.1\"}]"),
+            FilePrefix() +
+                "alerting.sinks[0].address: expected udp://host:port, tcp://host:port or "
+                "unix:///absolute/path, got \"udp://127.0.0.1\"");
+  EXPECT_EQ(sinks("[{name: s, type: syslog, address: \"unix://dev/log\"}]"),
+            FilePrefix() +
+                "alerting.sinks[0].address: expected udp://host:port, tcp://host:port or "
+                "unix:///absolute/path, got \"unix://dev/log\"");
+  EXPECT_EQ(sinks("[{name: w, type: webhook, url: \"ftp://h/\"}]"),
+            FilePrefix() +
+                "alerting.sinks[0].url: expected an http:// or https:// URL with a host, got \"ftp://h/\"");
+  EXPECT_EQ(
+      sinks("[{name: m, type: email, smtp_url: \"smtp://h\", from: a@b, to: []}]"),
+      FilePrefix() + "alerting.sinks[0].to: expected a non-empty list of email addresses, got an empty list");
+  EXPECT_EQ(sinks("[{name: m, type: email, smtp_url: \"http://h\", from: a@b, to: [c@d]}]"),
+            FilePrefix() +
+                "alerting.sinks[0].smtp_url: expected an smtp:// or smtps:// URL with a host, got "
+                "\"http://h\"");
+  EXPECT_EQ(sinks("[{type: stdout}]"),
+            FilePrefix() + "alerting.sinks[0].name: required: every sink needs a unique name");
+  EXPECT_EQ(sinks("[{name: x}]"), FilePrefix() +
+                                      "alerting.sinks[0].type: required: expected one of stdout, file, "
+                                      "syslog, webhook, email");
+  EXPECT_EQ(
+      sinks("[{name: \"bad name\", type: stdout}]"),
+      FilePrefix() + "alerting.sinks[0].name: expected a sink name of [a-zA-Z0-9_.-]+, got \"bad name\"");
+  EXPECT_EQ(sinks("[{name: f, type: file, format: text, path: /x}]"),
+            FilePrefix() + "alerting.sinks[0].format: expected one of json, got \"text\"");
+  EXPECT_EQ(sinks("[{name: s, type: stdout, min_severity: urgent}]"),
+            FilePrefix() +
+                "alerting.sinks[0].min_severity: expected one of \"\", low, medium, high, critical, got "
+                "\"urgent\"");
+  EXPECT_EQ(sinks("[{name: w, type: webhook, url: \"https://h/\", headers: {\"X Bad\": v}}]"),
+            FilePrefix() + "alerting.sinks[0].headers: expected an HTTP header name, got \"X Bad\"");
+  EXPECT_EQ(sinks("[{name: w, type: webhook, url: \"https://h/\", headers: {X-Evil: \"a\\r\\nHost: b\"}}]"),
+            FilePrefix() +
+                "alerting.sinks[0].headers.X-Evil: expected UTF-8 text without control characters, got "
+                "\"a\\x0d\\x0aHost: b\"");
+  EXPECT_EQ(sinks("{name: a}"), FilePrefix() +
+                                    "alerting.sinks: expected a list of sinks (mappings with name and "
+                                    "type), got a mapping");
+}
+
+TEST_F(ConfigTest, UnreadableFileRefused) {
+  if (geteuid() == 0) {
+    GTEST_SKIP() << "running as root: root reads a mode-000 file, so it cannot be made unreadable";
+  }
+  std::string path = Write("secret.yaml", "database: {retention_days: 3}\n");
+  ASSERT_EQ(chmod(path.c_str(), 0), 0);
+  LoadOptions options;
+  options.explicit_file = path;
+  EXPECT_EQ(ErrorOf(options), path + ": cannot read: Permission denied");
+  options.explicit_file.reset();  // an optional file that exists but cannot be read is an error too
+  options.optional_files = {path};
+  EXPECT_EQ(ErrorOf(options), path + ": cannot read: Permission denied");
+}
+
+TEST_F(ConfigTest, MissingExplicitFileRefusedMissingOptionalSkipped) {
+  LoadOptions options;
+  options.explicit_file = dir_ + "/nope.yaml";
+  EXPECT_EQ(ErrorOf(options), dir_ + "/nope.yaml: cannot read: No such file or directory");
+  options.explicit_file = dir_;
+  EXPECT_EQ(ErrorOf(options), dir_ + ": cannot read: Is a directory");
+
+  LoadOptions optional;
+  optional.optional_files = {dir_ + "/nope.yaml", dir_ + "/no/such/dir.yaml"};
+  Result<LoadedConfig> r = Load(optional);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->sources, std::vector<std::string>{"built-in defaults"});
+}
+
+TEST_F(ConfigTest, TopLevelMustBeAMapping) {
+  EXPECT_EQ(ErrorOfYaml("- a\n- b\n"), FilePrefix() + "expected a mapping at the top level, got a list");
+  EXPECT_EQ(ErrorOfYaml("hello\n"), FilePrefix() + "expected a mapping at the top level, got \"hello\"");
+}
+
+TEST_F(ConfigTest, EnvironmentVariablesNamingNoKeyRefused) {
+  LoadOptions options;
+  options.environment = {"SENTINELD_FOO__BAR=1"};
+  EXPECT_EQ(ErrorOf(options),
+            "environment SENTINELD_FOO__BAR: foo: unknown key (known keys: database, collection, "
+            "privileges, detection, alerting, telemetry, ipc)");
+  options.environment = {"SENTINELD_COLLECTION__INTERVAL=1"};
+  EXPECT_TRUE(
+      ErrorOf(options).starts_with("environment SENTINELD_COLLECTION__INTERVAL: collection.interval: "
+                                   "unknown key"));
+  options.environment = {"SENTINELD_COLLECTION____X=1"};
+  EXPECT_TRUE(
+      ErrorOf(options).starts_with("environment SENTINELD_COLLECTION____X: not a configuration variable"));
+  options.environment = {"SENTINELD_HOME=/x", "SENTINELD_=1", "SENTINELD_DEBUG=1"};
+  EXPECT_TRUE(Load(options).ok());
+  options.environment = {"SENTINELD_DETECTION__RULES_DIRS=[/a,"};
+  EXPECT_TRUE(
+      ErrorOf(options).starts_with("environment SENTINELD_DETECTION__RULES_DIRS: detection.rules_dirs: "
+                                   "invalid YAML value"));
+}
+
+TEST_F(ConfigTest, BadOverridePathRefused) {
+  LoadOptions options;
+  options.overrides = {{"database..path", "/x"}};
+  EXPECT_EQ(ErrorOf(options),
+            "command line: invalid key path \"database..path\" (expected dotted keys such as database.path)");
+  options.overrides = {{"database.pth", "/x"}};
+  EXPECT_TRUE(ErrorOf(options).starts_with("command line: database.pth: unknown key (known keys: path, "));
+}
+
+TEST_F(ConfigTest, HashStableAndSensitive) {
+  Result<LoadedConfig> a = LoadYaml("collection: {interval_secs: 10}\n", "a.yaml");
+  Result<LoadedConfig> b =
+      LoadYaml("collection:\n  interval_secs: 10   # same value, other spelling\n", "b.yaml");
+  Result<LoadedConfig> c = LoadYaml("collection: {interval_secs: 11}\n", "c.yaml");
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ(a->hash.size(), 64u);
+  EXPECT_EQ(a->hash, b->hash);
+  EXPECT_NE(a->hash, c->hash);
+  EXPECT_NE(a->hash, Hash(Config{}));
+  EXPECT_EQ(a->hash, Hash(a->config));
+}
+
+TEST_F(ConfigTest, ToJsonUsesYamlKeysAndOnlyTheSinkTypesKeys) {
+  Config c;
+  c.alerting.sinks.push_back(SinkConfig{.name = "local", .type = "file", .format = "json", .path = "/x"});
+  nlohmann::json j = ToJson(c);
+  EXPECT_EQ(j["collection"]["interval_secs"], 30);
+  EXPECT_EQ(j["alerting"]["retry"]["max_attempts"], 3);
+  EXPECT_EQ(j["privileges"]["keep_capabilities"], nlohmann::json({"CAP_SYS_PTRACE", "CAP_DAC_READ_SEARCH"}));
+  const nlohmann::json& file_sink = j["alerting"]["sinks"][1];
+  EXPECT_EQ(file_sink["path"], "/x");
+  EXPECT_FALSE(file_sink.contains("url"));
+  EXPECT_FALSE(file_sink.contains("facility"));
+  EXPECT_EQ(j["alerting"]["sinks"][0].size(), 5u);  // name type min_severity enabled format
+}
+
+TEST_F(ConfigTest, ToYamlRoundTrips) {
+  Config c;
+  c.database.path = "/data/e v e n t s.db";
+  c.privileges.keep_capabilities = {};
+  c.privileges.user = "null";  // a string that must not read back as YAML null
+  c.detection.rules_dirs = {"/r1", "/r 2"};
+  c.telemetry.http_listen = "";
+  c.telemetry.log_level = "off";
+  c.alerting.retry.max_attempts = 10;
+  c.alerting.sinks = {
+      SinkConfig{.name = "console", .type = "stdout", .format = "json", .min_severity = "low"},
+      SinkConfig{
+          .name = "local", .type = "file", .format = "json", .path = "/var/log/a.jsonl", .enabled = false},
+      SinkConfig{.name = "siem", .type = "syslog", .address = "tcp://[::1]:6514", .facility = "local3"},
+      SinkConfig{.name = "soar",
+                 .type = "webhook",
+                 .url = "https://h:8443/x?y=1",
+                 .headers = {{"Authorization", "Bearer: x#y"}, {"X-Empty", ""}},
+                 .timeout_ms = 2500},
+      SinkConfig{.name = "oncall",
+                 .type = "email",
+                 .timeout_ms = 9000,
+                 .smtp_url = "smtps://mail:465",
+                 .from = "SentinelD <s@example.org>",
+                 .to = {"a@example.org", "b@example.org"},
+                 .min_severity = "critical"},
+  };
+  std::string yaml = ToYaml(c);
+  Result<LoadedConfig> r = LoadYaml(yaml);
+  ASSERT_TRUE(r.ok()) << r.status().ToString() << "\n" << yaml;
+  EXPECT_EQ(r->config, c);
+  EXPECT_EQ(r->hash, Hash(c));
+
+  Result<LoadedConfig> defaults = LoadYaml(ToYaml(Config{}), "defaults.yaml");
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_EQ(defaults->hash, Hash(Config{}));
+}
+
+TEST_F(ConfigTest, ValidateFileUsesOnlyThatFile) {
+  std::string good = Write("good.yaml", "collection: {interval_secs: 7}\n");
+  Result<LoadedConfig> r = ValidateFile(good);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->config.collection.interval_secs, 7);
+  EXPECT_EQ(r->sources, (std::vector<std::string>{"built-in defaults", good}));
+  std::string bad = Write("bad.yaml", "collection: {interval_secs: fast}\n");
+  EXPECT_EQ(ValidateFile(bad).status().message(),
+            bad + ": collection.interval_secs: expected a positive integer, got \"fast\"");
+}
+
+TEST_F(ConfigTest, KeysDescribeEveryKeyOnce) {
+  std::vector<KeyInfo> keys = Keys();
+  std::set<std::string> paths;
+  nlohmann::json defaults = ToJson(Config{});
+  for (const KeyInfo& key : keys) {
+    EXPECT_TRUE(paths.insert(key.path + "/" + Join(key.sink_types, ",")).second) << key.path;
+    EXPECT_FALSE(key.description.empty()) << key.path;
+    EXPECT_FALSE(key.expected.empty()) << key.path;
+    if (key.path.find("[]") != std::string::npos) continue;
+    std::string pointer_text = key.path;
+    std::replace(pointer_text.begin(), pointer_text.end(), '.', '/');
+    nlohmann::json::json_pointer pointer(pointer_text.insert(0, 1, '/'));
+    ASSERT_TRUE(defaults.contains(pointer)) << key.path;
+    if (key.type != "section") {
+      EXPECT_EQ(defaults[pointer].dump(), key.default_value) << key.path;
+    }
+  }
+  EXPECT_TRUE(paths.count("collection.interval_secs/"));
+  EXPECT_TRUE(paths.count("alerting.sinks[].url/webhook"));
+  EXPECT_TRUE(paths.count("alerting.sinks[].format/file"));
+  EXPECT_TRUE(paths.count("alerting.sinks[].timeout_ms/webhook,email"));
+  // 7 sections, their 23 keys, the 5 keys of retry and circuit_breaker, 15 sink keys.
+  EXPECT_EQ(keys.size(), 7u + 23u + 5u + 15u);
+}
+
+TEST_F(ConfigTest, DefaultFilesHonourXdgConfigHome) {
+  const char* old_xdg = std::getenv("XDG_CONFIG_HOME");
+  const char* old_home = std::getenv("HOME");
+  std::string saved_xdg = old_xdg ? old_xdg : "", saved_home = old_home ? old_home : "";
+  setenv("HOME", "/home/u", 1);
+  setenv("XDG_CONFIG_HOME", "/xdg", 1);
+  EXPECT_EQ(DefaultFiles(),
+            (std::vector<std::string>{"/etc/sentineld/config.yaml", "/xdg/sentineld/config.yaml"}));
+  setenv("XDG_CONFIG_HOME", "relative", 1);
+  EXPECT_EQ(DefaultFiles(), (std::vector<std::string>{"/etc/sentineld/config.yaml",
+                                                      "/home/u/.config/sentineld/config.yaml"}));
+  unsetenv("XDG_CONFIG_HOME");
+  unsetenv("HOME");
+  EXPECT_EQ(DefaultFiles(), std::vector<std::string>{"/etc/sentineld/config.yaml"});
+  if (old_xdg) setenv("XDG_CONFIG_HOME", saved_xdg.c_str(), 1);
+  if (old_home) setenv("HOME", saved_home.c_str(), 1);
+}
+
+TEST_F(ConfigTest, CurrentEnvironmentReadsEnviron) {
+  setenv("SENTINELD_TEST_MARKER", "42", 1);
+  std::vector<std::string> env = CurrentEnvironment();
+  EXPECT_NE(std::find(env.begin(), env.end(), "SENTINELD_TEST_MARKER=42"), env.end());
+  unsetenv("SENTINELD_TEST_MARKER");
+}
+
+TEST(ConfigChecksTest, Shapes) {
+  using namespace internal;  // NOLINT(google-build-using-namespace): test of the private checks
+  EXPECT_TRUE(IsHostPort("127.0.0.1:9464"));
+  EXPECT_TRUE(IsHostPort("[::1]:9464"));
+  EXPECT_TRUE(IsHostPort("localhost:1"));
+  EXPECT_FALSE(IsHostPort("[::1]"));
+  EXPECT_FALSE(IsHostPort(":9464"));
+  EXPECT_FALSE(IsHostPort("host:0"));
+  EXPECT_FALSE(IsHostPort("host:+80"));
+  EXPECT_FALSE(IsHostPort("a:b:80"));
+  EXPECT_TRUE(IsSyslogAddress("unix:///dev/log"));
+  EXPECT_FALSE(IsSyslogAddress("unix:///"));
+  EXPECT_FALSE(IsSyslogAddress("udp://host"));
+  EXPECT_TRUE(IsHttpUrl("https://user:pw@h.example:8443/p?q#f"));
+  EXPECT_FALSE(IsHttpUrl("https://"));
+  EXPECT_FALSE(IsHttpUrl("https:///path"));
+  EXPECT_FALSE(IsHttpUrl("https://h/a b"));
+  EXPECT_TRUE(IsUserName("sentineld"));
+  EXPECT_TRUE(IsUserName("_svc$"));
+  EXPECT_FALSE(IsUserName("1abc"));
+  EXPECT_FALSE(IsUserName("a b"));
+  EXPECT_TRUE(IsCapabilityName("CAP_CHECKPOINT_RESTORE"));
+  EXPECT_FALSE(IsCapabilityName("cap_sys_ptrace"));
+  EXPECT_TRUE(IsEmailAddress("SentinelD <s@example.org>"));
+  EXPECT_FALSE(IsEmailAddress("@example.org"));
+  EXPECT_FALSE(IsCleanText("a\nb"));
+  EXPECT_FALSE(IsCleanText("\xff"));
+}
+
+}  // namespace
+}  // namespace sentinel::config

@@ -1,0 +1,249 @@
+// The configuration schema, declared once: every key with its type (the member it fills), its
+// range or allowed values (the rule) and its description. Defaults are the member initialisers in
+// config.h. Validation, unknown-key messages, ToJson, ToYaml and Keys() all walk these
+// declarations with a visitor:
+//
+//   v(const Key& key, Member& member, const Rule& rule)
+//
+// where Rule is one of IntRule, BoolRule, StrRule, ListRule, MapRule, SectionRule (a nested
+// mapping, described by its own Describe overload) or SinkListRule. Private to the config module.
+#pragma once
+
+#include <array>
+#include <concepts>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string_view>
+#include <type_traits>
+
+#include "sentinel/config/config.h"
+#include "sentinel/config/internal/checks.h"
+
+namespace sentinel::config::internal {
+
+// Sink types, as bits in the order of kSinkTypes.
+inline constexpr std::array<std::string_view, 5> kSinkTypes = {"stdout", "file", "syslog", "webhook",
+                                                               "email"};
+inline constexpr unsigned kStdoutSink = 1u << 0;
+inline constexpr unsigned kFileSink = 1u << 1;
+inline constexpr unsigned kSyslogSink = 1u << 2;
+inline constexpr unsigned kWebhookSink = 1u << 3;
+inline constexpr unsigned kEmailSink = 1u << 4;
+inline constexpr unsigned kAnySink = (1u << kSinkTypes.size()) - 1;
+
+struct Key {
+  std::string_view name;
+  std::string_view doc;
+  unsigned sink_types = kAnySink;  // inside a sink entry: the sink types the key belongs to
+  bool required = false;           // inside a sink entry: must be given
+};
+
+inline constexpr int64_t kNoLimit = std::numeric_limits<int64_t>::max();
+
+struct IntRule {
+  int64_t min;
+  int64_t max = kNoLimit;
+};
+struct BoolRule {};
+// A string: `choices` when non-empty (an enum), else `valid` decides and `expected` says what is
+// wanted. Every string must also be IsCleanText.
+struct StrRule {
+  std::string_view expected;
+  bool (*valid)(std::string_view) = nullptr;
+  std::span<const std::string_view> choices = {};
+};
+// A list of distinct strings, each checked against `element`.
+struct ListRule {
+  StrRule element;
+  std::string_view expected;
+  bool non_empty = false;
+};
+struct MapRule {
+  StrRule key;
+  StrRule value;
+  std::string_view expected;
+};
+struct SectionRule {};
+struct SinkListRule {};
+
+inline constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",    "info", "warn",
+                                                               "error", "critical", "off"};
+inline constexpr std::array<std::string_view, 2> kLogFormats = {"json", "text"};
+inline constexpr std::array<std::string_view, 2> kStdoutFormats = {"text", "json"};
+inline constexpr std::array<std::string_view, 1> kFileFormats = {"json"};
+inline constexpr std::array<std::string_view, 5> kMinSeverities = {"", "low", "medium", "high", "critical"};
+inline constexpr std::array<std::string_view, 20> kFacilities = {
+    "kern",     "user", "mail",   "daemon", "auth",   "syslog", "lpr",    "news",   "uucp",   "cron",
+    "authpriv", "ftp",  "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"};
+
+inline constexpr int64_t kDaySecs = 86400;
+inline constexpr int64_t kDayMs = kDaySecs * 1000;
+
+inline constexpr BoolRule kBool;
+inline constexpr StrRule kPath{"a non-empty path", IsNonEmpty};
+inline constexpr StrRule kSocketDir{"a directory path of at most 90 bytes", IsSocketDir};
+inline constexpr StrRule kUserName{"a user name ([A-Za-z_][A-Za-z0-9_.-]*, at most 32 characters)",
+                                   IsUserName};
+inline constexpr StrRule kLogLevel{"", nullptr, kLogLevels};
+inline constexpr StrRule kLogFormat{"", nullptr, kLogFormats};
+inline constexpr StrRule kHttpListen{"\"\" or host:port with port 1..65535", IsHostPortOrEmpty};
+inline constexpr StrRule kSinkName{"a sink name of [a-zA-Z0-9_.-]+", IsSinkName};
+inline constexpr StrRule kSinkType{"", nullptr, kSinkTypes};
+inline constexpr StrRule kStdoutFormat{"", nullptr, kStdoutFormats};
+inline constexpr StrRule kFileFormat{"", nullptr, kFileFormats};
+inline constexpr StrRule kSyslogAddress{"udp://host:port, tcp://host:port or unix:///absolute/path",
+                                        IsSyslogAddress};
+inline constexpr StrRule kFacility{"", nullptr, kFacilities};
+inline constexpr StrRule kHttpUrl{"an http:// or https:// URL with a host", IsHttpUrl};
+inline constexpr StrRule kSmtpUrl{"an smtp:// or smtps:// URL with a host", IsSmtpUrl};
+inline constexpr StrRule kEmailAddress{"an email address", IsEmailAddress};
+inline constexpr StrRule kMinSeverity{"", nullptr, kMinSeverities};
+inline constexpr ListRule kPathList{kPath, "a list of paths"};
+inline constexpr ListRule kCapabilityList{
+    StrRule{"a Linux capability name such as CAP_SYS_PTRACE", IsCapabilityName},
+    "a list of capability names"};
+inline constexpr ListRule kEmailList{kEmailAddress, "a non-empty list of email addresses",
+                                     /*non_empty=*/true};
+inline constexpr MapRule kHeaders{StrRule{"an HTTP header name", IsHeaderName}, StrRule{"a header value"},
+                                  "a mapping of header names to values"};
+
+// C is T or const T, so one declaration serves readers and writers.
+template <class C, class T>
+concept Of = std::same_as<std::remove_const_t<C>, T>;
+
+template <class V, Of<RetryConfig> C>
+void Describe(V& v, C& c) {
+  v({"max_attempts", "delivery attempts per alert and sink, the first included"}, c.max_attempts,
+    IntRule{1, 100});
+  v({"initial_backoff_ms", "delay before the first retry; doubles with each retry"}, c.initial_backoff_ms,
+    IntRule{1, kDayMs});
+  v({"max_backoff_ms", "upper bound of the retry delay (at least initial_backoff_ms)"}, c.max_backoff_ms,
+    IntRule{1, kDayMs});
+}
+
+template <class V, Of<CircuitBreakerConfig> C>
+void Describe(V& v, C& c) {
+  v({"failure_threshold", "consecutive failures that open a sink's circuit"}, c.failure_threshold,
+    IntRule{1, 10000});
+  v({"open_secs", "how long an open circuit rejects deliveries before a trial"}, c.open_secs,
+    IntRule{1, kDaySecs});
+}
+
+// Keys are listed for every type they belong to; `format` has a different rule per type.
+template <class V, Of<SinkConfig> C>
+void Describe(V& v, C& c) {
+  v({.name = "name",
+     .doc = "unique name, used in deliveries, metrics and the dead-letter queue",
+     .required = true},
+    c.name, kSinkName);
+  v({.name = "type", .doc = "stdout, file, syslog, webhook or email", .required = true}, c.type, kSinkType);
+  v({.name = "min_severity", .doc = "deliver only alerts at least this severe; \"\" delivers all"},
+    c.min_severity, kMinSeverity);
+  v({.name = "enabled", .doc = "false keeps the definition but delivers nothing"}, c.enabled, kBool);
+  v({.name = "format", .doc = "text (one line per alert) or json", .sink_types = kStdoutSink}, c.format,
+    kStdoutFormat);
+  v({.name = "format", .doc = "always json: one alert object per line", .sink_types = kFileSink}, c.format,
+    kFileFormat);
+  v({.name = "path", .doc = "file the alerts are appended to", .sink_types = kFileSink, .required = true},
+    c.path, kPath);
+  v({.name = "address",
+     .doc = "syslog receiver (RFC 5424 messages)",
+     .sink_types = kSyslogSink,
+     .required = true},
+    c.address, kSyslogAddress);
+  v({.name = "facility", .doc = "syslog facility", .sink_types = kSyslogSink}, c.facility, kFacility);
+  v({.name = "url",
+     .doc = "endpoint the alert JSON is POSTed to",
+     .sink_types = kWebhookSink,
+     .required = true},
+    c.url, kHttpUrl);
+  v({.name = "headers", .doc = "extra HTTP request headers", .sink_types = kWebhookSink}, c.headers,
+    kHeaders);
+  v({.name = "timeout_ms",
+     .doc = "time limit of one delivery attempt",
+     .sink_types = kWebhookSink | kEmailSink},
+    c.timeout_ms, IntRule{1, 600000});
+  v({.name = "smtp_url", .doc = "mail server", .sink_types = kEmailSink, .required = true}, c.smtp_url,
+    kSmtpUrl);
+  v({.name = "from", .doc = "sender address", .sink_types = kEmailSink, .required = true}, c.from,
+    kEmailAddress);
+  v({.name = "to", .doc = "recipient addresses", .sink_types = kEmailSink, .required = true}, c.to,
+    kEmailList);
+}
+
+template <class V, Of<DatabaseConfig> C>
+void Describe(V& v, C& c) {
+  v({"path", "event store (SQLite, WAL)"}, c.path, kPath);
+  v({"audit_path", "audit ledger (SQLite, WAL); a different file from path"}, c.audit_path, kPath);
+  v({"retention_days", "days process snapshots and events are kept"}, c.retention_days, IntRule{1, 36500});
+  v({"alert_retention_days", "days alerts are kept"}, c.alert_retention_days, IntRule{1, 36500});
+  v({"busy_timeout_ms", "how long a connection waits for a lock held by another"}, c.busy_timeout_ms,
+    IntRule{1, 600000});
+}
+
+template <class V, Of<CollectionConfig> C>
+void Describe(V& v, C& c) {
+  v({"interval_secs", "period of the full /proc scan"}, c.interval_secs, IntRule{1, kDaySecs});
+  v({"hash_executables", "SHA-256 of each process's executable"}, c.hash_executables, kBool);
+  v({"realtime_events", "netlink proc connector exec/exit events"}, c.realtime_events, kBool);
+  v({"max_hash_bytes", "larger executables are not hashed (the reason is recorded)"}, c.max_hash_bytes,
+    IntRule{0});
+}
+
+template <class V, Of<PrivilegesConfig> C>
+void Describe(V& v, C& c) {
+  v({"user", "unprivileged user procmond switches to after start"}, c.user, kUserName);
+  v({"keep_capabilities", "capabilities procmond keeps after dropping root"}, c.keep_capabilities,
+    kCapabilityList);
+}
+
+template <class V, Of<DetectionConfig> C>
+void Describe(V& v, C& c) {
+  v({"interval_secs", "how often every enabled rule runs"}, c.interval_secs, IntRule{1, kDaySecs});
+  v({"rules_dirs", "directories of user rules (*.yaml)"}, c.rules_dirs, kPathList);
+  v({"rule_timeout_secs", "time limit of one rule run"}, c.rule_timeout_secs, IntRule{1, 3600});
+  v({"builtin_rules", "load the rules shipped with SentinelD"}, c.builtin_rules, kBool);
+}
+
+template <class V, Of<AlertingConfig> C>
+void Describe(V& v, C& c) {
+  v({"dedup_window_secs", "a finding with the same dedup key within this window raises no new alert; 0 off"},
+    c.dedup_window_secs, IntRule{0, 366 * kDaySecs});
+  v({"retry", "per-sink retry with exponential backoff"}, c.retry, SectionRule{});
+  v({"circuit_breaker", "per-sink circuit breaker"}, c.circuit_breaker, SectionRule{});
+  v({"sinks", "where alerts are delivered"}, c.sinks, SinkListRule{});
+}
+
+template <class V, Of<TelemetryConfig> C>
+void Describe(V& v, C& c) {
+  v({"log_level", "least severe log level written"}, c.log_level, kLogLevel);
+  v({"log_format", "log lines on stderr as json or text"}, c.log_format, kLogFormat);
+  v({"http_listen", "address of /health and /metrics; \"\" disables"}, c.http_listen, kHttpListen);
+}
+
+template <class V, Of<IpcConfig> C>
+void Describe(V& v, C& c) {
+  v({"socket_dir", "directory of the Unix-domain control sockets"}, c.socket_dir, kSocketDir);
+}
+
+template <class V, Of<Config> C>
+void Describe(V& v, C& c) {
+  v({"database", "event store and audit ledger"}, c.database, SectionRule{});
+  v({"collection", "process scans (procmond)"}, c.collection, SectionRule{});
+  v({"privileges", "what procmond keeps after dropping root"}, c.privileges, SectionRule{});
+  v({"detection", "detection rules (sentinelagent)"}, c.detection, SectionRule{});
+  v({"alerting", "alert deduplication and delivery"}, c.alerting, SectionRule{});
+  v({"telemetry", "logs, health and metrics"}, c.telemetry, SectionRule{});
+  v({"ipc", "control sockets"}, c.ipc, SectionRule{});
+}
+
+// A sink of `type` before its keys are applied: the type's own defaults (a file sink writes json).
+inline SinkConfig DefaultSink(std::string_view type) {
+  SinkConfig sink;
+  sink.type = type;
+  if (type == "file") sink.format = "json";
+  return sink;
+}
+
+}  // namespace sentinel::config::internal

@@ -1,0 +1,236 @@
+#include "sentinel/detection/sql_guard.h"
+
+#include <sqlite3.h>
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "sentinel/base/strings.h"
+#include "sentinel/base/time.h"
+#include "sentinel/storage/tables.h"
+
+namespace sentinel::detection {
+namespace {
+
+// Functions a read-only analytic query may call. Anything not listed is
+// refused — notably load_extension, readfile/writefile/edit (shell
+// extensions), fts3_tokenizer, randomblob/zeroblob (memory bombs),
+// sqlite_* introspection and the sqlite_compileoption_* family.
+constexpr std::string_view kAllowedFunctions[] = {
+    // aggregates and windows
+    "count", "sum", "total", "avg", "min", "max", "group_concat", "string_agg", "row_number", "rank", "dense_rank",
+    "percent_rank", "cume_dist", "ntile", "lag", "lead", "first_value", "last_value", "nth_value",
+    // core scalar
+    "abs", "char", "coalesce", "format", "glob", "hex", "ifnull", "iif", "instr", "length", "like", "likelihood",
+    "likely", "lower", "ltrim", "max", "min", "nullif", "printf", "quote", "replace", "round", "rtrim", "sign",
+    "substr", "substring", "trim", "typeof", "unicode", "unlikely", "upper", "octet_length", "concat", "concat_ws",
+    // math
+    "ceil", "ceiling", "floor", "trunc", "mod", "pow", "power", "sqrt", "exp", "ln", "log", "log2", "log10", "pi",
+    // date and time
+    "date", "time", "datetime", "julianday", "unixepoch", "strftime", "timediff",
+    // JSON readers and builders (nothing that writes the database)
+    "json", "json_array", "json_array_length", "json_extract", "json_object", "json_quote", "json_type",
+    "json_valid", "json_group_array", "json_group_object", "json_each", "json_tree", "json_patch", "json_remove",
+    "json_set", "json_insert", "json_replace", "->", "->>",
+};
+
+// Table-valued functions that are read like tables.
+constexpr std::string_view kAllowedVirtualReads[] = {"json_each", "json_tree"};
+
+// Base tables of the rule-visible views. SQLite reports a count(*) over a
+// view as a column-less read of its base table, without naming the view.
+constexpr std::string_view kViewBaseTables[] = {"process_instances", "process_states"};
+
+struct AuthState {
+  std::string denial;                     // first refusal, for the error message
+  std::vector<std::string> schema_names;  // tables and views that really exist
+};
+
+bool IsSchemaObject(const AuthState& st, std::string_view name) {
+  if (StartsWith(ToLower(name), "sqlite_")) return true;  // sqlite_schema does not list itself
+  for (const auto& n : st.schema_names)
+    if (EqualsIgnoreCase(n, name)) return true;
+  return false;
+}
+
+bool IsVisible(std::string_view table) { return storage::FindRuleVisibleTable(table) != nullptr; }
+
+int Authorize(void* user, int action, const char* a3, const char* a4, const char* db_name, const char* view) {
+  auto* st = static_cast<AuthState*>(user);
+  auto deny = [&](std::string why) {
+    if (st->denial.empty()) st->denial = std::move(why);
+    return SQLITE_DENY;
+  };
+  std::string_view arg3 = a3 ? a3 : "";
+  std::string_view arg4 = a4 ? a4 : "";
+  std::string_view via = view ? view : "";
+  switch (action) {
+    case SQLITE_SELECT:
+    case SQLITE_RECURSIVE:
+      return SQLITE_OK;
+    case SQLITE_READ: {
+      if (db_name && std::string_view(db_name) != "main") {
+        return deny("reading from database \"" + std::string(db_name) + "\" is not allowed");
+      }
+      if (IsVisible(arg3)) return SQLITE_OK;
+      // Base tables are readable only through an allowed view.
+      if (!via.empty() && IsVisible(via)) return SQLITE_OK;
+      if (arg4.empty() && !db_name) {
+        // A column-less read (count(*)): of a CTE, or of a visible view's base table.
+        if (!IsSchemaObject(*st, arg3)) return SQLITE_OK;
+        for (auto b : kViewBaseTables)
+          if (arg3 == b) return SQLITE_OK;
+      }
+      for (auto v : kAllowedVirtualReads)
+        if (arg3 == v) return SQLITE_OK;
+      return deny("table \"" + std::string(arg3) +
+                  "\" is not readable (allowed: processes, process_snapshots, scan_metadata, process_events)");
+    }
+    case SQLITE_FUNCTION: {
+      std::string fn = ToLower(arg4);
+      if (IsAllowedFunction(fn)) return SQLITE_OK;
+      return deny("function " + std::string(arg4) + "() is not allowed");
+    }
+    case SQLITE_PRAGMA:
+      return deny("PRAGMA " + std::string(arg3) + " is not allowed");
+    case SQLITE_ATTACH:
+      return deny("ATTACH is not allowed");
+    case SQLITE_DETACH:
+      return deny("DETACH is not allowed");
+    case SQLITE_TRANSACTION:
+      return deny("transactions (" + std::string(arg3) + ") are not allowed");
+    case SQLITE_SAVEPOINT:
+      return deny("SAVEPOINT is not allowed");
+    case SQLITE_INSERT:
+    case SQLITE_UPDATE:
+    case SQLITE_DELETE:
+      if (EqualsIgnoreCase(arg3, "sqlite_master")) {
+        // SQLite touches the schema table when a virtual table (such as a
+        // table-valued pragma) is first used on the connection.
+        return deny("schema access through sqlite_master (virtual tables, table-valued pragmas) is not allowed");
+      }
+      return deny("writing to \"" + std::string(arg3) + "\" is not allowed");
+    case SQLITE_ANALYZE:
+      return deny("ANALYZE is not allowed");
+    case SQLITE_REINDEX:
+      return deny("REINDEX is not allowed");
+    default:
+      return deny("statement kind " + std::to_string(action) + " is not allowed (only SELECT)");
+  }
+}
+
+bool OnlyTrivia(std::string_view rest) {
+  // After the one statement only whitespace, ';' and comments may follow.
+  size_t i = 0;
+  while (i < rest.size()) {
+    char c = rest[i];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ';' || c == '\f' || c == '\v') {
+      ++i;
+    } else if (rest.substr(i, 2) == "--") {
+      size_t nl = rest.find('\n', i);
+      i = nl == std::string_view::npos ? rest.size() : nl + 1;
+    } else if (rest.substr(i, 2) == "/*") {
+      size_t end = rest.find("*/", i + 2);
+      i = end == std::string_view::npos ? rest.size() : end + 2;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool IsAllowedFunction(std::string_view name) {
+  for (auto f : kAllowedFunctions)
+    if (f == name) return true;
+  return false;
+}
+
+Result<std::unique_ptr<GuardedQuery>> GuardedQuery::Prepare(storage::Database& db, std::string_view sql,
+                                                            const GuardLimits& limits) {
+  if (Trim(sql).empty()) return InvalidArgumentError("empty query");
+  std::unique_ptr<GuardedQuery> q(new GuardedQuery(db, limits));
+  sqlite3* raw = db.raw();
+  AuthState auth;
+  // Instantiate the allowed table-valued functions before the authorizer is
+  // armed: their first use on a connection makes SQLite write its in-memory
+  // schema, which the authorizer would otherwise have to allow.
+  for (const char* warm : {"SELECT * FROM json_each('[]')", "SELECT * FROM json_tree('[]')"}) {
+    sqlite3_exec(raw, warm, nullptr, nullptr, nullptr);
+  }
+  {
+    auto names = db.Prepare("SELECT name FROM sqlite_schema WHERE type IN ('table','view')");
+    if (!names.ok()) return names.status();
+    while (true) {
+      auto row = names->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      auth.schema_names.push_back(names->ColumnText(0));
+    }
+  }
+  sqlite3_set_authorizer(raw, Authorize, &auth);
+  sqlite3_stmt* stmt = nullptr;
+  const char* tail = nullptr;
+  int rc = sqlite3_prepare_v3(raw, sql.data(), static_cast<int>(sql.size()), 0, &stmt, &tail);
+  std::string err = rc == SQLITE_OK ? "" : sqlite3_errmsg(raw);
+  sqlite3_set_authorizer(raw, nullptr, nullptr);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(stmt);
+    if (!auth.denial.empty()) return InvalidArgumentError("query rejected: " + auth.denial);
+    return InvalidArgumentError("query rejected: " + err);
+  }
+  if (!stmt) return InvalidArgumentError("query rejected: no statement (only comments or whitespace)");
+  q->stmt_ = storage::Statement(stmt, raw);
+  size_t used = static_cast<size_t>(tail - sql.data());
+  if (!OnlyTrivia(sql.substr(used))) {
+    return InvalidArgumentError("query rejected: more than one statement (only a single SELECT is allowed)");
+  }
+  if (!sqlite3_stmt_readonly(stmt)) return InvalidArgumentError("query rejected: statement is not read-only");
+  if (sqlite3_stmt_isexplain(stmt)) return InvalidArgumentError("query rejected: EXPLAIN is not allowed");
+  if (sqlite3_column_count(stmt) == 0) return InvalidArgumentError("query rejected: not a SELECT");
+  return q;
+}
+
+GuardedQuery::~GuardedQuery() {
+  if (started_) sqlite3_progress_handler(db_.raw(), 0, nullptr, nullptr);
+}
+
+int GuardedQuery::Progress(void* self) {
+  auto* q = static_cast<GuardedQuery*>(self);
+  q->steps_ += 1000;
+  if (q->limits_.max_vm_steps > 0 && q->steps_ > q->limits_.max_vm_steps) {
+    q->stop_ = Stop::kSteps;
+    return 1;
+  }
+  if (q->limits_.timeout_ms > 0 && MonotonicMs() > q->deadline_ms_) {
+    q->stop_ = Stop::kTimeout;
+    return 1;
+  }
+  return 0;
+}
+
+Result<bool> GuardedQuery::Step() {
+  sqlite3* raw = db_.raw();
+  if (!started_) {
+    started_ = true;
+    deadline_ms_ = MonotonicMs() + limits_.timeout_ms;
+    sqlite3_limit(raw, SQLITE_LIMIT_LENGTH, limits_.max_length);
+  }
+  sqlite3_progress_handler(raw, 1000, &GuardedQuery::Progress, this);
+  auto r = stmt_.Step();
+  sqlite3_progress_handler(raw, 0, nullptr, nullptr);
+  if (r.ok()) return r;
+  if (stop_ == Stop::kTimeout) {
+    return DeadlineExceededError("query stopped: exceeded its time limit of " + std::to_string(limits_.timeout_ms) +
+                                 " ms");
+  }
+  if (stop_ == Stop::kSteps) {
+    return ResourceExhaustedError("query stopped: exceeded its budget of " + std::to_string(limits_.max_vm_steps) +
+                                  " VM steps");
+  }
+  return r.status();
+}
+
+}  // namespace sentinel::detection

@@ -1,0 +1,144 @@
+#include "sentinel/detection/sql_guard.h"
+
+#include <gtest/gtest.h>
+
+#include "sentinel/storage/store.h"
+#include "sentinel/testing/temp_dir.h"
+
+namespace sentinel::detection {
+namespace {
+
+class SqlGuardTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = dir_.File("e.db");
+    auto rw = storage::EventStore::Open({path_, storage::OpenMode::kReadWrite, 1000});
+    ASSERT_TRUE(rw.ok());
+    models::ScanRecord scan;
+    scan.started_at_ms = 1000;
+    scan.completed_at_ms = 1001;
+    models::ProcessRecord p;
+    p.pid = 42;
+    p.name = "bash";
+    p.exe_path = "/usr/bin/bash";
+    scan.processes.push_back(p);
+    ASSERT_TRUE((*rw)->WriteScan(scan).ok());
+    rw->reset();
+    auto ro = storage::OpenStore(storage::DatabaseKind::kEvents, {path_, storage::OpenMode::kReadOnly, 1000});
+    ASSERT_TRUE(ro.ok());
+    db_ = std::move(*ro);
+  }
+
+  Status Check(const std::string& sql) {
+    auto q = GuardedQuery::Prepare(*db_, sql, GuardLimits{});
+    return q.status();
+  }
+
+  testing::TempDir dir_;
+  std::string path_;
+  std::unique_ptr<storage::Database> db_;
+};
+
+TEST_F(SqlGuardTest, AcceptsReadsOfVisibleTables) {
+  for (const char* sql : {
+           "SELECT pid, name FROM processes",
+           "select * from process_snapshots where scan_id = 1;",
+           "WITH r(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM r WHERE n < 5) SELECT n FROM r",
+           "SELECT count(*), max(pid) FROM processes GROUP BY name",
+           "SELECT json_extract(platform_data, '$.threads') FROM processes",
+           "SELECT value FROM processes, json_each(processes.command_line)",
+           "SELECT * FROM scan_metadata -- trailing comment",
+           "SELECT * FROM process_events; ;  /* and another */",
+           "SELECT lower(name) LIKE '%sh' FROM processes",
+           "SELECT count(*) FROM processes",
+           "SELECT count(*) FROM process_snapshots",
+           "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM r WHERE n < 3) SELECT count(*) FROM r",
+       }) {
+    Status s = Check(sql);
+    EXPECT_TRUE(s.ok()) << sql << " -> " << s.message();
+  }
+  auto q = GuardedQuery::Prepare(*db_, "SELECT name FROM processes WHERE pid = 42", GuardLimits{});
+  ASSERT_TRUE(q.ok());
+  ASSERT_TRUE(*(*q)->Step());
+  EXPECT_EQ((*q)->statement().ColumnText(0), "bash");
+}
+
+TEST_F(SqlGuardTest, RejectsHostileQueriesNamingTheConstruct) {
+  struct Case {
+    const char* sql;
+    const char* expect;
+  };
+  const Case cases[] = {
+      {"SELECT * FROM sqlite_master", "sqlite_master"},
+      {"SELECT * FROM sqlite_schema", "sqlite_"},
+      {"SELECT count(*) FROM sqlite_master", "sqlite_master"},
+      {"SELECT count(*) FROM alerts", "alerts"},
+      {"SELECT * FROM process_instances", "process_instances"},
+      {"SELECT * FROM alerts", "alerts"},
+      {"SELECT * FROM pragma_table_info('alerts')", "sqlite_master"},
+      {"PRAGMA table_info(alerts)", "PRAGMA"},
+      {"PRAGMA writable_schema=1", "PRAGMA"},
+      {"ATTACH DATABASE '/tmp/x.db' AS x", "ATTACH"},
+      {"SELECT load_extension('/tmp/evil.so')", "load_extension"},
+      {"SELECT readfile('/etc/shadow')", "readfile"},
+      {"SELECT writefile('/tmp/x', 'y')", "writefile"},
+      {"SELECT randomblob(1000000000)", "randomblob"},
+      {"SELECT zeroblob(1000000000)", "zeroblob"},
+      {"SELECT sqlite_version()", "sqlite_version"},
+      {"DELETE FROM process_events", "writing"},
+      {"INSERT INTO process_events(event_time_ms,event_type,pid) VALUES(1,'exec',1)", "writing"},
+      {"UPDATE process_events SET pid = 1", "writing"},
+      {"DROP VIEW processes", ""},
+      {"CREATE TABLE t(a)", ""},
+      {"BEGIN", "transaction"},
+      {"VACUUM", ""},
+      {"SELECT 1; SELECT 2", "more than one statement"},
+      {"SELECT 1; DELETE FROM process_events", "more than one statement"},
+      {"EXPLAIN SELECT 1", "EXPLAIN"},
+      {"", "empty"},
+      {"-- only a comment", "no statement"},
+      {"SELEC pid FROM processes", "syntax error"},
+  };
+  for (const auto& c : cases) {
+    Status s = Check(c.sql);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << c.sql;
+    EXPECT_NE(s.message().find(c.expect), std::string::npos) << c.sql << " -> " << s.message();
+  }
+}
+
+TEST_F(SqlGuardTest, RunawayRecursiveCteIsStopped) {
+  GuardLimits limits;
+  limits.timeout_ms = 200;
+  auto q = GuardedQuery::Prepare(
+      *db_, "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM r) SELECT count(*) FROM r", limits);
+  ASSERT_TRUE(q.ok()) << q.status().message();
+  auto r = (*q)->Step();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded);
+
+  GuardLimits steps;
+  steps.max_vm_steps = 100'000;
+  auto q2 = GuardedQuery::Prepare(
+      *db_, "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM r) SELECT count(*) FROM r", steps);
+  ASSERT_TRUE(q2.ok());
+  auto r2 = (*q2)->Step();
+  ASSERT_FALSE(r2.ok());
+  EXPECT_EQ(r2.status().code(), StatusCode::kResourceExhausted);
+}
+
+TEST_F(SqlGuardTest, MemoryBombIsCapped) {
+  GuardLimits limits;
+  limits.max_length = 1'000'000;
+  // Doubling a string passes the cap after 20 rounds.
+  auto q = GuardedQuery::Prepare(*db_,
+                                 "WITH RECURSIVE r(s) AS (SELECT 'x' UNION ALL SELECT s || s FROM r"
+                                 " WHERE length(s) < 100000000) SELECT max(length(s)) FROM r",
+                                 limits);
+  ASSERT_TRUE(q.ok());
+  auto r = (*q)->Step();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("too big"), std::string::npos) << r.status().message();
+}
+
+}  // namespace
+}  // namespace sentinel::detection

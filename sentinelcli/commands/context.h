@@ -1,0 +1,59 @@
+// What every sentinelcli subcommand receives: the global flags, the
+// effective configuration and the terminal, plus the exit-code contract of
+// SPEC §9 and helpers shared by the commands. Single-threaded.
+#pragma once
+
+#include <iosfwd>
+#include <memory>
+#include <string>
+
+#include "sentinel/base/status.h"
+#include "sentinel/config/config.h"
+#include "sentinel/storage/sqlite.h"
+#include "sentinelcli/output/row_writer.h"
+
+namespace sentinel::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitRuntime = 1;    // database missing, I/O
+inline constexpr int kExitUsage = 2;      // bad usage, configuration, SQL or rule
+inline constexpr int kExitTampered = 3;   // audit verify found tampering
+inline constexpr int kExitUnhealthy = 4;  // health found a component unhealthy
+
+struct GlobalOptions {
+  std::string config_file;
+  std::string database;
+  std::string format;  // empty: the command's default
+  bool json = false;
+  bool no_color = false;
+};
+
+struct CommandContext {
+  GlobalOptions global;
+  config::LoadedConfig config;
+  TerminalInfo term;
+  std::ostream* out;
+  std::ostream* err;
+};
+
+// Loads the layered configuration with the global flags applied
+// (--database overrides database.path).
+Result<config::LoadedConfig> LoadCliConfig(const GlobalOptions& global);
+
+// The output format: --json, else --format, else `fallback`.
+Result<Format> ResolveFormat(const GlobalOptions& global, Format fallback, bool allow_jsonl);
+
+// Opens the event store read-only (never creates or changes it).
+Result<std::unique_ptr<storage::Database>> OpenEventsReadOnly(const CommandContext& ctx);
+
+// Prints "sentinelcli: <message>" on stderr and returns the exit code for it:
+// InvalidArgument -> 2, anything else -> 1.
+int Fail(const CommandContext& ctx, const Status& status);
+// Same, but always exit code 1 (runtime failure), whatever the status code.
+int FailRuntime(const CommandContext& ctx, const Status& status);
+
+// Feeds one result row of `stmt` to `writer` (cells point into the statement).
+Status WriteStatementRow(storage::Statement& stmt, RowWriter& writer);
+std::vector<std::string> StatementColumns(storage::Statement& stmt);
+
+}  // namespace sentinel::cli

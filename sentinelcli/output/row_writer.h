@@ -1,0 +1,153 @@
+// sentinelcli's output layer: turns query results and single objects into
+// the formats of SPEC §9 (`--format table|json|csv`, and `jsonl` for export).
+//
+// Results stream: a RowWriter writes each row as it arrives and keeps no more
+// than one row in memory, except the table format, which looks ahead at most
+// kTableLookAheadRows rows (each cell capped at kTableMaxCellWidth columns) to
+// size its columns.
+//
+// Formats, exactly:
+//   json   One JSON document: an array of objects whose keys are the column
+//          names in column order, one object per line:
+//            [
+//            {"pid":1,"name":"init"},
+//            {"pid":2,"name":"kthreadd"}
+//            ]
+//          An empty result is `[]`. Duplicate column names (SELECT a, a) get
+//          a ":N" suffix ("a", "a:1") so no value is lost to a parser that
+//          keeps the last duplicate key.
+//   jsonl  One such object per line, nothing else (empty result: no output).
+//   csv    RFC 4180 with a header line, except that lines end in LF (not
+//          CRLF): what Unix tools expect, and what Python's csv, pandas,
+//          LibreOffice and Excel read without trouble. Fields are quoted when
+//          they contain a comma, quote, CR or LF, with quotes doubled. NULL is
+//          an empty unquoted field; an empty string is `""`, so the two stay
+//          distinguishable (as PostgreSQL's COPY ... CSV does). Control
+//          characters are written as they are: CSV is data, not display.
+//          Values are NOT altered to defuse spreadsheet formula injection
+//          (cells starting with = + - @): an export is evidence, and a leading
+//          "'" would corrupt command lines such as "-bash" or "--user=x" for
+//          every other consumer. Analysts opening exports in a spreadsheet
+//          should import the file as text rather than open it directly.
+//   table  For people: a header, a rule, one line per row, then "(N rows)".
+//          Columns are separated by " | "; numbers are right-aligned. See
+//          MakeRowWriter for widths, truncation and escaping.
+//
+// Values, in every format: INTEGER as a number; REAL as the shortest decimal
+// that reads back to the same double, always with a '.' or an exponent
+// ("3.0", "0.1", "1e+20"), non-finite reals as null in JSON and as
+// "Inf"/"-Inf"/"NaN" in csv/table; TEXT with invalid UTF-8 replaced by U+FFFD
+// (one per invalid byte, as base SanitizeUtf8 does) in json/jsonl/csv; BLOB as
+// lowercase hex ("x'0aff'" in table, "0aff" elsewhere).
+//
+// JSON strings escape, losslessly as \uXXXX, every control character (C0,
+// DEL, C1) and the invisible or bidirectional-override code points (U+200B..F,
+// U+202A..E, U+2066..9, U+FEFF, ...) so JSON printed to a terminal can neither
+// inject escape sequences nor visually reorder text.
+//
+// Write errors: every call checks the stream; a failure (badbit/failbit, a
+// closed pipe, a full disk) is returned as UNAVAILABLE or DATA_LOSS ("writing
+// output: No space left on device") and is sticky: later calls return it
+// again. Note that writing to a closed pipe raises SIGPIPE, which kills the
+// process unless main ignores it (then the EPIPE comes back as a Status).
+//
+// Thread-safety: a RowWriter is used by one thread at a time; distinct
+// writers on distinct streams are independent. No exceptions escape.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "sentinel/base/status.h"
+#include "sentinelcli/output/terminal.h"
+
+namespace sentinel::cli {
+
+enum class CellType { kNull, kInteger, kReal, kText, kBlob };
+
+// One value of a result row. `text` also holds blob bytes. A Cell does not
+// own its text: it must stay valid only for the RowWriter::Row call.
+struct Cell {
+  CellType type = CellType::kNull;
+  int64_t integer = 0;
+  double real = 0;
+  std::string_view text;
+
+  static Cell Null() { return {}; }
+  static Cell Integer(int64_t v) { return {CellType::kInteger, v, 0, {}}; }
+  static Cell Real(double v) { return {CellType::kReal, 0, v, {}}; }
+  static Cell Text(std::string_view v) { return {CellType::kText, 0, 0, v}; }
+  static Cell Blob(std::string_view bytes) { return {CellType::kBlob, 0, 0, bytes}; }
+};
+
+enum class Format { kTable, kJson, kJsonl, kCsv };
+
+// Parses a --format value: "table", "json", "csv", and "jsonl" only when
+// `allow_jsonl` (export). Case-insensitive. INVALID_ARGUMENT otherwise, e.g.
+// `unknown format "xml" (expected table, json or csv)`.
+Result<Format> ParseFormat(std::string_view name, bool allow_jsonl);
+
+// "table", "json", "jsonl", "csv".
+std::string_view FormatName(Format format);
+
+// The table's look-ahead and per-cell cap (see MakeRowWriter).
+inline constexpr size_t kTableLookAheadRows = 200;
+inline constexpr size_t kTableMaxCellWidth = 1024;
+
+// Streams rows in one format. Call Begin once, Row for each row, End once.
+class RowWriter {
+ public:
+  virtual ~RowWriter() = default;
+
+  // Writes the header, if the format has one. Fails with FAILED_PRECONDITION
+  // if called twice, or with a write error.
+  virtual Status Begin(const std::vector<std::string>& columns) = 0;
+
+  // Writes (or, for the table's first rows, buffers) one row. `cells.size()`
+  // must equal the number of columns (INVALID_ARGUMENT otherwise);
+  // FAILED_PRECONDITION outside Begin..End.
+  virtual Status Row(const std::vector<Cell>& cells) = 0;
+
+  // Writes what is buffered and the trailer, then flushes the stream; reports
+  // write errors (EPIPE, ENOSPC, ...). FAILED_PRECONDITION before Begin or
+  // when called twice.
+  virtual Status End() = 0;
+};
+
+// Returns a writer for `format` on `out`; `out` must outlive it. Never null.
+//
+// Table details. Widths are measured in display columns: one per code point,
+// two for East Asian wide characters. The first kTableLookAheadRows rows are
+// buffered to size the columns; later rows use those widths and longer values
+// are cut with "…". With term.width > 0 every line fits in term.width: the
+// widest columns are narrowed first (not below 5 columns, or their natural
+// width if smaller); if even that does not fit, rows are printed as records
+// ("-[ RECORD n ]", then "column | value" lines), as psql's expanded mode.
+// Control characters are never written raw: \n \r \t, \xNN for other C0
+// bytes, DEL and invalid UTF-8 bytes (so ESC shows as \x1b), \u0085 for C1
+// controls and \u202e etc. for invisible/bidi-override code points. Backslash
+// is not escaped: table output is for reading, JSON is the exact form.
+// With term.color the header is bold and NULL dim (ANSI SGR); without it the
+// output contains no escape codes at all. NULL shows as "NULL". The trailer
+// is "(N rows)", or "(1 row)".
+std::unique_ptr<RowWriter> MakeRowWriter(Format format, std::ostream& out, const TerminalInfo& term);
+
+// Writes one object (for `show`/`health`): json is the object pretty-printed
+// (2-space indent), jsonl the object on one line; table is a two-column
+// "key | value" table (no row-count trailer) and csv has the header
+// "key,value". For table and csv, nested objects are flattened with dotted
+// keys ("components.procmond.status") and arrays are shown as compact JSON.
+// The ordered_json overload keeps the caller's key order; nlohmann::json sorts
+// keys. INVALID_ARGUMENT if `object` is not an object; write errors as above.
+Status WriteObject(Format format, std::ostream& out, const nlohmann::json& object, const TerminalInfo& term);
+Status WriteObject(Format format, std::ostream& out, const nlohmann::ordered_json& object,
+                   const TerminalInfo& term);
+
+}  // namespace sentinel::cli

@@ -1,0 +1,45 @@
+#include "sentinelcli/output/terminal.h"
+
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <optional>
+#include <string_view>
+
+#include "sentinel/base/strings.h"
+
+namespace sentinel::cli {
+
+namespace {
+// Anything wider is a broken $COLUMNS, not a terminal.
+constexpr int64_t kMaxWidth = 100000;
+}  // namespace
+
+TerminalInfo DetectTerminal(int fd, bool no_color_flag) {
+  TerminalInfo info;
+  info.is_tty = fd >= 0 && ::isatty(fd) == 1;
+
+  const char* term = std::getenv("TERM");
+  const bool dumb = term != nullptr && std::string_view(term) == "dumb";
+  // SPEC §9 says "when NO_COLOR is set": presence alone counts, even empty
+  // (stricter than no-color.org, which ignores an empty value).
+  const bool no_color_env = std::getenv("NO_COLOR") != nullptr;
+  info.color = info.is_tty && !no_color_flag && !no_color_env && !dumb;
+
+  if (info.is_tty) {
+    struct winsize ws = {};
+    if (::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+      info.width = ws.ws_col;
+      return info;
+    }
+  }
+  if (const char* columns = std::getenv("COLUMNS")) {
+    std::optional<int64_t> n = ParseInt64(columns);
+    if (n && *n > 0 && *n <= kMaxWidth) info.width = static_cast<int>(*n);
+  }
+  return info;
+}
+
+}  // namespace sentinel::cli
