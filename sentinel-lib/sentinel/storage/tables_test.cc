@@ -36,3 +36,21 @@ TEST(TablesTest, MarkdownListsEveryTable) {
 
 }  // namespace
 }  // namespace sentinel::storage
+
+namespace sentinel::storage {
+namespace {
+
+// docs/tables.md is generated from the declarations; it must not drift.
+TEST(TablesTest, DocsAreUpToDate) {
+  std::string path = std::string(SENTINEL_SOURCE_DIR) + "/docs/tables.md";
+  std::string expected = RenderTablesMarkdown();
+  std::string actual = testing::ReadFile(path);
+  if (actual != expected) {
+    std::string fresh = std::string(SENTINEL_BINARY_DIR) + "/tables.md";
+    testing::WriteFile(fresh, expected);
+    FAIL() << path << " is out of date; the generated version is at " << fresh << " (copy it over)";
+  }
+}
+
+}  // namespace
+}  // namespace sentinel::storage

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs SentinelD from the build tree on a local data directory (./data), with
+# config/local.yaml layered over the defaults. Usage: scripts/run.sh [BUILD_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build/ci}
+mkdir -p data
+export SENTINELD_DATABASE__PATH=${SENTINELD_DATABASE__PATH:-$PWD/data/events.db}
+export SENTINELD_DATABASE__AUDIT_PATH=${SENTINELD_DATABASE__AUDIT_PATH:-$PWD/data/audit.db}
+
+echo "SentinelD: event store $SENTINELD_DATABASE__PATH"
+echo "  query it from another terminal, e.g.:"
+echo "    $BUILD/sentinelcli/sentinelcli --config config/local.yaml query 'SELECT pid, name, exe_path FROM processes LIMIT 20'"
+echo "  stop with Ctrl-C"
+exec "$BUILD/procmond/procmond" --config config/local.yaml
