@@ -7,6 +7,9 @@
 
 namespace sentinel::cli {
 
+// Webhook header values and URL passwords are replaced by <redacted>.
+config::Config RedactSecrets(config::Config c);
+
 // ctx.config is already loaded (a load failure never reaches here).
 int RunConfigShow(const CommandContext& ctx);
 // With a FILE: validates that file alone over the defaults. Without: the
