@@ -8,6 +8,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "sentinel/base/time.h"
 
 namespace sentinel::storage {
@@ -111,7 +113,14 @@ Status EventStore::LoadOpenInstances() {
     inst.instance_id = st.ColumnInt(0);
     inst.name = st.ColumnText(3);
     inst.exe_path = st.ColumnOptionalText(4);
-    inst.command_line = st.ColumnOptionalText(5);
+    if (!st.IsNull(5)) {
+      auto j = nlohmann::json::parse(st.ColumnTextView(5), nullptr, /*allow_exceptions=*/false);
+      if (j.is_array()) {
+        std::vector<std::string> argv;
+        for (const auto& a : j) argv.push_back(a.is_string() ? a.get<std::string>() : a.dump());
+        inst.argv = std::move(argv);
+      }
+    }
     inst.exe_hash = st.ColumnOptionalText(6);
     inst.ppid = st.ColumnOptionalInt(7);
     if (!st.IsNull(8)) inst.cpu_percent = st.ColumnDouble(8);
@@ -170,15 +179,13 @@ Result<int64_t> EventStore::WriteScan(const models::ScanRecord& scan) {
   for (const models::ProcessRecord& p : scan.processes) {
     Key key{p.pid, p.start_time_ms};
     if (next.count(key)) continue;  // a duplicate pid in one scan: keep the first
-    std::optional<std::string> cmd;
-    if (p.command_line) cmd = models::EncodeCommandLine(*p.command_line);
     auto it = open_.find(key);
     bool same_image = it != open_.end() && it->second.name == p.name && it->second.exe_path == p.exe_path &&
-                      it->second.command_line == cmd;
+                      it->second.argv == p.command_line;
     OpenInstance inst;
     bool state_changed = true;
     if (same_image) {
-      inst = it->second;
+      inst = std::move(it->second);
       state_changed = inst.ppid != p.ppid || inst.cpu_percent != p.cpu_percent ||
                       inst.memory_bytes != p.memory_bytes || inst.status != p.status || inst.user_id != p.user_id ||
                       inst.user_name != p.user_name;
@@ -192,6 +199,8 @@ Result<int64_t> EventStore::WriteScan(const models::ScanRecord& scan) {
       RETURN_IF_ERROR(ins_inst.BindInt(2, p.start_time_ms));
       RETURN_IF_ERROR(ins_inst.BindText(3, p.name));
       RETURN_IF_ERROR(ins_inst.BindOptionalText(4, p.exe_path));
+      std::optional<std::string> cmd;
+      if (p.command_line) cmd = models::EncodeCommandLine(*p.command_line);
       RETURN_IF_ERROR(ins_inst.BindOptionalText(5, cmd));
       RETURN_IF_ERROR(ins_inst.BindOptionalText(6, p.exe_hash));
       if (p.exe_hash) {
@@ -205,7 +214,7 @@ Result<int64_t> EventStore::WriteScan(const models::ScanRecord& scan) {
       inst.instance_id = db_->LastInsertRowId();
       inst.name = p.name;
       inst.exe_path = p.exe_path;
-      inst.command_line = cmd;
+      inst.argv = p.command_line;
       inst.exe_hash = p.exe_hash;
       ++new_count;
     }

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "sentinel/base/status.h"
 #include "sentinel/models/process.h"
@@ -66,7 +67,8 @@ class EventStore {
   struct OpenInstance {
     int64_t instance_id;
     std::string name;
-    std::optional<std::string> exe_path, command_line, exe_hash;
+    std::optional<std::string> exe_path, exe_hash;
+    std::optional<std::vector<std::string>> argv;  // compared raw: no JSON encoding per scan
     std::optional<int64_t> ppid, memory_bytes, user_id;
     std::optional<double> cpu_percent;
     std::optional<std::string> status, user_name;
