@@ -14,7 +14,7 @@ Collector::Collector(ProcessSource& source, storage::EventStore& store) : source
   if (gethostname(host, sizeof host - 1) == 0) hostname_ = host;
 }
 
-Result<ScanSummary> Collector::RunScan() {
+Result<models::ScanRecord> Collector::Collect() {
   models::ScanRecord scan;
   scan.started_at_ms = NowMs();
   const int64_t t0 = MonotonicMs();
@@ -22,16 +22,27 @@ Result<ScanSummary> Collector::RunScan() {
   RETURN_IF_ERROR(source_.Enumerate(&scan.processes, &errors).WithContext("enumerating processes"));
   scan.completed_at_ms = scan.started_at_ms + (MonotonicMs() - t0);
   scan.errors = errors.count;
+  const HashCounters hashes = source_.LastHashCounters();
+  scan.hash_cache_hits = hashes.hits;
+  scan.hash_cache_misses = hashes.misses;
   nlohmann::json summary = nlohmann::json::object();
   for (const auto& [reason, n] : errors.by_reason) summary[reason] = n;
   scan.error_summary = summary.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   scan.hostname = hostname_;
   scan.collector_version = kVersion;
+  return scan;
+}
+
+Result<ScanSummary> Collector::RunScan() {
+  const int64_t t0 = MonotonicMs();
+  ASSIGN_OR_RETURN(models::ScanRecord scan, Collect());
   ASSIGN_OR_RETURN(int64_t scan_id, store_.WriteScan(scan));
   ScanSummary s;
   s.scan_id = scan_id;
   s.processes = static_cast<int64_t>(scan.processes.size());
-  s.errors = errors.count;
+  s.errors = scan.errors;
+  s.hash_cache_hits = scan.hash_cache_hits;
+  s.hash_cache_misses = scan.hash_cache_misses;
   s.duration_ms = MonotonicMs() - t0;
   return s;
 }

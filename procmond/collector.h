@@ -15,12 +15,18 @@ struct ScanSummary {
   int64_t scan_id = 0;
   int64_t processes = 0;
   int64_t errors = 0;
+  int64_t hash_cache_hits = 0;    // see HashCounters
+  int64_t hash_cache_misses = 0;  // executables read and hashed by this scan
   int64_t duration_ms = 0;
 };
 
 class Collector {
  public:
   Collector(ProcessSource& source, storage::EventStore& store);
+  // Enumerates one scan without writing it (procmond's loop hands it to the
+  // BatchWriter). Fails only when the process table cannot be listed.
+  Result<models::ScanRecord> Collect();
+  // Collect() and write it synchronously (tests, benchmarks).
   Result<ScanSummary> RunScan();
 
  private:

@@ -10,11 +10,14 @@
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 
 #include <CLI/CLI.hpp>
 
+#include "procmond/batch_writer.h"
 #include "procmond/collector.h"
 #include "procmond/platform/linux/linux_process_source.h"
+#include "procmond/privileges.h"
 #include "procmond/version.h"
 #include "sentinel/base/time.h"
 #include "sentinel/config/config.h"
@@ -79,6 +82,21 @@ int Run(const Flags& flags) {
   sigaddset(&sigs, SIGHUP);
   sigprocmask(SIG_BLOCK, &sigs, nullptr);
 
+  // The target user is part of the configuration: check it before any store
+  // is created or opened.
+  if (geteuid() == 0) {
+    auto user = procmond::LookupUser(cfg.privileges.user);
+    if (!user.ok()) {
+      std::fprintf(stderr, "procmond: %s\n", user.status().message().c_str());
+      return kExitUsage;
+    }
+  }
+
+  // A data directory procmond creates itself belongs to the collector's user.
+  std::string data_dir = std::filesystem::path(cfg.database.path).parent_path().string();
+  std::error_code ec;
+  const bool data_dir_existed = data_dir.empty() || std::filesystem::exists(data_dir, ec);
+
   auto store = storage::EventStore::Open(
       {cfg.database.path, storage::OpenMode::kReadWrite, cfg.database.busy_timeout_ms});
   if (!store.ok()) {
@@ -86,24 +104,70 @@ int Run(const Flags& flags) {
     std::fprintf(stderr, "procmond: %s\n", store.status().message().c_str());
     return kExitRuntime;
   }
-  procmond::LinuxProcessSource source;
+  // Everything that needs root is open; drop to privileges.user.
+  procmond::PrivilegeOptions popts;
+  popts.user = cfg.privileges.user;
+  popts.keep_capabilities = cfg.privileges.keep_capabilities;
+  for (const char* suffix : {"", "-wal", "-shm"}) popts.chown_paths.push_back(cfg.database.path + suffix);
+  if (!data_dir_existed) popts.chown_paths.push_back(data_dir);
+  auto priv = procmond::DropPrivileges(popts);
+  if (!priv.ok()) {
+    LogError("cannot drop privileges", {{"error", priv.status().message()}});
+    std::fprintf(stderr, "procmond: cannot drop privileges: %s\n", priv.status().message().c_str());
+    return priv.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitRuntime;
+  }
+  if (priv->dropped) {
+    auto caps = procmond::ReadCapabilityState(getpid());
+    LogInfo("privileges dropped", {{"user", priv->user},
+                                   {"uid", priv->uid},
+                                   {"gid", priv->gid},
+                                   {"kept_capabilities", priv->kept},
+                                   {"no_new_privs", caps.ok() && caps->no_new_privs}});
+  } else {
+    telemetry::LogWarn("running without root: some data will be missing",
+                       {{"uid", priv->uid}, {"not_visible", priv->missing}});
+  }
+
+  procmond::LinuxProcessSourceOptions source_opts;
+  source_opts.hash_executables = cfg.collection.hash_executables;
+  source_opts.max_hash_bytes = static_cast<uint64_t>(cfg.collection.max_hash_bytes);
+  procmond::LinuxProcessSource source(source_opts);
   procmond::Collector collector(source, **store);
+  // The writer thread owns the store from here on.
+  procmond::BatchWriter writer(
+      [&store](const models::ScanRecord& scan) { return (*store)->WriteScan(scan); },
+      [](const models::ScanRecord& scan, int64_t scan_id, int64_t write_ms) {
+        LogInfo("scan written", {{"scan_id", scan_id},
+                                 {"processes", scan.processes.size()},
+                                 {"errors", scan.errors},
+                                 {"hash_cache_hits", scan.hash_cache_hits},
+                                 {"hash_cache_misses", scan.hash_cache_misses},
+                                 {"scan_ms", scan.completed_at_ms - scan.started_at_ms},
+                                 {"write_ms", write_ms}});
+      });
+  auto finish = [&writer](int64_t timeout_ms) {
+    Status st = writer.Stop(timeout_ms);
+    if (!st.ok()) {
+      LogError("scans lost at shutdown", {{"error", st.message()}});
+      std::fprintf(stderr, "procmond: %s\n", st.message().c_str());
+      return kExitRuntime;
+    }
+    return 0;
+  };
 
   while (true) {
-    auto summary = collector.RunScan();
-    if (summary.ok()) {
-      LogInfo("scan written", {{"scan_id", summary->scan_id},
-                               {"processes", summary->processes},
-                               {"errors", summary->errors},
-                               {"duration_ms", summary->duration_ms}});
+    auto scan = collector.Collect();
+    if (scan.ok()) {
+      writer.Submit(std::move(scan).value());  // blocks while the writer is behind
     } else {
-      LogError("scan failed", {{"error", summary.status().message()}});
+      LogError("scan failed", {{"error", scan.status().message()}});
       if (flags.once) {
-        std::fprintf(stderr, "procmond: scan failed: %s\n", summary.status().message().c_str());
+        std::fprintf(stderr, "procmond: scan failed: %s\n", scan.status().message().c_str());
+        finish(1000);
         return kExitRuntime;
       }
     }
-    if (flags.once) return 0;
+    if (flags.once) return finish(30'000);
 
     timespec wait{static_cast<time_t>(cfg.collection.interval_secs), 0};
     const int64_t deadline = MonotonicMs() + cfg.collection.interval_secs * 1000;
@@ -111,7 +175,7 @@ int Run(const Flags& flags) {
       int sig = sigtimedwait(&sigs, nullptr, &wait);
       if (sig == SIGTERM || sig == SIGINT) {
         LogInfo("procmond stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
-        return 0;
+        return finish(10'000);
       }
       if (sig == SIGHUP) {
         auto reloaded = LoadConfig(flags);
@@ -119,6 +183,7 @@ int Run(const Flags& flags) {
           cfg.collection = reloaded->config.collection;
           cfg.telemetry = reloaded->config.telemetry;
           InitLog(cfg);
+          source.SetHashing(cfg.collection.hash_executables, static_cast<uint64_t>(cfg.collection.max_hash_bytes));
           LogInfo("configuration reloaded", {{"config_hash", reloaded->hash}});
         } else {
           LogError("configuration reload refused; keeping the running configuration",

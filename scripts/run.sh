@@ -4,7 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build/ci}
-mkdir -p data
+# procmond starts as root and drops to the unprivileged user of
+# privileges.user (default sentineld): create it the way a package would.
+if [ "$(id -u)" -eq 0 ] && ! getent passwd sentineld >/dev/null; then
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin sentineld
+  echo "created system user sentineld"
+fi
 export SENTINELD_DATABASE__PATH=${SENTINELD_DATABASE__PATH:-$PWD/data/events.db}
 export SENTINELD_DATABASE__AUDIT_PATH=${SENTINELD_DATABASE__AUDIT_PATH:-$PWD/data/audit.db}
 

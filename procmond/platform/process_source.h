@@ -26,10 +26,20 @@ struct ScanErrors {
   }
 };
 
+// Executable-hash cache counters of one Enumerate() (scan_metadata
+// hash_cache_hits/misses). hits: hashes that came from a cache without
+// reading the file; misses: files actually read and hashed.
+struct HashCounters {
+  int64_t hits = 0;
+  int64_t misses = 0;
+};
+
 class ProcessSource {
  public:
   virtual ~ProcessSource() = default;
   virtual Status Enumerate(std::vector<models::ProcessRecord>* out, ScanErrors* errors) = 0;
+  // Counters of the last Enumerate(); zero for sources that do not hash.
+  virtual HashCounters LastHashCounters() const { return {}; }
 };
 
 }  // namespace sentinel::procmond

@@ -1,76 +1,313 @@
 #include "procmond/platform/linux/linux_process_source.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <set>
+
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "procmond/platform/linux/fake_proc_for_test.h"
+#include "procmond/platform/linux/proc_parsers.h"
+#include "sentinel/crypto/sha256.h"
+#include "sentinel/testing/temp_dir.h"
 
 namespace sentinel::procmond {
 namespace {
 
-// A real child process with known arguments, stopped at a known point.
+using fakeproc::FakeProc;
+using fakeproc::FakeProcess;
+using nlohmann::json;
+using ::sentinel::testing::ReadFile;
+using ::sentinel::testing::TempDir;
+using ::sentinel::testing::WriteFile;
+
+std::string ReadLinkOrEmpty(const std::string& path) {
+  char buf[4096];
+  ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+std::string RealPath(const std::string& p) {
+  char real[PATH_MAX];
+  return ::realpath(p.c_str(), real) ? std::string(real) : p;
+}
+
+// Waits until `pid` has exec'd (its exe is no longer ours) and gone to sleep.
+void WaitForExec(pid_t pid) {
+  const std::string self = ReadLinkOrEmpty("/proc/self/exe");
+  const std::string dir = "/proc/" + std::to_string(pid);
+  for (int i = 0; i < 1000; ++i) {
+    std::string exe = ReadLinkOrEmpty(dir + "/exe");
+    if (!exe.empty() && exe != self) {
+      std::string stat = ReadFile(dir + "/stat");
+      size_t close = stat.rfind(')');
+      if (close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'S') return;
+    }
+    usleep(5000);
+  }
+  ADD_FAILURE() << "pid " << pid << " did not exec";
+}
+
+struct SpawnOptions {
+  std::vector<std::string> argv;
+  std::vector<std::string> env = {"PATH=/usr/bin:/bin"};
+  int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;  // -1: inherit
+  int exec_fd = -1;                                   // fexecve this fd instead of argv[0]
+};
+
+// A real child process, killed and reaped on destruction.
 class Child {
  public:
-  explicit Child(std::vector<std::string> argv) {
-    pid_ = fork();
+  explicit Child(SpawnOptions o) {
+    std::vector<char*> argv, envp;
+    for (auto& s : o.argv) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    for (auto& s : o.env) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    pid_ = ::fork();
     if (pid_ == 0) {
-      std::vector<char*> a;
-      for (auto& s : argv) a.push_back(s.data());
-      a.push_back(nullptr);
-      execv(a[0], a.data());
+      if (o.stdin_fd >= 0) ::dup2(o.stdin_fd, 0);
+      if (o.stdout_fd >= 0) ::dup2(o.stdout_fd, 1);
+      if (o.stderr_fd >= 0) ::dup2(o.stderr_fd, 2);
+      if (o.exec_fd >= 0) {
+        ::fexecve(o.exec_fd, argv.data(), envp.data());
+      } else {
+        ::execve(argv[0], argv.data(), envp.data());
+      }
       _exit(127);
     }
-    // Wait until the exec has happened (the exe link points at the program).
-    char real[4096];
-    std::string want = realpath(argv[0].c_str(), real) ? real : argv[0];
-    for (int i = 0; i < 400; ++i) {
-      char path[64];
-      snprintf(path, sizeof path, "/proc/%d/exe", pid_);
-      char buf[4096];
-      ssize_t n = readlink(path, buf, sizeof buf);
-      if (n > 0 && std::string(buf, static_cast<size_t>(n)) == want) break;
-      usleep(5000);
-    }
+    WaitForExec(pid_);
   }
   ~Child() {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
   }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
   pid_t pid() const { return pid_; }
 
  private:
   pid_t pid_;
 };
 
-TEST(LinuxProcessSourceTest, SeesRealChildWithItsArguments) {
-  Child child({"/bin/sh", "-c", "while :; do sleep 1; done", "quote\"d arg", "new\nline"});
-  LinuxProcessSource src;
-  std::vector<models::ProcessRecord> procs;
-  ScanErrors errors;
-  ASSERT_TRUE(src.Enumerate(&procs, &errors).ok());
-  const models::ProcessRecord* found = nullptr;
-  const models::ProcessRecord* self = nullptr;
+const models::ProcessRecord* Find(const std::vector<models::ProcessRecord>& procs, int64_t pid) {
   for (const auto& p : procs) {
-    if (p.pid == child.pid()) found = &p;
-    if (p.pid == getpid()) self = &p;
+    if (p.pid == pid) return &p;
   }
+  return nullptr;
+}
+
+std::vector<models::ProcessRecord> Scan(LinuxProcessSource& src, ScanErrors* errors = nullptr) {
+  std::vector<models::ProcessRecord> procs;
+  ScanErrors local;
+  Status s = src.Enumerate(&procs, errors ? errors : &local);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return procs;
+}
+
+json Pd(const models::ProcessRecord& p) {
+  return json::parse(p.platform_data);
+}
+
+std::string SleepSha() {
+  return crypto::Sha256Hex(ReadFile("/bin/sleep"));
+}
+
+// ---------------------------------------------------------------------------
+// Real processes.
+
+TEST(LinuxProcessSourceTest, SeesRealChildWithItsArguments) {
+  Child child({.argv = {"/bin/sh", "-c", "while :; do sleep 1; done", "quote\"d arg", "new\nline"}});
+  LinuxProcessSource src;
+  auto procs = Scan(src);
+  const models::ProcessRecord* found = Find(procs, child.pid());
+  const models::ProcessRecord* self = Find(procs, getpid());
   ASSERT_NE(found, nullptr);
   ASSERT_NE(self, nullptr);
   EXPECT_EQ(found->name, "sh");
   EXPECT_EQ(found->ppid, getpid());
   // /bin may be a symlink to /usr/bin (merged /usr): the kernel reports the real path.
-  char real[4096];
-  ASSERT_NE(realpath("/bin/sh", real), nullptr);
-  EXPECT_EQ(found->exe_path, std::string(real));
+  EXPECT_EQ(found->exe_path, RealPath("/bin/sh"));
+  EXPECT_EQ(found->exe_hash, crypto::Sha256Hex(ReadFile("/bin/sh")));
   ASSERT_TRUE(found->command_line.has_value());
-  EXPECT_EQ(*found->command_line,
-            (std::vector<std::string>{"/bin/sh", "-c", "while :; do sleep 1; done", "quote\"d arg", "new\nline"}));
+  EXPECT_EQ(*found->command_line, (std::vector<std::string>{"/bin/sh", "-c", "while :; do sleep 1; done",
+                                                            "quote\"d arg", "new\nline"}));
   EXPECT_EQ(found->user_id, static_cast<int64_t>(getuid()));
   EXPECT_TRUE(found->status == "sleeping" || found->status == "running") << *found->status;
   EXPECT_GT(found->start_time_ms, self->start_time_ms - 1000);
   EXPECT_GT(*found->memory_bytes, 0);
   EXPECT_GT(procs.size(), 2u);
+
+  json pd = Pd(*found);
+  char cwd[PATH_MAX];
+  ASSERT_NE(::getcwd(cwd, sizeof cwd), nullptr);
+  EXPECT_EQ(pd["cwd"], cwd);
+  auto our_cgroup = linux_proc::ParseCgroup(ReadFile("/proc/self/cgroup"));
+  ASSERT_TRUE(our_cgroup.ok());
+  EXPECT_EQ(pd["cgroup"], *our_cgroup);
+  for (const char* ns : {"pid", "mnt", "net"}) {
+    auto ours = linux_proc::ParseNsLink(ReadLinkOrEmpty(std::string("/proc/self/ns/") + ns), ns);
+    ASSERT_TRUE(ours.ok()) << ns;
+    EXPECT_EQ(pd["ns"][ns], *ours) << ns;
+  }
+  EXPECT_EQ(pd["uid"], json({{"real", getuid()}, {"effective", geteuid()}}));
+  EXPECT_EQ(pd["gid"], json({{"real", getgid()}, {"effective", getegid()}}));
+  EXPECT_EQ(pd["threads"], 1);
+  EXPECT_EQ(pd["loader_env"], json::array());
+  EXPECT_FALSE(pd.contains("exe_deleted"));
+  EXPECT_FALSE(pd.contains("hash_skipped"));
+  EXPECT_FALSE(pd.contains("errors")) << pd.dump();
+}
+
+TEST(LinuxProcessSourceTest, ClassifiesWhatFdsZeroToTwoPointAt) {
+  TempDir dir;
+  int pipefd[2];
+  ASSERT_EQ(::pipe(pipefd), 0);
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  const std::string out_path = dir.File("out.log");
+  int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  ASSERT_GE(out, 0);
+  struct stat pipe_st {
+  }, sock_st{};
+  ASSERT_EQ(::fstat(pipefd[0], &pipe_st), 0);
+  ASSERT_EQ(::fstat(sv[1], &sock_st), 0);
+  {
+    Child child({.argv = {"/bin/sleep", "60"}, .stdin_fd = pipefd[0], .stdout_fd = out, .stderr_fd = sv[1]});
+    LinuxProcessSource src;
+    auto procs = Scan(src);
+    const models::ProcessRecord* p = Find(procs, child.pid());
+    ASSERT_NE(p, nullptr);
+    json fds = Pd(*p)["fds"];
+    EXPECT_EQ(fds["0"], json({{"type", "pipe"}, {"inode", pipe_st.st_ino}})) << fds.dump();
+    EXPECT_EQ(fds["1"], json({{"type", "file"}, {"path", RealPath(out_path)}})) << fds.dump();
+    EXPECT_EQ(fds["2"], json({{"type", "socket"}, {"inode", sock_st.st_ino}})) << fds.dump();
+  }
+  for (int fd : {pipefd[0], pipefd[1], sv[0], sv[1], out}) ::close(fd);
+}
+
+TEST(LinuxProcessSourceTest, RecordsLoaderVariableNamesNeverValues) {
+  int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(devnull, 0);
+  // The loader warns about the missing preload (stderr is /dev/null) and runs sleep anyway.
+  Child child({.argv = {"/bin/sleep", "60"},
+               .env = {"PATH=/usr/bin:/bin", "LD_PRELOAD=/nonexistent/SECRETVALUE-preload.so",
+                       "LD_LIBRARY_PATH=/nonexistent/SECRETVALUE-libdir", "NOT_LD_AUDIT=SECRETVALUE",
+                       "LD_AUDITX=SECRETVALUE"},
+               .stdin_fd = devnull,
+               .stderr_fd = devnull});
+  LinuxProcessSource src;
+  auto procs = Scan(src);
+  const models::ProcessRecord* p = Find(procs, child.pid());
+  ASSERT_NE(p, nullptr);
+  json pd = Pd(*p);
+  EXPECT_EQ(pd["loader_env"], json({"LD_PRELOAD", "LD_LIBRARY_PATH"}));
+  EXPECT_EQ(p->platform_data.find("SECRETVALUE"), std::string::npos) << p->platform_data;
+  EXPECT_EQ(p->platform_data.find("nonexistent"), std::string::npos) << p->platform_data;
+  EXPECT_EQ(pd["fds"]["0"], json({{"type", "null"}}));
+  EXPECT_EQ(pd["fds"]["2"], json({{"type", "null"}}));
+  ::close(devnull);
+}
+
+TEST(LinuxProcessSourceTest, DeletedBinaryIsHashedAsItRuns) {
+  TempDir dir;
+  const std::string bin = dir.File("sleepcopy");
+  const std::string bytes = ReadFile("/bin/sleep");
+  WriteFile(bin, bytes);
+  ASSERT_EQ(::chmod(bin.c_str(), 0755), 0);
+  const std::string want_hash = crypto::Sha256Hex(bytes);
+  const std::string real_bin = RealPath(bin);
+  Child child({.argv = {bin, "60"}});
+  ASSERT_EQ(::unlink(bin.c_str()), 0);
+
+  LinuxProcessSource src;
+  auto procs = Scan(src);
+  const models::ProcessRecord* p = Find(procs, child.pid());
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->name, "sleepcopy");
+  EXPECT_EQ(p->exe_path, real_bin + " (deleted)");
+  EXPECT_EQ(p->exe_hash, want_hash);
+  json pd = Pd(*p);
+  EXPECT_EQ(pd["exe_deleted"], true);
+  EXPECT_FALSE(pd.contains("exe_memfd"));
+}
+
+TEST(LinuxProcessSourceTest, MemfdBinaryIsHashed) {
+  const std::string bytes = ReadFile("/bin/sleep");
+  int mfd = ::memfd_create("sentinel-test", MFD_CLOEXEC);
+  ASSERT_GE(mfd, 0);
+  ASSERT_EQ(::write(mfd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  {
+    Child child({.argv = {"sleep", "60"}, .exec_fd = mfd});
+    LinuxProcessSource src;
+    auto procs = Scan(src);
+    const models::ProcessRecord* p = Find(procs, child.pid());
+    ASSERT_NE(p, nullptr);
+    ASSERT_TRUE(p->exe_path.has_value());
+    EXPECT_EQ(p->exe_path->rfind("/memfd:sentinel-test", 0), 0u) << *p->exe_path;
+    EXPECT_EQ(p->exe_hash, crypto::Sha256Hex(bytes));
+    json pd = Pd(*p);
+    EXPECT_EQ(pd["exe_memfd"], true);
+    EXPECT_FALSE(pd.contains("hash_skipped"));
+  }
+  ::close(mfd);
+}
+
+// A cold scan hashes each distinct executable once; the next one re-hashes
+// nothing it has seen (only processes new since then can cost a miss).
+TEST(LinuxProcessSourceTest, ColdScanHashesEachExecutableOnceSteadyScanNone) {
+  std::vector<std::unique_ptr<Child>> kids;
+  for (int i = 0; i < 20; ++i)
+    kids.push_back(std::make_unique<Child>(SpawnOptions{.argv = {"/bin/sleep", "60"}}));
+  const std::string want = SleepSha();
+
+  LinuxProcessSource src;
+  auto first = Scan(src);
+  const HashCounters c1 = src.LastHashCounters();
+  // Distinct files behind the hashed processes (a process that exited since
+  // counts as one more file: an upper bound).
+  std::set<std::pair<dev_t, ino_t>> files;
+  size_t gone = 0;
+  for (const auto& p : first) {
+    if (!p.exe_hash) continue;
+    struct stat st {};
+    if (::stat(("/proc/" + std::to_string(p.pid) + "/exe").c_str(), &st) == 0) {
+      files.insert({st.st_dev, st.st_ino});
+    } else {
+      ++gone;
+    }
+  }
+  for (const auto& k : kids) {
+    const models::ProcessRecord* p = Find(first, k->pid());
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(p->exe_hash, want);
+  }
+  EXPECT_GE(c1.misses, 1);
+  EXPECT_LE(static_cast<size_t>(c1.misses), files.size() + gone);  // never twice the same file
+  EXPECT_GE(c1.hits, 19);
+  EXPECT_EQ(src.hasher_counters().misses, c1.misses);
+
+  auto second = Scan(src);
+  const HashCounters c2 = src.LastHashCounters();
+  std::set<std::pair<int64_t, int64_t>> seen;
+  for (const auto& p : first) seen.insert({p.pid, p.start_time_ms});
+  int64_t new_instances = 0;
+  for (const auto& p : second) new_instances += seen.count({p.pid, p.start_time_ms}) ? 0 : 1;
+  EXPECT_LE(c2.misses, new_instances);
+  EXPECT_GE(c2.hits, 20);
+  for (const auto& k : kids) {
+    const models::ProcessRecord* p = Find(second, k->pid());
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(p->exe_hash, want);
+  }
 }
 
 TEST(LinuxProcessSourceTest, ZombieIsRecordedNotFatal) {
@@ -78,42 +315,312 @@ TEST(LinuxProcessSourceTest, ZombieIsRecordedNotFatal) {
   if (pid == 0) _exit(3);
   // Let it become a zombie (not reaped yet).
   for (int i = 0; i < 200; ++i) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE* f = fopen(path, "r");
-    char buf[512] = {};
-    if (f) {
-      size_t n = fread(buf, 1, sizeof buf - 1, f);
-      fclose(f);
-      (void)n;
-    }
-    if (strstr(buf, ") Z ")) break;
+    std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+    if (stat.find(") Z ") != std::string::npos) break;
     usleep(5000);
   }
   LinuxProcessSource src;
-  std::vector<models::ProcessRecord> procs;
   ScanErrors errors;
-  ASSERT_TRUE(src.Enumerate(&procs, &errors).ok());
-  bool seen = false;
-  for (const auto& p : procs) {
-    if (p.pid == pid) {
-      seen = true;
-      EXPECT_EQ(p.status, "zombie");
-      EXPECT_FALSE(p.exe_path.has_value());
-      EXPECT_TRUE(p.command_line->empty());
-    }
-  }
-  EXPECT_TRUE(seen);
+  auto procs = Scan(src, &errors);
+  const models::ProcessRecord* p = Find(procs, pid);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->status, "zombie");
+  EXPECT_FALSE(p->exe_path.has_value());
+  EXPECT_FALSE(p->exe_hash.has_value());
+  EXPECT_TRUE(p->command_line->empty());
+  json pd = Pd(*p);
+  EXPECT_FALSE(pd.contains("errors")) << pd.dump();
+  EXPECT_FALSE(pd.contains("cwd"));
   waitpid(pid, nullptr, 0);
 }
 
+// A process we may not ptrace-read (here: root's, seen as nobody) costs the
+// exe readlink and nothing behind the same check; it is explained once.
+TEST(LinuxProcessSourceTest, InaccessibleProcessIsExplainedNotRetriedPerField) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to observe a root process as nobody";
+  const pid_t target = ::getpid();
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) _exit(10);
+    LinuxProcessSource src;
+    std::vector<models::ProcessRecord> procs;
+    ScanErrors errors;
+    if (!src.Enumerate(&procs, &errors).ok()) _exit(11);
+    const models::ProcessRecord* p = Find(procs, target);
+    if (!p) _exit(12);
+    json pd = json::parse(p->platform_data);
+    if (p->exe_path || p->exe_hash) _exit(13);
+    if (pd.value("hash_skipped", "") != "permission_denied") _exit(14);
+    if (pd["errors"].value("exe", "") != "exe: Permission denied") _exit(15);
+    if (pd["errors"].value("access", "").find("not read") == std::string::npos) _exit(16);
+    if (pd.contains("cwd") || pd.contains("fds") || pd.contains("ns") || pd.contains("loader_env")) _exit(17);
+    if (!pd.contains("cgroup") || !pd.contains("uid")) _exit(18);
+    // Every other process is root's or someone else's: none may have cost a
+    // failed cwd/ns/fd read. (environ is exempt: this child's own environ is
+    // root-owned 0400 since setuid made it non-dumpable.)
+    for (const auto& [reason, n] : errors.by_reason) {
+      if (reason.rfind("cwd", 0) == 0 || reason.rfind("ns/", 0) == 0 || reason.rfind("fd/", 0) == 0)
+        _exit(19);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "failed check " << WEXITSTATUS(status);
+}
+
 TEST(LinuxProcessSourceTest, MissingProcRootIsAnError) {
-  LinuxProcessSource src("/nonexistent-proc");
+  LinuxProcessSource src(LinuxProcessSourceOptions{.proc_root = "/nonexistent-proc"});
   std::vector<models::ProcessRecord> procs;
   ScanErrors errors;
   Status s = src.Enumerate(&procs, &errors);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("/nonexistent-proc"), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------
+// A fake /proc tree: exact, deterministic platform_data.
+
+TEST(LinuxProcessSourceFakeTest, PlatformDataHasEveryKey) {
+  FakeProc proc;
+  WriteFile(proc.File("image"), "the image");
+  FakeProcess f;
+  f.pid = 321;
+  f.tty_nr = (136 << 8) | 3;
+  f.threads = 4;
+  f.ruid = 1000;
+  f.euid = 0;
+  f.exe = proc.File("image");
+  f.environ = std::string("A=1\0LD_AUDIT=/x.so\0LD_PRELOAD=/evil.so\0", 39);
+  proc.Write(f);
+  LinuxProcessSource src({.proc_root = proc.root()});
+  ScanErrors errors;
+  auto procs = Scan(src, &errors);
+  ASSERT_EQ(procs.size(), 1u);
+  EXPECT_EQ(errors.count, 0) << json(errors.by_reason).dump();
+  const auto& p = procs[0];
+  EXPECT_EQ(p.exe_path, proc.File("image"));
+  EXPECT_EQ(p.exe_hash, crypto::Sha256Hex("the image"));
+  EXPECT_EQ(p.command_line, (std::vector<std::string>{"fake", "--flag"}));
+  EXPECT_EQ(p.user_id, 1000);
+  EXPECT_EQ(Pd(p), json::parse(R"({
+    "uid": {"real": 1000, "effective": 0},
+    "gid": {"real": 1000, "effective": 1000},
+    "threads": 4,
+    "tty": "pts/3",
+    "cwd": "/srv/app",
+    "cgroup": "/system.slice/fake.service",
+    "ns": {"pid": 4026531836, "mnt": 4026531841, "net": 4026531840},
+    "fds": {"0": {"type": "pipe", "inode": 1001}, "1": {"type": "socket", "inode": 1002}, "2": {"type": "null"}},
+    "loader_env": ["LD_PRELOAD", "LD_AUDIT"]
+  })"));
+  EXPECT_EQ(p.platform_data.find("evil"), std::string::npos);
+}
+
+TEST(LinuxProcessSourceFakeTest, UnreadableAndHostileEntriesAreReasonsNeverFatal) {
+  FakeProc proc;
+  FakeProcess f;
+  f.pid = 77;
+  f.comm = "a) S 1 (b\nc";
+  f.exe = proc.File("missing-image");  // dangling: readlink works, hashing finds nothing
+  f.cwd = "/dir with\nnewline";
+  f.cgroup = "garbage without colons\n";
+  f.ns_net = "net:[not-a-number]";
+  f.ns_mnt = "";  // no link at all: not readable -> ENOENT is "gone", no error
+  f.fds = {"anon_inode:[eventfd]", "/var/log/x.log (deleted)", ""};
+  proc.Write(f);
+  // environ is a directory: reading it fails with EISDIR.
+  ::unlink((proc.Dir(f) + "/environ").c_str());
+  ASSERT_EQ(::mkdir((proc.Dir(f) + "/environ").c_str(), 0755), 0);
+
+  LinuxProcessSource src({.proc_root = proc.root()});
+  ScanErrors errors;
+  auto procs = Scan(src, &errors);
+  ASSERT_EQ(procs.size(), 1u);
+  const auto& p = procs[0];
+  EXPECT_EQ(p.name, "a) S 1 (b\nc");
+  EXPECT_FALSE(p.exe_hash.has_value());
+  json pd = Pd(p);
+  EXPECT_EQ(pd["cwd"], "/dir with\nnewline");
+  EXPECT_FALSE(pd.contains("cgroup"));
+  EXPECT_FALSE(pd.contains("loader_env"));
+  EXPECT_EQ(pd["ns"], json({{"pid", 4026531836}}));
+  EXPECT_EQ(pd["fds"], json::parse(R"j({"0": {"type": "anon", "path": "anon_inode:[eventfd]"},
+                                        "1": {"type": "file", "path": "/var/log/x.log (deleted)"},
+                                        "2": {"type": "none"}})j"));
+  EXPECT_FALSE(pd.contains("hash_skipped")) << "a vanished image is not a skip";
+  ASSERT_TRUE(pd.contains("errors")) << pd.dump();
+  EXPECT_EQ(pd["errors"], json::parse(R"({"cgroup": "cgroup: no v2 or name=systemd entry",
+                                           "ns.net": "ns/net: bad inode number",
+                                           "environ": "environ: Is a directory"})"));
+  EXPECT_EQ(errors.count, 3);
+  EXPECT_EQ(errors.by_reason["environ: Is a directory"], 1);
+}
+
+TEST(LinuxProcessSourceFakeTest, OnceReadsAreReusedUntilTheInstanceChanges) {
+  FakeProc proc;
+  WriteFile(proc.File("image-a"), "a");
+  WriteFile(proc.File("image-b"), "b");
+  FakeProcess f;
+  f.exe = proc.File("image-a");
+  proc.Write(f);
+  ::unlink((proc.Dir(f) + "/environ").c_str());
+  ASSERT_EQ(::mkdir((proc.Dir(f) + "/environ").c_str(), 0755), 0);
+  LinuxProcessSource src({.proc_root = proc.root()});
+  ScanErrors e1;
+  auto s1 = Scan(src, &e1);
+  ASSERT_EQ(s1.size(), 1u);
+  EXPECT_EQ(Pd(s1[0])["cwd"], "/srv/app");
+  EXPECT_EQ(e1.count, 1);
+
+  // Same instance: cwd and fds changed on disk are not re-read; uid, threads
+  // and tty (every-scan fields) are. The environ error is not counted again
+  // but stays explained in platform_data.
+  proc.Relink(f, "cwd", "/elsewhere");
+  proc.Relink(f, "fd/0", "/dev/pts/9");
+  f.euid = 0;
+  f.threads = 9;
+  f.tty_nr = (4 << 8) | 1;
+  proc.WriteStatus(f);
+  proc.WriteStat(f);
+  ScanErrors e2;
+  auto s2 = Scan(src, &e2);
+  ASSERT_EQ(s2.size(), 1u);
+  json pd2 = Pd(s2[0]);
+  EXPECT_EQ(pd2["cwd"], "/srv/app");
+  EXPECT_EQ(pd2["fds"]["0"]["type"], "pipe");
+  EXPECT_EQ(pd2["uid"]["effective"], 0);
+  EXPECT_EQ(pd2["threads"], 9);
+  EXPECT_EQ(pd2["tty"], "tty1");
+  EXPECT_EQ(pd2["errors"]["environ"], "environ: Is a directory");
+  EXPECT_EQ(e2.count, 0);
+  EXPECT_EQ(s2[0].exe_hash, crypto::Sha256Hex("a"));
+
+  // exec: comm changes -> read again.
+  f.comm = "other";
+  proc.WriteStat(f);
+  auto s3 = Scan(src);
+  ASSERT_EQ(s3.size(), 1u);
+  EXPECT_EQ(Pd(s3[0])["cwd"], "/elsewhere");
+  EXPECT_EQ(Pd(s3[0])["fds"]["0"], json({{"type", "tty"}, {"path", "/dev/pts/9"}}));
+
+  // exec of a binary with the same comm: the exe link changes -> read again.
+  proc.Relink(f, "cwd", "/third");
+  proc.Relink(f, "exe", proc.File("image-b"));
+  auto s4 = Scan(src);
+  ASSERT_EQ(s4.size(), 1u);
+  EXPECT_EQ(Pd(s4[0])["cwd"], "/third");
+  EXPECT_EQ(s4[0].exe_hash, crypto::Sha256Hex("b"));
+
+  // A new instance at the same pid (new start time) -> read again.
+  proc.Relink(f, "cwd", "/fourth");
+  f.start_ticks += 100;
+  proc.WriteStat(f);
+  auto s5 = Scan(src);
+  EXPECT_EQ(Pd(s5[0])["cwd"], "/fourth");
+  EXPECT_EQ(src.tracked_instances(), 1u);
+}
+
+TEST(LinuxProcessSourceFakeTest, HashCountersColdThenSteady) {
+  FakeProc proc;
+  WriteFile(proc.File("a"), "image a");
+  WriteFile(proc.File("b"), "image b");
+  FakeProcess f;
+  for (int i = 0; i < 5; ++i) {
+    f.pid = 200 + i;
+    f.exe = proc.File(i < 3 ? "a" : "b");
+    proc.Write(f);
+  }
+  LinuxProcessSource src({.proc_root = proc.root()});
+  auto s1 = Scan(src);
+  ASSERT_EQ(s1.size(), 5u);
+  EXPECT_EQ(src.LastHashCounters().misses, 2);
+  EXPECT_EQ(src.LastHashCounters().hits, 3);
+  for (const auto& p : s1) EXPECT_EQ(p.exe_hash, crypto::Sha256Hex(p.pid < 203 ? "image a" : "image b"));
+
+  auto s2 = Scan(src);
+  EXPECT_EQ(src.LastHashCounters().misses, 0);
+  EXPECT_EQ(src.LastHashCounters().hits, 5);
+  EXPECT_EQ(src.hasher_counters().misses, 2);
+  EXPECT_EQ(src.hasher_counters().hits, 3) << "steady instances must not even stat their exe";
+
+  f.pid = 300;
+  f.exe = proc.File("b");
+  proc.Write(f);
+  auto s3 = Scan(src);
+  EXPECT_EQ(src.LastHashCounters().misses, 0);
+  EXPECT_EQ(src.LastHashCounters().hits, 6);
+}
+
+TEST(LinuxProcessSourceFakeTest, HashSkippedWhenTooLargeOrDisabled) {
+  FakeProc proc;
+  WriteFile(proc.File("big"), std::string(2048, 'x'));
+  WriteFile(proc.File("small"), "x");
+  FakeProcess f;
+  f.pid = 10;
+  f.exe = proc.File("big");
+  proc.Write(f);
+  f.pid = 11;
+  f.exe = proc.File("small");
+  proc.Write(f);
+  LinuxProcessSource src({.proc_root = proc.root(), .max_hash_bytes = 1024});
+  auto s1 = Scan(src);
+  ASSERT_EQ(s1.size(), 2u);
+  const auto* big = Find(s1, 10);
+  const auto* small = Find(s1, 11);
+  EXPECT_FALSE(big->exe_hash.has_value());
+  EXPECT_EQ(Pd(*big)["hash_skipped"], "too_large");
+  EXPECT_FALSE(Pd(*big).contains("errors")) << "a size cap is policy, not an error";
+  EXPECT_EQ(small->exe_hash, crypto::Sha256Hex("x"));
+  EXPECT_EQ(src.hasher_counters().skipped.at(kHashSkipTooLarge), 1);
+
+  src.SetHashing(false, 1024);
+  f.pid = 12;
+  proc.Write(f);
+  auto s2 = Scan(src);
+  const auto* off = Find(s2, 12);
+  ASSERT_NE(off, nullptr);
+  EXPECT_FALSE(off->exe_hash.has_value());
+  EXPECT_EQ(Pd(*off)["hash_skipped"], "disabled");
+  EXPECT_EQ(Find(s2, 11)->exe_hash, crypto::Sha256Hex("x"));  // seen before: kept
+
+  LinuxProcessSource off_src({.proc_root = proc.root(), .hash_executables = false});
+  auto s3 = Scan(off_src);
+  for (const auto& p : s3) {
+    EXPECT_FALSE(p.exe_hash.has_value());
+    EXPECT_EQ(Pd(p)["hash_skipped"], "disabled");
+  }
+  EXPECT_EQ(off_src.hasher_counters().misses, 0);
+}
+
+TEST(LinuxProcessSourceFakeTest, KernelThreadsAndZombiesSkipTheOnceReads) {
+  FakeProc proc;
+  FakeProcess k;
+  k.pid = 2;
+  k.comm = "kthreadd";
+  k.flags = 0x00208040;  // PF_KTHREAD
+  k.cmdline.clear();
+  proc.Write(k);
+  FakeProcess z;
+  z.pid = 3;
+  z.state = 'Z';
+  z.exe = "";
+  proc.Write(z);
+  LinuxProcessSource src({.proc_root = proc.root()});
+  ScanErrors errors;
+  auto procs = Scan(src, &errors);
+  ASSERT_EQ(procs.size(), 2u);
+  json kp = Pd(*Find(procs, 2));
+  EXPECT_EQ(kp["kernel_thread"], true);
+  EXPECT_FALSE(kp.contains("cwd"));
+  EXPECT_FALSE(kp.contains("fds"));
+  EXPECT_FALSE(Find(procs, 2)->exe_path.has_value());
+  json zp = Pd(*Find(procs, 3));
+  EXPECT_FALSE(zp.contains("cwd"));
+  EXPECT_FALSE(zp.contains("errors"));
+  EXPECT_EQ(errors.count, 0);
 }
 
 }  // namespace

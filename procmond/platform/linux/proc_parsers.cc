@@ -31,12 +31,13 @@ Result<StatFields> ParseStat(std::string_view c) {
   auto num = [&](int field) -> std::optional<int64_t> { return ParseInt64(fields[static_cast<size_t>(field - 3)]); };
   if (fields[0].size() != 1) return InvalidArgumentError("stat: bad state");
   f.state = fields[0][0];
-  auto ppid = num(4), flags = num(9), utime = num(14), stime = num(15), threads = num(20), start = num(22),
+  auto ppid = num(4), tty = num(7), flags = num(9), utime = num(14), stime = num(15), threads = num(20), start = num(22),
        rss = num(24);
-  if (!ppid || !flags || !utime || !stime || !threads || !start || !rss) {
+  if (!ppid || !tty || !flags || !utime || !stime || !threads || !start || !rss) {
     return InvalidArgumentError("stat: non-numeric field");
   }
   f.ppid = *ppid;
+  f.tty_nr = *tty;
   f.flags = static_cast<uint64_t>(*flags);
   f.utime_ticks = static_cast<uint64_t>(*utime);
   f.stime_ticks = static_cast<uint64_t>(*stime);
@@ -153,6 +154,140 @@ ExeInfo ClassifyExe(std::string_view t) {
   e.deleted = EndsWith(t, " (deleted)");
   e.memfd = StartsWith(t, "/memfd:");
   return e;
+}
+
+std::optional<std::string> TtyName(int64_t tty_nr) {
+  if (tty_nr == 0) return std::nullopt;
+  // Linux dev_t encoding as the kernel prints it in stat (new_encode_dev).
+  const auto v = static_cast<uint64_t>(tty_nr);
+  const uint64_t major = (v >> 8) & 0xfff;
+  const uint64_t minor = (v & 0xff) | ((v >> 12) & 0xfff00);
+  auto n = [](uint64_t x) { return std::to_string(x); };
+  if (major >= 136 && major <= 143) return "pts/" + n((major - 136) * 256 + minor);
+  if (major == 4) return minor < 64 ? "tty" + n(minor) : "ttyS" + n(minor - 64);
+  if (major == 5 && minor == 0) return "tty";
+  if (major == 5 && minor == 1) return "console";
+  if (major == 5 && minor == 2) return "ptmx";
+  if (major == 188) return "ttyUSB" + n(minor);
+  if (major == 166) return "ttyACM" + n(minor);
+  if (major == 229) return "hvc" + n(minor);
+  if (major == 204 && minor >= 64) return "ttyAMA" + n(minor - 64);
+  return n(major) + ":" + n(minor);
+}
+
+Result<std::string> ParseCgroup(std::string_view c) {
+  if (StartsWith(c, "0::")) {
+    std::string_view rest = c.substr(3);
+    if (!rest.empty() && rest.back() == '\n') rest.remove_suffix(1);
+    // Pure v2: a single entry, taken whole. A hybrid file starting with "0::"
+    // has more "N:...:" lines after it; then the first line is the entry.
+    size_t nl = rest.find('\n');
+    if (nl != std::string_view::npos) {
+      std::string_view tail = rest.substr(nl + 1);
+      size_t colon = tail.find(':');
+      if (colon != std::string_view::npos && colon > 0 && ParseInt64(tail.substr(0, colon))) {
+        rest = rest.substr(0, nl);
+      }
+    }
+    if (rest.empty() || rest[0] != '/') return InvalidArgumentError("cgroup: bad v2 path");
+    return std::string(rest);
+  }
+  std::optional<std::string_view> systemd;
+  size_t pos = 0;
+  while (pos < c.size()) {
+    size_t nl = c.find('\n', pos);
+    std::string_view line = c.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    pos = nl == std::string_view::npos ? c.size() : nl + 1;
+    // hierarchy-ID:controller-list:path
+    size_t a = line.find(':');
+    if (a == std::string_view::npos) continue;
+    size_t b = line.find(':', a + 1);
+    if (b == std::string_view::npos) continue;
+    std::string_view id = line.substr(0, a), controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    if (path.empty() || path[0] != '/') continue;
+    if (id == "0" && controllers.empty()) return std::string(path);
+    if (controllers == "name=systemd" && !systemd) systemd = path;
+  }
+  if (systemd) return std::string(*systemd);
+  return InvalidArgumentError("cgroup: no v2 or name=systemd entry");
+}
+
+Result<uint64_t> ParseNsLink(std::string_view t, std::string_view type) {
+  // "<type>:[<decimal>]"
+  if (t.size() < type.size() + 4 || t.substr(0, type.size()) != type || t.substr(type.size(), 2) != ":[" ||
+      t.back() != ']') {
+    return InvalidArgumentError("ns/" + std::string(type) + ": unexpected link target");
+  }
+  std::string_view digits = t.substr(type.size() + 2, t.size() - type.size() - 3);
+  auto v = ParseInt64(digits);
+  if (!v || *v < 0 || digits.empty() || digits[0] == '+' || digits[0] == '-') {
+    return InvalidArgumentError("ns/" + std::string(type) + ": bad inode number");
+  }
+  return static_cast<uint64_t>(*v);
+}
+
+namespace {
+// "pipe:[123]" with prefix "pipe" -> 123.
+std::optional<uint64_t> BracketInode(std::string_view t, std::string_view prefix) {
+  if (t.size() < prefix.size() + 4 || t.substr(0, prefix.size()) != prefix || t.substr(prefix.size(), 2) != ":[" ||
+      t.back() != ']') {
+    return std::nullopt;
+  }
+  std::string_view digits = t.substr(prefix.size() + 2, t.size() - prefix.size() - 3);
+  if (digits.empty() || digits[0] < '0' || digits[0] > '9') return std::nullopt;
+  auto v = ParseInt64(digits);
+  if (!v) return std::nullopt;
+  return static_cast<uint64_t>(*v);
+}
+}  // namespace
+
+FdTarget ClassifyFdTarget(std::string_view t) {
+  FdTarget f;
+  if (auto ino = BracketInode(t, "pipe")) {
+    f.type = "pipe";
+    f.inode = ino;
+    return f;
+  }
+  if (auto ino = BracketInode(t, "socket")) {
+    f.type = "socket";
+    f.inode = ino;
+    return f;
+  }
+  f.path = std::string(t);
+  if (t.empty() || t[0] != '/') {
+    f.type = "anon";  // anon_inode:[eventfd], anon_inode:inotify, net:[...], ...
+  } else if (t == "/dev/null") {
+    f.type = "null";
+    f.path.clear();
+  } else if (StartsWith(t, "/dev/pts/") || StartsWith(t, "/dev/tty") || t == "/dev/console" || t == "/dev/ptmx") {
+    f.type = "tty";
+  } else {
+    f.type = "file";
+  }
+  return f;
+}
+
+std::vector<std::string> LoaderEnvNames(std::string_view env) {
+  static constexpr std::string_view kNames[] = {"LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"};
+  bool seen[3] = {false, false, false};
+  size_t pos = 0;
+  while (pos < env.size()) {
+    size_t end = env.find('\0', pos);
+    if (end == std::string_view::npos) end = env.size();
+    std::string_view entry = env.substr(pos, end - pos);
+    pos = end + 1;
+    size_t eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view name = entry.substr(0, eq);
+    for (size_t i = 0; i < 3; ++i) {
+      if (name == kNames[i]) seen[i] = true;
+    }
+  }
+  std::vector<std::string> out;
+  for (size_t i = 0; i < 3; ++i) {
+    if (seen[i]) out.emplace_back(kNames[i]);
+  }
+  return out;
 }
 
 }  // namespace sentinel::procmond::linux_proc

@@ -21,6 +21,7 @@ struct StatFields {
   std::string comm;
   char state = '?';
   int64_t ppid = 0;
+  int64_t tty_nr = 0;  // controlling terminal, encoded dev_t; 0 = none
   uint64_t utime_ticks = 0;
   uint64_t stime_ticks = 0;
   int64_t num_threads = 0;
@@ -60,5 +61,42 @@ struct ExeInfo {
   bool memfd = false;
 };
 ExeInfo ClassifyExe(std::string_view link_target);
+
+// stat's tty_nr as a name: "pts/3", "tty1", "ttyS0", "console", ...; a device
+// without a known name is "MAJOR:MINOR". nullopt when tty_nr is 0 (no
+// controlling terminal).
+std::optional<std::string> TtyName(int64_t tty_nr);
+
+// /proc/PID/cgroup: the cgroup v2 path (the "0::" entry). On a pure v2 host
+// the file is one entry, and the path is everything after "0::" up to the
+// final newline, so a cgroup name containing a newline is kept whole. On a
+// hybrid v1/v2 host the "0::" line is used, else the "name=systemd" one.
+Result<std::string> ParseCgroup(std::string_view content);
+
+// readlink of /proc/PID/ns/<type>: "pid:[4026531836]" -> 4026531836. The
+// prefix must be `type`.
+Result<uint64_t> ParseNsLink(std::string_view link_target, std::string_view type);
+
+// readlink of /proc/PID/fd/N, classified:
+//   tty    /dev/pts/*, /dev/tty*, /dev/console, /dev/ptmx   (path set)
+//   null   /dev/null
+//   pipe   "pipe:[INODE]"                                   (inode set)
+//   socket "socket:[INODE]"                                 (inode set)
+//   anon   "anon_inode:..." and other non-path targets      (path set to the target)
+//   file   any other absolute path, " (deleted)" kept       (path set)
+// ("none" — the fd is not open — is decided by the caller from ENOENT.)
+struct FdTarget {
+  std::string type;
+  std::string path;
+  std::optional<uint64_t> inode;
+};
+FdTarget ClassifyFdTarget(std::string_view link_target);
+
+// The loader variables SPEC §5 names (LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT)
+// that are set in a NUL-separated /proc/PID/environ, in that order, each at
+// most once. Only names are compared — each entry is scanned up to its first
+// '=' — and no value is ever copied out. An entry without '=' is not a
+// variable (and is ignored).
+std::vector<std::string> LoaderEnvNames(std::string_view environ);
 
 }  // namespace sentinel::procmond::linux_proc

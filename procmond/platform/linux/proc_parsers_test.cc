@@ -17,6 +17,7 @@ TEST(ProcParsersTest, ParsesStat) {
   EXPECT_EQ(f->comm, "bash");
   EXPECT_EQ(f->state, 'S');
   EXPECT_EQ(f->ppid, 4000);
+  EXPECT_EQ(f->tty_nr, 34816);
   EXPECT_EQ(f->utime_ticks, 2u);
   EXPECT_EQ(f->stime_ticks, 3u);
   EXPECT_EQ(f->num_threads, 1);
@@ -84,6 +85,91 @@ TEST(ProcParsersTest, BootTimeAndExe) {
   auto m = ClassifyExe("/memfd:payload (deleted)");
   EXPECT_TRUE(m.memfd);
   EXPECT_TRUE(m.deleted);
+}
+
+TEST(ProcParsersTest, TtyNames) {
+  EXPECT_EQ(TtyName(0), std::nullopt);
+  EXPECT_EQ(TtyName(34816), "pts/0");               // 136:0
+  EXPECT_EQ(TtyName((136 << 8) | 3), "pts/3");
+  EXPECT_EQ(TtyName((137 << 8) | 4), "pts/260");    // 137:4
+  EXPECT_EQ(TtyName((0x10 << 20) | (136 << 8) | 5), "pts/4101");  // minor 0x1005: high bits at 20+
+  EXPECT_EQ(TtyName((4 << 8) | 1), "tty1");
+  EXPECT_EQ(TtyName((4 << 8) | 64), "ttyS0");
+  EXPECT_EQ(TtyName((5 << 8) | 1), "console");
+  EXPECT_EQ(TtyName((188 << 8) | 2), "ttyUSB2");
+  EXPECT_EQ(TtyName((250 << 8) | 7), "250:7");
+}
+
+TEST(ProcParsersTest, Cgroup) {
+  EXPECT_EQ(*ParseCgroup("0::/user.slice/user-1000.slice/session-2.scope\n"),
+            "/user.slice/user-1000.slice/session-2.scope");
+  EXPECT_EQ(*ParseCgroup("0::/\n"), "/");
+  // Captured on a hybrid host: v1 hierarchies first, the v2 entry last.
+  EXPECT_EQ(*ParseCgroup("9:name=systemd:/\n4:memory:/process_api/14ba\n1:cpu:/\n0::/\n"), "/");
+  EXPECT_EQ(*ParseCgroup("9:name=systemd:/system.slice/ssh.service\n4:memory:/x\n"), "/system.slice/ssh.service");
+  // A cgroup whose name contains a newline (pure v2 host): kept whole.
+  EXPECT_EQ(*ParseCgroup("0::/evil\nname\n"), "/evil\nname");
+  EXPECT_EQ(*ParseCgroup("0::/a b:c\n"), "/a b:c");
+  EXPECT_FALSE(ParseCgroup("").ok());
+  EXPECT_FALSE(ParseCgroup("0::\n").ok());
+  EXPECT_FALSE(ParseCgroup("garbage\n").ok());
+  EXPECT_FALSE(ParseCgroup("4:memory:/x\n").ok());
+}
+
+TEST(ProcParsersTest, NamespaceLinks) {
+  EXPECT_EQ(*ParseNsLink("pid:[4026531836]", "pid"), 4026531836u);
+  EXPECT_EQ(*ParseNsLink("net:[4026531840]", "net"), 4026531840u);
+  EXPECT_FALSE(ParseNsLink("net:[4026531840]", "pid").ok());
+  EXPECT_FALSE(ParseNsLink("pid:[]", "pid").ok());
+  EXPECT_FALSE(ParseNsLink("pid:[-5]", "pid").ok());
+  EXPECT_FALSE(ParseNsLink("pid:[+5]", "pid").ok());
+  EXPECT_FALSE(ParseNsLink("pid:[12x]", "pid").ok());
+  EXPECT_FALSE(ParseNsLink("pid:[12", "pid").ok());
+  EXPECT_FALSE(ParseNsLink("pid:12]", "pid").ok());
+  EXPECT_FALSE(ParseNsLink("", "pid").ok());
+}
+
+TEST(ProcParsersTest, FdTargets) {
+  auto pipe = ClassifyFdTarget("pipe:[123456]");
+  EXPECT_EQ(pipe.type, "pipe");
+  EXPECT_EQ(pipe.inode, 123456u);
+  EXPECT_TRUE(pipe.path.empty());
+  auto sock = ClassifyFdTarget("socket:[99]");
+  EXPECT_EQ(sock.type, "socket");
+  EXPECT_EQ(sock.inode, 99u);
+  EXPECT_EQ(ClassifyFdTarget("/dev/null").type, "null");
+  EXPECT_TRUE(ClassifyFdTarget("/dev/null").path.empty());
+  EXPECT_EQ(ClassifyFdTarget("/dev/pts/3").type, "tty");
+  EXPECT_EQ(ClassifyFdTarget("/dev/pts/3").path, "/dev/pts/3");
+  EXPECT_EQ(ClassifyFdTarget("/dev/ttyS0").type, "tty");
+  EXPECT_EQ(ClassifyFdTarget("/dev/console").type, "tty");
+  auto file = ClassifyFdTarget("/var/log/app.log (deleted)");
+  EXPECT_EQ(file.type, "file");
+  EXPECT_EQ(file.path, "/var/log/app.log (deleted)");
+  EXPECT_EQ(ClassifyFdTarget("/dev/nullx").type, "file");
+  auto anon = ClassifyFdTarget("anon_inode:[eventfd]");
+  EXPECT_EQ(anon.type, "anon");
+  EXPECT_EQ(anon.path, "anon_inode:[eventfd]");
+  // Lookalikes are not pipes or sockets.
+  EXPECT_EQ(ClassifyFdTarget("pipe:[12x]").type, "anon");
+  EXPECT_EQ(ClassifyFdTarget("pipe:[]").type, "anon");
+  EXPECT_EQ(ClassifyFdTarget("socket:[-1]").type, "anon");
+  EXPECT_EQ(ClassifyFdTarget("/tmp/pipe:[1]").type, "file");
+  EXPECT_EQ(ClassifyFdTarget("").type, "anon");
+}
+
+TEST(ProcParsersTest, LoaderEnvNamesOnly) {
+  using namespace std::string_literals;
+  EXPECT_TRUE(LoaderEnvNames("").empty());
+  EXPECT_TRUE(LoaderEnvNames("HOME=/root\0PATH=/bin\0"s).empty());
+  EXPECT_EQ(LoaderEnvNames("LD_AUDIT=/a.so\0HOME=/\0LD_PRELOAD=/p.so\0LD_PRELOAD=/q.so\0"s),
+            (std::vector<std::string>{"LD_PRELOAD", "LD_AUDIT"}));
+  EXPECT_EQ(LoaderEnvNames("LD_LIBRARY_PATH="s), (std::vector<std::string>{"LD_LIBRARY_PATH"}));  // empty value, no NUL
+  // Not variables or not these names: no '=', a prefix/suffix, a value that
+  // looks like an assignment, different case.
+  EXPECT_TRUE(LoaderEnvNames("LD_PRELOAD\0XLD_PRELOAD=1\0LD_PRELOADX=1\0A=LD_PRELOAD=1\0ld_preload=1\0"s).empty());
+  // Garbage bytes and an unterminated last entry.
+  EXPECT_EQ(LoaderEnvNames("\xff\xfe=\0\0\0=x\0LD_AUDIT=/x"s), (std::vector<std::string>{"LD_AUDIT"}));
 }
 
 }  // namespace

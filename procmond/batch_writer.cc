@@ -1,0 +1,96 @@
+#include "procmond/batch_writer.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "sentinel/base/time.h"
+#include "sentinel/telemetry/log.h"
+
+namespace sentinel::procmond {
+
+BatchWriter::BatchWriter(WriteFn write, DoneFn done, BatchWriterOptions options)
+    : write_(std::move(write)), done_(std::move(done)), options_(options) {
+  if (options_.capacity == 0) options_.capacity = 1;
+  thread_ = std::thread([this] { Run(); });
+}
+
+BatchWriter::~BatchWriter() { Stop(0).IgnoreError(); }
+
+bool BatchWriter::Submit(models::ScanRecord scan) {
+  std::unique_lock lock(mu_);
+  changed_.wait(lock, [&] { return stopping_ || queue_.size() < options_.capacity; });
+  if (stopping_) return false;
+  queue_.push_back(std::move(scan));
+  stats_.queued = static_cast<int64_t>(queue_.size());
+  changed_.notify_all();
+  return true;
+}
+
+Status BatchWriter::Flush(int64_t timeout_ms) {
+  std::unique_lock lock(mu_);
+  bool empty = changed_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return queue_.empty(); });
+  if (empty) return Status::Ok();
+  return DeadlineExceededError(std::to_string(queue_.size()) + " scan(s) not yet written" +
+                               (stats_.last_error.empty() ? "" : "; last error: " + stats_.last_error));
+}
+
+Status BatchWriter::Stop(int64_t timeout_ms) {
+  if (!thread_.joinable()) return Status::Ok();
+  Status flushed = Flush(timeout_ms);
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    abandon_ = true;
+    changed_.notify_all();
+  }
+  thread_.join();
+  return flushed;
+}
+
+BatchWriterStats BatchWriter::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void BatchWriter::Run() {
+  int64_t backoff = options_.initial_backoff_ms;
+  std::unique_lock lock(mu_);
+  while (true) {
+    changed_.wait(lock, [&] { return abandon_ || !queue_.empty(); });
+    if (abandon_) return;
+    // Write the head without holding the lock; it stays queued until written.
+    const models::ScanRecord& scan = queue_.front();
+    lock.unlock();
+    const int64_t t0 = MonotonicMs();
+    Result<int64_t> r = write_(scan);
+    const int64_t took = MonotonicMs() - t0;
+    lock.lock();
+    if (r.ok()) {
+      if (done_) {
+        lock.unlock();
+        done_(scan, *r, took);
+        lock.lock();
+      }
+      queue_.pop_front();
+      stats_.scans_written++;
+      stats_.last_scan_id = *r;
+      stats_.last_write_ms = took;
+      stats_.queued = static_cast<int64_t>(queue_.size());
+      backoff = options_.initial_backoff_ms;
+      changed_.notify_all();
+      continue;
+    }
+    stats_.write_failures++;
+    stats_.last_error = r.status().message();
+    telemetry::LogError("writing scan failed; will retry",
+                        {{"error", r.status().message()},
+                         {"retry_in_ms", backoff},
+                         {"queued_scans", queue_.size()},
+                         {"failures", stats_.write_failures}});
+    changed_.wait_for(lock, std::chrono::milliseconds(backoff), [&] { return abandon_; });
+    if (abandon_) return;
+    backoff = std::min(backoff * 2, options_.max_backoff_ms);
+  }
+}
+
+}  // namespace sentinel::procmond

@@ -1,0 +1,81 @@
+// BatchWriter: the collector's only path to the event store.
+//
+// Scans are queued (bounded: `capacity` scans) and written by one writer
+// thread, each scan in one transaction (EventStore::WriteScan). When the
+// queue is full, Submit() blocks: backpressure slows the collector instead of
+// dropping a scan. A failed write (disk full, database locked, I/O error) is
+// logged, counted, and retried with exponential backoff; the scan stays at
+// the head of the queue, so nothing is lost silently and scans keep their
+// order. Stop() writes what is queued (bounded by a deadline) and joins.
+//
+// Thread-safety: Submit/Flush/Stop/stats from any one producer thread; the
+// EventStore is used only by the writer thread once the writer is started.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "sentinel/base/status.h"
+#include "sentinel/models/process.h"
+
+namespace sentinel::procmond {
+
+struct BatchWriterOptions {
+  size_t capacity = 2;               // scans waiting to be written
+  int64_t initial_backoff_ms = 100;  // after a failed write
+  int64_t max_backoff_ms = 5000;
+};
+
+struct BatchWriterStats {
+  int64_t scans_written = 0;
+  int64_t write_failures = 0;  // failed attempts (each retried)
+  int64_t queued = 0;
+  int64_t last_scan_id = 0;
+  int64_t last_write_ms = 0;
+  std::string last_error;
+};
+
+class BatchWriter {
+ public:
+  // `write` performs one scan's transaction and returns its scan_id.
+  using WriteFn = std::function<Result<int64_t>(const models::ScanRecord&)>;
+  // Called on the writer thread after each successful write.
+  using DoneFn = std::function<void(const models::ScanRecord&, int64_t scan_id, int64_t write_ms)>;
+
+  BatchWriter(WriteFn write, DoneFn done, BatchWriterOptions options = {});
+  ~BatchWriter();
+  BatchWriter(const BatchWriter&) = delete;
+  BatchWriter& operator=(const BatchWriter&) = delete;
+
+  // Queues a scan, blocking while the queue is full. False after Stop().
+  bool Submit(models::ScanRecord scan);
+  // Blocks until everything queued is written or `timeout_ms` passes.
+  // DeadlineExceeded (with the last write error) if scans remain.
+  Status Flush(int64_t timeout_ms);
+  // Flushes (up to timeout_ms), then stops the thread. Scans still queued
+  // after the deadline are reported in the returned status.
+  Status Stop(int64_t timeout_ms);
+
+  BatchWriterStats stats() const;
+
+ private:
+  void Run();
+
+  WriteFn write_;
+  DoneFn done_;
+  BatchWriterOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable changed_;
+  std::deque<models::ScanRecord> queue_;
+  bool stopping_ = false;
+  bool abandon_ = false;
+  BatchWriterStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace sentinel::procmond

@@ -1,0 +1,85 @@
+#include "procmond/batch_writer.h"
+
+#include <atomic>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "sentinel/storage/store.h"
+#include "sentinel/testing/temp_dir.h"
+
+namespace sentinel::procmond {
+namespace {
+
+models::ScanRecord ScanAt(int64_t t) {
+  models::ScanRecord s;
+  s.started_at_ms = t;
+  s.completed_at_ms = t + 1;
+  models::ProcessRecord p;
+  p.pid = 1;
+  p.name = "init";
+  p.start_time_ms = 1;
+  s.processes.push_back(p);
+  return s;
+}
+
+TEST(BatchWriterTest, FailedWritesAreRetriedInOrderAndNothingIsLost) {
+  std::atomic<int> fail_next{3};
+  std::vector<int64_t> written;
+  std::mutex mu;
+  BatchWriter w(
+      [&](const models::ScanRecord& s) -> Result<int64_t> {
+        if (fail_next > 0) {
+          --fail_next;
+          return ResourceExhaustedError("database or disk is full");
+        }
+        std::lock_guard l(mu);
+        written.push_back(s.started_at_ms);
+        return static_cast<int64_t>(written.size());
+      },
+      nullptr, BatchWriterOptions{2, 5, 20});
+  ASSERT_TRUE(w.Submit(ScanAt(100)));
+  ASSERT_TRUE(w.Submit(ScanAt(200)));
+  ASSERT_TRUE(w.Submit(ScanAt(300)));  // blocks until a slot frees: backpressure
+  ASSERT_TRUE(w.Flush(5000).ok());
+  EXPECT_EQ(written, (std::vector<int64_t>{100, 200, 300}));
+  auto st = w.stats();
+  EXPECT_EQ(st.write_failures, 3);
+  EXPECT_EQ(st.scans_written, 3);
+  EXPECT_NE(st.last_error.find("full"), std::string::npos);
+  EXPECT_TRUE(w.Stop(1000).ok());
+  EXPECT_FALSE(w.Submit(ScanAt(400)));
+}
+
+TEST(BatchWriterTest, StopReportsScansThatCouldNotBeWritten) {
+  BatchWriter w([](const models::ScanRecord&) -> Result<int64_t> { return UnavailableError("database is locked"); },
+                nullptr, BatchWriterOptions{4, 5, 10});
+  ASSERT_TRUE(w.Submit(ScanAt(1)));
+  Status s = w.Stop(100);
+  EXPECT_EQ(s.code(), StatusCode::kDeadlineExceeded);
+  EXPECT_NE(s.message().find("database is locked"), std::string::npos) << s.message();
+}
+
+TEST(BatchWriterTest, LockedDatabaseIsWaitedOutWithRealSqlite) {
+  testing::TempDir dir;
+  auto store = storage::EventStore::Open({dir.File("e.db"), storage::OpenMode::kReadWrite, 50});
+  ASSERT_TRUE(store.ok());
+  // Another connection holds the write lock for a while.
+  auto other = storage::Database::Open(dir.File("e.db"), storage::OpenMode::kReadWrite, 50);
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE((*other)->Exec("BEGIN IMMEDIATE").ok());
+  std::atomic<int64_t> done_scan{0};
+  BatchWriter w([&](const models::ScanRecord& s) { return (*store)->WriteScan(s); },
+                [&](const models::ScanRecord&, int64_t id, int64_t) { done_scan = id; }, BatchWriterOptions{2, 20, 50});
+  ASSERT_TRUE(w.Submit(ScanAt(1000)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(done_scan.load(), 0);
+  EXPECT_GT(w.stats().write_failures, 0);
+  ASSERT_TRUE((*other)->Exec("COMMIT").ok());
+  ASSERT_TRUE(w.Flush(5000).ok());
+  EXPECT_EQ(done_scan.load(), 1);
+  EXPECT_EQ((*store)->db().QueryInt("SELECT count(*) FROM processes")->value_or(0), 1);
+}
+
+}  // namespace
+}  // namespace sentinel::procmond

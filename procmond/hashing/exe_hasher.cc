@@ -1,0 +1,149 @@
+#include "procmond/hashing/exe_hasher.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <functional>
+
+#include "sentinel/base/status.h"
+#include "sentinel/crypto/sha256.h"
+
+namespace sentinel::procmond {
+
+namespace {
+
+std::string ReasonForErrno(int err) {
+  switch (err) {
+    case ENOENT:
+    case ESRCH: return kHashSkipGone;
+    case EACCES:
+    case EPERM: return kHashSkipPermissionDenied;
+    default: return kHashSkipIoError;
+  }
+}
+
+int64_t Ns(const timespec& t) {
+  return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+}
+
+}  // namespace
+
+ExeHasher::ExeHasher(uint64_t max_hash_bytes, size_t capacity)
+    : max_hash_bytes_(max_hash_bytes), capacity_(capacity == 0 ? 1 : capacity) {}
+
+size_t ExeHasher::KeyHash::operator()(const Key& k) const {
+  size_t h = std::hash<uint64_t>()(static_cast<uint64_t>(k.ino));
+  auto mix = [&h](uint64_t v) {
+    h ^= std::hash<uint64_t>()(v) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  };
+  mix(static_cast<uint64_t>(k.dev));
+  mix(static_cast<uint64_t>(k.size));
+  mix(static_cast<uint64_t>(k.mtime_ns));
+  mix(static_cast<uint64_t>(k.ctime_ns));
+  return h;
+}
+
+ExeHasher::Key ExeHasher::KeyOf(const struct stat& st) {
+  return Key{st.st_dev, st.st_ino, st.st_size, Ns(st.st_mtim), Ns(st.st_ctim)};
+}
+
+ExeHasher::Outcome ExeHasher::Skip(std::string reason, std::string detail) {
+  ++counters_.skipped[reason];
+  Outcome o;
+  o.skipped = std::move(reason);
+  o.detail = std::move(detail);
+  return o;
+}
+
+void ExeHasher::Insert(Entry e) {
+  auto it = index_.find(e.key);
+  if (it != index_.end()) {
+    lru_.erase(it->second);
+    index_.erase(it);
+  }
+  lru_.push_front(std::move(e));
+  index_[lru_.front().key] = lru_.begin();
+  while (index_.size() > capacity_) {
+    index_.erase(lru_.back().key);
+    lru_.pop_back();
+  }
+}
+
+ExeHasher::Outcome ExeHasher::Hash(int dirfd, const char* path) {
+  // stat() through the link first: on a hit the file is never opened.
+  struct stat st {};
+  if (::fstatat(dirfd, path, &st, 0) != 0) {
+    int err = errno;
+    return Skip(ReasonForErrno(err), ErrnoError(err, "stat").message());
+  }
+  if (!S_ISREG(st.st_mode)) return Skip(kHashSkipNotRegular, "not a regular file");
+  if (auto it = index_.find(KeyOf(st)); it != index_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second);
+    const Entry& e = *it->second;
+    if (!e.skipped.empty()) return Skip(e.skipped, e.detail);
+    ++counters_.hits;
+    Outcome o;
+    o.sha256 = e.sha256;
+    o.cache_hit = true;
+    return o;
+  }
+  if (static_cast<uint64_t>(st.st_size) > max_hash_bytes_) {
+    // Not cached: the stat above already decides it without reading.
+    return Skip(kHashSkipTooLarge,
+                std::to_string(st.st_size) + " bytes > max_hash_bytes " + std::to_string(max_hash_bytes_));
+  }
+
+  // O_NOATIME (allowed to the file's owner and to CAP_FOWNER) keeps the
+  // access time of a suspicious binary as it was, for whoever investigates.
+  int fd = ::openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = ::openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    int err = errno;
+    std::string reason = ReasonForErrno(err);
+    std::string detail = ErrnoError(err, "open").message();
+    // The file exists (stat succeeded) but cannot be opened: remember that for
+    // its key so the next process running it does not retry.
+    if (reason == kHashSkipPermissionDenied) Insert(Entry{KeyOf(st), "", reason, detail});
+    return Skip(std::move(reason), std::move(detail));
+  }
+  struct stat before {};
+  if (::fstat(fd, &before) != 0) {
+    int err = errno;
+    ::close(fd);
+    return Skip(kHashSkipIoError, ErrnoError(err, "fstat").message());
+  }
+  // The opened file is what the key must describe (an exec may have swapped
+  // the image between the stat and the open).
+  if (!S_ISREG(before.st_mode)) {
+    ::close(fd);
+    return Skip(kHashSkipNotRegular, "not a regular file");
+  }
+  if (static_cast<uint64_t>(before.st_size) > max_hash_bytes_) {
+    ::close(fd);
+    return Skip(kHashSkipTooLarge, std::to_string(before.st_size) + " bytes > max_hash_bytes " +
+                                       std::to_string(max_hash_bytes_));
+  }
+  auto digest = crypto::Sha256HexOfFd(fd, max_hash_bytes_);
+  struct stat after {};
+  const bool stat_after_ok = ::fstat(fd, &after) == 0;
+  ::close(fd);
+  if (!digest.ok()) {
+    if (digest.status().code() == StatusCode::kResourceExhausted) {
+      return Skip(kHashSkipChanged, "grew past max_hash_bytes while hashing");
+    }
+    return Skip(kHashSkipIoError, digest.status().message());
+  }
+  if (!stat_after_ok || !(KeyOf(before) == KeyOf(after))) {
+    // Written to while we read it: the digest matches no version of the file.
+    return Skip(kHashSkipChanged, "file changed while hashing");
+  }
+  ++counters_.misses;
+  Insert(Entry{KeyOf(before), *digest, "", ""});
+  Outcome o;
+  o.sha256 = std::move(*digest);
+  return o;
+}
+
+}  // namespace sentinel::procmond
