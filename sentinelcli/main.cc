@@ -51,6 +51,20 @@ int main(int argc, char** argv) {
   auto* config_validate = config_cmd->add_subcommand("validate", "Validate a configuration file");
   config_validate->add_option("file", validate_file, "File to validate (default: the layered configuration)");
 
+  // Name an unknown command instead of CLI11's "A subcommand is required".
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config" || a == "--database" || a == "--format") {
+      ++i;
+      continue;
+    }
+    if (!a.empty() && a[0] == '-') continue;
+    if (a != "query" && a != "export" && a != "config") {
+      std::cerr << "sentinelcli: unknown command \"" << a << "\" (expected query, export or config; see --help)\n";
+      return kExitUsage;
+    }
+    break;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

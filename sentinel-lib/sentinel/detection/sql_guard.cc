@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <array>
+#include <cctype>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,7 @@ constexpr std::string_view kViewBaseTables[] = {"process_instances", "process_st
 
 struct AuthState {
   std::string denial;                     // first refusal, for the error message
+  bool denial_is_schema = false;          // ... and it was only sqlite_master access
   std::vector<std::string> schema_names;  // tables and views that really exist
 };
 
@@ -58,8 +60,13 @@ bool IsVisible(std::string_view table) { return storage::FindRuleVisibleTable(ta
 
 int Authorize(void* user, int action, const char* a3, const char* a4, const char* db_name, const char* view) {
   auto* st = static_cast<AuthState*>(user);
-  auto deny = [&](std::string why) {
-    if (st->denial.empty()) st->denial = std::move(why);
+  // The first refusal is kept, except that naming the statement kind (DROP,
+  // CREATE, ...) beats the schema-table access SQLite reports before it.
+  auto deny = [&](std::string why, bool statement_kind = false) {
+    if (st->denial.empty() || (statement_kind && st->denial_is_schema)) {
+      st->denial = std::move(why);
+      st->denial_is_schema = false;
+    }
     return SQLITE_DENY;
   };
   std::string_view arg3 = a3 ? a3 : "";
@@ -108,15 +115,27 @@ int Authorize(void* user, int action, const char* a3, const char* a4, const char
       if (EqualsIgnoreCase(arg3, "sqlite_master")) {
         // SQLite touches the schema table when a virtual table (such as a
         // table-valued pragma) is first used on the connection.
-        return deny("schema access through sqlite_master (virtual tables, table-valued pragmas) is not allowed");
+        deny("schema access through sqlite_master (virtual tables, table-valued pragmas) is not allowed");
+        if (st->denial.rfind("schema access", 0) == 0) st->denial_is_schema = true;
+        return SQLITE_DENY;
       }
       return deny("writing to \"" + std::string(arg3) + "\" is not allowed");
     case SQLITE_ANALYZE:
       return deny("ANALYZE is not allowed");
     case SQLITE_REINDEX:
       return deny("REINDEX is not allowed");
+    case SQLITE_CREATE_INDEX: case SQLITE_CREATE_TABLE: case SQLITE_CREATE_TEMP_INDEX:
+    case SQLITE_CREATE_TEMP_TABLE: case SQLITE_CREATE_TEMP_TRIGGER: case SQLITE_CREATE_TEMP_VIEW:
+    case SQLITE_CREATE_TRIGGER: case SQLITE_CREATE_VIEW: case SQLITE_CREATE_VTABLE:
+      return deny("CREATE is not allowed (only SELECT)", true);
+    case SQLITE_DROP_INDEX: case SQLITE_DROP_TABLE: case SQLITE_DROP_TEMP_INDEX: case SQLITE_DROP_TEMP_TABLE:
+    case SQLITE_DROP_TEMP_TRIGGER: case SQLITE_DROP_TEMP_VIEW: case SQLITE_DROP_TRIGGER: case SQLITE_DROP_VIEW:
+    case SQLITE_DROP_VTABLE:
+      return deny("DROP is not allowed (only SELECT)", true);
+    case SQLITE_ALTER_TABLE:
+      return deny("ALTER TABLE is not allowed (only SELECT)", true);
     default:
-      return deny("statement kind " + std::to_string(action) + " is not allowed (only SELECT)");
+      return deny("statement kind " + std::to_string(action) + " is not allowed (only SELECT)", true);
   }
 }
 
@@ -178,6 +197,17 @@ Result<std::unique_ptr<GuardedQuery>> GuardedQuery::Prepare(storage::Database& d
   sqlite3_set_authorizer(raw, nullptr, nullptr);
   if (rc != SQLITE_OK) {
     sqlite3_finalize(stmt);
+    if (auth.denial_is_schema) {
+      // SQLite reports the schema-table write of DROP/CREATE/ALTER before
+      // the statement itself; name the statement the user wrote.
+      std::string_view rest = Trim(sql);
+      size_t n = 0;
+      while (n < rest.size() && std::isalpha(static_cast<unsigned char>(rest[n]))) ++n;
+      std::string kw = ToLower(rest.substr(0, n));
+      for (const char* k : {"create", "drop", "alter"}) {
+        if (kw == k) return InvalidArgumentError("query rejected: " + ToUpper(kw) + " is not allowed (only SELECT)");
+      }
+    }
     if (!auth.denial.empty()) return InvalidArgumentError("query rejected: " + auth.denial);
     return InvalidArgumentError("query rejected: " + err);
   }

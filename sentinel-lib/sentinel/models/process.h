@@ -23,6 +23,7 @@ struct ProcessRecord {
   std::optional<int64_t> memory_bytes;     // RSS
   std::optional<std::string> status;       // running, sleeping, ...
   std::optional<int64_t> user_id;          // real uid
+  std::optional<int64_t> effective_uid;    // euid: differs from user_id in setuid programs
   std::optional<std::string> user_name;
   std::optional<std::string> exe_hash;     // lowercase hex SHA-256
   std::string platform_data = "{}";        // JSON object

@@ -69,6 +69,7 @@ CREATE TABLE process_states(
   status TEXT,
   user_id INTEGER,
   user_name TEXT,
+  effective_uid INTEGER,
   PRIMARY KEY(instance_id, scan_id)
 ) WITHOUT ROWID;
 CREATE INDEX idx_states_scan ON process_states(scan_id);
@@ -90,7 +91,8 @@ SELECT s.scan_id * 4294967296 + i.instance_id AS id,
        i.hash_algorithm AS hash_algorithm,
        st.user_name AS user_name,
        st.user_id AS user_id,
-       i.platform_data AS platform_data
+       i.platform_data AS platform_data,
+       st.effective_uid AS effective_uid
 FROM scan_metadata s
 JOIN process_instances i ON i.first_scan_id <= s.scan_id AND i.last_scan_id >= s.scan_id
 JOIN process_states st ON st.instance_id = i.instance_id

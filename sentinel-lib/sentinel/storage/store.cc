@@ -44,6 +44,43 @@ Status PrecreateFile(const std::string& path) {
   return ErrnoError(errno, "creating database " + path);
 }
 
+// Reads the 100-byte SQLite header and refuses a file that is not SQLite,
+// belongs to another program or has a newer schema, before SQLite opens it
+// (an SQLite open of a WAL database creates -wal/-shm side files).
+Status CheckHeader(DatabaseKind kind, const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::Ok();  // missing: the open below reports it
+  unsigned char h[100];
+  ssize_t n = ::read(fd, h, sizeof h);
+  ::close(fd);
+  if (n == 0) return Status::Ok();  // an empty file is an empty database
+  const std::string what = path + ": not a SentinelD " + std::string(KindName(kind));
+  if (n < static_cast<ssize_t>(sizeof h) || std::memcmp(h, "SQLite format 3", 16) != 0) {
+    return InvalidArgumentError(what + " (file is not a database)");
+  }
+  auto be32 = [&](int off) {
+    return static_cast<uint32_t>(h[off]) << 24 | static_cast<uint32_t>(h[off + 1]) << 16 |
+           static_cast<uint32_t>(h[off + 2]) << 8 | static_cast<uint32_t>(h[off + 3]);
+  };
+  const uint32_t app_id = be32(68);
+  const uint32_t version = be32(60);
+  if (app_id != 0 && app_id != ApplicationId(kind)) {
+    for (DatabaseKind k : {DatabaseKind::kEvents, DatabaseKind::kAudit}) {
+      if (app_id == ApplicationId(k)) {
+        return FailedPreconditionError(what + " (it is a SentinelD " + std::string(KindName(k)) + "); refusing to use it");
+      }
+    }
+    return FailedPreconditionError(what + " (a database written by another program); refusing to use it");
+  }
+  if (app_id == ApplicationId(kind) && static_cast<int>(version) > LatestSchemaVersion(kind)) {
+    return FailedPreconditionError(path + ": schema version " + std::to_string(version) +
+                                   " is newer than this binary supports (" +
+                                   std::to_string(LatestSchemaVersion(kind)) +
+                                   "); upgrade SentinelD before using this database");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Database>> OpenStore(DatabaseKind kind, const StoreOptions& options) {
@@ -57,6 +94,10 @@ Result<std::unique_ptr<Database>> OpenStore(DatabaseKind kind, const StoreOption
     } else if (S_ISREG(st.st_mode) && ::access(options.path.c_str(), W_OK) != 0) {
       return PermissionDeniedError(options.path + ": database is not writable: " + std::strerror(errno));
     }
+  }
+  if (Status h = CheckHeader(kind, options.path); !h.ok()) {
+    if (created) ::unlink(options.path.c_str());
+    return h;
   }
   auto db_or = Database::Open(options.path, options.mode, options.busy_timeout_ms);
   if (!db_or.ok()) {
@@ -101,7 +142,7 @@ Status EventStore::LoadOpenInstances() {
   open_.clear();
   ASSIGN_OR_RETURN(Statement st, db_->Prepare(
       "SELECT i.instance_id, i.pid, i.start_time, i.name, i.exe_path, i.command_line, i.exe_hash,"
-      "       s.ppid, s.cpu_percent, s.memory_bytes, s.status, s.user_id, s.user_name"
+      "       s.ppid, s.cpu_percent, s.memory_bytes, s.status, s.user_id, s.user_name, s.effective_uid"
       " FROM process_instances i"
       " JOIN process_states s ON s.instance_id = i.instance_id"
       "  AND s.scan_id = (SELECT MAX(x.scan_id) FROM process_states x WHERE x.instance_id = i.instance_id)"
@@ -128,6 +169,7 @@ Status EventStore::LoadOpenInstances() {
     inst.status = st.ColumnOptionalText(10);
     inst.user_id = st.ColumnOptionalInt(11);
     inst.user_name = st.ColumnOptionalText(12);
+    inst.effective_uid = st.ColumnOptionalInt(13);
     open_[{st.ColumnInt(1), st.ColumnInt(2)}] = std::move(inst);
   }
   cache_loaded_ = true;
@@ -164,7 +206,7 @@ Result<int64_t> EventStore::WriteScan(const models::ScanRecord& scan) {
       " platform_data, first_scan_id, last_scan_id) VALUES(?,?,?,?,?,?,?,?,?,9223372036854775807)"));
   ASSIGN_OR_RETURN(Statement ins_state, db_->Prepare(
       "INSERT INTO process_states(instance_id, scan_id, ppid, cpu_percent, memory_bytes, status, user_id,"
-      " user_name) VALUES(?,?,?,?,?,?,?,?)"));
+      " user_name, effective_uid) VALUES(?,?,?,?,?,?,?,?,?)"));
   ASSIGN_OR_RETURN(Statement close_inst,
                    db_->Prepare("UPDATE process_instances SET last_scan_id=? WHERE instance_id=?"));
 
@@ -187,7 +229,7 @@ Result<int64_t> EventStore::WriteScan(const models::ScanRecord& scan) {
     if (same_image) {
       inst = std::move(it->second);
       state_changed = inst.ppid != p.ppid || inst.cpu_percent != p.cpu_percent ||
-                      inst.memory_bytes != p.memory_bytes || inst.status != p.status || inst.user_id != p.user_id ||
+                      inst.memory_bytes != p.memory_bytes || inst.status != p.status || inst.user_id != p.user_id || inst.effective_uid != p.effective_uid ||
                       inst.user_name != p.user_name;
       open_.erase(it);
     } else {
@@ -227,6 +269,7 @@ Result<int64_t> EventStore::WriteScan(const models::ScanRecord& scan) {
       RETURN_IF_ERROR(ins_state.BindOptionalText(6, p.status));
       RETURN_IF_ERROR(ins_state.BindOptionalInt(7, p.user_id));
       RETURN_IF_ERROR(ins_state.BindOptionalText(8, p.user_name));
+      RETURN_IF_ERROR(ins_state.BindOptionalInt(9, p.effective_uid));
       RETURN_IF_ERROR(ins_state.Run());
       inst.ppid = p.ppid;
       inst.cpu_percent = p.cpu_percent;
@@ -234,6 +277,7 @@ Result<int64_t> EventStore::WriteScan(const models::ScanRecord& scan) {
       inst.status = p.status;
       inst.user_id = p.user_id;
       inst.user_name = p.user_name;
+      inst.effective_uid = p.effective_uid;
     }
     next.emplace(key, std::move(inst));
   }

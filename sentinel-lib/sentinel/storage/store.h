@@ -69,7 +69,7 @@ class EventStore {
     std::string name;
     std::optional<std::string> exe_path, exe_hash;
     std::optional<std::vector<std::string>> argv;  // compared raw: no JSON encoding per scan
-    std::optional<int64_t> ppid, memory_bytes, user_id;
+    std::optional<int64_t> ppid, memory_bytes, user_id, effective_uid;
     std::optional<double> cpu_percent;
     std::optional<std::string> status, user_name;
   };

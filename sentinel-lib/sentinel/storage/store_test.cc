@@ -175,10 +175,12 @@ TEST(StoreTest, IncrementalScansPresentFullSnapshots) {
   auto bash = Proc(200, "bash");
   bash.user_id = 1000;
   bash.user_name = "alice";
+  bash.effective_uid = 0;  // a setuid-root program
   auto s3 = store.WriteScan(Scan(30'000, {Proc(1, "init"), bash, Proc(100, "nc", 5000), Proc(300, "python3")}));
   ASSERT_TRUE(s3.ok());
   EXPECT_EQ(Count(db, "SELECT count(*) FROM processes"), 4);
   EXPECT_EQ(Count(db, "SELECT user_id FROM processes WHERE pid=200"), 1000);
+  EXPECT_EQ(Count(db, "SELECT effective_uid FROM processes WHERE pid=200"), 0);
   EXPECT_EQ(Count(db, "SELECT user_id FROM process_snapshots WHERE pid=200 AND scan_id=" + std::to_string(*s2)), 0);
   EXPECT_EQ(Count(db, "SELECT count(*) FROM processes WHERE name='sshd'"), 0);
   EXPECT_EQ(Count(db, "SELECT count(*) FROM process_snapshots WHERE name='sshd'"), 2);

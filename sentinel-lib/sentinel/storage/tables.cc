@@ -20,7 +20,9 @@ constexpr ColumnSpec kSnapshotColumns[] = {
     {"hash_algorithm", "TEXT", "'sha256' when exe_hash is set"},
     {"user_name", "TEXT", "Name of the real user"},
     {"user_id", "INTEGER", "Real user id"},
-    {"platform_data", "TEXT", "JSON object: cwd, tty, cgroup, namespaces, credentials, fds, loader variables, errors"},
+    {"platform_data", "TEXT",
+     "JSON object as first seen: cwd, tty, cgroup, namespaces, credentials, fds, loader variables, errors"},
+    {"effective_uid", "INTEGER", "Effective user id at this scan (0 for a setuid-root program run by a user)"},
 };
 
 constexpr ColumnSpec kScanColumns[] = {

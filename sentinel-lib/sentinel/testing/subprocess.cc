@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -90,8 +91,11 @@ RunResult Run(const std::vector<std::string>& argv, const std::vector<std::strin
   }
   if (in[1] >= 0) close(in[1]);
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  struct rusage usage {};
+  pid_t waited;
+  while ((waited = wait4(pid, &status, 0, &usage)) < 0 && errno == EINTR) {
   }
+  if (waited == pid) r.peak_rss_kib = usage.ru_maxrss;
   if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
   else if (WIFSIGNALED(status)) r.exit_code = 128 + WTERMSIG(status);
   return r;

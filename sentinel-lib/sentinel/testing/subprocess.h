@@ -11,6 +11,12 @@ struct RunResult {
   int exit_code = -1;   // 128+signal when killed by a signal
   std::string out;
   std::string err;
+  // The child's peak resident set size in KiB (wait4 rusage ru_maxrss), or -1
+  // when unknown. Linux counts the pages the child inherited from the fork
+  // before exec, so this includes a share of the caller's own RSS; to
+  // measure a program alone, run it from a small freshly exec'd launcher
+  // (tests/integration/rss_probe.cc).
+  long peak_rss_kib = -1;
 };
 
 // env entries "NAME=VALUE" are added to (or replace in) the current

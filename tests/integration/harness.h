@@ -1,0 +1,133 @@
+// Integration-test harness: runs the real procmond and sentinelcli binaries as
+// a user would, each test in a fresh temporary directory with HOME and
+// XDG_CONFIG_HOME pointed into it and every SENTINELD_* variable of the
+// caller's environment removed, so the host's configuration never leaks in.
+//
+// Also: snapshots of database files (to prove "nothing changed"), a
+// background child with RAII cleanup, a pseudo-terminal runner (colour
+// tests) and small SQLite helpers that use the C API directly, not SentinelD
+// code. Test-only; single-threaded.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <iosfwd>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "sentinel/testing/subprocess.h"
+#include "sentinel/testing/temp_dir.h"
+
+namespace sentinel::itest {
+
+using testing::RunResult;
+
+std::string ProcmondBin();
+std::string CliBin();
+std::string RssProbeBin();
+
+// Environment edits (for testing::Run) that isolate a child from the caller:
+// HOME / XDG_CONFIG_HOME inside `root`, SENTINELD_*, NO_COLOR and COLUMNS
+// removed, then `extra` applied ("NAME=VALUE" sets, "NAME" removes).
+std::vector<std::string> IsolatedEnv(const std::string& root, const std::vector<std::string>& extra = {});
+
+// The full environment ("NAME=VALUE" strings) after applying `edits` to ours.
+std::vector<std::string> ApplyEnv(const std::vector<std::string>& edits);
+
+class Sandbox {
+ public:
+  Sandbox();
+  const std::string& path() const { return dir_.path(); }
+  std::string File(const std::string& name) const { return dir_.File(name); }
+
+  RunResult Procmond(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) const;
+  RunResult Cli(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) const;
+  std::vector<std::string> Env(const std::vector<std::string>& extra = {}) const {
+    return IsolatedEnv(path(), extra);
+  }
+  // Env() for procmond. Started as root, procmond switches to
+  // privileges.user, and a test host has no `sentineld` user: it is told to
+  // switch to the current user instead (it still drops every capability but
+  // the kept ones). The drop itself is procmond's unit and privileged tests'.
+  std::vector<std::string> ProcmondEnv(const std::vector<std::string>& extra = {}) const;
+
+  // Cli() through rss_probe: peak_rss_kib is sentinelcli's own peak RSS,
+  // free of the pages a fork of this test process would bring along.
+  RunResult CliMeasured(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) const;
+
+  // Path of an event store holding one scan, made with `procmond --once`
+  // (created on first call; fails the current test if procmond fails).
+  std::string Database();
+
+ private:
+  testing::TempDir dir_;
+  std::string db_;
+};
+
+// A database file and its sidecars ("", -wal, -shm, -journal): contents, or
+// nullopt when absent.
+struct DbSnapshot {
+  std::map<std::string, std::optional<std::string>> files;
+  bool operator==(const DbSnapshot&) const = default;
+};
+DbSnapshot SnapshotDb(const std::string& path);
+std::string Describe(const DbSnapshot& s);            // for failure messages
+void PrintTo(const DbSnapshot& s, std::ostream* os);  // gtest prints Describe()
+
+// Names in a directory (not recursive, no "." / "..").
+std::set<std::string> ListDir(const std::string& dir);
+
+// A background process, killed (SIGKILL) and reaped on destruction.
+class Child {
+ public:
+  // argv[0] must be a path. stdout/stderr go to the given files ("" keeps
+  // /dev/null). `new_group` puts the child in its own process group.
+  Child(const std::vector<std::string>& argv, const std::vector<std::string>& env_edits,
+        const std::string& stdout_file = "", const std::string& stderr_file = "", bool new_group = false);
+  ~Child();
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool Running();  // not yet exited (reaps if it has)
+  void Signal(int sig);
+  // Waits up to `timeout` for the exit; returns the exit code (128+signal)
+  // or nullopt on timeout.
+  std::optional<int> Wait(std::chrono::milliseconds timeout);
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> exit_code_;
+};
+
+// Runs argv with stdout and stderr on a pseudo-terminal (120 columns);
+// returns what it printed and its exit code.
+RunResult RunOnPty(const std::vector<std::string>& argv, const std::vector<std::string>& env_edits);
+
+// SQLite through the C API. QueryInt opens read-only and returns the first
+// column of the first row (nullopt for no row / NULL); Exec opens read-write.
+// Both fail the current test on an error.
+std::optional<int64_t> QueryInt(const std::string& db, const std::string& sql);
+void ExecSql(const std::string& db, const std::string& sql);
+
+std::vector<std::string> SplitLines(const std::string& text);  // on '\n', no trailing empty line
+bool Contains(const std::string& haystack, const std::string& needle);
+void SleepMs(int ms);
+
+// Polls `pred` every 50 ms until it holds or `timeout` passes.
+template <typename Pred>
+bool WaitFor(Pred pred, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    SleepMs(50);
+  }
+}
+
+}  // namespace sentinel::itest
