@@ -4,7 +4,7 @@
 add_library(sentinel_build_flags INTERFACE)
 target_compile_options(sentinel_build_flags INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align -Woverloaded-virtual
-  -Wnull-dereference -Wformat=2 -Wimplicit-fallthrough -Wno-missing-field-initializers)
+  -Wformat=2 -Wimplicit-fallthrough -Wno-missing-field-initializers)
 if(SENTINEL_WERROR)
   target_compile_options(sentinel_build_flags INTERFACE -Werror)
 endif()
