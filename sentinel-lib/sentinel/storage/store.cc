@@ -179,7 +179,14 @@ Status EventStore::LoadOpenInstances() {
 Result<int64_t> EventStore::WriteScan(const models::ScanRecord& scan) {
   if (db_->mode() != OpenMode::kReadWrite) return FailedPreconditionError("event store opened read-only");
   if (!cache_loaded_) RETURN_IF_ERROR(LoadOpenInstances());
+  Result<int64_t> r = WriteScanUnchecked(scan);
+  // open_ is updated in place as the scan is written: after any failure (the
+  // transaction rolled back) it may no longer match the file.
+  if (!r.ok()) cache_loaded_ = false;
+  return r;
+}
 
+Result<int64_t> EventStore::WriteScanUnchecked(const models::ScanRecord& scan) {
   ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
   ASSIGN_OR_RETURN(auto prev, db_->QueryInt("SELECT MAX(scan_id) FROM scan_metadata WHERE status='completed'"));
   const int64_t prev_scan_id = prev.value_or(0);
@@ -210,7 +217,6 @@ Result<int64_t> EventStore::WriteScan(const models::ScanRecord& scan) {
   ASSIGN_OR_RETURN(Statement close_inst,
                    db_->Prepare("UPDATE process_instances SET last_scan_id=? WHERE instance_id=?"));
 
-  std::map<Key, OpenInstance> next;
   int64_t new_count = 0;
   auto close = [&](int64_t instance_id) -> Status {
     RETURN_IF_ERROR(close_inst.BindInt(1, prev_scan_id));
@@ -218,24 +224,21 @@ Result<int64_t> EventStore::WriteScan(const models::ScanRecord& scan) {
     return close_inst.Run();
   };
 
+  if (open_.bucket_count() < scan.processes.size()) open_.reserve(scan.processes.size() + scan.processes.size() / 4);
   for (const models::ProcessRecord& p : scan.processes) {
-    Key key{p.pid, p.start_time_ms};
-    if (next.count(key)) continue;  // a duplicate pid in one scan: keep the first
-    auto it = open_.find(key);
-    bool same_image = it != open_.end() && it->second.name == p.name && it->second.exe_path == p.exe_path &&
-                      it->second.argv == p.command_line;
-    OpenInstance inst;
+    auto [it, inserted] = open_.try_emplace(Key{p.pid, p.start_time_ms});
+    OpenInstance& inst = it->second;
+    if (!inserted && inst.seen_scan == scan_id) continue;  // a duplicate pid in one scan: keep the first
+    const bool same_image =
+        !inserted && inst.name == p.name && inst.exe_path == p.exe_path && inst.argv == p.command_line;
     bool state_changed = true;
     if (same_image) {
-      inst = std::move(it->second);
       state_changed = inst.ppid != p.ppid || inst.cpu_percent != p.cpu_percent ||
-                      inst.memory_bytes != p.memory_bytes || inst.status != p.status || inst.user_id != p.user_id || inst.effective_uid != p.effective_uid ||
-                      inst.user_name != p.user_name;
-      open_.erase(it);
+                      inst.memory_bytes != p.memory_bytes || inst.status != p.status || inst.user_id != p.user_id ||
+                      inst.effective_uid != p.effective_uid || inst.user_name != p.user_name;
     } else {
-      if (it != open_.end()) {  // same pid and start time, new image: it called execve
-        RETURN_IF_ERROR(close(it->second.instance_id));
-        open_.erase(it);
+      if (!inserted) {  // same pid and start time, new image: it called execve
+        RETURN_IF_ERROR(close(inst.instance_id));
       }
       RETURN_IF_ERROR(ins_inst.BindInt(1, p.pid));
       RETURN_IF_ERROR(ins_inst.BindInt(2, p.start_time_ms));
@@ -253,6 +256,7 @@ Result<int64_t> EventStore::WriteScan(const models::ScanRecord& scan) {
       RETURN_IF_ERROR(ins_inst.BindText(8, p.platform_data));
       RETURN_IF_ERROR(ins_inst.BindInt(9, scan_id));
       RETURN_IF_ERROR(ins_inst.Run());
+      inst = OpenInstance{};
       inst.instance_id = db_->LastInsertRowId();
       inst.name = p.name;
       inst.exe_path = p.exe_path;
@@ -279,11 +283,21 @@ Result<int64_t> EventStore::WriteScan(const models::ScanRecord& scan) {
       inst.user_name = p.user_name;
       inst.effective_uid = p.effective_uid;
     }
-    next.emplace(key, std::move(inst));
+    inst.seen_scan = scan_id;
   }
-  // Whatever is left in open_ was not seen by this scan: it exited.
-  int64_t exited = static_cast<int64_t>(open_.size());
-  for (const auto& [key, inst] : open_) RETURN_IF_ERROR(close(inst.instance_id));
+  // Whatever this scan did not see has exited.
+  int64_t exited = 0;
+  for (auto it = open_.begin(); it != open_.end();) {
+    if (it->second.seen_scan == scan_id) {
+      ++it;
+      continue;
+    }
+    RETURN_IF_ERROR(close(it->second.instance_id));
+    ++exited;
+    it = open_.erase(it);
+  }
+  // A spike (a fork storm) must not pin its bucket array for good.
+  if (open_.bucket_count() > 4 * (open_.size() + 1024)) open_.rehash(0);
 
   ASSIGN_OR_RETURN(Statement upd, db_->Prepare(
       "UPDATE scan_metadata SET new_processes=?, exited_processes=? WHERE scan_id=?"));
@@ -292,12 +306,7 @@ Result<int64_t> EventStore::WriteScan(const models::ScanRecord& scan) {
   RETURN_IF_ERROR(upd.BindInt(3, scan_id));
   RETURN_IF_ERROR(upd.Run());
 
-  Status committed = tx.Commit();
-  if (!committed.ok()) {
-    cache_loaded_ = false;  // the in-memory view may no longer match the file
-    return committed;
-  }
-  open_ = std::move(next);
+  RETURN_IF_ERROR(tx.Commit());
   return scan_id;
 }
 

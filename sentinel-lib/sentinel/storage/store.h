@@ -11,9 +11,11 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -72,13 +74,22 @@ class EventStore {
     std::optional<int64_t> ppid, memory_bytes, user_id, effective_uid;
     std::optional<double> cpu_percent;
     std::optional<std::string> status, user_name;
+    int64_t seen_scan = 0;  // scan_id of the last scan that saw it
   };
   using Key = std::pair<int64_t, int64_t>;  // pid, start_time
+  struct KeyHash {
+    size_t operator()(const Key& k) const {
+      return std::hash<uint64_t>()(static_cast<uint64_t>(k.first) * 0x9e3779b97f4a7c15ULL ^
+                                   static_cast<uint64_t>(k.second));
+    }
+  };
   Status LoadOpenInstances();
+  Result<int64_t> WriteScanUnchecked(const models::ScanRecord& scan);
 
   std::unique_ptr<Database> db_;
   bool cache_loaded_ = false;
-  std::map<Key, OpenInstance> open_;
+  // Instances open (not yet seen to exit), updated in place by each scan.
+  std::unordered_map<Key, OpenInstance, KeyHash> open_;
 };
 
 inline constexpr int64_t kOpenScanId = INT64_MAX;

@@ -1,6 +1,7 @@
 #include "sentinel/storage/store.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -136,13 +137,29 @@ TEST(StoreTest, RefusesForeignSqliteDatabase) {
 }
 
 TEST(StoreTest, ReadOnlyDirectoryIsAClearError) {
-  if (testing::IsRoot()) GTEST_SKIP() << "root ignores directory permissions; covered when run unprivileged";
   TempDir dir;
-  ASSERT_EQ(mkdir(dir.File("ro").c_str(), 0500), 0);
-  auto s = EventStore::Open(Rw(dir.File("ro/e.db")));
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), StatusCode::kPermissionDenied);
-  EXPECT_NE(s.status().message().find("ro/e.db"), std::string::npos);
+  ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(dir.File("ro").c_str(), 0555), 0);
+  auto check = [&] {
+    auto s = EventStore::Open(Rw(dir.File("ro/e.db")));
+    return !s.ok() && s.status().code() == StatusCode::kPermissionDenied &&
+           s.status().message().find("ro/e.db") != std::string::npos;
+  };
+  if (testing::IsRoot()) {
+    // Root ignores directory permissions: check as nobody in a child.
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0) _exit(3);
+      _exit(check() ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "3 = could not become nobody, 1 = wrong error";
+  } else {
+    EXPECT_TRUE(check());
+  }
   EXPECT_FALSE(FileExists(dir.File("ro/e.db")));
 }
 
