@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -153,9 +154,38 @@ double RunPs() {
   return Ms(Clock::now() - t0);
 }
 
-// Real procmond --once on a fresh database: wall ms and peak RSS (KiB).
+// `scan_bench --rss-probe PROGRAM ARG...`: fork+exec PROGRAM, wait, and
+// write its ru_maxrss (KiB) as text to fd 3. Run as a fresh exec of this
+// binary: a child spawned straight from the bench would report in ru_maxrss
+// the bench's own heap (pages seen by the child before its exec; observed:
+// an 80 MiB-heap parent makes /bin/true "peak" at 86 MiB), the same reason
+// tests/integration has rss_probe.
+int RssProbe(char** argv) {
+  const int out = ::dup(3);
+  if (out < 0) return 125;
+  ::close(3);
+  ::fcntl(out, F_SETFD, FD_CLOEXEC);
+  pid_t pid = fork();
+  if (pid < 0) return 125;
+  if (pid == 0) {
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  int st = 0;
+  rusage ru{};
+  while (wait4(pid, &st, 0, &ru) < 0) {
+    if (errno != EINTR) return 125;
+  }
+  std::string text = std::to_string(ru.ru_maxrss) + "\n";
+  if (::write(out, text.data(), text.size()) != static_cast<ssize_t>(text.size())) return 125;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+// Real procmond --once on a fresh database: wall ms and peak RSS (KiB),
+// measured through --rss-probe.
 std::pair<double, long> RunProcmondOnce(const std::string& procmond, const std::string& db) {
-  std::vector<std::string> args = {procmond, "--once", "--database", db, "--log-level", "warn"};
+  std::vector<std::string> args = {"/proc/self/exe", "--rss-probe", procmond, "--once", "--database", db,
+                                   "--log-level", "warn"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -166,13 +196,29 @@ std::pair<double, long> RunProcmondOnce(const std::string& procmond, const std::
   std::vector<char*> envp;
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
+  int result[2];
+  if (pipe(result) != 0) return {-1, -1};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, result[1], 3);
   auto t0 = Clock::now();
   pid_t pid;
-  if (posix_spawn(&pid, procmond.c_str(), nullptr, nullptr, argv.data(), envp.data()) != 0) return {-1, -1};
+  int rc = posix_spawn(&pid, "/proc/self/exe", &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  close(result[1]);
+  if (rc != 0) {
+    close(result[0]);
+    return {-1, -1};
+  }
+  std::string text;
+  char buf[64];
+  ssize_t n;
+  while ((n = read(result[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+  close(result[0]);
   int st;
-  rusage ru{};
-  wait4(pid, &st, 0, &ru);
-  return {Ms(Clock::now() - t0), ru.ru_maxrss};
+  waitpid(pid, &st, 0);
+  const double ms = Ms(Clock::now() - t0);
+  return {ms, text.empty() ? -1 : std::atol(text.c_str())};
 }
 
 // Bytes the store really holds: checkpoint the WAL into the main file first
@@ -189,6 +235,7 @@ int64_t DbBytes(sentinel::storage::Database& db) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 3 && std::string(argv[1]) == "--rss-probe") return RssProbe(argv + 2);
   int procs = 10000, runs = 7;
   std::string procmond = "build/ci/procmond/procmond", json_out;
   for (int i = 1; i < argc; ++i) {

@@ -65,6 +65,13 @@ class FakeProc {
     Link(p.ns_pid, d + "/ns/pid");
     Link(p.ns_mnt, d + "/ns/mnt");
     Link(p.ns_net, d + "/ns/net");
+    SetOwner(p);
+  }
+  // Like the kernel, owns the PID directory by the process's euid:egid — only
+  // possible as root (false otherwise; the directory keeps the test's owner).
+  bool SetOwner(const FakeProcess& p) const {
+    return ::geteuid() == 0 &&
+           ::chown(Dir(p).c_str(), static_cast<uid_t>(p.euid), static_cast<gid_t>(p.egid)) == 0;
   }
   void WriteStat(const FakeProcess& p) const {
     char buf[512];

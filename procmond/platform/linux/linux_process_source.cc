@@ -4,14 +4,18 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
 
 #include "procmond/platform/linux/proc_parsers.h"
+#include "sentinel/crypto/hex.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
 
@@ -30,6 +34,25 @@ std::string Dump(const json& j) {
 
 // Keys of platform_data.errors that belong to every-scan reads.
 constexpr const char* kScanErrorKeys[] = {"status", "cmdline", "exe"};
+
+// "PID/file" in a fixed buffer (no allocation per read).
+struct RelPath {
+  char c[96];
+  RelPath(const char* pid_dir, const char* file) {
+    size_t a = std::strlen(pid_dir), b = std::strlen(file);
+    if (a + 1 + b >= sizeof c) b = sizeof c - a - 2;  // never: pid <= 10 digits, files are short
+    std::memcpy(c, pid_dir, a);
+    c[a] = '/';
+    std::memcpy(c + a + 1, file, b);
+    c[a + 1 + b] = '\0';
+  }
+};
+
+// "123/status" -> "status" (error messages name the file, as before).
+std::string FileName(const char* rel) {
+  const char* slash = std::strrchr(rel, '/');
+  return std::string(slash ? slash + 1 : rel);
+}
 
 }  // namespace
 
@@ -65,6 +88,8 @@ LinuxProcessSource::LinuxProcessSource(LinuxProcessSourceOptions options)
       page_size_(sysconf(_SC_PAGESIZE)),
       hash_executables_(options.hash_executables),
       hash_cache_capacity_(options.hash_cache_capacity),
+      refresh_every_(options.refresh_every_scans),
+      exe_link_every_scan_(options.exe_link_every_scan),
       hasher_(std::make_unique<ExeHasher>(options.max_hash_bytes, options.hash_cache_capacity)) {}
 
 LinuxProcessSource::~LinuxProcessSource() {
@@ -78,11 +103,12 @@ void LinuxProcessSource::SetHashing(bool enabled, uint64_t max_hash_bytes) {
   }
 }
 
-Status LinuxProcessSource::ReadProcFile(const std::string& pid_dir, const char* file,
-                                        std::string* out) const {
-  std::string rel = pid_dir + "/" + file;
-  int fd = ::openat(proc_fd_, rel.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, file);
+Status LinuxProcessSource::ReadProcFile(const char* rel, std::string* out, bool seq_file) const {
+  int fd = ::openat(proc_fd_, rel, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    return ErrnoError(e, FileName(rel));
+  }
   out->clear();
   char buf[16384];
   while (true) {
@@ -91,46 +117,254 @@ Status LinuxProcessSource::ReadProcFile(const std::string& pid_dir, const char* 
       if (errno == EINTR) continue;
       int e = errno;
       ::close(fd);
-      return ErrnoError(e, file);
+      return ErrnoError(e, FileName(rel));
     }
     if (n == 0) break;
     out->append(buf, static_cast<size_t>(n));
+    // stat and status are generated whole: a short read is all there is,
+    // and saves the read() that would return 0.
+    if (seq_file && static_cast<size_t>(n) < sizeof buf) break;
   }
   ::close(fd);
   return Status::Ok();
 }
 
-Result<std::string> LinuxProcessSource::ReadLink(const std::string& pid_dir, const char* rel,
-                                                 std::string_view what) const {
-  std::string path = pid_dir + "/" + rel;
+Result<std::string> LinuxProcessSource::ReadLink(const char* rel, std::string_view what) const {
   char link[PATH_MAX + 1];
-  ssize_t n = ::readlinkat(proc_fd_, path.c_str(), link, sizeof link);
+  ssize_t n = ::readlinkat(proc_fd_, rel, link, sizeof link);
   if (n < 0) return ErrnoError(errno, what);
   if (static_cast<size_t>(n) == sizeof link) return ErrnoError(ENAMETOOLONG, what);
   return std::string(link, static_cast<size_t>(n));
 }
 
-std::optional<std::string> LinuxProcessSource::UserName(int64_t uid) {
+void LinuxProcessSource::SetError(Instance* inst, std::optional<std::string> ReadErrors::*field,
+                                  std::optional<std::string> reason) {
+  if (!inst->errors) {
+    if (!reason) return;
+    inst->errors = std::make_unique<ReadErrors>();
+  }
+  if ((*inst->errors).*field == reason) return;
+  inst->pd_dirty = true;
+  (*inst->errors).*field = std::move(reason);
+  if (inst->errors->empty()) inst->errors.reset();
+}
+
+std::shared_ptr<const std::string> LinuxProcessSource::InternExeLink(std::string_view link) {
+  auto it = exe_links_.find(link);
+  if (it != exe_links_.end()) return *it;
+  auto s = std::make_shared<const std::string>(link);
+  exe_links_.insert(s);
+  return s;
+}
+
+LinuxProcessSource::ScanFields LinuxProcessSource::CurrentScanFields(const Instance& inst, int64_t threads,
+                                                                     int64_t tty_nr) {
+  ScanFields sf;
+  sf.have_status = inst.have_status;
+  sf.ruid = inst.ruid;
+  sf.euid = inst.euid;
+  sf.rgid = inst.rgid;
+  sf.egid = inst.egid;
+  sf.threads = threads;
+  sf.tty_nr = tty_nr;
+  if (inst.errors) {
+    if (inst.errors->status) sf.errors.emplace_back("status", *inst.errors->status);
+    if (inst.errors->cmdline) sf.errors.emplace_back("cmdline", *inst.errors->cmdline);
+    if (inst.errors->exe) sf.errors.emplace_back("exe", *inst.errors->exe);
+  }
+  return sf;
+}
+
+const std::optional<std::string>* LinuxProcessSource::UserName(int64_t uid) {
   auto it = user_names_.find(uid);
-  if (it != user_names_.end()) return it->second;
+  if (it != user_names_.end()) return &it->second;
   struct passwd pw {};
   struct passwd* result = nullptr;
   char buf[4096];
   std::optional<std::string> name;
   if (getpwuid_r(static_cast<uid_t>(uid), &pw, buf, sizeof buf, &result) == 0 && result) name = pw.pw_name;
-  user_names_[uid] = name;
-  return name;
+  return &(user_names_[uid] = std::move(name));
+}
+
+Status LinuxProcessSource::ReadStatus(const char* pid_dir, Instance* inst, ScanErrors* errors) {
+  ++reads_.status;
+  Status s = ReadProcFile(RelPath(pid_dir, "status").c, &buf_, /*seq_file=*/true);
+  if (s.code() == StatusCode::kNotFound) return s;
+  inst->pd_dirty = true;
+  inst->have_status = false;
+  inst->ruid = inst->euid = inst->rgid = inst->egid = -1;
+  inst->user_name = nullptr;
+  SetError(inst, &ReadErrors::status, std::nullopt);
+  if (!s.ok()) {
+    SetError(inst, &ReadErrors::status, s.message());
+    errors->Add(s.message());
+    return Status::Ok();
+  }
+  auto st = lp::ParseStatus(buf_);
+  if (!st.ok()) {
+    SetError(inst, &ReadErrors::status, st.status().message());
+    errors->Add(st.status().message());
+    return Status::Ok();
+  }
+  if (st->ruid) inst->user_name = UserName(*st->ruid);
+  inst->have_status = true;
+  inst->ruid = st->ruid.value_or(-1);
+  inst->euid = st->euid.value_or(-1);
+  inst->rgid = st->rgid.value_or(-1);
+  inst->egid = st->egid.value_or(-1);
+  return Status::Ok();
+}
+
+void LinuxProcessSource::ReadCmdline(const char* pid_dir, Instance* inst, ScanErrors* errors) {
+  ++reads_.cmdline;
+  Status s = ReadProcFile(RelPath(pid_dir, "cmdline").c, &buf_);
+  SetError(inst, &ReadErrors::cmdline, std::nullopt);
+  if (s.ok()) {
+    inst->cmdline = std::string(buf_);  // exact size
+    inst->has_cmdline = true;
+  } else {
+    inst->cmdline = std::string();
+    inst->has_cmdline = false;
+    if (s.code() != StatusCode::kNotFound) {
+      SetError(inst, &ReadErrors::cmdline, s.message());
+      errors->Add(s.message());
+    }
+  }
+  // A 128 KiB command line must not pin 128 KiB of buffer for good.
+  if (buf_.capacity() > 65536) std::string().swap(buf_);
+}
+
+void LinuxProcessSource::ReadOnceFields(const char* pid_dir, bool kernel_thread, bool dead, bool refresh,
+                                        const Status& exe_status, Instance* inst, json* pd,
+                                        ScanErrors* errors) {
+  json errs = json::object();
+  auto fail = [&](const char* field, const Status& st) {
+    if (st.code() == StatusCode::kNotFound) return;  // exited meanwhile
+    errs[field] = st.message();
+    errors->Add(st.message());
+  };
+  if (kernel_thread) {
+    (*pd)["kernel_thread"] = true;
+  } else if (!dead) {
+    if (inst->exe_link) {
+      auto exe = lp::ClassifyExe(*inst->exe_link);
+      if (exe.deleted) (*pd)["exe_deleted"] = true;
+      if (exe.memfd) (*pd)["exe_memfd"] = true;
+    }
+
+    if (Status cs = ReadProcFile(RelPath(pid_dir, "cgroup").c, &buf_); cs.ok()) {
+      if (auto cg = lp::ParseCgroup(buf_); cg.ok()) {
+        (*pd)["cgroup"] = *cg;
+      } else {
+        fail("cgroup", cg.status());
+      }
+    } else {
+      fail("cgroup", cs);
+    }
+
+    if (exe_status.code() == StatusCode::kPermissionDenied) {
+      // cwd, ns/*, fd/* and environ are guarded by the same ptrace read
+      // check as exe: not tried, so a process we may not inspect costs no
+      // further syscalls and no further error counts.
+      errs["access"] = "cwd, ns, fds, environ not read: " + exe_status.message();
+      (*pd)["hash_skipped"] = kHashSkipPermissionDenied;
+    } else {
+      if (auto cwd = ReadLink(RelPath(pid_dir, "cwd").c, "cwd"); cwd.ok()) {
+        (*pd)["cwd"] = *cwd;
+      } else {
+        fail("cwd", cwd.status());
+      }
+
+      json ns = json::object();
+      for (const char* type : {"pid", "mnt", "net"}) {
+        std::string field = std::string("ns.") + type;
+        std::string rel = std::string("ns/") + type;
+        auto link = ReadLink(RelPath(pid_dir, rel.c_str()).c, rel);
+        if (!link.ok()) {
+          fail(field.c_str(), link.status());
+          continue;
+        }
+        auto ino = lp::ParseNsLink(*link, type);
+        if (ino.ok()) {
+          ns[type] = *ino;
+        } else {
+          fail(field.c_str(), ino.status());
+        }
+      }
+      if (!ns.empty()) (*pd)["ns"] = std::move(ns);
+
+      json fds = json::object();
+      for (const char* fd : {"0", "1", "2"}) {
+        std::string rel = std::string("fd/") + fd;
+        auto link = ReadLink(RelPath(pid_dir, rel.c_str()).c, rel);
+        if (!link.ok()) {
+          if (link.status().code() == StatusCode::kNotFound) {
+            fds[fd] = {{"type", "none"}};
+          } else {
+            fail((std::string("fd.") + fd).c_str(), link.status());
+          }
+          continue;
+        }
+        lp::FdTarget t = lp::ClassifyFdTarget(*link);
+        json j = {{"type", t.type}};
+        if (!t.path.empty()) j["path"] = t.path;
+        if (t.inode) j["inode"] = *t.inode;
+        fds[fd] = std::move(j);
+      }
+      if (!fds.empty()) (*pd)["fds"] = std::move(fds);
+
+      // Only names are looked at: LoaderEnvNames never copies a value out.
+      if (Status es = ReadProcFile(RelPath(pid_dir, "environ").c, &buf_); es.ok()) {
+        (*pd)["loader_env"] = lp::LoaderEnvNames(buf_);
+      } else {
+        fail("environ", es);
+      }
+      // Never keep environ contents (values) around.
+      std::fill(buf_.begin(), buf_.end(), '\0');
+      buf_.clear();
+      if (buf_.capacity() > 65536) std::string().swap(buf_);
+
+      const bool keep_hash = refresh && !hash_executables_ && inst->has_hash;
+      if (!keep_hash) inst->has_hash = false;
+      if (keep_hash) {
+        // Hashing was turned off since: a refresh keeps what was recorded.
+      } else if (inst->exe_link) {
+        if (!hash_executables_) {
+          (*pd)["hash_skipped"] = kHashSkipDisabled;
+        } else {
+          ExeHasher::Outcome h = hasher_->Hash(proc_fd_, RelPath(pid_dir, "exe").c);
+          std::optional<std::vector<uint8_t>> bytes;
+          if (h.sha256) bytes = crypto::FromHex(*h.sha256);
+          if (bytes && bytes->size() == inst->exe_hash.size()) {
+            std::copy(bytes->begin(), bytes->end(), inst->exe_hash.begin());
+            inst->has_hash = true;
+          } else if (h.skipped != kHashSkipGone) {
+            (*pd)["hash_skipped"] = h.skipped;
+            if (h.skipped == kHashSkipPermissionDenied || h.skipped == kHashSkipIoError) {
+              std::string reason = "exe hash: " + h.detail;
+              errs["exe_hash"] = reason;
+              errors->Add(reason);
+            }
+          }
+        }
+      } else if (!exe_status.ok()) {
+        (*pd)["hash_skipped"] = kHashSkipIoError;
+      }
+    }
+  }
+  if (!errs.empty()) (*pd)["errors"] = std::move(errs);
 }
 
 Status LinuxProcessSource::Enumerate(std::vector<models::ProcessRecord>* out, ScanErrors* errors) {
   last_hash_counters_ = {};
+  reads_ = {};
   if (proc_fd_ < 0) {
     proc_fd_ = ::open(proc_root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (proc_fd_ < 0) return ErrnoError(errno, "opening " + proc_root_);
   }
   if (boot_time_ms_ < 0) {
     std::string s;
-    RETURN_IF_ERROR(ReadProcFile(".", "stat", &s));
+    RETURN_IF_ERROR(ReadProcFile("stat", &s));
     ASSIGN_OR_RETURN(int64_t btime, lp::ParseBootTime(s));
     boot_time_ms_ = btime * 1000;
   }
@@ -141,237 +375,185 @@ Status LinuxProcessSource::Enumerate(std::vector<models::ProcessRecord>* out, Sc
     ::close(dfd);
     return ErrnoError(errno, "listing " + proc_root_);
   }
-  std::vector<std::string> pids;
+  pids_.clear();
   while (dirent* de = ::readdir(dir)) {
-    if (de->d_name[0] >= '1' && de->d_name[0] <= '9' && ParseInt64(de->d_name)) pids.emplace_back(de->d_name);
+    if (de->d_name[0] < '1' || de->d_name[0] > '9') continue;
+    int32_t pid = 0;
+    const char* end = de->d_name + std::strlen(de->d_name);
+    auto [ptr, ec] = std::from_chars(de->d_name, end, pid);
+    if (ec == std::errc() && ptr == end) pids_.push_back(pid);
   }
   ::closedir(dir);
 
+  ++scan_;
   const ExeHasher::Counters hasher_before = hasher_->counters();
   int64_t reused_hashes = 0;
   const int64_t now_mono = MonotonicMs();
-  std::unordered_map<InstanceKey, Instance, InstanceKeyHash> next;
-  next.reserve(pids.size());
-  std::string& buf = buf_;
-  out->reserve(out->size() + pids.size());
-  for (const std::string& pid_dir : pids) {
-    Status s = ReadProcFile(pid_dir, "stat", &buf);
+  if (instances_.bucket_count() < pids_.size()) instances_.reserve(pids_.size() + pids_.size() / 4);
+  out->reserve(out->size() + pids_.size());
+  char exe_buf[PATH_MAX + 1];
+  for (const int32_t pid : pids_) {
+    char pid_dir[16];
+    *std::to_chars(pid_dir, pid_dir + sizeof pid_dir - 1, pid).ptr = '\0';
+
+    ++reads_.stat;
+    Status s = ReadProcFile(RelPath(pid_dir, "stat").c, &buf_, /*seq_file=*/true);
     if (!s.ok()) {
       if (s.code() != StatusCode::kNotFound) errors->Add(s.message());
       continue;  // vanished between listing and reading: not an error
     }
-    auto stat = lp::ParseStat(buf);
+    auto stat = lp::ParseStat(buf_);
     if (!stat.ok()) {
       errors->Add(stat.status().message());
       continue;
     }
+    const bool kernel_thread = (stat->flags & kPfKthread) != 0;
+    const bool dead = stat->state == 'Z' || stat->state == 'X' || stat->state == 'x';
+
+    // The owner of /proc/PID is the task's euid:egid (see the header).
+    ++reads_.owner;
+    struct stat dir_st {};
+    bool owner_known = true;
+    if (::fstatat(proc_fd_, pid_dir, &dir_st, 0) != 0) {
+      if (errno == ENOENT || errno == ESRCH) continue;  // gone
+      owner_known = false;                             // status is read every scan then
+    }
+
+    auto [it, inserted] = instances_.try_emplace(stat->pid);
+    Instance& inst = it->second;
+    const bool fresh = inserted || inst.start_ticks != stat->starttime_ticks;
+    if (fresh) {
+      inst = Instance{};
+      inst.start_ticks = stat->starttime_ticks;
+    }
+
+    // The exe link: every scan (or only with the full reads).
+    std::optional<std::string_view> exe_now;  // meaningful once exe_read
+    Status exe_status;
+    bool exe_read = false;
+    auto read_exe = [&] {
+      exe_read = true;
+      if (kernel_thread) return;
+      ++reads_.exe_link;
+      ssize_t n = ::readlinkat(proc_fd_, RelPath(pid_dir, "exe").c, exe_buf, sizeof exe_buf);
+      if (n >= 0 && static_cast<size_t>(n) < sizeof exe_buf) {
+        exe_now = std::string_view(exe_buf, static_cast<size_t>(n));
+        return;
+      }
+      Status e = ErrnoError(n < 0 ? errno : ENAMETOOLONG, "exe");
+      // EACCES without privileges; ENOENT is a zombie or a vanished process.
+      if (e.code() != StatusCode::kNotFound) {
+        errors->Add(e.message());
+        exe_status = std::move(e);
+      }
+    };
+    if (exe_link_every_scan_ || fresh) read_exe();
+
+    const bool exec =
+        !fresh && (inst.comm != stat->comm ||
+                   // A process that became a zombie has lost its exe link: still the same image.
+                   (exe_read && !dead &&
+                    (inst.exe_link ? std::optional<std::string_view>(*inst.exe_link) : std::nullopt) != exe_now));
+    // Zombies and kernel threads have nothing left to refresh.
+    const bool refresh = !fresh && !exec && !dead && !kernel_thread && refresh_every_ > 0 &&
+                         scan_ - inst.full_scan >= refresh_every_ &&
+                         static_cast<uint64_t>(pid) % refresh_every_ == scan_ % refresh_every_;
+    const bool full = fresh || exec || refresh;
+    if (full && !exe_read) read_exe();
+    if (exe_read) {
+      SetError(&inst, &ReadErrors::exe,
+               exe_status.ok() ? std::nullopt : std::optional<std::string>(exe_status.message()));
+    }
+
+    const bool owner_changed =
+        !full && (!owner_known || !inst.owner_known || inst.owner_uid != dir_st.st_uid ||
+                  inst.owner_gid != dir_st.st_gid);
+    if (full || owner_changed) {
+      if (owner_changed && owner_known && inst.owner_known) ++reads_.owner_changes;
+      // The owner is taken before status is read: a change in between shows
+      // as a difference at the next scan, never as a missed one.
+      Status st = ReadStatus(pid_dir, &inst, errors);
+      if (st.code() == StatusCode::kNotFound) {
+        if (fresh) instances_.erase(it);
+        continue;  // gone
+      }
+      inst.owner_known = owner_known;
+      inst.owner_uid = dir_st.st_uid;
+      inst.owner_gid = dir_st.st_gid;
+    }
+
     models::ProcessRecord p;
-    ScanFields sf;
     p.pid = stat->pid;
     p.ppid = stat->ppid;
-    p.name = stat->comm;
     p.status = lp::StateName(stat->state);
     p.start_time_ms = boot_time_ms_ + static_cast<int64_t>(stat->starttime_ticks * 1000 /
                                                            static_cast<uint64_t>(ticks_per_sec_));
     p.memory_bytes = stat->rss_pages * page_size_;
-    sf.threads = stat->num_threads;
-    sf.tty_nr = stat->tty_nr;
-    const bool kernel_thread = (stat->flags & kPfKthread) != 0;
-    const bool dead = stat->state == 'Z' || stat->state == 'X' || stat->state == 'x';
-
-    const InstanceKey key{stat->pid, stat->starttime_ticks};
-    auto prev_it = instances_.find(key);
-    Instance* prev = prev_it == instances_.end() ? nullptr : &prev_it->second;
-
-    uint64_t ticks = stat->utime_ticks + stat->stime_ticks;
-    if (prev && now_mono > prev->cpu_mono_ms && ticks >= prev->cpu_ticks) {
-      double secs = static_cast<double>(now_mono - prev->cpu_mono_ms) / 1000.0;
+    const uint64_t ticks = stat->utime_ticks + stat->stime_ticks;
+    if (!fresh && now_mono > inst.cpu_mono_ms && ticks >= inst.cpu_ticks) {
+      double secs = static_cast<double>(now_mono - inst.cpu_mono_ms) / 1000.0;
       p.cpu_percent =
-          static_cast<double>(ticks - prev->cpu_ticks) / static_cast<double>(ticks_per_sec_) / secs * 100.0;
+          static_cast<double>(ticks - inst.cpu_ticks) / static_cast<double>(ticks_per_sec_) / secs * 100.0;
     } else {
       p.cpu_percent = 0.0;
     }
 
-    s = ReadProcFile(pid_dir, "status", &buf);
-    if (s.ok()) {
-      auto st = lp::ParseStatus(buf);
-      if (st.ok()) {
-        p.user_id = st->ruid;
-        if (st->ruid) p.user_name = UserName(*st->ruid);
-        sf.have_status = true;
-        sf.ruid = st->ruid.value_or(-1);
-        sf.euid = st->euid.value_or(-1);
-        sf.rgid = st->rgid.value_or(-1);
-        sf.egid = st->egid.value_or(-1);
-      } else {
-        sf.errors.emplace_back("status", st.status().message());
-        errors->Add(st.status().message());
-      }
-    } else if (s.code() == StatusCode::kNotFound) {
-      continue;
+    if (full) {
+      inst.exe_link = exe_now ? InternExeLink(*exe_now) : nullptr;
+      ReadCmdline(pid_dir, &inst, errors);
+      if (refresh) ++reads_.refreshes;
+      ++reads_.full_reads;
+      inst.full_scan = scan_;
+      inst.comm = std::move(stat->comm);
+      json pd = json::object();
+      ReadOnceFields(pid_dir, kernel_thread, dead, refresh, exe_status, &inst, &pd, errors);
+      ApplyScanFields(CurrentScanFields(inst, stat->num_threads, stat->tty_nr), &pd);
+      inst.platform_data = Dump(pd);
+      inst.platform_data.shrink_to_fit();  // cached for the instance's life
     } else {
-      sf.errors.emplace_back("status", s.message());
-      errors->Add(s.message());
-    }
-
-    s = ReadProcFile(pid_dir, "cmdline", &buf);
-    if (s.ok()) {
-      p.command_line = lp::ParseCmdline(buf);
-    } else if (s.code() != StatusCode::kNotFound) {
-      sf.errors.emplace_back("cmdline", s.message());
-      errors->Add(s.message());
-    }
-
-    std::optional<std::string> exe_link;
-    Status exe_status;
-    if (!kernel_thread) {
-      auto link = ReadLink(pid_dir, "exe", "exe");
-      if (link.ok()) {
-        exe_link = std::move(*link);
-        p.exe_path = exe_link;
-      } else if (link.status().code() != StatusCode::kNotFound) {
-        // EACCES without privileges; ENOENT is a zombie or a vanished process.
-        exe_status = link.status();
-        sf.errors.emplace_back("exe", exe_status.message());
-        errors->Add(exe_status.message());
-      }
-    }
-
-    Instance inst;
-    // A process that became a zombie has lost its exe link: still the same instance.
-    const bool reuse = prev && prev->comm == stat->comm && (prev->exe_link == exe_link || dead);
-    if (reuse) {
-      inst = std::move(*prev);
-      if (inst.exe_hash) ++reused_hashes;
-      if (!(sf == inst.scan_fields)) {
+      if (inst.has_hash) ++reused_hashes;
+      if (inst.pd_dirty || inst.pd_threads != stat->num_threads || inst.pd_tty != stat->tty_nr) {
         json pd = json::parse(inst.platform_data, nullptr, /*allow_exceptions=*/false);
         if (!pd.is_object()) pd = json::object();
-        ApplyScanFields(sf, &pd);
+        ApplyScanFields(CurrentScanFields(inst, stat->num_threads, stat->tty_nr), &pd);
         inst.platform_data = Dump(pd);
-        inst.scan_fields = std::move(sf);
+        inst.platform_data.shrink_to_fit();
       }
-    } else {
-      // First sight of this instance: the once-per-instance reads.
-      inst.comm = stat->comm;
-      inst.exe_link = exe_link;
-      json pd = json::object();
-      json errs = json::object();
-      auto fail = [&](const char* field, const Status& st) {
-        if (st.code() == StatusCode::kNotFound) return;  // exited meanwhile
-        errs[field] = st.message();
-        errors->Add(st.message());
-      };
-      if (kernel_thread) {
-        pd["kernel_thread"] = true;
-      } else if (!dead) {
-        if (exe_link) {
-          auto exe = lp::ClassifyExe(*exe_link);
-          if (exe.deleted) pd["exe_deleted"] = true;
-          if (exe.memfd) pd["exe_memfd"] = true;
-        }
-
-        if (Status cs = ReadProcFile(pid_dir, "cgroup", &buf); cs.ok()) {
-          if (auto cg = lp::ParseCgroup(buf); cg.ok()) {
-            pd["cgroup"] = *cg;
-          } else {
-            fail("cgroup", cg.status());
-          }
-        } else {
-          fail("cgroup", cs);
-        }
-
-        if (exe_status.code() == StatusCode::kPermissionDenied) {
-          // cwd, ns/*, fd/* and environ are guarded by the same ptrace read
-          // check as exe: not tried, so a process we may not inspect costs no
-          // further syscalls and no further error counts.
-          errs["access"] = "cwd, ns, fds, environ not read: " + exe_status.message();
-          pd["hash_skipped"] = kHashSkipPermissionDenied;
-        } else {
-          if (auto cwd = ReadLink(pid_dir, "cwd", "cwd"); cwd.ok()) {
-            pd["cwd"] = *cwd;
-          } else {
-            fail("cwd", cwd.status());
-          }
-
-          json ns = json::object();
-          for (const char* type : {"pid", "mnt", "net"}) {
-            std::string field = std::string("ns.") + type;
-            auto link = ReadLink(pid_dir, (std::string("ns/") + type).c_str(), "ns/" + std::string(type));
-            if (!link.ok()) {
-              fail(field.c_str(), link.status());
-              continue;
-            }
-            auto ino = lp::ParseNsLink(*link, type);
-            if (ino.ok()) {
-              ns[type] = *ino;
-            } else {
-              fail(field.c_str(), ino.status());
-            }
-          }
-          if (!ns.empty()) pd["ns"] = std::move(ns);
-
-          json fds = json::object();
-          for (const char* fd : {"0", "1", "2"}) {
-            auto link = ReadLink(pid_dir, (std::string("fd/") + fd).c_str(), std::string("fd/") + fd);
-            if (!link.ok()) {
-              if (link.status().code() == StatusCode::kNotFound) {
-                fds[fd] = {{"type", "none"}};
-              } else {
-                fail((std::string("fd.") + fd).c_str(), link.status());
-              }
-              continue;
-            }
-            lp::FdTarget t = lp::ClassifyFdTarget(*link);
-            json j = {{"type", t.type}};
-            if (!t.path.empty()) j["path"] = t.path;
-            if (t.inode) j["inode"] = *t.inode;
-            fds[fd] = std::move(j);
-          }
-          if (!fds.empty()) pd["fds"] = std::move(fds);
-
-          // Only names are looked at: LoaderEnvNames never copies a value out.
-          if (Status es = ReadProcFile(pid_dir, "environ", &buf); es.ok()) {
-            pd["loader_env"] = lp::LoaderEnvNames(buf);
-          } else {
-            fail("environ", es);
-          }
-          buf.clear();
-
-          if (exe_link) {
-            if (!hash_executables_) {
-              pd["hash_skipped"] = kHashSkipDisabled;
-            } else {
-              std::string rel = pid_dir + "/exe";
-              ExeHasher::Outcome h = hasher_->Hash(proc_fd_, rel.c_str());
-              if (h.sha256) {
-                inst.exe_hash = std::move(h.sha256);
-              } else if (h.skipped != kHashSkipGone) {
-                pd["hash_skipped"] = h.skipped;
-                if (h.skipped == kHashSkipPermissionDenied || h.skipped == kHashSkipIoError) {
-                  std::string reason = "exe hash: " + h.detail;
-                  errs["exe_hash"] = reason;
-                  errors->Add(reason);
-                }
-              }
-            }
-          } else if (!exe_status.ok()) {
-            pd["hash_skipped"] = kHashSkipIoError;
-          }
-        }
-      }
-      if (!errs.empty()) pd["errors"] = std::move(errs);
-      ApplyScanFields(sf, &pd);
-      inst.platform_data = Dump(pd);
-      inst.scan_fields = std::move(sf);
     }
+    inst.pd_threads = stat->num_threads;
+    inst.pd_tty = stat->tty_nr;
+    inst.pd_dirty = false;
+    inst.seen_scan = scan_;
     inst.cpu_ticks = ticks;
     inst.cpu_mono_ms = now_mono;
-    p.exe_hash = inst.exe_hash;
+
+    p.name = inst.comm;
+    if (inst.exe_link) p.exe_path = *inst.exe_link;
+    if (inst.has_cmdline) p.command_line = lp::ParseCmdline(inst.cmdline);
+    if (inst.have_status && inst.ruid >= 0) p.user_id = inst.ruid;
+    // The euid from status; it is also the owner of /proc/PID, read this scan,
+    // and status was re-read above if the two differed.
+    if (inst.have_status && inst.euid >= 0) {
+      p.effective_uid = inst.euid;
+    } else if (owner_known) {
+      p.effective_uid = static_cast<int64_t>(dir_st.st_uid);
+    }
+    if (inst.user_name) p.user_name = *inst.user_name;
+    if (inst.has_hash) {
+      static constexpr char kDigits[] = "0123456789abcdef";
+      std::string& hex = p.exe_hash.emplace(2 * inst.exe_hash.size(), '\0');
+      for (size_t i = 0; i < inst.exe_hash.size(); ++i) {
+        hex[2 * i] = kDigits[inst.exe_hash[i] >> 4];
+        hex[2 * i + 1] = kDigits[inst.exe_hash[i] & 0xf];
+      }
+    }
     p.platform_data = inst.platform_data;
     out->push_back(std::move(p));
-    next[key] = std::move(inst);
   }
-  instances_ = std::move(next);
+  std::erase_if(instances_, [&](const auto& kv) { return kv.second.seen_scan != scan_; });
+  std::erase_if(exe_links_, [](const auto& link) { return link.use_count() == 1; });
+  // A spike (a fork storm) must not pin its bucket array for good.
+  if (instances_.bucket_count() > 4 * (instances_.size() + 1024)) instances_.rehash(0);
 
   const ExeHasher::Counters& after = hasher_->counters();
   last_hash_counters_.hits = after.hits - hasher_before.hits + reused_hashes;

@@ -1,20 +1,56 @@
 // ProcessSource over Linux /proc. Parsing is done by proc_parsers.h; this
 // file only reads.
 //
-// Every scan reads, for every process: stat, status (uid changes such as an
-// exploit's setuid(0) show at the next scan), cmdline and the exe link.
-// Everything else — cwd, cgroup, namespaces, fds 0-2, loader variables in
-// environ and the executable's hash — is read once per process instance and
-// reused while the instance is unchanged. An instance is (pid, start ticks,
-// comm, exe link target): an execve changes comm or the exe link (or both),
-// and an image deleted after start changes the link (" (deleted)"), so those
-// are read again. Storage keeps platform_data and exe_hash per instance at
-// first sight, so reusing them loses nothing it would store.
+// What is read, and when (a scan of N idle processes must cost well under
+// the "floor" of reading stat+status+cmdline+exe for each of them):
+//
+//   every scan, every process:
+//     stat                 pid, comm, state, ppid, utime/stime, starttime,
+//                          rss, threads, tty (one open/read/close)
+//     fstatat("/proc/PID") the directory's owner. On Linux (checked on 6.18)
+//                          the /proc/PID directory is always owned by the
+//                          task's EFFECTIVE uid:gid, dumpable or not
+//                          (task_dump_owner() applies the "non-dumpable ->
+//                          root" rule only to the files inside it, e.g.
+//                          status); kernel threads: root.
+//     readlink exe         catches an execve that keeps comm (e.g.
+//                          /tmp/x/sshd exec'd by sshd) and an image deleted
+//                          after start (" (deleted)"); see
+//                          LinuxProcessSourceOptions::exe_link_every_scan.
+//   status (uids/gids)     at first sight, after an exec, when the owner
+//                          (euid:egid) of /proc/PID differs from the one seen
+//                          when status was last read — an exploit's
+//                          setuid(0)/commit_creds() changes the euid, so the
+//                          new uid is seen at the next scan — and at the
+//                          periodic refresh.
+//   cmdline, cwd, cgroup,  at first sight of an instance, after an exec, and
+//   ns, fds 0-2, environ,  at a periodic refresh of every instance once every
+//   exe hash               `refresh_every_scans` scans (argv rewrites by
+//                          setproctitle or argv masquerading, a changed cwd,
+//                          ... are seen then). The refresh is spread across
+//                          scans: an instance is refreshed on the scans where
+//                          pid % N == scan % N, and not within N scans of its
+//                          last full read, so a scan pays for ~1/N of them.
+//
+// Blind spot (bounded by the refresh): a credential change that leaves BOTH
+// the effective uid and the effective gid unchanged is not seen until the
+// instance's next refresh — e.g. a setuid-root program (ruid 1000, euid 0)
+// calling setuid(0) changes only the real and saved uids; so do changes of
+// the saved/fs ids, supplementary groups or capabilities alone. user_id is
+// the REAL uid, so it can be stale for up to `refresh_every_scans` scans in
+// that case. With exe_link_every_scan off, an exec keeping comm and the
+// deletion of a running image are likewise seen only at the refresh.
+//
+// An instance is (pid, start ticks); an exec within it (comm or exe link
+// changed) is treated as a new image: everything above is read again.
+// Storage keeps platform_data and exe_hash per instance at first sight, so
+// reusing them loses nothing it would store. Every ScanRecord field is still
+// filled for every process on every scan, from this cache.
 //
 // platform_data keys (a JSON object; keys absent when not applicable or not
 // readable; the reason for an unreadable field is in "errors"):
-//   "uid":  {"real": N, "effective": N}     every scan, from status (-1 unknown)
-//   "gid":  {"real": N, "effective": N}     every scan, from status (-1 unknown)
+//   "uid":  {"real": N, "effective": N}     from status when last read (see above; -1 unknown)
+//   "gid":  {"real": N, "effective": N}     from status when last read (see above; -1 unknown)
 //   "threads": N                            every scan, from stat
 //   "tty": "pts/3" | "tty1" | "ttyS0" | "console" | "MAJ:MIN"
 //                                           every scan, from stat tty_nr; absent: no controlling tty
@@ -41,7 +77,9 @@
 //
 // Error counting: each failed read is added to ScanErrors when it happens.
 // The once-per-instance reads therefore count on the scan that first sees the
-// instance; their reasons stay in platform_data.errors while it is reused.
+// instance (and again on its refresh scans); their reasons stay in
+// platform_data.errors while it is reused. A failed status or cmdline read
+// stays in platform_data.errors until the next successful read.
 // ENOENT/ESRCH (the process exited, or is a zombie) is not an error; nor is a
 // size cap (hash_skipped "too_large" only).
 //
@@ -53,7 +91,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <array>
+#include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -69,6 +110,13 @@ struct LinuxProcessSourceOptions {
   bool hash_executables = true;            // collection.hash_executables
   uint64_t max_hash_bytes = 256ULL << 20;  // collection.max_hash_bytes
   size_t hash_cache_capacity = ExeHasher::kDefaultCapacity;
+  // Every instance's once-per-instance reads (status, cmdline, cwd, cgroup,
+  // ns, fds, environ, hash) are redone every this many scans, spread across
+  // scans by pid. 0: never (first sight and exec only).
+  uint32_t refresh_every_scans = 20;
+  // readlink /proc/PID/exe on every scan (about 1.5 µs a process). Off: the
+  // link is read with the once-per-instance reads only.
+  bool exe_link_every_scan = true;
 };
 
 class LinuxProcessSource final : public ProcessSource {
@@ -90,19 +138,23 @@ class LinuxProcessSource final : public ProcessSource {
   const ExeHasher::Counters& hasher_counters() const { return hasher_->counters(); }
   size_t tracked_instances() const { return instances_.size(); }
 
+  // What the last Enumerate() read, for tests and benchmarks.
+  struct ReadCounters {
+    int64_t stat = 0;           // /proc/PID/stat files read
+    int64_t owner = 0;          // fstatat of /proc/PID
+    int64_t exe_link = 0;       // readlink of /proc/PID/exe
+    int64_t status = 0;         // /proc/PID/status files read
+    int64_t cmdline = 0;        // /proc/PID/cmdline files read
+    int64_t full_reads = 0;     // instances given the once-per-instance reads
+    int64_t refreshes = 0;      //   of which periodic refreshes
+    int64_t owner_changes = 0;  // status re-read because the /proc/PID owner changed
+  };
+  const ReadCounters& last_read_counters() const { return reads_; }
+
  private:
-  struct InstanceKey {
-    int64_t pid;
-    uint64_t start_ticks;
-    bool operator==(const InstanceKey&) const = default;
-  };
-  struct InstanceKeyHash {
-    size_t operator()(const InstanceKey& k) const {
-      return std::hash<uint64_t>()(static_cast<uint64_t>(k.pid) * 0x9e3779b97f4a7c15ULL ^ k.start_ticks);
-    }
-  };
-  // The platform_data fields refreshed every scan; platform_data is
-  // re-serialized only when they differ from the previous scan's.
+  // The platform_data fields that can change without a full read (built
+  // for ApplyScanFields; platform_data is re-serialized only when they
+  // changed).
   struct ScanFields {
     bool have_status = false;
     int64_t ruid = -1, euid = -1, rgid = -1, egid = -1;
@@ -111,24 +163,78 @@ class LinuxProcessSource final : public ProcessSource {
     std::vector<std::pair<std::string, std::string>> errors;  // status/cmdline/exe failures
     bool operator==(const ScanFields&) const = default;
   };
-  // What is remembered of a process between scans.
+  // Why the last status/cmdline/exe read failed (rare: kept out of line).
+  struct ReadErrors {
+    std::optional<std::string> status, cmdline, exe;
+    bool empty() const { return !status && !cmdline && !exe; }
+  };
+  // What is remembered of a process between scans (keyed by pid). Kept
+  // small: there is one per process, for as long as it runs.
   struct Instance {
-    std::string comm;
-    std::optional<std::string> exe_link;
+    uint64_t start_ticks = 0;
+    uint64_t seen_scan = 0;  // scan_ of the last scan that saw it
+    uint64_t full_scan = 0;  // scan_ of the last once-per-instance reads
     uint64_t cpu_ticks = 0;
     int64_t cpu_mono_ms = 0;
-    std::optional<std::string> exe_hash;
-    std::string platform_data;  // serialized; rebuilt when `scan_fields` change
-    ScanFields scan_fields;     // what platform_data was built from
+    // From status (-1 unknown), read with the /proc/PID owner seen just before.
+    int64_t ruid = -1, euid = -1, rgid = -1, egid = -1;
+    // stat's threads and tty_nr that platform_data was built from.
+    int64_t pd_threads = 0, pd_tty = 0;
+    std::string comm;
+    std::shared_ptr<const std::string> exe_link;            // interned (exe_links_); null: none
+    const std::optional<std::string>* user_name = nullptr;  // in user_names_ (stable); null: none
+    std::unique_ptr<ReadErrors> errors;                      // null: no failure
+    // /proc/PID/cmdline as read (when has_cmdline): split into argv for each
+    // record, which costs what copying a cached vector would, in a third of
+    // the memory.
+    std::string cmdline;
+    std::string platform_data;  // serialized
+    uint32_t owner_uid = 0, owner_gid = 0;
+    std::array<uint8_t, 32> exe_hash{};  // SHA-256, when has_hash
+    bool has_hash = false;
+    bool has_cmdline = false;
+    bool owner_known = false;
+    bool have_status = false;
+    bool pd_dirty = false;  // platform_data's status/error part changed
   };
+  // Interned exe link targets: processes mostly share a few executables.
+  struct StringPtrHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+    size_t operator()(const std::shared_ptr<const std::string>& s) const { return (*this)(std::string_view(*s)); }
+  };
+  struct StringPtrEq {
+    using is_transparent = void;
+    static std::string_view V(std::string_view s) { return s; }
+    static std::string_view V(const std::shared_ptr<const std::string>& s) { return *s; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const { return V(a) == V(b); }
+  };
+  std::shared_ptr<const std::string> InternExeLink(std::string_view link);
+  static ScanFields CurrentScanFields(const Instance& inst, int64_t threads, int64_t tty_nr);
 
   static void ApplyScanFields(const ScanFields& f, nlohmann::json* pd);
-  // Reads PID/<file> relative to the /proc dir fd. ENOENT/ESRCH mean the
-  // process is gone (NotFound).
-  Status ReadProcFile(const std::string& pid_dir, const char* file, std::string* out) const;
-  // readlink PID/<rel>; `what` names the field in errors.
-  Result<std::string> ReadLink(const std::string& pid_dir, const char* rel, std::string_view what) const;
-  std::optional<std::string> UserName(int64_t uid);
+  // Reads <rel> (e.g. "123/stat") relative to the /proc dir fd. ENOENT/ESRCH
+  // mean the process is gone (NotFound). `seq_file`: the file is produced in
+  // one piece (stat, status), so a short read is the end of it.
+  Status ReadProcFile(const char* rel, std::string* out, bool seq_file = false) const;
+  // readlink <rel>; `what` names the field in errors.
+  Result<std::string> ReadLink(const char* rel, std::string_view what) const;
+  // The account name of `uid`, looked up once; the pointer stays valid.
+  const std::optional<std::string>* UserName(int64_t uid);
+  // Sets (or with nullopt clears) one of inst->errors' fields.
+  static void SetError(Instance* inst, std::optional<std::string> ReadErrors::*field,
+                       std::optional<std::string> reason);
+  // status -> inst's uid/gid fields (errors recorded in inst.status_error).
+  // NotFound when the process is gone.
+  Status ReadStatus(const char* pid_dir, Instance* inst, ScanErrors* errors);
+  // cmdline -> inst.cmdline.
+  void ReadCmdline(const char* pid_dir, Instance* inst, ScanErrors* errors);
+  // cwd, cgroup, ns, fds, environ, hash: a fresh platform_data (without the
+  // ScanFields part) and exe_hash. `refresh`: a periodic refresh of an
+  // unchanged image (keeps its hash if hashing was turned off since).
+  void ReadOnceFields(const char* pid_dir, bool kernel_thread, bool dead, bool refresh, const Status& exe_status,
+                      Instance* inst, nlohmann::json* pd, ScanErrors* errors);
 
   std::string proc_root_;
   int proc_fd_ = -1;
@@ -137,10 +243,16 @@ class LinuxProcessSource final : public ProcessSource {
   long page_size_;
   bool hash_executables_;
   size_t hash_cache_capacity_;
+  uint32_t refresh_every_;
+  bool exe_link_every_scan_;
   std::unique_ptr<ExeHasher> hasher_;
   HashCounters last_hash_counters_;
+  ReadCounters reads_;
+  uint64_t scan_ = 0;  // scans done
   std::unordered_map<int64_t, std::optional<std::string>> user_names_;
-  std::unordered_map<InstanceKey, Instance, InstanceKeyHash> instances_;
+  std::unordered_map<int64_t, Instance> instances_;
+  std::unordered_set<std::shared_ptr<const std::string>, StringPtrHash, StringPtrEq> exe_links_;
+  std::vector<int32_t> pids_;
   std::string buf_;
 };
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <map>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -105,6 +106,15 @@ const models::ProcessRecord* Find(const std::vector<models::ProcessRecord>& proc
   return nullptr;
 }
 
+// Find() that never yields null (a missing pid fails the test and yields an
+// empty record), for call sites that dereference straight away.
+const models::ProcessRecord& Get(const std::vector<models::ProcessRecord>& procs, int64_t pid) {
+  static const models::ProcessRecord kMissing;
+  const models::ProcessRecord* p = Find(procs, pid);
+  if (!p) ADD_FAILURE() << "pid " << pid << " not in the scan";
+  return p ? *p : kMissing;
+}
+
 std::vector<models::ProcessRecord> Scan(LinuxProcessSource& src, ScanErrors* errors = nullptr) {
   std::vector<models::ProcessRecord> procs;
   ScanErrors local;
@@ -141,6 +151,7 @@ TEST(LinuxProcessSourceTest, SeesRealChildWithItsArguments) {
   EXPECT_EQ(*found->command_line, (std::vector<std::string>{"/bin/sh", "-c", "while :; do sleep 1; done",
                                                             "quote\"d arg", "new\nline"}));
   EXPECT_EQ(found->user_id, static_cast<int64_t>(getuid()));
+  EXPECT_EQ(found->effective_uid, static_cast<int64_t>(geteuid()));
   EXPECT_TRUE(found->status == "sleeping" || found->status == "running") << *found->status;
   EXPECT_GT(found->start_time_ms, self->start_time_ms - 1000);
   EXPECT_GT(*found->memory_bytes, 0);
@@ -475,9 +486,10 @@ TEST(LinuxProcessSourceFakeTest, OnceReadsAreReusedUntilTheInstanceChanges) {
   EXPECT_EQ(Pd(s1[0])["cwd"], "/srv/app");
   EXPECT_EQ(e1.count, 1);
 
-  // Same instance: cwd and fds changed on disk are not re-read; uid, threads
-  // and tty (every-scan fields) are. The environ error is not counted again
-  // but stays explained in platform_data.
+  // Same instance: cwd and fds changed on disk are not re-read; threads and
+  // tty (every-scan fields) are, and uids are when the owner of /proc/PID
+  // (the euid) changed. The environ error is not counted again but stays
+  // explained in platform_data.
   proc.Relink(f, "cwd", "/elsewhere");
   proc.Relink(f, "fd/0", "/dev/pts/9");
   f.euid = 0;
@@ -485,13 +497,16 @@ TEST(LinuxProcessSourceFakeTest, OnceReadsAreReusedUntilTheInstanceChanges) {
   f.tty_nr = (4 << 8) | 1;
   proc.WriteStatus(f);
   proc.WriteStat(f);
+  const bool owner_followed = proc.SetOwner(f);
   ScanErrors e2;
   auto s2 = Scan(src, &e2);
   ASSERT_EQ(s2.size(), 1u);
   json pd2 = Pd(s2[0]);
   EXPECT_EQ(pd2["cwd"], "/srv/app");
   EXPECT_EQ(pd2["fds"]["0"]["type"], "pipe");
-  EXPECT_EQ(pd2["uid"]["effective"], 0);
+  if (owner_followed) {
+    EXPECT_EQ(pd2["uid"]["effective"], 0);
+  }
   EXPECT_EQ(pd2["threads"], 9);
   EXPECT_EQ(pd2["tty"], "tty1");
   EXPECT_EQ(pd2["errors"]["environ"], "environ: Is a directory");
@@ -568,8 +583,8 @@ TEST(LinuxProcessSourceFakeTest, HashSkippedWhenTooLargeOrDisabled) {
   LinuxProcessSource src({.proc_root = proc.root(), .max_hash_bytes = 1024});
   auto s1 = Scan(src);
   ASSERT_EQ(s1.size(), 2u);
-  const auto* big = Find(s1, 10);
-  const auto* small = Find(s1, 11);
+  const auto* big = &Get(s1, 10);
+  const auto* small = &Get(s1, 11);
   EXPECT_FALSE(big->exe_hash.has_value());
   EXPECT_EQ(Pd(*big)["hash_skipped"], "too_large");
   EXPECT_FALSE(Pd(*big).contains("errors")) << "a size cap is policy, not an error";
@@ -612,15 +627,286 @@ TEST(LinuxProcessSourceFakeTest, KernelThreadsAndZombiesSkipTheOnceReads) {
   ScanErrors errors;
   auto procs = Scan(src, &errors);
   ASSERT_EQ(procs.size(), 2u);
-  json kp = Pd(*Find(procs, 2));
+  json kp = Pd(Get(procs, 2));
   EXPECT_EQ(kp["kernel_thread"], true);
   EXPECT_FALSE(kp.contains("cwd"));
   EXPECT_FALSE(kp.contains("fds"));
-  EXPECT_FALSE(Find(procs, 2)->exe_path.has_value());
-  json zp = Pd(*Find(procs, 3));
+  EXPECT_FALSE(Get(procs, 2).exe_path.has_value());
+  json zp = Pd(Get(procs, 3));
   EXPECT_FALSE(zp.contains("cwd"));
   EXPECT_FALSE(zp.contains("errors"));
   EXPECT_EQ(errors.count, 0);
+}
+
+
+// ---------------------------------------------------------------------------
+// Incremental reads: what a warm scan costs, owner-driven status re-reads,
+// the periodic refresh.
+
+TEST(LinuxProcessSourceFakeTest, WarmScanReadsOnlyStatOwnerAndExeButFillsEveryField) {
+  FakeProc proc;
+  WriteFile(proc.File("image"), "image");
+  FakeProcess f;
+  for (int i = 0; i < 3; ++i) {
+    f.pid = 400 + i;
+    f.exe = proc.File("image");
+    proc.Write(f);
+  }
+  LinuxProcessSource src({.proc_root = proc.root()});
+  auto s1 = Scan(src);
+  ASSERT_EQ(s1.size(), 3u);
+  auto r1 = src.last_read_counters();
+  EXPECT_EQ(r1.stat, 3);
+  EXPECT_EQ(r1.status, 3);
+  EXPECT_EQ(r1.cmdline, 3);
+  EXPECT_EQ(r1.full_reads, 3);
+
+  // Rewrite cmdline and status on disk: a warm scan must not look at them.
+  for (int i = 0; i < 3; ++i) {
+    f.pid = 400 + i;
+    WriteFile(proc.Dir(f) + "/cmdline", std::string("changed\0", 8));
+    f.ruid = 4242;
+    proc.WriteStatus(f);
+    f.ruid = 1000;
+  }
+  auto s2 = Scan(src);
+  ASSERT_EQ(s2.size(), 3u);
+  auto r2 = src.last_read_counters();
+  EXPECT_EQ(r2.stat, 3);
+  EXPECT_EQ(r2.owner, 3);
+  EXPECT_EQ(r2.exe_link, 3);
+  EXPECT_EQ(r2.status, 0);
+  EXPECT_EQ(r2.cmdline, 0);
+  EXPECT_EQ(r2.full_reads, 0);
+  EXPECT_EQ(r2.owner_changes, 0);
+  EXPECT_EQ(src.hasher_counters().hits + src.hasher_counters().misses, 3) << "no hashing either";
+  // ... and still carries every field, from the cache.
+  for (size_t i = 0; i < 3; ++i) {
+    const auto& a = s1[i];
+    const auto& b = Get(s2, a.pid);
+    EXPECT_EQ(b.name, a.name);
+    EXPECT_EQ(b.ppid, a.ppid);
+    EXPECT_EQ(b.exe_path, a.exe_path);
+    EXPECT_EQ(b.command_line, a.command_line);
+    EXPECT_EQ(b.command_line, (std::vector<std::string>{"fake", "--flag"}));
+    EXPECT_EQ(b.start_time_ms, a.start_time_ms);
+    EXPECT_EQ(b.memory_bytes, a.memory_bytes);
+    EXPECT_EQ(b.status, a.status);
+    EXPECT_EQ(b.user_id, 1000);
+    EXPECT_EQ(b.user_name, a.user_name);
+    EXPECT_EQ(b.exe_hash, crypto::Sha256Hex("image"));
+    EXPECT_EQ(b.platform_data, a.platform_data);
+  }
+}
+
+// The euid shows in the owner of /proc/PID: a change of it re-reads status at
+// the next scan. A change that leaves euid and egid alone (the documented
+// blind spot) waits for the periodic refresh.
+TEST(LinuxProcessSourceFakeTest, OwnerChangeRereadsStatusOtherwiseTheRefreshDoes) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to chown the fake /proc/PID";
+  FakeProc proc;
+  FakeProcess f;
+  f.pid = 100;  // 100 % 3 == 1: refreshed on scans 4, 7, ... (first seen on scan 1)
+  f.ruid = f.euid = 1000;
+  proc.Write(f);
+  LinuxProcessSource src({.proc_root = proc.root(), .refresh_every_scans = 3});
+  EXPECT_EQ(Get(Scan(src), 100).user_id, 1000);  // scan 1
+
+  // setuid(0) in a uid-1000 process: euid and the directory owner become 0.
+  f.ruid = f.euid = 0;
+  proc.WriteStatus(f);
+  ASSERT_TRUE(proc.SetOwner(f));
+  auto s2 = Scan(src);  // scan 2
+  EXPECT_EQ(Get(s2, 100).user_id, 0);
+  EXPECT_EQ(Get(s2, 100).effective_uid, 0);
+  EXPECT_EQ(Pd(Get(s2, 100))["uid"], json({{"real", 0}, {"effective", 0}}));
+  EXPECT_EQ(src.last_read_counters().status, 1);
+  EXPECT_EQ(src.last_read_counters().owner_changes, 1);
+
+  // A gid-only change moves the owner too.
+  f.egid = 0;
+  proc.WriteStatus(f);
+  ASSERT_TRUE(proc.SetOwner(f));
+  auto s3 = Scan(src);  // scan 3
+  EXPECT_EQ(Pd(Get(s3, 100))["gid"]["effective"], 0);
+  EXPECT_EQ(src.last_read_counters().owner_changes, 1);
+
+  // Real uid changes, euid/egid (the owner) do not: unseen until the refresh.
+  f.ruid = 1234;
+  proc.WriteStatus(f);
+  auto s4 = Scan(src);  // scan 4: 4 - 1 >= 3 and 4 % 3 == 100 % 3 -> refresh
+  EXPECT_EQ(src.last_read_counters().refreshes, 1);
+  EXPECT_EQ(Get(s4, 100).user_id, 1234);
+  f.ruid = 4321;
+  proc.WriteStatus(f);
+  auto s5 = Scan(src);  // scan 5: not due
+  EXPECT_EQ(src.last_read_counters().status, 0);
+  EXPECT_EQ(Get(s5, 100).user_id, 1234) << "the blind spot the header documents";
+}
+
+// The refresh re-reads cmdline (argv rewrites), spread across scans by pid.
+TEST(LinuxProcessSourceFakeTest, PeriodicRefreshIsSpreadAndPicksUpArgvRewrites) {
+  FakeProc proc;
+  FakeProcess f;
+  for (int pid = 100; pid < 108; ++pid) {
+    f.pid = pid;
+    proc.Write(f);
+  }
+  LinuxProcessSource src({.proc_root = proc.root(), .refresh_every_scans = 4});
+  Scan(src);  // scan 1: all new
+  EXPECT_EQ(src.last_read_counters().full_reads, 8);
+  f.pid = 103;
+  WriteFile(proc.Dir(f) + "/cmdline", std::string("sshd: root@pts/0\0", 17));
+  proc.Relink(f, "cwd", "/tmp/.x");
+  // Scans 2-4: nothing due yet. Scans 5-8: pids with pid % 4 == scan % 4.
+  std::map<int, std::vector<int64_t>> refreshed_on;
+  for (int scan = 2; scan <= 9; ++scan) {
+    auto procs = Scan(src);
+    const auto& p = Get(procs, 103);
+    const bool seen = p.command_line == std::vector<std::string>{"sshd: root@pts/0"};
+    EXPECT_EQ(seen, scan >= 7) << "scan " << scan;
+    EXPECT_EQ(Pd(p)["cwd"], scan >= 7 ? "/tmp/.x" : "/srv/app") << "scan " << scan;
+    const auto r = src.last_read_counters();
+    EXPECT_EQ(r.refreshes, scan >= 5 ? 2 : 0) << "scan " << scan;
+    EXPECT_EQ(r.cmdline, r.refreshes);
+    EXPECT_EQ(r.status, r.refreshes);
+  }
+}
+
+// A real process: its euid (setresuid) shows at the next scan, both ways —
+// root dropping to nobody, and nobody regaining root through its saved uid
+// (the exploit direction), which leaves it non-dumpable throughout.
+TEST(LinuxProcessSourceTest, RealCredentialChangeIsSeenThroughTheOwner) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to change credentials";
+  int go[2], done[2];
+  ASSERT_EQ(::pipe(go), 0);
+  ASSERT_EQ(::pipe(done), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    char c;
+    if (::read(go[0], &c, 1) != 1) _exit(1);
+    if (::setresgid(65534, 65534, 0) != 0 || ::setresuid(65534, 65534, 0) != 0) _exit(2);
+    if (::write(done[1], "1", 1) != 1) _exit(3);
+    if (::read(go[0], &c, 1) != 1) _exit(1);
+    if (::setresuid(0, 0, 0) != 0) _exit(4);
+    if (::write(done[1], "2", 1) != 1) _exit(3);
+    for (;;) ::pause();
+  }
+  auto step = [&] {
+    char c;
+    ASSERT_EQ(::write(go[1], "x", 1), 1);
+    ASSERT_EQ(::read(done[0], &c, 1), 1);
+  };
+  LinuxProcessSource src({.refresh_every_scans = 0});  // only the owner can tell
+  auto s1 = Scan(src);
+  EXPECT_EQ(Get(s1, pid).user_id, 0);
+
+  step();  // now nobody
+  auto s2 = Scan(src);
+  EXPECT_EQ(Get(s2, pid).user_id, 65534);
+  EXPECT_EQ(Get(s2, pid).effective_uid, 65534);
+  EXPECT_EQ(Get(s2, pid).user_name, "nobody");
+  EXPECT_EQ(Pd(Get(s2, pid))["gid"], json({{"real", 65534}, {"effective", 65534}}));
+  EXPECT_GE(src.last_read_counters().owner_changes, 1);
+
+  step();  // setresuid(0, 0, 0): root again
+  auto s3 = Scan(src);
+  EXPECT_EQ(Get(s3, pid).user_id, 0);
+  EXPECT_EQ(Get(s3, pid).effective_uid, 0);
+  EXPECT_EQ(Pd(Get(s3, pid))["uid"], json({{"real", 0}, {"effective", 0}}));
+  EXPECT_EQ(Pd(Get(s3, pid))["gid"]["effective"], 65534);
+
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  for (int fd : {go[0], go[1], done[0], done[1]}) ::close(fd);
+}
+
+// /proc/self/stat fields 48 and 49: where the kernel thinks argv lives.
+std::pair<uintptr_t, uintptr_t> ArgArea() {
+  std::string stat = ReadFile("/proc/self/stat");
+  size_t pos = stat.rfind(')') + 2;
+  std::vector<std::string> fields;
+  while (pos < stat.size()) {
+    size_t sp = stat.find_first_of(" \n", pos);
+    if (sp == std::string::npos) sp = stat.size();
+    fields.push_back(stat.substr(pos, sp - pos));
+    pos = sp + 1;
+  }
+  if (fields.size() < 47) return {0, 0};
+  return {std::stoull(fields[48 - 3]), std::stoull(fields[49 - 3])};
+}
+
+// A real process rewriting its argv in place (setproctitle style, as
+// masquerading malware does): seen at the instance's refresh, not before.
+TEST(LinuxProcessSourceTest, RealArgvRewriteIsSeenAtTheRefresh) {
+  auto [arg_start, arg_end] = ArgArea();
+  const std::string title = "sentinel-masq --fake";
+  if (arg_end <= arg_start + title.size() + 2) GTEST_SKIP() << "argv area too small to rewrite";
+  int go[2], done[2];
+  ASSERT_EQ(::pipe(go), 0);
+  ASSERT_EQ(::pipe(done), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    char c;
+    if (::read(go[0], &c, 1) != 1) _exit(1);
+    char* area = reinterpret_cast<char*>(arg_start);
+    const size_t len = arg_end - arg_start;
+    std::memset(area, ' ', len);
+    std::memcpy(area, title.c_str(), title.size() + 1);  // with its NUL
+    area[len - 1] = 'x';  // the final NUL overwritten: the kernel reads a proctitle
+    if (::write(done[1], "1", 1) != 1) _exit(3);
+    for (;;) ::pause();
+  }
+  LinuxProcessSource src({.refresh_every_scans = 2});  // refreshed on scan 3 or 4
+  const auto original = linux_proc::ParseCmdline(ReadFile("/proc/self/cmdline"));
+  EXPECT_EQ(Get(Scan(src), pid).command_line, original);  // scan 1: first sight
+  char c;
+  ASSERT_EQ(::write(go[1], "x", 1), 1);
+  ASSERT_EQ(::read(done[0], &c, 1), 1);
+  ASSERT_EQ(linux_proc::ParseCmdline(ReadFile("/proc/" + std::to_string(pid) + "/cmdline")),
+            std::vector<std::string>{title});
+  EXPECT_EQ(Get(Scan(src), pid).command_line, original) << "scan 2: not due, cmdline not read";
+  Scan(src);
+  auto s4 = Scan(src);
+  EXPECT_EQ(Get(s4, pid).command_line, std::vector<std::string>{title});
+  EXPECT_EQ(Get(s4, pid).exe_path, Get(s4, getpid()).exe_path) << "same image: no exec";
+
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  for (int fd : {go[0], go[1], done[0], done[1]}) ::close(fd);
+}
+
+// On the real /proc: a warm scan reads status and cmdline only for instances
+// it had not seen, or whose owner changed.
+TEST(LinuxProcessSourceTest, RealWarmScanReadsNoCmdlineOrStatusForKnownInstances) {
+  std::vector<std::unique_ptr<Child>> kids;
+  for (int i = 0; i < 5; ++i)
+    kids.push_back(std::make_unique<Child>(SpawnOptions{.argv = {"/bin/sleep", "60"}}));
+  LinuxProcessSource src({.refresh_every_scans = 0});
+  auto first = Scan(src);
+  auto second = Scan(src);
+  const auto r = src.last_read_counters();
+  // Instances new since the first scan, or that exec'd in between (a busy host).
+  std::map<std::pair<int64_t, int64_t>, const models::ProcessRecord*> before;
+  for (const auto& p : first) before[{p.pid, p.start_time_ms}] = &p;
+  int64_t changed = 0;
+  for (const auto& p : second) {
+    auto it = before.find({p.pid, p.start_time_ms});
+    changed += it == before.end() || it->second->name != p.name || it->second->exe_path != p.exe_path;
+  }
+  EXPECT_GE(r.stat, static_cast<int64_t>(second.size()));
+  EXPECT_LE(r.full_reads, changed);
+  EXPECT_EQ(r.cmdline, r.full_reads);
+  EXPECT_EQ(r.status, r.full_reads + r.owner_changes);
+  EXPECT_GE(r.owner, static_cast<int64_t>(second.size()));
+  for (const auto& k : kids) {
+    const auto& p = Get(second, k->pid());
+    EXPECT_EQ(p.command_line, (std::vector<std::string>{"/bin/sleep", "60"}));
+    EXPECT_EQ(p.user_id, static_cast<int64_t>(getuid()));
+    EXPECT_EQ(p.exe_hash, SleepSha());
+  }
 }
 
 }  // namespace

@@ -1,5 +1,9 @@
 #include "procmond/platform/linux/proc_parsers.h"
 
+#include <string.h>
+
+#include <algorithm>
+
 #include "sentinel/base/strings.h"
 
 namespace sentinel::procmond::linux_proc {
@@ -7,7 +11,9 @@ namespace sentinel::procmond::linux_proc {
 Result<StatFields> ParseStat(std::string_view c) {
   StatFields f;
   size_t open = c.find('(');
-  size_t close = c.rfind(')');
+  // The LAST ')': memrchr is vectorized, string_view::rfind is not.
+  const void* last = c.empty() ? nullptr : ::memrchr(c.data(), ')', c.size());
+  size_t close = last ? static_cast<size_t>(static_cast<const char*>(last) - c.data()) : std::string_view::npos;
   if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
     return InvalidArgumentError("stat: no (comm) field");
   }
@@ -15,19 +21,22 @@ Result<StatFields> ParseStat(std::string_view c) {
   if (!pid) return InvalidArgumentError("stat: bad pid");
   f.pid = *pid;
   f.comm = std::string(c.substr(open + 1, close - open - 1));
-  // Fields after comm, numbered from 3 (state) as in proc(5).
-  std::vector<std::string_view> fields;
+  // Fields after comm, numbered from 3 (state) as in proc(5). Only the
+  // first 22 (up to rss, field 24) are kept: no allocation per call.
+  constexpr size_t kNeed = 22;
+  std::string_view fields[kNeed];
+  size_t nfields = 0;
   std::string_view rest = c.substr(close + 1);
   size_t i = 0;
-  while (i < rest.size()) {
+  while (i < rest.size() && nfields < kNeed) {
     while (i < rest.size() && (rest[i] == ' ' || rest[i] == '\n')) ++i;
     size_t j = i;
     while (j < rest.size() && rest[j] != ' ' && rest[j] != '\n') ++j;
-    if (j > i) fields.push_back(rest.substr(i, j - i));
+    if (j > i) fields[nfields++] = rest.substr(i, j - i);
     i = j;
   }
   // Need up to field 24 (rss): index = field - 3.
-  if (fields.size() < 22) return InvalidArgumentError("stat: truncated (" + std::to_string(fields.size()) + " fields)");
+  if (nfields < kNeed) return InvalidArgumentError("stat: truncated (" + std::to_string(nfields) + " fields)");
   auto num = [&](int field) -> std::optional<int64_t> { return ParseInt64(fields[static_cast<size_t>(field - 3)]); };
   if (fields[0].size() != 1) return InvalidArgumentError("stat: bad state");
   f.state = fields[0][0];
@@ -120,6 +129,8 @@ std::vector<std::string> ParseCmdline(std::string_view c) {
   std::vector<std::string> args;
   if (c.empty()) return args;
   if (c.back() == '\0') c.remove_suffix(1);
+  // Exact size: argv is cached per process instance (no doubling slack).
+  args.reserve(static_cast<size_t>(std::count(c.begin(), c.end(), '\0')) + 1);
   size_t start = 0;
   while (true) {
     size_t z = c.find('\0', start);

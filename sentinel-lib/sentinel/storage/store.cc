@@ -1,9 +1,11 @@
 #include "sentinel/storage/store.h"
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -81,7 +83,128 @@ Status CheckHeader(DatabaseKind kind, const std::string& path) {
   return Status::Ok();
 }
 
+// SipHash-2-4 with a 128-bit output (Aumasson & Bernstein; the reference
+// implementation's algorithm).
+struct SipKey {
+  uint64_t k0, k1;
+};
+
+SipKey RandomSipKey() {
+  SipKey k{};
+  unsigned char b[16];
+  size_t got = 0;
+  while (got < sizeof b) {
+    ssize_t n = ::getrandom(b + got, sizeof b - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      // No entropy source: still a correct digest, only forgeable.
+      for (size_t i = got; i < sizeof b; ++i) b[i] = static_cast<unsigned char>(i * 131 + 7);
+      break;
+    }
+    got += static_cast<size_t>(n);
+  }
+  for (int i = 0; i < 8; ++i) {
+    k.k0 |= static_cast<uint64_t>(b[i]) << (8 * i);
+    k.k1 |= static_cast<uint64_t>(b[8 + i]) << (8 * i);
+  }
+  return k;
+}
+
+inline uint64_t Rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
+
+std::pair<uint64_t, uint64_t> SipHash128(const SipKey& key, const unsigned char* in, size_t len) {
+  uint64_t v0 = 0x736f6d6570736575ULL ^ key.k0;
+  uint64_t v1 = 0x646f72616e646f6dULL ^ key.k1 ^ 0xee;
+  uint64_t v2 = 0x6c7967656e657261ULL ^ key.k0;
+  uint64_t v3 = 0x7465646279746573ULL ^ key.k1;
+  auto round = [&] {
+    v0 += v1;
+    v1 = Rotl(v1, 13);
+    v1 ^= v0;
+    v0 = Rotl(v0, 32);
+    v2 += v3;
+    v3 = Rotl(v3, 16);
+    v3 ^= v2;
+    v0 += v3;
+    v3 = Rotl(v3, 21);
+    v3 ^= v0;
+    v2 += v1;
+    v1 = Rotl(v1, 17);
+    v1 ^= v2;
+    v2 = Rotl(v2, 32);
+  };
+  auto load = [](const unsigned char* p, size_t n) {
+    uint64_t m = 0;
+    for (size_t i = 0; i < n; ++i) m |= static_cast<uint64_t>(p[i]) << (8 * i);
+    return m;
+  };
+  auto load8 = [&](const unsigned char* p) {
+    if constexpr (std::endian::native == std::endian::little) {
+      uint64_t m;
+      std::memcpy(&m, p, 8);
+      return m;
+    } else {
+      return load(p, 8);
+    }
+  };
+  const size_t full = len - len % 8;
+  for (size_t i = 0; i < full; i += 8) {
+    uint64_t m = load8(in + i);
+    v3 ^= m;
+    round();
+    round();
+    v0 ^= m;
+  }
+  uint64_t b = (static_cast<uint64_t>(len) << 56) | load(in + full, len - full);
+  v3 ^= b;
+  round();
+  round();
+  v0 ^= b;
+  v2 ^= 0xee;
+  for (int i = 0; i < 4; ++i) round();
+  const uint64_t lo = v0 ^ v1 ^ v2 ^ v3;
+  v1 ^= 0xdd;
+  for (int i = 0; i < 4; ++i) round();
+  return {lo, v0 ^ v1 ^ v2 ^ v3};
+}
+
+void AppendLength(std::string* s, size_t n) {
+  uint64_t v = n;
+  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+  char b[8];
+  std::memcpy(b, &v, sizeof b);  // little-endian on every host
+  s->append(b, sizeof b);
+}
+
 }  // namespace
+
+EventStore::ImageDigest EventStore::DigestImage(const std::string& name, const std::optional<std::string>& exe_path,
+                                                const std::optional<std::vector<std::string>>& argv,
+                                                std::string* scratch) {
+  static const SipKey kKey = RandomSipKey();
+  // Unambiguous encoding: every string length-prefixed, absence marked.
+  std::string& s = *scratch;
+  s.clear();
+  AppendLength(&s, name.size());
+  s += name;
+  s.push_back(exe_path ? '\1' : '\0');
+  if (exe_path) {
+    AppendLength(&s, exe_path->size());
+    s += *exe_path;
+  }
+  s.push_back(argv ? '\1' : '\0');
+  if (argv) {
+    AppendLength(&s, argv->size());
+    for (const std::string& a : *argv) {
+      AppendLength(&s, a.size());
+      s += a;
+    }
+  }
+  auto [lo, hi] = SipHash128(kKey, reinterpret_cast<const unsigned char*>(s.data()), s.size());
+  // A 128 KiB command line must not pin its buffer for good.
+  if (s.capacity() > 65536) std::string().swap(s);
+  return ImageDigest{lo, hi};
+}
 
 Result<std::unique_ptr<Database>> OpenStore(DatabaseKind kind, const StoreOptions& options) {
   bool created = false;
@@ -152,17 +275,16 @@ Status EventStore::LoadOpenInstances() {
     if (!row) break;
     OpenInstance inst;
     inst.instance_id = st.ColumnInt(0);
-    inst.name = st.ColumnText(3);
-    inst.exe_path = st.ColumnOptionalText(4);
+    std::optional<std::vector<std::string>> argv;
     if (!st.IsNull(5)) {
       auto j = nlohmann::json::parse(st.ColumnTextView(5), nullptr, /*allow_exceptions=*/false);
       if (j.is_array()) {
-        std::vector<std::string> argv;
-        for (const auto& a : j) argv.push_back(a.is_string() ? a.get<std::string>() : a.dump());
-        inst.argv = std::move(argv);
+        std::vector<std::string> args;
+        for (const auto& a : j) args.push_back(a.is_string() ? a.get<std::string>() : a.dump());
+        argv = std::move(args);
       }
     }
-    inst.exe_hash = st.ColumnOptionalText(6);
+    inst.image = DigestImage(st.ColumnText(3), st.ColumnOptionalText(4), argv, &scratch_);
     inst.ppid = st.ColumnOptionalInt(7);
     if (!st.IsNull(8)) inst.cpu_percent = st.ColumnDouble(8);
     inst.memory_bytes = st.ColumnOptionalInt(9);
@@ -229,8 +351,8 @@ Result<int64_t> EventStore::WriteScanUnchecked(const models::ScanRecord& scan) {
     auto [it, inserted] = open_.try_emplace(Key{p.pid, p.start_time_ms});
     OpenInstance& inst = it->second;
     if (!inserted && inst.seen_scan == scan_id) continue;  // a duplicate pid in one scan: keep the first
-    const bool same_image =
-        !inserted && inst.name == p.name && inst.exe_path == p.exe_path && inst.argv == p.command_line;
+    const ImageDigest image = DigestImage(p.name, p.exe_path, p.command_line, &scratch_);
+    const bool same_image = !inserted && inst.image == image;
     bool state_changed = true;
     if (same_image) {
       state_changed = inst.ppid != p.ppid || inst.cpu_percent != p.cpu_percent ||
@@ -258,10 +380,7 @@ Result<int64_t> EventStore::WriteScanUnchecked(const models::ScanRecord& scan) {
       RETURN_IF_ERROR(ins_inst.Run());
       inst = OpenInstance{};
       inst.instance_id = db_->LastInsertRowId();
-      inst.name = p.name;
-      inst.exe_path = p.exe_path;
-      inst.argv = p.command_line;
-      inst.exe_hash = p.exe_hash;
+      inst.image = image;
       ++new_count;
     }
     if (state_changed) {

@@ -66,11 +66,20 @@ class EventStore {
  private:
   explicit EventStore(std::unique_ptr<Database> db) : db_(std::move(db)) {}
 
+  // A keyed 128-bit digest (SipHash-2-4-128, random key per process) of
+  // name, exe_path and argv: what makes an instance's image. Holding it
+  // instead of copies of the strings keeps the cache small (10,000
+  // processes' argv are megabytes); unforgeable without the key, so a
+  // rewritten argv cannot be made to collide with the old one.
+  struct ImageDigest {
+    uint64_t lo = 0, hi = 0;
+    bool operator==(const ImageDigest&) const = default;
+  };
+  static ImageDigest DigestImage(const std::string& name, const std::optional<std::string>& exe_path,
+                                 const std::optional<std::vector<std::string>>& argv, std::string* scratch);
   struct OpenInstance {
     int64_t instance_id;
-    std::string name;
-    std::optional<std::string> exe_path, exe_hash;
-    std::optional<std::vector<std::string>> argv;  // compared raw: no JSON encoding per scan
+    ImageDigest image;
     std::optional<int64_t> ppid, memory_bytes, user_id, effective_uid;
     std::optional<double> cpu_percent;
     std::optional<std::string> status, user_name;
@@ -90,6 +99,7 @@ class EventStore {
   bool cache_loaded_ = false;
   // Instances open (not yet seen to exit), updated in place by each scan.
   std::unordered_map<Key, OpenInstance, KeyHash> open_;
+  std::string scratch_;  // DigestImage's buffer
 };
 
 inline constexpr int64_t kOpenScanId = INT64_MAX;
