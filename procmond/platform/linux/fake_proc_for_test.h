@@ -27,6 +27,7 @@ struct FakeProcess {
   uint64_t flags = 0x00400100;
   int64_t threads = 1;
   uint64_t start_ticks = 5000;
+  uint64_t startcode = 0x555555554000;  // stat field 26, part of the exec signature: an exec changes it
   uint64_t utime = 1, stime = 1;
   int64_t ruid = 1000, euid = 1000, rgid = 1000, egid = 1000;
   std::string cmdline = std::string("fake\0--flag\0", 12);
@@ -77,11 +78,11 @@ class FakeProc {
     char buf[512];
     std::snprintf(buf, sizeof buf,
                   " %c %d %d %d %lld -1 %llu 0 0 0 0 %llu %llu 0 0 20 0 %lld 0 %llu 10000000 250 "
-                  "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n",
+                  "18446744073709551615 %llu 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n",
                   p.state, p.ppid, p.pid, p.pid, static_cast<long long>(p.tty_nr),
                   static_cast<unsigned long long>(p.flags), static_cast<unsigned long long>(p.utime),
                   static_cast<unsigned long long>(p.stime), static_cast<long long>(p.threads),
-                  static_cast<unsigned long long>(p.start_ticks));
+                  static_cast<unsigned long long>(p.start_ticks), static_cast<unsigned long long>(p.startcode));
     ::sentinel::testing::WriteFile(Dir(p) + "/stat", std::to_string(p.pid) + " (" + p.comm + ")" + buf);
   }
   void WriteStatus(const FakeProcess& p) const {

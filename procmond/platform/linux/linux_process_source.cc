@@ -89,7 +89,7 @@ LinuxProcessSource::LinuxProcessSource(LinuxProcessSourceOptions options)
       hash_executables_(options.hash_executables),
       hash_cache_capacity_(options.hash_cache_capacity),
       refresh_every_(options.refresh_every_scans),
-      exe_link_every_scan_(options.exe_link_every_scan),
+      exe_every_(options.exe_link_every_scans),
       hasher_(std::make_unique<ExeHasher>(options.max_hash_bytes, options.hash_cache_capacity)) {}
 
 LinuxProcessSource::~LinuxProcessSource() {
@@ -425,7 +425,10 @@ Status LinuxProcessSource::Enumerate(std::vector<models::ProcessRecord>* out, Sc
     if (fresh) {
       inst = Instance{};
       inst.start_ticks = stat->starttime_ticks;
+      inst.exec_sig = stat->exec_sig;
     }
+    // A zombie's signature reads 0: it did not exec.
+    const bool sig_moved = !fresh && !dead && inst.exec_sig != stat->exec_sig;
 
     // The exe link: every scan (or only with the full reads).
     std::optional<std::string_view> exe_now;  // meaningful once exe_read
@@ -447,13 +450,19 @@ Status LinuxProcessSource::Enumerate(std::vector<models::ProcessRecord>* out, Sc
         exe_status = std::move(e);
       }
     };
-    if (exe_link_every_scan_ || fresh) read_exe();
+    if (fresh || sig_moved || exe_every_ == 1 ||
+        (exe_every_ > 1 && (static_cast<uint64_t>(pid) + scan_) % exe_every_ == 0)) {
+      read_exe();
+    }
 
     const bool exec =
         !fresh && (inst.comm != stat->comm ||
+                   // Both shown and different (to or from 0 is a change of access: the link decides).
+                   (sig_moved && inst.exec_sig != 0 && stat->exec_sig != 0) ||
                    // A process that became a zombie has lost its exe link: still the same image.
                    (exe_read && !dead &&
                     (inst.exe_link ? std::optional<std::string_view>(*inst.exe_link) : std::nullopt) != exe_now));
+    if (!dead) inst.exec_sig = stat->exec_sig;
     // Zombies and kernel threads have nothing left to refresh.
     const bool refresh = !fresh && !exec && !dead && !kernel_thread && refresh_every_ > 0 &&
                          scan_ - inst.full_scan >= refresh_every_ &&

@@ -521,9 +521,12 @@ TEST(LinuxProcessSourceFakeTest, OnceReadsAreReusedUntilTheInstanceChanges) {
   EXPECT_EQ(Pd(s3[0])["cwd"], "/elsewhere");
   EXPECT_EQ(Pd(s3[0])["fds"]["0"], json({{"type", "tty"}, {"path", "/dev/pts/9"}}));
 
-  // exec of a binary with the same comm: the exe link changes -> read again.
+  // exec of a binary with the same comm: the exec signature in stat (and
+  // the exe link) change -> read again.
   proc.Relink(f, "cwd", "/third");
   proc.Relink(f, "exe", proc.File("image-b"));
+  f.startcode += 0x1000;
+  proc.WriteStat(f);
   auto s4 = Scan(src);
   ASSERT_EQ(s4.size(), 1u);
   EXPECT_EQ(Pd(s4[0])["cwd"], "/third");
@@ -643,7 +646,7 @@ TEST(LinuxProcessSourceFakeTest, KernelThreadsAndZombiesSkipTheOnceReads) {
 // Incremental reads: what a warm scan costs, owner-driven status re-reads,
 // the periodic refresh.
 
-TEST(LinuxProcessSourceFakeTest, WarmScanReadsOnlyStatOwnerAndExeButFillsEveryField) {
+TEST(LinuxProcessSourceFakeTest, WarmScanReadsOnlyStatAndOwnerButFillsEveryField) {
   FakeProc proc;
   WriteFile(proc.File("image"), "image");
   FakeProcess f;
@@ -652,7 +655,7 @@ TEST(LinuxProcessSourceFakeTest, WarmScanReadsOnlyStatOwnerAndExeButFillsEveryFi
     f.exe = proc.File("image");
     proc.Write(f);
   }
-  LinuxProcessSource src({.proc_root = proc.root()});
+  LinuxProcessSource src({.proc_root = proc.root(), .exe_link_every_scans = 0});
   auto s1 = Scan(src);
   ASSERT_EQ(s1.size(), 3u);
   auto r1 = src.last_read_counters();
@@ -674,7 +677,7 @@ TEST(LinuxProcessSourceFakeTest, WarmScanReadsOnlyStatOwnerAndExeButFillsEveryFi
   auto r2 = src.last_read_counters();
   EXPECT_EQ(r2.stat, 3);
   EXPECT_EQ(r2.owner, 3);
-  EXPECT_EQ(r2.exe_link, 3);
+  EXPECT_EQ(r2.exe_link, 0);
   EXPECT_EQ(r2.status, 0);
   EXPECT_EQ(r2.cmdline, 0);
   EXPECT_EQ(r2.full_reads, 0);
@@ -909,5 +912,96 @@ TEST(LinuxProcessSourceTest, RealWarmScanReadsNoCmdlineOrStatusForKnownInstances
   }
 }
 
+
+// An exec that keeps comm is seen at the next scan through stat's exec
+// signature, without the exe link being read every scan.
+TEST(LinuxProcessSourceFakeTest, ExecKeepingCommIsSeenThroughTheExecSignature) {
+  FakeProc proc;
+  WriteFile(proc.File("sshd"), "the real sshd");
+  WriteFile(proc.File("fake-sshd"), "not sshd");
+  FakeProcess f;
+  f.comm = "sshd";
+  f.exe = proc.File("sshd");
+  proc.Write(f);
+  LinuxProcessSource src({.proc_root = proc.root(), .exe_link_every_scans = 0});
+  EXPECT_EQ(Get(Scan(src), f.pid).exe_hash, crypto::Sha256Hex("the real sshd"));
+  Scan(src);
+  EXPECT_EQ(src.last_read_counters().exe_link, 0);
+
+  // /tmp/x/sshd exec'd by sshd: same comm, new layout.
+  proc.Relink(f, "exe", proc.File("fake-sshd"));
+  f.startcode += 0x7000;
+  proc.WriteStat(f);
+  auto s3 = Scan(src);
+  EXPECT_EQ(src.last_read_counters().exe_link, 1);
+  EXPECT_EQ(src.last_read_counters().full_reads, 1);
+  EXPECT_EQ(Get(s3, f.pid).exe_path, proc.File("fake-sshd"));
+  EXPECT_EQ(Get(s3, f.pid).exe_hash, crypto::Sha256Hex("not sshd"));
+}
+
+// Without a signature change (ASLR off and an identical layout; or an image
+// deleted after start) the exe link is still read every N scans per instance,
+// spread by pid.
+TEST(LinuxProcessSourceFakeTest, StaggeredExeReadCatchesWhatTheSignatureCannot) {
+  FakeProc proc;
+  WriteFile(proc.File("image"), "image");
+  FakeProcess f;
+  f.exe = proc.File("image");
+  for (int pid = 100; pid < 106; ++pid) {
+    f.pid = pid;
+    proc.Write(f);
+  }
+  LinuxProcessSource src({.proc_root = proc.root(), .exe_link_every_scans = 3});
+  Scan(src);  // scan 1: all new, all read
+  EXPECT_EQ(src.last_read_counters().exe_link, 6);
+  f.pid = 104;  // due when (104 + scan) % 3 == 0: scan 4
+  proc.Relink(f, "exe", proc.File("image") + " (deleted)");
+  for (int scan = 2; scan <= 4; ++scan) {
+    auto procs = Scan(src);
+    EXPECT_EQ(src.last_read_counters().exe_link, 2) << "scan " << scan << ": a third of them";
+    EXPECT_EQ(Get(procs, 104).exe_path, proc.File("image") + (scan == 4 ? " (deleted)" : "")) << "scan " << scan;
+  }
+  EXPECT_EQ(Pd(Get(Scan(src), 104))["exe_deleted"], true);
+}
+
+// A real process exec'ing another binary under the same name: comm does not
+// change, the exec signature does.
+TEST(LinuxProcessSourceTest, RealExecKeepingCommIsSeenAtTheNextScan) {
+  const std::string comm = [] {
+    std::string c = ReadFile("/proc/self/comm");
+    while (!c.empty() && c.back() == '\n') c.pop_back();
+    return c;
+  }();
+  TempDir dir;
+  const std::string impostor = dir.File(comm);  // /tmp/.../<our comm>: a copy of sleep
+  WriteFile(impostor, ReadFile("/bin/sleep"));
+  ASSERT_EQ(::chmod(impostor.c_str(), 0755), 0);
+  int go[2];
+  ASSERT_EQ(::pipe(go), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    char c;
+    if (::read(go[0], &c, 1) != 1) _exit(1);
+    std::string arg0 = comm, arg1 = "60";
+    char* args[] = {arg0.data(), arg1.data(), nullptr};
+    ::execv(impostor.c_str(), args);
+    _exit(127);
+  }
+  LinuxProcessSource src({.refresh_every_scans = 0, .exe_link_every_scans = 0});
+  auto s1 = Scan(src);
+  EXPECT_EQ(Get(s1, pid).exe_path, Get(s1, getpid()).exe_path);
+  ASSERT_EQ(::write(go[1], "x", 1), 1);
+  WaitForExec(pid);
+  auto s2 = Scan(src);
+  EXPECT_EQ(Get(s2, pid).name, Get(s1, pid).name) << "same comm";
+  EXPECT_EQ(Get(s2, pid).exe_path, RealPath(impostor));
+  EXPECT_EQ(Get(s2, pid).exe_hash, SleepSha());
+  EXPECT_EQ(Get(s2, pid).command_line, (std::vector<std::string>{comm, "60"}));
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  ::close(go[0]);
+  ::close(go[1]);
+}
 }  // namespace
 }  // namespace sentinel::procmond

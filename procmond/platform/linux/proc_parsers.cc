@@ -21,23 +21,37 @@ Result<StatFields> ParseStat(std::string_view c) {
   if (!pid) return InvalidArgumentError("stat: bad pid");
   f.pid = *pid;
   f.comm = std::string(c.substr(open + 1, close - open - 1));
-  // Fields after comm, numbered from 3 (state) as in proc(5). Only the
-  // first 22 (up to rss, field 24) are kept: no allocation per call.
-  constexpr size_t kNeed = 22;
-  std::string_view fields[kNeed];
+  // Fields after comm, numbered from 3 (state) as in proc(5), up to field 51
+  // (env_end) when present: no allocation per call.
+  constexpr size_t kNeed = 22;  // up to rss (field 24)
+  constexpr size_t kMax = 49;   // up to env_end (field 51)
+  std::string_view fields[kMax];
   size_t nfields = 0;
-  std::string_view rest = c.substr(close + 1);
-  size_t i = 0;
-  while (i < rest.size() && nfields < kNeed) {
-    while (i < rest.size() && (rest[i] == ' ' || rest[i] == '\n')) ++i;
-    size_t j = i;
-    while (j < rest.size() && rest[j] != ' ' && rest[j] != '\n') ++j;
-    if (j > i) fields[nfields++] = rest.substr(i, j - i);
-    i = j;
+  const char* p = c.data() + close + 1;
+  const char* const end = c.data() + c.size();
+  while (p < end && nfields < kMax) {
+    while (p < end && (*p == ' ' || *p == '\n')) ++p;
+    const char* q = p;
+    while (q < end && *q != ' ' && *q != '\n') ++q;
+    if (q > p) fields[nfields++] = std::string_view(p, static_cast<size_t>(q - p));
+    p = q;
   }
   // Need up to field 24 (rss): index = field - 3.
   if (nfields < kNeed) return InvalidArgumentError("stat: truncated (" + std::to_string(nfields) + " fields)");
   auto num = [&](int field) -> std::optional<int64_t> { return ParseInt64(fields[static_cast<size_t>(field - 3)]); };
+  // The exec signature: its fields are decimal addresses; no value is
+  // needed, only whether they changed, so their text is mixed in.
+  uint64_t sig = 0;
+  bool any = false;
+  for (int field : {26, 27, 28, 45, 46, 47, 48, 49, 50, 51}) {
+    const size_t idx = static_cast<size_t>(field - 3);
+    if (idx >= nfields) break;
+    std::string_view t = fields[idx];
+    if (t != "0") any = true;
+    for (char ch : t) sig = (sig ^ static_cast<unsigned char>(ch)) * 0x100000001b3ULL;  // FNV-1a
+    sig = (sig ^ 0xff) * 0x100000001b3ULL;                                             // separator
+  }
+  f.exec_sig = any ? (sig | 1) : 0;
   if (fields[0].size() != 1) return InvalidArgumentError("stat: bad state");
   f.state = fields[0][0];
   auto ppid = num(4), tty = num(7), flags = num(9), utime = num(14), stime = num(15), threads = num(20), start = num(22),

@@ -28,6 +28,13 @@ struct StatFields {
   uint64_t starttime_ticks = 0;  // since boot
   int64_t rss_pages = 0;
   uint64_t flags = 0;
+  // A digest of where execve() laid the image out: startcode, endcode,
+  // startstack (fields 26-28) and start_data .. env_end (45-51). A new
+  // execve() gives new values (ASLR randomizes them; without it, a different
+  // binary or argv/environment size still moves them). 0 when the kernel
+  // shows them as 0: a kernel thread, a zombie, or a process the reader may
+  // not ptrace-read (the same check as the exe link).
+  uint64_t exec_sig = 0;
 };
 Result<StatFields> ParseStat(std::string_view content);
 

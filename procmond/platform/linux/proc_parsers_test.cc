@@ -47,6 +47,33 @@ TEST(ProcParsersTest, KernelThreadAndZombie) {
   EXPECT_EQ(StateName('I'), "idle");
 }
 
+// Fields 26-28 and 45-51 (code, stack, argv, environment addresses) make
+// the exec signature: a new layout (an execve) gives a new one; all zero
+// (kernel thread, zombie, not ptrace-readable) gives 0.
+TEST(ProcParsersTest, ExecSignatureFollowsTheImageLayout) {
+  auto line = [](const std::string& code, const std::string& stack, const std::string& args) {
+    return "4242 (sshd) S 1 4242 4242 0 -1 4194560 0 0 0 0 2 3 0 0 20 0 1 0 123456 9000000 1290 "
+           "18446744073709551615 " + code + " " + code + "9 " + stack +
+           " 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 " + code + "7 " + code + "8 94000 " + args + " " + args +
+           "5 " + args + "9 " + args + "99 0\n";
+  };
+  auto a = ParseStat(line("94660343390208", "140728809069056", "140728809073068"));
+  auto same = ParseStat(line("94660343390208", "140728809069056", "140728809073068"));
+  auto exec = ParseStat(line("94435188809728", "140727016272912", "140727016274371"));
+  auto args_moved = ParseStat(line("94660343390208", "140728809069056", "140728809073100"));
+  ASSERT_TRUE(a.ok() && same.ok() && exec.ok() && args_moved.ok()) << a.status().ToString();
+  EXPECT_NE(a->exec_sig, 0u);
+  EXPECT_EQ(a->exec_sig, same->exec_sig);
+  EXPECT_NE(a->exec_sig, exec->exec_sig);
+  EXPECT_NE(a->exec_sig, args_moved->exec_sig);
+  EXPECT_EQ(a->rss_pages, 1290);  // the fields before are unaffected
+  auto kthread = ParseStat("2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 1 0 0 20 0 1 0 1 0 0 "
+                           "18446744073709551615 0 0 0 0 0 0 0 2147483647 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n");
+  ASSERT_TRUE(kthread.ok());
+  EXPECT_EQ(kthread->exec_sig, 0u);
+  EXPECT_EQ(ParseStat("2 (k) S 0 0 0 0 -1 0 0 0 0 0 0 1 0 0 20 0 1 0 1 0 0 0\n")->exec_sig, 0u) << "short line";
+}
+
 TEST(ProcParsersTest, RejectsGarbledStat) {
   EXPECT_FALSE(ParseStat("").ok());
   EXPECT_FALSE(ParseStat("12 (x S 1").ok());
