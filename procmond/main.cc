@@ -19,6 +19,7 @@
 #include "procmond/platform/linux/linux_process_source.h"
 #include "procmond/privileges.h"
 #include "procmond/version.h"
+#include "sentinel/audit/trail.h"
 #include "sentinel/base/time.h"
 #include "sentinel/config/config.h"
 #include "sentinel/storage/store.h"
@@ -104,12 +105,38 @@ int Run(const Flags& flags) {
     std::fprintf(stderr, "procmond: %s\n", store.status().message().c_str());
     return kExitRuntime;
   }
+  // The audit ledger: opened (created) before the drop so its files can be
+  // handed to the collector's user. A ledger that cannot be opened does not
+  // stop collection; it is reported loudly.
+  const std::string audit_dir = std::filesystem::path(cfg.database.audit_path).parent_path().string();
+  const bool audit_dir_existed = audit_dir.empty() || std::filesystem::exists(audit_dir, ec);
+  std::unique_ptr<audit::AuditTrail> trail;
+  {
+    auto opened = audit::AuditTrail::OpenForComponent("procmond", cfg.database.audit_path,
+                                                      cfg.database.busy_timeout_ms, cfg.database.audit_signing_key);
+    if (!opened.ok() && opened.status().code() == StatusCode::kInvalidArgument) {
+      std::fprintf(stderr, "procmond: %s\n", opened.status().message().c_str());
+      return kExitUsage;
+    }
+    trail = opened.ok() ? std::move(*opened) : audit::AuditTrail::Disabled("procmond", opened.status().message());
+  }
+  trail->Record("component_start", {{"component", "procmond"},
+                                    {"version", procmond::kVersion},
+                                    {"pid", getpid()},
+                                    {"uid", getuid()},
+                                    {"once", flags.once}});
+  trail->Record("config_loaded", {{"config_hash", loaded->hash}, {"sources", loaded->sources}});
+
   // Everything that needs root is open; drop to privileges.user.
   procmond::PrivilegeOptions popts;
   popts.user = cfg.privileges.user;
   popts.keep_capabilities = cfg.privileges.keep_capabilities;
   for (const char* suffix : {"", "-wal", "-shm"}) popts.chown_paths.push_back(cfg.database.path + suffix);
   if (!data_dir_existed) popts.chown_paths.push_back(data_dir);
+  if (trail->enabled()) {
+    for (const char* suffix : {"", "-wal", "-shm"}) popts.chown_paths.push_back(cfg.database.audit_path + suffix);
+    if (!audit_dir_existed && audit_dir != data_dir) popts.chown_paths.push_back(audit_dir);
+  }
   auto priv = procmond::DropPrivileges(popts);
   if (!priv.ok()) {
     LogError("cannot drop privileges", {{"error", priv.status().message()}});
@@ -123,9 +150,16 @@ int Run(const Flags& flags) {
                                    {"gid", priv->gid},
                                    {"kept_capabilities", priv->kept},
                                    {"no_new_privs", caps.ok() && caps->no_new_privs}});
+    trail->Record("privileges_dropped", {{"user", priv->user},
+                                         {"uid", priv->uid},
+                                         {"gid", priv->gid},
+                                         {"kept_capabilities", priv->kept},
+                                         {"no_new_privs", caps.ok() && caps->no_new_privs}});
   } else {
     telemetry::LogWarn("running without root: some data will be missing",
                        {{"uid", priv->uid}, {"not_visible", priv->missing}});
+    trail->Record("privileges_not_dropped", {{"uid", priv->uid}, {"reason", "not started as root"},
+                                             {"not_visible", priv->missing}});
   }
 
   procmond::LinuxProcessSourceOptions source_opts;
@@ -145,8 +179,9 @@ int Run(const Flags& flags) {
                                  {"scan_ms", scan.completed_at_ms - scan.started_at_ms},
                                  {"write_ms", write_ms}});
       });
-  auto finish = [&writer](int64_t timeout_ms) {
+  auto finish = [&writer, &trail](int64_t timeout_ms) {
     Status st = writer.Stop(timeout_ms);
+    trail->Record("component_stop", {{"component", "procmond"}, {"clean", st.ok()}});
     if (!st.ok()) {
       LogError("scans lost at shutdown", {{"error", st.message()}});
       std::fprintf(stderr, "procmond: %s\n", st.message().c_str());
@@ -185,6 +220,8 @@ int Run(const Flags& flags) {
           InitLog(cfg);
           source.SetHashing(cfg.collection.hash_executables, static_cast<uint64_t>(cfg.collection.max_hash_bytes));
           LogInfo("configuration reloaded", {{"config_hash", reloaded->hash}});
+          trail->Record("config_loaded", {{"config_hash", reloaded->hash}, {"sources", reloaded->sources},
+                                          {"reload", true}});
         } else {
           LogError("configuration reload refused; keeping the running configuration",
                    {{"error", reloaded.status().message()}});

@@ -9,8 +9,10 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   # libraries
   libsqlite3-dev libssl-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libcap-dev
+  libsodium-dev libcurl4-openssl-dev libcpp-httplib-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3 procps python3 util-linux passwd
+  b3sum rsyslog python3-aiosmtpd prometheus
   # code hygiene
   clang-format clang-tidy
 )

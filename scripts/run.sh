@@ -13,8 +13,11 @@ fi
 export SENTINELD_DATABASE__PATH=${SENTINELD_DATABASE__PATH:-$PWD/data/events.db}
 export SENTINELD_DATABASE__AUDIT_PATH=${SENTINELD_DATABASE__AUDIT_PATH:-$PWD/data/audit.db}
 
-echo "SentinelD: event store $SENTINELD_DATABASE__PATH"
-echo "  query it from another terminal, e.g.:"
+echo "SentinelD: event store $SENTINELD_DATABASE__PATH, audit ledger $SENTINELD_DATABASE__AUDIT_PATH"
+echo "  sentinelagent runs the built-in rules and prints alerts here; it starts and supervises procmond."
+echo "  From another terminal, e.g.:"
 echo "    $BUILD/sentinelcli/sentinelcli --config config/local.yaml query 'SELECT pid, name, exe_path FROM processes LIMIT 20'"
+echo "    $BUILD/sentinelcli/sentinelcli --config config/local.yaml alerts list"
+echo "    cp /bin/sleep /tmp/demo && /tmp/demo 600 &    # raises proc-exec-from-tmp within one interval"
 echo "  stop with Ctrl-C"
-exec "$BUILD/procmond/procmond" --config config/local.yaml
+exec "$BUILD/sentinelagent/sentinelagent" --config config/local.yaml

@@ -6,10 +6,15 @@
 
 #include <CLI/CLI.hpp>
 
+#include "sentinelcli/commands/alerts_cmd.h"
+#include "sentinelcli/commands/audit_cmd.h"
+#include "sentinel/detection/sql_guard.h"
 #include "sentinelcli/commands/config_cmd.h"
 #include "sentinelcli/commands/context.h"
+#include "sentinelcli/commands/dlq_cmd.h"
 #include "sentinelcli/commands/export.h"
 #include "sentinelcli/commands/query.h"
+#include "sentinelcli/commands/rules_cmd.h"
 
 namespace {
 constexpr const char* kVersion = "0.1.0";
@@ -51,6 +56,59 @@ int main(int argc, char** argv) {
   auto* config_validate = config_cmd->add_subcommand("validate", "Validate a configuration file");
   config_validate->add_option("file", validate_file, "File to validate (default: the layered configuration)");
 
+  auto* rules_cmd = app.add_subcommand("rules", "List, show, validate, test, enable, disable, import or export rules");
+  rules_cmd->require_subcommand(1);
+  auto* rules_list = rules_cmd->add_subcommand("list", "The rule set the agent loads, with its stored state");
+  std::string rule_id;
+  auto* rules_show = rules_cmd->add_subcommand("show", "One rule as YAML (or JSON) with its state");
+  rules_show->add_option("id", rule_id, "Rule id")->required();
+  std::vector<std::string> rule_files;
+  auto* rules_validate = rules_cmd->add_subcommand("validate", "Check rule files (fields and sandboxed SQL)");
+  rules_validate->add_option("files", rule_files, "Rule files")->required();
+  auto* rules_test = rules_cmd->add_subcommand("test", "Run a rule against the store and print its findings");
+  rules_test->add_option("rule", rule_id, "Rule id or rule file")->required();
+  auto* rules_enable = rules_cmd->add_subcommand("enable", "Enable a rule (kept across reloads)");
+  rules_enable->add_option("id", rule_id, "Rule id")->required();
+  auto* rules_disable = rules_cmd->add_subcommand("disable", "Disable a rule (kept across reloads)");
+  rules_disable->add_option("id", rule_id, "Rule id")->required();
+  std::string import_path;
+  auto* rules_import = rules_cmd->add_subcommand("import", "Validate rule files and copy them into the rules directory");
+  rules_import->add_option("path", import_path, "Rule file or directory")->required();
+  std::string export_dir;
+  auto* rules_export = rules_cmd->add_subcommand("export", "Write every rule as YAML (stdout or --output DIR)");
+  rules_export->add_option("--output", export_dir, "Directory to write <id>.yaml files to");
+
+  auto* alerts_cmd = app.add_subcommand("alerts", "List or show alerts");
+  alerts_cmd->require_subcommand(1);
+  AlertListArgs alert_list;
+  auto* alerts_list = alerts_cmd->add_subcommand("list", "Alerts, newest first");
+  alerts_list->add_option("--severity", alert_list.severity, "At least this severe: low, medium, high, critical");
+  alerts_list->add_option("--rule", alert_list.rule, "Only this rule's alerts");
+  alerts_list->add_option("--since", alert_list.since, "From this time (ISO-8601 or 15m, 2h, 7d)");
+  alerts_list->add_option("--limit", alert_list.limit, "At most N alerts");
+  std::string alert_id;
+  auto* alerts_show = alerts_cmd->add_subcommand("show", "One alert with every field");
+  alerts_show->add_option("id", alert_id, "Alert id")->required();
+  DlqArgs dlq;
+  auto* dlq_cmd = alerts_cmd->add_subcommand("dlq", "The dead-letter queue: deliveries that gave up");
+  dlq_cmd->require_subcommand(1);
+  auto* dlq_list = dlq_cmd->add_subcommand("list", "Dead letters, oldest first");
+  dlq_list->add_option("--sink", dlq.sink, "Only this sink's dead letters");
+  auto* dlq_retry = dlq_cmd->add_subcommand("retry", "Queue dead letters for delivery again (no network)");
+  dlq_retry->add_option("ids", dlq.ids, "Dead letter ids (default: all)");
+  dlq_retry->add_option("--sink", dlq.sink, "Only this sink's dead letters");
+
+  auto* audit_cmd = app.add_subcommand("audit", "Verify or list the tamper-evident audit ledger");
+  audit_cmd->require_subcommand(1);
+  auto* audit_verify =
+      audit_cmd->add_subcommand("verify", "Recompute the hash chain and signatures (exit 3 if tampered)");
+  int64_t audit_limit = 20;
+  auto* audit_list = audit_cmd->add_subcommand("list", "Show the most recent audit entries");
+  audit_list->add_option("--limit", audit_limit, "At most N most recent entries (0: all)")->capture_default_str();
+  std::string keygen_path;
+  auto* audit_keygen = audit_cmd->add_subcommand("keygen", "Create an Ed25519 signing key file (mode 0600)");
+  audit_keygen->add_option("file", keygen_path, "Private key file to create")->required();
+
   // Name an unknown command instead of CLI11's "A subcommand is required".
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -59,8 +117,9 @@ int main(int argc, char** argv) {
       continue;
     }
     if (!a.empty() && a[0] == '-') continue;
-    if (a != "query" && a != "export" && a != "config") {
-      std::cerr << "sentinelcli: unknown command \"" << a << "\" (expected query, export or config; see --help)\n";
+    if (a != "query" && a != "export" && a != "config" && a != "rules" && a != "alerts" && a != "audit") {
+      std::cerr << "sentinelcli: unknown command \"" << a
+                << "\" (expected query, export, rules, alerts, audit or config; see --help)\n";
       return kExitUsage;
     }
     break;
@@ -72,6 +131,8 @@ int main(int argc, char** argv) {
     return rc == 0 ? kExitOk : kExitUsage;
   }
 
+  // Whatever a query asks of SQLite, the process stays bounded (SPEC §6).
+  sentinel::detection::SetMemoryCeiling(sentinel::detection::kDefaultMemoryCeiling);
   CommandContext ctx{global, {}, DetectTerminal(STDOUT_FILENO, global.no_color), &std::cout, &std::cerr};
   // `config validate FILE` checks the file on its own: a broken layered
   // configuration must not stop it.
@@ -88,5 +149,20 @@ int main(int argc, char** argv) {
   if (export_cmd->parsed()) return RunExport(ctx, exp);
   if (config_show->parsed()) return RunConfigShow(ctx);
   if (config_validate->parsed()) return RunConfigValidate(ctx, "");
+  if (rules_list->parsed()) return RunRulesList(ctx);
+  if (rules_show->parsed()) return RunRulesShow(ctx, rule_id);
+  if (rules_validate->parsed()) return RunRulesValidate(ctx, rule_files);
+  if (rules_test->parsed()) return RunRulesTest(ctx, rule_id);
+  if (rules_enable->parsed()) return RunRulesEnable(ctx, rule_id, true);
+  if (rules_disable->parsed()) return RunRulesEnable(ctx, rule_id, false);
+  if (rules_import->parsed()) return RunRulesImport(ctx, import_path);
+  if (rules_export->parsed()) return RunRulesExport(ctx, export_dir);
+  if (alerts_list->parsed()) return RunAlertsList(ctx, alert_list);
+  if (alerts_show->parsed()) return RunAlertsShow(ctx, alert_id);
+  if (dlq_list->parsed()) return RunDlqList(ctx, dlq);
+  if (dlq_retry->parsed()) return RunDlqRetry(ctx, dlq);
+  if (audit_verify->parsed()) return RunAuditVerify(ctx);
+  if (audit_list->parsed()) return RunAuditList(ctx, audit_limit);
+  if (audit_keygen->parsed()) return RunAuditKeygen(ctx, keygen_path);
   return kExitUsage;
 }

@@ -1,5 +1,7 @@
 #include "sentinelcli/commands/context.h"
 
+#include <unistd.h>
+
 #include <ostream>
 
 #include "sentinel/storage/store.h"
@@ -25,6 +27,25 @@ Result<std::unique_ptr<storage::Database>> OpenEventsReadOnly(const CommandConte
   const auto& db = ctx.config.config.database;
   return storage::OpenStore(storage::DatabaseKind::kEvents,
                             {db.path, storage::OpenMode::kReadOnly, db.busy_timeout_ms});
+}
+
+std::unique_ptr<audit::AuditTrail> OpenCliTrail(const CommandContext& ctx) {
+  const auto& db = ctx.config.config.database;
+  if (::access(db.audit_path.c_str(), F_OK) != 0) {
+    return std::unique_ptr<audit::AuditTrail>();
+  }
+  if (::access(db.audit_path.c_str(), W_OK) != 0) {
+    *ctx.err << "sentinelcli: warning: audit ledger " << db.audit_path
+             << " is not writable by this user; this action is not recorded in it\n";
+    return std::unique_ptr<audit::AuditTrail>();
+  }
+  auto trail = audit::AuditTrail::Open("sentinelcli", {db.audit_path, db.busy_timeout_ms});
+  if (!trail.ok()) {
+    *ctx.err << "sentinelcli: warning: audit ledger: " << trail.status().message()
+             << "; this action is not recorded in it\n";
+    return std::unique_ptr<audit::AuditTrail>();
+  }
+  return std::move(*trail);
 }
 
 int Fail(const CommandContext& ctx, const Status& status) {

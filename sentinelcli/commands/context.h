@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "sentinel/audit/trail.h"
 #include "sentinel/base/status.h"
 #include "sentinel/config/config.h"
 #include "sentinel/storage/sqlite.h"
@@ -45,6 +46,12 @@ Result<Format> ResolveFormat(const GlobalOptions& global, Format fallback, bool 
 
 // Opens the event store read-only (never creates or changes it).
 Result<std::unique_ptr<storage::Database>> OpenEventsReadOnly(const CommandContext& ctx);
+
+// The audit trail of the CLI (actor "sentinelcli"): appends to the ledger
+// at database.audit_path only when that file exists (the CLI never creates
+// it). A ledger the operator cannot write gets one warning on stderr and a
+// disabled trail.
+std::unique_ptr<audit::AuditTrail> OpenCliTrail(const CommandContext& ctx);
 
 // Prints "sentinelcli: <message>" on stderr and returns the exit code for it:
 // InvalidArgument -> 2, anything else -> 1.

@@ -1,5 +1,9 @@
 #include "sentinelcli/commands/query.h"
 
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
 #include <sqlite3.h>
 
 #include <map>
@@ -81,8 +85,18 @@ int RunQuery(const CommandContext& ctx, const QueryArgs& args) {
 
   detection::GuardLimits limits;
   limits.timeout_ms = ctx.config.config.detection.rule_timeout_secs * 1000;
+  auto trail = OpenCliTrail(ctx);
+  auto audit = [&](const std::string& action, nlohmann::json data) {
+    if (!trail) return;
+    data["sql"] = args.sql;
+    data["uid"] = static_cast<int64_t>(::getuid());
+    trail->Record(action, data);
+  };
   auto q = detection::GuardedQuery::Prepare(**db, args.sql, limits);
-  if (!q.ok()) return Fail(ctx, q.status());
+  if (!q.ok()) {
+    audit("query_rejected", {{"error", q.status().message()}});
+    return Fail(ctx, q.status());
+  }
   storage::Statement& st = (*q)->statement();
 
   // Bind parameters by name; every parameter must get a value.
@@ -140,6 +154,7 @@ int RunQuery(const CommandContext& ctx, const QueryArgs& args) {
     ++written;
   }
   s = writer->End();
+  audit("query_executed", {{"rows", written}, {"ok", s.ok()}});
   if (!s.ok()) return Fail(ctx, s);
   return kExitOk;
 }

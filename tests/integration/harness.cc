@@ -44,6 +44,9 @@ std::string ProcmondBin() {
 std::string CliBin() {
   return std::string(SENTINEL_BINARY_DIR) + "/sentinelcli/sentinelcli";
 }
+std::string AgentBin() {
+  return std::string(SENTINEL_BINARY_DIR) + "/sentinelagent/sentinelagent";
+}
 std::string RssProbeBin() {
   return std::string(SENTINEL_BINARY_DIR) + "/tests/integration/rss_probe";
 }
@@ -89,7 +92,9 @@ Sandbox::Sandbox() {
 }
 
 std::vector<std::string> Sandbox::ProcmondEnv(const std::vector<std::string>& extra) const {
-  std::vector<std::string> env;
+  // procmond and the agent write the audit ledger: never the host's
+  // default /var/lib/sentineld/audit.db (a test's own setting, in `extra`, wins).
+  std::vector<std::string> env{"SENTINELD_DATABASE__AUDIT_PATH=" + File("audit.db")};
   if (::geteuid() == 0) {
     const passwd* pw = ::getpwuid(0);
     env.push_back("SENTINELD_PRIVILEGES__USER=" + std::string(pw ? pw->pw_name : "root"));
@@ -108,6 +113,12 @@ RunResult Sandbox::Cli(const std::vector<std::string>& args, const std::vector<s
   std::vector<std::string> argv{CliBin()};
   argv.insert(argv.end(), args.begin(), args.end());
   return testing::Run(argv, Env(env));
+}
+
+RunResult Sandbox::Agent(const std::vector<std::string>& args, const std::vector<std::string>& env) const {
+  std::vector<std::string> argv{AgentBin()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return testing::Run(argv, ProcmondEnv(env));
 }
 
 RunResult Sandbox::CliMeasured(const std::vector<std::string>& args,
@@ -275,29 +286,39 @@ RunResult RunOnPty(const std::vector<std::string>& argv, const std::vector<std::
   return r;
 }
 
-std::optional<int64_t> QueryInt(const std::string& db, const std::string& sql) {
+namespace {
+std::optional<int64_t> QueryIntImpl(const std::string& db, const std::string& sql, bool report) {
   sqlite3* h = nullptr;
   std::optional<int64_t> result;
   if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    ADD_FAILURE() << db << ": " << sqlite3_errmsg(h);
+    if (report) ADD_FAILURE() << db << ": " << sqlite3_errmsg(h);
     sqlite3_close(h);
     return result;
   }
   sqlite3_busy_timeout(h, 5000);
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
-    ADD_FAILURE() << sql << ": " << sqlite3_errmsg(h);
+    if (report) ADD_FAILURE() << sql << ": " << sqlite3_errmsg(h);
   } else {
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
       result = sqlite3_column_int64(st, 0);
     } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-      ADD_FAILURE() << sql << ": " << sqlite3_errmsg(h);
+      if (report) ADD_FAILURE() << sql << ": " << sqlite3_errmsg(h);
     }
   }
   sqlite3_finalize(st);
   sqlite3_close(h);
   return result;
+}
+}  // namespace
+
+std::optional<int64_t> QueryInt(const std::string& db, const std::string& sql) {
+  return QueryIntImpl(db, sql, true);
+}
+
+std::optional<int64_t> TryQueryInt(const std::string& db, const std::string& sql) {
+  return QueryIntImpl(db, sql, false);
 }
 
 void ExecSql(const std::string& db, const std::string& sql) {

@@ -29,6 +29,7 @@ using testing::RunResult;
 
 std::string ProcmondBin();
 std::string CliBin();
+std::string AgentBin();
 std::string RssProbeBin();
 
 // Environment edits (for testing::Run) that isolate a child from the caller:
@@ -47,6 +48,8 @@ class Sandbox {
 
   RunResult Procmond(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) const;
   RunResult Cli(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) const;
+  // sentinelagent with ProcmondEnv() (it may spawn procmond).
+  RunResult Agent(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) const;
   std::vector<std::string> Env(const std::vector<std::string>& extra = {}) const {
     return IsolatedEnv(path(), extra);
   }
@@ -114,6 +117,8 @@ RunResult RunOnPty(const std::vector<std::string>& argv, const std::vector<std::
 // Both fail the current test on an error.
 std::optional<int64_t> QueryInt(const std::string& db, const std::string& sql);
 void ExecSql(const std::string& db, const std::string& sql);
+// QueryInt without failing the test (for polling a database being created).
+std::optional<int64_t> TryQueryInt(const std::string& db, const std::string& sql);
 
 std::vector<std::string> SplitLines(const std::string& text);  // on '\n', no trailing empty line
 bool Contains(const std::string& haystack, const std::string& needle);

@@ -316,6 +316,16 @@ Status ParseSink(const YAML::Node& n, const std::string& path, SinkConfig& out, 
       return layer.Fail(JoinPath(path, key.name), "required for " + Article(type) + " " + type + " sink");
     }
   }
+  // Keys of one sink that only make sense together (or apart).
+  if (!sink.hmac_secret_env.empty() && !sink.hmac_secret_file.empty()) {
+    return layer.Fail(path + ".hmac_secret_file", "expected at most one of hmac_secret_env and hmac_secret_file");
+  }
+  if (sink.starttls && StartsWith(sink.smtp_url, "smtps://")) {
+    return layer.Fail(path + ".starttls", "expected false with an smtps:// smtp_url (TLS from the start)");
+  }
+  if (!sink.password_env.empty() && sink.username.empty()) {
+    return layer.Fail(path + ".password_env", "expected a username to go with it");
+  }
   out = std::move(sink);
   return Status::Ok();
 }

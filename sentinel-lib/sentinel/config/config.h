@@ -49,14 +49,25 @@ struct SinkConfig {
   std::string name, type;                      // type: stdout | file | syslog | webhook | email
   std::string format = "text";                 // stdout: text|json ; file: always json lines ("json")
   std::string path;                            // file
+  std::string fsync = "batch";                 // file: always | batch | never (see docs/alert-delivery.md)
+  int64_t rotate_bytes = 104857600;            // file: rotate when the file would grow past this; 0 never
+  int64_t rotate_keep = 5;                     // file: rotated files kept (path.1 .. path.N)
   std::string address;                         // syslog: udp://host:port | tcp://host:port | unix:///path
   std::string facility = "auth";               // syslog: kern user mail daemon auth syslog lpr news uucp cron
                                                //   authpriv ftp local0..local7
   std::string url;                             // webhook: http:// or https://
   std::map<std::string, std::string> headers;  // webhook
-  int64_t timeout_ms = 5000;                   // webhook, email
+  std::string hmac_secret_env;                 // webhook: environment variable holding the HMAC key
+  std::string hmac_secret_file;                // webhook: file holding the HMAC key (not with _env)
+  std::string signature_header = "X-Sentinel-Signature";  // webhook: header of the HMAC-SHA256
+  bool tls_verify = true;                      // webhook, email: verify the peer's certificate and name
+  std::string ca_file;                         // webhook, email: CA bundle; "" uses the system's
+  int64_t timeout_ms = 5000;                   // syslog (tcp/unix), webhook, email
   std::string smtp_url, from;                  // email: smtp:// or smtps://
   std::vector<std::string> to;                 // email: non-empty
+  bool starttls = false;                       // email (smtp://): require STARTTLS
+  std::string username;                        // email: SMTP AUTH user ("" no authentication)
+  std::string password_env;                    // email: environment variable holding the password
   std::string min_severity;                    // "" (all) | low | medium | high | critical ; every sink
   bool enabled = true;
   friend bool operator==(const SinkConfig&, const SinkConfig&) = default;
@@ -65,6 +76,7 @@ struct SinkConfig {
 struct DatabaseConfig {
   std::string path = "/var/lib/sentineld/events.db";
   std::string audit_path = "/var/lib/sentineld/audit.db";
+  std::string audit_signing_key;  // Ed25519 key file (sentinelcli audit keygen); "" = unsigned entries
   int64_t retention_days = 30;
   int64_t alert_retention_days = 365;
   int64_t busy_timeout_ms = 5000;

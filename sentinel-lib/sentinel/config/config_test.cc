@@ -382,7 +382,7 @@ TEST_F(ConfigTest, BadSinksRefused) {
   EXPECT_EQ(sinks("[{name: a, type: stdout}, {name: f, type: file, path: /x, url: \"http://h/\"}]"),
             FilePrefix() +
                 "alerting.sinks[1].url: not valid for a file sink (valid keys: name, type, "
-                "min_severity, enabled, format, path)");
+                "min_severity, enabled, format, path, fsync, rotate_bytes, rotate_keep)");
   EXPECT_EQ(sinks("[{name: s, type: syslog, address: \"udp://127.0.0.1\"}]"),
             FilePrefix() +
                 "alerting.sinks[0].address: expected udp://host:port, tcp://host:port or "
@@ -585,9 +585,12 @@ TEST_F(ConfigTest, KeysDescribeEveryKeyOnce) {
   EXPECT_TRUE(paths.count("collection.interval_secs/"));
   EXPECT_TRUE(paths.count("alerting.sinks[].url/webhook"));
   EXPECT_TRUE(paths.count("alerting.sinks[].format/file"));
-  EXPECT_TRUE(paths.count("alerting.sinks[].timeout_ms/webhook,email"));
-  // 7 sections, their 23 keys, the 5 keys of retry and circuit_breaker, 15 sink keys.
-  EXPECT_EQ(keys.size(), 7u + 23u + 5u + 15u);
+  EXPECT_TRUE(paths.count("alerting.sinks[].timeout_ms/syslog,webhook,email"));
+  EXPECT_TRUE(paths.count("alerting.sinks[].hmac_secret_env/webhook"));
+  EXPECT_TRUE(paths.count("alerting.sinks[].tls_verify/webhook,email"));
+  EXPECT_TRUE(paths.count("database.audit_signing_key/"));
+  // 7 sections, their 24 keys, the 5 keys of retry and circuit_breaker, 26 sink keys.
+  EXPECT_EQ(keys.size(), 7u + 24u + 5u + 26u);
 }
 
 TEST_F(ConfigTest, DefaultFilesHonourXdgConfigHome) {
@@ -642,6 +645,75 @@ TEST(ConfigChecksTest, Shapes) {
   EXPECT_FALSE(IsEmailAddress("@example.org"));
   EXPECT_FALSE(IsCleanText("a\nb"));
   EXPECT_FALSE(IsCleanText("\xff"));
+}
+
+}  // namespace
+}  // namespace sentinel::config
+
+namespace sentinel::config {
+namespace {
+
+// Delivery keys added with the delivery engine (issue 5): defaults, accepted values, refusals.
+TEST_F(ConfigTest, DeliveryKeysDefaultsAndValues) {
+  const std::string file = Write("c.yaml",
+                     "alerting:\n  sinks:\n"
+                     "    - {name: f, type: file, path: /x, fsync: always, rotate_bytes: 1024, rotate_keep: 2}\n"
+                     "    - {name: s, type: syslog, address: \"tcp://127.0.0.1:514\", timeout_ms: 700}\n"
+                     "    - {name: w, type: webhook, url: \"https://h/\", hmac_secret_env: HOOK_KEY,\n"
+                     "       signature_header: X-Sig, tls_verify: false, ca_file: /etc/ca.pem}\n"
+                     "    - {name: m, type: email, smtp_url: \"smtp://h\", from: a@b, to: [c@d], starttls: true,\n"
+                     "       username: bot, password_env: SMTP_PW}\n"
+                     "    - {name: d, type: file, path: /y}\n");
+  auto r = ValidateFile(file);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const auto& sinks = r->config.alerting.sinks;
+  ASSERT_EQ(sinks.size(), 5u);
+  EXPECT_EQ(sinks[0].fsync, "always");
+  EXPECT_EQ(sinks[0].rotate_bytes, 1024);
+  EXPECT_EQ(sinks[0].rotate_keep, 2);
+  EXPECT_EQ(sinks[1].timeout_ms, 700);
+  EXPECT_EQ(sinks[2].hmac_secret_env, "HOOK_KEY");
+  EXPECT_EQ(sinks[2].signature_header, "X-Sig");
+  EXPECT_FALSE(sinks[2].tls_verify);
+  EXPECT_EQ(sinks[2].ca_file, "/etc/ca.pem");
+  EXPECT_TRUE(sinks[3].starttls);
+  EXPECT_EQ(sinks[3].username, "bot");
+  EXPECT_EQ(sinks[3].password_env, "SMTP_PW");
+  EXPECT_EQ(sinks[4].fsync, "batch");
+  EXPECT_EQ(sinks[4].rotate_bytes, 104857600);
+  EXPECT_EQ(sinks[4].rotate_keep, 5);
+  // Written back, read again: the same configuration.
+  const std::string again = Write("again.yaml", ToYaml(r->config));
+  auto r2 = ValidateFile(again);
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  EXPECT_EQ(r2->config, r->config);
+}
+
+TEST_F(ConfigTest, DeliveryKeysRefusals) {
+  auto error = [this](const std::string& sinks) {
+    std::string message = ErrorOfYaml("alerting:\n  sinks: " + sinks + "\n");
+    return StartsWith(message, FilePrefix()) ? message.substr(FilePrefix().size()) : message;
+  };
+  EXPECT_EQ(error("[{name: f, type: file, path: /x, fsync: sometimes}]"),
+            "alerting.sinks[0].fsync: expected one of always, batch, never, got \"sometimes\"");
+  EXPECT_EQ(error("[{name: f, type: file, path: /x, rotate_keep: 0}]"),
+            "alerting.sinks[0].rotate_keep: expected an integer from 1 to 1000, got 0");
+  EXPECT_EQ(error("[{name: f, type: file, path: /x, rotate_bytes: -1}]"),
+            "alerting.sinks[0].rotate_bytes: expected a non-negative integer, got -1");
+  EXPECT_EQ(error("[{name: w, type: webhook, url: \"http://h/\", hmac_secret_env: \"1BAD\"}]"),
+            "alerting.sinks[0].hmac_secret_env: expected \"\" or an environment variable name "
+            "([A-Za-z_][A-Za-z0-9_]*), got \"1BAD\"");
+  EXPECT_EQ(error("[{name: w, type: webhook, url: \"http://h/\", hmac_secret_env: K, hmac_secret_file: /k}]"),
+            "alerting.sinks[0].hmac_secret_file: expected at most one of hmac_secret_env and hmac_secret_file");
+  EXPECT_EQ(error("[{name: w, type: webhook, url: \"http://h/\", signature_header: \"X Sig\"}]"),
+            "alerting.sinks[0].signature_header: expected an HTTP header name, got \"X Sig\"");
+  EXPECT_EQ(error("[{name: m, type: email, smtp_url: \"smtps://h\", from: a@b, to: [c@d], starttls: true}]"),
+            "alerting.sinks[0].starttls: expected false with an smtps:// smtp_url (TLS from the start)");
+  EXPECT_EQ(error("[{name: m, type: email, smtp_url: \"smtp://h\", from: a@b, to: [c@d], password_env: P}]"),
+            "alerting.sinks[0].password_env: expected a username to go with it");
+  EXPECT_EQ(error("[{name: s, type: stdout, tls_verify: false}]"),
+            "alerting.sinks[0].tls_verify: not valid for a stdout sink (valid keys: name, type, min_severity, "
+            "enabled, format)");
 }
 
 }  // namespace

@@ -78,7 +78,11 @@ int Authorize(void* user, int action, const char* a3, const char* a4, const char
       return SQLITE_OK;
     case SQLITE_READ: {
       if (db_name && std::string_view(db_name) != "main") {
-        return deny("reading from database \"" + std::string(db_name) + "\" is not allowed");
+        // The temp schema holds only what SentinelD put there (rules cannot
+        // create anything): the per-cycle `processes` snapshot (rule_runner.h).
+        const bool snapshot = std::string_view(db_name) == "temp" && IsVisible(arg3);
+        if (!snapshot) return deny("reading from database \"" + std::string(db_name) + "\" is not allowed");
+        return SQLITE_OK;
       }
       if (IsVisible(arg3)) return SQLITE_OK;
       // Base tables are readable only through an allowed view.
@@ -260,7 +264,13 @@ Result<bool> GuardedQuery::Step() {
     return ResourceExhaustedError("query stopped: exceeded its budget of " + std::to_string(limits_.max_vm_steps) +
                                   " VM steps");
   }
+  if (sqlite3_errcode(raw) == SQLITE_NOMEM) {
+    return ResourceExhaustedError("query stopped: it needed more memory than the ceiling of " +
+                                  std::to_string(sqlite3_hard_heap_limit64(-1) >> 20) + " MiB");
+  }
   return r.status();
 }
+
+int64_t SetMemoryCeiling(int64_t bytes) { return sqlite3_hard_heap_limit64(bytes); }
 
 }  // namespace sentinel::detection

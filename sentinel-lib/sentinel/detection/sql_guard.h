@@ -58,6 +58,14 @@ class GuardedQuery {
   enum class Stop { kNone, kTimeout, kSteps } stop_ = Stop::kNone;
 };
 
+// The memory ceiling of SPEC §6: SQLite's hard heap limit for the whole
+// process (SQLite has no per-connection one), so a query that needs more
+// fails with ResourceExhausted instead of growing the process. Returns the
+// previous limit; 0 = none. sentinelagent and sentinelcli set it at start
+// (kDefaultMemoryCeiling).
+int64_t SetMemoryCeiling(int64_t bytes);
+inline constexpr int64_t kDefaultMemoryCeiling = int64_t{512} << 20;
+
 // True if `name` (lower case) is an allow-listed SQL function.
 bool IsAllowedFunction(std::string_view name);
 

@@ -141,5 +141,26 @@ TEST_F(SqlGuardTest, MemoryBombIsCapped) {
   EXPECT_NE(r.status().message().find("too big"), std::string::npos) << r.status().message();
 }
 
+TEST_F(SqlGuardTest, MemoryCeilingStopsAMemoryBomb) {
+  // Values under the length cap, but together more than the ceiling:
+  // 3 MB, 6 MB and 9 MB strings alive at once against a 12 MB ceiling
+  // (without the ceiling this query succeeds: 9 MB is under the length cap).
+  const int64_t previous = SetMemoryCeiling(int64_t{12} << 20);
+  GuardLimits limits;
+  auto q = GuardedQuery::Prepare(*db_,
+                                 "SELECT length(a || a || a) FROM (SELECT printf('%.3000000c', 'x') AS a)",
+                                 limits);
+  ASSERT_TRUE(q.ok()) << q.status().message();
+  auto r = (*q)->Step();
+  SetMemoryCeiling(previous);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted) << r.status().message();
+  EXPECT_NE(r.status().message().find("memory"), std::string::npos) << r.status().message();
+  // The connection is usable again afterwards.
+  auto again = GuardedQuery::Prepare(*db_, "SELECT count(*) FROM processes", limits);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(*(*again)->Step());
+}
+
 }  // namespace
 }  // namespace sentinel::detection

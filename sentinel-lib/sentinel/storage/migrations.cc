@@ -217,8 +217,105 @@ CREATE INDEX idx_audit_ledger_time ON audit_ledger(timestamp);
 CREATE INDEX idx_audit_ledger_action ON audit_ledger(action);
 )sql";
 
+// An operator's `rules enable|disable` outlives rule-file reloads: NULL
+// follows the file's `enabled`, 0/1 overrides it.
+//
+// command_text: each instance's arguments joined by spaces, so rules can
+// match command lines with LIKE/GLOB without parsing JSON on every run.
+constexpr std::string_view kEvents2 = R"sql(
+ALTER TABLE detection_rules ADD COLUMN enabled_override INTEGER CHECK(enabled_override IN (0, 1));
+ALTER TABLE process_instances ADD COLUMN command_text TEXT;
+UPDATE process_instances SET command_text = (SELECT group_concat(value, ' ') FROM json_each(command_line))
+WHERE json_valid(command_line);
+DROP VIEW processes;
+DROP VIEW process_snapshots;
+CREATE VIEW process_snapshots AS
+SELECT s.scan_id * 4294967296 + i.instance_id AS id,
+       s.scan_id AS scan_id,
+       s.started_at_ms AS timestamp_ms,
+       i.pid AS pid,
+       st.ppid AS ppid,
+       i.name AS name,
+       i.exe_path AS exe_path,
+       i.command_line AS command_line,
+       i.start_time AS start_time,
+       st.cpu_percent AS cpu_percent,
+       st.memory_bytes AS memory_bytes,
+       st.status AS status,
+       i.exe_hash AS exe_hash,
+       i.hash_algorithm AS hash_algorithm,
+       st.user_name AS user_name,
+       st.user_id AS user_id,
+       i.platform_data AS platform_data,
+       st.effective_uid AS effective_uid,
+       i.command_text AS command_text
+FROM scan_metadata s
+JOIN process_instances i ON i.first_scan_id <= s.scan_id AND i.last_scan_id >= s.scan_id
+JOIN process_states st ON st.instance_id = i.instance_id
+ AND st.scan_id = (SELECT MAX(x.scan_id) FROM process_states x
+                   WHERE x.instance_id = i.instance_id AND x.scan_id <= s.scan_id)
+WHERE s.status = 'completed';
+
+CREATE VIEW processes AS
+SELECT * FROM process_snapshots
+WHERE scan_id = (SELECT MAX(scan_id) FROM scan_metadata WHERE status = 'completed');
+)sql";
+
+// Durable alert delivery (docs/alert-delivery.md). alert_deliveries is
+// rebuilt to widen its status CHECK: an attempt is recorded as 'in_flight'
+// before anything is sent and finished as success/failure/skipped, so an
+// attempt cut short by a crash is visible ('unknown' after recovery) instead
+// of silent. delivery_queue holds what is still to be delivered per
+// (alert, sink); the cursor in system_metadata says up to which alert id the
+// queue rows exist, so alerts committed just before a crash are enqueued at
+// the next start. Existing alerts count as handled (no re-delivery of
+// history on upgrade).
+constexpr std::string_view kEvents3 = R"sql(
+CREATE TABLE alert_deliveries_v3(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  alert_id INTEGER NOT NULL REFERENCES alerts(id),
+  sink_name TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  attempted_at_ms INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK(status IN ('success','failure','skipped','in_flight','unknown')),
+  error TEXT,
+  duration_ms INTEGER,
+  http_status INTEGER
+);
+INSERT INTO alert_deliveries_v3(id, alert_id, sink_name, attempt, attempted_at_ms, status, error, duration_ms)
+  SELECT id, alert_id, sink_name, attempt, attempted_at_ms, status, error, duration_ms FROM alert_deliveries;
+DROP TABLE alert_deliveries;
+ALTER TABLE alert_deliveries_v3 RENAME TO alert_deliveries;
+CREATE INDEX idx_alert_deliveries_alert ON alert_deliveries(alert_id, sink_name);
+CREATE INDEX idx_alert_deliveries_sink ON alert_deliveries(sink_name, attempted_at_ms);
+CREATE INDEX idx_alert_deliveries_status ON alert_deliveries(status);
+
+CREATE TABLE delivery_queue(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  alert_id INTEGER NOT NULL REFERENCES alerts(id),
+  sink_name TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms INTEGER NOT NULL,
+  enqueued_at_ms INTEGER NOT NULL,
+  last_error TEXT,
+  dlq_id INTEGER,
+  UNIQUE(alert_id, sink_name)
+);
+CREATE INDEX idx_delivery_queue_sink ON delivery_queue(sink_name, next_attempt_ms);
+
+ALTER TABLE dead_letter_queue ADD COLUMN retry_requested_at_ms INTEGER;
+CREATE UNIQUE INDEX idx_dlq_alert_sink ON dead_letter_queue(alert_id, sink_name);
+
+INSERT OR REPLACE INTO system_metadata(key, value, updated_at_ms)
+  SELECT 'delivery_enqueued_through_alert_id', CAST(coalesce(max(id), 0) AS TEXT),
+         CAST(strftime('%s', 'now') AS INTEGER) * 1000 FROM alerts;
+)sql";
+
 constexpr Migration kEventMigrations[] = {
     {1, "initial event store: incremental process history, events, rules, alerts, deliveries, DLQ", kEvents1},
+    {2, "detection_rules.enabled_override; process_instances.command_text", kEvents2},
+    {3, "durable alert delivery: delivery_queue, attempt states, http_status, one DLQ entry per alert and sink",
+     kEvents3},
 };
 constexpr Migration kAuditMigrations[] = {
     {1, "initial audit ledger", kAudit1},

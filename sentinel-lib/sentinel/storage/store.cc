@@ -17,6 +17,18 @@
 namespace sentinel::storage {
 namespace {
 
+// command_text: the arguments joined by single spaces, for rules that match
+// on the command line as one string (LIKE/GLOB) without parsing JSON.
+std::string JoinArgs(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) {
+    if (!out.empty()) out.push_back(' ');
+    out += a;
+  }
+  return out;
+}
+
+
 Status EnsureParentDirectory(const std::string& path) {
   std::filesystem::path p(path);
   auto parent = p.parent_path();
@@ -332,7 +344,8 @@ Result<int64_t> EventStore::WriteScanUnchecked(const models::ScanRecord& scan) {
 
   ASSIGN_OR_RETURN(Statement ins_inst, db_->Prepare(
       "INSERT INTO process_instances(pid, start_time, name, exe_path, command_line, exe_hash, hash_algorithm,"
-      " platform_data, first_scan_id, last_scan_id) VALUES(?,?,?,?,?,?,?,?,?,9223372036854775807)"));
+      " platform_data, first_scan_id, last_scan_id, command_text)"
+      " VALUES(?,?,?,?,?,?,?,?,?,9223372036854775807,?)"));
   ASSIGN_OR_RETURN(Statement ins_state, db_->Prepare(
       "INSERT INTO process_states(instance_id, scan_id, ppid, cpu_percent, memory_bytes, status, user_id,"
       " user_name, effective_uid) VALUES(?,?,?,?,?,?,?,?,?)"));
@@ -377,6 +390,11 @@ Result<int64_t> EventStore::WriteScanUnchecked(const models::ScanRecord& scan) {
       }
       RETURN_IF_ERROR(ins_inst.BindText(8, p.platform_data));
       RETURN_IF_ERROR(ins_inst.BindInt(9, scan_id));
+      if (p.command_line) {
+        RETURN_IF_ERROR(ins_inst.BindText(10, JoinArgs(*p.command_line)));
+      } else {
+        RETURN_IF_ERROR(ins_inst.BindNull(10));
+      }
       RETURN_IF_ERROR(ins_inst.Run());
       inst = OpenInstance{};
       inst.instance_id = db_->LastInsertRowId();
@@ -459,7 +477,8 @@ Result<RetentionResult> EventStore::ApplyRetention(int64_t now_ms, int64_t reten
                       keep_from, &r.states_deleted));
   RETURN_IF_ERROR(run("DELETE FROM process_events WHERE event_time_ms < ?", cutoff, &r.events_deleted));
   const char* kOldAlerts =
-      "SELECT id FROM alerts WHERE alert_time < ?1 AND id NOT IN (SELECT alert_id FROM dead_letter_queue)";
+      "SELECT id FROM alerts WHERE alert_time < ?1 AND id NOT IN (SELECT alert_id FROM dead_letter_queue)"
+      " AND id NOT IN (SELECT alert_id FROM delivery_queue)";
   RETURN_IF_ERROR(run(std::string("DELETE FROM alert_deliveries WHERE alert_id IN (") + kOldAlerts + ")",
                       alert_cutoff, nullptr));
   RETURN_IF_ERROR(run(std::string("DELETE FROM alerts WHERE id IN (") + kOldAlerts + ")", alert_cutoff,

@@ -23,6 +23,7 @@ constexpr ColumnSpec kSnapshotColumns[] = {
     {"platform_data", "TEXT",
      "JSON object as first seen: cwd, tty, cgroup, namespaces, credentials, fds, loader variables, errors"},
     {"effective_uid", "INTEGER", "Effective user id at this scan (0 for a setuid-root program run by a user)"},
+    {"command_text", "TEXT", "The arguments joined by single spaces (for LIKE/GLOB matching; command_line is exact)"},
 };
 
 constexpr ColumnSpec kScanColumns[] = {

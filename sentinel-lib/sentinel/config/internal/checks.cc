@@ -175,3 +175,13 @@ bool IsHeaderName(std::string_view s) {
 }
 
 }  // namespace sentinel::config::internal
+
+namespace sentinel::config::internal {
+
+bool IsEnvVarNameOrEmpty(std::string_view s) {
+  if (s.empty()) return true;
+  if (!(s[0] == '_' || (s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z'))) return false;
+  return AllOf(s, [](char c) { return c == '_' || IsAlnum(c); });
+}
+
+}  // namespace sentinel::config::internal

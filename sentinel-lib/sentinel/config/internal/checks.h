@@ -31,5 +31,7 @@ bool IsSmtpUrl(std::string_view s);
 bool IsEmailAddress(std::string_view s);
 // An HTTP header field name (RFC 9110 token).
 bool IsHeaderName(std::string_view s);
+// "" or an environment variable name: [A-Za-z_][A-Za-z0-9_]*.
+bool IsEnvVarNameOrEmpty(std::string_view s);
 
 }  // namespace sentinel::config::internal

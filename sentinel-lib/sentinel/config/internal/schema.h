@@ -72,6 +72,7 @@ inline constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",
 inline constexpr std::array<std::string_view, 2> kLogFormats = {"json", "text"};
 inline constexpr std::array<std::string_view, 2> kStdoutFormats = {"text", "json"};
 inline constexpr std::array<std::string_view, 1> kFileFormats = {"json"};
+inline constexpr std::array<std::string_view, 3> kFsyncPolicies = {"always", "batch", "never"};
 inline constexpr std::array<std::string_view, 5> kMinSeverities = {"", "low", "medium", "high", "critical"};
 inline constexpr std::array<std::string_view, 20> kFacilities = {
     "kern",     "user", "mail",   "daemon", "auth",   "syslog", "lpr",    "news",   "uucp",   "cron",
@@ -99,6 +100,12 @@ inline constexpr StrRule kHttpUrl{"an http:// or https:// URL with a host", IsHt
 inline constexpr StrRule kSmtpUrl{"an smtp:// or smtps:// URL with a host", IsSmtpUrl};
 inline constexpr StrRule kEmailAddress{"an email address", IsEmailAddress};
 inline constexpr StrRule kMinSeverity{"", nullptr, kMinSeverities};
+inline constexpr StrRule kFsyncPolicy{"", nullptr, kFsyncPolicies};
+inline constexpr StrRule kEnvVarName{"\"\" or an environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
+                                     IsEnvVarNameOrEmpty};
+inline constexpr StrRule kOptionalPath{"\"\" or a path"};
+inline constexpr StrRule kHeaderName{"an HTTP header name", IsHeaderName};
+inline constexpr StrRule kOptionalText{"text"};
 inline constexpr ListRule kPathList{kPath, "a list of paths"};
 inline constexpr ListRule kCapabilityList{
     StrRule{"a Linux capability name such as CAP_SYS_PTRACE", IsCapabilityName},
@@ -147,6 +154,16 @@ void Describe(V& v, C& c) {
     kFileFormat);
   v({.name = "path", .doc = "file the alerts are appended to", .sink_types = kFileSink, .required = true},
     c.path, kPath);
+  v({.name = "fsync",
+     .doc = "always: fsync after each alert; batch: once per batch, before the deliveries are recorded; never",
+     .sink_types = kFileSink},
+    c.fsync, kFsyncPolicy);
+  v({.name = "rotate_bytes",
+     .doc = "rename the file to path.1 (path.1 to path.2, ...) before it grows past this size; 0 never",
+     .sink_types = kFileSink},
+    c.rotate_bytes, IntRule{0});
+  v({.name = "rotate_keep", .doc = "rotated files kept", .sink_types = kFileSink}, c.rotate_keep,
+    IntRule{1, 1000});
   v({.name = "address",
      .doc = "syslog receiver (RFC 5424 messages)",
      .sink_types = kSyslogSink,
@@ -160,9 +177,29 @@ void Describe(V& v, C& c) {
     c.url, kHttpUrl);
   v({.name = "headers", .doc = "extra HTTP request headers", .sink_types = kWebhookSink}, c.headers,
     kHeaders);
-  v({.name = "timeout_ms",
-     .doc = "time limit of one delivery attempt",
+  v({.name = "hmac_secret_env",
+     .doc = "environment variable holding the key of an HMAC-SHA256 signature of the body",
+     .sink_types = kWebhookSink},
+    c.hmac_secret_env, kEnvVarName);
+  v({.name = "hmac_secret_file",
+     .doc = "file holding the HMAC key (trailing newline ignored); not together with hmac_secret_env",
+     .sink_types = kWebhookSink},
+    c.hmac_secret_file, kOptionalPath);
+  v({.name = "signature_header",
+     .doc = "header carrying \"sha256=<hex HMAC>\" when a secret is set",
+     .sink_types = kWebhookSink},
+    c.signature_header, kHeaderName);
+  v({.name = "tls_verify",
+     .doc = "verify the server certificate and host name (https://, smtps://, STARTTLS)",
      .sink_types = kWebhookSink | kEmailSink},
+    c.tls_verify, kBool);
+  v({.name = "ca_file",
+     .doc = "CA certificates to verify against; \"\" uses the system store",
+     .sink_types = kWebhookSink | kEmailSink},
+    c.ca_file, kOptionalPath);
+  v({.name = "timeout_ms",
+     .doc = "time limit of one delivery attempt (syslog: connect and send over tcp or unix)",
+     .sink_types = kSyslogSink | kWebhookSink | kEmailSink},
     c.timeout_ms, IntRule{1, 600000});
   v({.name = "smtp_url", .doc = "mail server", .sink_types = kEmailSink, .required = true}, c.smtp_url,
     kSmtpUrl);
@@ -170,12 +207,22 @@ void Describe(V& v, C& c) {
     kEmailAddress);
   v({.name = "to", .doc = "recipient addresses", .sink_types = kEmailSink, .required = true}, c.to,
     kEmailList);
+  v({.name = "starttls", .doc = "require STARTTLS on an smtp:// server", .sink_types = kEmailSink}, c.starttls,
+    kBool);
+  v({.name = "username", .doc = "SMTP AUTH user; \"\" sends without authentication", .sink_types = kEmailSink},
+    c.username, kOptionalText);
+  v({.name = "password_env",
+     .doc = "environment variable holding the SMTP AUTH password",
+     .sink_types = kEmailSink},
+    c.password_env, kEnvVarName);
 }
 
 template <class V, Of<DatabaseConfig> C>
 void Describe(V& v, C& c) {
   v({"path", "event store (SQLite, WAL)"}, c.path, kPath);
   v({"audit_path", "audit ledger (SQLite, WAL); a different file from path"}, c.audit_path, kPath);
+  v({"audit_signing_key", "Ed25519 private key file (mode 0600) to sign audit entries with; \"\" signs nothing"},
+    c.audit_signing_key, kOptionalPath);
   v({"retention_days", "days process snapshots and events are kept"}, c.retention_days, IntRule{1, 36500});
   v({"alert_retention_days", "days alerts are kept"}, c.alert_retention_days, IntRule{1, 36500});
   v({"busy_timeout_ms", "how long a connection waits for a lock held by another"}, c.busy_timeout_ms,

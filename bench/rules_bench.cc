@@ -1,0 +1,277 @@
+// rules_bench: every built-in rule over a 10,000-process snapshot, in the
+// sandbox (RunRule: authorizer-checked compile, progress handler, limits,
+// rows turned into JSON findings) and bare (plain sqlite3_prepare/step of
+// the same SQL on a plain read-only connection, every column read) — the
+// peer measured in the same run. Reports per-rule medians, the total and
+// the sandbox/bare ratio (docs/benchmarks.md).
+//
+//   rules_bench [--procs N] [--runs R] [--db PATH] [--json]
+//
+// The snapshot is synthetic but shaped like a busy host: two completed
+// scans (so :prev_scan_id has a value), realistic names, paths, command
+// lines and platform_data, and a handful of planted positives.
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sentinel/detection/rule.h"
+#include "sentinel/detection/rule_runner.h"
+#include "sentinel/storage/store.h"
+#include "sentinel/testing/temp_dir.h"
+
+namespace {
+
+using namespace sentinel;
+using Clock = std::chrono::steady_clock;
+
+double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+models::ProcessRecord MakeProcess(int i) {
+  static const char* kinds[][3] = {
+      {"sleep", "/usr/bin/sleep", "sleep 600"},
+      {"bash", "/usr/bin/bash", "-bash"},
+      {"nginx", "/usr/sbin/nginx", "nginx: worker process"},
+      {"python3", "/usr/bin/python3.11", "/usr/bin/python3 /opt/app/worker.py --queue default"},
+      {"java", "/usr/lib/jvm/java-17-openjdk-amd64/bin/java", "java -Xmx2g -jar /opt/app/service.jar"},
+      {"postgres", "/usr/lib/postgresql/15/bin/postgres", "postgres: 15/main: checkpointer"},
+      {"sshd", "/usr/sbin/sshd", "sshd: alice [priv]"},
+      {"node", "/usr/bin/node", "node /srv/web/server.js"},
+  };
+  const auto& k = kinds[i % 8];
+  models::ProcessRecord p;
+  p.pid = 1000 + i;
+  p.ppid = i % 8 == 1 ? 900 : 1;
+  p.name = k[0];
+  p.exe_path = k[1];
+  std::vector<std::string> argv;
+  std::string arg;
+  for (const char* c = k[2];; ++c) {
+    if (*c == ' ' || *c == '\0') {
+      argv.push_back(arg);
+      arg.clear();
+      if (*c == '\0') break;
+    } else {
+      arg += *c;
+    }
+  }
+  p.command_line = argv;
+  p.start_time_ms = 1'700'000'000'000 + i;
+  p.cpu_percent = 0.1;
+  p.memory_bytes = 4 << 20;
+  p.status = "sleeping";
+  p.user_id = i % 3 == 0 ? 0 : 1000 + i % 50;
+  p.effective_uid = p.user_id;
+  p.user_name = i % 3 == 0 ? "root" : "user" + std::to_string(i % 50);
+  p.exe_hash = std::string(64, "0123456789abcdef"[i % 8]);
+  nlohmann::json pd = {{"cwd", "/srv"},
+                       {"tty", nullptr},
+                       {"cgroup", "/system.slice/app.service"},
+                       {"ns", {{"pid", 4026531836}, {"mnt", 4026531841}, {"net", 4026531840}}},
+                       {"uids", {p.user_id.value(), p.user_id.value(), p.user_id.value(), p.user_id.value()}},
+                       {"threads", 1 + i % 4},
+                       {"fds", {{"0", {{"type", "file"}, {"path", "/dev/null"}}},
+                                {"1", {{"type", "pipe"}, {"inode", 1234 + i}}},
+                                {"2", {{"type", "pipe"}, {"inode", 1234 + i}}}}},
+                       {"loader_env", nlohmann::json::array()}};
+  // A few planted positives so the rules have findings to build.
+  if (i % 2500 == 7) {
+    p.exe_path = "/tmp/.x/kworker (deleted)";
+    p.name = "kworker/0:1";
+    pd["exe_deleted"] = true;
+    pd["loader_env"] = {"LD_PRELOAD"};
+  }
+  p.platform_data = pd.dump();
+  return p;
+}
+
+// Runs `sql` bare: prepare, bind the standard parameters, step, read every column.
+double RunBare(sqlite3* db, const std::string& sql, const detection::RunParams& params, size_t* rows) {
+  auto start = Clock::now();
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
+    std::fprintf(stderr, "bare prepare failed: %s\n", sqlite3_errmsg(db));
+    return -1;
+  }
+  for (int i = 1; i <= sqlite3_bind_parameter_count(st); ++i) {
+    const char* name = sqlite3_bind_parameter_name(st, i);
+    if (!name) continue;
+    if (!std::strcmp(name, ":now_ms")) sqlite3_bind_int64(st, i, params.now_ms);
+    if (!std::strcmp(name, ":last_run_ms")) sqlite3_bind_int64(st, i, params.last_run_ms);
+    if (!std::strcmp(name, ":scan_id") && params.scan_id) sqlite3_bind_int64(st, i, *params.scan_id);
+    if (!std::strcmp(name, ":prev_scan_id") && params.prev_scan_id) sqlite3_bind_int64(st, i, *params.prev_scan_id);
+  }
+  size_t n = 0;
+  size_t bytes = 0;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    ++n;
+    for (int c = 0; c < sqlite3_column_count(st); ++c) {
+      const unsigned char* t = sqlite3_column_text(st, c);
+      if (t) bytes += static_cast<size_t>(sqlite3_column_bytes(st, c));
+    }
+  }
+  sqlite3_finalize(st);
+  *rows = n;
+  if (bytes == SIZE_MAX) std::fprintf(stderr, "?");  // keeps the reads
+  return Ms(Clock::now() - start);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int procs = 10'000, runs = 7;
+  bool json_out = false;
+  std::string keep_db;  // --db PATH: build the store there and keep it
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--procs" && i + 1 < argc) {
+      procs = std::atoi(argv[++i]);
+    } else if (a == "--runs" && i + 1 < argc) {
+      runs = std::atoi(argv[++i]);
+    } else if (a == "--db" && i + 1 < argc) {
+      keep_db = argv[++i];
+    } else if (a == "--json") {
+      json_out = true;
+    } else {
+      std::fprintf(stderr, "usage: rules_bench [--procs N] [--runs R] [--db PATH] [--json]\n");
+      return 2;
+    }
+  }
+  testing::TempDir dir;
+  const std::string path = keep_db.empty() ? dir.File("events.db") : keep_db;
+  {
+    auto store = storage::EventStore::Open({path, storage::OpenMode::kReadWrite, 5000});
+    if (!store.ok()) {
+      std::fprintf(stderr, "%s\n", store.status().message().c_str());
+      return 1;
+    }
+    for (int scan = 0; scan < 2; ++scan) {
+      models::ScanRecord s;
+      s.started_at_ms = 1'800'000'000'000 + scan * 30'000;
+      s.completed_at_ms = s.started_at_ms + 100;
+      for (int i = 0; i < procs; ++i) s.processes.push_back(MakeProcess(i));
+      if (auto st = (*store)->WriteScan(s); !st.ok()) {
+        std::fprintf(stderr, "%s\n", st.status().message().c_str());
+        return 1;
+      }
+    }
+  }
+  auto rules = detection::BuiltinRules();
+  if (!rules.ok()) {
+    std::fprintf(stderr, "%s\n", rules.status().message().c_str());
+    return 1;
+  }
+  auto guarded = storage::OpenStore(storage::DatabaseKind::kEvents, {path, storage::OpenMode::kReadOnly, 5000});
+  sqlite3* bare = nullptr;
+  if (!guarded.ok() || sqlite3_open_v2(path.c_str(), &bare, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    std::fprintf(stderr, "cannot open the store\n");
+    return 1;
+  }
+  detection::RunParams params;
+  params.now_ms = 1'800'000'060'000;
+  (void)detection::FillScanIds(**guarded, &params);
+  // The per-cycle snapshot of the latest scan (what the agent does once per
+  // cycle and worker), timed; the bare side gets the same table.
+  std::vector<double> snapshot_ms;
+  for (int run = 0; run < std::max(1, runs); ++run) {
+    auto start = Clock::now();
+    if (Status s = detection::PrepareRuleSnapshot(**guarded, params.scan_id); !s.ok()) {
+      std::fprintf(stderr, "snapshot: %s\n", s.message().c_str());
+      return 1;
+    }
+    snapshot_ms.push_back(Ms(Clock::now() - start));
+  }
+  const std::string bare_snapshot =
+      "PRAGMA temp_store=MEMORY; PRAGMA temp.cache_size=-65536; CREATE TEMP TABLE processes AS SELECT * FROM main.process_snapshots WHERE scan_id = " +
+      std::to_string(params.scan_id.value_or(-1)) +
+      "; CREATE INDEX temp.processes_pid ON processes(pid); CREATE INDEX temp.processes_ppid ON processes(ppid);";
+
+  if (sqlite3_exec(bare, bare_snapshot.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+    std::fprintf(stderr, "bare snapshot: %s\n", sqlite3_errmsg(bare));
+    return 1;
+  }
+  std::vector<std::vector<double>> sandbox_ms(rules->size()), bare_ms(rules->size());
+  std::vector<double> total_sandbox, total_bare;
+  std::vector<size_t> findings(rules->size());
+  // One untimed warm-up round fills the page cache and SQLite's caches.
+  for (int run = -1; run < runs; ++run) {
+    double ts = 0, tb = 0;
+    for (size_t r = 0; r < rules->size(); ++r) {
+      const auto& rule = (*rules)[r];
+      size_t rows = 0;
+      // Alternate the order so neither side profits from going second.
+      auto sandboxed = [&] {
+        auto start = Clock::now();
+        auto res = detection::RunRule(**guarded, rule, params, detection::RunLimits{});
+        double ms = Ms(Clock::now() - start);
+        if (!res.ok()) {
+          std::fprintf(stderr, "%s: %s\n", rule.id.c_str(), res.status().message().c_str());
+          return -1.0;
+        }
+        findings[r] = res->rows.size();
+        return ms;
+      };
+      double s_ms, b_ms;
+      if ((run + static_cast<int>(r)) % 2 == 0) {
+        s_ms = sandboxed();
+        b_ms = RunBare(bare, rule.query, params, &rows);
+      } else {
+        b_ms = RunBare(bare, rule.query, params, &rows);
+        s_ms = sandboxed();
+      }
+      if (s_ms < 0 || b_ms < 0) return 1;
+      if (run >= 0) {
+        sandbox_ms[r].push_back(s_ms);
+        bare_ms[r].push_back(b_ms);
+      }
+      ts += s_ms;
+      tb += b_ms;
+    }
+    if (run >= 0) {
+      total_sandbox.push_back(ts);
+      total_bare.push_back(tb);
+    }
+  }
+  sqlite3_close(bare);
+
+  nlohmann::json j;
+  j["procs"] = procs;
+  j["runs"] = runs;
+  j["rules"] = rules->size();
+  j["snapshot_ms"] = Median(snapshot_ms);
+  j["total_sandbox_ms"] = Median(total_sandbox);
+  j["total_bare_ms"] = Median(total_bare);
+  j["sandbox_over_bare"] = Median(total_sandbox) / Median(total_bare);
+  if (json_out) {
+    for (size_t r = 0; r < rules->size(); ++r) {
+      j["per_rule"][(*rules)[r].id] = {{"sandbox_ms", Median(sandbox_ms[r])},
+                                       {"bare_ms", Median(bare_ms[r])},
+                                       {"findings", findings[r]}};
+    }
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("%-40s %12s %10s %9s\n", "rule", "sandbox ms", "bare ms", "findings");
+  for (size_t r = 0; r < rules->size(); ++r) {
+    std::printf("%-40s %12.2f %10.2f %9zu\n", (*rules)[r].id.c_str(), Median(sandbox_ms[r]), Median(bare_ms[r]),
+                findings[r]);
+  }
+  std::printf("\n%zu rules over %d processes (median of %d runs): sandbox %.1f ms, bare %.1f ms, ratio %.3f\n",
+              rules->size(), procs, runs, Median(total_sandbox), Median(total_bare),
+              Median(total_sandbox) / Median(total_bare));
+  std::printf("snapshot of the latest scan (once per cycle and worker): %.1f ms; cycle total %.1f ms\n",
+              Median(snapshot_ms), Median(snapshot_ms) + Median(total_sandbox));
+  return 0;
+}

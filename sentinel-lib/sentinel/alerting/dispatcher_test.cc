@@ -1,0 +1,262 @@
+#include "sentinel/alerting/dispatcher.h"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "sentinel/alerting/internal/fake_clock.h"
+#include "sentinel/alerting/internal/test_util.h"
+
+namespace sentinel::alerting {
+namespace {
+
+using internal::Eventually;
+using internal::FakeClock;
+using internal::TempEventStore;
+
+// A sink whose behaviour the test decides; counts calls and what it accepted.
+class FakeSink final : public AlertSink {
+ public:
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    int calls = 0;
+    std::vector<int64_t> accepted;
+    bool fail = false;
+    bool gate_closed = false;  // Deliver blocks while closed
+    bool cancelled = false;
+  };
+  FakeSink(std::string name, std::shared_ptr<State> state)
+      : AlertSink(std::move(name)), s_(std::move(state)) {}
+  std::string_view type() const override { return "fake"; }
+  int MaxBatch() const override { return 4; }
+  void Cancel() override {
+    std::lock_guard lock(s_->mu);
+    s_->cancelled = true;
+    s_->cv.notify_all();
+  }
+  DeliveryResult Deliver(const DeliveryRequest& req) override {
+    std::unique_lock lock(s_->mu);
+    ++s_->calls;
+    s_->cv.wait(lock, [this] { return !s_->gate_closed || s_->cancelled; });
+    if (s_->cancelled && s_->gate_closed) {
+      DeliveryResult r{UnavailableError("cancelled")};
+      r.outcome_unknown = true;
+      return r;
+    }
+    if (s_->fail) return {UnavailableError("peer down")};
+    s_->accepted.push_back(req.alert.id);
+    return {};
+  }
+
+ private:
+  std::shared_ptr<State> s_;
+};
+
+struct Harness {
+  TempEventStore t;
+  FakeClock clock;
+  DispatcherOptions Options(int attempts, int threshold = 100) {
+    DispatcherOptions o;
+    o.database_path = t.path();
+    o.retry = {.max_attempts = attempts, .initial_backoff_ms = 1000, .max_backoff_ms = 4000};
+    o.circuit_breaker = {.failure_threshold = threshold, .open_secs = 30};
+    o.clock = &clock;
+    o.uniform01 = [] { return 0.0; };  // delays are exactly half the nominal backoff
+    return o;
+  }
+  static SinkBinding Bind(const std::string& name, const std::shared_ptr<FakeSink::State>& state,
+                          std::optional<detection::Severity> min = std::nullopt) {
+    return {std::make_unique<FakeSink>(name, state), min};
+  }
+};
+
+int Calls(const std::shared_ptr<FakeSink::State>& s) {
+  std::lock_guard lock(s->mu);
+  return s->calls;
+}
+size_t Accepted(const std::shared_ptr<FakeSink::State>& s) {
+  std::lock_guard lock(s->mu);
+  return s->accepted.size();
+}
+
+TEST(DispatcherTest, ASlowSinkDoesNotHoldUpAnother) {
+  Harness h;
+  auto slow = std::make_shared<FakeSink::State>();
+  auto fast = std::make_shared<FakeSink::State>();
+  slow->gate_closed = true;
+  std::vector<SinkBinding> sinks;
+  sinks.push_back(Harness::Bind("slow", slow));
+  sinks.push_back(Harness::Bind("fast", fast));
+  Dispatcher d(h.Options(3), std::move(sinks));
+  ASSERT_TRUE(d.Start().ok());
+  h.t.InsertAlerts(20);
+  auto queued = d.EnqueueNewAlerts();
+  ASSERT_TRUE(queued.ok()) << queued.status().ToString();
+  EXPECT_EQ(*queued, 40);
+  ASSERT_TRUE(Eventually([&] { return Accepted(fast) == 20; }));
+  // All of the fast sink's alerts went while the slow one is stuck in its first delivery.
+  EXPECT_EQ(Calls(slow), 1);
+  EXPECT_EQ(Accepted(slow), 0u);
+  {
+    std::lock_guard lock(slow->mu);
+    slow->gate_closed = false;
+    slow->cv.notify_all();
+  }
+  ASSERT_TRUE(Eventually([&] { return Accepted(slow) == 20; }));
+  ASSERT_TRUE(Eventually([&] { return d.Idle().ok() && *d.Idle(); }));
+  EXPECT_EQ(h.t.Count("SELECT count(*) FROM alert_deliveries WHERE status = 'success'"), 40);
+  DeliveryMetrics m = d.Metrics();
+  ASSERT_EQ(m.sinks.size(), 2u);
+  EXPECT_EQ(m.sinks[0].delivered + m.sinks[1].delivered, 40u);
+  EXPECT_EQ(m.enqueued, 40u);
+  EXPECT_EQ(m.dlq_size, 0);
+}
+
+TEST(DispatcherTest, RetriesWithBackoffOnTheInjectedClockThenDeadLetters) {
+  Harness h;
+  auto down = std::make_shared<FakeSink::State>();
+  down->fail = true;
+  std::vector<std::tuple<int64_t, std::string, int>> dead;
+  std::mutex dead_mu;
+  DispatcherOptions o = h.Options(3);
+  o.on_dead_letter = [&](int64_t id, const std::string& sink, int attempts, const std::string&) {
+    std::lock_guard lock(dead_mu);
+    dead.emplace_back(id, sink, attempts);
+  };
+  std::vector<SinkBinding> sinks;
+  sinks.push_back(Harness::Bind("down", down));
+  Dispatcher d(std::move(o), std::move(sinks));
+  ASSERT_TRUE(d.Start().ok());
+  h.t.InsertAlerts(1);
+  ASSERT_TRUE(d.EnqueueNewAlerts().ok());
+  auto attempts = [&] { return h.t.Count("SELECT count(*) FROM alert_deliveries WHERE status = 'failure'"); };
+  ASSERT_TRUE(Eventually([&] { return attempts() == 1; }));
+  // First retry after 1000/2 ms (jitter 0): not a millisecond before.
+  h.clock.Advance(499);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(attempts(), 1);
+  EXPECT_EQ(Calls(down), 1);
+  h.clock.Advance(1);
+  ASSERT_TRUE(Eventually([&] { return attempts() == 2; }));
+  // Second retry after 2000/2 ms.
+  h.clock.Advance(999);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(attempts(), 2);
+  h.clock.Advance(1);
+  ASSERT_TRUE(Eventually([&] { return h.t.Count("SELECT count(*) FROM dead_letter_queue") == 1; }));
+  EXPECT_EQ(attempts(), 3);
+  EXPECT_EQ(h.t.Count("SELECT attempts FROM dead_letter_queue"), 3);
+  EXPECT_EQ(h.t.Count("SELECT count(*) FROM delivery_queue"), 0);
+  EXPECT_EQ(h.t.Count("SELECT count(*) FROM alert_deliveries WHERE error = 'peer down'"), 3);
+  ASSERT_TRUE(Eventually([&] { return d.Metrics().sinks[0].dead_lettered == 1; }));
+  std::lock_guard lock(dead_mu);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(std::get<1>(dead[0]), "down");
+  EXPECT_EQ(std::get<2>(dead[0]), 3);
+}
+
+TEST(DispatcherTest, OpenCircuitSkipsThePeerAndHalfOpenProbes) {
+  Harness h;
+  auto peer = std::make_shared<FakeSink::State>();
+  peer->fail = true;
+  std::vector<SinkBinding> sinks;
+  sinks.push_back(Harness::Bind("flaky", peer));
+  Dispatcher d(h.Options(/*attempts=*/1, /*threshold=*/2), std::move(sinks));
+  ASSERT_TRUE(d.Start().ok());
+  h.t.InsertAlerts(5);
+  ASSERT_TRUE(d.EnqueueNewAlerts().ok());
+  ASSERT_TRUE(Eventually([&] { return h.t.Count("SELECT count(*) FROM dead_letter_queue") == 5; }));
+  EXPECT_EQ(Calls(peer), 2);  // the circuit opened after two failures
+  EXPECT_EQ(h.t.Count("SELECT count(*) FROM alert_deliveries WHERE status = 'skipped'"), 3);
+  ASSERT_TRUE(Eventually([&] { return d.Metrics().sinks[0].skipped == 3; }));
+  EXPECT_EQ(d.Metrics().sinks[0].circuit, CircuitState::kOpen);
+  EXPECT_EQ(d.Metrics().dlq_size, 5);
+
+  // After open_secs a trial goes through; its success closes the circuit.
+  {
+    std::lock_guard lock(peer->mu);
+    peer->fail = false;
+  }
+  h.clock.Advance(30'000);
+  h.t.InsertAlerts(2);
+  ASSERT_TRUE(d.EnqueueNewAlerts().ok());
+  ASSERT_TRUE(Eventually([&] { return Accepted(peer) == 2; }));
+  ASSERT_TRUE(Eventually([&] { return d.Metrics().sinks[0].circuit == CircuitState::kClosed; }));
+}
+
+TEST(DispatcherTest, ResumesAfterACrashAndRecordsTheUnknownAttempt) {
+  Harness h;
+  h.t.InsertAlerts(3);
+  {
+    // A previous agent queued the alerts and died in the middle of an attempt.
+    auto store = DeliveryStore::Open(h.t.path(), 5000);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->EnqueueNewAlerts({{"s", std::nullopt}}, h.clock.NowMs()).ok());
+    auto batch = *(*store)->Pending("s", 1);
+    ASSERT_TRUE((*store)->BeginAttempts(batch, h.clock.NowMs()).ok());
+  }
+  auto peer = std::make_shared<FakeSink::State>();
+  std::vector<SinkBinding> sinks;
+  sinks.push_back(Harness::Bind("s", peer));
+  Dispatcher d(h.Options(3), std::move(sinks));
+  ASSERT_TRUE(d.Start().ok());
+  ASSERT_TRUE(Eventually([&] { return Accepted(peer) == 3; }));
+  ASSERT_TRUE(Eventually([&] { return d.Idle().ok() && *d.Idle(); }));
+  EXPECT_EQ(h.t.Count("SELECT count(*) FROM alert_deliveries WHERE status = 'unknown'"), 1);
+  EXPECT_EQ(h.t.Count("SELECT count(*) FROM alert_deliveries WHERE status = 'success'"), 3);
+  EXPECT_EQ(h.t.Count("SELECT max(attempt) FROM alert_deliveries WHERE status = 'success'"), 2);
+}
+
+TEST(DispatcherTest, AlertsCommittedButNeverQueuedAreQueuedAtStart) {
+  Harness h;
+  h.t.InsertAlerts(4, "low");
+  h.t.InsertAlerts(1, "critical");
+  auto all = std::make_shared<FakeSink::State>();
+  auto urgent = std::make_shared<FakeSink::State>();
+  std::vector<SinkBinding> sinks;
+  sinks.push_back(Harness::Bind("all", all));
+  sinks.push_back(Harness::Bind("urgent", urgent, detection::Severity::kCritical));
+  Dispatcher d(h.Options(3), std::move(sinks));
+  ASSERT_TRUE(d.Start().ok());
+  ASSERT_TRUE(Eventually([&] { return Accepted(all) == 5 && Accepted(urgent) == 1; }));
+}
+
+TEST(DispatcherTest, BacklogBeyondTheMemoryQueueIsCountedAndStillDelivered) {
+  Harness h;
+  auto peer = std::make_shared<FakeSink::State>();
+  DispatcherOptions o = h.Options(3);
+  o.queue_capacity = 3;
+  std::vector<SinkBinding> sinks;
+  sinks.push_back(Harness::Bind("small", peer));
+  Dispatcher d(std::move(o), std::move(sinks));
+  ASSERT_TRUE(d.Start().ok());
+  h.t.InsertAlerts(25);
+  ASSERT_TRUE(d.EnqueueNewAlerts().ok());
+  ASSERT_TRUE(Eventually([&] { return Accepted(peer) == 25; }));
+  EXPECT_GT(d.Metrics().sinks[0].queue_full, 0u);
+}
+
+TEST(DispatcherTest, StopCancelsTheAttemptInProgressAndKeepsItPending) {
+  Harness h;
+  auto stuck = std::make_shared<FakeSink::State>();
+  stuck->gate_closed = true;
+  std::vector<SinkBinding> sinks;
+  sinks.push_back(Harness::Bind("stuck", stuck));
+  Dispatcher d(h.Options(3), std::move(sinks));
+  ASSERT_TRUE(d.Start().ok());
+  h.t.InsertAlerts(3);
+  ASSERT_TRUE(d.EnqueueNewAlerts().ok());
+  ASSERT_TRUE(Eventually([&] { return Calls(stuck) == 1; }));
+  d.Stop();
+  EXPECT_EQ(h.t.Count("SELECT count(*) FROM delivery_queue"), 3);
+  EXPECT_EQ(h.t.Count("SELECT count(*) FROM alert_deliveries WHERE status = 'unknown'"), 1);
+  EXPECT_EQ(h.t.Count("SELECT count(*) FROM alert_deliveries"), 1);  // the unsent ones left no row
+  EXPECT_EQ(h.t.Count("SELECT count(*) FROM dead_letter_queue"), 0);
+}
+
+}  // namespace
+}  // namespace sentinel::alerting

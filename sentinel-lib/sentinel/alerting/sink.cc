@@ -1,0 +1,88 @@
+#include "sentinel/alerting/sink.h"
+
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+
+#include "sentinel/alerting/sinks/sinks.h"
+#include "sentinel/base/strings.h"
+#include "sentinel/base/time.h"
+
+namespace sentinel::alerting {
+namespace {
+
+// Control characters of hostile process names never reach the terminal raw.
+std::string Escaped(const std::string& s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string ValueText(const nlohmann::ordered_json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_null()) return "?";
+  return v.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+}  // namespace
+
+std::string AlertTextLine(const Alert& a) {
+  std::string line = FormatIso8601Ms(a.alert_time) + " ALERT " +
+                     ToUpper(detection::SeverityName(a.severity)) + " " + a.rule_id + " #" +
+                     std::to_string(a.id) + ": " + a.title;
+  for (const auto& p : a.affected_processes) {
+    line += " | pid " + ValueText(p.value("pid", nlohmann::ordered_json())) + " " +
+            ValueText(p.value("name", nlohmann::ordered_json())) + " (" +
+            ValueText(p.value("exe_path", nlohmann::ordered_json())) + ")";
+  }
+  return Escaped(line);
+}
+
+SinkEnvironment SinkEnvironment::Process() {
+  SinkEnvironment env;
+  env.getenv = [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());  // NOLINT(concurrency-mt-unsafe): read at sink construction
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  };
+  char host[HOST_NAME_MAX + 1] = {};
+  if (gethostname(host, sizeof host - 1) == 0) env.hostname = host;
+  if (env.hostname.empty()) env.hostname = "localhost";
+  return env;
+}
+
+void SinkRegistry::Register(std::string type, Factory factory) {
+  factories_[std::move(type)] = std::move(factory);
+}
+
+Result<std::unique_ptr<AlertSink>> SinkRegistry::Build(const config::SinkConfig& cfg,
+                                                       const SinkEnvironment& env) const {
+  auto it = factories_.find(cfg.type);
+  if (it == factories_.end()) {
+    return InvalidArgumentError("sink " + QuoteForMessage(cfg.name) + ": no sink type " +
+                                QuoteForMessage(cfg.type));
+  }
+  auto sink = it->second(cfg, env);
+  if (!sink.ok()) return sink.status().WithContext("sink " + QuoteForMessage(cfg.name));
+  return sink;
+}
+
+void RegisterBuiltinSinks(SinkRegistry& registry) {
+  registry.Register("stdout", sinks::MakeStdoutSink);
+  registry.Register("file", sinks::MakeFileSink);
+  registry.Register("syslog", sinks::MakeSyslogSink);
+  registry.Register("webhook", sinks::MakeWebhookSink);
+  registry.Register("email", sinks::MakeEmailSink);
+}
+
+}  // namespace sentinel::alerting

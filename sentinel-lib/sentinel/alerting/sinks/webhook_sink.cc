@@ -1,0 +1,135 @@
+// webhook: HTTP POST of the alert JSON with libcurl.
+//
+// TLS verification is on unless tls_verify is false; only http and https
+// are spoken and redirects are not followed (a redirect is a configuration
+// error, reported as such). Every request carries X-Sentinel-Alert-Id,
+// X-Sentinel-Delivery-Id (stable across attempts, for receivers that drop
+// duplicates) and X-Sentinel-Attempt, and with a secret the signature
+// header "sha256=<hex HMAC-SHA256 of the body>".
+//
+// 2xx is success. 408, 425, 429 and 5xx are retried; other statuses are
+// permanent failures (the alert goes straight to the dead-letter queue). A
+// response body is never interpreted: at most 512 bytes of it, made
+// printable, go into the recorded error.
+#include <atomic>
+
+#include "sentinel/alerting/internal/curl.h"
+#include "sentinel/alerting/internal/formats.h"
+#include "sentinel/alerting/sinks/sinks.h"
+#include "sentinel/base/strings.h"
+
+namespace sentinel::alerting::sinks {
+namespace {
+
+constexpr size_t kMaxBodyKept = 512;
+
+size_t KeepSome(char* data, size_t size, size_t n, void* user) {
+  auto* out = static_cast<std::string*>(user);
+  size_t len = size * n;
+  if (out->size() < kMaxBodyKept) out->append(data, std::min(len, kMaxBodyKept - out->size()));
+  return len;  // the rest is read and dropped
+}
+
+std::string PrintableSnippet(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) out += (c >= 32 && c < 127) ? static_cast<char>(c) : '.';
+  return out;
+}
+
+class WebhookSink final : public AlertSink {
+ public:
+  WebhookSink(const config::SinkConfig& cfg, std::string secret, internal::CurlHandle curl)
+      : AlertSink(cfg.name), cfg_(cfg), secret_(std::move(secret)), curl_(std::move(curl)) {
+    curl_.InstallCancel(&cancelled_);
+  }
+  std::string_view type() const override { return "webhook"; }
+  int MaxBatch() const override { return 1; }
+  void Cancel() override { cancelled_ = true; }
+
+  DeliveryResult Deliver(const DeliveryRequest& req) override {
+    CURL* h = curl_.get();
+    internal::CurlList headers;
+    std::vector<std::string> lines = {"Content-Type: application/json",
+                                      "Expect:",
+                                      "User-Agent: sentineld/0.1",
+                                      "X-Sentinel-Alert-Id: " + std::to_string(req.alert.id),
+                                      "X-Sentinel-Delivery-Id: " + req.delivery_key,
+                                      "X-Sentinel-Attempt: " + std::to_string(req.attempt)};
+    for (const auto& [name, value] : cfg_.headers) lines.push_back(name + ": " + value);
+    if (!secret_.empty()) {
+      lines.push_back(cfg_.signature_header + ": sha256=" + internal::HmacSha256Hex(secret_, req.json));
+    }
+    for (const auto& l : lines) {
+      if (Status s = headers.Append(l); !s.ok()) return {s};
+    }
+    std::string body;
+    char errbuf[CURL_ERROR_SIZE] = {};
+    curl_easy_setopt(h, CURLOPT_URL, cfg_.url.c_str());
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.json.data());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.json.size()));
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(cfg_.timeout_ms));
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(cfg_.timeout_ms));
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, cfg_.tls_verify ? 1L : 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, cfg_.tls_verify ? 2L : 0L);
+    if (!cfg_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, cfg_.ca_file.c_str());
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &KeepSome);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    CURLcode rc = curl_easy_perform(h);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
+    DeliveryResult r;
+    if (rc == CURLE_ABORTED_BY_CALLBACK) {
+      r.status = UnavailableError("POST " + cfg_.url + ": cancelled (agent stopping)");
+      r.outcome_unknown = true;
+      return r;
+    }
+    if (rc != CURLE_OK) {
+      r.status = internal::CurlError(rc, errbuf, "POST " + cfg_.url);
+      return r;
+    }
+    long code = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    r.http_status = static_cast<int>(code);
+    if (code >= 200 && code < 300) return r;
+    std::string msg = "POST " + cfg_.url + ": HTTP " + std::to_string(code);
+    if (!body.empty()) msg += ": " + PrintableSnippet(body);
+    r.status = UnavailableError(msg);
+    r.permanent = !(code == 408 || code == 425 || code == 429 || code >= 500);
+    return r;
+  }
+
+ private:
+  config::SinkConfig cfg_;
+  std::string secret_;
+  internal::CurlHandle curl_;
+  std::atomic<bool> cancelled_{false};
+};
+
+}  // namespace
+
+Result<std::unique_ptr<AlertSink>> MakeWebhookSink(const config::SinkConfig& cfg,
+                                                   const SinkEnvironment& env) {
+  std::string secret;
+  if (!cfg.hmac_secret_env.empty()) {
+    auto v = env.getenv ? env.getenv(cfg.hmac_secret_env) : std::nullopt;
+    if (!v || v->empty()) {
+      return InvalidArgumentError("hmac_secret_env: environment variable " + cfg.hmac_secret_env +
+                                  " is not set or empty");
+    }
+    secret = *v;
+  } else if (!cfg.hmac_secret_file.empty()) {
+    auto v = internal::ReadSecretFile(cfg.hmac_secret_file);
+    if (!v.ok()) return InvalidArgumentError("hmac_secret_file: " + v.status().message());
+    secret = *v;
+  }
+  ASSIGN_OR_RETURN(internal::CurlHandle curl, internal::CurlHandle::Create());
+  return std::unique_ptr<AlertSink>(std::make_unique<WebhookSink>(cfg, std::move(secret), std::move(curl)));
+}
+
+}  // namespace sentinel::alerting::sinks

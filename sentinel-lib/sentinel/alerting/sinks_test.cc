@@ -1,0 +1,683 @@
+// The sinks against real peers started here, on loopback only: a raw
+// UDP/TCP syslog reader (exact RFC 5424 / RFC 6587 bytes), rsyslogd with its
+// own configuration, an HTTP receiver (cpp-httplib) that accepts, fails,
+// refuses, hangs or answers garbage, an SMTP server (python3-aiosmtpd) and a
+// port with nothing behind it.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include "sentinel/alerting/internal/formats.h"
+#include "sentinel/alerting/internal/test_util.h"
+#include "sentinel/alerting/sink.h"
+#include "sentinel/testing/temp_dir.h"
+
+extern char** environ;
+
+namespace sentinel::alerting {
+namespace {
+
+using internal::Eventually;
+
+Alert MakeAlert(int64_t id = 7, detection::Severity sev = detection::Severity::kHigh) {
+  Alert a;
+  a.id = id;
+  a.alert_time = 1'700'000'000'123;
+  a.rule_id = "proc-deleted-executable";
+  a.title = "Process running from a deleted executable";
+  a.description = "The binary was removed.";
+  a.severity = sev;
+  a.affected_processes =
+      nlohmann::ordered_json::parse(R"j([{"pid":42,"name":"implant","exe_path":"/tmp/x (deleted)"}])j");
+  a.process_count = 1;
+  a.raw_data = R"({"pid":42})";
+  return a;
+}
+
+struct Sent {
+  Alert alert = MakeAlert();
+  std::string json = alert.ToJson().dump();
+  DeliveryResult To(AlertSink& sink, int attempt = 1) {
+    return sink.Deliver({alert, json, attempt, std::to_string(alert.id) + ":" + sink.name()});
+  }
+};
+
+SinkEnvironment Env(std::map<std::string, std::string> vars = {}) {
+  SinkEnvironment env;
+  env.getenv = [vars](const std::string& n) -> std::optional<std::string> {
+    auto it = vars.find(n);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+  env.hostname = "testhost";
+  return env;
+}
+
+std::unique_ptr<AlertSink> Build(const config::SinkConfig& cfg, const SinkEnvironment& env = Env()) {
+  SinkRegistry registry;
+  RegisterBuiltinSinks(registry);
+  auto sink = registry.Build(cfg, env);
+  EXPECT_TRUE(sink.ok()) << sink.status().ToString();
+  return sink.ok() ? std::move(sink).value() : nullptr;
+}
+
+int FreePort(int type) {
+  int fd = ::socket(AF_INET, type, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  socklen_t len = sizeof sa;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  ::close(fd);
+  return ntohs(sa.sin_port);
+}
+
+// A listening loopback socket of `type`; returns the fd, port in *port.
+int Listen(int type, int* port) {
+  int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  socklen_t len = sizeof sa;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  if (type == SOCK_STREAM) ::listen(fd, 8);
+  *port = ntohs(sa.sin_port);
+  timeval tv{10, 0};  // a broken test fails instead of hanging
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+std::string ReadN(int fd, size_t n) {
+  std::string out;
+  char buf[4096];
+  while (out.size() < n) {
+    ssize_t got = ::recv(fd, buf, std::min(sizeof buf, n - out.size()), 0);
+    if (got <= 0) break;
+    out.append(buf, static_cast<size_t>(got));
+  }
+  return out;
+}
+
+// One octet-counted frame: "LEN SP MSG".
+std::string ReadFrame(int fd) {
+  std::string len;
+  char c;
+  while (::recv(fd, &c, 1, 0) == 1 && c != ' ') len += c;
+  if (len.empty()) return "";
+  return ReadN(fd, std::stoul(len));
+}
+
+// A child process killed (SIGTERM, then SIGKILL) and reaped on destruction.
+class Process {
+ public:
+  explicit Process(const std::vector<std::string>& argv) {
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    if (posix_spawn(&pid_, args[0], nullptr, nullptr, args.data(), environ) != 0) pid_ = -1;
+  }
+  ~Process() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 100; ++i) {
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  bool started() const { return pid_ > 0; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+bool Accepts(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// ---------------------------------------------------------------------------------------------
+// stdout and file
+
+TEST(StdoutSinkTest, TextLineKeepsTheConsoleFormat) {
+  Alert a = MakeAlert();
+  a.affected_processes[0]["name"] = "evil\x1b[31m";
+  const std::string line = AlertTextLine(a);
+  EXPECT_EQ(line,
+            "2023-11-14T22:13:20.123Z ALERT HIGH proc-deleted-executable #7: Process running from a deleted "
+            "executable | pid 42 evil\\x1b[31m (/tmp/x (deleted))");
+}
+
+TEST(StdoutSinkTest, WritesTextOrJsonToItsFd) {
+  testing::TempDir dir;
+  const std::string out = dir.File("out");
+  int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  SinkEnvironment env = Env();
+  env.stdout_fd = fd;
+  auto text = Build({.name = "t", .type = "stdout", .format = "text"}, env);
+  auto json = Build({.name = "j", .type = "stdout", .format = "json"}, env);
+  Sent s;
+  EXPECT_TRUE(s.To(*text).status.ok());
+  EXPECT_TRUE(s.To(*json).status.ok());
+  ::close(fd);
+  EXPECT_EQ(testing::ReadFile(out), AlertTextLine(s.alert) + "\n" + s.json + "\n");
+  // A closed descriptor is a failed attempt, not a crash.
+  env.stdout_fd = fd;
+  auto broken = Build({.name = "b", .type = "stdout"}, env);
+  EXPECT_FALSE(s.To(*broken).status.ok());
+}
+
+TEST(FileSinkTest, AppendsJsonLinesAndRotatesBySize) {
+  testing::TempDir dir;
+  const std::string path = dir.File("alerts.jsonl");
+  Sent s;
+  const int64_t line = static_cast<int64_t>(s.json.size()) + 1;
+  auto sink = Build({.name = "f",
+                     .type = "file",
+                     .format = "json",
+                     .path = path,
+                     .fsync = "always",
+                     .rotate_bytes = line * 2,
+                     .rotate_keep = 2});
+  for (int i = 0; i < 7; ++i) ASSERT_TRUE(s.To(*sink).status.ok());
+  ASSERT_TRUE(sink->Flush().ok());
+  // 7 lines, two per file: alerts.jsonl holds 1, .1 and .2 hold 2 each, the oldest 2 rotated away.
+  EXPECT_EQ(testing::ReadFile(path), s.json + "\n");
+  EXPECT_EQ(testing::ReadFile(path + ".1"), s.json + "\n" + s.json + "\n");
+  EXPECT_EQ(testing::ReadFile(path + ".2"), s.json + "\n" + s.json + "\n");
+  EXPECT_FALSE(testing::FileExists(path + ".3"));
+  EXPECT_EQ(nlohmann::json::parse(testing::ReadFile(path))["id"], 7);
+}
+
+TEST(FileSinkTest, NoticesAFileMovedAwayAndReportsUnwritablePaths) {
+  testing::TempDir dir;
+  const std::string path = dir.File("alerts.jsonl");
+  Sent s;
+  auto sink = Build({.name = "f", .type = "file", .format = "json", .path = path, .fsync = "batch"});
+  ASSERT_TRUE(s.To(*sink).status.ok());
+  ASSERT_EQ(::rename(path.c_str(), (path + ".old").c_str()), 0);  // logrotate
+  ASSERT_TRUE(s.To(*sink).status.ok());
+  ASSERT_TRUE(sink->Flush().ok());
+  EXPECT_EQ(testing::ReadFile(path), s.json + "\n");
+  auto nowhere =
+      Build({.name = "n", .type = "file", .format = "json", .path = dir.File("missing/dir/a.jsonl")});
+  DeliveryResult r = s.To(*nowhere);
+  EXPECT_FALSE(r.status.ok());
+  EXPECT_NE(r.status.message().find("missing/dir"), std::string::npos) << r.status.message();
+}
+
+// ---------------------------------------------------------------------------------------------
+// syslog
+
+TEST(SyslogFormatTest, Rfc5424Message) {
+  Alert a = MakeAlert();
+  a.rule_id = "odd\"rule]";
+  const std::string msg = internal::FormatRfc5424(a, "{}", 4, "host name", 99);
+  EXPECT_EQ(msg,
+            "<35>1 2023-11-14T22:13:20.123Z host_name sentineld 99 alert "
+            "[alert@32473 id=\"7\" rule=\"odd\\\"rule\\]\" severity=\"high\"] \xEF\xBB\xBF{}");
+  EXPECT_EQ(internal::OctetCounted("abc"), "3 abc");
+  EXPECT_EQ(internal::SyslogFacilityCode("local7"), 23);
+  EXPECT_EQ(internal::SyslogSeverityCode(detection::Severity::kCritical), 2);
+}
+
+TEST(SyslogSinkTest, UdpSendsOneDatagramPerAlert) {
+  int port = 0;
+  int fd = Listen(SOCK_DGRAM, &port);
+  auto sink = Build({.name = "s",
+                     .type = "syslog",
+                     .address = "udp://127.0.0.1:" + std::to_string(port),
+                     .facility = "local0"});
+  Sent s;
+  ASSERT_TRUE(s.To(*sink).status.ok());
+  char buf[65536];
+  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  ::close(fd);
+  ASSERT_GT(n, 0);
+  const std::string got(buf, static_cast<size_t>(n));
+  EXPECT_EQ(got, internal::FormatRfc5424(s.alert, s.json, 16, "testhost", ::getpid()));
+  EXPECT_EQ(got.substr(0, 6), "<131>1");  // local0 (16) * 8 + err (3)
+}
+
+TEST(SyslogSinkTest, TcpFramesByOctetCountAndReconnectsAfterThePeerCloses) {
+  int port = 0;
+  int lfd = Listen(SOCK_STREAM, &port);
+  auto sink = Build({.name = "s",
+                     .type = "syslog",
+                     .address = "tcp://127.0.0.1:" + std::to_string(port),
+                     .timeout_ms = 2000});
+  Sent s;
+  const std::string expected = internal::FormatRfc5424(s.alert, s.json, 4, "testhost", ::getpid());
+  ASSERT_TRUE(s.To(*sink).status.ok());
+  int c1 = ::accept(lfd, nullptr, nullptr);
+  ASSERT_GE(c1, 0);
+  EXPECT_EQ(ReadFrame(c1), expected);
+  ASSERT_TRUE(s.To(*sink).status.ok());  // same connection
+  EXPECT_EQ(ReadFrame(c1), expected);
+  ::close(c1);  // the receiver goes away ...
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(s.To(*sink).status.ok());  // ... and the next alert goes to a new connection
+  int c2 = ::accept(lfd, nullptr, nullptr);
+  ASSERT_GE(c2, 0);
+  EXPECT_EQ(ReadFrame(c2), expected);
+  ::close(c2);
+  ::close(lfd);
+}
+
+TEST(SyslogSinkTest, NothingListeningIsAFailedAttempt) {
+  auto sink = Build({.name = "s",
+                     .type = "syslog",
+                     .address = "tcp://127.0.0.1:" + std::to_string(FreePort(SOCK_STREAM)),
+                     .timeout_ms = 1000});
+  Sent s;
+  DeliveryResult r = s.To(*sink);
+  EXPECT_FALSE(r.status.ok());
+  EXPECT_NE(r.status.message().find("connecting to 127.0.0.1"), std::string::npos) << r.status.message();
+}
+
+TEST(SyslogSinkTest, UnixDatagramSocketLikeDevLog) {
+  testing::TempDir dir;
+  const std::string path = dir.File("log.sock");
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::strncpy(sa.sun_path, path.c_str(), sizeof sa.sun_path - 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  auto sink = Build({.name = "s", .type = "syslog", .address = "unix://" + path, .facility = "auth"});
+  Sent s;
+  ASSERT_TRUE(s.To(*sink).status.ok());
+  char buf[65536];
+  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  ::close(fd);
+  EXPECT_EQ(std::string(buf, static_cast<size_t>(std::max<ssize_t>(n, 0))),
+            internal::FormatRfc5424(s.alert, s.json, 4, "testhost", ::getpid()));
+}
+
+TEST(SyslogSinkTest, RsyslogdReceivesOverUdpAndTcp) {
+  if (!testing::FileExists("/usr/sbin/rsyslogd")) GTEST_SKIP() << "/usr/sbin/rsyslogd is not installed";
+  testing::TempDir dir;
+  const int udp = FreePort(SOCK_DGRAM);
+  const int tcp = FreePort(SOCK_STREAM);
+  const std::string out = dir.File("received.log");
+  testing::WriteFile(
+      dir.File("rsyslog.conf"),
+      "global(workDirectory=\"" + dir.path() +
+          "\")\n"
+          "module(load=\"imudp\")\ninput(type=\"imudp\" address=\"127.0.0.1\" port=\"" +
+          std::to_string(udp) +
+          "\")\n"
+          "module(load=\"imtcp\")\ninput(type=\"imtcp\" address=\"127.0.0.1\" port=\"" +
+          std::to_string(tcp) +
+          "\")\n"
+          "template(name=\"t\" type=\"string\" string=\"%syslogfacility-text%.%syslogseverity-text% "
+          "%hostname% %app-name% %msgid% %structured-data% %msg%\\n\")\n"
+          "*.* action(type=\"omfile\" file=\"" +
+          out + "\" template=\"t\")\n");
+  Process rsyslogd(
+      {"/usr/sbin/rsyslogd", "-n", "-f", dir.File("rsyslog.conf"), "-i", dir.File("rsyslogd.pid")});
+  ASSERT_TRUE(rsyslogd.started());
+  ASSERT_TRUE(Eventually([&] { return Accepts(tcp); })) << "rsyslogd did not start";
+  Sent s;
+  s.alert.id = 101;
+  s.json = s.alert.ToJson().dump();
+  auto via_udp = Build({.name = "u", .type = "syslog", .address = "udp://127.0.0.1:" + std::to_string(udp)});
+  ASSERT_TRUE(s.To(*via_udp).status.ok());
+  s.alert.id = 102;
+  s.alert.severity = detection::Severity::kCritical;
+  s.json = s.alert.ToJson().dump();
+  auto via_tcp = Build({.name = "t", .type = "syslog", .address = "tcp://127.0.0.1:" + std::to_string(tcp)});
+  ASSERT_TRUE(s.To(*via_tcp).status.ok());
+  ASSERT_TRUE(Eventually([&] {
+    return testing::FileExists(out) && testing::ReadFile(out).find("id=\"102\"") != std::string::npos &&
+           testing::ReadFile(out).find("id=\"101\"") != std::string::npos;
+  })) << (testing::FileExists(out) ? testing::ReadFile(out) : "(no output)");
+  const std::string got = testing::ReadFile(out);
+  EXPECT_NE(got.find("auth.err testhost sentineld alert [alert@32473 id=\"101\""), std::string::npos) << got;
+  EXPECT_NE(got.find("auth.crit testhost sentineld alert [alert@32473 id=\"102\""), std::string::npos) << got;
+  EXPECT_NE(got.find("\"rule_id\":\"proc-deleted-executable\""), std::string::npos) << got;
+}
+
+// ---------------------------------------------------------------------------------------------
+// webhook
+
+class HttpPeer {
+ public:
+  HttpPeer() {
+    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      {
+        std::lock_guard lock(mu_);
+        last_ = req;
+        ++requests_;
+      }
+      if (hang_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(hang_ms_.load()));
+      res.status = status_;
+      res.set_content("{\"error\":\"nope\"}\x01", "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ~HttpPeer() {
+    hang_ms_ = 0;
+    server_.stop();
+    thread_.join();
+  }
+  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+  httplib::Request Last() {
+    std::lock_guard lock(mu_);
+    return last_;
+  }
+  int Requests() {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+  std::atomic<int> status_{200};
+  std::atomic<int> hang_ms_{0};
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  httplib::Request last_;
+  int requests_ = 0;
+};
+
+config::SinkConfig Hook(const std::string& url) {
+  config::SinkConfig c;
+  c.name = "hook";
+  c.type = "webhook";
+  c.url = url;
+  c.timeout_ms = 2000;
+  return c;
+}
+
+TEST(WebhookSinkTest, HmacSha256MatchesRfc4231) {
+  EXPECT_EQ(internal::HmacSha256Hex("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(WebhookSinkTest, PostsTheAlertJsonWithHeadersAndSignature) {
+  HttpPeer peer;
+  config::SinkConfig c = Hook(peer.Url());
+  c.headers = {{"Authorization", "Bearer t0ken"}};
+  c.hmac_secret_env = "HOOK_SECRET";
+  auto sink = Build(c, Env({{"HOOK_SECRET", "s3cret"}}));
+  Sent s;
+  DeliveryResult r = s.To(*sink, 2);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.http_status, 200);
+  httplib::Request req = peer.Last();
+  EXPECT_EQ(req.body, s.json);
+  EXPECT_EQ(req.get_header_value("Content-Type"), "application/json");
+  EXPECT_EQ(req.get_header_value("Authorization"), "Bearer t0ken");
+  EXPECT_EQ(req.get_header_value("X-Sentinel-Alert-Id"), "7");
+  EXPECT_EQ(req.get_header_value("X-Sentinel-Delivery-Id"), "7:hook");
+  EXPECT_EQ(req.get_header_value("X-Sentinel-Attempt"), "2");
+  EXPECT_EQ(req.get_header_value("X-Sentinel-Signature"),
+            "sha256=" + internal::HmacSha256Hex("s3cret", s.json));
+}
+
+TEST(WebhookSinkTest, SecretFromAFileAndMissingSecretsRefused) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.File("key"), "filekey\n");
+  HttpPeer peer;
+  config::SinkConfig c = Hook(peer.Url());
+  c.hmac_secret_file = dir.File("key");
+  c.signature_header = "X-Sig";
+  auto sink = Build(c);
+  Sent s;
+  ASSERT_TRUE(s.To(*sink).status.ok());
+  EXPECT_EQ(peer.Last().get_header_value("X-Sig"), "sha256=" + internal::HmacSha256Hex("filekey", s.json));
+
+  SinkRegistry registry;
+  RegisterBuiltinSinks(registry);
+  config::SinkConfig unset = Hook(peer.Url());
+  unset.hmac_secret_env = "NOT_SET_ANYWHERE";
+  auto refused = registry.Build(unset, Env());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("NOT_SET_ANYWHERE"), std::string::npos);
+  config::SinkConfig nofile = Hook(peer.Url());
+  nofile.hmac_secret_file = dir.File("absent");
+  EXPECT_FALSE(registry.Build(nofile, Env()).ok());
+}
+
+TEST(WebhookSinkTest, ServerErrorsRetryClientErrorsAreFinal) {
+  HttpPeer peer;
+  auto sink = Build(Hook(peer.Url()));
+  Sent s;
+  peer.status_ = 503;
+  DeliveryResult r = s.To(*sink);
+  EXPECT_FALSE(r.status.ok());
+  EXPECT_FALSE(r.permanent);
+  EXPECT_EQ(r.http_status, 503);
+  EXPECT_NE(r.status.message().find("HTTP 503: {\"error\":\"nope\"}."), std::string::npos)
+      << r.status.message();
+  peer.status_ = 429;
+  EXPECT_FALSE(s.To(*sink).permanent);
+  peer.status_ = 400;
+  r = s.To(*sink);
+  EXPECT_TRUE(r.permanent);
+  EXPECT_EQ(r.http_status, 400);
+  peer.status_ = 302;
+  EXPECT_TRUE(s.To(*sink).permanent);  // redirects are not followed
+  peer.status_ = 204;
+  EXPECT_TRUE(s.To(*sink).status.ok());
+}
+
+TEST(WebhookSinkTest, AHangingPeerTimesOut) {
+  HttpPeer peer;
+  peer.hang_ms_ = 1200;
+  config::SinkConfig c = Hook(peer.Url());
+  c.timeout_ms = 200;
+  auto sink = Build(c);
+  Sent s;
+  DeliveryResult r = s.To(*sink);
+  EXPECT_FALSE(r.status.ok());
+  EXPECT_EQ(r.status.code(), StatusCode::kDeadlineExceeded) << r.status.ToString();
+  EXPECT_FALSE(r.http_status.has_value());
+}
+
+TEST(WebhookSinkTest, CancelCutsAnAttemptShortAsUnknown) {
+  HttpPeer peer;
+  peer.hang_ms_ = 1500;
+  auto sink = Build(Hook(peer.Url()));
+  Sent s;
+  std::thread canceller([&] {
+    Eventually([&] { return peer.Requests() > 0; });
+    sink->Cancel();
+  });
+  DeliveryResult r = s.To(*sink);
+  canceller.join();
+  EXPECT_TRUE(r.outcome_unknown);
+  EXPECT_FALSE(r.status.ok());
+}
+
+TEST(WebhookSinkTest, GarbageAndSilenceAreFailedAttempts) {
+  int port = 0;
+  int lfd = Listen(SOCK_STREAM, &port);
+  std::thread peer([lfd] {
+    int c = ::accept(lfd, nullptr, nullptr);
+    if (c < 0) return;
+    char buf[8192];
+    ::recv(c, buf, sizeof buf, 0);
+    const char garbage[] = "\x16\x03\x01 this is not HTTP\r\n\r\n";
+    ::send(c, garbage, sizeof garbage - 1, MSG_NOSIGNAL);
+    ::close(c);
+  });
+  auto sink = Build(Hook("http://127.0.0.1:" + std::to_string(port) + "/hook"));
+  Sent s;
+  DeliveryResult r = s.To(*sink);
+  peer.join();
+  ::close(lfd);
+  EXPECT_FALSE(r.status.ok());
+  EXPECT_FALSE(r.permanent);
+
+  auto dead = Build(Hook("http://127.0.0.1:" + std::to_string(FreePort(SOCK_STREAM)) + "/hook"));
+  r = s.To(*dead);
+  EXPECT_FALSE(r.status.ok());
+  EXPECT_NE(r.status.message().find("POST http://127.0.0.1:"), std::string::npos) << r.status.message();
+}
+
+TEST(WebhookSinkTest, TlsVerificationIsOnByDefault) {
+  // A plain-HTTP peer behind an https:// URL cannot complete a handshake.
+  HttpPeer peer;
+  std::string url = peer.Url();
+  url.replace(0, 4, "https");
+  config::SinkConfig c = Hook(url);
+  EXPECT_TRUE(c.tls_verify);
+  auto sink = Build(c);
+  Sent s;
+  EXPECT_FALSE(s.To(*sink).status.ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// email
+
+TEST(EmailFormatTest, ReadableSubjectAndQuotedPrintableBody) {
+  Alert a = MakeAlert();
+  const std::string mail = internal::BuildEmail(a, a.ToJson().dump(), "SentinelD <sentinel@example.org>",
+                                                {"soc@example.org"}, 1'700'000'000'000, "testhost", "oncall");
+  EXPECT_NE(mail.find("Subject: [SentinelD] HIGH proc-deleted-executable: Process running from a deleted "
+                      "executable (alert #7)\r\n"),
+            std::string::npos)
+      << mail;
+  EXPECT_NE(mail.find("Date: Tue, 14 Nov 2023 22:13:20 +0000\r\n"), std::string::npos);
+  EXPECT_NE(mail.find("To: soc@example.org\r\n"), std::string::npos);
+  EXPECT_NE(mail.find("Content-Transfer-Encoding: quoted-printable\r\n\r\n"), std::string::npos);
+  EXPECT_NE(mail.find("  - pid 42  implant  /tmp/x (deleted)\r\n"), std::string::npos) << mail;
+  for (const std::string& line : {std::string("a=b"), std::string(".starts with a dot")}) {
+    const std::string qp = internal::QuotedPrintable(line);
+    EXPECT_EQ(qp.find('\n'), std::string::npos);
+    EXPECT_NE(qp[0], '.');
+  }
+  EXPECT_EQ(internal::QuotedPrintable(std::string(100, 'x')).find("=\r\n"), 75u);
+  EXPECT_EQ(internal::EnvelopeAddress("SentinelD <s@e.org>"), "<s@e.org>");
+  EXPECT_EQ(internal::EnvelopeAddress("s@e.org"), "<s@e.org>");
+}
+
+class SmtpPeer {
+ public:
+  explicit SmtpPeer(const testing::TempDir& dir) : port_(FreePort(SOCK_STREAM)), maildir_(dir.File("mail")) {
+    ::mkdir(maildir_.c_str(), 0700);
+    const std::string script = dir.File("smtpd.py");
+    testing::WriteFile(
+        script,
+        "import sys, time, pathlib\n"
+        "from aiosmtpd.controller import Controller\n"
+        "class Save:\n"
+        "    n = 0\n"
+        "    async def handle_DATA(self, server, session, envelope):\n"
+        "        Save.n += 1\n"
+        "        d = pathlib.Path(sys.argv[2])\n"
+        "        (d / f'{Save.n}.tmp').write_bytes(\n"
+        "            ('FROM ' + envelope.mail_from + '\\n' + 'RCPT ' + ','.join(envelope.rcpt_tos) +\n"
+        "             '\\n\\n').encode() + envelope.original_content)\n"
+        "        (d / f'{Save.n}.tmp').rename(d / f'{Save.n}.eml')\n"
+        "        return '250 OK'\n"
+        "c = Controller(Save(), hostname='127.0.0.1', port=int(sys.argv[1]))\n"
+        "c.start()\n"
+        "while True: time.sleep(1)\n");
+    proc_ = std::make_unique<Process>(
+        std::vector<std::string>{"/usr/bin/python3", script, std::to_string(port_), maildir_});
+    ready_ = Eventually([this] { return Accepts(port_); });
+  }
+  bool ready() const { return ready_; }
+  std::string Url() const { return "smtp://127.0.0.1:" + std::to_string(port_); }
+  std::vector<std::string> Messages() const {
+    std::vector<std::string> out;
+    for (int i = 1; testing::FileExists(maildir_ + "/" + std::to_string(i) + ".eml"); ++i) {
+      out.push_back(testing::ReadFile(maildir_ + "/" + std::to_string(i) + ".eml"));
+    }
+    return out;
+  }
+
+ private:
+  int port_;
+  std::string maildir_;
+  std::unique_ptr<Process> proc_;
+  bool ready_ = false;
+};
+
+config::SinkConfig Mail(const std::string& url) {
+  config::SinkConfig c;
+  c.name = "oncall";
+  c.type = "email";
+  c.smtp_url = url;
+  c.from = "SentinelD <sentinel@example.org>";
+  c.to = {"soc@example.org", "Second <two@example.org>"};
+  c.timeout_ms = 5000;
+  return c;
+}
+
+TEST(EmailSinkTest, DeliversToARealSmtpServer) {
+  if (!testing::FileExists("/usr/bin/python3")) GTEST_SKIP() << "/usr/bin/python3 (python3-aiosmtpd) missing";
+  testing::TempDir dir;
+  SmtpPeer smtp(dir);
+  ASSERT_TRUE(smtp.ready()) << "aiosmtpd did not start (is python3-aiosmtpd installed?)";
+  auto sink = Build(Mail(smtp.Url()));
+  Sent s;
+  DeliveryResult r = s.To(*sink);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  ASSERT_TRUE(Eventually([&] { return smtp.Messages().size() == 1; }));
+  const std::string m = smtp.Messages()[0];
+  EXPECT_NE(m.find("FROM sentinel@example.org\nRCPT soc@example.org,two@example.org\n"), std::string::npos)
+      << m;
+  EXPECT_NE(
+      m.find("Subject: [SentinelD] HIGH proc-deleted-executable: Process running from a deleted executable "
+             "(alert #7)"),
+      std::string::npos)
+      << m;
+  EXPECT_NE(m.find("X-Sentinel-Alert-Id: 7"), std::string::npos);
+  EXPECT_NE(m.find("Rule:        proc-deleted-executable"), std::string::npos) << m;
+}
+
+TEST(EmailSinkTest, StarttlsWhenAskedIsNeverSkipped) {
+  if (!testing::FileExists("/usr/bin/python3")) GTEST_SKIP() << "/usr/bin/python3 (python3-aiosmtpd) missing";
+  testing::TempDir dir;
+  SmtpPeer smtp(dir);
+  ASSERT_TRUE(smtp.ready());
+  config::SinkConfig c = Mail(smtp.Url());
+  c.starttls = true;  // the server offers no STARTTLS: refuse to send in clear
+  auto sink = Build(c);
+  Sent s;
+  EXPECT_FALSE(s.To(*sink).status.ok());
+  EXPECT_TRUE(smtp.Messages().empty());
+}
+
+TEST(EmailSinkTest, NoServerIsAFailedAttempt) {
+  auto sink = Build(Mail("smtp://127.0.0.1:" + std::to_string(FreePort(SOCK_STREAM))));
+  Sent s;
+  DeliveryResult r = s.To(*sink);
+  EXPECT_FALSE(r.status.ok());
+  EXPECT_NE(r.status.message().find("SMTP smtp://127.0.0.1:"), std::string::npos) << r.status.message();
+}
+
+}  // namespace
+}  // namespace sentinel::alerting

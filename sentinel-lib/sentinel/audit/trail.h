@@ -1,0 +1,71 @@
+// AuditTrail: how a component records its security-relevant steps in the
+// audit ledger (SPEC §8) without letting a ledger problem stop its real work.
+//
+// Record() appends one entry (actor = the component) and never throws or
+// fails the caller: a failed append is logged as an error, counted, and the
+// entry is kept in memory (bounded) and retried before the next append, so
+// a briefly locked ledger loses nothing. A trail that could not be opened
+// records nothing and says so once.
+//
+// Action names used by SentinelD: component_start, component_stop,
+// config_loaded, privileges_dropped, privileges_not_dropped, rule_loaded,
+// rule_changed, rule_rejected, rule_enabled, rule_disabled, alert_created,
+// alert_dead_lettered, dlq_retry, query_executed, query_rejected,
+// bundle_imported.
+//
+// Not thread-safe: one thread records through one trail.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sentinel/audit/ledger.h"
+#include "sentinel/base/status.h"
+
+namespace sentinel::audit {
+
+class AuditTrail {
+ public:
+  // An open trail appending to `options.path` as `actor`.
+  static Result<std::unique_ptr<AuditTrail>> Open(std::string actor, const LedgerOptions& options);
+  // Open() for a component: with `signing_key_file` non-empty the entries are
+  // signed with that Ed25519 key (Signer::LoadPrivateKeyFile refuses a key
+  // readable by others). A key problem is InvalidArgument naming the file —
+  // a configuration error; other errors are those of AuditLedger::Open.
+  static Result<std::unique_ptr<AuditTrail>> OpenForComponent(std::string actor, const std::string& path,
+                                                              int64_t busy_timeout_ms,
+                                                              const std::string& signing_key_file);
+  // A trail that records nothing (the ledger could not be opened).
+  static std::unique_ptr<AuditTrail> Disabled(std::string actor, std::string reason);
+
+  void Record(const std::string& action, const nlohmann::json& data);
+  // Several entries in one append (one transaction).
+  void RecordMany(const std::vector<std::pair<std::string, nlohmann::json>>& entries);
+
+  bool enabled() const { return ledger_ != nullptr; }
+  int64_t failures() const { return failures_; }
+  int64_t recorded() const { return recorded_; }
+  AuditLedger* ledger() { return ledger_.get(); }
+
+ private:
+  AuditTrail(std::string actor, std::unique_ptr<AuditLedger> ledger)
+      : actor_(std::move(actor)), ledger_(std::move(ledger)) {}
+  bool Flush();
+  void Queue(const std::string& action, const nlohmann::json& data);
+
+  static constexpr std::size_t kMaxPending = 10'000;
+  std::string actor_;
+  std::unique_ptr<AuditLedger> ledger_;
+  std::deque<AuditEvent> pending_;
+  int64_t failures_ = 0;
+  int64_t recorded_ = 0;
+  int64_t dropped_ = 0;
+};
+
+}  // namespace sentinel::audit

@@ -1,0 +1,180 @@
+#include "sentinel/detection/rule_runner.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <span>
+
+#include "sentinel/base/strings.h"
+#include "sentinel/crypto/hex.h"
+#include "sentinel/storage/migrations.h"
+
+namespace sentinel::detection {
+namespace {
+
+constexpr std::array<std::string_view, 4> kStandardParams = {"now_ms", "last_run_ms", "scan_id", "prev_scan_id"};
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Checks the statement's parameters; with `params`, binds them.
+Status CheckAndBindParameters(const Rule& rule, storage::Statement& st, const RunParams* params) {
+  sqlite3_stmt* raw = st.raw();
+  const int n = sqlite3_bind_parameter_count(raw);
+  for (int i = 1; i <= n; ++i) {
+    const char* full = sqlite3_bind_parameter_name(raw, i);
+    if (full == nullptr) {
+      return InvalidArgumentError(rule.source_path + ": query: positional parameter '?' is not allowed; use :now_ms, "
+                                                     ":last_run_ms, :scan_id or :prev_scan_id");
+    }
+    std::string_view name(full);
+    if (name.empty() || name[0] != ':' || !IsStandardParameter(name.substr(1))) {
+      return InvalidArgumentError(rule.source_path + ": query: unknown parameter " + QuoteForMessage(name) +
+                                  " (rules may use :now_ms, :last_run_ms, :scan_id, :prev_scan_id)");
+    }
+    if (params == nullptr) continue;
+    name.remove_prefix(1);
+    Status s;
+    if (name == "now_ms") {
+      s = st.BindInt(i, params->now_ms);
+    } else if (name == "last_run_ms") {
+      s = st.BindInt(i, params->last_run_ms);
+    } else if (name == "scan_id") {
+      s = st.BindOptionalInt(i, params->scan_id);
+    } else {
+      s = st.BindOptionalInt(i, params->prev_scan_id);
+    }
+    RETURN_IF_ERROR(s);
+  }
+  return Status::Ok();
+}
+
+Status CheckDedupKeys(const Rule& rule, storage::Statement& st) {
+  std::vector<std::string> cols;
+  for (int i = 0; i < st.ColumnCount(); ++i) cols.push_back(st.ColumnName(i));
+  for (const auto& key : rule.dedup_keys) {
+    if (std::find(cols.begin(), cols.end(), key) == cols.end()) {
+      return InvalidArgumentError(rule.source_path + ": dedup_keys: " + QuoteForMessage(key) +
+                                  " is not a column of the query's result (columns: " + Join(cols, ", ") + ")");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<GuardedQuery>> Compile(storage::Database& db, const Rule& rule, const GuardLimits& limits) {
+  auto q = GuardedQuery::Prepare(db, rule.query, limits);
+  if (!q.ok()) {
+    return Status(q.status().code(), rule.source_path + ": query: " + q.status().message());
+  }
+  return std::move(*q);
+}
+
+nlohmann::ordered_json Cell(storage::Statement& st, int i) {
+  switch (st.ColumnType(i)) {
+    case SQLITE_INTEGER:
+      return st.ColumnInt(i);
+    case SQLITE_FLOAT:
+      return st.ColumnDouble(i);
+    case SQLITE_TEXT:
+      return st.ColumnText(i);
+    case SQLITE_BLOB: {
+      const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(st.raw(), i));
+      const int len = sqlite3_column_bytes(st.raw(), i);
+      return crypto::ToHex(std::span<const uint8_t>(p, p ? static_cast<std::size_t>(len) : 0));
+    }
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
+bool IsStandardParameter(std::string_view name) {
+  return std::find(kStandardParams.begin(), kStandardParams.end(), name) != kStandardParams.end();
+}
+
+Status FillScanIds(storage::Database& db, RunParams* params) {
+  ASSIGN_OR_RETURN(auto st, db.Prepare("SELECT scan_id FROM scan_metadata WHERE status = 'completed' "
+                                       "ORDER BY scan_id DESC LIMIT 2"));
+  params->scan_id.reset();
+  params->prev_scan_id.reset();
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return Status::Ok();
+  params->scan_id = st.ColumnInt(0);
+  ASSIGN_OR_RETURN(row, st.Step());
+  if (row) params->prev_scan_id = st.ColumnInt(0);
+  return Status::Ok();
+}
+
+Status PrepareRuleSnapshot(storage::Database& db, std::optional<int64_t> scan_id) {
+  // A read-only store connection also runs with query_only, which covers the
+  // temp schema too: lift it for the snapshot only. The main database stays
+  // unwritable (SQLITE_OPEN_READONLY).
+  ASSIGN_OR_RETURN(auto query_only, db.QueryInt("PRAGMA query_only"));
+  const bool restore = query_only.value_or(0) != 0;
+  if (restore) RETURN_IF_ERROR(db.Exec("PRAGMA query_only=0"));
+  auto build = [&]() -> Status {
+    // In memory: every rule scans it; 10,000 processes take a few MB.
+    ASSIGN_OR_RETURN(auto temp_store, db.QueryInt("PRAGMA temp_store"));
+    if (temp_store.value_or(0) != 2) RETURN_IF_ERROR(db.Exec("PRAGMA temp_store=MEMORY"));
+    RETURN_IF_ERROR(db.Exec("PRAGMA temp.cache_size=-65536"));
+    RETURN_IF_ERROR(db.Exec("DROP TABLE IF EXISTS temp.processes"));
+    ASSIGN_OR_RETURN(auto st, db.Prepare("CREATE TEMP TABLE processes AS SELECT * FROM main.process_snapshots "
+                                         "WHERE scan_id = ?1"));
+    RETURN_IF_ERROR(st.BindOptionalInt(1, scan_id));
+    RETURN_IF_ERROR(st.Run());
+    RETURN_IF_ERROR(db.Exec("CREATE INDEX temp.processes_pid ON processes(pid)"));
+    return db.Exec("CREATE INDEX temp.processes_ppid ON processes(ppid)");
+  };
+  Status s = build();
+  if (restore) {
+    Status r = db.Exec("PRAGMA query_only=1");
+    if (s.ok()) s = r;
+  }
+  return s;
+}
+
+Result<std::unique_ptr<storage::Database>> OpenSchemaOnlyEventStore() {
+  ASSIGN_OR_RETURN(auto db, storage::Database::Open(":memory:", storage::OpenMode::kReadWrite));
+  RETURN_IF_ERROR(storage::Migrate(*db, storage::DatabaseKind::kEvents));
+  return db;
+}
+
+Status ValidateRuleQuery(storage::Database& db, const Rule& rule) {
+  ASSIGN_OR_RETURN(auto q, Compile(db, rule, GuardLimits{}));
+  RETURN_IF_ERROR(CheckAndBindParameters(rule, q->statement(), nullptr));
+  return CheckDedupKeys(rule, q->statement());
+}
+
+Result<RuleResult> RunRule(storage::Database& db, const Rule& rule, const RunParams& params,
+                           const RunLimits& limits) {
+  const int64_t start = SteadyMs();
+  ASSIGN_OR_RETURN(auto q, Compile(db, rule, limits.guard));
+  auto& st = q->statement();
+  RETURN_IF_ERROR(CheckAndBindParameters(rule, st, &params));
+  RETURN_IF_ERROR(CheckDedupKeys(rule, st));
+  RuleResult result;
+  for (int i = 0; i < st.ColumnCount(); ++i) result.columns.push_back(st.ColumnName(i));
+  while (true) {
+    auto more = q->Step();
+    if (!more.ok()) {
+      return Status(more.status().code(), "rule " + rule.id + ": " + more.status().message());
+    }
+    if (!*more) break;
+    if (result.rows.size() >= limits.max_rows) {
+      result.truncated = true;
+      break;
+    }
+    nlohmann::ordered_json row = nlohmann::ordered_json::object();
+    for (int i = 0; i < st.ColumnCount(); ++i) row[result.columns[i]] = Cell(st, i);
+    result.rows.push_back(std::move(row));
+  }
+  result.duration_ms = SteadyMs() - start;
+  return result;
+}
+
+}  // namespace sentinel::detection

@@ -1,0 +1,78 @@
+// Running one rule's query in the sandbox (sql_guard.h) and turning its
+// result rows into findings.
+//
+// A rule query may use exactly the named parameters of SPEC §6 — :now_ms,
+// :last_run_ms, :scan_id, :prev_scan_id — anything else is rejected at
+// validation, like every sandbox violation, before a row is produced. The
+// rule's dedup_keys must be columns of its result.
+//
+// All functions take the connection they run on; use one connection per
+// thread (a rule runner thread owns its own read-only connection).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sentinel/base/status.h"
+#include "sentinel/detection/rule.h"
+#include "sentinel/detection/sql_guard.h"
+#include "sentinel/storage/sqlite.h"
+
+namespace sentinel::detection {
+
+// The parameter values of one run.
+struct RunParams {
+  int64_t now_ms = 0;
+  int64_t last_run_ms = 0;  // this rule's previous run, 0 at first
+  std::optional<int64_t> scan_id;       // latest completed scan (NULL when none)
+  std::optional<int64_t> prev_scan_id;  // the completed scan before it
+};
+
+// Latest and previous completed scan ids of an event store.
+Status FillScanIds(storage::Database& db, RunParams* params);
+
+// True for :now_ms, :last_run_ms, :scan_id, :prev_scan_id (name without the colon).
+bool IsStandardParameter(std::string_view name);
+
+struct RuleResult {
+  std::vector<std::string> columns;
+  std::vector<nlohmann::ordered_json> rows;  // one object per result row, in column order
+  int64_t duration_ms = 0;
+  bool truncated = false;  // stopped at max_rows
+};
+
+struct RunLimits {
+  GuardLimits guard;
+  std::size_t max_rows = 10'000;  // findings kept per run; more is reported as truncated
+};
+
+// Freezes the `processes` rules see for one detection cycle: a TEMP table
+// named `processes` (it shadows the view of the same name for unqualified
+// references) holding the rows of `scan_id` (none when nullopt), indexed by
+// pid and ppid. Every rule of the cycle then reads the same scan that
+// :scan_id names, even if procmond completes another one meanwhile, and
+// reads it as a plain table rather than through the incremental-storage
+// view. Works on a read-only connection (the temp schema is private to the
+// connection). Calling it again replaces the snapshot.
+Status PrepareRuleSnapshot(storage::Database& db, std::optional<int64_t> scan_id);
+
+// An in-memory database with the current event-store schema and no rows,
+// for validating rules when no store is at hand (`sentinelcli rules validate`).
+Result<std::unique_ptr<storage::Database>> OpenSchemaOnlyEventStore();
+
+// Compiles the rule's query through the sandbox on `db` and checks its
+// parameters and dedup_keys. InvalidArgument names the file and the construct.
+Status ValidateRuleQuery(storage::Database& db, const Rule& rule);
+
+// Validates and runs the rule. Sandbox rejections are InvalidArgument; a
+// run stopped by the limits is DeadlineExceeded / ResourceExhausted.
+Result<RuleResult> RunRule(storage::Database& db, const Rule& rule, const RunParams& params,
+                           const RunLimits& limits);
+
+}  // namespace sentinel::detection

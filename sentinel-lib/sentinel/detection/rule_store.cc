@@ -1,0 +1,189 @@
+#include "sentinel/detection/rule_store.h"
+
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+namespace sentinel::detection {
+namespace {
+
+std::string JsonList(const std::vector<std::string>& v) { return nlohmann::json(v).dump(); }
+
+Status BindRule(storage::Statement& st, const Rule& r) {
+  RETURN_IF_ERROR(st.BindText(1, r.id));
+  RETURN_IF_ERROR(st.BindText(2, r.name));
+  RETURN_IF_ERROR(st.BindText(3, r.description));
+  RETURN_IF_ERROR(st.BindText(4, SeverityName(r.severity)));
+  RETURN_IF_ERROR(st.BindText(5, r.category));
+  RETURN_IF_ERROR(st.BindText(6, JsonList(r.tags)));
+  RETURN_IF_ERROR(st.BindText(7, JsonList(r.mitre)));
+  RETURN_IF_ERROR(st.BindText(8, JsonList(r.dedup_keys)));
+  RETURN_IF_ERROR(st.BindText(9, r.query));
+  RETURN_IF_ERROR(st.BindText(10, r.Checksum()));
+  RETURN_IF_ERROR(st.BindText(11, RuleSourceName(r.source)));
+  return st.BindText(12, r.source_path);
+}
+
+// Upsert of a rule's definition. ?13 = now, ?14 = the file's enabled flag.
+// The version is bumped only when the checksum changes.
+constexpr std::string_view kUpsert = R"sql(
+INSERT INTO detection_rules(id, name, description, severity, category, tags, mitre, dedup_keys, query, checksum,
+                            source, source_path, created_at_ms, updated_at_ms, enabled, version, last_error)
+VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, 1, NULL)
+ON CONFLICT(id) DO UPDATE SET
+  name = excluded.name, description = excluded.description, severity = excluded.severity,
+  category = excluded.category, tags = excluded.tags, mitre = excluded.mitre, dedup_keys = excluded.dedup_keys,
+  query = excluded.query, source = excluded.source, source_path = excluded.source_path,
+  version = CASE WHEN detection_rules.checksum = excluded.checksum THEN detection_rules.version
+                 ELSE detection_rules.version + 1 END,
+  checksum = excluded.checksum,
+  enabled = COALESCE(detection_rules.enabled_override, excluded.enabled),
+  last_error = CASE WHEN detection_rules.last_error = 'rule file removed' THEN NULL ELSE detection_rules.last_error END,
+  updated_at_ms = excluded.updated_at_ms
+)sql";
+
+}  // namespace
+
+std::string_view SyncChangeName(SyncChange c) {
+  switch (c) {
+    case SyncChange::kAdded:
+      return "added";
+    case SyncChange::kVersionBumped:
+      return "changed";
+    case SyncChange::kUpdated:
+      return "updated";
+    case SyncChange::kUnchanged:
+      return "unchanged";
+    case SyncChange::kRemoved:
+      return "removed";
+  }
+  return "unchanged";
+}
+
+Result<std::map<std::string, RuleState>> ReadRuleStates(storage::Database& db) {
+  std::map<std::string, RuleState> out;
+  ASSIGN_OR_RETURN(auto st, db.Prepare("SELECT id, version, checksum, enabled, enabled_override, source, source_path, "
+                                       "created_at_ms, updated_at_ms, last_run_ms, last_duration_ms, last_error, "
+                                       "name, description, severity, category, dedup_keys, query "
+                                       "FROM detection_rules ORDER BY id"));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    RuleState s;
+    s.id = st.ColumnText(0);
+    s.version = st.ColumnInt(1);
+    s.checksum = st.ColumnText(2);
+    s.enabled = st.ColumnInt(3) != 0;
+    if (!st.IsNull(4)) s.enabled_override = st.ColumnInt(4) != 0;
+    s.source = st.ColumnText(5);
+    s.source_path = st.ColumnText(6);
+    s.created_at_ms = st.ColumnInt(7);
+    s.updated_at_ms = st.ColumnInt(8);
+    s.last_run_ms = st.ColumnOptionalInt(9);
+    s.last_duration_ms = st.ColumnOptionalInt(10);
+    s.last_error = st.ColumnOptionalText(11);
+    out.emplace(s.id, std::move(s));
+  }
+  return out;
+}
+
+Result<std::vector<SyncOutcome>> SyncRules(storage::Database& db, const std::vector<Rule>& rules, int64_t now_ms) {
+  ASSIGN_OR_RETURN(auto before, ReadRuleStates(db));
+  // What decides "updated": the stored definition besides the checksum.
+  ASSIGN_OR_RETURN(auto def, db.Prepare("SELECT name, description, severity, category, tags, mitre, source, "
+                                        "source_path, enabled FROM detection_rules WHERE id = ?1"));
+  ASSIGN_OR_RETURN(auto upsert, db.Prepare(kUpsert));
+  ASSIGN_OR_RETURN(auto remove, db.Prepare("UPDATE detection_rules SET enabled = 0, last_error = 'rule file removed', "
+                                           "updated_at_ms = ?2 WHERE id = ?1 AND (enabled != 0 OR last_error IS NULL "
+                                           "OR last_error != 'rule file removed')"));
+  std::vector<SyncOutcome> out;
+  ASSIGN_OR_RETURN(auto tx, storage::Transaction::Begin(db));
+  std::set<std::string> seen;
+  for (const Rule& r : rules) {
+    seen.insert(r.id);
+    const std::string checksum = r.Checksum();
+    auto it = before.find(r.id);
+    SyncChange change = SyncChange::kAdded;
+    if (it != before.end()) {
+      change = SyncChange::kUnchanged;
+      if (it->second.checksum != checksum) {
+        change = SyncChange::kVersionBumped;
+      } else {
+        RETURN_IF_ERROR(def.BindText(1, r.id));
+        ASSIGN_OR_RETURN(bool row, def.Step());
+        const bool want_enabled = it->second.enabled_override.value_or(r.enabled);
+        if (row && (def.ColumnText(0) != r.name || def.ColumnText(1) != r.description ||
+                    def.ColumnText(2) != SeverityName(r.severity) || def.ColumnText(3) != r.category ||
+                    def.ColumnText(4) != JsonList(r.tags) || def.ColumnText(5) != JsonList(r.mitre) ||
+                    def.ColumnText(6) != RuleSourceName(r.source) || def.ColumnText(7) != r.source_path ||
+                    (def.ColumnInt(8) != 0) != want_enabled ||
+                    it->second.last_error.value_or("") == "rule file removed")) {
+          change = SyncChange::kUpdated;
+        }
+        def.Reset();
+      }
+      if (change == SyncChange::kUnchanged) continue;
+    }
+    RETURN_IF_ERROR(BindRule(upsert, r));
+    RETURN_IF_ERROR(upsert.BindInt(13, now_ms));
+    RETURN_IF_ERROR(upsert.BindInt(14, r.enabled ? 1 : 0));
+    RETURN_IF_ERROR(upsert.Run());
+    upsert.Reset();
+    const int64_t version = it == before.end() ? 1
+                            : change == SyncChange::kVersionBumped ? it->second.version + 1
+                                                                   : it->second.version;
+    out.push_back({r.id, change, version, checksum});
+  }
+  for (const auto& [id, state] : before) {
+    if (seen.count(id)) continue;
+    RETURN_IF_ERROR(remove.BindText(1, id));
+    RETURN_IF_ERROR(remove.BindInt(2, now_ms));
+    RETURN_IF_ERROR(remove.Run());
+    const bool changed = db.Changes() > 0;
+    remove.Reset();
+    if (changed) out.push_back({id, SyncChange::kRemoved, state.version, state.checksum});
+  }
+  RETURN_IF_ERROR(tx.Commit());
+  return out;
+}
+
+Status SetRuleEnabled(storage::Database& db, const Rule& rule, bool enabled, int64_t now_ms) {
+  ASSIGN_OR_RETURN(auto tx, storage::Transaction::Begin(db));
+  ASSIGN_OR_RETURN(auto exists, db.Prepare("SELECT 1 FROM detection_rules WHERE id = ?1"));
+  RETURN_IF_ERROR(exists.BindText(1, rule.id));
+  ASSIGN_OR_RETURN(bool row, exists.Step());
+  exists.Reset();
+  if (!row) {
+    ASSIGN_OR_RETURN(auto upsert, db.Prepare(kUpsert));
+    RETURN_IF_ERROR(BindRule(upsert, rule));
+    RETURN_IF_ERROR(upsert.BindInt(13, now_ms));
+    RETURN_IF_ERROR(upsert.BindInt(14, rule.enabled ? 1 : 0));
+    RETURN_IF_ERROR(upsert.Run());
+  }
+  ASSIGN_OR_RETURN(auto set, db.Prepare("UPDATE detection_rules SET enabled_override = ?2, enabled = ?2, "
+                                        "updated_at_ms = ?3 WHERE id = ?1"));
+  RETURN_IF_ERROR(set.BindText(1, rule.id));
+  RETURN_IF_ERROR(set.BindInt(2, enabled ? 1 : 0));
+  RETURN_IF_ERROR(set.BindInt(3, now_ms));
+  RETURN_IF_ERROR(set.Run());
+  return tx.Commit();
+}
+
+Status RecordRuleRun(storage::Database& db, const std::string& id, int64_t run_ms, int64_t duration_ms,
+                     const std::string& error) {
+  ASSIGN_OR_RETURN(auto st, db.Prepare("UPDATE detection_rules SET last_run_ms = ?2, last_duration_ms = ?3, "
+                                       "last_error = ?4 WHERE id = ?1"));
+  RETURN_IF_ERROR(st.BindText(1, id));
+  RETURN_IF_ERROR(st.BindInt(2, run_ms));
+  RETURN_IF_ERROR(st.BindInt(3, duration_ms));
+  RETURN_IF_ERROR(error.empty() ? st.BindNull(4) : st.BindText(4, error));
+  return st.Run();
+}
+
+bool EffectiveEnabled(const Rule& rule, const std::map<std::string, RuleState>& states) {
+  auto it = states.find(rule.id);
+  if (it == states.end() || !it->second.enabled_override) return rule.enabled;
+  return *it->second.enabled_override;
+}
+
+}  // namespace sentinel::detection

@@ -1,0 +1,347 @@
+// sentinelagent: supervises procmond, runs the detection rules on a schedule,
+// turns findings into deduplicated alerts and delivers them through the
+// configured sinks (SPEC §1, §6, §7).
+//
+// Exit codes: 0 success (including SIGTERM/SIGINT), 1 runtime failure,
+// 2 bad usage or configuration.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "sentinel/alerting/dispatcher.h"
+#include "sentinel/audit/trail.h"
+#include "sentinel/detection/sql_guard.h"
+#include "sentinel/alerting/sink.h"
+#include "sentinel/base/time.h"
+#include "sentinel/config/config.h"
+#include "sentinel/storage/store.h"
+#include "sentinel/telemetry/log.h"
+#include "sentinelagent/rule_scheduler.h"
+#include "sentinelagent/supervisor.h"
+
+namespace {
+
+using namespace sentinel;
+using telemetry::LogError;
+using telemetry::LogInfo;
+
+constexpr const char* kVersion = "0.1.0";
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+struct Flags {
+  std::string config_file;
+  std::string database;
+  std::string log_level;
+  bool once = false;
+  bool no_collector = false;
+};
+
+Result<config::LoadedConfig> LoadConfig(const Flags& f) {
+  config::LoadOptions opts;
+  opts.optional_files = config::DefaultFiles();
+  if (!f.config_file.empty()) opts.explicit_file = f.config_file;
+  opts.environment = config::CurrentEnvironment();
+  if (!f.database.empty()) opts.overrides.push_back({"database.path", f.database});
+  if (!f.log_level.empty()) opts.overrides.push_back({"telemetry.log_level", f.log_level});
+  return config::Load(opts);
+}
+
+void InitLog(const config::Config& c) {
+  auto level = telemetry::ParseLogLevel(c.telemetry.log_level);
+  auto format = telemetry::ParseLogFormat(c.telemetry.log_format);
+  telemetry::InitLogging("sentinelagent", level.ok() ? *level : telemetry::LogLevel::kInfo,
+                         format.ok() ? *format : telemetry::LogFormat::kJson);
+}
+
+// The delivery engine for `alerting`: one sink per enabled entry, built (and
+// their secrets read) before anything is written; started later.
+using DeadLetterHook = std::function<void(int64_t, const std::string&, int, const std::string&)>;
+
+Result<std::unique_ptr<alerting::Dispatcher>> MakeDispatcher(const config::Config& cfg, DeadLetterHook on_dead) {
+  alerting::SinkRegistry registry;
+  alerting::RegisterBuiltinSinks(registry);
+  const alerting::SinkEnvironment env = alerting::SinkEnvironment::Process();
+  alerting::DispatcherOptions opts;
+  opts.database_path = cfg.database.path;
+  opts.busy_timeout_ms = cfg.database.busy_timeout_ms;
+  opts.retry = cfg.alerting.retry;
+  opts.circuit_breaker = cfg.alerting.circuit_breaker;
+  opts.on_dead_letter = std::move(on_dead);
+  std::vector<alerting::SinkBinding> sinks;
+  for (const auto& s : cfg.alerting.sinks) {
+    opts.configured_sinks.insert(s.name);
+    if (!s.enabled) continue;
+    ASSIGN_OR_RETURN(auto sink, registry.Build(s, env));
+    sinks.push_back({std::move(sink), s.min_severity.empty() ? std::nullopt : detection::ParseSeverity(s.min_severity)});
+  }
+  return std::make_unique<alerting::Dispatcher>(std::move(opts), std::move(sinks));
+}
+
+void LogDeliverySummary(const alerting::Dispatcher& d) {
+  alerting::DeliveryMetrics m = d.Metrics();
+  nlohmann::json sinks = nlohmann::json::object();
+  for (const auto& s : m.sinks) {
+    sinks[s.name] = {{"delivered", s.delivered}, {"failed", s.failed}, {"skipped", s.skipped},
+                     {"dead_lettered", s.dead_lettered}, {"circuit", alerting::CircuitStateName(s.circuit)}};
+  }
+  LogInfo("alert delivery", {{"sinks", sinks}, {"dlq_size", m.dlq_size}});
+}
+
+int Workers() {
+  unsigned n = std::thread::hardware_concurrency();
+  return static_cast<int>(std::clamp(n, 1u, 4u));
+}
+
+int Run(const Flags& flags) {
+  auto loaded = LoadConfig(flags);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "sentinelagent: %s\n", loaded.status().message().c_str());
+    return kExitUsage;
+  }
+  config::Config cfg = loaded->config;
+  InitLog(cfg);
+  LogInfo("sentinelagent starting", {{"version", kVersion},
+                                     {"pid", getpid()},
+                                     {"uid", getuid()},
+                                     {"config_hash", loaded->hash},
+                                     {"config_sources", loaded->sources},
+                                     {"database", cfg.database.path},
+                                     {"once", flags.once},
+                                     {"collector", !flags.no_collector}});
+
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);
+  sigprocmask(SIG_BLOCK, &sigs, nullptr);
+  // A sink peer that hangs up must fail one attempt, not kill the agent.
+  signal(SIGPIPE, SIG_IGN);
+
+  // Set once the audit trail is open (below); the dispatcher starts after that.
+  DeadLetterHook audit_dead_letter;
+  auto on_dead_letter = [&audit_dead_letter](int64_t alert, const std::string& sink, int attempts,
+                                             const std::string& error) {
+    if (audit_dead_letter) audit_dead_letter(alert, sink, attempts, error);
+  };
+  auto dispatcher = MakeDispatcher(cfg, on_dead_letter);
+  if (!dispatcher.ok()) {
+    std::fprintf(stderr, "sentinelagent: alerting.sinks: %s\n", dispatcher.status().message().c_str());
+    return kExitUsage;
+  }
+
+  auto db = storage::OpenStore(storage::DatabaseKind::kEvents,
+                               {cfg.database.path, storage::OpenMode::kReadWrite, cfg.database.busy_timeout_ms});
+  if (!db.ok()) {
+    std::fprintf(stderr, "sentinelagent: %s\n", db.status().message().c_str());
+    return kExitRuntime;
+  }
+
+  // The audit trail. Records come from this thread and from delivery
+  // workers (dead letters): one mutex serializes them.
+  std::unique_ptr<audit::AuditTrail> trail;
+  {
+    auto opened = audit::AuditTrail::OpenForComponent("sentinelagent", cfg.database.audit_path,
+                                                      cfg.database.busy_timeout_ms, cfg.database.audit_signing_key);
+    if (!opened.ok() && opened.status().code() == StatusCode::kInvalidArgument) {
+      std::fprintf(stderr, "sentinelagent: %s\n", opened.status().message().c_str());
+      return kExitUsage;
+    }
+    trail = opened.ok() ? std::move(*opened)
+                        : audit::AuditTrail::Disabled("sentinelagent", opened.status().message());
+  }
+  std::mutex trail_mu;
+  auto record = [&](const std::string& action, const nlohmann::json& data) {
+    std::lock_guard<std::mutex> lock(trail_mu);
+    trail->Record(action, data);
+  };
+  record("component_start", {{"component", "sentinelagent"},
+                             {"version", kVersion},
+                             {"pid", getpid()},
+                             {"uid", getuid()},
+                             {"once", flags.once},
+                             {"collector", !flags.no_collector}});
+  record("config_loaded", {{"config_hash", loaded->hash}, {"sources", loaded->sources}});
+  audit_dead_letter = [&](int64_t alert, const std::string& sink, int attempts, const std::string& error) {
+    record("alert_dead_lettered", {{"alert_id", alert}, {"sink", sink}, {"attempts", attempts}, {"error", error}});
+  };
+  auto stop_record = [&](const std::string& reason) {
+    record("component_stop", {{"component", "sentinelagent"}, {"reason", reason}});
+  };
+
+  // Deliveries a previous run left pending (or alerts it stored but never
+  // queued) resume before the first cycle.
+  if (Status s = (*dispatcher)->Start(); !s.ok()) {
+    std::fprintf(stderr, "sentinelagent: starting alert delivery: %s\n", s.message().c_str());
+    return kExitRuntime;
+  }
+  agent::RuleScheduler scheduler(cfg, **db, Workers());
+  scheduler.SetAuditHook([&](const std::string& action, const std::string& rule, const std::string& details) {
+    record(action, {{"rule", rule}, {"details", details}});
+  });
+  if (Status s = scheduler.LoadRules(cfg); !s.ok()) {
+    std::fprintf(stderr, "sentinelagent: loading rules: %s\n", s.message().c_str());
+    return kExitRuntime;
+  }
+
+  auto cycle = [&]() -> bool {
+    auto report = scheduler.RunCycle();
+    if (!report.ok()) {
+      LogError("detection cycle failed", {{"error", report.status().message()}});
+      return false;
+    }
+    if (!report->alerts.empty()) {
+      std::vector<std::pair<std::string, nlohmann::json>> entries;
+      for (const auto& a : report->alerts) {
+        nlohmann::json pids = nlohmann::json::array();
+        for (const auto& p : a.affected_processes) {
+          auto pid = p.find("pid");
+          if (pid != p.end() && pid->is_number_integer()) pids.push_back(pid->get<int64_t>());
+        }
+        entries.push_back({"alert_created", {{"alert_id", a.id},
+                                             {"rule", a.rule_id},
+                                             {"rule_version", a.rule_version},
+                                             {"severity", std::string(detection::SeverityName(a.severity))},
+                                             {"dedup_key", a.dedup_key},
+                                             {"pids", pids}}});
+      }
+      std::lock_guard<std::mutex> lock(trail_mu);
+      trail->RecordMany(entries);
+    }
+    // The alerts are committed; queue them (the dispatcher reads them back by id).
+    if (auto queued = (*dispatcher)->EnqueueNewAlerts(); !queued.ok()) {
+      LogError("queueing alerts for delivery failed; they are queued at the next cycle or start",
+               {{"error", queued.status().message()}});
+    }
+    LogInfo("detection cycle", {{"rules", report->runs.size()},
+                                {"failed", report->failed},
+                                {"alerts", report->alerts.size()},
+                                {"duration_ms", report->duration_ms}});
+    return true;
+  };
+
+  if (flags.once) {
+    const bool ok = cycle();
+    // Wait for every pending delivery to succeed or be dead-lettered (bounded
+    // by the retry policy); SIGTERM/SIGINT stop early, keeping the rest pending.
+    while (true) {
+      auto idle = (*dispatcher)->Idle();
+      if (!idle.ok()) {
+        LogError("reading the delivery queue failed", {{"error", idle.status().message()}});
+        break;
+      }
+      if (*idle) break;
+      timespec wait{0, 100'000'000};
+      int sig = sigtimedwait(&sigs, nullptr, &wait);
+      if (sig == SIGTERM || sig == SIGINT) {
+        LogInfo("stopping before every delivery finished; the rest stays queued",
+                {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+        break;
+      }
+    }
+    (*dispatcher)->Stop();
+    LogDeliverySummary(**dispatcher);
+    LogInfo("sentinelagent stopping", {{"reason", "--once"}});
+    stop_record("--once");
+    return ok ? 0 : kExitRuntime;
+  }
+
+  std::unique_ptr<agent::Supervisor> supervisor;
+  if (!flags.no_collector) {
+    std::vector<std::string> args;
+    if (!flags.config_file.empty()) args = {"--config", flags.config_file};
+    args.push_back("--database");
+    args.push_back(cfg.database.path);
+    supervisor = std::make_unique<agent::Supervisor>(agent::FindProcmond(), args);
+    supervisor->Poll(MonotonicMs());
+  }
+
+  int64_t next_cycle = MonotonicMs();
+  while (true) {
+    const int64_t now = MonotonicMs();
+    if (now >= next_cycle) {
+      cycle();
+      next_cycle = MonotonicMs() + cfg.detection.interval_secs * 1000;
+    }
+    if (supervisor) supervisor->Poll(MonotonicMs());
+    const int64_t wait_ms = std::clamp<int64_t>(next_cycle - MonotonicMs(), 0, 1000);
+    timespec wait{static_cast<time_t>(wait_ms / 1000), static_cast<long>((wait_ms % 1000) * 1'000'000)};
+    int sig = sigtimedwait(&sigs, nullptr, &wait);
+    if (sig == SIGTERM || sig == SIGINT) {
+      LogInfo("sentinelagent stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+      (*dispatcher)->Stop();
+      LogDeliverySummary(**dispatcher);
+      if (supervisor) supervisor->Stop(10'000);
+      stop_record(sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      return 0;
+    }
+    if (sig == SIGHUP) {
+      auto reloaded = LoadConfig(flags);
+      if (!reloaded.ok()) {
+        LogError("configuration reload refused; keeping the running configuration",
+                 {{"error", reloaded.status().message()}});
+        continue;
+      }
+      if (reloaded->config.alerting != cfg.alerting) {
+        // New sinks are built (secrets read) before the running ones stop; a
+        // refused configuration keeps the running sinks.
+        auto replacement = MakeDispatcher(reloaded->config, on_dead_letter);
+        if (!replacement.ok()) {
+          LogError("new alerting.sinks refused; keeping the running sinks", {{"error", replacement.status().message()}});
+        } else {
+          (*dispatcher)->Stop();
+          if (Status st = (*replacement)->Start(); !st.ok()) {
+            LogError("alert delivery could not start; deliveries stay queued until the next reload or restart",
+                     {{"error", st.message()}});
+          }
+          *dispatcher = std::move(replacement).value();
+        }
+      }
+      cfg.detection = reloaded->config.detection;
+      cfg.alerting = reloaded->config.alerting;
+      cfg.telemetry = reloaded->config.telemetry;
+      InitLog(cfg);
+      if (Status s = scheduler.LoadRules(cfg); !s.ok()) {
+        LogError("rule reload failed", {{"error", s.message()}});
+      }
+      LogInfo("configuration reloaded", {{"config_hash", reloaded->hash}});
+      record("config_loaded", {{"config_hash", reloaded->hash}, {"sources", reloaded->sources}, {"reload", true}});
+      if (supervisor && supervisor->pid() > 0) kill(supervisor->pid(), SIGHUP);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::umask(027);
+  // Rule queries cannot grow the agent without bound (SPEC §6).
+  sentinel::detection::SetMemoryCeiling(sentinel::detection::kDefaultMemoryCeiling);
+  CLI::App app{"sentinelagent: SentinelD detection and alerting agent"};
+  Flags flags;
+  app.add_option("--config", flags.config_file, "Configuration file (layered over the defaults)");
+  app.add_option("--database", flags.database, "Event store path (database.path)");
+  app.add_flag("--once", flags.once, "Run every enabled rule once, store the alerts and exit");
+  app.add_flag("--no-collector", flags.no_collector, "Do not spawn and supervise procmond");
+  app.add_option("--log-level", flags.log_level, "trace|debug|info|warn|error|critical|off");
+  app.set_version_flag("--version", std::string("sentinelagent ") + kVersion);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  }
+  return Run(flags);
+}

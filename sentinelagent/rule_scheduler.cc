@@ -1,0 +1,192 @@
+#include "sentinelagent/rule_scheduler.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "sentinel/base/time.h"
+#include "sentinel/detection/rule_runner.h"
+#include "sentinel/detection/rule_store.h"
+#include "sentinel/storage/store.h"
+#include "sentinel/telemetry/log.h"
+
+namespace sentinel::agent {
+namespace {
+
+using telemetry::LogError;
+using telemetry::LogInfo;
+using telemetry::LogWarn;
+
+struct Job {
+  std::size_t index;  // into rules_
+  int64_t last_run_ms;
+};
+
+struct Done {
+  std::size_t index;
+  int64_t started_ms;
+  Result<detection::RuleResult> result;
+};
+
+}  // namespace
+
+RuleScheduler::RuleScheduler(const config::Config& cfg, storage::Database& rw, int workers)
+    : cfg_(cfg), rw_(rw), workers_(std::max(1, workers)) {}
+
+Status RuleScheduler::LoadRules(const config::Config& cfg) {
+  cfg_ = cfg;
+  detection::RuleSet set = detection::LoadRuleSet(cfg.detection.builtin_rules, cfg.detection.rules_dirs);
+  for (const auto& dir : set.missing_dirs) {
+    LogInfo("rule directory does not exist; no user rules from it", {{"dir", dir}});
+  }
+  for (const auto& p : set.problems) {
+    LogError("rule rejected", {{"file", p.path}, {"error", p.status.message()}});
+    if (audit_) audit_("rule_rejected", p.path, p.status.message());
+  }
+  std::vector<detection::Rule> valid;
+  for (auto& r : set.rules) {
+    Status s = detection::ValidateRuleQuery(rw_, r);
+    if (!s.ok()) {
+      LogError("rule rejected", {{"rule", r.id}, {"file", r.source_path}, {"error", s.message()}});
+      if (audit_) audit_("rule_rejected", r.id, s.message());
+      continue;
+    }
+    valid.push_back(std::move(r));
+  }
+  ASSIGN_OR_RETURN(auto changes, detection::SyncRules(rw_, valid, NowMs()));
+  for (const auto& c : changes) {
+    const std::string action = c.change == detection::SyncChange::kAdded ? "rule_loaded" : "rule_changed";
+    LogInfo("rule " + std::string(detection::SyncChangeName(c.change)),
+            {{"rule", c.id}, {"version", c.version}, {"checksum", c.checksum}});
+    if (audit_) {
+      audit_(action, c.id,
+             std::string(detection::SyncChangeName(c.change)) + " version " + std::to_string(c.version) +
+                 " checksum " + c.checksum);
+    }
+  }
+  rules_ = std::move(valid);
+  LogInfo("rules loaded", {{"rules", rules_.size()}, {"problems", set.problems.size()}});
+  return Status::Ok();
+}
+
+Result<CycleReport> RuleScheduler::RunCycle() {
+  CycleReport report;
+  const int64_t cycle_start = MonotonicMs();
+  ASSIGN_OR_RETURN(auto states, detection::ReadRuleStates(rw_));
+  detection::RunParams base;
+  base.now_ms = NowMs();
+  RETURN_IF_ERROR(detection::FillScanIds(rw_, &base));
+
+  std::deque<Job> jobs;
+  for (std::size_t i = 0; i < rules_.size(); ++i) {
+    if (!detection::EffectiveEnabled(rules_[i], states)) continue;
+    auto it = states.find(rules_[i].id);
+    const int64_t last = it == states.end() ? 0 : it->second.last_run_ms.value_or(0);
+    jobs.push_back({i, last});
+  }
+  if (jobs.empty()) return report;
+
+  detection::RunLimits limits;
+  limits.guard.timeout_ms = cfg_.detection.rule_timeout_secs * 1000;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Done> done;
+  std::atomic<bool> stop{false};
+  const std::size_t total = jobs.size();
+  const int nworkers = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(workers_), total));
+  std::vector<std::thread> threads;
+  for (int w = 0; w < nworkers; ++w) {
+    threads.emplace_back([&] {
+      auto db = storage::OpenStore(storage::DatabaseKind::kEvents,
+                                   {cfg_.database.path, storage::OpenMode::kReadOnly, cfg_.database.busy_timeout_ms});
+      // Every rule of the cycle sees the scan :scan_id names.
+      if (db.ok()) {
+        if (Status s = detection::PrepareRuleSnapshot(**db, base.scan_id); !s.ok()) db = s;
+      }
+      while (true) {
+        Job job;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (jobs.empty() || stop) return;
+          job = jobs.front();
+          jobs.pop_front();
+        }
+        Done d{job.index, NowMs(), Status::Ok()};
+        if (!db.ok()) {
+          d.result = db.status();
+        } else {
+          detection::RunParams params = base;
+          params.last_run_ms = job.last_run_ms;
+          d.result = detection::RunRule(**db, rules_[job.index], params, limits);
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        done.push_back(std::move(d));
+        cv.notify_one();
+      }
+    });
+  }
+
+  Status first_error = Status::Ok();
+  for (std::size_t handled = 0; handled < total; ++handled) {
+    Done d{0, 0, Status::Ok()};
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return !done.empty(); });
+      d = std::move(done.front());
+      done.pop_front();
+    }
+    const detection::Rule& rule = rules_[d.index];
+    RuleRunReport run;
+    run.rule_id = rule.id;
+    std::string error;
+    if (d.result.ok()) {
+      run.duration_ms = d.result->duration_ms;
+      run.findings = static_cast<int64_t>(d.result->rows.size());
+      run.truncated = d.result->truncated;
+      auto st = states.find(rule.id);
+      const int64_t version = st == states.end() ? 1 : st->second.version;
+      auto rec = alerting::RecordFindings(rw_, rule, version, *d.result, base.scan_id, NowMs(),
+                                          cfg_.alerting.dedup_window_secs * 1000);
+      if (rec.ok()) {
+        run.alerts = static_cast<int64_t>(rec->created.size());
+        run.suppressed = rec->suppressed;
+        for (auto& a : rec->created) report.alerts.push_back(std::move(a));
+      } else {
+        run.status = rec.status();
+        error = "storing alerts: " + rec.status().message();
+        if (first_error.ok()) first_error = rec.status();
+      }
+      if (run.truncated) {
+        LogWarn("rule findings truncated", {{"rule", rule.id}, {"kept", run.findings}});
+      }
+    } else {
+      run.status = d.result.status();
+      error = d.result.status().message();
+      run.duration_ms = NowMs() - d.started_ms;
+    }
+    if (!run.status.ok()) ++report.failed;
+    Status rs = detection::RecordRuleRun(rw_, rule.id, d.started_ms, run.duration_ms, error);
+    if (!rs.ok()) LogError("recording a rule run failed", {{"rule", rule.id}, {"error", rs.message()}});
+    if (run.status.ok()) {
+      LogInfo("rule run", {{"rule", rule.id},
+                           {"duration_ms", run.duration_ms},
+                           {"findings", run.findings},
+                           {"alerts", run.alerts},
+                           {"suppressed", run.suppressed}});
+    } else {
+      LogError("rule run failed", {{"rule", rule.id}, {"duration_ms", run.duration_ms}, {"error", error}});
+    }
+    report.runs.push_back(std::move(run));
+  }
+  stop = true;
+  for (auto& t : threads) t.join();
+  report.duration_ms = MonotonicMs() - cycle_start;
+  return report;
+}
+
+}  // namespace sentinel::agent

@@ -1,0 +1,116 @@
+#include "sentinelagent/supervisor.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "sentinel/base/time.h"
+#include "sentinel/telemetry/log.h"
+
+namespace sentinel::agent {
+namespace {
+
+using telemetry::LogError;
+using telemetry::LogInfo;
+using telemetry::LogWarn;
+
+constexpr int64_t kMaxBackoffMs = 60'000;
+constexpr int64_t kHealthyRunMs = 5 * 60'000;
+
+std::string DescribeExit(int status) {
+  if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string("signal ") + strsignal(WTERMSIG(status));
+  return "status " + std::to_string(status);
+}
+
+}  // namespace
+
+Supervisor::Supervisor(std::string program, std::vector<std::string> args)
+    : program_(std::move(program)), args_(std::move(args)) {}
+
+Supervisor::~Supervisor() {
+  if (pid_ > 0) Stop(10'000);
+}
+
+void Supervisor::Start(int64_t now_ms) {
+  std::vector<char*> argv;
+  argv.push_back(program_.data());
+  for (auto& a : args_) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t child = fork();
+  if (child < 0) {
+    LogError("cannot start procmond", {{"error", std::strerror(errno)}});
+    next_start_ms_ = now_ms + backoff_ms_;
+    return;
+  }
+  if (child == 0) {
+    // The agent blocks the signals it waits for; the child must not inherit that.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execv(program_.c_str(), argv.data());
+    std::fprintf(stderr, "sentinelagent: cannot execute %s: %s\n", program_.c_str(), std::strerror(errno));
+    _exit(127);
+  }
+  pid_ = child;
+  started_ms_ = now_ms;
+  if (ever_started_) ++restarts_;
+  ever_started_ = true;
+  LogInfo("procmond started", {{"pid", child}, {"program", program_}, {"restarts", restarts_}});
+}
+
+void Supervisor::Poll(int64_t now_ms) {
+  if (pid_ > 0) {
+    int status = 0;
+    pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == 0) return;  // still running
+    const int64_t ran_ms = now_ms - started_ms_;
+    if (ran_ms >= kHealthyRunMs) backoff_ms_ = 1000;
+    LogWarn("procmond exited; restarting after backoff",
+            {{"pid", pid_}, {"how", r == pid_ ? DescribeExit(status) : "lost"}, {"ran_ms", ran_ms},
+             {"backoff_ms", backoff_ms_}});
+    pid_ = -1;
+    next_start_ms_ = now_ms + backoff_ms_;
+    backoff_ms_ = std::min(kMaxBackoffMs, backoff_ms_ * 2);
+    return;
+  }
+  if (now_ms >= next_start_ms_) Start(now_ms);
+}
+
+void Supervisor::Stop(int64_t grace_ms) {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  const int64_t deadline = MonotonicMs() + grace_ms;
+  int status = 0;
+  while (true) {
+    pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_ || r < 0) break;
+    if (MonotonicMs() >= deadline) {
+      LogWarn("procmond did not stop in time; killing it", {{"pid", pid_}});
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  LogInfo("procmond stopped", {{"pid", pid_}, {"how", DescribeExit(status)}});
+  pid_ = -1;
+}
+
+std::string FindProcmond() {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "procmond";
+  const auto dir = self.parent_path();
+  for (const auto& candidate : {dir / "procmond", dir / ".." / "procmond" / "procmond", dir / ".." / "sbin" / "procmond"}) {
+    if (std::filesystem::exists(candidate, ec)) return std::filesystem::weakly_canonical(candidate, ec).string();
+  }
+  return (dir / "procmond").string();
+}
+
+}  // namespace sentinel::agent

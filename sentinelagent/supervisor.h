@@ -1,0 +1,50 @@
+// Supervision of procmond (SPEC §1): spawn it, notice when it exits, restart
+// it with exponential backoff (1 s doubling to 60 s; reset after it has run
+// for 5 minutes), and stop it with SIGTERM (then SIGKILL after a grace
+// period) when the agent stops. Only the child it started is ever signalled.
+//
+// Driven by one thread through Poll(); not thread-safe.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sentinel::agent {
+
+class Supervisor {
+ public:
+  Supervisor(std::string program, std::vector<std::string> args);
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Starts the child if it is not running and its backoff has passed; reaps
+  // it if it exited. Call about once a second.
+  void Poll(int64_t now_ms);
+
+  // SIGTERM, wait up to grace_ms, then SIGKILL. Returns the exit status seen.
+  void Stop(int64_t grace_ms);
+
+  pid_t pid() const { return pid_; }
+  int64_t restarts() const { return restarts_; }
+
+ private:
+  void Start(int64_t now_ms);
+
+  std::string program_;
+  std::vector<std::string> args_;
+  pid_t pid_ = -1;
+  int64_t started_ms_ = 0;
+  int64_t next_start_ms_ = 0;
+  int64_t backoff_ms_ = 1000;
+  int64_t restarts_ = 0;
+  bool ever_started_ = false;
+};
+
+// procmond beside this executable (build tree) or in ../sbin (installed).
+std::string FindProcmond();
+
+}  // namespace sentinel::agent

@@ -1,0 +1,146 @@
+#include "sentinelcli/commands/alerts_cmd.h"
+
+#include <ostream>
+
+#include <nlohmann/json.hpp>
+
+#include "sentinel/alerting/alert_store.h"
+#include "sentinel/base/strings.h"
+#include "sentinel/base/time.h"
+#include "sentinel/detection/rule.h"
+
+namespace sentinel::cli {
+namespace {
+
+using nlohmann::ordered_json;
+
+// "pid 42 evil (/tmp/evil); pid 43 ..." for the table.
+std::string ProcessesSummary(const ordered_json& procs) {
+  std::string out;
+  for (const auto& p : procs) {
+    if (!out.empty()) out += "; ";
+    auto text = [](const ordered_json& v) { return v.is_string() ? v.get<std::string>() : v.is_null() ? "?" : v.dump(); };
+    out += "pid " + text(p.value("pid", ordered_json())) + " " + text(p.value("name", ordered_json())) + " (" +
+           text(p.value("exe_path", ordered_json())) + ")";
+  }
+  return out;
+}
+
+}  // namespace
+
+int RunAlertsList(const CommandContext& ctx, const AlertListArgs& args) {
+  auto format = ResolveFormat(ctx.global, Format::kTable, /*allow_jsonl=*/true);
+  if (!format.ok()) return Fail(ctx, format.status());
+  std::string where = "1";
+  std::vector<std::string> severities;
+  if (!args.severity.empty()) {
+    auto min = detection::ParseSeverity(ToLower(args.severity));
+    if (!min) {
+      return Fail(ctx, InvalidArgumentError("--severity: expected low, medium, high or critical, got " +
+                                            QuoteForMessage(args.severity)));
+    }
+    for (auto s : {detection::Severity::kLow, detection::Severity::kMedium, detection::Severity::kHigh,
+                   detection::Severity::kCritical}) {
+      if (static_cast<int>(s) >= static_cast<int>(*min)) severities.push_back(std::string(detection::SeverityName(s)));
+    }
+    where += " AND severity IN ('" + Join(severities, "','") + "')";
+  }
+  if (!args.rule.empty()) where += " AND rule_id = :rule";
+  std::optional<int64_t> since;
+  if (!args.since.empty()) {
+    auto t = ParseTimePoint(args.since, NowMs());
+    if (!t.ok()) return Fail(ctx, InvalidArgumentError("--since: " + t.status().message()));
+    since = *t;
+    where += " AND alert_time >= :since";
+  }
+  if (args.limit && *args.limit < 0) return Fail(ctx, InvalidArgumentError("--limit must be >= 0"));
+
+  auto db = OpenEventsReadOnly(ctx);
+  if (!db.ok()) return FailRuntime(ctx, db.status());
+  auto st = (*db)->Prepare("SELECT " + std::string(alerting::kAlertColumns) + " FROM alerts WHERE " + where +
+                           " ORDER BY alert_time DESC, id DESC" +
+                           (args.limit ? " LIMIT " + std::to_string(*args.limit) : std::string()));
+  if (!st.ok()) return FailRuntime(ctx, st.status());
+  if (!args.rule.empty()) {
+    if (Status s = st->BindText(st->ParameterIndex(":rule"), args.rule); !s.ok()) return FailRuntime(ctx, s);
+  }
+  if (since) {
+    if (Status s = st->BindInt(st->ParameterIndex(":since"), *since); !s.ok()) return FailRuntime(ctx, s);
+  }
+  auto writer = MakeRowWriter(*format, *ctx.out, ctx.term);
+  const bool table = *format == Format::kTable;
+  std::vector<std::string> columns =
+      table ? std::vector<std::string>{"id", "time", "severity", "rule_id", "status", "title", "processes"}
+            : std::vector<std::string>{"id",         "alert_time",      "severity",          "rule_id",
+                                       "status",     "title",           "description",       "scan_id",
+                                       "process_count", "affected_processes", "rule_version", "execution_time_ms",
+                                       "dedup_key",  "raw_data"};
+  Status s = writer->Begin(columns);
+  if (!s.ok()) return FailRuntime(ctx, s);
+  while (true) {
+    auto row = st->Step();
+    if (!row.ok()) return FailRuntime(ctx, row.status());
+    if (!*row) break;
+    alerting::Alert a = alerting::AlertFromRow(*st);
+    const std::string severity(detection::SeverityName(a.severity));
+    std::vector<Cell> cells;
+    std::string time, procs, affected;
+    if (table) {
+      time = FormatIso8601Ms(a.alert_time);
+      procs = ProcessesSummary(a.affected_processes);
+      cells = {Cell::Integer(a.id), Cell::Text(time),    Cell::Text(severity), Cell::Text(a.rule_id),
+               Cell::Text(a.status), Cell::Text(a.title), Cell::Text(procs)};
+    } else {
+      affected = a.affected_processes.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
+      cells = {Cell::Integer(a.id),
+               Cell::Integer(a.alert_time),
+               Cell::Text(severity),
+               Cell::Text(a.rule_id),
+               Cell::Text(a.status),
+               Cell::Text(a.title),
+               Cell::Text(a.description),
+               a.scan_id ? Cell::Integer(*a.scan_id) : Cell::Null(),
+               Cell::Integer(a.process_count),
+               Cell::Text(affected),
+               Cell::Integer(a.rule_version),
+               Cell::Integer(a.execution_time_ms),
+               Cell::Text(a.dedup_key),
+               Cell::Text(a.raw_data)};
+    }
+    s = writer->Row(cells);
+    if (!s.ok()) return FailRuntime(ctx, s);
+  }
+  s = writer->End();
+  if (!s.ok()) return FailRuntime(ctx, s);
+  return kExitOk;
+}
+
+int RunAlertsShow(const CommandContext& ctx, const std::string& id_text) {
+  auto format = ResolveFormat(ctx.global, Format::kTable, /*allow_jsonl=*/false);
+  if (!format.ok()) return Fail(ctx, format.status());
+  auto id = ParseInt64(id_text);
+  if (!id || *id <= 0) return Fail(ctx, InvalidArgumentError("alert id: expected a positive integer, got " +
+                                                              QuoteForMessage(id_text)));
+  auto db = OpenEventsReadOnly(ctx);
+  if (!db.ok()) return FailRuntime(ctx, db.status());
+  auto alert = alerting::GetAlert(**db, *id);
+  if (!alert.ok()) {
+    return alert.status().code() == StatusCode::kNotFound ? Fail(ctx, InvalidArgumentError(alert.status().message()))
+                                                          : FailRuntime(ctx, alert.status());
+  }
+  ordered_json j = alert->ToJson();
+  if (*format == Format::kTable) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      const auto& v = it.value();
+      *ctx.out << it.key() << ": "
+               << (v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, ordered_json::error_handler_t::replace))
+               << "\n";
+    }
+  } else {
+    *ctx.out << j.dump(2, ' ', false, ordered_json::error_handler_t::replace) << "\n";
+  }
+  ctx.out->flush();
+  return kExitOk;
+}
+
+}  // namespace sentinel::cli

@@ -1,0 +1,387 @@
+#include "sentinelcli/commands/rules_cmd.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <ostream>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "sentinel/base/strings.h"
+#include "sentinel/base/time.h"
+#include "sentinel/detection/rule.h"
+#include "sentinel/detection/rule_runner.h"
+#include "sentinel/detection/rule_store.h"
+#include "sentinel/storage/store.h"
+
+namespace sentinel::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using detection::Rule;
+using detection::RuleState;
+using nlohmann::ordered_json;
+
+detection::RuleSet LoadConfiguredRules(const CommandContext& ctx, bool report_problems) {
+  const auto& d = ctx.config.config.detection;
+  detection::RuleSet set = detection::LoadRuleSet(d.builtin_rules, d.rules_dirs);
+  if (report_problems) {
+    for (const auto& p : set.problems) *ctx.err << "sentinelcli: warning: skipped " << p.status.message() << "\n";
+  }
+  return set;
+}
+
+// Rule states from the store, or none when there is no store yet.
+std::map<std::string, RuleState> StatesIfAny(const CommandContext& ctx) {
+  auto db = OpenEventsReadOnly(ctx);
+  if (!db.ok()) return {};
+  auto states = detection::ReadRuleStates(**db);
+  return states.ok() ? *states : std::map<std::string, RuleState>{};
+}
+
+const Rule* FindRule(const detection::RuleSet& set, const std::string& id) {
+  for (const auto& r : set.rules) {
+    if (r.id == id) return &r;
+  }
+  return nullptr;
+}
+
+Status UnknownRule(const std::string& id) {
+  return InvalidArgumentError("unknown rule id " + QuoteForMessage(id) + " (see `sentinelcli rules list`)");
+}
+
+Cell JsonCell(const ordered_json& v, std::string* keep) {
+  if (v.is_null()) return Cell::Null();
+  if (v.is_number_integer()) return Cell::Integer(v.get<int64_t>());
+  if (v.is_number()) return Cell::Real(v.get<double>());
+  if (v.is_boolean()) return Cell::Integer(v.get<bool>() ? 1 : 0);
+  *keep = v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
+  return Cell::Text(*keep);
+}
+
+Status WriteJsonRows(RowWriter& w, const std::vector<std::string>& columns, const std::vector<ordered_json>& rows) {
+  RETURN_IF_ERROR(w.Begin(columns));
+  std::vector<std::string> keep(columns.size());
+  std::vector<Cell> cells(columns.size());
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < columns.size(); ++i) {
+      auto it = row.find(columns[i]);
+      cells[i] = it == row.end() ? Cell::Null() : JsonCell(*it, &keep[i]);
+    }
+    RETURN_IF_ERROR(w.Row(cells));
+  }
+  return w.End();
+}
+
+ordered_json RuleJson(const Rule& r, const std::map<std::string, RuleState>& states) {
+  ordered_json j;
+  j["id"] = r.id;
+  j["name"] = r.name;
+  j["description"] = r.description;
+  j["severity"] = std::string(detection::SeverityName(r.severity));
+  j["category"] = r.category;
+  j["tags"] = r.tags;
+  j["mitre"] = r.mitre;
+  j["enabled"] = detection::EffectiveEnabled(r, states);
+  j["dedup_keys"] = r.dedup_keys;
+  j["query"] = r.query;
+  j["source"] = std::string(detection::RuleSourceName(r.source));
+  j["source_path"] = r.source_path;
+  j["checksum"] = r.Checksum();
+  auto it = states.find(r.id);
+  if (it != states.end()) {
+    const RuleState& s = it->second;
+    j["version"] = s.version;
+    j["stored_checksum"] = s.checksum;
+    j["enabled_override"] = s.enabled_override ? ordered_json(*s.enabled_override) : ordered_json(nullptr);
+    j["last_run"] = s.last_run_ms ? ordered_json(FormatIso8601Ms(*s.last_run_ms)) : ordered_json(nullptr);
+    j["last_duration_ms"] = s.last_duration_ms ? ordered_json(*s.last_duration_ms) : ordered_json(nullptr);
+    j["last_error"] = s.last_error ? ordered_json(*s.last_error) : ordered_json(nullptr);
+  } else {
+    j["version"] = nullptr;
+  }
+  return j;
+}
+
+// Parses a file and checks its query in the sandbox against the schema.
+Result<Rule> ValidateFile(storage::Database& schema, const std::string& file) {
+  ASSIGN_OR_RETURN(Rule r, detection::LoadRuleFile(file, detection::RuleSource::kUser));
+  RETURN_IF_ERROR(detection::ValidateRuleQuery(schema, r));
+  return r;
+}
+
+Status WriteFileAtomically(const fs::path& target, const std::string& content) {
+  const std::string tmp = target.string() + ".tmp." + std::to_string(getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << content;
+    out.flush();
+    if (!out) {
+      std::remove(tmp.c_str());
+      return UnavailableError(tmp + ": cannot write: " + std::strerror(errno));
+    }
+  }
+  if (::chmod(tmp.c_str(), 0640) != 0 || ::rename(tmp.c_str(), target.c_str()) != 0) {
+    const int err = errno;
+    std::remove(tmp.c_str());
+    return UnavailableError(target.string() + ": cannot write: " + std::strerror(err));
+  }
+  return Status::Ok();
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+int RunRulesList(const CommandContext& ctx) {
+  auto format = ResolveFormat(ctx.global, Format::kTable, /*allow_jsonl=*/false);
+  if (!format.ok()) return Fail(ctx, format.status());
+  detection::RuleSet set = LoadConfiguredRules(ctx, true);
+  auto states = StatesIfAny(ctx);
+  std::vector<ordered_json> rows;
+  for (const auto& r : set.rules) {
+    ordered_json j = RuleJson(r, states);
+    j["mitre"] = Join(r.mitre, ",");
+    rows.push_back(std::move(j));
+  }
+  auto writer = MakeRowWriter(*format, *ctx.out, ctx.term);
+  Status s = WriteJsonRows(*writer,
+                           {"id", "severity", "enabled", "source", "version", "mitre", "last_run", "last_error",
+                            "name"},
+                           rows);
+  if (!s.ok()) return FailRuntime(ctx, s);
+  return kExitOk;
+}
+
+int RunRulesShow(const CommandContext& ctx, const std::string& id) {
+  auto format = ResolveFormat(ctx.global, Format::kTable, /*allow_jsonl=*/false);
+  if (!format.ok()) return Fail(ctx, format.status());
+  detection::RuleSet set = LoadConfiguredRules(ctx, false);
+  const Rule* r = FindRule(set, id);
+  if (r == nullptr) return Fail(ctx, UnknownRule(id));
+  auto states = StatesIfAny(ctx);
+  if (*format == Format::kJson) {
+    *ctx.out << RuleJson(*r, states).dump(2, ' ', false, ordered_json::error_handler_t::replace) << "\n";
+  } else if (*format == Format::kCsv) {
+    auto writer = MakeRowWriter(*format, *ctx.out, ctx.term);
+    ordered_json j = RuleJson(*r, states);
+    std::vector<std::string> cols;
+    for (auto it = j.begin(); it != j.end(); ++it) cols.push_back(it.key());
+    Status s = WriteJsonRows(*writer, cols, {j});
+    if (!s.ok()) return FailRuntime(ctx, s);
+  } else {
+    Rule shown = *r;
+    shown.enabled = detection::EffectiveEnabled(*r, states);
+    *ctx.out << "# source: " << r->source_path << "\n";
+    auto it = states.find(r->id);
+    if (it != states.end()) {
+      *ctx.out << "# version: " << it->second.version
+               << (it->second.enabled_override ? (*it->second.enabled_override ? "  (enabled by the operator)"
+                                                                               : "  (disabled by the operator)")
+                                               : "")
+               << "\n";
+      if (it->second.last_run_ms) {
+        *ctx.out << "# last run: " << FormatIso8601Ms(*it->second.last_run_ms) << " ("
+                 << it->second.last_duration_ms.value_or(0) << " ms)"
+                 << (it->second.last_error ? ", error: " + *it->second.last_error : std::string()) << "\n";
+      }
+    }
+    *ctx.out << detection::RuleToYaml(shown);
+  }
+  ctx.out->flush();
+  return kExitOk;
+}
+
+int RunRulesValidate(const CommandContext& ctx, const std::vector<std::string>& files) {
+  auto schema = detection::OpenSchemaOnlyEventStore();
+  if (!schema.ok()) return FailRuntime(ctx, schema.status());
+  int bad = 0;
+  std::set<std::string> ids;
+  for (const auto& f : files) {
+    auto r = ValidateFile(**schema, f);
+    if (!r.ok()) {
+      *ctx.err << "sentinelcli: " << r.status().message() << "\n";
+      ++bad;
+      continue;
+    }
+    if (!ids.insert(r->id).second) {
+      *ctx.err << "sentinelcli: " << f << ": id: " << QuoteForMessage(r->id)
+               << " appears in more than one of the files given\n";
+      ++bad;
+      continue;
+    }
+    *ctx.out << f << ": ok (" << r->id << ")\n";
+  }
+  ctx.out->flush();
+  if (bad > 0) {
+    *ctx.err << "sentinelcli: " << bad << " of " << files.size() << " rule file(s) invalid\n";
+    return kExitUsage;
+  }
+  return kExitOk;
+}
+
+int RunRulesTest(const CommandContext& ctx, const std::string& id_or_file) {
+  auto format = ResolveFormat(ctx.global, Format::kTable, /*allow_jsonl=*/false);
+  if (!format.ok()) return Fail(ctx, format.status());
+  Rule rule;
+  std::error_code ec;
+  if (fs::is_regular_file(id_or_file, ec) || id_or_file.find('/') != std::string::npos ||
+      EndsWith(id_or_file, ".yaml") || EndsWith(id_or_file, ".yml")) {
+    auto r = detection::LoadRuleFile(id_or_file, detection::RuleSource::kUser);
+    if (!r.ok()) return Fail(ctx, r.status().code() == StatusCode::kNotFound ? InvalidArgumentError(r.status().message())
+                                                                             : r.status());
+    rule = std::move(*r);
+  } else {
+    detection::RuleSet set = LoadConfiguredRules(ctx, false);
+    const Rule* r = FindRule(set, id_or_file);
+    if (r == nullptr) return Fail(ctx, UnknownRule(id_or_file));
+    rule = *r;
+  }
+  auto db = OpenEventsReadOnly(ctx);
+  if (!db.ok()) return FailRuntime(ctx, db.status());
+  detection::RunParams params;
+  params.now_ms = NowMs();
+  if (Status s = detection::FillScanIds(**db, &params); !s.ok()) return FailRuntime(ctx, s);
+  // The same frozen view of the latest scan the agent's rules read.
+  if (Status s = detection::PrepareRuleSnapshot(**db, params.scan_id); !s.ok()) return FailRuntime(ctx, s);
+  detection::RunLimits limits;
+  limits.guard.timeout_ms = ctx.config.config.detection.rule_timeout_secs * 1000;
+  auto result = detection::RunRule(**db, rule, params, limits);
+  if (!result.ok()) {
+    const Status& s = result.status();
+    return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kDeadlineExceeded ||
+                   s.code() == StatusCode::kResourceExhausted
+               ? Fail(ctx, InvalidArgumentError(s.message()))
+               : FailRuntime(ctx, s);
+  }
+  auto writer = MakeRowWriter(*format, *ctx.out, ctx.term);
+  Status s = WriteJsonRows(*writer, result->columns, result->rows);
+  if (!s.ok()) return FailRuntime(ctx, s);
+  *ctx.err << "rule " << rule.id << ": " << result->rows.size() << " finding(s)"
+           << (result->truncated ? " (truncated)" : "") << " in " << result->duration_ms << " ms"
+           << (params.scan_id ? " over scan " + std::to_string(*params.scan_id) : std::string(" (no completed scan)"))
+           << "; no alert was created\n";
+  return kExitOk;
+}
+
+int RunRulesEnable(const CommandContext& ctx, const std::string& id, bool enabled) {
+  detection::RuleSet set = LoadConfiguredRules(ctx, false);
+  const Rule* r = FindRule(set, id);
+  if (r == nullptr) return Fail(ctx, UnknownRule(id));
+  const auto& dbc = ctx.config.config.database;
+  std::error_code ec;
+  if (!fs::exists(dbc.path, ec)) {
+    return FailRuntime(ctx, NotFoundError(dbc.path + ": event store does not exist (start sentinelagent once)"));
+  }
+  auto db = storage::OpenStore(storage::DatabaseKind::kEvents,
+                               {dbc.path, storage::OpenMode::kReadWrite, dbc.busy_timeout_ms});
+  if (!db.ok()) return FailRuntime(ctx, db.status());
+  Status s = detection::SetRuleEnabled(**db, *r, enabled, NowMs());
+  if (!s.ok()) return FailRuntime(ctx, s);
+  if (auto trail = OpenCliTrail(ctx)) {
+    trail->Record(enabled ? "rule_enabled" : "rule_disabled",
+                  {{"rule", id}, {"uid", static_cast<int64_t>(::getuid())}});
+  }
+  *ctx.out << "rule " << id << (enabled ? " enabled" : " disabled") << "\n";
+  return kExitOk;
+}
+
+int RunRulesImport(const CommandContext& ctx, const std::string& path) {
+  const auto& dirs = ctx.config.config.detection.rules_dirs;
+  if (dirs.empty()) return Fail(ctx, InvalidArgumentError("detection.rules_dirs is empty: nowhere to import rules to"));
+  std::vector<std::string> files;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    auto listed = detection::ListRuleFiles(path);
+    if (!listed.ok()) return Fail(ctx, listed.status());
+    for (const auto& f : *listed) files.push_back(f.string());
+    if (files.empty()) return Fail(ctx, InvalidArgumentError(path + ": no *.yaml rule files"));
+  } else if (fs::exists(path, ec)) {
+    files.push_back(path);
+  } else {
+    return Fail(ctx, InvalidArgumentError(path + ": no such file or directory"));
+  }
+  auto schema = detection::OpenSchemaOnlyEventStore();
+  if (!schema.ok()) return FailRuntime(ctx, schema.status());
+  const fs::path target_dir = dirs.front();
+  detection::RuleSet existing = LoadConfiguredRules(ctx, false);
+  // Everything is checked before anything is written: an import is all or nothing.
+  std::vector<std::pair<Rule, std::string>> accepted;
+  std::set<std::string> ids;
+  for (const auto& f : files) {
+    auto r = ValidateFile(**schema, f);
+    if (!r.ok()) return Fail(ctx, InvalidArgumentError(r.status().message() + " (nothing imported)"));
+    if (!ids.insert(r->id).second) {
+      return Fail(ctx, InvalidArgumentError(f + ": id: " + QuoteForMessage(r->id) +
+                                            " appears twice in the import (nothing imported)"));
+    }
+    const Rule* clash = FindRule(existing, r->id);
+    const fs::path dest = target_dir / (r->id + ".yaml");
+    if (clash != nullptr && (clash->source == detection::RuleSource::kBuiltin || clash->source_path != dest.string())) {
+      return Fail(ctx, InvalidArgumentError(f + ": id: " + QuoteForMessage(r->id) + " is already defined by " +
+                                            clash->source_path + " (nothing imported)"));
+    }
+    accepted.emplace_back(std::move(*r), ReadAll(f));
+  }
+  if (!fs::exists(target_dir, ec)) {
+    fs::create_directories(target_dir, ec);
+    if (ec) return FailRuntime(ctx, UnavailableError(target_dir.string() + ": cannot create: " + ec.message()));
+    ::chmod(target_dir.c_str(), 0750);
+  }
+  for (const auto& [rule, text] : accepted) {
+    Status s = WriteFileAtomically(target_dir / (rule.id + ".yaml"), text);
+    if (!s.ok()) return FailRuntime(ctx, s);
+    *ctx.out << "imported " << rule.id << " -> " << (target_dir / (rule.id + ".yaml")).string() << "\n";
+  }
+  if (auto trail = OpenCliTrail(ctx)) {
+    nlohmann::json rules = nlohmann::json::array();
+    for (const auto& [rule, text] : accepted) {
+      rules.push_back({{"id", rule.id}, {"checksum", rule.Checksum()}, {"from", rule.source_path}});
+    }
+    trail->Record("bundle_imported", {{"source", path},
+                                      {"target_dir", target_dir.string()},
+                                      {"rules", rules},
+                                      {"uid", static_cast<int64_t>(::getuid())}});
+  }
+  *ctx.out << accepted.size() << " rule(s) imported; a running sentinelagent loads them on SIGHUP\n";
+  return kExitOk;
+}
+
+int RunRulesExport(const CommandContext& ctx, const std::string& output_dir) {
+  detection::RuleSet set = LoadConfiguredRules(ctx, true);
+  auto states = StatesIfAny(ctx);
+  if (output_dir.empty()) {
+    bool first = true;
+    for (const auto& r : set.rules) {
+      Rule shown = r;
+      shown.enabled = detection::EffectiveEnabled(r, states);
+      if (!first) *ctx.out << "---\n";
+      first = false;
+      *ctx.out << detection::RuleToYaml(shown);
+    }
+    ctx.out->flush();
+    return kExitOk;
+  }
+  std::error_code ec;
+  fs::create_directories(output_dir, ec);
+  if (ec) return FailRuntime(ctx, UnavailableError(output_dir + ": cannot create: " + ec.message()));
+  for (const auto& r : set.rules) {
+    Rule shown = r;
+    shown.enabled = detection::EffectiveEnabled(r, states);
+    Status s = WriteFileAtomically(fs::path(output_dir) / (r.id + ".yaml"), detection::RuleToYaml(shown));
+    if (!s.ok()) return FailRuntime(ctx, s);
+  }
+  *ctx.out << set.rules.size() << " rule(s) exported to " << output_dir << "\n";
+  return kExitOk;
+}
+
+}  // namespace sentinel::cli

@@ -1,0 +1,28 @@
+// `sentinelcli rules ...` (SPEC §9): list, show, validate, test, enable,
+// disable, import and export detection rules.
+//
+// The rule set is what the agent would load: the built-in rules (unless
+// detection.builtin_rules is false) and the files of detection.rules_dirs.
+// list/show/validate/test/export never write anything; enable/disable write
+// the operator override in detection_rules (an explicit write connection to
+// an existing event store); import copies validated files into the first
+// rules directory. A running agent picks changes up on SIGHUP or at its next
+// start; the override is read at every detection cycle.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "sentinelcli/commands/context.h"
+
+namespace sentinel::cli {
+
+int RunRulesList(const CommandContext& ctx);
+int RunRulesShow(const CommandContext& ctx, const std::string& id);
+int RunRulesValidate(const CommandContext& ctx, const std::vector<std::string>& files);
+int RunRulesTest(const CommandContext& ctx, const std::string& id_or_file);
+int RunRulesEnable(const CommandContext& ctx, const std::string& id, bool enabled);
+int RunRulesImport(const CommandContext& ctx, const std::string& path);
+int RunRulesExport(const CommandContext& ctx, const std::string& output_dir);
+
+}  // namespace sentinel::cli

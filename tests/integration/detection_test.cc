@@ -1,0 +1,337 @@
+// Detection end to end with the real binaries (SPEC §6, §9): procmond scans
+// a host where a test process runs from a deleted binary, sentinelagent
+// turns the finding into one deduplicated alert, and sentinelcli lists,
+// shows, tests, enables, disables, imports and exports rules. Hostile rule
+// files are refused and a runaway rule is stopped without holding up the
+// others.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/integration/harness.h"
+
+namespace sentinel::itest {
+namespace {
+
+using nlohmann::json;
+
+// A copy of sleep started from the sandbox and deleted while it runs.
+class DeletedBinary {
+ public:
+  explicit DeletedBinary(const Sandbox& sb) {
+    const std::string copy = sb.File("implant");
+    std::filesystem::copy_file("/bin/sleep", copy);
+    ::chmod(copy.c_str(), 0755);
+    child_ = std::make_unique<Child>(std::vector<std::string>{copy, "600"}, std::vector<std::string>{});
+    // exec has happened once /proc/PID/exe points at the copy.
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          std::error_code ec;
+          return std::filesystem::read_symlink("/proc/" + std::to_string(child_->pid()) + "/exe", ec).string() == copy;
+        },
+        std::chrono::seconds(10)));
+    ::unlink(copy.c_str());
+  }
+  pid_t pid() const { return child_->pid(); }
+
+ private:
+  std::unique_ptr<Child> child_;
+};
+
+class DetectionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = sb_.File("events.db");
+    rules_dir_ = sb_.File("rules.d");
+    ::mkdir(rules_dir_.c_str(), 0750);
+  }
+  std::vector<std::string> Env(std::vector<std::string> extra = {}) const {
+    extra.push_back("SENTINELD_DATABASE__PATH=" + db_);
+    extra.push_back("SENTINELD_DATABASE__AUDIT_PATH=" + sb_.File("audit.db"));
+    extra.push_back("SENTINELD_DETECTION__RULES_DIRS=[" + rules_dir_ + "]");
+    extra.push_back("SENTINELD_TELEMETRY__LOG_FORMAT=text");
+    return extra;
+  }
+  RunResult Scan() const { return sb_.Procmond({"--once"}, Env()); }
+  RunResult AgentOnce(std::vector<std::string> env = {}) const {
+    return sb_.Agent({"--once", "--no-collector"}, Env(std::move(env)));
+  }
+  RunResult Cli(const std::vector<std::string>& args) const { return sb_.Cli(args, Env()); }
+  int64_t Alerts(const std::string& where = "1") const {
+    return QueryInt(db_, "SELECT count(*) FROM alerts WHERE " + where).value_or(-1);
+  }
+
+  Sandbox sb_;
+  std::string db_;
+  std::string rules_dir_;
+};
+
+TEST_F(DetectionTest, DeletedBinaryRaisesOneDeduplicatedAlert) {
+  DeletedBinary implant(sb_);
+  ASSERT_EQ(Scan().exit_code, 0);
+  RunResult first = AgentOnce();
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const std::string pid = std::to_string(implant.pid());
+  // The console sink prints the alert on stdout.
+  EXPECT_TRUE(Contains(first.out, "ALERT HIGH proc-deleted-executable")) << first.out;
+  EXPECT_TRUE(Contains(first.out, "pid " + pid + " implant")) << first.out;
+  const std::string mine = "rule_id = 'proc-deleted-executable' AND affected_processes LIKE '%\"pid\":" + pid + ",%'";
+  EXPECT_EQ(Alerts(mine), 1);
+
+  // Same finding again (next scan, next cycle): deduplicated.
+  ASSERT_EQ(Scan().exit_code, 0);
+  RunResult second = AgentOnce();
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(Alerts(mine), 1);
+  EXPECT_FALSE(Contains(second.out, "pid " + pid + " implant")) << second.out;
+
+  // The operator's view of it.
+  RunResult list = Cli({"alerts", "list", "--json", "--rule", "proc-deleted-executable"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  json alerts = json::parse(list.out);
+  ASSERT_TRUE(alerts.is_array());
+  int64_t id = -1;
+  for (const auto& a : alerts) {
+    json procs = json::parse(a["affected_processes"].get<std::string>());
+    if (procs.size() == 1 && procs[0]["pid"] == implant.pid()) id = a["id"];
+  }
+  ASSERT_GT(id, 0) << list.out;
+  RunResult show = Cli({"alerts", "show", std::to_string(id), "--json"});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  json alert = json::parse(show.out);
+  EXPECT_EQ(alert["rule_id"], "proc-deleted-executable");
+  EXPECT_EQ(alert["severity"], "high");
+  EXPECT_EQ(alert["title"], "Process running from a deleted executable");
+  EXPECT_EQ(alert["process_count"], 1);
+  EXPECT_EQ(alert["rule_version"], 1);
+  EXPECT_EQ(alert["status"], "open");
+  EXPECT_TRUE(alert["scan_id"].is_number());
+  EXPECT_EQ(alert["affected_processes"][0]["name"], "implant");
+  EXPECT_EQ(alert["affected_processes"][0]["exe_path"], sb_.File("implant") + " (deleted)");
+  EXPECT_EQ(alert["raw_data"]["pid"], implant.pid());
+  EXPECT_EQ(alert["dedup_key"].get<std::string>().size(), 64u);
+
+  // Filters: --severity is a minimum.
+  RunResult critical = Cli({"alerts", "list", "--json", "--severity", "critical", "--rule", "proc-deleted-executable"});
+  ASSERT_EQ(critical.exit_code, 0);
+  EXPECT_EQ(json::parse(critical.out).size(), 0u);
+  RunResult high = Cli({"alerts", "list", "--json", "--severity", "HIGH", "--since", "1h"});
+  ASSERT_EQ(high.exit_code, 0);
+  EXPECT_GE(json::parse(high.out).size(), 1u);
+}
+
+TEST_F(DetectionTest, RulesTestPrintsFindingsWithoutCreatingAlerts) {
+  DeletedBinary implant(sb_);
+  ASSERT_EQ(Scan().exit_code, 0);
+  // A read-only reader leaves SQLite's -wal/-shm side files; take the
+  // snapshot after one so only real changes count.
+  ASSERT_EQ(Cli({"alerts", "list"}).exit_code, 0);
+  DbSnapshot before = SnapshotDb(db_);
+  RunResult r = Cli({"rules", "test", "proc-deleted-executable", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  bool found = false;
+  for (const auto& row : json::parse(r.out)) found = found || row["pid"] == implant.pid();
+  EXPECT_TRUE(found) << r.out;
+  EXPECT_TRUE(Contains(r.err, "no alert was created")) << r.err;
+  EXPECT_EQ(SnapshotDb(db_), before);
+  EXPECT_EQ(Alerts(), 0);
+
+  // A rule file can be tested before it is installed.
+  const std::string file = sb_.File("mine.yaml");
+  testing::WriteFile(file, "id: my-rule\nname: Mine\nseverity: low\ndedup_keys: [pid]\nquery: |\n"
+                           "  SELECT pid, name, exe_path FROM processes WHERE pid = " +
+                               std::to_string(implant.pid()) + "\n");
+  RunResult t = Cli({"rules", "test", file, "--format", "csv"});
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_TRUE(Contains(t.out, std::to_string(implant.pid()) + ",implant,")) << t.out;
+}
+
+TEST_F(DetectionTest, HostileRuleFilesAreRejectedAndDetectionGoesOn) {
+  struct Bad {
+    const char* file;
+    const char* query;
+    const char* expect;
+  };
+  const Bad bad[] = {
+      {"schema.yaml", "SELECT name FROM sqlite_master", "sqlite_master"},
+      {"attach.yaml", "ATTACH DATABASE '/tmp/x.db' AS x", "ATTACH"},
+      {"write.yaml", "DELETE FROM process_events", "writing"},
+      {"pragma.yaml", "PRAGMA writable_schema = 1", "PRAGMA"},
+      {"two.yaml", "SELECT 1; DELETE FROM alerts", "more than one statement"},
+      {"ledger.yaml", "SELECT * FROM alerts", "alerts"},
+      {"file.yaml", "SELECT readfile('/etc/shadow') AS pid", "readfile"},
+  };
+  for (const auto& b : bad) {
+    testing::WriteFile(rules_dir_ + "/" + b.file, std::string("id: hostile-") + b.file[0] + b.file[1] +
+                                                      "\nname: x\nseverity: low\nquery: \"" + b.query + "\"\n");
+  }
+  testing::WriteFile(rules_dir_ + "/typo.yaml", "id: typo\nname: x\nseverity: urgent\nquery: SELECT 1\n");
+  for (const auto& b : bad) {
+    RunResult v = Cli({"rules", "validate", rules_dir_ + "/" + b.file});
+    EXPECT_EQ(v.exit_code, 2) << b.file;
+    EXPECT_TRUE(Contains(v.err, b.file)) << v.err;
+    EXPECT_TRUE(Contains(v.err, b.expect)) << b.file << ": " << v.err;
+  }
+  RunResult typo = Cli({"rules", "validate", rules_dir_ + "/typo.yaml"});
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_TRUE(Contains(typo.err, "typo.yaml: severity: expected one of low, medium, high, critical")) << typo.err;
+
+  DeletedBinary implant(sb_);
+  ASSERT_EQ(Scan().exit_code, 0);
+  const int64_t scans = QueryInt(db_, "SELECT count(*) FROM scan_metadata").value_or(-1);
+  RunResult agent = AgentOnce();
+  ASSERT_EQ(agent.exit_code, 0) << agent.err;
+  EXPECT_TRUE(Contains(agent.err, "rule rejected")) << agent.err;
+  // The built-ins still ran and found the implant; nothing hostile ran or was stored.
+  EXPECT_GE(Alerts("rule_id = 'proc-deleted-executable'"), 1);
+  EXPECT_EQ(QueryInt(db_, "SELECT count(*) FROM detection_rules WHERE id LIKE 'hostile-%' OR id = 'typo'"), 0);
+  EXPECT_EQ(QueryInt(db_, "SELECT count(*) FROM scan_metadata"), scans);
+  EXPECT_FALSE(testing::FileExists("/tmp/x.db"));
+}
+
+TEST_F(DetectionTest, RunawayRuleIsStoppedAndOthersStillRun) {
+  testing::WriteFile(rules_dir_ + "/spin.yaml",
+                     "id: spin\nname: Spins\nseverity: low\nquery: |\n"
+                     "  WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) AS n FROM r\n");
+  DeletedBinary implant(sb_);
+  ASSERT_EQ(Scan().exit_code, 0);
+  RunResult agent = AgentOnce({"SENTINELD_DETECTION__RULE_TIMEOUT_SECS=1"});
+  ASSERT_EQ(agent.exit_code, 0) << agent.err;
+  EXPECT_TRUE(Contains(agent.err, "rule run failed")) << agent.err;
+  EXPECT_EQ(QueryInt(db_, "SELECT count(*) FROM detection_rules WHERE id = 'spin' AND last_error LIKE '%time%'"), 1);
+  EXPECT_GE(Alerts("rule_id = 'proc-deleted-executable'"), 1);
+  EXPECT_EQ(QueryInt(db_, "SELECT count(*) FROM detection_rules WHERE last_run_ms IS NULL AND enabled = 1"), 0);
+}
+
+TEST_F(DetectionTest, DisableAndEnableSurviveReloads) {
+  RunResult missing = Cli({"rules", "disable", "proc-deleted-executable"});
+  EXPECT_EQ(missing.exit_code, 1);  // no event store yet: nothing to record the choice in
+  EXPECT_TRUE(Contains(missing.err, "event store does not exist")) << missing.err;
+  EXPECT_FALSE(testing::FileExists(db_));
+  DeletedBinary implant(sb_);
+  ASSERT_EQ(Scan().exit_code, 0);
+  ASSERT_EQ(AgentOnce({"SENTINELD_DETECTION__BUILTIN_RULES=false"}).exit_code, 0);
+
+  RunResult off = Cli({"rules", "disable", "proc-deleted-executable"});
+  ASSERT_EQ(off.exit_code, 0) << off.err;
+  ASSERT_EQ(AgentOnce().exit_code, 0);
+  EXPECT_EQ(Alerts("rule_id = 'proc-deleted-executable'"), 0);
+  RunResult list = Cli({"rules", "list", "--json"});
+  ASSERT_EQ(list.exit_code, 0);
+  bool seen = false;
+  for (const auto& r : json::parse(list.out)) {
+    if (r["id"] == "proc-deleted-executable") {
+      seen = true;
+      EXPECT_EQ(r["enabled"], 0);
+    }
+  }
+  EXPECT_TRUE(seen);
+
+  ASSERT_EQ(Cli({"rules", "enable", "proc-deleted-executable"}).exit_code, 0);
+  ASSERT_EQ(AgentOnce().exit_code, 0);
+  // Tests running alongside may have deleted binaries of their own: count ours.
+  EXPECT_EQ(Alerts("rule_id = 'proc-deleted-executable' AND affected_processes LIKE '%\"pid\":" +
+                   std::to_string(implant.pid()) + ",%'"),
+            1);
+
+  RunResult unknown = Cli({"rules", "enable", "no-such-rule"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_TRUE(Contains(unknown.err, "unknown rule id \"no-such-rule\"")) << unknown.err;
+}
+
+TEST_F(DetectionTest, ImportValidatesEverythingFirstAndExportRoundTrips) {
+  const std::string bundle = sb_.File("bundle");
+  ::mkdir(bundle.c_str(), 0750);
+  testing::WriteFile(bundle + "/a.yaml", "id: imported-a\nname: A\nseverity: low\nquery: SELECT pid FROM processes\n");
+  testing::WriteFile(bundle + "/b.yaml", "id: imported-b\nname: B\nseverity: low\nquery: SELECT * FROM sqlite_master\n");
+  RunResult refused = Cli({"rules", "import", bundle});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_TRUE(Contains(refused.err, "b.yaml")) << refused.err;
+  EXPECT_TRUE(Contains(refused.err, "nothing imported")) << refused.err;
+  EXPECT_TRUE(ListDir(rules_dir_).empty());
+
+  testing::WriteFile(bundle + "/b.yaml", "id: imported-b\nname: B\nseverity: low\nquery: SELECT name FROM processes\n");
+  RunResult ok = Cli({"rules", "import", bundle});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(ListDir(rules_dir_), (std::set<std::string>{"imported-a.yaml", "imported-b.yaml"}));
+  RunResult clash = Cli({"rules", "import", bundle + "/a.yaml"});
+  EXPECT_EQ(clash.exit_code, 0) << clash.err;  // re-importing into the same file is an update
+  testing::WriteFile(bundle + "/c.yaml",
+                     "id: proc-deleted-executable\nname: C\nseverity: low\nquery: SELECT pid FROM processes\n");
+  RunResult builtin = Cli({"rules", "import", bundle + "/c.yaml"});
+  EXPECT_EQ(builtin.exit_code, 2);
+  EXPECT_TRUE(Contains(builtin.err, "already defined by builtin:rules/proc-deleted-executable.yaml")) << builtin.err;
+
+  const std::string out = sb_.File("exported");
+  RunResult exp = Cli({"rules", "export", "--output", out});
+  ASSERT_EQ(exp.exit_code, 0) << exp.err;
+  std::set<std::string> files = ListDir(out);
+  EXPECT_TRUE(files.count("imported-a.yaml"));
+  EXPECT_TRUE(files.count("proc-deleted-executable.yaml"));
+  EXPECT_GE(files.size(), 20u);
+  std::vector<std::string> args = {"rules", "validate"};
+  for (const auto& f : files) args.push_back(out + "/" + f);
+  RunResult valid = Cli(args);
+  EXPECT_EQ(valid.exit_code, 0) << valid.err;
+}
+
+TEST_F(DetectionTest, BadArgumentsAreUsageErrors) {
+  ASSERT_EQ(Scan().exit_code, 0);
+  struct Case {
+    std::vector<std::string> args;
+    int code;
+    const char* expect;
+  };
+  const Case cases[] = {
+      {{"alerts", "list", "--severity", "urgent"}, 2, "--severity: expected low, medium, high or critical"},
+      {{"alerts", "list", "--since", "yesterday-ish"}, 2, "--since"},
+      {{"alerts", "show", "abc"}, 2, "expected a positive integer"},
+      {{"alerts", "show", "999"}, 2, "no alert with id 999"},
+      {{"rules", "show", "nope"}, 2, "unknown rule id"},
+      {{"rules", "test", "nope"}, 2, "unknown rule id"},
+      {{"rules", "test", "/no/such/rule.yaml"}, 2, "/no/such/rule.yaml"},
+      {{"rules", "validate", "/no/such/rule.yaml"}, 2, "/no/such/rule.yaml"},
+      {{"rules", "frobnicate"}, 2, ""},
+  };
+  for (const auto& c : cases) {
+    RunResult r = Cli(c.args);
+    EXPECT_EQ(r.exit_code, c.code) << c.args.back() << ": " << r.err;
+    EXPECT_TRUE(Contains(r.err, c.expect)) << r.err;
+  }
+  RunResult no_db = sb_.Cli({"alerts", "list", "--database", sb_.File("missing.db")}, Env());
+  EXPECT_EQ(no_db.exit_code, 1);
+  EXPECT_FALSE(testing::FileExists(sb_.File("missing.db")));
+}
+
+TEST_F(DetectionTest, AgentSupervisesProcmondAndStopsCleanly) {
+  Child agent({AgentBin()},
+              sb_.ProcmondEnv(Env({"SENTINELD_COLLECTION__INTERVAL_SECS=1", "SENTINELD_DETECTION__INTERVAL_SECS=1",
+                                   "SENTINELD_COLLECTION__REALTIME_EVENTS=false"})),
+              sb_.File("agent.out"), sb_.File("agent.err"));
+  // procmond, spawned by the agent, writes scans; the agent runs rules over them.
+  EXPECT_TRUE(WaitFor([&] { return TryQueryInt(db_, "SELECT count(*) FROM scan_metadata").value_or(0) >= 2; },
+                      std::chrono::seconds(30)))
+      << testing::ReadFile(sb_.File("agent.err"));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return TryQueryInt(db_, "SELECT count(*) FROM detection_rules WHERE last_run_ms IS NOT NULL").value_or(0) > 0;
+      },
+                      std::chrono::seconds(30)));
+  const std::string err = testing::ReadFile(sb_.File("agent.err"));
+  EXPECT_TRUE(Contains(err, "procmond started")) << err;
+  agent.Signal(SIGTERM);
+  auto code = agent.Wait(std::chrono::seconds(20));
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0);
+  const std::string final_err = testing::ReadFile(sb_.File("agent.err"));
+  EXPECT_TRUE(Contains(final_err, "procmond stopped")) << final_err;
+  EXPECT_TRUE(Contains(final_err, "exit code 0")) << final_err;
+}
+
+}  // namespace
+}  // namespace sentinel::itest

@@ -1,0 +1,446 @@
+#include "tests/rules/rules_fixture.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "sentinel/detection/rule.h"
+#include "sentinel/storage/sqlite.h"
+#include "sentinel/testing/subprocess.h"
+
+extern char** environ;
+
+namespace sentinel::rules_test {
+namespace {
+
+std::vector<std::string> ChildEnvironment(const std::vector<std::string>& edits) {
+  std::map<std::string, std::string> vars;
+  for (char** e = environ; *e; ++e) {
+    std::string s(*e);
+    auto eq = s.find('=');
+    if (eq != std::string::npos) vars[s.substr(0, eq)] = s.substr(eq + 1);
+  }
+  // A loader variable of the test runner must not leak into every process a
+  // test starts (the loader rule's negative tests rely on that).
+  vars.erase("LD_PRELOAD");
+  vars.erase("LD_AUDIT");
+  for (const auto& e : edits) {
+    auto eq = e.find('=');
+    if (eq == std::string::npos) {
+      vars.erase(e);
+    } else {
+      vars[e.substr(0, eq)] = e.substr(eq + 1);
+    }
+  }
+  std::vector<std::string> out;
+  for (const auto& [k, v] : vars) out.push_back(k + "=" + v);
+  return out;
+}
+
+std::vector<char*> Pointers(std::vector<std::string>& strings) {
+  std::vector<char*> p;
+  for (auto& s : strings) p.push_back(s.data());
+  p.push_back(nullptr);
+  return p;
+}
+
+// In the child after fork: report errno on the status pipe and exit.
+[[noreturn]] void ChildFail(int status_fd, int err) {
+  ssize_t ignored = ::write(status_fd, &err, sizeof err);
+  (void)ignored;
+  _exit(127);
+}
+
+std::string ReadSmallFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+std::string RulesDir() { return std::string(SENTINEL_SOURCE_DIR) + "/rules"; }
+std::string RuleFile(const std::string& id) { return RulesDir() + "/" + id + ".yaml"; }
+std::string DocsRulesFile() { return std::string(SENTINEL_SOURCE_DIR) + "/docs/rules.md"; }
+std::string ProcmondBin() { return std::string(SENTINEL_BINARY_DIR) + "/procmond/procmond"; }
+std::string ProbeBin() { return RULE_PROBE_BIN; }
+
+std::string SystemBinary(const std::string& name) {
+  for (const char* dir : {"/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/"}) {
+    std::string p = dir + name;
+    if (::access(p.c_str(), X_OK) == 0) return p;
+  }
+  return "";
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// ---------------------------------------------------------------------------
+// TestProcess
+
+std::unique_ptr<TestProcess> TestProcess::Start(const std::string& path, const std::vector<std::string>& argv,
+                                                const SpawnOptions& options) {
+  std::vector<std::string> args = argv;
+  std::vector<std::string> env = ChildEnvironment(options.env);
+  std::vector<char*> argp = Pointers(args), envp = Pointers(env);
+  std::string image;
+  if (options.from_memfd) {
+    image = ReadSmallFile(path);
+    if (image.empty()) {
+      ADD_FAILURE() << "cannot read " << path;
+      return nullptr;
+    }
+  }
+  // The child reports a failed set-up or exec on this pipe; EOF (the
+  // close-on-exec write end vanishing) means the exec succeeded.
+  int status[2];
+  if (::pipe2(status, O_CLOEXEC) != 0) {
+    ADD_FAILURE() << "pipe2: " << std::strerror(errno);
+    return nullptr;
+  }
+  int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd < 0) {
+    // Some sandboxes make /dev/null root-only: an empty pipe reads as EOF
+    // just the same (and writes to it fail harmlessly).
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) == 0) {
+      ::close(p[1]);
+      null_fd = p[0];
+    }
+  }
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ADD_FAILURE() << "fork: " << std::strerror(errno);
+    return nullptr;
+  }
+  if (pid == 0) {
+    ::close(status[0]);
+    // A session of its own: a process group to kill, and no controlling
+    // terminal inherited from whoever runs the tests.
+    if (::setsid() < 0) ChildFail(status[1], errno);
+    if (options.controlling_tty >= 0 && ::ioctl(options.controlling_tty, TIOCSCTTY, 0) != 0) {
+      ChildFail(status[1], errno);
+    }
+    const int fds[3] = {options.stdin_fd, options.stdout_fd, options.stderr_fd};
+    // dup2 into 0..2 after duplicating the sources above 2, so that a
+    // source that already is 0, 1 or 2 is not clobbered on the way.
+    int src[3];
+    for (int i = 0; i < 3; ++i) {
+      src[i] = ::fcntl(fds[i] >= 0 ? fds[i] : null_fd, F_DUPFD_CLOEXEC, 10);
+      if (src[i] < 0) ChildFail(status[1], errno);
+    }
+    for (int i = 0; i < 3; ++i) {
+      if (::dup2(src[i], i) < 0) ChildFail(status[1], errno);
+    }
+    if (options.uid) {
+      const gid_t gid = static_cast<gid_t>(*options.uid);
+      if (::setgroups(1, &gid) != 0 || ::setgid(gid) != 0 || ::setuid(*options.uid) != 0) {
+        ChildFail(status[1], errno);
+      }
+    }
+    if (options.from_memfd) {
+      const int mfd = ::memfd_create("payload", 0);
+      if (mfd < 0) ChildFail(status[1], errno);
+      size_t off = 0;
+      while (off < image.size()) {
+        ssize_t n = ::write(mfd, image.data() + off, image.size() - off);
+        if (n <= 0) ChildFail(status[1], errno);
+        off += static_cast<size_t>(n);
+      }
+      ::fexecve(mfd, argp.data(), envp.data());
+      ChildFail(status[1], errno);
+    }
+    ::execve(path.c_str(), argp.data(), envp.data());
+    ChildFail(status[1], errno);
+  }
+  ::close(status[1]);
+  if (null_fd >= 0) ::close(null_fd);
+  auto proc = std::unique_ptr<TestProcess>(new TestProcess(pid));
+  int err = 0;
+  ssize_t n;
+  do {
+    n = ::read(status[0], &err, sizeof err);
+  } while (n < 0 && errno == EINTR);
+  ::close(status[0]);
+  if (n > 0) {
+    ADD_FAILURE() << "starting " << path << " failed: " << std::strerror(err);
+    return nullptr;  // the destructor reaps the child
+  }
+  return proc;
+}
+
+std::unique_ptr<TestProcess> TestProcess::Fork(const std::function<void()>& body) {
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ADD_FAILURE() << "fork: " << std::strerror(errno);
+    return nullptr;
+  }
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    body();
+    _exit(0);
+  }
+  ::setpgid(pid, pid);
+  return std::unique_ptr<TestProcess>(new TestProcess(pid));
+}
+
+TestProcess::~TestProcess() {
+  if (pid_ <= 0) return;
+  // The whole group: shells started by a test have children of their own.
+  ::kill(-pid_, SIGKILL);
+  ::kill(pid_, SIGKILL);
+  int st = 0;
+  while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+  }
+}
+
+// ---------------------------------------------------------------------------
+// /proc readers
+
+std::string ExeLink(pid_t pid) {
+  char buf[PATH_MAX + 1];
+  const std::string link = "/proc/" + std::to_string(pid) + "/exe";
+  ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
+  if (n < 0) return "";
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+std::string Comm(pid_t pid) {
+  std::string c = ReadSmallFile("/proc/" + std::to_string(pid) + "/comm");
+  if (!c.empty() && c.back() == '\n') c.pop_back();
+  return c;
+}
+
+std::optional<uid_t> EffectiveUid(pid_t pid) {
+  std::istringstream in(ReadSmallFile("/proc/" + std::to_string(pid) + "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Uid:", 0) == 0) {
+      std::istringstream f(line.substr(4));
+      long ruid = -1, euid = -1;
+      f >> ruid >> euid;
+      if (euid >= 0) return static_cast<uid_t>(euid);
+    }
+  }
+  return std::nullopt;
+}
+
+bool WaitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+std::optional<pid_t> WaitForChild(pid_t parent, const std::function<bool(const std::string&)>& pred,
+                                  std::chrono::milliseconds timeout) {
+  std::optional<pid_t> found;
+  WaitUntil(
+      [&] {
+        DIR* d = ::opendir("/proc");
+        if (!d) return false;
+        while (dirent* e = ::readdir(d)) {
+          if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+          const std::string stat = ReadSmallFile(std::string("/proc/") + e->d_name + "/stat");
+          const auto open = stat.find('('), close = stat.rfind(')');
+          if (open == std::string::npos || close == std::string::npos || close < open) continue;
+          std::istringstream rest(stat.substr(close + 1));
+          std::string state;
+          long ppid = 0;
+          rest >> state >> ppid;
+          if (ppid != parent) continue;
+          if (pred(stat.substr(open + 1, close - open - 1))) {
+            found = static_cast<pid_t>(std::atol(e->d_name));
+            break;
+          }
+        }
+        ::closedir(d);
+        return found.has_value();
+      },
+      timeout);
+  return found;
+}
+
+// ---------------------------------------------------------------------------
+// LoopbackConnection
+
+LoopbackConnection::LoopbackConnection() {
+  listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (listener_ < 0 || ::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listener_, 8) != 0 || ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ADD_FAILURE() << "loopback listener: " << std::strerror(errno);
+    return;
+  }
+  port_ = ntohs(addr.sin_port);
+  client_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (client_ < 0 || ::connect(client_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ADD_FAILURE() << "loopback connect: " << std::strerror(errno);
+    if (client_ >= 0) ::close(client_);
+    client_ = -1;
+    return;
+  }
+  accepted_ = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+}
+
+LoopbackConnection::~LoopbackConnection() {
+  for (int fd : {accepted_, client_, listener_}) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Files
+
+void CopyExecutable(const std::string& src, const std::string& dst, unsigned mode) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(dst).parent_path(), ec);
+  std::filesystem::copy_file(src, dst, std::filesystem::copy_options::overwrite_existing, ec);
+  if (ec) {
+    ADD_FAILURE() << "copy " << src << " -> " << dst << ": " << ec.message();
+    return;
+  }
+  if (::chmod(dst.c_str(), mode) != 0) ADD_FAILURE() << "chmod " << dst << ": " << std::strerror(errno);
+}
+
+ScratchDir::ScratchDir(const std::string& parent) {
+  std::string tmpl = parent + "/sentinel-rules-XXXXXX";
+  if (::mkdtemp(tmpl.data())) path_ = tmpl;
+}
+
+ScratchDir::~ScratchDir() {
+  if (path_.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+// ---------------------------------------------------------------------------
+// RuleLiveTest
+
+bool RuleLiveTest::IsRoot() { return ::geteuid() == 0; }
+
+std::string RuleLiveTest::Scan() {
+  if (!work_.ok()) {
+    ADD_FAILURE() << "no scratch directory under /tmp";
+    return "";
+  }
+  const std::string n = std::to_string(++scans_);
+  const std::string db = work_.File("events-" + n + ".db");
+  const std::string home = work_.File("home");
+  ::mkdir(home.c_str(), 0700);
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string s(*e);
+    if (s.rfind("SENTINELD_", 0) == 0) env.push_back(s.substr(0, s.find('=')));
+  }
+  env.push_back("HOME=" + home);
+  env.push_back("XDG_CONFIG_HOME=" + home + "/.config");
+  env.push_back("SENTINELD_DATABASE__PATH=" + db);
+  env.push_back("SENTINELD_DATABASE__AUDIT_PATH=" + work_.File("audit-" + n + ".db"));
+  env.push_back("SENTINELD_COLLECTION__REALTIME_EVENTS=false");
+  env.push_back("SENTINELD_TELEMETRY__LOG_LEVEL=warn");
+  if (IsRoot()) {
+    // There is no `sentineld` account on a test host: procmond stays root
+    // but still drops every capability except the kept ones.
+    const passwd* pw = ::getpwuid(0);
+    env.push_back("SENTINELD_PRIVILEGES__USER=" + std::string(pw ? pw->pw_name : "root"));
+  }
+  testing::RunResult r = testing::Run({ProcmondBin(), "--once"}, env);
+  if (r.exit_code != 0) {
+    ADD_FAILURE() << "procmond --once exited " << r.exit_code << ":\n" << r.err;
+    return "";
+  }
+  return db;
+}
+
+detection::RuleResult RuleLiveTest::Run(const std::string& id, const std::string& db) {
+  detection::RuleResult empty;
+  if (db.empty()) return empty;
+  auto rule = detection::LoadRuleFile(RuleFile(id), detection::RuleSource::kBuiltin);
+  if (!rule.ok()) {
+    ADD_FAILURE() << rule.status().ToString();
+    return empty;
+  }
+  auto store = storage::Database::Open(db, storage::OpenMode::kReadOnly);
+  if (!store.ok()) {
+    ADD_FAILURE() << store.status().ToString();
+    return empty;
+  }
+  detection::RunParams params;
+  params.now_ms = NowMs();
+  if (Status s = detection::FillScanIds(**store, &params); !s.ok()) {
+    ADD_FAILURE() << s.ToString();
+    return empty;
+  }
+  EXPECT_TRUE(params.scan_id.has_value()) << "the store holds no completed scan";
+  auto result = detection::RunRule(**store, *rule, params, detection::RunLimits{});
+  if (!result.ok()) {
+    ADD_FAILURE() << id << ": " << result.status().ToString();
+    return empty;
+  }
+  return std::move(*result);
+}
+
+detection::RuleResult RuleLiveTest::ScanAndRun(const std::string& id) { return Run(id, Scan()); }
+
+std::vector<nlohmann::ordered_json> RuleLiveTest::RowsFor(const detection::RuleResult& r, pid_t pid) {
+  std::vector<nlohmann::ordered_json> rows;
+  for (const auto& row : r.rows) {
+    auto it = row.find("pid");
+    if (it != row.end() && it->is_number_integer() && it->get<int64_t>() == pid) rows.push_back(row);
+  }
+  return rows;
+}
+
+std::string RuleLiveTest::Describe(const detection::RuleResult& r) {
+  std::string out = std::to_string(r.rows.size()) + " row(s)";
+  for (const auto& row : r.rows) out += "\n  " + row.dump();
+  return out;
+}
+
+nlohmann::ordered_json RuleLiveTest::ExpectOneRow(const detection::RuleResult& r, pid_t pid) {
+  auto rows = RowsFor(r, pid);
+  EXPECT_EQ(rows.size(), 1u) << "rows for pid " << pid << " in " << Describe(r);
+  if (rows.size() != 1) return nlohmann::ordered_json::object();
+  for (const char* col : {"pid", "name", "exe_path"}) {
+    EXPECT_TRUE(rows[0].contains(col)) << "column " << col << " missing from " << rows[0].dump();
+  }
+  return rows[0];
+}
+
+void RuleLiveTest::ExpectNoRows(const detection::RuleResult& r, const std::vector<pid_t>& pids) {
+  for (pid_t pid : pids) {
+    EXPECT_TRUE(RowsFor(r, pid).empty()) << "benign process " << pid << " reported: " << Describe(r);
+  }
+}
+
+}  // namespace sentinel::rules_test
