@@ -98,6 +98,16 @@ int Run(const Flags& flags) {
   std::error_code ec;
   const bool data_dir_existed = data_dir.empty() || std::filesystem::exists(data_dir, ec);
 
+
+  // A bad audit signing key is a configuration error: found before any
+  // store is created.
+  if (!cfg.database.audit_signing_key.empty()) {
+    if (auto key = audit::Signer::LoadPrivateKeyFile(cfg.database.audit_signing_key); !key.ok()) {
+      std::fprintf(stderr, "procmond: database.audit_signing_key: %s\n", key.status().message().c_str());
+      return kExitUsage;
+    }
+  }
+
   auto store = storage::EventStore::Open(
       {cfg.database.path, storage::OpenMode::kReadWrite, cfg.database.busy_timeout_ms});
   if (!store.ok()) {
@@ -105,6 +115,7 @@ int Run(const Flags& flags) {
     std::fprintf(stderr, "procmond: %s\n", store.status().message().c_str());
     return kExitRuntime;
   }
+
   // The audit ledger: opened (created) before the drop so its files can be
   // handed to the collector's user. A ledger that cannot be opened does not
   // stop collection; it is reported loudly.

@@ -142,12 +142,23 @@ int Run(const Flags& flags) {
     return kExitUsage;
   }
 
+
+  // A bad audit signing key is a configuration error: found before any
+  // store is created.
+  if (!cfg.database.audit_signing_key.empty()) {
+    if (auto key = audit::Signer::LoadPrivateKeyFile(cfg.database.audit_signing_key); !key.ok()) {
+      std::fprintf(stderr, "sentinelagent: database.audit_signing_key: %s\n", key.status().message().c_str());
+      return kExitUsage;
+    }
+  }
+
   auto db = storage::OpenStore(storage::DatabaseKind::kEvents,
                                {cfg.database.path, storage::OpenMode::kReadWrite, cfg.database.busy_timeout_ms});
   if (!db.ok()) {
     std::fprintf(stderr, "sentinelagent: %s\n", db.status().message().c_str());
     return kExitRuntime;
   }
+
 
   // The audit trail. Records come from this thread and from delivery
   // workers (dead letters): one mutex serializes them.

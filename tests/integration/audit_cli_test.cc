@@ -2,6 +2,9 @@
 // sentinelagent and sentinelcli record their security-relevant steps in one
 // chain; `sentinelcli audit verify` accepts it and finds the first tampered
 // entry of a modified copy (exit 3).
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -82,6 +85,50 @@ TEST_F(AuditCliTest, CliNeverCreatesALedger) {
             0);
   ASSERT_EQ(sb_.Cli({"query", "SELECT 1 AS one"}, Env()).exit_code, 0);
   EXPECT_FALSE(testing::FileExists(sb_.File("audit.db")));
+}
+
+TEST_F(AuditCliTest, SignedLedgerFromAGeneratedKey) {
+  const std::string key = sb_.File("audit.key");
+  RunResult gen = sb_.Cli({"audit", "keygen", key}, Env());
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
+  EXPECT_TRUE(Contains(gen.out, "public key: ")) << gen.out;
+  struct stat st {};
+  ASSERT_EQ(::stat(key.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  RunResult again = sb_.Cli({"audit", "keygen", key}, Env());
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_TRUE(Contains(again.err, "already exists")) << again.err;
+
+  std::vector<std::string> env = Env();
+  env.push_back("SENTINELD_DATABASE__AUDIT_SIGNING_KEY=" + key);
+  ASSERT_EQ(sb_.Procmond({"--once"}, env).exit_code, 0);
+  ASSERT_EQ(sb_.Agent({"--once", "--no-collector"}, env).exit_code, 0);
+  EXPECT_EQ(QueryInt(sb_.File("audit.db"), "SELECT count(*) FROM audit_ledger WHERE signature IS NULL"), 0);
+  EXPECT_EQ(QueryInt(sb_.File("audit.db"), "SELECT count(*) FROM system_metadata WHERE key = 'audit_public_key'"), 1);
+  RunResult ok = sb_.Cli({"audit", "verify"}, Env());
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+
+  // A forged signature is found.
+  ExecSql(sb_.File("audit.db"),
+          "UPDATE audit_ledger SET signature = substr(signature, 1, 10) || "
+          "CASE substr(signature, 11, 1) WHEN '0' THEN '1' ELSE '0' END || substr(signature, 12) WHERE sequence = 3");
+  RunResult bad = sb_.Cli({"audit", "verify"}, Env());
+  EXPECT_EQ(bad.exit_code, 3) << bad.out << bad.err;
+  EXPECT_TRUE(Contains(bad.out + bad.err, "first bad sequence 3")) << bad.out << bad.err;
+
+  // A private key others can read is refused before anything is written: a configuration error.
+  ASSERT_EQ(::chmod(key.c_str(), 0644), 0);
+  std::vector<std::string> env2 = {"SENTINELD_DATABASE__PATH=" + sb_.File("events2.db"),
+                                   "SENTINELD_DATABASE__AUDIT_PATH=" + sb_.File("audit2.db"),
+                                   "SENTINELD_DATABASE__AUDIT_SIGNING_KEY=" + key};
+  RunResult refused = sb_.Procmond({"--once"}, env2);
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_TRUE(Contains(refused.err, "database.audit_signing_key")) << refused.err;
+  EXPECT_TRUE(Contains(refused.err, key)) << refused.err;
+  RunResult agent = sb_.Agent({"--once", "--no-collector"}, env2);
+  EXPECT_EQ(agent.exit_code, 2) << agent.err;
+  EXPECT_FALSE(testing::FileExists(sb_.File("audit2.db")));
+  EXPECT_FALSE(testing::FileExists(sb_.File("events2.db")));
 }
 
 }  // namespace
