@@ -31,7 +31,9 @@ namespace {
 using namespace sentinel;
 using Clock = std::chrono::steady_clock;
 
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+double Ms(Clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
 
 double Median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -82,9 +84,10 @@ models::ProcessRecord MakeProcess(int i) {
                        {"ns", {{"pid", 4026531836}, {"mnt", 4026531841}, {"net", 4026531840}}},
                        {"uids", {p.user_id.value(), p.user_id.value(), p.user_id.value(), p.user_id.value()}},
                        {"threads", 1 + i % 4},
-                       {"fds", {{"0", {{"type", "file"}, {"path", "/dev/null"}}},
-                                {"1", {{"type", "pipe"}, {"inode", 1234 + i}}},
-                                {"2", {{"type", "pipe"}, {"inode", 1234 + i}}}}},
+                       {"fds",
+                        {{"0", {{"type", "file"}, {"path", "/dev/null"}}},
+                         {"1", {{"type", "pipe"}, {"inode", 1234 + i}}},
+                         {"2", {{"type", "pipe"}, {"inode", 1234 + i}}}}},
                        {"loader_env", nlohmann::json::array()}};
   // A few planted positives so the rules have findings to build.
   if (i % 2500 == 7) {
@@ -111,7 +114,8 @@ double RunBare(sqlite3* db, const std::string& sql, const detection::RunParams& 
     if (!std::strcmp(name, ":now_ms")) sqlite3_bind_int64(st, i, params.now_ms);
     if (!std::strcmp(name, ":last_run_ms")) sqlite3_bind_int64(st, i, params.last_run_ms);
     if (!std::strcmp(name, ":scan_id") && params.scan_id) sqlite3_bind_int64(st, i, *params.scan_id);
-    if (!std::strcmp(name, ":prev_scan_id") && params.prev_scan_id) sqlite3_bind_int64(st, i, *params.prev_scan_id);
+    if (!std::strcmp(name, ":prev_scan_id") && params.prev_scan_id)
+      sqlite3_bind_int64(st, i, *params.prev_scan_id);
   }
   size_t n = 0;
   size_t bytes = 0;
@@ -173,7 +177,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", rules.status().message().c_str());
     return 1;
   }
-  auto guarded = storage::OpenStore(storage::DatabaseKind::kEvents, {path, storage::OpenMode::kReadOnly, 5000});
+  auto guarded =
+      storage::OpenStore(storage::DatabaseKind::kEvents, {path, storage::OpenMode::kReadOnly, 5000});
   sqlite3* bare = nullptr;
   if (!guarded.ok() || sqlite3_open_v2(path.c_str(), &bare, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
     std::fprintf(stderr, "cannot open the store\n");
@@ -194,9 +199,11 @@ int main(int argc, char** argv) {
     snapshot_ms.push_back(Ms(Clock::now() - start));
   }
   const std::string bare_snapshot =
-      "PRAGMA temp_store=MEMORY; PRAGMA temp.cache_size=-65536; CREATE TEMP TABLE processes AS SELECT * FROM main.process_snapshots WHERE scan_id = " +
+      "PRAGMA temp_store=MEMORY; PRAGMA temp.cache_size=-65536; CREATE TEMP TABLE processes AS SELECT * FROM "
+      "main.process_snapshots WHERE scan_id = " +
       std::to_string(params.scan_id.value_or(-1)) +
-      "; CREATE INDEX temp.processes_pid ON processes(pid); CREATE INDEX temp.processes_ppid ON processes(ppid);";
+      "; CREATE INDEX temp.processes_pid ON processes(pid); CREATE INDEX temp.processes_ppid ON "
+      "processes(ppid);";
 
   if (sqlite3_exec(bare, bare_snapshot.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
     std::fprintf(stderr, "bare snapshot: %s\n", sqlite3_errmsg(bare));
@@ -256,21 +263,21 @@ int main(int argc, char** argv) {
   j["sandbox_over_bare"] = Median(total_sandbox) / Median(total_bare);
   if (json_out) {
     for (size_t r = 0; r < rules->size(); ++r) {
-      j["per_rule"][(*rules)[r].id] = {{"sandbox_ms", Median(sandbox_ms[r])},
-                                       {"bare_ms", Median(bare_ms[r])},
-                                       {"findings", findings[r]}};
+      j["per_rule"][(*rules)[r].id] = {
+          {"sandbox_ms", Median(sandbox_ms[r])}, {"bare_ms", Median(bare_ms[r])}, {"findings", findings[r]}};
     }
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
   std::printf("%-40s %12s %10s %9s\n", "rule", "sandbox ms", "bare ms", "findings");
   for (size_t r = 0; r < rules->size(); ++r) {
-    std::printf("%-40s %12.2f %10.2f %9zu\n", (*rules)[r].id.c_str(), Median(sandbox_ms[r]), Median(bare_ms[r]),
-                findings[r]);
+    std::printf("%-40s %12.2f %10.2f %9zu\n", (*rules)[r].id.c_str(), Median(sandbox_ms[r]),
+                Median(bare_ms[r]), findings[r]);
   }
-  std::printf("\n%zu rules over %d processes (median of %d runs): sandbox %.1f ms, bare %.1f ms, ratio %.3f\n",
-              rules->size(), procs, runs, Median(total_sandbox), Median(total_bare),
-              Median(total_sandbox) / Median(total_bare));
+  std::printf(
+      "\n%zu rules over %d processes (median of %d runs): sandbox %.1f ms, bare %.1f ms, ratio %.3f\n",
+      rules->size(), procs, runs, Median(total_sandbox), Median(total_bare),
+      Median(total_sandbox) / Median(total_bare));
   std::printf("snapshot of the latest scan (once per cycle and worker): %.1f ms; cycle total %.1f ms\n",
               Median(snapshot_ms), Median(snapshot_ms) + Median(total_sandbox));
   return 0;

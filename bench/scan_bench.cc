@@ -50,7 +50,9 @@ using Clock = std::chrono::steady_clock;
 using sentinel::procmond::Collector;
 using sentinel::procmond::LinuxProcessSource;
 
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+double Ms(Clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
 
 double Median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -62,7 +64,8 @@ double Median(std::vector<double> v) {
 double CpuMs() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
+  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
+         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
 }
 
 // --- population ------------------------------------------------------------
@@ -185,7 +188,7 @@ int RssProbe(char** argv) {
 // measured through --rss-probe.
 std::pair<double, long> RunProcmondOnce(const std::string& procmond, const std::string& db) {
   std::vector<std::string> args = {"/proc/self/exe", "--rss-probe", procmond, "--once", "--database", db,
-                                   "--log-level", "warn"};
+                                   "--log-level",    "warn"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -240,10 +243,14 @@ int main(int argc, char** argv) {
   std::string procmond = "build/ci/procmond/procmond", json_out;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--procs" && i + 1 < argc) procs = std::atoi(argv[++i]);
-    else if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
-    else if (a == "--procmond" && i + 1 < argc) procmond = argv[++i];
-    else if (a == "--json" && i + 1 < argc) json_out = argv[++i];
+    if (a == "--procs" && i + 1 < argc)
+      procs = std::atoi(argv[++i]);
+    else if (a == "--runs" && i + 1 < argc)
+      runs = std::atoi(argv[++i]);
+    else if (a == "--procmond" && i + 1 < argc)
+      procmond = argv[++i];
+    else if (a == "--json" && i + 1 < argc)
+      json_out = argv[++i];
     else {
       std::fprintf(stderr, "usage: %s [--procs N] [--runs R] [--procmond PATH] [--json FILE]\n", argv[0]);
       return 2;

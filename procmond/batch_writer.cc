@@ -14,7 +14,9 @@ BatchWriter::BatchWriter(WriteFn write, DoneFn done, BatchWriterOptions options)
   thread_ = std::thread([this] { Run(); });
 }
 
-BatchWriter::~BatchWriter() { Stop(0).IgnoreError(); }
+BatchWriter::~BatchWriter() {
+  Stop(0).IgnoreError();
+}
 
 bool BatchWriter::Submit(models::ScanRecord scan) {
   std::unique_lock lock(mu_);
@@ -82,11 +84,10 @@ void BatchWriter::Run() {
     }
     stats_.write_failures++;
     stats_.last_error = r.status().message();
-    telemetry::LogError("writing scan failed; will retry",
-                        {{"error", r.status().message()},
-                         {"retry_in_ms", backoff},
-                         {"queued_scans", queue_.size()},
-                         {"failures", stats_.write_failures}});
+    telemetry::LogError("writing scan failed; will retry", {{"error", r.status().message()},
+                                                            {"retry_in_ms", backoff},
+                                                            {"queued_scans", queue_.size()},
+                                                            {"failures", stats_.write_failures}});
     changed_.wait_for(lock, std::chrono::milliseconds(backoff), [&] { return abandon_; });
     if (abandon_) return;
     backoff = std::min(backoff * 2, options_.max_backoff_ms);

@@ -52,8 +52,9 @@ TEST(BatchWriterTest, FailedWritesAreRetriedInOrderAndNothingIsLost) {
 }
 
 TEST(BatchWriterTest, StopReportsScansThatCouldNotBeWritten) {
-  BatchWriter w([](const models::ScanRecord&) -> Result<int64_t> { return UnavailableError("database is locked"); },
-                nullptr, BatchWriterOptions{4, 5, 10});
+  BatchWriter w(
+      [](const models::ScanRecord&) -> Result<int64_t> { return UnavailableError("database is locked"); },
+      nullptr, BatchWriterOptions{4, 5, 10});
   ASSERT_TRUE(w.Submit(ScanAt(1)));
   Status s = w.Stop(100);
   EXPECT_EQ(s.code(), StatusCode::kDeadlineExceeded);
@@ -70,7 +71,8 @@ TEST(BatchWriterTest, LockedDatabaseIsWaitedOutWithRealSqlite) {
   ASSERT_TRUE((*other)->Exec("BEGIN IMMEDIATE").ok());
   std::atomic<int64_t> done_scan{0};
   BatchWriter w([&](const models::ScanRecord& s) { return (*store)->WriteScan(s); },
-                [&](const models::ScanRecord&, int64_t id, int64_t) { done_scan = id; }, BatchWriterOptions{2, 20, 50});
+                [&](const models::ScanRecord&, int64_t id, int64_t) { done_scan = id; },
+                BatchWriterOptions{2, 20, 50});
   ASSERT_TRUE(w.Submit(ScanAt(1000)));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(done_scan.load(), 0);

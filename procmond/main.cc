@@ -98,7 +98,6 @@ int Run(const Flags& flags) {
   std::error_code ec;
   const bool data_dir_existed = data_dir.empty() || std::filesystem::exists(data_dir, ec);
 
-
   // A bad audit signing key is a configuration error: found before any
   // store is created.
   if (!cfg.database.audit_signing_key.empty()) {
@@ -123,13 +122,14 @@ int Run(const Flags& flags) {
   const bool audit_dir_existed = audit_dir.empty() || std::filesystem::exists(audit_dir, ec);
   std::unique_ptr<audit::AuditTrail> trail;
   {
-    auto opened = audit::AuditTrail::OpenForComponent("procmond", cfg.database.audit_path,
-                                                      cfg.database.busy_timeout_ms, cfg.database.audit_signing_key);
+    auto opened = audit::AuditTrail::OpenForComponent(
+        "procmond", cfg.database.audit_path, cfg.database.busy_timeout_ms, cfg.database.audit_signing_key);
     if (!opened.ok() && opened.status().code() == StatusCode::kInvalidArgument) {
       std::fprintf(stderr, "procmond: %s\n", opened.status().message().c_str());
       return kExitUsage;
     }
-    trail = opened.ok() ? std::move(*opened) : audit::AuditTrail::Disabled("procmond", opened.status().message());
+    trail =
+        opened.ok() ? std::move(*opened) : audit::AuditTrail::Disabled("procmond", opened.status().message());
   }
   trail->Record("component_start", {{"component", "procmond"},
                                     {"version", procmond::kVersion},
@@ -145,7 +145,8 @@ int Run(const Flags& flags) {
   for (const char* suffix : {"", "-wal", "-shm"}) popts.chown_paths.push_back(cfg.database.path + suffix);
   if (!data_dir_existed) popts.chown_paths.push_back(data_dir);
   if (trail->enabled()) {
-    for (const char* suffix : {"", "-wal", "-shm"}) popts.chown_paths.push_back(cfg.database.audit_path + suffix);
+    for (const char* suffix : {"", "-wal", "-shm"})
+      popts.chown_paths.push_back(cfg.database.audit_path + suffix);
     if (!audit_dir_existed && audit_dir != data_dir) popts.chown_paths.push_back(audit_dir);
   }
   auto priv = procmond::DropPrivileges(popts);
@@ -169,8 +170,8 @@ int Run(const Flags& flags) {
   } else {
     telemetry::LogWarn("running without root: some data will be missing",
                        {{"uid", priv->uid}, {"not_visible", priv->missing}});
-    trail->Record("privileges_not_dropped", {{"uid", priv->uid}, {"reason", "not started as root"},
-                                             {"not_visible", priv->missing}});
+    trail->Record("privileges_not_dropped",
+                  {{"uid", priv->uid}, {"reason", "not started as root"}, {"not_visible", priv->missing}});
   }
 
   procmond::LinuxProcessSourceOptions source_opts;
@@ -179,17 +180,17 @@ int Run(const Flags& flags) {
   procmond::LinuxProcessSource source(source_opts);
   procmond::Collector collector(source, **store);
   // The writer thread owns the store from here on.
-  procmond::BatchWriter writer(
-      [&store](const models::ScanRecord& scan) { return (*store)->WriteScan(scan); },
-      [](const models::ScanRecord& scan, int64_t scan_id, int64_t write_ms) {
-        LogInfo("scan written", {{"scan_id", scan_id},
-                                 {"processes", scan.processes.size()},
-                                 {"errors", scan.errors},
-                                 {"hash_cache_hits", scan.hash_cache_hits},
-                                 {"hash_cache_misses", scan.hash_cache_misses},
-                                 {"scan_ms", scan.completed_at_ms - scan.started_at_ms},
-                                 {"write_ms", write_ms}});
-      });
+  procmond::BatchWriter writer([&store](const models::ScanRecord& scan) { return (*store)->WriteScan(scan); },
+                               [](const models::ScanRecord& scan, int64_t scan_id, int64_t write_ms) {
+                                 LogInfo("scan written",
+                                         {{"scan_id", scan_id},
+                                          {"processes", scan.processes.size()},
+                                          {"errors", scan.errors},
+                                          {"hash_cache_hits", scan.hash_cache_hits},
+                                          {"hash_cache_misses", scan.hash_cache_misses},
+                                          {"scan_ms", scan.completed_at_ms - scan.started_at_ms},
+                                          {"write_ms", write_ms}});
+                               });
   auto finish = [&writer, &trail](int64_t timeout_ms) {
     Status st = writer.Stop(timeout_ms);
     trail->Record("component_stop", {{"component", "procmond"}, {"clean", st.ok()}});
@@ -229,10 +230,11 @@ int Run(const Flags& flags) {
           cfg.collection = reloaded->config.collection;
           cfg.telemetry = reloaded->config.telemetry;
           InitLog(cfg);
-          source.SetHashing(cfg.collection.hash_executables, static_cast<uint64_t>(cfg.collection.max_hash_bytes));
+          source.SetHashing(cfg.collection.hash_executables,
+                            static_cast<uint64_t>(cfg.collection.max_hash_bytes));
           LogInfo("configuration reloaded", {{"config_hash", reloaded->hash}});
-          trail->Record("config_loaded", {{"config_hash", reloaded->hash}, {"sources", reloaded->sources},
-                                          {"reload", true}});
+          trail->Record("config_loaded",
+                        {{"config_hash", reloaded->hash}, {"sources", reloaded->sources}, {"reload", true}});
         } else {
           LogError("configuration reload refused; keeping the running configuration",
                    {{"error", reloaded.status().message()}});

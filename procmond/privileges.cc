@@ -42,7 +42,8 @@ Result<std::pair<uid_t, gid_t>> LookupUser(const std::string& user) {
   if (rc != 0) return ErrnoError(rc, "looking up user " + QuoteForMessage(user));
   if (!result) {
     return NotFoundError("privileges.user: user " + QuoteForMessage(user) +
-                         " does not exist (create it, e.g. useradd --system " + user + ", or set privileges.user)");
+                         " does not exist (create it, e.g. useradd --system " + user +
+                         ", or set privileges.user)");
   }
   return std::make_pair(pw.pw_uid, pw.pw_gid);
 }
@@ -88,8 +89,9 @@ Result<PrivilegeReport> DropPrivileges(const PrivilegeOptions& options) {
 
   cap_t caps = cap_init();  // all sets empty
   if (!caps) return ErrnoError(errno, "cap_init");
-  if (!keep.empty() && (cap_set_flag(caps, CAP_PERMITTED, static_cast<int>(keep.size()), keep.data(), CAP_SET) != 0 ||
-                        cap_set_flag(caps, CAP_EFFECTIVE, static_cast<int>(keep.size()), keep.data(), CAP_SET) != 0)) {
+  if (!keep.empty() &&
+      (cap_set_flag(caps, CAP_PERMITTED, static_cast<int>(keep.size()), keep.data(), CAP_SET) != 0 ||
+       cap_set_flag(caps, CAP_EFFECTIVE, static_cast<int>(keep.size()), keep.data(), CAP_SET) != 0)) {
     cap_free(caps);
     return ErrnoError(errno, "cap_set_flag");
   }
@@ -107,7 +109,8 @@ Result<PrivilegeReport> DropPrivileges(const PrivilegeOptions& options) {
   if (getresuid(&r, &e, &s) != 0 || r != uid || e != uid || s != uid) {
     return InternalError("privilege drop did not take effect");
   }
-  if (uid != 0 && setresuid(0, 0, 0) == 0) return InternalError("could regain root after dropping privileges");
+  if (uid != 0 && setresuid(0, 0, 0) == 0)
+    return InternalError("could regain root after dropping privileges");
   report.dropped = true;
   report.uid = uid;
   report.gid = gid;
@@ -125,12 +128,18 @@ Result<CapabilityState> ReadCapabilityState(pid_t pid) {
     auto colon = line.find(':');
     if (colon == std::string::npos) continue;
     std::string key = line.substr(0, colon), val = line.substr(colon + 1);
-    if (key == "CapEff") st.effective = hex(val);
-    else if (key == "CapPrm") st.permitted = hex(val);
-    else if (key == "CapInh") st.inheritable = hex(val);
-    else if (key == "CapBnd") st.bounding = hex(val);
-    else if (key == "CapAmb") st.ambient = hex(val);
-    else if (key == "NoNewPrivs") st.no_new_privs = Trim(val) == "1";
+    if (key == "CapEff")
+      st.effective = hex(val);
+    else if (key == "CapPrm")
+      st.permitted = hex(val);
+    else if (key == "CapInh")
+      st.inheritable = hex(val);
+    else if (key == "CapBnd")
+      st.bounding = hex(val);
+    else if (key == "CapAmb")
+      st.ambient = hex(val);
+    else if (key == "NoNewPrivs")
+      st.no_new_privs = Trim(val) == "1";
   }
   return st;
 }

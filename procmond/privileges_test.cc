@@ -39,16 +39,20 @@ int64_t ScanCount(const std::string& db) {
 }
 
 TEST(PrivilegesTest, CollectorDropsToConfiguredUserKeepingOnlyConfiguredCaps) {
-  if (geteuid() != 0) GTEST_SKIP() << "privileged test: needs root to start procmond as root and watch it drop";
+  if (geteuid() != 0)
+    GTEST_SKIP() << "privileged test: needs root to start procmond as root and watch it drop";
   auto nobody = LookupUser("nobody");
   ASSERT_TRUE(nobody.ok()) << nobody.status().message();
   testing::TempDir dir;
   chmod(dir.path().c_str(), 0755);
   const std::string db = dir.File("data/events.db");
-  testing::WriteFile(dir.File("config.yaml"), "database: {path: " + db + "}\n"
-                                              "collection: {interval_secs: 1}\n"
-                                              "privileges: {user: nobody, keep_capabilities: [CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH]}\n"
-                                              "telemetry: {log_level: warn}\n");
+  testing::WriteFile(
+      dir.File("config.yaml"),
+      "database: {path: " + db +
+          "}\n"
+          "collection: {interval_secs: 1}\n"
+          "privileges: {user: nobody, keep_capabilities: [CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH]}\n"
+          "telemetry: {log_level: warn}\n");
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -57,7 +61,8 @@ TEST(PrivilegesTest, CollectorDropsToConfiguredUserKeepingOnlyConfiguredCaps) {
     execl(kProcmond.c_str(), kProcmond.c_str(), "--config", dir.File("config.yaml").c_str(), nullptr);
     _exit(127);
   }
-  for (int i = 0; i < 200 && ScanCount(db) < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (int i = 0; i < 200 && ScanCount(db) < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   ASSERT_GE(ScanCount(db), 2) << "procmond kept writing scans after dropping privileges";
 
   const std::string uid = std::to_string(nobody->first);

@@ -11,8 +11,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
-#include <iostream>
 #include <functional>
+#include <iostream>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -20,11 +20,11 @@
 #include <CLI/CLI.hpp>
 
 #include "sentinel/alerting/dispatcher.h"
-#include "sentinel/audit/trail.h"
-#include "sentinel/detection/sql_guard.h"
 #include "sentinel/alerting/sink.h"
+#include "sentinel/audit/trail.h"
 #include "sentinel/base/time.h"
 #include "sentinel/config/config.h"
+#include "sentinel/detection/sql_guard.h"
 #include "sentinel/storage/store.h"
 #include "sentinel/telemetry/log.h"
 #include "sentinelagent/rule_scheduler.h"
@@ -69,7 +69,8 @@ void InitLog(const config::Config& c) {
 // their secrets read) before anything is written; started later.
 using DeadLetterHook = std::function<void(int64_t, const std::string&, int, const std::string&)>;
 
-Result<std::unique_ptr<alerting::Dispatcher>> MakeDispatcher(const config::Config& cfg, DeadLetterHook on_dead) {
+Result<std::unique_ptr<alerting::Dispatcher>> MakeDispatcher(const config::Config& cfg,
+                                                             DeadLetterHook on_dead) {
   alerting::SinkRegistry registry;
   alerting::RegisterBuiltinSinks(registry);
   const alerting::SinkEnvironment env = alerting::SinkEnvironment::Process();
@@ -84,7 +85,8 @@ Result<std::unique_ptr<alerting::Dispatcher>> MakeDispatcher(const config::Confi
     opts.configured_sinks.insert(s.name);
     if (!s.enabled) continue;
     ASSIGN_OR_RETURN(auto sink, registry.Build(s, env));
-    sinks.push_back({std::move(sink), s.min_severity.empty() ? std::nullopt : detection::ParseSeverity(s.min_severity)});
+    sinks.push_back(
+        {std::move(sink), s.min_severity.empty() ? std::nullopt : detection::ParseSeverity(s.min_severity)});
   }
   return std::make_unique<alerting::Dispatcher>(std::move(opts), std::move(sinks));
 }
@@ -93,8 +95,11 @@ void LogDeliverySummary(const alerting::Dispatcher& d) {
   alerting::DeliveryMetrics m = d.Metrics();
   nlohmann::json sinks = nlohmann::json::object();
   for (const auto& s : m.sinks) {
-    sinks[s.name] = {{"delivered", s.delivered}, {"failed", s.failed}, {"skipped", s.skipped},
-                     {"dead_lettered", s.dead_lettered}, {"circuit", alerting::CircuitStateName(s.circuit)}};
+    sinks[s.name] = {{"delivered", s.delivered},
+                     {"failed", s.failed},
+                     {"skipped", s.skipped},
+                     {"dead_lettered", s.dead_lettered},
+                     {"circuit", alerting::CircuitStateName(s.circuit)}};
   }
   LogInfo("alert delivery", {{"sinks", sinks}, {"dlq_size", m.dlq_size}});
 }
@@ -142,7 +147,6 @@ int Run(const Flags& flags) {
     return kExitUsage;
   }
 
-
   // A bad audit signing key is a configuration error: found before any
   // store is created.
   if (!cfg.database.audit_signing_key.empty()) {
@@ -152,20 +156,21 @@ int Run(const Flags& flags) {
     }
   }
 
-  auto db = storage::OpenStore(storage::DatabaseKind::kEvents,
-                               {cfg.database.path, storage::OpenMode::kReadWrite, cfg.database.busy_timeout_ms});
+  auto db =
+      storage::OpenStore(storage::DatabaseKind::kEvents,
+                         {cfg.database.path, storage::OpenMode::kReadWrite, cfg.database.busy_timeout_ms});
   if (!db.ok()) {
     std::fprintf(stderr, "sentinelagent: %s\n", db.status().message().c_str());
     return kExitRuntime;
   }
 
-
   // The audit trail. Records come from this thread and from delivery
   // workers (dead letters): one mutex serializes them.
   std::unique_ptr<audit::AuditTrail> trail;
   {
-    auto opened = audit::AuditTrail::OpenForComponent("sentinelagent", cfg.database.audit_path,
-                                                      cfg.database.busy_timeout_ms, cfg.database.audit_signing_key);
+    auto opened =
+        audit::AuditTrail::OpenForComponent("sentinelagent", cfg.database.audit_path,
+                                            cfg.database.busy_timeout_ms, cfg.database.audit_signing_key);
     if (!opened.ok() && opened.status().code() == StatusCode::kInvalidArgument) {
       std::fprintf(stderr, "sentinelagent: %s\n", opened.status().message().c_str());
       return kExitUsage;
@@ -186,7 +191,8 @@ int Run(const Flags& flags) {
                              {"collector", !flags.no_collector}});
   record("config_loaded", {{"config_hash", loaded->hash}, {"sources", loaded->sources}});
   audit_dead_letter = [&](int64_t alert, const std::string& sink, int attempts, const std::string& error) {
-    record("alert_dead_lettered", {{"alert_id", alert}, {"sink", sink}, {"attempts", attempts}, {"error", error}});
+    record("alert_dead_lettered",
+           {{"alert_id", alert}, {"sink", sink}, {"attempts", attempts}, {"error", error}});
   };
   auto stop_record = [&](const std::string& reason) {
     record("component_stop", {{"component", "sentinelagent"}, {"reason", reason}});
@@ -221,12 +227,13 @@ int Run(const Flags& flags) {
           auto pid = p.find("pid");
           if (pid != p.end() && pid->is_number_integer()) pids.push_back(pid->get<int64_t>());
         }
-        entries.push_back({"alert_created", {{"alert_id", a.id},
-                                             {"rule", a.rule_id},
-                                             {"rule_version", a.rule_version},
-                                             {"severity", std::string(detection::SeverityName(a.severity))},
-                                             {"dedup_key", a.dedup_key},
-                                             {"pids", pids}}});
+        entries.push_back({"alert_created",
+                           {{"alert_id", a.id},
+                            {"rule", a.rule_id},
+                            {"rule_version", a.rule_version},
+                            {"severity", std::string(detection::SeverityName(a.severity))},
+                            {"dedup_key", a.dedup_key},
+                            {"pids", pids}}});
       }
       std::lock_guard<std::mutex> lock(trail_mu);
       trail->RecordMany(entries);
@@ -310,12 +317,14 @@ int Run(const Flags& flags) {
         // refused configuration keeps the running sinks.
         auto replacement = MakeDispatcher(reloaded->config, on_dead_letter);
         if (!replacement.ok()) {
-          LogError("new alerting.sinks refused; keeping the running sinks", {{"error", replacement.status().message()}});
+          LogError("new alerting.sinks refused; keeping the running sinks",
+                   {{"error", replacement.status().message()}});
         } else {
           (*dispatcher)->Stop();
           if (Status st = (*replacement)->Start(); !st.ok()) {
-            LogError("alert delivery could not start; deliveries stay queued until the next reload or restart",
-                     {{"error", st.message()}});
+            LogError(
+                "alert delivery could not start; deliveries stay queued until the next reload or restart",
+                {{"error", st.message()}});
           }
           *dispatcher = std::move(replacement).value();
         }
@@ -328,7 +337,8 @@ int Run(const Flags& flags) {
         LogError("rule reload failed", {{"error", s.message()}});
       }
       LogInfo("configuration reloaded", {{"config_hash", reloaded->hash}});
-      record("config_loaded", {{"config_hash", reloaded->hash}, {"sources", reloaded->sources}, {"reload", true}});
+      record("config_loaded",
+             {{"config_hash", reloaded->hash}, {"sources", reloaded->sources}, {"reload", true}});
       if (supervisor && supervisor->pid() > 0) kill(supervisor->pid(), SIGHUP);
     }
   }

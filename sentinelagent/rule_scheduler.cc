@@ -102,8 +102,9 @@ Result<CycleReport> RuleScheduler::RunCycle() {
   std::vector<std::thread> threads;
   for (int w = 0; w < nworkers; ++w) {
     threads.emplace_back([&] {
-      auto db = storage::OpenStore(storage::DatabaseKind::kEvents,
-                                   {cfg_.database.path, storage::OpenMode::kReadOnly, cfg_.database.busy_timeout_ms});
+      auto db = storage::OpenStore(
+          storage::DatabaseKind::kEvents,
+          {cfg_.database.path, storage::OpenMode::kReadOnly, cfg_.database.busy_timeout_ms});
       // Every rule of the cycle sees the scan :scan_id names.
       if (db.ok()) {
         if (Status s = detection::PrepareRuleSnapshot(**db, base.scan_id); !s.ok()) db = s;

@@ -71,9 +71,10 @@ void Supervisor::Poll(int64_t now_ms) {
     if (r == 0) return;  // still running
     const int64_t ran_ms = now_ms - started_ms_;
     if (ran_ms >= kHealthyRunMs) backoff_ms_ = 1000;
-    LogWarn("procmond exited; restarting after backoff",
-            {{"pid", pid_}, {"how", r == pid_ ? DescribeExit(status) : "lost"}, {"ran_ms", ran_ms},
-             {"backoff_ms", backoff_ms_}});
+    LogWarn("procmond exited; restarting after backoff", {{"pid", pid_},
+                                                          {"how", r == pid_ ? DescribeExit(status) : "lost"},
+                                                          {"ran_ms", ran_ms},
+                                                          {"backoff_ms", backoff_ms_}});
     pid_ = -1;
     next_start_ms_ = now_ms + backoff_ms_;
     backoff_ms_ = std::min(kMaxBackoffMs, backoff_ms_ * 2);
@@ -107,8 +108,10 @@ std::string FindProcmond() {
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) return "procmond";
   const auto dir = self.parent_path();
-  for (const auto& candidate : {dir / "procmond", dir / ".." / "procmond" / "procmond", dir / ".." / "sbin" / "procmond"}) {
-    if (std::filesystem::exists(candidate, ec)) return std::filesystem::weakly_canonical(candidate, ec).string();
+  for (const auto& candidate :
+       {dir / "procmond", dir / ".." / "procmond" / "procmond", dir / ".." / "sbin" / "procmond"}) {
+    if (std::filesystem::exists(candidate, ec))
+      return std::filesystem::weakly_canonical(candidate, ec).string();
   }
   return (dir / "procmond").string();
 }

@@ -6,9 +6,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "sentinel/detection/sql_guard.h"
 #include "sentinelcli/commands/alerts_cmd.h"
 #include "sentinelcli/commands/audit_cmd.h"
-#include "sentinel/detection/sql_guard.h"
 #include "sentinelcli/commands/config_cmd.h"
 #include "sentinelcli/commands/context.h"
 #include "sentinelcli/commands/dlq_cmd.h"
@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
   auto* config_validate = config_cmd->add_subcommand("validate", "Validate a configuration file");
   config_validate->add_option("file", validate_file, "File to validate (default: the layered configuration)");
 
-  auto* rules_cmd = app.add_subcommand("rules", "List, show, validate, test, enable, disable, import or export rules");
+  auto* rules_cmd =
+      app.add_subcommand("rules", "List, show, validate, test, enable, disable, import or export rules");
   rules_cmd->require_subcommand(1);
   auto* rules_list = rules_cmd->add_subcommand("list", "The rule set the agent loads, with its stored state");
   std::string rule_id;
@@ -72,17 +73,20 @@ int main(int argc, char** argv) {
   auto* rules_disable = rules_cmd->add_subcommand("disable", "Disable a rule (kept across reloads)");
   rules_disable->add_option("id", rule_id, "Rule id")->required();
   std::string import_path;
-  auto* rules_import = rules_cmd->add_subcommand("import", "Validate rule files and copy them into the rules directory");
+  auto* rules_import =
+      rules_cmd->add_subcommand("import", "Validate rule files and copy them into the rules directory");
   rules_import->add_option("path", import_path, "Rule file or directory")->required();
   std::string export_dir;
-  auto* rules_export = rules_cmd->add_subcommand("export", "Write every rule as YAML (stdout or --output DIR)");
+  auto* rules_export =
+      rules_cmd->add_subcommand("export", "Write every rule as YAML (stdout or --output DIR)");
   rules_export->add_option("--output", export_dir, "Directory to write <id>.yaml files to");
 
   auto* alerts_cmd = app.add_subcommand("alerts", "List or show alerts");
   alerts_cmd->require_subcommand(1);
   AlertListArgs alert_list;
   auto* alerts_list = alerts_cmd->add_subcommand("list", "Alerts, newest first");
-  alerts_list->add_option("--severity", alert_list.severity, "At least this severe: low, medium, high, critical");
+  alerts_list->add_option("--severity", alert_list.severity,
+                          "At least this severe: low, medium, high, critical");
   alerts_list->add_option("--rule", alert_list.rule, "Only this rule's alerts");
   alerts_list->add_option("--since", alert_list.since, "From this time (ISO-8601 or 15m, 2h, 7d)");
   alerts_list->add_option("--limit", alert_list.limit, "At most N alerts");
@@ -104,7 +108,8 @@ int main(int argc, char** argv) {
       audit_cmd->add_subcommand("verify", "Recompute the hash chain and signatures (exit 3 if tampered)");
   int64_t audit_limit = 20;
   auto* audit_list = audit_cmd->add_subcommand("list", "Show the most recent audit entries");
-  audit_list->add_option("--limit", audit_limit, "At most N most recent entries (0: all)")->capture_default_str();
+  audit_list->add_option("--limit", audit_limit, "At most N most recent entries (0: all)")
+      ->capture_default_str();
   std::string keygen_path;
   auto* audit_keygen = audit_cmd->add_subcommand("keygen", "Create an Ed25519 signing key file (mode 0600)");
   audit_keygen->add_option("file", keygen_path, "Private key file to create")->required();

@@ -19,9 +19,11 @@ std::string ProcessesSummary(const ordered_json& procs) {
   std::string out;
   for (const auto& p : procs) {
     if (!out.empty()) out += "; ";
-    auto text = [](const ordered_json& v) { return v.is_string() ? v.get<std::string>() : v.is_null() ? "?" : v.dump(); };
-    out += "pid " + text(p.value("pid", ordered_json())) + " " + text(p.value("name", ordered_json())) + " (" +
-           text(p.value("exe_path", ordered_json())) + ")";
+    auto text = [](const ordered_json& v) {
+      return v.is_string() ? v.get<std::string>() : v.is_null() ? "?" : v.dump();
+    };
+    out += "pid " + text(p.value("pid", ordered_json())) + " " + text(p.value("name", ordered_json())) +
+           " (" + text(p.value("exe_path", ordered_json())) + ")";
   }
   return out;
 }
@@ -41,7 +43,8 @@ int RunAlertsList(const CommandContext& ctx, const AlertListArgs& args) {
     }
     for (auto s : {detection::Severity::kLow, detection::Severity::kMedium, detection::Severity::kHigh,
                    detection::Severity::kCritical}) {
-      if (static_cast<int>(s) >= static_cast<int>(*min)) severities.push_back(std::string(detection::SeverityName(s)));
+      if (static_cast<int>(s) >= static_cast<int>(*min))
+        severities.push_back(std::string(detection::SeverityName(s)));
     }
     where += " AND severity IN ('" + Join(severities, "','") + "')";
   }
@@ -71,10 +74,10 @@ int RunAlertsList(const CommandContext& ctx, const AlertListArgs& args) {
   const bool table = *format == Format::kTable;
   std::vector<std::string> columns =
       table ? std::vector<std::string>{"id", "time", "severity", "rule_id", "status", "title", "processes"}
-            : std::vector<std::string>{"id",         "alert_time",      "severity",          "rule_id",
-                                       "status",     "title",           "description",       "scan_id",
-                                       "process_count", "affected_processes", "rule_version", "execution_time_ms",
-                                       "dedup_key",  "raw_data"};
+            : std::vector<std::string>{
+                  "id",           "alert_time",        "severity",  "rule_id",       "status",
+                  "title",        "description",       "scan_id",   "process_count", "affected_processes",
+                  "rule_version", "execution_time_ms", "dedup_key", "raw_data"};
   Status s = writer->Begin(columns);
   if (!s.ok()) return FailRuntime(ctx, s);
   while (true) {
@@ -88,7 +91,7 @@ int RunAlertsList(const CommandContext& ctx, const AlertListArgs& args) {
     if (table) {
       time = FormatIso8601Ms(a.alert_time);
       procs = ProcessesSummary(a.affected_processes);
-      cells = {Cell::Integer(a.id), Cell::Text(time),    Cell::Text(severity), Cell::Text(a.rule_id),
+      cells = {Cell::Integer(a.id),  Cell::Text(time),    Cell::Text(severity), Cell::Text(a.rule_id),
                Cell::Text(a.status), Cell::Text(a.title), Cell::Text(procs)};
     } else {
       affected = a.affected_processes.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
@@ -119,21 +122,24 @@ int RunAlertsShow(const CommandContext& ctx, const std::string& id_text) {
   auto format = ResolveFormat(ctx.global, Format::kTable, /*allow_jsonl=*/false);
   if (!format.ok()) return Fail(ctx, format.status());
   auto id = ParseInt64(id_text);
-  if (!id || *id <= 0) return Fail(ctx, InvalidArgumentError("alert id: expected a positive integer, got " +
-                                                              QuoteForMessage(id_text)));
+  if (!id || *id <= 0)
+    return Fail(
+        ctx, InvalidArgumentError("alert id: expected a positive integer, got " + QuoteForMessage(id_text)));
   auto db = OpenEventsReadOnly(ctx);
   if (!db.ok()) return FailRuntime(ctx, db.status());
   auto alert = alerting::GetAlert(**db, *id);
   if (!alert.ok()) {
-    return alert.status().code() == StatusCode::kNotFound ? Fail(ctx, InvalidArgumentError(alert.status().message()))
-                                                          : FailRuntime(ctx, alert.status());
+    return alert.status().code() == StatusCode::kNotFound
+               ? Fail(ctx, InvalidArgumentError(alert.status().message()))
+               : FailRuntime(ctx, alert.status());
   }
   ordered_json j = alert->ToJson();
   if (*format == Format::kTable) {
     for (auto it = j.begin(); it != j.end(); ++it) {
       const auto& v = it.value();
       *ctx.out << it.key() << ": "
-               << (v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, ordered_json::error_handler_t::replace))
+               << (v.is_string() ? v.get<std::string>()
+                                 : v.dump(-1, ' ', false, ordered_json::error_handler_t::replace))
                << "\n";
     }
   } else {

@@ -26,8 +26,8 @@ std::string KnownTables() {
 int RunExport(const CommandContext& ctx, const ExportArgs& args) {
   const storage::ExportSpec* spec = storage::FindExportable(args.table);
   if (!spec) {
-    return Fail(ctx, InvalidArgumentError("unknown table " + QuoteForMessage(args.table) + " (expected one of: " +
-                                          KnownTables() + ")"));
+    return Fail(ctx, InvalidArgumentError("unknown table " + QuoteForMessage(args.table) +
+                                          " (expected one of: " + KnownTables() + ")"));
   }
   Format format = Format::kJsonl;
   std::string fmt_name = !args.format.empty() ? args.format : (ctx.global.json ? "json" : ctx.global.format);
@@ -54,7 +54,8 @@ int RunExport(const CommandContext& ctx, const ExportArgs& args) {
   auto db = OpenEventsReadOnly(ctx);
   if (!db.ok()) return FailRuntime(ctx, db.status());
   std::string sql = "SELECT * FROM " + std::string(spec->table) + " WHERE " + std::string(spec->time_column) +
-                    " >= ?1 AND " + std::string(spec->time_column) + " < ?2 ORDER BY " + std::string(spec->order_by);
+                    " >= ?1 AND " + std::string(spec->time_column) + " < ?2 ORDER BY " +
+                    std::string(spec->order_by);
   auto st = (*db)->Prepare(sql);
   if (!st.ok()) return FailRuntime(ctx, st.status());
   if (Status s = st->BindInt(1, since); !s.ok()) return FailRuntime(ctx, s);
@@ -110,7 +111,8 @@ int RunExport(const CommandContext& ctx, const ExportArgs& args) {
       ::unlink(tmp.c_str());
       return FailRuntime(ctx, err);
     }
-    *ctx.err << "sentinelcli: exported " << rows << " rows from " << spec->table << " to " << args.output << "\n";
+    *ctx.err << "sentinelcli: exported " << rows << " rows from " << spec->table << " to " << args.output
+             << "\n";
   }
   return kExitOk;
 }

@@ -36,7 +36,8 @@ Result<std::map<std::string, ParamValue>> ParseParams(const std::vector<std::str
     if (name.empty()) return InvalidArgumentError("--param " + QuoteForMessage(p) + ": empty parameter name");
     for (char c : name) {
       if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) {
-        return InvalidArgumentError("--param " + QuoteForMessage(p) + ": parameter names are letters, digits and _");
+        return InvalidArgumentError("--param " + QuoteForMessage(p) +
+                                    ": parameter names are letters, digits and _");
       }
     }
     ParamValue v;
@@ -52,17 +53,18 @@ Result<std::map<std::string, ParamValue>> ParseParams(const std::vector<std::str
 
 // Values for the rule parameters of SPEC §6, so a rule's query can be tried
 // as is with `sentinelcli query`.
-Status BindStandardParam(storage::Database& db, const std::string& name, storage::Statement& st, int idx, bool* bound) {
+Status BindStandardParam(storage::Database& db, const std::string& name, storage::Statement& st, int idx,
+                         bool* bound) {
   *bound = true;
   if (name == "now_ms") return st.BindInt(idx, NowMs());
   if (name == "last_run_ms") return st.BindInt(idx, 0);
   if (name == "scan_id" || name == "prev_scan_id") {
     // The database is opened read-only with only the guard's reads allowed
     // during prepare; these helper reads run outside the guard.
-    auto latest = db.QueryInt(name == "scan_id"
-                                  ? "SELECT MAX(scan_id) FROM scan_metadata WHERE status='completed'"
-                                  : "SELECT scan_id FROM scan_metadata WHERE status='completed'"
-                                    " ORDER BY scan_id DESC LIMIT 1 OFFSET 1");
+    auto latest =
+        db.QueryInt(name == "scan_id" ? "SELECT MAX(scan_id) FROM scan_metadata WHERE status='completed'"
+                                      : "SELECT scan_id FROM scan_metadata WHERE status='completed'"
+                                        " ORDER BY scan_id DESC LIMIT 1 OFFSET 1");
     if (!latest.ok()) return latest.status();
     return st.BindOptionalInt(idx, *latest);
   }
@@ -105,8 +107,9 @@ int RunQuery(const CommandContext& ctx, const QueryArgs& args) {
   for (int i = 1; i <= nparams; ++i) {
     const char* raw_name = sqlite3_bind_parameter_name(st.raw(), i);
     if (!raw_name) {
-      return Fail(ctx, InvalidArgumentError("positional parameter ?" + std::to_string(i) +
-                                            " cannot be bound; use a named parameter (:name) and --param name=VALUE"));
+      return Fail(ctx, InvalidArgumentError(
+                           "positional parameter ?" + std::to_string(i) +
+                           " cannot be bound; use a named parameter (:name) and --param name=VALUE"));
     }
     std::string name = raw_name + 1;
     auto it = params->find(name);

@@ -32,7 +32,8 @@ detection::RuleSet LoadConfiguredRules(const CommandContext& ctx, bool report_pr
   const auto& d = ctx.config.config.detection;
   detection::RuleSet set = detection::LoadRuleSet(d.builtin_rules, d.rules_dirs);
   if (report_problems) {
-    for (const auto& p : set.problems) *ctx.err << "sentinelcli: warning: skipped " << p.status.message() << "\n";
+    for (const auto& p : set.problems)
+      *ctx.err << "sentinelcli: warning: skipped " << p.status.message() << "\n";
   }
   return set;
 }
@@ -61,11 +62,13 @@ Cell JsonCell(const ordered_json& v, std::string* keep) {
   if (v.is_number_integer()) return Cell::Integer(v.get<int64_t>());
   if (v.is_number()) return Cell::Real(v.get<double>());
   if (v.is_boolean()) return Cell::Integer(v.get<bool>() ? 1 : 0);
-  *keep = v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
+  *keep =
+      v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
   return Cell::Text(*keep);
 }
 
-Status WriteJsonRows(RowWriter& w, const std::vector<std::string>& columns, const std::vector<ordered_json>& rows) {
+Status WriteJsonRows(RowWriter& w, const std::vector<std::string>& columns,
+                     const std::vector<ordered_json>& rows) {
   RETURN_IF_ERROR(w.Begin(columns));
   std::vector<std::string> keep(columns.size());
   std::vector<Cell> cells(columns.size());
@@ -154,10 +157,9 @@ int RunRulesList(const CommandContext& ctx) {
     rows.push_back(std::move(j));
   }
   auto writer = MakeRowWriter(*format, *ctx.out, ctx.term);
-  Status s = WriteJsonRows(*writer,
-                           {"id", "severity", "enabled", "source", "version", "mitre", "last_run", "last_error",
-                            "name"},
-                           rows);
+  Status s = WriteJsonRows(
+      *writer, {"id", "severity", "enabled", "source", "version", "mitre", "last_run", "last_error", "name"},
+      rows);
   if (!s.ok()) return FailRuntime(ctx, s);
   return kExitOk;
 }
@@ -185,9 +187,10 @@ int RunRulesShow(const CommandContext& ctx, const std::string& id) {
     auto it = states.find(r->id);
     if (it != states.end()) {
       *ctx.out << "# version: " << it->second.version
-               << (it->second.enabled_override ? (*it->second.enabled_override ? "  (enabled by the operator)"
-                                                                               : "  (disabled by the operator)")
-                                               : "")
+               << (it->second.enabled_override
+                       ? (*it->second.enabled_override ? "  (enabled by the operator)"
+                                                       : "  (disabled by the operator)")
+                       : "")
                << "\n";
       if (it->second.last_run_ms) {
         *ctx.out << "# last run: " << FormatIso8601Ms(*it->second.last_run_ms) << " ("
@@ -237,8 +240,9 @@ int RunRulesTest(const CommandContext& ctx, const std::string& id_or_file) {
   if (fs::is_regular_file(id_or_file, ec) || id_or_file.find('/') != std::string::npos ||
       EndsWith(id_or_file, ".yaml") || EndsWith(id_or_file, ".yml")) {
     auto r = detection::LoadRuleFile(id_or_file, detection::RuleSource::kUser);
-    if (!r.ok()) return Fail(ctx, r.status().code() == StatusCode::kNotFound ? InvalidArgumentError(r.status().message())
-                                                                             : r.status());
+    if (!r.ok())
+      return Fail(ctx, r.status().code() == StatusCode::kNotFound ? InvalidArgumentError(r.status().message())
+                                                                  : r.status());
     rule = std::move(*r);
   } else {
     detection::RuleSet set = LoadConfiguredRules(ctx, false);
@@ -268,7 +272,8 @@ int RunRulesTest(const CommandContext& ctx, const std::string& id_or_file) {
   if (!s.ok()) return FailRuntime(ctx, s);
   *ctx.err << "rule " << rule.id << ": " << result->rows.size() << " finding(s)"
            << (result->truncated ? " (truncated)" : "") << " in " << result->duration_ms << " ms"
-           << (params.scan_id ? " over scan " + std::to_string(*params.scan_id) : std::string(" (no completed scan)"))
+           << (params.scan_id ? " over scan " + std::to_string(*params.scan_id)
+                              : std::string(" (no completed scan)"))
            << "; no alert was created\n";
   return kExitOk;
 }
@@ -280,7 +285,8 @@ int RunRulesEnable(const CommandContext& ctx, const std::string& id, bool enable
   const auto& dbc = ctx.config.config.database;
   std::error_code ec;
   if (!fs::exists(dbc.path, ec)) {
-    return FailRuntime(ctx, NotFoundError(dbc.path + ": event store does not exist (start sentinelagent once)"));
+    return FailRuntime(ctx,
+                       NotFoundError(dbc.path + ": event store does not exist (start sentinelagent once)"));
   }
   auto db = storage::OpenStore(storage::DatabaseKind::kEvents,
                                {dbc.path, storage::OpenMode::kReadWrite, dbc.busy_timeout_ms});
@@ -297,7 +303,8 @@ int RunRulesEnable(const CommandContext& ctx, const std::string& id, bool enable
 
 int RunRulesImport(const CommandContext& ctx, const std::string& path) {
   const auto& dirs = ctx.config.config.detection.rules_dirs;
-  if (dirs.empty()) return Fail(ctx, InvalidArgumentError("detection.rules_dirs is empty: nowhere to import rules to"));
+  if (dirs.empty())
+    return Fail(ctx, InvalidArgumentError("detection.rules_dirs is empty: nowhere to import rules to"));
   std::vector<std::string> files;
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
@@ -326,15 +333,18 @@ int RunRulesImport(const CommandContext& ctx, const std::string& path) {
     }
     const Rule* clash = FindRule(existing, r->id);
     const fs::path dest = target_dir / (r->id + ".yaml");
-    if (clash != nullptr && (clash->source == detection::RuleSource::kBuiltin || clash->source_path != dest.string())) {
-      return Fail(ctx, InvalidArgumentError(f + ": id: " + QuoteForMessage(r->id) + " is already defined by " +
-                                            clash->source_path + " (nothing imported)"));
+    if (clash != nullptr &&
+        (clash->source == detection::RuleSource::kBuiltin || clash->source_path != dest.string())) {
+      return Fail(ctx,
+                  InvalidArgumentError(f + ": id: " + QuoteForMessage(r->id) + " is already defined by " +
+                                       clash->source_path + " (nothing imported)"));
     }
     accepted.emplace_back(std::move(*r), ReadAll(f));
   }
   if (!fs::exists(target_dir, ec)) {
     fs::create_directories(target_dir, ec);
-    if (ec) return FailRuntime(ctx, UnavailableError(target_dir.string() + ": cannot create: " + ec.message()));
+    if (ec)
+      return FailRuntime(ctx, UnavailableError(target_dir.string() + ": cannot create: " + ec.message()));
     ::chmod(target_dir.c_str(), 0750);
   }
   for (const auto& [rule, text] : accepted) {

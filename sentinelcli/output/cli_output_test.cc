@@ -34,7 +34,9 @@ const std::vector<std::string> kColumns = {"pid", "name", "ratio", "cmdline", "r
 std::vector<std::vector<Cell>> FixedRows() {
   return {
       {Cell::Integer(42), Cell::Text("evil\x1b[31m\nroot"), Cell::Real(0.5), Cell::Text("sh -c \"a,b\"\nx"),
-       Cell::Text("bad\xff" "byte"), Cell::Blob(std::string_view("\x00\xff\x10", 3)), Cell::Null()},
+       Cell::Text("bad\xff"
+                  "byte"),
+       Cell::Blob(std::string_view("\x00\xff\x10", 3)), Cell::Null()},
       {Cell::Integer(-7), Cell::Text(""), Cell::Real(3.0), Cell::Text("plain"), Cell::Text("caf\xc3\xa9"),
        Cell::Blob(""), Cell::Integer(1)},
   };
@@ -164,7 +166,9 @@ TEST(JsonWriterTest, ParsesBackToExpectedArray) {
                       {"name", "evil\x1b[31m\nroot"},
                       {"ratio", 0.5},
                       {"cmdline", "sh -c \"a,b\"\nx"},
-                      {"raw", "bad\xEF\xBF\xBD" "byte"},
+                      {"raw",
+                       "bad\xEF\xBF\xBD"
+                       "byte"},
                       {"hash", "00ff10"},
                       {"parent", nullptr}});
   expected.push_back({{"pid", -7},
@@ -177,15 +181,16 @@ TEST(JsonWriterTest, ParsesBackToExpectedArray) {
   EXPECT_EQ(parsed, expected);  // ordered_json: key order is compared too
   EXPECT_TRUE(parsed[1]["ratio"].is_number_float());
   // Invalid UTF-8 replaced exactly as base SanitizeUtf8 does.
-  EXPECT_EQ(parsed[0]["raw"].get<std::string>(), SanitizeUtf8("bad\xff" "byte"));
+  EXPECT_EQ(parsed[0]["raw"].get<std::string>(), SanitizeUtf8("bad\xff"
+                                                              "byte"));
   // No raw control byte reaches the output.
   EXPECT_EQ(out.find('\x1b'), std::string::npos);
   EXPECT_NE(out.find("\\u001b[31m\\n"), std::string::npos);
 }
 
 TEST(JsonWriterTest, ExactLayout) {
-  const std::string out =
-      Render(Format::kJson, {"a", "b"}, {{Cell::Integer(1), Cell::Text("x")}, {Cell::Null(), Cell::Real(2.5)}});
+  const std::string out = Render(Format::kJson, {"a", "b"},
+                                 {{Cell::Integer(1), Cell::Text("x")}, {Cell::Null(), Cell::Real(2.5)}});
   EXPECT_EQ(out, "[\n{\"a\":1,\"b\":\"x\"},\n{\"a\":null,\"b\":2.5}\n]\n");
 }
 
@@ -208,8 +213,8 @@ TEST(JsonWriterTest, RealsRoundTripAndNonFiniteIsNull) {
 }
 
 TEST(JsonWriterTest, DuplicateColumnNamesKeepEveryValue) {
-  json parsed = json::parse(Render(Format::kJson, {"a", "a", "a:1"},
-                                   {{Cell::Integer(1), Cell::Integer(2), Cell::Integer(3)}}));
+  json parsed = json::parse(
+      Render(Format::kJson, {"a", "a", "a:1"}, {{Cell::Integer(1), Cell::Integer(2), Cell::Integer(3)}}));
   EXPECT_EQ(parsed[0].size(), 3u);
   EXPECT_EQ(parsed[0]["a"], 1);
   EXPECT_EQ(parsed[0]["a:1"], 2);
@@ -230,7 +235,9 @@ TEST(JsonlWriterTest, OneObjectPerLine) {
   std::vector<std::string> lines = Lines(out);
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(json::parse(lines[0])["cmdline"], "sh -c \"a,b\"\nx");
-  EXPECT_EQ(json::parse(lines[0])["raw"], "bad\xEF\xBF\xBD" "byte");
+  EXPECT_EQ(json::parse(lines[0])["raw"],
+            "bad\xEF\xBF\xBD"
+            "byte");
   EXPECT_EQ(json::parse(lines[0])["hash"], "00ff10");
   EXPECT_TRUE(json::parse(lines[0])["parent"].is_null());
   EXPECT_EQ(json::parse(lines[1])["pid"], -7);
@@ -243,14 +250,15 @@ TEST(CsvWriterTest, ExactQuoting) {
   const std::string out = Render(Format::kCsv, kColumns, FixedRows());
   EXPECT_EQ(out,
             "pid,name,ratio,cmdline,raw,hash,parent\n"
-            "42,\"evil\x1b[31m\nroot\",0.5,\"sh -c \"\"a,b\"\"\nx\",bad\xEF\xBF\xBD" "byte,00ff10,\n"
+            "42,\"evil\x1b[31m\nroot\",0.5,\"sh -c \"\"a,b\"\"\nx\",bad\xEF\xBF\xBD"
+            "byte,00ff10,\n"
             "-7,\"\",3.0,plain,caf\xc3\xa9,\"\",1\n");
 }
 
 TEST(CsvWriterTest, QuotesHeaderAndCarriageReturnAndDoesNotDefuseFormulas) {
-  const std::string out = Render(Format::kCsv, {"a,b", "c"},
-                                 {{Cell::Text("x\ry"), Cell::Text("=cmd|' /C calc'!A0")},
-                                  {Cell::Real(-0.0), Cell::Real(1e21)}});
+  const std::string out =
+      Render(Format::kCsv, {"a,b", "c"},
+             {{Cell::Text("x\ry"), Cell::Text("=cmd|' /C calc'!A0")}, {Cell::Real(-0.0), Cell::Real(1e21)}});
   EXPECT_EQ(out, "\"a,b\",c\n\"x\ry\",=cmd|' /C calc'!A0\n-0.0,1e+21\n");
 }
 
@@ -286,7 +294,10 @@ TEST(TableWriterTest, EscapesControlCharactersAndInvalidUtf8) {
 
 TEST(TableWriterTest, EscapesC1AndBidiOverrides) {
   // U+009B is a one-character CSI on some terminals; U+202E reverses text.
-  const std::string out = Render(Format::kTable, {"name"}, {{Cell::Text("a\xc2\x9b" "b\xe2\x80\xae" "c\t")}});
+  const std::string out = Render(Format::kTable, {"name"},
+                                 {{Cell::Text("a\xc2\x9b"
+                                              "b\xe2\x80\xae"
+                                              "c\t")}});
   EXPECT_NE(out.find("a\\u009bb\\u202ec\\t"), std::string::npos) << out;
   EXPECT_EQ(out.find("\xc2\x9b"), std::string::npos);
   EXPECT_EQ(out.find("\xe2\x80\xae"), std::string::npos);
@@ -568,17 +579,16 @@ TEST(WriteObjectTest, Table) {
   std::ostringstream out;
   ASSERT_TRUE(WriteObject(Format::kTable, out, HealthObject(), {}).ok());
   const std::string key_pad(26 - 3, ' ');
-  EXPECT_EQ(out.str(),
-            "key" + key_pad + " | value\n" +
-            std::string(26, '-') + "-+-" + std::string(20, '-') + "\n"
-            "status                     | degraded\n"
-            "uptime_s                   |                   12\n"
-            "load                       |                 0.25\n"
-            "components.procmond.status | ok\n"
-            "components.sink.status     | down\\x1b[2J\n"
-            "sinks                      | [\"stdout\",\"webhook\"]\n"
-            "last_error                 | NULL\n"
-            "verified                   | true\n");  // no "(N rows)" trailer for an object
+  EXPECT_EQ(out.str(), "key" + key_pad + " | value\n" + std::string(26, '-') + "-+-" + std::string(20, '-') +
+                           "\n"
+                           "status                     | degraded\n"
+                           "uptime_s                   |                   12\n"
+                           "load                       |                 0.25\n"
+                           "components.procmond.status | ok\n"
+                           "components.sink.status     | down\\x1b[2J\n"
+                           "sinks                      | [\"stdout\",\"webhook\"]\n"
+                           "last_error                 | NULL\n"
+                           "verified                   | true\n");  // no "(N rows)" trailer for an object
 }
 
 TEST(WriteObjectTest, Csv) {
@@ -630,9 +640,9 @@ TEST(ValueFormatTest, JsonStringEscaping) {
     return s;
   };
   EXPECT_EQ(js("a\"b\\c\n\x1b\x7f"), "\"a\\\"b\\\\c\\n\\u001b\\u007f\"");
-  EXPECT_EQ(js("\xe2\x80\xae"), "\"\\u202e\"");                    // RLO
-  EXPECT_EQ(js("\xf3\xa0\x81\x81"), "\"\\udb40\\udc41\"");         // tag U+E0041, surrogate pair
-  EXPECT_EQ(js("\xf0\x9f\x98\x80"), "\"\xf0\x9f\x98\x80\"");       // emoji kept raw
+  EXPECT_EQ(js("\xe2\x80\xae"), "\"\\u202e\"");               // RLO
+  EXPECT_EQ(js("\xf3\xa0\x81\x81"), "\"\\udb40\\udc41\"");    // tag U+E0041, surrogate pair
+  EXPECT_EQ(js("\xf0\x9f\x98\x80"), "\"\xf0\x9f\x98\x80\"");  // emoji kept raw
   for (std::string_view bad : {"\xff", "\xc0\xaf", "\xe2\x82", "\xed\xa0\x80", "a\xf4\x90\x80\x80z"}) {
     EXPECT_EQ(json::parse(js(bad)).get<std::string>(), SanitizeUtf8(bad));
   }

@@ -26,9 +26,9 @@ Result<Format> ParseFormat(std::string_view name, bool allow_jsonl) {
     return InvalidArgumentError("format " + QuoteForMessage(name) +
                                 " is only supported by export (expected table, json or csv)");
   }
-  return InvalidArgumentError("unknown format " + QuoteForMessage(name) +
-                              (allow_jsonl ? " (expected table, json, jsonl or csv)"
-                                           : " (expected table, json or csv)"));
+  return InvalidArgumentError(
+      "unknown format " + QuoteForMessage(name) +
+      (allow_jsonl ? " (expected table, json, jsonl or csv)" : " (expected table, json or csv)"));
 }
 
 std::string_view FormatName(Format format) {
@@ -65,18 +65,12 @@ template <typename J>
 void AppendJson(std::string& out, const J& j, int indent, int depth) {
   switch (j.type()) {
     case nlohmann::json::value_t::null:
-    case nlohmann::json::value_t::discarded:
-      out += "null";
-      return;
-    case nlohmann::json::value_t::boolean:
-      out += j.template get<bool>() ? "true" : "false";
-      return;
+    case nlohmann::json::value_t::discarded: out += "null"; return;
+    case nlohmann::json::value_t::boolean: out += j.template get<bool>() ? "true" : "false"; return;
     case nlohmann::json::value_t::number_integer:
       internal::AppendInteger(out, j.template get<int64_t>());
       return;
-    case nlohmann::json::value_t::number_unsigned:
-      out += std::to_string(j.template get<uint64_t>());
-      return;
+    case nlohmann::json::value_t::number_unsigned: out += std::to_string(j.template get<uint64_t>()); return;
     case nlohmann::json::value_t::number_float:
       internal::AppendJsonReal(out, j.template get<double>());
       return;
@@ -136,14 +130,11 @@ Status WriteLeaf(const J& v, const std::string& key, RowWriter& writer) {
   std::string text;  // must outlive Row
   switch (v.type()) {
     case nlohmann::json::value_t::null:
-    case nlohmann::json::value_t::discarded:
-      break;
+    case nlohmann::json::value_t::discarded: break;
     case nlohmann::json::value_t::boolean:
       value = Cell::Text(v.template get<bool>() ? "true" : "false");
       break;
-    case nlohmann::json::value_t::number_integer:
-      value = Cell::Integer(v.template get<int64_t>());
-      break;
+    case nlohmann::json::value_t::number_integer: value = Cell::Integer(v.template get<int64_t>()); break;
     case nlohmann::json::value_t::number_unsigned: {
       const uint64_t u = v.template get<uint64_t>();
       if (u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
@@ -154,9 +145,7 @@ Status WriteLeaf(const J& v, const std::string& key, RowWriter& writer) {
       }
       break;
     }
-    case nlohmann::json::value_t::number_float:
-      value = Cell::Real(v.template get<double>());
-      break;
+    case nlohmann::json::value_t::number_float: value = Cell::Real(v.template get<double>()); break;
     case nlohmann::json::value_t::string:
       value = Cell::Text(v.template get_ref<const typename J::string_t&>());
       break;

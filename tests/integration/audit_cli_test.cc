@@ -26,13 +26,16 @@ class AuditCliTest : public ::testing::Test {
     RunResult r = sb_.Cli({"audit", "list", "--limit", "0", "--json"}, Env());
     EXPECT_EQ(r.exit_code, 0) << r.err;
     std::vector<std::string> out;
-    for (const auto& e : json::parse(r.out)) out.push_back(e["actor"].get<std::string>() + ":" + e["action"].get<std::string>());
+    for (const auto& e : json::parse(r.out))
+      out.push_back(e["actor"].get<std::string>() + ":" + e["action"].get<std::string>());
     return out;
   }
   Sandbox sb_;
 };
 
-bool Has(const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+bool Has(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
 
 TEST_F(AuditCliTest, ComponentsRecordTheirStepsInOneVerifiableChain) {
   ASSERT_EQ(sb_.Procmond({"--once"}, Env()).exit_code, 0);
@@ -41,10 +44,10 @@ TEST_F(AuditCliTest, ComponentsRecordTheirStepsInOneVerifiableChain) {
   EXPECT_EQ(sb_.Cli({"query", "SELECT * FROM sqlite_master"}, Env()).exit_code, 2);
 
   std::vector<std::string> actions = Actions();
-  for (const char* want : {"procmond:component_start", "procmond:config_loaded", "procmond:component_stop",
-                           "sentinelagent:component_start", "sentinelagent:config_loaded",
-                           "sentinelagent:rule_loaded", "sentinelagent:component_stop",
-                           "sentinelcli:query_executed", "sentinelcli:query_rejected"}) {
+  for (const char* want :
+       {"procmond:component_start", "procmond:config_loaded", "procmond:component_stop",
+        "sentinelagent:component_start", "sentinelagent:config_loaded", "sentinelagent:rule_loaded",
+        "sentinelagent:component_stop", "sentinelcli:query_executed", "sentinelcli:query_rejected"}) {
     EXPECT_TRUE(Has(actions, want)) << want;
   }
   if (::geteuid() == 0) {
@@ -56,6 +59,37 @@ TEST_F(AuditCliTest, ComponentsRecordTheirStepsInOneVerifiableChain) {
   EXPECT_TRUE(Contains(ok.out, "intact")) << ok.out;
 }
 
+TEST_F(AuditCliTest, RejectedRulesAlertsAndDeadLettersAreRecorded) {
+  ::mkdir(sb_.File("rules.d").c_str(), 0750);
+  // A rule that always finds one row, and one the sandbox refuses.
+  testing::WriteFile(
+      sb_.File("rules.d/always.yaml"),
+      "id: always\nname: Always\nseverity: critical\nquery: SELECT 1 AS pid, 'x' AS name, '/x' AS "
+      "exe_path\n");
+  testing::WriteFile(sb_.File("rules.d/evil.yaml"),
+                     "id: evil\nname: Evil\nseverity: low\nquery: SELECT * FROM sqlite_master\n");
+  // Alerts go to a webhook with nothing behind it, one attempt: straight to the DLQ.
+  testing::WriteFile(
+      sb_.File("agent.yaml"),
+      "detection: {builtin_rules: false}\n"
+      "alerting:\n  retry: {max_attempts: 1, initial_backoff_ms: 10, max_backoff_ms: 10}\n"
+      "  sinks:\n    - {name: dead, type: webhook, url: \"http://127.0.0.1:9/x\", timeout_ms: 500}\n");
+  ASSERT_EQ(sb_.Procmond({"--once"}, Env()).exit_code, 0);
+  RunResult agent = sb_.Agent({"--once", "--no-collector", "--config", sb_.File("agent.yaml")}, Env());
+  ASSERT_EQ(agent.exit_code, 0) << agent.err;
+  std::vector<std::string> actions = Actions();
+  for (const char* want : {"sentinelagent:rule_rejected", "sentinelagent:rule_loaded",
+                           "sentinelagent:alert_created", "sentinelagent:alert_dead_lettered"}) {
+    EXPECT_TRUE(Has(actions, want)) << want;
+  }
+  EXPECT_EQ(
+      QueryInt(
+          sb_.File("audit.db"),
+          "SELECT count(*) FROM audit_ledger WHERE action = 'rule_rejected' AND event_data LIKE '%evil%'"),
+      1);
+  EXPECT_EQ(sb_.Cli({"audit", "verify"}, Env()).exit_code, 0);
+}
+
 TEST_F(AuditCliTest, VerifyFindsTheFirstTamperedEntry) {
   ASSERT_EQ(sb_.Procmond({"--once"}, Env()).exit_code, 0);
   ASSERT_EQ(sb_.Cli({"query", "SELECT 1 AS one"}, Env()).exit_code, 0);
@@ -63,14 +97,16 @@ TEST_F(AuditCliTest, VerifyFindsTheFirstTamperedEntry) {
   const int64_t n = QueryInt(sb_.File("audit.db"), "SELECT max(sequence) FROM audit_ledger").value_or(0);
   ASSERT_GE(n, 4);
   // Someone edits what a query was.
-  ExecSql(sb_.File("audit.db"), "UPDATE audit_ledger SET event_data = replace(event_data, 'SELECT 1', 'SELECT 9') "
-                                "WHERE action = 'query_executed'");
+  ExecSql(sb_.File("audit.db"),
+          "UPDATE audit_ledger SET event_data = replace(event_data, 'SELECT 1', 'SELECT 9') "
+          "WHERE action = 'query_executed'");
   RunResult bad = sb_.Cli({"audit", "verify"}, Env());
   EXPECT_EQ(bad.exit_code, 3) << bad.out << bad.err;
   const int64_t edited = QueryInt(sb_.File("audit.db"),
                                   "SELECT min(sequence) FROM audit_ledger WHERE event_data LIKE '%SELECT 9%'")
                              .value_or(-1);
-  EXPECT_TRUE(Contains(bad.out + bad.err, "first bad sequence " + std::to_string(edited))) << bad.out << bad.err;
+  EXPECT_TRUE(Contains(bad.out + bad.err, "first bad sequence " + std::to_string(edited)))
+      << bad.out << bad.err;
 
   // A missing ledger is a runtime failure, not tampering.
   RunResult missing = sb_.Cli({"audit", "verify"}, {"SENTINELD_DATABASE__AUDIT_PATH=" + sb_.File("none.db")});
@@ -104,14 +140,17 @@ TEST_F(AuditCliTest, SignedLedgerFromAGeneratedKey) {
   ASSERT_EQ(sb_.Procmond({"--once"}, env).exit_code, 0);
   ASSERT_EQ(sb_.Agent({"--once", "--no-collector"}, env).exit_code, 0);
   EXPECT_EQ(QueryInt(sb_.File("audit.db"), "SELECT count(*) FROM audit_ledger WHERE signature IS NULL"), 0);
-  EXPECT_EQ(QueryInt(sb_.File("audit.db"), "SELECT count(*) FROM system_metadata WHERE key = 'audit_public_key'"), 1);
+  EXPECT_EQ(
+      QueryInt(sb_.File("audit.db"), "SELECT count(*) FROM system_metadata WHERE key = 'audit_public_key'"),
+      1);
   RunResult ok = sb_.Cli({"audit", "verify"}, Env());
   EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
 
   // A forged signature is found.
   ExecSql(sb_.File("audit.db"),
           "UPDATE audit_ledger SET signature = substr(signature, 1, 10) || "
-          "CASE substr(signature, 11, 1) WHEN '0' THEN '1' ELSE '0' END || substr(signature, 12) WHERE sequence = 3");
+          "CASE substr(signature, 11, 1) WHEN '0' THEN '1' ELSE '0' END || substr(signature, 12) WHERE "
+          "sequence = 3");
   RunResult bad = sb_.Cli({"audit", "verify"}, Env());
   EXPECT_EQ(bad.exit_code, 3) << bad.out << bad.err;
   EXPECT_TRUE(Contains(bad.out + bad.err, "first bad sequence 3")) << bad.out << bad.err;

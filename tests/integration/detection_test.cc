@@ -32,7 +32,8 @@ class DeletedBinary {
     EXPECT_TRUE(WaitFor(
         [&] {
           std::error_code ec;
-          return std::filesystem::read_symlink("/proc/" + std::to_string(child_->pid()) + "/exe", ec).string() == copy;
+          return std::filesystem::read_symlink("/proc/" + std::to_string(child_->pid()) + "/exe", ec)
+                     .string() == copy;
         },
         std::chrono::seconds(10)));
     ::unlink(copy.c_str());
@@ -80,7 +81,8 @@ TEST_F(DetectionTest, DeletedBinaryRaisesOneDeduplicatedAlert) {
   // The console sink prints the alert on stdout.
   EXPECT_TRUE(Contains(first.out, "ALERT HIGH proc-deleted-executable")) << first.out;
   EXPECT_TRUE(Contains(first.out, "pid " + pid + " implant")) << first.out;
-  const std::string mine = "rule_id = 'proc-deleted-executable' AND affected_processes LIKE '%\"pid\":" + pid + ",%'";
+  const std::string mine =
+      "rule_id = 'proc-deleted-executable' AND affected_processes LIKE '%\"pid\":" + pid + ",%'";
   EXPECT_EQ(Alerts(mine), 1);
 
   // Same finding again (next scan, next cycle): deduplicated.
@@ -117,7 +119,8 @@ TEST_F(DetectionTest, DeletedBinaryRaisesOneDeduplicatedAlert) {
   EXPECT_EQ(alert["dedup_key"].get<std::string>().size(), 64u);
 
   // Filters: --severity is a minimum.
-  RunResult critical = Cli({"alerts", "list", "--json", "--severity", "critical", "--rule", "proc-deleted-executable"});
+  RunResult critical =
+      Cli({"alerts", "list", "--json", "--severity", "critical", "--rule", "proc-deleted-executable"});
   ASSERT_EQ(critical.exit_code, 0);
   EXPECT_EQ(json::parse(critical.out).size(), 0u);
   RunResult high = Cli({"alerts", "list", "--json", "--severity", "HIGH", "--since", "1h"});
@@ -143,9 +146,10 @@ TEST_F(DetectionTest, RulesTestPrintsFindingsWithoutCreatingAlerts) {
 
   // A rule file can be tested before it is installed.
   const std::string file = sb_.File("mine.yaml");
-  testing::WriteFile(file, "id: my-rule\nname: Mine\nseverity: low\ndedup_keys: [pid]\nquery: |\n"
-                           "  SELECT pid, name, exe_path FROM processes WHERE pid = " +
-                               std::to_string(implant.pid()) + "\n");
+  testing::WriteFile(file,
+                     "id: my-rule\nname: Mine\nseverity: low\ndedup_keys: [pid]\nquery: |\n"
+                     "  SELECT pid, name, exe_path FROM processes WHERE pid = " +
+                         std::to_string(implant.pid()) + "\n");
   RunResult t = Cli({"rules", "test", file, "--format", "csv"});
   ASSERT_EQ(t.exit_code, 0) << t.err;
   EXPECT_TRUE(Contains(t.out, std::to_string(implant.pid()) + ",implant,")) << t.out;
@@ -168,7 +172,8 @@ TEST_F(DetectionTest, HostileRuleFilesAreRejectedAndDetectionGoesOn) {
   };
   for (const auto& b : bad) {
     testing::WriteFile(rules_dir_ + "/" + b.file, std::string("id: hostile-") + b.file[0] + b.file[1] +
-                                                      "\nname: x\nseverity: low\nquery: \"" + b.query + "\"\n");
+                                                      "\nname: x\nseverity: low\nquery: \"" + b.query +
+                                                      "\"\n");
   }
   testing::WriteFile(rules_dir_ + "/typo.yaml", "id: typo\nname: x\nseverity: urgent\nquery: SELECT 1\n");
   for (const auto& b : bad) {
@@ -179,7 +184,8 @@ TEST_F(DetectionTest, HostileRuleFilesAreRejectedAndDetectionGoesOn) {
   }
   RunResult typo = Cli({"rules", "validate", rules_dir_ + "/typo.yaml"});
   EXPECT_EQ(typo.exit_code, 2);
-  EXPECT_TRUE(Contains(typo.err, "typo.yaml: severity: expected one of low, medium, high, critical")) << typo.err;
+  EXPECT_TRUE(Contains(typo.err, "typo.yaml: severity: expected one of low, medium, high, critical"))
+      << typo.err;
 
   DeletedBinary implant(sb_);
   ASSERT_EQ(Scan().exit_code, 0);
@@ -189,23 +195,28 @@ TEST_F(DetectionTest, HostileRuleFilesAreRejectedAndDetectionGoesOn) {
   EXPECT_TRUE(Contains(agent.err, "rule rejected")) << agent.err;
   // The built-ins still ran and found the implant; nothing hostile ran or was stored.
   EXPECT_GE(Alerts("rule_id = 'proc-deleted-executable'"), 1);
-  EXPECT_EQ(QueryInt(db_, "SELECT count(*) FROM detection_rules WHERE id LIKE 'hostile-%' OR id = 'typo'"), 0);
+  EXPECT_EQ(QueryInt(db_, "SELECT count(*) FROM detection_rules WHERE id LIKE 'hostile-%' OR id = 'typo'"),
+            0);
   EXPECT_EQ(QueryInt(db_, "SELECT count(*) FROM scan_metadata"), scans);
   EXPECT_FALSE(testing::FileExists("/tmp/x.db"));
 }
 
 TEST_F(DetectionTest, RunawayRuleIsStoppedAndOthersStillRun) {
-  testing::WriteFile(rules_dir_ + "/spin.yaml",
-                     "id: spin\nname: Spins\nseverity: low\nquery: |\n"
-                     "  WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) AS n FROM r\n");
+  testing::WriteFile(
+      rules_dir_ + "/spin.yaml",
+      "id: spin\nname: Spins\nseverity: low\nquery: |\n"
+      "  WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) AS n FROM r\n");
   DeletedBinary implant(sb_);
   ASSERT_EQ(Scan().exit_code, 0);
   RunResult agent = AgentOnce({"SENTINELD_DETECTION__RULE_TIMEOUT_SECS=1"});
   ASSERT_EQ(agent.exit_code, 0) << agent.err;
   EXPECT_TRUE(Contains(agent.err, "rule run failed")) << agent.err;
-  EXPECT_EQ(QueryInt(db_, "SELECT count(*) FROM detection_rules WHERE id = 'spin' AND last_error LIKE '%time%'"), 1);
+  EXPECT_EQ(
+      QueryInt(db_, "SELECT count(*) FROM detection_rules WHERE id = 'spin' AND last_error LIKE '%time%'"),
+      1);
   EXPECT_GE(Alerts("rule_id = 'proc-deleted-executable'"), 1);
-  EXPECT_EQ(QueryInt(db_, "SELECT count(*) FROM detection_rules WHERE last_run_ms IS NULL AND enabled = 1"), 0);
+  EXPECT_EQ(QueryInt(db_, "SELECT count(*) FROM detection_rules WHERE last_run_ms IS NULL AND enabled = 1"),
+            0);
 }
 
 TEST_F(DetectionTest, DisableAndEnableSurviveReloads) {
@@ -247,25 +258,30 @@ TEST_F(DetectionTest, DisableAndEnableSurviveReloads) {
 TEST_F(DetectionTest, ImportValidatesEverythingFirstAndExportRoundTrips) {
   const std::string bundle = sb_.File("bundle");
   ::mkdir(bundle.c_str(), 0750);
-  testing::WriteFile(bundle + "/a.yaml", "id: imported-a\nname: A\nseverity: low\nquery: SELECT pid FROM processes\n");
-  testing::WriteFile(bundle + "/b.yaml", "id: imported-b\nname: B\nseverity: low\nquery: SELECT * FROM sqlite_master\n");
+  testing::WriteFile(bundle + "/a.yaml",
+                     "id: imported-a\nname: A\nseverity: low\nquery: SELECT pid FROM processes\n");
+  testing::WriteFile(bundle + "/b.yaml",
+                     "id: imported-b\nname: B\nseverity: low\nquery: SELECT * FROM sqlite_master\n");
   RunResult refused = Cli({"rules", "import", bundle});
   EXPECT_EQ(refused.exit_code, 2);
   EXPECT_TRUE(Contains(refused.err, "b.yaml")) << refused.err;
   EXPECT_TRUE(Contains(refused.err, "nothing imported")) << refused.err;
   EXPECT_TRUE(ListDir(rules_dir_).empty());
 
-  testing::WriteFile(bundle + "/b.yaml", "id: imported-b\nname: B\nseverity: low\nquery: SELECT name FROM processes\n");
+  testing::WriteFile(bundle + "/b.yaml",
+                     "id: imported-b\nname: B\nseverity: low\nquery: SELECT name FROM processes\n");
   RunResult ok = Cli({"rules", "import", bundle});
   ASSERT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_EQ(ListDir(rules_dir_), (std::set<std::string>{"imported-a.yaml", "imported-b.yaml"}));
   RunResult clash = Cli({"rules", "import", bundle + "/a.yaml"});
   EXPECT_EQ(clash.exit_code, 0) << clash.err;  // re-importing into the same file is an update
-  testing::WriteFile(bundle + "/c.yaml",
-                     "id: proc-deleted-executable\nname: C\nseverity: low\nquery: SELECT pid FROM processes\n");
+  testing::WriteFile(
+      bundle + "/c.yaml",
+      "id: proc-deleted-executable\nname: C\nseverity: low\nquery: SELECT pid FROM processes\n");
   RunResult builtin = Cli({"rules", "import", bundle + "/c.yaml"});
   EXPECT_EQ(builtin.exit_code, 2);
-  EXPECT_TRUE(Contains(builtin.err, "already defined by builtin:rules/proc-deleted-executable.yaml")) << builtin.err;
+  EXPECT_TRUE(Contains(builtin.err, "already defined by builtin:rules/proc-deleted-executable.yaml"))
+      << builtin.err;
 
   const std::string out = sb_.File("exported");
   RunResult exp = Cli({"rules", "export", "--output", out});
@@ -309,19 +325,21 @@ TEST_F(DetectionTest, BadArgumentsAreUsageErrors) {
 }
 
 TEST_F(DetectionTest, AgentSupervisesProcmondAndStopsCleanly) {
-  Child agent({AgentBin()},
-              sb_.ProcmondEnv(Env({"SENTINELD_COLLECTION__INTERVAL_SECS=1", "SENTINELD_DETECTION__INTERVAL_SECS=1",
-                                   "SENTINELD_COLLECTION__REALTIME_EVENTS=false"})),
-              sb_.File("agent.out"), sb_.File("agent.err"));
+  Child agent(
+      {AgentBin()},
+      sb_.ProcmondEnv(Env({"SENTINELD_COLLECTION__INTERVAL_SECS=1", "SENTINELD_DETECTION__INTERVAL_SECS=1",
+                           "SENTINELD_COLLECTION__REALTIME_EVENTS=false"})),
+      sb_.File("agent.out"), sb_.File("agent.err"));
   // procmond, spawned by the agent, writes scans; the agent runs rules over them.
   EXPECT_TRUE(WaitFor([&] { return TryQueryInt(db_, "SELECT count(*) FROM scan_metadata").value_or(0) >= 2; },
                       std::chrono::seconds(30)))
       << testing::ReadFile(sb_.File("agent.err"));
   EXPECT_TRUE(WaitFor(
       [&] {
-        return TryQueryInt(db_, "SELECT count(*) FROM detection_rules WHERE last_run_ms IS NOT NULL").value_or(0) > 0;
+        return TryQueryInt(db_, "SELECT count(*) FROM detection_rules WHERE last_run_ms IS NOT NULL")
+                   .value_or(0) > 0;
       },
-                      std::chrono::seconds(30)));
+      std::chrono::seconds(30)));
   const std::string err = testing::ReadFile(sb_.File("agent.err"));
   EXPECT_TRUE(Contains(err, "procmond started")) << err;
   agent.Signal(SIGTERM);

@@ -80,11 +80,21 @@ std::string ReadSmallFile(const std::string& path) {
 
 }  // namespace
 
-std::string RulesDir() { return std::string(SENTINEL_SOURCE_DIR) + "/rules"; }
-std::string RuleFile(const std::string& id) { return RulesDir() + "/" + id + ".yaml"; }
-std::string DocsRulesFile() { return std::string(SENTINEL_SOURCE_DIR) + "/docs/rules.md"; }
-std::string ProcmondBin() { return std::string(SENTINEL_BINARY_DIR) + "/procmond/procmond"; }
-std::string ProbeBin() { return RULE_PROBE_BIN; }
+std::string RulesDir() {
+  return std::string(SENTINEL_SOURCE_DIR) + "/rules";
+}
+std::string RuleFile(const std::string& id) {
+  return RulesDir() + "/" + id + ".yaml";
+}
+std::string DocsRulesFile() {
+  return std::string(SENTINEL_SOURCE_DIR) + "/docs/rules.md";
+}
+std::string ProcmondBin() {
+  return std::string(SENTINEL_BINARY_DIR) + "/procmond/procmond";
+}
+std::string ProbeBin() {
+  return RULE_PROBE_BIN;
+}
 
 std::string SystemBinary(const std::string& name) {
   for (const char* dir : {"/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/"}) {
@@ -95,7 +105,8 @@ std::string SystemBinary(const std::string& name) {
 }
 
 int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -297,7 +308,8 @@ LoopbackConnection::LoopbackConnection() {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof addr;
   if (listener_ < 0 || ::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(listener_, 8) != 0 || ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      ::listen(listener_, 8) != 0 ||
+      ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     ADD_FAILURE() << "loopback listener: " << std::strerror(errno);
     return;
   }
@@ -346,7 +358,9 @@ ScratchDir::~ScratchDir() {
 // ---------------------------------------------------------------------------
 // RuleLiveTest
 
-bool RuleLiveTest::IsRoot() { return ::geteuid() == 0; }
+bool RuleLiveTest::IsRoot() {
+  return ::geteuid() == 0;
+}
 
 std::string RuleLiveTest::Scan() {
   if (!work_.ok()) {
@@ -410,7 +424,9 @@ detection::RuleResult RuleLiveTest::Run(const std::string& id, const std::string
   return std::move(*result);
 }
 
-detection::RuleResult RuleLiveTest::ScanAndRun(const std::string& id) { return Run(id, Scan()); }
+detection::RuleResult RuleLiveTest::ScanAndRun(const std::string& id) {
+  return Run(id, Scan());
+}
 
 std::vector<nlohmann::ordered_json> RuleLiveTest::RowsFor(const detection::RuleResult& r, pid_t pid) {
   std::vector<nlohmann::ordered_json> rows;

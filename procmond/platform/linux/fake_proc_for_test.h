@@ -82,7 +82,8 @@ class FakeProc {
                   p.state, p.ppid, p.pid, p.pid, static_cast<long long>(p.tty_nr),
                   static_cast<unsigned long long>(p.flags), static_cast<unsigned long long>(p.utime),
                   static_cast<unsigned long long>(p.stime), static_cast<long long>(p.threads),
-                  static_cast<unsigned long long>(p.start_ticks), static_cast<unsigned long long>(p.startcode));
+                  static_cast<unsigned long long>(p.start_ticks),
+                  static_cast<unsigned long long>(p.startcode));
     ::sentinel::testing::WriteFile(Dir(p) + "/stat", std::to_string(p.pid) + " (" + p.comm + ")" + buf);
   }
   void WriteStatus(const FakeProcess& p) const {

@@ -15,9 +15,9 @@
 #include <nlohmann/json.hpp>
 
 #include "procmond/platform/linux/proc_parsers.h"
-#include "sentinel/crypto/hex.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
+#include "sentinel/crypto/hex.h"
 
 namespace sentinel::procmond {
 
@@ -416,7 +416,7 @@ Status LinuxProcessSource::Enumerate(std::vector<models::ProcessRecord>* out, Sc
     bool owner_known = true;
     if (::fstatat(proc_fd_, pid_dir, &dir_st, 0) != 0) {
       if (errno == ENOENT || errno == ESRCH) continue;  // gone
-      owner_known = false;                             // status is read every scan then
+      owner_known = false;                              // status is read every scan then
     }
 
     auto [it, inserted] = instances_.try_emplace(stat->pid);
@@ -456,12 +456,13 @@ Status LinuxProcessSource::Enumerate(std::vector<models::ProcessRecord>* out, Sc
     }
 
     const bool exec =
-        !fresh && (inst.comm != stat->comm ||
-                   // Both shown and different (to or from 0 is a change of access: the link decides).
-                   (sig_moved && inst.exec_sig != 0 && stat->exec_sig != 0) ||
-                   // A process that became a zombie has lost its exe link: still the same image.
-                   (exe_read && !dead &&
-                    (inst.exe_link ? std::optional<std::string_view>(*inst.exe_link) : std::nullopt) != exe_now));
+        !fresh &&
+        (inst.comm != stat->comm ||
+         // Both shown and different (to or from 0 is a change of access: the link decides).
+         (sig_moved && inst.exec_sig != 0 && stat->exec_sig != 0) ||
+         // A process that became a zombie has lost its exe link: still the same image.
+         (exe_read && !dead &&
+          (inst.exe_link ? std::optional<std::string_view>(*inst.exe_link) : std::nullopt) != exe_now));
     if (!dead) inst.exec_sig = stat->exec_sig;
     // Zombies and kernel threads have nothing left to refresh.
     const bool refresh = !fresh && !exec && !dead && !kernel_thread && refresh_every_ > 0 &&
@@ -474,9 +475,8 @@ Status LinuxProcessSource::Enumerate(std::vector<models::ProcessRecord>* out, Sc
                exe_status.ok() ? std::nullopt : std::optional<std::string>(exe_status.message()));
     }
 
-    const bool owner_changed =
-        !full && (!owner_known || !inst.owner_known || inst.owner_uid != dir_st.st_uid ||
-                  inst.owner_gid != dir_st.st_gid);
+    const bool owner_changed = !full && (!owner_known || !inst.owner_known ||
+                                         inst.owner_uid != dir_st.st_uid || inst.owner_gid != dir_st.st_gid);
     if (full || owner_changed) {
       if (owner_changed && owner_known && inst.owner_known) ++reads_.owner_changes;
       // The owner is taken before status is read: a change in between shows

@@ -99,10 +99,10 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
-#include <array>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
@@ -199,7 +199,7 @@ class LinuxProcessSource final : public ProcessSource {
     std::string comm;
     std::shared_ptr<const std::string> exe_link;            // interned (exe_links_); null: none
     const std::optional<std::string>* user_name = nullptr;  // in user_names_ (stable); null: none
-    std::unique_ptr<ReadErrors> errors;                      // null: no failure
+    std::unique_ptr<ReadErrors> errors;                     // null: no failure
     // /proc/PID/cmdline as read (when has_cmdline): split into argv for each
     // record, which costs what copying a cached vector would, in a third of
     // the memory.
@@ -217,14 +217,18 @@ class LinuxProcessSource final : public ProcessSource {
   struct StringPtrHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-    size_t operator()(const std::shared_ptr<const std::string>& s) const { return (*this)(std::string_view(*s)); }
+    size_t operator()(const std::shared_ptr<const std::string>& s) const {
+      return (*this)(std::string_view(*s));
+    }
   };
   struct StringPtrEq {
     using is_transparent = void;
     static std::string_view V(std::string_view s) { return s; }
     static std::string_view V(const std::shared_ptr<const std::string>& s) { return *s; }
     template <typename A, typename B>
-    bool operator()(const A& a, const B& b) const { return V(a) == V(b); }
+    bool operator()(const A& a, const B& b) const {
+      return V(a) == V(b);
+    }
   };
   std::shared_ptr<const std::string> InternExeLink(std::string_view link);
   static ScanFields CurrentScanFields(const Instance& inst, int64_t threads, int64_t tty_nr);
@@ -249,8 +253,8 @@ class LinuxProcessSource final : public ProcessSource {
   // cwd, cgroup, ns, fds, environ, hash: a fresh platform_data (without the
   // ScanFields part) and exe_hash. `refresh`: a periodic refresh of an
   // unchanged image (keeps its hash if hashing was turned off since).
-  void ReadOnceFields(const char* pid_dir, bool kernel_thread, bool dead, bool refresh, const Status& exe_status,
-                      Instance* inst, nlohmann::json* pd, ScanErrors* errors);
+  void ReadOnceFields(const char* pid_dir, bool kernel_thread, bool dead, bool refresh,
+                      const Status& exe_status, Instance* inst, nlohmann::json* pd, ScanErrors* errors);
 
   std::string proc_root_;
   int proc_fd_ = -1;

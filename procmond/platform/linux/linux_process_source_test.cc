@@ -641,7 +641,6 @@ TEST(LinuxProcessSourceFakeTest, KernelThreadsAndZombiesSkipTheOnceReads) {
   EXPECT_EQ(errors.count, 0);
 }
 
-
 // ---------------------------------------------------------------------------
 // Incremental reads: what a warm scan costs, owner-driven status re-reads,
 // the periodic refresh.
@@ -912,7 +911,6 @@ TEST(LinuxProcessSourceTest, RealWarmScanReadsNoCmdlineOrStatusForKnownInstances
   }
 }
 
-
 // An exec that keeps comm is seen at the next scan through stat's exec
 // signature, without the exe link being read every scan.
 TEST(LinuxProcessSourceFakeTest, ExecKeepingCommIsSeenThroughTheExecSignature) {
@@ -959,7 +957,8 @@ TEST(LinuxProcessSourceFakeTest, StaggeredExeReadCatchesWhatTheSignatureCannot) 
   for (int scan = 2; scan <= 4; ++scan) {
     auto procs = Scan(src);
     EXPECT_EQ(src.last_read_counters().exe_link, 2) << "scan " << scan << ": a third of them";
-    EXPECT_EQ(Get(procs, 104).exe_path, proc.File("image") + (scan == 4 ? " (deleted)" : "")) << "scan " << scan;
+    EXPECT_EQ(Get(procs, 104).exe_path, proc.File("image") + (scan == 4 ? " (deleted)" : ""))
+        << "scan " << scan;
   }
   EXPECT_EQ(Pd(Get(Scan(src), 104))["exe_deleted"], true);
 }

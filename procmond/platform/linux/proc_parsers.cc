@@ -13,7 +13,8 @@ Result<StatFields> ParseStat(std::string_view c) {
   size_t open = c.find('(');
   // The LAST ')': memrchr is vectorized, string_view::rfind is not.
   const void* last = c.empty() ? nullptr : ::memrchr(c.data(), ')', c.size());
-  size_t close = last ? static_cast<size_t>(static_cast<const char*>(last) - c.data()) : std::string_view::npos;
+  size_t close =
+      last ? static_cast<size_t>(static_cast<const char*>(last) - c.data()) : std::string_view::npos;
   if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
     return InvalidArgumentError("stat: no (comm) field");
   }
@@ -37,8 +38,11 @@ Result<StatFields> ParseStat(std::string_view c) {
     p = q;
   }
   // Need up to field 24 (rss): index = field - 3.
-  if (nfields < kNeed) return InvalidArgumentError("stat: truncated (" + std::to_string(nfields) + " fields)");
-  auto num = [&](int field) -> std::optional<int64_t> { return ParseInt64(fields[static_cast<size_t>(field - 3)]); };
+  if (nfields < kNeed)
+    return InvalidArgumentError("stat: truncated (" + std::to_string(nfields) + " fields)");
+  auto num = [&](int field) -> std::optional<int64_t> {
+    return ParseInt64(fields[static_cast<size_t>(field - 3)]);
+  };
   // The exec signature: its fields are decimal addresses; no value is
   // needed, only whether they changed, so their text is mixed in.
   uint64_t sig = 0;
@@ -49,13 +53,13 @@ Result<StatFields> ParseStat(std::string_view c) {
     std::string_view t = fields[idx];
     if (t != "0") any = true;
     for (char ch : t) sig = (sig ^ static_cast<unsigned char>(ch)) * 0x100000001b3ULL;  // FNV-1a
-    sig = (sig ^ 0xff) * 0x100000001b3ULL;                                             // separator
+    sig = (sig ^ 0xff) * 0x100000001b3ULL;                                              // separator
   }
   f.exec_sig = any ? (sig | 1) : 0;
   if (fields[0].size() != 1) return InvalidArgumentError("stat: bad state");
   f.state = fields[0][0];
-  auto ppid = num(4), tty = num(7), flags = num(9), utime = num(14), stime = num(15), threads = num(20), start = num(22),
-       rss = num(24);
+  auto ppid = num(4), tty = num(7), flags = num(9), utime = num(14), stime = num(15), threads = num(20),
+       start = num(22), rss = num(24);
   if (!ppid || !tty || !flags || !utime || !stime || !threads || !start || !rss) {
     return InvalidArgumentError("stat: non-numeric field");
   }
@@ -78,7 +82,8 @@ std::string StateName(char s) {
     case 'T': return "stopped";
     case 't': return "tracing-stop";
     case 'Z': return "zombie";
-    case 'X': case 'x': return "dead";
+    case 'X':
+    case 'x': return "dead";
     case 'I': return "idle";
     case 'P': return "parked";
     case 'W': return "waking";
@@ -89,8 +94,8 @@ std::string StateName(char s) {
 
 namespace {
 // "Uid:\t1000\t1000\t1000\t1000" -> the four numbers.
-bool ParseFour(std::string_view v, std::optional<int64_t>* a, std::optional<int64_t>* b, std::optional<int64_t>* c,
-               std::optional<int64_t>* d) {
+bool ParseFour(std::string_view v, std::optional<int64_t>* a, std::optional<int64_t>* b,
+               std::optional<int64_t>* c, std::optional<int64_t>* d) {
   std::optional<int64_t>* out[4] = {a, b, c, d};
   size_t idx = 0, i = 0;
   while (i < v.size() && idx < 4) {
@@ -123,10 +128,12 @@ Result<StatusFields> ParseStatus(std::string_view c) {
       f.name = std::string(Trim(val));
       any = true;
     } else if (key == "Uid") {
-      if (!ParseFour(val, &f.ruid, &f.euid, &f.suid, &f.fsuid)) return InvalidArgumentError("status: bad Uid line");
+      if (!ParseFour(val, &f.ruid, &f.euid, &f.suid, &f.fsuid))
+        return InvalidArgumentError("status: bad Uid line");
       any = true;
     } else if (key == "Gid") {
-      if (!ParseFour(val, &f.rgid, &f.egid, &f.sgid, &f.fsgid)) return InvalidArgumentError("status: bad Gid line");
+      if (!ParseFour(val, &f.rgid, &f.egid, &f.sgid, &f.fsgid))
+        return InvalidArgumentError("status: bad Gid line");
     } else if (key == "Threads") {
       f.threads = ParseInt64(Trim(val));
     } else if (key == "VmRSS") {
@@ -228,7 +235,8 @@ Result<std::string> ParseCgroup(std::string_view c) {
     if (a == std::string_view::npos) continue;
     size_t b = line.find(':', a + 1);
     if (b == std::string_view::npos) continue;
-    std::string_view id = line.substr(0, a), controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    std::string_view id = line.substr(0, a), controllers = line.substr(a + 1, b - a - 1),
+                     path = line.substr(b + 1);
     if (path.empty() || path[0] != '/') continue;
     if (id == "0" && controllers.empty()) return std::string(path);
     if (controllers == "name=systemd" && !systemd) systemd = path;
@@ -254,8 +262,8 @@ Result<uint64_t> ParseNsLink(std::string_view t, std::string_view type) {
 namespace {
 // "pipe:[123]" with prefix "pipe" -> 123.
 std::optional<uint64_t> BracketInode(std::string_view t, std::string_view prefix) {
-  if (t.size() < prefix.size() + 4 || t.substr(0, prefix.size()) != prefix || t.substr(prefix.size(), 2) != ":[" ||
-      t.back() != ']') {
+  if (t.size() < prefix.size() + 4 || t.substr(0, prefix.size()) != prefix ||
+      t.substr(prefix.size(), 2) != ":[" || t.back() != ']') {
     return std::nullopt;
   }
   std::string_view digits = t.substr(prefix.size() + 2, t.size() - prefix.size() - 3);
@@ -284,7 +292,8 @@ FdTarget ClassifyFdTarget(std::string_view t) {
   } else if (t == "/dev/null") {
     f.type = "null";
     f.path.clear();
-  } else if (StartsWith(t, "/dev/pts/") || StartsWith(t, "/dev/tty") || t == "/dev/console" || t == "/dev/ptmx") {
+  } else if (StartsWith(t, "/dev/pts/") || StartsWith(t, "/dev/tty") || t == "/dev/console" ||
+             t == "/dev/ptmx") {
     f.type = "tty";
   } else {
     f.type = "file";

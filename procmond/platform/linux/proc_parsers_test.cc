@@ -53,9 +53,9 @@ TEST(ProcParsersTest, KernelThreadAndZombie) {
 TEST(ProcParsersTest, ExecSignatureFollowsTheImageLayout) {
   auto line = [](const std::string& code, const std::string& stack, const std::string& args) {
     return "4242 (sshd) S 1 4242 4242 0 -1 4194560 0 0 0 0 2 3 0 0 20 0 1 0 123456 9000000 1290 "
-           "18446744073709551615 " + code + " " + code + "9 " + stack +
-           " 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 " + code + "7 " + code + "8 94000 " + args + " " + args +
-           "5 " + args + "9 " + args + "99 0\n";
+           "18446744073709551615 " +
+           code + " " + code + "9 " + stack + " 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 " + code + "7 " + code +
+           "8 94000 " + args + " " + args + "5 " + args + "9 " + args + "99 0\n";
   };
   auto a = ParseStat(line("94660343390208", "140728809069056", "140728809073068"));
   auto same = ParseStat(line("94660343390208", "140728809069056", "140728809073068"));
@@ -67,24 +67,27 @@ TEST(ProcParsersTest, ExecSignatureFollowsTheImageLayout) {
   EXPECT_NE(a->exec_sig, exec->exec_sig);
   EXPECT_NE(a->exec_sig, args_moved->exec_sig);
   EXPECT_EQ(a->rss_pages, 1290);  // the fields before are unaffected
-  auto kthread = ParseStat("2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 1 0 0 20 0 1 0 1 0 0 "
-                           "18446744073709551615 0 0 0 0 0 0 0 2147483647 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n");
+  auto kthread = ParseStat(
+      "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 1 0 0 20 0 1 0 1 0 0 "
+      "18446744073709551615 0 0 0 0 0 0 0 2147483647 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n");
   ASSERT_TRUE(kthread.ok());
   EXPECT_EQ(kthread->exec_sig, 0u);
-  EXPECT_EQ(ParseStat("2 (k) S 0 0 0 0 -1 0 0 0 0 0 0 1 0 0 20 0 1 0 1 0 0 0\n")->exec_sig, 0u) << "short line";
+  EXPECT_EQ(ParseStat("2 (k) S 0 0 0 0 -1 0 0 0 0 0 0 1 0 0 20 0 1 0 1 0 0 0\n")->exec_sig, 0u)
+      << "short line";
 }
 
 TEST(ProcParsersTest, RejectsGarbledStat) {
   EXPECT_FALSE(ParseStat("").ok());
   EXPECT_FALSE(ParseStat("12 (x S 1").ok());
-  EXPECT_FALSE(ParseStat("12 (x) S 1 2 3").ok());                         // truncated
+  EXPECT_FALSE(ParseStat("12 (x) S 1 2 3").ok());                                         // truncated
   EXPECT_FALSE(ParseStat("x (y) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0 0").ok());  // bad pid
   EXPECT_FALSE(ParseStat("1 (y) S z 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0 0").ok());  // bad ppid
 }
 
 TEST(ProcParsersTest, ParsesStatus) {
-  auto s = ParseStatus("Name:\tsudo\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t1000\t0\t0\t0\n"
-                       "Gid:\t1000\t1000\t1000\t1000\nThreads:\t1\nVmRSS:\t    5120 kB\n");
+  auto s = ParseStatus(
+      "Name:\tsudo\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t1000\t0\t0\t0\n"
+      "Gid:\t1000\t1000\t1000\t1000\nThreads:\t1\nVmRSS:\t    5120 kB\n");
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->name, "sudo");
   EXPECT_EQ(s->ruid, 1000);
@@ -97,7 +100,8 @@ TEST(ProcParsersTest, ParsesStatus) {
 }
 
 TEST(ProcParsersTest, ParsesCmdline) {
-  EXPECT_EQ(ParseCmdline(std::string_view("ls\0-la\0/tmp\0", 11)), (std::vector<std::string>{"ls", "-la", "/tmp"}));
+  EXPECT_EQ(ParseCmdline(std::string_view("ls\0-la\0/tmp\0", 11)),
+            (std::vector<std::string>{"ls", "-la", "/tmp"}));
   EXPECT_TRUE(ParseCmdline("").empty());
   EXPECT_EQ(ParseCmdline("nginx: worker process"), (std::vector<std::string>{"nginx: worker process"}));
   EXPECT_EQ(ParseCmdline(std::string_view("a\0\0b\0", 5)), (std::vector<std::string>{"a", "", "b"}));
@@ -116,9 +120,9 @@ TEST(ProcParsersTest, BootTimeAndExe) {
 
 TEST(ProcParsersTest, TtyNames) {
   EXPECT_EQ(TtyName(0), std::nullopt);
-  EXPECT_EQ(TtyName(34816), "pts/0");               // 136:0
+  EXPECT_EQ(TtyName(34816), "pts/0");  // 136:0
   EXPECT_EQ(TtyName((136 << 8) | 3), "pts/3");
-  EXPECT_EQ(TtyName((137 << 8) | 4), "pts/260");    // 137:4
+  EXPECT_EQ(TtyName((137 << 8) | 4), "pts/260");                  // 137:4
   EXPECT_EQ(TtyName((0x10 << 20) | (136 << 8) | 5), "pts/4101");  // minor 0x1005: high bits at 20+
   EXPECT_EQ(TtyName((4 << 8) | 1), "tty1");
   EXPECT_EQ(TtyName((4 << 8) | 64), "ttyS0");
@@ -133,7 +137,8 @@ TEST(ProcParsersTest, Cgroup) {
   EXPECT_EQ(*ParseCgroup("0::/\n"), "/");
   // Captured on a hybrid host: v1 hierarchies first, the v2 entry last.
   EXPECT_EQ(*ParseCgroup("9:name=systemd:/\n4:memory:/process_api/14ba\n1:cpu:/\n0::/\n"), "/");
-  EXPECT_EQ(*ParseCgroup("9:name=systemd:/system.slice/ssh.service\n4:memory:/x\n"), "/system.slice/ssh.service");
+  EXPECT_EQ(*ParseCgroup("9:name=systemd:/system.slice/ssh.service\n4:memory:/x\n"),
+            "/system.slice/ssh.service");
   // A cgroup whose name contains a newline (pure v2 host): kept whole.
   EXPECT_EQ(*ParseCgroup("0::/evil\nname\n"), "/evil\nname");
   EXPECT_EQ(*ParseCgroup("0::/a b:c\n"), "/a b:c");
@@ -191,10 +196,12 @@ TEST(ProcParsersTest, LoaderEnvNamesOnly) {
   EXPECT_TRUE(LoaderEnvNames("HOME=/root\0PATH=/bin\0"s).empty());
   EXPECT_EQ(LoaderEnvNames("LD_AUDIT=/a.so\0HOME=/\0LD_PRELOAD=/p.so\0LD_PRELOAD=/q.so\0"s),
             (std::vector<std::string>{"LD_PRELOAD", "LD_AUDIT"}));
-  EXPECT_EQ(LoaderEnvNames("LD_LIBRARY_PATH="s), (std::vector<std::string>{"LD_LIBRARY_PATH"}));  // empty value, no NUL
+  EXPECT_EQ(LoaderEnvNames("LD_LIBRARY_PATH="s),
+            (std::vector<std::string>{"LD_LIBRARY_PATH"}));  // empty value, no NUL
   // Not variables or not these names: no '=', a prefix/suffix, a value that
   // looks like an assignment, different case.
-  EXPECT_TRUE(LoaderEnvNames("LD_PRELOAD\0XLD_PRELOAD=1\0LD_PRELOADX=1\0A=LD_PRELOAD=1\0ld_preload=1\0"s).empty());
+  EXPECT_TRUE(
+      LoaderEnvNames("LD_PRELOAD\0XLD_PRELOAD=1\0LD_PRELOADX=1\0A=LD_PRELOAD=1\0ld_preload=1\0"s).empty());
   // Garbage bytes and an unterminated last entry.
   EXPECT_EQ(LoaderEnvNames("\xff\xfe=\0\0\0=x\0LD_AUDIT=/x"s), (std::vector<std::string>{"LD_AUDIT"}));
 }

@@ -63,7 +63,8 @@ TEST_F(AlertStoreTest, OneAlertPerFindingWithEveryField) {
 
 TEST_F(AlertStoreTest, DeduplicatesWithinTheWindowOnly) {
   ordered_json a = {{"pid", 1}, {"name", "x"}, {"exe_path", "/tmp/a"}, {"cpu", 1.0}};
-  ordered_json a_again = {{"pid", 1}, {"name", "x"}, {"exe_path", "/tmp/a"}, {"cpu", 9.0}};  // not a dedup key
+  ordered_json a_again = {
+      {"pid", 1}, {"name", "x"}, {"exe_path", "/tmp/a"}, {"cpu", 9.0}};  // not a dedup key
   ordered_json b = {{"pid", 2}, {"name", "x"}, {"exe_path", "/tmp/a"}, {"cpu", 1.0}};
   auto first = RecordFindings(*db_, rule_, 1, Rows({a, a_again, b}), 1, 10'000, 5'000);
   ASSERT_TRUE(first.ok());
@@ -100,8 +101,9 @@ TEST_F(AlertStoreTest, RulesWithoutDedupKeysUseTheWholeRow) {
 }
 
 TEST_F(AlertStoreTest, QueryBuiltAffectedProcessesAndHostileStrings) {
-  ordered_json row = {{"affected_processes", R"([{"pid":5,"name":"a","exe_path":"/a"},{"pid":6,"name":"b"}])"},
-                      {"name", std::string("bad\xff\xfe utf8")}};
+  ordered_json row = {
+      {"affected_processes", R"([{"pid":5,"name":"a","exe_path":"/a"},{"pid":6,"name":"b"}])"},
+      {"name", std::string("bad\xff\xfe utf8")}};
   auto res = RecordFindings(*db_, rule_, 1, Rows({row}), 1, 10, 1000);
   ASSERT_TRUE(res.ok()) << res.status().message();
   ASSERT_EQ(res->created.size(), 1u);

@@ -64,8 +64,8 @@ void AuditTrail::Queue(const std::string& action, const nlohmann::json& data) {
   auto text = CanonicalEventData(data);
   if (!text.ok()) {
     // Invalid UTF-8 from a hostile name: keep the event, invalid bytes replaced.
-    text = CanonicalEventData(nlohmann::json{{"unencodable", data.dump(-1, ' ', true,
-                                                                       nlohmann::json::error_handler_t::replace)}});
+    text = CanonicalEventData(
+        nlohmann::json{{"unencodable", data.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace)}});
     if (!text.ok()) return;
   }
   if (pending_.size() >= kMaxPending) {

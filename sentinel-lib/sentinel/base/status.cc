@@ -39,17 +39,39 @@ std::string Status::ToString() const {
   return out;
 }
 
-Status InvalidArgumentError(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
-Status NotFoundError(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
-Status AlreadyExistsError(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
-Status PermissionDeniedError(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
-Status ResourceExhaustedError(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
-Status FailedPreconditionError(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
-Status UnavailableError(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
-Status DeadlineExceededError(std::string m) { return {StatusCode::kDeadlineExceeded, std::move(m)}; }
-Status DataLossError(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
-Status UnimplementedError(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
-Status InternalError(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+Status InvalidArgumentError(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
+Status NotFoundError(std::string m) {
+  return {StatusCode::kNotFound, std::move(m)};
+}
+Status AlreadyExistsError(std::string m) {
+  return {StatusCode::kAlreadyExists, std::move(m)};
+}
+Status PermissionDeniedError(std::string m) {
+  return {StatusCode::kPermissionDenied, std::move(m)};
+}
+Status ResourceExhaustedError(std::string m) {
+  return {StatusCode::kResourceExhausted, std::move(m)};
+}
+Status FailedPreconditionError(std::string m) {
+  return {StatusCode::kFailedPrecondition, std::move(m)};
+}
+Status UnavailableError(std::string m) {
+  return {StatusCode::kUnavailable, std::move(m)};
+}
+Status DeadlineExceededError(std::string m) {
+  return {StatusCode::kDeadlineExceeded, std::move(m)};
+}
+Status DataLossError(std::string m) {
+  return {StatusCode::kDataLoss, std::move(m)};
+}
+Status UnimplementedError(std::string m) {
+  return {StatusCode::kUnimplemented, std::move(m)};
+}
+Status InternalError(std::string m) {
+  return {StatusCode::kInternal, std::move(m)};
+}
 
 Status ErrnoError(int err, std::string_view what) {
   std::string msg(what);
@@ -57,12 +79,24 @@ Status ErrnoError(int err, std::string_view what) {
   msg += std::strerror(err);
   StatusCode code = StatusCode::kInternal;
   switch (err) {
-    case ENOENT: case ESRCH: code = StatusCode::kNotFound; break;
-    case EACCES: case EPERM: case EROFS: code = StatusCode::kPermissionDenied; break;
+    case ENOENT:
+    case ESRCH: code = StatusCode::kNotFound; break;
+    case EACCES:
+    case EPERM:
+    case EROFS: code = StatusCode::kPermissionDenied; break;
     case EEXIST: code = StatusCode::kAlreadyExists; break;
-    case EINVAL: case ENAMETOOLONG: case ENOTDIR: case EISDIR: code = StatusCode::kInvalidArgument; break;
-    case ENOSPC: case EDQUOT: case ENOMEM: case EMFILE: case ENFILE: code = StatusCode::kResourceExhausted; break;
-    case EAGAIN: case EINTR: case EBUSY: code = StatusCode::kUnavailable; break;
+    case EINVAL:
+    case ENAMETOOLONG:
+    case ENOTDIR:
+    case EISDIR: code = StatusCode::kInvalidArgument; break;
+    case ENOSPC:
+    case EDQUOT:
+    case ENOMEM:
+    case EMFILE:
+    case ENFILE: code = StatusCode::kResourceExhausted; break;
+    case EAGAIN:
+    case EINTR:
+    case EBUSY: code = StatusCode::kUnavailable; break;
     case ETIMEDOUT: code = StatusCode::kDeadlineExceeded; break;
     case EIO: code = StatusCode::kDataLoss; break;
     default: break;

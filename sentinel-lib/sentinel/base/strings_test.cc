@@ -30,7 +30,10 @@ TEST(StringsTest, Utf8) {
   EXPECT_TRUE(IsValidUtf8("h\xC3\xA9llo"));
   EXPECT_FALSE(IsValidUtf8("\xFF\xFE"));
   EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));  // overlong '/'
-  EXPECT_EQ(SanitizeUtf8("a\xFF" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(SanitizeUtf8("a\xFF"
+                         "b"),
+            "a\xEF\xBF\xBD"
+            "b");
   EXPECT_EQ(QuoteForMessage("fa\"st\n"), "\"fa\\\"st\\x0a\"");
 }
 

@@ -40,13 +40,20 @@ Result<int64_t> ParseDurationMs(std::string_view s) {
   int64_t n = *ParseInt64(s.substr(0, digits));
   std::string_view unit = s.substr(digits);
   int64_t mult;
-  if (unit == "ms") mult = 1;
-  else if (unit == "s") mult = 1000;
-  else if (unit == "m") mult = 60'000;
-  else if (unit == "h") mult = 3'600'000;
-  else if (unit == "d") mult = 86'400'000;
-  else if (unit == "w") mult = 7 * 86'400'000LL;
-  else return InvalidArgumentError("expected a duration like 15m, 2h or 7d, got " + QuoteForMessage(s));
+  if (unit == "ms")
+    mult = 1;
+  else if (unit == "s")
+    mult = 1000;
+  else if (unit == "m")
+    mult = 60'000;
+  else if (unit == "h")
+    mult = 3'600'000;
+  else if (unit == "d")
+    mult = 86'400'000;
+  else if (unit == "w")
+    mult = 7 * 86'400'000LL;
+  else
+    return InvalidArgumentError("expected a duration like 15m, 2h or 7d, got " + QuoteForMessage(s));
   return n * mult;
 }
 
@@ -75,8 +82,9 @@ bool ReadDigits(std::string_view s, size_t& pos, size_t count, int& out) {
 
 Result<int64_t> ParseIso8601(std::string_view s) {
   auto bad = [&] {
-    return InvalidArgumentError("expected ISO-8601 time (2026-11-28T10:00:00Z) or a relative time (15m, 2h, 7d), got " +
-                                QuoteForMessage(s));
+    return InvalidArgumentError(
+        "expected ISO-8601 time (2026-11-28T10:00:00Z) or a relative time (15m, 2h, 7d), got " +
+        QuoteForMessage(s));
   };
   size_t p = 0;
   int year, mon, day, hh = 0, mm = 0, ss = 0, ms = 0;
@@ -137,8 +145,9 @@ Result<int64_t> ParseTimePoint(std::string_view s, int64_t now_ms) {
   if (s.size() >= 10 && s[4] == '-') return ParseIso8601(s);
   auto d = ParseDurationMs(s);
   if (d.ok()) return now_ms - *d;
-  return InvalidArgumentError("expected ISO-8601 time (2026-11-28T10:00:00Z), a relative time (15m, 2h, 7d) or epoch ms, got " +
-                              QuoteForMessage(s));
+  return InvalidArgumentError(
+      "expected ISO-8601 time (2026-11-28T10:00:00Z), a relative time (15m, 2h, 7d) or epoch ms, got " +
+      QuoteForMessage(s));
 }
 
 namespace {

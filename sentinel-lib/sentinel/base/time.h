@@ -11,8 +11,8 @@
 
 namespace sentinel {
 
-int64_t NowMs();         // wall clock, ms since the Unix epoch
-int64_t MonotonicMs();   // monotonic clock, for durations
+int64_t NowMs();        // wall clock, ms since the Unix epoch
+int64_t MonotonicMs();  // monotonic clock, for durations
 
 // Formats epoch ms as "2026-11-28T13:48:16.123Z".
 std::string FormatIso8601Ms(int64_t epoch_ms);

@@ -46,9 +46,13 @@ std::string JoinPath(std::string_view prefix, std::string_view key) {
   return out;
 }
 
-std::string Quoted(std::string_view s) { return QuoteForMessage(s); }
+std::string Quoted(std::string_view s) {
+  return QuoteForMessage(s);
+}
 
-bool IsPlainScalar(const YAML::Node& n) { return n.IsScalar() && n.Tag() == "?"; }
+bool IsPlainScalar(const YAML::Node& n) {
+  return n.IsScalar() && n.Tag() == "?";
+}
 
 std::optional<bool> ParseBoolWord(std::string_view s) {
   std::string w = ToLower(s);
@@ -60,16 +64,11 @@ std::optional<bool> ParseBoolWord(std::string_view s) {
 // How a value appears after "got": numbers and booleans bare, other text quoted, containers named.
 std::string Render(const YAML::Node& n) {
   switch (n.Type()) {
-    case YAML::NodeType::Undefined:
-      return "nothing";
-    case YAML::NodeType::Null:
-      return "null";
-    case YAML::NodeType::Sequence:
-      return n.size() == 0 ? "an empty list" : "a list";
-    case YAML::NodeType::Map:
-      return "a mapping";
-    case YAML::NodeType::Scalar:
-      break;
+    case YAML::NodeType::Undefined: return "nothing";
+    case YAML::NodeType::Null: return "null";
+    case YAML::NodeType::Sequence: return n.size() == 0 ? "an empty list" : "a list";
+    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Scalar: break;
   }
   const std::string& text = n.Scalar();
   bool bare =
@@ -95,14 +94,24 @@ std::string Expected(const IntRule& r) {
   if (r.min == 0) return "a non-negative integer";
   return "an integer of at least " + std::to_string(r.min);
 }
-std::string Expected(const BoolRule&) { return "true or false"; }
+std::string Expected(const BoolRule&) {
+  return "true or false";
+}
 std::string Expected(const StrRule& r) {
   return r.choices.empty() ? std::string(r.expected) : ChoicesText(r.choices);
 }
-std::string Expected(const ListRule& r) { return std::string(r.expected); }
-std::string Expected(const MapRule& r) { return std::string(r.expected); }
-std::string Expected(const SectionRule&) { return "a mapping"; }
-std::string Expected(const SinkListRule&) { return "a list of sinks (mappings with name and type)"; }
+std::string Expected(const ListRule& r) {
+  return std::string(r.expected);
+}
+std::string Expected(const MapRule& r) {
+  return std::string(r.expected);
+}
+std::string Expected(const SectionRule&) {
+  return "a mapping";
+}
+std::string Expected(const SinkListRule&) {
+  return "a list of sinks (mappings with name and type)";
+}
 
 // A type mismatch names the kind of integer only, so the message reads like the SPEC's
 // "expected a positive integer, got "fast""; the full range is given when a number is out of it.
@@ -124,7 +133,9 @@ SinkScope ScopeOf(std::string_view type) {
   return {};
 }
 
-bool Applies(const Key& key, const SinkScope& scope) { return (key.sink_types & scope.mask) != 0; }
+bool Applies(const Key& key, const SinkScope& scope) {
+  return (key.sink_types & scope.mask) != 0;
+}
 
 std::string Article(std::string_view word) {
   return (!word.empty() && std::string_view("aeiou").find(word[0]) != std::string_view::npos) ? "an" : "a";
@@ -318,7 +329,8 @@ Status ParseSink(const YAML::Node& n, const std::string& path, SinkConfig& out, 
   }
   // Keys of one sink that only make sense together (or apart).
   if (!sink.hmac_secret_env.empty() && !sink.hmac_secret_file.empty()) {
-    return layer.Fail(path + ".hmac_secret_file", "expected at most one of hmac_secret_env and hmac_secret_file");
+    return layer.Fail(path + ".hmac_secret_file",
+                      "expected at most one of hmac_secret_env and hmac_secret_file");
   }
   if (sink.starttls && StartsWith(sink.smtp_url, "smtps://")) {
     return layer.Fail(path + ".starttls", "expected false with an smtps:// smtp_url (TLS from the start)");
@@ -594,9 +606,15 @@ requires std::is_integral_v<T> &&(!std::is_same_v<T, bool>)nlohmann::json
     JsonValue(const T& v, const IntRule&) {
   return static_cast<int64_t>(v);
 }
-nlohmann::json JsonValue(bool v, const BoolRule&) { return v; }
-nlohmann::json JsonValue(const std::string& v, const StrRule&) { return v; }
-nlohmann::json JsonValue(const std::vector<std::string>& v, const ListRule&) { return v; }
+nlohmann::json JsonValue(bool v, const BoolRule&) {
+  return v;
+}
+nlohmann::json JsonValue(const std::string& v, const StrRule&) {
+  return v;
+}
+nlohmann::json JsonValue(const std::vector<std::string>& v, const ListRule&) {
+  return v;
+}
 nlohmann::json JsonValue(const std::map<std::string, std::string>& v, const MapRule&) {
   nlohmann::json out = nlohmann::json::object();
   for (const auto& [k, val] : v) out[k] = val;
@@ -785,7 +803,9 @@ Result<LoadedConfig> ValidateFile(const std::string& path) {
   return Load(options);
 }
 
-nlohmann::json ToJson(const Config& config) { return JsonWriter::Value(config, SectionRule{}); }
+nlohmann::json ToJson(const Config& config) {
+  return JsonWriter::Value(config, SectionRule{});
+}
 
 std::string ToYaml(const Config& config) {
   YAML::Emitter out;

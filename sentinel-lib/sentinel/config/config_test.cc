@@ -655,15 +655,16 @@ namespace {
 
 // Delivery keys added with the delivery engine (issue 5): defaults, accepted values, refusals.
 TEST_F(ConfigTest, DeliveryKeysDefaultsAndValues) {
-  const std::string file = Write("c.yaml",
-                     "alerting:\n  sinks:\n"
-                     "    - {name: f, type: file, path: /x, fsync: always, rotate_bytes: 1024, rotate_keep: 2}\n"
-                     "    - {name: s, type: syslog, address: \"tcp://127.0.0.1:514\", timeout_ms: 700}\n"
-                     "    - {name: w, type: webhook, url: \"https://h/\", hmac_secret_env: HOOK_KEY,\n"
-                     "       signature_header: X-Sig, tls_verify: false, ca_file: /etc/ca.pem}\n"
-                     "    - {name: m, type: email, smtp_url: \"smtp://h\", from: a@b, to: [c@d], starttls: true,\n"
-                     "       username: bot, password_env: SMTP_PW}\n"
-                     "    - {name: d, type: file, path: /y}\n");
+  const std::string file =
+      Write("c.yaml",
+            "alerting:\n  sinks:\n"
+            "    - {name: f, type: file, path: /x, fsync: always, rotate_bytes: 1024, rotate_keep: 2}\n"
+            "    - {name: s, type: syslog, address: \"tcp://127.0.0.1:514\", timeout_ms: 700}\n"
+            "    - {name: w, type: webhook, url: \"https://h/\", hmac_secret_env: HOOK_KEY,\n"
+            "       signature_header: X-Sig, tls_verify: false, ca_file: /etc/ca.pem}\n"
+            "    - {name: m, type: email, smtp_url: \"smtp://h\", from: a@b, to: [c@d], starttls: true,\n"
+            "       username: bot, password_env: SMTP_PW}\n"
+            "    - {name: d, type: file, path: /y}\n");
   auto r = ValidateFile(file);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const auto& sinks = r->config.alerting.sinks;
@@ -703,17 +704,19 @@ TEST_F(ConfigTest, DeliveryKeysRefusals) {
   EXPECT_EQ(error("[{name: w, type: webhook, url: \"http://h/\", hmac_secret_env: \"1BAD\"}]"),
             "alerting.sinks[0].hmac_secret_env: expected \"\" or an environment variable name "
             "([A-Za-z_][A-Za-z0-9_]*), got \"1BAD\"");
-  EXPECT_EQ(error("[{name: w, type: webhook, url: \"http://h/\", hmac_secret_env: K, hmac_secret_file: /k}]"),
-            "alerting.sinks[0].hmac_secret_file: expected at most one of hmac_secret_env and hmac_secret_file");
+  EXPECT_EQ(
+      error("[{name: w, type: webhook, url: \"http://h/\", hmac_secret_env: K, hmac_secret_file: /k}]"),
+      "alerting.sinks[0].hmac_secret_file: expected at most one of hmac_secret_env and hmac_secret_file");
   EXPECT_EQ(error("[{name: w, type: webhook, url: \"http://h/\", signature_header: \"X Sig\"}]"),
             "alerting.sinks[0].signature_header: expected an HTTP header name, got \"X Sig\"");
   EXPECT_EQ(error("[{name: m, type: email, smtp_url: \"smtps://h\", from: a@b, to: [c@d], starttls: true}]"),
             "alerting.sinks[0].starttls: expected false with an smtps:// smtp_url (TLS from the start)");
   EXPECT_EQ(error("[{name: m, type: email, smtp_url: \"smtp://h\", from: a@b, to: [c@d], password_env: P}]"),
             "alerting.sinks[0].password_env: expected a username to go with it");
-  EXPECT_EQ(error("[{name: s, type: stdout, tls_verify: false}]"),
-            "alerting.sinks[0].tls_verify: not valid for a stdout sink (valid keys: name, type, min_severity, "
-            "enabled, format)");
+  EXPECT_EQ(
+      error("[{name: s, type: stdout, tls_verify: false}]"),
+      "alerting.sinks[0].tls_verify: not valid for a stdout sink (valid keys: name, type, min_severity, "
+      "enabled, format)");
 }
 
 }  // namespace

@@ -24,8 +24,8 @@ constexpr std::size_t kMaxTextLength = 64 * 1024;
 constexpr std::size_t kMaxListItems = 64;
 
 const std::set<std::string_view>& KnownKeys() {
-  static const std::set<std::string_view> keys = {"id",      "name", "description", "severity",   "category",
-                                                  "tags",    "mitre", "enabled",    "dedup_keys", "query"};
+  static const std::set<std::string_view> keys = {"id",   "name",  "description", "severity",   "category",
+                                                  "tags", "mitre", "enabled",     "dedup_keys", "query"};
   return keys;
 }
 
@@ -37,12 +37,15 @@ bool ValidId(std::string_view id) {
   if (id.empty() || id.size() > kMaxIdLength) return false;
   auto lower_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
   if (!lower_digit(id[0])) return false;
-  return std::all_of(id.begin(), id.end(), [&](char c) { return lower_digit(c) || c == '.' || c == '_' || c == '-'; });
+  return std::all_of(id.begin(), id.end(),
+                     [&](char c) { return lower_digit(c) || c == '.' || c == '_' || c == '-'; });
 }
 
 // ATT&CK technique ids: T1234 or T1234.001.
 bool ValidMitre(std::string_view t) {
-  auto digits = [](std::string_view s) { return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }); };
+  auto digits = [](std::string_view s) {
+    return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
   if (t.size() == 5) return t[0] == 'T' && digits(t.substr(1));
   if (t.size() == 9) return t[0] == 'T' && digits(t.substr(1, 4)) && t[5] == '.' && digits(t.substr(6));
   return false;
@@ -50,21 +53,16 @@ bool ValidMitre(std::string_view t) {
 
 std::string Describe(const YAML::Node& n) {
   switch (n.Type()) {
-    case YAML::NodeType::Null:
-      return "nothing";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a mapping";
-    case YAML::NodeType::Scalar:
-      return QuoteForMessage(n.Scalar());
-    default:
-      return "nothing";
+    case YAML::NodeType::Null: return "nothing";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Scalar: return QuoteForMessage(n.Scalar());
+    default: return "nothing";
   }
 }
 
-Result<std::string> GetString(const YAML::Node& doc, std::string_view origin, const char* field, bool required,
-                              std::size_t max_len) {
+Result<std::string> GetString(const YAML::Node& doc, std::string_view origin, const char* field,
+                              bool required, std::size_t max_len) {
   const YAML::Node n = doc[field];
   if (!n.IsDefined() || n.IsNull()) {
     if (required) return FieldError(origin, field, "is required");
@@ -114,14 +112,10 @@ void EmitList(YAML::Emitter& e, const char* key, const std::vector<std::string>&
 
 std::string_view SeverityName(Severity s) {
   switch (s) {
-    case Severity::kLow:
-      return "low";
-    case Severity::kMedium:
-      return "medium";
-    case Severity::kHigh:
-      return "high";
-    case Severity::kCritical:
-      return "critical";
+    case Severity::kLow: return "low";
+    case Severity::kMedium: return "medium";
+    case Severity::kHigh: return "high";
+    case Severity::kCritical: return "critical";
   }
   return "medium";
 }
@@ -134,7 +128,9 @@ std::optional<Severity> ParseSeverity(std::string_view name) {
   return std::nullopt;
 }
 
-std::string_view RuleSourceName(RuleSource s) { return s == RuleSource::kBuiltin ? "builtin" : "user"; }
+std::string_view RuleSourceName(RuleSource s) {
+  return s == RuleSource::kBuiltin ? "builtin" : "user";
+}
 
 std::string Rule::Checksum() const {
   std::string material = query;
@@ -159,29 +155,33 @@ Result<Rule> ParseRule(std::string_view yaml_text, std::string_view origin) {
                                 ": not valid YAML: " + e.msg);
   }
   if (!doc.IsMap()) {
-    return InvalidArgumentError(std::string(origin) + ": expected a mapping of rule fields, got " + Describe(doc));
+    return InvalidArgumentError(std::string(origin) + ": expected a mapping of rule fields, got " +
+                                Describe(doc));
   }
   try {
     for (const auto& kv : doc) {
       const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
       if (!KnownKeys().count(key)) {
-        return InvalidArgumentError(std::string(origin) + ": " + QuoteForMessage(key) +
-                                    ": unknown field (expected id, name, description, severity, category, tags, "
-                                    "mitre, enabled, dedup_keys, query)");
+        return InvalidArgumentError(
+            std::string(origin) + ": " + QuoteForMessage(key) +
+            ": unknown field (expected id, name, description, severity, category, tags, "
+            "mitre, enabled, dedup_keys, query)");
       }
     }
     Rule r;
     ASSIGN_OR_RETURN(r.id, GetString(doc, origin, "id", true, kMaxIdLength + 1));
     if (!ValidId(r.id)) {
-      return FieldError(origin, "id",
-                        "expected [a-z0-9][a-z0-9._-]* of at most 128 characters, got " + QuoteForMessage(r.id));
+      return FieldError(
+          origin, "id",
+          "expected [a-z0-9][a-z0-9._-]* of at most 128 characters, got " + QuoteForMessage(r.id));
     }
     ASSIGN_OR_RETURN(r.name, GetString(doc, origin, "name", true, kMaxNameLength));
     ASSIGN_OR_RETURN(r.description, GetString(doc, origin, "description", false, kMaxTextLength));
     ASSIGN_OR_RETURN(std::string sev, GetString(doc, origin, "severity", true, 32));
     auto severity = ParseSeverity(sev);
     if (!severity) {
-      return FieldError(origin, "severity", "expected one of low, medium, high, critical, got " + QuoteForMessage(sev));
+      return FieldError(origin, "severity",
+                        "expected one of low, medium, high, critical, got " + QuoteForMessage(sev));
     }
     r.severity = *severity;
     ASSIGN_OR_RETURN(r.category, GetString(doc, origin, "category", false, kMaxNameLength));
@@ -190,9 +190,9 @@ Result<Rule> ParseRule(std::string_view yaml_text, std::string_view origin) {
     ASSIGN_OR_RETURN(r.mitre, GetList(doc, origin, "mitre"));
     for (std::size_t i = 0; i < r.mitre.size(); ++i) {
       if (!ValidMitre(r.mitre[i])) {
-        return FieldError(origin, "mitre[" + std::to_string(i) + "]",
-                          "expected an ATT&CK technique id like T1059 or T1059.004, got " +
-                              QuoteForMessage(r.mitre[i]));
+        return FieldError(
+            origin, "mitre[" + std::to_string(i) + "]",
+            "expected an ATT&CK technique id like T1059 or T1059.004, got " + QuoteForMessage(r.mitre[i]));
       }
     }
     const YAML::Node en = doc["enabled"];
@@ -209,7 +209,8 @@ Result<Rule> ParseRule(std::string_view yaml_text, std::string_view origin) {
     r.source_path = std::string(origin);
     return r;
   } catch (const YAML::Exception& e) {
-    return InvalidArgumentError(std::string(origin) + ": line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+    return InvalidArgumentError(std::string(origin) + ": line " + std::to_string(e.mark.line + 1) + ": " +
+                                e.msg);
   }
 }
 
@@ -271,9 +272,11 @@ RuleSet LoadRuleSet(bool builtin, const std::vector<std::string>& user_dirs) {
   std::set<std::string> ids;
   auto add = [&](Rule r) {
     if (!ids.insert(r.id).second) {
-      const auto prev = std::find_if(set.rules.begin(), set.rules.end(), [&](const Rule& x) { return x.id == r.id; });
-      set.problems.push_back({r.source_path, InvalidArgumentError(r.source_path + ": id: " + QuoteForMessage(r.id) +
-                                                                  " is already defined by " + prev->source_path)});
+      const auto prev =
+          std::find_if(set.rules.begin(), set.rules.end(), [&](const Rule& x) { return x.id == r.id; });
+      set.problems.push_back(
+          {r.source_path, InvalidArgumentError(r.source_path + ": id: " + QuoteForMessage(r.id) +
+                                               " is already defined by " + prev->source_path)});
       return;
     }
     set.rules.push_back(std::move(r));

@@ -63,7 +63,8 @@ Result<Rule> LoadRuleFile(const std::filesystem::path& path, RuleSource source);
 // The *.yaml / *.yml files of a directory, sorted by name. A missing
 // directory yields no rules (a warning is the caller's business, via
 // `missing`); an unreadable one is an error.
-Result<std::vector<std::filesystem::path>> ListRuleFiles(const std::filesystem::path& dir, bool* missing = nullptr);
+Result<std::vector<std::filesystem::path>> ListRuleFiles(const std::filesystem::path& dir,
+                                                         bool* missing = nullptr);
 
 // The rules compiled into this binary (SPEC: "built-in rules ship with the product").
 struct EmbeddedRuleFile {
@@ -81,7 +82,7 @@ struct RuleSetProblem {
 };
 
 struct RuleSet {
-  std::vector<Rule> rules;              // built-ins first, then user rules by directory and name
+  std::vector<Rule> rules;               // built-ins first, then user rules by directory and name
   std::vector<RuleSetProblem> problems;  // files that could not be loaded (skipped)
   std::vector<std::string> missing_dirs;
 };

@@ -14,10 +14,12 @@
 namespace sentinel::detection {
 namespace {
 
-constexpr std::array<std::string_view, 4> kStandardParams = {"now_ms", "last_run_ms", "scan_id", "prev_scan_id"};
+constexpr std::array<std::string_view, 4> kStandardParams = {"now_ms", "last_run_ms", "scan_id",
+                                                             "prev_scan_id"};
 
 int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -28,8 +30,9 @@ Status CheckAndBindParameters(const Rule& rule, storage::Statement& st, const Ru
   for (int i = 1; i <= n; ++i) {
     const char* full = sqlite3_bind_parameter_name(raw, i);
     if (full == nullptr) {
-      return InvalidArgumentError(rule.source_path + ": query: positional parameter '?' is not allowed; use :now_ms, "
-                                                     ":last_run_ms, :scan_id or :prev_scan_id");
+      return InvalidArgumentError(rule.source_path +
+                                  ": query: positional parameter '?' is not allowed; use :now_ms, "
+                                  ":last_run_ms, :scan_id or :prev_scan_id");
     }
     std::string_view name(full);
     if (name.empty() || name[0] != ':' || !IsStandardParameter(name.substr(1))) {
@@ -59,13 +62,15 @@ Status CheckDedupKeys(const Rule& rule, storage::Statement& st) {
   for (const auto& key : rule.dedup_keys) {
     if (std::find(cols.begin(), cols.end(), key) == cols.end()) {
       return InvalidArgumentError(rule.source_path + ": dedup_keys: " + QuoteForMessage(key) +
-                                  " is not a column of the query's result (columns: " + Join(cols, ", ") + ")");
+                                  " is not a column of the query's result (columns: " + Join(cols, ", ") +
+                                  ")");
     }
   }
   return Status::Ok();
 }
 
-Result<std::unique_ptr<GuardedQuery>> Compile(storage::Database& db, const Rule& rule, const GuardLimits& limits) {
+Result<std::unique_ptr<GuardedQuery>> Compile(storage::Database& db, const Rule& rule,
+                                              const GuardLimits& limits) {
   auto q = GuardedQuery::Prepare(db, rule.query, limits);
   if (!q.ok()) {
     return Status(q.status().code(), rule.source_path + ": query: " + q.status().message());
@@ -75,19 +80,15 @@ Result<std::unique_ptr<GuardedQuery>> Compile(storage::Database& db, const Rule&
 
 nlohmann::ordered_json Cell(storage::Statement& st, int i) {
   switch (st.ColumnType(i)) {
-    case SQLITE_INTEGER:
-      return st.ColumnInt(i);
-    case SQLITE_FLOAT:
-      return st.ColumnDouble(i);
-    case SQLITE_TEXT:
-      return st.ColumnText(i);
+    case SQLITE_INTEGER: return st.ColumnInt(i);
+    case SQLITE_FLOAT: return st.ColumnDouble(i);
+    case SQLITE_TEXT: return st.ColumnText(i);
     case SQLITE_BLOB: {
       const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(st.raw(), i));
       const int len = sqlite3_column_bytes(st.raw(), i);
       return crypto::ToHex(std::span<const uint8_t>(p, p ? static_cast<std::size_t>(len) : 0));
     }
-    default:
-      return nullptr;
+    default: return nullptr;
   }
 }
 
@@ -123,8 +124,9 @@ Status PrepareRuleSnapshot(storage::Database& db, std::optional<int64_t> scan_id
     if (temp_store.value_or(0) != 2) RETURN_IF_ERROR(db.Exec("PRAGMA temp_store=MEMORY"));
     RETURN_IF_ERROR(db.Exec("PRAGMA temp.cache_size=-65536"));
     RETURN_IF_ERROR(db.Exec("DROP TABLE IF EXISTS temp.processes"));
-    ASSIGN_OR_RETURN(auto st, db.Prepare("CREATE TEMP TABLE processes AS SELECT * FROM main.process_snapshots "
-                                         "WHERE scan_id = ?1"));
+    ASSIGN_OR_RETURN(auto st,
+                     db.Prepare("CREATE TEMP TABLE processes AS SELECT * FROM main.process_snapshots "
+                                "WHERE scan_id = ?1"));
     RETURN_IF_ERROR(st.BindOptionalInt(1, scan_id));
     RETURN_IF_ERROR(st.Run());
     RETURN_IF_ERROR(db.Exec("CREATE INDEX temp.processes_pid ON processes(pid)"));

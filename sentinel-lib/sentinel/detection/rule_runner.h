@@ -29,7 +29,7 @@ namespace sentinel::detection {
 // The parameter values of one run.
 struct RunParams {
   int64_t now_ms = 0;
-  int64_t last_run_ms = 0;  // this rule's previous run, 0 at first
+  int64_t last_run_ms = 0;              // this rule's previous run, 0 at first
   std::optional<int64_t> scan_id;       // latest completed scan (NULL when none)
   std::optional<int64_t> prev_scan_id;  // the completed scan before it
 };

@@ -50,9 +50,10 @@ class RuleRunnerTest : public ::testing::Test {
 };
 
 TEST_F(RuleRunnerTest, FindingsAreRowsWithColumnsInOrder) {
-  Rule r = MakeRule("SELECT pid, name, exe_path, 1.5 AS score, NULL AS empty FROM processes "
-                    "WHERE exe_path LIKE '% (deleted)'",
-                    {"pid", "exe_path"});
+  Rule r = MakeRule(
+      "SELECT pid, name, exe_path, 1.5 AS score, NULL AS empty FROM processes "
+      "WHERE exe_path LIKE '% (deleted)'",
+      {"pid", "exe_path"});
   RunParams params;
   ASSERT_TRUE(FillScanIds(*db_, &params).ok());
   auto res = RunRule(*db_, r, params, RunLimits{});
@@ -73,7 +74,8 @@ TEST_F(RuleRunnerTest, StandardParametersAreBound) {
   params.last_run_ms = 555;
   // New in this scan: present at :scan_id, absent at :prev_scan_id.
   Rule r = MakeRule(
-      "SELECT pid, :now_ms AS now, :last_run_ms AS last FROM process_snapshots s WHERE scan_id = :scan_id AND NOT "
+      "SELECT pid, :now_ms AS now, :last_run_ms AS last FROM process_snapshots s WHERE scan_id = :scan_id "
+      "AND NOT "
       "EXISTS (SELECT 1 FROM process_snapshots p WHERE p.scan_id = :prev_scan_id AND p.pid = s.pid)");
   auto res = RunRule(*db_, r, params, RunLimits{});
   ASSERT_TRUE(res.ok()) << res.status().message();
@@ -96,15 +98,17 @@ TEST_F(RuleRunnerTest, RejectsUnknownParametersAndDedupKeys) {
   check(MakeRule("SELECT pid FROM processes", {"exe_path"}), "dedup_keys: \"exe_path\" is not a column");
   check(MakeRule("SELECT * FROM sqlite_master"), "query: ");
   check(MakeRule("DELETE FROM process_events"), "query: ");
-  EXPECT_TRUE(ValidateRuleQuery(*db_, MakeRule("SELECT pid FROM processes WHERE start_time > :now_ms", {"pid"})).ok());
+  EXPECT_TRUE(
+      ValidateRuleQuery(*db_, MakeRule("SELECT pid FROM processes WHERE start_time > :now_ms", {"pid"}))
+          .ok());
 }
 
 TEST_F(RuleRunnerTest, RunawayRuleIsStoppedAndRowsAreCapped) {
   RunLimits limits;
   limits.guard.timeout_ms = 100;
-  auto res = RunRule(*db_,
-                     MakeRule("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM r) SELECT count(*) FROM r"),
-                     RunParams{}, limits);
+  auto res = RunRule(
+      *db_, MakeRule("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM r) SELECT count(*) FROM r"),
+      RunParams{}, limits);
   ASSERT_FALSE(res.ok());
   EXPECT_EQ(res.status().code(), StatusCode::kDeadlineExceeded);
   EXPECT_NE(res.status().message().find("rule t"), std::string::npos);
@@ -112,7 +116,8 @@ TEST_F(RuleRunnerTest, RunawayRuleIsStoppedAndRowsAreCapped) {
   RunLimits rows;
   rows.max_rows = 5;
   auto capped = RunRule(
-      *db_, MakeRule("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM r WHERE n < 100) SELECT n FROM r"),
+      *db_,
+      MakeRule("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM r WHERE n < 100) SELECT n FROM r"),
       RunParams{}, rows);
   ASSERT_TRUE(capped.ok());
   EXPECT_EQ(capped->rows.size(), 5u);

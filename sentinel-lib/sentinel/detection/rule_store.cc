@@ -7,7 +7,9 @@
 namespace sentinel::detection {
 namespace {
 
-std::string JsonList(const std::vector<std::string>& v) { return nlohmann::json(v).dump(); }
+std::string JsonList(const std::vector<std::string>& v) {
+  return nlohmann::json(v).dump();
+}
 
 Status BindRule(storage::Statement& st, const Rule& r) {
   RETURN_IF_ERROR(st.BindText(1, r.id));
@@ -46,26 +48,22 @@ ON CONFLICT(id) DO UPDATE SET
 
 std::string_view SyncChangeName(SyncChange c) {
   switch (c) {
-    case SyncChange::kAdded:
-      return "added";
-    case SyncChange::kVersionBumped:
-      return "changed";
-    case SyncChange::kUpdated:
-      return "updated";
-    case SyncChange::kUnchanged:
-      return "unchanged";
-    case SyncChange::kRemoved:
-      return "removed";
+    case SyncChange::kAdded: return "added";
+    case SyncChange::kVersionBumped: return "changed";
+    case SyncChange::kUpdated: return "updated";
+    case SyncChange::kUnchanged: return "unchanged";
+    case SyncChange::kRemoved: return "removed";
   }
   return "unchanged";
 }
 
 Result<std::map<std::string, RuleState>> ReadRuleStates(storage::Database& db) {
   std::map<std::string, RuleState> out;
-  ASSIGN_OR_RETURN(auto st, db.Prepare("SELECT id, version, checksum, enabled, enabled_override, source, source_path, "
-                                       "created_at_ms, updated_at_ms, last_run_ms, last_duration_ms, last_error, "
-                                       "name, description, severity, category, dedup_keys, query "
-                                       "FROM detection_rules ORDER BY id"));
+  ASSIGN_OR_RETURN(auto st,
+                   db.Prepare("SELECT id, version, checksum, enabled, enabled_override, source, source_path, "
+                              "created_at_ms, updated_at_ms, last_run_ms, last_duration_ms, last_error, "
+                              "name, description, severity, category, dedup_keys, query "
+                              "FROM detection_rules ORDER BY id"));
   while (true) {
     ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) break;
@@ -87,15 +85,17 @@ Result<std::map<std::string, RuleState>> ReadRuleStates(storage::Database& db) {
   return out;
 }
 
-Result<std::vector<SyncOutcome>> SyncRules(storage::Database& db, const std::vector<Rule>& rules, int64_t now_ms) {
+Result<std::vector<SyncOutcome>> SyncRules(storage::Database& db, const std::vector<Rule>& rules,
+                                           int64_t now_ms) {
   ASSIGN_OR_RETURN(auto before, ReadRuleStates(db));
   // What decides "updated": the stored definition besides the checksum.
   ASSIGN_OR_RETURN(auto def, db.Prepare("SELECT name, description, severity, category, tags, mitre, source, "
                                         "source_path, enabled FROM detection_rules WHERE id = ?1"));
   ASSIGN_OR_RETURN(auto upsert, db.Prepare(kUpsert));
-  ASSIGN_OR_RETURN(auto remove, db.Prepare("UPDATE detection_rules SET enabled = 0, last_error = 'rule file removed', "
-                                           "updated_at_ms = ?2 WHERE id = ?1 AND (enabled != 0 OR last_error IS NULL "
-                                           "OR last_error != 'rule file removed')"));
+  ASSIGN_OR_RETURN(auto remove,
+                   db.Prepare("UPDATE detection_rules SET enabled = 0, last_error = 'rule file removed', "
+                              "updated_at_ms = ?2 WHERE id = ?1 AND (enabled != 0 OR last_error IS NULL "
+                              "OR last_error != 'rule file removed')"));
   std::vector<SyncOutcome> out;
   ASSIGN_OR_RETURN(auto tx, storage::Transaction::Begin(db));
   std::set<std::string> seen;
@@ -129,7 +129,7 @@ Result<std::vector<SyncOutcome>> SyncRules(storage::Database& db, const std::vec
     RETURN_IF_ERROR(upsert.BindInt(14, r.enabled ? 1 : 0));
     RETURN_IF_ERROR(upsert.Run());
     upsert.Reset();
-    const int64_t version = it == before.end() ? 1
+    const int64_t version = it == before.end()                     ? 1
                             : change == SyncChange::kVersionBumped ? it->second.version + 1
                                                                    : it->second.version;
     out.push_back({r.id, change, version, checksum});

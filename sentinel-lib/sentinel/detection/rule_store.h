@@ -51,7 +51,8 @@ struct SyncOutcome {
 
 // Brings the table in line with `rules` (the loaded rule set). Returns one
 // outcome per rule that was added, changed or removed.
-Result<std::vector<SyncOutcome>> SyncRules(storage::Database& db, const std::vector<Rule>& rules, int64_t now_ms);
+Result<std::vector<SyncOutcome>> SyncRules(storage::Database& db, const std::vector<Rule>& rules,
+                                           int64_t now_ms);
 
 // Every row, by id.
 Result<std::map<std::string, RuleState>> ReadRuleStates(storage::Database& db);

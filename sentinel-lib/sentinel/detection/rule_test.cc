@@ -54,17 +54,20 @@ TEST(RuleTest, ParsesEveryField) {
 }
 
 TEST(RuleTest, NamesFileAndFieldOfEachProblem) {
-  ExpectError(Replace(kGood, "severity: high", "severity: urgent"), "severity: expected one of low, medium, high");
+  ExpectError(Replace(kGood, "severity: high", "severity: urgent"),
+              "severity: expected one of low, medium, high");
   ExpectError(Replace(kGood, "id: test-rule.1", "id: Bad_Id"), "id: expected [a-z0-9]");
   ExpectError(Replace(kGood, "id: test-rule.1", "id: -x"), "id: expected");
   ExpectError(Replace(kGood, "id: test-rule.1\n", ""), "id: is required");
   ExpectError(Replace(kGood, "name: A test rule", "name: [a, b]"), "name: expected a string, got a list");
   ExpectError(Replace(kGood, "enabled: false", "enabled: maybe"), "enabled: expected true or false");
   ExpectError(Replace(kGood, "enabled: false", "enabled: \"true\""), "enabled: expected true or false");
-  ExpectError(Replace(kGood, "mitre: [T1070.004, T1059]", "mitre: [lateral]"), "mitre[0]: expected an ATT&CK");
+  ExpectError(Replace(kGood, "mitre: [T1070.004, T1059]", "mitre: [lateral]"),
+              "mitre[0]: expected an ATT&CK");
   ExpectError(Replace(kGood, "tags: [defense-evasion, test]", "tags: evasion"), "tags: expected a list");
   ExpectError(Replace(kGood, "tags: [defense-evasion, test]", "tags: [a, a]"), "tags[1]: duplicate");
-  ExpectError(Replace(kGood, "dedup_keys: [pid, exe_path]", "dedup_key: [pid]"), "\"dedup_key\": unknown field");
+  ExpectError(Replace(kGood, "dedup_keys: [pid, exe_path]", "dedup_key: [pid]"),
+              "\"dedup_key\": unknown field");
   ExpectError(Replace(kGood, "query: |", "query: ''\nx: |"), "unknown field");
   ExpectError("id: [unclosed", "not valid YAML");
   ExpectError("- a\n- b\n", "expected a mapping");
@@ -121,7 +124,8 @@ TEST(RuleTest, RuleSetSkipsBadFilesAndDuplicateIds) {
   EXPECT_EQ(set.rules[0].id, "test-rule.1");
   EXPECT_EQ(set.rules[1].id, "other");
   ASSERT_EQ(set.problems.size(), 2u);
-  EXPECT_NE(set.problems[0].status.message().find("already defined by " + dir.File("a.yaml")), std::string::npos)
+  EXPECT_NE(set.problems[0].status.message().find("already defined by " + dir.File("a.yaml")),
+            std::string::npos)
       << set.problems[0].status.message();
   EXPECT_NE(set.problems[1].status.message().find("c.yaml"), std::string::npos);
   EXPECT_EQ(set.missing_dirs, (std::vector<std::string>{dir.File("missing")}));

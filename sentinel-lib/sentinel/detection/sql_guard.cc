@@ -20,20 +20,103 @@ namespace {
 // sqlite_* introspection and the sqlite_compileoption_* family.
 constexpr std::string_view kAllowedFunctions[] = {
     // aggregates and windows
-    "count", "sum", "total", "avg", "min", "max", "group_concat", "string_agg", "row_number", "rank", "dense_rank",
-    "percent_rank", "cume_dist", "ntile", "lag", "lead", "first_value", "last_value", "nth_value",
+    "count",
+    "sum",
+    "total",
+    "avg",
+    "min",
+    "max",
+    "group_concat",
+    "string_agg",
+    "row_number",
+    "rank",
+    "dense_rank",
+    "percent_rank",
+    "cume_dist",
+    "ntile",
+    "lag",
+    "lead",
+    "first_value",
+    "last_value",
+    "nth_value",
     // core scalar
-    "abs", "char", "coalesce", "format", "glob", "hex", "ifnull", "iif", "instr", "length", "like", "likelihood",
-    "likely", "lower", "ltrim", "max", "min", "nullif", "printf", "quote", "replace", "round", "rtrim", "sign",
-    "substr", "substring", "trim", "typeof", "unicode", "unlikely", "upper", "octet_length", "concat", "concat_ws",
+    "abs",
+    "char",
+    "coalesce",
+    "format",
+    "glob",
+    "hex",
+    "ifnull",
+    "iif",
+    "instr",
+    "length",
+    "like",
+    "likelihood",
+    "likely",
+    "lower",
+    "ltrim",
+    "max",
+    "min",
+    "nullif",
+    "printf",
+    "quote",
+    "replace",
+    "round",
+    "rtrim",
+    "sign",
+    "substr",
+    "substring",
+    "trim",
+    "typeof",
+    "unicode",
+    "unlikely",
+    "upper",
+    "octet_length",
+    "concat",
+    "concat_ws",
     // math
-    "ceil", "ceiling", "floor", "trunc", "mod", "pow", "power", "sqrt", "exp", "ln", "log", "log2", "log10", "pi",
+    "ceil",
+    "ceiling",
+    "floor",
+    "trunc",
+    "mod",
+    "pow",
+    "power",
+    "sqrt",
+    "exp",
+    "ln",
+    "log",
+    "log2",
+    "log10",
+    "pi",
     // date and time
-    "date", "time", "datetime", "julianday", "unixepoch", "strftime", "timediff",
+    "date",
+    "time",
+    "datetime",
+    "julianday",
+    "unixepoch",
+    "strftime",
+    "timediff",
     // JSON readers and builders (nothing that writes the database)
-    "json", "json_array", "json_array_length", "json_extract", "json_object", "json_quote", "json_type",
-    "json_valid", "json_group_array", "json_group_object", "json_each", "json_tree", "json_patch", "json_remove",
-    "json_set", "json_insert", "json_replace", "->", "->>",
+    "json",
+    "json_array",
+    "json_array_length",
+    "json_extract",
+    "json_object",
+    "json_quote",
+    "json_type",
+    "json_valid",
+    "json_group_array",
+    "json_group_object",
+    "json_each",
+    "json_tree",
+    "json_patch",
+    "json_remove",
+    "json_set",
+    "json_insert",
+    "json_replace",
+    "->",
+    "->>",
 };
 
 // Table-valued functions that are read like tables.
@@ -56,7 +139,9 @@ bool IsSchemaObject(const AuthState& st, std::string_view name) {
   return false;
 }
 
-bool IsVisible(std::string_view table) { return storage::FindRuleVisibleTable(table) != nullptr; }
+bool IsVisible(std::string_view table) {
+  return storage::FindRuleVisibleTable(table) != nullptr;
+}
 
 int Authorize(void* user, int action, const char* a3, const char* a4, const char* db_name, const char* view) {
   auto* st = static_cast<AuthState*>(user);
@@ -74,8 +159,7 @@ int Authorize(void* user, int action, const char* a3, const char* a4, const char
   std::string_view via = view ? view : "";
   switch (action) {
     case SQLITE_SELECT:
-    case SQLITE_RECURSIVE:
-      return SQLITE_OK;
+    case SQLITE_RECURSIVE: return SQLITE_OK;
     case SQLITE_READ: {
       if (db_name && std::string_view(db_name) != "main") {
         // The temp schema holds only what SentinelD put there (rules cannot
@@ -95,24 +179,20 @@ int Authorize(void* user, int action, const char* a3, const char* a4, const char
       }
       for (auto v : kAllowedVirtualReads)
         if (arg3 == v) return SQLITE_OK;
-      return deny("table \"" + std::string(arg3) +
-                  "\" is not readable (allowed: processes, process_snapshots, scan_metadata, process_events)");
+      return deny(
+          "table \"" + std::string(arg3) +
+          "\" is not readable (allowed: processes, process_snapshots, scan_metadata, process_events)");
     }
     case SQLITE_FUNCTION: {
       std::string fn = ToLower(arg4);
       if (IsAllowedFunction(fn)) return SQLITE_OK;
       return deny("function " + std::string(arg4) + "() is not allowed");
     }
-    case SQLITE_PRAGMA:
-      return deny("PRAGMA " + std::string(arg3) + " is not allowed");
-    case SQLITE_ATTACH:
-      return deny("ATTACH is not allowed");
-    case SQLITE_DETACH:
-      return deny("DETACH is not allowed");
-    case SQLITE_TRANSACTION:
-      return deny("transactions (" + std::string(arg3) + ") are not allowed");
-    case SQLITE_SAVEPOINT:
-      return deny("SAVEPOINT is not allowed");
+    case SQLITE_PRAGMA: return deny("PRAGMA " + std::string(arg3) + " is not allowed");
+    case SQLITE_ATTACH: return deny("ATTACH is not allowed");
+    case SQLITE_DETACH: return deny("DETACH is not allowed");
+    case SQLITE_TRANSACTION: return deny("transactions (" + std::string(arg3) + ") are not allowed");
+    case SQLITE_SAVEPOINT: return deny("SAVEPOINT is not allowed");
     case SQLITE_INSERT:
     case SQLITE_UPDATE:
     case SQLITE_DELETE:
@@ -124,22 +204,28 @@ int Authorize(void* user, int action, const char* a3, const char* a4, const char
         return SQLITE_DENY;
       }
       return deny("writing to \"" + std::string(arg3) + "\" is not allowed");
-    case SQLITE_ANALYZE:
-      return deny("ANALYZE is not allowed");
-    case SQLITE_REINDEX:
-      return deny("REINDEX is not allowed");
-    case SQLITE_CREATE_INDEX: case SQLITE_CREATE_TABLE: case SQLITE_CREATE_TEMP_INDEX:
-    case SQLITE_CREATE_TEMP_TABLE: case SQLITE_CREATE_TEMP_TRIGGER: case SQLITE_CREATE_TEMP_VIEW:
-    case SQLITE_CREATE_TRIGGER: case SQLITE_CREATE_VIEW: case SQLITE_CREATE_VTABLE:
-      return deny("CREATE is not allowed (only SELECT)", true);
-    case SQLITE_DROP_INDEX: case SQLITE_DROP_TABLE: case SQLITE_DROP_TEMP_INDEX: case SQLITE_DROP_TEMP_TABLE:
-    case SQLITE_DROP_TEMP_TRIGGER: case SQLITE_DROP_TEMP_VIEW: case SQLITE_DROP_TRIGGER: case SQLITE_DROP_VIEW:
-    case SQLITE_DROP_VTABLE:
-      return deny("DROP is not allowed (only SELECT)", true);
-    case SQLITE_ALTER_TABLE:
-      return deny("ALTER TABLE is not allowed (only SELECT)", true);
-    default:
-      return deny("statement kind " + std::to_string(action) + " is not allowed (only SELECT)", true);
+    case SQLITE_ANALYZE: return deny("ANALYZE is not allowed");
+    case SQLITE_REINDEX: return deny("REINDEX is not allowed");
+    case SQLITE_CREATE_INDEX:
+    case SQLITE_CREATE_TABLE:
+    case SQLITE_CREATE_TEMP_INDEX:
+    case SQLITE_CREATE_TEMP_TABLE:
+    case SQLITE_CREATE_TEMP_TRIGGER:
+    case SQLITE_CREATE_TEMP_VIEW:
+    case SQLITE_CREATE_TRIGGER:
+    case SQLITE_CREATE_VIEW:
+    case SQLITE_CREATE_VTABLE: return deny("CREATE is not allowed (only SELECT)", true);
+    case SQLITE_DROP_INDEX:
+    case SQLITE_DROP_TABLE:
+    case SQLITE_DROP_TEMP_INDEX:
+    case SQLITE_DROP_TEMP_TABLE:
+    case SQLITE_DROP_TEMP_TRIGGER:
+    case SQLITE_DROP_TEMP_VIEW:
+    case SQLITE_DROP_TRIGGER:
+    case SQLITE_DROP_VIEW:
+    case SQLITE_DROP_VTABLE: return deny("DROP is not allowed (only SELECT)", true);
+    case SQLITE_ALTER_TABLE: return deny("ALTER TABLE is not allowed (only SELECT)", true);
+    default: return deny("statement kind " + std::to_string(action) + " is not allowed (only SELECT)", true);
   }
 }
 
@@ -209,7 +295,8 @@ Result<std::unique_ptr<GuardedQuery>> GuardedQuery::Prepare(storage::Database& d
       while (n < rest.size() && std::isalpha(static_cast<unsigned char>(rest[n]))) ++n;
       std::string kw = ToLower(rest.substr(0, n));
       for (const char* k : {"create", "drop", "alter"}) {
-        if (kw == k) return InvalidArgumentError("query rejected: " + ToUpper(kw) + " is not allowed (only SELECT)");
+        if (kw == k)
+          return InvalidArgumentError("query rejected: " + ToUpper(kw) + " is not allowed (only SELECT)");
       }
     }
     if (!auth.denial.empty()) return InvalidArgumentError("query rejected: " + auth.denial);
@@ -257,12 +344,12 @@ Result<bool> GuardedQuery::Step() {
   sqlite3_progress_handler(raw, 0, nullptr, nullptr);
   if (r.ok()) return r;
   if (stop_ == Stop::kTimeout) {
-    return DeadlineExceededError("query stopped: exceeded its time limit of " + std::to_string(limits_.timeout_ms) +
-                                 " ms");
+    return DeadlineExceededError("query stopped: exceeded its time limit of " +
+                                 std::to_string(limits_.timeout_ms) + " ms");
   }
   if (stop_ == Stop::kSteps) {
-    return ResourceExhaustedError("query stopped: exceeded its budget of " + std::to_string(limits_.max_vm_steps) +
-                                  " VM steps");
+    return ResourceExhaustedError("query stopped: exceeded its budget of " +
+                                  std::to_string(limits_.max_vm_steps) + " VM steps");
   }
   if (sqlite3_errcode(raw) == SQLITE_NOMEM) {
     return ResourceExhaustedError("query stopped: it needed more memory than the ceiling of " +
@@ -271,6 +358,8 @@ Result<bool> GuardedQuery::Step() {
   return r.status();
 }
 
-int64_t SetMemoryCeiling(int64_t bytes) { return sqlite3_hard_heap_limit64(bytes); }
+int64_t SetMemoryCeiling(int64_t bytes) {
+  return sqlite3_hard_heap_limit64(bytes);
+}
 
 }  // namespace sentinel::detection

@@ -36,7 +36,7 @@ class GuardedQuery {
  public:
   // Compiles `sql` on `db` and checks it. The connection should be read-only.
   static Result<std::unique_ptr<GuardedQuery>> Prepare(storage::Database& db, std::string_view sql,
-                                                      const GuardLimits& limits);
+                                                       const GuardLimits& limits);
   ~GuardedQuery();
   GuardedQuery(const GuardedQuery&) = delete;
   GuardedQuery& operator=(const GuardedQuery&) = delete;

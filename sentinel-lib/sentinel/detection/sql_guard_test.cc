@@ -147,9 +147,8 @@ TEST_F(SqlGuardTest, MemoryCeilingStopsAMemoryBomb) {
   // (without the ceiling this query succeeds: 9 MB is under the length cap).
   const int64_t previous = SetMemoryCeiling(int64_t{12} << 20);
   GuardLimits limits;
-  auto q = GuardedQuery::Prepare(*db_,
-                                 "SELECT length(a || a || a) FROM (SELECT printf('%.3000000c', 'x') AS a)",
-                                 limits);
+  auto q = GuardedQuery::Prepare(
+      *db_, "SELECT length(a || a || a) FROM (SELECT printf('%.3000000c', 'x') AS a)", limits);
   ASSERT_TRUE(q.ok()) << q.status().message();
   auto r = (*q)->Step();
   SetMemoryCeiling(previous);

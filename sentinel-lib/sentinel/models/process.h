@@ -15,26 +15,26 @@ namespace sentinel::models {
 struct ProcessRecord {
   int64_t pid = 0;
   std::optional<int64_t> ppid;
-  std::string name;                        // comm, as the kernel reports it
-  std::optional<std::string> exe_path;     // with " (deleted)" when the kernel says so
+  std::string name;                                      // comm, as the kernel reports it
+  std::optional<std::string> exe_path;                   // with " (deleted)" when the kernel says so
   std::optional<std::vector<std::string>> command_line;  // argv; nullopt if unreadable
-  int64_t start_time_ms = 0;               // epoch ms
-  std::optional<double> cpu_percent;       // over the last interval
-  std::optional<int64_t> memory_bytes;     // RSS
-  std::optional<std::string> status;       // running, sleeping, ...
-  std::optional<int64_t> user_id;          // real uid
-  std::optional<int64_t> effective_uid;    // euid: differs from user_id in setuid programs
+  int64_t start_time_ms = 0;                             // epoch ms
+  std::optional<double> cpu_percent;                     // over the last interval
+  std::optional<int64_t> memory_bytes;                   // RSS
+  std::optional<std::string> status;                     // running, sleeping, ...
+  std::optional<int64_t> user_id;                        // real uid
+  std::optional<int64_t> effective_uid;                  // euid: differs from user_id in setuid programs
   std::optional<std::string> user_name;
-  std::optional<std::string> exe_hash;     // lowercase hex SHA-256
-  std::string platform_data = "{}";        // JSON object
+  std::optional<std::string> exe_hash;  // lowercase hex SHA-256
+  std::string platform_data = "{}";     // JSON object
 };
 
 // What a scan produced, written as one unit.
 struct ScanRecord {
   int64_t started_at_ms = 0;
   int64_t completed_at_ms = 0;
-  int64_t errors = 0;                 // processes or fields that could not be read
-  std::string error_summary = "{}";   // JSON object: reason -> count
+  int64_t errors = 0;                // processes or fields that could not be read
+  std::string error_summary = "{}";  // JSON object: reason -> count
   int64_t hash_cache_hits = 0;
   int64_t hash_cache_misses = 0;
   std::string hostname;

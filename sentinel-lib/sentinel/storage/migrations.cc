@@ -314,7 +314,8 @@ INSERT OR REPLACE INTO system_metadata(key, value, updated_at_ms)
 constexpr Migration kEventMigrations[] = {
     {1, "initial event store: incremental process history, events, rules, alerts, deliveries, DLQ", kEvents1},
     {2, "detection_rules.enabled_override; process_instances.command_text", kEvents2},
-    {3, "durable alert delivery: delivery_queue, attempt states, http_status, one DLQ entry per alert and sink",
+    {3,
+     "durable alert delivery: delivery_queue, attempt states, http_status, one DLQ entry per alert and sink",
      kEvents3},
 };
 constexpr Migration kAuditMigrations[] = {
@@ -337,10 +338,14 @@ std::span<const Migration> MigrationsFor(DatabaseKind kind) {
   return kAuditMigrations;
 }
 
-int LatestSchemaVersion(DatabaseKind kind) { return MigrationsFor(kind).back().version; }
+int LatestSchemaVersion(DatabaseKind kind) {
+  return MigrationsFor(kind).back().version;
+}
 
 // 'SnEv' and 'SnAu'.
-uint32_t ApplicationId(DatabaseKind kind) { return kind == DatabaseKind::kEvents ? 0x536e4576u : 0x536e4175u; }
+uint32_t ApplicationId(DatabaseKind kind) {
+  return kind == DatabaseKind::kEvents ? 0x536e4576u : 0x536e4175u;
+}
 
 std::string_view KindName(DatabaseKind kind) {
   return kind == DatabaseKind::kEvents ? "event store" : "audit ledger";
@@ -361,10 +366,10 @@ Result<int> InspectSchema(Database& db, DatabaseKind kind) {
     std::string other;
     for (DatabaseKind k : {DatabaseKind::kEvents, DatabaseKind::kAudit})
       if (app_id == static_cast<int64_t>(ApplicationId(k))) other = std::string(KindName(k));
-    return FailedPreconditionError(db.path() + ": not a SentinelD " + std::string(KindName(kind)) +
-                                   (other.empty() ? " (a database written by another program)"
-                                                  : " (it is a SentinelD " + other + ")") +
-                                   "; refusing to use it");
+    return FailedPreconditionError(
+        db.path() + ": not a SentinelD " + std::string(KindName(kind)) +
+        (other.empty() ? " (a database written by another program)" : " (it is a SentinelD " + other + ")") +
+        "; refusing to use it");
   }
   auto version = db.QueryInt("PRAGMA user_version");
   if (!version.ok()) return version.status().WithContext(db.path());
@@ -382,9 +387,9 @@ Status Migrate(Database& db, DatabaseKind kind) {
   ASSIGN_OR_RETURN(int current, InspectSchema(db, kind));
   if (current == LatestSchemaVersion(kind)) return Status::Ok();
   if (db.mode() == OpenMode::kReadOnly) {
-    return FailedPreconditionError(db.path() + ": schema version " + std::to_string(current) +
-                                   " is older than this binary's (" + std::to_string(LatestSchemaVersion(kind)) +
-                                   "); start procmond or sentinelagent once to migrate it");
+    return FailedPreconditionError(
+        db.path() + ": schema version " + std::to_string(current) + " is older than this binary's (" +
+        std::to_string(LatestSchemaVersion(kind)) + "); start procmond or sentinelagent once to migrate it");
   }
   for (const Migration& m : MigrationsFor(kind)) {
     if (m.version <= current) continue;
@@ -396,8 +401,9 @@ Status Migrate(Database& db, DatabaseKind kind) {
     RETURN_IF_ERROR(db.Exec(kMigrationsTable));
     Status s = db.Exec(m.sql);
     if (!s.ok()) return s.WithContext("migration " + std::to_string(m.version));
-    ASSIGN_OR_RETURN(Statement rec, db.Prepare("INSERT INTO schema_migrations(version,name,applied_at_ms,checksum)"
-                                              " VALUES(?,?,?,?)"));
+    ASSIGN_OR_RETURN(Statement rec,
+                     db.Prepare("INSERT INTO schema_migrations(version,name,applied_at_ms,checksum)"
+                                " VALUES(?,?,?,?)"));
     RETURN_IF_ERROR(rec.BindInt(1, m.version));
     RETURN_IF_ERROR(rec.BindText(2, m.name));
     RETURN_IF_ERROR(rec.BindInt(3, NowMs()));

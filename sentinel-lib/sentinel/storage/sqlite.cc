@@ -15,19 +15,25 @@ Status SqliteError(int rc, std::string_view what, sqlite3* db) {
   switch (rc & 0xff) {
     case SQLITE_CANTOPEN: return NotFoundError(std::move(msg));
     case SQLITE_NOTADB: return InvalidArgumentError(std::move(msg));
-    case SQLITE_BUSY: case SQLITE_LOCKED: return UnavailableError(std::move(msg));
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return UnavailableError(std::move(msg));
     case SQLITE_FULL: return ResourceExhaustedError(std::move(msg));
-    case SQLITE_READONLY: case SQLITE_AUTH: case SQLITE_PERM: return PermissionDeniedError(std::move(msg));
+    case SQLITE_READONLY:
+    case SQLITE_AUTH:
+    case SQLITE_PERM: return PermissionDeniedError(std::move(msg));
     case SQLITE_CORRUPT: return DataLossError(std::move(msg));
     case SQLITE_INTERRUPT: return DeadlineExceededError(std::move(msg));
     case SQLITE_NOMEM: return ResourceExhaustedError(std::move(msg));
-    case SQLITE_ERROR: case SQLITE_RANGE: case SQLITE_MISMATCH: case SQLITE_CONSTRAINT:
-      return InvalidArgumentError(std::move(msg));
+    case SQLITE_ERROR:
+    case SQLITE_RANGE:
+    case SQLITE_MISMATCH:
+    case SQLITE_CONSTRAINT: return InvalidArgumentError(std::move(msg));
     default: return InternalError(std::move(msg));
   }
 }
 
-Result<std::unique_ptr<Database>> Database::Open(const std::string& path, OpenMode mode, int64_t busy_timeout_ms) {
+Result<std::unique_ptr<Database>> Database::Open(const std::string& path, OpenMode mode,
+                                                 int64_t busy_timeout_ms) {
   if (path.empty()) return InvalidArgumentError("database path is empty");
   struct stat st {};
   bool exists = ::stat(path.c_str(), &st) == 0;
@@ -35,7 +41,8 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path, OpenMo
     if (errno == EACCES) return PermissionDeniedError(path + ": cannot access database: Permission denied");
     return NotFoundError(path + ": database not found");
   }
-  if (exists && S_ISDIR(st.st_mode)) return InvalidArgumentError(path + ": is a directory, not a database file");
+  if (exists && S_ISDIR(st.st_mode))
+    return InvalidArgumentError(path + ": is a directory, not a database file");
   if (exists && ::access(path.c_str(), R_OK) != 0) {
     return PermissionDeniedError(path + ": cannot read database: Permission denied");
   }
@@ -62,7 +69,9 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path, OpenMo
   return std::unique_ptr<Database>(new Database(db, path, mode));
 }
 
-Database::~Database() { sqlite3_close_v2(db_); }
+Database::~Database() {
+  sqlite3_close_v2(db_);
+}
 
 Status Database::Exec(std::string_view sql) {
   std::string s(sql);
@@ -100,10 +109,16 @@ Result<std::optional<std::string>> Database::QueryText(std::string_view sql) {
   return std::optional<std::string>(st.ColumnText(0));
 }
 
-int64_t Database::LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
-int Database::Changes() const { return sqlite3_changes(db_); }
+int64_t Database::LastInsertRowId() const {
+  return sqlite3_last_insert_rowid(db_);
+}
+int Database::Changes() const {
+  return sqlite3_changes(db_);
+}
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
+Statement::~Statement() {
+  sqlite3_finalize(stmt_);
+}
 
 Statement::Statement(Statement&& other) noexcept : stmt_(other.stmt_), db_(other.db_) {
   other.stmt_ = nullptr;
@@ -124,12 +139,18 @@ Status Statement::Check(int rc, std::string_view what) {
   return SqliteError(rc, what, db_);
 }
 
-Status Statement::BindInt(int idx, int64_t v) { return Check(sqlite3_bind_int64(stmt_, idx, v), "bind"); }
-Status Statement::BindDouble(int idx, double v) { return Check(sqlite3_bind_double(stmt_, idx, v), "bind"); }
+Status Statement::BindInt(int idx, int64_t v) {
+  return Check(sqlite3_bind_int64(stmt_, idx, v), "bind");
+}
+Status Statement::BindDouble(int idx, double v) {
+  return Check(sqlite3_bind_double(stmt_, idx, v), "bind");
+}
 Status Statement::BindText(int idx, std::string_view v) {
   return Check(sqlite3_bind_text64(stmt_, idx, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8), "bind");
 }
-Status Statement::BindNull(int idx) { return Check(sqlite3_bind_null(stmt_, idx), "bind"); }
+Status Statement::BindNull(int idx) {
+  return Check(sqlite3_bind_null(stmt_, idx), "bind");
+}
 Status Statement::BindOptionalInt(int idx, const std::optional<int64_t>& v) {
   return v ? BindInt(idx, *v) : BindNull(idx);
 }
@@ -139,7 +160,9 @@ Status Statement::BindOptionalText(int idx, const std::optional<std::string>& v)
 Status Statement::BindOptionalDouble(int idx, const std::optional<double>& v) {
   return v ? BindDouble(idx, *v) : BindNull(idx);
 }
-int Statement::ParameterIndex(const char* name) const { return sqlite3_bind_parameter_index(stmt_, name); }
+int Statement::ParameterIndex(const char* name) const {
+  return sqlite3_bind_parameter_index(stmt_, name);
+}
 
 Result<bool> Statement::Step() {
   int rc = sqlite3_step(stmt_);
@@ -164,16 +187,28 @@ void Statement::Reset() {
   sqlite3_clear_bindings(stmt_);
 }
 
-int Statement::ColumnCount() const { return sqlite3_column_count(stmt_); }
+int Statement::ColumnCount() const {
+  return sqlite3_column_count(stmt_);
+}
 std::string Statement::ColumnName(int i) const {
   const char* n = sqlite3_column_name(stmt_, i);
   return n ? n : "";
 }
-int Statement::ColumnType(int i) const { return sqlite3_column_type(stmt_, i); }
-bool Statement::IsNull(int i) const { return sqlite3_column_type(stmt_, i) == SQLITE_NULL; }
-int64_t Statement::ColumnInt(int i) const { return sqlite3_column_int64(stmt_, i); }
-double Statement::ColumnDouble(int i) const { return sqlite3_column_double(stmt_, i); }
-std::string Statement::ColumnText(int i) const { return std::string(ColumnTextView(i)); }
+int Statement::ColumnType(int i) const {
+  return sqlite3_column_type(stmt_, i);
+}
+bool Statement::IsNull(int i) const {
+  return sqlite3_column_type(stmt_, i) == SQLITE_NULL;
+}
+int64_t Statement::ColumnInt(int i) const {
+  return sqlite3_column_int64(stmt_, i);
+}
+double Statement::ColumnDouble(int i) const {
+  return sqlite3_column_double(stmt_, i);
+}
+std::string Statement::ColumnText(int i) const {
+  return std::string(ColumnTextView(i));
+}
 std::string_view Statement::ColumnTextView(int i) const {
   const unsigned char* p = sqlite3_column_text(stmt_, i);
   int n = sqlite3_column_bytes(stmt_, i);

@@ -28,7 +28,6 @@ std::string JoinArgs(const std::vector<std::string>& argv) {
   return out;
 }
 
-
 Status EnsureParentDirectory(const std::string& path) {
   std::filesystem::path p(path);
   auto parent = p.parent_path();
@@ -81,16 +80,16 @@ Status CheckHeader(DatabaseKind kind, const std::string& path) {
   if (app_id != 0 && app_id != ApplicationId(kind)) {
     for (DatabaseKind k : {DatabaseKind::kEvents, DatabaseKind::kAudit}) {
       if (app_id == ApplicationId(k)) {
-        return FailedPreconditionError(what + " (it is a SentinelD " + std::string(KindName(k)) + "); refusing to use it");
+        return FailedPreconditionError(what + " (it is a SentinelD " + std::string(KindName(k)) +
+                                       "); refusing to use it");
       }
     }
     return FailedPreconditionError(what + " (a database written by another program); refusing to use it");
   }
   if (app_id == ApplicationId(kind) && static_cast<int>(version) > LatestSchemaVersion(kind)) {
-    return FailedPreconditionError(path + ": schema version " + std::to_string(version) +
-                                   " is newer than this binary supports (" +
-                                   std::to_string(LatestSchemaVersion(kind)) +
-                                   "); upgrade SentinelD before using this database");
+    return FailedPreconditionError(
+        path + ": schema version " + std::to_string(version) + " is newer than this binary supports (" +
+        std::to_string(LatestSchemaVersion(kind)) + "); upgrade SentinelD before using this database");
   }
   return Status::Ok();
 }
@@ -122,7 +121,9 @@ SipKey RandomSipKey() {
   return k;
 }
 
-inline uint64_t Rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
+inline uint64_t Rotl(uint64_t x, int b) {
+  return (x << b) | (x >> (64 - b));
+}
 
 std::pair<uint64_t, uint64_t> SipHash128(const SipKey& key, const unsigned char* in, size_t len) {
   uint64_t v0 = 0x736f6d6570736575ULL ^ key.k0;
@@ -190,7 +191,8 @@ void AppendLength(std::string* s, size_t n) {
 
 }  // namespace
 
-EventStore::ImageDigest EventStore::DigestImage(const std::string& name, const std::optional<std::string>& exe_path,
+EventStore::ImageDigest EventStore::DigestImage(const std::string& name,
+                                                const std::optional<std::string>& exe_path,
                                                 const std::optional<std::vector<std::string>>& argv,
                                                 std::string* scratch) {
   static const SipKey kKey = RandomSipKey();
@@ -275,13 +277,16 @@ Result<std::unique_ptr<EventStore>> EventStore::Open(const StoreOptions& options
 
 Status EventStore::LoadOpenInstances() {
   open_.clear();
-  ASSIGN_OR_RETURN(Statement st, db_->Prepare(
-      "SELECT i.instance_id, i.pid, i.start_time, i.name, i.exe_path, i.command_line, i.exe_hash,"
-      "       s.ppid, s.cpu_percent, s.memory_bytes, s.status, s.user_id, s.user_name, s.effective_uid"
-      " FROM process_instances i"
-      " JOIN process_states s ON s.instance_id = i.instance_id"
-      "  AND s.scan_id = (SELECT MAX(x.scan_id) FROM process_states x WHERE x.instance_id = i.instance_id)"
-      " WHERE i.last_scan_id = 9223372036854775807"));
+  ASSIGN_OR_RETURN(
+      Statement st,
+      db_->Prepare(
+          "SELECT i.instance_id, i.pid, i.start_time, i.name, i.exe_path, i.command_line, i.exe_hash,"
+          "       s.ppid, s.cpu_percent, s.memory_bytes, s.status, s.user_id, s.user_name, s.effective_uid"
+          " FROM process_instances i"
+          " JOIN process_states s ON s.instance_id = i.instance_id"
+          "  AND s.scan_id = (SELECT MAX(x.scan_id) FROM process_states x WHERE x.instance_id = "
+          "i.instance_id)"
+          " WHERE i.last_scan_id = 9223372036854775807"));
   while (true) {
     ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) break;
@@ -322,13 +327,16 @@ Result<int64_t> EventStore::WriteScan(const models::ScanRecord& scan) {
 
 Result<int64_t> EventStore::WriteScanUnchecked(const models::ScanRecord& scan) {
   ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
-  ASSIGN_OR_RETURN(auto prev, db_->QueryInt("SELECT MAX(scan_id) FROM scan_metadata WHERE status='completed'"));
+  ASSIGN_OR_RETURN(auto prev,
+                   db_->QueryInt("SELECT MAX(scan_id) FROM scan_metadata WHERE status='completed'"));
   const int64_t prev_scan_id = prev.value_or(0);
 
-  ASSIGN_OR_RETURN(Statement ins_scan, db_->Prepare(
-      "INSERT INTO scan_metadata(started_at_ms, completed_at_ms, duration_ms, status, process_count,"
-      " errors, error_summary, hash_cache_hits, hash_cache_misses, hostname, collector_version)"
-      " VALUES(?,?,?,'completed',?,?,?,?,?,?,?)"));
+  ASSIGN_OR_RETURN(
+      Statement ins_scan,
+      db_->Prepare(
+          "INSERT INTO scan_metadata(started_at_ms, completed_at_ms, duration_ms, status, process_count,"
+          " errors, error_summary, hash_cache_hits, hash_cache_misses, hostname, collector_version)"
+          " VALUES(?,?,?,'completed',?,?,?,?,?,?,?)"));
   RETURN_IF_ERROR(ins_scan.BindInt(1, scan.started_at_ms));
   RETURN_IF_ERROR(ins_scan.BindInt(2, scan.completed_at_ms));
   RETURN_IF_ERROR(ins_scan.BindInt(3, scan.completed_at_ms - scan.started_at_ms));
@@ -342,13 +350,16 @@ Result<int64_t> EventStore::WriteScanUnchecked(const models::ScanRecord& scan) {
   RETURN_IF_ERROR(ins_scan.Run());
   const int64_t scan_id = db_->LastInsertRowId();
 
-  ASSIGN_OR_RETURN(Statement ins_inst, db_->Prepare(
-      "INSERT INTO process_instances(pid, start_time, name, exe_path, command_line, exe_hash, hash_algorithm,"
-      " platform_data, first_scan_id, last_scan_id, command_text)"
-      " VALUES(?,?,?,?,?,?,?,?,?,9223372036854775807,?)"));
-  ASSIGN_OR_RETURN(Statement ins_state, db_->Prepare(
-      "INSERT INTO process_states(instance_id, scan_id, ppid, cpu_percent, memory_bytes, status, user_id,"
-      " user_name, effective_uid) VALUES(?,?,?,?,?,?,?,?,?)"));
+  ASSIGN_OR_RETURN(Statement ins_inst,
+                   db_->Prepare("INSERT INTO process_instances(pid, start_time, name, exe_path, "
+                                "command_line, exe_hash, hash_algorithm,"
+                                " platform_data, first_scan_id, last_scan_id, command_text)"
+                                " VALUES(?,?,?,?,?,?,?,?,?,9223372036854775807,?)"));
+  ASSIGN_OR_RETURN(
+      Statement ins_state,
+      db_->Prepare(
+          "INSERT INTO process_states(instance_id, scan_id, ppid, cpu_percent, memory_bytes, status, user_id,"
+          " user_name, effective_uid) VALUES(?,?,?,?,?,?,?,?,?)"));
   ASSIGN_OR_RETURN(Statement close_inst,
                    db_->Prepare("UPDATE process_instances SET last_scan_id=? WHERE instance_id=?"));
 
@@ -359,7 +370,8 @@ Result<int64_t> EventStore::WriteScanUnchecked(const models::ScanRecord& scan) {
     return close_inst.Run();
   };
 
-  if (open_.bucket_count() < scan.processes.size()) open_.reserve(scan.processes.size() + scan.processes.size() / 4);
+  if (open_.bucket_count() < scan.processes.size())
+    open_.reserve(scan.processes.size() + scan.processes.size() / 4);
   for (const models::ProcessRecord& p : scan.processes) {
     auto [it, inserted] = open_.try_emplace(Key{p.pid, p.start_time_ms});
     OpenInstance& inst = it->second;
@@ -369,8 +381,9 @@ Result<int64_t> EventStore::WriteScanUnchecked(const models::ScanRecord& scan) {
     bool state_changed = true;
     if (same_image) {
       state_changed = inst.ppid != p.ppid || inst.cpu_percent != p.cpu_percent ||
-                      inst.memory_bytes != p.memory_bytes || inst.status != p.status || inst.user_id != p.user_id ||
-                      inst.effective_uid != p.effective_uid || inst.user_name != p.user_name;
+                      inst.memory_bytes != p.memory_bytes || inst.status != p.status ||
+                      inst.user_id != p.user_id || inst.effective_uid != p.effective_uid ||
+                      inst.user_name != p.user_name;
     } else {
       if (!inserted) {  // same pid and start time, new image: it called execve
         RETURN_IF_ERROR(close(inst.instance_id));
@@ -436,8 +449,9 @@ Result<int64_t> EventStore::WriteScanUnchecked(const models::ScanRecord& scan) {
   // A spike (a fork storm) must not pin its bucket array for good.
   if (open_.bucket_count() > 4 * (open_.size() + 1024)) open_.rehash(0);
 
-  ASSIGN_OR_RETURN(Statement upd, db_->Prepare(
-      "UPDATE scan_metadata SET new_processes=?, exited_processes=? WHERE scan_id=?"));
+  ASSIGN_OR_RETURN(
+      Statement upd,
+      db_->Prepare("UPDATE scan_metadata SET new_processes=?, exited_processes=? WHERE scan_id=?"));
   RETURN_IF_ERROR(upd.BindInt(1, new_count));
   RETURN_IF_ERROR(upd.BindInt(2, exited));
   RETURN_IF_ERROR(upd.BindInt(3, scan_id));
@@ -449,7 +463,8 @@ Result<int64_t> EventStore::WriteScanUnchecked(const models::ScanRecord& scan) {
 
 Result<RetentionResult> EventStore::ApplyRetention(int64_t now_ms, int64_t retention_days,
                                                    int64_t alert_retention_days) {
-  if (retention_days < 1 || alert_retention_days < 1) return InvalidArgumentError("retention must be >= 1 day");
+  if (retention_days < 1 || alert_retention_days < 1)
+    return InvalidArgumentError("retention must be >= 1 day");
   const int64_t cutoff = now_ms - retention_days * 86'400'000;
   const int64_t alert_cutoff = now_ms - alert_retention_days * 86'400'000;
   RetentionResult r;
@@ -466,15 +481,18 @@ Result<RetentionResult> EventStore::ApplyRetention(int64_t now_ms, int64_t reten
   ASSIGN_OR_RETURN(auto min_scan, db_->QueryInt("SELECT MIN(scan_id) FROM scan_metadata"));
   const int64_t keep_from = min_scan.value_or(INT64_MAX);
   // Instances that ended before the oldest remaining scan.
-  RETURN_IF_ERROR(run("DELETE FROM process_states WHERE instance_id IN"
-                      " (SELECT instance_id FROM process_instances WHERE last_scan_id < ?)",
-                      keep_from, &r.states_deleted));
-  RETURN_IF_ERROR(run("DELETE FROM process_instances WHERE last_scan_id < ?", keep_from, &r.instances_deleted));
+  RETURN_IF_ERROR(
+      run("DELETE FROM process_states WHERE instance_id IN"
+          " (SELECT instance_id FROM process_instances WHERE last_scan_id < ?)",
+          keep_from, &r.states_deleted));
+  RETURN_IF_ERROR(
+      run("DELETE FROM process_instances WHERE last_scan_id < ?", keep_from, &r.instances_deleted));
   // Older states of surviving instances, except the one still in force at keep_from.
-  RETURN_IF_ERROR(run("DELETE FROM process_states WHERE scan_id < ?1 AND (instance_id, scan_id) NOT IN"
-                      " (SELECT instance_id, MAX(scan_id) FROM process_states WHERE scan_id <= ?1"
-                      "  GROUP BY instance_id)",
-                      keep_from, &r.states_deleted));
+  RETURN_IF_ERROR(
+      run("DELETE FROM process_states WHERE scan_id < ?1 AND (instance_id, scan_id) NOT IN"
+          " (SELECT instance_id, MAX(scan_id) FROM process_states WHERE scan_id <= ?1"
+          "  GROUP BY instance_id)",
+          keep_from, &r.states_deleted));
   RETURN_IF_ERROR(run("DELETE FROM process_events WHERE event_time_ms < ?", cutoff, &r.events_deleted));
   const char* kOldAlerts =
       "SELECT id FROM alerts WHERE alert_time < ?1 AND id NOT IN (SELECT alert_id FROM dead_letter_queue)"
@@ -488,9 +506,11 @@ Result<RetentionResult> EventStore::ApplyRetention(int64_t now_ms, int64_t reten
 }
 
 Status EventStore::SetMetadata(const std::string& key, const std::string& value) {
-  ASSIGN_OR_RETURN(Statement st, db_->Prepare(
-      "INSERT INTO system_metadata(key,value,updated_at_ms) VALUES(?,?,?)"
-      " ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_at_ms=excluded.updated_at_ms"));
+  ASSIGN_OR_RETURN(
+      Statement st,
+      db_->Prepare(
+          "INSERT INTO system_metadata(key,value,updated_at_ms) VALUES(?,?,?)"
+          " ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_at_ms=excluded.updated_at_ms"));
   RETURN_IF_ERROR(st.BindText(1, key));
   RETURN_IF_ERROR(st.BindText(2, value));
   RETURN_IF_ERROR(st.BindInt(3, NowMs()));

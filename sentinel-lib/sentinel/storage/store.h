@@ -59,7 +59,8 @@ class EventStore {
   // Deletes process history and events older than retention_days, and
   // alerts (with their deliveries) older than alert_retention_days. Alerts
   // still in the dead-letter queue are kept. One transaction.
-  Result<RetentionResult> ApplyRetention(int64_t now_ms, int64_t retention_days, int64_t alert_retention_days);
+  Result<RetentionResult> ApplyRetention(int64_t now_ms, int64_t retention_days,
+                                         int64_t alert_retention_days);
 
   Status SetMetadata(const std::string& key, const std::string& value);
 

@@ -18,8 +18,12 @@ using testing::ReadFile;
 using testing::TempDir;
 using testing::WriteFile;
 
-StoreOptions Rw(const std::string& p) { return {p, OpenMode::kReadWrite, 2000}; }
-StoreOptions Ro(const std::string& p) { return {p, OpenMode::kReadOnly, 2000}; }
+StoreOptions Rw(const std::string& p) {
+  return {p, OpenMode::kReadWrite, 2000};
+}
+StoreOptions Ro(const std::string& p) {
+  return {p, OpenMode::kReadOnly, 2000};
+}
 
 models::ProcessRecord Proc(int64_t pid, std::string name, int64_t start = 1000) {
   models::ProcessRecord p;
@@ -47,7 +51,9 @@ models::ScanRecord Scan(int64_t t, std::vector<models::ProcessRecord> procs) {
   return s;
 }
 
-int64_t Count(Database& db, const std::string& sql) { return db.QueryInt(sql)->value_or(-1); }
+int64_t Count(Database& db, const std::string& sql) {
+  return db.QueryInt(sql)->value_or(-1);
+}
 
 TEST(StoreTest, CreatesWalDatabaseWithMigrationsAndRestrictiveMode) {
   TempDir dir;
@@ -65,11 +71,14 @@ TEST(StoreTest, CreatesWalDatabaseWithMigrationsAndRestrictiveMode) {
   EXPECT_EQ(st.st_mode & 0777, 0640u);
   ASSERT_EQ(stat(dir.File("sub/dir").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0750u);
-  for (const char* table : {"process_snapshots", "scan_metadata", "detection_rules", "alerts", "alert_deliveries",
-                            "system_metadata", "process_events", "dead_letter_queue", "processes"}) {
-    EXPECT_EQ(Count(db, std::string("SELECT count(*) FROM sqlite_schema WHERE name='") + table + "'"), 1) << table;
+  for (const char* table :
+       {"process_snapshots", "scan_metadata", "detection_rules", "alerts", "alert_deliveries",
+        "system_metadata", "process_events", "dead_letter_queue", "processes"}) {
+    EXPECT_EQ(Count(db, std::string("SELECT count(*) FROM sqlite_schema WHERE name='") + table + "'"), 1)
+        << table;
   }
-  EXPECT_EQ(Count(db, "SELECT count(*) FROM pragma_table_info('alerts') WHERE name IN ('dedup_key','status')"), 2);
+  EXPECT_EQ(
+      Count(db, "SELECT count(*) FROM pragma_table_info('alerts') WHERE name IN ('dedup_key','status')"), 2);
 }
 
 TEST(StoreTest, ReopenIsIdempotent) {
@@ -77,7 +86,8 @@ TEST(StoreTest, ReopenIsIdempotent) {
   { ASSERT_TRUE(EventStore::Open(Rw(dir.File("e.db"))).ok()); }
   auto again = EventStore::Open(Rw(dir.File("e.db")));
   ASSERT_TRUE(again.ok()) << again.status().ToString();
-  EXPECT_EQ(Count((*again)->db(), "SELECT count(*) FROM schema_migrations"), LatestSchemaVersion(DatabaseKind::kEvents));
+  EXPECT_EQ(Count((*again)->db(), "SELECT count(*) FROM schema_migrations"),
+            LatestSchemaVersion(DatabaseKind::kEvents));
   auto ro = OpenStore(DatabaseKind::kEvents, Ro(dir.File("e.db")));
   ASSERT_TRUE(ro.ok()) << ro.status().ToString();
   EXPECT_FALSE((*ro)->Exec("INSERT INTO system_metadata VALUES('k','v',0)").ok());
@@ -96,7 +106,8 @@ TEST(StoreTest, RefusesNewerSchemaWithoutChangingIt) {
     auto s = EventStore::Open(opts);
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
-    EXPECT_NE(s.status().message().find("schema version 99 is newer"), std::string::npos) << s.status().message();
+    EXPECT_NE(s.status().message().find("schema version 99 is newer"), std::string::npos)
+        << s.status().message();
   }
   EXPECT_EQ(ReadFile(path), before);
 }
@@ -104,12 +115,14 @@ TEST(StoreTest, RefusesNewerSchemaWithoutChangingIt) {
 TEST(StoreTest, RefusesFileThatIsNotSqlite) {
   TempDir dir;
   std::string path = dir.File("e.db");
-  std::string junk = "this is not a database, just some text that is long enough to have a header............\n";
+  std::string junk =
+      "this is not a database, just some text that is long enough to have a header............\n";
   WriteFile(path, junk);
   for (auto opts : {Rw(path), Ro(path)}) {
     auto s = EventStore::Open(opts);
     ASSERT_FALSE(s.ok());
-    EXPECT_NE(s.status().message().find("not a SentinelD event store"), std::string::npos) << s.status().message();
+    EXPECT_NE(s.status().message().find("not a SentinelD event store"), std::string::npos)
+        << s.status().message();
   }
   EXPECT_EQ(ReadFile(path), junk);
   EXPECT_FALSE(FileExists(path + "-wal"));
@@ -126,7 +139,8 @@ TEST(StoreTest, RefusesForeignSqliteDatabase) {
   std::string before = ReadFile(path);
   auto s = EventStore::Open(Rw(path));
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.status().message().find("written by another program"), std::string::npos) << s.status().message();
+  EXPECT_NE(s.status().message().find("written by another program"), std::string::npos)
+      << s.status().message();
   EXPECT_EQ(ReadFile(path), before);
   // An audit ledger is not an event store either.
   std::string audit = dir.File("audit.db");
@@ -183,7 +197,8 @@ TEST(StoreTest, IncrementalScansPresentFullSnapshots) {
   // Scan 2: nothing changed.
   auto s2 = store.WriteScan(Scan(20'000, {Proc(1, "init"), Proc(100, "sshd"), Proc(200, "bash")}));
   ASSERT_TRUE(s2.ok());
-  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_states"), 3) << "unchanged processes must not be rewritten";
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_states"), 3)
+      << "unchanged processes must not be rewritten";
   EXPECT_EQ(Count(db, "SELECT count(*) FROM process_instances"), 3);
   EXPECT_EQ(Count(db, "SELECT count(*) FROM process_snapshots"), 6);
   EXPECT_EQ(Count(db, "SELECT count(*) FROM process_snapshots WHERE scan_id=" + std::to_string(*s2)), 3);
@@ -193,12 +208,14 @@ TEST(StoreTest, IncrementalScansPresentFullSnapshots) {
   bash.user_id = 1000;
   bash.user_name = "alice";
   bash.effective_uid = 0;  // a setuid-root program
-  auto s3 = store.WriteScan(Scan(30'000, {Proc(1, "init"), bash, Proc(100, "nc", 5000), Proc(300, "python3")}));
+  auto s3 =
+      store.WriteScan(Scan(30'000, {Proc(1, "init"), bash, Proc(100, "nc", 5000), Proc(300, "python3")}));
   ASSERT_TRUE(s3.ok());
   EXPECT_EQ(Count(db, "SELECT count(*) FROM processes"), 4);
   EXPECT_EQ(Count(db, "SELECT user_id FROM processes WHERE pid=200"), 1000);
   EXPECT_EQ(Count(db, "SELECT effective_uid FROM processes WHERE pid=200"), 0);
-  EXPECT_EQ(Count(db, "SELECT user_id FROM process_snapshots WHERE pid=200 AND scan_id=" + std::to_string(*s2)), 0);
+  EXPECT_EQ(
+      Count(db, "SELECT user_id FROM process_snapshots WHERE pid=200 AND scan_id=" + std::to_string(*s2)), 0);
   EXPECT_EQ(Count(db, "SELECT count(*) FROM processes WHERE name='sshd'"), 0);
   EXPECT_EQ(Count(db, "SELECT count(*) FROM process_snapshots WHERE name='sshd'"), 2);
   EXPECT_EQ(Count(db, "SELECT new_processes FROM scan_metadata WHERE scan_id=" + std::to_string(*s3)), 2);
@@ -253,14 +270,17 @@ TEST(StoreTest, RetentionDeletesOldHistoryOnly) {
   ASSERT_TRUE(store.WriteScan(Scan(now - 1 * day, {Proc(1, "init"), Proc(60, "new")})).ok());
   Database& db = store.db();
   ASSERT_TRUE(db.Exec("INSERT INTO process_events(event_time_ms,event_type,pid) VALUES(" +
-                      std::to_string(now - 31 * day) + ",'exec',5),(" + std::to_string(now - day) + ",'exec',6)")
+                      std::to_string(now - 31 * day) + ",'exec',5),(" + std::to_string(now - day) +
+                      ",'exec',6)")
                   .ok());
   ASSERT_TRUE(db.Exec("INSERT INTO alerts(alert_time,rule_id,title,severity) VALUES(" +
-                      std::to_string(now - 400 * day) + ",'r','old','low'),(" + std::to_string(now - 400 * day) +
-                      ",'r','dead-lettered','low'),(" + std::to_string(now - day) + ",'r','new','low')")
+                      std::to_string(now - 400 * day) + ",'r','old','low'),(" +
+                      std::to_string(now - 400 * day) + ",'r','dead-lettered','low'),(" +
+                      std::to_string(now - day) + ",'r','new','low')")
                   .ok());
   ASSERT_TRUE(db.Exec("INSERT INTO dead_letter_queue(alert_id,sink_name,failed_at,attempts,payload)"
-                      " VALUES(2,'soar',0,3,'{}')").ok());
+                      " VALUES(2,'soar',0,3,'{}')")
+                  .ok());
   auto r = store.ApplyRetention(now, 30, 365);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->scans_deleted, 2);

@@ -22,8 +22,10 @@ constexpr ColumnSpec kSnapshotColumns[] = {
     {"user_id", "INTEGER", "Real user id"},
     {"platform_data", "TEXT",
      "JSON object as first seen: cwd, tty, cgroup, namespaces, credentials, fds, loader variables, errors"},
-    {"effective_uid", "INTEGER", "Effective user id at this scan (0 for a setuid-root program run by a user)"},
-    {"command_text", "TEXT", "The arguments joined by single spaces (for LIKE/GLOB matching; command_line is exact)"},
+    {"effective_uid", "INTEGER",
+     "Effective user id at this scan (0 for a setuid-root program run by a user)"},
+    {"command_text", "TEXT",
+     "The arguments joined by single spaces (for LIKE/GLOB matching; command_line is exact)"},
 };
 
 constexpr ColumnSpec kScanColumns[] = {
@@ -80,7 +82,9 @@ constexpr ExportSpec kExports[] = {
 
 }  // namespace
 
-std::span<const TableSpec> RuleVisibleTables() { return kTables; }
+std::span<const TableSpec> RuleVisibleTables() {
+  return kTables;
+}
 
 const TableSpec* FindRuleVisibleTable(std::string_view name) {
   for (const auto& t : kTables)
@@ -88,7 +92,9 @@ const TableSpec* FindRuleVisibleTable(std::string_view name) {
   return nullptr;
 }
 
-std::span<const ExportSpec> ExportableTables() { return kExports; }
+std::span<const ExportSpec> ExportableTables() {
+  return kExports;
+}
 
 const ExportSpec* FindExportable(std::string_view name) {
   for (const auto& e : kExports)
@@ -102,7 +108,8 @@ std::string RenderTablesMarkdown() {
     out += "\n## `" + std::string(t.name) + "`\n\n" + std::string(t.description) + "\n\n";
     out += "| column | type | description |\n| --- | --- | --- |\n";
     for (const auto& c : t.columns) {
-      out += "| `" + std::string(c.name) + "` | " + std::string(c.type) + " | " + std::string(c.description) + " |\n";
+      out += "| `" + std::string(c.name) + "` | " + std::string(c.type) + " | " + std::string(c.description) +
+             " |\n";
     }
   }
   return out;

@@ -14,7 +14,8 @@ TEST(TablesTest, DeclarationsMatchSchema) {
   auto store = EventStore::Open({dir.File("e.db"), OpenMode::kReadWrite, 1000});
   ASSERT_TRUE(store.ok());
   for (const TableSpec& t : RuleVisibleTables()) {
-    auto st = (*store)->db().Prepare("SELECT name FROM pragma_table_info('" + std::string(t.name) + "') ORDER BY cid");
+    auto st = (*store)->db().Prepare("SELECT name FROM pragma_table_info('" + std::string(t.name) +
+                                     "') ORDER BY cid");
     ASSERT_TRUE(st.ok());
     std::vector<std::string> actual;
     while (*st->Step()) actual.push_back(st->ColumnText(0));
@@ -31,7 +32,8 @@ TEST(TablesTest, DeclarationsMatchSchema) {
 
 TEST(TablesTest, MarkdownListsEveryTable) {
   std::string md = RenderTablesMarkdown();
-  for (const TableSpec& t : RuleVisibleTables()) EXPECT_NE(md.find("`" + std::string(t.name) + "`"), std::string::npos);
+  for (const TableSpec& t : RuleVisibleTables())
+    EXPECT_NE(md.find("`" + std::string(t.name) + "`"), std::string::npos);
 }
 
 }  // namespace

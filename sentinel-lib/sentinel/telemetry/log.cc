@@ -49,8 +49,8 @@ std::string TextValue(const nlohmann::json& v) {
 
 Result<LogLevel> ParseLogLevel(std::string_view name) {
   static constexpr std::pair<std::string_view, LogLevel> kNames[] = {
-      {"trace", LogLevel::kTrace}, {"debug", LogLevel::kDebug}, {"info", LogLevel::kInfo},
-      {"warn", LogLevel::kWarn},   {"warning", LogLevel::kWarn}, {"error", LogLevel::kError},
+      {"trace", LogLevel::kTrace},       {"debug", LogLevel::kDebug},  {"info", LogLevel::kInfo},
+      {"warn", LogLevel::kWarn},         {"warning", LogLevel::kWarn}, {"error", LogLevel::kError},
       {"critical", LogLevel::kCritical}, {"off", LogLevel::kOff}};
   for (auto& [n, l] : kNames)
     if (n == name) return l;
@@ -86,7 +86,9 @@ void InitLogging(std::string component, LogLevel level, LogFormat format, int fd
   g_level.store(static_cast<int>(level));
 }
 
-void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
+void SetLogLevel(LogLevel level) {
+  g_level.store(static_cast<int>(level));
+}
 
 bool LogEnabled(LogLevel level) {
   return level != LogLevel::kOff && static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);

@@ -36,10 +36,18 @@ bool LogEnabled(LogLevel level);
 // Writes one event. `fields` must be a JSON object (or null for none).
 void Log(LogLevel level, std::string_view msg, const nlohmann::json& fields = nullptr);
 
-inline void LogDebug(std::string_view m, const nlohmann::json& f = nullptr) { Log(LogLevel::kDebug, m, f); }
-inline void LogInfo(std::string_view m, const nlohmann::json& f = nullptr) { Log(LogLevel::kInfo, m, f); }
-inline void LogWarn(std::string_view m, const nlohmann::json& f = nullptr) { Log(LogLevel::kWarn, m, f); }
-inline void LogError(std::string_view m, const nlohmann::json& f = nullptr) { Log(LogLevel::kError, m, f); }
+inline void LogDebug(std::string_view m, const nlohmann::json& f = nullptr) {
+  Log(LogLevel::kDebug, m, f);
+}
+inline void LogInfo(std::string_view m, const nlohmann::json& f = nullptr) {
+  Log(LogLevel::kInfo, m, f);
+}
+inline void LogWarn(std::string_view m, const nlohmann::json& f = nullptr) {
+  Log(LogLevel::kWarn, m, f);
+}
+inline void LogError(std::string_view m, const nlohmann::json& f = nullptr) {
+  Log(LogLevel::kError, m, f);
+}
 
 // Renders one line without writing it (used by Log and by tests).
 std::string FormatLogLine(int64_t ts_ms, LogLevel level, std::string_view component, std::string_view msg,

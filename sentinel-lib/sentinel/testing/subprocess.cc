@@ -25,8 +25,10 @@ RunResult Run(const std::vector<std::string>& argv, const std::vector<std::strin
   }
   for (const auto& e : env) {
     auto eq = e.find('=');
-    if (eq == std::string::npos) vars.erase(e);
-    else vars[e.substr(0, eq)] = e.substr(eq + 1);
+    if (eq == std::string::npos)
+      vars.erase(e);
+    else
+      vars[e.substr(0, eq)] = e.substr(eq + 1);
   }
   std::vector<std::string> env_strings;
   for (auto& [k, v] : vars) env_strings.push_back(k + "=" + v);
@@ -38,7 +40,8 @@ RunResult Run(const std::vector<std::string>& argv, const std::vector<std::strin
   args.push_back(nullptr);
 
   int in[2], out[2], err[2];
-  if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) throw std::runtime_error("pipe");
+  if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
+    throw std::runtime_error("pipe");
   pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork");
   if (pid == 0) {
@@ -72,8 +75,10 @@ RunResult Run(const std::vector<std::string>& argv, const std::vector<std::strin
       ssize_t n = read(fds[i].fd, buf, sizeof buf);
       if (n <= 0) {
         close(fds[i].fd);
-        if (i == 0) out[0] = -1;
-        else err[0] = -1;
+        if (i == 0)
+          out[0] = -1;
+        else
+          err[0] = -1;
         --open_fds;
       } else {
         (i == 0 ? r.out : r.err).append(buf, static_cast<size_t>(n));
@@ -96,8 +101,10 @@ RunResult Run(const std::vector<std::string>& argv, const std::vector<std::strin
   while ((waited = wait4(pid, &status, 0, &usage)) < 0 && errno == EINTR) {
   }
   if (waited == pid) r.peak_rss_kib = usage.ru_maxrss;
-  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  else if (WIFSIGNALED(status)) r.exit_code = 128 + WTERMSIG(status);
+  if (WIFEXITED(status))
+    r.exit_code = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status))
+    r.exit_code = 128 + WTERMSIG(status);
   return r;
 }
 

@@ -8,7 +8,7 @@
 namespace sentinel::testing {
 
 struct RunResult {
-  int exit_code = -1;   // 128+signal when killed by a signal
+  int exit_code = -1;  // 128+signal when killed by a signal
   std::string out;
   std::string err;
   // The child's peak resident set size in KiB (wait4 rusage ru_maxrss), or -1

@@ -44,9 +44,7 @@ DisplayCell ToDisplay(const Cell& cell, size_t max_width) {
       AppendReal(d.text.text, cell.real);
       d.right_aligned = true;
       break;
-    case CellType::kText:
-      d.text = EscapeForTerminal(cell.text, max_width);
-      return d;
+    case CellType::kText: d.text = EscapeForTerminal(cell.text, max_width); return d;
     case CellType::kBlob:
       // SQLite's blob literal, so a blob never looks like text.
       d.text.text = "x'";

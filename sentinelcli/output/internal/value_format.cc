@@ -10,7 +10,7 @@ namespace sentinel::cli::internal {
 namespace {
 
 constexpr char kHexDigits[] = "0123456789abcdef";
-constexpr std::string_view kEllipsis = "\xE2\x80\xA6";  // U+2026, one column
+constexpr std::string_view kEllipsis = "\xE2\x80\xA6";     // U+2026, one column
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 
 // Appends `digits` lowercase hex digits of v.
@@ -60,26 +60,24 @@ bool IsUnsafeCodePoint(char32_t cp) {
     case 0x180E:  // Mongolian vowel separator
     case 0xFEFF:  // BOM / zero-width no-break space
       return true;
-    default:
-      break;
+    default: break;
   }
-  return (cp >= 0x200B && cp <= 0x200F) ||   // zero-width space/joiners, LRM, RLM
-         (cp >= 0x2028 && cp <= 0x202E) ||   // line/paragraph separators, bidi embeddings and overrides
-         (cp >= 0x2060 && cp <= 0x206F) ||   // word joiner, invisible operators, bidi isolates
-         (cp >= 0xFFF9 && cp <= 0xFFFB) ||   // interlinear annotation
-         (cp >= 0xE0000 && cp <= 0xE007F);   // tag characters ("ASCII smuggling")
+  return (cp >= 0x200B && cp <= 0x200F) ||  // zero-width space/joiners, LRM, RLM
+         (cp >= 0x2028 && cp <= 0x202E) ||  // line/paragraph separators, bidi embeddings and overrides
+         (cp >= 0x2060 && cp <= 0x206F) ||  // word joiner, invisible operators, bidi isolates
+         (cp >= 0xFFF9 && cp <= 0xFFFB) ||  // interlinear annotation
+         (cp >= 0xE0000 && cp <= 0xE007F);  // tag characters ("ASCII smuggling")
 }
 
 size_t CodePointWidth(char32_t cp) {
   // East Asian Wide/Fullwidth blocks (after Markus Kuhn's wcwidth).
-  const bool wide = (cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0x303E) ||
-                    (cp >= 0x3041 && cp <= 0x33FF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
-                    (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xA000 && cp <= 0xA4CF) ||
-                    (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) ||
-                    (cp >= 0xFE30 && cp <= 0xFE4F) || (cp >= 0xFF00 && cp <= 0xFF60) ||
-                    (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x1F300 && cp <= 0x1F64F) ||
-                    (cp >= 0x1F900 && cp <= 0x1F9FF) || (cp >= 0x20000 && cp <= 0x2FFFD) ||
-                    (cp >= 0x30000 && cp <= 0x3FFFD);
+  const bool wide =
+      (cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0x303E) || (cp >= 0x3041 && cp <= 0x33FF) ||
+      (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xA000 && cp <= 0xA4CF) ||
+      (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0xFE30 && cp <= 0xFE4F) ||
+      (cp >= 0xFF00 && cp <= 0xFF60) || (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x1F300 && cp <= 0x1F64F) ||
+      (cp >= 0x1F900 && cp <= 0x1F9FF) || (cp >= 0x20000 && cp <= 0x2FFFD) ||
+      (cp >= 0x30000 && cp <= 0x3FFFD);
   return wide ? 2 : 1;
 }
 

@@ -13,16 +13,14 @@ namespace sentinel::cli::internal {
 
 Status OutputError(int err) {
   switch (err) {
-    case 0:
-      return UnavailableError("writing output failed");
+    case 0: return UnavailableError("writing output failed");
     case ENOSPC:
     case EDQUOT:
     case EFBIG:
     case EIO:
       // The reader gets a truncated document: say so loudly.
       return DataLossError(std::string("writing output: ") + std::strerror(err));
-    default:
-      return UnavailableError(std::string("writing output: ") + std::strerror(err));
+    default: return UnavailableError(std::string("writing output: ") + std::strerror(err));
   }
 }
 
@@ -97,18 +95,10 @@ std::vector<std::string> UniqueKeys(const std::vector<std::string>& columns) {
 
 void AppendJsonValue(std::string& out, const Cell& cell) {
   switch (cell.type) {
-    case CellType::kNull:
-      out += "null";
-      return;
-    case CellType::kInteger:
-      AppendInteger(out, cell.integer);
-      return;
-    case CellType::kReal:
-      AppendJsonReal(out, cell.real);
-      return;
-    case CellType::kText:
-      AppendJsonString(out, cell.text);
-      return;
+    case CellType::kNull: out += "null"; return;
+    case CellType::kInteger: AppendInteger(out, cell.integer); return;
+    case CellType::kReal: AppendJsonReal(out, cell.real); return;
+    case CellType::kText: AppendJsonString(out, cell.text); return;
     case CellType::kBlob:
       out += '"';
       AppendHex(out, cell.text);
@@ -194,17 +184,10 @@ class CsvWriter final : public StreamRowWriter {
       if (i != 0) line_ += ',';
       const Cell& cell = cells[i];
       switch (cell.type) {
-        case CellType::kNull:
-          break;
-        case CellType::kInteger:
-          AppendInteger(line_, cell.integer);
-          break;
-        case CellType::kReal:
-          AppendReal(line_, cell.real);
-          break;
-        case CellType::kText:
-          AppendCsvField(line_, ValidUtf8(cell.text, scratch_));
-          break;
+        case CellType::kNull: break;
+        case CellType::kInteger: AppendInteger(line_, cell.integer); break;
+        case CellType::kReal: AppendReal(line_, cell.real); break;
+        case CellType::kText: AppendCsvField(line_, ValidUtf8(cell.text, scratch_)); break;
         case CellType::kBlob:
           scratch_.clear();
           AppendHex(scratch_, cell.text);
@@ -228,6 +211,8 @@ std::unique_ptr<RowWriter> MakeJsonWriter(std::ostream& out, bool lines) {
   return std::make_unique<JsonWriter>(out, lines);
 }
 
-std::unique_ptr<RowWriter> MakeCsvWriter(std::ostream& out) { return std::make_unique<CsvWriter>(out); }
+std::unique_ptr<RowWriter> MakeCsvWriter(std::ostream& out) {
+  return std::make_unique<CsvWriter>(out);
+}
 
 }  // namespace sentinel::cli::internal

@@ -58,9 +58,13 @@ constexpr std::array<std::string_view, 41> kCapabilities = {
 // Room for "/<component>.sock" under the directory within sun_path's 108 bytes.
 constexpr size_t kMaxSocketDirBytes = 90;
 
-bool IsAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+bool IsAlnum(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0;
+}
 
-bool AllOf(std::string_view s, bool (*pred)(char)) { return std::all_of(s.begin(), s.end(), pred); }
+bool AllOf(std::string_view s, bool (*pred)(char)) {
+  return std::all_of(s.begin(), s.end(), pred);
+}
 
 bool IsPort(std::string_view s) {
   if (s.empty() || s.size() > 5 || !AllOf(s, [](char c) { return c >= '0' && c <= '9'; })) return false;
@@ -116,9 +120,13 @@ bool IsCleanText(std::string_view s) {
   });
 }
 
-bool IsNonEmpty(std::string_view s) { return !s.empty(); }
+bool IsNonEmpty(std::string_view s) {
+  return !s.empty();
+}
 
-bool IsSocketDir(std::string_view s) { return !s.empty() && s.size() <= kMaxSocketDirBytes; }
+bool IsSocketDir(std::string_view s) {
+  return !s.empty() && s.size() <= kMaxSocketDirBytes;
+}
 
 bool IsUserName(std::string_view s) {
   if (EndsWith(s, "$")) s.remove_suffix(1);
@@ -137,7 +145,9 @@ bool IsHostPort(std::string_view s) {
   return IsHost(s.substr(0, colon)) && IsPort(s.substr(colon + 1));
 }
 
-bool IsHostPortOrEmpty(std::string_view s) { return s.empty() || IsHostPort(s); }
+bool IsHostPortOrEmpty(std::string_view s) {
+  return s.empty() || IsHostPort(s);
+}
 
 bool IsSinkName(std::string_view s) {
   return !s.empty() && s.size() <= 64 &&
@@ -153,9 +163,13 @@ bool IsSyslogAddress(std::string_view s) {
   return false;
 }
 
-bool IsHttpUrl(std::string_view s) { return IsUrl(s, {"http://", "https://"}); }
+bool IsHttpUrl(std::string_view s) {
+  return IsUrl(s, {"http://", "https://"});
+}
 
-bool IsSmtpUrl(std::string_view s) { return IsUrl(s, {"smtp://", "smtps://"}); }
+bool IsSmtpUrl(std::string_view s) {
+  return IsUrl(s, {"smtp://", "smtps://"});
+}
 
 bool IsEmailAddress(std::string_view s) {
   size_t open = s.find('<');

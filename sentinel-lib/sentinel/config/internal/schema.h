@@ -155,7 +155,8 @@ void Describe(V& v, C& c) {
   v({.name = "path", .doc = "file the alerts are appended to", .sink_types = kFileSink, .required = true},
     c.path, kPath);
   v({.name = "fsync",
-     .doc = "always: fsync after each alert; batch: once per batch, before the deliveries are recorded; never",
+     .doc =
+         "always: fsync after each alert; batch: once per batch, before the deliveries are recorded; never",
      .sink_types = kFileSink},
     c.fsync, kFsyncPolicy);
   v({.name = "rotate_bytes",
@@ -207,9 +208,11 @@ void Describe(V& v, C& c) {
     kEmailAddress);
   v({.name = "to", .doc = "recipient addresses", .sink_types = kEmailSink, .required = true}, c.to,
     kEmailList);
-  v({.name = "starttls", .doc = "require STARTTLS on an smtp:// server", .sink_types = kEmailSink}, c.starttls,
-    kBool);
-  v({.name = "username", .doc = "SMTP AUTH user; \"\" sends without authentication", .sink_types = kEmailSink},
+  v({.name = "starttls", .doc = "require STARTTLS on an smtp:// server", .sink_types = kEmailSink},
+    c.starttls, kBool);
+  v({.name = "username",
+     .doc = "SMTP AUTH user; \"\" sends without authentication",
+     .sink_types = kEmailSink},
     c.username, kOptionalText);
   v({.name = "password_env",
      .doc = "environment variable holding the SMTP AUTH password",
@@ -221,7 +224,8 @@ template <class V, Of<DatabaseConfig> C>
 void Describe(V& v, C& c) {
   v({"path", "event store (SQLite, WAL)"}, c.path, kPath);
   v({"audit_path", "audit ledger (SQLite, WAL); a different file from path"}, c.audit_path, kPath);
-  v({"audit_signing_key", "Ed25519 private key file (mode 0600) to sign audit entries with; \"\" signs nothing"},
+  v({"audit_signing_key",
+     "Ed25519 private key file (mode 0600) to sign audit entries with; \"\" signs nothing"},
     c.audit_signing_key, kOptionalPath);
   v({"retention_days", "days process snapshots and events are kept"}, c.retention_days, IntRule{1, 36500});
   v({"alert_retention_days", "days alerts are kept"}, c.alert_retention_days, IntRule{1, 36500});
