@@ -196,6 +196,8 @@ std::pair<double, long> RunProcmondOnce(const std::string& procmond, const std::
   std::vector<std::string> env_strings;
   for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
   env_strings.emplace_back("SENTINELD_PRIVILEGES__USER=nobody");
+  // The audit ledger beside the bench's store, never the host's default one.
+  env_strings.emplace_back("SENTINELD_DATABASE__AUDIT_PATH=" + db + "-audit.db");
   std::vector<char*> envp;
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
