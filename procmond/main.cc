@@ -16,8 +16,11 @@
 
 #include "procmond/batch_writer.h"
 #include "procmond/collector.h"
+#include "procmond/control.h"
 #include "procmond/platform/linux/linux_process_source.h"
 #include "procmond/privileges.h"
+#include "procmond/realtime/event_writer.h"
+#include "procmond/realtime/realtime_source.h"
 #include "procmond/version.h"
 #include "sentinel/audit/trail.h"
 #include "sentinel/base/time.h"
@@ -81,6 +84,7 @@ int Run(const Flags& flags) {
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGHUP);
+  sigaddset(&sigs, procmond::kScanNowSignal);  // scan-now over the control socket
   sigprocmask(SIG_BLOCK, &sigs, nullptr);
 
   // The target user is part of the configuration: check it before any store
@@ -90,6 +94,25 @@ int Run(const Flags& flags) {
     if (!user.ok()) {
       std::fprintf(stderr, "procmond: %s\n", user.status().message().c_str());
       return kExitUsage;
+    }
+  }
+
+  // The control socket (procmond/control.h), bound while still root and
+  // before any store is touched: a live procmond.sock means another
+  // collector is running. Any other failure only turns the socket off.
+  procmond::ScanStats scan_stats;
+  scan_stats.started_at_ms = MonotonicMs();
+  std::unique_ptr<procmond::ProcmondControl> control;
+  if (!flags.once) {
+    auto listening = procmond::ProcmondControl::Listen(cfg, &scan_stats);
+    if (listening.ok()) {
+      control = std::move(listening).value();
+    } else if (listening.status().code() == StatusCode::kAlreadyExists) {
+      std::fprintf(stderr, "procmond: %s\n", listening.status().message().c_str());
+      return kExitRuntime;
+    } else {
+      telemetry::LogWarn("control socket unavailable: health, stats, scan-now and reload over IPC are off",
+                         {{"error", listening.status().message()}});
     }
   }
 
@@ -107,12 +130,47 @@ int Run(const Flags& flags) {
     }
   }
 
+  // Real-time events (docs/realtime.md): loading the BPF program or
+  // subscribing to the proc connector needs root, so the source is opened
+  // now, before any store is touched and before the privilege drop. A source
+  // asked for by name that cannot be opened stops procmond (exit 1).
+  std::unique_ptr<procmond::RealtimeSource> realtime;
+  if (!flags.once) {
+    procmond::RealtimeOptions ropts;
+    ropts.mode = cfg.collection.realtime_events ? cfg.collection.realtime_source : "off";
+    if (!cfg.collection.realtime_events && cfg.collection.realtime_source != "off") {
+      LogInfo("real-time events off", {{"reason", "collection.realtime_events: false"}});
+    }
+    auto opened = procmond::OpenRealtimeSource(ropts, &procmond::CurrentRealtimeStats());
+    if (!opened.ok()) {
+      LogError("cannot open the real-time event source", {{"error", opened.status().message()}});
+      std::fprintf(stderr, "procmond: %s\n", opened.status().message().c_str());
+      return kExitRuntime;
+    }
+    realtime = std::move(*opened);
+  }
+
   auto store = storage::EventStore::Open(
       {cfg.database.path, storage::OpenMode::kReadWrite, cfg.database.busy_timeout_ms});
   if (!store.ok()) {
     LogError("cannot open event store", {{"error", store.status().message()}});
     std::fprintf(stderr, "procmond: %s\n", store.status().message().c_str());
     return kExitRuntime;
+  }
+
+  // Real-time events are written on their own connection to the same WAL
+  // database (the scan writer owns the first); the busy timeout serializes
+  // the two writers.
+  std::unique_ptr<storage::EventStore> event_store;
+  if (realtime) {
+    auto opened = storage::EventStore::Open(
+        {cfg.database.path, storage::OpenMode::kReadWrite, cfg.database.busy_timeout_ms});
+    if (!opened.ok()) {
+      LogError("cannot open the event store for real-time events", {{"error", opened.status().message()}});
+      std::fprintf(stderr, "procmond: %s\n", opened.status().message().c_str());
+      return kExitRuntime;
+    }
+    event_store = std::move(*opened);
   }
 
   // The audit ledger: opened (created) before the drop so its files can be
@@ -142,6 +200,7 @@ int Run(const Flags& flags) {
   procmond::PrivilegeOptions popts;
   popts.user = cfg.privileges.user;
   popts.keep_capabilities = cfg.privileges.keep_capabilities;
+  if (control) popts.chown_paths = control->ChownPaths();
   for (const char* suffix : {"", "-wal", "-shm"}) popts.chown_paths.push_back(cfg.database.path + suffix);
   if (!data_dir_existed) popts.chown_paths.push_back(data_dir);
   if (trail->enabled()) {
@@ -174,24 +233,78 @@ int Run(const Flags& flags) {
                   {{"uid", priv->uid}, {"reason", "not started as root"}, {"not_visible", priv->missing}});
   }
 
+  // Never outlive the agent that started us (the drop cleared PDEATHSIG).
+  if (!procmond::WatchSupervisor()) {
+    LogInfo("procmond stopping", {{"reason", "its supervising sentinelagent is gone"}});
+    trail->Record("component_stop",
+                  {{"component", "procmond"}, {"clean", true}, {"reason", "supervisor gone"}});
+    return 0;
+  }
+
   procmond::LinuxProcessSourceOptions source_opts;
   source_opts.hash_executables = cfg.collection.hash_executables;
   source_opts.max_hash_bytes = static_cast<uint64_t>(cfg.collection.max_hash_bytes);
   procmond::LinuxProcessSource source(source_opts);
   procmond::Collector collector(source, **store);
   // The writer thread owns the store from here on.
-  procmond::BatchWriter writer([&store](const models::ScanRecord& scan) { return (*store)->WriteScan(scan); },
-                               [](const models::ScanRecord& scan, int64_t scan_id, int64_t write_ms) {
-                                 LogInfo("scan written",
-                                         {{"scan_id", scan_id},
-                                          {"processes", scan.processes.size()},
-                                          {"errors", scan.errors},
-                                          {"hash_cache_hits", scan.hash_cache_hits},
-                                          {"hash_cache_misses", scan.hash_cache_misses},
-                                          {"scan_ms", scan.completed_at_ms - scan.started_at_ms},
-                                          {"write_ms", write_ms}});
-                               });
-  auto finish = [&writer, &trail](int64_t timeout_ms) {
+  procmond::BatchWriter writer(
+      [&store](const models::ScanRecord& scan) { return (*store)->WriteScan(scan); },
+      [&scan_stats](const models::ScanRecord& scan, int64_t scan_id, int64_t write_ms) {
+        scan_stats.RecordWritten(scan, scan_id, write_ms);
+        LogInfo("scan written", {{"scan_id", scan_id},
+                                 {"processes", scan.processes.size()},
+                                 {"errors", scan.errors},
+                                 {"hash_cache_hits", scan.hash_cache_hits},
+                                 {"hash_cache_misses", scan.hash_cache_misses},
+                                 {"scan_ms", scan.completed_at_ms - scan.started_at_ms},
+                                 {"write_ms", write_ms}});
+      });
+  if (control) {
+    if (Status st = control->Start(); st.ok()) {
+      LogInfo("control socket listening", {{"path", control->path()}});
+    } else {
+      telemetry::LogWarn("control socket not started", {{"error", st.message()}});
+    }
+  }
+  // After the drop the source runs on its own thread; the BPF links and
+  // the netlink subscription live on in its file descriptors.
+  std::unique_ptr<procmond::EventWriter> event_writer;
+  if (realtime) {
+    procmond::EventWriterOptions wopts;
+    wopts.hash_executables = cfg.collection.hash_executables;
+    wopts.max_hash_bytes = static_cast<uint64_t>(cfg.collection.max_hash_bytes);
+    event_writer = std::make_unique<procmond::EventWriter>(
+        [&event_store](const std::vector<models::ProcessEvent>& events) {
+          return event_store->WriteEvents(events);
+        },
+        &procmond::CurrentRealtimeStats(), wopts);
+    if (Status st = realtime->Start(
+            [&event_writer](procmond::RealtimeEvent&& ev) { event_writer->Push(std::move(ev)); });
+        !st.ok()) {
+      LogError("cannot start the real-time event source", {{"error", st.message()}});
+      std::fprintf(stderr, "procmond: %s\n", st.message().c_str());
+      return kExitRuntime;
+    }
+    LogInfo("real-time event source started", {{"source", realtime->name()}, {"uid", getuid()}});
+    trail->Record("realtime_source_started", {{"source", realtime->name()}});
+  }
+  auto stop_realtime = [&realtime, &event_writer](int64_t timeout_ms) {
+    if (!realtime) return;
+    realtime->Stop();
+    Status st = event_writer->Stop(timeout_ms);
+    auto s = procmond::CurrentRealtimeStats().Get();
+    LogInfo("real-time events stopped", {{"source", s.source},
+                                         {"received_exec", s.received_exec},
+                                         {"received_exit", s.received_exit},
+                                         {"received_fork", s.received_fork},
+                                         {"stored_exec", s.stored_exec},
+                                         {"stored_exit", s.stored_exit},
+                                         {"lost", s.lost_total()},
+                                         {"incomplete", s.incomplete}});
+    if (!st.ok()) LogError("real-time events lost at shutdown", {{"error", st.message()}});
+  };
+  auto finish = [&writer, &trail, &stop_realtime](int64_t timeout_ms) {
+    stop_realtime(timeout_ms);
     Status st = writer.Stop(timeout_ms);
     trail->Record("component_stop", {{"component", "procmond"}, {"clean", st.ok()}});
     if (!st.ok()) {
@@ -207,6 +320,7 @@ int Run(const Flags& flags) {
     if (scan.ok()) {
       writer.Submit(std::move(scan).value());  // blocks while the writer is behind
     } else {
+      scan_stats.scans_failed++;
       LogError("scan failed", {{"error", scan.status().message()}});
       if (flags.once) {
         std::fprintf(stderr, "procmond: scan failed: %s\n", scan.status().message().c_str());
@@ -223,6 +337,10 @@ int Run(const Flags& flags) {
       if (sig == SIGTERM || sig == SIGINT) {
         LogInfo("procmond stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
         return finish(10'000);
+      }
+      if (sig == procmond::kScanNowSignal) {
+        LogInfo("scan requested over the control socket");
+        break;
       }
       if (sig == SIGHUP) {
         auto reloaded = LoadConfig(flags);

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -142,6 +144,17 @@ Result<CapabilityState> ReadCapabilityState(pid_t pid) {
       st.no_new_privs = Trim(val) == "1";
   }
   return st;
+}
+
+bool WatchSupervisor() {
+  const char* value = std::getenv("SENTINELD_SUPERVISOR_PID");
+  if (value == nullptr || *value == '\0') return true;
+  char* end = nullptr;
+  const long supervisor = std::strtol(value, &end, 10);
+  if (end == value || *end != '\0' || supervisor <= 1) return true;
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  // The supervisor may have died before the signal was armed.
+  return getppid() == static_cast<pid_t>(supervisor);
 }
 
 }  // namespace sentinel::procmond

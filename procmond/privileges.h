@@ -53,3 +53,14 @@ struct CapabilityState {
 Result<CapabilityState> ReadCapabilityState(pid_t pid);
 
 }  // namespace sentinel::procmond
+
+namespace sentinel::procmond {
+
+// When procmond runs under sentinelagent (SENTINELD_SUPERVISOR_PID is set to
+// the agent's pid), arms PR_SET_PDEATHSIG = SIGTERM again (the kernel clears
+// it when credentials change) so procmond never outlives its supervisor.
+// Returns false when the supervisor is already gone (procmond should stop);
+// true when armed or when not supervised.
+bool WatchSupervisor();
+
+}  // namespace sentinel::procmond

@@ -13,6 +13,10 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3 procps python3 util-linux passwd
   b3sum rsyslog python3-aiosmtpd prometheus
+  # the .deb (cpack, dpkg-shlibdeps) and its test (systemd-analyze verify)
+  dpkg-dev systemd
+  # eBPF real-time process events (procmond/bpf) and the exec-storm benchmark's peer
+  clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev auditd
   # code hygiene
   clang-format clang-tidy
 )

@@ -27,6 +27,10 @@
 #include "sentinel/detection/sql_guard.h"
 #include "sentinel/storage/store.h"
 #include "sentinel/telemetry/log.h"
+#include "sentinelagent/control.h"
+#include "sentinelagent/http_server.h"
+#include "sentinelagent/instance_lock.h"
+#include "sentinelagent/maintenance.h"
 #include "sentinelagent/rule_scheduler.h"
 #include "sentinelagent/supervisor.h"
 
@@ -131,6 +135,7 @@ int Run(const Flags& flags) {
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGHUP);
+  sigaddset(&sigs, agent::kRunNowSignal);  // scan-now over agent.sock
   sigprocmask(SIG_BLOCK, &sigs, nullptr);
   // A sink peer that hangs up must fail one attempt, not kill the agent.
   signal(SIGPIPE, SIG_IGN);
@@ -153,6 +158,39 @@ int Run(const Flags& flags) {
     if (auto key = audit::Signer::LoadPrivateKeyFile(cfg.database.audit_signing_key); !key.ok()) {
       std::fprintf(stderr, "sentinelagent: database.audit_signing_key: %s\n", key.status().message().c_str());
       return kExitUsage;
+    }
+  }
+
+  // One agent per data directory: a second would run every rule and deliver
+  // every alert twice.
+  auto instance_lock = agent::InstanceLock::Acquire(cfg.database.path);
+  if (!instance_lock.ok()) {
+    LogError("refusing to start", {{"error", instance_lock.status().message()}});
+    std::fprintf(stderr, "sentinelagent: %s\n", instance_lock.status().message().c_str());
+    return kExitRuntime;
+  }
+
+  // agent.sock and the HTTP endpoint (sentinelagent/control.h) are bound
+  // before any store is written: a taken port stops the start-up (exit 2),
+  // a live agent.sock means another agent runs (exit 1). They serve once the
+  // main loop runs.
+  agent::AgentOps ops(cfg, kVersion);
+  agent::HttpServer http(ops);
+  if (!flags.once) {
+    if (!cfg.telemetry.http_listen.empty()) {
+      if (Status s = http.Bind(cfg.telemetry.http_listen); !s.ok()) {
+        LogError("refusing to start", {{"error", s.message()}});
+        std::fprintf(stderr, "sentinelagent: %s\n", s.message().c_str());
+        return kExitUsage;
+      }
+    }
+    if (Status s = ops.ListenControl(); s.code() == StatusCode::kAlreadyExists) {
+      LogError("refusing to start", {{"error", s.message()}});
+      std::fprintf(stderr, "sentinelagent: %s\n", s.message().c_str());
+      return kExitRuntime;
+    } else if (!s.ok()) {
+      telemetry::LogWarn("control socket unavailable: sentinelcli health falls back to what it reads itself",
+                         {{"error", s.message()}});
     }
   }
 
@@ -217,8 +255,10 @@ int Run(const Flags& flags) {
     auto report = scheduler.RunCycle();
     if (!report.ok()) {
       LogError("detection cycle failed", {{"error", report.status().message()}});
+      ops.RecordCycleFailure();
       return false;
     }
+    ops.RecordCycle(*report);
     if (!report->alerts.empty()) {
       std::vector<std::pair<std::string, nlohmann::json>> entries;
       for (const auto& a : report->alerts) {
@@ -286,6 +326,33 @@ int Run(const Flags& flags) {
     supervisor->Poll(MonotonicMs());
   }
 
+  // Retention, optimize and checkpoints on their own thread and connection.
+  agent::MaintenanceOptions mopts;
+  mopts.database_path = cfg.database.path;
+  mopts.busy_timeout_ms = cfg.database.busy_timeout_ms;
+  mopts.retention_days = cfg.database.retention_days;
+  mopts.alert_retention_days = cfg.database.alert_retention_days;
+  mopts.interval_ms = cfg.database.maintenance_interval_secs * 1000;
+  mopts.first_delay_ms = std::min<int64_t>(60'000, mopts.interval_ms);
+  agent::Maintenance maintenance(mopts,
+                                 [&](const nlohmann::json& counts) { record("retention_applied", counts); });
+  maintenance.Start();
+
+  ops.SetCollector(supervisor != nullptr, supervisor ? supervisor->pid() : -1,
+                   supervisor ? supervisor->restarts() : 0);
+  ops.SetDelivery((*dispatcher)->Metrics());
+  if (!ops.control_path().empty()) {
+    if (Status s = ops.StartControl(); s.ok()) {
+      LogInfo("control socket listening", {{"path", ops.control_path()}});
+    } else {
+      telemetry::LogWarn("control socket not started", {{"error", s.message()}});
+    }
+  }
+  if (!cfg.telemetry.http_listen.empty()) {
+    http.Start();
+    LogInfo("HTTP endpoint listening", {{"address", http.address()}, {"paths", {"/metrics", "/health"}}});
+  }
+
   int64_t next_cycle = MonotonicMs();
   while (true) {
     const int64_t now = MonotonicMs();
@@ -294,11 +361,18 @@ int Run(const Flags& flags) {
       next_cycle = MonotonicMs() + cfg.detection.interval_secs * 1000;
     }
     if (supervisor) supervisor->Poll(MonotonicMs());
+    ops.SetDelivery((*dispatcher)->Metrics());
+    if (supervisor) ops.SetCollector(true, supervisor->pid(), supervisor->restarts());
     const int64_t wait_ms = std::clamp<int64_t>(next_cycle - MonotonicMs(), 0, 1000);
     timespec wait{static_cast<time_t>(wait_ms / 1000), static_cast<long>((wait_ms % 1000) * 1'000'000)};
     int sig = sigtimedwait(&sigs, nullptr, &wait);
+    if (sig == agent::kRunNowSignal && ops.TakeScanNow()) {
+      LogInfo("running the rules now (scan-now over the control socket)");
+      next_cycle = MonotonicMs();
+    }
     if (sig == SIGTERM || sig == SIGINT) {
       LogInfo("sentinelagent stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+      maintenance.Stop();
       (*dispatcher)->Stop();
       LogDeliverySummary(**dispatcher);
       if (supervisor) supervisor->Stop(10'000);
@@ -329,10 +403,14 @@ int Run(const Flags& flags) {
           *dispatcher = std::move(replacement).value();
         }
       }
+      maintenance.Reconfigure(reloaded->config.database.retention_days,
+                              reloaded->config.database.alert_retention_days,
+                              reloaded->config.database.maintenance_interval_secs * 1000);
       cfg.detection = reloaded->config.detection;
       cfg.alerting = reloaded->config.alerting;
       cfg.telemetry = reloaded->config.telemetry;
       InitLog(cfg);
+      ops.SetConfig(cfg);
       if (Status s = scheduler.LoadRules(cfg); !s.ok()) {
         LogError("rule reload failed", {{"error", s.message()}});
       }

@@ -1,6 +1,7 @@
 #include "sentinelagent/supervisor.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,6 +43,18 @@ void Supervisor::Start(int64_t now_ms) {
   argv.push_back(program_.data());
   for (auto& a : args_) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // Prepared before fork: the child only calls async-signal-safe functions.
+  const pid_t parent = getpid();
+  const std::string parent_env = std::string(kSupervisorPidEnv) + "=" + std::to_string(parent);
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, kSupervisorPidEnv, std::strlen(kSupervisorPidEnv)) == 0 &&
+        (*e)[std::strlen(kSupervisorPidEnv)] == '=')
+      continue;
+    envp.push_back(*e);
+  }
+  envp.push_back(const_cast<char*>(parent_env.c_str()));
+  envp.push_back(nullptr);
   pid_t child = fork();
   if (child < 0) {
     LogError("cannot start procmond", {{"error", std::strerror(errno)}});
@@ -53,7 +66,13 @@ void Supervisor::Start(int64_t now_ms) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    execv(program_.c_str(), argv.data());
+    // No orphan survives the agent: the kernel sends SIGTERM to procmond when
+    // the agent dies, even by SIGKILL. The setting is cleared when procmond
+    // changes its credentials, so procmond arms it again after its drop
+    // (it is told the supervisor's pid through the environment).
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(0);  // the agent died before the prctl
+    execve(program_.c_str(), argv.data(), envp.data());
     std::fprintf(stderr, "sentinelagent: cannot execute %s: %s\n", program_.c_str(), std::strerror(errno));
     _exit(127);
   }

@@ -14,6 +14,11 @@
 
 namespace sentinel::agent {
 
+// Set in procmond's environment to the agent's pid: procmond re-arms
+// PR_SET_PDEATHSIG after dropping privileges and exits if that process is
+// no longer its parent.
+inline constexpr const char* kSupervisorPidEnv = "SENTINELD_SUPERVISOR_PID";
+
 class Supervisor {
  public:
   Supervisor(std::string program, std::vector<std::string> args);

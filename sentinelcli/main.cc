@@ -13,6 +13,7 @@
 #include "sentinelcli/commands/context.h"
 #include "sentinelcli/commands/dlq_cmd.h"
 #include "sentinelcli/commands/export.h"
+#include "sentinelcli/commands/health_cmd.h"
 #include "sentinelcli/commands/query.h"
 #include "sentinelcli/commands/rules_cmd.h"
 
@@ -114,6 +115,9 @@ int main(int argc, char** argv) {
   auto* audit_keygen = audit_cmd->add_subcommand("keygen", "Create an Ed25519 signing key file (mode 0600)");
   audit_keygen->add_option("file", keygen_path, "Private key file to create")->required();
 
+  auto* health_cmd = app.add_subcommand(
+      "health", "Component health: collector, agent, database, sinks, audit chain (exit 4 if unhealthy)");
+
   // Name an unknown command instead of CLI11's "A subcommand is required".
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -122,9 +126,10 @@ int main(int argc, char** argv) {
       continue;
     }
     if (!a.empty() && a[0] == '-') continue;
-    if (a != "query" && a != "export" && a != "config" && a != "rules" && a != "alerts" && a != "audit") {
+    if (a != "query" && a != "export" && a != "config" && a != "rules" && a != "alerts" && a != "audit" &&
+        a != "health") {
       std::cerr << "sentinelcli: unknown command \"" << a
-                << "\" (expected query, export, rules, alerts, audit or config; see --help)\n";
+                << "\" (expected query, export, rules, alerts, audit, health or config; see --help)\n";
       return kExitUsage;
     }
     break;
@@ -166,6 +171,7 @@ int main(int argc, char** argv) {
   if (alerts_show->parsed()) return RunAlertsShow(ctx, alert_id);
   if (dlq_list->parsed()) return RunDlqList(ctx, dlq);
   if (dlq_retry->parsed()) return RunDlqRetry(ctx, dlq);
+  if (health_cmd->parsed()) return RunHealth(ctx);
   if (audit_verify->parsed()) return RunAuditVerify(ctx);
   if (audit_list->parsed()) return RunAuditList(ctx, audit_limit);
   if (audit_keygen->parsed()) return RunAuditKeygen(ctx, keygen_path);

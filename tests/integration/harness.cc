@@ -61,6 +61,10 @@ std::vector<std::string> IsolatedEnv(const std::string& root, const std::vector<
   edits.push_back("COLUMNS");
   edits.push_back("HOME=" + root + "/home");
   edits.push_back("XDG_CONFIG_HOME=" + root + "/home/.config");
+  // Control sockets in the sandbox, and no HTTP endpoint unless a test asks
+  // for one: never the host's /run/sentineld or port 9464.
+  edits.push_back("SENTINELD_IPC__SOCKET_DIR=" + root + "/run");
+  edits.push_back("SENTINELD_TELEMETRY__HTTP_LISTEN=");
   edits.insert(edits.end(), extra.begin(), extra.end());
   return edits;
 }

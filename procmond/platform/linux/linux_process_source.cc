@@ -3,8 +3,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -90,7 +93,46 @@ LinuxProcessSource::LinuxProcessSource(LinuxProcessSourceOptions options)
       hash_cache_capacity_(options.hash_cache_capacity),
       refresh_every_(options.refresh_every_scans),
       exe_every_(options.exe_link_every_scans),
-      hasher_(std::make_unique<ExeHasher>(options.max_hash_bytes, options.hash_cache_capacity)) {}
+      hasher_(std::make_unique<ExeHasher>(options.max_hash_bytes, options.hash_cache_capacity)) {
+  max_held_stat_files_ = options.max_held_stat_files;
+  if (max_held_stat_files_ == LinuxProcessSourceOptions::kAutoHeldStatFiles) {
+    // Raising the soft limit up to the hard one needs no privilege.
+    rlimit lim{};
+    max_held_stat_files_ = 0;
+    if (::getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+      if (lim.rlim_cur < lim.rlim_max) {
+        rlimit raised = lim;
+        raised.rlim_cur =
+            lim.rlim_max == RLIM_INFINITY ? std::max<rlim_t>(lim.rlim_cur, 1 << 20) : lim.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+      }
+      constexpr rlim_t kReserve = 1024;
+      if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur > kReserve) {
+        max_held_stat_files_ = static_cast<size_t>(lim.rlim_cur - kReserve);
+      }
+    }
+  }
+}
+
+void LinuxProcessSource::HeldFd::Reset() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    if (count_) --*count_;
+  }
+  fd_ = -1;
+}
+
+bool LinuxProcessSource::ReadHeldStat(int fd) {
+  // stat is at most ~1 KiB (a 64-byte comm and 52 numbers).
+  char buf[4096];
+  while (true) {
+    ssize_t n = ::pread(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || static_cast<size_t>(n) >= sizeof buf) return false;
+    buf_.assign(buf, static_cast<size_t>(n));
+    return true;
+  }
+}
 
 LinuxProcessSource::~LinuxProcessSource() {
   if (proc_fd_ >= 0) ::close(proc_fd_);
@@ -103,7 +145,8 @@ void LinuxProcessSource::SetHashing(bool enabled, uint64_t max_hash_bytes) {
   }
 }
 
-Status LinuxProcessSource::ReadProcFile(const char* rel, std::string* out, bool seq_file) const {
+Status LinuxProcessSource::ReadProcFile(const char* rel, std::string* out, bool seq_file,
+                                        int* keep_fd) const {
   int fd = ::openat(proc_fd_, rel, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
@@ -125,7 +168,11 @@ Status LinuxProcessSource::ReadProcFile(const char* rel, std::string* out, bool 
     // and saves the read() that would return 0.
     if (seq_file && static_cast<size_t>(n) < sizeof buf) break;
   }
-  ::close(fd);
+  if (keep_fd) {
+    *keep_fd = fd;
+  } else {
+    ::close(fd);
+  }
   return Status::Ok();
 }
 
@@ -361,6 +408,11 @@ Status LinuxProcessSource::Enumerate(std::vector<models::ProcessRecord>* out, Sc
   if (proc_fd_ < 0) {
     proc_fd_ = ::open(proc_root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (proc_fd_ < 0) return ErrnoError(errno, "opening " + proc_root_);
+    // Held stat files rely on procfs: content regenerated at each read, and
+    // ESRCH once the task is gone. Anything else (a test's fake tree) is
+    // read by path every time.
+    struct statfs fs {};
+    if (::fstatfs(proc_fd_, &fs) != 0 || fs.f_type != PROC_SUPER_MAGIC) max_held_stat_files_ = 0;
   }
   if (boot_time_ms_ < 0) {
     std::string s;
@@ -397,10 +449,25 @@ Status LinuxProcessSource::Enumerate(std::vector<models::ProcessRecord>* out, Sc
     *std::to_chars(pid_dir, pid_dir + sizeof pid_dir - 1, pid).ptr = '\0';
 
     ++reads_.stat;
-    Status s = ReadProcFile(RelPath(pid_dir, "stat").c, &buf_, /*seq_file=*/true);
-    if (!s.ok()) {
-      if (s.code() != StatusCode::kNotFound) errors->Add(s.message());
-      continue;  // vanished between listing and reading: not an error
+    // A held stat file first; it fails once its task is gone (a process
+    // now holding the pid is then read by path, as a new instance).
+    bool read_held = false;
+    if (auto held = instances_.find(pid); held != instances_.end() && held->second.stat_fd.get() >= 0) {
+      read_held = ReadHeldStat(held->second.stat_fd.get());
+      if (!read_held) held->second.stat_fd.Reset();
+    }
+    HeldFd opened;  // a stat file opened by path, to keep if there is room
+    if (read_held) {
+      ++reads_.stat_held;
+    } else {
+      int fd = -1;
+      const bool keep = held_stat_files_ < max_held_stat_files_;
+      Status s = ReadProcFile(RelPath(pid_dir, "stat").c, &buf_, /*seq_file=*/true, keep ? &fd : nullptr);
+      if (!s.ok()) {
+        if (s.code() != StatusCode::kNotFound) errors->Add(s.message());
+        continue;  // vanished between listing and reading: not an error
+      }
+      opened = HeldFd(fd, &held_stat_files_);
     }
     auto stat = lp::ParseStat(buf_);
     if (!stat.ok()) {
@@ -427,6 +494,7 @@ Status LinuxProcessSource::Enumerate(std::vector<models::ProcessRecord>* out, Sc
       inst.start_ticks = stat->starttime_ticks;
       inst.exec_sig = stat->exec_sig;
     }
+    if (opened.get() >= 0) inst.stat_fd = std::move(opened);
     // A zombie's signature reads 0: it did not exec.
     const bool sig_moved = !fresh && !dead && inst.exec_sig != stat->exec_sig;
 
@@ -491,7 +559,8 @@ Status LinuxProcessSource::Enumerate(std::vector<models::ProcessRecord>* out, Sc
       inst.owner_gid = dir_st.st_gid;
     }
 
-    models::ProcessRecord p;
+    // Built in place: no record is moved (10,000 moves were ~5% of a warm scan).
+    models::ProcessRecord& p = out->emplace_back();
     p.pid = stat->pid;
     p.ppid = stat->ppid;
     p.status = lp::StateName(stat->state);
@@ -557,7 +626,6 @@ Status LinuxProcessSource::Enumerate(std::vector<models::ProcessRecord>* out, Sc
       }
     }
     p.platform_data = inst.platform_data;
-    out->push_back(std::move(p));
   }
   std::erase_if(instances_, [&](const auto& kv) { return kv.second.seen_scan != scan_; });
   std::erase_if(exe_links_, [](const auto& link) { return link.use_count() == 1; });

@@ -911,6 +911,48 @@ TEST(LinuxProcessSourceTest, RealWarmScanReadsNoCmdlineOrStatusForKnownInstances
   }
 }
 
+// Warm scans read stat through files held open from the first scan; a held
+// file shows the task's changes (here: it becomes a zombie) and lets go of
+// it once it is reaped.
+TEST(LinuxProcessSourceTest, RealHeldStatFilesFollowTheirTaskAndLetGo) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    pause();
+    _exit(7);
+  }
+  LinuxProcessSource src({.refresh_every_scans = 0});
+  auto first = Scan(src);
+  ASSERT_NE(Find(first, pid), nullptr);
+  EXPECT_EQ(src.last_read_counters().stat_held, 0);
+  EXPECT_EQ(src.held_stat_files(), src.tracked_instances());
+  auto second = Scan(src);
+  ASSERT_NE(Find(second, pid), nullptr);
+  EXPECT_EQ(Find(second, pid)->status, "sleeping");
+  // Every instance known from the first scan and still alive was read held.
+  EXPECT_GT(src.last_read_counters().stat_held, 0);
+  EXPECT_LE(src.last_read_counters().stat_held, src.last_read_counters().stat);
+
+  ::kill(pid, SIGKILL);
+  for (int i = 0; i < 200; ++i) {
+    if (ReadFile("/proc/" + std::to_string(pid) + "/stat").find(") Z ") != std::string::npos) break;
+    usleep(5000);
+  }
+  auto third = Scan(src);
+  ASSERT_NE(Find(third, pid), nullptr);
+  EXPECT_EQ(Find(third, pid)->status, "zombie");
+  ::waitpid(pid, nullptr, 0);
+  auto fourth = Scan(src);
+  EXPECT_EQ(Find(fourth, pid), nullptr);
+  EXPECT_EQ(src.held_stat_files(), src.tracked_instances());
+
+  // None held when told so: every read by path.
+  LinuxProcessSource by_path({.refresh_every_scans = 0, .max_held_stat_files = 0});
+  Scan(by_path);
+  Scan(by_path);
+  EXPECT_EQ(by_path.last_read_counters().stat_held, 0);
+  EXPECT_EQ(by_path.held_stat_files(), 0u);
+}
+
 // An exec that keeps comm is seen at the next scan through stat's exec
 // signature, without the exe link being read every scan.
 TEST(LinuxProcessSourceFakeTest, ExecKeepingCommIsSeenThroughTheExecSignature) {

@@ -80,6 +80,7 @@ struct DatabaseConfig {
   int64_t retention_days = 30;
   int64_t alert_retention_days = 365;
   int64_t busy_timeout_ms = 5000;
+  int64_t maintenance_interval_secs = 3600;  // retention, PRAGMA optimize, WAL checkpoint (sentinelagent)
   friend bool operator==(const DatabaseConfig&, const DatabaseConfig&) = default;
 };
 
@@ -87,6 +88,7 @@ struct CollectionConfig {
   int64_t interval_secs = 30;
   bool hash_executables = true;
   bool realtime_events = true;
+  std::string realtime_source = "auto";  // auto | ebpf | netlink | off (docs/realtime.md)
   int64_t max_hash_bytes = 268435456;
   friend bool operator==(const CollectionConfig&, const CollectionConfig&) = default;
 };

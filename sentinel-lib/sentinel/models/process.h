@@ -42,6 +42,23 @@ struct ScanRecord {
   std::vector<ProcessRecord> processes;
 };
 
+// One real-time process event (SPEC §4 process_events), as procmond's
+// real-time sources (eBPF, netlink proc connector) deliver it. Optional
+// fields are NULL in storage when the source could not capture them.
+struct ProcessEvent {
+  int64_t event_time_ms = 0;  // epoch ms
+  std::string event_type;     // exec | exit | fork
+  int64_t pid = 0;
+  std::optional<int64_t> ppid;
+  std::optional<std::string> name;
+  std::optional<std::string> exe_path;
+  std::optional<std::vector<std::string>> command_line;  // argv
+  std::optional<int64_t> user_id;
+  std::optional<std::string> user_name;
+  std::optional<int64_t> exit_code;
+  std::optional<std::string> exe_hash;  // lowercase hex SHA-256
+};
+
 // argv as the JSON array text stored in command_line.
 std::string EncodeCommandLine(const std::vector<std::string>& argv);
 

@@ -58,15 +58,31 @@ Status PrecreateFile(const std::string& path) {
 }
 
 // Reads the 100-byte SQLite header and refuses a file that is not SQLite,
-// belongs to another program or has a newer schema, before SQLite opens it
-// (an SQLite open of a WAL database creates -wal/-shm side files).
-Status CheckHeader(DatabaseKind kind, const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::Ok();  // missing: the open below reports it
-  unsigned char h[100];
-  ssize_t n = ::read(fd, h, sizeof h);
-  ::close(fd);
-  if (n == 0) return Status::Ok();  // an empty file is an empty database
+// belongs to another program or has a newer schema, before any statement
+// runs (the first read of a WAL database creates its -wal/-shm side files).
+//
+// The header is read through the connection's own file handle, never a
+// separate open()/close() of the path: closing any descriptor of a file
+// drops every POSIX lock the process holds on it, including those of its
+// other SQLite connections. Another process would then believe itself the
+// last user, and delete the WAL and shared-memory files under them on
+// close — which is what happened to the agent when procmond stopped.
+Status CheckHeader(DatabaseKind kind, Database& db, const std::string& path) {
+  sqlite3_file* file = nullptr;
+  if (sqlite3_file_control(db.raw(), "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK ||
+      file == nullptr || file->pMethods == nullptr) {
+    return Status::Ok();  // nothing to inspect: SQLite's own checks follow
+  }
+  sqlite3_int64 size = 0;
+  if (file->pMethods->xFileSize(file, &size) != SQLITE_OK) return Status::Ok();
+  if (size == 0) return Status::Ok();  // an empty file is an empty database
+  unsigned char h[100] = {};
+  const int rc = file->pMethods->xRead(file, h, sizeof h, 0);
+  if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) {
+    return SqliteError(rc, path + ": reading the database header");
+  }
+  const ssize_t n = size < static_cast<sqlite3_int64>(sizeof h) ? static_cast<ssize_t>(size)
+                                                                : static_cast<ssize_t>(sizeof h);
   const std::string what = path + ": not a SentinelD " + std::string(KindName(kind));
   if (n < static_cast<ssize_t>(sizeof h) || std::memcmp(h, "SQLite format 3", 16) != 0) {
     return InvalidArgumentError(what + " (file is not a database)");
@@ -232,16 +248,17 @@ Result<std::unique_ptr<Database>> OpenStore(DatabaseKind kind, const StoreOption
       return PermissionDeniedError(options.path + ": database is not writable: " + std::strerror(errno));
     }
   }
-  if (Status h = CheckHeader(kind, options.path); !h.ok()) {
-    if (created) ::unlink(options.path.c_str());
-    return h;
-  }
   auto db_or = Database::Open(options.path, options.mode, options.busy_timeout_ms);
   if (!db_or.ok()) {
     if (created) ::unlink(options.path.c_str());
     return db_or.status();
   }
   std::unique_ptr<Database> db = std::move(db_or).value();
+  if (Status h = CheckHeader(kind, *db, options.path); !h.ok()) {
+    db.reset();
+    if (created) ::unlink(options.path.c_str());
+    return h;
+  }
   auto fail = [&](Status s) -> Status {
     db.reset();
     if (created) {
@@ -323,6 +340,36 @@ Result<int64_t> EventStore::WriteScan(const models::ScanRecord& scan) {
   // transaction rolled back) it may no longer match the file.
   if (!r.ok()) cache_loaded_ = false;
   return r;
+}
+
+Result<int64_t> EventStore::WriteEvents(const std::vector<models::ProcessEvent>& events) {
+  if (events.empty()) return int64_t{0};
+  ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
+  ASSIGN_OR_RETURN(
+      Statement ins,
+      db_->Prepare("INSERT INTO process_events(event_time_ms, event_type, pid, ppid, name, exe_path,"
+                   " command_line, user_id, user_name, exit_code, exe_hash)"
+                   " VALUES(?,?,?,?,?,?,?,?,?,?,?)"));
+  for (const models::ProcessEvent& e : events) {
+    RETURN_IF_ERROR(ins.BindInt(1, e.event_time_ms));
+    RETURN_IF_ERROR(ins.BindText(2, e.event_type));
+    RETURN_IF_ERROR(ins.BindInt(3, e.pid));
+    RETURN_IF_ERROR(ins.BindOptionalInt(4, e.ppid));
+    RETURN_IF_ERROR(ins.BindOptionalText(5, e.name));
+    RETURN_IF_ERROR(ins.BindOptionalText(6, e.exe_path));
+    if (e.command_line) {
+      RETURN_IF_ERROR(ins.BindText(7, models::EncodeCommandLine(*e.command_line)));
+    } else {
+      RETURN_IF_ERROR(ins.BindNull(7));
+    }
+    RETURN_IF_ERROR(ins.BindOptionalInt(8, e.user_id));
+    RETURN_IF_ERROR(ins.BindOptionalText(9, e.user_name));
+    RETURN_IF_ERROR(ins.BindOptionalInt(10, e.exit_code));
+    RETURN_IF_ERROR(ins.BindOptionalText(11, e.exe_hash));
+    RETURN_IF_ERROR(ins.Run());
+  }
+  RETURN_IF_ERROR(tx.Commit());
+  return static_cast<int64_t>(events.size());
 }
 
 Result<int64_t> EventStore::WriteScanUnchecked(const models::ScanRecord& scan) {
@@ -462,47 +509,86 @@ Result<int64_t> EventStore::WriteScanUnchecked(const models::ScanRecord& scan) {
 }
 
 Result<RetentionResult> EventStore::ApplyRetention(int64_t now_ms, int64_t retention_days,
-                                                   int64_t alert_retention_days) {
+                                                   int64_t alert_retention_days, int64_t chunk_rows) {
   if (retention_days < 1 || alert_retention_days < 1)
     return InvalidArgumentError("retention must be >= 1 day");
+  if (chunk_rows < 1) return InvalidArgumentError("retention chunk must be >= 1 row");
   const int64_t cutoff = now_ms - retention_days * 86'400'000;
   const int64_t alert_cutoff = now_ms - alert_retention_days * 86'400'000;
   RetentionResult r;
-  ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
-  auto run = [&](std::string_view sql, int64_t a, int64_t* counter) -> Status {
-    ASSIGN_OR_RETURN(Statement st, db_->Prepare(sql));
-    if (sqlite3_bind_parameter_count(st.raw()) > 0) RETURN_IF_ERROR(st.BindInt(1, a));
-    RETURN_IF_ERROR(st.Run());
-    if (counter) *counter += db_->Changes();
-    return Status::Ok();
+  // Each statement deletes at most chunk_rows rows in its own short
+  // transaction, repeated until nothing is left: a writer (the collector's
+  // next scan) waits for one chunk at most, never for the whole purge.
+  auto purge = [&](const std::string& sql, int64_t a, int64_t* counter) -> Status {
+    while (true) {
+      ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
+      ASSIGN_OR_RETURN(Statement st, db_->Prepare(sql));
+      RETURN_IF_ERROR(st.BindInt(1, a));
+      RETURN_IF_ERROR(st.BindInt(2, chunk_rows));
+      RETURN_IF_ERROR(st.Run());
+      const int64_t changed = db_->Changes();
+      RETURN_IF_ERROR(tx.Commit());
+      if (counter) *counter += changed;
+      if (changed < chunk_rows) return Status::Ok();
+    }
   };
-  // The oldest scan that stays; everything before it goes.
-  RETURN_IF_ERROR(run("DELETE FROM scan_metadata WHERE started_at_ms < ?", cutoff, &r.scans_deleted));
+  // Old scans go, but never the latest completed one: after a long
+  // shutdown `processes` still shows the last state known.
+  RETURN_IF_ERROR(purge(
+      "DELETE FROM scan_metadata WHERE scan_id IN (SELECT scan_id FROM scan_metadata WHERE started_at_ms < ?1"
+      " AND scan_id < (SELECT coalesce(MAX(scan_id), 0) FROM scan_metadata WHERE status = 'completed')"
+      " ORDER BY scan_id LIMIT ?2)",
+      cutoff, &r.scans_deleted));
   ASSIGN_OR_RETURN(auto min_scan, db_->QueryInt("SELECT MIN(scan_id) FROM scan_metadata"));
   const int64_t keep_from = min_scan.value_or(INT64_MAX);
-  // Instances that ended before the oldest remaining scan.
+  // Instances that ended before the oldest remaining scan: their states, then them.
   RETURN_IF_ERROR(
-      run("DELETE FROM process_states WHERE instance_id IN"
-          " (SELECT instance_id FROM process_instances WHERE last_scan_id < ?)",
-          keep_from, &r.states_deleted));
+      purge("DELETE FROM process_states WHERE (instance_id, scan_id) IN"
+            " (SELECT st.instance_id, st.scan_id FROM process_instances i"
+            "  JOIN process_states st ON st.instance_id = i.instance_id WHERE i.last_scan_id < ?1 LIMIT ?2)",
+            keep_from, &r.states_deleted));
   RETURN_IF_ERROR(
-      run("DELETE FROM process_instances WHERE last_scan_id < ?", keep_from, &r.instances_deleted));
+      purge("DELETE FROM process_instances WHERE instance_id IN"
+            " (SELECT instance_id FROM process_instances WHERE last_scan_id < ?1 LIMIT ?2)",
+            keep_from, &r.instances_deleted));
   // Older states of surviving instances, except the one still in force at keep_from.
   RETURN_IF_ERROR(
-      run("DELETE FROM process_states WHERE scan_id < ?1 AND (instance_id, scan_id) NOT IN"
-          " (SELECT instance_id, MAX(scan_id) FROM process_states WHERE scan_id <= ?1"
-          "  GROUP BY instance_id)",
-          keep_from, &r.states_deleted));
-  RETURN_IF_ERROR(run("DELETE FROM process_events WHERE event_time_ms < ?", cutoff, &r.events_deleted));
-  const char* kOldAlerts =
+      purge("DELETE FROM process_states WHERE (instance_id, scan_id) IN"
+            " (SELECT s.instance_id, s.scan_id FROM process_states s WHERE s.scan_id < ?1"
+            "  AND s.scan_id < (SELECT MAX(x.scan_id) FROM process_states x"
+            "                   WHERE x.instance_id = s.instance_id AND x.scan_id <= ?1) LIMIT ?2)",
+            keep_from, &r.states_deleted));
+  RETURN_IF_ERROR(
+      purge("DELETE FROM process_events WHERE id IN"
+            " (SELECT id FROM process_events WHERE event_time_ms < ?1 ORDER BY id LIMIT ?2)",
+            cutoff, &r.events_deleted));
+  // Alerts still waiting for delivery or in the dead-letter queue are kept.
+  const std::string old_alerts =
       "SELECT id FROM alerts WHERE alert_time < ?1 AND id NOT IN (SELECT alert_id FROM dead_letter_queue)"
       " AND id NOT IN (SELECT alert_id FROM delivery_queue)";
-  RETURN_IF_ERROR(run(std::string("DELETE FROM alert_deliveries WHERE alert_id IN (") + kOldAlerts + ")",
-                      alert_cutoff, nullptr));
-  RETURN_IF_ERROR(run(std::string("DELETE FROM alerts WHERE id IN (") + kOldAlerts + ")", alert_cutoff,
-                      &r.alerts_deleted));
-  RETURN_IF_ERROR(tx.Commit());
+  RETURN_IF_ERROR(
+      purge("DELETE FROM alert_deliveries WHERE id IN (SELECT d.id FROM alert_deliveries d WHERE"
+            " d.alert_id IN (" +
+                old_alerts + ") LIMIT ?2)",
+            alert_cutoff, nullptr));
+  RETURN_IF_ERROR(
+      purge("DELETE FROM alerts WHERE id IN (" + old_alerts + " LIMIT ?2)", alert_cutoff, &r.alerts_deleted));
   return r;
+}
+
+Result<MaintenanceResult> EventStore::Maintain() {
+  MaintenanceResult m;
+  // Lets SQLite refresh the statistics its planner uses (cheap when nothing changed).
+  RETURN_IF_ERROR(db_->Exec("PRAGMA optimize"));
+  // PASSIVE never waits for readers or writers; it copies what it can.
+  ASSIGN_OR_RETURN(Statement st, db_->Prepare("PRAGMA wal_checkpoint(PASSIVE)"));
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (row) {
+    m.checkpoint_busy = st.ColumnInt(0) != 0;
+    m.wal_frames = st.ColumnInt(1);
+    m.checkpointed_frames = st.ColumnInt(2);
+  }
+  return m;
 }
 
 Status EventStore::SetMetadata(const std::string& key, const std::string& value) {

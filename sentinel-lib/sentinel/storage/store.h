@@ -47,6 +47,12 @@ struct RetentionResult {
   int64_t alerts_deleted = 0;
 };
 
+struct MaintenanceResult {
+  bool checkpoint_busy = false;
+  int64_t wal_frames = 0;           // frames in the WAL
+  int64_t checkpointed_frames = 0;  // of which are now in the database
+};
+
 class EventStore {
  public:
   static Result<std::unique_ptr<EventStore>> Open(const StoreOptions& options);
@@ -56,11 +62,21 @@ class EventStore {
   // Writes one completed scan; returns its scan_id.
   Result<int64_t> WriteScan(const models::ScanRecord& scan);
 
+  // Appends real-time events to process_events, all in one transaction with
+  // one prepared statement; returns how many rows were written. On error
+  // nothing of the batch is written.
+  Result<int64_t> WriteEvents(const std::vector<models::ProcessEvent>& events);
+
   // Deletes process history and events older than retention_days, and
   // alerts (with their deliveries) older than alert_retention_days. Alerts
-  // still in the dead-letter queue are kept. One transaction.
-  Result<RetentionResult> ApplyRetention(int64_t now_ms, int64_t retention_days,
-                                         int64_t alert_retention_days);
+  // still queued for delivery or in the dead-letter queue are kept, and so
+  // is the latest completed scan. Deletes in transactions of at most
+  // chunk_rows rows so a concurrent writer never waits long.
+  Result<RetentionResult> ApplyRetention(int64_t now_ms, int64_t retention_days, int64_t alert_retention_days,
+                                         int64_t chunk_rows = 2000);
+
+  // PRAGMA optimize and a passive WAL checkpoint (never blocks writers).
+  Result<MaintenanceResult> Maintain();
 
   Status SetMetadata(const std::string& key, const std::string& value);
 

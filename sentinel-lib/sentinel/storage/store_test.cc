@@ -295,5 +295,55 @@ TEST(StoreTest, RetentionDeletesOldHistoryOnly) {
   EXPECT_EQ(Count(db, "SELECT count(*) FROM processes"), 1);
 }
 
+TEST(StoreTest, RetentionInSmallChunksGivesTheSameResult) {
+  TempDir dir;
+  auto store_or = EventStore::Open(Rw(dir.File("e.db")));
+  ASSERT_TRUE(store_or.ok());
+  EventStore& store = **store_or;
+  const int64_t day = 86'400'000;
+  const int64_t now = 100 * day;
+  for (int i = 0; i < 6; ++i) {
+    std::vector<models::ProcessRecord> procs = {Proc(1, "init")};
+    for (int p = 0; p < 5; ++p) procs.push_back(Proc(100 + i * 10 + p, "gen" + std::to_string(i)));
+    ASSERT_TRUE(store.WriteScan(Scan(now - (40 - i) * day, procs)).ok());
+  }
+  ASSERT_TRUE(store.WriteScan(Scan(now - day, {Proc(1, "init")})).ok());
+  Database& db = store.db();
+  for (int i = 0; i < 7; ++i) {
+    ASSERT_TRUE(db.Exec("INSERT INTO process_events(event_time_ms,event_type,pid) VALUES(" +
+                        std::to_string(now - 31 * day) + ",'exec'," + std::to_string(i) + ")")
+                    .ok());
+  }
+  auto r = store.ApplyRetention(now, 30, 365, /*chunk_rows=*/1);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->scans_deleted, 6);
+  EXPECT_EQ(r->instances_deleted, 30);
+  EXPECT_EQ(r->events_deleted, 7);
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_instances"), 1);
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_states"), 1);  // init's state in force
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM processes"), 1);
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_events"), 0);
+  EXPECT_FALSE(store.ApplyRetention(now, 30, 365, 0).ok());
+}
+
+TEST(StoreTest, RetentionKeepsTheLatestScanAfterALongShutdown) {
+  TempDir dir;
+  auto store_or = EventStore::Open(Rw(dir.File("e.db")));
+  ASSERT_TRUE(store_or.ok());
+  EventStore& store = **store_or;
+  const int64_t day = 86'400'000;
+  const int64_t now = 100 * day;
+  ASSERT_TRUE(store.WriteScan(Scan(now - 50 * day, {Proc(1, "init"), Proc(7, "old")})).ok());
+  ASSERT_TRUE(store.WriteScan(Scan(now - 45 * day, {Proc(1, "init"), Proc(8, "last")})).ok());
+  auto r = store.ApplyRetention(now, 30, 365);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->scans_deleted, 1);
+  EXPECT_EQ(Count(store.db(), "SELECT count(*) FROM processes"), 2);
+  EXPECT_EQ(Count(store.db(), "SELECT count(*) FROM process_instances WHERE name='old'"), 0);
+  auto m = store.Maintain();
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_GE(m->wal_frames, m->checkpointed_frames);
+}
+
 }  // namespace
 }  // namespace sentinel::storage

@@ -72,6 +72,7 @@ inline constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",
 inline constexpr std::array<std::string_view, 2> kLogFormats = {"json", "text"};
 inline constexpr std::array<std::string_view, 2> kStdoutFormats = {"text", "json"};
 inline constexpr std::array<std::string_view, 1> kFileFormats = {"json"};
+inline constexpr std::array<std::string_view, 4> kRealtimeSources = {"auto", "ebpf", "netlink", "off"};
 inline constexpr std::array<std::string_view, 3> kFsyncPolicies = {"always", "batch", "never"};
 inline constexpr std::array<std::string_view, 5> kMinSeverities = {"", "low", "medium", "high", "critical"};
 inline constexpr std::array<std::string_view, 20> kFacilities = {
@@ -88,6 +89,7 @@ inline constexpr StrRule kUserName{"a user name ([A-Za-z_][A-Za-z0-9_.-]*, at mo
                                    IsUserName};
 inline constexpr StrRule kLogLevel{"", nullptr, kLogLevels};
 inline constexpr StrRule kLogFormat{"", nullptr, kLogFormats};
+inline constexpr StrRule kRealtimeSource{"", nullptr, kRealtimeSources};
 inline constexpr StrRule kHttpListen{"\"\" or host:port with port 1..65535", IsHostPortOrEmpty};
 inline constexpr StrRule kSinkName{"a sink name of [a-zA-Z0-9_.-]+", IsSinkName};
 inline constexpr StrRule kSinkType{"", nullptr, kSinkTypes};
@@ -231,13 +233,21 @@ void Describe(V& v, C& c) {
   v({"alert_retention_days", "days alerts are kept"}, c.alert_retention_days, IntRule{1, 36500});
   v({"busy_timeout_ms", "how long a connection waits for a lock held by another"}, c.busy_timeout_ms,
     IntRule{1, 600000});
+  v({"maintenance_interval_secs",
+     "period of retention, PRAGMA optimize and WAL checkpoints (run by sentinelagent, in small batches)"},
+    c.maintenance_interval_secs, IntRule{1, 7 * kDaySecs});
 }
 
 template <class V, Of<CollectionConfig> C>
 void Describe(V& v, C& c) {
   v({"interval_secs", "period of the full /proc scan"}, c.interval_secs, IntRule{1, kDaySecs});
   v({"hash_executables", "SHA-256 of each process's executable"}, c.hash_executables, kBool);
-  v({"realtime_events", "netlink proc connector exec/exit events"}, c.realtime_events, kBool);
+  v({"realtime_events", "real-time exec/exit events; false turns them off whatever realtime_source says"},
+    c.realtime_events, kBool);
+  v({"realtime_source",
+     "where real-time events come from: auto (ebpf, else netlink, else off with a warning), ebpf, netlink, "
+     "off"},
+    c.realtime_source, kRealtimeSource);
   v({"max_hash_bytes", "larger executables are not hashed (the reason is recorded)"}, c.max_hash_bytes,
     IntRule{0});
 }

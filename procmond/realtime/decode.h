@@ -1,0 +1,48 @@
+// Pure decoders of the kernel's real-time records, separated from the
+// reads so they are tested without a kernel (decode_test.cc):
+//  - the BPF ring-buffer record of procmond/bpf/exec_events.h;
+//  - the netlink proc connector message (linux/cn_proc.h).
+// Thread-safe (no state).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "procmond/realtime/realtime_source.h"
+#include "sentinel/base/status.h"
+
+namespace sentinel::procmond {
+
+// A wait(2) status as a process_events.exit_code: the exit code when the
+// process exited, 128 + signal number when a signal killed it (the shell's
+// convention).
+int64_t ExitCodeFromWaitStatus(int64_t status);
+
+// Epoch ms of a CLOCK_BOOTTIME/CLOCK_MONOTONIC timestamp given the offset
+// (epoch ns - clock ns) measured at start-up.
+int64_t EpochMsFromClockNs(uint64_t clock_ns, int64_t offset_ns);
+// Offset between CLOCK_REALTIME and `clock_id` now, in ns.
+int64_t ClockOffsetNs(int clock_id);
+
+// Decodes one ring-buffer record (struct sentinel_event). InvalidArgument on
+// a short record, an unknown type or lengths past the record's bounds.
+// `boot_offset_ns` = ClockOffsetNs(CLOCK_BOOTTIME).
+Result<RealtimeEvent> DecodeBpfRecord(const void* data, size_t size, int64_t boot_offset_ns);
+
+// One proc connector notification, as far as procmond cares.
+struct ProcConnectorEvent {
+  enum class What { kNone, kFork, kExec, kExit, kOther } what = What::kNone;
+  int64_t pid = 0;            // process (tgid) the event is about
+  int64_t thread = 0;         // thread id (fork: child thread; exec/exit: the thread)
+  int64_t parent = 0;         // fork: parent tgid; exit: parent tgid (6.x kernels)
+  int64_t exit_status = 0;    // exit: wait(2) status
+  uint64_t timestamp_ns = 0;  // CLOCK_MONOTONIC
+};
+// Decodes one netlink message payload area: nlmsghdr + cn_msg + proc_event.
+// InvalidArgument when the message is not a well-formed proc connector
+// event. A PROC_EVENT_NONE (the ack of the subscription) is kNone.
+Result<ProcConnectorEvent> DecodeProcConnector(const void* data, size_t size);
+
+}  // namespace sentinel::procmond

@@ -1,0 +1,200 @@
+#include "procmond/realtime/decode.h"
+
+#include <linux/cn_proc.h>
+#include <linux/connector.h>
+#include <linux/netlink.h>
+#include <linux/types.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "procmond/bpf/exec_events.h"
+
+namespace sentinel::procmond {
+namespace {
+
+sentinel_event ExecRecord(std::string_view args, uint32_t flags = 0) {
+  sentinel_event e{};
+  e.type = SENTINEL_EVENT_EXEC;
+  e.flags = flags;
+  e.ktime_ns = 5'000'000'000ULL;
+  e.pid = 4242;
+  e.tgid = 4242;
+  e.ppid = 17;
+  e.uid = 1000;
+  e.gid = 100;
+  e.cgroup_id = 99;
+  e.argc = 3;
+  std::strcpy(e.comm, "true");
+  const char path[] = "/tmp/dir with space/true";
+  std::memcpy(e.path, path, sizeof(path));
+  e.path_len = sizeof(path);
+  std::memcpy(e.args, args.data(), args.size());
+  e.args_len = static_cast<uint32_t>(args.size());
+  return e;
+}
+
+TEST(DecodeBpfRecordTest, ExecCarriesExactArgvWithSpacesQuotesNewlinesAndUnicode) {
+  static constexpr char kBlock[] = "prog\0a b \"c\"\0line1\nline2\0h\xc3\xa9llo \xe2\x9c\x93\0\0";
+  const std::string block(kBlock, sizeof(kBlock) - 1);  // the last argument is empty
+  sentinel_event e = ExecRecord(block);
+  auto ev = DecodeBpfRecord(&e, sizeof(e), 1'000'000'000'000LL);
+  ASSERT_TRUE(ev.ok()) << ev.status().message();
+  EXPECT_EQ(ev->type, RealtimeEventType::kExec);
+  EXPECT_EQ(ev->pid, 4242);
+  EXPECT_EQ(ev->ppid, 17);
+  EXPECT_EQ(ev->uid, 1000);
+  EXPECT_EQ(ev->gid, 100);
+  EXPECT_EQ(ev->cgroup_id, 99u);
+  EXPECT_EQ(ev->comm, "true");
+  EXPECT_EQ(ev->exe_path, "/tmp/dir with space/true");
+  EXPECT_EQ(ev->time_ms, (5'000'000'000LL + 1'000'000'000'000LL) / 1'000'000);
+  ASSERT_TRUE(ev->argv.has_value());
+  EXPECT_EQ(*ev->argv,
+            (std::vector<std::string>{"prog", "a b \"c\"", "line1\nline2", "h\xc3\xa9llo \xe2\x9c\x93", ""}));
+  EXPECT_FALSE(ev->argv_truncated);
+  EXPECT_TRUE(ev->incomplete.empty());
+}
+
+TEST(DecodeBpfRecordTest, TruncatedArgvKeepsThePartialLastArgumentAndSaysSo) {
+  sentinel_event e = ExecRecord(std::string_view("x\0abc", 5), SENTINEL_EVENT_ARGS_TRUNCATED);
+  auto ev = DecodeBpfRecord(&e, sizeof(e), 0);
+  ASSERT_TRUE(ev.ok());
+  EXPECT_EQ(*ev->argv, (std::vector<std::string>{"x", "abc"}));
+  EXPECT_TRUE(ev->argv_truncated);
+}
+
+TEST(DecodeBpfRecordTest, UnreadableArgvAndPathAreReportedNotInvented) {
+  sentinel_event e = ExecRecord("", SENTINEL_EVENT_ARGS_FAULT | SENTINEL_EVENT_PATH_FAULT);
+  auto ev = DecodeBpfRecord(&e, sizeof(e), 0);
+  ASSERT_TRUE(ev.ok());
+  EXPECT_FALSE(ev->argv.has_value());
+  EXPECT_FALSE(ev->exe_path.has_value());
+  EXPECT_EQ(ev->incomplete, "path_unreadable,argv_unreadable");
+}
+
+TEST(DecodeBpfRecordTest, ExitRecordIsHeaderOnlyAndDecodesTheWaitStatus) {
+  sentinel_event e{};
+  e.type = SENTINEL_EVENT_EXIT;
+  e.tgid = 7;
+  e.pid = 7;
+  e.exit_code = 3 << 8;
+  const size_t header = offsetof(sentinel_event, path);
+  auto ev = DecodeBpfRecord(&e, header, 0);
+  ASSERT_TRUE(ev.ok()) << ev.status().message();
+  EXPECT_EQ(ev->type, RealtimeEventType::kExit);
+  EXPECT_EQ(ev->exit_code, 3);
+  e.exit_code = 9;  // SIGKILL
+  ev = DecodeBpfRecord(&e, header, 0);
+  EXPECT_EQ(ev->exit_code, 128 + 9);
+}
+
+TEST(DecodeBpfRecordTest, RejectsShortRecordsUnknownTypesAndLengthsPastTheBuffers) {
+  sentinel_event e = ExecRecord("a");
+  EXPECT_FALSE(DecodeBpfRecord(&e, 8, 0).ok());
+  EXPECT_FALSE(DecodeBpfRecord(&e, offsetof(sentinel_event, path), 0).ok())
+      << "an exec record needs its body";
+  e.args_len = SENTINEL_EXEC_ARGS_MAX + 1;
+  auto bad = DecodeBpfRecord(&e, sizeof(e), 0);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("args_len"), std::string::npos);
+  e = ExecRecord("a");
+  e.type = 77;
+  bad = DecodeBpfRecord(&e, sizeof(e), 0);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("unknown type 77"), std::string::npos);
+}
+
+TEST(ExitCodeTest, WaitStatusToShellConvention) {
+  EXPECT_EQ(ExitCodeFromWaitStatus(0), 0);
+  EXPECT_EQ(ExitCodeFromWaitStatus(1 << 8), 1);
+  EXPECT_EQ(ExitCodeFromWaitStatus(255 << 8), 255);
+  EXPECT_EQ(ExitCodeFromWaitStatus(15), 143);
+  EXPECT_EQ(ExitCodeFromWaitStatus(6 | 0x80), 134) << "core dumped: the signal still counts";
+}
+
+using EventData = decltype(proc_event::event_data);
+
+std::vector<char> ConnectorMessage(uint32_t what, const EventData& data, size_t cut = 0) {
+  std::vector<char> buf(NLMSG_SPACE(sizeof(cn_msg) + sizeof(proc_event)), 0);
+  nlmsghdr nh{};
+  nh.nlmsg_len = static_cast<uint32_t>(NLMSG_LENGTH(sizeof(cn_msg) + sizeof(proc_event)) - cut);
+  cn_msg msg{};
+  msg.id.idx = CN_IDX_PROC;
+  msg.id.val = CN_VAL_PROC;
+  msg.len = static_cast<uint16_t>(sizeof(proc_event) - cut);
+  proc_event ev{};
+  ev.what = static_cast<decltype(ev.what)>(what);
+  ev.timestamp_ns = 123;
+  ev.event_data = data;
+  std::memcpy(buf.data(), &nh, sizeof(nh));
+  std::memcpy(buf.data() + NLMSG_HDRLEN, &msg, sizeof(msg));
+  std::memcpy(buf.data() + NLMSG_HDRLEN + sizeof(msg), &ev, sizeof(ev));
+  buf.resize(nh.nlmsg_len);
+  return buf;
+}
+
+TEST(DecodeProcConnectorTest, ForkExecExit) {
+  EventData d{};
+  d.fork.parent_pid = 10;
+  d.fork.parent_tgid = 10;
+  d.fork.child_pid = 11;
+  d.fork.child_tgid = 11;
+  auto m = ConnectorMessage(proc_event::PROC_EVENT_FORK, d);
+  auto ev = DecodeProcConnector(m.data(), m.size());
+  ASSERT_TRUE(ev.ok()) << ev.status().message();
+  EXPECT_EQ(ev->what, ProcConnectorEvent::What::kFork);
+  EXPECT_EQ(ev->pid, 11);
+  EXPECT_EQ(ev->parent, 10);
+  EXPECT_EQ(ev->timestamp_ns, 123u);
+
+  d = {};
+  d.exec.process_pid = 12;
+  d.exec.process_tgid = 11;
+  m = ConnectorMessage(proc_event::PROC_EVENT_EXEC, d);
+  ev = DecodeProcConnector(m.data(), m.size());
+  ASSERT_TRUE(ev.ok());
+  EXPECT_EQ(ev->what, ProcConnectorEvent::What::kExec);
+  EXPECT_EQ(ev->pid, 11);
+  EXPECT_EQ(ev->thread, 12);
+
+  d = {};
+  d.exit.process_pid = 11;
+  d.exit.process_tgid = 11;
+  d.exit.exit_code = 2 << 8;
+  d.exit.parent_tgid = 10;
+  m = ConnectorMessage(proc_event::PROC_EVENT_EXIT, d);
+  ev = DecodeProcConnector(m.data(), m.size());
+  ASSERT_TRUE(ev.ok());
+  EXPECT_EQ(ev->what, ProcConnectorEvent::What::kExit);
+  EXPECT_EQ(ExitCodeFromWaitStatus(ev->exit_status), 2);
+  EXPECT_EQ(ev->parent, 10);
+}
+
+TEST(DecodeProcConnectorTest, RejectsForeignAndTruncatedMessages) {
+  EventData d{};
+  auto m = ConnectorMessage(proc_event::PROC_EVENT_EXEC, d);
+  EXPECT_FALSE(DecodeProcConnector(m.data(), 10).ok());
+  auto lying = m;
+  nlmsghdr nh{};
+  std::memcpy(&nh, lying.data(), sizeof(nh));
+  nh.nlmsg_len = 4096;
+  std::memcpy(lying.data(), &nh, sizeof(nh));
+  EXPECT_FALSE(DecodeProcConnector(lying.data(), lying.size()).ok());
+  auto foreign = m;
+  cn_msg msg{};
+  std::memcpy(&msg, foreign.data() + NLMSG_HDRLEN, sizeof(msg));
+  msg.id.idx = 7;
+  std::memcpy(foreign.data() + NLMSG_HDRLEN, &msg, sizeof(msg));
+  auto r = DecodeProcConnector(foreign.data(), foreign.size());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("not from the proc connector"), std::string::npos);
+  auto cut = ConnectorMessage(proc_event::PROC_EVENT_EXEC, d, 20);
+  EXPECT_FALSE(DecodeProcConnector(cut.data(), cut.size()).ok());
+}
+
+}  // namespace
+}  // namespace sentinel::procmond

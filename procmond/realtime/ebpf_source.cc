@@ -1,0 +1,190 @@
+// EbpfSource: exec/fork/exit from BTF tracepoints through a BPF ring buffer
+// (procmond/bpf/exec_events.bpf.c). Loading needs root (CAP_BPF +
+// CAP_PERFMON); once loaded and attached, the links, the ring buffer's
+// mapping and the .bss mapping live on in procmond's file descriptors and
+// memory, so consuming events needs no privilege after the drop.
+#include <time.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "procmond/realtime/decode.h"
+#include "procmond/realtime/realtime_source.h"
+#include "sentinel/telemetry/log.h"
+
+#ifdef SENTINEL_HAVE_EBPF
+#include <bpf/libbpf.h>
+#include <linux/types.h>
+
+#include "exec_events.skel.h"
+#endif
+
+namespace sentinel::procmond {
+
+#ifndef SENTINEL_HAVE_EBPF
+
+Result<std::unique_ptr<RealtimeSource>> OpenEbpfSource(const RealtimeOptions&, RealtimeStats*) {
+  return UnavailableError(
+      "this procmond was built without eBPF support (no BTF, clang or bpftool at build time; see the CMake "
+      "log "
+      "and SENTINEL_EBPF)");
+}
+
+#else
+
+namespace {
+
+// libbpf reports why a load failed through its print callback; the last
+// warning is kept for the error message (loads happen on one thread).
+thread_local std::string g_libbpf_last_error;
+
+int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char buf[1024];
+  int n = vsnprintf(buf, sizeof(buf), fmt, args);
+  std::string line(buf, n < 0 ? 0 : std::min<size_t>(static_cast<size_t>(n), sizeof(buf) - 1));
+  while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.pop_back();
+  if (!line.empty()) g_libbpf_last_error = line;
+  return 0;
+}
+
+std::string Why(const char* what, int err) {
+  std::string m = std::string(what) + ": " + std::strerror(err < 0 ? -err : err);
+  if (err == -EPERM || err == EPERM || err == -EACCES || err == EACCES)
+    m += " (needs root: CAP_BPF and CAP_PERFMON)";
+  if (!g_libbpf_last_error.empty()) m += " [libbpf: " + g_libbpf_last_error + "]";
+  return m;
+}
+
+class EbpfSource final : public RealtimeSource {
+ public:
+  EbpfSource(exec_events* skel, RealtimeStats* stats) : skel_(skel), stats_(stats) {}
+  ~EbpfSource() override {
+    Stop();
+    if (rb_ != nullptr) ring_buffer__free(rb_);
+    exec_events__destroy(skel_);
+  }
+  EbpfSource(const EbpfSource&) = delete;
+  EbpfSource& operator=(const EbpfSource&) = delete;
+
+  // Creates the ring-buffer reader, with this source as the handler's ctx.
+  Status CreateRing() {
+    rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &EbpfSource::OnRecord, this, nullptr);
+    if (rb_ == nullptr) return UnavailableError(Why("creating the BPF ring buffer reader failed", errno));
+    return Status::Ok();
+  }
+
+  const char* name() const override { return "ebpf"; }
+
+  // The ring buffer is created before Start (before the privilege drop):
+  // ring_buffer__new() only mmaps the map and adds it to an epoll set, but
+  // doing everything that touches the bpf() syscall while still root keeps
+  // the privilege story simple.
+  static int OnRecord(void* ctx, void* data, size_t size) {
+    static_cast<EbpfSource*>(ctx)->Handle(data, size);
+    return 0;
+  }
+
+  Status Start(RealtimeSink sink) override {
+    sink_ = std::move(sink);
+    boot_offset_ns_ = ClockOffsetNs(CLOCK_BOOTTIME);
+    stop_ = false;
+    thread_ = std::thread([this] { Run(); });
+    return Status::Ok();
+  }
+
+  void Stop() override {
+    if (!thread_.joinable()) return;
+    stop_ = true;
+    thread_.join();
+    ReadLost();
+  }
+
+ private:
+  void Handle(void* data, size_t size) {
+    auto ev = DecodeBpfRecord(data, size, boot_offset_ns_);
+    if (!ev.ok()) {
+      if (decode_errors_++ < 5)
+        telemetry::LogError("undecodable BPF record", {{"error", ev.status().message()}});
+      stats_->incomplete.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    stats_->AddReceived(ev->type);
+    sink_(std::move(*ev));
+  }
+
+  void ReadLost() {
+    // .bss is mapped into this process: a plain read, no syscall, no privilege.
+    int64_t lost = 0;
+    for (int i = 1; i < 4; ++i)
+      lost += static_cast<int64_t>(__atomic_load_n(&skel_->bss->lost_events[i], __ATOMIC_RELAXED));
+    if (lost != last_lost_) {
+      if (lost > last_lost_) {
+        telemetry::LogWarn("real-time events lost: the BPF ring buffer was full",
+                           {{"lost_total", lost}, {"lost_since_last", lost - last_lost_}});
+      }
+      last_lost_ = lost;
+    }
+    stats_->SetLostKernel(lost);
+  }
+
+  void Run() {
+    int64_t polls = 0;
+    while (!stop_) {
+      int n = ring_buffer__poll(rb_, 100);
+      if (n < 0 && n != -EINTR) {
+        telemetry::LogError("BPF ring buffer poll failed", {{"error", std::strerror(-n)}});
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      // Re-measure the clock offset now and then: the wall clock may be set.
+      if (++polls % 64 == 0) {
+        boot_offset_ns_ = ClockOffsetNs(CLOCK_BOOTTIME);
+      }
+      ReadLost();
+    }
+    ring_buffer__consume(rb_);  // what is already in the buffer
+  }
+
+  exec_events* skel_;
+  ring_buffer* rb_ = nullptr;
+  RealtimeStats* stats_;
+  RealtimeSink sink_;
+  int64_t boot_offset_ns_ = 0;
+  int64_t last_lost_ = 0;
+  int64_t decode_errors_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<RealtimeSource>> OpenEbpfSource(const RealtimeOptions& options, RealtimeStats* stats) {
+  libbpf_set_print(LibbpfPrint);
+  g_libbpf_last_error.clear();
+  exec_events* skel = exec_events__open();
+  if (skel == nullptr) return UnavailableError(Why("opening the BPF object failed", errno));
+  skel->rodata->emit_forks = options.emit_forks ? 1 : 0;
+  if (int err = exec_events__load(skel); err != 0) {
+    exec_events__destroy(skel);
+    Status st = UnavailableError(Why("loading the BPF program failed", err));
+    return (err == -EPERM || err == -EACCES) ? PermissionDeniedError(st.message()) : st;
+  }
+  if (int err = exec_events__attach(skel); err != 0) {
+    exec_events__destroy(skel);
+    return UnavailableError(Why("attaching to the sched_process_exec/fork/exit tracepoints failed", err));
+  }
+  auto src = std::make_unique<EbpfSource>(skel, stats);  // owns skel from here
+  RETURN_IF_ERROR(src->CreateRing());
+  telemetry::LogInfo("eBPF real-time source loaded",
+                     {{"tracepoints", "sched_process_exec,sched_process_fork,sched_process_exit"},
+                      {"ring_buffer_bytes", bpf_map__max_entries(skel->maps.events)},
+                      {"emit_forks", options.emit_forks}});
+  return std::unique_ptr<RealtimeSource>(std::move(src));
+}
+
+#endif
+
+}  // namespace sentinel::procmond

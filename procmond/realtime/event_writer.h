@@ -1,0 +1,87 @@
+// EventWriter: the real-time events' path to process_events.
+//
+// The source thread Push()es decoded events into a bounded queue and never
+// blocks (a blocked consumer would only move the loss into the kernel, where
+// it is counted less precisely). When the queue is full the event is
+// dropped and counted in RealtimeStats::lost_queue. One writer thread
+// enriches events (user name, executable hash through its own ExeHasher,
+// /proc/PID/exe for deleted and memfd images) and writes them in batches:
+// every `flush_ms` or `batch_size` events, one transaction per batch
+// (EventStore::WriteEvents). A failed write is retried with backoff while
+// new events keep queuing (up to capacity).
+//
+// Fork events are counted but not stored unless `store_forks` (docs/realtime.md).
+//
+// Thread-safety: Push from one thread (the source's); Stop from another.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "procmond/hashing/exe_hasher.h"
+#include "procmond/realtime/realtime_source.h"
+#include "sentinel/base/status.h"
+#include "sentinel/models/process.h"
+
+namespace sentinel::procmond {
+
+struct EventWriterOptions {
+  size_t capacity = 65536;  // events waiting to be written
+  size_t batch_size = 512;
+  int64_t flush_ms = 200;
+  bool store_forks = false;
+  bool hash_executables = true;
+  uint64_t max_hash_bytes = 268435456;
+  std::string proc_root = "/proc";
+  int64_t initial_backoff_ms = 100;
+  int64_t max_backoff_ms = 5000;
+};
+
+class EventWriter {
+ public:
+  using WriteFn = std::function<Result<int64_t>(const std::vector<models::ProcessEvent>&)>;
+
+  EventWriter(WriteFn write, RealtimeStats* stats, EventWriterOptions options = {});
+  ~EventWriter();
+  EventWriter(const EventWriter&) = delete;
+  EventWriter& operator=(const EventWriter&) = delete;
+
+  // Never blocks; false (and counted as lost) when the queue is full or stopped.
+  bool Push(RealtimeEvent ev);
+  // Writes what is queued (bounded by timeout_ms) and joins the thread.
+  // DeadlineExceeded naming how many events were not written.
+  Status Stop(int64_t timeout_ms);
+
+  // The row an event becomes (enrichment included). Exposed for tests;
+  // called on the writer thread only.
+  models::ProcessEvent ToRow(const RealtimeEvent& ev);
+
+ private:
+  void Run();
+  std::optional<std::string> UserName(int64_t uid);
+
+  WriteFn write_;
+  RealtimeStats* stats_;
+  EventWriterOptions options_;
+  ExeHasher hasher_;
+  std::unordered_map<int64_t, std::optional<std::string>> users_;
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::condition_variable drained_;
+  std::deque<RealtimeEvent> queue_;
+  size_t in_flight_ = 0;
+  bool stopping_ = false;
+  bool abandon_ = false;
+  std::thread thread_;
+};
+
+}  // namespace sentinel::procmond

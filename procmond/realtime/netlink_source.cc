@@ -1,0 +1,274 @@
+// NetlinkSource: exec/fork/exit from the netlink proc connector, the
+// fallback when the BPF program cannot load. The kernel only says "pid N
+// exec'd"; everything else is read from /proc/N right away, on this thread,
+// before the next message. A process that has already exited by then is
+// stored with what is known (pid, time, parent from its fork event) and
+// counted as incomplete. A socket overflow (ENOBUFS) loses an unknown number
+// of events: each overflow is counted and logged.
+//
+// Subscribing needs CAP_NET_ADMIN (root): done in OpenNetlinkSource(),
+// before the privilege drop; the subscription lives with the socket.
+#include <fcntl.h>
+#include <linux/cn_proc.h>
+#include <linux/connector.h>
+#include <linux/netlink.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "procmond/platform/linux/proc_parsers.h"
+#include "procmond/realtime/decode.h"
+#include "procmond/realtime/realtime_source.h"
+#include "sentinel/telemetry/log.h"
+
+namespace sentinel::procmond {
+namespace {
+
+// Reads a whole small /proc file with one open and (usually) one read.
+bool ReadSmall(const std::string& path, std::string* out) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  out->clear();
+  char buf[8192];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      return false;
+    }
+    if (n == 0) break;
+    out->append(buf, static_cast<size_t>(n));
+    if (out->size() > (1u << 20)) break;
+  }
+  ::close(fd);
+  return true;
+}
+
+std::optional<int64_t> StatusField(std::string_view status, std::string_view key) {
+  size_t pos = 0;
+  while (pos < status.size()) {
+    size_t eol = status.find('\n', pos);
+    if (eol == std::string_view::npos) eol = status.size();
+    std::string_view line = status.substr(pos, eol - pos);
+    if (line.substr(0, key.size()) == key && line.size() > key.size() && line[key.size()] == ':') {
+      std::string_view v = line.substr(key.size() + 1);
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      int64_t n = 0;
+      bool any = false;
+      for (char c : v) {
+        if (c < '0' || c > '9') break;
+        n = n * 10 + (c - '0');
+        any = true;
+      }
+      if (any) return n;
+      return std::nullopt;
+    }
+    pos = eol + 1;
+  }
+  return std::nullopt;
+}
+
+class NetlinkSource final : public RealtimeSource {
+ public:
+  NetlinkSource(int fd, RealtimeStats* stats) : fd_(fd), stats_(stats) {}
+  ~NetlinkSource() override {
+    Stop();
+    ::close(fd_);
+  }
+  NetlinkSource(const NetlinkSource&) = delete;
+  NetlinkSource& operator=(const NetlinkSource&) = delete;
+
+  const char* name() const override { return "netlink"; }
+
+  Status Start(RealtimeSink sink) override {
+    sink_ = std::move(sink);
+    mono_offset_ns_ = ClockOffsetNs(CLOCK_MONOTONIC);
+    stop_ = false;
+    thread_ = std::thread([this] { Run(); });
+    return Status::Ok();
+  }
+
+  void Stop() override {
+    if (!thread_.joinable()) return;
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    alignas(nlmsghdr) char buf[65536];
+    int64_t polls = 0;
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      int pr = ::poll(&p, 1, 100);
+      if (++polls % 64 == 0) mono_offset_ns_ = ClockOffsetNs(CLOCK_MONOTONIC);
+      if (pr <= 0) continue;
+      while (true) {
+        ssize_t n = ::recv(fd_, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          if (errno == ENOBUFS) {
+            stats_->AddLostKernel(1);
+            telemetry::LogWarn("real-time events lost: the netlink socket overflowed (ENOBUFS)",
+                               {{"overflows", stats_->Get().lost_kernel}});
+            continue;
+          }
+          break;  // EAGAIN
+        }
+        HandleDatagram(buf, static_cast<size_t>(n));
+      }
+    }
+  }
+
+  void HandleDatagram(const char* buf, size_t len) {
+    auto* nh = reinterpret_cast<const nlmsghdr*>(buf);
+    int remaining = static_cast<int>(len);
+    for (; NLMSG_OK(nh, remaining); nh = NLMSG_NEXT(nh, remaining)) {
+      if (nh->nlmsg_type == NLMSG_NOOP || nh->nlmsg_type == NLMSG_ERROR) continue;
+      auto ev = DecodeProcConnector(nh, nh->nlmsg_len);
+      if (!ev.ok()) {
+        if (decode_errors_++ < 5)
+          telemetry::LogError("undecodable proc connector message", {{"error", ev.status().message()}});
+        continue;
+      }
+      Handle(*ev);
+    }
+  }
+
+  void Handle(const ProcConnectorEvent& pe) {
+    using What = ProcConnectorEvent::What;
+    RealtimeEvent ev;
+    ev.pid = pe.pid;
+    ev.time_ms = EpochMsFromClockNs(pe.timestamp_ns, mono_offset_ns_);
+    switch (pe.what) {
+      case What::kFork:
+        if (pe.thread != pe.pid) return;  // a new thread
+        ev.type = RealtimeEventType::kFork;
+        ev.ppid = pe.parent;
+        RememberParent(pe.pid, pe.parent);
+        break;
+      case What::kExec:
+        if (pe.thread != pe.pid) return;  // exec from a thread: the kernel reports the leader too
+        ev.type = RealtimeEventType::kExec;
+        ReadExec(&ev);
+        break;
+      case What::kExit:
+        if (pe.thread != pe.pid) return;  // only the thread-group leader ends the process
+        ev.type = RealtimeEventType::kExit;
+        ev.exit_code = ExitCodeFromWaitStatus(pe.exit_status);
+        if (pe.parent > 0) ev.ppid = pe.parent;
+        if (auto it = parents_.find(pe.pid); it != parents_.end()) {
+          if (!ev.ppid) ev.ppid = it->second;
+          parents_.erase(it);
+        }
+        break;
+      default: return;
+    }
+    stats_->AddReceived(ev.type);
+    sink_(std::move(ev));
+  }
+
+  void RememberParent(int64_t pid, int64_t parent) {
+    // Bounded: forks of processes whose exit we never see must not grow it forever.
+    if (parents_.size() > 65536) parents_.clear();
+    parents_[pid] = parent;
+  }
+
+  // Reads what the exec event needs from /proc as fast as it can: cmdline
+  // first (it vanishes with the process's memory), then exe and status.
+  void ReadExec(RealtimeEvent* ev) {
+    const std::string dir = "/proc/" + std::to_string(ev->pid);
+    if (ReadSmall(dir + "/cmdline", &scratch_)) {
+      if (!scratch_.empty()) ev->argv = linux_proc::ParseCmdline(scratch_);
+    }
+    char link[4096];
+    ssize_t n = ::readlink((dir + "/exe").c_str(), link, sizeof(link) - 1);
+    if (n > 0) ev->exe_path = std::string(link, static_cast<size_t>(n));
+    if (ReadSmall(dir + "/status", &scratch_)) {
+      ev->ppid = StatusField(scratch_, "PPid");
+      ev->uid = StatusField(scratch_, "Uid");
+      ev->gid = StatusField(scratch_, "Gid");
+      if (auto st = linux_proc::ParseStatus(scratch_); st.ok() && st->name) ev->comm = st->name;
+    }
+    if (!ev->ppid) {
+      if (auto it = parents_.find(ev->pid); it != parents_.end()) ev->ppid = it->second;
+    }
+    // An empty cmdline is a process that already became a zombie.
+    if (!ev->argv || !ev->exe_path || !ev->uid) {
+      ev->incomplete = (!ev->argv && !ev->exe_path && !ev->uid) ? "proc_gone" : "proc_partial";
+    }
+  }
+
+  int fd_;
+  RealtimeStats* stats_;
+  RealtimeSink sink_;
+  int64_t mono_offset_ns_ = 0;
+  int64_t decode_errors_ = 0;
+  std::string scratch_;
+  std::unordered_map<int64_t, int64_t> parents_;  // pid -> parent tgid, from fork events
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<RealtimeSource>> OpenNetlinkSource(const RealtimeOptions&, RealtimeStats* stats) {
+  int fd = ::socket(PF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_CONNECTOR);
+  if (fd < 0) return UnavailableError(std::string("netlink connector socket: ") + std::strerror(errno));
+  // A large receive buffer absorbs exec storms while /proc reads are slow.
+  // SO_RCVBUFFORCE needs CAP_NET_ADMIN; without it the plain option is capped.
+  int rcvbuf = 16 << 20;
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0) {
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  }
+  sockaddr_nl addr{};
+  addr.nl_family = AF_NETLINK;
+  addr.nl_groups = CN_IDX_PROC;
+  addr.nl_pid = 0;  // the kernel assigns a unique port id
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    int err = errno;
+    ::close(fd);
+    return UnavailableError(std::string("binding the proc connector socket: ") + std::strerror(err));
+  }
+  // nlmsghdr + cn_msg + the operation, laid out by hand (cn_msg ends in a
+  // flexible array member).
+  static_assert(sizeof(nlmsghdr) == NLMSG_HDRLEN);
+  nlmsghdr nh{};
+  nh.nlmsg_len = NLMSG_LENGTH(sizeof(cn_msg) + sizeof(uint32_t));
+  nh.nlmsg_type = NLMSG_DONE;
+  nh.nlmsg_pid = 0;
+  cn_msg msg{};
+  msg.id.idx = CN_IDX_PROC;
+  msg.id.val = CN_VAL_PROC;
+  msg.len = sizeof(uint32_t);
+  const uint32_t op = PROC_CN_MCAST_LISTEN;
+  char wire[NLMSG_LENGTH(sizeof(cn_msg) + sizeof(uint32_t))];
+  std::memcpy(wire, &nh, sizeof(nh));
+  std::memcpy(wire + NLMSG_HDRLEN, &msg, sizeof(msg));
+  std::memcpy(wire + NLMSG_HDRLEN + sizeof(cn_msg), &op, sizeof(op));
+  if (::send(fd, wire, sizeof(wire), 0) < 0) {
+    int err = errno;
+    ::close(fd);
+    return UnavailableError(std::string("subscribing to the proc connector: ") + std::strerror(err));
+  }
+  // The kernel acks the subscription; an EPERM there means no CAP_NET_ADMIN.
+  // (Older kernels accept silently and then send nothing to a non-root
+  // listener: check euid as well.)
+  if (::geteuid() != 0) {
+    ::close(fd);
+    return PermissionDeniedError("the proc connector needs root (CAP_NET_ADMIN) to subscribe");
+  }
+  telemetry::LogInfo("netlink proc connector real-time source subscribed", {{"rcvbuf_bytes", rcvbuf}});
+  return std::unique_ptr<RealtimeSource>(std::make_unique<NetlinkSource>(fd, stats));
+}
+
+}  // namespace sentinel::procmond

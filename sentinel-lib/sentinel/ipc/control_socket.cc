@@ -1,0 +1,472 @@
+#include "sentinel/ipc/control_socket.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "sentinel/base/time.h"
+#include "sentinel/telemetry/log.h"
+
+namespace sentinel::ipc {
+
+namespace {
+
+constexpr const char* kCommandsHelp = "health, scan-now, reload, stats";
+
+// An fd closed on scope exit unless released.
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+
+ private:
+  int fd_;
+};
+
+Result<sockaddr_un> MakeAddress(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
+    return InvalidArgumentError("control socket path \"" + path + "\" is empty or longer than " +
+                                std::to_string(sizeof(addr.sun_path) - 1) + " bytes (ipc.socket_dir)");
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  return addr;
+}
+
+// Connects a non-blocking socket to `path`, waiting up to timeout_ms.
+Result<int> ConnectUnix(const std::string& path, int64_t timeout_ms) {
+  ASSIGN_OR_RETURN(sockaddr_un addr, MakeAddress(path));
+  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (fd.get() < 0) return ErrnoError(errno, "socket");
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    const int err = errno;
+    if (err == EINPROGRESS || err == EAGAIN) {
+      // A Unix socket whose backlog is full: wait for it to accept.
+      pollfd p{fd.get(), POLLOUT, 0};
+      if (::poll(&p, 1, static_cast<int>(timeout_ms)) <= 0) {
+        return DeadlineExceededError("connecting to " + path + ": no answer within " +
+                                     std::to_string(timeout_ms) + " ms");
+      }
+      int soerr = 0;
+      socklen_t len = sizeof(soerr);
+      ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &soerr, &len);
+      if (soerr != 0) return UnavailableError("connecting to " + path + ": " + std::strerror(soerr));
+    } else if (err == ENOENT || err == ECONNREFUSED || err == ENOTDIR) {
+      return UnavailableError("connecting to " + path + ": " + std::strerror(err) + " (not running?)");
+    } else if (err == EACCES || err == EPERM) {
+      return PermissionDeniedError("connecting to " + path + ": " + std::strerror(err));
+    } else {
+      return UnavailableError("connecting to " + path + ": " + std::strerror(err));
+    }
+  }
+  return fd.release();
+}
+
+Status WriteAll(int fd, std::string_view data, int64_t deadline_ms, const std::string& what) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n > 0) {
+      off += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      const int64_t left = deadline_ms - MonotonicMs();
+      if (left <= 0) return DeadlineExceededError("sending to " + what + ": timed out");
+      pollfd p{fd, POLLOUT, 0};
+      ::poll(&p, 1, static_cast<int>(left));
+      continue;
+    }
+    return UnavailableError("sending to " + what + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+Result<nlohmann::json> ReadReply(int fd, int64_t deadline_ms, const std::string& what) {
+  FrameDecoder dec;
+  char buf[4096];
+  while (true) {
+    const int64_t left = deadline_ms - MonotonicMs();
+    if (left <= 0) return DeadlineExceededError("waiting for a reply from " + what + ": timed out");
+    pollfd p{fd, POLLIN, 0};
+    int pr = ::poll(&p, 1, static_cast<int>(left));
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr <= 0) continue;  // re-check the deadline
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n < 0) return UnavailableError("reading from " + what + ": " + std::strerror(errno));
+    if (n == 0) {
+      return UnavailableError("reading from " + what + ": connection closed" +
+                              (dec.mid_frame() ? " in the middle of a frame" : " without a reply"));
+    }
+    std::string_view data(buf, static_cast<size_t>(n));
+    size_t used = 0;
+    auto st = dec.Feed(data, &used);
+    if (st == FrameDecoder::State::kError) return DataLossError("reply from " + what + ": " + dec.error());
+    if (st == FrameDecoder::State::kFrame) {
+      std::string payload = dec.TakePayload();
+      auto j = nlohmann::json::parse(payload, nullptr, false);
+      if (j.is_discarded() || !j.is_object())
+        return DataLossError("reply from " + what + " is not a JSON object");
+      return j;
+    }
+  }
+}
+
+}  // namespace
+
+std::string SocketPath(const std::string& socket_dir, const std::string& name) {
+  if (!socket_dir.empty() && socket_dir.back() == '/') return socket_dir + name;
+  return socket_dir + "/" + name;
+}
+
+struct ControlServer::Client {
+  int fd = -1;
+  uid_t uid = 0;
+  FrameDecoder decoder;
+  std::string out;           // bytes still to send
+  bool close_after = false;  // close once `out` is sent
+  int64_t deadline_ms = 0;
+};
+
+ControlServer::ControlServer(ServerOptions options, std::map<std::string, Handler> handlers)
+    : options_(std::move(options)), handlers_(std::move(handlers)) {}
+
+ControlServer::~ControlServer() {
+  Stop();
+}
+
+Result<std::unique_ptr<ControlServer>> ControlServer::Listen(ServerOptions options,
+                                                             std::map<std::string, Handler> handlers) {
+  std::unique_ptr<ControlServer> s(new ControlServer(std::move(options), std::move(handlers)));
+  const std::string& dir = s->options_.socket_dir;
+  if (dir.empty()) return InvalidArgumentError("ipc.socket_dir is empty");
+  s->path_ = SocketPath(dir, s->options_.socket_name);
+  ASSIGN_OR_RETURN(sockaddr_un addr, MakeAddress(s->path_));
+
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno != ENOENT) return ErrnoError(errno, "ipc.socket_dir " + dir);
+    if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
+      return ErrnoError(errno, "creating ipc.socket_dir " + dir);
+    }
+    ::chmod(dir.c_str(), 0750);  // whatever the umask
+    s->created_dir_ = true;
+  } else if (!S_ISDIR(st.st_mode)) {
+    return FailedPreconditionError("ipc.socket_dir " + dir + " is not a directory");
+  }
+
+  if (::lstat(s->path_.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return FailedPreconditionError(s->path_ +
+                                     " exists and is not a socket; remove it or change ipc.socket_dir");
+    }
+    auto probe = ConnectUnix(s->path_, 500);
+    if (probe.ok()) {
+      ::close(*probe);
+      return AlreadyExistsError("another " + s->options_.component + " is already listening on " + s->path_);
+    }
+    if (probe.status().code() == StatusCode::kDeadlineExceeded) {
+      return AlreadyExistsError("another " + s->options_.component + " holds " + s->path_ +
+                                " (connect did not complete)");
+    }
+    // Nobody listens: a stale socket of a dead process.
+    if (::unlink(s->path_.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoError(errno, "removing stale socket " + s->path_);
+    }
+    telemetry::LogInfo("removed a stale control socket", {{"path", s->path_}});
+  }
+
+  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (fd.get() < 0) return ErrnoError(errno, "socket");
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    const int err = errno;
+    if (err == EADDRINUSE) {
+      return AlreadyExistsError("another " + s->options_.component + " took " + s->path_ + " just now");
+    }
+    return ErrnoError(err, "binding " + s->path_);
+  }
+  if (::chmod(s->path_.c_str(), 0660) != 0) {
+    const int err = errno;
+    ::unlink(s->path_.c_str());
+    return ErrnoError(err, "chmod 0660 " + s->path_);
+  }
+  if (::listen(fd.get(), 16) != 0) {
+    const int err = errno;
+    ::unlink(s->path_.c_str());
+    return ErrnoError(err, "listen on " + s->path_);
+  }
+  if (::lstat(s->path_.c_str(), &st) == 0) s->inode_ = st.st_ino;
+  s->wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (s->wake_fd_ < 0) {
+    const int err = errno;
+    ::unlink(s->path_.c_str());
+    return ErrnoError(err, "eventfd");
+  }
+  s->listen_fd_ = fd.release();
+  return s;
+}
+
+Status ControlServer::Start() {
+  if (listen_fd_ < 0) return FailedPreconditionError("control server is not listening");
+  if (thread_.joinable()) return FailedPreconditionError("control server already started");
+  thread_ = std::thread([this] { Serve(); });
+  return Status::Ok();
+}
+
+void ControlServer::Stop() {
+  if (stopping_.exchange(true)) return;
+  if (thread_.joinable()) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
+    thread_.join();
+  }
+  if (listen_fd_ >= 0) {
+    // Remove the file only if it is still the one we bound (a successor may
+    // have replaced it).
+    struct stat st {};
+    if (::lstat(path_.c_str(), &st) == 0 && st.st_ino == inode_) ::unlink(path_.c_str());
+    ::close(listen_fd_);
+    listen_fd_ = -1;
+  }
+  if (wake_fd_ >= 0) {
+    ::close(wake_fd_);
+    wake_fd_ = -1;
+  }
+}
+
+ServerStats ControlServer::stats() const {
+  ServerStats s;
+  s.accepted = stats_.accepted.load();
+  s.requests = stats_.requests.load();
+  s.refused_peers = stats_.refused_peers.load();
+  s.busy = stats_.busy.load();
+  s.bad_frames = stats_.bad_frames.load();
+  s.bad_requests = stats_.bad_requests.load();
+  s.timeouts = stats_.timeouts.load();
+  return s;
+}
+
+void ControlServer::QueueReply(Client& c, const nlohmann::json& reply) {
+  auto frame = EncodeJsonFrame(reply);
+  if (!frame.ok()) {
+    frame = EncodeJsonFrame(MakeError(reply.value("id", nlohmann::json()), "reply too large"));
+  }
+  if (frame.ok()) c.out += *frame;
+}
+
+void ControlServer::Dispatch(Client& c, const std::string& payload) {
+  stats_.requests++;
+  auto req = ParseRequest(payload);
+  if (!req.ok()) {
+    stats_.bad_requests++;
+    QueueReply(c, MakeError(nullptr, "bad request: " + req.status().message()));
+    return;
+  }
+  auto h = handlers_.find(req->cmd);
+  if (h == handlers_.end()) {
+    stats_.bad_requests++;
+    QueueReply(c,
+               MakeError(req->id, "unknown command \"" + req->cmd + "\" (expected " + kCommandsHelp + ")"));
+    return;
+  }
+  Result<nlohmann::json> result = InternalError("handler threw");
+  try {
+    result = h->second(*req);
+  } catch (const std::exception& e) {
+    result = InternalError(std::string("handler failed: ") + e.what());
+  }
+  if (result.ok()) {
+    QueueReply(c, MakeReply(req->id, std::move(result).value()));
+  } else {
+    QueueReply(c, MakeError(req->id, result.status().message()));
+  }
+}
+
+void ControlServer::HandleReadable(Client& c) {
+  char buf[4096];
+  while (true) {
+    ssize_t n = ::recv(c.fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n <= 0) {
+      if (c.decoder.mid_frame()) {
+        stats_.bad_frames++;
+        telemetry::LogWarn("control client closed in the middle of a frame (truncated frame)",
+                           {{"socket", path_}, {"uid", c.uid}});
+      }
+      c.close_after = true;
+      c.out.clear();  // nobody to send it to
+      return;
+    }
+    std::string_view data(buf, static_cast<size_t>(n));
+    while (!data.empty() && !c.close_after) {
+      size_t used = 0;
+      auto st = c.decoder.Feed(data, &used);
+      data.remove_prefix(used);
+      if (st == FrameDecoder::State::kError) {
+        stats_.bad_frames++;
+        telemetry::LogWarn("bad control frame",
+                           {{"socket", path_}, {"uid", c.uid}, {"error", c.decoder.error()}});
+        QueueReply(c, MakeError(nullptr, "bad frame: " + c.decoder.error()));
+        c.close_after = true;
+        return;
+      }
+      if (st == FrameDecoder::State::kFrame) {
+        Dispatch(c, c.decoder.TakePayload());
+        c.deadline_ms = MonotonicMs() + options_.request_timeout_ms;
+      } else {
+        break;
+      }
+    }
+    if (c.close_after) return;
+  }
+}
+
+void ControlServer::Serve() {
+  std::vector<std::unique_ptr<Client>> clients;
+  auto close_client = [](Client& c) {
+    if (c.fd >= 0) ::close(c.fd);
+    c.fd = -1;
+  };
+  while (!stopping_.load()) {
+    std::vector<pollfd> fds;
+    fds.push_back({wake_fd_, POLLIN, 0});
+    fds.push_back({listen_fd_, POLLIN, 0});
+    int64_t now = MonotonicMs();
+    int64_t next_deadline = now + 1000;
+    for (auto& c : clients) {
+      short ev = c->out.empty() ? POLLIN : POLLOUT;
+      if (c->close_after && c->out.empty()) ev = 0;
+      fds.push_back({c->fd, ev, 0});
+      next_deadline = std::min(next_deadline, c->deadline_ms);
+    }
+    int timeout = static_cast<int>(std::clamp<int64_t>(next_deadline - now, 0, 1000));
+    int pr = ::poll(fds.data(), fds.size(), timeout);
+    if (pr < 0 && errno != EINTR) {
+      telemetry::LogError("control socket poll failed", {{"socket", path_}, {"error", std::strerror(errno)}});
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    if (stopping_.load()) break;
+    now = MonotonicMs();
+    // Clients first (indices match `clients`), then new connections.
+    for (size_t i = 0; i < clients.size(); ++i) {
+      Client& c = *clients[i];
+      const short re = pr > 0 ? fds[i + 2].revents : 0;
+      if (re & (POLLERR | POLLNVAL)) {
+        close_client(c);
+        continue;
+      }
+      if (re & POLLOUT) {
+        ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+          c.out.erase(0, static_cast<size_t>(n));
+        } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+          close_client(c);
+          continue;
+        }
+      } else if (re & (POLLIN | POLLHUP)) {
+        HandleReadable(c);
+      }
+      if (c.close_after && c.out.empty()) {
+        close_client(c);
+        continue;
+      }
+      if (now >= c.deadline_ms) {
+        // Idle between requests or stuck mid-request: either way, free the slot.
+        if (c.decoder.mid_frame() || !c.out.empty()) {
+          stats_.timeouts++;
+          telemetry::LogWarn("control client timed out", {{"socket", path_}, {"uid", c.uid}});
+        } else {
+          stats_.timeouts++;
+        }
+        close_client(c);
+      }
+    }
+    std::erase_if(clients, [](const std::unique_ptr<Client>& c) { return c->fd < 0; });
+
+    if (pr > 0 && (fds[1].revents & POLLIN)) {
+      while (true) {
+        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) break;
+        stats_.accepted++;
+        ucred cred{};
+        socklen_t len = sizeof(cred);
+        if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+          ::close(fd);
+          continue;
+        }
+        const bool allowed =
+            cred.uid == 0 || cred.uid == ::getuid() || options_.allowed_uids.count(cred.uid) > 0;
+        auto refuse = [&](const std::string& why) {
+          auto frame = EncodeJsonFrame(MakeError(nullptr, why));
+          if (frame.ok()) ::send(fd, frame->data(), frame->size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+          ::close(fd);
+        };
+        if (!allowed) {
+          stats_.refused_peers++;
+          telemetry::LogWarn("control connection refused: peer uid not allowed",
+                             {{"socket", path_}, {"uid", cred.uid}, {"pid", cred.pid}});
+          refuse("permission denied: uid " + std::to_string(cred.uid) + " may not use " + path_);
+          continue;
+        }
+        if (clients.size() >= options_.max_clients) {
+          stats_.busy++;
+          refuse("server busy: " + std::to_string(options_.max_clients) + " clients connected; try again");
+          continue;
+        }
+        auto c = std::make_unique<Client>();
+        c->fd = fd;
+        c->uid = cred.uid;
+        c->deadline_ms = MonotonicMs() + options_.request_timeout_ms;
+        clients.push_back(std::move(c));
+      }
+    }
+  }
+  for (auto& c : clients) close_client(*c);
+}
+
+Result<nlohmann::json> CallRaw(const std::string& path, const std::string& raw, int64_t timeout_ms,
+                               bool half_close) {
+  const int64_t deadline = MonotonicMs() + timeout_ms;
+  ASSIGN_OR_RETURN(int raw_fd, ConnectUnix(path, timeout_ms));
+  Fd fd(raw_fd);
+  // A refusal (wrong uid, busy) may already be waiting; sending into a
+  // closed connection then fails, so read what is there first.
+  Status sent = WriteAll(fd.get(), raw, deadline, path);
+  if (half_close) ::shutdown(fd.get(), SHUT_WR);
+  auto reply = ReadReply(fd.get(), deadline, path);
+  if (!reply.ok() && !sent.ok()) return sent;
+  return reply;
+}
+
+Result<nlohmann::json> Call(const std::string& path, const std::string& cmd, int64_t timeout_ms) {
+  ASSIGN_OR_RETURN(std::string frame, EncodeJsonFrame({{"cmd", cmd}, {"id", 1}}));
+  return CallRaw(path, frame, timeout_ms);
+}
+
+}  // namespace sentinel::ipc

@@ -1,0 +1,284 @@
+#include "sentinel/ipc/control_socket.h"
+
+#include <grp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "sentinel/testing/temp_dir.h"
+
+namespace sentinel::ipc {
+namespace {
+
+struct TestServer {
+  testing::TempDir tmp;
+  std::atomic<int> scans{0};
+  std::unique_ptr<ControlServer> server;
+
+  explicit TestServer(size_t max_clients = 16, int64_t timeout_ms = 2000) {
+    ServerOptions o;
+    o.socket_dir = tmp.File("run");
+    o.socket_name = kProcmondSocket;
+    o.max_clients = max_clients;
+    o.request_timeout_ms = timeout_ms;
+    o.component = "test";
+    auto s = ControlServer::Listen(o, Handlers());
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    if (s.ok()) {
+      server = std::move(s).value();
+      EXPECT_TRUE(server->Start().ok());
+    }
+  }
+  std::map<std::string, Handler> Handlers() {
+    return {
+        {"health",
+         [](const Request&) -> Result<nlohmann::json> {
+           return nlohmann::json{{"status", "ok"}};
+         }},
+        {"scan-now",
+         [this](const Request&) -> Result<nlohmann::json> {
+           scans++;
+           return nlohmann::json{{"queued", true}};
+         }},
+        {"stats", [](const Request&) -> Result<nlohmann::json> { return UnavailableError("no stats yet"); }}};
+  }
+  std::string path() const { return server ? server->path() : ""; }
+};
+
+std::string RawFrame(const std::string& payload) {
+  auto f = EncodeFrame(payload);
+  return f.ok() ? *f : "";
+}
+
+TEST(ControlServer, AnswersCommandsAndErrors) {
+  TestServer ts;
+  ASSERT_TRUE(ts.server);
+  auto r = Call(ts.path(), "health", 2000);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)["ok"], true);
+  EXPECT_EQ((*r)["id"], 1);
+  EXPECT_EQ((*r)["result"]["status"], "ok");
+
+  r = Call(ts.path(), "scan-now", 2000);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(ts.scans.load(), 1);
+
+  r = Call(ts.path(), "stats", 2000);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)["ok"], false);
+  EXPECT_EQ((*r)["error"], "no stats yet");
+
+  r = Call(ts.path(), "format-disk", 2000);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)["ok"], false);
+  EXPECT_NE((*r)["error"].get<std::string>().find("unknown command \"format-disk\""), std::string::npos)
+      << *r;
+}
+
+TEST(ControlServer, SocketAndDirectoryModes) {
+  TestServer ts;
+  ASSERT_TRUE(ts.server);
+  EXPECT_TRUE(ts.server->created_dir());
+  struct stat st {};
+  ASSERT_EQ(::stat(ts.tmp.File("run").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0750u);
+  ASSERT_EQ(::lstat(ts.path().c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0660u);
+  const std::string p = ts.path();
+  ts.server->Stop();
+  EXPECT_NE(::lstat(p.c_str(), &st), 0) << "socket file left behind after Stop";
+}
+
+TEST(ControlServer, BadJsonGetsAReasonAndTheConnectionStaysUsable) {
+  TestServer ts;
+  ASSERT_TRUE(ts.server);
+  auto r = CallRaw(ts.path(), RawFrame("{\"cmd\": "), 2000);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)["ok"], false);
+  EXPECT_NE((*r)["error"].get<std::string>().find("not valid JSON"), std::string::npos) << *r;
+  EXPECT_EQ(ts.server->stats().bad_requests, 1u);
+}
+
+TEST(ControlServer, GarbageMagicWrongVersionAndOversizedAreRefusedWithAReason) {
+  TestServer ts;
+  ASSERT_TRUE(ts.server);
+  std::string wrong_version = RawFrame(R"({"cmd":"health"})");
+  wrong_version[4] = 9;
+  std::string oversized = std::string("SNTL\x01", 5) + std::string("\x00\x10\x00\x01", 4);
+  struct Case {
+    std::string bytes;
+    std::string reason;
+  } cases[] = {{"GET /metrics HTTP/1.0\r\n\r\n", "bad magic"},
+               {wrong_version, "unsupported protocol version 9"},
+               {oversized, "frame of 1048577 bytes exceeds the limit of 65536 bytes"}};
+  for (const auto& c : cases) {
+    auto r = CallRaw(ts.path(), c.bytes, 2000);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ((*r)["ok"], false);
+    EXPECT_NE((*r)["error"].get<std::string>().find(c.reason), std::string::npos) << *r;
+  }
+  EXPECT_EQ(ts.server->stats().bad_frames, 3u);
+  // Still serving.
+  auto r = Call(ts.path(), "health", 2000);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)["ok"], true);
+}
+
+TEST(ControlServer, TruncatedFrameIsCountedAndTheServerSurvives) {
+  TestServer ts;
+  ASSERT_TRUE(ts.server);
+  std::string f = RawFrame(R"({"cmd":"health"})");
+  auto r = CallRaw(ts.path(), f.substr(0, f.size() - 4), 2000, /*half_close=*/true);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable) << r.status().ToString();
+  // The server notices the EOF mid-frame.
+  for (int i = 0; i < 100 && ts.server->stats().bad_frames == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(ts.server->stats().bad_frames, 1u);
+  EXPECT_TRUE(Call(ts.path(), "health", 2000).ok());
+}
+
+TEST(ControlServer, SilentClientTimesOutWithoutBlockingOthers) {
+  TestServer ts(16, 300);
+  ASSERT_TRUE(ts.server);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, ts.path().c_str(), sizeof(addr.sun_path) - 1);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  // Another client is served while the silent one holds its connection.
+  auto r = Call(ts.path(), "health", 2000);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  // The silent one is closed by the server: recv sees EOF (blocking read).
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  char c;
+  EXPECT_EQ(::recv(fd, &c, 1, 0), 0) << "server did not close a silent client";
+  ::close(fd);
+  EXPECT_GE(ts.server->stats().timeouts, 1u);
+  EXPECT_TRUE(Call(ts.path(), "health", 2000).ok());
+}
+
+TEST(ControlServer, ManyClientsAreServedOrToldBusy) {
+  TestServer ts(4, 2000);
+  ASSERT_TRUE(ts.server);
+  std::atomic<int> ok{0}, busy{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) {
+        auto r = Call(ts.path(), "scan-now", 5000);
+        if (r.ok() && (*r)["ok"] == true) {
+          ok++;
+        } else if (r.ok() && (*r)["error"].get<std::string>().find("server busy") != std::string::npos) {
+          busy++;
+        } else {
+          other++;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok + busy, 400) << "other outcomes: " << other.load();
+  EXPECT_EQ(ts.scans.load(), ok.load());
+  EXPECT_GT(ok.load(), 0);
+  EXPECT_EQ(ts.server->stats().busy, static_cast<uint64_t>(busy.load()));
+}
+
+TEST(ControlServer, StaleSocketReplacedLiveOneRefused) {
+  testing::TempDir tmp;
+  ServerOptions o;
+  o.socket_dir = tmp.path();
+  o.socket_name = kAgentSocket;
+  o.component = "test";
+  // A stale socket: bound, then its owner went away without unlinking.
+  {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, SocketPath(tmp.path(), kAgentSocket).c_str(), sizeof(addr.sun_path) - 1);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    ::close(fd);
+  }
+  auto first = ControlServer::Listen(o, {});
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_FALSE((*first)->created_dir());
+  auto second = ControlServer::Listen(o, {});
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(second.status().message().find("already listening on " + (*first)->path()), std::string::npos)
+      << second.status().message();
+  // The refused one did not remove the live socket.
+  struct stat st {};
+  EXPECT_EQ(::lstat((*first)->path().c_str(), &st), 0);
+}
+
+TEST(ControlServer, NonSocketPathAndTooLongPathRefused) {
+  testing::TempDir tmp;
+  testing::WriteFile(tmp.File("agent.sock"), "not a socket");
+  ServerOptions o;
+  o.socket_dir = tmp.path();
+  o.socket_name = kAgentSocket;
+  auto s = ControlServer::Listen(o, {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.status().message().find("is not a socket"), std::string::npos);
+  o.socket_dir = tmp.path() + "/" + std::string(120, 'd');
+  s = ControlServer::Listen(o, {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ControlClient, NothingListeningIsUnavailable) {
+  testing::TempDir tmp;
+  auto r = Call(tmp.File("procmond.sock"), "health", 500);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(r.status().message().find(tmp.File("procmond.sock")), std::string::npos);
+}
+
+// As root: a child that switches to nobody (65534) connects and is refused by
+// the SO_PEERCRED check (the directory and socket are opened up so that the
+// uid check, not file permissions, is what stops it).
+TEST(ControlServer, PeerWithWrongUidIsRefused) {
+  if (!testing::IsRoot()) GTEST_SKIP() << "needs root to run a client as uid 65534 (nobody)";
+  TestServer ts;
+  ASSERT_TRUE(ts.server);
+  ASSERT_EQ(::chmod(ts.tmp.path().c_str(), 0755), 0);
+  ASSERT_EQ(::chmod(ts.tmp.File("run").c_str(), 0755), 0);
+  ASSERT_EQ(::chmod(ts.path().c_str(), 0666), 0);
+  const std::string path = ts.path();
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(20);
+    auto r = Call(path, "health", 3000);
+    if (!r.ok()) ::_exit(21);
+    if ((*r)["ok"] == true) ::_exit(22);
+    const std::string e = (*r)["error"].get<std::string>();
+    ::_exit(e.find("permission denied: uid 65534") != std::string::npos ? 0 : 23);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "20: setuid failed, 21: no reply, 22: served, 23: other error";
+  EXPECT_EQ(ts.server->stats().refused_peers, 1u);
+  EXPECT_EQ(ts.scans.load(), 0);
+  EXPECT_TRUE(Call(ts.path(), "health", 2000).ok());
+}
+
+}  // namespace
+}  // namespace sentinel::ipc

@@ -1,0 +1,37 @@
+// One sentinelagent per data directory (issue 7): a second agent on the same
+// event store would run every rule twice and deliver every alert twice. The
+// lock is an flock(2) on `<data dir>/sentinelagent.lock`, which the kernel
+// releases whenever the holder dies (even by SIGKILL), so a stale file never
+// blocks a restart; the file holds the holder's pid for the error message.
+#pragma once
+
+#include <string>
+
+#include "sentinel/base/status.h"
+
+namespace sentinel::agent {
+
+class InstanceLock {
+ public:
+  // Creates the directory of `database_path` (0750) when missing, then takes
+  // the lock. FailedPrecondition naming the running agent's pid and the lock
+  // file when another process holds it; PermissionDenied/Internal when the
+  // file cannot be created.
+  static Result<InstanceLock> Acquire(const std::string& database_path);
+
+  InstanceLock(InstanceLock&& other) noexcept : fd_(other.fd_), path_(std::move(other.path_)) {
+    other.fd_ = -1;
+  }
+  InstanceLock& operator=(InstanceLock&&) = delete;
+  InstanceLock(const InstanceLock&) = delete;
+  ~InstanceLock();
+
+  const std::string& path() const { return path_; }
+
+ private:
+  InstanceLock(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  int fd_ = -1;
+  std::string path_;
+};
+
+}  // namespace sentinel::agent

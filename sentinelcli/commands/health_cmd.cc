@@ -1,0 +1,84 @@
+#include "sentinelcli/commands/health_cmd.h"
+
+#include <algorithm>
+#include <ostream>
+
+#include "sentinel/base/time.h"
+#include "sentinel/ipc/control_socket.h"
+#include "sentinel/ipc/health.h"
+
+namespace sentinel::cli {
+namespace {
+
+constexpr int64_t kAgentTimeoutMs = 3000;
+
+const char* Colour(const std::string& status) {
+  if (status == "ok") return "\033[32m";         // green
+  if (status == "unhealthy") return "\033[31m";  // red
+  return "\033[33m";                             // yellow: unknown
+}
+
+}  // namespace
+
+int RunHealth(const CommandContext& ctx) {
+  auto format = ResolveFormat(ctx.global, Format::kTable, /*allow_jsonl=*/false);
+  if (!format.ok()) return Fail(ctx, format.status());
+  if (*format == Format::kCsv) {
+    return Fail(ctx, InvalidArgumentError("health prints a table or JSON (--format table|json), not csv"));
+  }
+  const config::Config& cfg = ctx.config.config;
+  const std::string agent_sock = ipc::SocketPath(cfg.ipc.socket_dir, ipc::kAgentSocket);
+
+  ipc::HealthReport report;
+  auto reply = ipc::Call(agent_sock, "health", kAgentTimeoutMs);
+  std::string agent_error;
+  if (reply.ok() && reply->value("ok", false) && reply->contains("result")) {
+    auto parsed = ipc::HealthFromJson((*reply)["result"]);
+    if (parsed.ok()) {
+      report = std::move(parsed).value();
+    } else {
+      agent_error = "agent at " + agent_sock + " sent a bad health reply: " + parsed.status().message();
+    }
+  } else if (reply.ok()) {
+    agent_error =
+        "agent at " + agent_sock + " refused: " + reply->value("error", std::string("no reason given"));
+  } else {
+    agent_error = "agent not answering: " + reply.status().message();
+  }
+  if (!agent_error.empty()) report = ipc::OfflineReport(cfg, agent_error, NowMs());
+
+  if (*format == Format::kJson) {
+    Status s = WriteObject(Format::kJson, *ctx.out, ipc::HealthToJson(report), ctx.term);
+    if (!s.ok()) return FailRuntime(ctx, s);
+  } else {
+    size_t width = 0;
+    for (const auto& c : report.components) width = std::max(width, c.name.size());
+    for (const auto& c : report.components) {
+      std::string status = c.status;
+      status.resize(9, ' ');
+      std::string name = c.name;
+      name.resize(width, ' ');
+      *ctx.out << name << "  ";
+      if (ctx.term.color) {
+        *ctx.out << Colour(c.status) << status << "\033[0m";
+      } else {
+        *ctx.out << status;
+      }
+      *ctx.out << "  " << c.detail << "\n";
+    }
+    ctx.out->flush();
+    if (!ctx.out->good()) return FailRuntime(ctx, UnavailableError("writing output failed"));
+  }
+  if (!report.healthy()) {
+    std::string bad;
+    for (const auto& c : report.components) {
+      if (c.status != "ok") bad += (bad.empty() ? "" : ", ") + c.name + " (" + c.status + ")";
+    }
+    *ctx.err << "sentinelcli: unhealthy: " << bad << "\n";
+    ctx.err->flush();
+    return kExitUnhealthy;
+  }
+  return kExitOk;
+}
+
+}  // namespace sentinel::cli

@@ -1,0 +1,379 @@
+// Observability and control (SPEC §9 health, §10) through the real binaries:
+// /metrics passes promtool with plausible values after a scan, /health and
+// `sentinelcli health` report every component, exit 4 once the collector is
+// gone or a sink's circuit opens, the control sockets refuse bad frames and
+// keep serving, and a taken HTTP port stops the agent at start-up (exit 2).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "sentinel/ipc/control_socket.h"
+#include "tests/integration/harness.h"
+
+namespace sentinel::itest {
+namespace {
+
+using namespace std::chrono_literals;
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  socklen_t len = sizeof sa;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  ::close(fd);
+  return ntohs(sa.sin_port);
+}
+
+// The value of the first sample line of `metrics` that starts with `prefix`
+// (a metric name with its label text), or nullopt.
+std::optional<double> Sample(const std::string& metrics, const std::string& prefix) {
+  for (const auto& line : SplitLines(metrics)) {
+    if (line.rfind(prefix, 0) == 0 && line.size() > prefix.size() &&
+        (line[prefix.size()] == ' ' || line[prefix.size()] == '{')) {
+      try {
+        return std::stod(line.substr(line.rfind(' ') + 1));
+      } catch (...) {
+        return std::nullopt;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+std::string ComponentStatus(const nlohmann::json& report, const std::string& name) {
+  if (!report.contains("components")) return "";
+  for (const auto& c : report["components"])
+    if (c.value("name", "") == name) return c.value("status", "");
+  return "";
+}
+
+class ObservabilityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = sb_.File("events.db");
+    ::mkdir(sb_.File("rules.d").c_str(), 0750);
+  }
+  std::string SocketDir() const { return sb_.File("run"); }
+  std::vector<std::string> Env(std::vector<std::string> extra = {}) const {
+    std::vector<std::string> env{"SENTINELD_DATABASE__PATH=" + db_,
+                                 "SENTINELD_DATABASE__AUDIT_PATH=" + sb_.File("audit.db"),
+                                 "SENTINELD_DETECTION__RULES_DIRS=[" + sb_.File("rules.d") + "]",
+                                 "SENTINELD_TELEMETRY__LOG_FORMAT=text",
+                                 "SENTINELD_IPC__SOCKET_DIR=" + SocketDir(),
+                                 "SENTINELD_COLLECTION__INTERVAL_SECS=2",
+                                 "SENTINELD_DETECTION__INTERVAL_SECS=2"};
+    env.insert(env.end(), extra.begin(), extra.end());
+    return sb_.ProcmondEnv(env);
+  }
+  std::unique_ptr<Child> StartAgent(std::vector<std::string> args, std::vector<std::string> env = {}) {
+    std::vector<std::string> argv{AgentBin()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return std::make_unique<Child>(argv, Env(std::move(env)), sb_.File("agent.out"), sb_.File("agent.err"),
+                                   /*new_group=*/true);
+  }
+  std::string AgentLog() const { return testing::ReadFile(sb_.File("agent.err")); }
+  RunResult CliHealth(bool json) const {
+    std::vector<std::string> args;
+    if (json) args.push_back("--json");
+    args.push_back("health");
+    return testing::Run(
+        [&] {
+          std::vector<std::string> a{CliBin()};
+          a.insert(a.end(), args.begin(), args.end());
+          return a;
+        }(),
+        Env());
+  }
+  nlohmann::json CliHealthJson(int* exit_code) const {
+    RunResult r = CliHealth(true);
+    *exit_code = r.exit_code;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    return j.is_discarded() ? nlohmann::json() : j;
+  }
+
+  Sandbox sb_;
+  std::string db_;
+};
+
+TEST_F(ObservabilityTest, MetricsPassPromtoolHealthIsOkAndSocketsRefuseBadFrames) {
+  const int port = FreePort();
+  auto agent = StartAgent({}, {"SENTINELD_TELEMETRY__HTTP_LISTEN=127.0.0.1:" + std::to_string(port)});
+  httplib::Client http("127.0.0.1", port);
+  http.set_connection_timeout(5);
+  http.set_read_timeout(30);
+
+  // Wait for a scan written by the supervised procmond and a detection cycle.
+  std::string metrics;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        if (!agent->Running()) return true;
+        auto res = http.Get("/metrics");
+        if (!res || res->status != 200) return false;
+        metrics = res->body;
+        return Sample(metrics, "sentinel_scans_total").value_or(0) >= 1 &&
+               Sample(metrics, "sentinel_detection_cycles_total{outcome=\"ok\"}").value_or(0) >= 1;
+      },
+      120s))
+      << "no scan and cycle in /metrics; last scrape:\n"
+      << metrics << "\nagent log:\n"
+      << AgentLog();
+  ASSERT_TRUE(agent->Running()) << AgentLog();
+
+  // promtool on the real output.
+  ASSERT_TRUE(testing::FileExists("/usr/bin/promtool"))
+      << "promtool not installed (scripts/install-deps.sh installs Debian's prometheus)";
+  RunResult check = testing::Run({"/usr/bin/promtool", "check", "metrics"}, {}, metrics);
+  EXPECT_EQ(check.exit_code, 0) << "promtool check metrics failed:\n"
+                                << check.out << check.err << "\n"
+                                << metrics;
+
+  // Every line is a comment or a sentinel_ sample.
+  for (const auto& line : SplitLines(metrics)) {
+    if (line.empty() || line[0] == '#') continue;
+    EXPECT_EQ(line.rfind("sentinel_", 0), 0u) << line;
+  }
+  // The named metrics, with plausible values.
+  EXPECT_EQ(Sample(metrics, "sentinel_collector_up"), 1.0) << metrics;
+  EXPECT_GE(Sample(metrics, "sentinel_scans_total").value_or(-1), 1) << metrics;
+  EXPECT_GE(Sample(metrics, "sentinel_scans_stored").value_or(-1), 1) << metrics;
+  EXPECT_GT(Sample(metrics, "sentinel_processes").value_or(-1), 1) << "a host has more than one process";
+  EXPECT_GE(Sample(metrics, "sentinel_last_scan_duration_seconds").value_or(-1), 0) << metrics;
+  EXPECT_GE(Sample(metrics, "sentinel_scan_duration_seconds_total").value_or(-1), 0) << metrics;
+  const double hits = Sample(metrics, "sentinel_hash_cache_hits_total").value_or(-1);
+  const double misses = Sample(metrics, "sentinel_hash_cache_misses_total").value_or(-1);
+  EXPECT_GE(hits, 0) << metrics;
+  EXPECT_GE(misses, 1) << "the first scan hashes at least one executable\n" << metrics;
+  EXPECT_TRUE(Sample(metrics, "sentinel_realtime_events_lost_total").has_value()) << metrics;
+  EXPECT_TRUE(Sample(metrics, "sentinel_realtime_events_received_total").has_value()) << metrics;
+  EXPECT_GE(Sample(metrics, "sentinel_rule_runs_total").value_or(-1), 1) << metrics;
+  EXPECT_GE(Sample(metrics, "sentinel_rule_duration_seconds_count").value_or(-1), 1) << metrics;
+  for (const char* sev : {"low", "medium", "high", "critical"}) {
+    EXPECT_TRUE(Sample(metrics, std::string("sentinel_alerts_stored{severity=\"") + sev + "\"}").has_value())
+        << sev << "\n"
+        << metrics;
+    EXPECT_TRUE(
+        Sample(metrics, std::string("sentinel_alerts_created_total{severity=\"") + sev + "\"}").has_value());
+  }
+  EXPECT_TRUE(Sample(metrics, "sentinel_deliveries_total{sink=\"console\",outcome=\"success\"}").has_value())
+      << metrics;
+  EXPECT_EQ(Sample(metrics, "sentinel_sink_circuit_state{sink=\"console\",state=\"closed\"}"), 1.0)
+      << metrics;
+  EXPECT_EQ(Sample(metrics, "sentinel_dlq_size"), 0.0) << metrics;
+  EXPECT_EQ(Sample(metrics, "sentinel_metrics_invalid_total"), 0.0) << metrics;
+
+  // GET /health: 200 and every component ok.
+  auto health = http.Get("/health");
+  ASSERT_TRUE(health);
+  auto hj = nlohmann::json::parse(health->body, nullptr, false);
+  ASSERT_FALSE(hj.is_discarded()) << health->body;
+  EXPECT_EQ(health->status, 200) << health->body;
+  EXPECT_EQ(hj["status"], "healthy") << hj.dump(2);
+  for (const char* c : {"collector", "agent", "database", "sink:console", "audit"}) {
+    EXPECT_EQ(ComponentStatus(hj, c), "ok") << c << "\n" << hj.dump(2);
+  }
+  EXPECT_EQ(http.Get("/nothing")->status, 404);
+
+  // sentinelcli health: one line per component, exit 0; --json one object.
+  RunResult text = CliHealth(false);
+  EXPECT_EQ(text.exit_code, 0) << text.out << text.err;
+  EXPECT_EQ(SplitLines(text.out).size(), 5u) << text.out;
+  EXPECT_FALSE(Contains(text.out, "\033[")) << "colour on a pipe";
+  int code = -1;
+  nlohmann::json cj = CliHealthJson(&code);
+  EXPECT_EQ(code, 0);
+  EXPECT_EQ(cj.value("source", ""), "sentinelagent") << cj.dump(2);
+  EXPECT_EQ(cj.value("status", ""), "healthy") << cj.dump(2);
+
+  // Bad frames against both real sockets: each refused with a reason, and
+  // the daemon keeps serving.
+  for (const char* name : {ipc::kAgentSocket, ipc::kProcmondSocket}) {
+    const std::string path = ipc::SocketPath(SocketDir(), name);
+    std::string wrong_version = *ipc::EncodeFrame(R"({"cmd":"health"})");
+    wrong_version[4] = 7;
+    const std::pair<std::string, std::string> cases[] = {
+        {"garbage\n", "bad magic"},
+        {std::string("SNTL\x01\xff\xff\xff\xff", 9), "exceeds the limit"},
+        {wrong_version, "unsupported protocol version 7"},
+        {*ipc::EncodeFrame("{\"cmd\":"), "not valid JSON"},
+        {*ipc::EncodeFrame(R"({"cmd":"rm-rf","id":3})"), "unknown command \"rm-rf\""},
+    };
+    for (const auto& [bytes, reason] : cases) {
+      auto r = ipc::CallRaw(path, bytes, 5000);
+      ASSERT_TRUE(r.ok()) << name << ": " << r.status().ToString();
+      EXPECT_EQ((*r)["ok"], false) << name;
+      EXPECT_TRUE(Contains((*r).value("error", ""), reason)) << name << ": " << r->dump();
+    }
+    auto ok = ipc::Call(path, "health", 5000);
+    ASSERT_TRUE(ok.ok()) << name << ": " << ok.status().ToString();
+    EXPECT_EQ((*ok)["ok"], true) << name << ": " << ok->dump();
+    auto stats = ipc::Call(path, "stats", 5000);
+    ASSERT_TRUE(stats.ok());
+    EXPECT_TRUE((*stats)["result"].is_object()) << stats->dump();
+  }
+
+  // scan-now through the agent reaches procmond: a scan is written well
+  // before the 2 s interval would matter, counted in procmond's stats.
+  auto scan_now = ipc::Call(ipc::SocketPath(SocketDir(), ipc::kAgentSocket), "scan-now", 5000);
+  ASSERT_TRUE(scan_now.ok()) << scan_now.status().ToString();
+  EXPECT_EQ((*scan_now)["result"]["collector"], "scan requested") << scan_now->dump();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto s = ipc::Call(ipc::SocketPath(SocketDir(), ipc::kProcmondSocket), "stats", 5000);
+        return s.ok() && (*s)["result"].value("scan_now_requests", 0) >= 1;
+      },
+      30s));
+
+  agent->Signal(SIGTERM);
+  auto rc = agent->Wait(60s);
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(*rc, 0) << AgentLog();
+  // The sockets are gone with their daemons.
+  EXPECT_FALSE(testing::FileExists(ipc::SocketPath(SocketDir(), ipc::kAgentSocket)));
+}
+
+TEST_F(ObservabilityTest, HealthExitsFourOnceTheCollectorIsGone) {
+  const int port = FreePort();
+  // procmond on its own (the agent does not supervise it, so nothing restarts it).
+  Child procmond({ProcmondBin(), "--interval", "1"}, Env(), "", sb_.File("procmond.err"), /*new_group=*/true);
+  auto agent =
+      StartAgent({"--no-collector"}, {"SENTINELD_TELEMETRY__HTTP_LISTEN=127.0.0.1:" + std::to_string(port)});
+  int code = -1;
+  nlohmann::json report;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        report = CliHealthJson(&code);
+        const int64_t scans =
+            TryQueryInt(db_, "SELECT COUNT(*) FROM scan_metadata WHERE status = 'completed'").value_or(0);
+        return (code == 0 && scans >= 2) || !agent->Running() || !procmond.Running();
+      },
+      90s))
+      << report.dump(2) << "\n"
+      << AgentLog();
+  ASSERT_EQ(code, 0) << report.dump(2) << AgentLog() << testing::ReadFile(sb_.File("procmond.err"));
+
+  procmond.Signal(SIGTERM);
+  ASSERT_TRUE(procmond.Wait(60s).has_value());
+  // Unhealthy once the last scan is older than 2.5 x the 1 s interval... as
+  // configured for the CLI: collection.interval_secs is 2 in Env(), so 5 s.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        report = CliHealthJson(&code);
+        return code == 4 && ComponentStatus(report, "collector") == "unhealthy";
+      },
+      90s))
+      << report.dump(2);
+  EXPECT_EQ(ComponentStatus(report, "collector"), "unhealthy") << report.dump(2);
+  EXPECT_EQ(ComponentStatus(report, "agent"), "ok") << report.dump(2);
+  // The store itself is fine: only the collector is gone (the agent's own
+  // connections survive procmond's exit, see OperateTest).
+  EXPECT_EQ(ComponentStatus(report, "database"), "ok") << report.dump(2);
+  EXPECT_EQ(ComponentStatus(report, "audit"), "ok") << report.dump(2);
+  RunResult text = CliHealth(false);
+  EXPECT_EQ(text.exit_code, 4);
+  EXPECT_TRUE(Contains(text.err, "unhealthy: collector")) << text.err;
+
+  httplib::Client http("127.0.0.1", port);
+  auto m = http.Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(Sample(m->body, "sentinel_collector_up"), 0.0) << m->body;
+  auto h = http.Get("/health");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 503) << h->body;
+
+  // Without the agent the CLI still reports what it can read itself.
+  agent->Signal(SIGTERM);
+  ASSERT_TRUE(agent->Wait(60s).has_value());
+  report = CliHealthJson(&code);
+  EXPECT_EQ(code, 4);
+  EXPECT_EQ(report.value("source", ""), "sentinelcli") << report.dump(2);
+  EXPECT_EQ(ComponentStatus(report, "agent"), "unhealthy") << report.dump(2);
+  EXPECT_EQ(ComponentStatus(report, "database"), "ok") << report.dump(2);
+  EXPECT_EQ(ComponentStatus(report, "audit"), "ok") << report.dump(2);
+}
+
+TEST_F(ObservabilityTest, SinkWithOpenCircuitIsUnhealthy) {
+  const std::string db = sb_.Database();  // one scan, so rules and alerts have a store
+  db_ = db;
+  ExecSql(db,
+          "INSERT INTO alerts(alert_time, rule_id, title, description, severity, affected_processes, "
+          "process_count,"
+          " rule_version, raw_data, dedup_key) VALUES (strftime('%s','now') * 1000, 'test-rule', 'Test', 'x',"
+          " 'high', '[]', 0, 1, '{}', 'k1'), (strftime('%s','now') * 1000, 'test-rule', 'Test', 'x', 'high',"
+          " '[]', 0, 1, '{}', 'k2')");
+  const std::string cfg = sb_.File("config.yaml");
+  testing::WriteFile(cfg,
+                     "alerting:\n"
+                     "  retry: {max_attempts: 5, initial_backoff_ms: 20, max_backoff_ms: 50}\n"
+                     "  circuit_breaker: {failure_threshold: 2, open_secs: 600}\n"
+                     "  sinks:\n"
+                     "    - {name: dead, type: webhook, url: \"http://127.0.0.1:" +
+                         std::to_string(FreePort()) + "/hook\", timeout_ms: 500}\n");
+  auto agent = StartAgent({"--config", cfg, "--no-collector"});
+  int code = -1;
+  nlohmann::json report;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        report = CliHealthJson(&code);
+        return !agent->Running() || ComponentStatus(report, "sink:dead") == "unhealthy";
+      },
+      90s))
+      << report.dump(2) << AgentLog();
+  EXPECT_EQ(code, 4);
+  EXPECT_EQ(report.value("source", ""), "sentinelagent") << report.dump(2);
+  EXPECT_EQ(ComponentStatus(report, "database"), "ok") << report.dump(2);
+  for (const auto& c : report["components"]) {
+    if (c["name"] == "sink:dead") {
+      EXPECT_TRUE(Contains(c.value("detail", ""), "circuit open")) << c.dump();
+    }
+  }
+}
+
+TEST_F(ObservabilityTest, TakenPortStopsTheAgentAtStartup) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  socklen_t len = sizeof sa;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  const std::string addr = "127.0.0.1:" + std::to_string(ntohs(sa.sin_port));
+  RunResult r =
+      testing::Run({AgentBin(), "--no-collector"}, Env({"SENTINELD_TELEMETRY__HTTP_LISTEN=" + addr}));
+  ::close(fd);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_TRUE(Contains(r.err, "telemetry.http_listen")) << r.err;
+  EXPECT_TRUE(Contains(r.err, addr)) << r.err;
+  EXPECT_TRUE(Contains(r.err, "in use")) << r.err;
+  EXPECT_FALSE(testing::FileExists(db_)) << "the agent wrote a store before refusing to start";
+}
+
+TEST_F(ObservabilityTest, HealthWithNothingRunningNamesWhatIsMissing) {
+  int code = -1;
+  nlohmann::json report = CliHealthJson(&code);
+  EXPECT_EQ(code, 4);
+  EXPECT_EQ(ComponentStatus(report, "agent"), "unhealthy") << report.dump(2);
+  EXPECT_EQ(ComponentStatus(report, "collector"), "unhealthy") << report.dump(2);
+  EXPECT_EQ(ComponentStatus(report, "database"), "unhealthy") << report.dump(2);
+  EXPECT_EQ(ComponentStatus(report, "sink:console"), "unknown") << report.dump(2);
+  RunResult bad = sb_.Cli({"--format", "csv", "health"}, Env());
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+}
+
+}  // namespace
+}  // namespace sentinel::itest
