@@ -60,6 +60,8 @@ TEST(PrivilegesTest, CollectorDropsToConfiguredUserKeepingOnlyConfiguredCaps) {
     setenv("XDG_CONFIG_HOME", dir.path().c_str(), 1);
     // Never the host's default ledger under /var/lib/sentineld.
     setenv("SENTINELD_DATABASE__AUDIT_PATH", dir.File("audit.db").c_str(), 1);
+    // Nor the host's control socket directory (/run/sentineld).
+    setenv("SENTINELD_IPC__SOCKET_DIR", dir.File("ipc").c_str(), 1);
     execl(kProcmond.c_str(), kProcmond.c_str(), "--config", dir.File("config.yaml").c_str(), nullptr);
     _exit(127);
   }
