@@ -37,6 +37,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_util.h"
 #include "sentinel/audit/ledger.h"
 #include "sentinel/audit/verify.h"
 #include "sentinel/crypto/blake3.h"
@@ -48,17 +49,8 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 using namespace sentinel;
-
-double Ms(SteadyClock::duration d) {
-  return std::chrono::duration<double, std::milli>(d).count();
-}
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+using bench::Median;
+using bench::Ms;
 
 [[noreturn]] void Die(const std::string& what, const Status& s) {
   std::fprintf(stderr, "%s: %s\n", what.c_str(), s.ToString().c_str());

@@ -28,30 +28,18 @@
 
 #include <httplib.h>
 
+#include "bench/bench_util.h"
 #include "sentinel/alerting/dispatcher.h"
 #include "sentinel/storage/store.h"
 #include "sentinel/telemetry/log.h"
+#include "sentinel/testing/net.h"
 
 namespace {
 
 using namespace sentinel;
-
-int FreePort(int type) {
-  int fd = ::socket(AF_INET, type, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  socklen_t len = sizeof sa;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  ::close(fd);
-  return ntohs(sa.sin_port);
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
+using bench::Ms;
+using bench::UpperMedian;
+using testing::FreePort;
 
 struct Peers {
   httplib::Server http;
@@ -175,8 +163,7 @@ RunResult RunOnce(Peers& peers, int alerts, bool with_dead, int run) {
         healthy = healthy && sm.delivered == static_cast<uint64_t>(alerts);
       }
     }
-    const double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const double ms = Ms(std::chrono::steady_clock::now() - t0);
     if (healthy && !healthy_done) {
       healthy_done = true;
       r.healthy_ms = ms;
@@ -222,13 +209,13 @@ int main(int argc, char** argv) {
   }
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);
-  const double m_with = Median(with), m_without = Median(without);
+  const double m_with = UpperMedian(with), m_without = UpperMedian(without);
   std::printf("alerts=%d runs=%d\n", alerts, runs);
   std::printf("median healthy-sink completion, 4 healthy + 1 dead sink: %.1f ms\n", m_with);
   std::printf("median healthy-sink completion, 4 healthy sinks only:    %.1f ms\n", m_without);
   std::printf("ratio (target <= 2.0): %.2f\n", m_without > 0 ? m_with / m_without : 0.0);
   std::printf("median time until the dead sink's %d deliveries were all dead-lettered: %.1f ms\n", alerts,
-              Median(drained));
+              UpperMedian(drained));
   std::printf("peak RSS: %ld KiB\n", ru.ru_maxrss);
   return 0;
 }

@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_util.h"
 #include "sentinel/detection/rule.h"
 #include "sentinel/detection/rule_runner.h"
 #include "sentinel/storage/store.h"
@@ -30,16 +31,8 @@ namespace {
 
 using namespace sentinel;
 using Clock = std::chrono::steady_clock;
-
-double Ms(Clock::duration d) {
-  return std::chrono::duration<double, std::milli>(d).count();
-}
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
+using bench::Median;
+using bench::Ms;
 
 models::ProcessRecord MakeProcess(int i) {
   static const char* kinds[][3] = {

@@ -19,7 +19,12 @@
 // re-reads and the staggered exe-link reads are paid for as in the daemon;
 // this, not the first warm scans, is what the share of a core is taken from.
 //
+// scan source: procmond's scans sample through the BPF task iterator when it
+// loads (root, BTF; --scan-source auto, the default) as the daemon does;
+// the /proc steady state is then measured too, in the same run.
+//
 // Usage: scan_bench [--procs N] [--runs R] [--procmond PATH] [--json FILE]
+//                   [--scan-source auto|ebpf|proc]
 // Not a test: no assertion on time. Run it by hand; docs/benchmarks.md.
 #include <dirent.h>
 #include <fcntl.h>
@@ -43,6 +48,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_util.h"
 #include "procmond/collector.h"
 #include "procmond/platform/linux/linux_process_source.h"
 #include "sentinel/storage/store.h"
@@ -52,26 +58,11 @@ extern char** environ;
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using sentinel::bench::CpuMs;
+using sentinel::bench::Median;
+using sentinel::bench::Ms;
 using sentinel::procmond::Collector;
 using sentinel::procmond::LinuxProcessSource;
-
-double Ms(Clock::duration d) {
-  return std::chrono::duration<double, std::milli>(d).count();
-}
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-double CpuMs() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
-         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
-}
 
 // --- population ------------------------------------------------------------
 struct Population {
@@ -247,7 +238,7 @@ int64_t DbBytes(sentinel::storage::Database& db) {
 int main(int argc, char** argv) {
   if (argc >= 3 && std::string(argv[1]) == "--rss-probe") return RssProbe(argv + 2);
   int procs = 10000, runs = 7;
-  std::string procmond = "build/ci/procmond/procmond", json_out;
+  std::string procmond = "build/ci/procmond/procmond", json_out, scan_source = "auto";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--procs" && i + 1 < argc)
@@ -258,10 +249,26 @@ int main(int argc, char** argv) {
       procmond = argv[++i];
     else if (a == "--json" && i + 1 < argc)
       json_out = argv[++i];
+    else if (a == "--scan-source" && i + 1 < argc)
+      scan_source = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--procs N] [--runs R] [--procmond PATH] [--json FILE]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--procs N] [--runs R] [--procmond PATH] [--json FILE] [--scan-source "
+                   "auto|ebpf|proc]\n",
+                   argv[0]);
       return 2;
     }
+  }
+  if (scan_source != "auto" && scan_source != "ebpf" && scan_source != "proc") {
+    std::fprintf(stderr, "--scan-source: auto, ebpf or proc, not \"%s\"\n", scan_source.c_str());
+    return 2;
+  }
+  // auto: the BPF task iterator when it loads here (root, BTF), as procmond does.
+  bool use_ebpf = scan_source == "ebpf";
+  if (scan_source == "auto") {
+    auto probe = sentinel::procmond::OpenBpfTaskSampler();
+    use_ebpf = probe.ok();
+    if (!probe.ok()) std::fprintf(stderr, "scan source: proc (%s)\n", probe.status().message().c_str());
   }
   char tmpl[] = "/tmp/sentinel_bench_XXXXXX";
   if (!mkdtemp(tmpl)) return 1;
@@ -278,7 +285,7 @@ int main(int argc, char** argv) {
   }
 
   std::vector<double> floor_ms, ps_ms, cold_ms, warm_ms, warm_cpu_ms, cold_write_ms, warm_write_ms,
-      steady_cpu_ms;
+      steady_cpu_ms, steady_proc_cpu_ms;
   std::vector<double> growth;
   int64_t cold_misses = 0, warm_misses = 0;
   for (int r = 0; r < runs; ++r) {
@@ -296,6 +303,15 @@ int main(int argc, char** argv) {
       return 1;
     }
     LinuxProcessSource source;
+    if (use_ebpf) {
+      auto sampler = sentinel::procmond::OpenBpfTaskSampler();
+      if (!sampler.ok()) {
+        std::fprintf(stderr, "--scan-source ebpf: %s\n", sampler.status().message().c_str());
+        Reap(pop);
+        return 1;
+      }
+      source.SetTaskSampler(std::move(*sampler));
+    }
     Collector collector(source, **store);
     t0 = Clock::now();
     auto cold = collector.RunScan();
@@ -318,6 +334,21 @@ int main(int argc, char** argv) {
       constexpr int kCycle = 20;
       for (int s = 0; s < kCycle; ++s) (void)collector.RunScan();
       steady_cpu_ms.push_back((CpuMs() - c0) / kCycle);
+    }
+    // The same steady state read from /proc, when the scans above sampled
+    // through the BPF task iterator: the two ways in the same run.
+    if (use_ebpf) {
+      std::string db3 = dir + "/proc" + std::to_string(r) + ".db";
+      auto store3 = sentinel::storage::EventStore::Open({db3, sentinel::storage::OpenMode::kReadWrite, 5000});
+      if (store3.ok()) {
+        LinuxProcessSource proc_source;
+        Collector proc_collector(proc_source, **store3);
+        for (int s = 1; s <= 20; ++s) (void)proc_collector.RunScan();
+        const double c0 = CpuMs();
+        constexpr int kCycle = 20;
+        for (int s = 0; s < kCycle; ++s) (void)proc_collector.RunScan();
+        steady_proc_cpu_ms.push_back((CpuMs() - c0) / kCycle);
+      }
     }
 
     // The write alone: the same enumerated scan written cold and warm.
@@ -357,7 +388,12 @@ int main(int argc, char** argv) {
   j["hash_misses_cold_scan"] = cold_misses;
   j["hash_misses_warm_scan"] = warm_misses;
   j["warm_scan_cpu_ms"] = Median(warm_cpu_ms);
+  j["scan_source"] = use_ebpf ? "ebpf" : "proc";
   j["steady_scan_cpu_ms"] = Median(steady_cpu_ms);
+  if (use_ebpf) {
+    j["steady_scan_cpu_ms_proc"] = Median(steady_proc_cpu_ms);
+    j["steady_ebpf_over_proc"] = Median(steady_cpu_ms) / Median(steady_proc_cpu_ms);
+  }
   j["cpu_share_at_30s_percent"] = cpu_share;  // from the steady state
   j["store_growth_per_warm_scan_bytes"] = Median(growth);
   j["store_growth_per_day_at_30s_mb"] = day_bytes / 1e6;

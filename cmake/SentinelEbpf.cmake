@@ -57,27 +57,32 @@ function(sentinel_ebpf_enable target)
     return()
   endif()
   set(_out ${CMAKE_CURRENT_BINARY_DIR}/bpf)
-  set(_src ${PROJECT_SOURCE_DIR}/procmond/bpf/exec_events.bpf.c)
   add_custom_command(
     OUTPUT ${_out}/vmlinux.h
     COMMAND ${CMAKE_COMMAND} -E make_directory ${_out}
     COMMAND ${SENTINEL_BPFTOOL} btf dump file ${SENTINEL_EBPF_VMLINUX_BTF} format c > ${_out}/vmlinux.h
     COMMENT "Generating vmlinux.h from ${SENTINEL_EBPF_VMLINUX_BTF}"
     VERBATIM)
-  add_custom_command(
-    OUTPUT ${_out}/exec_events.bpf.o
-    COMMAND ${SENTINEL_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${_bpf_arch} -Wall -Werror
-            -I${_out} -I${PROJECT_SOURCE_DIR}/procmond/bpf -c ${_src} -o ${_out}/exec_events.bpf.o
-    DEPENDS ${_src} ${PROJECT_SOURCE_DIR}/procmond/bpf/exec_events.h ${_out}/vmlinux.h
-    COMMENT "Compiling the BPF program exec_events.bpf.c"
-    VERBATIM)
-  add_custom_command(
-    OUTPUT ${_out}/exec_events.skel.h
-    COMMAND ${SENTINEL_BPFTOOL} gen skeleton ${_out}/exec_events.bpf.o name exec_events > ${_out}/exec_events.skel.h
-    DEPENDS ${_out}/exec_events.bpf.o
-    COMMENT "Generating the BPF skeleton exec_events.skel.h"
-    VERBATIM)
-  add_custom_target(${target}_bpf_skeleton DEPENDS ${_out}/exec_events.skel.h)
+  # exec_events: the real-time source; task_iter: the per-scan sampler.
+  set(_skeletons "")
+  foreach(_prog exec_events task_iter)
+    set(_src ${PROJECT_SOURCE_DIR}/procmond/bpf/${_prog}.bpf.c)
+    add_custom_command(
+      OUTPUT ${_out}/${_prog}.bpf.o
+      COMMAND ${SENTINEL_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${_bpf_arch} -Wall -Werror
+              -I${_out} -I${PROJECT_SOURCE_DIR}/procmond/bpf -c ${_src} -o ${_out}/${_prog}.bpf.o
+      DEPENDS ${_src} ${PROJECT_SOURCE_DIR}/procmond/bpf/${_prog}.h ${_out}/vmlinux.h
+      COMMENT "Compiling the BPF program ${_prog}.bpf.c"
+      VERBATIM)
+    add_custom_command(
+      OUTPUT ${_out}/${_prog}.skel.h
+      COMMAND ${SENTINEL_BPFTOOL} gen skeleton ${_out}/${_prog}.bpf.o name ${_prog} > ${_out}/${_prog}.skel.h
+      DEPENDS ${_out}/${_prog}.bpf.o
+      COMMENT "Generating the BPF skeleton ${_prog}.skel.h"
+      VERBATIM)
+    list(APPEND _skeletons ${_out}/${_prog}.skel.h)
+  endforeach()
+  add_custom_target(${target}_bpf_skeleton DEPENDS ${_skeletons})
   add_dependencies(${target} ${target}_bpf_skeleton)
   target_include_directories(${target} PRIVATE ${_out})
   target_compile_definitions(${target} PRIVATE SENTINEL_HAVE_EBPF=1)

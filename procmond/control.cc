@@ -42,6 +42,7 @@ nlohmann::json ScanStats::ToJson() const {
   j["hash_cache_misses_total"] = hash_cache_misses_total.load();
   j["scan_now_requests"] = scan_now_requests.load();
   j["reload_requests"] = reload_requests.load();
+  j["scan_source"] = scan_source_ebpf.load() ? "ebpf" : "proc";
   return j;
 }
 

@@ -43,6 +43,7 @@ struct ScanStats {
   std::atomic<int64_t> scan_duration_ms_total{0};
   std::atomic<int64_t> hash_cache_hits_total{0}, hash_cache_misses_total{0};
   std::atomic<int64_t> scan_now_requests{0}, reload_requests{0};
+  std::atomic<bool> scan_source_ebpf{false};  // scans sample through the BPF task iterator
 
   // From the writer's "scan written" callback.
   void RecordWritten(const models::ScanRecord& scan, int64_t scan_id, int64_t write_ms);

@@ -150,6 +150,26 @@ int Run(const Flags& flags) {
     realtime = std::move(*opened);
   }
 
+  // How scans sample processes (docs/architecture.md): the BPF task
+  // iterator is loaded as root, so now; asked for by name and not
+  // available, procmond stops (exit 1); auto falls back to /proc, saying why.
+  std::unique_ptr<procmond::TaskSampler> sampler;
+  if (cfg.collection.scan_source != "proc") {
+    auto opened = procmond::OpenBpfTaskSampler();
+    if (opened.ok()) {
+      sampler = std::move(*opened);
+    } else if (cfg.collection.scan_source == "ebpf") {
+      const std::string msg = "collection.scan_source: ebpf cannot be used: " + opened.status().message();
+      LogError("cannot open the scan source", {{"error", msg}});
+      std::fprintf(stderr, "procmond: %s\n", msg.c_str());
+      return kExitRuntime;
+    } else {
+      telemetry::LogWarn("scans read /proc: the BPF task iterator is not available",
+                         {{"reason", opened.status().message()}});
+    }
+  }
+  LogInfo("scan source", {{"source", sampler ? "ebpf" : "proc"}});
+
   auto store = storage::EventStore::Open(
       {cfg.database.path, storage::OpenMode::kReadWrite, cfg.database.busy_timeout_ms});
   if (!store.ok()) {
@@ -245,6 +265,8 @@ int Run(const Flags& flags) {
   source_opts.hash_executables = cfg.collection.hash_executables;
   source_opts.max_hash_bytes = static_cast<uint64_t>(cfg.collection.max_hash_bytes);
   procmond::LinuxProcessSource source(source_opts);
+  if (sampler) source.SetTaskSampler(std::move(sampler));
+  scan_stats.scan_source_ebpf = source.sampling_from_kernel();
   procmond::Collector collector(source, **store);
   // The writer thread owns the store from here on.
   procmond::BatchWriter writer(
@@ -317,6 +339,11 @@ int Run(const Flags& flags) {
 
   while (true) {
     auto scan = collector.Collect();
+    if (auto failure = source.TakeSamplerFailure()) {
+      scan_stats.scan_source_ebpf = false;
+      telemetry::LogWarn("the BPF task iterator failed; scans read /proc from now on", {{"error", *failure}});
+      trail->Record("scan_source_changed", {{"source", "proc"}, {"reason", *failure}});
+    }
     if (scan.ok()) {
       writer.Submit(std::move(scan).value());  // blocks while the writer is behind
     } else {

@@ -256,6 +256,10 @@ void AgentOps::AddProcmondMetrics(telemetry::MetricsBuilder& b, const nlohmann::
   for (const auto& [k, v] : s.items()) {
     if (v.is_number() && !kMapped.count(k)) generic("procmond_", k, v);
   }
+  if (auto src = s.find("scan_source"); src != s.end() && src->is_string()) {
+    b.Gauge("scan_source_info", "How procmond's scans sample processes (1 for the active way).", 1,
+            {{"source", src->get<std::string>()}});
+  }
   auto rt = s.find("realtime");
   if (rt != s.end() && rt->is_object()) {
     for (const char* t : {"exec", "fork", "exit"}) {

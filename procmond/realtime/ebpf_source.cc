@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "procmond/bpf_support.h"
 #include "procmond/realtime/decode.h"
 #include "procmond/realtime/realtime_source.h"
 #include "sentinel/telemetry/log.h"
@@ -37,28 +38,6 @@ Result<std::unique_ptr<RealtimeSource>> OpenEbpfSource(const RealtimeOptions&, R
 
 namespace {
 
-// libbpf reports why a load failed through its print callback; the last
-// warning is kept for the error message (loads happen on one thread).
-thread_local std::string g_libbpf_last_error;
-
-int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
-  if (level == LIBBPF_DEBUG) return 0;
-  char buf[1024];
-  int n = vsnprintf(buf, sizeof(buf), fmt, args);
-  std::string line(buf, n < 0 ? 0 : std::min<size_t>(static_cast<size_t>(n), sizeof(buf) - 1));
-  while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.pop_back();
-  if (!line.empty()) g_libbpf_last_error = line;
-  return 0;
-}
-
-std::string Why(const char* what, int err) {
-  std::string m = std::string(what) + ": " + std::strerror(err < 0 ? -err : err);
-  if (err == -EPERM || err == EPERM || err == -EACCES || err == EACCES)
-    m += " (needs root: CAP_BPF and CAP_PERFMON)";
-  if (!g_libbpf_last_error.empty()) m += " [libbpf: " + g_libbpf_last_error + "]";
-  return m;
-}
-
 class EbpfSource final : public RealtimeSource {
  public:
   EbpfSource(exec_events* skel, RealtimeStats* stats) : skel_(skel), stats_(stats) {}
@@ -73,7 +52,8 @@ class EbpfSource final : public RealtimeSource {
   // Creates the ring-buffer reader, with this source as the handler's ctx.
   Status CreateRing() {
     rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &EbpfSource::OnRecord, this, nullptr);
-    if (rb_ == nullptr) return UnavailableError(Why("creating the BPF ring buffer reader failed", errno));
+    if (rb_ == nullptr)
+      return UnavailableError(BpfFailure("creating the BPF ring buffer reader failed", errno));
     return Status::Ok();
   }
 
@@ -162,19 +142,19 @@ class EbpfSource final : public RealtimeSource {
 }  // namespace
 
 Result<std::unique_ptr<RealtimeSource>> OpenEbpfSource(const RealtimeOptions& options, RealtimeStats* stats) {
-  libbpf_set_print(LibbpfPrint);
-  g_libbpf_last_error.clear();
+  CaptureLibbpfMessages();
   exec_events* skel = exec_events__open();
-  if (skel == nullptr) return UnavailableError(Why("opening the BPF object failed", errno));
+  if (skel == nullptr) return UnavailableError(BpfFailure("opening the BPF object failed", errno));
   skel->rodata->emit_forks = options.emit_forks ? 1 : 0;
   if (int err = exec_events__load(skel); err != 0) {
     exec_events__destroy(skel);
-    Status st = UnavailableError(Why("loading the BPF program failed", err));
+    Status st = UnavailableError(BpfFailure("loading the BPF program failed", err));
     return (err == -EPERM || err == -EACCES) ? PermissionDeniedError(st.message()) : st;
   }
   if (int err = exec_events__attach(skel); err != 0) {
     exec_events__destroy(skel);
-    return UnavailableError(Why("attaching to the sched_process_exec/fork/exit tracepoints failed", err));
+    return UnavailableError(
+        BpfFailure("attaching to the sched_process_exec/fork/exit tracepoints failed", err));
   }
   auto src = std::make_unique<EbpfSource>(skel, stats);  // owns skel from here
   RETURN_IF_ERROR(src->CreateRing());

@@ -10,10 +10,7 @@
 // fail and flap, and a port with nothing behind it. Alerts are written
 // straight into the store, as the detection cycle would commit them, so the
 // storm's size does not depend on the host's processes.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -26,6 +23,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "sentinel/testing/net.h"
 #include "tests/integration/harness.h"
 
 namespace sentinel::itest {
@@ -95,19 +93,6 @@ class CountingReceiver {
   int64_t malformed_ = 0;
   std::map<int64_t, int> accepted_;
 };
-
-// A loopback TCP port nobody listens on (bound, then released).
-int DeadPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  socklen_t len = sizeof sa;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  ::close(fd);
-  return ntohs(sa.sin_port);
-}
 
 class DeliveryTest : public ::testing::Test {
  protected:
@@ -195,7 +180,8 @@ std::map<int64_t, int64_t> FileLines(const std::string& path) {
 TEST_F(DeliveryTest, KillDuringStormLosesNothingAndCountsEveryCopy) {
   CountingReceiver hook;
   hook.SetFlapEvery(4);
-  const std::string dead = "http://127.0.0.1:" + std::to_string(DeadPort()) + "/hook";
+  // A loopback TCP port nobody listens on (bound, then released).
+  const std::string dead = "http://127.0.0.1:" + std::to_string(testing::FreePort()) + "/hook";
   const std::string jsonl = sb_.File("alerts.jsonl");
   WriteConfig("    - {name: disk, type: file, path: " + jsonl +
                   ", fsync: batch}\n"

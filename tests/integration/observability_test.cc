@@ -20,24 +20,14 @@
 #include <gtest/gtest.h>
 
 #include "sentinel/ipc/control_socket.h"
+#include "sentinel/testing/net.h"
 #include "tests/integration/harness.h"
 
 namespace sentinel::itest {
 namespace {
 
 using namespace std::chrono_literals;
-
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  socklen_t len = sizeof sa;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  ::close(fd);
-  return ntohs(sa.sin_port);
-}
+using testing::FreePort;
 
 // The value of the first sample line of `metrics` that starts with `prefix`
 // (a metric name with its label text), or nullopt.

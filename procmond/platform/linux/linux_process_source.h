@@ -52,7 +52,24 @@
 //                          pid % N == scan % N, and not within N scans of its
 //                          last full read, so a scan pays for ~1/N of them.
 //
-// Blind spot (bounded by the refresh): a credential change that leaves BOTH
+// From the kernel (collection.scan_source: ebpf/auto, procmond as root): the
+// every-scan part above comes from one read of a BPF task iterator
+// (task_sampler.h) instead: no stat file and no fstatat per process. It also
+// gives every real and effective id each scan (status is then never read:
+// a credential change of any of the four is seen at the next scan, the blind
+// spot below does not apply), an exec counter (self_exec_id: an execve is
+// seen exactly) and the executable's inode, device and unlinked state (a
+// deleted or swapped image is seen at the next scan, so no staggered exe
+// readlink). The once-per-instance reads stay as above. The name is the
+// kernel's 15-byte comm: kernel worker threads are named without the
+// workqueue suffix /proc/PID/stat adds ("kworker/0:1", not
+// "kworker/0:1-events"), which also stops every change of that suffix from
+// looking like a new image. /proc is still listed (getdents) every scan:
+// a process it lists that the sample lacks is read from /proc as above
+// (on 6.18 the task iterator never visits pid 1 and its threads), and an
+// instance that moves between the two ways is judged by its exe link.
+//
+// Blind spot of /proc (bounded by the refresh): a credential change that leaves BOTH
 // the effective uid and the effective gid unchanged is not seen until the
 // instance's next refresh — e.g. a setuid-root program (ruid 1000, euid 0)
 // calling setuid(0) changes only the real and saved uids; so do changes of
@@ -122,6 +139,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "procmond/hashing/exe_hasher.h"
+#include "procmond/platform/linux/task_sampler.h"
 #include "procmond/platform/process_source.h"
 
 namespace sentinel::procmond {
@@ -164,6 +182,14 @@ class LinuxProcessSource final : public ProcessSource {
   // a new max_hash_bytes starts an empty hash cache.
   void SetHashing(bool enabled, uint64_t max_hash_bytes);
 
+  // Takes every scan's per-process sample from `sampler` (the BPF task
+  // iterator) instead of /proc/PID/stat and the owner of /proc/PID (see
+  // "From the kernel" above). If a sample fails, that scan and every later
+  // one read /proc, and TakeSamplerFailure() returns the reason once.
+  void SetTaskSampler(std::unique_ptr<TaskSampler> sampler);
+  bool sampling_from_kernel() const { return sampler_ != nullptr; }
+  std::optional<std::string> TakeSamplerFailure();
+
   // The hasher's own counters since construction (hits/misses/skips by reason).
   const ExeHasher::Counters& hasher_counters() const { return hasher_->counters(); }
   size_t tracked_instances() const { return instances_.size(); }
@@ -178,8 +204,10 @@ class LinuxProcessSource final : public ProcessSource {
     int64_t cmdline = 0;        // /proc/PID/cmdline files read
     int64_t full_reads = 0;     // instances given the once-per-instance reads
     int64_t refreshes = 0;      //   of which periodic refreshes
-    int64_t owner_changes = 0;  // status re-read because the /proc/PID owner changed
+    int64_t owner_changes = 0;  // credentials changed (/proc: the owner moved and status was re-read)
     int64_t stat_held = 0;      //   of the stat reads, by pread on a held file
+    int64_t sampled = 0;        // processes taken from the kernel's sample (no stat, no owner)
+    int64_t unsampled = 0;      //   listed by /proc but not in the sample: read from /proc
   };
   const ReadCounters& last_read_counters() const { return reads_; }
 
@@ -231,13 +259,14 @@ class LinuxProcessSource final : public ProcessSource {
     uint64_t start_ticks = 0;
     uint64_t seen_scan = 0;  // scan_ of the last scan that saw it
     uint64_t full_scan = 0;  // scan_ of the last once-per-instance reads
-    uint64_t cpu_ticks = 0;
+    uint64_t cpu_ns = 0;     // the group's CPU time when last seen
     int64_t cpu_mono_ms = 0;
     // From status (-1 unknown), read with the /proc/PID owner seen just before.
     int64_t ruid = -1, euid = -1, rgid = -1, egid = -1;
     // stat's threads and tty_nr that platform_data was built from.
     int64_t pd_threads = 0, pd_tty = 0;
-    uint64_t exec_sig = 0;  // stat's exec signature while alive (0: not shown)
+    uint64_t exec_sig = 0;  // stat's exec signature, or the kernel's exec counter (0: not shown)
+    uint64_t exe_key = 0;   // the kernel's executable identity (inode, device, unlinked); 0: none
     std::string comm;
     std::shared_ptr<const std::string> exe_link;            // interned (exe_links_); null: none
     const std::optional<std::string>* user_name = nullptr;  // in user_names_ (stable); null: none
@@ -254,7 +283,8 @@ class LinuxProcessSource final : public ProcessSource {
     bool has_cmdline = false;
     bool owner_known = false;
     bool have_status = false;
-    bool pd_dirty = false;  // platform_data's status/error part changed
+    bool pd_dirty = false;     // platform_data's status/error part changed
+    bool from_kernel = false;  // last observed through the kernel's sample
   };
   // Interned exe link targets: processes mostly share a few executables.
   struct StringPtrHash {
@@ -274,6 +304,35 @@ class LinuxProcessSource final : public ProcessSource {
     }
   };
   std::shared_ptr<const std::string> InternExeLink(std::string_view link);
+  // One process as a scan sees it before the once-per-instance reads: from
+  // /proc/PID/stat and the owner of /proc/PID, or from the kernel's sample.
+  struct Observation {
+    int32_t pid = 0;
+    int64_t ppid = 0;
+    char state = '?';
+    bool kernel_thread = false;
+    uint64_t start_ticks = 0;
+    uint64_t cpu_ns = 0;
+    int64_t rss_bytes = 0;
+    int64_t threads = 0;
+    int64_t tty_nr = 0;
+    std::string_view comm;
+    uint64_t exec_sig = 0;
+    bool from_kernel = false;
+    // /proc: the owner of /proc/PID (euid:egid).
+    bool owner_known = false;
+    uint32_t owner_uid = 0, owner_gid = 0;
+    // Kernel: every id, and the executable's identity.
+    int64_t ruid = -1, euid = -1, rgid = -1, egid = -1;
+    uint64_t exe_key = 0;
+  };
+  // Reads pid's stat and the owner of /proc/PID, then Observe()s it.
+  void ObserveFromProc(int32_t pid, int64_t now_mono, std::vector<models::ProcessRecord>* out,
+                       ScanErrors* errors, int64_t* reused_hashes);
+  // Matches `o` to its instance, does the reads it calls for and appends
+  // its record (unless it turned out to be gone).
+  void Observe(const Observation& o, HeldFd* opened, int64_t now_mono,
+               std::vector<models::ProcessRecord>* out, ScanErrors* errors, int64_t* reused_hashes);
   static ScanFields CurrentScanFields(const Instance& inst, int64_t threads, int64_t tty_nr);
 
   static void ApplyScanFields(const ScanFields& f, nlohmann::json* pd);
@@ -322,6 +381,9 @@ class LinuxProcessSource final : public ProcessSource {
   std::string buf_;
   size_t max_held_stat_files_ = 0;
   size_t held_stat_files_ = 0;  // kept by the HeldFds in instances_
+  std::unique_ptr<TaskSampler> sampler_;
+  std::vector<TaskSample> samples_;
+  std::optional<std::string> sampler_failure_;
 };
 
 }  // namespace sentinel::procmond

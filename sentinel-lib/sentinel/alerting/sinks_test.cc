@@ -24,6 +24,7 @@
 #include "sentinel/alerting/internal/formats.h"
 #include "sentinel/alerting/internal/test_util.h"
 #include "sentinel/alerting/sink.h"
+#include "sentinel/testing/net.h"
 #include "sentinel/testing/temp_dir.h"
 
 extern char** environ;
@@ -32,6 +33,7 @@ namespace sentinel::alerting {
 namespace {
 
 using internal::Eventually;
+using testing::FreePort;
 
 Alert MakeAlert(int64_t id = 7, detection::Severity sev = detection::Severity::kHigh) {
   Alert a;
@@ -73,18 +75,6 @@ std::unique_ptr<AlertSink> Build(const config::SinkConfig& cfg, const SinkEnviro
   auto sink = registry.Build(cfg, env);
   EXPECT_TRUE(sink.ok()) << sink.status().ToString();
   return sink.ok() ? std::move(sink).value() : nullptr;
-}
-
-int FreePort(int type) {
-  int fd = ::socket(AF_INET, type, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  socklen_t len = sizeof sa;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  ::close(fd);
-  return ntohs(sa.sin_port);
 }
 
 // A listening loopback socket of `type`; returns the fd, port in *port.

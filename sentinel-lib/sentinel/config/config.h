@@ -89,6 +89,7 @@ struct CollectionConfig {
   bool hash_executables = true;
   bool realtime_events = true;
   std::string realtime_source = "auto";  // auto | ebpf | netlink | off (docs/realtime.md)
+  std::string scan_source = "auto";      // auto | ebpf | proc (docs/architecture.md)
   int64_t max_hash_bytes = 268435456;
   friend bool operator==(const CollectionConfig&, const CollectionConfig&) = default;
 };

@@ -298,7 +298,7 @@ TEST_F(ConfigTest, UnknownKeysRefusedAtEveryLevel) {
   EXPECT_EQ(ErrorOfYaml("collection: {intervl_secs: 5}\n"),
             FilePrefix() +
                 "collection.intervl_secs: unknown key (known keys: interval_secs, hash_executables, "
-                "realtime_events, realtime_source, max_hash_bytes)");
+                "realtime_events, realtime_source, scan_source, max_hash_bytes)");
   EXPECT_EQ(ErrorOfYaml("alerting: {retry: {attempts: 5}}\n"),
             FilePrefix() +
                 "alerting.retry.attempts: unknown key (known keys: max_attempts, initial_backoff_ms, "
@@ -589,8 +589,8 @@ TEST_F(ConfigTest, KeysDescribeEveryKeyOnce) {
   EXPECT_TRUE(paths.count("alerting.sinks[].hmac_secret_env/webhook"));
   EXPECT_TRUE(paths.count("alerting.sinks[].tls_verify/webhook,email"));
   EXPECT_TRUE(paths.count("database.audit_signing_key/"));
-  // 7 sections, their 26 keys, the 5 keys of retry and circuit_breaker, 26 sink keys.
-  EXPECT_EQ(keys.size(), 7u + 26u + 5u + 26u);
+  // 7 sections, their 27 keys, the 5 keys of retry and circuit_breaker, 26 sink keys.
+  EXPECT_EQ(keys.size(), 7u + 27u + 5u + 26u);
   EXPECT_TRUE(paths.count("database.maintenance_interval_secs/"));
 }
 

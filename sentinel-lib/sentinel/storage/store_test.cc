@@ -258,89 +258,97 @@ TEST(StoreTest, HostileStringsStoredExactly) {
   EXPECT_EQ(Count((*store)->db(), "SELECT count(*) FROM alerts"), 0);
 }
 
-TEST(StoreTest, RetentionDeletesOldHistoryOnly) {
-  TempDir dir;
-  auto store_or = EventStore::Open(Rw(dir.File("e.db")));
-  ASSERT_TRUE(store_or.ok());
-  EventStore& store = **store_or;
-  const int64_t day = 86'400'000;
-  const int64_t now = 100 * day;
-  ASSERT_TRUE(store.WriteScan(Scan(now - 40 * day, {Proc(1, "init"), Proc(50, "old")})).ok());
-  ASSERT_TRUE(store.WriteScan(Scan(now - 35 * day, {Proc(1, "init")})).ok());
-  ASSERT_TRUE(store.WriteScan(Scan(now - 1 * day, {Proc(1, "init"), Proc(60, "new")})).ok());
-  Database& db = store.db();
-  ASSERT_TRUE(db.Exec("INSERT INTO process_events(event_time_ms,event_type,pid) VALUES(" +
-                      std::to_string(now - 31 * day) + ",'exec',5),(" + std::to_string(now - day) +
-                      ",'exec',6)")
+// Retention tests: a fresh read-write store, "now" at day 100 and history
+// written relative to it.
+class StoreRetentionTest : public ::testing::Test {
+ protected:
+  static constexpr int64_t kDay = 86'400'000;
+  static constexpr int64_t kNow = 100 * kDay;
+
+  void SetUp() override {
+    auto store = EventStore::Open(Rw(dir_.File("e.db")));
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+  }
+
+  EventStore& store() { return *store_; }
+  Database& db() { return store_->db(); }
+
+  // Writes a scan of `procs` taken `days_ago` days before kNow.
+  ::testing::AssertionResult ScanDaysAgo(int64_t days_ago, std::vector<models::ProcessRecord> procs) {
+    auto id = store_->WriteScan(Scan(kNow - days_ago * kDay, std::move(procs)));
+    if (!id.ok()) return ::testing::AssertionFailure() << id.status().ToString();
+    return ::testing::AssertionSuccess();
+  }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<EventStore> store_;
+};
+
+TEST_F(StoreRetentionTest, DeletesOldHistoryOnly) {
+  ASSERT_TRUE(ScanDaysAgo(40, {Proc(1, "init"), Proc(50, "old")}));
+  ASSERT_TRUE(ScanDaysAgo(35, {Proc(1, "init")}));
+  ASSERT_TRUE(ScanDaysAgo(1, {Proc(1, "init"), Proc(60, "new")}));
+  ASSERT_TRUE(db().Exec("INSERT INTO process_events(event_time_ms,event_type,pid) VALUES(" +
+                        std::to_string(kNow - 31 * kDay) + ",'exec',5),(" + std::to_string(kNow - kDay) +
+                        ",'exec',6)")
                   .ok());
-  ASSERT_TRUE(db.Exec("INSERT INTO alerts(alert_time,rule_id,title,severity) VALUES(" +
-                      std::to_string(now - 400 * day) + ",'r','old','low'),(" +
-                      std::to_string(now - 400 * day) + ",'r','dead-lettered','low'),(" +
-                      std::to_string(now - day) + ",'r','new','low')")
+  ASSERT_TRUE(db().Exec("INSERT INTO alerts(alert_time,rule_id,title,severity) VALUES(" +
+                        std::to_string(kNow - 400 * kDay) + ",'r','old','low'),(" +
+                        std::to_string(kNow - 400 * kDay) + ",'r','dead-lettered','low'),(" +
+                        std::to_string(kNow - kDay) + ",'r','new','low')")
                   .ok());
-  ASSERT_TRUE(db.Exec("INSERT INTO dead_letter_queue(alert_id,sink_name,failed_at,attempts,payload)"
-                      " VALUES(2,'soar',0,3,'{}')")
+  ASSERT_TRUE(db().Exec("INSERT INTO dead_letter_queue(alert_id,sink_name,failed_at,attempts,payload)"
+                        " VALUES(2,'soar',0,3,'{}')")
                   .ok());
-  auto r = store.ApplyRetention(now, 30, 365);
+  auto r = store().ApplyRetention(kNow, 30, 365);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->scans_deleted, 2);
   EXPECT_EQ(r->events_deleted, 1);
   EXPECT_EQ(r->alerts_deleted, 1);
-  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_instances WHERE name='old'"), 0);
-  EXPECT_EQ(Count(db, "SELECT count(*) FROM processes"), 2);  // init survives with its old state row
-  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_snapshots"), 2);
-  EXPECT_EQ(Count(db, "SELECT count(*) FROM alerts WHERE title='dead-lettered'"), 1);
+  EXPECT_EQ(Count(db(), "SELECT count(*) FROM process_instances WHERE name='old'"), 0);
+  EXPECT_EQ(Count(db(), "SELECT count(*) FROM processes"), 2);  // init survives with its old state row
+  EXPECT_EQ(Count(db(), "SELECT count(*) FROM process_snapshots"), 2);
+  EXPECT_EQ(Count(db(), "SELECT count(*) FROM alerts WHERE title='dead-lettered'"), 1);
   // The next scan still works after retention.
-  ASSERT_TRUE(store.WriteScan(Scan(now, {Proc(1, "init")})).ok());
-  EXPECT_EQ(Count(db, "SELECT count(*) FROM processes"), 1);
+  ASSERT_TRUE(ScanDaysAgo(0, {Proc(1, "init")}));
+  EXPECT_EQ(Count(db(), "SELECT count(*) FROM processes"), 1);
 }
 
-TEST(StoreTest, RetentionInSmallChunksGivesTheSameResult) {
-  TempDir dir;
-  auto store_or = EventStore::Open(Rw(dir.File("e.db")));
-  ASSERT_TRUE(store_or.ok());
-  EventStore& store = **store_or;
-  const int64_t day = 86'400'000;
-  const int64_t now = 100 * day;
+TEST_F(StoreRetentionTest, InSmallChunksGivesTheSameResult) {
   for (int i = 0; i < 6; ++i) {
     std::vector<models::ProcessRecord> procs = {Proc(1, "init")};
     for (int p = 0; p < 5; ++p) procs.push_back(Proc(100 + i * 10 + p, "gen" + std::to_string(i)));
-    ASSERT_TRUE(store.WriteScan(Scan(now - (40 - i) * day, procs)).ok());
+    ASSERT_TRUE(ScanDaysAgo(40 - i, procs));
   }
-  ASSERT_TRUE(store.WriteScan(Scan(now - day, {Proc(1, "init")})).ok());
-  Database& db = store.db();
+  ASSERT_TRUE(ScanDaysAgo(1, {Proc(1, "init")}));
   for (int i = 0; i < 7; ++i) {
-    ASSERT_TRUE(db.Exec("INSERT INTO process_events(event_time_ms,event_type,pid) VALUES(" +
-                        std::to_string(now - 31 * day) + ",'exec'," + std::to_string(i) + ")")
+    ASSERT_TRUE(db().Exec("INSERT INTO process_events(event_time_ms,event_type,pid) VALUES(" +
+                          std::to_string(kNow - 31 * kDay) + ",'exec'," + std::to_string(i) + ")")
                     .ok());
   }
-  auto r = store.ApplyRetention(now, 30, 365, /*chunk_rows=*/1);
+  auto r = store().ApplyRetention(kNow, 30, 365, /*chunk_rows=*/1);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->scans_deleted, 6);
   EXPECT_EQ(r->instances_deleted, 30);
   EXPECT_EQ(r->events_deleted, 7);
-  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_instances"), 1);
-  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_states"), 1);  // init's state in force
-  EXPECT_EQ(Count(db, "SELECT count(*) FROM processes"), 1);
-  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_events"), 0);
-  EXPECT_FALSE(store.ApplyRetention(now, 30, 365, 0).ok());
+  EXPECT_EQ(Count(db(), "SELECT count(*) FROM process_instances"), 1);
+  EXPECT_EQ(Count(db(), "SELECT count(*) FROM process_states"), 1);  // init's state in force
+  EXPECT_EQ(Count(db(), "SELECT count(*) FROM processes"), 1);
+  EXPECT_EQ(Count(db(), "SELECT count(*) FROM process_events"), 0);
+  EXPECT_FALSE(store().ApplyRetention(kNow, 30, 365, 0).ok());
 }
 
-TEST(StoreTest, RetentionKeepsTheLatestScanAfterALongShutdown) {
-  TempDir dir;
-  auto store_or = EventStore::Open(Rw(dir.File("e.db")));
-  ASSERT_TRUE(store_or.ok());
-  EventStore& store = **store_or;
-  const int64_t day = 86'400'000;
-  const int64_t now = 100 * day;
-  ASSERT_TRUE(store.WriteScan(Scan(now - 50 * day, {Proc(1, "init"), Proc(7, "old")})).ok());
-  ASSERT_TRUE(store.WriteScan(Scan(now - 45 * day, {Proc(1, "init"), Proc(8, "last")})).ok());
-  auto r = store.ApplyRetention(now, 30, 365);
+TEST_F(StoreRetentionTest, KeepsTheLatestScanAfterALongShutdown) {
+  ASSERT_TRUE(ScanDaysAgo(50, {Proc(1, "init"), Proc(7, "old")}));
+  ASSERT_TRUE(ScanDaysAgo(45, {Proc(1, "init"), Proc(8, "last")}));
+  auto r = store().ApplyRetention(kNow, 30, 365);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->scans_deleted, 1);
-  EXPECT_EQ(Count(store.db(), "SELECT count(*) FROM processes"), 2);
-  EXPECT_EQ(Count(store.db(), "SELECT count(*) FROM process_instances WHERE name='old'"), 0);
-  auto m = store.Maintain();
+  EXPECT_EQ(Count(db(), "SELECT count(*) FROM processes"), 2);
+  EXPECT_EQ(Count(db(), "SELECT count(*) FROM process_instances WHERE name='old'"), 0);
+  auto m = store().Maintain();
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_GE(m->wal_frames, m->checkpointed_frames);
 }

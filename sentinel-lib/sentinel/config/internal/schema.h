@@ -73,6 +73,7 @@ inline constexpr std::array<std::string_view, 2> kLogFormats = {"json", "text"};
 inline constexpr std::array<std::string_view, 2> kStdoutFormats = {"text", "json"};
 inline constexpr std::array<std::string_view, 1> kFileFormats = {"json"};
 inline constexpr std::array<std::string_view, 4> kRealtimeSources = {"auto", "ebpf", "netlink", "off"};
+inline constexpr std::array<std::string_view, 3> kScanSources = {"auto", "ebpf", "proc"};
 inline constexpr std::array<std::string_view, 3> kFsyncPolicies = {"always", "batch", "never"};
 inline constexpr std::array<std::string_view, 5> kMinSeverities = {"", "low", "medium", "high", "critical"};
 inline constexpr std::array<std::string_view, 20> kFacilities = {
@@ -90,6 +91,7 @@ inline constexpr StrRule kUserName{"a user name ([A-Za-z_][A-Za-z0-9_.-]*, at mo
 inline constexpr StrRule kLogLevel{"", nullptr, kLogLevels};
 inline constexpr StrRule kLogFormat{"", nullptr, kLogFormats};
 inline constexpr StrRule kRealtimeSource{"", nullptr, kRealtimeSources};
+inline constexpr StrRule kScanSource{"", nullptr, kScanSources};
 inline constexpr StrRule kHttpListen{"\"\" or host:port with port 1..65535", IsHostPortOrEmpty};
 inline constexpr StrRule kSinkName{"a sink name of [a-zA-Z0-9_.-]+", IsSinkName};
 inline constexpr StrRule kSinkType{"", nullptr, kSinkTypes};
@@ -248,6 +250,10 @@ void Describe(V& v, C& c) {
      "where real-time events come from: auto (ebpf, else netlink, else off with a warning), ebpf, netlink, "
      "off"},
     c.realtime_source, kRealtimeSource);
+  v({"scan_source",
+     "where each scan samples every process: auto (ebpf, else proc with a warning), ebpf (the BPF task "
+     "iterator; needs root and BTF), proc (/proc/PID/stat)"},
+    c.scan_source, kScanSource);
   v({"max_hash_bytes", "larger executables are not hashed (the reason is recorded)"}, c.max_hash_bytes,
     IntRule{0});
 }

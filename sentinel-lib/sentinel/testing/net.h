@@ -1,0 +1,14 @@
+// Test helpers for loopback networking. Test-only.
+#pragma once
+
+#include <sys/socket.h>
+
+namespace sentinel::testing {
+
+// A loopback port of socket `type` (SOCK_STREAM or SOCK_DGRAM) that was free
+// a moment ago: bound to 127.0.0.1 port 0, read back, then released. Nothing
+// listens on it, which makes it a dead peer; a peer about to start can also
+// take it, at the usual small risk that another process takes it first.
+int FreePort(int type = SOCK_STREAM);
+
+}  // namespace sentinel::testing
