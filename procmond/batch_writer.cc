@@ -8,8 +8,8 @@
 
 namespace sentinel::procmond {
 
-BatchWriter::BatchWriter(WriteFn write, DoneFn done, BatchWriterOptions options)
-    : write_(std::move(write)), done_(std::move(done)), options_(options) {
+BatchWriter::BatchWriter(WriteFn write, DoneFn done, BatchWriterOptions options, RecycleFn recycle)
+    : write_(std::move(write)), done_(std::move(done)), options_(options), recycle_(std::move(recycle)) {
   if (options_.capacity == 0) options_.capacity = 1;
   thread_ = std::thread([this] { Run(); });
 }
@@ -73,6 +73,7 @@ void BatchWriter::Run() {
         done_(scan, *r, took);
         lock.lock();
       }
+      models::ScanRecord written = std::move(queue_.front());
       queue_.pop_front();
       stats_.scans_written++;
       stats_.last_scan_id = *r;
@@ -80,6 +81,11 @@ void BatchWriter::Run() {
       stats_.queued = static_cast<int64_t>(queue_.size());
       backoff = options_.initial_backoff_ms;
       changed_.notify_all();
+      if (recycle_) {
+        lock.unlock();
+        recycle_(std::move(written));
+        lock.lock();
+      }
       continue;
     }
     stats_.write_failures++;

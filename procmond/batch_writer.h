@@ -47,7 +47,11 @@ class BatchWriter {
   // Called on the writer thread after each successful write.
   using DoneFn = std::function<void(const models::ScanRecord&, int64_t scan_id, int64_t write_ms)>;
 
-  BatchWriter(WriteFn write, DoneFn done, BatchWriterOptions options = {});
+  // Called on the writer thread with each scan once written and done with
+  // (Collector::Recycle: its records are reused by the next scan).
+  using RecycleFn = std::function<void(models::ScanRecord&&)>;
+
+  BatchWriter(WriteFn write, DoneFn done, BatchWriterOptions options = {}, RecycleFn recycle = nullptr);
   ~BatchWriter();
   BatchWriter(const BatchWriter&) = delete;
   BatchWriter& operator=(const BatchWriter&) = delete;
@@ -69,6 +73,7 @@ class BatchWriter {
   WriteFn write_;
   DoneFn done_;
   BatchWriterOptions options_;
+  RecycleFn recycle_;
   mutable std::mutex mu_;
   std::condition_variable changed_;
   std::deque<models::ScanRecord> queue_;

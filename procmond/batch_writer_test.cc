@@ -1,6 +1,8 @@
 #include "procmond/batch_writer.h"
 
+#include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -21,6 +23,36 @@ models::ScanRecord ScanAt(int64_t t) {
   p.start_time_ms = 1;
   s.processes.push_back(p);
   return s;
+}
+
+// Each scan comes back once written (and only then), for its records to be
+// reused; a failed write keeps it queued and recycles nothing.
+TEST(BatchWriterTest, WrittenScansAreHandedBackForReuse) {
+  std::atomic<int> fail_next{1};
+  std::mutex mu;
+  std::vector<int64_t> written, recycled;
+  BatchWriter w(
+      [&](const models::ScanRecord& s) -> Result<int64_t> {
+        if (fail_next > 0) {
+          --fail_next;
+          return ResourceExhaustedError("database or disk is full");
+        }
+        std::lock_guard l(mu);
+        written.push_back(s.started_at_ms);
+        return static_cast<int64_t>(written.size());
+      },
+      nullptr, BatchWriterOptions{2, 5, 20},
+      [&](models::ScanRecord&& s) {
+        std::lock_guard l(mu);
+        EXPECT_EQ(s.processes.size(), 1u);
+        // Written before it came back.
+        EXPECT_NE(std::find(written.begin(), written.end(), s.started_at_ms), written.end());
+        recycled.push_back(s.started_at_ms);
+      });
+  ASSERT_TRUE(w.Submit(ScanAt(100)));
+  ASSERT_TRUE(w.Submit(ScanAt(200)));
+  ASSERT_TRUE(w.Stop(5000).ok());
+  EXPECT_EQ(recycled, (std::vector<int64_t>{100, 200}));
 }
 
 TEST(BatchWriterTest, FailedWritesAreRetriedInOrderAndNothingIsLost) {

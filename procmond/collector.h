@@ -1,8 +1,10 @@
 // One scan: enumerate processes through a ProcessSource and write them as a
 // single scan to the event store. Used by procmond's loop and --once.
-// Not thread-safe; owned by the collector thread.
+// Not thread-safe (except Recycle); owned by the collector thread.
 #pragma once
 
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "procmond/platform/process_source.h"
@@ -28,8 +30,15 @@ class Collector {
   Result<models::ScanRecord> Collect();
   // Collect() and write it synchronously (tests, benchmarks).
   Result<ScanSummary> RunScan();
+  // Hands back a scan that has been written: the next Collect() overwrites
+  // its records in place instead of allocating new ones. Any thread (the
+  // BatchWriter's).
+  void Recycle(models::ScanRecord&& written);
 
  private:
+  std::mutex spare_mu_;
+  std::optional<std::vector<models::ProcessRecord>> spare_;
+  uint64_t scans_ = 0;
   ProcessSource& source_;
   storage::EventStore& store_;
   std::string hostname_;

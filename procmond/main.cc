@@ -280,7 +280,9 @@ int Run(const Flags& flags) {
                                  {"hash_cache_misses", scan.hash_cache_misses},
                                  {"scan_ms", scan.completed_at_ms - scan.started_at_ms},
                                  {"write_ms", write_ms}});
-      });
+      },
+      procmond::BatchWriterOptions{},
+      [&collector](models::ScanRecord&& written) { collector.Recycle(std::move(written)); });
   if (control) {
     if (Status st = control->Start(); st.ok()) {
       LogInfo("control socket listening", {{"path", control->path()}});

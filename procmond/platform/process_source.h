@@ -38,6 +38,13 @@ class ProcessSource {
  public:
   virtual ~ProcessSource() = default;
   virtual Status Enumerate(std::vector<models::ProcessRecord>* out, ScanErrors* errors) = 0;
+  // Like Enumerate, but `out` holds a previous scan's records (handed back
+  // once written) whose storage may be reused: on success it holds exactly
+  // this scan's records. The default clears it and appends.
+  virtual Status EnumerateReusing(std::vector<models::ProcessRecord>* out, ScanErrors* errors) {
+    out->clear();
+    return Enumerate(out, errors);
+  }
   // Counters of the last Enumerate(); zero for sources that do not hash.
   virtual HashCounters LastHashCounters() const { return {}; }
 };

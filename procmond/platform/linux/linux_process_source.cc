@@ -51,6 +51,17 @@ struct RelPath {
   }
 };
 
+// Sets an optional string from a view (reusing its storage) or clears it.
+void SetOptional(std::optional<std::string>* field, std::optional<std::string_view> value) {
+  if (!value) {
+    field->reset();
+  } else if (*field) {
+    (*field)->assign(*value);
+  } else {
+    field->emplace(*value);
+  }
+}
+
 // "123/status" -> "status" (error messages name the file, as before).
 std::string FileName(const char* rel) {
   const char* slash = std::strrchr(rel, '/');
@@ -403,6 +414,14 @@ void LinuxProcessSource::ReadOnceFields(const char* pid_dir, bool kernel_thread,
 }
 
 Status LinuxProcessSource::Enumerate(std::vector<models::ProcessRecord>* out, ScanErrors* errors) {
+  return Scan(out, errors, /*reuse=*/false);
+}
+
+Status LinuxProcessSource::EnumerateReusing(std::vector<models::ProcessRecord>* out, ScanErrors* errors) {
+  return Scan(out, errors, /*reuse=*/true);
+}
+
+Status LinuxProcessSource::Scan(std::vector<models::ProcessRecord>* out, ScanErrors* errors, bool reuse) {
   last_hash_counters_ = {};
   reads_ = {};
   if (proc_fd_ < 0) {
@@ -463,7 +482,8 @@ Status LinuxProcessSource::Enumerate(std::vector<models::ProcessRecord>* out, Sc
   // Sample and listing differ by the processes only one of them saw.
   const size_t n = from_kernel ? std::max(samples_.size(), pids_.size()) + 64 : pids_.size();
   if (instances_.bucket_count() < n) instances_.reserve(n + n / 4);
-  out->reserve(out->size() + n);
+  used_ = reuse ? 0 : out->size();
+  out->reserve(used_ + n);
   const uint64_t ns_per_tick = 1000000000ULL / static_cast<uint64_t>(ticks_per_sec_);
 
   if (from_kernel) {
@@ -509,6 +529,7 @@ Status LinuxProcessSource::Enumerate(std::vector<models::ProcessRecord>* out, Sc
   } else {
     for (const int32_t pid : pids_) ObserveFromProc(pid, now_mono, out, errors, &reused_hashes);
   }
+  out->resize(used_);  // drops recycled records this scan did not need
   std::erase_if(instances_, [&](const auto& kv) { return kv.second.seen_scan != scan_; });
   std::erase_if(exe_links_, [](const auto& link) { return link.use_count() == 1; });
   // A spike (a fork storm) must not pin its bucket array for good.
@@ -688,11 +709,14 @@ void LinuxProcessSource::Observe(const Observation& o, HeldFd* opened, int64_t n
     }
   }
 
-  // Built in place: no record is moved (10,000 moves were ~5% of a warm scan).
-  models::ProcessRecord& p = out->emplace_back();
+  // Built in place: no record is moved (10,000 moves were ~5% of a warm
+  // scan), and a recycled one is overwritten field by field, keeping its
+  // strings' storage (steady scans then allocate next to nothing).
+  models::ProcessRecord& p = used_ < out->size() ? (*out)[used_] : out->emplace_back();
+  ++used_;
   p.pid = o.pid;
   p.ppid = o.ppid;
-  p.status = lp::StateName(o.state);
+  SetOptional(&p.status, lp::StateName(o.state));
   p.start_time_ms =
       boot_time_ms_ + static_cast<int64_t>(o.start_ticks * 1000 / static_cast<uint64_t>(ticks_per_sec_));
   p.memory_bytes = o.rss_bytes;
@@ -732,27 +756,44 @@ void LinuxProcessSource::Observe(const Observation& o, HeldFd* opened, int64_t n
   inst.cpu_ns = o.cpu_ns;
   inst.cpu_mono_ms = now_mono;
 
-  p.name = inst.comm;
-  if (inst.exe_link) p.exe_path = *inst.exe_link;
-  if (inst.has_cmdline) p.command_line = lp::ParseCmdline(inst.cmdline);
-  if (inst.have_status && inst.ruid >= 0) p.user_id = inst.ruid;
-  // The euid from status; it is also the owner of /proc/PID, read this scan,
-  // and status was re-read above if the two differed.
+  p.name.assign(inst.comm);
+  SetOptional(&p.exe_path, inst.exe_link ? std::optional<std::string_view>(*inst.exe_link) : std::nullopt);
+  if (inst.has_cmdline) {
+    if (!p.command_line) p.command_line.emplace();
+    lp::ParseCmdlineInto(inst.cmdline, &*p.command_line);
+  } else {
+    p.command_line.reset();
+  }
+  if (inst.have_status && inst.ruid >= 0) {
+    p.user_id = inst.ruid;
+  } else {
+    p.user_id.reset();
+  }
+  // The euid from status (or the kernel); from /proc it is also the owner of
+  // /proc/PID, read this scan, and status was re-read above if they differed.
   if (inst.have_status && inst.euid >= 0) {
     p.effective_uid = inst.euid;
   } else if (o.owner_known) {
     p.effective_uid = static_cast<int64_t>(o.owner_uid);
+  } else {
+    p.effective_uid.reset();
   }
-  if (inst.user_name) p.user_name = *inst.user_name;
+  SetOptional(&p.user_name, inst.user_name && *inst.user_name
+                                ? std::optional<std::string_view>(**inst.user_name)
+                                : std::nullopt);
   if (inst.has_hash) {
     static constexpr char kDigits[] = "0123456789abcdef";
-    std::string& hex = p.exe_hash.emplace(2 * inst.exe_hash.size(), '\0');
+    if (!p.exe_hash) p.exe_hash.emplace();
+    std::string& hex = *p.exe_hash;
+    hex.resize(2 * inst.exe_hash.size());
     for (size_t i = 0; i < inst.exe_hash.size(); ++i) {
       hex[2 * i] = kDigits[inst.exe_hash[i] >> 4];
       hex[2 * i + 1] = kDigits[inst.exe_hash[i] & 0xf];
     }
+  } else {
+    p.exe_hash.reset();
   }
-  p.platform_data = inst.platform_data;
+  p.platform_data.assign(inst.platform_data);
 }
 
 void LinuxProcessSource::SetTaskSampler(std::unique_ptr<TaskSampler> sampler) {

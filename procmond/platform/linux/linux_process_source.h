@@ -176,6 +176,9 @@ class LinuxProcessSource final : public ProcessSource {
   LinuxProcessSource& operator=(const LinuxProcessSource&) = delete;
 
   Status Enumerate(std::vector<models::ProcessRecord>* out, ScanErrors* errors) override;
+  // Overwrites the records already in `out` in place (their strings keep
+  // their storage), appends what more is needed and drops the rest.
+  Status EnumerateReusing(std::vector<models::ProcessRecord>* out, ScanErrors* errors) override;
   HashCounters LastHashCounters() const override { return last_hash_counters_; }
 
   // For SIGHUP reloads. Instances already seen keep what was recorded for them;
@@ -326,6 +329,8 @@ class LinuxProcessSource final : public ProcessSource {
     int64_t ruid = -1, euid = -1, rgid = -1, egid = -1;
     uint64_t exe_key = 0;
   };
+  // Enumerate's body: records from index used_ (0 when reusing).
+  Status Scan(std::vector<models::ProcessRecord>* out, ScanErrors* errors, bool reuse);
   // Reads pid's stat and the owner of /proc/PID, then Observe()s it.
   void ObserveFromProc(int32_t pid, int64_t now_mono, std::vector<models::ProcessRecord>* out,
                        ScanErrors* errors, int64_t* reused_hashes);
@@ -381,6 +386,7 @@ class LinuxProcessSource final : public ProcessSource {
   std::string buf_;
   size_t max_held_stat_files_ = 0;
   size_t held_stat_files_ = 0;  // kept by the HeldFds in instances_
+  size_t used_ = 0;             // records of `out` filled so far this scan
   std::unique_ptr<TaskSampler> sampler_;
   std::vector<TaskSample> samples_;
   std::optional<std::string> sampler_failure_;

@@ -641,6 +641,73 @@ TEST(LinuxProcessSourceFakeTest, KernelThreadsAndZombiesSkipTheOnceReads) {
   EXPECT_EQ(errors.count, 0);
 }
 
+// A recycled scan's records are overwritten field by field: whatever a stale
+// record held (more records, every optional set, longer strings) leaves no
+// trace, and the result equals a scan into an empty vector.
+TEST(LinuxProcessSourceFakeTest, ReusedRecordsEqualFreshOnes) {
+  FakeProc proc;
+  WriteFile(proc.File("image"), "the image");
+  FakeProcess full;
+  full.pid = 10;
+  full.exe = proc.File("image");
+  full.tty_nr = (136 << 8) | 1;
+  proc.Write(full);
+  FakeProcess k;
+  k.pid = 2;
+  k.comm = "kthreadd";
+  k.flags = 0x00208040;  // PF_KTHREAD: no exe, no cmdline
+  k.cmdline.clear();
+  proc.Write(k);
+  FakeProcess z;
+  z.pid = 3;
+  z.state = 'Z';
+  z.exe = "";
+  z.cmdline.clear();
+  proc.Write(z);
+
+  models::ProcessRecord junk;
+  junk.pid = 99999;
+  junk.ppid = 77;
+  junk.name = std::string(200, 'n');
+  junk.exe_path = std::string(300, 'e');
+  junk.command_line = std::vector<std::string>(9, std::string(100, 'a'));
+  junk.start_time_ms = 5;
+  junk.cpu_percent = 99.5;
+  junk.memory_bytes = 123;
+  junk.status = "stale-status-text";
+  junk.user_id = 4242;
+  junk.effective_uid = 4343;
+  junk.user_name = "stale-user-name-that-is-long";
+  junk.exe_hash = std::string(80, 'f');
+  junk.platform_data = std::string(500, 'p');
+
+  LinuxProcessSource fresh_src({.proc_root = proc.root()}), reuse_src({.proc_root = proc.root()});
+  for (int scan = 0; scan < 3; ++scan) {
+    SCOPED_TRACE(scan);
+    std::vector<models::ProcessRecord> fresh, reused(5, junk);
+    ScanErrors e1, e2;
+    ASSERT_TRUE(fresh_src.Enumerate(&fresh, &e1).ok());
+    ASSERT_TRUE(reuse_src.EnumerateReusing(&reused, &e2).ok());
+    ASSERT_EQ(fresh.size(), 3u);
+    ASSERT_EQ(reused.size(), fresh.size());
+    for (size_t i = 0; i < fresh.size(); ++i) {
+      // cpu_percent depends on when each source looked; the rest must match.
+      reused[i].cpu_percent = fresh[i].cpu_percent;
+      EXPECT_TRUE(reused[i] == fresh[i]) << "record " << i << " (pid " << fresh[i].pid << ")";
+    }
+    EXPECT_FALSE(Get(reused, 2).exe_path.has_value());
+    EXPECT_EQ(Get(reused, 2).command_line, std::vector<std::string>{});  // empty cmdline, 9 stale args gone
+    EXPECT_FALSE(Get(reused, 3).exe_hash.has_value());
+    EXPECT_EQ(Get(reused, 10).exe_hash, crypto::Sha256Hex("the image"));
+  }
+  // Enumerate keeps appending after what is already there.
+  std::vector<models::ProcessRecord> appended(1, junk);
+  ScanErrors e;
+  ASSERT_TRUE(fresh_src.Enumerate(&appended, &e).ok());
+  ASSERT_EQ(appended.size(), 4u);
+  EXPECT_EQ(appended[0].pid, 99999);
+}
+
 // ---------------------------------------------------------------------------
 // Incremental reads: what a warm scan costs, owner-driven status re-reads,
 // the periodic refresh.

@@ -148,21 +148,35 @@ Result<StatusFields> ParseStatus(std::string_view c) {
 
 std::vector<std::string> ParseCmdline(std::string_view c) {
   std::vector<std::string> args;
-  if (c.empty()) return args;
-  if (c.back() == '\0') c.remove_suffix(1);
-  // Exact size: argv is cached per process instance (no doubling slack).
-  args.reserve(static_cast<size_t>(std::count(c.begin(), c.end(), '\0')) + 1);
-  size_t start = 0;
-  while (true) {
-    size_t z = c.find('\0', start);
-    if (z == std::string_view::npos) {
-      args.emplace_back(c.substr(start));
-      break;
-    }
-    args.emplace_back(c.substr(start, z - start));
-    start = z + 1;
-  }
+  ParseCmdlineInto(c, &args);
   return args;
+}
+
+void ParseCmdlineInto(std::string_view c, std::vector<std::string>* args) {
+  size_t n = 0;
+  auto put = [&](std::string_view arg) {
+    if (n < args->size()) {
+      (*args)[n].assign(arg);
+    } else {
+      args->emplace_back(arg);
+    }
+    ++n;
+  };
+  if (!c.empty()) {
+    if (c.back() == '\0') c.remove_suffix(1);
+    if (args->empty()) args->reserve(static_cast<size_t>(std::count(c.begin(), c.end(), '\0')) + 1);
+    size_t start = 0;
+    while (true) {
+      size_t z = c.find('\0', start);
+      if (z == std::string_view::npos) {
+        put(c.substr(start));
+        break;
+      }
+      put(c.substr(start, z - start));
+      start = z + 1;
+    }
+  }
+  args->resize(n);
 }
 
 Result<int64_t> ParseBootTime(std::string_view s) {

@@ -56,6 +56,8 @@ Result<StatusFields> ParseStatus(std::string_view content);
 // not an empty argument; an empty file is an empty argv (kernel threads,
 // zombies). A process that rewrote its argv may leave no NULs: one argument.
 std::vector<std::string> ParseCmdline(std::string_view content);
+// The same into `args`, reusing its strings' storage (a recycled record).
+void ParseCmdlineInto(std::string_view content, std::vector<std::string>* args);
 
 // /proc/stat: "btime" line (boot time, seconds since the epoch).
 Result<int64_t> ParseBootTime(std::string_view proc_stat);

@@ -206,5 +206,17 @@ TEST(ProcParsersTest, LoaderEnvNamesOnly) {
   EXPECT_EQ(LoaderEnvNames("\xff\xfe=\0\0\0=x\0LD_AUDIT=/x"s), (std::vector<std::string>{"LD_AUDIT"}));
 }
 
+TEST(ProcParsersTest, CmdlineIntoReusesAndTrims) {
+  using namespace std::string_literals;
+  std::vector<std::string> args = {std::string(100, 'x'), "b", "c", "d"};
+  ParseCmdlineInto("one\0two\0"s, &args);
+  EXPECT_EQ(args, (std::vector<std::string>{"one", "two"}));
+  ParseCmdlineInto("a\0\0b c\0d\0e"s, &args);  // empty argument, spaces, unterminated last
+  EXPECT_EQ(args, (std::vector<std::string>{"a", "", "b c", "d", "e"}));
+  EXPECT_EQ(args, ParseCmdline("a\0\0b c\0d\0e"s));
+  ParseCmdlineInto("", &args);
+  EXPECT_TRUE(args.empty());
+}
+
 }  // namespace
 }  // namespace sentinel::procmond::linux_proc

@@ -27,6 +27,7 @@ struct ProcessRecord {
   std::optional<std::string> user_name;
   std::optional<std::string> exe_hash;  // lowercase hex SHA-256
   std::string platform_data = "{}";     // JSON object
+  bool operator==(const ProcessRecord&) const = default;
 };
 
 // What a scan produced, written as one unit.
