@@ -3,6 +3,7 @@
 //
 // Exit codes: 0 success (including SIGTERM/SIGINT), 1 runtime failure,
 // 2 bad usage or configuration.
+#include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -399,6 +400,18 @@ int Run(const Flags& flags) {
 
 int main(int argc, char** argv) {
   ::umask(027);
+  // One malloc arena for the whole daemon: its few threads (collector,
+  // scan writer, real-time reader and writer) each got an arena of their
+  // own, whose free memory no other thread could reuse — measured ~14 MiB of
+  // RSS at 10,000 processes. They allocate little and seldom contend.
+  ::mallopt(M_ARENA_MAX, 1);
+  // Large blocks (the scan's record array, the kernel sample, libbpf's
+  // copy of the kernel BTF while a BPF program loads) always get their own
+  // mapping, returned whole when freed, instead of glibc's adaptive
+  // threshold moving them into the heap where they fragment it and stay
+  // resident; and a free heap top over 1 MiB goes back at once.
+  ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  ::mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
   CLI::App app{"procmond: SentinelD process collector"};
   Flags flags;
   app.add_option("--config", flags.config_file, "Configuration file (layered over the defaults)");

@@ -69,13 +69,16 @@ Result<RealtimeEvent> DecodeBpfRecord(const void* data, size_t size, int64_t boo
   if (out.type == RealtimeEventType::kExit) out.exit_code = ExitCodeFromWaitStatus(e.exit_code);
   if (out.type != RealtimeEventType::kExec) return out;
 
-  if (size < sizeof(e)) {
+  // An exec record ends right after the argv bytes it carries.
+  constexpr size_t kArgs = offsetof(sentinel_event, args);
+  if (size < kArgs) {
     return InvalidArgumentError("BPF exec record of " + std::to_string(size) + " bytes is shorter than " +
-                                std::to_string(sizeof(e)));
+                                std::to_string(kArgs));
   }
-  if (e.args_len > sizeof(e.args) || e.path_len > sizeof(e.path)) {
+  if (e.args_len > sizeof(e.args) || e.path_len > sizeof(e.path) || kArgs + e.args_len > size) {
     return InvalidArgumentError("BPF exec record has args_len " + std::to_string(e.args_len) +
-                                " / path_len " + std::to_string(e.path_len) + " past its buffers");
+                                " / path_len " + std::to_string(e.path_len) + " past its " +
+                                std::to_string(size) + " bytes");
   }
   out.argc = e.argc;
   if (!(e.flags & SENTINEL_EVENT_PATH_FAULT) && e.path_len > 0) {

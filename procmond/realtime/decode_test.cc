@@ -101,6 +101,16 @@ TEST(DecodeBpfRecordTest, RejectsShortRecordsUnknownTypesAndLengthsPastTheBuffer
   auto bad = DecodeBpfRecord(&e, sizeof(e), 0);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("args_len"), std::string::npos);
+  // Records carry only the argv bytes used: exactly that much is accepted,
+  // one byte less (args_len past the record) is not.
+  e = ExecRecord(std::string_view("ab\0cd", 5));
+  const size_t exact = offsetof(sentinel_event, args) + e.args_len;
+  auto ok = DecodeBpfRecord(&e, exact, 0);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->argv, (std::vector<std::string>{"ab", "cd"}));
+  bad = DecodeBpfRecord(&e, exact - 1, 0);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("past its"), std::string::npos) << bad.status().message();
   e = ExecRecord("a");
   e.type = 77;
   bad = DecodeBpfRecord(&e, sizeof(e), 0);
