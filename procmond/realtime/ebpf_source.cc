@@ -38,7 +38,7 @@ Result<std::unique_ptr<RealtimeSource>> OpenEbpfSource(const RealtimeOptions&, R
 
 namespace {
 
-class EbpfSource final : public RealtimeSource {
+class EbpfSource final : public ThreadedRealtimeSource {
  public:
   EbpfSource(exec_events* skel, RealtimeStats* stats) : skel_(skel), stats_(stats) {}
   ~EbpfSource() override {
@@ -68,22 +68,10 @@ class EbpfSource final : public RealtimeSource {
     return 0;
   }
 
-  Status Start(RealtimeSink sink) override {
-    sink_ = std::move(sink);
-    boot_offset_ns_ = ClockOffsetNs(CLOCK_BOOTTIME);
-    stop_ = false;
-    thread_ = std::thread([this] { Run(); });
-    return Status::Ok();
-  }
-
-  void Stop() override {
-    if (!thread_.joinable()) return;
-    stop_ = true;
-    thread_.join();
-    ReadLost();
-  }
-
  private:
+  void Prepare() override { boot_offset_ns_ = ClockOffsetNs(CLOCK_BOOTTIME); }
+  void Stopped() override { ReadLost(); }
+
   void Handle(void* data, size_t size) {
     auto ev = DecodeBpfRecord(data, size, boot_offset_ns_);
     if (!ev.ok()) {
@@ -111,7 +99,7 @@ class EbpfSource final : public RealtimeSource {
     stats_->SetLostKernel(lost);
   }
 
-  void Run() {
+  void Run() override {
     int64_t polls = 0;
     while (!stop_) {
       int n = ring_buffer__poll(rb_, 100);
@@ -131,12 +119,9 @@ class EbpfSource final : public RealtimeSource {
   exec_events* skel_;
   ring_buffer* rb_ = nullptr;
   RealtimeStats* stats_;
-  RealtimeSink sink_;
   int64_t boot_offset_ns_ = 0;
   int64_t last_lost_ = 0;
   int64_t decode_errors_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
 };
 
 }  // namespace

@@ -77,7 +77,7 @@ std::optional<int64_t> StatusField(std::string_view status, std::string_view key
   return std::nullopt;
 }
 
-class NetlinkSource final : public RealtimeSource {
+class NetlinkSource final : public ThreadedRealtimeSource {
  public:
   NetlinkSource(int fd, RealtimeStats* stats) : fd_(fd), stats_(stats) {}
   ~NetlinkSource() override {
@@ -89,22 +89,10 @@ class NetlinkSource final : public RealtimeSource {
 
   const char* name() const override { return "netlink"; }
 
-  Status Start(RealtimeSink sink) override {
-    sink_ = std::move(sink);
-    mono_offset_ns_ = ClockOffsetNs(CLOCK_MONOTONIC);
-    stop_ = false;
-    thread_ = std::thread([this] { Run(); });
-    return Status::Ok();
-  }
-
-  void Stop() override {
-    if (!thread_.joinable()) return;
-    stop_ = true;
-    thread_.join();
-  }
-
  private:
-  void Run() {
+  void Prepare() override { mono_offset_ns_ = ClockOffsetNs(CLOCK_MONOTONIC); }
+
+  void Run() override {
     alignas(nlmsghdr) char buf[65536];
     int64_t polls = 0;
     while (!stop_) {
@@ -210,13 +198,10 @@ class NetlinkSource final : public RealtimeSource {
 
   int fd_;
   RealtimeStats* stats_;
-  RealtimeSink sink_;
   int64_t mono_offset_ns_ = 0;
   int64_t decode_errors_ = 0;
   std::string scratch_;
   std::unordered_map<int64_t, int64_t> parents_;  // pid -> parent tgid, from fork events
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
 };
 
 }  // namespace

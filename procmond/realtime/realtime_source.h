@@ -22,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sentinel/base/status.h"
@@ -110,6 +111,37 @@ class RealtimeSource {
   // Stops and joins the consumer thread; events already received were
   // handed to the sink. Idempotent.
   virtual void Stop() = 0;
+};
+
+// The consumer thread both sources run: Start() calls Prepare(), then Run()
+// on a new thread, which returns once stop_ is set; Stop() sets it, joins,
+// then calls Stopped(). A derived destructor must call Stop().
+class ThreadedRealtimeSource : public RealtimeSource {
+ public:
+  Status Start(RealtimeSink sink) final {
+    sink_ = std::move(sink);
+    Prepare();
+    stop_ = false;
+    thread_ = std::thread([this] { Run(); });
+    return Status::Ok();
+  }
+  void Stop() final {
+    if (!thread_.joinable()) return;
+    stop_ = true;
+    thread_.join();
+    Stopped();
+  }
+
+ protected:
+  virtual void Prepare() {}
+  virtual void Run() = 0;
+  virtual void Stopped() {}
+
+  RealtimeSink sink_;
+  std::atomic<bool> stop_{false};
+
+ private:
+  std::thread thread_;
 };
 
 struct RealtimeOptions {
