@@ -306,10 +306,14 @@ TEST(KernelSampledSourceTest, RecordsMatchAProcScan) {
   }});
   nobody.Step();
   WaitSleeping(nobody.pid());
+  // /proc before and after the kernel's scan: other tests run beside this
+  // one, and a field they change meanwhile (an exec, a setuid, a reparent)
+  // is compared only where both /proc scans agree on it.
   LinuxProcessSource from_kernel, from_proc;
   from_kernel.SetTaskSampler(std::move(sampler));
-  auto k = ScanWith(from_kernel);
   auto p = ScanWith(from_proc);
+  auto k = ScanWith(from_kernel);
+  auto p2 = ScanWith(from_proc);
   EXPECT_TRUE(from_kernel.sampling_from_kernel());
   EXPECT_GT(from_kernel.last_read_counters().sampled, 0);
   // Only what /proc listed and the sample lacked is read from /proc.
@@ -320,29 +324,33 @@ TEST(KernelSampledSourceTest, RecordsMatchAProcScan) {
   ASSERT_NE(FindRecord(k, 1), nullptr);
   EXPECT_EQ(FindRecord(k, 1)->exe_path, FindRecord(p, 1)->exe_path);
 
-  // Every process both saw (same pid and start): the same identity and image.
+  // Every process all three saw (same pid and start): the same identity and image.
   int compared = 0;
   for (const auto& kr : k) {
     const models::ProcessRecord* pr = FindRecord(p, kr.pid);
-    if (!pr || pr->start_time_ms != kr.start_time_ms) continue;  // came or went between the scans
-    // Another test's process may exec or change ids between the scans: the
-    // image is compared when it is unchanged by /proc's own account.
-    if (pr->exe_path != kr.exe_path && kr.pid != nobody.pid() && kr.pid != 1) continue;
+    const models::ProcessRecord* pr2 = FindRecord(p2, kr.pid);
+    if (!pr || !pr2 || pr->start_time_ms != kr.start_time_ms || pr2->start_time_ms != kr.start_time_ms)
+      continue;  // came or went meanwhile
     SCOPED_TRACE(kr.pid);
     ++compared;
-    EXPECT_EQ(kr.ppid, pr->ppid);
+#define EXPECT_SAME_WHERE_STABLE(field)       \
+  if (pr->field == pr2->field) {              \
+    EXPECT_EQ(kr.field, pr->field) << #field; \
+  }
+    EXPECT_SAME_WHERE_STABLE(ppid);
     const bool kthread = Pd(kr).contains("kernel_thread");
     EXPECT_EQ(kthread, Pd(*pr).contains("kernel_thread"));
     if (!kthread) {
-      EXPECT_EQ(kr.name, pr->name);  // kernel workers: /proc adds the workqueue
+      EXPECT_SAME_WHERE_STABLE(name);  // kernel workers: /proc adds the workqueue
     }
-    EXPECT_EQ(kr.user_id, pr->user_id);
-    EXPECT_EQ(kr.effective_uid, pr->effective_uid);
-    EXPECT_EQ(kr.user_name, pr->user_name);
-    if (kr.pid == getpid()) continue;  // this process allocates and runs between the two scans
-    EXPECT_EQ(kr.exe_path, pr->exe_path);
-    EXPECT_EQ(kr.command_line, pr->command_line);
-    EXPECT_EQ(kr.exe_hash, pr->exe_hash);
+    EXPECT_SAME_WHERE_STABLE(user_id);
+    EXPECT_SAME_WHERE_STABLE(effective_uid);
+    EXPECT_SAME_WHERE_STABLE(user_name);
+    if (kr.pid == getpid()) continue;  // this process allocates and runs between the scans
+    EXPECT_SAME_WHERE_STABLE(exe_path);
+    EXPECT_SAME_WHERE_STABLE(command_line);
+    EXPECT_SAME_WHERE_STABLE(exe_hash);
+#undef EXPECT_SAME_WHERE_STABLE
   }
   EXPECT_GT(compared, 10);
   const models::ProcessRecord* n = FindRecord(k, nobody.pid());
@@ -375,8 +383,9 @@ TEST(KernelSampledSourceTest, RealUidOnlyChangeIsSeenAtTheNextScan) {
   EXPECT_EQ(r->effective_uid, 0);
   EXPECT_EQ(r->user_name, "nobody");
   EXPECT_EQ(Pd(*r)["uid"], json({{"real", 65534}, {"effective", 0}}));
-  EXPECT_EQ(src.last_read_counters().owner_changes, 1);
-  EXPECT_EQ(src.last_read_counters().status, 0);
+  // (Other tests' processes may change ids too: at least this one.)
+  EXPECT_GE(src.last_read_counters().owner_changes, 1);
+  EXPECT_LE(src.last_read_counters().status, src.last_read_counters().unsampled) << "no status read for it";
 }
 
 TEST(KernelSampledSourceTest, ExecAndDeletionAreSeenAtTheNextScanWithoutReadlinks) {
