@@ -171,8 +171,11 @@ int Run(const Flags& flags) {
   }
   LogInfo("scan source", {{"source", sampler ? "ebpf" : "proc"}});
 
+  // Both of procmond's connections append; a small page cache each keeps
+  // ~3 MiB of RSS off the collector (SQLite's default is 2,000 KiB each).
+  constexpr int64_t kCollectorCacheKib = 512;
   auto store = storage::EventStore::Open(
-      {cfg.database.path, storage::OpenMode::kReadWrite, cfg.database.busy_timeout_ms});
+      {cfg.database.path, storage::OpenMode::kReadWrite, cfg.database.busy_timeout_ms, kCollectorCacheKib});
   if (!store.ok()) {
     LogError("cannot open event store", {{"error", store.status().message()}});
     std::fprintf(stderr, "procmond: %s\n", store.status().message().c_str());
@@ -185,7 +188,7 @@ int Run(const Flags& flags) {
   std::unique_ptr<storage::EventStore> event_store;
   if (realtime) {
     auto opened = storage::EventStore::Open(
-        {cfg.database.path, storage::OpenMode::kReadWrite, cfg.database.busy_timeout_ms});
+        {cfg.database.path, storage::OpenMode::kReadWrite, cfg.database.busy_timeout_ms, kCollectorCacheKib});
     if (!opened.ok()) {
       LogError("cannot open the event store for real-time events", {{"error", opened.status().message()}});
       std::fprintf(stderr, "procmond: %s\n", opened.status().message().c_str());

@@ -273,6 +273,8 @@ Result<std::unique_ptr<Database>> OpenStore(DatabaseKind kind, const StoreOption
   if (options.mode == OpenMode::kReadWrite) {
     Status s = db->Exec("PRAGMA journal_mode=WAL");
     if (s.ok()) s = db->Exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON");
+    if (s.ok() && options.cache_kib > 0)
+      s = db->Exec("PRAGMA cache_size=-" + std::to_string(options.cache_kib));
     if (s.ok()) s = Migrate(*db, kind);
     if (!s.ok()) return fail(s.WithContext(std::string("opening ") + std::string(KindName(kind))));
   } else {

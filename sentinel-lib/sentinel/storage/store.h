@@ -30,6 +30,9 @@ struct StoreOptions {
   std::string path;
   OpenMode mode = OpenMode::kReadOnly;
   int64_t busy_timeout_ms = 5000;
+  // SQLite page cache of this connection in KiB; 0: SQLite's default
+  // (2,000 KiB). A writer that appends (procmond) needs little.
+  int64_t cache_kib = 0;
 };
 
 // Opens and validates (read-only) or creates/migrates (read-write) a store.

@@ -81,6 +81,18 @@ TEST(StoreTest, CreatesWalDatabaseWithMigrationsAndRestrictiveMode) {
       Count(db, "SELECT count(*) FROM pragma_table_info('alerts') WHERE name IN ('dedup_key','status')"), 2);
 }
 
+TEST(StoreTest, PageCacheIsSQLitesDefaultUnlessAsked) {
+  TempDir dir;
+  auto plain = EventStore::Open(Rw(dir.File("e.db")));
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(Count((*plain)->db(), "PRAGMA cache_size"), -2000);
+  StoreOptions small = Rw(dir.File("e.db"));
+  small.cache_kib = 512;
+  auto collector = EventStore::Open(small);
+  ASSERT_TRUE(collector.ok()) << collector.status().ToString();
+  EXPECT_EQ(Count((*collector)->db(), "PRAGMA cache_size"), -512);
+}
+
 TEST(StoreTest, ReopenIsIdempotent) {
   TempDir dir;
   { ASSERT_TRUE(EventStore::Open(Rw(dir.File("e.db"))).ok()); }
