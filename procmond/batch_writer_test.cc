@@ -25,30 +25,40 @@ models::ScanRecord ScanAt(int64_t t) {
   return s;
 }
 
+// A write function that fails its first `failures` calls as a full disk
+// would, then records the scans it writes (by started_at_ms).
+struct FlakyStore {
+  explicit FlakyStore(int failures) : fail_next(failures) {}
+  BatchWriter::WriteFn Writer() {
+    return [this](const models::ScanRecord& s) -> Result<int64_t> {
+      if (fail_next > 0) {
+        --fail_next;
+        return ResourceExhaustedError("database or disk is full");
+      }
+      std::lock_guard l(mu);
+      written.push_back(s.started_at_ms);
+      return static_cast<int64_t>(written.size());
+    };
+  }
+  std::atomic<int> fail_next;
+  std::mutex mu;
+  std::vector<int64_t> written;
+};
+
 // Each scan comes back once written (and only then), for its records to be
 // reused; a failed write keeps it queued and recycles nothing.
 TEST(BatchWriterTest, WrittenScansAreHandedBackForReuse) {
-  std::atomic<int> fail_next{1};
-  std::mutex mu;
-  std::vector<int64_t> written, recycled;
-  BatchWriter w(
-      [&](const models::ScanRecord& s) -> Result<int64_t> {
-        if (fail_next > 0) {
-          --fail_next;
-          return ResourceExhaustedError("database or disk is full");
-        }
-        std::lock_guard l(mu);
-        written.push_back(s.started_at_ms);
-        return static_cast<int64_t>(written.size());
-      },
-      nullptr, BatchWriterOptions{2, 5, 20},
-      [&](models::ScanRecord&& s) {
-        std::lock_guard l(mu);
-        EXPECT_EQ(s.processes.size(), 1u);
-        // Written before it came back.
-        EXPECT_NE(std::find(written.begin(), written.end(), s.started_at_ms), written.end());
-        recycled.push_back(s.started_at_ms);
-      });
+  FlakyStore store(1);
+  std::mutex& mu = store.mu;
+  std::vector<int64_t>& written = store.written;
+  std::vector<int64_t> recycled;
+  BatchWriter w(store.Writer(), nullptr, BatchWriterOptions{2, 5, 20}, [&](models::ScanRecord&& s) {
+    std::lock_guard l(mu);
+    EXPECT_EQ(s.processes.size(), 1u);
+    // Written before it came back.
+    EXPECT_NE(std::find(written.begin(), written.end(), s.started_at_ms), written.end());
+    recycled.push_back(s.started_at_ms);
+  });
   ASSERT_TRUE(w.Submit(ScanAt(100)));
   ASSERT_TRUE(w.Submit(ScanAt(200)));
   ASSERT_TRUE(w.Stop(5000).ok());
@@ -56,20 +66,9 @@ TEST(BatchWriterTest, WrittenScansAreHandedBackForReuse) {
 }
 
 TEST(BatchWriterTest, FailedWritesAreRetriedInOrderAndNothingIsLost) {
-  std::atomic<int> fail_next{3};
-  std::vector<int64_t> written;
-  std::mutex mu;
-  BatchWriter w(
-      [&](const models::ScanRecord& s) -> Result<int64_t> {
-        if (fail_next > 0) {
-          --fail_next;
-          return ResourceExhaustedError("database or disk is full");
-        }
-        std::lock_guard l(mu);
-        written.push_back(s.started_at_ms);
-        return static_cast<int64_t>(written.size());
-      },
-      nullptr, BatchWriterOptions{2, 5, 20});
+  FlakyStore store(3);
+  std::vector<int64_t>& written = store.written;
+  BatchWriter w(store.Writer(), nullptr, BatchWriterOptions{2, 5, 20});
   ASSERT_TRUE(w.Submit(ScanAt(100)));
   ASSERT_TRUE(w.Submit(ScanAt(200)));
   ASSERT_TRUE(w.Submit(ScanAt(300)));  // blocks until a slot frees: backpressure

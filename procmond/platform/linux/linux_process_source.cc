@@ -596,6 +596,7 @@ void LinuxProcessSource::ObserveFromProc(int32_t pid, int64_t now_mono,
   o.tty_nr = stat->tty_nr;
   o.comm = stat->comm;
   o.exec_sig = stat->exec_sig;
+  o.pid_dir = pid_dir;
   Observe(o, &opened, now_mono, out, errors, reused_hashes);
 }
 
@@ -604,8 +605,12 @@ void LinuxProcessSource::Observe(const Observation& o, HeldFd* opened, int64_t n
                                  int64_t* reused_hashes) {
   const bool kernel_thread = o.kernel_thread;
   const bool dead = o.state == 'Z' || o.state == 'X' || o.state == 'x';
-  char pid_dir[16];
-  *std::to_chars(pid_dir, pid_dir + sizeof pid_dir - 1, o.pid).ptr = '\0';
+  char own_dir[16];
+  const char* pid_dir = o.pid_dir;  // formatted already when read from /proc
+  if (pid_dir == nullptr) {
+    *std::to_chars(own_dir, own_dir + sizeof own_dir - 1, o.pid).ptr = '\0';
+    pid_dir = own_dir;
+  }
 
   auto [it, inserted] = instances_.try_emplace(o.pid);
   Instance& inst = it->second;

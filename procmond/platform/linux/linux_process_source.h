@@ -311,6 +311,7 @@ class LinuxProcessSource final : public ProcessSource {
   // /proc/PID/stat and the owner of /proc/PID, or from the kernel's sample.
   struct Observation {
     int32_t pid = 0;
+    const char* pid_dir = nullptr;  // "PID" if already formatted
     int64_t ppid = 0;
     char state = '?';
     bool kernel_thread = false;

@@ -613,19 +613,27 @@ TEST(LinuxProcessSourceFakeTest, HashSkippedWhenTooLargeOrDisabled) {
   EXPECT_EQ(off_src.hasher_counters().misses, 0);
 }
 
-TEST(LinuxProcessSourceFakeTest, KernelThreadsAndZombiesSkipTheOnceReads) {
-  FakeProc proc;
+// A kernel thread (PF_KTHREAD, empty cmdline) and a zombie (no exe link).
+FakeProcess KernelThread(int pid) {
   FakeProcess k;
-  k.pid = 2;
+  k.pid = pid;
   k.comm = "kthreadd";
   k.flags = 0x00208040;  // PF_KTHREAD
   k.cmdline.clear();
-  proc.Write(k);
+  return k;
+}
+FakeProcess Zombie(int pid) {
   FakeProcess z;
-  z.pid = 3;
+  z.pid = pid;
   z.state = 'Z';
   z.exe = "";
-  proc.Write(z);
+  return z;
+}
+
+TEST(LinuxProcessSourceFakeTest, KernelThreadsAndZombiesSkipTheOnceReads) {
+  FakeProc proc;
+  proc.Write(KernelThread(2));
+  proc.Write(Zombie(3));
   LinuxProcessSource src({.proc_root = proc.root()});
   ScanErrors errors;
   auto procs = Scan(src, &errors);
@@ -652,16 +660,8 @@ TEST(LinuxProcessSourceFakeTest, ReusedRecordsEqualFreshOnes) {
   full.exe = proc.File("image");
   full.tty_nr = (136 << 8) | 1;
   proc.Write(full);
-  FakeProcess k;
-  k.pid = 2;
-  k.comm = "kthreadd";
-  k.flags = 0x00208040;  // PF_KTHREAD: no exe, no cmdline
-  k.cmdline.clear();
-  proc.Write(k);
-  FakeProcess z;
-  z.pid = 3;
-  z.state = 'Z';
-  z.exe = "";
+  proc.Write(KernelThread(2));  // no exe, empty cmdline
+  FakeProcess z = Zombie(3);
   z.cmdline.clear();
   proc.Write(z);
 
