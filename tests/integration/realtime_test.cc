@@ -252,14 +252,22 @@ TEST_P(RealtimeTest, ABinaryDeletedAfterExecIsRecordedAsDeletedAndHashed) {
 INSTANTIATE_TEST_SUITE_P(Sources, RealtimeTest, ::testing::Values("ebpf", "netlink"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
-// realtime_source: ebpf where it cannot load (procmond not root) is a clear
-// error naming the setting, exit 1, and nothing is written.
-TEST(RealtimeBadSourceTest, NamedSourceThatCannotLoadIsAClearError) {
+// realtime_source / scan_source: ebpf where it cannot load (procmond not
+// root) is a clear error naming the setting, exit 1, and nothing is written.
+struct EbpfSetting {
+  const char* env;      // SENTINELD_COLLECTION__...
+  const char* key;      // collection....
+  const char* unknown;  // a value that is not one
+};
+
+class BadEbpfSettingTest : public ::testing::TestWithParam<EbpfSetting> {};
+
+TEST_P(BadEbpfSettingTest, NamedSourceThatCannotLoadIsAClearError) {
+  const EbpfSetting& p = GetParam();
   Sandbox sb;
   std::vector<std::string> argv{ProcmondBin()};
   std::vector<std::string> env{"SENTINELD_DATABASE__PATH=" + sb.File("data/events.db"),
-                               "SENTINELD_COLLECTION__REALTIME_SOURCE=ebpf",
-                               "SENTINELD_IPC__SOCKET_DIR=" + sb.File("ipc")};
+                               std::string(p.env) + "=ebpf", "SENTINELD_IPC__SOCKET_DIR=" + sb.File("ipc")};
   RunResult r;
   if (::geteuid() == 0) {
     // Root can load it: force the failure by running procmond as nobody.
@@ -273,15 +281,24 @@ TEST(RealtimeBadSourceTest, NamedSourceThatCannotLoadIsAClearError) {
   }
   r = testing::Run(argv, sb.ProcmondEnv(env));
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
-  EXPECT_TRUE(Contains(r.err, "collection.realtime_source: ebpf cannot be used")) << r.err;
+  EXPECT_TRUE(Contains(r.err, std::string(p.key) + ": ebpf cannot be used")) << r.err;
   EXPECT_FALSE(std::filesystem::exists(sb.File("data/events.db"))) << "nothing is written before the error";
 
   // An unknown source is a configuration error: exit 2, naming the key.
-  env[1] = "SENTINELD_COLLECTION__REALTIME_SOURCE=kprobe";
+  env[1] = std::string(p.env) + "=" + p.unknown;
   r = testing::Run({ProcmondBin()}, sb.ProcmondEnv(env));
   EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_TRUE(Contains(r.err, "collection.realtime_source")) << r.err;
+  EXPECT_TRUE(Contains(r.err, p.key)) << r.err;
 }
+
+INSTANTIATE_TEST_SUITE_P(Settings, BadEbpfSettingTest,
+                         ::testing::Values(EbpfSetting{"SENTINELD_COLLECTION__REALTIME_SOURCE",
+                                                       "collection.realtime_source", "kprobe"},
+                                           EbpfSetting{"SENTINELD_COLLECTION__SCAN_SOURCE",
+                                                       "collection.scan_source", "kprobe"}),
+                         [](const ::testing::TestParamInfo<EbpfSetting>& i) {
+                           return std::string(i.param.key).substr(std::string("collection.").size());
+                         });
 
 }  // namespace
 }  // namespace sentinel::itest
