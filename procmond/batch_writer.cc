@@ -18,9 +18,19 @@ BatchWriter::~BatchWriter() {
   Stop(0).IgnoreError();
 }
 
-bool BatchWriter::Submit(models::ScanRecord scan) {
+bool BatchWriter::Submit(models::ScanRecord scan, const std::function<bool()>& interrupted) {
   std::unique_lock lock(mu_);
-  changed_.wait(lock, [&] { return stopping_ || queue_.size() < options_.capacity; });
+  auto room = [&] { return stopping_ || queue_.size() < options_.capacity; };
+  if (!interrupted) {
+    changed_.wait(lock, room);
+  } else {
+    while (!changed_.wait_for(lock, std::chrono::milliseconds(kStopRetryMs), room)) {
+      if (interrupted()) {
+        stats_.scans_lost++;
+        return false;
+      }
+    }
+  }
   if (stopping_) return false;
   queue_.push_back(std::move(scan));
   stats_.queued = static_cast<int64_t>(queue_.size());
@@ -38,7 +48,14 @@ Status BatchWriter::Flush(int64_t timeout_ms) {
 
 Status BatchWriter::Stop(int64_t timeout_ms) {
   if (!thread_.joinable()) return Status::Ok();
-  Status flushed = Flush(timeout_ms);
+  int64_t lost_before = 0;
+  {
+    std::lock_guard lock(mu_);
+    lost_before = stats_.scans_lost;
+    draining_ = true;
+    changed_.notify_all();
+  }
+  Flush(timeout_ms).IgnoreError();
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -46,7 +63,14 @@ Status BatchWriter::Stop(int64_t timeout_ms) {
     changed_.notify_all();
   }
   thread_.join();
-  return flushed;
+  std::lock_guard lock(mu_);
+  stats_.scans_lost += static_cast<int64_t>(queue_.size());
+  queue_.clear();
+  stats_.queued = 0;
+  const int64_t lost = stats_.scans_lost - lost_before;
+  if (lost == 0) return Status::Ok();
+  return DeadlineExceededError(std::to_string(lost) + " scan(s) not written" +
+                               (stats_.last_error.empty() ? "" : "; last error: " + stats_.last_error));
 }
 
 BatchWriterStats BatchWriter::stats() const {
@@ -56,6 +80,7 @@ BatchWriterStats BatchWriter::stats() const {
 
 void BatchWriter::Run() {
   int64_t backoff = options_.initial_backoff_ms;
+  int failed_while_draining = 0;
   std::unique_lock lock(mu_);
   while (true) {
     changed_.wait(lock, [&] { return abandon_ || !queue_.empty(); });
@@ -67,6 +92,13 @@ void BatchWriter::Run() {
     Result<int64_t> r = write_(scan);
     const int64_t took = MonotonicMs() - t0;
     lock.lock();
+    if (options_.health) {
+      if (r.ok()) {
+        options_.health->Ok();
+      } else {
+        options_.health->Failed(r.status().message());
+      }
+    }
     if (r.ok()) {
       if (done_) {
         lock.unlock();
@@ -94,7 +126,19 @@ void BatchWriter::Run() {
                                                             {"retry_in_ms", backoff},
                                                             {"queued_scans", queue_.size()},
                                                             {"failures", stats_.write_failures}});
-    changed_.wait_for(lock, std::chrono::milliseconds(backoff), [&] { return abandon_; });
+    if (draining_ && ++failed_while_draining >= kStopAttempts) {
+      // Shutting down on a store that keeps failing: give the rest up now
+      // (Stop() counts and reports them) instead of retrying to the deadline.
+      stats_.scans_lost += static_cast<int64_t>(queue_.size());
+      queue_.clear();
+      stats_.queued = 0;
+      changed_.notify_all();
+      changed_.wait(lock, [&] { return abandon_; });
+      return;
+    }
+    const bool was_draining = draining_;
+    changed_.wait_for(lock, std::chrono::milliseconds(draining_ ? std::min(backoff, kStopRetryMs) : backoff),
+                      [&] { return abandon_ || draining_ != was_draining; });
     if (abandon_) return;
     backoff = std::min(backoff * 2, options_.max_backoff_ms);
   }

@@ -6,7 +6,10 @@
 // dropping a scan. A failed write (disk full, database locked, I/O error) is
 // logged, counted, and retried with exponential backoff; the scan stays at
 // the head of the queue, so nothing is lost silently and scans keep their
-// order. Stop() writes what is queued (bounded by a deadline) and joins.
+// order. Stop() writes what is queued (bounded by a deadline) and joins;
+// once Stop() is called a failing write gets at most kStopAttempts more
+// tries, kStopRetryMs apart, so a full disk cannot hold a shutdown: what is
+// still queued then is given up and counted in scans_lost.
 //
 // Thread-safety: Submit/Flush/Stop/stats from any one producer thread; the
 // EventStore is used only by the writer thread once the writer is started.
@@ -21,6 +24,7 @@
 #include <thread>
 
 #include "sentinel/base/status.h"
+#include "sentinel/base/write_health.h"
 #include "sentinel/models/process.h"
 
 namespace sentinel::procmond {
@@ -29,11 +33,16 @@ struct BatchWriterOptions {
   size_t capacity = 2;               // scans waiting to be written
   int64_t initial_backoff_ms = 100;  // after a failed write
   int64_t max_backoff_ms = 5000;
+  WriteHealth* health = nullptr;  // told of every write attempt's outcome, when set
 };
+
+inline constexpr int kStopAttempts = 3;
+inline constexpr int64_t kStopRetryMs = 100;
 
 struct BatchWriterStats {
   int64_t scans_written = 0;
   int64_t write_failures = 0;  // failed attempts (each retried)
+  int64_t scans_lost = 0;      // given up at Stop() or dropped by an interrupted Submit()
   int64_t queued = 0;
   int64_t last_scan_id = 0;
   int64_t last_write_ms = 0;
@@ -56,13 +65,16 @@ class BatchWriter {
   BatchWriter(const BatchWriter&) = delete;
   BatchWriter& operator=(const BatchWriter&) = delete;
 
-  // Queues a scan, blocking while the queue is full. False after Stop().
-  bool Submit(models::ScanRecord scan);
+  // Queues a scan, blocking while the queue is full. False after Stop(),
+  // or when `interrupted` (polled every kStopRetryMs while blocked) turns
+  // true: then the scan is dropped and counted in scans_lost.
+  bool Submit(models::ScanRecord scan, const std::function<bool()>& interrupted = nullptr);
   // Blocks until everything queued is written or `timeout_ms` passes.
   // DeadlineExceeded (with the last write error) if scans remain.
   Status Flush(int64_t timeout_ms);
-  // Flushes (up to timeout_ms), then stops the thread. Scans still queued
-  // after the deadline are reported in the returned status.
+  // Flushes (up to timeout_ms; failing writes get kStopAttempts more tries),
+  // then stops the thread. DeadlineExceeded naming how many scans were not
+  // written (all counted in scans_lost) and the last write error.
   Status Stop(int64_t timeout_ms);
 
   BatchWriterStats stats() const;
@@ -78,6 +90,7 @@ class BatchWriter {
   std::condition_variable changed_;
   std::deque<models::ScanRecord> queue_;
   bool stopping_ = false;
+  bool draining_ = false;  // Stop() called: failing writes are given up soon
   bool abandon_ = false;
   BatchWriterStats stats_;
   std::thread thread_;

@@ -92,6 +92,53 @@ TEST(BatchWriterTest, StopReportsScansThatCouldNotBeWritten) {
   EXPECT_NE(s.message().find("database is locked"), std::string::npos) << s.message();
 }
 
+// A full disk at shutdown (issue 14 item 6): Stop() gives a failing store
+// kStopAttempts more tries, then counts everything queued as lost instead
+// of retrying until the deadline; the write path reads as failing.
+TEST(BatchWriterTest, StopOnAFailingStoreGivesUpAfterAFewTriesAndCountsTheLostScans) {
+  std::atomic<int> calls{0};
+  std::atomic<bool> stopping{false};
+  std::atomic<int> calls_after_stop{0};
+  WriteHealth health;
+  BatchWriterOptions opts{2, 1, 1};
+  opts.health = &health;
+  BatchWriter w(
+      [&](const models::ScanRecord&) -> Result<int64_t> {
+        calls++;
+        if (stopping) calls_after_stop++;
+        return ResourceExhaustedError("database or disk is full");
+      },
+      nullptr, opts);
+  ASSERT_TRUE(w.Submit(ScanAt(1)));
+  ASSERT_TRUE(w.Submit(ScanAt(2)));
+  while (calls.load() < 2) std::this_thread::yield();
+  EXPECT_TRUE(health.Get().failing);
+  EXPECT_NE(health.Get().last_error.find("full"), std::string::npos);
+  stopping = true;
+  Status s = w.Stop(60'000);
+  EXPECT_EQ(s.code(), StatusCode::kDeadlineExceeded);
+  EXPECT_NE(s.message().find("2 scan(s) not written"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("disk is full"), std::string::npos) << s.message();
+  EXPECT_EQ(w.stats().scans_lost, 2);
+  EXPECT_LE(calls_after_stop.load(), kStopAttempts + 1) << "retried up to the deadline";
+}
+
+// A stop signal while Submit() waits behind a stuck writer ends the wait;
+// the scan it carried is counted as lost.
+TEST(BatchWriterTest, InterruptedSubmitReturnsAndCountsTheScanAsLost) {
+  BatchWriter w(
+      [](const models::ScanRecord&) -> Result<int64_t> { return ResourceExhaustedError("disk is full"); },
+      nullptr, BatchWriterOptions{1, 1000, 1000});
+  ASSERT_TRUE(w.Submit(ScanAt(1)));
+  std::atomic<int> polled{0};
+  EXPECT_FALSE(w.Submit(ScanAt(2), [&] { return ++polled >= 2; }));
+  EXPECT_EQ(polled.load(), 2);
+  EXPECT_EQ(w.stats().scans_lost, 1);
+  Status s = w.Stop(60'000);
+  EXPECT_NE(s.message().find("1 scan(s) not written"), std::string::npos) << s.message();
+  EXPECT_EQ(w.stats().scans_lost, 2);
+}
+
 TEST(BatchWriterTest, LockedDatabaseIsWaitedOutWithRealSqlite) {
   testing::TempDir dir;
   auto store = storage::EventStore::Open({dir.File("e.db"), storage::OpenMode::kReadWrite, 50});

@@ -43,6 +43,12 @@ nlohmann::json ScanStats::ToJson() const {
   j["scan_now_requests"] = scan_now_requests.load();
   j["reload_requests"] = reload_requests.load();
   j["scan_source"] = scan_source_ebpf.load() ? "ebpf" : "proc";
+  const WritePathState scans = scan_writes.Get(), events = event_writes.Get();
+  j["scan_write_failures_total"] = scans.failed;
+  j["scan_writes_failing"] = scans.failing ? 1 : 0;
+  j["scans_lost_total"] = scans_lost.load();
+  j["event_batch_write_failures_total"] = events.failed;
+  j["event_writes_failing"] = events.failing ? 1 : 0;
   return j;
 }
 
@@ -80,7 +86,18 @@ Result<std::unique_ptr<ProcmondControl>> ProcmondControl::Listen(const config::C
   ScanStats* s = stats;
   std::map<std::string, ipc::Handler> handlers;
   handlers["health"] = [s](const ipc::Request&) -> Result<nlohmann::json> {
-    return nlohmann::json{{"status", "ok"},
+    nlohmann::json problems = nlohmann::json::array();
+    for (const auto& [what, path] :
+         {std::pair<const char*, const WriteHealth*>{"scan batch", &s->scan_writes},
+          {"event batch", &s->event_writes}}) {
+      const WritePathState w = path->Get();
+      if (w.failing) {
+        problems.push_back(std::string(what) + " writes failing (" + std::to_string(w.failed) +
+                           " failed attempts): " + w.last_error);
+      }
+    }
+    return nlohmann::json{{"status", problems.empty() ? "ok" : "unhealthy"},
+                          {"problems", problems},
                           {"component", "procmond"},
                           {"version", kVersion},
                           {"pid", getpid()},

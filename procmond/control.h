@@ -1,7 +1,8 @@
 // procmond's control socket (SPEC §10, docs/operations.md): procmond.sock
 // under ipc.socket_dir, served on its own thread.
 //
-// Commands: health (pid, uptime, last scan), stats (scan counters, hash
+// Commands: health (pid, uptime, last scan; status "unhealthy" with the
+// problems while the latest scan or event batch write failed), stats (scan counters, hash
 // cache, real-time pipeline counters — every value numeric unless noted),
 // scan-now and reload. scan-now and reload never touch the collector from
 // the socket thread: they send SIGUSR1 / SIGHUP to procmond itself, which
@@ -26,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sentinel/base/status.h"
+#include "sentinel/base/write_health.h"
 #include "sentinel/config/config.h"
 #include "sentinel/ipc/control_socket.h"
 #include "sentinel/models/process.h"
@@ -44,6 +46,10 @@ struct ScanStats {
   std::atomic<int64_t> hash_cache_hits_total{0}, hash_cache_misses_total{0};
   std::atomic<int64_t> scan_now_requests{0}, reload_requests{0};
   std::atomic<bool> scan_source_ebpf{false};  // scans sample through the BPF task iterator
+  // The two write paths (docs/operations.md "Health"): health answers
+  // "unhealthy" while the most recent write on either failed.
+  WriteHealth scan_writes, event_writes;
+  std::atomic<int64_t> scans_lost{0};  // scans never written (given up at stop)
 
   // From the writer's "scan written" callback.
   void RecordWritten(const models::ScanRecord& scan, int64_t scan_id, int64_t write_ms);

@@ -37,6 +37,7 @@ using telemetry::LogInfo;
 
 constexpr int kExitRuntime = 1;
 constexpr int kExitUsage = 2;
+constexpr timespec kNoWait{0, 0};
 
 struct Flags {
   std::string config_file;
@@ -285,7 +286,11 @@ int Run(const Flags& flags) {
                                  {"scan_ms", scan.completed_at_ms - scan.started_at_ms},
                                  {"write_ms", write_ms}});
       },
-      procmond::BatchWriterOptions{},
+      [&scan_stats] {
+        procmond::BatchWriterOptions o;
+        o.health = &scan_stats.scan_writes;
+        return o;
+      }(),
       [&collector](models::ScanRecord&& written) { collector.Recycle(std::move(written)); });
   if (control) {
     if (Status st = control->Start(); st.ok()) {
@@ -301,6 +306,7 @@ int Run(const Flags& flags) {
     procmond::EventWriterOptions wopts;
     wopts.hash_executables = cfg.collection.hash_executables;
     wopts.max_hash_bytes = static_cast<uint64_t>(cfg.collection.max_hash_bytes);
+    wopts.health = &scan_stats.event_writes;
     event_writer = std::make_unique<procmond::EventWriter>(
         [&event_store](const std::vector<models::ProcessEvent>& events) {
           return event_store->WriteEvents(events);
@@ -329,18 +335,32 @@ int Run(const Flags& flags) {
                                          {"stored_exit", s.stored_exit},
                                          {"lost", s.lost_total()},
                                          {"incomplete", s.incomplete}});
-    if (!st.ok()) LogError("real-time events lost at shutdown", {{"error", st.message()}});
+    if (!st.ok()) {
+      LogError("real-time events lost at shutdown", {{"error", st.message()}, {"lost_write", s.lost_write}});
+    }
   };
-  auto finish = [&writer, &trail, &stop_realtime](int64_t timeout_ms) {
+  auto finish = [&writer, &trail, &stop_realtime, &scan_stats](int64_t timeout_ms) {
     stop_realtime(timeout_ms);
     Status st = writer.Stop(timeout_ms);
-    trail->Record("component_stop", {{"component", "procmond"}, {"clean", st.ok()}});
-    if (!st.ok()) {
-      LogError("scans lost at shutdown", {{"error", st.message()}});
-      std::fprintf(stderr, "procmond: %s\n", st.message().c_str());
+    // Every scan never written (given up at this stop, or dropped when a
+    // signal came while the writer was stuck): counted and said once.
+    const int64_t lost = writer.stats().scans_lost;
+    scan_stats.scans_lost = lost;
+    trail->Record("component_stop", {{"component", "procmond"}, {"clean", st.ok() && lost == 0}});
+    if (!st.ok() || lost > 0) {
+      const std::string why = st.ok() ? std::to_string(lost) + " scan(s) not written" : st.message();
+      LogError("scans lost at shutdown", {{"scans_lost", lost}, {"error", why}});
+      std::fprintf(stderr, "procmond: scans lost at shutdown: %s\n", why.c_str());
       return kExitRuntime;
     }
     return 0;
+  };
+  // A stop signal waiting while Submit() blocks behind a failing writer.
+  auto stop_pending = [] {
+    sigset_t pending;
+    sigemptyset(&pending);
+    return sigpending(&pending) == 0 &&
+           (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
   };
 
   while (true) {
@@ -351,7 +371,13 @@ int Run(const Flags& flags) {
       trail->Record("scan_source_changed", {{"source", "proc"}, {"reason", *failure}});
     }
     if (scan.ok()) {
-      writer.Submit(std::move(scan).value());  // blocks while the writer is behind
+      // Blocks while the writer is behind; a stop signal ends the wait.
+      if (!writer.Submit(std::move(scan).value(), stop_pending)) {
+        const int sig = sigtimedwait(&sigs, nullptr, &kNoWait);
+        LogInfo("procmond stopping",
+                {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}, {"while", "waiting for the scan writer"}});
+        return finish(10'000);
+      }
     } else {
       scan_stats.scans_failed++;
       LogError("scan failed", {{"error", scan.status().message()}});

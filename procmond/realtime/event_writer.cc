@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "procmond/batch_writer.h"
 #include "procmond/platform/linux/proc_parsers.h"
 #include "sentinel/telemetry/log.h"
 
@@ -53,8 +54,9 @@ Status EventWriter::Stop(int64_t timeout_ms) {
   wake_.notify_all();
   lock.unlock();
   thread_.join();
-  if (drained) return Status::Ok();
-  return DeadlineExceededError(std::to_string(left) + " real-time event(s) not written at shutdown");
+  const int64_t lost = static_cast<int64_t>(drained ? 0 : left) + given_up_;
+  if (lost == 0) return Status::Ok();
+  return DeadlineExceededError(std::to_string(lost) + " real-time event(s) not written at shutdown");
 }
 
 std::optional<std::string> EventWriter::UserName(int64_t uid) {
@@ -195,8 +197,16 @@ void EventWriter::Run() {
       by_type[static_cast<int>(ev.type)]++;
     }
     bool written = rows.empty();
+    int failed_while_stopping = 0;
     while (!written) {
       Result<int64_t> r = write_(rows);
+      if (options_.health) {
+        if (r.ok()) {
+          options_.health->Ok();
+        } else {
+          options_.health->Failed(r.status().message());
+        }
+      }
       if (r.ok()) {
         written = true;
         backoff = options_.initial_backoff_ms;
@@ -208,7 +218,20 @@ void EventWriter::Run() {
           "writing real-time events failed; will retry",
           {{"error", r.status().message()}, {"events", rows.size()}, {"retry_in_ms", backoff}});
       std::unique_lock wait_lock(mu_);
-      wake_.wait_for(wait_lock, std::chrono::milliseconds(backoff), [&] { return abandon_; });
+      if (stopping_ && ++failed_while_stopping >= kStopAttempts) {
+        // Shutting down on a store that keeps failing: give this batch and
+        // the queue up now instead of retrying to the deadline.
+        const int64_t lost = static_cast<int64_t>(rows.size() + queue_.size());
+        stats_->lost_write.fetch_add(lost, std::memory_order_relaxed);
+        given_up_ += lost;
+        queue_.clear();
+        stats_->queued.store(0, std::memory_order_relaxed);
+        break;
+      }
+      const bool was_stopping = stopping_;
+      wake_.wait_for(wait_lock,
+                     std::chrono::milliseconds(stopping_ ? std::min(backoff, kStopRetryMs) : backoff),
+                     [&] { return abandon_ || stopping_ != was_stopping; });
       if (abandon_) {
         stats_->lost_write.fetch_add(static_cast<int64_t>(rows.size()), std::memory_order_relaxed);
         break;

@@ -8,7 +8,10 @@
 // /proc/PID/exe for deleted and memfd images) and writes them in batches:
 // every `flush_ms` or `batch_size` events, one transaction per batch
 // (EventStore::WriteEvents). A failed write is retried with backoff while
-// new events keep queuing (up to capacity).
+// new events keep queuing (up to capacity). Once Stop() is called a failing
+// batch gets at most kStopAttempts more tries, kStopRetryMs apart; then it
+// and everything queued are given up and counted in lost_write, so a full
+// disk cannot hold a shutdown.
 //
 // Fork events are counted but not stored unless `store_forks` (docs/realtime.md).
 //
@@ -29,6 +32,7 @@
 #include "procmond/hashing/exe_hasher.h"
 #include "procmond/realtime/realtime_source.h"
 #include "sentinel/base/status.h"
+#include "sentinel/base/write_health.h"
 #include "sentinel/models/process.h"
 
 namespace sentinel::procmond {
@@ -43,6 +47,7 @@ struct EventWriterOptions {
   std::string proc_root = "/proc";
   int64_t initial_backoff_ms = 100;
   int64_t max_backoff_ms = 5000;
+  WriteHealth* health = nullptr;  // told of every batch write's outcome, when set
 };
 
 class EventWriter {
@@ -56,8 +61,9 @@ class EventWriter {
 
   // Never blocks; false (and counted as lost) when the queue is full or stopped.
   bool Push(RealtimeEvent ev);
-  // Writes what is queued (bounded by timeout_ms) and joins the thread.
-  // DeadlineExceeded naming how many events were not written.
+  // Writes what is queued (bounded by timeout_ms, and by kStopAttempts
+  // tries of a failing batch) and joins the thread. DeadlineExceeded naming
+  // how many events were not written (all counted in lost_write).
   Status Stop(int64_t timeout_ms);
 
   // The row an event becomes (enrichment included). Exposed for tests;
@@ -79,6 +85,7 @@ class EventWriter {
   std::condition_variable drained_;
   std::deque<RealtimeEvent> queue_;
   size_t in_flight_ = 0;
+  int64_t given_up_ = 0;  // events given up after Stop() (kStopAttempts failures)
   bool stopping_ = false;
   bool abandon_ = false;
   std::thread thread_;

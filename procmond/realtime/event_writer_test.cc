@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "procmond/batch_writer.h"
+
 namespace sentinel::procmond {
 namespace {
 
@@ -165,6 +167,31 @@ TEST(EventWriterTest, EventsThatCannotBeWrittenByTheDeadlineAreCountedAsLost) {
   EXPECT_NE(st.message().find("not written"), std::string::npos);
   EXPECT_EQ(stats.Get().lost_write + static_cast<int64_t>(c.rows.size()), 10);
   EXPECT_EQ(stats.Get().lost_write, 10);
+}
+
+// A full disk at shutdown (issue 14 item 6): a failing batch gets
+// kStopAttempts more tries once Stop() is called, then it and the queue are
+// counted as lost_write, instead of retrying until the deadline.
+TEST(EventWriterTest, StopOnAFailingStoreGivesUpAfterAFewTries) {
+  Collected c;
+  c.failures_left = 1'000'000'000;
+  RealtimeStats stats;
+  WriteHealth health;
+  EventWriterOptions opts;
+  opts.flush_ms = 1;
+  opts.initial_backoff_ms = 1;
+  opts.max_backoff_ms = 1;
+  opts.health = &health;
+  EventWriter w(Collect(&c), &stats, opts);
+  for (int i = 0; i < 10; ++i) w.Push(Exec(1000 + i, "/no", {"x"}));
+  while (c.calls.load() < 2) std::this_thread::yield();
+  EXPECT_TRUE(health.Get().failing);
+  const int before = c.calls.load();
+  Status st = w.Stop(60'000);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("10 real-time event(s) not written"), std::string::npos) << st.message();
+  EXPECT_EQ(stats.Get().lost_write, 10);
+  EXPECT_LE(c.calls.load() - before, kStopAttempts + 1) << "retried up to the deadline";
 }
 
 }  // namespace
