@@ -4,7 +4,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
+#include <vector>
 
 #include "sentinel/base/time.h"
 #include "sentinel/detection/rule.h"
@@ -31,6 +33,10 @@ std::string MetricKey(const std::string& key) {
 }
 
 }  // namespace
+
+int64_t StuckCycleBoundMs(const config::DetectionConfig& d) {
+  return std::max(d.rule_timeout_secs * 1000 + kStuckCycleGraceMs, 2 * d.interval_secs * 1000);
+}
 
 AgentOps::AgentOps(const config::Config& cfg, std::string version)
     : version_(std::move(version)), started_ms_(MonotonicMs()), cfg_(cfg) {}
@@ -113,6 +119,11 @@ void AgentOps::RecordCycle(const CycleReport& report) {
     rule_duration_.Observe(static_cast<double>(r.duration_ms) / 1000.0);
   }
   for (const auto& a : report.alerts) alerts_created_[std::string(detection::SeverityName(a.severity))]++;
+  if (report.record_writes_failed > 0) {
+    record_writes_.Failed(report.record_error);
+  } else if (report.record_writes_ok > 0) {
+    record_writes_.Ok();
+  }
 }
 
 void AgentOps::RecordCycleFailure() {
@@ -162,7 +173,31 @@ ipc::HealthReport AgentOps::Health() {
                              std::to_string((MonotonicMs() - started_ms_) / 1000) + " s, " +
                              std::to_string(cycles) + " detection cycles";
   if (last_cycle > 0) agent_detail += ", last " + std::to_string((now - last_cycle) / 1000) + " s ago";
-  r.components.push_back({"agent", "ok", agent_detail});
+  // What the agent knows is wrong with itself (docs/operations.md "Health").
+  std::vector<std::string> problems;
+  if (const RuleScheduler* sched = scheduler_.load(); sched != nullptr) {
+    const int64_t started = sched->CycleStartedMs();
+    const int64_t bound = StuckCycleBoundMs(cfg.detection);
+    if (started > 0 && MonotonicMs() - started > bound) {
+      problems.push_back("detection cycle stuck: running for " +
+                         std::to_string((MonotonicMs() - started) / 1000) + " s, over the bound of " +
+                         std::to_string(bound / 1000) +
+                         " s (max(detection.rule_timeout_secs + 10 s, 2 x detection.interval_secs))");
+    }
+  }
+  for (const auto& [what, w] : {std::pair<const char*, WritePathState>{"alert record", record_writes_.Get()},
+                                {"delivery record", delivery.store_writes}}) {
+    if (w.failing) {
+      problems.push_back(std::string(what) + " writes failing (" + std::to_string(w.failed) +
+                         " failed attempts): " + w.last_error);
+    }
+  }
+  if (delivery.unrecorded > 0)
+    agent_detail += ", " + std::to_string(delivery.unrecorded) + " alerts unrecorded";
+  std::string problem_text;
+  for (const auto& p : problems) problem_text += (problem_text.empty() ? "" : "; ") + p;
+  r.components.push_back({"agent", problems.empty() ? "ok" : "unhealthy",
+                          problems.empty() ? agent_detail : problem_text + " (" + agent_detail + ")"});
   r.components.push_back(ipc::CheckDatabase(cfg.database));
   std::set<std::string> seen;
   for (const auto& s : delivery.sinks) {
@@ -211,6 +246,13 @@ nlohmann::json AgentOps::Stats() {
   }
   j["sinks"] = sinks;
   j["dlq_size"] = delivery_.dlq_size;
+  j["alerts_unrecorded"] = delivery_.unrecorded;
+  j["alerts_unrecorded_suppressed"] = delivery_.unrecorded_suppressed;
+  j["alert_record_write_failures"] = record_writes_.Get().failed;
+  j["delivery_record_write_failures"] = delivery_.store_writes.failed;
+  const RuleScheduler* sched = scheduler_.load();
+  const int64_t started = sched != nullptr ? sched->CycleStartedMs() : 0;
+  j["detection_cycle_running_ms"] = started > 0 ? MonotonicMs() - started : 0;
   return j;
 }
 
@@ -377,6 +419,29 @@ std::string AgentOps::Metrics() {
                 {{"rule", rule}, {"outcome", "failed"}});
     }
     b.Histogram("rule_duration_seconds", "Duration of single rule runs.", rule_duration_.Snapshot());
+    const RuleScheduler* sched = scheduler_.load();
+    const int64_t started = sched != nullptr ? sched->CycleStartedMs() : 0;
+    b.Gauge("detection_cycle_running_seconds", "How long the running detection cycle has run (0: none runs).",
+            started > 0 ? static_cast<double>(MonotonicMs() - started) / 1000.0 : 0.0);
+    b.Gauge("detection_cycle_stuck_bound_seconds",
+            "A detection cycle running longer than this makes health unhealthy.",
+            static_cast<double>(StuckCycleBoundMs(cfg_.detection)) / 1000.0);
+    const WritePathState records = record_writes_.Get();
+    const char* wf_help = "Failed write attempts to the event store, by what was written.";
+    b.Counter("store_write_failures_total", wf_help, static_cast<double>(records.failed),
+              {{"path", "alert_records"}});
+    b.Counter("store_write_failures_total", wf_help, static_cast<double>(delivery_.store_writes.failed),
+              {{"path", "delivery_records"}});
+    const char* wg_help = "1 while the most recent write of this kind failed (health is unhealthy).";
+    b.Gauge("store_writes_failing", wg_help, records.failing ? 1 : 0, {{"path", "alert_records"}});
+    b.Gauge("store_writes_failing", wg_help, delivery_.store_writes.failing ? 1 : 0,
+            {{"path", "delivery_records"}});
+    b.Counter("alerts_unrecorded_total",
+              "Alerts the event store could not record, delivered from memory to the sinks.",
+              static_cast<double>(delivery_.unrecorded));
+    b.Counter("alerts_unrecorded_suppressed_total",
+              "Unrecorded alerts suppressed as repeats of one within the dedup window.",
+              static_cast<double>(delivery_.unrecorded_suppressed));
     for (const char* s : kSeverities) {
       auto it = alerts_created_.find(s);
       b.Counter("alerts_created_total", "Alerts created since the agent started, by severity.",
@@ -393,6 +458,14 @@ std::string AgentOps::Metrics() {
               {{"sink", s.name}, {"outcome", "skipped"}});
     b.Counter("deliveries_total", help, static_cast<double>(s.unknown),
               {{"sink", s.name}, {"outcome", "unknown"}});
+  }
+  for (const auto& s : delivery.sinks) {
+    const char* help =
+        "Deliveries of unrecorded alerts (one attempt each, from memory), by sink and outcome.";
+    b.Counter("unrecorded_deliveries_total", help, static_cast<double>(s.unrecorded_delivered),
+              {{"sink", s.name}, {"outcome", "success"}});
+    b.Counter("unrecorded_deliveries_total", help, static_cast<double>(s.unrecorded_failed),
+              {{"sink", s.name}, {"outcome", "failure"}});
   }
   for (const auto& s : delivery.sinks) {
     b.Counter("dead_letters_total", "Deliveries that gave up and went to the dead-letter queue, by sink.",

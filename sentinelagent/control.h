@@ -31,6 +31,7 @@
 
 #include "sentinel/alerting/dispatcher.h"
 #include "sentinel/base/status.h"
+#include "sentinel/base/write_health.h"
 #include "sentinel/config/config.h"
 #include "sentinel/ipc/control_socket.h"
 #include "sentinel/ipc/health.h"
@@ -41,6 +42,12 @@ namespace sentinel::agent {
 
 // SIGUSR1 wakes the agent's main loop for scan-now (add it to the blocked set).
 inline constexpr int kRunNowSignal = 10;  // SIGUSR1 on Linux
+
+// A detection cycle running longer than this is stuck (health "agent"
+// unhealthy): max(detection.rule_timeout_secs + kStuckCycleGraceMs,
+// 2 x detection.interval_secs). docs/operations.md "Health".
+inline constexpr int64_t kStuckCycleGraceMs = 10'000;
+int64_t StuckCycleBoundMs(const config::DetectionConfig& d);
 
 class AgentOps {
  public:
@@ -62,6 +69,8 @@ class AgentOps {
   void RecordCycleFailure();
   void SetDelivery(alerting::DeliveryMetrics m);
   void SetCollector(bool supervised, pid_t pid, int64_t restarts);
+  // The scheduler whose running cycle health judges (CycleStartedMs()).
+  void WatchScheduler(const RuleScheduler* scheduler) { scheduler_ = scheduler; }
   // True once per scan-now request (the main loop calls it on SIGUSR1).
   bool TakeScanNow() { return scan_now_.exchange(false); }
 
@@ -91,6 +100,8 @@ class AgentOps {
   std::map<std::string, uint64_t> alerts_created_;  // by severity
   telemetry::Histogram rule_duration_{telemetry::DurationBuckets()};
   telemetry::Histogram cycle_duration_{telemetry::DurationBuckets()};
+  WriteHealth record_writes_;  // alert and rule-run records (RecordCycle)
+  std::atomic<const RuleScheduler*> scheduler_{nullptr};
   std::atomic<bool> scan_now_{false};
   std::atomic<uint64_t> scan_now_requests_{0}, reload_requests_{0};
   std::unique_ptr<ipc::ControlServer> control_;

@@ -1,21 +1,57 @@
 #include "sentinelagent/http_server.h"
 
+#include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <list>
+#include <vector>
 
-#include <httplib.h>
-
+#include "sentinel/base/time.h"
 #include "sentinel/telemetry/log.h"
 
 namespace sentinel::agent {
+namespace {
 
-HttpServer::HttpServer(AgentOps& ops) : ops_(ops), server_(std::make_unique<httplib::Server>()) {}
+struct Conn {
+  int fd = -1;
+  int64_t deadline_ms = 0;  // monotonic: head complete (reading) or answer sent (writing)
+  bool writing = false;
+  std::string in;
+  std::string out;
+  size_t sent = 0;
+};
+
+std::string Response(int code, const char* reason, const std::string& type, const std::string& body) {
+  std::string r = "HTTP/1.1 " + std::to_string(code) + " " + reason + "\r\n";
+  r += "Content-Type: " + type + "\r\n";
+  r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  r += "Connection: close\r\n\r\n";
+  r += body;
+  return r;
+}
+
+void SetNonBlocking(int fd) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+}  // namespace
+
+HttpServer::HttpServer(AgentOps& ops) : ops_(ops) {}
 
 HttpServer::~HttpServer() {
   Stop();
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
 Status HttpServer::Bind(const std::string& listen) {
@@ -25,58 +61,198 @@ Status HttpServer::Bind(const std::string& listen) {
     return InvalidArgumentError("telemetry.http_listen: expected host:port, got \"" + listen + "\"");
   std::string host = listen.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  int port = 0;
-  try {
-    port = std::stoi(listen.substr(colon + 1));
-  } catch (const std::exception&) {
+  const std::string port = listen.substr(colon + 1);
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; }) ||
+      std::stoi(port) > 65535) {
     return InvalidArgumentError("telemetry.http_listen: bad port in \"" + listen + "\"");
   }
-  server_->new_task_queue = [] { return new httplib::ThreadPool(2); };
-  server_->set_read_timeout(5, 0);
-  server_->set_write_timeout(5, 0);
-  server_->set_keep_alive_max_count(10);
-  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(ops_.Metrics(), "text/plain; version=0.0.4; charset=utf-8");
-  });
-  server_->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-    ipc::HealthReport r = ops_.Health();
-    res.status = r.healthy() ? 200 : 503;
-    res.set_content(ipc::HealthToJson(r).dump() + "\n", "application/json");
-  });
-  auto not_allowed = [](const httplib::Request&, httplib::Response& res) {
-    res.status = 405;
-    res.set_content("only GET /metrics and GET /health\n", "text/plain");
-  };
-  server_->Post(".*", not_allowed);
-  server_->Put(".*", not_allowed);
-  server_->Delete(".*", not_allowed);
-  errno = 0;
-  if (!server_->bind_to_port(host, port)) {
-    const int err = errno;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* res = nullptr;
+  if (int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res); rc != 0) {
+    return InvalidArgumentError("telemetry.http_listen: cannot listen on " + listen + ": " +
+                                ::gai_strerror(rc));
+  }
+  int err = 0;
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+    if (fd < 0) {
+      err = errno;
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, 128) == 0) {
+      listen_fd_ = fd;
+      break;
+    }
+    err = errno;
+    ::close(fd);
+  }
+  ::freeaddrinfo(res);
+  if (listen_fd_ < 0) {
     std::string why = err == EADDRINUSE
                           ? "address already in use (another sentinelagent or program listens there)"
-                      : err != 0 ? std::string(std::strerror(err))
-                                 : "cannot bind (bad host?)";
+                          : std::string(std::strerror(err));
     return InvalidArgumentError("telemetry.http_listen: cannot listen on " + listen + ": " + why);
   }
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) return ErrnoError(errno, "creating the HTTP endpoint's wake-up eventfd");
   return Status::Ok();
 }
 
 void HttpServer::Start() {
-  thread_ = std::thread([this] {
-    if (!server_->listen_after_bind()) telemetry::LogError("HTTP endpoint stopped", {{"address", address_}});
-  });
-  // listen_after_bind sets is_running once its accept loop runs; wait so a
-  // Stop() right after Start() cannot be missed.
-  for (int i = 0; i < 200 && !server_->is_running(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (listen_fd_ < 0 || thread_.joinable()) return;
+  stop_ = false;
+  thread_ = std::thread([this] { Serve(); });
 }
 
 void HttpServer::Stop() {
-  if (thread_.joinable()) {
-    server_->stop();
-    thread_.join();
+  if (!thread_.joinable()) return;
+  stop_ = true;
+  const uint64_t one = 1;
+  if (::write(wake_fd_, &one, sizeof(one)) < 0) {
+    // The eventfd counter cannot overflow here; the loop also polls stop_ every second.
   }
+  thread_.join();
+}
+
+std::string HttpServer::Answer(const std::string& head) {
+  // Request line: METHOD SP target SP HTTP/x.y
+  const size_t eol = head.find("\r\n");
+  const std::string line = head.substr(0, eol);
+  const size_t sp1 = line.find(' ');
+  const size_t sp2 = sp1 == std::string::npos ? std::string::npos : line.find(' ', sp1 + 1);
+  if (sp1 == std::string::npos || sp2 == std::string::npos || line.compare(sp2 + 1, 5, "HTTP/") != 0) {
+    return Response(400, "Bad Request", "text/plain", "malformed request line\n");
+  }
+  const std::string method = line.substr(0, sp1);
+  std::string path = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  if (auto q = path.find('?'); q != std::string::npos) path.resize(q);
+  if (path != "/metrics" && path != "/health") return Response(404, "Not Found", "text/plain", "not found\n");
+  if (method != "GET") {
+    return Response(405, "Method Not Allowed", "text/plain", "only GET /metrics and GET /health\n");
+  }
+  if (path == "/metrics") {
+    return Response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", ops_.Metrics());
+  }
+  ipc::HealthReport r = ops_.Health();
+  const std::string body = ipc::HealthToJson(r).dump() + "\n";
+  return r.healthy() ? Response(200, "OK", "application/json", body)
+                     : Response(503, "Service Unavailable", "application/json", body);
+}
+
+void HttpServer::Serve() {
+  std::list<Conn> conns;  // in accept order: the front is the oldest
+  auto drop = [&](std::list<Conn>::iterator it, bool counted) {
+    ::close(it->fd);
+    if (counted) dropped_++;
+    return conns.erase(it);
+  };
+  std::vector<pollfd> fds;
+  std::vector<std::list<Conn>::iterator> index;
+  while (!stop_) {
+    fds.clear();
+    index.clear();
+    fds.push_back({wake_fd_, POLLIN, 0});
+    fds.push_back({listen_fd_, POLLIN, 0});
+    int64_t now = MonotonicMs();
+    int64_t next_deadline = now + 1000;
+    for (auto it = conns.begin(); it != conns.end(); ++it) {
+      fds.push_back({it->fd, static_cast<short>(it->writing ? POLLOUT : POLLIN), 0});
+      index.push_back(it);
+      next_deadline = std::min(next_deadline, it->deadline_ms);
+    }
+    const int timeout = static_cast<int>(std::clamp<int64_t>(next_deadline - now, 0, 1000));
+    int n = ::poll(fds.data(), fds.size(), timeout);
+    if (n < 0 && errno != EINTR) {
+      telemetry::LogError("HTTP endpoint stopped", {{"address", address_}, {"error", std::strerror(errno)}});
+      break;
+    }
+    if (stop_) break;
+    now = MonotonicMs();
+    // Connections first: a request already sent is answered before new
+    // arrivals can evict it.
+    for (size_t i = 0; i < index.size(); ++i) {
+      auto it = index[i];
+      const short re = fds[i + 2].revents;
+      if (re == 0) continue;
+      Conn& c = *it;
+      if (!c.writing) {
+        char buf[2048];
+        bool closed = false;
+        while (c.in.size() <= kMaxRequestBytes) {
+          ssize_t got = ::recv(c.fd, buf, sizeof(buf), 0);
+          if (got > 0) {
+            c.in.append(buf, static_cast<size_t>(got));
+            continue;
+          }
+          if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) closed = true;
+          break;
+        }
+        const size_t end = c.in.find("\r\n\r\n");
+        if (end != std::string::npos && end + 4 <= kMaxRequestBytes) {
+          c.out = Answer(c.in.substr(0, end + 2));
+        } else if (c.in.size() > kMaxRequestBytes) {
+          c.out = Response(431, "Request Header Fields Too Large", "text/plain",
+                           "request head over " + std::to_string(kMaxRequestBytes) + " bytes\n");
+        } else if (closed) {
+          drop(it, false);
+          continue;
+        } else {
+          continue;
+        }
+        c.in.clear();
+        c.in.shrink_to_fit();
+        c.writing = true;
+        c.deadline_ms = MonotonicMs() + kRequestDeadlineMs;
+      }
+      while (c.sent < c.out.size()) {
+        ssize_t put = ::send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
+        if (put > 0) {
+          c.sent += static_cast<size_t>(put);
+          continue;
+        }
+        if (put < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
+        c.sent = c.out.size() + 1;  // peer gone
+      }
+      if (c.sent >= c.out.size()) {
+        ::shutdown(c.fd, SHUT_WR);
+        drop(it, false);
+      }
+    }
+    // Deadlines.
+    now = MonotonicMs();
+    for (auto it = conns.begin(); it != conns.end();) {
+      it = it->deadline_ms <= now ? drop(it, true) : std::next(it);
+    }
+    // New connections; at the cap, the oldest one still sending its request goes.
+    if (fds[1].revents & POLLIN) {
+      while (true) {
+        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+          if (errno == EINTR || errno == ECONNABORTED) continue;
+          if ((errno == EMFILE || errno == ENFILE) && !conns.empty()) {
+            drop(conns.begin(), true);
+            continue;
+          }
+          break;
+        }
+        if (static_cast<int>(conns.size()) >= kMaxConnections) {
+          auto victim = std::find_if(conns.begin(), conns.end(), [](const Conn& c) { return !c.writing; });
+          drop(victim != conns.end() ? victim : conns.begin(), true);
+        }
+        int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        SetNonBlocking(fd);
+        conns.push_back(Conn{fd, MonotonicMs() + kRequestDeadlineMs, false, {}, {}, 0});
+      }
+    }
+  }
+  for (auto it = conns.begin(); it != conns.end();) it = drop(it, false);
 }
 
 }  // namespace sentinel::agent

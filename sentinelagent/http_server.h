@@ -1,28 +1,41 @@
 // The agent's loopback HTTP endpoint on telemetry.http_listen (SPEC §10,
 // docs/operations.md): GET /metrics (Prometheus text format 0.0.4) and
 // GET /health (the JSON health report; HTTP 200 when healthy, 503 when not).
-// Anything else is 404; methods other than GET 405.
+// Any other path is 404; methods other than GET 405.
+//
+// A small HTTP/1.0-1.1 server of its own (docs/decisions.md): one thread
+// polls the listening socket and every connection, so no client can take a
+// worker away from another. Each connection answers one request and closes
+// (Connection: close). Bounds, so that local clients that connect and stay
+// silent, or send a byte a second (slowloris), cannot starve a scraper:
+//   - at most kMaxConnections open at once; a new one evicts the oldest
+//     connection still sending its request;
+//   - the request head must be complete within kRequestDeadlineMs of the
+//     accept, and the answer written within kRequestDeadlineMs more, or the
+//     connection is closed;
+//   - a request head over kMaxRequestBytes is answered 431 and closed.
+// Answers are built on the serving thread (Health/Metrics are bounded by
+// their own 1 s procmond timeout), never touching detection or delivery.
 //
 // Bind() happens at start-up, before any store is touched, so a taken port
-// is a start-up error (the agent exits 2 naming the address). Serving runs
-// on its own thread (a small pool of 2 workers, 5 s read/write timeouts);
-// a slow scrape never blocks detection or delivery.
+// is a start-up error naming the address.
 //
 // Thread-safety: Bind/Start/Stop from the owning thread.
 #pragma once
 
-#include <memory>
+#include <atomic>
+#include <cstdint>
 #include <string>
 #include <thread>
 
 #include "sentinel/base/status.h"
 #include "sentinelagent/control.h"
 
-namespace httplib {
-class Server;
-}
-
 namespace sentinel::agent {
+
+inline constexpr int kMaxConnections = 64;
+inline constexpr int64_t kRequestDeadlineMs = 5000;
+inline constexpr size_t kMaxRequestBytes = 8192;
 
 class HttpServer {
  public:
@@ -31,16 +44,25 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds `listen` ("host:port"). InvalidArgument naming the address and the
-  // reason (address in use, cannot bind) on failure.
+  // Binds `listen` ("host:port", "[v6]:port"). InvalidArgument naming the
+  // address and the reason (address in use, cannot bind) on failure.
   Status Bind(const std::string& listen);
   void Start();
   void Stop();
   const std::string& address() const { return address_; }
 
+  // Connections closed for missing their deadline or evicted (for tests and logs).
+  uint64_t dropped() const { return dropped_.load(); }
+
  private:
+  void Serve();
+  std::string Answer(const std::string& head);
+
   AgentOps& ops_;
-  std::unique_ptr<httplib::Server> server_;
+  int listen_fd_ = -1;
+  int wake_fd_ = -1;  // eventfd: Stop() wakes the poll loop
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> dropped_{0};
   std::thread thread_;
   std::string address_;
 };

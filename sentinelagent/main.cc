@@ -84,6 +84,7 @@ Result<std::unique_ptr<alerting::Dispatcher>> MakeDispatcher(const config::Confi
   opts.retry = cfg.alerting.retry;
   opts.circuit_breaker = cfg.alerting.circuit_breaker;
   opts.on_dead_letter = std::move(on_dead);
+  opts.dedup_window_ms = cfg.alerting.dedup_window_secs * 1000;
   std::vector<alerting::SinkBinding> sinks;
   for (const auto& s : cfg.alerting.sinks) {
     opts.configured_sinks.insert(s.name);
@@ -250,6 +251,17 @@ int Run(const Flags& flags) {
     std::fprintf(stderr, "sentinelagent: loading rules: %s\n", s.message().c_str());
     return kExitRuntime;
   }
+  ops.WatchScheduler(&scheduler);
+  // The readers of the scheduler (HTTP, agent.sock) stop before it goes.
+  struct StopReaders {
+    agent::HttpServer& http;
+    agent::AgentOps& ops;
+    ~StopReaders() {
+      http.Stop();
+      ops.Stop();
+      ops.WatchScheduler(nullptr);
+    }
+  } stop_readers{http, ops};
 
   auto cycle = [&]() -> bool {
     auto report = scheduler.RunCycle();
@@ -259,6 +271,8 @@ int Run(const Flags& flags) {
       return false;
     }
     ops.RecordCycle(*report);
+    // Alerts the store refused still reach every sink, from memory.
+    if (!report->unrecorded.empty()) (*dispatcher)->DeliverUnrecorded(report->unrecorded);
     if (!report->alerts.empty()) {
       std::vector<std::pair<std::string, nlohmann::json>> entries;
       for (const auto& a : report->alerts) {
@@ -286,6 +300,7 @@ int Run(const Flags& flags) {
     LogInfo("detection cycle", {{"rules", report->runs.size()},
                                 {"failed", report->failed},
                                 {"alerts", report->alerts.size()},
+                                {"unrecorded", report->unrecorded.size()},
                                 {"duration_ms", report->duration_ms}});
     return true;
   };

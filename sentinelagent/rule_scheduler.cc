@@ -76,6 +76,11 @@ Status RuleScheduler::LoadRules(const config::Config& cfg) {
 Result<CycleReport> RuleScheduler::RunCycle() {
   CycleReport report;
   const int64_t cycle_start = MonotonicMs();
+  cycle_started_ms_ = cycle_start;
+  struct Idle {
+    std::atomic<int64_t>& started;
+    ~Idle() { started = 0; }
+  } idle{cycle_started_ms_};
   ASSIGN_OR_RETURN(auto states, detection::ReadRuleStates(rw_));
   detection::RunParams base;
   base.now_ms = NowMs();
@@ -157,10 +162,18 @@ Result<CycleReport> RuleScheduler::RunCycle() {
         run.alerts = static_cast<int64_t>(rec->created.size());
         run.suppressed = rec->suppressed;
         for (auto& a : rec->created) report.alerts.push_back(std::move(a));
+        ++report.record_writes_ok;
       } else {
         run.status = rec.status();
         error = "storing alerts: " + rec.status().message();
         if (first_error.ok()) first_error = rec.status();
+        ++report.record_writes_failed;
+        report.record_error = error;
+        // Not stored, still delivered (from memory) by the caller.
+        for (auto& a : alerting::CandidateAlerts(rw_, rule, version, *d.result, base.scan_id, NowMs(),
+                                                 cfg_.alerting.dedup_window_secs * 1000)) {
+          report.unrecorded.push_back(std::move(a));
+        }
       }
       if (run.truncated) {
         LogWarn("rule findings truncated", {{"rule", rule.id}, {"kept", run.findings}});
@@ -172,7 +185,13 @@ Result<CycleReport> RuleScheduler::RunCycle() {
     }
     if (!run.status.ok()) ++report.failed;
     Status rs = detection::RecordRuleRun(rw_, rule.id, d.started_ms, run.duration_ms, error);
-    if (!rs.ok()) LogError("recording a rule run failed", {{"rule", rule.id}, {"error", rs.message()}});
+    if (!rs.ok()) {
+      LogError("recording a rule run failed", {{"rule", rule.id}, {"error", rs.message()}});
+      ++report.record_writes_failed;
+      report.record_error = "recording a rule run: " + rs.message();
+    } else {
+      ++report.record_writes_ok;
+    }
     if (run.status.ok()) {
       LogInfo("rule run", {{"rule", rule.id},
                            {"duration_ms", run.duration_ms},

@@ -11,6 +11,7 @@
 // Not thread-safe: one RuleScheduler is driven by one thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -38,6 +39,12 @@ struct RuleRunReport {
 struct CycleReport {
   std::vector<RuleRunReport> runs;
   std::vector<alerting::Alert> alerts;  // created this cycle
+  // Alerts whose store write failed (id 0): delivered from memory by the
+  // caller (Dispatcher::DeliverUnrecorded), counted as unrecorded.
+  std::vector<alerting::Alert> unrecorded;
+  // Writes of alert and rule-run records this cycle; the last error.
+  int64_t record_writes_ok = 0, record_writes_failed = 0;
+  std::string record_error;
   int64_t duration_ms = 0;
   int64_t failed = 0;
 };
@@ -59,6 +66,10 @@ class RuleScheduler {
 
   const std::vector<detection::Rule>& rules() const { return rules_; }
 
+  // MonotonicMs() when the running RunCycle() began; 0 when none runs.
+  // Thread-safe (health reads it while a cycle runs).
+  int64_t CycleStartedMs() const { return cycle_started_ms_.load(); }
+
   // Called for each security-relevant rule event (loaded/changed/rejected):
   // the audit ledger hook. action, rule id, details.
   using AuditHook = std::function<void(const std::string&, const std::string&, const std::string&)>;
@@ -70,6 +81,7 @@ class RuleScheduler {
   int workers_;
   std::vector<detection::Rule> rules_;
   AuditHook audit_;
+  std::atomic<int64_t> cycle_started_ms_{0};
 };
 
 }  // namespace sentinel::agent

@@ -77,6 +77,47 @@ std::string DedupKey(const detection::Rule& rule, const ordered_json& row) {
   return crypto::Sha256Hex(SafeDump(material));
 }
 
+namespace {
+
+Alert BuildAlert(const detection::Rule& rule, int64_t rule_version, const detection::RuleResult& result,
+                 const nlohmann::ordered_json& row, std::optional<int64_t> scan_id, int64_t now_ms,
+                 std::string dedup_key) {
+  Alert a;
+  a.dedup_key = std::move(dedup_key);
+  a.alert_time = now_ms;
+  a.rule_id = rule.id;
+  a.title = rule.name;
+  a.description = rule.description;
+  a.severity = rule.severity;
+  a.scan_id = scan_id;
+  a.affected_processes = AffectedOf(row);
+  a.process_count = static_cast<int64_t>(a.affected_processes.size());
+  a.rule_version = rule_version;
+  a.execution_time_ms = result.duration_ms;
+  a.raw_data = SafeDump(row);
+  return a;
+}
+
+}  // namespace
+
+std::vector<Alert> CandidateAlerts(storage::Database& db, const detection::Rule& rule, int64_t rule_version,
+                                   const detection::RuleResult& result, std::optional<int64_t> scan_id,
+                                   int64_t now_ms, int64_t dedup_window_ms) {
+  std::vector<Alert> out;
+  auto seen = db.Prepare("SELECT 1 FROM alerts WHERE dedup_key = ?1 AND alert_time > ?2 LIMIT 1");
+  for (const auto& row : result.rows) {
+    std::string key = DedupKey(rule, row);
+    if (dedup_window_ms > 0 && seen.ok() && seen->BindText(1, key).ok() &&
+        seen->BindInt(2, now_ms - dedup_window_ms).ok()) {
+      auto dup = seen->Step();
+      seen->Reset();
+      if (dup.ok() && *dup) continue;
+    }
+    out.push_back(BuildAlert(rule, rule_version, result, row, scan_id, now_ms, std::move(key)));
+  }
+  return out;
+}
+
 Result<RecordResult> RecordFindings(storage::Database& db, const detection::Rule& rule, int64_t rule_version,
                                     const detection::RuleResult& result, std::optional<int64_t> scan_id,
                                     int64_t now_ms, int64_t dedup_window_ms) {
@@ -103,17 +144,7 @@ Result<RecordResult> RecordFindings(storage::Database& db, const detection::Rule
         continue;
       }
     }
-    a.alert_time = now_ms;
-    a.rule_id = rule.id;
-    a.title = rule.name;
-    a.description = rule.description;
-    a.severity = rule.severity;
-    a.scan_id = scan_id;
-    a.affected_processes = AffectedOf(row);
-    a.process_count = static_cast<int64_t>(a.affected_processes.size());
-    a.rule_version = rule_version;
-    a.execution_time_ms = result.duration_ms;
-    a.raw_data = SafeDump(row);
+    a = BuildAlert(rule, rule_version, result, row, scan_id, now_ms, std::move(a.dedup_key));
     RETURN_IF_ERROR(insert.BindInt(1, a.alert_time));
     RETURN_IF_ERROR(insert.BindText(2, a.rule_id));
     RETURN_IF_ERROR(insert.BindText(3, a.title));

@@ -61,6 +61,13 @@ Result<RecordResult> RecordFindings(storage::Database& db, const detection::Rule
                                     const detection::RuleResult& result, std::optional<int64_t> scan_id,
                                     int64_t now_ms, int64_t dedup_window_ms);
 
+// The alerts RecordFindings would create, without writing: for delivery
+// when the store cannot be written. Deduplicated against the stored alerts
+// when they can be read (not otherwise); ids are 0.
+std::vector<Alert> CandidateAlerts(storage::Database& db, const detection::Rule& rule, int64_t rule_version,
+                                   const detection::RuleResult& result, std::optional<int64_t> scan_id,
+                                   int64_t now_ms, int64_t dedup_window_ms);
+
 // One alert by id (NotFound when absent).
 Result<Alert> GetAlert(storage::Database& db, int64_t id);
 

@@ -1,6 +1,7 @@
 #include "sentinel/alerting/dispatcher.h"
 
 #include <algorithm>
+#include <deque>
 #include <map>
 
 #include "sentinel/alerting/backoff.h"
@@ -58,6 +59,27 @@ class Dispatcher::Worker {
     cv_.notify_all();
   }
 
+  // An alert the store could not record: delivered once, from memory.
+  void PushUnrecorded(const Alert& alert) {
+    {
+      std::lock_guard lock(mu_);
+      if (unrecorded_.size() >= std::max<size_t>(d_.options_.unrecorded_capacity, 1)) {
+        LogError("unrecorded alert dropped: too many waiting for this sink",
+                 {{"sink", sink_->name()}, {"rule", unrecorded_.front().rule_id}});
+        unrecorded_.pop_front();
+        UpdateMetrics([](SinkMetrics& m) { ++m.unrecorded_failed; });
+      }
+      unrecorded_.push_back(alert);
+      rescan_ = true;
+    }
+    cv_.notify_all();
+  }
+
+  bool UnrecordedEmpty() {
+    std::lock_guard lock(mu_);
+    return unrecorded_.empty();
+  }
+
   void Join() {
     if (thread_.joinable()) thread_.join();
   }
@@ -108,10 +130,42 @@ class Dispatcher::Worker {
     return true;
   }
 
+  void DeliverUnrecordedQueue() {
+    while (true) {
+      Alert alert;
+      {
+        std::lock_guard lock(mu_);
+        if (stop_ || unrecorded_.empty()) return;
+        alert = std::move(unrecorded_.front());
+        unrecorded_.pop_front();
+      }
+      const std::string payload = JsonText(alert);
+      DeliveryRequest req{alert, payload, 1,
+                          "unrecorded-" + alert.dedup_key.substr(0, 16) + ":" + sink_->name()};
+      DeliveryResult r = sink_->Deliver(req);
+      Status st = r.status;
+      if (st.ok() && !r.outcome_unknown) st = sink_->Flush();
+      const bool ok = st.ok() && !r.outcome_unknown;
+      UpdateMetrics([ok](SinkMetrics& m) { ++(ok ? m.unrecorded_delivered : m.unrecorded_failed); });
+      if (ok) {
+        LogWarn("alert delivered without a store record (the store cannot be written)",
+                {{"sink", sink_->name()}, {"rule", alert.rule_id}, {"dedup_key", alert.dedup_key}});
+      } else {
+        LogError("alert neither stored nor delivered",
+                 {{"sink", sink_->name()},
+                  {"rule", alert.rule_id},
+                  {"dedup_key", alert.dedup_key},
+                  {"error", r.outcome_unknown ? std::string("cut short") : st.message()}});
+      }
+    }
+  }
+
   void Run() {
     int64_t last_scan = -1;
     bool need_scan = true;
     while (!Stopping()) {
+      // Before anything that needs the store: it may be what is failing.
+      DeliverUnrecordedQueue();
       const int64_t mono = d_.clock_.MonotonicMs();
       if (need_scan || last_scan < 0 || mono - last_scan >= d_.options_.poll_ms) {
         if (!Rescan()) {
@@ -194,8 +248,10 @@ class Dispatcher::Worker {
     batch = std::move(runnable);
     if (Status s = d_.store_->BeginAttempts(batch, d_.clock_.NowMs()); !s.ok()) {
       LogError("recording delivery attempts failed", {{"sink", sink_->name()}, {"error", s.message()}});
+      d_.store_writes_.Failed("recording delivery attempts: " + s.message());
       return false;
     }
+    d_.store_writes_.Ok();
     std::vector<AttemptOutcome> outcomes(batch.size());
     std::vector<std::string> payloads(batch.size());
     bool any_success = false;
@@ -268,8 +324,10 @@ class Dispatcher::Worker {
     if (Status s = d_.store_->FinishAttempts(batch, outcomes, now); !s.ok()) {
       // The in-flight rows stay; the next start records them as unknown and delivers again.
       LogError("recording delivery outcomes failed", {{"sink", sink_->name()}, {"error", s.message()}});
+      d_.store_writes_.Failed("recording delivery outcomes: " + s.message());
       return false;
     }
+    d_.store_writes_.Ok();
     uint64_t delivered = 0, failed = 0, skipped = 0, unknown = 0, dead = 0;
     int64_t last_duration = 0;
     for (size_t i = 0; i < batch.size(); ++i) {
@@ -331,6 +389,7 @@ class Dispatcher::Worker {
   std::condition_variable cv_;
   bool stop_ = false;
   bool rescan_ = false;
+  std::deque<Alert> unrecorded_;
 
   mutable std::mutex metrics_mu_;
   SinkMetrics metrics_;
@@ -373,7 +432,13 @@ Status Dispatcher::Start() {
 
 Result<int64_t> Dispatcher::EnqueueNewAlerts() {
   if (!started_) return FailedPreconditionError("dispatcher not started");
-  ASSIGN_OR_RETURN(auto queued, store_->EnqueueNewAlerts(routes_, clock_.NowMs()));
+  auto enq = store_->EnqueueNewAlerts(routes_, clock_.NowMs());
+  if (!enq.ok()) {
+    store_writes_.Failed("queueing alerts for delivery: " + enq.status().message());
+    return enq.status();
+  }
+  store_writes_.Ok();
+  auto queued = std::move(enq).value();
   int64_t total = 0;
   for (const auto& [sink, n] : queued) total += n;
   enqueued_ += static_cast<uint64_t>(total);
@@ -384,8 +449,41 @@ Result<int64_t> Dispatcher::EnqueueNewAlerts() {
   return total;
 }
 
+void Dispatcher::DeliverUnrecorded(std::vector<Alert> alerts) {
+  const int64_t now = clock_.NowMs();
+  for (Alert& a : alerts) {
+    {
+      std::lock_guard lock(unrecorded_mu_);
+      if (options_.dedup_window_ms > 0) {
+        auto it = unrecorded_seen_.find(a.dedup_key);
+        if (it != unrecorded_seen_.end() && now - it->second < options_.dedup_window_ms) {
+          unrecorded_suppressed_++;
+          continue;
+        }
+        if (unrecorded_seen_.size() >= 10'000) {
+          std::erase_if(unrecorded_seen_,
+                        [&](const auto& kv) { return now - kv.second >= options_.dedup_window_ms; });
+        }
+        unrecorded_seen_[a.dedup_key] = now;
+      }
+    }
+    unrecorded_++;
+    LogError("alert could not be stored; delivering it from memory",
+             {{"rule", a.rule_id},
+              {"severity", std::string(detection::SeverityName(a.severity))},
+              {"dedup_key", a.dedup_key}});
+    for (size_t i = 0; i < routes_.size(); ++i) {
+      if (routes_[i].min_severity && a.severity < *routes_[i].min_severity) continue;
+      workers_[i]->PushUnrecorded(a);
+    }
+  }
+}
+
 Result<bool> Dispatcher::Idle() {
   if (!started_) return FailedPreconditionError("dispatcher not started");
+  for (auto& w : workers_) {
+    if (!w->UnrecordedEmpty()) return false;
+  }
   for (const SinkRoute& r : routes_) {
     ASSIGN_OR_RETURN(int64_t n, store_->PendingCount(r.name));
     if (n > 0) return false;
@@ -402,6 +500,9 @@ DeliveryMetrics Dispatcher::Metrics() const {
   DeliveryMetrics m;
   for (const auto& w : workers_) m.sinks.push_back(w->Snapshot());
   m.enqueued = enqueued_.load();
+  m.unrecorded = unrecorded_.load();
+  m.unrecorded_suppressed = unrecorded_suppressed_.load();
+  m.store_writes = store_writes_.Get();
   if (store_) {
     auto dlq = store_->DeadLetterCount();
     m.dlq_size = dlq.ok() ? *dlq : -1;

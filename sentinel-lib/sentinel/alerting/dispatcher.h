@@ -26,6 +26,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -38,6 +39,7 @@
 #include "sentinel/alerting/sink.h"
 #include "sentinel/base/status.h"
 #include "sentinel/base/time.h"
+#include "sentinel/base/write_health.h"
 #include "sentinel/config/config.h"
 
 namespace sentinel::alerting {
@@ -55,12 +57,20 @@ struct SinkMetrics {
   int64_t pending = 0;         // gauge: entries in the store for this sink (last read)
   CircuitState circuit = CircuitState::kClosed;
   int64_t last_duration_ms = 0;
+  uint64_t unrecorded_delivered = 0;  // alerts not in the store, delivered from memory
+  uint64_t unrecorded_failed = 0;     // ... whose one attempt failed (not retried: nothing records it)
 };
 
 struct DeliveryMetrics {
   std::vector<SinkMetrics> sinks;
   int64_t dlq_size = 0;   // gauge: dead_letter_queue rows
   uint64_t enqueued = 0;  // queue rows created since Start
+  // Alerts the store could not record, handed to DeliverUnrecorded() (after
+  // its in-memory dedup) since Start, and those it suppressed as repeats.
+  uint64_t unrecorded = 0;
+  uint64_t unrecorded_suppressed = 0;
+  // The delivery bookkeeping writes (queue rows, attempts, outcomes).
+  WritePathState store_writes;
 };
 
 // An enabled sink and its filter.
@@ -81,6 +91,10 @@ struct DispatcherOptions {
   std::function<double()> uniform01;  // jitter source; empty: a PRNG
   int64_t poll_ms = 1000;
   size_t queue_capacity = 1024;  // per sink, in memory
+  // Repeats of one dedup key among unrecorded alerts within this window are
+  // suppressed (the store cannot do it for them); 0: none are.
+  int64_t dedup_window_ms = 0;
+  size_t unrecorded_capacity = 1000;  // per sink, in memory; the oldest goes first
   // Called (on a worker thread) for each delivery that enters the DLQ:
   // alert id, sink, attempts, last error. The audit hook.
   std::function<void(int64_t, const std::string&, int, const std::string&)> on_dead_letter;
@@ -102,7 +116,15 @@ class Dispatcher {
   // number of queue rows created.
   Result<int64_t> EnqueueNewAlerts();
 
-  // True when no bound sink has anything pending in the store.
+  // Alerts the store could not record (id 0): each is offered once to every
+  // sink whose filter takes it, from memory, on the sink's worker; there is
+  // no retry, dead letter or delivery row (nothing can be written). Logged
+  // and counted as unrecorded (DeliveryMetrics). Repeats of a dedup key
+  // within dedup_window_ms are suppressed.
+  void DeliverUnrecorded(std::vector<Alert> alerts);
+
+  // True when no bound sink has anything pending in the store or unrecorded
+  // alerts waiting in memory.
   Result<bool> Idle();
 
   // Stops the workers (see the file comment). Idempotent.
@@ -118,6 +140,10 @@ class Dispatcher {
   std::unique_ptr<DeliveryStore> store_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<uint64_t> enqueued_{0};
+  std::atomic<uint64_t> unrecorded_{0}, unrecorded_suppressed_{0};
+  std::mutex unrecorded_mu_;
+  std::map<std::string, int64_t> unrecorded_seen_;  // dedup key -> when last offered
+  WriteHealth store_writes_;
   bool started_ = false;
 };
 

@@ -258,5 +258,62 @@ TEST(DispatcherTest, StopCancelsTheAttemptInProgressAndKeepsItPending) {
   EXPECT_EQ(h.t.Count("SELECT count(*) FROM dead_letter_queue"), 0);
 }
 
+Alert Unstored(const std::string& key, detection::Severity severity) {
+  Alert a;
+  a.alert_time = 1700000000000;
+  a.rule_id = "test-rule";
+  a.title = "Test alert";
+  a.severity = severity;
+  a.dedup_key = key;
+  return a;
+}
+
+// When the store cannot be written (issue 14 item 6), alerts the detection
+// cycle could not record still reach every sink whose filter takes them,
+// from memory, counted as unrecorded; repeats within the dedup window are
+// suppressed; the failing bookkeeping writes show in store_writes.
+TEST(DispatcherTest, UnrecordedAlertsReachTheSinksFromMemoryWhileTheStoreCannotBeWritten) {
+  Harness h;
+  auto all = std::make_shared<FakeSink::State>();
+  auto high = std::make_shared<FakeSink::State>();
+  std::vector<SinkBinding> sinks;
+  sinks.push_back(Harness::Bind("all", all));
+  sinks.push_back(Harness::Bind("high", high, detection::Severity::kHigh));
+  DispatcherOptions o = h.Options(3);
+  o.busy_timeout_ms = 50;
+  o.dedup_window_ms = 3'600'000;
+  Dispatcher d(o, std::move(sinks));
+  ASSERT_TRUE(d.Start().ok());
+  // Another connection holds the write lock: every write of the dispatcher fails.
+  auto other = storage::Database::Open(h.t.path(), storage::OpenMode::kReadWrite, 50);
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE((*other)->Exec("BEGIN IMMEDIATE").ok());
+  EXPECT_FALSE(d.EnqueueNewAlerts().ok());
+  EXPECT_TRUE(d.Metrics().store_writes.failing);
+  EXPECT_EQ(d.Metrics().store_writes.failed, 1u);
+
+  d.DeliverUnrecorded({Unstored("k1", detection::Severity::kMedium),
+                       Unstored("k2", detection::Severity::kCritical),
+                       Unstored("k1", detection::Severity::kMedium)});
+  ASSERT_TRUE(Eventually([&] { return Accepted(all) == 2 && Accepted(high) == 1; }));
+  ASSERT_TRUE(Eventually([&] { return d.Idle().ok() && *d.Idle(); }));
+  DeliveryMetrics m = d.Metrics();
+  EXPECT_EQ(m.unrecorded, 2u);
+  EXPECT_EQ(m.unrecorded_suppressed, 1u);
+  ASSERT_EQ(m.sinks.size(), 2u);
+  EXPECT_EQ(m.sinks[0].unrecorded_delivered, 2u);
+  EXPECT_EQ(m.sinks[1].unrecorded_delivered, 1u);
+  EXPECT_EQ(m.sinks[0].delivered, 0u) << "no stored delivery happened";
+  {
+    std::lock_guard lock(all->mu);
+    EXPECT_EQ(all->accepted, (std::vector<int64_t>{0, 0})) << "unrecorded alerts have no id";
+  }
+
+  ASSERT_TRUE((*other)->Exec("COMMIT").ok());
+  EXPECT_EQ(h.t.Count("SELECT count(*) FROM alert_deliveries"), 0);
+  ASSERT_TRUE(d.EnqueueNewAlerts().ok());
+  EXPECT_FALSE(d.Metrics().store_writes.failing) << "the next good write clears it";
+}
+
 }  // namespace
 }  // namespace sentinel::alerting

@@ -87,6 +87,18 @@ ComponentHealth CheckCollector(const config::Config& cfg, const Result<nlohmann:
     h.status = "ok";
     h.detail = "procmond answering";
     if (res.is_object() && res.contains("pid")) h.detail += " (pid " + res["pid"].dump() + ")";
+    // procmond judges its own write paths (docs/operations.md "Health").
+    if (res.is_object() && res.value("status", "ok") != "ok") {
+      h.status = "unhealthy";
+      std::string problems;
+      if (auto p = res.find("problems"); p != res.end() && p->is_array()) {
+        for (const auto& item : *p) {
+          if (!item.is_string()) continue;
+          problems += (problems.empty() ? "" : "; ") + item.get<std::string>();
+        }
+      }
+      h.detail += ": " + (problems.empty() ? std::string("reports itself unhealthy") : problems);
+    }
     return h;
   }
   why = procmond_health.ok() ? "procmond answered with an error" : procmond_health.status().message();

@@ -7,9 +7,13 @@
 // told from here, e.g. a sink's circuit without the agent) with a one-line
 // detail. The report is healthy only when every component is "ok".
 // What "healthy" means per component is in docs/operations.md:
-//   collector  procmond answers on procmond.sock, or the last completed scan
-//              is younger than 2.5 x collection.interval_secs
-//   agent      answers on agent.sock (always ok in the agent's own report)
+//   collector  procmond answers on procmond.sock and its latest scan batch
+//              and event batch writes did not fail, or (procmond not
+//              answering) the last completed scan is younger than
+//              2.5 x collection.interval_secs
+//   agent      answers on agent.sock; in the agent's own report: no detection
+//              cycle running past its bound and its latest alert-record and
+//              delivery-record writes did not fail
 //   database   the event store opens read-only and its schema is current
 //   sink:NAME  its circuit is not open
 //   audit      the last kAuditTailEntries ledger entries verify (hashes and

@@ -1,0 +1,38 @@
+#include "sentinel/ipc/health.h"
+
+#include <gtest/gtest.h>
+
+#include "sentinel/testing/temp_dir.h"
+
+namespace sentinel::ipc {
+namespace {
+
+// procmond answering is not enough (issue 14 item 6): while its scan or
+// event batch writes fail it says so, and the collector is unhealthy with
+// its problems; an "ok" answer stays healthy.
+TEST(CheckCollector, ProcmondReportingFailingWritesIsUnhealthyWithItsProblems) {
+  testing::TempDir tmp;
+  config::Config cfg;
+  cfg.database.path = tmp.File("events.db");
+  nlohmann::json failing = {
+      {"ok", true},
+      {"result",
+       {{"status", "unhealthy"},
+        {"pid", 42},
+        {"problems",
+         {"scan batch writes failing (3 failed attempts): database or disk is full",
+          "event batch writes failing (1 failed attempts): database or disk is full"}}}}};
+  ComponentHealth h = CheckCollector(cfg, Result<nlohmann::json>(failing), 0);
+  EXPECT_EQ(h.status, "unhealthy");
+  EXPECT_NE(h.detail.find("scan batch writes failing (3 failed attempts): database or disk is full"),
+            std::string::npos)
+      << h.detail;
+  EXPECT_NE(h.detail.find("event batch writes failing"), std::string::npos) << h.detail;
+
+  nlohmann::json fine = {{"ok", true},
+                         {"result", {{"status", "ok"}, {"pid", 42}, {"problems", nlohmann::json::array()}}}};
+  EXPECT_EQ(CheckCollector(cfg, Result<nlohmann::json>(fine), 0).status, "ok");
+}
+
+}  // namespace
+}  // namespace sentinel::ipc
