@@ -48,10 +48,8 @@ Status BatchWriter::Flush(int64_t timeout_ms) {
 
 Status BatchWriter::Stop(int64_t timeout_ms) {
   if (!thread_.joinable()) return Status::Ok();
-  int64_t lost_before = 0;
   {
     std::lock_guard lock(mu_);
-    lost_before = stats_.scans_lost;
     draining_ = true;
     changed_.notify_all();
   }
@@ -67,7 +65,7 @@ Status BatchWriter::Stop(int64_t timeout_ms) {
   stats_.scans_lost += static_cast<int64_t>(queue_.size());
   queue_.clear();
   stats_.queued = 0;
-  const int64_t lost = stats_.scans_lost - lost_before;
+  const int64_t lost = stats_.scans_lost;
   if (lost == 0) return Status::Ok();
   return DeadlineExceededError(std::to_string(lost) + " scan(s) not written" +
                                (stats_.last_error.empty() ? "" : "; last error: " + stats_.last_error));

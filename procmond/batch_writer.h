@@ -74,7 +74,8 @@ class BatchWriter {
   Status Flush(int64_t timeout_ms);
   // Flushes (up to timeout_ms; failing writes get kStopAttempts more tries),
   // then stops the thread. DeadlineExceeded naming how many scans were not
-  // written (all counted in scans_lost) and the last write error.
+  // written (scans_lost: given up here or dropped by an interrupted Submit)
+  // and the last write error.
   Status Stop(int64_t timeout_ms);
 
   BatchWriterStats stats() const;

@@ -135,7 +135,7 @@ TEST(BatchWriterTest, InterruptedSubmitReturnsAndCountsTheScanAsLost) {
   EXPECT_EQ(polled.load(), 2);
   EXPECT_EQ(w.stats().scans_lost, 1);
   Status s = w.Stop(60'000);
-  EXPECT_NE(s.message().find("1 scan(s) not written"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("2 scan(s) not written"), std::string::npos) << s.message();
   EXPECT_EQ(w.stats().scans_lost, 2);
 }
 

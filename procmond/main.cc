@@ -349,6 +349,7 @@ int Run(const Flags& flags) {
     trail->Record("component_stop", {{"component", "procmond"}, {"clean", st.ok() && lost == 0}});
     if (!st.ok() || lost > 0) {
       const std::string why = st.ok() ? std::to_string(lost) + " scan(s) not written" : st.message();
+      // st names the same count (BatchWriter::Stop counts every lost scan).
       LogError("scans lost at shutdown", {{"scans_lost", lost}, {"error", why}});
       std::fprintf(stderr, "procmond: scans lost at shutdown: %s\n", why.c_str());
       return kExitRuntime;
