@@ -25,7 +25,7 @@ const char* TypeName(mode_t type) {
 // The checks every descriptor-based helper makes before acting on a node.
 Status CheckNode(const std::string& path, const struct stat& st, mode_t type) {
   if (S_ISLNK(st.st_mode)) return RefusedPathError(path, "it is a symbolic link");
-  if ((st.st_mode & S_IFMT) != (type & S_IFMT)) {
+  if (type != 0 && (st.st_mode & S_IFMT) != (type & S_IFMT)) {
     return RefusedPathError(path, std::string("it is ") + TypeName(st.st_mode) + ", not " + TypeName(type));
   }
   if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {

@@ -68,8 +68,8 @@ Result<UniqueFd> OpenRegularNoFollow(const std::string& path, int flags, mode_t 
 
 // Gives the node at `path` to uid:gid through an O_PATH | O_NOFOLLOW
 // descriptor: a symbolic link, a node of another type than `type` (S_IFDIR,
-// S_IFREG or S_IFSOCK), or a non-directory with more than one hard link is
-// refused, never followed. NotFound when nothing is there.
+// S_IFREG or S_IFSOCK; 0 for any), or a non-directory with more than one
+// hard link is refused, never followed. NotFound when nothing is there.
 Status ChownNoFollow(const std::string& path, mode_t type, uid_t uid, gid_t gid);
 // Sets the permission bits of the node at `path` the same way.
 Status ChmodNoFollow(const std::string& path, mode_t type, mode_t mode);
