@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,11 @@ std::string BinaryName(Binary b) {
     case Binary::kAgentDaemon: return "sentinelagent --no-collector";
   }
   return "";
+}
+
+void PrintTo(const PlantCase& c, std::ostream* os) {
+  *os << BinaryName(c.binary) << ", link at " << c.planted
+      << (c.target_exists ? " to a root file" : " to nothing");
 }
 
 // A signing key's content: 64 lowercase hex characters.
