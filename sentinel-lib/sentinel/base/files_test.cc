@@ -109,7 +109,8 @@ TEST(ChownNoFollowTest, ChangesTheNodeButRefusesLinks) {
   WriteFile(tmp.File("target"), "precious");
   const struct stat before = Lstat(tmp.File("target"));
   ASSERT_EQ(::symlink(tmp.File("target").c_str(), tmp.File("link").c_str()), 0);
-  ExpectRefused(ChownNoFollow(tmp.File("link"), S_IFREG, uid, gid), tmp.File("link"), "it is a symbolic link");
+  ExpectRefused(ChownNoFollow(tmp.File("link"), S_IFREG, uid, gid), tmp.File("link"),
+                "it is a symbolic link");
   ExpectRefused(ChmodNoFollow(tmp.File("link"), S_IFREG, 0666), tmp.File("link"), "it is a symbolic link");
   ASSERT_EQ(::link(tmp.File("target").c_str(), tmp.File("hard").c_str()), 0);
   ExpectRefused(ChownNoFollow(tmp.File("hard"), S_IFREG, uid, gid), tmp.File("hard"), "it has 2 hard links");
@@ -152,7 +153,8 @@ TEST(CreateDirectoriesTest, ReportsTheLevelsItCreated) {
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->empty());
   ASSERT_EQ(::symlink(tmp.File("a").c_str(), tmp.File("link").c_str()), 0);
-  ExpectRefused(CreateDirectories(tmp.File("link"), 0750).status(), tmp.File("link"), "it is a symbolic link");
+  ExpectRefused(CreateDirectories(tmp.File("link"), 0750).status(), tmp.File("link"),
+                "it is a symbolic link");
   WriteFile(tmp.File("f"), "x");
   ExpectRefused(CreateDirectories(tmp.File("f"), 0750).status(), tmp.File("f"), "it is not a directory");
 }
