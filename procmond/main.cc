@@ -23,7 +23,9 @@
 #include "procmond/realtime/event_writer.h"
 #include "procmond/realtime/realtime_source.h"
 #include "procmond/version.h"
+#include "sentinel/audit/signer.h"
 #include "sentinel/audit/trail.h"
+#include "sentinel/base/files.h"
 #include "sentinel/base/time.h"
 #include "sentinel/config/config.h"
 #include "sentinel/storage/store.h"
@@ -80,6 +82,8 @@ int Run(const Flags& flags) {
                                 {"config_sources", loaded->sources},
                                 {"database", cfg.database.path}});
 
+  const uid_t start_uid = getuid();
+
   // Block the signals we handle; they are taken synchronously between scans.
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -101,7 +105,8 @@ int Run(const Flags& flags) {
 
   // The control socket (procmond/control.h), bound while still root and
   // before any store is touched: a live procmond.sock means another
-  // collector is running. Any other failure only turns the socket off.
+  // collector is running, and a link planted in its place or in place of its
+  // directory is refused (exit 1). Any other failure only turns the socket off.
   procmond::ScanStats scan_stats;
   scan_stats.started_at_ms = MonotonicMs();
   std::unique_ptr<procmond::ProcmondControl> control;
@@ -109,7 +114,7 @@ int Run(const Flags& flags) {
     auto listening = procmond::ProcmondControl::Listen(cfg, &scan_stats);
     if (listening.ok()) {
       control = std::move(listening).value();
-    } else if (listening.status().code() == StatusCode::kAlreadyExists) {
+    } else if (listening.status().code() == StatusCode::kAlreadyExists || IsRefusedPath(listening.status())) {
       std::fprintf(stderr, "procmond: %s\n", listening.status().message().c_str());
       return kExitRuntime;
     } else {
@@ -118,18 +123,17 @@ int Run(const Flags& flags) {
     }
   }
 
-  // A data directory procmond creates itself belongs to the collector's user.
-  std::string data_dir = std::filesystem::path(cfg.database.path).parent_path().string();
-  std::error_code ec;
-  const bool data_dir_existed = data_dir.empty() || std::filesystem::exists(data_dir, ec);
-
-  // A bad audit signing key is a configuration error: found before any
-  // store is created.
+  // The audit signing key is read now, as root (it is root's, mode 0600),
+  // and kept for the ledger opened later. A bad key is a configuration
+  // error (exit 2); a symbolic link in its place is refused (exit 1).
+  std::shared_ptr<const audit::Signer> signer;
   if (!cfg.database.audit_signing_key.empty()) {
-    if (auto key = audit::Signer::LoadPrivateKeyFile(cfg.database.audit_signing_key); !key.ok()) {
+    auto key = audit::Signer::LoadPrivateKeyFile(cfg.database.audit_signing_key);
+    if (!key.ok()) {
       std::fprintf(stderr, "procmond: database.audit_signing_key: %s\n", key.status().message().c_str());
-      return kExitUsage;
+      return IsRefusedPath(key.status()) ? kExitRuntime : kExitUsage;
     }
+    signer = std::move(*key);
   }
 
   // Real-time events (docs/realtime.md): loading the BPF program or
@@ -172,73 +176,121 @@ int Run(const Flags& flags) {
   }
   LogInfo("scan source", {{"source", sampler ? "ebpf" : "proc"}});
 
+  // The stores (issue 14, docs/decisions.md). Their directories usually
+  // belong to privileges.user, who could swap any name there for a link to
+  // a file of root's: a store in such a directory is opened only after the
+  // drop, with that user's rights, and whatever SQLite creates beside it is
+  // created by that user. Only a store in a directory that nobody but root
+  // can change is opened (and created) as root, then handed over through
+  // descriptors that follow no link (base/files.h). Missing directories are
+  // created by root and given to the user.
+  const bool dropping = geteuid() == 0;
+  std::vector<std::string> chown_paths;
+  if (control) chown_paths = control->ChownPaths();
+  auto open_as_root = [&](const std::string& store_path) -> Result<bool> {
+    if (!dropping) return false;
+    std::string dir = std::filesystem::path(store_path).parent_path().string();
+    if (dir.empty()) dir = ".";
+    ASSIGN_OR_RETURN(std::vector<std::string> created, CreateDirectories(dir, 0750));
+    if (!created.empty()) {
+      chown_paths.insert(chown_paths.end(), created.begin(), created.end());
+      return false;
+    }
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0) return ErrnoError(errno, "stat " + dir);
+    return st.st_uid == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+  };
+  auto store_dir_failed = [](const std::string& what, const Status& st) {
+    LogError("cannot prepare the " + what + " directory", {{"error", st.message()}});
+    std::fprintf(stderr, "procmond: %s\n", st.message().c_str());
+    return kExitRuntime;
+  };
+  auto events_as_root = open_as_root(cfg.database.path);
+  if (!events_as_root.ok()) return store_dir_failed("event store", events_as_root.status());
+  auto audit_as_root = open_as_root(cfg.database.audit_path);
+  if (!audit_as_root.ok()) return store_dir_failed("audit ledger", audit_as_root.status());
+
   // Both of procmond's connections append; a small page cache each keeps
   // ~3 MiB of RSS off the collector (SQLite's default is 2,000 KiB each).
-  constexpr int64_t kCollectorCacheKib = 512;
-  auto store = storage::EventStore::Open(
-      {cfg.database.path, storage::OpenMode::kReadWrite, cfg.database.busy_timeout_ms, kCollectorCacheKib});
-  if (!store.ok()) {
-    LogError("cannot open event store", {{"error", store.status().message()}});
-    std::fprintf(stderr, "procmond: %s\n", store.status().message().c_str());
-    return kExitRuntime;
-  }
-
   // Real-time events are written on their own connection to the same WAL
   // database (the scan writer owns the first); the busy timeout serializes
   // the two writers.
-  std::unique_ptr<storage::EventStore> event_store;
-  if (realtime) {
-    auto opened = storage::EventStore::Open(
-        {cfg.database.path, storage::OpenMode::kReadWrite, cfg.database.busy_timeout_ms, kCollectorCacheKib});
-    if (!opened.ok()) {
-      LogError("cannot open the event store for real-time events", {{"error", opened.status().message()}});
+  constexpr int64_t kCollectorCacheKib = 512;
+  std::unique_ptr<storage::EventStore> store, event_store;
+  auto open_events = [&](const std::string& user) -> bool {
+    for (auto* slot : {&store, &event_store}) {
+      if (slot == &event_store && !realtime) break;
+      auto opened = storage::EventStore::Open({cfg.database.path, storage::OpenMode::kReadWrite,
+                                               cfg.database.busy_timeout_ms, kCollectorCacheKib});
+      if (!opened.ok()) {
+        std::string msg = opened.status().message();
+        if (!user.empty() && !IsRefusedPath(opened.status()))
+          msg += " (opened as privileges.user " + user + ", who must be able to write there)";
+        LogError("cannot open event store", {{"error", msg}});
+        std::fprintf(stderr, "procmond: %s\n", msg.c_str());
+        return false;
+      }
+      *slot = std::move(*opened);
+    }
+    return true;
+  };
+  // The audit ledger: a ledger that cannot be opened does not stop
+  // collection; it is reported loudly. A link planted in its place does.
+  std::unique_ptr<audit::AuditTrail> trail;
+  auto open_trail = [&]() -> int {
+    audit::LedgerOptions lopts;
+    lopts.path = cfg.database.audit_path;
+    lopts.busy_timeout_ms = cfg.database.busy_timeout_ms;
+    lopts.signer = signer;
+    auto opened = audit::AuditTrail::Open("procmond", lopts);
+    if (!opened.ok() && IsRefusedPath(opened.status())) {
+      LogError("cannot open the audit ledger", {{"error", opened.status().message()}});
       std::fprintf(stderr, "procmond: %s\n", opened.status().message().c_str());
       return kExitRuntime;
     }
-    event_store = std::move(*opened);
-  }
-
-  // The audit ledger: opened (created) before the drop so its files can be
-  // handed to the collector's user. A ledger that cannot be opened does not
-  // stop collection; it is reported loudly.
-  const std::string audit_dir = std::filesystem::path(cfg.database.audit_path).parent_path().string();
-  const bool audit_dir_existed = audit_dir.empty() || std::filesystem::exists(audit_dir, ec);
-  std::unique_ptr<audit::AuditTrail> trail;
-  {
-    auto opened = audit::AuditTrail::OpenForComponent(
-        "procmond", cfg.database.audit_path, cfg.database.busy_timeout_ms, cfg.database.audit_signing_key);
     if (!opened.ok() && opened.status().code() == StatusCode::kInvalidArgument) {
       std::fprintf(stderr, "procmond: %s\n", opened.status().message().c_str());
       return kExitUsage;
     }
     trail =
         opened.ok() ? std::move(*opened) : audit::AuditTrail::Disabled("procmond", opened.status().message());
+    return 0;
+  };
+  auto hand_over = [&chown_paths](const std::string& store_path) {
+    for (const char* suffix : {"", "-wal", "-shm"}) chown_paths.push_back(store_path + suffix);
+  };
+  if (*events_as_root) {
+    if (!open_events("")) return kExitRuntime;
+    hand_over(cfg.database.path);
   }
-  trail->Record("component_start", {{"component", "procmond"},
-                                    {"version", procmond::kVersion},
-                                    {"pid", getpid()},
-                                    {"uid", getuid()},
-                                    {"once", flags.once}});
-  trail->Record("config_loaded", {{"config_hash", loaded->hash}, {"sources", loaded->sources}});
+  if (*audit_as_root) {
+    if (int rc = open_trail(); rc != 0) return rc;
+    if (trail->enabled()) hand_over(cfg.database.audit_path);
+  }
 
   // Everything that needs root is open; drop to privileges.user.
   procmond::PrivilegeOptions popts;
   popts.user = cfg.privileges.user;
   popts.keep_capabilities = cfg.privileges.keep_capabilities;
-  if (control) popts.chown_paths = control->ChownPaths();
-  for (const char* suffix : {"", "-wal", "-shm"}) popts.chown_paths.push_back(cfg.database.path + suffix);
-  if (!data_dir_existed) popts.chown_paths.push_back(data_dir);
-  if (trail->enabled()) {
-    for (const char* suffix : {"", "-wal", "-shm"})
-      popts.chown_paths.push_back(cfg.database.audit_path + suffix);
-    if (!audit_dir_existed && audit_dir != data_dir) popts.chown_paths.push_back(audit_dir);
-  }
+  popts.chown_paths = chown_paths;
   auto priv = procmond::DropPrivileges(popts);
   if (!priv.ok()) {
     LogError("cannot drop privileges", {{"error", priv.status().message()}});
     std::fprintf(stderr, "procmond: cannot drop privileges: %s\n", priv.status().message().c_str());
     return priv.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitRuntime;
   }
+  const std::string opened_as = priv->dropped ? priv->user : "";
+  if (!*events_as_root && !open_events(opened_as)) return kExitRuntime;
+  if (!*audit_as_root) {
+    if (int rc = open_trail(); rc != 0) return rc;
+  }
+
+  trail->Record("component_start", {{"component", "procmond"},
+                                    {"version", procmond::kVersion},
+                                    {"pid", getpid()},
+                                    {"uid", start_uid},
+                                    {"once", flags.once}});
+  trail->Record("config_loaded", {{"config_hash", loaded->hash}, {"sources", loaded->sources}});
   if (priv->dropped) {
     auto caps = procmond::ReadCapabilityState(getpid());
     LogInfo("privileges dropped", {{"user", priv->user},
@@ -272,10 +324,10 @@ int Run(const Flags& flags) {
   procmond::LinuxProcessSource source(source_opts);
   if (sampler) source.SetTaskSampler(std::move(sampler));
   scan_stats.scan_source_ebpf = source.sampling_from_kernel();
-  procmond::Collector collector(source, **store);
+  procmond::Collector collector(source, *store);
   // The writer thread owns the store from here on.
   procmond::BatchWriter writer(
-      [&store](const models::ScanRecord& scan) { return (*store)->WriteScan(scan); },
+      [&store](const models::ScanRecord& scan) { return store->WriteScan(scan); },
       [&scan_stats](const models::ScanRecord& scan, int64_t scan_id, int64_t write_ms) {
         scan_stats.RecordWritten(scan, scan_id, write_ms);
         LogInfo("scan written", {{"scan_id", scan_id},

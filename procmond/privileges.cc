@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "sentinel/base/files.h"
 #include "sentinel/base/strings.h"
 
 namespace sentinel::procmond {
@@ -69,10 +70,14 @@ Result<PrivilegeReport> DropPrivileges(const PrivilegeOptions& options) {
   auto [uid, gid] = ids;
   report.user = options.user;
 
+  // The paths may lie in a directory the user already owns: given away
+  // through a descriptor that never follows a link, and never a file with
+  // other hard links (base/files.h).
   for (const auto& path : options.chown_paths) {
-    if (::chown(path.c_str(), uid, gid) != 0 && errno != ENOENT) {
-      return ErrnoError(errno, "giving " + path + " to user " + options.user);
-    }
+    Status st = ChownNoFollow(path, 0, uid, gid);
+    if (st.ok() || st.code() == StatusCode::kNotFound) continue;
+    if (IsRefusedPath(st)) return st;
+    return st.WithContext("giving " + path + " to user " + options.user);
   }
 
   // Bounding set first: dropping from it needs CAP_SETPCAP, which we still have.

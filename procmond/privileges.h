@@ -41,7 +41,10 @@ Result<std::pair<uid_t, gid_t>> LookupUser(const std::string& user);
 // Drops privileges as described above when running as root; otherwise
 // returns a report of what an unprivileged collector cannot see.
 // Errors: NotFound (no such user), InvalidArgument (unknown capability),
-// PermissionDenied/Internal (a system call failed: the process must exit).
+// PermissionDenied/Internal (a system call failed: the process must exit),
+// FailedPrecondition (IsRefusedPath: a chown path is a symbolic link or a
+// hard-linked file; nothing was given away through it).
+// Missing chown paths are skipped.
 Result<PrivilegeReport> DropPrivileges(const PrivilegeOptions& options);
 
 // Reads the calling process's capability sets from /proc/self/status as

@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "sentinel/base/files.h"
 #include "sentinel/storage/store.h"
 #include "sentinel/testing/subprocess.h"
 #include "sentinel/testing/temp_dir.h"
@@ -129,6 +130,51 @@ TEST(PrivilegesTest, UnprivilegedRunReportsWhatIsMissing) {
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->dropped);
   EXPECT_FALSE(r->missing.empty());
+}
+
+}  // namespace
+}  // namespace sentinel::procmond
+
+namespace sentinel::procmond {
+namespace {
+
+// Issue 14: a chown path the service user swapped for a link (or a hard link)
+// to root's file is refused; the file keeps its owner.
+TEST(PrivilegesTest, ChownPathsNeverFollowLinks) {
+  if (geteuid() != 0) GTEST_SKIP() << "privileged test: needs root to give files away and drop";
+  auto nobody = LookupUser("nobody");
+  if (!nobody.ok()) GTEST_SKIP() << "needs the nobody user: " << nobody.status().message();
+  for (const std::string kind : {"symlink", "hardlink"}) {
+    SCOPED_TRACE(kind);
+    testing::TempDir dir;
+    testing::WriteFile(dir.File("root-file"), "precious");
+    ASSERT_EQ(chmod(dir.File("root-file").c_str(), 0600), 0);
+    const std::string planted = dir.File("events.db");
+    if (kind == "symlink") {
+      ASSERT_EQ(symlink(dir.File("root-file").c_str(), planted.c_str()), 0);
+    } else {
+      ASSERT_EQ(link(dir.File("root-file").c_str(), planted.c_str()), 0);
+    }
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      PrivilegeOptions o;
+      o.user = "nobody";
+      o.chown_paths = {planted};
+      auto r = DropPrivileges(o);
+      const bool refused = !r.ok() && IsRefusedPath(r.status()) &&
+                           r.status().message().find("refusing " + planted) != std::string::npos;
+      _exit(refused ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "the planted " << kind << " was not refused";
+    struct stat st {};
+    ASSERT_EQ(stat(dir.File("root-file").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 0u);
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+  }
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "sentinel/base/files.h"
+
 namespace sentinel::agent {
 
 Result<InstanceLock> InstanceLock::Acquire(const std::string& database_path) {
@@ -19,15 +21,20 @@ Result<InstanceLock> InstanceLock::Acquire(const std::string& database_path) {
     std::filesystem::create_directories(dir, ec);
     if (ec)
       return PermissionDeniedError("cannot create data directory " + dir.string() + ": " + ec.message());
-    ::chmod(dir.c_str(), 0750);
+    RETURN_IF_ERROR(ChmodNoFollow(dir.string(), S_IFDIR, 0750));
   }
+  // The data directory may belong to the service user: the lock file is
+  // never opened through a link or a second hard link (it is truncated and
+  // written below), see base/files.h.
   const std::string path = (dir / "sentinelagent.lock").string();
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-  if (fd < 0) {
-    const int err = errno;
-    std::string msg = "cannot open lock file " + path + ": " + std::strerror(err);
-    return err == EACCES || err == EPERM ? PermissionDeniedError(msg) : InternalError(msg);
+  auto opened = OpenRegularNoFollow(path, O_RDWR | O_CREAT, 0640);
+  if (!opened.ok()) {
+    if (IsRefusedPath(opened.status())) return opened.status();
+    std::string msg = "cannot open lock file " + path + ": " + opened.status().message();
+    return opened.status().code() == StatusCode::kPermissionDenied ? PermissionDeniedError(msg)
+                                                                   : InternalError(msg);
   }
+  const int fd = opened->release();
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     std::string holder;

@@ -16,7 +16,8 @@ class InstanceLock {
   // Creates the directory of `database_path` (0750) when missing, then takes
   // the lock. FailedPrecondition naming the running agent's pid and the lock
   // file when another process holds it; PermissionDenied/Internal when the
-  // file cannot be created.
+  // file cannot be created; a refusal (IsRefusedPath, base/files.h) when a
+  // symbolic link, a hard-linked file or a non-regular file is in its place.
   static Result<InstanceLock> Acquire(const std::string& database_path);
 
   InstanceLock(InstanceLock&& other) noexcept : fd_(other.fd_), path_(std::move(other.path_)) {

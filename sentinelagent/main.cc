@@ -22,6 +22,7 @@
 #include "sentinel/alerting/dispatcher.h"
 #include "sentinel/alerting/sink.h"
 #include "sentinel/audit/trail.h"
+#include "sentinel/base/files.h"
 #include "sentinel/base/time.h"
 #include "sentinel/config/config.h"
 #include "sentinel/detection/sql_guard.h"
@@ -158,7 +159,7 @@ int Run(const Flags& flags) {
   if (!cfg.database.audit_signing_key.empty()) {
     if (auto key = audit::Signer::LoadPrivateKeyFile(cfg.database.audit_signing_key); !key.ok()) {
       std::fprintf(stderr, "sentinelagent: database.audit_signing_key: %s\n", key.status().message().c_str());
-      return kExitUsage;
+      return IsRefusedPath(key.status()) ? kExitRuntime : kExitUsage;  // a planted link is not a config error
     }
   }
 
@@ -185,7 +186,7 @@ int Run(const Flags& flags) {
         return kExitUsage;
       }
     }
-    if (Status s = ops.ListenControl(); s.code() == StatusCode::kAlreadyExists) {
+    if (Status s = ops.ListenControl(); s.code() == StatusCode::kAlreadyExists || IsRefusedPath(s)) {
       LogError("refusing to start", {{"error", s.message()}});
       std::fprintf(stderr, "sentinelagent: %s\n", s.message().c_str());
       return kExitRuntime;
@@ -213,6 +214,10 @@ int Run(const Flags& flags) {
     if (!opened.ok() && opened.status().code() == StatusCode::kInvalidArgument) {
       std::fprintf(stderr, "sentinelagent: %s\n", opened.status().message().c_str());
       return kExitUsage;
+    }
+    if (!opened.ok() && IsRefusedPath(opened.status())) {  // a link planted at the ledger
+      std::fprintf(stderr, "sentinelagent: %s\n", opened.status().message().c_str());
+      return kExitRuntime;
     }
     trail = opened.ok() ? std::move(*opened)
                         : audit::AuditTrail::Disabled("sentinelagent", opened.status().message());

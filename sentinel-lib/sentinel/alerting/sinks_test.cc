@@ -221,6 +221,27 @@ TEST(FileSinkTest, NoticesAFileMovedAwayAndReportsUnwritablePaths) {
   EXPECT_NE(r.status.message().find("missing/dir"), std::string::npos) << r.status.message();
 }
 
+// Issue 14: the alert file's directory may be writable by others; a link
+// (symbolic or hard) planted at the path is refused, its target untouched.
+TEST(FileSinkTest, RefusesALinkAtThePath) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.File("target"), "precious\n");
+  const std::string path = dir.File("alerts.jsonl");
+  Sent s;
+  auto sink = Build({.name = "f", .type = "file", .format = "json", .path = path, .fsync = "batch"});
+  for (const bool hard : {false, true}) {
+    SCOPED_TRACE(hard ? "hard link" : "symbolic link");
+    ::unlink(path.c_str());
+    ASSERT_EQ(hard ? ::link(dir.File("target").c_str(), path.c_str())
+                   : ::symlink(dir.File("target").c_str(), path.c_str()),
+              0);
+    DeliveryResult r = s.To(*sink);
+    ASSERT_FALSE(r.status.ok());
+    EXPECT_NE(r.status.message().find("refusing " + path), std::string::npos) << r.status.message();
+    EXPECT_EQ(testing::ReadFile(dir.File("target")), "precious\n");
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // syslog
 

@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "sentinel/audit/internal/hex.h"
+#include "sentinel/base/files.h"
 #include "sentinel/crypto/hex.h"
 
 namespace sentinel::audit {
@@ -61,10 +62,10 @@ Result<std::unique_ptr<Signer>> Signer::FromSeed(const std::array<uint8_t, kSeed
 Result<std::unique_ptr<Signer>> Signer::LoadPrivateKeyFile(const std::string& path) {
   RETURN_IF_ERROR(InitSodium());
   // O_NOFOLLOW: a symlink planted in place of the key is refused, not followed.
-  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  // O_NONBLOCK: a FIFO planted there must not hang the open (refused below).
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
-    if (errno == ELOOP)
-      return InvalidArgumentError(path + ": audit signing key is a symlink; refusing to follow it");
+    if (errno == ELOOP) return RefusedPathError(path, "the audit signing key is a symbolic link");
     if (errno == ENOENT) return NotFoundError(path + ": audit signing key not found");
     return ErrnoError(errno, "opening audit signing key " + path);
   }

@@ -41,7 +41,8 @@ class Signer {
   // Loads a private key file written by GenerateSigningKeyFile. Errors:
   // NotFound (missing), PermissionDenied (group/world-accessible, owned by
   // another user, or unreadable; the message names the file and its mode),
-  // InvalidArgument (symlink, not a regular file, or not 64 hex characters),
+  // FailedPrecondition (a symbolic link: refused, never followed, see
+  // base/files.h), InvalidArgument (not a regular file, or not 64 hex characters),
   // Internal (libsodium could not initialise).
   static Result<std::unique_ptr<Signer>> LoadPrivateKeyFile(const std::string& path);
   // From a seed held in memory (tests, or a key from a secrets manager).

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "sentinel/base/files.h"
 #include "sentinel/crypto/hex.h"
 #include "sentinel/testing/temp_dir.h"
 
@@ -119,7 +120,16 @@ TEST(SignerTest, RefusesSymlinksAndBadContent) {
   ASSERT_TRUE(GenerateSigningKeyFile(real).ok());
   const std::string link = dir.File("link.key");
   ASSERT_EQ(::symlink(real.c_str(), link.c_str()), 0);
-  EXPECT_EQ(Signer::LoadPrivateKeyFile(link).status().code(), StatusCode::kInvalidArgument);
+  auto refused = Signer::LoadPrivateKeyFile(link);
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(IsRefusedPath(refused.status())) << refused.status().message();
+  EXPECT_NE(
+      refused.status().message().find("refusing " + link + ": the audit signing key is a symbolic link"),
+      std::string::npos)
+      << refused.status().message();
+  const std::string fifo = dir.File("fifo.key");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(Signer::LoadPrivateKeyFile(fifo).status().code(), StatusCode::kInvalidArgument);  // and no hang
 
   EXPECT_EQ(Signer::LoadPrivateKeyFile(dir.File("missing.key")).status().code(), StatusCode::kNotFound);
 

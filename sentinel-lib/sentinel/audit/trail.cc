@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "sentinel/base/files.h"
 #include "sentinel/telemetry/log.h"
 
 namespace sentinel::audit {
@@ -20,6 +21,7 @@ Result<std::unique_ptr<AuditTrail>> AuditTrail::OpenForComponent(std::string act
   if (!signing_key_file.empty()) {
     auto signer = Signer::LoadPrivateKeyFile(signing_key_file);
     if (!signer.ok()) {
+      if (IsRefusedPath(signer.status())) return signer.status();  // a planted link: not a config error
       return InvalidArgumentError("database.audit_signing_key: " + signer.status().message());
     }
     options.signer = std::shared_ptr<const Signer>(std::move(*signer));

@@ -37,7 +37,8 @@ class AuditTrail {
   // Open() for a component: with `signing_key_file` non-empty the entries are
   // signed with that Ed25519 key (Signer::LoadPrivateKeyFile refuses a key
   // readable by others). A key problem is InvalidArgument naming the file —
-  // a configuration error; other errors are those of AuditLedger::Open.
+  // a configuration error — except a symbolic link at the key, refused as
+  // FailedPrecondition (IsRefusedPath); other errors are those of AuditLedger::Open.
   static Result<std::unique_ptr<AuditTrail>> OpenForComponent(std::string actor, const std::string& path,
                                                               int64_t busy_timeout_ms,
                                                               const std::string& signing_key_file);

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "sentinel/base/files.h"
 #include "sentinel/base/time.h"
 #include "sentinel/telemetry/log.h"
 
@@ -167,19 +168,25 @@ Result<std::unique_ptr<ControlServer>> ControlServer::Listen(ServerOptions optio
   s->path_ = SocketPath(dir, s->options_.socket_name);
   ASSIGN_OR_RETURN(sockaddr_un addr, MakeAddress(s->path_));
 
+  // The socket directory may belong to the service user, who can then swap
+  // any name in it: nothing here follows a link, and the mode and owner of
+  // what is created are set through descriptors (base/files.h).
   struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) {
+  if (::lstat(dir.c_str(), &st) != 0) {
     if (errno != ENOENT) return ErrnoError(errno, "ipc.socket_dir " + dir);
     if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
       return ErrnoError(errno, "creating ipc.socket_dir " + dir);
     }
-    ::chmod(dir.c_str(), 0750);  // whatever the umask
+    RETURN_IF_ERROR(ChmodNoFollow(dir, S_IFDIR, 0750));  // whatever the umask
     s->created_dir_ = true;
+  } else if (S_ISLNK(st.st_mode)) {
+    return RefusedPathError(dir, "ipc.socket_dir is a symbolic link");
   } else if (!S_ISDIR(st.st_mode)) {
     return FailedPreconditionError("ipc.socket_dir " + dir + " is not a directory");
   }
 
   if (::lstat(s->path_.c_str(), &st) == 0) {
+    if (S_ISLNK(st.st_mode)) return RefusedPathError(s->path_, "it is a symbolic link");
     if (!S_ISSOCK(st.st_mode)) {
       return FailedPreconditionError(s->path_ +
                                      " exists and is not a socket; remove it or change ipc.socket_dir");
@@ -209,10 +216,12 @@ Result<std::unique_ptr<ControlServer>> ControlServer::Listen(ServerOptions optio
     }
     return ErrnoError(err, "binding " + s->path_);
   }
-  if (::chmod(s->path_.c_str(), 0660) != 0) {
-    const int err = errno;
+  // bind() never follows a link, but the name can be swapped right after;
+  // the mode is set on what the name holds only if it is a lone socket.
+  if (Status st_mode = ChmodNoFollow(s->path_, S_IFSOCK, 0660); !st_mode.ok()) {
+    if (IsRefusedPath(st_mode)) return st_mode;  // not ours any more: left alone
     ::unlink(s->path_.c_str());
-    return ErrnoError(err, "chmod 0660 " + s->path_);
+    return st_mode.WithContext("chmod 0660");
   }
   if (::listen(fd.get(), 16) != 0) {
     const int err = errno;

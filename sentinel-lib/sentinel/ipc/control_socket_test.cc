@@ -16,6 +16,7 @@
 
 #include <gtest/gtest.h>
 
+#include "sentinel/base/files.h"
 #include "sentinel/testing/temp_dir.h"
 
 namespace sentinel::ipc {
@@ -240,6 +241,44 @@ TEST(ControlServer, NonSocketPathAndTooLongPathRefused) {
   s = ControlServer::Listen(o, {});
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+}
+
+// Issue 14: the socket directory may belong to the service user; a link
+// planted at the socket or in place of the directory is refused, and the
+// file it points to keeps its mode and owner.
+TEST(ControlServer, LinksAtTheSocketOrTheDirectoryAreRefused) {
+  testing::TempDir tmp;
+  testing::WriteFile(tmp.File("target"), "precious");
+  ASSERT_EQ(::chmod(tmp.File("target").c_str(), 0600), 0);
+  ASSERT_EQ(::mkdir(tmp.File("ipc").c_str(), 0750), 0);
+  ServerOptions o;
+  o.socket_dir = tmp.File("ipc");
+  o.socket_name = kAgentSocket;
+  const std::string sock = tmp.File("ipc/") + kAgentSocket;
+  ASSERT_EQ(::symlink(tmp.File("target").c_str(), sock.c_str()), 0);
+  auto s = ControlServer::Listen(o, {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(IsRefusedPath(s.status())) << s.status().message();
+  EXPECT_NE(s.status().message().find("refusing " + sock + ": it is a symbolic link"), std::string::npos)
+      << s.status().message();
+
+  ASSERT_EQ(::symlink(tmp.File("ipc").c_str(), tmp.File("ipc-link").c_str()), 0);
+  o.socket_dir = tmp.File("ipc-link");
+  s = ControlServer::Listen(o, {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(IsRefusedPath(s.status())) << s.status().message();
+  EXPECT_NE(
+      s.status().message().find("refusing " + tmp.File("ipc-link") + ": ipc.socket_dir is a symbolic link"),
+      std::string::npos)
+      << s.status().message();
+
+  struct stat st {};
+  ASSERT_EQ(::lstat(tmp.File("target").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(testing::ReadFile(tmp.File("target")), "precious");
+  struct stat link {};
+  ASSERT_EQ(::lstat(sock.c_str(), &link), 0);
+  EXPECT_TRUE(S_ISLNK(link.st_mode));  // left where it was: not ours to remove
 }
 
 TEST(ControlClient, NothingListeningIsUnavailable) {

@@ -5,6 +5,8 @@
 
 #include <cerrno>
 
+#include "sentinel/base/files.h"
+
 namespace sentinel::storage {
 
 Status SqliteError(int rc, std::string_view what, sqlite3* db) {
@@ -35,6 +37,12 @@ Status SqliteError(int rc, std::string_view what, sqlite3* db) {
 Result<std::unique_ptr<Database>> Database::Open(const std::string& path, OpenMode mode,
                                                  int64_t busy_timeout_ms) {
   if (path.empty()) return InvalidArgumentError("database path is empty");
+  // A store and its side files are never reached through a symbolic link
+  // (issue 14): whoever owns the data directory could otherwise point them
+  // at any file the opening process may write. Checked here for a clear
+  // message; SQLITE_OPEN_NOFOLLOW (any link in the path) and the unix VFS's
+  // O_NOFOLLOW on -wal, -shm and -journal hold against a later swap.
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) RETURN_IF_ERROR(RefuseSymlink(path + suffix));
   struct stat st {};
   bool exists = ::stat(path.c_str(), &st) == 0;
   if (mode == OpenMode::kReadOnly && !exists) {
@@ -46,10 +54,14 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path, OpenMo
   if (exists && ::access(path.c_str(), R_OK) != 0) {
     return PermissionDeniedError(path + ": cannot read database: Permission denied");
   }
-  int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+  int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOFOLLOW;
   flags |= mode == OpenMode::kReadOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  if (rc == SQLITE_CANTOPEN_SYMLINK) {
+    sqlite3_close_v2(db);
+    return RefusedPathError(path, "its path goes through a symbolic link");
+  }
   if (rc != SQLITE_OK) {
     Status s = SqliteError(rc, path + ": cannot open database", db);
     sqlite3_close_v2(db);

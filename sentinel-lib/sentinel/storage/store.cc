@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sentinel/base/files.h"
 #include "sentinel/base/time.h"
 
 namespace sentinel::storage {
@@ -48,7 +49,7 @@ Status EnsureParentDirectory(const std::string& path) {
 // Creates the database file with mode 0640 before SQLite does (SQLite would
 // use 0644); its -wal and -shm files inherit the main file's mode.
 Status PrecreateFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
   if (fd >= 0) {
     ::close(fd);
     return Status::Ok();
@@ -240,8 +241,12 @@ Result<std::unique_ptr<Database>> OpenStore(DatabaseKind kind, const StoreOption
   bool created = false;
   if (options.mode == OpenMode::kReadWrite) {
     RETURN_IF_ERROR(EnsureParentDirectory(options.path));
+    // A planted link is refused before anything is created (Database::Open
+    // checks again, with SQLite's own O_NOFOLLOW behind it).
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+      RETURN_IF_ERROR(RefuseSymlink(options.path + suffix));
     struct stat st {};
-    if (::stat(options.path.c_str(), &st) != 0) {
+    if (::lstat(options.path.c_str(), &st) != 0) {
       RETURN_IF_ERROR(PrecreateFile(options.path));
       created = true;
     } else if (S_ISREG(st.st_mode) && ::access(options.path.c_str(), W_OK) != 0) {

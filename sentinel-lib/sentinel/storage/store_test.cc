@@ -189,6 +189,58 @@ TEST(StoreTest, ReadOnlyDirectoryIsAClearError) {
   EXPECT_FALSE(FileExists(dir.File("ro/e.db")));
 }
 
+// Issue 14: whoever owns the data directory could plant a link at the store
+// or a side file and have a privileged opener write (or create) its target.
+class StoreSymlinkTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(StoreSymlinkTest, ALinkAtTheStoreOrASideFileIsRefusedNamingIt) {
+  TempDir tmp;
+  const std::string db = tmp.File("events.db");
+  if (GetParam() != "") {
+    ASSERT_TRUE(EventStore::Open(Rw(db)).ok());  // a real store; the side file is the link
+    for (const char* suffix : {"-wal", "-shm", "-journal"}) ::unlink((db + suffix).c_str());
+  }
+  const std::string link = db + GetParam();
+  WriteFile(tmp.File("target"), "");  // an empty file: SQLite would take it as an empty database
+  ASSERT_EQ(::chmod(tmp.File("target").c_str(), 0604), 0);
+  ASSERT_EQ(::symlink(tmp.File("target").c_str(), link.c_str()), 0);
+  for (OpenMode mode : {OpenMode::kReadWrite, OpenMode::kReadOnly}) {
+    auto s = EventStore::Open({db, mode, 2000});
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition) << s.status().message();
+    EXPECT_NE(s.status().message().find("refusing " + link + ": it is a symbolic link"), std::string::npos)
+        << s.status().message();
+  }
+  EXPECT_EQ(ReadFile(tmp.File("target")), "");
+  struct stat st {};
+  ASSERT_EQ(::stat(tmp.File("target").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0604u);
+
+  // A link to a file that does not exist yet: nothing is created.
+  ASSERT_EQ(::unlink(link.c_str()), 0);
+  ASSERT_EQ(::symlink(tmp.File("new-target").c_str(), link.c_str()), 0);
+  EXPECT_EQ(EventStore::Open(Rw(db)).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(FileExists(tmp.File("new-target")));
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, StoreSymlinkTest, ::testing::Values("", "-wal", "-shm", "-journal"),
+                         [](const ::testing::TestParamInfo<std::string>& p) {
+                           return p.param.empty() ? std::string("store") : p.param.substr(1);
+                         });
+
+TEST(StoreTest, ALinkAboveTheStoreIsRefusedBySQLite) {
+  TempDir tmp;
+  ASSERT_EQ(::mkdir(tmp.File("real").c_str(), 0700), 0);
+  ASSERT_EQ(::symlink(tmp.File("real").c_str(), tmp.File("data").c_str()), 0);
+  auto s = EventStore::Open(Rw(tmp.File("data/events.db")));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.status().message().find("refusing " + tmp.File("data/events.db") +
+                                      ": its path goes through a symbolic link"),
+            std::string::npos)
+      << s.status().message();
+}
+
 TEST(StoreTest, ReadOnlyMissingDatabase) {
   TempDir dir;
   auto s = EventStore::Open(Ro(dir.File("nope.db")));

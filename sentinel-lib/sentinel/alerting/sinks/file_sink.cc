@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "sentinel/alerting/sinks/sinks.h"
+#include "sentinel/base/files.h"
 
 namespace sentinel::alerting::sinks {
 namespace {
@@ -88,14 +89,17 @@ class FileSink final : public AlertSink {
     struct stat by_path {};
     if (fd_.get() >= 0) {
       // Still the file at `path`? (logrotate may have moved it.)
-      if (::stat(path_.c_str(), &by_path) == 0 && by_path.st_ino == ino_ && by_path.st_dev == dev_) {
+      if (::lstat(path_.c_str(), &by_path) == 0 && by_path.st_ino == ino_ && by_path.st_dev == dev_) {
         return Status::Ok();
       }
       if (Status s = Sync(); !s.ok()) return s;
       fd_.Reset();
     }
-    int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-    if (fd < 0) return ErrnoError(errno, "opening " + path_);
+    // Never through a link, nor into a file with other hard links: the
+    // directory may be writable by others (base/files.h).
+    auto opened = OpenRegularNoFollow(path_, O_WRONLY | O_APPEND | O_CREAT, 0640);
+    if (!opened.ok()) return opened.status();
+    const int fd = opened->release();
     fd_.Reset(fd);
     struct stat st {};
     if (::fstat(fd, &st) != 0) return ErrnoError(errno, "stat of " + path_);
