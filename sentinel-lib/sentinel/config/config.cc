@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -35,6 +36,11 @@ using internal::StrRule;
 
 constexpr size_t kMaxFileBytes = size_t{1} << 20;
 constexpr std::string_view kEnvPrefix = "SENTINELD_";
+// SENTINELD_ variables the product itself sets or reads that are not configuration keys:
+// procmond learns its supervisor's pid (sentinelagent/supervisor.h), the install step can be
+// skipped (cmake/InstallSystem.cmake). Any other SENTINELD_ name must be a configuration key.
+constexpr std::array<std::string_view, 2> kProductEnvVars = {"SENTINELD_SUPERVISOR_PID",
+                                                             "SENTINELD_SKIP_SETUP"};
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers.
@@ -505,14 +511,45 @@ std::vector<std::string> EnvKeys(std::string_view rest) {
   }
 }
 
+// The top-level section names, upper-cased as in environment variable names.
+std::vector<std::string> EnvSectionNames() {
+  KeyNames names;
+  const Config defaults;
+  Describe(names, defaults);
+  std::vector<std::string> out;
+  for (const std::string& name : names.Names(SinkScope{})) out.push_back(ToUpper(name));
+  return out;
+}
+
+// A SENTINELD_ variable that is not SENTINELD_<SECTION>__<KEY>[__<SUBKEY>] and not one of the
+// product's own: refused, so a misspelt or half-written variable never goes unnoticed.
+Status CheckEnvName(const std::string& name, const std::vector<std::string>& keys, const Layer& layer) {
+  const std::string form = "expected SENTINELD_<SECTION>__<KEY>[__<SUBKEY>]";
+  if (std::any_of(keys.begin(), keys.end(), [](const std::string& k) { return k.empty(); })) {
+    return layer.Fail("", "not a configuration variable (" + form + ")");
+  }
+  if (keys.size() > 1) return Status::Ok();  // unknown sections and keys are reported as such later
+  const std::vector<std::string> sections = EnvSectionNames();
+  const std::string section = ToUpper(keys[0]);
+  if (std::find(sections.begin(), sections.end(), section) != sections.end()) {
+    return layer.Fail("", "names the section " + keys[0] + " but no key (expected " + name +
+                              "__<KEY>, e.g. SENTINELD_COLLECTION__INTERVAL_SECS)");
+  }
+  std::string product;
+  for (std::string_view own : kProductEnvVars) product += (product.empty() ? "" : ", ") + std::string(own);
+  return layer.Fail("", "not a configuration variable: no section " + Quoted(keys[0]) + " (" + form +
+                            " with SECTION one of " + Join(sections, ", ") +
+                            "; the other SENTINELD_ variables are " + product + ")");
+}
+
 Status ApplyEnvironment(const std::vector<std::string>& environment, LoadState& state) {
   std::vector<std::pair<std::string, std::string>> vars;
   for (const std::string& entry : environment) {
     size_t eq = entry.find('=');
     if (eq == std::string::npos) continue;
     std::string name = entry.substr(0, eq);
-    // SENTINELD_ variables without "__" (SENTINELD_HOME, ...) are not configuration keys.
-    if (!StartsWith(name, kEnvPrefix) || name.find("__", kEnvPrefix.size()) == std::string::npos) continue;
+    if (!StartsWith(name, kEnvPrefix)) continue;
+    if (std::find(kProductEnvVars.begin(), kProductEnvVars.end(), name) != kProductEnvVars.end()) continue;
     vars.emplace_back(std::move(name), entry.substr(eq + 1));
   }
   // Name order makes the result independent of environ's order and lets a deeper variable
@@ -521,9 +558,7 @@ Status ApplyEnvironment(const std::vector<std::string>& environment, LoadState& 
   for (const auto& [name, value] : vars) {
     Layer layer(state, "environment " + name, "environment " + name);
     std::vector<std::string> keys = EnvKeys(std::string_view(name).substr(kEnvPrefix.size()));
-    if (std::any_of(keys.begin(), keys.end(), [](const std::string& k) { return k.empty(); })) {
-      return layer.Fail("", "not a configuration variable (expected SENTINELD_<SECTION>__<KEY>[__<SUBKEY>])");
-    }
+    RETURN_IF_ERROR(CheckEnvName(name, keys, layer));
     RETURN_IF_ERROR(ApplyValue(keys, value, layer, state));
   }
   return Status::Ok();

@@ -146,9 +146,11 @@ struct LoadOptions {
   // and be readable, else error.
   std::vector<std::string> optional_files;  // normally DefaultFiles()
   std::optional<std::string> explicit_file;
-  // Environment as "NAME=VALUE" strings (pass CurrentEnvironment()); only
-  // SENTINELD_<SECTION>__<KEY>[__<SUBKEY>] are read, in name order. SENTINELD_ variables without
-  // "__" (SENTINELD_HOME, ...) are ignored; ones with "__" that name no key are an error.
+  // Environment as "NAME=VALUE" strings (pass CurrentEnvironment()); the
+  // SENTINELD_<SECTION>__<KEY>[__<SUBKEY>] variables are applied, in name order. Every other
+  // SENTINELD_ variable is an error naming it (a section without a key such as
+  // SENTINELD_COLLECTION=5, an unknown section or key, an empty part), except the product's own
+  // SENTINELD_SUPERVISOR_PID and SENTINELD_SKIP_SETUP, which are skipped.
   std::vector<std::string> environment;
   // Command-line overrides as dotted key path -> YAML scalar text, e.g. {"database.path",
   // "/tmp/e.db"}, applied last and in order.

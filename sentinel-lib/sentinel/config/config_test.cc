@@ -180,8 +180,8 @@ TEST_F(ConfigTest, EnvironmentOverridesFiles) {
       "SENTINELD_DETECTION__RULES_DIRS=[/a, /b]",
       "SENTINELD_COLLECTION__HASH_EXECUTABLES=no",
       "SENTINELD_TELEMETRY__HTTP_LISTEN=",
-      "SENTINELD_HOME=/somewhere",  // no "__": not a configuration variable
-      "SENTINELD_CONFIG=/x.yaml",
+      "SENTINELD_SUPERVISOR_PID=1234",  // the product's own variables, not configuration keys
+      "SENTINELD_SKIP_SETUP=1",
   };
   Result<LoadedConfig> r = Load(options);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -472,12 +472,46 @@ TEST_F(ConfigTest, EnvironmentVariablesNamingNoKeyRefused) {
   options.environment = {"SENTINELD_COLLECTION____X=1"};
   EXPECT_TRUE(
       ErrorOf(options).starts_with("environment SENTINELD_COLLECTION____X: not a configuration variable"));
-  options.environment = {"SENTINELD_HOME=/x", "SENTINELD_=1", "SENTINELD_DEBUG=1"};
+  options.environment = {"SENTINELD_SUPERVISOR_PID=77", "SENTINELD_SKIP_SETUP=1"};
   EXPECT_TRUE(Load(options).ok());
   options.environment = {"SENTINELD_DETECTION__RULES_DIRS=[/a,"};
   EXPECT_TRUE(
       ErrorOf(options).starts_with("environment SENTINELD_DETECTION__RULES_DIRS: detection.rules_dirs: "
                                    "invalid YAML value"));
+}
+
+// SENTINELD_COLLECTION=5 (no "__KEY") and other SENTINELD_ names that are no key were skipped
+// silently: the operator believed a setting was applied (issue 14, item 8).
+TEST_F(ConfigTest, EnvironmentVariablesThatAreNotKeysRefusedNamingTheVariable) {
+  LoadOptions options;
+  options.environment = {"PATH=/usr/bin", "SENTINELD_COLLECTION=5"};
+  EXPECT_EQ(ErrorOf(options),
+            "environment SENTINELD_COLLECTION: names the section collection but no key (expected "
+            "SENTINELD_COLLECTION__<KEY>, e.g. SENTINELD_COLLECTION__INTERVAL_SECS)");
+  options.environment = {"SENTINELD_ALERTING={dedup_window_secs: 5}"};
+  EXPECT_TRUE(
+      ErrorOf(options).starts_with("environment SENTINELD_ALERTING: names the section alerting but no key"));
+  options.environment = {"SENTINELD_HOME=/x"};
+  EXPECT_EQ(
+      ErrorOf(options),
+      "environment SENTINELD_HOME: not a configuration variable: no section \"home\" (expected "
+      "SENTINELD_<SECTION>__<KEY>[__<SUBKEY>] with SECTION one of DATABASE, COLLECTION, PRIVILEGES, "
+      "DETECTION, ALERTING, TELEMETRY, IPC; the other SENTINELD_ variables are SENTINELD_SUPERVISOR_PID, "
+      "SENTINELD_SKIP_SETUP)");
+  options.environment = {"SENTINELD_=1"};
+  EXPECT_TRUE(ErrorOf(options).starts_with("environment SENTINELD_: not a configuration variable"));
+  options.environment = {"SENTINELD_COLLECTION__=1"};
+  EXPECT_TRUE(
+      ErrorOf(options).starts_with("environment SENTINELD_COLLECTION__: not a configuration variable"));
+  options.environment = {"SENTINELD_DEBUG=1"};
+  EXPECT_TRUE(ErrorOf(options).starts_with("environment SENTINELD_DEBUG: not a configuration variable"));
+  // A misspelt product variable is refused too, not taken for the real one.
+  options.environment = {"SENTINELD_SUPERVISOR_PIDS=1"};
+  EXPECT_TRUE(
+      ErrorOf(options).starts_with("environment SENTINELD_SUPERVISOR_PIDS: not a configuration variable"));
+  // Variables outside the prefix are none of ours.
+  options.environment = {"SENTINELDX_COLLECTION=5", "MY_SENTINELD_COLLECTION=5"};
+  EXPECT_TRUE(Load(options).ok());
 }
 
 TEST_F(ConfigTest, BadOverridePathRefused) {
