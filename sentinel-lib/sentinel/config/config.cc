@@ -748,8 +748,9 @@ class YamlWriter {
 // Collects KeyInfo for Keys().
 class KeyLister {
  public:
-  KeyLister(std::vector<KeyInfo>& out, std::string prefix, SinkScope scope, bool in_sink)
-      : out_(out), prefix_(std::move(prefix)), scope_(scope), in_sink_(in_sink) {}
+  KeyLister(std::vector<KeyInfo>& out, std::string prefix, SinkScope scope, bool in_sink,
+            bool restart = false)
+      : out_(out), prefix_(std::move(prefix)), scope_(scope), in_sink_(in_sink), restart_(restart) {}
 
   template <class T, class R>
   void operator()(const Key& key, const T& member, const R& rule) {
@@ -768,9 +769,11 @@ class KeyLister {
       }
       info.required = key.required;
     }
+    info.restart = restart_ || key.restart;
     std::string path = info.path;
+    const bool restart = info.restart;
     out_.push_back(std::move(info));
-    Nested(path, member, rule);
+    Nested(path, member, rule, restart);
   }
 
  private:
@@ -783,24 +786,96 @@ class KeyLister {
   static std::string TypeName(const SinkListRule&) { return "list of sinks"; }
 
   template <class S>
-  void Nested(const std::string& path, const S& section, const SectionRule&) {
-    KeyLister lister(out_, path, SinkScope{}, false);
+  void Nested(const std::string& path, const S& section, const SectionRule&, bool restart) {
+    KeyLister lister(out_, path, SinkScope{}, false, restart);
     Describe(lister, section);
   }
-  void Nested(const std::string& path, const std::vector<SinkConfig>&, const SinkListRule&) {
+  void Nested(const std::string& path, const std::vector<SinkConfig>&, const SinkListRule&, bool restart) {
     for (std::string_view type : internal::kSinkTypes) {
-      KeyLister lister(out_, path + "[]", ScopeOf(type), true);
+      KeyLister lister(out_, path + "[]", ScopeOf(type), true, restart);
       const SinkConfig defaults = internal::DefaultSink(type);
       Describe(lister, defaults);
     }
   }
   template <class T, class R>
-  void Nested(const std::string&, const T&, const R&) {}
+  void Nested(const std::string&, const T&, const R&, bool) {}
 
   std::vector<KeyInfo>& out_;
   std::string prefix_;
   SinkScope scope_;
   bool in_sink_;
+  bool restart_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Reloading.
+
+// One restart-only key of a config: its path, its value (to compare) and its member (to copy).
+struct RestartOnlyValue {
+  std::string path;
+  nlohmann::json value;
+  const void* member;
+};
+
+// Lists the restart-only keys (a marked section: each of its keys) in declaration order.
+class RestartOnlyLister {
+ public:
+  RestartOnlyLister(std::vector<RestartOnlyValue>& out, std::string prefix, bool inherited)
+      : out_(out), prefix_(std::move(prefix)), inherited_(inherited) {}
+
+  template <class T, class R>
+  void operator()(const Key& key, const T& member, const R& rule) {
+    const std::string path = JoinPath(prefix_, key.name);
+    const bool restart = inherited_ || key.restart;
+    if constexpr (std::is_same_v<R, SectionRule>) {
+      RestartOnlyLister nested(out_, path, restart);
+      Describe(nested, member);
+    } else if (restart) {
+      out_.push_back({path, JsonWriter::Value(member, rule), &member});
+    }
+  }
+
+ private:
+  std::vector<RestartOnlyValue>& out_;
+  std::string prefix_;
+  bool inherited_;
+};
+
+std::vector<RestartOnlyValue> RestartOnlyValues(const Config& config) {
+  std::vector<RestartOnlyValue> out;
+  RestartOnlyLister lister(out, "", false);
+  Describe(lister, config);
+  return out;
+}
+
+// Copies the running value of every restart-only key into the config it walks. `running` comes
+// from RestartOnlyLister over the same declarations, so the i-th restart-only member here has the
+// type of running[i].member.
+class RunningValueKeeper {
+ public:
+  RunningValueKeeper(const std::vector<RestartOnlyValue>& running, size_t& next, std::string prefix,
+                     bool inherited)
+      : running_(running), next_(next), prefix_(std::move(prefix)), inherited_(inherited) {}
+
+  template <class T, class R>
+  void operator()(const Key& key, T& member, const R&) {
+    const std::string path = JoinPath(prefix_, key.name);
+    const bool restart = inherited_ || key.restart;
+    if constexpr (std::is_same_v<R, SectionRule>) {
+      RunningValueKeeper nested(running_, next_, path, restart);
+      Describe(nested, member);
+    } else if (restart) {
+      const RestartOnlyValue& kept = running_.at(next_++);
+      if (kept.path != path) std::abort();  // both walks follow one declaration: cannot happen
+      member = *static_cast<const T*>(kept.member);
+    }
+  }
+
+ private:
+  const std::vector<RestartOnlyValue>& running_;
+  size_t& next_;
+  std::string prefix_;
+  bool inherited_;
 };
 
 }  // namespace
@@ -855,6 +930,25 @@ std::string Hash(const Config& config) {
   // nlohmann::json objects keep keys sorted, so dump() is canonical. Strings were checked to be
   // UTF-8 at load; replace keeps a hand-built Config from throwing here.
   return crypto::Sha256Hex(ToJson(config).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+std::vector<std::string> RestartOnlyChanges(const Config& running, const Config& loaded) {
+  const std::vector<RestartOnlyValue> before = RestartOnlyValues(running);
+  const std::vector<RestartOnlyValue> after = RestartOnlyValues(loaded);
+  std::vector<std::string> changed;
+  for (size_t i = 0; i < before.size() && i < after.size(); ++i) {
+    if (before[i].value != after[i].value) changed.push_back(before[i].path);
+  }
+  return changed;
+}
+
+Config ReloadableConfig(const Config& running, const Config& loaded) {
+  Config out = loaded;
+  const std::vector<RestartOnlyValue> kept = RestartOnlyValues(running);
+  size_t next = 0;
+  RunningValueKeeper keeper(kept, next, "", false);
+  Describe(keeper, out);
+  return out;
 }
 
 std::vector<KeyInfo> Keys() {

@@ -209,9 +209,25 @@ struct KeyInfo {
   std::string description;
   std::vector<std::string> sink_types;  // sink keys: the sink types the key belongs to
   bool required = false;                // sink keys: must be given
+  bool restart = false;                 // a reload (SIGHUP) keeps the running value
 };
 
 // Every key of the schema, sections before their keys, in declaration order.
 std::vector<KeyInfo> Keys();
+
+// Reloading (SIGHUP). Some keys are read once, at start-up, by code that cannot redo it in a
+// running process (stores and sockets opened, sources opened as root, privileges dropped); they
+// are marked restart-only next to their declaration in internal/schema.h (KeyInfo::restart):
+// database.path, audit_path, audit_signing_key, busy_timeout_ms; collection.realtime_events,
+// realtime_source, scan_source; privileges.*; telemetry.http_listen; ipc.socket_dir.
+//
+// The restart-only keys whose values differ between the running and a newly loaded
+// configuration, as key paths in schema order (e.g. {"database.path", "privileges.user"}).
+std::vector<std::string> RestartOnlyChanges(const Config& running, const Config& loaded);
+
+// What a reload applies: `loaded` with every restart-only key set back to its value in `running`,
+// so the process goes on with one consistent configuration (a dispatcher rebuilt for new sinks
+// still writes to the running database.path).
+Config ReloadableConfig(const Config& running, const Config& loaded);
 
 }  // namespace sentinel::config

@@ -599,6 +599,71 @@ TEST_F(ConfigTest, ValidateFileUsesOnlyThatFile) {
             bad + ": collection.interval_secs: expected a positive integer, got \"fast\"");
 }
 
+// Which keys a SIGHUP cannot apply is declared in the schema; this list changes only on purpose,
+// together with what the binaries re-apply on SIGHUP (procmond/main.cc, sentinelagent/main.cc).
+TEST_F(ConfigTest, RestartOnlyKeysAreTheOnesNoReloadCanApply) {
+  std::vector<std::string> restart;
+  for (const KeyInfo& key : Keys()) {
+    if (key.restart && key.type != "section") restart.push_back(key.path);
+  }
+  EXPECT_EQ(restart, (std::vector<std::string>{
+                         "database.path", "database.audit_path", "database.audit_signing_key",
+                         "database.busy_timeout_ms", "collection.realtime_events",
+                         "collection.realtime_source", "collection.scan_source", "privileges.user",
+                         "privileges.keep_capabilities", "telemetry.http_listen", "ipc.socket_dir"}));
+}
+
+TEST_F(ConfigTest, RestartOnlyChangesNamesOnlyTheRestartOnlyKeysThatDiffer) {
+  Result<LoadedConfig> running = LoadYaml("collection: {interval_secs: 10}\n");
+  ASSERT_TRUE(running.ok()) << running.status().ToString();
+  EXPECT_TRUE(RestartOnlyChanges(running->config, running->config).empty());
+  Result<LoadedConfig> loaded = LoadYaml(R"(
+database: {path: /new/events.db, retention_days: 9}
+collection: {interval_secs: 5, realtime_source: netlink, hash_executables: false}
+privileges: {user: nobody, keep_capabilities: [CAP_SYS_PTRACE]}
+telemetry: {log_level: debug, http_listen: "127.0.0.1:1"}
+ipc: {socket_dir: /new/run}
+alerting: {sinks: []}
+)");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(
+      RestartOnlyChanges(running->config, loaded->config),
+      (std::vector<std::string>{"database.path", "collection.realtime_source", "privileges.user",
+                                "privileges.keep_capabilities", "telemetry.http_listen", "ipc.socket_dir"}));
+}
+
+TEST_F(ConfigTest, ReloadableConfigKeepsTheRunningRestartOnlyValuesAndTakesTheRest) {
+  Result<LoadedConfig> running = LoadYaml("database: {path: /old/events.db, busy_timeout_ms: 100}\n");
+  ASSERT_TRUE(running.ok()) << running.status().ToString();
+  Result<LoadedConfig> loaded = LoadYaml(R"(
+database: {path: /new/events.db, audit_path: /new/audit.db, busy_timeout_ms: 200, retention_days: 9}
+collection: {interval_secs: 5, scan_source: proc, max_hash_bytes: 7}
+privileges: {user: nobody}
+detection: {interval_secs: 3, rules_dirs: [/r]}
+telemetry: {log_level: debug, http_listen: ""}
+ipc: {socket_dir: /new/run}
+alerting: {dedup_window_secs: 0, sinks: []}
+)");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  const Config c = ReloadableConfig(running->config, loaded->config);
+  // Kept: what the running process opened, bound or dropped at start-up.
+  EXPECT_EQ(c.database.path, "/old/events.db");
+  EXPECT_EQ(c.database.audit_path, running->config.database.audit_path);
+  EXPECT_EQ(c.database.busy_timeout_ms, 100);
+  EXPECT_EQ(c.collection.scan_source, "auto");
+  EXPECT_EQ(c.privileges, running->config.privileges);
+  EXPECT_EQ(c.telemetry.http_listen, "127.0.0.1:9464");
+  EXPECT_EQ(c.ipc.socket_dir, "/run/sentineld");
+  // Taken: everything a reload applies.
+  EXPECT_EQ(c.database.retention_days, 9);
+  EXPECT_EQ(c.collection.interval_secs, 5);
+  EXPECT_EQ(c.collection.max_hash_bytes, 7);
+  EXPECT_EQ(c.detection, loaded->config.detection);
+  EXPECT_EQ(c.alerting, loaded->config.alerting);
+  EXPECT_EQ(c.telemetry.log_level, "debug");
+  EXPECT_TRUE(RestartOnlyChanges(running->config, c).empty());
+}
+
 TEST_F(ConfigTest, KeysDescribeEveryKeyOnce) {
   std::vector<KeyInfo> keys = Keys();
   std::set<std::string> paths;
