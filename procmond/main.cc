@@ -24,6 +24,7 @@
 #include "procmond/realtime/realtime_source.h"
 #include "procmond/version.h"
 #include "sentinel/audit/trail.h"
+#include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
 #include "sentinel/config/config.h"
 #include "sentinel/storage/store.h"
@@ -62,6 +63,24 @@ void InitLog(const config::Config& c) {
   auto format = telemetry::ParseLogFormat(c.telemetry.log_format);
   telemetry::InitLogging("procmond", level.ok() ? *level : telemetry::LogLevel::kInfo,
                          format.ok() ? *format : telemetry::LogFormat::kJson);
+}
+
+// After a SIGHUP: says which changed keys wait for a restart, and records what now runs
+// (config_hash: the effective configuration; loaded_hash: the files as read).
+void ReportReload(audit::AuditTrail& trail, const config::Config& effective,
+                  const config::LoadedConfig& loaded, const std::vector<std::string>& kept) {
+  const std::string hash = config::Hash(effective);
+  if (!kept.empty()) {
+    telemetry::LogWarn(Join(kept, ", ") + " changed, takes effect at restart; running value kept",
+                       {{"keys", kept}});
+  }
+  LogInfo(kept.empty() ? "configuration reloaded" : "configuration reloaded except restart-only keys",
+          {{"config_hash", hash}, {"loaded_hash", loaded.hash}, {"restart_pending", kept}});
+  trail.Record("config_loaded", {{"config_hash", hash},
+                                 {"loaded_hash", loaded.hash},
+                                 {"sources", loaded.sources},
+                                 {"reload", true},
+                                 {"restart_pending", kept}});
 }
 
 int Run(const Flags& flags) {
@@ -378,14 +397,18 @@ int Run(const Flags& flags) {
       if (sig == SIGHUP) {
         auto reloaded = LoadConfig(flags);
         if (reloaded.ok()) {
-          cfg.collection = reloaded->config.collection;
-          cfg.telemetry = reloaded->config.telemetry;
+          // Restart-only keys (sources opened as root, stores, sockets, the dropped
+          // privileges) keep their running values; the rest applies now.
+          const std::vector<std::string> kept = config::RestartOnlyChanges(cfg, reloaded->config);
+          cfg = config::ReloadableConfig(cfg, reloaded->config);
           InitLog(cfg);
           source.SetHashing(cfg.collection.hash_executables,
                             static_cast<uint64_t>(cfg.collection.max_hash_bytes));
-          LogInfo("configuration reloaded", {{"config_hash", reloaded->hash}});
-          trail->Record("config_loaded",
-                        {{"config_hash", reloaded->hash}, {"sources", reloaded->sources}, {"reload", true}});
+          if (event_writer) {
+            event_writer->SetHashing(cfg.collection.hash_executables,
+                                     static_cast<uint64_t>(cfg.collection.max_hash_bytes));
+          }
+          ReportReload(*trail, cfg, *reloaded, kept);
         } else {
           LogError("configuration reload refused; keeping the running configuration",
                    {{"error", reloaded.status().message()}});

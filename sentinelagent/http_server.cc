@@ -53,10 +53,13 @@ Status HttpServer::Bind(const std::string& listen) {
   errno = 0;
   if (!server_->bind_to_port(host, port)) {
     const int err = errno;
-    std::string why = err == EADDRINUSE
-                          ? "address already in use (another sentinelagent or program listens there)"
-                      : err != 0 ? std::string(std::strerror(err))
-                                 : "cannot bind (bad host?)";
+    // A taken port is the host's state, not the configuration's: Unavailable (exit 1, retried by
+    // systemd). Everything else about the address is a configuration error (exit 2).
+    if (err == EADDRINUSE) {
+      return UnavailableError("telemetry.http_listen: cannot listen on " + listen +
+                              ": address already in use (another sentinelagent or program listens there)");
+    }
+    std::string why = err != 0 ? std::string(std::strerror(err)) : "cannot bind (bad host?)";
     return InvalidArgumentError("telemetry.http_listen: cannot listen on " + listen + ": " + why);
   }
   return Status::Ok();

@@ -4,7 +4,7 @@
 // Anything else is 404; methods other than GET 405.
 //
 // Bind() happens at start-up, before any store is touched, so a taken port
-// is a start-up error (the agent exits 2 naming the address). Serving runs
+// is a start-up error (the agent exits 1 naming the address; systemd retries). Serving runs
 // on its own thread (a small pool of 2 workers, 5 s read/write timeouts);
 // a slow scrape never blocks detection or delivery.
 //
@@ -31,8 +31,9 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds `listen` ("host:port"). InvalidArgument naming the address and the
-  // reason (address in use, cannot bind) on failure.
+  // Binds `listen` ("host:port"). Unavailable when the address is in use
+  // (the agent exits 1: a transient conflict), InvalidArgument naming the
+  // address and the reason for anything else (exit 2: configuration).
   Status Bind(const std::string& listen);
   void Start();
   void Stop();
