@@ -190,6 +190,20 @@ int Run(const Flags& flags) {
   }
   LogInfo("scan source", {{"source", sampler ? "ebpf" : "proc"}});
 
+  // --once writes nothing when a store it would write cannot be used: a file
+  // that is not ours, newer, truncated or unreadable (the ledger included,
+  // which the daemon would run without) stops the run, naming it.
+  if (flags.once) {
+    for (const auto& [kind, path] : {std::pair{storage::DatabaseKind::kEvents, cfg.database.path},
+                                     std::pair{storage::DatabaseKind::kAudit, cfg.database.audit_path}}) {
+      if (Status s = storage::CheckStoreFile(kind, path); !s.ok()) {
+        LogError("refusing to run", {{"error", s.message()}});
+        std::fprintf(stderr, "procmond: %s\n", s.message().c_str());
+        return kExitRuntime;
+      }
+    }
+  }
+
   // Both of procmond's connections append; a small page cache each keeps
   // ~3 MiB of RSS off the collector (SQLite's default is 2,000 KiB each).
   constexpr int64_t kCollectorCacheKib = 512;
@@ -228,6 +242,14 @@ int Run(const Flags& flags) {
     if (!opened.ok() && opened.status().code() == StatusCode::kInvalidArgument) {
       std::fprintf(stderr, "procmond: %s\n", opened.status().message().c_str());
       return kExitUsage;
+    }
+    // A ledger that is there but damaged or not ours: the daemon runs
+    // without it (decisions #16), --once stops before writing anything.
+    if (!opened.ok() && flags.once &&
+        (opened.status().code() == StatusCode::kFailedPrecondition ||
+         opened.status().code() == StatusCode::kDataLoss)) {
+      std::fprintf(stderr, "procmond: %s\n", opened.status().message().c_str());
+      return kExitRuntime;
     }
     trail =
         opened.ok() ? std::move(*opened) : audit::AuditTrail::Disabled("procmond", opened.status().message());

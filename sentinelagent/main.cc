@@ -196,6 +196,20 @@ int Run(const Flags& flags) {
     }
   }
 
+  // --once writes nothing when a store it would write cannot be used: a file
+  // that is not ours, newer, truncated or unreadable (the ledger included,
+  // which the daemon would run without) stops the run, naming it.
+  if (flags.once) {
+    for (const auto& [kind, path] : {std::pair{storage::DatabaseKind::kEvents, cfg.database.path},
+                                     std::pair{storage::DatabaseKind::kAudit, cfg.database.audit_path}}) {
+      if (Status s = storage::CheckStoreFile(kind, path); !s.ok()) {
+        LogError("refusing to run", {{"error", s.message()}});
+        std::fprintf(stderr, "sentinelagent: %s\n", s.message().c_str());
+        return kExitRuntime;
+      }
+    }
+  }
+
   auto db =
       storage::OpenStore(storage::DatabaseKind::kEvents,
                          {cfg.database.path, storage::OpenMode::kReadWrite, cfg.database.busy_timeout_ms});
@@ -214,6 +228,14 @@ int Run(const Flags& flags) {
     if (!opened.ok() && opened.status().code() == StatusCode::kInvalidArgument) {
       std::fprintf(stderr, "sentinelagent: %s\n", opened.status().message().c_str());
       return kExitUsage;
+    }
+    // A ledger that is there but damaged or not ours: the daemon runs
+    // without it (decisions #16), --once stops before writing anything.
+    if (!opened.ok() && flags.once &&
+        (opened.status().code() == StatusCode::kFailedPrecondition ||
+         opened.status().code() == StatusCode::kDataLoss)) {
+      std::fprintf(stderr, "sentinelagent: %s\n", opened.status().message().c_str());
+      return kExitRuntime;
     }
     trail = opened.ok() ? std::move(*opened)
                         : audit::AuditTrail::Disabled("sentinelagent", opened.status().message());
