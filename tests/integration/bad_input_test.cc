@@ -145,6 +145,14 @@ TEST_F(BadConfig, EnvironmentVariableNamingNoKey) {
   ExpectRefusedByBoth({}, env, {"SENTINELD_COLLECTION__NO_SUCH_KEY"});
 }
 
+// SENTINELD_COLLECTION=5 (no "__KEY") was ignored without a word (issue 14, item 8).
+TEST_F(BadConfig, EnvironmentVariableNamingASectionWithoutAKey) {
+  ExpectRefusedByBoth({}, {"SENTINELD_COLLECTION=5"},
+                      {"environment SENTINELD_COLLECTION", "names the section collection but no key"});
+  ExpectRefusedByBoth({}, {"SENTINELD_COLECTION__INTERVAL_SECS=5"}, {"SENTINELD_COLECTION__INTERVAL_SECS"});
+  ExpectRefusedByBoth({}, {"SENTINELD_HOME=/tmp"}, {"SENTINELD_HOME", "not a configuration variable"});
+}
+
 TEST_F(BadConfig, ProcmondIntervalFlag) {
   const std::string db = sb_.File("events.db");
   for (const char* value : {"fast", "0", "-5", "1.5"}) {

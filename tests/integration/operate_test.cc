@@ -17,7 +17,6 @@
 #include <gtest/gtest.h>
 
 #include "sentinel/storage/store.h"
-#include "sentinel/testing/net.h"
 #include "tests/integration/harness.h"
 
 namespace sentinel::itest {
@@ -283,7 +282,7 @@ TEST(AgentReload, SighupKeepsRestartOnlyKeysAndAppliesTheSinksToTheRunningStore)
   const std::string common = "detection: {interval_secs: 1, rules_dirs: [" + sb.File("rules.d") +
                              "]}\nipc: {socket_dir: " + sb.File("run") + "}\n";
   testing::WriteFile(cfg, "database: {path: " + db + "}\n" + common +
-                              "telemetry: {http_listen: \"\", log_format: text}\n"
+                              "telemetry: {log_format: text}\n"
                               "alerting: {sinks: [{name: console, type: stdout}]}\n");
   Child agent({AgentBin(), "--no-collector", "--config", cfg}, sb.ProcmondEnv(), sb.File("agent.out"), err);
   ASSERT_GT(agent.pid(), 0);
@@ -292,13 +291,12 @@ TEST(AgentReload, SighupKeepsRestartOnlyKeysAndAppliesTheSinksToTheRunningStore)
       << testing::ReadFile(err);
   ASSERT_TRUE(agent.Running()) << testing::ReadFile(err);
 
-  const std::string port = std::to_string(testing::FreePort());
   testing::WriteFile(cfg, "database: {path: " + other_db + "}\n" + common +
-                              "telemetry: {http_listen: \"127.0.0.1:" + port + "\", log_format: text}\n" +
+                              "collection: {scan_source: proc}\ntelemetry: {log_format: text}\n" +
                               "alerting: {sinks: [{name: disk, type: file, path: " + jsonl + "}]}\n");
   agent.Signal(SIGHUP);
   const std::string warning =
-      "database.path, telemetry.http_listen changed, takes effect at restart; running value kept";
+      "database.path, collection.scan_source changed, takes effect at restart; running value kept";
   ASSERT_TRUE(WaitFor([&] { return Contains(testing::ReadFile(err), warning); }, std::chrono::seconds(30)))
       << "no restart-only warning after SIGHUP:\n"
       << testing::ReadFile(err);
