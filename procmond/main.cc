@@ -26,6 +26,7 @@
 #include "sentinel/audit/signer.h"
 #include "sentinel/audit/trail.h"
 #include "sentinel/base/files.h"
+#include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
 #include "sentinel/config/config.h"
 #include "sentinel/storage/store.h"
@@ -65,6 +66,24 @@ void InitLog(const config::Config& c) {
   auto format = telemetry::ParseLogFormat(c.telemetry.log_format);
   telemetry::InitLogging("procmond", level.ok() ? *level : telemetry::LogLevel::kInfo,
                          format.ok() ? *format : telemetry::LogFormat::kJson);
+}
+
+// After a SIGHUP: says which changed keys wait for a restart, and records what now runs
+// (config_hash: the effective configuration; loaded_hash: the files as read).
+void ReportReload(audit::AuditTrail& trail, const config::Config& effective,
+                  const config::LoadedConfig& loaded, const std::vector<std::string>& kept) {
+  const std::string hash = config::Hash(effective);
+  if (!kept.empty()) {
+    telemetry::LogWarn(Join(kept, ", ") + " changed, takes effect at restart; running value kept",
+                       {{"keys", kept}});
+  }
+  LogInfo(kept.empty() ? "configuration reloaded" : "configuration reloaded except restart-only keys",
+          {{"config_hash", hash}, {"loaded_hash", loaded.hash}, {"restart_pending", kept}});
+  trail.Record("config_loaded", {{"config_hash", hash},
+                                 {"loaded_hash", loaded.hash},
+                                 {"sources", loaded.sources},
+                                 {"reload", true},
+                                 {"restart_pending", kept}});
 }
 
 int Run(const Flags& flags) {
@@ -176,6 +195,20 @@ int Run(const Flags& flags) {
   }
   LogInfo("scan source", {{"source", sampler ? "ebpf" : "proc"}});
 
+  // --once writes nothing when a store it would write cannot be used: a file
+  // that is not ours, newer, truncated or unreadable (the ledger included,
+  // which the daemon would run without) stops the run, naming it.
+  if (flags.once) {
+    for (const auto& [kind, path] : {std::pair{storage::DatabaseKind::kEvents, cfg.database.path},
+                                     std::pair{storage::DatabaseKind::kAudit, cfg.database.audit_path}}) {
+      if (Status s = storage::CheckStoreFile(kind, path); !s.ok()) {
+        LogError("refusing to run", {{"error", s.message()}});
+        std::fprintf(stderr, "procmond: %s\n", s.message().c_str());
+        return kExitRuntime;
+      }
+    }
+  }
+
   // The stores (issue 14, docs/decisions.md). Their directories usually
   // belong to privileges.user, who could swap any name there for a link to
   // a file of root's: a store in such a directory is opened only after the
@@ -251,6 +284,14 @@ int Run(const Flags& flags) {
     if (!opened.ok() && opened.status().code() == StatusCode::kInvalidArgument) {
       std::fprintf(stderr, "procmond: %s\n", opened.status().message().c_str());
       return kExitUsage;
+    }
+    // A ledger that is there but damaged or not ours: the daemon runs
+    // without it (decisions #16), --once stops before writing anything.
+    if (!opened.ok() && flags.once &&
+        (opened.status().code() == StatusCode::kFailedPrecondition ||
+         opened.status().code() == StatusCode::kDataLoss)) {
+      std::fprintf(stderr, "procmond: %s\n", opened.status().message().c_str());
+      return kExitRuntime;
     }
     trail =
         opened.ok() ? std::move(*opened) : audit::AuditTrail::Disabled("procmond", opened.status().message());
@@ -457,14 +498,18 @@ int Run(const Flags& flags) {
       if (sig == SIGHUP) {
         auto reloaded = LoadConfig(flags);
         if (reloaded.ok()) {
-          cfg.collection = reloaded->config.collection;
-          cfg.telemetry = reloaded->config.telemetry;
+          // Restart-only keys (sources opened as root, stores, sockets, the dropped
+          // privileges) keep their running values; the rest applies now.
+          const std::vector<std::string> kept = config::RestartOnlyChanges(cfg, reloaded->config);
+          cfg = config::ReloadableConfig(cfg, reloaded->config);
           InitLog(cfg);
           source.SetHashing(cfg.collection.hash_executables,
                             static_cast<uint64_t>(cfg.collection.max_hash_bytes));
-          LogInfo("configuration reloaded", {{"config_hash", reloaded->hash}});
-          trail->Record("config_loaded",
-                        {{"config_hash", reloaded->hash}, {"sources", reloaded->sources}, {"reload", true}});
+          if (event_writer) {
+            event_writer->SetHashing(cfg.collection.hash_executables,
+                                     static_cast<uint64_t>(cfg.collection.max_hash_bytes));
+          }
+          ReportReload(*trail, cfg, *reloaded, kept);
         } else {
           LogError("configuration reload refused; keeping the running configuration",
                    {{"error", reloaded.status().message()}});

@@ -94,9 +94,13 @@ Status HttpServer::Bind(const std::string& listen) {
   }
   ::freeaddrinfo(res);
   if (listen_fd_ < 0) {
-    std::string why = err == EADDRINUSE
-                          ? "address already in use (another sentinelagent or program listens there)"
-                          : std::string(std::strerror(err));
+    // A taken port is the host's state, not the configuration's: Unavailable (exit 1, retried by
+    // systemd). Everything else about the address is a configuration error (exit 2).
+    if (err == EADDRINUSE) {
+      return UnavailableError("telemetry.http_listen: cannot listen on " + listen +
+                              ": address already in use (another sentinelagent or program listens there)");
+    }
+    std::string why = std::strerror(err);
     return InvalidArgumentError("telemetry.http_listen: cannot listen on " + listen + ": " + why);
   }
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

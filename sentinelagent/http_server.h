@@ -18,7 +18,8 @@
 // their own 1 s procmond timeout), never touching detection or delivery.
 //
 // Bind() happens at start-up, before any store is touched, so a taken port
-// is a start-up error naming the address.
+// is a start-up error naming the address (a taken port: the agent exits 1,
+// systemd retries; any other bad address: exit 2).
 //
 // Thread-safety: Bind/Start/Stop from the owning thread.
 #pragma once
@@ -44,8 +45,9 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds `listen` ("host:port", "[v6]:port"). InvalidArgument naming the
-  // address and the reason (address in use, cannot bind) on failure.
+  // Binds `listen` ("host:port", "[v6]:port"). Unavailable when the address
+  // is in use (the agent exits 1: a transient conflict), InvalidArgument
+  // naming the address and the reason for anything else (exit 2).
   Status Bind(const std::string& listen);
   void Start();
   void Stop();

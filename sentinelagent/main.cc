@@ -23,6 +23,7 @@
 #include "sentinel/alerting/sink.h"
 #include "sentinel/audit/trail.h"
 #include "sentinel/base/files.h"
+#include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
 #include "sentinel/config/config.h"
 #include "sentinel/detection/sql_guard.h"
@@ -173,9 +174,10 @@ int Run(const Flags& flags) {
   }
 
   // agent.sock and the HTTP endpoint (sentinelagent/control.h) are bound
-  // before any store is written: a taken port stops the start-up (exit 2),
-  // a live agent.sock means another agent runs (exit 1). They serve once the
-  // main loop runs.
+  // before any store is written: a taken port stops the start-up with exit 1
+  // (the host's state: systemd retries), an address that cannot be used as
+  // configured with exit 2, a live agent.sock means another agent runs
+  // (exit 1). They serve once the main loop runs.
   agent::AgentOps ops(cfg, kVersion);
   agent::HttpServer http(ops);
   if (!flags.once) {
@@ -183,7 +185,7 @@ int Run(const Flags& flags) {
       if (Status s = http.Bind(cfg.telemetry.http_listen); !s.ok()) {
         LogError("refusing to start", {{"error", s.message()}});
         std::fprintf(stderr, "sentinelagent: %s\n", s.message().c_str());
-        return kExitUsage;
+        return s.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitRuntime;
       }
     }
     if (Status s = ops.ListenControl(); s.code() == StatusCode::kAlreadyExists || IsRefusedPath(s)) {
@@ -193,6 +195,20 @@ int Run(const Flags& flags) {
     } else if (!s.ok()) {
       telemetry::LogWarn("control socket unavailable: sentinelcli health falls back to what it reads itself",
                          {{"error", s.message()}});
+    }
+  }
+
+  // --once writes nothing when a store it would write cannot be used: a file
+  // that is not ours, newer, truncated or unreadable (the ledger included,
+  // which the daemon would run without) stops the run, naming it.
+  if (flags.once) {
+    for (const auto& [kind, path] : {std::pair{storage::DatabaseKind::kEvents, cfg.database.path},
+                                     std::pair{storage::DatabaseKind::kAudit, cfg.database.audit_path}}) {
+      if (Status s = storage::CheckStoreFile(kind, path); !s.ok()) {
+        LogError("refusing to run", {{"error", s.message()}});
+        std::fprintf(stderr, "sentinelagent: %s\n", s.message().c_str());
+        return kExitRuntime;
+      }
     }
   }
 
@@ -215,7 +231,13 @@ int Run(const Flags& flags) {
       std::fprintf(stderr, "sentinelagent: %s\n", opened.status().message().c_str());
       return kExitUsage;
     }
-    if (!opened.ok() && IsRefusedPath(opened.status())) {  // a link planted at the ledger
+    // A link planted at the ledger stops the agent. A ledger that is there
+    // but damaged or not ours: the daemon runs without it (decisions #16),
+    // --once stops before writing anything.
+    if (!opened.ok() &&
+        (IsRefusedPath(opened.status()) ||
+         (flags.once && (opened.status().code() == StatusCode::kFailedPrecondition ||
+                         opened.status().code() == StatusCode::kDataLoss)))) {
       std::fprintf(stderr, "sentinelagent: %s\n", opened.status().message().c_str());
       return kExitRuntime;
     }
@@ -406,13 +428,18 @@ int Run(const Flags& flags) {
                  {{"error", reloaded.status().message()}});
         continue;
       }
-      if (reloaded->config.alerting != cfg.alerting) {
+      // Restart-only keys (stores, sockets, the HTTP port) keep their running
+      // values; everything else applies now, from one consistent config.
+      const std::vector<std::string> kept = config::RestartOnlyChanges(cfg, reloaded->config);
+      config::Config next = config::ReloadableConfig(cfg, reloaded->config);
+      if (next.alerting != cfg.alerting) {
         // New sinks are built (secrets read) before the running ones stop; a
         // refused configuration keeps the running sinks.
-        auto replacement = MakeDispatcher(reloaded->config, on_dead_letter);
+        auto replacement = MakeDispatcher(next, on_dead_letter);
         if (!replacement.ok()) {
           LogError("new alerting.sinks refused; keeping the running sinks",
                    {{"error", replacement.status().message()}});
+          next.alerting = cfg.alerting;
         } else {
           (*dispatcher)->Stop();
           if (Status st = (*replacement)->Start(); !st.ok()) {
@@ -423,20 +450,26 @@ int Run(const Flags& flags) {
           *dispatcher = std::move(replacement).value();
         }
       }
-      maintenance.Reconfigure(reloaded->config.database.retention_days,
-                              reloaded->config.database.alert_retention_days,
-                              reloaded->config.database.maintenance_interval_secs * 1000);
-      cfg.detection = reloaded->config.detection;
-      cfg.alerting = reloaded->config.alerting;
-      cfg.telemetry = reloaded->config.telemetry;
+      maintenance.Reconfigure(next.database.retention_days, next.database.alert_retention_days,
+                              next.database.maintenance_interval_secs * 1000);
+      cfg = std::move(next);
       InitLog(cfg);
       ops.SetConfig(cfg);
       if (Status s = scheduler.LoadRules(cfg); !s.ok()) {
         LogError("rule reload failed", {{"error", s.message()}});
       }
-      LogInfo("configuration reloaded", {{"config_hash", reloaded->hash}});
-      record("config_loaded",
-             {{"config_hash", reloaded->hash}, {"sources", reloaded->sources}, {"reload", true}});
+      const std::string hash = config::Hash(cfg);
+      if (!kept.empty()) {
+        telemetry::LogWarn(Join(kept, ", ") + " changed, takes effect at restart; running value kept",
+                           {{"keys", kept}});
+      }
+      LogInfo(kept.empty() ? "configuration reloaded" : "configuration reloaded except restart-only keys",
+              {{"config_hash", hash}, {"loaded_hash", reloaded->hash}, {"restart_pending", kept}});
+      record("config_loaded", {{"config_hash", hash},
+                               {"loaded_hash", reloaded->hash},
+                               {"sources", reloaded->sources},
+                               {"reload", true},
+                               {"restart_pending", kept}});
       if (supervisor && supervisor->pid() > 0) kill(supervisor->pid(), SIGHUP);
     }
   }

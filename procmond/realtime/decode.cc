@@ -115,8 +115,9 @@ Result<ProcConnectorEvent> DecodeProcConnector(const void* data, size_t size) {
   }
   if (size < need || msg.len < sizeof(proc_event) - sizeof(proc_event::event_data) ||
       NLMSG_HDRLEN + sizeof(cn_msg) + msg.len > size) {
-    // The ack of the subscription and short events.
-    if (msg.len >= sizeof(uint32_t)) {
+    // The ack of the subscription and short events. Its "what" is read only when the message
+    // really holds those 4 bytes: cn_msg.len is the sender's claim, `size` the truth.
+    if (msg.len >= sizeof(uint32_t) && NLMSG_HDRLEN + sizeof(cn_msg) + sizeof(uint32_t) <= size) {
       uint32_t what = 0;
       std::memcpy(&what, static_cast<const char*>(data) + NLMSG_HDRLEN + sizeof(cn_msg), sizeof(what));
       if (what == proc_event::PROC_EVENT_NONE) return ProcConnectorEvent{};

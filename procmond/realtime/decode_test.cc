@@ -4,6 +4,8 @@
 #include <linux/connector.h>
 #include <linux/netlink.h>
 #include <linux/types.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <string>
@@ -204,6 +206,71 @@ TEST(DecodeProcConnectorTest, RejectsForeignAndTruncatedMessages) {
   EXPECT_NE(r.status().message().find("not from the proc connector"), std::string::npos);
   auto cut = ConnectorMessage(proc_event::PROC_EVENT_EXEC, d, 20);
   EXPECT_FALSE(DecodeProcConnector(cut.data(), cut.size()).ok());
+}
+
+// `bytes` copied to the very end of a readable page followed by an inaccessible one, so reading
+// one byte past them faults instead of passing unnoticed.
+class GuardedBuffer {
+ public:
+  explicit GuardedBuffer(const std::vector<char>& bytes) {
+    page_ = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    void* p = ::mmap(nullptr, 2 * page_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return;
+    base_ = static_cast<char*>(p);
+    if (::mprotect(base_ + page_, page_, PROT_NONE) != 0) return;
+    data_ = base_ + page_ - bytes.size();
+    std::memcpy(data_, bytes.data(), bytes.size());
+  }
+  ~GuardedBuffer() {
+    if (base_ != nullptr) ::munmap(base_, 2 * page_);
+  }
+  GuardedBuffer(const GuardedBuffer&) = delete;
+  GuardedBuffer& operator=(const GuardedBuffer&) = delete;
+  const char* data() const { return data_; }
+
+ private:
+  size_t page_ = 0;
+  char* base_ = nullptr;
+  char* data_ = nullptr;
+};
+
+// A message of exactly nlmsghdr + cn_msg whose cn_msg claims a payload: the decoder read the
+// event's first 4 bytes ("what") past the end of the message (issue 14, item 11).
+TEST(DecodeProcConnectorTest, MinimumLengthMessageIsRefusedWithoutReadingPastIt) {
+  for (uint16_t claimed : {uint16_t{4}, uint16_t{sizeof(proc_event)}}) {
+    std::vector<char> bytes(NLMSG_HDRLEN + sizeof(cn_msg), 0);
+    nlmsghdr nh{};
+    nh.nlmsg_len = static_cast<uint32_t>(bytes.size());
+    cn_msg msg{};
+    msg.id.idx = CN_IDX_PROC;
+    msg.id.val = CN_VAL_PROC;
+    msg.len = claimed;
+    std::memcpy(bytes.data(), &nh, sizeof(nh));
+    std::memcpy(bytes.data() + NLMSG_HDRLEN, &msg, sizeof(msg));
+    GuardedBuffer guarded(bytes);
+    ASSERT_NE(guarded.data(), nullptr) << "mmap/mprotect failed";
+    auto r = DecodeProcConnector(guarded.data(), bytes.size());
+    ASSERT_FALSE(r.ok()) << "a message without its event decoded (cn_msg.len " << claimed << ")";
+    EXPECT_NE(r.status().message().find("too short"), std::string::npos) << r.status().message();
+  }
+}
+
+// The subscription's ack (PROC_EVENT_NONE) still decodes when its 4 bytes are in the message.
+TEST(DecodeProcConnectorTest, AckWithOnlyTheWhatFieldDecodesAsNone) {
+  std::vector<char> bytes(NLMSG_HDRLEN + sizeof(cn_msg) + sizeof(uint32_t), 0);
+  nlmsghdr nh{};
+  nh.nlmsg_len = static_cast<uint32_t>(bytes.size());
+  cn_msg msg{};
+  msg.id.idx = CN_IDX_PROC;
+  msg.id.val = CN_VAL_PROC;
+  msg.len = sizeof(uint32_t);
+  std::memcpy(bytes.data(), &nh, sizeof(nh));
+  std::memcpy(bytes.data() + NLMSG_HDRLEN, &msg, sizeof(msg));
+  GuardedBuffer guarded(bytes);
+  ASSERT_NE(guarded.data(), nullptr) << "mmap/mprotect failed";
+  auto r = DecodeProcConnector(guarded.data(), bytes.size());
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->what, ProcConnectorEvent::What::kNone);
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ EventWriter::EventWriter(WriteFn write, RealtimeStats* stats, EventWriterOptions
     : write_(std::move(write)),
       stats_(stats),
       options_(std::move(options)),
-      hasher_(options_.max_hash_bytes) {
+      hasher_(std::make_unique<ExeHasher>(options_.max_hash_bytes)) {
   if (options_.capacity == 0) options_.capacity = 1;
   if (options_.batch_size == 0) options_.batch_size = 1;
   thread_ = std::thread([this] { Run(); });
@@ -87,6 +87,17 @@ std::string Basename(const std::string& path) {
 }  // namespace
 
 models::ProcessEvent EventWriter::ToRow(const RealtimeEvent& ev) {
+  if (hashing_changed_.exchange(false)) {
+    std::lock_guard lock(hashing_mu_);
+    if (hashing_update_) {
+      options_.hash_executables = hashing_update_->first;
+      if (hashing_update_->second != hasher_->max_hash_bytes()) {
+        options_.max_hash_bytes = hashing_update_->second;
+        hasher_ = std::make_unique<ExeHasher>(options_.max_hash_bytes);  // cached skips depend on it
+      }
+      hashing_update_.reset();
+    }
+  }
   models::ProcessEvent row;
   row.event_time_ms = ev.time_ms;
   row.event_type = RealtimeEventTypeName(ev.type);
@@ -136,7 +147,7 @@ models::ProcessEvent EventWriter::ToRow(const RealtimeEvent& ev) {
     stats_->hashed_by_path.fetch_add(1, std::memory_order_relaxed);
   }
   if (options_.hash_executables && hash_from != nullptr) {
-    ExeHasher::Outcome h = hasher_.Hash(AT_FDCWD, hash_from);
+    ExeHasher::Outcome h = hasher_->Hash(AT_FDCWD, hash_from);
     if (h.sha256) {
       row.exe_hash = std::move(h.sha256);
     } else {
@@ -146,6 +157,12 @@ models::ProcessEvent EventWriter::ToRow(const RealtimeEvent& ev) {
     stats_->hash_skipped.fetch_add(1, std::memory_order_relaxed);
   }
   return row;
+}
+
+void EventWriter::SetHashing(bool enabled, uint64_t max_hash_bytes) {
+  std::lock_guard lock(hashing_mu_);
+  hashing_update_ = std::make_pair(enabled, max_hash_bytes);
+  hashing_changed_ = true;
 }
 
 void EventWriter::Run() {

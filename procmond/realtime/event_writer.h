@@ -18,15 +18,18 @@
 // Thread-safety: Push from one thread (the source's); Stop from another.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "procmond/hashing/exe_hasher.h"
@@ -70,6 +73,10 @@ class EventWriter {
   // called on the writer thread only.
   models::ProcessEvent ToRow(const RealtimeEvent& ev);
 
+  // collection.hash_executables / max_hash_bytes changed by a reload: events
+  // enriched from now on follow them. Any thread.
+  void SetHashing(bool enabled, uint64_t max_hash_bytes);
+
  private:
   void Run();
   std::optional<std::string> UserName(int64_t uid);
@@ -77,7 +84,11 @@ class EventWriter {
   WriteFn write_;
   RealtimeStats* stats_;
   EventWriterOptions options_;
-  ExeHasher hasher_;
+  std::unique_ptr<ExeHasher> hasher_;
+  // SetHashing's latest values, taken by the writer thread in ToRow.
+  std::mutex hashing_mu_;
+  std::optional<std::pair<bool, uint64_t>> hashing_update_;
+  std::atomic<bool> hashing_changed_{false};
   std::unordered_map<int64_t, std::optional<std::string>> users_;
 
   std::mutex mu_;

@@ -118,6 +118,24 @@ TEST(EventWriterTest, ExecOfAGoneProcessIsHashedByPath) {
   EXPECT_EQ(stats.Get().hashed_by_path, 1);
 }
 
+// collection.hash_executables changed by a SIGHUP reached the scans but not the real-time events
+// (issue 14, item 8): events enriched after SetHashing follow the new values.
+TEST(EventWriterTest, SetHashingAppliesToTheEventsEnrichedAfterIt) {
+  Collected c;
+  RealtimeStats stats;
+  EventWriterOptions opts;
+  opts.proc_root = "/nonexistent-proc";
+  EventWriter w(Collect(&c), &stats, opts);
+  EXPECT_TRUE(w.ToRow(Exec(123, "/bin/sh", {"sh"})).exe_hash.has_value());
+  w.SetHashing(false, opts.max_hash_bytes);
+  EXPECT_FALSE(w.ToRow(Exec(124, "/bin/sh", {"sh"})).exe_hash.has_value());
+  w.SetHashing(true, 1);  // /bin/sh is larger than 1 byte: skipped as too large
+  EXPECT_FALSE(w.ToRow(Exec(125, "/bin/sh", {"sh"})).exe_hash.has_value());
+  w.SetHashing(true, opts.max_hash_bytes);
+  EXPECT_TRUE(w.ToRow(Exec(126, "/bin/sh", {"sh"})).exe_hash.has_value());
+  ASSERT_TRUE(w.Stop(10'000).ok());
+}
+
 // A lone event in a quiet moment is written after flush_ms, not held back
 // until a batch fills up or procmond stops.
 TEST(EventWriterTest, ALoneEventIsWrittenWithoutWaitingForABatch) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -144,6 +145,14 @@ TEST_F(BadConfig, EnvironmentVariableNamingNoKey) {
   ExpectRefusedByBoth({}, env, {"SENTINELD_COLLECTION__NO_SUCH_KEY"});
 }
 
+// SENTINELD_COLLECTION=5 (no "__KEY") was ignored without a word (issue 14, item 8).
+TEST_F(BadConfig, EnvironmentVariableNamingASectionWithoutAKey) {
+  ExpectRefusedByBoth({}, {"SENTINELD_COLLECTION=5"},
+                      {"environment SENTINELD_COLLECTION", "names the section collection but no key"});
+  ExpectRefusedByBoth({}, {"SENTINELD_COLECTION__INTERVAL_SECS=5"}, {"SENTINELD_COLECTION__INTERVAL_SECS"});
+  ExpectRefusedByBoth({}, {"SENTINELD_HOME=/tmp"}, {"SENTINELD_HOME", "not a configuration variable"});
+}
+
 TEST_F(BadConfig, ProcmondIntervalFlag) {
   const std::string db = sb_.File("events.db");
   for (const char* value : {"fast", "0", "-5", "1.5"}) {
@@ -237,6 +246,83 @@ TEST(BadDatabase, ForeignSqliteDatabaseIsRefusedUnchanged) {
   EXPECT_EQ(SnapshotDb(db), before);
   EXPECT_EQ(QueryInt(db, "SELECT COUNT(*) FROM users"), 1);
   EXPECT_EQ(ListDir(sb.path()), With(kJustHome, {"users.db"}));
+}
+
+// `procmond --once` and `sentinelagent --once` exited 0 on a malformed audit ledger: they ran and
+// wrote without it (issue 14, item 9). Now a store or ledger that is not a SentinelD file of its
+// kind, was cut short or has a newer schema stops both with exit 1, naming the file and what is
+// wrong, before anything is written to either.
+TEST(BadDatabase, OnceRefusesAMalformedStoreOrLedgerAndWritesNothing) {
+  Sandbox sb;
+  const std::string good_events = sb.Database();  // also makes the ledger, audit.db
+  const std::string good_audit = sb.File("audit.db");
+  ASSERT_TRUE(testing::FileExists(good_audit));
+  const std::string rules = sb.File("rules.d");
+  ::mkdir(rules.c_str(), 0700);
+
+  struct Malformed {
+    std::string name;
+    std::function<void(const std::string& path, const std::string& good)> make;
+    std::string what;  // in the message
+  };
+  const std::vector<Malformed> kinds = {
+      {"text",
+       [](const std::string& path, const std::string&) {
+         testing::WriteFile(path, "this is a text file, not a database\n");
+       },
+       "not a SentinelD"},
+      {"foreign",
+       [](const std::string& path, const std::string&) {
+         ExecSql(path,
+                 "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users(name) "
+                 "VALUES('alice');");
+       },
+       "another program"},
+      {"truncated",
+       [](const std::string& path, const std::string& good) {
+         const std::string bytes = testing::ReadFile(good);
+         testing::WriteFile(path, bytes.substr(0, bytes.size() / 2));
+       },
+       "truncated"},
+      {"newer",
+       [](const std::string& path, const std::string& good) {
+         testing::WriteFile(path, testing::ReadFile(good));
+         ExecSql(path, "PRAGMA user_version = 99");
+       },
+       "newer"},
+  };
+  int n = 0;
+  for (const bool bad_ledger : {false, true}) {
+    for (const Malformed& m : kinds) {
+      for (const std::string binary : {"procmond", "sentinelagent"}) {
+        SCOPED_TRACE(binary + (bad_ledger ? ": ledger " : ": event store ") + m.name);
+        const std::string dir = sb.File("case" + std::to_string(++n));
+        ASSERT_EQ(::mkdir(dir.c_str(), 0750), 0);
+        const std::string events = dir + "/events.db";
+        const std::string audit = dir + "/audit.db";
+        if (bad_ledger) {
+          testing::WriteFile(events, testing::ReadFile(good_events));
+          m.make(audit, good_audit);
+        } else {
+          m.make(events, good_events);
+          testing::WriteFile(audit, testing::ReadFile(good_audit));
+        }
+        const std::string bad = bad_ledger ? audit : events;
+        const DbSnapshot events_before = SnapshotDb(events);
+        const DbSnapshot audit_before = SnapshotDb(audit);
+        const std::vector<std::string> env = {"SENTINELD_DATABASE__AUDIT_PATH=" + audit,
+                                              "SENTINELD_DETECTION__RULES_DIRS=[" + rules + "]"};
+        RunResult r = binary == "procmond"
+                          ? sb.Procmond({"--once", "--database", events}, env)
+                          : sb.Agent({"--once", "--no-collector", "--database", events}, env);
+        EXPECT_EQ(r.exit_code, 1) << r.err;
+        EXPECT_TRUE(Contains(r.err, bad)) << r.err;
+        EXPECT_TRUE(Contains(r.err, m.what)) << r.err;
+        EXPECT_EQ(SnapshotDb(events), events_before) << "the event store was written";
+        EXPECT_EQ(SnapshotDb(audit), audit_before) << "the audit ledger was written";
+      }
+    }
+  }
 }
 
 // A store written by a newer SentinelD: procmond makes a real one, then its

@@ -2,9 +2,10 @@
 // /metrics passes promtool with plausible values after a scan, /health and
 // `sentinelcli health` report every component, exit 4 once the collector is
 // gone or a sink's circuit opens, the control sockets refuse bad frames and
-// keep serving, and a taken HTTP port stops the agent at start-up (exit 2);
-// the endpoint keeps answering with idle and slowloris connections open, and
-// a stuck detection cycle makes health unhealthy (issue 14 items 5 and 6).
+// keep serving, and a taken HTTP port stops the agent at start-up (exit 1,
+// which systemd retries); the endpoint keeps answering with idle and
+// slowloris connections open, and a stuck detection cycle makes health
+// unhealthy (issue 14 items 5 and 6).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -341,7 +342,10 @@ TEST_F(ObservabilityTest, SinkWithOpenCircuitIsUnhealthy) {
   }
 }
 
-TEST_F(ObservabilityTest, TakenPortStopsTheAgentAtStartup) {
+// A taken port exited 2, which the unit's RestartPreventExitStatus=2 turned into an agent that
+// never came back once the port was free again (issue 14, item 8). It is the host's state, not a
+// bad configuration: exit 1, retried by systemd (Restart=on-failure).
+TEST_F(ObservabilityTest, TakenPortStopsTheAgentAtStartupWithARetryableExit) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
@@ -354,7 +358,7 @@ TEST_F(ObservabilityTest, TakenPortStopsTheAgentAtStartup) {
   RunResult r =
       testing::Run({AgentBin(), "--no-collector"}, Env({"SENTINELD_TELEMETRY__HTTP_LISTEN=" + addr}));
   ::close(fd);
-  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_TRUE(Contains(r.err, "telemetry.http_listen")) << r.err;
   EXPECT_TRUE(Contains(r.err, addr)) << r.err;
   EXPECT_TRUE(Contains(r.err, "in use")) << r.err;

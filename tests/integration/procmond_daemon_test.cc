@@ -89,5 +89,61 @@ TEST(ProcmondDaemon, SighupWithBrokenConfigKeepsRunning) {
   EXPECT_EQ(QueryInt(db, "SELECT COUNT(*) FROM scan_metadata WHERE status IS NOT 'completed'"), 0);
 }
 
+// A SIGHUP that changes restart-only keys was logged as "configuration reloaded" while procmond
+// went on with the old values (issue 14, item 8). Now it warns naming the keys, keeps writing to
+// the running store and records what is pending in the audit ledger.
+TEST(ProcmondDaemon, SighupKeepsRestartOnlyKeysAndSaysSo) {
+  Sandbox sb;
+  const std::string db = sb.File("events.db");
+  const std::string other_db = sb.File("other.db");
+  const std::string audit = sb.File("audit.db");
+  const std::string log = sb.File("procmond.log");
+  const std::string cfg = sb.File("config.yaml");
+  testing::WriteFile(cfg, "database: {path: " + db + "}\ncollection: {interval_secs: 1}\n");
+  Child procmond({ProcmondBin(), "--config", cfg}, sb.ProcmondEnv({"SENTINELD_TELEMETRY__LOG_FORMAT=text"}),
+                 "", log, /*new_group=*/true);
+  ASSERT_GT(procmond.pid(), 0);
+  ASSERT_TRUE(WaitFor([&] { return !procmond.Running() || CompletedScans(db) >= 1; }, 60s))
+      << "no scan in 60 s; log:\n"
+      << testing::ReadFile(log);
+  ASSERT_TRUE(procmond.Running()) << testing::ReadFile(log);
+
+  testing::WriteFile(
+      cfg, "database: {path: " + other_db + "}\ncollection: {interval_secs: 1, scan_source: proc}\n");
+  procmond.Signal(SIGHUP);
+  const std::string warning =
+      "database.path, collection.scan_source changed, takes effect at restart; running value kept";
+  ASSERT_TRUE(WaitFor([&] { return Contains(testing::ReadFile(log), warning); }, 30s))
+      << "no restart-only warning after SIGHUP; log:\n"
+      << testing::ReadFile(log);
+  EXPECT_TRUE(Contains(testing::ReadFile(log), "configuration reloaded except restart-only keys"))
+      << testing::ReadFile(log);
+
+  // The running store goes on receiving scans; the new path is not touched.
+  const int64_t scans = CompletedScans(db);
+  ASSERT_TRUE(WaitFor([&] { return !procmond.Running() || CompletedScans(db) >= scans + 2; }, 30s))
+      << "no scan into the running store after the reload; log:\n"
+      << testing::ReadFile(log);
+  ASSERT_TRUE(procmond.Running()) << testing::ReadFile(log);
+  EXPECT_FALSE(testing::FileExists(other_db)) << "procmond opened the new database.path without a restart";
+
+  // The ledger says the reload left two keys for the restart.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return TryQueryInt(audit,
+                           "SELECT count(*) FROM audit_ledger WHERE action = 'config_loaded' AND "
+                           "json_extract(event_data, '$.restart_pending') = "
+                           "'[\"database.path\",\"collection.scan_source\"]'")
+                   .value_or(0) == 1;
+      },
+      30s))
+      << "no config_loaded entry naming the pending keys";
+
+  procmond.Signal(SIGTERM);
+  auto code = procmond.Wait(30s);
+  ASSERT_TRUE(code.has_value()) << "procmond did not stop within 30 s of SIGTERM";
+  EXPECT_EQ(*code, 0) << testing::ReadFile(log);
+}
+
 }  // namespace
 }  // namespace sentinel::itest

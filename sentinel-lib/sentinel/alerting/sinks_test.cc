@@ -20,6 +20,7 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <openssl/evp.h>
 
 #include "sentinel/alerting/internal/formats.h"
 #include "sentinel/alerting/internal/test_util.h"
@@ -429,8 +430,53 @@ config::SinkConfig Hook(const std::string& url) {
 }
 
 TEST(WebhookSinkTest, HmacSha256MatchesRfc4231) {
-  EXPECT_EQ(internal::HmacSha256Hex("Jefe", "what do ya want for nothing?"),
+  EXPECT_EQ(*internal::HmacSha256Hex("Jefe", "what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+// Makes every OpenSSL fetch in this process fail while alive (no provider has the property), the
+// way a FIPS-only or broken OpenSSL configuration makes HMAC() return NULL.
+class OpenSslFetchesFail {
+ public:
+  OpenSslFetchesFail() {
+    ok_ = EVP_set_default_properties(nullptr, "sentinel.test.no_such_property=yes") == 1;
+  }
+  ~OpenSslFetchesFail() { EVP_set_default_properties(nullptr, ""); }
+  OpenSslFetchesFail(const OpenSslFetchesFail&) = delete;
+  OpenSslFetchesFail& operator=(const OpenSslFetchesFail&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  bool ok_ = false;
+};
+
+// HMAC()'s NULL return was ignored: the request went out with "sha256=" and no MAC (issue 14,
+// item 11). Now the attempt fails, saying why, and nothing is sent.
+TEST(WebhookSinkTest, HmacFailureFailsTheAttemptAndSendsNothing) {
+  HttpPeer peer;
+  config::SinkConfig c = Hook(peer.Url());
+  c.hmac_secret_env = "HOOK_SECRET";
+  auto sink = Build(c, Env({{"HOOK_SECRET", "s3cret"}}));
+  Sent s;
+  DeliveryResult r;
+  {
+    OpenSslFetchesFail broken;
+    ASSERT_TRUE(broken.ok());
+    Result<std::string> mac = internal::HmacSha256Hex("s3cret", s.json);
+    ASSERT_FALSE(mac.ok()) << "HMAC still works with every fetch failing; the test proves nothing";
+    EXPECT_TRUE(mac.status().message().starts_with("HMAC-SHA256 of the body failed: "))
+        << mac.status().message();
+    r = s.To(*sink);
+  }
+  ASSERT_FALSE(r.status.ok());
+  EXPECT_TRUE(r.status.message().starts_with("signing the body: HMAC-SHA256 of the body failed: "))
+      << r.status.message();
+  EXPECT_EQ(peer.Requests(), 0) << "an unsigned request was sent";
+  // With OpenSSL working again the same sink signs and delivers.
+  r = s.To(*sink, 2);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(peer.Last().get_header_value("X-Sentinel-Signature"),
+            "sha256=" + *internal::HmacSha256Hex("s3cret", s.json));
 }
 
 TEST(WebhookSinkTest, PostsTheAlertJsonWithHeadersAndSignature) {
@@ -451,7 +497,7 @@ TEST(WebhookSinkTest, PostsTheAlertJsonWithHeadersAndSignature) {
   EXPECT_EQ(req.get_header_value("X-Sentinel-Delivery-Id"), "7:hook");
   EXPECT_EQ(req.get_header_value("X-Sentinel-Attempt"), "2");
   EXPECT_EQ(req.get_header_value("X-Sentinel-Signature"),
-            "sha256=" + internal::HmacSha256Hex("s3cret", s.json));
+            "sha256=" + *internal::HmacSha256Hex("s3cret", s.json));
 }
 
 TEST(WebhookSinkTest, SecretFromAFileAndMissingSecretsRefused) {
@@ -464,7 +510,7 @@ TEST(WebhookSinkTest, SecretFromAFileAndMissingSecretsRefused) {
   auto sink = Build(c);
   Sent s;
   ASSERT_TRUE(s.To(*sink).status.ok());
-  EXPECT_EQ(peer.Last().get_header_value("X-Sig"), "sha256=" + internal::HmacSha256Hex("filekey", s.json));
+  EXPECT_EQ(peer.Last().get_header_value("X-Sig"), "sha256=" + *internal::HmacSha256Hex("filekey", s.json));
 
   SinkRegistry registry;
   RegisterBuiltinSinks(registry);

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <limits>
+#include <string>
 
 #include "sentinel/base/strings.h"
 
@@ -37,9 +39,9 @@ Result<int64_t> ParseDurationMs(std::string_view s) {
   if (digits == 0 || digits > 12) {
     return InvalidArgumentError("expected a duration like 15m, 2h or 7d, got " + QuoteForMessage(s));
   }
-  int64_t n = *ParseInt64(s.substr(0, digits));
+  const int64_t n = *ParseInt64(s.substr(0, digits));  // at most 12 digits: fits
   std::string_view unit = s.substr(digits);
-  int64_t mult;
+  int64_t mult = 0;
   if (unit == "ms")
     mult = 1;
   else if (unit == "s")
@@ -54,7 +56,14 @@ Result<int64_t> ParseDurationMs(std::string_view s) {
     mult = 7 * 86'400'000LL;
   else
     return InvalidArgumentError("expected a duration like 15m, 2h or 7d, got " + QuoteForMessage(s));
-  return n * mult;
+  // 12 digits of days or weeks do not fit in int64 milliseconds.
+  int64_t ms = 0;
+  if (__builtin_mul_overflow(n, mult, &ms)) {
+    return InvalidArgumentError("expected a duration of at most " +
+                                std::to_string(std::numeric_limits<int64_t>::max() / mult) +
+                                std::string(unit) + ", got " + QuoteForMessage(s));
+  }
+  return ms;
 }
 
 namespace {
@@ -144,7 +153,15 @@ Result<int64_t> ParseTimePoint(std::string_view s, int64_t now_ms) {
   if (auto n = ParseInt64(s); n && s.size() > 8) return *n;  // epoch milliseconds
   if (s.size() >= 10 && s[4] == '-') return ParseIso8601(s);
   auto d = ParseDurationMs(s);
-  if (d.ok()) return now_ms - *d;
+  if (d.ok()) {
+    int64_t at = 0;
+    if (__builtin_sub_overflow(now_ms, *d, &at)) {
+      return InvalidArgumentError("relative time " + QuoteForMessage(s) +
+                                  " reaches before the earliest time");
+    }
+    return at;
+  }
+  if (d.status().message().starts_with("expected a duration of at most")) return d.status();
   return InvalidArgumentError(
       "expected ISO-8601 time (2026-11-28T10:00:00Z), a relative time (15m, 2h, 7d) or epoch ms, got " +
       QuoteForMessage(s));

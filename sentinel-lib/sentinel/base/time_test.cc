@@ -1,5 +1,7 @@
 #include "sentinel/base/time.h"
 
+#include <string>
+
 #include <gtest/gtest.h>
 
 namespace sentinel {
@@ -13,6 +15,40 @@ TEST(TimeTest, Durations) {
   EXPECT_FALSE(ParseDurationMs("fast").ok());
   EXPECT_FALSE(ParseDurationMs("15y").ok());
   EXPECT_FALSE(ParseDurationMs("m").ok());
+}
+
+// 12 digits of days or weeks overflowed int64 milliseconds (signed overflow, UB) and came back as
+// some other duration; now they are refused naming the value and the largest allowed.
+TEST(TimeTest, DurationsTooLargeForMillisecondsAreRefusedNotOverflowed) {
+  auto d = ParseDurationMs("999999999999d");
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().message(), "expected a duration of at most 106751991167d, got \"999999999999d\"");
+  auto w = ParseDurationMs("999999999999w");
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.status().message(), "expected a duration of at most 15250284452w, got \"999999999999w\"");
+  EXPECT_EQ(*ParseDurationMs("106751991167d"), 106751991167LL * 86'400'000);
+  EXPECT_FALSE(ParseDurationMs("106751991168d").ok());
+  EXPECT_EQ(*ParseDurationMs("999999999999h"), 999999999999LL * 3'600'000);
+  for (const char* s : {"9223372036854775807d", "99999999999999999999d", "9223372036854775808ms"}) {
+    auto r = ParseDurationMs(s);
+    ASSERT_FALSE(r.ok()) << s;
+    EXPECT_NE(r.status().message().find(s), std::string::npos) << r.status().message();
+  }
+}
+
+TEST(TimeTest, RelativeTimesTooFarBackAreRefusedNamingTheValue) {
+  const int64_t now = 1'800'000'000'000;
+  auto r = ParseTimePoint("999999999999d", now);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("\"999999999999d\""), std::string::npos) << r.status().message();
+  r = ParseTimePoint("9223372036854775807d", now);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("9223372036854775807d"), std::string::npos) << r.status().message();
+  // The largest duration still subtracts from a clock before the epoch without overflowing.
+  r = ParseTimePoint("106751991167d", -now);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("106751991167d"), std::string::npos) << r.status().message();
+  EXPECT_EQ(*ParseTimePoint("106751991167d", now), now - 106751991167LL * 86'400'000);
 }
 
 TEST(TimeTest, Iso8601) {

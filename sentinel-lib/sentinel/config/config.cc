@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -35,6 +36,11 @@ using internal::StrRule;
 
 constexpr size_t kMaxFileBytes = size_t{1} << 20;
 constexpr std::string_view kEnvPrefix = "SENTINELD_";
+// SENTINELD_ variables the product itself sets or reads that are not configuration keys:
+// procmond learns its supervisor's pid (sentinelagent/supervisor.h), the install step can be
+// skipped (cmake/InstallSystem.cmake). Any other SENTINELD_ name must be a configuration key.
+constexpr std::array<std::string_view, 2> kProductEnvVars = {"SENTINELD_SUPERVISOR_PID",
+                                                             "SENTINELD_SKIP_SETUP"};
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers.
@@ -505,14 +511,45 @@ std::vector<std::string> EnvKeys(std::string_view rest) {
   }
 }
 
+// The top-level section names, upper-cased as in environment variable names.
+std::vector<std::string> EnvSectionNames() {
+  KeyNames names;
+  const Config defaults;
+  Describe(names, defaults);
+  std::vector<std::string> out;
+  for (const std::string& name : names.Names(SinkScope{})) out.push_back(ToUpper(name));
+  return out;
+}
+
+// A SENTINELD_ variable that is not SENTINELD_<SECTION>__<KEY>[__<SUBKEY>] and not one of the
+// product's own: refused, so a misspelt or half-written variable never goes unnoticed.
+Status CheckEnvName(const std::string& name, const std::vector<std::string>& keys, const Layer& layer) {
+  const std::string form = "expected SENTINELD_<SECTION>__<KEY>[__<SUBKEY>]";
+  if (std::any_of(keys.begin(), keys.end(), [](const std::string& k) { return k.empty(); })) {
+    return layer.Fail("", "not a configuration variable (" + form + ")");
+  }
+  if (keys.size() > 1) return Status::Ok();  // unknown sections and keys are reported as such later
+  const std::vector<std::string> sections = EnvSectionNames();
+  const std::string section = ToUpper(keys[0]);
+  if (std::find(sections.begin(), sections.end(), section) != sections.end()) {
+    return layer.Fail("", "names the section " + keys[0] + " but no key (expected " + name +
+                              "__<KEY>, e.g. SENTINELD_COLLECTION__INTERVAL_SECS)");
+  }
+  std::string product;
+  for (std::string_view own : kProductEnvVars) product += (product.empty() ? "" : ", ") + std::string(own);
+  return layer.Fail("", "not a configuration variable: no section " + Quoted(keys[0]) + " (" + form +
+                            " with SECTION one of " + Join(sections, ", ") +
+                            "; the other SENTINELD_ variables are " + product + ")");
+}
+
 Status ApplyEnvironment(const std::vector<std::string>& environment, LoadState& state) {
   std::vector<std::pair<std::string, std::string>> vars;
   for (const std::string& entry : environment) {
     size_t eq = entry.find('=');
     if (eq == std::string::npos) continue;
     std::string name = entry.substr(0, eq);
-    // SENTINELD_ variables without "__" (SENTINELD_HOME, ...) are not configuration keys.
-    if (!StartsWith(name, kEnvPrefix) || name.find("__", kEnvPrefix.size()) == std::string::npos) continue;
+    if (!StartsWith(name, kEnvPrefix)) continue;
+    if (std::find(kProductEnvVars.begin(), kProductEnvVars.end(), name) != kProductEnvVars.end()) continue;
     vars.emplace_back(std::move(name), entry.substr(eq + 1));
   }
   // Name order makes the result independent of environ's order and lets a deeper variable
@@ -521,9 +558,7 @@ Status ApplyEnvironment(const std::vector<std::string>& environment, LoadState& 
   for (const auto& [name, value] : vars) {
     Layer layer(state, "environment " + name, "environment " + name);
     std::vector<std::string> keys = EnvKeys(std::string_view(name).substr(kEnvPrefix.size()));
-    if (std::any_of(keys.begin(), keys.end(), [](const std::string& k) { return k.empty(); })) {
-      return layer.Fail("", "not a configuration variable (expected SENTINELD_<SECTION>__<KEY>[__<SUBKEY>])");
-    }
+    RETURN_IF_ERROR(CheckEnvName(name, keys, layer));
     RETURN_IF_ERROR(ApplyValue(keys, value, layer, state));
   }
   return Status::Ok();
@@ -713,8 +748,9 @@ class YamlWriter {
 // Collects KeyInfo for Keys().
 class KeyLister {
  public:
-  KeyLister(std::vector<KeyInfo>& out, std::string prefix, SinkScope scope, bool in_sink)
-      : out_(out), prefix_(std::move(prefix)), scope_(scope), in_sink_(in_sink) {}
+  KeyLister(std::vector<KeyInfo>& out, std::string prefix, SinkScope scope, bool in_sink,
+            bool restart = false)
+      : out_(out), prefix_(std::move(prefix)), scope_(scope), in_sink_(in_sink), restart_(restart) {}
 
   template <class T, class R>
   void operator()(const Key& key, const T& member, const R& rule) {
@@ -733,9 +769,11 @@ class KeyLister {
       }
       info.required = key.required;
     }
+    info.restart = restart_ || key.restart;
     std::string path = info.path;
+    const bool restart = info.restart;
     out_.push_back(std::move(info));
-    Nested(path, member, rule);
+    Nested(path, member, rule, restart);
   }
 
  private:
@@ -748,24 +786,96 @@ class KeyLister {
   static std::string TypeName(const SinkListRule&) { return "list of sinks"; }
 
   template <class S>
-  void Nested(const std::string& path, const S& section, const SectionRule&) {
-    KeyLister lister(out_, path, SinkScope{}, false);
+  void Nested(const std::string& path, const S& section, const SectionRule&, bool restart) {
+    KeyLister lister(out_, path, SinkScope{}, false, restart);
     Describe(lister, section);
   }
-  void Nested(const std::string& path, const std::vector<SinkConfig>&, const SinkListRule&) {
+  void Nested(const std::string& path, const std::vector<SinkConfig>&, const SinkListRule&, bool restart) {
     for (std::string_view type : internal::kSinkTypes) {
-      KeyLister lister(out_, path + "[]", ScopeOf(type), true);
+      KeyLister lister(out_, path + "[]", ScopeOf(type), true, restart);
       const SinkConfig defaults = internal::DefaultSink(type);
       Describe(lister, defaults);
     }
   }
   template <class T, class R>
-  void Nested(const std::string&, const T&, const R&) {}
+  void Nested(const std::string&, const T&, const R&, bool) {}
 
   std::vector<KeyInfo>& out_;
   std::string prefix_;
   SinkScope scope_;
   bool in_sink_;
+  bool restart_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Reloading.
+
+// One restart-only key of a config: its path, its value (to compare) and its member (to copy).
+struct RestartOnlyValue {
+  std::string path;
+  nlohmann::json value;
+  const void* member;
+};
+
+// Lists the restart-only keys (a marked section: each of its keys) in declaration order.
+class RestartOnlyLister {
+ public:
+  RestartOnlyLister(std::vector<RestartOnlyValue>& out, std::string prefix, bool inherited)
+      : out_(out), prefix_(std::move(prefix)), inherited_(inherited) {}
+
+  template <class T, class R>
+  void operator()(const Key& key, const T& member, const R& rule) {
+    const std::string path = JoinPath(prefix_, key.name);
+    const bool restart = inherited_ || key.restart;
+    if constexpr (std::is_same_v<R, SectionRule>) {
+      RestartOnlyLister nested(out_, path, restart);
+      Describe(nested, member);
+    } else if (restart) {
+      out_.push_back({path, JsonWriter::Value(member, rule), &member});
+    }
+  }
+
+ private:
+  std::vector<RestartOnlyValue>& out_;
+  std::string prefix_;
+  bool inherited_;
+};
+
+std::vector<RestartOnlyValue> RestartOnlyValues(const Config& config) {
+  std::vector<RestartOnlyValue> out;
+  RestartOnlyLister lister(out, "", false);
+  Describe(lister, config);
+  return out;
+}
+
+// Copies the running value of every restart-only key into the config it walks. `running` comes
+// from RestartOnlyLister over the same declarations, so the i-th restart-only member here has the
+// type of running[i].member.
+class RunningValueKeeper {
+ public:
+  RunningValueKeeper(const std::vector<RestartOnlyValue>& running, size_t& next, std::string prefix,
+                     bool inherited)
+      : running_(running), next_(next), prefix_(std::move(prefix)), inherited_(inherited) {}
+
+  template <class T, class R>
+  void operator()(const Key& key, T& member, const R&) {
+    const std::string path = JoinPath(prefix_, key.name);
+    const bool restart = inherited_ || key.restart;
+    if constexpr (std::is_same_v<R, SectionRule>) {
+      RunningValueKeeper nested(running_, next_, path, restart);
+      Describe(nested, member);
+    } else if (restart) {
+      const RestartOnlyValue& kept = running_.at(next_++);
+      if (kept.path != path) std::abort();  // both walks follow one declaration: cannot happen
+      member = *static_cast<const T*>(kept.member);
+    }
+  }
+
+ private:
+  const std::vector<RestartOnlyValue>& running_;
+  size_t& next_;
+  std::string prefix_;
+  bool inherited_;
 };
 
 }  // namespace
@@ -820,6 +930,25 @@ std::string Hash(const Config& config) {
   // nlohmann::json objects keep keys sorted, so dump() is canonical. Strings were checked to be
   // UTF-8 at load; replace keeps a hand-built Config from throwing here.
   return crypto::Sha256Hex(ToJson(config).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+std::vector<std::string> RestartOnlyChanges(const Config& running, const Config& loaded) {
+  const std::vector<RestartOnlyValue> before = RestartOnlyValues(running);
+  const std::vector<RestartOnlyValue> after = RestartOnlyValues(loaded);
+  std::vector<std::string> changed;
+  for (size_t i = 0; i < before.size() && i < after.size(); ++i) {
+    if (before[i].value != after[i].value) changed.push_back(before[i].path);
+  }
+  return changed;
+}
+
+Config ReloadableConfig(const Config& running, const Config& loaded) {
+  Config out = loaded;
+  const std::vector<RestartOnlyValue> kept = RestartOnlyValues(running);
+  size_t next = 0;
+  RunningValueKeeper keeper(kept, next, "", false);
+  Describe(keeper, out);
+  return out;
 }
 
 std::vector<KeyInfo> Keys() {

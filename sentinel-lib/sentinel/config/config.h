@@ -146,9 +146,11 @@ struct LoadOptions {
   // and be readable, else error.
   std::vector<std::string> optional_files;  // normally DefaultFiles()
   std::optional<std::string> explicit_file;
-  // Environment as "NAME=VALUE" strings (pass CurrentEnvironment()); only
-  // SENTINELD_<SECTION>__<KEY>[__<SUBKEY>] are read, in name order. SENTINELD_ variables without
-  // "__" (SENTINELD_HOME, ...) are ignored; ones with "__" that name no key are an error.
+  // Environment as "NAME=VALUE" strings (pass CurrentEnvironment()); the
+  // SENTINELD_<SECTION>__<KEY>[__<SUBKEY>] variables are applied, in name order. Every other
+  // SENTINELD_ variable is an error naming it (a section without a key such as
+  // SENTINELD_COLLECTION=5, an unknown section or key, an empty part), except the product's own
+  // SENTINELD_SUPERVISOR_PID and SENTINELD_SKIP_SETUP, which are skipped.
   std::vector<std::string> environment;
   // Command-line overrides as dotted key path -> YAML scalar text, e.g. {"database.path",
   // "/tmp/e.db"}, applied last and in order.
@@ -207,9 +209,25 @@ struct KeyInfo {
   std::string description;
   std::vector<std::string> sink_types;  // sink keys: the sink types the key belongs to
   bool required = false;                // sink keys: must be given
+  bool restart = false;                 // a reload (SIGHUP) keeps the running value
 };
 
 // Every key of the schema, sections before their keys, in declaration order.
 std::vector<KeyInfo> Keys();
+
+// Reloading (SIGHUP). Some keys are read once, at start-up, by code that cannot redo it in a
+// running process (stores and sockets opened, sources opened as root, privileges dropped); they
+// are marked restart-only next to their declaration in internal/schema.h (KeyInfo::restart):
+// database.path, audit_path, audit_signing_key, busy_timeout_ms; collection.realtime_events,
+// realtime_source, scan_source; privileges.*; telemetry.http_listen; ipc.socket_dir.
+//
+// The restart-only keys whose values differ between the running and a newly loaded
+// configuration, as key paths in schema order (e.g. {"database.path", "privileges.user"}).
+std::vector<std::string> RestartOnlyChanges(const Config& running, const Config& loaded);
+
+// What a reload applies: `loaded` with every restart-only key set back to its value in `running`,
+// so the process goes on with one consistent configuration (a dispatcher rebuilt for new sinks
+// still writes to the running database.path).
+Config ReloadableConfig(const Config& running, const Config& loaded);
 
 }  // namespace sentinel::config

@@ -180,8 +180,8 @@ TEST_F(ConfigTest, EnvironmentOverridesFiles) {
       "SENTINELD_DETECTION__RULES_DIRS=[/a, /b]",
       "SENTINELD_COLLECTION__HASH_EXECUTABLES=no",
       "SENTINELD_TELEMETRY__HTTP_LISTEN=",
-      "SENTINELD_HOME=/somewhere",  // no "__": not a configuration variable
-      "SENTINELD_CONFIG=/x.yaml",
+      "SENTINELD_SUPERVISOR_PID=1234",  // the product's own variables, not configuration keys
+      "SENTINELD_SKIP_SETUP=1",
   };
   Result<LoadedConfig> r = Load(options);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -472,12 +472,46 @@ TEST_F(ConfigTest, EnvironmentVariablesNamingNoKeyRefused) {
   options.environment = {"SENTINELD_COLLECTION____X=1"};
   EXPECT_TRUE(
       ErrorOf(options).starts_with("environment SENTINELD_COLLECTION____X: not a configuration variable"));
-  options.environment = {"SENTINELD_HOME=/x", "SENTINELD_=1", "SENTINELD_DEBUG=1"};
+  options.environment = {"SENTINELD_SUPERVISOR_PID=77", "SENTINELD_SKIP_SETUP=1"};
   EXPECT_TRUE(Load(options).ok());
   options.environment = {"SENTINELD_DETECTION__RULES_DIRS=[/a,"};
   EXPECT_TRUE(
       ErrorOf(options).starts_with("environment SENTINELD_DETECTION__RULES_DIRS: detection.rules_dirs: "
                                    "invalid YAML value"));
+}
+
+// SENTINELD_COLLECTION=5 (no "__KEY") and other SENTINELD_ names that are no key were skipped
+// silently: the operator believed a setting was applied (issue 14, item 8).
+TEST_F(ConfigTest, EnvironmentVariablesThatAreNotKeysRefusedNamingTheVariable) {
+  LoadOptions options;
+  options.environment = {"PATH=/usr/bin", "SENTINELD_COLLECTION=5"};
+  EXPECT_EQ(ErrorOf(options),
+            "environment SENTINELD_COLLECTION: names the section collection but no key (expected "
+            "SENTINELD_COLLECTION__<KEY>, e.g. SENTINELD_COLLECTION__INTERVAL_SECS)");
+  options.environment = {"SENTINELD_ALERTING={dedup_window_secs: 5}"};
+  EXPECT_TRUE(
+      ErrorOf(options).starts_with("environment SENTINELD_ALERTING: names the section alerting but no key"));
+  options.environment = {"SENTINELD_HOME=/x"};
+  EXPECT_EQ(
+      ErrorOf(options),
+      "environment SENTINELD_HOME: not a configuration variable: no section \"home\" (expected "
+      "SENTINELD_<SECTION>__<KEY>[__<SUBKEY>] with SECTION one of DATABASE, COLLECTION, PRIVILEGES, "
+      "DETECTION, ALERTING, TELEMETRY, IPC; the other SENTINELD_ variables are SENTINELD_SUPERVISOR_PID, "
+      "SENTINELD_SKIP_SETUP)");
+  options.environment = {"SENTINELD_=1"};
+  EXPECT_TRUE(ErrorOf(options).starts_with("environment SENTINELD_: not a configuration variable"));
+  options.environment = {"SENTINELD_COLLECTION__=1"};
+  EXPECT_TRUE(
+      ErrorOf(options).starts_with("environment SENTINELD_COLLECTION__: not a configuration variable"));
+  options.environment = {"SENTINELD_DEBUG=1"};
+  EXPECT_TRUE(ErrorOf(options).starts_with("environment SENTINELD_DEBUG: not a configuration variable"));
+  // A misspelt product variable is refused too, not taken for the real one.
+  options.environment = {"SENTINELD_SUPERVISOR_PIDS=1"};
+  EXPECT_TRUE(
+      ErrorOf(options).starts_with("environment SENTINELD_SUPERVISOR_PIDS: not a configuration variable"));
+  // Variables outside the prefix are none of ours.
+  options.environment = {"SENTINELDX_COLLECTION=5", "MY_SENTINELD_COLLECTION=5"};
+  EXPECT_TRUE(Load(options).ok());
 }
 
 TEST_F(ConfigTest, BadOverridePathRefused) {
@@ -563,6 +597,71 @@ TEST_F(ConfigTest, ValidateFileUsesOnlyThatFile) {
   std::string bad = Write("bad.yaml", "collection: {interval_secs: fast}\n");
   EXPECT_EQ(ValidateFile(bad).status().message(),
             bad + ": collection.interval_secs: expected a positive integer, got \"fast\"");
+}
+
+// Which keys a SIGHUP cannot apply is declared in the schema; this list changes only on purpose,
+// together with what the binaries re-apply on SIGHUP (procmond/main.cc, sentinelagent/main.cc).
+TEST_F(ConfigTest, RestartOnlyKeysAreTheOnesNoReloadCanApply) {
+  std::vector<std::string> restart;
+  for (const KeyInfo& key : Keys()) {
+    if (key.restart && key.type != "section") restart.push_back(key.path);
+  }
+  EXPECT_EQ(restart, (std::vector<std::string>{
+                         "database.path", "database.audit_path", "database.audit_signing_key",
+                         "database.busy_timeout_ms", "collection.realtime_events",
+                         "collection.realtime_source", "collection.scan_source", "privileges.user",
+                         "privileges.keep_capabilities", "telemetry.http_listen", "ipc.socket_dir"}));
+}
+
+TEST_F(ConfigTest, RestartOnlyChangesNamesOnlyTheRestartOnlyKeysThatDiffer) {
+  Result<LoadedConfig> running = LoadYaml("collection: {interval_secs: 10}\n");
+  ASSERT_TRUE(running.ok()) << running.status().ToString();
+  EXPECT_TRUE(RestartOnlyChanges(running->config, running->config).empty());
+  Result<LoadedConfig> loaded = LoadYaml(R"(
+database: {path: /new/events.db, retention_days: 9}
+collection: {interval_secs: 5, realtime_source: netlink, hash_executables: false}
+privileges: {user: nobody, keep_capabilities: [CAP_SYS_PTRACE]}
+telemetry: {log_level: debug, http_listen: "127.0.0.1:1"}
+ipc: {socket_dir: /new/run}
+alerting: {sinks: []}
+)");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(
+      RestartOnlyChanges(running->config, loaded->config),
+      (std::vector<std::string>{"database.path", "collection.realtime_source", "privileges.user",
+                                "privileges.keep_capabilities", "telemetry.http_listen", "ipc.socket_dir"}));
+}
+
+TEST_F(ConfigTest, ReloadableConfigKeepsTheRunningRestartOnlyValuesAndTakesTheRest) {
+  Result<LoadedConfig> running = LoadYaml("database: {path: /old/events.db, busy_timeout_ms: 100}\n");
+  ASSERT_TRUE(running.ok()) << running.status().ToString();
+  Result<LoadedConfig> loaded = LoadYaml(R"(
+database: {path: /new/events.db, audit_path: /new/audit.db, busy_timeout_ms: 200, retention_days: 9}
+collection: {interval_secs: 5, scan_source: proc, max_hash_bytes: 7}
+privileges: {user: nobody}
+detection: {interval_secs: 3, rules_dirs: [/r]}
+telemetry: {log_level: debug, http_listen: ""}
+ipc: {socket_dir: /new/run}
+alerting: {dedup_window_secs: 0, sinks: []}
+)");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  const Config c = ReloadableConfig(running->config, loaded->config);
+  // Kept: what the running process opened, bound or dropped at start-up.
+  EXPECT_EQ(c.database.path, "/old/events.db");
+  EXPECT_EQ(c.database.audit_path, running->config.database.audit_path);
+  EXPECT_EQ(c.database.busy_timeout_ms, 100);
+  EXPECT_EQ(c.collection.scan_source, "auto");
+  EXPECT_EQ(c.privileges, running->config.privileges);
+  EXPECT_EQ(c.telemetry.http_listen, "127.0.0.1:9464");
+  EXPECT_EQ(c.ipc.socket_dir, "/run/sentineld");
+  // Taken: everything a reload applies.
+  EXPECT_EQ(c.database.retention_days, 9);
+  EXPECT_EQ(c.collection.interval_secs, 5);
+  EXPECT_EQ(c.collection.max_hash_bytes, 7);
+  EXPECT_EQ(c.detection, loaded->config.detection);
+  EXPECT_EQ(c.alerting, loaded->config.alerting);
+  EXPECT_EQ(c.telemetry.log_level, "debug");
+  EXPECT_TRUE(RestartOnlyChanges(running->config, c).empty());
 }
 
 TEST_F(ConfigTest, KeysDescribeEveryKeyOnce) {

@@ -111,6 +111,43 @@ Status CheckHeader(DatabaseKind kind, Database& db, const std::string& path) {
   return Status::Ok();
 }
 
+// For a file no WAL-mode connection has open (no -wal beside it), so that the file alone is the
+// whole database: refuses one shorter than the pages its header counts (a copy cut short, a disk
+// that lost its tail; SQLite only notices when a query reaches a missing page) and one without
+// SentinelD's application id that holds more than its first page (another program's tables; a
+// store SentinelD creates has its id from the first transaction that adds a page). The in-header
+// size counts only when valid: non-zero, and the change counter equal to version-valid-for.
+Status CheckQuiescentFile(DatabaseKind kind, Database& db, const std::string& path) {
+  sqlite3_file* file = nullptr;
+  if (sqlite3_file_control(db.raw(), "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK ||
+      file == nullptr || file->pMethods == nullptr) {
+    return Status::Ok();
+  }
+  sqlite3_int64 size = 0;
+  if (file->pMethods->xFileSize(file, &size) != SQLITE_OK || size < 100) return Status::Ok();
+  unsigned char h[100] = {};
+  if (file->pMethods->xRead(file, h, sizeof h, 0) != SQLITE_OK) return Status::Ok();
+  auto be32 = [&](int off) {
+    return static_cast<uint32_t>(h[off]) << 24 | static_cast<uint32_t>(h[off + 1]) << 16 |
+           static_cast<uint32_t>(h[off + 2]) << 8 | static_cast<uint32_t>(h[off + 3]);
+  };
+  const uint32_t raw_page_size = static_cast<uint32_t>(h[16]) << 8 | h[17];
+  const int64_t page_size = raw_page_size == 1 ? 65536 : raw_page_size;
+  if (page_size < 512) return Status::Ok();  // not a page size: SQLite refuses the file itself
+  const bool header_size_valid = be32(28) != 0 && be32(24) == be32(92);
+  const int64_t pages = header_size_valid ? be32(28) : size / page_size;
+  if (size < pages * page_size) {
+    return DataLossError(path + ": not a usable SentinelD " + std::string(KindName(kind)) +
+                         " (truncated: " + std::to_string(size) + " bytes, its header counts " +
+                         std::to_string(pages) + " pages of " + std::to_string(page_size) + ")");
+  }
+  if (be32(68) == 0 && pages > 1) {
+    return FailedPreconditionError(path + ": not a SentinelD " + std::string(KindName(kind)) +
+                                   " (a database written by another program); refusing to use it");
+  }
+  return Status::Ok();
+}
+
 // SipHash-2-4 with a 128-bit output (Aumasson & Bernstein; the reference
 // implementation's algorithm).
 struct SipKey {
@@ -292,6 +329,27 @@ Result<std::unique_ptr<Database>> OpenStore(DatabaseKind kind, const StoreOption
     if (!s.ok()) return fail(s);
   }
   return db;
+}
+
+Status CheckStoreFile(DatabaseKind kind, const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return Status::Ok();  // created when it is opened
+    return ErrnoError(errno, path);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return FailedPreconditionError(path + ": not a SentinelD " + std::string(KindName(kind)) +
+                                   " (not a regular file)");
+  }
+  if (st.st_size == 0) return Status::Ok();  // an empty file is an empty database
+  // No statement runs: the first one would leave -wal and -shm beside a WAL database.
+  ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(path, OpenMode::kReadOnly, 1000));
+  RETURN_IF_ERROR(CheckHeader(kind, *db, path));
+  struct stat wal {};
+  if (::stat((path + "-wal").c_str(), &wal) != 0 && errno == ENOENT) {
+    RETURN_IF_ERROR(CheckQuiescentFile(kind, *db, path));
+  }
+  return Status::Ok();
 }
 
 Result<std::unique_ptr<EventStore>> EventStore::Open(const StoreOptions& options) {

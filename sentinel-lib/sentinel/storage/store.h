@@ -42,6 +42,15 @@ struct StoreOptions {
 // schema).
 Result<std::unique_ptr<Database>> OpenStore(DatabaseKind kind, const StoreOptions& options);
 
+// Checks, writing nothing (read-only, and no statement runs, so no side file appears), that an
+// existing file at `path` can be a store of `kind` for this binary: SQLite, not another kind's or
+// another program's (application id; with no -wal beside it, a file without our id that holds
+// tables), a schema not newer than this binary's and, with no -wal beside it, no fewer bytes than
+// its header counts. OK when there is no file or an empty one (OpenStore creates it); damage
+// inside the file is OpenStore's to find. Errors name the file and what is wrong: InvalidArgument
+// (not SQLite), FailedPrecondition (not a regular file, foreign, newer), DataLoss (truncated).
+Status CheckStoreFile(DatabaseKind kind, const std::string& path);
+
 struct RetentionResult {
   int64_t scans_deleted = 0;
   int64_t instances_deleted = 0;

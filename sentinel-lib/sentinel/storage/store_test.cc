@@ -162,6 +162,64 @@ TEST(StoreTest, RefusesForeignSqliteDatabase) {
   EXPECT_NE(wrong.status().message().find("it is a SentinelD audit ledger"), std::string::npos);
 }
 
+// The files a SentinelD store can be found as, checked without a byte or a side file written.
+TEST(StoreTest, CheckStoreFileNamesWhatIsWrongAndWritesNothing) {
+  TempDir dir;
+  EXPECT_TRUE(CheckStoreFile(DatabaseKind::kEvents, dir.File("missing.db")).ok());
+  WriteFile(dir.File("empty.db"), "");
+  EXPECT_TRUE(CheckStoreFile(DatabaseKind::kEvents, dir.File("empty.db")).ok());
+  const std::string good = dir.File("good.db");
+  const std::string audit = dir.File("audit.db");
+  { ASSERT_TRUE(EventStore::Open(Rw(good)).ok()); }
+  { ASSERT_TRUE(OpenStore(DatabaseKind::kAudit, Rw(audit)).ok()); }
+  ASSERT_FALSE(FileExists(good + "-wal"));
+  EXPECT_TRUE(CheckStoreFile(DatabaseKind::kEvents, good).ok());
+  EXPECT_TRUE(CheckStoreFile(DatabaseKind::kAudit, audit).ok());
+
+  auto expect_refused = [&](DatabaseKind kind, const std::string& path, StatusCode code,
+                            const std::string& what) {
+    SCOPED_TRACE(path);
+    const std::string before = ReadFile(path);
+    Status s = CheckStoreFile(kind, path);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.code(), code) << s.ToString();
+    EXPECT_TRUE(s.message().starts_with(path + ": ")) << s.message();
+    EXPECT_NE(s.message().find(what), std::string::npos) << s.message();
+    EXPECT_EQ(ReadFile(path), before);
+    EXPECT_FALSE(FileExists(path + "-wal"));
+    EXPECT_FALSE(FileExists(path + "-shm"));
+  };
+  WriteFile(dir.File("text.db"), std::string(200, 'x'));
+  expect_refused(DatabaseKind::kEvents, dir.File("text.db"), StatusCode::kInvalidArgument, "not a database");
+  expect_refused(DatabaseKind::kEvents, audit, StatusCode::kFailedPrecondition,
+                 "it is a SentinelD audit ledger");
+  {
+    auto db = Database::Open(dir.File("other.db"), OpenMode::kReadWrite);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("CREATE TABLE users(id INTEGER, name TEXT)").ok());
+  }
+  expect_refused(DatabaseKind::kAudit, dir.File("other.db"), StatusCode::kFailedPrecondition,
+                 "written by another program");
+  const std::string full = ReadFile(good);
+  WriteFile(dir.File("cut.db"), full.substr(0, full.size() / 2));
+  expect_refused(DatabaseKind::kEvents, dir.File("cut.db"), StatusCode::kDataLoss,
+                 "truncated: " + std::to_string(full.size() / 2) + " bytes");
+  WriteFile(dir.File("newer.db"), full);
+  {
+    auto db = Database::Open(dir.File("newer.db"), OpenMode::kReadWrite);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("PRAGMA user_version=99").ok());
+  }
+  ::unlink((dir.File("newer.db") + "-wal").c_str());
+  ::unlink((dir.File("newer.db") + "-shm").c_str());
+  expect_refused(DatabaseKind::kEvents, dir.File("newer.db"), StatusCode::kFailedPrecondition,
+                 "schema version 99 is newer");
+  ::mkdir(dir.File("dir.db").c_str(), 0700);
+  Status d = CheckStoreFile(DatabaseKind::kEvents, dir.File("dir.db"));
+  EXPECT_FALSE(d.ok());
+  EXPECT_NE(d.message().find("not a regular file"), std::string::npos) << d.message();
+}
+
 TEST(StoreTest, ReadOnlyDirectoryIsAClearError) {
   TempDir dir;
   ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);

@@ -1,10 +1,12 @@
 #include "sentinel/alerting/internal/formats.h"
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
 #include <array>
 #include <ctime>
+#include <limits>
 
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
@@ -211,11 +213,23 @@ std::string BuildEmail(const Alert& alert, const std::string& json, const std::s
   return h + QuotedPrintable(b);
 }
 
-std::string HmacSha256Hex(std::string_view key, std::string_view body) {
+Result<std::string> HmacSha256Hex(std::string_view key, std::string_view body) {
+  if (key.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
+    return InvalidArgumentError("HMAC-SHA256: the key is larger than 2 GiB");
+  }
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len);
+  // NULL on failure (e.g. no provider offers HMAC or SHA-256); a signature header built from the
+  // untouched buffer would be empty or garbage, so the attempt fails instead.
+  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len) == nullptr ||
+      len == 0) {
+    const unsigned long err = ERR_get_error();  // NOLINT(google-runtime-int): OpenSSL's type
+    char text[256] = "no OpenSSL error queued";
+    if (err != 0) ERR_error_string_n(err, text, sizeof text);
+    ERR_clear_error();
+    return InternalError(std::string("HMAC-SHA256 of the body failed: ") + text);
+  }
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   for (unsigned int i = 0; i < len; ++i) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sentinel/alerting/alert_store.h"
+#include "sentinel/base/status.h"
 
 namespace sentinel::alerting::internal {
 
@@ -34,7 +35,8 @@ std::string EnvelopeAddress(const std::string& address);
 std::string QuotedPrintable(std::string_view text);  // CRLF line breaks kept, soft breaks at 76
 std::string EmailSubject(const Alert& alert);        // before header encoding
 
-// Lowercase hex HMAC-SHA256 of `body` under `key`.
-std::string HmacSha256Hex(std::string_view key, std::string_view body);
+// Lowercase hex HMAC-SHA256 of `body` under `key`. InternalError naming OpenSSL's reason when
+// OpenSSL fails (no provider for HMAC or SHA-256); InvalidArgument for a key over 2 GiB.
+Result<std::string> HmacSha256Hex(std::string_view key, std::string_view body);
 
 }  // namespace sentinel::alerting::internal

@@ -57,7 +57,9 @@ class WebhookSink final : public AlertSink {
                                       "X-Sentinel-Attempt: " + std::to_string(req.attempt)};
     for (const auto& [name, value] : cfg_.headers) lines.push_back(name + ": " + value);
     if (!secret_.empty()) {
-      lines.push_back(cfg_.signature_header + ": sha256=" + internal::HmacSha256Hex(secret_, req.json));
+      Result<std::string> mac = internal::HmacSha256Hex(secret_, req.json);
+      if (!mac.ok()) return {Status(mac.status().code(), "signing the body: " + mac.status().message())};
+      lines.push_back(cfg_.signature_header + ": sha256=" + *mac);
     }
     for (const auto& l : lines) {
       if (Status s = headers.Append(l); !s.ok()) return {s};

@@ -37,6 +37,12 @@ struct Key {
   std::string_view doc;
   unsigned sink_types = kAnySink;  // inside a sink entry: the sink types the key belongs to
   bool required = false;           // inside a sink entry: must be given
+  // A change takes effect only when the binaries restart: a SIGHUP reload keeps the running value
+  // and warns (RestartOnlyChanges). On a section it covers every key of the section. Every other key is
+  // re-applied by the binaries that use it on SIGHUP (procmond: collection.interval_secs, hash_executables,
+  // max_hash_bytes, telemetry log keys; sentinelagent: detection, alerting, database retention and
+  // maintenance, telemetry log keys). Marking a key here is all it takes to make a reload keep it.
+  bool restart = false;
 };
 
 inline constexpr int64_t kNoLimit = std::numeric_limits<int64_t>::max();
@@ -226,15 +232,19 @@ void Describe(V& v, C& c) {
 
 template <class V, Of<DatabaseConfig> C>
 void Describe(V& v, C& c) {
-  v({"path", "event store (SQLite, WAL)"}, c.path, kPath);
-  v({"audit_path", "audit ledger (SQLite, WAL); a different file from path"}, c.audit_path, kPath);
-  v({"audit_signing_key",
-     "Ed25519 private key file (mode 0600) to sign audit entries with; \"\" signs nothing"},
+  v({.name = "path", .doc = "event store (SQLite, WAL)", .restart = true}, c.path, kPath);
+  v({.name = "audit_path", .doc = "audit ledger (SQLite, WAL); a different file from path", .restart = true},
+    c.audit_path, kPath);
+  v({.name = "audit_signing_key",
+     .doc = "Ed25519 private key file (mode 0600) to sign audit entries with; \"\" signs nothing",
+     .restart = true},
     c.audit_signing_key, kOptionalPath);
   v({"retention_days", "days process snapshots and events are kept"}, c.retention_days, IntRule{1, 36500});
   v({"alert_retention_days", "days alerts are kept"}, c.alert_retention_days, IntRule{1, 36500});
-  v({"busy_timeout_ms", "how long a connection waits for a lock held by another"}, c.busy_timeout_ms,
-    IntRule{1, 600000});
+  v({.name = "busy_timeout_ms",
+     .doc = "how long a connection waits for a lock held by another",
+     .restart = true},
+    c.busy_timeout_ms, IntRule{1, 600000});
   v({"maintenance_interval_secs",
      "period of retention, PRAGMA optimize and WAL checkpoints (run by sentinelagent, in small batches)"},
     c.maintenance_interval_secs, IntRule{1, 7 * kDaySecs});
@@ -244,15 +254,20 @@ template <class V, Of<CollectionConfig> C>
 void Describe(V& v, C& c) {
   v({"interval_secs", "period of the full /proc scan"}, c.interval_secs, IntRule{1, kDaySecs});
   v({"hash_executables", "SHA-256 of each process's executable"}, c.hash_executables, kBool);
-  v({"realtime_events", "real-time exec/exit events; false turns them off whatever realtime_source says"},
+  // The sources are opened as root, before the privilege drop: only a restart can reopen them.
+  v({.name = "realtime_events",
+     .doc = "real-time exec/exit events; false turns them off whatever realtime_source says",
+     .restart = true},
     c.realtime_events, kBool);
-  v({"realtime_source",
-     "where real-time events come from: auto (ebpf, else netlink, else off with a warning), ebpf, netlink, "
-     "off"},
+  v({.name = "realtime_source",
+     .doc = "where real-time events come from: auto (ebpf, else netlink, else off with a warning), ebpf, "
+            "netlink, off",
+     .restart = true},
     c.realtime_source, kRealtimeSource);
-  v({"scan_source",
-     "where each scan samples every process: auto (ebpf, else proc with a warning), ebpf (the BPF task "
-     "iterator; needs root and BTF), proc (/proc/PID/stat)"},
+  v({.name = "scan_source",
+     .doc = "where each scan samples every process: auto (ebpf, else proc with a warning), ebpf (the BPF "
+            "task iterator; needs root and BTF), proc (/proc/PID/stat)",
+     .restart = true},
     c.scan_source, kScanSource);
   v({"max_hash_bytes", "larger executables are not hashed (the reason is recorded)"}, c.max_hash_bytes,
     IntRule{0});
@@ -286,19 +301,23 @@ template <class V, Of<TelemetryConfig> C>
 void Describe(V& v, C& c) {
   v({"log_level", "least severe log level written"}, c.log_level, kLogLevel);
   v({"log_format", "log lines on stderr as json or text"}, c.log_format, kLogFormat);
-  v({"http_listen", "address of /health and /metrics; \"\" disables"}, c.http_listen, kHttpListen);
+  v({.name = "http_listen", .doc = "address of /health and /metrics; \"\" disables", .restart = true},
+    c.http_listen, kHttpListen);
 }
 
 template <class V, Of<IpcConfig> C>
 void Describe(V& v, C& c) {
-  v({"socket_dir", "directory of the Unix-domain control sockets"}, c.socket_dir, kSocketDir);
+  v({.name = "socket_dir", .doc = "directory of the Unix-domain control sockets", .restart = true},
+    c.socket_dir, kSocketDir);
 }
 
 template <class V, Of<Config> C>
 void Describe(V& v, C& c) {
   v({"database", "event store and audit ledger"}, c.database, SectionRule{});
   v({"collection", "process scans (procmond)"}, c.collection, SectionRule{});
-  v({"privileges", "what procmond keeps after dropping root"}, c.privileges, SectionRule{});
+  // Root is gone after the drop: no key of the section can be changed without a restart.
+  v({.name = "privileges", .doc = "what procmond keeps after dropping root", .restart = true}, c.privileges,
+    SectionRule{});
   v({"detection", "detection rules (sentinelagent)"}, c.detection, SectionRule{});
   v({"alerting", "alert deduplication and delivery"}, c.alerting, SectionRule{});
   v({"telemetry", "logs, health and metrics"}, c.telemetry, SectionRule{});
