@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -31,6 +32,7 @@
 #include "sentinelagent/http_server.h"
 #include "sentinelagent/instance_lock.h"
 #include "sentinelagent/maintenance.h"
+#include "sentinelagent/privsep.h"
 #include "sentinelagent/rule_scheduler.h"
 #include "sentinelagent/supervisor.h"
 
@@ -108,6 +110,20 @@ void LogDeliverySummary(const alerting::Dispatcher& d) {
   LogInfo("alert delivery", {{"sinks", sinks}, {"dlq_size", m.dlq_size}});
 }
 
+// procmond's arguments: the agent's own configuration file and store.
+std::vector<std::string> ProcmondArgs(const Flags& flags, const config::Config& cfg) {
+  std::vector<std::string> args;
+  if (!flags.config_file.empty()) args = {"--config", flags.config_file};
+  args.push_back("--database");
+  args.push_back(cfg.database.path);
+  return args;
+}
+
+std::string ParentDir(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  return dir.empty() ? "." : dir;
+}
+
 int Workers() {
   unsigned n = std::thread::hardware_concurrency();
   return static_cast<int>(std::clamp(n, 1u, 4u));
@@ -139,6 +155,49 @@ int Run(const Flags& flags) {
   sigprocmask(SIG_BLOCK, &sigs, nullptr);
   // A sink peer that hangs up must fail one attempt, not kill the agent.
   signal(SIGPIPE, SIG_IGN);
+
+  // Started as root: fork the root launcher of procmond, create the
+  // directories the agent needs for its user, then drop to privileges.user
+  // with no capability (sentinelagent/privsep.h, docs/decisions.md #18).
+  // Nothing below runs as root: no thread exists yet and nothing is open.
+  std::unique_ptr<agent::Launcher> launcher;
+  const bool supervise = !flags.once && !flags.no_collector;
+  const std::string procmond_program = supervise ? agent::FindProcmond() : "";
+  std::optional<agent::ServiceUser> dropped_to;
+  if (::geteuid() == 0) {
+    auto user = agent::LookupServiceUser(cfg.privileges.user);
+    if (!user.ok()) {
+      std::fprintf(stderr, "sentinelagent: %s\n", user.status().message().c_str());
+      return kExitUsage;
+    }
+    if (supervise) {
+      auto forked = agent::Launcher::Fork({procmond_program, ProcmondArgs(flags, cfg)});
+      if (!forked.ok()) {
+        std::fprintf(stderr, "sentinelagent: %s\n", forked.status().message().c_str());
+        return kExitRuntime;
+      }
+      launcher = std::move(forked).value();
+    }
+    std::vector<std::string> dirs{ParentDir(cfg.database.path), ParentDir(cfg.database.audit_path)};
+    if (!flags.once) dirs.push_back(cfg.ipc.socket_dir);
+    if (Status s = agent::PrepareDirectories(dirs, *user); !s.ok()) {
+      LogError("refusing to start", {{"error", s.message()}});
+      std::fprintf(stderr, "sentinelagent: %s\n", s.message().c_str());
+      return kExitRuntime;
+    }
+    if (Status s = agent::DropToUser(*user); !s.ok()) {
+      LogError("cannot drop privileges", {{"error", s.message()}});
+      std::fprintf(stderr, "sentinelagent: cannot drop privileges: %s\n", s.message().c_str());
+      return kExitRuntime;
+    }
+    dropped_to = *user;
+    LogInfo("privileges dropped", {{"user", user->name},
+                                   {"uid", user->uid},
+                                   {"gid", user->gid},
+                                   {"kept_capabilities", nlohmann::json::array()},
+                                   {"no_new_privs", true},
+                                   {"launcher_pid", launcher ? launcher->pid() : -1}});
+  }
 
   // Set once the audit trail is open (below); the dispatcher starts after that.
   DeadLetterHook audit_dead_letter;
@@ -228,6 +287,15 @@ int Run(const Flags& flags) {
                              {"once", flags.once},
                              {"collector", !flags.no_collector}});
   record("config_loaded", {{"config_hash", loaded->hash}, {"sources", loaded->sources}});
+  if (dropped_to) {
+    record("privileges_dropped", {{"component", "sentinelagent"},
+                                  {"user", dropped_to->name},
+                                  {"uid", dropped_to->uid},
+                                  {"gid", dropped_to->gid},
+                                  {"kept_capabilities", nlohmann::json::array()},
+                                  {"no_new_privs", true},
+                                  {"launcher_pid", launcher ? launcher->pid() : -1}});
+  }
   audit_dead_letter = [&](int64_t alert, const std::string& sink, int attempts, const std::string& error) {
     record("alert_dead_lettered",
            {{"alert_id", alert}, {"sink", sink}, {"attempts", attempts}, {"error", error}});
@@ -317,12 +385,9 @@ int Run(const Flags& flags) {
   }
 
   std::unique_ptr<agent::Supervisor> supervisor;
-  if (!flags.no_collector) {
-    std::vector<std::string> args;
-    if (!flags.config_file.empty()) args = {"--config", flags.config_file};
-    args.push_back("--database");
-    args.push_back(cfg.database.path);
-    supervisor = std::make_unique<agent::Supervisor>(agent::FindProcmond(), args);
+  if (supervise) {
+    supervisor =
+        std::make_unique<agent::Supervisor>(procmond_program, ProcmondArgs(flags, cfg), launcher.get());
     supervisor->Poll(MonotonicMs());
   }
 
@@ -361,6 +426,16 @@ int Run(const Flags& flags) {
       next_cycle = MonotonicMs() + cfg.detection.interval_secs * 1000;
     }
     if (supervisor) supervisor->Poll(MonotonicMs());
+    if (supervisor && supervisor->launcher_lost()) {
+      // Only the root launcher can start procmond: without it the agent
+      // cannot collect; exit so whatever runs the agent starts both again.
+      LogError("the procmond launcher is gone; stopping (procmond can no longer be started)",
+               {{"launcher_pid", launcher->pid()}});
+      maintenance.Stop();
+      (*dispatcher)->Stop();
+      stop_record("launcher gone");
+      return kExitRuntime;
+    }
     ops.SetDelivery((*dispatcher)->Metrics());
     if (supervisor) ops.SetCollector(true, supervisor->pid(), supervisor->restarts());
     const int64_t wait_ms = std::clamp<int64_t>(next_cycle - MonotonicMs(), 0, 1000);
@@ -417,7 +492,7 @@ int Run(const Flags& flags) {
       LogInfo("configuration reloaded", {{"config_hash", reloaded->hash}});
       record("config_loaded",
              {{"config_hash", reloaded->hash}, {"sources", reloaded->sources}, {"reload", true}});
-      if (supervisor && supervisor->pid() > 0) kill(supervisor->pid(), SIGHUP);
+      if (supervisor) supervisor->Signal(SIGHUP);
     }
   }
 }
