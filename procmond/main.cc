@@ -24,6 +24,7 @@
 #include "procmond/realtime/realtime_source.h"
 #include "procmond/version.h"
 #include "sentinel/audit/trail.h"
+#include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
 #include "sentinel/config/config.h"
 #include "sentinel/storage/store.h"
@@ -98,7 +99,8 @@ int Run(const Flags& flags) {
     }
     // Another name for root (the schema refuses "root" itself).
     if (user->first == 0) {
-      std::fprintf(stderr, "procmond: privileges.user: expected an unprivileged user, got %s (uid 0 is root)\n",
+      std::fprintf(stderr,
+                   "procmond: privileges.user: expected an unprivileged user, got %s (uid 0 is root)\n",
                    QuoteForMessage(cfg.privileges.user).c_str());
       return kExitUsage;
     }
