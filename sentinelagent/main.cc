@@ -156,6 +156,20 @@ int Run(const Flags& flags) {
   // A sink peer that hangs up must fail one attempt, not kill the agent.
   signal(SIGPIPE, SIG_IGN);
 
+  // A bad audit signing key is a configuration error: found before any
+  // store is created. Read before the privilege drop below: started as root,
+  // the key is root's (0600, owned by the signing process's uid at load),
+  // the same file procmond loads before its own drop.
+  std::shared_ptr<const audit::Signer> signer;
+  if (!cfg.database.audit_signing_key.empty()) {
+    auto key = audit::Signer::LoadPrivateKeyFile(cfg.database.audit_signing_key);
+    if (!key.ok()) {
+      std::fprintf(stderr, "sentinelagent: database.audit_signing_key: %s\n", key.status().message().c_str());
+      return kExitUsage;
+    }
+    signer = std::shared_ptr<const audit::Signer>(std::move(*key));
+  }
+
   // Started as root: fork the root launcher of procmond, create the
   // directories the agent needs for its user, then drop to privileges.user
   // with no capability (sentinelagent/privsep.h, docs/decisions.md #18).
@@ -211,15 +225,6 @@ int Run(const Flags& flags) {
     return kExitUsage;
   }
 
-  // A bad audit signing key is a configuration error: found before any
-  // store is created.
-  if (!cfg.database.audit_signing_key.empty()) {
-    if (auto key = audit::Signer::LoadPrivateKeyFile(cfg.database.audit_signing_key); !key.ok()) {
-      std::fprintf(stderr, "sentinelagent: database.audit_signing_key: %s\n", key.status().message().c_str());
-      return kExitUsage;
-    }
-  }
-
   // One agent per data directory: a second would run every rule and deliver
   // every alert twice.
   auto instance_lock = agent::InstanceLock::Acquire(cfg.database.path);
@@ -265,9 +270,11 @@ int Run(const Flags& flags) {
   // workers (dead letters): one mutex serializes them.
   std::unique_ptr<audit::AuditTrail> trail;
   {
-    auto opened =
-        audit::AuditTrail::OpenForComponent("sentinelagent", cfg.database.audit_path,
-                                            cfg.database.busy_timeout_ms, cfg.database.audit_signing_key);
+    audit::LedgerOptions lopts;
+    lopts.path = cfg.database.audit_path;
+    lopts.busy_timeout_ms = cfg.database.busy_timeout_ms;
+    lopts.signer = signer;
+    auto opened = audit::AuditTrail::Open("sentinelagent", lopts);
     if (!opened.ok() && opened.status().code() == StatusCode::kInvalidArgument) {
       std::fprintf(stderr, "sentinelagent: %s\n", opened.status().message().c_str());
       return kExitUsage;

@@ -240,48 +240,52 @@ Status PrepareDirectories(const std::vector<std::string>& dirs, const ServiceUse
     std::error_code ec;
     const std::filesystem::path want = std::filesystem::absolute(dir, ec).lexically_normal();
     if (ec) return InternalError("cannot resolve directory " + dir + ": " + ec.message());
-    // The longest existing ancestor, resolved (it is the operator's), then
-    // every missing component created beneath it relative to its parent's
-    // descriptor, never following a link.
-    std::filesystem::path existing = want;
-    std::vector<std::string> missing;
-    while (!existing.empty() && existing != existing.root_path() &&
-           !std::filesystem::exists(std::filesystem::symlink_status(existing, ec))) {
-      missing.insert(missing.begin(), existing.filename().string());
-      existing = existing.parent_path();
-    }
-    if (missing.empty()) continue;  // exists: left as it is
-    const std::filesystem::path base = std::filesystem::canonical(existing, ec);
-    if (ec) return InternalError("cannot resolve directory " + existing.string() + ": " + ec.message());
+    struct stat st {};
+    if (::stat(want.c_str(), &st) == 0) continue;  // exists: left as it is
+    // Walk from / one component at a time on descriptors, creating what is
+    // missing. A symbolic link is followed only when root owns it (such as
+    // /var/run -> /run); one planted by anyone else stops the start-up.
     int fd = ::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return ErrnoError(errno, "opening /");
     std::filesystem::path at("/");
-    auto step = [&](const std::string& name, bool create) -> Status {
+    Status s;
+    for (const auto& part : want.relative_path()) {
+      const std::string name = part.string();
+      if (name.empty() || name == ".") continue;
       at /= name;
       bool created = false;
-      if (create) {
+      int next = ::openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (next < 0 && errno == ENOENT) {
         if (::mkdirat(fd, name.c_str(), 0750) == 0) {
           created = true;
         } else if (errno != EEXIST) {
-          return ErrnoError(errno, "creating directory " + at.string());
+          s = ErrnoError(errno, "creating directory " + at.string());
+          break;
+        }
+        next = ::openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      } else if (next < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+        struct stat link {};
+        if (::fstatat(fd, name.c_str(), &link, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(link.st_mode)) {
+          if (link.st_uid != 0) {
+            s = PermissionDeniedError("refusing to follow " + at.string() +
+                                      ": a symbolic link owned by uid " + std::to_string(link.st_uid) +
+                                      ", not root");
+            break;
+          }
+          next = ::openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        } else {
+          errno = ENOTDIR;
         }
       }
-      const int next = ::openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (next < 0) return ErrnoError(errno, "opening directory " + at.string());
+      if (next < 0) {
+        s = ErrnoError(errno, "opening directory " + at.string());
+        break;
+      }
       ::close(fd);
       fd = next;
       if (created && (::fchown(fd, user.uid, user.gid) != 0 || ::fchmod(fd, 0750) != 0)) {
-        return ErrnoError(errno, "giving directory " + at.string() + " to user " + user.name);
-      }
-      return Status::Ok();
-    };
-    Status s;
-    for (const auto& part : base.relative_path()) {
-      if (s = step(part.string(), false); !s.ok()) break;
-    }
-    if (s.ok()) {
-      for (const auto& part : missing) {
-        if (s = step(part, true); !s.ok()) break;
+        s = ErrnoError(errno, "giving directory " + at.string() + " to user " + user.name);
+        break;
       }
     }
     ::close(fd);

@@ -42,10 +42,11 @@ struct ServiceUser {
 Result<ServiceUser> LookupServiceUser(const std::string& name);
 
 // Creates each directory of `dirs` that does not exist (with its missing
-// parents), mode 0750, and gives the ones it created to `user` (fchown on a
-// descriptor opened with O_NOFOLLOW, deepest first, so no path component is
-// the user's while root still acts on it). Existing directories are left as
-// they are. For root, before DropToUser.
+// parents), mode 0750, and gives the ones it created to `user`. It walks from
+// / on descriptors (mkdirat, openat with O_NOFOLLOW, fchown), following a
+// symbolic link only when root owns it; a link anyone else owns is refused
+// (PermissionDenied, naming it). Existing directories are left as they are.
+// For root, before DropToUser.
 Status PrepareDirectories(const std::vector<std::string>& dirs, const ServiceUser& user);
 
 // Switches the whole (single-threaded) process to `user` with no capability

@@ -11,6 +11,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -250,6 +251,33 @@ TEST_F(AgentPrivilegesTest, RootAgentCreatesItsDirectoriesForItsUser) {
   EXPECT_EQ(r.exit_code, 1) << r.err;  // the agent's user cannot write there: it says so
   ASSERT_EQ(::stat(rootdir.c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 0u);
+}
+
+// Root creates missing directories on descriptors and never through a link
+// its user (or anyone but root) planted: no directory of the user's appears
+// where the link points.
+TEST_F(AgentPrivilegesTest, RootAgentRefusesALinkItsUserPlantedOnTheWayToItsData) {
+  if (::geteuid() != 0) GTEST_SKIP() << "privileged test: directories are created by root only when root";
+  const passwd* pw = ::getpwnam(kServiceUser);
+  ASSERT_NE(pw, nullptr);
+  testing::TempDir target;  // root's, 0700
+  const std::string link = sb_.File("planted");
+  ASSERT_EQ(::symlink(target.path().c_str(), link.c_str()), 0);
+  ASSERT_EQ(::lchown(link.c_str(), pw->pw_uid, pw->pw_gid), 0);
+  auto r =
+      sb_.Agent({"--once", "--no-collector"}, Env({"SENTINELD_DATABASE__PATH=" + link + "/data/events.db"}));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(Contains(r.err, "refusing to follow " + link)) << r.err;
+  EXPECT_FALSE(testing::FileExists(target.File("data")));
+  // A link root owns is followed (/var/run -> /run).
+  ASSERT_EQ(::lchown(link.c_str(), 0, 0), 0);
+  ASSERT_EQ(::chmod(target.path().c_str(), 0755), 0);
+  r = sb_.Agent({"--once", "--no-collector"}, Env({"SENTINELD_IPC__SOCKET_DIR=" + link + "/run",
+                                                   "SENTINELD_DATABASE__PATH=" + link + "/data/events.db"}));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  struct stat st {};
+  ASSERT_EQ(::stat(target.File("data").c_str(), &st), 0) << r.err;
+  EXPECT_EQ(st.st_uid, pw->pw_uid);
 }
 
 // Issue 14 item 8: root as privileges.user and capabilities beyond what
