@@ -120,6 +120,13 @@ int Run(const Flags& flags) {
       std::fprintf(stderr, "procmond: %s\n", user.status().message().c_str());
       return kExitUsage;
     }
+    // Another name for root (the schema refuses "root" itself).
+    if (user->first == 0) {
+      std::fprintf(stderr,
+                   "procmond: privileges.user: expected an unprivileged user, got %s (uid 0 is root)\n",
+                   QuoteForMessage(cfg.privileges.user).c_str());
+      return kExitUsage;
+    }
   }
 
   // The control socket (procmond/control.h), bound while still root and

@@ -4,11 +4,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build/ci}
-# procmond starts as root and drops to the unprivileged user of
-# privileges.user (default sentineld): create it the way a package would.
-if [ "$(id -u)" -eq 0 ] && ! getent passwd sentineld >/dev/null; then
-  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin sentineld
-  echo "created system user sentineld"
+# Started as root, sentinelagent and procmond both drop to the unprivileged
+# user of privileges.user (default sentineld); only a small launcher of
+# procmond stays root. Create the user the way a package would, and give it
+# ./data the way an install gives it /var/lib/sentineld (a ./data left by an
+# older run, when the agent kept root, may hold root's files).
+if [ "$(id -u)" -eq 0 ]; then
+  if ! getent passwd sentineld >/dev/null; then
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin sentineld
+    echo "created system user sentineld"
+  fi
+  mkdir -p data
+  chown -R --no-dereference sentineld:sentineld data
+  chmod 0750 data
 fi
 export SENTINELD_DATABASE__PATH=${SENTINELD_DATABASE__PATH:-$PWD/data/events.db}
 export SENTINELD_DATABASE__AUDIT_PATH=${SENTINELD_DATABASE__AUDIT_PATH:-$PWD/data/audit.db}

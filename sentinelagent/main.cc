@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -33,6 +34,7 @@
 #include "sentinelagent/http_server.h"
 #include "sentinelagent/instance_lock.h"
 #include "sentinelagent/maintenance.h"
+#include "sentinelagent/privsep.h"
 #include "sentinelagent/rule_scheduler.h"
 #include "sentinelagent/supervisor.h"
 
@@ -111,6 +113,20 @@ void LogDeliverySummary(const alerting::Dispatcher& d) {
   LogInfo("alert delivery", {{"sinks", sinks}, {"dlq_size", m.dlq_size}});
 }
 
+// procmond's arguments: the agent's own configuration file and store.
+std::vector<std::string> ProcmondArgs(const Flags& flags, const config::Config& cfg) {
+  std::vector<std::string> args;
+  if (!flags.config_file.empty()) args = {"--config", flags.config_file};
+  args.push_back("--database");
+  args.push_back(cfg.database.path);
+  return args;
+}
+
+std::string ParentDir(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  return dir.empty() ? "." : dir;
+}
+
 int Workers() {
   unsigned n = std::thread::hardware_concurrency();
   return static_cast<int>(std::clamp(n, 1u, 4u));
@@ -143,6 +159,63 @@ int Run(const Flags& flags) {
   // A sink peer that hangs up must fail one attempt, not kill the agent.
   signal(SIGPIPE, SIG_IGN);
 
+  // A bad audit signing key is a configuration error: found before any
+  // store is created. Read before the privilege drop below: started as root,
+  // the key is root's (0600, owned by the signing process's uid at load),
+  // the same file procmond loads before its own drop.
+  std::shared_ptr<const audit::Signer> signer;
+  if (!cfg.database.audit_signing_key.empty()) {
+    auto key = audit::Signer::LoadPrivateKeyFile(cfg.database.audit_signing_key);
+    if (!key.ok()) {
+      std::fprintf(stderr, "sentinelagent: database.audit_signing_key: %s\n", key.status().message().c_str());
+      return IsRefusedPath(key.status()) ? kExitRuntime : kExitUsage;  // a planted link is not a config error
+    }
+    signer = std::shared_ptr<const audit::Signer>(std::move(*key));
+  }
+
+  // Started as root: fork the root launcher of procmond, create the
+  // directories the agent needs for its user, then drop to privileges.user
+  // with no capability (sentinelagent/privsep.h, docs/decisions.md #18).
+  // Nothing below runs as root: no thread exists yet and nothing is open.
+  std::unique_ptr<agent::Launcher> launcher;
+  const bool supervise = !flags.once && !flags.no_collector;
+  const std::string procmond_program = supervise ? agent::FindProcmond() : "";
+  std::optional<agent::ServiceUser> dropped_to;
+  if (::geteuid() == 0) {
+    auto user = agent::LookupServiceUser(cfg.privileges.user);
+    if (!user.ok()) {
+      std::fprintf(stderr, "sentinelagent: %s\n", user.status().message().c_str());
+      return kExitUsage;
+    }
+    if (supervise) {
+      auto forked = agent::Launcher::Fork({procmond_program, ProcmondArgs(flags, cfg)});
+      if (!forked.ok()) {
+        std::fprintf(stderr, "sentinelagent: %s\n", forked.status().message().c_str());
+        return kExitRuntime;
+      }
+      launcher = std::move(forked).value();
+    }
+    std::vector<std::string> dirs{ParentDir(cfg.database.path), ParentDir(cfg.database.audit_path)};
+    if (!flags.once) dirs.push_back(cfg.ipc.socket_dir);
+    if (Status s = agent::PrepareDirectories(dirs, *user); !s.ok()) {
+      LogError("refusing to start", {{"error", s.message()}});
+      std::fprintf(stderr, "sentinelagent: %s\n", s.message().c_str());
+      return kExitRuntime;
+    }
+    if (Status s = agent::DropToUser(*user); !s.ok()) {
+      LogError("cannot drop privileges", {{"error", s.message()}});
+      std::fprintf(stderr, "sentinelagent: cannot drop privileges: %s\n", s.message().c_str());
+      return kExitRuntime;
+    }
+    dropped_to = *user;
+    LogInfo("privileges dropped", {{"user", user->name},
+                                   {"uid", user->uid},
+                                   {"gid", user->gid},
+                                   {"kept_capabilities", nlohmann::json::array()},
+                                   {"no_new_privs", true},
+                                   {"launcher_pid", launcher ? launcher->pid() : -1}});
+  }
+
   // Set once the audit trail is open (below); the dispatcher starts after that.
   DeadLetterHook audit_dead_letter;
   auto on_dead_letter = [&audit_dead_letter](int64_t alert, const std::string& sink, int attempts,
@@ -153,15 +226,6 @@ int Run(const Flags& flags) {
   if (!dispatcher.ok()) {
     std::fprintf(stderr, "sentinelagent: alerting.sinks: %s\n", dispatcher.status().message().c_str());
     return kExitUsage;
-  }
-
-  // A bad audit signing key is a configuration error: found before any
-  // store is created.
-  if (!cfg.database.audit_signing_key.empty()) {
-    if (auto key = audit::Signer::LoadPrivateKeyFile(cfg.database.audit_signing_key); !key.ok()) {
-      std::fprintf(stderr, "sentinelagent: database.audit_signing_key: %s\n", key.status().message().c_str());
-      return IsRefusedPath(key.status()) ? kExitRuntime : kExitUsage;  // a planted link is not a config error
-    }
   }
 
   // One agent per data directory: a second would run every rule and deliver
@@ -224,9 +288,11 @@ int Run(const Flags& flags) {
   // workers (dead letters): one mutex serializes them.
   std::unique_ptr<audit::AuditTrail> trail;
   {
-    auto opened =
-        audit::AuditTrail::OpenForComponent("sentinelagent", cfg.database.audit_path,
-                                            cfg.database.busy_timeout_ms, cfg.database.audit_signing_key);
+    audit::LedgerOptions lopts;
+    lopts.path = cfg.database.audit_path;
+    lopts.busy_timeout_ms = cfg.database.busy_timeout_ms;
+    lopts.signer = signer;
+    auto opened = audit::AuditTrail::Open("sentinelagent", lopts);
     if (!opened.ok() && opened.status().code() == StatusCode::kInvalidArgument) {
       std::fprintf(stderr, "sentinelagent: %s\n", opened.status().message().c_str());
       return kExitUsage;
@@ -256,6 +322,15 @@ int Run(const Flags& flags) {
                              {"once", flags.once},
                              {"collector", !flags.no_collector}});
   record("config_loaded", {{"config_hash", loaded->hash}, {"sources", loaded->sources}});
+  if (dropped_to) {
+    record("privileges_dropped", {{"component", "sentinelagent"},
+                                  {"user", dropped_to->name},
+                                  {"uid", dropped_to->uid},
+                                  {"gid", dropped_to->gid},
+                                  {"kept_capabilities", nlohmann::json::array()},
+                                  {"no_new_privs", true},
+                                  {"launcher_pid", launcher ? launcher->pid() : -1}});
+  }
   audit_dead_letter = [&](int64_t alert, const std::string& sink, int attempts, const std::string& error) {
     record("alert_dead_lettered",
            {{"alert_id", alert}, {"sink", sink}, {"attempts", attempts}, {"error", error}});
@@ -359,12 +434,9 @@ int Run(const Flags& flags) {
   }
 
   std::unique_ptr<agent::Supervisor> supervisor;
-  if (!flags.no_collector) {
-    std::vector<std::string> args;
-    if (!flags.config_file.empty()) args = {"--config", flags.config_file};
-    args.push_back("--database");
-    args.push_back(cfg.database.path);
-    supervisor = std::make_unique<agent::Supervisor>(agent::FindProcmond(), args);
+  if (supervise) {
+    supervisor =
+        std::make_unique<agent::Supervisor>(procmond_program, ProcmondArgs(flags, cfg), launcher.get());
     supervisor->Poll(MonotonicMs());
   }
 
@@ -403,6 +475,16 @@ int Run(const Flags& flags) {
       next_cycle = MonotonicMs() + cfg.detection.interval_secs * 1000;
     }
     if (supervisor) supervisor->Poll(MonotonicMs());
+    if (supervisor && supervisor->launcher_lost()) {
+      // Only the root launcher can start procmond: without it the agent
+      // cannot collect; exit so whatever runs the agent starts both again.
+      LogError("the procmond launcher is gone; stopping (procmond can no longer be started)",
+               {{"launcher_pid", launcher->pid()}});
+      maintenance.Stop();
+      (*dispatcher)->Stop();
+      stop_record("launcher gone");
+      return kExitRuntime;
+    }
     ops.SetDelivery((*dispatcher)->Metrics());
     if (supervisor) ops.SetCollector(true, supervisor->pid(), supervisor->restarts());
     const int64_t wait_ms = std::clamp<int64_t>(next_cycle - MonotonicMs(), 0, 1000);
@@ -470,7 +552,7 @@ int Run(const Flags& flags) {
                                {"sources", reloaded->sources},
                                {"reload", true},
                                {"restart_pending", kept}});
-      if (supervisor && supervisor->pid() > 0) kill(supervisor->pid(), SIGHUP);
+      if (supervisor) supervisor->Signal(SIGHUP);
     }
   }
 }

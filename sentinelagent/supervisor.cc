@@ -12,6 +12,7 @@
 
 #include "sentinel/base/time.h"
 #include "sentinel/telemetry/log.h"
+#include "sentinelagent/privsep.h"
 
 namespace sentinel::agent {
 namespace {
@@ -31,14 +32,75 @@ std::string DescribeExit(int status) {
 
 }  // namespace
 
-Supervisor::Supervisor(std::string program, std::vector<std::string> args)
-    : program_(std::move(program)), args_(std::move(args)) {}
+Supervisor::Supervisor(std::string program, std::vector<std::string> args, Launcher* launcher)
+    : program_(std::move(program)), args_(std::move(args)), launcher_(launcher) {}
 
 Supervisor::~Supervisor() {
   if (pid_ > 0) Stop(10'000);
 }
 
+void Supervisor::Started(pid_t child, int64_t now_ms) {
+  pid_ = child;
+  started_ms_ = now_ms;
+  if (ever_started_) ++restarts_;
+  ever_started_ = true;
+  LogInfo("procmond started", {{"pid", child},
+                               {"program", program_},
+                               {"restarts", restarts_},
+                               {"launcher", launcher_ != nullptr ? launcher_->pid() : -1}});
+}
+
+void Supervisor::StartThroughLauncher(int64_t now_ms) {
+  auto child = launcher_->Start();
+  if (!child.ok()) {
+    LogError("cannot start procmond", {{"error", child.status().message()}});
+    if (child.status().code() == StatusCode::kUnavailable) launcher_lost_ = true;
+    next_start_ms_ = now_ms + backoff_ms_;
+    return;
+  }
+  Started(*child, now_ms);
+}
+
+bool Supervisor::Exited(int* status, int64_t wait_ms) {
+  if (launcher_ == nullptr) {
+    const int64_t deadline = MonotonicMs() + wait_ms;
+    while (true) {
+      const pid_t r = waitpid(pid_, status, WNOHANG);
+      if (r == pid_ || r < 0) return true;
+      if (MonotonicMs() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  const int64_t deadline = MonotonicMs() + wait_ms;
+  while (true) {
+    const int64_t left = std::max<int64_t>(0, deadline - MonotonicMs());
+    auto exit = launcher_->NextExit(static_cast<int>(left));
+    if (!exit.ok()) {
+      // The launcher took procmond with it (it stops procmond on its way out).
+      LogError("the procmond launcher is gone", {{"error", exit.status().message()}});
+      launcher_lost_ = true;
+      *status = 0;
+      return true;
+    }
+    if (exit->has_value() && (*exit)->pid == pid_) {
+      *status = (*exit)->status;
+      return true;
+    }
+    if (!exit->has_value() && left == 0) return false;
+  }
+}
+
+void Supervisor::Signal(int sig) {
+  if (pid_ <= 0) return;
+  if (launcher_ == nullptr) {
+    kill(pid_, sig);
+  } else if (Status s = launcher_->Signal(sig); !s.ok()) {
+    LogWarn("cannot signal procmond through the launcher", {{"error", s.message()}});
+  }
+}
+
 void Supervisor::Start(int64_t now_ms) {
+  if (launcher_ != nullptr) return StartThroughLauncher(now_ms);
   std::vector<char*> argv;
   argv.push_back(program_.data());
   for (auto& a : args_) argv.push_back(a.data());
@@ -76,24 +138,22 @@ void Supervisor::Start(int64_t now_ms) {
     std::fprintf(stderr, "sentinelagent: cannot execute %s: %s\n", program_.c_str(), std::strerror(errno));
     _exit(127);
   }
-  pid_ = child;
-  started_ms_ = now_ms;
-  if (ever_started_) ++restarts_;
-  ever_started_ = true;
-  LogInfo("procmond started", {{"pid", child}, {"program", program_}, {"restarts", restarts_}});
+  Started(child, now_ms);
 }
 
 void Supervisor::Poll(int64_t now_ms) {
+  if (launcher_lost_) return;
   if (pid_ > 0) {
     int status = 0;
-    pid_t r = waitpid(pid_, &status, WNOHANG);
-    if (r == 0) return;  // still running
+    if (!Exited(&status, 0)) return;  // still running
+    if (launcher_lost_) {
+      pid_ = -1;
+      return;
+    }
     const int64_t ran_ms = now_ms - started_ms_;
     if (ran_ms >= kHealthyRunMs) backoff_ms_ = 1000;
-    LogWarn("procmond exited; restarting after backoff", {{"pid", pid_},
-                                                          {"how", r == pid_ ? DescribeExit(status) : "lost"},
-                                                          {"ran_ms", ran_ms},
-                                                          {"backoff_ms", backoff_ms_}});
+    LogWarn("procmond exited; restarting after backoff",
+            {{"pid", pid_}, {"how", DescribeExit(status)}, {"ran_ms", ran_ms}, {"backoff_ms", backoff_ms_}});
     pid_ = -1;
     next_start_ms_ = now_ms + backoff_ms_;
     backoff_ms_ = std::min(kMaxBackoffMs, backoff_ms_ * 2);
@@ -104,19 +164,16 @@ void Supervisor::Poll(int64_t now_ms) {
 
 void Supervisor::Stop(int64_t grace_ms) {
   if (pid_ <= 0) return;
-  kill(pid_, SIGTERM);
-  const int64_t deadline = MonotonicMs() + grace_ms;
+  Signal(SIGTERM);
   int status = 0;
-  while (true) {
-    pid_t r = waitpid(pid_, &status, WNOHANG);
-    if (r == pid_ || r < 0) break;
-    if (MonotonicMs() >= deadline) {
-      LogWarn("procmond did not stop in time; killing it", {{"pid", pid_}});
-      kill(pid_, SIGKILL);
+  if (!Exited(&status, grace_ms)) {
+    LogWarn("procmond did not stop in time; killing it", {{"pid", pid_}});
+    Signal(SIGKILL);
+    if (launcher_ == nullptr) {
       waitpid(pid_, &status, 0);
-      break;
+    } else {
+      Exited(&status, 10'000);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   LogInfo("procmond stopped", {{"pid", pid_}, {"how", DescribeExit(status)}});
   pid_ = -1;

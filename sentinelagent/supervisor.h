@@ -3,6 +3,10 @@
 // for 5 minutes), and stop it with SIGTERM (then SIGKILL after a grace
 // period) when the agent stops. Only the child it started is ever signalled.
 //
+// Started as root, the agent runs unprivileged and procmond is started by the
+// root launcher (sentinelagent/privsep.h): the supervisor then asks the
+// launcher instead of forking, and keeps its backoff and restart logic.
+//
 // Driven by one thread through Poll(); not thread-safe.
 #pragma once
 
@@ -14,14 +18,19 @@
 
 namespace sentinel::agent {
 
-// Set in procmond's environment to the agent's pid: procmond re-arms
+// Set in procmond's environment to its parent's pid (the agent, or the
+// launcher when the agent started as root): procmond re-arms
 // PR_SET_PDEATHSIG after dropping privileges and exits if that process is
 // no longer its parent.
 inline constexpr const char* kSupervisorPidEnv = "SENTINELD_SUPERVISOR_PID";
 
+class Launcher;
+
 class Supervisor {
  public:
-  Supervisor(std::string program, std::vector<std::string> args);
+  // `launcher` (not owned, outlives the supervisor): start procmond through
+  // it; null: fork it directly.
+  Supervisor(std::string program, std::vector<std::string> args, Launcher* launcher = nullptr);
   ~Supervisor();
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
@@ -33,11 +42,21 @@ class Supervisor {
   // SIGTERM, wait up to grace_ms, then SIGKILL. Returns the exit status seen.
   void Stop(int64_t grace_ms);
 
+  // Sends `sig` (SIGHUP, SIGTERM, SIGKILL) to the running procmond.
+  void Signal(int sig);
+
+  // The launcher is gone: procmond can no longer be started or signalled.
+  bool launcher_lost() const { return launcher_lost_; }
+
   pid_t pid() const { return pid_; }
   int64_t restarts() const { return restarts_; }
 
  private:
   void Start(int64_t now_ms);
+  void StartThroughLauncher(int64_t now_ms);
+  void Started(pid_t child, int64_t now_ms);
+  // Whether procmond exited (its wait status in *status); waits up to wait_ms.
+  bool Exited(int* status, int64_t wait_ms);
 
   std::string program_;
   std::vector<std::string> args_;
@@ -47,6 +66,8 @@ class Supervisor {
   int64_t backoff_ms_ = 1000;
   int64_t restarts_ = 0;
   bool ever_started_ = false;
+  Launcher* launcher_ = nullptr;
+  bool launcher_lost_ = false;
 };
 
 // procmond beside this executable (build tree) or in ../sbin (installed).

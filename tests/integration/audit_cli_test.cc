@@ -60,7 +60,7 @@ TEST_F(AuditCliTest, ComponentsRecordTheirStepsInOneVerifiableChain) {
 }
 
 TEST_F(AuditCliTest, RejectedRulesAlertsAndDeadLettersAreRecorded) {
-  ::mkdir(sb_.File("rules.d").c_str(), 0750);
+  ::mkdir(sb_.File("rules.d").c_str(), 0755);  // readable by the agent's user
   // A rule that always finds one row, and one the sandbox refuses.
   testing::WriteFile(
       sb_.File("rules.d/always.yaml"),

@@ -98,7 +98,7 @@ class DeliveryTest : public ::testing::Test {
  protected:
   void SetUp() override {
     db_ = sb_.File("events.db");
-    ::mkdir(sb_.File("rules.d").c_str(), 0750);
+    ::mkdir(sb_.File("rules.d").c_str(), 0755);  // readable by the agent's user
   }
 
   void WriteConfig(const std::string& sinks, int max_attempts, int failure_threshold = 3) {

@@ -49,7 +49,7 @@ class DetectionTest : public ::testing::Test {
   void SetUp() override {
     db_ = sb_.File("events.db");
     rules_dir_ = sb_.File("rules.d");
-    ::mkdir(rules_dir_.c_str(), 0750);
+    ::mkdir(rules_dir_.c_str(), 0755);  // readable by the agent's user
   }
   std::vector<std::string> Env(std::vector<std::string> extra = {}) const {
     extra.push_back("SENTINELD_DATABASE__PATH=" + db_);

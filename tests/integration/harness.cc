@@ -93,16 +93,25 @@ Sandbox::Sandbox() {
   // HOME exists but holds no configuration: the user layer is looked up and
   // found missing, as on a fresh account.
   ::mkdir((path() + "/home").c_str(), 0700);
+  // As root, the daemons drop to kServiceUser: the sandbox is its data
+  // directory, as /var/lib/sentineld belongs to sentineld on an install.
+  if (::geteuid() == 0) {
+    if (const passwd* pw = ::getpwnam(kServiceUser); pw != nullptr) {
+      for (const std::string& dir : {path(), path() + "/home"}) {
+        if (::chown(dir.c_str(), pw->pw_uid, pw->pw_gid) != 0)
+          ADD_FAILURE() << "chown " << dir << " to " << kServiceUser << ": " << std::strerror(errno);
+      }
+    } else {
+      ADD_FAILURE() << "no user " << kServiceUser << " on this host for the daemons to drop to";
+    }
+  }
 }
 
 std::vector<std::string> Sandbox::ProcmondEnv(const std::vector<std::string>& extra) const {
   // procmond and the agent write the audit ledger: never the host's
   // default /var/lib/sentineld/audit.db (a test's own setting, in `extra`, wins).
   std::vector<std::string> env{"SENTINELD_DATABASE__AUDIT_PATH=" + File("audit.db")};
-  if (::geteuid() == 0) {
-    const passwd* pw = ::getpwuid(0);
-    env.push_back("SENTINELD_PRIVILEGES__USER=" + std::string(pw ? pw->pw_name : "root"));
-  }
+  if (::geteuid() == 0) env.push_back(std::string("SENTINELD_PRIVILEGES__USER=") + kServiceUser);
   env.insert(env.end(), extra.begin(), extra.end());
   return Env(env);
 }

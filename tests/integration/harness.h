@@ -40,6 +40,12 @@ std::vector<std::string> IsolatedEnv(const std::string& root, const std::vector<
 // The full environment ("NAME=VALUE" strings) after applying `edits` to ours.
 std::vector<std::string> ApplyEnv(const std::vector<std::string>& edits);
 
+// The unprivileged user the daemons drop to in tests run as root: it exists
+// on every Debian host.
+inline constexpr const char* kServiceUser = "nobody";
+
+// A fresh temporary directory per test. Run as root, it (and its home/)
+// belongs to kServiceUser, like a data directory an install creates.
 class Sandbox {
  public:
   Sandbox();
@@ -53,10 +59,11 @@ class Sandbox {
   std::vector<std::string> Env(const std::vector<std::string>& extra = {}) const {
     return IsolatedEnv(path(), extra);
   }
-  // Env() for procmond. Started as root, procmond switches to
-  // privileges.user, and a test host has no `sentineld` user: it is told to
-  // switch to the current user instead (it still drops every capability but
-  // the kept ones). The drop itself is procmond's unit and privileged tests'.
+  // Env() for procmond and the agent. Started as root, both switch to
+  // privileges.user, which may not be root, and a test host has no
+  // `sentineld` user: they are told to switch to kServiceUser, which owns the
+  // sandbox (see Sandbox()). The drops themselves are checked by privileged
+  // tests (procmond/privileges_test.cc, agent_privileges_test.cc).
   std::vector<std::string> ProcmondEnv(const std::vector<std::string>& extra = {}) const;
 
   // Cli() through rss_probe: peak_rss_kib is sentinelcli's own peak RSS,

@@ -8,6 +8,7 @@
 // unhealthy (issue 14 items 5 and 6).
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -65,7 +66,7 @@ class ObservabilityTest : public ::testing::Test {
  protected:
   void SetUp() override {
     db_ = sb_.File("events.db");
-    ::mkdir(sb_.File("rules.d").c_str(), 0750);
+    ::mkdir(sb_.File("rules.d").c_str(), 0755);  // readable by the agent's user
   }
   std::string SocketDir() const { return sb_.File("run"); }
   std::vector<std::string> Env(std::vector<std::string> extra = {}) const {
@@ -248,6 +249,16 @@ TEST_F(ObservabilityTest, MetricsPassPromtoolHealthIsOkAndSocketsRefuseBadFrames
 TEST_F(ObservabilityTest, HealthExitsFourOnceTheCollectorIsGone) {
   const int port = FreePort();
   // procmond on its own (the agent does not supervise it, so nothing restarts it).
+  // Both start as root and drop to the service user: its socket directory
+  // exists and is that user's beforehand, as tmpfiles.d makes /run/sentineld
+  // on an install (else procmond, creating it as root, could hold it while
+  // the agent binds agent.sock).
+  if (::geteuid() == 0) {
+    const passwd* pw = ::getpwnam(kServiceUser);
+    ASSERT_NE(pw, nullptr);
+    ASSERT_EQ(::mkdir(SocketDir().c_str(), 0750), 0);
+    ASSERT_EQ(::chown(SocketDir().c_str(), pw->pw_uid, pw->pw_gid), 0);
+  }
   Child procmond({ProcmondBin(), "--interval", "1"}, Env(), "", sb_.File("procmond.err"), /*new_group=*/true);
   auto agent =
       StartAgent({"--no-collector"}, {"SENTINELD_TELEMETRY__HTTP_LISTEN=127.0.0.1:" + std::to_string(port)});

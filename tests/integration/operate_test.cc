@@ -64,6 +64,25 @@ std::vector<pid_t> ProcmondChildren(pid_t parent) {
   return out;
 }
 
+// procmond's parent: the agent, or — when the agent started as root — the
+// root launcher that is the agent's child (docs/decisions.md #18); -1 until it runs.
+pid_t CollectorParent(pid_t agent) {
+  if (::geteuid() != 0) return agent;
+  DIR* d = ::opendir("/proc");
+  if (d == nullptr) return -1;
+  pid_t found = -1;
+  while (dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    const long pid = std::strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0') continue;
+    auto p = ReadProc(static_cast<pid_t>(pid));
+    if (p && p->ppid == agent && p->comm == "sentinel-launch" && p->state != 'Z')
+      found = static_cast<pid_t>(pid);
+  }
+  ::closedir(d);
+  return found;
+}
+
 class OperateTest : public ::testing::Test {
  protected:
   void SetUp() override { db_ = sb_.File("events.db"); }
@@ -94,7 +113,9 @@ class OperateTest : public ::testing::Test {
     pid_t found = -1;
     WaitFor(
         [&] {
-          for (pid_t p : ProcmondChildren(agent)) {
+          const pid_t parent = CollectorParent(agent);
+          if (parent <= 0) return false;
+          for (pid_t p : ProcmondChildren(parent)) {
             if (p != not_this) {
               found = p;
               return true;
@@ -148,16 +169,12 @@ TEST_F(OperateTest, SigtermLeavesNoProcessBehind) {
 TEST_F(OperateTest, SigkilledAgentLeavesNoOrphan) {
   // Become the subreaper of the orphan, to see how it ends (and reap it).
   ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-  std::vector<std::string> env;
-  if (::geteuid() == 0 && ::getpwnam("nobody") != nullptr) {
-    // As root, the real case: procmond switches to another user, which
-    // clears the parent-death signal in the kernel.
-    ::chmod(sb_.path().c_str(), 0755);
-    env.push_back("SENTINELD_PRIVILEGES__USER=nobody");
-  }
-  auto agent = StartAgent({}, env);
+  // As root (the real case) procmond switches to another user, which clears
+  // the parent-death signal in the kernel, and its parent is the launcher.
+  auto agent = StartAgent();
   const pid_t procmond = WaitForProcmond(agent->pid());
   ASSERT_GT(procmond, 0) << AgentErr();
+  const pid_t launcher = CollectorParent(agent->pid());
   ASSERT_TRUE(WaitFor([&] { return Scans() >= 1; }, std::chrono::seconds(30))) << AgentErr();
   agent->Signal(SIGKILL);
   ASSERT_TRUE(agent->Wait(std::chrono::seconds(10)).has_value());
@@ -169,6 +186,11 @@ TEST_F(OperateTest, SigkilledAgentLeavesNoOrphan) {
         return reaped == procmond || !Alive(procmond);
       },
       std::chrono::seconds(20));
+  // The launcher (as root) is our orphan too: it stops once procmond is gone.
+  if (launcher > 0 && launcher != agent->pid()) {
+    WaitFor([&] { return ::waitpid(launcher, nullptr, WNOHANG) == launcher || !Alive(launcher); },
+            std::chrono::seconds(20));
+  }
   ::prctl(PR_SET_CHILD_SUBREAPER, 0);
   if (!gone) ::kill(procmond, SIGKILL);  // our own orphan: never leave it running
   ASSERT_TRUE(gone) << "procmond " << procmond << " survived the SIGKILLed agent";

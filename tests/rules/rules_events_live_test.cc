@@ -32,13 +32,13 @@ class RealtimeProcmond {
     for (char** e = environ; *e; ++e) {
       if (std::string(*e).rfind("SENTINELD_", 0) != 0) env.emplace_back(*e);
     }
-    const passwd* pw = ::getpwuid(0);
     for (const std::string& s : std::vector<std::string>{
              "HOME=" + dir, "XDG_CONFIG_HOME=" + dir + "/.config", "SENTINELD_DATABASE__PATH=" + db,
              "SENTINELD_DATABASE__AUDIT_PATH=" + dir + "/audit-rt.db",
              "SENTINELD_COLLECTION__INTERVAL_SECS=3600", "SENTINELD_COLLECTION__REALTIME_SOURCE=auto",
              "SENTINELD_IPC__SOCKET_DIR=" + dir + "/ipc", "SENTINELD_TELEMETRY__LOG_FORMAT=text",
-             "SENTINELD_PRIVILEGES__USER=" + std::string(pw ? pw->pw_name : "root")}) {
+             // root is refused as privileges.user; procmond keeps what it needs.
+             "SENTINELD_PRIVILEGES__USER=nobody"}) {
       env.push_back(s);
     }
     std::vector<char*> cenv;

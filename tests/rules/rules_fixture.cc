@@ -383,10 +383,11 @@ std::string RuleLiveTest::Scan() {
   env.push_back("SENTINELD_COLLECTION__REALTIME_EVENTS=false");
   env.push_back("SENTINELD_TELEMETRY__LOG_LEVEL=warn");
   if (IsRoot()) {
-    // There is no `sentineld` account on a test host: procmond stays root
-    // but still drops every capability except the kept ones.
-    const passwd* pw = ::getpwuid(0);
-    env.push_back("SENTINELD_PRIVILEGES__USER=" + std::string(pw ? pw->pw_name : "root"));
+    // There is no `sentineld` account on a test host, and root is refused:
+    // procmond drops to nobody (it has written the store by then, from
+    // descriptors opened as root, and keeps CAP_SYS_PTRACE and
+    // CAP_DAC_READ_SEARCH to read every process).
+    env.push_back("SENTINELD_PRIVILEGES__USER=nobody");
   }
   testing::RunResult r = testing::Run({ProcmondBin(), "--once"}, env);
   if (r.exit_code != 0) {

@@ -330,14 +330,47 @@ TEST_F(ConfigTest, OutOfRangeRefused) {
             FilePrefix() +
                 "telemetry.http_listen: expected \"\" or host:port with port 1..65535, got "
                 "\"127.0.0.1:70000\"");
+  const std::string keepable =
+      "expected CAP_SYS_PTRACE or CAP_DAC_READ_SEARCH (the only capabilities procmond may keep after "
+      "dropping root), got ";
   EXPECT_EQ(ErrorOfYaml("privileges: {keep_capabilities: [CAP_SYS_PTRACE, CAP_WIZARDRY]}"),
-            FilePrefix() +
-                "privileges.keep_capabilities[1]: expected a Linux capability name such as "
-                "CAP_SYS_PTRACE, got \"CAP_WIZARDRY\"");
+            FilePrefix() + "privileges.keep_capabilities[1]: " + keepable + "\"CAP_WIZARDRY\"");
+  const std::string service_user =
+      "expected an unprivileged user name, not root ([A-Za-z_][A-Za-z0-9_.-]*, at most 32 characters), got ";
   EXPECT_EQ(ErrorOfYaml("privileges: {user: \"\"}"),
+            FilePrefix() + "privileges.user: " + service_user + "\"\"");
+}
+
+// Issue 14 item 8: a collector that keeps more than it needs, or daemons that
+// never leave root, are configuration errors, not settings.
+TEST_F(ConfigTest, PrivilegesThatKeepRootRefused) {
+  const std::string keepable =
+      "expected CAP_SYS_PTRACE or CAP_DAC_READ_SEARCH (the only capabilities procmond may keep after "
+      "dropping root), got ";
+  EXPECT_EQ(ErrorOfYaml("privileges: {keep_capabilities: [CAP_SYS_ADMIN]}"),
+            FilePrefix() + "privileges.keep_capabilities[0]: " + keepable + "\"CAP_SYS_ADMIN\"");
+  for (const char* cap : {"CAP_SETUID", "CAP_DAC_OVERRIDE", "CAP_CHOWN", "CAP_BPF", "CAP_NET_ADMIN"}) {
+    EXPECT_EQ(ErrorOfYaml(std::string("privileges: {keep_capabilities: [CAP_DAC_READ_SEARCH, ") + cap + "]}"),
+              FilePrefix() + "privileges.keep_capabilities[1]: " + keepable + "\"" + cap + "\"");
+  }
+  EXPECT_EQ(ErrorOfYaml("privileges: {user: root}"),
             FilePrefix() +
-                "privileges.user: expected a user name ([A-Za-z_][A-Za-z0-9_.-]*, at most 32 "
-                "characters), got \"\"");
+                "privileges.user: expected an unprivileged user name, not root ([A-Za-z_][A-Za-z0-9_.-]*, "
+                "at most 32 characters), got \"root\"");
+  // The environment layer is checked the same way.
+  LoadOptions env;
+  env.environment = {"SENTINELD_PRIVILEGES__USER=root"};
+  EXPECT_EQ(
+      ErrorOf(env),
+      "environment SENTINELD_PRIVILEGES__USER: privileges.user: expected an unprivileged user name, not "
+      "root ([A-Za-z_][A-Za-z0-9_.-]*, at most 32 characters), got \"root\"");
+  // What procmond may keep is still accepted, and so is keeping nothing.
+  auto kept =
+      LoadYaml("privileges: {user: nobody, keep_capabilities: [CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE]}");
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  auto none = LoadYaml("privileges: {keep_capabilities: []}");
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_TRUE(none->config.privileges.keep_capabilities.empty());
   EXPECT_EQ(ErrorOfYaml("database: {path: \"\"}"),
             FilePrefix() + "database.path: expected a non-empty path, got \"\"");
 }

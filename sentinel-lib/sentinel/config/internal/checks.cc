@@ -139,6 +139,14 @@ bool IsCapabilityName(std::string_view s) {
   return std::find(kCapabilities.begin(), kCapabilities.end(), s) != kCapabilities.end();
 }
 
+bool IsServiceUserName(std::string_view s) {
+  return IsUserName(s) && s != "root";
+}
+
+bool IsKeepableCapability(std::string_view s) {
+  return s == "CAP_SYS_PTRACE" || s == "CAP_DAC_READ_SEARCH";
+}
+
 bool IsHostPort(std::string_view s) {
   size_t colon = s.rfind(':');
   if (colon == std::string_view::npos) return false;

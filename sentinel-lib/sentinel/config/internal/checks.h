@@ -16,6 +16,10 @@ bool IsSocketDir(std::string_view s);
 bool IsUserName(std::string_view s);
 // One of the Linux capability names CAP_CHOWN .. CAP_CHECKPOINT_RESTORE (upper case).
 bool IsCapabilityName(std::string_view s);
+// A user name that is not "root" (privileges.user: the daemons never run as root).
+bool IsServiceUserName(std::string_view s);
+// A capability procmond may keep after dropping root: CAP_SYS_PTRACE or CAP_DAC_READ_SEARCH.
+bool IsKeepableCapability(std::string_view s);
 // "" or host:port, host a name, an IPv4 address or a bracketed IPv6 address, port 1..65535.
 bool IsHostPortOrEmpty(std::string_view s);
 bool IsHostPort(std::string_view s);

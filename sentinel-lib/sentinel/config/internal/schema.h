@@ -92,8 +92,9 @@ inline constexpr int64_t kDayMs = kDaySecs * 1000;
 inline constexpr BoolRule kBool;
 inline constexpr StrRule kPath{"a non-empty path", IsNonEmpty};
 inline constexpr StrRule kSocketDir{"a directory path of at most 90 bytes", IsSocketDir};
-inline constexpr StrRule kUserName{"a user name ([A-Za-z_][A-Za-z0-9_.-]*, at most 32 characters)",
-                                   IsUserName};
+inline constexpr StrRule kServiceUser{
+    "an unprivileged user name, not root ([A-Za-z_][A-Za-z0-9_.-]*, at most 32 characters)",
+    IsServiceUserName};
 inline constexpr StrRule kLogLevel{"", nullptr, kLogLevels};
 inline constexpr StrRule kLogFormat{"", nullptr, kLogFormats};
 inline constexpr StrRule kRealtimeSource{"", nullptr, kRealtimeSources};
@@ -117,8 +118,12 @@ inline constexpr StrRule kOptionalPath{"\"\" or a path"};
 inline constexpr StrRule kHeaderName{"an HTTP header name", IsHeaderName};
 inline constexpr StrRule kOptionalText{"text"};
 inline constexpr ListRule kPathList{kPath, "a list of paths"};
-inline constexpr ListRule kCapabilityList{
-    StrRule{"a Linux capability name such as CAP_SYS_PTRACE", IsCapabilityName},
+// What procmond may keep after the drop (docs/decisions.md #19): reading every
+// /proc/PID and hashing every executable. Nothing it does after the drop needs more.
+inline constexpr ListRule kKeepCapabilityList{
+    StrRule{"CAP_SYS_PTRACE or CAP_DAC_READ_SEARCH (the only capabilities procmond may keep after "
+            "dropping root)",
+            IsKeepableCapability},
     "a list of capability names"};
 inline constexpr ListRule kEmailList{kEmailAddress, "a non-empty list of email addresses",
                                      /*non_empty=*/true};
@@ -275,9 +280,11 @@ void Describe(V& v, C& c) {
 
 template <class V, Of<PrivilegesConfig> C>
 void Describe(V& v, C& c) {
-  v({"user", "unprivileged user procmond switches to after start"}, c.user, kUserName);
-  v({"keep_capabilities", "capabilities procmond keeps after dropping root"}, c.keep_capabilities,
-    kCapabilityList);
+  v({"user", "unprivileged user procmond and sentinelagent switch to after start (never root)"}, c.user,
+    kServiceUser);
+  v({"keep_capabilities",
+     "capabilities procmond keeps after dropping root: CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH or neither"},
+    c.keep_capabilities, kKeepCapabilityList);
 }
 
 template <class V, Of<DetectionConfig> C>
@@ -316,7 +323,8 @@ void Describe(V& v, C& c) {
   v({"database", "event store and audit ledger"}, c.database, SectionRule{});
   v({"collection", "process scans (procmond)"}, c.collection, SectionRule{});
   // Root is gone after the drop: no key of the section can be changed without a restart.
-  v({.name = "privileges", .doc = "what procmond keeps after dropping root", .restart = true}, c.privileges,
+  v({.name = "privileges", .doc = "who the daemons become after start and what procmond keeps", .restart = true},
+    c.privileges,
     SectionRule{});
   v({"detection", "detection rules (sentinelagent)"}, c.detection, SectionRule{});
   v({"alerting", "alert deduplication and delivery"}, c.alerting, SectionRule{});
