@@ -24,6 +24,7 @@
 #include "sentinel/audit/trail.h"
 #include "sentinel/base/time.h"
 #include "sentinel/config/config.h"
+#include "sentinel/detection/query_worker.h"
 #include "sentinel/detection/sql_guard.h"
 #include "sentinel/storage/store.h"
 #include "sentinel/telemetry/log.h"
@@ -250,9 +251,27 @@ int Run(const Flags& flags) {
     std::fprintf(stderr, "sentinelagent: loading rules: %s\n", s.message().c_str());
     return kExitRuntime;
   }
+  // SIGTERM/SIGINT (blocked, so they stay pending for the loops below) stop
+  // a cycle at once: its query workers are killed.
+  scheduler.SetStopCheck([] {
+    sigset_t pending;
+    sigemptyset(&pending);
+    return sigpending(&pending) == 0 &&
+           (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
+  });
 
+  auto stopping = [] {
+    sigset_t pending;
+    sigemptyset(&pending);
+    return sigpending(&pending) == 0 &&
+           (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
+  };
   auto cycle = [&]() -> bool {
     auto report = scheduler.RunCycle();
+    if (!report.ok() && report.status().code() == StatusCode::kUnavailable && stopping()) {
+      LogInfo("detection cycle stopped for shutdown; its unfinished rules run at the next start");
+      return true;  // a clean stop, not a failure
+    }
     if (!report.ok()) {
       LogError("detection cycle failed", {{"error", report.status().message()}});
       ops.RecordCycleFailure();
@@ -425,6 +444,8 @@ int Run(const Flags& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Re-executed as a rule worker (sentinel/detection/query_worker.h).
+  if (auto worker = sentinel::detection::RunQueryWorkerIfRequested(argc, argv)) return *worker;
   ::umask(027);
   // Rule queries cannot grow the agent without bound (SPEC §6).
   sentinel::detection::SetMemoryCeiling(sentinel::detection::kDefaultMemoryCeiling);

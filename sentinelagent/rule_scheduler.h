@@ -2,15 +2,20 @@
 // it in detection_rules, run every enabled rule against the event store in
 // the sandbox, and turn findings into deduplicated alerts.
 //
-// Rules run on a small pool of worker threads, each with its own read-only
-// connection, so a slow rule (bounded by rule_timeout_secs and a VM-step
-// budget) holds up one worker, never the others. Alerts and run records are
+// Rules run in query worker processes (detection/query_worker.h), driven
+// by a small pool of threads: each worker opens the store read-only, builds
+// the cycle's frozen snapshot and runs rules under a seccomp filter. A rule
+// still running at rule_timeout_secs gets its worker SIGKILLed (whatever
+// SQLite is doing inside one step); that rule fails with DeadlineExceeded
+// and the next rules run on a fresh worker. Alerts and run records are
 // written by the calling thread on its read-write connection, one
 // transaction per rule run.
 //
-// Not thread-safe: one RuleScheduler is driven by one thread.
+// Not thread-safe: one RuleScheduler is driven by one thread (except
+// CycleStartedMs, which any thread may read).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -54,8 +59,18 @@ class RuleScheduler {
   // removed or rejected rule.
   Status LoadRules(const config::Config& cfg);
 
-  // Runs every enabled rule once.
+  // Runs every enabled rule once. When the stop check (SetStopCheck) turns
+  // true during the cycle, the workers are killed at once and the cycle
+  // ends with Unavailable ("stopped"); the rules not finished are not
+  // recorded as run.
   Result<CycleReport> RunCycle();
+
+  // Polled (every ~100 ms) while a cycle waits for its rules: shutdown.
+  void SetStopCheck(std::function<bool()> check) { stop_check_ = std::move(check); }
+
+  // MonotonicMs() at which the cycle in progress started; 0 when idle.
+  // Thread-safe (health reads it to spot a stuck cycle).
+  int64_t CycleStartedMs() const { return cycle_started_ms_.load(); }
 
   const std::vector<detection::Rule>& rules() const { return rules_; }
 
@@ -70,6 +85,8 @@ class RuleScheduler {
   int workers_;
   std::vector<detection::Rule> rules_;
   AuditHook audit_;
+  std::function<bool()> stop_check_;
+  std::atomic<int64_t> cycle_started_ms_{0};
 };
 
 }  // namespace sentinel::agent
