@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -130,7 +131,8 @@ class QueryWorker {
 
   pid_t pid_ = -1;
   int fd_ = -1;
-  std::string buffer_;
+  std::string buffer_;  // received bytes; frames before pos_ are consumed
+  std::size_t pos_ = 0;
   bool usable_ = true;
   std::atomic<bool> cancelled_{false};
   std::mutex kill_mu_;
