@@ -5,13 +5,17 @@
 #include "sentinel/detection/syscall_filter.h"
 
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <functional>
 #include <string>
 
@@ -127,6 +131,42 @@ TEST(SyscallFilterTest, ForkKillsTheProcess) {
     Report(fd, "clone returned;");
   });
   ExpectKilledBySigsys(out, "clone");
+}
+
+// The agent's systemd unit (SystemCallFilter=@system-service) refuses the
+// seccomp(2) system call with EPERM; the filter must still go on.
+TEST(SyscallFilterTest, InstallsUnderAServiceManagerFilterWithoutSeccompSyscall) {
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(p[0]);
+    sock_filter outer[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_seccomp, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog prog{static_cast<unsigned short>(sizeof outer / sizeof outer[0]), outer};
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+      ::_exit(98);
+    Status s = InstallQueryWorkerFilter(p[1]);
+    Report(p[1], s.ok() ? "installed;" : s.message() + ";");
+    Report(p[1], "creat:" + Errno(::open("/nonexistent-dir-for-test/x", O_CREAT | O_WRONLY, 0600)) + ";");
+    ::_exit(0);
+  }
+  ::close(p[1]);
+  std::string report;
+  char buf[256];
+  ssize_t n;
+  while ((n = ::read(p[0], buf, sizeof buf)) > 0) report.append(buf, static_cast<size_t>(n));
+  ::close(p[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(report, "installed;creat:EPERM;");
 }
 
 }  // namespace
