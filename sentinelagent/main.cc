@@ -260,18 +260,8 @@ int Run(const Flags& flags) {
            (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
   });
 
-  auto stopping = [] {
-    sigset_t pending;
-    sigemptyset(&pending);
-    return sigpending(&pending) == 0 &&
-           (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
-  };
   auto cycle = [&]() -> bool {
     auto report = scheduler.RunCycle();
-    if (!report.ok() && report.status().code() == StatusCode::kUnavailable && stopping()) {
-      LogInfo("detection cycle stopped for shutdown; its unfinished rules run at the next start");
-      return true;  // a clean stop, not a failure
-    }
     if (!report.ok()) {
       LogError("detection cycle failed", {{"error", report.status().message()}});
       ops.RecordCycleFailure();
@@ -301,6 +291,11 @@ int Run(const Flags& flags) {
     if (auto queued = (*dispatcher)->EnqueueNewAlerts(); !queued.ok()) {
       LogError("queueing alerts for delivery failed; they are queued at the next cycle or start",
                {{"error", queued.status().message()}});
+    }
+    if (report->stopped) {
+      LogInfo("detection cycle stopped for shutdown; its unfinished rules run at the next start",
+              {{"rules_finished", report->runs.size()}, {"alerts", report->alerts.size()}});
+      return true;  // a clean stop, not a failure
     }
     LogInfo("detection cycle", {{"rules", report->runs.size()},
                                 {"failed", report->failed},

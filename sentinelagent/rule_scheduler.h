@@ -45,6 +45,9 @@ struct CycleReport {
   std::vector<alerting::Alert> alerts;  // created this cycle
   int64_t duration_ms = 0;
   int64_t failed = 0;
+  // Ended early by the stop check (shutdown): the rules not finished are
+  // neither in `runs` nor recorded as run.
+  bool stopped = false;
 };
 
 class RuleScheduler {
@@ -60,9 +63,8 @@ class RuleScheduler {
   Status LoadRules(const config::Config& cfg);
 
   // Runs every enabled rule once. When the stop check (SetStopCheck) turns
-  // true during the cycle, the workers are killed at once and the cycle
-  // ends with Unavailable ("stopped"); the rules not finished are not
-  // recorded as run.
+  // true during the cycle, the workers are killed at once and the report
+  // of what finished comes back with `stopped` set.
   Result<CycleReport> RunCycle();
 
   // Polled (every ~100 ms) while a cycle waits for its rules: shutdown.
