@@ -251,6 +251,13 @@ int Run(const Flags& flags) {
     std::fprintf(stderr, "sentinelagent: loading rules: %s\n", s.message().c_str());
     return kExitRuntime;
   }
+  // A rule's alerts are queued for delivery as soon as they are committed.
+  scheduler.SetAlertsCommittedHook([&] {
+    if (auto queued = (*dispatcher)->EnqueueNewAlerts(); !queued.ok()) {
+      LogError("queueing alerts for delivery failed; they are queued at the next cycle or start",
+               {{"error", queued.status().message()}});
+    }
+  });
   // SIGTERM/SIGINT (blocked, so they stay pending for the loops below) stop
   // a cycle at once: its query workers are killed.
   scheduler.SetStopCheck([] {

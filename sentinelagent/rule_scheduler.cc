@@ -198,6 +198,7 @@ Result<CycleReport> RuleScheduler::RunCycle() {
         run.alerts = static_cast<int64_t>(rec->created.size());
         run.suppressed = rec->suppressed;
         for (auto& a : rec->created) report.alerts.push_back(std::move(a));
+        if (!rec->created.empty() && alerts_committed_) alerts_committed_();
       } else {
         run.status = rec.status();
         error = "storing alerts: " + rec.status().message();

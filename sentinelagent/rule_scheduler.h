@@ -67,6 +67,10 @@ class RuleScheduler {
   // of what finished comes back with `stopped` set.
   Result<CycleReport> RunCycle();
 
+  // Called on the cycle's thread right after a rule's new alerts are
+  // committed, so delivery need not wait for the end of the cycle.
+  void SetAlertsCommittedHook(std::function<void()> hook) { alerts_committed_ = std::move(hook); }
+
   // Polled (every ~100 ms) while a cycle waits for its rules: shutdown.
   void SetStopCheck(std::function<bool()> check) { stop_check_ = std::move(check); }
 
@@ -88,6 +92,7 @@ class RuleScheduler {
   std::vector<detection::Rule> rules_;
   AuditHook audit_;
   std::function<bool()> stop_check_;
+  std::function<void()> alerts_committed_;
   std::atomic<int64_t> cycle_started_ms_{0};
 };
 

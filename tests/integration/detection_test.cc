@@ -269,6 +269,7 @@ TEST_F(DetectionTest, QueryStuckInsideOneStepFailsAtItsDeadline) {
 
 TEST_F(DetectionTest, SigtermStopsAnAgentStuckOnARule) {
   WriteStallingRule(rules_dir_ + "/stall.yaml");
+  DeletedBinary implant(sb_);
   ASSERT_EQ(Scan().exit_code, 0);
   // A limit far beyond the test: only the shutdown can end the stalled rule.
   Child agent({AgentBin(), "--no-collector"},
@@ -285,6 +286,15 @@ TEST_F(DetectionTest, SigtermStopsAnAgentStuckOnARule) {
       },
       std::chrono::seconds(60)))
       << testing::ReadFile(sb_.File("agent.err"));
+  // The alerts of the rules that finished are delivered (the stdout sink)
+  // while the cycle is still held.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        const std::string out = testing::ReadFile(sb_.File("agent.out"));
+        return Contains(out, "ALERT") && Contains(out, "proc-deleted-executable");
+      },
+      std::chrono::seconds(30)))
+      << testing::ReadFile(sb_.File("agent.out")) << testing::ReadFile(sb_.File("agent.err"));
   EXPECT_EQ(QueryInt(db_, "SELECT count(*) FROM detection_rules WHERE id = 'stall' AND last_run_ms IS NULL"),
             1);
   agent.Signal(SIGTERM);
