@@ -1,5 +1,6 @@
 #include "sentinel/detection/query_worker.h"
 
+#include <errno.h>  // program_invocation_name
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -44,7 +45,9 @@ enum Kind : uint8_t {
   kDone = 14,
 };
 
-std::string g_executable = "/proc/self/exe";
+// The running binary itself, whatever its path (also after an upgrade
+// replaced the file).
+constexpr const char* kSelfExe = "/proc/self/exe";
 
 // ---- wire encoding ------------------------------------------------------
 
@@ -453,10 +456,6 @@ std::optional<int> RunQueryWorkerIfRequested(int argc, char** argv) {
 
 // ---- the parent side ----------------------------------------------------
 
-void QueryWorker::SetExecutableForTesting(std::string path) {
-  g_executable = std::move(path);
-}
-
 Result<std::unique_ptr<QueryWorker>> QueryWorker::Start(const WorkerSetup& setup) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -490,17 +489,18 @@ Result<std::unique_ptr<QueryWorker>> QueryWorker::Start(const WorkerSetup& setup
   posix_spawnattr_setpgroup(&attr, 0);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   const std::string parent = std::to_string(::getpid());
-  std::string exe = g_executable;
+  // argv[0] as the parent's, so `ps` names the program.
+  std::string name = program_invocation_name ? program_invocation_name : kSelfExe;
   std::string flag(kQueryWorkerArg);
-  char* argv[] = {exe.data(), flag.data(), const_cast<char*>(parent.c_str()), nullptr};
+  char* argv[] = {name.data(), flag.data(), const_cast<char*>(parent.c_str()), nullptr};
   pid_t pid = -1;
-  const int rc = posix_spawn(&pid, exe.c_str(), &fa, &attr, argv, environ);
+  const int rc = posix_spawn(&pid, kSelfExe, &fa, &attr, argv, environ);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   ::close(child_end);
   if (rc != 0) {
     ::close(sv[0]);
-    return UnavailableError("query worker: cannot start " + exe + ": " + std::strerror(rc));
+    return UnavailableError(std::string("query worker: cannot start ") + kSelfExe + ": " + std::strerror(rc));
   }
   std::unique_ptr<QueryWorker> w(new QueryWorker());
   w->pid_ = pid;

@@ -93,9 +93,6 @@ struct QueryRequest {
 
 class QueryWorker {
  public:
-  // The executable re-run as the worker; "/proc/self/exe" unless set (tests).
-  static void SetExecutableForTesting(std::string path);
-
   // Spawns the worker and waits until it is ready (store open, snapshot
   // built, filter installed). Errors carry the worker's message.
   static Result<std::unique_ptr<QueryWorker>> Start(const WorkerSetup& setup);
