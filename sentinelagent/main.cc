@@ -27,6 +27,7 @@
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
 #include "sentinel/config/config.h"
+#include "sentinel/detection/query_worker.h"
 #include "sentinel/detection/sql_guard.h"
 #include "sentinel/storage/store.h"
 #include "sentinel/telemetry/log.h"
@@ -364,6 +365,21 @@ int Run(const Flags& flags) {
       ops.WatchScheduler(nullptr);
     }
   } stop_readers{http, ops};
+  // A rule's alerts are queued for delivery as soon as they are committed.
+  scheduler.SetAlertsCommittedHook([&] {
+    if (auto queued = (*dispatcher)->EnqueueNewAlerts(); !queued.ok()) {
+      LogError("queueing alerts for delivery failed; they are queued at the next cycle or start",
+               {{"error", queued.status().message()}});
+    }
+  });
+  // SIGTERM/SIGINT (blocked, so they stay pending for the loops below) stop
+  // a cycle at once: its query workers are killed.
+  scheduler.SetStopCheck([] {
+    sigset_t pending;
+    sigemptyset(&pending);
+    return sigpending(&pending) == 0 &&
+           (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
+  });
 
   auto cycle = [&]() -> bool {
     auto report = scheduler.RunCycle();
@@ -398,6 +414,11 @@ int Run(const Flags& flags) {
     if (auto queued = (*dispatcher)->EnqueueNewAlerts(); !queued.ok()) {
       LogError("queueing alerts for delivery failed; they are queued at the next cycle or start",
                {{"error", queued.status().message()}});
+    }
+    if (report->stopped) {
+      LogInfo("detection cycle stopped for shutdown; its unfinished rules run at the next start",
+              {{"rules_finished", report->runs.size()}, {"alerts", report->alerts.size()}});
+      return true;  // a clean stop, not a failure
     }
     LogInfo("detection cycle", {{"rules", report->runs.size()},
                                 {"failed", report->failed},
@@ -560,6 +581,8 @@ int Run(const Flags& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Re-executed as a rule worker (sentinel/detection/query_worker.h).
+  if (auto worker = sentinel::detection::RunQueryWorkerIfRequested(argc, argv)) return *worker;
   ::umask(027);
   // Rule queries cannot grow the agent without bound (SPEC §6).
   sentinel::detection::SetMemoryCeiling(sentinel::detection::kDefaultMemoryCeiling);

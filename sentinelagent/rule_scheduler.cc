@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -9,6 +10,7 @@
 #include <thread>
 
 #include "sentinel/base/time.h"
+#include "sentinel/detection/query_worker.h"
 #include "sentinel/detection/rule_runner.h"
 #include "sentinel/detection/rule_store.h"
 #include "sentinel/storage/store.h"
@@ -47,9 +49,11 @@ Status RuleScheduler::LoadRules(const config::Config& cfg) {
     LogError("rule rejected", {{"file", p.path}, {"error", p.status.message()}});
     if (audit_) audit_("rule_rejected", p.path, p.status.message());
   }
+  // Validated as they run: the current schema with the cycle's snapshot.
+  ASSIGN_OR_RETURN(auto schema, detection::OpenSchemaOnlyEventStore());
   std::vector<detection::Rule> valid;
   for (auto& r : set.rules) {
-    Status s = detection::ValidateRuleQuery(rw_, r);
+    Status s = detection::ValidateRuleQuery(*schema, r);
     if (!s.ok()) {
       LogError("rule rejected", {{"rule", r.id}, {"file", r.source_path}, {"error", s.message()}});
       if (audit_) audit_("rule_rejected", r.id, s.message());
@@ -97,52 +101,84 @@ Result<CycleReport> RuleScheduler::RunCycle() {
 
   detection::RunLimits limits;
   limits.guard.timeout_ms = cfg_.detection.rule_timeout_secs * 1000;
+  detection::WorkerSetup setup;
+  setup.database_path = cfg_.database.path;
+  setup.busy_timeout_ms = cfg_.database.busy_timeout_ms;
+  // Every rule of the cycle sees the scan :scan_id names.
+  setup.rule_snapshot = true;
+  setup.scan_id = base.scan_id;
+  setup.start_timeout_ms = limits.guard.timeout_ms + cfg_.database.busy_timeout_ms;
 
   std::mutex mu;
   std::condition_variable cv;
   std::deque<Done> done;
   std::atomic<bool> stop{false};
+  // The live worker of each thread, for killing them all at shutdown.
+  std::vector<detection::QueryWorker*> live;
   const std::size_t total = jobs.size();
   const int nworkers = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(workers_), total));
   std::vector<std::thread> threads;
   for (int w = 0; w < nworkers; ++w) {
     threads.emplace_back([&] {
-      auto db = storage::OpenStore(
-          storage::DatabaseKind::kEvents,
-          {cfg_.database.path, storage::OpenMode::kReadOnly, cfg_.database.busy_timeout_ms});
-      // Every rule of the cycle sees the scan :scan_id names.
-      if (db.ok()) {
-        if (Status s = detection::PrepareRuleSnapshot(**db, base.scan_id); !s.ok()) db = s;
-      }
+      std::unique_ptr<detection::QueryWorker> worker;
+      auto forget = [&] {
+        if (!worker) return;
+        std::lock_guard<std::mutex> lock(mu);
+        live.erase(std::remove(live.begin(), live.end(), worker.get()), live.end());
+      };
       while (true) {
         Job job;
         {
           std::lock_guard<std::mutex> lock(mu);
-          if (jobs.empty() || stop) return;
+          if (jobs.empty() || stop) break;
           job = jobs.front();
           jobs.pop_front();
         }
         Done d{job.index, NowMs(), Status::Ok()};
-        if (!db.ok()) {
-          d.result = db.status();
-        } else {
+        if (!worker || !worker->usable()) {
+          // A worker killed at a deadline (or dead) is replaced.
+          forget();
+          worker.reset();
+          auto started = detection::QueryWorker::Start(setup);
+          if (started.ok()) {
+            worker = std::move(*started);
+            std::lock_guard<std::mutex> lock(mu);
+            if (stop) worker->Cancel();
+            live.push_back(worker.get());
+          } else {
+            d.result = Status(started.status().code(), "query worker: " + started.status().message());
+          }
+        }
+        if (worker) {
           detection::RunParams params = base;
           params.last_run_ms = job.last_run_ms;
-          d.result = detection::RunRule(**db, rules_[job.index], params, limits);
+          d.result = worker->RunRule(rules_[job.index], params, limits);
         }
         std::lock_guard<std::mutex> lock(mu);
         done.push_back(std::move(d));
         cv.notify_one();
       }
+      forget();
     });
   }
 
+  bool stopped = false;
   Status first_error = Status::Ok();
   for (std::size_t handled = 0; handled < total; ++handled) {
     Done d{0, 0, Status::Ok()};
     {
       std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] { return !done.empty(); });
+      while (done.empty() && !stopped) {
+        cv.wait_for(lock, std::chrono::milliseconds(100));
+        if (done.empty() && stop_check_ && stop_check_()) {
+          // Shutdown: nothing waits for a rule still running. Rules not
+          // finished are not recorded as run.
+          stopped = true;
+          stop = true;
+          for (auto* w : live) w->Cancel();
+        }
+      }
+      if (stopped) break;
       d = std::move(done.front());
       done.pop_front();
     }
@@ -163,6 +199,7 @@ Result<CycleReport> RuleScheduler::RunCycle() {
         run.suppressed = rec->suppressed;
         for (auto& a : rec->created) report.alerts.push_back(std::move(a));
         ++report.record_writes_ok;
+        if (!rec->created.empty() && alerts_committed_) alerts_committed_();
       } else {
         run.status = rec.status();
         error = "storing alerts: " + rec.status().message();
@@ -206,6 +243,7 @@ Result<CycleReport> RuleScheduler::RunCycle() {
   stop = true;
   for (auto& t : threads) t.join();
   report.duration_ms = MonotonicMs() - cycle_start;
+  report.stopped = stopped;
   return report;
 }
 

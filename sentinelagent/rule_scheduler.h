@@ -2,13 +2,17 @@
 // it in detection_rules, run every enabled rule against the event store in
 // the sandbox, and turn findings into deduplicated alerts.
 //
-// Rules run on a small pool of worker threads, each with its own read-only
-// connection, so a slow rule (bounded by rule_timeout_secs and a VM-step
-// budget) holds up one worker, never the others. Alerts and run records are
+// Rules run in query worker processes (detection/query_worker.h), driven
+// by a small pool of threads: each worker opens the store read-only, builds
+// the cycle's frozen snapshot and runs rules under a seccomp filter. A rule
+// still running at rule_timeout_secs gets its worker SIGKILLed (whatever
+// SQLite is doing inside one step); that rule fails with DeadlineExceeded
+// and the next rules run on a fresh worker. Alerts and run records are
 // written by the calling thread on its read-write connection, one
 // transaction per rule run.
 //
-// Not thread-safe: one RuleScheduler is driven by one thread.
+// Not thread-safe: one RuleScheduler is driven by one thread (except
+// CycleStartedMs, which any thread may read).
 #pragma once
 
 #include <atomic>
@@ -47,6 +51,9 @@ struct CycleReport {
   std::string record_error;
   int64_t duration_ms = 0;
   int64_t failed = 0;
+  // Ended early by the stop check (shutdown): the rules not finished are
+  // neither in `runs` nor recorded as run.
+  bool stopped = false;
 };
 
 class RuleScheduler {
@@ -61,14 +68,23 @@ class RuleScheduler {
   // removed or rejected rule.
   Status LoadRules(const config::Config& cfg);
 
-  // Runs every enabled rule once.
+  // Runs every enabled rule once. When the stop check (SetStopCheck) turns
+  // true during the cycle, the workers are killed at once and the report
+  // of what finished comes back with `stopped` set.
   Result<CycleReport> RunCycle();
 
-  const std::vector<detection::Rule>& rules() const { return rules_; }
+  // Called on the cycle's thread right after a rule's new alerts are
+  // committed, so delivery need not wait for the end of the cycle.
+  void SetAlertsCommittedHook(std::function<void()> hook) { alerts_committed_ = std::move(hook); }
 
-  // MonotonicMs() when the running RunCycle() began; 0 when none runs.
-  // Thread-safe (health reads it while a cycle runs).
+  // Polled (every ~100 ms) while a cycle waits for its rules: shutdown.
+  void SetStopCheck(std::function<bool()> check) { stop_check_ = std::move(check); }
+
+  // MonotonicMs() at which the cycle in progress started; 0 when idle.
+  // Thread-safe (health reads it to spot a stuck cycle).
   int64_t CycleStartedMs() const { return cycle_started_ms_.load(); }
+
+  const std::vector<detection::Rule>& rules() const { return rules_; }
 
   // Called for each security-relevant rule event (loaded/changed/rejected):
   // the audit ledger hook. action, rule id, details.
@@ -81,6 +97,8 @@ class RuleScheduler {
   int workers_;
   std::vector<detection::Rule> rules_;
   AuditHook audit_;
+  std::function<bool()> stop_check_;
+  std::function<void()> alerts_committed_;
   std::atomic<int64_t> cycle_started_ms_{0};
 };
 

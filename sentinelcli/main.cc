@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "sentinel/detection/query_worker.h"
 #include "sentinel/detection/sql_guard.h"
 #include "sentinelcli/commands/alerts_cmd.h"
 #include "sentinelcli/commands/audit_cmd.h"
@@ -22,6 +23,8 @@ constexpr const char* kVersion = "0.1.0";
 }
 
 int main(int argc, char** argv) {
+  // Re-executed as a query worker (sentinel/detection/query_worker.h).
+  if (auto worker = sentinel::detection::RunQueryWorkerIfRequested(argc, argv)) return *worker;
   using namespace sentinel::cli;
   CLI::App app{"sentinelcli: query and manage SentinelD"};
   app.require_subcommand(1);

@@ -11,6 +11,8 @@
 
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
+#include "sentinel/detection/query_worker.h"
+#include "sentinel/detection/rule_runner.h"
 #include "sentinel/detection/sql_guard.h"
 
 namespace sentinel::cli {
@@ -52,24 +54,33 @@ Result<std::map<std::string, ParamValue>> ParseParams(const std::vector<std::str
 }
 
 // Values for the rule parameters of SPEC §6, so a rule's query can be tried
-// as is with `sentinelcli query`.
-Status BindStandardParam(storage::Database& db, const std::string& name, storage::Statement& st, int idx,
-                         bool* bound) {
-  *bound = true;
-  if (name == "now_ms") return st.BindInt(idx, NowMs());
-  if (name == "last_run_ms") return st.BindInt(idx, 0);
-  if (name == "scan_id" || name == "prev_scan_id") {
-    // The database is opened read-only with only the guard's reads allowed
-    // during prepare; these helper reads run outside the guard.
-    auto latest =
-        db.QueryInt(name == "scan_id" ? "SELECT MAX(scan_id) FROM scan_metadata WHERE status='completed'"
-                                      : "SELECT scan_id FROM scan_metadata WHERE status='completed'"
-                                        " ORDER BY scan_id DESC LIMIT 1 OFFSET 1");
-    if (!latest.ok()) return latest.status();
-    return st.BindOptionalInt(idx, *latest);
+// as is with `sentinelcli query`: used when the query names them and no
+// --param gives them.
+Result<std::map<std::string, detection::QueryParam>> StandardParams(storage::Database& db) {
+  detection::RunParams run;
+  RETURN_IF_ERROR(detection::FillScanIds(db, &run));
+  auto integer = [](std::optional<int64_t> v) {
+    detection::QueryParam p;
+    if (v) {
+      p.type = detection::QueryParam::Type::kInteger;
+      p.integer = *v;
+    }
+    return p;
+  };
+  return std::map<std::string, detection::QueryParam>{{"now_ms", integer(NowMs())},
+                                                      {"last_run_ms", integer(0)},
+                                                      {"scan_id", integer(run.scan_id)},
+                                                      {"prev_scan_id", integer(run.prev_scan_id)}};
+}
+
+Cell ToCell(const detection::WireCell& c) {
+  switch (c.type) {
+    case detection::WireCell::Type::kInteger: return Cell::Integer(c.integer);
+    case detection::WireCell::Type::kReal: return Cell::Real(c.real);
+    case detection::WireCell::Type::kText: return Cell::Text(c.bytes);
+    case detection::WireCell::Type::kBlob: return Cell::Blob(c.bytes);
+    default: return Cell::Null();
   }
-  *bound = false;
-  return Status::Ok();
 }
 
 }  // namespace
@@ -85,8 +96,20 @@ int RunQuery(const CommandContext& ctx, const QueryArgs& args) {
   auto db = OpenEventsReadOnly(ctx);
   if (!db.ok()) return FailRuntime(ctx, db.status());
 
-  detection::GuardLimits limits;
-  limits.timeout_ms = ctx.config.config.detection.rule_timeout_secs * 1000;
+  detection::QueryRequest request;
+  request.sql = args.sql;
+  request.limits.timeout_ms = ctx.config.config.detection.rule_timeout_secs * 1000;
+  for (const auto& [name, v] : *params) {
+    detection::QueryParam p;
+    p.type = v.is_int ? detection::QueryParam::Type::kInteger : detection::QueryParam::Type::kText;
+    p.integer = v.integer;
+    p.text = v.text;
+    request.user_params[name] = std::move(p);
+  }
+  auto defaults = StandardParams(**db);
+  if (!defaults.ok()) return FailRuntime(ctx, defaults.status());
+  request.default_params = std::move(*defaults);
+
   auto trail = OpenCliTrail(ctx);
   auto audit = [&](const std::string& action, nlohmann::json data) {
     if (!trail) return;
@@ -94,65 +117,44 @@ int RunQuery(const CommandContext& ctx, const QueryArgs& args) {
     data["uid"] = static_cast<int64_t>(::getuid());
     trail->Record(action, data);
   };
-  auto q = detection::GuardedQuery::Prepare(**db, args.sql, limits);
-  if (!q.ok()) {
-    audit("query_rejected", {{"error", q.status().message()}});
-    return Fail(ctx, q.status());
-  }
-  storage::Statement& st = (*q)->statement();
-
-  // Bind parameters by name; every parameter must get a value.
-  std::map<std::string, bool> used;
-  const int nparams = sqlite3_bind_parameter_count(st.raw());
-  for (int i = 1; i <= nparams; ++i) {
-    const char* raw_name = sqlite3_bind_parameter_name(st.raw(), i);
-    if (!raw_name) {
-      return Fail(ctx, InvalidArgumentError(
-                           "positional parameter ?" + std::to_string(i) +
-                           " cannot be bound; use a named parameter (:name) and --param name=VALUE"));
-    }
-    std::string name = raw_name + 1;
-    auto it = params->find(name);
-    Status s;
-    if (it != params->end()) {
-      used[name] = true;
-      s = it->second.is_int ? st.BindInt(i, it->second.integer) : st.BindText(i, it->second.text);
-    } else {
-      bool bound = false;
-      s = BindStandardParam(**db, name, st, i, &bound);
-      if (s.ok() && !bound) {
-        return Fail(ctx, InvalidArgumentError("parameter " + std::string(raw_name) +
-                                              " has no value (use --param " + name + "=VALUE)"));
-      }
-    }
-    if (!s.ok()) return Fail(ctx, s);
-  }
-  for (const auto& [name, v] : *params) {
-    if (!used.count(name)) {
-      return Fail(ctx, InvalidArgumentError("--param " + name + ": the query has no parameter :" + name));
-    }
+  // The query is compiled (sandbox), bound and run in a worker process
+  // that is killed at the time limit, whatever SQLite is doing.
+  detection::WorkerSetup setup;
+  setup.database_path = (*db)->path();
+  setup.busy_timeout_ms = ctx.config.config.database.busy_timeout_ms;
+  auto worker = detection::QueryWorker::Start(setup);
+  if (!worker.ok()) return FailRuntime(ctx, worker.status());
+  auto columns = (*worker)->BeginQuery(request);
+  if (!columns.ok()) {
+    if (columns.status().code() != StatusCode::kInvalidArgument) return FailRuntime(ctx, columns.status());
+    audit("query_rejected", {{"error", columns.status().message()}});
+    return Fail(ctx, columns.status());
   }
 
   auto writer = MakeRowWriter(*format, *ctx.out, ctx.term);
-  Status s = writer->Begin(StatementColumns(st));
+  Status s = writer->Begin(*columns);
   if (!s.ok()) return Fail(ctx, s);
   int64_t skipped = 0, written = 0;
   const int64_t offset = args.offset.value_or(0);
+  std::vector<detection::WireCell> row;
+  std::vector<Cell> cells;
   while (!args.limit || written < *args.limit) {
-    auto row = (*q)->Step();
-    if (!row.ok()) {
+    auto more = (*worker)->NextRow(&row);
+    if (!more.ok()) {
       writer->End().IgnoreError();
-      Status err = row.status();
-      // A rejected or stopped query is the caller's; I/O is a runtime failure.
+      Status err = more.status();
+      // A rejected query is the caller's; a stopped one or I/O is a runtime failure.
       if (err.code() == StatusCode::kInvalidArgument) return Fail(ctx, err);
       return FailRuntime(ctx, err);
     }
-    if (!*row) break;
+    if (!*more) break;
     if (skipped < offset) {
       ++skipped;
       continue;
     }
-    s = WriteStatementRow(st, *writer);
+    cells.resize(row.size());
+    for (std::size_t i = 0; i < row.size(); ++i) cells[i] = ToCell(row[i]);
+    s = writer->Row(cells);
     if (!s.ok()) return Fail(ctx, s);
     ++written;
   }

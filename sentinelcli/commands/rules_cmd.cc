@@ -15,6 +15,7 @@
 
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
+#include "sentinel/detection/query_worker.h"
 #include "sentinel/detection/rule.h"
 #include "sentinel/detection/rule_runner.h"
 #include "sentinel/detection/rule_store.h"
@@ -255,11 +256,18 @@ int RunRulesTest(const CommandContext& ctx, const std::string& id_or_file) {
   detection::RunParams params;
   params.now_ms = NowMs();
   if (Status s = detection::FillScanIds(**db, &params); !s.ok()) return FailRuntime(ctx, s);
-  // The same frozen view of the latest scan the agent's rules read.
-  if (Status s = detection::PrepareRuleSnapshot(**db, params.scan_id); !s.ok()) return FailRuntime(ctx, s);
   detection::RunLimits limits;
   limits.guard.timeout_ms = ctx.config.config.detection.rule_timeout_secs * 1000;
-  auto result = detection::RunRule(**db, rule, params, limits);
+  // Run as the agent runs it: in a query worker over the same frozen
+  // snapshot of the latest scan, killed at the time limit.
+  detection::WorkerSetup setup;
+  setup.database_path = (*db)->path();
+  setup.busy_timeout_ms = ctx.config.config.database.busy_timeout_ms;
+  setup.rule_snapshot = true;
+  setup.scan_id = params.scan_id;
+  auto worker = detection::QueryWorker::Start(setup);
+  if (!worker.ok()) return FailRuntime(ctx, worker.status());
+  auto result = (*worker)->RunRule(rule, params, limits);
   if (!result.ok()) {
     const Status& s = result.status();
     return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kDeadlineExceeded ||

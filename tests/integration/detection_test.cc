@@ -219,6 +219,153 @@ TEST_F(DetectionTest, RunawayRuleIsStoppedAndOthersStillRun) {
             0);
 }
 
+// One SQLite call that runs for seconds without reaching the progress
+// handler (~11 s each on a fast machine): only killing the evaluating
+// process stops it.
+std::string StallingColumns(int n) {
+  std::string cols;
+  for (int i = 0; i < n; ++i) cols += "printf('%.*c', 2000000000, 'x') AS c" + std::to_string(i) + ", ";
+  return cols;
+}
+
+void WriteStallingRule(const std::string& path) {
+  testing::WriteFile(path,
+                     "id: stall\nname: Stalls inside one SQLite step\nseverity: low\nquery: |\n  SELECT " +
+                         StallingColumns(20) + "1 AS pid\n");
+}
+
+TEST_F(DetectionTest, RuleStuckInsideOneStepEndsAtItsDeadlineAndOthersStillAlert) {
+  WriteStallingRule(rules_dir_ + "/stall.yaml");
+  DeletedBinary implant(sb_);
+  ASSERT_EQ(Scan().exit_code, 0);
+  RunResult agent = AgentOnce({"SENTINELD_DETECTION__RULE_TIMEOUT_SECS=1"});
+  ASSERT_EQ(agent.exit_code, 0) << agent.err;
+  EXPECT_TRUE(Contains(agent.err, "rule run failed")) << agent.err;
+  EXPECT_EQ(QueryInt(db_,
+                     "SELECT count(*) FROM detection_rules WHERE id = 'stall' AND "
+                     "last_error LIKE '%exceeded its time limit of 1000 ms%'"),
+            1);
+  // The other rules of the cycle ran and alerted; the stalled one raised nothing.
+  EXPECT_GE(Alerts("rule_id = 'proc-deleted-executable'"), 1);
+  EXPECT_EQ(Alerts("rule_id = 'stall'"), 0);
+  EXPECT_EQ(QueryInt(db_, "SELECT count(*) FROM detection_rules WHERE last_run_ms IS NULL AND enabled = 1"),
+            0);
+}
+
+TEST_F(DetectionTest, QueryStuckInsideOneStepFailsAtItsDeadline) {
+  ASSERT_EQ(Scan().exit_code, 0);
+  RunResult q = sb_.Cli({"query", "SELECT printf('%.*c', 2000000000, 'x') AS a"},
+                        Env({"SENTINELD_DETECTION__RULE_TIMEOUT_SECS=1"}));
+  EXPECT_EQ(q.exit_code, 1) << q.out << q.err;
+  EXPECT_TRUE(Contains(q.err, "query stopped: exceeded its time limit of 1000 ms")) << q.err;
+
+  // `rules test` runs a rule the same way (a rule that cannot finish is a bad rule: exit 2).
+  WriteStallingRule(sb_.File("stall.yaml"));
+  RunResult t =
+      sb_.Cli({"rules", "test", sb_.File("stall.yaml")}, Env({"SENTINELD_DETECTION__RULE_TIMEOUT_SECS=1"}));
+  EXPECT_EQ(t.exit_code, 2) << t.err;
+  EXPECT_TRUE(Contains(t.err, "rule stall: query stopped: exceeded its time limit of 1000 ms")) << t.err;
+}
+
+TEST_F(DetectionTest, SigtermStopsAnAgentStuckOnARule) {
+  WriteStallingRule(rules_dir_ + "/stall.yaml");
+  DeletedBinary implant(sb_);
+  ASSERT_EQ(Scan().exit_code, 0);
+  // A limit far beyond the test: only the shutdown can end the stalled rule.
+  Child agent({AgentBin(), "--no-collector"},
+              sb_.ProcmondEnv(
+                  Env({"SENTINELD_DETECTION__RULE_TIMEOUT_SECS=3600",
+                       "SENTINELD_IPC__SOCKET_DIR=" + sb_.File("run"), "SENTINELD_TELEMETRY__HTTP_LISTEN="})),
+              sb_.File("agent.out"), sb_.File("agent.err"));
+  // Every rule but the stalled one has run: the cycle is held by it.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto enabled = TryQueryInt(db_, "SELECT count(*) FROM detection_rules WHERE enabled = 1");
+        auto ran = TryQueryInt(db_, "SELECT count(*) FROM detection_rules WHERE last_run_ms IS NOT NULL");
+        return enabled.value_or(0) > 1 && ran.value_or(0) == *enabled - 1;
+      },
+      std::chrono::seconds(60)))
+      << testing::ReadFile(sb_.File("agent.err"));
+  // The alerts of the rules that finished are delivered (the stdout sink)
+  // while the cycle is still held.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        const std::string out = testing::ReadFile(sb_.File("agent.out"));
+        return Contains(out, "ALERT") && Contains(out, "proc-deleted-executable");
+      },
+      std::chrono::seconds(30)))
+      << testing::ReadFile(sb_.File("agent.out")) << testing::ReadFile(sb_.File("agent.err"));
+  EXPECT_EQ(QueryInt(db_, "SELECT count(*) FROM detection_rules WHERE id = 'stall' AND last_run_ms IS NULL"),
+            1);
+  agent.Signal(SIGTERM);
+  auto code = agent.Wait(std::chrono::seconds(60));
+  ASSERT_TRUE(code.has_value()) << "the agent did not exit on SIGTERM\n"
+                                << testing::ReadFile(sb_.File("agent.err"));
+  EXPECT_EQ(*code, 0) << testing::ReadFile(sb_.File("agent.err"));
+  EXPECT_TRUE(Contains(testing::ReadFile(sb_.File("agent.err")), "detection cycle stopped for shutdown"));
+}
+
+// One sandbox for `rules validate`, `rules test` and the agent: a
+// reference that would bypass the cycle's frozen snapshot (main.processes)
+// or read a storage table that is not rule-visible is refused by all three;
+// temp.processes is the snapshot itself and runs the same everywhere.
+TEST_F(DetectionTest, ValidateTestAndAgentAgreeOnTheSandbox) {
+  struct Case {
+    const char* id;
+    const char* query;
+    const char* expect;  // "" = accepted
+  };
+  const Case cases[] = {
+      {"main-processes", "SELECT pid FROM main.processes", "main.processes"},
+      {"main-processes-count", "SELECT count(*) AS n FROM main.processes", "main.processes"},
+      {"instances", "SELECT count(*) AS n FROM process_instances", "process_instances"},
+      {"instances-1", "SELECT 1 AS n FROM process_instances LIMIT 1", "process_instances"},
+      {"states", "SELECT count(*) AS n FROM process_states", "process_states"},
+      {"rules-table", "SELECT count(*) AS n FROM detection_rules", "detection_rules"},
+      {"temp-processes", "SELECT count(*) AS n FROM temp.processes", ""},
+  };
+  DeletedBinary implant(sb_);
+  ASSERT_EQ(Scan().exit_code, 0);
+  for (const auto& c : cases) {
+    const std::string file = rules_dir_ + "/" + c.id + ".yaml";
+    testing::WriteFile(file,
+                       std::string("id: ") + c.id + "\nname: x\nseverity: low\nquery: \"" + c.query + "\"\n");
+    RunResult v = Cli({"rules", "validate", file});
+    RunResult t = Cli({"rules", "test", file});
+    if (*c.expect) {
+      EXPECT_EQ(v.exit_code, 2) << c.id << ": " << v.out;
+      EXPECT_TRUE(Contains(v.err, c.expect)) << c.id << ": " << v.err;
+      EXPECT_EQ(t.exit_code, 2) << c.id << ": " << t.out;
+      EXPECT_TRUE(Contains(t.err, c.expect)) << c.id << ": " << t.err;
+    } else {
+      EXPECT_EQ(v.exit_code, 0) << c.id << ": " << v.err;
+      EXPECT_EQ(t.exit_code, 0) << c.id << ": " << t.err;
+    }
+  }
+  RunResult agent = AgentOnce();
+  ASSERT_EQ(agent.exit_code, 0) << agent.err;
+  for (const auto& c : cases) {
+    const std::string where = std::string("id = '") + c.id + "'";
+    if (*c.expect) {
+      // Rejected at load: never recorded, never run.
+      EXPECT_EQ(QueryInt(db_, "SELECT count(*) FROM detection_rules WHERE " + where), 0) << c.id;
+    } else {
+      EXPECT_EQ(QueryInt(db_,
+                         "SELECT count(*) FROM detection_rules WHERE last_error IS NULL AND "
+                         "last_run_ms IS NOT NULL AND " +
+                             where),
+                1)
+          << c.id << "\n"
+          << agent.err;
+    }
+  }
+  EXPECT_GE(Alerts("rule_id = 'proc-deleted-executable'"), 1);
+  // `sentinelcli query` reads the live views: internal tables are refused there too.
+  RunResult q = Cli({"query", "SELECT count(*) FROM process_instances"});
+  EXPECT_EQ(q.exit_code, 2);
+  EXPECT_TRUE(Contains(q.err, "process_instances")) << q.err;
+}
+
 TEST_F(DetectionTest, DisableAndEnableSurviveReloads) {
   RunResult missing = Cli({"rules", "disable", "proc-deleted-executable"});
   EXPECT_EQ(missing.exit_code, 1);  // no event store yet: nothing to record the choice in

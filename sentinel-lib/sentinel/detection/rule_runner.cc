@@ -143,6 +143,8 @@ Status PrepareRuleSnapshot(storage::Database& db, std::optional<int64_t> scan_id
 Result<std::unique_ptr<storage::Database>> OpenSchemaOnlyEventStore() {
   ASSIGN_OR_RETURN(auto db, storage::Database::Open(":memory:", storage::OpenMode::kReadWrite));
   RETURN_IF_ERROR(storage::Migrate(*db, storage::DatabaseKind::kEvents));
+  // Rules are validated where they run: with the (here empty) snapshot.
+  RETURN_IF_ERROR(PrepareRuleSnapshot(*db, std::nullopt));
   return db;
 }
 
@@ -152,13 +154,19 @@ Status ValidateRuleQuery(storage::Database& db, const Rule& rule) {
   return CheckDedupKeys(rule, q->statement());
 }
 
+Result<std::unique_ptr<GuardedQuery>> PrepareRule(storage::Database& db, const Rule& rule,
+                                                  const RunParams& params, const GuardLimits& limits) {
+  ASSIGN_OR_RETURN(auto q, Compile(db, rule, limits));
+  RETURN_IF_ERROR(CheckAndBindParameters(rule, q->statement(), &params));
+  RETURN_IF_ERROR(CheckDedupKeys(rule, q->statement()));
+  return q;
+}
+
 Result<RuleResult> RunRule(storage::Database& db, const Rule& rule, const RunParams& params,
                            const RunLimits& limits) {
   const int64_t start = SteadyMs();
-  ASSIGN_OR_RETURN(auto q, Compile(db, rule, limits.guard));
+  ASSIGN_OR_RETURN(auto q, PrepareRule(db, rule, params, limits.guard));
   auto& st = q->statement();
-  RETURN_IF_ERROR(CheckAndBindParameters(rule, st, &params));
-  RETURN_IF_ERROR(CheckDedupKeys(rule, st));
   RuleResult result;
   for (int i = 0; i < st.ColumnCount(); ++i) result.columns.push_back(st.ColumnName(i));
   while (true) {

@@ -62,15 +62,22 @@ struct RunLimits {
 // connection). Calling it again replaces the snapshot.
 Status PrepareRuleSnapshot(storage::Database& db, std::optional<int64_t> scan_id);
 
-// An in-memory database with the current event-store schema and no rows,
-// for validating rules when no store is at hand (`sentinelcli rules validate`).
+// An in-memory database with the current event-store schema, no rows and an
+// empty rule snapshot (PrepareRuleSnapshot), for validating rules exactly as
+// they run (`sentinelcli rules validate`/`import`, the agent's rule load).
 Result<std::unique_ptr<storage::Database>> OpenSchemaOnlyEventStore();
 
 // Compiles the rule's query through the sandbox on `db` and checks its
 // parameters and dedup_keys. InvalidArgument names the file and the construct.
 Status ValidateRuleQuery(storage::Database& db, const Rule& rule);
 
-// Validates and runs the rule. Sandbox rejections are InvalidArgument; a
+// Compiles the rule's query through the sandbox, checks its parameters and
+// dedup_keys and binds `params`: ready to step (what RunRule runs).
+Result<std::unique_ptr<GuardedQuery>> PrepareRule(storage::Database& db, const Rule& rule,
+                                                  const RunParams& params, const GuardLimits& limits);
+
+// Validates and runs the rule in this process (the agent and sentinelcli
+// run rules in a query worker instead: query_worker.h). Sandbox rejections are InvalidArgument; a
 // run stopped by the limits is DeadlineExceeded / ResourceExhausted.
 Result<RuleResult> RunRule(storage::Database& db, const Rule& rule, const RunParams& params,
                            const RunLimits& limits);

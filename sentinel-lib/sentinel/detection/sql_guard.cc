@@ -122,15 +122,16 @@ constexpr std::string_view kAllowedFunctions[] = {
 // Table-valued functions that are read like tables.
 constexpr std::string_view kAllowedVirtualReads[] = {"json_each", "json_tree"};
 
-// Base tables of the rule-visible views. SQLite reports a count(*) over a
-// view as a column-less read of its base table, without naming the view.
-constexpr std::string_view kViewBaseTables[] = {"process_instances", "process_states"};
-
 struct AuthState {
   std::string denial;                     // first refusal, for the error message
   bool denial_is_schema = false;          // ... and it was only sqlite_master access
   std::vector<std::string> schema_names;  // tables and views that really exist
+  // The connection holds the frozen `processes` snapshot of a detection
+  // cycle (rule_runner.h): `processes` must then come from it.
+  bool snapshot = false;
 };
+
+constexpr const char* kAllowedList = "allowed: processes, process_snapshots, scan_metadata, process_events";
 
 bool IsSchemaObject(const AuthState& st, std::string_view name) {
   if (StartsWith(ToLower(name), "sqlite_")) return true;  // sqlite_schema does not list itself
@@ -168,20 +169,24 @@ int Authorize(void* user, int action, const char* a3, const char* a4, const char
         if (!snapshot) return deny("reading from database \"" + std::string(db_name) + "\" is not allowed");
         return SQLITE_OK;
       }
+      if (st->snapshot && EqualsIgnoreCase(via, "processes")) {
+        // Only the live view of the main schema is read through a view
+        // named processes: main.processes, which would bypass the frozen
+        // snapshot every other reference reads.
+        return deny(
+            "main.processes is not allowed in a rule: it bypasses the frozen snapshot of the scan "
+            "that :scan_id names (write processes)");
+      }
       if (IsVisible(arg3)) return SQLITE_OK;
       // Base tables are readable only through an allowed view.
       if (!via.empty() && IsVisible(via)) return SQLITE_OK;
-      if (arg4.empty() && !db_name) {
-        // A column-less read (count(*)): of a CTE, or of a visible view's base table.
-        if (!IsSchemaObject(*st, arg3)) return SQLITE_OK;
-        for (auto b : kViewBaseTables)
-          if (arg3 == b) return SQLITE_OK;
-      }
+      // A column-less read (count(*), SELECT 1 FROM x) names no schema:
+      // allowed for a CTE, never for a table of the store. (SQLite reports
+      // the reads of a view's base tables with their columns and the view.)
+      if (arg4.empty() && !db_name && !IsSchemaObject(*st, arg3)) return SQLITE_OK;
       for (auto v : kAllowedVirtualReads)
         if (arg3 == v) return SQLITE_OK;
-      return deny(
-          "table \"" + std::string(arg3) +
-          "\" is not readable (allowed: processes, process_snapshots, scan_metadata, process_events)");
+      return deny("table \"" + std::string(arg3) + "\" is not readable (" + kAllowedList + ")");
     }
     case SQLITE_FUNCTION: {
       std::string fn = ToLower(arg4);
@@ -278,6 +283,13 @@ Result<std::unique_ptr<GuardedQuery>> GuardedQuery::Prepare(storage::Database& d
       if (!*row) break;
       auth.schema_names.push_back(names->ColumnText(0));
     }
+  }
+  {
+    auto snap = db.Prepare("SELECT 1 FROM sqlite_temp_schema WHERE type = 'table' AND name = 'processes'");
+    if (!snap.ok()) return snap.status();
+    auto row = snap->Step();
+    if (!row.ok()) return row.status();
+    auth.snapshot = *row;
   }
   sqlite3_set_authorizer(raw, Authorize, &auth);
   sqlite3_stmt* stmt = nullptr;

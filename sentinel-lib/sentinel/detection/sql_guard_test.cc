@@ -163,3 +163,47 @@ TEST_F(SqlGuardTest, MemoryCeilingStopsAMemoryBomb) {
 
 }  // namespace
 }  // namespace sentinel::detection
+
+namespace sentinel::detection {
+namespace {
+
+// Internal storage tables are refused in every form, including the
+// column-less reads SQLite reports without a schema name.
+TEST_F(SqlGuardTest, RefusesInternalTablesEvenWithoutColumns) {
+  for (const char* sql : {
+           "SELECT count(*) FROM process_instances",
+           "SELECT 1 FROM process_instances LIMIT 1",
+           "SELECT count(*) FROM process_states",
+           "SELECT count(*) FROM detection_rules",
+           "SELECT count(*) FROM alerts",
+           "SELECT count(*) FROM processes, process_instances",
+           "SELECT count(*) FROM main.process_instances",
+       }) {
+    Status s = Check(sql);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << sql;
+    EXPECT_NE(s.message().find("is not readable"), std::string::npos) << sql << " -> " << s.message();
+  }
+}
+
+// With the frozen snapshot of a detection cycle, `processes` and
+// temp.processes read it; main.processes (the live view) is refused.
+TEST_F(SqlGuardTest, MainProcessesCannotBypassTheRuleSnapshot) {
+  ASSERT_TRUE(Check("SELECT pid FROM main.processes").ok());  // no snapshot: the live view
+  ASSERT_TRUE(db_->Exec("PRAGMA query_only=0").ok());
+  ASSERT_TRUE(db_->Exec("CREATE TEMP TABLE processes AS SELECT * FROM main.process_snapshots").ok());
+  for (const char* sql :
+       {"SELECT pid FROM main.processes", "SELECT count(*) FROM main.processes",
+        "SELECT 1 FROM main.processes", "SELECT p.pid FROM processes p JOIN main.processes m"}) {
+    Status s = Check(sql);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << sql;
+    EXPECT_NE(s.message().find("main.processes"), std::string::npos) << sql << " -> " << s.message();
+  }
+  for (const char* sql : {"SELECT pid FROM processes", "SELECT count(*) FROM temp.processes",
+                          "SELECT pid FROM temp.processes", "SELECT count(*) FROM process_snapshots"}) {
+    Status s = Check(sql);
+    EXPECT_TRUE(s.ok()) << sql << " -> " << s.message();
+  }
+}
+
+}  // namespace
+}  // namespace sentinel::detection

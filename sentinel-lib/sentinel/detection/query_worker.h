@@ -1,0 +1,143 @@
+// Rule and query evaluation in a separate, killable, seccomp-confined
+// process (docs/decisions.md, "Rules and queries run in a worker process").
+//
+// SQLite cannot be interrupted inside one VM step: a single call such as
+// printf('%.*c', 2000000000, 'x') runs for seconds without reaching the
+// progress handler that enforces the time limit (sql_guard.h). So the
+// evaluating binary (sentinelagent, sentinelcli) re-executes itself
+// (/proc/self/exe) with the hidden first argument kQueryWorkerArg. The
+// worker opens the event store read-only, builds the frozen `processes`
+// snapshot when asked (rule_runner.h), warms up the connection, installs
+// the syscall filter (syscall_filter.h: no file opens, no writes but its
+// result socket and stderr, no network, no exec or fork) and then runs the
+// requests it receives, streaming result rows back as length-prefixed
+// frames over a socketpair. The guard still compiles every query with
+// SQLite's authorizer inside the worker, on the connection that runs it, so
+// what runs is exactly what was validated.
+//
+// The parent (QueryWorker) waits with the deadline of each request and
+// SIGKILLs the worker when it passes: nothing SQLite does can hold the
+// caller past timeout_ms (+ a short grace for the worker's own clean stop).
+// A killed or failed worker is not reused; start a new one.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sentinel/base/status.h"
+#include "sentinel/detection/rule.h"
+#include "sentinel/detection/rule_runner.h"
+
+namespace sentinel::detection {
+
+// argv[1] of a worker. A binary that uses QueryWorker calls
+// RunQueryWorkerIfRequested first thing in main().
+inline constexpr std::string_view kQueryWorkerArg = "--sentineld-query-worker";
+
+// If argv names the worker mode, runs the worker and returns its exit code;
+// otherwise nullopt.
+std::optional<int> RunQueryWorkerIfRequested(int argc, char** argv);
+
+// Time the worker is given after timeout_ms to stop the query itself
+// (progress handler) before it is killed.
+inline constexpr int64_t kWorkerKillGraceMs = 250;
+
+struct WorkerSetup {
+  std::string database_path;
+  int64_t busy_timeout_ms = 5000;
+  // Build the per-cycle frozen `processes` snapshot of `scan_id`
+  // (PrepareRuleSnapshot): rules and `rules test`. `sentinelcli query`
+  // reads the live views instead.
+  bool rule_snapshot = false;
+  std::optional<int64_t> scan_id;
+  int64_t memory_ceiling = 0;  // SQLite heap limit in the worker; 0 = kDefaultMemoryCeiling
+  // Bound on starting the worker (exec, open, snapshot); 0 = 30 s.
+  int64_t start_timeout_ms = 0;
+};
+
+// One cell of a streamed row.
+struct WireCell {
+  enum class Type : uint8_t { kNull = 0, kInteger = 1, kReal = 2, kText = 3, kBlob = 4 };
+  Type type = Type::kNull;
+  int64_t integer = 0;
+  double real = 0;
+  std::string bytes;  // text or blob
+};
+
+// A parameter value for a free query: integer, text or NULL.
+struct QueryParam {
+  enum class Type : uint8_t { kNull = 0, kInteger = 1, kText = 3 };
+  Type type = Type::kNull;
+  int64_t integer = 0;
+  std::string text;
+};
+
+struct QueryRequest {
+  std::string sql;
+  // --param values: each must be used by the query.
+  std::map<std::string, QueryParam> user_params;
+  // Filled in when the query uses them and no user value is given.
+  std::map<std::string, QueryParam> default_params;
+  GuardLimits limits;
+};
+
+class QueryWorker {
+ public:
+  // Spawns the worker and waits until it is ready (store open, snapshot
+  // built, filter installed). Errors carry the worker's message.
+  static Result<std::unique_ptr<QueryWorker>> Start(const WorkerSetup& setup);
+  ~QueryWorker();  // kills and reaps the worker
+  QueryWorker(const QueryWorker&) = delete;
+  QueryWorker& operator=(const QueryWorker&) = delete;
+
+  // Runs a rule as RunRule does (same errors and messages); a worker killed
+  // at the deadline yields DeadlineExceeded naming the limit.
+  Result<RuleResult> RunRule(const Rule& rule, const RunParams& params, const RunLimits& limits);
+
+  // Streams a free query: BeginQuery returns the result columns (sandbox
+  // rejections and parameter errors are InvalidArgument), then NextRow
+  // fills one row at a time until it returns false.
+  Result<std::vector<std::string>> BeginQuery(const QueryRequest& request);
+  Result<bool> NextRow(std::vector<WireCell>* row);
+
+  // Thread-safe: kills the worker now; the call in progress returns
+  // Unavailable ("stopped"). Used at shutdown.
+  void Cancel();
+  // False once the worker was killed, died or broke the protocol.
+  bool usable() const { return usable_ && !cancelled_; }
+  pid_t pid() const { return pid_; }
+
+ private:
+  QueryWorker() = default;
+  Status Send(std::string_view frame);
+  // Reads one frame, waiting until deadline_ms (MonotonicMs); kills the
+  // worker when it passes.
+  Result<std::pair<uint8_t, std::string>> Receive(int64_t deadline_ms, int64_t timeout_ms);
+  Status Fail(Status s);  // marks the worker unusable, kills it
+  void KillLocked();
+
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  std::string buffer_;  // received bytes; frames before pos_ are consumed
+  std::size_t pos_ = 0;
+  bool usable_ = true;
+  std::atomic<bool> cancelled_{false};
+  std::mutex kill_mu_;
+  bool reaped_ = false;
+  // The request in progress.
+  int64_t deadline_ms_ = 0;
+  int64_t timeout_ms_ = 0;
+  bool streaming_ = false;
+};
+
+}  // namespace sentinel::detection
