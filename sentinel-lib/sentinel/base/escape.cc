@@ -277,8 +277,11 @@ std::string RedactUrl(std::string_view url) {
   std::string out = EscapeText(p.scheme);
   out += "://";
   out += EscapeText(p.hostport);
-  out += '/';
-  if (!p.userinfo.empty() || (!p.rest.empty() && p.rest != "/")) out += "\xE2\x80\xA6";  // …
+  if (!p.userinfo.empty() || (!p.rest.empty() && p.rest != "/")) {
+    out += "/\xE2\x80\xA6";  // "/…": something was left out
+  } else if (p.rest == "/") {
+    out += '/';
+  }
   return out;
 }
 

@@ -56,8 +56,8 @@ std::string NeutraliseCsvFormula(std::string_view cell);
 bool CsvCellNeedsNeutralising(std::string_view cell);
 
 // A URL fit for an error message, log line or database row: only
-// scheme://host[:port]/ is kept, everything else (userinfo, path, query,
-// fragment) is dropped and replaced with "…" when present. Webhook URLs
+// scheme://host[:port] is kept; when anything else was there (userinfo, a
+// path other than "/", query, fragment) it is dropped and "/…" is shown. Webhook URLs
 // often carry their token in the path (Slack /services/T/B/XXXX, Discord
 // /api/webhooks/ID/TOKEN) or the query (?token=), and SMTP URLs in the
 // userinfo, so none of these parts is ever shown. Something that does not

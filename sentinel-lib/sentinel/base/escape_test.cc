@@ -11,18 +11,24 @@ namespace {
 // encoded), NEL forging a second line, bidi override/isolate, line
 // separator, and invalid UTF-8.
 const std::string kEscClear = "a\x1b[2Jb";
-const std::string kC1CsiEncoded = "a\xc2\x9b"
-                                  "31mb";
-const std::string kC1CsiRaw = "a\x9b"
-                              "31mb";
-const std::string kNelForgery = "x\xc2\x85"
-                                "ALERT CRITICAL fake";
-const std::string kRlo = "evil\xe2\x80\xae"
-                         "gpj.exe";
-const std::string kLineSep = "a\xe2\x80\xa8"
-                             "b";
-const std::string kIsolate = "a\xe2\x81\xa6"
-                             "b";
+const std::string kC1CsiEncoded =
+    "a\xc2\x9b"
+    "31mb";
+const std::string kC1CsiRaw =
+    "a\x9b"
+    "31mb";
+const std::string kNelForgery =
+    "x\xc2\x85"
+    "ALERT CRITICAL fake";
+const std::string kRlo =
+    "evil\xe2\x80\xae"
+    "gpj.exe";
+const std::string kLineSep =
+    "a\xe2\x80\xa8"
+    "b";
+const std::string kIsolate =
+    "a\xe2\x81\xa6"
+    "b";
 
 TEST(EscapeTextTest, EscapesEveryDangerousCodePoint) {
   EXPECT_EQ(EscapeText(kEscClear), "a\\x1b[2Jb");
@@ -101,9 +107,10 @@ TEST(RedactUrlTest, KeepsOnlySchemeHostAndPort) {
   EXPECT_EQ(RedactUrl("https://hooks.slack.com/services/T000/B000/XXXXSECRET"),
             "https://hooks.slack.com/\xE2\x80\xA6");
   EXPECT_EQ(RedactUrl("https://discord.com/api/webhooks/123/TOKEN"), "https://discord.com/\xE2\x80\xA6");
-  EXPECT_EQ(RedactUrl("smtp://alice:hunter2@mail.example.org:587"), "smtp://mail.example.org:587/\xE2\x80\xA6");
+  EXPECT_EQ(RedactUrl("smtp://alice:hunter2@mail.example.org:587"),
+            "smtp://mail.example.org:587/\xE2\x80\xA6");
   EXPECT_EQ(RedactUrl("http://127.0.0.1:9/"), "http://127.0.0.1:9/");
-  EXPECT_EQ(RedactUrl("http://[::1]:80"), "http://[::1]:80/");
+  EXPECT_EQ(RedactUrl("http://[::1]:80"), "http://[::1]:80");
   EXPECT_EQ(RedactUrl("not a url SECRET"), "<url>");
   EXPECT_EQ(RedactUrl("https://user:SECRET@"), "<url>");
 }
