@@ -64,7 +64,7 @@ struct SinkConfig {
   std::string ca_file;            // webhook, email: CA bundle; "" uses the system's
   int64_t timeout_ms = 5000;      // syslog (tcp/unix), webhook, email
   int64_t max_message_bytes = 0;  // syslog, webhook, email: largest message sent, alerts are cut to fit;
-                                  //   0 = the type's default (syslog 8192, webhook and email 1048576)
+                                  //   0 = the type's default (syslog 8096, webhook and email 1048576)
   std::string smtp_url, from;     // email: smtp:// or smtps://
   std::vector<std::string> to;    // email: non-empty
   bool starttls = false;          // email (smtp://): require STARTTLS

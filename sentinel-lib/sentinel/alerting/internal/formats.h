@@ -14,7 +14,7 @@
 namespace sentinel::alerting::internal {
 
 // Default and floor of a sink's max_message_bytes (config::SinkConfig).
-inline constexpr size_t kDefaultSyslogMessageBytes = 8192;    // rsyslog's default maxMessageSize
+inline constexpr size_t kDefaultSyslogMessageBytes = 8096;    // rsyslog's default maxMessageSize
 inline constexpr size_t kDefaultLargeMessageBytes = 1048576;  // webhook body, whole email
 inline constexpr size_t kMinMessageBytes = 1024;
 inline constexpr size_t kMaxUdpPayload = 65507;  // IPv4 UDP datagram payload

@@ -7,7 +7,7 @@
 // replaced, so a message is not written into a dead socket. (TCP syslog has
 // no acknowledgement: "sent" is the best a sink can know.)
 //
-// Size: a message is never larger than max_message_bytes (default 8192,
+// Size: a message is never larger than max_message_bytes (default 8096,
 // rsyslog's default maxMessageSize; over UDP never above the 65,507-byte
 // datagram payload). A larger alert is cut to fit (FitAlertJson: marked
 // "truncated": true, still valid JSON), never refused: an attacker with a
