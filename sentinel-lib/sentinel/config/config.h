@@ -60,18 +60,19 @@ struct SinkConfig {
   std::string hmac_secret_env;                 // webhook: environment variable holding the HMAC key
   std::string hmac_secret_file;                // webhook: file holding the HMAC key (not with _env)
   std::string signature_header = "X-Sentinel-Signature";  // webhook: header of the HMAC-SHA256
-  bool tls_verify = true;         // webhook, email: verify the peer's certificate and name
-  std::string ca_file;            // webhook, email: CA bundle; "" uses the system's
-  int64_t timeout_ms = 5000;      // syslog (tcp/unix), webhook, email
-  int64_t max_message_bytes = 0;  // syslog, webhook, email: largest message sent, alerts are cut to fit;
-                                  //   0 = the type's default (syslog 8096, webhook and email 1048576)
-  std::string smtp_url, from;     // email: smtp:// or smtps://
-  std::vector<std::string> to;    // email: non-empty
-  bool starttls = false;          // email (smtp://): require STARTTLS
-  std::string username;           // email: SMTP AUTH user ("" no authentication)
-  std::string password_env;       // email: environment variable holding the password
-  std::string min_severity;       // "" (all) | low | medium | high | critical ; every sink
+  bool tls_verify = true;       // webhook, email: verify the peer's certificate and name
+  std::string ca_file;          // webhook, email: CA bundle; "" uses the system's
+  int64_t timeout_ms = 5000;    // syslog (tcp/unix), webhook, email
+  std::string smtp_url, from;   // email: smtp:// or smtps://
+  std::vector<std::string> to;  // email: non-empty
+  bool starttls = false;        // email (smtp://): require STARTTLS
+  std::string username;         // email: SMTP AUTH user ("" no authentication)
+  std::string password_env;     // email: environment variable holding the password
+  std::string min_severity;     // "" (all) | low | medium | high | critical ; every sink
   bool enabled = true;
+  // syslog, webhook, email: largest message sent, a larger alert is cut to fit; 0 = the type's
+  // default (syslog 8096, webhook and email 1048576).
+  int64_t max_message_bytes = 0;
   friend bool operator==(const SinkConfig&, const SinkConfig&) = default;
 };
 
