@@ -383,6 +383,25 @@ TEST(SyslogSinkTest, OversizedAlertIsCutToFitNotDeadLettered) {
   }
 }
 
+TEST(SyslogSinkTest, HostileNamesAreEscapedInTheMessage) {
+  int port = 0;
+  int fd = Listen(SOCK_DGRAM, &port);
+  auto sink = Build({.name = "s", .type = "syslog", .address = "udp://127.0.0.1:" + std::to_string(port)});
+  Sent s;
+  s.alert.affected_processes[0]["name"] = kHostileName;
+  s.json = s.alert.ToJson().dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  ASSERT_TRUE(s.To(*sink).status.ok());
+  char buf[65536];
+  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  ::close(fd);
+  ASSERT_GT(n, 0);
+  const std::string got(buf, static_cast<size_t>(n));
+  ExpectNoRawDanger(got);
+  EXPECT_NE(got.find("\\u0085ALERT CRITICAL fake\\u202e\\u2066\\u2028"), std::string::npos) << got;
+  EXPECT_EQ(nlohmann::ordered_json::parse(got.substr(got.find("\xEF\xBB\xBF") + 3)),
+            nlohmann::ordered_json::parse(s.json));
+}
+
 TEST(SyslogSinkTest, MaxMessageBytesIsHonouredAndItsFloorChecked) {
   int port = 0;
   int fd = Listen(SOCK_DGRAM, &port);
