@@ -30,7 +30,7 @@
 //          OWASP recommends: a text cell starting with = + - @, TAB or CR is
 //          prefixed with ' and quoted ("'=1+1", "'-bash"). Numbers written
 //          from INTEGER/REAL values (-5, -2.5) are never altered. Use json or
-//          jsonl for byte-exact values (docs/tables.md, "Output formats").
+//          jsonl for byte-exact values (docs/output-formats.md).
 //   table  For people: a header, a rule, one line per row, then "(N rows)".
 //          Columns are separated by " | "; numbers are right-aligned. See
 //          MakeRowWriter for widths, truncation and escaping.
