@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sentinel/alerting/alert_store.h"
+#include "sentinel/base/escape.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
 #include "sentinel/detection/rule.h"
@@ -134,17 +135,26 @@ int RunAlertsShow(const CommandContext& ctx, const std::string& id_text) {
                : FailRuntime(ctx, alert.status());
   }
   ordered_json j = alert->ToJson();
-  if (*format == Format::kTable) {
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      const auto& v = it.value();
-      *ctx.out << it.key() << ": "
-               << (v.is_string() ? v.get<std::string>()
-                                 : v.dump(-1, ' ', false, ordered_json::error_handler_t::replace))
-               << "\n";
-    }
-  } else {
-    *ctx.out << j.dump(2, ' ', false, ordered_json::error_handler_t::replace) << "\n";
+  if (*format != Format::kTable) {
+    // json: escaped like every JSON the CLI prints (unsafe code points as \uXXXX).
+    Status s = WriteObject(*format, *ctx.out, j, ctx.term);
+    if (!s.ok()) return FailRuntime(ctx, s);
+    return kExitOk;
   }
+  // "key: value" lines, every value through the one output escaper.
+  std::string text;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const auto& v = it.value();
+    AppendEscapedText(text, it.key());
+    text += ": ";
+    if (v.is_string()) {
+      AppendEscapedText(text, v.get_ref<const std::string&>());
+    } else {
+      text += HardenJsonText(v.dump(-1, ' ', false, ordered_json::error_handler_t::replace));
+    }
+    text += '\n';
+  }
+  *ctx.out << text;
   ctx.out->flush();
   return kExitOk;
 }

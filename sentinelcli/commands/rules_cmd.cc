@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sentinel/base/escape.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
 #include "sentinel/detection/query_worker.h"
@@ -173,7 +174,9 @@ int RunRulesShow(const CommandContext& ctx, const std::string& id) {
   if (r == nullptr) return Fail(ctx, UnknownRule(id));
   auto states = StatesIfAny(ctx);
   if (*format == Format::kJson) {
-    *ctx.out << RuleJson(*r, states).dump(2, ' ', false, ordered_json::error_handler_t::replace) << "\n";
+    // Escaped like every JSON the CLI prints (unsafe code points as \uXXXX).
+    Status s = WriteObject(*format, *ctx.out, RuleJson(*r, states), ctx.term);
+    if (!s.ok()) return FailRuntime(ctx, s);
   } else if (*format == Format::kCsv) {
     auto writer = MakeRowWriter(*format, *ctx.out, ctx.term);
     ordered_json j = RuleJson(*r, states);
@@ -196,7 +199,8 @@ int RunRulesShow(const CommandContext& ctx, const std::string& id) {
       if (it->second.last_run_ms) {
         *ctx.out << "# last run: " << FormatIso8601Ms(*it->second.last_run_ms) << " ("
                  << it->second.last_duration_ms.value_or(0) << " ms)"
-                 << (it->second.last_error ? ", error: " + *it->second.last_error : std::string()) << "\n";
+                 << (it->second.last_error ? ", error: " + EscapeText(*it->second.last_error) : std::string())
+                 << "\n";
       }
     }
     *ctx.out << detection::RuleToYaml(shown);

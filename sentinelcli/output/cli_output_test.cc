@@ -250,16 +250,67 @@ TEST(CsvWriterTest, ExactQuoting) {
   const std::string out = Render(Format::kCsv, kColumns, FixedRows());
   EXPECT_EQ(out,
             "pid,name,ratio,cmdline,raw,hash,parent\n"
-            "42,\"evil\x1b[31m\nroot\",0.5,\"sh -c \"\"a,b\"\"\nx\",bad\xEF\xBF\xBD"
-            "byte,00ff10,\n"
+            "42,evil\\x1b[31m\\nroot,0.5,\"sh -c \"\"a,b\"\"\\nx\",bad\\xffbyte,00ff10,\n"
             "-7,\"\",3.0,plain,caf\xc3\xa9,\"\",1\n");
 }
 
-TEST(CsvWriterTest, QuotesHeaderAndCarriageReturnAndDoesNotDefuseFormulas) {
+TEST(CsvWriterTest, QuotesHeaderEscapesControlsAndNeutralisesFormulas) {
   const std::string out =
       Render(Format::kCsv, {"a,b", "c"},
              {{Cell::Text("x\ry"), Cell::Text("=cmd|' /C calc'!A0")}, {Cell::Real(-0.0), Cell::Real(1e21)}});
-  EXPECT_EQ(out, "\"a,b\",c\n\"x\ry\",=cmd|' /C calc'!A0\n-0.0,1e+21\n");
+  EXPECT_EQ(out, "\"a,b\",c\nx\\ry,\"'=cmd|' /C calc'!A0\"\n-0.0,1e+21\n");
+}
+
+// OWASP CSV injection: text cells starting with = + - @ TAB CR get a leading
+// ' and are quoted; numbers (INTEGER/REAL values) are left alone.
+TEST(CsvWriterTest, NeutralisesEveryFormulaStartButNotNumbers) {
+  const std::string out = Render(Format::kCsv, {"v"},
+                                 {{Cell::Text("=1+1")},
+                                  {Cell::Text("+1")},
+                                  {Cell::Text("-bash")},
+                                  {Cell::Text("@SUM(A1)")},
+                                  {Cell::Text("\t=x")},
+                                  {Cell::Text("\r=x")},
+                                  {Cell::Text("=HYPERLINK(\"http://x\")")},
+                                  {Cell::Integer(-5)},
+                                  {Cell::Real(-2.5)},
+                                  {Cell::Text("a-b")}});
+  EXPECT_EQ(out,
+            "v\n"
+            "\"'=1+1\"\n"
+            "\"'+1\"\n"
+            "\"'-bash\"\n"
+            "\"'@SUM(A1)\"\n"
+            "\"'\\t=x\"\n"
+            "\"'\\r=x\"\n"
+            "\"'=HYPERLINK(\"\"http://x\"\")\"\n"
+            "-5\n"
+            "-2.5\n"
+            "a-b\n");
+}
+
+// Issue 14: CSV wrote raw ESC, C1, NEL, bidi and separators to the terminal.
+TEST(CsvWriterTest, HostileProcessNamesReachNoReaderRaw) {
+  const std::string out = Render(Format::kCsv, {"name"},
+                                 {{Cell::Text("a\x1b[2Jb")},
+                                  {Cell::Text("a\xc2\x9b"
+                                              "31m")},
+                                  {Cell::Text("x\xc2\x85"
+                                              "ALERT CRITICAL fake")},
+                                  {Cell::Text("evil\xe2\x80\xae"
+                                              "gpj.exe")},
+                                  {Cell::Text("a\xe2\x80\xa8"
+                                              "b\xe2\x81\xa6"
+                                              "c")},
+                                  {Cell::Text("raw\x9b\xff")}});
+  EXPECT_EQ(out,
+            "name\n"
+            "a\\x1b[2Jb\n"
+            "a\\u009b31m\n"
+            "x\\u0085ALERT CRITICAL fake\n"
+            "evil\\u202egpj.exe\n"
+            "a\\u2028b\\u2066c\n"
+            "raw\\x9b\\xff\n");
 }
 
 // ---------------------------------------------------------------- table
@@ -600,7 +651,7 @@ TEST(WriteObjectTest, Csv) {
             "uptime_s,12\n"
             "load,0.25\n"
             "components.procmond.status,ok\n"
-            "components.sink.status,down\x1b[2J\n"  // CSV is data: no escaping, no quoting needed
+            "components.sink.status,down\\x1b[2J\n"  // escaped like every human-facing writer
             "sinks,\"[\"\"stdout\"\",\"\"webhook\"\"]\"\n"
             "last_error,\n"
             "verified,true\n");

@@ -22,13 +22,15 @@
 //          LibreOffice and Excel read without trouble. Fields are quoted when
 //          they contain a comma, quote, CR or LF, with quotes doubled. NULL is
 //          an empty unquoted field; an empty string is `""`, so the two stay
-//          distinguishable (as PostgreSQL's COPY ... CSV does). Control
-//          characters are written as they are: CSV is data, not display.
-//          Values are NOT altered to defuse spreadsheet formula injection
-//          (cells starting with = + - @): an export is evidence, and a leading
-//          "'" would corrupt command lines such as "-bash" or "--user=x" for
-//          every other consumer. Analysts opening exports in a spreadsheet
-//          should import the file as text rather than open it directly.
+//          distinguishable (as PostgreSQL's COPY ... CSV does). CSV is read by
+//          people (a terminal, a spreadsheet), so text cells go through the
+//          one output escaper (base EscapeText: control characters, C1, bidi
+//          and invisible code points and invalid UTF-8 bytes become \xNN,
+//          \n, \uXXXX), and are neutralised against formula injection as
+//          OWASP recommends: a text cell starting with = + - @, TAB or CR is
+//          prefixed with ' and quoted ("'=1+1", "'-bash"). Numbers written
+//          from INTEGER/REAL values (-5, -2.5) are never altered. Use json or
+//          jsonl for byte-exact values (docs/output-formats.md).
 //   table  For people: a header, a rule, one line per row, then "(N rows)".
 //          Columns are separated by " | "; numbers are right-aligned. See
 //          MakeRowWriter for widths, truncation and escaping.
@@ -37,7 +39,8 @@
 // that reads back to the same double, always with a '.' or an exponent
 // ("3.0", "0.1", "1e+20"), non-finite reals as null in JSON and as
 // "Inf"/"-Inf"/"NaN" in csv/table; TEXT with invalid UTF-8 replaced by U+FFFD
-// (one per invalid byte, as base SanitizeUtf8 does) in json/jsonl/csv; BLOB as
+// (one per invalid byte, as base SanitizeUtf8 does) in json/jsonl, \xNN in
+// csv/table; BLOB as
 // lowercase hex ("x'0aff'" in table, "0aff" elsewhere).
 //
 // JSON strings escape, losslessly as \uXXXX, every control character (C0,

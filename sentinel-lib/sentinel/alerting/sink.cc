@@ -5,28 +5,14 @@
 #include <climits>
 #include <cstdlib>
 
+#include "sentinel/alerting/internal/formats.h"
 #include "sentinel/alerting/sinks/sinks.h"
+#include "sentinel/base/escape.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
 
 namespace sentinel::alerting {
 namespace {
-
-// Control characters of hostile process names never reach the terminal raw.
-std::string Escaped(const std::string& s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
 
 std::string ValueText(const nlohmann::ordered_json& v) {
   if (v.is_string()) return v.get<std::string>();
@@ -45,8 +31,22 @@ std::string AlertTextLine(const Alert& a) {
             ValueText(p.value("name", nlohmann::ordered_json())) + " (" +
             ValueText(p.value("exe_path", nlohmann::ordered_json())) + ")";
   }
-  return Escaped(line);
+  // Hostile process names never reach the terminal (or a line-splitting
+  // reader) raw: the one output escaper, base/escape.h.
+  return EscapeText(line);
 }
+
+namespace sinks {
+Result<size_t> MaxMessageBytes(const config::SinkConfig& cfg, size_t fallback) {
+  if (cfg.max_message_bytes == 0) return fallback;
+  if (cfg.max_message_bytes < static_cast<int64_t>(internal::kMinMessageBytes)) {
+    return InvalidArgumentError("max_message_bytes: expected 0 (the default) or at least " +
+                                std::to_string(internal::kMinMessageBytes) + ", got " +
+                                std::to_string(cfg.max_message_bytes));
+  }
+  return static_cast<size_t>(cfg.max_message_bytes);
+}
+}  // namespace sinks
 
 SinkEnvironment SinkEnvironment::Process() {
   SinkEnvironment env;

@@ -51,6 +51,36 @@ Alert MakeAlert(int64_t id = 7, detection::Severity sev = detection::Severity::k
   return a;
 }
 
+// Issue 14's hostile process: ESC, C1 CSI (encoded and as a raw byte), NEL
+// forging a second ALERT line, bidi override and isolate, line separator.
+const std::string kHostileName =
+    "a\x1b[2J\xc2\x9b"
+    "31m\xc2\x85"
+    "ALERT CRITICAL fake\xe2\x80\xae\xe2\x81\xa6\xe2\x80\xa8\x9b";
+// The raw forms that must appear nowhere in output a person reads.
+const std::vector<std::string> kRawDangers = {"\x1b",         "\xc2\x9b",     "\xc2\x85", "\xe2\x80\xae",
+                                              "\xe2\x81\xa6", "\xe2\x80\xa8", "\x9b"};
+
+void ExpectNoRawDanger(const std::string& out) {
+  for (const std::string& raw : kRawDangers) {
+    EXPECT_EQ(out.find(raw), std::string::npos)
+        << "raw bytes of " << ::testing::PrintToString(raw) << " in " << ::testing::PrintToString(out);
+  }
+}
+
+// An alert whose command line is `argv_bytes` long (an attacker's huge argv).
+Alert HugeAlert(size_t argv_bytes, size_t processes = 1) {
+  Alert a = MakeAlert();
+  a.affected_processes = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < processes; ++i) {
+    a.affected_processes.push_back(
+        {{"pid", 42 + i}, {"name", "implant"}, {"cmdline", std::string(argv_bytes, 'A')}});
+  }
+  a.process_count = static_cast<int64_t>(processes);
+  a.raw_data = nlohmann::ordered_json({{"cmdline", std::string(argv_bytes, 'B')}}).dump();
+  return a;
+}
+
 struct Sent {
   Alert alert = MakeAlert();
   std::string json = alert.ToJson().dump();
@@ -164,6 +194,41 @@ TEST(StdoutSinkTest, TextLineKeepsTheConsoleFormat) {
             "executable | pid 42 evil\\x1b[31m (/tmp/x (deleted))");
 }
 
+TEST(StdoutSinkTest, TextLineEscapesC1NelBidiAndSeparators) {
+  Alert a = MakeAlert();
+  a.affected_processes[0]["name"] = kHostileName;
+  a.affected_processes[0]["exe_path"] = "/tmp/\xe2\x81\xa6x";
+  const std::string line = AlertTextLine(a);
+  EXPECT_EQ(line,
+            "2023-11-14T22:13:20.123Z ALERT HIGH proc-deleted-executable #7: Process running from a deleted "
+            "executable | pid 42 a\\x1b[2J\\u009b31m\\u0085ALERT CRITICAL fake\\u202e\\u2066\\u2028\\x9b "
+            "(/tmp/\\u2066x)");
+  ExpectNoRawDanger(line);
+}
+
+TEST(StdoutSinkTest, JsonFormatEscapesUnsafeCodePointsAndKeepsTheValue) {
+  testing::TempDir dir;
+  const std::string out = dir.File("out");
+  int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  SinkEnvironment env = Env();
+  env.stdout_fd = fd;
+  auto json = Build({.name = "j", .type = "stdout", .format = "json"}, env);
+  Sent s;
+  s.alert.affected_processes[0]["name"] = kHostileName;
+  s.json = s.alert.ToJson().dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  EXPECT_TRUE(s.To(*json).status.ok());
+  ::close(fd);
+  const std::string got = testing::ReadFile(out);
+  ExpectNoRawDanger(got);
+  EXPECT_EQ(got.find('\n'), got.size() - 1);
+  EXPECT_NE(got.find("\\u0085ALERT CRITICAL fake\\u202e"), std::string::npos) << got;
+  auto parsed = nlohmann::ordered_json::parse(got);
+  EXPECT_EQ(parsed["affected_processes"][0]["name"],
+            "a\x1b[2J\xc2\x9b"
+            "31m\xc2\x85"
+            "ALERT CRITICAL fake\xe2\x80\xae\xe2\x81\xa6\xe2\x80\xa8\xef\xbf\xbd");
+}
+
 TEST(StdoutSinkTest, WritesTextOrJsonToItsFd) {
   testing::TempDir dir;
   const std::string out = dir.File("out");
@@ -256,6 +321,132 @@ TEST(SyslogFormatTest, Rfc5424Message) {
   EXPECT_EQ(internal::OctetCounted("abc"), "3 abc");
   EXPECT_EQ(internal::SyslogFacilityCode("local7"), 23);
   EXPECT_EQ(internal::SyslogSeverityCode(detection::Severity::kCritical), 2);
+}
+
+TEST(FitAlertJsonTest, SmallAlertsAreUnchanged) {
+  Sent s;
+  EXPECT_EQ(internal::FitAlertJson(s.json, 8192), s.json);
+}
+
+TEST(FitAlertJsonTest, HugeArgvIsCutToFitMarkedAndStaysValidJson) {
+  const Alert a = HugeAlert(70'000);
+  const std::string json = a.ToJson().dump();
+  ASSERT_GT(json.size(), 140'000u);
+  for (size_t max : {size_t{1024}, size_t{8192}, size_t{65000}}) {
+    const std::string fit = internal::FitAlertJson(json, max);
+    EXPECT_LE(fit.size(), max);
+    auto j = nlohmann::ordered_json::parse(fit);  // throws (fails the test) if invalid
+    EXPECT_EQ(j["truncated"], true);
+    EXPECT_EQ(j["id"], 7);
+    EXPECT_EQ(j["rule_id"], "proc-deleted-executable");
+    EXPECT_EQ(j["severity"], "high");
+    EXPECT_EQ(j["process_count"], 1);
+    const std::string cmdline = j["affected_processes"][0]["cmdline"];
+    EXPECT_EQ(cmdline.substr(0, 64), std::string(64, 'A'));
+    EXPECT_NE(cmdline.find("\xE2\x80\xA6[truncated "), std::string::npos) << cmdline;
+    if (max == 65000) {
+      EXPECT_GT(fit.size(), 60'000u) << "keeps as much as fits";
+    }
+  }
+}
+
+TEST(FitAlertJsonTest, ManyProcessesAndMultibyteTextStillFit) {
+  Alert a = HugeAlert(3000, 500);
+  a.title = std::string(5000, '\x01') + "\xe6\x97\xa5\xe6\x9c\xac";  // escapes grow: \u0001 is 6 bytes
+  const std::string json = a.ToJson().dump();
+  for (size_t max : {size_t{1024}, size_t{8192}}) {
+    const std::string fit = internal::FitAlertJson(json, max);
+    EXPECT_LE(fit.size(), max);
+    auto j = nlohmann::ordered_json::parse(fit);
+    EXPECT_EQ(j["truncated"], true);
+    EXPECT_EQ(j["id"], 7);
+    EXPECT_EQ(j["process_count"], 500);
+  }
+}
+
+// Issue 14: an argv over 64 KiB made the alert too large for a datagram; it
+// was dead-lettered as permanent and retrying failed the same way.
+TEST(SyslogSinkTest, OversizedAlertIsCutToFitNotDeadLettered) {
+  for (const std::string& proto : {std::string("udp"), std::string("tcp")}) {
+    SCOPED_TRACE(proto);
+    int port = 0;
+    const bool udp = proto == "udp";
+    int fd = Listen(udp ? SOCK_DGRAM : SOCK_STREAM, &port);
+    auto sink = Build({.name = "s",
+                       .type = "syslog",
+                       .address = proto + "://127.0.0.1:" + std::to_string(port),
+                       .facility = "local0"});
+    Sent s;
+    s.alert = HugeAlert(70'000);
+    s.json = s.alert.ToJson().dump();
+    DeliveryResult r = s.To(*sink);
+    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+    EXPECT_FALSE(r.permanent);
+    std::string got;
+    if (udp) {
+      std::vector<char> buf(70'000);
+      ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+      ASSERT_GT(n, 0);
+      got.assign(buf.data(), static_cast<size_t>(n));
+    } else {
+      int conn = ::accept(fd, nullptr, nullptr);
+      timeval tv{10, 0};
+      ::setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      got = ReadFrame(conn);
+      ::close(conn);
+    }
+    ::close(fd);
+    EXPECT_LE(got.size(), internal::kDefaultSyslogMessageBytes);
+    const size_t bom = got.find("\xEF\xBB\xBF");
+    ASSERT_NE(bom, std::string::npos);
+    auto j = nlohmann::ordered_json::parse(got.substr(bom + 3));
+    EXPECT_EQ(j["truncated"], true);
+    EXPECT_EQ(j["id"], 7);
+  }
+}
+
+TEST(SyslogSinkTest, HostileNamesAreEscapedInTheMessage) {
+  int port = 0;
+  int fd = Listen(SOCK_DGRAM, &port);
+  auto sink = Build({.name = "s", .type = "syslog", .address = "udp://127.0.0.1:" + std::to_string(port)});
+  Sent s;
+  s.alert.affected_processes[0]["name"] = kHostileName;
+  s.json = s.alert.ToJson().dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  ASSERT_TRUE(s.To(*sink).status.ok());
+  char buf[65536];
+  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  ::close(fd);
+  ASSERT_GT(n, 0);
+  const std::string got(buf, static_cast<size_t>(n));
+  ExpectNoRawDanger(got);
+  EXPECT_NE(got.find("\\u0085ALERT CRITICAL fake\\u202e\\u2066\\u2028"), std::string::npos) << got;
+  EXPECT_EQ(nlohmann::ordered_json::parse(got.substr(got.find("\xEF\xBB\xBF") + 3)),
+            nlohmann::ordered_json::parse(s.json));
+}
+
+TEST(SyslogSinkTest, MaxMessageBytesIsHonouredAndItsFloorChecked) {
+  int port = 0;
+  int fd = Listen(SOCK_DGRAM, &port);
+  auto sink = Build({.name = "s",
+                     .type = "syslog",
+                     .address = "udp://127.0.0.1:" + std::to_string(port),
+                     .max_message_bytes = 2048});
+  Sent s;
+  s.alert = HugeAlert(10'000);
+  s.json = s.alert.ToJson().dump();
+  ASSERT_TRUE(s.To(*sink).status.ok());
+  char buf[65536];
+  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  ::close(fd);
+  EXPECT_GT(n, 1500);
+  EXPECT_LE(n, 2048);
+  SinkRegistry registry;
+  RegisterBuiltinSinks(registry);
+  auto bad = registry.Build(
+      {.name = "s", .type = "syslog", .address = "udp://127.0.0.1:514", .max_message_bytes = 100}, Env());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "sink \"s\": max_message_bytes: expected 0 (the default) or at least 1024, got 100");
 }
 
 TEST(SyslogSinkTest, UdpSendsOneDatagramPerAlert) {
@@ -372,6 +563,49 @@ TEST(SyslogSinkTest, RsyslogdReceivesOverUdpAndTcp) {
   EXPECT_NE(got.find("auth.err testhost sentineld alert [alert@32473 id=\"101\""), std::string::npos) << got;
   EXPECT_NE(got.find("auth.crit testhost sentineld alert [alert@32473 id=\"102\""), std::string::npos) << got;
   EXPECT_NE(got.find("\"rule_id\":\"proc-deleted-executable\""), std::string::npos) << got;
+}
+
+TEST(SyslogSinkTest, RsyslogdReceivesAnOversizedAlertOverUdpAsValidJson) {
+  if (!testing::FileExists("/usr/sbin/rsyslogd")) GTEST_SKIP() << "/usr/sbin/rsyslogd is not installed";
+  testing::TempDir dir;
+  const int udp = FreePort(SOCK_DGRAM);
+  const int tcp = FreePort(SOCK_STREAM);  // only to know when rsyslogd is up
+  const std::string out = dir.File("received.log");
+  testing::WriteFile(dir.File("rsyslog.conf"),
+                     "global(workDirectory=\"" + dir.path() +
+                         "\")\n"
+                         "module(load=\"imudp\")\ninput(type=\"imudp\" address=\"127.0.0.1\" port=\"" +
+                         std::to_string(udp) +
+                         "\")\n"
+                         "module(load=\"imtcp\")\ninput(type=\"imtcp\" address=\"127.0.0.1\" port=\"" +
+                         std::to_string(tcp) +
+                         "\")\n"
+                         "template(name=\"t\" type=\"string\" string=\"%msg%\\n\")\n"
+                         "*.* action(type=\"omfile\" file=\"" +
+                         out + "\" template=\"t\")\n");
+  Process rsyslogd(
+      {"/usr/sbin/rsyslogd", "-n", "-f", dir.File("rsyslog.conf"), "-i", dir.File("rsyslogd.pid")});
+  ASSERT_TRUE(rsyslogd.started());
+  ASSERT_TRUE(Eventually([&] { return Accepts(tcp); })) << "rsyslogd did not start";
+  Sent s;
+  s.alert = HugeAlert(70'000);
+  s.alert.id = 303;
+  s.json = s.alert.ToJson().dump();
+  auto sink = Build({.name = "u", .type = "syslog", .address = "udp://127.0.0.1:" + std::to_string(udp)});
+  DeliveryResult r = s.To(*sink);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  ASSERT_TRUE(Eventually([&] {
+    return testing::FileExists(out) && testing::ReadFile(out).find("\"id\":303") != std::string::npos;
+  })) << (testing::FileExists(out) ? testing::ReadFile(out) : "(no output)");
+  std::string got = testing::ReadFile(out);
+  const size_t start = got.find('{');
+  ASSERT_NE(start, std::string::npos) << got;
+  got = got.substr(start, got.rfind('}') - start + 1);
+  // rsyslog's default maxMessageSize (8096 bytes) would cut a longer message into invalid JSON;
+  // the sink's default keeps within it.
+  auto j = nlohmann::ordered_json::parse(got);
+  EXPECT_EQ(j["truncated"], true);
+  EXPECT_EQ(j["id"], 303);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -548,6 +782,51 @@ TEST(WebhookSinkTest, ServerErrorsRetryClientErrorsAreFinal) {
   EXPECT_TRUE(s.To(*sink).status.ok());
 }
 
+// Issue 14: webhook URLs carry tokens; errors land in alert_deliveries, the
+// dead-letter queue, logs and the audit ledger.
+TEST(WebhookSinkTest, ErrorsNeverShowTheUrlsCredentialsPathOrQuery) {
+  const int closed = FreePort(SOCK_STREAM);
+  const std::string url = "http://alice:PASSWORDSECRET@127.0.0.1:" + std::to_string(closed) +
+                          "/services/T000/B000/PATHSECRET?token=QUERYSECRET";
+  auto sink = Build(Hook(url));
+  Sent s;
+  DeliveryResult r = s.To(*sink);
+  ASSERT_FALSE(r.status.ok());
+  const std::string msg = r.status.message();
+  for (std::string_view secret : {"PASSWORDSECRET", "PATHSECRET", "QUERYSECRET", "alice", "services"}) {
+    EXPECT_EQ(msg.find(secret), std::string::npos) << secret << " in " << msg;
+  }
+  EXPECT_NE(msg.find("POST http://127.0.0.1:" + std::to_string(closed) + "/\xE2\x80\xA6: "),
+            std::string::npos)
+      << msg;
+  // An HTTP error names the endpoint the same way.
+  HttpPeer peer;
+  peer.status_ = 500;
+  auto failing = Build(Hook(peer.Url() + "?token=QUERYSECRET"));
+  r = s.To(*failing);
+  ASSERT_FALSE(r.status.ok());
+  EXPECT_EQ(r.status.message().find("QUERYSECRET"), std::string::npos) << r.status.message();
+  EXPECT_NE(r.status.message().find(": HTTP 500"), std::string::npos) << r.status.message();
+}
+
+TEST(WebhookSinkTest, OversizedAlertIsCutToMaxMessageBytesAndSignedAsSent) {
+  HttpPeer peer;
+  config::SinkConfig c = Hook(peer.Url());
+  c.max_message_bytes = 4096;
+  c.hmac_secret_env = "HOOK_KEY";
+  auto sink = Build(c, Env({{"HOOK_KEY", "k3y"}}));
+  Sent s;
+  s.alert = HugeAlert(70'000);
+  s.json = s.alert.ToJson().dump();
+  DeliveryResult r = s.To(*sink);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  const httplib::Request last = peer.Last();
+  EXPECT_LE(last.body.size(), 4096u);
+  EXPECT_EQ(nlohmann::json::parse(last.body)["truncated"], true);
+  EXPECT_EQ(last.get_header_value("X-Sentinel-Signature"),
+            "sha256=" + *internal::HmacSha256Hex("k3y", last.body));
+}
+
 TEST(WebhookSinkTest, AHangingPeerTimesOut) {
   HttpPeer peer;
   peer.hang_ms_ = 1200;
@@ -713,6 +992,54 @@ TEST(EmailSinkTest, DeliversToARealSmtpServer) {
       << m;
   EXPECT_NE(m.find("X-Sentinel-Alert-Id: 7"), std::string::npos);
   EXPECT_NE(m.find("Rule:        proc-deleted-executable"), std::string::npos) << m;
+}
+
+TEST(EmailSinkTest, OversizedHostileAlertFitsAndIsEscaped) {
+  if (!testing::FileExists("/usr/bin/python3")) GTEST_SKIP() << "/usr/bin/python3 (python3-aiosmtpd) missing";
+  testing::TempDir dir;
+  SmtpPeer smtp(dir);
+  ASSERT_TRUE(smtp.ready()) << "aiosmtpd did not start (is python3-aiosmtpd installed?)";
+  config::SinkConfig c = Mail(smtp.Url());
+  c.max_message_bytes = 16384;
+  auto sink = Build(c);
+  Sent s;
+  s.alert = HugeAlert(200'000, 30);
+  s.alert.title = "title " + kHostileName + std::string(3000, 'T');
+  s.alert.affected_processes[0]["name"] = kHostileName;
+  s.json = s.alert.ToJson().dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  DeliveryResult r = s.To(*sink);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  ASSERT_TRUE(Eventually([&] { return smtp.Messages().size() == 1; }));
+  const std::string m = smtp.Messages()[0];
+  const std::string data = m.substr(m.find("\n\n") + 2);
+  EXPECT_LE(data.size(), 16384u + 64) << "the SMTP server may add a header or two";
+  size_t line_start = 0;
+  for (size_t nl = data.find('\n'); nl != std::string::npos; nl = data.find('\n', line_start)) {
+    EXPECT_LE(nl - line_start, 998u) << "line at " << line_start;
+    line_start = nl + 1;
+  }
+  const std::string mail = internal::BuildEmail(s.alert, s.json, c.from, c.to, 0, "h", "oncall", 16384);
+  EXPECT_LE(mail.size(), 16384u);
+  EXPECT_NE(mail.find("... and 10 more"), std::string::npos);
+  // The decoded body and subject carry escapes, not the raw code points.
+  const std::string subject = internal::EmailSubject(s.alert);
+  EXPECT_LE(subject.size(), 260u);
+  ExpectNoRawDanger(subject);
+  EXPECT_NE(subject.find("\\u0085ALERT CRITICAL fake"), std::string::npos) << subject;
+  EXPECT_NE(mail.find("a\\x1b[2J\\u009b31m\\u0085ALERT CRITICAL fake"), std::string::npos);
+}
+
+TEST(EmailSinkTest, ErrorsNeverShowTheSmtpUrlsCredentials) {
+  const int closed = FreePort(SOCK_STREAM);
+  auto sink = Build(Mail("smtp://bob:SMTPSECRET@127.0.0.1:" + std::to_string(closed)));
+  Sent s;
+  DeliveryResult r = s.To(*sink);
+  ASSERT_FALSE(r.status.ok());
+  EXPECT_EQ(r.status.message().find("SMTPSECRET"), std::string::npos) << r.status.message();
+  EXPECT_EQ(r.status.message().find("bob"), std::string::npos) << r.status.message();
+  EXPECT_NE(r.status.message().find("SMTP smtp://127.0.0.1:" + std::to_string(closed) + "/\xE2\x80\xA6: "),
+            std::string::npos)
+      << r.status.message();
 }
 
 TEST(EmailSinkTest, StarttlsWhenAskedIsNeverSkipped) {

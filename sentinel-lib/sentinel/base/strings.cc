@@ -1,5 +1,7 @@
 #include "sentinel/base/strings.h"
 
+#include "sentinel/base/escape.h"
+
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -144,21 +146,31 @@ std::string SanitizeUtf8(std::string_view s) {
 std::string QuoteForMessage(std::string_view s) {
   std::string out = "\"";
   size_t count = 0;
-  for (char ch : s) {
+  for (size_t i = 0; i < s.size();) {
     if (++count > 80) {
       out += "...";
       break;
     }
-    unsigned char c = static_cast<unsigned char>(ch);
+    const auto c = static_cast<unsigned char>(s[i]);
     if (c == '"' || c == '\\') {
       out += '\\';
-      out += ch;
+      out += static_cast<char>(c);
+      ++i;
     } else if (c < 0x20 || c == 0x7F) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\x%02x", c);
       out += buf;
+      ++i;
+    } else if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
     } else {
-      out += ch;
+      // Non-ASCII: the one output escaper (C1, bidi, separators, invalid bytes).
+      char32_t cp = 0;
+      size_t n = DecodeUtf8(s, i, &cp);
+      if (n == 0) n = 1;
+      AppendEscapedText(out, s.substr(i, n));
+      i += n;
     }
   }
   out += '"';

@@ -35,6 +35,9 @@ TEST(StringsTest, Utf8) {
             "a\xEF\xBF\xBD"
             "b");
   EXPECT_EQ(QuoteForMessage("fa\"st\n"), "\"fa\\\"st\\x0a\"");
+  EXPECT_EQ(QuoteForMessage("a\xc2\x85"
+                            "b\xe2\x80\xae\x9b"),
+            "\"a\\u0085b\\u202e\\x9b\"");
 }
 
 }  // namespace

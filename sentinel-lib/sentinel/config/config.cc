@@ -15,6 +15,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "sentinel/base/escape.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/config/internal/schema.h"
 #include "sentinel/crypto/sha256.h"
@@ -191,13 +192,16 @@ Status ParseString(const YAML::Node& n, const StrRule& rule, const std::string& 
                    const Layer& layer) {
   if (!n.IsScalar()) return layer.Fail(path, "expected " + Expected(rule) + ", got " + Render(n));
   const std::string& text = n.Scalar();
+  // URLs may carry credentials (userinfo, ?token=, webhook path tokens): never echoed (base RedactUrl).
+  const bool url = rule.valid == internal::IsHttpUrl || rule.valid == internal::IsSmtpUrl;
+  const std::string shown = Quoted(url ? RedactUrl(text) : text);
   if (!internal::IsCleanText(text)) {
-    return layer.Fail(path, "expected UTF-8 text without control characters, got " + Quoted(text));
+    return layer.Fail(path, "expected UTF-8 text without control characters, got " + shown);
   }
   bool ok = rule.choices.empty()
                 ? (rule.valid == nullptr || rule.valid(text))
                 : std::find(rule.choices.begin(), rule.choices.end(), text) != rule.choices.end();
-  if (!ok) return layer.Fail(path, "expected " + Expected(rule) + ", got " + Quoted(text));
+  if (!ok) return layer.Fail(path, "expected " + Expected(rule) + ", got " + shown);
   out = text;
   return Status::Ok();
 }

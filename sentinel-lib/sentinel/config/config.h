@@ -70,6 +70,9 @@ struct SinkConfig {
   std::string password_env;     // email: environment variable holding the password
   std::string min_severity;     // "" (all) | low | medium | high | critical ; every sink
   bool enabled = true;
+  // syslog, webhook, email: largest message sent, a larger alert is cut to fit; 0 = the type's
+  // default (syslog 8096, webhook and email 1048576).
+  int64_t max_message_bytes = 0;
   friend bool operator==(const SinkConfig&, const SinkConfig&) = default;
 };
 

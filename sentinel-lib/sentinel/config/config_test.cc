@@ -434,6 +434,15 @@ TEST_F(ConfigTest, BadSinksRefused) {
             FilePrefix() +
                 "alerting.sinks[0].smtp_url: expected an smtp:// or smtps:// URL with a host, got "
                 "\"http://h\"");
+  // Issue 14: a URL may carry credentials; a refused one is never echoed in full.
+  EXPECT_EQ(sinks("[{name: w, type: webhook, url: \"ftp://u:PASSWORD@h/x?token=SECRET\"}]"),
+            FilePrefix() +
+                "alerting.sinks[0].url: expected an http:// or https:// URL with a host, got "
+                "\"ftp://h/\xE2\x80\xA6\"");
+  EXPECT_EQ(sinks("[{name: m, type: email, smtp_url: \"http://u:PASSWORD@h\", from: a@b, to: [c@d]}]"),
+            FilePrefix() +
+                "alerting.sinks[0].smtp_url: expected an smtp:// or smtps:// URL with a host, got "
+                "\"http://h/\xE2\x80\xA6\"");
   EXPECT_EQ(sinks("[{type: stdout}]"),
             FilePrefix() + "alerting.sinks[0].name: required: every sink needs a unique name");
   EXPECT_EQ(sinks("[{name: x}]"), FilePrefix() +
@@ -721,8 +730,9 @@ TEST_F(ConfigTest, KeysDescribeEveryKeyOnce) {
   EXPECT_TRUE(paths.count("alerting.sinks[].hmac_secret_env/webhook"));
   EXPECT_TRUE(paths.count("alerting.sinks[].tls_verify/webhook,email"));
   EXPECT_TRUE(paths.count("database.audit_signing_key/"));
-  // 7 sections, their 27 keys, the 5 keys of retry and circuit_breaker, 26 sink keys.
-  EXPECT_EQ(keys.size(), 7u + 27u + 5u + 26u);
+  // 7 sections, their 27 keys, the 5 keys of retry and circuit_breaker, 27 sink keys.
+  EXPECT_EQ(keys.size(), 7u + 27u + 5u + 27u);
+  EXPECT_TRUE(paths.count("alerting.sinks[].max_message_bytes/syslog,webhook,email"));
   EXPECT_TRUE(paths.count("database.maintenance_interval_secs/"));
 }
 

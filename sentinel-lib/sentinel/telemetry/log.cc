@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <mutex>
 
+#include "sentinel/base/escape.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
 
@@ -26,23 +27,12 @@ LoggerState& State() {
 
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
 
-// Text rendering of a value: strings bare but with control characters escaped.
+// Text rendering of a value: strings bare but through the one output escaper
+// (base/escape.h: C0, DEL, C1, NEL, U+2028/9, bidi controls, invalid UTF-8),
+// other values as JSON with the same code points \u-escaped.
 std::string TextValue(const nlohmann::json& v) {
-  if (v.is_string()) {
-    std::string out;
-    for (char ch : v.get_ref<const std::string&>()) {
-      unsigned char c = static_cast<unsigned char>(ch);
-      if (c < 0x20 || c == 0x7f) {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "\\x%02x", c);
-        out += buf;
-      } else {
-        out += ch;
-      }
-    }
-    return out;
-  }
-  return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (v.is_string()) return EscapeText(v.get_ref<const std::string&>());
+  return HardenJsonText(v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 }  // namespace
@@ -111,7 +101,9 @@ std::string FormatLogLine(int64_t ts_ms, LogLevel level, std::string_view compon
         }
       }
     }
-    return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    // JSON-lines readers are safe with dump()'s escaping; terminals and
+    // line-splitting readers also need C1, U+2028/9 and bidi controls escaped.
+    return HardenJsonText(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)) + "\n";
   }
   std::string out = FormatIso8601Ms(ts_ms);
   out += ' ';
@@ -122,7 +114,7 @@ std::string FormatLogLine(int64_t ts_ms, LogLevel level, std::string_view compon
   out += ' ';
   out += component;
   out += ": ";
-  out += TextValue(nlohmann::json(SanitizeUtf8(msg)));
+  out += EscapeText(msg);
   if (fields.is_object()) {
     for (auto it = fields.begin(); it != fields.end(); ++it) {
       out += ' ';

@@ -10,64 +10,9 @@ namespace sentinel::cli::internal {
 namespace {
 
 constexpr char kHexDigits[] = "0123456789abcdef";
-constexpr std::string_view kEllipsis = "\xE2\x80\xA6";     // U+2026, one column
-constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
-
-// Appends `digits` lowercase hex digits of v.
-void AppendHexDigits(std::string& out, uint32_t v, int digits) {
-  for (int shift = (digits - 1) * 4; shift >= 0; shift -= 4) out += kHexDigits[(v >> shift) & 0xF];
-}
+constexpr std::string_view kEllipsis = "\xE2\x80\xA6";  // U+2026, one column
 
 }  // namespace
-
-size_t DecodeUtf8(std::string_view s, size_t i, char32_t* cp) {
-  auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = b(i);
-  if (c < 0x80) {
-    *cp = c;
-    return 1;
-  }
-  size_t n;
-  char32_t v;
-  if ((c & 0xE0) == 0xC0) {
-    n = 2;
-    v = c & 0x1F;
-  } else if ((c & 0xF0) == 0xE0) {
-    n = 3;
-    v = c & 0x0F;
-  } else if ((c & 0xF8) == 0xF0) {
-    n = 4;
-    v = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    if ((b(i + k) & 0xC0) != 0x80) return 0;
-    v = (v << 6) | (b(i + k) & 0x3F);
-  }
-  if ((n == 2 && v < 0x80) || (n == 3 && v < 0x800) || (n == 4 && v < 0x10000)) return 0;
-  if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-  *cp = v;
-  return n;
-}
-
-bool IsUnsafeCodePoint(char32_t cp) {
-  if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) return true;  // C0, DEL, C1
-  switch (cp) {
-    case 0x00AD:  // soft hyphen
-    case 0x061C:  // Arabic letter mark
-    case 0x180E:  // Mongolian vowel separator
-    case 0xFEFF:  // BOM / zero-width no-break space
-      return true;
-    default: break;
-  }
-  return (cp >= 0x200B && cp <= 0x200F) ||  // zero-width space/joiners, LRM, RLM
-         (cp >= 0x2028 && cp <= 0x202E) ||  // line/paragraph separators, bidi embeddings and overrides
-         (cp >= 0x2060 && cp <= 0x206F) ||  // word joiner, invisible operators, bidi isolates
-         (cp >= 0xFFF9 && cp <= 0xFFFB) ||  // interlinear annotation
-         (cp >= 0xE0000 && cp <= 0xE007F);  // tag characters ("ASCII smuggling")
-}
 
 size_t CodePointWidth(char32_t cp) {
   // East Asian Wide/Fullwidth blocks (after Markus Kuhn's wcwidth).
@@ -139,59 +84,6 @@ void AppendHex(std::string& out, std::string_view bytes, size_t max_chars) {
   }
 }
 
-void AppendJsonString(std::string& out, std::string_view s) {
-  out.reserve(out.size() + s.size() + 2);
-  out += '"';
-  size_t run_start = 0;  // start of bytes that need no escaping, copied in one go
-  size_t i = 0;
-  auto flush_run = [&] { out.append(s.substr(run_start, i - run_start)); };
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\') {
-      ++i;
-      continue;
-    }
-    char32_t cp = 0;
-    size_t n = DecodeUtf8(s, i, &cp);
-    if (n != 0 && !IsUnsafeCodePoint(cp) && cp != '"' && cp != '\\') {
-      i += n;
-      continue;
-    }
-    flush_run();
-    if (n == 0) {
-      out += kReplacement;
-      n = 1;
-    } else if (cp == '"') {
-      out += "\\\"";
-    } else if (cp == '\\') {
-      out += "\\\\";
-    } else if (cp == '\n') {
-      out += "\\n";
-    } else if (cp == '\r') {
-      out += "\\r";
-    } else if (cp == '\t') {
-      out += "\\t";
-    } else if (cp == '\b') {
-      out += "\\b";
-    } else if (cp == '\f') {
-      out += "\\f";
-    } else if (cp < 0x10000) {
-      out += "\\u";
-      AppendHexDigits(out, cp, 4);
-    } else {
-      char32_t v = cp - 0x10000;
-      out += "\\u";
-      AppendHexDigits(out, 0xD800 + (v >> 10), 4);
-      out += "\\u";
-      AppendHexDigits(out, 0xDC00 + (v & 0x3FF), 4);
-    }
-    i += n;
-    run_start = i;
-  }
-  flush_run();
-  out += '"';
-}
-
 DisplayText EscapeForTerminal(std::string_view s, size_t max_width) {
   DisplayText t;
   t.text.reserve(std::min(s.size(), max_width + 8));
@@ -200,29 +92,15 @@ DisplayText EscapeForTerminal(std::string_view s, size_t max_width) {
     size_t n = DecodeUtf8(s, i, &cp);
     const size_t before = t.text.size();
     if (n == 0) {
-      t.text += "\\x";
-      AppendHexDigits(t.text, static_cast<unsigned char>(s[i]), 2);
+      AppendEscapedText(t.text, s.substr(i, 1));  // \xNN
       n = 1;
     } else if (!IsUnsafeCodePoint(cp)) {
       t.text.append(s.substr(i, n));
       t.width += CodePointWidth(cp);
       i += n;
       continue;
-    } else if (cp == '\n') {
-      t.text += "\\n";
-    } else if (cp == '\r') {
-      t.text += "\\r";
-    } else if (cp == '\t') {
-      t.text += "\\t";
-    } else if (cp < 0x20 || cp == 0x7F) {
-      t.text += "\\x";
-      AppendHexDigits(t.text, cp, 2);
-    } else if (cp < 0x10000) {
-      t.text += "\\u";
-      AppendHexDigits(t.text, cp, 4);
     } else {
-      t.text += "\\U";
-      AppendHexDigits(t.text, cp, 8);
+      AppendEscapedText(t.text, s.substr(i, n));  // the one escaper (base/escape.h)
     }
     t.width += t.text.size() - before;  // escapes are ASCII
     i += n;

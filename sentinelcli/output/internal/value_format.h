@@ -8,17 +8,15 @@
 #include <string>
 #include <string_view>
 
+#include "sentinel/base/escape.h"
+
 namespace sentinel::cli::internal {
 
-// Decodes the UTF-8 sequence at s[i] (i < s.size()). Returns its length and
-// sets *cp, or returns 0 for an invalid byte (overlong, surrogate, truncated,
-// out of range) -- the same rules as base IsValidUtf8/SanitizeUtf8.
-size_t DecodeUtf8(std::string_view s, size_t i, char32_t* cp);
-
-// Control characters (C0, DEL, C1) and code points that are invisible or
-// reorder text (zero-width, bidi embeddings/overrides/isolates, BOM, tags):
-// never shown raw in a table, \u-escaped in JSON.
-bool IsUnsafeCodePoint(char32_t cp);
+// The escaping rules live in base (sentinel/base/escape.h), shared by every
+// human-facing writer: UTF-8 decoding, the unsafe code points and the JSON
+// string form are the same functions here.
+using sentinel::DecodeUtf8;
+using sentinel::IsUnsafeCodePoint;
 
 // Terminal columns taken by a printable code point: 2 for East Asian wide
 // and fullwidth characters, else 1 (combining marks count 1, so widths are
@@ -38,10 +36,10 @@ void AppendJsonReal(std::string& out, double v);
 // Lowercase hex of `bytes`, at most `max_chars` characters.
 void AppendHex(std::string& out, std::string_view bytes, size_t max_chars = std::string::npos);
 
-// `s` as a JSON string literal with quotes. Invalid UTF-8 bytes become
-// U+FFFD; '"', '\\' and unsafe code points (see IsUnsafeCodePoint) are
-// escaped (\n, \u001b, \u202e, surrogate pairs above U+FFFF).
-void AppendJsonString(std::string& out, std::string_view s);
+// `s` as a JSON string literal (base AppendJsonString): invalid UTF-8 bytes
+// become U+FFFD; '"', '\\' and unsafe code points are escaped (\n, \u001b,
+// \u202e, surrogate pairs above U+FFFF).
+using sentinel::AppendJsonString;
 
 // Text made safe for a terminal, with its display width.
 struct DisplayText {

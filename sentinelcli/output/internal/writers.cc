@@ -6,6 +6,7 @@
 #include <new>
 #include <unordered_set>
 
+#include "sentinel/base/escape.h"
 #include "sentinel/base/strings.h"
 #include "sentinelcli/output/internal/value_format.h"
 
@@ -70,12 +71,6 @@ Status StreamRowWriter::End() {
 }
 
 namespace {
-
-std::string_view ValidUtf8(std::string_view s, std::string& storage) {
-  if (IsValidUtf8(s)) return s;
-  storage = SanitizeUtf8(s);
-  return storage;
-}
 
 // JSON keys must be unique for every consumer to see every column: the 2nd
 // "a" becomes "a:1" (SQLite's own spelling for duplicate result columns).
@@ -148,15 +143,26 @@ class JsonWriter final : public StreamRowWriter {
   size_t rows_ = 0;
 };
 
-// Quotes only when RFC 4180 requires it; an empty field is quoted so that it
-// differs from NULL.
-void AppendCsvField(std::string& out, std::string_view s) {
-  if (!s.empty() && s.find_first_of(",\"\r\n") == std::string_view::npos) {
-    out += s;
+// A CSV field (RFC 4180). Text cells are first escaped with the one output
+// escaper (base EscapeText: control characters, C1, bidi and invisible code
+// points, invalid UTF-8 bytes) and then neutralised against spreadsheet
+// formula injection as OWASP recommends: a cell starting with = + - @, TAB or
+// CR gets a leading ' and is quoted. Quotes are doubled. Quoting happens when
+// RFC 4180 requires it (comma, quote, CR, LF), for a neutralised cell and for
+// an empty one (so that "" differs from NULL).
+void AppendCsvText(std::string& out, std::string_view raw, std::string& scratch) {
+  scratch.clear();
+  const bool formula = CsvCellNeedsNeutralising(raw);
+  if (formula) scratch += '\'';
+  AppendEscapedText(scratch, raw);
+  const bool neutralise = formula || CsvCellNeedsNeutralising(scratch);
+  if (neutralise && !formula) scratch.insert(scratch.begin(), '\'');
+  if (!neutralise && !scratch.empty() && scratch.find_first_of(",\"\r\n") == std::string::npos) {
+    out += scratch;
     return;
   }
   out += '"';
-  for (char c : s) {
+  for (char c : scratch) {
     if (c == '"') out += '"';
     out += c;
   }
@@ -172,7 +178,7 @@ class CsvWriter final : public StreamRowWriter {
     line_.clear();
     for (size_t i = 0; i < columns.size(); ++i) {
       if (i != 0) line_ += ',';
-      AppendCsvField(line_, ValidUtf8(columns[i], scratch_));
+      AppendCsvText(line_, columns[i], scratch_);
     }
     line_ += '\n';
     Emit(line_);
@@ -187,11 +193,13 @@ class CsvWriter final : public StreamRowWriter {
         case CellType::kNull: break;
         case CellType::kInteger: AppendInteger(line_, cell.integer); break;
         case CellType::kReal: AppendReal(line_, cell.real); break;
-        case CellType::kText: AppendCsvField(line_, ValidUtf8(cell.text, scratch_)); break;
-        case CellType::kBlob:
-          scratch_.clear();
-          AppendHex(scratch_, cell.text);
-          AppendCsvField(line_, scratch_);
+        case CellType::kText: AppendCsvText(line_, cell.text, scratch_); break;
+        case CellType::kBlob:  // lowercase hex: never starts with a formula character
+          if (cell.text.empty()) {
+            line_ += "\"\"";
+          } else {
+            AppendHex(line_, cell.text);
+          }
           break;
       }
     }

@@ -8,6 +8,7 @@
 #include <ctime>
 #include <limits>
 
+#include "sentinel/base/escape.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
 
@@ -39,16 +40,92 @@ std::string SdValue(std::string_view s) {
   return out;
 }
 
-std::string Printable(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) out += (c < 0x20 || c == 0x7f) ? ' ' : static_cast<char>(c);
+// Attacker text for a line a person reads: the base output escaper, cut to
+// `max` bytes with a marker.
+std::string Line(std::string_view s, size_t max) {
+  std::string out = EscapeText(s);
+  if (out.size() <= max) return out;
+  const std::string_view keep = Utf8Prefix(out, max);
+  const size_t removed = out.size() - keep.size();
+  out.resize(keep.size());
+  out += "\xE2\x80\xA6[truncated " + std::to_string(removed) + " bytes]";
   return out;
 }
 
-std::string ValueText(const nlohmann::ordered_json& v) {
-  if (v.is_string()) return v.get<std::string>();
+std::string ValueText(const nlohmann::ordered_json& v, size_t max = 512) {
+  if (v.is_string()) return Line(v.get_ref<const std::string&>(), max);
   if (v.is_null()) return "?";
-  return v.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  return Line(v.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace), max);
+}
+
+using nlohmann::ordered_json;
+
+std::string TruncationMarker(size_t removed) {
+  return "\xE2\x80\xA6[truncated " + std::to_string(removed) + " bytes]";
+}
+
+// A copy of `j` with strings longer than `cap` bytes cut (with a marker) and
+// arrays cut to `max_elements`.
+ordered_json Capped(const ordered_json& j, size_t cap, size_t max_elements) {
+  switch (j.type()) {
+    case ordered_json::value_t::string: {
+      const std::string& s = j.get_ref<const std::string&>();
+      if (s.size() <= cap) return j;
+      const std::string_view keep = Utf8Prefix(s, cap);
+      return std::string(keep) + TruncationMarker(s.size() - keep.size());
+    }
+    case ordered_json::value_t::array: {
+      ordered_json out = ordered_json::array();
+      for (size_t i = 0; i < j.size() && i < max_elements; ++i)
+        out.push_back(Capped(j[i], cap, max_elements));
+      return out;
+    }
+    case ordered_json::value_t::object: {
+      ordered_json out = ordered_json::object();
+      for (auto it = j.begin(); it != j.end(); ++it) out[it.key()] = Capped(it.value(), cap, max_elements);
+      return out;
+    }
+    default: return j;
+  }
+}
+
+size_t LongestString(const ordered_json& j) {
+  if (j.is_string()) return j.get_ref<const std::string&>().size();
+  size_t longest = 0;
+  if (j.is_array() || j.is_object()) {
+    for (const auto& v : j) longest = std::max(longest, LongestString(v));
+  }
+  return longest;
+}
+
+std::string DumpHardened(const ordered_json& j) {
+  return HardenJsonText(j.dump(-1, ' ', false, ordered_json::error_handler_t::replace));
+}
+
+// The cut of `base` with the longest strings that fits in max_bytes, keeping
+// at least `min_cap` bytes of each string; "" if none fits.
+std::string FitStrings(const ordered_json& base, size_t max_elements, size_t min_cap, size_t max_bytes) {
+  auto attempt = [&](size_t cap) {
+    ordered_json c = Capped(base, cap, max_elements);
+    c["truncated"] = true;
+    return DumpHardened(c);
+  };
+  const size_t longest = LongestString(base);
+  min_cap = std::min(min_cap, longest);
+  std::string best = attempt(min_cap);
+  if (best.size() > max_bytes) return "";
+  size_t lo = min_cap, hi = longest;  // attempt(lo) fits
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo + 1) / 2;
+    std::string out = attempt(mid);
+    if (out.size() <= max_bytes) {
+      lo = mid;
+      best = std::move(out);
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return best;
 }
 
 std::string Rfc5322Date(int64_t ms) {
@@ -85,7 +162,17 @@ std::string HeaderText(std::string_view s) {
   bool ascii = true;
   for (unsigned char c : s) ascii = ascii && c >= 32 && c < 127;
   if (ascii) return std::string(s);
-  return "=?UTF-8?B?" + Base64(s) + "?=";
+  // Encoded words of at most 75 characters (RFC 2047 §2), folded onto
+  // continuation lines, never split inside a UTF-8 sequence.
+  std::string out;
+  while (!s.empty()) {
+    std::string_view piece = Utf8Prefix(s, 45);
+    if (piece.empty()) piece = s.substr(0, 1);
+    if (!out.empty()) out += "\r\n ";
+    out += "=?UTF-8?B?" + Base64(piece) + "?=";
+    s.remove_prefix(piece.size());
+  }
+  return out;
 }
 
 }  // namespace
@@ -119,6 +206,28 @@ std::string FormatRfc5424(const Alert& alert, const std::string& json, int facil
   return msg;
 }
 
+std::string FitAlertJson(const std::string& json, size_t max_bytes) {
+  std::string hardened = HardenJsonText(json);
+  if (hardened.size() <= max_bytes) return hardened;
+  ordered_json j = ordered_json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) j = ordered_json{{"raw", json}};
+  // Long strings first (keeping at least 64 bytes of each), then fewer array elements.
+  for (size_t elements :
+       {std::numeric_limits<size_t>::max(), size_t{100}, size_t{20}, size_t{5}, size_t{1}}) {
+    std::string out = FitStrings(j, elements, 64, max_bytes);
+    if (!out.empty()) return out;
+  }
+  // Only the top-level scalars (id, rule_id, severity, title, times, counts).
+  ordered_json scalars = ordered_json::object();
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!it.value().is_structured()) scalars[it.key()] = it.value();
+  }
+  std::string out = FitStrings(scalars, 0, 0, max_bytes);
+  if (!out.empty()) return out;
+  ordered_json last = {{"id", j.value("id", ordered_json())}, {"truncated", true}};
+  return DumpHardened(last);
+}
+
 std::string OctetCounted(const std::string& message) {
   return std::to_string(message.size()) + " " + message;
 }
@@ -133,8 +242,8 @@ std::string EnvelopeAddress(const std::string& address) {
 }
 
 std::string EmailSubject(const Alert& alert) {
-  return Printable("[SentinelD] " + ToUpper(detection::SeverityName(alert.severity)) + " " + alert.rule_id +
-                   ": " + alert.title + " (alert #" + std::to_string(alert.id) + ")");
+  return "[SentinelD] " + ToUpper(detection::SeverityName(alert.severity)) + " " + Line(alert.rule_id, 64) +
+         ": " + Line(alert.title, 120) + " (alert #" + std::to_string(alert.id) + ")";
 }
 
 std::string QuotedPrintable(std::string_view text) {
@@ -176,9 +285,39 @@ std::string QuotedPrintable(std::string_view text) {
   return out;
 }
 
+namespace {
+
+std::string EmailBody(const Alert& alert, const std::string& json, const std::string& host) {
+  std::string b;
+  b += "SentinelD raised an alert on " + host + ".\n\n";
+  b += "Rule:        " + Line(alert.rule_id, 256) + " (version " + std::to_string(alert.rule_version) + ")\n";
+  b += "Title:       " + Line(alert.title, 512) + "\n";
+  b += "Severity:    " + std::string(detection::SeverityName(alert.severity)) + "\n";
+  b += "Time:        " + FormatIso8601Ms(alert.alert_time) + "\n";
+  b += "Alert id:    " + std::to_string(alert.id) + "\n";
+  if (!alert.description.empty()) b += "\n" + Line(alert.description, 4096) + "\n";
+  b += "\nAffected processes (" + std::to_string(alert.process_count) + "):\n";
+  constexpr size_t kMaxListed = 20;
+  size_t listed = 0;
+  for (const auto& p : alert.affected_processes) {
+    if (listed++ == kMaxListed) {
+      b += "  ... and " + std::to_string(alert.affected_processes.size() - kMaxListed) + " more\n";
+      break;
+    }
+    b += "  - pid " + ValueText(p.value("pid", nlohmann::ordered_json()), 32) + "  " +
+         ValueText(p.value("name", nlohmann::ordered_json()), 256) + "  " +
+         ValueText(p.value("exe_path", nlohmann::ordered_json()), 512) + "\n";
+  }
+  b += "\nInspect it with: sentinelcli alerts show " + std::to_string(alert.id) + "\n";
+  b += "\nThe alert as JSON:\n" + json + "\n";
+  return b;
+}
+
+}  // namespace
+
 std::string BuildEmail(const Alert& alert, const std::string& json, const std::string& from,
                        const std::vector<std::string>& to, int64_t now_ms, std::string_view hostname,
-                       std::string_view sink_name) {
+                       std::string_view sink_name, size_t max_bytes) {
   std::string host = HeaderField(hostname, 200);
   std::string h;
   h += "Date: " + Rfc5322Date(now_ms) + "\r\n";
@@ -194,23 +333,18 @@ std::string BuildEmail(const Alert& alert, const std::string& json, const std::s
   h += "Content-Transfer-Encoding: quoted-printable\r\n";
   h += "\r\n";
 
-  std::string b;
-  b += "SentinelD raised an alert on " + host + ".\n\n";
-  b += "Rule:        " + alert.rule_id + " (version " + std::to_string(alert.rule_version) + ")\n";
-  b += "Title:       " + alert.title + "\n";
-  b += "Severity:    " + std::string(detection::SeverityName(alert.severity)) + "\n";
-  b += "Time:        " + FormatIso8601Ms(alert.alert_time) + "\n";
-  b += "Alert id:    " + std::to_string(alert.id) + "\n";
-  if (!alert.description.empty()) b += "\n" + alert.description + "\n";
-  b += "\nAffected processes (" + std::to_string(alert.process_count) + "):\n";
-  for (const auto& p : alert.affected_processes) {
-    b += "  - pid " + ValueText(p.value("pid", nlohmann::ordered_json())) + "  " +
-         ValueText(p.value("name", nlohmann::ordered_json())) + "  " +
-         ValueText(p.value("exe_path", nlohmann::ordered_json())) + "\n";
+  std::string message = h + QuotedPrintable(EmailBody(alert, HardenJsonText(json), host));
+  if (message.size() <= max_bytes) return message;
+  // Too large: cut the JSON until the encoded message fits.
+  const size_t fixed = (h + QuotedPrintable(EmailBody(alert, "", host))).size();
+  size_t budget = max_bytes > fixed ? max_bytes - fixed : 0;
+  for (int round = 0; round < 16; ++round) {
+    message = h + QuotedPrintable(EmailBody(alert, FitAlertJson(json, budget), host));
+    if (message.size() <= max_bytes || budget == 0) break;
+    const size_t over = message.size() - max_bytes;
+    budget = budget > over + 16 ? budget - over - 16 : 0;
   }
-  b += "\nInspect it with: sentinelcli alerts show " + std::to_string(alert.id) + "\n";
-  b += "\nThe alert as JSON:\n" + json + "\n";
-  return h + QuotedPrintable(b);
+  return message;
 }
 
 Result<std::string> HmacSha256Hex(std::string_view key, std::string_view body) {

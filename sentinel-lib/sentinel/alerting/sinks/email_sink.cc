@@ -3,12 +3,17 @@
 // optional SMTP AUTH with the password from an environment variable.
 // A 4xx/5xx reply or a connection failure is a failed attempt; the
 // dispatcher retries it.
+//
+// The message is at most max_message_bytes (default 1 MiB; the alert JSON in
+// it is cut to fit, BuildEmail). smtp_url may hold user:password: errors
+// name it only as scheme://host:port/… (base RedactUrl).
 #include <atomic>
 #include <cstring>
 
 #include "sentinel/alerting/internal/curl.h"
 #include "sentinel/alerting/internal/formats.h"
 #include "sentinel/alerting/sinks/sinks.h"
+#include "sentinel/base/escape.h"
 #include "sentinel/base/time.h"
 
 namespace sentinel::alerting::sinks {
@@ -29,9 +34,11 @@ size_t ReadMessage(char* buf, size_t size, size_t n, void* user) {
 class EmailSink final : public AlertSink {
  public:
   EmailSink(const config::SinkConfig& cfg, std::string password, std::string hostname,
-            internal::CurlHandle curl)
+            internal::CurlHandle curl, size_t max_bytes)
       : AlertSink(cfg.name),
         cfg_(cfg),
+        shown_url_(RedactUrl(cfg.smtp_url)),
+        max_bytes_(max_bytes),
         password_(std::move(password)),
         hostname_(std::move(hostname)),
         curl_(std::move(curl)) {
@@ -43,7 +50,7 @@ class EmailSink final : public AlertSink {
 
   DeliveryResult Deliver(const DeliveryRequest& req) override {
     const std::string message =
-        internal::BuildEmail(req.alert, req.json, cfg_.from, cfg_.to, NowMs(), hostname_, name());
+        internal::BuildEmail(req.alert, req.json, cfg_.from, cfg_.to, NowMs(), hostname_, name(), max_bytes_);
     CURL* h = curl_.get();
     internal::CurlList rcpt;
     for (const auto& to : cfg_.to) {
@@ -78,16 +85,26 @@ class EmailSink final : public AlertSink {
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
     DeliveryResult r;
     if (rc == CURLE_ABORTED_BY_CALLBACK) {
-      r.status = UnavailableError("SMTP " + cfg_.smtp_url + ": cancelled (agent stopping)");
+      r.status = UnavailableError("SMTP " + shown_url_ + ": cancelled (agent stopping)");
       r.outcome_unknown = true;
       return r;
     }
-    if (rc != CURLE_OK) r.status = internal::CurlError(rc, errbuf, "SMTP " + cfg_.smtp_url);
+    if (rc != CURLE_OK) {
+      std::string detail = ScrubUrl(errbuf, cfg_.smtp_url);
+      if (!password_.empty() && password_.size() > 3) {
+        for (size_t at = detail.find(password_); at != std::string::npos; at = detail.find(password_, at)) {
+          detail.replace(at, password_.size(), "***");
+        }
+      }
+      r.status = internal::CurlError(rc, detail.c_str(), "SMTP " + shown_url_);
+    }
     return r;
   }
 
  private:
   config::SinkConfig cfg_;
+  std::string shown_url_;  // cfg_.smtp_url for messages: scheme://host:port/…
+  size_t max_bytes_;
   std::string password_;
   std::string hostname_;
   internal::CurlHandle curl_;
@@ -105,9 +122,11 @@ Result<std::unique_ptr<AlertSink>> MakeEmailSink(const config::SinkConfig& cfg, 
       return InvalidArgumentError("password_env: environment variable " + cfg.password_env + " is not set");
     password = *v;
   }
+  ASSIGN_OR_RETURN(size_t max_bytes, MaxMessageBytes(cfg, internal::kDefaultLargeMessageBytes));
   ASSIGN_OR_RETURN(internal::CurlHandle curl, internal::CurlHandle::Create());
-  return std::unique_ptr<AlertSink>(std::make_unique<EmailSink>(
-      cfg, std::move(password), env.hostname.empty() ? "localhost" : env.hostname, std::move(curl)));
+  return std::unique_ptr<AlertSink>(
+      std::make_unique<EmailSink>(cfg, std::move(password), env.hostname.empty() ? "localhost" : env.hostname,
+                                  std::move(curl), max_bytes));
 }
 
 }  // namespace sentinel::alerting::sinks

@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "sentinel/alerting/sinks/sinks.h"
+#include "sentinel/base/escape.h"
 #include "sentinel/base/files.h"
 
 namespace sentinel::alerting::sinks {
@@ -45,7 +46,7 @@ class FileSink final : public AlertSink {
   std::string_view type() const override { return "file"; }
 
   DeliveryResult Deliver(const DeliveryRequest& req) override {
-    std::string line = req.json + "\n";
+    std::string line = HardenJsonText(req.json) + "\n";  // same value; no raw C1/bidi for `tail -f`
     if (Status s = EnsureOpen(); !s.ok()) return {s};
     if (rotate_bytes_ > 0 && size_ > 0 && size_ + static_cast<int64_t>(line.size()) > rotate_bytes_) {
       if (Status s = Rotate(); !s.ok()) return {s};

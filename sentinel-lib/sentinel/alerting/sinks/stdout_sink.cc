@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "sentinel/alerting/sinks/sinks.h"
+#include "sentinel/base/escape.h"
 
 namespace sentinel::alerting::sinks {
 namespace {
@@ -34,7 +35,7 @@ class StdoutSink final : public AlertSink {
   std::string_view type() const override { return "stdout"; }
 
   DeliveryResult Deliver(const DeliveryRequest& req) override {
-    std::string line = json_ ? req.json : AlertTextLine(req.alert);
+    std::string line = json_ ? HardenJsonText(req.json) : AlertTextLine(req.alert);
     line += '\n';
     std::lock_guard lock(StdoutMutex());
     return {WriteAll(fd_, line, "writing to standard output")};

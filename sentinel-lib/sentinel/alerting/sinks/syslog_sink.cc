@@ -6,6 +6,12 @@
 // error; before each send a connection the peer has closed is noticed and
 // replaced, so a message is not written into a dead socket. (TCP syslog has
 // no acknowledgement: "sent" is the best a sink can know.)
+//
+// Size: a message is never larger than max_message_bytes (default 8096,
+// rsyslog's default maxMessageSize; over UDP never above the 65,507-byte
+// datagram payload). A larger alert is cut to fit (FitAlertJson: marked
+// "truncated": true, still valid JSON), never refused: an attacker with a
+// huge argv cannot keep an alert from the receiver.
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -19,12 +25,11 @@
 
 #include "sentinel/alerting/internal/formats.h"
 #include "sentinel/alerting/sinks/sinks.h"
+#include "sentinel/base/escape.h"
 #include "sentinel/base/strings.h"
 
 namespace sentinel::alerting::sinks {
 namespace {
-
-constexpr size_t kMaxUdpMessage = 65000;
 
 enum class Transport { kUdp, kTcp, kUnix };
 
@@ -64,8 +69,10 @@ Result<Address> ParseAddress(const std::string& text) {
 
 class SyslogSink final : public AlertSink {
  public:
-  SyslogSink(const config::SinkConfig& cfg, Address address, int facility, std::string hostname)
+  SyslogSink(const config::SinkConfig& cfg, Address address, int facility, std::string hostname,
+             size_t max_bytes)
       : AlertSink(cfg.name),
+        max_bytes_(max_bytes),
         address_(std::move(address)),
         facility_(facility),
         hostname_(std::move(hostname)),
@@ -76,16 +83,10 @@ class SyslogSink final : public AlertSink {
   void Cancel() override { cancelled_ = true; }
 
   DeliveryResult Deliver(const DeliveryRequest& req) override {
-    std::string msg = internal::FormatRfc5424(req.alert, req.json, facility_, hostname_, ::getpid());
+    std::string msg = Message(req);
     if (fd_ >= 0 && Framed() && PeerClosed()) Close();
     if (fd_ < 0) {
       if (Status s = Connect(); !s.ok()) return {s};
-    }
-    if (!Framed() && msg.size() > kMaxUdpMessage) {
-      DeliveryResult r{InvalidArgumentError("message of " + std::to_string(msg.size()) +
-                                            " bytes is too large for a syslog datagram")};
-      r.permanent = true;
-      return r;
     }
     Status s = SendAll(Framed() ? internal::OctetCounted(msg) : msg);
     if (!s.ok()) Close();
@@ -93,6 +94,17 @@ class SyslogSink final : public AlertSink {
   }
 
  private:
+  // The RFC 5424 message, its JSON cut to fit max_bytes_.
+  std::string Message(const DeliveryRequest& req) const {
+    const int64_t pid = ::getpid();
+    std::string msg = internal::FormatRfc5424(req.alert, HardenJsonText(req.json), facility_, hostname_, pid);
+    if (msg.size() <= max_bytes_) return msg;
+    const size_t head = internal::FormatRfc5424(req.alert, "", facility_, hostname_, pid).size();
+    const size_t budget = max_bytes_ > head ? max_bytes_ - head : 0;
+    return internal::FormatRfc5424(req.alert, internal::FitAlertJson(req.json, budget), facility_, hostname_,
+                                   pid);
+  }
+
   bool Framed() const {
     return address_.transport == Transport::kTcp || (address_.transport == Transport::kUnix && stream_);
   }
@@ -202,6 +214,7 @@ class SyslogSink final : public AlertSink {
     return Status::Ok();
   }
 
+  size_t max_bytes_;
   Address address_;
   int facility_;
   std::string hostname_;
@@ -218,8 +231,10 @@ Result<std::unique_ptr<AlertSink>> MakeSyslogSink(const config::SinkConfig& cfg,
   auto facility = internal::SyslogFacilityCode(cfg.facility);
   if (!facility)
     return InvalidArgumentError("facility: unknown syslog facility " + QuoteForMessage(cfg.facility));
+  ASSIGN_OR_RETURN(size_t max_bytes, MaxMessageBytes(cfg, internal::kDefaultSyslogMessageBytes));
+  if (address.transport == Transport::kUdp) max_bytes = std::min(max_bytes, internal::kMaxUdpPayload);
   return std::unique_ptr<AlertSink>(
-      std::make_unique<SyslogSink>(cfg, std::move(address), *facility, env.hostname));
+      std::make_unique<SyslogSink>(cfg, std::move(address), *facility, env.hostname, max_bytes));
 }
 
 }  // namespace sentinel::alerting::sinks

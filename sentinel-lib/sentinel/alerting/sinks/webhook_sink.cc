@@ -11,11 +11,18 @@
 // permanent failures (the alert goes straight to the dead-letter queue). A
 // response body is never interpreted: at most 512 bytes of it, made
 // printable, go into the recorded error.
+//
+// The body is the alert JSON with unsafe code points \u-escaped, cut to
+// max_message_bytes (default 1 MiB; FitAlertJson marks it "truncated": true)
+// and the signature covers exactly the body sent. The URL may carry a token
+// (userinfo, query, a Slack/Discord-style path): errors name it only as
+// scheme://host:port/… (base RedactUrl), and curl's own text is scrubbed.
 #include <atomic>
 
 #include "sentinel/alerting/internal/curl.h"
 #include "sentinel/alerting/internal/formats.h"
 #include "sentinel/alerting/sinks/sinks.h"
+#include "sentinel/base/escape.h"
 #include "sentinel/base/strings.h"
 
 namespace sentinel::alerting::sinks {
@@ -38,8 +45,13 @@ std::string PrintableSnippet(const std::string& s) {
 
 class WebhookSink final : public AlertSink {
  public:
-  WebhookSink(const config::SinkConfig& cfg, std::string secret, internal::CurlHandle curl)
-      : AlertSink(cfg.name), cfg_(cfg), secret_(std::move(secret)), curl_(std::move(curl)) {
+  WebhookSink(const config::SinkConfig& cfg, std::string secret, internal::CurlHandle curl, size_t max_bytes)
+      : AlertSink(cfg.name),
+        cfg_(cfg),
+        shown_url_(RedactUrl(cfg.url)),
+        secret_(std::move(secret)),
+        curl_(std::move(curl)),
+        max_bytes_(max_bytes) {
     curl_.InstallCancel(&cancelled_);
   }
   std::string_view type() const override { return "webhook"; }
@@ -48,6 +60,7 @@ class WebhookSink final : public AlertSink {
 
   DeliveryResult Deliver(const DeliveryRequest& req) override {
     CURL* h = curl_.get();
+    const std::string payload = internal::FitAlertJson(req.json, max_bytes_);
     internal::CurlList headers;
     std::vector<std::string> lines = {"Content-Type: application/json",
                                       "Expect:",
@@ -57,7 +70,7 @@ class WebhookSink final : public AlertSink {
                                       "X-Sentinel-Attempt: " + std::to_string(req.attempt)};
     for (const auto& [name, value] : cfg_.headers) lines.push_back(name + ": " + value);
     if (!secret_.empty()) {
-      Result<std::string> mac = internal::HmacSha256Hex(secret_, req.json);
+      Result<std::string> mac = internal::HmacSha256Hex(secret_, payload);
       if (!mac.ok()) return {Status(mac.status().code(), "signing the body: " + mac.status().message())};
       lines.push_back(cfg_.signature_header + ": sha256=" + *mac);
     }
@@ -71,8 +84,8 @@ class WebhookSink final : public AlertSink {
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.json.data());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.json.size()));
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload.data());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(cfg_.timeout_ms));
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(cfg_.timeout_ms));
@@ -87,20 +100,21 @@ class WebhookSink final : public AlertSink {
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
     DeliveryResult r;
     if (rc == CURLE_ABORTED_BY_CALLBACK) {
-      r.status = UnavailableError("POST " + cfg_.url + ": cancelled (agent stopping)");
+      r.status = UnavailableError("POST " + shown_url_ + ": cancelled (agent stopping)");
       r.outcome_unknown = true;
       return r;
     }
     if (rc != CURLE_OK) {
-      r.status = internal::CurlError(rc, errbuf, "POST " + cfg_.url);
+      const std::string detail = ScrubUrl(errbuf, cfg_.url);
+      r.status = internal::CurlError(rc, detail.c_str(), "POST " + shown_url_);
       return r;
     }
     long code = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     r.http_status = static_cast<int>(code);
     if (code >= 200 && code < 300) return r;
-    std::string msg = "POST " + cfg_.url + ": HTTP " + std::to_string(code);
-    if (!body.empty()) msg += ": " + PrintableSnippet(body);
+    std::string msg = "POST " + shown_url_ + ": HTTP " + std::to_string(code);
+    if (!body.empty()) msg += ": " + ScrubUrl(PrintableSnippet(body), cfg_.url);
     r.status = UnavailableError(msg);
     r.permanent = !(code == 408 || code == 425 || code == 429 || code >= 500);
     return r;
@@ -108,8 +122,10 @@ class WebhookSink final : public AlertSink {
 
  private:
   config::SinkConfig cfg_;
+  std::string shown_url_;  // cfg_.url for messages: scheme://host:port/…
   std::string secret_;
   internal::CurlHandle curl_;
+  size_t max_bytes_;
   std::atomic<bool> cancelled_{false};
 };
 
@@ -130,8 +146,10 @@ Result<std::unique_ptr<AlertSink>> MakeWebhookSink(const config::SinkConfig& cfg
     if (!v.ok()) return InvalidArgumentError("hmac_secret_file: " + v.status().message());
     secret = *v;
   }
+  ASSIGN_OR_RETURN(size_t max_bytes, MaxMessageBytes(cfg, internal::kDefaultLargeMessageBytes));
   ASSIGN_OR_RETURN(internal::CurlHandle curl, internal::CurlHandle::Create());
-  return std::unique_ptr<AlertSink>(std::make_unique<WebhookSink>(cfg, std::move(secret), std::move(curl)));
+  return std::unique_ptr<AlertSink>(
+      std::make_unique<WebhookSink>(cfg, std::move(secret), std::move(curl), max_bytes));
 }
 
 }  // namespace sentinel::alerting::sinks
