@@ -297,7 +297,7 @@ TEST(BadDatabase, OnceRefusesAMalformedStoreOrLedgerAndWritesNothing) {
       for (const std::string binary : {"procmond", "sentinelagent"}) {
         SCOPED_TRACE(binary + (bad_ledger ? ": ledger " : ": event store ") + m.name);
         const std::string dir = sb.File("case" + std::to_string(++n));
-        ASSERT_EQ(::mkdir(dir.c_str(), 0750), 0);
+        ASSERT_TRUE(MakeServiceDir(dir));
         const std::string events = dir + "/events.db";
         const std::string audit = dir + "/audit.db";
         if (bad_ledger) {

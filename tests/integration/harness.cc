@@ -89,6 +89,13 @@ std::vector<std::string> ApplyEnv(const std::vector<std::string>& edits) {
   return out;
 }
 
+bool MakeServiceDir(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0750) != 0) return false;
+  if (::geteuid() != 0) return true;
+  const passwd* pw = ::getpwnam(kServiceUser);
+  return pw != nullptr && ::chown(dir.c_str(), pw->pw_uid, pw->pw_gid) == 0;
+}
+
 Sandbox::Sandbox() {
   // HOME exists but holds no configuration: the user layer is looked up and
   // found missing, as on a fresh account.

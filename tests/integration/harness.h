@@ -44,6 +44,10 @@ std::vector<std::string> ApplyEnv(const std::vector<std::string>& edits);
 // on every Debian host.
 inline constexpr const char* kServiceUser = "nobody";
 
+// Creates `dir` (mode 0750) and, when run as root, gives it to
+// kServiceUser, like a data directory an install creates. False on failure.
+bool MakeServiceDir(const std::string& dir);
+
 // A fresh temporary directory per test. Run as root, it (and its home/)
 // belongs to kServiceUser, like a data directory an install creates.
 class Sandbox {

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <climits>
 
 #include <sqlite3.h>
 
@@ -48,6 +49,16 @@ enum Kind : uint8_t {
 // The running binary itself, whatever its path (also after an upgrade
 // replaced the file).
 constexpr const char* kSelfExe = "/proc/self/exe";
+
+// The path behind /proc/self/exe, read when main() starts. A process that
+// changed its credentials (the agent dropping from root to privileges.user)
+// is no longer dumpable, and /proc/self/exe of a non-dumpable process cannot
+// be executed by its own unprivileged user: the worker is then started from
+// this path instead.
+std::string& SelfExePath() {
+  static std::string path;
+  return path;
+}
 
 // ---- wire encoding ------------------------------------------------------
 
@@ -445,7 +456,12 @@ std::string DescribeExit(int status) {
 }  // namespace
 
 std::optional<int> RunQueryWorkerIfRequested(int argc, char** argv) {
-  if (argc < 2 || std::string_view(argv[1]) != kQueryWorkerArg) return std::nullopt;
+  if (argc < 2 || std::string_view(argv[1]) != kQueryWorkerArg) {
+    char buf[PATH_MAX];
+    const ssize_t n = ::readlink(kSelfExe, buf, sizeof(buf) - 1);
+    if (n > 0) SelfExePath().assign(buf, static_cast<size_t>(n));
+    return std::nullopt;
+  }
   if (argc != 3) return 2;
   auto parent = ParseInt64(argv[2]);
   if (!parent) return 2;
@@ -494,13 +510,15 @@ Result<std::unique_ptr<QueryWorker>> QueryWorker::Start(const WorkerSetup& setup
   std::string flag(kQueryWorkerArg);
   char* argv[] = {name.data(), flag.data(), const_cast<char*>(parent.c_str()), nullptr};
   pid_t pid = -1;
-  const int rc = posix_spawn(&pid, kSelfExe, &fa, &attr, argv, environ);
+  const std::string& self = SelfExePath();
+  const int rc = posix_spawn(&pid, self.empty() ? kSelfExe : self.c_str(), &fa, &attr, argv, environ);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   ::close(child_end);
   if (rc != 0) {
     ::close(sv[0]);
-    return UnavailableError(std::string("query worker: cannot start ") + kSelfExe + ": " + std::strerror(rc));
+    return UnavailableError("query worker: cannot start " + (self.empty() ? std::string(kSelfExe) : self) +
+                            ": " + std::strerror(rc));
   }
   std::unique_ptr<QueryWorker> w(new QueryWorker());
   w->pid_ = pid;

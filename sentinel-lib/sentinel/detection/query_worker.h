@@ -45,7 +45,9 @@ namespace sentinel::detection {
 inline constexpr std::string_view kQueryWorkerArg = "--sentineld-query-worker";
 
 // If argv names the worker mode, runs the worker and returns its exit code;
-// otherwise nullopt.
+// otherwise remembers the running binary's path (read while the process may
+// still be root and dumpable; a dropped agent can no longer execute
+// /proc/self/exe) and returns nullopt.
 std::optional<int> RunQueryWorkerIfRequested(int argc, char** argv);
 
 // Time the worker is given after timeout_ms to stop the query itself
