@@ -6,6 +6,7 @@
 #include "procmond/privileges.h"
 #include "procmond/realtime/realtime_source.h"
 #include "procmond/version.h"
+#include "sentinel/audit/trail.h"
 #include "sentinel/base/time.h"
 
 namespace sentinel::procmond {
@@ -43,6 +44,7 @@ nlohmann::json ScanStats::ToJson() const {
   j["scan_now_requests"] = scan_now_requests.load();
   j["reload_requests"] = reload_requests.load();
   j["scan_source"] = scan_source_ebpf.load() ? "ebpf" : "proc";
+  j["audit_entries_dropped_total"] = audit::AuditEntriesDroppedTotal();
   return j;
 }
 

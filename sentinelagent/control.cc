@@ -6,6 +6,7 @@
 
 #include <set>
 
+#include "sentinel/audit/trail.h"
 #include "sentinel/base/time.h"
 #include "sentinel/detection/rule.h"
 #include "sentinel/storage/store.h"
@@ -211,6 +212,7 @@ nlohmann::json AgentOps::Stats() {
   }
   j["sinks"] = sinks;
   j["dlq_size"] = delivery_.dlq_size;
+  j["audit_entries_dropped_total"] = audit::AuditEntriesDroppedTotal();
   return j;
 }
 
@@ -358,6 +360,10 @@ std::string AgentOps::Metrics() {
     b.Gauge("agent_uptime_seconds", "Seconds since the agent started.",
             static_cast<double>(MonotonicMs() - started_ms_) / 1000.0);
     b.Gauge("collector_up", "1 when procmond answers on its control socket.", collector_up ? 1 : 0);
+    b.Counter("audit_entries_dropped_total",
+              "Audit entries the agent dropped because its ledger backlog was full (each gap is also "
+              "recorded in the ledger as audit_entries_dropped).",
+              static_cast<double>(audit::AuditEntriesDroppedTotal()));
     if (supervised_) {
       b.Counter("collector_restarts_total", "Times the agent restarted procmond.",
                 static_cast<double>(collector_restarts_));
