@@ -11,6 +11,7 @@
 #include "sentinel/detection/rule.h"
 #include "sentinel/storage/store.h"
 #include "sentinel/telemetry/log.h"
+#include "sentinelagent/audit_relay.h"
 
 namespace sentinel::agent {
 
@@ -77,6 +78,9 @@ Status AgentOps::ListenControl() {
     if (::kill(::getpid(), SIGUSR1) != 0) return ErrnoError(errno, "waking the detection loop");
     return nlohmann::json{{"queued", true}, {"collector", collector}, {"rules", "running now"}};
   };
+  // sentinelcli's audit entries, signed with the agent's key (audit_relay.h).
+  auto relay = std::make_shared<const CliAuditRelay>(cfg.database);
+  h[std::string(kAuditAppendCommand)] = [relay](const ipc::Request& r) { return relay->Handle(r); };
   ASSIGN_OR_RETURN(control_, ipc::ControlServer::Listen(o, std::move(h)));
   return Status::Ok();
 }

@@ -45,6 +45,12 @@ std::unique_ptr<AuditTrail> AuditTrail::Disabled(std::string actor, std::string 
   return std::unique_ptr<AuditTrail>(new AuditTrail(std::move(actor), nullptr, kDefaultMaxPending));
 }
 
+std::unique_ptr<AuditTrail> AuditTrail::Forwarding(std::string actor, Forwarder forward) {
+  auto trail = std::unique_ptr<AuditTrail>(new AuditTrail(std::move(actor), nullptr, kDefaultMaxPending));
+  trail->forward_ = std::move(forward);
+  return trail;
+}
+
 bool AuditTrail::Flush() {
   if (pending_.empty() && unreported_dropped_ == 0) return true;
   std::vector<AuditEvent> batch;
@@ -58,11 +64,19 @@ bool AuditTrail::Flush() {
     if (text.ok()) batch.push_back({actor_, "audit_entries_dropped", std::move(*text)});
   }
   batch.insert(batch.end(), pending_.begin(), pending_.end());
-  auto r = ledger_->AppendBatch(batch);
-  if (!r.ok()) {
+  int64_t first_sequence = 0;
+  Status appended = Status::Ok();
+  if (ledger_) {
+    auto r = ledger_->AppendBatch(batch);
+    if (r.ok()) first_sequence = r->first_sequence;
+    appended = r.status();
+  } else {
+    appended = forward_(batch);
+  }
+  if (!appended.ok()) {
     ++failures_;
     telemetry::LogError("audit append failed; will retry",
-                        {{"actor", actor_}, {"pending", pending_.size()}, {"error", r.status().message()}});
+                        {{"actor", actor_}, {"pending", pending_.size()}, {"error", appended.message()}});
     return false;
   }
   recorded_ += static_cast<int64_t>(pending_.size());
@@ -70,14 +84,14 @@ bool AuditTrail::Flush() {
   if (unreported_dropped_ > 0) {
     telemetry::LogWarn(
         "audit ledger writable again; the dropped entries are recorded as audit_entries_dropped",
-        {{"actor", actor_}, {"dropped", unreported_dropped_}, {"sequence", r->first_sequence}});
+        {{"actor", actor_}, {"dropped", unreported_dropped_}, {"sequence", first_sequence}});
     unreported_dropped_ = 0;
   }
   return true;
 }
 
 void AuditTrail::Record(const std::string& action, const nlohmann::json& data) {
-  if (!ledger_) return;
+  if (!enabled()) return;
   // The backlog first (one attempt, as before): a ledger that is writable again drops nothing more.
   const bool writable = pending_.empty() && unreported_dropped_ == 0 ? true : Flush();
   Queue(action, data);
@@ -85,7 +99,7 @@ void AuditTrail::Record(const std::string& action, const nlohmann::json& data) {
 }
 
 void AuditTrail::RecordMany(const std::vector<std::pair<std::string, nlohmann::json>>& entries) {
-  if (!ledger_ || entries.empty()) return;
+  if (!enabled() || entries.empty()) return;
   const bool writable = pending_.empty() && unreported_dropped_ == 0 ? true : Flush();
   for (const auto& [action, data] : entries) Queue(action, data);
   if (writable) Flush();

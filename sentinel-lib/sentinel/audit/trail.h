@@ -26,7 +26,9 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -54,12 +56,17 @@ class AuditTrail {
                                                               const std::string& signing_key_file);
   // A trail that records nothing (the ledger could not be opened).
   static std::unique_ptr<AuditTrail> Disabled(std::string actor, std::string reason);
+  // A trail whose entries another process appends: sentinelcli hands them to the agent, which
+  // signs them (docs/audit-format.md). `forward` gets each batch and says whether it was appended;
+  // failures are kept and retried like a locked ledger.
+  using Forwarder = std::function<Status(std::span<const AuditEvent>)>;
+  static std::unique_ptr<AuditTrail> Forwarding(std::string actor, Forwarder forward);
 
   void Record(const std::string& action, const nlohmann::json& data);
   // Several entries in one append (one transaction).
   void RecordMany(const std::vector<std::pair<std::string, nlohmann::json>>& entries);
 
-  bool enabled() const { return ledger_ != nullptr; }
+  bool enabled() const { return ledger_ != nullptr || forward_ != nullptr; }
   int64_t failures() const { return failures_; }
   int64_t recorded() const { return recorded_; }
   // Entries dropped because the backlog was full, since the trail opened.
@@ -76,6 +83,7 @@ class AuditTrail {
 
   std::string actor_;
   std::unique_ptr<AuditLedger> ledger_;
+  Forwarder forward_;
   std::size_t max_pending_;
   std::deque<AuditEvent> pending_;
   int64_t failures_ = 0;
