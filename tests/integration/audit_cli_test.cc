@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "sentinel/ipc/control_socket.h"
 #include "tests/integration/harness.h"
 
 namespace sentinel::itest {
@@ -219,6 +220,28 @@ TEST_F(AuditCliTest, OnASignedLedgerCliActionsAreSignedByTheAgentOrRefused) {
                      "json_extract(event_data, '$.via') = 'sentinelagent' AND "
                      "json_extract(event_data, '$.pid') > 0"),
             2);
+  // A peer may only add the CLI's own actions, and cannot choose the uid recorded.
+  const std::string sock = sb_.File("run/agent.sock");
+  auto forged = ipc::Call(
+      sock, "audit-append",
+      {{"entries", json::array({{{"action", "component_start"}, {"data", json::object()}}})}}, 5000);
+  ASSERT_TRUE(forged.ok()) << forged.status().message();
+  EXPECT_FALSE(forged->value("ok", true)) << forged->dump();
+  auto spoofed = ipc::Call(
+      sock, "audit-append",
+      {{"entries", json::array({{{"action", "query_executed"}, {"data", {{"uid", 12345}, {"sql", "x"}}}}})}},
+      5000);
+  ASSERT_TRUE(spoofed.ok()) << spoofed.status().message();
+  EXPECT_TRUE(spoofed->value("ok", false)) << spoofed->dump();
+  EXPECT_EQ(QueryInt(sb_.File("audit.db"),
+                     "SELECT json_extract(event_data, '$.uid') FROM audit_ledger WHERE "
+                     "actor = 'sentinelcli' AND json_extract(event_data, '$.sql') = 'x'"),
+            static_cast<int64_t>(::geteuid()));
+  EXPECT_EQ(QueryInt(sb_.File("audit.db"),
+                     "SELECT count(*) FROM audit_ledger WHERE action = 'component_start' "
+                     "AND actor = 'sentinelcli'"),
+            0);
+
   EXPECT_EQ(QueryInt(sb_.File("audit.db"), "SELECT count(*) FROM audit_ledger WHERE signature IS NULL"), 0);
   RunResult ok = sb_.Cli({"audit", "verify"}, Env());
   EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
