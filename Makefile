@@ -4,7 +4,7 @@
 PRESET ?= ci
 BUILD  := build/$(PRESET)
 
-.PHONY: all deps configure build test run unit integration debug-test format clean
+.PHONY: all deps configure build test run unit integration debug-test fuzz format clean
 
 all: build
 
@@ -29,6 +29,11 @@ integration: build
 # The sanitizer build (ASan + UBSan) runs the same suite.
 debug-test:
 	$(MAKE) test PRESET=debug
+
+# libFuzzer targets (clang, ASan + UBSan; build/fuzz), each run FUZZ_SECONDS (60) on a
+# copy of its seed corpus in fuzz/corpus/; fails on any finding (scripts/fuzz.sh).
+fuzz: deps
+	scripts/fuzz.sh
 
 run: build
 	scripts/run.sh $(BUILD)

@@ -6,6 +6,7 @@
 #include "procmond/privileges.h"
 #include "procmond/realtime/realtime_source.h"
 #include "procmond/version.h"
+#include "sentinel/audit/trail.h"
 #include "sentinel/base/time.h"
 
 namespace sentinel::procmond {
@@ -49,6 +50,7 @@ nlohmann::json ScanStats::ToJson() const {
   j["scans_lost_total"] = scans_lost.load();
   j["event_batch_write_failures_total"] = events.failed;
   j["event_writes_failing"] = events.failing ? 1 : 0;
+  j["audit_entries_dropped_total"] = audit::AuditEntriesDroppedTotal();
   return j;
 }
 

@@ -17,8 +17,8 @@ PACKAGES=(
   dpkg-dev systemd
   # eBPF real-time process events (procmond/bpf) and the exec-storm benchmark's peer
   clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev auditd
-  # code hygiene
-  clang-format clang-tidy
+  # code hygiene; libFuzzer and the sanitizer runtimes for clang (make fuzz; clang only recommends them)
+  clang-format clang-tidy libclang-rt-dev
 )
 
 missing=()

@@ -8,10 +8,12 @@
 #include <set>
 #include <vector>
 
+#include "sentinel/audit/trail.h"
 #include "sentinel/base/time.h"
 #include "sentinel/detection/rule.h"
 #include "sentinel/storage/store.h"
 #include "sentinel/telemetry/log.h"
+#include "sentinelagent/audit_relay.h"
 
 namespace sentinel::agent {
 
@@ -82,6 +84,9 @@ Status AgentOps::ListenControl() {
     if (::kill(::getpid(), SIGUSR1) != 0) return ErrnoError(errno, "waking the detection loop");
     return nlohmann::json{{"queued", true}, {"collector", collector}, {"rules", "running now"}};
   };
+  // sentinelcli's audit entries, signed with the agent's key (audit_relay.h).
+  auto relay = std::make_shared<const CliAuditRelay>(cfg.database);
+  h[std::string(kAuditAppendCommand)] = [relay](const ipc::Request& r) { return relay->Handle(r); };
   ASSIGN_OR_RETURN(control_, ipc::ControlServer::Listen(o, std::move(h)));
   return Status::Ok();
 }
@@ -253,6 +258,7 @@ nlohmann::json AgentOps::Stats() {
   const RuleScheduler* sched = scheduler_.load();
   const int64_t started = sched != nullptr ? sched->CycleStartedMs() : 0;
   j["detection_cycle_running_ms"] = started > 0 ? MonotonicMs() - started : 0;
+  j["audit_entries_dropped_total"] = audit::AuditEntriesDroppedTotal();
   return j;
 }
 
@@ -400,6 +406,10 @@ std::string AgentOps::Metrics() {
     b.Gauge("agent_uptime_seconds", "Seconds since the agent started.",
             static_cast<double>(MonotonicMs() - started_ms_) / 1000.0);
     b.Gauge("collector_up", "1 when procmond answers on its control socket.", collector_up ? 1 : 0);
+    b.Counter("audit_entries_dropped_total",
+              "Audit entries the agent dropped because its ledger backlog was full (each gap is also "
+              "recorded in the ledger as audit_entries_dropped).",
+              static_cast<double>(audit::AuditEntriesDroppedTotal()));
     if (supervised_) {
       b.Counter("collector_restarts_total", "Times the agent restarted procmond.",
                 static_cast<double>(collector_restarts_));

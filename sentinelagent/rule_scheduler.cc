@@ -134,7 +134,8 @@ Result<CycleReport> RuleScheduler::RunCycle() {
           job = jobs.front();
           jobs.pop_front();
         }
-        Done d{job.index, NowMs(), Status::Ok()};
+        // A Result holds a value or an error, never an OK status (asserted in debug builds).
+        Done d{job.index, NowMs(), InternalError("rule not run")};
         if (!worker || !worker->usable()) {
           // A worker killed at a deadline (or dead) is replaced.
           forget();
@@ -165,7 +166,7 @@ Result<CycleReport> RuleScheduler::RunCycle() {
   bool stopped = false;
   Status first_error = Status::Ok();
   for (std::size_t handled = 0; handled < total; ++handled) {
-    Done d{0, 0, Status::Ok()};
+    Done d{0, 0, InternalError("rule not run")};
     {
       std::unique_lock<std::mutex> lock(mu);
       while (done.empty() && !stopped) {

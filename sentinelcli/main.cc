@@ -158,6 +158,11 @@ int main(int argc, char** argv) {
   }
   ctx.config = std::move(loaded).value();
 
+  // Actions recorded in the audit ledger: on a signed ledger they need the agent (decisions.md).
+  if (query_cmd->parsed() || rules_enable->parsed() || rules_disable->parsed() || rules_import->parsed() ||
+      dlq_retry->parsed()) {
+    if (sentinel::Status s = RequireCliAudit(ctx); !s.ok()) return FailRuntime(ctx, s);
+  }
   if (query_cmd->parsed()) return RunQuery(ctx, query);
   if (export_cmd->parsed()) return RunExport(ctx, exp);
   if (config_show->parsed()) return RunConfigShow(ctx);

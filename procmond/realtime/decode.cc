@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "procmond/bpf/exec_events.h"
@@ -21,7 +22,13 @@ int64_t ExitCodeFromWaitStatus(int64_t status) {
 }
 
 int64_t EpochMsFromClockNs(uint64_t clock_ns, int64_t offset_ns) {
-  return (static_cast<int64_t>(clock_ns) + offset_ns) / 1'000'000;
+  // The timestamp comes from a record: a garbled one must not overflow
+  // (undefined behaviour), so the sum saturates.
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  const int64_t ns = clock_ns > static_cast<uint64_t>(kMax) ? kMax : static_cast<int64_t>(clock_ns);
+  int64_t sum = 0;
+  if (__builtin_add_overflow(ns, offset_ns, &sum)) sum = kMax;  // ns >= 0: only upwards
+  return sum / 1'000'000;
 }
 
 int64_t ClockOffsetNs(int clock_id) {

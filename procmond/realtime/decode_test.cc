@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -126,6 +127,23 @@ TEST(ExitCodeTest, WaitStatusToShellConvention) {
   EXPECT_EQ(ExitCodeFromWaitStatus(255 << 8), 255);
   EXPECT_EQ(ExitCodeFromWaitStatus(15), 143);
   EXPECT_EQ(ExitCodeFromWaitStatus(6 | 0x80), 134) << "core dumped: the signal still counts";
+}
+
+TEST(EpochMsTest, AGarbledTimestampSaturatesInsteadOfOverflowing) {
+  // Found by fuzz/realtime_decode_fuzz: a record's ktime_ns near 2^63 plus
+  // the boot offset overflowed int64_t (undefined behaviour; a wrapped,
+  // negative time otherwise).
+  constexpr int64_t kBootOffsetNs = 1'700'000'000'000'000'000;
+  EXPECT_EQ(EpochMsFromClockNs(5'000'000'000ULL, kBootOffsetNs), 1'700'000'005'000);
+  const int64_t kMaxMs = std::numeric_limits<int64_t>::max() / 1'000'000;
+  EXPECT_EQ(EpochMsFromClockNs(8'942'320'372'120'813'697ULL, kBootOffsetNs), kMaxMs);
+  EXPECT_EQ(EpochMsFromClockNs(std::numeric_limits<uint64_t>::max(), 0), kMaxMs);
+
+  sentinel_event e = ExecRecord(std::string_view("x\0", 2));
+  e.ktime_ns = 8'942'320'372'120'813'697ULL;
+  auto ev = DecodeBpfRecord(&e, sizeof(e), kBootOffsetNs);
+  ASSERT_TRUE(ev.ok()) << ev.status().message();
+  EXPECT_EQ(ev->time_ms, kMaxMs);
 }
 
 using EventData = decltype(proc_event::event_data);
@@ -271,6 +289,24 @@ TEST(DecodeProcConnectorTest, AckWithOnlyTheWhatFieldDecodesAsNone) {
   auto r = DecodeProcConnector(guarded.data(), bytes.size());
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->what, ProcConnectorEvent::What::kNone);
+}
+
+TEST(DecodeProcConnectorTest, AMinimumLengthMessageIsNotReadPastItsEnd) {
+  // Found by fuzz/realtime_decode_fuzz (ASan: a 4-byte read past a 36-byte message): a message
+  // of exactly nlmsghdr + cn_msg whose cn_msg.len claims an event had its event type read from
+  // the bytes after it. Here those bytes hold PROC_EVENT_NONE, which made it an "ack".
+  std::vector<char> buf(NLMSG_HDRLEN + sizeof(cn_msg) + sizeof(uint32_t), 0);
+  nlmsghdr nh{};
+  nh.nlmsg_len = static_cast<uint32_t>(NLMSG_HDRLEN + sizeof(cn_msg));
+  cn_msg msg{};
+  msg.id.idx = CN_IDX_PROC;
+  msg.id.val = CN_VAL_PROC;
+  msg.len = static_cast<uint16_t>(sizeof(proc_event));
+  std::memcpy(buf.data(), &nh, sizeof(nh));
+  std::memcpy(buf.data() + NLMSG_HDRLEN, &msg, sizeof(msg));
+  auto r = DecodeProcConnector(buf.data(), NLMSG_HDRLEN + sizeof(cn_msg));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("too short"), std::string::npos) << r.status().message();
 }
 
 }  // namespace

@@ -3,7 +3,10 @@
 #include <unistd.h>
 
 #include <ostream>
+#include <span>
 
+#include "sentinel/audit/ledger.h"
+#include "sentinel/ipc/control_socket.h"
 #include "sentinel/storage/store.h"
 
 namespace sentinel::cli {
@@ -29,14 +32,73 @@ Result<std::unique_ptr<storage::Database>> OpenEventsReadOnly(const CommandConte
                             {db.path, storage::OpenMode::kReadOnly, db.busy_timeout_ms});
 }
 
+namespace {
+
+constexpr int64_t kAgentAuditTimeoutMs = 5000;
+
+std::string AgentSocket(const CommandContext& ctx) {
+  return ipc::SocketPath(ctx.config.config.ipc.socket_dir, ipc::kAgentSocket);
+}
+
+// Whether the ledger records a signing key (read-only; false when it cannot be read).
+bool LedgerIsSigned(const CommandContext& ctx) {
+  const auto& db = ctx.config.config.database;
+  auto store = storage::OpenStore(storage::DatabaseKind::kAudit,
+                                  {db.audit_path, storage::OpenMode::kReadOnly, db.busy_timeout_ms});
+  if (!store.ok()) return false;
+  auto key = audit::RecordedPublicKeyHex(**store);
+  return key.ok() && !key->empty();
+}
+
+// One audit-append request to the agent.
+Status AskAgent(const std::string& socket, const nlohmann::json& args) {
+  auto reply = ipc::Call(socket, "audit-append", args, kAgentAuditTimeoutMs);
+  if (!reply.ok()) return reply.status();
+  if (!reply->value("ok", false)) {
+    return FailedPreconditionError(reply->value("error", std::string("the agent refused the entry")));
+  }
+  return Status::Ok();
+}
+
+std::unique_ptr<audit::AuditTrail> ThroughAgent(const std::string& socket) {
+  return audit::AuditTrail::Forwarding("sentinelcli", [socket](std::span<const audit::AuditEvent> batch) {
+    nlohmann::json entries = nlohmann::json::array();
+    for (const audit::AuditEvent& e : batch) {
+      auto data = nlohmann::json::parse(e.event_data, nullptr, /*allow_exceptions=*/false);
+      entries.push_back({{"action", e.action}, {"data", data.is_discarded() ? nlohmann::json() : data}});
+    }
+    return AskAgent(socket, {{"entries", entries}});
+  });
+}
+
+}  // namespace
+
+Status RequireCliAudit(const CommandContext& ctx) {
+  const auto& db = ctx.config.config.database;
+  if (::access(db.audit_path.c_str(), F_OK) != 0 || !LedgerIsSigned(ctx)) return Status::Ok();
+  const std::string socket = AgentSocket(ctx);
+  Status s = AskAgent(socket, {{"check", true}});
+  if (s.ok()) return s;
+  return FailedPreconditionError("audit ledger " + db.audit_path +
+                                 " is signed, and sentinelcli records its actions there only through "
+                                 "sentinelagent (" +
+                                 socket + "): " + s.message() + "; nothing was done");
+}
+
 std::unique_ptr<audit::AuditTrail> OpenCliTrail(const CommandContext& ctx) {
   const auto& db = ctx.config.config.database;
   if (::access(db.audit_path.c_str(), F_OK) != 0) {
     return std::unique_ptr<audit::AuditTrail>();
   }
-  if (::access(db.audit_path.c_str(), W_OK) != 0) {
+  const bool writable = ::access(db.audit_path.c_str(), W_OK) == 0;
+  if (!writable || LedgerIsSigned(ctx)) {
+    const std::string socket = AgentSocket(ctx);
+    Status s = AskAgent(socket, {{"check", true}});
+    if (s.ok()) return ThroughAgent(socket);
     *ctx.err << "sentinelcli: warning: audit ledger " << db.audit_path
-             << " is not writable by this user; this action is not recorded in it\n";
+             << (writable ? " is signed" : " is not writable by this user")
+             << " and sentinelagent cannot record for this user (" << s.message()
+             << "); this action is not recorded in it\n";
     return std::unique_ptr<audit::AuditTrail>();
   }
   auto trail = audit::AuditTrail::Open("sentinelcli", {db.audit_path, db.busy_timeout_ms});

@@ -49,9 +49,18 @@ Result<std::unique_ptr<storage::Database>> OpenEventsReadOnly(const CommandConte
 
 // The audit trail of the CLI (actor "sentinelcli"): appends to the ledger
 // at database.audit_path only when that file exists (the CLI never creates
-// it). A ledger the operator cannot write gets one warning on stderr and a
-// disabled trail.
+// it). A signed ledger (audit_public_key recorded), or one the operator
+// cannot write, is appended to through the running sentinelagent
+// (agent.sock, "audit-append"): the agent signs the entry and records the
+// caller's uid and pid from SO_PEERCRED. An unsigned ledger the operator
+// cannot write and no agent gets one warning on stderr and no trail.
 std::unique_ptr<audit::AuditTrail> OpenCliTrail(const CommandContext& ctx);
+
+// Before an audited action (query, rules enable/disable/import, alerts dlq
+// retry): when the ledger is signed, the agent must be able to append the
+// entry, else the action is refused — FailedPrecondition naming the ledger,
+// the socket and why (sentinelcli exits 1 and does nothing).
+Status RequireCliAudit(const CommandContext& ctx);
 
 // Prints "sentinelcli: <message>" on stderr and returns the exit code for it:
 // InvalidArgument -> 2, anything else -> 1.

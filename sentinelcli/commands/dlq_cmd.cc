@@ -1,7 +1,11 @@
 #include "sentinelcli/commands/dlq_cmd.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <ostream>
+
+#include <nlohmann/json.hpp>
 
 #include "sentinel/alerting/delivery_store.h"
 #include "sentinel/base/strings.h"
@@ -64,6 +68,15 @@ int RunDlqRetry(const CommandContext& ctx, const DlqArgs& args) {
     return report.status().code() == StatusCode::kNotFound
                ? Fail(ctx, InvalidArgumentError(report.status().message()))
                : FailRuntime(ctx, report.status());
+  }
+  if (auto trail = OpenCliTrail(ctx)) {
+    nlohmann::json requested = nlohmann::json::array();
+    for (int64_t id : ids) requested.push_back(id);
+    trail->Record("dlq_retry", {{"ids", requested},
+                                {"sink", args.sink},
+                                {"queued", report->queued},
+                                {"already_queued", report->already_queued},
+                                {"uid", static_cast<int64_t>(::getuid())}});
   }
   *ctx.out << report->queued << " dead letter(s) queued for delivery";
   if (report->already_queued > 0) *ctx.out << " (" << report->already_queued << " already waiting)";

@@ -210,7 +210,13 @@ void CheckPeak(const char* format, const RunResult& small, const RunResult& big)
       format, small.peak_rss_kib, big.peak_rss_kib, static_cast<long long>(kStreamRows), kPeakRssBoundKib,
       kPeakRssGrowthKib);
   ASSERT_GT(big.peak_rss_kib, 0);
+#if defined(__SANITIZE_ADDRESS__)
+  // Under ASan (make debug-test) the runtime and its shadow memory alone are ~90 MiB before the
+  // first row: the absolute bound is a release-build number, the growth bound still holds.
+  std::printf("[ streaming %s ] ASan build: absolute bound not applied, growth checked\n", format);
+#else
   EXPECT_LT(big.peak_rss_kib, kPeakRssBoundKib);
+#endif
   EXPECT_LT(big.peak_rss_kib - small.peak_rss_kib, kPeakRssGrowthKib);
 }
 

@@ -266,4 +266,12 @@ Result<Appended> AuditLedger::AppendValidated(std::span<const AuditEvent> events
   return out;
 }
 
+Result<std::string> RecordedPublicKeyHex(storage::Database& db) {
+  ASSIGN_OR_RETURN(storage::Statement st, db.Prepare("SELECT value FROM system_metadata WHERE key = ?1"));
+  RETURN_IF_ERROR(st.BindText(1, kPublicKeyMetadataKey));
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return std::string();
+  return st.ColumnText(0);
+}
+
 }  // namespace sentinel::audit

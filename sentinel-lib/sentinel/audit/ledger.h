@@ -71,6 +71,10 @@ Status ValidateEntryFields(std::string_view actor, std::string_view action, std:
 // when a string in `data` is not valid UTF-8.
 Result<std::string> CanonicalEventData(const nlohmann::json& data);
 
+// The audit_public_key recorded in an audit database ("" when the ledger is
+// not signed). Read-only.
+Result<std::string> RecordedPublicKeyHex(storage::Database& db);
+
 // --- appending --------------------------------------------------------------
 
 struct LedgerOptions {

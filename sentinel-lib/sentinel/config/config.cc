@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <set>
+#include <sstream>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -468,15 +470,46 @@ Result<std::optional<std::string>> ReadConfigFile(const std::string& path, bool 
   return std::optional<std::string>(std::move(text));
 }
 
+// Where each document of a YAML stream starts; the events themselves are not needed.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> starts;
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+  }
+  void OnMapEnd() override {}
+};
+
 Status ApplyDocument(const std::string& text, const std::string& path, LoadState& state) {
   Layer layer(state, path, path);
   YAML::Node root;
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(text);
-    if (docs.size() > 1) {
-      return layer.Fail("", "expected one YAML document, found " + std::to_string(docs.size()));
+    // Not YAML::LoadAll: yaml-cpp 0.7 (Debian 12) returns endless empty documents for some
+    // malformed streams (a lone ",": jbeder/yaml-cpp#1040, found by fuzz/config_fuzz), allocating
+    // until memory runs out. A document that starts where the previous one did read nothing.
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStarts docs;
+    while (parser.HandleNextDocument(docs)) {
+      const size_t n = docs.starts.size();
+      if (n >= 2 && docs.starts[n - 1].pos == docs.starts[n - 2].pos) {
+        const YAML::Mark& at = docs.starts[n - 1];
+        return layer.Fail("", "line " + std::to_string(at.line + 1) + ", column " +
+                                  std::to_string(at.column + 1) +
+                                  ": not valid YAML (the parser read no document there)");
+      }
     }
-    if (docs.size() == 1) root = docs[0];
+    if (docs.starts.size() > 1) {
+      return layer.Fail("", "expected one YAML document, found " + std::to_string(docs.starts.size()));
+    }
+    if (docs.starts.size() == 1) root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     if (e.mark.is_null()) return layer.Fail("", e.msg);
     return layer.Fail("", "line " + std::to_string(e.mark.line + 1) + ", column " +

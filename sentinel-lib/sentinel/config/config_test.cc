@@ -245,6 +245,18 @@ TEST_F(ConfigTest, MalformedYamlNamesFileAndLine) {
   EXPECT_EQ(msg, FilePrefix() + "expected one YAML document, found 2");
 }
 
+TEST_F(ConfigTest, StreamsTheYamlParserStallsOnAreRefusedWithTheirLine) {
+  // Found by fuzz/config_fuzz: for these, yaml-cpp 0.7's LoadAll() returned empty documents
+  // forever, allocating until memory ran out (jbeder/yaml-cpp#1040); Load() never returned.
+  EXPECT_EQ(ErrorOfYaml(","),
+            FilePrefix() + "line 1, column 1: not valid YAML (the parser read no document there)");
+  EXPECT_EQ(ErrorOfYaml(", u\n\x17"
+                        "deton:\n  int u"),
+            FilePrefix() + "line 1, column 1: not valid YAML (the parser read no document there)");
+  EXPECT_EQ(ErrorOfYaml("a: 1\n---\n,\n"),
+            FilePrefix() + "line 3, column 1: not valid YAML (the parser read no document there)");
+}
+
 TEST_F(ConfigTest, WrongTypeMessageIsTheSpecsOne) {
   EXPECT_EQ(ErrorOfYaml("collection:\n  interval_secs: fast\n"),
             FilePrefix() + "collection.interval_secs: expected a positive integer, got \"fast\"");

@@ -102,6 +102,23 @@ Result<std::vector<std::string>> GetList(const YAML::Node& doc, std::string_view
   return out;
 }
 
+// A query is exported as a literal block ("|"), the readable form, only when that block reads
+// back as the same text: "|" cannot carry a query without its final newline, with several, or
+// whose first line starts with a space (fuzz/rule_fuzz found `rules export` changing such a
+// query, and with it the rule's checksum). Other queries are written double-quoted.
+bool LiteralBlockKeeps(const std::string& text) {
+  YAML::Emitter e;
+  e << YAML::BeginMap << YAML::Key << "q" << YAML::Value << YAML::Literal << text << YAML::EndMap;
+  if (!e.good()) return false;
+  try {
+    // As RuleToYaml writes it: the block is the document's last value, and a newline ends the file.
+    const YAML::Node n = YAML::Load(std::string(e.c_str()) + "\n");
+    return n["q"].IsScalar() && n["q"].Scalar() == text;
+  } catch (const YAML::Exception&) {
+    return false;
+  }
+}
+
 void EmitList(YAML::Emitter& e, const char* key, const std::vector<std::string>& v) {
   e << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq;
   for (const auto& s : v) e << s;
@@ -321,7 +338,8 @@ std::string RuleToYaml(const Rule& r) {
   if (!r.mitre.empty()) EmitList(e, "mitre", r.mitre);
   e << YAML::Key << "enabled" << YAML::Value << r.enabled;
   EmitList(e, "dedup_keys", r.dedup_keys);
-  e << YAML::Key << "query" << YAML::Value << YAML::Literal << r.query;
+  e << YAML::Key << "query" << YAML::Value
+    << (LiteralBlockKeeps(r.query) ? YAML::Literal : YAML::DoubleQuoted) << r.query;
   e << YAML::EndMap;
   return std::string(e.c_str()) + "\n";
 }

@@ -100,6 +100,29 @@ TEST(RuleTest, YamlRoundTrip) {
   EXPECT_EQ(b->Checksum(), a->Checksum());
 }
 
+TEST(RuleTest, ExportKeepsEveryQueryExactly) {
+  // Found by fuzz/rule_fuzz: a query without its final newline (a file ending right after it),
+  // with several, or starting with a space came back from `rules export` changed, and with it
+  // the checksum (a new stored version for an unchanged rule).
+  const std::string head = "id: q\nname: Q\nseverity: low\nquery: ";
+  for (const std::string& query :
+       {std::string("|\n  SELECT 1\n"), std::string("|\n  SELECT 1"), std::string("|+\n  SELECT 1\n\n\n"),
+        std::string("\"  SELECT 1\""), std::string("\"SELECT 1 -- \\t tab\\r\""),
+        std::string("|\n  SELECT\n    1\n")}) {
+    auto a = ParseRule(head + query, "a");
+    ASSERT_TRUE(a.ok()) << a.status().message();
+    const std::string exported = RuleToYaml(*a);
+    auto b = ParseRule(exported, "b");
+    ASSERT_TRUE(b.ok()) << b.status().message() << "\n" << exported;
+    EXPECT_EQ(b->query, a->query) << exported;
+    EXPECT_EQ(b->Checksum(), a->Checksum());
+  }
+  // The usual multi-line query keeps its readable literal block.
+  auto a = ParseRule(kGood, "a");
+  ASSERT_TRUE(a.ok());
+  EXPECT_NE(RuleToYaml(*a).find("query: |\n  SELECT pid"), std::string::npos) << RuleToYaml(*a);
+}
+
 TEST(RuleTest, BuiltinRulesAreEmbeddedAndValid) {
   auto rules = BuiltinRules();
   ASSERT_TRUE(rules.ok()) << rules.status().message();

@@ -147,6 +147,7 @@ std::string SocketPath(const std::string& socket_dir, const std::string& name) {
 struct ControlServer::Client {
   int fd = -1;
   uid_t uid = 0;
+  pid_t pid = 0;
   FrameDecoder decoder;
   std::string out;           // bytes still to send
   bool close_after = false;  // close once `out` is sent
@@ -295,6 +296,8 @@ void ControlServer::Dispatch(Client& c, const std::string& payload) {
     QueueReply(c, MakeError(nullptr, "bad request: " + req.status().message()));
     return;
   }
+  req->peer_uid = static_cast<int64_t>(c.uid);
+  req->peer_pid = static_cast<int64_t>(c.pid);
   auto h = handlers_.find(req->cmd);
   if (h == handlers_.end()) {
     stats_.bad_requests++;
@@ -451,6 +454,7 @@ void ControlServer::Serve() {
         auto c = std::make_unique<Client>();
         c->fd = fd;
         c->uid = cred.uid;
+        c->pid = cred.pid;
         c->deadline_ms = MonotonicMs() + options_.request_timeout_ms;
         clients.push_back(std::move(c));
       }
@@ -475,6 +479,12 @@ Result<nlohmann::json> CallRaw(const std::string& path, const std::string& raw, 
 
 Result<nlohmann::json> Call(const std::string& path, const std::string& cmd, int64_t timeout_ms) {
   ASSIGN_OR_RETURN(std::string frame, EncodeJsonFrame({{"cmd", cmd}, {"id", 1}}));
+  return CallRaw(path, frame, timeout_ms);
+}
+
+Result<nlohmann::json> Call(const std::string& path, const std::string& cmd, const nlohmann::json& args,
+                            int64_t timeout_ms) {
+  ASSIGN_OR_RETURN(std::string frame, EncodeJsonFrame({{"cmd", cmd}, {"id", 1}, {"args", args}}));
   return CallRaw(path, frame, timeout_ms);
 }
 

@@ -120,6 +120,9 @@ class ControlServer {
 // nobody listening), PermissionDenied (cannot connect), DeadlineExceeded
 // (no whole reply within timeout_ms), DataLoss (malformed reply).
 Result<nlohmann::json> Call(const std::string& path, const std::string& cmd, int64_t timeout_ms);
+// The same with an "args" object.
+Result<nlohmann::json> Call(const std::string& path, const std::string& cmd, const nlohmann::json& args,
+                            int64_t timeout_ms);
 
 // Sends `raw` bytes as they are and reads one reply frame (tests and
 // tooling). `half_close` shuts down the writing side after sending. Errors as

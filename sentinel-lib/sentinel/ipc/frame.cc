@@ -121,6 +121,11 @@ Result<Request> ParseRequest(std::string_view payload) {
       return InvalidArgumentError("\"id\" must be an integer or a string of at most 128 bytes");
     }
   }
+  auto args = j.find("args");
+  if (args != j.end() && !args->is_null()) {
+    if (!args->is_object()) return InvalidArgumentError("\"args\" must be an object");
+    r.args = std::move(*args);
+  }
   return r;
 }
 

@@ -77,12 +77,17 @@ class FrameDecoder {
 // A parsed request.
 struct Request {
   std::string cmd;
-  nlohmann::json id;  // echoed back; null when absent
+  nlohmann::json id;    // echoed back; null when absent
+  nlohmann::json args;  // the optional "args" object; null when absent
+  // Set by ControlServer from SO_PEERCRED (never from the payload).
+  int64_t peer_uid = -1;
+  int64_t peer_pid = -1;
 };
 
-// Parses a request payload: one JSON object with a string "cmd" and an
-// optional "id" (integer or string of at most 128 bytes). InvalidArgument
-// naming what was wrong otherwise. Does not check that the command exists.
+// Parses a request payload: one JSON object with a string "cmd", an
+// optional "id" (integer or string of at most 128 bytes) and optional
+// "args" (an object). InvalidArgument naming what was wrong otherwise. Does
+// not check that the command exists.
 Result<Request> ParseRequest(std::string_view payload);
 
 nlohmann::json MakeReply(const nlohmann::json& id, nlohmann::json result);

@@ -223,5 +223,19 @@ TEST(FrameDecoder, SurvivesRandomMutatedAndTruncatedInput) {
   EXPECT_GT(need_more, 100);
 }
 
+TEST(ParseRequestTest, ArgsAreAnOptionalObject) {
+  auto r = ParseRequest(R"({"cmd": "audit-append", "args": {"check": true}})");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->args, nlohmann::json({{"check", true}}));
+  EXPECT_EQ(r->peer_uid, -1) << "only the server sets the peer";
+  r = ParseRequest(R"({"cmd": "health", "peer_uid": 0})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->args.is_null());
+  EXPECT_EQ(r->peer_uid, -1) << "a payload cannot name its peer";
+  auto bad = ParseRequest(R"({"cmd": "audit-append", "args": [1]})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("\"args\" must be an object"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sentinel::ipc
