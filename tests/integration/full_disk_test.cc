@@ -9,6 +9,7 @@
 //     could not write are counted and logged once;
 // and once space is freed, everything is healthy again.
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -140,7 +141,11 @@ TEST(FullDiskTest, HealthNamesFailingWritesAlertsStillReachStdoutAndSigtermIsHon
                  << mount.error();
   }
   ASSERT_TRUE(mount.mounted()) << "mount -t tmpfs on " << data << ": " << mount.error();
-  ::mkdir(sb.File("rules.d").c_str(), 0750);
+  // The data directory belongs to the user the daemons drop to, as on an install.
+  const passwd* pw = ::getpwnam(kServiceUser);
+  ASSERT_NE(pw, nullptr) << "no user " << kServiceUser;
+  ASSERT_EQ(::chown(data.c_str(), pw->pw_uid, pw->pw_gid), 0) << std::strerror(errno);
+  ::mkdir(sb.File("rules.d").c_str(), 0755);
   // A rule that fires every cycle with a new dedup key.
   testing::WriteFile(sb.File("rules.d") + "/tick.yaml",
                      "id: every-cycle\nname: Every cycle\nseverity: high\ndedup_keys: [t]\n"

@@ -487,6 +487,10 @@ TEST_F(ObservabilityTest, EndpointAnswersWithIdleAndSlowlorisConnectionsOpen) {
 TEST_F(ObservabilityTest, StuckDetectionCycleMakesTheAgentUnhealthy) {
   db_ = sb_.Database();
   const int port = FreePort();
+  // The socket directory is the service user's beforehand, as tmpfiles.d
+  // makes /run/sentineld (else procmond, creating it as root, could hold it
+  // while the agent binds agent.sock).
+  ASSERT_TRUE(MakeServiceDir(SocketDir()));
   Child procmond({ProcmondBin(), "--interval", "2"}, Env(), "", sb_.File("procmond.err"), /*new_group=*/true);
   auto agent = StartAgent({"--no-collector"},
                           {"SENTINELD_TELEMETRY__HTTP_LISTEN=127.0.0.1:" + std::to_string(port),
