@@ -17,13 +17,11 @@ bool IsCliAuditAction(std::string_view action) {
   return false;
 }
 
-CliAuditRelay::CliAuditRelay(const config::DatabaseConfig& db) : db_(db) {
-  if (db_.audit_signing_key.empty()) return;
-  auto signer = audit::Signer::LoadPrivateKeyFile(db_.audit_signing_key);
-  if (signer.ok()) {
-    signer_ = std::shared_ptr<const audit::Signer>(std::move(*signer));
-  } else {
-    signer_status_ = FailedPreconditionError("database.audit_signing_key: " + signer.status().message());
+CliAuditRelay::CliAuditRelay(const config::DatabaseConfig& db, std::shared_ptr<const audit::Signer> signer)
+    : db_(db), signer_(std::move(signer)) {
+  if (!db_.audit_signing_key.empty() && !signer_) {
+    signer_status_ = FailedPreconditionError("database.audit_signing_key: " + db_.audit_signing_key +
+                                             " was not loaded at start-up");
   }
 }
 

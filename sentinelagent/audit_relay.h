@@ -39,10 +39,11 @@ bool IsCliAuditAction(std::string_view action);
 
 class CliAuditRelay {
  public:
-  // Loads the signing key now, while the agent has the privileges its own
-  // trail opened it with; a key that cannot be loaded makes every request
-  // fail naming it.
-  explicit CliAuditRelay(const config::DatabaseConfig& db);
+  // `signer` is the key the agent loaded at start-up, before its privilege
+  // drop (the agent's user cannot read a root-owned 0600 key afterwards); it
+  // is null when database.audit_signing_key is not set or could not be read,
+  // and then every request on a signed ledger fails naming the key.
+  CliAuditRelay(const config::DatabaseConfig& db, std::shared_ptr<const audit::Signer> signer);
 
   Result<nlohmann::json> Handle(const ipc::Request& request) const;
 

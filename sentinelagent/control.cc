@@ -85,7 +85,7 @@ Status AgentOps::ListenControl() {
     return nlohmann::json{{"queued", true}, {"collector", collector}, {"rules", "running now"}};
   };
   // sentinelcli's audit entries, signed with the agent's key (audit_relay.h).
-  auto relay = std::make_shared<const CliAuditRelay>(cfg.database);
+  auto relay = std::make_shared<const CliAuditRelay>(cfg.database, audit_signer_);
   h[std::string(kAuditAppendCommand)] = [relay](const ipc::Request& r) { return relay->Handle(r); };
   ASSIGN_OR_RETURN(control_, ipc::ControlServer::Listen(o, std::move(h)));
   return Status::Ok();

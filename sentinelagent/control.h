@@ -30,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sentinel/alerting/dispatcher.h"
+#include "sentinel/audit/signer.h"
 #include "sentinel/base/status.h"
 #include "sentinel/base/write_health.h"
 #include "sentinel/config/config.h"
@@ -58,6 +59,10 @@ class AgentOps {
 
   // Binds agent.sock. AlreadyExists when another agent listens on it;
   // other errors leave the agent without a control socket (logged by the caller).
+  // The audit signing key loaded at start-up (null when none): sentinelcli's
+  // entries relayed over agent.sock are signed with it. Call before
+  // ListenControl.
+  void SetAuditSigner(std::shared_ptr<const audit::Signer> signer) { audit_signer_ = std::move(signer); }
   Status ListenControl();
   Status StartControl();
   void Stop();
@@ -88,6 +93,7 @@ class AgentOps {
   const int64_t started_ms_;
   mutable std::mutex mu_;
   config::Config cfg_;
+  std::shared_ptr<const audit::Signer> audit_signer_;
   alerting::DeliveryMetrics delivery_;
   bool have_delivery_ = false;
   bool supervised_ = false;

@@ -244,6 +244,7 @@ int Run(const Flags& flags) {
   // configured with exit 2, a live agent.sock means another agent runs
   // (exit 1). They serve once the main loop runs.
   agent::AgentOps ops(cfg, kVersion);
+  ops.SetAuditSigner(signer);
   agent::HttpServer http(ops);
   if (!flags.once) {
     if (!cfg.telemetry.http_listen.empty()) {
@@ -301,10 +302,9 @@ int Run(const Flags& flags) {
     // A link planted at the ledger stops the agent. A ledger that is there
     // but damaged or not ours: the daemon runs without it (decisions #16),
     // --once stops before writing anything.
-    if (!opened.ok() &&
-        (IsRefusedPath(opened.status()) ||
-         (flags.once && (opened.status().code() == StatusCode::kFailedPrecondition ||
-                         opened.status().code() == StatusCode::kDataLoss)))) {
+    if (!opened.ok() && (IsRefusedPath(opened.status()) ||
+                         (flags.once && (opened.status().code() == StatusCode::kFailedPrecondition ||
+                                         opened.status().code() == StatusCode::kDataLoss)))) {
       std::fprintf(stderr, "sentinelagent: %s\n", opened.status().message().c_str());
       return kExitRuntime;
     }
