@@ -80,6 +80,10 @@ class Dispatcher::Worker {
     return unrecorded_.empty();
   }
 
+  // True while a batch is being delivered and recorded: its rows may already
+  // be finished in the store while its metrics are not counted yet.
+  bool Busy() const { return busy_.load(); }
+
   void Join() {
     if (thread_.joinable()) thread_.join();
   }
@@ -194,7 +198,10 @@ class Dispatcher::Worker {
         need_scan = WaitUntil(wake);
         continue;
       }
-      if (!Process(batch)) {
+      busy_ = true;
+      const bool processed = Process(batch);
+      busy_ = false;
+      if (!processed) {
         WaitUntil(d_.clock_.MonotonicMs() + kStoreErrorPauseMs);
         need_scan = true;
         continue;
@@ -378,6 +385,7 @@ class Dispatcher::Worker {
   Dispatcher& d_;
   std::unique_ptr<AlertSink> sink_;
   CircuitBreaker breaker_;
+  std::atomic<bool> busy_{false};
   Backoff backoff_;
   std::vector<QueueEntry> cache_;
   std::vector<QueueEntry> rescheduled_;
@@ -482,7 +490,7 @@ void Dispatcher::DeliverUnrecorded(std::vector<Alert> alerts) {
 Result<bool> Dispatcher::Idle() {
   if (!started_) return FailedPreconditionError("dispatcher not started");
   for (auto& w : workers_) {
-    if (!w->UnrecordedEmpty()) return false;
+    if (!w->UnrecordedEmpty() || w->Busy()) return false;
   }
   for (const SinkRoute& r : routes_) {
     ASSIGN_OR_RETURN(int64_t n, store_->PendingCount(r.name));

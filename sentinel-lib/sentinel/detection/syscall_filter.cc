@@ -111,6 +111,7 @@ Status InstallQueryWorkerFilter(int result_fd) {
              static_cast<long>(__NR_getuid), static_cast<long>(__NR_geteuid), static_cast<long>(__NR_getgid),
              static_cast<long>(__NR_getegid), static_cast<long>(__NR_getrandom),
              static_cast<long>(__NR_sched_yield), static_cast<long>(__NR_rt_sigreturn),
+             static_cast<long>(__NR_sigaltstack),  // its own signal stack (sanitizer runtimes query it)
              static_cast<long>(__NR_rt_sigprocmask), static_cast<long>(__NR_exit),
              static_cast<long>(__NR_exit_group),
        }) {
