@@ -329,9 +329,10 @@ void Describe(V& v, C& c) {
   v({"database", "event store and audit ledger"}, c.database, SectionRule{});
   v({"collection", "process scans (procmond)"}, c.collection, SectionRule{});
   // Root is gone after the drop: no key of the section can be changed without a restart.
-  v({.name = "privileges", .doc = "who the daemons become after start and what procmond keeps", .restart = true},
-    c.privileges,
-    SectionRule{});
+  v({.name = "privileges",
+     .doc = "who the daemons become after start and what procmond keeps",
+     .restart = true},
+    c.privileges, SectionRule{});
   v({"detection", "detection rules (sentinelagent)"}, c.detection, SectionRule{});
   v({"alerting", "alert deduplication and delivery"}, c.alerting, SectionRule{});
   v({"telemetry", "logs, health and metrics"}, c.telemetry, SectionRule{});
