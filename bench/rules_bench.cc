@@ -2,8 +2,11 @@
 // sandbox (RunRule: authorizer-checked compile, progress handler, limits,
 // rows turned into JSON findings) and bare (plain sqlite3_prepare/step of
 // the same SQL on a plain read-only connection, every column read) — the
-// peer measured in the same run. Reports per-rule medians, the total and
-// the sandbox/bare ratio (docs/benchmarks.md).
+// peer measured in the same run — and through the query worker the agent
+// now uses (query_worker.h: one killable, seccomp-confined worker per cycle,
+// started with the snapshot of the latest scan, every rule through it).
+// Reports per-rule medians, the totals, the worker's start (exec, open,
+// snapshot) and the sandbox/bare and worker/bare ratios (docs/benchmarks.md).
 //
 //   rules_bench [--procs N] [--runs R] [--db PATH] [--json]
 //
@@ -16,12 +19,14 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "bench/bench_util.h"
+#include "sentinel/detection/query_worker.h"
 #include "sentinel/detection/rule.h"
 #include "sentinel/detection/rule_runner.h"
 #include "sentinel/storage/store.h"
@@ -128,6 +133,8 @@ double RunBare(sqlite3* db, const std::string& sql, const detection::RunParams& 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Re-executed as the query worker of the "worker" contender (query_worker.h).
+  if (auto worker = detection::RunQueryWorkerIfRequested(argc, argv)) return *worker;
   int procs = 10'000, runs = 7;
   bool json_out = false;
   std::string keep_db;  // --db PATH: build the store there and keep it
@@ -202,12 +209,55 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bare snapshot: %s\n", sqlite3_errmsg(bare));
     return 1;
   }
-  std::vector<std::vector<double>> sandbox_ms(rules->size()), bare_ms(rules->size());
-  std::vector<double> total_sandbox, total_bare;
-  std::vector<size_t> findings(rules->size());
+  std::vector<std::vector<double>> sandbox_ms(rules->size()), bare_ms(rules->size()),
+      worker_ms(rules->size());
+  std::vector<double> total_sandbox, total_bare, worker_start, total_worker;
+  std::vector<size_t> findings(rules->size()), worker_findings(rules->size());
+  // The worker as the rule scheduler sets it up for a cycle: the store
+  // read-only, the frozen snapshot of the scan :scan_id names.
+  const detection::RunLimits limits;
+  detection::WorkerSetup setup;
+  setup.database_path = path;
+  setup.busy_timeout_ms = 5000;
+  setup.rule_snapshot = true;
+  setup.scan_id = params.scan_id;
+  setup.start_timeout_ms = limits.guard.timeout_ms + setup.busy_timeout_ms;
+  // One worker round: start (timed, snapshot included), every rule through
+  // it (timed), then the worker is killed and reaped (untimed) so it is gone
+  // before the in-process contenders run.
+  auto worker_round = [&](int run) {
+    auto start = Clock::now();
+    auto worker = detection::QueryWorker::Start(setup);
+    const double start_ms = Ms(Clock::now() - start);
+    if (!worker.ok()) {
+      std::fprintf(stderr, "worker start: %s\n", worker.status().message().c_str());
+      return false;
+    }
+    double tw = 0;
+    for (size_t r = 0; r < rules->size(); ++r) {
+      auto t0 = Clock::now();
+      auto res = (*worker)->RunRule((*rules)[r], params, limits);
+      const double ms = Ms(Clock::now() - t0);
+      if (!res.ok()) {
+        std::fprintf(stderr, "worker %s: %s\n", (*rules)[r].id.c_str(), res.status().message().c_str());
+        return false;
+      }
+      worker_findings[r] = res->rows.size();
+      if (run >= 0) worker_ms[r].push_back(ms);
+      tw += ms;
+    }
+    if (run >= 0) {
+      worker_start.push_back(start_ms);
+      total_worker.push_back(tw);
+    }
+    return true;
+  };
   // One untimed warm-up round fills the page cache and SQLite's caches.
   for (int run = -1; run < runs; ++run) {
     double ts = 0, tb = 0;
+    // The worker round goes first in every other run.
+    const bool worker_first = run % 2 != 0;
+    if (worker_first && !worker_round(run)) return 1;
     for (size_t r = 0; r < rules->size(); ++r) {
       const auto& rule = (*rules)[r];
       size_t rows = 0;
@@ -243,8 +293,17 @@ int main(int argc, char** argv) {
       total_sandbox.push_back(ts);
       total_bare.push_back(tb);
     }
+    if (!worker_first && !worker_round(run)) return 1;
   }
   sqlite3_close(bare);
+  // Same snapshot, same parameters: the worker must find what RunRule finds.
+  for (size_t r = 0; r < rules->size(); ++r) {
+    if (worker_findings[r] != findings[r]) {
+      std::fprintf(stderr, "%s: %zu findings in the worker, %zu in-process\n", (*rules)[r].id.c_str(),
+                   worker_findings[r], findings[r]);
+      return 1;
+    }
+  }
 
   nlohmann::json j;
   j["procs"] = procs;
@@ -254,18 +313,24 @@ int main(int argc, char** argv) {
   j["total_sandbox_ms"] = Median(total_sandbox);
   j["total_bare_ms"] = Median(total_bare);
   j["sandbox_over_bare"] = Median(total_sandbox) / Median(total_bare);
+  j["worker_start_ms"] = Median(worker_start);
+  j["total_worker_ms"] = Median(total_worker);
+  j["worker_over_bare"] = Median(total_worker) / Median(total_bare);
+  j["worker_cycle_ms"] = Median(worker_start) + Median(total_worker);
   if (json_out) {
     for (size_t r = 0; r < rules->size(); ++r) {
-      j["per_rule"][(*rules)[r].id] = {
-          {"sandbox_ms", Median(sandbox_ms[r])}, {"bare_ms", Median(bare_ms[r])}, {"findings", findings[r]}};
+      j["per_rule"][(*rules)[r].id] = {{"sandbox_ms", Median(sandbox_ms[r])},
+                                       {"bare_ms", Median(bare_ms[r])},
+                                       {"worker_ms", Median(worker_ms[r])},
+                                       {"findings", findings[r]}};
     }
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
-  std::printf("%-40s %12s %10s %9s\n", "rule", "sandbox ms", "bare ms", "findings");
+  std::printf("%-40s %12s %10s %10s %9s\n", "rule", "sandbox ms", "bare ms", "worker ms", "findings");
   for (size_t r = 0; r < rules->size(); ++r) {
-    std::printf("%-40s %12.2f %10.2f %9zu\n", (*rules)[r].id.c_str(), Median(sandbox_ms[r]),
-                Median(bare_ms[r]), findings[r]);
+    std::printf("%-40s %12.2f %10.2f %10.2f %9zu\n", (*rules)[r].id.c_str(), Median(sandbox_ms[r]),
+                Median(bare_ms[r]), Median(worker_ms[r]), findings[r]);
   }
   std::printf(
       "\n%zu rules over %d processes (median of %d runs): sandbox %.1f ms, bare %.1f ms, ratio %.3f\n",
@@ -273,5 +338,10 @@ int main(int argc, char** argv) {
       Median(total_sandbox) / Median(total_bare));
   std::printf("snapshot of the latest scan (once per cycle and worker): %.1f ms; cycle total %.1f ms\n",
               Median(snapshot_ms), Median(snapshot_ms) + Median(total_sandbox));
+  std::printf(
+      "worker (one per cycle, as the agent runs rules): start incl. snapshot %.1f ms, rules %.1f ms, "
+      "worker/bare %.3f; cycle total %.1f ms\n",
+      Median(worker_start), Median(total_worker), Median(total_worker) / Median(total_bare),
+      Median(worker_start) + Median(total_worker));
   return 0;
 }
