@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sentinel/base/escape.h"
 #include "sentinel/base/strings.h"
 
 namespace sentinel::cli {
@@ -11,27 +12,17 @@ namespace {
 
 constexpr const char* kRedacted = "<redacted>";
 
-// "scheme://user:secret@host/..." -> "scheme://user:<redacted>@host/...".
-std::string RedactUrl(const std::string& url) {
-  auto scheme = url.find("://");
-  if (scheme == std::string::npos) return url;
-  auto at = url.find('@', scheme + 3);
-  auto slash = url.find('/', scheme + 3);
-  if (at == std::string::npos || (slash != std::string::npos && slash < at)) return url;
-  auto colon = url.find(':', scheme + 3);
-  if (colon == std::string::npos || colon > at) return url;
-  return url.substr(0, colon + 1) + kRedacted + url.substr(at);
-}
-
 }  // namespace
 
-// Secrets (webhook header values, passwords in URLs) are shown as
-// <redacted>: `config show` output ends up in tickets and chat.
+// Secrets are never shown: `config show` output ends up in tickets and chat.
+// Header values become <redacted>; sink URLs are shown as in every error
+// message (sentinel::RedactUrl: scheme://host:port, and "/…" when a path,
+// query or userinfo was there — webhook tokens live in any of them).
 config::Config RedactSecrets(config::Config c) {
   for (auto& sink : c.alerting.sinks) {
     for (auto& [name, value] : sink.headers) value = kRedacted;
-    sink.url = RedactUrl(sink.url);
-    sink.smtp_url = RedactUrl(sink.smtp_url);
+    if (!sink.url.empty()) sink.url = sentinel::RedactUrl(sink.url);
+    if (!sink.smtp_url.empty()) sink.smtp_url = sentinel::RedactUrl(sink.smtp_url);
   }
   return c;
 }

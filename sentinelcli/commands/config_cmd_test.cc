@@ -26,8 +26,13 @@ TEST(ConfigShowTest, RedactsSecrets) {
   EXPECT_EQ(dump.find("hunter2"), std::string::npos);
   EXPECT_EQ(dump.find("s3cret"), std::string::npos);
   EXPECT_EQ(dump.find("pw@"), std::string::npos);
-  EXPECT_EQ(r.alerting.sinks[0].url, "https://bot:<redacted>@127.0.0.1:8443/hook?x=1");
-  EXPECT_EQ(r.alerting.sinks[2].url, "http://127.0.0.1:8080/a@b");  // '@' in the path is not userinfo
+  // Userinfo, path and query may each carry the token (Slack keeps it in the path): only
+  // scheme://host:port is shown, as in every error message.
+  EXPECT_EQ(r.alerting.sinks[0].url, "https://127.0.0.1:8443/…");
+  EXPECT_EQ(r.alerting.sinks[1].smtp_url, "smtp://127.0.0.1:25/…");
+  EXPECT_EQ(r.alerting.sinks[2].url, "http://127.0.0.1:8080/…");  // '@' in the path is not userinfo
+  EXPECT_EQ(dump.find("?x=1"), std::string::npos);
+  EXPECT_EQ(dump.find("/hook"), std::string::npos);
   EXPECT_EQ(r.alerting.sinks[0].headers.at("Authorization"), "<redacted>");
 }
 
