@@ -35,20 +35,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::optional<double> Sample(const std::string& metrics, const std::string& prefix) {
-  for (const auto& line : SplitLines(metrics)) {
-    if (line.rfind(prefix, 0) == 0 && line.size() > prefix.size() &&
-        (line[prefix.size()] == ' ' || line[prefix.size()] == '{')) {
-      try {
-        return std::stod(line.substr(line.rfind(' ') + 1));
-      } catch (...) {
-        return std::nullopt;
-      }
-    }
-  }
-  return std::nullopt;
-}
-
 nlohmann::json Component(const nlohmann::json& report, const std::string& name) {
   if (report.is_object() && report.contains("components")) {
     for (const auto& c : report["components"])
@@ -208,8 +194,9 @@ TEST(FullDiskTest, HealthNamesFailingWritesAlertsStillReachStdoutAndSigtermIsHon
         const std::string collector_detail = Component(health, "collector").value("detail", "");
         return health_status == 503 && Contains(agent_detail, "alert record writes failing") &&
                Contains(collector_detail, "scan batch writes failing") &&
-               Sample(metrics, "sentinel_alerts_unrecorded_total").value_or(0) >= 1 &&
-               Sample(metrics, "sentinel_unrecorded_deliveries_total{sink=\"console\",outcome=\"success\"}")
+               MetricSample(metrics, "sentinel_alerts_unrecorded_total").value_or(0) >= 1 &&
+               MetricSample(metrics,
+                            "sentinel_unrecorded_deliveries_total{sink=\"console\",outcome=\"success\"}")
                        .value_or(0) >= 1;
       },
       180s))
@@ -217,9 +204,10 @@ TEST(FullDiskTest, HealthNamesFailingWritesAlertsStillReachStdoutAndSigtermIsHon
       << metrics << log();
   EXPECT_EQ(Component(health, "agent").value("status", ""), "unhealthy");
   EXPECT_EQ(Component(health, "collector").value("status", ""), "unhealthy");
-  EXPECT_GE(Sample(metrics, "sentinel_store_write_failures_total{path=\"alert_records\"}").value_or(0), 1)
+  EXPECT_GE(MetricSample(metrics, "sentinel_store_write_failures_total{path=\"alert_records\"}").value_or(0),
+            1)
       << metrics;
-  EXPECT_GE(Sample(metrics, "sentinel_procmond_scan_write_failures_total").value_or(0), 1) << metrics;
+  EXPECT_GE(MetricSample(metrics, "sentinel_procmond_scan_write_failures_total").value_or(0), 1) << metrics;
   // The stdout sink printed an alert the store never recorded (id 0).
   bool printed = false;
   for (const auto& line : SplitLines(testing::ReadFile(sb.File("agent.out")))) {
@@ -235,7 +223,8 @@ TEST(FullDiskTest, HealthNamesFailingWritesAlertsStillReachStdoutAndSigtermIsHon
   // timing assertion) and says once how many scans were lost.
   ASSERT_TRUE(WaitFor(
       [&] {
-        return scrape() && Sample(metrics, "sentinel_procmond_scan_write_failures_total").value_or(0) >= 6;
+        return scrape() &&
+               MetricSample(metrics, "sentinel_procmond_scan_write_failures_total").value_or(0) >= 6;
       },
       120s))
       << metrics << log();
@@ -259,7 +248,7 @@ TEST(FullDiskTest, HealthNamesFailingWritesAlertsStillReachStdoutAndSigtermIsHon
                                      sb.ProcmondEnv(env), "", sb.File("procmond2.err"), true);
   ASSERT_TRUE(WaitFor([&] { return !agent.Running() || (scrape() && health_status == 200); }, 180s))
       << health.dump(2) << log() << testing::ReadFile(sb.File("procmond2.err"));
-  EXPECT_EQ(Sample(metrics, "sentinel_store_writes_failing{path=\"alert_records\"}"), 0.0) << metrics;
+  EXPECT_EQ(MetricSample(metrics, "sentinel_store_writes_failing{path=\"alert_records\"}"), 0.0) << metrics;
 
   agent.Signal(SIGTERM);
   procmond->Signal(SIGTERM);

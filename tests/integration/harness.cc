@@ -89,6 +89,20 @@ std::vector<std::string> ApplyEnv(const std::vector<std::string>& edits) {
   return out;
 }
 
+std::optional<double> MetricSample(const std::string& metrics, const std::string& prefix) {
+  for (const auto& line : SplitLines(metrics)) {
+    if (line.rfind(prefix, 0) == 0 && line.size() > prefix.size() &&
+        (line[prefix.size()] == ' ' || line[prefix.size()] == '{')) {
+      try {
+        return std::stod(line.substr(line.rfind(' ') + 1));
+      } catch (...) {
+        return std::nullopt;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 bool MakeServiceDir(const std::string& dir) {
   if (::mkdir(dir.c_str(), 0750) != 0) return false;
   if (::geteuid() != 0) return true;

@@ -44,6 +44,10 @@ std::vector<std::string> ApplyEnv(const std::vector<std::string>& edits);
 // on every Debian host.
 inline constexpr const char* kServiceUser = "nobody";
 
+// The value of the first sample line of Prometheus text `metrics` that
+// starts with `prefix` (a metric name with its label text), or nullopt.
+std::optional<double> MetricSample(const std::string& metrics, const std::string& prefix);
+
 // Creates `dir` (mode 0750) and, when run as root, gives it to
 // kServiceUser, like a data directory an install creates. False on failure.
 bool MakeServiceDir(const std::string& dir);

@@ -39,22 +39,6 @@ namespace {
 using namespace std::chrono_literals;
 using testing::FreePort;
 
-// The value of the first sample line of `metrics` that starts with `prefix`
-// (a metric name with its label text), or nullopt.
-std::optional<double> Sample(const std::string& metrics, const std::string& prefix) {
-  for (const auto& line : SplitLines(metrics)) {
-    if (line.rfind(prefix, 0) == 0 && line.size() > prefix.size() &&
-        (line[prefix.size()] == ' ' || line[prefix.size()] == '{')) {
-      try {
-        return std::stod(line.substr(line.rfind(' ') + 1));
-      } catch (...) {
-        return std::nullopt;
-      }
-    }
-  }
-  return std::nullopt;
-}
-
 std::string ComponentStatus(const nlohmann::json& report, const std::string& name) {
   if (!report.contains("components")) return "";
   for (const auto& c : report["components"])
@@ -125,8 +109,8 @@ TEST_F(ObservabilityTest, MetricsPassPromtoolHealthIsOkAndSocketsRefuseBadFrames
         auto res = http.Get("/metrics");
         if (!res || res->status != 200) return false;
         metrics = res->body;
-        return Sample(metrics, "sentinel_scans_total").value_or(0) >= 1 &&
-               Sample(metrics, "sentinel_detection_cycles_total{outcome=\"ok\"}").value_or(0) >= 1;
+        return MetricSample(metrics, "sentinel_scans_total").value_or(0) >= 1 &&
+               MetricSample(metrics, "sentinel_detection_cycles_total{outcome=\"ok\"}").value_or(0) >= 1;
       },
       120s))
       << "no scan and cycle in /metrics; last scrape:\n"
@@ -148,33 +132,36 @@ TEST_F(ObservabilityTest, MetricsPassPromtoolHealthIsOkAndSocketsRefuseBadFrames
     EXPECT_EQ(line.rfind("sentinel_", 0), 0u) << line;
   }
   // The named metrics, with plausible values.
-  EXPECT_EQ(Sample(metrics, "sentinel_collector_up"), 1.0) << metrics;
-  EXPECT_GE(Sample(metrics, "sentinel_scans_total").value_or(-1), 1) << metrics;
-  EXPECT_GE(Sample(metrics, "sentinel_scans_stored").value_or(-1), 1) << metrics;
-  EXPECT_GT(Sample(metrics, "sentinel_processes").value_or(-1), 1) << "a host has more than one process";
-  EXPECT_GE(Sample(metrics, "sentinel_last_scan_duration_seconds").value_or(-1), 0) << metrics;
-  EXPECT_GE(Sample(metrics, "sentinel_scan_duration_seconds_total").value_or(-1), 0) << metrics;
-  const double hits = Sample(metrics, "sentinel_hash_cache_hits_total").value_or(-1);
-  const double misses = Sample(metrics, "sentinel_hash_cache_misses_total").value_or(-1);
+  EXPECT_EQ(MetricSample(metrics, "sentinel_collector_up"), 1.0) << metrics;
+  EXPECT_GE(MetricSample(metrics, "sentinel_scans_total").value_or(-1), 1) << metrics;
+  EXPECT_GE(MetricSample(metrics, "sentinel_scans_stored").value_or(-1), 1) << metrics;
+  EXPECT_GT(MetricSample(metrics, "sentinel_processes").value_or(-1), 1)
+      << "a host has more than one process";
+  EXPECT_GE(MetricSample(metrics, "sentinel_last_scan_duration_seconds").value_or(-1), 0) << metrics;
+  EXPECT_GE(MetricSample(metrics, "sentinel_scan_duration_seconds_total").value_or(-1), 0) << metrics;
+  const double hits = MetricSample(metrics, "sentinel_hash_cache_hits_total").value_or(-1);
+  const double misses = MetricSample(metrics, "sentinel_hash_cache_misses_total").value_or(-1);
   EXPECT_GE(hits, 0) << metrics;
   EXPECT_GE(misses, 1) << "the first scan hashes at least one executable\n" << metrics;
-  EXPECT_TRUE(Sample(metrics, "sentinel_realtime_events_lost_total").has_value()) << metrics;
-  EXPECT_TRUE(Sample(metrics, "sentinel_realtime_events_received_total").has_value()) << metrics;
-  EXPECT_GE(Sample(metrics, "sentinel_rule_runs_total").value_or(-1), 1) << metrics;
-  EXPECT_GE(Sample(metrics, "sentinel_rule_duration_seconds_count").value_or(-1), 1) << metrics;
+  EXPECT_TRUE(MetricSample(metrics, "sentinel_realtime_events_lost_total").has_value()) << metrics;
+  EXPECT_TRUE(MetricSample(metrics, "sentinel_realtime_events_received_total").has_value()) << metrics;
+  EXPECT_GE(MetricSample(metrics, "sentinel_rule_runs_total").value_or(-1), 1) << metrics;
+  EXPECT_GE(MetricSample(metrics, "sentinel_rule_duration_seconds_count").value_or(-1), 1) << metrics;
   for (const char* sev : {"low", "medium", "high", "critical"}) {
-    EXPECT_TRUE(Sample(metrics, std::string("sentinel_alerts_stored{severity=\"") + sev + "\"}").has_value())
+    EXPECT_TRUE(
+        MetricSample(metrics, std::string("sentinel_alerts_stored{severity=\"") + sev + "\"}").has_value())
         << sev << "\n"
         << metrics;
-    EXPECT_TRUE(
-        Sample(metrics, std::string("sentinel_alerts_created_total{severity=\"") + sev + "\"}").has_value());
+    EXPECT_TRUE(MetricSample(metrics, std::string("sentinel_alerts_created_total{severity=\"") + sev + "\"}")
+                    .has_value());
   }
-  EXPECT_TRUE(Sample(metrics, "sentinel_deliveries_total{sink=\"console\",outcome=\"success\"}").has_value())
+  EXPECT_TRUE(
+      MetricSample(metrics, "sentinel_deliveries_total{sink=\"console\",outcome=\"success\"}").has_value())
       << metrics;
-  EXPECT_EQ(Sample(metrics, "sentinel_sink_circuit_state{sink=\"console\",state=\"closed\"}"), 1.0)
+  EXPECT_EQ(MetricSample(metrics, "sentinel_sink_circuit_state{sink=\"console\",state=\"closed\"}"), 1.0)
       << metrics;
-  EXPECT_EQ(Sample(metrics, "sentinel_dlq_size"), 0.0) << metrics;
-  EXPECT_EQ(Sample(metrics, "sentinel_metrics_invalid_total"), 0.0) << metrics;
+  EXPECT_EQ(MetricSample(metrics, "sentinel_dlq_size"), 0.0) << metrics;
+  EXPECT_EQ(MetricSample(metrics, "sentinel_metrics_invalid_total"), 0.0) << metrics;
 
   // GET /health: 200 and every component ok.
   auto health = http.Get("/health");
@@ -300,7 +287,7 @@ TEST_F(ObservabilityTest, HealthExitsFourOnceTheCollectorIsGone) {
   httplib::Client http("127.0.0.1", port);
   auto m = http.Get("/metrics");
   ASSERT_TRUE(m);
-  EXPECT_EQ(Sample(m->body, "sentinel_collector_up"), 0.0) << m->body;
+  EXPECT_EQ(MetricSample(m->body, "sentinel_collector_up"), 0.0) << m->body;
   auto h = http.Get("/health");
   ASSERT_TRUE(h);
   EXPECT_EQ(h->status, 503) << h->body;
@@ -506,7 +493,7 @@ TEST_F(ObservabilityTest, StuckDetectionCycleMakesTheAgentUnhealthy) {
         auto m = http.Get("/metrics");
         return !agent->Running() ||
                (code == 0 && m &&
-                Sample(m->body, "sentinel_detection_cycles_total{outcome=\"ok\"}").value_or(0) >= 1);
+                MetricSample(m->body, "sentinel_detection_cycles_total{outcome=\"ok\"}").value_or(0) >= 1);
       },
       90s))
       << report.dump(2) << AgentLog();

@@ -25,26 +25,6 @@ namespace {
 
 constexpr const char* kCommandsHelp = "health, scan-now, reload, stats";
 
-// An fd closed on scope exit unless released.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int release() {
-    int f = fd_;
-    fd_ = -1;
-    return f;
-  }
-
- private:
-  int fd_;
-};
-
 Result<sockaddr_un> MakeAddress(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -59,7 +39,7 @@ Result<sockaddr_un> MakeAddress(const std::string& path) {
 // Connects a non-blocking socket to `path`, waiting up to timeout_ms.
 Result<int> ConnectUnix(const std::string& path, int64_t timeout_ms) {
   ASSIGN_OR_RETURN(sockaddr_un addr, MakeAddress(path));
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (fd.get() < 0) return ErrnoError(errno, "socket");
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     const int err = errno;
@@ -208,7 +188,7 @@ Result<std::unique_ptr<ControlServer>> ControlServer::Listen(ServerOptions optio
     telemetry::LogInfo("removed a stale control socket", {{"path", s->path_}});
   }
 
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (fd.get() < 0) return ErrnoError(errno, "socket");
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     const int err = errno;
@@ -467,7 +447,7 @@ Result<nlohmann::json> CallRaw(const std::string& path, const std::string& raw, 
                                bool half_close) {
   const int64_t deadline = MonotonicMs() + timeout_ms;
   ASSIGN_OR_RETURN(int raw_fd, ConnectUnix(path, timeout_ms));
-  Fd fd(raw_fd);
+  UniqueFd fd(raw_fd);
   // A refusal (wrong uid, busy) may already be waiting; sending into a
   // closed connection then fails, so read what is there first.
   Status sent = WriteAll(fd.get(), raw, deadline, path);
