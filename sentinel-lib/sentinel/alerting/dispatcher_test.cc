@@ -98,7 +98,10 @@ TEST(DispatcherTest, ASlowSinkDoesNotHoldUpAnother) {
   ASSERT_TRUE(queued.ok()) << queued.status().ToString();
   EXPECT_EQ(*queued, 40);
   ASSERT_TRUE(Eventually([&] { return Accepted(fast) == 20; }));
-  // All of the fast sink's alerts went while the slow one is stuck in its first delivery.
+  // All of the fast sink's alerts went while the slow one is stuck in its first delivery (its
+  // worker may reach that first call only after the fast sink is done: wait for it, then check it
+  // made no second one).
+  ASSERT_TRUE(Eventually([&] { return Calls(slow) >= 1; }));
   EXPECT_EQ(Calls(slow), 1);
   EXPECT_EQ(Accepted(slow), 0u);
   {
