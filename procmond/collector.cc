@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "procmond/version.h"
+#include "sentinel/base/version.h"
 #include "sentinel/base/time.h"
 
 namespace sentinel::procmond {

@@ -5,7 +5,7 @@
 
 #include "procmond/privileges.h"
 #include "procmond/realtime/realtime_source.h"
-#include "procmond/version.h"
+#include "sentinel/base/version.h"
 #include "sentinel/audit/trail.h"
 #include "sentinel/base/time.h"
 

@@ -22,12 +22,13 @@
 #include "procmond/privileges.h"
 #include "procmond/realtime/event_writer.h"
 #include "procmond/realtime/realtime_source.h"
-#include "procmond/version.h"
 #include "sentinel/audit/signer.h"
 #include "sentinel/audit/trail.h"
 #include "sentinel/base/files.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
+#include "sentinel/base/version.h"
+#include "sentinel/config/bootstrap.h"
 #include "sentinel/config/config.h"
 #include "sentinel/storage/store.h"
 #include "sentinel/telemetry/log.h"
@@ -51,21 +52,14 @@ struct Flags {
 };
 
 Result<config::LoadedConfig> LoadConfig(const Flags& f) {
-  config::LoadOptions opts;
-  opts.optional_files = config::DefaultFiles();
-  if (!f.config_file.empty()) opts.explicit_file = f.config_file;
-  opts.environment = config::CurrentEnvironment();
-  if (!f.database.empty()) opts.overrides.push_back({"database.path", f.database});
-  if (!f.interval.empty()) opts.overrides.push_back({"collection.interval_secs", f.interval});
-  if (!f.log_level.empty()) opts.overrides.push_back({"telemetry.log_level", f.log_level});
-  return config::Load(opts);
+  return config::LoadProgramConfig({f.config_file,
+                                    {{"database.path", f.database},
+                                     {"collection.interval_secs", f.interval},
+                                     {"telemetry.log_level", f.log_level}}});
 }
 
 void InitLog(const config::Config& c) {
-  auto level = telemetry::ParseLogLevel(c.telemetry.log_level);
-  auto format = telemetry::ParseLogFormat(c.telemetry.log_format);
-  telemetry::InitLogging("procmond", level.ok() ? *level : telemetry::LogLevel::kInfo,
-                         format.ok() ? *format : telemetry::LogFormat::kJson);
+  config::InitProgramLogging("procmond", c);
 }
 
 // After a SIGHUP: says which changed keys wait for a restart, and records what now runs
@@ -94,7 +88,7 @@ int Run(const Flags& flags) {
   }
   config::Config cfg = loaded->config;
   InitLog(cfg);
-  LogInfo("procmond starting", {{"version", procmond::kVersion},
+  LogInfo("procmond starting", {{"version", sentinel::kVersion},
                                 {"pid", getpid()},
                                 {"uid", getuid()},
                                 {"config_hash", loaded->hash},
@@ -334,7 +328,7 @@ int Run(const Flags& flags) {
   }
 
   trail->Record("component_start", {{"component", "procmond"},
-                                    {"version", procmond::kVersion},
+                                    {"version", sentinel::kVersion},
                                     {"pid", getpid()},
                                     {"uid", start_uid},
                                     {"once", flags.once}});
@@ -553,7 +547,7 @@ int main(int argc, char** argv) {
   app.add_option("--interval", flags.interval, "Scan interval in seconds (collection.interval_secs)");
   app.add_flag("--once", flags.once, "Run one scan, write it and exit");
   app.add_option("--log-level", flags.log_level, "trace|debug|info|warn|error|critical|off");
-  app.set_version_flag("--version", std::string("procmond ") + sentinel::procmond::kVersion);
+  app.set_version_flag("--version", std::string("procmond ") + sentinel::kVersion);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

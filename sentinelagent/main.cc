@@ -26,6 +26,8 @@
 #include "sentinel/base/files.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
+#include "sentinel/base/version.h"
+#include "sentinel/config/bootstrap.h"
 #include "sentinel/config/config.h"
 #include "sentinel/detection/query_worker.h"
 #include "sentinel/detection/sql_guard.h"
@@ -45,7 +47,6 @@ using namespace sentinel;
 using telemetry::LogError;
 using telemetry::LogInfo;
 
-constexpr const char* kVersion = "0.1.0";
 constexpr int kExitRuntime = 1;
 constexpr int kExitUsage = 2;
 
@@ -58,20 +59,12 @@ struct Flags {
 };
 
 Result<config::LoadedConfig> LoadConfig(const Flags& f) {
-  config::LoadOptions opts;
-  opts.optional_files = config::DefaultFiles();
-  if (!f.config_file.empty()) opts.explicit_file = f.config_file;
-  opts.environment = config::CurrentEnvironment();
-  if (!f.database.empty()) opts.overrides.push_back({"database.path", f.database});
-  if (!f.log_level.empty()) opts.overrides.push_back({"telemetry.log_level", f.log_level});
-  return config::Load(opts);
+  return config::LoadProgramConfig(
+      {f.config_file, {{"database.path", f.database}, {"telemetry.log_level", f.log_level}}});
 }
 
 void InitLog(const config::Config& c) {
-  auto level = telemetry::ParseLogLevel(c.telemetry.log_level);
-  auto format = telemetry::ParseLogFormat(c.telemetry.log_format);
-  telemetry::InitLogging("sentinelagent", level.ok() ? *level : telemetry::LogLevel::kInfo,
-                         format.ok() ? *format : telemetry::LogFormat::kJson);
+  config::InitProgramLogging("sentinelagent", c);
 }
 
 // The delivery engine for `alerting`: one sink per enabled entry, built (and

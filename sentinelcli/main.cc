@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "sentinel/base/version.h"
 #include "sentinel/detection/query_worker.h"
 #include "sentinel/detection/sql_guard.h"
 #include "sentinelcli/commands/alerts_cmd.h"
@@ -18,9 +19,7 @@
 #include "sentinelcli/commands/query.h"
 #include "sentinelcli/commands/rules_cmd.h"
 
-namespace {
-constexpr const char* kVersion = "0.1.0";
-}
+namespace {}
 
 int main(int argc, char** argv) {
   // Re-executed as a query worker (sentinel/detection/query_worker.h).
@@ -29,7 +28,7 @@ int main(int argc, char** argv) {
   CLI::App app{"sentinelcli: query and manage SentinelD"};
   app.require_subcommand(1);
   app.fallthrough();
-  app.set_version_flag("--version", std::string("sentinelcli ") + kVersion);
+  app.set_version_flag("--version", std::string("sentinelcli ") + sentinel::kVersion);
 
   GlobalOptions global;
   app.add_option("--config", global.config_file, "Configuration file (layered over the defaults)");

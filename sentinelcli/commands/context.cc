@@ -6,18 +6,14 @@
 #include <span>
 
 #include "sentinel/audit/ledger.h"
+#include "sentinel/config/bootstrap.h"
 #include "sentinel/ipc/control_socket.h"
 #include "sentinel/storage/store.h"
 
 namespace sentinel::cli {
 
 Result<config::LoadedConfig> LoadCliConfig(const GlobalOptions& global) {
-  config::LoadOptions opts;
-  opts.optional_files = config::DefaultFiles();
-  if (!global.config_file.empty()) opts.explicit_file = global.config_file;
-  opts.environment = config::CurrentEnvironment();
-  if (!global.database.empty()) opts.overrides.push_back({"database.path", global.database});
-  return config::Load(opts);
+  return config::LoadProgramConfig({global.config_file, {{"database.path", global.database}}});
 }
 
 Result<Format> ResolveFormat(const GlobalOptions& global, Format fallback, bool allow_jsonl) {
