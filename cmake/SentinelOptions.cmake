@@ -1,5 +1,5 @@
 # Compiler warnings, hardening and sanitizers for every SentinelD target,
-# plus the small helpers sentinel_library() and sentinel_test().
+# plus the small helpers sentinel_library(), sentinel_test() and the module graph.
 
 add_library(sentinel_build_flags INTERFACE)
 target_compile_options(sentinel_build_flags INTERFACE
@@ -20,22 +20,172 @@ if(SENTINEL_HARDEN)
   target_link_options(sentinel_build_flags INTERFACE -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack)
 endif()
 
-# sentinel_library(NAME name SOURCES ... DEPS ... [TESTS ...])
+# Staged include directories: each module's public headers are linked into
+# ${SENTINEL_INCLUDE_STAGE}/<module>/sentinel/<module>/, the only include
+# directory the module exports, so code sees the public headers of the
+# modules it links and nothing else. The module's own sources (and its
+# tests) also see the whole module directory, internal/ included, through
+# ${SENTINEL_PRIVATE_STAGE}/<module>/sentinel/<module> -> the sources.
+set(SENTINEL_INCLUDE_STAGE ${PROJECT_BINARY_DIR}/include)
+set(SENTINEL_PRIVATE_STAGE ${PROJECT_BINARY_DIR}/include-private)
+
+# _sentinel_stage_headers(DIR dir PREFIX prefix HEADERS ...)
+#   Links each header (relative to the current source dir) to
+#   <dir>/<prefix>/<header>, and removes links left there by headers no
+#   longer listed (generated files, which are not links, are kept).
+function(_sentinel_stage_headers)
+  cmake_parse_arguments(ARG "" "DIR;PREFIX" "HEADERS" ${ARGN})
+  set(wanted "")
+  foreach(h IN LISTS ARG_HEADERS)
+    set(src ${CMAKE_CURRENT_SOURCE_DIR}/${h})
+    if(NOT EXISTS ${src})
+      message(FATAL_ERROR "${CMAKE_CURRENT_SOURCE_DIR}: public header ${h} does not exist")
+    endif()
+    set(dst ${ARG_DIR}/${ARG_PREFIX}/${h})
+    get_filename_component(dst_dir ${dst} DIRECTORY)
+    file(MAKE_DIRECTORY ${dst_dir})
+    file(CREATE_LINK ${src} ${dst} SYMBOLIC)
+    list(APPEND wanted ${dst})
+  endforeach()
+  file(GLOB_RECURSE staged LIST_DIRECTORIES false ${ARG_DIR}/*)
+  foreach(f IN LISTS staged)
+    if(IS_SYMLINK ${f} AND NOT f IN_LIST wanted)
+      file(REMOVE ${f})
+    endif()
+  endforeach()
+endfunction()
+
+# sentinel_record_module(NAME name DEPS ...)
+#   Records name -> its sentinel:: dependencies (and libcurl) for the module
+#   graph of docs/architecture.md (sentinel_write_module_graph()).
+function(sentinel_record_module)
+  cmake_parse_arguments(ARG "" "NAME" "DEPS" ${ARGN})
+  set(edges "")
+  foreach(d IN LISTS ARG_DEPS)
+    if(d MATCHES "^sentinel::(.+)$")
+      list(APPEND edges ${CMAKE_MATCH_1})
+    elseif(d STREQUAL "CURL::libcurl")
+      list(APPEND edges "libcurl")
+    endif()
+  endforeach()
+  set_property(GLOBAL APPEND PROPERTY SENTINEL_MODULES ${ARG_NAME})
+  set_property(GLOBAL PROPERTY SENTINEL_MODULE_DEPS_${ARG_NAME} "${edges}")
+endfunction()
+
+# sentinel_library(NAME name SOURCES ... PUBLIC_HEADERS ... DEPS ... [PRIVATE_DEPS ...]
+#                  [TESTS ...] [PRIVILEGED_TESTS ...] [TEST_DEPS ...] [TEST_SUPPORT_HEADERS ...])
 #   Declares the module target sentinel_<name> with alias sentinel::<name>.
-#   Headers are included from sentinel-lib/ ("sentinel/<name>/x.h").
+#   PUBLIC_HEADERS (paths relative to the module directory) are the module's
+#   interface, included as "sentinel/<name>/x.h" by the modules that link
+#   it; every other header (internal/ and the rest) is visible only to the
+#   module's own sources and tests. DEPS are public, PRIVATE_DEPS are not
+#   passed on.
 #   TESTS are *_test.cc files beside the code, linked into one test binary
 #   per module and registered with ctest under the label "unit".
+#   PRIVILEGED_TESTS are the tests that need root (they skip with the reason
+#   otherwise): the binary <name>_privileged_test, label "privileged".
+#   TEST_SUPPORT_HEADERS are test helpers other modules' tests may use: the
+#   INTERFACE target sentinel::<name>_testing exports them.
 function(sentinel_library)
-  cmake_parse_arguments(ARG "" "NAME" "SOURCES;DEPS;TESTS;TEST_DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "NAME"
+                        "SOURCES;PUBLIC_HEADERS;DEPS;PRIVATE_DEPS;TESTS;PRIVILEGED_TESTS;TEST_DEPS;TEST_SUPPORT_HEADERS" ${ARGN})
   set(target sentinel_${ARG_NAME})
+  set(public_dir ${SENTINEL_INCLUDE_STAGE}/${ARG_NAME})
+  set(private_dir ${SENTINEL_PRIVATE_STAGE}/${ARG_NAME})
+  _sentinel_stage_headers(DIR ${public_dir} PREFIX sentinel/${ARG_NAME} HEADERS ${ARG_PUBLIC_HEADERS})
+  file(MAKE_DIRECTORY ${private_dir}/sentinel)
+  file(CREATE_LINK ${CMAKE_CURRENT_SOURCE_DIR} ${private_dir}/sentinel/${ARG_NAME} SYMBOLIC)
+
   add_library(${target} STATIC ${ARG_SOURCES})
   add_library(sentinel::${ARG_NAME} ALIAS ${target})
-  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR}/sentinel-lib)
-  target_link_libraries(${target} PUBLIC ${ARG_DEPS} PRIVATE sentinel_build_flags)
+  target_include_directories(${target} PUBLIC ${public_dir} PRIVATE ${private_dir})
+  target_link_libraries(${target} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS} sentinel_build_flags)
   set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+  sentinel_record_module(NAME ${ARG_NAME} DEPS ${ARG_DEPS} ${ARG_PRIVATE_DEPS})
+
+  if(ARG_TEST_SUPPORT_HEADERS)
+    set(support_dir ${SENTINEL_INCLUDE_STAGE}/${ARG_NAME}-testing)
+    _sentinel_stage_headers(DIR ${support_dir} PREFIX sentinel/${ARG_NAME} HEADERS ${ARG_TEST_SUPPORT_HEADERS})
+    add_library(${target}_testing INTERFACE)
+    add_library(sentinel::${ARG_NAME}_testing ALIAS ${target}_testing)
+    target_include_directories(${target}_testing INTERFACE ${support_dir})
+    target_link_libraries(${target}_testing INTERFACE ${target} sentinel::testing GTest::gtest)
+  endif()
   if(SENTINEL_BUILD_TESTS AND ARG_TESTS)
     sentinel_test(NAME ${ARG_NAME}_test SOURCES ${ARG_TESTS} DEPS ${target} ${ARG_TEST_DEPS} LABELS unit)
+    # A module's tests may use its internal headers.
+    target_include_directories(${ARG_NAME}_test PRIVATE ${private_dir})
   endif()
+  if(SENTINEL_BUILD_TESTS AND ARG_PRIVILEGED_TESTS)
+    sentinel_test(NAME ${ARG_NAME}_privileged_test SOURCES ${ARG_PRIVILEGED_TESTS}
+                  DEPS ${target} ${ARG_TEST_DEPS} LABELS privileged)
+    target_include_directories(${ARG_NAME}_privileged_test PRIVATE ${private_dir})
+  endif()
+endfunction()
+
+# _sentinel_module_reach(m out): every module m depends on, directly or not.
+function(_sentinel_module_reach m out)
+  get_property(known GLOBAL PROPERTY _SENTINEL_REACH_${m} SET)
+  if(known)
+    get_property(reach GLOBAL PROPERTY _SENTINEL_REACH_${m})
+  else()
+    get_property(deps GLOBAL PROPERTY SENTINEL_MODULE_DEPS_${m})
+    set(reach "")
+    foreach(d IN LISTS deps)
+      _sentinel_module_reach(${d} below)
+      list(APPEND reach ${d} ${below})
+    endforeach()
+    list(REMOVE_DUPLICATES reach)
+    set_property(GLOBAL PROPERTY _SENTINEL_REACH_${m} "${reach}")
+  endif()
+  set(${out} "${reach}" PARENT_SCOPE)
+endfunction()
+
+# sentinel_write_module_graph(OUT file)
+#   Writes the recorded modules and their dependencies as a mermaid block
+#   (an edge implied by a longer path is left out),
+#   the one docs/architecture.md shows between its module-graph markers
+#   (checked by the module_graph_doc test; `make architecture-doc` updates it).
+function(sentinel_write_module_graph)
+  cmake_parse_arguments(ARG "" "OUT" "" ${ARGN})
+  get_property(modules GLOBAL PROPERTY SENTINEL_MODULES)
+  list(SORT modules)
+  set(text "```mermaid\ngraph BT\n")
+  foreach(m IN LISTS modules)
+    get_property(deps GLOBAL PROPERTY SENTINEL_MODULE_DEPS_${m})
+    list(REMOVE_DUPLICATES deps)
+    list(SORT deps)
+    # Transitive reduction: drop m -> d when another dependency of m reaches d.
+    set(direct "")
+    foreach(d IN LISTS deps)
+      set(implied FALSE)
+      foreach(other IN LISTS deps)
+        if(NOT other STREQUAL d)
+          _sentinel_module_reach(${other} reach)
+          if(d IN_LIST reach)
+            set(implied TRUE)
+          endif()
+        endif()
+      endforeach()
+      if(NOT implied)
+        list(APPEND direct ${d})
+      endif()
+    endforeach()
+    if(NOT direct)
+      string(APPEND text "  ${m}\n")
+    endif()
+    foreach(d IN LISTS direct)
+      if(d STREQUAL "libcurl")
+        string(APPEND text "  ${m} -.-> libcurl[(libcurl)]\n")
+      else()
+        string(APPEND text "  ${m} --> ${d}\n")
+      endif()
+    endforeach()
+  endforeach()
+  string(APPEND text "```\n")
+  file(WRITE ${ARG_OUT}.tmp "${text}")
+  file(COPY_FILE ${ARG_OUT}.tmp ${ARG_OUT} ONLY_IF_DIFFERENT)
+  file(REMOVE ${ARG_OUT}.tmp)
 endfunction()
 
 # sentinel_test(NAME n SOURCES ... DEPS ... LABELS ...)

@@ -62,7 +62,7 @@ Status AgentOps::ListenControl() {
     o.allowed_uids.insert(pw->pw_uid);
   std::map<std::string, ipc::Handler> h;
   h["health"] = [this](const ipc::Request&) -> Result<nlohmann::json> {
-    return nlohmann::json(ipc::HealthToJson(Health()));
+    return nlohmann::json(health::HealthToJson(Health()));
   };
   h["stats"] = [this](const ipc::Request&) -> Result<nlohmann::json> { return Stats(); };
   h["reload"] = [this](const ipc::Request&) -> Result<nlohmann::json> {
@@ -158,7 +158,7 @@ Result<nlohmann::json> AgentOps::AskProcmond(const std::string& cmd) const {
   return ipc::Call(ipc::SocketPath(dir, ipc::kProcmondSocket), cmd, kProcmondTimeoutMs);
 }
 
-ipc::HealthReport AgentOps::Health() {
+health::HealthReport AgentOps::Health() {
   config::Config cfg;
   alerting::DeliveryMetrics delivery;
   int64_t last_cycle = 0, cycles = 0;
@@ -170,10 +170,10 @@ ipc::HealthReport AgentOps::Health() {
     cycles = static_cast<int64_t>(cycles_);
   }
   const int64_t now = NowMs();
-  ipc::HealthReport r;
+  health::HealthReport r;
   r.source = "sentinelagent";
   r.generated_at_ms = now;
-  r.components.push_back(ipc::CheckCollector(cfg, AskProcmond("health"), now));
+  r.components.push_back(health::CheckCollector(cfg, AskProcmond("health"), now));
   std::string agent_detail = "pid " + std::to_string(::getpid()) + ", up " +
                              std::to_string((MonotonicMs() - started_ms_) / 1000) + " s, " +
                              std::to_string(cycles) + " detection cycles";
@@ -203,7 +203,7 @@ ipc::HealthReport AgentOps::Health() {
   for (const auto& p : problems) problem_text += (problem_text.empty() ? "" : "; ") + p;
   r.components.push_back({"agent", problems.empty() ? "ok" : "unhealthy",
                           problems.empty() ? agent_detail : problem_text + " (" + agent_detail + ")"});
-  r.components.push_back(ipc::CheckDatabase(cfg.database));
+  r.components.push_back(health::CheckDatabase(cfg.database));
   std::set<std::string> seen;
   for (const auto& s : delivery.sinks) {
     seen.insert(s.name);
@@ -218,7 +218,7 @@ ipc::HealthReport AgentOps::Health() {
       r.components.push_back({"sink:" + s.name, "unknown", "not yet reported by the delivery engine"});
     }
   }
-  r.components.push_back(ipc::CheckAuditTail(cfg.database));
+  r.components.push_back(health::CheckAuditTail(cfg.database));
   return r;
 }
 

@@ -5,7 +5,7 @@
 // of the dispatcher's delivery metrics, the supervised procmond) under a
 // mutex, and builds from it, from the event store (read-only, one short-lived
 // connection per request) and from procmond's control socket (1 s timeout):
-//   Health()   the per-component report (sentinel/ipc/health.h)
+//   Health()   the per-component report (sentinel/health/health.h)
 //   Metrics()  the Prometheus text, every name prefixed sentinel_
 //   Stats()    the counters as JSON (agent.sock `stats`)
 // It also serves agent.sock: health, stats, reload (SIGHUP to the agent
@@ -35,7 +35,7 @@
 #include "sentinel/base/write_health.h"
 #include "sentinel/config/config.h"
 #include "sentinel/ipc/control_socket.h"
-#include "sentinel/ipc/health.h"
+#include "sentinel/health/health.h"
 #include "sentinel/telemetry/metrics.h"
 #include "sentinelagent/rule_scheduler.h"
 
@@ -80,7 +80,7 @@ class AgentOps {
   bool TakeScanNow() { return scan_now_.exchange(false); }
 
   // --- readers (any thread) ---
-  ipc::HealthReport Health();
+  health::HealthReport Health();
   std::string Metrics();
   nlohmann::json Stats();
 

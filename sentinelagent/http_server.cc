@@ -143,8 +143,8 @@ std::string HttpServer::Answer(const std::string& head) {
   if (path == "/metrics") {
     return Response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", ops_.Metrics());
   }
-  ipc::HealthReport r = ops_.Health();
-  const std::string body = ipc::HealthToJson(r).dump() + "\n";
+  health::HealthReport r = ops_.Health();
+  const std::string body = health::HealthToJson(r).dump() + "\n";
   return r.healthy() ? Response(200, "OK", "application/json", body)
                      : Response(503, "Service Unavailable", "application/json", body);
 }

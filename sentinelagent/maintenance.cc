@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "sentinel/alertstore/retention.h"
 #include "sentinel/base/time.h"
 #include "sentinel/storage/store.h"
 #include "sentinel/telemetry/log.h"
@@ -64,18 +65,22 @@ void Maintenance::RunOnce() {
   const int64_t started = MonotonicMs();
   std::string error;
   storage::RetentionResult r;
+  int64_t alerts_deleted = 0;
   storage::MaintenanceResult m;
   auto store = storage::EventStore::Open({o.database_path, storage::OpenMode::kReadWrite, o.busy_timeout_ms});
   if (!store.ok()) {
     error = store.status().message();
   } else {
-    auto retained = (*store)->ApplyRetention(NowMs(), o.retention_days, o.alert_retention_days);
-    if (!retained.ok()) {
+    auto retained = (*store)->ApplyRetention(NowMs(), o.retention_days);
+    if (retained.ok()) r = *retained;
+    auto alerts = retained.ok() ? alerting::ApplyAlertRetention((*store)->db(), NowMs(), o.alert_retention_days)
+                                : Result<int64_t>(retained.status());
+    if (!alerts.ok()) {
       // What was deleted before the failure stays deleted (each chunk
       // committed); the rest goes at the next run.
-      error = "retention: " + retained.status().message();
+      error = "retention: " + alerts.status().message();
     } else {
-      r = *retained;
+      alerts_deleted = *alerts;
     }
     auto maintained = (*store)->Maintain();
     if (!maintained.ok()) {
@@ -87,12 +92,12 @@ void Maintenance::RunOnce() {
   }
   const int64_t duration = MonotonicMs() - started;
   const int64_t deleted =
-      r.scans_deleted + r.instances_deleted + r.states_deleted + r.events_deleted + r.alerts_deleted;
+      r.scans_deleted + r.instances_deleted + r.states_deleted + r.events_deleted + alerts_deleted;
   nlohmann::json counts = {{"scans_deleted", r.scans_deleted},
                            {"instances_deleted", r.instances_deleted},
                            {"states_deleted", r.states_deleted},
                            {"events_deleted", r.events_deleted},
-                           {"alerts_deleted", r.alerts_deleted},
+                           {"alerts_deleted", alerts_deleted},
                            {"retention_days", o.retention_days},
                            {"alert_retention_days", o.alert_retention_days}};
   {

@@ -2,7 +2,7 @@
 // database.retention_days / alert_retention_days, PRAGMA optimize and a
 // passive WAL checkpoint, every database.maintenance_interval_secs on a
 // thread of its own with its own connection. Deletes go in small
-// transactions (EventStore::ApplyRetention) so the collector's scan writes
+// transactions (EventStore::ApplyRetention, alerting::ApplyAlertRetention) so the collector's scan writes
 // wait one chunk at most; the checkpoint is PASSIVE, so it never waits for,
 // nor blocks, readers or writers.
 #pragma once

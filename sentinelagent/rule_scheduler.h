@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "sentinel/alerting/alert_store.h"
+#include "sentinel/alertstore/alert_store.h"
 #include "sentinel/base/status.h"
 #include "sentinel/config/config.h"
 #include "sentinel/detection/rule.h"

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sentinel/alerting/delivery_store.h"
+#include "sentinel/alertstore/delivery_store.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
 #include "sentinel/storage/store.h"

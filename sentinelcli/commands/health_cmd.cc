@@ -5,7 +5,7 @@
 
 #include "sentinel/base/time.h"
 #include "sentinel/ipc/control_socket.h"
-#include "sentinel/ipc/health.h"
+#include "sentinel/health/health.h"
 
 namespace sentinel::cli {
 namespace {
@@ -29,11 +29,11 @@ int RunHealth(const CommandContext& ctx) {
   const config::Config& cfg = ctx.config.config;
   const std::string agent_sock = ipc::SocketPath(cfg.ipc.socket_dir, ipc::kAgentSocket);
 
-  ipc::HealthReport report;
+  health::HealthReport report;
   auto reply = ipc::Call(agent_sock, "health", kAgentTimeoutMs);
   std::string agent_error;
   if (reply.ok() && reply->value("ok", false) && reply->contains("result")) {
-    auto parsed = ipc::HealthFromJson((*reply)["result"]);
+    auto parsed = health::HealthFromJson((*reply)["result"]);
     if (parsed.ok()) {
       report = std::move(parsed).value();
     } else {
@@ -45,10 +45,10 @@ int RunHealth(const CommandContext& ctx) {
   } else {
     agent_error = "agent not answering: " + reply.status().message();
   }
-  if (!agent_error.empty()) report = ipc::OfflineReport(cfg, agent_error, NowMs());
+  if (!agent_error.empty()) report = health::OfflineReport(cfg, agent_error, NowMs());
 
   if (*format == Format::kJson) {
-    Status s = WriteObject(Format::kJson, *ctx.out, ipc::HealthToJson(report), ctx.term);
+    Status s = WriteObject(Format::kJson, *ctx.out, health::HealthToJson(report), ctx.term);
     if (!s.ok()) return FailRuntime(ctx, s);
   } else {
     size_t width = 0;

@@ -8,7 +8,7 @@
 namespace sentinel::cli {
 
 // Asks the agent over agent.sock (3 s timeout); when it does not answer,
-// reports what the CLI can read itself (sentinel/ipc/health.h
+// reports what the CLI can read itself (sentinel/health/health.h
 // OfflineReport) with the agent marked unhealthy.
 int RunHealth(const CommandContext& ctx);
 

@@ -35,7 +35,7 @@
 #include <vector>
 
 #include "sentinel/alerting/circuit_breaker.h"
-#include "sentinel/alerting/delivery_store.h"
+#include "sentinel/alertstore/delivery_store.h"
 #include "sentinel/alerting/sink.h"
 #include "sentinel/base/status.h"
 #include "sentinel/base/time.h"
@@ -76,7 +76,7 @@ struct DeliveryMetrics {
 // An enabled sink and its filter.
 struct SinkBinding {
   std::unique_ptr<AlertSink> sink;
-  std::optional<detection::Severity> min_severity;
+  std::optional<models::Severity> min_severity;
 };
 
 struct DispatcherOptions {

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "sentinel/alerting/internal/fake_clock.h"
-#include "sentinel/alerting/internal/test_util.h"
+#include "sentinel/alertstore/test_util.h"
 
 namespace sentinel::alerting {
 namespace {

@@ -127,24 +127,6 @@ void EmitList(YAML::Emitter& e, const char* key, const std::vector<std::string>&
 
 }  // namespace
 
-std::string_view SeverityName(Severity s) {
-  switch (s) {
-    case Severity::kLow: return "low";
-    case Severity::kMedium: return "medium";
-    case Severity::kHigh: return "high";
-    case Severity::kCritical: return "critical";
-  }
-  return "medium";
-}
-
-std::optional<Severity> ParseSeverity(std::string_view name) {
-  if (name == "low") return Severity::kLow;
-  if (name == "medium") return Severity::kMedium;
-  if (name == "high") return Severity::kHigh;
-  if (name == "critical") return Severity::kCritical;
-  return std::nullopt;
-}
-
 std::string_view RuleSourceName(RuleSource s) {
   return s == RuleSource::kBuiltin ? "builtin" : "user";
 }

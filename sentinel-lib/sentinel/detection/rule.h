@@ -20,13 +20,14 @@
 #include <vector>
 
 #include "sentinel/base/status.h"
+#include "sentinel/models/severity.h"
 
 namespace sentinel::detection {
 
-enum class Severity { kLow = 0, kMedium = 1, kHigh = 2, kCritical = 3 };
-
-std::string_view SeverityName(Severity s);
-std::optional<Severity> ParseSeverity(std::string_view name);
+// Severity is a models type; these names keep detection::Severity valid.
+using models::ParseSeverity;
+using models::Severity;
+using models::SeverityName;
 
 enum class RuleSource { kBuiltin, kUser };
 std::string_view RuleSourceName(RuleSource s);

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -86,6 +87,19 @@ Status WriteAll(int fd, std::string_view data, int64_t deadline_ms, const std::s
   return Status::Ok();
 }
 
+// Feeds one chunk of a reply to `dec`: the reply once a whole frame is in,
+// nullopt while more is needed.
+std::optional<Result<nlohmann::json>> DecodeReply(FrameDecoder& dec, std::string_view data,
+                                                  const std::string& what) {
+  size_t used = 0;
+  auto st = dec.Feed(data, &used);
+  if (st == FrameDecoder::State::kError) return DataLossError("reply from " + what + ": " + dec.error());
+  if (st != FrameDecoder::State::kFrame) return std::nullopt;
+  auto j = nlohmann::json::parse(dec.TakePayload(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return DataLossError("reply from " + what + " is not a JSON object");
+  return Result<nlohmann::json>(std::move(j));
+}
+
 Result<nlohmann::json> ReadReply(int fd, int64_t deadline_ms, const std::string& what) {
   FrameDecoder dec;
   char buf[4096];
@@ -93,9 +107,7 @@ Result<nlohmann::json> ReadReply(int fd, int64_t deadline_ms, const std::string&
     const int64_t left = deadline_ms - MonotonicMs();
     if (left <= 0) return DeadlineExceededError("waiting for a reply from " + what + ": timed out");
     pollfd p{fd, POLLIN, 0};
-    int pr = ::poll(&p, 1, static_cast<int>(left));
-    if (pr < 0 && errno == EINTR) continue;
-    if (pr <= 0) continue;  // re-check the deadline
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;  // EINTR or nothing yet: re-check the deadline
     ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n < 0) return UnavailableError("reading from " + what + ": " + std::strerror(errno));
@@ -103,18 +115,80 @@ Result<nlohmann::json> ReadReply(int fd, int64_t deadline_ms, const std::string&
       return UnavailableError("reading from " + what + ": connection closed" +
                               (dec.mid_frame() ? " in the middle of a frame" : " without a reply"));
     }
-    std::string_view data(buf, static_cast<size_t>(n));
-    size_t used = 0;
-    auto st = dec.Feed(data, &used);
-    if (st == FrameDecoder::State::kError) return DataLossError("reply from " + what + ": " + dec.error());
-    if (st == FrameDecoder::State::kFrame) {
-      std::string payload = dec.TakePayload();
-      auto j = nlohmann::json::parse(payload, nullptr, false);
-      if (j.is_discarded() || !j.is_object())
-        return DataLossError("reply from " + what + " is not a JSON object");
-      return j;
-    }
+    if (auto reply = DecodeReply(dec, std::string_view(buf, static_cast<size_t>(n)), what)) return *reply;
   }
+}
+
+// Makes sure the socket directory exists and is a real directory (created
+// 0750 when missing); returns whether it was created.
+Result<bool> PrepareSocketDir(const std::string& dir) {
+  // The socket directory may belong to the service user, who can then swap
+  // any name in it: nothing here follows a link, and the mode and owner of
+  // what is created are set through descriptors (base/files.h).
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) == 0) {
+    if (S_ISLNK(st.st_mode)) return RefusedPathError(dir, "ipc.socket_dir is a symbolic link");
+    if (!S_ISDIR(st.st_mode)) return FailedPreconditionError("ipc.socket_dir " + dir + " is not a directory");
+    return false;
+  }
+  if (errno != ENOENT) return ErrnoError(errno, "ipc.socket_dir " + dir);
+  if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) return ErrnoError(errno, "creating ipc.socket_dir " + dir);
+  RETURN_IF_ERROR(ChmodNoFollow(dir, S_IFDIR, 0750));  // whatever the umask
+  return true;
+}
+
+// Whatever is at `path` before binding: nothing, or a stale socket of a dead
+// process (removed). Refuses a link, a non-socket, and a socket someone
+// still listens on.
+Status ClearStaleSocket(const std::string& path, const std::string& component) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return Status::Ok();
+  if (S_ISLNK(st.st_mode)) return RefusedPathError(path, "it is a symbolic link");
+  if (!S_ISSOCK(st.st_mode)) {
+    return FailedPreconditionError(path + " exists and is not a socket; remove it or change ipc.socket_dir");
+  }
+  auto probe = ConnectUnix(path, 500);
+  if (probe.ok()) {
+    ::close(*probe);
+    return AlreadyExistsError("another " + component + " is already listening on " + path);
+  }
+  if (probe.status().code() == StatusCode::kDeadlineExceeded) {
+    return AlreadyExistsError("another " + component + " holds " + path + " (connect did not complete)");
+  }
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoError(errno, "removing stale socket " + path);
+  telemetry::LogInfo("removed a stale control socket", {{"path", path}});
+  return Status::Ok();
+}
+
+// A listening socket bound at `path`, mode 0660.
+Result<UniqueFd> BindAndListen(const std::string& path, const sockaddr_un& addr, const std::string& component) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (fd.get() < 0) return ErrnoError(errno, "socket");
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
+    const int err = errno;
+    if (err == EADDRINUSE) return AlreadyExistsError("another " + component + " took " + path + " just now");
+    return ErrnoError(err, "binding " + path);
+  }
+  // bind() never follows a link, but the name can be swapped right after;
+  // the mode is set on what the name holds only if it is a lone socket.
+  if (Status st_mode = ChmodNoFollow(path, S_IFSOCK, 0660); !st_mode.ok()) {
+    if (IsRefusedPath(st_mode)) return st_mode;  // not ours any more: left alone
+    ::unlink(path.c_str());
+    return st_mode.WithContext("chmod 0660");
+  }
+  if (::listen(fd.get(), 16) != 0) {
+    const int err = errno;
+    ::unlink(path.c_str());
+    return ErrnoError(err, "listen on " + path);
+  }
+  return fd;
+}
+
+// Sends a refusal (best effort) and closes the connection.
+void Refuse(int fd, const std::string& why) {
+  auto frame = EncodeJsonFrame(MakeError(nullptr, why));
+  if (frame.ok()) ::send(fd, frame->data(), frame->size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  ::close(fd);
 }
 
 }  // namespace
@@ -148,67 +222,10 @@ Result<std::unique_ptr<ControlServer>> ControlServer::Listen(ServerOptions optio
   if (dir.empty()) return InvalidArgumentError("ipc.socket_dir is empty");
   s->path_ = SocketPath(dir, s->options_.socket_name);
   ASSIGN_OR_RETURN(sockaddr_un addr, MakeAddress(s->path_));
-
-  // The socket directory may belong to the service user, who can then swap
-  // any name in it: nothing here follows a link, and the mode and owner of
-  // what is created are set through descriptors (base/files.h).
+  ASSIGN_OR_RETURN(s->created_dir_, PrepareSocketDir(dir));
+  RETURN_IF_ERROR(ClearStaleSocket(s->path_, s->options_.component));
+  ASSIGN_OR_RETURN(UniqueFd fd, BindAndListen(s->path_, addr, s->options_.component));
   struct stat st {};
-  if (::lstat(dir.c_str(), &st) != 0) {
-    if (errno != ENOENT) return ErrnoError(errno, "ipc.socket_dir " + dir);
-    if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
-      return ErrnoError(errno, "creating ipc.socket_dir " + dir);
-    }
-    RETURN_IF_ERROR(ChmodNoFollow(dir, S_IFDIR, 0750));  // whatever the umask
-    s->created_dir_ = true;
-  } else if (S_ISLNK(st.st_mode)) {
-    return RefusedPathError(dir, "ipc.socket_dir is a symbolic link");
-  } else if (!S_ISDIR(st.st_mode)) {
-    return FailedPreconditionError("ipc.socket_dir " + dir + " is not a directory");
-  }
-
-  if (::lstat(s->path_.c_str(), &st) == 0) {
-    if (S_ISLNK(st.st_mode)) return RefusedPathError(s->path_, "it is a symbolic link");
-    if (!S_ISSOCK(st.st_mode)) {
-      return FailedPreconditionError(s->path_ +
-                                     " exists and is not a socket; remove it or change ipc.socket_dir");
-    }
-    auto probe = ConnectUnix(s->path_, 500);
-    if (probe.ok()) {
-      ::close(*probe);
-      return AlreadyExistsError("another " + s->options_.component + " is already listening on " + s->path_);
-    }
-    if (probe.status().code() == StatusCode::kDeadlineExceeded) {
-      return AlreadyExistsError("another " + s->options_.component + " holds " + s->path_ +
-                                " (connect did not complete)");
-    }
-    // Nobody listens: a stale socket of a dead process.
-    if (::unlink(s->path_.c_str()) != 0 && errno != ENOENT) {
-      return ErrnoError(errno, "removing stale socket " + s->path_);
-    }
-    telemetry::LogInfo("removed a stale control socket", {{"path", s->path_}});
-  }
-
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (fd.get() < 0) return ErrnoError(errno, "socket");
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    const int err = errno;
-    if (err == EADDRINUSE) {
-      return AlreadyExistsError("another " + s->options_.component + " took " + s->path_ + " just now");
-    }
-    return ErrnoError(err, "binding " + s->path_);
-  }
-  // bind() never follows a link, but the name can be swapped right after;
-  // the mode is set on what the name holds only if it is a lone socket.
-  if (Status st_mode = ChmodNoFollow(s->path_, S_IFSOCK, 0660); !st_mode.ok()) {
-    if (IsRefusedPath(st_mode)) return st_mode;  // not ours any more: left alone
-    ::unlink(s->path_.c_str());
-    return st_mode.WithContext("chmod 0660");
-  }
-  if (::listen(fd.get(), 16) != 0) {
-    const int err = errno;
-    ::unlink(s->path_.c_str());
-    return ErrnoError(err, "listen on " + s->path_);
-  }
   if (::lstat(s->path_.c_str(), &st) == 0) s->inode_ = st.st_ino;
   s->wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (s->wake_fd_ < 0) {
@@ -338,109 +355,105 @@ void ControlServer::HandleReadable(Client& c) {
   }
 }
 
-void ControlServer::Serve() {
-  std::vector<std::unique_ptr<Client>> clients;
-  auto close_client = [](Client& c) {
-    if (c.fd >= 0) ::close(c.fd);
-    c.fd = -1;
-  };
-  while (!stopping_.load()) {
-    std::vector<pollfd> fds;
-    fds.push_back({wake_fd_, POLLIN, 0});
-    fds.push_back({listen_fd_, POLLIN, 0});
-    int64_t now = MonotonicMs();
-    int64_t next_deadline = now + 1000;
-    for (auto& c : clients) {
-      short ev = c->out.empty() ? POLLIN : POLLOUT;
-      if (c->close_after && c->out.empty()) ev = 0;
-      fds.push_back({c->fd, ev, 0});
-      next_deadline = std::min(next_deadline, c->deadline_ms);
+namespace {
+
+void CloseClientFd(int* fd) {
+  if (*fd >= 0) ::close(*fd);
+  *fd = -1;
+}
+
+}  // namespace
+
+int ControlServer::PollClients(const Clients& clients, std::vector<pollfd>* fds) {
+  fds->clear();
+  fds->push_back({wake_fd_, POLLIN, 0});
+  fds->push_back({listen_fd_, POLLIN, 0});
+  const int64_t now = MonotonicMs();
+  int64_t next_deadline = now + 1000;
+  for (const auto& c : clients) {
+    short ev = c->out.empty() ? POLLIN : POLLOUT;
+    if (c->close_after && c->out.empty()) ev = 0;
+    fds->push_back({c->fd, ev, 0});
+    next_deadline = std::min(next_deadline, c->deadline_ms);
+  }
+  const int timeout = static_cast<int>(std::clamp<int64_t>(next_deadline - now, 0, 1000));
+  return ::poll(fds->data(), fds->size(), timeout);
+}
+
+void ControlServer::ServeClient(Client& c, short revents, int64_t now) {
+  if (revents & (POLLERR | POLLNVAL)) return CloseClientFd(&c.fd);
+  if (revents & POLLOUT) {
+    ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      c.out.erase(0, static_cast<size_t>(n));
+    } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+      return CloseClientFd(&c.fd);
     }
-    int timeout = static_cast<int>(std::clamp<int64_t>(next_deadline - now, 0, 1000));
-    int pr = ::poll(fds.data(), fds.size(), timeout);
+  } else if (revents & (POLLIN | POLLHUP)) {
+    HandleReadable(c);
+  }
+  if (c.close_after && c.out.empty()) return CloseClientFd(&c.fd);
+  if (now >= c.deadline_ms) {
+    // Idle between requests or stuck mid-request: either way, free the slot.
+    stats_.timeouts++;
+    if (c.decoder.mid_frame() || !c.out.empty()) {
+      telemetry::LogWarn("control client timed out", {{"socket", path_}, {"uid", c.uid}});
+    }
+    CloseClientFd(&c.fd);
+  }
+}
+
+void ControlServer::AcceptClients(Clients& clients) {
+  while (true) {
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) return;
+    stats_.accepted++;
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+      ::close(fd);
+      continue;
+    }
+    const bool allowed = cred.uid == 0 || cred.uid == ::getuid() || options_.allowed_uids.count(cred.uid) > 0;
+    if (!allowed) {
+      stats_.refused_peers++;
+      telemetry::LogWarn("control connection refused: peer uid not allowed",
+                         {{"socket", path_}, {"uid", cred.uid}, {"pid", cred.pid}});
+      Refuse(fd, "permission denied: uid " + std::to_string(cred.uid) + " may not use " + path_);
+      continue;
+    }
+    if (clients.size() >= options_.max_clients) {
+      stats_.busy++;
+      Refuse(fd, "server busy: " + std::to_string(options_.max_clients) + " clients connected; try again");
+      continue;
+    }
+    auto c = std::make_unique<Client>();
+    c->fd = fd;
+    c->uid = cred.uid;
+    c->pid = cred.pid;
+    c->deadline_ms = MonotonicMs() + options_.request_timeout_ms;
+    clients.push_back(std::move(c));
+  }
+}
+
+void ControlServer::Serve() {
+  Clients clients;
+  std::vector<pollfd> fds;
+  while (!stopping_.load()) {
+    const int pr = PollClients(clients, &fds);
     if (pr < 0 && errno != EINTR) {
       telemetry::LogError("control socket poll failed", {{"socket", path_}, {"error", std::strerror(errno)}});
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       continue;
     }
     if (stopping_.load()) break;
-    now = MonotonicMs();
+    const int64_t now = MonotonicMs();
     // Clients first (indices match `clients`), then new connections.
-    for (size_t i = 0; i < clients.size(); ++i) {
-      Client& c = *clients[i];
-      const short re = pr > 0 ? fds[i + 2].revents : 0;
-      if (re & (POLLERR | POLLNVAL)) {
-        close_client(c);
-        continue;
-      }
-      if (re & POLLOUT) {
-        ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n > 0) {
-          c.out.erase(0, static_cast<size_t>(n));
-        } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-          close_client(c);
-          continue;
-        }
-      } else if (re & (POLLIN | POLLHUP)) {
-        HandleReadable(c);
-      }
-      if (c.close_after && c.out.empty()) {
-        close_client(c);
-        continue;
-      }
-      if (now >= c.deadline_ms) {
-        // Idle between requests or stuck mid-request: either way, free the slot.
-        if (c.decoder.mid_frame() || !c.out.empty()) {
-          stats_.timeouts++;
-          telemetry::LogWarn("control client timed out", {{"socket", path_}, {"uid", c.uid}});
-        } else {
-          stats_.timeouts++;
-        }
-        close_client(c);
-      }
-    }
+    for (size_t i = 0; i < clients.size(); ++i) ServeClient(*clients[i], pr > 0 ? fds[i + 2].revents : 0, now);
     std::erase_if(clients, [](const std::unique_ptr<Client>& c) { return c->fd < 0; });
-
-    if (pr > 0 && (fds[1].revents & POLLIN)) {
-      while (true) {
-        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd < 0) break;
-        stats_.accepted++;
-        ucred cred{};
-        socklen_t len = sizeof(cred);
-        if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-          ::close(fd);
-          continue;
-        }
-        const bool allowed =
-            cred.uid == 0 || cred.uid == ::getuid() || options_.allowed_uids.count(cred.uid) > 0;
-        auto refuse = [&](const std::string& why) {
-          auto frame = EncodeJsonFrame(MakeError(nullptr, why));
-          if (frame.ok()) ::send(fd, frame->data(), frame->size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-          ::close(fd);
-        };
-        if (!allowed) {
-          stats_.refused_peers++;
-          telemetry::LogWarn("control connection refused: peer uid not allowed",
-                             {{"socket", path_}, {"uid", cred.uid}, {"pid", cred.pid}});
-          refuse("permission denied: uid " + std::to_string(cred.uid) + " may not use " + path_);
-          continue;
-        }
-        if (clients.size() >= options_.max_clients) {
-          stats_.busy++;
-          refuse("server busy: " + std::to_string(options_.max_clients) + " clients connected; try again");
-          continue;
-        }
-        auto c = std::make_unique<Client>();
-        c->fd = fd;
-        c->uid = cred.uid;
-        c->pid = cred.pid;
-        c->deadline_ms = MonotonicMs() + options_.request_timeout_ms;
-        clients.push_back(std::move(c));
-      }
-    }
+    if (pr > 0 && (fds[1].revents & POLLIN)) AcceptClients(clients);
   }
-  for (auto& c : clients) close_client(*c);
+  for (auto& c : clients) CloseClientFd(&c->fd);
 }
 
 Result<nlohmann::json> CallRaw(const std::string& path, const std::string& raw, int64_t timeout_ms,

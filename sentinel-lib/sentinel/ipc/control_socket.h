@@ -22,6 +22,7 @@
 // Thread-safety: Listen/Start/Stop from one owning thread; stats() from any.
 #pragma once
 
+#include <poll.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -32,6 +33,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -96,6 +98,11 @@ class ControlServer {
   ControlServer(ServerOptions options, std::map<std::string, Handler> handlers);
   void Serve();
   struct Client;
+  using Clients = std::vector<std::unique_ptr<Client>>;
+  // One poll() over the wake fd, the listening socket and every client.
+  int PollClients(const Clients& clients, std::vector<pollfd>* fds);
+  void ServeClient(Client& c, short revents, int64_t now);
+  void AcceptClients(Clients& clients);
   void HandleReadable(Client& c);
   void Dispatch(Client& c, const std::string& payload);
   void QueueReply(Client& c, const nlohmann::json& reply);

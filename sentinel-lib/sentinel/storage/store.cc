@@ -1,7 +1,6 @@
 #include "sentinel/storage/store.h"
 
 #include <fcntl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +13,7 @@
 
 #include "sentinel/base/files.h"
 #include "sentinel/base/time.h"
+#include "sentinel/crypto/siphash.h"
 
 namespace sentinel::storage {
 namespace {
@@ -148,93 +148,6 @@ Status CheckQuiescentFile(DatabaseKind kind, Database& db, const std::string& pa
   return Status::Ok();
 }
 
-// SipHash-2-4 with a 128-bit output (Aumasson & Bernstein; the reference
-// implementation's algorithm).
-struct SipKey {
-  uint64_t k0, k1;
-};
-
-SipKey RandomSipKey() {
-  SipKey k{};
-  unsigned char b[16];
-  size_t got = 0;
-  while (got < sizeof b) {
-    ssize_t n = ::getrandom(b + got, sizeof b - got, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      // No entropy source: still a correct digest, only forgeable.
-      for (size_t i = got; i < sizeof b; ++i) b[i] = static_cast<unsigned char>(i * 131 + 7);
-      break;
-    }
-    got += static_cast<size_t>(n);
-  }
-  for (int i = 0; i < 8; ++i) {
-    k.k0 |= static_cast<uint64_t>(b[i]) << (8 * i);
-    k.k1 |= static_cast<uint64_t>(b[8 + i]) << (8 * i);
-  }
-  return k;
-}
-
-inline uint64_t Rotl(uint64_t x, int b) {
-  return (x << b) | (x >> (64 - b));
-}
-
-std::pair<uint64_t, uint64_t> SipHash128(const SipKey& key, const unsigned char* in, size_t len) {
-  uint64_t v0 = 0x736f6d6570736575ULL ^ key.k0;
-  uint64_t v1 = 0x646f72616e646f6dULL ^ key.k1 ^ 0xee;
-  uint64_t v2 = 0x6c7967656e657261ULL ^ key.k0;
-  uint64_t v3 = 0x7465646279746573ULL ^ key.k1;
-  auto round = [&] {
-    v0 += v1;
-    v1 = Rotl(v1, 13);
-    v1 ^= v0;
-    v0 = Rotl(v0, 32);
-    v2 += v3;
-    v3 = Rotl(v3, 16);
-    v3 ^= v2;
-    v0 += v3;
-    v3 = Rotl(v3, 21);
-    v3 ^= v0;
-    v2 += v1;
-    v1 = Rotl(v1, 17);
-    v1 ^= v2;
-    v2 = Rotl(v2, 32);
-  };
-  auto load = [](const unsigned char* p, size_t n) {
-    uint64_t m = 0;
-    for (size_t i = 0; i < n; ++i) m |= static_cast<uint64_t>(p[i]) << (8 * i);
-    return m;
-  };
-  auto load8 = [&](const unsigned char* p) {
-    if constexpr (std::endian::native == std::endian::little) {
-      uint64_t m;
-      std::memcpy(&m, p, 8);
-      return m;
-    } else {
-      return load(p, 8);
-    }
-  };
-  const size_t full = len - len % 8;
-  for (size_t i = 0; i < full; i += 8) {
-    uint64_t m = load8(in + i);
-    v3 ^= m;
-    round();
-    round();
-    v0 ^= m;
-  }
-  uint64_t b = (static_cast<uint64_t>(len) << 56) | load(in + full, len - full);
-  v3 ^= b;
-  round();
-  round();
-  v0 ^= b;
-  v2 ^= 0xee;
-  for (int i = 0; i < 4; ++i) round();
-  const uint64_t lo = v0 ^ v1 ^ v2 ^ v3;
-  v1 ^= 0xdd;
-  for (int i = 0; i < 4; ++i) round();
-  return {lo, v0 ^ v1 ^ v2 ^ v3};
-}
-
 void AppendLength(std::string* s, size_t n) {
   uint64_t v = n;
   if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
@@ -249,7 +162,7 @@ EventStore::ImageDigest EventStore::DigestImage(const std::string& name,
                                                 const std::optional<std::string>& exe_path,
                                                 const std::optional<std::vector<std::string>>& argv,
                                                 std::string* scratch) {
-  static const SipKey kKey = RandomSipKey();
+  static const crypto::SipHashKey kKey = crypto::SipHashKey::Random();
   // Unambiguous encoding: every string length-prefixed, absence marked.
   std::string& s = *scratch;
   s.clear();
@@ -268,27 +181,60 @@ EventStore::ImageDigest EventStore::DigestImage(const std::string& name,
       s += a;
     }
   }
-  auto [lo, hi] = SipHash128(kKey, reinterpret_cast<const unsigned char*>(s.data()), s.size());
+  const crypto::SipHash128Digest digest = crypto::SipHash128(kKey, s);
   // A 128 KiB command line must not pin its buffer for good.
   if (s.capacity() > 65536) std::string().swap(s);
-  return ImageDigest{lo, hi};
+  return ImageDigest{digest.lo, digest.hi};
 }
+
+namespace {
+
+constexpr const char* kSideSuffixes[] = {"", "-wal", "-shm", "-journal"};
+
+// Before a read-write open: the directory exists, no planted link stands at
+// the file or its side files, and the file exists with mode 0640 (returns
+// whether this call created it) and is writable.
+Result<bool> PrepareReadWrite(const std::string& path) {
+  RETURN_IF_ERROR(EnsureParentDirectory(path));
+  // A planted link is refused before anything is created (Database::Open
+  // checks again, with SQLite's own O_NOFOLLOW behind it).
+  for (const char* suffix : kSideSuffixes) RETURN_IF_ERROR(RefuseSymlink(path + suffix));
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    RETURN_IF_ERROR(PrecreateFile(path));
+    return true;
+  }
+  if (S_ISREG(st.st_mode) && ::access(path.c_str(), W_OK) != 0) {
+    return PermissionDeniedError(path + ": database is not writable: " + std::strerror(errno));
+  }
+  return false;
+}
+
+// After the header check: WAL, pragmas and migrations (read-write), or the
+// schema check and query_only (read-only).
+Status SetUpOpened(Database& db, DatabaseKind kind, const StoreOptions& options, int version) {
+  if (options.mode == OpenMode::kReadWrite) {
+    Status s = db.Exec("PRAGMA journal_mode=WAL");
+    if (s.ok()) s = db.Exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON");
+    if (s.ok() && options.cache_kib > 0) s = db.Exec("PRAGMA cache_size=-" + std::to_string(options.cache_kib));
+    if (s.ok()) s = Migrate(db, kind);
+    if (!s.ok()) return s.WithContext(std::string("opening ") + std::string(KindName(kind)));
+    return Status::Ok();
+  }
+  if (version == 0) {
+    return FailedPreconditionError(options.path + ": empty database, not a SentinelD " +
+                                   std::string(KindName(kind)) + " (has procmond run yet?)");
+  }
+  RETURN_IF_ERROR(Migrate(db, kind));  // only checks: refuses an older schema read-only
+  return db.Exec("PRAGMA query_only=1");
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Database>> OpenStore(DatabaseKind kind, const StoreOptions& options) {
   bool created = false;
   if (options.mode == OpenMode::kReadWrite) {
-    RETURN_IF_ERROR(EnsureParentDirectory(options.path));
-    // A planted link is refused before anything is created (Database::Open
-    // checks again, with SQLite's own O_NOFOLLOW behind it).
-    for (const char* suffix : {"", "-wal", "-shm", "-journal"})
-      RETURN_IF_ERROR(RefuseSymlink(options.path + suffix));
-    struct stat st {};
-    if (::lstat(options.path.c_str(), &st) != 0) {
-      RETURN_IF_ERROR(PrecreateFile(options.path));
-      created = true;
-    } else if (S_ISREG(st.st_mode) && ::access(options.path.c_str(), W_OK) != 0) {
-      return PermissionDeniedError(options.path + ": database is not writable: " + std::strerror(errno));
-    }
+    ASSIGN_OR_RETURN(created, PrepareReadWrite(options.path));
   }
   auto db_or = Database::Open(options.path, options.mode, options.busy_timeout_ms);
   if (!db_or.ok()) {
@@ -304,7 +250,7 @@ Result<std::unique_ptr<Database>> OpenStore(DatabaseKind kind, const StoreOption
   auto fail = [&](Status s) -> Status {
     db.reset();
     if (created) {
-      for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((options.path + suffix).c_str());
+      for (const char* suffix : kSideSuffixes) ::unlink((options.path + suffix).c_str());
     }
     return s;
   };
@@ -312,22 +258,7 @@ Result<std::unique_ptr<Database>> OpenStore(DatabaseKind kind, const StoreOption
   // refused without being changed (not even switched to WAL).
   auto version = InspectSchema(*db, kind);
   if (!version.ok()) return fail(version.status());
-  if (options.mode == OpenMode::kReadWrite) {
-    Status s = db->Exec("PRAGMA journal_mode=WAL");
-    if (s.ok()) s = db->Exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON");
-    if (s.ok() && options.cache_kib > 0)
-      s = db->Exec("PRAGMA cache_size=-" + std::to_string(options.cache_kib));
-    if (s.ok()) s = Migrate(*db, kind);
-    if (!s.ok()) return fail(s.WithContext(std::string("opening ") + std::string(KindName(kind))));
-  } else {
-    if (*version == 0) {
-      return fail(FailedPreconditionError(options.path + ": empty database, not a SentinelD " +
-                                          std::string(KindName(kind)) + " (has procmond run yet?)"));
-    }
-    Status s = Migrate(*db, kind);  // only checks: refuses an older schema read-only
-    if (s.ok()) s = db->Exec("PRAGMA query_only=1");
-    if (!s.ok()) return fail(s);
-  }
+  if (Status s = SetUpOpened(*db, kind, options, *version); !s.ok()) return fail(s);
   return db;
 }
 
@@ -437,12 +368,23 @@ Result<int64_t> EventStore::WriteEvents(const std::vector<models::ProcessEvent>&
   return static_cast<int64_t>(events.size());
 }
 
-Result<int64_t> EventStore::WriteScanUnchecked(const models::ScanRecord& scan) {
-  ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
-  ASSIGN_OR_RETURN(auto prev,
-                   db_->QueryInt("SELECT MAX(scan_id) FROM scan_metadata WHERE status='completed'"));
-  const int64_t prev_scan_id = prev.value_or(0);
+// The statements and counters of one scan's write.
+struct EventStore::ScanWrite {
+  int64_t scan_id = 0;
+  int64_t prev_scan_id = 0;
+  Statement ins_inst, ins_state, close_inst;
+  int64_t new_count = 0;
+  int64_t exited = 0;
 
+  // Marks an instance ended with the previous scan.
+  Status Close(int64_t instance_id) {
+    RETURN_IF_ERROR(close_inst.BindInt(1, prev_scan_id));
+    RETURN_IF_ERROR(close_inst.BindInt(2, instance_id));
+    return close_inst.Run();
+  }
+};
+
+Result<int64_t> EventStore::InsertScanRow(const models::ScanRecord& scan) {
   ASSIGN_OR_RETURN(
       Statement ins_scan,
       db_->Prepare(
@@ -460,142 +402,154 @@ Result<int64_t> EventStore::WriteScanUnchecked(const models::ScanRecord& scan) {
   RETURN_IF_ERROR(ins_scan.BindText(9, scan.hostname));
   RETURN_IF_ERROR(ins_scan.BindText(10, scan.collector_version));
   RETURN_IF_ERROR(ins_scan.Run());
-  const int64_t scan_id = db_->LastInsertRowId();
+  return db_->LastInsertRowId();
+}
 
-  ASSIGN_OR_RETURN(Statement ins_inst,
+Status EventStore::InsertInstance(ScanWrite& w, const models::ProcessRecord& p, OpenInstance& inst,
+                                  const ImageDigest& image) {
+  Statement& ins = w.ins_inst;
+  RETURN_IF_ERROR(ins.BindInt(1, p.pid));
+  RETURN_IF_ERROR(ins.BindInt(2, p.start_time_ms));
+  RETURN_IF_ERROR(ins.BindText(3, p.name));
+  RETURN_IF_ERROR(ins.BindOptionalText(4, p.exe_path));
+  std::optional<std::string> cmd;
+  if (p.command_line) cmd = models::EncodeCommandLine(*p.command_line);
+  RETURN_IF_ERROR(ins.BindOptionalText(5, cmd));
+  RETURN_IF_ERROR(ins.BindOptionalText(6, p.exe_hash));
+  std::optional<std::string> algorithm;
+  if (p.exe_hash) algorithm = "sha256";
+  RETURN_IF_ERROR(ins.BindOptionalText(7, algorithm));
+  RETURN_IF_ERROR(ins.BindText(8, p.platform_data));
+  RETURN_IF_ERROR(ins.BindInt(9, w.scan_id));
+  std::optional<std::string> text;
+  if (p.command_line) text = JoinArgs(*p.command_line);
+  RETURN_IF_ERROR(ins.BindOptionalText(10, text));
+  RETURN_IF_ERROR(ins.Run());
+  inst = OpenInstance{};
+  inst.instance_id = db_->LastInsertRowId();
+  inst.image = image;
+  ++w.new_count;
+  return Status::Ok();
+}
+
+Status EventStore::InsertState(ScanWrite& w, const models::ProcessRecord& p, OpenInstance& inst) {
+  Statement& ins = w.ins_state;
+  RETURN_IF_ERROR(ins.BindInt(1, inst.instance_id));
+  RETURN_IF_ERROR(ins.BindInt(2, w.scan_id));
+  RETURN_IF_ERROR(ins.BindOptionalInt(3, p.ppid));
+  RETURN_IF_ERROR(ins.BindOptionalDouble(4, p.cpu_percent));
+  RETURN_IF_ERROR(ins.BindOptionalInt(5, p.memory_bytes));
+  RETURN_IF_ERROR(ins.BindOptionalText(6, p.status));
+  RETURN_IF_ERROR(ins.BindOptionalInt(7, p.user_id));
+  RETURN_IF_ERROR(ins.BindOptionalText(8, p.user_name));
+  RETURN_IF_ERROR(ins.BindOptionalInt(9, p.effective_uid));
+  RETURN_IF_ERROR(ins.Run());
+  inst.ppid = p.ppid;
+  inst.cpu_percent = p.cpu_percent;
+  inst.memory_bytes = p.memory_bytes;
+  inst.status = p.status;
+  inst.user_id = p.user_id;
+  inst.user_name = p.user_name;
+  inst.effective_uid = p.effective_uid;
+  return Status::Ok();
+}
+
+Status EventStore::WriteProcess(ScanWrite& w, const models::ProcessRecord& p) {
+  auto [it, inserted] = open_.try_emplace(Key{p.pid, p.start_time_ms});
+  OpenInstance& inst = it->second;
+  if (!inserted && inst.seen_scan == w.scan_id) return Status::Ok();  // a duplicate pid in one scan: keep the first
+  const ImageDigest image = DigestImage(p.name, p.exe_path, p.command_line, &scratch_);
+  const bool same_image = !inserted && inst.image == image;
+  bool state_changed = true;
+  if (same_image) {
+    state_changed = inst.ppid != p.ppid || inst.cpu_percent != p.cpu_percent ||
+                    inst.memory_bytes != p.memory_bytes || inst.status != p.status || inst.user_id != p.user_id ||
+                    inst.effective_uid != p.effective_uid || inst.user_name != p.user_name;
+  } else {
+    // Same pid and start time, new image: it called execve.
+    if (!inserted) RETURN_IF_ERROR(w.Close(inst.instance_id));
+    RETURN_IF_ERROR(InsertInstance(w, p, inst, image));
+  }
+  if (state_changed) RETURN_IF_ERROR(InsertState(w, p, inst));
+  inst.seen_scan = w.scan_id;
+  return Status::Ok();
+}
+
+Status EventStore::CloseExited(ScanWrite& w) {
+  // Whatever this scan did not see has exited.
+  for (auto it = open_.begin(); it != open_.end();) {
+    if (it->second.seen_scan == w.scan_id) {
+      ++it;
+      continue;
+    }
+    RETURN_IF_ERROR(w.Close(it->second.instance_id));
+    ++w.exited;
+    it = open_.erase(it);
+  }
+  // A spike (a fork storm) must not pin its bucket array for good.
+  if (open_.bucket_count() > 4 * (open_.size() + 1024)) open_.rehash(0);
+  return Status::Ok();
+}
+
+Result<int64_t> EventStore::WriteScanUnchecked(const models::ScanRecord& scan) {
+  ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
+  ScanWrite w;
+  ASSIGN_OR_RETURN(auto prev, db_->QueryInt("SELECT MAX(scan_id) FROM scan_metadata WHERE status='completed'"));
+  w.prev_scan_id = prev.value_or(0);
+  ASSIGN_OR_RETURN(w.scan_id, InsertScanRow(scan));
+  ASSIGN_OR_RETURN(w.ins_inst,
                    db_->Prepare("INSERT INTO process_instances(pid, start_time, name, exe_path, "
                                 "command_line, exe_hash, hash_algorithm,"
                                 " platform_data, first_scan_id, last_scan_id, command_text)"
                                 " VALUES(?,?,?,?,?,?,?,?,?,9223372036854775807,?)"));
   ASSIGN_OR_RETURN(
-      Statement ins_state,
+      w.ins_state,
       db_->Prepare(
           "INSERT INTO process_states(instance_id, scan_id, ppid, cpu_percent, memory_bytes, status, user_id,"
           " user_name, effective_uid) VALUES(?,?,?,?,?,?,?,?,?)"));
-  ASSIGN_OR_RETURN(Statement close_inst,
-                   db_->Prepare("UPDATE process_instances SET last_scan_id=? WHERE instance_id=?"));
-
-  int64_t new_count = 0;
-  auto close = [&](int64_t instance_id) -> Status {
-    RETURN_IF_ERROR(close_inst.BindInt(1, prev_scan_id));
-    RETURN_IF_ERROR(close_inst.BindInt(2, instance_id));
-    return close_inst.Run();
-  };
+  ASSIGN_OR_RETURN(w.close_inst, db_->Prepare("UPDATE process_instances SET last_scan_id=? WHERE instance_id=?"));
 
   if (open_.bucket_count() < scan.processes.size())
     open_.reserve(scan.processes.size() + scan.processes.size() / 4);
-  for (const models::ProcessRecord& p : scan.processes) {
-    auto [it, inserted] = open_.try_emplace(Key{p.pid, p.start_time_ms});
-    OpenInstance& inst = it->second;
-    if (!inserted && inst.seen_scan == scan_id) continue;  // a duplicate pid in one scan: keep the first
-    const ImageDigest image = DigestImage(p.name, p.exe_path, p.command_line, &scratch_);
-    const bool same_image = !inserted && inst.image == image;
-    bool state_changed = true;
-    if (same_image) {
-      state_changed = inst.ppid != p.ppid || inst.cpu_percent != p.cpu_percent ||
-                      inst.memory_bytes != p.memory_bytes || inst.status != p.status ||
-                      inst.user_id != p.user_id || inst.effective_uid != p.effective_uid ||
-                      inst.user_name != p.user_name;
-    } else {
-      if (!inserted) {  // same pid and start time, new image: it called execve
-        RETURN_IF_ERROR(close(inst.instance_id));
-      }
-      RETURN_IF_ERROR(ins_inst.BindInt(1, p.pid));
-      RETURN_IF_ERROR(ins_inst.BindInt(2, p.start_time_ms));
-      RETURN_IF_ERROR(ins_inst.BindText(3, p.name));
-      RETURN_IF_ERROR(ins_inst.BindOptionalText(4, p.exe_path));
-      std::optional<std::string> cmd;
-      if (p.command_line) cmd = models::EncodeCommandLine(*p.command_line);
-      RETURN_IF_ERROR(ins_inst.BindOptionalText(5, cmd));
-      RETURN_IF_ERROR(ins_inst.BindOptionalText(6, p.exe_hash));
-      if (p.exe_hash) {
-        RETURN_IF_ERROR(ins_inst.BindText(7, "sha256"));
-      } else {
-        RETURN_IF_ERROR(ins_inst.BindNull(7));
-      }
-      RETURN_IF_ERROR(ins_inst.BindText(8, p.platform_data));
-      RETURN_IF_ERROR(ins_inst.BindInt(9, scan_id));
-      if (p.command_line) {
-        RETURN_IF_ERROR(ins_inst.BindText(10, JoinArgs(*p.command_line)));
-      } else {
-        RETURN_IF_ERROR(ins_inst.BindNull(10));
-      }
-      RETURN_IF_ERROR(ins_inst.Run());
-      inst = OpenInstance{};
-      inst.instance_id = db_->LastInsertRowId();
-      inst.image = image;
-      ++new_count;
-    }
-    if (state_changed) {
-      RETURN_IF_ERROR(ins_state.BindInt(1, inst.instance_id));
-      RETURN_IF_ERROR(ins_state.BindInt(2, scan_id));
-      RETURN_IF_ERROR(ins_state.BindOptionalInt(3, p.ppid));
-      RETURN_IF_ERROR(ins_state.BindOptionalDouble(4, p.cpu_percent));
-      RETURN_IF_ERROR(ins_state.BindOptionalInt(5, p.memory_bytes));
-      RETURN_IF_ERROR(ins_state.BindOptionalText(6, p.status));
-      RETURN_IF_ERROR(ins_state.BindOptionalInt(7, p.user_id));
-      RETURN_IF_ERROR(ins_state.BindOptionalText(8, p.user_name));
-      RETURN_IF_ERROR(ins_state.BindOptionalInt(9, p.effective_uid));
-      RETURN_IF_ERROR(ins_state.Run());
-      inst.ppid = p.ppid;
-      inst.cpu_percent = p.cpu_percent;
-      inst.memory_bytes = p.memory_bytes;
-      inst.status = p.status;
-      inst.user_id = p.user_id;
-      inst.user_name = p.user_name;
-      inst.effective_uid = p.effective_uid;
-    }
-    inst.seen_scan = scan_id;
-  }
-  // Whatever this scan did not see has exited.
-  int64_t exited = 0;
-  for (auto it = open_.begin(); it != open_.end();) {
-    if (it->second.seen_scan == scan_id) {
-      ++it;
-      continue;
-    }
-    RETURN_IF_ERROR(close(it->second.instance_id));
-    ++exited;
-    it = open_.erase(it);
-  }
-  // A spike (a fork storm) must not pin its bucket array for good.
-  if (open_.bucket_count() > 4 * (open_.size() + 1024)) open_.rehash(0);
+  for (const models::ProcessRecord& p : scan.processes) RETURN_IF_ERROR(WriteProcess(w, p));
+  RETURN_IF_ERROR(CloseExited(w));
 
   ASSIGN_OR_RETURN(
       Statement upd,
       db_->Prepare("UPDATE scan_metadata SET new_processes=?, exited_processes=? WHERE scan_id=?"));
-  RETURN_IF_ERROR(upd.BindInt(1, new_count));
-  RETURN_IF_ERROR(upd.BindInt(2, exited));
-  RETURN_IF_ERROR(upd.BindInt(3, scan_id));
+  RETURN_IF_ERROR(upd.BindInt(1, w.new_count));
+  RETURN_IF_ERROR(upd.BindInt(2, w.exited));
+  RETURN_IF_ERROR(upd.BindInt(3, w.scan_id));
   RETURN_IF_ERROR(upd.Run());
-
   RETURN_IF_ERROR(tx.Commit());
-  return scan_id;
+  return w.scan_id;
 }
 
-Result<RetentionResult> EventStore::ApplyRetention(int64_t now_ms, int64_t retention_days,
-                                                   int64_t alert_retention_days, int64_t chunk_rows) {
-  if (retention_days < 1 || alert_retention_days < 1)
-    return InvalidArgumentError("retention must be >= 1 day");
+Result<int64_t> DeleteInChunks(Database& db, const std::string& sql, int64_t bound, int64_t chunk_rows) {
+  if (chunk_rows < 1) return InvalidArgumentError("retention chunk must be >= 1 row");
+  int64_t deleted = 0;
+  while (true) {
+    ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
+    ASSIGN_OR_RETURN(Statement st, db.Prepare(sql));
+    RETURN_IF_ERROR(st.BindInt(1, bound));
+    RETURN_IF_ERROR(st.BindInt(2, chunk_rows));
+    RETURN_IF_ERROR(st.Run());
+    const int64_t changed = db.Changes();
+    RETURN_IF_ERROR(tx.Commit());
+    deleted += changed;
+    if (changed < chunk_rows) return deleted;
+  }
+}
+
+Result<RetentionResult> EventStore::ApplyRetention(int64_t now_ms, int64_t retention_days, int64_t chunk_rows) {
+  if (retention_days < 1) return InvalidArgumentError("retention must be >= 1 day");
   if (chunk_rows < 1) return InvalidArgumentError("retention chunk must be >= 1 row");
   const int64_t cutoff = now_ms - retention_days * 86'400'000;
-  const int64_t alert_cutoff = now_ms - alert_retention_days * 86'400'000;
   RetentionResult r;
-  // Each statement deletes at most chunk_rows rows in its own short
-  // transaction, repeated until nothing is left: a writer (the collector's
-  // next scan) waits for one chunk at most, never for the whole purge.
-  auto purge = [&](const std::string& sql, int64_t a, int64_t* counter) -> Status {
-    while (true) {
-      ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
-      ASSIGN_OR_RETURN(Statement st, db_->Prepare(sql));
-      RETURN_IF_ERROR(st.BindInt(1, a));
-      RETURN_IF_ERROR(st.BindInt(2, chunk_rows));
-      RETURN_IF_ERROR(st.Run());
-      const int64_t changed = db_->Changes();
-      RETURN_IF_ERROR(tx.Commit());
-      if (counter) *counter += changed;
-      if (changed < chunk_rows) return Status::Ok();
-    }
+  auto purge = [&](const std::string& sql, int64_t bound, int64_t* counter) -> Status {
+    ASSIGN_OR_RETURN(int64_t n, DeleteInChunks(*db_, sql, bound, chunk_rows));
+    *counter += n;
+    return Status::Ok();
   };
   // Old scans go, but never the latest completed one: after a long
   // shutdown `processes` still shows the last state known.
@@ -627,17 +581,6 @@ Result<RetentionResult> EventStore::ApplyRetention(int64_t now_ms, int64_t reten
       purge("DELETE FROM process_events WHERE id IN"
             " (SELECT id FROM process_events WHERE event_time_ms < ?1 ORDER BY id LIMIT ?2)",
             cutoff, &r.events_deleted));
-  // Alerts still waiting for delivery or in the dead-letter queue are kept.
-  const std::string old_alerts =
-      "SELECT id FROM alerts WHERE alert_time < ?1 AND id NOT IN (SELECT alert_id FROM dead_letter_queue)"
-      " AND id NOT IN (SELECT alert_id FROM delivery_queue)";
-  RETURN_IF_ERROR(
-      purge("DELETE FROM alert_deliveries WHERE id IN (SELECT d.id FROM alert_deliveries d WHERE"
-            " d.alert_id IN (" +
-                old_alerts + ") LIMIT ?2)",
-            alert_cutoff, nullptr));
-  RETURN_IF_ERROR(
-      purge("DELETE FROM alerts WHERE id IN (" + old_alerts + " LIMIT ?2)", alert_cutoff, &r.alerts_deleted));
   return r;
 }
 

@@ -56,7 +56,6 @@ struct RetentionResult {
   int64_t instances_deleted = 0;
   int64_t states_deleted = 0;
   int64_t events_deleted = 0;
-  int64_t alerts_deleted = 0;
 };
 
 struct MaintenanceResult {
@@ -64,6 +63,13 @@ struct MaintenanceResult {
   int64_t wal_frames = 0;           // frames in the WAL
   int64_t checkpointed_frames = 0;  // of which are now in the database
 };
+
+// Runs `sql`, a DELETE whose ?1 is `bound` and whose ?2 limits it to
+// chunk_rows rows, each time in its own short transaction, until it deletes
+// fewer than chunk_rows: a writer (the collector's next scan) waits for one
+// chunk at most, never for a whole purge. Returns the rows deleted; what was
+// deleted before an error stays deleted.
+Result<int64_t> DeleteInChunks(Database& db, const std::string& sql, int64_t bound, int64_t chunk_rows);
 
 class EventStore {
  public:
@@ -79,13 +85,10 @@ class EventStore {
   // nothing of the batch is written.
   Result<int64_t> WriteEvents(const std::vector<models::ProcessEvent>& events);
 
-  // Deletes process history and events older than retention_days, and
-  // alerts (with their deliveries) older than alert_retention_days. Alerts
-  // still queued for delivery or in the dead-letter queue are kept, and so
-  // is the latest completed scan. Deletes in transactions of at most
-  // chunk_rows rows so a concurrent writer never waits long.
-  Result<RetentionResult> ApplyRetention(int64_t now_ms, int64_t retention_days, int64_t alert_retention_days,
-                                         int64_t chunk_rows = 2000);
+  // Deletes process history and events older than retention_days, keeping
+  // the latest completed scan, in DeleteInChunks' short transactions.
+  // Alerts have their own policy (alertstore/retention.h).
+  Result<RetentionResult> ApplyRetention(int64_t now_ms, int64_t retention_days, int64_t chunk_rows = 2000);
 
   // PRAGMA optimize and a passive WAL checkpoint (never blocks writers).
   Result<MaintenanceResult> Maintain();
@@ -95,7 +98,7 @@ class EventStore {
  private:
   explicit EventStore(std::unique_ptr<Database> db) : db_(std::move(db)) {}
 
-  // A keyed 128-bit digest (SipHash-2-4-128, random key per process) of
+  // A keyed 128-bit digest (crypto::SipHash128, random key per process) of
   // name, exe_path and argv: what makes an instance's image. Holding it
   // instead of copies of the strings keeps the cache small (10,000
   // processes' argv are megabytes); unforgeable without the key, so a
@@ -123,6 +126,13 @@ class EventStore {
   };
   Status LoadOpenInstances();
   Result<int64_t> WriteScanUnchecked(const models::ScanRecord& scan);
+  // The steps of WriteScanUnchecked, in one transaction (store.cc).
+  struct ScanWrite;
+  Result<int64_t> InsertScanRow(const models::ScanRecord& scan);
+  Status WriteProcess(ScanWrite& w, const models::ProcessRecord& p);
+  Status InsertInstance(ScanWrite& w, const models::ProcessRecord& p, OpenInstance& inst, const ImageDigest& image);
+  Status InsertState(ScanWrite& w, const models::ProcessRecord& p, OpenInstance& inst);
+  Status CloseExited(ScanWrite& w);
 
   std::unique_ptr<Database> db_;
   bool cache_loaded_ = false;

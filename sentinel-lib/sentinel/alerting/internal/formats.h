@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "sentinel/alerting/alert_store.h"
+#include "sentinel/alertstore/alert_store.h"
 #include "sentinel/base/status.h"
 
 namespace sentinel::alerting::internal {
@@ -23,7 +23,7 @@ inline constexpr size_t kMaxUdpPayload = 65507;  // IPv4 UDP datagram payload
 // Facility code of a syslog facility name ("auth" -> 4), nullopt if unknown.
 std::optional<int> SyslogFacilityCode(std::string_view name);
 // RFC 5424 severity of an alert severity: critical 2, high 3, medium 4, low 5.
-int SyslogSeverityCode(detection::Severity s);
+int SyslogSeverityCode(models::Severity s);
 
 // One RFC 5424 message (no transport framing):
 //   <PRI>1 TIMESTAMP HOSTNAME sentineld PROCID alert [alert@32473 id="…" rule="…" severity="…"] BOM JSON

@@ -32,7 +32,7 @@
 #include "sentinel/base/status.h"
 #include "sentinel/config/config.h"
 
-namespace sentinel::ipc {
+namespace sentinel::health {
 
 inline constexpr int kAuditTailEntries = 64;
 inline constexpr double kScanAgeFactor = 2.5;
@@ -66,4 +66,17 @@ ComponentHealth CheckAuditTail(const config::DatabaseConfig& db, int entries = k
 // `agent_error`, database, each enabled sink "unknown", audit tail.
 HealthReport OfflineReport(const config::Config& cfg, const std::string& agent_error, int64_t now_ms);
 
+}  // namespace sentinel::health
+
+// Transitional (issue 15): health lived in ipc until it became a module of
+// its own. Lets code written against the old names build; use health::.
+namespace sentinel::ipc {
+using health::CheckAuditTail;
+using health::CheckCollector;
+using health::CheckDatabase;
+using health::ComponentHealth;
+using health::HealthFromJson;
+using health::HealthReport;
+using health::HealthToJson;
+using health::OfflineReport;
 }  // namespace sentinel::ipc

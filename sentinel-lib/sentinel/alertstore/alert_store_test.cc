@@ -1,4 +1,4 @@
-#include "sentinel/alerting/alert_store.h"
+#include "sentinel/alertstore/alert_store.h"
 
 #include <gtest/gtest.h>
 
@@ -20,7 +20,7 @@ class AlertStoreTest : public ::testing::Test {
     rule_.id = "proc-x";
     rule_.name = "Process from /tmp";
     rule_.description = "desc";
-    rule_.severity = detection::Severity::kHigh;
+    rule_.severity = models::Severity::kHigh;
     rule_.dedup_keys = {"pid", "exe_path"};
   }
 
@@ -49,7 +49,7 @@ TEST_F(AlertStoreTest, OneAlertPerFindingWithEveryField) {
   EXPECT_EQ(got->rule_id, "proc-x");
   EXPECT_EQ(got->title, "Process from /tmp");
   EXPECT_EQ(got->description, "desc");
-  EXPECT_EQ(got->severity, detection::Severity::kHigh);
+  EXPECT_EQ(got->severity, models::Severity::kHigh);
   EXPECT_EQ(got->scan_id, 17);
   EXPECT_EQ(got->affected_processes.dump(), R"j([{"pid":42,"name":"evil","exe_path":"/tmp/evil"}])j");
   EXPECT_EQ(got->process_count, 1);

@@ -1,10 +1,10 @@
-#include "sentinel/ipc/health.h"
+#include "sentinel/health/health.h"
 
 #include <gtest/gtest.h>
 
 #include "sentinel/testing/temp_dir.h"
 
-namespace sentinel::ipc {
+namespace sentinel::health {
 namespace {
 
 // procmond answering is not enough (issue 14 item 6): while its scan or
@@ -35,4 +35,4 @@ TEST(CheckCollector, ProcmondReportingFailingWritesIsUnhealthyWithItsProblems) {
 }
 
 }  // namespace
-}  // namespace sentinel::ipc
+}  // namespace sentinel::health

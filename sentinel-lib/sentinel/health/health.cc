@@ -1,4 +1,4 @@
-#include "sentinel/ipc/health.h"
+#include "sentinel/health/health.h"
 
 #include <array>
 #include <chrono>
@@ -10,7 +10,7 @@
 #include "sentinel/ipc/control_socket.h"
 #include "sentinel/storage/store.h"
 
-namespace sentinel::ipc {
+namespace sentinel::health {
 
 namespace {
 
@@ -78,30 +78,29 @@ Result<HealthReport> HealthFromJson(const nlohmann::json& j) {
   return r;
 }
 
-ComponentHealth CheckCollector(const config::Config& cfg, const Result<nlohmann::json>& procmond_health,
-                               int64_t now_ms) {
-  ComponentHealth h{"collector", "unhealthy", ""};
-  std::string why;
-  if (procmond_health.ok() && procmond_health->value("ok", false)) {
-    const auto& res = (*procmond_health)["result"];
-    h.status = "ok";
-    h.detail = "procmond answering";
-    if (res.is_object() && res.contains("pid")) h.detail += " (pid " + res["pid"].dump() + ")";
-    // procmond judges its own write paths (docs/operations.md "Health").
-    if (res.is_object() && res.value("status", "ok") != "ok") {
-      h.status = "unhealthy";
-      std::string problems;
-      if (auto p = res.find("problems"); p != res.end() && p->is_array()) {
-        for (const auto& item : *p) {
-          if (!item.is_string()) continue;
-          problems += (problems.empty() ? "" : "; ") + item.get<std::string>();
-        }
-      }
-      h.detail += ": " + (problems.empty() ? std::string("reports itself unhealthy") : problems);
+namespace {
+
+// procmond answered: it judges its own write paths (docs/operations.md "Health").
+ComponentHealth CollectorFromReply(const nlohmann::json& reply) {
+  ComponentHealth h{"collector", "ok", "procmond answering"};
+  const auto& res = reply["result"];
+  if (!res.is_object()) return h;
+  if (res.contains("pid")) h.detail += " (pid " + res["pid"].dump() + ")";
+  if (res.value("status", "ok") == "ok") return h;
+  h.status = "unhealthy";
+  std::string problems;
+  if (auto p = res.find("problems"); p != res.end() && p->is_array()) {
+    for (const auto& item : *p) {
+      if (item.is_string()) problems += (problems.empty() ? "" : "; ") + item.get<std::string>();
     }
-    return h;
   }
-  why = procmond_health.ok() ? "procmond answered with an error" : procmond_health.status().message();
+  h.detail += ": " + (problems.empty() ? std::string("reports itself unhealthy") : problems);
+  return h;
+}
+
+// procmond did not answer (`why`): judged by the age of the last completed scan.
+ComponentHealth CollectorFromScanAge(const config::Config& cfg, const std::string& why, int64_t now_ms) {
+  ComponentHealth h{"collector", "unhealthy", ""};
   const int64_t limit_ms = static_cast<int64_t>(kScanAgeFactor * cfg.collection.interval_secs * 1000);
   auto db = OpenForCheck(storage::DatabaseKind::kEvents, cfg.database.path, cfg.database.busy_timeout_ms);
   if (!db.ok()) {
@@ -122,6 +121,16 @@ ComponentHealth CheckCollector(const config::Config& cfg, const Result<nlohmann:
                " (2.5 x collection.interval_secs); " + why;
   }
   return h;
+}
+
+}  // namespace
+
+ComponentHealth CheckCollector(const config::Config& cfg, const Result<nlohmann::json>& procmond_health,
+                               int64_t now_ms) {
+  if (procmond_health.ok() && procmond_health->value("ok", false)) return CollectorFromReply(*procmond_health);
+  const std::string why =
+      procmond_health.ok() ? "procmond answered with an error" : procmond_health.status().message();
+  return CollectorFromScanAge(cfg, why, now_ms);
 }
 
 ComponentHealth CheckDatabase(const config::DatabaseConfig& dbc) {
@@ -147,6 +156,39 @@ ComponentHealth CheckDatabase(const config::DatabaseConfig& dbc) {
   return h;
 }
 
+namespace {
+
+// Walks the ledger's tail in sequence order: each entry's hashes, and its
+// link to the entry before it.
+struct AuditTailWalk {
+  int64_t checked = 0, first = 0, last = 0;
+  std::optional<crypto::Blake3Digest> prev_entry;
+
+  // What is wrong with the entry at the current row of `st` (columns of
+  // CheckAuditTail's query), or nullopt when it verifies.
+  std::optional<std::string> Check(storage::Statement& st) {
+    const int64_t seq = st.ColumnInt(0);
+    crypto::Blake3Digest payload{}, prev{}, entry{};
+    if (!ParseDigest(st.ColumnText(5), &payload) || !ParseDigest(st.ColumnText(7), &entry) ||
+        (!st.IsNull(6) && !ParseDigest(st.ColumnText(6), &prev))) {
+      return "malformed hash";
+    }
+    if (audit::PayloadHash(st.ColumnText(4)) != payload) return "payload changed";
+    if (prev_entry && seq != last + 1) return "entry missing before it";
+    if (prev_entry && prev != *prev_entry) return "chain broken";
+    if (audit::EntryHash(seq, st.ColumnInt(1), st.ColumnText(2), st.ColumnText(3), payload, prev) != entry) {
+      return "entry changed";
+    }
+    prev_entry = entry;
+    if (checked == 0) first = seq;
+    last = seq;
+    ++checked;
+    return std::nullopt;
+  }
+};
+
+}  // namespace
+
 ComponentHealth CheckAuditTail(const config::DatabaseConfig& dbc, int entries) {
   ComponentHealth h{"audit", "unhealthy", ""};
   auto db = OpenForCheck(storage::DatabaseKind::kAudit, dbc.audit_path, dbc.busy_timeout_ms);
@@ -165,8 +207,7 @@ ComponentHealth CheckAuditTail(const config::DatabaseConfig& dbc, int entries) {
     h.detail = s.message();
     return h;
   }
-  int64_t checked = 0, first = 0, last = 0;
-  std::optional<crypto::Blake3Digest> prev_entry;
+  AuditTailWalk walk;
   while (true) {
     auto row = st->Step();
     if (!row.ok()) {
@@ -174,46 +215,16 @@ ComponentHealth CheckAuditTail(const config::DatabaseConfig& dbc, int entries) {
       return h;
     }
     if (!*row) break;
-    const int64_t seq = st->ColumnInt(0);
-    auto bad = [&](const std::string& what) {
-      h.detail = dbc.audit_path + ": sequence " + std::to_string(seq) + ": " + what +
+    if (auto problem = walk.Check(*st)) {
+      h.detail = dbc.audit_path + ": sequence " + std::to_string(st->ColumnInt(0)) + ": " + *problem +
                  " (run sentinelcli audit verify)";
-    };
-    crypto::Blake3Digest payload{}, prev{}, entry{};
-    if (!ParseDigest(st->ColumnText(5), &payload) || !ParseDigest(st->ColumnText(7), &entry) ||
-        (!st->IsNull(6) && !ParseDigest(st->ColumnText(6), &prev))) {
-      bad("malformed hash");
       return h;
     }
-    const std::string data = st->ColumnText(4);
-    if (audit::PayloadHash(data) != payload) {
-      bad("payload changed");
-      return h;
-    }
-    if (prev_entry) {
-      if (seq != last + 1) {
-        bad("entry missing before it");
-        return h;
-      }
-      if (prev != *prev_entry) {
-        bad("chain broken");
-        return h;
-      }
-    }
-    if (audit::EntryHash(seq, st->ColumnInt(1), st->ColumnText(2), st->ColumnText(3), payload, prev) !=
-        entry) {
-      bad("entry changed");
-      return h;
-    }
-    prev_entry = entry;
-    if (checked == 0) first = seq;
-    last = seq;
-    ++checked;
   }
   h.status = "ok";
-  h.detail = checked == 0 ? "empty ledger"
-                          : "last " + std::to_string(checked) + " entries verify (sequences " +
-                                std::to_string(first) + ".." + std::to_string(last) + ")";
+  h.detail = walk.checked == 0 ? "empty ledger"
+                               : "last " + std::to_string(walk.checked) + " entries verify (sequences " +
+                                     std::to_string(walk.first) + ".." + std::to_string(walk.last) + ")";
   return h;
 }
 
@@ -221,7 +232,7 @@ HealthReport OfflineReport(const config::Config& cfg, const std::string& agent_e
   HealthReport r;
   r.source = "sentinelcli";
   r.generated_at_ms = now_ms;
-  auto procmond = Call(SocketPath(cfg.ipc.socket_dir, kProcmondSocket), "health", 1000);
+  auto procmond = ipc::Call(ipc::SocketPath(cfg.ipc.socket_dir, ipc::kProcmondSocket), "health", 1000);
   r.components.push_back(CheckCollector(cfg, procmond, now_ms));
   r.components.push_back({"agent", "unhealthy", agent_error});
   r.components.push_back(CheckDatabase(cfg.database));
@@ -233,4 +244,4 @@ HealthReport OfflineReport(const config::Config& cfg, const std::string& agent_e
   return r;
 }
 
-}  // namespace sentinel::ipc
+}  // namespace sentinel::health

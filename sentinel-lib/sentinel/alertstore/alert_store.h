@@ -24,6 +24,7 @@
 #include "sentinel/base/status.h"
 #include "sentinel/detection/rule.h"
 #include "sentinel/detection/rule_runner.h"
+#include "sentinel/models/severity.h"
 #include "sentinel/storage/sqlite.h"
 
 namespace sentinel::alerting {
@@ -34,7 +35,7 @@ struct Alert {
   std::string rule_id;
   std::string title;
   std::string description;
-  detection::Severity severity = detection::Severity::kMedium;
+  models::Severity severity = models::Severity::kMedium;
   std::optional<int64_t> scan_id;
   nlohmann::ordered_json affected_processes = nlohmann::ordered_json::array();
   int64_t process_count = 0;

@@ -1,4 +1,4 @@
-#include "sentinel/alerting/alert_store.h"
+#include "sentinel/alertstore/alert_store.h"
 
 #include "sentinel/base/time.h"
 #include "sentinel/crypto/sha256.h"
@@ -50,7 +50,7 @@ ordered_json Alert::ToJson() const {
   j["rule_id"] = rule_id;
   j["title"] = title;
   j["description"] = description;
-  j["severity"] = std::string(detection::SeverityName(severity));
+  j["severity"] = std::string(models::SeverityName(severity));
   j["status"] = status;
   j["scan_id"] = scan_id ? ordered_json(*scan_id) : ordered_json(nullptr);
   j["process_count"] = process_count;
@@ -149,7 +149,7 @@ Result<RecordResult> RecordFindings(storage::Database& db, const detection::Rule
     RETURN_IF_ERROR(insert.BindText(2, a.rule_id));
     RETURN_IF_ERROR(insert.BindText(3, a.title));
     RETURN_IF_ERROR(insert.BindText(4, a.description));
-    RETURN_IF_ERROR(insert.BindText(5, detection::SeverityName(a.severity)));
+    RETURN_IF_ERROR(insert.BindText(5, models::SeverityName(a.severity)));
     RETURN_IF_ERROR(insert.BindOptionalInt(6, a.scan_id));
     RETURN_IF_ERROR(insert.BindText(7, SafeDump(a.affected_processes)));
     RETURN_IF_ERROR(insert.BindInt(8, a.process_count));
@@ -173,7 +173,7 @@ Alert AlertFromRow(storage::Statement& st) {
   a.rule_id = st.ColumnText(2);
   a.title = st.ColumnText(3);
   a.description = st.ColumnOptionalText(4).value_or("");
-  a.severity = detection::ParseSeverity(st.ColumnText(5)).value_or(detection::Severity::kMedium);
+  a.severity = models::ParseSeverity(st.ColumnText(5)).value_or(models::Severity::kMedium);
   a.scan_id = st.ColumnOptionalInt(6);
   a.affected_processes = ordered_json::parse(st.ColumnText(7), nullptr, /*allow_exceptions=*/false);
   if (a.affected_processes.is_discarded()) a.affected_processes = ordered_json::array();

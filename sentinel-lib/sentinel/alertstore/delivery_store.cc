@@ -1,4 +1,4 @@
-#include "sentinel/alerting/delivery_store.h"
+#include "sentinel/alertstore/delivery_store.h"
 
 #include "sentinel/base/strings.h"
 

@@ -1,8 +1,9 @@
-#include "sentinel/alerting/delivery_store.h"
+#include "sentinel/alertstore/delivery_store.h"
 
 #include <gtest/gtest.h>
 
-#include "sentinel/alerting/internal/test_util.h"
+#include "sentinel/alertstore/retention.h"
+#include "sentinel/alertstore/test_util.h"
 #include "sentinel/storage/migrations.h"
 
 namespace sentinel::alerting {
@@ -21,7 +22,7 @@ TEST(DeliveryStoreTest, EnqueuesEachAlertOncePerMatchingSink) {
   t.InsertAlerts(3, "low");
   t.InsertAlerts(2, "critical");
   auto store = OpenStore(t);
-  std::vector<SinkRoute> routes = {{"all", std::nullopt}, {"urgent", detection::Severity::kHigh}};
+  std::vector<SinkRoute> routes = {{"all", std::nullopt}, {"urgent", models::Severity::kHigh}};
   auto first = store->EnqueueNewAlerts(routes, 1000);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ((*first)["all"], 5);
@@ -142,9 +143,9 @@ TEST(DeliveryStoreTest, RetentionKeepsAlertsWaitingForDelivery) {
   auto store = OpenStore(t);
   ASSERT_TRUE(store->EnqueueNewAlerts({{"s", std::nullopt}}, 1000).ok());
   ASSERT_TRUE(t.db().Exec("UPDATE alerts SET alert_time = 0").ok());
-  auto r = t.store().ApplyRetention(1'800'000'000'000, 1, 1);
+  auto r = ApplyAlertRetention(t.db(), 1'800'000'000'000, 1);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->alerts_deleted, 0);
+  EXPECT_EQ(*r, 0);
   EXPECT_EQ(t.Count("SELECT count(*) FROM alerts"), 1);
 }
 

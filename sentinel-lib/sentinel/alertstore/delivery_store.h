@@ -33,9 +33,9 @@
 #include <string>
 #include <vector>
 
-#include "sentinel/alerting/alert_store.h"
+#include "sentinel/alertstore/alert_store.h"
 #include "sentinel/base/status.h"
-#include "sentinel/detection/rule.h"
+#include "sentinel/models/severity.h"
 #include "sentinel/storage/sqlite.h"
 
 namespace sentinel::alerting {
@@ -43,7 +43,7 @@ namespace sentinel::alerting {
 // An enabled sink as the queue sees it.
 struct SinkRoute {
   std::string name;
-  std::optional<detection::Severity> min_severity;
+  std::optional<models::Severity> min_severity;
 };
 
 struct QueueEntry {
