@@ -104,7 +104,9 @@ TEST(RuleLibrary, EveryRuleHasADocsSection) {
 }
 
 TEST(RuleLibrary, EveryRuleHasLiveTests) {
-  const std::string source = ReadText(std::string(SENTINEL_SOURCE_DIR) + "/tests/rules/rules_live_test.cc");
+  const std::string source =
+      ReadText(std::string(SENTINEL_SOURCE_DIR) + "/tests/rules/rules_live_test.cc") +
+      ReadText(std::string(SENTINEL_SOURCE_DIR) + "/tests/rules/rules_live_privileged_test.cc");
   // Rules that read only real-time events are tested with procmond running
   // as a daemon (rules_events_live_test.cc).
   const std::string events =
