@@ -141,13 +141,14 @@ function(_sentinel_module_reach m out)
   set(${out} "${reach}" PARENT_SCOPE)
 endfunction()
 
-# sentinel_write_module_graph(OUT file)
+# sentinel_write_module_graph(OUT file [REACH_OUT file])
 #   Writes the recorded modules and their dependencies as a mermaid block
 #   (an edge implied by a longer path is left out),
 #   the one docs/architecture.md shows between its module-graph markers
 #   (checked by the module_graph_doc test; `make architecture-doc` updates it).
+#   REACH_OUT: one line per module, "name: everything it links, directly or not".
 function(sentinel_write_module_graph)
-  cmake_parse_arguments(ARG "" "OUT" "" ${ARGN})
+  cmake_parse_arguments(ARG "" "OUT;REACH_OUT" "" ${ARGN})
   get_property(modules GLOBAL PROPERTY SENTINEL_MODULES)
   list(SORT modules)
   set(text "```mermaid\ngraph BT\n")
@@ -186,6 +187,16 @@ function(sentinel_write_module_graph)
   file(WRITE ${ARG_OUT}.tmp "${text}")
   file(COPY_FILE ${ARG_OUT}.tmp ${ARG_OUT} ONLY_IF_DIFFERENT)
   file(REMOVE ${ARG_OUT}.tmp)
+  if(ARG_REACH_OUT)
+    set(reach_text "")
+    foreach(m IN LISTS modules)
+      _sentinel_module_reach(${m} reach)
+      list(SORT reach)
+      list(JOIN reach " " reach)
+      string(APPEND reach_text "${m}: ${reach}\n")
+    endforeach()
+    file(WRITE ${ARG_REACH_OUT} "${reach_text}")
+  endif()
 endfunction()
 
 # sentinel_test(NAME n SOURCES ... DEPS ... LABELS ...)

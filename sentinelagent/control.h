@@ -34,8 +34,8 @@
 #include "sentinel/base/status.h"
 #include "sentinel/base/write_health.h"
 #include "sentinel/config/config.h"
-#include "sentinel/ipc/control_socket.h"
 #include "sentinel/health/health.h"
+#include "sentinel/ipc/control_socket.h"
 #include "sentinel/telemetry/metrics.h"
 #include "sentinelagent/rule_scheduler.h"
 

@@ -73,8 +73,9 @@ void Maintenance::RunOnce() {
   } else {
     auto retained = (*store)->ApplyRetention(NowMs(), o.retention_days);
     if (retained.ok()) r = *retained;
-    auto alerts = retained.ok() ? alerting::ApplyAlertRetention((*store)->db(), NowMs(), o.alert_retention_days)
-                                : Result<int64_t>(retained.status());
+    auto alerts = retained.ok()
+                      ? alerting::ApplyAlertRetention((*store)->db(), NowMs(), o.alert_retention_days)
+                      : Result<int64_t>(retained.status());
     if (!alerts.ok()) {
       // What was deleted before the failure stays deleted (each chunk
       // committed); the rest goes at the next run.

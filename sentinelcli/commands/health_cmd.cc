@@ -4,8 +4,8 @@
 #include <ostream>
 
 #include "sentinel/base/time.h"
-#include "sentinel/ipc/control_socket.h"
 #include "sentinel/health/health.h"
+#include "sentinel/ipc/control_socket.h"
 
 namespace sentinel::cli {
 namespace {

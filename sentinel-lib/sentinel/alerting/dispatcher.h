@@ -35,8 +35,8 @@
 #include <vector>
 
 #include "sentinel/alerting/circuit_breaker.h"
-#include "sentinel/alertstore/delivery_store.h"
 #include "sentinel/alerting/sink.h"
+#include "sentinel/alertstore/delivery_store.h"
 #include "sentinel/base/status.h"
 #include "sentinel/base/time.h"
 #include "sentinel/base/write_health.h"

@@ -23,8 +23,8 @@
 #include <openssl/evp.h>
 
 #include "sentinel/alerting/internal/formats.h"
-#include "sentinel/alertstore/test_util.h"
 #include "sentinel/alerting/sink.h"
+#include "sentinel/alertstore/test_util.h"
 #include "sentinel/testing/net.h"
 #include "sentinel/testing/temp_dir.h"
 

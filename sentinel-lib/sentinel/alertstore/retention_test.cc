@@ -31,10 +31,11 @@ void InsertAlerts(TempEventStore& t) {
                   .Exec("INSERT INTO dead_letter_queue(alert_id,sink_name,failed_at,attempts,payload)"
                         " VALUES(2,'soar',0,3,'{}')")
                   .ok());
-  ASSERT_TRUE(t.db()
-                  .Exec("INSERT INTO delivery_queue(alert_id,sink_name,attempts,next_attempt_ms,enqueued_at_ms)"
-                        " VALUES(3,'soar',1,0,0)")
-                  .ok());
+  ASSERT_TRUE(
+      t.db()
+          .Exec("INSERT INTO delivery_queue(alert_id,sink_name,attempts,next_attempt_ms,enqueued_at_ms)"
+                " VALUES(3,'soar',1,0,0)")
+          .ok());
 }
 
 TEST(AlertRetentionTest, DeletesOldAlertsWithTheirAttemptsKeepingUndelivered) {

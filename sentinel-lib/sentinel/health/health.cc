@@ -127,7 +127,8 @@ ComponentHealth CollectorFromScanAge(const config::Config& cfg, const std::strin
 
 ComponentHealth CheckCollector(const config::Config& cfg, const Result<nlohmann::json>& procmond_health,
                                int64_t now_ms) {
-  if (procmond_health.ok() && procmond_health->value("ok", false)) return CollectorFromReply(*procmond_health);
+  if (procmond_health.ok() && procmond_health->value("ok", false))
+    return CollectorFromReply(*procmond_health);
   const std::string why =
       procmond_health.ok() ? "procmond answered with an error" : procmond_health.status().message();
   return CollectorFromScanAge(cfg, why, now_ms);

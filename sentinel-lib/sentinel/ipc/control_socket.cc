@@ -96,7 +96,8 @@ std::optional<Result<nlohmann::json>> DecodeReply(FrameDecoder& dec, std::string
   if (st == FrameDecoder::State::kError) return DataLossError("reply from " + what + ": " + dec.error());
   if (st != FrameDecoder::State::kFrame) return std::nullopt;
   auto j = nlohmann::json::parse(dec.TakePayload(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return DataLossError("reply from " + what + " is not a JSON object");
+  if (j.is_discarded() || !j.is_object())
+    return DataLossError("reply from " + what + " is not a JSON object");
   return Result<nlohmann::json>(std::move(j));
 }
 
@@ -132,7 +133,8 @@ Result<bool> PrepareSocketDir(const std::string& dir) {
     return false;
   }
   if (errno != ENOENT) return ErrnoError(errno, "ipc.socket_dir " + dir);
-  if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) return ErrnoError(errno, "creating ipc.socket_dir " + dir);
+  if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST)
+    return ErrnoError(errno, "creating ipc.socket_dir " + dir);
   RETURN_IF_ERROR(ChmodNoFollow(dir, S_IFDIR, 0750));  // whatever the umask
   return true;
 }
@@ -155,13 +157,15 @@ Status ClearStaleSocket(const std::string& path, const std::string& component) {
   if (probe.status().code() == StatusCode::kDeadlineExceeded) {
     return AlreadyExistsError("another " + component + " holds " + path + " (connect did not complete)");
   }
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoError(errno, "removing stale socket " + path);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    return ErrnoError(errno, "removing stale socket " + path);
   telemetry::LogInfo("removed a stale control socket", {{"path", path}});
   return Status::Ok();
 }
 
 // A listening socket bound at `path`, mode 0660.
-Result<UniqueFd> BindAndListen(const std::string& path, const sockaddr_un& addr, const std::string& component) {
+Result<UniqueFd> BindAndListen(const std::string& path, const sockaddr_un& addr,
+                               const std::string& component) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (fd.get() < 0) return ErrnoError(errno, "socket");
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
@@ -449,7 +453,8 @@ void ControlServer::Serve() {
     if (stopping_.load()) break;
     const int64_t now = MonotonicMs();
     // Clients first (indices match `clients`), then new connections.
-    for (size_t i = 0; i < clients.size(); ++i) ServeClient(*clients[i], pr > 0 ? fds[i + 2].revents : 0, now);
+    for (size_t i = 0; i < clients.size(); ++i)
+      ServeClient(*clients[i], pr > 0 ? fds[i + 2].revents : 0, now);
     std::erase_if(clients, [](const std::unique_ptr<Client>& c) { return c->fd < 0; });
     if (pr > 0 && (fds[1].revents & POLLIN)) AcceptClients(clients);
   }

@@ -216,7 +216,8 @@ Status SetUpOpened(Database& db, DatabaseKind kind, const StoreOptions& options,
   if (options.mode == OpenMode::kReadWrite) {
     Status s = db.Exec("PRAGMA journal_mode=WAL");
     if (s.ok()) s = db.Exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON");
-    if (s.ok() && options.cache_kib > 0) s = db.Exec("PRAGMA cache_size=-" + std::to_string(options.cache_kib));
+    if (s.ok() && options.cache_kib > 0)
+      s = db.Exec("PRAGMA cache_size=-" + std::to_string(options.cache_kib));
     if (s.ok()) s = Migrate(db, kind);
     if (!s.ok()) return s.WithContext(std::string("opening ") + std::string(KindName(kind)));
     return Status::Ok();
@@ -457,14 +458,16 @@ Status EventStore::InsertState(ScanWrite& w, const models::ProcessRecord& p, Ope
 Status EventStore::WriteProcess(ScanWrite& w, const models::ProcessRecord& p) {
   auto [it, inserted] = open_.try_emplace(Key{p.pid, p.start_time_ms});
   OpenInstance& inst = it->second;
-  if (!inserted && inst.seen_scan == w.scan_id) return Status::Ok();  // a duplicate pid in one scan: keep the first
+  if (!inserted && inst.seen_scan == w.scan_id)
+    return Status::Ok();  // a duplicate pid in one scan: keep the first
   const ImageDigest image = DigestImage(p.name, p.exe_path, p.command_line, &scratch_);
   const bool same_image = !inserted && inst.image == image;
   bool state_changed = true;
   if (same_image) {
     state_changed = inst.ppid != p.ppid || inst.cpu_percent != p.cpu_percent ||
-                    inst.memory_bytes != p.memory_bytes || inst.status != p.status || inst.user_id != p.user_id ||
-                    inst.effective_uid != p.effective_uid || inst.user_name != p.user_name;
+                    inst.memory_bytes != p.memory_bytes || inst.status != p.status ||
+                    inst.user_id != p.user_id || inst.effective_uid != p.effective_uid ||
+                    inst.user_name != p.user_name;
   } else {
     // Same pid and start time, new image: it called execve.
     if (!inserted) RETURN_IF_ERROR(w.Close(inst.instance_id));
@@ -494,20 +497,21 @@ Status EventStore::CloseExited(ScanWrite& w) {
 Result<int64_t> EventStore::WriteScanUnchecked(const models::ScanRecord& scan) {
   ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
   ScanWrite w;
-  ASSIGN_OR_RETURN(auto prev, db_->QueryInt("SELECT MAX(scan_id) FROM scan_metadata WHERE status='completed'"));
+  ASSIGN_OR_RETURN(auto prev,
+                   db_->QueryInt("SELECT MAX(scan_id) FROM scan_metadata WHERE status='completed'"));
   w.prev_scan_id = prev.value_or(0);
   ASSIGN_OR_RETURN(w.scan_id, InsertScanRow(scan));
-  ASSIGN_OR_RETURN(w.ins_inst,
-                   db_->Prepare("INSERT INTO process_instances(pid, start_time, name, exe_path, "
-                                "command_line, exe_hash, hash_algorithm,"
-                                " platform_data, first_scan_id, last_scan_id, command_text)"
-                                " VALUES(?,?,?,?,?,?,?,?,?,9223372036854775807,?)"));
+  ASSIGN_OR_RETURN(w.ins_inst, db_->Prepare("INSERT INTO process_instances(pid, start_time, name, exe_path, "
+                                            "command_line, exe_hash, hash_algorithm,"
+                                            " platform_data, first_scan_id, last_scan_id, command_text)"
+                                            " VALUES(?,?,?,?,?,?,?,?,?,9223372036854775807,?)"));
   ASSIGN_OR_RETURN(
       w.ins_state,
       db_->Prepare(
           "INSERT INTO process_states(instance_id, scan_id, ppid, cpu_percent, memory_bytes, status, user_id,"
           " user_name, effective_uid) VALUES(?,?,?,?,?,?,?,?,?)"));
-  ASSIGN_OR_RETURN(w.close_inst, db_->Prepare("UPDATE process_instances SET last_scan_id=? WHERE instance_id=?"));
+  ASSIGN_OR_RETURN(w.close_inst,
+                   db_->Prepare("UPDATE process_instances SET last_scan_id=? WHERE instance_id=?"));
 
   if (open_.bucket_count() < scan.processes.size())
     open_.reserve(scan.processes.size() + scan.processes.size() / 4);
@@ -541,7 +545,8 @@ Result<int64_t> DeleteInChunks(Database& db, const std::string& sql, int64_t bou
   }
 }
 
-Result<RetentionResult> EventStore::ApplyRetention(int64_t now_ms, int64_t retention_days, int64_t chunk_rows) {
+Result<RetentionResult> EventStore::ApplyRetention(int64_t now_ms, int64_t retention_days,
+                                                   int64_t chunk_rows) {
   if (retention_days < 1) return InvalidArgumentError("retention must be >= 1 day");
   if (chunk_rows < 1) return InvalidArgumentError("retention chunk must be >= 1 row");
   const int64_t cutoff = now_ms - retention_days * 86'400'000;

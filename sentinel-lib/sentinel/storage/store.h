@@ -130,7 +130,8 @@ class EventStore {
   struct ScanWrite;
   Result<int64_t> InsertScanRow(const models::ScanRecord& scan);
   Status WriteProcess(ScanWrite& w, const models::ProcessRecord& p);
-  Status InsertInstance(ScanWrite& w, const models::ProcessRecord& p, OpenInstance& inst, const ImageDigest& image);
+  Status InsertInstance(ScanWrite& w, const models::ProcessRecord& p, OpenInstance& inst,
+                        const ImageDigest& image);
   Status InsertState(ScanWrite& w, const models::ProcessRecord& p, OpenInstance& inst);
   Status CloseExited(ScanWrite& w);
 
