@@ -1,0 +1,157 @@
+// LinuxProcessSource tests that need root (label "privileged"; each skips
+// with the reason otherwise): other users' processes, credential changes,
+// chown of the fake /proc tree.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "procmond/platform/linux/fake_proc_for_test.h"
+#include "procmond/platform/linux/linux_process_source.h"
+#include "procmond/platform/linux/linux_process_source_test_util.h"
+
+namespace sentinel::procmond {
+namespace {
+
+using fakeproc::FakeProc;
+using fakeproc::FakeProcess;
+using nlohmann::json;
+
+// A process we may not ptrace-read (here: root's, seen as nobody) costs the
+// exe readlink and nothing behind the same check; it is explained once.
+TEST(LinuxProcessSourceTest, InaccessibleProcessIsExplainedNotRetriedPerField) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to observe a root process as nobody";
+  const pid_t target = ::getpid();
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) _exit(10);
+    LinuxProcessSource src;
+    std::vector<models::ProcessRecord> procs;
+    ScanErrors errors;
+    if (!src.Enumerate(&procs, &errors).ok()) _exit(11);
+    const models::ProcessRecord* p = Find(procs, target);
+    if (!p) _exit(12);
+    json pd = json::parse(p->platform_data);
+    if (p->exe_path || p->exe_hash) _exit(13);
+    if (pd.value("hash_skipped", "") != "permission_denied") _exit(14);
+    if (pd["errors"].value("exe", "") != "exe: Permission denied") _exit(15);
+    if (pd["errors"].value("access", "").find("not read") == std::string::npos) _exit(16);
+    if (pd.contains("cwd") || pd.contains("fds") || pd.contains("ns") || pd.contains("loader_env")) _exit(17);
+    if (!pd.contains("cgroup") || !pd.contains("uid")) _exit(18);
+    // Every other process is root's or someone else's: none may have cost a
+    // failed cwd/ns/fd read. (environ is exempt: this child's own environ is
+    // root-owned 0400 since setuid made it non-dumpable.)
+    for (const auto& [reason, n] : errors.by_reason) {
+      if (reason.rfind("cwd", 0) == 0 || reason.rfind("ns/", 0) == 0 || reason.rfind("fd/", 0) == 0)
+        _exit(19);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "failed check " << WEXITSTATUS(status);
+}
+
+// The euid shows in the owner of /proc/PID: a change of it re-reads status at
+// the next scan. A change that leaves euid and egid alone (the documented
+// blind spot) waits for the periodic refresh.
+TEST(LinuxProcessSourceFakeTest, OwnerChangeRereadsStatusOtherwiseTheRefreshDoes) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to chown the fake /proc/PID";
+  FakeProc proc;
+  FakeProcess f;
+  f.pid = 100;  // 100 % 3 == 1: refreshed on scans 4, 7, ... (first seen on scan 1)
+  f.ruid = f.euid = 1000;
+  proc.Write(f);
+  LinuxProcessSource src({.proc_root = proc.root(), .refresh_every_scans = 3});
+  EXPECT_EQ(Get(Scan(src), 100).user_id, 1000);  // scan 1
+
+  // setuid(0) in a uid-1000 process: euid and the directory owner become 0.
+  f.ruid = f.euid = 0;
+  proc.WriteStatus(f);
+  ASSERT_TRUE(proc.SetOwner(f));
+  auto s2 = Scan(src);  // scan 2
+  EXPECT_EQ(Get(s2, 100).user_id, 0);
+  EXPECT_EQ(Get(s2, 100).effective_uid, 0);
+  EXPECT_EQ(Pd(Get(s2, 100))["uid"], json({{"real", 0}, {"effective", 0}}));
+  EXPECT_EQ(src.last_read_counters().status, 1);
+  EXPECT_EQ(src.last_read_counters().owner_changes, 1);
+
+  // A gid-only change moves the owner too.
+  f.egid = 0;
+  proc.WriteStatus(f);
+  ASSERT_TRUE(proc.SetOwner(f));
+  auto s3 = Scan(src);  // scan 3
+  EXPECT_EQ(Pd(Get(s3, 100))["gid"]["effective"], 0);
+  EXPECT_EQ(src.last_read_counters().owner_changes, 1);
+
+  // Real uid changes, euid/egid (the owner) do not: unseen until the refresh.
+  f.ruid = 1234;
+  proc.WriteStatus(f);
+  auto s4 = Scan(src);  // scan 4: 4 - 1 >= 3 and 4 % 3 == 100 % 3 -> refresh
+  EXPECT_EQ(src.last_read_counters().refreshes, 1);
+  EXPECT_EQ(Get(s4, 100).user_id, 1234);
+  f.ruid = 4321;
+  proc.WriteStatus(f);
+  auto s5 = Scan(src);  // scan 5: not due
+  EXPECT_EQ(src.last_read_counters().status, 0);
+  EXPECT_EQ(Get(s5, 100).user_id, 1234) << "the blind spot the header documents";
+}
+
+// A real process: its euid (setresuid) shows at the next scan, both ways —
+// root dropping to nobody, and nobody regaining root through its saved uid
+// (the exploit direction), which leaves it non-dumpable throughout.
+TEST(LinuxProcessSourceTest, RealCredentialChangeIsSeenThroughTheOwner) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to change credentials";
+  int go[2], done[2];
+  ASSERT_EQ(::pipe(go), 0);
+  ASSERT_EQ(::pipe(done), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    char c;
+    if (::read(go[0], &c, 1) != 1) _exit(1);
+    if (::setresgid(65534, 65534, 0) != 0 || ::setresuid(65534, 65534, 0) != 0) _exit(2);
+    if (::write(done[1], "1", 1) != 1) _exit(3);
+    if (::read(go[0], &c, 1) != 1) _exit(1);
+    if (::setresuid(0, 0, 0) != 0) _exit(4);
+    if (::write(done[1], "2", 1) != 1) _exit(3);
+    for (;;) ::pause();
+  }
+  auto step = [&] {
+    char c;
+    ASSERT_EQ(::write(go[1], "x", 1), 1);
+    ASSERT_EQ(::read(done[0], &c, 1), 1);
+  };
+  LinuxProcessSource src({.refresh_every_scans = 0});  // only the owner can tell
+  auto s1 = Scan(src);
+  EXPECT_EQ(Get(s1, pid).user_id, 0);
+
+  step();  // now nobody
+  auto s2 = Scan(src);
+  EXPECT_EQ(Get(s2, pid).user_id, 65534);
+  EXPECT_EQ(Get(s2, pid).effective_uid, 65534);
+  EXPECT_EQ(Get(s2, pid).user_name, "nobody");
+  EXPECT_EQ(Pd(Get(s2, pid))["gid"], json({{"real", 65534}, {"effective", 65534}}));
+  EXPECT_GE(src.last_read_counters().owner_changes, 1);
+
+  step();  // setresuid(0, 0, 0): root again
+  auto s3 = Scan(src);
+  EXPECT_EQ(Get(s3, pid).user_id, 0);
+  EXPECT_EQ(Get(s3, pid).effective_uid, 0);
+  EXPECT_EQ(Pd(Get(s3, pid))["uid"], json({{"real", 0}, {"effective", 0}}));
+  EXPECT_EQ(Pd(Get(s3, pid))["gid"]["effective"], 65534);
+
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  for (int fd : {go[0], go[1], done[0], done[1]}) ::close(fd);
+}
+
+}  // namespace
+}  // namespace sentinel::procmond
