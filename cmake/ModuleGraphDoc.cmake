@@ -1,3 +1,4 @@
+cmake_minimum_required(VERSION 3.25)
 # Compares (MODE=check) or replaces (MODE=update) the block of DOC between
 #   <!-- module-graph:begin -->  and  <!-- module-graph:end -->
 # with GRAPH, the module graph sentinel_write_module_graph() generated at

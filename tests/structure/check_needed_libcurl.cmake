@@ -1,3 +1,4 @@
+cmake_minimum_required(VERSION 3.25)
 # Fails unless no binary of WITHOUT and every binary of WITH names libcurl
 # among its NEEDED shared libraries (readelf -d), and, in REACH (the module
 # graph's "name: everything it links" lines), no module of MODULES_WITHOUT
