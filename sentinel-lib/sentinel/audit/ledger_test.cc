@@ -14,6 +14,7 @@
 #include "sentinel/audit/verify.h"
 #include "sentinel/crypto/hex.h"
 #include "sentinel/storage/store.h"
+#include "sentinel/testing/fake_clock.h"
 #include "sentinel/testing/subprocess.h"
 #include "sentinel/testing/temp_dir.h"
 
@@ -22,7 +23,6 @@ extern char** environ;
 namespace sentinel::audit {
 namespace {
 
-using testutil::FakeClock;
 using testutil::TestEvent;
 
 struct Row {
@@ -50,6 +50,7 @@ std::vector<Row> ReadRows(storage::Database& db) {
 
 class LedgerTest : public ::testing::Test {
  protected:
+  LedgerTest() { clock_.SetReadStepMs(testutil::kBusyHostReadStepMs); }
   std::unique_ptr<AuditLedger> OpenLedger(std::shared_ptr<const Signer> signer = nullptr) {
     LedgerOptions o;
     o.path = path_;
@@ -69,7 +70,7 @@ class LedgerTest : public ::testing::Test {
 
   testing::TempDir dir_;
   std::string path_ = dir_.File("audit.db");
-  FakeClock clock_{1'700'000'000'000};
+  testing::FakeClock clock_;
 };
 
 TEST_F(LedgerTest, ChainFollowsTheSpecification) {

@@ -9,6 +9,7 @@
 #include "sentinel/audit/audit_test_util.h"
 #include "sentinel/audit/ledger.h"
 #include "sentinel/crypto/hex.h"
+#include "sentinel/testing/fake_clock.h"
 #include "sentinel/testing/temp_dir.h"
 
 namespace sentinel::audit {
@@ -39,7 +40,8 @@ class VerifyTest : public ::testing::Test {
   static std::string Base(bool signed_ledger) { return dir_->File(signed_ledger ? "signed.db" : "plain.db"); }
 
   static void BuildLedger(const std::string& path, std::shared_ptr<const Signer> signer) {
-    static testutil::FakeClock clock(1'700'000'000'000);
+    static testing::FakeClock clock;
+    clock.SetReadStepMs(testutil::kBusyHostReadStepMs);
     LedgerOptions o;
     o.path = path;
     o.clock = &clock;

@@ -1,5 +1,6 @@
 #include "sentinel/base/time.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -172,6 +173,21 @@ class RealClock final : public Clock {
  public:
   int64_t NowMs() const override { return sentinel::NowMs(); }
   int64_t MonotonicMs() const override { return sentinel::MonotonicMs(); }
+
+  bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, int64_t deadline_mono_ms,
+                 const std::function<bool()>& done) const override {
+    // MonotonicMs() is steady_clock time; waits are cut into days so a far
+    // deadline (INT64_MAX: "none") cannot overflow the clock's duration type.
+    constexpr int64_t kLongestWaitMs = 24LL * 3600 * 1000;
+    while (!done()) {
+      const int64_t left = deadline_mono_ms - sentinel::MonotonicMs();
+      if (left <= 0) return false;
+      const auto until =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(std::min(left, kLongestWaitMs));
+      cv.wait_until(lock, until, done);
+    }
+    return true;
+  }
 };
 }  // namespace
 
