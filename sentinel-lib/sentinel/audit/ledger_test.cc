@@ -12,7 +12,7 @@
 
 #include "sentinel/audit/audit_test_util.h"
 #include "sentinel/audit/verify.h"
-#include "sentinel/crypto/hex.h"
+#include "sentinel/base/hex.h"
 #include "sentinel/storage/store.h"
 #include "sentinel/testing/fake_clock.h"
 #include "sentinel/testing/subprocess.h"
@@ -94,12 +94,12 @@ TEST_F(LedgerTest, ChainFollowsTheSpecification) {
     last_ts = r.timestamp;
     // Recomputed here from the raw columns, independently of the verifier.
     const crypto::Blake3Digest payload = crypto::Blake3(r.event_data);
-    EXPECT_EQ(r.payload_hash, crypto::ToHex(payload));
+    EXPECT_EQ(r.payload_hash, ToHex(payload));
     if (i == 0) {
       EXPECT_FALSE(r.prev_hash.has_value());  // NULL for sequence 1
     } else {
       ASSERT_TRUE(r.prev_hash.has_value());
-      EXPECT_EQ(*r.prev_hash, crypto::ToHex(prev));
+      EXPECT_EQ(*r.prev_hash, ToHex(prev));
     }
     std::string pre;
     for (int b = 7; b >= 0; --b)
@@ -114,7 +114,7 @@ TEST_F(LedgerTest, ChainFollowsTheSpecification) {
     pre.append(reinterpret_cast<const char*>(prev.data()), prev.size());
     EXPECT_EQ(pre, EntryPreimage(r.sequence, r.timestamp, r.actor, r.action, payload, prev));
     const crypto::Blake3Digest entry = crypto::Blake3(pre);
-    EXPECT_EQ(r.entry_hash, crypto::ToHex(entry));
+    EXPECT_EQ(r.entry_hash, ToHex(entry));
     EXPECT_FALSE(r.signature.has_value());
     prev = entry;
   }
@@ -135,8 +135,8 @@ TEST_F(LedgerTest, EntryHashMatchesB3sumOnThePreimage) {
   for (int b = 7; b >= 0; --b)
     pre.push_back(static_cast<char>(static_cast<uint64_t>(r.timestamp) >> (8 * b)));
   pre += r.actor + std::string(1, '\0') + r.action + std::string(1, '\0');
-  pre += std::string(reinterpret_cast<const char*>(crypto::FromHex(r.payload_hash)->data()), 32);
-  pre += std::string(reinterpret_cast<const char*>(crypto::FromHex(*r.prev_hash)->data()), 32);
+  pre += std::string(reinterpret_cast<const char*>(FromHex(r.payload_hash)->data()), 32);
+  pre += std::string(reinterpret_cast<const char*>(FromHex(*r.prev_hash)->data()), 32);
   testing::WriteFile(dir_.File("pre.bin"), pre);
   testing::WriteFile(dir_.File("data.json"), r.event_data);
   auto b3 = [&](const std::string& file) {
@@ -185,7 +185,7 @@ TEST_F(LedgerTest, BatchIsOneTransactionAndAllOrNothing) {
   EXPECT_EQ(r->first_sequence, 2);
   EXPECT_EQ(r->last_sequence, 101);
   auto tail = ledger->db().QueryText("SELECT entry_hash FROM audit_ledger WHERE sequence = 101");
-  EXPECT_EQ(**tail, crypto::ToHex(r->last_entry_hash));
+  EXPECT_EQ(**tail, ToHex(r->last_entry_hash));
   // One timestamp for the whole batch: it was one transaction.
   auto distinct =
       ledger->db().QueryInt("SELECT count(DISTINCT timestamp) FROM audit_ledger WHERE sequence >= 2");
@@ -216,7 +216,7 @@ TEST_F(LedgerTest, ReopenContinuesTheChain) {
   auto v = VerifyLedgerFile(path_);
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_TRUE(v->intact()) << v->Summary();
-  EXPECT_EQ(v->last_entry_hash_hex, crypto::ToHex(r->last_entry_hash));
+  EXPECT_EQ(v->last_entry_hash_hex, ToHex(r->last_entry_hash));
 }
 
 TEST_F(LedgerTest, SignedLedgerRecordsKeyAndRefusesUnsignedAppends) {
@@ -235,7 +235,7 @@ TEST_F(LedgerTest, SignedLedgerRecordsKeyAndRefusesUnsignedAppends) {
     Signature sig;
     ASSERT_TRUE(ParseSignatureHex(*rows[0].signature, &sig));
     crypto::Blake3Digest entry;
-    std::copy_n(crypto::FromHex(rows[0].entry_hash)->begin(), 32, entry.begin());
+    std::copy_n(FromHex(rows[0].entry_hash)->begin(), 32, entry.begin());
     EXPECT_TRUE(VerifySignature(signer->public_key(), entry, sig));
   }
   {

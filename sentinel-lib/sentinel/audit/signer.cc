@@ -8,9 +8,8 @@
 #include <cerrno>
 #include <cstdio>
 
-#include "sentinel/audit/internal/hex.h"
 #include "sentinel/base/files.h"
-#include "sentinel/crypto/hex.h"
+#include "sentinel/base/hex.h"
 
 namespace sentinel::audit {
 namespace {
@@ -98,7 +97,7 @@ Result<std::unique_ptr<Signer>> Signer::LoadPrivateKeyFile(const std::string& pa
   std::string& text = *content;
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
   std::array<uint8_t, kSeedLen> seed{};
-  const bool parsed = internal::ParseLowerHex(text, seed.data(), seed.size());
+  const bool parsed = FromLowerHex(text, seed);
   sodium_memzero(text.data(), text.size());
   if (!parsed) {
     return InvalidArgumentError(path + ": not an audit signing key (expected 64 lowercase hex characters)");
@@ -119,7 +118,7 @@ Signature Signer::Sign(const crypto::Blake3Digest& entry_hash) const {
 }
 
 std::string Signer::PublicKeyHex() const {
-  return crypto::ToHex(public_key_);
+  return ToHex(public_key_);
 }
 
 Result<std::string> GenerateSigningKeyFile(const std::string& path) {
@@ -139,7 +138,7 @@ Result<std::string> GenerateSigningKeyFile(const std::string& path) {
   if (::fchmod(fd, 0600) != 0) return fail(ErrnoError(errno, "chmod " + path));
   std::array<uint8_t, kSeedLen> seed{};
   randombytes_buf(seed.data(), seed.size());
-  std::string text = crypto::ToHex(seed) + "\n";
+  std::string text = ToHex(seed) + "\n";
   auto signer = Signer::FromSeed(seed);
   sodium_memzero(seed.data(), seed.size());
   size_t off = 0;
@@ -172,11 +171,11 @@ bool VerifySignature(const PublicKey& key, const crypto::Blake3Digest& entry_has
 }
 
 bool ParsePublicKeyHex(std::string_view hex, PublicKey* out) {
-  return internal::ParseLowerHex(hex, out->data(), out->size());
+  return FromLowerHex(hex, *out);
 }
 
 bool ParseSignatureHex(std::string_view hex, Signature* out) {
-  return internal::ParseLowerHex(hex, out->data(), out->size());
+  return FromLowerHex(hex, *out);
 }
 
 }  // namespace sentinel::audit

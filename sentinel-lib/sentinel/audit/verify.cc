@@ -4,11 +4,10 @@
 
 #include <utility>
 
-#include "sentinel/audit/internal/hex.h"
 #include "sentinel/audit/ledger.h"
 #include "sentinel/audit/signer.h"
+#include "sentinel/base/hex.h"
 #include "sentinel/base/strings.h"
-#include "sentinel/crypto/hex.h"
 #include "sentinel/storage/store.h"
 
 namespace sentinel::audit {
@@ -27,7 +26,7 @@ const char* TypeName(int type) {
 }
 
 bool ParseDigest(std::string_view hex, crypto::Blake3Digest* out) {
-  return internal::ParseLowerHex(hex, out->data(), out->size());
+  return FromLowerHex(hex, *out);
 }
 
 // Keeps the count and the scan on one snapshot while writers append.
@@ -82,7 +81,7 @@ Result<VerifyResult> VerifyLedger(storage::Database& db, const VerifyOptions& op
   crypto::Blake3Digest prev{};  // entry_hash of the last verified entry; 32 zero bytes before sequence 1
   auto fail = [&r, &prev](VerifyFinding finding, int64_t sequence,
                           std::string detail) -> Result<VerifyResult> {
-    if (r.entries_verified > 0) r.last_entry_hash_hex = crypto::ToHex(prev);
+    if (r.entries_verified > 0) r.last_entry_hash_hex = ToHex(prev);
     r.finding = finding;
     r.first_bad_sequence = sequence;
     r.detail = std::move(detail);
@@ -147,7 +146,7 @@ Result<VerifyResult> VerifyLedger(storage::Database& db, const VerifyOptions& op
       r.signed_from = *from;
     }
   }
-  if (check_signatures) r.public_key_hex = crypto::ToHex(key);
+  if (check_signatures) r.public_key_hex = ToHex(key);
 
   // --- the chain ---
   ASSIGN_OR_RETURN(
@@ -287,7 +286,7 @@ Result<VerifyResult> VerifyLedger(storage::Database& db, const VerifyOptions& op
     prev = entry;
     expected = seq + 1;
   }
-  if (r.entries_verified > 0) r.last_entry_hash_hex = crypto::ToHex(prev);
+  if (r.entries_verified > 0) r.last_entry_hash_hex = ToHex(prev);
   if (anchor_hash && r.last_sequence < options.anchor->sequence) {
     return fail(VerifyFinding::kTruncated, r.last_sequence + 1,
                 "truncated: the ledger ends at " + std::to_string(r.last_sequence) +

@@ -4,15 +4,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "sentinel/base/hex.h"
+
 namespace sentinel {
 namespace {
 
-constexpr char kHexDigits[] = "0123456789abcdef";
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
-
-void AppendHexDigits(std::string& out, uint32_t v, int digits) {
-  for (int shift = (digits - 1) * 4; shift >= 0; shift -= 4) out += kHexDigits[(v >> shift) & 0xF];
-}
 
 // \uXXXX, or a surrogate pair above U+FFFF (JSON).
 void AppendJsonUnicodeEscape(std::string& out, char32_t cp) {
@@ -91,8 +88,7 @@ void AppendEscapedText(std::string& out, std::string_view s) {
     char32_t cp = 0;
     size_t n = DecodeUtf8(s, i, &cp);
     if (n == 0) {
-      out += "\\x";
-      AppendHexDigits(out, c, 2);
+      AppendHexByteEscape(out, c);
       n = 1;
     } else if (!IsUnsafeCodePoint(cp)) {
       out.append(s.substr(i, n));
@@ -103,8 +99,7 @@ void AppendEscapedText(std::string& out, std::string_view s) {
     } else if (cp == '\t') {
       out += "\\t";
     } else if (cp < 0x20 || cp == 0x7F) {
-      out += "\\x";
-      AppendHexDigits(out, cp, 2);
+      AppendHexByteEscape(out, static_cast<uint8_t>(cp));
     } else if (cp < 0x10000) {
       out += "\\u";
       AppendHexDigits(out, cp, 4);

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "sentinel/base/escape.h"
+#include "sentinel/base/hex.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
 
@@ -364,13 +365,7 @@ Result<std::string> HmacSha256Hex(std::string_view key, std::string_view body) {
     ERR_clear_error();
     return InternalError(std::string("HMAC-SHA256 of the body failed: ") + text);
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[mac[i] >> 4];
-    out += kHex[mac[i] & 15];
-  }
-  return out;
+  return ToHex(std::span<const uint8_t>(mac, len));
 }
 
 }  // namespace sentinel::alerting::internal
