@@ -948,6 +948,25 @@ TEST(EmailFormatTest, ReadableSubjectAndQuotedPrintableBody) {
   EXPECT_EQ(internal::EnvelopeAddress("s@e.org"), "<s@e.org>");
 }
 
+TEST(EmailFormatTest, Base64IsRfc4648) {
+  // RFC 4648 §10 test vectors.
+  const std::vector<std::pair<std::string, std::string>> vectors = {{"", ""},
+                                                                    {"f", "Zg=="},
+                                                                    {"fo", "Zm8="},
+                                                                    {"foo", "Zm9v"},
+                                                                    {"foob", "Zm9vYg=="},
+                                                                    {"fooba", "Zm9vYmE="},
+                                                                    {"foobar", "Zm9vYmFy"}};
+  for (const auto& [in, out] : vectors) EXPECT_EQ(internal::Base64Encode(in), out) << in;
+  EXPECT_EQ(internal::Base64Encode(std::string("\x00\xfb\xff", 3)), "APv/");
+  // Past one internal chunk (49152 bytes): padding only at the very end.
+  const std::string big(49153, 'a');
+  const std::string enc = internal::Base64Encode(big);
+  EXPECT_EQ(enc.size(), 4u * ((big.size() + 2) / 3));
+  EXPECT_EQ(enc.find('='), enc.size() - 2);
+  EXPECT_EQ(enc.substr(0, 8), "YWFhYWFh");
+}
+
 class SmtpPeer {
  public:
   explicit SmtpPeer(const testing::TempDir& dir) : port_(FreePort(SOCK_STREAM)), maildir_(dir.File("mail")) {
