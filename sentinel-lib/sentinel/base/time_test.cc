@@ -69,6 +69,20 @@ TEST(TimeTest, Iso8601) {
   EXPECT_EQ(FormatIso8601Ms(1795873696500), "2026-11-28T13:48:16.500Z");
 }
 
+TEST(TimeTest, Iso8601EveryPart) {
+  const int64_t now = 1'800'000'000'000;
+  EXPECT_EQ(*ParseTimePoint("2026-11-28t10:00-05:30", now), 1795879800000);  // no seconds, offset with colon
+  EXPECT_EQ(*ParseTimePoint("2026-11-28 10:00+0100", now), 1795856400000);   // space, offset without colon
+  EXPECT_EQ(*ParseTimePoint("2026-11-28T10:00:00,1239z", now),
+            1795860000123);                                                  // comma; digits past ms dropped
+  EXPECT_EQ(*ParseTimePoint("2026-11-28T10:00:00+01", now), 1795856400000);  // hours only
+  for (const char* bad : {"2026-11-28T10:00:00.", "2026-11-28T10:00:00Zx", "2026-11-28X10:00",
+                          "2026-11-28T10", "2026-11-28T10:60", "2026-11-28T10:00:61", "2026-11-28T10:00+1",
+                          "2026-00-01", "2026-11-32", "2026/11/28", "2026-11-28T10:00:00*01:00"}) {
+    EXPECT_FALSE(ParseTimePoint(bad, now).ok()) << bad;
+  }
+}
+
 // A waiter on a clock, on its own thread: WaitUntil(deadline) with a done flag.
 class ClockWaiter {
  public:
