@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <mutex>
 
+#include "sentinel/base/escape.h"
+
 namespace sentinel::alerting::internal {
 namespace {
 
@@ -48,6 +50,33 @@ Status CurlError(CURLcode code, const char* errbuf, std::string_view what) {
   if (errbuf != nullptr && errbuf[0] != '\0') msg += " (" + std::string(errbuf) + ")";
   if (code == CURLE_OPERATION_TIMEDOUT) return DeadlineExceededError(msg);
   return UnavailableError(msg);
+}
+
+void SetTransferOptions(CURL* h, const std::string& url, const char* protocols, const config::SinkConfig& cfg,
+                        char* errbuf) {
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, protocols);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(cfg.timeout_ms));
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(cfg.timeout_ms));
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, cfg.tls_verify ? 1L : 0L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, cfg.tls_verify ? 2L : 0L);
+  if (!cfg.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, cfg.ca_file.c_str());
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+}
+
+Status TransferStatus(CURLcode code, const char* errbuf, std::string_view what, std::string_view url,
+                      std::string_view secret) {
+  if (code == CURLE_OK) return Status::Ok();
+  if (code == CURLE_ABORTED_BY_CALLBACK)
+    return UnavailableError(std::string(what) + ": cancelled (agent stopping)");
+  std::string detail = ScrubUrl(errbuf, url);
+  if (secret.size() > 3) {
+    for (size_t at = detail.find(secret); at != std::string::npos; at = detail.find(secret, at)) {
+      detail.replace(at, secret.size(), "***");
+    }
+  }
+  return CurlError(code, detail.c_str(), what);
 }
 
 Result<std::string> ReadSecretFile(const std::string& path) {
