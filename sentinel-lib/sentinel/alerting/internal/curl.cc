@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "sentinel/base/escape.h"
+#include "sentinel/base/files.h"
 
 namespace sentinel::alerting::internal {
 namespace {
@@ -80,26 +81,18 @@ Status TransferStatus(CURLcode code, const char* errbuf, std::string_view what, 
 }
 
 Result<std::string> ReadSecretFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, "reading secret file " + path);
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return ErrnoError(errno, "reading secret file " + path);
   std::string out;
   char buf[4096];
   while (true) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      return ErrnoError(err, "reading secret file " + path);
-    }
+    if (n < 0) return ErrnoError(errno, "reading secret file " + path);
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
-    if (out.size() > 65536) {
-      ::close(fd);
-      return InvalidArgumentError("secret file " + path + " is larger than 64 KiB");
-    }
+    if (out.size() > 65536) return InvalidArgumentError("secret file " + path + " is larger than 64 KiB");
   }
-  ::close(fd);
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
   if (out.empty()) return InvalidArgumentError("secret file " + path + " is empty");
   return out;
