@@ -77,6 +77,16 @@ struct Harness {
     o.uniform01 = [] { return 0.0; };  // delays are exactly half the nominal backoff
     return o;
   }
+  // A started dispatcher with the one sink `name`.
+  static std::unique_ptr<Dispatcher> StartOne(const std::string& name,
+                                              const std::shared_ptr<FakeSink::State>& state,
+                                              DispatcherOptions o) {
+    std::vector<SinkBinding> sinks;
+    sinks.push_back(Bind(name, state));
+    auto d = std::make_unique<Dispatcher>(std::move(o), std::move(sinks));
+    EXPECT_TRUE(d->Start().ok());
+    return d;
+  }
   static SinkBinding Bind(const std::string& name, const std::shared_ptr<FakeSink::State>& state,
                           std::optional<detection::Severity> min = std::nullopt) {
     return {std::make_unique<FakeSink>(name, state), min};
@@ -280,10 +290,7 @@ TEST(DispatcherTest, TheWorkerSleepsOnTheInjectedClockUntilTheNextPoll) {
   auto peer = std::make_shared<FakeSink::State>();
   DispatcherOptions o = h.Options(3);
   o.poll_ms = 5'000;
-  std::vector<SinkBinding> sinks;
-  sinks.push_back(Harness::Bind("s", peer));
-  Dispatcher d(std::move(o), std::move(sinks));
-  ASSERT_TRUE(d.Start().ok());
+  auto d = Harness::StartOne("s", peer, std::move(o));
   ASSERT_TRUE(h.clock.AwaitWaiters(1)) << "the worker does not wait through the clock";
   // Rows queued behind the dispatcher's back, as `alerts dlq retry` does: seen at the next poll only.
   h.t.InsertAlerts(2);
@@ -306,19 +313,16 @@ TEST(DispatcherTest, NotIdleWhileAnUnrecordedAlertIsStillBeingDelivered) {
   Harness h;
   auto peer = std::make_shared<FakeSink::State>();
   peer->flush_gate_closed = true;
-  std::vector<SinkBinding> sinks;
-  sinks.push_back(Harness::Bind("s", peer));
-  Dispatcher d(h.Options(3), std::move(sinks));
-  ASSERT_TRUE(d.Start().ok());
+  auto d = Harness::StartOne("s", peer, h.Options(3));
   Alert a;
   a.rule_id = "test-rule";
   a.dedup_key = "k";
-  d.DeliverUnrecorded({a});
+  d->DeliverUnrecorded({a});
   {
     std::unique_lock lock(peer->mu);
     ASSERT_TRUE(peer->cv.wait_for(lock, std::chrono::seconds(30), [&] { return peer->flushes == 1; }));
   }
-  auto idle = d.Idle();
+  auto idle = d->Idle();
   ASSERT_TRUE(idle.ok());
   EXPECT_FALSE(*idle) << "the alert is off the queue but its delivery is not finished";
   {
@@ -326,8 +330,8 @@ TEST(DispatcherTest, NotIdleWhileAnUnrecordedAlertIsStillBeingDelivered) {
     peer->flush_gate_closed = false;
     peer->cv.notify_all();
   }
-  ASSERT_TRUE(Eventually([&] { return d.Idle().ok() && *d.Idle(); }));
-  EXPECT_EQ(d.Metrics().sinks[0].unrecorded_delivered, 1u);
+  ASSERT_TRUE(Eventually([&] { return d->Idle().ok() && *d->Idle(); }));
+  EXPECT_EQ(d->Metrics().sinks[0].unrecorded_delivered, 1u);
 }
 
 Alert Unstored(const std::string& key, detection::Severity severity) {
