@@ -15,28 +15,26 @@ extern char** environ;
 
 namespace sentinel::testing {
 
-namespace {
-
-// The caller's environment with `env` applied (NAME=VALUE sets, NAME removes).
-std::vector<std::string> MergedEnvironment(const std::vector<std::string>& env) {
+std::vector<std::string> EditedEnvironment(const std::vector<std::string>& edits) {
   std::map<std::string, std::string> vars;
   for (char** e = environ; *e; ++e) {
     std::string s(*e);
     auto eq = s.find('=');
     if (eq != std::string::npos) vars[s.substr(0, eq)] = s.substr(eq + 1);
   }
-  for (const auto& e : env) {
+  for (const auto& e : edits) {
     auto eq = e.find('=');
-    if (eq == std::string::npos) {
+    if (eq == std::string::npos)
       vars.erase(e);
-    } else {
+    else
       vars[e.substr(0, eq)] = e.substr(eq + 1);
-    }
   }
   std::vector<std::string> out;
-  for (auto& [k, v] : vars) out.push_back(k + "=" + v);
+  for (const auto& [k, v] : vars) out.push_back(k + "=" + v);
   return out;
 }
+
+namespace {
 
 // A NULL-terminated array over `strings` (which must outlive it).
 std::vector<char*> CStrings(std::vector<std::string>& strings) {
@@ -116,7 +114,7 @@ void Reap(pid_t pid, RunResult& r) {
 RunResult Run(const std::vector<std::string>& argv, const std::vector<std::string>& env,
               const std::string& stdin_data) {
   // Everything the child needs is built before fork: it only dups and execs.
-  std::vector<std::string> env_strings = MergedEnvironment(env);
+  std::vector<std::string> env_strings = EditedEnvironment(env);
   std::vector<char*> envp = CStrings(env_strings);
   std::vector<std::string> argv_copy = argv;
   std::vector<char*> args = CStrings(argv_copy);
