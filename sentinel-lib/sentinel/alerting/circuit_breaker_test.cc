@@ -2,13 +2,13 @@
 
 #include <gtest/gtest.h>
 
-#include "sentinel/alerting/internal/fake_clock.h"
+#include "sentinel/testing/fake_clock.h"
 
 namespace sentinel::alerting {
 namespace {
 
 TEST(CircuitBreakerTest, OpensAfterConsecutiveFailures) {
-  internal::FakeClock clock;
+  testing::FakeClock clock;
   CircuitBreaker b({.failure_threshold = 3, .open_secs = 10}, clock);
   EXPECT_EQ(b.state(), CircuitState::kClosed);
   b.RecordFailure();
@@ -27,7 +27,7 @@ TEST(CircuitBreakerTest, OpensAfterConsecutiveFailures) {
 }
 
 TEST(CircuitBreakerTest, HalfOpenAdmitsOneTrialThatClosesIt) {
-  internal::FakeClock clock;
+  testing::FakeClock clock;
   CircuitBreaker b({.failure_threshold = 1, .open_secs = 5}, clock);
   b.RecordFailure();
   EXPECT_FALSE(b.Allow());
@@ -42,7 +42,7 @@ TEST(CircuitBreakerTest, HalfOpenAdmitsOneTrialThatClosesIt) {
 }
 
 TEST(CircuitBreakerTest, FailedTrialReopensForAnotherPeriod) {
-  internal::FakeClock clock;
+  testing::FakeClock clock;
   CircuitBreaker b({.failure_threshold = 2, .open_secs = 5}, clock);
   b.RecordFailure();
   b.RecordFailure();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <deque>
 #include <map>
+#include <set>
 
 #include "sentinel/alerting/backoff.h"
 #include "sentinel/telemetry/log.h"
@@ -80,8 +81,9 @@ class Dispatcher::Worker {
     return unrecorded_.empty();
   }
 
-  // True while a batch is being delivered and recorded: its rows may already
-  // be finished in the store while its metrics are not counted yet.
+  // True while a batch or an unrecorded alert is being delivered and
+  // recorded: its rows may already be finished in the store, or the alert off
+  // the queue, while its metrics are not counted yet.
   bool Busy() const { return busy_.load(); }
 
   void Join() {
@@ -134,252 +136,335 @@ class Dispatcher::Worker {
     return true;
   }
 
+  // Delivers the alerts the store could not record, each once, from memory.
   void DeliverUnrecordedQueue() {
-    while (true) {
-      Alert alert;
-      {
-        std::lock_guard lock(mu_);
-        if (stop_ || unrecorded_.empty()) return;
-        alert = std::move(unrecorded_.front());
-        unrecorded_.pop_front();
-      }
-      const std::string payload = JsonText(alert);
-      DeliveryRequest req{alert, payload, 1,
-                          "unrecorded-" + alert.dedup_key.substr(0, 16) + ":" + sink_->name()};
-      DeliveryResult r = sink_->Deliver(req);
-      Status st = r.status;
-      if (st.ok() && !r.outcome_unknown) st = sink_->Flush();
-      const bool ok = st.ok() && !r.outcome_unknown;
+    while (std::optional<Alert> alert = NextUnrecorded()) {
+      const bool ok = DeliverUnrecordedAlert(*alert);
       UpdateMetrics([ok](SinkMetrics& m) { ++(ok ? m.unrecorded_delivered : m.unrecorded_failed); });
-      if (ok) {
-        LogWarn("alert delivered without a store record (the store cannot be written)",
-                {{"sink", sink_->name()}, {"rule", alert.rule_id}, {"dedup_key", alert.dedup_key}});
-      } else {
-        LogError("alert neither stored nor delivered",
-                 {{"sink", sink_->name()},
-                  {"rule", alert.rule_id},
-                  {"dedup_key", alert.dedup_key},
-                  {"error", r.outcome_unknown ? std::string("cut short") : st.message()}});
-      }
+      busy_ = false;
     }
   }
 
+  // The next unrecorded alert, or nullopt when none waits or stopping. The
+  // worker is busy from then on (see Busy()) until its outcome is counted.
+  std::optional<Alert> NextUnrecorded() {
+    std::lock_guard lock(mu_);
+    if (stop_ || unrecorded_.empty()) return std::nullopt;
+    busy_ = true;
+    Alert alert = std::move(unrecorded_.front());
+    unrecorded_.pop_front();
+    return alert;
+  }
+
+  bool DeliverUnrecordedAlert(const Alert& alert) {
+    const std::string payload = JsonText(alert);
+    DeliveryRequest req{alert, payload, 1,
+                        "unrecorded-" + alert.dedup_key.substr(0, 16) + ":" + sink_->name()};
+    DeliveryResult r = sink_->Deliver(req);
+    Status st = r.status;
+    if (st.ok() && !r.outcome_unknown) st = sink_->Flush();
+    const bool ok = st.ok() && !r.outcome_unknown;
+    if (ok) {
+      LogWarn("alert delivered without a store record (the store cannot be written)",
+              {{"sink", sink_->name()}, {"rule", alert.rule_id}, {"dedup_key", alert.dedup_key}});
+    } else {
+      LogError("alert neither stored nor delivered",
+               {{"sink", sink_->name()},
+                {"rule", alert.rule_id},
+                {"dedup_key", alert.dedup_key},
+                {"error", r.outcome_unknown ? std::string("cut short") : st.message()}});
+    }
+    return ok;
+  }
+
+  // When the worker last read the store's queue, and whether it must again.
+  struct ScanState {
+    int64_t last_scan_mono = -1;
+    bool needed = true;
+  };
+
+  // The entries due now, soonest first, up to what the sink takes between
+  // flushes; and when the first of the others falls due (wall clock).
+  struct DueBatch {
+    std::vector<QueueEntry> entries;
+    int64_t next_due_ms = INT64_MAX;
+  };
+
   void Run() {
-    int64_t last_scan = -1;
-    bool need_scan = true;
+    ScanState scan;
     while (!Stopping()) {
       // Before anything that needs the store: it may be what is failing.
       DeliverUnrecordedQueue();
-      const int64_t mono = d_.clock_.MonotonicMs();
-      if (need_scan || last_scan < 0 || mono - last_scan >= d_.options_.poll_ms) {
-        if (!Rescan()) {
-          WaitUntil(mono + kStoreErrorPauseMs);
-          continue;
-        }
-        last_scan = d_.clock_.MonotonicMs();
-        need_scan = false;
+      if (!RescanIfDue(scan)) {
+        WaitUntil(d_.clock_.MonotonicMs() + kStoreErrorPauseMs);
+        continue;
       }
-      // The batch: due entries, soonest first, up to what the sink takes between flushes.
       const int64_t now = d_.clock_.NowMs();
-      std::vector<QueueEntry> batch;
-      int64_t next_due = INT64_MAX;
-      const size_t max_batch = static_cast<size_t>(std::max(sink_->MaxBatch(), 1));
-      for (const QueueEntry& e : cache_) {
-        if (e.next_attempt_ms <= now) {
-          if (batch.size() < max_batch) batch.push_back(e);
-        } else {
-          next_due = std::min(next_due, e.next_attempt_ms);
-        }
-      }
-      if (batch.empty()) {
-        // Sleep until the next due entry (wall-clock distance) or the next poll.
-        int64_t wake = last_scan + d_.options_.poll_ms;
-        if (next_due != INT64_MAX) wake = std::min(wake, d_.clock_.MonotonicMs() + (next_due - now));
-        need_scan = WaitUntil(wake);
+      DueBatch due = TakeDue(now);
+      if (due.entries.empty()) {
+        scan.needed = WaitUntil(NextWake(scan, due.next_due_ms, now));
         continue;
       }
       busy_ = true;
-      const bool processed = Process(batch);
+      const bool processed = Process(due.entries);
       busy_ = false;
       if (!processed) {
         WaitUntil(d_.clock_.MonotonicMs() + kStoreErrorPauseMs);
-        need_scan = true;
+        scan.needed = true;
         continue;
       }
-      // Keep the cache in step with what was recorded.
-      for (const QueueEntry& e : batch) {
-        cache_.erase(
-            std::remove_if(cache_.begin(), cache_.end(), [&e](const QueueEntry& c) { return c.id == e.id; }),
-            cache_.end());
-      }
-      for (const QueueEntry& e : rescheduled_) cache_.push_back(e);
-      rescheduled_.clear();
-      if (cache_.empty()) need_scan = true;
+      ForgetProcessed(due.entries);
+      if (cache_.empty()) scan.needed = true;
     }
   }
 
-  // Waits for a wake-up, a stop or the monotonic time `until_mono`; true when woken by Wake().
+  // Re-reads the queue when woken for it, at start, or every poll_ms (which
+  // picks up `sentinelcli alerts dlq retry`). False when the store failed.
+  bool RescanIfDue(ScanState& scan) {
+    const int64_t mono = d_.clock_.MonotonicMs();
+    if (!scan.needed && scan.last_scan_mono >= 0 && mono - scan.last_scan_mono < d_.options_.poll_ms)
+      return true;
+    if (!Rescan()) return false;
+    scan.last_scan_mono = d_.clock_.MonotonicMs();
+    scan.needed = false;
+    return true;
+  }
+
+  DueBatch TakeDue(int64_t now) const {
+    DueBatch due;
+    const size_t max_batch = static_cast<size_t>(std::max(sink_->MaxBatch(), 1));
+    for (const QueueEntry& e : cache_) {
+      if (e.next_attempt_ms > now) {
+        due.next_due_ms = std::min(due.next_due_ms, e.next_attempt_ms);
+      } else if (due.entries.size() < max_batch) {
+        due.entries.push_back(e);
+      }
+    }
+    return due;
+  }
+
+  // The next poll, or the next due entry (its wall-clock distance) if sooner.
+  int64_t NextWake(const ScanState& scan, int64_t next_due_ms, int64_t now) const {
+    const int64_t poll = scan.last_scan_mono + d_.options_.poll_ms;
+    if (next_due_ms == INT64_MAX) return poll;
+    return std::min(poll, d_.clock_.MonotonicMs() + (next_due_ms - now));
+  }
+
+  // Keeps the cache in step with what the batch recorded.
+  void ForgetProcessed(const std::vector<QueueEntry>& batch) {
+    std::set<int64_t> done;
+    for (const QueueEntry& e : batch) done.insert(e.id);
+    std::erase_if(cache_, [&done](const QueueEntry& c) { return done.count(c.id) > 0; });
+    for (const QueueEntry& e : rescheduled_) cache_.push_back(e);
+    rescheduled_.clear();
+  }
+
+  // Waits through the clock for a wake-up, a stop or the monotonic time
+  // `until_mono`; true when woken by Wake().
   bool WaitUntil(int64_t until_mono) {
     std::unique_lock lock(mu_);
-    while (!stop_ && !rescan_) {
-      const int64_t left = until_mono - d_.clock_.MonotonicMs();
-      if (left <= 0) break;
-      // Bounded waits keep an injected (frozen) test clock from stalling the worker for long.
-      cv_.wait_for(lock, std::chrono::milliseconds(std::min<int64_t>(left, 50)));
-    }
-    bool woken = rescan_;
+    d_.clock_.WaitUntil(lock, cv_, until_mono, [this] { return stop_ || rescan_; });
+    const bool woken = rescan_;
     rescan_ = false;
     return woken;
   }
 
-  // One batch: record the starts, deliver, flush, record the outcomes.
+  // One batch: load the alerts, record the starts, deliver, flush, decide
+  // retries, record the outcomes, count them. False when the store failed
+  // (the batch is read again later).
   bool Process(std::vector<QueueEntry>& batch) {
-    // Load before recording anything, so a missing alert never gets an in-flight row.
-    std::vector<std::optional<Alert>> alerts;
-    std::vector<QueueEntry> runnable;
-    for (const QueueEntry& e : batch) {
-      auto alert = d_.store_->LoadAlert(e.alert_id);
-      if (!alert.ok()) {
-        if (alert.status().code() != StatusCode::kNotFound) {
-          LogError("alert unreadable",
-                   {{"sink", sink_->name()}, {"alert_id", e.alert_id}, {"error", alert.status().message()}});
-          return false;
-        }
-        // Cannot happen through SentinelD (retention keeps queued alerts); say so loudly.
-        LogError("queued alert no longer exists; its delivery is dead-lettered",
-                 {{"sink", sink_->name()}, {"alert_id", e.alert_id}});
-      }
-      runnable.push_back(e);
-      alerts.push_back(alert.ok() ? std::optional<Alert>(std::move(alert).value()) : std::nullopt);
-    }
-    batch = std::move(runnable);
-    if (Status s = d_.store_->BeginAttempts(batch, d_.clock_.NowMs()); !s.ok()) {
-      LogError("recording delivery attempts failed", {{"sink", sink_->name()}, {"error", s.message()}});
-      d_.store_writes_.Failed("recording delivery attempts: " + s.message());
+    std::optional<std::vector<std::optional<Alert>>> alerts = LoadAlerts(batch);
+    if (!alerts) return false;
+    if (!Recorded(d_.store_->BeginAttempts(batch, d_.clock_.NowMs()), "recording delivery attempts")) {
       return false;
     }
-    d_.store_writes_.Ok();
     std::vector<AttemptOutcome> outcomes(batch.size());
-    std::vector<std::string> payloads(batch.size());
     bool any_success = false;
     for (size_t i = 0; i < batch.size(); ++i) {
-      AttemptOutcome& o = outcomes[i];
-      if (Stopping()) {
-        o.status = AttemptStatus::kNotAttempted;
-        continue;
-      }
-      if (!alerts[i]) {
-        o.status = AttemptStatus::kFailure;
-        o.error = "alert " + std::to_string(batch[i].alert_id) + " no longer exists";
-        o.payload = "{}";
-        dead_letter_now_.insert(batch[i].id);
-        continue;
-      }
-      payloads[i] = JsonText(*alerts[i]);
-      o.payload = payloads[i];
-      if (!breaker_.Allow()) {
-        o.status = AttemptStatus::kSkipped;
-        o.error = "circuit open after " + std::to_string(breaker_.consecutive_failures()) +
-                  " consecutive failures; not attempted";
-        continue;
-      }
-      DeliveryRequest req{*alerts[i], payloads[i], batch[i].attempts,
-                          std::to_string(batch[i].alert_id) + ":" + sink_->name()};
-      const int64_t t0 = d_.clock_.MonotonicMs();
-      DeliveryResult r = sink_->Deliver(req);
-      o.duration_ms = d_.clock_.MonotonicMs() - t0;
-      o.http_status = r.http_status;
-      if (r.outcome_unknown) {
-        o.status = AttemptStatus::kUnknown;
-        o.error = r.status.ok() ? "cut short" : r.status.message();
-        // Not the peer's fault: the breaker is left as it was.
-        continue;
-      }
-      if (r.status.ok()) {
-        o.status = AttemptStatus::kSuccess;
-        any_success = true;
-        breaker_.RecordSuccess();
-      } else {
-        o.status = AttemptStatus::kFailure;
-        o.error = r.status.message();
-        if (r.permanent) dead_letter_now_.insert(batch[i].id);
-        breaker_.RecordFailure();
-      }
+      outcomes[i] = Attempt(batch[i], (*alerts)[i]);
+      any_success = any_success || outcomes[i].status == AttemptStatus::kSuccess;
     }
-    if (any_success) {
-      if (Status s = sink_->Flush(); !s.ok()) {
-        for (auto& o : outcomes) {
-          if (o.status != AttemptStatus::kSuccess) continue;
-          o.status = AttemptStatus::kFailure;
-          o.error = "written but not made durable: " + s.message();
-        }
-        breaker_.RecordFailure();
-      }
-    }
-    // Retry or give up.
+    if (any_success) FlushSuccesses(outcomes);
     const int64_t now = d_.clock_.NowMs();
+    ScheduleRetries(batch, outcomes, now);
+    // On failure the in-flight rows stay; the next start records them as unknown and delivers again.
+    if (!Recorded(d_.store_->FinishAttempts(batch, outcomes, now), "recording delivery outcomes"))
+      return false;
+    Account(batch, outcomes, now);
+    return true;
+  }
+
+  // The batch's alerts, loaded before anything is recorded so a missing alert
+  // never gets an in-flight row (a missing one is nullopt: dead-lettered).
+  // nullopt when the store failed.
+  std::optional<std::vector<std::optional<Alert>>> LoadAlerts(const std::vector<QueueEntry>& batch) {
+    std::vector<std::optional<Alert>> alerts;
+    for (const QueueEntry& e : batch) {
+      auto alert = d_.store_->LoadAlert(e.alert_id);
+      if (alert.ok()) {
+        alerts.emplace_back(std::move(alert).value());
+        continue;
+      }
+      if (alert.status().code() != StatusCode::kNotFound) {
+        LogError("alert unreadable",
+                 {{"sink", sink_->name()}, {"alert_id", e.alert_id}, {"error", alert.status().message()}});
+        return std::nullopt;
+      }
+      // Cannot happen through SentinelD (retention keeps queued alerts); say so loudly.
+      LogError("queued alert no longer exists; its delivery is dead-lettered",
+               {{"sink", sink_->name()}, {"alert_id", e.alert_id}});
+      alerts.emplace_back(std::nullopt);
+    }
+    return alerts;
+  }
+
+  // Notes a bookkeeping write in the dispatcher's write health; true when it succeeded.
+  bool Recorded(const Status& s, const std::string& what) {
+    if (s.ok()) {
+      d_.store_writes_.Ok();
+      return true;
+    }
+    LogError(what + " failed", {{"sink", sink_->name()}, {"error", s.message()}});
+    d_.store_writes_.Failed(what + ": " + s.message());
+    return false;
+  }
+
+  // One entry's attempt: not made when stopping, dead-lettered when its alert
+  // is gone, skipped while the circuit is open, else sent to the sink.
+  AttemptOutcome Attempt(const QueueEntry& entry, const std::optional<Alert>& alert) {
+    AttemptOutcome o;
+    if (Stopping()) {
+      o.status = AttemptStatus::kNotAttempted;
+      return o;
+    }
+    if (!alert) {
+      o.error = "alert " + std::to_string(entry.alert_id) + " no longer exists";
+      o.payload = "{}";
+      dead_letter_now_.insert(entry.id);
+      return o;
+    }
+    o.payload = JsonText(*alert);
+    if (!breaker_.Allow()) {
+      o.status = AttemptStatus::kSkipped;
+      o.error = "circuit open after " + std::to_string(breaker_.consecutive_failures()) +
+                " consecutive failures; not attempted";
+      return o;
+    }
+    Send(entry, *alert, o);
+    return o;
+  }
+
+  void Send(const QueueEntry& entry, const Alert& alert, AttemptOutcome& o) {
+    DeliveryRequest req{alert, o.payload, entry.attempts,
+                        std::to_string(entry.alert_id) + ":" + sink_->name()};
+    const int64_t t0 = d_.clock_.MonotonicMs();
+    DeliveryResult r = sink_->Deliver(req);
+    o.duration_ms = d_.clock_.MonotonicMs() - t0;
+    o.http_status = r.http_status;
+    if (r.outcome_unknown) {
+      o.status = AttemptStatus::kUnknown;
+      o.error = r.status.ok() ? "cut short" : r.status.message();
+      return;  // not the peer's fault: the breaker is left as it was
+    }
+    if (r.status.ok()) {
+      o.status = AttemptStatus::kSuccess;
+      breaker_.RecordSuccess();
+      return;
+    }
+    o.status = AttemptStatus::kFailure;
+    o.error = r.status.message();
+    if (r.permanent) dead_letter_now_.insert(entry.id);
+    breaker_.RecordFailure();
+  }
+
+  // A write is a success only once the sink has made it durable.
+  void FlushSuccesses(std::vector<AttemptOutcome>& outcomes) {
+    const Status s = sink_->Flush();
+    if (s.ok()) return;
+    for (AttemptOutcome& o : outcomes) {
+      if (o.status != AttemptStatus::kSuccess) continue;
+      o.status = AttemptStatus::kFailure;
+      o.error = "written but not made durable: " + s.message();
+    }
+    breaker_.RecordFailure();
+  }
+
+  // Retry (after the backoff; at once when cut short) or give up (no next
+  // attempt: dead letter).
+  void ScheduleRetries(const std::vector<QueueEntry>& batch, std::vector<AttemptOutcome>& outcomes,
+                       int64_t now) {
     for (size_t i = 0; i < batch.size(); ++i) {
       AttemptOutcome& o = outcomes[i];
       if (o.status == AttemptStatus::kSuccess || o.status == AttemptStatus::kNotAttempted) continue;
-      const bool give_up = dead_letter_now_.count(batch[i].id) > 0 ||
+      const bool give_up = dead_letter_now_.erase(batch[i].id) > 0 ||
                            (o.status != AttemptStatus::kUnknown && backoff_.Exhausted(batch[i].attempts));
-      dead_letter_now_.erase(batch[i].id);
-      if (give_up) continue;  // next_attempt_ms stays empty: dead letter
+      if (give_up) continue;
       o.next_attempt_ms =
           o.status == AttemptStatus::kUnknown ? now : now + backoff_.DelayMs(batch[i].attempts);
     }
-    if (Status s = d_.store_->FinishAttempts(batch, outcomes, now); !s.ok()) {
-      // The in-flight rows stay; the next start records them as unknown and delivers again.
-      LogError("recording delivery outcomes failed", {{"sink", sink_->name()}, {"error", s.message()}});
-      d_.store_writes_.Failed("recording delivery outcomes: " + s.message());
-      return false;
-    }
-    d_.store_writes_.Ok();
+  }
+
+  // What a recorded batch did, for the metrics.
+  struct BatchTally {
     uint64_t delivered = 0, failed = 0, skipped = 0, unknown = 0, dead = 0;
-    int64_t last_duration = 0;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      const AttemptOutcome& o = outcomes[i];
+    int64_t last_duration_ms = 0;
+    void Count(const AttemptOutcome& o) {
       switch (o.status) {
         case AttemptStatus::kSuccess: ++delivered; break;
         case AttemptStatus::kFailure: ++failed; break;
         case AttemptStatus::kSkipped: ++skipped; break;
         case AttemptStatus::kUnknown: ++unknown; break;
-        case AttemptStatus::kNotAttempted: break;
+        case AttemptStatus::kNotAttempted: return;
       }
-      if (o.status != AttemptStatus::kNotAttempted) last_duration = o.duration_ms;
+      last_duration_ms = o.duration_ms;
+    }
+  };
+
+  // After the outcomes are recorded: logs, the dead-letter hook, the
+  // rescheduled entries for the cache, and the metrics.
+  void Account(const std::vector<QueueEntry>& batch, const std::vector<AttemptOutcome>& outcomes,
+               int64_t now) {
+    BatchTally tally;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const AttemptOutcome& o = outcomes[i];
+      tally.Count(o);
       if (o.status == AttemptStatus::kSuccess || o.status == AttemptStatus::kNotAttempted) continue;
-      if (!o.next_attempt_ms) {
-        ++dead;
-        LogWarn("alert delivery gave up; moved to the dead-letter queue", {{"sink", sink_->name()},
-                                                                           {"alert_id", batch[i].alert_id},
-                                                                           {"attempts", batch[i].attempts},
-                                                                           {"error", o.error}});
-        if (d_.options_.on_dead_letter) {
-          d_.options_.on_dead_letter(batch[i].alert_id, sink_->name(), batch[i].attempts, o.error);
-        }
+      if (o.next_attempt_ms) {
+        Rescheduled(batch[i], o, now);
       } else {
-        QueueEntry again = batch[i];
-        again.next_attempt_ms = *o.next_attempt_ms;
-        rescheduled_.push_back(again);
-        if (o.status == AttemptStatus::kFailure) {
-          LogWarn("alert delivery failed; will retry", {{"sink", sink_->name()},
-                                                        {"alert_id", batch[i].alert_id},
-                                                        {"attempt", batch[i].attempts},
-                                                        {"retry_in_ms", *o.next_attempt_ms - now},
-                                                        {"error", o.error}});
-        }
+        ++tally.dead;
+        DeadLettered(batch[i], o);
       }
     }
-    UpdateMetrics([&](SinkMetrics& m) {
-      m.delivered += delivered;
-      m.failed += failed;
-      m.skipped += skipped;
-      m.unknown += unknown;
-      m.dead_lettered += dead;
-      m.pending = std::max<int64_t>(0, m.pending - static_cast<int64_t>(delivered + dead));
-      m.last_duration_ms = last_duration;
+    UpdateMetrics([&tally](SinkMetrics& m) {
+      m.delivered += tally.delivered;
+      m.failed += tally.failed;
+      m.skipped += tally.skipped;
+      m.unknown += tally.unknown;
+      m.dead_lettered += tally.dead;
+      m.pending = std::max<int64_t>(0, m.pending - static_cast<int64_t>(tally.delivered + tally.dead));
+      m.last_duration_ms = tally.last_duration_ms;
     });
-    return true;
+  }
+
+  void DeadLettered(const QueueEntry& e, const AttemptOutcome& o) {
+    LogWarn(
+        "alert delivery gave up; moved to the dead-letter queue",
+        {{"sink", sink_->name()}, {"alert_id", e.alert_id}, {"attempts", e.attempts}, {"error", o.error}});
+    if (d_.options_.on_dead_letter)
+      d_.options_.on_dead_letter(e.alert_id, sink_->name(), e.attempts, o.error);
+  }
+
+  void Rescheduled(const QueueEntry& e, const AttemptOutcome& o, int64_t now) {
+    QueueEntry again = e;
+    again.next_attempt_ms = *o.next_attempt_ms;
+    rescheduled_.push_back(again);
+    if (o.status != AttemptStatus::kFailure) return;
+    LogWarn("alert delivery failed; will retry", {{"sink", sink_->name()},
+                                                  {"alert_id", e.alert_id},
+                                                  {"attempt", e.attempts},
+                                                  {"retry_in_ms", *o.next_attempt_ms - now},
+                                                  {"error", o.error}});
   }
 
   Dispatcher& d_;
@@ -489,12 +574,17 @@ void Dispatcher::DeliverUnrecorded(std::vector<Alert> alerts) {
 
 Result<bool> Dispatcher::Idle() {
   if (!started_) return FailedPreconditionError("dispatcher not started");
-  for (auto& w : workers_) {
-    if (!w->UnrecordedEmpty() || w->Busy()) return false;
-  }
+  // The store first, then the workers: a batch leaves the queue (FinishAttempts)
+  // while its worker is still busy counting it, so a worker found idle after
+  // an empty queue has counted everything that left it. The other order could
+  // see a worker about to start, then the queue it has just emptied.
   for (const SinkRoute& r : routes_) {
     ASSIGN_OR_RETURN(int64_t n, store_->PendingCount(r.name));
     if (n > 0) return false;
+  }
+  for (auto& w : workers_) {
+    // Empty, then not busy: an unrecorded alert is taken off the queue busy.
+    if (!w->UnrecordedEmpty() || w->Busy()) return false;
   }
   return true;
 }

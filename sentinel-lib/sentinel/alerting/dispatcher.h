@@ -10,7 +10,9 @@
 // in memory and reads the rest from the database as it drains; a backlog
 // beyond that is logged and counted (queue_full) but never dropped. Workers
 // also re-read the queue every `poll_ms`, which picks up `sentinelcli alerts
-// dlq retry`.
+// dlq retry`. Between batches a worker sleeps through the injected clock
+// (Clock::WaitUntil) until the next poll, the next due retry, a wake-up or
+// Stop(): no polling, and a test's FakeClock::Advance wakes it.
 //
 // Delivery is at least once: an attempt is recorded before it is sent, so
 // after a crash the records show which attempts may have reached the peer

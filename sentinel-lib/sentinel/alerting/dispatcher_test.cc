@@ -7,15 +7,15 @@
 #include <mutex>
 #include <thread>
 
-#include "sentinel/alerting/internal/fake_clock.h"
 #include "sentinel/alertstore/test_util.h"
+#include "sentinel/testing/fake_clock.h"
 
 namespace sentinel::alerting {
 namespace {
 
 using internal::Eventually;
-using internal::FakeClock;
 using internal::TempEventStore;
+using testing::FakeClock;
 
 // A sink whose behaviour the test decides; counts calls and what it accepted.
 class FakeSink final : public AlertSink {
@@ -28,6 +28,8 @@ class FakeSink final : public AlertSink {
     bool fail = false;
     bool gate_closed = false;  // Deliver blocks while closed
     bool cancelled = false;
+    bool flush_gate_closed = false;  // Flush blocks while closed
+    int flushes = 0;
   };
   FakeSink(std::string name, std::shared_ptr<State> state)
       : AlertSink(std::move(name)), s_(std::move(state)) {}
@@ -51,6 +53,13 @@ class FakeSink final : public AlertSink {
     s_->accepted.push_back(req.alert.id);
     return {};
   }
+  Status Flush() override {
+    std::unique_lock lock(s_->mu);
+    ++s_->flushes;
+    s_->cv.notify_all();
+    s_->cv.wait(lock, [this] { return !s_->flush_gate_closed || s_->cancelled; });
+    return Status::Ok();
+  }
 
  private:
   std::shared_ptr<State> s_;
@@ -67,6 +76,16 @@ struct Harness {
     o.clock = &clock;
     o.uniform01 = [] { return 0.0; };  // delays are exactly half the nominal backoff
     return o;
+  }
+  // A started dispatcher with the one sink `name`.
+  static std::unique_ptr<Dispatcher> StartOne(const std::string& name,
+                                              const std::shared_ptr<FakeSink::State>& state,
+                                              DispatcherOptions o) {
+    std::vector<SinkBinding> sinks;
+    sinks.push_back(Bind(name, state));
+    auto d = std::make_unique<Dispatcher>(std::move(o), std::move(sinks));
+    EXPECT_TRUE(d->Start().ok());
+    return d;
   }
   static SinkBinding Bind(const std::string& name, const std::shared_ptr<FakeSink::State>& state,
                           std::optional<detection::Severity> min = std::nullopt) {
@@ -139,15 +158,16 @@ TEST(DispatcherTest, RetriesWithBackoffOnTheInjectedClockThenDeadLetters) {
   auto attempts = [&] { return h.t.Count("SELECT count(*) FROM alert_deliveries WHERE status = 'failure'"); };
   ASSERT_TRUE(Eventually([&] { return attempts() == 1; }));
   // First retry after 1000/2 ms (jitter 0): not a millisecond before.
+  // The worker asleep on the clock again, having seen the new time: whatever was due is done.
   h.clock.Advance(499);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(h.clock.AwaitWaiters(1));
   EXPECT_EQ(attempts(), 1);
   EXPECT_EQ(Calls(down), 1);
   h.clock.Advance(1);
   ASSERT_TRUE(Eventually([&] { return attempts() == 2; }));
   // Second retry after 2000/2 ms.
   h.clock.Advance(999);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(h.clock.AwaitWaiters(1));
   EXPECT_EQ(attempts(), 2);
   h.clock.Advance(1);
   ASSERT_TRUE(Eventually([&] { return h.t.Count("SELECT count(*) FROM dead_letter_queue") == 1; }));
@@ -259,6 +279,59 @@ TEST(DispatcherTest, StopCancelsTheAttemptInProgressAndKeepsItPending) {
   EXPECT_EQ(h.t.Count("SELECT count(*) FROM alert_deliveries WHERE status = 'unknown'"), 1);
   EXPECT_EQ(h.t.Count("SELECT count(*) FROM alert_deliveries"), 1);  // the unsent ones left no row
   EXPECT_EQ(h.t.Count("SELECT count(*) FROM dead_letter_queue"), 0);
+}
+
+// The worker waits through the injected clock: it sleeps until the clock
+// reaches the next poll (or a due retry) and Advance wakes it, with no
+// polling of its own, so a dead-letter retry from the CLI is picked up at the
+// next poll of the fake clock.
+TEST(DispatcherTest, TheWorkerSleepsOnTheInjectedClockUntilTheNextPoll) {
+  Harness h;
+  auto peer = std::make_shared<FakeSink::State>();
+  DispatcherOptions o = h.Options(3);
+  o.poll_ms = 5'000;
+  auto d = Harness::StartOne("s", peer, std::move(o));
+  ASSERT_TRUE(h.clock.AwaitWaiters(1)) << "the worker does not wait through the clock";
+  // Rows queued behind the dispatcher's back, as `alerts dlq retry` does: seen at the next poll only.
+  h.t.InsertAlerts(2);
+  {
+    auto store = DeliveryStore::Open(h.t.path(), 5000);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->EnqueueNewAlerts({{"s", std::nullopt}}, h.clock.NowMs()).ok());
+  }
+  h.clock.Advance(4'999);
+  ASSERT_TRUE(h.clock.AwaitWaiters(1));
+  EXPECT_EQ(Calls(peer), 0);
+  h.clock.Advance(1);
+  ASSERT_TRUE(Eventually([&] { return Accepted(peer) == 2; }));
+}
+
+// Idle() must not report idle while an unrecorded alert is still being
+// delivered (here: held in the sink's Flush), or the caller reads metrics
+// that do not count it yet.
+TEST(DispatcherTest, NotIdleWhileAnUnrecordedAlertIsStillBeingDelivered) {
+  Harness h;
+  auto peer = std::make_shared<FakeSink::State>();
+  peer->flush_gate_closed = true;
+  auto d = Harness::StartOne("s", peer, h.Options(3));
+  Alert a;
+  a.rule_id = "test-rule";
+  a.dedup_key = "k";
+  d->DeliverUnrecorded({a});
+  {
+    std::unique_lock lock(peer->mu);
+    ASSERT_TRUE(peer->cv.wait_for(lock, std::chrono::seconds(30), [&] { return peer->flushes == 1; }));
+  }
+  auto idle = d->Idle();
+  ASSERT_TRUE(idle.ok());
+  EXPECT_FALSE(*idle) << "the alert is off the queue but its delivery is not finished";
+  {
+    std::lock_guard lock(peer->mu);
+    peer->flush_gate_closed = false;
+    peer->cv.notify_all();
+  }
+  ASSERT_TRUE(Eventually([&] { return d->Idle().ok() && *d->Idle(); }));
+  EXPECT_EQ(d->Metrics().sinks[0].unrecorded_delivered, 1u);
 }
 
 Alert Unstored(const std::string& key, detection::Severity severity) {

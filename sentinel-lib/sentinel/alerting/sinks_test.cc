@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -170,6 +171,32 @@ class Process {
  private:
   pid_t pid_ = -1;
 };
+
+// The remote port of a connected socket: for an accepted one, the sink's end.
+int PeerPort(int fd) {
+  sockaddr_in sa{};
+  socklen_t len = sizeof sa;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return -1;
+  return ntohs(sa.sin_port);
+}
+
+// The state (/proc/net/tcp "st" column) of the loopback TCP socket bound to
+// local port `port`, or -1.
+constexpr int kTcpCloseWait = 0x08;  // the peer has closed its side
+int TcpState(int port) {
+  std::istringstream lines(testing::ReadFile("/proc/net/tcp"));
+  std::string line;
+  std::getline(lines, line);  // header
+  while (std::getline(lines, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state;
+    fields >> slot >> local >> remote >> state;
+    const size_t colon = local.find(':');
+    if (colon == std::string::npos || std::stoi(local.substr(colon + 1), nullptr, 16) != port) continue;
+    return std::stoi(state, nullptr, 16);
+  }
+  return -1;
+}
 
 bool Accepts(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -482,8 +509,10 @@ TEST(SyslogSinkTest, TcpFramesByOctetCountAndReconnectsAfterThePeerCloses) {
   EXPECT_EQ(ReadFrame(c1), expected);
   ASSERT_TRUE(s.To(*sink).status.ok());  // same connection
   EXPECT_EQ(ReadFrame(c1), expected);
+  const int sink_port = PeerPort(c1);
   ::close(c1);  // the receiver goes away ...
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(Eventually([&] { return TcpState(sink_port) == kTcpCloseWait; }))
+      << "the sink's end never saw the receiver's FIN";
   ASSERT_TRUE(s.To(*sink).status.ok());  // ... and the next alert goes to a new connection
   int c2 = ::accept(lfd, nullptr, nullptr);
   ASSERT_GE(c2, 0);
@@ -626,7 +655,8 @@ class HttpPeer {
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // Stop() before the loop runs would be lost (and the join would hang).
+    EXPECT_TRUE(Eventually([this] { return server_.is_running(); }));
   }
   ~HttpPeer() {
     hang_ms_ = 0;
@@ -916,6 +946,25 @@ TEST(EmailFormatTest, ReadableSubjectAndQuotedPrintableBody) {
   EXPECT_EQ(internal::QuotedPrintable(std::string(100, 'x')).find("=\r\n"), 75u);
   EXPECT_EQ(internal::EnvelopeAddress("SentinelD <s@e.org>"), "<s@e.org>");
   EXPECT_EQ(internal::EnvelopeAddress("s@e.org"), "<s@e.org>");
+}
+
+TEST(EmailFormatTest, Base64IsRfc4648) {
+  // RFC 4648 §10 test vectors.
+  const std::vector<std::pair<std::string, std::string>> vectors = {{"", ""},
+                                                                    {"f", "Zg=="},
+                                                                    {"fo", "Zm8="},
+                                                                    {"foo", "Zm9v"},
+                                                                    {"foob", "Zm9vYg=="},
+                                                                    {"fooba", "Zm9vYmE="},
+                                                                    {"foobar", "Zm9vYmFy"}};
+  for (const auto& [in, out] : vectors) EXPECT_EQ(internal::Base64Encode(in), out) << in;
+  EXPECT_EQ(internal::Base64Encode(std::string("\x00\xfb\xff", 3)), "APv/");
+  // Past one internal chunk (49152 bytes): padding only at the very end.
+  const std::string big(49153, 'a');
+  const std::string enc = internal::Base64Encode(big);
+  EXPECT_EQ(enc.size(), 4u * ((big.size() + 2) / 3));
+  EXPECT_EQ(enc.find('='), enc.size() - 2);
+  EXPECT_EQ(enc.substr(0, 8), "YWFhYWFh");
 }
 
 class SmtpPeer {

@@ -1,5 +1,5 @@
-// Test-only helpers shared by the audit tests: a settable clock, a varied
-// event generator, and raw SQL on a copy of a ledger file.
+// Test-only helpers shared by the audit tests: a varied event generator and
+// raw SQL on a copy of a ledger file. (Their clock is testing::FakeClock.)
 #pragma once
 
 #include <filesystem>
@@ -9,20 +9,13 @@
 #include <nlohmann/json.hpp>
 
 #include "sentinel/audit/ledger.h"
-#include "sentinel/base/time.h"
 #include "sentinel/storage/sqlite.h"
 
 namespace sentinel::audit::testutil {
 
-class FakeClock : public Clock {
- public:
-  explicit FakeClock(int64_t now_ms) : now_(now_ms) {}
-  int64_t NowMs() const override { return now_ += 7; }  // strictly increasing, like a busy host
-  int64_t MonotonicMs() const override { return now_; }
-
- private:
-  mutable int64_t now_;
-};
+// The ledgers' fake clock moves on this much at every read: strictly
+// increasing timestamps, like a busy host's (testing::FakeClock::SetReadStepMs).
+constexpr int64_t kBusyHostReadStepMs = 7;
 
 // The i-th event of a test ledger: a mix of actors, actions and payloads
 // (including non-ASCII text and nested objects).

@@ -3,9 +3,8 @@
 #include <optional>
 #include <utility>
 
-#include "sentinel/audit/internal/hex.h"
+#include "sentinel/base/hex.h"
 #include "sentinel/base/strings.h"
-#include "sentinel/crypto/hex.h"
 #include "sentinel/storage/store.h"
 
 namespace sentinel::audit {
@@ -217,7 +216,7 @@ Result<Appended> AuditLedger::AppendValidated(std::span<const AuditEvent> events
   crypto::Blake3Digest prev{};  // 32 zero bytes before sequence 1
   if (has_tail) {
     sequence = st_->tail.ColumnInt(0);
-    const bool parsed = internal::ParseLowerHex(st_->tail.ColumnTextView(1), prev.data(), prev.size());
+    const bool parsed = FromLowerHex(st_->tail.ColumnTextView(1), prev);
     st_->tail.Reset();
     if (!parsed) {
       return DataLossError(
@@ -242,15 +241,15 @@ Result<Appended> AuditLedger::AppendValidated(std::span<const AuditEvent> events
     RETURN_IF_ERROR(ins.BindText(3, e.actor));
     RETURN_IF_ERROR(ins.BindText(4, e.action));
     RETURN_IF_ERROR(ins.BindText(5, e.event_data));
-    RETURN_IF_ERROR(ins.BindText(6, crypto::ToHex(payload)));
+    RETURN_IF_ERROR(ins.BindText(6, ToHex(payload)));
     if (sequence == 1) {
       RETURN_IF_ERROR(ins.BindNull(7));
     } else {
-      RETURN_IF_ERROR(ins.BindText(7, crypto::ToHex(prev)));
+      RETURN_IF_ERROR(ins.BindText(7, ToHex(prev)));
     }
-    RETURN_IF_ERROR(ins.BindText(8, crypto::ToHex(entry)));
+    RETURN_IF_ERROR(ins.BindText(8, ToHex(entry)));
     if (signer_) {
-      RETURN_IF_ERROR(ins.BindText(9, crypto::ToHex(signer_->Sign(entry))));
+      RETURN_IF_ERROR(ins.BindText(9, ToHex(signer_->Sign(entry))));
     } else {
       RETURN_IF_ERROR(ins.BindNull(9));
     }

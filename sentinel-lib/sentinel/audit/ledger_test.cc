@@ -12,8 +12,9 @@
 
 #include "sentinel/audit/audit_test_util.h"
 #include "sentinel/audit/verify.h"
-#include "sentinel/crypto/hex.h"
+#include "sentinel/base/hex.h"
 #include "sentinel/storage/store.h"
+#include "sentinel/testing/fake_clock.h"
 #include "sentinel/testing/subprocess.h"
 #include "sentinel/testing/temp_dir.h"
 
@@ -22,7 +23,6 @@ extern char** environ;
 namespace sentinel::audit {
 namespace {
 
-using testutil::FakeClock;
 using testutil::TestEvent;
 
 struct Row {
@@ -50,6 +50,7 @@ std::vector<Row> ReadRows(storage::Database& db) {
 
 class LedgerTest : public ::testing::Test {
  protected:
+  LedgerTest() { clock_.SetReadStepMs(testutil::kBusyHostReadStepMs); }
   std::unique_ptr<AuditLedger> OpenLedger(std::shared_ptr<const Signer> signer = nullptr) {
     LedgerOptions o;
     o.path = path_;
@@ -69,7 +70,7 @@ class LedgerTest : public ::testing::Test {
 
   testing::TempDir dir_;
   std::string path_ = dir_.File("audit.db");
-  FakeClock clock_{1'700'000'000'000};
+  testing::FakeClock clock_;
 };
 
 TEST_F(LedgerTest, ChainFollowsTheSpecification) {
@@ -93,12 +94,12 @@ TEST_F(LedgerTest, ChainFollowsTheSpecification) {
     last_ts = r.timestamp;
     // Recomputed here from the raw columns, independently of the verifier.
     const crypto::Blake3Digest payload = crypto::Blake3(r.event_data);
-    EXPECT_EQ(r.payload_hash, crypto::ToHex(payload));
+    EXPECT_EQ(r.payload_hash, ToHex(payload));
     if (i == 0) {
       EXPECT_FALSE(r.prev_hash.has_value());  // NULL for sequence 1
     } else {
       ASSERT_TRUE(r.prev_hash.has_value());
-      EXPECT_EQ(*r.prev_hash, crypto::ToHex(prev));
+      EXPECT_EQ(*r.prev_hash, ToHex(prev));
     }
     std::string pre;
     for (int b = 7; b >= 0; --b)
@@ -113,7 +114,7 @@ TEST_F(LedgerTest, ChainFollowsTheSpecification) {
     pre.append(reinterpret_cast<const char*>(prev.data()), prev.size());
     EXPECT_EQ(pre, EntryPreimage(r.sequence, r.timestamp, r.actor, r.action, payload, prev));
     const crypto::Blake3Digest entry = crypto::Blake3(pre);
-    EXPECT_EQ(r.entry_hash, crypto::ToHex(entry));
+    EXPECT_EQ(r.entry_hash, ToHex(entry));
     EXPECT_FALSE(r.signature.has_value());
     prev = entry;
   }
@@ -134,8 +135,8 @@ TEST_F(LedgerTest, EntryHashMatchesB3sumOnThePreimage) {
   for (int b = 7; b >= 0; --b)
     pre.push_back(static_cast<char>(static_cast<uint64_t>(r.timestamp) >> (8 * b)));
   pre += r.actor + std::string(1, '\0') + r.action + std::string(1, '\0');
-  pre += std::string(reinterpret_cast<const char*>(crypto::FromHex(r.payload_hash)->data()), 32);
-  pre += std::string(reinterpret_cast<const char*>(crypto::FromHex(*r.prev_hash)->data()), 32);
+  pre += std::string(reinterpret_cast<const char*>(FromHex(r.payload_hash)->data()), 32);
+  pre += std::string(reinterpret_cast<const char*>(FromHex(*r.prev_hash)->data()), 32);
   testing::WriteFile(dir_.File("pre.bin"), pre);
   testing::WriteFile(dir_.File("data.json"), r.event_data);
   auto b3 = [&](const std::string& file) {
@@ -184,7 +185,7 @@ TEST_F(LedgerTest, BatchIsOneTransactionAndAllOrNothing) {
   EXPECT_EQ(r->first_sequence, 2);
   EXPECT_EQ(r->last_sequence, 101);
   auto tail = ledger->db().QueryText("SELECT entry_hash FROM audit_ledger WHERE sequence = 101");
-  EXPECT_EQ(**tail, crypto::ToHex(r->last_entry_hash));
+  EXPECT_EQ(**tail, ToHex(r->last_entry_hash));
   // One timestamp for the whole batch: it was one transaction.
   auto distinct =
       ledger->db().QueryInt("SELECT count(DISTINCT timestamp) FROM audit_ledger WHERE sequence >= 2");
@@ -215,7 +216,7 @@ TEST_F(LedgerTest, ReopenContinuesTheChain) {
   auto v = VerifyLedgerFile(path_);
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_TRUE(v->intact()) << v->Summary();
-  EXPECT_EQ(v->last_entry_hash_hex, crypto::ToHex(r->last_entry_hash));
+  EXPECT_EQ(v->last_entry_hash_hex, ToHex(r->last_entry_hash));
 }
 
 TEST_F(LedgerTest, SignedLedgerRecordsKeyAndRefusesUnsignedAppends) {
@@ -234,7 +235,7 @@ TEST_F(LedgerTest, SignedLedgerRecordsKeyAndRefusesUnsignedAppends) {
     Signature sig;
     ASSERT_TRUE(ParseSignatureHex(*rows[0].signature, &sig));
     crypto::Blake3Digest entry;
-    std::copy_n(crypto::FromHex(rows[0].entry_hash)->begin(), 32, entry.begin());
+    std::copy_n(FromHex(rows[0].entry_hash)->begin(), 32, entry.begin());
     EXPECT_TRUE(VerifySignature(signer->public_key(), entry, sig));
   }
   {

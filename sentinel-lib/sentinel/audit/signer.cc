@@ -8,9 +8,8 @@
 #include <cerrno>
 #include <cstdio>
 
-#include "sentinel/audit/internal/hex.h"
 #include "sentinel/base/files.h"
-#include "sentinel/crypto/hex.h"
+#include "sentinel/base/hex.h"
 
 namespace sentinel::audit {
 namespace {
@@ -63,42 +62,34 @@ Result<std::unique_ptr<Signer>> Signer::LoadPrivateKeyFile(const std::string& pa
   RETURN_IF_ERROR(InitSodium());
   // O_NOFOLLOW: a symlink planted in place of the key is refused, not followed.
   // O_NONBLOCK: a FIFO planted there must not hang the open (refused below).
-  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) {
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (fd.get() < 0) {
     if (errno == ELOOP) return RefusedPathError(path, "the audit signing key is a symbolic link");
     if (errno == ENOENT) return NotFoundError(path + ": audit signing key not found");
     return ErrnoError(errno, "opening audit signing key " + path);
   }
   struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    Status s = ErrnoError(errno, "stat " + path);
-    ::close(fd);
-    return s;
-  }
+  if (::fstat(fd.get(), &st) != 0) return ErrnoError(errno, "stat " + path);
   // Checked on the open descriptor, so the file cannot be swapped in between.
   if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
     return InvalidArgumentError(path + ": audit signing key is not a regular file");
   }
   if (st.st_uid != ::geteuid()) {
-    ::close(fd);
     return PermissionDeniedError(path + ": audit signing key is owned by uid " + std::to_string(st.st_uid) +
                                  ", not by the current user (uid " + std::to_string(::geteuid()) +
                                  "); refusing to use it");
   }
   if ((st.st_mode & 077) != 0) {
-    ::close(fd);
     return PermissionDeniedError(path + ": audit signing key has mode " + ModeString(st.st_mode) +
                                  " (accessible by group or others); refusing to use it — run chmod 600 " +
                                  path);
   }
-  auto content = ReadSmall(fd, 256, path);
-  ::close(fd);
+  auto content = ReadSmall(fd.get(), 256, path);
   if (!content.ok()) return content.status();
   std::string& text = *content;
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
   std::array<uint8_t, kSeedLen> seed{};
-  const bool parsed = internal::ParseLowerHex(text, seed.data(), seed.size());
+  const bool parsed = FromLowerHex(text, seed);
   sodium_memzero(text.data(), text.size());
   if (!parsed) {
     return InvalidArgumentError(path + ": not an audit signing key (expected 64 lowercase hex characters)");
@@ -119,32 +110,32 @@ Signature Signer::Sign(const crypto::Blake3Digest& entry_hash) const {
 }
 
 std::string Signer::PublicKeyHex() const {
-  return crypto::ToHex(public_key_);
+  return ToHex(public_key_);
 }
 
 Result<std::string> GenerateSigningKeyFile(const std::string& path) {
   RETURN_IF_ERROR(InitSodium());
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
-  if (fd < 0) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
+  if (fd.get() < 0) {
     if (errno == EEXIST)
       return AlreadyExistsError(path + ": already exists; refusing to overwrite a signing key");
     return ErrnoError(errno, "creating audit signing key " + path);
   }
   auto fail = [&](Status s) -> Status {
-    ::close(fd);
+    fd = UniqueFd();
     ::unlink(path.c_str());
     return s;
   };
   // The umask can only have removed bits; make sure no others were left.
-  if (::fchmod(fd, 0600) != 0) return fail(ErrnoError(errno, "chmod " + path));
+  if (::fchmod(fd.get(), 0600) != 0) return fail(ErrnoError(errno, "chmod " + path));
   std::array<uint8_t, kSeedLen> seed{};
   randombytes_buf(seed.data(), seed.size());
-  std::string text = crypto::ToHex(seed) + "\n";
+  std::string text = ToHex(seed) + "\n";
   auto signer = Signer::FromSeed(seed);
   sodium_memzero(seed.data(), seed.size());
   size_t off = 0;
   while (off < text.size()) {
-    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
+    ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
       sodium_memzero(text.data(), text.size());
@@ -153,8 +144,9 @@ Result<std::string> GenerateSigningKeyFile(const std::string& path) {
     off += static_cast<size_t>(n);
   }
   sodium_memzero(text.data(), text.size());
-  if (::fsync(fd) != 0) return fail(ErrnoError(errno, "fsync " + path));
-  if (::close(fd) != 0) {
+  if (::fsync(fd.get()) != 0) return fail(ErrnoError(errno, "fsync " + path));
+  // Closed by hand: an error of the last close is an error of the write.
+  if (::close(fd.release()) != 0) {
     ::unlink(path.c_str());
     return ErrnoError(errno, "closing " + path);
   }
@@ -172,11 +164,11 @@ bool VerifySignature(const PublicKey& key, const crypto::Blake3Digest& entry_has
 }
 
 bool ParsePublicKeyHex(std::string_view hex, PublicKey* out) {
-  return internal::ParseLowerHex(hex, out->data(), out->size());
+  return FromLowerHex(hex, *out);
 }
 
 bool ParseSignatureHex(std::string_view hex, Signature* out) {
-  return internal::ParseLowerHex(hex, out->data(), out->size());
+  return FromLowerHex(hex, *out);
 }
 
 }  // namespace sentinel::audit

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "sentinel/base/files.h"
-#include "sentinel/crypto/hex.h"
+#include "sentinel/base/hex.h"
 #include "sentinel/testing/temp_dir.h"
 
 namespace sentinel::audit {
@@ -20,7 +20,7 @@ mode_t ModeOf(const std::string& path) {
 
 TEST(SignerTest, Rfc8032PublicKeyFromSeed) {
   // RFC 8032 §7.1, TEST 1.
-  auto seed_bytes = crypto::FromHex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+  auto seed_bytes = FromHex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
   std::array<uint8_t, kSeedLen> seed;
   std::copy(seed_bytes->begin(), seed_bytes->end(), seed.begin());
   auto signer = Signer::FromSeed(seed);

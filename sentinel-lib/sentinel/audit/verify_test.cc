@@ -8,7 +8,8 @@
 
 #include "sentinel/audit/audit_test_util.h"
 #include "sentinel/audit/ledger.h"
-#include "sentinel/crypto/hex.h"
+#include "sentinel/base/hex.h"
+#include "sentinel/testing/fake_clock.h"
 #include "sentinel/testing/temp_dir.h"
 
 namespace sentinel::audit {
@@ -39,7 +40,8 @@ class VerifyTest : public ::testing::Test {
   static std::string Base(bool signed_ledger) { return dir_->File(signed_ledger ? "signed.db" : "plain.db"); }
 
   static void BuildLedger(const std::string& path, std::shared_ptr<const Signer> signer) {
-    static testutil::FakeClock clock(1'700'000'000'000);
+    static testing::FakeClock clock;
+    clock.SetReadStepMs(testutil::kBusyHostReadStepMs);
     LedgerOptions o;
     o.path = path;
     o.clock = &clock;
@@ -93,11 +95,11 @@ class VerifyTest : public ::testing::Test {
     ASSERT_TRUE(st->BindText(3, actor).ok());
     ASSERT_TRUE(st->BindText(4, action).ok());
     ASSERT_TRUE(st->BindText(5, data).ok());
-    ASSERT_TRUE(st->BindText(6, crypto::ToHex(payload)).ok());
-    ASSERT_TRUE(st->BindText(7, crypto::ToHex(prev)).ok());
-    ASSERT_TRUE(st->BindText(8, crypto::ToHex(entry)).ok());
+    ASSERT_TRUE(st->BindText(6, ToHex(payload)).ok());
+    ASSERT_TRUE(st->BindText(7, ToHex(prev)).ok());
+    ASSERT_TRUE(st->BindText(8, ToHex(entry)).ok());
     if (sign_with) {
-      ASSERT_TRUE(st->BindText(9, crypto::ToHex(sign_with->Sign(entry))).ok());
+      ASSERT_TRUE(st->BindText(9, ToHex(sign_with->Sign(entry))).ok());
     } else {
       ASSERT_TRUE(st->BindNull(9).ok());
     }
@@ -106,8 +108,8 @@ class VerifyTest : public ::testing::Test {
 
   crypto::Blake3Digest StoredEntryHash(storage::Database& db, int64_t seq) {
     crypto::Blake3Digest d{};
-    auto bytes = crypto::FromHex(
-        Text(db, "SELECT entry_hash FROM audit_ledger WHERE sequence = " + std::to_string(seq)));
+    auto bytes =
+        FromHex(Text(db, "SELECT entry_hash FROM audit_ledger WHERE sequence = " + std::to_string(seq)));
     EXPECT_TRUE(bytes && bytes->size() == 32);
     if (bytes) std::copy_n(bytes->begin(), 32, d.begin());
     return d;
@@ -158,7 +160,7 @@ TEST_F(VerifyTest, PayloadChangedWithRecomputedPayloadHash) {
   auto db = Copy(false);
   const std::string data = "{\"forged\":true}";
   Exec(*db, "UPDATE audit_ledger SET event_data = '" + data + "', payload_hash = '" +
-                crypto::ToHex(PayloadHash(data)) + "' WHERE sequence = 42");
+                ToHex(PayloadHash(data)) + "' WHERE sequence = 42");
   ExpectBad(Verify(), VerifyFinding::kEntryChanged, 42);
 }
 

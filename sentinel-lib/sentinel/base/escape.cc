@@ -4,15 +4,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "sentinel/base/hex.h"
+
 namespace sentinel {
 namespace {
 
-constexpr char kHexDigits[] = "0123456789abcdef";
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
-
-void AppendHexDigits(std::string& out, uint32_t v, int digits) {
-  for (int shift = (digits - 1) * 4; shift >= 0; shift -= 4) out += kHexDigits[(v >> shift) & 0xF];
-}
 
 // \uXXXX, or a surrogate pair above U+FFFF (JSON).
 void AppendJsonUnicodeEscape(std::string& out, char32_t cp) {
@@ -79,32 +76,62 @@ bool IsUnsafeCodePoint(char32_t cp) {
          (cp >= 0xE0000 && cp <= 0xE007F);  // tag characters ("ASCII smuggling")
 }
 
-void AppendEscapedText(std::string& out, std::string_view s) {
+namespace {
+
+// The one loop of the escapers below. Walks `s` unit by unit (a valid UTF-8
+// sequence, or one invalid byte) and copies the units policy.Keep(cp) takes,
+// in runs; every other unit goes to policy.Escape(out, rest, n, cp) (n == 0:
+// the invalid byte rest[0]), which returns how many bytes it consumed.
+template <class Policy>
+void Rewrite(std::string& out, std::string_view s, Policy& policy) {
   out.reserve(out.size() + s.size());
-  for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7F) {
-      out += static_cast<char>(c);
-      ++i;
+  size_t run_start = 0;
+  size_t i = 0;
+  while (i < s.size()) {
+    char32_t cp = 0;
+    const size_t n = DecodeUtf8(s, i, &cp);
+    if (n != 0 && policy.Keep(cp)) {
+      i += n;
       continue;
     }
-    char32_t cp = 0;
-    size_t n = DecodeUtf8(s, i, &cp);
+    out.append(s.substr(run_start, i - run_start));
+    i += policy.Escape(out, s.substr(i), n, cp);
+    run_start = i;
+  }
+  out.append(s.substr(run_start));
+}
+
+// The short backslash escapes: \n \r \t everywhere, and JSON's other ones
+// (\b \f \" \\) when `json`. Empty when `cp` has none.
+std::string_view ShortEscape(char32_t cp, bool json) {
+  switch (cp) {
+    case '\n': return "\\n";
+    case '\r': return "\\r";
+    case '\t': return "\\t";
+    default: break;
+  }
+  if (!json) return {};
+  switch (cp) {
+    case '\b': return "\\b";
+    case '\f': return "\\f";
+    case '"': return "\\\"";
+    case '\\': return "\\\\";
+    default: return {};
+  }
+}
+
+// EscapeText: \xNN for invalid bytes, C0 and DEL; \uXXXX / \UXXXXXXXX above.
+struct TextPolicy {
+  static bool Keep(char32_t cp) { return !IsUnsafeCodePoint(cp); }
+  static size_t Escape(std::string& out, std::string_view rest, size_t n, char32_t cp) {
     if (n == 0) {
-      out += "\\x";
-      AppendHexDigits(out, c, 2);
-      n = 1;
-    } else if (!IsUnsafeCodePoint(cp)) {
-      out.append(s.substr(i, n));
-    } else if (cp == '\n') {
-      out += "\\n";
-    } else if (cp == '\r') {
-      out += "\\r";
-    } else if (cp == '\t') {
-      out += "\\t";
+      AppendHexByteEscape(out, static_cast<uint8_t>(rest[0]));
+      return 1;
+    }
+    if (std::string_view e = ShortEscape(cp, /*json=*/false); !e.empty()) {
+      out += e;
     } else if (cp < 0x20 || cp == 0x7F) {
-      out += "\\x";
-      AppendHexDigits(out, cp, 2);
+      AppendHexByteEscape(out, static_cast<uint8_t>(cp));
     } else if (cp < 0x10000) {
       out += "\\u";
       AppendHexDigits(out, cp, 4);
@@ -112,8 +139,63 @@ void AppendEscapedText(std::string& out, std::string_view s) {
       out += "\\U";
       AppendHexDigits(out, cp, 8);
     }
-    i += n;
+    return n;
   }
+};
+
+// AppendJsonString: U+FFFD for invalid bytes; short escapes, else \uXXXX.
+struct JsonStringPolicy {
+  static bool Keep(char32_t cp) { return !IsUnsafeCodePoint(cp) && cp != '"' && cp != '\\'; }
+  static size_t Escape(std::string& out, std::string_view /*rest*/, size_t n, char32_t cp) {
+    if (n == 0) {
+      out += kReplacement;
+      return 1;
+    }
+    if (std::string_view e = ShortEscape(cp, /*json=*/true); !e.empty()) {
+      out += e;
+    } else {
+      AppendJsonUnicodeEscape(out, cp);
+    }
+    return n;
+  }
+};
+
+// HardenJsonText: outside strings everything is copied; inside, escapes are
+// copied whole (\" does not end the string), invalid bytes become \ufffd
+// and unsafe code points \uXXXX.
+struct HardenJsonPolicy {
+  bool in_string = false;
+  bool Keep(char32_t cp) {
+    if (cp == '"') {
+      in_string = !in_string;
+      return true;
+    }
+    return !in_string || (cp != '\\' && !IsUnsafeCodePoint(cp));
+  }
+  size_t Escape(std::string& out, std::string_view rest, size_t n, char32_t cp) const {
+    if (n == 0) {
+      if (in_string) {
+        out += "\\ufffd";
+      } else {
+        out += rest[0];
+      }
+      return 1;
+    }
+    if (cp == '\\') {
+      const size_t whole = std::min<size_t>(2, rest.size());
+      out.append(rest.substr(0, whole));
+      return whole;
+    }
+    AppendJsonUnicodeEscape(out, cp);
+    return n;
+  }
+};
+
+}  // namespace
+
+void AppendEscapedText(std::string& out, std::string_view s) {
+  TextPolicy policy;
+  Rewrite(out, s, policy);
 }
 
 std::string EscapeText(std::string_view s) {
@@ -125,89 +207,15 @@ std::string EscapeText(std::string_view s) {
 void AppendJsonString(std::string& out, std::string_view s) {
   out.reserve(out.size() + s.size() + 2);
   out += '"';
-  size_t run_start = 0;  // start of bytes that need no escaping, copied in one go
-  size_t i = 0;
-  auto flush_run = [&] { out.append(s.substr(run_start, i - run_start)); };
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\') {
-      ++i;
-      continue;
-    }
-    char32_t cp = 0;
-    size_t n = DecodeUtf8(s, i, &cp);
-    if (n != 0 && !IsUnsafeCodePoint(cp) && cp != '"' && cp != '\\') {
-      i += n;
-      continue;
-    }
-    flush_run();
-    if (n == 0) {
-      out += kReplacement;
-      n = 1;
-    } else if (cp == '"') {
-      out += "\\\"";
-    } else if (cp == '\\') {
-      out += "\\\\";
-    } else if (cp == '\n') {
-      out += "\\n";
-    } else if (cp == '\r') {
-      out += "\\r";
-    } else if (cp == '\t') {
-      out += "\\t";
-    } else if (cp == '\b') {
-      out += "\\b";
-    } else if (cp == '\f') {
-      out += "\\f";
-    } else {
-      AppendJsonUnicodeEscape(out, cp);
-    }
-    i += n;
-    run_start = i;
-  }
-  flush_run();
+  JsonStringPolicy policy;
+  Rewrite(out, s, policy);
   out += '"';
 }
 
 std::string HardenJsonText(std::string_view json) {
   std::string out;
-  out.reserve(json.size());
-  bool in_string = false;
-  for (size_t i = 0; i < json.size();) {
-    const auto c = static_cast<unsigned char>(json[i]);
-    if (!in_string) {
-      if (c == '"') in_string = true;
-      out += static_cast<char>(c);
-      ++i;
-      continue;
-    }
-    if (c == '\\' && i + 1 < json.size()) {  // an escape is copied whole: \" does not end the string
-      out += json.substr(i, 2);
-      i += 2;
-      continue;
-    }
-    if (c == '"') {
-      in_string = false;
-      out += '"';
-      ++i;
-      continue;
-    }
-    if (c >= 0x20 && c < 0x7F) {
-      out += static_cast<char>(c);
-      ++i;
-      continue;
-    }
-    char32_t cp = 0;
-    size_t n = DecodeUtf8(json, i, &cp);
-    if (n == 0) {
-      out += "\\ufffd";
-      n = 1;
-    } else if (IsUnsafeCodePoint(cp)) {
-      AppendJsonUnicodeEscape(out, cp);
-    } else {
-      out.append(json.substr(i, n));
-    }
-    i += n;
-  }
+  HardenJsonPolicy policy;
+  Rewrite(out, json, policy);
   return out;
 }
 

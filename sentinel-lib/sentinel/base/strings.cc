@@ -1,6 +1,7 @@
 #include "sentinel/base/strings.h"
 
 #include "sentinel/base/escape.h"
+#include "sentinel/base/hex.h"
 
 #include <cctype>
 #include <charconv>
@@ -134,9 +135,7 @@ std::string QuoteForMessage(std::string_view s) {
       out += static_cast<char>(c);
       ++i;
     } else if (c < 0x20 || c == 0x7F) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
+      AppendHexByteEscape(out, c);
       ++i;
     } else if (c < 0x80) {
       out += static_cast<char>(c);

@@ -1,5 +1,6 @@
 #include "sentinel/base/time.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -89,61 +90,79 @@ bool ReadDigits(std::string_view s, size_t& pos, size_t count, int& out) {
   return true;
 }
 
+// A position in the text being parsed.
+struct Cursor {
+  std::string_view s;
+  size_t p = 0;
+  bool AtEnd() const { return p >= s.size(); }
+  bool Take(char c) { return TakeAny(std::string_view(&c, 1)); }
+  // Takes the next character if it is one of `set`; the character or 0.
+  char TakeAny(std::string_view set) {
+    if (AtEnd() || set.find(s[p]) == std::string_view::npos) return 0;
+    return s[p++];
+  }
+  bool Digits(size_t count, int& out) { return ReadDigits(s, p, count, out); }
+};
+
+struct CivilTime {
+  int year = 0, mon = 0, day = 0, hh = 0, mm = 0, ss = 0, ms = 0;
+  int64_t offset_min = 0;
+};
+
+// YYYY-MM-DD.
+bool ParseDate(Cursor& c, CivilTime& t) {
+  return c.Digits(4, t.year) && c.Take('-') && c.Digits(2, t.mon) && c.Take('-') && c.Digits(2, t.day) &&
+         t.mon >= 1 && t.mon <= 12 && t.day >= 1 && t.day <= 31;
+}
+
+// After the '.' or ',': one or more digits, the first three of them milliseconds.
+bool ParseFraction(Cursor& c, int& ms) {
+  int digits = 0;
+  int frac = 0;
+  for (; !c.AtEnd() && c.s[c.p] >= '0' && c.s[c.p] <= '9'; ++c.p, ++digits) {
+    if (digits < 3) frac = frac * 10 + (c.s[c.p] - '0');
+  }
+  for (int d = digits; d < 3; ++d) frac *= 10;
+  ms = frac;
+  return digits > 0;
+}
+
+// hh:mm[:ss[.fff]].
+bool ParseClock(Cursor& c, CivilTime& t) {
+  if (!c.Digits(2, t.hh) || !c.Take(':') || !c.Digits(2, t.mm)) return false;
+  if (c.Take(':')) {
+    if (!c.Digits(2, t.ss)) return false;
+    if (c.TakeAny(".,") && !ParseFraction(c, t.ms)) return false;
+  }
+  return t.hh <= 23 && t.mm <= 59 && t.ss <= 60;
+}
+
+// Nothing (UTC), Z, or +hh[[:]mm] / -hh[[:]mm].
+bool ParseZone(Cursor& c, int64_t& offset_min) {
+  if (c.AtEnd() || c.TakeAny("Zz")) return true;
+  const char sign = c.TakeAny("+-");
+  if (sign == 0) return false;
+  int oh = 0, om = 0;
+  if (!c.Digits(2, oh)) return false;
+  c.Take(':');
+  if (!c.AtEnd() && !c.Digits(2, om)) return false;
+  offset_min = (sign == '-' ? -1 : 1) * (oh * 60 + om);
+  return true;
+}
+
 Result<int64_t> ParseIso8601(std::string_view s) {
-  auto bad = [&] {
+  Cursor c{s};
+  CivilTime t;
+  bool ok = ParseDate(c, t);
+  if (ok && !c.AtEnd()) ok = c.TakeAny("T t") && ParseClock(c, t) && ParseZone(c, t.offset_min) && c.AtEnd();
+  if (!ok) {
     return InvalidArgumentError(
         "expected ISO-8601 time (2026-11-28T10:00:00Z) or a relative time (15m, 2h, 7d), got " +
         QuoteForMessage(s));
-  };
-  size_t p = 0;
-  int year, mon, day, hh = 0, mm = 0, ss = 0, ms = 0;
-  if (!ReadDigits(s, p, 4, year) || p >= s.size() || s[p++] != '-' || !ReadDigits(s, p, 2, mon) ||
-      p >= s.size() || s[p++] != '-' || !ReadDigits(s, p, 2, day))
-    return bad();
-  if (mon < 1 || mon > 12 || day < 1 || day > 31) return bad();
-  int64_t offset_min = 0;
-  if (p < s.size()) {
-    if (s[p] != 'T' && s[p] != ' ' && s[p] != 't') return bad();
-    ++p;
-    if (!ReadDigits(s, p, 2, hh) || p >= s.size() || s[p++] != ':' || !ReadDigits(s, p, 2, mm)) return bad();
-    if (p < s.size() && s[p] == ':') {
-      ++p;
-      if (!ReadDigits(s, p, 2, ss)) return bad();
-      if (p < s.size() && (s[p] == '.' || s[p] == ',')) {
-        ++p;
-        int digits = 0;
-        int frac = 0;
-        while (p < s.size() && s[p] >= '0' && s[p] <= '9') {
-          if (digits < 3) frac = frac * 10 + (s[p] - '0');
-          ++digits;
-          ++p;
-        }
-        if (digits == 0) return bad();
-        for (int d = digits; d < 3; ++d) frac *= 10;
-        ms = frac;
-      }
-    }
-    if (hh > 23 || mm > 59 || ss > 60) return bad();
-    if (p < s.size()) {
-      if (s[p] == 'Z' || s[p] == 'z') {
-        ++p;
-      } else if (s[p] == '+' || s[p] == '-') {
-        int sign = s[p] == '-' ? -1 : 1;
-        ++p;
-        int oh, om = 0;
-        if (!ReadDigits(s, p, 2, oh)) return bad();
-        if (p < s.size() && s[p] == ':') ++p;
-        if (p < s.size() && !ReadDigits(s, p, 2, om)) return bad();
-        offset_min = sign * (oh * 60 + om);
-      } else {
-        return bad();
-      }
-    }
-    if (p != s.size()) return bad();
   }
-  int64_t days = DaysFromCivil(year, static_cast<unsigned>(mon), static_cast<unsigned>(day));
-  int64_t secs = days * 86400 + hh * 3600 + mm * 60 + ss - offset_min * 60;
-  return secs * 1000 + ms;
+  const int64_t days = DaysFromCivil(t.year, static_cast<unsigned>(t.mon), static_cast<unsigned>(t.day));
+  const int64_t secs = days * 86400 + t.hh * 3600 + t.mm * 60 + t.ss - t.offset_min * 60;
+  return secs * 1000 + t.ms;
 }
 }  // namespace
 
@@ -172,6 +191,21 @@ class RealClock final : public Clock {
  public:
   int64_t NowMs() const override { return sentinel::NowMs(); }
   int64_t MonotonicMs() const override { return sentinel::MonotonicMs(); }
+
+  bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, int64_t deadline_mono_ms,
+                 const std::function<bool()>& done) const override {
+    // MonotonicMs() is steady_clock time; waits are cut into days so a far
+    // deadline (INT64_MAX: "none") cannot overflow the clock's duration type.
+    constexpr int64_t kLongestWaitMs = 24LL * 3600 * 1000;
+    while (!done()) {
+      const int64_t left = deadline_mono_ms - sentinel::MonotonicMs();
+      if (left <= 0) return false;
+      const auto until =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(std::min(left, kLongestWaitMs));
+      cv.wait_until(lock, until, done);
+    }
+    return true;
+  }
 };
 }  // namespace
 

@@ -3,7 +3,10 @@
 // injectable clock so time-dependent code is testable.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -26,12 +29,23 @@ Result<int64_t> ParseDurationMs(std::string_view s);
 // plain integer of epoch milliseconds.
 Result<int64_t> ParseTimePoint(std::string_view s, int64_t now_ms);
 
-// A clock that tests can replace.
+// A clock that tests can replace (testing::FakeClock). Code that waits for a
+// point in time waits through its clock, so a fake clock's time moving wakes
+// it as the real passing of time would. Implementations are thread-safe.
 class Clock {
  public:
   virtual ~Clock() = default;
   virtual int64_t NowMs() const = 0;
   virtual int64_t MonotonicMs() const = 0;
+
+  // Blocks on `cv` until `done()` is true or MonotonicMs() reaches
+  // `deadline_mono_ms`; returns done(). As std::condition_variable::wait:
+  // `lock` holds cv's mutex on entry and on return, done() is evaluated with
+  // it held, and whoever makes done() true notifies `cv`. No polling: the real
+  // clock sleeps until the deadline, a fake one until its time is advanced.
+  virtual bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                         int64_t deadline_mono_ms, const std::function<bool()>& done) const = 0;
+
   static const Clock& Real();
 };
 

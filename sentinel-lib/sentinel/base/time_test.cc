@@ -1,8 +1,12 @@
 #include "sentinel/base/time.h"
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
+
+#include "sentinel/testing/fake_clock.h"
 
 namespace sentinel {
 namespace {
@@ -63,6 +67,108 @@ TEST(TimeTest, Iso8601) {
   EXPECT_FALSE(ParseTimePoint("yesterday", now).ok());
   EXPECT_FALSE(ParseTimePoint("2026-11-28T25:00", now).ok());
   EXPECT_EQ(FormatIso8601Ms(1795873696500), "2026-11-28T13:48:16.500Z");
+}
+
+TEST(TimeTest, Iso8601EveryPart) {
+  const int64_t now = 1'800'000'000'000;
+  EXPECT_EQ(*ParseTimePoint("2026-11-28t10:00-05:30", now), 1795879800000);  // no seconds, offset with colon
+  EXPECT_EQ(*ParseTimePoint("2026-11-28 10:00+0100", now), 1795856400000);   // space, offset without colon
+  EXPECT_EQ(*ParseTimePoint("2026-11-28T10:00:00,1239z", now),
+            1795860000123);                                                  // comma; digits past ms dropped
+  EXPECT_EQ(*ParseTimePoint("2026-11-28T10:00:00+01", now), 1795856400000);  // hours only
+  for (const char* bad : {"2026-11-28T10:00:00.", "2026-11-28T10:00:00Zx", "2026-11-28X10:00",
+                          "2026-11-28T10", "2026-11-28T10:60", "2026-11-28T10:00:61", "2026-11-28T10:00+1",
+                          "2026-00-01", "2026-11-32", "2026/11/28", "2026-11-28T10:00:00*01:00"}) {
+    EXPECT_FALSE(ParseTimePoint(bad, now).ok()) << bad;
+  }
+}
+
+// A waiter on a clock, on its own thread: WaitUntil(deadline) with a done flag.
+class ClockWaiter {
+ public:
+  ClockWaiter(const Clock& clock, int64_t deadline_mono_ms)
+      : thread_([this, &clock, deadline_mono_ms] {
+          std::unique_lock lock(mu_);
+          result_ = clock.WaitUntil(lock, cv_, deadline_mono_ms, [this] { return done_; }) ? 1 : 0;
+        }) {}
+  ~ClockWaiter() {
+    SetDone();
+    Finish();
+  }
+  void SetDone() {
+    std::lock_guard lock(mu_);
+    done_ = true;
+    cv_.notify_all();
+  }
+  int Finish() {  // joins; 1: done, 0: deadline
+    if (thread_.joinable()) thread_.join();
+    return result_.load();
+  }
+  bool Returned() const { return result_.load() >= 0; }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::atomic<int> result_{-1};
+  std::thread thread_;
+};
+
+TEST(FakeClockTest, AdvanceWakesAWaiterWhenItsDeadlineIsReachedAndNotBefore) {
+  testing::FakeClock clock;
+  ClockWaiter waiter(clock, clock.MonotonicMs() + 100);
+  ASSERT_TRUE(clock.AwaitWaiters(1));
+  clock.Advance(99);
+  ASSERT_TRUE(clock.AwaitWaiters(1));  // woken, saw 99 ms, asleep again
+  EXPECT_FALSE(waiter.Returned());
+  clock.Advance(1);
+  EXPECT_EQ(waiter.Finish(), 0) << "the deadline, not done()";
+}
+
+TEST(FakeClockTest, AWaiterReturnsAsSoonAsItIsDoneWithTimeFrozen) {
+  testing::FakeClock clock;
+  ClockWaiter waiter(clock, INT64_MAX);
+  ASSERT_TRUE(clock.AwaitWaiters(1));
+  waiter.SetDone();
+  EXPECT_EQ(waiter.Finish(), 1);
+}
+
+TEST(FakeClockTest, APastDeadlineOrADoneConditionReturnsAtOnce) {
+  testing::FakeClock clock;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::unique_lock lock(mu);
+  EXPECT_FALSE(clock.WaitUntil(lock, cv, clock.MonotonicMs(), [] { return false; }));
+  EXPECT_TRUE(clock.WaitUntil(lock, cv, INT64_MAX, [] { return true; }));
+  EXPECT_TRUE(lock.owns_lock());
+}
+
+TEST(FakeClockTest, ReadStepMakesWallTimeStrictlyIncreasing) {
+  testing::FakeClock clock(1000);
+  EXPECT_EQ(clock.NowMs(), 1000);
+  clock.SetReadStepMs(7);
+  EXPECT_EQ(clock.NowMs(), 1007);
+  EXPECT_EQ(clock.NowMs(), 1014);
+  EXPECT_EQ(clock.MonotonicMs(), testing::FakeClock::kDefaultMonotonicMs);
+  clock.Advance(10);
+  EXPECT_EQ(clock.NowMs(), 1031);
+  EXPECT_EQ(clock.MonotonicMs(), testing::FakeClock::kDefaultMonotonicMs + 10);
+}
+
+TEST(RealClockTest, WaitUntilEndsAtTheDeadlineOrWhenDone) {
+  const Clock& clock = Clock::Real();
+  {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::unique_lock lock(mu);
+    const int64_t deadline = clock.MonotonicMs() + 20;
+    EXPECT_FALSE(clock.WaitUntil(lock, cv, deadline, [] { return false; }));
+    EXPECT_GE(clock.MonotonicMs(), deadline);
+    EXPECT_TRUE(clock.WaitUntil(lock, cv, INT64_MAX, [] { return true; }));
+  }
+  ClockWaiter waiter(clock, INT64_MAX);  // no deadline: only done() ends it
+  waiter.SetDone();
+  EXPECT_EQ(waiter.Finish(), 1);
 }
 
 }  // namespace

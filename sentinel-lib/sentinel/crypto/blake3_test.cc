@@ -11,7 +11,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "sentinel/crypto/hex.h"
+#include "sentinel/base/hex.h"
 #include "sentinel/testing/subprocess.h"
 #include "sentinel/testing/temp_dir.h"
 

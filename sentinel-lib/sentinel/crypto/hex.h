@@ -1,16 +1,13 @@
-// Lowercase hex encoding of byte strings. Pure, thread-safe.
+// Forwards to sentinel/base/hex.h, the one hex codec: kept so code that
+// still spells crypto::ToHex / crypto::FromHex builds. New code includes
+// sentinel/base/hex.h.
 #pragma once
 
-#include <cstdint>
-#include <optional>
-#include <span>
-#include <string>
-#include <string_view>
-#include <vector>
+#include "sentinel/base/hex.h"
 
 namespace sentinel::crypto {
 
-std::string ToHex(std::span<const uint8_t> bytes);
-std::optional<std::vector<uint8_t>> FromHex(std::string_view hex);
+using sentinel::FromHex;
+using sentinel::ToHex;
 
 }  // namespace sentinel::crypto

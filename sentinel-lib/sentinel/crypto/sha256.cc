@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <vector>
 
-#include "sentinel/crypto/hex.h"
+#include "sentinel/base/hex.h"
 
 namespace sentinel::crypto {
 

@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "sentinel/crypto/hex.h"
+#include "sentinel/base/hex.h"
 
 namespace sentinel::crypto {
 namespace {
@@ -32,14 +32,6 @@ TEST(Sha256Test, FdHashAndCap) {
   EXPECT_EQ(capped.status().code(), StatusCode::kResourceExhausted);
   close(fd);
   unlink(path);
-}
-
-TEST(HexTest, RoundTrip) {
-  std::vector<uint8_t> b{0x00, 0xab, 0xff};
-  EXPECT_EQ(ToHex(b), "00abff");
-  EXPECT_EQ(*FromHex("00ABff"), b);
-  EXPECT_FALSE(FromHex("0g"));
-  EXPECT_FALSE(FromHex("abc"));
 }
 
 }  // namespace

@@ -3,17 +3,13 @@
 #include <algorithm>
 #include <cstring>
 
+#include "sentinel/base/hex.h"
+
 namespace sentinel::ipc {
 namespace {
 
 std::string Printable(const unsigned char* p, size_t n) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out += kHex[p[i] >> 4];
-    out += kHex[p[i] & 15];
-  }
-  return out;
+  return ToHex(std::span<const uint8_t>(p, n));
 }
 
 }  // namespace

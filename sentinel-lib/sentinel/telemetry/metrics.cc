@@ -54,14 +54,17 @@ bool MetricsBuilder::ValidLabelName(std::string_view name) {
   return true;
 }
 
-std::string MetricsBuilder::EscapeLabelValue(std::string_view v) {
+namespace {
+
+// The exposition format's escapes: backslash and line feed always, the
+// double quote inside label values.
+std::string EscapeExposition(std::string_view v, bool quote) {
   std::string out;
   out.reserve(v.size());
   for (char c : v) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
+    if (c == '\\' || (quote && c == '"')) {
+      out += '\\';
+      out += c;
     } else if (c == '\n') {
       out += "\\n";
     } else {
@@ -71,18 +74,14 @@ std::string MetricsBuilder::EscapeLabelValue(std::string_view v) {
   return out;
 }
 
+}  // namespace
+
+std::string MetricsBuilder::EscapeLabelValue(std::string_view v) {
+  return EscapeExposition(v, /*quote=*/true);
+}
+
 std::string MetricsBuilder::EscapeHelp(std::string_view v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
+  return EscapeExposition(v, /*quote=*/false);
 }
 
 std::string MetricsBuilder::FormatValue(double v) {
@@ -135,42 +134,36 @@ MetricsBuilder::Family* MetricsBuilder::FamilyFor(std::string_view name, std::st
 
 void MetricsBuilder::Counter(std::string_view name, std::string_view help, double value,
                              const Labels& labels) {
-  std::string full;
-  Family* f = FamilyFor(name, "counter", help, &full);
-  if (!f) return;
-  for (const auto& l : labels) {
-    if (!ValidLabelName(l.first)) {
-      ++invalid_;
-      return;
-    }
-  }
-  f->lines.push_back(full + LabelText(labels, nullptr) + " " + FormatValue(value));
+  Sample(name, "counter", help, value, labels);
 }
 
 void MetricsBuilder::Gauge(std::string_view name, std::string_view help, double value, const Labels& labels) {
+  Sample(name, "gauge", help, value, labels);
+}
+
+void MetricsBuilder::Sample(std::string_view name, std::string_view type, std::string_view help, double value,
+                            const Labels& labels) {
   std::string full;
-  Family* f = FamilyFor(name, "gauge", help, &full);
-  if (!f) return;
+  Family* f = FamilyFor(name, type, help, &full);
+  if (!f || !AcceptLabels(labels, /*le_reserved=*/false)) return;
+  f->lines.push_back(full + LabelText(labels, nullptr) + " " + FormatValue(value));
+}
+
+bool MetricsBuilder::AcceptLabels(const Labels& labels, bool le_reserved) {
   for (const auto& l : labels) {
-    if (!ValidLabelName(l.first)) {
+    if (!ValidLabelName(l.first) || (le_reserved && l.first == "le")) {
       ++invalid_;
-      return;
+      return false;
     }
   }
-  f->lines.push_back(full + LabelText(labels, nullptr) + " " + FormatValue(value));
+  return true;
 }
 
 void MetricsBuilder::Histogram(std::string_view name, std::string_view help, const HistogramSnapshot& h,
                                const Labels& labels) {
   std::string full;
   Family* f = FamilyFor(name, "histogram", help, &full);
-  if (!f) return;
-  for (const auto& l : labels) {
-    if (!ValidLabelName(l.first) || l.first == "le") {
-      ++invalid_;
-      return;
-    }
-  }
+  if (!f || !AcceptLabels(labels, /*le_reserved=*/true)) return;
   uint64_t cumulative = 0;
   for (size_t i = 0; i <= h.bounds.size() && i < h.buckets.size(); ++i) {
     cumulative += h.buckets[i];

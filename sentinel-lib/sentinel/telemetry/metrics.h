@@ -71,6 +71,12 @@ class MetricsBuilder {
     std::vector<std::string> lines;
   };
   Family* FamilyFor(std::string_view name, std::string_view type, std::string_view help, std::string* full);
+  // False, counted as invalid, when a label name is not valid (or is "le",
+  // which a histogram's buckets use).
+  bool AcceptLabels(const Labels& labels, bool le_reserved);
+  // One counter or gauge sample (`type`).
+  void Sample(std::string_view name, std::string_view type, std::string_view help, double value,
+              const Labels& labels);
   static std::string LabelText(const Labels& labels, const std::pair<std::string, std::string>* extra);
 
   std::vector<std::string> order_;

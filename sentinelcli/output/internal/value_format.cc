@@ -5,11 +5,12 @@
 #include <cmath>
 #include <cstdio>
 
+#include "sentinel/base/hex.h"
+
 namespace sentinel::cli::internal {
 
 namespace {
 
-constexpr char kHexDigits[] = "0123456789abcdef";
 constexpr std::string_view kEllipsis = "\xE2\x80\xA6";  // U+2026, one column
 
 }  // namespace
@@ -76,12 +77,7 @@ void AppendJsonReal(std::string& out, double v) {
 void AppendHex(std::string& out, std::string_view bytes, size_t max_chars) {
   size_t n = bytes.size();
   if (max_chars != std::string::npos) n = std::min(n, (max_chars + 1) / 2);
-  out.reserve(out.size() + 2 * n);
-  for (size_t i = 0; i < n; ++i) {
-    auto c = static_cast<unsigned char>(bytes[i]);
-    out += kHexDigits[c >> 4];
-    out += kHexDigits[c & 0xF];
-  }
+  sentinel::AppendHex(out, bytes.substr(0, n));
 }
 
 DisplayText EscapeForTerminal(std::string_view s, size_t max_width) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sentinel/base/status.h"
+#include "sentinel/config/config.h"
 
 namespace sentinel::alerting::internal {
 
@@ -47,6 +48,20 @@ class CurlHandle {
 
 // "what: curl message (detail)" as an Unavailable / DeadlineExceeded status.
 Status CurlError(CURLcode code, const char* errbuf, std::string_view what);
+
+// The options every sink's transfer sets alike: the URL and the protocols
+// allowed for it, no signals, cfg's timeout for connecting and for the whole
+// transfer, TLS verification and CA file as configured, and curl's error
+// text into `errbuf` (CURL_ERROR_SIZE bytes; unset it after the transfer).
+void SetTransferOptions(CURL* h, const std::string& url, const char* protocols, const config::SinkConfig& cfg,
+                        char* errbuf);
+
+// A finished transfer as a status: OK; "<what>: cancelled (agent stopping)"
+// when the cancel flag cut it short (CURLE_ABORTED_BY_CALLBACK: the outcome
+// is unknown); else CurlError with curl's text scrubbed of `url`'s secret
+// parts (ScrubUrl) and of `secret` when longer than 3 bytes.
+Status TransferStatus(CURLcode code, const char* errbuf, std::string_view what, std::string_view url,
+                      std::string_view secret = {});
 
 // Reads a secret from a file: at most 64 KiB, trailing CR/LF removed, not empty.
 Result<std::string> ReadSecretFile(const std::string& path);

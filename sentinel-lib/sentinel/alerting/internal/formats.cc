@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "sentinel/base/escape.h"
+#include "sentinel/base/hex.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
 
@@ -137,26 +138,6 @@ std::string Rfc5322Date(int64_t ms) {
   return buf;
 }
 
-std::string Base64(std::string_view in) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8) |
-                 static_cast<uint8_t>(in[i + 2]);
-    for (int k = 18; k >= 0; k -= 6) out += kAlphabet[(v >> k) & 63];
-  }
-  if (i < in.size()) {
-    uint32_t v = static_cast<uint8_t>(in[i]) << 16;
-    if (i + 1 < in.size()) v |= static_cast<uint8_t>(in[i + 1]) << 8;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
 // A header value: as is when printable ASCII, else an RFC 2047 encoded word.
 std::string HeaderText(std::string_view s) {
   bool ascii = true;
@@ -169,13 +150,29 @@ std::string HeaderText(std::string_view s) {
     std::string_view piece = Utf8Prefix(s, 45);
     if (piece.empty()) piece = s.substr(0, 1);
     if (!out.empty()) out += "\r\n ";
-    out += "=?UTF-8?B?" + Base64(piece) + "?=";
+    out += "=?UTF-8?B?" + Base64Encode(piece) + "?=";
     s.remove_prefix(piece.size());
   }
   return out;
 }
 
 }  // namespace
+
+std::string Base64Encode(std::string_view bytes) {
+  // EVP_EncodeBlock takes an int length: whole 3-byte groups at a time, so
+  // only the last chunk is padded.
+  constexpr size_t kChunk = 3 * 16 * 1024;
+  std::string out;
+  out.reserve(4 * ((bytes.size() + 2) / 3));
+  std::array<unsigned char, 4 * kChunk / 3 + 1> buf{};  // +1: EVP_EncodeBlock's NUL
+  for (size_t at = 0; at < bytes.size(); at += kChunk) {
+    const std::string_view piece = bytes.substr(at, kChunk);
+    const int n = EVP_EncodeBlock(buf.data(), reinterpret_cast<const unsigned char*>(piece.data()),
+                                  static_cast<int>(piece.size()));
+    out.append(reinterpret_cast<const char*>(buf.data()), static_cast<size_t>(n));
+  }
+  return out;
+}
 
 std::optional<int> SyslogFacilityCode(std::string_view name) {
   for (size_t i = 0; i < kFacilities.size(); ++i) {
@@ -364,13 +361,7 @@ Result<std::string> HmacSha256Hex(std::string_view key, std::string_view body) {
     ERR_clear_error();
     return InternalError(std::string("HMAC-SHA256 of the body failed: ") + text);
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[mac[i] >> 4];
-    out += kHex[mac[i] & 15];
-  }
-  return out;
+  return ToHex(std::span<const uint8_t>(mac, len));
 }
 
 }  // namespace sentinel::alerting::internal

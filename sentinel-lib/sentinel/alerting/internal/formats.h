@@ -43,6 +43,7 @@ std::string BuildEmail(const Alert& alert, const std::string& json, const std::s
                        std::string_view sink_name, size_t max_bytes = kDefaultLargeMessageBytes);
 // "Name <a@b>" -> "<a@b>"; "a@b" -> "<a@b>" (SMTP envelope form).
 std::string EnvelopeAddress(const std::string& address);
+std::string Base64Encode(std::string_view bytes);    // RFC 4648 §4, padded (OpenSSL's EVP_EncodeBlock)
 std::string QuotedPrintable(std::string_view text);  // CRLF line breaks kept, soft breaks at 76
 std::string EmailSubject(const Alert& alert);        // escaped, at most 200 bytes, before header encoding
 

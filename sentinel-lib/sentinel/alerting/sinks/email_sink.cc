@@ -59,45 +59,24 @@ class EmailSink final : public AlertSink {
     const std::string from = internal::EnvelopeAddress(cfg_.from);
     Upload up{message};
     char errbuf[CURL_ERROR_SIZE] = {};
-    curl_easy_setopt(h, CURLOPT_URL, cfg_.smtp_url.c_str());
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    internal::SetTransferOptions(h, cfg_.smtp_url, "smtp,smtps", cfg_, errbuf);
     curl_easy_setopt(h, CURLOPT_MAIL_FROM, from.c_str());
     curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt.get());
     curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(h, CURLOPT_READFUNCTION, &ReadMessage);
     curl_easy_setopt(h, CURLOPT_READDATA, &up);
     curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(message.size()));
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(cfg_.timeout_ms));
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(cfg_.timeout_ms));
     curl_easy_setopt(h, CURLOPT_USE_SSL,
                      cfg_.starttls ? static_cast<long>(CURLUSESSL_ALL) : static_cast<long>(CURLUSESSL_NONE));
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, cfg_.tls_verify ? 1L : 0L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, cfg_.tls_verify ? 2L : 0L);
-    if (!cfg_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, cfg_.ca_file.c_str());
     if (!cfg_.username.empty()) {
       curl_easy_setopt(h, CURLOPT_USERNAME, cfg_.username.c_str());
       curl_easy_setopt(h, CURLOPT_PASSWORD, password_.c_str());
     }
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     CURLcode rc = curl_easy_perform(h);
     curl_easy_setopt(h, CURLOPT_MAIL_RCPT, nullptr);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
-    DeliveryResult r;
-    if (rc == CURLE_ABORTED_BY_CALLBACK) {
-      r.status = UnavailableError("SMTP " + shown_url_ + ": cancelled (agent stopping)");
-      r.outcome_unknown = true;
-      return r;
-    }
-    if (rc != CURLE_OK) {
-      std::string detail = ScrubUrl(errbuf, cfg_.smtp_url);
-      if (!password_.empty() && password_.size() > 3) {
-        for (size_t at = detail.find(password_); at != std::string::npos; at = detail.find(password_, at)) {
-          detail.replace(at, password_.size(), "***");
-        }
-      }
-      r.status = internal::CurlError(rc, detail.c_str(), "SMTP " + shown_url_);
-    }
+    DeliveryResult r{internal::TransferStatus(rc, errbuf, "SMTP " + shown_url_, cfg_.smtp_url, password_)};
+    r.outcome_unknown = rc == CURLE_ABORTED_BY_CALLBACK;
     return r;
   }
 

@@ -18,23 +18,6 @@
 namespace sentinel::alerting::sinks {
 namespace {
 
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() { Reset(); }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  void Reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
-
 class FileSink final : public AlertSink {
  public:
   explicit FileSink(const config::SinkConfig& cfg)
@@ -57,12 +40,12 @@ class FileSink final : public AlertSink {
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
       Status s = ErrnoError(errno, "writing " + path_);
-      fd_.Reset();  // reopen next time (the disk may come back)
+      fd_ = UniqueFd();  // reopen next time (the disk may come back)
       return {s};
     }
     size_ += n;
     if (static_cast<size_t>(n) != line.size()) {
-      fd_.Reset();
+      fd_ = UniqueFd();
       return {ResourceExhaustedError("short write to " + path_ + " (disk full?)")};
     }
     dirty_ = true;
@@ -79,7 +62,7 @@ class FileSink final : public AlertSink {
     if (!dirty_ || fd_.get() < 0) return Status::Ok();
     if (::fdatasync(fd_.get()) != 0) {
       Status s = ErrnoError(errno, "fsync of " + path_);
-      fd_.Reset();
+      fd_ = UniqueFd();
       return s;
     }
     dirty_ = false;
@@ -94,18 +77,17 @@ class FileSink final : public AlertSink {
         return Status::Ok();
       }
       if (Status s = Sync(); !s.ok()) return s;
-      fd_.Reset();
+      fd_ = UniqueFd();
     }
     // Never through a link, nor into a file with other hard links: the
     // directory may be writable by others (base/files.h).
     auto opened = OpenRegularNoFollow(path_, O_WRONLY | O_APPEND | O_CREAT, 0640);
     if (!opened.ok()) return opened.status();
-    const int fd = opened->release();
-    fd_.Reset(fd);
+    fd_ = std::move(opened).value();
     struct stat st {};
-    if (::fstat(fd, &st) != 0) return ErrnoError(errno, "stat of " + path_);
+    if (::fstat(fd_.get(), &st) != 0) return ErrnoError(errno, "stat of " + path_);
     if (!S_ISREG(st.st_mode)) {
-      fd_.Reset();
+      fd_ = UniqueFd();
       return InvalidArgumentError(path_ + " is not a regular file");
     }
     ino_ = st.st_ino;
@@ -116,7 +98,7 @@ class FileSink final : public AlertSink {
 
   Status Rotate() {
     if (Status s = Sync(); !s.ok()) return s;
-    fd_.Reset();
+    fd_ = UniqueFd();
     std::error_code ec;
     for (int64_t i = rotate_keep_; i >= 1; --i) {
       const std::string from = i == 1 ? path_ : path_ + "." + std::to_string(i - 1);
@@ -127,11 +109,8 @@ class FileSink final : public AlertSink {
     if (fsync_ != "never") {
       // The renames are durable before new lines go to a new file.
       std::string dir = std::filesystem::path(path_).parent_path().string();
-      int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-      }
+      const UniqueFd dfd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (dfd.get() >= 0) ::fsync(dfd.get());
     }
     return EnsureOpen();
   }
@@ -140,7 +119,7 @@ class FileSink final : public AlertSink {
   std::string fsync_;
   int64_t rotate_bytes_;
   int64_t rotate_keep_;
-  Fd fd_;
+  UniqueFd fd_;
   ino_t ino_ = 0;
   dev_t dev_ = 0;
   int64_t size_ = 0;

@@ -26,6 +26,7 @@
 #include "sentinel/alerting/internal/formats.h"
 #include "sentinel/alerting/sinks/sinks.h"
 #include "sentinel/base/escape.h"
+#include "sentinel/base/files.h"
 #include "sentinel/base/strings.h"
 
 namespace sentinel::alerting::sinks {
@@ -84,8 +85,8 @@ class SyslogSink final : public AlertSink {
 
   DeliveryResult Deliver(const DeliveryRequest& req) override {
     std::string msg = Message(req);
-    if (fd_ >= 0 && Framed() && PeerClosed()) Close();
-    if (fd_ < 0) {
+    if (fd_.get() >= 0 && Framed() && PeerClosed()) Close();
+    if (fd_.get() < 0) {
       if (Status s = Connect(); !s.ok()) return {s};
     }
     Status s = SendAll(Framed() ? internal::OctetCounted(msg) : msg);
@@ -109,15 +110,12 @@ class SyslogSink final : public AlertSink {
     return address_.transport == Transport::kTcp || (address_.transport == Transport::kUnix && stream_);
   }
 
-  void Close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
+  void Close() { fd_ = UniqueFd(); }
 
   // A stream whose peer has closed (or reset) reads as EOF/error without blocking.
   bool PeerClosed() {
     char c;
-    ssize_t n = ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = ::recv(fd_.get(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0) return true;
     if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK;
     return false;  // it sent us something; syslog receivers do not, but the link is alive
@@ -154,15 +152,14 @@ class SyslogSink final : public AlertSink {
       sa.sun_family = AF_UNIX;
       std::memcpy(sa.sun_path, address_.path.data(), address_.path.size());
       for (int type : {SOCK_DGRAM, SOCK_STREAM}) {
-        int fd = ::socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0) return ErrnoError(errno, "socket");
-        Status s = ConnectFd(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa, address_.path);
+        UniqueFd fd(::socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+        if (fd.get() < 0) return ErrnoError(errno, "socket");
+        Status s = ConnectFd(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa, address_.path);
         if (s.ok()) {
-          fd_ = fd;
+          fd_ = std::move(fd);
           stream_ = type == SOCK_STREAM;
           return s;
         }
-        ::close(fd);
         // /dev/log is a datagram socket; a stream listener refuses datagrams with EPROTOTYPE.
         if (type == SOCK_STREAM || s.message().find("Protocol wrong type") == std::string::npos) return s;
       }
@@ -177,17 +174,16 @@ class SyslogSink final : public AlertSink {
     Status last = UnavailableError("no address for " + address_.host);
     const std::string peer = address_.host + ":" + address_.port;
     for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-      int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-      if (fd < 0) {
+      UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol));
+      if (fd.get() < 0) {
         last = ErrnoError(errno, "socket");
         continue;
       }
-      last = ConnectFd(fd, ai->ai_addr, ai->ai_addrlen, peer);
+      last = ConnectFd(fd.get(), ai->ai_addr, ai->ai_addrlen, peer);
       if (last.ok()) {
-        fd_ = fd;
+        fd_ = std::move(fd);
         break;
       }
-      ::close(fd);
     }
     ::freeaddrinfo(res);
     return last;
@@ -198,11 +194,11 @@ class SyslogSink final : public AlertSink {
     const std::string peer =
         address_.transport == Transport::kUnix ? address_.path : address_.host + ":" + address_.port;
     while (!rest.empty()) {
-      ssize_t n = ::send(fd_, rest.data(), rest.size(), MSG_NOSIGNAL);
+      ssize_t n = ::send(fd_.get(), rest.data(), rest.size(), MSG_NOSIGNAL);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-          RETURN_IF_ERROR(WaitWritable(fd_, "sending to " + peer));
+          RETURN_IF_ERROR(WaitWritable(fd_.get(), "sending to " + peer));
           continue;
         }
         return ErrnoError(errno, "sending to " + peer);
@@ -219,7 +215,7 @@ class SyslogSink final : public AlertSink {
   int facility_;
   std::string hostname_;
   int64_t timeout_ms_;
-  int fd_ = -1;
+  UniqueFd fd_;
   bool stream_ = false;
   std::atomic<bool> cancelled_{false};
 };

@@ -79,34 +79,20 @@ class WebhookSink final : public AlertSink {
     }
     std::string body;
     char errbuf[CURL_ERROR_SIZE] = {};
-    curl_easy_setopt(h, CURLOPT_URL, cfg_.url.c_str());
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    internal::SetTransferOptions(h, cfg_.url, "http,https", cfg_, errbuf);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload.data());
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(cfg_.timeout_ms));
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(cfg_.timeout_ms));
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, cfg_.tls_verify ? 1L : 0L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, cfg_.tls_verify ? 2L : 0L);
-    if (!cfg_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, cfg_.ca_file.c_str());
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &KeepSome);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     CURLcode rc = curl_easy_perform(h);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
-    DeliveryResult r;
-    if (rc == CURLE_ABORTED_BY_CALLBACK) {
-      r.status = UnavailableError("POST " + shown_url_ + ": cancelled (agent stopping)");
-      r.outcome_unknown = true;
-      return r;
-    }
+    DeliveryResult r{internal::TransferStatus(rc, errbuf, "POST " + shown_url_, cfg_.url)};
     if (rc != CURLE_OK) {
-      const std::string detail = ScrubUrl(errbuf, cfg_.url);
-      r.status = internal::CurlError(rc, detail.c_str(), "POST " + shown_url_);
+      r.outcome_unknown = rc == CURLE_ABORTED_BY_CALLBACK;
       return r;
     }
     long code = 0;
