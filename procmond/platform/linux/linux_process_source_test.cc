@@ -406,7 +406,7 @@ TEST(LinuxProcessSourceFakeTest, PlatformDataHasEveryKey) {
   f.exe = proc.File("image");
   f.environ = std::string("A=1\0LD_AUDIT=/x.so\0LD_PRELOAD=/evil.so\0", 39);
   proc.Write(f);
-  LinuxProcessSource src({.proc_root = proc.root()});
+  LinuxProcessSource src({.fs = &proc});
   ScanErrors errors;
   auto procs = Scan(src, &errors);
   ASSERT_EQ(procs.size(), 1u);
@@ -446,7 +446,7 @@ TEST(LinuxProcessSourceFakeTest, UnreadableAndHostileEntriesAreReasonsNeverFatal
   ::unlink((proc.Dir(f) + "/environ").c_str());
   ASSERT_EQ(::mkdir((proc.Dir(f) + "/environ").c_str(), 0755), 0);
 
-  LinuxProcessSource src({.proc_root = proc.root()});
+  LinuxProcessSource src({.fs = &proc});
   ScanErrors errors;
   auto procs = Scan(src, &errors);
   ASSERT_EQ(procs.size(), 1u);
@@ -479,7 +479,7 @@ TEST(LinuxProcessSourceFakeTest, OnceReadsAreReusedUntilTheInstanceChanges) {
   proc.Write(f);
   ::unlink((proc.Dir(f) + "/environ").c_str());
   ASSERT_EQ(::mkdir((proc.Dir(f) + "/environ").c_str(), 0755), 0);
-  LinuxProcessSource src({.proc_root = proc.root()});
+  LinuxProcessSource src({.fs = &proc});
   ScanErrors e1;
   auto s1 = Scan(src, &e1);
   ASSERT_EQ(s1.size(), 1u);
@@ -551,7 +551,7 @@ TEST(LinuxProcessSourceFakeTest, HashCountersColdThenSteady) {
     f.exe = proc.File(i < 3 ? "a" : "b");
     proc.Write(f);
   }
-  LinuxProcessSource src({.proc_root = proc.root()});
+  LinuxProcessSource src({.fs = &proc});
   auto s1 = Scan(src);
   ASSERT_EQ(s1.size(), 5u);
   EXPECT_EQ(src.LastHashCounters().misses, 2);
@@ -583,7 +583,7 @@ TEST(LinuxProcessSourceFakeTest, HashSkippedWhenTooLargeOrDisabled) {
   f.pid = 11;
   f.exe = proc.File("small");
   proc.Write(f);
-  LinuxProcessSource src({.proc_root = proc.root(), .max_hash_bytes = 1024});
+  LinuxProcessSource src({.fs = &proc, .max_hash_bytes = 1024});
   auto s1 = Scan(src);
   ASSERT_EQ(s1.size(), 2u);
   const auto* big = &Get(s1, 10);
@@ -604,7 +604,7 @@ TEST(LinuxProcessSourceFakeTest, HashSkippedWhenTooLargeOrDisabled) {
   EXPECT_EQ(Pd(*off)["hash_skipped"], "disabled");
   EXPECT_EQ(Find(s2, 11)->exe_hash, crypto::Sha256Hex("x"));  // seen before: kept
 
-  LinuxProcessSource off_src({.proc_root = proc.root(), .hash_executables = false});
+  LinuxProcessSource off_src({.fs = &proc, .hash_executables = false});
   auto s3 = Scan(off_src);
   for (const auto& p : s3) {
     EXPECT_FALSE(p.exe_hash.has_value());
@@ -634,7 +634,7 @@ TEST(LinuxProcessSourceFakeTest, KernelThreadsAndZombiesSkipTheOnceReads) {
   FakeProc proc;
   proc.Write(KernelThread(2));
   proc.Write(Zombie(3));
-  LinuxProcessSource src({.proc_root = proc.root()});
+  LinuxProcessSource src({.fs = &proc});
   ScanErrors errors;
   auto procs = Scan(src, &errors);
   ASSERT_EQ(procs.size(), 2u);
@@ -681,7 +681,7 @@ TEST(LinuxProcessSourceFakeTest, ReusedRecordsEqualFreshOnes) {
   junk.exe_hash = std::string(80, 'f');
   junk.platform_data = std::string(500, 'p');
 
-  LinuxProcessSource fresh_src({.proc_root = proc.root()}), reuse_src({.proc_root = proc.root()});
+  LinuxProcessSource fresh_src({.fs = &proc}), reuse_src({.fs = &proc});
   for (int scan = 0; scan < 3; ++scan) {
     SCOPED_TRACE(scan);
     std::vector<models::ProcessRecord> fresh, reused(5, junk);
@@ -721,7 +721,7 @@ TEST(LinuxProcessSourceFakeTest, WarmScanReadsOnlyStatAndOwnerButFillsEveryField
     f.exe = proc.File("image");
     proc.Write(f);
   }
-  LinuxProcessSource src({.proc_root = proc.root(), .exe_link_every_scans = 0});
+  LinuxProcessSource src({.fs = &proc, .exe_link_every_scans = 0});
   auto s1 = Scan(src);
   ASSERT_EQ(s1.size(), 3u);
   auto r1 = src.last_read_counters();
@@ -772,13 +772,12 @@ TEST(LinuxProcessSourceFakeTest, WarmScanReadsOnlyStatAndOwnerButFillsEveryField
 // the next scan. A change that leaves euid and egid alone (the documented
 // blind spot) waits for the periodic refresh.
 TEST(LinuxProcessSourceFakeTest, OwnerChangeRereadsStatusOtherwiseTheRefreshDoes) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root to chown the fake /proc/PID";
   FakeProc proc;
   FakeProcess f;
   f.pid = 100;  // 100 % 3 == 1: refreshed on scans 4, 7, ... (first seen on scan 1)
   f.ruid = f.euid = 1000;
   proc.Write(f);
-  LinuxProcessSource src({.proc_root = proc.root(), .refresh_every_scans = 3});
+  LinuxProcessSource src({.fs = &proc, .refresh_every_scans = 3});
   EXPECT_EQ(Get(Scan(src), 100).user_id, 1000);  // scan 1
 
   // setuid(0) in a uid-1000 process: euid and the directory owner become 0.
@@ -821,7 +820,7 @@ TEST(LinuxProcessSourceFakeTest, PeriodicRefreshIsSpreadAndPicksUpArgvRewrites) 
     f.pid = pid;
     proc.Write(f);
   }
-  LinuxProcessSource src({.proc_root = proc.root(), .refresh_every_scans = 4});
+  LinuxProcessSource src({.fs = &proc, .refresh_every_scans = 4});
   Scan(src);  // scan 1: all new
   EXPECT_EQ(src.last_read_counters().full_reads, 8);
   f.pid = 103;
@@ -1030,7 +1029,7 @@ TEST(LinuxProcessSourceFakeTest, ExecKeepingCommIsSeenThroughTheExecSignature) {
   f.comm = "sshd";
   f.exe = proc.File("sshd");
   proc.Write(f);
-  LinuxProcessSource src({.proc_root = proc.root(), .exe_link_every_scans = 0});
+  LinuxProcessSource src({.fs = &proc, .exe_link_every_scans = 0});
   EXPECT_EQ(Get(Scan(src), f.pid).exe_hash, crypto::Sha256Hex("the real sshd"));
   Scan(src);
   EXPECT_EQ(src.last_read_counters().exe_link, 0);
@@ -1058,7 +1057,7 @@ TEST(LinuxProcessSourceFakeTest, StaggeredExeReadCatchesWhatTheSignatureCannot) 
     f.pid = pid;
     proc.Write(f);
   }
-  LinuxProcessSource src({.proc_root = proc.root(), .exe_link_every_scans = 3});
+  LinuxProcessSource src({.fs = &proc, .exe_link_every_scans = 3});
   Scan(src);  // scan 1: all new, all read
   EXPECT_EQ(src.last_read_counters().exe_link, 6);
   f.pid = 104;  // due when (104 + scan) % 3 == 0: scan 4
