@@ -473,24 +473,13 @@ LinuxProcessSource::Instance& LinuxProcessSource::Track(const Observation& o, He
 ReadInputs LinuxProcessSource::PlanInputs(const Observation& o, const Instance& inst, bool fresh) const {
   ReadInputs in;
   in.pid = o.pid;
-  in.from_kernel = o.from_kernel;
   in.dead = o.state == 'Z' || o.state == 'X' || o.state == 'x';
   in.kernel_thread = o.kernel_thread;
-  in.comm = o.comm;
-  in.exec_sig = o.exec_sig;
-  in.exe_key = o.exe_key;
-  in.owner_known = o.owner_known;
-  in.owner_uid = o.owner_uid;
-  in.owner_gid = o.owner_gid;
+  in.now = {o.from_kernel, o.comm, o.exec_sig, o.exe_key, o.owner_known, o.owner_uid, o.owner_gid};
   in.fresh = fresh;
-  in.last_from_kernel = inst.from_kernel;
-  in.last_comm = inst.comm;
-  in.last_exec_sig = inst.exec_sig;
-  in.last_exe_key = inst.exe_key;
+  in.last = {inst.from_kernel, inst.comm,      inst.exec_sig, inst.exe_key,
+             inst.owner_known, inst.owner_uid, inst.owner_gid};
   in.last_full_scan = inst.full_scan;
-  in.last_owner_known = inst.owner_known;
-  in.last_owner_uid = inst.owner_uid;
-  in.last_owner_gid = inst.owner_gid;
   in.scan = scan_;
   in.refresh_every = refresh_every_;
   in.exe_every = exe_every_;

@@ -7,7 +7,7 @@ namespace {
 // Every exe_every scans per instance, spread by pid (from /proc only: the
 // kernel's sample names the executable every scan).
 bool StaggeredExeRead(const ReadInputs& in) {
-  if (in.from_kernel || in.exe_every == 0) return false;
+  if (in.now.from_kernel || in.exe_every == 0) return false;
   return in.exe_every == 1 || (static_cast<uint64_t>(in.pid) + in.scan) % in.exe_every == 0;
 }
 
@@ -19,8 +19,8 @@ bool RefreshDue(const ReadInputs& in) {
 }
 
 bool OwnerMoved(const ReadInputs& in) {
-  return !in.owner_known || !in.last_owner_known || in.owner_uid != in.last_owner_uid ||
-         in.owner_gid != in.last_owner_gid;
+  return !in.now.owner_known || !in.last.owner_known || in.now.owner_uid != in.last.owner_uid ||
+         in.now.owner_gid != in.last.owner_gid;
 }
 
 }  // namespace
@@ -28,12 +28,12 @@ bool OwnerMoved(const ReadInputs& in) {
 ReadPlan PlanExeLink(const ReadInputs& in) {
   ReadPlan plan;
   const bool known = !in.fresh;
-  plan.way_changed = known && in.last_from_kernel != in.from_kernel;
+  plan.way_changed = known && in.last.from_kernel != in.now.from_kernel;
   const bool comparable = known && !plan.way_changed && !in.dead;  // a zombie's signature reads 0
-  plan.sig_moved = comparable && in.last_exec_sig != in.exec_sig;
+  plan.sig_moved = comparable && in.last.exec_sig != in.now.exec_sig;
   // The kernel's sample names the executable: a deleted or swapped image
   // (prctl PR_SET_MM_EXE_FILE) is seen now, without a readlink per scan.
-  plan.exe_moved = comparable && in.from_kernel && in.last_exe_key != in.exe_key;
+  plan.exe_moved = comparable && in.now.from_kernel && in.last.exe_key != in.now.exe_key;
   plan.exe_link_first =
       in.fresh || plan.way_changed || plan.sig_moved || plan.exe_moved || StaggeredExeRead(in);
   return plan;
@@ -43,17 +43,17 @@ void PlanReads(const ReadInputs& in, bool link_differs, ReadPlan* plan) {
   // Both signatures shown and different (to or from 0 is a change of
   // access: the link decides). A process that became a zombie has lost its
   // exe link: still the same image.
-  const bool sig_says_exec = plan->sig_moved && in.last_exec_sig != 0 && in.exec_sig != 0;
+  const bool sig_says_exec = plan->sig_moved && in.last.exec_sig != 0 && in.now.exec_sig != 0;
   const bool link_says_exec = plan->exe_link_first && !in.dead && link_differs;
-  plan->exec = !in.fresh && (in.comm != in.last_comm || sig_says_exec || link_says_exec);
+  plan->exec = !in.fresh && (in.now.comm != in.last.comm || sig_says_exec || link_says_exec);
   // Zombies and kernel threads have nothing left to refresh.
   plan->refresh = !in.fresh && !plan->exec && !in.dead && !in.kernel_thread && RefreshDue(in);
   plan->full = in.fresh || plan->exec || plan->refresh;
   plan->exe_link = plan->exe_link_first || plan->full;
-  if (in.from_kernel) return;  // every id comes with the sample: no status file
+  if (in.now.from_kernel) return;  // every id comes with the sample: no status file
   const bool owner_changed = !plan->full && OwnerMoved(in);
   plan->status = plan->full || owner_changed;
-  plan->owner_change = owner_changed && in.owner_known && in.last_owner_known;
+  plan->owner_change = owner_changed && in.now.owner_known && in.last.owner_known;
 }
 
 }  // namespace sentinel::procmond

@@ -12,28 +12,24 @@
 
 namespace sentinel::procmond {
 
-struct ReadInputs {
-  // The process as this scan sees it.
-  int32_t pid = 0;
-  bool from_kernel = false;  // from the kernel's sample (else /proc)
-  bool dead = false;         // zombie or dead: nothing left to read
-  bool kernel_thread = false;
+// What tells one image of a process from another, as seen on a scan.
+struct ImageMarks {
+  bool from_kernel = false;  // seen in the kernel's sample (else /proc)
   std::string_view comm;
   uint64_t exec_sig = 0;  // 0: not shown
   uint64_t exe_key = 0;   // the kernel's executable identity (kernel only)
   bool owner_known = false;
   uint32_t owner_uid = 0, owner_gid = 0;  // of /proc/PID (/proc only)
+};
 
-  // What is remembered of its instance (same pid and start time).
-  bool fresh = true;  // first sight of the instance: nothing remembered
-  bool last_from_kernel = false;
-  std::string_view last_comm;
-  uint64_t last_exec_sig = 0;
-  uint64_t last_exe_key = 0;
+struct ReadInputs {
+  int32_t pid = 0;
+  bool dead = false;  // zombie or dead: nothing left to read
+  bool kernel_thread = false;
+  ImageMarks now;               // as this scan sees the process
+  bool fresh = true;            // first sight of the instance (pid, start time): nothing remembered
+  ImageMarks last;              // as remembered of the instance
   uint64_t last_full_scan = 0;  // scan of its last once-per-instance reads
-  bool last_owner_known = false;
-  uint32_t last_owner_uid = 0, last_owner_gid = 0;
-
   // The schedule (LinuxProcessSourceOptions).
   uint64_t scan = 0;  // this scan's number (1 for the first)
   uint32_t refresh_every = 0;

@@ -10,11 +10,11 @@ namespace {
 ReadInputs Known(uint64_t scan) {
   ReadInputs in;
   in.pid = 100;
-  in.comm = in.last_comm = "app";
-  in.exec_sig = in.last_exec_sig = 7;
-  in.owner_known = in.last_owner_known = true;
-  in.owner_uid = in.last_owner_uid = 1000;
-  in.owner_gid = in.last_owner_gid = 1000;
+  in.now.comm = in.last.comm = "app";
+  in.now.exec_sig = in.last.exec_sig = 7;
+  in.now.owner_known = in.last.owner_known = true;
+  in.now.owner_uid = in.last.owner_uid = 1000;
+  in.now.owner_gid = in.last.owner_gid = 1000;
   in.fresh = false;
   in.last_full_scan = 1;
   in.scan = scan;
@@ -50,14 +50,14 @@ TEST(ReadPlanTest, UnchangedInstanceReadsNothingMore) {
 
 TEST(ReadPlanTest, MovedSignatureReadsTheLinkAndBothShownIsAnExec) {
   ReadInputs in = Known(2);
-  in.exec_sig = 8;
+  in.now.exec_sig = 8;
   ReadPlan plan = Plan(in);
   EXPECT_TRUE(plan.sig_moved);
   EXPECT_TRUE(plan.exe_link_first);
   EXPECT_TRUE(plan.exec);
   EXPECT_TRUE(plan.full);
   // To or from 0 (not shown) is a change of access: the link decides.
-  in.exec_sig = 0;
+  in.now.exec_sig = 0;
   EXPECT_FALSE(Plan(in).exec);
   EXPECT_TRUE(Plan(in, /*link_differs=*/true).exec);
 }
@@ -65,7 +65,7 @@ TEST(ReadPlanTest, MovedSignatureReadsTheLinkAndBothShownIsAnExec) {
 TEST(ReadPlanTest, ZombieNeitherExecsNorRefreshes) {
   ReadInputs in = Known(40);  // the refresh would be due (see RefreshIsSpreadByPid)
   in.dead = true;
-  in.exec_sig = 0;  // a zombie's signature reads 0
+  in.now.exec_sig = 0;  // a zombie's signature reads 0
   ReadPlan plan = Plan(in, /*link_differs=*/true);
   EXPECT_FALSE(plan.sig_moved);
   EXPECT_FALSE(plan.exec);
@@ -94,22 +94,22 @@ TEST(ReadPlanTest, StaggeredExeReadFromProcOnly) {
   EXPECT_FALSE(Plan(in).exe_link_first);
   in.exe_every = 1;
   EXPECT_TRUE(Plan(in).exe_link_first);
-  in.from_kernel = in.last_from_kernel = true;
+  in.now.from_kernel = in.last.from_kernel = true;
   EXPECT_FALSE(Plan(in).exe_link_first);
   // A different link read on the staggered read is an exec.
-  in.from_kernel = in.last_from_kernel = false;
+  in.now.from_kernel = in.last.from_kernel = false;
   EXPECT_TRUE(Plan(in, /*link_differs=*/true).exec);
 }
 
 TEST(ReadPlanTest, OwnerChangeRereadsStatusAndIsCountedBetweenKnownOwners) {
   ReadInputs in = Known(2);
-  in.owner_uid = 0;
+  in.now.owner_uid = 0;
   ReadPlan plan = Plan(in);
   EXPECT_TRUE(plan.status);
   EXPECT_TRUE(plan.owner_change);
   EXPECT_FALSE(plan.full);
-  in.owner_uid = 1000;
-  in.owner_known = false;  // could not stat /proc/PID: status every scan, not counted
+  in.now.owner_uid = 1000;
+  in.now.owner_known = false;  // could not stat /proc/PID: status every scan, not counted
   plan = Plan(in);
   EXPECT_TRUE(plan.status);
   EXPECT_FALSE(plan.owner_change);
@@ -117,12 +117,12 @@ TEST(ReadPlanTest, OwnerChangeRereadsStatusAndIsCountedBetweenKnownOwners) {
 
 TEST(ReadPlanTest, KernelSampleNeedsNoStatusAndItsExeKeyMoves) {
   ReadInputs in = Known(2);
-  in.from_kernel = in.last_from_kernel = true;
-  in.owner_known = in.last_owner_known = false;
-  in.exe_key = in.last_exe_key = 6;
+  in.now.from_kernel = in.last.from_kernel = true;
+  in.now.owner_known = in.last.owner_known = false;
+  in.now.exe_key = in.last.exe_key = 6;
   EXPECT_FALSE(Plan(in).status);
   EXPECT_FALSE(Plan(in).exe_link);
-  in.exe_key = 7;  // unlinked
+  in.now.exe_key = 7;  // unlinked
   ReadPlan plan = Plan(in);
   EXPECT_TRUE(plan.exe_moved);
   EXPECT_TRUE(plan.exe_link_first);
@@ -131,8 +131,8 @@ TEST(ReadPlanTest, KernelSampleNeedsNoStatusAndItsExeKeyMoves) {
 
 TEST(ReadPlanTest, SwitchingWaysComparesOnlyTheLink) {
   ReadInputs in = Known(2);
-  in.last_from_kernel = true;
-  in.exec_sig = 99;  // /proc's signature against the kernel's counter: not comparable
+  in.last.from_kernel = true;
+  in.now.exec_sig = 99;  // /proc's signature against the kernel's counter: not comparable
   ReadPlan plan = Plan(in);
   EXPECT_TRUE(plan.way_changed);
   EXPECT_FALSE(plan.sig_moved);
