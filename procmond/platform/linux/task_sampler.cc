@@ -11,6 +11,7 @@
 
 #include "procmond/bpf/task_iter.h"
 #include "procmond/bpf_support.h"
+#include "sentinel/base/files.h"
 #include "sentinel/base/strings.h"
 
 #ifdef SENTINEL_HAVE_EBPF
@@ -187,14 +188,14 @@ class BpfTaskSampler final : public TaskSampler {
 
   Status Sample(std::vector<TaskSample>* out) override {
     // A new iterator per walk: an iterator fd is read once, to its end.
-    int fd = bpf_iter_create(bpf_link__fd(link_));
-    if (fd < 0) return UnavailableError(BpfFailure("creating a BPF task iterator failed", errno));
+    UniqueFd fd(bpf_iter_create(bpf_link__fd(link_)));
+    if (fd.get() < 0) return UnavailableError(BpfFailure("creating a BPF task iterator failed", errno));
     buf_.clear();
     Status st = Status::Ok();
     while (true) {
       const size_t have = buf_.size();
       buf_.resize(have + kChunk);
-      ssize_t n = ::read(fd, buf_.data() + have, kChunk);
+      ssize_t n = ::read(fd.get(), buf_.data() + have, kChunk);
       if (n < 0 && errno == EINTR) {
         buf_.resize(have);
         continue;
@@ -207,7 +208,7 @@ class BpfTaskSampler final : public TaskSampler {
       buf_.resize(have + static_cast<size_t>(n));
       if (n == 0) break;
     }
-    ::close(fd);
+    fd = UniqueFd();
     RETURN_IF_ERROR(st);
     Status d = DecodeTaskRecords(buf_, out);
     // ~150 bytes a process: a spike must not pin its buffer for good.
