@@ -1,5 +1,5 @@
-// ProcessSource over Linux /proc. Parsing is done by proc_parsers.h; this
-// file only reads.
+// ProcessSource over Linux /proc. Parsing is done by proc_parsers.h, the
+// platform_data object by platform_data.h; this file reads.
 //
 // Every scan reads each process's stat and the owner of /proc/PID (or takes
 // both from the BPF task iterator's sample, task_sampler.h); the exe link,
@@ -16,8 +16,8 @@
 //
 // platform_data keys (a JSON object; keys absent when not applicable or not
 // readable; the reason for an unreadable field is in "errors"):
-//   "uid":  {"real": N, "effective": N}     from status when last read (see above; -1 unknown)
-//   "gid":  {"real": N, "effective": N}     from status when last read (see above; -1 unknown)
+//   "uid":  {"real": N, "effective": N}     from status when last read (or the kernel; -1 unknown)
+//   "gid":  {"real": N, "effective": N}     from status when last read (or the kernel; -1 unknown)
 //   "threads": N                            every scan, from stat
 //   "tty": "pts/3" | "tty1" | "ttyS0" | "console" | "MAJ:MIN"
 //                                           every scan, from stat tty_nr; absent: no controlling tty
@@ -93,7 +93,8 @@ struct LinuxProcessSourceOptions {
   // exec keeping comm that the signature missed (ASLR off and an identical
   // layout).
   uint32_t exe_link_every_scans = 4;
-  // How many /proc/PID/stat files stay open between scans (see above).
+  // How many /proc/PID/stat files stay open between scans (docs/collector.md:
+  // ~4.4 KiB of kernel memory each).
   // kAutoHeldStatFiles: the soft RLIMIT_NOFILE (raised to the hard limit)
   // minus 1,024 for everything else; 0: none (every read by path).
   static constexpr size_t kAutoHeldStatFiles = static_cast<size_t>(-1);
@@ -120,7 +121,7 @@ class LinuxProcessSource final : public ProcessSource {
 
   // Takes every scan's per-process sample from `sampler` (the BPF task
   // iterator) instead of /proc/PID/stat and the owner of /proc/PID (see
-  // "From the kernel" above). If a sample fails, that scan and every later
+  // "From the kernel" in docs/collector.md). If a sample fails, that scan and every later
   // one read /proc, and TakeSamplerFailure() returns the reason once.
   void SetTaskSampler(std::unique_ptr<TaskSampler> sampler);
   bool sampling_from_kernel() const { return sampler_ != nullptr; }
