@@ -77,8 +77,7 @@ BatchWriterStats BatchWriter::stats() const {
 }
 
 void BatchWriter::Run() {
-  int64_t backoff = options_.initial_backoff_ms;
-  int failed_while_draining = 0;
+  WriteRetry retry(options_.initial_backoff_ms, options_.max_backoff_ms, options_.health);
   std::unique_lock lock(mu_);
   while (true) {
     changed_.wait(lock, [&] { return abandon_ || !queue_.empty(); });
@@ -90,56 +89,57 @@ void BatchWriter::Run() {
     Result<int64_t> r = write_(scan);
     const int64_t took = MonotonicMs() - t0;
     lock.lock();
-    if (options_.health) {
-      if (r.ok()) {
-        options_.health->Ok();
-      } else {
-        options_.health->Failed(r.status().message());
-      }
-    }
+    retry.Record(r.status());
     if (r.ok()) {
-      if (done_) {
-        lock.unlock();
-        done_(scan, *r, took);
-        lock.lock();
-      }
-      models::ScanRecord written = std::move(queue_.front());
-      queue_.pop_front();
-      stats_.scans_written++;
-      stats_.last_scan_id = *r;
-      stats_.last_write_ms = took;
-      stats_.queued = static_cast<int64_t>(queue_.size());
-      backoff = options_.initial_backoff_ms;
-      changed_.notify_all();
-      if (recycle_) {
-        lock.unlock();
-        recycle_(std::move(written));
-        lock.lock();
-      }
-      continue;
-    }
-    stats_.write_failures++;
-    stats_.last_error = r.status().message();
-    telemetry::LogError("writing scan failed; will retry", {{"error", r.status().message()},
-                                                            {"retry_in_ms", backoff},
-                                                            {"queued_scans", queue_.size()},
-                                                            {"failures", stats_.write_failures}});
-    if (draining_ && ++failed_while_draining >= kStopAttempts) {
-      // Shutting down on a store that keeps failing: give the rest up now
-      // (Stop() counts and reports them) instead of retrying to the deadline.
-      stats_.scans_lost += static_cast<int64_t>(queue_.size());
-      queue_.clear();
-      stats_.queued = 0;
-      changed_.notify_all();
-      changed_.wait(lock, [&] { return abandon_; });
+      Written(lock, *r, took);
+    } else if (!AfterFailure(lock, r.status(), &retry)) {
       return;
     }
-    const bool was_draining = draining_;
-    changed_.wait_for(lock, std::chrono::milliseconds(draining_ ? std::min(backoff, kStopRetryMs) : backoff),
-                      [&] { return abandon_ || draining_ != was_draining; });
-    if (abandon_) return;
-    backoff = std::min(backoff * 2, options_.max_backoff_ms);
   }
+}
+
+void BatchWriter::Written(std::unique_lock<std::mutex>& lock, int64_t scan_id, int64_t took_ms) {
+  if (done_) {
+    lock.unlock();
+    done_(queue_.front(), scan_id, took_ms);
+    lock.lock();
+  }
+  models::ScanRecord written = std::move(queue_.front());
+  queue_.pop_front();
+  stats_.scans_written++;
+  stats_.last_scan_id = scan_id;
+  stats_.last_write_ms = took_ms;
+  stats_.queued = static_cast<int64_t>(queue_.size());
+  changed_.notify_all();
+  if (recycle_) {
+    lock.unlock();
+    recycle_(std::move(written));
+    lock.lock();
+  }
+}
+
+bool BatchWriter::AfterFailure(std::unique_lock<std::mutex>& lock, const Status& error, WriteRetry* retry) {
+  stats_.write_failures++;
+  stats_.last_error = error.message();
+  telemetry::LogError("writing scan failed; will retry", {{"error", error.message()},
+                                                          {"retry_in_ms", retry->backoff_ms()},
+                                                          {"queued_scans", queue_.size()},
+                                                          {"failures", stats_.write_failures}});
+  if (draining_ && ++failed_while_draining_ >= kStopAttempts) {
+    // Shutting down on a store that keeps failing: give the rest up now
+    // (Stop() counts and reports them) instead of retrying to the deadline.
+    stats_.scans_lost += static_cast<int64_t>(queue_.size());
+    queue_.clear();
+    stats_.queued = 0;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return abandon_; });
+    return false;
+  }
+  const bool was_draining = draining_;
+  changed_.wait_for(lock, retry->Delay(draining_), [&] { return abandon_ || draining_ != was_draining; });
+  if (abandon_) return false;
+  retry->Backoff();
+  return true;
 }
 
 }  // namespace sentinel::procmond

@@ -23,6 +23,7 @@
 #include <string>
 #include <thread>
 
+#include "procmond/write_retry.h"
 #include "sentinel/base/status.h"
 #include "sentinel/base/write_health.h"
 #include "sentinel/models/process.h"
@@ -35,9 +36,6 @@ struct BatchWriterOptions {
   int64_t max_backoff_ms = 5000;
   WriteHealth* health = nullptr;  // told of every write attempt's outcome, when set
 };
-
-inline constexpr int kStopAttempts = 3;
-inline constexpr int64_t kStopRetryMs = 100;
 
 struct BatchWriterStats {
   int64_t scans_written = 0;
@@ -82,6 +80,11 @@ class BatchWriter {
 
  private:
   void Run();
+  // The head of the queue was written as `scan_id`: done, dequeued, recycled.
+  void Written(std::unique_lock<std::mutex>& lock, int64_t scan_id, int64_t took_ms);
+  // After a failed write: false when the writer is to end (given up while
+  // draining, or abandoned), else true once the backoff has passed.
+  bool AfterFailure(std::unique_lock<std::mutex>& lock, const Status& error, WriteRetry* retry);
 
   WriteFn write_;
   DoneFn done_;
@@ -94,6 +97,7 @@ class BatchWriter {
   bool draining_ = false;  // Stop() called: failing writes are given up soon
   bool abandon_ = false;
   BatchWriterStats stats_;
+  int failed_while_draining_ = 0;  // writer thread only
   std::thread thread_;
 };
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -148,11 +150,26 @@ TEST(BatchWriterTest, LockedDatabaseIsWaitedOutWithRealSqlite) {
   ASSERT_TRUE(other.ok());
   ASSERT_TRUE((*other)->Exec("BEGIN IMMEDIATE").ok());
   std::atomic<int64_t> done_scan{0};
-  BatchWriter w([&](const models::ScanRecord& s) { return (*store)->WriteScan(s); },
-                [&](const models::ScanRecord&, int64_t id, int64_t) { done_scan = id; },
-                BatchWriterOptions{2, 20, 50});
+  std::mutex mu;
+  std::condition_variable failed_cv;
+  int failed = 0;  // attempts refused by the lock
+  BatchWriter w(
+      [&](const models::ScanRecord& s) {
+        Result<int64_t> r = (*store)->WriteScan(s);
+        if (!r.ok()) {
+          std::lock_guard lock(mu);
+          ++failed;
+          failed_cv.notify_all();
+        }
+        return r;
+      },
+      [&](const models::ScanRecord&, int64_t id, int64_t) { done_scan = id; }, BatchWriterOptions{2, 20, 50});
   ASSERT_TRUE(w.Submit(ScanAt(1000)));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  {
+    // Retried while the lock is held: at least two refused attempts.
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(failed_cv.wait_for(lock, std::chrono::seconds(30), [&] { return failed >= 2; }));
+  }
   EXPECT_EQ(done_scan.load(), 0);
   EXPECT_GT(w.stats().write_failures, 0);
   ASSERT_TRUE((*other)->Exec("COMMIT").ok());

@@ -45,7 +45,7 @@ TEST(CollectorTest, WritesHashCountersAndPlatformData) {
   ::sentinel::testing::TempDir dir;
   auto store = storage::EventStore::Open({dir.File("events.db"), storage::OpenMode::kReadWrite});
   ASSERT_TRUE(store.ok()) << store.status().ToString();
-  LinuxProcessSource source({.proc_root = proc.root(), .max_hash_bytes = 64});
+  LinuxProcessSource source({.fs = &proc, .max_hash_bytes = 64});
   Collector collector(source, **store);
 
   auto s1 = collector.RunScan();

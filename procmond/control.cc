@@ -79,7 +79,7 @@ nlohmann::json RealtimeJson() {
 
 Result<std::unique_ptr<ProcmondControl>> ProcmondControl::Listen(const config::Config& cfg,
                                                                  ScanStats* stats) {
-  std::unique_ptr<ProcmondControl> c(new ProcmondControl(stats, cfg.ipc.socket_dir));
+  std::unique_ptr<ProcmondControl> c(new ProcmondControl(cfg.ipc.socket_dir));
   ipc::ServerOptions o;
   o.socket_dir = cfg.ipc.socket_dir;
   o.socket_name = ipc::kProcmondSocket;

@@ -67,9 +67,7 @@ class ProcmondControl {
   const std::string& path() const { return server_->path(); }
 
  private:
-  ProcmondControl(ScanStats* stats, std::string socket_dir)
-      : stats_(stats), socket_dir_(std::move(socket_dir)) {}
-  ScanStats* stats_;
+  explicit ProcmondControl(std::string socket_dir) : socket_dir_(std::move(socket_dir)) {}
   std::string socket_dir_;
   std::unique_ptr<ipc::ControlServer> server_;
 };

@@ -6,6 +6,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -51,6 +52,77 @@ Result<std::pair<uid_t, gid_t>> LookupUser(const std::string& user) {
   return std::make_pair(pw.pw_uid, pw.pw_gid);
 }
 
+namespace {
+
+// The paths may lie in a directory the user already owns: given away
+// through a descriptor that never follows a link, and never a file with
+// other hard links (base/files.h).
+Status HandOverPaths(const PrivilegeOptions& options, uid_t uid, gid_t gid) {
+  for (const auto& path : options.chown_paths) {
+    Status st = ChownNoFollow(path, 0, uid, gid);
+    if (st.ok() || st.code() == StatusCode::kNotFound) continue;
+    if (IsRefusedPath(st)) return st;
+    return st.WithContext("giving " + path + " to user " + options.user);
+  }
+  return Status::Ok();
+}
+
+// Bounding set first: dropping from it needs CAP_SETPCAP, which we still have.
+Status DropBoundingSet(const std::vector<cap_value_t>& keep) {
+  for (cap_value_t c = 0; c <= CAP_LAST_CAP; ++c) {
+    const bool kept = std::find(keep.begin(), keep.end(), c) != keep.end();
+    if (!kept && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && errno != EINVAL) {
+      return ErrnoError(errno, "dropping " + CapName(c) + " from the bounding set");
+    }
+  }
+  return Status::Ok();
+}
+
+// Becomes uid:gid (and only gid as a group), keeping the permitted set for
+// SetCapabilities.
+Status SwitchIds(uid_t uid, gid_t gid) {
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) return ErrnoError(errno, "PR_SET_KEEPCAPS");
+  if (setgroups(1, &gid) != 0) return ErrnoError(errno, "setgroups");
+  if (setresgid(gid, gid, gid) != 0) return ErrnoError(errno, "setresgid");
+  if (setresuid(uid, uid, uid) != 0) return ErrnoError(errno, "setresuid");
+  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) return ErrnoError(errno, "PR_SET_KEEPCAPS");
+  return Status::Ok();
+}
+
+// Exactly `keep` permitted and effective; nothing ambient; no new privileges.
+Status SetCapabilities(std::vector<cap_value_t> keep) {
+  cap_t caps = cap_init();  // all sets empty
+  if (!caps) return ErrnoError(errno, "cap_init");
+  if (!keep.empty() &&
+      (cap_set_flag(caps, CAP_PERMITTED, static_cast<int>(keep.size()), keep.data(), CAP_SET) != 0 ||
+       cap_set_flag(caps, CAP_EFFECTIVE, static_cast<int>(keep.size()), keep.data(), CAP_SET) != 0)) {
+    cap_free(caps);
+    return ErrnoError(errno, "cap_set_flag");
+  }
+  int rc = cap_set_proc(caps);
+  int err = errno;
+  cap_free(caps);
+  if (rc != 0) return ErrnoError(err, "cap_set_proc");
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
+    return ErrnoError(errno, "clearing ambient capabilities");
+  }
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return ErrnoError(errno, "PR_SET_NO_NEW_PRIVS");
+  return Status::Ok();
+}
+
+// Verify rather than trust: root must be gone for good.
+Status CheckRootGone(uid_t uid) {
+  uid_t r, e, s;
+  if (getresuid(&r, &e, &s) != 0 || r != uid || e != uid || s != uid) {
+    return InternalError("privilege drop did not take effect");
+  }
+  if (uid != 0 && setresuid(0, 0, 0) == 0)
+    return InternalError("could regain root after dropping privileges");
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<PrivilegeReport> DropPrivileges(const PrivilegeOptions& options) {
   PrivilegeReport report;
   report.was_root = geteuid() == 0;
@@ -69,55 +141,11 @@ Result<PrivilegeReport> DropPrivileges(const PrivilegeOptions& options) {
   ASSIGN_OR_RETURN(auto ids, LookupUser(options.user));
   auto [uid, gid] = ids;
   report.user = options.user;
-
-  // The paths may lie in a directory the user already owns: given away
-  // through a descriptor that never follows a link, and never a file with
-  // other hard links (base/files.h).
-  for (const auto& path : options.chown_paths) {
-    Status st = ChownNoFollow(path, 0, uid, gid);
-    if (st.ok() || st.code() == StatusCode::kNotFound) continue;
-    if (IsRefusedPath(st)) return st;
-    return st.WithContext("giving " + path + " to user " + options.user);
-  }
-
-  // Bounding set first: dropping from it needs CAP_SETPCAP, which we still have.
-  for (cap_value_t c = 0; c <= CAP_LAST_CAP; ++c) {
-    bool kept = false;
-    for (cap_value_t k : keep) kept |= (k == c);
-    if (!kept && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && errno != EINVAL) {
-      return ErrnoError(errno, "dropping " + CapName(c) + " from the bounding set");
-    }
-  }
-  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) return ErrnoError(errno, "PR_SET_KEEPCAPS");
-  if (setgroups(1, &gid) != 0) return ErrnoError(errno, "setgroups");
-  if (setresgid(gid, gid, gid) != 0) return ErrnoError(errno, "setresgid");
-  if (setresuid(uid, uid, uid) != 0) return ErrnoError(errno, "setresuid");
-  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) return ErrnoError(errno, "PR_SET_KEEPCAPS");
-
-  cap_t caps = cap_init();  // all sets empty
-  if (!caps) return ErrnoError(errno, "cap_init");
-  if (!keep.empty() &&
-      (cap_set_flag(caps, CAP_PERMITTED, static_cast<int>(keep.size()), keep.data(), CAP_SET) != 0 ||
-       cap_set_flag(caps, CAP_EFFECTIVE, static_cast<int>(keep.size()), keep.data(), CAP_SET) != 0)) {
-    cap_free(caps);
-    return ErrnoError(errno, "cap_set_flag");
-  }
-  int rc = cap_set_proc(caps);
-  int err = errno;
-  cap_free(caps);
-  if (rc != 0) return ErrnoError(err, "cap_set_proc");
-  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
-    return ErrnoError(errno, "clearing ambient capabilities");
-  }
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return ErrnoError(errno, "PR_SET_NO_NEW_PRIVS");
-
-  // Verify rather than trust: root must be gone for good.
-  uid_t r, e, s;
-  if (getresuid(&r, &e, &s) != 0 || r != uid || e != uid || s != uid) {
-    return InternalError("privilege drop did not take effect");
-  }
-  if (uid != 0 && setresuid(0, 0, 0) == 0)
-    return InternalError("could regain root after dropping privileges");
+  RETURN_IF_ERROR(HandOverPaths(options, uid, gid));
+  RETURN_IF_ERROR(DropBoundingSet(keep));
+  RETURN_IF_ERROR(SwitchIds(uid, gid));
+  RETURN_IF_ERROR(SetCapabilities(keep));
+  RETURN_IF_ERROR(CheckRootGone(uid));
   report.dropped = true;
   report.uid = uid;
   report.gid = gid;

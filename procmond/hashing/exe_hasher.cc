@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <functional>
 
+#include "sentinel/base/files.h"
 #include "sentinel/base/status.h"
 #include "sentinel/crypto/sha256.h"
 
@@ -97,9 +98,10 @@ ExeHasher::Outcome ExeHasher::Hash(int dirfd, const char* path) {
 
   // O_NOATIME (allowed to the file's owner and to CAP_FOWNER) keeps the
   // access time of a suspicious binary as it was, for whoever investigates.
-  int fd = ::openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOATIME);
-  if (fd < 0 && errno == EPERM) fd = ::openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) {
+  UniqueFd fd(::openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOATIME));
+  if (fd.get() < 0 && errno == EPERM)
+    fd = UniqueFd(::openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (fd.get() < 0) {
     int err = errno;
     std::string reason = ReasonForErrno(err);
     std::string detail = ErrnoError(err, "open").message();
@@ -109,26 +111,23 @@ ExeHasher::Outcome ExeHasher::Hash(int dirfd, const char* path) {
     return Skip(std::move(reason), std::move(detail));
   }
   struct stat before {};
-  if (::fstat(fd, &before) != 0) {
+  if (::fstat(fd.get(), &before) != 0) {
     int err = errno;
-    ::close(fd);
     return Skip(kHashSkipIoError, ErrnoError(err, "fstat").message());
   }
   // The opened file is what the key must describe (an exec may have swapped
   // the image between the stat and the open).
   if (!S_ISREG(before.st_mode)) {
-    ::close(fd);
     return Skip(kHashSkipNotRegular, "not a regular file");
   }
   if (static_cast<uint64_t>(before.st_size) > max_hash_bytes_) {
-    ::close(fd);
     return Skip(kHashSkipTooLarge, std::to_string(before.st_size) + " bytes > max_hash_bytes " +
                                        std::to_string(max_hash_bytes_));
   }
-  auto digest = crypto::Sha256HexOfFd(fd, max_hash_bytes_);
+  auto digest = crypto::Sha256HexOfFd(fd.get(), max_hash_bytes_);
   struct stat after {};
-  const bool stat_after_ok = ::fstat(fd, &after) == 0;
-  ::close(fd);
+  const bool stat_after_ok = ::fstat(fd.get(), &after) == 0;
+  fd = UniqueFd();
   if (!digest.ok()) {
     if (digest.status().code() == StatusCode::kResourceExhausted) {
       return Skip(kHashSkipChanged, "grew past max_hash_bytes while hashing");

@@ -18,6 +18,7 @@
 // Thread-safety: Push from one thread (the source's); Stop from another.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -34,6 +35,7 @@
 
 #include "procmond/hashing/exe_hasher.h"
 #include "procmond/realtime/realtime_source.h"
+#include "procmond/write_retry.h"
 #include "sentinel/base/status.h"
 #include "sentinel/base/write_health.h"
 #include "sentinel/models/process.h"
@@ -78,7 +80,23 @@ class EventWriter {
   void SetHashing(bool enabled, uint64_t max_hash_bytes);
 
  private:
+  enum class Next { kBatch, kNothing, kExit };
+  using StoredCounts = std::array<int64_t, 4>;  // rows by RealtimeEventType
   void Run();
+  // Waits for events and moves the next batch out of the queue (kNothing:
+  // look again; kExit: abandoned).
+  Next NextBatch(std::unique_lock<std::mutex>& lock, std::vector<RealtimeEvent>* batch);
+  StoredCounts ToRows(const std::vector<RealtimeEvent>& batch, std::vector<models::ProcessEvent>* rows);
+  // Writes rows, retrying until written, given up or abandoned.
+  void WriteRows(const std::vector<models::ProcessEvent>& rows, const StoredCounts& by_type,
+                 WriteRetry* retry);
+  // After a failed write of `rows` rows: false when they are given up.
+  bool WaitToRetry(size_t rows, int* failed_while_stopping, WriteRetry* retry);
+  // SetHashing's latest values, applied before an event is enriched.
+  void TakeHashingUpdate();
+  // The file an exec ran, to hash ("" none); may set row's exe_path and name.
+  std::string ResolveExecImage(const RealtimeEvent& ev, models::ProcessEvent* row);
+  void HashImage(const std::string& path, models::ProcessEvent* row);
   std::optional<std::string> UserName(int64_t uid);
 
   WriteFn write_;

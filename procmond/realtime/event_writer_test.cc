@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -17,6 +18,7 @@ namespace {
 
 struct Collected {
   std::mutex mu;
+  std::condition_variable written;  // notified after rows grew
   std::vector<models::ProcessEvent> rows;
   std::atomic<int> failures_left{0};
   std::atomic<int> calls{0};
@@ -31,6 +33,7 @@ EventWriter::WriteFn Collect(Collected* c) {
     }
     std::lock_guard lock(c->mu);
     c->rows.insert(c->rows.end(), rows.begin(), rows.end());
+    c->written.notify_all();
     return static_cast<int64_t>(rows.size());
   };
 }
@@ -145,13 +148,11 @@ TEST(EventWriterTest, ALoneEventIsWrittenWithoutWaitingForABatch) {
   opts.flush_ms = 10;
   EventWriter w(Collect(&c), &stats, opts);
   w.Push(Exec(1, "/no", {"lone"}));
-  bool written = false;
-  for (int i = 0; i < 1000 && !written; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    std::lock_guard lock(c.mu);
-    written = !c.rows.empty();
+  {
+    std::unique_lock lock(c.mu);
+    EXPECT_TRUE(c.written.wait_for(lock, std::chrono::seconds(10), [&] { return !c.rows.empty(); }))
+        << "the event was still queued after 10 s";
   }
-  EXPECT_TRUE(written) << "the event was still queued after 10 s";
   ASSERT_TRUE(w.Stop(10'000).ok());
 }
 

@@ -23,10 +23,12 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "procmond/platform/linux/proc_parsers.h"
 #include "procmond/realtime/decode.h"
 #include "procmond/realtime/realtime_source.h"
+#include "sentinel/base/files.h"
 #include "sentinel/telemetry/log.h"
 
 namespace sentinel::procmond {
@@ -34,22 +36,18 @@ namespace {
 
 // Reads a whole small /proc file with one open and (usually) one read.
 bool ReadSmall(const std::string& path, std::string* out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return false;
   out->clear();
   char buf[8192];
   while (true) {
-    ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      ::close(fd);
-      return false;
-    }
+    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
     if (n == 0) break;
     out->append(buf, static_cast<size_t>(n));
     if (out->size() > (1u << 20)) break;
   }
-  ::close(fd);
   return true;
 }
 
@@ -79,11 +77,8 @@ std::optional<int64_t> StatusField(std::string_view status, std::string_view key
 
 class NetlinkSource final : public ThreadedRealtimeSource {
  public:
-  NetlinkSource(int fd, RealtimeStats* stats) : fd_(fd), stats_(stats) {}
-  ~NetlinkSource() override {
-    Stop();
-    ::close(fd_);
-  }
+  NetlinkSource(UniqueFd fd, RealtimeStats* stats) : fd_(std::move(fd)), stats_(stats) {}
+  ~NetlinkSource() override { Stop(); }
   NetlinkSource(const NetlinkSource&) = delete;
   NetlinkSource& operator=(const NetlinkSource&) = delete;
 
@@ -96,12 +91,12 @@ class NetlinkSource final : public ThreadedRealtimeSource {
     alignas(nlmsghdr) char buf[65536];
     int64_t polls = 0;
     while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
+      pollfd p{fd_.get(), POLLIN, 0};
       int pr = ::poll(&p, 1, 100);
       if (++polls % 64 == 0) mono_offset_ns_ = ClockOffsetNs(CLOCK_MONOTONIC);
       if (pr <= 0) continue;
       while (true) {
-        ssize_t n = ::recv(fd_, buf, sizeof(buf), MSG_DONTWAIT);
+        ssize_t n = ::recv(fd_.get(), buf, sizeof(buf), MSG_DONTWAIT);
         if (n < 0) {
           if (errno == EINTR) continue;
           if (errno == ENOBUFS) {
@@ -196,7 +191,7 @@ class NetlinkSource final : public ThreadedRealtimeSource {
     }
   }
 
-  int fd_;
+  UniqueFd fd_;
   RealtimeStats* stats_;
   int64_t mono_offset_ns_ = 0;
   int64_t decode_errors_ = 0;
@@ -207,21 +202,20 @@ class NetlinkSource final : public ThreadedRealtimeSource {
 }  // namespace
 
 Result<std::unique_ptr<RealtimeSource>> OpenNetlinkSource(const RealtimeOptions&, RealtimeStats* stats) {
-  int fd = ::socket(PF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_CONNECTOR);
-  if (fd < 0) return UnavailableError(std::string("netlink connector socket: ") + std::strerror(errno));
+  UniqueFd fd(::socket(PF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_CONNECTOR));
+  if (fd.get() < 0) return UnavailableError(std::string("netlink connector socket: ") + std::strerror(errno));
   // A large receive buffer absorbs exec storms while /proc reads are slow.
   // SO_RCVBUFFORCE needs CAP_NET_ADMIN; without it the plain option is capped.
   int rcvbuf = 16 << 20;
-  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0) {
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0) {
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
   }
   sockaddr_nl addr{};
   addr.nl_family = AF_NETLINK;
   addr.nl_groups = CN_IDX_PROC;
   addr.nl_pid = 0;  // the kernel assigns a unique port id
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     int err = errno;
-    ::close(fd);
     return UnavailableError(std::string("binding the proc connector socket: ") + std::strerror(err));
   }
   // nlmsghdr + cn_msg + the operation, laid out by hand (cn_msg ends in a
@@ -240,20 +234,18 @@ Result<std::unique_ptr<RealtimeSource>> OpenNetlinkSource(const RealtimeOptions&
   std::memcpy(wire, &nh, sizeof(nh));
   std::memcpy(wire + NLMSG_HDRLEN, &msg, sizeof(msg));
   std::memcpy(wire + NLMSG_HDRLEN + sizeof(cn_msg), &op, sizeof(op));
-  if (::send(fd, wire, sizeof(wire), 0) < 0) {
+  if (::send(fd.get(), wire, sizeof(wire), 0) < 0) {
     int err = errno;
-    ::close(fd);
     return UnavailableError(std::string("subscribing to the proc connector: ") + std::strerror(err));
   }
   // The kernel acks the subscription; an EPERM there means no CAP_NET_ADMIN.
   // (Older kernels accept silently and then send nothing to a non-root
   // listener: check euid as well.)
   if (::geteuid() != 0) {
-    ::close(fd);
     return PermissionDeniedError("the proc connector needs root (CAP_NET_ADMIN) to subscribe");
   }
   telemetry::LogInfo("netlink proc connector real-time source subscribed", {{"rcvbuf_bytes", rcvbuf}});
-  return std::unique_ptr<RealtimeSource>(std::make_unique<NetlinkSource>(fd, stats));
+  return std::unique_ptr<RealtimeSource>(std::make_unique<NetlinkSource>(std::move(fd), stats));
 }
 
 }  // namespace sentinel::procmond

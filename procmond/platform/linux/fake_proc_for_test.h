@@ -1,8 +1,10 @@
 // Test-only: a fake /proc tree in a temporary directory, for driving
 // LinuxProcessSource deterministically (no other process on the machine
-// appears in it). The /proc magic links are plain symlinks here: readlink
-// gives their target text, and stat()/open() follow them to a real file,
-// which is all the source relies on.
+// appears in it). It implements ProcFs (proc_fs.h): files and links are read
+// from the directory (the /proc magic links are plain symlinks here:
+// readlink gives their target text, and open() follows them to a real file,
+// which is all the source relies on); the owner of a PID directory is the
+// modelled process's euid:egid, as the kernel makes it, without chown.
 #pragma once
 
 #include <sys/stat.h>
@@ -10,9 +12,14 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "procmond/platform/linux/proc_fs.h"
 
 #include "sentinel/testing/temp_dir.h"
 
@@ -39,16 +46,35 @@ struct FakeProcess {
   std::string ns_pid = "pid:[4026531836]", ns_mnt = "mnt:[4026531841]", ns_net = "net:[4026531840]";
 };
 
-class FakeProc {
+class FakeProc final : public ProcFs {
  public:
   FakeProc() {
     ::sentinel::testing::WriteFile(root() + "/stat", "cpu  1 2 3 4\nbtime 1700000000\nprocesses 9\n");
+    dir_fs_ = std::move(OpenProcFs(root())).value();
   }
+
+  // ProcFs: the directory, but for the owner of a PID directory.
+  Status ReadFile(const char* rel, std::string* out, bool seq_file, UniqueFd* keep) override {
+    return dir_fs_->ReadFile(rel, out, seq_file, keep);
+  }
+  bool Reread(int fd, std::string* out) override { return dir_fs_->Reread(fd, out); }
+  Status ReadLink(const char* rel, std::string* out) override { return dir_fs_->ReadLink(rel, out); }
+  Status ListPids(std::vector<int32_t>* pids) override { return dir_fs_->ListPids(pids); }
+  Result<Owner> OwnerOf(const char* pid_dir) override {
+    ASSIGN_OR_RETURN(Owner on_disk, dir_fs_->OwnerOf(pid_dir));  // NotFound once removed
+    auto it = owners_.find(std::atoi(pid_dir));
+    return it != owners_.end() ? it->second : on_disk;
+  }
+  ExeHasher::Outcome HashExe(ExeHasher* hasher, const char* rel) override {
+    return dir_fs_->HashExe(hasher, rel);
+  }
+  bool KeepsFilesLive() const override { return false; }
+
   const std::string& root() const { return dir_.path(); }
   std::string File(const std::string& name) const { return dir_.File(name); }
 
   // Creates or replaces the process's directory.
-  void Write(const FakeProcess& p) const {
+  void Write(const FakeProcess& p) {
     namespace fs = std::filesystem;
     const std::string d = root() + "/" + std::to_string(p.pid);
     std::error_code ec;
@@ -68,11 +94,11 @@ class FakeProc {
     Link(p.ns_net, d + "/ns/net");
     SetOwner(p);
   }
-  // Like the kernel, owns the PID directory by the process's euid:egid — only
-  // possible as root (false otherwise; the directory keeps the test's owner).
-  bool SetOwner(const FakeProcess& p) const {
-    return ::geteuid() == 0 &&
-           ::chown(Dir(p).c_str(), static_cast<uid_t>(p.euid), static_cast<gid_t>(p.egid)) == 0;
+  // Like the kernel, owns the PID directory by the process's euid:egid (as
+  // OwnerOf() reports it; the directory keeps the test's owner).
+  bool SetOwner(const FakeProcess& p) {
+    owners_[p.pid] = Owner{static_cast<uint32_t>(p.euid), static_cast<uint32_t>(p.egid)};
+    return true;
   }
   void WriteStat(const FakeProcess& p) const {
     char buf[512];
@@ -109,6 +135,8 @@ class FakeProc {
     if (!target.empty() && ::symlink(target.c_str(), path.c_str()) != 0) std::perror(path.c_str());
   }
   ::sentinel::testing::TempDir dir_;
+  std::unique_ptr<ProcFs> dir_fs_;
+  std::map<int, Owner> owners_;
 };
 
 }  // namespace sentinel::procmond::fakeproc

@@ -1,94 +1,23 @@
-// ProcessSource over Linux /proc. Parsing is done by proc_parsers.h; this
-// file only reads.
+// ProcessSource over Linux /proc. Parsing is done by proc_parsers.h, the
+// platform_data object by platform_data.h; this file reads.
 //
-// What is read, and when (a scan of N idle processes must cost well under
-// the "floor" of reading stat+status+cmdline+exe for each of them):
-//
-//   every scan, every process:
-//     stat                 pid, comm, state, ppid, utime/stime, starttime,
-//                          rss, threads, tty, exec signature. Read once by
-//                          path, then the file stays open and each scan is
-//                          one pread() at offset 0 (the kernel regenerates
-//                          it): measured 2.5 us against 7 us for
-//                          open/read/close, the largest cost of a warm scan.
-//                          The price is kernel memory: ~4.4 KiB per open
-//                          stat file (its seq_file buffer), ~44 MiB at 10,000
-//                          processes; `max_held_stat_files` bounds it, and
-//                          processes beyond it are read by path. A held file
-//                          belongs to its task: once the task is reaped it
-//                          answers ESRCH, never for a new process reusing the
-//                          pid.
-//     fstatat("/proc/PID") the directory's owner. On Linux (checked on 6.18)
-//                          the /proc/PID directory is always owned by the
-//                          task's EFFECTIVE uid:gid, dumpable or not
-//                          (task_dump_owner() applies the "non-dumpable ->
-//                          root" rule only to the files inside it, e.g.
-//                          status); kernel threads: root.
-//     exec signature       where execve() laid the image out (stat fields
-//                          26-28, 45-51: code, stack, argv and environment
-//                          addresses; ASLR-randomized), from the same stat
-//                          read: an execve, even one keeping comm (e.g.
-//                          /tmp/x/sshd exec'd by sshd), moves it, so an exec
-//                          is seen at the next scan without reading more.
-//   readlink exe           at first sight, after an exec, when the signature
-//                          moved, and every `exe_link_every_scans` scans per
-//                          instance (spread by pid; default 4): catches an
-//                          image deleted after start (" (deleted)") and backs
-//                          the signature up (ASLR off, identical layout).
-//                          Measured at 10,000 processes: readlink on every
-//                          scan costs ~0.07x the floor.
-//   status (uids/gids)     at first sight, after an exec, when the owner
-//                          (euid:egid) of /proc/PID differs from the one seen
-//                          when status was last read — an exploit's
-//                          setuid(0)/commit_creds() changes the euid, so the
-//                          new uid is seen at the next scan — and at the
-//                          periodic refresh.
-//   cmdline, cwd, cgroup,  at first sight of an instance, after an exec, and
-//   ns, fds 0-2, environ,  at a periodic refresh of every instance once every
-//   exe hash               `refresh_every_scans` scans (argv rewrites by
-//                          setproctitle or argv masquerading, a changed cwd,
-//                          ... are seen then). The refresh is spread across
-//                          scans: an instance is refreshed on the scans where
-//                          pid % N == scan % N, and not within N scans of its
-//                          last full read, so a scan pays for ~1/N of them.
-//
-// From the kernel (collection.scan_source: ebpf/auto, procmond as root): the
-// every-scan part above comes from one read of a BPF task iterator
-// (task_sampler.h) instead: no stat file and no fstatat per process. It also
-// gives every real and effective id each scan (status is then never read:
-// a credential change of any of the four is seen at the next scan, the blind
-// spot below does not apply), an exec counter (self_exec_id: an execve is
-// seen exactly) and the executable's inode, device and unlinked state (a
-// deleted or swapped image is seen at the next scan, so no staggered exe
-// readlink). The once-per-instance reads stay as above. The name is the
-// kernel's 15-byte comm: kernel worker threads are named without the
-// workqueue suffix /proc/PID/stat adds ("kworker/0:1", not
-// "kworker/0:1-events"), which also stops every change of that suffix from
-// looking like a new image. /proc is still listed (getdents) every scan:
-// a process it lists that the sample lacks is read from /proc as above
-// (on 6.18 the task iterator never visits pid 1 and its threads), and an
-// instance that moves between the two ways is judged by its exe link.
-//
-// Blind spot of /proc (bounded by the refresh): a credential change that leaves BOTH
-// the effective uid and the effective gid unchanged is not seen until the
-// instance's next refresh — e.g. a setuid-root program (ruid 1000, euid 0)
-// calling setuid(0) changes only the real and saved uids; so do changes of
-// the saved/fs ids, supplementary groups or capabilities alone. user_id is
-// the REAL uid, so it can be stale for up to `refresh_every_scans` scans in
-// that case. The deletion of a running image is seen within
-// `exe_link_every_scans` scans.
-//
-// An instance is (pid, start ticks); an exec within it (comm, exec signature
-// or exe link changed) is treated as a new image: everything above is read
-// again.
-// Storage keeps platform_data and exe_hash per instance at first sight, so
-// reusing them loses nothing it would store. Every ScanRecord field is still
-// filled for every process on every scan, from this cache.
+// Every scan reads each process's stat and the owner of /proc/PID (or takes
+// both from the BPF task iterator's sample, task_sampler.h); the exe link,
+// status, cmdline, cwd, cgroup, ns, fds, environ and the exe hash are read
+// once per instance (pid, start time), again after an exec, and at a
+// periodic refresh spread across scans. Which reads a process gets on a scan
+// is decided by read_plan.h; docs/collector.md explains the schedule, its
+// costs and its blind spot (a credential change that keeps both the
+// effective uid and gid is seen only at the instance's next refresh, so
+// user_id can be stale for up to `refresh_every_scans` scans; the deletion of
+// a running image is seen within `exe_link_every_scans` scans). All /proc
+// I/O goes through ProcFs (proc_fs.h). Every ScanRecord field is filled for
+// every process on every scan, from what is cached for the instance.
 //
 // platform_data keys (a JSON object; keys absent when not applicable or not
 // readable; the reason for an unreadable field is in "errors"):
-//   "uid":  {"real": N, "effective": N}     from status when last read (see above; -1 unknown)
-//   "gid":  {"real": N, "effective": N}     from status when last read (see above; -1 unknown)
+//   "uid":  {"real": N, "effective": N}     from status when last read (or the kernel; -1 unknown)
+//   "gid":  {"real": N, "effective": N}     from status when last read (or the kernel; -1 unknown)
 //   "threads": N                            every scan, from stat
 //   "tty": "pts/3" | "tty1" | "ttyS0" | "console" | "MAJ:MIN"
 //                                           every scan, from stat tty_nr; absent: no controlling tty
@@ -126,7 +55,6 @@
 
 #include <sys/types.h>
 
-#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -139,14 +67,19 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "procmond/hashing/exe_hasher.h"
+#include "procmond/platform/linux/platform_data.h"
+#include "procmond/platform/linux/proc_fs.h"
+#include "procmond/platform/linux/proc_parsers.h"
+#include "procmond/platform/linux/read_plan.h"
 #include "procmond/platform/linux/task_sampler.h"
 #include "procmond/platform/process_source.h"
 
 namespace sentinel::procmond {
 
 struct LinuxProcessSourceOptions {
-  std::string proc_root = "/proc";         // a fake tree in tests
-  bool hash_executables = true;            // collection.hash_executables
+  std::string proc_root = "/proc";  // read through OpenProcFs() unless `fs` is given
+  ProcFs* fs = nullptr;             // the tree to read instead (a test's fake); must outlive the source
+  bool hash_executables = true;     // collection.hash_executables
   uint64_t max_hash_bytes = 256ULL << 20;  // collection.max_hash_bytes
   size_t hash_cache_capacity = ExeHasher::kDefaultCapacity;
   // Every instance's once-per-instance reads (status, cmdline, cwd, cgroup,
@@ -160,7 +93,8 @@ struct LinuxProcessSourceOptions {
   // exec keeping comm that the signature missed (ASLR off and an identical
   // layout).
   uint32_t exe_link_every_scans = 4;
-  // How many /proc/PID/stat files stay open between scans (see above).
+  // How many /proc/PID/stat files stay open between scans (docs/collector.md:
+  // ~4.4 KiB of kernel memory each).
   // kAutoHeldStatFiles: the soft RLIMIT_NOFILE (raised to the hard limit)
   // minus 1,024 for everything else; 0: none (every read by path).
   static constexpr size_t kAutoHeldStatFiles = static_cast<size_t>(-1);
@@ -187,7 +121,7 @@ class LinuxProcessSource final : public ProcessSource {
 
   // Takes every scan's per-process sample from `sampler` (the BPF task
   // iterator) instead of /proc/PID/stat and the owner of /proc/PID (see
-  // "From the kernel" above). If a sample fails, that scan and every later
+  // "From the kernel" in docs/collector.md). If a sample fails, that scan and every later
   // one read /proc, and TakeSamplerFailure() returns the reason once.
   void SetTaskSampler(std::unique_ptr<TaskSampler> sampler);
   bool sampling_from_kernel() const { return sampler_ != nullptr; }
@@ -215,17 +149,6 @@ class LinuxProcessSource final : public ProcessSource {
   const ReadCounters& last_read_counters() const { return reads_; }
 
  private:
-  // The platform_data fields that can change without a full read (built
-  // for ApplyScanFields; platform_data is re-serialized only when they
-  // changed).
-  struct ScanFields {
-    bool have_status = false;
-    int64_t ruid = -1, euid = -1, rgid = -1, egid = -1;
-    int64_t threads = 0;
-    int64_t tty_nr = 0;
-    std::vector<std::pair<std::string, std::string>> errors;  // status/cmdline/exe failures
-    bool operator==(const ScanFields&) const = default;
-  };
   // Why the last status/cmdline/exe read failed (rare: kept out of line).
   struct ReadErrors {
     std::optional<std::string> status, cmdline, exe;
@@ -236,24 +159,24 @@ class LinuxProcessSource final : public ProcessSource {
   class HeldFd {
    public:
     HeldFd() = default;
-    HeldFd(int fd, size_t* count) : fd_(fd), count_(count) {
-      if (fd_ >= 0 && count_) ++*count_;
+    HeldFd(UniqueFd fd, size_t* count) : fd_(std::move(fd)), count_(count) {
+      if (fd_.get() >= 0 && count_) ++*count_;
     }
-    HeldFd(HeldFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)), count_(o.count_) {}
+    HeldFd(HeldFd&& o) noexcept : fd_(std::move(o.fd_)), count_(o.count_) {}
     HeldFd& operator=(HeldFd&& o) noexcept {
       if (this != &o) {
         Reset();
-        fd_ = std::exchange(o.fd_, -1);
+        fd_ = std::move(o.fd_);
         count_ = o.count_;
       }
       return *this;
     }
     ~HeldFd() { Reset(); }
     void Reset();
-    int get() const { return fd_; }
+    int get() const { return fd_.get(); }
 
    private:
-    int fd_ = -1;
+    UniqueFd fd_;
     size_t* count_ = nullptr;
   };
   // What is remembered of a process between scans (keyed by pid). Kept
@@ -271,7 +194,8 @@ class LinuxProcessSource final : public ProcessSource {
     uint64_t exec_sig = 0;  // stat's exec signature, or the kernel's exec counter (0: not shown)
     uint64_t exe_key = 0;   // the kernel's executable identity (inode, device, unlinked); 0: none
     std::string comm;
-    std::shared_ptr<const std::string> exe_link;            // interned (exe_links_); null: none
+    std::shared_ptr<const std::string> exe_link;            // interned (interned_); null: none
+    std::shared_ptr<const std::string> exe_hash;            // SHA-256 hex, interned; null: none
     const std::optional<std::string>* user_name = nullptr;  // in user_names_ (stable); null: none
     std::unique_ptr<ReadErrors> errors;                     // null: no failure
     // /proc/PID/cmdline as read (when has_cmdline): split into argv for each
@@ -280,16 +204,15 @@ class LinuxProcessSource final : public ProcessSource {
     std::string cmdline;
     std::string platform_data;  // serialized
     uint32_t owner_uid = 0, owner_gid = 0;
-    HeldFd stat_fd;                      // /proc/PID/stat, open between scans (or -1)
-    std::array<uint8_t, 32> exe_hash{};  // SHA-256, when has_hash
-    bool has_hash = false;
+    HeldFd stat_fd;  // /proc/PID/stat, open between scans (or -1)
     bool has_cmdline = false;
     bool owner_known = false;
     bool have_status = false;
     bool pd_dirty = false;     // platform_data's status/error part changed
     bool from_kernel = false;  // last observed through the kernel's sample
   };
-  // Interned exe link targets: processes mostly share a few executables.
+  // Interned strings (exe link targets, hashes): processes mostly share a
+  // few executables.
   struct StringPtrHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
@@ -306,7 +229,7 @@ class LinuxProcessSource final : public ProcessSource {
       return V(a) == V(b);
     }
   };
-  std::shared_ptr<const std::string> InternExeLink(std::string_view link);
+  std::shared_ptr<const std::string> Intern(std::string_view s);
   // One process as a scan sees it before the once-per-instance reads: from
   // /proc/PID/stat and the owner of /proc/PID, or from the kernel's sample.
   struct Observation {
@@ -330,27 +253,64 @@ class LinuxProcessSource final : public ProcessSource {
     int64_t ruid = -1, euid = -1, rgid = -1, egid = -1;
     uint64_t exe_key = 0;
   };
+  // The exe link as read for one Observe (exe_buf_ holds its text).
+  struct ExeLinkRead {
+    bool read = false;
+    std::optional<std::string_view> now;  // null: no link (kernel thread, gone, error)
+    Status status;                        // the error (NotFound is not one)
+  };
+  // What one scan needs throughout.
+  struct ScanContext {
+    int64_t now_mono = 0;
+    std::vector<models::ProcessRecord>* out = nullptr;
+    ScanErrors* errors = nullptr;
+    int64_t reused_hashes = 0;
+  };
+
   // Enumerate's body: records from index used_ (0 when reusing).
   Status Scan(std::vector<models::ProcessRecord>* out, ScanErrors* errors, bool reuse);
+  // The tree and the boot time, at the first scan.
+  Status OpenTree();
+  // The kernel's sample of every process when there is a sampler; false
+  // (and for good) once it failed.
+  bool TakeSample(ScanErrors* errors);
+  // Observes the sample, and what only /proc listed, in ascending pid order.
+  void ObserveSampled(ScanContext* ctx);
+  Observation FromSample(const TaskSample& t) const;
+  // Forgets what this scan did not see; sums the hash counters.
+  void EndScan(const ExeHasher::Counters& hasher_before, int64_t reused_hashes);
   // Reads pid's stat and the owner of /proc/PID, then Observe()s it.
-  void ObserveFromProc(int32_t pid, int64_t now_mono, std::vector<models::ProcessRecord>* out,
-                       ScanErrors* errors, int64_t* reused_hashes);
+  void ObserveFromProc(int32_t pid, ScanContext* ctx);
+  // pid's stat into buf_ (from a held file when there is one); false when
+  // it could not be read (gone, or counted in errors). *opened: a stat file
+  // opened by path, to keep if there is room.
+  bool ReadStat(int32_t pid, const char* pid_dir, HeldFd* opened, ScanErrors* errors);
   // Matches `o` to its instance, does the reads it calls for and appends
   // its record (unless it turned out to be gone).
-  void Observe(const Observation& o, HeldFd* opened, int64_t now_mono,
-               std::vector<models::ProcessRecord>* out, ScanErrors* errors, int64_t* reused_hashes);
+  void Observe(const Observation& o, HeldFd* opened, ScanContext* ctx);
+  // The instance of `o` (a new one when the pid's start time changed); *fresh:
+  // nothing remembered.
+  Instance& Track(const Observation& o, HeldFd* opened, bool* fresh);
+  ReadInputs PlanInputs(const Observation& o, const Instance& inst, bool fresh) const;
+  ExeLinkRead ReadExeLink(const char* pid_dir, bool kernel_thread, ScanErrors* errors);
+  // The ids from the kernel's sample, or status read again when the plan
+  // says so; false when the process is gone.
+  bool UpdateCredentials(const Observation& o, const ReadPlan& plan, bool fresh, const char* pid_dir,
+                         Instance* inst, ScanErrors* errors);
+  void AdoptKernelIds(const Observation& o, bool fresh, Instance* inst);
+  // The next record of ctx->out (a recycled one is overwritten in place).
+  models::ProcessRecord& NextRecord(std::vector<models::ProcessRecord>* out);
+  // The every-scan fields of p.
+  void FillScanFields(const Observation& o, const Instance& inst, bool fresh, int64_t now_mono,
+                      models::ProcessRecord* p) const;
+  // The once-per-instance reads (plan.full) or the update of the cached
+  // platform_data.
+  void UpdateInstance(const Observation& o, const ReadPlan& plan, const ExeLinkRead& exe, const char* pid_dir,
+                      Instance* inst, ScanContext* ctx);
+  // The fields of p cached for the instance.
+  static void FillInstanceFields(const Observation& o, const Instance& inst, models::ProcessRecord* p);
   static ScanFields CurrentScanFields(const Instance& inst, int64_t threads, int64_t tty_nr);
 
-  static void ApplyScanFields(const ScanFields& f, nlohmann::json* pd);
-  // Reads <rel> (e.g. "123/stat") relative to the /proc dir fd. ENOENT/ESRCH
-  // mean the process is gone (NotFound). `seq_file`: the file is produced in
-  // one piece (stat, status), so a short read is the end of it.
-  // `keep_fd`: on success the file is left open and its fd stored there.
-  Status ReadProcFile(const char* rel, std::string* out, bool seq_file = false, int* keep_fd = nullptr) const;
-  // pread(fd, 0) of a held stat file into buf_; false when the task is gone.
-  bool ReadHeldStat(int fd);
-  // readlink <rel>; `what` names the field in errors.
-  Result<std::string> ReadLink(const char* rel, std::string_view what) const;
   // The account name of `uid`, looked up once; the pointer stays valid.
   const std::optional<std::string>* UserName(int64_t uid);
   // Sets (or with nullopt clears) one of inst->errors' fields.
@@ -359,16 +319,22 @@ class LinuxProcessSource final : public ProcessSource {
   // status -> inst's uid/gid fields (errors recorded in inst.status_error).
   // NotFound when the process is gone.
   Status ReadStatus(const char* pid_dir, Instance* inst, ScanErrors* errors);
+  void AdoptStatus(const linux_proc::StatusFields& ids, Instance* inst);
   // cmdline -> inst.cmdline.
   void ReadCmdline(const char* pid_dir, Instance* inst, ScanErrors* errors);
   // cwd, cgroup, ns, fds, environ, hash: a fresh platform_data (without the
   // ScanFields part) and exe_hash. `refresh`: a periodic refresh of an
   // unchanged image (keeps its hash if hashing was turned off since).
-  void ReadOnceFields(const char* pid_dir, bool kernel_thread, bool dead, bool refresh,
-                      const Status& exe_status, Instance* inst, nlohmann::json* pd, ScanErrors* errors);
+  nlohmann::json ReadOnceFields(const char* pid_dir, const Observation& o, bool refresh,
+                                const Status& exe_status, Instance* inst, ScanErrors* errors);
+  // cwd, ns, fds and environ: behind the ptrace read check.
+  void ReadPtraceGuarded(const char* pid_dir, OnceFieldsBuilder* b);
+  void HashExe(const char* pid_dir, bool refresh, const Status& exe_status, Instance* inst,
+               OnceFieldsBuilder* b);
 
   std::string proc_root_;
-  int proc_fd_ = -1;
+  std::unique_ptr<ProcFs> own_fs_;  // opened from proc_root_ at the first scan
+  ProcFs* fs_ = nullptr;
   int64_t boot_time_ms_ = -1;
   long ticks_per_sec_;
   long page_size_;
@@ -382,9 +348,11 @@ class LinuxProcessSource final : public ProcessSource {
   uint64_t scan_ = 0;  // scans done
   std::unordered_map<int64_t, std::optional<std::string>> user_names_;
   std::unordered_map<int64_t, Instance> instances_;
-  std::unordered_set<std::shared_ptr<const std::string>, StringPtrHash, StringPtrEq> exe_links_;
+  std::unordered_set<std::shared_ptr<const std::string>, StringPtrHash, StringPtrEq> interned_;
   std::vector<int32_t> pids_;
   std::string buf_;
+  std::string exe_buf_;   // the exe link read by ReadExeLink
+  std::string link_buf_;  // the other links
   size_t max_held_stat_files_ = 0;
   size_t held_stat_files_ = 0;  // kept by the HeldFds in instances_
   size_t used_ = 0;             // records of `out` filled so far this scan

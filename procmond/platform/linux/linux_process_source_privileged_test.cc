@@ -1,6 +1,5 @@
 // LinuxProcessSource tests that need root (label "privileged"; each skips
-// with the reason otherwise): other users' processes, credential changes,
-// chown of the fake /proc tree.
+// with the reason otherwise): other users' processes, credential changes.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -57,51 +56,6 @@ TEST(LinuxProcessSourceTest, InaccessibleProcessIsExplainedNotRetriedPerField) {
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0) << "failed check " << WEXITSTATUS(status);
-}
-
-// The euid shows in the owner of /proc/PID: a change of it re-reads status at
-// the next scan. A change that leaves euid and egid alone (the documented
-// blind spot) waits for the periodic refresh.
-TEST(LinuxProcessSourceFakeTest, OwnerChangeRereadsStatusOtherwiseTheRefreshDoes) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root to chown the fake /proc/PID";
-  FakeProc proc;
-  FakeProcess f;
-  f.pid = 100;  // 100 % 3 == 1: refreshed on scans 4, 7, ... (first seen on scan 1)
-  f.ruid = f.euid = 1000;
-  proc.Write(f);
-  LinuxProcessSource src({.proc_root = proc.root(), .refresh_every_scans = 3});
-  EXPECT_EQ(Get(Scan(src), 100).user_id, 1000);  // scan 1
-
-  // setuid(0) in a uid-1000 process: euid and the directory owner become 0.
-  f.ruid = f.euid = 0;
-  proc.WriteStatus(f);
-  ASSERT_TRUE(proc.SetOwner(f));
-  auto s2 = Scan(src);  // scan 2
-  EXPECT_EQ(Get(s2, 100).user_id, 0);
-  EXPECT_EQ(Get(s2, 100).effective_uid, 0);
-  EXPECT_EQ(Pd(Get(s2, 100))["uid"], json({{"real", 0}, {"effective", 0}}));
-  EXPECT_EQ(src.last_read_counters().status, 1);
-  EXPECT_EQ(src.last_read_counters().owner_changes, 1);
-
-  // A gid-only change moves the owner too.
-  f.egid = 0;
-  proc.WriteStatus(f);
-  ASSERT_TRUE(proc.SetOwner(f));
-  auto s3 = Scan(src);  // scan 3
-  EXPECT_EQ(Pd(Get(s3, 100))["gid"]["effective"], 0);
-  EXPECT_EQ(src.last_read_counters().owner_changes, 1);
-
-  // Real uid changes, euid/egid (the owner) do not: unseen until the refresh.
-  f.ruid = 1234;
-  proc.WriteStatus(f);
-  auto s4 = Scan(src);  // scan 4: 4 - 1 >= 3 and 4 % 3 == 100 % 3 -> refresh
-  EXPECT_EQ(src.last_read_counters().refreshes, 1);
-  EXPECT_EQ(Get(s4, 100).user_id, 1234);
-  f.ruid = 4321;
-  proc.WriteStatus(f);
-  auto s5 = Scan(src);  // scan 5: not due
-  EXPECT_EQ(src.last_read_counters().status, 0);
-  EXPECT_EQ(Get(s5, 100).user_id, 1234) << "the blind spot the header documents";
 }
 
 // A real process: its euid (setresuid) shows at the next scan, both ways —

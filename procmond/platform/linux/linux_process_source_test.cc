@@ -342,7 +342,7 @@ TEST(LinuxProcessSourceFakeTest, PlatformDataHasEveryKey) {
   f.exe = proc.File("image");
   f.environ = std::string("A=1\0LD_AUDIT=/x.so\0LD_PRELOAD=/evil.so\0", 39);
   proc.Write(f);
-  LinuxProcessSource src({.proc_root = proc.root()});
+  LinuxProcessSource src({.fs = &proc});
   ScanErrors errors;
   auto procs = Scan(src, &errors);
   ASSERT_EQ(procs.size(), 1u);
@@ -382,7 +382,7 @@ TEST(LinuxProcessSourceFakeTest, UnreadableAndHostileEntriesAreReasonsNeverFatal
   ::unlink((proc.Dir(f) + "/environ").c_str());
   ASSERT_EQ(::mkdir((proc.Dir(f) + "/environ").c_str(), 0755), 0);
 
-  LinuxProcessSource src({.proc_root = proc.root()});
+  LinuxProcessSource src({.fs = &proc});
   ScanErrors errors;
   auto procs = Scan(src, &errors);
   ASSERT_EQ(procs.size(), 1u);
@@ -415,7 +415,7 @@ TEST(LinuxProcessSourceFakeTest, OnceReadsAreReusedUntilTheInstanceChanges) {
   proc.Write(f);
   ::unlink((proc.Dir(f) + "/environ").c_str());
   ASSERT_EQ(::mkdir((proc.Dir(f) + "/environ").c_str(), 0755), 0);
-  LinuxProcessSource src({.proc_root = proc.root()});
+  LinuxProcessSource src({.fs = &proc});
   ScanErrors e1;
   auto s1 = Scan(src, &e1);
   ASSERT_EQ(s1.size(), 1u);
@@ -487,7 +487,7 @@ TEST(LinuxProcessSourceFakeTest, HashCountersColdThenSteady) {
     f.exe = proc.File(i < 3 ? "a" : "b");
     proc.Write(f);
   }
-  LinuxProcessSource src({.proc_root = proc.root()});
+  LinuxProcessSource src({.fs = &proc});
   auto s1 = Scan(src);
   ASSERT_EQ(s1.size(), 5u);
   EXPECT_EQ(src.LastHashCounters().misses, 2);
@@ -519,7 +519,7 @@ TEST(LinuxProcessSourceFakeTest, HashSkippedWhenTooLargeOrDisabled) {
   f.pid = 11;
   f.exe = proc.File("small");
   proc.Write(f);
-  LinuxProcessSource src({.proc_root = proc.root(), .max_hash_bytes = 1024});
+  LinuxProcessSource src({.fs = &proc, .max_hash_bytes = 1024});
   auto s1 = Scan(src);
   ASSERT_EQ(s1.size(), 2u);
   const auto* big = &Get(s1, 10);
@@ -540,7 +540,7 @@ TEST(LinuxProcessSourceFakeTest, HashSkippedWhenTooLargeOrDisabled) {
   EXPECT_EQ(Pd(*off)["hash_skipped"], "disabled");
   EXPECT_EQ(Find(s2, 11)->exe_hash, crypto::Sha256Hex("x"));  // seen before: kept
 
-  LinuxProcessSource off_src({.proc_root = proc.root(), .hash_executables = false});
+  LinuxProcessSource off_src({.fs = &proc, .hash_executables = false});
   auto s3 = Scan(off_src);
   for (const auto& p : s3) {
     EXPECT_FALSE(p.exe_hash.has_value());
@@ -570,7 +570,7 @@ TEST(LinuxProcessSourceFakeTest, KernelThreadsAndZombiesSkipTheOnceReads) {
   FakeProc proc;
   proc.Write(KernelThread(2));
   proc.Write(Zombie(3));
-  LinuxProcessSource src({.proc_root = proc.root()});
+  LinuxProcessSource src({.fs = &proc});
   ScanErrors errors;
   auto procs = Scan(src, &errors);
   ASSERT_EQ(procs.size(), 2u);
@@ -617,7 +617,7 @@ TEST(LinuxProcessSourceFakeTest, ReusedRecordsEqualFreshOnes) {
   junk.exe_hash = std::string(80, 'f');
   junk.platform_data = std::string(500, 'p');
 
-  LinuxProcessSource fresh_src({.proc_root = proc.root()}), reuse_src({.proc_root = proc.root()});
+  LinuxProcessSource fresh_src({.fs = &proc}), reuse_src({.fs = &proc});
   for (int scan = 0; scan < 3; ++scan) {
     SCOPED_TRACE(scan);
     std::vector<models::ProcessRecord> fresh, reused(5, junk);
@@ -657,7 +657,7 @@ TEST(LinuxProcessSourceFakeTest, WarmScanReadsOnlyStatAndOwnerButFillsEveryField
     f.exe = proc.File("image");
     proc.Write(f);
   }
-  LinuxProcessSource src({.proc_root = proc.root(), .exe_link_every_scans = 0});
+  LinuxProcessSource src({.fs = &proc, .exe_link_every_scans = 0});
   auto s1 = Scan(src);
   ASSERT_EQ(s1.size(), 3u);
   auto r1 = src.last_read_counters();
@@ -704,6 +704,50 @@ TEST(LinuxProcessSourceFakeTest, WarmScanReadsOnlyStatAndOwnerButFillsEveryField
   }
 }
 
+// The euid shows in the owner of /proc/PID: a change of it re-reads status at
+// the next scan. A change that leaves euid and egid alone (the documented
+// blind spot) waits for the periodic refresh.
+TEST(LinuxProcessSourceFakeTest, OwnerChangeRereadsStatusOtherwiseTheRefreshDoes) {
+  FakeProc proc;
+  FakeProcess f;
+  f.pid = 100;  // 100 % 3 == 1: refreshed on scans 4, 7, ... (first seen on scan 1)
+  f.ruid = f.euid = 1000;
+  proc.Write(f);
+  LinuxProcessSource src({.fs = &proc, .refresh_every_scans = 3});
+  EXPECT_EQ(Get(Scan(src), 100).user_id, 1000);  // scan 1
+
+  // setuid(0) in a uid-1000 process: euid and the directory owner become 0.
+  f.ruid = f.euid = 0;
+  proc.WriteStatus(f);
+  ASSERT_TRUE(proc.SetOwner(f));
+  auto s2 = Scan(src);  // scan 2
+  EXPECT_EQ(Get(s2, 100).user_id, 0);
+  EXPECT_EQ(Get(s2, 100).effective_uid, 0);
+  EXPECT_EQ(Pd(Get(s2, 100))["uid"], json({{"real", 0}, {"effective", 0}}));
+  EXPECT_EQ(src.last_read_counters().status, 1);
+  EXPECT_EQ(src.last_read_counters().owner_changes, 1);
+
+  // A gid-only change moves the owner too.
+  f.egid = 0;
+  proc.WriteStatus(f);
+  ASSERT_TRUE(proc.SetOwner(f));
+  auto s3 = Scan(src);  // scan 3
+  EXPECT_EQ(Pd(Get(s3, 100))["gid"]["effective"], 0);
+  EXPECT_EQ(src.last_read_counters().owner_changes, 1);
+
+  // Real uid changes, euid/egid (the owner) do not: unseen until the refresh.
+  f.ruid = 1234;
+  proc.WriteStatus(f);
+  auto s4 = Scan(src);  // scan 4: 4 - 1 >= 3 and 4 % 3 == 100 % 3 -> refresh
+  EXPECT_EQ(src.last_read_counters().refreshes, 1);
+  EXPECT_EQ(Get(s4, 100).user_id, 1234);
+  f.ruid = 4321;
+  proc.WriteStatus(f);
+  auto s5 = Scan(src);  // scan 5: not due
+  EXPECT_EQ(src.last_read_counters().status, 0);
+  EXPECT_EQ(Get(s5, 100).user_id, 1234) << "the blind spot the header documents";
+}
+
 // The refresh re-reads cmdline (argv rewrites), spread across scans by pid.
 TEST(LinuxProcessSourceFakeTest, PeriodicRefreshIsSpreadAndPicksUpArgvRewrites) {
   FakeProc proc;
@@ -712,7 +756,7 @@ TEST(LinuxProcessSourceFakeTest, PeriodicRefreshIsSpreadAndPicksUpArgvRewrites) 
     f.pid = pid;
     proc.Write(f);
   }
-  LinuxProcessSource src({.proc_root = proc.root(), .refresh_every_scans = 4});
+  LinuxProcessSource src({.fs = &proc, .refresh_every_scans = 4});
   Scan(src);  // scan 1: all new
   EXPECT_EQ(src.last_read_counters().full_reads, 8);
   f.pid = 103;
@@ -872,7 +916,7 @@ TEST(LinuxProcessSourceFakeTest, ExecKeepingCommIsSeenThroughTheExecSignature) {
   f.comm = "sshd";
   f.exe = proc.File("sshd");
   proc.Write(f);
-  LinuxProcessSource src({.proc_root = proc.root(), .exe_link_every_scans = 0});
+  LinuxProcessSource src({.fs = &proc, .exe_link_every_scans = 0});
   EXPECT_EQ(Get(Scan(src), f.pid).exe_hash, crypto::Sha256Hex("the real sshd"));
   Scan(src);
   EXPECT_EQ(src.last_read_counters().exe_link, 0);
@@ -900,7 +944,7 @@ TEST(LinuxProcessSourceFakeTest, StaggeredExeReadCatchesWhatTheSignatureCannot) 
     f.pid = pid;
     proc.Write(f);
   }
-  LinuxProcessSource src({.proc_root = proc.root(), .exe_link_every_scans = 3});
+  LinuxProcessSource src({.fs = &proc, .exe_link_every_scans = 3});
   Scan(src);  // scan 1: all new, all read
   EXPECT_EQ(src.last_read_counters().exe_link, 6);
   f.pid = 104;  // due when (104 + scan) % 3 == 0: scan 4

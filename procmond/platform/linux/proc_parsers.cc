@@ -8,6 +8,67 @@
 
 namespace sentinel::procmond::linux_proc {
 
+namespace {
+
+// Fields after comm, numbered from 3 (state) as in proc(5), up to field 51
+// (env_end) when present: no allocation per call.
+constexpr size_t kStatNeed = 22;  // up to rss (field 24)
+constexpr size_t kStatMax = 49;   // up to env_end (field 51)
+
+// Splits what follows stat's ")" into fields; returns how many.
+size_t SplitStatFields(std::string_view after_comm, std::string_view (&fields)[kStatMax]) {
+  size_t nfields = 0;
+  const char* p = after_comm.data();
+  const char* const end = p + after_comm.size();
+  while (p < end && nfields < kStatMax) {
+    while (p < end && (*p == ' ' || *p == '\n')) ++p;
+    const char* q = p;
+    while (q < end && *q != ' ' && *q != '\n') ++q;
+    if (q > p) fields[nfields++] = std::string_view(p, static_cast<size_t>(q - p));
+    p = q;
+  }
+  return nfields;
+}
+
+// The exec signature: its fields are decimal addresses; no value is needed,
+// only whether they changed, so their text is mixed in. 0: none shown.
+uint64_t ExecSignature(const std::string_view (&fields)[kStatMax], size_t nfields) {
+  uint64_t sig = 0;
+  bool any = false;
+  for (int field : {26, 27, 28, 45, 46, 47, 48, 49, 50, 51}) {
+    const size_t idx = static_cast<size_t>(field - 3);
+    if (idx >= nfields) break;
+    std::string_view t = fields[idx];
+    if (t != "0") any = true;
+    for (char ch : t) sig = (sig ^ static_cast<unsigned char>(ch)) * 0x100000001b3ULL;  // FNV-1a
+    sig = (sig ^ 0xff) * 0x100000001b3ULL;                                              // separator
+  }
+  return any ? (sig | 1) : 0;
+}
+
+// The numeric fields the collector uses (index = field - 3).
+Status ParseStatNumbers(const std::string_view (&fields)[kStatMax], StatFields* f) {
+  auto num = [&](int field) -> std::optional<int64_t> {
+    return ParseInt64(fields[static_cast<size_t>(field - 3)]);
+  };
+  auto ppid = num(4), tty = num(7), flags = num(9), utime = num(14), stime = num(15), threads = num(20),
+       start = num(22), rss = num(24);
+  if (!ppid || !tty || !flags || !utime || !stime || !threads || !start || !rss) {
+    return InvalidArgumentError("stat: non-numeric field");
+  }
+  f->ppid = *ppid;
+  f->tty_nr = *tty;
+  f->flags = static_cast<uint64_t>(*flags);
+  f->utime_ticks = static_cast<uint64_t>(*utime);
+  f->stime_ticks = static_cast<uint64_t>(*stime);
+  f->num_threads = *threads;
+  f->starttime_ticks = static_cast<uint64_t>(*start);
+  f->rss_pages = *rss;
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<StatFields> ParseStat(std::string_view c) {
   StatFields f;
   size_t open = c.find('(');
@@ -22,55 +83,14 @@ Result<StatFields> ParseStat(std::string_view c) {
   if (!pid) return InvalidArgumentError("stat: bad pid");
   f.pid = *pid;
   f.comm = std::string(c.substr(open + 1, close - open - 1));
-  // Fields after comm, numbered from 3 (state) as in proc(5), up to field 51
-  // (env_end) when present: no allocation per call.
-  constexpr size_t kNeed = 22;  // up to rss (field 24)
-  constexpr size_t kMax = 49;   // up to env_end (field 51)
-  std::string_view fields[kMax];
-  size_t nfields = 0;
-  const char* p = c.data() + close + 1;
-  const char* const end = c.data() + c.size();
-  while (p < end && nfields < kMax) {
-    while (p < end && (*p == ' ' || *p == '\n')) ++p;
-    const char* q = p;
-    while (q < end && *q != ' ' && *q != '\n') ++q;
-    if (q > p) fields[nfields++] = std::string_view(p, static_cast<size_t>(q - p));
-    p = q;
-  }
-  // Need up to field 24 (rss): index = field - 3.
-  if (nfields < kNeed)
+  std::string_view fields[kStatMax];
+  const size_t nfields = SplitStatFields(c.substr(close + 1), fields);
+  if (nfields < kStatNeed)
     return InvalidArgumentError("stat: truncated (" + std::to_string(nfields) + " fields)");
-  auto num = [&](int field) -> std::optional<int64_t> {
-    return ParseInt64(fields[static_cast<size_t>(field - 3)]);
-  };
-  // The exec signature: its fields are decimal addresses; no value is
-  // needed, only whether they changed, so their text is mixed in.
-  uint64_t sig = 0;
-  bool any = false;
-  for (int field : {26, 27, 28, 45, 46, 47, 48, 49, 50, 51}) {
-    const size_t idx = static_cast<size_t>(field - 3);
-    if (idx >= nfields) break;
-    std::string_view t = fields[idx];
-    if (t != "0") any = true;
-    for (char ch : t) sig = (sig ^ static_cast<unsigned char>(ch)) * 0x100000001b3ULL;  // FNV-1a
-    sig = (sig ^ 0xff) * 0x100000001b3ULL;                                              // separator
-  }
-  f.exec_sig = any ? (sig | 1) : 0;
+  f.exec_sig = ExecSignature(fields, nfields);
   if (fields[0].size() != 1) return InvalidArgumentError("stat: bad state");
   f.state = fields[0][0];
-  auto ppid = num(4), tty = num(7), flags = num(9), utime = num(14), stime = num(15), threads = num(20),
-       start = num(22), rss = num(24);
-  if (!ppid || !tty || !flags || !utime || !stime || !threads || !start || !rss) {
-    return InvalidArgumentError("stat: non-numeric field");
-  }
-  f.ppid = *ppid;
-  f.tty_nr = *tty;
-  f.flags = static_cast<uint64_t>(*flags);
-  f.utime_ticks = static_cast<uint64_t>(*utime);
-  f.stime_ticks = static_cast<uint64_t>(*stime);
-  f.num_threads = *threads;
-  f.starttime_ticks = static_cast<uint64_t>(*start);
-  f.rss_pages = *rss;
+  RETURN_IF_ERROR(ParseStatNumbers(fields, &f));
   return f;
 }
 
@@ -221,39 +241,52 @@ std::optional<std::string> TtyName(int64_t tty_nr) {
   return n(major) + ":" + n(minor);
 }
 
-Result<std::string> ParseCgroup(std::string_view c) {
-  if (StartsWith(c, "0::")) {
-    std::string_view rest = c.substr(3);
-    if (!rest.empty() && rest.back() == '\n') rest.remove_suffix(1);
-    // Pure v2: a single entry, taken whole. A hybrid file starting with "0::"
-    // has more "N:...:" lines after it; then the first line is the entry.
-    size_t nl = rest.find('\n');
-    if (nl != std::string_view::npos) {
-      std::string_view tail = rest.substr(nl + 1);
-      size_t colon = tail.find(':');
-      if (colon != std::string_view::npos && colon > 0 && ParseInt64(tail.substr(0, colon))) {
-        rest = rest.substr(0, nl);
-      }
+namespace {
+
+// A file starting with "0::" (`rest` follows it). Pure v2: a single entry,
+// taken whole. A hybrid file starting with "0::" has more "N:...:" lines
+// after it; then the first line is the entry.
+Result<std::string> ParseCgroupV2(std::string_view rest) {
+  if (!rest.empty() && rest.back() == '\n') rest.remove_suffix(1);
+  size_t nl = rest.find('\n');
+  if (nl != std::string_view::npos) {
+    std::string_view tail = rest.substr(nl + 1);
+    size_t colon = tail.find(':');
+    if (colon != std::string_view::npos && colon > 0 && ParseInt64(tail.substr(0, colon))) {
+      rest = rest.substr(0, nl);
     }
-    if (rest.empty() || rest[0] != '/') return InvalidArgumentError("cgroup: bad v2 path");
-    return std::string(rest);
   }
+  if (rest.empty() || rest[0] != '/') return InvalidArgumentError("cgroup: bad v2 path");
+  return std::string(rest);
+}
+
+struct CgroupLine {
+  std::string_view id, controllers, path;
+};
+
+// "hierarchy-ID:controller-list:path"; nullopt when the line is not one.
+std::optional<CgroupLine> SplitCgroupLine(std::string_view line) {
+  size_t a = line.find(':');
+  if (a == std::string_view::npos) return std::nullopt;
+  size_t b = line.find(':', a + 1);
+  if (b == std::string_view::npos) return std::nullopt;
+  return CgroupLine{line.substr(0, a), line.substr(a + 1, b - a - 1), line.substr(b + 1)};
+}
+
+}  // namespace
+
+Result<std::string> ParseCgroup(std::string_view c) {
+  if (StartsWith(c, "0::")) return ParseCgroupV2(c.substr(3));
   std::optional<std::string_view> systemd;
   size_t pos = 0;
   while (pos < c.size()) {
     size_t nl = c.find('\n', pos);
     std::string_view line = c.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
     pos = nl == std::string_view::npos ? c.size() : nl + 1;
-    // hierarchy-ID:controller-list:path
-    size_t a = line.find(':');
-    if (a == std::string_view::npos) continue;
-    size_t b = line.find(':', a + 1);
-    if (b == std::string_view::npos) continue;
-    std::string_view id = line.substr(0, a), controllers = line.substr(a + 1, b - a - 1),
-                     path = line.substr(b + 1);
-    if (path.empty() || path[0] != '/') continue;
-    if (id == "0" && controllers.empty()) return std::string(path);
-    if (controllers == "name=systemd" && !systemd) systemd = path;
+    auto entry = SplitCgroupLine(line);
+    if (!entry || entry->path.empty() || entry->path[0] != '/') continue;
+    if (entry->id == "0" && entry->controllers.empty()) return std::string(entry->path);
+    if (entry->controllers == "name=systemd" && !systemd) systemd = entry->path;
   }
   if (systemd) return std::string(*systemd);
   return InvalidArgumentError("cgroup: no v2 or name=systemd entry");

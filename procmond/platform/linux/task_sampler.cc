@@ -11,6 +11,7 @@
 
 #include "procmond/bpf/task_iter.h"
 #include "procmond/bpf_support.h"
+#include "sentinel/base/files.h"
 #include "sentinel/base/strings.h"
 
 #ifdef SENTINEL_HAVE_EBPF
@@ -44,73 +45,95 @@ int64_t EncodeTtyNr(uint32_t major, uint32_t minor) {
   return static_cast<int64_t>((minor & 0xffu) | ((major & 0xfffu) << 8) | ((minor & ~0xffu) << 12));
 }
 
+namespace {
+
+struct ThreadTime {
+  uint32_t tgid;
+  uint64_t ns;
+};
+
+void FillSample(const sentinel_task_leader& r, TaskSample* s) {
+  s->pid = static_cast<int32_t>(r.tgid);
+  s->ppid = static_cast<int32_t>(r.ppid);
+  s->task_flags = r.task_flags;
+  s->state = TaskStateLetter(r.state, r.exit_state);
+  s->start_boottime_ns = r.start_boottime_ns;
+  s->cpu_ns = r.runtime_ns + r.dead_runtime_ns;
+  s->rss_pages = r.rss_pages < 0 ? 0 : r.rss_pages;
+  s->threads = r.nr_threads;
+  s->tty_nr = (r.flags & SENTINEL_TASK_HAS_TTY) ? EncodeTtyNr(r.tty_major, r.tty_minor) : 0;
+  s->ruid = r.uid;
+  s->euid = r.euid;
+  s->rgid = r.gid;
+  s->egid = r.egid;
+  s->exec_id = r.self_exec_id;
+  s->has_mm = (r.flags & SENTINEL_TASK_HAS_MM) != 0;
+  s->has_exe = (r.flags & SENTINEL_TASK_HAS_EXE) != 0;
+  s->exe_unlinked = (r.flags & SENTINEL_TASK_EXE_UNLINKED) != 0;
+  s->exe_ino = r.exe_ino;
+  s->exe_dev = r.exe_dev;
+  const size_t len = strnlen(r.comm, sizeof r.comm);
+  std::memcpy(s->comm_buf, r.comm, len);
+  s->comm_len = static_cast<uint8_t>(len);
+}
+
+// The record at *off (a thread's time into *threads, a process into *out);
+// *off moves past it.
+Status DecodeRecord(std::string_view bytes, size_t* off, std::vector<ThreadTime>* threads,
+                    std::vector<TaskSample>* out) {
+  uint32_t kind = 0;
+  if (bytes.size() - *off < sizeof kind)
+    return DataLossError("task sampler: record cut short at byte " + std::to_string(*off));
+  std::memcpy(&kind, bytes.data() + *off, sizeof kind);
+  if (kind == SENTINEL_TASK_THREAD) {
+    sentinel_task_thread t;
+    if (bytes.size() - *off < sizeof t)
+      return DataLossError("task sampler: thread record cut short at byte " + std::to_string(*off));
+    std::memcpy(&t, bytes.data() + *off, sizeof t);
+    *off += sizeof t;
+    threads->push_back({t.tgid, t.runtime_ns});
+    return Status::Ok();
+  }
+  if (kind != SENTINEL_TASK_LEADER)
+    return DataLossError("task sampler: unknown record kind " + std::to_string(kind) + " at byte " +
+                         std::to_string(*off));
+  sentinel_task_leader r;
+  if (bytes.size() - *off < sizeof r)
+    return DataLossError("task sampler: process record cut short at byte " + std::to_string(*off));
+  std::memcpy(&r, bytes.data() + *off, sizeof r);
+  *off += sizeof r;
+  if (r.tgid == 0 || r.tgid > 0x3fffffffu)
+    return DataLossError("task sampler: bad pid " + std::to_string(r.tgid) + " at byte " +
+                         std::to_string(*off - sizeof r));
+  FillSample(r, &out->emplace_back());
+  return Status::Ok();
+}
+
+// Ascending pid order, each pid once.
+Status SortByPid(std::vector<TaskSample>* out) {
+  auto by_pid = [](const TaskSample& a, const TaskSample& b) { return a.pid < b.pid; };
+  if (std::is_sorted(out->begin(), out->end(), by_pid) &&
+      std::adjacent_find(out->begin(), out->end(), [](const TaskSample& a, const TaskSample& b) {
+        return a.pid == b.pid;
+      }) == out->end()) {
+    return Status::Ok();
+  }
+  std::sort(out->begin(), out->end(), by_pid);
+  for (size_t i = 1; i < out->size(); ++i) {
+    if ((*out)[i - 1].pid == (*out)[i].pid)
+      return DataLossError("task sampler: process " + std::to_string((*out)[i].pid) + " listed twice");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status DecodeTaskRecords(std::string_view bytes, std::vector<TaskSample>* out) {
   out->clear();
-  struct ThreadTime {
-    uint32_t tgid;
-    uint64_t ns;
-  };
   std::vector<ThreadTime> threads;
   size_t off = 0;
-  bool sorted = true;
-  while (off < bytes.size()) {
-    uint32_t kind = 0;
-    if (bytes.size() - off < sizeof kind)
-      return DataLossError("task sampler: record cut short at byte " + std::to_string(off));
-    std::memcpy(&kind, bytes.data() + off, sizeof kind);
-    if (kind == SENTINEL_TASK_THREAD) {
-      sentinel_task_thread t;
-      if (bytes.size() - off < sizeof t)
-        return DataLossError("task sampler: thread record cut short at byte " + std::to_string(off));
-      std::memcpy(&t, bytes.data() + off, sizeof t);
-      off += sizeof t;
-      threads.push_back({t.tgid, t.runtime_ns});
-      continue;
-    }
-    if (kind != SENTINEL_TASK_LEADER)
-      return DataLossError("task sampler: unknown record kind " + std::to_string(kind) + " at byte " +
-                           std::to_string(off));
-    sentinel_task_leader r;
-    if (bytes.size() - off < sizeof r)
-      return DataLossError("task sampler: process record cut short at byte " + std::to_string(off));
-    std::memcpy(&r, bytes.data() + off, sizeof r);
-    off += sizeof r;
-    if (r.tgid == 0 || r.tgid > 0x3fffffffu)
-      return DataLossError("task sampler: bad pid " + std::to_string(r.tgid) + " at byte " +
-                           std::to_string(off - sizeof r));
-    TaskSample& s = out->emplace_back();
-    s.pid = static_cast<int32_t>(r.tgid);
-    s.ppid = static_cast<int32_t>(r.ppid);
-    s.task_flags = r.task_flags;
-    s.state = TaskStateLetter(r.state, r.exit_state);
-    s.start_boottime_ns = r.start_boottime_ns;
-    s.cpu_ns = r.runtime_ns + r.dead_runtime_ns;
-    s.rss_pages = r.rss_pages < 0 ? 0 : r.rss_pages;
-    s.threads = r.nr_threads;
-    s.tty_nr = (r.flags & SENTINEL_TASK_HAS_TTY) ? EncodeTtyNr(r.tty_major, r.tty_minor) : 0;
-    s.ruid = r.uid;
-    s.euid = r.euid;
-    s.rgid = r.gid;
-    s.egid = r.egid;
-    s.exec_id = r.self_exec_id;
-    s.has_mm = (r.flags & SENTINEL_TASK_HAS_MM) != 0;
-    s.has_exe = (r.flags & SENTINEL_TASK_HAS_EXE) != 0;
-    s.exe_unlinked = (r.flags & SENTINEL_TASK_EXE_UNLINKED) != 0;
-    s.exe_ino = r.exe_ino;
-    s.exe_dev = r.exe_dev;
-    const size_t len = strnlen(r.comm, sizeof r.comm);
-    std::memcpy(s.comm_buf, r.comm, len);
-    s.comm_len = static_cast<uint8_t>(len);
-    if (out->size() > 1 && (*out)[out->size() - 2].pid >= s.pid) sorted = false;
-  }
-  if (!sorted) {
-    std::sort(out->begin(), out->end(),
-              [](const TaskSample& a, const TaskSample& b) { return a.pid < b.pid; });
-    for (size_t i = 1; i < out->size(); ++i) {
-      if ((*out)[i - 1].pid == (*out)[i].pid)
-        return DataLossError("task sampler: process " + std::to_string((*out)[i].pid) + " listed twice");
-    }
-  }
+  while (off < bytes.size()) RETURN_IF_ERROR(DecodeRecord(bytes, &off, &threads, out));
+  RETURN_IF_ERROR(SortByPid(out));
   // A thread whose leader is not listed (reaped meanwhile) adds to nothing.
   for (const ThreadTime& t : threads) {
     auto it = std::lower_bound(out->begin(), out->end(), static_cast<int32_t>(t.tgid),
@@ -165,14 +188,14 @@ class BpfTaskSampler final : public TaskSampler {
 
   Status Sample(std::vector<TaskSample>* out) override {
     // A new iterator per walk: an iterator fd is read once, to its end.
-    int fd = bpf_iter_create(bpf_link__fd(link_));
-    if (fd < 0) return UnavailableError(BpfFailure("creating a BPF task iterator failed", errno));
+    UniqueFd fd(bpf_iter_create(bpf_link__fd(link_)));
+    if (fd.get() < 0) return UnavailableError(BpfFailure("creating a BPF task iterator failed", errno));
     buf_.clear();
     Status st = Status::Ok();
     while (true) {
       const size_t have = buf_.size();
       buf_.resize(have + kChunk);
-      ssize_t n = ::read(fd, buf_.data() + have, kChunk);
+      ssize_t n = ::read(fd.get(), buf_.data() + have, kChunk);
       if (n < 0 && errno == EINTR) {
         buf_.resize(have);
         continue;
@@ -185,7 +208,7 @@ class BpfTaskSampler final : public TaskSampler {
       buf_.resize(have + static_cast<size_t>(n));
       if (n == 0) break;
     }
-    ::close(fd);
+    fd = UniqueFd();
     RETURN_IF_ERROR(st);
     Status d = DecodeTaskRecords(buf_, out);
     // ~150 bytes a process: a spike must not pin its buffer for good.

@@ -11,6 +11,7 @@
 #include <climits>
 #include <cstring>
 #include <functional>
+#include <latch>
 #include <string>
 #include <thread>
 #include <vector>
@@ -175,19 +176,20 @@ TEST(TaskSamplerTest, RealSampleAgreesWithProc) {
     }
   };
   std::thread([&] { burn(std::chrono::milliseconds(150)); }).join();
-  std::atomic<bool> release{false}, burned{false};
+  std::latch burned(1), release(1);
   std::thread live([&] {
     burn(std::chrono::milliseconds(150));
-    burned = true;
-    while (!release) usleep(1000);
+    burned.count_down();
+    release.wait();
   });
-  while (!burned) usleep(1000);
+  burned.wait();
 
   std::vector<TaskSample> samples;
-  ASSERT_TRUE(sampler->Sample(&samples).ok());
+  const Status sampled = sampler->Sample(&samples);
   const std::string self_stat = ReadFile("/proc/self/stat");
-  release = true;
+  release.count_down();
   live.join();
+  ASSERT_TRUE(sampled.ok()) << sampled.message();
 
   // (Not pid 1: on 6.18 the iterator never visits it; the source reads it
   // from /proc, see KernelSampledSourceTest.)
