@@ -1,0 +1,94 @@
+// Agent::Reload (the SIGHUP path) on a real agent started in a child process
+// (Start() blocks signals, sets up logging and, as root, drops to
+// privileges.user for good: none of that may happen to the test process).
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "sentinel/testing/temp_dir.h"
+#include "sentinelagent/agent.h"
+
+namespace sentinel::agent {
+namespace {
+
+std::string ReadAll(int fd) {
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+// Starts an agent on `config` in a child, rewrites the file to `reloaded`,
+// calls Reload() and reports the running configuration as JSON.
+nlohmann::json StartThenReload(const std::string& config, const std::string& reloaded,
+                               const std::string& config_text) {
+  int out[2];
+  EXPECT_EQ(::pipe(out), 0);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(out[0]);
+    // The user layer of the configuration is read from $HOME (as the dropped user).
+    ::setenv("HOME", std::filesystem::path(config).parent_path().c_str(), 1);
+    ::unsetenv("XDG_CONFIG_HOME");
+    Agent agent({.config_file = config, .no_collector = true});
+    if (auto rc = agent.Start()) _exit(10 + *rc);
+    testing::WriteFile(config, reloaded);
+    agent.Reload();
+    const config::Config& c = agent.config();
+    nlohmann::json sinks = nlohmann::json::array();
+    for (const auto& s : c.alerting.sinks) sinks.push_back(s.name);
+    const std::string j = nlohmann::json{
+        {"database", c.database.path},
+        {"scan_source", c.collection.scan_source},
+        {"interval_secs", c.detection.interval_secs},
+        {"sinks", sinks}}.dump();
+    _exit(::write(out[1], j.data(), j.size()) == static_cast<ssize_t>(j.size()) ? 0 : 3);
+  }
+  ::close(out[1]);
+  const std::string text = ReadAll(out[0]);
+  ::close(out[0]);
+  int status = 0;
+  EXPECT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status << " for\n"
+                                                             << config_text;
+  return text.empty() ? nlohmann::json() : nlohmann::json::parse(text, nullptr, false);
+}
+
+TEST(AgentReloadTest, RestartOnlyKeysKeepTheirRunningValuesTheRestApplies) {
+  testing::TempDir dir;
+  // As root the agent drops to `nobody`, which must reach its files.
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
+  const std::string config = dir.File("config.yaml");
+  const std::string common = "ipc: {socket_dir: " + dir.File("run") +
+                             "}\nprivileges: {user: nobody}\ntelemetry: {log_format: text}\n";
+  const std::string before = "database: {path: " + dir.File("data/events.db") + "}\n" + common +
+                             "detection: {interval_secs: 30, builtin_rules: false, rules_dirs: []}\n"
+                             "alerting: {sinks: [{name: console, type: stdout}]}\n";
+  const std::string after = "database: {path: " + dir.File("data/other.db") + "}\n" + common +
+                            "collection: {scan_source: proc}\n"
+                            "detection: {interval_secs: 45, builtin_rules: false, rules_dirs: []}\n"
+                            "alerting: {sinks: [{name: disk, type: file, path: " +
+                            dir.File("data/alerts.jsonl") + "}]}\n";
+  testing::WriteFile(config, before);
+  ASSERT_EQ(::chmod(config.c_str(), 0666), 0);
+  const config::Config defaults;
+
+  const nlohmann::json running = StartThenReload(config, after, before);
+  ASSERT_TRUE(running.is_object()) << running;
+  // Restart-only: the running values stay.
+  EXPECT_EQ(running["database"], dir.File("data/events.db"));
+  EXPECT_EQ(running["scan_source"], defaults.collection.scan_source);
+  // Reloadable: applied now, the new sinks included.
+  EXPECT_EQ(running["interval_secs"], 45);
+  EXPECT_EQ(running["sinks"], nlohmann::json::array({"disk"}));
+  EXPECT_FALSE(testing::FileExists(dir.File("data/other.db")));
+}
+
+}  // namespace
+}  // namespace sentinel::agent
