@@ -10,12 +10,14 @@
 
 #include "sentinel/alerting/sink.h"
 #include "sentinel/base/files.h"
+#include "sentinel/base/signals.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
 #include "sentinel/base/version.h"
 #include "sentinel/config/bootstrap.h"
 #include "sentinel/storage/store.h"
 #include "sentinel/telemetry/log.h"
+#include "sentinelagent/agent_report.h"
 
 namespace sentinel::agent {
 namespace {
@@ -66,15 +68,7 @@ const char* SignalName(int sig) {
 
 void LogDeliverySummary(const alerting::Dispatcher& d) {
   alerting::DeliveryMetrics m = d.Metrics();
-  nlohmann::json sinks = nlohmann::json::object();
-  for (const auto& s : m.sinks) {
-    sinks[s.name] = {{"delivered", s.delivered},
-                     {"failed", s.failed},
-                     {"skipped", s.skipped},
-                     {"dead_lettered", s.dead_lettered},
-                     {"circuit", alerting::CircuitStateName(s.circuit)}};
-  }
-  LogInfo("alert delivery", {{"sinks", sinks}, {"dlq_size", m.dlq_size}});
+  LogInfo("alert delivery", {{"sinks", SinksJson(m, SinkDetail::kSummary)}, {"dlq_size", m.dlq_size}});
 }
 
 void LogCycle(const CycleReport& report) {
@@ -103,14 +97,6 @@ nlohmann::json AlertCreatedEntry(const alerting::Alert& a) {
           {"severity", std::string(detection::SeverityName(a.severity))},
           {"dedup_key", a.dedup_key},
           {"pids", pids}};
-}
-
-// SIGTERM or SIGINT pending (blocked, so it stays pending for the main loop).
-bool StopRequested() {
-  sigset_t pending;
-  sigemptyset(&pending);
-  return sigpending(&pending) == 0 &&
-         (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
 }
 
 }  // namespace
@@ -382,8 +368,9 @@ std::optional<int> Agent::StartDetection() {
   ops_->WatchScheduler(scheduler_.get());
   // A rule's alerts are queued for delivery as soon as they are committed.
   scheduler_->SetAlertsCommittedHook([this] { EnqueueNewAlerts(); });
-  // SIGTERM/SIGINT stop a cycle at once: its query workers are killed.
-  scheduler_->SetStopCheck(StopRequested);
+  // SIGTERM/SIGINT (blocked, so they stay pending for the main loop) stop a
+  // cycle at once: its query workers are killed.
+  scheduler_->SetStopCheck(StopSignalPending);
   return std::nullopt;
 }
 

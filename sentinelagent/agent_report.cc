@@ -69,21 +69,24 @@ std::vector<ipc::ComponentHealth> SinkComponents(const alerting::DeliveryMetrics
   return out;
 }
 
-namespace {
-
-nlohmann::json SinksJson(const alerting::DeliveryMetrics& delivery) {
+nlohmann::json SinksJson(const alerting::DeliveryMetrics& delivery, SinkDetail detail) {
   nlohmann::json sinks = nlohmann::json::object();
   for (const auto& s : delivery.sinks) {
-    sinks[s.name] = {{"delivered", s.delivered},
-                     {"failed", s.failed},
-                     {"skipped", s.skipped},
-                     {"unknown", s.unknown},
-                     {"dead_lettered", s.dead_lettered},
-                     {"pending", s.pending},
-                     {"circuit", std::string(alerting::CircuitStateName(s.circuit))}};
+    nlohmann::json& j = sinks[s.name];
+    j = {{"delivered", s.delivered},
+         {"failed", s.failed},
+         {"skipped", s.skipped},
+         {"dead_lettered", s.dead_lettered},
+         {"circuit", std::string(alerting::CircuitStateName(s.circuit))}};
+    if (detail == SinkDetail::kFull) {
+      j["unknown"] = s.unknown;
+      j["pending"] = s.pending;
+    }
   }
   return sinks;
 }
+
+namespace {
 
 uint64_t Sum(const std::map<std::string, uint64_t>& counts) {
   uint64_t n = 0;
@@ -107,7 +110,7 @@ nlohmann::json StatsJson(const StatsInput& in) {
   j["reload_requests"] = in.reload_requests;
   j["collector_pid"] = s.collector_pid;
   j["collector_restarts"] = s.collector_restarts;
-  j["sinks"] = SinksJson(s.delivery);
+  j["sinks"] = SinksJson(s.delivery, SinkDetail::kFull);
   j["dlq_size"] = s.delivery.dlq_size;
   j["alerts_unrecorded"] = s.delivery.unrecorded;
   j["alerts_unrecorded_suppressed"] = s.delivery.unrecorded_suppressed;

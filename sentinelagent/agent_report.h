@@ -40,6 +40,12 @@ ipc::ComponentHealth AgentComponent(const SelfReportInput& in);
 std::vector<ipc::ComponentHealth> SinkComponents(const alerting::DeliveryMetrics& delivery,
                                                  const std::vector<config::SinkConfig>& sinks);
 
+// Each sink's delivery counters by name: delivered, failed, skipped,
+// dead_lettered and circuit; kFull adds unknown and pending (agent.sock
+// `stats`), kSummary is the agent's closing log line.
+enum class SinkDetail { kSummary, kFull };
+nlohmann::json SinksJson(const alerting::DeliveryMetrics& delivery, SinkDetail detail);
+
 struct StatsInput {
   int64_t uptime_ms = 0;
   int64_t cycle_running_ms = 0;
