@@ -60,34 +60,64 @@ nlohmann::json StartThenReload(const std::string& config, const std::string& rel
   return text.empty() ? nlohmann::json() : nlohmann::json::parse(text, nullptr, false);
 }
 
-TEST(AgentReloadTest, RestartOnlyKeysKeepTheirRunningValuesTheRestApplies) {
-  testing::TempDir dir;
-  // As root the agent drops to `nobody`, which must reach its files.
-  ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
-  const std::string config = dir.File("config.yaml");
-  const std::string common = "ipc: {socket_dir: " + dir.File("run") +
-                             "}\nprivileges: {user: nobody}\ntelemetry: {log_format: text}\n";
-  const std::string before = "database: {path: " + dir.File("data/events.db") + "}\n" + common +
-                             "detection: {interval_secs: 30, builtin_rules: false, rules_dirs: []}\n"
-                             "alerting: {sinks: [{name: console, type: stdout}]}\n";
-  const std::string after = "database: {path: " + dir.File("data/other.db") + "}\n" + common +
-                            "collection: {scan_source: proc}\n"
-                            "detection: {interval_secs: 45, builtin_rules: false, rules_dirs: []}\n"
-                            "alerting: {sinks: [{name: disk, type: file, path: " +
-                            dir.File("data/alerts.jsonl") + "}]}\n";
-  testing::WriteFile(config, before);
-  ASSERT_EQ(::chmod(config.c_str(), 0666), 0);
-  const config::Config defaults;
+class AgentReloadTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // As root the agent drops to `nobody`, which must reach its files.
+    ASSERT_EQ(::chmod(dir_.path().c_str(), 0755), 0);
+  }
 
-  const nlohmann::json running = StartThenReload(config, after, before);
+  // A configuration on the test's directories, with `rest` appended.
+  std::string Config(const std::string& database, const std::string& rest) const {
+    return "database: {path: " + dir_.File(database) + "}\nipc: {socket_dir: " + dir_.File("run") +
+           "}\nprivileges: {user: nobody}\ntelemetry: {log_format: text}\n" + rest;
+  }
+
+  nlohmann::json Reload(const std::string& before, const std::string& after) {
+    const std::string file = dir_.File("config.yaml");
+    testing::WriteFile(file, before);
+    EXPECT_EQ(::chmod(file.c_str(), 0666), 0);
+    return StartThenReload(file, after, before);
+  }
+
+  testing::TempDir dir_;
+};
+
+constexpr const char* kConsole = "alerting: {sinks: [{name: console, type: stdout}]}\n";
+
+TEST_F(AgentReloadTest, RestartOnlyKeysKeepTheirRunningValuesTheRestApplies) {
+  const nlohmann::json running =
+      Reload(Config("data/events.db",
+                    std::string("detection: {interval_secs: 30, builtin_rules: false, rules_dirs: []}\n") +
+                        kConsole),
+             Config("data/other.db",
+                    "collection: {scan_source: proc}\n"
+                    "detection: {interval_secs: 45, builtin_rules: false, rules_dirs: []}\n"
+                    "alerting: {sinks: [{name: disk, type: file, path: " +
+                        dir_.File("data/alerts.jsonl") + "}]}\n"));
   ASSERT_TRUE(running.is_object()) << running;
   // Restart-only: the running values stay.
-  EXPECT_EQ(running["database"], dir.File("data/events.db"));
-  EXPECT_EQ(running["scan_source"], defaults.collection.scan_source);
+  EXPECT_EQ(running["database"], dir_.File("data/events.db"));
+  EXPECT_EQ(running["scan_source"], config::Config().collection.scan_source);
   // Reloadable: applied now, the new sinks included.
   EXPECT_EQ(running["interval_secs"], 45);
   EXPECT_EQ(running["sinks"], nlohmann::json::array({"disk"}));
-  EXPECT_FALSE(testing::FileExists(dir.File("data/other.db")));
+  EXPECT_FALSE(testing::FileExists(dir_.File("data/other.db")));
+}
+
+TEST_F(AgentReloadTest, SinksThatCannotBeBuiltKeepTheRunningSinksTheRestStillApplies) {
+  ASSERT_EQ(std::getenv("SENTINEL_TEST_UNSET_SECRET"), nullptr);
+  const nlohmann::json running =
+      Reload(Config("data/events.db",
+                    std::string("detection: {interval_secs: 30, builtin_rules: false, rules_dirs: []}\n") +
+                        kConsole),
+             Config("data/events.db",
+                    "detection: {interval_secs: 45, builtin_rules: false, rules_dirs: []}\n"
+                    "alerting: {sinks: [{name: hook, type: webhook, url: \"http://127.0.0.1:9/x\", "
+                    "hmac_secret_env: SENTINEL_TEST_UNSET_SECRET}]}\n"));
+  ASSERT_TRUE(running.is_object()) << running;
+  EXPECT_EQ(running["sinks"], nlohmann::json::array({"console"}));
+  EXPECT_EQ(running["interval_secs"], 45);
 }
 
 }  // namespace
