@@ -73,7 +73,15 @@ class AgentReloadTest : public ::testing::Test {
            "}\nprivileges: {user: nobody}\ntelemetry: {log_format: text}\n" + rest;
   }
 
-  nlohmann::json Reload(const std::string& before, const std::string& after) {
+  // The running configuration of both tests: 30 s cycles, the console sink.
+  std::string Before() const {
+    return Config("data/events.db",
+                  "detection: {interval_secs: 30, builtin_rules: false, rules_dirs: []}\n"
+                  "alerting: {sinks: [{name: console, type: stdout}]}\n");
+  }
+
+  nlohmann::json Reload(const std::string& after) {
+    const std::string before = Before();
     const std::string file = dir_.File("config.yaml");
     testing::WriteFile(file, before);
     EXPECT_EQ(::chmod(file.c_str(), 0666), 0);
@@ -83,14 +91,9 @@ class AgentReloadTest : public ::testing::Test {
   testing::TempDir dir_;
 };
 
-constexpr const char* kConsole = "alerting: {sinks: [{name: console, type: stdout}]}\n";
-
 TEST_F(AgentReloadTest, RestartOnlyKeysKeepTheirRunningValuesTheRestApplies) {
   const nlohmann::json running =
-      Reload(Config("data/events.db",
-                    std::string("detection: {interval_secs: 30, builtin_rules: false, rules_dirs: []}\n") +
-                        kConsole),
-             Config("data/other.db",
+      Reload(Config("data/other.db",
                     "collection: {scan_source: proc}\n"
                     "detection: {interval_secs: 45, builtin_rules: false, rules_dirs: []}\n"
                     "alerting: {sinks: [{name: disk, type: file, path: " +
@@ -109,9 +112,6 @@ TEST_F(AgentReloadTest, SinksThatCannotBeBuiltKeepTheRunningSinksTheRestStillApp
   ASSERT_EQ(std::getenv("SENTINEL_TEST_UNSET_SECRET"), nullptr);
   const nlohmann::json running =
       Reload(Config("data/events.db",
-                    std::string("detection: {interval_secs: 30, builtin_rules: false, rules_dirs: []}\n") +
-                        kConsole),
-             Config("data/events.db",
                     "detection: {interval_secs: 45, builtin_rules: false, rules_dirs: []}\n"
                     "alerting: {sinks: [{name: hook, type: webhook, url: \"http://127.0.0.1:9/x\", "
                     "hmac_secret_env: SENTINEL_TEST_UNSET_SECRET}]}\n"));
