@@ -120,7 +120,7 @@ void Agent::StopReaders() {
 
 std::optional<int> Agent::Start() {
   static constexpr Step kSteps[] = {
-      &Agent::LoadConfiguration, &Agent::BlockSignals,   &Agent::LoadSigner,    &Agent::DropPrivileges,
+      &Agent::LoadConfiguration, &Agent::SetUpSignals,   &Agent::LoadSigner,    &Agent::DropPrivileges,
       &Agent::BuildDispatcher,   &Agent::AcquireLock,    &Agent::BindEndpoints, &Agent::CheckStoresForOnce,
       &Agent::OpenStore,         &Agent::OpenAuditTrail, &Agent::RecordStart,   &Agent::StartDetection};
   for (Step step : kSteps) {
@@ -146,11 +146,9 @@ std::optional<int> Agent::LoadConfiguration() {
   return std::nullopt;
 }
 
-std::optional<int> Agent::BlockSignals() {
-  sigemptyset(&signals_);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP, kRunNowSignal})
-    sigaddset(&signals_, sig);  // kRunNowSignal: scan-now
-  sigprocmask(SIG_BLOCK, &signals_, nullptr);
+std::optional<int> Agent::SetUpSignals() {
+  // Taken by the main loop; kRunNowSignal: scan-now over agent.sock.
+  signals_ = BlockSignals({SIGTERM, SIGINT, SIGHUP, kRunNowSignal});
   // A sink peer that hangs up must fail one attempt, not kill the agent.
   signal(SIGPIPE, SIG_IGN);
   return std::nullopt;

@@ -77,7 +77,7 @@ class Agent {
  private:
   using Step = std::optional<int> (Agent::*)();
   std::optional<int> LoadConfiguration();
-  std::optional<int> BlockSignals();
+  std::optional<int> SetUpSignals();
   std::optional<int> LoadSigner();
   std::optional<int> DropPrivileges();
   std::optional<int> BuildDispatcher();
