@@ -12,23 +12,27 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <list>
+#include <functional>
 #include <vector>
 
+#include "sentinel/base/files.h"
 #include "sentinel/base/time.h"
 #include "sentinel/telemetry/log.h"
 
 namespace sentinel::agent {
-namespace {
 
-struct Conn {
-  int fd = -1;
+struct HttpServer::Conn {
+  UniqueFd fd;
   int64_t deadline_ms = 0;  // monotonic: head complete (reading) or answer sent (writing)
   bool writing = false;
   std::string in;
   std::string out;
   size_t sent = 0;
 };
+
+namespace {
+
+using Conn = HttpServer::Conn;
 
 std::string Response(int code, const char* reason, const std::string& type, const std::string& body) {
   std::string r = "HTTP/1.1 " + std::to_string(code) + " " + reason + "\r\n";
@@ -50,8 +54,6 @@ HttpServer::HttpServer(AgentOps& ops) : ops_(ops) {}
 
 HttpServer::~HttpServer() {
   Stop();
-  if (listen_fd_ >= 0) ::close(listen_fd_);
-  if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
 Status HttpServer::Bind(const std::string& listen) {
@@ -78,22 +80,21 @@ Status HttpServer::Bind(const std::string& listen) {
   }
   int err = 0;
   for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-    if (fd < 0) {
+    UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol));
+    if (fd.get() < 0) {
       err = errno;
       continue;
     }
     int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, 128) == 0) {
-      listen_fd_ = fd;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (::bind(fd.get(), ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd.get(), 128) == 0) {
+      listen_fd_ = std::move(fd);
       break;
     }
     err = errno;
-    ::close(fd);
   }
   ::freeaddrinfo(res);
-  if (listen_fd_ < 0) {
+  if (listen_fd_.get() < 0) {
     // A taken port is the host's state, not the configuration's: Unavailable (exit 1, retried by
     // systemd). Everything else about the address is a configuration error (exit 2).
     if (err == EADDRINUSE) {
@@ -103,13 +104,13 @@ Status HttpServer::Bind(const std::string& listen) {
     std::string why = std::strerror(err);
     return InvalidArgumentError("telemetry.http_listen: cannot listen on " + listen + ": " + why);
   }
-  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake_fd_ < 0) return ErrnoError(errno, "creating the HTTP endpoint's wake-up eventfd");
+  wake_fd_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (wake_fd_.get() < 0) return ErrnoError(errno, "creating the HTTP endpoint's wake-up eventfd");
   return Status::Ok();
 }
 
 void HttpServer::Start() {
-  if (listen_fd_ < 0 || thread_.joinable()) return;
+  if (listen_fd_.get() < 0 || thread_.joinable()) return;
   stop_ = false;
   thread_ = std::thread([this] { Serve(); });
 }
@@ -118,7 +119,7 @@ void HttpServer::Stop() {
   if (!thread_.joinable()) return;
   stop_ = true;
   const uint64_t one = 1;
-  if (::write(wake_fd_, &one, sizeof(one)) < 0) {
+  if (::write(wake_fd_.get(), &one, sizeof(one)) < 0) {
     // The eventfd counter cannot overflow here; the loop also polls stop_ every second.
   }
   thread_.join();
@@ -149,114 +150,158 @@ std::string HttpServer::Answer(const std::string& head) {
                      : Response(503, "Service Unavailable", "application/json", body);
 }
 
-void HttpServer::Serve() {
-  std::list<Conn> conns;  // in accept order: the front is the oldest
-  auto drop = [&](std::list<Conn>::iterator it, bool counted) {
-    ::close(it->fd);
-    if (counted) dropped_++;
-    return conns.erase(it);
-  };
+namespace {
+
+using Conns = HttpServer::Conns;
+using PollSet = HttpServer::PollSet;
+
+}  // namespace
+
+// What one poll waits for: the wake-up eventfd, the listening socket, then
+// every connection (index[i] is fds[i + 2]).
+struct HttpServer::PollSet {
   std::vector<pollfd> fds;
-  std::vector<std::list<Conn>::iterator> index;
-  while (!stop_) {
-    fds.clear();
-    index.clear();
-    fds.push_back({wake_fd_, POLLIN, 0});
-    fds.push_back({listen_fd_, POLLIN, 0});
-    int64_t now = MonotonicMs();
-    int64_t next_deadline = now + 1000;
-    for (auto it = conns.begin(); it != conns.end(); ++it) {
-      fds.push_back({it->fd, static_cast<short>(it->writing ? POLLOUT : POLLIN), 0});
-      index.push_back(it);
-      next_deadline = std::min(next_deadline, it->deadline_ms);
+  std::vector<Conns::iterator> index;
+  int timeout_ms = 1000;
+};
+
+namespace {
+
+PollSet WaitSet(int wake_fd, int listen_fd, Conns& conns) {
+  PollSet set;
+  set.fds.push_back({wake_fd, POLLIN, 0});
+  set.fds.push_back({listen_fd, POLLIN, 0});
+  const int64_t now = MonotonicMs();
+  int64_t next_deadline = now + 1000;
+  for (auto it = conns.begin(); it != conns.end(); ++it) {
+    set.fds.push_back({it->fd.get(), static_cast<short>(it->writing ? POLLOUT : POLLIN), 0});
+    set.index.push_back(it);
+    next_deadline = std::min(next_deadline, it->deadline_ms);
+  }
+  set.timeout_ms = static_cast<int>(std::clamp<int64_t>(next_deadline - now, 0, 1000));
+  return set;
+}
+
+// Reads what the peer sent; true when it closed its end (or failed).
+bool ReceiveAvailable(Conn& c) {
+  char buf[2048];
+  while (c.in.size() <= kMaxRequestBytes) {
+    const ssize_t got = ::recv(c.fd.get(), buf, sizeof(buf), 0);
+    if (got > 0) {
+      c.in.append(buf, static_cast<size_t>(got));
+      continue;
     }
-    const int timeout = static_cast<int>(std::clamp<int64_t>(next_deadline - now, 0, 1000));
-    int n = ::poll(fds.data(), fds.size(), timeout);
+    return got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+  }
+  return false;
+}
+
+enum class Progress { kWaiting, kAnswering, kClosed };
+
+// Reads the request head; once complete (or too large) the answer is ready
+// in c.out and the connection switches to writing.
+Progress ReadRequest(Conn& c, const std::function<std::string(const std::string&)>& answer) {
+  const bool closed = ReceiveAvailable(c);
+  const size_t end = c.in.find("\r\n\r\n");
+  if (end != std::string::npos && end + 4 <= kMaxRequestBytes) {
+    c.out = answer(c.in.substr(0, end + 2));
+  } else if (c.in.size() > kMaxRequestBytes) {
+    c.out = Response(431, "Request Header Fields Too Large", "text/plain",
+                     "request head over " + std::to_string(kMaxRequestBytes) + " bytes\n");
+  } else {
+    return closed ? Progress::kClosed : Progress::kWaiting;
+  }
+  c.in.clear();
+  c.in.shrink_to_fit();
+  c.writing = true;
+  c.deadline_ms = MonotonicMs() + kRequestDeadlineMs;
+  return Progress::kAnswering;
+}
+
+// Sends what the socket takes; true when the answer is out (or the peer gone).
+bool SendAvailable(Conn& c) {
+  while (c.sent < c.out.size()) {
+    const ssize_t put = ::send(c.fd.get(), c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
+    if (put > 0) {
+      c.sent += static_cast<size_t>(put);
+      continue;
+    }
+    if (put < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
+    c.sent = c.out.size() + 1;  // peer gone
+  }
+  return true;
+}
+
+}  // namespace
+
+Conns::iterator HttpServer::Drop(Conns& conns, Conns::iterator it, bool counted) {
+  if (counted) dropped_++;
+  return conns.erase(it);  // closes the socket
+}
+
+// Connections first: a request already sent is answered before new arrivals
+// can evict it.
+void HttpServer::ServeConnections(Conns& conns, const PollSet& set) {
+  const auto answer = [this](const std::string& head) { return Answer(head); };
+  for (size_t i = 0; i < set.index.size(); ++i) {
+    if (set.fds[i + 2].revents == 0) continue;
+    auto it = set.index[i];
+    if (!it->writing) {
+      const Progress p = ReadRequest(*it, answer);
+      if (p == Progress::kClosed) Drop(conns, it, false);
+      if (p != Progress::kAnswering) continue;
+    }
+    if (SendAvailable(*it)) {
+      ::shutdown(it->fd.get(), SHUT_WR);
+      Drop(conns, it, false);
+    }
+  }
+}
+
+void HttpServer::DropExpired(Conns& conns) {
+  const int64_t now = MonotonicMs();
+  for (auto it = conns.begin(); it != conns.end();) {
+    it = it->deadline_ms <= now ? Drop(conns, it, true) : std::next(it);
+  }
+}
+
+// New connections; at the cap, the oldest one still sending its request goes.
+void HttpServer::AcceptAll(Conns& conns) {
+  while (true) {
+    UniqueFd fd(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (fd.get() < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if ((errno == EMFILE || errno == ENFILE) && !conns.empty()) {
+        Drop(conns, conns.begin(), true);
+        continue;
+      }
+      return;
+    }
+    if (static_cast<int>(conns.size()) >= kMaxConnections) {
+      auto victim = std::find_if(conns.begin(), conns.end(), [](const Conn& c) { return !c.writing; });
+      Drop(conns, victim != conns.end() ? victim : conns.begin(), true);
+    }
+    int one = 1;
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    SetNonBlocking(fd.get());
+    conns.push_back(Conn{std::move(fd), MonotonicMs() + kRequestDeadlineMs, false, {}, {}, 0});
+  }
+}
+
+void HttpServer::Serve() {
+  Conns conns;  // in accept order: the front is the oldest
+  while (!stop_) {
+    PollSet set = WaitSet(wake_fd_.get(), listen_fd_.get(), conns);
+    const int n = ::poll(set.fds.data(), set.fds.size(), set.timeout_ms);
     if (n < 0 && errno != EINTR) {
       telemetry::LogError("HTTP endpoint stopped", {{"address", address_}, {"error", std::strerror(errno)}});
       break;
     }
     if (stop_) break;
-    now = MonotonicMs();
-    // Connections first: a request already sent is answered before new
-    // arrivals can evict it.
-    for (size_t i = 0; i < index.size(); ++i) {
-      auto it = index[i];
-      const short re = fds[i + 2].revents;
-      if (re == 0) continue;
-      Conn& c = *it;
-      if (!c.writing) {
-        char buf[2048];
-        bool closed = false;
-        while (c.in.size() <= kMaxRequestBytes) {
-          ssize_t got = ::recv(c.fd, buf, sizeof(buf), 0);
-          if (got > 0) {
-            c.in.append(buf, static_cast<size_t>(got));
-            continue;
-          }
-          if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) closed = true;
-          break;
-        }
-        const size_t end = c.in.find("\r\n\r\n");
-        if (end != std::string::npos && end + 4 <= kMaxRequestBytes) {
-          c.out = Answer(c.in.substr(0, end + 2));
-        } else if (c.in.size() > kMaxRequestBytes) {
-          c.out = Response(431, "Request Header Fields Too Large", "text/plain",
-                           "request head over " + std::to_string(kMaxRequestBytes) + " bytes\n");
-        } else if (closed) {
-          drop(it, false);
-          continue;
-        } else {
-          continue;
-        }
-        c.in.clear();
-        c.in.shrink_to_fit();
-        c.writing = true;
-        c.deadline_ms = MonotonicMs() + kRequestDeadlineMs;
-      }
-      while (c.sent < c.out.size()) {
-        ssize_t put = ::send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
-        if (put > 0) {
-          c.sent += static_cast<size_t>(put);
-          continue;
-        }
-        if (put < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
-        c.sent = c.out.size() + 1;  // peer gone
-      }
-      if (c.sent >= c.out.size()) {
-        ::shutdown(c.fd, SHUT_WR);
-        drop(it, false);
-      }
-    }
-    // Deadlines.
-    now = MonotonicMs();
-    for (auto it = conns.begin(); it != conns.end();) {
-      it = it->deadline_ms <= now ? drop(it, true) : std::next(it);
-    }
-    // New connections; at the cap, the oldest one still sending its request goes.
-    if (fds[1].revents & POLLIN) {
-      while (true) {
-        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-          if (errno == EINTR || errno == ECONNABORTED) continue;
-          if ((errno == EMFILE || errno == ENFILE) && !conns.empty()) {
-            drop(conns.begin(), true);
-            continue;
-          }
-          break;
-        }
-        if (static_cast<int>(conns.size()) >= kMaxConnections) {
-          auto victim = std::find_if(conns.begin(), conns.end(), [](const Conn& c) { return !c.writing; });
-          drop(victim != conns.end() ? victim : conns.begin(), true);
-        }
-        int one = 1;
-        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        SetNonBlocking(fd);
-        conns.push_back(Conn{fd, MonotonicMs() + kRequestDeadlineMs, false, {}, {}, 0});
-      }
-    }
+    ServeConnections(conns, set);
+    DropExpired(conns);
+    if (set.fds[1].revents & POLLIN) AcceptAll(conns);
   }
-  for (auto it = conns.begin(); it != conns.end();) it = drop(it, false);
 }
 
 }  // namespace sentinel::agent

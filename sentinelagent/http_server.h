@@ -26,9 +26,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <list>
 #include <string>
 #include <thread>
 
+#include "sentinel/base/files.h"
 #include "sentinel/base/status.h"
 #include "sentinelagent/control.h"
 
@@ -56,13 +58,22 @@ class HttpServer {
   // Connections closed for missing their deadline or evicted (for tests and logs).
   uint64_t dropped() const { return dropped_.load(); }
 
+  struct Conn;     // one client connection (http_server.cc)
+  struct PollSet;  // what one poll of the serving thread waits for
+  using Conns = std::list<Conn>;
+
  private:
   void Serve();
+  void ServeConnections(Conns& conns, const PollSet& set);
+  void DropExpired(Conns& conns);
+  void AcceptAll(Conns& conns);
+  // Closes and forgets a connection, counting it in dropped() when `counted`.
+  Conns::iterator Drop(Conns& conns, Conns::iterator it, bool counted);
   std::string Answer(const std::string& head);
 
   AgentOps& ops_;
-  int listen_fd_ = -1;
-  int wake_fd_ = -1;  // eventfd: Stop() wakes the poll loop
+  UniqueFd listen_fd_;
+  UniqueFd wake_fd_;  // eventfd: Stop() wakes the poll loop
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> dropped_{0};
   std::thread thread_;

@@ -34,7 +34,8 @@ Result<InstanceLock> InstanceLock::Acquire(const std::string& database_path) {
     return opened.status().code() == StatusCode::kPermissionDenied ? PermissionDeniedError(msg)
                                                                    : InternalError(msg);
   }
-  const int fd = opened->release();
+  UniqueFd lock = std::move(opened).value();
+  const int fd = lock.get();
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     std::string holder;
@@ -44,7 +45,6 @@ Result<InstanceLock> InstanceLock::Acquire(const std::string& database_path) {
       holder.assign(buf, static_cast<size_t>(n));
       while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
     }
-    ::close(fd);
     if (err == EWOULDBLOCK) {
       return FailedPreconditionError(
           "another sentinelagent" + (holder.empty() ? "" : " (pid " + holder + ")") +
@@ -57,11 +57,7 @@ Result<InstanceLock> InstanceLock::Acquire(const std::string& database_path) {
       ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
     // The lock holds without the pid; only the message of a second agent is poorer.
   }
-  return InstanceLock(fd, path);
-}
-
-InstanceLock::~InstanceLock() {
-  if (fd_ >= 0) ::close(fd_);
+  return InstanceLock(std::move(lock), path);
 }
 
 }  // namespace sentinel::agent

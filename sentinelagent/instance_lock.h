@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "sentinel/base/files.h"
 #include "sentinel/base/status.h"
 
 namespace sentinel::agent {
@@ -20,18 +21,16 @@ class InstanceLock {
   // symbolic link, a hard-linked file or a non-regular file is in its place.
   static Result<InstanceLock> Acquire(const std::string& database_path);
 
-  InstanceLock(InstanceLock&& other) noexcept : fd_(other.fd_), path_(std::move(other.path_)) {
-    other.fd_ = -1;
-  }
+  InstanceLock(InstanceLock&& other) noexcept = default;
   InstanceLock& operator=(InstanceLock&&) = delete;
   InstanceLock(const InstanceLock&) = delete;
-  ~InstanceLock();
+  ~InstanceLock() = default;  // closing the file releases the lock
 
   const std::string& path() const { return path_; }
 
  private:
-  InstanceLock(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
-  int fd_ = -1;
+  InstanceLock(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
+  UniqueFd fd_;
   std::string path_;
 };
 

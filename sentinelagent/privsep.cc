@@ -14,12 +14,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
+#include "sentinel/base/files.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
 #include "sentinelagent/supervisor.h"
@@ -74,8 +76,38 @@ pid_t SpawnProcmond(char* const* argv, char* const* envp) {
   _exit(127);
 }
 
-// The root launcher's whole life. Never returns.
-[[noreturn]] void RunLauncher(int sock, const LaunchSpec& spec, pid_t agent) {
+// procmond's argv and environment, fixed when the launcher starts: nothing
+// the agent sends later can change them. Built before any fork (the child
+// only execs); not copyable, the pointers point into the strings.
+class FixedCommand {
+ public:
+  explicit FixedCommand(const LaunchSpec& spec) : args_{spec.program} {
+    args_.insert(args_.end(), spec.args.begin(), spec.args.end());
+    const std::string prefix = std::string(kSupervisorPidEnv) + "=";
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (std::strncmp(*e, prefix.c_str(), prefix.size()) != 0) env_.emplace_back(*e);
+    }
+    env_.push_back(prefix + std::to_string(::getpid()));
+    for (auto& a : args_) argv_.push_back(a.data());
+    argv_.push_back(nullptr);
+    for (auto& e : env_) envp_.push_back(e.data());
+    envp_.push_back(nullptr);
+  }
+  FixedCommand(const FixedCommand&) = delete;
+  FixedCommand& operator=(const FixedCommand&) = delete;
+
+  char* const* argv() const { return argv_.data(); }
+  char* const* envp() const { return envp_.data(); }
+
+ private:
+  std::vector<std::string> args_, env_;
+  std::vector<char*> argv_, envp_;
+};
+
+// The launcher process after the fork: its name, its parent-death signal,
+// the socket as descriptor 3 and nothing else the agent had open. Returns
+// the socket.
+int BecomeLauncher(int sock, pid_t agent) {
   prctl(PR_SET_NAME, "sentinel-launch");
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != agent) _exit(0);  // the agent died before the prctl
@@ -86,7 +118,12 @@ pid_t SpawnProcmond(char* const* argv, char* const* envp) {
   }
   ::fcntl(sock, F_SETFD, FD_CLOEXEC);
   ::close_range(4, ~0U, 0);
+  return sock;
+}
 
+// SIGCHLD and SIGTERM as a signalfd; the rest of the signals the agent's
+// process group gets stay blocked and unread.
+int LauncherSignals() {
   sigset_t blocked;
   sigemptyset(&blocked);
   for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&blocked, s);
@@ -99,93 +136,110 @@ pid_t SpawnProcmond(char* const* argv, char* const* envp) {
   sigaddset(&watched, SIGTERM);
   const int sfd = ::signalfd(-1, &watched, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) _exit(1);
+  return sfd;
+}
 
-  // argv and environment, fixed now: nothing the agent sends later can change them.
-  std::vector<std::string> args{spec.program};
-  args.insert(args.end(), spec.args.begin(), spec.args.end());
-  std::vector<std::string> env;
-  const std::string prefix = std::string(kSupervisorPidEnv) + "=";
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, prefix.c_str(), prefix.size()) != 0) env.emplace_back(*e);
-  }
-  env.push_back(prefix + std::to_string(::getpid()));
-  std::vector<char*> argv, envp;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
+// The root launcher's loop: one request or signal at a time. Never returns.
+class LauncherLoop {
+ public:
+  LauncherLoop(int sock, int sfd, const FixedCommand& command) : sock_(sock), sfd_(sfd), command_(command) {}
 
-  pid_t child = -1;
-  auto reap = [&] {
-    if (child <= 0) return;
-    int status = 0;
-    if (::waitpid(child, &status, WNOHANG) == child) {
-      Reply(sock, kOpExited, child, status);
-      child = -1;
-    }
-  };
-  auto stop_and_exit = [&]() {
-    if (child > 0) {
-      ::kill(child, SIGTERM);
-      const int64_t deadline = MonotonicMs() + kStopGraceMs;
-      while (child > 0 && MonotonicMs() < deadline) {
-        pollfd p{sfd, POLLIN, 0};
-        ::poll(&p, 1, 100);
-        signalfd_siginfo si;
-        while (::read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
-        }
-        reap();
+  [[noreturn]] void Run() {
+    while (true) {
+      pollfd fds[2] = {{sock_, POLLIN, 0}, {sfd_, POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        StopAndExit();
       }
-      if (child > 0) {
-        ::kill(child, SIGKILL);
+      if (fds[1].revents & POLLIN) TakeSignals();
+      if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) TakeRequest();
+    }
+  }
+
+ private:
+  // Reports procmond's exit when it has exited.
+  void Reap() {
+    if (child_ <= 0) return;
+    int status = 0;
+    if (::waitpid(child_, &status, WNOHANG) == child_) {
+      Reply(sock_, kOpExited, child_, status);
+      child_ = -1;
+    }
+  }
+
+  void DrainSignals() {
+    signalfd_siginfo si;
+    while (::read(sfd_, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+    }
+  }
+
+  // procmond gets SIGTERM and kStopGraceMs (its exit wakes the signalfd),
+  // then SIGKILL; the launcher exits.
+  [[noreturn]] void StopAndExit() {
+    if (child_ > 0) {
+      ::kill(child_, SIGTERM);
+      const int64_t deadline = MonotonicMs() + kStopGraceMs;
+      while (child_ > 0 && MonotonicMs() < deadline) {
+        pollfd p{sfd_, POLLIN, 0};
+        ::poll(&p, 1, static_cast<int>(std::max<int64_t>(0, deadline - MonotonicMs())));
+        DrainSignals();
+        Reap();
+      }
+      if (child_ > 0) {
+        ::kill(child_, SIGKILL);
         int status = 0;
-        while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+        while (::waitpid(child_, &status, 0) < 0 && errno == EINTR) {
         }
       }
     }
     _exit(0);
-  };
+  }
 
-  while (true) {
-    pollfd fds[2] = {{sock, POLLIN, 0}, {sfd, POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      stop_and_exit();
+  void TakeSignals() {
+    signalfd_siginfo si;
+    while (::read(sfd_, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+      if (si.ssi_signo == SIGTERM) StopAndExit();  // the agent died, or root asked
     }
-    if (fds[1].revents & POLLIN) {
-      signalfd_siginfo si;
-      while (::read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
-        if (si.ssi_signo == SIGTERM) stop_and_exit();  // the agent died, or root asked
-      }
-      reap();
+    Reap();
+  }
+
+  void Start() {
+    Reap();
+    if (child_ > 0) return Reply(sock_, kOpStartFailed, child_, EBUSY);
+    child_ = SpawnProcmond(command_.argv(), command_.envp());
+    if (child_ > 0) return Reply(sock_, kOpStarted, child_, 0);
+    Reply(sock_, kOpStartFailed, 0, errno);
+    child_ = -1;
+  }
+
+  void TakeRequest() {
+    Wire m;
+    const ssize_t n = ::recv(sock_, &m, sizeof m, MSG_DONTWAIT | MSG_TRUNC);
+    if (n == 0) StopAndExit();  // the agent closed its end or died
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) return;
+      StopAndExit();
     }
-    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-      Wire m;
-      const ssize_t n = ::recv(sock, &m, sizeof m, MSG_DONTWAIT | MSG_TRUNC);
-      if (n == 0) stop_and_exit();  // the agent closed its end or died
-      if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR) continue;
-        stop_and_exit();
-      }
-      if (n != static_cast<ssize_t>(sizeof m)) continue;  // not a request: ignored
-      if (m.op == kOpStart) {
-        reap();
-        if (child > 0) {
-          Reply(sock, kOpStartFailed, child, EBUSY);
-        } else {
-          child = SpawnProcmond(argv.data(), envp.data());
-          if (child > 0) {
-            Reply(sock, kOpStarted, child, 0);
-          } else {
-            Reply(sock, kOpStartFailed, 0, errno);
-            child = -1;
-          }
-        }
-      } else if (m.op == kOpSignal && RelayableSignal(m.value) && child > 0) {
-        ::kill(child, m.value);
-      }
+    if (n != static_cast<ssize_t>(sizeof m)) return;  // not a request: ignored
+    if (m.op == kOpStart) {
+      Start();
+    } else if (m.op == kOpSignal && RelayableSignal(m.value) && child_ > 0) {
+      ::kill(child_, m.value);
     }
   }
+
+  const int sock_;
+  const int sfd_;
+  const FixedCommand& command_;
+  pid_t child_ = -1;
+};
+
+// The root launcher's whole life. Never returns.
+[[noreturn]] void RunLauncher(int sock, const LaunchSpec& spec, pid_t agent) {
+  sock = BecomeLauncher(sock, agent);
+  const int sfd = LauncherSignals();
+  const FixedCommand command(spec);
+  LauncherLoop(sock, sfd, command).Run();
 }
 
 // Capability masks of /proc/self/status, all of which must be empty after the drop.
@@ -234,62 +288,66 @@ Result<ServiceUser> LookupServiceUser(const std::string& name) {
   return ServiceUser{name, pw.pw_uid, pw.pw_gid};
 }
 
+namespace {
+
+// Opens the directory `name` under `parent` (`at` is its whole path, for
+// messages), creating it when missing (*created). A symbolic link is
+// followed only when root owns it (such as /var/run -> /run); one planted
+// by anyone else is refused.
+Result<UniqueFd> OpenStep(int parent, const std::string& name, const std::string& at, bool* created) {
+  constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+  UniqueFd next(::openat(parent, name.c_str(), kFlags | O_NOFOLLOW));
+  if (next.get() < 0 && errno == ENOENT) {
+    if (::mkdirat(parent, name.c_str(), 0750) == 0) {
+      *created = true;
+    } else if (errno != EEXIST) {
+      return ErrnoError(errno, "creating directory " + at);
+    }
+    next = UniqueFd(::openat(parent, name.c_str(), kFlags | O_NOFOLLOW));
+  } else if (next.get() < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+    struct stat link {};
+    if (::fstatat(parent, name.c_str(), &link, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK(link.st_mode)) {
+      return ErrnoError(ENOTDIR, "opening directory " + at);
+    }
+    if (link.st_uid != 0) {
+      return PermissionDeniedError("refusing to follow " + at + ": a symbolic link owned by uid " +
+                                   std::to_string(link.st_uid) + ", not root");
+    }
+    next = UniqueFd(::openat(parent, name.c_str(), kFlags));
+  }
+  if (next.get() < 0) return ErrnoError(errno, "opening directory " + at);
+  return next;
+}
+
+// One directory of PrepareDirectories: walked from / one component at a
+// time on descriptors, creating what is missing.
+Status PrepareDirectory(const std::string& dir, const ServiceUser& user) {
+  std::error_code ec;
+  const std::filesystem::path want = std::filesystem::absolute(dir, ec).lexically_normal();
+  if (ec) return InternalError("cannot resolve directory " + dir + ": " + ec.message());
+  struct stat st {};
+  if (::stat(want.c_str(), &st) == 0) return Status::Ok();  // exists: left as it is
+  UniqueFd fd(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return ErrnoError(errno, "opening /");
+  std::filesystem::path at("/");
+  for (const auto& part : want.relative_path()) {
+    const std::string name = part.string();
+    if (name.empty() || name == ".") continue;
+    at /= name;
+    bool created = false;
+    ASSIGN_OR_RETURN(fd, OpenStep(fd.get(), name, at.string(), &created));
+    if (created && (::fchown(fd.get(), user.uid, user.gid) != 0 || ::fchmod(fd.get(), 0750) != 0)) {
+      return ErrnoError(errno, "giving directory " + at.string() + " to user " + user.name);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status PrepareDirectories(const std::vector<std::string>& dirs, const ServiceUser& user) {
   for (const std::string& dir : dirs) {
-    if (dir.empty()) continue;
-    std::error_code ec;
-    const std::filesystem::path want = std::filesystem::absolute(dir, ec).lexically_normal();
-    if (ec) return InternalError("cannot resolve directory " + dir + ": " + ec.message());
-    struct stat st {};
-    if (::stat(want.c_str(), &st) == 0) continue;  // exists: left as it is
-    // Walk from / one component at a time on descriptors, creating what is
-    // missing. A symbolic link is followed only when root owns it (such as
-    // /var/run -> /run); one planted by anyone else stops the start-up.
-    int fd = ::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return ErrnoError(errno, "opening /");
-    std::filesystem::path at("/");
-    Status s;
-    for (const auto& part : want.relative_path()) {
-      const std::string name = part.string();
-      if (name.empty() || name == ".") continue;
-      at /= name;
-      bool created = false;
-      int next = ::openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (next < 0 && errno == ENOENT) {
-        if (::mkdirat(fd, name.c_str(), 0750) == 0) {
-          created = true;
-        } else if (errno != EEXIST) {
-          s = ErrnoError(errno, "creating directory " + at.string());
-          break;
-        }
-        next = ::openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      } else if (next < 0 && (errno == ELOOP || errno == ENOTDIR)) {
-        struct stat link {};
-        if (::fstatat(fd, name.c_str(), &link, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(link.st_mode)) {
-          if (link.st_uid != 0) {
-            s = PermissionDeniedError("refusing to follow " + at.string() +
-                                      ": a symbolic link owned by uid " + std::to_string(link.st_uid) +
-                                      ", not root");
-            break;
-          }
-          next = ::openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        } else {
-          errno = ENOTDIR;
-        }
-      }
-      if (next < 0) {
-        s = ErrnoError(errno, "opening directory " + at.string());
-        break;
-      }
-      ::close(fd);
-      fd = next;
-      if (created && (::fchown(fd, user.uid, user.gid) != 0 || ::fchmod(fd, 0750) != 0)) {
-        s = ErrnoError(errno, "giving directory " + at.string() + " to user " + user.name);
-        break;
-      }
-    }
-    ::close(fd);
-    RETURN_IF_ERROR(s);
+    if (!dir.empty()) RETURN_IF_ERROR(PrepareDirectory(dir, user));
   }
   return Status::Ok();
 }
@@ -334,25 +392,21 @@ Result<std::unique_ptr<Launcher>> Launcher::Fork(LaunchSpec spec) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
     return ErrnoError(errno, "creating the launcher's socket pair");
+  UniqueFd agent_end(sv[0]), launcher_end(sv[1]);
   const pid_t agent = ::getpid();
   std::fflush(nullptr);
   const pid_t pid = ::fork();
-  if (pid < 0) {
-    const int err = errno;
-    ::close(sv[0]);
-    ::close(sv[1]);
-    return ErrnoError(err, "forking the procmond launcher");
-  }
+  if (pid < 0) return ErrnoError(errno, "forking the procmond launcher");
   if (pid == 0) {
-    ::close(sv[0]);
-    RunLauncher(sv[1], spec, agent);
+    agent_end = UniqueFd();
+    RunLauncher(launcher_end.release(), spec, agent);
   }
-  ::close(sv[1]);
-  return std::unique_ptr<Launcher>(new Launcher(pid, sv[0]));
+  launcher_end = UniqueFd();
+  return std::unique_ptr<Launcher>(new Launcher(pid, std::move(agent_end)));
 }
 
 Launcher::~Launcher() {
-  if (fd_ >= 0) ::close(fd_);  // EOF: the launcher stops procmond (if any) and exits
+  fd_ = UniqueFd();  // EOF: the launcher stops procmond (if any) and exits
   if (pid_ > 0) {
     int status = 0;
     while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
@@ -363,7 +417,7 @@ Launcher::~Launcher() {
 Status Launcher::Send(const Message& m) {
   if (lost_) return UnavailableError("the procmond launcher (pid " + std::to_string(pid_) + ") is gone");
   const Wire w{m.op, m.pid, m.value};
-  if (::send(fd_, &w, sizeof w, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof w)) {
+  if (::send(fd_.get(), &w, sizeof w, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof w)) {
     lost_ = true;
     return ErrnoError(errno, "asking the procmond launcher (pid " + std::to_string(pid_) + ")");
   }
@@ -372,14 +426,14 @@ Status Launcher::Send(const Message& m) {
 
 Result<std::optional<Launcher::Message>> Launcher::Read(int timeout_ms) {
   if (lost_) return UnavailableError("the procmond launcher (pid " + std::to_string(pid_) + ") is gone");
-  pollfd p{fd_, POLLIN, 0};
+  pollfd p{fd_.get(), POLLIN, 0};
   int n;
   while ((n = ::poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
   }
   if (n < 0) return ErrnoError(errno, "waiting for the procmond launcher");
   if (n == 0) return std::optional<Message>();
   Wire w;
-  const ssize_t got = ::recv(fd_, &w, sizeof w, MSG_DONTWAIT | MSG_TRUNC);
+  const ssize_t got = ::recv(fd_.get(), &w, sizeof w, MSG_DONTWAIT | MSG_TRUNC);
   if (got < 0 && (errno == EAGAIN || errno == EINTR)) return std::optional<Message>();
   if (got <= 0) {
     lost_ = true;

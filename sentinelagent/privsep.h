@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "sentinel/base/files.h"
 #include "sentinel/base/status.h"
 
 namespace sentinel::agent {
@@ -95,13 +96,13 @@ class Launcher {
     int32_t pid = 0;
     int32_t value = 0;
   };
-  Launcher(pid_t pid, int fd) : pid_(pid), fd_(fd) {}
+  Launcher(pid_t pid, UniqueFd fd) : pid_(pid), fd_(std::move(fd)) {}
   Status Send(const Message& m);
   // Reads one reply, waiting up to timeout_ms; nullopt on timeout.
   Result<std::optional<Message>> Read(int timeout_ms);
 
   pid_t pid_ = -1;
-  int fd_ = -1;
+  UniqueFd fd_;
   bool lost_ = false;
   std::deque<Exit> exits_;
 };

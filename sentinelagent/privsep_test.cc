@@ -3,7 +3,10 @@
 // and the agent's drop, on real processes.
 #include "sentinelagent/privsep.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,7 +14,9 @@
 
 #include <gtest/gtest.h>
 
+#include "sentinel/base/files.h"
 #include "sentinel/testing/temp_dir.h"
+#include "sentinelagent/supervisor.h"
 
 namespace sentinel::agent {
 namespace {
@@ -33,20 +38,37 @@ pid_t ParentOf(pid_t pid) {
   return static_cast<pid_t>(std::atol(line.c_str() + close + 4));
 }
 
-std::string WaitForFile(const std::string& path) {
-  for (int i = 0; i < 200; ++i) {
-    std::string text = testing::ReadFile(path);
-    if (!text.empty() && text.back() == '\n') return text;
-    usleep(25'000);
+// A FIFO at `path` the child writes one line into; opened read-write so
+// that neither side's open blocks and the wait is for the line itself.
+class LineChannel {
+ public:
+  explicit LineChannel(const std::string& path) {
+    ::unlink(path.c_str());
+    if (::mkfifo(path.c_str(), 0600) == 0) fd_ = UniqueFd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
   }
-  return "";
-}
+  // The first line written, waiting up to 10 s for it; "" when none came.
+  std::string ReadLine() {
+    std::string text;
+    while (fd_.get() >= 0 && (text.empty() || text.back() != '\n')) {
+      pollfd p{fd_.get(), POLLIN, 0};
+      if (::poll(&p, 1, 10'000) != 1) return "";
+      char c;
+      if (::read(fd_.get(), &c, 1) != 1) return "";
+      text += c;
+    }
+    return text;
+  }
+
+ private:
+  UniqueFd fd_;
+};
 
 TEST(LauncherTest, StartsOnlyItsFixedProgramReportsExitsAndRelaysThreeSignals) {
   if (geteuid() != 0)
     GTEST_SKIP() << "privileged test: the launcher exists only for an agent started as root";
   testing::TempDir dir;
   const std::string out = dir.File("child");
+  LineChannel first_line(out);
   // The child says who its parent is and what supervisor pid it was told.
   auto launcher = Launcher::Fork(
       {"/bin/sh", {"-c", "echo \"$SENTINELD_SUPERVISOR_PID $PPID\" > " + out + "; exec sleep 600"}});
@@ -56,7 +78,7 @@ TEST(LauncherTest, StartsOnlyItsFixedProgramReportsExitsAndRelaysThreeSignals) {
 
   auto first = (*launcher)->Start();
   ASSERT_TRUE(first.ok()) << first.status().ToString();
-  EXPECT_EQ(WaitForFile(out), std::to_string(lpid) + " " + std::to_string(lpid) + "\n");
+  EXPECT_EQ(first_line.ReadLine(), std::to_string(lpid) + " " + std::to_string(lpid) + "\n");
   EXPECT_EQ(ParentOf(*first), lpid);
 
   // One child at a time.
@@ -77,13 +99,13 @@ TEST(LauncherTest, StartsOnlyItsFixedProgramReportsExitsAndRelaysThreeSignals) {
   EXPECT_TRUE(WIFSIGNALED((*exit)->status) && WTERMSIG((*exit)->status) == SIGHUP) << (*exit)->status;
 
   // Restarted on request; the agent going away takes it down with the launcher.
-  ::unlink(out.c_str());
+  LineChannel second_line(out);
   auto second = (*launcher)->Start();
   ASSERT_TRUE(second.ok()) << second.status().ToString();
-  ASSERT_FALSE(WaitForFile(out).empty());
+  ASSERT_FALSE(second_line.ReadLine().empty());
   launcher->reset();  // closes the socket and reaps the launcher
   EXPECT_FALSE(Alive(lpid));
-  for (int i = 0; i < 200 && Alive(*second); ++i) usleep(25'000);
+  EXPECT_TRUE(WaitForProcessExit(*second, 10'000)) << "the child outlived its launcher";
   EXPECT_FALSE(Alive(*second)) << "the child outlived its launcher";
 }
 

@@ -17,24 +17,24 @@
 #include "sentinel/telemetry/log.h"
 
 namespace sentinel::agent {
-namespace {
 
 using telemetry::LogError;
 using telemetry::LogInfo;
 using telemetry::LogWarn;
 
-struct Job {
+struct RuleScheduler::Job {
   std::size_t index;  // into rules_
   int64_t last_run_ms;
 };
 
-struct Done {
+struct RuleScheduler::Done {
   std::size_t index;
   int64_t started_ms;
   Result<detection::RuleResult> result;
 };
 
-}  // namespace
+using Job = RuleScheduler::Job;
+using Done = RuleScheduler::Done;
 
 RuleScheduler::RuleScheduler(const config::Config& cfg, storage::Database& rw, int workers)
     : cfg_(cfg), rw_(rw), workers_(std::max(1, workers)) {}
@@ -77,6 +77,199 @@ Status RuleScheduler::LoadRules(const config::Config& cfg) {
   return Status::Ok();
 }
 
+namespace {
+
+// The threads of one cycle: each takes rules from `jobs`, runs them in a
+// query worker of its own (replacing a worker killed at a deadline or dead)
+// and hands back the results; Next() takes them on the cycle's thread.
+class WorkerPool {
+ public:
+  WorkerPool(const std::vector<detection::Rule>& rules, std::deque<Job> jobs, detection::WorkerSetup setup,
+             detection::RunLimits limits, detection::RunParams base, std::size_t threads)
+      : rules_(rules),
+        jobs_(std::move(jobs)),
+        setup_(std::move(setup)),
+        limits_(limits),
+        base_(std::move(base)) {
+    for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+  }
+  ~WorkerPool() { Finish(); }
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // The next finished rule, or nullopt when `stop_check` turned true first:
+  // then nothing waits for a rule still running (its worker is killed).
+  std::optional<Done> Next(const std::function<bool()>& stop_check) {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (done_.empty()) {
+      cv_.wait_for(lock, std::chrono::milliseconds(100));
+      if (done_.empty() && stop_check && stop_check()) {
+        stop_ = true;
+        for (auto* w : live_) w->Cancel();
+        return std::nullopt;
+      }
+    }
+    Done d = std::move(done_.front());
+    done_.pop_front();
+    return d;
+  }
+
+  // Stops handing out rules and joins the threads.
+  void Finish() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+ private:
+  bool TakeJob(Job* job) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (jobs_.empty() || stop_) return false;
+    *job = jobs_.front();
+    jobs_.pop_front();
+    return true;
+  }
+
+  void Forget(detection::QueryWorker* worker) {
+    if (worker == nullptr) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    live_.erase(std::remove(live_.begin(), live_.end(), worker), live_.end());
+  }
+
+  // A usable worker in `worker`, or the reason there is none in d->result.
+  void EnsureWorker(std::unique_ptr<detection::QueryWorker>& worker, Done* d) {
+    if (worker && worker->usable()) return;
+    Forget(worker.get());
+    worker.reset();
+    auto started = detection::QueryWorker::Start(setup_);
+    if (!started.ok()) {
+      d->result = Status(started.status().code(), "query worker: " + started.status().message());
+      return;
+    }
+    worker = std::move(*started);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) worker->Cancel();
+    live_.push_back(worker.get());
+  }
+
+  void Loop() {
+    std::unique_ptr<detection::QueryWorker> worker;
+    Job job{};
+    while (TakeJob(&job)) {
+      // A Result holds a value or an error, never an OK status (asserted in debug builds).
+      Done d{job.index, NowMs(), InternalError("rule not run")};
+      EnsureWorker(worker, &d);
+      if (worker) {
+        detection::RunParams params = base_;
+        params.last_run_ms = job.last_run_ms;
+        d.result = worker->RunRule(rules_[job.index], params, limits_);
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      done_.push_back(std::move(d));
+      cv_.notify_one();
+    }
+    Forget(worker.get());
+  }
+
+  const std::vector<detection::Rule>& rules_;
+  std::deque<Job> jobs_;
+  const detection::WorkerSetup setup_;
+  const detection::RunLimits limits_;
+  const detection::RunParams base_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Done> done_;
+  bool stop_ = false;
+  // The live worker of each thread, for killing them all at shutdown.
+  std::vector<detection::QueryWorker*> live_;
+  std::vector<std::thread> threads_;
+};
+
+void LogRun(const RuleRunReport& run, const std::string& error) {
+  if (run.status.ok()) {
+    LogInfo("rule run", {{"rule", run.rule_id},
+                         {"duration_ms", run.duration_ms},
+                         {"findings", run.findings},
+                         {"alerts", run.alerts},
+                         {"suppressed", run.suppressed}});
+  } else {
+    LogError("rule run failed", {{"rule", run.rule_id}, {"duration_ms", run.duration_ms}, {"error", error}});
+  }
+}
+
+}  // namespace
+
+std::deque<Job> RuleScheduler::EnabledJobs(const RuleStates& states) const {
+  std::deque<Job> jobs;
+  for (std::size_t i = 0; i < rules_.size(); ++i) {
+    if (!detection::EffectiveEnabled(rules_[i], states)) continue;
+    auto it = states.find(rules_[i].id);
+    const int64_t last = it == states.end() ? 0 : it->second.last_run_ms.value_or(0);
+    jobs.push_back({i, last});
+  }
+  return jobs;
+}
+
+// The findings of a successful run as alerts (deduplicated, one transaction);
+// when the store refuses them, as unrecorded alerts the caller delivers from memory.
+std::string RuleScheduler::StoreFindings(const detection::Rule& rule, int64_t version,
+                                         const detection::RuleResult& result, std::optional<int64_t> scan_id,
+                                         RuleRunReport& run, CycleReport& report) {
+  const int64_t dedup_ms = cfg_.alerting.dedup_window_secs * 1000;
+  auto rec = alerting::RecordFindings(rw_, rule, version, result, scan_id, NowMs(), dedup_ms);
+  if (!rec.ok()) {
+    run.status = rec.status();
+    ++report.record_writes_failed;
+    report.record_error = "storing alerts: " + rec.status().message();
+    // Not stored, still delivered (from memory) by the caller.
+    for (auto& a : alerting::CandidateAlerts(rw_, rule, version, result, scan_id, NowMs(), dedup_ms)) {
+      report.unrecorded.push_back(std::move(a));
+    }
+    return report.record_error;
+  }
+  run.alerts = static_cast<int64_t>(rec->created.size());
+  run.suppressed = rec->suppressed;
+  for (auto& a : rec->created) report.alerts.push_back(std::move(a));
+  ++report.record_writes_ok;
+  if (!rec->created.empty() && alerts_committed_) alerts_committed_();
+  return "";
+}
+
+RuleRunReport RuleScheduler::RecordRun(Done& d, const RuleStates& states, std::optional<int64_t> scan_id,
+                                       CycleReport& report) {
+  const detection::Rule& rule = rules_[d.index];
+  RuleRunReport run;
+  run.rule_id = rule.id;
+  std::string error;
+  if (d.result.ok()) {
+    run.duration_ms = d.result->duration_ms;
+    run.findings = static_cast<int64_t>(d.result->rows.size());
+    run.truncated = d.result->truncated;
+    auto st = states.find(rule.id);
+    const int64_t version = st == states.end() ? 1 : st->second.version;
+    error = StoreFindings(rule, version, *d.result, scan_id, run, report);
+    if (run.truncated) LogWarn("rule findings truncated", {{"rule", rule.id}, {"kept", run.findings}});
+  } else {
+    run.status = d.result.status();
+    error = d.result.status().message();
+    run.duration_ms = NowMs() - d.started_ms;
+  }
+  if (!run.status.ok()) ++report.failed;
+  if (Status rs = detection::RecordRuleRun(rw_, rule.id, d.started_ms, run.duration_ms, error); !rs.ok()) {
+    LogError("recording a rule run failed", {{"rule", rule.id}, {"error", rs.message()}});
+    ++report.record_writes_failed;
+    report.record_error = "recording a rule run: " + rs.message();
+  } else {
+    ++report.record_writes_ok;
+  }
+  LogRun(run, error);
+  return run;
+}
+
 Result<CycleReport> RuleScheduler::RunCycle() {
   CycleReport report;
   const int64_t cycle_start = MonotonicMs();
@@ -89,14 +282,7 @@ Result<CycleReport> RuleScheduler::RunCycle() {
   detection::RunParams base;
   base.now_ms = NowMs();
   RETURN_IF_ERROR(detection::FillScanIds(rw_, &base));
-
-  std::deque<Job> jobs;
-  for (std::size_t i = 0; i < rules_.size(); ++i) {
-    if (!detection::EffectiveEnabled(rules_[i], states)) continue;
-    auto it = states.find(rules_[i].id);
-    const int64_t last = it == states.end() ? 0 : it->second.last_run_ms.value_or(0);
-    jobs.push_back({i, last});
-  }
+  std::deque<Job> jobs = EnabledJobs(states);
   if (jobs.empty()) return report;
 
   detection::RunLimits limits;
@@ -109,142 +295,21 @@ Result<CycleReport> RuleScheduler::RunCycle() {
   setup.scan_id = base.scan_id;
   setup.start_timeout_ms = limits.guard.timeout_ms + cfg_.database.busy_timeout_ms;
 
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<Done> done;
-  std::atomic<bool> stop{false};
-  // The live worker of each thread, for killing them all at shutdown.
-  std::vector<detection::QueryWorker*> live;
   const std::size_t total = jobs.size();
-  const int nworkers = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(workers_), total));
-  std::vector<std::thread> threads;
-  for (int w = 0; w < nworkers; ++w) {
-    threads.emplace_back([&] {
-      std::unique_ptr<detection::QueryWorker> worker;
-      auto forget = [&] {
-        if (!worker) return;
-        std::lock_guard<std::mutex> lock(mu);
-        live.erase(std::remove(live.begin(), live.end(), worker.get()), live.end());
-      };
-      while (true) {
-        Job job;
-        {
-          std::lock_guard<std::mutex> lock(mu);
-          if (jobs.empty() || stop) break;
-          job = jobs.front();
-          jobs.pop_front();
-        }
-        // A Result holds a value or an error, never an OK status (asserted in debug builds).
-        Done d{job.index, NowMs(), InternalError("rule not run")};
-        if (!worker || !worker->usable()) {
-          // A worker killed at a deadline (or dead) is replaced.
-          forget();
-          worker.reset();
-          auto started = detection::QueryWorker::Start(setup);
-          if (started.ok()) {
-            worker = std::move(*started);
-            std::lock_guard<std::mutex> lock(mu);
-            if (stop) worker->Cancel();
-            live.push_back(worker.get());
-          } else {
-            d.result = Status(started.status().code(), "query worker: " + started.status().message());
-          }
-        }
-        if (worker) {
-          detection::RunParams params = base;
-          params.last_run_ms = job.last_run_ms;
-          d.result = worker->RunRule(rules_[job.index], params, limits);
-        }
-        std::lock_guard<std::mutex> lock(mu);
-        done.push_back(std::move(d));
-        cv.notify_one();
-      }
-      forget();
-    });
-  }
-
-  bool stopped = false;
-  Status first_error = Status::Ok();
+  const std::optional<int64_t> scan_id = base.scan_id;
+  WorkerPool pool(rules_, std::move(jobs), std::move(setup), limits, std::move(base),
+                  std::min<std::size_t>(static_cast<std::size_t>(workers_), total));
   for (std::size_t handled = 0; handled < total; ++handled) {
-    Done d{0, 0, InternalError("rule not run")};
-    {
-      std::unique_lock<std::mutex> lock(mu);
-      while (done.empty() && !stopped) {
-        cv.wait_for(lock, std::chrono::milliseconds(100));
-        if (done.empty() && stop_check_ && stop_check_()) {
-          // Shutdown: nothing waits for a rule still running. Rules not
-          // finished are not recorded as run.
-          stopped = true;
-          stop = true;
-          for (auto* w : live) w->Cancel();
-        }
-      }
-      if (stopped) break;
-      d = std::move(done.front());
-      done.pop_front();
+    std::optional<Done> d = pool.Next(stop_check_);
+    if (!d) {
+      // Shutdown: rules not finished are not recorded as run.
+      report.stopped = true;
+      break;
     }
-    const detection::Rule& rule = rules_[d.index];
-    RuleRunReport run;
-    run.rule_id = rule.id;
-    std::string error;
-    if (d.result.ok()) {
-      run.duration_ms = d.result->duration_ms;
-      run.findings = static_cast<int64_t>(d.result->rows.size());
-      run.truncated = d.result->truncated;
-      auto st = states.find(rule.id);
-      const int64_t version = st == states.end() ? 1 : st->second.version;
-      auto rec = alerting::RecordFindings(rw_, rule, version, *d.result, base.scan_id, NowMs(),
-                                          cfg_.alerting.dedup_window_secs * 1000);
-      if (rec.ok()) {
-        run.alerts = static_cast<int64_t>(rec->created.size());
-        run.suppressed = rec->suppressed;
-        for (auto& a : rec->created) report.alerts.push_back(std::move(a));
-        ++report.record_writes_ok;
-        if (!rec->created.empty() && alerts_committed_) alerts_committed_();
-      } else {
-        run.status = rec.status();
-        error = "storing alerts: " + rec.status().message();
-        if (first_error.ok()) first_error = rec.status();
-        ++report.record_writes_failed;
-        report.record_error = error;
-        // Not stored, still delivered (from memory) by the caller.
-        for (auto& a : alerting::CandidateAlerts(rw_, rule, version, *d.result, base.scan_id, NowMs(),
-                                                 cfg_.alerting.dedup_window_secs * 1000)) {
-          report.unrecorded.push_back(std::move(a));
-        }
-      }
-      if (run.truncated) {
-        LogWarn("rule findings truncated", {{"rule", rule.id}, {"kept", run.findings}});
-      }
-    } else {
-      run.status = d.result.status();
-      error = d.result.status().message();
-      run.duration_ms = NowMs() - d.started_ms;
-    }
-    if (!run.status.ok()) ++report.failed;
-    Status rs = detection::RecordRuleRun(rw_, rule.id, d.started_ms, run.duration_ms, error);
-    if (!rs.ok()) {
-      LogError("recording a rule run failed", {{"rule", rule.id}, {"error", rs.message()}});
-      ++report.record_writes_failed;
-      report.record_error = "recording a rule run: " + rs.message();
-    } else {
-      ++report.record_writes_ok;
-    }
-    if (run.status.ok()) {
-      LogInfo("rule run", {{"rule", rule.id},
-                           {"duration_ms", run.duration_ms},
-                           {"findings", run.findings},
-                           {"alerts", run.alerts},
-                           {"suppressed", run.suppressed}});
-    } else {
-      LogError("rule run failed", {{"rule", rule.id}, {"duration_ms", run.duration_ms}, {"error", error}});
-    }
-    report.runs.push_back(std::move(run));
+    report.runs.push_back(RecordRun(*d, states, scan_id, report));
   }
-  stop = true;
-  for (auto& t : threads) t.join();
+  pool.Finish();
   report.duration_ms = MonotonicMs() - cycle_start;
-  report.stopped = stopped;
   return report;
 }
 

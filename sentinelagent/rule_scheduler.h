@@ -17,8 +17,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +29,8 @@
 #include "sentinel/base/status.h"
 #include "sentinel/config/config.h"
 #include "sentinel/detection/rule.h"
+#include "sentinel/detection/rule_runner.h"
+#include "sentinel/detection/rule_store.h"
 #include "sentinel/storage/sqlite.h"
 
 namespace sentinel::agent {
@@ -91,7 +96,19 @@ class RuleScheduler {
   using AuditHook = std::function<void(const std::string&, const std::string&, const std::string&)>;
   void SetAuditHook(AuditHook hook) { audit_ = std::move(hook); }
 
+  struct Job;   // a rule to run this cycle
+  struct Done;  // a rule's outcome, from a worker thread
+
  private:
+  using RuleStates = std::map<std::string, detection::RuleState>;
+  std::deque<Job> EnabledJobs(const RuleStates& states) const;
+  // Records one finished rule (alerts, run record, log); its report.
+  RuleRunReport RecordRun(Done& d, const RuleStates& states, std::optional<int64_t> scan_id,
+                          CycleReport& report);
+  // The error text of the run ("" when the alerts were stored).
+  std::string StoreFindings(const detection::Rule& rule, int64_t version, const detection::RuleResult& result,
+                            std::optional<int64_t> scan_id, RuleRunReport& run, CycleReport& report);
+
   config::Config cfg_;
   storage::Database& rw_;
   int workers_;

@@ -1,15 +1,19 @@
 #include "sentinelagent/supervisor.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <filesystem>
-#include <thread>
 
+#include "sentinel/base/files.h"
 #include "sentinel/base/time.h"
 #include "sentinel/telemetry/log.h"
 #include "sentinelagent/privsep.h"
@@ -61,15 +65,25 @@ void Supervisor::StartThroughLauncher(int64_t now_ms) {
   Started(*child, now_ms);
 }
 
+bool WaitForProcessExit(pid_t pid, int64_t timeout_ms) {
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (pidfd.get() < 0) return errno == ESRCH;  // ESRCH: already gone (and reaped)
+  const int64_t deadline = MonotonicMs() + timeout_ms;
+  while (true) {
+    pollfd p{pidfd.get(), POLLIN, 0};
+    const int64_t left = std::max<int64_t>(0, deadline - MonotonicMs());
+    const int n = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, INT32_MAX)));
+    if (n > 0) return true;
+    if (n == 0 || errno != EINTR) return false;
+  }
+}
+
 bool Supervisor::Exited(int* status, int64_t wait_ms) {
   if (launcher_ == nullptr) {
-    const int64_t deadline = MonotonicMs() + wait_ms;
-    while (true) {
-      const pid_t r = waitpid(pid_, status, WNOHANG);
-      if (r == pid_ || r < 0) return true;
-      if (MonotonicMs() >= deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    // Woken by the child's exit itself (a pidfd), not by polling.
+    if (wait_ms > 0) WaitForProcessExit(pid_, wait_ms);
+    const pid_t r = waitpid(pid_, status, WNOHANG);
+    return r == pid_ || r < 0;
   }
   const int64_t deadline = MonotonicMs() + wait_ms;
   while (true) {

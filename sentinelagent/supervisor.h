@@ -70,6 +70,11 @@ class Supervisor {
   bool launcher_lost_ = false;
 };
 
+// Waits up to timeout_ms for the process `pid` (a child, not yet reaped) to
+// exit, woken by the exit itself (pidfd); true when it has exited. Does not
+// reap it.
+bool WaitForProcessExit(pid_t pid, int64_t timeout_ms);
+
 // procmond beside this executable (build tree) or in ../sbin (installed).
 std::string FindProcmond();
 

@@ -17,8 +17,6 @@
 namespace sentinel::procmond {
 namespace {
 
-using fakeproc::FakeProc;
-using fakeproc::FakeProcess;
 using nlohmann::json;
 
 // A process we may not ptrace-read (here: root's, seen as nobody) costs the

@@ -1,0 +1,76 @@
+// The agent's health component and stats as pure functions of a snapshot.
+#include "sentinelagent/agent_report.h"
+
+#include <gtest/gtest.h>
+
+namespace sentinel::agent {
+namespace {
+
+TEST(AgentReportTest, StuckBoundIsTheLargerOfTimeoutPlusGraceAndTwoIntervals) {
+  config::DetectionConfig d;
+  d.rule_timeout_secs = 30;
+  d.interval_secs = 10;
+  EXPECT_EQ(StuckCycleBoundMs(d), 40'000);
+  d.interval_secs = 60;
+  EXPECT_EQ(StuckCycleBoundMs(d), 120'000);
+}
+
+TEST(AgentReportTest, AgentIsOkUntilACycleRunsPastItsBoundOrRecordWritesFail) {
+  AgentStatsSnapshot s;
+  s.cycles = 3;
+  s.last_cycle_ms = 100'000;
+  SelfReportInput in{.pid = 77,
+                     .uptime_ms = 65'000,
+                     .now_ms = 112'000,
+                     .cycle_running_ms = 40'000,
+                     .stuck_cycle_bound_ms = 40'000,
+                     .stats = &s};
+  ipc::ComponentHealth ok = AgentComponent(in);
+  EXPECT_EQ(ok.status, "ok");
+  EXPECT_EQ(ok.detail, "pid 77, up 65 s, 3 detection cycles, last 12 s ago");
+
+  in.cycle_running_ms = 40'001;
+  s.delivery.store_writes = {0, 2, true, "disk I/O error"};
+  ipc::ComponentHealth bad = AgentComponent(in);
+  EXPECT_EQ(bad.status, "unhealthy");
+  EXPECT_EQ(
+      bad.detail,
+      "detection cycle stuck: running for 40 s, over the bound of 40 s (max(detection.rule_timeout_secs + "
+      "10 s, 2 x detection.interval_secs)); delivery record writes failing (2 failed attempts): disk I/O "
+      "error (pid 77, up 65 s, 3 detection cycles, last 12 s ago)");
+}
+
+TEST(AgentReportTest, EnabledSinksNotYetReportedAreUnknown) {
+  alerting::DeliveryMetrics d;
+  alerting::SinkMetrics open;
+  open.name = "hook";
+  open.circuit = alerting::CircuitState::kOpen;
+  d.sinks.push_back(open);
+  std::vector<config::SinkConfig> sinks(3);
+  sinks[0].name = "hook";
+  sinks[1].name = "mail";
+  sinks[2].name = "off";
+  sinks[2].enabled = false;
+  auto c = SinkComponents(d, sinks);
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c[0].name, "sink:hook");
+  EXPECT_EQ(c[0].status, "unhealthy");
+  EXPECT_EQ(c[1].name, "sink:mail");
+  EXPECT_EQ(c[1].status, "unknown");
+}
+
+TEST(AgentReportTest, StatsSumRuleRunsAcrossRules) {
+  AgentStatsSnapshot s;
+  s.rule_runs_ok = {{"a", 2}, {"b", 3}};
+  s.rule_runs_failed = {{"a", 1}};
+  s.collector_pid = 42;
+  nlohmann::json j = StatsJson({.uptime_ms = 9, .reload_requests = 2, .stats = &s});
+  EXPECT_EQ(j["rule_runs"], 5);
+  EXPECT_EQ(j["rule_runs_failed"], 1);
+  EXPECT_EQ(j["collector_pid"], 42);
+  EXPECT_EQ(j["reload_requests"], 2);
+  EXPECT_EQ(j["uptime_ms"], 9);
+}
+
+}  // namespace
+}  // namespace sentinel::agent
