@@ -125,6 +125,16 @@ class QueryWorker {
   // Reads one frame, waiting until deadline_ms (MonotonicMs); kills the
   // worker when it passes.
   Result<std::pair<uint8_t, std::string>> Receive(int64_t deadline_ms, int64_t timeout_ms);
+  using Frame = std::pair<uint8_t, std::string>;  // kind, payload
+  // The next whole frame of buffer_, if there is one (Internal, and the
+  // worker killed, when its length is impossible).
+  Result<std::optional<Frame>> TakeFrame();
+  // Waits up to deadline_ms for more bytes and appends them to buffer_; Ok
+  // also when nothing arrived in this wait. DeadlineExceeded at the
+  // deadline (the worker is killed), Unavailable when the worker is gone.
+  Status ReadMore(int64_t deadline_ms, int64_t timeout_ms);
+  // The worker closed its end: reaps it; Unavailable says how it ended.
+  Status WorkerGone();
   Status Fail(Status s);  // marks the worker unusable, kills it
   void KillLocked();
 
