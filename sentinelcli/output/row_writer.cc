@@ -61,44 +61,29 @@ void AppendNewline(std::string& out, int indent, int depth) {
 template <typename J>
 void AppendJson(std::string& out, const J& j, int indent, int depth);
 
-// [a,b] or, with indent >= 0, one element per line.
+// An array ([a,b]) or object ({"k":v}); with indent >= 0 one element or
+// member per line, members as "k": v.
 template <typename J>
-void AppendJsonArray(std::string& out, const J& j, int indent, int depth) {
+void AppendJsonContainer(std::string& out, const J& j, int indent, int depth) {
+  const bool object = j.is_object();
   if (j.empty()) {
-    out += "[]";
+    out += object ? "{}" : "[]";
     return;
   }
-  out += '[';
-  bool first = true;
-  for (const J& element : j) {
-    if (!first) out += ',';
-    first = false;
-    if (indent >= 0) AppendNewline(out, indent, depth + 1);
-    AppendJson(out, element, indent, depth + 1);
-  }
-  if (indent >= 0) AppendNewline(out, indent, depth);
-  out += ']';
-}
-
-// {"k":v} or, with indent >= 0, one member per line ("k": v).
-template <typename J>
-void AppendJsonObject(std::string& out, const J& j, int indent, int depth) {
-  if (j.empty()) {
-    out += "{}";
-    return;
-  }
-  out += '{';
+  out += object ? '{' : '[';
   bool first = true;
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!first) out += ',';
     first = false;
     if (indent >= 0) AppendNewline(out, indent, depth + 1);
-    internal::AppendJsonString(out, it.key());
-    out += indent >= 0 ? ": " : ":";
+    if (object) {
+      internal::AppendJsonString(out, it.key());
+      out += indent >= 0 ? ": " : ":";
+    }
     AppendJson(out, it.value(), indent, depth + 1);
   }
   if (indent >= 0) AppendNewline(out, indent, depth);
-  out += '}';
+  out += object ? '}' : ']';
 }
 
 // Serialises by hand rather than with dump() so strings get exactly the same
@@ -127,8 +112,8 @@ void AppendJson(std::string& out, const J& j, int indent, int depth) {
       out += '"';
       return;
     }
-    case nlohmann::json::value_t::array: AppendJsonArray(out, j, indent, depth); return;
-    case nlohmann::json::value_t::object: AppendJsonObject(out, j, indent, depth); return;
+    case nlohmann::json::value_t::array:
+    case nlohmann::json::value_t::object: AppendJsonContainer(out, j, indent, depth); return;
   }
   out += "null";
 }

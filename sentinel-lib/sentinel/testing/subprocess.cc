@@ -15,23 +15,28 @@ extern char** environ;
 
 namespace sentinel::testing {
 
-RunResult Run(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-              const std::string& stdin_data) {
+std::vector<std::string> EditedEnvironment(const std::vector<std::string>& edits) {
   std::map<std::string, std::string> vars;
   for (char** e = environ; *e; ++e) {
     std::string s(*e);
     auto eq = s.find('=');
     if (eq != std::string::npos) vars[s.substr(0, eq)] = s.substr(eq + 1);
   }
-  for (const auto& e : env) {
+  for (const auto& e : edits) {
     auto eq = e.find('=');
     if (eq == std::string::npos)
       vars.erase(e);
     else
       vars[e.substr(0, eq)] = e.substr(eq + 1);
   }
-  std::vector<std::string> env_strings;
-  for (auto& [k, v] : vars) env_strings.push_back(k + "=" + v);
+  std::vector<std::string> out;
+  for (const auto& [k, v] : vars) out.push_back(k + "=" + v);
+  return out;
+}
+
+RunResult Run(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+              const std::string& stdin_data) {
+  std::vector<std::string> env_strings = EditedEnvironment(env);
   std::vector<char*> envp, args;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);

@@ -19,6 +19,11 @@ struct RunResult {
   long peak_rss_kib = -1;
 };
 
+// The current environment ("NAME=VALUE" strings, sorted by name) after
+// `edits`, applied in order: "NAME=VALUE" adds or replaces, "NAME" without
+// '=' removes the variable.
+std::vector<std::string> EditedEnvironment(const std::vector<std::string>& edits);
+
 // env entries "NAME=VALUE" are added to (or replace in) the current
 // environment; entries "NAME" without '=' remove the variable.
 RunResult Run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
