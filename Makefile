@@ -41,6 +41,12 @@ debug-test:
 fuzz: deps
 	scripts/fuzz.sh
 
+# clang-tidy on the product code with .clang-tidy (function size and cognitive
+# complexity are errors); needs the built tree of PRESET (scripts/tidy.sh).
+.PHONY: tidy
+tidy: build
+	scripts/tidy.sh $(BUILD)
+
 run: build
 	scripts/run.sh $(BUILD)
 

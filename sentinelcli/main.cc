@@ -2,7 +2,9 @@
 // loads the configuration and hands over to commands/*.
 #include <unistd.h>
 
+#include <functional>
 #include <iostream>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
@@ -19,168 +21,276 @@
 #include "sentinelcli/commands/query.h"
 #include "sentinelcli/commands/rules_cmd.h"
 
-namespace {}
+namespace sentinel::cli {
+namespace {
 
-int main(int argc, char** argv) {
-  // Re-executed as a query worker (sentinel/detection/query_worker.h).
-  if (auto worker = sentinel::detection::RunQueryWorkerIfRequested(argc, argv)) return *worker;
-  using namespace sentinel::cli;
-  CLI::App app{"sentinelcli: query and manage SentinelD"};
-  app.require_subcommand(1);
-  app.fallthrough();
-  app.set_version_flag("--version", std::string("sentinelcli ") + sentinel::kVersion);
-
+// Every value the command line can set; CLI11 writes into it while parsing.
+struct Options {
   GlobalOptions global;
-  app.add_option("--config", global.config_file, "Configuration file (layered over the defaults)");
-  app.add_option("--database", global.database, "Event store path (overrides database.path)");
-  app.add_option("--format", global.format, "Output format: table, json or csv");
-  app.add_flag("--json", global.json, "Same as --format json");
-  app.add_flag("--no-color", global.no_color, "No colour in table output");
-
   QueryArgs query;
-  auto* query_cmd = app.add_subcommand("query", "Run a read-only SQL query over the process history");
+  ExportArgs exp;
+  std::string validate_file;
+  std::string rule_id;
+  std::vector<std::string> rule_files;
+  std::string import_path;
+  std::string export_dir;
+  AlertListArgs alert_list;
+  std::string alert_id;
+  DlqArgs dlq;
+  int64_t audit_limit = 20;
+  std::string keygen_path;
+};
+
+// Actions recorded in the audit ledger: on a signed ledger they need the agent (decisions.md).
+enum class Audited : bool { kNo = false, kYes = true };
+
+// A command that runs: the (sub)command that selects it and what it does.
+struct Command {
+  CLI::App* app;
+  Audited audited;
+  std::function<int(const CommandContext&)> run;
+};
+
+// The first word that is not an option (nor the value of one), or nullptr.
+const char* FirstCommandWord(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--config" || a == "--database" || a == "--format") {
+      ++i;
+      continue;
+    }
+    if (!a.empty() && a[0] == '-') continue;
+    return argv[i];
+  }
+  return nullptr;
+}
+
+bool IsCommandName(std::string_view word) {
+  for (std::string_view name : {"query", "export", "config", "rules", "alerts", "audit", "health"}) {
+    if (word == name) return true;
+  }
+  return false;
+}
+
+class Cli {
+ public:
+  Cli() {
+    app_.require_subcommand(1);
+    app_.fallthrough();
+    app_.set_version_flag("--version", std::string("sentinelcli ") + kVersion);
+    AddGlobalOptions();
+    AddQuery();
+    AddExport();
+    AddConfig();
+    AddRules();
+    AddAlerts();
+    AddAudit();
+    AddHealth();
+  }
+
+  int Main(int argc, char** argv);
+
+ private:
+  void AddGlobalOptions();
+  void AddQuery();
+  void AddExport();
+  void AddConfig();
+  void AddRules();
+  void AddAlerts();
+  void AddDlq(CLI::App* alerts);
+  void AddAudit();
+  void AddHealth();
+  void Add(CLI::App* app, std::function<int(const CommandContext&)> run, Audited audited = Audited::kNo) {
+    commands_.push_back({app, audited, std::move(run)});
+  }
+  int Dispatch(const CommandContext& ctx) const;
+
+  CLI::App app_{"sentinelcli: query and manage SentinelD"};
+  Options o_;
+  std::vector<Command> commands_;
+  CLI::App* config_validate_ = nullptr;
+};
+
+void Cli::AddGlobalOptions() {
+  GlobalOptions& global = o_.global;
+  app_.add_option("--config", global.config_file, "Configuration file (layered over the defaults)");
+  app_.add_option("--database", global.database, "Event store path (overrides database.path)");
+  app_.add_option("--format", global.format, "Output format: table, json or csv");
+  app_.add_flag("--json", global.json, "Same as --format json");
+  app_.add_flag("--no-color", global.no_color, "No colour in table output");
+}
+
+void Cli::AddQuery() {
+  QueryArgs& query = o_.query;
+  auto* query_cmd = app_.add_subcommand("query", "Run a read-only SQL query over the process history");
   query_cmd->add_option("sql", query.sql, "One SELECT statement")->required();
   query_cmd->add_option("--param", query.params, "Named parameter NAME=VALUE (repeatable)");
   query_cmd->add_option("--limit", query.limit, "At most N rows");
   query_cmd->add_option("--offset", query.offset, "Skip the first N rows");
+  Add(
+      query_cmd, [this](const CommandContext& ctx) { return RunQuery(ctx, o_.query); }, Audited::kYes);
+}
 
-  ExportArgs exp;
-  auto* export_cmd = app.add_subcommand("export", "Export a table as JSON lines, CSV or JSON");
+void Cli::AddExport() {
+  ExportArgs& exp = o_.exp;
+  auto* export_cmd = app_.add_subcommand("export", "Export a table as JSON lines, CSV or JSON");
   export_cmd->add_option("table", exp.table, "Table to export")->required();
   export_cmd->add_option("--since", exp.since, "From this time (ISO-8601 or 15m, 2h, 7d)");
   export_cmd->add_option("--until", exp.until, "Before this time (ISO-8601 or 15m, 2h, 7d)");
   export_cmd->add_option("--format", exp.format, "jsonl (default), csv or json");
   export_cmd->add_option("--output", exp.output, "Write to FILE instead of stdout");
+  Add(export_cmd, [this](const CommandContext& ctx) { return RunExport(ctx, o_.exp); });
+}
 
-  auto* config_cmd = app.add_subcommand("config", "Show or validate the configuration");
+void Cli::AddConfig() {
+  auto* config_cmd = app_.add_subcommand("config", "Show or validate the configuration");
   config_cmd->require_subcommand(1);
   auto* config_show = config_cmd->add_subcommand("show", "Print the effective configuration");
-  std::string validate_file;
-  auto* config_validate = config_cmd->add_subcommand("validate", "Validate a configuration file");
-  config_validate->add_option("file", validate_file, "File to validate (default: the layered configuration)");
+  Add(config_show, RunConfigShow);
+  config_validate_ = config_cmd->add_subcommand("validate", "Validate a configuration file");
+  config_validate_->add_option("file", o_.validate_file,
+                               "File to validate (default: the layered configuration)");
+  // With FILE it runs before the layered configuration is loaded (Main).
+  Add(config_validate_, [](const CommandContext& ctx) { return RunConfigValidate(ctx, ""); });
+}
 
+void Cli::AddRules() {
+  std::string& rule_id = o_.rule_id;
   auto* rules_cmd =
-      app.add_subcommand("rules", "List, show, validate, test, enable, disable, import or export rules");
+      app_.add_subcommand("rules", "List, show, validate, test, enable, disable, import or export rules");
   rules_cmd->require_subcommand(1);
   auto* rules_list = rules_cmd->add_subcommand("list", "The rule set the agent loads, with its stored state");
-  std::string rule_id;
+  Add(rules_list, RunRulesList);
   auto* rules_show = rules_cmd->add_subcommand("show", "One rule as YAML (or JSON) with its state");
   rules_show->add_option("id", rule_id, "Rule id")->required();
-  std::vector<std::string> rule_files;
+  Add(rules_show, [this](const CommandContext& ctx) { return RunRulesShow(ctx, o_.rule_id); });
   auto* rules_validate = rules_cmd->add_subcommand("validate", "Check rule files (fields and sandboxed SQL)");
-  rules_validate->add_option("files", rule_files, "Rule files")->required();
+  rules_validate->add_option("files", o_.rule_files, "Rule files")->required();
+  Add(rules_validate, [this](const CommandContext& ctx) { return RunRulesValidate(ctx, o_.rule_files); });
   auto* rules_test = rules_cmd->add_subcommand("test", "Run a rule against the store and print its findings");
   rules_test->add_option("rule", rule_id, "Rule id or rule file")->required();
-  auto* rules_enable = rules_cmd->add_subcommand("enable", "Enable a rule (kept across reloads)");
-  rules_enable->add_option("id", rule_id, "Rule id")->required();
-  auto* rules_disable = rules_cmd->add_subcommand("disable", "Disable a rule (kept across reloads)");
-  rules_disable->add_option("id", rule_id, "Rule id")->required();
-  std::string import_path;
+  Add(rules_test, [this](const CommandContext& ctx) { return RunRulesTest(ctx, o_.rule_id); });
+  for (const bool enable : {true, false}) {
+    auto* cmd = enable ? rules_cmd->add_subcommand("enable", "Enable a rule (kept across reloads)")
+                       : rules_cmd->add_subcommand("disable", "Disable a rule (kept across reloads)");
+    cmd->add_option("id", rule_id, "Rule id")->required();
+    Add(
+        cmd, [this, enable](const CommandContext& ctx) { return RunRulesEnable(ctx, o_.rule_id, enable); },
+        Audited::kYes);
+  }
   auto* rules_import =
       rules_cmd->add_subcommand("import", "Validate rule files and copy them into the rules directory");
-  rules_import->add_option("path", import_path, "Rule file or directory")->required();
-  std::string export_dir;
+  rules_import->add_option("path", o_.import_path, "Rule file or directory")->required();
+  Add(
+      rules_import, [this](const CommandContext& ctx) { return RunRulesImport(ctx, o_.import_path); },
+      Audited::kYes);
   auto* rules_export =
       rules_cmd->add_subcommand("export", "Write every rule as YAML (stdout or --output DIR)");
-  rules_export->add_option("--output", export_dir, "Directory to write <id>.yaml files to");
+  rules_export->add_option("--output", o_.export_dir, "Directory to write <id>.yaml files to");
+  Add(rules_export, [this](const CommandContext& ctx) { return RunRulesExport(ctx, o_.export_dir); });
+}
 
-  auto* alerts_cmd = app.add_subcommand("alerts", "List or show alerts");
+void Cli::AddAlerts() {
+  auto* alerts_cmd = app_.add_subcommand("alerts", "List or show alerts");
   alerts_cmd->require_subcommand(1);
-  AlertListArgs alert_list;
+  AlertListArgs& alert_list = o_.alert_list;
   auto* alerts_list = alerts_cmd->add_subcommand("list", "Alerts, newest first");
   alerts_list->add_option("--severity", alert_list.severity,
                           "At least this severe: low, medium, high, critical");
   alerts_list->add_option("--rule", alert_list.rule, "Only this rule's alerts");
   alerts_list->add_option("--since", alert_list.since, "From this time (ISO-8601 or 15m, 2h, 7d)");
   alerts_list->add_option("--limit", alert_list.limit, "At most N alerts");
-  std::string alert_id;
+  Add(alerts_list, [this](const CommandContext& ctx) { return RunAlertsList(ctx, o_.alert_list); });
   auto* alerts_show = alerts_cmd->add_subcommand("show", "One alert with every field");
-  alerts_show->add_option("id", alert_id, "Alert id")->required();
-  DlqArgs dlq;
-  auto* dlq_cmd = alerts_cmd->add_subcommand("dlq", "The dead-letter queue: deliveries that gave up");
+  alerts_show->add_option("id", o_.alert_id, "Alert id")->required();
+  Add(alerts_show, [this](const CommandContext& ctx) { return RunAlertsShow(ctx, o_.alert_id); });
+  AddDlq(alerts_cmd);
+}
+
+void Cli::AddDlq(CLI::App* alerts) {
+  DlqArgs& dlq = o_.dlq;
+  auto* dlq_cmd = alerts->add_subcommand("dlq", "The dead-letter queue: deliveries that gave up");
   dlq_cmd->require_subcommand(1);
   auto* dlq_list = dlq_cmd->add_subcommand("list", "Dead letters, oldest first");
   dlq_list->add_option("--sink", dlq.sink, "Only this sink's dead letters");
+  Add(dlq_list, [this](const CommandContext& ctx) { return RunDlqList(ctx, o_.dlq); });
   auto* dlq_retry = dlq_cmd->add_subcommand("retry", "Queue dead letters for delivery again (no network)");
   dlq_retry->add_option("ids", dlq.ids, "Dead letter ids (default: all)");
   dlq_retry->add_option("--sink", dlq.sink, "Only this sink's dead letters");
+  Add(
+      dlq_retry, [this](const CommandContext& ctx) { return RunDlqRetry(ctx, o_.dlq); }, Audited::kYes);
+}
 
-  auto* audit_cmd = app.add_subcommand("audit", "Verify or list the tamper-evident audit ledger");
+void Cli::AddAudit() {
+  auto* audit_cmd = app_.add_subcommand("audit", "Verify or list the tamper-evident audit ledger");
   audit_cmd->require_subcommand(1);
   auto* audit_verify =
       audit_cmd->add_subcommand("verify", "Recompute the hash chain and signatures (exit 3 if tampered)");
-  int64_t audit_limit = 20;
+  Add(audit_verify, RunAuditVerify);
   auto* audit_list = audit_cmd->add_subcommand("list", "Show the most recent audit entries");
-  audit_list->add_option("--limit", audit_limit, "At most N most recent entries (0: all)")
+  audit_list->add_option("--limit", o_.audit_limit, "At most N most recent entries (0: all)")
       ->capture_default_str();
-  std::string keygen_path;
+  Add(audit_list, [this](const CommandContext& ctx) { return RunAuditList(ctx, o_.audit_limit); });
   auto* audit_keygen = audit_cmd->add_subcommand("keygen", "Create an Ed25519 signing key file (mode 0600)");
-  audit_keygen->add_option("file", keygen_path, "Private key file to create")->required();
+  audit_keygen->add_option("file", o_.keygen_path, "Private key file to create")->required();
+  Add(audit_keygen, [this](const CommandContext& ctx) { return RunAuditKeygen(ctx, o_.keygen_path); });
+}
 
-  auto* health_cmd = app.add_subcommand(
+void Cli::AddHealth() {
+  auto* health_cmd = app_.add_subcommand(
       "health", "Component health: collector, agent, database, sinks, audit chain (exit 4 if unhealthy)");
+  Add(health_cmd, RunHealth);
+}
 
+int Cli::Main(int argc, char** argv) {
   // Name an unknown command instead of CLI11's "A subcommand is required".
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--config" || a == "--database" || a == "--format") {
-      ++i;
-      continue;
-    }
-    if (!a.empty() && a[0] == '-') continue;
-    if (a != "query" && a != "export" && a != "config" && a != "rules" && a != "alerts" && a != "audit" &&
-        a != "health") {
-      std::cerr << "sentinelcli: unknown command \"" << a
-                << "\" (expected query, export, rules, alerts, audit, health or config; see --help)\n";
-      return kExitUsage;
-    }
-    break;
+  if (const char* word = FirstCommandWord(argc, argv); word != nullptr && !IsCommandName(word)) {
+    std::cerr << "sentinelcli: unknown command \"" << word
+              << "\" (expected query, export, rules, alerts, audit, health or config; see --help)\n";
+    return kExitUsage;
   }
   try {
-    app.parse(argc, argv);
+    app_.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
+    int rc = app_.exit(e);
     return rc == 0 ? kExitOk : kExitUsage;
   }
 
   // Whatever a query asks of SQLite, the process stays bounded (SPEC §6).
-  sentinel::detection::SetMemoryCeiling(sentinel::detection::kDefaultMemoryCeiling);
-  CommandContext ctx{global, {}, DetectTerminal(STDOUT_FILENO, global.no_color), &std::cout, &std::cerr};
+  detection::SetMemoryCeiling(detection::kDefaultMemoryCeiling);
+  CommandContext ctx{
+      o_.global, {}, DetectTerminal(STDOUT_FILENO, o_.global.no_color), &std::cout, &std::cerr};
   // `config validate FILE` checks the file on its own: a broken layered
   // configuration must not stop it.
-  if (config_validate->parsed() && !validate_file.empty()) return RunConfigValidate(ctx, validate_file);
+  if (config_validate_->parsed() && !o_.validate_file.empty())
+    return RunConfigValidate(ctx, o_.validate_file);
 
-  auto loaded = LoadCliConfig(global);
+  auto loaded = LoadCliConfig(o_.global);
   if (!loaded.ok()) {
     std::cerr << "sentinelcli: " << loaded.status().message() << "\n";
     return kExitUsage;
   }
   ctx.config = std::move(loaded).value();
+  return Dispatch(ctx);
+}
 
-  // Actions recorded in the audit ledger: on a signed ledger they need the agent (decisions.md).
-  if (query_cmd->parsed() || rules_enable->parsed() || rules_disable->parsed() || rules_import->parsed() ||
-      dlq_retry->parsed()) {
-    if (sentinel::Status s = RequireCliAudit(ctx); !s.ok()) return FailRuntime(ctx, s);
+int Cli::Dispatch(const CommandContext& ctx) const {
+  for (const Command& command : commands_) {
+    if (!command.app->parsed()) continue;
+    if (command.audited == Audited::kYes) {
+      if (Status s = RequireCliAudit(ctx); !s.ok()) return FailRuntime(ctx, s);
+    }
+    return command.run(ctx);
   }
-  if (query_cmd->parsed()) return RunQuery(ctx, query);
-  if (export_cmd->parsed()) return RunExport(ctx, exp);
-  if (config_show->parsed()) return RunConfigShow(ctx);
-  if (config_validate->parsed()) return RunConfigValidate(ctx, "");
-  if (rules_list->parsed()) return RunRulesList(ctx);
-  if (rules_show->parsed()) return RunRulesShow(ctx, rule_id);
-  if (rules_validate->parsed()) return RunRulesValidate(ctx, rule_files);
-  if (rules_test->parsed()) return RunRulesTest(ctx, rule_id);
-  if (rules_enable->parsed()) return RunRulesEnable(ctx, rule_id, true);
-  if (rules_disable->parsed()) return RunRulesEnable(ctx, rule_id, false);
-  if (rules_import->parsed()) return RunRulesImport(ctx, import_path);
-  if (rules_export->parsed()) return RunRulesExport(ctx, export_dir);
-  if (alerts_list->parsed()) return RunAlertsList(ctx, alert_list);
-  if (alerts_show->parsed()) return RunAlertsShow(ctx, alert_id);
-  if (dlq_list->parsed()) return RunDlqList(ctx, dlq);
-  if (dlq_retry->parsed()) return RunDlqRetry(ctx, dlq);
-  if (health_cmd->parsed()) return RunHealth(ctx);
-  if (audit_verify->parsed()) return RunAuditVerify(ctx);
-  if (audit_list->parsed()) return RunAuditList(ctx, audit_limit);
-  if (audit_keygen->parsed()) return RunAuditKeygen(ctx, keygen_path);
   return kExitUsage;
+}
+
+}  // namespace
+}  // namespace sentinel::cli
+
+int main(int argc, char** argv) {
+  // Re-executed as a query worker (sentinel/detection/query_worker.h).
+  if (auto worker = sentinel::detection::RunQueryWorkerIfRequested(argc, argv)) return *worker;
+  sentinel::cli::Cli cli;
+  return cli.Main(argc, argv);
 }

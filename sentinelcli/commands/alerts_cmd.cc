@@ -29,18 +29,22 @@ std::string ProcessesSummary(const ordered_json& procs) {
   return out;
 }
 
-}  // namespace
-
-int RunAlertsList(const CommandContext& ctx, const AlertListArgs& args) {
-  auto format = ResolveFormat(ctx.global, Format::kTable, /*allow_jsonl=*/true);
-  if (!format.ok()) return Fail(ctx, format.status());
+// The WHERE clause of `alerts list` and the values it binds.
+struct AlertFilter {
   std::string where = "1";
+  std::optional<int64_t> since;
+};
+
+// Checks the flags (InvalidArgument names the bad one) and builds the filter.
+Result<AlertFilter> MakeFilter(const AlertListArgs& args) {
+  AlertFilter filter;
+  std::string& where = filter.where;
   std::vector<std::string> severities;
   if (!args.severity.empty()) {
     auto min = detection::ParseSeverity(ToLower(args.severity));
     if (!min) {
-      return Fail(ctx, InvalidArgumentError("--severity: expected low, medium, high or critical, got " +
-                                            QuoteForMessage(args.severity)));
+      return InvalidArgumentError("--severity: expected low, medium, high or critical, got " +
+                                  QuoteForMessage(args.severity));
     }
     for (auto s : {detection::Severity::kLow, detection::Severity::kMedium, detection::Severity::kHigh,
                    detection::Severity::kCritical}) {
@@ -50,71 +54,97 @@ int RunAlertsList(const CommandContext& ctx, const AlertListArgs& args) {
     where += " AND severity IN ('" + Join(severities, "','") + "')";
   }
   if (!args.rule.empty()) where += " AND rule_id = :rule";
-  std::optional<int64_t> since;
   if (!args.since.empty()) {
     auto t = ParseTimePoint(args.since, NowMs());
-    if (!t.ok()) return Fail(ctx, InvalidArgumentError("--since: " + t.status().message()));
-    since = *t;
+    if (!t.ok()) return InvalidArgumentError("--since: " + t.status().message());
+    filter.since = *t;
     where += " AND alert_time >= :since";
   }
-  if (args.limit && *args.limit < 0) return Fail(ctx, InvalidArgumentError("--limit must be >= 0"));
+  if (args.limit && *args.limit < 0) return InvalidArgumentError("--limit must be >= 0");
+  return filter;
+}
 
+Result<storage::Statement> PrepareList(storage::Database& db, const AlertListArgs& args,
+                                       const AlertFilter& filter) {
+  ASSIGN_OR_RETURN(auto st,
+                   db.Prepare("SELECT " + std::string(alerting::kAlertColumns) + " FROM alerts WHERE " +
+                              filter.where + " ORDER BY alert_time DESC, id DESC" +
+                              (args.limit ? " LIMIT " + std::to_string(*args.limit) : std::string())));
+  if (!args.rule.empty()) RETURN_IF_ERROR(st.BindText(st.ParameterIndex(":rule"), args.rule));
+  if (filter.since) RETURN_IF_ERROR(st.BindInt(st.ParameterIndex(":since"), *filter.since));
+  return st;
+}
+
+std::vector<std::string> ListColumns(bool table) {
+  return table ? std::vector<std::string>{"id", "time", "severity", "rule_id", "status", "title", "processes"}
+               : std::vector<std::string>{
+                     "id",           "alert_time",        "severity",  "rule_id",       "status",
+                     "title",        "description",       "scan_id",   "process_count", "affected_processes",
+                     "rule_version", "execution_time_ms", "dedup_key", "raw_data"};
+}
+
+// One output row of an alert; the cells point into `alert` and into the
+// texts kept here.
+class AlertRow {
+ public:
+  AlertRow(const alerting::Alert& a, bool table) : severity_(detection::SeverityName(a.severity)) {
+    if (table) {
+      time_ = FormatIso8601Ms(a.alert_time);
+      procs_ = ProcessesSummary(a.affected_processes);
+      cells_ = {Cell::Integer(a.id),  Cell::Text(time_),   Cell::Text(severity_), Cell::Text(a.rule_id),
+                Cell::Text(a.status), Cell::Text(a.title), Cell::Text(procs_)};
+      return;
+    }
+    affected_ = a.affected_processes.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
+    cells_ = {Cell::Integer(a.id),
+              Cell::Integer(a.alert_time),
+              Cell::Text(severity_),
+              Cell::Text(a.rule_id),
+              Cell::Text(a.status),
+              Cell::Text(a.title),
+              Cell::Text(a.description),
+              a.scan_id ? Cell::Integer(*a.scan_id) : Cell::Null(),
+              Cell::Integer(a.process_count),
+              Cell::Text(affected_),
+              Cell::Integer(a.rule_version),
+              Cell::Integer(a.execution_time_ms),
+              Cell::Text(a.dedup_key),
+              Cell::Text(a.raw_data)};
+  }
+  AlertRow(const AlertRow&) = delete;
+  AlertRow& operator=(const AlertRow&) = delete;
+  const std::vector<Cell>& cells() const { return cells_; }
+
+ private:
+  const std::string severity_;
+  std::string time_, procs_, affected_;
+  std::vector<Cell> cells_;
+};
+
+Status WriteAlerts(storage::Statement& st, RowWriter& writer, bool table) {
+  RETURN_IF_ERROR(writer.Begin(ListColumns(table)));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    const alerting::Alert a = alerting::AlertFromRow(st);
+    RETURN_IF_ERROR(writer.Row(AlertRow(a, table).cells()));
+  }
+  return writer.End();
+}
+
+}  // namespace
+
+int RunAlertsList(const CommandContext& ctx, const AlertListArgs& args) {
+  auto format = ResolveFormat(ctx.global, Format::kTable, /*allow_jsonl=*/true);
+  if (!format.ok()) return Fail(ctx, format.status());
+  auto filter = MakeFilter(args);
+  if (!filter.ok()) return Fail(ctx, filter.status());
   auto db = OpenEventsReadOnly(ctx);
   if (!db.ok()) return FailRuntime(ctx, db.status());
-  auto st = (*db)->Prepare("SELECT " + std::string(alerting::kAlertColumns) + " FROM alerts WHERE " + where +
-                           " ORDER BY alert_time DESC, id DESC" +
-                           (args.limit ? " LIMIT " + std::to_string(*args.limit) : std::string()));
+  auto st = PrepareList(**db, args, *filter);
   if (!st.ok()) return FailRuntime(ctx, st.status());
-  if (!args.rule.empty()) {
-    if (Status s = st->BindText(st->ParameterIndex(":rule"), args.rule); !s.ok()) return FailRuntime(ctx, s);
-  }
-  if (since) {
-    if (Status s = st->BindInt(st->ParameterIndex(":since"), *since); !s.ok()) return FailRuntime(ctx, s);
-  }
   auto writer = MakeRowWriter(*format, *ctx.out, ctx.term);
-  const bool table = *format == Format::kTable;
-  std::vector<std::string> columns =
-      table ? std::vector<std::string>{"id", "time", "severity", "rule_id", "status", "title", "processes"}
-            : std::vector<std::string>{
-                  "id",           "alert_time",        "severity",  "rule_id",       "status",
-                  "title",        "description",       "scan_id",   "process_count", "affected_processes",
-                  "rule_version", "execution_time_ms", "dedup_key", "raw_data"};
-  Status s = writer->Begin(columns);
-  if (!s.ok()) return FailRuntime(ctx, s);
-  while (true) {
-    auto row = st->Step();
-    if (!row.ok()) return FailRuntime(ctx, row.status());
-    if (!*row) break;
-    alerting::Alert a = alerting::AlertFromRow(*st);
-    const std::string severity(detection::SeverityName(a.severity));
-    std::vector<Cell> cells;
-    std::string time, procs, affected;
-    if (table) {
-      time = FormatIso8601Ms(a.alert_time);
-      procs = ProcessesSummary(a.affected_processes);
-      cells = {Cell::Integer(a.id),  Cell::Text(time),    Cell::Text(severity), Cell::Text(a.rule_id),
-               Cell::Text(a.status), Cell::Text(a.title), Cell::Text(procs)};
-    } else {
-      affected = a.affected_processes.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
-      cells = {Cell::Integer(a.id),
-               Cell::Integer(a.alert_time),
-               Cell::Text(severity),
-               Cell::Text(a.rule_id),
-               Cell::Text(a.status),
-               Cell::Text(a.title),
-               Cell::Text(a.description),
-               a.scan_id ? Cell::Integer(*a.scan_id) : Cell::Null(),
-               Cell::Integer(a.process_count),
-               Cell::Text(affected),
-               Cell::Integer(a.rule_version),
-               Cell::Integer(a.execution_time_ms),
-               Cell::Text(a.dedup_key),
-               Cell::Text(a.raw_data)};
-    }
-    s = writer->Row(cells);
-    if (!s.ok()) return FailRuntime(ctx, s);
-  }
-  s = writer->End();
+  Status s = WriteAlerts(*st, *writer, *format == Format::kTable);
   if (!s.ok()) return FailRuntime(ctx, s);
   return kExitOk;
 }

@@ -18,6 +18,56 @@ const char* Colour(const std::string& status) {
   return "\033[33m";                             // yellow: unknown
 }
 
+// The agent's report, or the offline report (what can be read without the
+// agent) naming why the agent did not give one.
+ipc::HealthReport AskAgent(const config::Config& cfg) {
+  const std::string agent_sock = ipc::SocketPath(cfg.ipc.socket_dir, ipc::kAgentSocket);
+  auto reply = ipc::Call(agent_sock, "health", kAgentTimeoutMs);
+  std::string agent_error;
+  if (reply.ok() && reply->value("ok", false) && reply->contains("result")) {
+    auto parsed = ipc::HealthFromJson((*reply)["result"]);
+    if (parsed.ok()) return std::move(parsed).value();
+    agent_error = "agent at " + agent_sock + " sent a bad health reply: " + parsed.status().message();
+  } else if (reply.ok()) {
+    agent_error =
+        "agent at " + agent_sock + " refused: " + reply->value("error", std::string("no reason given"));
+  } else {
+    agent_error = "agent not answering: " + reply.status().message();
+  }
+  return ipc::OfflineReport(cfg, agent_error, NowMs());
+}
+
+// One line per component: name, status (coloured on a terminal), detail.
+Status WriteTable(const CommandContext& ctx, const ipc::HealthReport& report) {
+  size_t width = 0;
+  for (const auto& c : report.components) width = std::max(width, c.name.size());
+  for (const auto& c : report.components) {
+    std::string status = c.status;
+    status.resize(9, ' ');
+    std::string name = c.name;
+    name.resize(width, ' ');
+    *ctx.out << name << "  ";
+    if (ctx.term.color) {
+      *ctx.out << Colour(c.status) << status << "\033[0m";
+    } else {
+      *ctx.out << status;
+    }
+    *ctx.out << "  " << c.detail << "\n";
+  }
+  ctx.out->flush();
+  if (!ctx.out->good()) return UnavailableError("writing output failed");
+  return Status::Ok();
+}
+
+// "collector (unhealthy), sinks (unknown)"
+std::string NotOk(const ipc::HealthReport& report) {
+  std::string bad;
+  for (const auto& c : report.components) {
+    if (c.status != "ok") bad += (bad.empty() ? "" : ", ") + c.name + " (" + c.status + ")";
+  }
+  return bad;
+}
+
 }  // namespace
 
 int RunHealth(const CommandContext& ctx) {
@@ -26,55 +76,13 @@ int RunHealth(const CommandContext& ctx) {
   if (*format == Format::kCsv) {
     return Fail(ctx, InvalidArgumentError("health prints a table or JSON (--format table|json), not csv"));
   }
-  const config::Config& cfg = ctx.config.config;
-  const std::string agent_sock = ipc::SocketPath(cfg.ipc.socket_dir, ipc::kAgentSocket);
-
-  health::HealthReport report;
-  auto reply = ipc::Call(agent_sock, "health", kAgentTimeoutMs);
-  std::string agent_error;
-  if (reply.ok() && reply->value("ok", false) && reply->contains("result")) {
-    auto parsed = health::HealthFromJson((*reply)["result"]);
-    if (parsed.ok()) {
-      report = std::move(parsed).value();
-    } else {
-      agent_error = "agent at " + agent_sock + " sent a bad health reply: " + parsed.status().message();
-    }
-  } else if (reply.ok()) {
-    agent_error =
-        "agent at " + agent_sock + " refused: " + reply->value("error", std::string("no reason given"));
-  } else {
-    agent_error = "agent not answering: " + reply.status().message();
-  }
-  if (!agent_error.empty()) report = health::OfflineReport(cfg, agent_error, NowMs());
-
-  if (*format == Format::kJson) {
-    Status s = WriteObject(Format::kJson, *ctx.out, health::HealthToJson(report), ctx.term);
-    if (!s.ok()) return FailRuntime(ctx, s);
-  } else {
-    size_t width = 0;
-    for (const auto& c : report.components) width = std::max(width, c.name.size());
-    for (const auto& c : report.components) {
-      std::string status = c.status;
-      status.resize(9, ' ');
-      std::string name = c.name;
-      name.resize(width, ' ');
-      *ctx.out << name << "  ";
-      if (ctx.term.color) {
-        *ctx.out << Colour(c.status) << status << "\033[0m";
-      } else {
-        *ctx.out << status;
-      }
-      *ctx.out << "  " << c.detail << "\n";
-    }
-    ctx.out->flush();
-    if (!ctx.out->good()) return FailRuntime(ctx, UnavailableError("writing output failed"));
-  }
+  const ipc::HealthReport report = AskAgent(ctx.config.config);
+  Status s = *format == Format::kJson
+                 ? WriteObject(Format::kJson, *ctx.out, ipc::HealthToJson(report), ctx.term)
+                 : WriteTable(ctx, report);
+  if (!s.ok()) return FailRuntime(ctx, s);
   if (!report.healthy()) {
-    std::string bad;
-    for (const auto& c : report.components) {
-      if (c.status != "ok") bad += (bad.empty() ? "" : ", ") + c.name + " (" + c.status + ")";
-    }
-    *ctx.err << "sentinelcli: unhealthy: " << bad << "\n";
+    *ctx.err << "sentinelcli: unhealthy: " << NotOk(report) << "\n";
     ctx.err->flush();
     return kExitUnhealthy;
   }

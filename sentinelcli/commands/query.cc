@@ -83,6 +83,50 @@ Cell ToCell(const detection::WireCell& c) {
   }
 }
 
+// The request without its default parameters: SQL, --param values, time limit.
+detection::QueryRequest MakeRequest(const CommandContext& ctx, const QueryArgs& args,
+                                    const std::map<std::string, ParamValue>& params) {
+  detection::QueryRequest request;
+  request.sql = args.sql;
+  request.limits.timeout_ms = ctx.config.config.detection.rule_timeout_secs * 1000;
+  for (const auto& [name, v] : params) {
+    detection::QueryParam p;
+    p.type = v.is_int ? detection::QueryParam::Type::kInteger : detection::QueryParam::Type::kText;
+    p.integer = v.integer;
+    p.text = v.text;
+    request.user_params[name] = std::move(p);
+  }
+  return request;
+}
+
+// Streams the worker's rows to `writer` (after Begin, before End): skips
+// --offset rows, stops after --limit. A failed row read ends the writer's
+// output first; its error is InvalidArgument when the query is the caller's
+// fault (exit 2), anything else for a stopped query or I/O (exit 1).
+Status CopyRows(detection::QueryWorker& worker, RowWriter& writer, const QueryArgs& args, int64_t* written) {
+  int64_t skipped = 0;
+  const int64_t offset = args.offset.value_or(0);
+  std::vector<detection::WireCell> row;
+  std::vector<Cell> cells;
+  while (!args.limit || *written < *args.limit) {
+    auto more = worker.NextRow(&row);
+    if (!more.ok()) {
+      writer.End().IgnoreError();
+      return more.status();
+    }
+    if (!*more) break;
+    if (skipped < offset) {
+      ++skipped;
+      continue;
+    }
+    cells.resize(row.size());
+    for (std::size_t i = 0; i < row.size(); ++i) cells[i] = ToCell(row[i]);
+    RETURN_IF_ERROR(writer.Row(cells));
+    ++*written;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 int RunQuery(const CommandContext& ctx, const QueryArgs& args) {
@@ -96,16 +140,7 @@ int RunQuery(const CommandContext& ctx, const QueryArgs& args) {
   auto db = OpenEventsReadOnly(ctx);
   if (!db.ok()) return FailRuntime(ctx, db.status());
 
-  detection::QueryRequest request;
-  request.sql = args.sql;
-  request.limits.timeout_ms = ctx.config.config.detection.rule_timeout_secs * 1000;
-  for (const auto& [name, v] : *params) {
-    detection::QueryParam p;
-    p.type = v.is_int ? detection::QueryParam::Type::kInteger : detection::QueryParam::Type::kText;
-    p.integer = v.integer;
-    p.text = v.text;
-    request.user_params[name] = std::move(p);
-  }
+  detection::QueryRequest request = MakeRequest(ctx, args, *params);
   auto defaults = StandardParams(**db);
   if (!defaults.ok()) return FailRuntime(ctx, defaults.status());
   request.default_params = std::move(*defaults);
@@ -134,30 +169,9 @@ int RunQuery(const CommandContext& ctx, const QueryArgs& args) {
   auto writer = MakeRowWriter(*format, *ctx.out, ctx.term);
   Status s = writer->Begin(*columns);
   if (!s.ok()) return Fail(ctx, s);
-  int64_t skipped = 0, written = 0;
-  const int64_t offset = args.offset.value_or(0);
-  std::vector<detection::WireCell> row;
-  std::vector<Cell> cells;
-  while (!args.limit || written < *args.limit) {
-    auto more = (*worker)->NextRow(&row);
-    if (!more.ok()) {
-      writer->End().IgnoreError();
-      Status err = more.status();
-      // A rejected query is the caller's; a stopped one or I/O is a runtime failure.
-      if (err.code() == StatusCode::kInvalidArgument) return Fail(ctx, err);
-      return FailRuntime(ctx, err);
-    }
-    if (!*more) break;
-    if (skipped < offset) {
-      ++skipped;
-      continue;
-    }
-    cells.resize(row.size());
-    for (std::size_t i = 0; i < row.size(); ++i) cells[i] = ToCell(row[i]);
-    s = writer->Row(cells);
-    if (!s.ok()) return Fail(ctx, s);
-    ++written;
-  }
+  int64_t written = 0;
+  s = CopyRows(**worker, *writer, args, &written);
+  if (!s.ok()) return Fail(ctx, s);
   s = writer->End();
   audit("query_executed", {{"rows", written}, {"ok", s.ok()}});
   if (!s.ok()) return Fail(ctx, s);

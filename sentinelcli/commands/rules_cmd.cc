@@ -145,6 +145,101 @@ std::string ReadAll(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+// `rules show` as a table: comment lines with the source and the stored
+// state, then the rule as YAML with its effective `enabled`.
+void WriteRuleYaml(std::ostream& out, const Rule& r, const std::map<std::string, RuleState>& states) {
+  Rule shown = r;
+  shown.enabled = detection::EffectiveEnabled(r, states);
+  out << "# source: " << r.source_path << "\n";
+  auto it = states.find(r.id);
+  if (it != states.end()) {
+    out << "# version: " << it->second.version
+        << (it->second.enabled_override ? (*it->second.enabled_override ? "  (enabled by the operator)"
+                                                                        : "  (disabled by the operator)")
+                                        : "")
+        << "\n";
+    if (it->second.last_run_ms) {
+      out << "# last run: " << FormatIso8601Ms(*it->second.last_run_ms) << " ("
+          << it->second.last_duration_ms.value_or(0) << " ms)"
+          << (it->second.last_error ? ", error: " + EscapeText(*it->second.last_error) : std::string())
+          << "\n";
+    }
+  }
+  out << detection::RuleToYaml(shown);
+}
+
+// The files an import of `path` (a rule file or a directory of them) reads.
+Result<std::vector<std::string>> ImportSources(const std::string& path) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    ASSIGN_OR_RETURN(auto listed, detection::ListRuleFiles(path));
+    for (const auto& f : listed) files.push_back(f.string());
+    if (files.empty()) return InvalidArgumentError(path + ": no *.yaml rule files");
+  } else if (fs::exists(path, ec)) {
+    files.push_back(path);
+  } else {
+    return InvalidArgumentError(path + ": no such file or directory");
+  }
+  return files;
+}
+
+// A validated rule to import and the exact text of its file.
+using ImportedRule = std::pair<Rule, std::string>;
+
+// Everything is checked before anything is written: an import is all or
+// nothing. InvalidArgument names the first file that cannot be imported: it
+// is invalid, repeats an id of the import, or reuses the id of a built-in
+// rule or of a rule file other than its destination in `target_dir`.
+Result<std::vector<ImportedRule>> CheckImport(storage::Database& schema,
+                                              const std::vector<std::string>& files,
+                                              const detection::RuleSet& existing,
+                                              const fs::path& target_dir) {
+  std::vector<ImportedRule> accepted;
+  std::set<std::string> ids;
+  for (const auto& f : files) {
+    auto r = ValidateFile(schema, f);
+    if (!r.ok()) return InvalidArgumentError(r.status().message() + " (nothing imported)");
+    if (!ids.insert(r->id).second) {
+      return InvalidArgumentError(f + ": id: " + QuoteForMessage(r->id) +
+                                  " appears twice in the import (nothing imported)");
+    }
+    const Rule* clash = FindRule(existing, r->id);
+    const fs::path dest = target_dir / (r->id + ".yaml");
+    if (clash != nullptr &&
+        (clash->source == detection::RuleSource::kBuiltin || clash->source_path != dest.string())) {
+      return InvalidArgumentError(f + ": id: " + QuoteForMessage(r->id) + " is already defined by " +
+                                  clash->source_path + " (nothing imported)");
+    }
+    accepted.emplace_back(std::move(*r), ReadAll(f));
+  }
+  return accepted;
+}
+
+// Creates the rules directory (mode 0750) when it does not exist yet.
+Status EnsureRulesDir(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::exists(dir, ec)) return Status::Ok();
+  fs::create_directories(dir, ec);
+  if (ec) return UnavailableError(dir.string() + ": cannot create: " + ec.message());
+  ::chmod(dir.c_str(), 0750);
+  return Status::Ok();
+}
+
+void RecordImport(const CommandContext& ctx, const std::string& path, const fs::path& target_dir,
+                  const std::vector<ImportedRule>& accepted) {
+  auto trail = OpenCliTrail(ctx);
+  if (!trail) return;
+  nlohmann::json rules = nlohmann::json::array();
+  for (const auto& [rule, text] : accepted) {
+    rules.push_back({{"id", rule.id}, {"checksum", rule.Checksum()}, {"from", rule.source_path}});
+  }
+  trail->Record("bundle_imported", {{"source", path},
+                                    {"target_dir", target_dir.string()},
+                                    {"rules", rules},
+                                    {"uid", static_cast<int64_t>(::getuid())}});
+}
+
 }  // namespace
 
 int RunRulesList(const CommandContext& ctx) {
@@ -185,25 +280,7 @@ int RunRulesShow(const CommandContext& ctx, const std::string& id) {
     Status s = WriteJsonRows(*writer, cols, {j});
     if (!s.ok()) return FailRuntime(ctx, s);
   } else {
-    Rule shown = *r;
-    shown.enabled = detection::EffectiveEnabled(*r, states);
-    *ctx.out << "# source: " << r->source_path << "\n";
-    auto it = states.find(r->id);
-    if (it != states.end()) {
-      *ctx.out << "# version: " << it->second.version
-               << (it->second.enabled_override
-                       ? (*it->second.enabled_override ? "  (enabled by the operator)"
-                                                       : "  (disabled by the operator)")
-                       : "")
-               << "\n";
-      if (it->second.last_run_ms) {
-        *ctx.out << "# last run: " << FormatIso8601Ms(*it->second.last_run_ms) << " ("
-                 << it->second.last_duration_ms.value_or(0) << " ms)"
-                 << (it->second.last_error ? ", error: " + EscapeText(*it->second.last_error) : std::string())
-                 << "\n";
-      }
-    }
-    *ctx.out << detection::RuleToYaml(shown);
+    WriteRuleYaml(*ctx.out, *r, states);
   }
   ctx.out->flush();
   return kExitOk;
@@ -317,64 +394,21 @@ int RunRulesImport(const CommandContext& ctx, const std::string& path) {
   const auto& dirs = ctx.config.config.detection.rules_dirs;
   if (dirs.empty())
     return Fail(ctx, InvalidArgumentError("detection.rules_dirs is empty: nowhere to import rules to"));
-  std::vector<std::string> files;
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) {
-    auto listed = detection::ListRuleFiles(path);
-    if (!listed.ok()) return Fail(ctx, listed.status());
-    for (const auto& f : *listed) files.push_back(f.string());
-    if (files.empty()) return Fail(ctx, InvalidArgumentError(path + ": no *.yaml rule files"));
-  } else if (fs::exists(path, ec)) {
-    files.push_back(path);
-  } else {
-    return Fail(ctx, InvalidArgumentError(path + ": no such file or directory"));
-  }
+  auto files = ImportSources(path);
+  if (!files.ok()) return Fail(ctx, files.status());
   auto schema = detection::OpenSchemaOnlyEventStore();
   if (!schema.ok()) return FailRuntime(ctx, schema.status());
   const fs::path target_dir = dirs.front();
-  detection::RuleSet existing = LoadConfiguredRules(ctx, false);
-  // Everything is checked before anything is written: an import is all or nothing.
-  std::vector<std::pair<Rule, std::string>> accepted;
-  std::set<std::string> ids;
-  for (const auto& f : files) {
-    auto r = ValidateFile(**schema, f);
-    if (!r.ok()) return Fail(ctx, InvalidArgumentError(r.status().message() + " (nothing imported)"));
-    if (!ids.insert(r->id).second) {
-      return Fail(ctx, InvalidArgumentError(f + ": id: " + QuoteForMessage(r->id) +
-                                            " appears twice in the import (nothing imported)"));
-    }
-    const Rule* clash = FindRule(existing, r->id);
-    const fs::path dest = target_dir / (r->id + ".yaml");
-    if (clash != nullptr &&
-        (clash->source == detection::RuleSource::kBuiltin || clash->source_path != dest.string())) {
-      return Fail(ctx,
-                  InvalidArgumentError(f + ": id: " + QuoteForMessage(r->id) + " is already defined by " +
-                                       clash->source_path + " (nothing imported)"));
-    }
-    accepted.emplace_back(std::move(*r), ReadAll(f));
-  }
-  if (!fs::exists(target_dir, ec)) {
-    fs::create_directories(target_dir, ec);
-    if (ec)
-      return FailRuntime(ctx, UnavailableError(target_dir.string() + ": cannot create: " + ec.message()));
-    ::chmod(target_dir.c_str(), 0750);
-  }
-  for (const auto& [rule, text] : accepted) {
+  auto accepted = CheckImport(**schema, *files, LoadConfiguredRules(ctx, false), target_dir);
+  if (!accepted.ok()) return Fail(ctx, accepted.status());
+  if (Status s = EnsureRulesDir(target_dir); !s.ok()) return FailRuntime(ctx, s);
+  for (const auto& [rule, text] : *accepted) {
     Status s = WriteFileAtomically(target_dir / (rule.id + ".yaml"), text);
     if (!s.ok()) return FailRuntime(ctx, s);
     *ctx.out << "imported " << rule.id << " -> " << (target_dir / (rule.id + ".yaml")).string() << "\n";
   }
-  if (auto trail = OpenCliTrail(ctx)) {
-    nlohmann::json rules = nlohmann::json::array();
-    for (const auto& [rule, text] : accepted) {
-      rules.push_back({{"id", rule.id}, {"checksum", rule.Checksum()}, {"from", rule.source_path}});
-    }
-    trail->Record("bundle_imported", {{"source", path},
-                                      {"target_dir", target_dir.string()},
-                                      {"rules", rules},
-                                      {"uid", static_cast<int64_t>(::getuid())}});
-  }
-  *ctx.out << accepted.size() << " rule(s) imported; a running sentinelagent loads them on SIGHUP\n";
+  RecordImport(ctx, path, target_dir, *accepted);
+  *ctx.out << accepted->size() << " rule(s) imported; a running sentinelagent loads them on SIGHUP\n";
   return kExitOk;
 }
 

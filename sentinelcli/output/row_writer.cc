@@ -58,6 +58,34 @@ void AppendNewline(std::string& out, int indent, int depth) {
   out.append(static_cast<size_t>(indent) * static_cast<size_t>(depth), ' ');
 }
 
+template <typename J>
+void AppendJson(std::string& out, const J& j, int indent, int depth);
+
+// An array ([a,b]) or object ({"k":v}); with indent >= 0 one element or
+// member per line, members as "k": v.
+template <typename J>
+void AppendJsonContainer(std::string& out, const J& j, int indent, int depth) {
+  const bool object = j.is_object();
+  if (j.empty()) {
+    out += object ? "{}" : "[]";
+    return;
+  }
+  out += object ? '{' : '[';
+  bool first = true;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!first) out += ',';
+    first = false;
+    if (indent >= 0) AppendNewline(out, indent, depth + 1);
+    if (object) {
+      internal::AppendJsonString(out, it.key());
+      out += indent >= 0 ? ": " : ":";
+    }
+    AppendJson(out, it.value(), indent, depth + 1);
+  }
+  if (indent >= 0) AppendNewline(out, indent, depth);
+  out += object ? '}' : ']';
+}
+
 // Serialises by hand rather than with dump() so strings get exactly the same
 // escaping as result rows (unsafe code points as \u, invalid UTF-8 as
 // U+FFFD) and nothing can throw. indent < 0: compact.
@@ -84,42 +112,8 @@ void AppendJson(std::string& out, const J& j, int indent, int depth) {
       out += '"';
       return;
     }
-    case nlohmann::json::value_t::array: {
-      if (j.empty()) {
-        out += "[]";
-        return;
-      }
-      out += '[';
-      bool first = true;
-      for (const J& element : j) {
-        if (!first) out += ',';
-        first = false;
-        if (indent >= 0) AppendNewline(out, indent, depth + 1);
-        AppendJson(out, element, indent, depth + 1);
-      }
-      if (indent >= 0) AppendNewline(out, indent, depth);
-      out += ']';
-      return;
-    }
-    case nlohmann::json::value_t::object: {
-      if (j.empty()) {
-        out += "{}";
-        return;
-      }
-      out += '{';
-      bool first = true;
-      for (auto it = j.begin(); it != j.end(); ++it) {
-        if (!first) out += ',';
-        first = false;
-        if (indent >= 0) AppendNewline(out, indent, depth + 1);
-        internal::AppendJsonString(out, it.key());
-        out += indent >= 0 ? ": " : ":";
-        AppendJson(out, it.value(), indent, depth + 1);
-      }
-      if (indent >= 0) AppendNewline(out, indent, depth);
-      out += '}';
-      return;
-    }
+    case nlohmann::json::value_t::array:
+    case nlohmann::json::value_t::object: AppendJsonContainer(out, j, indent, depth); return;
   }
   out += "null";
 }

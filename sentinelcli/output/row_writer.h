@@ -6,47 +6,11 @@
 // kTableLookAheadRows rows (each cell capped at kTableMaxCellWidth columns) to
 // size its columns.
 //
-// Formats, exactly:
-//   json   One JSON document: an array of objects whose keys are the column
-//          names in column order, one object per line:
-//            [
-//            {"pid":1,"name":"init"},
-//            {"pid":2,"name":"kthreadd"}
-//            ]
-//          An empty result is `[]`. Duplicate column names (SELECT a, a) get
-//          a ":N" suffix ("a", "a:1") so no value is lost to a parser that
-//          keeps the last duplicate key.
-//   jsonl  One such object per line, nothing else (empty result: no output).
-//   csv    RFC 4180 with a header line, except that lines end in LF (not
-//          CRLF): what Unix tools expect, and what Python's csv, pandas,
-//          LibreOffice and Excel read without trouble. Fields are quoted when
-//          they contain a comma, quote, CR or LF, with quotes doubled. NULL is
-//          an empty unquoted field; an empty string is `""`, so the two stay
-//          distinguishable (as PostgreSQL's COPY ... CSV does). CSV is read by
-//          people (a terminal, a spreadsheet), so text cells go through the
-//          one output escaper (base EscapeText: control characters, C1, bidi
-//          and invisible code points and invalid UTF-8 bytes become \xNN,
-//          \n, \uXXXX), and are neutralised against formula injection as
-//          OWASP recommends: a text cell starting with = + - @, TAB or CR is
-//          prefixed with ' and quoted ("'=1+1", "'-bash"). Numbers written
-//          from INTEGER/REAL values (-5, -2.5) are never altered. Use json or
-//          jsonl for byte-exact values (docs/output-formats.md).
-//   table  For people: a header, a rule, one line per row, then "(N rows)".
-//          Columns are separated by " | "; numbers are right-aligned. See
-//          MakeRowWriter for widths, truncation and escaping.
-//
-// Values, in every format: INTEGER as a number; REAL as the shortest decimal
-// that reads back to the same double, always with a '.' or an exponent
-// ("3.0", "0.1", "1e+20"), non-finite reals as null in JSON and as
-// "Inf"/"-Inf"/"NaN" in csv/table; TEXT with invalid UTF-8 replaced by U+FFFD
-// (one per invalid byte, as base SanitizeUtf8 does) in json/jsonl, \xNN in
-// csv/table; BLOB as
-// lowercase hex ("x'0aff'" in table, "0aff" elsewhere).
-//
-// JSON strings escape, losslessly as \uXXXX, every control character (C0,
-// DEL, C1) and the invisible or bidirectional-override code points (U+200B..F,
-// U+202A..E, U+2066..9, U+FEFF, ...) so JSON printed to a terminal can neither
-// inject escape sequences nor visually reorder text.
+// The formats, byte for byte (json, jsonl, csv, table; how each value type
+// and unsafe text is written): docs/output-formats.md, "Formats, exactly".
+// Text from the host is never written raw: csv and table cells go through the
+// one output escaper (base EscapeText), JSON strings escape every control,
+// invisible and bidi code point as \uXXXX.
 //
 // Write errors: every call checks the stream; a failure (badbit/failbit, a
 // closed pipe, a full disk) is returned as UNAVAILABLE or DATA_LOSS ("writing

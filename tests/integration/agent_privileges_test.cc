@@ -25,46 +25,6 @@
 namespace sentinel::itest {
 namespace {
 
-struct ProcInfo {
-  pid_t ppid = 0;
-  char state = '?';
-  std::string comm;
-};
-std::optional<ProcInfo> ReadProc(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return std::nullopt;
-  const auto open = line.find('(');
-  const auto close = line.rfind(')');
-  if (open == std::string::npos || close == std::string::npos) return std::nullopt;
-  ProcInfo p;
-  p.comm = line.substr(open + 1, close - open - 1);
-  std::istringstream rest(line.substr(close + 2));
-  rest >> p.state >> p.ppid;
-  return p;
-}
-
-bool Alive(pid_t pid) {
-  auto p = ReadProc(pid);
-  return p.has_value() && p->state != 'Z' && p->state != 'X';
-}
-
-// Live children of `parent` (all of them, whatever their name).
-std::vector<std::pair<pid_t, std::string>> Children(pid_t parent) {
-  std::vector<std::pair<pid_t, std::string>> out;
-  DIR* d = ::opendir("/proc");
-  if (d == nullptr) return out;
-  while (dirent* e = ::readdir(d)) {
-    char* end = nullptr;
-    const long pid = std::strtol(e->d_name, &end, 10);
-    if (end == e->d_name || *end != '\0') continue;
-    auto p = ReadProc(static_cast<pid_t>(pid));
-    if (p && p->ppid == parent && p->state != 'Z') out.emplace_back(static_cast<pid_t>(pid), p->comm);
-  }
-  ::closedir(d);
-  return out;
-}
-
 // "Key:\tvalue" of /proc/PID/status, without the tab.
 std::string Status(pid_t pid, const std::string& key) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");
@@ -110,10 +70,10 @@ class AgentPrivilegesTest : public ::testing::Test {
   bool WaitForTree(pid_t agent, pid_t* launcher, pid_t* procmond) {
     return WaitFor(
         [&] {
-          auto kids = Children(agent);
+          auto kids = LiveChildren(agent);
           if (kids.size() != 1 || kids[0].second != "sentinel-launch") return false;
           *launcher = kids[0].first;
-          auto grandkids = Children(*launcher);
+          auto grandkids = LiveChildren(*launcher);
           if (grandkids.size() != 1 || grandkids[0].second != "procmond") return false;
           *procmond = grandkids[0].first;
           return true;
@@ -162,7 +122,7 @@ TEST_F(AgentPrivilegesTest, RootAgentRunsAsServiceUserWithNoCapabilityBesideARoo
 
   // The launcher: root, and its only child is procmond.
   EXPECT_EQ(Status(launcher, "Uid"), "0\t0\t0\t0");
-  auto kids = Children(launcher);
+  auto kids = LiveChildren(launcher);
   ASSERT_EQ(kids.size(), 1u);
   EXPECT_EQ(kids[0].first, procmond);
   EXPECT_EQ(kids[0].second, "procmond");

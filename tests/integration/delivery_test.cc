@@ -54,7 +54,8 @@ class CountingReceiver {
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // stop() does nothing before the server runs: wait for it.
+    EXPECT_TRUE(WaitFor([this] { return server_.is_running(); }, std::chrono::seconds(30)));
   }
   ~CountingReceiver() {
     server_.stop();

@@ -52,11 +52,7 @@ class DetectionTest : public ::testing::Test {
     ::mkdir(rules_dir_.c_str(), 0755);  // readable by the agent's user
   }
   std::vector<std::string> Env(std::vector<std::string> extra = {}) const {
-    extra.push_back("SENTINELD_DATABASE__PATH=" + db_);
-    extra.push_back("SENTINELD_DATABASE__AUDIT_PATH=" + sb_.File("audit.db"));
-    extra.push_back("SENTINELD_DETECTION__RULES_DIRS=[" + rules_dir_ + "]");
-    extra.push_back("SENTINELD_TELEMETRY__LOG_FORMAT=text");
-    return extra;
+    return DetectionEnv(sb_, db_, rules_dir_, std::move(extra));
   }
   RunResult Scan() const { return sb_.Procmond({"--once"}, Env()); }
   RunResult AgentOnce(std::vector<std::string> env = {}) const {

@@ -35,14 +35,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-nlohmann::json Component(const nlohmann::json& report, const std::string& name) {
-  if (report.is_object() && report.contains("components")) {
-    for (const auto& c : report["components"])
-      if (c.value("name", "") == name) return c;
-  }
-  return nlohmann::json::object();
-}
-
 // A tmpfs of `size` mounted on `dir`, detached again on destruction.
 class TmpfsMount {
  public:
@@ -78,16 +70,16 @@ class Filler {
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     FillOnce();
     thread_ = std::thread([this] {
-      while (!stop_) {
+      while (!stop_.stopped()) {
         FillOnce();
-        for (int i = 0; i < 10 && !stop_; ++i) std::this_thread::sleep_for(10ms);
+        stop_.WaitFor(100ms);
       }
     });
   }
   ~Filler() { Free(); }
   bool hit_enospc() const { return enospc_; }
   void Free() {
-    stop_ = true;
+    stop_.Stop();
     if (thread_.joinable()) thread_.join();
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
@@ -112,7 +104,7 @@ class Filler {
 
   std::string path_;
   int fd_ = -1;
-  std::atomic<bool> stop_{false};
+  StopSignal stop_;
   std::atomic<bool> enospc_{false};
   std::thread thread_;
 };
@@ -190,8 +182,8 @@ TEST(FullDiskTest, HealthNamesFailingWritesAlertsStillReachStdoutAndSigtermIsHon
   ASSERT_TRUE(WaitFor(
       [&] {
         if (!scrape()) return false;
-        const std::string agent_detail = Component(health, "agent").value("detail", "");
-        const std::string collector_detail = Component(health, "collector").value("detail", "");
+        const std::string agent_detail = HealthComponent(health, "agent").value("detail", "");
+        const std::string collector_detail = HealthComponent(health, "collector").value("detail", "");
         return health_status == 503 && Contains(agent_detail, "alert record writes failing") &&
                Contains(collector_detail, "scan batch writes failing") &&
                MetricSample(metrics, "sentinel_alerts_unrecorded_total").value_or(0) >= 1 &&
@@ -202,8 +194,8 @@ TEST(FullDiskTest, HealthNamesFailingWritesAlertsStillReachStdoutAndSigtermIsHon
       180s))
       << health.dump(2) << "\n"
       << metrics << log();
-  EXPECT_EQ(Component(health, "agent").value("status", ""), "unhealthy");
-  EXPECT_EQ(Component(health, "collector").value("status", ""), "unhealthy");
+  EXPECT_EQ(HealthComponent(health, "agent").value("status", ""), "unhealthy");
+  EXPECT_EQ(HealthComponent(health, "collector").value("status", ""), "unhealthy");
   EXPECT_GE(MetricSample(metrics, "sentinel_store_write_failures_total{path=\"alert_records\"}").value_or(0),
             1)
       << metrics;

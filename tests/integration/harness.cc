@@ -11,9 +11,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <ostream>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -67,26 +70,6 @@ std::vector<std::string> IsolatedEnv(const std::string& root, const std::vector<
   edits.push_back("SENTINELD_TELEMETRY__HTTP_LISTEN=");
   edits.insert(edits.end(), extra.begin(), extra.end());
   return edits;
-}
-
-std::vector<std::string> ApplyEnv(const std::vector<std::string>& edits) {
-  std::map<std::string, std::string> vars;
-  for (char** e = environ; *e; ++e) {
-    std::string s(*e);
-    auto eq = s.find('=');
-    if (eq != std::string::npos) vars[s.substr(0, eq)] = s.substr(eq + 1);
-  }
-  for (const auto& e : edits) {
-    auto eq = e.find('=');
-    if (eq == std::string::npos) {
-      vars.erase(e);
-    } else {
-      vars[e.substr(0, eq)] = e.substr(eq + 1);
-    }
-  }
-  std::vector<std::string> out;
-  for (const auto& [k, v] : vars) out.push_back(k + "=" + v);
-  return out;
 }
 
 std::optional<double> MetricSample(const std::string& metrics, const std::string& prefix) {
@@ -220,7 +203,7 @@ std::set<std::string> ListDir(const std::string& dir) {
 Child::Child(const std::vector<std::string>& argv, const std::vector<std::string>& env_edits,
              const std::string& stdout_file, const std::string& stderr_file, bool new_group) {
   std::vector<std::string> args = argv;
-  std::vector<std::string> env = ApplyEnv(env_edits);
+  std::vector<std::string> env = testing::EditedEnvironment(env_edits);
   std::vector<char*> argp = Pointers(args), envp = Pointers(env);
   auto open_out = [](const std::string& f) {
     return ::open(f.empty() ? "/dev/null" : f.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -280,7 +263,7 @@ std::optional<int> Child::Wait(std::chrono::milliseconds timeout) {
 RunResult RunOnPty(const std::vector<std::string>& argv, const std::vector<std::string>& env_edits) {
   RunResult r;
   std::vector<std::string> args = argv;
-  std::vector<std::string> env = ApplyEnv(env_edits);
+  std::vector<std::string> env = testing::EditedEnvironment(env_edits);
   std::vector<char*> argp = Pointers(args), envp = Pointers(env);
   int master = -1, slave = -1;
   winsize ws{};
@@ -387,6 +370,75 @@ std::vector<std::string> SplitLines(const std::string& text) {
 
 bool Contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
+}
+
+std::vector<std::string> DetectionEnv(const Sandbox& sb, const std::string& db, const std::string& rules_dir,
+                                      std::vector<std::string> extra) {
+  extra.push_back("SENTINELD_DATABASE__PATH=" + db);
+  extra.push_back("SENTINELD_DATABASE__AUDIT_PATH=" + sb.File("audit.db"));
+  extra.push_back("SENTINELD_DETECTION__RULES_DIRS=[" + rules_dir + "]");
+  extra.push_back("SENTINELD_TELEMETRY__LOG_FORMAT=text");
+  return extra;
+}
+
+nlohmann::json HealthComponent(const nlohmann::json& report, const std::string& name) {
+  if (report.is_object() && report.contains("components")) {
+    for (const auto& c : report["components"])
+      if (c.value("name", "") == name) return c;
+  }
+  return nlohmann::json::object();
+}
+
+std::optional<ProcInfo> ReadProc(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return std::nullopt;
+  const auto open = line.find('(');
+  const auto close = line.rfind(')');
+  if (open == std::string::npos || close == std::string::npos) return std::nullopt;
+  ProcInfo p;
+  p.comm = line.substr(open + 1, close - open - 1);
+  std::istringstream rest(line.substr(close + 2));
+  rest >> p.state >> p.ppid;
+  return p;
+}
+
+bool Alive(pid_t pid) {
+  auto p = ReadProc(pid);
+  return p.has_value() && p->state != 'Z' && p->state != 'X';
+}
+
+std::vector<std::pair<pid_t, std::string>> LiveChildren(pid_t parent) {
+  std::vector<std::pair<pid_t, std::string>> out;
+  DIR* d = ::opendir("/proc");
+  if (d == nullptr) return out;
+  while (dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    const long pid = std::strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0') continue;
+    auto p = ReadProc(static_cast<pid_t>(pid));
+    if (p && p->ppid == parent && p->state != 'Z') out.emplace_back(static_cast<pid_t>(pid), p->comm);
+  }
+  ::closedir(d);
+  return out;
+}
+
+void StopSignal::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool StopSignal::stopped() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopped_;
+}
+
+bool StopSignal::WaitFor(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, timeout, [this] { return stopped_; });
 }
 
 void SleepMs(int ms) {

@@ -6,19 +6,24 @@
 // Also: snapshots of database files (to prove "nothing changed"), a
 // background child with RAII cleanup, a pseudo-terminal runner (colour
 // tests) and small SQLite helpers that use the C API directly, not SentinelD
-// code. Test-only; single-threaded.
+// code. Test-only; single-threaded except StopSignal.
 #pragma once
 
 #include <sys/types.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <iosfwd>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "sentinel/testing/subprocess.h"
 #include "sentinel/testing/temp_dir.h"
@@ -36,9 +41,6 @@ std::string RssProbeBin();
 // HOME / XDG_CONFIG_HOME inside `root`, SENTINELD_*, NO_COLOR and COLUMNS
 // removed, then `extra` applied ("NAME=VALUE" sets, "NAME" removes).
 std::vector<std::string> IsolatedEnv(const std::string& root, const std::vector<std::string>& extra = {});
-
-// The full environment ("NAME=VALUE" strings) after applying `edits` to ours.
-std::vector<std::string> ApplyEnv(const std::vector<std::string>& edits);
 
 // The unprivileged user the daemons drop to in tests run as root: it exists
 // on every Debian host.
@@ -85,6 +87,43 @@ class Sandbox {
  private:
   testing::TempDir dir_;
   std::string db_;
+};
+
+// Environment edits for a detection test's binaries: `extra`, then the event
+// store `db`, the audit ledger audit.db in the sandbox, `rules_dir` as the
+// only rules directory and text logs.
+std::vector<std::string> DetectionEnv(const Sandbox& sb, const std::string& db, const std::string& rules_dir,
+                                      std::vector<std::string> extra = {});
+
+// The component `name` of a health report (`sentinelcli health --json`, the
+// agent's health reply), or an empty object when there is none.
+nlohmann::json HealthComponent(const nlohmann::json& report, const std::string& name);
+
+// A process as /proc/PID/stat shows it; ReadProc gives nullopt once it is gone.
+struct ProcInfo {
+  pid_t ppid = 0;
+  char state = '?';
+  std::string comm;
+};
+std::optional<ProcInfo> ReadProc(pid_t pid);
+bool Alive(pid_t pid);  // exists and is neither a zombie nor dead
+// The children of `parent` that are not zombies: pid and comm.
+std::vector<std::pair<pid_t, std::string>> LiveChildren(pid_t parent);
+
+// Ends the loop of a helper thread that works in rounds: the thread waits
+// between rounds with WaitFor, which returns as soon as Stop is called (true)
+// instead of sleeping out the pause. Thread-safe.
+class StopSignal {
+ public:
+  void Stop();
+  bool stopped() const;
+  // Waits until Stop() or `timeout`; returns stopped().
+  bool WaitFor(std::chrono::milliseconds timeout);
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopped_ = false;
 };
 
 // A database file and its sidecars ("", -wal, -shm, -journal): contents, or

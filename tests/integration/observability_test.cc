@@ -40,10 +40,7 @@ using namespace std::chrono_literals;
 using testing::FreePort;
 
 std::string ComponentStatus(const nlohmann::json& report, const std::string& name) {
-  if (!report.contains("components")) return "";
-  for (const auto& c : report["components"])
-    if (c.value("name", "") == name) return c.value("status", "");
-  return "";
+  return HealthComponent(report, name).value("status", "");
 }
 
 class ObservabilityTest : public ::testing::Test {
@@ -402,7 +399,7 @@ TEST_F(ObservabilityTest, EndpointAnswersWithIdleAndSlowlorisConnectionsOpen) {
     ASSERT_GE(fd, 0) << "connection " << i << ": " << std::strerror(errno);
     idle.push_back(fd);
   }
-  std::atomic<bool> stop{false};
+  StopSignal stop;
   std::atomic<int> slow_bytes{0};
   std::vector<std::thread> slowloris;
   for (int i = 0; i < 2; ++i) {
@@ -411,7 +408,7 @@ TEST_F(ObservabilityTest, EndpointAnswersWithIdleAndSlowlorisConnectionsOpen) {
           "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow-" + std::to_string(i) + ": ";
       int fd = -1;
       size_t at = 0;
-      while (!stop) {
+      while (!stop.stopped()) {
         if (fd < 0) {
           fd = Connect(port);
           at = 0;
@@ -424,7 +421,7 @@ TEST_F(ObservabilityTest, EndpointAnswersWithIdleAndSlowlorisConnectionsOpen) {
           ::close(fd);
           fd = -1;
         }
-        for (int t = 0; t < 10 && !stop; ++t) std::this_thread::sleep_for(100ms);
+        stop.WaitFor(1s);  // one byte a second until the test is done
       }
       if (fd >= 0) ::close(fd);
     });
@@ -438,7 +435,7 @@ TEST_F(ObservabilityTest, EndpointAnswersWithIdleAndSlowlorisConnectionsOpen) {
   http.set_read_timeout(60);
   auto metrics = http.Get("/metrics");
   auto health = http.Get("/health");
-  stop = true;
+  stop.Stop();
   for (auto& t : slowloris) t.join();
   for (int fd : idle) ::close(fd);
 

@@ -22,45 +22,11 @@
 namespace sentinel::itest {
 namespace {
 
-// ppid and state of a process from /proc/PID/stat; nullopt once it is gone.
-struct ProcInfo {
-  pid_t ppid = 0;
-  char state = '?';
-  std::string comm;
-};
-std::optional<ProcInfo> ReadProc(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return std::nullopt;
-  const auto open = line.find('(');
-  const auto close = line.rfind(')');
-  if (open == std::string::npos || close == std::string::npos) return std::nullopt;
-  ProcInfo p;
-  p.comm = line.substr(open + 1, close - open - 1);
-  std::istringstream rest(line.substr(close + 2));
-  rest >> p.state >> p.ppid;
-  return p;
-}
-
-bool Alive(pid_t pid) {
-  auto p = ReadProc(pid);
-  return p.has_value() && p->state != 'Z' && p->state != 'X';
-}
-
 // The procmond children of `parent` (alive ones).
 std::vector<pid_t> ProcmondChildren(pid_t parent) {
   std::vector<pid_t> out;
-  DIR* d = ::opendir("/proc");
-  if (d == nullptr) return out;
-  while (dirent* e = ::readdir(d)) {
-    char* end = nullptr;
-    const long pid = std::strtol(e->d_name, &end, 10);
-    if (end == e->d_name || *end != '\0') continue;
-    auto p = ReadProc(static_cast<pid_t>(pid));
-    if (p && p->ppid == parent && p->comm == "procmond" && p->state != 'Z')
-      out.push_back(static_cast<pid_t>(pid));
-  }
-  ::closedir(d);
+  for (const auto& [pid, comm] : LiveChildren(parent))
+    if (comm == "procmond") out.push_back(pid);
   return out;
 }
 
@@ -68,18 +34,9 @@ std::vector<pid_t> ProcmondChildren(pid_t parent) {
 // root launcher that is the agent's child (docs/decisions.md #18); -1 until it runs.
 pid_t CollectorParent(pid_t agent) {
   if (::geteuid() != 0) return agent;
-  DIR* d = ::opendir("/proc");
-  if (d == nullptr) return -1;
   pid_t found = -1;
-  while (dirent* e = ::readdir(d)) {
-    char* end = nullptr;
-    const long pid = std::strtol(e->d_name, &end, 10);
-    if (end == e->d_name || *end != '\0') continue;
-    auto p = ReadProc(static_cast<pid_t>(pid));
-    if (p && p->ppid == agent && p->comm == "sentinel-launch" && p->state != 'Z')
-      found = static_cast<pid_t>(pid);
-  }
-  ::closedir(d);
+  for (const auto& [pid, comm] : LiveChildren(agent))
+    if (comm == "sentinel-launch") found = pid;
   return found;
 }
 
@@ -87,10 +44,7 @@ class OperateTest : public ::testing::Test {
  protected:
   void SetUp() override { db_ = sb_.File("events.db"); }
   std::vector<std::string> Env(std::vector<std::string> extra = {}) const {
-    extra.push_back("SENTINELD_DATABASE__PATH=" + db_);
-    extra.push_back("SENTINELD_DATABASE__AUDIT_PATH=" + sb_.File("audit.db"));
-    extra.push_back("SENTINELD_DETECTION__RULES_DIRS=[" + sb_.File("rules.d") + "]");
-    extra.push_back("SENTINELD_TELEMETRY__LOG_FORMAT=text");
+    extra = DetectionEnv(sb_, db_, sb_.File("rules.d"), std::move(extra));
     extra.push_back("SENTINELD_TELEMETRY__HTTP_LISTEN=");
     extra.push_back("SENTINELD_IPC__SOCKET_DIR=" + sb_.File("run"));
     extra.push_back("SENTINELD_COLLECTION__INTERVAL_SECS=1");

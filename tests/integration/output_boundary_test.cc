@@ -74,11 +74,7 @@ class OutputBoundaryTest : public ::testing::Test {
     ::mkdir(rules_dir_.c_str(), 0750);
   }
   std::vector<std::string> Env(std::vector<std::string> extra = {}) const {
-    extra.push_back("SENTINELD_DATABASE__PATH=" + db_);
-    extra.push_back("SENTINELD_DATABASE__AUDIT_PATH=" + sb_.File("audit.db"));
-    extra.push_back("SENTINELD_DETECTION__RULES_DIRS=[" + rules_dir_ + "]");
-    extra.push_back("SENTINELD_TELEMETRY__LOG_FORMAT=text");
-    return extra;
+    return DetectionEnv(sb_, db_, rules_dir_, std::move(extra));
   }
   RunResult Cli(const std::vector<std::string>& args) const { return sb_.Cli(args, Env()); }
 

@@ -33,28 +33,11 @@ extern char** environ;
 namespace sentinel::rules_test {
 namespace {
 
-std::vector<std::string> ChildEnvironment(const std::vector<std::string>& edits) {
-  std::map<std::string, std::string> vars;
-  for (char** e = environ; *e; ++e) {
-    std::string s(*e);
-    auto eq = s.find('=');
-    if (eq != std::string::npos) vars[s.substr(0, eq)] = s.substr(eq + 1);
-  }
+std::vector<std::string> ChildEnvironment(std::vector<std::string> edits) {
   // A loader variable of the test runner must not leak into every process a
   // test starts (the loader rule's negative tests rely on that).
-  vars.erase("LD_PRELOAD");
-  vars.erase("LD_AUDIT");
-  for (const auto& e : edits) {
-    auto eq = e.find('=');
-    if (eq == std::string::npos) {
-      vars.erase(e);
-    } else {
-      vars[e.substr(0, eq)] = e.substr(eq + 1);
-    }
-  }
-  std::vector<std::string> out;
-  for (const auto& [k, v] : vars) out.push_back(k + "=" + v);
-  return out;
+  edits.insert(edits.begin(), {"LD_PRELOAD", "LD_AUDIT"});
+  return sentinel::testing::EditedEnvironment(edits);
 }
 
 std::vector<char*> Pointers(std::vector<std::string>& strings) {

@@ -11,8 +11,9 @@
 // is only loaded when it is a regular file (not a symlink) owned by the
 // effective user with no group or other permission bits.
 //
-// There is no configuration key for the signing key yet: a binary that wants
-// signed entries loads a Signer itself and passes it to AuditLedger.
+// The key file is named by `database.audit_signing_key` (created with
+// `sentinelcli audit keygen`); the writer loads a Signer from it and passes it
+// to AuditLedger.
 //
 // Thread-safety: a Signer is immutable after construction; Sign() and the
 // free functions may be called from any thread.

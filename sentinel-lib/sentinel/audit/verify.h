@@ -31,10 +31,8 @@
 // verify against a key kept elsewhere, which then requires a valid signature
 // on every entry.
 //
-// What cannot be detected without an anchor: removing entries from the end
-// (the remaining chain is intact), and, for an unsigned ledger, rewriting the
-// chain from some entry to the end with recomputed hashes (BLAKE3 is unkeyed).
-// Record `last_sequence`/`last_entry_hash` outside the host to close both.
+// Without an anchor, removing entries from the end and (unsigned ledger)
+// rewriting the chain to its end go unnoticed: docs/audit-format.md.
 //
 // Thread-safety: VerifyLedger uses the given connection from the calling
 // thread only. Errors (Status) are for I/O and SQL failures; tampering is

@@ -192,6 +192,48 @@ Status StatusFromFrame(std::string_view payload) {
   return Status(static_cast<StatusCode>(code), std::move(msg));
 }
 
+// The kRunRule request: the rule, its run parameters and limits.
+std::string RunRuleFrame(const Rule& rule, const RunParams& params, const RunLimits& limits) {
+  Out o(kRunRule);
+  o.Str(rule.id);
+  o.Str(rule.source_path);
+  o.Str(rule.query);
+  o.U32(static_cast<uint32_t>(rule.dedup_keys.size()));
+  for (const auto& k : rule.dedup_keys) o.Str(k);
+  o.I64(params.now_ms);
+  o.I64(params.last_run_ms);
+  o.OptI64(params.scan_id);
+  o.OptI64(params.prev_scan_id);
+  PutLimits(o, limits.guard);
+  o.I64(static_cast<int64_t>(limits.max_rows));
+  return o.Take();
+}
+
+// One kRow of a rule as a JSON object keyed by `columns` (blobs as hex);
+// nullopt when its width is not the number of columns. A truncated frame
+// leaves `in` not ok.
+std::optional<nlohmann::ordered_json> ReadRuleRow(In& in, const std::vector<std::string>& columns) {
+  nlohmann::ordered_json row = nlohmann::ordered_json::object();
+  const uint32_t n = in.U32();
+  if (n != columns.size()) return std::nullopt;
+  for (uint32_t i = 0; i < n && in.ok(); ++i) {
+    const auto type = static_cast<WireCell::Type>(in.U8());
+    auto& cell = row[columns[i]];
+    switch (type) {
+      case WireCell::Type::kInteger: cell = in.I64(); break;
+      case WireCell::Type::kReal: cell = in.F64(); break;
+      case WireCell::Type::kText: cell = in.Str(); break;
+      case WireCell::Type::kBlob: {
+        std::string b = in.Str();
+        cell = crypto::ToHex(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(b.data()), b.size()));
+        break;
+      }
+      default: cell = nullptr; break;
+    }
+  }
+  return row;
+}
+
 // ---- the worker process -------------------------------------------------
 
 bool WriteAll(int fd, std::string_view data) {
@@ -585,84 +627,82 @@ Status QueryWorker::Send(std::string_view frame) {
 
 Result<std::pair<uint8_t, std::string>> QueryWorker::Receive(int64_t deadline_ms, int64_t timeout_ms) {
   while (true) {
-    const std::size_t avail = buffer_.size() - pos_;
-    if (avail >= 4) {
-      uint32_t len = 0;
-      std::memcpy(&len, buffer_.data() + pos_, 4);
-      if (len == 0 || len > kMaxFrame) return Fail(InternalError("query worker: malformed frame"));
-      if (avail >= 4 + static_cast<std::size_t>(len)) {
-        std::pair<uint8_t, std::string> out{static_cast<uint8_t>(buffer_[pos_ + 4]),
-                                            buffer_.substr(pos_ + 5, len - 1)};
-        pos_ += 4 + len;
-        if (pos_ == buffer_.size()) {
-          buffer_.clear();
-          pos_ = 0;
-        }
-        return out;
-      }
-    }
-    if (pos_ > 0) {
-      // Keep only the partial frame before reading more.
-      buffer_.erase(0, pos_);
-      pos_ = 0;
-    }
-    const int64_t left = deadline_ms - MonotonicMs();
-    if (left <= 0) {
-      return Fail(DeadlineExceededError("query stopped: exceeded its time limit of " +
-                                        std::to_string(timeout_ms) + " ms (the query worker was killed)"));
-    }
-    pollfd pfd{fd_, POLLIN, 0};
-    const int pr = ::poll(&pfd, 1, static_cast<int>(std::min<int64_t>(left, 1000)));
-    if (pr < 0 && errno != EINTR) {
-      return Fail(UnavailableError(std::string("query worker: poll: ") + std::strerror(errno)));
-    }
-    if (pr <= 0) continue;
-    char chunk[65536];
-    const ssize_t n = ::read(fd_, chunk, sizeof chunk);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n > 0) {
-      buffer_.append(chunk, static_cast<std::size_t>(n));
-      continue;
-    }
-    // The worker is gone.
-    usable_ = false;
-    streaming_ = false;
-    if (cancelled_) {
-      std::lock_guard<std::mutex> lock(kill_mu_);
-      KillLocked();
-      return UnavailableError("query stopped: the worker was stopped");
-    }
-    int status = 0;
-    std::lock_guard<std::mutex> lock(kill_mu_);
-    if (!reaped_) {
-      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-      }
-      reaped_ = true;
-    }
-    return UnavailableError("query worker " + DescribeExit(status) + " during the query");
+    ASSIGN_OR_RETURN(auto frame, TakeFrame());
+    if (frame) return std::move(*frame);
+    RETURN_IF_ERROR(ReadMore(deadline_ms, timeout_ms));
   }
+}
+
+Result<std::optional<QueryWorker::Frame>> QueryWorker::TakeFrame() {
+  const std::size_t avail = buffer_.size() - pos_;
+  if (avail < 4) return std::optional<Frame>();
+  uint32_t len = 0;
+  std::memcpy(&len, buffer_.data() + pos_, 4);
+  if (len == 0 || len > kMaxFrame) return Fail(InternalError("query worker: malformed frame"));
+  if (avail < 4 + static_cast<std::size_t>(len)) return std::optional<Frame>();
+  Frame out{static_cast<uint8_t>(buffer_[pos_ + 4]), buffer_.substr(pos_ + 5, len - 1)};
+  pos_ += 4 + len;
+  if (pos_ == buffer_.size()) {
+    buffer_.clear();
+    pos_ = 0;
+  }
+  return std::optional<Frame>(std::move(out));
+}
+
+Status QueryWorker::ReadMore(int64_t deadline_ms, int64_t timeout_ms) {
+  if (pos_ > 0) {
+    // Keep only the partial frame before reading more.
+    buffer_.erase(0, pos_);
+    pos_ = 0;
+  }
+  const int64_t left = deadline_ms - MonotonicMs();
+  if (left <= 0) {
+    return Fail(DeadlineExceededError("query stopped: exceeded its time limit of " +
+                                      std::to_string(timeout_ms) + " ms (the query worker was killed)"));
+  }
+  pollfd pfd{fd_, POLLIN, 0};
+  const int pr = ::poll(&pfd, 1, static_cast<int>(std::min<int64_t>(left, 1000)));
+  if (pr < 0 && errno != EINTR) {
+    return Fail(UnavailableError(std::string("query worker: poll: ") + std::strerror(errno)));
+  }
+  if (pr <= 0) return Status::Ok();
+  char chunk[65536];
+  const ssize_t n = ::read(fd_, chunk, sizeof chunk);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return Status::Ok();
+  if (n > 0) {
+    buffer_.append(chunk, static_cast<std::size_t>(n));
+    return Status::Ok();
+  }
+  return WorkerGone();
+}
+
+Status QueryWorker::WorkerGone() {
+  usable_ = false;
+  streaming_ = false;
+  if (cancelled_) {
+    std::lock_guard<std::mutex> lock(kill_mu_);
+    KillLocked();
+    return UnavailableError("query stopped: the worker was stopped");
+  }
+  int status = 0;
+  std::lock_guard<std::mutex> lock(kill_mu_);
+  if (!reaped_) {
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    reaped_ = true;
+  }
+  return UnavailableError("query worker " + DescribeExit(status) + " during the query");
 }
 
 Result<RuleResult> QueryWorker::RunRule(const Rule& rule, const RunParams& params, const RunLimits& limits) {
   if (!usable()) return UnavailableError("query worker: not usable");
-  Out o(kRunRule);
-  o.Str(rule.id);
-  o.Str(rule.source_path);
-  o.Str(rule.query);
-  o.U32(static_cast<uint32_t>(rule.dedup_keys.size()));
-  for (const auto& k : rule.dedup_keys) o.Str(k);
-  o.I64(params.now_ms);
-  o.I64(params.last_run_ms);
-  o.OptI64(params.scan_id);
-  o.OptI64(params.prev_scan_id);
-  PutLimits(o, limits.guard);
-  o.I64(static_cast<int64_t>(limits.max_rows));
+  std::string request = RunRuleFrame(rule, params, limits);
   const int64_t start = MonotonicMs();
   timeout_ms_ = limits.guard.timeout_ms;
   // The guard's clock starts at the first step, after the compile; the
   // grace covers that and the worker's own clean stop.
   deadline_ms_ = timeout_ms_ > 0 ? start + timeout_ms_ + kWorkerKillGraceMs : INT64_MAX;
-  RETURN_IF_ERROR(Send(o.Take()));
+  RETURN_IF_ERROR(Send(request));
   auto with_rule = [&](Status s) { return Status(s.code(), "rule " + rule.id + ": " + s.message()); };
   RuleResult result;
   while (true) {
@@ -675,26 +715,9 @@ Result<RuleResult> QueryWorker::RunRule(const Rule& rule, const RunParams& param
         for (uint32_t i = 0, n = in.U32(); i < n && in.ok(); ++i) result.columns.push_back(in.Str());
         break;
       case kRow: {
-        nlohmann::ordered_json row = nlohmann::ordered_json::object();
-        const uint32_t n = in.U32();
-        if (n != result.columns.size()) return Fail(InternalError("query worker: row width mismatch"));
-        for (uint32_t i = 0; i < n && in.ok(); ++i) {
-          const auto type = static_cast<WireCell::Type>(in.U8());
-          auto& cell = row[result.columns[i]];
-          switch (type) {
-            case WireCell::Type::kInteger: cell = in.I64(); break;
-            case WireCell::Type::kReal: cell = in.F64(); break;
-            case WireCell::Type::kText: cell = in.Str(); break;
-            case WireCell::Type::kBlob: {
-              std::string b = in.Str();
-              cell = crypto::ToHex(
-                  std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(b.data()), b.size()));
-              break;
-            }
-            default: cell = nullptr; break;
-          }
-        }
-        result.rows.push_back(std::move(row));
+        auto row = ReadRuleRow(in, result.columns);
+        if (!row) return Fail(InternalError("query worker: row width mismatch"));
+        result.rows.push_back(std::move(*row));
         break;
       }
       case kDone:

@@ -1,24 +1,17 @@
 // Rule and query evaluation in a separate, killable, seccomp-confined
-// process (docs/decisions.md, "Rules and queries run in a worker process").
+// process; why and how: docs/design.md, "Rules and queries run in a worker
+// process".
 //
-// SQLite cannot be interrupted inside one VM step: a single call such as
-// printf('%.*c', 2000000000, 'x') runs for seconds without reaching the
-// progress handler that enforces the time limit (sql_guard.h). So the
-// evaluating binary (sentinelagent, sentinelcli) re-executes itself
-// (/proc/self/exe) with the hidden first argument kQueryWorkerArg. The
-// worker opens the event store read-only, builds the frozen `processes`
-// snapshot when asked (rule_runner.h), warms up the connection, installs
-// the syscall filter (syscall_filter.h: no file opens, no writes but its
-// result socket and stderr, no network, no exec or fork) and then runs the
-// requests it receives, streaming result rows back as length-prefixed
-// frames over a socketpair. The guard still compiles every query with
-// SQLite's authorizer inside the worker, on the connection that runs it, so
-// what runs is exactly what was validated.
+// The evaluating binary (sentinelagent, sentinelcli) re-executes itself with
+// the hidden first argument kQueryWorkerArg. The worker runs the requests it
+// receives under the syscall filter (syscall_filter.h), compiling each query
+// through the SQL guard (sql_guard.h), and streams the rows back. The parent
+// (QueryWorker) kills the worker when a request's deadline passes: no call
+// holds the caller past timeout_ms + kWorkerKillGraceMs. A killed or failed
+// worker is not reused; start a new one.
 //
-// The parent (QueryWorker) waits with the deadline of each request and
-// SIGKILLs the worker when it passes: nothing SQLite does can hold the
-// caller past timeout_ms (+ a short grace for the worker's own clean stop).
-// A killed or failed worker is not reused; start a new one.
+// Thread-safety: one thread drives a QueryWorker; Cancel() may be called from
+// any thread.
 #pragma once
 
 #include <sys/types.h>
@@ -125,6 +118,16 @@ class QueryWorker {
   // Reads one frame, waiting until deadline_ms (MonotonicMs); kills the
   // worker when it passes.
   Result<std::pair<uint8_t, std::string>> Receive(int64_t deadline_ms, int64_t timeout_ms);
+  using Frame = std::pair<uint8_t, std::string>;  // kind, payload
+  // The next whole frame of buffer_, if there is one (Internal, and the
+  // worker killed, when its length is impossible).
+  Result<std::optional<Frame>> TakeFrame();
+  // Waits up to deadline_ms for more bytes and appends them to buffer_; Ok
+  // also when nothing arrived in this wait. DeadlineExceeded at the
+  // deadline (the worker is killed), Unavailable when the worker is gone.
+  Status ReadMore(int64_t deadline_ms, int64_t timeout_ms);
+  // The worker closed its end: reaps it; Unavailable says how it ended.
+  Status WorkerGone();
   Status Fail(Status s);  // marks the worker unusable, kills it
   void KillLocked();
 

@@ -44,6 +44,62 @@ ON CONFLICT(id) DO UPDATE SET
   updated_at_ms = excluded.updated_at_ms
 )sql";
 
+// Writes the rule's definition (kUpsert) and leaves the statement reusable.
+Status Upsert(storage::Statement& upsert, const Rule& r, int64_t now_ms) {
+  RETURN_IF_ERROR(BindRule(upsert, r));
+  RETURN_IF_ERROR(upsert.BindInt(13, now_ms));
+  RETURN_IF_ERROR(upsert.BindInt(14, r.enabled ? 1 : 0));
+  RETURN_IF_ERROR(upsert.Run());
+  upsert.Reset();
+  return Status::Ok();
+}
+
+// `def` is on the stored row of r (name, description, severity, category,
+// tags, mitre, source, source_path, enabled): whether a field the checksum
+// does not cover differs, the effective enabled flag changed, or the rule
+// comes back after its file was removed.
+bool DefinitionDiffers(storage::Statement& def, const Rule& r, const RuleState& stored) {
+  const bool want_enabled = stored.enabled_override.value_or(r.enabled);
+  return def.ColumnText(0) != r.name || def.ColumnText(1) != r.description ||
+         def.ColumnText(2) != SeverityName(r.severity) || def.ColumnText(3) != r.category ||
+         def.ColumnText(4) != JsonList(r.tags) || def.ColumnText(5) != JsonList(r.mitre) ||
+         def.ColumnText(6) != RuleSourceName(r.source) || def.ColumnText(7) != r.source_path ||
+         (def.ColumnInt(8) != 0) != want_enabled || stored.last_error.value_or("") == "rule file removed";
+}
+
+// How rule r (of checksum `checksum`) compares with its stored state
+// (nullptr: none). `def` is the definition query, bound to an id.
+Result<SyncChange> Classify(storage::Statement& def, const Rule& r, const RuleState* stored,
+                            const std::string& checksum) {
+  if (stored == nullptr) return SyncChange::kAdded;
+  if (stored->checksum != checksum) return SyncChange::kVersionBumped;
+  RETURN_IF_ERROR(def.BindText(1, r.id));
+  ASSIGN_OR_RETURN(bool row, def.Step());
+  const bool updated = row && DefinitionDiffers(def, r, *stored);
+  def.Reset();
+  return updated ? SyncChange::kUpdated : SyncChange::kUnchanged;
+}
+
+// Disables the stored rules whose file is gone (not in `seen`) and records
+// a kRemoved outcome for each one that was not already marked so.
+Status MarkRemoved(storage::Database& db, const std::map<std::string, RuleState>& before,
+                   const std::set<std::string>& seen, int64_t now_ms, std::vector<SyncOutcome>* out) {
+  ASSIGN_OR_RETURN(auto remove,
+                   db.Prepare("UPDATE detection_rules SET enabled = 0, last_error = 'rule file removed', "
+                              "updated_at_ms = ?2 WHERE id = ?1 AND (enabled != 0 OR last_error IS NULL "
+                              "OR last_error != 'rule file removed')"));
+  for (const auto& [id, state] : before) {
+    if (seen.count(id)) continue;
+    RETURN_IF_ERROR(remove.BindText(1, id));
+    RETURN_IF_ERROR(remove.BindInt(2, now_ms));
+    RETURN_IF_ERROR(remove.Run());
+    const bool changed = db.Changes() > 0;
+    remove.Reset();
+    if (changed) out->push_back({id, SyncChange::kRemoved, state.version, state.checksum});
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string_view SyncChangeName(SyncChange c) {
@@ -92,10 +148,6 @@ Result<std::vector<SyncOutcome>> SyncRules(storage::Database& db, const std::vec
   ASSIGN_OR_RETURN(auto def, db.Prepare("SELECT name, description, severity, category, tags, mitre, source, "
                                         "source_path, enabled FROM detection_rules WHERE id = ?1"));
   ASSIGN_OR_RETURN(auto upsert, db.Prepare(kUpsert));
-  ASSIGN_OR_RETURN(auto remove,
-                   db.Prepare("UPDATE detection_rules SET enabled = 0, last_error = 'rule file removed', "
-                              "updated_at_ms = ?2 WHERE id = ?1 AND (enabled != 0 OR last_error IS NULL "
-                              "OR last_error != 'rule file removed')"));
   std::vector<SyncOutcome> out;
   ASSIGN_OR_RETURN(auto tx, storage::Transaction::Begin(db));
   std::set<std::string> seen;
@@ -103,46 +155,16 @@ Result<std::vector<SyncOutcome>> SyncRules(storage::Database& db, const std::vec
     seen.insert(r.id);
     const std::string checksum = r.Checksum();
     auto it = before.find(r.id);
-    SyncChange change = SyncChange::kAdded;
-    if (it != before.end()) {
-      change = SyncChange::kUnchanged;
-      if (it->second.checksum != checksum) {
-        change = SyncChange::kVersionBumped;
-      } else {
-        RETURN_IF_ERROR(def.BindText(1, r.id));
-        ASSIGN_OR_RETURN(bool row, def.Step());
-        const bool want_enabled = it->second.enabled_override.value_or(r.enabled);
-        if (row && (def.ColumnText(0) != r.name || def.ColumnText(1) != r.description ||
-                    def.ColumnText(2) != SeverityName(r.severity) || def.ColumnText(3) != r.category ||
-                    def.ColumnText(4) != JsonList(r.tags) || def.ColumnText(5) != JsonList(r.mitre) ||
-                    def.ColumnText(6) != RuleSourceName(r.source) || def.ColumnText(7) != r.source_path ||
-                    (def.ColumnInt(8) != 0) != want_enabled ||
-                    it->second.last_error.value_or("") == "rule file removed")) {
-          change = SyncChange::kUpdated;
-        }
-        def.Reset();
-      }
-      if (change == SyncChange::kUnchanged) continue;
-    }
-    RETURN_IF_ERROR(BindRule(upsert, r));
-    RETURN_IF_ERROR(upsert.BindInt(13, now_ms));
-    RETURN_IF_ERROR(upsert.BindInt(14, r.enabled ? 1 : 0));
-    RETURN_IF_ERROR(upsert.Run());
-    upsert.Reset();
-    const int64_t version = it == before.end()                     ? 1
-                            : change == SyncChange::kVersionBumped ? it->second.version + 1
-                                                                   : it->second.version;
+    const RuleState* stored = it == before.end() ? nullptr : &it->second;
+    ASSIGN_OR_RETURN(SyncChange change, Classify(def, r, stored, checksum));
+    if (change == SyncChange::kUnchanged) continue;
+    RETURN_IF_ERROR(Upsert(upsert, r, now_ms));
+    const int64_t version = stored == nullptr                      ? 1
+                            : change == SyncChange::kVersionBumped ? stored->version + 1
+                                                                   : stored->version;
     out.push_back({r.id, change, version, checksum});
   }
-  for (const auto& [id, state] : before) {
-    if (seen.count(id)) continue;
-    RETURN_IF_ERROR(remove.BindText(1, id));
-    RETURN_IF_ERROR(remove.BindInt(2, now_ms));
-    RETURN_IF_ERROR(remove.Run());
-    const bool changed = db.Changes() > 0;
-    remove.Reset();
-    if (changed) out.push_back({id, SyncChange::kRemoved, state.version, state.checksum});
-  }
+  RETURN_IF_ERROR(MarkRemoved(db, before, seen, now_ms, &out));
   RETURN_IF_ERROR(tx.Commit());
   return out;
 }
@@ -155,10 +177,7 @@ Status SetRuleEnabled(storage::Database& db, const Rule& rule, bool enabled, int
   exists.Reset();
   if (!row) {
     ASSIGN_OR_RETURN(auto upsert, db.Prepare(kUpsert));
-    RETURN_IF_ERROR(BindRule(upsert, rule));
-    RETURN_IF_ERROR(upsert.BindInt(13, now_ms));
-    RETURN_IF_ERROR(upsert.BindInt(14, rule.enabled ? 1 : 0));
-    RETURN_IF_ERROR(upsert.Run());
+    RETURN_IF_ERROR(Upsert(upsert, rule, now_ms));
   }
   ASSIGN_OR_RETURN(auto set, db.Prepare("UPDATE detection_rules SET enabled_override = ?2, enabled = ?2, "
                                         "updated_at_ms = ?3 WHERE id = ?1"));

@@ -144,73 +144,76 @@ bool IsVisible(std::string_view table) {
   return storage::FindRuleVisibleTable(table) != nullptr;
 }
 
-int Authorize(void* user, int action, const char* a3, const char* a4, const char* db_name, const char* view) {
-  auto* st = static_cast<AuthState*>(user);
-  // The first refusal is kept, except that naming the statement kind (DROP,
-  // CREATE, ...) beats the schema-table access SQLite reports before it.
-  auto deny = [&](std::string why, bool statement_kind = false) {
-    if (st->denial.empty() || (statement_kind && st->denial_is_schema)) {
-      st->denial = std::move(why);
-      st->denial_is_schema = false;
-    }
+// Records why a statement is refused and denies it. The first refusal is
+// kept, except that naming the statement kind (DROP, CREATE, ...) beats the
+// schema-table access SQLite reports before it.
+int Deny(AuthState* st, std::string why, bool statement_kind = false) {
+  if (st->denial.empty() || (statement_kind && st->denial_is_schema)) {
+    st->denial = std::move(why);
+    st->denial_is_schema = false;
+  }
+  return SQLITE_DENY;
+}
+
+// SQLITE_READ of `table`.`column` in database `db_name` (null: a CTE or
+// subquery), through view `via` (empty: directly).
+int AuthorizeRead(AuthState* st, const char* db_name, std::string_view table, std::string_view column,
+                  std::string_view via) {
+  if (db_name && std::string_view(db_name) != "main") {
+    // The temp schema holds only what SentinelD put there (rules cannot
+    // create anything): the per-cycle `processes` snapshot (rule_runner.h).
+    const bool snapshot = std::string_view(db_name) == "temp" && IsVisible(table);
+    if (!snapshot) return Deny(st, "reading from database \"" + std::string(db_name) + "\" is not allowed");
+    return SQLITE_OK;
+  }
+  if (st->snapshot && EqualsIgnoreCase(via, "processes")) {
+    // Only the live view of the main schema is read through a view
+    // named processes: main.processes, which would bypass the frozen
+    // snapshot every other reference reads.
+    return Deny(st,
+                "main.processes is not allowed in a rule: it bypasses the frozen snapshot of the scan "
+                "that :scan_id names (write processes)");
+  }
+  if (IsVisible(table)) return SQLITE_OK;
+  // Base tables are readable only through an allowed view.
+  if (!via.empty() && IsVisible(via)) return SQLITE_OK;
+  // A column-less read (count(*), SELECT 1 FROM x) names no schema:
+  // allowed for a CTE, never for a table of the store. (SQLite reports
+  // the reads of a view's base tables with their columns and the view.)
+  if (column.empty() && !db_name && !IsSchemaObject(*st, table)) return SQLITE_OK;
+  for (auto v : kAllowedVirtualReads)
+    if (table == v) return SQLITE_OK;
+  return Deny(st, "table \"" + std::string(table) + "\" is not readable (" + kAllowedList + ")");
+}
+
+// SQLITE_INSERT, SQLITE_UPDATE or SQLITE_DELETE of `table`.
+int AuthorizeWrite(AuthState* st, std::string_view table) {
+  if (EqualsIgnoreCase(table, "sqlite_master")) {
+    // SQLite touches the schema table when a virtual table (such as a
+    // table-valued pragma) is first used on the connection.
+    Deny(st, "schema access through sqlite_master (virtual tables, table-valued pragmas) is not allowed");
+    if (st->denial.rfind("schema access", 0) == 0) st->denial_is_schema = true;
     return SQLITE_DENY;
-  };
-  std::string_view arg3 = a3 ? a3 : "";
-  std::string_view arg4 = a4 ? a4 : "";
-  std::string_view via = view ? view : "";
+  }
+  return Deny(st, "writing to \"" + std::string(table) + "\" is not allowed");
+}
+
+// Why an action that is never allowed is refused; `statement_kind` when the
+// reason names the kind of statement (CREATE, DROP, ALTER or unknown).
+std::string Refusal(int action, std::string_view arg3, bool* statement_kind) {
+  *statement_kind = false;
   switch (action) {
-    case SQLITE_SELECT:
-    case SQLITE_RECURSIVE: return SQLITE_OK;
-    case SQLITE_READ: {
-      if (db_name && std::string_view(db_name) != "main") {
-        // The temp schema holds only what SentinelD put there (rules cannot
-        // create anything): the per-cycle `processes` snapshot (rule_runner.h).
-        const bool snapshot = std::string_view(db_name) == "temp" && IsVisible(arg3);
-        if (!snapshot) return deny("reading from database \"" + std::string(db_name) + "\" is not allowed");
-        return SQLITE_OK;
-      }
-      if (st->snapshot && EqualsIgnoreCase(via, "processes")) {
-        // Only the live view of the main schema is read through a view
-        // named processes: main.processes, which would bypass the frozen
-        // snapshot every other reference reads.
-        return deny(
-            "main.processes is not allowed in a rule: it bypasses the frozen snapshot of the scan "
-            "that :scan_id names (write processes)");
-      }
-      if (IsVisible(arg3)) return SQLITE_OK;
-      // Base tables are readable only through an allowed view.
-      if (!via.empty() && IsVisible(via)) return SQLITE_OK;
-      // A column-less read (count(*), SELECT 1 FROM x) names no schema:
-      // allowed for a CTE, never for a table of the store. (SQLite reports
-      // the reads of a view's base tables with their columns and the view.)
-      if (arg4.empty() && !db_name && !IsSchemaObject(*st, arg3)) return SQLITE_OK;
-      for (auto v : kAllowedVirtualReads)
-        if (arg3 == v) return SQLITE_OK;
-      return deny("table \"" + std::string(arg3) + "\" is not readable (" + kAllowedList + ")");
-    }
-    case SQLITE_FUNCTION: {
-      std::string fn = ToLower(arg4);
-      if (IsAllowedFunction(fn)) return SQLITE_OK;
-      return deny("function " + std::string(arg4) + "() is not allowed");
-    }
-    case SQLITE_PRAGMA: return deny("PRAGMA " + std::string(arg3) + " is not allowed");
-    case SQLITE_ATTACH: return deny("ATTACH is not allowed");
-    case SQLITE_DETACH: return deny("DETACH is not allowed");
-    case SQLITE_TRANSACTION: return deny("transactions (" + std::string(arg3) + ") are not allowed");
-    case SQLITE_SAVEPOINT: return deny("SAVEPOINT is not allowed");
-    case SQLITE_INSERT:
-    case SQLITE_UPDATE:
-    case SQLITE_DELETE:
-      if (EqualsIgnoreCase(arg3, "sqlite_master")) {
-        // SQLite touches the schema table when a virtual table (such as a
-        // table-valued pragma) is first used on the connection.
-        deny("schema access through sqlite_master (virtual tables, table-valued pragmas) is not allowed");
-        if (st->denial.rfind("schema access", 0) == 0) st->denial_is_schema = true;
-        return SQLITE_DENY;
-      }
-      return deny("writing to \"" + std::string(arg3) + "\" is not allowed");
-    case SQLITE_ANALYZE: return deny("ANALYZE is not allowed");
-    case SQLITE_REINDEX: return deny("REINDEX is not allowed");
+    case SQLITE_PRAGMA: return "PRAGMA " + std::string(arg3) + " is not allowed";
+    case SQLITE_ATTACH: return "ATTACH is not allowed";
+    case SQLITE_DETACH: return "DETACH is not allowed";
+    case SQLITE_TRANSACTION: return "transactions (" + std::string(arg3) + ") are not allowed";
+    case SQLITE_SAVEPOINT: return "SAVEPOINT is not allowed";
+    case SQLITE_ANALYZE: return "ANALYZE is not allowed";
+    case SQLITE_REINDEX: return "REINDEX is not allowed";
+    default: break;
+  }
+  *statement_kind = true;
+  switch (action) {
     case SQLITE_CREATE_INDEX:
     case SQLITE_CREATE_TABLE:
     case SQLITE_CREATE_TEMP_INDEX:
@@ -219,7 +222,7 @@ int Authorize(void* user, int action, const char* a3, const char* a4, const char
     case SQLITE_CREATE_TEMP_VIEW:
     case SQLITE_CREATE_TRIGGER:
     case SQLITE_CREATE_VIEW:
-    case SQLITE_CREATE_VTABLE: return deny("CREATE is not allowed (only SELECT)", true);
+    case SQLITE_CREATE_VTABLE: return "CREATE is not allowed (only SELECT)";
     case SQLITE_DROP_INDEX:
     case SQLITE_DROP_TABLE:
     case SQLITE_DROP_TEMP_INDEX:
@@ -228,9 +231,31 @@ int Authorize(void* user, int action, const char* a3, const char* a4, const char
     case SQLITE_DROP_TEMP_VIEW:
     case SQLITE_DROP_TRIGGER:
     case SQLITE_DROP_VIEW:
-    case SQLITE_DROP_VTABLE: return deny("DROP is not allowed (only SELECT)", true);
-    case SQLITE_ALTER_TABLE: return deny("ALTER TABLE is not allowed (only SELECT)", true);
-    default: return deny("statement kind " + std::to_string(action) + " is not allowed (only SELECT)", true);
+    case SQLITE_DROP_VTABLE: return "DROP is not allowed (only SELECT)";
+    case SQLITE_ALTER_TABLE: return "ALTER TABLE is not allowed (only SELECT)";
+    default: return "statement kind " + std::to_string(action) + " is not allowed (only SELECT)";
+  }
+}
+
+int Authorize(void* user, int action, const char* a3, const char* a4, const char* db_name, const char* view) {
+  auto* st = static_cast<AuthState*>(user);
+  std::string_view arg3 = a3 ? a3 : "";
+  std::string_view arg4 = a4 ? a4 : "";
+  switch (action) {
+    case SQLITE_SELECT:
+    case SQLITE_RECURSIVE: return SQLITE_OK;
+    case SQLITE_READ: return AuthorizeRead(st, db_name, arg3, arg4, view ? view : "");
+    case SQLITE_FUNCTION:
+      if (IsAllowedFunction(ToLower(arg4))) return SQLITE_OK;
+      return Deny(st, "function " + std::string(arg4) + "() is not allowed");
+    case SQLITE_INSERT:
+    case SQLITE_UPDATE:
+    case SQLITE_DELETE: return AuthorizeWrite(st, arg3);
+    default: {
+      bool statement_kind = false;
+      std::string why = Refusal(action, arg3, &statement_kind);
+      return Deny(st, std::move(why), statement_kind);
+    }
   }
 }
 
@@ -254,6 +279,59 @@ bool OnlyTrivia(std::string_view rest) {
   return true;
 }
 
+// Readies the connection for the authorizer and fills what it consults: the
+// tables and views of the store and whether the frozen `processes` snapshot
+// is there.
+Status PrepareAuthState(storage::Database& db, AuthState* auth) {
+  // Instantiate the allowed table-valued functions before the authorizer is
+  // armed: their first use on a connection makes SQLite write its in-memory
+  // schema, which the authorizer would otherwise have to allow.
+  for (const char* warm : {"SELECT * FROM json_each('[]')", "SELECT * FROM json_tree('[]')"}) {
+    sqlite3_exec(db.raw(), warm, nullptr, nullptr, nullptr);
+  }
+  ASSIGN_OR_RETURN(auto names, db.Prepare("SELECT name FROM sqlite_schema WHERE type IN ('table','view')"));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, names.Step());
+    if (!row) break;
+    auth->schema_names.push_back(names.ColumnText(0));
+  }
+  ASSIGN_OR_RETURN(
+      auto snap, db.Prepare("SELECT 1 FROM sqlite_temp_schema WHERE type = 'table' AND name = 'processes'"));
+  ASSIGN_OR_RETURN(auth->snapshot, snap.Step());
+  return Status::Ok();
+}
+
+// The InvalidArgument for a query that did not compile: the authorizer's
+// refusal, else SQLite's message `err`.
+Status Rejection(std::string_view sql, const AuthState& auth, const std::string& err) {
+  if (auth.denial_is_schema) {
+    // SQLite reports the schema-table write of DROP/CREATE/ALTER before
+    // the statement itself; name the statement the user wrote.
+    std::string_view rest = Trim(sql);
+    size_t n = 0;
+    while (n < rest.size() && std::isalpha(static_cast<unsigned char>(rest[n]))) ++n;
+    std::string kw = ToLower(rest.substr(0, n));
+    for (const char* k : {"create", "drop", "alter"}) {
+      if (kw == k)
+        return InvalidArgumentError("query rejected: " + ToUpper(kw) + " is not allowed (only SELECT)");
+    }
+  }
+  if (!auth.denial.empty()) return InvalidArgumentError("query rejected: " + auth.denial);
+  return InvalidArgumentError("query rejected: " + err);
+}
+
+// A compiled statement runs only if it is the single, read-only SELECT of
+// the query (`rest`: what follows it).
+Status CheckCompiled(sqlite3_stmt* stmt, std::string_view rest) {
+  if (!OnlyTrivia(rest)) {
+    return InvalidArgumentError("query rejected: more than one statement (only a single SELECT is allowed)");
+  }
+  if (!sqlite3_stmt_readonly(stmt)) return InvalidArgumentError("query rejected: statement is not read-only");
+  if (sqlite3_stmt_isexplain(stmt)) return InvalidArgumentError("query rejected: EXPLAIN is not allowed");
+  if (sqlite3_column_count(stmt) == 0) return InvalidArgumentError("query rejected: not a SELECT");
+  return Status::Ok();
+}
+
 }  // namespace
 
 bool IsAllowedFunction(std::string_view name) {
@@ -268,29 +346,7 @@ Result<std::unique_ptr<GuardedQuery>> GuardedQuery::Prepare(storage::Database& d
   std::unique_ptr<GuardedQuery> q(new GuardedQuery(db, limits));
   sqlite3* raw = db.raw();
   AuthState auth;
-  // Instantiate the allowed table-valued functions before the authorizer is
-  // armed: their first use on a connection makes SQLite write its in-memory
-  // schema, which the authorizer would otherwise have to allow.
-  for (const char* warm : {"SELECT * FROM json_each('[]')", "SELECT * FROM json_tree('[]')"}) {
-    sqlite3_exec(raw, warm, nullptr, nullptr, nullptr);
-  }
-  {
-    auto names = db.Prepare("SELECT name FROM sqlite_schema WHERE type IN ('table','view')");
-    if (!names.ok()) return names.status();
-    while (true) {
-      auto row = names->Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      auth.schema_names.push_back(names->ColumnText(0));
-    }
-  }
-  {
-    auto snap = db.Prepare("SELECT 1 FROM sqlite_temp_schema WHERE type = 'table' AND name = 'processes'");
-    if (!snap.ok()) return snap.status();
-    auto row = snap->Step();
-    if (!row.ok()) return row.status();
-    auth.snapshot = *row;
-  }
+  RETURN_IF_ERROR(PrepareAuthState(db, &auth));
   sqlite3_set_authorizer(raw, Authorize, &auth);
   sqlite3_stmt* stmt = nullptr;
   const char* tail = nullptr;
@@ -299,30 +355,11 @@ Result<std::unique_ptr<GuardedQuery>> GuardedQuery::Prepare(storage::Database& d
   sqlite3_set_authorizer(raw, nullptr, nullptr);
   if (rc != SQLITE_OK) {
     sqlite3_finalize(stmt);
-    if (auth.denial_is_schema) {
-      // SQLite reports the schema-table write of DROP/CREATE/ALTER before
-      // the statement itself; name the statement the user wrote.
-      std::string_view rest = Trim(sql);
-      size_t n = 0;
-      while (n < rest.size() && std::isalpha(static_cast<unsigned char>(rest[n]))) ++n;
-      std::string kw = ToLower(rest.substr(0, n));
-      for (const char* k : {"create", "drop", "alter"}) {
-        if (kw == k)
-          return InvalidArgumentError("query rejected: " + ToUpper(kw) + " is not allowed (only SELECT)");
-      }
-    }
-    if (!auth.denial.empty()) return InvalidArgumentError("query rejected: " + auth.denial);
-    return InvalidArgumentError("query rejected: " + err);
+    return Rejection(sql, auth, err);
   }
   if (!stmt) return InvalidArgumentError("query rejected: no statement (only comments or whitespace)");
   q->stmt_ = storage::Statement(stmt, raw);
-  size_t used = static_cast<size_t>(tail - sql.data());
-  if (!OnlyTrivia(sql.substr(used))) {
-    return InvalidArgumentError("query rejected: more than one statement (only a single SELECT is allowed)");
-  }
-  if (!sqlite3_stmt_readonly(stmt)) return InvalidArgumentError("query rejected: statement is not read-only");
-  if (sqlite3_stmt_isexplain(stmt)) return InvalidArgumentError("query rejected: EXPLAIN is not allowed");
-  if (sqlite3_column_count(stmt) == 0) return InvalidArgumentError("query rejected: not a SELECT");
+  RETURN_IF_ERROR(CheckCompiled(stmt, sql.substr(static_cast<size_t>(tail - sql.data()))));
   return q;
 }
 

@@ -110,9 +110,8 @@ TEST(ControlServer, TruncatedFrameIsCountedAndTheServerSurvives) {
   auto r = CallRaw(ts.path(), f.substr(0, f.size() - 4), 2000, /*half_close=*/true);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable) << r.status().ToString();
-  // The server notices the EOF mid-frame.
-  for (int i = 0; i < 100 && ts.server->stats().bad_frames == 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // The server notices the EOF mid-frame and counts it before it closes the
+  // connection; that close is what the client saw, so the count is there.
   EXPECT_EQ(ts.server->stats().bad_frames, 1u);
   EXPECT_TRUE(Call(ts.path(), "health", 2000).ok());
 }

@@ -152,9 +152,12 @@ void Describe(V& v, C& c) {
     IntRule{1, kDaySecs});
 }
 
-// Keys are listed for every type they belong to; `format` has a different rule per type.
+// Sink keys, in this order: those of every sink, of stdout and of file sinks
+// (SinkBasics), then those of syslog, webhook and email sinks
+// (SinkTransport). Keys are listed for every type they belong to; `format`
+// has a different rule per type.
 template <class V, Of<SinkConfig> C>
-void Describe(V& v, C& c) {
+void DescribeSinkBasics(V& v, C& c) {
   v({.name = "name",
      .doc = "unique name, used in deliveries, metrics and the dead-letter queue",
      .required = true},
@@ -180,6 +183,10 @@ void Describe(V& v, C& c) {
     c.rotate_bytes, IntRule{0});
   v({.name = "rotate_keep", .doc = "rotated files kept", .sink_types = kFileSink}, c.rotate_keep,
     IntRule{1, 1000});
+}
+
+template <class V, Of<SinkConfig> C>
+void DescribeSinkTransport(V& v, C& c) {
   v({.name = "address",
      .doc = "syslog receiver (RFC 5424 messages)",
      .sink_types = kSyslogSink,
@@ -239,6 +246,12 @@ void Describe(V& v, C& c) {
      .doc = "environment variable holding the SMTP AUTH password",
      .sink_types = kEmailSink},
     c.password_env, kEnvVarName);
+}
+
+template <class V, Of<SinkConfig> C>
+void Describe(V& v, C& c) {
+  DescribeSinkBasics(v, c);
+  DescribeSinkTransport(v, c);
 }
 
 template <class V, Of<DatabaseConfig> C>
