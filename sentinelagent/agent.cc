@@ -15,6 +15,7 @@
 #include "sentinel/base/time.h"
 #include "sentinel/base/version.h"
 #include "sentinel/config/bootstrap.h"
+#include "sentinel/models/severity.h"
 #include "sentinel/storage/store.h"
 #include "sentinel/telemetry/log.h"
 #include "sentinelagent/agent_report.h"
@@ -94,7 +95,7 @@ nlohmann::json AlertCreatedEntry(const alerting::Alert& a) {
   return {{"alert_id", a.id},
           {"rule", a.rule_id},
           {"rule_version", a.rule_version},
-          {"severity", std::string(detection::SeverityName(a.severity))},
+          {"severity", std::string(models::SeverityName(a.severity))},
           {"dedup_key", a.dedup_key},
           {"pids", pids}};
 }
@@ -224,7 +225,7 @@ Result<std::unique_ptr<alerting::Dispatcher>> Agent::MakeDispatcher(const config
     if (!s.enabled) continue;
     ASSIGN_OR_RETURN(auto sink, registry.Build(s, env));
     sinks.push_back(
-        {std::move(sink), s.min_severity.empty() ? std::nullopt : detection::ParseSeverity(s.min_severity)});
+        {std::move(sink), s.min_severity.empty() ? std::nullopt : models::ParseSeverity(s.min_severity)});
   }
   return std::make_unique<alerting::Dispatcher>(std::move(opts), std::move(sinks));
 }

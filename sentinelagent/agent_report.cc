@@ -34,7 +34,7 @@ std::vector<std::string> SelfProblems(const SelfReportInput& in) {
 
 }  // namespace
 
-ipc::ComponentHealth AgentComponent(const SelfReportInput& in) {
+health::ComponentHealth AgentComponent(const SelfReportInput& in) {
   const AgentStatsSnapshot& s = *in.stats;
   std::string detail = "pid " + std::to_string(in.pid) + ", up " + std::to_string(in.uptime_ms / 1000) +
                        " s, " + std::to_string(s.cycles) + " detection cycles";
@@ -49,9 +49,9 @@ ipc::ComponentHealth AgentComponent(const SelfReportInput& in) {
   return {"agent", "unhealthy", text + " (" + detail + ")"};
 }
 
-std::vector<ipc::ComponentHealth> SinkComponents(const alerting::DeliveryMetrics& delivery,
-                                                 const std::vector<config::SinkConfig>& sinks) {
-  std::vector<ipc::ComponentHealth> out;
+std::vector<health::ComponentHealth> SinkComponents(const alerting::DeliveryMetrics& delivery,
+                                                    const std::vector<config::SinkConfig>& sinks) {
+  std::vector<health::ComponentHealth> out;
   std::set<std::string> seen;
   for (const auto& s : delivery.sinks) {
     seen.insert(s.name);

@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sentinel/config/config.h"
-#include "sentinel/ipc/health.h"
+#include "sentinel/health/health.h"
 #include "sentinelagent/agent_stats.h"
 
 namespace sentinel::agent {
@@ -33,12 +33,12 @@ struct SelfReportInput {
 
 // The "agent" component: ok with what it has done, or unhealthy naming each
 // thing wrong (a stuck cycle, failing alert or delivery record writes).
-ipc::ComponentHealth AgentComponent(const SelfReportInput& in);
+health::ComponentHealth AgentComponent(const SelfReportInput& in);
 
 // One "sink:<name>" component per sink the dispatcher reports, and
 // "unknown" for each enabled sink of `sinks` it does not report yet.
-std::vector<ipc::ComponentHealth> SinkComponents(const alerting::DeliveryMetrics& delivery,
-                                                 const std::vector<config::SinkConfig>& sinks);
+std::vector<health::ComponentHealth> SinkComponents(const alerting::DeliveryMetrics& delivery,
+                                                    const std::vector<config::SinkConfig>& sinks);
 
 // Each sink's delivery counters by name: delivered, failed, skipped,
 // dead_lettered and circuit; kFull adds unknown and pending (agent.sock

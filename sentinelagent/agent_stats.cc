@@ -17,7 +17,7 @@ void AgentStats::RecordCycle(const CycleReport& report, int64_t now_ms) {
     ++(r.status.ok() ? s_.rule_runs_ok : s_.rule_runs_failed)[r.rule_id];
     rule_duration_.Observe(static_cast<double>(r.duration_ms) / 1000.0);
   }
-  for (const auto& a : report.alerts) ++s_.alerts_created[std::string(detection::SeverityName(a.severity))];
+  for (const auto& a : report.alerts) ++s_.alerts_created[std::string(models::SeverityName(a.severity))];
   if (report.record_writes_failed > 0) {
     record_writes_.Failed(report.record_error);
   } else if (report.record_writes_ok > 0) {

@@ -109,23 +109,23 @@ int64_t AgentOps::CycleRunningMs() const {
   return started > 0 ? MonotonicMs() - started : 0;
 }
 
-ipc::HealthReport AgentOps::Health() {
+health::HealthReport AgentOps::Health() {
   const config::Config cfg = Config();
   const AgentStatsSnapshot stats = stats_.Snapshot();
   const int64_t now = NowMs();
   health::HealthReport r;
   r.source = "sentinelagent";
   r.generated_at_ms = now;
-  r.components.push_back(ipc::CheckCollector(cfg, AskProcmond("health"), now));
+  r.components.push_back(health::CheckCollector(cfg, AskProcmond("health"), now));
   r.components.push_back(AgentComponent({.pid = ::getpid(),
                                          .uptime_ms = MonotonicMs() - started_ms_,
                                          .now_ms = now,
                                          .cycle_running_ms = CycleRunningMs(),
                                          .stuck_cycle_bound_ms = StuckCycleBoundMs(cfg.detection),
                                          .stats = &stats}));
-  r.components.push_back(ipc::CheckDatabase(cfg.database));
+  r.components.push_back(health::CheckDatabase(cfg.database));
   for (auto& c : SinkComponents(stats.delivery, cfg.alerting.sinks)) r.components.push_back(std::move(c));
-  r.components.push_back(ipc::CheckAuditTail(cfg.database));
+  r.components.push_back(health::CheckAuditTail(cfg.database));
   return r;
 }
 

@@ -6,7 +6,7 @@
 // control socket (1 s timeout) and the event store (store_stats.h, one
 // short-lived read-only connection); the reports themselves are pure
 // functions (agent_report.h, metrics_text.h):
-//   Health()   the per-component report (sentinel/ipc/health.h)
+//   Health()   the per-component report (sentinel/health/health.h)
 //   Metrics()  the Prometheus text, every name prefixed sentinel_
 //   Stats()    the counters as JSON (agent.sock `stats`)
 // It also serves agent.sock: health, stats, reload (SIGHUP to the agent
@@ -33,7 +33,6 @@
 #include "sentinel/config/config.h"
 #include "sentinel/health/health.h"
 #include "sentinel/ipc/control_socket.h"
-#include "sentinel/ipc/health.h"
 #include "sentinelagent/agent_report.h"
 #include "sentinelagent/agent_stats.h"
 #include "sentinelagent/rule_scheduler.h"

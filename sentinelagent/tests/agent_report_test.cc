@@ -25,13 +25,13 @@ TEST(AgentReportTest, AgentIsOkUntilACycleRunsPastItsBoundOrRecordWritesFail) {
                      .cycle_running_ms = 40'000,
                      .stuck_cycle_bound_ms = 40'000,
                      .stats = &s};
-  ipc::ComponentHealth ok = AgentComponent(in);
+  health::ComponentHealth ok = AgentComponent(in);
   EXPECT_EQ(ok.status, "ok");
   EXPECT_EQ(ok.detail, "pid 77, up 65 s, 3 detection cycles, last 12 s ago");
 
   in.cycle_running_ms = 40'001;
   s.delivery.store_writes = {0, 2, true, "disk I/O error"};
-  ipc::ComponentHealth bad = AgentComponent(in);
+  health::ComponentHealth bad = AgentComponent(in);
   EXPECT_EQ(bad.status, "unhealthy");
   EXPECT_EQ(
       bad.detail,

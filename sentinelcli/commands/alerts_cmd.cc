@@ -41,15 +41,15 @@ Result<AlertFilter> MakeFilter(const AlertListArgs& args) {
   std::string& where = filter.where;
   std::vector<std::string> severities;
   if (!args.severity.empty()) {
-    auto min = detection::ParseSeverity(ToLower(args.severity));
+    auto min = models::ParseSeverity(ToLower(args.severity));
     if (!min) {
       return InvalidArgumentError("--severity: expected low, medium, high or critical, got " +
                                   QuoteForMessage(args.severity));
     }
-    for (auto s : {detection::Severity::kLow, detection::Severity::kMedium, detection::Severity::kHigh,
-                   detection::Severity::kCritical}) {
+    for (auto s : {models::Severity::kLow, models::Severity::kMedium, models::Severity::kHigh,
+                   models::Severity::kCritical}) {
       if (static_cast<int>(s) >= static_cast<int>(*min))
-        severities.push_back(std::string(detection::SeverityName(s)));
+        severities.push_back(std::string(models::SeverityName(s)));
     }
     where += " AND severity IN ('" + Join(severities, "','") + "')";
   }
@@ -87,7 +87,7 @@ std::vector<std::string> ListColumns(bool table) {
 // texts kept here.
 class AlertRow {
  public:
-  AlertRow(const alerting::Alert& a, bool table) : severity_(detection::SeverityName(a.severity)) {
+  AlertRow(const alerting::Alert& a, bool table) : severity_(models::SeverityName(a.severity)) {
     if (table) {
       time_ = FormatIso8601Ms(a.alert_time);
       procs_ = ProcessesSummary(a.affected_processes);

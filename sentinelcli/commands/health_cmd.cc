@@ -20,12 +20,12 @@ const char* Colour(const std::string& status) {
 
 // The agent's report, or the offline report (what can be read without the
 // agent) naming why the agent did not give one.
-ipc::HealthReport AskAgent(const config::Config& cfg) {
+health::HealthReport AskAgent(const config::Config& cfg) {
   const std::string agent_sock = ipc::SocketPath(cfg.ipc.socket_dir, ipc::kAgentSocket);
   auto reply = ipc::Call(agent_sock, "health", kAgentTimeoutMs);
   std::string agent_error;
   if (reply.ok() && reply->value("ok", false) && reply->contains("result")) {
-    auto parsed = ipc::HealthFromJson((*reply)["result"]);
+    auto parsed = health::HealthFromJson((*reply)["result"]);
     if (parsed.ok()) return std::move(parsed).value();
     agent_error = "agent at " + agent_sock + " sent a bad health reply: " + parsed.status().message();
   } else if (reply.ok()) {
@@ -34,11 +34,11 @@ ipc::HealthReport AskAgent(const config::Config& cfg) {
   } else {
     agent_error = "agent not answering: " + reply.status().message();
   }
-  return ipc::OfflineReport(cfg, agent_error, NowMs());
+  return health::OfflineReport(cfg, agent_error, NowMs());
 }
 
 // One line per component: name, status (coloured on a terminal), detail.
-Status WriteTable(const CommandContext& ctx, const ipc::HealthReport& report) {
+Status WriteTable(const CommandContext& ctx, const health::HealthReport& report) {
   size_t width = 0;
   for (const auto& c : report.components) width = std::max(width, c.name.size());
   for (const auto& c : report.components) {
@@ -60,7 +60,7 @@ Status WriteTable(const CommandContext& ctx, const ipc::HealthReport& report) {
 }
 
 // "collector (unhealthy), sinks (unknown)"
-std::string NotOk(const ipc::HealthReport& report) {
+std::string NotOk(const health::HealthReport& report) {
   std::string bad;
   for (const auto& c : report.components) {
     if (c.status != "ok") bad += (bad.empty() ? "" : ", ") + c.name + " (" + c.status + ")";
@@ -76,9 +76,9 @@ int RunHealth(const CommandContext& ctx) {
   if (*format == Format::kCsv) {
     return Fail(ctx, InvalidArgumentError("health prints a table or JSON (--format table|json), not csv"));
   }
-  const ipc::HealthReport report = AskAgent(ctx.config.config);
+  const health::HealthReport report = AskAgent(ctx.config.config);
   Status s = *format == Format::kJson
-                 ? WriteObject(Format::kJson, *ctx.out, ipc::HealthToJson(report), ctx.term)
+                 ? WriteObject(Format::kJson, *ctx.out, health::HealthToJson(report), ctx.term)
                  : WriteTable(ctx, report);
   if (!s.ok()) return FailRuntime(ctx, s);
   if (!report.healthy()) {

@@ -89,7 +89,7 @@ ordered_json RuleJson(const Rule& r, const std::map<std::string, RuleState>& sta
   j["id"] = r.id;
   j["name"] = r.name;
   j["description"] = r.description;
-  j["severity"] = std::string(detection::SeverityName(r.severity));
+  j["severity"] = std::string(models::SeverityName(r.severity));
   j["category"] = r.category;
   j["tags"] = r.tags;
   j["mitre"] = r.mitre;

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "sentinel/alerting/backoff.h"
+#include "sentinel/models/severity.h"
 #include "sentinel/telemetry/log.h"
 
 namespace sentinel::alerting {
@@ -563,7 +564,7 @@ void Dispatcher::DeliverUnrecorded(std::vector<Alert> alerts) {
     unrecorded_++;
     LogError("alert could not be stored; delivering it from memory",
              {{"rule", a.rule_id},
-              {"severity", std::string(detection::SeverityName(a.severity))},
+              {"severity", std::string(models::SeverityName(a.severity))},
               {"dedup_key", a.dedup_key}});
     for (size_t i = 0; i < routes_.size(); ++i) {
       if (routes_[i].min_severity && a.severity < *routes_[i].min_severity) continue;

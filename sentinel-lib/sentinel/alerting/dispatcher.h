@@ -43,6 +43,7 @@
 #include "sentinel/base/time.h"
 #include "sentinel/base/write_health.h"
 #include "sentinel/config/config.h"
+#include "sentinel/models/severity.h"
 
 namespace sentinel::alerting {
 

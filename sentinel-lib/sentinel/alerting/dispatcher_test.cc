@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "sentinel/alertstore/test_util.h"
+#include "sentinel/models/severity.h"
 #include "sentinel/testing/fake_clock.h"
 
 namespace sentinel::alerting {
@@ -88,7 +89,7 @@ struct Harness {
     return d;
   }
   static SinkBinding Bind(const std::string& name, const std::shared_ptr<FakeSink::State>& state,
-                          std::optional<detection::Severity> min = std::nullopt) {
+                          std::optional<models::Severity> min = std::nullopt) {
     return {std::make_unique<FakeSink>(name, state), min};
   }
 };
@@ -242,7 +243,7 @@ TEST(DispatcherTest, AlertsCommittedButNeverQueuedAreQueuedAtStart) {
   auto urgent = std::make_shared<FakeSink::State>();
   std::vector<SinkBinding> sinks;
   sinks.push_back(Harness::Bind("all", all));
-  sinks.push_back(Harness::Bind("urgent", urgent, detection::Severity::kCritical));
+  sinks.push_back(Harness::Bind("urgent", urgent, models::Severity::kCritical));
   Dispatcher d(h.Options(3), std::move(sinks));
   ASSERT_TRUE(d.Start().ok());
   ASSERT_TRUE(Eventually([&] { return Accepted(all) == 5 && Accepted(urgent) == 1; }));
@@ -334,7 +335,7 @@ TEST(DispatcherTest, NotIdleWhileAnUnrecordedAlertIsStillBeingDelivered) {
   EXPECT_EQ(d->Metrics().sinks[0].unrecorded_delivered, 1u);
 }
 
-Alert Unstored(const std::string& key, detection::Severity severity) {
+Alert Unstored(const std::string& key, models::Severity severity) {
   Alert a;
   a.alert_time = 1700000000000;
   a.rule_id = "test-rule";
@@ -354,7 +355,7 @@ TEST(DispatcherTest, UnrecordedAlertsReachTheSinksFromMemoryWhileTheStoreCannotB
   auto high = std::make_shared<FakeSink::State>();
   std::vector<SinkBinding> sinks;
   sinks.push_back(Harness::Bind("all", all));
-  sinks.push_back(Harness::Bind("high", high, detection::Severity::kHigh));
+  sinks.push_back(Harness::Bind("high", high, models::Severity::kHigh));
   DispatcherOptions o = h.Options(3);
   o.busy_timeout_ms = 50;
   o.dedup_window_ms = 3'600'000;
@@ -368,9 +369,8 @@ TEST(DispatcherTest, UnrecordedAlertsReachTheSinksFromMemoryWhileTheStoreCannotB
   EXPECT_TRUE(d.Metrics().store_writes.failing);
   EXPECT_EQ(d.Metrics().store_writes.failed, 1u);
 
-  d.DeliverUnrecorded({Unstored("k1", detection::Severity::kMedium),
-                       Unstored("k2", detection::Severity::kCritical),
-                       Unstored("k1", detection::Severity::kMedium)});
+  d.DeliverUnrecorded({Unstored("k1", models::Severity::kMedium), Unstored("k2", models::Severity::kCritical),
+                       Unstored("k1", models::Severity::kMedium)});
   ASSERT_TRUE(Eventually([&] { return Accepted(all) == 2 && Accepted(high) == 1; }));
   ASSERT_TRUE(Eventually([&] { return d.Idle().ok() && *d.Idle(); }));
   DeliveryMetrics m = d.Metrics();

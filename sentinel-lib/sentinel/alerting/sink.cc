@@ -10,6 +10,7 @@
 #include "sentinel/base/escape.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
+#include "sentinel/models/severity.h"
 
 namespace sentinel::alerting {
 namespace {
@@ -23,9 +24,8 @@ std::string ValueText(const nlohmann::ordered_json& v) {
 }  // namespace
 
 std::string AlertTextLine(const Alert& a) {
-  std::string line = FormatIso8601Ms(a.alert_time) + " ALERT " +
-                     ToUpper(detection::SeverityName(a.severity)) + " " + a.rule_id + " #" +
-                     std::to_string(a.id) + ": " + a.title;
+  std::string line = FormatIso8601Ms(a.alert_time) + " ALERT " + ToUpper(models::SeverityName(a.severity)) +
+                     " " + a.rule_id + " #" + std::to_string(a.id) + ": " + a.title;
   for (const auto& p : a.affected_processes) {
     line += " | pid " + ValueText(p.value("pid", nlohmann::ordered_json())) + " " +
             ValueText(p.value("name", nlohmann::ordered_json())) + " (" +

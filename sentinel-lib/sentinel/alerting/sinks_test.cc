@@ -26,6 +26,7 @@
 #include "sentinel/alerting/internal/formats.h"
 #include "sentinel/alerting/sink.h"
 #include "sentinel/alertstore/test_util.h"
+#include "sentinel/models/severity.h"
 #include "sentinel/testing/net.h"
 #include "sentinel/testing/temp_dir.h"
 
@@ -37,7 +38,7 @@ namespace {
 using internal::Eventually;
 using testing::FreePort;
 
-Alert MakeAlert(int64_t id = 7, detection::Severity sev = detection::Severity::kHigh) {
+Alert MakeAlert(int64_t id = 7, models::Severity sev = models::Severity::kHigh) {
   Alert a;
   a.id = id;
   a.alert_time = 1'700'000'000'123;
@@ -347,7 +348,7 @@ TEST(SyslogFormatTest, Rfc5424Message) {
             "[alert@32473 id=\"7\" rule=\"odd\\\"rule\\]\" severity=\"high\"] \xEF\xBB\xBF{}");
   EXPECT_EQ(internal::OctetCounted("abc"), "3 abc");
   EXPECT_EQ(internal::SyslogFacilityCode("local7"), 23);
-  EXPECT_EQ(internal::SyslogSeverityCode(detection::Severity::kCritical), 2);
+  EXPECT_EQ(internal::SyslogSeverityCode(models::Severity::kCritical), 2);
 }
 
 TEST(FitAlertJsonTest, SmallAlertsAreUnchanged) {
@@ -580,7 +581,7 @@ TEST(SyslogSinkTest, RsyslogdReceivesOverUdpAndTcp) {
   auto via_udp = Build({.name = "u", .type = "syslog", .address = "udp://127.0.0.1:" + std::to_string(udp)});
   ASSERT_TRUE(s.To(*via_udp).status.ok());
   s.alert.id = 102;
-  s.alert.severity = detection::Severity::kCritical;
+  s.alert.severity = models::Severity::kCritical;
   s.json = s.alert.ToJson().dump();
   auto via_tcp = Build({.name = "t", .type = "syslog", .address = "tcp://127.0.0.1:" + std::to_string(tcp)});
   ASSERT_TRUE(s.To(*via_tcp).status.ok());

@@ -2,6 +2,7 @@
 
 #include "sentinel/base/time.h"
 #include "sentinel/crypto/sha256.h"
+#include "sentinel/models/severity.h"
 
 namespace sentinel::alerting {
 namespace {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "sentinel/models/severity.h"
 #include "sentinel/storage/store.h"
 #include "sentinel/testing/temp_dir.h"
 

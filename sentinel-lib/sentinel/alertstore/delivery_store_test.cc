@@ -4,6 +4,7 @@
 
 #include "sentinel/alertstore/retention.h"
 #include "sentinel/alertstore/test_util.h"
+#include "sentinel/models/severity.h"
 #include "sentinel/storage/migrations.h"
 
 namespace sentinel::alerting {

@@ -177,7 +177,7 @@ Result<Rule> ParseRule(std::string_view yaml_text, std::string_view origin) {
     ASSIGN_OR_RETURN(r.name, GetString(doc, origin, "name", true, kMaxNameLength));
     ASSIGN_OR_RETURN(r.description, GetString(doc, origin, "description", false, kMaxTextLength));
     ASSIGN_OR_RETURN(std::string sev, GetString(doc, origin, "severity", true, 32));
-    auto severity = ParseSeverity(sev);
+    auto severity = models::ParseSeverity(sev);
     if (!severity) {
       return FieldError(origin, "severity",
                         "expected one of low, medium, high, critical, got " + QuoteForMessage(sev));
@@ -314,7 +314,7 @@ std::string RuleToYaml(const Rule& r) {
   e << YAML::Key << "id" << YAML::Value << r.id;
   e << YAML::Key << "name" << YAML::Value << r.name;
   if (!r.description.empty()) e << YAML::Key << "description" << YAML::Value << r.description;
-  e << YAML::Key << "severity" << YAML::Value << std::string(SeverityName(r.severity));
+  e << YAML::Key << "severity" << YAML::Value << std::string(models::SeverityName(r.severity));
   e << YAML::Key << "category" << YAML::Value << r.category;
   EmitList(e, "tags", r.tags);
   if (!r.mitre.empty()) EmitList(e, "mitre", r.mitre);

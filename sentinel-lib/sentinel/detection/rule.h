@@ -24,11 +24,6 @@
 
 namespace sentinel::detection {
 
-// Severity is a models type; these names keep detection::Severity valid.
-using models::ParseSeverity;
-using models::Severity;
-using models::SeverityName;
-
 enum class RuleSource { kBuiltin, kUser };
 std::string_view RuleSourceName(RuleSource s);
 
@@ -36,7 +31,7 @@ struct Rule {
   std::string id;
   std::string name;
   std::string description;
-  Severity severity = Severity::kMedium;
+  models::Severity severity = models::Severity::kMedium;
   std::string category;
   std::vector<std::string> tags;
   std::vector<std::string> mitre;

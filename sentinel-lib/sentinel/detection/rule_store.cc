@@ -15,7 +15,7 @@ Status BindRule(storage::Statement& st, const Rule& r) {
   RETURN_IF_ERROR(st.BindText(1, r.id));
   RETURN_IF_ERROR(st.BindText(2, r.name));
   RETURN_IF_ERROR(st.BindText(3, r.description));
-  RETURN_IF_ERROR(st.BindText(4, SeverityName(r.severity)));
+  RETURN_IF_ERROR(st.BindText(4, models::SeverityName(r.severity)));
   RETURN_IF_ERROR(st.BindText(5, r.category));
   RETURN_IF_ERROR(st.BindText(6, JsonList(r.tags)));
   RETURN_IF_ERROR(st.BindText(7, JsonList(r.mitre)));
@@ -61,7 +61,7 @@ Status Upsert(storage::Statement& upsert, const Rule& r, int64_t now_ms) {
 bool DefinitionDiffers(storage::Statement& def, const Rule& r, const RuleState& stored) {
   const bool want_enabled = stored.enabled_override.value_or(r.enabled);
   return def.ColumnText(0) != r.name || def.ColumnText(1) != r.description ||
-         def.ColumnText(2) != SeverityName(r.severity) || def.ColumnText(3) != r.category ||
+         def.ColumnText(2) != models::SeverityName(r.severity) || def.ColumnText(3) != r.category ||
          def.ColumnText(4) != JsonList(r.tags) || def.ColumnText(5) != JsonList(r.mitre) ||
          def.ColumnText(6) != RuleSourceName(r.source) || def.ColumnText(7) != r.source_path ||
          (def.ColumnInt(8) != 0) != want_enabled || stored.last_error.value_or("") == "rule file removed";

@@ -12,7 +12,7 @@ Rule MakeRule(const std::string& id, const std::string& query) {
   Rule r;
   r.id = id;
   r.name = "Rule " + id;
-  r.severity = Severity::kHigh;
+  r.severity = models::Severity::kHigh;
   r.category = "process";
   r.query = query;
   r.source_path = "/etc/rules/" + id + ".yaml";

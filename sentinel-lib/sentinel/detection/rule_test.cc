@@ -43,7 +43,7 @@ TEST(RuleTest, ParsesEveryField) {
   EXPECT_EQ(r->id, "test-rule.1");
   EXPECT_EQ(r->name, "A test rule");
   EXPECT_EQ(r->description, "Something worth knowing.");
-  EXPECT_EQ(r->severity, Severity::kHigh);
+  EXPECT_EQ(r->severity, models::Severity::kHigh);
   EXPECT_EQ(r->category, "process");
   EXPECT_EQ(r->tags, (std::vector<std::string>{"defense-evasion", "test"}));
   EXPECT_EQ(r->mitre, (std::vector<std::string>{"T1070.004", "T1059"}));

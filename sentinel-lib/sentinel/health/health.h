@@ -67,16 +67,3 @@ ComponentHealth CheckAuditTail(const config::DatabaseConfig& db, int entries = k
 HealthReport OfflineReport(const config::Config& cfg, const std::string& agent_error, int64_t now_ms);
 
 }  // namespace sentinel::health
-
-// Transitional (issue 15): health lived in ipc until it became a module of
-// its own. Lets code written against the old names build; use health::.
-namespace sentinel::ipc {
-using health::CheckAuditTail;
-using health::CheckCollector;
-using health::CheckDatabase;
-using health::ComponentHealth;
-using health::HealthFromJson;
-using health::HealthReport;
-using health::HealthToJson;
-using health::OfflineReport;
-}  // namespace sentinel::ipc

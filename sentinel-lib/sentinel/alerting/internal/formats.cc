@@ -12,6 +12,7 @@
 #include "sentinel/base/hex.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
+#include "sentinel/models/severity.h"
 
 namespace sentinel::alerting::internal {
 namespace {
@@ -181,12 +182,12 @@ std::optional<int> SyslogFacilityCode(std::string_view name) {
   return std::nullopt;
 }
 
-int SyslogSeverityCode(detection::Severity s) {
+int SyslogSeverityCode(models::Severity s) {
   switch (s) {
-    case detection::Severity::kCritical: return 2;
-    case detection::Severity::kHigh: return 3;
-    case detection::Severity::kMedium: return 4;
-    case detection::Severity::kLow: return 5;
+    case models::Severity::kCritical: return 2;
+    case models::Severity::kHigh: return 3;
+    case models::Severity::kMedium: return 4;
+    case models::Severity::kLow: return 5;
   }
   return 4;
 }
@@ -197,7 +198,7 @@ std::string FormatRfc5424(const Alert& alert, const std::string& json, int facil
   std::string msg = "<" + std::to_string(pri) + ">1 " + FormatIso8601Ms(alert.alert_time) + " " +
                     HeaderField(hostname, 255) + " sentineld " + std::to_string(procid) + " alert ";
   msg += "[alert@32473 id=\"" + std::to_string(alert.id) + "\" rule=\"" + SdValue(alert.rule_id) +
-         "\" severity=\"" + std::string(detection::SeverityName(alert.severity)) + "\"] ";
+         "\" severity=\"" + std::string(models::SeverityName(alert.severity)) + "\"] ";
   msg += "\xEF\xBB\xBF";  // BOM: MSG is UTF-8 (RFC 5424 §6.4)
   msg += json;
   return msg;
@@ -239,7 +240,7 @@ std::string EnvelopeAddress(const std::string& address) {
 }
 
 std::string EmailSubject(const Alert& alert) {
-  return "[SentinelD] " + ToUpper(detection::SeverityName(alert.severity)) + " " + Line(alert.rule_id, 64) +
+  return "[SentinelD] " + ToUpper(models::SeverityName(alert.severity)) + " " + Line(alert.rule_id, 64) +
          ": " + Line(alert.title, 120) + " (alert #" + std::to_string(alert.id) + ")";
 }
 
@@ -289,7 +290,7 @@ std::string EmailBody(const Alert& alert, const std::string& json, const std::st
   b += "SentinelD raised an alert on " + host + ".\n\n";
   b += "Rule:        " + Line(alert.rule_id, 256) + " (version " + std::to_string(alert.rule_version) + ")\n";
   b += "Title:       " + Line(alert.title, 512) + "\n";
-  b += "Severity:    " + std::string(detection::SeverityName(alert.severity)) + "\n";
+  b += "Severity:    " + std::string(models::SeverityName(alert.severity)) + "\n";
   b += "Time:        " + FormatIso8601Ms(alert.alert_time) + "\n";
   b += "Alert id:    " + std::to_string(alert.id) + "\n";
   if (!alert.description.empty()) b += "\n" + Line(alert.description, 4096) + "\n";
@@ -324,7 +325,7 @@ std::string BuildEmail(const Alert& alert, const std::string& json, const std::s
   h += "Message-ID: <sentineld.alert-" + std::to_string(alert.id) + "." + HeaderField(sink_name, 64) + "." +
        std::to_string(now_ms) + "@" + host + ">\r\n";
   h += "X-Sentinel-Alert-Id: " + std::to_string(alert.id) + "\r\n";
-  h += "X-Sentinel-Severity: " + std::string(detection::SeverityName(alert.severity)) + "\r\n";
+  h += "X-Sentinel-Severity: " + std::string(models::SeverityName(alert.severity)) + "\r\n";
   h += "MIME-Version: 1.0\r\n";
   h += "Content-Type: text/plain; charset=utf-8\r\n";
   h += "Content-Transfer-Encoding: quoted-printable\r\n";

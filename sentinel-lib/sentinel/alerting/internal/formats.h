@@ -11,6 +11,7 @@
 
 #include "sentinel/alertstore/alert_store.h"
 #include "sentinel/base/status.h"
+#include "sentinel/models/severity.h"
 
 namespace sentinel::alerting::internal {
 
