@@ -69,7 +69,9 @@ class AgentReloadTest : public ::testing::Test {
 
   // A configuration on the test's directories, with `rest` appended.
   std::string Config(const std::string& database, const std::string& rest) const {
-    return "database: {path: " + dir_.File(database) + "}\nipc: {socket_dir: " + dir_.File("run") +
+    // Every path in the test's directory: the default audit ledger is the host's.
+    return "database: {path: " + dir_.File(database) + ", audit_path: " + dir_.File("data/audit.db") +
+           "}\nipc: {socket_dir: " + dir_.File("run") +
            "}\nprivileges: {user: nobody}\ntelemetry: {log_format: text}\n" + rest;
   }
 
