@@ -20,6 +20,7 @@
 #include "sentinel/audit/signer.h"
 #include "sentinel/audit/trail.h"
 #include "sentinel/base/files.h"
+#include "sentinel/base/signals.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
 #include "sentinel/base/version.h"
@@ -164,12 +165,8 @@ CollectorService::Exit CollectorService::LoadAndLog() {
 // The signals procmond handles are blocked; they are taken synchronously
 // between scans.
 void CollectorService::BlockSignals() {
-  sigemptyset(&sigs_);
-  sigaddset(&sigs_, SIGTERM);
-  sigaddset(&sigs_, SIGINT);
-  sigaddset(&sigs_, SIGHUP);
-  sigaddset(&sigs_, kScanNowSignal);  // scan-now over the control socket
-  sigprocmask(SIG_BLOCK, &sigs_, nullptr);
+  // kScanNowSignal: scan-now over the control socket.
+  sigs_ = sentinel::BlockSignals({SIGTERM, SIGINT, SIGHUP, kScanNowSignal});
 }
 
 CollectorService::Exit CollectorService::CheckTargetUser() const {
@@ -463,7 +460,7 @@ CollectorService::Exit CollectorService::Cycle() {
   }
   if (scan.ok()) {
     // Blocks while the writer is behind; a stop signal ends the wait.
-    if (!writer_->Submit(std::move(scan).value(), [this] { return StopPending(); })) {
+    if (!writer_->Submit(std::move(scan).value(), [] { return StopSignalPending(); })) {
       const int sig = sigtimedwait(&sigs_, nullptr, &kNoWait);
       LogInfo("procmond stopping",
               {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}, {"while", "waiting for the scan writer"}});
@@ -480,14 +477,6 @@ CollectorService::Exit CollectorService::Cycle() {
   }
   if (flags_.once) return Stop(30'000);
   return WaitForNextScan();
-}
-
-// A stop signal waiting while Submit() blocks behind a failing writer.
-bool CollectorService::StopPending() const {
-  sigset_t pending;
-  sigemptyset(&pending);
-  return sigpending(&pending) == 0 &&
-         (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
 }
 
 // Waits out the interval, serving SIGHUP meanwhile; a scan-now request ends

@@ -101,7 +101,6 @@ class CollectorService {
   void StartScanning();
   Exit StartRealtime();
   void StopRealtime(int64_t timeout_ms);
-  bool StopPending() const;
   Exit WaitForNextScan();
 
   CollectorFlags flags_;
