@@ -258,14 +258,10 @@ CollectorService::Exit CollectorService::OpenSampler() {
 // which the daemon would run without) stops the run, naming it.
 CollectorService::Exit CollectorService::CheckStoresForOnce() const {
   if (!flags_.once) return std::nullopt;
-  for (const auto& [kind, path] : {std::pair{storage::DatabaseKind::kEvents, cfg_.database.path},
-                                   std::pair{storage::DatabaseKind::kAudit, cfg_.database.audit_path}}) {
-    if (Status s = storage::CheckStoreFile(kind, path); !s.ok()) {
-      LogError("refusing to run", {{"error", s.message()}});
-      return Fail(kExitRuntime, s.message());
-    }
-  }
-  return std::nullopt;
+  Status s = storage::CheckStoreFiles(cfg_.database.path, cfg_.database.audit_path);
+  if (s.ok()) return std::nullopt;
+  LogError("refusing to run", {{"error", s.message()}});
+  return Fail(kExitRuntime, s.message());
 }
 
 // Whether the store at `store_path` is opened as root (issue 14,

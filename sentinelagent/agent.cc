@@ -275,14 +275,10 @@ std::optional<int> Agent::BindEndpoints() {
 // which the daemon would run without) stops the run, naming it.
 std::optional<int> Agent::CheckStoresForOnce() {
   if (!flags_.once) return std::nullopt;
-  for (const auto& [kind, path] : {std::pair{storage::DatabaseKind::kEvents, cfg_.database.path},
-                                   std::pair{storage::DatabaseKind::kAudit, cfg_.database.audit_path}}) {
-    if (Status s = storage::CheckStoreFile(kind, path); !s.ok()) {
-      LogError("refusing to run", {{"error", s.message()}});
-      return Fail(kExitRuntime, s.message());
-    }
-  }
-  return std::nullopt;
+  Status s = storage::CheckStoreFiles(cfg_.database.path, cfg_.database.audit_path);
+  if (s.ok()) return std::nullopt;
+  LogError("refusing to run", {{"error", s.message()}});
+  return Fail(kExitRuntime, s.message());
 }
 
 std::optional<int> Agent::OpenStore() {

@@ -263,6 +263,11 @@ Result<std::unique_ptr<Database>> OpenStore(DatabaseKind kind, const StoreOption
   return db;
 }
 
+Status CheckStoreFiles(const std::string& events_path, const std::string& audit_path) {
+  RETURN_IF_ERROR(CheckStoreFile(DatabaseKind::kEvents, events_path));
+  return CheckStoreFile(DatabaseKind::kAudit, audit_path);
+}
+
 Status CheckStoreFile(DatabaseKind kind, const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {

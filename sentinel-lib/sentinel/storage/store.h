@@ -51,6 +51,10 @@ Result<std::unique_ptr<Database>> OpenStore(DatabaseKind kind, const StoreOption
 // (not SQLite), FailedPrecondition (not a regular file, foreign, newer), DataLoss (truncated).
 Status CheckStoreFile(DatabaseKind kind, const std::string& path);
 
+// CheckStoreFile of both stores a run writes (the event store, then the audit ledger): the first
+// refusal.
+Status CheckStoreFiles(const std::string& events_path, const std::string& audit_path);
+
 struct RetentionResult {
   int64_t scans_deleted = 0;
   int64_t instances_deleted = 0;
