@@ -172,7 +172,7 @@ Outcome RunProcmond(const std::string& source, const std::string& procmond, cons
       {"HOME=" + dir, "XDG_CONFIG_HOME=" + dir, "SENTINELD_DATABASE__PATH=" + db,
        "SENTINELD_DATABASE__AUDIT_PATH=" + dir + "/audit.db", "SENTINELD_COLLECTION__INTERVAL_SECS=3600",
        "SENTINELD_COLLECTION__REALTIME_SOURCE=" + source, "SENTINELD_IPC__SOCKET_DIR=" + dir + "/ipc",
-       "SENTINELD_TELEMETRY__LOG_FORMAT=text", "SENTINELD_PRIVILEGES__USER=root"},
+       "SENTINELD_TELEMETRY__LOG_FORMAT=text", "SENTINELD_PRIVILEGES__USER=nobody"},
       err);
   if (pid <= 0 || !WaitForText(err, "real-time event source started", 60) ||
       !WaitForText(err, "scan written", 120)) {
@@ -388,6 +388,8 @@ int main(int argc, char** argv) {
   char tmpl[] = "/tmp/exec_storm_bench.XXXXXX";
   if (!mkdtemp(tmpl)) return 1;
   const std::string tmp = tmpl;
+  // procmond drops to `nobody` (root is refused as privileges.user): it must reach its files.
+  ::chmod(tmp.c_str(), 0755);
   std::vector<Outcome> out;
   auto want = [&](const std::string& n) {
     return ("," + only + ",").find("," + n + ",") != std::string::npos;

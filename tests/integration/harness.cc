@@ -441,8 +441,4 @@ bool StopSignal::WaitFor(std::chrono::milliseconds timeout) {
   return cv_.wait_for(lock, timeout, [this] { return stopped_; });
 }
 
-void SleepMs(int ms) {
-  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-}
-
 }  // namespace sentinel::itest

@@ -27,6 +27,7 @@
 
 #include "sentinel/testing/subprocess.h"
 #include "sentinel/testing/temp_dir.h"
+#include "sentinel/testing/wait.h"
 
 namespace sentinel::itest {
 
@@ -176,17 +177,8 @@ std::optional<int64_t> TryQueryInt(const std::string& db, const std::string& sql
 
 std::vector<std::string> SplitLines(const std::string& text);  // on '\n', no trailing empty line
 bool Contains(const std::string& haystack, const std::string& needle);
-void SleepMs(int ms);
 
-// Polls `pred` every 50 ms until it holds or `timeout` passes.
-template <typename Pred>
-bool WaitFor(Pred pred, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    if (pred()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    SleepMs(50);
-  }
-}
+// Polls `pred` until it holds or `timeout` passes (sentinel/testing/wait.h).
+using sentinel::testing::WaitFor;
 
 }  // namespace sentinel::itest

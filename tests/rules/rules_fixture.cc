@@ -27,6 +27,7 @@
 #include "sentinel/detection/rule.h"
 #include "sentinel/storage/sqlite.h"
 #include "sentinel/testing/subprocess.h"
+#include "sentinel/testing/wait.h"
 
 extern char** environ;
 
@@ -244,12 +245,7 @@ std::optional<uid_t> EffectiveUid(pid_t pid) {
 }
 
 bool WaitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    if (pred()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
+  return testing::WaitFor(pred, timeout, 20ms);
 }
 
 std::optional<pid_t> WaitForChild(pid_t parent, const std::function<bool(const std::string&)>& pred,

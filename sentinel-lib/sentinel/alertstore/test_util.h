@@ -11,6 +11,7 @@
 
 #include "sentinel/storage/store.h"
 #include "sentinel/testing/temp_dir.h"
+#include "sentinel/testing/wait.h"
 
 namespace sentinel::alerting::internal {
 
@@ -50,15 +51,10 @@ class TempEventStore {
   std::unique_ptr<storage::EventStore> store_;
 };
 
-// Polls `pred` every 10 ms for up to 30 s (a guard against hanging, not a timing assertion).
+// Polls `pred` for up to 30 s (sentinel/testing/wait.h).
 template <class Pred>
 bool Eventually(Pred pred) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return pred();
+  return testing::WaitFor(pred, std::chrono::seconds(30));
 }
 
 }  // namespace sentinel::alerting::internal

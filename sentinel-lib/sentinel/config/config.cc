@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "sentinel/base/escape.h"
+#include "sentinel/base/files.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/config/internal/schema.h"
 #include "sentinel/crypto/sha256.h"
@@ -443,16 +444,13 @@ Result<std::optional<std::string>> ReadConfigFile(const std::string& path, bool 
     return InvalidArgumentError(path + ": cannot read: " + std::string(why));
   };
   // O_NONBLOCK: opening a FIFO must not hang; anything but a regular file is refused below.
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  UniqueFd owned(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  const int fd = owned.get();
   if (fd < 0) {
     int err = errno;
     if (optional && (err == ENOENT || err == ENOTDIR)) return std::optional<std::string>();
     return cannot_read(std::strerror(err));
   }
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
   struct stat st {};
   if (::fstat(fd, &st) != 0) return cannot_read(std::strerror(errno));
   if (S_ISDIR(st.st_mode)) return cannot_read(std::strerror(EISDIR));

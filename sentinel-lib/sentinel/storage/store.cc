@@ -49,11 +49,8 @@ Status EnsureParentDirectory(const std::string& path) {
 // Creates the database file with mode 0640 before SQLite does (SQLite would
 // use 0644); its -wal and -shm files inherit the main file's mode.
 Status PrecreateFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
-  if (fd >= 0) {
-    ::close(fd);
-    return Status::Ok();
-  }
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640));
+  if (fd.get() >= 0) return Status::Ok();
   if (errno == EEXIST) return Status::Ok();
   return ErrnoError(errno, "creating database " + path);
 }
