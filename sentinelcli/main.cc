@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "sentinel/base/escape.h"
 #include "sentinel/base/version.h"
 #include "sentinel/detection/query_worker.h"
 #include "sentinel/detection/sql_guard.h"
@@ -78,6 +79,13 @@ class Cli {
     app_.require_subcommand(1);
     app_.fallthrough();
     app_.set_version_flag("--version", std::string("sentinelcli ") + kVersion);
+    // CLI11's errors quote the arguments as given: escaped, like every other text we print.
+    app_.failure_message([](const CLI::App* app, const CLI::Error& e) {
+      std::string text = CLI::FailureMessage::simple(app, e);
+      const std::string_view what = e.what();
+      if (text.compare(0, what.size(), what) == 0) text.replace(0, what.size(), EscapeText(what));
+      return text;
+    });
     AddGlobalOptions();
     AddQuery();
     AddExport();
@@ -245,7 +253,7 @@ void Cli::AddHealth() {
 int Cli::Main(int argc, char** argv) {
   // Name an unknown command instead of CLI11's "A subcommand is required".
   if (const char* word = FirstCommandWord(argc, argv); word != nullptr && !IsCommandName(word)) {
-    std::cerr << "sentinelcli: unknown command \"" << word
+    std::cerr << "sentinelcli: unknown command \"" << EscapeText(word)
               << "\" (expected query, export, rules, alerts, audit, health or config; see --help)\n";
     return kExitUsage;
   }

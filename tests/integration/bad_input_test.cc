@@ -481,13 +481,25 @@ TEST_F(BadQuery, OnlyOneSelectOverAllowedTables) {
   ExpectUsageError({"query", "SELEC 1"}, "SELEC");
 }
 
-// BUG: `sentinelcli frobnicate` exits 2 but says only "A subcommand is
-// required" (CLI11 with app.fallthrough() + require_subcommand(1) in
-// sentinelcli/main.cc), never naming the word it did not understand; SPEC
-// §11 asks for a clear error naming what was wrong, e.g. "unknown command
-// \"frobnicate\"". Left failing until fixed.
+// SPEC §11: a clear error naming what was wrong, e.g. unknown command "frobnicate".
 TEST_F(BadQuery, UnknownSubcommandIsNamed) {
   ExpectUsageError({"frobnicate"}, "frobnicate");
+}
+
+// A word the CLI did not understand is named escaped, like every other text it prints: an argument
+// a script took from an attacker cannot clear the operator's screen or forge a line.
+TEST_F(BadQuery, UnknownWordsAreNamedEscaped) {
+  ExpectUsageError({"frob\x1b[2Jnicate"}, "frob\\x1b[2Jnicate");
+  ExpectUsageError({"query", "SELECT 1", "--bogus\x1b[2J"}, "--bogus\\x1b[2J");
+  ExpectUsageError({"query", "SELECT 1", "--limit", "many\u202e"}, "many\\u202e");
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"frob\x1b[2J"}, {"query", "SELECT 1", "--bogus\x1b[2J\nALERT forged"}}) {
+    std::vector<std::string> argv{"--database", db_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    RunResult r = sb_.Cli(argv);
+    EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("\nALERT forged"), std::string::npos) << r.err;
+  }
 }
 
 }  // namespace
