@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sentinel/base/version.h"
 #include "sentinel/base/time.h"
+#include "sentinel/base/version.h"
 
 namespace sentinel::procmond {
 

@@ -5,9 +5,9 @@
 
 #include "procmond/privileges.h"
 #include "procmond/realtime/realtime_source.h"
-#include "sentinel/base/version.h"
 #include "sentinel/audit/trail.h"
 #include "sentinel/base/time.h"
+#include "sentinel/base/version.h"
 
 namespace sentinel::procmond {
 
