@@ -126,6 +126,14 @@ int Listen(int type, int* port) {
   return fd;
 }
 
+// The one datagram waiting on `fd`, which is closed after; empty when none could be read.
+std::string TakeDatagram(int fd) {
+  char buf[65536];
+  const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  ::close(fd);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
 std::string ReadN(int fd, size_t n) {
   std::string out;
   char buf[4096];
@@ -441,11 +449,8 @@ TEST(SyslogSinkTest, HostileNamesAreEscapedInTheMessage) {
   s.alert.affected_processes[0]["name"] = kHostileName;
   s.json = s.alert.ToJson().dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   ASSERT_TRUE(s.To(*sink).status.ok());
-  char buf[65536];
-  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-  ::close(fd);
-  ASSERT_GT(n, 0);
-  const std::string got(buf, static_cast<size_t>(n));
+  const std::string got = TakeDatagram(fd);
+  ASSERT_FALSE(got.empty());
   ExpectNoRawDanger(got);
   EXPECT_NE(got.find("\\u0085ALERT CRITICAL fake\\u202e\\u2066\\u2028"), std::string::npos) << got;
   EXPECT_EQ(nlohmann::ordered_json::parse(got.substr(got.find("\xEF\xBB\xBF") + 3)),
@@ -463,11 +468,9 @@ TEST(SyslogSinkTest, MaxMessageBytesIsHonouredAndItsFloorChecked) {
   s.alert = HugeAlert(10'000);
   s.json = s.alert.ToJson().dump();
   ASSERT_TRUE(s.To(*sink).status.ok());
-  char buf[65536];
-  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-  ::close(fd);
-  EXPECT_GT(n, 1500);
-  EXPECT_LE(n, 2048);
+  const size_t n = TakeDatagram(fd).size();
+  EXPECT_GT(n, 1500u);
+  EXPECT_LE(n, 2048u);
   SinkRegistry registry;
   RegisterBuiltinSinks(registry);
   auto bad = registry.Build(
@@ -486,11 +489,8 @@ TEST(SyslogSinkTest, UdpSendsOneDatagramPerAlert) {
                      .facility = "local0"});
   Sent s;
   ASSERT_TRUE(s.To(*sink).status.ok());
-  char buf[65536];
-  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-  ::close(fd);
-  ASSERT_GT(n, 0);
-  const std::string got(buf, static_cast<size_t>(n));
+  const std::string got = TakeDatagram(fd);
+  ASSERT_FALSE(got.empty());
   EXPECT_EQ(got, internal::FormatRfc5424(s.alert, s.json, 16, "testhost", ::getpid()));
   EXPECT_EQ(got.substr(0, 6), "<131>1");  // local0 (16) * 8 + err (3)
 }
@@ -544,11 +544,7 @@ TEST(SyslogSinkTest, UnixDatagramSocketLikeDevLog) {
   auto sink = Build({.name = "s", .type = "syslog", .address = "unix://" + path, .facility = "auth"});
   Sent s;
   ASSERT_TRUE(s.To(*sink).status.ok());
-  char buf[65536];
-  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-  ::close(fd);
-  EXPECT_EQ(std::string(buf, static_cast<size_t>(std::max<ssize_t>(n, 0))),
-            internal::FormatRfc5424(s.alert, s.json, 4, "testhost", ::getpid()));
+  EXPECT_EQ(TakeDatagram(fd), internal::FormatRfc5424(s.alert, s.json, 4, "testhost", ::getpid()));
 }
 
 TEST(SyslogSinkTest, RsyslogdReceivesOverUdpAndTcp) {
