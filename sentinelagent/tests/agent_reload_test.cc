@@ -72,7 +72,7 @@ class AgentReloadTest : public ::testing::Test {
     // Every path in the test's directory: the default audit ledger is the host's.
     return "database: {path: " + dir_.File(database) + ", audit_path: " + dir_.File("data/audit.db") +
            "}\nipc: {socket_dir: " + dir_.File("run") +
-           "}\nprivileges: {user: nobody}\ntelemetry: {log_format: text}\n" + rest;
+           "}\nprivileges: {user: nobody}\ntelemetry: {log_format: text, http_listen: \"\"}\n" + rest;
   }
 
   // The running configuration of both tests: 30 s cycles, the console sink.
