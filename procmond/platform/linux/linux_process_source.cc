@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "procmond/platform/linux/boot_clock.h"
 #include "procmond/platform/linux/proc_parsers.h"
 #include "sentinel/base/time.h"
 
@@ -291,11 +292,15 @@ Status LinuxProcessSource::OpenTree() {
   // Held stat files rely on procfs: content regenerated at each read, and
   // ESRCH once the task is gone. Anything else is read by path every time.
   if (!fs_->KeepsFilesLive()) max_held_stat_files_ = 0;
-  if (boot_time_ms_ < 0) {
+  if (!boot_epoch_ns_ && fs_->KeepsFilesLive()) {
+    // The kernel's procfs: the precise boot time every procmond conversion
+    // uses, so scans and exec events agree on a process's start_time.
+    boot_epoch_ns_ = ProcessBootClock().offset_ns();
+  } else if (!boot_epoch_ns_) {
     std::string s;
     RETURN_IF_ERROR(fs_->ReadFile("stat", &s));
     ASSIGN_OR_RETURN(int64_t btime, lp::ParseBootTime(s));
-    boot_time_ms_ = btime * 1000;
+    boot_epoch_ns_ = btime * 1'000'000'000;
   }
   return Status::Ok();
 }
@@ -582,8 +587,7 @@ void LinuxProcessSource::FillScanFields(const Observation& o, const Instance& in
   p->pid = o.pid;
   p->ppid = o.ppid;
   SetOptional(&p->status, lp::StateName(o.state));
-  p->start_time_ms =
-      boot_time_ms_ + static_cast<int64_t>(o.start_ticks * 1000 / static_cast<uint64_t>(ticks_per_sec_));
+  p->start_time_ms = BootClock(boot_epoch_ns_.value_or(0)).StartTimeMsFromTicks(o.start_ticks);
   p->memory_bytes = o.rss_bytes;
   if (!fresh && now_mono > inst.cpu_mono_ms && o.cpu_ns >= inst.cpu_ns) {
     const double secs = static_cast<double>(now_mono - inst.cpu_mono_ms) / 1000.0;

@@ -335,7 +335,8 @@ class LinuxProcessSource final : public ProcessSource {
   std::string proc_root_;
   std::unique_ptr<ProcFs> own_fs_;  // opened from proc_root_ at the first scan
   ProcFs* fs_ = nullptr;
-  int64_t boot_time_ms_ = -1;
+  // Epoch ns of boot: BootClock on the real procfs, btime of the given /proc otherwise.
+  std::optional<int64_t> boot_epoch_ns_;
   long ticks_per_sec_;
   long page_size_;
   bool hash_executables_;

@@ -14,4 +14,22 @@ std::string EncodeCommandLine(const std::vector<std::string>& argv) {
   return arr.dump();
 }
 
+std::string JoinCommandLine(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) {
+    if (!out.empty()) out.push_back(' ');
+    out += a;
+  }
+  return out;
+}
+
+std::string EncodeEnvironment(const std::vector<std::pair<std::string, std::string>>& env) {
+  // Names and values come from the watched program's own memory.
+  nlohmann::ordered_json obj = nlohmann::ordered_json::object();
+  for (const auto& [name, value] : env) {
+    obj[IsValidUtf8(name) ? name : SanitizeUtf8(name)] = IsValidUtf8(value) ? value : SanitizeUtf8(value);
+  }
+  return obj.dump();
+}
+
 }  // namespace sentinel::models

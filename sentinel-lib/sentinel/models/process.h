@@ -58,9 +58,31 @@ struct ProcessEvent {
   std::optional<std::string> user_name;
   std::optional<int64_t> exit_code;
   std::optional<std::string> exe_hash;  // lowercase hex SHA-256
+
+  // Exec context (exec events; docs/tables.md, process_events).
+  std::optional<int64_t> start_time_ms;  // process start, epoch ms: the scan's start_time
+  std::optional<std::string> cwd;
+  std::optional<int64_t> login_uid;  // nullopt when unset
+  std::optional<std::string> tty;    // "pts/3"; nullopt when none
+  std::optional<int64_t> effective_uid;
+  std::optional<int64_t> effective_gid;
+  std::optional<bool> cred_change;  // the exec changed credentials (setuid/setgid/file caps)
+  // Allow-listed environment variables (name, value), in the block's order;
+  // nullopt when the environment was not read.
+  std::optional<std::vector<std::pair<std::string, std::string>>> env;
+  std::optional<bool> env_truncated;   // block over the capture bound, or a value cut
+  std::optional<bool> args_truncated;  // argv longer than the capture bound
+  std::optional<std::string> parent_exe_path;
+  std::optional<std::string> parent_name;
+  std::optional<std::vector<std::string>> parent_command_line;
+  std::optional<int64_t> parent_start_time_ms;
 };
 
 // argv as the JSON array text stored in command_line.
 std::string EncodeCommandLine(const std::vector<std::string>& argv);
+// argv joined by single spaces (the command_text columns).
+std::string JoinCommandLine(const std::vector<std::string>& argv);
+// Environment variables as the JSON object text stored in process_events.env.
+std::string EncodeEnvironment(const std::vector<std::pair<std::string, std::string>>& env);
 
 }  // namespace sentinel::models

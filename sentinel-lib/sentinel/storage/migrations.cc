@@ -311,12 +311,50 @@ INSERT OR REPLACE INTO system_metadata(key, value, updated_at_ms)
          CAST(strftime('%s', 'now') AS INTEGER) * 1000 FROM alerts;
 )sql";
 
+// Real-time detection (SPEC §12): what an exec event says about the process
+// beyond argv (captured in the kernel at exec), its parent resolved when it
+// was written, the process start time that scans give the same process, the
+// trigger of each rule and the exec cursor of each `on: exec` rule.
+constexpr std::string_view kEvents4 = R"sql(
+ALTER TABLE process_events ADD COLUMN start_time INTEGER;
+ALTER TABLE process_events ADD COLUMN cwd TEXT;
+ALTER TABLE process_events ADD COLUMN login_uid INTEGER;
+ALTER TABLE process_events ADD COLUMN tty TEXT;
+ALTER TABLE process_events ADD COLUMN effective_uid INTEGER;
+ALTER TABLE process_events ADD COLUMN effective_gid INTEGER;
+ALTER TABLE process_events ADD COLUMN cred_change INTEGER;
+ALTER TABLE process_events ADD COLUMN env TEXT;
+ALTER TABLE process_events ADD COLUMN env_truncated INTEGER;
+ALTER TABLE process_events ADD COLUMN args_truncated INTEGER;
+ALTER TABLE process_events ADD COLUMN command_text TEXT;
+ALTER TABLE process_events ADD COLUMN parent_exe_path TEXT;
+ALTER TABLE process_events ADD COLUMN parent_name TEXT;
+ALTER TABLE process_events ADD COLUMN parent_command_line TEXT;
+ALTER TABLE process_events ADD COLUMN parent_command_text TEXT;
+ALTER TABLE process_events ADD COLUMN parent_start_time INTEGER;
+UPDATE process_events SET command_text = (SELECT group_concat(value, ' ') FROM json_each(command_line))
+  WHERE command_line IS NOT NULL AND json_valid(command_line);
+
+ALTER TABLE detection_rules ADD COLUMN evaluated_on TEXT NOT NULL DEFAULT 'scan'
+  CHECK(evaluated_on IN ('scan','exec'));
+
+CREATE TABLE detection_cursors(
+  rule_id TEXT PRIMARY KEY,
+  last_event_id INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL
+);
+)sql";
+
 constexpr Migration kEventMigrations[] = {
     {1, "initial event store: incremental process history, events, rules, alerts, deliveries, DLQ", kEvents1},
     {2, "detection_rules.enabled_override; process_instances.command_text", kEvents2},
     {3,
      "durable alert delivery: delivery_queue, attempt states, http_status, one DLQ entry per alert and sink",
      kEvents3},
+    {4,
+     "real-time detection: exec event context (start_time, cwd, login_uid, tty, credentials, env, parent), "
+     "detection_rules.evaluated_on, detection_cursors",
+     kEvents4},
 };
 constexpr Migration kAuditMigrations[] = {
     {1, "initial audit ledger", kAudit1},

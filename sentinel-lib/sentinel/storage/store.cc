@@ -18,17 +18,6 @@
 namespace sentinel::storage {
 namespace {
 
-// command_text: the arguments joined by single spaces, for rules that match
-// on the command line as one string (LIKE/GLOB) without parsing JSON.
-std::string JoinArgs(const std::vector<std::string>& argv) {
-  std::string out;
-  for (const auto& a : argv) {
-    if (!out.empty()) out.push_back(' ');
-    out += a;
-  }
-  return out;
-}
-
 Status EnsureParentDirectory(const std::string& path) {
   std::filesystem::path p(path);
   auto parent = p.parent_path();
@@ -341,30 +330,75 @@ Result<int64_t> EventStore::WriteScan(const models::ScanRecord& scan) {
   return r;
 }
 
+namespace {
+
+Status BindOptionalBool(Statement& st, int i, std::optional<bool> v) {
+  if (!v) return st.BindNull(i);
+  return st.BindInt(i, *v ? 1 : 0);
+}
+
+Status BindArgv(Statement& st, int json_col, int text_col, const std::optional<std::vector<std::string>>& argv) {
+  if (!argv) {
+    RETURN_IF_ERROR(st.BindNull(json_col));
+    return st.BindNull(text_col);
+  }
+  RETURN_IF_ERROR(st.BindText(json_col, models::EncodeCommandLine(*argv)));
+  return st.BindText(text_col, models::JoinCommandLine(*argv));
+}
+
+// Columns 1-11: what every event has.
+Status BindEventBase(Statement& ins, const models::ProcessEvent& e) {
+  RETURN_IF_ERROR(ins.BindInt(1, e.event_time_ms));
+  RETURN_IF_ERROR(ins.BindText(2, e.event_type));
+  RETURN_IF_ERROR(ins.BindInt(3, e.pid));
+  RETURN_IF_ERROR(ins.BindOptionalInt(4, e.ppid));
+  RETURN_IF_ERROR(ins.BindOptionalText(5, e.name));
+  RETURN_IF_ERROR(ins.BindOptionalText(6, e.exe_path));
+  RETURN_IF_ERROR(BindArgv(ins, 7, 22, e.command_line));
+  RETURN_IF_ERROR(ins.BindOptionalInt(8, e.user_id));
+  RETURN_IF_ERROR(ins.BindOptionalText(9, e.user_name));
+  RETURN_IF_ERROR(ins.BindOptionalInt(10, e.exit_code));
+  return ins.BindOptionalText(11, e.exe_hash);
+}
+
+// Columns 12-27: the exec context (column 22, command_text, goes with argv).
+Status BindEventContext(Statement& ins, const models::ProcessEvent& e) {
+  RETURN_IF_ERROR(ins.BindOptionalInt(12, e.start_time_ms));
+  RETURN_IF_ERROR(ins.BindOptionalText(13, e.cwd));
+  RETURN_IF_ERROR(ins.BindOptionalInt(14, e.login_uid));
+  RETURN_IF_ERROR(ins.BindOptionalText(15, e.tty));
+  RETURN_IF_ERROR(ins.BindOptionalInt(16, e.effective_uid));
+  RETURN_IF_ERROR(ins.BindOptionalInt(17, e.effective_gid));
+  RETURN_IF_ERROR(BindOptionalBool(ins, 18, e.cred_change));
+  if (e.env) {
+    RETURN_IF_ERROR(ins.BindText(19, models::EncodeEnvironment(*e.env)));
+  } else {
+    RETURN_IF_ERROR(ins.BindNull(19));
+  }
+  RETURN_IF_ERROR(BindOptionalBool(ins, 20, e.env_truncated));
+  RETURN_IF_ERROR(BindOptionalBool(ins, 21, e.args_truncated));
+  RETURN_IF_ERROR(ins.BindOptionalText(23, e.parent_exe_path));
+  RETURN_IF_ERROR(ins.BindOptionalText(24, e.parent_name));
+  RETURN_IF_ERROR(BindArgv(ins, 25, 26, e.parent_command_line));
+  return ins.BindOptionalInt(27, e.parent_start_time_ms);
+}
+
+}  // namespace
+
 Result<int64_t> EventStore::WriteEvents(const std::vector<models::ProcessEvent>& events) {
   if (events.empty()) return int64_t{0};
   ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
   ASSIGN_OR_RETURN(
       Statement ins,
       db_->Prepare("INSERT INTO process_events(event_time_ms, event_type, pid, ppid, name, exe_path,"
-                   " command_line, user_id, user_name, exit_code, exe_hash)"
-                   " VALUES(?,?,?,?,?,?,?,?,?,?,?)"));
+                   " command_line, user_id, user_name, exit_code, exe_hash,"
+                   " start_time, cwd, login_uid, tty, effective_uid, effective_gid, cred_change, env,"
+                   " env_truncated, args_truncated, command_text, parent_exe_path, parent_name,"
+                   " parent_command_line, parent_command_text, parent_start_time)"
+                   " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
   for (const models::ProcessEvent& e : events) {
-    RETURN_IF_ERROR(ins.BindInt(1, e.event_time_ms));
-    RETURN_IF_ERROR(ins.BindText(2, e.event_type));
-    RETURN_IF_ERROR(ins.BindInt(3, e.pid));
-    RETURN_IF_ERROR(ins.BindOptionalInt(4, e.ppid));
-    RETURN_IF_ERROR(ins.BindOptionalText(5, e.name));
-    RETURN_IF_ERROR(ins.BindOptionalText(6, e.exe_path));
-    if (e.command_line) {
-      RETURN_IF_ERROR(ins.BindText(7, models::EncodeCommandLine(*e.command_line)));
-    } else {
-      RETURN_IF_ERROR(ins.BindNull(7));
-    }
-    RETURN_IF_ERROR(ins.BindOptionalInt(8, e.user_id));
-    RETURN_IF_ERROR(ins.BindOptionalText(9, e.user_name));
-    RETURN_IF_ERROR(ins.BindOptionalInt(10, e.exit_code));
-    RETURN_IF_ERROR(ins.BindOptionalText(11, e.exe_hash));
+    RETURN_IF_ERROR(BindEventBase(ins, e));
+    RETURN_IF_ERROR(BindEventContext(ins, e));
     RETURN_IF_ERROR(ins.Run());
   }
   RETURN_IF_ERROR(tx.Commit());
@@ -425,7 +459,7 @@ Status EventStore::InsertInstance(ScanWrite& w, const models::ProcessRecord& p, 
   RETURN_IF_ERROR(ins.BindText(8, p.platform_data));
   RETURN_IF_ERROR(ins.BindInt(9, w.scan_id));
   std::optional<std::string> text;
-  if (p.command_line) text = JoinArgs(*p.command_line);
+  if (p.command_line) text = models::JoinCommandLine(*p.command_line);
   RETURN_IF_ERROR(ins.BindOptionalText(10, text));
   RETURN_IF_ERROR(ins.Run());
   inst = OpenInstance{};

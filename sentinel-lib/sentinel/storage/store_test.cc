@@ -471,5 +471,57 @@ TEST_F(StoreRetentionTest, KeepsTheLatestScanAfterALongShutdown) {
   EXPECT_GE(m->wal_frames, m->checkpointed_frames);
 }
 
+TEST(StoreTest, ExecEventsKeepTheirContextAndParent) {
+  TempDir dir;
+  auto store = EventStore::Open(Rw(dir.File("events.db")));
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  models::ProcessEvent e;
+  e.event_time_ms = 1'700'000'000'123;
+  e.event_type = "exec";
+  e.pid = 4242;
+  e.ppid = 4000;
+  e.name = "curl";
+  e.exe_path = "/usr/bin/curl";
+  e.command_line = std::vector<std::string>{"curl", "-s", "http://x/\"q\""};
+  e.start_time_ms = 1'700'000'000'120;
+  e.cwd = "/tmp/work dir";
+  e.login_uid = 1000;
+  e.tty = "pts/3";
+  e.effective_uid = 0;
+  e.effective_gid = 0;
+  e.cred_change = true;
+  e.env = std::vector<std::pair<std::string, std::string>>{{"LD_PRELOAD", "/tmp/x.so"}, {"HISTFILE", "/dev/null"}};
+  e.env_truncated = false;
+  e.args_truncated = true;
+  e.parent_exe_path = "/usr/bin/bash";
+  e.parent_name = "bash";
+  e.parent_command_line = std::vector<std::string>{"bash", "-i"};
+  e.parent_start_time_ms = 1'699'999'999'000;
+  models::ProcessEvent exit;
+  exit.event_time_ms = 1'700'000'000'200;
+  exit.event_type = "exit";
+  exit.pid = 4242;
+  exit.exit_code = 0;
+  ASSERT_TRUE((*store)->WriteEvents({e, exit}).ok());
+
+  auto& db = (*store)->db();
+  auto row = db.QueryText(
+      "SELECT json_array(start_time, cwd, login_uid, tty, effective_uid, effective_gid, cred_change, "
+      "json(env), env_truncated, args_truncated, command_text, parent_exe_path, parent_name, "
+      "json(parent_command_line), parent_command_text, parent_start_time) FROM process_events "
+      "WHERE event_type = 'exec'");
+  ASSERT_TRUE(row.ok() && *row) << row.status().message();
+  EXPECT_EQ(nlohmann::json::parse(**row),
+            nlohmann::json::parse(R"([1700000000120, "/tmp/work dir", 1000, "pts/3", 0, 0, 1,
+              {"LD_PRELOAD": "/tmp/x.so", "HISTFILE": "/dev/null"}, 0, 1, "curl -s http://x/\"q\"",
+              "/usr/bin/bash", "bash", ["bash", "-i"], "bash -i", 1699999999000])"));
+  // An exit event has none of the exec context.
+  auto exit_row = db.QueryText(
+      "SELECT json_array(start_time, cwd, env, command_text, parent_name, cred_change) FROM process_events "
+      "WHERE event_type = 'exit'");
+  ASSERT_TRUE(exit_row.ok() && *exit_row);
+  EXPECT_EQ(**exit_row, "[null,null,null,null,null,null]");
+}
+
 }  // namespace
 }  // namespace sentinel::storage

@@ -58,6 +58,26 @@ constexpr ColumnSpec kEventColumns[] = {
     {"user_name", "TEXT", "Name of the real user"},
     {"exit_code", "INTEGER", "Exit status (exit events)"},
     {"exe_hash", "TEXT", "Lowercase hex SHA-256 of the executable, when known"},
+    {"start_time", "INTEGER",
+     "Process start, ms since the Unix epoch: the same value scans give the process (exec events)"},
+    {"cwd", "TEXT", "Working directory at exec"},
+    {"login_uid", "INTEGER", "Login (audit) user id; NULL when never set"},
+    {"tty", "TEXT", "Controlling terminal (e.g. pts/3); NULL when none"},
+    {"effective_uid", "INTEGER", "Effective user id after the exec"},
+    {"effective_gid", "INTEGER", "Effective group id after the exec"},
+    {"cred_change", "INTEGER",
+     "1 when the exec changed credentials (setuid/setgid bit or file capabilities), 0 when not"},
+    {"env", "TEXT",
+     "JSON object of the loader and shell variables of the new program's environment (allow-listed "
+     "names only; values cut at 256 bytes)"},
+    {"env_truncated", "INTEGER", "1 when the environment was longer than captured or a value was cut"},
+    {"args_truncated", "INTEGER", "1 when argv was longer than captured"},
+    {"command_text", "TEXT", "The arguments joined by single spaces (for LIKE/GLOB matching)"},
+    {"parent_exe_path", "TEXT", "Parent's executable path, resolved when the event was written"},
+    {"parent_name", "TEXT", "Parent's command name"},
+    {"parent_command_line", "TEXT", "Parent's arguments, JSON array"},
+    {"parent_command_text", "TEXT", "Parent's arguments joined by single spaces"},
+    {"parent_start_time", "INTEGER", "Parent's start, ms since the Unix epoch"},
 };
 
 constexpr TableSpec kTables[] = {
