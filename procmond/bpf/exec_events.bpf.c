@@ -2,12 +2,23 @@
 // procmond's in-kernel exec/fork/exit probe (docs/realtime.md).
 //
 // Attached to BTF tracepoints (tp_btf: no tracefs needed). On exec it copies
-// the path the caller asked for (bprm->filename) and the new program's
-// argument block from its own memory (mm->arg_start..arg_end), so a process
-// that lives for a millisecond is recorded with its exact argv. Records go
-// to one ring buffer; a record that cannot be reserved (the buffer is full
+// what a process that is gone a millisecond later can no longer tell: the
+// path the caller asked for (bprm->filename), the new program's argument and
+// environment blocks from its own memory, the working directory (a bounded
+// walk of dentries and mounts), the credentials the exec produced (effective
+// ids, bprm->secureexec), the login uid, the controlling terminal, the start
+// time the scan's task iterator reads, and the identity of the executed image
+// (so user space can hash it from its cache without a syscall). Records go to
+// one ring buffer; a record that cannot be reserved (the buffer is full
 // because user space is behind) is counted in `lost_events` (.bss, mapped
-// read-only into procmond), never silently dropped.
+// into procmond), never silently dropped.
+//
+// Wake-ups: user space is not woken for every record (a context switch per
+// exec was most of procmond's CPU in an exec storm). A record forces a
+// wake-up only when SENTINEL_WAKEUP_BYTES are pending or SENTINEL_WAKEUP_NS
+// have passed since the last forced one; in between procmond polls with a
+// timeout of the same order (procmond/realtime/ebpf_source.cc), so no record
+// waits much longer than that.
 //
 // CO-RE: built once against the build machine's vmlinux.h, relocated by
 // libbpf against the running kernel's BTF at load time.
@@ -21,12 +32,10 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-// 2 MiB: exec records are sent with their real length (header, path and
-// the argv bytes used: ~700 bytes, 4.7 KiB at most), so this holds ~3,000
-// execs (as many as 16 MiB of fixed 4.7 KiB records did) while procmond
-// catches up. The data area is mapped twice into procmond (that is how the
-// ring wraps), so it counts twice in its RSS once touched: 16 MiB cost
-// 32 MiB of RSS, 2 MiB costs 4.
+// 2 MiB: records are sent with their real length (an exec ~1-3 KiB with its
+// environment, 9.8 KiB at most), so this holds ~1,000 typical execs while
+// procmond catches up. The data area is mapped twice into procmond (that is
+// how the ring wraps), so it counts twice in its RSS once touched.
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, 2 * 1024 * 1024);
@@ -43,11 +52,35 @@ struct {
 
 // Records the ring buffer had no room for, by type (index = sentinel_event_type).
 __u64 lost_events[4] = {};
+// When a record last forced a wake-up of procmond (CLOCK_BOOTTIME ns).
+__u64 last_wakeup_ns = 0;
 // Set by user space before load: 0 = do not emit fork records at all.
 const volatile __u32 emit_forks = 1;
 
-// Size of a record without path and argv (fork and exit).
-#define SENTINEL_HEADER_SIZE (__builtin_offsetof(struct sentinel_event, path))
+#define SENTINEL_WAKEUP_BYTES (256 * 1024)
+#define SENTINEL_WAKEUP_NS (50ULL * 1000 * 1000)
+#define SENTINEL_DATA_MASK (SENTINEL_EXEC_DATA_MAX / 2 - 1)
+#if SENTINEL_EXEC_ENV_MAX != SENTINEL_EXEC_ARGS_MAX
+#error "read_block() bounds both blocks by SENTINEL_EXEC_ARGS_MAX"
+#endif
+
+// Kernels before 6.6 kept the inode times in timespec64 fields.
+struct inode___pre66 {
+  struct timespec64 i_mtime;
+  struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+
+// BPF_RB_FORCE_WAKEUP when enough is pending or enough time has passed,
+// BPF_RB_NO_WAKEUP otherwise (the consumer's poll timeout picks it up).
+static __always_inline __u64 wakeup_flag(void) {
+  __u64 now = bpf_ktime_get_boot_ns();
+  if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= SENTINEL_WAKEUP_BYTES ||
+      now - last_wakeup_ns >= SENTINEL_WAKEUP_NS) {
+    last_wakeup_ns = now;
+    return BPF_RB_FORCE_WAKEUP;
+  }
+  return BPF_RB_NO_WAKEUP;
+}
 
 static __always_inline void fill_header(struct sentinel_event* e, __u32 type, struct task_struct* task) {
   e->type = type;
@@ -60,11 +93,158 @@ static __always_inline void fill_header(struct sentinel_event* e, __u32 type, st
   e->gid = BPF_CORE_READ(task, cred, gid.val);
   e->exit_code = 0;
   e->cgroup_id = bpf_get_current_cgroup_id();
-  e->argc = 0;
-  e->args_len = 0;
-  e->path_len = 0;
-  e->reserved = 0;
+  e->start_boottime_ns = BPF_CORE_READ(task, start_boottime);
+  e->parent_start_boottime_ns = BPF_CORE_READ(task, real_parent, start_boottime);
   BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
+}
+
+// The identity of the executed image: what stat() of /proc/PID/exe says.
+static __always_inline void fill_file(struct sentinel_event* e, struct file* file) {
+  struct inode* inode = BPF_CORE_READ(file, f_inode);
+  if (!inode) return;
+  if (bpf_core_field_exists(inode->i_mtime_sec) && bpf_core_field_exists(inode->i_ctime_sec)) {
+    e->file_mtime_sec = BPF_CORE_READ(inode, i_mtime_sec);
+    e->file_mtime_nsec = BPF_CORE_READ(inode, i_mtime_nsec);
+    e->file_ctime_sec = BPF_CORE_READ(inode, i_ctime_sec);
+    e->file_ctime_nsec = BPF_CORE_READ(inode, i_ctime_nsec);
+  } else if (bpf_core_field_exists(((struct inode___pre66*)inode)->i_ctime)) {
+    struct inode___pre66* old = (void*)inode;
+    e->file_mtime_sec = BPF_CORE_READ(old, i_mtime.tv_sec);
+    e->file_mtime_nsec = BPF_CORE_READ(old, i_mtime.tv_nsec);
+    e->file_ctime_sec = BPF_CORE_READ(old, i_ctime.tv_sec);
+    e->file_ctime_nsec = BPF_CORE_READ(old, i_ctime.tv_nsec);
+  } else {
+    return;
+  }
+  e->file_ino = BPF_CORE_READ(inode, i_ino);
+  e->file_dev = BPF_CORE_READ(inode, i_sb, s_dev);
+  e->file_size = BPF_CORE_READ(inode, i_size);
+  e->file_nlink = BPF_CORE_READ(inode, __i_nlink);
+  e->flags |= SENTINEL_EVENT_HAS_FILE;
+}
+
+// Credentials, login uid and terminal of the new program.
+static __always_inline void fill_identity(struct sentinel_event* e, struct task_struct* task,
+                                          struct linux_binprm* bprm) {
+  e->euid = BPF_CORE_READ(task, cred, euid.val);
+  e->egid = BPF_CORE_READ(task, cred, egid.val);
+  if (BPF_CORE_READ_BITFIELD_PROBED(bprm, secureexec)) e->flags |= SENTINEL_EVENT_SECUREEXEC;
+  if (bpf_core_field_exists(task->loginuid)) {
+    e->loginuid = BPF_CORE_READ(task, loginuid.val);
+    e->flags |= SENTINEL_EVENT_HAS_LOGINUID;
+  }
+  struct tty_struct* tty = BPF_CORE_READ(task, signal, tty);
+  if (tty) {
+    e->tty_major = BPF_CORE_READ(tty, driver, major);
+    e->tty_minor = BPF_CORE_READ(tty, driver, minor_start) + BPF_CORE_READ(tty, index);
+    e->flags |= SENTINEL_EVENT_HAS_TTY;
+  }
+}
+
+// The state of the working-directory walk (bpf_loop's context).
+struct cwd_walk {
+  struct dentry* dentry;
+  struct mount* mnt;
+  __u32 off;  // where the next component goes in data
+  __u32 end;  // off may not pass this (start + SENTINEL_EXEC_CWD_MAX)
+  __u32 depth;
+  __u32 done;  // the root was reached
+  __u32 cut;   // a bound was hit
+};
+
+// One step up: a component copied, or a mount crossed. 1 ends the walk.
+static long cwd_step(__u32 index, void* ctx) {
+  struct cwd_walk* w = ctx;
+  __u32 zero = 0;
+  struct sentinel_event* e = bpf_map_lookup_elem(&exec_scratch, &zero);
+  if (!e) return 1;
+  struct dentry* d = w->dentry;
+  struct dentry* parent = BPF_CORE_READ(d, d_parent);
+  struct dentry* mnt_root = BPF_CORE_READ(w->mnt, mnt.mnt_root);
+  if (d == mnt_root || d == parent) {
+    struct mount* up = BPF_CORE_READ(w->mnt, mnt_parent);
+    if (d != mnt_root || !up || up == w->mnt) {
+      w->done = 1;  // the root of the mount tree (or of a detached file system)
+      return 1;
+    }
+    w->dentry = BPF_CORE_READ(w->mnt, mnt_mountpoint);
+    w->mnt = up;
+    return 0;
+  }
+  __u32 len = BPF_CORE_READ(d, d_name.len);
+  __u32 room = w->end > w->off ? w->end - w->off : 0;
+  if (room > SENTINEL_EXEC_NAME_MAX) room = SENTINEL_EXEC_NAME_MAX;
+  if (len + 1 > room) {
+    w->cut = 1;
+    return 1;
+  }
+  const unsigned char* name = BPF_CORE_READ(d, d_name.name);
+  long n = bpf_probe_read_kernel_str(e->data + (w->off & SENTINEL_DATA_MASK), room, name);
+  if (n <= 0) {
+    w->cut = 1;
+    return 1;
+  }
+  w->off += (__u32)n;
+  w->depth++;
+  w->dentry = parent;
+  return 0;
+}
+
+// Walks task->fs->pwd up to the root into data at `off`; returns its length.
+static __always_inline __u32 read_cwd(struct sentinel_event* e, struct task_struct* task, __u32 off) {
+  struct fs_struct* fs = BPF_CORE_READ(task, fs);
+  struct cwd_walk w = {};
+  if (!fs) {
+    e->flags |= SENTINEL_EVENT_CWD_FAULT;
+    return 0;
+  }
+  w.dentry = BPF_CORE_READ(fs, pwd.dentry);
+  struct vfsmount* vmnt = BPF_CORE_READ(fs, pwd.mnt);
+  if (!w.dentry || !vmnt) {
+    e->flags |= SENTINEL_EVENT_CWD_FAULT;
+    return 0;
+  }
+  w.mnt = container_of(vmnt, struct mount, mnt);
+  // d_unlinked(): unhashed and not a root.
+  if (!BPF_CORE_READ(w.dentry, d_hash.pprev) && BPF_CORE_READ(w.dentry, d_parent) != w.dentry)
+    e->flags |= SENTINEL_EVENT_CWD_DELETED;
+  w.off = off;
+  w.end = off + SENTINEL_EXEC_CWD_MAX;
+  bpf_loop(SENTINEL_EXEC_CWD_DEPTH, cwd_step, &w, 0);
+  if (!w.done || w.cut) e->flags |= SENTINEL_EVENT_CWD_TRUNCATED;
+  e->cwd_depth = w.depth;
+  return w.off - off;
+}
+
+// Copies up to `max` bytes of user memory [start, end) into data at `off`.
+// Returns the bytes copied; sets `truncated` or `fault` in flags.
+static __always_inline __u32 read_block(struct sentinel_event* e, __u32 off, unsigned long start,
+                                        unsigned long end, __u32 truncated, __u32 fault) {
+  unsigned long len = end > start ? end - start : 0;
+  if (len > SENTINEL_EXEC_ARGS_MAX) {
+    len = SENTINEL_EXEC_ARGS_MAX;
+    e->flags |= truncated;
+  }
+  // Re-checked right before the read so the verifier sees the bound.
+  barrier_var(len);
+  if (len > SENTINEL_EXEC_ARGS_MAX) len = 0;
+  if (len > 0 && bpf_probe_read_user(e->data + (off & SENTINEL_DATA_MASK), len, (const void*)start) < 0) {
+    e->flags |= fault;
+    len = 0;
+  }
+  return (__u32)len;
+}
+
+static __always_inline void clear_exec_fields(struct sentinel_event* e) {
+  e->argc = 0;
+  e->path_len = e->args_len = e->env_len = e->cwd_len = e->cwd_depth = 0;
+  e->euid = e->egid = e->loginuid = e->tty_major = e->tty_minor = 0;
+  e->file_nlink = 0;
+  e->file_ino = 0;
+  e->file_dev = 0;
+  e->reserved = 0;
+  e->file_size = e->file_mtime_sec = e->file_ctime_sec = 0;
+  e->file_mtime_nsec = e->file_ctime_nsec = 0;
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -73,36 +253,33 @@ int BPF_PROG(sentinel_exec, struct task_struct* task, pid_t old_pid, struct linu
   struct sentinel_event* e = bpf_map_lookup_elem(&exec_scratch, &zero);
   if (!e) return 0;
   fill_header(e, SENTINEL_EVENT_EXEC, task);
+  clear_exec_fields(e);
   e->argc = BPF_CORE_READ(bprm, argc);
+  fill_identity(e, task, bprm);
+  fill_file(e, BPF_CORE_READ(bprm, file));
 
   const char* filename = BPF_CORE_READ(bprm, filename);
-  long n = bpf_probe_read_kernel_str(e->path, sizeof(e->path), filename);
+  long n = bpf_probe_read_kernel_str(e->data, SENTINEL_EXEC_PATH_MAX, filename);
   if (n < 0) {
     e->flags |= SENTINEL_EVENT_PATH_FAULT;
-    e->path[0] = 0;
+    e->data[0] = 0;
     n = 0;
   }
-  e->path_len = (__u32)n;
+  __u32 off = (__u32)n;
+  e->path_len = off;
+  e->cwd_len = read_cwd(e, task, off);
+  off += e->cwd_len;
+  e->args_len = read_block(e, off, BPF_CORE_READ(task, mm, arg_start), BPF_CORE_READ(task, mm, arg_end),
+                           SENTINEL_EVENT_ARGS_TRUNCATED, SENTINEL_EVENT_ARGS_FAULT);
+  off += e->args_len;
+  e->env_len = read_block(e, off, BPF_CORE_READ(task, mm, env_start), BPF_CORE_READ(task, mm, env_end),
+                          SENTINEL_EVENT_ENV_TRUNCATED, SENTINEL_EVENT_ENV_FAULT);
+  off += e->env_len;
 
-  unsigned long start = BPF_CORE_READ(task, mm, arg_start);
-  unsigned long end = BPF_CORE_READ(task, mm, arg_end);
-  unsigned long len = end > start ? end - start : 0;
-  if (len > SENTINEL_EXEC_ARGS_MAX) {
-    len = SENTINEL_EXEC_ARGS_MAX;
-    e->flags |= SENTINEL_EVENT_ARGS_TRUNCATED;
-  }
-  // Re-checked right before the read so the verifier sees the bound.
-  barrier_var(len);
-  if (len > SENTINEL_EXEC_ARGS_MAX) len = 0;
-  if (len > 0 && bpf_probe_read_user(e->args, len, (const void*)start) < 0) {
-    e->flags |= SENTINEL_EVENT_ARGS_FAULT;
-    len = 0;
-  }
-  e->args_len = (__u32)len;
-  __u64 size = __builtin_offsetof(struct sentinel_event, args) + len;
+  __u64 size = SENTINEL_EXEC_HEADER_SIZE + (__u64)off;
   barrier_var(size);
   if (size > sizeof(*e)) size = sizeof(*e);
-  if (bpf_ringbuf_output(&events, e, size, 0) != 0)
+  if (bpf_ringbuf_output(&events, e, size, wakeup_flag()) != 0)
     __sync_fetch_and_add(&lost_events[SENTINEL_EVENT_EXEC], 1);
   return 0;
 }
@@ -119,7 +296,8 @@ int BPF_PROG(sentinel_fork, struct task_struct* parent, struct task_struct* chil
   }
   fill_header(e, SENTINEL_EVENT_FORK, child);
   e->ppid = BPF_CORE_READ(parent, tgid);
-  bpf_ringbuf_submit(e, 0);
+  e->parent_start_boottime_ns = BPF_CORE_READ(parent, start_boottime);
+  bpf_ringbuf_submit(e, wakeup_flag());
   return 0;
 }
 
@@ -134,6 +312,6 @@ int BPF_PROG(sentinel_exit, struct task_struct* task) {
   }
   fill_header(e, SENTINEL_EVENT_EXIT, task);
   e->exit_code = BPF_CORE_READ(task, exit_code);
-  bpf_ringbuf_submit(e, 0);
+  bpf_ringbuf_submit(e, wakeup_flag());
   return 0;
 }

@@ -6,12 +6,18 @@
 #include <linux/types.h>
 #include <time.h>
 
+#include <sys/sysmacros.h>
+
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "procmond/bpf/exec_events.h"
 #include "procmond/platform/linux/proc_parsers.h"
+#include "procmond/platform/linux/task_sampler.h"
 
 namespace sentinel::procmond {
 
@@ -49,16 +55,13 @@ std::string FieldString(const char* p, size_t n) {
   return std::string(p, strnlen(p, n));
 }
 
-}  // namespace
+void AddIncomplete(RealtimeEvent* ev, std::string_view what) {
+  if (!ev->incomplete.empty()) ev->incomplete += ",";
+  ev->incomplete += what;
+}
 
-Result<RealtimeEvent> DecodeBpfRecord(const void* data, size_t size, int64_t boot_offset_ns) {
-  constexpr size_t kHeader = offsetof(sentinel_event, path);
-  if (data == nullptr || size < kHeader) {
-    return InvalidArgumentError("BPF record of " + std::to_string(size) +
-                                " bytes is shorter than its header (" + std::to_string(kHeader) + ")");
-  }
-  sentinel_event e{};
-  std::memcpy(&e, data, size < sizeof(e) ? size : sizeof(e));
+// The header fields every record has.
+Result<RealtimeEvent> DecodeHeader(const sentinel_event& e, int64_t boot_offset_ns) {
   RealtimeEvent out;
   switch (e.type) {
     case SENTINEL_EVENT_EXEC: out.type = RealtimeEventType::kExec; break;
@@ -73,32 +76,155 @@ Result<RealtimeEvent> DecodeBpfRecord(const void* data, size_t size, int64_t boo
   out.gid = e.gid;
   out.cgroup_id = e.cgroup_id;
   out.comm = FieldString(e.comm, sizeof(e.comm));
+  if (e.start_boottime_ns != 0) out.start_boottime_ns = e.start_boottime_ns;
+  if (e.parent_start_boottime_ns != 0) out.parent_start_boottime_ns = e.parent_start_boottime_ns;
   if (out.type == RealtimeEventType::kExit) out.exit_code = ExitCodeFromWaitStatus(e.exit_code);
-  if (out.type != RealtimeEventType::kExec) return out;
+  return out;
+}
 
-  // An exec record ends right after the argv bytes it carries.
-  constexpr size_t kArgs = offsetof(sentinel_event, args);
-  if (size < kArgs) {
-    return InvalidArgumentError("BPF exec record of " + std::to_string(size) + " bytes is shorter than " +
-                                std::to_string(kArgs));
+// Credentials, login uid, terminal and image identity of an exec record.
+void DecodeExecIdentity(const sentinel_event& e, RealtimeEvent* out) {
+  out->euid = e.euid;
+  out->egid = e.egid;
+  out->cred_change = (e.flags & SENTINEL_EVENT_SECUREEXEC) != 0 || e.euid != e.uid || e.egid != e.gid;
+  if ((e.flags & SENTINEL_EVENT_HAS_LOGINUID) && e.loginuid != 4294967295u) out->login_uid = e.loginuid;
+  if (e.flags & SENTINEL_EVENT_HAS_TTY) out->tty = linux_proc::TtyName(EncodeTtyNr(e.tty_major, e.tty_minor));
+  if (e.flags & SENTINEL_EVENT_HAS_FILE) {
+    ExecImage img;
+    img.dev = UserDevFromKernel(e.file_dev);
+    img.ino = e.file_ino;
+    img.size = e.file_size;
+    img.mtime_ns = IdentityNs(e.file_mtime_sec, e.file_mtime_nsec);
+    img.ctime_ns = IdentityNs(e.file_ctime_sec, e.file_ctime_nsec);
+    img.nlink = e.file_nlink;
+    out->image = img;
   }
-  if (e.args_len > sizeof(e.args) || e.path_len > sizeof(e.path) || kArgs + e.args_len > size) {
-    return InvalidArgumentError("BPF exec record has args_len " + std::to_string(e.args_len) +
-                                " / path_len " + std::to_string(e.path_len) + " past its " +
+}
+
+// The packed variable parts of an exec record (exec_events.h).
+struct ExecParts {
+  std::string_view path, cwd, args, env;
+};
+
+Result<ExecParts> SplitExecParts(const sentinel_event& e, const char* data, size_t size) {
+  constexpr size_t kBody = offsetof(sentinel_event, data);
+  if (size < kBody) {
+    return InvalidArgumentError("BPF exec record of " + std::to_string(size) + " bytes is shorter than " +
+                                std::to_string(kBody));
+  }
+  const uint64_t used = uint64_t{e.path_len} + e.cwd_len + e.args_len + e.env_len;
+  if (e.path_len > SENTINEL_EXEC_PATH_MAX || e.cwd_len > SENTINEL_EXEC_CWD_MAX ||
+      e.args_len > SENTINEL_EXEC_ARGS_MAX || e.env_len > SENTINEL_EXEC_ENV_MAX || kBody + used > size) {
+    return InvalidArgumentError("BPF exec record has path_len " + std::to_string(e.path_len) + " / cwd_len " +
+                                std::to_string(e.cwd_len) + " / args_len " + std::to_string(e.args_len) +
+                                " / env_len " + std::to_string(e.env_len) + " past its " +
                                 std::to_string(size) + " bytes");
   }
-  out.argc = e.argc;
-  if (!(e.flags & SENTINEL_EVENT_PATH_FAULT) && e.path_len > 0) {
-    out.exe_path = FieldString(e.path, e.path_len);
+  const char* p = data + kBody;
+  ExecParts parts;
+  parts.path = std::string_view(p, e.path_len);
+  parts.cwd = std::string_view(p + e.path_len, e.cwd_len);
+  parts.args = std::string_view(p + e.path_len + e.cwd_len, e.args_len);
+  parts.env = std::string_view(p + e.path_len + e.cwd_len + e.args_len, e.env_len);
+  return parts;
+}
+
+void DecodeExecParts(const sentinel_event& e, const ExecParts& parts, RealtimeEvent* out) {
+  if (!(e.flags & SENTINEL_EVENT_PATH_FAULT) && !parts.path.empty()) {
+    out->exe_path = FieldString(parts.path.data(), parts.path.size());
   } else {
-    out.incomplete = "path_unreadable";
+    AddIncomplete(out, "path_unreadable");
   }
   if (e.flags & SENTINEL_EVENT_ARGS_FAULT) {
-    out.incomplete = out.incomplete.empty() ? "argv_unreadable" : out.incomplete + ",argv_unreadable";
+    AddIncomplete(out, "argv_unreadable");
   } else {
-    out.argv = linux_proc::ParseCmdline(std::string_view(e.args, e.args_len));
-    out.argv_truncated = (e.flags & SENTINEL_EVENT_ARGS_TRUNCATED) != 0;
+    out->argv = linux_proc::ParseCmdline(parts.args);
+    out->argv_truncated = (e.flags & SENTINEL_EVENT_ARGS_TRUNCATED) != 0;
   }
+  if (e.flags & SENTINEL_EVENT_ENV_FAULT) {
+    AddIncomplete(out, "env_unreadable");
+  } else {
+    out->env = FilterEnvironment(parts.env, (e.flags & SENTINEL_EVENT_ENV_TRUNCATED) != 0);
+  }
+  if (e.flags & SENTINEL_EVENT_CWD_FAULT) {
+    AddIncomplete(out, "cwd_unreadable");
+  } else if (e.flags & SENTINEL_EVENT_CWD_TRUNCATED) {
+    AddIncomplete(out, "cwd_truncated");  // the writer may still read /proc/PID/cwd
+  } else {
+    out->cwd = CwdFromComponents(parts.cwd);
+    if (e.flags & SENTINEL_EVENT_CWD_DELETED) *out->cwd += " (deleted)";
+  }
+}
+
+}  // namespace
+
+ExecEnv FilterEnvironment(std::string_view block, bool block_truncated) {
+  ExecEnv out;
+  out.truncated = block_truncated;
+  size_t pos = 0;
+  while (pos < block.size()) {
+    size_t end = block.find('\0', pos);
+    if (end == std::string_view::npos) end = block.size();
+    const std::string_view entry = block.substr(pos, end - pos);
+    pos = end + 1;
+    const size_t eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    const std::string_view name = entry.substr(0, eq);
+    if (std::find(std::begin(kEnvAllowList), std::end(kEnvAllowList), name) == std::end(kEnvAllowList))
+      continue;
+    const bool seen = std::any_of(out.vars.begin(), out.vars.end(), [&](const auto& v) { return v.first == name; });
+    if (seen) continue;
+    std::string_view value = entry.substr(eq + 1);
+    if (value.size() > kEnvValueMax) {
+      value = value.substr(0, kEnvValueMax);
+      out.truncated = true;
+    }
+    out.vars.emplace_back(std::string(name), std::string(value));
+  }
+  return out;
+}
+
+std::string CwdFromComponents(std::string_view leaf_first) {
+  std::vector<std::string_view> parts;
+  size_t pos = 0;
+  while (pos < leaf_first.size()) {
+    size_t end = leaf_first.find('\0', pos);
+    if (end == std::string_view::npos) end = leaf_first.size();
+    parts.push_back(leaf_first.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  if (parts.empty()) return "/";
+  std::string out;
+  out.reserve(leaf_first.size() + 1);
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+    out += '/';
+    out += *it;
+  }
+  return out;
+}
+
+uint64_t UserDevFromKernel(uint32_t kernel_dev) {
+  return makedev(kernel_dev >> 20, kernel_dev & 0xfffff);
+}
+
+Result<RealtimeEvent> DecodeBpfRecord(const void* data, size_t size, int64_t boot_offset_ns) {
+  constexpr size_t kHeader = SENTINEL_HEADER_SIZE;
+  if (data == nullptr || size < kHeader) {
+    return InvalidArgumentError("BPF record of " + std::to_string(size) +
+                                " bytes is shorter than its header (" + std::to_string(kHeader) + ")");
+  }
+  // Only the fixed part is copied (aligned, and zero where a short fork or
+  // exit record ends); the variable parts are read in place.
+  thread_local sentinel_event e;
+  constexpr size_t kFixed = offsetof(sentinel_event, data);
+  std::memset(&e, 0, kFixed);
+  std::memcpy(&e, data, std::min(size, kFixed));
+  ASSIGN_OR_RETURN(RealtimeEvent out, DecodeHeader(e, boot_offset_ns));
+  if (out.type != RealtimeEventType::kExec) return out;
+  ASSIGN_OR_RETURN(ExecParts parts, SplitExecParts(e, static_cast<const char*>(data), size));
+  out.argc = e.argc;
+  DecodeExecIdentity(e, &out);
+  DecodeExecParts(e, parts, &out);
   return out;
 }
 

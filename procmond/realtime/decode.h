@@ -31,6 +31,32 @@ int64_t ClockOffsetNs(int clock_id);
 // `boot_offset_ns` = ClockOffsetNs(CLOCK_BOOTTIME).
 Result<RealtimeEvent> DecodeBpfRecord(const void* data, size_t size, int64_t boot_offset_ns);
 
+// The environment variables an exec event keeps (docs/realtime.md): the
+// loader's (LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT, LD_DEBUG) and the shells'
+// that change what runs or what is remembered (HISTFILE, HISTSIZE,
+// HISTFILESIZE, HISTCONTROL, HISTIGNORE, PROMPT_COMMAND, BASH_ENV, ENV).
+// No other value ever leaves FilterEnvironment.
+inline constexpr std::string_view kEnvAllowList[] = {
+    "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT",       "LD_DEBUG", "HISTFILE", "HISTSIZE", "HISTFILESIZE",
+    "HISTCONTROL", "HISTIGNORE",     "PROMPT_COMMAND", "BASH_ENV", "ENV"};
+inline constexpr size_t kEnvValueMax = 256;  // bytes of a kept value; longer ones are cut and flagged
+// Bytes of an environment block read (the eBPF program's bound; the netlink
+// source reads /proc/PID/environ up to the same).
+inline constexpr size_t kEnvBlockMax = 4096;
+
+// The allow-listed variables of a NUL-separated environment block, in block
+// order, each name once (the first, as getenv() finds it). `truncated`
+// starts as `block_truncated` (the block was cut at its bound) and is set
+// when a value is cut at kEnvValueMax.
+ExecEnv FilterEnvironment(std::string_view block, bool block_truncated);
+
+// The working directory from the eBPF record's components, leaf first and
+// NUL-terminated ("c\0b\0a\0" -> "/a/b/c"; none -> "/").
+std::string CwdFromComponents(std::string_view leaf_first);
+
+// A user-space dev_t (makedev) from the kernel's internal one (major << 20 | minor).
+uint64_t UserDevFromKernel(uint32_t kernel_dev);
+
 // One proc connector notification, as far as procmond cares.
 struct ProcConnectorEvent {
   enum class What { kNone, kFork, kExec, kExit, kOther } what = What::kNone;

@@ -3,10 +3,14 @@
 // CAP_PERFMON); once loaded and attached, the links, the ring buffer's
 // mapping and the .bss mapping live on in procmond's file descriptors and
 // memory, so consuming events needs no privilege after the drop.
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -14,6 +18,7 @@
 #include "procmond/bpf_support.h"
 #include "procmond/realtime/decode.h"
 #include "procmond/realtime/realtime_source.h"
+#include "sentinel/base/files.h"
 #include "sentinel/telemetry/log.h"
 
 #ifdef SENTINEL_HAVE_EBPF
@@ -49,11 +54,18 @@ class EbpfSource final : public ThreadedRealtimeSource {
   EbpfSource(const EbpfSource&) = delete;
   EbpfSource& operator=(const EbpfSource&) = delete;
 
-  // Creates the ring-buffer reader, with this source as the handler's ctx.
+  // Creates the ring-buffer reader, with this source as the handler's ctx,
+  // and adds the eventfd Stop() wakes it with to the reader's epoll set.
   Status CreateRing() {
     rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &EbpfSource::OnRecord, this, nullptr);
     if (rb_ == nullptr)
       return UnavailableError(BpfFailure("creating the BPF ring buffer reader failed", errno));
+    stop_fd_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = UINT64_MAX;  // not a ring index
+    if (stop_fd_.get() < 0 || ::epoll_ctl(ring_buffer__epoll_fd(rb_), EPOLL_CTL_ADD, stop_fd_.get(), &ev) != 0)
+      return UnavailableError(std::string("the BPF ring buffer's stop eventfd: ") + std::strerror(errno));
     return Status::Ok();
   }
 
@@ -99,25 +111,50 @@ class EbpfSource final : public ThreadedRealtimeSource {
     stats_->SetLostKernel(lost);
   }
 
+  // Waits for records the way the BPF program wakes it (exec_events.bpf.c):
+  // most records are submitted without a wake-up, so while events flow the
+  // ring is drained every kActivePollMs; after two polls in a row that found
+  // nothing (and no wake-up came), the program's next record wakes this
+  // thread itself (its last forced wake-up is then over kActivePollMs old),
+  // and the wait is kIdlePollMs, a safety net only. Stop() wakes the wait
+  // through stop_fd_.
   void Run() override {
+    int empty_polls = 0;
     int64_t polls = 0;
     while (!stop_) {
-      int n = ring_buffer__poll(rb_, 100);
-      if (n < 0 && n != -EINTR) {
-        telemetry::LogError("BPF ring buffer poll failed", {{"error", std::strerror(-n)}});
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      const int timeout = empty_polls >= 2 ? kIdlePollMs : kActivePollMs;
+      epoll_event ready[2];
+      const int n = ::epoll_wait(ring_buffer__epoll_fd(rb_), ready, 2, timeout);
+      if (n < 0 && errno != EINTR) {
+        telemetry::LogError("BPF ring buffer poll failed", {{"error", std::strerror(errno)}});
+        std::this_thread::sleep_for(std::chrono::milliseconds(kActivePollMs));
       }
-      // Re-measure the clock offset now and then: the wall clock may be set.
-      if (++polls % 64 == 0) {
-        boot_offset_ns_ = ClockOffsetNs(CLOCK_BOOTTIME);
+      const int consumed = ring_buffer__consume(rb_);
+      if (consumed < 0) {
+        telemetry::LogError("BPF ring buffer read failed", {{"error", std::strerror(-consumed)}});
       }
+      // Re-measure the clock offset now and then, and after a quiet spell:
+      // the wall clock may have been set.
+      if (empty_polls >= 2 || ++polls % 64 == 0) boot_offset_ns_ = ClockOffsetNs(CLOCK_BOOTTIME);
+      empty_polls = (consumed > 0 || n > 0) ? 0 : empty_polls + 1;
       ReadLost();
     }
     ring_buffer__consume(rb_);  // what is already in the buffer
   }
 
+  void Interrupt() override {
+    const uint64_t one = 1;
+    if (::write(stop_fd_.get(), &one, sizeof(one)) < 0) {
+      // The eventfd cannot be full after one write; Run() still ends within kIdlePollMs.
+    }
+  }
+
+  static constexpr int kActivePollMs = 50;
+  static constexpr int kIdlePollMs = 1000;
+
   exec_events* skel_;
   ring_buffer* rb_ = nullptr;
+  UniqueFd stop_fd_;
   RealtimeStats* stats_;
   int64_t boot_offset_ns_ = 0;
   int64_t last_lost_ = 0;

@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "sentinel/base/status.h"
@@ -31,6 +32,30 @@ namespace sentinel::procmond {
 
 enum class RealtimeEventType { kExec = 1, kFork = 2, kExit = 3 };
 const char* RealtimeEventTypeName(RealtimeEventType t);  // "exec" | "fork" | "exit"
+
+// The executed image as the kernel saw it at exec (eBPF): what stat() of
+// /proc/PID/exe would say, so the writer can find the image's hash in its
+// cache without a syscall (docs/realtime.md).
+struct ExecImage {
+  uint64_t dev = 0;  // user-space dev_t (makedev of the kernel's major/minor)
+  uint64_t ino = 0;
+  int64_t size = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  uint32_t nlink = 0;  // 0: unlinked before the exec
+};
+// A timestamp as one number for comparing identities (wraps instead of
+// overflowing on an absurd time a file's owner may set).
+inline int64_t IdentityNs(int64_t sec, int64_t nsec) {
+  return static_cast<int64_t>(static_cast<uint64_t>(sec) * 1'000'000'000u + static_cast<uint64_t>(nsec));
+}
+
+// The loader and shell variables an exec event keeps from the new program's
+// environment (names allow-listed; values cut at kEnvValueMax bytes).
+struct ExecEnv {
+  std::vector<std::pair<std::string, std::string>> vars;  // in block order, each name once
+  bool truncated = false;  // the block was longer than the capture bound, or a value was cut
+};
 
 // One decoded event. Fields a source could not capture stay empty and
 // `incomplete` names why (e.g. "proc_gone": the process had exited before
@@ -49,6 +74,19 @@ struct RealtimeEvent {
   int64_t argc = -1;                 // exec: the kernel's argc; -1 unknown
   std::optional<int64_t> exit_code;  // exit: code, or 128 + signal when killed
   std::optional<uint64_t> cgroup_id;
+  // Process start and its parent's (CLOCK_BOOTTIME ns, what the scan's task
+  // iterator reads: converted with the same BootClock, both give the same ms).
+  std::optional<uint64_t> start_boottime_ns;
+  std::optional<uint64_t> parent_start_boottime_ns;
+  // exec only:
+  std::optional<int64_t> login_uid;  // empty when never set (4294967295)
+  std::optional<int64_t> euid;
+  std::optional<int64_t> egid;
+  std::optional<bool> cred_change;  // AT_SECURE, euid != uid or egid != gid
+  std::optional<std::string> tty;   // "pts/3", "tty1" as ps shows it; empty: none or unknown
+  std::optional<std::string> cwd;   // " (deleted)" appended when removed, as /proc shows it
+  std::optional<ExecEnv> env;       // empty: the block could not be read
+  std::optional<ExecImage> image;
   std::string incomplete;  // "" when everything the source offers was read
 };
 
@@ -128,6 +166,7 @@ class ThreadedRealtimeSource : public RealtimeSource {
   void Stop() final {
     if (!thread_.joinable()) return;
     stop_ = true;
+    Interrupt();
     thread_.join();
     Stopped();
   }
@@ -135,6 +174,8 @@ class ThreadedRealtimeSource : public RealtimeSource {
  protected:
   virtual void Prepare() {}
   virtual void Run() = 0;
+  // Called by Stop() after stop_ is set: wakes Run() if it waits.
+  virtual void Interrupt() {}
   virtual void Stopped() {}
 
   RealtimeSink sink_;
