@@ -116,6 +116,10 @@ static __always_inline void fill_file(struct sentinel_event* e, struct file* fil
   } else {
     return;
   }
+  // Since 6.13 bit 31 of i_ctime_nsec flags a queried ctime (multigrain
+  // timestamps); a nanosecond count needs 30 bits.
+  e->file_mtime_nsec &= 0x3fffffff;
+  e->file_ctime_nsec &= 0x3fffffff;
   e->file_ino = BPF_CORE_READ(inode, i_ino);
   e->file_dev = BPF_CORE_READ(inode, i_sb, s_dev);
   e->file_size = BPF_CORE_READ(inode, i_size);
@@ -158,16 +162,19 @@ static long cwd_step(__u32 index, void* ctx) {
   __u32 zero = 0;
   struct sentinel_event* e = bpf_map_lookup_elem(&exec_scratch, &zero);
   if (!e) return 1;
+  // Locals: a field of this program's own struct inside BPF_CORE_READ would
+  // be relocated against the kernel's BTF.
   struct dentry* d = w->dentry;
+  struct mount* mnt = w->mnt;
   struct dentry* parent = BPF_CORE_READ(d, d_parent);
-  struct dentry* mnt_root = BPF_CORE_READ(w->mnt, mnt.mnt_root);
+  struct dentry* mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
   if (d == mnt_root || d == parent) {
-    struct mount* up = BPF_CORE_READ(w->mnt, mnt_parent);
-    if (d != mnt_root || !up || up == w->mnt) {
+    struct mount* up = BPF_CORE_READ(mnt, mnt_parent);
+    if (d != mnt_root || !up || up == mnt) {
       w->done = 1;  // the root of the mount tree (or of a detached file system)
       return 1;
     }
-    w->dentry = BPF_CORE_READ(w->mnt, mnt_mountpoint);
+    w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
     w->mnt = up;
     return 0;
   }
@@ -198,15 +205,16 @@ static __always_inline __u32 read_cwd(struct sentinel_event* e, struct task_stru
     e->flags |= SENTINEL_EVENT_CWD_FAULT;
     return 0;
   }
-  w.dentry = BPF_CORE_READ(fs, pwd.dentry);
+  struct dentry* pwd = BPF_CORE_READ(fs, pwd.dentry);
   struct vfsmount* vmnt = BPF_CORE_READ(fs, pwd.mnt);
-  if (!w.dentry || !vmnt) {
+  if (!pwd || !vmnt) {
     e->flags |= SENTINEL_EVENT_CWD_FAULT;
     return 0;
   }
+  w.dentry = pwd;
   w.mnt = container_of(vmnt, struct mount, mnt);
   // d_unlinked(): unhashed and not a root.
-  if (!BPF_CORE_READ(w.dentry, d_hash.pprev) && BPF_CORE_READ(w.dentry, d_parent) != w.dentry)
+  if (!BPF_CORE_READ(pwd, d_hash.pprev) && BPF_CORE_READ(pwd, d_parent) != pwd)
     e->flags |= SENTINEL_EVENT_CWD_DELETED;
   w.off = off;
   w.end = off + SENTINEL_EXEC_CWD_MAX;

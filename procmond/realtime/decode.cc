@@ -172,7 +172,8 @@ ExecEnv FilterEnvironment(std::string_view block, bool block_truncated) {
     const std::string_view name = entry.substr(0, eq);
     if (std::find(std::begin(kEnvAllowList), std::end(kEnvAllowList), name) == std::end(kEnvAllowList))
       continue;
-    const bool seen = std::any_of(out.vars.begin(), out.vars.end(), [&](const auto& v) { return v.first == name; });
+    const bool seen =
+        std::any_of(out.vars.begin(), out.vars.end(), [&](const auto& v) { return v.first == name; });
     if (seen) continue;
     std::string_view value = entry.substr(eq + 1);
     if (value.size() > kEnvValueMax) {

@@ -37,8 +37,8 @@ Result<RealtimeEvent> DecodeBpfRecord(const void* data, size_t size, int64_t boo
 // HISTFILESIZE, HISTCONTROL, HISTIGNORE, PROMPT_COMMAND, BASH_ENV, ENV).
 // No other value ever leaves FilterEnvironment.
 inline constexpr std::string_view kEnvAllowList[] = {
-    "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT",       "LD_DEBUG", "HISTFILE", "HISTSIZE", "HISTFILESIZE",
-    "HISTCONTROL", "HISTIGNORE",     "PROMPT_COMMAND", "BASH_ENV", "ENV"};
+    "LD_PRELOAD",   "LD_LIBRARY_PATH", "LD_AUDIT",   "LD_DEBUG",       "HISTFILE", "HISTSIZE",
+    "HISTFILESIZE", "HISTCONTROL",     "HISTIGNORE", "PROMPT_COMMAND", "BASH_ENV", "ENV"};
 inline constexpr size_t kEnvValueMax = 256;  // bytes of a kept value; longer ones are cut and flagged
 // Bytes of an environment block read (the eBPF program's bound; the netlink
 // source reads /proc/PID/environ up to the same).

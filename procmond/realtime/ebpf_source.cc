@@ -64,7 +64,8 @@ class EbpfSource final : public ThreadedRealtimeSource {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = UINT64_MAX;  // not a ring index
-    if (stop_fd_.get() < 0 || ::epoll_ctl(ring_buffer__epoll_fd(rb_), EPOLL_CTL_ADD, stop_fd_.get(), &ev) != 0)
+    if (stop_fd_.get() < 0 ||
+        ::epoll_ctl(ring_buffer__epoll_fd(rb_), EPOLL_CTL_ADD, stop_fd_.get(), &ev) != 0)
       return UnavailableError(std::string("the BPF ring buffer's stop eventfd: ") + std::strerror(errno));
     return Status::Ok();
   }

@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <chrono>
 
+#include "procmond/platform/linux/boot_clock.h"
 #include "procmond/platform/linux/proc_parsers.h"
+#include "procmond/realtime/proc_reads.h"
 #include "procmond/write_retry.h"
 #include "sentinel/telemetry/log.h"
 
@@ -84,6 +86,12 @@ std::string Basename(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// A path procmond can look up as the exec'ing process did (absolute, not an
+// fd of its own: fexecve's /dev/fd/N).
+bool UsablePath(const std::string& path) {
+  return !path.empty() && path.front() == '/' && path.rfind("/dev/fd/", 0) != 0;
+}
+
 }  // namespace
 
 void EventWriter::TakeHashingUpdate() {
@@ -96,6 +104,7 @@ void EventWriter::TakeHashingUpdate() {
     hasher_ = std::make_unique<ExeHasher>(options_.max_hash_bytes);  // cached skips depend on it
   }
   hashing_update_.reset();
+  image_hashes_.clear();  // hashed under the old settings
 }
 
 models::ProcessEvent EventWriter::ToRow(const RealtimeEvent& ev) {
@@ -115,9 +124,112 @@ models::ProcessEvent EventWriter::ToRow(const RealtimeEvent& ev) {
   } else if (ev.exe_path) {
     row.name = Basename(*ev.exe_path);
   }
+  if (ev.start_boottime_ns) row.start_time_ms = ProcessBootClock().StartTimeMs(*ev.start_boottime_ns);
+  if (ev.type == RealtimeEventType::kExit) ForgetExited(ev);
   if (ev.type != RealtimeEventType::kExec) return row;
-  HashImage(ResolveExecImage(ev, &row), &row);
+  FillExecContext(ev, &row);
+  FillParent(ev, &row);
+  if (!HashKnownImage(ev, &row)) HashImage(ResolveExecImage(ev, &row), &row);
+  Remember(ev.pid, ParentInfo{row.start_time_ms, row.exe_path, row.name, row.command_line});
   return row;
+}
+
+void EventWriter::FillExecContext(const RealtimeEvent& ev, models::ProcessEvent* row) {
+  row->cwd = ev.cwd;
+  row->login_uid = ev.login_uid;
+  row->tty = ev.tty;
+  row->effective_uid = ev.euid;
+  row->effective_gid = ev.egid;
+  row->cred_change = ev.cred_change;
+  if (ev.env) {
+    row->env = ev.env->vars;
+    row->env_truncated = ev.env->truncated;
+  }
+  if (ev.argv) row->args_truncated = ev.argv_truncated;
+}
+
+void EventWriter::FillParent(const RealtimeEvent& ev, models::ProcessEvent* row) {
+  if (!ev.ppid || *ev.ppid <= 0) return;
+  std::optional<int64_t> start;
+  if (ev.parent_start_boottime_ns) start = ProcessBootClock().StartTimeMs(*ev.parent_start_boottime_ns);
+  row->parent_start_time_ms = start;
+  const ParentInfo* parent = FindParent(*ev.ppid, start);
+  if (parent == nullptr) return;
+  row->parent_exe_path = parent->exe_path;
+  row->parent_name = parent->name;
+  row->parent_command_line = parent->argv;
+  if (!row->parent_start_time_ms) row->parent_start_time_ms = parent->start_time_ms;
+}
+
+const EventWriter::ParentInfo* EventWriter::FindParent(int64_t ppid, std::optional<int64_t> start_time_ms) {
+  auto matches = [&](const ParentInfo& p) {
+    return !start_time_ms || !p.start_time_ms || *p.start_time_ms == *start_time_ms;
+  };
+  if (auto it = parents_.find(ppid); it != parents_.end() && matches(it->second)) return &it->second;
+  // Not seen exec'ing (it forked from its own parent, or started before
+  // procmond): /proc, if it is still that process.
+  auto proc = ReadProcIdentity(options_.proc_root, ppid, &scratch_);
+  if (!proc) return nullptr;
+  ParentInfo info;
+  info.start_time_ms = ProcessBootClock().StartTimeMsFromTicks(proc->start_ticks);
+  if (!matches(info)) return nullptr;  // the pid is another process's by now
+  info.exe_path = std::move(proc->exe_path);
+  info.name = std::move(proc->comm);
+  info.argv = std::move(proc->argv);
+  Remember(ppid, std::move(info));
+  return &parents_.at(ppid);
+}
+
+void EventWriter::Remember(int64_t pid, ParentInfo info) {
+  if (parents_.size() >= kMaxParents && !parents_.contains(pid)) parents_.clear();
+  parents_[pid] = std::move(info);
+}
+
+void EventWriter::ForgetExited(const RealtimeEvent& ev) {
+  auto it = parents_.find(ev.pid);
+  if (it == parents_.end()) return;
+  // An exit of an earlier process with this pid leaves the new one's entry.
+  if (ev.start_boottime_ns && it->second.start_time_ms &&
+      *it->second.start_time_ms != ProcessBootClock().StartTimeMs(*ev.start_boottime_ns)) {
+    return;
+  }
+  parents_.erase(it);
+}
+
+size_t EventWriter::ImageKeyHash::operator()(const ImageKey& k) const {
+  size_t h = std::hash<uint64_t>()(k.ino);
+  for (uint64_t v : {k.dev, static_cast<uint64_t>(k.size), static_cast<uint64_t>(k.mtime_ns),
+                     static_cast<uint64_t>(k.ctime_ns)}) {
+    h ^= std::hash<uint64_t>()(v) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  }
+  return h;
+}
+
+bool EventWriter::HashKnownImage(const RealtimeEvent& ev, models::ProcessEvent* row) {
+  if (!ev.image || ev.image->nlink == 0 || !ev.exe_path || !UsablePath(*ev.exe_path)) return false;
+  const ExecImage& img = *ev.image;
+  struct stat st {};
+  if (::stat(ev.exe_path->c_str(), &st) != 0) return false;
+  const ImageKey key{img.dev, img.ino, img.size, img.mtime_ns, img.ctime_ns};
+  const ImageKey now{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), st.st_size,
+                     IdentityNs(st.st_mtim.tv_sec, st.st_mtim.tv_nsec),
+                     IdentityNs(st.st_ctim.tv_sec, st.st_ctim.tv_nsec)};
+  if (!(key == now)) return false;  // replaced, or another file system's view: the slow path decides
+  if (!options_.hash_executables) return true;
+  stats_->hashed_by_path.fetch_add(1, std::memory_order_relaxed);
+  if (auto it = image_hashes_.find(key); it != image_hashes_.end()) {
+    row->exe_hash = it->second;
+    return true;
+  }
+  ExeHasher::Outcome h = hasher_->Hash(AT_FDCWD, ev.exe_path->c_str());
+  if (!h.sha256) {
+    stats_->hash_skipped.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  if (image_hashes_.size() >= kMaxImageHashes) image_hashes_.clear();
+  image_hashes_.emplace(key, *h.sha256);
+  row->exe_hash = std::move(h.sha256);
+  return true;
 }
 
 // Which file the exec ran: the path the caller named, unless the process
@@ -128,8 +240,7 @@ std::string EventWriter::ResolveExecImage(const RealtimeEvent& ev, models::Proce
   struct stat ps {
   }, fs{};
   const bool proc_ok = ::stat(proc_exe.c_str(), &ps) == 0;
-  const bool path_ok = ev.exe_path && !ev.exe_path->empty() && ev.exe_path->front() == '/' &&
-                       ev.exe_path->rfind("/dev/fd/", 0) != 0 && ::stat(ev.exe_path->c_str(), &fs) == 0;
+  const bool path_ok = ev.exe_path && UsablePath(*ev.exe_path) && ::stat(ev.exe_path->c_str(), &fs) == 0;
   const bool same = proc_ok && path_ok && SameFile(ps, fs);
   if (same) {
     stats_->hashed_by_proc_exe.fetch_add(1, std::memory_order_relaxed);

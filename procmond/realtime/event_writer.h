@@ -15,6 +15,10 @@
 //
 // Fork events are counted but not stored unless `store_forks` (docs/realtime.md).
 //
+// An exec row also gets its process's start_time (ProcessBootClock(), the
+// scan's conversion) and its parent's executable, name, argv and start time,
+// from the parent's own exec event or /proc/PPID.
+//
 // Thread-safety: Push from one thread (the source's); Stop from another.
 #pragma once
 
@@ -97,7 +101,38 @@ class EventWriter {
   // The file an exec ran, to hash ("" none); may set row's exe_path and name.
   std::string ResolveExecImage(const RealtimeEvent& ev, models::ProcessEvent* row);
   void HashImage(const std::string& path, models::ProcessEvent* row);
+  // The fast path when the kernel told the executed image's identity: true
+  // when the path the caller named still leads to it (one stat), then the
+  // hash comes from the identity cache (or the path on a miss).
+  bool HashKnownImage(const RealtimeEvent& ev, models::ProcessEvent* row);
   std::optional<std::string> UserName(int64_t uid);
+
+  // Parents (docs/realtime.md): what a process's own exec event said, or
+  // /proc/PID when it did not exec while procmond watched. Keyed by pid,
+  // checked against the parent's start time, dropped on its exit event,
+  // cleared when kMaxParents are held.
+  struct ParentInfo {
+    std::optional<int64_t> start_time_ms;  // empty: unknown, not checked
+    std::optional<std::string> exe_path, name;
+    std::optional<std::vector<std::string>> argv;
+  };
+  static constexpr size_t kMaxParents = 16384;
+  void FillExecContext(const RealtimeEvent& ev, models::ProcessEvent* row);
+  void FillParent(const RealtimeEvent& ev, models::ProcessEvent* row);
+  const ParentInfo* FindParent(int64_t ppid, std::optional<int64_t> start_time_ms);
+  void Remember(int64_t pid, ParentInfo info);
+  void ForgetExited(const RealtimeEvent& ev);
+
+  // Hashes of executed images by identity (ExecImage without nlink).
+  struct ImageKey {
+    uint64_t dev, ino;
+    int64_t size, mtime_ns, ctime_ns;
+    bool operator==(const ImageKey&) const = default;
+  };
+  struct ImageKeyHash {
+    size_t operator()(const ImageKey& k) const;
+  };
+  static constexpr size_t kMaxImageHashes = 4096;
 
   WriteFn write_;
   RealtimeStats* stats_;
@@ -108,6 +143,9 @@ class EventWriter {
   std::optional<std::pair<bool, uint64_t>> hashing_update_;
   std::atomic<bool> hashing_changed_{false};
   std::unordered_map<int64_t, std::optional<std::string>> users_;
+  std::unordered_map<int64_t, ParentInfo> parents_;
+  std::unordered_map<ImageKey, std::string, ImageKeyHash> image_hashes_;
+  std::string scratch_;  // /proc reads
 
   std::mutex mu_;
   std::condition_variable wake_;

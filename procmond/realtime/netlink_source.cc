@@ -8,7 +8,6 @@
 //
 // Subscribing needs CAP_NET_ADMIN (root): done in OpenNetlinkSource(),
 // before the privilege drop; the subscription lives with the socket.
-#include <fcntl.h>
 #include <linux/cn_proc.h>
 #include <linux/connector.h>
 #include <linux/netlink.h>
@@ -27,53 +26,13 @@
 
 #include "procmond/platform/linux/proc_parsers.h"
 #include "procmond/realtime/decode.h"
+#include "procmond/realtime/proc_reads.h"
 #include "procmond/realtime/realtime_source.h"
 #include "sentinel/base/files.h"
 #include "sentinel/telemetry/log.h"
 
 namespace sentinel::procmond {
 namespace {
-
-// Reads a whole small /proc file with one open and (usually) one read.
-bool ReadSmall(const std::string& path, std::string* out) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return false;
-  out->clear();
-  char buf[8192];
-  while (true) {
-    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return false;
-    if (n == 0) break;
-    out->append(buf, static_cast<size_t>(n));
-    if (out->size() > (1u << 20)) break;
-  }
-  return true;
-}
-
-std::optional<int64_t> StatusField(std::string_view status, std::string_view key) {
-  size_t pos = 0;
-  while (pos < status.size()) {
-    size_t eol = status.find('\n', pos);
-    if (eol == std::string_view::npos) eol = status.size();
-    std::string_view line = status.substr(pos, eol - pos);
-    if (line.substr(0, key.size()) == key && line.size() > key.size() && line[key.size()] == ':') {
-      std::string_view v = line.substr(key.size() + 1);
-      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-      int64_t n = 0;
-      bool any = false;
-      for (char c : v) {
-        if (c < '0' || c > '9') break;
-        n = n * 10 + (c - '0');
-        any = true;
-      }
-      if (any) return n;
-      return std::nullopt;
-    }
-    pos = eol + 1;
-  }
-  return std::nullopt;
-}
 
 class NetlinkSource final : public ThreadedRealtimeSource {
  public:
@@ -167,27 +126,23 @@ class NetlinkSource final : public ThreadedRealtimeSource {
   }
 
   // Reads what the exec event needs from /proc as fast as it can: cmdline
-  // first (it vanishes with the process's memory), then exe and status.
+  // and environ first (they vanish with the process's memory), then the
+  // rest of the exec context (status, cwd, stat, ...) and exe.
   void ReadExec(RealtimeEvent* ev) {
     const std::string dir = "/proc/" + std::to_string(ev->pid);
-    if (ReadSmall(dir + "/cmdline", &scratch_)) {
+    if (ReadSmallFile(dir + "/cmdline", &scratch_)) {
       if (!scratch_.empty()) ev->argv = linux_proc::ParseCmdline(scratch_);
     }
-    char link[4096];
-    ssize_t n = ::readlink((dir + "/exe").c_str(), link, sizeof(link) - 1);
-    if (n > 0) ev->exe_path = std::string(link, static_cast<size_t>(n));
-    if (ReadSmall(dir + "/status", &scratch_)) {
-      ev->ppid = StatusField(scratch_, "PPid");
-      ev->uid = StatusField(scratch_, "Uid");
-      ev->gid = StatusField(scratch_, "Gid");
-      if (auto st = linux_proc::ParseStatus(scratch_); st.ok() && st->name) ev->comm = st->name;
-    }
+    const std::string context_missing = ReadProcExecContext(dir, ev, &scratch_);
+    ev->exe_path = ReadLinkText(dir + "/exe");
     if (!ev->ppid) {
       if (auto it = parents_.find(ev->pid); it != parents_.end()) ev->ppid = it->second;
     }
     // An empty cmdline is a process that already became a zombie.
     if (!ev->argv || !ev->exe_path || !ev->uid) {
       ev->incomplete = (!ev->argv && !ev->exe_path && !ev->uid) ? "proc_gone" : "proc_partial";
+    } else if (!context_missing.empty()) {
+      ev->incomplete = "proc_partial:" + context_missing;
     }
   }
 

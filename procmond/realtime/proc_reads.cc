@@ -1,0 +1,165 @@
+#include "procmond/realtime/proc_reads.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "procmond/platform/linux/proc_parsers.h"
+#include "procmond/realtime/decode.h"
+#include "sentinel/base/files.h"
+
+namespace sentinel::procmond {
+
+bool ReadSmallFile(const std::string& path, std::string* out, size_t max) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return false;
+  out->clear();
+  char buf[8192];
+  while (out->size() < max) {
+    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) break;
+    out->append(buf, static_cast<size_t>(n));
+  }
+  if (out->size() > max) out->resize(max);
+  return true;
+}
+
+std::optional<std::string> ReadLinkText(const std::string& path) {
+  char buf[4096];
+  const ssize_t n = ::readlink(path.c_str(), buf, sizeof(buf));
+  if (n <= 0) return std::nullopt;
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+std::optional<int64_t> StatusField(std::string_view status, std::string_view key, int index) {
+  size_t pos = 0;
+  while (pos < status.size()) {
+    size_t eol = status.find('\n', pos);
+    if (eol == std::string_view::npos) eol = status.size();
+    std::string_view line = status.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (line.substr(0, key.size()) != key || line.size() <= key.size() || line[key.size()] != ':') continue;
+    std::string_view v = line.substr(key.size() + 1);
+    for (int i = 0;; ++i) {
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      int64_t n = 0;
+      size_t digits = 0;
+      while (digits < v.size() && digits < 18 && v[digits] >= '0' && v[digits] <= '9') {
+        n = n * 10 + (v[digits] - '0');
+        ++digits;
+      }
+      if (digits == 0) return std::nullopt;
+      if (i == index) return n;
+      v.remove_prefix(digits);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<bool> AuxvSecure(std::string_view auxv) {
+  // (type, value) pairs of the word size, ended by AT_NULL.
+  constexpr size_t kPair = 2 * sizeof(uint64_t);
+  for (size_t off = 0; off + kPair <= auxv.size(); off += kPair) {
+    uint64_t type = 0, value = 0;
+    std::memcpy(&type, auxv.data() + off, sizeof(type));
+    std::memcpy(&value, auxv.data() + off + sizeof(type), sizeof(value));
+    if (type == AT_NULL) break;
+    if (type == AT_SECURE) return value != 0;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+uint64_t NsPerTick() {
+  static const uint64_t ns = [] {
+    const long hz = sysconf(_SC_CLK_TCK);
+    return 1'000'000'000ULL / static_cast<uint64_t>(hz > 0 ? hz : 100);
+  }();
+  return ns;
+}
+
+void AddMissing(std::string* missing, std::string_view what) {
+  if (!missing->empty()) *missing += ",";
+  *missing += what;
+}
+
+// stat: terminal and start time. false when the file could not be read.
+bool ReadStatContext(const std::string& dir, RealtimeEvent* ev, std::string* scratch) {
+  if (!ReadSmallFile(dir + "/stat", scratch)) return false;
+  auto st = linux_proc::ParseStat(*scratch);
+  if (!st.ok()) return false;
+  ev->tty = linux_proc::TtyName(st->tty_nr);
+  ev->start_boottime_ns = st->starttime_ticks * NsPerTick();
+  return true;
+}
+
+// status and auxv: parent, name, real and effective ids, and whether the
+// exec changed credentials.
+bool ReadStatusContext(const std::string& dir, RealtimeEvent* ev, std::string* scratch) {
+  if (!ReadSmallFile(dir + "/status", scratch)) return false;
+  ev->ppid = StatusField(*scratch, "PPid");
+  ev->uid = StatusField(*scratch, "Uid");
+  ev->gid = StatusField(*scratch, "Gid");
+  ev->euid = StatusField(*scratch, "Uid", 1);
+  ev->egid = StatusField(*scratch, "Gid", 1);
+  if (auto st = linux_proc::ParseStatus(*scratch); st.ok() && st->name) ev->comm = st->name;
+  if (!ev->uid || !ev->gid || !ev->euid || !ev->egid) return false;
+  std::optional<bool> secure;
+  if (ReadSmallFile(dir + "/auxv", scratch, 4096)) secure = AuxvSecure(*scratch);
+  if (*ev->euid != *ev->uid || *ev->egid != *ev->gid) {
+    ev->cred_change = true;
+  } else if (secure) {
+    ev->cred_change = *secure;
+  }
+  return ev->cred_change.has_value();
+}
+
+bool ReadLoginUid(const std::string& dir, RealtimeEvent* ev, std::string* scratch) {
+  if (!ReadSmallFile(dir + "/loginuid", scratch, 32)) return false;
+  auto n = StatusField("x:" + *scratch, "x");
+  if (!n) return false;
+  if (*n != 4294967295) ev->login_uid = *n;
+  return true;
+}
+
+}  // namespace
+
+std::optional<ProcIdentity> ReadProcIdentity(const std::string& proc_root, int64_t pid,
+                                             std::string* scratch) {
+  const std::string dir = proc_root + "/" + std::to_string(pid);
+  if (!ReadSmallFile(dir + "/stat", scratch)) return std::nullopt;
+  auto st = linux_proc::ParseStat(*scratch);
+  if (!st.ok()) return std::nullopt;
+  ProcIdentity out;
+  out.start_ticks = st->starttime_ticks;
+  out.comm = st->comm;
+  out.exe_path = ReadLinkText(dir + "/exe");
+  if (ReadSmallFile(dir + "/cmdline", scratch) && !scratch->empty())
+    out.argv = linux_proc::ParseCmdline(*scratch);
+  return out;
+}
+
+std::string ReadProcExecContext(const std::string& dir, RealtimeEvent* ev, std::string* scratch) {
+  std::string missing;
+  // environ first: like cmdline it goes with the process's memory.
+  if (ReadSmallFile(dir + "/environ", scratch, kEnvBlockMax + 1)) {
+    const bool cut = scratch->size() > kEnvBlockMax;
+    ev->env = FilterEnvironment(std::string_view(*scratch).substr(0, kEnvBlockMax), cut);
+  } else {
+    AddMissing(&missing, "env");
+  }
+  ev->cwd = ReadLinkText(dir + "/cwd");
+  if (!ev->cwd) AddMissing(&missing, "cwd");
+  if (!ReadStatContext(dir, ev, scratch)) AddMissing(&missing, "stat");
+  if (!ReadStatusContext(dir, ev, scratch)) AddMissing(&missing, "status");
+  if (!ReadLoginUid(dir, ev, scratch)) AddMissing(&missing, "loginuid");
+  return missing;
+}
+
+}  // namespace sentinel::procmond
