@@ -5,6 +5,7 @@
 #include <linux/netlink.h>
 #include <linux/types.h>
 #include <sys/mman.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -19,8 +20,18 @@
 namespace sentinel::procmond {
 namespace {
 
-sentinel_event ExecRecord(std::string_view args, uint32_t flags = 0) {
+// An exec record as the BPF program lays it out: header, then path, cwd
+// components (leaf first), args and env packed in `data`. `size` is the
+// record's real length (header + the parts).
+struct Record {
   sentinel_event e{};
+  size_t size = 0;
+};
+
+Record ExecRecord(std::string_view args, uint32_t flags = 0, std::string_view env = "",
+                  std::string_view cwd = std::string_view("tmp\0", 4)) {
+  Record r;
+  sentinel_event& e = r.e;
   e.type = SENTINEL_EVENT_EXEC;
   e.flags = flags;
   e.ktime_ns = 5'000'000'000ULL;
@@ -29,22 +40,33 @@ sentinel_event ExecRecord(std::string_view args, uint32_t flags = 0) {
   e.ppid = 17;
   e.uid = 1000;
   e.gid = 100;
+  e.euid = 1000;
+  e.egid = 100;
   e.cgroup_id = 99;
   e.argc = 3;
+  e.start_boottime_ns = 4'990'000'000ULL;
+  e.parent_start_boottime_ns = 1'000'000'000ULL;
   std::strcpy(e.comm, "true");
   const char path[] = "/tmp/dir with space/true";
-  std::memcpy(e.path, path, sizeof(path));
-  e.path_len = sizeof(path);
-  std::memcpy(e.args, args.data(), args.size());
-  e.args_len = static_cast<uint32_t>(args.size());
-  return e;
+  size_t off = 0;
+  auto put = [&](std::string_view part, uint32_t* len) {
+    std::memcpy(e.data + off, part.data(), part.size());
+    *len = static_cast<uint32_t>(part.size());
+    off += part.size();
+  };
+  put(std::string_view(path, sizeof(path)), &e.path_len);
+  put(cwd, &e.cwd_len);
+  put(args, &e.args_len);
+  put(env, &e.env_len);
+  r.size = offsetof(sentinel_event, data) + off;
+  return r;
 }
 
 TEST(DecodeBpfRecordTest, ExecCarriesExactArgvWithSpacesQuotesNewlinesAndUnicode) {
   static constexpr char kBlock[] = "prog\0a b \"c\"\0line1\nline2\0h\xc3\xa9llo \xe2\x9c\x93\0\0";
   const std::string block(kBlock, sizeof(kBlock) - 1);  // the last argument is empty
-  sentinel_event e = ExecRecord(block);
-  auto ev = DecodeBpfRecord(&e, sizeof(e), 1'000'000'000'000LL);
+  Record r = ExecRecord(block);
+  auto ev = DecodeBpfRecord(&r.e, r.size, 1'000'000'000'000LL);
   ASSERT_TRUE(ev.ok()) << ev.status().message();
   EXPECT_EQ(ev->type, RealtimeEventType::kExec);
   EXPECT_EQ(ev->pid, 4242);
@@ -63,20 +85,24 @@ TEST(DecodeBpfRecordTest, ExecCarriesExactArgvWithSpacesQuotesNewlinesAndUnicode
 }
 
 TEST(DecodeBpfRecordTest, TruncatedArgvKeepsThePartialLastArgumentAndSaysSo) {
-  sentinel_event e = ExecRecord(std::string_view("x\0abc", 5), SENTINEL_EVENT_ARGS_TRUNCATED);
-  auto ev = DecodeBpfRecord(&e, sizeof(e), 0);
+  Record r = ExecRecord(std::string_view("x\0abc", 5), SENTINEL_EVENT_ARGS_TRUNCATED);
+  auto ev = DecodeBpfRecord(&r.e, r.size, 0);
   ASSERT_TRUE(ev.ok());
   EXPECT_EQ(*ev->argv, (std::vector<std::string>{"x", "abc"}));
   EXPECT_TRUE(ev->argv_truncated);
 }
 
 TEST(DecodeBpfRecordTest, UnreadableArgvAndPathAreReportedNotInvented) {
-  sentinel_event e = ExecRecord("", SENTINEL_EVENT_ARGS_FAULT | SENTINEL_EVENT_PATH_FAULT);
-  auto ev = DecodeBpfRecord(&e, sizeof(e), 0);
+  Record r = ExecRecord("", SENTINEL_EVENT_ARGS_FAULT | SENTINEL_EVENT_PATH_FAULT | SENTINEL_EVENT_ENV_FAULT |
+                                SENTINEL_EVENT_CWD_FAULT);
+  r.e.path_len = 0;
+  auto ev = DecodeBpfRecord(&r.e, r.size, 0);
   ASSERT_TRUE(ev.ok());
   EXPECT_FALSE(ev->argv.has_value());
   EXPECT_FALSE(ev->exe_path.has_value());
-  EXPECT_EQ(ev->incomplete, "path_unreadable,argv_unreadable");
+  EXPECT_FALSE(ev->env.has_value());
+  EXPECT_FALSE(ev->cwd.has_value());
+  EXPECT_EQ(ev->incomplete, "path_unreadable,argv_unreadable,env_unreadable,cwd_unreadable");
 }
 
 TEST(DecodeBpfRecordTest, ExitRecordIsHeaderOnlyAndDecodesTheWaitStatus) {
@@ -85,7 +111,7 @@ TEST(DecodeBpfRecordTest, ExitRecordIsHeaderOnlyAndDecodesTheWaitStatus) {
   e.tgid = 7;
   e.pid = 7;
   e.exit_code = 3 << 8;
-  const size_t header = offsetof(sentinel_event, path);
+  const size_t header = SENTINEL_HEADER_SIZE;
   auto ev = DecodeBpfRecord(&e, header, 0);
   ASSERT_TRUE(ev.ok()) << ev.status().message();
   EXPECT_EQ(ev->type, RealtimeEventType::kExit);
@@ -96,29 +122,131 @@ TEST(DecodeBpfRecordTest, ExitRecordIsHeaderOnlyAndDecodesTheWaitStatus) {
 }
 
 TEST(DecodeBpfRecordTest, RejectsShortRecordsUnknownTypesAndLengthsPastTheBuffers) {
-  sentinel_event e = ExecRecord("a");
-  EXPECT_FALSE(DecodeBpfRecord(&e, 8, 0).ok());
-  EXPECT_FALSE(DecodeBpfRecord(&e, offsetof(sentinel_event, path), 0).ok())
-      << "an exec record needs its body";
-  e.args_len = SENTINEL_EXEC_ARGS_MAX + 1;
-  auto bad = DecodeBpfRecord(&e, sizeof(e), 0);
+  Record r = ExecRecord("a");
+  EXPECT_FALSE(DecodeBpfRecord(&r.e, 8, 0).ok());
+  EXPECT_FALSE(DecodeBpfRecord(&r.e, SENTINEL_HEADER_SIZE, 0).ok()) << "an exec record needs its body";
+  r.e.args_len = SENTINEL_EXEC_ARGS_MAX + 1;
+  auto bad = DecodeBpfRecord(&r.e, sizeof(r.e), 0);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("args_len"), std::string::npos);
-  // Records carry only the argv bytes used: exactly that much is accepted,
-  // one byte less (args_len past the record) is not.
-  e = ExecRecord(std::string_view("ab\0cd", 5));
-  const size_t exact = offsetof(sentinel_event, args) + e.args_len;
-  auto ok = DecodeBpfRecord(&e, exact, 0);
+  for (uint32_t sentinel_event::*len :
+       {&sentinel_event::path_len, &sentinel_event::cwd_len, &sentinel_event::env_len}) {
+    r = ExecRecord("a");
+    r.e.*len = SENTINEL_EXEC_DATA_MAX;
+    EXPECT_FALSE(DecodeBpfRecord(&r.e, sizeof(r.e), 0).ok()) << "a length past its bound";
+  }
+  // Records carry only the bytes used: exactly that much is accepted, one
+  // byte less (the last part past the record) is not.
+  r = ExecRecord(std::string_view("ab\0cd", 5), 0, std::string_view("LD_AUDIT=x", 10));
+  auto ok = DecodeBpfRecord(&r.e, r.size, 0);
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   EXPECT_EQ(ok->argv, (std::vector<std::string>{"ab", "cd"}));
-  bad = DecodeBpfRecord(&e, exact - 1, 0);
+  bad = DecodeBpfRecord(&r.e, r.size - 1, 0);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("past its"), std::string::npos) << bad.status().message();
-  e = ExecRecord("a");
-  e.type = 77;
-  bad = DecodeBpfRecord(&e, sizeof(e), 0);
+  r = ExecRecord("a");
+  r.e.type = 77;
+  bad = DecodeBpfRecord(&r.e, r.size, 0);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("unknown type 77"), std::string::npos);
+}
+
+TEST(DecodeBpfRecordTest, ExecContextCredentialsTerminalLoginUidImageAndStartTimes) {
+  static constexpr char kCwd[] = "c d\0b\0a\0";  // leaf first: /a/b/c d
+  Record r = ExecRecord(std::string_view("x\0", 2),
+                        SENTINEL_EVENT_HAS_TTY | SENTINEL_EVENT_HAS_LOGINUID | SENTINEL_EVENT_HAS_FILE, "",
+                        std::string_view(kCwd, sizeof(kCwd) - 1));
+  r.e.tty_major = 136;  // pts
+  r.e.tty_minor = 3;
+  r.e.loginuid = 1001;
+  r.e.file_dev = (253u << 20) | 1;
+  r.e.file_ino = 77;
+  r.e.file_size = 4096;
+  r.e.file_mtime_sec = 10;
+  r.e.file_mtime_nsec = 5;
+  r.e.file_ctime_sec = 11;
+  r.e.file_ctime_nsec = 6;
+  r.e.file_nlink = 1;
+  auto ev = DecodeBpfRecord(&r.e, r.size, 0);
+  ASSERT_TRUE(ev.ok()) << ev.status().message();
+  EXPECT_EQ(ev->cwd, "/a/b/c d");
+  EXPECT_EQ(ev->tty, "pts/3");
+  EXPECT_EQ(ev->login_uid, 1001);
+  EXPECT_EQ(ev->euid, 1000);
+  EXPECT_EQ(ev->cred_change, false);
+  EXPECT_EQ(ev->start_boottime_ns, 4'990'000'000ULL);
+  EXPECT_EQ(ev->parent_start_boottime_ns, 1'000'000'000ULL);
+  ASSERT_TRUE(ev->image.has_value());
+  EXPECT_EQ(ev->image->dev, makedev(253, 1));
+  EXPECT_EQ(ev->image->ino, 77u);
+  EXPECT_EQ(ev->image->mtime_ns, 10'000'000'005);
+  EXPECT_EQ(ev->image->ctime_ns, 11'000'000'006);
+  ASSERT_TRUE(ev->env.has_value());
+  EXPECT_TRUE(ev->env->vars.empty());
+
+  // Unset login uid, no terminal, no image: empty, not invented.
+  r = ExecRecord(std::string_view("x\0", 2), SENTINEL_EVENT_HAS_LOGINUID, "", std::string_view());
+  r.e.loginuid = 4294967295u;
+  ev = DecodeBpfRecord(&r.e, r.size, 0);
+  ASSERT_TRUE(ev.ok());
+  EXPECT_FALSE(ev->login_uid.has_value());
+  EXPECT_FALSE(ev->tty.has_value());
+  EXPECT_FALSE(ev->image.has_value());
+  EXPECT_EQ(ev->cwd, "/") << "no component: the root";
+}
+
+TEST(DecodeBpfRecordTest, CredentialChangeIsSecureExecOrEffectiveIdsThatDiffer) {
+  Record r = ExecRecord("", SENTINEL_EVENT_SECUREEXEC);
+  EXPECT_EQ(DecodeBpfRecord(&r.e, r.size, 0)->cred_change, true) << "file capabilities: AT_SECURE only";
+  r = ExecRecord("");
+  r.e.euid = 0;  // setuid root
+  EXPECT_EQ(DecodeBpfRecord(&r.e, r.size, 0)->cred_change, true);
+  r = ExecRecord("");
+  r.e.egid = 5;  // setgid
+  EXPECT_EQ(DecodeBpfRecord(&r.e, r.size, 0)->cred_change, true);
+}
+
+TEST(DecodeBpfRecordTest, DeletedAndTooDeepWorkingDirectories) {
+  Record r = ExecRecord("", SENTINEL_EVENT_CWD_DELETED, "", std::string_view("gone\0tmp\0", 9));
+  EXPECT_EQ(DecodeBpfRecord(&r.e, r.size, 0)->cwd, "/tmp/gone (deleted)");
+  r = ExecRecord("", SENTINEL_EVENT_CWD_TRUNCATED, "", std::string_view("leaf\0", 5));
+  auto ev = DecodeBpfRecord(&r.e, r.size, 0);
+  EXPECT_FALSE(ev->cwd.has_value()) << "a partial path would name another directory";
+  EXPECT_EQ(ev->incomplete, "cwd_truncated");
+}
+
+TEST(FilterEnvironmentTest, KeepsOnlyAllowListedVariablesFirstOccurrenceValuesCutAndFlagged) {
+  const std::string long_value(kEnvValueMax + 10, 'v');
+  using namespace std::string_literals;
+  const std::string block = "HOME=/root\0LD_PRELOAD=/tmp/evil.so\0SECRET_TOKEN=hunter2\0"s +
+                            "LD_PRELOAD=/second.so\0HISTFILE=/dev/null\0NOEQUALS\0PROMPT_COMMAND="s +
+                            long_value + "\0LD_PRELOADX=no\0AWS_SECRET_ACCESS_KEY=zzz\0ENV=/tmp/e\0"s;
+  ExecEnv env = FilterEnvironment(block, false);
+  ASSERT_EQ(env.vars.size(), 4u);
+  EXPECT_EQ(env.vars[0], (std::pair<std::string, std::string>{"LD_PRELOAD", "/tmp/evil.so"}));
+  EXPECT_EQ(env.vars[1], (std::pair<std::string, std::string>{"HISTFILE", "/dev/null"}));
+  EXPECT_EQ(env.vars[2].first, "PROMPT_COMMAND");
+  EXPECT_EQ(env.vars[2].second, long_value.substr(0, kEnvValueMax));
+  EXPECT_EQ(env.vars[3], (std::pair<std::string, std::string>{"ENV", "/tmp/e"}));
+  EXPECT_TRUE(env.truncated) << "a value was cut";
+  for (const auto& [name, value] : env.vars) {
+    EXPECT_EQ(value.find("hunter2"), std::string::npos);
+    EXPECT_EQ(value.find("zzz"), std::string::npos);
+  }
+
+  env = FilterEnvironment(std::string_view("LD_AUDIT=a\0LD_LIBR", 19), true);
+  ASSERT_EQ(env.vars.size(), 1u);
+  EXPECT_TRUE(env.truncated) << "the block was cut at its bound";
+  env = FilterEnvironment("", false);
+  EXPECT_TRUE(env.vars.empty());
+  EXPECT_FALSE(env.truncated);
+}
+
+TEST(CwdFromComponentsTest, LeafFirstComponentsJoinedFromTheRoot) {
+  EXPECT_EQ(CwdFromComponents(""), "/");
+  EXPECT_EQ(CwdFromComponents(std::string_view("home\0", 5)), "/home");
+  EXPECT_EQ(CwdFromComponents(std::string_view("c\0b\0a\0", 6)), "/a/b/c");
+  EXPECT_EQ(CwdFromComponents(std::string_view("x\ny\0a\0", 6)), "/a/x\ny") << "names are kept as they are";
 }
 
 TEST(ExitCodeTest, WaitStatusToShellConvention) {
@@ -139,9 +267,9 @@ TEST(EpochMsTest, AGarbledTimestampSaturatesInsteadOfOverflowing) {
   EXPECT_EQ(EpochMsFromClockNs(8'942'320'372'120'813'697ULL, kBootOffsetNs), kMaxMs);
   EXPECT_EQ(EpochMsFromClockNs(std::numeric_limits<uint64_t>::max(), 0), kMaxMs);
 
-  sentinel_event e = ExecRecord(std::string_view("x\0", 2));
-  e.ktime_ns = 8'942'320'372'120'813'697ULL;
-  auto ev = DecodeBpfRecord(&e, sizeof(e), kBootOffsetNs);
+  Record r = ExecRecord(std::string_view("x\0", 2));
+  r.e.ktime_ns = 8'942'320'372'120'813'697ULL;
+  auto ev = DecodeBpfRecord(&r.e, r.size, kBootOffsetNs);
   ASSERT_TRUE(ev.ok()) << ev.status().message();
   EXPECT_EQ(ev->time_ms, kMaxMs);
 }

@@ -1,5 +1,6 @@
 #include "procmond/realtime/event_writer.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,6 +13,9 @@
 #include <gtest/gtest.h>
 
 #include "procmond/batch_writer.h"
+#include "procmond/platform/linux/boot_clock.h"
+#include "procmond/platform/linux/proc_parsers.h"
+#include "procmond/realtime/proc_reads.h"
 
 namespace sentinel::procmond {
 namespace {
@@ -211,6 +215,142 @@ TEST(EventWriterTest, StopOnAFailingStoreGivesUpAfterAFewTries) {
   EXPECT_NE(st.message().find("10 real-time event(s) not written"), std::string::npos) << st.message();
   EXPECT_EQ(stats.Get().lost_write, 10);
   EXPECT_LE(c.calls.load() - before, kStopAttempts + 1) << "retried up to the deadline";
+}
+
+// Parent fields (issue 16): from the parent's own exec event, checked
+// against the parent's start time (a reused pid is another process), and
+// forgotten when the parent exits.
+TEST(EventWriterTest, ParentFieldsComeFromTheParentsExecEventCheckedByStartTimeAndDroppedAtExit) {
+  Collected c;
+  RealtimeStats stats;
+  EventWriterOptions opts;
+  opts.proc_root = "/nonexistent-proc";  // no /proc fallback here
+  opts.hash_executables = false;
+  EventWriter w(Collect(&c), &stats, opts);
+  RealtimeEvent parent = Exec(500, "/bin/sh", {"sh", "-c", "curl x | sh"});
+  parent.comm = "sh";
+  parent.start_boottime_ns = 1'000'000'000;
+  const models::ProcessEvent prow = w.ToRow(parent);
+  EXPECT_EQ(prow.start_time_ms, ProcessBootClock().StartTimeMs(1'000'000'000));
+
+  RealtimeEvent child = Exec(501, "/usr/bin/curl", {"curl", "x"});
+  child.ppid = 500;
+  child.start_boottime_ns = 2'000'000'000;
+  child.parent_start_boottime_ns = 1'000'000'000;
+  models::ProcessEvent row = w.ToRow(child);
+  EXPECT_EQ(row.parent_exe_path, "/bin/sh");
+  EXPECT_EQ(row.parent_name, "sh");
+  EXPECT_EQ(row.parent_command_line, (std::vector<std::string>{"sh", "-c", "curl x | sh"}));
+  EXPECT_EQ(row.parent_start_time_ms, prow.start_time_ms);
+
+  // Same pid, another start time: not that parent.
+  child.parent_start_boottime_ns = 3'000'000'000;
+  row = w.ToRow(child);
+  EXPECT_FALSE(row.parent_exe_path.has_value());
+  EXPECT_FALSE(row.parent_command_line.has_value());
+  EXPECT_EQ(row.parent_start_time_ms, ProcessBootClock().StartTimeMs(3'000'000'000));
+
+  // An exit of an earlier process with that pid keeps the entry; the parent's own exit drops it.
+  RealtimeEvent exit;
+  exit.type = RealtimeEventType::kExit;
+  exit.pid = 500;
+  exit.start_boottime_ns = 500'000'000;
+  w.ToRow(exit);
+  child.parent_start_boottime_ns = 1'000'000'000;
+  EXPECT_EQ(w.ToRow(child).parent_name, "sh");
+  exit.start_boottime_ns = 1'000'000'000;
+  w.ToRow(exit);
+  EXPECT_FALSE(w.ToRow(child).parent_name.has_value());
+}
+
+// A parent that never exec'd while procmond watched: /proc/PPID, if it is
+// still the process the kernel named (same start time).
+TEST(EventWriterTest, AParentThatDidNotExecIsReadFromProcWhenItsStartTimeMatches) {
+  Collected c;
+  RealtimeStats stats;
+  EventWriterOptions opts;
+  opts.hash_executables = false;
+  EventWriter w(Collect(&c), &stats, opts);
+  std::string stat;
+  ASSERT_TRUE(ReadSmallFile("/proc/self/stat", &stat));
+  auto fields = linux_proc::ParseStat(stat);
+  ASSERT_TRUE(fields.ok());
+  const uint64_t ns_per_tick = 1'000'000'000ULL / static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
+  RealtimeEvent child = Exec(999999, "/bin/true", {"true"});
+  child.ppid = getpid();
+  child.parent_start_boottime_ns = fields->starttime_ticks * ns_per_tick;
+  const models::ProcessEvent row = w.ToRow(child);
+  EXPECT_EQ(row.parent_exe_path, ReadLinkText("/proc/self/exe"));
+  EXPECT_EQ(row.parent_name, fields->comm);
+  ASSERT_TRUE(row.parent_command_line.has_value());
+  EXPECT_FALSE(row.parent_command_line->empty());
+  EXPECT_EQ(row.parent_start_time_ms, ProcessBootClock().StartTimeMsFromTicks(fields->starttime_ticks));
+
+  RealtimeEvent other = Exec(999998, "/bin/true", {"true"});
+  other.ppid = getpid() + 1'000'000;  // no such process
+  other.parent_start_boottime_ns = 1;
+  EXPECT_FALSE(w.ToRow(other).parent_exe_path.has_value());
+}
+
+TEST(EventWriterTest, ExecContextReachesTheRow) {
+  Collected c;
+  RealtimeStats stats;
+  EventWriterOptions opts;
+  opts.proc_root = "/nonexistent-proc";
+  opts.hash_executables = false;
+  EventWriter w(Collect(&c), &stats, opts);
+  RealtimeEvent ev = Exec(600, "/bin/true", {"true"});
+  ev.argv_truncated = true;
+  ev.start_boottime_ns = 7'000'000'000;
+  ev.cwd = "/tmp/work dir";
+  ev.login_uid = 1000;
+  ev.tty = "pts/3";
+  ev.euid = 0;
+  ev.egid = 0;
+  ev.cred_change = true;
+  ev.env = ExecEnv{{{"LD_PRELOAD", "/tmp/x.so"}}, true};
+  const models::ProcessEvent row = w.ToRow(ev);
+  EXPECT_EQ(row.start_time_ms, ProcessBootClock().StartTimeMs(7'000'000'000));
+  EXPECT_EQ(row.cwd, "/tmp/work dir");
+  EXPECT_EQ(row.login_uid, 1000);
+  EXPECT_EQ(row.tty, "pts/3");
+  EXPECT_EQ(row.effective_uid, 0);
+  EXPECT_EQ(row.cred_change, true);
+  ASSERT_TRUE(row.env.has_value());
+  EXPECT_EQ(*row.env, (std::vector<std::pair<std::string, std::string>>{{"LD_PRELOAD", "/tmp/x.so"}}));
+  EXPECT_EQ(row.env_truncated, true);
+  EXPECT_EQ(row.args_truncated, true);
+}
+
+// The kernel's identity of the executed image: when the path still leads to
+// it, the hash comes without /proc (and from the cache the second time); a
+// path that leads to another file now is left to the /proc/PID/exe logic.
+TEST(EventWriterTest, AnImageTheKernelIdentifiedIsHashedByPathWhenThePathStillLeadsToIt) {
+  Collected c;
+  RealtimeStats stats;
+  EventWriterOptions opts;
+  opts.proc_root = "/nonexistent-proc";
+  EventWriter w(Collect(&c), &stats, opts);
+  struct stat st {};
+  ASSERT_EQ(::stat("/bin/sh", &st), 0);
+  ExecImage img;
+  img.dev = st.st_dev;
+  img.ino = st.st_ino;
+  img.size = st.st_size;
+  img.mtime_ns = IdentityNs(st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+  img.ctime_ns = IdentityNs(st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+  img.nlink = 1;
+  RealtimeEvent ev = Exec(700, "/bin/sh", {"sh"});
+  ev.image = img;
+  const auto first = w.ToRow(ev).exe_hash;
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(w.ToRow(ev).exe_hash, first);
+  EXPECT_EQ(stats.Get().hashed_by_path, 2);
+
+  ev.image->size += 1;  // the path leads to another file than the one executed
+  const models::ProcessEvent row = w.ToRow(ev);
+  EXPECT_EQ(row.exe_path, "/bin/sh");
+  EXPECT_EQ(stats.Get().hashed_by_path, 3) << "the slow path: process gone, hashed by path";
 }
 
 }  // namespace
