@@ -1,0 +1,338 @@
+// The eBPF exec events of this machine's kernel against real processes the
+// test starts (root: the program is loaded the way procmond loads it): each
+// field of the exec context is checked against what the test did to the
+// process before its exec, after the process is gone (so the value came from
+// the kernel at exec time, not from /proc).
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "procmond/bpf_support.h"
+#include "procmond/platform/linux/boot_clock.h"
+#include "procmond/platform/linux/linux_process_source.h"
+#include "procmond/platform/linux/task_sampler.h"
+#include "procmond/realtime/event_writer.h"
+#include "procmond/realtime/proc_reads.h"
+#include "procmond/realtime/realtime_source.h"
+#include "sentinel/testing/temp_dir.h"
+
+extern char** environ;
+
+namespace sentinel::procmond {
+namespace {
+
+using ::sentinel::testing::TempDir;
+
+// The real eBPF source, its events collected in order.
+class Capture {
+ public:
+  static std::unique_ptr<Capture> Open(std::string* why) {
+    if (::geteuid() != 0) {
+      *why = "privileged test: loading the BPF program needs root";
+      return nullptr;
+    }
+    auto c = std::make_unique<Capture>();
+    auto src = OpenEbpfSource(RealtimeOptions{}, &c->stats_);
+    if (!src.ok()) {
+      if (BpfSupportBuilt())
+        ADD_FAILURE() << "root, built with eBPF, and no source: " << src.status().message();
+      *why = src.status().message();
+      return nullptr;
+    }
+    c->src_ = std::move(*src);
+    Status st = c->src_->Start([p = c.get()](RealtimeEvent&& ev) { p->Add(std::move(ev)); });
+    if (!st.ok()) {
+      ADD_FAILURE() << st.message();
+      return nullptr;
+    }
+    return c;
+  }
+  ~Capture() {
+    if (src_) src_->Stop();
+  }
+
+  // The first exec event `match` accepts (deadline: a guard, not a timing check).
+  std::optional<RealtimeEvent> WaitExecWhere(const std::function<bool(const RealtimeEvent&)>& match) {
+    std::unique_lock lock(mu_);
+    std::optional<RealtimeEvent> found;
+    cv_.wait_for(lock, std::chrono::seconds(20), [&] {
+      for (const RealtimeEvent& ev : events_) {
+        if (ev.type == RealtimeEventType::kExec && match(ev)) {
+          found = ev;
+          return true;
+        }
+      }
+      return false;
+    });
+    return found;
+  }
+  std::optional<RealtimeEvent> WaitExec(int64_t pid) {
+    return WaitExecWhere([pid](const RealtimeEvent& ev) { return ev.pid == pid; });
+  }
+
+  std::vector<RealtimeEvent> Events() {
+    std::lock_guard lock(mu_);
+    return events_;
+  }
+
+ private:
+  void Add(RealtimeEvent&& ev) {
+    std::lock_guard lock(mu_);
+    events_.push_back(std::move(ev));
+    cv_.notify_all();
+  }
+
+  RealtimeStats stats_;
+  std::unique_ptr<RealtimeSource> src_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<RealtimeEvent> events_;
+};
+
+#define CAPTURE_OR_SKIP(var)            \
+  std::string why_##var;                \
+  auto var = Capture::Open(&why_##var); \
+  if (!var) GTEST_SKIP() << why_##var;
+
+// Forks a child that runs `setup` (async-signal-safe calls only; a non-zero
+// return ends the child with that code) and then execs argv[0] with `envp`.
+pid_t ForkExec(const std::function<int()>& setup, const std::vector<std::string>& argv,
+               char* const* envp = environ) {
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int null = ::open("/dev/null", O_WRONLY);
+    if (null >= 0) ::dup2(null, 2);
+    if (int rc = setup(); rc != 0) _exit(rc);
+    ::execve(cargv[0], cargv.data(), envp);
+    _exit(127);
+  }
+  return pid;
+}
+
+int Reap(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string Token(const char* what) {
+  return std::string("capture-") + what + "-" + std::to_string(::getpid());
+}
+
+TEST(EbpfExecContextTest, WorkingDirectoryAndPlainCredentialsOfAProcessThatIsGone) {
+  CAPTURE_OR_SKIP(cap);
+  TempDir tmp;
+  const std::string dir = tmp.path() + "/a dir/b\xc3\xa9";
+  std::filesystem::create_directories(dir);
+  const pid_t pid = ForkExec([&] { return ::chdir(dir.c_str()) == 0 ? 0 : 3; }, {"/bin/true", Token("cwd")});
+  ASSERT_EQ(Reap(pid), 0);
+  auto ev = cap->WaitExec(pid);
+  ASSERT_TRUE(ev.has_value());
+  EXPECT_EQ(ev->cwd, std::filesystem::canonical(dir).string());
+  EXPECT_EQ(ev->euid, 0);
+  EXPECT_EQ(ev->egid, 0);
+  EXPECT_EQ(ev->cred_change, false);
+  EXPECT_EQ(ev->ppid, ::getpid());
+  ASSERT_TRUE(ev->start_boottime_ns.has_value());
+  EXPECT_TRUE(ev->incomplete.empty()) << ev->incomplete;
+
+  // A removed working directory reads as /proc shows it.
+  const std::string gone = tmp.path() + "/gone";
+  std::filesystem::create_directories(gone);
+  int go[2];
+  ASSERT_EQ(::pipe(go), 0);
+  const pid_t pid2 = ForkExec(
+      [&] {
+        char b;
+        if (::chdir(gone.c_str()) != 0) return 3;
+        return ::read(go[0], &b, 1) == 1 ? 0 : 4;
+      },
+      {"/bin/true", Token("gone")});
+  ::close(go[0]);
+  std::filesystem::remove(gone);
+  ASSERT_EQ(::write(go[1], "x", 1), 1);
+  ::close(go[1]);
+  ASSERT_EQ(Reap(pid2), 0);
+  ev = cap->WaitExec(pid2);
+  ASSERT_TRUE(ev.has_value());
+  EXPECT_EQ(ev->cwd, std::filesystem::canonical(tmp.path()).string() + "/gone (deleted)");
+}
+
+TEST(EbpfExecContextTest, ParentFieldsFromTheParentsOwnExecAndFromProc) {
+  CAPTURE_OR_SKIP(cap);
+  const std::string tok = Token("parent");
+  const std::string script = "/bin/true " + tok + "; exit 0";
+  const pid_t sh = ForkExec([] { return 0; }, {"/bin/sh", "-c", script});
+  ASSERT_EQ(Reap(sh), 0);
+  auto grandchild = cap->WaitExecWhere(
+      [&](const RealtimeEvent& e) { return e.argv && e.argv->size() == 2 && (*e.argv)[1] == tok; });
+  ASSERT_TRUE(cap->WaitExec(sh).has_value());
+  ASSERT_TRUE(grandchild.has_value());
+  EXPECT_EQ(grandchild->ppid, sh);
+
+  // Every event in order through the writer's enrichment, as procmond does.
+  RealtimeStats stats;
+  EventWriterOptions opts;
+  opts.hash_executables = false;
+  EventWriter w([](const std::vector<models::ProcessEvent>& r) { return Result<int64_t>(int64_t(r.size())); },
+                &stats, opts);
+  std::optional<models::ProcessEvent> sh_row, true_row;
+  for (const RealtimeEvent& e : cap->Events()) {
+    models::ProcessEvent row = w.ToRow(e);
+    if (e.type != RealtimeEventType::kExec) continue;
+    if (e.pid == sh) sh_row = row;
+    if (e.pid == grandchild->pid) true_row = row;
+  }
+  ASSERT_TRUE(sh_row && true_row);
+  // The shell's parent is this test, which did not exec while captured: /proc.
+  EXPECT_EQ(sh_row->parent_exe_path, ReadLinkText("/proc/self/exe"));
+  ASSERT_TRUE(sh_row->parent_command_line.has_value());
+  EXPECT_FALSE(sh_row->parent_command_line->empty());
+  // The grandchild's parent is the shell: its own exec event, though it is gone.
+  EXPECT_EQ(true_row->parent_exe_path, "/bin/sh");
+  EXPECT_EQ(true_row->parent_name, "sh");
+  EXPECT_EQ(true_row->parent_command_line, (std::vector<std::string>{"/bin/sh", "-c", script}));
+  EXPECT_EQ(true_row->parent_start_time_ms, sh_row->start_time_ms);
+  EXPECT_EQ(true_row->name, "true");
+}
+
+TEST(EbpfExecContextTest, LoginUidSetBeforeTheExec) {
+  CAPTURE_OR_SKIP(cap);
+  const pid_t pid = ForkExec(
+      [] {
+        const int fd = ::open("/proc/self/loginuid", O_WRONLY);
+        if (fd < 0) return 3;
+        const bool ok = ::write(fd, "4242", 4) == 4;
+        ::close(fd);
+        return ok ? 0 : 3;
+      },
+      {"/bin/true", Token("loginuid")});
+  if (Reap(pid) == 3) GTEST_SKIP() << "this kernel refuses to set a login uid here (audit immutable?)";
+  auto ev = cap->WaitExec(pid);
+  ASSERT_TRUE(ev.has_value());
+  EXPECT_EQ(ev->login_uid, 4242);
+}
+
+TEST(EbpfExecContextTest, SetuidBinaryIsACredentialChange) {
+  CAPTURE_OR_SKIP(cap);
+  TempDir tmp;
+  struct statvfs vfs {};
+  ASSERT_EQ(::statvfs(tmp.path().c_str(), &vfs), 0);
+  if (vfs.f_flag & ST_NOSUID) GTEST_SKIP() << tmp.path() << " is mounted nosuid";
+  const std::string copy = tmp.path() + "/suid-true";
+  std::filesystem::copy_file("/bin/true", copy);
+  ASSERT_EQ(::chown(copy.c_str(), 65534, 65534), 0);
+  ASSERT_EQ(::chmod(copy.c_str(), 04755), 0);
+  const pid_t pid = ForkExec([] { return 0; }, {copy, Token("suid")});
+  ASSERT_EQ(Reap(pid), 0);
+  auto ev = cap->WaitExec(pid);
+  ASSERT_TRUE(ev.has_value());
+  EXPECT_EQ(ev->uid, 0);
+  EXPECT_EQ(ev->euid, 65534);
+  EXPECT_EQ(ev->cred_change, true);
+}
+
+TEST(EbpfExecContextTest, LdPreloadOfAProcessThatIsGoneAtOnceAndNoOtherVariable) {
+  CAPTURE_OR_SKIP(cap);
+  std::string preload = "LD_PRELOAD=/nonexistent/" + Token("evil") + ".so";
+  std::string secret = "SENTINEL_TEST_SECRET=hunter2";
+  std::string path = "PATH=/usr/bin:/bin";
+  char* envp[] = {secret.data(), preload.data(), path.data(), nullptr};
+  // posix_spawn: /bin/true runs and exits (the loader only warns about the
+  // missing library) before this test looks at anything.
+  std::vector<char*> argv{const_cast<char*>("/bin/true"), nullptr};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  ASSERT_EQ(posix_spawn(&pid, "/bin/true", &fa, nullptr, argv.data(), envp), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  ASSERT_EQ(Reap(pid), 0);
+  auto ev = cap->WaitExec(pid);
+  ASSERT_TRUE(ev.has_value());
+  ASSERT_TRUE(ev->env.has_value()) << ev->incomplete;
+  EXPECT_EQ(ev->env->vars,
+            (std::vector<std::pair<std::string, std::string>>{{"LD_PRELOAD", preload.substr(11)}}));
+  EXPECT_FALSE(ev->env->truncated);
+}
+
+TEST(EbpfExecContextTest, ControllingTerminalOfAProcessOnAPseudoTerminal) {
+  CAPTURE_OR_SKIP(cap);
+  const int master = ::posix_openpt(O_RDWR | O_NOCTTY);
+  if (master < 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0) {
+    GTEST_SKIP() << "no pseudo-terminal here (devpts): " << std::strerror(errno);
+  }
+  const std::string slave = ::ptsname(master);
+  const pid_t pid = ForkExec(
+      [&] {
+        if (::setsid() < 0) return 3;
+        const int fd = ::open(slave.c_str(), O_RDWR);  // the session's controlling terminal
+        return fd < 0 ? 4 : 0;
+      },
+      {"/bin/true", Token("tty")});
+  ASSERT_EQ(Reap(pid), 0);
+  ::close(master);
+  auto ev = cap->WaitExec(pid);
+  ASSERT_TRUE(ev.has_value());
+  EXPECT_EQ(ev->tty, slave.substr(std::string("/dev/").size()));  // "pts/N", as ps shows it
+}
+
+// Issue 16, "one process, one identity": the exec event's start_time is the
+// scan's, to the millisecond, through the task iterator and through /proc.
+TEST(EbpfExecContextTest, StartTimeOfALiveProcessEqualsTheScansStartTime) {
+  CAPTURE_OR_SKIP(cap);
+  int in[2];
+  ASSERT_EQ(::pipe(in), 0);
+  const pid_t pid = ForkExec(
+      [&] {
+        ::close(in[1]);
+        return ::dup2(in[0], 0) == 0 ? 0 : 3;
+      },
+      {"/bin/cat"});
+  ::close(in[0]);
+  auto ev = cap->WaitExec(pid);
+  ASSERT_TRUE(ev.has_value());
+  ASSERT_TRUE(ev->start_boottime_ns.has_value());
+  const int64_t event_start = ProcessBootClock().StartTimeMs(*ev->start_boottime_ns);
+
+  auto scan_start = [&](LinuxProcessSource& src) -> std::optional<int64_t> {
+    std::vector<models::ProcessRecord> procs;
+    ScanErrors errors;
+    EXPECT_TRUE(src.Enumerate(&procs, &errors).ok());
+    for (const auto& p : procs)
+      if (p.pid == pid) return p.start_time_ms;
+    return std::nullopt;
+  };
+  LinuxProcessSource from_proc;
+  EXPECT_EQ(scan_start(from_proc), event_start);
+  auto sampler = OpenBpfTaskSampler();
+  ASSERT_TRUE(sampler.ok()) << sampler.status().message();
+  LinuxProcessSource from_kernel;
+  from_kernel.SetTaskSampler(std::move(*sampler));
+  EXPECT_EQ(scan_start(from_kernel), event_start);
+  EXPECT_TRUE(from_kernel.sampling_from_kernel());
+  ::close(in[1]);
+  EXPECT_EQ(Reap(pid), 0);
+}
+
+}  // namespace
+}  // namespace sentinel::procmond
