@@ -54,7 +54,10 @@ struct {
 __u64 lost_events[4] = {};
 // When a record last forced a wake-up of procmond (CLOCK_BOOTTIME ns).
 __u64 last_wakeup_ns = 0;
-// Set by user space before load: 0 = do not emit fork records at all.
+// New processes forked while emit_forks is 0 (counted here, no record sent).
+__u64 forks_counted = 0;
+// Set by user space before load: 0 = count forks in forks_counted instead of
+// sending a record for each (procmond does not store them).
 const volatile __u32 emit_forks = 1;
 
 #define SENTINEL_WAKEUP_BYTES (256 * 1024)
@@ -294,9 +297,12 @@ int BPF_PROG(sentinel_exec, struct task_struct* task, pid_t old_pid, struct linu
 
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(sentinel_fork, struct task_struct* parent, struct task_struct* child) {
-  if (!emit_forks) return 0;
   // A new thread is not a new process.
   if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid)) return 0;
+  if (!emit_forks) {
+    __sync_fetch_and_add(&forks_counted, 1);
+    return 0;
+  }
   struct sentinel_event* e = bpf_ringbuf_reserve(&events, SENTINEL_HEADER_SIZE, 0);
   if (!e) {
     __sync_fetch_and_add(&lost_events[SENTINEL_EVENT_FORK], 1);

@@ -45,7 +45,8 @@ namespace {
 
 class EbpfSource final : public ThreadedRealtimeSource {
  public:
-  EbpfSource(exec_events* skel, RealtimeStats* stats) : skel_(skel), stats_(stats) {}
+  EbpfSource(exec_events* skel, RealtimeStats* stats, bool emit_forks)
+      : skel_(skel), stats_(stats), emit_forks_(emit_forks) {}
   ~EbpfSource() override {
     Stop();
     if (rb_ != nullptr) ring_buffer__free(rb_);
@@ -83,7 +84,7 @@ class EbpfSource final : public ThreadedRealtimeSource {
 
  private:
   void Prepare() override { boot_offset_ns_ = ClockOffsetNs(CLOCK_BOOTTIME); }
-  void Stopped() override { ReadLost(); }
+  void Stopped() override { ReadKernelCounters(); }
 
   void Handle(void* data, size_t size) {
     auto ev = DecodeBpfRecord(data, size, boot_offset_ns_);
@@ -97,7 +98,7 @@ class EbpfSource final : public ThreadedRealtimeSource {
     sink_(std::move(*ev));
   }
 
-  void ReadLost() {
+  void ReadKernelCounters() {
     // .bss is mapped into this process: a plain read, no syscall, no privilege.
     int64_t lost = 0;
     for (int i = 1; i < 4; ++i)
@@ -110,6 +111,10 @@ class EbpfSource final : public ThreadedRealtimeSource {
       last_lost_ = lost;
     }
     stats_->SetLostKernel(lost);
+    if (!emit_forks_) {
+      stats_->SetForksCountedInKernel(
+          static_cast<int64_t>(__atomic_load_n(&skel_->bss->forks_counted, __ATOMIC_RELAXED)));
+    }
   }
 
   // Waits for records the way the BPF program wakes it (exec_events.bpf.c):
@@ -138,7 +143,7 @@ class EbpfSource final : public ThreadedRealtimeSource {
       // the wall clock may have been set.
       if (empty_polls >= 2 || ++polls % 64 == 0) boot_offset_ns_ = ClockOffsetNs(CLOCK_BOOTTIME);
       empty_polls = (consumed > 0 || n > 0) ? 0 : empty_polls + 1;
-      ReadLost();
+      ReadKernelCounters();
     }
     ring_buffer__consume(rb_);  // what is already in the buffer
   }
@@ -157,6 +162,7 @@ class EbpfSource final : public ThreadedRealtimeSource {
   ring_buffer* rb_ = nullptr;
   UniqueFd stop_fd_;
   RealtimeStats* stats_;
+  bool emit_forks_;
   int64_t boot_offset_ns_ = 0;
   int64_t last_lost_ = 0;
   int64_t decode_errors_ = 0;
@@ -179,7 +185,7 @@ Result<std::unique_ptr<RealtimeSource>> OpenEbpfSource(const RealtimeOptions& op
     return UnavailableError(
         BpfFailure("attaching to the sched_process_exec/fork/exit tracepoints failed", err));
   }
-  auto src = std::make_unique<EbpfSource>(skel, stats);  // owns skel from here
+  auto src = std::make_unique<EbpfSource>(skel, stats, options.emit_forks);  // owns skel from here
   RETURN_IF_ERROR(src->CreateRing());
   telemetry::LogInfo("eBPF real-time source loaded",
                      {{"tracepoints", "sched_process_exec,sched_process_fork,sched_process_exit"},

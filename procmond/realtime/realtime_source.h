@@ -120,6 +120,11 @@ class RealtimeStats {
   void AddStored(RealtimeEventType t, int64_t n = 1);
   // The kernel-side lost count is an absolute value the source reads.
   void SetLostKernel(int64_t n) { lost_kernel_.store(n, std::memory_order_relaxed); }
+  // Forks the kernel counted without sending them (absolute): received and not stored.
+  void SetForksCountedInKernel(int64_t n) {
+    received_[static_cast<int>(RealtimeEventType::kFork)].store(n, std::memory_order_relaxed);
+    fork_not_stored.store(n, std::memory_order_relaxed);
+  }
   void AddLostKernel(int64_t n) { lost_kernel_.fetch_add(n, std::memory_order_relaxed); }
 
   std::atomic<int64_t> lost_queue{0}, lost_write{0}, incomplete{0}, argv_truncated{0}, fork_not_stored{0};
@@ -187,7 +192,10 @@ class ThreadedRealtimeSource : public RealtimeSource {
 
 struct RealtimeOptions {
   std::string mode = "auto";  // auto | ebpf | netlink | off
-  bool emit_forks = true;     // fork records from the kernel (counted; see docs/realtime.md)
+  // eBPF: a ring-buffer record per fork. Off (the default), the program only
+  // counts forks (received_fork, fork_not_stored): the writer would drop
+  // them anyway unless EventWriterOptions::store_forks (docs/realtime.md).
+  bool emit_forks = false;
 };
 
 // Opens the source `options.mode` asks for (needs root for ebpf and
