@@ -158,16 +158,23 @@ TEST(EbpfExecContextTest, WorkingDirectoryAndPlainCredentialsOfAProcessThatIsGon
   // A removed working directory reads as /proc shows it.
   const std::string gone = tmp.path() + "/gone";
   std::filesystem::create_directories(gone);
-  int go[2];
+  // The child enters it and says so (ready); the directory is removed; then it execs (go).
+  int ready[2], go[2];
+  ASSERT_EQ(::pipe(ready), 0);
   ASSERT_EQ(::pipe(go), 0);
   const pid_t pid2 = ForkExec(
       [&] {
         char b;
         if (::chdir(gone.c_str()) != 0) return 3;
-        return ::read(go[0], &b, 1) == 1 ? 0 : 4;
+        if (::write(ready[1], "r", 1) != 1) return 4;
+        return ::read(go[0], &b, 1) == 1 ? 0 : 5;
       },
       {"/bin/true", Token("gone")});
+  ::close(ready[1]);
   ::close(go[0]);
+  char b;
+  ASSERT_EQ(::read(ready[0], &b, 1), 1);
+  ::close(ready[0]);
   std::filesystem::remove(gone);
   ASSERT_EQ(::write(go[1], "x", 1), 1);
   ::close(go[1]);
