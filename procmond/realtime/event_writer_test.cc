@@ -275,10 +275,9 @@ TEST(EventWriterTest, AParentThatDidNotExecIsReadFromProcWhenItsStartTimeMatches
   ASSERT_TRUE(ReadSmallFile("/proc/self/stat", &stat));
   auto fields = linux_proc::ParseStat(stat);
   ASSERT_TRUE(fields.ok());
-  const uint64_t ns_per_tick = 1'000'000'000ULL / static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
   RealtimeEvent child = Exec(999999, "/bin/true", {"true"});
   child.ppid = getpid();
-  child.parent_start_boottime_ns = fields->starttime_ticks * ns_per_tick;
+  child.parent_start_boottime_ns = fields->starttime_ticks * NsPerClockTick();
   const models::ProcessEvent row = w.ToRow(child);
   EXPECT_EQ(row.parent_exe_path, ReadLinkText("/proc/self/exe"));
   EXPECT_EQ(row.parent_name, fields->comm);

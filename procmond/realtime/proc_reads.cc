@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "procmond/platform/linux/boot_clock.h"
 #include "procmond/platform/linux/proc_parsers.h"
 #include "procmond/realtime/decode.h"
 #include "sentinel/base/files.h"
@@ -76,14 +77,6 @@ std::optional<bool> AuxvSecure(std::string_view auxv) {
 
 namespace {
 
-uint64_t NsPerTick() {
-  static const uint64_t ns = [] {
-    const long hz = sysconf(_SC_CLK_TCK);
-    return 1'000'000'000ULL / static_cast<uint64_t>(hz > 0 ? hz : 100);
-  }();
-  return ns;
-}
-
 void AddMissing(std::string* missing, std::string_view what) {
   if (!missing->empty()) *missing += ",";
   *missing += what;
@@ -95,7 +88,7 @@ bool ReadStatContext(const std::string& dir, RealtimeEvent* ev, std::string* scr
   auto st = linux_proc::ParseStat(*scratch);
   if (!st.ok()) return false;
   ev->tty = linux_proc::TtyName(st->tty_nr);
-  ev->start_boottime_ns = st->starttime_ticks * NsPerTick();
+  ev->start_boottime_ns = st->starttime_ticks * NsPerClockTick();
   return true;
 }
 

@@ -4,15 +4,15 @@
 #include <unistd.h>
 
 namespace sentinel::procmond {
-namespace {
-
-uint64_t NsPerTick() {
+uint64_t NsPerClockTick() {
   static const uint64_t ns = [] {
     const long hz = sysconf(_SC_CLK_TCK);
     return 1'000'000'000ULL / static_cast<uint64_t>(hz > 0 ? hz : 100);
   }();
   return ns;
 }
+
+namespace {
 
 int64_t ToNs(const timespec& t) {
   return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
@@ -46,11 +46,11 @@ int64_t BootClock::EpochMs(uint64_t boottime_ns) const {
 }
 
 int64_t BootClock::StartTimeMs(uint64_t start_boottime_ns) const {
-  return StartTimeMsFromTicks(start_boottime_ns / NsPerTick());
+  return StartTimeMsFromTicks(start_boottime_ns / NsPerClockTick());
 }
 
 int64_t BootClock::StartTimeMsFromTicks(uint64_t start_ticks) const {
-  return EpochMs(start_ticks * NsPerTick());
+  return EpochMs(start_ticks * NsPerClockTick());
 }
 
 const BootClock& ProcessBootClock() {

@@ -49,6 +49,9 @@ class BootClock {
   int64_t offset_ns_;
 };
 
+// Nanoseconds per clock tick (USER_HZ), the unit of /proc/PID/stat's starttime.
+uint64_t NsPerClockTick();
+
 // This process's boot clock, measured on first use.
 const BootClock& ProcessBootClock();
 
