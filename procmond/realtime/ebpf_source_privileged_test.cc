@@ -26,6 +26,7 @@
 #include "procmond/bpf_support.h"
 #include "procmond/platform/linux/boot_clock.h"
 #include "procmond/platform/linux/linux_process_source.h"
+#include "procmond/platform/linux/proc_parsers.h"
 #include "procmond/platform/linux/task_sampler.h"
 #include "procmond/realtime/event_writer.h"
 #include "procmond/realtime/proc_reads.h"
@@ -42,16 +43,18 @@ using ::sentinel::testing::TempDir;
 // The real eBPF source, its events collected in order.
 class Capture {
  public:
-  static std::unique_ptr<Capture> Open(std::string* why) {
+  static std::unique_ptr<Capture> Open(std::string* why, bool netlink = false) {
     if (::geteuid() != 0) {
-      *why = "privileged test: loading the BPF program needs root";
+      *why = "privileged test: loading the BPF program (or subscribing to the proc connector) needs root";
       return nullptr;
     }
     auto c = std::make_unique<Capture>();
-    auto src = OpenEbpfSource(RealtimeOptions{}, &c->stats_);
+    auto src = netlink ? OpenNetlinkSource(RealtimeOptions{}, &c->stats_)
+                       : OpenEbpfSource(RealtimeOptions{}, &c->stats_);
     if (!src.ok()) {
-      if (BpfSupportBuilt())
-        ADD_FAILURE() << "root, built with eBPF, and no source: " << src.status().message();
+      if (netlink || BpfSupportBuilt())
+        ADD_FAILURE() << "root and no " << (netlink ? "netlink" : "eBPF")
+                      << " source: " << src.status().message();
       *why = src.status().message();
       return nullptr;
     }
@@ -339,6 +342,46 @@ TEST(EbpfExecContextTest, StartTimeOfALiveProcessEqualsTheScansStartTime) {
   EXPECT_TRUE(from_kernel.sampling_from_kernel());
   ::close(in[1]);
   EXPECT_EQ(Reap(pid), 0);
+}
+
+// The netlink fallback reads the same context from /proc while the process
+// lives (of a process already gone it has only what the kernel said: docs/realtime.md).
+TEST(NetlinkExecContextTest, ContextOfALiveProcessFromProc) {
+  std::string why;
+  auto cap = Capture::Open(&why, /*netlink=*/true);
+  if (!cap) GTEST_SKIP() << why;
+  TempDir tmp;
+  std::string preload = "LD_PRELOAD=/nonexistent/" + Token("nl") + ".so";
+  std::string secret = "SENTINEL_TEST_SECRET=hunter2";
+  char* envp[] = {secret.data(), preload.data(), nullptr};
+  int in[2];
+  ASSERT_EQ(::pipe(in), 0);
+  const pid_t pid = ForkExec(
+      [&] {
+        ::close(in[1]);
+        if (::chdir(tmp.path().c_str()) != 0) return 3;
+        return ::dup2(in[0], 0) == 0 ? 0 : 4;
+      },
+      {"/bin/cat"}, envp);
+  ::close(in[0]);
+  auto ev = cap->WaitExec(pid);
+  std::string stat;
+  const bool stat_read = ReadSmallFile("/proc/" + std::to_string(pid) + "/stat", &stat);
+  ::close(in[1]);
+  EXPECT_EQ(Reap(pid), 0);
+  ASSERT_TRUE(ev.has_value());
+  EXPECT_EQ(ev->cwd, std::filesystem::canonical(tmp.path()).string());
+  ASSERT_TRUE(ev->env.has_value()) << ev->incomplete;
+  EXPECT_EQ(ev->env->vars,
+            (std::vector<std::pair<std::string, std::string>>{{"LD_PRELOAD", preload.substr(11)}}));
+  EXPECT_EQ(ev->euid, 0);
+  EXPECT_EQ(ev->cred_change, false);
+  ASSERT_TRUE(ev->start_boottime_ns.has_value());
+  ASSERT_TRUE(stat_read);
+  auto fields = linux_proc::ParseStat(stat);
+  ASSERT_TRUE(fields.ok());
+  EXPECT_EQ(ProcessBootClock().StartTimeMs(*ev->start_boottime_ns),
+            ProcessBootClock().StartTimeMsFromTicks(fields->starttime_ticks));
 }
 
 }  // namespace
