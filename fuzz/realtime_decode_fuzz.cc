@@ -7,9 +7,11 @@
 // past the end.
 //   cmake --preset fuzz && cmake --build build/fuzz --target realtime_decode_fuzz
 //   build/fuzz/fuzz/realtime_decode_fuzz -max_total_time=60 <copy of fuzz/corpus/realtime_decode>
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <iterator>
 #include <string>
 
 #include <linux/types.h>
@@ -40,7 +42,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       for (const std::string& a : *ev->argv) bytes += a.size() + 1;
       Check(bytes <= SENTINEL_EXEC_ARGS_MAX + 1);
     }
-    Check(ev->type == RealtimeEventType::kExec || (!ev->exe_path && !ev->argv));
+    if (ev->env) {
+      // Only allow-listed names, values within their bound, whatever the block held.
+      for (const auto& [name, value] : ev->env->vars) {
+        Check(value.size() <= sentinel::procmond::kEnvValueMax);
+        Check(std::find(std::begin(sentinel::procmond::kEnvAllowList),
+                        std::end(sentinel::procmond::kEnvAllowList),
+                        name) != std::end(sentinel::procmond::kEnvAllowList));
+      }
+    }
+    if (ev->cwd) Check(ev->cwd->size() <= SENTINEL_EXEC_CWD_MAX + 1 + sizeof(" (deleted)"));
+    Check(ev->type == RealtimeEventType::kExec || (!ev->exe_path && !ev->argv && !ev->env && !ev->cwd));
   } else {
     Check(!ev.status().message().empty());
   }
