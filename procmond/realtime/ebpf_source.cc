@@ -135,13 +135,13 @@ class EbpfSource final : public ThreadedRealtimeSource {
         telemetry::LogError("BPF ring buffer poll failed", {{"error", std::strerror(errno)}});
         std::this_thread::sleep_for(std::chrono::milliseconds(kActivePollMs));
       }
+      // Re-measure the clock offset now and then, and after a quiet spell
+      // (before decoding what ended it): the wall clock may have been set.
+      if (timeout == kIdlePollMs || ++polls % 64 == 0) boot_offset_ns_ = ClockOffsetNs(CLOCK_BOOTTIME);
       const int consumed = ring_buffer__consume(rb_);
       if (consumed < 0) {
         telemetry::LogError("BPF ring buffer read failed", {{"error", std::strerror(-consumed)}});
       }
-      // Re-measure the clock offset now and then, and after a quiet spell:
-      // the wall clock may have been set.
-      if (empty_polls >= 2 || ++polls % 64 == 0) boot_offset_ns_ = ClockOffsetNs(CLOCK_BOOTTIME);
       empty_polls = (consumed > 0 || n > 0) ? 0 : empty_polls + 1;
       ReadKernelCounters();
     }
