@@ -434,8 +434,15 @@ CollectorService::Exit CollectorService::StartRealtime() {
   wopts.hash_executables = cfg_.collection.hash_executables;
   wopts.max_hash_bytes = static_cast<uint64_t>(cfg_.collection.max_hash_bytes);
   wopts.health = &scan_stats_.event_writes;
+  // After a committed batch the agent's real-time detector is woken (procmond.sock subscribers).
   event_writer_ = std::make_unique<EventWriter>(
-      [this](const std::vector<models::ProcessEvent>& events) { return event_store_->WriteEvents(events); },
+      [this](const std::vector<models::ProcessEvent>& events) -> Result<int64_t> {
+        auto written = event_store_->WriteEvents(events);
+        if (written.ok() && *written > 0 && control_) {
+          control_->PublishEventsWritten(event_store_->db().LastInsertRowId(), *written);
+        }
+        return written;
+      },
       &CurrentRealtimeStats(), wopts);
   if (Status st = realtime_->Start([this](RealtimeEvent&& ev) { event_writer_->Push(std::move(ev)); });
       !st.ok()) {

@@ -84,6 +84,7 @@ Result<std::unique_ptr<ProcmondControl>> ProcmondControl::Listen(const config::C
   o.socket_dir = cfg.ipc.socket_dir;
   o.socket_name = ipc::kProcmondSocket;
   o.component = "procmond";
+  o.subscribe_command = kSubscribeEvents;
   if (auto user = LookupUser(cfg.privileges.user); user.ok()) o.allowed_uids.insert(user->first);
   ScanStats* s = stats;
   std::map<std::string, ipc::Handler> handlers;
@@ -125,6 +126,10 @@ Result<std::unique_ptr<ProcmondControl>> ProcmondControl::Listen(const config::C
   };
   ASSIGN_OR_RETURN(c->server_, ipc::ControlServer::Listen(o, std::move(handlers)));
   return c;
+}
+
+void ProcmondControl::PublishEventsWritten(int64_t last_id, int64_t rows) {
+  server_->Publish({{"event", "events_written"}, {"last_id", last_id}, {"rows", rows}});
 }
 
 std::vector<std::string> ProcmondControl::ChownPaths() const {

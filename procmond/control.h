@@ -1,13 +1,12 @@
 // procmond's control socket (SPEC §10, docs/operations.md): procmond.sock
 // under ipc.socket_dir, served on its own thread.
 //
-// Commands: health (pid, uptime, last scan; status "unhealthy" with the
-// problems while the latest scan or event batch write failed), stats (scan counters, hash
-// cache, real-time pipeline counters — every value numeric unless noted),
-// scan-now and reload. scan-now and reload never touch the collector from
-// the socket thread: they send SIGUSR1 / SIGHUP to procmond itself, which
-// the main loop (blocked on sigtimedwait) takes between scans exactly like
-// an operator's signal.
+// Commands: subscribe_events (the connection stays open and receives an
+// "events_written" notice after each committed event batch), health (pid, uptime, last scan; status
+// "unhealthy" with the problems while the latest scan or event batch write failed), stats (scan counters,
+// hash cache, real-time pipeline counters — every value numeric unless noted), scan-now and reload. scan-now
+// and reload never touch the collector from the socket thread: they send SIGUSR1 / SIGHUP to procmond itself,
+// which the main loop (blocked on sigtimedwait) takes between scans exactly like an operator's signal.
 //
 // The socket is bound while procmond is still root, before the privilege
 // drop; ChownPaths() names what the drop must hand to the collector's user
@@ -37,6 +36,9 @@ namespace sentinel::procmond {
 // SIGUSR1 asks the main loop for a scan now (add it to the blocked set).
 inline constexpr int kScanNowSignal = 10;  // SIGUSR1 on Linux
 
+// The subscription command of procmond.sock (the agent's real-time detector).
+inline constexpr const char* kSubscribeEvents = "subscribe_events";
+
 struct ScanStats {
   std::atomic<int64_t> started_at_ms{0};
   std::atomic<int64_t> scans_completed{0}, scans_failed{0};
@@ -64,6 +66,9 @@ class ProcmondControl {
   Status Start() { return server_->Start(); }
   void Stop() { server_->Stop(); }
   std::vector<std::string> ChownPaths() const;
+  // After each committed event batch (thread-safe): every subscriber of
+  // kSubscribeEvents gets {"event": "events_written", "last_id": N, "rows": R}.
+  void PublishEventsWritten(int64_t last_id, int64_t rows);
   const std::string& path() const { return server_->path(); }
 
  private:

@@ -108,6 +108,8 @@ struct DetectionConfig {
   std::vector<std::string> rules_dirs = {"/etc/sentineld/rules.d"};
   int64_t rule_timeout_secs = 30;
   bool builtin_rules = true;
+  // `on: exec` rules run at most this long after procmond reports new events (SPEC §12).
+  int64_t realtime_batch_ms = 250;
   friend bool operator==(const DetectionConfig&, const DetectionConfig&) = default;
 };
 

@@ -81,6 +81,7 @@ TEST_F(ConfigTest, DefaultsMatchSpec) {
   EXPECT_EQ(c.detection.rules_dirs, std::vector<std::string>{"/etc/sentineld/rules.d"});
   EXPECT_EQ(c.detection.rule_timeout_secs, 30);
   EXPECT_TRUE(c.detection.builtin_rules);
+  EXPECT_EQ(c.detection.realtime_batch_ms, 250);
   EXPECT_EQ(c.alerting.dedup_window_secs, 3600);
   EXPECT_EQ(c.alerting.retry.max_attempts, 3);
   EXPECT_EQ(c.alerting.retry.initial_backoff_ms, 1000);
@@ -328,6 +329,10 @@ TEST_F(ConfigTest, UnknownKeysRefusedAtEveryLevel) {
 }
 
 TEST_F(ConfigTest, OutOfRangeRefused) {
+  EXPECT_EQ(ErrorOfYaml("detection: {realtime_batch_ms: 5}"),
+            FilePrefix() + "detection.realtime_batch_ms: expected an integer from 10 to 10000, got 5");
+  EXPECT_EQ(ErrorOfYaml("detection: {realtime_batch_ms: 10001}"),
+            FilePrefix() + "detection.realtime_batch_ms: expected an integer from 10 to 10000, got 10001");
   EXPECT_EQ(ErrorOfYaml("collection: {interval_secs: 0}"),
             FilePrefix() + "collection.interval_secs: expected an integer from 1 to 86400, got 0");
   EXPECT_EQ(ErrorOfYaml("collection: {interval_secs: 86401}"),
@@ -742,8 +747,9 @@ TEST_F(ConfigTest, KeysDescribeEveryKeyOnce) {
   EXPECT_TRUE(paths.count("alerting.sinks[].hmac_secret_env/webhook"));
   EXPECT_TRUE(paths.count("alerting.sinks[].tls_verify/webhook,email"));
   EXPECT_TRUE(paths.count("database.audit_signing_key/"));
-  // 7 sections, their 27 keys, the 5 keys of retry and circuit_breaker, 27 sink keys.
-  EXPECT_EQ(keys.size(), 7u + 27u + 5u + 27u);
+  // 7 sections, their 28 keys, the 5 keys of retry and circuit_breaker, 27 sink keys.
+  EXPECT_EQ(keys.size(), 7u + 28u + 5u + 27u);
+  EXPECT_TRUE(paths.count("detection.realtime_batch_ms/"));
   EXPECT_TRUE(paths.count("alerting.sinks[].max_message_bytes/syslog,webhook,email"));
   EXPECT_TRUE(paths.count("database.maintenance_interval_secs/"));
 }

@@ -24,8 +24,9 @@ constexpr std::size_t kMaxTextLength = 64 * 1024;
 constexpr std::size_t kMaxListItems = 64;
 
 const std::set<std::string_view>& KnownKeys() {
-  static const std::set<std::string_view> keys = {"id",   "name",  "description", "severity",   "category",
-                                                  "tags", "mitre", "enabled",     "dedup_keys", "query"};
+  static const std::set<std::string_view> keys = {"id",         "name",  "description", "severity",
+                                                  "category",   "tags",  "mitre",       "enabled",
+                                                  "dedup_keys", "query", "on"};
   return keys;
 }
 
@@ -102,6 +103,35 @@ Result<std::vector<std::string>> GetList(const YAML::Node& doc, std::string_view
   return out;
 }
 
+Status CheckMitre(std::string_view origin, const std::vector<std::string>& mitre) {
+  for (std::size_t i = 0; i < mitre.size(); ++i) {
+    if (!ValidMitre(mitre[i])) {
+      return FieldError(
+          origin, "mitre[" + std::to_string(i) + "]",
+          "expected an ATT&CK technique id like T1059 or T1059.004, got " + QuoteForMessage(mitre[i]));
+    }
+  }
+  return Status::Ok();
+}
+
+// `enabled`: true or false (plain YAML booleans only); true when absent.
+Result<bool> GetEnabled(const YAML::Node& doc, std::string_view origin) {
+  const YAML::Node en = doc["enabled"];
+  if (!en.IsDefined() || en.IsNull()) return true;
+  const std::string v = en.IsScalar() ? en.Scalar() : "";
+  if (en.IsScalar() && en.Tag() == "?" && (v == "true" || v == "false")) return v == "true";
+  return FieldError(origin, "enabled", "expected true or false, got " + Describe(en));
+}
+
+// `on`: scan (default) or exec.
+Result<RuleTrigger> GetTrigger(const YAML::Node& doc, std::string_view origin) {
+  const YAML::Node n = doc["on"];
+  if (!n.IsDefined() || n.IsNull()) return RuleTrigger::kScan;
+  if (n.IsScalar() && n.Scalar() == "scan") return RuleTrigger::kScan;
+  if (n.IsScalar() && n.Scalar() == "exec") return RuleTrigger::kExec;
+  return FieldError(origin, "on", "expected scan or exec, got " + Describe(n));
+}
+
 // A query is exported as a literal block ("|"), the readable form, only when that block reads
 // back as the same text: "|" cannot carry a query without its final newline, with several, or
 // whose first line starts with a space (fuzz/rule_fuzz found `rules export` changing such a
@@ -131,6 +161,10 @@ std::string_view RuleSourceName(RuleSource s) {
   return s == RuleSource::kBuiltin ? "builtin" : "user";
 }
 
+std::string_view RuleTriggerName(RuleTrigger t) {
+  return t == RuleTrigger::kExec ? "exec" : "scan";
+}
+
 std::string Rule::Checksum() const {
   std::string material = query;
   material.push_back('\0');
@@ -138,6 +172,7 @@ std::string Rule::Checksum() const {
     material += k;
     material.push_back('\0');
   }
+  if (on == RuleTrigger::kExec) material += "on=exec";
   return crypto::Sha256Hex(material);
 }
 
@@ -164,7 +199,7 @@ Result<Rule> ParseRule(std::string_view yaml_text, std::string_view origin) {
         return InvalidArgumentError(
             std::string(origin) + ": " + QuoteForMessage(key) +
             ": unknown field (expected id, name, description, severity, category, tags, "
-            "mitre, enabled, dedup_keys, query)");
+            "mitre, enabled, dedup_keys, query, on)");
       }
     }
     Rule r;
@@ -187,22 +222,9 @@ Result<Rule> ParseRule(std::string_view yaml_text, std::string_view origin) {
     if (r.category.empty()) r.category = "process";
     ASSIGN_OR_RETURN(r.tags, GetList(doc, origin, "tags"));
     ASSIGN_OR_RETURN(r.mitre, GetList(doc, origin, "mitre"));
-    for (std::size_t i = 0; i < r.mitre.size(); ++i) {
-      if (!ValidMitre(r.mitre[i])) {
-        return FieldError(
-            origin, "mitre[" + std::to_string(i) + "]",
-            "expected an ATT&CK technique id like T1059 or T1059.004, got " + QuoteForMessage(r.mitre[i]));
-      }
-    }
-    const YAML::Node en = doc["enabled"];
-    if (en.IsDefined() && !en.IsNull()) {
-      const std::string v = en.IsScalar() ? en.Scalar() : "";
-      if (en.IsScalar() && en.Tag() == "?" && (v == "true" || v == "false")) {
-        r.enabled = v == "true";
-      } else {
-        return FieldError(origin, "enabled", "expected true or false, got " + Describe(en));
-      }
-    }
+    RETURN_IF_ERROR(CheckMitre(origin, r.mitre));
+    ASSIGN_OR_RETURN(r.enabled, GetEnabled(doc, origin));
+    ASSIGN_OR_RETURN(r.on, GetTrigger(doc, origin));
     ASSIGN_OR_RETURN(r.dedup_keys, GetList(doc, origin, "dedup_keys"));
     ASSIGN_OR_RETURN(r.query, GetString(doc, origin, "query", true, kMaxTextLength));
     r.source_path = std::string(origin);
@@ -320,6 +342,7 @@ std::string RuleToYaml(const Rule& r) {
   if (!r.mitre.empty()) EmitList(e, "mitre", r.mitre);
   e << YAML::Key << "enabled" << YAML::Value << r.enabled;
   EmitList(e, "dedup_keys", r.dedup_keys);
+  if (r.on == RuleTrigger::kExec) e << YAML::Key << "on" << YAML::Value << "exec";
   e << YAML::Key << "query" << YAML::Value
     << (LiteralBlockKeeps(r.query) ? YAML::Literal : YAML::DoubleQuoted) << r.query;
   e << YAML::EndMap;

@@ -27,6 +27,14 @@ namespace sentinel::detection {
 enum class RuleSource { kBuiltin, kUser };
 std::string_view RuleSourceName(RuleSource s);
 
+// What a rule is evaluated over (SPEC §12, the rule's `on:` field).
+// kScan (default): every detection.interval_secs over the latest scan.
+// kExec: over each new batch of exec events as they arrive, reading the
+// connection-private table `exec_events`; on each scan cycle too, over the
+// scan's processes presented as exec_events rows (docs/rules.md).
+enum class RuleTrigger { kScan, kExec };
+std::string_view RuleTriggerName(RuleTrigger t);  // "scan" | "exec"
+
 struct Rule {
   std::string id;
   std::string name;
@@ -38,12 +46,14 @@ struct Rule {
   bool enabled = true;
   std::vector<std::string> dedup_keys;
   std::string query;
+  RuleTrigger on = RuleTrigger::kScan;
 
   RuleSource source = RuleSource::kUser;
   std::string source_path;  // file it came from ("builtin:rules/x.yaml" for built-ins)
 
-  // Lowercase hex SHA-256 of what decides a rule's findings (query and
-  // dedup keys): a change bumps the stored version.
+  // Lowercase hex SHA-256 of what decides a rule's findings (query, dedup
+  // keys and, for an exec rule, `on`): a change bumps the stored version.
+  // A scan rule's checksum is what it was before `on` existed.
   std::string Checksum() const;
 };
 

@@ -210,6 +210,7 @@ struct ControlServer::Client {
   std::string out;           // bytes still to send
   bool close_after = false;  // close once `out` is sent
   int64_t deadline_ms = 0;
+  bool subscribed = false;  // receives Publish()ed notices; no deadline
 };
 
 ControlServer::ControlServer(ServerOptions options, std::map<std::string, Handler> handlers)
@@ -263,6 +264,7 @@ void ControlServer::Stop() {
     ::close(listen_fd_);
     listen_fd_ = -1;
   }
+  std::lock_guard<std::mutex> lock(publish_mu_);
   if (wake_fd_ >= 0) {
     ::close(wake_fd_);
     wake_fd_ = -1;
@@ -278,7 +280,43 @@ ServerStats ControlServer::stats() const {
   s.bad_frames = stats_.bad_frames.load();
   s.bad_requests = stats_.bad_requests.load();
   s.timeouts = stats_.timeouts.load();
+  s.published = stats_.published.load();
+  s.subscribers = stats_.subscribers.load();
   return s;
+}
+
+void ControlServer::Publish(const nlohmann::json& notice) {
+  auto frame = EncodeJsonFrame(notice);
+  if (!frame.ok()) return;
+  stats_.published++;
+  {
+    std::lock_guard<std::mutex> lock(publish_mu_);
+    // Bounded while the server thread is not serving (before Start, stuck
+    // client I/O never blocks it, but be safe): the oldest go first.
+    if (published_.size() >= 256) published_.erase(published_.begin());
+    published_.push_back(std::move(*frame));
+    // Under the lock: Stop() closes the descriptor under it too.
+    uint64_t one = 1;
+    if (wake_fd_ >= 0) [[maybe_unused]]
+      ssize_t n = ::write(wake_fd_, &one, sizeof(one));
+  }
+}
+
+void ControlServer::DeliverPublished(Clients& clients) {
+  uint64_t count = 0;
+  [[maybe_unused]] ssize_t n = ::read(wake_fd_, &count, sizeof(count));
+  std::vector<std::string> frames;
+  {
+    std::lock_guard<std::mutex> lock(publish_mu_);
+    frames.swap(published_);
+  }
+  for (auto& c : clients) {
+    if (!c->subscribed || c->close_after) continue;
+    for (const auto& f : frames) {
+      if (c->out.size() + f.size() > kMaxSubscriberBacklog) break;  // a wake-up it will get later
+      c->out += f;
+    }
+  }
 }
 
 void ControlServer::QueueReply(Client& c, const nlohmann::json& reply) {
@@ -299,6 +337,11 @@ void ControlServer::Dispatch(Client& c, const std::string& payload) {
   }
   req->peer_uid = static_cast<int64_t>(c.uid);
   req->peer_pid = static_cast<int64_t>(c.pid);
+  if (!options_.subscribe_command.empty() && req->cmd == options_.subscribe_command) {
+    c.subscribed = true;
+    QueueReply(c, MakeReply(req->id, {{"subscribed", true}}));
+    return;
+  }
   auto h = handlers_.find(req->cmd);
   if (h == handlers_.end()) {
     stats_.bad_requests++;
@@ -350,7 +393,7 @@ void ControlServer::HandleReadable(Client& c) {
       }
       if (st == FrameDecoder::State::kFrame) {
         Dispatch(c, c.decoder.TakePayload());
-        c.deadline_ms = MonotonicMs() + options_.request_timeout_ms;
+        c.deadline_ms = c.subscribed ? INT64_MAX : MonotonicMs() + options_.request_timeout_ms;
       } else {
         break;
       }
@@ -456,6 +499,9 @@ void ControlServer::Serve() {
     for (size_t i = 0; i < clients.size(); ++i)
       ServeClient(*clients[i], pr > 0 ? fds[i + 2].revents : 0, now);
     std::erase_if(clients, [](const std::unique_ptr<Client>& c) { return c->fd < 0; });
+    stats_.subscribers = static_cast<uint64_t>(
+        std::count_if(clients.begin(), clients.end(), [](const auto& c) { return c->subscribed; }));
+    if (pr > 0 && (fds[0].revents & POLLIN)) DeliverPublished(clients);
     if (pr > 0 && (fds[1].revents & POLLIN)) AcceptClients(clients);
   }
   for (auto& c : clients) CloseClientFd(&c->fd);
@@ -473,6 +519,61 @@ Result<nlohmann::json> CallRaw(const std::string& path, const std::string& raw, 
   auto reply = ReadReply(fd.get(), deadline, path);
   if (!reply.ok() && !sent.ok()) return sent;
   return reply;
+}
+
+Result<std::unique_ptr<Subscription>> Subscription::Open(const std::string& path, const std::string& command,
+                                                         int64_t timeout_ms) {
+  const int64_t deadline = MonotonicMs() + timeout_ms;
+  ASSIGN_OR_RETURN(std::string frame, EncodeJsonFrame({{"cmd", command}, {"id", 1}}));
+  ASSIGN_OR_RETURN(int raw_fd, ConnectUnix(path, timeout_ms));
+  std::unique_ptr<Subscription> sub(new Subscription(raw_fd));
+  Status sent = WriteAll(sub->fd(), frame, deadline, path);
+  // Only the acknowledgement is read here: byte by byte, so no notice that
+  // follows it is consumed (they are Read() later).
+  while (true) {
+    const int64_t left = deadline - MonotonicMs();
+    if (left <= 0) return DeadlineExceededError("subscribing to " + path + ": no acknowledgement in time");
+    pollfd p{sub->fd(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+    char byte = 0;
+    const ssize_t n = ::recv(sub->fd(), &byte, 1, 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) {
+      if (!sent.ok()) return sent;
+      return UnavailableError("subscribing to " + path + ": connection closed without a reply");
+    }
+    auto reply = DecodeReply(sub->decoder_, std::string_view(&byte, 1), path);
+    if (!reply) continue;
+    if (!reply->ok()) return reply->status();
+    if (!(**reply).value("ok", false)) {
+      return FailedPreconditionError("subscribing to " + path + ": " + (**reply).value("error", "refused"));
+    }
+    return sub;
+  }
+}
+
+Result<std::vector<nlohmann::json>> Subscription::Read() {
+  std::vector<nlohmann::json> out;
+  char buf[4096];
+  while (true) {
+    const ssize_t n = ::recv(fd(), buf, sizeof(buf), MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return out;
+    if (n < 0) return UnavailableError(std::string("subscription: ") + std::strerror(errno));
+    if (n == 0) return UnavailableError("subscription: the server closed the connection");
+    std::string_view data(buf, static_cast<size_t>(n));
+    while (!data.empty()) {
+      size_t used = 0;
+      const auto st = decoder_.Feed(data, &used);
+      data.remove_prefix(used);
+      if (st == FrameDecoder::State::kError) return DataLossError("subscription: " + decoder_.error());
+      if (st != FrameDecoder::State::kFrame) break;
+      auto j = nlohmann::json::parse(decoder_.TakePayload(), nullptr, false);
+      if (j.is_discarded() || !j.is_object())
+        return DataLossError("subscription: a notice is not a JSON object");
+      out.push_back(std::move(j));
+    }
+  }
 }
 
 Result<nlohmann::json> Call(const std::string& path, const std::string& cmd, int64_t timeout_ms) {

@@ -15,6 +15,15 @@
 // problem, then the connection is closed; a bad request (bad JSON, unknown
 // command) gets an error reply and the connection stays usable.
 //
+// Subscriptions (docs/realtime.md "Wake-up"): when `subscribe_command` is
+// set, a client that sends it gets {"subscribed": true} and stays connected:
+// from then on it receives every frame given to Publish() (from any thread;
+// it wakes the server thread) and is exempt from the request deadline. The
+// peer was uid-checked at accept like every client. A subscriber that does
+// not read is not waited for: a notice that would grow its unsent backlog
+// beyond kMaxSubscriberBacklog is dropped for it (notices are wake-ups; the
+// subscriber reads the state itself).
+//
 // Handlers run on the server thread, one at a time: they must be quick and
 // thread-safe with respect to the daemon's own threads (they typically read
 // atomics or snapshots and wake the main loop).
@@ -30,6 +39,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -37,6 +47,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sentinel/base/files.h"
 #include "sentinel/base/status.h"
 #include "sentinel/ipc/frame.h"
 
@@ -59,7 +70,11 @@ struct ServerOptions {
   size_t max_clients = 16;
   int64_t request_timeout_ms = 2000;  // to receive a whole request / send a reply
   std::string component;              // for logs ("procmond")
+  std::string subscribe_command;      // e.g. "subscribe_events"; "" = no subscriptions
 };
+
+// Unsent bytes a subscriber may have queued before further notices are dropped for it.
+inline constexpr size_t kMaxSubscriberBacklog = 64 * 1024;
 
 struct ServerStats {
   uint64_t accepted = 0;
@@ -69,6 +84,8 @@ struct ServerStats {
   uint64_t bad_frames = 0;     // bad magic/version/length, truncated
   uint64_t bad_requests = 0;   // bad JSON, unknown command
   uint64_t timeouts = 0;
+  uint64_t published = 0;    // Publish() calls
+  uint64_t subscribers = 0;  // subscribed connections now
 };
 
 class ControlServer {
@@ -89,6 +106,10 @@ class ControlServer {
   // (when it is still ours). Idempotent.
   void Stop();
 
+  // Thread-safe: sends `notice` (one JSON object) to every subscriber, from
+  // the server thread, which this call wakes. Never blocks on a client.
+  void Publish(const nlohmann::json& notice);
+
   const std::string& path() const { return path_; }
   ServerStats stats() const;
   // Whether the directory was created by Listen (the caller may chown it).
@@ -106,19 +127,23 @@ class ControlServer {
   void HandleReadable(Client& c);
   void Dispatch(Client& c, const std::string& payload);
   void QueueReply(Client& c, const nlohmann::json& reply);
+  // The wake fd fired: hands the published notices to the subscribers.
+  void DeliverPublished(Clients& clients);
 
   ServerOptions options_;
   std::map<std::string, Handler> handlers_;
   std::string path_;
   bool created_dir_ = false;
   int listen_fd_ = -1;
-  int wake_fd_ = -1;  // eventfd: Stop() wakes poll()
+  int wake_fd_ = -1;  // eventfd: Stop() and Publish() wake poll()
+  std::mutex publish_mu_;
+  std::vector<std::string> published_;  // encoded frames not yet handed to subscribers
   ino_t inode_ = 0;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   struct AtomicStats {
     std::atomic<uint64_t> accepted{0}, requests{0}, refused_peers{0}, busy{0}, bad_frames{0}, bad_requests{0},
-        timeouts{0};
+        timeouts{0}, published{0}, subscribers{0};
   } stats_;
 };
 
@@ -136,5 +161,26 @@ Result<nlohmann::json> Call(const std::string& path, const std::string& cmd, con
 // Call; Unavailable "connection closed" when the server closed without a reply.
 Result<nlohmann::json> CallRaw(const std::string& path, const std::string& raw, int64_t timeout_ms,
                                bool half_close = false);
+
+// The client side of a subscription: connected, subscribed (the server's
+// acknowledgement read), then poll fd() for POLLIN and call Read().
+// Thread-compatible: one thread drives it.
+class Subscription {
+ public:
+  // Errors as Call, plus FailedPrecondition when the server refused the
+  // command (its error message).
+  static Result<std::unique_ptr<Subscription>> Open(const std::string& path, const std::string& command,
+                                                    int64_t timeout_ms);
+  int fd() const { return fd_.get(); }
+  // The notices that have arrived (none when nothing is there yet; it does
+  // not block). Unavailable once the server closed the connection, DataLoss
+  // on a malformed frame: reconnect.
+  Result<std::vector<nlohmann::json>> Read();
+
+ private:
+  explicit Subscription(int fd) : fd_(fd) {}
+  UniqueFd fd_;
+  FrameDecoder decoder_;
+};
 
 }  // namespace sentinel::ipc

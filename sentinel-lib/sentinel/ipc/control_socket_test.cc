@@ -1,6 +1,7 @@
 #include "sentinel/ipc/control_socket.h"
 
 #include <grp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -19,6 +20,7 @@
 #include "control_socket_test_util.h"
 #include "sentinel/base/files.h"
 #include "sentinel/testing/temp_dir.h"
+#include "sentinel/testing/wait.h"
 
 namespace sentinel::ipc {
 namespace {
@@ -136,6 +138,89 @@ TEST(ControlServer, SilentClientTimesOutWithoutBlockingOthers) {
   ::close(fd);
   EXPECT_GE(ts.server->stats().timeouts, 1u);
   EXPECT_TRUE(Call(ts.path(), "health", 2000).ok());
+}
+
+// Reads notices from `sub` until `want` have come (the poll bounds a hang, it asserts no time).
+std::vector<nlohmann::json> ReadNotices(Subscription& sub, size_t want) {
+  std::vector<nlohmann::json> got;
+  while (got.size() < want) {
+    pollfd p{sub.fd(), POLLIN, 0};
+    if (::poll(&p, 1, 10'000) <= 0) break;
+    auto more = sub.Read();
+    if (!more.ok()) break;
+    for (auto& j : *more) got.push_back(std::move(j));
+  }
+  return got;
+}
+
+TEST(ControlServer, SubscriberGetsEveryPublishedNoticeAndOutlivesTheRequestDeadline) {
+  TestServer ts(16, 100);  // a short request deadline the subscriber must not be held to
+  ASSERT_TRUE(ts.server);
+  auto sub = Subscription::Open(ts.path(), "subscribe_events", 2000);
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return ts.server->stats().subscribers == 1; }, std::chrono::seconds(10)));
+  ts.server->Publish({{"event", "events_written"}, {"last_id", 7}});
+  auto got = ReadNotices(**sub, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0]["event"], "events_written");
+  EXPECT_EQ(got[0]["last_id"], 7);
+
+  // A silent plain client is closed at the deadline; the subscriber, connected longer, is not.
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, ts.path().c_str(), sizeof(addr.sun_path) - 1);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  char c;
+  EXPECT_EQ(::recv(fd, &c, 1, 0), 0) << "server did not close a silent client";
+  ::close(fd);
+  EXPECT_GE(ts.server->stats().timeouts, 1u);
+  for (int i = 1; i <= 3; ++i) ts.server->Publish({{"event", "events_written"}, {"last_id", 7 + i}});
+  got = ReadNotices(**sub, 3);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[2]["last_id"], 10);
+  EXPECT_EQ(ts.server->stats().subscribers, 1u);
+  EXPECT_EQ(ts.server->stats().published, 4u);
+}
+
+TEST(ControlServer, PublishFromAnotherThreadWakesTheServer) {
+  TestServer ts;
+  ASSERT_TRUE(ts.server);
+  auto a = Subscription::Open(ts.path(), "subscribe_events", 2000);
+  auto b = Subscription::Open(ts.path(), "subscribe_events", 2000);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return ts.server->stats().subscribers == 2; }, std::chrono::seconds(10)));
+  std::thread publisher([&] {
+    for (int i = 0; i < 50; ++i) ts.server->Publish({{"n", i}});
+  });
+  publisher.join();
+  for (auto* sub : {a->get(), b->get()}) {
+    auto got = ReadNotices(*sub, 50);
+    ASSERT_EQ(got.size(), 50u);
+    for (int i = 0; i < 50; ++i) EXPECT_EQ(got[static_cast<size_t>(i)]["n"], i);
+  }
+  // A plain request on another connection is still answered as before.
+  EXPECT_TRUE(Call(ts.path(), "health", 2000).ok());
+}
+
+TEST(ControlServer, SubscribeIsAnUnknownCommandWhereNotOffered) {
+  testing::TempDir tmp;
+  ServerOptions o;
+  o.socket_dir = tmp.File("run");
+  o.socket_name = kAgentSocket;
+  o.component = "test";
+  auto s = ControlServer::Listen(o, {});
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->Start().ok());
+  auto sub = Subscription::Open((*s)->path(), "subscribe_events", 2000);
+  ASSERT_FALSE(sub.ok());
+  EXPECT_EQ(sub.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(sub.status().message().find("unknown command"), std::string::npos) << sub.status().message();
 }
 
 TEST(ControlServer, ManyClientsAreServedOrToldBusy) {

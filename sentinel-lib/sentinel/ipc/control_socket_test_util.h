@@ -25,6 +25,7 @@ struct TestServer {
     o.max_clients = max_clients;
     o.request_timeout_ms = timeout_ms;
     o.component = "test";
+    o.subscribe_command = "subscribe_events";
     auto s = ControlServer::Listen(o, Handlers());
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     if (s.ok()) {

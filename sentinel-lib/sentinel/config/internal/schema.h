@@ -312,6 +312,9 @@ void Describe(V& v, C& c) {
   v({"rules_dirs", "directories of user rules (*.yaml)"}, c.rules_dirs, kPathList);
   v({"rule_timeout_secs", "time limit of one rule run"}, c.rule_timeout_secs, IntRule{1, 3600});
   v({"builtin_rules", "load the rules shipped with SentinelD"}, c.builtin_rules, kBool);
+  v({"realtime_batch_ms",
+     "longest wait between exec events being written and `on: exec` rules evaluating them"},
+    c.realtime_batch_ms, IntRule{10, 10000});
 }
 
 template <class V, Of<AlertingConfig> C>
