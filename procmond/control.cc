@@ -84,7 +84,7 @@ Result<std::unique_ptr<ProcmondControl>> ProcmondControl::Listen(const config::C
   o.socket_dir = cfg.ipc.socket_dir;
   o.socket_name = ipc::kProcmondSocket;
   o.component = "procmond";
-  o.subscribe_command = kSubscribeEvents;
+  o.subscribe_command = ipc::kSubscribeEvents;
   if (auto user = LookupUser(cfg.privileges.user); user.ok()) o.allowed_uids.insert(user->first);
   ScanStats* s = stats;
   std::map<std::string, ipc::Handler> handlers;

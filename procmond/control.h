@@ -36,9 +36,6 @@ namespace sentinel::procmond {
 // SIGUSR1 asks the main loop for a scan now (add it to the blocked set).
 inline constexpr int kScanNowSignal = 10;  // SIGUSR1 on Linux
 
-// The subscription command of procmond.sock (the agent's real-time detector).
-inline constexpr const char* kSubscribeEvents = "subscribe_events";
-
 struct ScanStats {
   std::atomic<int64_t> started_at_ms{0};
   std::atomic<int64_t> scans_completed{0}, scans_failed{0};
@@ -67,7 +64,7 @@ class ProcmondControl {
   void Stop() { server_->Stop(); }
   std::vector<std::string> ChownPaths() const;
   // After each committed event batch (thread-safe): every subscriber of
-  // kSubscribeEvents gets {"event": "events_written", "last_id": N, "rows": R}.
+  // ipc::kSubscribeEvents gets {"event": "events_written", "last_id": N, "rows": R}.
   void PublishEventsWritten(int64_t last_id, int64_t rows);
   const std::string& path() const { return server_->path(); }
 

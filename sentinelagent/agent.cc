@@ -15,6 +15,7 @@
 #include "sentinel/base/time.h"
 #include "sentinel/base/version.h"
 #include "sentinel/config/bootstrap.h"
+#include "sentinel/ipc/control_socket.h"
 #include "sentinel/models/severity.h"
 #include "sentinel/storage/store.h"
 #include "sentinel/telemetry/log.h"
@@ -105,6 +106,8 @@ nlohmann::json AlertCreatedEntry(const alerting::Alert& a) {
 Agent::Agent(AgentFlags flags) : flags_(std::move(flags)) {}
 
 Agent::~Agent() {
+  // Its thread records alerts through the trail and the dispatcher.
+  realtime_.reset();
   maintenance_.reset();
   supervisor_.reset();
   // The readers of the scheduler (HTTP, agent.sock) stop before it goes.
@@ -123,7 +126,8 @@ std::optional<int> Agent::Start() {
   static constexpr Step kSteps[] = {
       &Agent::LoadConfiguration, &Agent::SetUpSignals,   &Agent::LoadSigner,    &Agent::DropPrivileges,
       &Agent::BuildDispatcher,   &Agent::AcquireLock,    &Agent::BindEndpoints, &Agent::CheckStoresForOnce,
-      &Agent::OpenStore,         &Agent::OpenAuditTrail, &Agent::RecordStart,   &Agent::StartDetection};
+      &Agent::OpenStore,         &Agent::OpenAuditTrail, &Agent::RecordStart,   &Agent::StartDetection,
+      &Agent::OpenRealtime};
   for (Step step : kSteps) {
     if (auto rc = (this->*step)()) return rc;
   }
@@ -342,6 +346,7 @@ std::optional<int> Agent::RecordStart() {
 }
 
 void Agent::EnqueueNewAlerts() {
+  std::lock_guard<std::mutex> lock(dispatcher_mu_);
   if (auto queued = dispatcher_->EnqueueNewAlerts(); !queued.ok()) {
     LogError("queueing alerts for delivery failed; they are queued at the next cycle or start",
              {{"error", queued.status().message()}});
@@ -366,6 +371,27 @@ std::optional<int> Agent::StartDetection() {
   // SIGTERM/SIGINT (blocked, so they stay pending for the main loop) stop a
   // cycle at once: its query workers are killed.
   scheduler_->SetStopCheck(StopSignalPending);
+  return std::nullopt;
+}
+
+// The real-time detector (realtime_detector.h): opened now, its thread
+// started with the services (Run) or run once after the cycle (RunOnce).
+std::optional<int> Agent::OpenRealtime() {
+  RealtimeOptions o;
+  o.database_path = cfg_.database.path;
+  o.busy_timeout_ms = cfg_.database.busy_timeout_ms;
+  o.procmond_socket = ipc::SocketPath(cfg_.ipc.socket_dir, ipc::kProcmondSocket);
+  o.batch_ms = cfg_.detection.realtime_batch_ms;
+  o.interval_ms = cfg_.detection.interval_secs * 1000;
+  o.rule_timeout_ms = cfg_.detection.rule_timeout_secs * 1000;
+  o.dedup_window_ms = cfg_.alerting.dedup_window_secs * 1000;
+  realtime_ = std::make_unique<RealtimeDetector>(o, [this](const std::vector<alerting::Alert>& alerts) {
+    RecordAlerts(alerts);
+    ops_->stats().CountAlerts(alerts);
+    EnqueueNewAlerts();
+  });
+  if (Status s = realtime_->Open(); !s.ok()) return Fail(kExitRuntime, "real-time detection: " + s.message());
+  realtime_->SetRules(scheduler_->rules());
   return std::nullopt;
 }
 
@@ -415,7 +441,10 @@ void Agent::WaitForDeliveries() {
 }
 
 int Agent::RunOnce() {
-  const bool ok = Cycle();
+  // Exec events first (their rows carry the exec's own details), then the scan.
+  Status rt = realtime_->CatchUp();
+  if (!rt.ok()) LogError("real-time detection failed", {{"error", rt.message()}});
+  const bool ok = Cycle() && rt.ok();
   WaitForDeliveries();
   dispatcher_->Stop();
   LogDeliverySummary(*dispatcher_);
@@ -444,6 +473,8 @@ void Agent::StartServices() {
   ops_->stats().SetCollector(supervisor_ != nullptr, supervisor_ ? supervisor_->pid() : -1,
                              supervisor_ ? supervisor_->restarts() : 0);
   ops_->stats().SetDelivery(dispatcher_->Metrics());
+  if (Status s = realtime_->Start(); !s.ok())
+    LogError("real-time detection not started", {{"error", s.message()}});
   if (!ops_->control_path().empty()) {
     if (Status s = ops_->StartControl(); s.ok()) {
       LogInfo("control socket listening", {{"path", ops_->control_path()}});
@@ -459,6 +490,7 @@ void Agent::StartServices() {
 
 void Agent::ReportState() {
   ops_->stats().SetDelivery(dispatcher_->Metrics());
+  ops_->stats().SetRealtime(realtime_->Stats());
   if (supervisor_) ops_->stats().SetCollector(true, supervisor_->pid(), supervisor_->restarts());
 }
 
@@ -474,6 +506,7 @@ int Agent::WaitSignal(int64_t next_cycle_ms) {
 int Agent::StopForLostLauncher() {
   LogError("the procmond launcher is gone; stopping (procmond can no longer be started)",
            {{"launcher_pid", launcher_->pid()}});
+  realtime_->Stop();
   maintenance_->Stop();
   dispatcher_->Stop();
   Record("component_stop", {{"component", "sentinelagent"}, {"reason", "launcher gone"}});
@@ -482,6 +515,7 @@ int Agent::StopForLostLauncher() {
 
 int Agent::StopOnSignal(int sig) {
   LogInfo("sentinelagent stopping", {{"signal", SignalName(sig)}});
+  realtime_->Stop();
   maintenance_->Stop();
   dispatcher_->Stop();
   LogDeliverySummary(*dispatcher_);
@@ -521,6 +555,7 @@ void Agent::ReplaceDispatcher(config::Config& next) {
     next.alerting = cfg_.alerting;
     return;
   }
+  std::lock_guard<std::mutex> lock(dispatcher_mu_);
   dispatcher_->Stop();
   if (Status st = (*replacement)->Start(); !st.ok()) {
     LogError("alert delivery could not start; deliveries stay queued until the next reload or restart",
@@ -550,6 +585,7 @@ void Agent::Reload() {
   ops_->SetConfig(cfg_);
   if (Status s = scheduler_->LoadRules(cfg_); !s.ok())
     LogError("rule reload failed", {{"error", s.message()}});
+  realtime_->SetRules(scheduler_->rules());
   const std::string hash = config::Hash(cfg_);
   if (!kept.empty()) {
     LogWarn(Join(kept, ", ") + " changed, takes effect at restart; running value kept", {{"keys", kept}});

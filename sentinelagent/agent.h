@@ -33,6 +33,7 @@
 #include "sentinelagent/instance_lock.h"
 #include "sentinelagent/maintenance.h"
 #include "sentinelagent/privsep.h"
+#include "sentinelagent/realtime_detector.h"
 #include "sentinelagent/rule_scheduler.h"
 #include "sentinelagent/supervisor.h"
 
@@ -88,6 +89,7 @@ class Agent {
   std::optional<int> OpenAuditTrail();
   std::optional<int> RecordStart();
   std::optional<int> StartDetection();
+  std::optional<int> OpenRealtime();
 
   Result<std::unique_ptr<alerting::Dispatcher>> MakeDispatcher(const config::Config& cfg);
   void ReplaceDispatcher(config::Config& next);
@@ -123,6 +125,11 @@ class Agent {
   std::mutex trail_mu_;
   std::unique_ptr<audit::AuditTrail> trail_;
   std::unique_ptr<RuleScheduler> scheduler_;
+  // `on: exec` rules over new exec events, on its own thread and connection.
+  std::unique_ptr<RealtimeDetector> realtime_;
+  // The real-time thread queues its alerts for delivery while the main
+  // thread may replace the dispatcher (reload).
+  std::mutex dispatcher_mu_;
   std::unique_ptr<Supervisor> supervisor_;
   std::unique_ptr<Maintenance> maintenance_;
 };

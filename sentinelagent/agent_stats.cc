@@ -42,6 +42,16 @@ void AgentStats::SetCollector(bool supervised, pid_t pid, int64_t restarts) {
   s_.collector_restarts = restarts;
 }
 
+void AgentStats::SetRealtime(const RealtimeStats& r) {
+  std::lock_guard<std::mutex> lock(mu_);
+  s_.realtime = r;
+}
+
+void AgentStats::CountAlerts(const std::vector<alerting::Alert>& alerts) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& a : alerts) ++s_.alerts_created[std::string(models::SeverityName(a.severity))];
+}
+
 AgentStatsSnapshot AgentStats::Snapshot() const {
   std::lock_guard<std::mutex> lock(mu_);
   AgentStatsSnapshot out = s_;

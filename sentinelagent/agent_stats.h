@@ -16,6 +16,7 @@
 #include "sentinel/alerting/dispatcher.h"
 #include "sentinel/base/write_health.h"
 #include "sentinel/telemetry/metrics.h"
+#include "sentinelagent/realtime_detector.h"
 #include "sentinelagent/rule_scheduler.h"
 
 namespace sentinel::agent {
@@ -33,6 +34,7 @@ struct AgentStatsSnapshot {
   bool supervised = false;  // the agent supervises procmond
   pid_t collector_pid = -1;
   int64_t collector_restarts = 0;
+  RealtimeStats realtime;  // the `on: exec` detector
 };
 
 class AgentStats {
@@ -44,6 +46,9 @@ class AgentStats {
   void RecordCycleFailure();
   void SetDelivery(alerting::DeliveryMetrics m);
   void SetCollector(bool supervised, pid_t pid, int64_t restarts);
+  void SetRealtime(const RealtimeStats& r);
+  // Alerts created outside a cycle (the real-time detector), by severity.
+  void CountAlerts(const std::vector<alerting::Alert>& alerts);
 
   AgentStatsSnapshot Snapshot() const;
 

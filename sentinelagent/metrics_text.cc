@@ -134,6 +134,25 @@ void AddStoreMetrics(MetricsBuilder& b, const std::optional<StoreStats>& store) 
   b.Gauge("dlq_size", "Dead letters waiting in dead_letter_queue.", static_cast<double>(store->dlq_size));
 }
 
+void AddRealtimeDetectionMetrics(MetricsBuilder& b, const RealtimeStats& r) {
+  b.Gauge("realtime_detection_connected",
+          "1 while the real-time detector is subscribed to procmond's event notices.", r.connected ? 1 : 0);
+  b.Counter("realtime_detection_batches_total", "Batches of exec events evaluated by the on: exec rules.",
+            static_cast<double>(r.batches));
+  b.Counter("realtime_detection_exec_events_total", "Exec events evaluated in real-time batches.",
+            static_cast<double>(r.exec_events));
+  b.Counter("realtime_detection_rule_failures_total", "On: exec rule runs that failed on a batch.",
+            static_cast<double>(r.rule_failures));
+  b.Counter("realtime_detection_batches_skipped_total", "Batches a failing on: exec rule gave up on.",
+            static_cast<double>(r.skipped_batches));
+  b.Gauge("realtime_detection_cursor_event_id",
+          "Lowest process_events id every enabled on: exec rule has evaluated.",
+          static_cast<double>(r.cursor));
+  b.Gauge("realtime_detection_lag_events",
+          "process_events ids stored but not yet evaluated by every on: exec rule.",
+          static_cast<double>(r.lag_events()));
+}
+
 void AddAgentMetrics(MetricsBuilder& b, const MetricsInput& in) {
   const AgentStatsSnapshot& s = in.stats;
   b.Gauge("build_info", "Version of the running agent.", 1, {{"version", in.version}});
@@ -164,6 +183,7 @@ void AddAgentMetrics(MetricsBuilder& b, const MetricsInput& in) {
   b.Gauge("detection_cycle_stuck_bound_seconds",
           "A detection cycle running longer than this makes health unhealthy.",
           Seconds(in.stuck_cycle_bound_ms));
+  AddRealtimeDetectionMetrics(b, s.realtime);
 }
 
 void AddRecordMetrics(MetricsBuilder& b, const AgentStatsSnapshot& s) {

@@ -122,9 +122,20 @@ std::vector<Alert> CandidateAlerts(storage::Database& db, const detection::Rule&
 Result<RecordResult> RecordFindings(storage::Database& db, const detection::Rule& rule, int64_t rule_version,
                                     const detection::RuleResult& result, std::optional<int64_t> scan_id,
                                     int64_t now_ms, int64_t dedup_window_ms) {
+  if (result.rows.empty()) return RecordResult{};
+  ASSIGN_OR_RETURN(auto tx, storage::Transaction::Begin(db));
+  ASSIGN_OR_RETURN(RecordResult out, RecordFindingsInTransaction(db, rule, rule_version, result, scan_id,
+                                                                 now_ms, dedup_window_ms));
+  RETURN_IF_ERROR(tx.Commit());
+  return out;
+}
+
+Result<RecordResult> RecordFindingsInTransaction(storage::Database& db, const detection::Rule& rule,
+                                                 int64_t rule_version, const detection::RuleResult& result,
+                                                 std::optional<int64_t> scan_id, int64_t now_ms,
+                                                 int64_t dedup_window_ms) {
   RecordResult out;
   if (result.rows.empty()) return out;
-  ASSIGN_OR_RETURN(auto tx, storage::Transaction::Begin(db));
   ASSIGN_OR_RETURN(auto seen,
                    db.Prepare("SELECT 1 FROM alerts WHERE dedup_key = ?1 AND alert_time > ?2 LIMIT 1"));
   ASSIGN_OR_RETURN(
@@ -163,7 +174,6 @@ Result<RecordResult> RecordFindings(storage::Database& db, const detection::Rule
     a.id = db.LastInsertRowId();
     out.created.push_back(std::move(a));
   }
-  RETURN_IF_ERROR(tx.Commit());
   return out;
 }
 

@@ -62,6 +62,14 @@ Result<RecordResult> RecordFindings(storage::Database& db, const detection::Rule
                                     const detection::RuleResult& result, std::optional<int64_t> scan_id,
                                     int64_t now_ms, int64_t dedup_window_ms);
 
+// The same inside the caller's transaction (it must have begun one on `db`):
+// the real-time detector commits a batch's alerts of every rule together with
+// the rules' exec cursors, so a crash keeps both or neither.
+Result<RecordResult> RecordFindingsInTransaction(storage::Database& db, const detection::Rule& rule,
+                                                 int64_t rule_version, const detection::RuleResult& result,
+                                                 std::optional<int64_t> scan_id, int64_t now_ms,
+                                                 int64_t dedup_window_ms);
+
 // The alerts RecordFindings would create, without writing: for delivery
 // when the store cannot be written. Deduplicated against the stored alerts
 // when they can be read (not otherwise); ids are 0.

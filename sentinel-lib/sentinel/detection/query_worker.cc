@@ -39,6 +39,7 @@ enum Kind : uint8_t {
   kSetup = 1,
   kRunRule = 2,
   kRunQuery = 3,
+  kLoadExecBatch = 4,
   kReady = 10,
   kError = 11,
   kColumns = 12,
@@ -424,12 +425,40 @@ bool WorkerRunQuery(storage::Database& db, In& in) {
   return StreamRows(**q, 0, "", start);
 }
 
+// The scan the worker's `processes` snapshot holds (its exec_events too,
+// until a batch replaces them).
+struct WorkerSnapshot {
+  bool built = false;
+  std::optional<int64_t> scan_id;
+};
+
+// kLoadExecBatch: after_id, up_to_id, the latest scan id. Rebuilds the
+// snapshot only when the scan changed, then loads the batch; answers kReady
+// with the number of exec rows.
+bool WorkerLoadExecBatch(storage::Database& db, In& in, WorkerSnapshot& snap) {
+  const int64_t after_id = in.I64();
+  const int64_t up_to_id = in.I64();
+  const std::optional<int64_t> scan_id = in.OptI64();
+  if (!in.ok())
+    return WriteAll(kChannelFd, ErrorFrame(InternalError("query worker: malformed batch request")));
+  if (!snap.built || snap.scan_id != scan_id) {
+    if (Status s = PrepareRuleSnapshot(db, scan_id); !s.ok()) return WriteAll(kChannelFd, ErrorFrame(s));
+    snap = {true, scan_id};
+  }
+  auto rows = LoadExecBatch(db, after_id, up_to_id);
+  if (!rows.ok()) return WriteAll(kChannelFd, ErrorFrame(rows.status()));
+  Out o(kReady);
+  o.I64(*rows);
+  return WriteAll(kChannelFd, o.Take());
+}
+
 // Everything up to the filter: open, snapshot, warm-up.
-Result<std::unique_ptr<storage::Database>> WorkerSetUp(In& in) {
+Result<std::unique_ptr<storage::Database>> WorkerSetUp(In& in, WorkerSnapshot* snap) {
   const std::string path = in.Str();
   const int64_t busy = in.I64();
   const bool snapshot = in.U8() != 0;
   const std::optional<int64_t> scan_id = in.OptI64();
+  *snap = {snapshot, scan_id};
   const int64_t ceiling = in.I64();
   if (!in.ok()) return InternalError("query worker: malformed setup request");
   SetMemoryCeiling(ceiling > 0 ? ceiling : kDefaultMemoryCeiling);
@@ -462,7 +491,8 @@ int WorkerMain(pid_t parent) {
   auto setup = ReadFrameBlocking(kChannelFd);
   if (!setup || setup->first != kSetup) return 1;
   In in(setup->second);
-  auto db = WorkerSetUp(in);
+  WorkerSnapshot snap;
+  auto db = WorkerSetUp(in, &snap);
   if (db.ok()) {
     if (Status s = InstallQueryWorkerFilter(kChannelFd); !s.ok()) db = s;
   }
@@ -480,6 +510,8 @@ int WorkerMain(pid_t parent) {
       ok = WorkerRunRule(**db, req);
     } else if (frame->first == kRunQuery) {
       ok = WorkerRunQuery(**db, req);
+    } else if (frame->first == kLoadExecBatch) {
+      ok = WorkerLoadExecBatch(**db, req, snap);
     }
     if (!ok) return 1;
   }
@@ -730,6 +762,24 @@ Result<RuleResult> QueryWorker::RunRule(const Rule& rule, const RunParams& param
     }
     if (!in.ok()) return Fail(InternalError("query worker: malformed frame"));
   }
+}
+
+Result<int64_t> QueryWorker::LoadExecBatch(int64_t after_id, int64_t up_to_id, std::optional<int64_t> scan_id,
+                                           int64_t timeout_ms) {
+  if (!usable()) return UnavailableError("query worker: not usable");
+  Out o(kLoadExecBatch);
+  o.I64(after_id);
+  o.I64(up_to_id);
+  o.OptI64(scan_id);
+  timeout_ms_ = timeout_ms;
+  deadline_ms_ = timeout_ms > 0 ? MonotonicMs() + timeout_ms + kWorkerKillGraceMs : INT64_MAX;
+  RETURN_IF_ERROR(Send(o.Take()));
+  ASSIGN_OR_RETURN(auto frame, Receive(deadline_ms_, timeout_ms_));
+  if (frame.first == kError) return StatusFromFrame(frame.second);
+  In in(frame.second);
+  const int64_t rows = in.I64();
+  if (frame.first != kReady || !in.ok()) return Fail(InternalError("query worker: unexpected frame"));
+  return rows;
 }
 
 Result<std::vector<std::string>> QueryWorker::BeginQuery(const QueryRequest& request) {

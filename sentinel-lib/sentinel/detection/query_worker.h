@@ -99,6 +99,15 @@ class QueryWorker {
   // at the deadline yields DeadlineExceeded naming the limit.
   Result<RuleResult> RunRule(const Rule& rule, const RunParams& params, const RunLimits& limits);
 
+  // Exec-batch mode (a worker started with rule_snapshot): fills the
+  // worker's `exec_events` with the exec events of process_events whose id
+  // is in (after_id, up_to_id], first rebuilding its `processes` snapshot
+  // when `scan_id` is not the scan it holds. Returns the number of exec rows;
+  // RunRule then evaluates exec rules over them. Bounded by timeout_ms like
+  // a rule (the worker is killed at the deadline).
+  Result<int64_t> LoadExecBatch(int64_t after_id, int64_t up_to_id, std::optional<int64_t> scan_id,
+                                int64_t timeout_ms);
+
   // Streams a free query: BeginQuery returns the result columns (sandbox
   // rejections and parameter errors are InvalidArgument), then NextRow
   // fills one row at a time until it returns false.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <functional>
 #include <span>
 
 #include "sentinel/base/strings.h"
@@ -111,33 +112,80 @@ Status FillScanIds(storage::Database& db, RunParams* params) {
   return Status::Ok();
 }
 
-Status PrepareRuleSnapshot(storage::Database& db, std::optional<int64_t> scan_id) {
-  // A read-only store connection also runs with query_only, which covers the
-  // temp schema too: lift it for the snapshot only. The main database stays
-  // unwritable (SQLITE_OPEN_READONLY).
+namespace {
+
+// A read-only store connection also runs with query_only, which covers the
+// temp schema too: `fn` runs with it lifted. The main database stays
+// unwritable (SQLITE_OPEN_READONLY).
+Status WithTempWrites(storage::Database& db, const std::function<Status()>& fn) {
   ASSIGN_OR_RETURN(auto query_only, db.QueryInt("PRAGMA query_only"));
   const bool restore = query_only.value_or(0) != 0;
   if (restore) RETURN_IF_ERROR(db.Exec("PRAGMA query_only=0"));
-  auto build = [&]() -> Status {
-    // In memory: every rule scans it; 10,000 processes take a few MB.
-    ASSIGN_OR_RETURN(auto temp_store, db.QueryInt("PRAGMA temp_store"));
-    if (temp_store.value_or(0) != 2) RETURN_IF_ERROR(db.Exec("PRAGMA temp_store=MEMORY"));
-    RETURN_IF_ERROR(db.Exec("PRAGMA temp.cache_size=-65536"));
-    RETURN_IF_ERROR(db.Exec("DROP TABLE IF EXISTS temp.processes"));
-    ASSIGN_OR_RETURN(auto st,
-                     db.Prepare("CREATE TEMP TABLE processes AS SELECT * FROM main.process_snapshots "
-                                "WHERE scan_id = ?1"));
-    RETURN_IF_ERROR(st.BindOptionalInt(1, scan_id));
-    RETURN_IF_ERROR(st.Run());
-    RETURN_IF_ERROR(db.Exec("CREATE INDEX temp.processes_pid ON processes(pid)"));
-    return db.Exec("CREATE INDEX temp.processes_ppid ON processes(ppid)");
-  };
-  Status s = build();
+  Status s = fn();
   if (restore) {
     Status r = db.Exec("PRAGMA query_only=1");
     if (s.ok()) s = r;
   }
   return s;
+}
+
+// The scan's processes as exec rows (the columns of process_events by name).
+constexpr std::string_view kScanAsExecEvents = R"sql(
+INSERT INTO temp.exec_events(id, event_time_ms, event_type, pid, ppid, name, exe_path, command_line, user_id,
+  user_name, exit_code, exe_hash, start_time, cwd, tty, effective_uid, effective_gid, command_text,
+  parent_exe_path, parent_name, parent_command_line, parent_command_text, parent_start_time)
+SELECT NULL, p.start_time, 'exec', p.pid, p.ppid, p.name, p.exe_path, p.command_line, p.user_id,
+  p.user_name, NULL, p.exe_hash, p.start_time,
+  CASE WHEN json_valid(p.platform_data) THEN json_extract(p.platform_data, '$.cwd') END,
+  CASE WHEN json_valid(p.platform_data) THEN json_extract(p.platform_data, '$.tty') END,
+  p.effective_uid,
+  CASE WHEN json_valid(p.platform_data) THEN json_extract(p.platform_data, '$.gid.effective') END,
+  p.command_text, pp.exe_path, pp.name, pp.command_line, pp.command_text, pp.start_time
+FROM temp.processes p
+LEFT JOIN temp.processes pp ON pp.pid = p.ppid AND pp.start_time <= p.start_time
+)sql";
+
+Status BuildSnapshot(storage::Database& db, std::optional<int64_t> scan_id) {
+  // In memory: every rule scans it; 10,000 processes take a few MB.
+  ASSIGN_OR_RETURN(auto temp_store, db.QueryInt("PRAGMA temp_store"));
+  if (temp_store.value_or(0) != 2) RETURN_IF_ERROR(db.Exec("PRAGMA temp_store=MEMORY"));
+  RETURN_IF_ERROR(db.Exec("PRAGMA temp.cache_size=-65536"));
+  RETURN_IF_ERROR(db.Exec("DROP TABLE IF EXISTS temp.processes"));
+  ASSIGN_OR_RETURN(auto st, db.Prepare("CREATE TEMP TABLE processes AS SELECT * FROM main.process_snapshots "
+                                       "WHERE scan_id = ?1"));
+  RETURN_IF_ERROR(st.BindOptionalInt(1, scan_id));
+  RETURN_IF_ERROR(st.Run());
+  RETURN_IF_ERROR(db.Exec("CREATE INDEX temp.processes_pid ON processes(pid)"));
+  RETURN_IF_ERROR(db.Exec("CREATE INDEX temp.processes_ppid ON processes(ppid)"));
+  // Created once per connection with process_events' columns; later only its rows change, so
+  // the statements of exec rules compiled against it stay valid.
+  RETURN_IF_ERROR(
+      db.Exec("CREATE TEMP TABLE IF NOT EXISTS exec_events AS SELECT * FROM main.process_events "
+              "WHERE 0"));
+  RETURN_IF_ERROR(db.Exec("DELETE FROM temp.exec_events"));
+  return db.Exec(kScanAsExecEvents);
+}
+
+}  // namespace
+
+Status PrepareRuleSnapshot(storage::Database& db, std::optional<int64_t> scan_id) {
+  return WithTempWrites(db, [&] { return BuildSnapshot(db, scan_id); });
+}
+
+Result<int64_t> LoadExecBatch(storage::Database& db, int64_t after_id, int64_t up_to_id) {
+  int64_t rows = 0;
+  auto load = [&]() -> Status {
+    RETURN_IF_ERROR(db.Exec("DELETE FROM temp.exec_events"));
+    ASSIGN_OR_RETURN(auto st, db.Prepare("INSERT INTO temp.exec_events SELECT * FROM main.process_events "
+                                         "WHERE id > ?1 AND id <= ?2 AND event_type = 'exec'"));
+    RETURN_IF_ERROR(st.BindInt(1, after_id));
+    RETURN_IF_ERROR(st.BindInt(2, up_to_id));
+    RETURN_IF_ERROR(st.Run());
+    rows = db.Changes();
+    return Status::Ok();
+  };
+  RETURN_IF_ERROR(WithTempWrites(db, load));
+  return rows;
 }
 
 Result<std::unique_ptr<storage::Database>> OpenSchemaOnlyEventStore() {

@@ -52,6 +52,12 @@ struct RunLimits {
   std::size_t max_rows = 10'000;  // findings kept per run; more is reported as truncated
 };
 
+// The connection-private table `on: exec` rules read (SPEC §12): the
+// columns of process_events (parent_*, cwd, ... included), one row per
+// exec. Built by PrepareRuleSnapshot from the snapshot's processes (the scan
+// path) and by LoadExecBatch from new process_events rows (the event path).
+inline constexpr std::string_view kExecEventsTable = "exec_events";
+
 // Freezes the `processes` rules see for one detection cycle: a TEMP table
 // named `processes` (it shadows the view of the same name for unqualified
 // references) holding the rows of `scan_id` (none when nullopt), indexed by
@@ -60,7 +66,18 @@ struct RunLimits {
 // reads it as a plain table rather than through the incremental-storage
 // view. Works on a read-only connection (the temp schema is private to the
 // connection). Calling it again replaces the snapshot.
+//
+// It also fills TEMP `exec_events` with the snapshot's processes as exec
+// rows (event_time_ms = start_time, id NULL, parent_* from the snapshot's
+// process of pid ppid started no later, cwd and tty from platform_data;
+// env, login_uid and cred_change NULL), so an exec rule run on a scan cycle
+// sees every process the scan found (docs/decisions.md).
 Status PrepareRuleSnapshot(storage::Database& db, std::optional<int64_t> scan_id);
+
+// Replaces the rows of TEMP `exec_events` with the exec events of
+// process_events whose id is in (after_id, up_to_id]; returns how many.
+// Needs PrepareRuleSnapshot first. Works on a read-only connection.
+Result<int64_t> LoadExecBatch(storage::Database& db, int64_t after_id, int64_t up_to_id);
 
 // An in-memory database with the current event-store schema, no rows and an
 // empty rule snapshot (PrepareRuleSnapshot), for validating rules exactly as

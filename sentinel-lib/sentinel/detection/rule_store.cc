@@ -23,19 +23,22 @@ Status BindRule(storage::Statement& st, const Rule& r) {
   RETURN_IF_ERROR(st.BindText(9, r.query));
   RETURN_IF_ERROR(st.BindText(10, r.Checksum()));
   RETURN_IF_ERROR(st.BindText(11, RuleSourceName(r.source)));
-  return st.BindText(12, r.source_path);
+  RETURN_IF_ERROR(st.BindText(12, r.source_path));
+  return st.BindText(15, RuleTriggerName(r.on));
 }
 
 // Upsert of a rule's definition. ?13 = now, ?14 = the file's enabled flag.
 // The version is bumped only when the checksum changes.
 constexpr std::string_view kUpsert = R"sql(
 INSERT INTO detection_rules(id, name, description, severity, category, tags, mitre, dedup_keys, query, checksum,
-                            source, source_path, created_at_ms, updated_at_ms, enabled, version, last_error)
-VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, 1, NULL)
+                            source, source_path, created_at_ms, updated_at_ms, enabled, version, last_error,
+                            evaluated_on)
+VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, 1, NULL, ?15)
 ON CONFLICT(id) DO UPDATE SET
   name = excluded.name, description = excluded.description, severity = excluded.severity,
   category = excluded.category, tags = excluded.tags, mitre = excluded.mitre, dedup_keys = excluded.dedup_keys,
   query = excluded.query, source = excluded.source, source_path = excluded.source_path,
+  evaluated_on = excluded.evaluated_on,
   version = CASE WHEN detection_rules.checksum = excluded.checksum THEN detection_rules.version
                  ELSE detection_rules.version + 1 END,
   checksum = excluded.checksum,
@@ -196,6 +199,29 @@ Status RecordRuleRun(storage::Database& db, const std::string& id, int64_t run_m
   RETURN_IF_ERROR(st.BindInt(2, run_ms));
   RETURN_IF_ERROR(st.BindInt(3, duration_ms));
   RETURN_IF_ERROR(error.empty() ? st.BindNull(4) : st.BindText(4, error));
+  return st.Run();
+}
+
+Result<std::map<std::string, int64_t>> ReadExecCursors(storage::Database& db) {
+  std::map<std::string, int64_t> out;
+  ASSIGN_OR_RETURN(auto st, db.Prepare("SELECT rule_id, last_event_id FROM detection_cursors"));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    out[st.ColumnText(0)] = st.ColumnInt(1);
+  }
+  return out;
+}
+
+Status SetExecCursor(storage::Database& db, const std::string& rule_id, int64_t last_event_id,
+                     int64_t now_ms) {
+  ASSIGN_OR_RETURN(auto st, db.Prepare("INSERT INTO detection_cursors(rule_id, last_event_id, updated_at_ms) "
+                                       "VALUES(?1, ?2, ?3) ON CONFLICT(rule_id) DO UPDATE SET "
+                                       "last_event_id = excluded.last_event_id, "
+                                       "updated_at_ms = excluded.updated_at_ms"));
+  RETURN_IF_ERROR(st.BindText(1, rule_id));
+  RETURN_IF_ERROR(st.BindInt(2, last_event_id));
+  RETURN_IF_ERROR(st.BindInt(3, now_ms));
   return st.Run();
 }
 

@@ -64,6 +64,13 @@ Status SetRuleEnabled(storage::Database& db, const Rule& rule, bool enabled, int
 Status RecordRuleRun(storage::Database& db, const std::string& id, int64_t run_ms, int64_t duration_ms,
                      const std::string& error);
 
+// detection_cursors: the highest process_events.id each `on: exec` rule has
+// evaluated (SPEC §12). Read them all, by rule id.
+Result<std::map<std::string, int64_t>> ReadExecCursors(storage::Database& db);
+// Sets a rule's cursor (inside the caller's transaction when it has one).
+Status SetExecCursor(storage::Database& db, const std::string& rule_id, int64_t last_event_id,
+                     int64_t now_ms);
+
 // The effective enabled flag of a loaded rule given the table's state.
 bool EffectiveEnabled(const Rule& rule, const std::map<std::string, RuleState>& states);
 

@@ -131,7 +131,8 @@ struct AuthState {
   bool snapshot = false;
 };
 
-constexpr const char* kAllowedList = "allowed: processes, process_snapshots, scan_metadata, process_events";
+constexpr const char* kAllowedList =
+    "allowed: processes, process_snapshots, scan_metadata, process_events, exec_events (on: exec rules)";
 
 bool IsSchemaObject(const AuthState& st, std::string_view name) {
   if (StartsWith(ToLower(name), "sqlite_")) return true;  // sqlite_schema does not list itself
@@ -161,8 +162,10 @@ int AuthorizeRead(AuthState* st, const char* db_name, std::string_view table, st
                   std::string_view via) {
   if (db_name && std::string_view(db_name) != "main") {
     // The temp schema holds only what SentinelD put there (rules cannot
-    // create anything): the per-cycle `processes` snapshot (rule_runner.h).
-    const bool snapshot = std::string_view(db_name) == "temp" && IsVisible(table);
+    // create anything): the per-cycle `processes` snapshot and the
+    // `exec_events` of exec rules (rule_runner.h).
+    const bool snapshot =
+        std::string_view(db_name) == "temp" && (IsVisible(table) || EqualsIgnoreCase(table, "exec_events"));
     if (!snapshot) return Deny(st, "reading from database \"" + std::string(db_name) + "\" is not allowed");
     return SQLITE_OK;
   }

@@ -55,6 +55,8 @@ namespace sentinel::ipc {
 
 inline constexpr const char* kProcmondSocket = "procmond.sock";
 inline constexpr const char* kAgentSocket = "agent.sock";
+// procmond.sock's subscription: an "events_written" notice after each committed event batch.
+inline constexpr const char* kSubscribeEvents = "subscribe_events";
 
 // socket_dir + "/" + name.
 std::string SocketPath(const std::string& socket_dir, const std::string& name);
