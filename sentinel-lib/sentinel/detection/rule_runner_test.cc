@@ -131,5 +131,127 @@ TEST(RuleRunnerSchemaOnly, ValidatesWithoutAStore) {
   EXPECT_FALSE(ValidateRuleQuery(**db, MakeRule("SELECT nosuchcolumn FROM processes")).ok());
 }
 
+// A store with one scan (a parent nginx 100, its child sh 101, a process with
+// bad platform_data) and exec/fork/exit events with ids 1..8.
+class ExecEventsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = dir_.File("e.db");
+    auto rw = storage::EventStore::Open({path_, storage::OpenMode::kReadWrite, 1000});
+    ASSERT_TRUE(rw.ok());
+    models::ScanRecord scan;
+    scan.started_at_ms = 5000;
+    scan.completed_at_ms = 5001;
+    scan.processes.push_back(Proc(100, 1, "nginx", 1000, R"({"cwd": "/"})"));
+    scan.processes.push_back(Proc(101, 100, "sh", 2000, R"({"cwd": "/srv/www", "tty": "pts/3"})"));
+    scan.processes.push_back(Proc(102, 100, "odd", 3000, "not json"));
+    ASSERT_TRUE((*rw)->WriteScan(scan).ok());
+    std::vector<models::ProcessEvent> events;
+    for (int i = 1; i <= 8; ++i) {
+      models::ProcessEvent e;
+      e.event_time_ms = 6000 + i;
+      e.event_type = i % 3 == 0 ? "exit" : "exec";
+      e.pid = 200 + i;
+      e.ppid = 101;
+      e.name = "cmd" + std::to_string(i);
+      e.command_line = std::vector<std::string>{"cmd", "-" + std::to_string(i)};
+      e.start_time_ms = 6000 + i;
+      e.parent_name = "sh";
+      e.cwd = "/tmp";
+      events.push_back(e);
+    }
+    ASSERT_TRUE((*rw)->WriteEvents(events).ok());
+    rw->reset();
+    auto ro = storage::OpenStore(storage::DatabaseKind::kEvents, {path_, storage::OpenMode::kReadOnly, 1000});
+    ASSERT_TRUE(ro.ok());
+    db_ = std::move(*ro);
+    ASSERT_TRUE(FillScanIds(*db_, &params_).ok());
+    ASSERT_TRUE(PrepareRuleSnapshot(*db_, params_.scan_id).ok());
+  }
+  static models::ProcessRecord Proc(int64_t pid, int64_t ppid, const std::string& name, int64_t start,
+                                    const std::string& pd) {
+    models::ProcessRecord p;
+    p.pid = pid;
+    p.ppid = ppid;
+    p.name = name;
+    p.start_time_ms = start;
+    p.exe_path = "/usr/bin/" + name;
+    p.command_line = std::vector<std::string>{name, "-x"};
+    p.platform_data = pd;
+    return p;
+  }
+  Result<RuleResult> Run(const std::string& query) {
+    Rule r = MakeRule(query);
+    r.on = RuleTrigger::kExec;
+    return RunRule(*db_, r, params_, RunLimits{});
+  }
+
+  testing::TempDir dir_;
+  std::string path_;
+  std::unique_ptr<storage::Database> db_;
+  RunParams params_;
+};
+
+// The scan path of an exec rule: each process of the snapshot is one exec row with the
+// process's start time, its parent from the snapshot, cwd and tty from platform_data.
+TEST_F(ExecEventsTest, ScanProcessesAreExecRowsWithTheirParent) {
+  auto res =
+      Run("SELECT pid, id, event_type, event_time_ms, start_time, parent_name, parent_exe_path, "
+          "parent_command_text, parent_start_time, cwd, tty, command_text FROM exec_events ORDER BY pid");
+  ASSERT_TRUE(res.ok()) << res.status().message();
+  ASSERT_EQ(res->rows.size(), 3u);
+  EXPECT_EQ(res->rows[1].dump(),
+            R"j({"pid":101,"id":null,"event_type":"exec","event_time_ms":2000,"start_time":2000,)j"
+            R"j("parent_name":"nginx","parent_exe_path":"/usr/bin/nginx","parent_command_text":"nginx -x",)j"
+            R"j("parent_start_time":1000,"cwd":"/srv/www","tty":"pts/3","command_text":"sh -x"})j");
+  EXPECT_EQ(res->rows[0]["parent_name"], nullptr);  // pid 1 is not in the scan
+  EXPECT_EQ(res->rows[2]["cwd"], nullptr);          // platform_data that is not JSON: no value, no error
+  EXPECT_EQ(res->rows[2]["parent_name"], "nginx");
+}
+
+// The event path: exactly the exec events of the id range, every stored column.
+TEST_F(ExecEventsTest, BatchHoldsTheExecEventsOfTheIdRangeOnly) {
+  auto n = LoadExecBatch(*db_, 1, 6);  // ids 2..6: 3 and 6 are exits
+  ASSERT_TRUE(n.ok()) << n.status().message();
+  EXPECT_EQ(*n, 3);
+  auto res =
+      Run("SELECT id, pid, name, start_time, parent_name, cwd, command_text FROM exec_events ORDER BY id");
+  ASSERT_TRUE(res.ok()) << res.status().message();
+  ASSERT_EQ(res->rows.size(), 3u);
+  EXPECT_EQ(res->rows[0].dump(),
+            R"j({"id":2,"pid":202,"name":"cmd2","start_time":6002,"parent_name":"sh","cwd":"/tmp",)j"
+            R"j("command_text":"cmd -2"})j");
+  EXPECT_EQ(res->rows[2]["id"], 5);
+  // A batch replaces the previous one; an empty range empties the table.
+  ASSERT_EQ(*LoadExecBatch(*db_, 6, 8), 2);
+  ASSERT_EQ(*LoadExecBatch(*db_, 8, 8), 0);
+  res = Run("SELECT count(*) AS n FROM exec_events");
+  ASSERT_TRUE(res.ok());
+  EXPECT_EQ(res->rows[0]["n"], 0);
+  // Joins with the frozen processes snapshot and the event history still work.
+  ASSERT_EQ(*LoadExecBatch(*db_, 0, 8), 6);
+  res =
+      Run("SELECT e.pid, p.name AS parent FROM exec_events e JOIN processes p ON p.pid = e.ppid "
+          "WHERE EXISTS (SELECT 1 FROM process_events h WHERE h.pid = e.pid) ORDER BY e.id LIMIT 1");
+  ASSERT_TRUE(res.ok()) << res.status().message();
+  EXPECT_EQ(res->rows[0]["parent"], "sh");
+}
+
+TEST(RuleRunnerSchemaOnly, ExecRulesValidateAgainstExecEvents) {
+  auto db = OpenSchemaOnlyEventStore();
+  ASSERT_TRUE(db.ok());
+  Rule r = MakeRule("SELECT pid, start_time, parent_name, cwd, env FROM exec_events WHERE name = 'sh'",
+                    {"pid", "start_time"});
+  r.on = RuleTrigger::kExec;
+  EXPECT_TRUE(ValidateRuleQuery(**db, r).ok()) << ValidateRuleQuery(**db, r).message();
+  r.query = "SELECT pid FROM temp.exec_events";
+  r.dedup_keys = {"pid"};
+  EXPECT_TRUE(ValidateRuleQuery(**db, r).ok());
+  r.query = "SELECT pid, no_such_column FROM exec_events";
+  EXPECT_EQ(ValidateRuleQuery(**db, r).code(), StatusCode::kInvalidArgument);
+  r.query = "SELECT pid FROM exec_events; DELETE FROM exec_events";
+  EXPECT_EQ(ValidateRuleQuery(**db, r).code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace sentinel::detection

@@ -62,6 +62,33 @@ TEST_F(RuleStoreTest, VersionBumpsOnlyWhenTheQueryChanges) {
   EXPECT_EQ(states->at("b").updated_at_ms, 300);
 }
 
+TEST_F(RuleStoreTest, EvaluatedOnFollowsTheRuleAndBumpsTheVersion) {
+  Rule a = MakeRule("a", "SELECT pid FROM processes");
+  ASSERT_TRUE(SyncRules(*db_, {a}, 100).ok());
+  EXPECT_EQ(db_->QueryText("SELECT evaluated_on FROM detection_rules WHERE id = 'a'")->value_or(""), "scan");
+  a.on = RuleTrigger::kExec;
+  a.query = "SELECT pid FROM exec_events";
+  auto changed = SyncRules(*db_, {a}, 200);
+  ASSERT_TRUE(changed.ok()) << changed.status().message();
+  ASSERT_EQ(changed->size(), 1u);
+  EXPECT_EQ((*changed)[0].change, SyncChange::kVersionBumped);
+  EXPECT_EQ(db_->QueryText("SELECT evaluated_on FROM detection_rules WHERE id = 'a'")->value_or(""), "exec");
+}
+
+TEST_F(RuleStoreTest, ExecCursorsAreSetAndMoved) {
+  auto none = ReadExecCursors(*db_);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  ASSERT_TRUE(SetExecCursor(*db_, "a", 10, 100).ok());
+  ASSERT_TRUE(SetExecCursor(*db_, "b", 3, 100).ok());
+  ASSERT_TRUE(SetExecCursor(*db_, "a", 25, 200).ok());
+  auto c = ReadExecCursors(*db_);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(*c, (std::map<std::string, int64_t>{{"a", 25}, {"b", 3}}));
+  EXPECT_EQ(db_->QueryInt("SELECT updated_at_ms FROM detection_cursors WHERE rule_id = 'a'")->value_or(0),
+            200);
+}
+
 TEST_F(RuleStoreTest, OperatorOverrideSurvivesReloads) {
   Rule a = MakeRule("a", "SELECT pid FROM processes");
   ASSERT_TRUE(SyncRules(*db_, {a}, 100).ok());

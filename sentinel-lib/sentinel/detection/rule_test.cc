@@ -53,6 +53,30 @@ TEST(RuleTest, ParsesEveryField) {
   EXPECT_EQ(r->source_path, "rules/x.yaml");
 }
 
+TEST(RuleTest, OnIsScanByDefaultOrExec) {
+  auto r = ParseRule(kGood, "rules/x.yaml");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->on, RuleTrigger::kScan);
+  auto e = ParseRule(std::string(kGood) + "on: exec\n", "rules/x.yaml");
+  ASSERT_TRUE(e.ok()) << e.status().message();
+  EXPECT_EQ(e->on, RuleTrigger::kExec);
+  EXPECT_EQ(RuleTriggerName(e->on), "exec");
+  auto s = ParseRule(std::string(kGood) + "on: scan\n", "rules/x.yaml");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->on, RuleTrigger::kScan);
+  ExpectError(std::string(kGood) + "on: exit\n", "on: expected scan or exec, got \"exit\"");
+  ExpectError(std::string(kGood) + "on: [exec]\n", "on: expected scan or exec, got a list");
+  // Part of an exec rule's checksum (its findings change); a scan rule's checksum is as before.
+  EXPECT_NE(e->Checksum(), r->Checksum());
+  EXPECT_EQ(s->Checksum(), r->Checksum());
+  // Exported and read back.
+  auto back = ParseRule(RuleToYaml(*e), "export.yaml");
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->on, RuleTrigger::kExec);
+  EXPECT_EQ(RuleToYaml(*r).find("\non:"), std::string::npos);
+  EXPECT_NE(RuleToYaml(*e).find("\non: exec\n"), std::string::npos);
+}
+
 TEST(RuleTest, NamesFileAndFieldOfEachProblem) {
   ExpectError(Replace(kGood, "severity: high", "severity: urgent"),
               "severity: expected one of low, medium, high");
