@@ -21,9 +21,11 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
+#include "sentinel/alertstore/alert_store.h"
 #include "sentinel/detection/rule.h"
 #include "sentinel/storage/sqlite.h"
 #include "sentinel/testing/subprocess.h"
@@ -396,12 +398,47 @@ detection::RuleResult RuleLiveTest::Run(const std::string& id, const std::string
     return empty;
   }
   EXPECT_TRUE(params.scan_id.has_value()) << "the store holds no completed scan";
+  if (rule->on == detection::RuleTrigger::kExec) return RunExecRule(**store, *rule, params);
   auto result = detection::RunRule(**store, *rule, params, detection::RunLimits{});
   if (!result.ok()) {
     ADD_FAILURE() << id << ": " << result.status().ToString();
     return empty;
   }
   return std::move(*result);
+}
+
+// An `on: exec` rule as the agent runs it: over the scan's processes (the
+// scan cycle), then over every stored exec event (the real-time batches);
+// a process both paths find is one finding, as it is one alert (the dedup
+// key of pid and start time).
+detection::RuleResult RuleLiveTest::RunExecRule(storage::Database& store, const detection::Rule& rule,
+                                                const detection::RunParams& params) {
+  detection::RuleResult out;
+  if (Status s = detection::PrepareRuleSnapshot(store, params.scan_id); !s.ok()) {
+    ADD_FAILURE() << s.ToString();
+    return out;
+  }
+  std::set<std::string> seen;
+  auto run = [&](const char* path) {
+    auto result = detection::RunRule(store, rule, params, detection::RunLimits{});
+    if (!result.ok()) {
+      ADD_FAILURE() << rule.id << " (" << path << "): " << result.status().ToString();
+      return;
+    }
+    out.columns = result->columns;
+    for (auto& row : result->rows) {
+      if (seen.insert(alerting::DedupKey(rule, row)).second) out.rows.push_back(std::move(row));
+    }
+  };
+  run("scan");
+  auto max_id = store.QueryInt("SELECT coalesce(max(id), 0) FROM process_events");
+  auto loaded = max_id.ok() ? detection::LoadExecBatch(store, 0, max_id->value_or(0)) : max_id.status();
+  if (!loaded.ok()) {
+    ADD_FAILURE() << loaded.status().ToString();
+    return out;
+  }
+  run("events");
+  return out;
 }
 
 detection::RuleResult RuleLiveTest::ScanAndRun(const std::string& id) {

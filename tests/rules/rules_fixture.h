@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sentinel/detection/rule_runner.h"
+#include "sentinel/storage/sqlite.h"
 
 namespace sentinel::rules_test {
 
@@ -139,6 +140,10 @@ class RuleLiveTest : public ::testing::Test {
   detection::RuleResult Run(const std::string& id, const std::string& db);
   // Scan() then Run().
   detection::RuleResult ScanAndRun(const std::string& id);
+  // Run() of an `on: exec` rule: over the scan's processes, then over every
+  // stored exec event; one row per dedup key (as alerts are).
+  static detection::RuleResult RunExecRule(storage::Database& store, const detection::Rule& rule,
+                                           const detection::RunParams& params);
 
   // The rows whose "pid" column is `pid`.
   static std::vector<nlohmann::ordered_json> RowsFor(const detection::RuleResult& r, pid_t pid);

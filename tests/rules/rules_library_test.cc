@@ -154,6 +154,9 @@ TEST_F(RuleLibraryHost, EveryRuleRunsOverAScanOfThisHost) {
   params.now_ms = NowMs();
   ASSERT_TRUE(detection::FillScanIds(**store, &params).ok());
   ASSERT_TRUE(params.scan_id.has_value());
+  // As a detection cycle runs them: scan rules over the frozen snapshot, exec
+  // rules over its processes presented as exec_events.
+  ASSERT_TRUE(detection::PrepareRuleSnapshot(**store, params.scan_id).ok());
   detection::RunLimits limits;
   limits.guard.timeout_ms = 30'000;
   int64_t total_ms = 0;

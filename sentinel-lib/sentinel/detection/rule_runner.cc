@@ -145,6 +145,21 @@ FROM temp.processes p
 LEFT JOIN temp.processes pp ON pp.pid = p.ppid AND pp.start_time <= p.start_time
 )sql";
 
+// What an event may lack, filled so that rules read both paths alike: the
+// process start time (the exec's time when procmond could not read it), the
+// joined arguments, and the parent from the snapshot when the event was
+// written without it.
+constexpr std::string_view kCompleteExecEvents = R"sql(
+UPDATE temp.exec_events SET start_time = event_time_ms WHERE start_time IS NULL;
+UPDATE temp.exec_events SET command_text = (SELECT group_concat(value, ' ') FROM json_each(command_line))
+  WHERE command_text IS NULL AND json_valid(command_line);
+UPDATE temp.exec_events AS e
+  SET parent_exe_path = p.exe_path, parent_name = p.name, parent_command_line = p.command_line,
+      parent_command_text = p.command_text, parent_start_time = p.start_time
+  FROM temp.processes AS p
+  WHERE e.parent_name IS NULL AND e.parent_exe_path IS NULL AND p.pid = e.ppid AND p.start_time <= e.start_time;
+)sql";
+
 Status BuildSnapshot(storage::Database& db, std::optional<int64_t> scan_id) {
   // In memory: every rule scans it; 10,000 processes take a few MB.
   ASSIGN_OR_RETURN(auto temp_store, db.QueryInt("PRAGMA temp_store"));
@@ -182,7 +197,7 @@ Result<int64_t> LoadExecBatch(storage::Database& db, int64_t after_id, int64_t u
     RETURN_IF_ERROR(st.BindInt(2, up_to_id));
     RETURN_IF_ERROR(st.Run());
     rows = db.Changes();
-    return Status::Ok();
+    return db.Exec(kCompleteExecEvents);
   };
   RETURN_IF_ERROR(WithTempWrites(db, load));
   return rows;

@@ -76,6 +76,9 @@ Status PrepareRuleSnapshot(storage::Database& db, std::optional<int64_t> scan_id
 
 // Replaces the rows of TEMP `exec_events` with the exec events of
 // process_events whose id is in (after_id, up_to_id]; returns how many.
+// What an event lacks is completed: start_time (the event's time when the
+// process start was not read), command_text, and parent_* from the
+// snapshot's process of pid ppid when the event has no parent.
 // Needs PrepareRuleSnapshot first. Works on a read-only connection.
 Result<int64_t> LoadExecBatch(storage::Database& db, int64_t after_id, int64_t up_to_id);
 
