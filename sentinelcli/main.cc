@@ -32,6 +32,7 @@ struct Options {
   ExportArgs exp;
   std::string validate_file;
   std::string rule_id;
+  std::string rules_test_since;
   std::vector<std::string> rule_files;
   std::string import_path;
   std::string export_dir;
@@ -177,7 +178,11 @@ void Cli::AddRules() {
   Add(rules_validate, [this](const CommandContext& ctx) { return RunRulesValidate(ctx, o_.rule_files); });
   auto* rules_test = rules_cmd->add_subcommand("test", "Run a rule against the store and print its findings");
   rules_test->add_option("rule", rule_id, "Rule id or rule file")->required();
-  Add(rules_test, [this](const CommandContext& ctx) { return RunRulesTest(ctx, o_.rule_id); });
+  rules_test->add_option(
+      "--since", o_.rules_test_since,
+      "An on: exec rule over the exec events stored since this time (ISO-8601 or 15m, 2h, 7d)");
+  Add(rules_test,
+      [this](const CommandContext& ctx) { return RunRulesTest(ctx, o_.rule_id, o_.rules_test_since); });
   for (const bool enable : {true, false}) {
     auto* cmd = enable ? rules_cmd->add_subcommand("enable", "Enable a rule (kept across reloads)")
                        : rules_cmd->add_subcommand("disable", "Disable a rule (kept across reloads)");

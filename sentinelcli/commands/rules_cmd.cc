@@ -3,16 +3,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
+#include "sentinel/alertstore/alert_store.h"
 #include "sentinel/base/escape.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
@@ -314,23 +317,89 @@ int RunRulesValidate(const CommandContext& ctx, const std::vector<std::string>& 
   return kExitOk;
 }
 
-int RunRulesTest(const CommandContext& ctx, const std::string& id_or_file) {
-  auto format = ResolveFormat(ctx.global, Format::kTable, /*allow_jsonl=*/false);
-  if (!format.ok()) return Fail(ctx, format.status());
-  Rule rule;
+namespace {
+
+// The rule `rules test` runs: a file (a path or *.yaml), else an id of the configured rule set.
+Result<Rule> RuleToTest(const CommandContext& ctx, const std::string& id_or_file) {
   std::error_code ec;
   if (fs::is_regular_file(id_or_file, ec) || id_or_file.find('/') != std::string::npos ||
       EndsWith(id_or_file, ".yaml") || EndsWith(id_or_file, ".yml")) {
     auto r = detection::LoadRuleFile(id_or_file, detection::RuleSource::kUser);
-    if (!r.ok())
-      return Fail(ctx, r.status().code() == StatusCode::kNotFound ? InvalidArgumentError(r.status().message())
-                                                                  : r.status());
-    rule = std::move(*r);
-  } else {
-    detection::RuleSet set = LoadConfiguredRules(ctx, false);
-    const Rule* r = FindRule(set, id_or_file);
-    if (r == nullptr) return Fail(ctx, UnknownRule(id_or_file));
-    rule = *r;
+    if (!r.ok() && r.status().code() == StatusCode::kNotFound)
+      return InvalidArgumentError(r.status().message());
+    return r;
+  }
+  detection::RuleSet set = LoadConfiguredRules(ctx, false);
+  const Rule* r = FindRule(set, id_or_file);
+  if (r == nullptr) return UnknownRule(id_or_file);
+  return *r;
+}
+
+// Process events ids per worker batch of `rules test --since` (bounded memory in the worker).
+constexpr int64_t kTestBatchIds = 100'000;
+
+// The exec events of ids (after_id, max id] through `worker` in batches; one row per dedup key.
+Result<detection::RuleResult> RunOverExecEvents(detection::QueryWorker& worker, const Rule& rule,
+                                                const detection::RunParams& params,
+                                                const detection::RunLimits& limits, int64_t after_id,
+                                                int64_t up_to_id, int64_t* exec_events) {
+  detection::RuleResult out;
+  std::set<std::string> seen;
+  for (int64_t from = after_id; from < up_to_id; from += kTestBatchIds) {
+    const int64_t to = std::min(up_to_id, from + kTestBatchIds);
+    ASSIGN_OR_RETURN(int64_t n, worker.LoadExecBatch(from, to, params.scan_id, limits.guard.timeout_ms));
+    *exec_events += n;
+    if (n == 0) continue;
+    ASSIGN_OR_RETURN(auto part, worker.RunRule(rule, params, limits));
+    out.columns = part.columns;
+    out.duration_ms += part.duration_ms;
+    out.truncated = out.truncated || part.truncated;
+    for (auto& row : part.rows) {
+      if (out.rows.size() >= limits.max_rows) {
+        out.truncated = true;
+        break;
+      }
+      if (seen.insert(alerting::DedupKey(rule, row)).second) out.rows.push_back(std::move(row));
+    }
+  }
+  return out;
+}
+
+// The id range of the events since `since_ms`: (after, up_to].
+Result<std::pair<int64_t, int64_t>> EventIdsSince(storage::Database& db, int64_t since_ms) {
+  ASSIGN_OR_RETURN(auto st,
+                   db.Prepare("SELECT coalesce((SELECT min(id) - 1 FROM process_events "
+                              "WHERE event_time_ms >= ?1), 0), coalesce(max(id), 0) FROM process_events"));
+  RETURN_IF_ERROR(st.BindInt(1, since_ms));
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return std::make_pair(int64_t{0}, int64_t{0});
+  return std::make_pair(st.ColumnInt(0), std::max(st.ColumnInt(0), st.ColumnInt(1)));
+}
+
+int FailRuleRun(const CommandContext& ctx, const Status& s) {
+  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kDeadlineExceeded ||
+                 s.code() == StatusCode::kResourceExhausted
+             ? Fail(ctx, InvalidArgumentError(s.message()))
+             : FailRuntime(ctx, s);
+}
+
+}  // namespace
+
+int RunRulesTest(const CommandContext& ctx, const std::string& id_or_file, const std::string& since) {
+  auto format = ResolveFormat(ctx.global, Format::kTable, /*allow_jsonl=*/false);
+  if (!format.ok()) return Fail(ctx, format.status());
+  auto rule = RuleToTest(ctx, id_or_file);
+  if (!rule.ok()) return Fail(ctx, rule.status());
+  std::optional<int64_t> since_ms;
+  if (!since.empty()) {
+    if (rule->on != detection::RuleTrigger::kExec) {
+      return Fail(ctx,
+                  InvalidArgumentError("--since: rule " + rule->id +
+                                       " is evaluated on scans (on: scan); --since is for on: exec rules"));
+    }
+    auto t = ParseTimePoint(since, NowMs());
+    if (!t.ok()) return Fail(ctx, t.status().WithContext("--since"));
+    since_ms = *t;
   }
   auto db = OpenEventsReadOnly(ctx);
   if (!db.ok()) return FailRuntime(ctx, db.status());
@@ -348,21 +417,24 @@ int RunRulesTest(const CommandContext& ctx, const std::string& id_or_file) {
   setup.scan_id = params.scan_id;
   auto worker = detection::QueryWorker::Start(setup);
   if (!worker.ok()) return FailRuntime(ctx, worker.status());
-  auto result = (*worker)->RunRule(rule, params, limits);
-  if (!result.ok()) {
-    const Status& s = result.status();
-    return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kDeadlineExceeded ||
-                   s.code() == StatusCode::kResourceExhausted
-               ? Fail(ctx, InvalidArgumentError(s.message()))
-               : FailRuntime(ctx, s);
+  int64_t exec_events = 0;
+  Result<detection::RuleResult> result = InternalError("not run");
+  std::string over =
+      params.scan_id ? " over scan " + std::to_string(*params.scan_id) : " (no completed scan)";
+  if (since_ms) {
+    auto ids = EventIdsSince(**db, *since_ms);
+    if (!ids.ok()) return FailRuntime(ctx, ids.status());
+    result = RunOverExecEvents(**worker, *rule, params, limits, ids->first, ids->second, &exec_events);
+    over = " over " + std::to_string(exec_events) + " exec event(s) since " + since;
+  } else {
+    result = (*worker)->RunRule(*rule, params, limits);
   }
+  if (!result.ok()) return FailRuleRun(ctx, result.status());
   auto writer = MakeRowWriter(*format, *ctx.out, ctx.term);
   Status s = WriteJsonRows(*writer, result->columns, result->rows);
   if (!s.ok()) return FailRuntime(ctx, s);
-  *ctx.err << "rule " << rule.id << ": " << result->rows.size() << " finding(s)"
-           << (result->truncated ? " (truncated)" : "") << " in " << result->duration_ms << " ms"
-           << (params.scan_id ? " over scan " + std::to_string(*params.scan_id)
-                              : std::string(" (no completed scan)"))
+  *ctx.err << "rule " << rule->id << ": " << result->rows.size() << " finding(s)"
+           << (result->truncated ? " (truncated)" : "") << " in " << result->duration_ms << " ms" << over
            << "; no alert was created\n";
   return kExitOk;
 }

@@ -20,7 +20,11 @@ namespace sentinel::cli {
 int RunRulesList(const CommandContext& ctx);
 int RunRulesShow(const CommandContext& ctx, const std::string& id);
 int RunRulesValidate(const CommandContext& ctx, const std::vector<std::string>& files);
-int RunRulesTest(const CommandContext& ctx, const std::string& id_or_file);
+// `rules test ID|FILE [--since T]`: without --since over the latest scan
+// (an `on: exec` rule over the scan's processes as exec_events); with it
+// (exec rules only) over the stored exec events since T, as the real-time
+// detector evaluates them. Never creates an alert.
+int RunRulesTest(const CommandContext& ctx, const std::string& id_or_file, const std::string& since = "");
 int RunRulesEnable(const CommandContext& ctx, const std::string& id, bool enabled);
 int RunRulesImport(const CommandContext& ctx, const std::string& path);
 int RunRulesExport(const CommandContext& ctx, const std::string& output_dir);

@@ -8,7 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <filesystem>
+#include <set>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -149,6 +151,47 @@ TEST_F(DetectionTest, RulesTestPrintsFindingsWithoutCreatingAlerts) {
   RunResult t = Cli({"rules", "test", file, "--format", "csv"});
   ASSERT_EQ(t.exit_code, 0) << t.err;
   EXPECT_TRUE(Contains(t.out, std::to_string(implant.pid()) + ",implant,")) << t.out;
+}
+
+// `rules test ID --since T` evaluates an on: exec rule over the stored exec
+// events since T (as the real-time detector would), creating no alert; a scan
+// rule or a bad time is a usage error.
+TEST_F(DetectionTest, RulesTestSinceEvaluatesAnExecRuleOverStoredEvents) {
+  ASSERT_EQ(Scan().exit_code, 0);
+  const int64_t now = static_cast<int64_t>(::time(nullptr)) * 1000;
+  const std::string insert =
+      "INSERT INTO process_events(event_time_ms, event_type, pid, ppid, name, exe_path, command_line, "
+      "start_time) "
+      "VALUES ";
+  ExecSql(db_, insert + "(" + std::to_string(now - 7'200'000) + ", 'exec', 3000001, 1, 'old', '/tmp/old', " +
+                   "'[\"/tmp/old\"]', " + std::to_string(now - 7'200'000) + ")");
+  ExecSql(db_, insert + "(" + std::to_string(now - 60'000) + ", 'exec', 3000002, 1, 'new', '/tmp/new', " +
+                   "'[\"/tmp/new\"]', " + std::to_string(now - 60'000) + ")");
+  ExecSql(db_, insert + "(" + std::to_string(now - 30'000) +
+                   ", 'exit', 3000002, 1, 'new', '/tmp/new', NULL, " + "NULL)");
+  RunResult r = Cli({"rules", "test", "proc-exec-from-tmp", "--since", "1h", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::set<int64_t> pids;
+  for (const auto& row : json::parse(r.out)) {
+    pids.insert(row["pid"].get<int64_t>());
+    if (row["pid"] == 3000002) {
+      EXPECT_EQ(row["source"], "event") << row;
+    }
+  }
+  EXPECT_TRUE(pids.count(3000002)) << r.out;
+  EXPECT_FALSE(pids.count(3000001)) << "stored before --since: " << r.out;
+  EXPECT_TRUE(Contains(r.err, "over 1 exec event(s) since 1h; no alert was created")) << r.err;
+  RunResult all = Cli({"rules", "test", "proc-exec-from-tmp", "--since", "3h", "--json"});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_TRUE(Contains(all.out, "3000001")) << all.out;
+  EXPECT_EQ(Alerts(), 0);
+
+  RunResult scan_rule = Cli({"rules", "test", "proc-deleted-executable", "--since", "1h"});
+  EXPECT_EQ(scan_rule.exit_code, 2);
+  EXPECT_TRUE(Contains(scan_rule.err, "--since is for on: exec rules")) << scan_rule.err;
+  RunResult bad_time = Cli({"rules", "test", "proc-exec-from-tmp", "--since", "yesterday-ish"});
+  EXPECT_EQ(bad_time.exit_code, 2);
+  EXPECT_TRUE(Contains(bad_time.err, "--since")) << bad_time.err;
 }
 
 TEST_F(DetectionTest, HostileRuleFilesAreRejectedAndDetectionGoesOn) {
