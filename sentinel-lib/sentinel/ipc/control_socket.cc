@@ -362,6 +362,11 @@ void ControlServer::Dispatch(Client& c, const std::string& payload) {
   }
 }
 
+// A subscriber waits for notices as long as it likes; others get a request deadline.
+int64_t ControlServer::NextDeadline(const Client& c) const {
+  return c.subscribed ? INT64_MAX : MonotonicMs() + options_.request_timeout_ms;
+}
+
 void ControlServer::HandleReadable(Client& c) {
   char buf[4096];
   while (true) {
@@ -393,7 +398,7 @@ void ControlServer::HandleReadable(Client& c) {
       }
       if (st == FrameDecoder::State::kFrame) {
         Dispatch(c, c.decoder.TakePayload());
-        c.deadline_ms = c.subscribed ? INT64_MAX : MonotonicMs() + options_.request_timeout_ms;
+        c.deadline_ms = NextDeadline(c);
       } else {
         break;
       }

@@ -127,6 +127,7 @@ class ControlServer {
   void ServeClient(Client& c, short revents, int64_t now);
   void AcceptClients(Clients& clients);
   void HandleReadable(Client& c);
+  int64_t NextDeadline(const Client& c) const;
   void Dispatch(Client& c, const std::string& payload);
   void QueueReply(Client& c, const nlohmann::json& reply);
   // The wake fd fired: hands the published notices to the subscribers.

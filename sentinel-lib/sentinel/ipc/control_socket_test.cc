@@ -118,24 +118,39 @@ TEST(ControlServer, TruncatedFrameIsCountedAndTheServerSurvives) {
   EXPECT_TRUE(Call(ts.path(), "health", 2000).ok());
 }
 
-TEST(ControlServer, SilentClientTimesOutWithoutBlockingOthers) {
-  TestServer ts(16, 300);
-  ASSERT_TRUE(ts.server);
+// A connected client that sends nothing (-1 on failure).
+int ConnectSilently(const std::string& path) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
+  if (fd < 0) return -1;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, ts.path().c_str(), sizeof(addr.sun_path) - 1);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  // Another client is served while the silent one holds its connection.
-  auto r = Call(ts.path(), "health", 2000);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  // The silent one is closed by the server: recv sees EOF (blocking read).
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Whether the server closes `fd` (recv sees EOF; a blocking read bounded at 10 s). Closes fd.
+bool ClosedByServer(int fd) {
   timeval tv{10, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   char c;
-  EXPECT_EQ(::recv(fd, &c, 1, 0), 0) << "server did not close a silent client";
+  const bool closed = ::recv(fd, &c, 1, 0) == 0;
   ::close(fd);
+  return closed;
+}
+
+TEST(ControlServer, SilentClientTimesOutWithoutBlockingOthers) {
+  TestServer ts(16, 300);
+  ASSERT_TRUE(ts.server);
+  int fd = ConnectSilently(ts.path());
+  ASSERT_GE(fd, 0);
+  // Another client is served while the silent one holds its connection.
+  auto r = Call(ts.path(), "health", 2000);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(ClosedByServer(fd)) << "server did not close a silent client";
   EXPECT_GE(ts.server->stats().timeouts, 1u);
   EXPECT_TRUE(Call(ts.path(), "health", 2000).ok());
 }
@@ -167,17 +182,9 @@ TEST(ControlServer, SubscriberGetsEveryPublishedNoticeAndOutlivesTheRequestDeadl
   EXPECT_EQ(got[0]["last_id"], 7);
 
   // A silent plain client is closed at the deadline; the subscriber, connected longer, is not.
-  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  int fd = ConnectSilently(ts.path());
   ASSERT_GE(fd, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, ts.path().c_str(), sizeof(addr.sun_path) - 1);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  char c;
-  EXPECT_EQ(::recv(fd, &c, 1, 0), 0) << "server did not close a silent client";
-  ::close(fd);
+  EXPECT_TRUE(ClosedByServer(fd)) << "server did not close a silent client";
   EXPECT_GE(ts.server->stats().timeouts, 1u);
   for (int i = 1; i <= 3; ++i) ts.server->Publish({{"event", "events_written"}, {"last_id", 7 + i}});
   got = ReadNotices(**sub, 3);
