@@ -26,6 +26,6 @@ echo "  sentinelagent runs the built-in rules and prints alerts here; it starts 
 echo "  From another terminal, e.g.:"
 echo "    $BUILD/sentinelcli/sentinelcli --config config/local.yaml query 'SELECT pid, name, exe_path FROM processes LIMIT 20'"
 echo "    $BUILD/sentinelcli/sentinelcli --config config/local.yaml alerts list"
-echo "    cp /bin/sleep /tmp/demo && /tmp/demo 600 &    # raises proc-exec-from-tmp within one interval"
+echo "    cp /bin/sleep /tmp/demo && /tmp/demo 600 &    # raises proc-exec-from-tmp within a second"
 echo "  stop with Ctrl-C"
 exec "$BUILD/sentinelagent/sentinelagent" --config config/local.yaml
