@@ -42,6 +42,11 @@ health::ComponentHealth AgentComponent(const SelfReportInput& in) {
     detail += ", last " + std::to_string((in.now_ms - s.last_cycle_ms) / 1000) + " s ago";
   if (s.delivery.unrecorded > 0)
     detail += ", " + std::to_string(s.delivery.unrecorded) + " alerts unrecorded";
+  if (s.realtime.rules > 0) {
+    detail += ", exec rules " +
+              std::string(s.realtime.connected ? "woken by procmond" : "polling (procmond unreachable)") +
+              ", " + std::to_string(s.realtime.lag_events()) + " events pending";
+  }
   const std::vector<std::string> problems = SelfProblems(in);
   if (problems.empty()) return {"agent", "ok", detail};
   std::string text;
@@ -118,6 +123,18 @@ nlohmann::json StatsJson(const StatsInput& in) {
   j["delivery_record_write_failures"] = s.delivery.store_writes.failed;
   j["detection_cycle_running_ms"] = in.cycle_running_ms;
   j["audit_entries_dropped_total"] = in.audit_entries_dropped;
+  const RealtimeStats& rt = s.realtime;
+  j["realtime"] = {{"connected", rt.connected},
+                   {"rules", rt.rules},
+                   {"batches", rt.batches},
+                   {"exec_events", rt.exec_events},
+                   {"alerts", rt.alerts},
+                   {"rule_failures", rt.rule_failures},
+                   {"skipped_batches", rt.skipped_batches},
+                   {"cursor", rt.cursor},
+                   {"last_event_id", rt.last_event_id},
+                   {"lag_events", rt.lag_events()},
+                   {"last_batch_ms", rt.last_batch_ms}};
   return j;
 }
 
