@@ -376,7 +376,7 @@ std::optional<int> Agent::StartDetection() {
 
 // The real-time detector (realtime_detector.h): opened now, its thread
 // started with the services (Run) or run once after the cycle (RunOnce).
-std::optional<int> Agent::OpenRealtime() {
+RealtimeOptions Agent::RealtimeConfig() const {
   RealtimeOptions o;
   o.database_path = cfg_.database.path;
   o.busy_timeout_ms = cfg_.database.busy_timeout_ms;
@@ -385,11 +385,16 @@ std::optional<int> Agent::OpenRealtime() {
   o.interval_ms = cfg_.detection.interval_secs * 1000;
   o.rule_timeout_ms = cfg_.detection.rule_timeout_secs * 1000;
   o.dedup_window_ms = cfg_.alerting.dedup_window_secs * 1000;
-  realtime_ = std::make_unique<RealtimeDetector>(o, [this](const std::vector<alerting::Alert>& alerts) {
-    RecordAlerts(alerts);
-    ops_->stats().CountAlerts(alerts);
-    EnqueueNewAlerts();
-  });
+  return o;
+}
+
+std::optional<int> Agent::OpenRealtime() {
+  realtime_ = std::make_unique<RealtimeDetector>(RealtimeConfig(),
+                                                 [this](const std::vector<alerting::Alert>& alerts) {
+                                                   RecordAlerts(alerts);
+                                                   ops_->stats().CountAlerts(alerts);
+                                                   EnqueueNewAlerts();
+                                                 });
   if (Status s = realtime_->Open(); !s.ok()) return Fail(kExitRuntime, "real-time detection: " + s.message());
   realtime_->SetRules(scheduler_->rules());
   return std::nullopt;
@@ -585,6 +590,7 @@ void Agent::Reload() {
   ops_->SetConfig(cfg_);
   if (Status s = scheduler_->LoadRules(cfg_); !s.ok())
     LogError("rule reload failed", {{"error", s.message()}});
+  realtime_->Reconfigure(RealtimeConfig());
   realtime_->SetRules(scheduler_->rules());
   const std::string hash = config::Hash(cfg_);
   if (!kept.empty()) {

@@ -90,6 +90,7 @@ class Agent {
   std::optional<int> RecordStart();
   std::optional<int> StartDetection();
   std::optional<int> OpenRealtime();
+  RealtimeOptions RealtimeConfig() const;
 
   Result<std::unique_ptr<alerting::Dispatcher>> MakeDispatcher(const config::Config& cfg);
   void ReplaceDispatcher(config::Config& next);

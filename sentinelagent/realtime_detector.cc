@@ -30,7 +30,16 @@ struct RealtimeDetector::Group {
 };
 
 RealtimeDetector::RealtimeDetector(RealtimeOptions options, AlertsHook on_alerts)
-    : opts_(std::move(options)), on_alerts_(std::move(on_alerts)) {}
+    : opts_(std::move(options)), on_alerts_(std::move(on_alerts)) {
+  Reconfigure(opts_);
+}
+
+void RealtimeDetector::Reconfigure(const RealtimeOptions& o) {
+  batch_ms_ = o.batch_ms;
+  interval_ms_ = o.interval_ms;
+  rule_timeout_ms_ = o.rule_timeout_ms;
+  dedup_window_ms_ = o.dedup_window_ms;
+}
 
 RealtimeDetector::~RealtimeDetector() {
   Stop();
@@ -97,7 +106,7 @@ Status RealtimeDetector::EnsureWorker(std::optional<int64_t> scan_id) {
   setup.busy_timeout_ms = opts_.busy_timeout_ms;
   setup.rule_snapshot = true;
   setup.scan_id = scan_id;
-  setup.start_timeout_ms = opts_.rule_timeout_ms + opts_.busy_timeout_ms;
+  setup.start_timeout_ms = rule_timeout_ms_.load() + opts_.busy_timeout_ms;
   auto started = detection::QueryWorker::Start(setup);
   if (!started.ok()) return started.status().WithContext("real-time query worker");
   std::lock_guard<std::mutex> lock(mu_);
@@ -135,7 +144,7 @@ Result<bool> RealtimeDetector::PlanGroup(Group* g) {
   g->max_id = max_id.value_or(0);
   for (const auto& r : rules) {
     if (cursors.count(r.id)) continue;
-    ASSIGN_OR_RETURN(int64_t start, StartCursor(*db_, NowMs() - opts_.interval_ms));
+    ASSIGN_OR_RETURN(int64_t start, StartCursor(*db_, NowMs() - interval_ms_.load()));
     RETURN_IF_ERROR(detection::SetExecCursor(*db_, r.id, start, NowMs()));
     LogInfo("exec rule starts evaluating events", {{"rule", r.id}, {"after_event_id", start}});
     cursors[r.id] = start;
@@ -171,7 +180,7 @@ Result<bool> RealtimeDetector::Step() {
 // A usable worker holding the group's batch in its exec_events.
 Status RealtimeDetector::LoadBatch(Group& g) {
   RETURN_IF_ERROR(EnsureWorker(g.params.scan_id));
-  auto rows = worker_->LoadExecBatch(g.from, g.to, g.params.scan_id, opts_.rule_timeout_ms);
+  auto rows = worker_->LoadExecBatch(g.from, g.to, g.params.scan_id, rule_timeout_ms_.load());
   if (!rows.ok()) {
     return rows.status().WithContext("loading exec events " + std::to_string(g.from + 1) + ".." +
                                      std::to_string(g.to));
@@ -185,7 +194,7 @@ Status RealtimeDetector::EvaluateGroup(Group& g) {
   RETURN_IF_ERROR(detection::FillScanIds(*db_, &g.params));
   RETURN_IF_ERROR(LoadBatch(g));
   detection::RunLimits limits;
-  limits.guard.timeout_ms = opts_.rule_timeout_ms;
+  limits.guard.timeout_ms = rule_timeout_ms_.load();
   std::vector<Result<detection::RuleResult>> results;
   for (const auto& rule : g.rules) {
     if (g.exec_rows == 0) {  // only fork/exit events in this range
@@ -236,7 +245,7 @@ Status RealtimeDetector::Commit(Group& g, const std::vector<Result<detection::Ru
       const int64_t version = st == g.states.end() ? 1 : st->second.version;
       ASSIGN_OR_RETURN(
           auto rec, alerting::RecordFindingsInTransaction(*db_, rule, version, *results[i], g.params.scan_id,
-                                                          NowMs(), opts_.dedup_window_ms));
+                                                          NowMs(), dedup_window_ms_.load()));
       for (auto& a : rec.created) created.push_back(std::move(a));
     }
     RETURN_IF_ERROR(detection::SetExecCursor(*db_, rule.id, g.to, NowMs()));
@@ -322,7 +331,7 @@ void RealtimeDetector::Wait() {
     }
     // Pace: at most one evaluation per batch_ms; what arrives meanwhile joins the batch.
     std::vector<pollfd> stop{{wake_fd_.get(), POLLIN, 0}};
-    const int64_t left = last_eval_ms_ + opts_.batch_ms - MonotonicMs();
+    const int64_t left = last_eval_ms_ + batch_ms_.load() - MonotonicMs();
     if (left > 0 && !stopping_.load()) PollFor(stop, left);
   }
 }

@@ -91,6 +91,9 @@ class RealtimeDetector {
 
   // Opens the detector's read-write connection to the event store.
   Status Open();
+  // SIGHUP: batch_ms, interval_ms, rule_timeout_ms and dedup_window_ms of
+  // `o` apply from the next batch (the store and socket paths need a restart).
+  void Reconfigure(const RealtimeOptions& o);
   // The loaded rules; only `on: exec` ones are kept. Wakes the thread.
   void SetRules(const std::vector<detection::Rule>& rules);
   // Starts the detector's thread (subscription, batches).
@@ -120,6 +123,7 @@ class RealtimeDetector {
   void TryConnect();
 
   RealtimeOptions opts_;
+  std::atomic<int64_t> batch_ms_{0}, interval_ms_{0}, rule_timeout_ms_{0}, dedup_window_ms_{0};
   AlertsHook on_alerts_;
   std::unique_ptr<storage::Database> db_;
   std::unique_ptr<detection::QueryWorker> worker_;

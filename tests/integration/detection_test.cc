@@ -194,6 +194,29 @@ TEST_F(DetectionTest, RulesTestSinceEvaluatesAnExecRuleOverStoredEvents) {
   EXPECT_TRUE(Contains(bad_time.err, "--since")) << bad_time.err;
 }
 
+// `sentinelagent --once` also evaluates the pending exec events: an exec
+// already gone by the scan is alerted once, from its event; a second run
+// evaluates nothing twice (the rule's cursor is stored).
+TEST_F(DetectionTest, OnceEvaluatesPendingExecEventsOnce) {
+  ASSERT_EQ(Scan().exit_code, 0);
+  const int64_t now = static_cast<int64_t>(::time(nullptr)) * 1000;
+  ExecSql(db_,
+          "INSERT INTO process_events(event_time_ms, event_type, pid, ppid, name, exe_path, command_line, "
+          "start_time) VALUES (" +
+              std::to_string(now) + ", 'exec', 3000003, 1, 'gone', '/tmp/gone', '[\"/tmp/gone\"]', " +
+              std::to_string(now) + ")");
+  const std::string mine = "rule_id = 'proc-exec-from-tmp' AND json_extract(raw_data, '$.pid') = 3000003";
+  RunResult first = AgentOnce({"SENTINELD_ALERTING__DEDUP_WINDOW_SECS=0"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(Alerts(mine), 1);
+  EXPECT_EQ(Alerts(mine + " AND json_extract(raw_data, '$.source') = 'event'"), 1);
+  EXPECT_EQ(QueryInt(db_, "SELECT last_event_id FROM detection_cursors WHERE rule_id = 'proc-exec-from-tmp'"),
+            QueryInt(db_, "SELECT max(id) FROM process_events"));
+  RunResult second = AgentOnce({"SENTINELD_ALERTING__DEDUP_WINDOW_SECS=0"});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(Alerts(mine), 1) << "dedup is off: a second evaluation would be a second alert";
+}
+
 TEST_F(DetectionTest, HostileRuleFilesAreRejectedAndDetectionGoesOn) {
   struct Bad {
     const char* file;
