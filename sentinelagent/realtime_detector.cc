@@ -117,11 +117,13 @@ Status RealtimeDetector::EnsureWorker(std::optional<int64_t> scan_id) {
 
 namespace {
 
-// Where a rule without a cursor starts: after the events stamped one scan
-// interval before now (0 when there are none).
+// Where a rule without a cursor starts: after the newest event stamped at or
+// before `before_ms` (0 when there is none). Read backwards in id order
+// (`+` keeps SQLite off the time index), so it costs the events of the last
+// interval, not the whole retained history.
 Result<int64_t> StartCursor(storage::Database& db, int64_t before_ms) {
-  ASSIGN_OR_RETURN(auto st, db.Prepare("SELECT coalesce(max(id), 0) FROM process_events "
-                                       "WHERE event_time_ms <= ?1"));
+  ASSIGN_OR_RETURN(auto st, db.Prepare("SELECT id FROM process_events WHERE +event_time_ms <= ?1 "
+                                       "ORDER BY id DESC LIMIT 1"));
   RETURN_IF_ERROR(st.BindInt(1, before_ms));
   ASSIGN_OR_RETURN(bool row, st.Step());
   return row ? st.ColumnInt(0) : 0;
@@ -142,9 +144,13 @@ Result<bool> RealtimeDetector::PlanGroup(Group* g) {
   ASSIGN_OR_RETURN(auto cursors, detection::ReadExecCursors(*db_));
   ASSIGN_OR_RETURN(auto max_id, db_->QueryInt("SELECT coalesce(max(id), 0) FROM process_events"));
   g->max_id = max_id.value_or(0);
+  std::optional<int64_t> start_cursor;
   for (const auto& r : rules) {
     if (cursors.count(r.id)) continue;
-    ASSIGN_OR_RETURN(int64_t start, StartCursor(*db_, NowMs() - interval_ms_.load()));
+    if (!start_cursor) {
+      ASSIGN_OR_RETURN(start_cursor, StartCursor(*db_, NowMs() - interval_ms_.load()));
+    }
+    const int64_t start = *start_cursor;
     RETURN_IF_ERROR(detection::SetExecCursor(*db_, r.id, start, NowMs()));
     LogInfo("exec rule starts evaluating events", {{"rule", r.id}, {"after_event_id", start}});
     cursors[r.id] = start;

@@ -44,5 +44,31 @@ TEST(ControlServer, PeerWithWrongUidIsRefused) {
   EXPECT_TRUE(Call(ts.path(), "health", 2000).ok());
 }
 
+// A subscription is uid-checked like every request: nobody cannot subscribe,
+// and gets no notice.
+TEST(ControlServer, SubscriberWithWrongUidIsRefused) {
+  if (!testing::IsRoot()) GTEST_SKIP() << "needs root to run a client as uid 65534 (nobody)";
+  TestServer ts;
+  ASSERT_TRUE(ts.server);
+  ASSERT_EQ(::chmod(ts.tmp.path().c_str(), 0755), 0);
+  ASSERT_EQ(::chmod(ts.tmp.File("run").c_str(), 0755), 0);
+  ASSERT_EQ(::chmod(ts.path().c_str(), 0666), 0);
+  const std::string path = ts.path();
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(20);
+    auto sub = Subscription::Open(path, kSubscribeEvents, 3000);
+    if (sub.ok()) ::_exit(22);
+    ::_exit(sub.status().message().find("permission denied: uid 65534") != std::string::npos ? 0 : 23);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "20: setuid failed, 22: subscribed, 23: other error";
+  EXPECT_EQ(ts.server->stats().refused_peers, 1u);
+  EXPECT_EQ(ts.server->stats().subscribers, 0u);
+}
+
 }  // namespace
 }  // namespace sentinel::ipc

@@ -25,7 +25,7 @@ struct TestServer {
     o.max_clients = max_clients;
     o.request_timeout_ms = timeout_ms;
     o.component = "test";
-    o.subscribe_command = "subscribe_events";
+    o.subscribe_command = kSubscribeEvents;
     auto s = ControlServer::Listen(o, Handlers());
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     if (s.ok()) {
