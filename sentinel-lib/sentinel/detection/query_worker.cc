@@ -343,7 +343,34 @@ bool StreamRows(GuardedQuery& q, std::size_t max_rows, const std::string& error_
   return WriteAll(kChannelFd, pending);
 }
 
-bool WorkerRunRule(storage::Database& db, In& in) {
+// Compiled rule statements of this worker, by rule id, reused while the
+// rule's query and dedup keys are the same (exec batches run the same rules
+// every few hundred ms). Dropped when the snapshot is rebuilt.
+struct CachedRule {
+  std::string query;
+  std::vector<std::string> dedup_keys;
+  std::unique_ptr<GuardedQuery> statement;
+};
+using RuleCache = std::map<std::string, CachedRule>;
+
+// The rule's statement, bound to `params` and armed with `limits`: from the
+// cache when it holds this very rule, else compiled (and cached).
+Result<GuardedQuery*> RuleStatement(storage::Database& db, RuleCache& cache, const Rule& rule,
+                                    const RunParams& params, const GuardLimits& limits) {
+  auto it = cache.find(rule.id);
+  if (it != cache.end() && it->second.query == rule.query && it->second.dedup_keys == rule.dedup_keys) {
+    it->second.statement->Rearm(limits);
+    RETURN_IF_ERROR(BindRuleParameters(rule, *it->second.statement, params));
+    return it->second.statement.get();
+  }
+  if (it != cache.end()) cache.erase(it);
+  ASSIGN_OR_RETURN(auto q, PrepareRule(db, rule, params, limits));
+  GuardedQuery* raw = q.get();
+  cache[rule.id] = CachedRule{rule.query, rule.dedup_keys, std::move(q)};
+  return raw;
+}
+
+bool WorkerRunRule(storage::Database& db, In& in, RuleCache& cache) {
   const int64_t start = MonotonicMs();
   Rule rule;
   rule.id = in.Str();
@@ -360,10 +387,13 @@ bool WorkerRunRule(storage::Database& db, In& in) {
   const int64_t max_rows = in.I64();
   if (!in.ok())
     return WriteAll(kChannelFd, ErrorFrame(InternalError("query worker: malformed rule request")));
-  auto q = PrepareRule(db, rule, params, limits);
+  auto q = RuleStatement(db, cache, rule, params, limits);
   if (!q.ok()) return WriteAll(kChannelFd, ErrorFrame(q.status()));
-  return StreamRows(**q, static_cast<std::size_t>(std::max<int64_t>(max_rows, 0)), "rule " + rule.id + ": ",
-                    start);
+  const bool ok = StreamRows(**q, static_cast<std::size_t>(std::max<int64_t>(max_rows, 0)),
+                             "rule " + rule.id + ": ", start);
+  // Not left active: the next batch rewrites exec_events.
+  sqlite3_reset((*q)->statement().raw());
+  return ok;
 }
 
 Status BindQueryParams(storage::Statement& st, const std::map<std::string, QueryParam>& user,
@@ -435,13 +465,14 @@ struct WorkerSnapshot {
 // kLoadExecBatch: after_id, up_to_id, the latest scan id. Rebuilds the
 // snapshot only when the scan changed, then loads the batch; answers kReady
 // with the number of exec rows.
-bool WorkerLoadExecBatch(storage::Database& db, In& in, WorkerSnapshot& snap) {
+bool WorkerLoadExecBatch(storage::Database& db, In& in, WorkerSnapshot& snap, RuleCache& cache) {
   const int64_t after_id = in.I64();
   const int64_t up_to_id = in.I64();
   const std::optional<int64_t> scan_id = in.OptI64();
   if (!in.ok())
     return WriteAll(kChannelFd, ErrorFrame(InternalError("query worker: malformed batch request")));
   if (!snap.built || snap.scan_id != scan_id) {
+    cache.clear();  // compiled against the snapshot's tables
     if (Status s = PrepareRuleSnapshot(db, scan_id); !s.ok()) return WriteAll(kChannelFd, ErrorFrame(s));
     snap = {true, scan_id};
   }
@@ -501,17 +532,18 @@ int WorkerMain(pid_t parent) {
     return 1;
   }
   if (!WriteAll(kChannelFd, Out(kReady).Take())) return 1;
+  RuleCache cache;
   while (true) {
     auto frame = ReadFrameBlocking(kChannelFd);
     if (!frame) return 0;  // the parent is done
     In req(frame->second);
     bool ok = false;
     if (frame->first == kRunRule) {
-      ok = WorkerRunRule(**db, req);
+      ok = WorkerRunRule(**db, req, cache);
     } else if (frame->first == kRunQuery) {
       ok = WorkerRunQuery(**db, req);
     } else if (frame->first == kLoadExecBatch) {
-      ok = WorkerLoadExecBatch(**db, req, snap);
+      ok = WorkerLoadExecBatch(**db, req, snap, cache);
     }
     if (!ok) return 1;
   }

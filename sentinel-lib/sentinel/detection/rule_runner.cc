@@ -225,6 +225,10 @@ Result<std::unique_ptr<GuardedQuery>> PrepareRule(storage::Database& db, const R
   return q;
 }
 
+Status BindRuleParameters(const Rule& rule, GuardedQuery& query, const RunParams& params) {
+  return CheckAndBindParameters(rule, query.statement(), &params);
+}
+
 Result<RuleResult> RunRule(storage::Database& db, const Rule& rule, const RunParams& params,
                            const RunLimits& limits) {
   const int64_t start = SteadyMs();

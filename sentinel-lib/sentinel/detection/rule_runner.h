@@ -96,6 +96,11 @@ Status ValidateRuleQuery(storage::Database& db, const Rule& rule);
 Result<std::unique_ptr<GuardedQuery>> PrepareRule(storage::Database& db, const Rule& rule,
                                                   const RunParams& params, const GuardLimits& limits);
 
+// Binds `params` to a rule's statement compiled by PrepareRule earlier and
+// re-armed (GuardedQuery::Rearm): the query worker reuses a rule's statement
+// from one exec batch to the next instead of compiling it again.
+Status BindRuleParameters(const Rule& rule, GuardedQuery& query, const RunParams& params);
+
 // Validates and runs the rule in this process (the agent and sentinelcli
 // run rules in a query worker instead: query_worker.h). Sandbox rejections are InvalidArgument; a
 // run stopped by the limits is DeadlineExceeded / ResourceExhausted.

@@ -410,6 +410,15 @@ Result<bool> GuardedQuery::Step() {
   return r.status();
 }
 
+void GuardedQuery::Rearm(const GuardLimits& limits) {
+  sqlite3_reset(stmt_.raw());
+  sqlite3_clear_bindings(stmt_.raw());
+  limits_ = limits;
+  steps_ = 0;
+  started_ = false;
+  stop_ = Stop::kNone;
+}
+
 int64_t SetMemoryCeiling(int64_t bytes) {
   return sqlite3_hard_heap_limit64(bytes);
 }

@@ -44,6 +44,9 @@ class GuardedQuery {
   storage::Statement& statement() { return stmt_; }
   // Steps with the limits armed: true for a row, false when done.
   Result<bool> Step();
+  // Makes the compiled statement ready to run again under `limits` (reset,
+  // bindings cleared, the time and step budgets restarted).
+  void Rearm(const GuardLimits& limits);
 
  private:
   GuardedQuery(storage::Database& db, const GuardLimits& limits) : db_(db), limits_(limits) {}
