@@ -185,6 +185,36 @@ TEST_F(SqlGuardTest, RefusesInternalTablesEvenWithoutColumns) {
   }
 }
 
+// A compiled statement re-armed runs again from the start with fresh limits
+// (the query worker reuses rule statements across exec batches).
+TEST_F(SqlGuardTest, RearmedStatementRunsAgainWithFreshLimits) {
+  GuardLimits tight;
+  tight.max_vm_steps = 1'000'000;
+  auto q = GuardedQuery::Prepare(*db_, "SELECT pid FROM processes ORDER BY pid", tight);
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  for (int run = 0; run < 3; ++run) {
+    int rows = 0;
+    while (true) {
+      auto more = (*q)->Step();
+      ASSERT_TRUE(more.ok()) << more.status().ToString();
+      if (!*more) break;
+      ++rows;
+    }
+    EXPECT_GT(rows, 0) << "run " << run;
+    (*q)->Rearm(tight);
+  }
+  // A budget exhausted once is not carried over: the re-armed statement has its own.
+  auto spin = GuardedQuery::Prepare(
+      *db_, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c", tight);
+  ASSERT_TRUE(spin.ok());
+  EXPECT_EQ((*spin)->Step().status().code(), StatusCode::kResourceExhausted);
+  GuardLimits roomy;
+  roomy.max_vm_steps = 0;
+  roomy.timeout_ms = 50;
+  (*spin)->Rearm(roomy);
+  EXPECT_EQ((*spin)->Step().status().code(), StatusCode::kDeadlineExceeded);
+}
+
 // With the frozen snapshot of a detection cycle, `processes` and
 // temp.processes read it; main.processes (the live view) is refused.
 TEST_F(SqlGuardTest, MainProcessesCannotBypassTheRuleSnapshot) {
