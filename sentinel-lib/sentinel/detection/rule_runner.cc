@@ -172,16 +172,20 @@ Status BuildSnapshot(storage::Database& db, std::optional<int64_t> scan_id) {
   RETURN_IF_ERROR(st.Run());
   RETURN_IF_ERROR(db.Exec("CREATE INDEX temp.processes_pid ON processes(pid)"));
   RETURN_IF_ERROR(db.Exec("CREATE INDEX temp.processes_ppid ON processes(ppid)"));
-  // Created once per connection with process_events' columns; later only its rows change, so
-  // the statements of exec rules compiled against it stay valid.
-  RETURN_IF_ERROR(
-      db.Exec("CREATE TEMP TABLE IF NOT EXISTS exec_events AS SELECT * FROM main.process_events "
-              "WHERE 0"));
-  RETURN_IF_ERROR(db.Exec("DELETE FROM temp.exec_events"));
-  return db.Exec(kScanAsExecEvents);
+  return db.Exec(ExecEventsFromSnapshotSql());
 }
 
 }  // namespace
+
+std::string_view ExecEventsFromSnapshotSql() {
+  // exec_events is created once per connection with process_events' columns; later only its rows
+  // change, so the statements of exec rules compiled against it stay valid.
+  static const std::string sql =
+      "CREATE TEMP TABLE IF NOT EXISTS exec_events AS SELECT * FROM main.process_events WHERE 0;\n"
+      "DELETE FROM temp.exec_events;\n" +
+      std::string(kScanAsExecEvents);
+  return sql;
+}
 
 Status PrepareRuleSnapshot(storage::Database& db, std::optional<int64_t> scan_id) {
   return WithTempWrites(db, [&] { return BuildSnapshot(db, scan_id); });

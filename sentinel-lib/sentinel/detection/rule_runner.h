@@ -74,6 +74,12 @@ inline constexpr std::string_view kExecEventsTable = "exec_events";
 // sees every process the scan found (docs/decisions.md).
 Status PrepareRuleSnapshot(storage::Database& db, std::optional<int64_t> scan_id);
 
+// The SQL (several statements) that PrepareRuleSnapshot runs after building
+// TEMP `processes`: creates TEMP `exec_events` when missing and fills it with
+// the snapshot's processes as exec rows. For tools that build the snapshot
+// themselves (bench/rules_bench's bare side).
+std::string_view ExecEventsFromSnapshotSql();
+
 // Replaces the rows of TEMP `exec_events` with the exec events of
 // process_events whose id is in (after_id, up_to_id]; returns how many.
 // What an event lacks is completed: start_time (the event's time when the
