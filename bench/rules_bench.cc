@@ -203,7 +203,9 @@ int main(int argc, char** argv) {
       "main.process_snapshots WHERE scan_id = " +
       std::to_string(params.scan_id.value_or(-1)) +
       "; CREATE INDEX temp.processes_pid ON processes(pid); CREATE INDEX temp.processes_ppid ON "
-      "processes(ppid);";
+      "processes(ppid);" +
+      // exec rules read the scan's processes as exec_events, as the sandboxed run does.
+      std::string(detection::ExecEventsFromSnapshotSql());
 
   if (sqlite3_exec(bare, bare_snapshot.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
     std::fprintf(stderr, "bare snapshot: %s\n", sqlite3_errmsg(bare));
