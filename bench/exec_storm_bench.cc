@@ -41,74 +41,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_util.h"
 #include "sentinel/storage/sqlite.h"
-
-extern char** environ;
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// utime + stime of a process in seconds (-1 if gone).
-double CpuSeconds(pid_t pid) {
-  std::string s = ReadAll("/proc/" + std::to_string(pid) + "/stat");
-  size_t rp = s.rfind(')');
-  if (rp == std::string::npos) return -1;
-  std::istringstream in(s.substr(rp + 2));
-  std::string f;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && in >> f; ++i) {
-    if (i == 14) utime = std::stoull(f);
-    if (i == 15) stime = std::stoull(f);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env_extra,
-            const std::string& err, bool new_group = true) {
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
-    if (std::string(*e).rfind("SENTINELD_", 0) != 0) env.emplace_back(*e);
-  }
-  env.insert(env.end(), env_extra.begin(), env_extra.end());
-  std::vector<char*> cargv, cenv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  for (auto& e : env) cenv.push_back(e.data());
-  cenv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, err.empty() ? "/dev/null" : err.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawnattr_t at;
-  posix_spawnattr_init(&at);
-  if (new_group) {
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&at, 0);
-  }
-  pid_t pid = -1;
-  if (posix_spawn(&pid, cargv[0], &fa, &at, cargv.data(), cenv.data()) != 0) pid = -1;
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&at);
-  return pid;
-}
-
-bool WaitForText(const std::string& file, const std::string& text, int seconds) {
-  for (int i = 0; i < seconds * 20; ++i) {
-    if (ReadAll(file).find(text) != std::string::npos) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
+using sentinel::bench::AuditdSession;
+using sentinel::bench::CpuSeconds;
+using sentinel::bench::ReadAll;
+using sentinel::bench::Spawn;
+using sentinel::bench::WaitForText;
 
 std::string Token(const std::string& run, int spawner, int i) {
   return "sentinel-storm-" + run + "-" + std::to_string(spawner) + "-" + std::to_string(i);
@@ -263,85 +207,23 @@ Outcome RunPoll(int procs, int spawners) {
   return o;
 }
 
-int Sh(const std::string& cmd) {
-  return std::system(cmd.c_str());
-}
-
 Outcome RunAuditd(const std::string& tmp, int procs, int spawners) {
   Outcome o;
   o.name = "auditd";
-  if (access("/sbin/auditd", X_OK) != 0 || access("/sbin/auditctl", X_OK) != 0) {
-    o.note = "auditd not installed (scripts/install-deps.sh installs it)";
-    return o;
-  }
-  if (Sh("/sbin/auditctl -s 2>/dev/null | grep -q '^pid 0$'") != 0) {
-    o.note = "another audit daemon already runs here: not touched";
-    return o;
-  }
-  const std::string dir = tmp + "/auditd";
-  fs::create_directories(dir);
-  const std::string log = dir + "/audit.log";
-  std::ofstream(dir + "/auditd.conf")
-      << "log_file = " << log
-      << "\nlog_format = RAW\nflush = INCREMENTAL_ASYNC\nfreq = 50\nmax_log_file = 1024\n"
-         "max_log_file_action = IGNORE\nspace_left = 75\nspace_left_action = IGNORE\nadmin_space_left = 50\n"
-         "admin_space_left_action = IGNORE\ndisk_full_action = IGNORE\ndisk_error_action = IGNORE\n"
-         "write_logs = yes\nq_depth = 8000\n";
-  // auditd enables kernel auditing; what it was before is put back after.
-  const bool was_enabled = Sh("/sbin/auditctl -s 2>/dev/null | grep -q '^enabled 1$'") == 0;
-  chmod((dir + "/auditd.conf").c_str(), 0640);
-  pid_t pid = Spawn({"/sbin/auditd", "-n", "-c", dir}, {}, dir + "/auditd.err");
-  bool up = false;
-  for (int i = 0; i < 100 && !up; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    up = Sh("/sbin/auditctl -s 2>/dev/null | grep -q '^pid " + std::to_string(pid) + "$'") == 0;
-  }
-  if (!up) {
-    o.note = "auditd could not run here: " + ReadAll(dir + "/auditd.err").substr(0, 200);
-    if (pid > 0) kill(pid, SIGTERM), waitpid(pid, nullptr, 0);
-    return o;
-  }
-  Sh("/sbin/auditctl -b 65536 >/dev/null 2>&1; /sbin/auditctl --backlog_wait_time 0 >/dev/null 2>&1");
-  if (Sh("/sbin/auditctl -a always,exit -F arch=b64 -S execve -k sentinel_bench >/dev/null") != 0) {
-    o.note = "auditctl could not add the execve rule";
-    kill(pid, SIGTERM);
-    waitpid(pid, nullptr, 0);
-    return o;
-  }
+  AuditdSession auditd;
+  o.note = auditd.Start(tmp + "/auditd");
+  if (!o.note.empty()) return o;
   o.ran = true;
+  const pid_t pid = auditd.pid();
   const double cpu0 = CpuSeconds(pid);
   o.storm_s = Storm("auditd", procs, spawners);
-  size_t last = 0;
-  for (int i = 0; i < 120; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    size_t now = fs::exists(log) ? fs::file_size(log) : 0;
-    if (now == last) break;
-    last = now;
-  }
+  auditd.WaitQuiet();
   o.cpu_s = CpuSeconds(pid) - cpu0;
-  Sh("/sbin/auditctl -d always,exit -F arch=b64 -S execve -k sentinel_bench >/dev/null");
-  std::string lost = "-1";
-  FILE* p = popen("/sbin/auditctl -s | sed -n 's/^lost //p'", "r");
-  if (p) {
-    char b[64] = {};
-    if (fgets(b, sizeof(b), p)) lost = b;
-    pclose(p);
-  }
-  o.lost = std::atoll(lost.c_str());
-  kill(pid, SIGTERM);
-  waitpid(pid, nullptr, 0);
-  if (!was_enabled) Sh("/sbin/auditctl -e 0 >/dev/null");
+  auditd.Stop();
+  o.lost = auditd.lost();
   std::map<std::string, bool> found;
-  std::ifstream in(log);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("type=EXECVE", 0) != 0) continue;
-    size_t a1 = line.find(" a1=\"sentinel-storm-auditd-");
-    if (a1 == std::string::npos) continue;
-    size_t q = line.find('"', a1 + 5);
-    std::string tok = line.substr(a1 + 5, q - a1 - 5);
+  for (const auto& [tok, line] : auditd.ExecveByFirstArg("sentinel-storm-auditd-"))
     found[tok] = line.find("argc=2 a0=\"/bin/true\"") != std::string::npos;
-  }
   CountTokens("auditd", procs, spawners, found, &o);
   return o;
 }
