@@ -46,6 +46,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -85,6 +86,7 @@ struct Options {
   int long_every = 10;
   int detection_interval = 30;
   int quiet_secs = 0;  // 0: 2 x detection_interval + 15
+  int idle_secs = 0;   // > 0: no storm; the daemons' idle CPU over this window
   bool auditd = true;
   std::string procmond = SENTINEL_BENCH_PROCMOND;
   std::string agent = SENTINEL_BENCH_AGENT;
@@ -457,6 +459,79 @@ Round RunRound(const Options& o, const std::string& tmp, int round) {
   return r;
 }
 
+// Context switches of every thread of `pid` (voluntary + involuntary): each
+// is a wake-up or a preemption; an idle daemon without polling has few.
+int64_t ContextSwitches(pid_t pid) {
+  int64_t total = 0;
+  std::error_code ec;
+  for (const auto& t : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::istringstream in(ReadAll(t.path().string() + "/status"));
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0 || line.rfind("nonvoluntary_ctxt_switches:", 0) == 0)
+        total += std::atoll(line.c_str() + line.find(':') + 1);
+    }
+  }
+  return total;
+}
+
+// Rows in process_events so far (its highest id); -1 when unreadable.
+int64_t EventRows(const std::string& db_path) {
+  auto db = sentinel::storage::Database::Open(db_path, sentinel::storage::OpenMode::kReadOnly);
+  if (!db.ok()) return -1;
+  auto n = (*db)->QueryInt("SELECT coalesce(MAX(id), 0) FROM process_events");
+  return n.ok() ? n->value_or(0) : -1;
+}
+
+// --idle: the daemons as the storm rounds start them (auditd off), left
+// alone for idle_secs after their first scan and detection cycle; prints
+// their CPU and wake-ups over the window.
+int RunIdle(Options o, const std::string& tmp) {
+  o.auditd = false;
+  Round r;
+  const std::string dir = tmp + "/idle";
+  std::string failure = PrepareRoundDir(o, dir);
+  Daemons d;
+  if (failure.empty()) failure = StartDaemons(o, dir, &r, &d);
+  if (!failure.empty()) {
+    std::printf("idle: not run: %s\n", failure.c_str());
+    return 1;
+  }
+  std::thread drain([fd = d.stdout_read] {
+    char b[4096];
+    while (::read(fd, b, sizeof b) > 0) {
+    }
+    ::close(fd);
+  });
+  d.stdout_read = -1;
+  std::this_thread::sleep_for(std::chrono::seconds(5));  // past start-up
+  const double pm0 = CpuSeconds(d.procmond), ag0 = TreeCpuSeconds(d.agent);
+  const int64_t pw0 = ContextSwitches(d.procmond), aw0 = ContextSwitches(d.agent);
+  const std::string db = dir + "/data/events.db";
+  const int64_t ev0 = EventRows(db);
+  const int64_t t0 = NowNs();
+  for (int i = 0; i < o.idle_secs * 10 && !g_interrupted; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const double secs = static_cast<double>(NowNs() - t0) / 1e9;
+  const double pm = CpuSeconds(d.procmond) - pm0, ag = TreeCpuSeconds(d.agent) - ag0;
+  const int64_t pw = ContextSwitches(d.procmond) - pw0, aw = ContextSwitches(d.agent) - aw0;
+  const int64_t events = EventRows(db) - ev0;
+  StopGroup(d.agent);
+  d.agent = -1;
+  drain.join();
+  std::printf(
+      "idle: %.0f s, collection and detection interval %d s, no storm; the host's own processes made %lld "
+      "events (exec/exit) meanwhile (%.1f per second)\n\n| daemon | CPU (s) | share of a "
+      "core | "
+      "context switches per second |\n| --- | ---: | ---: | ---: |\n"
+      "| procmond | %.2f | %.3f %% | %.1f |\n| agent + query workers | %.2f | %.3f %% | %.1f |\n"
+      "| both | %.2f | %.3f %% | |\n",
+      secs, o.detection_interval, static_cast<long long>(events), static_cast<double>(events) / secs, pm,
+      100 * pm / secs, static_cast<double>(pw) / secs, ag, 100 * ag / secs, static_cast<double>(aw) / secs,
+      pm + ag, 100 * (pm + ag) / secs);
+  return g_interrupted ? 1 : 0;
+}
+
 double PerExecUs(double cpu_s, int64_t execs) {
   return execs > 0 ? 1e6 * cpu_s / static_cast<double>(execs) : 0;
 }
@@ -554,6 +629,7 @@ void PrintSummary(const Options& o, const std::vector<Round>& rounds) {
 constexpr const char* kUsage =
     "usage: alert_latency_bench [--benign M] [--matching N] [--rounds R] [--spawners S] [--long-every K]\n"
     "                           [--detection-interval SECS] [--quiet-secs SECS] [--no-auditd]\n"
+    "                           [--idle SECS]\n"
     "                           [--procmond PATH] [--agent PATH] [--rules DIR] [--rule ID]\n"
     "  --benign M             benign execs (/bin/true) per round (default 20000)\n"
     "  --matching N           matching execs (copies under /tmp) mixed in per round (default 10000)\n"
@@ -565,6 +641,8 @@ constexpr const char* kUsage =
     "  --quiet-secs SECS      give up waiting for alerts after this long without a new one\n"
     "                         (default 2 x detection interval + 15)\n"
     "  --no-auditd            do not run auditd on the same storm\n"
+    "  --idle SECS            no storm: the daemons' CPU and context switches while idle for SECS\n"
+    "                         (after their start-up), e.g. 300\n"
     "  --procmond, --agent    the binaries (default: this build's)\n"
     "  --rules DIR            rule directory the agent loads (default: the source tree's rules/)\n"
     "  --rule ID              the rule whose alerts are timed (default proc-exec-from-tmp)\n"
@@ -586,37 +664,28 @@ int ParseArgs(int argc, char** argv, Options* o) {
       std::printf("%s", kUsage);
       return 0;
     }
-    if (a == "--benign")
-      o->benign = number();
-    else if (a == "--matching")
-      o->matching = number();
-    else if (a == "--rounds")
-      o->rounds = number();
-    else if (a == "--spawners")
-      o->spawners = number();
-    else if (a == "--long-every")
-      o->long_every = number();
-    else if (a == "--detection-interval")
-      o->detection_interval = number();
-    else if (a == "--quiet-secs")
-      o->quiet_secs = number();
-    else if (a == "--no-auditd")
+    const std::map<std::string, int*> numbers = {
+        {"--benign", &o->benign},         {"--matching", &o->matching},
+        {"--rounds", &o->rounds},         {"--spawners", &o->spawners},
+        {"--long-every", &o->long_every}, {"--detection-interval", &o->detection_interval},
+        {"--quiet-secs", &o->quiet_secs}, {"--idle", &o->idle_secs}};
+    const std::map<std::string, std::string*> texts = {{"--procmond", &o->procmond},
+                                                       {"--agent", &o->agent},
+                                                       {"--rules", &o->rules},
+                                                       {"--rule", &o->rule_id}};
+    if (auto n = numbers.find(a); n != numbers.end()) {
+      *n->second = number();
+    } else if (auto t = texts.find(a); t != texts.end()) {
+      *t->second = next();
+    } else if (a == "--no-auditd") {
       o->auditd = false;
-    else if (a == "--procmond")
-      o->procmond = next();
-    else if (a == "--agent")
-      o->agent = next();
-    else if (a == "--rules")
-      o->rules = next();
-    else if (a == "--rule")
-      o->rule_id = next();
-    else {
+    } else {
       std::fprintf(stderr, "alert_latency_bench: unknown argument %s\n%s", a.c_str(), kUsage);
       return 2;
     }
   }
   if (o->benign < 0 || o->matching <= 0 || o->rounds <= 0 || o->spawners <= 0 || o->long_every < 0 ||
-      o->detection_interval <= 0 || o->quiet_secs < 0) {
+      o->detection_interval <= 0 || o->quiet_secs < 0 || o->idle_secs < 0) {
     std::fprintf(stderr, "alert_latency_bench: counts must be positive (--benign may be 0)\n%s", kUsage);
     return 2;
   }
@@ -646,6 +715,12 @@ int main(int argc, char** argv) {
   if (!mkdtemp(tmpl)) return 1;
   const std::string tmp = tmpl;
   ::chmod(tmp.c_str(), 0755);  // the daemons run as nobody
+  if (o.idle_secs > 0) {
+    const int rc = RunIdle(o, tmp);
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    return rc;
+  }
   std::vector<Round> rounds;
   for (int i = 1; i <= o.rounds && !g_interrupted; ++i) {
     rounds.push_back(RunRound(o, tmp, i));
