@@ -345,6 +345,15 @@ CREATE TABLE detection_cursors(
 );
 )sql";
 
+// The exe_path index of process_events: a random text key written for every
+// exec and exit row (two per process), ~20 % of a row's insert cost, used
+// by no query of SentinelD (rules read events by id or time; parents come
+// through pid). docs/decisions.md: "process_events keeps two secondary
+// indexes".
+constexpr std::string_view kEvents5 = R"sql(
+DROP INDEX IF EXISTS idx_process_events_exe;
+)sql";
+
 constexpr Migration kEventMigrations[] = {
     {1, "initial event store: incremental process history, events, rules, alerts, deliveries, DLQ", kEvents1},
     {2, "detection_rules.enabled_override; process_instances.command_text", kEvents2},
@@ -355,6 +364,7 @@ constexpr Migration kEventMigrations[] = {
      "real-time detection: exec event context (start_time, cwd, login_uid, tty, credentials, env, parent), "
      "detection_rules.evaluated_on, detection_cursors",
      kEvents4},
+    {5, "process_events without the exe_path index (per-row write cost under exec storms)", kEvents5},
 };
 constexpr Migration kAuditMigrations[] = {
     {1, "initial audit ledger", kAudit1},

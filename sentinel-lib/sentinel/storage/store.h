@@ -85,8 +85,9 @@ class EventStore {
   Result<int64_t> WriteScan(const models::ScanRecord& scan);
 
   // Appends real-time events to process_events, all in one transaction with
-  // one prepared statement; returns how many rows were written. On error
-  // nothing of the batch is written.
+  // one prepared statement, kept across calls (prepared on first use);
+  // returns how many rows were written. On error nothing of the batch is
+  // written.
   Result<int64_t> WriteEvents(const std::vector<models::ProcessEvent>& events);
 
   // Deletes process history and events older than retention_days, keeping
@@ -138,8 +139,12 @@ class EventStore {
                         const ImageDigest& image);
   Status InsertState(ScanWrite& w, const models::ProcessRecord& p, OpenInstance& inst);
   Status CloseExited(ScanWrite& w);
+  // WriteEvents' INSERT, prepared once per store.
+  Result<Statement*> EventInsert();
 
   std::unique_ptr<Database> db_;
+  // Declared after db_: destroyed (finalized) before the connection closes.
+  std::optional<Statement> insert_event_;
   bool cache_loaded_ = false;
   // Instances open (not yet seen to exit), updated in place by each scan.
   std::unordered_map<Key, OpenInstance, KeyHash> open_;

@@ -490,7 +490,8 @@ TEST(StoreTest, ExecEventsKeepTheirContextAndParent) {
   e.effective_uid = 0;
   e.effective_gid = 0;
   e.cred_change = true;
-  e.env = std::vector<std::pair<std::string, std::string>>{{"LD_PRELOAD", "/tmp/x.so"}, {"HISTFILE", "/dev/null"}};
+  e.env = std::vector<std::pair<std::string, std::string>>{{"LD_PRELOAD", "/tmp/x.so"},
+                                                           {"HISTFILE", "/dev/null"}};
   e.env_truncated = false;
   e.args_truncated = true;
   e.parent_exe_path = "/usr/bin/bash";
@@ -521,6 +522,72 @@ TEST(StoreTest, ExecEventsKeepTheirContextAndParent) {
       "WHERE event_type = 'exit'");
   ASSERT_TRUE(exit_row.ok() && *exit_row);
   EXPECT_EQ(**exit_row, "[null,null,null,null,null,null]");
+}
+
+models::ProcessEvent Event(int64_t pid, std::string type) {
+  models::ProcessEvent e;
+  e.event_time_ms = 1'700'000'000'000 + pid;
+  e.event_type = std::move(type);
+  e.pid = pid;
+  return e;
+}
+
+// The prepared INSERT statements into process_events the connection holds.
+std::vector<sqlite3_stmt*> EventInserts(Database& db) {
+  std::vector<sqlite3_stmt*> out;
+  for (sqlite3_stmt* st = sqlite3_next_stmt(db.raw(), nullptr); st != nullptr;
+       st = sqlite3_next_stmt(db.raw(), st)) {
+    if (std::string(sqlite3_sql(st)).rfind("INSERT INTO process_events", 0) == 0) out.push_back(st);
+  }
+  return out;
+}
+
+// Issue 16: the INSERT is prepared once for the store and reused by every
+// batch, not parsed and planned again for each (an idle host writes a batch
+// of a few rows every 200 ms).
+TEST(StoreTest, EventBatchesShareOnePreparedInsert) {
+  TempDir dir;
+  auto store = EventStore::Open(Rw(dir.File("events.db")));
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  ASSERT_TRUE((*store)->WriteEvents({Event(1, "exec"), Event(1, "exit"), Event(2, "exec")}).ok());
+  ASSERT_TRUE((*store)->WriteEvents({Event(3, "exec"), Event(2, "exit")}).ok());
+  Database& db = (*store)->db();
+  const std::vector<sqlite3_stmt*> inserts = EventInserts(db);
+  ASSERT_EQ(inserts.size(), 1u);
+  EXPECT_EQ(sqlite3_stmt_status(inserts[0], SQLITE_STMTSTATUS_RUN, 0), 5);
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_events"), 5);
+}
+
+// A batch that fails part-way (a row the table refuses) writes nothing and
+// leaves nothing of its rows bound for the next batch.
+TEST(StoreTest, AFailedEventBatchLeavesTheSharedInsertClean) {
+  TempDir dir;
+  auto store = EventStore::Open(Rw(dir.File("events.db")));
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  models::ProcessEvent first = Event(10, "exit");
+  first.exit_code = 7;
+  first.cwd = "/left/over";
+  models::ProcessEvent refused = Event(11, "not-a-type");  // CHECK(event_type IN ...)
+  EXPECT_FALSE((*store)->WriteEvents({first, refused}).ok());
+  Database& db = (*store)->db();
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_events"), 0);
+  ASSERT_TRUE((*store)->WriteEvents({Event(12, "exit")}).ok());
+  auto row = db.QueryText("SELECT json_array(pid, exit_code, cwd) FROM process_events");
+  ASSERT_TRUE(row.ok() && *row) << row.status().message();
+  EXPECT_EQ(**row, "[12,null,null]");
+}
+
+// Issue 16: process_events keeps its time and (pid, time) indexes but not
+// the exe_path one, a random text key paid on every exec and exit row.
+TEST(StoreTest, EventsAreIndexedByTimeAndPidOnly) {
+  TempDir dir;
+  auto store = EventStore::Open(Rw(dir.File("events.db")));
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  auto names = (*store)->db().QueryText(
+      "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE type = 'index'"
+      " AND tbl_name = 'process_events' AND sql IS NOT NULL ORDER BY name)");
+  ASSERT_TRUE(names.ok() && *names) << names.status().message();
+  EXPECT_EQ(**names, "idx_process_events_pid,idx_process_events_time");
 }
 
 }  // namespace
