@@ -103,33 +103,31 @@ struct Exec {
   bool long_lived = false;
 };
 
-// First receipt time per pid on one channel (stored alerts or stdout lines).
+// Receipts per pid on one channel (stored alerts or stdout lines): the time
+// of the first and how many there were.
 class Receipts {
  public:
+  struct Seen {
+    int64_t first_ns = 0;
+    int64_t count = 0;
+  };
   void Add(pid_t pid, int64_t ns) {
     std::lock_guard lock(mu_);
-    auto [it, fresh] = first_.try_emplace(pid, ns);
-    if (!fresh) ++duplicates_;
-    ++count_;
+    Seen& s = seen_[pid];
+    if (s.count++ == 0) s.first_ns = ns;
   }
-  std::map<pid_t, int64_t> first() const {
+  std::map<pid_t, Seen> seen() const {
     std::lock_guard lock(mu_);
-    return first_;
+    return seen_;
   }
-  int64_t duplicates() const {
+  size_t pids() const {
     std::lock_guard lock(mu_);
-    return duplicates_;
-  }
-  int64_t count() const {
-    std::lock_guard lock(mu_);
-    return count_;
+    return seen_.size();
   }
 
  private:
   mutable std::mutex mu_;
-  std::map<pid_t, int64_t> first_;
-  int64_t duplicates_ = 0;
-  int64_t count_ = 0;
+  std::map<pid_t, Seen> seen_;
 };
 
 // The pid an alert is about: raw_data.pid, else its first affected process.
@@ -289,15 +287,24 @@ int64_t WaitEventsStored(const std::string& db_path, int round, int64_t expected
   return last;
 }
 
-// Waits until every matching exec has both receipts, or neither channel
+// How many of `wanted` have a receipt.
+int64_t CountReceived(const Receipts& r, const std::set<pid_t>& wanted) {
+  int64_t n = 0;
+  for (const auto& [pid, seen] : r.seen()) n += wanted.count(pid);
+  return n;
+}
+
+// Waits until every matching exec of the storm has both receipts (other
+// processes running from /tmp on the host do not count), or neither channel
 // gained one for `quiet_secs`.
-void WaitAlerts(const Receipts& stored, const Receipts& printed, int64_t matching, int quiet_secs) {
+void WaitAlerts(const Receipts& stored, const Receipts& printed, const std::set<pid_t>& wanted,
+                int quiet_secs) {
   int64_t last = -1;
   auto quiet_since = std::chrono::steady_clock::now();
+  const auto want = static_cast<int64_t>(wanted.size());
   while (!g_interrupted) {
-    const int64_t s = static_cast<int64_t>(stored.first().size()),
-                  p = static_cast<int64_t>(printed.first().size());
-    if (s >= matching && p >= matching) return;
+    const int64_t s = CountReceived(stored, wanted), p = CountReceived(printed, wanted);
+    if (s >= want && p >= want) return;
     if (s + p != last) {
       last = s + p;
       quiet_since = std::chrono::steady_clock::now();
@@ -356,25 +363,25 @@ std::string PrepareRoundDir(const Options& o, const std::string& dir) {
 
 // Fills the latency and miss figures of `r` from the receipts.
 void Score(const std::vector<Exec>& plan, const Receipts& stored, const Receipts& printed, Round* r) {
-  const auto st = stored.first(), out = printed.first();
+  const auto st = stored.seen(), out = printed.seen();
   for (const Exec& e : plan) {
     if (!e.matching || e.pid <= 0) continue;
     ++r->matching;
     const bool is_short = !e.long_lived && e.lifetime_ns < 1'000'000;
     if (is_short) ++r->short_matching;
     if (auto it = st.find(e.pid); it != st.end()) {
-      r->to_store_ms.push_back(static_cast<double>(it->second - e.spawned_ns) / 1e6);
+      r->to_store_ms.push_back(static_cast<double>(it->second.first_ns - e.spawned_ns) / 1e6);
+      r->duplicate_alerts += it->second.count - 1;
     } else {
       ++r->missed_store;
       if (is_short) ++r->missed_short;
     }
     if (auto it = out.find(e.pid); it != out.end()) {
-      r->to_stdout_ms.push_back(static_cast<double>(it->second - e.spawned_ns) / 1e6);
+      r->to_stdout_ms.push_back(static_cast<double>(it->second.first_ns - e.spawned_ns) / 1e6);
     } else {
       ++r->missed_stdout;
     }
   }
-  r->duplicate_alerts = stored.duplicates();
 }
 
 // The daemons of one round; everything is stopped by the destructor.
@@ -441,7 +448,10 @@ Round RunRound(const Options& o, const std::string& tmp, int round) {
     r.auditd_cpu_s = CpuSeconds(auditd_pid) - au0;
   }
   const int quiet = o.quiet_secs > 0 ? o.quiet_secs : 2 * o.detection_interval + 15;
-  WaitAlerts(stored, printed, o.matching, quiet);
+  std::set<pid_t> wanted;
+  for (const Exec& e : plan)
+    if (e.matching && e.pid > 0) wanted.insert(e.pid);
+  WaitAlerts(stored, printed, wanted, quiet);
   r.agent_cpu_s = TreeCpuSeconds(d.agent) - ag0;
 
   StopGroup(d.agent);  // its stdout closes: the reader ends
