@@ -103,20 +103,23 @@ struct Exec {
   bool long_lived = false;
 };
 
-// Receipts per pid on one channel (stored alerts or stdout lines): the time
-// of the first and how many there were.
+// Receipts per matching exec (its index in the storm's plan) on one channel
+// (stored alerts or stdout lines): the time of the first and how many there
+// were. Execs are told apart by their executable's path, a hard link of its
+// own per matching exec (bin/m<index>): pids are reused within a round
+// (pid_max is 32768 on many hosts).
 class Receipts {
  public:
   struct Seen {
     int64_t first_ns = 0;
     int64_t count = 0;
   };
-  void Add(pid_t pid, int64_t ns) {
+  void Add(int64_t index, int64_t ns) {
     std::lock_guard lock(mu_);
-    Seen& s = seen_[pid];
+    Seen& s = seen_[index];
     if (s.count++ == 0) s.first_ns = ns;
   }
-  std::map<pid_t, Seen> seen() const {
+  std::map<int64_t, Seen> seen() const {
     std::lock_guard lock(mu_);
     return seen_;
   }
@@ -127,24 +130,35 @@ class Receipts {
 
  private:
   mutable std::mutex mu_;
-  std::map<pid_t, Seen> seen_;
+  std::map<int64_t, Seen> seen_;
 };
 
-// The pid an alert is about: raw_data.pid, else its first affected process.
-std::optional<pid_t> AlertPid(const nlohmann::json& alert) {
+// The plan index of a matching exec from its executable's path
+// (`prefix` is the round's "<dir>/bin/m"), or nullopt for any other program.
+std::optional<int64_t> ExecIndex(std::string_view exe_path, const std::string& prefix) {
+  if (exe_path.size() <= prefix.size() || exe_path.substr(0, prefix.size()) != prefix) return std::nullopt;
+  const std::string_view digits = exe_path.substr(prefix.size());
+  if (digits.find_first_not_of("0123456789") != std::string_view::npos || digits.size() > 9)
+    return std::nullopt;
+  return std::stoll(std::string(digits));
+}
+
+// The executable path an alert is about: raw_data.exe_path, else its first
+// affected process's.
+std::string AlertExe(const nlohmann::json& alert) {
   const auto raw = alert.find("raw_data");
-  if (raw != alert.end() && raw->is_object() && raw->contains("pid") && (*raw)["pid"].is_number_integer())
-    return (*raw)["pid"].get<pid_t>();
+  if (raw != alert.end() && raw->is_object() && raw->contains("exe_path") && (*raw)["exe_path"].is_string())
+    return (*raw)["exe_path"].get<std::string>();
   const auto aff = alert.find("affected_processes");
   if (aff != alert.end() && aff->is_array() && !aff->empty() && (*aff)[0].is_object() &&
-      (*aff)[0].contains("pid") && (*aff)[0]["pid"].is_number_integer())
-    return (*aff)[0]["pid"].get<pid_t>();
-  return std::nullopt;
+      (*aff)[0].contains("exe_path") && (*aff)[0]["exe_path"].is_string())
+    return (*aff)[0]["exe_path"].get<std::string>();
+  return "";
 }
 
 // Reads the agent's stdout until EOF; every complete line is timestamped when
 // the read() that completed it returned.
-void ReadStdout(int fd, const std::string& rule_id, Receipts* out) {
+void ReadStdout(int fd, const std::string& rule_id, const std::string& prefix, Receipts* out) {
   std::string buf;
   char chunk[65536];
   while (true) {
@@ -159,7 +173,7 @@ void ReadStdout(int fd, const std::string& rule_id, Receipts* out) {
                                      buf.begin() + static_cast<std::ptrdiff_t>(nl), nullptr, false);
       start = nl + 1;
       if (!j.is_object() || j.value("rule_id", "") != rule_id) continue;
-      if (auto pid = AlertPid(j)) out->Add(*pid, now);
+      if (auto index = ExecIndex(AlertExe(j), prefix)) out->Add(*index, now);
     }
     buf.erase(0, start);
   }
@@ -168,8 +182,8 @@ void ReadStdout(int fd, const std::string& rule_id, Receipts* out) {
 
 // Polls the store's alerts table every 5 ms (only re-queried when
 // PRAGMA data_version says another connection committed) until `stop`.
-void PollStore(const std::string& db_path, const std::string& rule_id, const std::atomic<bool>* stop,
-               Receipts* out) {
+void PollStore(const std::string& db_path, const std::string& rule_id, const std::string& prefix,
+               const std::atomic<bool>* stop, Receipts* out) {
   using sentinel::storage::Database;
   using sentinel::storage::OpenMode;
   std::unique_ptr<Database> db;
@@ -183,15 +197,16 @@ void PollStore(const std::string& db_path, const std::string& rule_id, const std
     auto version = db->QueryInt("PRAGMA data_version");
     if (!version.ok() || version->value_or(-1) == last_version) continue;
     last_version = version->value_or(-1);
-    auto st =
-        db->Prepare("SELECT id, json_extract(raw_data, '$.pid') FROM alerts WHERE id > ?1 AND rule_id = ?2");
+    auto st = db->Prepare(
+        "SELECT id, json_extract(raw_data, '$.exe_path') FROM alerts WHERE id > ?1 AND rule_id = ?2");
     if (!st.ok() || !st->BindInt(1, last_id).ok() || !st->BindText(2, rule_id).ok()) continue;
     const int64_t now = NowNs();
     while (true) {
       auto row = st->Step();
       if (!row.ok() || !*row) break;
       last_id = st->ColumnInt(0);
-      if (!st->IsNull(1)) out->Add(static_cast<pid_t>(st->ColumnInt(1)), now);
+      if (st->IsNull(1)) continue;
+      if (auto index = ExecIndex(st->ColumnTextView(1), prefix)) out->Add(*index, now);
     }
   }
 }
@@ -235,16 +250,28 @@ std::string Token(int round, size_t i) {
   return "sentinel-lat-" + std::to_string(round) + "-" + std::to_string(i);
 }
 
+// A hard link bin/m<index> of the copy of true (or sleep) for every matching
+// exec: one inode (hashed once), one path per exec. Empty on success.
+std::string LinkMatchingExecs(const std::vector<Exec>& plan, const std::string& bin_dir) {
+  for (size_t i = 0; i < plan.size(); ++i) {
+    if (!plan[i].matching) continue;
+    const std::string from = bin_dir + (plan[i].long_lived ? "/sleep" : "/true");
+    const std::string to = bin_dir + "/m" + std::to_string(i);
+    if (::link(from.c_str(), to.c_str()) != 0) return "linking " + to + ": " + std::strerror(errno);
+  }
+  return "";
+}
+
 // Runs the plan: thread s takes every spawners-th exec. Returns wall seconds.
 double RunStorm(const Options& o, int round, const std::string& bin_dir, std::vector<Exec>* plan) {
-  const std::string truebin = "/bin/true", tmp_true = bin_dir + "/true", tmp_sleep = bin_dir + "/sleep";
+  const std::string truebin = "/bin/true";
   auto worker = [&](int s) {
     std::string sleep_arg = "0.005";
     for (size_t i = static_cast<size_t>(s); i < plan->size() && !g_interrupted;
          i += static_cast<size_t>(o.spawners)) {
       Exec& e = (*plan)[i];
       std::string tok = Token(round, i);
-      const std::string& path = e.long_lived ? tmp_sleep : e.matching ? tmp_true : truebin;
+      const std::string path = e.matching ? bin_dir + "/m" + std::to_string(i) : truebin;
       char* argv[] = {const_cast<char*>(path.c_str()), e.long_lived ? sleep_arg.data() : tok.data(), nullptr};
       if (posix_spawn(&e.pid, path.c_str(), nullptr, nullptr, argv, environ) != 0) {
         e.pid = -1;
@@ -288,16 +315,16 @@ int64_t WaitEventsStored(const std::string& db_path, int round, int64_t expected
 }
 
 // How many of `wanted` have a receipt.
-int64_t CountReceived(const Receipts& r, const std::set<pid_t>& wanted) {
+int64_t CountReceived(const Receipts& r, const std::set<int64_t>& wanted) {
   int64_t n = 0;
-  for (const auto& [pid, seen] : r.seen()) n += wanted.count(pid);
+  for (const auto& [index, seen] : r.seen()) n += static_cast<int64_t>(wanted.count(index));
   return n;
 }
 
 // Waits until every matching exec of the storm has both receipts (other
 // processes running from /tmp on the host do not count), or neither channel
 // gained one for `quiet_secs`.
-void WaitAlerts(const Receipts& stored, const Receipts& printed, const std::set<pid_t>& wanted,
+void WaitAlerts(const Receipts& stored, const Receipts& printed, const std::set<int64_t>& wanted,
                 int quiet_secs) {
   int64_t last = -1;
   auto quiet_since = std::chrono::steady_clock::now();
@@ -315,10 +342,40 @@ void WaitAlerts(const Receipts& stored, const Receipts& printed, const std::set<
   }
 }
 
+// Rows in process_events so far (its highest id); -1 when unreadable.
+int64_t EventRows(const std::string& db_path) {
+  auto db = sentinel::storage::Database::Open(db_path, sentinel::storage::OpenMode::kReadOnly);
+  if (!db.ok()) return -1;
+  auto n = (*db)->QueryInt("SELECT coalesce(MAX(id), 0) FROM process_events");
+  return n.ok() ? n->value_or(0) : -1;
+}
+
+// Exec events procmond stored with an id above `id0`: every exec on the
+// host, the storm's and anything else running meanwhile.
+int64_t ExecEventsAfter(const std::string& db_path, int64_t id0) {
+  auto db = sentinel::storage::Database::Open(db_path, sentinel::storage::OpenMode::kReadOnly);
+  if (!db.ok()) return -1;
+  auto n = (*db)->QueryInt("SELECT COUNT(*) FROM process_events WHERE event_type = 'exec' AND id > " +
+                           std::to_string(id0));
+  return n.ok() ? n->value_or(0) : -1;
+}
+
+// Lines of `path` starting with `prefix` (auditd's EXECVE records).
+int64_t CountLines(const std::string& path, const std::string& prefix) {
+  std::ifstream in(path);
+  std::string line;
+  int64_t n = 0;
+  while (std::getline(in, line)) n += line.rfind(prefix, 0) == 0 ? 1 : 0;
+  return n;
+}
+
 struct Round {
   std::string failure;  // non-empty: the round could not run
   double storm_s = 0;
   int64_t execs = 0, matching = 0, short_matching = 0;
+  // Execs each watcher handled in its CPU window: the storm's plus whatever
+  // else the host ran meanwhile (CPU per exec divides by these).
+  int64_t host_execs_procmond = 0, host_execs_agent = 0, host_execs_auditd = 0;
   int64_t events_expected = 0, events_stored = 0;
   std::vector<double> to_store_ms, to_stdout_ms;
   int64_t missed_store = 0, missed_stdout = 0, missed_short = 0, duplicate_alerts = 0;
@@ -364,19 +421,20 @@ std::string PrepareRoundDir(const Options& o, const std::string& dir) {
 // Fills the latency and miss figures of `r` from the receipts.
 void Score(const std::vector<Exec>& plan, const Receipts& stored, const Receipts& printed, Round* r) {
   const auto st = stored.seen(), out = printed.seen();
-  for (const Exec& e : plan) {
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const Exec& e = plan[i];
     if (!e.matching || e.pid <= 0) continue;
     ++r->matching;
     const bool is_short = !e.long_lived && e.lifetime_ns < 1'000'000;
     if (is_short) ++r->short_matching;
-    if (auto it = st.find(e.pid); it != st.end()) {
+    if (auto it = st.find(static_cast<int64_t>(i)); it != st.end()) {
       r->to_store_ms.push_back(static_cast<double>(it->second.first_ns - e.spawned_ns) / 1e6);
       r->duplicate_alerts += it->second.count - 1;
     } else {
       ++r->missed_store;
       if (is_short) ++r->missed_short;
     }
-    if (auto it = out.find(e.pid); it != out.end()) {
+    if (auto it = out.find(static_cast<int64_t>(i)); it != out.end()) {
       r->to_stdout_ms.push_back(static_cast<double>(it->second.first_ns - e.spawned_ns) / 1e6);
     } else {
       ++r->missed_stdout;
@@ -424,35 +482,43 @@ Round RunRound(const Options& o, const std::string& tmp, int round) {
   Round r;
   const std::string dir = tmp + "/round" + std::to_string(round);
   r.failure = PrepareRoundDir(o, dir);
+  std::vector<Exec> plan = PlanStorm(o);
+  if (r.failure.empty()) r.failure = LinkMatchingExecs(plan, dir + "/bin");
   if (!r.failure.empty()) return r;
   Daemons d;
   r.failure = StartDaemons(o, dir, &r, &d);
   if (!r.failure.empty()) return r;
   Receipts stored, printed;
   std::atomic<bool> stop_poll{false};
-  std::thread reader(ReadStdout, d.stdout_read, o.rule_id, &printed);
+  const std::string prefix = dir + "/bin/m";
+  std::thread reader(ReadStdout, d.stdout_read, o.rule_id, prefix, &printed);
   d.stdout_read = -1;  // the reader closes it
-  std::thread poller(PollStore, dir + "/data/events.db", o.rule_id, &stop_poll, &stored);
+  std::thread poller(PollStore, dir + "/data/events.db", o.rule_id, prefix, &stop_poll, &stored);
 
-  std::vector<Exec> plan = PlanStorm(o);
   const pid_t auditd_pid = d.auditd.pid();
   const double pm0 = CpuSeconds(d.procmond), ag0 = TreeCpuSeconds(d.agent);
   const double au0 = auditd_pid > 0 ? CpuSeconds(auditd_pid) : 0;
+  const std::string db = dir + "/data/events.db";
+  const int64_t id0 = EventRows(db);
+  const int64_t audit0 = auditd_pid > 0 ? CountLines(d.auditd.log(), "type=EXECVE") : 0;
   r.storm_s = RunStorm(o, round, dir + "/bin", &plan);
   r.execs = static_cast<int64_t>(plan.size());
   for (const Exec& e : plan) r.events_expected += e.long_lived ? 0 : 1;
   r.events_stored = WaitEventsStored(dir + "/data/events.db", round, r.events_expected);
   r.procmond_cpu_s = CpuSeconds(d.procmond) - pm0;
+  r.host_execs_procmond = ExecEventsAfter(db, id0);
   if (auditd_pid > 0) {
     d.auditd.WaitQuiet();
     r.auditd_cpu_s = CpuSeconds(auditd_pid) - au0;
+    r.host_execs_auditd = CountLines(d.auditd.log(), "type=EXECVE") - audit0;
   }
   const int quiet = o.quiet_secs > 0 ? o.quiet_secs : 2 * o.detection_interval + 15;
-  std::set<pid_t> wanted;
-  for (const Exec& e : plan)
-    if (e.matching && e.pid > 0) wanted.insert(e.pid);
+  std::set<int64_t> wanted;
+  for (size_t i = 0; i < plan.size(); ++i)
+    if (plan[i].matching && plan[i].pid > 0) wanted.insert(static_cast<int64_t>(i));
   WaitAlerts(stored, printed, wanted, quiet);
   r.agent_cpu_s = TreeCpuSeconds(d.agent) - ag0;
+  r.host_execs_agent = ExecEventsAfter(db, id0);
 
   StopGroup(d.agent);  // its stdout closes: the reader ends
   d.agent = -1;
@@ -483,14 +549,6 @@ int64_t ContextSwitches(pid_t pid) {
     }
   }
   return total;
-}
-
-// Rows in process_events so far (its highest id); -1 when unreadable.
-int64_t EventRows(const std::string& db_path) {
-  auto db = sentinel::storage::Database::Open(db_path, sentinel::storage::OpenMode::kReadOnly);
-  if (!db.ok()) return -1;
-  auto n = (*db)->QueryInt("SELECT coalesce(MAX(id), 0) FROM process_events");
-  return n.ok() ? n->value_or(0) : -1;
 }
 
 // --idle: the daemons as the storm rounds start them (auditd off), left
@@ -557,7 +615,8 @@ void PrintRound(int i, const Round& r) {
       "  exec->stored  p50 %.1f ms  p99 %.1f ms  max %.1f ms  missed %lld (of them < 1 ms: %lld), "
       "duplicate alerts %lld\n"
       "  exec->stdout  p50 %.1f ms  p99 %.1f ms  max %.1f ms  missed %lld\n"
-      "  CPU per exec: procmond %.1f us, agent %.1f us, auditd %s",
+      "  CPU per exec (host execs in the window: procmond %lld, agent %lld, auditd %lld): procmond %.1f us, "
+      "agent %.1f us, auditd %s",
       i, static_cast<long long>(r.execs), r.storm_s, static_cast<double>(r.execs) / r.storm_s,
       static_cast<long long>(r.matching), static_cast<long long>(r.short_matching),
       static_cast<long long>(r.events_stored), static_cast<long long>(r.events_expected),
@@ -565,11 +624,12 @@ void PrintRound(int i, const Round& r) {
       static_cast<long long>(r.missed_store), static_cast<long long>(r.missed_short),
       static_cast<long long>(r.duplicate_alerts), Percentile(r.to_stdout_ms, 0.5),
       Percentile(r.to_stdout_ms, 0.99), Percentile(r.to_stdout_ms, 1.0),
-      static_cast<long long>(r.missed_stdout), PerExecUs(r.procmond_cpu_s, r.execs),
-      PerExecUs(r.agent_cpu_s, r.execs),
+      static_cast<long long>(r.missed_stdout), static_cast<long long>(r.host_execs_procmond),
+      static_cast<long long>(r.host_execs_agent), static_cast<long long>(r.host_execs_auditd),
+      PerExecUs(r.procmond_cpu_s, r.host_execs_procmond), PerExecUs(r.agent_cpu_s, r.host_execs_agent),
       r.auditd_cpu_s < 0
           ? ("not run" + (r.auditd_note.empty() ? "" : ": " + r.auditd_note)).c_str()
-          : (std::to_string(PerExecUs(r.auditd_cpu_s, r.execs)).substr(0, 6) + " us (saw " +
+          : (std::to_string(PerExecUs(r.auditd_cpu_s, r.host_execs_auditd)).substr(0, 6) + " us (saw " +
              std::to_string(r.auditd_seen) + " token execs, lost " + std::to_string(r.auditd_lost) + ")")
                 .c_str());
   std::printf("\n");
@@ -599,12 +659,16 @@ void PrintSummary(const Options& o, const std::vector<Round>& rounds) {
     return MedianOf(rounds,
                     [&](const Round& r) { return Percentile(store ? r.to_store_ms : r.to_stdout_ms, q); });
   };
-  const double pm = MedianOf(rounds, [](const Round& r) { return PerExecUs(r.procmond_cpu_s, r.execs); });
-  const double ag = MedianOf(rounds, [](const Round& r) { return PerExecUs(r.agent_cpu_s, r.execs); });
-  const double both =
-      MedianOf(rounds, [](const Round& r) { return PerExecUs(r.procmond_cpu_s + r.agent_cpu_s, r.execs); });
+  const double pm =
+      MedianOf(rounds, [](const Round& r) { return PerExecUs(r.procmond_cpu_s, r.host_execs_procmond); });
+  const double ag =
+      MedianOf(rounds, [](const Round& r) { return PerExecUs(r.agent_cpu_s, r.host_execs_agent); });
+  const double both = MedianOf(rounds, [](const Round& r) {
+    return PerExecUs(r.procmond_cpu_s, r.host_execs_procmond) + PerExecUs(r.agent_cpu_s, r.host_execs_agent);
+  });
   const bool have_auditd = MedianOf(rounds, [](const Round& r) { return r.auditd_cpu_s; }) >= 0 && o.auditd;
-  const double au = MedianOf(rounds, [](const Round& r) { return PerExecUs(r.auditd_cpu_s, r.execs); });
+  const double au =
+      MedianOf(rounds, [](const Round& r) { return PerExecUs(r.auditd_cpu_s, r.host_execs_auditd); });
   std::printf(
       "\nalert latency: %d benign + %d matching execs per round (every %d-th matching one lives ~5 ms), %d "
       "spawners, %ld CPUs, detection.interval_secs %d, %lld of %d rounds ran; medians over rounds\n\n",
