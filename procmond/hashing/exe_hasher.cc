@@ -72,19 +72,6 @@ void ExeHasher::Insert(Entry e) {
   }
 }
 
-std::optional<ExeHasher::Outcome> ExeHasher::Cached(const struct stat& st) {
-  auto it = index_.find(KeyOf(st));
-  if (it == index_.end()) return std::nullopt;
-  lru_.splice(lru_.begin(), lru_, it->second);
-  const Entry& e = *it->second;
-  if (!e.skipped.empty()) return Skip(e.skipped, e.detail);
-  ++counters_.hits;
-  Outcome o;
-  o.sha256 = e.sha256;
-  o.cache_hit = true;
-  return o;
-}
-
 ExeHasher::Outcome ExeHasher::Hash(int dirfd, const char* path) {
   // stat() through the link first: on a hit the file is never opened.
   struct stat st {};
@@ -93,17 +80,16 @@ ExeHasher::Outcome ExeHasher::Hash(int dirfd, const char* path) {
     return Skip(ReasonForErrno(err), ErrnoError(err, "stat").message());
   }
   if (!S_ISREG(st.st_mode)) return Skip(kHashSkipNotRegular, "not a regular file");
-  if (auto hit = Cached(st)) return *std::move(hit);
-  return HashMiss(dirfd, path, st, /*expected=*/false);
-}
-
-ExeHasher::Outcome ExeHasher::HashKnown(int dirfd, const char* path, const struct stat& known) {
-  if (!S_ISREG(known.st_mode)) return Skip(kHashSkipNotRegular, "not a regular file");
-  if (auto hit = Cached(known)) return *std::move(hit);
-  return HashMiss(dirfd, path, known, /*expected=*/true);
-}
-
-ExeHasher::Outcome ExeHasher::HashMiss(int dirfd, const char* path, const struct stat& st, bool expected) {
+  if (auto it = index_.find(KeyOf(st)); it != index_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second);
+    const Entry& e = *it->second;
+    if (!e.skipped.empty()) return Skip(e.skipped, e.detail);
+    ++counters_.hits;
+    Outcome o;
+    o.sha256 = e.sha256;
+    o.cache_hit = true;
+    return o;
+  }
   if (static_cast<uint64_t>(st.st_size) > max_hash_bytes_) {
     // Not cached: the stat above already decides it without reading.
     return Skip(kHashSkipTooLarge,
@@ -133,9 +119,6 @@ ExeHasher::Outcome ExeHasher::HashMiss(int dirfd, const char* path, const struct
   // the image between the stat and the open).
   if (!S_ISREG(before.st_mode)) {
     return Skip(kHashSkipNotRegular, "not a regular file");
-  }
-  if (expected && !(KeyOf(before) == KeyOf(st))) {
-    return Skip(kHashSkipChanged, "the file is no longer the one the caller identified");
   }
   if (static_cast<uint64_t>(before.st_size) > max_hash_bytes_) {
     return Skip(kHashSkipTooLarge, std::to_string(before.st_size) + " bytes > max_hash_bytes " +

@@ -71,15 +71,6 @@ class ExeHasher {
   // `skipped` set.
   Outcome Hash(int dirfd, const char* path);
 
-  // Hash() for a caller that already knows the file's identity: `known` is a
-  // stat() of `path` the caller made (the real-time writer stats
-  // /proc/PID/exe to compare it with the exec's path), or the identity the
-  // kernel reported for the exec'd file (st_dev, st_ino, st_size, st_mtim,
-  // st_ctim, st_mode). A cache hit costs no system call; a miss opens
-  // `path` and hashes it only if the opened file still has that identity
-  // (else kHashSkipChanged), so a stale `known` never caches a wrong digest.
-  Outcome HashKnown(int dirfd, const char* path, const struct stat& known);
-
   const Counters& counters() const { return counters_; }
   void ResetCounters() { counters_ = {}; }
   size_t cache_size() const { return index_.size(); }
@@ -105,11 +96,6 @@ class ExeHasher {
   };
   static Key KeyOf(const struct stat& st);
   Outcome Skip(std::string reason, std::string detail);
-  // The cached outcome for `st`'s key, if any (moved to the LRU front).
-  std::optional<Outcome> Cached(const struct stat& st);
-  // Opens, hashes and caches a file not in the cache. `expected`: refuse a
-  // file whose identity differs from it (HashKnown).
-  Outcome HashMiss(int dirfd, const char* path, const struct stat& st, bool expected);
   void Insert(Entry e);
 
   uint64_t max_hash_bytes_;

@@ -96,61 +96,6 @@ TEST(ExeHasherTest, SameInodeThroughAnotherNameIsAHit) {
   EXPECT_EQ(h.counters().hits, 2);
 }
 
-// HashKnown with the identity the caller already has: a cached file is
-// served without touching the path at all (here it no longer exists).
-TEST(ExeHasherTest, KnownIdentityHitNeedsNoAccessToThePath) {
-  TempDir dir;
-  const std::string path = dir.File("bin");
-  WriteFile(path, "payload");
-  struct stat st {};
-  ASSERT_EQ(::stat(path.c_str(), &st), 0);
-  ExeHasher h(1024);
-  const ExeHasher::Outcome first = h.HashKnown(AT_FDCWD, path.c_str(), st);
-  ASSERT_TRUE(first.sha256) << first.skipped << " " << first.detail;
-  EXPECT_FALSE(first.cache_hit);
-  EXPECT_EQ(*first.sha256, crypto::Sha256Hex("payload"));
-
-  const std::string moved = dir.File("moved");
-  ASSERT_EQ(::rename(path.c_str(), moved.c_str()), 0);  // the old path now leads nowhere
-  const ExeHasher::Outcome again = h.HashKnown(AT_FDCWD, path.c_str(), st);
-  ASSERT_TRUE(again.sha256) << again.skipped << " " << again.detail;
-  EXPECT_TRUE(again.cache_hit);
-  EXPECT_EQ(*again.sha256, *first.sha256);
-  // The plain Hash() of the same path stats it and finds nothing.
-  EXPECT_EQ(h.Hash(AT_FDCWD, path.c_str()).skipped, kHashSkipGone);
-  EXPECT_EQ(h.counters().misses, 1);
-  EXPECT_EQ(h.counters().hits, 1);
-}
-
-// A stale identity (the file was replaced after the caller's stat) is never
-// cached with the new content's digest: the miss refuses the changed file.
-TEST(ExeHasherTest, KnownIdentityOfAReplacedFileIsRefused) {
-  TempDir dir;
-  const std::string path = dir.File("bin");
-  WriteFile(path, "old content");
-  struct stat old_st {};
-  ASSERT_EQ(::stat(path.c_str(), &old_st), 0);
-  WriteFile(dir.File("new"), "new content, another inode");
-  ASSERT_EQ(::rename(dir.File("new").c_str(), path.c_str()), 0);
-  ExeHasher h(1024);
-  const ExeHasher::Outcome o = h.HashKnown(AT_FDCWD, path.c_str(), old_st);
-  EXPECT_FALSE(o.sha256);
-  EXPECT_EQ(o.skipped, kHashSkipChanged);
-  EXPECT_EQ(h.cache_size(), 0u);
-  // The file as it is now hashes normally.
-  const ExeHasher::Outcome now = h.Hash(AT_FDCWD, path.c_str());
-  ASSERT_TRUE(now.sha256);
-  EXPECT_EQ(*now.sha256, crypto::Sha256Hex("new content, another inode"));
-}
-
-TEST(ExeHasherTest, KnownIdentityOfANonRegularFileIsSkipped) {
-  TempDir dir;
-  struct stat st {};
-  ASSERT_EQ(::stat(dir.path().c_str(), &st), 0);
-  ExeHasher h(1024);
-  EXPECT_EQ(h.HashKnown(AT_FDCWD, dir.path().c_str(), st).skipped, kHashSkipNotRegular);
-}
-
 // An in-place rewrite of the same size with mtime set back is still seen:
 // ctime is part of the key and cannot be set back.
 TEST(ExeHasherTest, RewriteWithRestoredMtimeIsRehashed) {
