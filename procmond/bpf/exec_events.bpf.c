@@ -97,7 +97,10 @@ static __always_inline void fill_header(struct sentinel_event* e, __u32 type, st
   e->exit_code = 0;
   e->cgroup_id = bpf_get_current_cgroup_id();
   e->start_boottime_ns = BPF_CORE_READ(task, start_boottime);
-  e->parent_start_boottime_ns = BPF_CORE_READ(task, real_parent, start_boottime);
+  // The parent PROCESS's start: real_parent is the thread that forked, which
+  // in a multi-threaded parent (a Go or Java service, a thread pool) is not
+  // the group leader whose start time /proc and the scans give the process.
+  e->parent_start_boottime_ns = BPF_CORE_READ(task, real_parent, group_leader, start_boottime);
   BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
 }
 
@@ -310,7 +313,7 @@ int BPF_PROG(sentinel_fork, struct task_struct* parent, struct task_struct* chil
   }
   fill_header(e, SENTINEL_EVENT_FORK, child);
   e->ppid = BPF_CORE_READ(parent, tgid);
-  e->parent_start_boottime_ns = BPF_CORE_READ(parent, start_boottime);
+  e->parent_start_boottime_ns = BPF_CORE_READ(parent, group_leader, start_boottime);
   bpf_ringbuf_submit(e, wakeup_flag());
   return 0;
 }

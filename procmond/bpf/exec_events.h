@@ -62,7 +62,7 @@ struct sentinel_event {
   __s32 exit_code;  // exit: wait(2) status (code << 8 | signal)
   __u64 cgroup_id;
   __u64 start_boottime_ns;         // task->start_boottime (what the scan's task iterator reads)
-  __u64 parent_start_boottime_ns;  // the real parent's start_boottime
+  __u64 parent_start_boottime_ns;  // the real parent process's (group leader's) start_boottime
   char comm[SENTINEL_EXEC_COMM_LEN];
   // exec only from here on
   __u32 argc;      // bprm->argc

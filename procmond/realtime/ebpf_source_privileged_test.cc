@@ -19,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -223,6 +224,39 @@ TEST(EbpfExecContextTest, ParentFieldsFromTheParentsOwnExecAndFromProc) {
   EXPECT_EQ(true_row->parent_command_line, (std::vector<std::string>{"/bin/sh", "-c", script}));
   EXPECT_EQ(true_row->parent_start_time_ms, sh_row->start_time_ms);
   EXPECT_EQ(true_row->name, "true");
+}
+
+// A multi-threaded parent (a Go or Java service) forks from any thread: the
+// kernel's real_parent is then that thread, whose own start time is not the
+// process's. The parent must still be resolved, with the process's start.
+TEST(EbpfExecContextTest, ParentThatForksFromASecondThreadIsResolvedWithItsProcessStart) {
+  CAPTURE_OR_SKIP(cap);
+  const std::string tok = Token("thread-parent");
+  pid_t child = -1;
+  std::optional<RealtimeEvent> ev;
+  // The thread lives until the exec is captured: once it ends, the kernel
+  // reparents the child to another thread of this process.
+  std::thread([&] {
+    child = ForkExec([] { return 0; }, {"/bin/true", tok});
+    if (child > 0) ev = cap->WaitExec(child);
+  }).join();
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(Reap(child), 0);
+  ASSERT_TRUE(ev.has_value());
+  EXPECT_EQ(ev->ppid, ::getpid());
+
+  RealtimeStats stats;
+  EventWriterOptions opts;
+  opts.hash_executables = false;
+  EventWriter w([](const std::vector<models::ProcessEvent>& r) { return Result<int64_t>(int64_t(r.size())); },
+                &stats, opts);
+  const models::ProcessEvent row = w.ToRow(*ev);
+  std::string scratch;
+  auto self = ReadProcIdentity("/proc", ::getpid(), &scratch);
+  ASSERT_TRUE(self.has_value());
+  EXPECT_EQ(row.parent_start_time_ms, ProcessBootClock().StartTimeMsFromTicks(self->start_ticks));
+  EXPECT_EQ(row.parent_exe_path, ReadLinkText("/proc/self/exe"));
+  EXPECT_EQ(row.parent_name, self->comm);
 }
 
 TEST(EbpfExecContextTest, LoginUidSetBeforeTheExec) {
