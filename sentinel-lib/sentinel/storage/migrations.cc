@@ -354,6 +354,15 @@ constexpr std::string_view kEvents5 = R"sql(
 DROP INDEX IF EXISTS idx_process_events_exe;
 )sql";
 
+// The execs of download tools, by time: a partial index (only those rows
+// carry an entry, so an exec storm of anything else pays nothing for it)
+// that lets proc-download-then-exec-chain read a minute of download history
+// per batch without visiting every exec of that minute (decision 56).
+constexpr std::string_view kEvents6 = R"sql(
+CREATE INDEX idx_process_events_download_tools ON process_events(event_time_ms)
+  WHERE event_type = 'exec' AND name IN ('curl', 'wget', 'fetch', 'aria2c', 'tftp', 'ftp', 'lwp-download');
+)sql";
+
 constexpr Migration kEventMigrations[] = {
     {1, "initial event store: incremental process history, events, rules, alerts, deliveries, DLQ", kEvents1},
     {2, "detection_rules.enabled_override; process_instances.command_text", kEvents2},
@@ -365,6 +374,7 @@ constexpr Migration kEventMigrations[] = {
      "detection_rules.evaluated_on, detection_cursors",
      kEvents4},
     {5, "process_events without the exe_path index (per-row write cost under exec storms)", kEvents5},
+    {6, "partial index of download-tool execs by time (proc-download-then-exec-chain)", kEvents6},
 };
 constexpr Migration kAuditMigrations[] = {
     {1, "initial audit ledger", kAudit1},
