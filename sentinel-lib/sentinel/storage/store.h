@@ -139,12 +139,14 @@ class EventStore {
                         const ImageDigest& image);
   Status InsertState(ScanWrite& w, const models::ProcessRecord& p, OpenInstance& inst);
   Status CloseExited(ScanWrite& w);
-  // WriteEvents' INSERT, prepared once per store.
-  Result<Statement*> EventInsert();
+  // WriteEvents' INSERTs (one row; kEventRowsPerInsert rows), prepared once per store.
+  static constexpr int kEventRowsPerInsert = 16;
+  Result<Statement*> EventInsert(bool many);
 
   std::unique_ptr<Database> db_;
   // Declared after db_: destroyed (finalized) before the connection closes.
   std::optional<Statement> insert_event_;
+  std::optional<Statement> insert_events_;
   bool cache_loaded_ = false;
   // Instances open (not yet seen to exit), updated in place by each scan.
   std::unordered_map<Key, OpenInstance, KeyHash> open_;

@@ -577,6 +577,34 @@ TEST(StoreTest, AFailedEventBatchLeavesTheSharedInsertClean) {
   EXPECT_EQ(**row, "[12,null,null]");
 }
 
+// Rows go 16 to an INSERT while there are that many, the rest one by one:
+// every row is stored once, in order, with its own values.
+TEST(StoreTest, LargeEventBatchesKeepEveryRowInOrder) {
+  TempDir dir;
+  auto store = EventStore::Open(Rw(dir.File("events.db")));
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  std::vector<models::ProcessEvent> batch;
+  std::string expected;
+  for (int64_t pid = 1; pid <= 41; ++pid) {
+    batch.push_back(Event(pid, pid % 2 ? "exec" : "exit"));
+    batch.back().command_line = std::vector<std::string>{"p" + std::to_string(pid)};
+    expected += (expected.empty() ? "" : ",") + std::to_string(pid) + ":p" + std::to_string(pid);
+  }
+  ASSERT_EQ(*(*store)->WriteEvents(batch), 41);
+  Database& db = (*store)->db();
+  auto rows = db.QueryText("SELECT group_concat(pid || ':' || command_text, ',') FROM "
+                           "(SELECT pid, command_text FROM process_events ORDER BY id)");
+  ASSERT_TRUE(rows.ok() && *rows);
+  EXPECT_EQ(**rows, expected);
+  // A bad row inside a group of 16 leaves none of the batch behind.
+  batch[20].event_type = "not-a-type";
+  EXPECT_FALSE((*store)->WriteEvents(batch).ok());
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_events"), 41);
+  batch[20].event_type = "exec";
+  ASSERT_EQ(*(*store)->WriteEvents(batch), 41);
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_events"), 82);
+}
+
 // Issue 16: process_events keeps its time and (pid, time) indexes but not
 // the exe_path one, a random text key paid on every exec and exit row; the
 // one other index is partial and holds only download-tool execs.
