@@ -6,12 +6,36 @@
 
 namespace sentinel::models {
 
+namespace {
+
+// Printable ASCII without '"' and '\\': the JSON string is the bytes quoted.
+bool PlainJsonString(const std::string& s) {
+  for (unsigned char c : s) {
+    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::string EncodeCommandLine(const std::vector<std::string>& argv) {
   // Arguments are attacker-controlled bytes; invalid UTF-8 is replaced so the
-  // column is always valid JSON text.
-  nlohmann::json arr = nlohmann::json::array();
-  for (const auto& a : argv) arr.push_back(IsValidUtf8(a) ? a : SanitizeUtf8(a));
-  return arr.dump();
+  // column is always valid JSON text. Written as nlohmann::json::dump writes
+  // an array, with the common plain argument copied as it is (this runs for
+  // every exec event procmond stores).
+  std::string out = "[";
+  for (const auto& a : argv) {
+    if (out.size() > 1) out += ',';
+    if (PlainJsonString(a)) {
+      out += '"';
+      out += a;
+      out += '"';
+    } else {
+      out += nlohmann::json(IsValidUtf8(a) ? a : SanitizeUtf8(a)).dump();
+    }
+  }
+  out += ']';
+  return out;
 }
 
 std::string JoinCommandLine(const std::vector<std::string>& argv) {
