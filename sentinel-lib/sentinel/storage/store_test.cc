@@ -592,8 +592,9 @@ TEST(StoreTest, LargeEventBatchesKeepEveryRowInOrder) {
   }
   ASSERT_EQ(*(*store)->WriteEvents(batch), 41);
   Database& db = (*store)->db();
-  auto rows = db.QueryText("SELECT group_concat(pid || ':' || command_text, ',') FROM "
-                           "(SELECT pid, command_text FROM process_events ORDER BY id)");
+  auto rows = db.QueryText(
+      "SELECT group_concat(pid || ':' || command_text, ',') FROM "
+      "(SELECT pid, command_text FROM process_events ORDER BY id)");
   ASSERT_TRUE(rows.ok() && *rows);
   EXPECT_EQ(**rows, expected);
   // A bad row inside a group of 16 leaves none of the batch behind.
@@ -624,9 +625,10 @@ TEST(StoreTest, EventsAreIndexedByTimeAndPidOnlyPlusThePartialDownloadToolIndex)
   other.name = "true";
   exit.name = "curl";
   ASSERT_TRUE((*store)->WriteEvents({curl, other, exit}).ok());
-  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_events INDEXED BY idx_process_events_download_tools "
-                      "WHERE event_time_ms > 0 AND event_type = 'exec' AND name IN ('curl', 'wget', 'fetch', "
-                      "'aria2c', 'tftp', 'ftp', 'lwp-download')"),
+  EXPECT_EQ(Count(db,
+                  "SELECT count(*) FROM process_events INDEXED BY idx_process_events_download_tools "
+                  "WHERE event_time_ms > 0 AND event_type = 'exec' AND name IN ('curl', 'wget', 'fetch', "
+                  "'aria2c', 'tftp', 'ftp', 'lwp-download')"),
             1);
 }
 
