@@ -11,6 +11,7 @@
 #include "procmond/platform/linux/proc_parsers.h"
 #include "procmond/realtime/decode.h"
 #include "sentinel/base/files.h"
+#include "sentinel/base/strings.h"
 
 namespace sentinel::procmond {
 
@@ -35,31 +36,6 @@ std::optional<std::string> ReadLinkText(const std::string& path) {
   const ssize_t n = ::readlink(path.c_str(), buf, sizeof(buf));
   if (n <= 0) return std::nullopt;
   return std::string(buf, static_cast<size_t>(n));
-}
-
-std::optional<int64_t> StatusField(std::string_view status, std::string_view key, int index) {
-  size_t pos = 0;
-  while (pos < status.size()) {
-    size_t eol = status.find('\n', pos);
-    if (eol == std::string_view::npos) eol = status.size();
-    std::string_view line = status.substr(pos, eol - pos);
-    pos = eol + 1;
-    if (line.substr(0, key.size()) != key || line.size() <= key.size() || line[key.size()] != ':') continue;
-    std::string_view v = line.substr(key.size() + 1);
-    for (int i = 0;; ++i) {
-      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-      int64_t n = 0;
-      size_t digits = 0;
-      while (digits < v.size() && digits < 18 && v[digits] >= '0' && v[digits] <= '9') {
-        n = n * 10 + (v[digits] - '0');
-        ++digits;
-      }
-      if (digits == 0) return std::nullopt;
-      if (i == index) return n;
-      v.remove_prefix(digits);
-    }
-  }
-  return std::nullopt;
 }
 
 std::optional<bool> AuxvSecure(std::string_view auxv) {
@@ -96,12 +72,14 @@ bool ReadStatContext(const std::string& dir, RealtimeEvent* ev, std::string* scr
 // exec changed credentials.
 bool ReadStatusContext(const std::string& dir, RealtimeEvent* ev, std::string* scratch) {
   if (!ReadSmallFile(dir + "/status", scratch)) return false;
-  ev->ppid = StatusField(*scratch, "PPid");
-  ev->uid = StatusField(*scratch, "Uid");
-  ev->gid = StatusField(*scratch, "Gid");
-  ev->euid = StatusField(*scratch, "Uid", 1);
-  ev->egid = StatusField(*scratch, "Gid", 1);
-  if (auto st = linux_proc::ParseStatus(*scratch); st.ok() && st->name) ev->comm = st->name;
+  auto st = linux_proc::ParseStatus(*scratch);
+  if (!st.ok()) return false;
+  ev->ppid = st->ppid;
+  ev->uid = st->ruid;
+  ev->gid = st->rgid;
+  ev->euid = st->euid;
+  ev->egid = st->egid;
+  if (st->name) ev->comm = st->name;
   if (!ev->uid || !ev->gid || !ev->euid || !ev->egid) return false;
   std::optional<bool> secure;
   if (ReadSmallFile(dir + "/auxv", scratch, 4096)) secure = AuxvSecure(*scratch);
@@ -115,7 +93,7 @@ bool ReadStatusContext(const std::string& dir, RealtimeEvent* ev, std::string* s
 
 bool ReadLoginUid(const std::string& dir, RealtimeEvent* ev, std::string* scratch) {
   if (!ReadSmallFile(dir + "/loginuid", scratch, 32)) return false;
-  auto n = StatusField("x:" + *scratch, "x");
+  auto n = ParseInt64(Trim(*scratch));
   if (!n) return false;
   if (*n != 4294967295) ev->login_uid = *n;
   return true;

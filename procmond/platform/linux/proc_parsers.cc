@@ -154,6 +154,8 @@ Result<StatusFields> ParseStatus(std::string_view c) {
     } else if (key == "Gid") {
       if (!ParseFour(val, &f.rgid, &f.egid, &f.sgid, &f.fsgid))
         return InvalidArgumentError("status: bad Gid line");
+    } else if (key == "PPid") {
+      f.ppid = ParseInt64(Trim(val));
     } else if (key == "Threads") {
       f.threads = ParseInt64(Trim(val));
     } else if (key == "VmRSS") {

@@ -44,6 +44,7 @@ std::string StateName(char state);
 
 // /proc/PID/status: the fields the collector uses.
 struct StatusFields {
+  std::optional<int64_t> ppid;
   std::optional<int64_t> ruid, euid, suid, fsuid;
   std::optional<int64_t> rgid, egid, sgid, fsgid;
   std::optional<int64_t> threads;

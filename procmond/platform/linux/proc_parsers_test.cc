@@ -86,10 +86,11 @@ TEST(ProcParsersTest, RejectsGarbledStat) {
 
 TEST(ProcParsersTest, ParsesStatus) {
   auto s = ParseStatus(
-      "Name:\tsudo\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t1000\t0\t0\t0\n"
+      "Name:\tsudo\nUmask:\t0022\nState:\tS (sleeping)\nPPid:\t4242\nUid:\t1000\t0\t0\t0\n"
       "Gid:\t1000\t1000\t1000\t1000\nThreads:\t1\nVmRSS:\t    5120 kB\n");
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->name, "sudo");
+  EXPECT_EQ(s->ppid, 4242);
   EXPECT_EQ(s->ruid, 1000);
   EXPECT_EQ(s->euid, 0);
   EXPECT_EQ(s->rgid, 1000);
