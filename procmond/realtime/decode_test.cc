@@ -50,7 +50,7 @@ Record ExecRecord(std::string_view args, uint32_t flags = 0, std::string_view en
   const char path[] = "/tmp/dir with space/true";
   size_t off = 0;
   auto put = [&](std::string_view part, uint32_t* len) {
-    std::memcpy(e.data + off, part.data(), part.size());
+    if (!part.empty()) std::memcpy(e.data + off, part.data(), part.size());  // no null source
     *len = static_cast<uint32_t>(part.size());
     off += part.size();
   };
