@@ -122,8 +122,8 @@ namespace {
 // (`+` keeps SQLite off the time index), so it costs the events of the last
 // interval, not the whole retained history.
 Result<int64_t> StartCursor(storage::Database& db, int64_t before_ms) {
-  ASSIGN_OR_RETURN(auto st, db.Prepare("SELECT id FROM process_events WHERE +event_time_ms <= ?1 "
-                                       "ORDER BY id DESC LIMIT 1"));
+  ASSIGN_OR_RETURN(auto st, db.PrepareCached("SELECT id FROM process_events WHERE +event_time_ms <= ?1 "
+                                             "ORDER BY id DESC LIMIT 1"));
   RETURN_IF_ERROR(st.BindInt(1, before_ms));
   ASSIGN_OR_RETURN(bool row, st.Step());
   return row ? st.ColumnInt(0) : 0;

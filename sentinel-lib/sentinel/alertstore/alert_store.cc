@@ -105,7 +105,7 @@ std::vector<Alert> CandidateAlerts(storage::Database& db, const detection::Rule&
                                    const detection::RuleResult& result, std::optional<int64_t> scan_id,
                                    int64_t now_ms, int64_t dedup_window_ms) {
   std::vector<Alert> out;
-  auto seen = db.Prepare("SELECT 1 FROM alerts WHERE dedup_key = ?1 AND alert_time > ?2 LIMIT 1");
+  auto seen = db.PrepareCached("SELECT 1 FROM alerts WHERE dedup_key = ?1 AND alert_time > ?2 LIMIT 1");
   for (const auto& row : result.rows) {
     std::string key = DedupKey(rule, row);
     if (dedup_window_ms > 0 && seen.ok() && seen->BindText(1, key).ok() &&
@@ -137,12 +137,13 @@ Result<RecordResult> RecordFindingsInTransaction(storage::Database& db, const de
   RecordResult out;
   if (result.rows.empty()) return out;
   ASSIGN_OR_RETURN(auto seen,
-                   db.Prepare("SELECT 1 FROM alerts WHERE dedup_key = ?1 AND alert_time > ?2 LIMIT 1"));
+                   db.PrepareCached("SELECT 1 FROM alerts WHERE dedup_key = ?1 AND alert_time > ?2 LIMIT 1"));
   ASSIGN_OR_RETURN(
       auto insert,
-      db.Prepare("INSERT INTO alerts(alert_time, rule_id, title, description, severity, scan_id, "
-                 "affected_processes, process_count, rule_version, execution_time_ms, raw_data, "
-                 "dedup_key, status) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'open')"));
+      db.PrepareCached(
+          "INSERT INTO alerts(alert_time, rule_id, title, description, severity, scan_id, "
+          "affected_processes, process_count, rule_version, execution_time_ms, raw_data, "
+          "dedup_key, status) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'open')"));
   for (const auto& row : result.rows) {
     Alert a;
     a.dedup_key = DedupKey(rule, row);
@@ -199,7 +200,7 @@ Alert AlertFromRow(storage::Statement& st) {
 
 Result<Alert> GetAlert(storage::Database& db, int64_t id) {
   ASSIGN_OR_RETURN(auto st,
-                   db.Prepare("SELECT " + std::string(kAlertColumns) + " FROM alerts WHERE id = ?1"));
+                   db.PrepareCached("SELECT " + std::string(kAlertColumns) + " FROM alerts WHERE id = ?1"));
   RETURN_IF_ERROR(st.BindInt(1, id));
   ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return NotFoundError("no alert with id " + std::to_string(id));

@@ -51,10 +51,10 @@ Result<std::map<std::string, int64_t>> DeliveryStore::EnqueueNewAlerts(const std
   if (through <= cursor) return out;
   ASSIGN_OR_RETURN(
       auto insert,
-      db_->Prepare("INSERT INTO delivery_queue(alert_id, sink_name, attempts, next_attempt_ms, "
-                   "enqueued_at_ms) SELECT id, ?1, 0, ?2, ?2 FROM alerts WHERE id > ?3 AND id <= ?4 "
-                   "AND (CASE severity WHEN 'low' THEN 0 WHEN 'medium' THEN 1 WHEN 'high' THEN 2 "
-                   "ELSE 3 END) >= ?5 ON CONFLICT(alert_id, sink_name) DO NOTHING"));
+      db_->PrepareCached("INSERT INTO delivery_queue(alert_id, sink_name, attempts, next_attempt_ms, "
+                         "enqueued_at_ms) SELECT id, ?1, 0, ?2, ?2 FROM alerts WHERE id > ?3 AND id <= ?4 "
+                         "AND (CASE severity WHEN 'low' THEN 0 WHEN 'medium' THEN 1 WHEN 'high' THEN 2 "
+                         "ELSE 3 END) >= ?5 ON CONFLICT(alert_id, sink_name) DO NOTHING"));
   for (const SinkRoute& route : routes) {
     RETURN_IF_ERROR(insert.BindText(1, route.name));
     RETURN_IF_ERROR(insert.BindInt(2, now_ms));
@@ -64,10 +64,10 @@ Result<std::map<std::string, int64_t>> DeliveryStore::EnqueueNewAlerts(const std
     RETURN_IF_ERROR(insert.Run());
     out[route.name] = db_->Changes();
   }
-  ASSIGN_OR_RETURN(auto set,
-                   db_->Prepare("INSERT INTO system_metadata(key, value, updated_at_ms) VALUES(?1, ?2, ?3) "
-                                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
-                                "updated_at_ms = excluded.updated_at_ms"));
+  ASSIGN_OR_RETURN(auto set, db_->PrepareCached(
+                                 "INSERT INTO system_metadata(key, value, updated_at_ms) VALUES(?1, ?2, ?3) "
+                                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                                 "updated_at_ms = excluded.updated_at_ms"));
   RETURN_IF_ERROR(set.BindText(1, kCursorKey));
   RETURN_IF_ERROR(set.BindText(2, std::to_string(through)));
   RETURN_IF_ERROR(set.BindInt(3, now_ms));
@@ -124,8 +124,9 @@ Result<RecoveryReport> DeliveryStore::Recover(const std::set<std::string>& confi
 
 Result<std::vector<QueueEntry>> DeliveryStore::Pending(const std::string& sink, int64_t limit) {
   std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(auto st, db_->Prepare("SELECT id, alert_id, attempts, next_attempt_ms FROM delivery_queue "
-                                         "WHERE sink_name = ?1 ORDER BY next_attempt_ms, id LIMIT ?2"));
+  ASSIGN_OR_RETURN(auto st,
+                   db_->PrepareCached("SELECT id, alert_id, attempts, next_attempt_ms FROM delivery_queue "
+                                      "WHERE sink_name = ?1 ORDER BY next_attempt_ms, id LIMIT ?2"));
   RETURN_IF_ERROR(st.BindText(1, sink));
   RETURN_IF_ERROR(st.BindInt(2, limit));
   std::vector<QueueEntry> out;
@@ -145,7 +146,7 @@ Result<std::vector<QueueEntry>> DeliveryStore::Pending(const std::string& sink, 
 
 Result<int64_t> DeliveryStore::PendingCount(const std::string& sink) {
   std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(auto st, db_->Prepare("SELECT count(*) FROM delivery_queue WHERE sink_name = ?1"));
+  ASSIGN_OR_RETURN(auto st, db_->PrepareCached("SELECT count(*) FROM delivery_queue WHERE sink_name = ?1"));
   RETURN_IF_ERROR(st.BindText(1, sink));
   ASSIGN_OR_RETURN(bool row, st.Step());
   return row ? st.ColumnInt(0) : 0;
@@ -154,31 +155,28 @@ Result<int64_t> DeliveryStore::PendingCount(const std::string& sink) {
 Status DeliveryStore::BeginAttempts(std::vector<QueueEntry>& entries, int64_t now_ms) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(auto tx, storage::Transaction::Begin(*db_));
-  ASSIGN_OR_RETURN(auto insert, db_->Prepare("INSERT INTO alert_deliveries(alert_id, sink_name, attempt, "
-                                             "attempted_at_ms, status) VALUES(?1, ?2, ?3, ?4, 'in_flight')"));
-  ASSIGN_OR_RETURN(auto bump, db_->Prepare("UPDATE delivery_queue SET attempts = ?2 WHERE id = ?1"));
+  ASSIGN_OR_RETURN(auto insert,
+                   db_->PrepareCached("INSERT INTO alert_deliveries(alert_id, sink_name, attempt, "
+                                      "attempted_at_ms, status) VALUES(?1, ?2, ?3, ?4, 'in_flight')"));
+  ASSIGN_OR_RETURN(auto bump, db_->PrepareCached("UPDATE delivery_queue SET attempts = ?2 WHERE id = ?1"));
+  std::vector<int64_t> delivery_ids;
+  delivery_ids.reserve(entries.size());
   for (QueueEntry& e : entries) {
     RETURN_IF_ERROR(insert.BindInt(1, e.alert_id));
     RETURN_IF_ERROR(insert.BindText(2, e.sink));
     RETURN_IF_ERROR(insert.BindInt(3, e.attempts + 1));
     RETURN_IF_ERROR(insert.BindInt(4, now_ms));
     RETURN_IF_ERROR(insert.Run());
+    delivery_ids.push_back(db_->LastInsertRowId());
     RETURN_IF_ERROR(bump.BindInt(1, e.id));
     RETURN_IF_ERROR(bump.BindInt(2, e.attempts + 1));
     RETURN_IF_ERROR(bump.Run());
   }
   RETURN_IF_ERROR(tx.Commit());
   // Only once committed do the entries reflect it.
-  ASSIGN_OR_RETURN(auto ids,
-                   db_->Prepare("SELECT id FROM alert_deliveries WHERE alert_id = ?1 AND sink_name = ?2 "
-                                "AND status = 'in_flight' ORDER BY id DESC LIMIT 1"));
-  for (QueueEntry& e : entries) {
-    RETURN_IF_ERROR(ids.BindInt(1, e.alert_id));
-    RETURN_IF_ERROR(ids.BindText(2, e.sink));
-    ASSIGN_OR_RETURN(bool row, ids.Step());
-    e.delivery_id = row ? ids.ColumnInt(0) : 0;
-    ids.Reset();
-    ++e.attempts;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    entries[i].delivery_id = delivery_ids[i];
+    ++entries[i].attempts;
   }
   return Status::Ok();
 }
@@ -189,19 +187,22 @@ Status DeliveryStore::FinishAttempts(const std::vector<QueueEntry>& entries,
     return InternalError("FinishAttempts: entries and outcomes differ in size");
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(auto tx, storage::Transaction::Begin(*db_));
-  ASSIGN_OR_RETURN(auto record,
-                   db_->Prepare("UPDATE alert_deliveries SET status = ?2, error = ?3, duration_ms = ?4, "
-                                "http_status = ?5 WHERE id = ?1"));
-  ASSIGN_OR_RETURN(auto undo_row, db_->Prepare("DELETE FROM alert_deliveries WHERE id = ?1"));
-  ASSIGN_OR_RETURN(auto undo_count, db_->Prepare("UPDATE delivery_queue SET attempts = ?2 WHERE id = ?1"));
-  ASSIGN_OR_RETURN(auto done, db_->Prepare("DELETE FROM delivery_queue WHERE id = ?1"));
-  ASSIGN_OR_RETURN(auto delivered_dlq, db_->Prepare("DELETE FROM dead_letter_queue WHERE alert_id = ?1 AND "
-                                                    "sink_name = ?2"));
-  ASSIGN_OR_RETURN(auto again, db_->Prepare("UPDATE delivery_queue SET next_attempt_ms = ?2, last_error = ?3 "
-                                            "WHERE id = ?1"));
+  ASSIGN_OR_RETURN(auto record, db_->PrepareCached(
+                                    "UPDATE alert_deliveries SET status = ?2, error = ?3, duration_ms = ?4, "
+                                    "http_status = ?5 WHERE id = ?1"));
+  ASSIGN_OR_RETURN(auto undo_row, db_->PrepareCached("DELETE FROM alert_deliveries WHERE id = ?1"));
+  ASSIGN_OR_RETURN(auto undo_count,
+                   db_->PrepareCached("UPDATE delivery_queue SET attempts = ?2 WHERE id = ?1"));
+  ASSIGN_OR_RETURN(auto done, db_->PrepareCached("DELETE FROM delivery_queue WHERE id = ?1"));
+  ASSIGN_OR_RETURN(auto delivered_dlq,
+                   db_->PrepareCached("DELETE FROM dead_letter_queue WHERE alert_id = ?1 AND "
+                                      "sink_name = ?2"));
+  ASSIGN_OR_RETURN(auto again,
+                   db_->PrepareCached("UPDATE delivery_queue SET next_attempt_ms = ?2, last_error = ?3 "
+                                      "WHERE id = ?1"));
   ASSIGN_OR_RETURN(
       auto dead,
-      db_->Prepare(
+      db_->PrepareCached(
           "INSERT INTO dead_letter_queue(alert_id, sink_name, failed_at, attempts, last_error, payload) "
           "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(alert_id, sink_name) DO UPDATE SET "
           "failed_at = excluded.failed_at, attempts = dead_letter_queue.attempts + excluded.attempts, "

@@ -193,8 +193,9 @@ Status SetRuleEnabled(storage::Database& db, const Rule& rule, bool enabled, int
 
 Status RecordRuleRun(storage::Database& db, const std::string& id, int64_t run_ms, int64_t duration_ms,
                      const std::string& error) {
-  ASSIGN_OR_RETURN(auto st, db.Prepare("UPDATE detection_rules SET last_run_ms = ?2, last_duration_ms = ?3, "
-                                       "last_error = ?4 WHERE id = ?1"));
+  ASSIGN_OR_RETURN(auto st,
+                   db.PrepareCached("UPDATE detection_rules SET last_run_ms = ?2, last_duration_ms = ?3, "
+                                    "last_error = ?4 WHERE id = ?1"));
   RETURN_IF_ERROR(st.BindText(1, id));
   RETURN_IF_ERROR(st.BindInt(2, run_ms));
   RETURN_IF_ERROR(st.BindInt(3, duration_ms));
@@ -204,7 +205,7 @@ Status RecordRuleRun(storage::Database& db, const std::string& id, int64_t run_m
 
 Result<std::map<std::string, int64_t>> ReadExecCursors(storage::Database& db) {
   std::map<std::string, int64_t> out;
-  ASSIGN_OR_RETURN(auto st, db.Prepare("SELECT rule_id, last_event_id FROM detection_cursors"));
+  ASSIGN_OR_RETURN(auto st, db.PrepareCached("SELECT rule_id, last_event_id FROM detection_cursors"));
   while (true) {
     ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) break;
@@ -215,10 +216,11 @@ Result<std::map<std::string, int64_t>> ReadExecCursors(storage::Database& db) {
 
 Status SetExecCursor(storage::Database& db, const std::string& rule_id, int64_t last_event_id,
                      int64_t now_ms) {
-  ASSIGN_OR_RETURN(auto st, db.Prepare("INSERT INTO detection_cursors(rule_id, last_event_id, updated_at_ms) "
-                                       "VALUES(?1, ?2, ?3) ON CONFLICT(rule_id) DO UPDATE SET "
-                                       "last_event_id = excluded.last_event_id, "
-                                       "updated_at_ms = excluded.updated_at_ms"));
+  ASSIGN_OR_RETURN(auto st,
+                   db.PrepareCached("INSERT INTO detection_cursors(rule_id, last_event_id, updated_at_ms) "
+                                    "VALUES(?1, ?2, ?3) ON CONFLICT(rule_id) DO UPDATE SET "
+                                    "last_event_id = excluded.last_event_id, "
+                                    "updated_at_ms = excluded.updated_at_ms"));
   RETURN_IF_ERROR(st.BindText(1, rule_id));
   RETURN_IF_ERROR(st.BindInt(2, last_event_id));
   RETURN_IF_ERROR(st.BindInt(3, now_ms));

@@ -82,7 +82,34 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path, OpenMo
 }
 
 Database::~Database() {
+  pool_->Close();
   sqlite3_close_v2(db_);
+}
+
+StatementPool::~StatementPool() {
+  Close();
+}
+
+sqlite3_stmt* StatementPool::Take(std::string_view sql) {
+  auto it = idle_.find(sql);
+  if (it == idle_.end()) return nullptr;
+  sqlite3_stmt* stmt = it->second;
+  idle_.erase(it);
+  return stmt;
+}
+
+void StatementPool::Give(std::string sql, sqlite3_stmt* stmt) {
+  if (closed_ || idle_.size() >= kMaxIdle) {
+    sqlite3_finalize(stmt);
+    return;
+  }
+  idle_.emplace(std::move(sql), stmt);
+}
+
+void StatementPool::Close() {
+  for (auto& [sql, stmt] : idle_) sqlite3_finalize(stmt);
+  idle_.clear();
+  closed_ = true;
 }
 
 Status Database::Exec(std::string_view sql) {
@@ -107,6 +134,14 @@ Result<Statement> Database::Prepare(std::string_view sql) {
   return Statement(stmt, db_);
 }
 
+Result<Statement> Database::PrepareCached(std::string_view sql) {
+  if (sqlite3_stmt* idle = pool_->Take(sql)) return Statement(idle, db_, pool_, std::string(sql));
+  ASSIGN_OR_RETURN(Statement fresh, Prepare(sql));
+  sqlite3_stmt* stmt = fresh.stmt_;
+  fresh.stmt_ = nullptr;
+  return Statement(stmt, db_, pool_, std::string(sql));
+}
+
 Result<std::optional<int64_t>> Database::QueryInt(std::string_view sql) {
   ASSIGN_OR_RETURN(Statement st, Prepare(sql));
   ASSIGN_OR_RETURN(bool row, st.Step());
@@ -129,18 +164,33 @@ int Database::Changes() const {
 }
 
 Statement::~Statement() {
-  sqlite3_finalize(stmt_);
+  Release();
 }
 
-Statement::Statement(Statement&& other) noexcept : stmt_(other.stmt_), db_(other.db_) {
+void Statement::Release() {
+  if (stmt_ == nullptr) return;
+  if (pool_) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    pool_->Give(std::move(sql_), stmt_);
+  } else {
+    sqlite3_finalize(stmt_);
+  }
+  stmt_ = nullptr;
+}
+
+Statement::Statement(Statement&& other) noexcept
+    : stmt_(other.stmt_), db_(other.db_), pool_(std::move(other.pool_)), sql_(std::move(other.sql_)) {
   other.stmt_ = nullptr;
 }
 
 Statement& Statement::operator=(Statement&& other) noexcept {
   if (this != &other) {
-    sqlite3_finalize(stmt_);
+    Release();
     stmt_ = other.stmt_;
     db_ = other.db_;
+    pool_ = std::move(other.pool_);
+    sql_ = std::move(other.sql_);
     other.stmt_ = nullptr;
   }
   return *this;

@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +34,30 @@ enum class OpenMode {
 
 class Statement;
 
+// Prepared statements a connection keeps for reuse (Database::PrepareCached):
+// released ones wait here, reset and unbound, keyed by their SQL text. Shared
+// by the connection and its pooled statements, so a statement released after
+// its Database is gone is simply finalized.
+class StatementPool {
+ public:
+  StatementPool() = default;
+  ~StatementPool();
+  StatementPool(const StatementPool&) = delete;
+  StatementPool& operator=(const StatementPool&) = delete;
+  // An idle statement prepared from exactly `sql`, or nullptr.
+  sqlite3_stmt* Take(std::string_view sql);
+  // Keeps `stmt` (already reset) for reuse, or finalizes it when the pool is
+  // full or closed.
+  void Give(std::string sql, sqlite3_stmt* stmt);
+  // Finalizes the idle statements; later Give()s finalize at once.
+  void Close();
+
+ private:
+  static constexpr size_t kMaxIdle = 64;
+  std::multimap<std::string, sqlite3_stmt*, std::less<>> idle_;
+  bool closed_ = false;
+};
+
 class Database {
  public:
   // Opens `path`. In kReadOnly mode a missing file is NotFound and no file
@@ -46,6 +71,12 @@ class Database {
   // Runs one or more statements without results.
   Status Exec(std::string_view sql);
   Result<Statement> Prepare(std::string_view sql);
+  // Like Prepare, for statements a trusted caller runs again and again (the
+  // alert and delivery bookkeeping): the statement goes back to the
+  // connection's pool when destroyed and the next PrepareCached of the same
+  // text skips the parse and plan. Never for SQL validated by an authorizer
+  // (detection/sql_guard): a pooled statement is not compiled again.
+  Result<Statement> PrepareCached(std::string_view sql);
   // Convenience: the first column of the first row as int64 (nullopt if no row / NULL).
   Result<std::optional<int64_t>> QueryInt(std::string_view sql);
   Result<std::optional<std::string>> QueryText(std::string_view sql);
@@ -57,16 +88,21 @@ class Database {
   OpenMode mode() const { return mode_; }
 
  private:
-  Database(sqlite3* db, std::string path, OpenMode mode) : db_(db), path_(std::move(path)), mode_(mode) {}
+  Database(sqlite3* db, std::string path, OpenMode mode)
+      : db_(db), path_(std::move(path)), mode_(mode), pool_(std::make_shared<StatementPool>()) {}
   sqlite3* db_;
   std::string path_;
   OpenMode mode_;
+  std::shared_ptr<StatementPool> pool_;
 };
 
 class Statement {
  public:
   Statement() = default;
   Statement(sqlite3_stmt* stmt, sqlite3* db) : stmt_(stmt), db_(db) {}
+  // A pooled statement: returned to `pool` under `sql` when destroyed.
+  Statement(sqlite3_stmt* stmt, sqlite3* db, std::shared_ptr<StatementPool> pool, std::string sql)
+      : stmt_(stmt), db_(db), pool_(std::move(pool)), sql_(std::move(sql)) {}
   ~Statement();
   Statement(Statement&& other) noexcept;
   Statement& operator=(Statement&& other) noexcept;
@@ -103,9 +139,14 @@ class Statement {
   sqlite3_stmt* raw() const { return stmt_; }
 
  private:
+  friend class Database;
   Status Check(int rc, std::string_view what);
+  // Finalizes the statement, or hands it back to its pool.
+  void Release();
   sqlite3_stmt* stmt_ = nullptr;
   sqlite3* db_ = nullptr;
+  std::shared_ptr<StatementPool> pool_;  // set for PrepareCached's statements
+  std::string sql_;                      // their pool key
 };
 
 // A transaction that rolls back unless committed. BEGIN IMMEDIATE so a
