@@ -315,6 +315,9 @@ int BPF_PROG(sentinel_exec, struct task_struct* task, pid_t old_pid, struct linu
   fill_file(e, BPF_CORE_READ(bprm, file));
   fill_memfd(e, BPF_CORE_READ(bprm, file));
   fill_root(e, task);
+  // binfmt_script and binfmt_misc point bprm->interp at the interpreter's
+  // path: then file_* describe the interpreter, not the file at `path`.
+  if (BPF_CORE_READ(bprm, interp) != BPF_CORE_READ(bprm, filename)) e->flags |= SENTINEL_EVENT_INTERP;
 
   const char* filename = BPF_CORE_READ(bprm, filename);
   long n = bpf_probe_read_kernel_str(e->data, SENTINEL_EXEC_PATH_MAX, filename);

@@ -56,6 +56,7 @@ enum sentinel_event_type {
 #define SENTINEL_EVENT_HAS_FILE 0x800      // file_* describe the executed image
 #define SENTINEL_EVENT_HAS_ROOT 0x1000     // root_dev/root_ino describe the task's root directory
 #define SENTINEL_EVENT_MEMFD 0x2000        // the image is a memfd (tmpfs "memfd:*"): memfd_seals set
+#define SENTINEL_EVENT_INTERP 0x4000       // a script (#!) or binfmt_misc: the image is its interpreter
 
 struct sentinel_event {
   __u32 type;      // enum sentinel_event_type

@@ -101,6 +101,7 @@ void DecodeExecIdentity(const sentinel_event& e, RealtimeEvent* out) {
   }
   if (e.flags & SENTINEL_EVENT_HAS_ROOT) out->root_dev_ino = {UserDevFromKernel(e.root_dev), e.root_ino};
   if (e.flags & SENTINEL_EVENT_MEMFD) out->memfd_seals = e.memfd_seals;
+  out->interpreted = (e.flags & SENTINEL_EVENT_INTERP) != 0;
 }
 
 // The packed variable parts of an exec record (exec_events.h).

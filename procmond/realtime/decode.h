@@ -32,13 +32,24 @@ int64_t ClockOffsetNs(int clock_id);
 Result<RealtimeEvent> DecodeBpfRecord(const void* data, size_t size, int64_t boot_offset_ns);
 
 // The environment variables an exec event keeps (docs/realtime.md): the
-// loader's (LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT, LD_DEBUG) and the shells'
+// loader's (LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT, LD_DEBUG,
+// LD_TRACE_LOADED_OBJECTS: ldd's "list, do not run") and the shells'
 // that change what runs or what is remembered (HISTFILE, HISTSIZE,
 // HISTFILESIZE, HISTCONTROL, HISTIGNORE, PROMPT_COMMAND, BASH_ENV, ENV).
 // No other value ever leaves FilterEnvironment.
-inline constexpr std::string_view kEnvAllowList[] = {
-    "LD_PRELOAD",   "LD_LIBRARY_PATH", "LD_AUDIT",   "LD_DEBUG",       "HISTFILE", "HISTSIZE",
-    "HISTFILESIZE", "HISTCONTROL",     "HISTIGNORE", "PROMPT_COMMAND", "BASH_ENV", "ENV"};
+inline constexpr std::string_view kEnvAllowList[] = {"LD_PRELOAD",
+                                                     "LD_LIBRARY_PATH",
+                                                     "LD_AUDIT",
+                                                     "LD_DEBUG",
+                                                     "HISTFILE",
+                                                     "HISTSIZE",
+                                                     "HISTFILESIZE",
+                                                     "HISTCONTROL",
+                                                     "HISTIGNORE",
+                                                     "PROMPT_COMMAND",
+                                                     "BASH_ENV",
+                                                     "ENV",
+                                                     "LD_TRACE_LOADED_OBJECTS"};
 inline constexpr size_t kEnvValueMax = 256;  // bytes of a kept value; longer ones are cut and flagged
 // Bytes of an environment block read (the eBPF program's bound; the netlink
 // source reads /proc/PID/environ up to the same).

@@ -499,6 +499,20 @@ TEST(EbpfExecContextTest, ExeHostMismatchOfABindMountInAPrivateMountNamespace) {
   EXPECT_EQ(w.ToRow(*masked_ev).exe_host_mismatch, true);
   EXPECT_EQ(w.ToRow(*plain_ev).exe_host_mismatch, false);
   EXPECT_EQ(w.ToRow(*masked_ev).exe_path, target);
+
+  // A script's image is its interpreter: the file at its path is the script,
+  // not a mismatch (and not checked).
+  const std::string script = tmp.path() + "/script.sh";
+  testing::WriteFile(script, "#!/bin/sh\nexit 0\n");
+  ::chmod(script.c_str(), 0755);
+  const pid_t sh = ForkExec([] { return 0; }, {script, Token("script")});
+  ASSERT_EQ(Reap(sh), 0);
+  auto script_ev = cap->WaitExec(sh);
+  ASSERT_TRUE(script_ev.has_value());
+  EXPECT_TRUE(script_ev->interpreted);
+  EXPECT_FALSE(plain_ev->interpreted);
+  EXPECT_EQ(script_ev->exe_path, script);
+  EXPECT_FALSE(w.ToRow(*script_ev).exe_host_mismatch.has_value());
 }
 
 // The netlink fallback reads the same context from /proc while the process

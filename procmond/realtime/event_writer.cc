@@ -222,8 +222,9 @@ void EventWriter::CheckHostPath(const RealtimeEvent& ev, const struct stat* path
                                 models::ProcessEvent* row) const {
   // Not checked: no identity from the kernel, a memfd, a path procmond
   // cannot look up as the caller did, or a task with its own root (a
-  // container's /usr/bin is not the host's).
-  if (!ev.image || ev.memfd_seals || !ev.exe_path || !UsablePath(*ev.exe_path)) return;
+  // container's /usr/bin is not the host's). A script's image is its
+  // interpreter, not the file at exe_path.
+  if (!ev.image || ev.memfd_seals || ev.interpreted || !ev.exe_path || !UsablePath(*ev.exe_path)) return;
   if (!ev.root_dev_ino || !host_root_ || *ev.root_dev_ino != *host_root_) return;
   const ExecImage& img = *ev.image;
   if (path_stat == nullptr) {

@@ -92,7 +92,8 @@ struct RealtimeEvent {
   // host's file at that path only when this is the host's root.
   std::optional<std::pair<uint64_t, uint64_t>> root_dev_ino;  // user-space dev_t, inode
   std::optional<int64_t> memfd_seals;                         // F_SEAL_* of a memfd image
-  std::string incomplete;                                     // "" when everything the source offers was read
+  bool interpreted = false;  // a script (#!): `image` is its interpreter, exe_path the script
+  std::string incomplete;    // "" when everything the source offers was read
 };
 
 // Counters of one procmond's real-time pipeline. Lock-free increments from

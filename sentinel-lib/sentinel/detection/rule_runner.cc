@@ -131,7 +131,7 @@ Status WithTempWrites(storage::Database& db, const std::function<Status()>& fn) 
 
 // The scan's processes as exec rows (the columns of process_events by name).
 // A scan reads the names of the loader variables only (platform_data
-// loader_env): their values are '' in env.
+// loader_env): their values are JSON null in env.
 constexpr std::string_view kScanAsExecEvents = R"sql(
 INSERT INTO temp.exec_events(id, event_time_ms, event_type, pid, ppid, name, exe_path, command_line, user_id,
   user_name, exit_code, exe_hash, start_time, cwd, tty, effective_uid, effective_gid, command_text,
@@ -149,7 +149,7 @@ SELECT NULL, p.start_time, 'exec', p.pid, p.ppid, p.name, p.exe_path, p.command_
   CASE WHEN pd THEN json_extract(p.platform_data, '$.exe_host_mismatch') END,
   CASE WHEN pd THEN json_extract(p.platform_data, '$.exe_memfd_seals') END,
   CASE WHEN pd AND p.platform_data GLOB '*"loader_env"*' THEN
-    (SELECT json_group_object(value, '') FROM json_each(p.platform_data, '$.loader_env')) END
+    (SELECT json_group_object(value, NULL) FROM json_each(p.platform_data, '$.loader_env')) END
 FROM (SELECT *, json_valid(platform_data) AS pd FROM temp.processes) p
 LEFT JOIN temp.processes pp ON pp.pid = p.ppid AND pp.start_time <= p.start_time
 )sql";
