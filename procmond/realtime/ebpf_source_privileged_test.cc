@@ -555,5 +555,32 @@ TEST(NetlinkExecContextTest, ContextOfALiveProcessFromProc) {
             ProcessBootClock().StartTimeMsFromTicks(fields->starttime_ticks));
 }
 
+// The netlink fallback bounds /proc/PID/cmdline the same way: start and end.
+TEST(NetlinkExecContextTest, ArgvPastTheBoundKeepsItsStartItsEndAndItsLength) {
+  std::string why;
+  auto cap = Capture::Open(&why, /*netlink=*/true);
+  if (!cap) GTEST_SKIP() << why;
+  int in[2];
+  ASSERT_EQ(::pipe(in), 0);
+  const std::string tok = Token("nl-long");
+  const std::vector<std::string> argv{"/bin/sh", "-c", "read x; exit 0", std::string(4200, ' '), tok};
+  const pid_t pid = ForkExec(
+      [&] {
+        ::close(in[1]);
+        return ::dup2(in[0], 0) == 0 ? 0 : 4;
+      },
+      argv);
+  ::close(in[0]);
+  auto ev = cap->WaitExec(pid);
+  ::close(in[1]);
+  EXPECT_EQ(Reap(pid), 0);
+  ASSERT_TRUE(ev.has_value());
+  ASSERT_TRUE(ev->argv.has_value()) << ev->incomplete;
+  EXPECT_TRUE(ev->argv_truncated);
+  EXPECT_EQ(ev->args_length, static_cast<int64_t>(8 + 3 + 15 + 4201 + tok.size() + 1));
+  EXPECT_EQ(ev->argv->front(), "/bin/sh");
+  EXPECT_EQ(ev->argv->back(), tok);
+}
+
 }  // namespace
 }  // namespace sentinel::procmond

@@ -150,9 +150,9 @@ std::optional<ProcIdentity> ReadProcIdentity(const std::string& proc_root, int64
 std::string ReadProcExecContext(const std::string& dir, RealtimeEvent* ev, std::string* scratch) {
   std::string missing;
   // environ first: like cmdline it goes with the process's memory.
-  if (ReadSmallFile(dir + "/environ", scratch, kEnvBlockMax + 1)) {
-    const bool cut = scratch->size() > kEnvBlockMax;
-    ev->env = FilterEnvironment(std::string_view(*scratch).substr(0, kEnvBlockMax), cut);
+  size_t head = 0, total = 0;
+  if (ReadHeadAndTail(dir + "/environ", kEnvBlockMax, scratch, &head, &total)) {
+    ev->env = EnvironmentFromHeadAndTail(*scratch, head, total > kEnvBlockMax);
   } else {
     AddMissing(&missing, "env");
   }

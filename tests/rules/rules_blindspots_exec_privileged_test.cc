@@ -25,17 +25,6 @@
 namespace sentinel::rules_test {
 namespace {
 
-std::string Loader() {
-  for (const char* p :
-       {"/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1", "/lib/ld-linux-x86-64.so.2"})
-    if (::access(p, X_OK) == 0) return p;
-  return "";
-}
-
-std::string PlainParent() {
-  return std::filesystem::path(ProcmondBin()).parent_path().string();
-}
-
 // Starts `path argv` (it ends by itself), waits for its exec event and
 // returns its pid (-1 and a failure when none came).
 class BlindSpotEventsTest : public RuleEventsLiveTest {
@@ -95,7 +84,7 @@ TEST_F(BlindSpotEventsTest, ArgvPaddedPast4KiBReverseShellOnExec) {
 // Case 5: the loader and the interpreter run the payload.
 
 TEST_F(BlindSpotEventsTest, ProcLoaderDirectExecOnExecAlsoFromANoexecMount) {
-  const std::string ld = Loader();
+  const std::string ld = ProgramInterpreter();
   if (ld.empty()) GTEST_SKIP() << "no known program interpreter on this machine";
   const std::string payload = work().File("x");
   CopyExecutable("/bin/true", payload);
@@ -116,7 +105,7 @@ TEST_F(BlindSpotEventsTest, ProcLoaderDirectExecOnExecAlsoFromANoexecMount) {
 }
 
 TEST_F(BlindSpotEventsTest, ProcLoaderDirectExecOnExecNotLddOrSystemPrograms) {
-  const std::string ld = Loader();
+  const std::string ld = ProgramInterpreter();
   if (ld.empty()) GTEST_SKIP() << "no known program interpreter on this machine";
   const std::string payload = work().File("x");
   CopyExecutable("/bin/true", payload);
@@ -133,7 +122,7 @@ TEST_F(BlindSpotEventsTest, ProcScriptFromWritableDirOnExec) {
   const std::string script = work().File("x.sh");
   testing::WriteFile(script, "#!/bin/sh\nexit 0\n");
   ASSERT_EQ(::chmod(script.c_str(), 0755), 0);
-  ScratchDir plain(PlainParent());
+  ScratchDir plain(PlainDirectory());
   ASSERT_TRUE(plain.ok());
   const std::string ok = plain.File("ok.sh");
   testing::WriteFile(ok, "#!/bin/sh\nexit 0\n");

@@ -23,20 +23,6 @@ pid_t ChildNamed(pid_t parent, const std::string& comm) {
   return child.value_or(-1);
 }
 
-// The program interpreter (PT_INTERP) of this machine's programs.
-std::string Loader() {
-  for (const char* p :
-       {"/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1", "/lib/ld-linux-x86-64.so.2"})
-    if (::access(p, X_OK) == 0) return p;
-  return "";
-}
-
-// A directory that is neither world-writable nor hidden: next to procmond in
-// the build tree.
-std::string PlainParent() {
-  return std::filesystem::path(ProcmondBin()).parent_path().string();
-}
-
 // ---------------------------------------------------------------------------
 // Case 2: argv padded past 4 KiB. The scan reads the whole of
 // /proc/PID/cmdline, so the command after the padding is seen.
@@ -60,7 +46,7 @@ TEST_F(RuleLiveTest, ArgvPaddedPast4KiBDownloadAndExecuteOnAScan) {
 // proc-loader-direct-exec (case 5): /lib64/ld-linux-x86-64.so.2 /tmp/x
 
 TEST_F(RuleLiveTest, ProcLoaderDirectExec_Positive) {
-  const std::string ld = Loader();
+  const std::string ld = ProgramInterpreter();
   if (ld.empty()) GTEST_SKIP() << "no known program interpreter on this machine";
   const std::string payload = work().File("x");
   CopyExecutable(SystemBinary("sleep"), payload);
@@ -72,11 +58,11 @@ TEST_F(RuleLiveTest, ProcLoaderDirectExec_Positive) {
 }
 
 TEST_F(RuleLiveTest, ProcLoaderDirectExec_Negative) {
-  const std::string ld = Loader();
+  const std::string ld = ProgramInterpreter();
   if (ld.empty()) GTEST_SKIP() << "no known program interpreter on this machine";
   // A system program run through the loader (as some launchers do), and a
   // program in a plain directory whose first argument is a /tmp path.
-  ScratchDir plain(PlainParent());
+  ScratchDir plain(PlainDirectory());
   ASSERT_TRUE(plain.ok());
   const std::string tool = plain.File("tool");
   CopyExecutable(SystemBinary("sleep"), tool);
@@ -109,7 +95,7 @@ TEST_F(RuleLiveTest, ProcScriptFromWritableDir_Positive) {
 TEST_F(RuleLiveTest, ProcScriptFromWritableDir_Negative) {
   // The same script from a plain directory, and a command string that only
   // names a /tmp path.
-  ScratchDir plain(PlainParent());
+  ScratchDir plain(PlainDirectory());
   ASSERT_TRUE(plain.ok());
   const std::string script = plain.File("ok.sh");
   testing::WriteFile(script, "#!/bin/sh\nsleep 1000\nexit 0\n");
