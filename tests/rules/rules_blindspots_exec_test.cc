@@ -43,6 +43,30 @@ TEST_F(RuleLiveTest, ArgvPaddedPast4KiBDownloadAndExecuteOnAScan) {
 }
 
 // ---------------------------------------------------------------------------
+// proc-argv-padding (case 2): the padding itself, wherever the command sits.
+
+TEST_F(RuleLiveTest, ProcArgvPadding_Positive) {
+  const std::string pad(4200, ' ');
+  auto p = TestProcess::Start(SystemBinary("bash"), {"bash", "-c", pad + "sleep 1000; true" + pad + "#"});
+  ASSERT_NE(p, nullptr);
+  ChildNamed(p->pid(), "sleep");
+  auto row = ExpectOneRow(ScanAndRun("proc-argv-padding"), p->pid());
+  EXPECT_EQ(row.value("source", ""), "scan") << row.dump();
+}
+
+TEST_F(RuleLiveTest, ProcArgvPadding_Negative) {
+  // A long argv of ordinary words (a compiler or a classpath), and a short
+  // one with a few blanks.
+  std::vector<std::string> words{"sleep", "1000"};
+  for (int i = 0; i < 600; ++i) words.push_back("--opt" + std::to_string(i));
+  auto sh = TestProcess::Start(SystemBinary("bash"), {"bash", "-c", "sleep 1000; true", "x", "a    b"});
+  auto many = TestProcess::Start(ProbeBin(), words);
+  ASSERT_TRUE(sh && many);
+  ChildNamed(sh->pid(), "sleep");
+  ExpectNoRows(ScanAndRun("proc-argv-padding"), {sh->pid(), many->pid()});
+}
+
+// ---------------------------------------------------------------------------
 // proc-loader-direct-exec (case 5): /lib64/ld-linux-x86-64.so.2 /tmp/x
 
 TEST_F(RuleLiveTest, ProcLoaderDirectExec_Positive) {
