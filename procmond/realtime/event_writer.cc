@@ -135,7 +135,8 @@ models::ProcessEvent EventWriter::ToRow(const RealtimeEvent& ev) {
   FillParent(ev, &row);
   struct stat path_stat {};
   int path_errno = EINVAL;
-  if (ev.exe_path && UsablePath(*ev.exe_path)) {
+  // One stat of the path, for both uses below (only with the kernel's image identity).
+  if (ev.image && ev.exe_path && UsablePath(*ev.exe_path)) {
     path_errno = ::stat(ev.exe_path->c_str(), &path_stat) == 0 ? 0 : errno;
   }
   const struct stat* found = path_errno == 0 ? &path_stat : nullptr;
