@@ -242,7 +242,8 @@ static __always_inline __u32 read_block(struct sentinel_event* e, __u32 off, uns
   *head = 0;
   if (len > SENTINEL_EXEC_ARGS_MAX) {
     e->flags |= truncated;
-    if (bpf_probe_read_user(e->data + (off & SENTINEL_DATA_MASK), SENTINEL_HALF_BLOCK, (const void*)start) < 0 ||
+    if (bpf_probe_read_user(e->data + (off & SENTINEL_DATA_MASK), SENTINEL_HALF_BLOCK, (const void*)start) <
+            0 ||
         bpf_probe_read_user(e->data + ((off + SENTINEL_HALF_BLOCK) & SENTINEL_DATA_MASK), SENTINEL_HALF_BLOCK,
                             (const void*)(end - SENTINEL_HALF_BLOCK)) < 0) {
       e->flags |= fault;
@@ -281,7 +282,8 @@ static __always_inline void fill_memfd(struct sentinel_event* e, struct file* fi
   if (!inode || BPF_CORE_READ(inode, i_sb, s_magic) != SENTINEL_TMPFS_MAGIC) return;
   char name[8] = {};
   bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(file, f_path.dentry, d_name.name));
-  if (name[0] != 'm' || name[1] != 'e' || name[2] != 'm' || name[3] != 'f' || name[4] != 'd' || name[5] != ':')
+  if (name[0] != 'm' || name[1] != 'e' || name[2] != 'm' || name[3] != 'f' || name[4] != 'd' ||
+      name[5] != ':')
     return;
   if (!bpf_core_type_exists(struct shmem_inode_info)) return;
   struct shmem_inode_info* info = container_of(inode, struct shmem_inode_info, vfs_inode);
@@ -333,8 +335,8 @@ int BPF_PROG(sentinel_exec, struct task_struct* task, pid_t old_pid, struct linu
   unsigned long arg_start = BPF_CORE_READ(task, mm, arg_start);
   unsigned long arg_end = BPF_CORE_READ(task, mm, arg_end);
   e->args_size = arg_end > arg_start ? (__u32)(arg_end - arg_start) : 0;
-  e->args_len = read_block(e, off, arg_start, arg_end, SENTINEL_EVENT_ARGS_TRUNCATED, SENTINEL_EVENT_ARGS_FAULT,
-                           &e->args_head_len);
+  e->args_len = read_block(e, off, arg_start, arg_end, SENTINEL_EVENT_ARGS_TRUNCATED,
+                           SENTINEL_EVENT_ARGS_FAULT, &e->args_head_len);
   off += e->args_len;
   e->env_len = read_block(e, off, BPF_CORE_READ(task, mm, env_start), BPF_CORE_READ(task, mm, env_end),
                           SENTINEL_EVENT_ENV_TRUNCATED, SENTINEL_EVENT_ENV_FAULT, &e->env_head_len);
