@@ -230,14 +230,27 @@ static __always_inline __u32 read_cwd(struct sentinel_event* e, struct task_stru
   return w.off - off;
 }
 
-// Copies up to `max` bytes of user memory [start, end) into data at `off`.
-// Returns the bytes copied; sets `truncated` or `fault` in flags.
+#define SENTINEL_HALF_BLOCK (SENTINEL_EXEC_ARGS_MAX / 2)
+
+// Copies user memory [start, end) into data at `off`: the whole block when it
+// fits in SENTINEL_EXEC_ARGS_MAX, else its first and its last half-bound
+// bytes back to back (*head = bytes of the first part). Returns the bytes
+// copied; sets `truncated` or `fault` in flags.
 static __always_inline __u32 read_block(struct sentinel_event* e, __u32 off, unsigned long start,
-                                        unsigned long end, __u32 truncated, __u32 fault) {
+                                        unsigned long end, __u32 truncated, __u32 fault, __u32* head) {
   unsigned long len = end > start ? end - start : 0;
+  *head = 0;
   if (len > SENTINEL_EXEC_ARGS_MAX) {
-    len = SENTINEL_EXEC_ARGS_MAX;
     e->flags |= truncated;
+    if (bpf_probe_read_user(e->data + (off & SENTINEL_DATA_MASK), SENTINEL_HALF_BLOCK, (const void*)start) <
+            0 ||
+        bpf_probe_read_user(e->data + ((off + SENTINEL_HALF_BLOCK) & SENTINEL_DATA_MASK), SENTINEL_HALF_BLOCK,
+                            (const void*)(end - SENTINEL_HALF_BLOCK)) < 0) {
+      e->flags |= fault;
+      return 0;
+    }
+    *head = SENTINEL_HALF_BLOCK;
+    return SENTINEL_EXEC_ARGS_MAX;
   }
   // Re-checked right before the read so the verifier sees the bound.
   barrier_var(len);
@@ -246,7 +259,36 @@ static __always_inline __u32 read_block(struct sentinel_event* e, __u32 off, uns
     e->flags |= fault;
     len = 0;
   }
+  *head = (__u32)len;
   return (__u32)len;
+}
+
+// The task's root directory: user space compares it with the host's root to
+// know whether exe_path names a file of the host's tree (exe_host_mismatch).
+static __always_inline void fill_root(struct sentinel_event* e, struct task_struct* task) {
+  struct dentry* root = BPF_CORE_READ(task, fs, root.dentry);
+  if (!root) return;
+  e->root_ino = BPF_CORE_READ(root, d_inode, i_ino);
+  e->root_dev = BPF_CORE_READ(root, d_sb, s_dev);
+  e->flags |= SENTINEL_EVENT_HAS_ROOT;
+}
+
+#define SENTINEL_TMPFS_MAGIC 0x01021994
+
+// A memfd image (a tmpfs file named "memfd:..."): its seals, read while the
+// process cannot have gone yet (a runc-style re-exec is judged by them).
+static __always_inline void fill_memfd(struct sentinel_event* e, struct file* file) {
+  struct inode* inode = BPF_CORE_READ(file, f_inode);
+  if (!inode || BPF_CORE_READ(inode, i_sb, s_magic) != SENTINEL_TMPFS_MAGIC) return;
+  char name[8] = {};
+  bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(file, f_path.dentry, d_name.name));
+  if (name[0] != 'm' || name[1] != 'e' || name[2] != 'm' || name[3] != 'f' || name[4] != 'd' ||
+      name[5] != ':')
+    return;
+  if (!bpf_core_type_exists(struct shmem_inode_info)) return;
+  struct shmem_inode_info* info = container_of(inode, struct shmem_inode_info, vfs_inode);
+  e->memfd_seals = BPF_CORE_READ(info, seals);
+  e->flags |= SENTINEL_EVENT_MEMFD;
 }
 
 static __always_inline void clear_exec_fields(struct sentinel_event* e) {
@@ -256,7 +298,9 @@ static __always_inline void clear_exec_fields(struct sentinel_event* e) {
   e->file_nlink = 0;
   e->file_ino = 0;
   e->file_dev = 0;
-  e->reserved = 0;
+  e->args_size = e->args_head_len = e->env_head_len = 0;
+  e->root_ino = 0;
+  e->root_dev = e->memfd_seals = 0;
   e->file_size = e->file_mtime_sec = e->file_ctime_sec = 0;
   e->file_mtime_nsec = e->file_ctime_nsec = 0;
 }
@@ -271,6 +315,11 @@ int BPF_PROG(sentinel_exec, struct task_struct* task, pid_t old_pid, struct linu
   e->argc = BPF_CORE_READ(bprm, argc);
   fill_identity(e, task, bprm);
   fill_file(e, BPF_CORE_READ(bprm, file));
+  fill_memfd(e, BPF_CORE_READ(bprm, file));
+  fill_root(e, task);
+  // binfmt_script and binfmt_misc point bprm->interp at the interpreter's
+  // path: then file_* describe the interpreter, not the file at `path`.
+  if (BPF_CORE_READ(bprm, interp) != BPF_CORE_READ(bprm, filename)) e->flags |= SENTINEL_EVENT_INTERP;
 
   const char* filename = BPF_CORE_READ(bprm, filename);
   long n = bpf_probe_read_kernel_str(e->data, SENTINEL_EXEC_PATH_MAX, filename);
@@ -283,11 +332,14 @@ int BPF_PROG(sentinel_exec, struct task_struct* task, pid_t old_pid, struct linu
   e->path_len = off;
   e->cwd_len = read_cwd(e, task, off);
   off += e->cwd_len;
-  e->args_len = read_block(e, off, BPF_CORE_READ(task, mm, arg_start), BPF_CORE_READ(task, mm, arg_end),
-                           SENTINEL_EVENT_ARGS_TRUNCATED, SENTINEL_EVENT_ARGS_FAULT);
+  unsigned long arg_start = BPF_CORE_READ(task, mm, arg_start);
+  unsigned long arg_end = BPF_CORE_READ(task, mm, arg_end);
+  e->args_size = arg_end > arg_start ? (__u32)(arg_end - arg_start) : 0;
+  e->args_len = read_block(e, off, arg_start, arg_end, SENTINEL_EVENT_ARGS_TRUNCATED,
+                           SENTINEL_EVENT_ARGS_FAULT, &e->args_head_len);
   off += e->args_len;
   e->env_len = read_block(e, off, BPF_CORE_READ(task, mm, env_start), BPF_CORE_READ(task, mm, env_end),
-                          SENTINEL_EVENT_ENV_TRUNCATED, SENTINEL_EVENT_ENV_FAULT);
+                          SENTINEL_EVENT_ENV_TRUNCATED, SENTINEL_EVENT_ENV_FAULT, &e->env_head_len);
   off += e->env_len;
 
   __u64 size = SENTINEL_EXEC_HEADER_SIZE + (__u64)off;

@@ -12,9 +12,14 @@
 //   cwd   the working directory's components, LEAF FIRST, each ended by a
 //         NUL ("c\0b\0a\0" is /a/b/c); cwd_depth of them; none is "/"
 //   args  the argument block: NUL-separated argv as it sits in the new
-//         program's memory (mm->arg_start .. arg_end)
-//   env   the environment block, likewise (mm->env_start .. env_end); user
-//         space keeps only allow-listed variables (docs/realtime.md)
+//         program's memory (mm->arg_start .. arg_end). A block longer than
+//         SENTINEL_EXEC_ARGS_MAX is sent as its first args_head_len bytes
+//         followed by its last args_len - args_head_len bytes (flag
+//         SENTINEL_EVENT_ARGS_TRUNCATED; args_size has the whole length), so
+//         padding before or after a command hides neither end of it
+//   env   the environment block, likewise (mm->env_start .. env_end; head and
+//         tail split by env_head_len); user space keeps only allow-listed
+//         variables (docs/realtime.md)
 #pragma once
 
 #define SENTINEL_EXEC_PATH_MAX 512
@@ -49,6 +54,9 @@ enum sentinel_event_type {
 #define SENTINEL_EVENT_HAS_TTY 0x200       // a controlling terminal: tty_major/tty_minor set
 #define SENTINEL_EVENT_HAS_LOGINUID 0x400  // the kernel has task->loginuid (CONFIG_AUDIT)
 #define SENTINEL_EVENT_HAS_FILE 0x800      // file_* describe the executed image
+#define SENTINEL_EVENT_HAS_ROOT 0x1000     // root_dev/root_ino describe the task's root directory
+#define SENTINEL_EVENT_MEMFD 0x2000        // the image is a memfd (tmpfs "memfd:*"): memfd_seals set
+#define SENTINEL_EVENT_INTERP 0x4000       // a script (#!) or binfmt_misc: the image is its interpreter
 
 struct sentinel_event {
   __u32 type;      // enum sentinel_event_type
@@ -79,12 +87,17 @@ struct sentinel_event {
   __u32 file_nlink;  // the executed image (SENTINEL_EVENT_HAS_FILE): link count,
   __u64 file_ino;    // inode number,
   __u32 file_dev;    // kernel dev_t of its file system (major << 20 | minor),
-  __u32 reserved;
-  __s64 file_size;  // size,
+  __u32 args_size;   // bytes of the whole argument block (arg_end - arg_start)
+  __s64 file_size;   // size,
   __s64 file_mtime_sec;
   __s64 file_ctime_sec;
   __u32 file_mtime_nsec;
   __u32 file_ctime_nsec;
+  __u32 args_head_len;  // bytes of args from the block's start (== args_len when not truncated)
+  __u32 env_head_len;   // likewise for env
+  __u64 root_ino;       // the task's root directory (SENTINEL_EVENT_HAS_ROOT): inode number,
+  __u32 root_dev;       // kernel dev_t of its file system
+  __u32 memfd_seals;    // F_SEAL_* of a memfd image (SENTINEL_EVENT_MEMFD)
   char data[SENTINEL_EXEC_DATA_MAX];
 };
 

@@ -99,6 +99,9 @@ void DecodeExecIdentity(const sentinel_event& e, RealtimeEvent* out) {
     img.nlink = e.file_nlink;
     out->image = img;
   }
+  if (e.flags & SENTINEL_EVENT_HAS_ROOT) out->root_dev_ino = {UserDevFromKernel(e.root_dev), e.root_ino};
+  if (e.flags & SENTINEL_EVENT_MEMFD) out->memfd_seals = e.memfd_seals;
+  out->interpreted = (e.flags & SENTINEL_EVENT_INTERP) != 0;
 }
 
 // The packed variable parts of an exec record (exec_events.h).
@@ -138,13 +141,15 @@ void DecodeExecParts(const sentinel_event& e, const ExecParts& parts, RealtimeEv
   if (e.flags & SENTINEL_EVENT_ARGS_FAULT) {
     AddIncomplete(out, "argv_unreadable");
   } else {
-    out->argv = linux_proc::ParseCmdline(parts.args);
+    out->argv = ArgvFromHeadAndTail(parts.args, std::min<size_t>(e.args_head_len, parts.args.size()));
     out->argv_truncated = (e.flags & SENTINEL_EVENT_ARGS_TRUNCATED) != 0;
+    out->args_length = e.args_size;
   }
   if (e.flags & SENTINEL_EVENT_ENV_FAULT) {
     AddIncomplete(out, "env_unreadable");
   } else {
-    out->env = FilterEnvironment(parts.env, (e.flags & SENTINEL_EVENT_ENV_TRUNCATED) != 0);
+    out->env = EnvironmentFromHeadAndTail(parts.env, std::min<size_t>(e.env_head_len, parts.env.size()),
+                                          (e.flags & SENTINEL_EVENT_ENV_TRUNCATED) != 0);
   }
   if (e.flags & SENTINEL_EVENT_CWD_FAULT) {
     AddIncomplete(out, "cwd_unreadable");
@@ -181,6 +186,32 @@ ExecEnv FilterEnvironment(std::string_view block, bool block_truncated) {
       out.truncated = true;
     }
     out.vars.emplace_back(std::string(name), std::string(value));
+  }
+  return out;
+}
+
+std::vector<std::string> ArgvFromHeadAndTail(std::string_view captured, size_t head_len) {
+  std::vector<std::string> argv = linux_proc::ParseCmdline(captured.substr(0, head_len));
+  std::string_view tail = captured.substr(std::min(head_len, captured.size()));
+  if (!tail.empty() && tail.front() == '\0') tail.remove_prefix(1);  // the gap ended an argument
+  if (tail.empty()) return argv;
+  std::vector<std::string> end = linux_proc::ParseCmdline(tail);
+  argv.insert(argv.end(), std::make_move_iterator(end.begin()), std::make_move_iterator(end.end()));
+  return argv;
+}
+
+ExecEnv EnvironmentFromHeadAndTail(std::string_view captured, size_t head_len, bool block_truncated) {
+  head_len = std::min(head_len, captured.size());
+  ExecEnv out = FilterEnvironment(captured.substr(0, head_len), block_truncated);
+  std::string_view tail = captured.substr(head_len);
+  const size_t first_end = tail.find('\0');
+  if (tail.empty() || first_end == std::string_view::npos) return out;
+  ExecEnv end = FilterEnvironment(tail.substr(first_end + 1), block_truncated);
+  out.truncated = out.truncated || end.truncated;
+  for (auto& var : end.vars) {
+    const bool seen =
+        std::any_of(out.vars.begin(), out.vars.end(), [&](const auto& v) { return v.first == var.first; });
+    if (!seen) out.vars.push_back(std::move(var));
   }
   return out;
 }

@@ -32,23 +32,47 @@ int64_t ClockOffsetNs(int clock_id);
 Result<RealtimeEvent> DecodeBpfRecord(const void* data, size_t size, int64_t boot_offset_ns);
 
 // The environment variables an exec event keeps (docs/realtime.md): the
-// loader's (LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT, LD_DEBUG) and the shells'
+// loader's (LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT, LD_DEBUG,
+// LD_TRACE_LOADED_OBJECTS: ldd's "list, do not run") and the shells'
 // that change what runs or what is remembered (HISTFILE, HISTSIZE,
 // HISTFILESIZE, HISTCONTROL, HISTIGNORE, PROMPT_COMMAND, BASH_ENV, ENV).
 // No other value ever leaves FilterEnvironment.
-inline constexpr std::string_view kEnvAllowList[] = {
-    "LD_PRELOAD",   "LD_LIBRARY_PATH", "LD_AUDIT",   "LD_DEBUG",       "HISTFILE", "HISTSIZE",
-    "HISTFILESIZE", "HISTCONTROL",     "HISTIGNORE", "PROMPT_COMMAND", "BASH_ENV", "ENV"};
+inline constexpr std::string_view kEnvAllowList[] = {"LD_PRELOAD",
+                                                     "LD_LIBRARY_PATH",
+                                                     "LD_AUDIT",
+                                                     "LD_DEBUG",
+                                                     "HISTFILE",
+                                                     "HISTSIZE",
+                                                     "HISTFILESIZE",
+                                                     "HISTCONTROL",
+                                                     "HISTIGNORE",
+                                                     "PROMPT_COMMAND",
+                                                     "BASH_ENV",
+                                                     "ENV",
+                                                     "LD_TRACE_LOADED_OBJECTS"};
 inline constexpr size_t kEnvValueMax = 256;  // bytes of a kept value; longer ones are cut and flagged
 // Bytes of an environment block read (the eBPF program's bound; the netlink
 // source reads /proc/PID/environ up to the same).
 inline constexpr size_t kEnvBlockMax = 4096;
+
+// Bytes of an argument block captured (the eBPF program's bound; the netlink
+// source reads /proc/PID/cmdline to the same, start and end alike).
+inline constexpr size_t kArgsBlockMax = 4096;
 
 // The allow-listed variables of a NUL-separated environment block, in block
 // order, each name once (the first, as getenv() finds it). `truncated`
 // starts as `block_truncated` (the block was cut at its bound) and is set
 // when a value is cut at kEnvValueMax.
 ExecEnv FilterEnvironment(std::string_view block, bool block_truncated);
+
+// A block captured as its start and its end (the first `head_len` bytes of
+// `captured` are the block's start, the rest its end; a block that fit has
+// head_len == captured.size()). The argument vector keeps the pieces of the
+// arguments cut at either side of the gap as arguments of their own; the
+// environment drops the entry cut at the start of the end part (its name
+// may be the tail of a longer one).
+std::vector<std::string> ArgvFromHeadAndTail(std::string_view captured, size_t head_len);
+ExecEnv EnvironmentFromHeadAndTail(std::string_view captured, size_t head_len, bool block_truncated);
 
 // The working directory from the eBPF record's components, leaf first and
 // NUL-terminated ("c\0b\0a\0" -> "/a/b/c"; none -> "/").

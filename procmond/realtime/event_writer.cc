@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 
 #include "procmond/platform/linux/boot_clock.h"
@@ -23,6 +24,9 @@ EventWriter::EventWriter(WriteFn write, RealtimeStats* stats, EventWriterOptions
       hasher_(std::make_unique<ExeHasher>(options_.max_hash_bytes)) {
   if (options_.capacity == 0) options_.capacity = 1;
   if (options_.batch_size == 0) options_.batch_size = 1;
+  struct stat root {};
+  if (::stat("/", &root) == 0)
+    host_root_ = {static_cast<uint64_t>(root.st_dev), static_cast<uint64_t>(root.st_ino)};
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -129,7 +133,15 @@ models::ProcessEvent EventWriter::ToRow(const RealtimeEvent& ev) {
   if (ev.type != RealtimeEventType::kExec) return row;
   FillExecContext(ev, &row);
   FillParent(ev, &row);
-  if (!HashKnownImage(ev, &row)) HashImage(ResolveExecImage(ev, &row), &row);
+  struct stat path_stat {};
+  int path_errno = EINVAL;
+  // One stat of the path, for both uses below (only with the kernel's image identity).
+  if (ev.image && ev.exe_path && UsablePath(*ev.exe_path)) {
+    path_errno = ::stat(ev.exe_path->c_str(), &path_stat) == 0 ? 0 : errno;
+  }
+  const struct stat* found = path_errno == 0 ? &path_stat : nullptr;
+  CheckHostPath(ev, found, path_errno, &row);
+  if (!HashKnownImage(ev, found, &row)) HashImage(ResolveExecImage(ev, &row), &row);
   Remember(ev.pid, ParentInfo{row.start_time_ms, row.exe_path, row.name, row.command_line});
   return row;
 }
@@ -146,6 +158,8 @@ void EventWriter::FillExecContext(const RealtimeEvent& ev, models::ProcessEvent*
     row->env_truncated = ev.env->truncated;
   }
   if (ev.argv) row->args_truncated = ev.argv_truncated;
+  row->args_length = ev.args_length;
+  row->exe_memfd_seals = ev.memfd_seals;
 }
 
 void EventWriter::FillParent(const RealtimeEvent& ev, models::ProcessEvent* row) {
@@ -205,11 +219,37 @@ size_t EventWriter::ImageKeyHash::operator()(const ImageKey& k) const {
   return h;
 }
 
-bool EventWriter::HashKnownImage(const RealtimeEvent& ev, models::ProcessEvent* row) {
-  if (!ev.image || ev.image->nlink == 0 || !ev.exe_path || !UsablePath(*ev.exe_path)) return false;
+void EventWriter::CheckHostPath(const RealtimeEvent& ev, const struct stat* path_stat, int path_errno,
+                                models::ProcessEvent* row) const {
+  // Not checked: no identity from the kernel, a memfd, a path procmond
+  // cannot look up as the caller did, or a task with its own root (a
+  // container's /usr/bin is not the host's). A script's image is its
+  // interpreter, not the file at exe_path.
+  if (!ev.image || ev.memfd_seals || ev.interpreted || !ev.exe_path || !UsablePath(*ev.exe_path)) return;
+  if (!ev.root_dev_ino || !host_root_ || *ev.root_dev_ino != *host_root_) return;
   const ExecImage& img = *ev.image;
-  struct stat st {};
-  if (::stat(ev.exe_path->c_str(), &st) != 0) return false;
+  if (path_stat == nullptr) {
+    // Nothing at that path on the host while the image had links: the path
+    // exists only in the caller's mount namespace.
+    if ((path_errno == ENOENT || path_errno == ENOTDIR) && img.nlink > 0) row->exe_host_mismatch = true;
+    return;
+  }
+  if (path_stat->st_dev == img.dev && path_stat->st_ino == img.ino) {
+    row->exe_host_mismatch = false;
+    return;
+  }
+  // Replaced on the host after the exec (a package upgrade renames a new
+  // file over the old): not a mismatch the exec can be blamed for.
+  const int64_t changed_ms = IdentityNs(path_stat->st_ctim.tv_sec, path_stat->st_ctim.tv_nsec) / 1'000'000;
+  if (changed_ms >= ev.time_ms) return;
+  row->exe_host_mismatch = true;
+}
+
+bool EventWriter::HashKnownImage(const RealtimeEvent& ev, const struct stat* path_stat,
+                                 models::ProcessEvent* row) {
+  if (!ev.image || ev.image->nlink == 0 || path_stat == nullptr) return false;
+  const ExecImage& img = *ev.image;
+  const struct stat& st = *path_stat;
   const ImageKey key{img.dev, img.ino, img.size, img.mtime_ns, img.ctime_ns};
   const ImageKey now{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), st.st_size,
                      IdentityNs(st.st_mtim.tv_sec, st.st_mtim.tv_nsec),

@@ -22,6 +22,8 @@
 // Thread-safety: Push from one thread (the source's); Stop from another.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -104,7 +106,12 @@ class EventWriter {
   // The fast path when the kernel told the executed image's identity: true
   // when the path the caller named still leads to it (one stat), then the
   // hash comes from the identity cache (or the path on a miss).
-  bool HashKnownImage(const RealtimeEvent& ev, models::ProcessEvent* row);
+  // `path_stat`: stat() of ev.exe_path (StatExecPath), nullptr when it failed.
+  bool HashKnownImage(const RealtimeEvent& ev, const struct stat* path_stat, models::ProcessEvent* row);
+  // exe_host_mismatch: whether the host's file at exe_path is the image the
+  // kernel executed (only for a task whose root is the host's).
+  void CheckHostPath(const RealtimeEvent& ev, const struct stat* path_stat, int path_errno,
+                     models::ProcessEvent* row) const;
   std::optional<std::string> UserName(int64_t uid);
 
   // Parents (docs/realtime.md): what a process's own exec event said, or
@@ -145,7 +152,8 @@ class EventWriter {
   std::unordered_map<int64_t, std::optional<std::string>> users_;
   std::unordered_map<int64_t, ParentInfo> parents_;
   std::unordered_map<ImageKey, std::string, ImageKeyHash> image_hashes_;
-  std::string scratch_;  // /proc reads
+  std::string scratch_;                                     // /proc reads
+  std::optional<std::pair<uint64_t, uint64_t>> host_root_;  // dev, inode of procmond's "/"
 
   std::mutex mu_;
   std::condition_variable wake_;

@@ -130,8 +130,11 @@ class NetlinkSource final : public ThreadedRealtimeSource {
   // rest of the exec context (status, cwd, stat, ...) and exe.
   void ReadExec(RealtimeEvent* ev) {
     const std::string dir = "/proc/" + std::to_string(ev->pid);
-    if (ReadSmallFile(dir + "/cmdline", &scratch_)) {
-      if (!scratch_.empty()) ev->argv = linux_proc::ParseCmdline(scratch_);
+    size_t head = 0, total = 0;
+    if (ReadHeadAndTail(dir + "/cmdline", kArgsBlockMax, &scratch_, &head, &total) && !scratch_.empty()) {
+      ev->argv = ArgvFromHeadAndTail(scratch_, head);
+      ev->argv_truncated = total > kArgsBlockMax;
+      ev->args_length = static_cast<int64_t>(total);
     }
     const std::string context_missing = ReadProcExecContext(dir, ev, &scratch_);
     ev->exe_path = ReadLinkText(dir + "/exe");

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -28,6 +29,36 @@ bool ReadSmallFile(const std::string& path, std::string* out, size_t max) {
     out->append(buf, static_cast<size_t>(n));
   }
   if (out->size() > max) out->resize(max);
+  return true;
+}
+
+bool ReadHeadAndTail(const std::string& path, size_t max, std::string* out, size_t* head_len, size_t* total) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return false;
+  const size_t half = max / 2;
+  out->clear();
+  std::string tail;  // the last bytes read past the head, at most 2 * half before a trim
+  *total = 0;
+  char buf[8192];
+  while (true) {
+    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) break;
+    *total += static_cast<size_t>(n);
+    std::string_view got(buf, static_cast<size_t>(n));
+    const size_t to_head = out->size() < max ? std::min(got.size(), max - out->size()) : 0;
+    out->append(got.substr(0, to_head));
+    tail.append(got.substr(to_head));
+    if (tail.size() > 2 * half + sizeof(buf)) tail.erase(0, tail.size() - half);
+  }
+  *head_len = out->size();
+  if (*total <= max) return true;
+  // Over the bound: the head's first half and the block's last half.
+  std::string end = *out + tail;
+  out->resize(half);
+  out->append(std::string_view(end).substr(end.size() - half));
+  *head_len = half;
   return true;
 }
 
@@ -119,9 +150,9 @@ std::optional<ProcIdentity> ReadProcIdentity(const std::string& proc_root, int64
 std::string ReadProcExecContext(const std::string& dir, RealtimeEvent* ev, std::string* scratch) {
   std::string missing;
   // environ first: like cmdline it goes with the process's memory.
-  if (ReadSmallFile(dir + "/environ", scratch, kEnvBlockMax + 1)) {
-    const bool cut = scratch->size() > kEnvBlockMax;
-    ev->env = FilterEnvironment(std::string_view(*scratch).substr(0, kEnvBlockMax), cut);
+  size_t head = 0, total = 0;
+  if (ReadHeadAndTail(dir + "/environ", kEnvBlockMax, scratch, &head, &total)) {
+    ev->env = EnvironmentFromHeadAndTail(*scratch, head, total > kEnvBlockMax);
   } else {
     AddMissing(&missing, "env");
   }

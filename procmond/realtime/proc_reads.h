@@ -20,6 +20,11 @@ namespace sentinel::procmond {
 // Reads a whole small file (at most `max` bytes, the rest ignored) with one
 // open and usually one read. false when it cannot be opened or read.
 bool ReadSmallFile(const std::string& path, std::string* out, size_t max = size_t{1} << 20);
+// A block file (/proc/PID/cmdline) bounded like the eBPF record's argument
+// block: whole when it has at most `max` bytes, else its first max/2 and its
+// last max/2 bytes back to back. *head_len = bytes of the first part,
+// *total = the file's whole length. false when it cannot be opened or read.
+bool ReadHeadAndTail(const std::string& path, size_t max, std::string* out, size_t* head_len, size_t* total);
 // The target of a symbolic link (/proc/PID/exe, cwd); empty when unreadable.
 std::optional<std::string> ReadLinkText(const std::string& path);
 

@@ -70,9 +70,10 @@ struct RealtimeEvent {
   std::optional<std::string> comm;      // kernel task name (15 bytes at most)
   std::optional<std::string> exe_path;  // exec: the path that was executed
   std::optional<std::vector<std::string>> argv;
-  bool argv_truncated = false;       // argv longer than the source's bound
-  int64_t argc = -1;                 // exec: the kernel's argc; -1 unknown
-  std::optional<int64_t> exit_code;  // exit: code, or 128 + signal when killed
+  bool argv_truncated = false;         // argv longer than the source's bound: argv = its start and end
+  std::optional<int64_t> args_length;  // bytes of the whole argument block
+  int64_t argc = -1;                   // exec: the kernel's argc; -1 unknown
+  std::optional<int64_t> exit_code;    // exit: code, or 128 + signal when killed
   std::optional<uint64_t> cgroup_id;
   // Process start and its parent's (CLOCK_BOOTTIME ns, what the scan's task
   // iterator reads: converted with the same BootClock, both give the same ms).
@@ -87,7 +88,12 @@ struct RealtimeEvent {
   std::optional<std::string> cwd;   // " (deleted)" appended when removed, as /proc shows it
   std::optional<ExecEnv> env;       // empty: the block could not be read
   std::optional<ExecImage> image;
-  std::string incomplete;  // "" when everything the source offers was read
+  // The task's root directory (eBPF): exe_path is checked against the
+  // host's file at that path only when this is the host's root.
+  std::optional<std::pair<uint64_t, uint64_t>> root_dev_ino;  // user-space dev_t, inode
+  std::optional<int64_t> memfd_seals;                         // F_SEAL_* of a memfd image
+  bool interpreted = false;  // a script (#!): `image` is its interpreter, exe_path the script
+  std::string incomplete;    // "" when everything the source offers was read
 };
 
 // Counters of one procmond's real-time pipeline. Lock-free increments from

@@ -15,109 +15,13 @@
 
 #include "sentinel/storage/sqlite.h"
 #include "sentinel/testing/temp_dir.h"
+#include "tests/rules/rules_events_fixture.h"
 #include "tests/rules/rules_fixture.h"
-
-extern char** environ;
 
 namespace sentinel::rules_test {
 namespace {
 
 constexpr uid_t kNobody = 65534;
-
-// procmond with real-time events into `db`, stopped (SIGTERM, flush) on Stop().
-class RealtimeProcmond {
- public:
-  RealtimeProcmond(const std::string& dir, const std::string& db) : err_(dir + "/procmond-rt.err") {
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) {
-      if (std::string(*e).rfind("SENTINELD_", 0) != 0) env.emplace_back(*e);
-    }
-    for (const std::string& s : std::vector<std::string>{
-             "HOME=" + dir, "XDG_CONFIG_HOME=" + dir + "/.config", "SENTINELD_DATABASE__PATH=" + db,
-             "SENTINELD_DATABASE__AUDIT_PATH=" + dir + "/audit-rt.db",
-             "SENTINELD_COLLECTION__INTERVAL_SECS=3600", "SENTINELD_COLLECTION__REALTIME_SOURCE=auto",
-             "SENTINELD_IPC__SOCKET_DIR=" + dir + "/ipc", "SENTINELD_TELEMETRY__LOG_FORMAT=text",
-             // root is refused as privileges.user; procmond keeps what it needs.
-             "SENTINELD_PRIVILEGES__USER=nobody"}) {
-      env.push_back(s);
-    }
-    std::vector<char*> cenv;
-    for (auto& s : env) cenv.push_back(s.data());
-    cenv.push_back(nullptr);
-    std::string bin = ProcmondBin();
-    char* argv[] = {bin.data(), nullptr};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (posix_spawn(&pid_, bin.c_str(), &fa, nullptr, argv, cenv.data()) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&fa);
-  }
-  ~RealtimeProcmond() { Stop(); }
-  RealtimeProcmond(const RealtimeProcmond&) = delete;
-  RealtimeProcmond& operator=(const RealtimeProcmond&) = delete;
-
-  // True once events flow; false when procmond ended or chose no source.
-  bool WaitStarted() {
-    return pid_ > 0 &&
-           WaitUntil([&] { return Log().find("real-time event source started") != std::string::npos; }, 30s);
-  }
-  void Stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-  std::string Log() const { return testing::ReadFile(err_); }
-
- private:
-  std::string err_;
-  pid_t pid_ = -1;
-};
-
-class RuleEventsLiveTest : public RuleLiveTest {
- protected:
-  void SetUp() override {
-    if (!IsRoot())
-      GTEST_SKIP() << "needs root: procmond's real-time sources load BPF or subscribe to netlink";
-    db_ = work().File("events-rt.db");
-    procmond_ = std::make_unique<RealtimeProcmond>(work().path(), db_);
-    ASSERT_TRUE(procmond_->WaitStarted()) << procmond_->Log();
-  }
-
-  // Waits until `sql` (one integer) is > 0 in the store.
-  bool WaitForRow(const std::string& sql) {
-    return WaitUntil(
-        [&] {
-          auto rdb = storage::Database::Open(db_, storage::OpenMode::kReadOnly);
-          if (!rdb.ok()) return false;
-          auto n = (*rdb)->QueryInt(sql);
-          return n.ok() && n->value_or(0) > 0;
-        },
-        20s);
-  }
-  bool WaitForExec(pid_t pid) {
-    return WaitForRow("SELECT COUNT(*) FROM process_events WHERE event_type = 'exec' AND pid = " +
-                      std::to_string(pid));
-  }
-  std::optional<int64_t> PidOfExe(const std::string& exe) {
-    auto rdb = storage::Database::Open(db_, storage::OpenMode::kReadOnly);
-    if (!rdb.ok()) return std::nullopt;
-    auto st = (*rdb)->Prepare("SELECT pid FROM process_events WHERE event_type = 'exec' AND exe_path = ?");
-    if (!st.ok() || !st->BindText(1, exe).ok()) return std::nullopt;
-    auto row = st->Step();
-    if (!row.ok() || !*row) return std::nullopt;
-    return st->ColumnInt(0);
-  }
-  // Stops procmond (flushing its events) and runs the rule.
-  detection::RuleResult StopAndRun(const std::string& id) {
-    procmond_->Stop();
-    return Run(id, db_);
-  }
-
-  std::string db_;
-  std::unique_ptr<RealtimeProcmond> procmond_;
-};
 
 // proc-service-account-shell-exec
 TEST_F(RuleEventsLiveTest, ProcServiceAccountShellExec_Positive) {

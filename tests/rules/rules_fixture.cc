@@ -82,6 +82,17 @@ std::string ProbeBin() {
   return RULE_PROBE_BIN;
 }
 
+std::string ProgramInterpreter() {
+  for (const char* p :
+       {"/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1", "/lib/ld-linux-x86-64.so.2"})
+    if (::access(p, X_OK) == 0) return p;
+  return "";
+}
+
+std::string PlainDirectory() {
+  return std::filesystem::path(ProcmondBin()).parent_path().string();
+}
+
 std::string SystemBinary(const std::string& name) {
   for (const char* dir : {"/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/"}) {
     std::string p = dir + name;

@@ -42,6 +42,10 @@ std::string ProcmondBin();
 std::string ProbeBin();  // tests/rules/rule_probe
 // An installed program ("sleep" -> /usr/bin/sleep or /bin/sleep); "" if none.
 std::string SystemBinary(const std::string& name);
+// The dynamic loader programs name as their interpreter (/lib64/ld-linux-x86-64.so.2); "" if unknown.
+std::string ProgramInterpreter();
+// A directory that is neither world-writable nor hidden (next to procmond in the build tree).
+std::string PlainDirectory();
 
 struct SpawnOptions {
   // Environment edits applied to ours: "NAME=VALUE" sets, "NAME" removes.

@@ -104,18 +104,20 @@ TEST(RuleLibrary, EveryRuleHasADocsSection) {
 }
 
 TEST(RuleLibrary, EveryRuleHasLiveTests) {
-  const std::string source =
-      ReadText(std::string(SENTINEL_SOURCE_DIR) + "/tests/rules/rules_live_test.cc") +
-      ReadText(std::string(SENTINEL_SOURCE_DIR) + "/tests/rules/rules_live_privileged_test.cc");
-  // Rules that read only real-time events are tested with procmond running
-  // as a daemon (rules_events_live_test.cc).
-  const std::string events =
-      ReadText(std::string(SENTINEL_SOURCE_DIR) + "/tests/rules/rules_events_live_test.cc");
+  // Every test file of tests/rules: scans (RuleLiveTest) and procmond running
+  // as a daemon with real-time events (RuleEventsLiveTest).
+  std::string source;
+  for (const auto& f :
+       std::filesystem::directory_iterator(std::string(SENTINEL_SOURCE_DIR) + "/tests/rules")) {
+    const std::string name = f.path().filename().string();
+    if (name.starts_with("rules_") && name.ends_with("_test.cc") && name != "rules_library_test.cc")
+      source += ReadText(f.path().string());
+  }
   for (const auto& r : LoadAll()) {
     for (const char* kind : {"_Positive)", "_Negative)"}) {
       const std::string name = TestPrefix(r.id) + kind;
       EXPECT_TRUE(source.find("TEST_F(RuleLiveTest, " + name) != std::string::npos ||
-                  events.find("TEST_F(RuleEventsLiveTest, " + name) != std::string::npos)
+                  source.find("TEST_F(RuleEventsLiveTest, " + name) != std::string::npos)
           << "no live test " << name;
     }
   }

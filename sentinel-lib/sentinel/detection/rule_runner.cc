@@ -130,18 +130,27 @@ Status WithTempWrites(storage::Database& db, const std::function<Status()>& fn) 
 }
 
 // The scan's processes as exec rows (the columns of process_events by name).
+// A scan reads the names of the loader variables only (platform_data
+// loader_env): their values are JSON null in env.
 constexpr std::string_view kScanAsExecEvents = R"sql(
 INSERT INTO temp.exec_events(id, event_time_ms, event_type, pid, ppid, name, exe_path, command_line, user_id,
   user_name, exit_code, exe_hash, start_time, cwd, tty, effective_uid, effective_gid, command_text,
-  parent_exe_path, parent_name, parent_command_line, parent_command_text, parent_start_time)
+  parent_exe_path, parent_name, parent_command_line, parent_command_text, parent_start_time,
+  args_truncated, args_length, exe_host_mismatch, exe_memfd_seals, env)
 SELECT NULL, p.start_time, 'exec', p.pid, p.ppid, p.name, p.exe_path, p.command_line, p.user_id,
   p.user_name, NULL, p.exe_hash, p.start_time,
-  CASE WHEN json_valid(p.platform_data) THEN json_extract(p.platform_data, '$.cwd') END,
-  CASE WHEN json_valid(p.platform_data) THEN json_extract(p.platform_data, '$.tty') END,
+  CASE WHEN pd THEN json_extract(p.platform_data, '$.cwd') END,
+  CASE WHEN pd THEN json_extract(p.platform_data, '$.tty') END,
   p.effective_uid,
-  CASE WHEN json_valid(p.platform_data) THEN json_extract(p.platform_data, '$.gid.effective') END,
-  p.command_text, pp.exe_path, pp.name, pp.command_line, pp.command_text, pp.start_time
-FROM temp.processes p
+  CASE WHEN pd THEN json_extract(p.platform_data, '$.gid.effective') END,
+  p.command_text, pp.exe_path, pp.name, pp.command_line, pp.command_text, pp.start_time,
+  CASE WHEN pd THEN json_extract(p.platform_data, '$.args_truncated') END,
+  CASE WHEN pd THEN json_extract(p.platform_data, '$.args_length') END,
+  CASE WHEN pd THEN json_extract(p.platform_data, '$.exe_host_mismatch') END,
+  CASE WHEN pd THEN json_extract(p.platform_data, '$.exe_memfd_seals') END,
+  CASE WHEN pd AND p.platform_data GLOB '*"loader_env"*' THEN
+    (SELECT json_group_object(value, NULL) FROM json_each(p.platform_data, '$.loader_env')) END
+FROM (SELECT *, json_valid(platform_data) AS pd FROM temp.processes) p
 LEFT JOIN temp.processes pp ON pp.pid = p.ppid AND pp.start_time <= p.start_time
 )sql";
 

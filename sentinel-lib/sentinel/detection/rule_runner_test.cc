@@ -143,7 +143,9 @@ class ExecEventsTest : public ::testing::Test {
     scan.started_at_ms = 5000;
     scan.completed_at_ms = 5001;
     scan.processes.push_back(Proc(100, 1, "nginx", 1000, R"({"cwd": "/"})"));
-    scan.processes.push_back(Proc(101, 100, "sh", 2000, R"({"cwd": "/srv/www", "tty": "pts/3"})"));
+    scan.processes.push_back(Proc(101, 100, "sh", 2000,
+                                  R"({"cwd": "/srv/www", "tty": "pts/3", "exe_host_mismatch": true,)"
+                                  R"( "exe_memfd_seals": 15, "loader_env": ["LD_PRELOAD"]})"));
     scan.processes.push_back(Proc(102, 100, "odd", 3000, "not json"));
     ASSERT_TRUE((*rw)->WriteScan(scan).ok());
     std::vector<models::ProcessEvent> events;
@@ -158,6 +160,13 @@ class ExecEventsTest : public ::testing::Test {
       e.start_time_ms = 6000 + i;
       e.parent_name = "sh";
       e.cwd = "/tmp";
+      if (i == 2) {
+        e.args_truncated = true;
+        e.args_length = 9000;
+        e.exe_host_mismatch = false;
+        e.exe_memfd_seals = 0;
+        e.env = std::vector<std::pair<std::string, std::string>>{{"LD_PRELOAD", "/x.so"}};
+      }
       events.push_back(e);
     }
     ASSERT_TRUE((*rw)->WriteEvents(events).ok());
@@ -207,6 +216,29 @@ TEST_F(ExecEventsTest, ScanProcessesAreExecRowsWithTheirParent) {
   EXPECT_EQ(res->rows[0]["parent_name"], nullptr);  // pid 1 is not in the scan
   EXPECT_EQ(res->rows[2]["cwd"], nullptr);          // platform_data that is not JSON: no value, no error
   EXPECT_EQ(res->rows[2]["parent_name"], "nginx");
+}
+
+// Issue 17's exec columns: from platform_data on the scan path (the loader
+// variables' names with null values), as stored on the event path.
+TEST_F(ExecEventsTest, BlindSpotColumnsOnTheScanAndTheEventPaths) {
+  auto res =
+      Run("SELECT pid, args_truncated, args_length, exe_host_mismatch, exe_memfd_seals, env FROM exec_events "
+          "ORDER BY pid");
+  ASSERT_TRUE(res.ok()) << res.status().message();
+  ASSERT_EQ(res->rows.size(), 3u);
+  EXPECT_EQ(res->rows[1].dump(),
+            R"j({"pid":101,"args_truncated":null,"args_length":null,"exe_host_mismatch":1,)j"
+            R"j("exe_memfd_seals":15,"env":"{\"LD_PRELOAD\":null}"})j");
+  EXPECT_EQ(res->rows[0]["exe_host_mismatch"], nullptr);
+  EXPECT_EQ(res->rows[2]["env"], nullptr);
+  ASSERT_EQ(*LoadExecBatch(*db_, 1, 2), 1);
+  res =
+      Run("SELECT id, args_truncated, args_length, exe_host_mismatch, exe_memfd_seals, env FROM exec_events");
+  ASSERT_TRUE(res.ok()) << res.status().message();
+  ASSERT_EQ(res->rows.size(), 1u);
+  EXPECT_EQ(res->rows[0].dump(),
+            R"j({"id":2,"args_truncated":1,"args_length":9000,"exe_host_mismatch":0,"exe_memfd_seals":0,)j"
+            R"j("env":"{\"LD_PRELOAD\":\"/x.so\"}"})j");
 }
 
 // The event path: exactly the exec events of the id range, every stored column.

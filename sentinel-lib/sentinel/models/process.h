@@ -71,7 +71,12 @@ struct ProcessEvent {
   // nullopt when the environment was not read.
   std::optional<std::vector<std::pair<std::string, std::string>>> env;
   std::optional<bool> env_truncated;   // block over the capture bound, or a value cut
-  std::optional<bool> args_truncated;  // argv longer than the capture bound
+  std::optional<bool> args_truncated;  // argv longer than the capture bound: argv is its start and end
+  std::optional<int64_t> args_length;  // bytes of the whole argument block; nullopt when unknown
+  // 1: the file at exe_path in procmond's (the host's) mount namespace is not
+  // the executed image; 0: it is; nullopt: not checked (relative, memfd, ...).
+  std::optional<bool> exe_host_mismatch;
+  std::optional<int64_t> exe_memfd_seals;  // F_SEAL_* of a memfd image; nullopt when not a memfd
   std::optional<std::string> parent_exe_path;
   std::optional<std::string> parent_name;
   std::optional<std::vector<std::string>> parent_command_line;

@@ -363,6 +363,16 @@ CREATE INDEX idx_process_events_download_tools ON process_events(event_time_ms)
   WHERE event_type = 'exec' AND name IN ('curl', 'wget', 'fetch', 'aria2c', 'tftp', 'ftp', 'lwp-download');
 )sql";
 
+// Blind spots of exec events (issue 17, docs/tables.md): how long the argument
+// block really was (with args_truncated the stored argv holds its start and
+// its end), whether the file at exe_path in procmond's (the host's) mount
+// namespace is the executed image, and a memfd image's seals.
+constexpr std::string_view kEvents7 = R"sql(
+ALTER TABLE process_events ADD COLUMN args_length INTEGER;
+ALTER TABLE process_events ADD COLUMN exe_host_mismatch INTEGER;
+ALTER TABLE process_events ADD COLUMN exe_memfd_seals INTEGER;
+)sql";
+
 constexpr Migration kEventMigrations[] = {
     {1, "initial event store: incremental process history, events, rules, alerts, deliveries, DLQ", kEvents1},
     {2, "detection_rules.enabled_override; process_instances.command_text", kEvents2},
@@ -375,6 +385,7 @@ constexpr Migration kEventMigrations[] = {
      kEvents4},
     {5, "process_events without the exe_path index (per-row write cost under exec storms)", kEvents5},
     {6, "partial index of download-tool execs by time (proc-download-then-exec-chain)", kEvents6},
+    {7, "exec event args_length, exe_host_mismatch, exe_memfd_seals (blind spots, issue 17)", kEvents7},
 };
 constexpr Migration kAuditMigrations[] = {
     {1, "initial audit ledger", kAudit1},

@@ -362,7 +362,7 @@ Status BindEventBase(Statement& ins, int b, const models::ProcessEvent& e) {
   return ins.BindOptionalText(b + 11, e.exe_hash);
 }
 
-// Columns 12-27: the exec context (column 22, command_text, goes with argv).
+// Columns 12-30: the exec context (column 22, command_text, goes with argv).
 Status BindEventContext(Statement& ins, int b, const models::ProcessEvent& e) {
   RETURN_IF_ERROR(ins.BindOptionalInt(b + 12, e.start_time_ms));
   RETURN_IF_ERROR(ins.BindOptionalText(b + 13, e.cwd));
@@ -381,10 +381,13 @@ Status BindEventContext(Statement& ins, int b, const models::ProcessEvent& e) {
   RETURN_IF_ERROR(ins.BindOptionalText(b + 23, e.parent_exe_path));
   RETURN_IF_ERROR(ins.BindOptionalText(b + 24, e.parent_name));
   RETURN_IF_ERROR(BindArgv(ins, b + 25, b + 26, e.parent_command_line));
-  return ins.BindOptionalInt(b + 27, e.parent_start_time_ms);
+  RETURN_IF_ERROR(ins.BindOptionalInt(b + 27, e.parent_start_time_ms));
+  RETURN_IF_ERROR(ins.BindOptionalInt(b + 28, e.args_length));
+  RETURN_IF_ERROR(BindOptionalBool(ins, b + 29, e.exe_host_mismatch));
+  return ins.BindOptionalInt(b + 30, e.exe_memfd_seals);
 }
 
-constexpr int kEventColumnCount = 27;
+constexpr int kEventColumnCount = 30;
 
 // INSERT of `rows` rows in one statement.
 std::string EventInsertSql(int rows) {
@@ -393,7 +396,8 @@ std::string EventInsertSql(int rows) {
       " command_line, user_id, user_name, exit_code, exe_hash,"
       " start_time, cwd, login_uid, tty, effective_uid, effective_gid, cred_change, env,"
       " env_truncated, args_truncated, command_text, parent_exe_path, parent_name,"
-      " parent_command_line, parent_command_text, parent_start_time) VALUES";
+      " parent_command_line, parent_command_text, parent_start_time, args_length, exe_host_mismatch,"
+      " exe_memfd_seals) VALUES";
   for (int r = 0; r < rows; ++r) {
     sql += r == 0 ? "(" : ",(";
     for (int c = 0; c < kEventColumnCount; ++c) sql += c == 0 ? "?" : ",?";
@@ -418,7 +422,7 @@ Result<int64_t> EventStore::WriteEvents(const std::vector<models::ProcessEvent>&
   ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
   // Statements kept for the store's life: a busy writer (an exec storm writes
   // a batch every 200 ms) and an idle one (a few rows per batch) both skip
-  // the parse and plan of a 27-column INSERT per batch. Rows go
+  // the parse and plan of a 30-column INSERT per batch. Rows go
   // kEventRowsPerInsert to a statement while there are that many: the
   // per-statement work (AUTOINCREMENT's sqlite_sequence update among it) is
   // then paid once per group, not once per row.

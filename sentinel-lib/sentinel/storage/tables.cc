@@ -71,13 +71,21 @@ constexpr ColumnSpec kEventColumns[] = {
      "JSON object of the loader and shell variables of the new program's environment (allow-listed "
      "names only; values cut at 256 bytes)"},
     {"env_truncated", "INTEGER", "1 when the environment was longer than captured or a value was cut"},
-    {"args_truncated", "INTEGER", "1 when argv was longer than captured"},
+    {"args_truncated", "INTEGER",
+     "1 when argv was longer than captured: command_line then holds the block's start and its end"},
     {"command_text", "TEXT", "The arguments joined by single spaces (for LIKE/GLOB matching)"},
     {"parent_exe_path", "TEXT", "Parent's executable path, resolved when the event was written"},
     {"parent_name", "TEXT", "Parent's command name"},
     {"parent_command_line", "TEXT", "Parent's arguments, JSON array"},
     {"parent_command_text", "TEXT", "Parent's arguments joined by single spaces"},
     {"parent_start_time", "INTEGER", "Parent's start, ms since the Unix epoch"},
+    {"args_length", "INTEGER",
+     "Bytes of the whole argument block the kernel had; with args_truncated = 1 command_line holds its "
+     "start and its end (NULL when unknown)"},
+    {"exe_host_mismatch", "INTEGER",
+     "1 when the file procmond (host mount namespace) finds at exe_path is not the executed image, 0 when it "
+     "is, NULL when not checked (relative path, memfd, another root)"},
+    {"exe_memfd_seals", "INTEGER", "F_SEAL_* bits of a memfd image; NULL when the image is not a memfd"},
 };
 
 constexpr TableSpec kTables[] = {
