@@ -145,6 +145,8 @@ class LinuxProcessSource final : public ProcessSource {
     int64_t stat_held = 0;      //   of the stat reads, by pread on a held file
     int64_t sampled = 0;        // processes taken from the kernel's sample (no stat, no owner)
     int64_t unsampled = 0;      //   listed by /proc but not in the sample: read from /proc
+    int64_t verified = 0;       // sampled processes whose /proc entry was checked before reading it
+    int64_t hidden = 0;         //   of which the entry was missing, unreadable or another task's
   };
   const ReadCounters& last_read_counters() const { return reads_; }
 
@@ -210,6 +212,7 @@ class LinuxProcessSource final : public ProcessSource {
     bool have_status = false;
     bool pd_dirty = false;     // platform_data's status/error part changed
     bool from_kernel = false;  // last observed through the kernel's sample
+    bool proc_hidden = false;  // its /proc entry was not its own (recorded from the sample alone)
   };
   // Interned strings (exe link targets, hashes): processes mostly share a
   // few executables.
@@ -252,6 +255,7 @@ class LinuxProcessSource final : public ProcessSource {
     // Kernel: every id, and the executable's identity.
     int64_t ruid = -1, euid = -1, rgid = -1, egid = -1;
     uint64_t exe_key = 0;
+    bool unlisted = false;  // kernel: absent from this scan's listing of /proc
   };
   // The exe link as read for one Observe (exe_buf_ holds its text).
   struct ExeLinkRead {
@@ -331,6 +335,21 @@ class LinuxProcessSource final : public ProcessSource {
   void ReadPtraceGuarded(const char* pid_dir, OnceFieldsBuilder* b);
   void HashExe(const char* pid_dir, bool refresh, const Status& exe_status, Instance* inst,
                OnceFieldsBuilder* b);
+  // exe_host_mismatch and the memfd facts (image_identity.h); real /proc only.
+  void CheckImage(const char* pid_dir, const Instance& inst, OnceFieldsBuilder* b);
+  // Why the /proc entry of the sampled `o` is not its own (missing while the
+  // task runs, unreadable, on another file system, another task's, or not
+  // listed); nullopt when it is, or when the process exited since.
+  std::optional<std::string> VerifyProcEntry(const Observation& o, const char* pid_dir);
+  // Whether this scan checks the sampled `o`'s /proc entry: before any read
+  // of it, and every scan while it is hidden.
+  bool ShouldVerify(const Observation& o, const ReadInputs& in, const ReadPlan& first,
+                    const Instance& inst) const;
+  // Records a hidden process from the kernel's sample alone.
+  void ObserveHidden(const Observation& o, const std::string& reason, bool fresh, Instance* inst,
+                     ScanContext* ctx);
+  // What every observed instance keeps for the next scan.
+  void Remember(const Observation& o, Instance* inst, int64_t now_mono);
 
   std::string proc_root_;
   std::unique_ptr<ProcFs> own_fs_;  // opened from proc_root_ at the first scan
@@ -358,6 +377,8 @@ class LinuxProcessSource final : public ProcessSource {
   size_t held_stat_files_ = 0;  // kept by the HeldFds in instances_
   size_t used_ = 0;             // records of `out` filled so far this scan
   std::unique_ptr<TaskSampler> sampler_;
+  std::optional<ProcFs::FileId> host_root_;     // procmond's root directory (CheckImage)
+  std::optional<ProcFs::FileId> proc_root_id_;  // the /proc directory itself (VerifyProcEntry)
   std::vector<TaskSample> samples_;
   std::optional<std::string> sampler_failure_;
 };

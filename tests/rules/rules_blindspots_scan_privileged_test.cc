@@ -1,0 +1,170 @@
+// Issue 17, the scan's blind spots that need root (label "privileged"; each
+// test skips with the reason otherwise; see rules_fixture.h):
+//  case 1: a real runc-style re-exec (a sealed memfd copy of the installed
+//          runtime binary) stays quiet, a fake one does not;
+//  case 7: a process hidden by a mount over /proc/PID is reported.
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "sentinel/storage/sqlite.h"
+#include "tests/rules/rules_fixture.h"
+
+namespace sentinel::rules_test {
+namespace {
+
+#define SKIP_UNLESS_ROOT(why)                               \
+  do {                                                      \
+    if (!IsRoot()) GTEST_SKIP() << "needs root: " << (why); \
+  } while (0)
+
+// Moves this (single-threaded) test process, and so every process it starts
+// and procmond, into a mount namespace of its own until destroyed; then back.
+class PrivateMountNamespace {
+ public:
+  PrivateMountNamespace() : original_(::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC)) {
+    if (original_ < 0 || ::unshare(CLONE_NEWNS) != 0 ||
+        ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+      error_ = std::strerror(errno);
+    }
+  }
+  ~PrivateMountNamespace() {
+    if (original_ >= 0 && ::setns(original_, CLONE_NEWNS) != 0) std::abort();  // never run on elsewhere
+    if (original_ >= 0) ::close(original_);
+  }
+  PrivateMountNamespace(const PrivateMountNamespace&) = delete;
+  PrivateMountNamespace& operator=(const PrivateMountNamespace&) = delete;
+  const std::string& error() const { return error_; }
+
+ private:
+  int original_;
+  std::string error_;
+};
+
+// ---------------------------------------------------------------------------
+// Case 1: runc's re-exec copy is benign only when it really is one.
+
+std::unique_ptr<TestProcess> StartRuntimeClone(const std::string& bin, bool sealed) {
+  std::vector<std::string> env = {"RULE_PROBE_MEMFD_REEXEC=runc_cloned:/proc/self/exe"};
+  if (sealed) env.push_back("RULE_PROBE_MEMFD_SEALS=1");
+  auto p = TestProcess::Start(bin, {"runc", "--root", "/run/runc", "init"}, {.env = env});
+  if (p && !WaitUntil([&] { return ExeLink(p->pid()).rfind("/memfd:runc_cloned:", 0) == 0; })) {
+    ADD_FAILURE() << "no memfd re-exec: " << ExeLink(p->pid());
+  }
+  return p;
+}
+
+TEST_F(RuleLiveTest, ProcMemfdExecutable_RealRuncStyleReexecIsQuiet) {
+  SKIP_UNLESS_ROOT("a mount namespace holding an installed runtime binary");
+  // The "installed runtime": the probe as /usr/local/sbin/runc (root-owned,
+  // 0755, on a tmpfs visible to this test and to procmond only).
+  PrivateMountNamespace ns;
+  ASSERT_EQ(ns.error(), "");
+  ASSERT_EQ(::mount("none", "/usr/local/sbin", "tmpfs", 0, "mode=0755"), 0) << std::strerror(errno);
+  const std::string runc = "/usr/local/sbin/runc";
+  CopyExecutable(ProbeBin(), runc);
+  // Another binary (the probe with a byte appended: a foreign hash).
+  const std::string foreign = work().File("runc");
+  CopyExecutable(ProbeBin(), foreign);
+  std::ofstream(foreign, std::ios::app) << '\n';
+
+  // runc as it starts: re-executes a sealed memfd copy of its own binary.
+  auto real = StartRuntimeClone(runc, /*sealed=*/true);
+  // The same image unsealed (anyone may still write it), and a sealed copy
+  // of another image: named like runc's copy, neither is one.
+  auto unsealed = StartRuntimeClone(runc, /*sealed=*/false);
+  auto impostor = StartRuntimeClone(foreign, /*sealed=*/true);
+  ASSERT_TRUE(real && unsealed && impostor);
+  const std::string db = Scan();
+  auto r = Run("proc-memfd-executable", db);
+  ExpectNoRows(r, {real->pid()});
+  ExpectOneRow(r, unsealed->pid());
+  ExpectOneRow(r, impostor->pid());
+  // The real copy is not a deleted image either (it is runc).
+  ExpectNoRows(Run("proc-deleted-executable", db), {real->pid(), unsealed->pid(), impostor->pid()});
+}
+
+// ---------------------------------------------------------------------------
+// Case 7 / proc-hidden-process
+
+// A mount over /proc/PID, undone (lazily) on destruction.
+class ProcMount {
+ public:
+  ProcMount(pid_t pid, const char* source, const char* type, unsigned long flags)
+      : target_("/proc/" + std::to_string(pid)) {
+    ok_ = ::mount(source, target_.c_str(), type, flags, nullptr) == 0;
+    if (!ok_) error_ = std::strerror(errno);
+  }
+  ~ProcMount() {
+    if (ok_) ::umount2(target_.c_str(), MNT_DETACH);
+  }
+  ProcMount(const ProcMount&) = delete;
+  ProcMount& operator=(const ProcMount&) = delete;
+  bool ok() const { return ok_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string target_;
+  bool ok_ = false;
+  std::string error_;
+};
+
+int64_t LastScanErrors(const std::string& db) {
+  auto store = storage::Database::Open(db, storage::OpenMode::kReadOnly);
+  if (!store.ok()) return -1;
+  auto n = (*store)->QueryInt("SELECT errors FROM scan_metadata ORDER BY scan_id DESC LIMIT 1");
+  return n.ok() ? n->value_or(-1) : -1;
+}
+
+TEST_F(RuleLiveTest, ProcHiddenProcess_Positive) {
+  SKIP_UNLESS_ROOT("mounting over /proc/PID");
+  const std::string sleep = SystemBinary("sleep");
+  auto hidden = TestProcess::Start(sleep, {"sleep", "1001"});
+  auto emptied = TestProcess::Start(sleep, {"sleep", "1002"});
+  auto decoy = TestProcess::Start(sleep, {"sleep", "1003"});
+  ASSERT_TRUE(hidden && emptied && decoy);
+  // /proc/HIDDEN shows the decoy (ps lists the decoy twice); /proc/EMPTIED
+  // shows nothing at all.
+  const std::string decoy_dir = "/proc/" + std::to_string(decoy->pid());
+  ProcMount bind(hidden->pid(), decoy_dir.c_str(), nullptr, MS_BIND);
+  ProcMount tmpfs(emptied->pid(), "none", "tmpfs", 0);
+  ASSERT_TRUE(bind.ok()) << bind.error();
+  ASSERT_TRUE(tmpfs.ok()) << tmpfs.error();
+  const std::string db = Scan();
+  auto r = Run("proc-hidden-process", db);
+  auto row = ExpectOneRow(r, hidden->pid());
+  EXPECT_EQ(row.value("name", ""), "sleep");
+  EXPECT_TRUE(row["exe_path"].is_null()) << "nothing is read from the decoy's entry: " << row.dump();
+  EXPECT_NE(row.value("hidden_reason", "").find("shows another task"), std::string::npos) << row.dump();
+  row = ExpectOneRow(r, emptied->pid());
+  EXPECT_NE(row.value("hidden_reason", "").find("missing or empty"), std::string::npos) << row.dump();
+  ExpectNoRows(r, {decoy->pid()});
+  // Each unreadable entry is a scan error (SPEC §4).
+  EXPECT_GE(LastScanErrors(db), 2);
+}
+
+TEST_F(RuleLiveTest, ProcHiddenProcess_Negative) {
+  SKIP_UNLESS_ROOT("the BPF task iterator procmond compares /proc with");
+  // A plain process, and a container-like one with a pid namespace and a
+  // /proc of its own (mounted in its own mount namespace): the host's
+  // /proc/PID of each is its own.
+  const std::string sleep = SystemBinary("sleep");
+  auto plain = TestProcess::Start(sleep, {"sleep", "1004"});
+  auto container =
+      TestProcess::Start(SystemBinary("unshare"), {"unshare", "-pmf", "--mount-proc", sleep, "1005"});
+  ASSERT_TRUE(plain && container);
+  auto inner = WaitForChild(container->pid(), [](const std::string& c) { return c == "sleep"; });
+  ASSERT_TRUE(inner.has_value()) << "unshare -pmf --mount-proc did not start sleep";
+  const std::string db = Scan();
+  ExpectNoRows(Run("proc-hidden-process", db), {plain->pid(), container->pid(), *inner});
+}
+
+}  // namespace
+}  // namespace sentinel::rules_test
