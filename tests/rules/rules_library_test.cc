@@ -104,9 +104,16 @@ TEST(RuleLibrary, EveryRuleHasADocsSection) {
 }
 
 TEST(RuleLibrary, EveryRuleHasLiveTests) {
-  const std::string source =
-      ReadText(std::string(SENTINEL_SOURCE_DIR) + "/tests/rules/rules_live_test.cc") +
-      ReadText(std::string(SENTINEL_SOURCE_DIR) + "/tests/rules/rules_live_privileged_test.cc");
+  // Every live test file of tests/rules/ (rules_live_test.cc,
+  // rules_live_privileged_test.cc, rules_blindspots_*_test.cc, ...).
+  std::string source;
+  for (const auto& e :
+       std::filesystem::directory_iterator(std::string(SENTINEL_SOURCE_DIR) + "/tests/rules")) {
+    const std::string name = e.path().filename().string();
+    if (name.starts_with("rules_") && name.ends_with("_test.cc") && name != "rules_events_live_test.cc") {
+      source += ReadText(e.path().string());
+    }
+  }
   // Rules that read only real-time events are tested with procmond running
   // as a daemon (rules_events_live_test.cc).
   const std::string events =
