@@ -25,62 +25,25 @@ namespace {
     if (!IsRoot()) GTEST_SKIP() << "needs root: " << (why); \
   } while (0)
 
-// Moves this (single-threaded) test process, and so every process it starts
-// and procmond, into a mount namespace of its own until destroyed; then back.
-class PrivateMountNamespace {
- public:
-  PrivateMountNamespace() : original_(::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC)) {
-    if (original_ < 0 || ::unshare(CLONE_NEWNS) != 0 ||
-        ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-      error_ = std::strerror(errno);
-    }
-  }
-  ~PrivateMountNamespace() {
-    if (original_ >= 0 && ::setns(original_, CLONE_NEWNS) != 0) std::abort();  // never run on elsewhere
-    if (original_ >= 0) ::close(original_);
-  }
-  PrivateMountNamespace(const PrivateMountNamespace&) = delete;
-  PrivateMountNamespace& operator=(const PrivateMountNamespace&) = delete;
-  const std::string& error() const { return error_; }
-
- private:
-  int original_;
-  std::string error_;
-};
-
 // ---------------------------------------------------------------------------
 // Case 1: runc's re-exec copy is benign only when it really is one.
 
-std::unique_ptr<TestProcess> StartRuntimeClone(const std::string& bin, bool sealed) {
-  std::vector<std::string> env = {"RULE_PROBE_MEMFD_REEXEC=runc_cloned:/proc/self/exe"};
-  if (sealed) env.push_back("RULE_PROBE_MEMFD_SEALS=1");
-  auto p = TestProcess::Start(bin, {"runc", "--root", "/run/runc", "init"}, {.env = env});
-  if (p && !WaitUntil([&] { return ExeLink(p->pid()).rfind("/memfd:runc_cloned:", 0) == 0; })) {
-    ADD_FAILURE() << "no memfd re-exec: " << ExeLink(p->pid());
-  }
-  return p;
-}
+constexpr const char* kRuncClone = "runc_cloned:/proc/self/exe";
 
 TEST_F(RuleLiveTest, ProcMemfdExecutable_RealRuncStyleReexecIsQuiet) {
   SKIP_UNLESS_ROOT("a mount namespace holding an installed runtime binary");
-  // The "installed runtime": the probe as /usr/local/sbin/runc (root-owned,
-  // 0755, on a tmpfs visible to this test and to procmond only).
-  PrivateMountNamespace ns;
+  PrivateMountNamespace ns;  // the test, its processes and procmond
   ASSERT_EQ(ns.error(), "");
-  ASSERT_EQ(::mount("none", "/usr/local/sbin", "tmpfs", 0, "mode=0755"), 0) << std::strerror(errno);
-  const std::string runc = "/usr/local/sbin/runc";
-  CopyExecutable(ProbeBin(), runc);
-  // Another binary (the probe with a byte appended: a foreign hash).
-  const std::string foreign = work().File("runc");
-  CopyExecutable(ProbeBin(), foreign);
-  std::ofstream(foreign, std::ios::app) << '\n';
+  std::string foreign;
+  const std::string runc = InstallRuntimeBinary(work(), &foreign);
+  ASSERT_NE(runc, "");
 
   // runc as it starts: re-executes a sealed memfd copy of its own binary.
-  auto real = StartRuntimeClone(runc, /*sealed=*/true);
+  auto real = StartMemfdReexec(runc, kRuncClone, /*sealed=*/true);
   // The same image unsealed (anyone may still write it), and a sealed copy
   // of another image: named like runc's copy, neither is one.
-  auto unsealed = StartRuntimeClone(runc, /*sealed=*/false);
-  auto impostor = StartRuntimeClone(foreign, /*sealed=*/true);
+  auto unsealed = StartMemfdReexec(runc, kRuncClone, /*sealed=*/false);
+  auto impostor = StartMemfdReexec(foreign, kRuncClone, /*sealed=*/true);
   ASSERT_TRUE(real && unsealed && impostor);
   const std::string db = Scan();
   auto r = Run("proc-memfd-executable", db);

@@ -19,18 +19,6 @@ namespace {
 constexpr uid_t kNobody = 65534;
 constexpr const char* kRuncClone = "runc_cloned:/proc/self/exe";
 
-// A copy of the probe named like the runtime, re-executing itself from a
-// memfd named like runc's copy; `sealed` as runc seals it.
-std::unique_ptr<TestProcess> StartMemfdClone(const std::string& bin, bool sealed) {
-  std::vector<std::string> env = {std::string("RULE_PROBE_MEMFD_REEXEC=") + kRuncClone};
-  if (sealed) env.push_back("RULE_PROBE_MEMFD_SEALS=1");
-  auto p = TestProcess::Start(bin, {"runc", "init"}, {.env = env});
-  if (p && !WaitUntil([&] { return ExeLink(p->pid()).rfind("/memfd:runc_cloned:", 0) == 0; })) {
-    ADD_FAILURE() << "no memfd re-exec: " << ExeLink(p->pid());
-  }
-  return p;
-}
-
 // ---------------------------------------------------------------------------
 // Case 1: the name of runc's memfd copy is not trusted.
 
@@ -38,8 +26,8 @@ TEST_F(RuleLiveTest, ProcMemfdExecutable_RuncNamedMemfdOfAForeignImageIsReported
   const std::string bin = work().File("runc");
   CopyExecutable(ProbeBin(), bin);
   // Unsealed, and sealed as runc seals it: neither is an installed runtime's image.
-  auto unsealed = StartMemfdClone(bin, /*sealed=*/false);
-  auto sealed = StartMemfdClone(bin, /*sealed=*/true);
+  auto unsealed = StartMemfdReexec(bin, kRuncClone, /*sealed=*/false);
+  auto sealed = StartMemfdReexec(bin, kRuncClone, /*sealed=*/true);
   ASSERT_TRUE(unsealed && sealed);
   const std::string db = Scan();
   auto memfd = Run("proc-memfd-executable", db);
