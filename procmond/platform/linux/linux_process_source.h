@@ -24,6 +24,16 @@
 //   "kernel_thread": true                   kernel threads only (then none of the keys below)
 //   "exe_deleted": true                     the exe link ends in " (deleted)"
 //   "exe_memfd": true                       the exe link starts with "/memfd:"
+//   "exe_memfd_seals": N                    a memfd image's F_SEAL_* bits
+//   "exe_memfd_runtime": "/usr/bin/runc"    a "runc_cloned:" memfd holding an installed runtime's image
+//   "exe_host_mismatch": bool (+ "exe_host_mismatch_reason")
+//                                           the host's file at the exe path is not the image
+//                                           (image_identity.h); absent when not compared
+//   "exe_host_skipped": "own_root" | "..."  why it was not compared
+//   "proc_hidden": true, "proc_hidden_reason": "..."
+//                                           sampled from the kernel, but /proc/PID is missing,
+//                                           unreadable, another file system's, another task's
+//                                           or not listed: nothing else is read from it
 //   "cwd": "/path"                          readlink cwd
 //   "cgroup": "/path"                       cgroup v2 path (hybrid hosts: name=systemd path)
 //   "ns": {"pid": N, "mnt": N, "net": N}    namespace inode numbers (readlink ns/*)
@@ -36,7 +46,7 @@
 //   "hash_skipped": "too_large" | "permission_denied" | "not_regular_file" | "gone" | "io_error" |
 //                   "changed_while_hashing" | "disabled"   (exe_hash is NULL then)
 //   "errors": {"status"|"cmdline"|"exe"|"cwd"|"cgroup"|"ns.pid"|"ns.mnt"|"ns.net"|"fd.0"|"fd.1"|
-//              "fd.2"|"environ"|"exe_hash"|"access": "reason"}
+//              "fd.2"|"environ"|"exe_hash"|"exe_memfd_seals"|"proc"|"access": "reason"}
 //            "access": the exe link was EACCES (another user's process without root, or a
 //            process we may not ptrace-read); cwd, ns, fds and environ sit behind the same
 //            check and are not tried.
