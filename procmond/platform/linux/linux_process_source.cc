@@ -450,8 +450,14 @@ bool LinuxProcessSource::ReadStat(int32_t pid, const char* pid_dir, HeldFd* open
   const bool keep = held_stat_files_ < max_held_stat_files_;
   Status s = fs_->ReadFile(RelPath(pid_dir, "stat").c, &buf_, /*seq_file=*/true, keep ? &fd : nullptr);
   if (!s.ok()) {
-    if (s.code() != StatusCode::kNotFound) errors->Add(s.message());
-    return false;  // vanished between listing and reading: not an error
+    // Vanished between listing and reading: not an error, unless the task
+    // still runs (something is mounted over /proc/PID).
+    if (s.code() != StatusCode::kNotFound) {
+      errors->Add(s.message());
+    } else if (fs_->KeepsFilesLive() && StillRuns(pid)) {
+      errors->Add(std::string("/proc/") + pid_dir + " is missing or empty while the task runs");
+    }
+    return false;
   }
   *opened = HeldFd(std::move(fd), &held_stat_files_);
   return true;
@@ -464,6 +470,12 @@ void LinuxProcessSource::ObserveFromProc(int32_t pid, ScanContext* ctx) {
   auto stat = lp::ParseStat(buf_);
   if (!stat.ok()) {
     ctx->errors->Add(stat.status().message());
+    return;
+  }
+  if (stat->pid != pid) {
+    // Another task's entry mounted over /proc/PID: not recorded a second time.
+    ctx->errors->Add(std::string("/proc/") + pid_dir.c + " shows another task (pid " +
+                     std::to_string(stat->pid) + ")");
     return;
   }
   // The owner of /proc/PID is the task's euid:egid (docs/collector.md).
