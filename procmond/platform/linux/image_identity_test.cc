@@ -46,31 +46,28 @@ class HostCheckTest : public ::testing::Test {
   ProcFs::FileId host_root_;
 };
 
-TEST_F(HostCheckTest, TheHostsFileAtThePathIsTheImage) {
+TEST_F(HostCheckTest, TheImageIsComparedWithTheHostsFileAtItsPath) {
   Link(files_.File("image"));
-  HostCheck c = Check(files_.File("image"));
-  ASSERT_TRUE(c.mismatch.has_value()) << c.skipped;
-  EXPECT_FALSE(*c.mismatch);
-  EXPECT_EQ(c.reason, "");
-}
-
-TEST_F(HostCheckTest, AnotherFileAtThePathIsAMismatch) {
-  // What a bind mount over the path in another mount namespace looks like
-  // from the host: the link names the path, the image is another file.
-  Link(files_.File("image"));
-  HostCheck c = Check(files_.File("other"));
-  ASSERT_TRUE(c.mismatch.has_value()) << c.skipped;
-  EXPECT_TRUE(*c.mismatch);
-  EXPECT_NE(c.reason.find("the host's file at this path is"), std::string::npos) << c.reason;
-}
-
-TEST_F(HostCheckTest, NoFileAtThePathOnTheHostIsAMismatch) {
-  // A tmpfs over a directory in another mount namespace.
-  Link(files_.File("image"));
-  HostCheck c = Check(files_.File("no-such-dir/cron"));
-  ASSERT_TRUE(c.mismatch.has_value()) << c.skipped;
-  EXPECT_TRUE(*c.mismatch);
-  EXPECT_EQ(c.reason, "no file at this path on the host");
+  struct Case {
+    std::string exe_link;
+    bool mismatch;
+    std::string reason;  // its start
+  };
+  const Case cases[] = {
+      {files_.File("image"), false, ""},
+      // What a bind mount over the path in another mount namespace looks
+      // like from the host: the link names the path, the image is another file.
+      {files_.File("other"), true, "the host's file at this path is "},
+      // A tmpfs over a directory in another mount namespace.
+      {files_.File("no-such-dir/cron"), true, "no file at this path on the host"},
+  };
+  for (const Case& k : cases) {
+    HostCheck c = Check(k.exe_link);
+    ASSERT_TRUE(c.mismatch.has_value()) << k.exe_link << ": " << c.skipped;
+    EXPECT_EQ(*c.mismatch, k.mismatch) << k.exe_link;
+    EXPECT_EQ(c.reason.substr(0, k.reason.size()), k.reason) << k.exe_link;
+    EXPECT_EQ(c.reason.empty(), !k.mismatch) << k.exe_link;
+  }
 }
 
 TEST_F(HostCheckTest, AProcessWithARootOfItsOwnIsNotCompared) {
