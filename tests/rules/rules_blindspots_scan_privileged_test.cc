@@ -57,11 +57,12 @@ TEST_F(RuleLiveTest, ProcMemfdExecutable_RealRuncStyleReexecIsQuiet) {
 // ---------------------------------------------------------------------------
 // Case 7 / proc-hidden-process
 
-// A mount over /proc/PID, undone (lazily) on destruction.
+// A mount over /proc/PID (or a file in it), undone (lazily) on destruction.
 class ProcMount {
  public:
-  ProcMount(pid_t pid, const char* source, const char* type, unsigned long flags)
-      : target_("/proc/" + std::to_string(pid)) {
+  ProcMount(pid_t pid, const char* source, const char* type, unsigned long flags,
+            const std::string& file = "")
+      : target_("/proc/" + std::to_string(pid) + (file.empty() ? "" : "/" + file)) {
     ok_ = ::mount(source, target_.c_str(), type, flags, nullptr) == 0;
     if (!ok_) error_ = std::strerror(errno);
   }
@@ -92,12 +93,18 @@ TEST_F(RuleLiveTest, ProcHiddenProcess_Positive) {
   auto hidden = TestProcess::Start(sleep, {"sleep", "1001"});
   auto emptied = TestProcess::Start(sleep, {"sleep", "1002"});
   auto decoy = TestProcess::Start(sleep, {"sleep", "1003"});
-  ASSERT_TRUE(hidden && emptied && decoy);
+  auto forged = TestProcess::Start(sleep, {"sleep", "1007"});
+  ASSERT_TRUE(hidden && emptied && decoy && forged);
   // /proc/HIDDEN shows the decoy (ps lists the decoy twice); /proc/EMPTIED
   // shows nothing at all.
   const std::string decoy_dir = "/proc/" + std::to_string(decoy->pid());
   ProcMount bind(hidden->pid(), decoy_dir.c_str(), nullptr, MS_BIND);
   ProcMount tmpfs(emptied->pid(), "none", "tmpfs", 0);
+  // Only its command line forged (a file bound over /proc/PID/cmdline).
+  const std::string fake_cmdline = work().File("cmdline");
+  std::ofstream(fake_cmdline) << std::string("/usr/sbin/cron\0-f\0", 16);
+  ProcMount cmdline(forged->pid(), fake_cmdline.c_str(), nullptr, MS_BIND, "cmdline");
+  ASSERT_TRUE(cmdline.ok()) << cmdline.error();
   ASSERT_TRUE(bind.ok()) << bind.error();
   ASSERT_TRUE(tmpfs.ok()) << tmpfs.error();
   const std::string db = Scan();
@@ -108,9 +115,12 @@ TEST_F(RuleLiveTest, ProcHiddenProcess_Positive) {
   EXPECT_NE(row.value("hidden_reason", "").find("shows another task"), std::string::npos) << row.dump();
   row = ExpectOneRow(r, emptied->pid());
   EXPECT_NE(row.value("hidden_reason", "").find("missing or empty"), std::string::npos) << row.dump();
+  row = ExpectOneRow(r, forged->pid());
+  EXPECT_EQ(row.value("hidden_reason", ""),
+            "something is mounted over /proc/" + std::to_string(forged->pid()) + "/cmdline");
   ExpectNoRows(r, {decoy->pid()});
   // Each unreadable entry is a scan error (SPEC §4).
-  EXPECT_GE(LastScanErrors(db), 2);
+  EXPECT_GE(LastScanErrors(db), 3);
 }
 
 TEST_F(RuleLiveTest, ProcHiddenProcess_Negative) {

@@ -353,6 +353,13 @@ Status LinuxProcessSource::Scan(std::vector<models::ProcessRecord>* out, ScanErr
   // The kernel's sample of every process when there is a sampler; /proc
   // otherwise, and for good once the sampler failed.
   const bool from_kernel = TakeSample(errors);
+  if (from_kernel && fs_->KeepsFilesLive()) {
+    // A mount over /proc/PID made since the last scan: its process is
+    // checked this scan, whatever its read schedule.
+    if (!proc_mounts_)
+      proc_mounts_ = std::make_unique<ProcMountWatch>(proc_root_, proc_root_ + "/self/mountinfo");
+    proc_mounts_->Refresh();
+  }
   // /proc is listed either way: the kernel's sample is checked against it,
   // and a process it did not report is read from /proc (seen on 6.18: the
   // task iterator never visits pid 1 and its threads).
@@ -689,6 +696,7 @@ bool LinuxProcessSource::ShouldVerify(const Observation& o, const ReadInputs& in
                                       const Instance& inst) const {
   if (!o.from_kernel || in.dead || in.kernel_thread) return false;
   if (inst.proc_hidden || o.unlisted || first.exe_link_first) return true;
+  if (proc_mounts_ && proc_mounts_->MountOver(o.pid)) return true;
   ReadPlan rest = first;
   PlanReads(in, /*link_differs=*/false, &rest);
   return rest.full || rest.exe_link;
@@ -716,6 +724,9 @@ std::optional<std::string> LinuxProcessSource::VerifyProcEntry(const Observation
   auto entry = fs_->StatFollow(pid_dir);
   if (proc_root_id_ && entry.ok() && entry->dev != proc_root_id_->dev) {
     return where + " is on another file system than /proc (something is mounted over it)";
+  }
+  if (const std::string* point = proc_mounts_ ? proc_mounts_->MountOver(o.pid) : nullptr) {
+    return "something is mounted over " + *point;
   }
   if (o.unlisted) return "/proc does not list pid " + std::to_string(o.pid) + " while the kernel runs it";
   return std::nullopt;

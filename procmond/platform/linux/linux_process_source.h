@@ -79,6 +79,7 @@
 #include "procmond/hashing/exe_hasher.h"
 #include "procmond/platform/linux/platform_data.h"
 #include "procmond/platform/linux/proc_fs.h"
+#include "procmond/platform/linux/proc_mounts.h"
 #include "procmond/platform/linux/proc_parsers.h"
 #include "procmond/platform/linux/read_plan.h"
 #include "procmond/platform/linux/task_sampler.h"
@@ -387,8 +388,9 @@ class LinuxProcessSource final : public ProcessSource {
   size_t held_stat_files_ = 0;  // kept by the HeldFds in instances_
   size_t used_ = 0;             // records of `out` filled so far this scan
   std::unique_ptr<TaskSampler> sampler_;
-  std::optional<ProcFs::FileId> host_root_;     // procmond's root directory (CheckImage)
-  std::optional<ProcFs::FileId> proc_root_id_;  // the /proc directory itself (VerifyProcEntry)
+  std::optional<ProcFs::FileId> host_root_;      // procmond's root directory (CheckImage)
+  std::optional<ProcFs::FileId> proc_root_id_;   // the /proc directory itself (VerifyProcEntry)
+  std::unique_ptr<ProcMountWatch> proc_mounts_;  // mounts over /proc/PID (kernel sampling, real /proc)
   std::vector<TaskSample> samples_;
   std::optional<std::string> sampler_failure_;
 };

@@ -483,7 +483,8 @@ TEST(KernelSampledSourceTest, AFailingSamplerFallsBackToProcForGood) {
 // one shows another task's entry, one an empty tmpfs. Run in a forked child
 // with a private mount namespace, so nothing reaches the host's mounts; the
 // child's exit code names the check that failed.
-int CheckHiddenProcesses(std::unique_ptr<TaskSampler> sampler, pid_t hidden, pid_t emptied, pid_t decoy) {
+int CheckHiddenProcesses(std::unique_ptr<TaskSampler> sampler, pid_t hidden, pid_t emptied, pid_t decoy,
+                         pid_t late) {
   const std::string target = "/proc/" + std::to_string(hidden), empty = "/proc/" + std::to_string(emptied);
   const std::string source = "/proc/" + std::to_string(decoy);
   if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
@@ -517,13 +518,30 @@ int CheckHiddenProcesses(std::unique_ptr<TaskSampler> sampler, pid_t hidden, pid
       proc_errors.by_reason.count(empty + " is missing or empty while the task runs") != 1) {
     return 12;
   }
+  // A file mounted over the command line of a process already read: seen at
+  // the next scan (the mount table changed), not at its refresh.
+  const std::string fake = "/proc/" + std::to_string(decoy) + "/comm";
+  const std::string late_cmdline = "/proc/" + std::to_string(late) + "/cmdline";
+  procs.clear();
+  if (!from_kernel.Enumerate(&procs, &errors).ok() || !FindRecord(procs, late) ||
+      FindRecord(procs, late)->platform_data.find("proc_hidden") != std::string::npos) {
+    return 15;
+  }
+  if (::mount(fake.c_str(), late_cmdline.c_str(), nullptr, MS_BIND, nullptr) != 0) return 16;
+  procs.clear();
+  if (!from_kernel.Enumerate(&procs, &errors).ok() || !FindRecord(procs, late)) return 17;
+  if (json::parse(FindRecord(procs, late)->platform_data).value("proc_hidden_reason", "") !=
+      "something is mounted over " + late_cmdline) {
+    return 18;
+  }
+  ::umount2(late_cmdline.c_str(), MNT_DETACH);
   // Unmounted: their own entries again, read as new instances.
   ::umount2(target.c_str(), MNT_DETACH);
   ::umount2(empty.c_str(), MNT_DETACH);
   errors = {};
   procs.clear();
   if (!from_kernel.Enumerate(&procs, &errors).ok()) return 13;
-  for (pid_t pid : {hidden, emptied}) {
+  for (pid_t pid : {hidden, emptied, late}) {
     const models::ProcessRecord* p = FindRecord(procs, pid);
     if (!p || !p->exe_path || p->platform_data.find("proc_hidden") != std::string::npos) return 14;
   }
@@ -532,11 +550,13 @@ int CheckHiddenProcesses(std::unique_ptr<TaskSampler> sampler, pid_t hidden, pid
 
 TEST(KernelSampledSourceTest, ProcessesHiddenByAMountOverTheirProcEntryAreFlagged) {
   SAMPLER_OR_SKIP(sampler);
-  Puppet hidden({}), emptied({}), decoy({});
-  for (pid_t pid : {hidden.pid(), emptied.pid(), decoy.pid()}) WaitSleeping(pid);
+  Puppet hidden({}), emptied({}), decoy({}), late({});
+  for (pid_t pid : {hidden.pid(), emptied.pid(), decoy.pid(), late.pid()}) WaitSleeping(pid);
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
-  if (child == 0) _exit(CheckHiddenProcesses(std::move(sampler), hidden.pid(), emptied.pid(), decoy.pid()));
+  if (child == 0) {
+    _exit(CheckHiddenProcesses(std::move(sampler), hidden.pid(), emptied.pid(), decoy.pid(), late.pid()));
+  }
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status));
