@@ -99,5 +99,42 @@ TEST_F(RuleEventsLiveTest, ProcDownloadThenExecChain_Negative) {
   }
 }
 
+// proc-memfd-executable on exec events (issue 17, case 1): runc starts
+// from its installed binary and re-executes a sealed memfd copy of it; the
+// exec of a memfd named like runc's copy from any other image is reported.
+// procmond, the test and its processes share a mount namespace where the
+// runtime binary is installed (/usr/local/sbin/runc on a tmpfs).
+class RuncReexecEventsTest : public RuleEventsLiveTest {
+ protected:
+  void SetUp() override {
+    if (!IsRoot()) GTEST_SKIP() << "needs root: a mount namespace and procmond's real-time sources";
+    ns_ = std::make_unique<PrivateMountNamespace>();
+    ASSERT_EQ(ns_->error(), "");
+    runc_ = InstallRuntimeBinary(work(), &foreign_);
+    ASSERT_NE(runc_, "");
+    RuleEventsLiveTest::SetUp();
+  }
+  void TearDown() override {
+    if (procmond_) procmond_->Stop();
+  }
+  bool WaitForMemfdExec(pid_t pid) {
+    return WaitForRow("SELECT COUNT(*) FROM process_events WHERE event_type = 'exec' AND pid = " +
+                      std::to_string(pid) + " AND exe_path GLOB '/memfd:runc_cloned:*'");
+  }
+
+  std::unique_ptr<PrivateMountNamespace> ns_;  // left last, after procmond stopped
+  std::string runc_, foreign_;
+};
+
+TEST_F(RuncReexecEventsTest, ProcMemfdExecutable_RuncReexecEventsJudgedByTheirImage) {
+  auto real = StartMemfdReexec(runc_, "runc_cloned:/proc/self/exe", /*sealed=*/true);
+  auto impostor = StartMemfdReexec(foreign_, "runc_cloned:/proc/self/exe", /*sealed=*/true);
+  ASSERT_TRUE(real && impostor);
+  ASSERT_TRUE(WaitForMemfdExec(real->pid()) && WaitForMemfdExec(impostor->pid())) << procmond_->Log();
+  auto r = StopAndRun("proc-memfd-executable");
+  ExpectNoRows(r, {real->pid()});
+  EXPECT_EQ(ExpectOneRow(r, impostor->pid()).value("source", ""), "event");
+}
+
 }  // namespace
 }  // namespace sentinel::rules_test

@@ -6,9 +6,11 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -345,6 +347,47 @@ ScratchDir::~ScratchDir() {
   if (path_.empty()) return;
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
+}
+
+std::unique_ptr<TestProcess> StartMemfdReexec(const std::string& bin, const std::string& memfd_name,
+                                              bool sealed) {
+  std::vector<std::string> env = {"RULE_PROBE_MEMFD_REEXEC=" + memfd_name};
+  if (sealed) env.push_back("RULE_PROBE_MEMFD_SEALS=1");
+  auto p = TestProcess::Start(bin, {"runc", "--root", "/run/runc", "init"}, {.env = env});
+  const std::string prefix = "/memfd:" + memfd_name;
+  if (p && !WaitUntil([&] { return ExeLink(p->pid()).rfind(prefix, 0) == 0; })) {
+    ADD_FAILURE() << "no re-exec from a memfd: " << ExeLink(p->pid());
+    return nullptr;
+  }
+  return p;
+}
+
+std::string InstallRuntimeBinary(const ScratchDir& work, std::string* foreign) {
+  if (::mount("none", "/usr/local/sbin", "tmpfs", 0, "mode=0755") != 0) {
+    ADD_FAILURE() << "tmpfs on /usr/local/sbin: " << std::strerror(errno);
+    return "";
+  }
+  const std::string runc = "/usr/local/sbin/runc";
+  CopyExecutable(ProbeBin(), runc);
+  *foreign = work.File("runc");
+  CopyExecutable(ProbeBin(), *foreign);
+  std::ofstream(*foreign, std::ios::app) << '\n';
+  return runc;
+}
+
+PrivateMountNamespace::PrivateMountNamespace()
+    : original_(::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC)) {
+  if (original_ < 0 || ::unshare(CLONE_NEWNS) != 0 ||
+      ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    error_ = std::string("private mount namespace: ") + std::strerror(errno);
+  }
+}
+
+PrivateMountNamespace::~PrivateMountNamespace() {
+  if (original_ < 0) return;
+  // Staying behind in the test's namespace would run every later test there.
+  if (::setns(original_, CLONE_NEWNS) != 0) std::abort();
+  ::close(original_);
 }
 
 // ---------------------------------------------------------------------------

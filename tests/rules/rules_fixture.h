@@ -133,6 +133,37 @@ class ScratchDir {
 
 int64_t NowMs();
 
+// The probe at `bin` re-executing itself from a memfd named `memfd_name`
+// (RULE_PROBE_MEMFD_REEXEC, rule_probe.cc), sealed as runc seals its copy
+// when `sealed`; returns once it runs from the memfd (a test failure and
+// nullptr otherwise).
+std::unique_ptr<TestProcess> StartMemfdReexec(const std::string& bin, const std::string& memfd_name,
+                                              bool sealed);
+
+// An installed container runtime: the probe as /usr/local/sbin/runc
+// (root-owned, 0755) on a tmpfs mounted there; call it inside a
+// PrivateMountNamespace. *foreign: another image (the probe with a byte
+// appended) in `work`. Returns the runtime's path ("" and a test failure when
+// the mount failed).
+std::string InstallRuntimeBinary(const ScratchDir& work, std::string* foreign);
+
+// Moves this (single-threaded) test process, and so every process it starts
+// from then on (procmond included), into a mount namespace of its own with
+// private propagation: mounts made meanwhile never reach the host. Back to
+// the original namespace on destruction. Root only.
+class PrivateMountNamespace {
+ public:
+  PrivateMountNamespace();
+  ~PrivateMountNamespace();
+  PrivateMountNamespace(const PrivateMountNamespace&) = delete;
+  PrivateMountNamespace& operator=(const PrivateMountNamespace&) = delete;
+  const std::string& error() const { return error_; }  // "" when it worked
+
+ private:
+  int original_ = -1;
+  std::string error_;
+};
+
 // Base fixture: a scratch directory under /tmp, scans, rule runs, row checks.
 class RuleLiveTest : public ::testing::Test {
  protected:

@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -145,23 +146,51 @@ TEST_F(RuleLiveTest, ProcExeHashMismatch_Positive) {
   EXPECT_NE(a.value("exe_hash", ""), b.value("exe_hash", ""));
 }
 
+// A container: a mount namespace with a root directory of its own
+// (pivot_root into `root`, which shares the host's /usr), running `path`
+// there, where it is another file than the host's `path`.
+std::unique_ptr<TestProcess> StartInOwnRoot(const std::string& root, const std::string& path) {
+  ::mkdir(root.c_str(), 0755);
+  ::mkdir((root + "/usr").c_str(), 0755);
+  for (const char* dir : {"lib", "lib64", "bin"}) {
+    if (::symlink((std::string("usr/") + dir).c_str(), (root + "/" + dir).c_str()) != 0) return nullptr;
+  }
+  return TestProcess::Fork([&] {
+    if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        ::mount(root.c_str(), root.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
+        ::mount("/usr", (root + "/usr").c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
+        ::chdir(root.c_str()) != 0 || ::syscall(SYS_pivot_root, ".", ".") != 0 ||
+        ::umount2(".", MNT_DETACH) != 0 || ::chdir("/") != 0) {
+      _exit(3);
+    }
+    char* argv[] = {const_cast<char*>("x"), const_cast<char*>("1000"), nullptr};
+    ::execv(path.c_str(), argv);
+    _exit(127);
+  });
+}
+
 TEST_F(RuleLiveTest, ProcExeHashMismatch_Negative) {
-  SKIP_UNLESS_ROOT("a private mount namespace and a bind mount");
+  SKIP_UNLESS_ROOT("a container: a mount namespace and a root of its own");
   // Two copies of one unchanged binary; and the same path holding another
-  // binary in another mount namespace (what every container host looks like).
+  // binary in a container with its own root (what every container host
+  // looks like). A private mount namespace sharing the host's root is not a
+  // container: see rules_blindspots_scan_test.cc (issue 17, case 4).
   const std::string same = work().File("bin/same");
   CopyExecutable(Sleep(), same);
   auto one = TestProcess::Start(same, {"same", "1000"});
   auto two = TestProcess::Start(same, {"same", "1000"});
   const std::string target = work().File("bin/x");
-  const std::string replacement = work().File("bin/other");
+  const std::string root = work().File("root");
   CopyExecutable(Sleep(), target);
-  CopyExecutable(ProbeBin(), replacement);
+  CopyExecutable(ProbeBin(), root + target);
   auto host_side = TestProcess::Start(target, {"x", "1000"});
-  SwappedPair pair = StartSwappedPair(target, replacement, /*start_original=*/false);
-  ASSERT_TRUE(one && two && host_side && pair.holder && pair.swapped > 0);
+  auto container = StartInOwnRoot(root, target);
+  ASSERT_TRUE(one && two && host_side && container);
+  // Seen from the host, the container's image has the host's path.
+  ASSERT_TRUE(WaitUntil([&] { return ExeLink(container->pid()) == target; }))
+      << "container set-up failed: " << ExeLink(container->pid());
   ExpectNoRows(ScanAndRun("proc-exe-hash-mismatch"),
-               {one->pid(), two->pid(), host_side->pid(), pair.swapped});
+               {one->pid(), two->pid(), host_side->pid(), container->pid()});
 }
 
 // ---------------------------------------------------------------------------

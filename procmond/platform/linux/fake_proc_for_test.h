@@ -68,6 +68,8 @@ class FakeProc final : public ProcFs {
   ExeHasher::Outcome HashExe(ExeHasher* hasher, const char* rel) override {
     return dir_fs_->HashExe(hasher, rel);
   }
+  Result<FileId> StatFollow(const char* rel) override { return dir_fs_->StatFollow(rel); }
+  Result<uint32_t> MemfdSeals(const char* rel) override { return dir_fs_->MemfdSeals(rel); }
   bool KeepsFilesLive() const override { return false; }
 
   const std::string& root() const { return dir_.path(); }

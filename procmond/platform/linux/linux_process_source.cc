@@ -1,7 +1,9 @@
 #include "procmond/platform/linux/linux_process_source.h"
 
 #include <pwd.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "procmond/platform/linux/boot_clock.h"
+#include "procmond/platform/linux/image_identity.h"
 #include "procmond/platform/linux/proc_parsers.h"
 #include "sentinel/base/time.h"
 
@@ -66,6 +69,11 @@ std::optional<std::string_view> View(const std::shared_ptr<const std::string>& s
 
 void ShrinkIfLarge(std::string* buf) {
   if (buf->capacity() > kKeptBufferBytes) std::string().swap(*buf);
+}
+
+// Whether `pid` still names a task (EPERM: it does, owned by someone else).
+bool StillRuns(int32_t pid) {
+  return ::kill(pid, 0) == 0 || errno == EPERM;
 }
 
 }  // namespace
@@ -233,7 +241,29 @@ json LinuxProcessSource::ReadOnceFields(const char* pid_dir, const Observation& 
   }
   ReadPtraceGuarded(pid_dir, &b);
   HashExe(pid_dir, refresh, exe_status, inst, &b);
+  CheckImage(pid_dir, *inst, &b);
   return b.Take();
+}
+
+void LinuxProcessSource::CheckImage(const char* pid_dir, const Instance& inst, OnceFieldsBuilder* b) {
+  // A test's tree has no host behind its links.
+  if (!inst.exe_link || !fs_->KeepsFilesLive()) return;
+  const std::string& link = *inst.exe_link;
+  if (!lp::ClassifyExe(link).memfd) {
+    if (!host_root_) {
+      struct stat st {};
+      if (::stat("/", &st) != 0) return;
+      host_root_ = ProcFs::FileId{st.st_dev, st.st_ino, st.st_nlink};
+    }
+    b->HostCheck(CheckExeAgainstHost(fs_, pid_dir, link, *host_root_));
+    return;
+  }
+  b->MemfdSeals(fs_->MemfdSeals(RelPath(pid_dir, "exe").c));
+  if (link.starts_with(kRuncClonePrefix) && inst.exe_hash) {
+    if (auto runtime = RuntimeBinaryWithHash(hasher_.get(), *inst.exe_hash, RuntimeBinaryCandidates())) {
+      b->MemfdRuntime(*runtime);
+    }
+  }
 }
 
 void LinuxProcessSource::ReadPtraceGuarded(const char* pid_dir, OnceFieldsBuilder* b) {
@@ -323,6 +353,13 @@ Status LinuxProcessSource::Scan(std::vector<models::ProcessRecord>* out, ScanErr
   // The kernel's sample of every process when there is a sampler; /proc
   // otherwise, and for good once the sampler failed.
   const bool from_kernel = TakeSample(errors);
+  if (from_kernel && fs_->KeepsFilesLive()) {
+    // A mount over /proc/PID made since the last scan: its process is
+    // checked this scan, whatever its read schedule.
+    if (!proc_mounts_)
+      proc_mounts_ = std::make_unique<ProcMountWatch>(proc_root_, proc_root_ + "/self/mountinfo");
+    proc_mounts_->Refresh();
+  }
   // /proc is listed either way: the kernel's sample is checked against it,
   // and a process it did not report is read from /proc (seen on 6.18: the
   // task iterator never visits pid 1 and its threads).
@@ -358,9 +395,11 @@ void LinuxProcessSource::ObserveSampled(ScanContext* ctx) {
   };
   for (const TaskSample& t : samples_) {
     from_proc_below(t.pid);
-    if (listed != pids_.end() && *listed == t.pid) ++listed;
+    Observation o = FromSample(t);
+    o.unlisted = listed == pids_.end() || *listed != t.pid;
+    if (!o.unlisted) ++listed;
     ++reads_.sampled;
-    Observe(FromSample(t), nullptr, ctx);
+    Observe(o, nullptr, ctx);
   }
   from_proc_below(INT64_MAX);
 }
@@ -418,8 +457,14 @@ bool LinuxProcessSource::ReadStat(int32_t pid, const char* pid_dir, HeldFd* open
   const bool keep = held_stat_files_ < max_held_stat_files_;
   Status s = fs_->ReadFile(RelPath(pid_dir, "stat").c, &buf_, /*seq_file=*/true, keep ? &fd : nullptr);
   if (!s.ok()) {
-    if (s.code() != StatusCode::kNotFound) errors->Add(s.message());
-    return false;  // vanished between listing and reading: not an error
+    // Vanished between listing and reading: not an error, unless the task
+    // still runs (something is mounted over /proc/PID).
+    if (s.code() != StatusCode::kNotFound) {
+      errors->Add(s.message());
+    } else if (fs_->KeepsFilesLive() && StillRuns(pid)) {
+      errors->Add(std::string("/proc/") + pid_dir + " is missing or empty while the task runs");
+    }
+    return false;
   }
   *opened = HeldFd(std::move(fd), &held_stat_files_);
   return true;
@@ -432,6 +477,12 @@ void LinuxProcessSource::ObserveFromProc(int32_t pid, ScanContext* ctx) {
   auto stat = lp::ParseStat(buf_);
   if (!stat.ok()) {
     ctx->errors->Add(stat.status().message());
+    return;
+  }
+  if (stat->pid != pid) {
+    // Another task's entry mounted over /proc/PID: not recorded a second time.
+    ctx->errors->Add(std::string("/proc/") + pid_dir.c + " shows another task (pid " +
+                     std::to_string(stat->pid) + ")");
     return;
   }
   // The owner of /proc/PID is the task's euid:egid (docs/collector.md).
@@ -551,6 +602,15 @@ void LinuxProcessSource::Observe(const Observation& o, HeldFd* opened, ScanConte
   const ReadInputs in = PlanInputs(o, inst, fresh);
   inst.from_kernel = o.from_kernel;
   ReadPlan plan = PlanExeLink(in);
+  if (ShouldVerify(o, in, plan, inst)) {
+    ++reads_.verified;
+    if (auto hidden = VerifyProcEntry(o, pid_dir)) return ObserveHidden(o, *hidden, fresh, &inst, ctx);
+    if (inst.proc_hidden) {
+      // Its own entry again: read it as a new instance.
+      instances_.erase(o.pid);
+      return Observe(o, opened, ctx);
+    }
+  }
   ExeLinkRead exe;
   if (plan.exe_link_first) exe = ReadExeLink(pid_dir, o.kernel_thread, ctx->errors);
   PlanReads(in, View(inst.exe_link) != exe.now, &plan);
@@ -620,12 +680,76 @@ void LinuxProcessSource::UpdateInstance(const Observation& o, const ReadPlan& pl
       inst->platform_data.shrink_to_fit();
     }
   }
+  Remember(o, inst, ctx->now_mono);
+}
+
+void LinuxProcessSource::Remember(const Observation& o, Instance* inst, int64_t now_mono) {
   inst->pd_threads = o.threads;
   inst->pd_tty = o.tty_nr;
   inst->pd_dirty = false;
   inst->seen_scan = scan_;
   inst->cpu_ns = o.cpu_ns;
-  inst->cpu_mono_ms = ctx->now_mono;
+  inst->cpu_mono_ms = now_mono;
+}
+
+bool LinuxProcessSource::ShouldVerify(const Observation& o, const ReadInputs& in, const ReadPlan& first,
+                                      const Instance& inst) const {
+  if (!o.from_kernel || in.dead || in.kernel_thread) return false;
+  if (inst.proc_hidden || o.unlisted || first.exe_link_first) return true;
+  if (proc_mounts_ && proc_mounts_->MountOver(o.pid)) return true;
+  ReadPlan rest = first;
+  PlanReads(in, /*link_differs=*/false, &rest);
+  return rest.full || rest.exe_link;
+}
+
+std::optional<std::string> LinuxProcessSource::VerifyProcEntry(const Observation& o, const char* pid_dir) {
+  const std::string where = "/proc/" + std::string(pid_dir);
+  Status s = fs_->ReadFile(RelPath(pid_dir, "stat").c, &buf_, /*seq_file=*/true);
+  if (s.code() == StatusCode::kNotFound) {
+    if (!StillRuns(o.pid)) return std::nullopt;  // exited since the sample
+    return where + " is missing or empty while the kernel runs the task";
+  }
+  if (!s.ok()) return where + " is unreadable: " + s.message();
+  auto stat = lp::ParseStat(buf_);
+  if (!stat.ok()) return where + "/stat is not the kernel's: " + stat.status().message();
+  if (stat->pid != o.pid || stat->starttime_ticks != o.start_ticks) {
+    return where + " shows another task (pid " + std::to_string(stat->pid) + ", started at tick " +
+           std::to_string(stat->starttime_ticks) + ", not " + std::to_string(o.start_ticks) + ")";
+  }
+  // Something mounted over the entry that is not this /proc (a tmpfs with
+  // a forged stat, another procfs instance).
+  if (!proc_root_id_) {
+    if (auto root = fs_->StatFollow("."); root.ok()) proc_root_id_ = *root;
+  }
+  auto entry = fs_->StatFollow(pid_dir);
+  if (proc_root_id_ && entry.ok() && entry->dev != proc_root_id_->dev) {
+    return where + " is on another file system than /proc (something is mounted over it)";
+  }
+  if (const std::string* point = proc_mounts_ ? proc_mounts_->MountOver(o.pid) : nullptr) {
+    return "something is mounted over " + *point;
+  }
+  if (o.unlisted) return "/proc does not list pid " + std::to_string(o.pid) + " while the kernel runs it";
+  return std::nullopt;
+}
+
+void LinuxProcessSource::ObserveHidden(const Observation& o, const std::string& reason, bool fresh,
+                                       Instance* inst, ScanContext* ctx) {
+  ++reads_.hidden;
+  ctx->errors->Add(reason);  // every scan it stays hidden: it is verified every scan
+  AdoptKernelIds(o, fresh, inst);
+  inst->proc_hidden = true;
+  inst->comm.assign(o.comm);
+  inst->exe_link = nullptr;
+  inst->exe_hash = nullptr;
+  inst->cmdline.clear();
+  inst->has_cmdline = false;
+  json pd = HiddenProcessData(reason);
+  ApplyScanFields(CurrentScanFields(*inst, o.threads, o.tty_nr), &pd);
+  inst->platform_data = Dump(pd);
+  models::ProcessRecord& p = NextRecord(ctx->out);
+  FillScanFields(o, *inst, fresh, ctx->now_mono, &p);
+  FillInstanceFields(o, *inst, &p);
+  Remember(o, inst, ctx->now_mono);
 }
 
 void LinuxProcessSource::FillInstanceFields(const Observation& o, const Instance& inst,

@@ -24,6 +24,16 @@
 //   "kernel_thread": true                   kernel threads only (then none of the keys below)
 //   "exe_deleted": true                     the exe link ends in " (deleted)"
 //   "exe_memfd": true                       the exe link starts with "/memfd:"
+//   "exe_memfd_seals": N                    a memfd image's F_SEAL_* bits
+//   "exe_memfd_runtime": "/usr/bin/runc"    a "runc_cloned:" memfd holding an installed runtime's image
+//   "exe_host_mismatch": bool (+ "exe_host_mismatch_reason")
+//                                           the host's file at the exe path is not the image
+//                                           (image_identity.h); absent when not compared
+//   "exe_host_skipped": "own_root" | "..."  why it was not compared
+//   "proc_hidden": true, "proc_hidden_reason": "..."
+//                                           sampled from the kernel, but /proc/PID is missing,
+//                                           unreadable, another file system's, another task's
+//                                           or not listed: nothing else is read from it
 //   "cwd": "/path"                          readlink cwd
 //   "cgroup": "/path"                       cgroup v2 path (hybrid hosts: name=systemd path)
 //   "ns": {"pid": N, "mnt": N, "net": N}    namespace inode numbers (readlink ns/*)
@@ -36,7 +46,7 @@
 //   "hash_skipped": "too_large" | "permission_denied" | "not_regular_file" | "gone" | "io_error" |
 //                   "changed_while_hashing" | "disabled"   (exe_hash is NULL then)
 //   "errors": {"status"|"cmdline"|"exe"|"cwd"|"cgroup"|"ns.pid"|"ns.mnt"|"ns.net"|"fd.0"|"fd.1"|
-//              "fd.2"|"environ"|"exe_hash"|"access": "reason"}
+//              "fd.2"|"environ"|"exe_hash"|"exe_memfd_seals"|"proc"|"access": "reason"}
 //            "access": the exe link was EACCES (another user's process without root, or a
 //            process we may not ptrace-read); cwd, ns, fds and environ sit behind the same
 //            check and are not tried.
@@ -69,6 +79,7 @@
 #include "procmond/hashing/exe_hasher.h"
 #include "procmond/platform/linux/platform_data.h"
 #include "procmond/platform/linux/proc_fs.h"
+#include "procmond/platform/linux/proc_mounts.h"
 #include "procmond/platform/linux/proc_parsers.h"
 #include "procmond/platform/linux/read_plan.h"
 #include "procmond/platform/linux/task_sampler.h"
@@ -145,6 +156,8 @@ class LinuxProcessSource final : public ProcessSource {
     int64_t stat_held = 0;      //   of the stat reads, by pread on a held file
     int64_t sampled = 0;        // processes taken from the kernel's sample (no stat, no owner)
     int64_t unsampled = 0;      //   listed by /proc but not in the sample: read from /proc
+    int64_t verified = 0;       // sampled processes whose /proc entry was checked before reading it
+    int64_t hidden = 0;         //   of which the entry was missing, unreadable or another task's
   };
   const ReadCounters& last_read_counters() const { return reads_; }
 
@@ -210,6 +223,7 @@ class LinuxProcessSource final : public ProcessSource {
     bool have_status = false;
     bool pd_dirty = false;     // platform_data's status/error part changed
     bool from_kernel = false;  // last observed through the kernel's sample
+    bool proc_hidden = false;  // its /proc entry was not its own (recorded from the sample alone)
   };
   // Interned strings (exe link targets, hashes): processes mostly share a
   // few executables.
@@ -252,6 +266,7 @@ class LinuxProcessSource final : public ProcessSource {
     // Kernel: every id, and the executable's identity.
     int64_t ruid = -1, euid = -1, rgid = -1, egid = -1;
     uint64_t exe_key = 0;
+    bool unlisted = false;  // kernel: absent from this scan's listing of /proc
   };
   // The exe link as read for one Observe (exe_buf_ holds its text).
   struct ExeLinkRead {
@@ -331,6 +346,21 @@ class LinuxProcessSource final : public ProcessSource {
   void ReadPtraceGuarded(const char* pid_dir, OnceFieldsBuilder* b);
   void HashExe(const char* pid_dir, bool refresh, const Status& exe_status, Instance* inst,
                OnceFieldsBuilder* b);
+  // exe_host_mismatch and the memfd facts (image_identity.h); real /proc only.
+  void CheckImage(const char* pid_dir, const Instance& inst, OnceFieldsBuilder* b);
+  // Why the /proc entry of the sampled `o` is not its own (missing while the
+  // task runs, unreadable, on another file system, another task's, or not
+  // listed); nullopt when it is, or when the process exited since.
+  std::optional<std::string> VerifyProcEntry(const Observation& o, const char* pid_dir);
+  // Whether this scan checks the sampled `o`'s /proc entry: before any read
+  // of it, and every scan while it is hidden.
+  bool ShouldVerify(const Observation& o, const ReadInputs& in, const ReadPlan& first,
+                    const Instance& inst) const;
+  // Records a hidden process from the kernel's sample alone.
+  void ObserveHidden(const Observation& o, const std::string& reason, bool fresh, Instance* inst,
+                     ScanContext* ctx);
+  // What every observed instance keeps for the next scan.
+  void Remember(const Observation& o, Instance* inst, int64_t now_mono);
 
   std::string proc_root_;
   std::unique_ptr<ProcFs> own_fs_;  // opened from proc_root_ at the first scan
@@ -358,6 +388,9 @@ class LinuxProcessSource final : public ProcessSource {
   size_t held_stat_files_ = 0;  // kept by the HeldFds in instances_
   size_t used_ = 0;             // records of `out` filled so far this scan
   std::unique_ptr<TaskSampler> sampler_;
+  std::optional<ProcFs::FileId> host_root_;      // procmond's root directory (CheckImage)
+  std::optional<ProcFs::FileId> proc_root_id_;   // the /proc directory itself (VerifyProcEntry)
+  std::unique_ptr<ProcMountWatch> proc_mounts_;  // mounts over /proc/PID (kernel sampling, real /proc)
   std::vector<TaskSample> samples_;
   std::optional<std::string> sampler_failure_;
 };

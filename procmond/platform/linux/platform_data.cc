@@ -112,6 +112,24 @@ void OnceFieldsBuilder::HashFailed(const std::string& skipped, const std::string
   }
 }
 
+void OnceFieldsBuilder::HostCheck(const struct HostCheck& c) {
+  if (c.mismatch) pd_["exe_host_mismatch"] = *c.mismatch;
+  if (c.mismatch.value_or(false)) pd_["exe_host_mismatch_reason"] = c.reason;
+  if (!c.skipped.empty()) pd_["exe_host_skipped"] = c.skipped;
+}
+
+void OnceFieldsBuilder::MemfdSeals(const Result<uint32_t>& seals) {
+  if (seals.ok()) {
+    pd_["exe_memfd_seals"] = *seals;
+  } else {
+    Fail("exe_memfd_seals", seals.status());
+  }
+}
+
+json HiddenProcessData(const std::string& reason) {
+  return {{"proc_hidden", true}, {"proc_hidden_reason", reason}, {"errors", {{"proc", reason}}}};
+}
+
 json OnceFieldsBuilder::Take() {
   if (!ns_.empty()) pd_["ns"] = std::move(ns_);
   if (!fds_.empty()) pd_["fds"] = std::move(fds_);

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "procmond/platform/linux/image_identity.h"
 #include "procmond/platform/process_source.h"
 #include "sentinel/base/status.h"
 
@@ -53,6 +54,12 @@ class OnceFieldsBuilder {
   void HashSkipped(std::string_view reason) { pd_["hash_skipped"] = reason; }
   // A hash that failed with `skipped`; permission and I/O errors are errors.
   void HashFailed(const std::string& skipped, const std::string& detail);
+  // exe_host_mismatch (+ _reason) or exe_host_skipped (image_identity.h).
+  void HostCheck(const struct HostCheck& c);
+  // exe_memfd_seals of a memfd image (a failed read is an error).
+  void MemfdSeals(const Result<uint32_t>& seals);
+  // exe_memfd_runtime: the installed runtime binary a runc_cloned memfd is a copy of.
+  void MemfdRuntime(const std::string& path) { pd_["exe_memfd_runtime"] = path; }
 
   // The object built (with "errors" when any); the builder is spent.
   nlohmann::json Take();
@@ -66,5 +73,10 @@ class OnceFieldsBuilder {
   nlohmann::json ns_ = nlohmann::json::object();
   nlohmann::json fds_ = nlohmann::json::object();
 };
+
+// platform_data of a process the kernel's task list has but whose /proc
+// entry is missing, unreadable or another task's: proc_hidden, its reason
+// (also under errors.proc), and nothing read from that entry.
+nlohmann::json HiddenProcessData(const std::string& reason);
 
 }  // namespace sentinel::procmond

@@ -102,6 +102,20 @@ class DirProcFs final : public ProcFs {
     return hasher->Hash(fd_.get(), rel);
   }
 
+  Result<FileId> StatFollow(const char* rel) override {
+    struct stat st {};
+    if (::fstatat(fd_.get(), rel, &st, 0) != 0) return ErrnoError(errno, BelowPidDir(rel));
+    return FileId{st.st_dev, st.st_ino, st.st_nlink};
+  }
+
+  Result<uint32_t> MemfdSeals(const char* rel) override {
+    UniqueFd fd(::openat(fd_.get(), rel, O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) return ErrnoError(errno, BelowPidDir(rel));
+    const int seals = ::fcntl(fd.get(), F_GET_SEALS);
+    if (seals < 0) return ErrnoError(errno, std::string(BelowPidDir(rel)) + " seals");
+    return static_cast<uint32_t>(seals);
+  }
+
   bool KeepsFilesLive() const override { return procfs_; }
 
  private:

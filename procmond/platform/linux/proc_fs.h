@@ -46,6 +46,17 @@ class ProcFs {
   virtual Result<Owner> OwnerOf(const char* pid_dir) = 0;
   // Hashes the executable behind the link `rel` ("123/exe").
   virtual ExeHasher::Outcome HashExe(ExeHasher* hasher, const char* rel) = 0;
+  // The identity of the file `rel` resolves to, links followed ("123/exe":
+  // the image the process runs; "123/root": its root directory).
+  struct FileId {
+    uint64_t dev = 0;
+    uint64_t ino = 0;
+    uint64_t nlink = 0;
+    bool operator==(const FileId& o) const { return dev == o.dev && ino == o.ino; }
+  };
+  virtual Result<FileId> StatFollow(const char* rel) = 0;
+  // The F_SEAL_* bits of the memfd `rel` resolves to ("123/exe").
+  virtual Result<uint32_t> MemfdSeals(const char* rel) = 0;
   // Whether a file kept open follows its task (procfs): regenerated at each
   // read, ESRCH once the task is gone. Otherwise nothing is kept open.
   virtual bool KeepsFilesLive() const = 0;

@@ -1,11 +1,14 @@
 // The BPF task iterator on this machine's kernel (root: it is loaded the way
 // procmond loads it), checked against /proc, and the process source using it.
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <climits>
@@ -474,6 +477,90 @@ TEST(KernelSampledSourceTest, AFailingSamplerFallsBackToProcForGood) {
   ASSERT_NE(FindRecord(s2, getpid()), nullptr);
   EXPECT_EQ(FindRecord(s2, getpid())->start_time_ms, FindRecord(s1, getpid())->start_time_ms);
   EXPECT_EQ(FindRecord(s2, 1)->exe_path, FindRecord(s1, 1)->exe_path);
+}
+
+// Processes hidden by a mount over their /proc entry (issue 17, case 7):
+// one shows another task's entry, one an empty tmpfs. Run in a forked child
+// with a private mount namespace, so nothing reaches the host's mounts; the
+// child's exit code names the check that failed.
+int CheckHiddenProcesses(std::unique_ptr<TaskSampler> sampler, pid_t hidden, pid_t emptied, pid_t decoy,
+                         pid_t late) {
+  const std::string target = "/proc/" + std::to_string(hidden), empty = "/proc/" + std::to_string(emptied);
+  const std::string source = "/proc/" + std::to_string(decoy);
+  if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+    return 2;
+  if (::mount(source.c_str(), target.c_str(), nullptr, MS_BIND, nullptr) != 0) return 3;
+  if (::mount("none", empty.c_str(), "tmpfs", 0, nullptr) != 0) return 4;
+  LinuxProcessSource from_kernel, from_proc;
+  from_kernel.SetTaskSampler(std::move(sampler));
+  std::vector<models::ProcessRecord> procs;
+  ScanErrors errors;
+  // The kernel's view: both recorded from the sample alone, flagged, counted.
+  if (!from_kernel.Enumerate(&procs, &errors).ok()) return 5;
+  for (const auto& [pid, reason] :
+       {std::pair{hidden, "shows another task"}, std::pair{emptied, "missing or empty"}}) {
+    const models::ProcessRecord* p = FindRecord(procs, pid);
+    if (!p || p->exe_path || p->command_line || p->exe_hash) return 6;
+    json pd = json::parse(p->platform_data);
+    if (!pd.value("proc_hidden", false) ||
+        pd.value("proc_hidden_reason", "").find(reason) == std::string::npos)
+      return 7;
+  }
+  if (errors.count < 2 || from_kernel.last_read_counters().hidden != 2) return 8;
+  // /proc alone: counted as errors; the decoy is not recorded twice.
+  ScanErrors proc_errors;
+  procs.clear();
+  if (!from_proc.Enumerate(&procs, &proc_errors).ok()) return 9;
+  if (FindRecord(procs, hidden) || FindRecord(procs, emptied)) return 10;
+  if (std::count_if(procs.begin(), procs.end(), [&](const auto& p) { return p.pid == decoy; }) != 1)
+    return 11;
+  if (proc_errors.by_reason.count(target + " shows another task (pid " + std::to_string(decoy) + ")") != 1 ||
+      proc_errors.by_reason.count(empty + " is missing or empty while the task runs") != 1) {
+    return 12;
+  }
+  // A file mounted over the command line of a process already read: seen at
+  // the next scan (the mount table changed), not at its refresh.
+  const std::string fake = "/proc/" + std::to_string(decoy) + "/comm";
+  const std::string late_cmdline = "/proc/" + std::to_string(late) + "/cmdline";
+  procs.clear();
+  if (!from_kernel.Enumerate(&procs, &errors).ok() || !FindRecord(procs, late) ||
+      FindRecord(procs, late)->platform_data.find("proc_hidden") != std::string::npos) {
+    return 15;
+  }
+  if (::mount(fake.c_str(), late_cmdline.c_str(), nullptr, MS_BIND, nullptr) != 0) return 16;
+  procs.clear();
+  if (!from_kernel.Enumerate(&procs, &errors).ok() || !FindRecord(procs, late)) return 17;
+  if (json::parse(FindRecord(procs, late)->platform_data).value("proc_hidden_reason", "") !=
+      "something is mounted over " + late_cmdline) {
+    return 18;
+  }
+  ::umount2(late_cmdline.c_str(), MNT_DETACH);
+  // Unmounted: their own entries again, read as new instances.
+  ::umount2(target.c_str(), MNT_DETACH);
+  ::umount2(empty.c_str(), MNT_DETACH);
+  errors = {};
+  procs.clear();
+  if (!from_kernel.Enumerate(&procs, &errors).ok()) return 13;
+  for (pid_t pid : {hidden, emptied, late}) {
+    const models::ProcessRecord* p = FindRecord(procs, pid);
+    if (!p || !p->exe_path || p->platform_data.find("proc_hidden") != std::string::npos) return 14;
+  }
+  return 0;
+}
+
+TEST(KernelSampledSourceTest, ProcessesHiddenByAMountOverTheirProcEntryAreFlagged) {
+  SAMPLER_OR_SKIP(sampler);
+  Puppet hidden({}), emptied({}), decoy({}), late({});
+  for (pid_t pid : {hidden.pid(), emptied.pid(), decoy.pid(), late.pid()}) WaitSleeping(pid);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    _exit(CheckHiddenProcesses(std::move(sampler), hidden.pid(), emptied.pid(), decoy.pid(), late.pid()));
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "failed check " << WEXITSTATUS(status);
 }
 
 }  // namespace
