@@ -68,6 +68,7 @@ class FakeProc final : public ProcFs {
   ExeHasher::Outcome HashExe(ExeHasher* hasher, const char* rel) override {
     return dir_fs_->HashExe(hasher, rel);
   }
+  Result<FileLinks> LinksOf(const char* rel) override { return dir_fs_->LinksOf(rel); }
   bool KeepsFilesLive() const override { return false; }
 
   const std::string& root() const { return dir_.path(); }
