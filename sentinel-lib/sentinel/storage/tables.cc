@@ -106,6 +106,7 @@ constexpr ExportSpec kExports[] = {
     {"process_snapshots", "timestamp_ms", "scan_id, pid"},
     {"scan_metadata", "started_at_ms", "scan_id"},
     {"process_events", "event_time_ms", "id"},
+    {"writable_dirs", "found_at_ms", "path"},
     {"alerts", "alert_time", "id"},
     {"alert_deliveries", "attempted_at_ms", "id"},
     {"dead_letter_queue", "failed_at", "id"},
