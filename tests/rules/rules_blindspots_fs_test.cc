@@ -10,11 +10,8 @@
 // The cases that need root (a world-writable directory of root's, a hard
 // link owned by another user) are in rules_blindspots_fs_privileged_test.cc.
 #include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -26,8 +23,6 @@
 #include "sentinel/storage/sqlite.h"
 #include "sentinel/testing/temp_dir.h"
 #include "tests/rules/rules_fixture.h"
-
-extern char** environ;
 
 namespace sentinel::rules_test {
 namespace {
@@ -41,72 +36,35 @@ std::string Sleep() {
 class ScanningProcmond {
  public:
   ScanningProcmond(const std::string& dir, const std::string& db)
-      : db_(db), err_(dir + "/procmond-scan.err") {
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) {
-      if (std::string(*e).rfind("SENTINELD_", 0) != 0) env.emplace_back(*e);
-    }
-    for (const std::string& s : std::vector<std::string>{
-             "HOME=" + dir, "XDG_CONFIG_HOME=" + dir + "/.config", "SENTINELD_DATABASE__PATH=" + db,
-             "SENTINELD_DATABASE__AUDIT_PATH=" + dir + "/audit-scan.db",
-             "SENTINELD_COLLECTION__INTERVAL_SECS=1", "SENTINELD_COLLECTION__REALTIME_EVENTS=false",
-             "SENTINELD_IPC__SOCKET_DIR=" + dir + "/ipc", "SENTINELD_TELEMETRY__LOG_FORMAT=text"}) {
-      env.push_back(s);
-    }
-    // root is refused as privileges.user; procmond keeps what it needs.
-    if (::geteuid() == 0) env.emplace_back("SENTINELD_PRIVILEGES__USER=nobody");
-    std::vector<char*> cenv;
-    for (auto& s : env) cenv.push_back(s.data());
-    cenv.push_back(nullptr);
-    std::string bin = ProcmondBin();
-    char* argv[] = {bin.data(), nullptr};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (posix_spawn(&pid_, bin.c_str(), &fa, nullptr, argv, cenv.data()) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&fa);
-  }
-  ~ScanningProcmond() { Stop(); }
-  ScanningProcmond(const ScanningProcmond&) = delete;
-  ScanningProcmond& operator=(const ScanningProcmond&) = delete;
+      : db_(db),
+        daemon_(dir, db,
+                {"SENTINELD_COLLECTION__INTERVAL_SECS=1", "SENTINELD_COLLECTION__REALTIME_EVENTS=false"},
+                "procmond-scan.err") {}
 
   // Completed scans in the store (0 before the first).
-  int64_t Scans() const {
-    auto db = storage::Database::Open(db_, storage::OpenMode::kReadOnly);
-    if (!db.ok()) return 0;
-    auto n = (*db)->QueryInt("SELECT count(*) FROM scan_metadata WHERE status = 'completed'");
-    return n.ok() ? n->value_or(0) : 0;
-  }
+  int64_t Scans() const { return Count("SELECT count(*) FROM scan_metadata WHERE status = 'completed'"); }
   // Waits for `more` scans completed after this call.
   bool WaitForScans(int64_t more) {
     const int64_t target = Scans() + more;
-    return pid_ > 0 && WaitUntil([&] { return Scans() >= target; }, 30s);
+    return daemon_.running() && WaitUntil([&] { return Scans() >= target; }, 30s);
   }
   // Waits until a completed scan recorded `pid`.
   bool WaitForProcess(pid_t pid) {
-    return pid_ > 0 && WaitUntil(
-                           [&] {
-                             auto db = storage::Database::Open(db_, storage::OpenMode::kReadOnly);
-                             if (!db.ok()) return false;
-                             auto n = (*db)->QueryInt("SELECT count(*) FROM processes WHERE pid = " +
-                                                      std::to_string(pid));
-                             return n.ok() && n->value_or(0) > 0;
-                           },
-                           30s);
+    const std::string sql = "SELECT count(*) FROM processes WHERE pid = " + std::to_string(pid);
+    return daemon_.running() && WaitUntil([&] { return Count(sql) > 0; }, 30s);
   }
-  void Stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-  std::string Log() const { return testing::ReadFile(err_); }
+  void Stop() { daemon_.Stop(); }
+  std::string Log() const { return daemon_.Log(); }
 
  private:
+  int64_t Count(const std::string& sql) const {
+    auto db = storage::Database::Open(db_, storage::OpenMode::kReadOnly);
+    if (!db.ok()) return 0;
+    auto n = (*db)->QueryInt(sql);
+    return n.ok() ? n->value_or(0) : 0;
+  }
   std::string db_;
-  std::string err_;
-  pid_t pid_ = -1;
+  ProcmondDaemon daemon_;
 };
 
 // "socket:[N]" / "pipe:[N]" / a path: what `fd` of `pid` points at now.

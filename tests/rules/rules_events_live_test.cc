@@ -3,11 +3,7 @@
 // runs as a daemon with its real-time source (eBPF, else netlink), the test
 // starts real short-lived processes, waits until their exec events are
 // stored, stops procmond and runs the rule over the store. Needs root.
-#include <fcntl.h>
 #include <pwd.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
@@ -17,8 +13,6 @@
 #include "sentinel/testing/temp_dir.h"
 #include "tests/rules/rules_fixture.h"
 
-extern char** environ;
-
 namespace sentinel::rules_test {
 namespace {
 
@@ -27,52 +21,21 @@ constexpr uid_t kNobody = 65534;
 // procmond with real-time events into `db`, stopped (SIGTERM, flush) on Stop().
 class RealtimeProcmond {
  public:
-  RealtimeProcmond(const std::string& dir, const std::string& db) : err_(dir + "/procmond-rt.err") {
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) {
-      if (std::string(*e).rfind("SENTINELD_", 0) != 0) env.emplace_back(*e);
-    }
-    for (const std::string& s : std::vector<std::string>{
-             "HOME=" + dir, "XDG_CONFIG_HOME=" + dir + "/.config", "SENTINELD_DATABASE__PATH=" + db,
-             "SENTINELD_DATABASE__AUDIT_PATH=" + dir + "/audit-rt.db",
-             "SENTINELD_COLLECTION__INTERVAL_SECS=3600", "SENTINELD_COLLECTION__REALTIME_SOURCE=auto",
-             "SENTINELD_IPC__SOCKET_DIR=" + dir + "/ipc", "SENTINELD_TELEMETRY__LOG_FORMAT=text",
-             // root is refused as privileges.user; procmond keeps what it needs.
-             "SENTINELD_PRIVILEGES__USER=nobody"}) {
-      env.push_back(s);
-    }
-    std::vector<char*> cenv;
-    for (auto& s : env) cenv.push_back(s.data());
-    cenv.push_back(nullptr);
-    std::string bin = ProcmondBin();
-    char* argv[] = {bin.data(), nullptr};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (posix_spawn(&pid_, bin.c_str(), &fa, nullptr, argv, cenv.data()) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&fa);
-  }
-  ~RealtimeProcmond() { Stop(); }
-  RealtimeProcmond(const RealtimeProcmond&) = delete;
-  RealtimeProcmond& operator=(const RealtimeProcmond&) = delete;
+  RealtimeProcmond(const std::string& dir, const std::string& db)
+      : daemon_(dir, db,
+                {"SENTINELD_COLLECTION__INTERVAL_SECS=3600", "SENTINELD_COLLECTION__REALTIME_SOURCE=auto"},
+                "procmond-rt.err") {}
 
   // True once events flow; false when procmond ended or chose no source.
   bool WaitStarted() {
-    return pid_ > 0 &&
+    return daemon_.running() &&
            WaitUntil([&] { return Log().find("real-time event source started") != std::string::npos; }, 30s);
   }
-  void Stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-  std::string Log() const { return testing::ReadFile(err_); }
+  void Stop() { daemon_.Stop(); }
+  std::string Log() const { return daemon_.Log(); }
 
  private:
-  std::string err_;
-  pid_t pid_ = -1;
+  ProcmondDaemon daemon_;
 };
 
 class RuleEventsLiveTest : public RuleLiveTest {
