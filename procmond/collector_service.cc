@@ -15,6 +15,7 @@
 #include "procmond/batch_writer.h"
 #include "procmond/collector.h"
 #include "procmond/platform/linux/linux_process_source.h"
+#include "procmond/platform/linux/writable_dirs.h"
 #include "procmond/realtime/event_writer.h"
 #include "procmond/realtime/realtime_source.h"
 #include "sentinel/audit/signer.h"
@@ -393,9 +394,27 @@ void CollectorService::RecordStart() {
   trail_->Record("privileges_dropped", fields);
 }
 
+// Found once, before the scan writer owns the store: rules read them from
+// the first scan on. A failure is logged and leaves the table as it was.
+void CollectorService::RecordWritableDirs() {
+  const int64_t start = MonotonicMs();
+  WritableDirScan found = FindWritableDirs();
+  std::vector<std::string> paths;
+  for (const auto& d : found.dirs) paths.push_back(d.path);
+  if (Status s = store_->ReplaceWritableDirs(found.dirs, NowMs()); !s.ok()) {
+    LogWarn("cannot record the world-writable directories", {{"error", s.message()}});
+    return;
+  }
+  LogInfo("world-writable directories", {{"directories", paths},
+                                         {"visited", found.visited},
+                                         {"truncated", found.truncated},
+                                         {"ms", MonotonicMs() - start}});
+}
+
 // The source, the collector over it and the scan writer thread (which owns
 // the store from here on); then the control socket starts serving.
 void CollectorService::StartScanning() {
+  RecordWritableDirs();
   LinuxProcessSourceOptions source_opts;
   source_opts.hash_executables = cfg_.collection.hash_executables;
   source_opts.max_hash_bytes = static_cast<uint64_t>(cfg_.collection.max_hash_bytes);

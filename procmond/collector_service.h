@@ -99,6 +99,8 @@ class CollectorService {
   void HandOver(const std::string& store_path);
   void RecordStart();
   void StartScanning();
+  // The world-writable directories into the event store (writable_dirs.h).
+  void RecordWritableDirs();
   Exit StartRealtime();
   void StopRealtime(int64_t timeout_ms);
   Exit WaitForNextScan();

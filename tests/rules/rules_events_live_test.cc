@@ -3,11 +3,7 @@
 // runs as a daemon with its real-time source (eBPF, else netlink), the test
 // starts real short-lived processes, waits until their exec events are
 // stored, stops procmond and runs the rule over the store. Needs root.
-#include <fcntl.h>
 #include <pwd.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>

@@ -8,6 +8,7 @@
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -322,6 +323,47 @@ LoopbackConnection::~LoopbackConnection() {
   for (int fd : {accepted_, client_, listener_}) {
     if (fd >= 0) ::close(fd);
   }
+}
+
+// ---------------------------------------------------------------------------
+// ProcmondDaemon
+
+ProcmondDaemon::ProcmondDaemon(const std::string& dir, const std::string& db,
+                               const std::vector<std::string>& settings, const std::string& log_name)
+    : err_(dir + "/" + log_name) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    if (std::string(*e).rfind("SENTINELD_", 0) != 0) env.emplace_back(*e);
+  }
+  for (const std::string& s : std::vector<std::string>{
+           "HOME=" + dir, "XDG_CONFIG_HOME=" + dir + "/.config", "SENTINELD_DATABASE__PATH=" + db,
+           "SENTINELD_DATABASE__AUDIT_PATH=" + db + ".audit", "SENTINELD_IPC__SOCKET_DIR=" + dir + "/ipc",
+           "SENTINELD_TELEMETRY__LOG_FORMAT=text"}) {
+    env.push_back(s);
+  }
+  // root is refused as privileges.user; procmond keeps what it needs.
+  if (::geteuid() == 0) env.emplace_back("SENTINELD_PRIVILEGES__USER=nobody");
+  env.insert(env.end(), settings.begin(), settings.end());
+  std::vector<char*> cenv = Pointers(env);
+  std::string bin = ProcmondBin();
+  char* argv[] = {bin.data(), nullptr};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (posix_spawn(&pid_, bin.c_str(), &fa, nullptr, argv, cenv.data()) != 0) pid_ = -1;
+  posix_spawn_file_actions_destroy(&fa);
+}
+
+void ProcmondDaemon::Stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+std::string ProcmondDaemon::Log() const {
+  return ReadSmallFile(err_);
 }
 
 // ---------------------------------------------------------------------------

@@ -111,6 +111,27 @@ class LoopbackConnection {
   int port_ = 0;
 };
 
+// procmond as a daemon: the store paths, the control socket directory and
+// $HOME under `dir` plus `settings` ("SENTINELD_...=value"; the caller's own
+// SENTINELD_ variables are dropped), stderr in `dir`/`log_name`; as root it
+// drops to nobody. Stopped with SIGTERM (queued writes flushed) by Stop() or
+// the destructor.
+class ProcmondDaemon {
+ public:
+  ProcmondDaemon(const std::string& dir, const std::string& db, const std::vector<std::string>& settings,
+                 const std::string& log_name);
+  ~ProcmondDaemon() { Stop(); }
+  ProcmondDaemon(const ProcmondDaemon&) = delete;
+  ProcmondDaemon& operator=(const ProcmondDaemon&) = delete;
+  bool running() const { return pid_ > 0; }
+  void Stop();
+  std::string Log() const;
+
+ private:
+  std::string err_;
+  pid_t pid_ = -1;
+};
+
 // Copies `src` to `dst` (creating parent directories) with mode `mode`.
 void CopyExecutable(const std::string& src, const std::string& dst, unsigned mode = 0755);
 

@@ -70,6 +70,7 @@ class FakeProc final : public ProcFs {
   }
   Result<FileId> StatFollow(const char* rel) override { return dir_fs_->StatFollow(rel); }
   Result<uint32_t> MemfdSeals(const char* rel) override { return dir_fs_->MemfdSeals(rel); }
+  Result<FileLinks> LinksOf(const char* rel) override { return dir_fs_->LinksOf(rel); }
   bool KeepsFilesLive() const override { return false; }
 
   const std::string& root() const { return dir_.path(); }

@@ -224,6 +224,7 @@ void LinuxProcessSource::ReadCmdline(const char* pid_dir, Instance* inst, ScanEr
 json LinuxProcessSource::ReadOnceFields(const char* pid_dir, const Observation& o, bool refresh,
                                         const Status& exe_status, Instance* inst, ScanErrors* errors) {
   OnceFieldsBuilder b(errors);
+  inst->stdio_key = 0;
   if (o.kernel_thread) {
     b.KernelThread();
     return b.Take();
@@ -239,7 +240,12 @@ json LinuxProcessSource::ReadOnceFields(const char* pid_dir, const Observation& 
     b.PtraceDenied(exe_status);
     return b.Take();
   }
-  ReadPtraceGuarded(pid_dir, &b);
+  const uint64_t stdio = ReadPtraceGuarded(pid_dir, &b);
+  if (WatchesStdio(o.comm)) inst->stdio_key = stdio;
+  if (inst->exe_link) {
+    auto links = fs_->LinksOf(RelPath(pid_dir, "exe").c);
+    b.ExeLinks(links.status(), links.ok() ? links->nlink : 0, links.ok() ? links->uid : 0);
+  }
   HashExe(pid_dir, refresh, exe_status, inst, &b);
   CheckImage(pid_dir, *inst, &b);
   return b.Take();
@@ -266,23 +272,50 @@ void LinuxProcessSource::CheckImage(const char* pid_dir, const Instance& inst, O
   }
 }
 
-void LinuxProcessSource::ReadPtraceGuarded(const char* pid_dir, OnceFieldsBuilder* b) {
+uint64_t LinuxProcessSource::ReadStdio(const char* pid_dir, OnceFieldsBuilder* b) {
+  StdioKey key;
+  for (const char* fd : {"0", "1", "2"}) {
+    Status s = fs_->ReadLink(RelPath(pid_dir, (std::string("fd/") + fd).c_str()).c, &link_buf_);
+    key.Add(fd[0] - '0', s, link_buf_);
+    b->Fd(fd, s, link_buf_);
+  }
+  return key.value();
+}
+
+void LinuxProcessSource::RefreshStdio(const char* pid_dir, Instance* inst) {
+  ++reads_.stdio;
+  ScanErrors ignored;  // a failure keeps what the full read found: not counted again
+  OnceFieldsBuilder b(&ignored);
+  const uint64_t key = ReadStdio(pid_dir, &b);
+  if (key == inst->stdio_key) return;
+  json read = b.Take();
+  const json none = {{"type", "none"}};
+  const bool gone = read.contains("fds") && read["fds"]["0"] == none && read["fds"]["1"] == none &&
+                    read["fds"]["2"] == none;  // most likely exited since it was listed
+  json pd = json::parse(inst->platform_data, nullptr, /*allow_exceptions=*/false);
+  if (gone || read.contains("errors") || !read.contains("fds") || !pd.is_object()) return;
+  pd["fds"] = std::move(read["fds"]);
+  inst->platform_data = Dump(pd);
+  inst->platform_data.shrink_to_fit();
+  inst->stdio_key = key;
+  ++reads_.stdio_changes;
+}
+
+uint64_t LinuxProcessSource::ReadPtraceGuarded(const char* pid_dir, OnceFieldsBuilder* b) {
   Status s = fs_->ReadLink(RelPath(pid_dir, "cwd").c, &link_buf_);
   b->Cwd(s, link_buf_);
   for (const char* type : {"pid", "mnt", "net"}) {
     s = fs_->ReadLink(RelPath(pid_dir, (std::string("ns/") + type).c_str()).c, &link_buf_);
     b->Namespace(type, s, link_buf_);
   }
-  for (const char* fd : {"0", "1", "2"}) {
-    s = fs_->ReadLink(RelPath(pid_dir, (std::string("fd/") + fd).c_str()).c, &link_buf_);
-    b->Fd(fd, s, link_buf_);
-  }
+  const uint64_t stdio = ReadStdio(pid_dir, b);
   s = fs_->ReadFile(RelPath(pid_dir, "environ").c, &buf_);
   b->LoaderEnv(s, buf_);
   // Never keep environ contents (values) around.
   std::fill(buf_.begin(), buf_.end(), '\0');
   buf_.clear();
   ShrinkIfLarge(&buf_);
+  return stdio;
 }
 
 void LinuxProcessSource::HashExe(const char* pid_dir, bool refresh, const Status& exe_status, Instance* inst,
@@ -672,6 +705,8 @@ void LinuxProcessSource::UpdateInstance(const Observation& o, const ReadPlan& pl
     inst->platform_data.shrink_to_fit();  // cached for the instance's life
   } else {
     if (inst->exe_hash) ++ctx->reused_hashes;
+    const bool dead = o.state == 'Z' || o.state == 'X' || o.state == 'x';
+    if (inst->stdio_key != 0 && !dead) RefreshStdio(pid_dir, inst);
     if (inst->pd_dirty || inst->pd_threads != o.threads || inst->pd_tty != o.tty_nr) {
       json pd = json::parse(inst->platform_data, nullptr, /*allow_exceptions=*/false);
       if (!pd.is_object()) pd = json::object();
@@ -778,6 +813,7 @@ void LinuxProcessSource::FillInstanceFields(const Observation& o, const Instance
                                  : std::nullopt);
   SetOptional(&p->exe_hash, View(inst.exe_hash));
   p->platform_data.assign(inst.platform_data);
+  p->stdio_key = inst.stdio_key;
 }
 
 void LinuxProcessSource::SetTaskSampler(std::unique_ptr<TaskSampler> sampler) {

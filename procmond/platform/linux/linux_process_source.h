@@ -37,7 +37,10 @@
 //   "cwd": "/path"                          readlink cwd
 //   "cgroup": "/path"                       cgroup v2 path (hybrid hosts: name=systemd path)
 //   "ns": {"pid": N, "mnt": N, "net": N}    namespace inode numbers (readlink ns/*)
-//   "fds": {"0": FD, "1": FD, "2": FD}      what stdin/stdout/stderr point at, where FD is
+//   "exe_nlink": N, "exe_owner_uid": N     link count and owner of the executable's file (stat of
+//                                           /proc/PID/exe); 0 links: deleted or a memfd
+//   "fds": {"0": FD, "1": FD, "2": FD}      what stdin/stdout/stderr point at (re-read every scan for
+//                                           shells and interpreters: stdio_watch.h), where FD is
 //          {"type": "tty", "path": "/dev/pts/3"} | {"type": "null"} | {"type": "none"} (not open)
 //          {"type": "pipe", "inode": N} | {"type": "socket", "inode": N}
 //          {"type": "file", "path": "/tmp/x"} | {"type": "anon", "path": "anon_inode:[eventfd]"}
@@ -46,7 +49,7 @@
 //   "hash_skipped": "too_large" | "permission_denied" | "not_regular_file" | "gone" | "io_error" |
 //                   "changed_while_hashing" | "disabled"   (exe_hash is NULL then)
 //   "errors": {"status"|"cmdline"|"exe"|"cwd"|"cgroup"|"ns.pid"|"ns.mnt"|"ns.net"|"fd.0"|"fd.1"|
-//              "fd.2"|"environ"|"exe_hash"|"exe_memfd_seals"|"proc"|"access": "reason"}
+//              "fd.2"|"environ"|"exe_hash"|"exe_memfd_seals"|"exe_links"|"proc"|"access": "reason"}
 //            "access": the exe link was EACCES (another user's process without root, or a
 //            process we may not ptrace-read); cwd, ns, fds and environ sit behind the same
 //            check and are not tried.
@@ -82,6 +85,7 @@
 #include "procmond/platform/linux/proc_mounts.h"
 #include "procmond/platform/linux/proc_parsers.h"
 #include "procmond/platform/linux/read_plan.h"
+#include "procmond/platform/linux/stdio_watch.h"
 #include "procmond/platform/linux/task_sampler.h"
 #include "procmond/platform/process_source.h"
 
@@ -158,6 +162,8 @@ class LinuxProcessSource final : public ProcessSource {
     int64_t unsampled = 0;      //   listed by /proc but not in the sample: read from /proc
     int64_t verified = 0;       // sampled processes whose /proc entry was checked before reading it
     int64_t hidden = 0;         //   of which the entry was missing, unreadable or another task's
+    int64_t stdio = 0;          // fds 0-2 re-read between full reads (shells, interpreters: stdio_watch.h)
+    int64_t stdio_changes = 0;  //   of which changed (platform_data.fds rewritten)
   };
   const ReadCounters& last_read_counters() const { return reads_; }
 
@@ -204,8 +210,9 @@ class LinuxProcessSource final : public ProcessSource {
     int64_t ruid = -1, euid = -1, rgid = -1, egid = -1;
     // stat's threads and tty_nr that platform_data was built from.
     int64_t pd_threads = 0, pd_tty = 0;
-    uint64_t exec_sig = 0;  // stat's exec signature, or the kernel's exec counter (0: not shown)
-    uint64_t exe_key = 0;   // the kernel's executable identity (inode, device, unlinked); 0: none
+    uint64_t exec_sig = 0;   // stat's exec signature, or the kernel's exec counter (0: not shown)
+    uint64_t exe_key = 0;    // the kernel's executable identity (inode, device, unlinked); 0: none
+    uint64_t stdio_key = 0;  // fds 0-2 as last read (StdioKey) of a shell or interpreter; 0: not watched
     std::string comm;
     std::shared_ptr<const std::string> exe_link;            // interned (interned_); null: none
     std::shared_ptr<const std::string> exe_hash;            // SHA-256 hex, interned; null: none
@@ -342,8 +349,14 @@ class LinuxProcessSource final : public ProcessSource {
   // unchanged image (keeps its hash if hashing was turned off since).
   nlohmann::json ReadOnceFields(const char* pid_dir, const Observation& o, bool refresh,
                                 const Status& exe_status, Instance* inst, ScanErrors* errors);
-  // cwd, ns, fds and environ: behind the ptrace read check.
-  void ReadPtraceGuarded(const char* pid_dir, OnceFieldsBuilder* b);
+  // cwd, ns, fds and environ: behind the ptrace read check. Returns the
+  // digest of fds 0-2 (StdioKey).
+  uint64_t ReadPtraceGuarded(const char* pid_dir, OnceFieldsBuilder* b);
+  // fds 0-2 into `b`; their digest.
+  uint64_t ReadStdio(const char* pid_dir, OnceFieldsBuilder* b);
+  // Between full reads, for a watched instance: fds 0-2 read again and
+  // platform_data.fds rewritten when they changed (stdio_watch.h).
+  void RefreshStdio(const char* pid_dir, Instance* inst);
   void HashExe(const char* pid_dir, bool refresh, const Status& exe_status, Instance* inst,
                OnceFieldsBuilder* b);
   // exe_host_mismatch and the memfd facts (image_identity.h); real /proc only.

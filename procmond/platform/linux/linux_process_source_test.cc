@@ -352,7 +352,7 @@ TEST(LinuxProcessSourceFakeTest, PlatformDataHasEveryKey) {
   EXPECT_EQ(p.exe_hash, crypto::Sha256Hex("the image"));
   EXPECT_EQ(p.command_line, (std::vector<std::string>{"fake", "--flag"}));
   EXPECT_EQ(p.user_id, 1000);
-  EXPECT_EQ(Pd(p), json::parse(R"({
+  json expected = json::parse(R"({
     "uid": {"real": 1000, "effective": 0},
     "gid": {"real": 1000, "effective": 1000},
     "threads": 4,
@@ -361,8 +361,11 @@ TEST(LinuxProcessSourceFakeTest, PlatformDataHasEveryKey) {
     "cgroup": "/system.slice/fake.service",
     "ns": {"pid": 4026531836, "mnt": 4026531841, "net": 4026531840},
     "fds": {"0": {"type": "pipe", "inode": 1001}, "1": {"type": "socket", "inode": 1002}, "2": {"type": "null"}},
-    "loader_env": ["LD_PRELOAD", "LD_AUDIT"]
-  })"));
+    "loader_env": ["LD_PRELOAD", "LD_AUDIT"],
+    "exe_nlink": 1
+  })");
+  expected["exe_owner_uid"] = ::geteuid();  // the test made the image
+  EXPECT_EQ(Pd(p), expected);
   EXPECT_EQ(p.platform_data.find("evil"), std::string::npos);
 }
 
@@ -997,5 +1000,75 @@ TEST(LinuxProcessSourceTest, RealExecKeepingCommIsSeenAtTheNextScan) {
   ::close(go[0]);
   ::close(go[1]);
 }
+// Issue 17, case 3: a shell that moves stdin/stdout onto a socket after its
+// first scan shows it at the next scan (fds 0-2 of shells and interpreters
+// are read every scan); any other process keeps its fds as first read until
+// a full read. Periodic refreshes are off here, so only the every-scan read
+// can see the move.
+TEST(LinuxProcessSourceFakeTest, AShellsStdioIsReadEveryScanOtherProcessesAreNot) {
+  FakeProc proc;
+  WriteFile(proc.File("image"), "x");
+  FakeProcess shell;
+  shell.pid = 100;
+  shell.comm = "bash";
+  shell.exe = proc.File("image");
+  shell.fds = {"pipe:[11]", "pipe:[12]", "/dev/null"};
+  FakeProcess other = shell;
+  other.pid = 101;
+  other.comm = "worker";
+  proc.Write(shell);
+  proc.Write(other);
+  LinuxProcessSource src({.fs = &proc, .refresh_every_scans = 0});
+  auto s1 = Scan(src);
+  ASSERT_EQ(s1.size(), 2u);
+  EXPECT_NE(Get(s1, 100).stdio_key, 0u);
+  EXPECT_EQ(Get(s1, 101).stdio_key, 0u);
+
+  for (const FakeProcess* p : {&shell, &other}) {
+    proc.Relink(*p, "fd/0", "socket:[777]");
+    proc.Relink(*p, "fd/1", "socket:[777]");
+  }
+  auto s2 = Scan(src);
+  EXPECT_EQ(src.last_read_counters().stdio, 1);
+  EXPECT_EQ(src.last_read_counters().stdio_changes, 1);
+  json fds = Pd(Get(s2, 100))["fds"];
+  EXPECT_EQ(fds["0"], json({{"type", "socket"}, {"inode", 777}})) << fds.dump();
+  EXPECT_EQ(fds["1"], json({{"type", "socket"}, {"inode", 777}})) << fds.dump();
+  EXPECT_EQ(fds["2"], json({{"type", "null"}}));
+  EXPECT_NE(Get(s2, 100).stdio_key, Get(s1, 100).stdio_key);
+  EXPECT_EQ(Pd(Get(s2, 101))["fds"]["0"]["type"], "pipe") << "read once per instance";
+  EXPECT_EQ(Pd(Get(s2, 100))["cwd"], "/srv/app") << "the rest of platform_data is kept";
+
+  auto s3 = Scan(src);  // nothing moved
+  EXPECT_EQ(src.last_read_counters().stdio_changes, 0);
+  EXPECT_EQ(Get(s3, 100).stdio_key, Get(s2, 100).stdio_key);
+  EXPECT_EQ(Get(s3, 100).platform_data, Get(s2, 100).platform_data);
+}
+
+TEST(LinuxProcessSourceFakeTest, InterpretersAreWatchedByName) {
+  for (const char* name : {"sh", "dash", "python3", "python3.11", "perl", "perl5.36.0", "ruby3.1", "php8.2",
+                           "node", "lua5.4", "busybox", "pwsh"}) {
+    EXPECT_TRUE(WatchesStdio(name)) << name;
+  }
+  for (const char* name : {"", "sleep", "sshd", "bas", "nginx", "shx"})
+    EXPECT_FALSE(WatchesStdio(name)) << name;
+}
+
+// Issue 17, case 8: the image's link count and owner (a hard link of a
+// /tmp payload placed elsewhere has two links and its dropper as owner).
+TEST(LinuxProcessSourceFakeTest, TheImagesLinkCountAndOwnerAreRecorded) {
+  FakeProc proc;
+  WriteFile(proc.File("payload"), "x");
+  ASSERT_EQ(::link(proc.File("payload").c_str(), proc.File("elsewhere").c_str()), 0);
+  FakeProcess f;
+  f.exe = proc.File("elsewhere");
+  proc.Write(f);
+  LinuxProcessSource src({.fs = &proc});
+  auto s = Scan(src);
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(Pd(s[0])["exe_nlink"], 2);
+  EXPECT_EQ(Pd(s[0])["exe_owner_uid"], ::geteuid());
+}
+
 }  // namespace
 }  // namespace sentinel::procmond

@@ -102,6 +102,12 @@ void OnceFieldsBuilder::LoaderEnv(const Status& read, std::string_view environ) 
   }
 }
 
+void OnceFieldsBuilder::ExeLinks(const Status& read, uint64_t nlink, uint32_t owner_uid) {
+  if (!read.ok()) return Fail("exe_links", read);
+  pd_["exe_nlink"] = nlink;
+  pd_["exe_owner_uid"] = owner_uid;
+}
+
 void OnceFieldsBuilder::HashFailed(const std::string& skipped, const std::string& detail) {
   if (skipped == kHashSkipGone) return;
   pd_["hash_skipped"] = skipped;

@@ -51,6 +51,8 @@ class OnceFieldsBuilder {
   // One of fds 0-2 ("none" when not open).
   void Fd(const char* fd, const Status& read, std::string_view link);
   void LoaderEnv(const Status& read, std::string_view environ);
+  // exe_nlink and exe_owner_uid: the image's link count and owner.
+  void ExeLinks(const Status& read, uint64_t nlink, uint32_t owner_uid);
   void HashSkipped(std::string_view reason) { pd_["hash_skipped"] = reason; }
   // A hash that failed with `skipped`; permission and I/O errors are errors.
   void HashFailed(const std::string& skipped, const std::string& detail);

@@ -92,6 +92,12 @@ class DirProcFs final : public ProcFs {
     return Status::Ok();
   }
 
+  Result<FileLinks> LinksOf(const char* rel) override {
+    struct stat st {};
+    if (::fstatat(fd_.get(), rel, &st, 0) != 0) return ErrnoError(errno, BelowPidDir(rel));
+    return FileLinks{static_cast<uint64_t>(st.st_nlink), st.st_uid};
+  }
+
   Result<Owner> OwnerOf(const char* pid_dir) override {
     struct stat st {};
     if (::fstatat(fd_.get(), pid_dir, &st, 0) != 0) return ErrnoError(errno, pid_dir);

@@ -57,6 +57,12 @@ class ProcFs {
   virtual Result<FileId> StatFollow(const char* rel) = 0;
   // The F_SEAL_* bits of the memfd `rel` resolves to ("123/exe").
   virtual Result<uint32_t> MemfdSeals(const char* rel) = 0;
+  // The link count and owner of the file behind the link `rel` ("123/exe").
+  struct FileLinks {
+    uint64_t nlink = 0;
+    uint32_t uid = 0;
+  };
+  virtual Result<FileLinks> LinksOf(const char* rel) = 0;
   // Whether a file kept open follows its task (procfs): regenerated at each
   // read, ESRCH once the task is gone. Otherwise nothing is kept open.
   virtual bool KeepsFilesLive() const = 0;

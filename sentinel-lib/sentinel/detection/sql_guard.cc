@@ -132,7 +132,8 @@ struct AuthState {
 };
 
 constexpr const char* kAllowedList =
-    "allowed: processes, process_snapshots, scan_metadata, process_events, exec_events (on: exec rules)";
+    "allowed: processes, process_snapshots, scan_metadata, process_events, writable_dirs, exec_events (on: "
+    "exec rules)";
 
 bool IsSchemaObject(const AuthState& st, std::string_view name) {
   if (StartsWith(ToLower(name), "sqlite_")) return true;  // sqlite_schema does not list itself

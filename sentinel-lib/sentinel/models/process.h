@@ -27,6 +27,11 @@ struct ProcessRecord {
   std::optional<std::string> user_name;
   std::optional<std::string> exe_hash;  // lowercase hex SHA-256
   std::string platform_data = "{}";     // JSON object
+  // Non-zero: platform_data.fds (0-2) of a shell or interpreter, kept
+  // current by the collector, and this digest of them; when it moves, the
+  // store records the new platform_data (docs/storage.md). 0: platform_data
+  // as first seen is what is kept.
+  uint64_t stdio_key = 0;
   bool operator==(const ProcessRecord&) const = default;
 };
 

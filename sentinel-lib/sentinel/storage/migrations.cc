@@ -373,6 +373,57 @@ ALTER TABLE process_events ADD COLUMN exe_host_mismatch INTEGER;
 ALTER TABLE process_events ADD COLUMN exe_memfd_seals INTEGER;
 )sql";
 
+// Issue 17 (blind spots), case 3: the fds 0-2 of shells and interpreters
+// are kept current by procmond; a state row carries platform_data once it
+// changed after the instance row (NULL: the instance's is in force).
+// Case 8: the world-writable directories procmond found at its start
+// (collector.md, "World-writable directories"); no path lies under another,
+// so the index on path || '/' finds the one an executable lies under with
+// one seek (the greatest prefix not above the executable's path).
+constexpr std::string_view kEvents8 = R"sql(
+ALTER TABLE process_states ADD COLUMN platform_data TEXT;
+DROP VIEW processes;
+DROP VIEW process_snapshots;
+CREATE VIEW process_snapshots AS
+SELECT s.scan_id * 4294967296 + i.instance_id AS id,
+       s.scan_id AS scan_id,
+       s.started_at_ms AS timestamp_ms,
+       i.pid AS pid,
+       st.ppid AS ppid,
+       i.name AS name,
+       i.exe_path AS exe_path,
+       i.command_line AS command_line,
+       i.start_time AS start_time,
+       st.cpu_percent AS cpu_percent,
+       st.memory_bytes AS memory_bytes,
+       st.status AS status,
+       i.exe_hash AS exe_hash,
+       i.hash_algorithm AS hash_algorithm,
+       st.user_name AS user_name,
+       st.user_id AS user_id,
+       coalesce(st.platform_data, i.platform_data) AS platform_data,
+       st.effective_uid AS effective_uid,
+       i.command_text AS command_text
+FROM scan_metadata s
+JOIN process_instances i ON i.first_scan_id <= s.scan_id AND i.last_scan_id >= s.scan_id
+JOIN process_states st ON st.instance_id = i.instance_id
+ AND st.scan_id = (SELECT MAX(x.scan_id) FROM process_states x
+                   WHERE x.instance_id = i.instance_id AND x.scan_id <= s.scan_id)
+WHERE s.status = 'completed';
+
+CREATE VIEW processes AS
+SELECT * FROM process_snapshots
+WHERE scan_id = (SELECT MAX(scan_id) FROM scan_metadata WHERE status = 'completed');
+
+CREATE TABLE writable_dirs(
+  path TEXT PRIMARY KEY,
+  mode INTEGER NOT NULL,
+  owner_uid INTEGER NOT NULL,
+  found_at_ms INTEGER NOT NULL
+);
+CREATE INDEX idx_writable_dirs_prefix ON writable_dirs(path || '/');
+)sql";
+
 constexpr Migration kEventMigrations[] = {
     {1, "initial event store: incremental process history, events, rules, alerts, deliveries, DLQ", kEvents1},
     {2, "detection_rules.enabled_override; process_instances.command_text", kEvents2},
@@ -386,6 +437,10 @@ constexpr Migration kEventMigrations[] = {
     {5, "process_events without the exe_path index (per-row write cost under exec storms)", kEvents5},
     {6, "partial index of download-tool execs by time (proc-download-then-exec-chain)", kEvents6},
     {7, "exec event args_length, exe_host_mismatch, exe_memfd_seals (blind spots, issue 17)", kEvents7},
+    {8,
+     "process_states.platform_data (fds 0-2 of shells kept current); writable_dirs (world-writable "
+     "directories found at start)",
+     kEvents8},
 };
 constexpr Migration kAuditMigrations[] = {
     {1, "initial audit ledger", kAudit1},

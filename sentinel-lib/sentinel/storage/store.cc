@@ -286,7 +286,8 @@ Status EventStore::LoadOpenInstances() {
       Statement st,
       db_->Prepare(
           "SELECT i.instance_id, i.pid, i.start_time, i.name, i.exe_path, i.command_line, i.exe_hash,"
-          "       s.ppid, s.cpu_percent, s.memory_bytes, s.status, s.user_id, s.user_name, s.effective_uid"
+          "       s.ppid, s.cpu_percent, s.memory_bytes, s.status, s.user_id, s.user_name, s.effective_uid,"
+          "       s.platform_data IS NOT NULL"
           " FROM process_instances i"
           " JOIN process_states s ON s.instance_id = i.instance_id"
           "  AND s.scan_id = (SELECT MAX(x.scan_id) FROM process_states x WHERE x.instance_id = "
@@ -314,6 +315,8 @@ Status EventStore::LoadOpenInstances() {
     inst.user_id = st.ColumnOptionalInt(11);
     inst.user_name = st.ColumnOptionalText(12);
     inst.effective_uid = st.ColumnOptionalInt(13);
+    inst.pd_in_states = st.ColumnInt(14) != 0;
+    inst.stdio_key = kStdioUnknown;
     open_[{st.ColumnInt(1), st.ColumnInt(2)}] = std::move(inst);
   }
   cache_loaded_ = true;
@@ -447,6 +450,22 @@ Result<int64_t> EventStore::WriteEvents(const std::vector<models::ProcessEvent>&
   return static_cast<int64_t>(events.size());
 }
 
+Status EventStore::ReplaceWritableDirs(const std::vector<WritableDir>& dirs, int64_t found_at_ms) {
+  if (db_->mode() != OpenMode::kReadWrite) return FailedPreconditionError("event store opened read-only");
+  ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
+  RETURN_IF_ERROR(db_->Exec("DELETE FROM writable_dirs"));
+  ASSIGN_OR_RETURN(Statement ins, db_->Prepare("INSERT OR REPLACE INTO writable_dirs(path, mode, owner_uid, "
+                                               "found_at_ms) VALUES(?,?,?,?)"));
+  for (const WritableDir& d : dirs) {
+    RETURN_IF_ERROR(ins.BindText(1, d.path));
+    RETURN_IF_ERROR(ins.BindInt(2, d.mode));
+    RETURN_IF_ERROR(ins.BindInt(3, d.owner_uid));
+    RETURN_IF_ERROR(ins.BindInt(4, found_at_ms));
+    RETURN_IF_ERROR(ins.Run());
+  }
+  return tx.Commit();
+}
+
 // The statements and counters of one scan's write.
 struct EventStore::ScanWrite {
   int64_t scan_id = 0;
@@ -507,6 +526,7 @@ Status EventStore::InsertInstance(ScanWrite& w, const models::ProcessRecord& p, 
   inst = OpenInstance{};
   inst.instance_id = db_->LastInsertRowId();
   inst.image = image;
+  inst.stdio_key = p.stdio_key;
   ++w.new_count;
   return Status::Ok();
 }
@@ -522,6 +542,11 @@ Status EventStore::InsertState(ScanWrite& w, const models::ProcessRecord& p, Ope
   RETURN_IF_ERROR(ins.BindOptionalInt(7, p.user_id));
   RETURN_IF_ERROR(ins.BindOptionalText(8, p.user_name));
   RETURN_IF_ERROR(ins.BindOptionalInt(9, p.effective_uid));
+  if (inst.pd_in_states) {
+    RETURN_IF_ERROR(ins.BindText(10, p.platform_data));
+  } else {
+    RETURN_IF_ERROR(ins.BindNull(10));
+  }
   RETURN_IF_ERROR(ins.Run());
   inst.ppid = p.ppid;
   inst.cpu_percent = p.cpu_percent;
@@ -531,6 +556,19 @@ Status EventStore::InsertState(ScanWrite& w, const models::ProcessRecord& p, Ope
   inst.user_name = p.user_name;
   inst.effective_uid = p.effective_uid;
   return Status::Ok();
+}
+
+// The fds 0-2 of a shell or interpreter changed since they were written
+// (ProcessRecord::stdio_key): a state row with the new platform_data is due.
+// After a restart the key written is unknown: a watched process gets one
+// such row, an unwatched one none.
+bool EventStore::StdioMoved(const models::ProcessRecord& p, OpenInstance& inst) {
+  if (inst.stdio_key == p.stdio_key) return false;
+  const bool unwatched_after_load = inst.stdio_key == kStdioUnknown && p.stdio_key == 0;
+  inst.stdio_key = p.stdio_key;
+  if (unwatched_after_load) return false;
+  inst.pd_in_states = true;
+  return true;
 }
 
 Status EventStore::WriteProcess(ScanWrite& w, const models::ProcessRecord& p) {
@@ -546,6 +584,7 @@ Status EventStore::WriteProcess(ScanWrite& w, const models::ProcessRecord& p) {
                     inst.memory_bytes != p.memory_bytes || inst.status != p.status ||
                     inst.user_id != p.user_id || inst.effective_uid != p.effective_uid ||
                     inst.user_name != p.user_name;
+    state_changed = StdioMoved(p, inst) || state_changed;
   } else {
     // Same pid and start time, new image: it called execve.
     if (!inserted) RETURN_IF_ERROR(w.Close(inst.instance_id));
@@ -587,7 +626,7 @@ Result<int64_t> EventStore::WriteScanUnchecked(const models::ScanRecord& scan) {
       w.ins_state,
       db_->Prepare(
           "INSERT INTO process_states(instance_id, scan_id, ppid, cpu_percent, memory_bytes, status, user_id,"
-          " user_name, effective_uid) VALUES(?,?,?,?,?,?,?,?,?)"));
+          " user_name, effective_uid, platform_data) VALUES(?,?,?,?,?,?,?,?,?,?)"));
   ASSIGN_OR_RETURN(w.close_inst,
                    db_->Prepare("UPDATE process_instances SET last_scan_id=? WHERE instance_id=?"));
 

@@ -75,6 +75,14 @@ struct MaintenanceResult {
 // deleted before an error stays deleted.
 Result<int64_t> DeleteInChunks(Database& db, const std::string& sql, int64_t bound, int64_t chunk_rows);
 
+// A world-writable directory procmond found (table writable_dirs).
+struct WritableDir {
+  std::string path;
+  int64_t mode = 0;  // st_mode & 07777
+  int64_t owner_uid = 0;
+  bool operator==(const WritableDir&) const = default;
+};
+
 class EventStore {
  public:
   static Result<std::unique_ptr<EventStore>> Open(const StoreOptions& options);
@@ -89,6 +97,9 @@ class EventStore {
   // returns how many rows were written. On error nothing of the batch is
   // written.
   Result<int64_t> WriteEvents(const std::vector<models::ProcessEvent>& events);
+  // Replaces the rows of writable_dirs with `dirs` (found at `found_at_ms`),
+  // in one transaction. `dirs` must hold no path under another.
+  Status ReplaceWritableDirs(const std::vector<WritableDir>& dirs, int64_t found_at_ms);
 
   // Deletes process history and events older than retention_days, keeping
   // the latest completed scan, in DeleteInChunks' short transactions.
@@ -121,8 +132,14 @@ class EventStore {
     std::optional<double> cpu_percent;
     std::optional<std::string> status, user_name;
     int64_t seen_scan = 0;  // scan_id of the last scan that saw it
+    // ProcessRecord::stdio_key last written (kStdioUnknown: loaded from the
+    // file), and whether the state rows carry platform_data (it changed
+    // since the instance row: every later state row carries it too).
+    uint64_t stdio_key = 0;
+    bool pd_in_states = false;
   };
-  using Key = std::pair<int64_t, int64_t>;  // pid, start_time
+  static constexpr uint64_t kStdioUnknown = 2;  // even: never a real key
+  using Key = std::pair<int64_t, int64_t>;      // pid, start_time
   struct KeyHash {
     size_t operator()(const Key& k) const {
       return std::hash<uint64_t>()(static_cast<uint64_t>(k.first) * 0x9e3779b97f4a7c15ULL ^
@@ -138,6 +155,7 @@ class EventStore {
   Status InsertInstance(ScanWrite& w, const models::ProcessRecord& p, OpenInstance& inst,
                         const ImageDigest& image);
   Status InsertState(ScanWrite& w, const models::ProcessRecord& p, OpenInstance& inst);
+  static bool StdioMoved(const models::ProcessRecord& p, OpenInstance& inst);
   Status CloseExited(ScanWrite& w);
   // WriteEvents' INSERTs (one row; kEventRowsPerInsert rows), prepared once per store.
   static constexpr int kEventRowsPerInsert = 16;

@@ -632,5 +632,69 @@ TEST(StoreTest, EventsAreIndexedByTimeAndPidOnlyPlusThePartialDownloadToolIndex)
             1);
 }
 
+// Issue 17, case 3: a shell's fds 0-2 (ProcessRecord::stdio_key) change
+// after its instance row: the snapshot shows the new platform_data from
+// that scan on, the earlier scans keep the old one; an unwatched process's
+// platform_data stays as first seen; a restarted collector writes one state
+// row per watched process and none for the others.
+TEST(StoreTest, AShellsStdioKeptCurrentReachesTheSnapshots) {
+  TempDir dir;
+  auto store_or = EventStore::Open(Rw(dir.File("e.db")));
+  ASSERT_TRUE(store_or.ok());
+  EventStore& store = **store_or;
+  Database& db = store.db();
+  auto shell = Proc(200, "bash");
+  shell.platform_data = R"({"fds":{"0":{"type":"pipe","inode":1}}})";
+  shell.stdio_key = 11;
+  auto other = Proc(300, "sleep");
+  other.platform_data = R"({"threads":1})";
+  auto s1 = store.WriteScan(Scan(10'000, {shell, other}));
+  ASSERT_TRUE(s1.ok()) << s1.status().ToString();
+
+  shell.platform_data = R"({"fds":{"0":{"type":"socket","inode":7}}})";
+  shell.stdio_key = 13;
+  other.platform_data = R"({"threads":2})";  // not a kept-current field: not written
+  auto s2 = store.WriteScan(Scan(20'000, {shell, other}));
+  ASSERT_TRUE(s2.ok());
+  const std::string fd0 = "SELECT json_extract(platform_data, '$.fds.\"0\".type') FROM ";
+  EXPECT_EQ(*db.QueryText(fd0 + "processes WHERE pid=200"), "socket");
+  EXPECT_EQ(*db.QueryText(fd0 + "process_snapshots WHERE pid=200 AND scan_id=" + std::to_string(*s1)),
+            "pipe");
+  EXPECT_EQ(Count(db, "SELECT json_extract(platform_data, '$.threads') FROM processes WHERE pid=300"), 1);
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM process_instances"), 2) << "a moved fd is not an exec";
+
+  // A later state change of the shell keeps the current platform_data.
+  shell.cpu_percent = 50.0;
+  auto s3 = store.WriteScan(Scan(30'000, {shell, other}));
+  ASSERT_TRUE(s3.ok());
+  EXPECT_EQ(*db.QueryText(fd0 + "processes WHERE pid=200"), "socket");
+
+  store_or->reset();
+  auto reopened = EventStore::Open(Rw(dir.File("e.db")));
+  ASSERT_TRUE(reopened.ok());
+  Database& db2 = (*reopened)->db();
+  const int64_t states = Count(db2, "SELECT count(*) FROM process_states");
+  shell.platform_data = R"({"fds":{"0":{"type":"socket","inode":8}}})";
+  shell.stdio_key = 17;
+  ASSERT_TRUE((*reopened)->WriteScan(Scan(40'000, {shell, other})).ok());
+  EXPECT_EQ(Count(db2, "SELECT count(*) FROM process_states"), states + 1) << "one row, the shell's";
+  EXPECT_EQ(
+      Count(db2, "SELECT json_extract(platform_data, '$.fds.\"0\".inode') FROM processes WHERE pid=200"), 8);
+}
+
+TEST(StoreTest, WritableDirsAreReplacedAsAWhole) {
+  TempDir dir;
+  auto store_or = EventStore::Open(Rw(dir.File("e.db")));
+  ASSERT_TRUE(store_or.ok());
+  EventStore& store = **store_or;
+  ASSERT_TRUE(store.ReplaceWritableDirs({{"/tmp", 01777, 0}, {"/run/lock", 01777, 0}}, 5).ok());
+  ASSERT_TRUE(store.ReplaceWritableDirs({{"/srv/uploads", 0777, 33}}, 9).ok());
+  Database& db = store.db();
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM writable_dirs"), 1);
+  EXPECT_EQ(Count(db, "SELECT owner_uid FROM writable_dirs WHERE path = '/srv/uploads'"), 33);
+  EXPECT_EQ(Count(db, "SELECT mode FROM writable_dirs"), 0777);
+  EXPECT_EQ(Count(db, "SELECT found_at_ms FROM writable_dirs"), 9);
+}
+
 }  // namespace
 }  // namespace sentinel::storage

@@ -21,7 +21,8 @@ constexpr ColumnSpec kSnapshotColumns[] = {
     {"user_name", "TEXT", "Name of the real user"},
     {"user_id", "INTEGER", "Real user id"},
     {"platform_data", "TEXT",
-     "JSON object as first seen: cwd, tty, cgroup, namespaces, credentials, fds, loader variables, errors"},
+     "JSON object as first seen (fds 0-2 of shells and interpreters kept current): cwd, tty, cgroup, "
+     "namespaces, credentials, fds, executable's links and owner, loader variables, errors"},
     {"effective_uid", "INTEGER",
      "Effective user id at this scan (0 for a setuid-root program run by a user)"},
     {"command_text", "TEXT",
@@ -88,6 +89,13 @@ constexpr ColumnSpec kEventColumns[] = {
     {"exe_memfd_seals", "INTEGER", "F_SEAL_* bits of a memfd image; NULL when the image is not a memfd"},
 };
 
+constexpr ColumnSpec kWritableDirColumns[] = {
+    {"path", "TEXT", "Directory (no symbolic link in it; none of the paths lies under another)"},
+    {"mode", "INTEGER", "Its permission bits (st_mode & 07777; 01777 for /tmp)"},
+    {"owner_uid", "INTEGER", "Its owner's user id"},
+    {"found_at_ms", "INTEGER", "When procmond found it (at its start), ms since the Unix epoch"},
+};
+
 constexpr TableSpec kTables[] = {
     {"processes", "The processes of the latest completed scan (same columns as process_snapshots).",
      kSnapshotColumns},
@@ -95,6 +103,10 @@ constexpr TableSpec kTables[] = {
      kSnapshotColumns},
     {"scan_metadata", "One row per scan.", kScanColumns},
     {"process_events", "Real-time exec/exit/fork events.", kEventColumns},
+    {"writable_dirs",
+     "World-writable directories (others may write: mode o+w) procmond found at its start, and the "
+     "well-known ones (/tmp, /var/tmp, /dev/shm, /run/lock, ...) that exist.",
+     kWritableDirColumns},
 };
 
 constexpr ExportSpec kExports[] = {
@@ -102,6 +114,7 @@ constexpr ExportSpec kExports[] = {
     {"process_snapshots", "timestamp_ms", "scan_id, pid"},
     {"scan_metadata", "started_at_ms", "scan_id"},
     {"process_events", "event_time_ms", "id"},
+    {"writable_dirs", "found_at_ms", "path"},
     {"alerts", "alert_time", "id"},
     {"alert_deliveries", "attempted_at_ms", "id"},
     {"dead_letter_queue", "failed_at", "id"},
