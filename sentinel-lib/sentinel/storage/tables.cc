@@ -110,14 +110,10 @@ constexpr TableSpec kTables[] = {
 };
 
 constexpr ExportSpec kExports[] = {
-    {"processes", "timestamp_ms", "pid"},
-    {"process_snapshots", "timestamp_ms", "scan_id, pid"},
-    {"scan_metadata", "started_at_ms", "scan_id"},
-    {"process_events", "event_time_ms", "id"},
-    {"writable_dirs", "found_at_ms", "path"},
-    {"alerts", "alert_time", "id"},
-    {"alert_deliveries", "attempted_at_ms", "id"},
-    {"dead_letter_queue", "failed_at", "id"},
+    {"processes", "timestamp_ms", "pid"},          {"process_snapshots", "timestamp_ms", "scan_id, pid"},
+    {"scan_metadata", "started_at_ms", "scan_id"}, {"process_events", "event_time_ms", "id"},
+    {"writable_dirs", "found_at_ms", "path"},      {"alerts", "alert_time", "id"},
+    {"alert_deliveries", "attempted_at_ms", "id"}, {"dead_letter_queue", "failed_at", "id"},
     {"detection_rules", "updated_at_ms", "id"},
 };
 
