@@ -10,6 +10,8 @@ PACKAGES=(
   # libraries
   libsqlite3-dev libssl-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libcap-dev
   libsodium-dev libcurl4-openssl-dev libcpp-httplib-dev
+  # Sigma rules: linear-time regular expressions for the sandbox's regexp() (docs/sigma.md)
+  libre2-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3 procps python3 util-linux passwd
   b3sum rsyslog python3-aiosmtpd prometheus
