@@ -441,6 +441,8 @@ class ConditionParser {
         std::size_t j = i;
         while (j < text.size() && std::string_view(" \t\n\r()|").find(text[j]) == std::string_view::npos) ++j;
         tokens_.emplace_back(text.substr(i, j - i));
+        if (EqualsIgnoreCase(tokens_.back(), "near"))
+          error_ = Fail("near is not supported (it needs a time window over events)");
         i = j;
       }
     }
