@@ -65,14 +65,16 @@ TEST_F(SigmaCliTest, ConvertPrintsOrWritesRulesAndNamesEveryRefusal) {
   cidr.replace(cidr.find("Image|endswith: '/sigma-probe'"), 30, "CommandLine|cidr: 10.0.0.0/8");
   cidr.replace(cidr.find("5E0B"), 4, "6E0B");
   testing::WriteFile(src_ + "/cidr.yml", cidr);
-  testing::WriteFile(src_ + "/native.yaml", "id: proc-x\nname: X\nseverity: low\nquery: SELECT pid FROM processes\n");
+  testing::WriteFile(src_ + "/native.yaml",
+                     "id: proc-x\nname: X\nseverity: low\nquery: SELECT pid FROM processes\n");
 
   RunResult all = Cli({"rules", "convert", src_});
   EXPECT_EQ(all.exit_code, 2) << all.err;
   EXPECT_TRUE(Contains(all.out, std::string("id: ") + kRuleId)) << all.out;
   EXPECT_TRUE(Contains(all.out, "regexp(' 6{1}0{2}$', command_text)")) << all.out;
-  EXPECT_TRUE(Contains(all.err, src_ + "/cidr.yml: detection.selection.CommandLine|cidr: modifier \"cidr\" is not "
-                                       "supported"))
+  EXPECT_TRUE(
+      Contains(all.err, src_ + "/cidr.yml: detection.selection.CommandLine|cidr: modifier \"cidr\" is not "
+                               "supported"))
       << all.err;
   EXPECT_TRUE(Contains(all.err, src_ + "/native.yaml: file: not a Sigma rule")) << all.err;
   EXPECT_TRUE(Contains(all.err, "2 of 3 file(s) refused")) << all.err;
@@ -136,7 +138,8 @@ TEST_F(SigmaCliTest, AgentLoadsSigmaFromItsRulesDirAndTheAlertNamesTheAuthor) {
   RunResult agent = sb_.Agent({"--once", "--no-collector"}, Env());
   ASSERT_EQ(agent.exit_code, 0) << agent.err;
   const std::string mine = std::string("rule_id = '") + kRuleId + "'";
-  EXPECT_EQ(QueryInt(db_, "SELECT count(*) FROM alerts WHERE " + mine).value_or(-1), 1) << agent.out << agent.err;
+  EXPECT_EQ(QueryInt(db_, "SELECT count(*) FROM alerts WHERE " + mine).value_or(-1), 1)
+      << agent.out << agent.err;
   RunResult list = Cli({"alerts", "list", "--json", "--rule", kRuleId});
   ASSERT_EQ(list.exit_code, 0) << list.err;
   json alerts = json::parse(list.out);

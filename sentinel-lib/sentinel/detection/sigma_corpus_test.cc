@@ -97,7 +97,8 @@ TEST(SigmaCorpusTest, AtLeast95PercentTranslateAndEveryRefusalIsExpected) {
     }
   }
   for (const auto& [file, why] : ExpectedRefusals()) {
-    EXPECT_TRUE(c.refused.count(file)) << file << " was expected to be refused (" << why << ") but translated";
+    EXPECT_TRUE(c.refused.count(file))
+        << file << " was expected to be refused (" << why << ") but translated";
   }
 }
 
@@ -120,7 +121,7 @@ TEST(SigmaCorpusTest, EveryTranslatedQueryPassesTheSandbox) {
 
 // cases.yaml: the processes each of its 10 rules must and must not match.
 struct Case {
-  std::string rule_file;  // under linux-process-creation/
+  std::string rule_file;                     // under linux-process-creation/
   std::vector<std::pair<Exec, bool>> execs;  // exec, must match
 };
 
@@ -215,7 +216,8 @@ TEST(SigmaCorpusTest, SqlAndEvaluatorAgreeAndCasesBehaveAsWritten) {
       if (k.rule_file != r.relative) continue;
       for (const auto& [e, must] : k.execs) {
         EXPECT_EQ(sql.count(e.pid) == 1, must)
-            << r.relative << ": " << (must ? "must match: " : "must not match: ") << e.command_line.value_or("");
+            << r.relative << ": " << (must ? "must match: " : "must not match: ")
+            << e.command_line.value_or("");
       }
     }
   }

@@ -18,6 +18,10 @@ using sigma_internal::MakeOp;
 
 constexpr std::size_t kMaxConditionDepth = 64;
 constexpr std::size_t kMaxWindashPositions = 4;  // 5^4 = 625 variants of one value
+// Terms a rule's detection may expand to (the corpus's largest has about
+// 1,100): a condition naming a big identifier many times must not build a
+// tree, and an SQL text, without bound.
+constexpr std::size_t kMaxDetectionTerms = 20'000;
 
 // Refuses the file: "<origin>: <construct>: <reason>".
 Status Refuse(std::string_view origin, std::string_view construct, std::string_view reason) {
@@ -389,7 +393,15 @@ Result<SigmaExpr> IdentifierExpr(const YAML::Node& node, std::string_view origin
 struct Identifiers {
   std::vector<std::string> order;
   std::map<std::string, SigmaExpr> exprs;
+  std::map<std::string, std::size_t> terms;  // predicates of each
 };
+
+std::size_t CountTerms(const SigmaExpr& e) {
+  if (e.op == SigmaExpr::Op::kPredicate) return 1;
+  std::size_t n = 0;
+  for (const auto& c : e.children) n += CountTerms(c);
+  return n;
+}
 
 bool GlobMatch(std::string_view pattern, std::string_view name) {
   // `*` only (the condition's identifier patterns).
@@ -511,6 +523,7 @@ class ConditionParser {
     ++pos_;
     auto it = ids_.exprs.find(t);
     if (it == ids_.exprs.end()) return Fail("unknown search identifier " + QuoteForMessage(t));
+    RETURN_IF_ERROR(Spend(t));
     return it->second;
   }
 
@@ -526,13 +539,24 @@ class ConditionParser {
     std::vector<SigmaExpr> terms;
     for (const auto& name : ids_.order) {
       const bool match = them ? !name.starts_with("_") : GlobMatch(pattern, name);
-      if (match) terms.push_back(ids_.exprs.at(name));
+      if (!match) continue;
+      RETURN_IF_ERROR(Spend(name));
+      terms.push_back(ids_.exprs.at(name));
     }
     if (terms.empty()) return Fail("pattern " + QuoteForMessage(pattern) + " matches no search identifier");
     return MakeOp(quantifier == "1" ? SigmaExpr::Op::kOr : SigmaExpr::Op::kAnd, std::move(terms));
   }
 
+  // Counts the terms a reference to identifier `name` copies into the tree.
+  Status Spend(const std::string& name) {
+    terms_ += ids_.terms.at(name);
+    if (terms_ > kMaxDetectionTerms)
+      return Fail("expands to more than " + std::to_string(kMaxDetectionTerms) + " terms");
+    return Status::Ok();
+  }
+
   const Identifiers& ids_;
+  std::size_t terms_ = 0;
   std::string_view origin_;
   std::string text_;
   std::vector<std::string> tokens_;
@@ -567,6 +591,10 @@ Result<SigmaExpr> ParseDetection(const YAML::Node& detection, std::string_view o
     if (name == "timeframe")
       return Refuse(origin, "detection.timeframe", "time windows over several events are not supported");
     ASSIGN_OR_RETURN(auto e, IdentifierExpr(kv.second, origin, name));
+    ids.terms[name] = CountTerms(e);
+    if (ids.terms[name] > kMaxDetectionTerms)
+      return Refuse(origin, "detection." + name,
+                    "more than " + std::to_string(kMaxDetectionTerms) + " terms (values and their variants)");
     ids.order.push_back(name);
     ids.exprs.emplace(name, std::move(e));
   }

@@ -394,6 +394,17 @@ TEST_F(SigmaTest, RefusalsNameTheFileTheConstructAndWhy) {
             std::string::npos);
 }
 
+TEST_F(SigmaTest, ADetectionThatExpandsWithoutBoundIsRefused) {
+  // 200 values named 101 times by the condition: 20,200 terms.
+  std::string det = "    big:\n        CommandLine|contains:\n";
+  for (int i = 0; i < 200; ++i) det += "            - v" + std::to_string(i) + "\n";
+  std::string cond = "big";
+  for (int i = 0; i < 100; ++i) cond += " and big";
+  EXPECT_NE(Refusal(Doc(det + "    condition: " + cond + "\n")).find("expands to more than 20000 terms"),
+            std::string::npos);
+  EXPECT_TRUE(ConvertSigmaRule(Doc(det + "    condition: big and big\n"), "ok.yml").ok());
+}
+
 TEST(SigmaDocumentTest, TellsSigmaFromNativeRules) {
   EXPECT_TRUE(IsSigmaDocument(Doc("    sel:\n        Image: x\n    condition: sel\n")));
   EXPECT_FALSE(IsSigmaDocument("id: proc-x\nname: x\nseverity: low\nquery: SELECT 1\n"));
