@@ -468,28 +468,27 @@ class ConditionParser {
     return pos_ < tokens_.size() && EqualsIgnoreCase(tokens_[pos_], word);
   }
 
-  Result<SigmaExpr> ParseOr(std::size_t depth) {
+  using Level = Result<SigmaExpr> (ConditionParser::*)(std::size_t);
+
+  // `next (word next)*` as one `op` node: or over and, and over not.
+  Result<SigmaExpr> ParseChain(std::size_t depth, std::string_view word, SigmaExpr::Op op, Level next) {
     std::vector<SigmaExpr> terms;
-    ASSIGN_OR_RETURN(auto first, ParseAnd(depth));
+    ASSIGN_OR_RETURN(auto first, (this->*next)(depth));
     terms.push_back(std::move(first));
-    while (Peek("or")) {
+    while (Peek(word)) {
       ++pos_;
-      ASSIGN_OR_RETURN(auto next, ParseAnd(depth));
-      terms.push_back(std::move(next));
+      ASSIGN_OR_RETURN(auto more, (this->*next)(depth));
+      terms.push_back(std::move(more));
     }
-    return MakeOp(SigmaExpr::Op::kOr, std::move(terms));
+    return MakeOp(op, std::move(terms));
+  }
+
+  Result<SigmaExpr> ParseOr(std::size_t depth) {
+    return ParseChain(depth, "or", SigmaExpr::Op::kOr, &ConditionParser::ParseAnd);
   }
 
   Result<SigmaExpr> ParseAnd(std::size_t depth) {
-    std::vector<SigmaExpr> terms;
-    ASSIGN_OR_RETURN(auto first, ParseNot(depth));
-    terms.push_back(std::move(first));
-    while (Peek("and")) {
-      ++pos_;
-      ASSIGN_OR_RETURN(auto next, ParseNot(depth));
-      terms.push_back(std::move(next));
-    }
-    return MakeOp(SigmaExpr::Op::kAnd, std::move(terms));
+    return ParseChain(depth, "and", SigmaExpr::Op::kAnd, &ConditionParser::ParseNot);
   }
 
   Result<SigmaExpr> ParseNot(std::size_t depth) {
