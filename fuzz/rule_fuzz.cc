@@ -87,6 +87,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Same("enabled", a.enabled, b.enabled, exported);
   Same("dedup_keys", a.dedup_keys, b.dedup_keys, exported);
   Same("query", a.query, b.query, exported);
+  Same("sigma_id", a.sigma_id, b.sigma_id, exported);
+  Same("author", a.author, b.author, exported);
+  Same("status", a.status, b.status, exported);
+  Same("references", a.references, b.references, exported);
+  Same("falsepositives", a.falsepositives, b.falsepositives, exported);
   Check(a.Checksum() == b.Checksum());
   return 0;
 }
