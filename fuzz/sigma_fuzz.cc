@@ -16,14 +16,6 @@
 #include "sentinel/detection/rule.h"
 #include "sentinel/detection/sigma.h"
 
-namespace sentinel::detection {
-// rule.cc is compiled into this target without the generated built-in rules.
-const std::vector<EmbeddedRuleFile>& EmbeddedRuleFiles() {
-  static const std::vector<EmbeddedRuleFile> none;
-  return none;
-}
-}  // namespace sentinel::detection
-
 namespace {
 
 void Check(bool ok, const char* what) {
