@@ -75,7 +75,9 @@ TEST(EventWriterTest, StoresExecAndExitCountsForksWithoutStoringThem) {
   ASSERT_TRUE(w.Stop(10'000).ok());
   ASSERT_EQ(c.rows.size(), 2u);
   EXPECT_EQ(c.rows[0].event_type, "exec");
-  EXPECT_EQ(c.rows[0].command_line, (std::vector<std::string>{"a", "b c"}));
+  ASSERT_NE(c.rows[0].command_encoded, nullptr);
+  EXPECT_EQ(c.rows[0].command_encoded->json, models::EncodeCommandLine({"a", "b c"}));
+  EXPECT_EQ(c.rows[0].command_encoded->text, "a b c");
   EXPECT_EQ(c.rows[0].user_name, "root");
   EXPECT_FALSE(c.rows[0].exe_hash.has_value()) << "neither the process nor the file exists";
   EXPECT_EQ(c.rows[1].event_type, "exit");
@@ -171,7 +173,7 @@ TEST(EventWriterTest, AFailedWriteIsRetriedAndNothingIsLost) {
   for (int i = 0; i < 100; ++i) w.Push(Exec(1000 + i, "/no", {std::to_string(i)}));
   ASSERT_TRUE(w.Stop(30'000).ok());
   ASSERT_EQ(c.rows.size(), 100u);
-  for (int i = 0; i < 100; ++i) EXPECT_EQ((*c.rows[i].command_line)[0], std::to_string(i)) << "order kept";
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(c.rows[i].command_encoded->text, std::to_string(i)) << "order kept";
   EXPECT_GE(c.calls.load(), 3);
   EXPECT_EQ(stats.Get().lost_write, 0);
 }
@@ -240,14 +242,16 @@ TEST(EventWriterTest, ParentFieldsComeFromTheParentsExecEventCheckedByStartTimeA
   models::ProcessEvent row = w.ToRow(child);
   EXPECT_EQ(row.parent_exe_path, "/bin/sh");
   EXPECT_EQ(row.parent_name, "sh");
-  EXPECT_EQ(row.parent_command_line, (std::vector<std::string>{"sh", "-c", "curl x | sh"}));
+  ASSERT_NE(row.parent_command_encoded, nullptr);
+  EXPECT_EQ(row.parent_command_encoded->json, models::EncodeCommandLine({"sh", "-c", "curl x | sh"}));
+  EXPECT_EQ(row.parent_command_encoded->text, "sh -c curl x | sh");
   EXPECT_EQ(row.parent_start_time_ms, prow.start_time_ms);
 
   // Same pid, another start time: not that parent.
   child.parent_start_boottime_ns = 3'000'000'000;
   row = w.ToRow(child);
   EXPECT_FALSE(row.parent_exe_path.has_value());
-  EXPECT_FALSE(row.parent_command_line.has_value());
+  EXPECT_EQ(row.parent_command_encoded, nullptr);
   EXPECT_EQ(row.parent_start_time_ms, ProcessBootClock().StartTimeMs(3'000'000'000));
 
   // An exit of an earlier process with that pid keeps the entry; the parent's own exit drops it.
@@ -281,8 +285,8 @@ TEST(EventWriterTest, AParentThatDidNotExecIsReadFromProcWhenItsStartTimeMatches
   const models::ProcessEvent row = w.ToRow(child);
   EXPECT_EQ(row.parent_exe_path, ReadLinkText("/proc/self/exe"));
   EXPECT_EQ(row.parent_name, fields->comm);
-  ASSERT_TRUE(row.parent_command_line.has_value());
-  EXPECT_FALSE(row.parent_command_line->empty());
+  ASSERT_NE(row.parent_command_encoded, nullptr);
+  EXPECT_NE(row.parent_command_encoded->json, "[]");
   EXPECT_EQ(row.parent_start_time_ms, ProcessBootClock().StartTimeMsFromTicks(fields->starttime_ticks));
 
   RealtimeEvent other = Exec(999998, "/bin/true", {"true"});
