@@ -16,6 +16,7 @@
 #include "procmond/platform/linux/boot_clock.h"
 #include "procmond/platform/linux/proc_parsers.h"
 #include "procmond/realtime/proc_reads.h"
+#include "sentinel/testing/temp_dir.h"
 
 namespace sentinel::procmond {
 namespace {
@@ -354,6 +355,54 @@ TEST(EventWriterTest, AnImageTheKernelIdentifiedIsHashedByPathWhenThePathStillLe
   const models::ProcessEvent row = w.ToRow(ev);
   EXPECT_EQ(row.exe_path, "/bin/sh");
   EXPECT_EQ(stats.Get().hashed_by_path, 3) << "the slow path: process gone, hashed by path";
+}
+
+// The identity the kernel reports for the file at `path` now.
+ExecImage ImageAt(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  ExecImage img;
+  img.dev = st.st_dev;
+  img.ino = st.st_ino;
+  img.size = st.st_size;
+  img.mtime_ns = IdentityNs(st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+  img.ctime_ns = IdentityNs(st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+  img.nlink = 1;
+  return img;
+}
+
+// exe_host_mismatch reuses a path's lookup for a second only while execs of
+// that path run the file it found: a file renamed over the path (a package
+// upgrade) is looked up again, and so is an image the path does not lead to.
+TEST(EventWriterTest, APathLookupIsReusedOnlyForTheImageItFound) {
+  Collected c;
+  RealtimeStats stats;
+  EventWriterOptions opts;
+  opts.proc_root = "/nonexistent-proc";
+  opts.hash_executables = false;
+  EventWriter w(Collect(&c), &stats, opts);
+  testing::TempDir dir;
+  const std::string path = dir.File("tool");
+  const std::string next = dir.File("tool.new");
+  testing::WriteFile(path, "#!/bin/true\nv1\n");
+  testing::WriteFile(next, "#!/bin/true\nversion 2\n");
+  struct stat root {};
+  ASSERT_EQ(::stat("/", &root), 0);
+  RealtimeEvent ev = Exec(710, path, {"tool"});
+  ev.root_dev_ino = std::make_pair(static_cast<uint64_t>(root.st_dev), static_cast<uint64_t>(root.st_ino));
+  // After the files' last change (else a change at the path would excuse a mismatch).
+  ev.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count() +
+               60'000;
+  ev.image = ImageAt(path);
+  EXPECT_EQ(w.ToRow(ev).exe_host_mismatch, false);
+  EXPECT_EQ(w.ToRow(ev).exe_host_mismatch, false);
+  ASSERT_EQ(::rename(next.c_str(), path.c_str()), 0);
+  ev.image = ImageAt(path);
+  EXPECT_EQ(w.ToRow(ev).exe_host_mismatch, false) << "the new file at the path is the image";
+  ev.image = ImageAt("/bin/sh");
+  EXPECT_EQ(w.ToRow(ev).exe_host_mismatch, true) << "an image the path does not lead to";
 }
 
 }  // namespace
