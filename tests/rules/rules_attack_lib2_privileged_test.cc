@@ -147,7 +147,8 @@ TEST_F(RuleEventsLiveTest, ProcLogWiping_Negative) {
       LIB2_LIVE, "proc-log-wiping",
       {As({"gzip", "-9", "/var/log/syslog.2"}), Real("journalctl", {"-n", "5", "--no-pager"}),
        Real("tail", {"-n", "5", "/var/log/auth.log"}), As({"sh", "-c", "echo started >> /var/log/myapp.log"}),
-       As({"sh", "-c", "find /var/log/myapp -name '*.gz' -mtime +30 -delete"})});
+       As({"sh", "-c", "find /var/log/myapp -name '*.gz' -mtime +30 -delete"}),
+       As({"sh", "-c", "ls /var/log/ 2>/dev/null > /tmp/listing"})});
 }
 
 // proc-audit-disabled: stand-ins.
@@ -163,7 +164,8 @@ TEST_F(RuleEventsLiveTest, ProcAuditDisabled_Negative) {
   ExpectNoneReported(
       LIB2_LIVE, "proc-audit-disabled",
       {As({"systemctl", "status", "auditd"}), As({"systemctl", "restart", "auditd"}), As({"auditctl", "-l"}),
-       As({"auditctl", "-d", "always,exit", "-F", "arch=b64", "-S", "openat"}), As({"auditctl", "-e", "1"})});
+       As({"auditctl", "-d", "always,exit", "-F", "arch=b64", "-S", "openat"}), As({"auditctl", "-e", "1"}),
+       As({"killall", "-HUP", "auditd"})});
 }
 
 // proc-logging-service-stopped: stand-ins.
@@ -394,6 +396,28 @@ TEST_F(RuleEventsLiveTest, ProcExfilUploadTool_Negative) {
                       Real("curl", {"-s", "-d", "@" + body, "http://127.0.0.1:9/api"}),
                       Real("wget", {"-q", "-t", "1", "-O", work().File("y"), "http://127.0.0.1:9/y.zip"}),
                       As({"scp", "build/app.tar.gz", "deploy@build-host:/srv/"})});
+}
+
+// proc-bpf-abuse: a real bpftool prog load of an object that does not exist
+// (it fails before anything reaches the kernel); bpftrace and the sysctl
+// through stand-ins.
+TEST_F(RuleEventsLiveTest, ProcBpfAbuse_Positive) {
+  ExpectEachReported(
+      LIB2_LIVE, "proc-bpf-abuse",
+      {Real("bpftool", {"prog", "load", work().File("absent.o"), "/sys/fs/bpf/lib2-absent"}),
+       As({"bpftrace", "--unsafe", "-e", "tracepoint:syscalls:sys_enter_kill { system(\"id\"); }"}),
+       As({"ip", "link", "set", "dev", "eth0", "xdp", "obj", "/tmp/.x.o", "sec", "xdp"}),
+       As({"sysctl", "-w", "kernel.unprivileged_bpf_disabled=0"})});
+}
+
+TEST_F(RuleEventsLiveTest, ProcBpfAbuse_Negative) {
+  // Listing programs, generating a skeleton at build time, tracing only.
+  ExpectNoneReported(
+      LIB2_LIVE, "proc-bpf-abuse",
+      {Real("bpftool", {"prog", "show"}), Real("bpftool", {"version"}),
+       As({"bpftool", "gen", "skeleton", "exec_events.bpf.o"}),
+       As({"bpftrace", "-e", "tracepoint:syscalls:sys_enter_execve { printf(\"%s\\n\", comm); }"}),
+       As({"sysctl", "-w", "kernel.unprivileged_bpf_disabled=1"})});
 }
 
 }  // namespace
