@@ -68,14 +68,14 @@ std::unique_ptr<TestProcess> StartWorker(const ScratchDir& work, const std::stri
 // each see at least 80 % of a core.
 TEST_F(RuleLiveTest, ProcSustainedCpuUnknownBinary_Positive) {
   if (!IsRoot()) GTEST_SKIP() << kNeedsRoot;
+  const std::string db = work().File("cpu.db");
   auto burner = StartWorker(work(), "dbus-sync", /*spin=*/true);
   ASSERT_NE(burner, nullptr);
-  const std::string db = work().File("cpu.db");
-  ScanningEverySecond procmond(work(), db);
-  ASSERT_TRUE(procmond.WaitForMoreScans(4));
-  procmond.Stop();
-  auto r = Run("proc-sustained-cpu-unknown-binary", db);
-  auto row = ExpectOneRow(r, burner->pid());
+  {
+    ScanningEverySecond procmond(work(), db);
+    ASSERT_TRUE(procmond.WaitForMoreScans(4));
+  }
+  auto row = ExpectOneRow(Run("proc-sustained-cpu-unknown-binary", db), burner->pid());
   EXPECT_EQ(row.value("hot_scans", 0), 3) << row.dump();
   EXPECT_GE(row.value("min_cpu_percent", 0.0), 80.0) << row.dump();
 }
