@@ -14,11 +14,8 @@
 // systemctl) are tests/rules/rule_probe copied under the tool's name with the
 // attacker's command line. Needs root (procmond's real-time sources, /etc/shadow,
 // mounts).
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -31,10 +28,9 @@
 #include <vector>
 
 #include "sentinel/storage/sqlite.h"
+#include "sentinel/testing/subprocess.h"
 #include "tests/rules/rules_events_fixture.h"
 #include "tests/rules/rules_fixture.h"
-
-extern char** environ;
 
 namespace sentinel::rules_test {
 namespace {
@@ -67,26 +63,6 @@ void WriteFile(const std::string& path, const std::string& content) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
 }
 
-// Runs `argv` to its end with /dev/null as stdin and stdout; its exit status.
-int RunToEnd(const std::vector<std::string>& argv) {
-  std::vector<std::string> args = argv;
-  args[0] = Base(argv[0]);
-  std::vector<char*> p;
-  for (auto& a : args) p.push_back(a.data());
-  p.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, argv[0].c_str(), &fa, nullptr, p.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) return -1;
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 // The pid of the first stored exec that `sql` (one integer column) finds, polled.
 std::optional<pid_t> WaitForPid(const std::string& db, const std::string& sql) {
   std::optional<pid_t> pid;
@@ -116,7 +92,10 @@ class Running {
       for (const auto& dir : s.overlays) Overlay(work, dir);
     }
     for (const auto& [path, content] : s.files) WriteFile(path, content);
-    for (const auto& argv : s.setup) RunToEnd(argv);
+    for (const auto& argv : s.setup) {
+      auto r = testing::Run(argv);
+      if (r.exit_code != 0) ADD_FAILURE() << "setup " << argv[0] << ": " << r.err;
+    }
     for (const auto& c : s.cmds) Start(db, c);
   }
   ~Running() {
