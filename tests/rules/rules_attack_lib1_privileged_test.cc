@@ -418,9 +418,14 @@ Scenario ShadowFileAccess(const Paths& /*p*/, bool positive) {
                      {{SystemBinary("base64"), "/etc/shadow"}},
                      {{kSh, "-c", "while read -r l; do :; done < /etc/shadow"}}}};
   }
-  return {.cmds = {{{SystemBinary("cat"), "/etc/passwd"}},
+  // The daily backup job of the account files, as Debian and Ubuntu ship it.
+  const std::string job = "/etc/cron.daily/passwd";
+  return {.overlays = {"/etc"},
+          .files = {{job, "#!/bin/sh\ncmp -s /var/backups/shadow.bak /etc/shadow; exit 0\n"}},
+          .cmds = {{{SystemBinary("cat"), "/etc/passwd"}},
                    {{SystemBinary("ls"), "-l", "/etc/shadow"}},
-                   {{SystemBinary("stat"), "/etc/shadow"}}}};
+                   {{SystemBinary("stat"), "/etc/shadow"}},
+                   {{kSh, job}, "cmp"}}};
 }
 
 Scenario ProcessMemoryAccess(const Paths& p, bool positive, pid_t target) {
