@@ -451,11 +451,13 @@ Scenario SshPrivateKeyAccess(const Paths& p, bool positive) {
     s.cmds = {{{SystemBinary("cat"), key}},
               {{SystemBinary("cp"), key, p.work + "/loot"}},
               {{SystemBinary("tar"), "-cf", p.work + "/k.tar", "-C", p.home, ".ssh/id_ed25519"}},
-              {{SystemBinary("base64"), key}}};
+              {{SystemBinary("base64"), key}},
+              {{SystemBinary("tar"), "-czf", p.work + "/ssh.tgz", "-C", p.home, ".ssh"}}};
   } else {
     s.cmds = {{{SystemBinary("cat"), key + ".pub"}},
               {{SystemBinary("ssh-keygen"), "-y", "-f", key}},
-              {{SystemBinary("chmod"), "600", key}}};
+              {{SystemBinary("chmod"), "600", key}},
+              {{SystemBinary("tar"), "-czf", p.work + "/home.tgz", "-C", p.work, "u"}}};
   }
   return s;
 }
