@@ -63,19 +63,35 @@ void WriteFile(const std::string& path, const std::string& content) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
 }
 
-// The pid of the first stored exec that `sql` (one integer column) finds, polled.
-std::optional<pid_t> WaitForPid(const std::string& db, const std::string& sql) {
-  std::optional<pid_t> pid;
+// A stored exec: the process (pid and start time) a rule reports it as.
+struct Exec {
+  int64_t pid = 0, start_time = 0;
+};
+
+// The first stored exec that `where` selects from process_events (events with
+// an id above `after` only), polled until procmond stored it.
+std::optional<Exec> WaitForExecWhere(const std::string& db, const std::string& where, int64_t after) {
+  std::optional<Exec> exec;
+  const std::string first = "(SELECT min(id) FROM process_events WHERE event_type = 'exec' AND id > " +
+                            std::to_string(after) + " AND " + where + ")";
   WaitUntil(
       [&] {
         auto rdb = storage::Database::Open(db, storage::OpenMode::kReadOnly);
         if (!rdb.ok()) return false;
-        auto n = (*rdb)->QueryInt(sql);
-        if (n.ok() && n->has_value()) pid = static_cast<pid_t>(**n);
-        return pid.has_value();
+        auto pid = (*rdb)->QueryInt("SELECT pid FROM process_events WHERE id = " + first);
+        auto start = (*rdb)->QueryInt("SELECT start_time FROM process_events WHERE id = " + first);
+        if (pid.ok() && start.ok() && pid->has_value() && start->has_value()) exec = Exec{**pid, **start};
+        return exec.has_value();
       },
       20s);
-  return pid;
+  return exec;
+}
+
+int64_t LastEventId(const std::string& db) {
+  auto rdb = storage::Database::Open(db, storage::OpenMode::kReadOnly);
+  if (!rdb.ok()) return 0;
+  auto n = (*rdb)->QueryInt("SELECT coalesce(max(id), 0) FROM process_events");
+  return n.ok() ? n->value_or(0) : 0;
 }
 
 // A scenario running: the namespace and overlays (left last), the processes,
@@ -105,7 +121,7 @@ class Running {
   Running& operator=(const Running&) = delete;
 
   struct Judged {
-    pid_t pid;
+    Exec exec;
     std::string what;
   };
   const std::vector<Judged>& judged() const { return judged_; }
@@ -124,6 +140,7 @@ class Running {
   void Start(const std::string& db, const Cmd& c) {
     std::vector<std::string> argv = c.argv;
     argv[0] = Base(c.argv[0]);
+    const int64_t after = LastEventId(db);
     auto p = TestProcess::Start(c.argv[0], argv, {.env = c.env});
     std::string what;
     for (const auto& a : c.argv) what += a + " ";
@@ -133,18 +150,16 @@ class Running {
     }
     const std::string started = std::to_string(p->pid());
     procs_.push_back(std::move(p));
-    const std::string sql =
-        c.judged_name.empty()
-            ? "SELECT pid FROM process_events WHERE event_type = 'exec' AND pid = " + started
-            : "SELECT pid FROM process_events WHERE event_type = 'exec' AND ppid = " + started +
-                  " AND name = '" + c.judged_name + "' ORDER BY id LIMIT 1";
-    auto pid = WaitForPid(db, sql);
-    if (!pid) {
-      ADD_FAILURE() << "no exec event for " << (c.judged_name.empty() ? "" : c.judged_name + " under ")
-                    << what;
+    const std::string where = c.judged_name.empty()
+                                  ? "pid = " + started
+                                  : "ppid = " + started + " AND name = '" + c.judged_name + "'";
+    if (!c.judged_name.empty()) what = c.judged_name + " under " + what;
+    auto exec = WaitForExecWhere(db, where, after);
+    if (!exec) {
+      ADD_FAILURE() << "no exec event for " << what;
       return;
     }
-    judged_.push_back({*pid, (c.judged_name.empty() ? "" : c.judged_name + " under ") + what});
+    judged_.push_back({*exec, what});
   }
 
   std::unique_ptr<PrivateMountNamespace> ns_;
@@ -160,10 +175,11 @@ void ExpectReported(const detection::RuleResult& r, const Running& run, bool rep
   for (const auto& j : run.judged()) {
     size_t n = 0;
     for (const auto& row : r.rows) {
-      auto it = row.find("pid");
-      if (it != row.end() && it->is_number_integer() && it->get<int64_t>() == j.pid) ++n;
+      if (row.value("pid", int64_t{-1}) == j.exec.pid &&
+          row.value("start_time", int64_t{-1}) == j.exec.start_time)
+        ++n;
     }
-    EXPECT_EQ(n, reported ? 1u : 0u) << j.what << "(pid " << j.pid << ")" << rows;
+    EXPECT_EQ(n, reported ? 1u : 0u) << j.what << "(pid " << j.exec.pid << ")" << rows;
   }
 }
 
