@@ -468,7 +468,7 @@ Scenario SshPrivateKeyAccess(const Paths& p, bool positive) {
               {{SystemBinary("cp"), key, p.work + "/loot"}},
               {{SystemBinary("tar"), "-cf", p.work + "/k.tar", "-C", p.home, ".ssh/id_ed25519"}},
               {{SystemBinary("base64"), key}},
-              {{SystemBinary("tar"), "-czf", p.work + "/ssh.tgz", "-C", p.home, ".ssh"}}};
+              {{SystemBinary("cp"), "-r", p.home + "/.ssh", p.work + "/loot-dir"}}};
   } else {
     s.cmds = {{{SystemBinary("cat"), key + ".pub"}},
               {{SystemBinary("ssh-keygen"), "-y", "-f", key}},
