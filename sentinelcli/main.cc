@@ -35,6 +35,8 @@ struct Options {
   std::string rules_test_since;
   std::vector<std::string> rule_files;
   std::string import_path;
+  bool coverage_builtin = false;
+  bool coverage_markdown = false;
   std::string export_dir;
   AlertListArgs alert_list;
   std::string alert_id;
@@ -201,6 +203,13 @@ void Cli::AddRules() {
       rules_cmd->add_subcommand("export", "Write every rule as YAML (stdout or --output DIR)");
   rules_export->add_option("--output", o_.export_dir, "Directory to write <id>.yaml files to");
   Add(rules_export, [this](const CommandContext& ctx) { return RunRulesExport(ctx, o_.export_dir); });
+  auto* rules_coverage =
+      rules_cmd->add_subcommand("coverage", "The ATT&CK tactics and techniques the rules cover");
+  rules_coverage->add_flag("--builtin", o_.coverage_builtin, "Only the built-in rules");
+  rules_coverage->add_flag("--markdown", o_.coverage_markdown, "As the Markdown table of docs/rules.md");
+  Add(rules_coverage, [this](const CommandContext& ctx) {
+    return RunRulesCoverage(ctx, o_.coverage_builtin, o_.coverage_markdown);
+  });
 }
 
 void Cli::AddAlerts() {
