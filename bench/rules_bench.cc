@@ -438,9 +438,16 @@ int main(int argc, char** argv) {
     const auto builtin_exec = ExecRules(*rules), all_exec = ExecRules(all);
     for (int run = -1; run < runs; ++run) {
       if (!extra.empty()) {
+        // A fresh worker, as a scan cycle has: its exec_events hold the
+        // scan's processes (the batches below replace them).
+        auto scan_worker = detection::QueryWorker::Start(setup);
+        if (!scan_worker.ok()) {
+          std::fprintf(stderr, "worker start: %s\n", scan_worker.status().message().c_str());
+          return 1;
+        }
         auto t0 = Clock::now();
         for (const auto& r : all) {
-          if (!(*worker)->RunRule(r, params, limits).ok()) {
+          if (!(*scan_worker)->RunRule(r, params, limits).ok()) {
             std::fprintf(stderr, "%s failed over the scan\n", r.id.c_str());
             return 1;
           }
