@@ -107,6 +107,7 @@ TEST_F(SigmaScenarioTest, EveryCasesYamlProcessMatchesOrNotAsTheFileSays) {
   EXPECT_EQ(HostPathState(scenarios), host_before) << "the replay changed the host's files";
   for (size_t i = 0; i < cases->size(); ++i) {
     EXPECT_EQ((*replayed)[i].error, "") << labels[i] << ": the process could not be replayed";
+    EXPECT_EQ((*replayed)[i].exit_code, 0) << labels[i] << ": the probe at the image path did not run";
   }
   const auto rows = StoredExecs(scenarios, *replayed, labels);
   ASSERT_TRUE(rule_ids.empty() || pipeline_.WaitEvaluated(rule_ids, MaxId(rows), 60s))

@@ -47,6 +47,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/sigma/sigma_plan.h"
+
 namespace {
 
 constexpr const char* kRoleVar = "SENTINEL_SIGMA_PROBE";
@@ -117,13 +119,9 @@ class Tokens {
   size_t pos_ = 0;
 };
 
+using sentinel::sigma_test::PutList;
 void Put(std::string* out, const std::string& token) {
-  out->append(token);
-  out->push_back('\0');
-}
-void PutList(std::string* out, const std::vector<std::string>& list) {
-  Put(out, std::to_string(list.size()));
-  for (const auto& s : list) Put(out, s);
+  sentinel::sigma_test::PutToken(out, token);
 }
 
 std::vector<char*> CStrings(std::vector<std::string>& v) {
@@ -241,7 +239,7 @@ struct Plan {
 };
 
 std::optional<Plan> DecodePlan(Tokens& t) {
-  if (t.Next() != "sigma-plan/1") return std::nullopt;
+  if (t.Next() != sentinel::sigma_test::kPlanTag) return std::nullopt;
   Plan plan;
   plan.scratch = t.Next();
   const long n = t.Number();

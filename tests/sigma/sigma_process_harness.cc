@@ -15,6 +15,7 @@
 
 #include "sentinel/storage/sqlite.h"
 #include "sentinel/testing/subprocess.h"
+#include "tests/sigma/sigma_plan.h"
 
 namespace sentinel::sigma_test {
 
@@ -27,18 +28,13 @@ namespace {
 constexpr const char* kUserMarker = "SentinelD Sigma scenario test user";
 
 void Put(std::string* out, const std::string& token) {
-  out->append(token);
-  out->push_back('\0');
-}
-void PutList(std::string* out, const std::vector<std::string>& list) {
-  Put(out, std::to_string(list.size()));
-  for (const auto& s : list) Put(out, s);
+  PutToken(out, token);
 }
 
 std::string EncodePlan(const std::vector<ProcessScenario>& scenarios,
                        const std::vector<ScenarioUsers::Ids>& ids, const std::string& scratch) {
   std::string plan;
-  Put(&plan, "sigma-plan/1");
+  Put(&plan, kPlanTag);
   Put(&plan, scratch);
   Put(&plan, std::to_string(scenarios.size()));
   for (size_t i = 0; i < scenarios.size(); ++i) {
@@ -240,7 +236,7 @@ itest::RunResult DetectionPipeline::Convert(const std::string& sigma_file) const
 void DetectionPipeline::Start() {
   procmond_ = std::make_unique<itest::Child>(
       std::vector<std::string>{itest::ProcmondBin()},
-      Env({"SENTINELD_COLLECTION__INTERVAL_SECS=3600", "SENTINELD_COLLECTION__REALTIME_SOURCE=auto"}), "",
+      Env({"SENTINELD_COLLECTION__INTERVAL_SECS=3600", "SENTINELD_COLLECTION__REALTIME_SOURCE=ebpf"}), "",
       sb_.File("procmond.err"));
   ASSERT_TRUE(itest::WaitFor(
       [&] {

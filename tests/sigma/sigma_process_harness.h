@@ -1,5 +1,5 @@
 // Replays Sigma process_creation scenarios as real processes, and runs them
-// through the real pipeline: procmond's real-time source (eBPF, else netlink)
+// through the real pipeline: procmond's eBPF real-time source
 // -> process_events -> sentinelagent's `on: exec` detector -> alerts.
 //
 // A scenario is one exec: the executable path (Image), argv (CommandLine), the
@@ -108,7 +108,9 @@ struct ExecRow {
 // Mismatches between a stored exec and its scenario, "" when none.
 std::string CompareExec(const ExecRow& row, const ProcessScenario& s);
 
-// procmond (real-time source) and sentinelagent (--no-collector, only the
+// procmond (eBPF source: it reads the exec'd path and the argv in the kernel;
+// the netlink fallback reads /proc, which a probe that exits at once has
+// left) and sentinelagent (--no-collector, only the
 // rules of rules_dir(), dedup off so any repeated evaluation shows as a
 // second alert) in a Sandbox. Methods use gtest assertions.
 class DetectionPipeline {
