@@ -36,6 +36,8 @@ struct Options {
   std::vector<std::string> rule_files;
   std::string import_path;
   std::string export_dir;
+  std::string convert_path;
+  std::string convert_dir;
   AlertListArgs alert_list;
   std::string alert_id;
   DlqArgs dlq;
@@ -165,8 +167,8 @@ void Cli::AddConfig() {
 
 void Cli::AddRules() {
   std::string& rule_id = o_.rule_id;
-  auto* rules_cmd =
-      app_.add_subcommand("rules", "List, show, validate, test, enable, disable, import or export rules");
+  auto* rules_cmd = app_.add_subcommand(
+      "rules", "List, show, validate, test, enable, disable, import, export or convert rules");
   rules_cmd->require_subcommand(1);
   auto* rules_list = rules_cmd->add_subcommand("list", "The rule set the agent loads, with its stored state");
   Add(rules_list, RunRulesList);
@@ -201,6 +203,13 @@ void Cli::AddRules() {
       rules_cmd->add_subcommand("export", "Write every rule as YAML (stdout or --output DIR)");
   rules_export->add_option("--output", o_.export_dir, "Directory to write <id>.yaml files to");
   Add(rules_export, [this](const CommandContext& ctx) { return RunRulesExport(ctx, o_.export_dir); });
+  auto* rules_convert = rules_cmd->add_subcommand(
+      "convert", "Translate Sigma rules into native rules (stdout or --output DIR) without importing them");
+  rules_convert->add_option("path", o_.convert_path, "Sigma rule file or directory (searched recursively)")
+      ->required();
+  rules_convert->add_option("--output", o_.convert_dir, "Directory to write <id>.yaml files to");
+  Add(rules_convert,
+      [this](const CommandContext& ctx) { return RunRulesConvert(ctx, o_.convert_path, o_.convert_dir); });
 }
 
 void Cli::AddAlerts() {

@@ -23,6 +23,7 @@
 #include "sentinel/detection/rule.h"
 #include "sentinel/detection/rule_runner.h"
 #include "sentinel/detection/rule_store.h"
+#include "sentinel/detection/sigma.h"
 #include "sentinel/storage/store.h"
 
 namespace sentinel::cli {
@@ -99,6 +100,13 @@ ordered_json RuleJson(const Rule& r, const std::map<std::string, RuleState>& sta
   j["enabled"] = detection::EffectiveEnabled(r, states);
   j["dedup_keys"] = r.dedup_keys;
   j["query"] = r.query;
+  if (!r.sigma_id.empty()) {
+    j["sigma_id"] = r.sigma_id;
+    j["author"] = r.author;
+    j["status"] = r.status;
+    j["references"] = r.references;
+    j["falsepositives"] = r.falsepositives;
+  }
   j["source"] = std::string(detection::RuleSourceName(r.source));
   j["source_path"] = r.source_path;
   j["checksum"] = r.Checksum();
@@ -509,6 +517,90 @@ int RunRulesExport(const CommandContext& ctx, const std::string& output_dir) {
     if (!s.ok()) return FailRuntime(ctx, s);
   }
   *ctx.out << set.rules.size() << " rule(s) exported to " << output_dir << "\n";
+  return kExitOk;
+}
+
+namespace {
+
+// The Sigma files `rules convert` reads: the file, or every *.yml / *.yaml
+// under the directory (recursively, sorted, hidden names skipped).
+Result<std::vector<std::string>> ConvertSources(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) {
+    if (!fs::exists(path, ec)) return InvalidArgumentError(path + ": no such file or directory");
+    return std::vector<std::string>{path};
+  }
+  std::vector<std::string> files;
+  fs::recursive_directory_iterator it(path, fs::directory_options::none, ec);
+  if (ec) return InvalidArgumentError(path + ": cannot list: " + ec.message());
+  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) return InvalidArgumentError(path + ": cannot list: " + ec.message());
+    const std::string name = it->path().filename().string();
+    if (name.starts_with(".")) {
+      if (it->is_directory(ec)) it.disable_recursion_pending();
+      continue;
+    }
+    const std::string ext = it->path().extension().string();
+    if ((ext == ".yml" || ext == ".yaml") && it->is_regular_file(ec)) files.push_back(it->path().string());
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) return InvalidArgumentError(path + ": no *.yml or *.yaml files");
+  return files;
+}
+
+// One Sigma file translated and checked in the sandbox.
+Result<Rule> ConvertFile(storage::Database& schema, const std::string& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+    return InvalidArgumentError(file + ": file: cannot read (not a regular file)");
+  if (static_cast<std::size_t>(st.st_size) > detection::kMaxRuleFileBytes)
+    return InvalidArgumentError(file + ": file: larger than " + std::to_string(detection::kMaxRuleFileBytes) +
+                                " bytes");
+  const std::string text = ReadAll(file);
+  if (!detection::IsSigmaDocument(text))
+    return InvalidArgumentError(file + ": file: not a Sigma rule (needs logsource and detection)");
+  ASSIGN_OR_RETURN(Rule r, detection::ConvertSigmaRule(text, file));
+  RETURN_IF_ERROR(detection::ValidateRuleQuery(schema, r));
+  return r;
+}
+
+}  // namespace
+
+int RunRulesConvert(const CommandContext& ctx, const std::string& path, const std::string& output_dir) {
+  auto files = ConvertSources(path);
+  if (!files.ok()) return Fail(ctx, files.status());
+  auto schema = detection::OpenSchemaOnlyEventStore();
+  if (!schema.ok()) return FailRuntime(ctx, schema.status());
+  if (!output_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(output_dir, ec);
+    if (ec) return FailRuntime(ctx, UnavailableError(output_dir + ": cannot create: " + ec.message()));
+  }
+  std::size_t refused = 0, written = 0;
+  std::set<std::string> ids;
+  for (const auto& f : *files) {
+    auto r = ConvertFile(**schema, f);
+    if (r.ok() && !ids.insert(r->id).second)
+      r = InvalidArgumentError(f + ": id: " + QuoteForMessage(r->id) + " appears in more than one file");
+    if (!r.ok()) {
+      *ctx.err << "sentinelcli: " << r.status().message() << "\n";
+      ++refused;
+      continue;
+    }
+    const std::string yaml = detection::RuleToYaml(*r);
+    if (output_dir.empty()) {
+      *ctx.out << (written > 0 ? "---\n" : "") << yaml;
+    } else if (Status s = WriteFileAtomically(fs::path(output_dir) / (r->id + ".yaml"), yaml); !s.ok()) {
+      return FailRuntime(ctx, s);
+    }
+    ++written;
+  }
+  ctx.out->flush();
+  if (!output_dir.empty()) *ctx.err << written << " rule(s) written to " << output_dir << "\n";
+  if (refused > 0) {
+    *ctx.err << "sentinelcli: " << refused << " of " << files->size() << " file(s) refused\n";
+    return kExitUsage;
+  }
   return kExitOk;
 }
 

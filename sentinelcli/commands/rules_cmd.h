@@ -28,5 +28,11 @@ int RunRulesTest(const CommandContext& ctx, const std::string& id_or_file, const
 int RunRulesEnable(const CommandContext& ctx, const std::string& id, bool enabled);
 int RunRulesImport(const CommandContext& ctx, const std::string& path);
 int RunRulesExport(const CommandContext& ctx, const std::string& output_dir);
+// `rules convert FILE|DIR [--output DIR]` (SPEC §13): translates Sigma rules
+// (a directory is searched recursively for *.yml / *.yaml) into native rules
+// checked in the sandbox; prints them as YAML documents separated by `---`,
+// or writes <id>.yaml into output_dir. Each refused file is one stderr line
+// naming the file, the construct and why; exit 2 if any was refused.
+int RunRulesConvert(const CommandContext& ctx, const std::string& path, const std::string& output_dir);
 
 }  // namespace sentinel::cli

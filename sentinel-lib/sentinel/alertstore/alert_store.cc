@@ -95,7 +95,19 @@ Alert BuildAlert(const detection::Rule& rule, int64_t rule_version, const detect
   a.process_count = static_cast<int64_t>(a.affected_processes.size());
   a.rule_version = rule_version;
   a.execution_time_ms = result.duration_ms;
-  a.raw_data = SafeDump(row);
+  if (rule.sigma_id.empty()) {
+    a.raw_data = SafeDump(row);
+  } else {
+    // A translated Sigma rule: its author and provenance travel with the
+    // alert (the Detection Rule License asks that reports keep the author).
+    nlohmann::ordered_json with = row;
+    with["sigma"] = {{"id", rule.sigma_id},
+                     {"title", rule.name},
+                     {"author", rule.author},
+                     {"status", rule.status},
+                     {"references", rule.references}};
+    a.raw_data = SafeDump(with);
+  }
   return a;
 }
 

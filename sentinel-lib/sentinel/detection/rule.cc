@@ -14,6 +14,7 @@
 
 #include "sentinel/base/strings.h"
 #include "sentinel/crypto/sha256.h"
+#include "sentinel/detection/sigma.h"
 
 namespace sentinel::detection {
 namespace {
@@ -22,11 +23,14 @@ constexpr std::size_t kMaxIdLength = 128;
 constexpr std::size_t kMaxNameLength = 512;
 constexpr std::size_t kMaxTextLength = 64 * 1024;
 constexpr std::size_t kMaxListItems = 64;
+// A translated Sigma rule with a long value list (the corpus has one of
+// 1,093 values) is longer than a hand-written query.
+constexpr std::size_t kMaxQueryLength = 256 * 1024;
 
 const std::set<std::string_view>& KnownKeys() {
-  static const std::set<std::string_view> keys = {"id",         "name",  "description", "severity",
-                                                  "category",   "tags",  "mitre",       "enabled",
-                                                  "dedup_keys", "query", "on"};
+  static const std::set<std::string_view> keys = {
+      "id",         "name",  "description", "severity", "category", "tags",   "mitre",      "enabled",
+      "dedup_keys", "query", "on",          "sigma_id", "author",   "status", "references", "falsepositives"};
   return keys;
 }
 
@@ -79,7 +83,8 @@ Result<std::string> GetString(const YAML::Node& doc, std::string_view origin, co
   return v;
 }
 
-Result<std::vector<std::string>> GetList(const YAML::Node& doc, std::string_view origin, const char* field) {
+Result<std::vector<std::string>> GetList(const YAML::Node& doc, std::string_view origin, const char* field,
+                                         std::size_t max_item = kMaxNameLength) {
   std::vector<std::string> out;
   const YAML::Node n = doc[field];
   if (!n.IsDefined() || n.IsNull()) return out;
@@ -94,7 +99,7 @@ Result<std::vector<std::string>> GetList(const YAML::Node& doc, std::string_view
       return FieldError(origin, where, "expected a non-empty string, got " + Describe(n[i]));
     }
     std::string v = n[i].Scalar();
-    if (v.size() > kMaxNameLength || !IsValidUtf8(v)) {
+    if (v.size() > max_item || !IsValidUtf8(v)) {
       return FieldError(origin, where, "expected a short UTF-8 string");
     }
     if (!seen.insert(v).second) return FieldError(origin, where, "duplicate value " + QuoteForMessage(v));
@@ -111,6 +116,17 @@ Status CheckMitre(std::string_view origin, const std::vector<std::string>& mitre
           "expected an ATT&CK technique id like T1059 or T1059.004, got " + QuoteForMessage(mitre[i]));
     }
   }
+  return Status::Ok();
+}
+
+// The optional provenance fields of a translated rule (references and
+// falsepositives are free text, so longer items than tags are accepted).
+Status GetProvenance(const YAML::Node& doc, std::string_view origin, Rule* r) {
+  ASSIGN_OR_RETURN(r->sigma_id, GetString(doc, origin, "sigma_id", false, kMaxIdLength));
+  ASSIGN_OR_RETURN(r->author, GetString(doc, origin, "author", false, kMaxTextLength));
+  ASSIGN_OR_RETURN(r->status, GetString(doc, origin, "status", false, kMaxNameLength));
+  ASSIGN_OR_RETURN(r->references, GetList(doc, origin, "references", kMaxTextLength));
+  ASSIGN_OR_RETURN(r->falsepositives, GetList(doc, origin, "falsepositives", kMaxTextLength));
   return Status::Ok();
 }
 
@@ -153,6 +169,23 @@ void EmitList(YAML::Emitter& e, const char* key, const std::vector<std::string>&
   e << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq;
   for (const auto& s : v) e << s;
   e << YAML::EndSeq;
+}
+
+void EmitProvenance(YAML::Emitter& e, const Rule& r) {
+  auto text = [&](const char* key, const std::string& v) {
+    if (!v.empty()) e << YAML::Key << key << YAML::Value << v;
+  };
+  auto list = [&](const char* key, const std::vector<std::string>& v) {
+    if (v.empty()) return;
+    e << YAML::Key << key << YAML::Value << YAML::BeginSeq;
+    for (const auto& s : v) e << s;
+    e << YAML::EndSeq;
+  };
+  text("sigma_id", r.sigma_id);
+  text("author", r.author);
+  text("status", r.status);
+  list("references", r.references);
+  list("falsepositives", r.falsepositives);
 }
 
 }  // namespace
@@ -199,7 +232,7 @@ Result<Rule> ParseRule(std::string_view yaml_text, std::string_view origin) {
         return InvalidArgumentError(
             std::string(origin) + ": " + QuoteForMessage(key) +
             ": unknown field (expected id, name, description, severity, category, tags, "
-            "mitre, enabled, dedup_keys, query, on)");
+            "mitre, enabled, dedup_keys, query, on, sigma_id, author, status, references, falsepositives)");
       }
     }
     Rule r;
@@ -226,7 +259,8 @@ Result<Rule> ParseRule(std::string_view yaml_text, std::string_view origin) {
     ASSIGN_OR_RETURN(r.enabled, GetEnabled(doc, origin));
     ASSIGN_OR_RETURN(r.on, GetTrigger(doc, origin));
     ASSIGN_OR_RETURN(r.dedup_keys, GetList(doc, origin, "dedup_keys"));
-    ASSIGN_OR_RETURN(r.query, GetString(doc, origin, "query", true, kMaxTextLength));
+    ASSIGN_OR_RETURN(r.query, GetString(doc, origin, "query", true, kMaxQueryLength));
+    RETURN_IF_ERROR(GetProvenance(doc, origin, &r));
     r.source_path = std::string(origin);
     return r;
   } catch (const YAML::Exception& e) {
@@ -249,7 +283,10 @@ Result<Rule> LoadRuleFile(const std::filesystem::path& path, RuleSource source) 
   if (!in) return NotFoundError(name + ": cannot read rule file: " + std::strerror(errno));
   std::ostringstream buf;
   buf << in.rdbuf();
-  ASSIGN_OR_RETURN(Rule r, ParseRule(buf.str(), name));
+  const std::string text = buf.str();
+  Result<Rule> parsed = IsSigmaDocument(text) ? ConvertSigmaRule(text, name) : ParseRule(text, name);
+  if (!parsed.ok()) return parsed.status();
+  Rule r = std::move(*parsed);
   r.source = source;
   return r;
 }
@@ -343,6 +380,7 @@ std::string RuleToYaml(const Rule& r) {
   e << YAML::Key << "enabled" << YAML::Value << r.enabled;
   EmitList(e, "dedup_keys", r.dedup_keys);
   if (r.on == RuleTrigger::kExec) e << YAML::Key << "on" << YAML::Value << "exec";
+  EmitProvenance(e, r);
   e << YAML::Key << "query" << YAML::Value
     << (LiteralBlockKeeps(r.query) ? YAML::Literal : YAML::DoubleQuoted) << r.query;
   e << YAML::EndMap;

@@ -48,6 +48,16 @@ struct Rule {
   std::string query;
   RuleTrigger on = RuleTrigger::kScan;
 
+  // Optional provenance, set for rules translated from Sigma (SPEC §13) and
+  // shown by `rules show`; not part of Checksum(). A rule with a sigma_id
+  // carries these into its alerts' raw_data (the DRL asks that the author
+  // reaches whoever sees the match).
+  std::string sigma_id;
+  std::string author;
+  std::string status;
+  std::vector<std::string> references;
+  std::vector<std::string> falsepositives;
+
   RuleSource source = RuleSource::kUser;
   std::string source_path;  // file it came from ("builtin:rules/x.yaml" for built-ins)
 
@@ -64,6 +74,8 @@ inline constexpr std::size_t kMaxRuleFileBytes = 1 << 20;
 Result<Rule> ParseRule(std::string_view yaml_text, std::string_view origin);
 
 // Reads and parses one rule file (a regular file of at most kMaxRuleFileBytes).
+// A Sigma rule (a mapping with `logsource` and `detection`, sigma.h) is
+// translated on load.
 Result<Rule> LoadRuleFile(const std::filesystem::path& path, RuleSource source);
 
 // The *.yaml / *.yml files of a directory, sorted by name. A missing

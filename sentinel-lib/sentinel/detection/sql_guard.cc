@@ -9,6 +9,7 @@
 
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
+#include "sentinel/detection/regexp_function.h"
 #include "sentinel/storage/tables.h"
 
 namespace sentinel::detection {
@@ -74,6 +75,8 @@ constexpr std::string_view kAllowedFunctions[] = {
     "octet_length",
     "concat",
     "concat_ws",
+    // RE2, linear time (regexp_function.h): the only regexp, also behind `x REGEXP p`
+    "regexp",
     // math
     "ceil",
     "ceiling",
@@ -349,6 +352,7 @@ Result<std::unique_ptr<GuardedQuery>> GuardedQuery::Prepare(storage::Database& d
   if (Trim(sql).empty()) return InvalidArgumentError("empty query");
   std::unique_ptr<GuardedQuery> q(new GuardedQuery(db, limits));
   sqlite3* raw = db.raw();
+  RETURN_IF_ERROR(RegisterRegexpFunction(raw));
   AuthState auth;
   RETURN_IF_ERROR(PrepareAuthState(db, &auth));
   sqlite3_set_authorizer(raw, Authorize, &auth);
