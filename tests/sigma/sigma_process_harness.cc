@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -209,9 +210,15 @@ std::string CompareExec(const ExecRow& row, const ProcessScenario& s) {
 DetectionPipeline::DetectionPipeline(itest::Sandbox& sb) : sb_(sb) {
   ::chmod(sb_.path().c_str(), 0755);
   EXPECT_TRUE(itest::MakeServiceDir(sb_.File("data")));
-  EXPECT_TRUE(itest::MakeServiceDir(sb_.File("rules.d")));
   db_ = sb_.File("data/events.db");
   rules_dir_ = sb_.File("rules.d");
+  // root:<the agent's group> 2750: `rules convert`, run as root, writes its
+  // files 0640, and the setgid bit gives them the group the agent (dropped
+  // to itest::kServiceUser) reads them through.
+  const passwd* agent = ::getpwnam(itest::kServiceUser);
+  EXPECT_TRUE(agent != nullptr && ::mkdir(rules_dir_.c_str(), 0750) == 0 &&
+              ::chown(rules_dir_.c_str(), 0, agent->pw_gid) == 0 && ::chmod(rules_dir_.c_str(), 02750) == 0)
+      << rules_dir_ << ": " << std::strerror(errno);
 }
 
 DetectionPipeline::~DetectionPipeline() {
