@@ -32,6 +32,7 @@ class SigmaScenarioTest : public ::testing::Test {
       GTEST_SKIP() << "privileged test: replaying a process needs a mount namespace, other users, "
                       "/proc/self/loginuid (CAP_AUDIT_CONTROL) and procmond's real-time source (BPF)";
     }
+    pipeline_ = std::make_unique<DetectionPipeline>(sb_);
     scratch_ = sb_.File("ns-scratch");
     ASSERT_EQ(::mkdir(scratch_.c_str(), 0700), 0);
   }
@@ -45,10 +46,10 @@ class SigmaScenarioTest : public ::testing::Test {
     for (size_t i = 0; i < scenarios.size(); ++i) {
       rows.emplace_back();
       if (!replayed[i].error.empty()) continue;
-      rows.back() = pipeline_.WaitForExec(replayed[i].pid, 30s);
+      rows.back() = pipeline_->WaitForExec(replayed[i].pid, 30s);
       if (!rows.back()) {
         ADD_FAILURE() << labels[i] << ": no exec event for pid " << replayed[i].pid << "\n"
-                      << pipeline_.Logs();
+                      << pipeline_->Logs();
         continue;
       }
       EXPECT_EQ(CompareExec(*rows.back(), scenarios[i]), "")
@@ -66,7 +67,7 @@ class SigmaScenarioTest : public ::testing::Test {
   // Declared first: the users outlive the daemons that name them.
   ScenarioUsers users_;
   itest::Sandbox sb_;
-  DetectionPipeline pipeline_{sb_};
+  std::unique_ptr<DetectionPipeline> pipeline_;
   std::string scratch_;
 };
 
@@ -81,8 +82,8 @@ TEST_F(SigmaScenarioTest, EveryCasesYamlProcessMatchesOrNotAsTheFileSays) {
   std::map<std::string, std::string> converted;  // rule file -> why not, "" when converted
   for (const auto& c : *cases) {
     if (converted.count(c.rule_file)) continue;
-    const auto r = pipeline_.Convert(c.rule_file);
-    const std::string out_file = pipeline_.rules_dir() + "/" + c.rule_id + ".yaml";
+    const auto r = pipeline_->Convert(c.rule_file);
+    const std::string out_file = pipeline_->rules_dir() + "/" + c.rule_id + ".yaml";
     std::string why;
     if (r.exit_code != 0)
       why = "sentinelcli rules convert exited " + std::to_string(r.exit_code) + ": " + r.err;
@@ -92,7 +93,7 @@ TEST_F(SigmaScenarioTest, EveryCasesYamlProcessMatchesOrNotAsTheFileSays) {
     EXPECT_EQ(why, "") << "converting " << c.rule_file;
     if (why.empty()) rule_ids.insert(c.rule_id);
   }
-  pipeline_.Start();
+  pipeline_->Start();
   if (HasFatalFailure()) return;
 
   std::vector<ProcessScenario> scenarios;
@@ -110,9 +111,9 @@ TEST_F(SigmaScenarioTest, EveryCasesYamlProcessMatchesOrNotAsTheFileSays) {
     EXPECT_EQ((*replayed)[i].exit_code, 0) << labels[i] << ": the probe at the image path did not run";
   }
   const auto rows = StoredExecs(scenarios, *replayed, labels);
-  ASSERT_TRUE(rule_ids.empty() || pipeline_.WaitEvaluated(rule_ids, MaxId(rows), 60s))
+  ASSERT_TRUE(rule_ids.empty() || pipeline_->WaitEvaluated(rule_ids, MaxId(rows), 60s))
       << "the agent's cursors did not reach event " << MaxId(rows) << "\n"
-      << pipeline_.Logs();
+      << pipeline_->Logs();
 
   for (size_t i = 0; i < cases->size(); ++i) {
     const SigmaCase& c = (*cases)[i];
@@ -122,12 +123,12 @@ TEST_F(SigmaScenarioTest, EveryCasesYamlProcessMatchesOrNotAsTheFileSays) {
                     << "\n  rule file: " << c.rule_file << "\n  " << converted[c.rule_file];
       continue;
     }
-    const int64_t alerts = pipeline_.AlertCount(c.rule_id, (*replayed)[i].pid, rows[i]->start_time);
+    const int64_t alerts = pipeline_->AlertCount(c.rule_id, (*replayed)[i].pid, rows[i]->start_time);
     EXPECT_EQ(alerts, c.must_match ? 1 : 0)
         << c.label << (c.must_match ? " must raise exactly one alert" : " must raise no alert") << " of "
         << c.rule_id << " (pid " << (*replayed)[i].pid << ")\n  why: " << c.why
         << "\n  rule file: " << c.rule_file << "\n  alerts of the rule:\n"
-        << pipeline_.DescribeAlerts(c.rule_id);
+        << pipeline_->DescribeAlerts(c.rule_id);
   }
 }
 
@@ -138,7 +139,7 @@ TEST_F(SigmaScenarioTest, EveryCasesYamlProcessMatchesOrNotAsTheFileSays) {
 // user the host lacks and whose image name holds a backslash. Its twin
 // differs in the login uid only; a third process runs at an existing path.
 TEST_F(SigmaScenarioTest, HarnessReplaysEveryFieldForANativeExecRule) {
-  testing::WriteFile(pipeline_.rules_dir() + "/replay-check.yaml", R"(id: replay-check
+  testing::WriteFile(pipeline_->rules_dir() + "/replay-check.yaml", R"(id: replay-check
 name: Replayed scenario seen with every field
 description: The harness's own check (tests/sigma/sigma_cases_test.cc).
 severity: low
@@ -173,7 +174,7 @@ query: |
   const std::vector<ProcessScenario> scenarios{hit, twin, existing};
   const std::vector<std::string> labels{"hit", "twin (login uid 4243)", "existing paths"};
 
-  pipeline_.Start();
+  pipeline_->Start();
   if (HasFatalFailure()) return;
   const std::string host_before = HostPathState(scenarios);
   std::string error;
@@ -185,12 +186,12 @@ query: |
     EXPECT_EQ((*replayed)[i].exit_code, 0) << labels[i] << ": the probe at the image path did not run";
   }
   const auto rows = StoredExecs(scenarios, *replayed, labels);
-  ASSERT_TRUE(pipeline_.WaitEvaluated({"replay-check"}, MaxId(rows), 60s)) << pipeline_.Logs();
+  ASSERT_TRUE(pipeline_->WaitEvaluated({"replay-check"}, MaxId(rows), 60s)) << pipeline_->Logs();
   for (size_t i = 0; i < scenarios.size(); ++i) {
     ASSERT_TRUE(rows[i].has_value()) << labels[i];
-    EXPECT_EQ(pipeline_.AlertCount("replay-check", (*replayed)[i].pid, rows[i]->start_time), i == 0 ? 1 : 0)
+    EXPECT_EQ(pipeline_->AlertCount("replay-check", (*replayed)[i].pid, rows[i]->start_time), i == 0 ? 1 : 0)
         << labels[i] << "\n"
-        << pipeline_.DescribeAlerts("replay-check");
+        << pipeline_->DescribeAlerts("replay-check");
   }
   EXPECT_EQ(
       std::find(users_.created().begin(), users_.created().end(), "sentinel-sigma") != users_.created().end(),
