@@ -62,6 +62,31 @@ TEST_F(AlertStoreTest, OneAlertPerFindingWithEveryField) {
   EXPECT_EQ(got->ToJson()["raw_data"]["cmd"], "\"quoted\"\n");
 }
 
+TEST_F(AlertStoreTest, SigmaRulesCarryTheirAuthorIntoTheAlert) {
+  // The Detection Rule License asks that a reported match keeps the rule's author.
+  rule_.sigma_id = "0f5b4d0c-1111-4a2b-9c3d-123456789abc";
+  rule_.author = "Ada Example";
+  rule_.status = "test";
+  rule_.references = {"https://example.org/a"};
+  ordered_json row = {{"pid", 42}, {"name", "evil"}, {"exe_path", "/tmp/evil"}};
+  auto res = RecordFindings(*db_, rule_, 1, Rows({row}), 17, 1'000'000, 3'600'000);
+  ASSERT_TRUE(res.ok()) << res.status().message();
+  ASSERT_EQ(res->created.size(), 1u);
+  auto got = GetAlert(*db_, res->created[0].id);
+  ASSERT_TRUE(got.ok());
+  const ordered_json raw = ordered_json::parse(got->raw_data);
+  EXPECT_EQ(raw["pid"], 42);
+  EXPECT_EQ(raw["sigma"]["author"], "Ada Example");
+  EXPECT_EQ(raw["sigma"]["id"], "0f5b4d0c-1111-4a2b-9c3d-123456789abc");
+  EXPECT_EQ(raw["sigma"]["title"], "Process from /tmp");
+  EXPECT_EQ(raw["sigma"]["references"], ordered_json::array({"https://example.org/a"}));
+  // The dedup key is the finding's, not the provenance's.
+  rule_.author = "Someone Else";
+  auto again = RecordFindings(*db_, rule_, 1, Rows({row}), 18, 1'000'001, 3'600'000);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->created.empty());
+}
+
 TEST_F(AlertStoreTest, DeduplicatesWithinTheWindowOnly) {
   ordered_json a = {{"pid", 1}, {"name", "x"}, {"exe_path", "/tmp/a"}, {"cpu", 1.0}};
   ordered_json a_again = {

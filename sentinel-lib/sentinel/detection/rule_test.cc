@@ -182,5 +182,43 @@ TEST(RuleTest, RuleSetSkipsBadFilesAndDuplicateIds) {
   EXPECT_EQ(with_builtin.rules.front().source, RuleSource::kBuiltin);
 }
 
+TEST(RuleTest, ASigmaFileInARulesDirIsTranslatedOnLoad) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.File("sigma.yml"),
+                     "title: Netcat listener\n"
+                     "id: 7C1D0B4E-0000-4000-8000-000000000001\n"
+                     "author: Ada Example\n"
+                     "logsource:\n  product: linux\n  category: process_creation\n"
+                     "detection:\n  sel:\n    Image|endswith: /nc\n    CommandLine|contains: ' -l'\n"
+                     "  condition: sel\nlevel: medium\ntags: [attack.t1095]\n");
+  testing::WriteFile(dir.File("refused.yml"),
+                     "title: x\nid: 1\nlogsource: {product: windows, category: process_creation}\n"
+                     "detection: {sel: {Image: x}, condition: sel}\n");
+  RuleSet set = LoadRuleSet(false, {dir.path()});
+  ASSERT_EQ(set.rules.size(), 1u);
+  const Rule& r = set.rules[0];
+  EXPECT_EQ(r.id, "sigma-7c1d0b4e-0000-4000-8000-000000000001");
+  EXPECT_EQ(r.on, RuleTrigger::kExec);
+  EXPECT_EQ(r.author, "Ada Example");
+  EXPECT_EQ(r.mitre, (std::vector<std::string>{"T1095"}));
+  EXPECT_EQ(r.source_path, dir.File("sigma.yml"));
+  ASSERT_EQ(set.problems.size(), 1u);
+  EXPECT_NE(set.problems[0].status.message().find(dir.File("refused.yml") + ": logsource: product: windows"),
+            std::string::npos)
+      << set.problems[0].status.message();
+}
+
+TEST(RuleTest, ProvenanceFieldsDoNotChangeTheChecksum) {
+  auto plain = ParseRule(kGood, "a.yaml");
+  auto with = ParseRule(std::string(kGood) +
+                            "author: A\nstatus: test\nsigma_id: x-1\nreferences: [https://x]\n"
+                            "falsepositives: [admins]\n",
+                        "a.yaml");
+  ASSERT_TRUE(plain.ok() && with.ok()) << with.status().message();
+  EXPECT_EQ(plain->Checksum(), with->Checksum());
+  EXPECT_EQ(with->author, "A");
+  EXPECT_EQ(with->falsepositives, (std::vector<std::string>{"admins"}));
+}
+
 }  // namespace
 }  // namespace sentinel::detection

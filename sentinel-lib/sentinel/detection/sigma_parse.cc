@@ -18,6 +18,10 @@ using sigma_internal::MakeOp;
 
 constexpr std::size_t kMaxConditionDepth = 64;
 constexpr std::size_t kMaxWindashPositions = 4;  // 5^4 = 625 variants of one value
+// Terms a rule's detection may expand to (the corpus's largest has about
+// 1,100): a condition naming a big identifier many times must not build a
+// tree, and an SQL text, without bound.
+constexpr std::size_t kMaxDetectionTerms = 20'000;
 
 // Refuses the file: "<origin>: <construct>: <reason>".
 Status Refuse(std::string_view origin, std::string_view construct, std::string_view reason) {
@@ -389,7 +393,15 @@ Result<SigmaExpr> IdentifierExpr(const YAML::Node& node, std::string_view origin
 struct Identifiers {
   std::vector<std::string> order;
   std::map<std::string, SigmaExpr> exprs;
+  std::map<std::string, std::size_t> terms;  // predicates of each
 };
+
+std::size_t CountTerms(const SigmaExpr& e) {
+  if (e.op == SigmaExpr::Op::kPredicate) return 1;
+  std::size_t n = 0;
+  for (const auto& c : e.children) n += CountTerms(c);
+  return n;
+}
 
 bool GlobMatch(std::string_view pattern, std::string_view name) {
   // `*` only (the condition's identifier patterns).
@@ -441,6 +453,8 @@ class ConditionParser {
         std::size_t j = i;
         while (j < text.size() && std::string_view(" \t\n\r()|").find(text[j]) == std::string_view::npos) ++j;
         tokens_.emplace_back(text.substr(i, j - i));
+        if (EqualsIgnoreCase(tokens_.back(), "near"))
+          error_ = Fail("near is not supported (it needs a time window over events)");
         i = j;
       }
     }
@@ -454,28 +468,27 @@ class ConditionParser {
     return pos_ < tokens_.size() && EqualsIgnoreCase(tokens_[pos_], word);
   }
 
-  Result<SigmaExpr> ParseOr(std::size_t depth) {
+  using Level = Result<SigmaExpr> (ConditionParser::*)(std::size_t);
+
+  // `next (word next)*` as one `op` node: or over and, and over not.
+  Result<SigmaExpr> ParseChain(std::size_t depth, std::string_view word, SigmaExpr::Op op, Level next) {
     std::vector<SigmaExpr> terms;
-    ASSIGN_OR_RETURN(auto first, ParseAnd(depth));
+    ASSIGN_OR_RETURN(auto first, (this->*next)(depth));
     terms.push_back(std::move(first));
-    while (Peek("or")) {
+    while (Peek(word)) {
       ++pos_;
-      ASSIGN_OR_RETURN(auto next, ParseAnd(depth));
-      terms.push_back(std::move(next));
+      ASSIGN_OR_RETURN(auto more, (this->*next)(depth));
+      terms.push_back(std::move(more));
     }
-    return MakeOp(SigmaExpr::Op::kOr, std::move(terms));
+    return MakeOp(op, std::move(terms));
+  }
+
+  Result<SigmaExpr> ParseOr(std::size_t depth) {
+    return ParseChain(depth, "or", SigmaExpr::Op::kOr, &ConditionParser::ParseAnd);
   }
 
   Result<SigmaExpr> ParseAnd(std::size_t depth) {
-    std::vector<SigmaExpr> terms;
-    ASSIGN_OR_RETURN(auto first, ParseNot(depth));
-    terms.push_back(std::move(first));
-    while (Peek("and")) {
-      ++pos_;
-      ASSIGN_OR_RETURN(auto next, ParseNot(depth));
-      terms.push_back(std::move(next));
-    }
-    return MakeOp(SigmaExpr::Op::kAnd, std::move(terms));
+    return ParseChain(depth, "and", SigmaExpr::Op::kAnd, &ConditionParser::ParseNot);
   }
 
   Result<SigmaExpr> ParseNot(std::size_t depth) {
@@ -509,6 +522,7 @@ class ConditionParser {
     ++pos_;
     auto it = ids_.exprs.find(t);
     if (it == ids_.exprs.end()) return Fail("unknown search identifier " + QuoteForMessage(t));
+    RETURN_IF_ERROR(Spend(t));
     return it->second;
   }
 
@@ -524,13 +538,24 @@ class ConditionParser {
     std::vector<SigmaExpr> terms;
     for (const auto& name : ids_.order) {
       const bool match = them ? !name.starts_with("_") : GlobMatch(pattern, name);
-      if (match) terms.push_back(ids_.exprs.at(name));
+      if (!match) continue;
+      RETURN_IF_ERROR(Spend(name));
+      terms.push_back(ids_.exprs.at(name));
     }
     if (terms.empty()) return Fail("pattern " + QuoteForMessage(pattern) + " matches no search identifier");
     return MakeOp(quantifier == "1" ? SigmaExpr::Op::kOr : SigmaExpr::Op::kAnd, std::move(terms));
   }
 
+  // Counts the terms a reference to identifier `name` copies into the tree.
+  Status Spend(const std::string& name) {
+    terms_ += ids_.terms.at(name);
+    if (terms_ > kMaxDetectionTerms)
+      return Fail("expands to more than " + std::to_string(kMaxDetectionTerms) + " terms");
+    return Status::Ok();
+  }
+
   const Identifiers& ids_;
+  std::size_t terms_ = 0;
   std::string_view origin_;
   std::string text_;
   std::vector<std::string> tokens_;
@@ -565,6 +590,10 @@ Result<SigmaExpr> ParseDetection(const YAML::Node& detection, std::string_view o
     if (name == "timeframe")
       return Refuse(origin, "detection.timeframe", "time windows over several events are not supported");
     ASSIGN_OR_RETURN(auto e, IdentifierExpr(kv.second, origin, name));
+    ids.terms[name] = CountTerms(e);
+    if (ids.terms[name] > kMaxDetectionTerms)
+      return Refuse(origin, "detection." + name,
+                    "more than " + std::to_string(kMaxDetectionTerms) + " terms (values and their variants)");
     ids.order.push_back(name);
     ids.exprs.emplace(name, std::move(e));
   }
