@@ -5,7 +5,7 @@
 //
 // - unset: a replayed process (the exec the rule must or must not match):
 //   exits 0 at once. Every image and parent image of a scenario is this file.
-// - "stage": reads a plan (below) on stdin. In a private mount namespace
+// - "stage": reads a plan on stdin. In a private mount namespace
 //   (unshare(CLONE_NEWNS), / made a slave so nothing propagates back) it
 //   bind-mounts itself over every image and parent image path; a path or
 //   directory that does not exist is created in an overlay (lower = the
@@ -21,11 +21,7 @@
 //   execve(image, argv); waits for it and writes "ok <pid> <exit code>" or
 //   "error <step>: <reason>" on fd 4.
 //
-// Plan (stdin of "stage"): NUL-terminated tokens: "sigma-plan/1", scratch
-// directory (an empty directory the stage mounts a private tmpfs on), count,
-// then per process: image, argc, argv..., parent_image, parent argc, parent
-// argv..., cwd, uid, gid, group count, groups..., login uid ("" = leave as
-// inherited).
+// The plan and the child spec are NUL-separated tokens (sigma_plan.h).
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -119,40 +115,12 @@ class Tokens {
   size_t pos_ = 0;
 };
 
-using sentinel::sigma_test::PutList;
-void Put(std::string* out, const std::string& token) {
-  sentinel::sigma_test::PutToken(out, token);
-}
+using sentinel::sigma_test::ChildSpec;
 
 std::vector<char*> CStrings(std::vector<std::string>& v) {
   std::vector<char*> out;
   for (auto& s : v) out.push_back(s.data());
   out.push_back(nullptr);
-  return out;
-}
-
-// What the parent's child does before its exec (the spec on fd 3).
-struct ChildSpec {
-  std::string image;
-  std::vector<std::string> argv;
-  std::string cwd;
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::vector<gid_t> groups;
-  std::string login_uid;  // "" = inherited
-};
-
-std::string EncodeChild(const ChildSpec& c) {
-  std::string out;
-  Put(&out, c.image);
-  PutList(&out, c.argv);
-  Put(&out, c.cwd);
-  Put(&out, std::to_string(c.uid));
-  Put(&out, std::to_string(c.gid));
-  std::vector<std::string> groups;
-  for (gid_t g : c.groups) groups.push_back(std::to_string(g));
-  PutList(&out, groups);
-  Put(&out, c.login_uid);
   return out;
 }
 
@@ -245,16 +213,11 @@ std::optional<Plan> DecodePlan(Tokens& t) {
   const long n = t.Number();
   for (long i = 0; i < n && !t.bad; ++i) {
     Process p;
-    p.child.image = t.Next();
-    p.child.argv = t.List();
     p.parent_image = t.Next();
     p.parent_argv = t.List();
-    p.child.cwd = t.Next();
-    p.child.uid = static_cast<uid_t>(t.Number());
-    p.child.gid = static_cast<gid_t>(t.Number());
-    for (const auto& g : t.List())
-      p.child.groups.push_back(static_cast<gid_t>(std::strtoul(g.c_str(), nullptr, 10)));
-    p.child.login_uid = t.Next();
+    auto child = DecodeChild(t);
+    if (!child) return std::nullopt;
+    p.child = std::move(*child);
     plan.processes.push_back(std::move(p));
   }
   if (t.bad) return std::nullopt;
@@ -526,7 +489,8 @@ std::string PrepareNamespace(const Plan& plan) {
 // Starts one parent and waits for it; returns its result line.
 std::string RunProcess(size_t index, Process& p) {
   const std::string prefix = std::to_string(index) + " ";
-  const std::string spec_bytes = EncodeChild(p.child);
+  std::string spec_bytes;
+  sentinel::sigma_test::PutChild(&spec_bytes, p.child);
   if (spec_bytes.size() > 60000) return prefix + "0 error the child spec does not fit a pipe";
   int spec[2], report[2];
   if (::pipe(spec) != 0 || ::pipe(report) != 0) return prefix + "0 error " + Errno("pipe");

@@ -28,29 +28,18 @@ namespace {
 // interrupted run is recognised as the tests' own and removed.
 constexpr const char* kUserMarker = "SentinelD Sigma scenario test user";
 
-void Put(std::string* out, const std::string& token) {
-  PutToken(out, token);
-}
-
 std::string EncodePlan(const std::vector<ProcessScenario>& scenarios,
                        const std::vector<ScenarioUsers::Ids>& ids, const std::string& scratch) {
   std::string plan;
-  Put(&plan, kPlanTag);
-  Put(&plan, scratch);
-  Put(&plan, std::to_string(scenarios.size()));
+  PutToken(&plan, kPlanTag);
+  PutToken(&plan, scratch);
+  PutToken(&plan, std::to_string(scenarios.size()));
   for (size_t i = 0; i < scenarios.size(); ++i) {
     const ProcessScenario& s = scenarios[i];
-    Put(&plan, s.image);
-    PutList(&plan, s.argv);
-    Put(&plan, s.parent_image);
+    PutToken(&plan, s.parent_image);
     PutList(&plan, s.parent_argv);
-    Put(&plan, s.cwd);
-    Put(&plan, std::to_string(ids[i].uid));
-    Put(&plan, std::to_string(ids[i].gid));
-    std::vector<std::string> groups;
-    for (gid_t g : ids[i].groups) groups.push_back(std::to_string(g));
-    PutList(&plan, groups);
-    Put(&plan, s.login_uid ? std::to_string(*s.login_uid) : "");
+    PutChild(&plan, ChildSpec{s.image, s.argv, s.cwd, ids[i].uid, ids[i].gid, ids[i].groups,
+                              s.login_uid ? std::to_string(*s.login_uid) : ""});
   }
   return plan;
 }
