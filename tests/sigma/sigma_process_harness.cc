@@ -283,20 +283,25 @@ std::optional<ExecRow> DetectionPipeline::WaitForExec(pid_t pid, std::chrono::mi
   return row;
 }
 
-bool DetectionPipeline::WaitEvaluated(const std::set<std::string>& rule_ids, int64_t id,
-                                      std::chrono::milliseconds timeout) const {
-  std::string ids;
-  for (const auto& r : rule_ids) {
-    std::string quoted;
-    for (char c : r) quoted += c == '\'' ? std::string("''") : std::string(1, c);
-    ids += (ids.empty() ? "'" : ", '") + quoted + "'";
-  }
-  const std::string sql =
-      "SELECT count(*) FROM detection_cursors WHERE last_event_id >= " + std::to_string(id) +
-      " AND rule_id IN (" + ids + ")";
-  return itest::WaitFor(
-      [&] { return itest::TryQueryInt(db_, sql).value_or(-1) == static_cast<int64_t>(rule_ids.size()); },
-      timeout);
+std::set<std::string> DetectionPipeline::WaitEvaluated(const std::set<std::string>& rule_ids, int64_t id,
+                                                       std::chrono::milliseconds timeout) const {
+  std::set<std::string> behind = rule_ids;
+  auto check = [&] {
+    auto db = storage::Database::Open(db_, storage::OpenMode::kReadOnly);
+    if (!db.ok()) return false;
+    auto st = (*db)->Prepare("SELECT last_event_id >= ? FROM detection_cursors WHERE rule_id = ?");
+    if (!st.ok()) return false;
+    for (auto it = behind.begin(); it != behind.end();) {
+      st->Reset();
+      if (!st->BindInt(1, id).ok() || !st->BindText(2, *it).ok()) return false;
+      auto step = st->Step();
+      if (!step.ok()) return false;
+      it = *step && st->ColumnInt(0) == 1 ? behind.erase(it) : std::next(it);
+    }
+    return behind.empty();
+  };
+  itest::WaitFor(check, timeout);
+  return behind;
 }
 
 int64_t DetectionPipeline::AlertCount(const std::string& rule_id, pid_t pid, int64_t start_time) const {

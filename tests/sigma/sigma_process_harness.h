@@ -131,9 +131,10 @@ class DetectionPipeline {
 
   // The stored exec event of `pid` (waits up to `timeout` for it).
   std::optional<ExecRow> WaitForExec(pid_t pid, std::chrono::milliseconds timeout) const;
-  // Waits until the cursor of every rule in `rule_ids` has reached event `id`.
-  bool WaitEvaluated(const std::set<std::string>& rule_ids, int64_t id,
-                     std::chrono::milliseconds timeout) const;
+  // Waits until the cursor of every rule in `rule_ids` has reached event `id`;
+  // returns the rules whose cursor has not (none loaded, or stuck) by `timeout`.
+  std::set<std::string> WaitEvaluated(const std::set<std::string>& rule_ids, int64_t id,
+                                      std::chrono::milliseconds timeout) const;
   // Alerts of `rule_id` for the process (pid, start_time).
   int64_t AlertCount(const std::string& rule_id, pid_t pid, int64_t start_time) const;
   // Every alert of `rule_id`: "pid N start_time T" lines, for failure messages.
