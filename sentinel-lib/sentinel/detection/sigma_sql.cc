@@ -235,6 +235,39 @@ bool MatchPattern(const std::vector<SigmaToken>& tokens, bool cased, std::string
   return true;
 }
 
+bool SameChars(std::string_view a, std::string_view b, bool cased) {
+  if (cased) return a == b;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (FoldAscii(a[i]) != FoldAscii(b[i])) return false;
+  }
+  return true;
+}
+
+// The shapes nearly every Sigma value has — one literal, exact or with a
+// leading and/or trailing `*` — without building a flattened pattern.
+std::optional<bool> MatchSimple(const std::vector<SigmaToken>& tokens, bool cased, std::string_view s) {
+  std::size_t first = 0, last = tokens.size();
+  const bool leading = last > 0 && tokens[0].kind == TokenKind::kAnyString;
+  if (leading) ++first;
+  const bool trailing = last > first && tokens[last - 1].kind == TokenKind::kAnyString;
+  if (trailing) --last;
+  if (last - first > 1 || (last == first + 1 && tokens[first].kind != TokenKind::kLiteral))
+    return std::nullopt;
+  const std::string_view lit = last == first ? std::string_view() : std::string_view(tokens[first].text);
+  if (s.size() < lit.size()) return false;
+  if (!leading && !trailing) return s.size() == lit.size() && SameChars(s, lit, cased);
+  if (!leading) return SameChars(s.substr(0, lit.size()), lit, cased);
+  if (!trailing) return SameChars(s.substr(s.size() - lit.size()), lit, cased);
+  if (lit.empty()) return true;
+  const char head = cased ? lit[0] : FoldAscii(lit[0]);
+  for (std::size_t i = 0; i + lit.size() <= s.size(); ++i) {
+    if ((cased ? s[i] : FoldAscii(s[i])) == head &&
+        SameChars(s.substr(i + 1, lit.size() - 1), lit.substr(1), cased))
+      return true;
+  }
+  return false;
+}
+
 bool EvaluatePredicate(const SigmaPredicate& p, const SigmaEvent& event) {
   const auto& value = event[static_cast<std::size_t>(p.field)];
   switch (p.kind) {
@@ -244,7 +277,9 @@ bool EvaluatePredicate(const SigmaPredicate& p, const SigmaEvent& event) {
     case Kind::kRegex: return value && p.compiled && RE2::PartialMatch(*value, *p.compiled);
     case Kind::kPattern: break;
   }
-  return value && MatchPattern(p.tokens, p.cased, *value);
+  if (!value) return false;
+  if (auto simple = MatchSimple(p.tokens, p.cased, *value)) return *simple;
+  return MatchPattern(p.tokens, p.cased, *value);
 }
 
 // ---------------------------------------------------------------- rule
