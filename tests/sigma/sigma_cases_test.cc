@@ -127,11 +127,13 @@ TEST_F(SigmaScenarioTest, EveryCasesYamlProcessMatchesOrNotAsTheFileSays) {
                     << "\n  rule file: " << c.rule_file;
       continue;
     }
-    const int64_t alerts = pipeline_->AlertCount(c.rule_id, (*replayed)[i].pid, rows[i]->start_time);
-    EXPECT_EQ(alerts, c.must_match ? 1 : 0)
+    const auto alerts = pipeline_->Alerts(c.rule_id, (*replayed)[i].pid, rows[i]->start_time);
+    const int64_t want = c.must_match ? 1 : 0;
+    EXPECT_TRUE(alerts.of_pid == want && alerts.of_process == want)
         << c.label << (c.must_match ? " must raise exactly one alert" : " must raise no alert") << " of "
-        << c.rule_id << " (pid " << (*replayed)[i].pid << ")\n  why: " << c.why
-        << "\n  rule file: " << c.rule_file << "\n  alerts of the rule:\n"
+        << c.rule_id << " (pid " << (*replayed)[i].pid << ", start_time " << rows[i]->start_time
+        << "): alerts naming the pid " << alerts.of_pid << ", of the process " << alerts.of_process
+        << "\n  why: " << c.why << "\n  rule file: " << c.rule_file << "\n  alerts of the rule:\n"
         << pipeline_->DescribeAlerts(c.rule_id);
   }
 }
@@ -193,8 +195,11 @@ query: |
   ASSERT_TRUE(pipeline_->WaitEvaluated({"replay-check"}, MaxId(rows), 60s).empty()) << pipeline_->Logs();
   for (size_t i = 0; i < scenarios.size(); ++i) {
     ASSERT_TRUE(rows[i].has_value()) << labels[i];
-    EXPECT_EQ(pipeline_->AlertCount("replay-check", (*replayed)[i].pid, rows[i]->start_time), i == 0 ? 1 : 0)
-        << labels[i] << "\n"
+    const auto alerts = pipeline_->Alerts("replay-check", (*replayed)[i].pid, rows[i]->start_time);
+    const int64_t want = i == 0 ? 1 : 0;
+    EXPECT_TRUE(alerts.of_pid == want && alerts.of_process == want)
+        << labels[i] << ": alerts naming the pid " << alerts.of_pid << ", of the process "
+        << alerts.of_process << ", want " << want << "\n"
         << pipeline_->DescribeAlerts("replay-check");
   }
   EXPECT_EQ(

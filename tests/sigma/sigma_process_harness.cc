@@ -304,17 +304,20 @@ std::set<std::string> DetectionPipeline::WaitEvaluated(const std::set<std::strin
   return behind;
 }
 
-int64_t DetectionPipeline::AlertCount(const std::string& rule_id, pid_t pid, int64_t start_time) const {
+DetectionPipeline::AlertCounts DetectionPipeline::Alerts(const std::string& rule_id, pid_t pid,
+                                                         int64_t start_time) const {
+  AlertCounts counts;
   auto db = storage::Database::Open(db_, storage::OpenMode::kReadOnly);
-  if (!db.ok()) return -1;
+  if (!db.ok()) return counts;
   auto st = (*db)->Prepare(
-      "SELECT count(*) FROM alerts WHERE rule_id = ? AND json_extract(raw_data, '$.pid') = ? "
-      "AND json_extract(raw_data, '$.start_time') = ?");
-  if (!st.ok() || !st->BindText(1, rule_id).ok() || !st->BindInt(2, pid).ok() ||
-      !st->BindInt(3, start_time).ok())
-    return -1;
+      "SELECT count(*), coalesce(sum(json_extract(raw_data, '$.start_time') IS ?), 0) FROM alerts "
+      "WHERE rule_id = ? AND json_extract(raw_data, '$.pid') = ?");
+  if (!st.ok() || !st->BindInt(1, start_time).ok() || !st->BindText(2, rule_id).ok() ||
+      !st->BindInt(3, pid).ok())
+    return counts;
   auto step = st->Step();
-  return step.ok() && *step ? st->ColumnInt(0) : -1;
+  if (step.ok() && *step) counts = AlertCounts{st->ColumnInt(0), st->ColumnInt(1)};
+  return counts;
 }
 
 std::string DetectionPipeline::DescribeAlerts(const std::string& rule_id) const {

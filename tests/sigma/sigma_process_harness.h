@@ -135,8 +135,14 @@ class DetectionPipeline {
   // returns the rules whose cursor has not (none loaded, or stuck) by `timeout`.
   std::set<std::string> WaitEvaluated(const std::set<std::string>& rule_ids, int64_t id,
                                       std::chrono::milliseconds timeout) const;
-  // Alerts of `rule_id` for the process (pid, start_time).
-  int64_t AlertCount(const std::string& rule_id, pid_t pid, int64_t start_time) const;
+  // Alerts of `rule_id` for the process (pid, start_time)
+  // (-1 when the store cannot be read.) `of_pid` counts every alert of the
+  // rule naming the pid, so an alert with a wrong start_time still counts.
+  struct AlertCounts {
+    int64_t of_pid = -1;
+    int64_t of_process = -1;  // pid and start_time
+  };
+  AlertCounts Alerts(const std::string& rule_id, pid_t pid, int64_t start_time) const;
   // Every alert of `rule_id`: "pid N start_time T" lines, for failure messages.
   std::string DescribeAlerts(const std::string& rule_id) const;
   std::string Logs() const;  // procmond's and the agent's stderr
