@@ -8,7 +8,14 @@
 // Reports per-rule medians, the totals, the worker's start (exec, open,
 // snapshot) and the sandbox/bare and worker/bare ratios (docs/benchmarks.md).
 //
-//   rules_bench [--procs N] [--runs R] [--db PATH] [--json]
+// Then the real-time path: --execs exec events (a build host's mix) are
+// evaluated in batches of --batch through the worker as the agent's
+// real-time detector does (load the batch, every `on: exec` rule over it),
+// with the built-in rules alone and with the built-ins plus the rules of
+// --rules DIR (e.g. the translated Sigma corpus: `sentinelcli rules convert
+// testdata/sigma --output DIR`) in the same run; µs per exec.
+//
+//   rules_bench [--procs N] [--runs R] [--db PATH] [--rules DIR] [--execs N] [--batch B] [--json]
 //
 // The snapshot is synthetic but shaped like a busy host: two completed
 // scans (so :prev_scan_id has a value), realistic names, paths, command
@@ -130,6 +137,92 @@ double RunBare(sqlite3* db, const std::string& sql, const detection::RunParams& 
   return Ms(Clock::now() - start);
 }
 
+// An exec event of a busy build host: compilers, shells, git, coreutils.
+models::ProcessEvent MakeExecEvent(int i) {
+  static const char* kinds[][3] = {
+      {"cc1plus", "/usr/lib/gcc/x86_64-linux-gnu/12/cc1plus",
+       "cc1plus -quiet -I include src/main.cc -O2 -o /tmp/ccX.s"},
+      {"sh", "/usr/bin/dash", "sh -c cd /srv/build && make -j2 all"},
+      {"git", "/usr/bin/git", "git status --porcelain --untracked-files=no"},
+      {"ls", "/usr/bin/ls", "ls -la /var/lib/app"},
+      {"python3", "/usr/bin/python3.11", "/usr/bin/python3 -m pip list --format json"},
+      {"grep", "/usr/bin/grep", "grep -rn TODO src/"},
+      {"true", "/usr/bin/true", "true"},
+      {"curl", "/usr/bin/curl", "curl -fsS https://example.org/health"},
+  };
+  const auto& k = kinds[i % 8];
+  models::ProcessEvent e;
+  e.event_time_ms = 1'800'000'050'000 + i;
+  e.event_type = "exec";
+  e.pid = 200'000 + i;
+  e.ppid = 1000 + i % 97;
+  e.name = k[0];
+  e.exe_path = k[1];
+  std::vector<std::string> argv;
+  std::string arg;
+  for (const char* c = k[2];; ++c) {
+    if (*c == ' ' || *c == 0) {
+      if (!arg.empty()) argv.push_back(arg);
+      arg.clear();
+      if (*c == 0) break;
+    } else {
+      arg += *c;
+    }
+  }
+  e.command_line = argv;
+  e.user_id = i % 3 == 0 ? 0 : 1000;
+  e.user_name = i % 3 == 0 ? "root" : "builder";
+  e.start_time_ms = e.event_time_ms;
+  e.cwd = "/srv/build";
+  e.login_uid = 1000;
+  e.effective_uid = e.user_id;
+  e.effective_gid = e.user_id;
+  e.cred_change = false;
+  e.parent_exe_path = "/usr/bin/make";
+  e.parent_name = "make";
+  e.parent_command_line = std::vector<std::string>{"make", "-j2"};
+  e.parent_start_time_ms = 1'800'000'000'000;
+  return e;
+}
+
+// The exec rules of `rules`.
+std::vector<sentinel::detection::Rule> ExecRules(const std::vector<sentinel::detection::Rule>& rules) {
+  std::vector<sentinel::detection::Rule> out;
+  for (const auto& r : rules)
+    if (r.on == sentinel::detection::RuleTrigger::kExec) out.push_back(r);
+  return out;
+}
+
+// One pass of the real-time path over events (first_id, first_id + execs]:
+// batches of `batch` loaded into the worker, every rule over each. Wall ms
+// (the worker answers synchronously, so this is the agent's and the
+// worker's CPU on an idle machine); findings counted into *findings.
+double ExecBatchRound(sentinel::detection::QueryWorker& worker,
+                      const std::vector<sentinel::detection::Rule>& rules,
+                      const sentinel::detection::RunParams& params, int64_t first_id, int execs, int batch,
+                      size_t* findings) {
+  const sentinel::detection::RunLimits limits;
+  auto start = Clock::now();
+  *findings = 0;
+  for (int64_t from = first_id; from < first_id + execs; from += batch) {
+    const int64_t to = std::min<int64_t>(from + batch, first_id + execs);
+    auto n = worker.LoadExecBatch(from, to, params.scan_id, limits.guard.timeout_ms);
+    if (!n.ok()) {
+      std::fprintf(stderr, "batch: %s\n", n.status().message().c_str());
+      return -1;
+    }
+    for (const auto& r : rules) {
+      auto res = worker.RunRule(r, params, limits);
+      if (!res.ok()) {
+        std::fprintf(stderr, "%s: %s\n", r.id.c_str(), res.status().message().c_str());
+        return -1;
+      }
+      *findings += res->rows.size();
+    }
+  }
+  return Ms(Clock::now() - start);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -137,7 +230,9 @@ int main(int argc, char** argv) {
   if (auto worker = detection::RunQueryWorkerIfRequested(argc, argv)) return *worker;
   int procs = 10'000, runs = 7;
   bool json_out = false;
-  std::string keep_db;  // --db PATH: build the store there and keep it
+  std::string keep_db;    // --db PATH: build the store there and keep it
+  std::string extra_dir;  // --rules DIR: more rules (e.g. translated Sigma) beside the built-ins
+  int execs = 4000, batch = 400;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--procs" && i + 1 < argc) {
@@ -146,10 +241,19 @@ int main(int argc, char** argv) {
       runs = std::atoi(argv[++i]);
     } else if (a == "--db" && i + 1 < argc) {
       keep_db = argv[++i];
+    } else if (a == "--rules" && i + 1 < argc) {
+      extra_dir = argv[++i];
+    } else if (a == "--execs" && i + 1 < argc) {
+      execs = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--batch" && i + 1 < argc) {
+      batch = std::max(1, std::atoi(argv[++i]));
     } else if (a == "--json") {
       json_out = true;
     } else {
-      std::fprintf(stderr, "usage: rules_bench [--procs N] [--runs R] [--db PATH] [--json]\n");
+      std::fprintf(
+          stderr,
+          "usage: rules_bench [--procs N] [--runs R] [--db PATH] [--rules DIR] [--execs N] [--batch B] "
+          "[--json]\n");
       return 2;
     }
   }
@@ -171,11 +275,23 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
+    std::vector<models::ProcessEvent> events;
+    for (int i = 0; i < execs; ++i) events.push_back(MakeExecEvent(i));
+    if (auto st = (*store)->WriteEvents(events); !st.ok()) {
+      std::fprintf(stderr, "%s\n", st.status().message().c_str());
+      return 1;
+    }
   }
   auto rules = detection::BuiltinRules();
   if (!rules.ok()) {
     std::fprintf(stderr, "%s\n", rules.status().message().c_str());
     return 1;
+  }
+  std::vector<detection::Rule> extra;
+  if (!extra_dir.empty()) {
+    detection::RuleSet set = detection::LoadRuleSet(false, {extra_dir});
+    for (const auto& p : set.problems) std::fprintf(stderr, "skipped: %s\n", p.status.message().c_str());
+    extra = std::move(set.rules);
   }
   auto guarded =
       storage::OpenStore(storage::DatabaseKind::kEvents, {path, storage::OpenMode::kReadOnly, 5000});
@@ -307,8 +423,58 @@ int main(int argc, char** argv) {
     }
   }
 
+  // The same scan with the extra rules too (their exec rules run over the
+  // scan's processes on every cycle), and the real-time path.
+  std::vector<detection::Rule> all = *rules;
+  all.insert(all.end(), extra.begin(), extra.end());
+  std::vector<double> total_all_scan, exec_builtin_ms, exec_all_ms;
+  size_t exec_builtin_findings = 0, exec_all_findings = 0;
+  {
+    auto worker = detection::QueryWorker::Start(setup);
+    if (!worker.ok()) {
+      std::fprintf(stderr, "worker start: %s\n", worker.status().message().c_str());
+      return 1;
+    }
+    const auto builtin_exec = ExecRules(*rules), all_exec = ExecRules(all);
+    for (int run = -1; run < runs; ++run) {
+      if (!extra.empty()) {
+        auto t0 = Clock::now();
+        for (const auto& r : all) {
+          if (!(*worker)->RunRule(r, params, limits).ok()) {
+            std::fprintf(stderr, "%s failed over the scan\n", r.id.c_str());
+            return 1;
+          }
+        }
+        if (run >= 0) total_all_scan.push_back(Ms(Clock::now() - t0));
+      }
+      const double b =
+          ExecBatchRound(**worker, builtin_exec, params, 0, execs, batch, &exec_builtin_findings);
+      const double a =
+          extra.empty() ? 0 : ExecBatchRound(**worker, all_exec, params, 0, execs, batch, &exec_all_findings);
+      if (b < 0 || a < 0) return 1;
+      if (run >= 0) {
+        exec_builtin_ms.push_back(b);
+        exec_all_ms.push_back(a);
+      }
+    }
+  }
+  const double us_builtin = Median(exec_builtin_ms) * 1000.0 / execs;
+  const double us_all = Median(exec_all_ms) * 1000.0 / execs;
+
   nlohmann::json j;
   j["procs"] = procs;
+  j["extra_rules"] = extra.size();
+  j["exec_rules_builtin"] = ExecRules(*rules).size();
+  j["exec_rules_all"] = ExecRules(all).size();
+  j["execs"] = execs;
+  j["batch"] = batch;
+  j["exec_us_per_exec_builtin"] = us_builtin;
+  j["exec_findings_builtin"] = exec_builtin_findings;
+  if (!extra.empty()) {
+    j["scan_all_rules_worker_ms"] = Median(total_all_scan);
+    j["exec_us_per_exec_all"] = us_all;
+    j["exec_findings_all"] = exec_all_findings;
+  }
   j["runs"] = runs;
   j["rules"] = rules->size();
   j["snapshot_ms"] = Median(snapshot_ms);
@@ -345,5 +511,15 @@ int main(int argc, char** argv) {
       "worker/bare %.3f; cycle total %.1f ms\n",
       Median(worker_start), Median(total_worker), Median(total_worker) / Median(total_bare),
       Median(worker_start) + Median(total_worker));
+  if (!extra.empty()) {
+    std::printf("scan with the %zu built-in + %zu extra rules (worker): %.1f ms (built-ins alone %.1f ms)\n",
+                rules->size(), extra.size(), Median(total_all_scan), Median(total_worker));
+  }
+  std::printf("real-time path, %d execs in batches of %d (worker): built-in exec rules (%zu) %.2f us/exec",
+              execs, batch, ExecRules(*rules).size(), us_builtin);
+  if (!extra.empty())
+    std::printf("; with the extra rules (%zu exec rules) %.2f us/exec, ratio %.2f", ExecRules(all).size(),
+                us_all, us_all / us_builtin);
+  std::printf("\n");
   return 0;
 }

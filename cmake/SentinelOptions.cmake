@@ -207,12 +207,15 @@ function(sentinel_test)
   target_compile_definitions(${ARG_NAME} PRIVATE
     SENTINEL_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     SENTINEL_BINARY_DIR="${PROJECT_BINARY_DIR}")
-  gtest_discover_tests(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}" DISCOVERY_TIMEOUT 60)
-  # gtest_discover_tests flattens PROPERTIES, so of LABELS "rules;privileged"
-  # only "rules" reached the tests. Set the whole list once the discovered
-  # tests (${ARG_NAME}_TESTS, from the include file above) are known.
-  set(labels_file "${CMAKE_CURRENT_BINARY_DIR}/${ARG_NAME}_labels.cmake")
-  file(WRITE "${labels_file}"
-       "if(${ARG_NAME}_TESTS)\n  set_tests_properties(\${${ARG_NAME}_TESTS} PROPERTIES LABELS \"${ARG_LABELS}\")\nendif()\n")
-  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${labels_file}")
+  list(GET ARG_LABELS 0 first_label)
+  gtest_discover_tests(${ARG_NAME} PROPERTIES LABELS "${first_label}" DISCOVERY_TIMEOUT 60)
+  # Several labels ("unit;sigma"): gtest_discover_tests cannot pass a list,
+  # so a second include file labels the discovered tests (${name}_TESTS).
+  list(LENGTH ARG_LABELS label_count)
+  if(label_count GREATER 1)
+    set(labels_file ${CMAKE_CURRENT_BINARY_DIR}/${ARG_NAME}_labels.cmake)
+    file(WRITE ${labels_file}
+         "if(${ARG_NAME}_TESTS)\n  set_tests_properties(\${${ARG_NAME}_TESTS} PROPERTIES LABELS \"${ARG_LABELS}\")\nendif()\n")
+    set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${labels_file})
+  endif()
 endfunction()

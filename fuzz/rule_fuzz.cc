@@ -15,14 +15,6 @@
 
 #include "sentinel/detection/rule.h"
 
-namespace sentinel::detection {
-// rule.cc is compiled into this target without the generated built-in rules.
-const std::vector<EmbeddedRuleFile>& EmbeddedRuleFiles() {
-  static const std::vector<EmbeddedRuleFile> none;
-  return none;
-}
-}  // namespace sentinel::detection
-
 namespace {
 
 void Check(bool ok) {
@@ -87,6 +79,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Same("enabled", a.enabled, b.enabled, exported);
   Same("dedup_keys", a.dedup_keys, b.dedup_keys, exported);
   Same("query", a.query, b.query, exported);
+  Same("sigma_id", a.sigma_id, b.sigma_id, exported);
+  Same("author", a.author, b.author, exported);
+  Same("status", a.status, b.status, exported);
+  Same("references", a.references, b.references, exported);
+  Same("falsepositives", a.falsepositives, b.falsepositives, exported);
   Check(a.Checksum() == b.Checksum());
   return 0;
 }

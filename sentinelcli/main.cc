@@ -35,6 +35,8 @@ struct Options {
   std::string rules_test_since;
   std::vector<std::string> rule_files;
   std::string import_path;
+  bool coverage_builtin = false;
+  bool coverage_markdown = false;
   std::string export_dir;
   std::string convert_path;
   std::string convert_dir;
@@ -167,8 +169,9 @@ void Cli::AddConfig() {
 
 void Cli::AddRules() {
   std::string& rule_id = o_.rule_id;
-  auto* rules_cmd = app_.add_subcommand(
-      "rules", "List, show, validate, test, enable, disable, import, export or convert rules");
+  auto* rules_cmd = app_.add_subcommand("rules",
+                                        "List, show, validate, test, enable, disable, import, export, "
+                                        "convert rules or show their ATT&CK coverage");
   rules_cmd->require_subcommand(1);
   auto* rules_list = rules_cmd->add_subcommand("list", "The rule set the agent loads, with its stored state");
   Add(rules_list, RunRulesList);
@@ -203,6 +206,13 @@ void Cli::AddRules() {
       rules_cmd->add_subcommand("export", "Write every rule as YAML (stdout or --output DIR)");
   rules_export->add_option("--output", o_.export_dir, "Directory to write <id>.yaml files to");
   Add(rules_export, [this](const CommandContext& ctx) { return RunRulesExport(ctx, o_.export_dir); });
+  auto* rules_coverage =
+      rules_cmd->add_subcommand("coverage", "The ATT&CK tactics and techniques the rules cover");
+  rules_coverage->add_flag("--builtin", o_.coverage_builtin, "Only the built-in rules");
+  rules_coverage->add_flag("--markdown", o_.coverage_markdown, "As the Markdown table of docs/rules.md");
+  Add(rules_coverage, [this](const CommandContext& ctx) {
+    return RunRulesCoverage(ctx, o_.coverage_builtin, o_.coverage_markdown);
+  });
   auto* rules_convert = rules_cmd->add_subcommand(
       "convert", "Translate Sigma rules into native rules (stdout or --output DIR) without importing them");
   rules_convert->add_option("path", o_.convert_path, "Sigma rule file or directory (searched recursively)")

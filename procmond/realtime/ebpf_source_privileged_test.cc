@@ -219,12 +219,13 @@ TEST(EbpfExecContextTest, ParentFieldsFromTheParentsOwnExecAndFromProc) {
   ASSERT_TRUE(sh_row && true_row);
   // The shell's parent is this test, which did not exec while captured: /proc.
   EXPECT_EQ(sh_row->parent_exe_path, ReadLinkText("/proc/self/exe"));
-  ASSERT_TRUE(sh_row->parent_command_line.has_value());
-  EXPECT_FALSE(sh_row->parent_command_line->empty());
+  ASSERT_NE(sh_row->parent_command_encoded, nullptr);
+  EXPECT_NE(sh_row->parent_command_encoded->json, "[]");
   // The grandchild's parent is the shell: its own exec event, though it is gone.
   EXPECT_EQ(true_row->parent_exe_path, "/bin/sh");
   EXPECT_EQ(true_row->parent_name, "sh");
-  EXPECT_EQ(true_row->parent_command_line, (std::vector<std::string>{"/bin/sh", "-c", script}));
+  ASSERT_NE(true_row->parent_command_encoded, nullptr);
+  EXPECT_EQ(true_row->parent_command_encoded->text, "/bin/sh -c " + script);
   EXPECT_EQ(true_row->parent_start_time_ms, sh_row->start_time_ms);
   EXPECT_EQ(true_row->name, "true");
 }

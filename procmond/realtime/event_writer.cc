@@ -122,7 +122,7 @@ models::ProcessEvent EventWriter::ToRow(const RealtimeEvent& ev) {
   if (ev.uid) row.user_name = UserName(*ev.uid);
   row.exit_code = ev.exit_code;
   row.exe_path = ev.exe_path;
-  row.command_line = ev.argv;
+  if (ev.argv) row.command_encoded = models::EncodeArgv(*ev.argv);
   if (ev.comm && !ev.comm->empty()) {
     row.name = ev.comm;
   } else if (ev.exe_path) {
@@ -134,16 +134,34 @@ models::ProcessEvent EventWriter::ToRow(const RealtimeEvent& ev) {
   FillExecContext(ev, &row);
   FillParent(ev, &row);
   struct stat path_stat {};
-  int path_errno = EINVAL;
   // One stat of the path, for both uses below (only with the kernel's image identity).
-  if (ev.image && ev.exe_path && UsablePath(*ev.exe_path)) {
-    path_errno = ::stat(ev.exe_path->c_str(), &path_stat) == 0 ? 0 : errno;
-  }
+  const int path_errno = StatExecPath(ev, &path_stat);
   const struct stat* found = path_errno == 0 ? &path_stat : nullptr;
   CheckHostPath(ev, found, path_errno, &row);
   if (!HashKnownImage(ev, found, &row)) HashImage(ResolveExecImage(ev, &row), &row);
-  Remember(ev.pid, ParentInfo{row.start_time_ms, row.exe_path, row.name, row.command_line});
+  Remember(ev.pid, ParentInfo{row.start_time_ms, row.exe_path, row.name, row.command_encoded});
   return row;
+}
+
+int EventWriter::StatExecPath(const RealtimeEvent& ev, struct stat* out) {
+  if (!ev.image || !ev.exe_path || !UsablePath(*ev.exe_path)) return EINVAL;
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  auto it = paths_seen_.find(*ev.exe_path);
+  if (it != paths_seen_.end() && now - it->second.seen_ms < kPathStatReuseMs &&
+      static_cast<uint64_t>(it->second.st.st_dev) == ev.image->dev &&
+      static_cast<uint64_t>(it->second.st.st_ino) == ev.image->ino) {
+    *out = it->second.st;
+    return 0;
+  }
+  if (::stat(ev.exe_path->c_str(), out) != 0) return errno;
+  if (static_cast<uint64_t>(out->st_dev) == ev.image->dev &&
+      static_cast<uint64_t>(out->st_ino) == ev.image->ino) {
+    if (paths_seen_.size() >= kMaxPathsSeen && it == paths_seen_.end()) paths_seen_.clear();
+    paths_seen_[*ev.exe_path] = PathSeen{*out, now};
+  }
+  return 0;
 }
 
 void EventWriter::FillExecContext(const RealtimeEvent& ev, models::ProcessEvent* row) {
@@ -171,7 +189,7 @@ void EventWriter::FillParent(const RealtimeEvent& ev, models::ProcessEvent* row)
   if (parent == nullptr) return;
   row->parent_exe_path = parent->exe_path;
   row->parent_name = parent->name;
-  row->parent_command_line = parent->argv;
+  row->parent_command_encoded = parent->argv;
   if (!row->parent_start_time_ms) row->parent_start_time_ms = parent->start_time_ms;
 }
 
@@ -189,7 +207,7 @@ const EventWriter::ParentInfo* EventWriter::FindParent(int64_t ppid, std::option
   if (!matches(info)) return nullptr;  // the pid is another process's by now
   info.exe_path = std::move(proc->exe_path);
   info.name = std::move(proc->comm);
-  info.argv = std::move(proc->argv);
+  if (proc->argv) info.argv = models::EncodeArgv(*proc->argv);
   Remember(ppid, std::move(info));
   return &parents_.at(ppid);
 }

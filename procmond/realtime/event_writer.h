@@ -113,6 +113,13 @@ class EventWriter {
   void CheckHostPath(const RealtimeEvent& ev, const struct stat* path_stat, int path_errno,
                      models::ProcessEvent* row) const;
   std::optional<std::string> UserName(int64_t uid);
+  // stat() of an exec's path, or the result of one taken less than
+  // kPathStatReuseMs ago that led to the very image this exec ran (same
+  // device and inode); errno (0 on success). Only such a match is reused:
+  // a path whose file differs from the image, or that failed, is looked up
+  // again every time. Most execs of a storm are of a few programs, and this
+  // one lookup was a tenth of procmond's CPU in it.
+  int StatExecPath(const RealtimeEvent& ev, struct stat* out);
 
   // Parents (docs/realtime.md): what a process's own exec event said, or
   // /proc/PID when it did not exec while procmond watched. Keyed by pid,
@@ -121,7 +128,7 @@ class EventWriter {
   struct ParentInfo {
     std::optional<int64_t> start_time_ms;  // empty: unknown, not checked
     std::optional<std::string> exe_path, name;
-    std::optional<std::vector<std::string>> argv;
+    std::shared_ptr<const models::EncodedArgv> argv;  // encoded once, written with each child
   };
   static constexpr size_t kMaxParents = 16384;
   void FillExecContext(const RealtimeEvent& ev, models::ProcessEvent* row);
@@ -140,6 +147,12 @@ class EventWriter {
     size_t operator()(const ImageKey& k) const;
   };
   static constexpr size_t kMaxImageHashes = 4096;
+  struct PathSeen {
+    struct stat st;
+    int64_t seen_ms;  // steady clock
+  };
+  static constexpr int64_t kPathStatReuseMs = 1000;
+  static constexpr size_t kMaxPathsSeen = 4096;
 
   WriteFn write_;
   RealtimeStats* stats_;
@@ -152,6 +165,7 @@ class EventWriter {
   std::unordered_map<int64_t, std::optional<std::string>> users_;
   std::unordered_map<int64_t, ParentInfo> parents_;
   std::unordered_map<ImageKey, std::string, ImageKeyHash> image_hashes_;
+  std::unordered_map<std::string, PathSeen> paths_seen_;
   std::string scratch_;                                     // /proc reads
   std::optional<std::pair<uint64_t, uint64_t>> host_root_;  // dev, inode of procmond's "/"
 

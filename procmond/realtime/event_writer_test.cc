@@ -16,6 +16,7 @@
 #include "procmond/platform/linux/boot_clock.h"
 #include "procmond/platform/linux/proc_parsers.h"
 #include "procmond/realtime/proc_reads.h"
+#include "sentinel/testing/temp_dir.h"
 
 namespace sentinel::procmond {
 namespace {
@@ -75,7 +76,9 @@ TEST(EventWriterTest, StoresExecAndExitCountsForksWithoutStoringThem) {
   ASSERT_TRUE(w.Stop(10'000).ok());
   ASSERT_EQ(c.rows.size(), 2u);
   EXPECT_EQ(c.rows[0].event_type, "exec");
-  EXPECT_EQ(c.rows[0].command_line, (std::vector<std::string>{"a", "b c"}));
+  ASSERT_NE(c.rows[0].command_encoded, nullptr);
+  EXPECT_EQ(c.rows[0].command_encoded->json, models::EncodeCommandLine({"a", "b c"}));
+  EXPECT_EQ(c.rows[0].command_encoded->text, "a b c");
   EXPECT_EQ(c.rows[0].user_name, "root");
   EXPECT_FALSE(c.rows[0].exe_hash.has_value()) << "neither the process nor the file exists";
   EXPECT_EQ(c.rows[1].event_type, "exit");
@@ -171,7 +174,7 @@ TEST(EventWriterTest, AFailedWriteIsRetriedAndNothingIsLost) {
   for (int i = 0; i < 100; ++i) w.Push(Exec(1000 + i, "/no", {std::to_string(i)}));
   ASSERT_TRUE(w.Stop(30'000).ok());
   ASSERT_EQ(c.rows.size(), 100u);
-  for (int i = 0; i < 100; ++i) EXPECT_EQ((*c.rows[i].command_line)[0], std::to_string(i)) << "order kept";
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(c.rows[i].command_encoded->text, std::to_string(i)) << "order kept";
   EXPECT_GE(c.calls.load(), 3);
   EXPECT_EQ(stats.Get().lost_write, 0);
 }
@@ -240,14 +243,16 @@ TEST(EventWriterTest, ParentFieldsComeFromTheParentsExecEventCheckedByStartTimeA
   models::ProcessEvent row = w.ToRow(child);
   EXPECT_EQ(row.parent_exe_path, "/bin/sh");
   EXPECT_EQ(row.parent_name, "sh");
-  EXPECT_EQ(row.parent_command_line, (std::vector<std::string>{"sh", "-c", "curl x | sh"}));
+  ASSERT_NE(row.parent_command_encoded, nullptr);
+  EXPECT_EQ(row.parent_command_encoded->json, models::EncodeCommandLine({"sh", "-c", "curl x | sh"}));
+  EXPECT_EQ(row.parent_command_encoded->text, "sh -c curl x | sh");
   EXPECT_EQ(row.parent_start_time_ms, prow.start_time_ms);
 
   // Same pid, another start time: not that parent.
   child.parent_start_boottime_ns = 3'000'000'000;
   row = w.ToRow(child);
   EXPECT_FALSE(row.parent_exe_path.has_value());
-  EXPECT_FALSE(row.parent_command_line.has_value());
+  EXPECT_EQ(row.parent_command_encoded, nullptr);
   EXPECT_EQ(row.parent_start_time_ms, ProcessBootClock().StartTimeMs(3'000'000'000));
 
   // An exit of an earlier process with that pid keeps the entry; the parent's own exit drops it.
@@ -281,8 +286,8 @@ TEST(EventWriterTest, AParentThatDidNotExecIsReadFromProcWhenItsStartTimeMatches
   const models::ProcessEvent row = w.ToRow(child);
   EXPECT_EQ(row.parent_exe_path, ReadLinkText("/proc/self/exe"));
   EXPECT_EQ(row.parent_name, fields->comm);
-  ASSERT_TRUE(row.parent_command_line.has_value());
-  EXPECT_FALSE(row.parent_command_line->empty());
+  ASSERT_NE(row.parent_command_encoded, nullptr);
+  EXPECT_NE(row.parent_command_encoded->json, "[]");
   EXPECT_EQ(row.parent_start_time_ms, ProcessBootClock().StartTimeMsFromTicks(fields->starttime_ticks));
 
   RealtimeEvent other = Exec(999998, "/bin/true", {"true"});
@@ -350,6 +355,54 @@ TEST(EventWriterTest, AnImageTheKernelIdentifiedIsHashedByPathWhenThePathStillLe
   const models::ProcessEvent row = w.ToRow(ev);
   EXPECT_EQ(row.exe_path, "/bin/sh");
   EXPECT_EQ(stats.Get().hashed_by_path, 3) << "the slow path: process gone, hashed by path";
+}
+
+// The identity the kernel reports for the file at `path` now.
+ExecImage ImageAt(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  ExecImage img;
+  img.dev = st.st_dev;
+  img.ino = st.st_ino;
+  img.size = st.st_size;
+  img.mtime_ns = IdentityNs(st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+  img.ctime_ns = IdentityNs(st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+  img.nlink = 1;
+  return img;
+}
+
+// exe_host_mismatch reuses a path's lookup for a second only while execs of
+// that path run the file it found: a file renamed over the path (a package
+// upgrade) is looked up again, and so is an image the path does not lead to.
+TEST(EventWriterTest, APathLookupIsReusedOnlyForTheImageItFound) {
+  Collected c;
+  RealtimeStats stats;
+  EventWriterOptions opts;
+  opts.proc_root = "/nonexistent-proc";
+  opts.hash_executables = false;
+  EventWriter w(Collect(&c), &stats, opts);
+  testing::TempDir dir;
+  const std::string path = dir.File("tool");
+  const std::string next = dir.File("tool.new");
+  testing::WriteFile(path, "#!/bin/true\nv1\n");
+  testing::WriteFile(next, "#!/bin/true\nversion 2\n");
+  struct stat root {};
+  ASSERT_EQ(::stat("/", &root), 0);
+  RealtimeEvent ev = Exec(710, path, {"tool"});
+  ev.root_dev_ino = std::make_pair(static_cast<uint64_t>(root.st_dev), static_cast<uint64_t>(root.st_ino));
+  // After the files' last change (else a change at the path would excuse a mismatch).
+  ev.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count() +
+               60'000;
+  ev.image = ImageAt(path);
+  EXPECT_EQ(w.ToRow(ev).exe_host_mismatch, false);
+  EXPECT_EQ(w.ToRow(ev).exe_host_mismatch, false);
+  ASSERT_EQ(::rename(next.c_str(), path.c_str()), 0);
+  ev.image = ImageAt(path);
+  EXPECT_EQ(w.ToRow(ev).exe_host_mismatch, false) << "the new file at the path is the image";
+  ev.image = ImageAt("/bin/sh");
+  EXPECT_EQ(w.ToRow(ev).exe_host_mismatch, true) << "an image the path does not lead to";
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "sentinel/base/escape.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
+#include "sentinel/detection/attack_coverage.h"
 #include "sentinel/detection/query_worker.h"
 #include "sentinel/detection/rule.h"
 #include "sentinel/detection/rule_runner.h"
@@ -522,6 +523,27 @@ int RunRulesExport(const CommandContext& ctx, const std::string& output_dir) {
 
 namespace {
 
+ordered_json CoverageJson(const detection::AttackCoverage& c) {
+  ordered_json tactics = ordered_json::array();
+  for (const auto& row : c.rows) {
+    ordered_json techniques = ordered_json::array();
+    for (const auto& e : row.techniques) {
+      techniques.push_back({{"id", e.technique},
+                            {"name", std::string(detection::AttackTechniqueName(e.technique))},
+                            {"rules", e.rules}});
+    }
+    tactics.push_back({{"tactic", std::string(row.tactic->tag)},
+                       {"name", std::string(row.tactic->name)},
+                       {"id", std::string(row.tactic->id)},
+                       {"techniques", std::move(techniques)}});
+  }
+  return {{"rules", c.rules},
+          {"techniques", c.techniques},
+          {"tactics", std::move(tactics)},
+          {"without_tactic", c.without_tactic},
+          {"without_technique", c.without_technique}};
+}
+
 // The Sigma files `rules convert` reads: the file, or every *.yml / *.yaml
 // under the directory (recursively, sorted, hidden names skipped).
 Result<std::vector<std::string>> ConvertSources(const std::string& path) {
@@ -565,6 +587,33 @@ Result<Rule> ConvertFile(storage::Database& schema, const std::string& file) {
 }
 
 }  // namespace
+
+int RunRulesCoverage(const CommandContext& ctx, bool builtin_only, bool markdown) {
+  auto format = ResolveFormat(ctx.global, Format::kTable, /*allow_jsonl=*/false);
+  if (!format.ok()) return Fail(ctx, format.status());
+  detection::RuleSet set = builtin_only ? detection::LoadRuleSet(true, {}) : LoadConfiguredRules(ctx, true);
+  const detection::AttackCoverage c = detection::BuildAttackCoverage(set.rules);
+  if (markdown) {
+    *ctx.out << detection::AttackCoverageMarkdown(c);
+  } else if (*format == Format::kJson) {
+    *ctx.out << CoverageJson(c).dump(2) << "\n";
+  } else {
+    std::vector<ordered_json> rows;
+    for (const auto& row : c.rows) {
+      for (const auto& e : row.techniques) {
+        rows.push_back({{"tactic", std::string(row.tactic->tag)},
+                        {"technique", e.technique},
+                        {"name", std::string(detection::AttackTechniqueName(e.technique))},
+                        {"rules", Join(e.rules, ",")}});
+      }
+    }
+    auto writer = MakeRowWriter(*format, *ctx.out, ctx.term);
+    Status s = WriteJsonRows(*writer, {"tactic", "technique", "name", "rules"}, rows);
+    if (!s.ok()) return FailRuntime(ctx, s);
+  }
+  ctx.out->flush();
+  return kExitOk;
+}
 
 int RunRulesConvert(const CommandContext& ctx, const std::string& path, const std::string& output_dir) {
   auto files = ConvertSources(path);

@@ -28,6 +28,10 @@ int RunRulesTest(const CommandContext& ctx, const std::string& id_or_file, const
 int RunRulesEnable(const CommandContext& ctx, const std::string& id, bool enabled);
 int RunRulesImport(const CommandContext& ctx, const std::string& path);
 int RunRulesExport(const CommandContext& ctx, const std::string& output_dir);
+// `rules coverage [--builtin] [--markdown]`: the ATT&CK tactics and
+// techniques the rule set covers (mitre ids under the tactics of each rule's
+// tags), as rows (--format), or as the Markdown table docs/rules.md holds.
+int RunRulesCoverage(const CommandContext& ctx, bool builtin_only, bool markdown);
 // `rules convert FILE|DIR [--output DIR]` (SPEC §13): translates Sigma rules
 // (a directory is searched recursively for *.yml / *.yaml) into native rules
 // checked in the sandbox; prints them as YAML documents separated by `---`,

@@ -505,6 +505,31 @@ TEST_F(DetectionTest, ImportValidatesEverythingFirstAndExportRoundTrips) {
   EXPECT_EQ(valid.exit_code, 0) << valid.err;
 }
 
+// `rules coverage` covers the configured set: built-ins and a user rule,
+// whose technique lands under its tactic.
+TEST_F(DetectionTest, RulesCoverageListsTheTacticsOfTheConfiguredRules) {
+  testing::WriteFile(rules_dir_ + "/local-miner.yaml",
+                     "id: local-miner\nname: M\nseverity: low\ntags: [impact]\nmitre: [T1496]\n"
+                     "query: SELECT pid FROM processes WHERE 0\n");
+  RunResult as_json = Cli({"rules", "coverage", "--json"});
+  ASSERT_EQ(as_json.exit_code, 0) << as_json.err;
+  auto j = json::parse(as_json.out);
+  bool found = false;
+  for (const auto& tactic : j["tactics"]) {
+    if (tactic["tactic"] != "impact") continue;
+    for (const auto& t : tactic["techniques"]) {
+      if (t["id"] != "T1496") continue;
+      EXPECT_EQ(t["name"], "Resource Hijacking");
+      for (const auto& r : t["rules"]) found = found || r == "local-miner";
+    }
+  }
+  EXPECT_TRUE(found) << as_json.out;
+  RunResult md = Cli({"rules", "coverage", "--builtin", "--markdown"});
+  ASSERT_EQ(md.exit_code, 0) << md.err;
+  EXPECT_TRUE(Contains(md.out, "| Execution (TA0002) | T1059.004 Unix Shell |")) << md.out;
+  EXPECT_FALSE(Contains(md.out, "local-miner"));
+}
+
 TEST_F(DetectionTest, BadArgumentsAreUsageErrors) {
   ASSERT_EQ(Scan().exit_code, 0);
   struct Case {

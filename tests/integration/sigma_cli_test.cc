@@ -153,5 +153,19 @@ TEST_F(SigmaCliTest, AgentLoadsSigmaFromItsRulesDirAndTheAlertNamesTheAuthor) {
   EXPECT_EQ(a["title"], "Sigma probe running");
 }
 
+TEST_F(SigmaCliTest, QueryHasTheRe2RegexpAndNoOther) {
+  ASSERT_EQ(sb_.Procmond({"--once"}, Env()).exit_code, 0);
+  RunResult ok =
+      Cli({"--json", "query", "SELECT regexp('a+t$', 'caat') AS m, 'wget -O x' REGEXP '\\s-O\\s' AS op"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  json rows = json::parse(ok.out);
+  ASSERT_EQ(rows.size(), 1u) << ok.out;
+  EXPECT_EQ(rows[0]["m"], 1);
+  EXPECT_EQ(rows[0]["op"], 1);
+  RunResult bad = Cli({"query", "SELECT regexp('(a)\\1', name) FROM processes"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_TRUE(Contains(bad.err, "invalid pattern")) << bad.err;
+}
+
 }  // namespace
 }  // namespace sentinel::itest

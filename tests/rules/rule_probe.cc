@@ -14,10 +14,14 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
+#include <vector>
 
 extern char** environ;
 
@@ -54,6 +58,25 @@ void ReexecFromMemfd(char** argv, const char* name) {
   std::_Exit(3);
 }
 
+// Busy loops on every thread until the process is killed.
+[[noreturn]] void Spin(const char* threads) {
+  const long n = std::strtol(threads, nullptr, 10);
+  // Best effort: fails harmlessly without CAP_SYS_NICE.
+  ::setpriority(PRIO_PROCESS, 0, -20);
+  if (const int fd = ::open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC); fd >= 0) {
+    (void)!::write(fd, "-20", 3);
+    ::close(fd);
+  }
+  std::atomic<unsigned long> sink{0};
+  std::vector<std::thread> workers;
+  for (long i = 1; i < n && i < 16; ++i) {
+    workers.emplace_back([&sink] {
+      while (true) sink.fetch_add(1, std::memory_order_relaxed);
+    });
+  }
+  while (true) sink.fetch_add(1, std::memory_order_relaxed);
+}
+
 }  // namespace
 
 int main(int /*argc*/, char** argv) {
@@ -61,5 +84,6 @@ int main(int /*argc*/, char** argv) {
   if (const char* comm = std::getenv("RULE_PROBE_COMM")) {
     ::prctl(PR_SET_NAME, comm, 0, 0, 0);
   }
+  if (const char* spin = std::getenv("RULE_PROBE_SPIN")) Spin(spin);
   while (true) ::pause();
 }

@@ -117,20 +117,43 @@ TEST_F(RuleLiveTest, ProcScriptFromWritableDir_Positive) {
 }
 
 TEST_F(RuleLiveTest, ProcScriptFromWritableDir_Negative) {
-  // The same script from a plain directory, and a command string that only
-  // names a /tmp path.
+  // The same script from a plain directory, a command string that only
+  // names a /tmp path, and scripts that live in the hidden directories of a
+  // version manager (pyenv runs its bash hooks for every `python3`) and of a
+  // repository's hooks.
   ScratchDir plain(PlainDirectory());
   ASSERT_TRUE(plain.ok());
   const std::string script = plain.File("ok.sh");
-  testing::WriteFile(script, "#!/bin/sh\nsleep 1000\nexit 0\n");
-  ASSERT_EQ(::chmod(script.c_str(), 0755), 0);
+  const std::string pyenv = plain.File(".pyenv/libexec/pyenv-hooks");
+  const std::string hook = plain.File("repo/.git/hooks/pre-commit");
+  for (const std::string& f : {script, pyenv, hook}) {
+    std::filesystem::create_directories(std::filesystem::path(f).parent_path());
+    testing::WriteFile(f, "#!/bin/sh\nsleep 1000\nexit 0\n");
+    ASSERT_EQ(::chmod(f.c_str(), 0755), 0);
+  }
   auto direct = TestProcess::Start(script, {script});
   auto command =
       TestProcess::Start("/bin/sh", {"sh", "-c", "sleep 1000; cat " + work().File("x.sh") + "; exit 0"});
-  ASSERT_TRUE(direct && command);
-  ChildNamed(direct->pid(), "sleep");
-  ChildNamed(command->pid(), "sleep");
-  ExpectNoRows(ScanAndRun("proc-script-from-writable-dir"), {direct->pid(), command->pid()});
+  auto tool = TestProcess::Start("/bin/bash", {"bash", pyenv, "which"});
+  auto git_hook = TestProcess::Start(hook, {hook});
+  ASSERT_TRUE(direct && command && tool && git_hook);
+  for (auto* p : {&direct, &command, &tool, &git_hook}) ChildNamed((*p)->pid(), "sleep");
+  ExpectNoRows(ScanAndRun("proc-script-from-writable-dir"),
+               {direct->pid(), command->pid(), tool->pid(), git_hook->pid()});
+}
+
+// A hidden directory that no known tool owns is still a hiding place.
+TEST_F(RuleLiveTest, ProcScriptFromWritableDirHiddenDirectory) {
+  ScratchDir plain(PlainDirectory());
+  ASSERT_TRUE(plain.ok());
+  const std::string script = plain.File(".cache/.u/run.sh");
+  std::filesystem::create_directories(std::filesystem::path(script).parent_path());
+  testing::WriteFile(script, "#!/bin/sh\nsleep 1000\nexit 0\n");
+  ASSERT_EQ(::chmod(script.c_str(), 0755), 0);
+  auto p = TestProcess::Start("/bin/bash", {"bash", script});
+  ASSERT_NE(p, nullptr);
+  ChildNamed(p->pid(), "sleep");
+  EXPECT_EQ(ExpectOneRow(ScanAndRun("proc-script-from-writable-dir"), p->pid()).value("script", ""), script);
 }
 
 }  // namespace

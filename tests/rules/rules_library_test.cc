@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "sentinel/detection/attack_coverage.h"
 #include "sentinel/detection/rule.h"
 #include "sentinel/storage/sqlite.h"
 #include "tests/rules/rules_fixture.h"
@@ -101,6 +102,36 @@ TEST(RuleLibrary, EveryRuleHasADocsSection) {
           << "docs/rules.md does not mention " << t << " (" << r.id << ")";
     }
   }
+}
+
+// docs/rules.md's ATT&CK coverage matrix is generated from the rules
+// (`sentinelcli rules coverage --builtin --markdown`): every built-in names
+// at least one tactic and techniques this build knows, and the matrix in the
+// docs is the current one.
+TEST(RuleLibrary, AttackCoverageMatrixInTheDocsIsGeneratedFromTheRules) {
+  const auto rules = LoadAll();
+  for (const auto& r : rules) {
+    bool tactic = false;
+    for (const auto& t : r.tags) tactic = tactic || detection::FindAttackTactic(t) != nullptr;
+    EXPECT_TRUE(tactic) << r.id << ": no ATT&CK tactic in tags";
+    EXPECT_FALSE(r.mitre.empty()) << r.id << ": no ATT&CK technique in mitre";
+    for (const auto& m : r.mitre) {
+      EXPECT_TRUE(detection::IsAttackTechniqueId(m)) << r.id << ": " << m;
+      EXPECT_NE(detection::AttackTechniqueName(m), "")
+          << r.id << ": " << m << " is not in attack_coverage.cc";
+    }
+  }
+  const std::string docs = ReadText(DocsRulesFile());
+  const std::string begin =
+      "<!-- attack-coverage:begin (sentinelcli rules coverage --builtin --markdown) -->\n";
+  const std::string end = "<!-- attack-coverage:end -->";
+  const size_t b = docs.find(begin);
+  const size_t e = docs.find(end);
+  ASSERT_NE(b, std::string::npos) << "docs/rules.md has no coverage block";
+  ASSERT_NE(e, std::string::npos);
+  const std::string in_docs = docs.substr(b + begin.size(), e - b - begin.size());
+  EXPECT_EQ(in_docs, detection::AttackCoverageMarkdown(detection::BuildAttackCoverage(rules)))
+      << "regenerate: sentinelcli rules coverage --builtin --markdown";
 }
 
 TEST(RuleLibrary, EveryRuleHasLiveTests) {

@@ -90,7 +90,7 @@ Result<std::shared_ptr<const RE2>> CompileRegexp(std::string_view pattern) {
   }
   RE2::Options opts;
   opts.set_log_errors(false);
-  opts.set_max_mem(int64_t{8} << 20);
+  opts.set_max_mem(kRegexpMaxMemBytes);
   auto re = std::make_shared<const RE2>(re2::StringPiece(pattern.data(), pattern.size()), opts);
   if (!re->ok()) return InvalidArgumentError("regexp(): invalid pattern " + shown + ": " + re->error());
   if (re->ProgramSize() > kMaxRegexpProgramSize) {

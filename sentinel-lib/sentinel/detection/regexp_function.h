@@ -14,6 +14,7 @@
 // constant pattern is looked up once per statement, not once per row).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,7 +29,11 @@ namespace sentinel::detection {
 
 inline constexpr std::size_t kMaxRegexpPatternBytes = 4096;
 inline constexpr int kMaxRegexpProgramSize = 20'000;
-inline constexpr std::size_t kRegexpCacheEntries = 512;
+inline constexpr std::size_t kRegexpCacheEntries = 128;
+// RE2's memory budget per pattern (program and DFA cache; past it the DFA
+// falls back to the NFA, still linear): the cache holds at most
+// kRegexpCacheEntries of them.
+inline constexpr int64_t kRegexpMaxMemBytes = int64_t{1} << 20;
 
 // Compiles `pattern` as regexp() does (same options and limits).
 // InvalidArgument names the pattern and RE2's reason.

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <functional>
 #include <span>
 
 #include "sentinel/base/strings.h"
@@ -114,19 +113,19 @@ Status FillScanIds(storage::Database& db, RunParams* params) {
 
 namespace {
 
-// A read-only store connection also runs with query_only, which covers the
-// temp schema too: `fn` runs with it lifted. The main database stays
-// unwritable (SQLITE_OPEN_READONLY).
-Status WithTempWrites(storage::Database& db, const std::function<Status()>& fn) {
+// A read-only store connection runs with query_only, which covers the temp
+// schema too. A rule connection lifts it once, for good: the snapshot and
+// every batch are written into TEMP tables, and toggling the pragma around
+// each write would expire every compiled statement of the connection
+// (SQLite's flag pragmas do), so each cached rule would be compiled again
+// for each batch (a third of the agent's CPU in an exec storm). The main
+// database stays unwritable (SQLITE_OPEN_READONLY), and every rule or query
+// is compiled under the sandbox's authorizer and must be read-only
+// (sql_guard.cc): nothing a rule runs can write the TEMP tables either.
+Status AllowTempWrites(storage::Database& db) {
   ASSIGN_OR_RETURN(auto query_only, db.QueryInt("PRAGMA query_only"));
-  const bool restore = query_only.value_or(0) != 0;
-  if (restore) RETURN_IF_ERROR(db.Exec("PRAGMA query_only=0"));
-  Status s = fn();
-  if (restore) {
-    Status r = db.Exec("PRAGMA query_only=1");
-    if (s.ok()) s = r;
-  }
-  return s;
+  if (query_only.value_or(0) == 0) return Status::Ok();
+  return db.Exec("PRAGMA query_only=0");
 }
 
 // The scan's processes as exec rows (the columns of process_events by name).
@@ -197,22 +196,21 @@ std::string_view ExecEventsFromSnapshotSql() {
 }
 
 Status PrepareRuleSnapshot(storage::Database& db, std::optional<int64_t> scan_id) {
-  return WithTempWrites(db, [&] { return BuildSnapshot(db, scan_id); });
+  RETURN_IF_ERROR(AllowTempWrites(db));
+  return BuildSnapshot(db, scan_id);
 }
 
 Result<int64_t> LoadExecBatch(storage::Database& db, int64_t after_id, int64_t up_to_id) {
-  int64_t rows = 0;
-  auto load = [&]() -> Status {
-    RETURN_IF_ERROR(db.Exec("DELETE FROM temp.exec_events"));
-    ASSIGN_OR_RETURN(auto st, db.Prepare("INSERT INTO temp.exec_events SELECT * FROM main.process_events "
-                                         "WHERE id > ?1 AND id <= ?2 AND event_type = 'exec'"));
-    RETURN_IF_ERROR(st.BindInt(1, after_id));
-    RETURN_IF_ERROR(st.BindInt(2, up_to_id));
-    RETURN_IF_ERROR(st.Run());
-    rows = db.Changes();
-    return db.Exec(kCompleteExecEvents);
-  };
-  RETURN_IF_ERROR(WithTempWrites(db, load));
+  RETURN_IF_ERROR(AllowTempWrites(db));
+  RETURN_IF_ERROR(db.Exec("DELETE FROM temp.exec_events"));
+  ASSIGN_OR_RETURN(storage::Statement st,
+                   db.PrepareCached("INSERT INTO temp.exec_events SELECT * FROM main.process_events "
+                                    "WHERE id > ?1 AND id <= ?2 AND event_type = 'exec'"));
+  RETURN_IF_ERROR(st.BindInt(1, after_id));
+  RETURN_IF_ERROR(st.BindInt(2, up_to_id));
+  RETURN_IF_ERROR(st.Run());
+  const int64_t rows = db.Changes();
+  RETURN_IF_ERROR(db.Exec(kCompleteExecEvents));
   return rows;
 }
 

@@ -1,6 +1,9 @@
 #include "sentinel/detection/rule_runner.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <tuple>
 
 #include "sentinel/storage/store.h"
 #include "sentinel/testing/temp_dir.h"
@@ -239,6 +242,35 @@ TEST_F(ExecEventsTest, BlindSpotColumnsOnTheScanAndTheEventPaths) {
   EXPECT_EQ(res->rows[0].dump(),
             R"j({"id":2,"args_truncated":1,"args_length":9000,"exe_host_mismatch":0,"exe_memfd_seals":0,)j"
             R"j("env":"{\"LD_PRELOAD\":\"/x.so\"}"})j");
+}
+
+// A rule's compiled statement outlives the batches it reads: loading one
+// must not expire it (a flag pragma such as query_only toggled around the
+// TEMP writes did, and every cached rule was compiled again per batch).
+TEST_F(ExecEventsTest, LoadingABatchKeepsCompiledRulesValid) {
+  Rule r = MakeRule("SELECT pid FROM exec_events WHERE command_text LIKE 'cmd%'");
+  r.on = RuleTrigger::kExec;
+  auto q = PrepareRule(*db_, r, params_, GuardLimits{});
+  ASSERT_TRUE(q.ok()) << q.status().message();
+  sqlite3_stmt* st = (*q)->statement().raw();
+  for (auto [from, to, expect] : {std::tuple{1, 6, 3}, std::tuple{0, 8, 6}, std::tuple{6, 8, 2}}) {
+    ASSERT_EQ(*LoadExecBatch(*db_, from, to), expect);
+    (*q)->Rearm(GuardLimits{});
+    int rows = 0;
+    while (true) {
+      auto more = (*q)->Step();
+      ASSERT_TRUE(more.ok()) << more.status().message();
+      if (!*more) break;
+      ++rows;
+    }
+    EXPECT_EQ(rows, expect) << "batch (" << from << ", " << to << "]";
+  }
+  EXPECT_EQ(sqlite3_stmt_status(st, SQLITE_STMTSTATUS_REPREPARE, 0), 0);
+  // The TEMP tables are writable now, by the loader only: a rule that writes
+  // them is still refused by the sandbox.
+  Rule w = MakeRule("DELETE FROM exec_events RETURNING pid");
+  EXPECT_FALSE(PrepareRule(*db_, w, params_, GuardLimits{}).ok());
+  EXPECT_EQ(*LoadExecBatch(*db_, 0, 8), 6);
 }
 
 // The event path: exactly the exec events of the id range, every stored column.

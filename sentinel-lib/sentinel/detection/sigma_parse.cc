@@ -22,6 +22,12 @@ constexpr std::size_t kMaxWindashPositions = 4;  // 5^4 = 625 variants of one va
 // 1,100): a condition naming a big identifier many times must not build a
 // tree, and an SQL text, without bound.
 constexpr std::size_t kMaxDetectionTerms = 20'000;
+// Bytes of values a detection may expand to (the SQL is about twice that;
+// the native format takes a query of at most 256 KiB).
+constexpr std::size_t kMaxDetectionBytes = 96 * 1024;
+// Compiled `re` instructions a rule may hold (each pattern at most
+// kMaxRegexpProgramSize): the evaluator keeps them all.
+constexpr std::size_t kMaxDetectionRegexProgram = 100'000;
 
 // Refuses the file: "<origin>: <construct>: <reason>".
 Status Refuse(std::string_view origin, std::string_view construct, std::string_view reason) {
@@ -321,9 +327,53 @@ Result<SigmaExpr> ExistsExpr(const FieldSpec& spec, const YAML::Node& value, std
   return Leaf(std::move(p));
 }
 
+// The terms the search identifiers of one detection may still create
+// (YAML aliases can repeat a big map many times over).
+struct Size {
+  std::size_t terms = 0;
+  std::size_t bytes = 0;
+  std::size_t program = 0;  // RE2 instructions
+};
+
+Size SizeOf(const SigmaExpr& e) {
+  if (e.op == SigmaExpr::Op::kPredicate) {
+    Size s{1, e.predicate.regex.size(),
+           e.predicate.compiled ? static_cast<std::size_t>(e.predicate.compiled->ProgramSize()) : 0};
+    for (const auto& t : e.predicate.tokens) s.bytes += t.text.size() + 1;
+    return s;
+  }
+  Size s;
+  for (const auto& c : e.children) {
+    const Size cs = SizeOf(c);
+    s.terms += cs.terms;
+    s.bytes += cs.bytes;
+    s.program += cs.program;
+  }
+  return s;
+}
+
+std::string TooLarge() {
+  return "the detection expands to more than " + std::to_string(kMaxDetectionTerms) + " terms, " +
+         std::to_string(kMaxDetectionBytes / 1024) + " KiB of values or " +
+         std::to_string(kMaxDetectionRegexProgram) + " regular expression instructions";
+}
+
+struct Budget {
+  Size left{kMaxDetectionTerms, kMaxDetectionBytes, kMaxDetectionRegexProgram};
+
+  Status Spend(Size n, std::string_view origin, const std::string& construct) {
+    if (n.terms > left.terms || n.bytes > left.bytes || n.program > left.program)
+      return Refuse(origin, construct, TooLarge());
+    left.terms -= n.terms;
+    left.bytes -= n.bytes;
+    left.program -= n.program;
+    return Status::Ok();
+  }
+};
+
 // One `key: value(s)` entry of a selection map.
 Result<SigmaExpr> FieldEntryExpr(const std::string& key, const YAML::Node& value, std::string_view origin,
-                                 const std::string& construct) {
+                                 const std::string& construct, Budget* budget) {
   ASSIGN_OR_RETURN(FieldSpec spec, ParseFieldKey(key, origin, construct));
   if (spec.exists) return ExistsExpr(spec, value, origin, construct);
   if (value.IsNull()) {
@@ -347,22 +397,27 @@ Result<SigmaExpr> FieldEntryExpr(const std::string& key, const YAML::Node& value
     return Refuse(origin, construct, "expected a value or a list of values, got " + Describe(value));
   }
   if (values.empty()) return Refuse(origin, construct, "empty list of values");
+  if (values.size() > budget->left.terms) return budget->Spend({values.size(), 0, 0}, origin, construct);
   std::vector<SigmaExpr> terms;
   for (const auto& v : values) {
+    if (!IsValidUtf8(v) || v.find('\0') != std::string::npos)
+      return Refuse(origin, construct, "a value is not valid UTF-8 text (or holds a NUL)");
     auto e = ValueExpr(spec, v);
     if (!e.ok()) return Refuse(origin, construct, e.status().message());
+    RETURN_IF_ERROR(budget->Spend(SizeOf(*e), origin, construct));
     terms.push_back(std::move(*e));
   }
   return MakeOp(spec.all ? SigmaExpr::Op::kAnd : SigmaExpr::Op::kOr, std::move(terms));
 }
 
 // A selection map: every entry holds (AND).
-Result<SigmaExpr> MapExpr(const YAML::Node& map, std::string_view origin, const std::string& construct) {
+Result<SigmaExpr> MapExpr(const YAML::Node& map, std::string_view origin, const std::string& construct,
+                          Budget* budget) {
   std::vector<SigmaExpr> terms;
   for (const auto& kv : map) {
     if (!kv.first.IsScalar()) return Refuse(origin, construct, "field names must be strings");
     const std::string key = kv.first.Scalar();
-    ASSIGN_OR_RETURN(auto e, FieldEntryExpr(key, kv.second, origin, construct + "." + key));
+    ASSIGN_OR_RETURN(auto e, FieldEntryExpr(key, kv.second, origin, construct + "." + key, budget));
     terms.push_back(std::move(e));
   }
   if (terms.empty()) return Refuse(origin, construct, "empty selection");
@@ -374,15 +429,16 @@ constexpr std::string_view kKeywordReason =
     "name the field (e.g. CommandLine|contains)";
 
 // A search identifier: a map (AND) or a list of maps (OR).
-Result<SigmaExpr> IdentifierExpr(const YAML::Node& node, std::string_view origin, const std::string& name) {
+Result<SigmaExpr> IdentifierExpr(const YAML::Node& node, std::string_view origin, const std::string& name,
+                                 Budget* budget) {
   const std::string construct = "detection." + name;
-  if (node.IsMap()) return MapExpr(node, origin, construct);
+  if (node.IsMap()) return MapExpr(node, origin, construct, budget);
   if (!node.IsSequence() || node.size() == 0)
     return Refuse(origin, construct, "expected a mapping of fields or a list of them, got " + Describe(node));
   std::vector<SigmaExpr> alternatives;
   for (std::size_t i = 0; i < node.size(); ++i) {
     if (!node[i].IsMap()) return Refuse(origin, construct, std::string(kKeywordReason));
-    ASSIGN_OR_RETURN(auto e, MapExpr(node[i], origin, construct + "[" + std::to_string(i) + "]"));
+    ASSIGN_OR_RETURN(auto e, MapExpr(node[i], origin, construct + "[" + std::to_string(i) + "]", budget));
     alternatives.push_back(std::move(e));
   }
   return MakeOp(SigmaExpr::Op::kOr, std::move(alternatives));
@@ -393,15 +449,8 @@ Result<SigmaExpr> IdentifierExpr(const YAML::Node& node, std::string_view origin
 struct Identifiers {
   std::vector<std::string> order;
   std::map<std::string, SigmaExpr> exprs;
-  std::map<std::string, std::size_t> terms;  // predicates of each
+  std::map<std::string, Size> sizes;
 };
-
-std::size_t CountTerms(const SigmaExpr& e) {
-  if (e.op == SigmaExpr::Op::kPredicate) return 1;
-  std::size_t n = 0;
-  for (const auto& c : e.children) n += CountTerms(c);
-  return n;
-}
 
 bool GlobMatch(std::string_view pattern, std::string_view name) {
   // `*` only (the condition's identifier patterns).
@@ -548,14 +597,18 @@ class ConditionParser {
 
   // Counts the terms a reference to identifier `name` copies into the tree.
   Status Spend(const std::string& name) {
-    terms_ += ids_.terms.at(name);
-    if (terms_ > kMaxDetectionTerms)
-      return Fail("expands to more than " + std::to_string(kMaxDetectionTerms) + " terms");
+    const Size n = ids_.sizes.at(name);
+    used_.terms += n.terms;
+    used_.bytes += n.bytes;
+    used_.program += n.program;
+    if (used_.terms > kMaxDetectionTerms || used_.bytes > kMaxDetectionBytes ||
+        used_.program > kMaxDetectionRegexProgram)
+      return Fail(TooLarge());
     return Status::Ok();
   }
 
   const Identifiers& ids_;
-  std::size_t terms_ = 0;
+  Size used_;
   std::string_view origin_;
   std::string text_;
   std::vector<std::string> tokens_;
@@ -584,16 +637,14 @@ Result<SigmaExpr> ParseDetection(const YAML::Node& detection, std::string_view o
   if (!detection.IsMap())
     return Refuse(origin, "detection", "expected a mapping, got " + Describe(detection));
   Identifiers ids;
+  Budget budget;
   for (const auto& kv : detection) {
     const std::string name = kv.first.IsScalar() ? kv.first.Scalar() : "?";
     if (name == "condition") continue;
     if (name == "timeframe")
       return Refuse(origin, "detection.timeframe", "time windows over several events are not supported");
-    ASSIGN_OR_RETURN(auto e, IdentifierExpr(kv.second, origin, name));
-    ids.terms[name] = CountTerms(e);
-    if (ids.terms[name] > kMaxDetectionTerms)
-      return Refuse(origin, "detection." + name,
-                    "more than " + std::to_string(kMaxDetectionTerms) + " terms (values and their variants)");
+    ASSIGN_OR_RETURN(auto e, IdentifierExpr(kv.second, origin, name, &budget));
+    ids.sizes[name] = SizeOf(e);
     ids.order.push_back(name);
     ids.exprs.emplace(name, std::move(e));
   }
@@ -643,7 +694,10 @@ Result<std::vector<std::string>> ListField(const YAML::Node& doc, const char* ke
   const YAML::Node n = doc[key];
   std::vector<std::string> out;
   if (!n.IsDefined() || n.IsNull()) return out;
-  if (n.IsScalar() && !n.Scalar().empty()) out.push_back(n.Scalar());
+  if (n.IsScalar() && !n.Scalar().empty()) {
+    if (!IsValidUtf8(n.Scalar())) return Refuse(origin, key, "is not valid UTF-8");
+    out.push_back(n.Scalar());
+  }
   if (n.IsMap()) return Refuse(origin, key, "expected a list of strings, got a mapping");
   for (std::size_t i = 0; n.IsSequence() && i < n.size(); ++i) {
     if (!n[i].IsScalar() || !IsValidUtf8(n[i].Scalar()))

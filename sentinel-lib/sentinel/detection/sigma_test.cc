@@ -400,9 +400,21 @@ TEST_F(SigmaTest, ADetectionThatExpandsWithoutBoundIsRefused) {
   for (int i = 0; i < 200; ++i) det += "            - v" + std::to_string(i) + "\n";
   std::string cond = "big";
   for (int i = 0; i < 100; ++i) cond += " and big";
-  EXPECT_NE(Refusal(Doc(det + "    condition: " + cond + "\n")).find("expands to more than 20000 terms"),
+  EXPECT_NE(Refusal(Doc(det + "    condition: " + cond + "\n"))
+                .find("expands to more than 20000 terms, 96 KiB of values or 100000 regular"),
             std::string::npos);
   EXPECT_TRUE(ConvertSigmaRule(Doc(det + "    condition: big and big\n"), "ok.yml").ok());
+  // 40 patterns of several thousand instructions each (`.` is a UTF-8 decoder).
+  std::string re = "    re:\n        CommandLine|re:\n";
+  for (int i = 0; i < 40; ++i) re += "            - '" + std::to_string(i) + ".{1000}'\n";
+  EXPECT_NE(Refusal(Doc(re + "    condition: re\n")).find("100000 regular expression instructions"),
+            std::string::npos);
+  // 30 values of 4 KiB: 120 KiB.
+  std::string wide = "    wide:\n        CommandLine|contains:\n";
+  for (int i = 0; i < 30; ++i) wide += "            - '" + std::to_string(i) + std::string(4096, 'x') + "'\n";
+  EXPECT_NE(Refusal(Doc(wide + "    condition: wide\n"))
+                .find("detection.wide.CommandLine|contains: the detection expands"),
+            std::string::npos);
 }
 
 TEST(SigmaDocumentTest, TellsSigmaFromNativeRules) {

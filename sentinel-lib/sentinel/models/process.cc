@@ -56,4 +56,8 @@ std::string EncodeEnvironment(const std::vector<std::pair<std::string, std::stri
   return obj.dump();
 }
 
+std::shared_ptr<const EncodedArgv> EncodeArgv(const std::vector<std::string>& argv) {
+  return std::make_shared<const EncodedArgv>(EncodedArgv{EncodeCommandLine(argv), JoinCommandLine(argv)});
+}
+
 }  // namespace sentinel::models

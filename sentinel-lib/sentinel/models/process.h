@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -86,7 +87,21 @@ struct ProcessEvent {
   std::optional<std::string> parent_name;
   std::optional<std::vector<std::string>> parent_command_line;
   std::optional<int64_t> parent_start_time_ms;
+  // The stored forms of the arguments, when the writer has them already
+  // encoded: then they are written instead of command_line /
+  // parent_command_line (procmond writes a parent's arguments with each of
+  // its children's exec events, and encodes them once).
+  std::shared_ptr<const struct EncodedArgv> command_encoded;
+  std::shared_ptr<const struct EncodedArgv> parent_command_encoded;
 };
+
+// An argument vector in the two forms the store writes: command_line's JSON
+// array and command_text's joined text.
+struct EncodedArgv {
+  std::string json;  // EncodeCommandLine
+  std::string text;  // JoinCommandLine
+};
+std::shared_ptr<const EncodedArgv> EncodeArgv(const std::vector<std::string>& argv);
 
 // argv as the JSON array text stored in command_line.
 std::string EncodeCommandLine(const std::vector<std::string>& argv);

@@ -341,7 +341,12 @@ Status BindOptionalBool(Statement& st, int i, std::optional<bool> v) {
 }
 
 Status BindArgv(Statement& st, int json_col, int text_col,
-                const std::optional<std::vector<std::string>>& argv) {
+                const std::optional<std::vector<std::string>>& argv,
+                const std::shared_ptr<const models::EncodedArgv>& encoded) {
+  if (encoded) {
+    RETURN_IF_ERROR(st.BindText(json_col, encoded->json));
+    return st.BindText(text_col, encoded->text);
+  }
   if (!argv) {
     RETURN_IF_ERROR(st.BindNull(json_col));
     return st.BindNull(text_col);
@@ -358,7 +363,7 @@ Status BindEventBase(Statement& ins, int b, const models::ProcessEvent& e) {
   RETURN_IF_ERROR(ins.BindOptionalInt(b + 4, e.ppid));
   RETURN_IF_ERROR(ins.BindOptionalText(b + 5, e.name));
   RETURN_IF_ERROR(ins.BindOptionalText(b + 6, e.exe_path));
-  RETURN_IF_ERROR(BindArgv(ins, b + 7, b + 22, e.command_line));
+  RETURN_IF_ERROR(BindArgv(ins, b + 7, b + 22, e.command_line, e.command_encoded));
   RETURN_IF_ERROR(ins.BindOptionalInt(b + 8, e.user_id));
   RETURN_IF_ERROR(ins.BindOptionalText(b + 9, e.user_name));
   RETURN_IF_ERROR(ins.BindOptionalInt(b + 10, e.exit_code));
@@ -383,7 +388,7 @@ Status BindEventContext(Statement& ins, int b, const models::ProcessEvent& e) {
   RETURN_IF_ERROR(BindOptionalBool(ins, b + 21, e.args_truncated));
   RETURN_IF_ERROR(ins.BindOptionalText(b + 23, e.parent_exe_path));
   RETURN_IF_ERROR(ins.BindOptionalText(b + 24, e.parent_name));
-  RETURN_IF_ERROR(BindArgv(ins, b + 25, b + 26, e.parent_command_line));
+  RETURN_IF_ERROR(BindArgv(ins, b + 25, b + 26, e.parent_command_line, e.parent_command_encoded));
   RETURN_IF_ERROR(ins.BindOptionalInt(b + 27, e.parent_start_time_ms));
   RETURN_IF_ERROR(ins.BindOptionalInt(b + 28, e.args_length));
   RETURN_IF_ERROR(BindOptionalBool(ins, b + 29, e.exe_host_mismatch));

@@ -510,12 +510,26 @@ TEST(StoreTest, ExecEventsKeepTheirContextAndParent) {
       "SELECT json_array(start_time, cwd, login_uid, tty, effective_uid, effective_gid, cred_change, "
       "json(env), env_truncated, args_truncated, command_text, parent_exe_path, parent_name, "
       "json(parent_command_line), parent_command_text, parent_start_time) FROM process_events "
-      "WHERE event_type = 'exec'");
+      "WHERE event_type = 'exec' AND pid = 4242");
   ASSERT_TRUE(row.ok() && *row) << row.status().message();
   EXPECT_EQ(nlohmann::json::parse(**row),
             nlohmann::json::parse(R"([1700000000120, "/tmp/work dir", 1000, "pts/3", 0, 0, 1,
               {"LD_PRELOAD": "/tmp/x.so", "HISTFILE": "/dev/null"}, 0, 1, "curl -s http://x/\"q\"",
               "/usr/bin/bash", "bash", ["bash", "-i"], "bash -i", 1699999999000])"));
+  // Arguments the writer encoded already (procmond's parents) are stored as given.
+  models::ProcessEvent pre = e;
+  pre.pid = 4243;
+  pre.command_line.reset();
+  pre.parent_command_line.reset();
+  pre.command_encoded = models::EncodeArgv({"curl", "-s", "http://x/\"q\""});
+  pre.parent_command_encoded = models::EncodeArgv({"bash", "-i"});
+  ASSERT_TRUE((*store)->WriteEvents({pre}).ok());
+  auto pre_row = db.QueryText(
+      "SELECT json_array(json(command_line), command_text, json(parent_command_line), parent_command_text) "
+      "FROM process_events WHERE pid = 4243");
+  ASSERT_TRUE(pre_row.ok() && *pre_row) << pre_row.status().message();
+  EXPECT_EQ(nlohmann::json::parse(**pre_row), nlohmann::json::parse(R"([["curl", "-s", "http://x/\"q\""],
+              "curl -s http://x/\"q\"", ["bash", "-i"], "bash -i"])"));
   // An exit event has none of the exec context.
   auto exit_row = db.QueryText(
       "SELECT json_array(start_time, cwd, env, command_text, parent_name, cred_change) FROM process_events "
