@@ -144,7 +144,9 @@ Status WriteFileAtomically(const fs::path& target, const std::string& content) {
       return UnavailableError(tmp + ": cannot write: " + std::strerror(errno));
     }
   }
-  if (::chmod(tmp.c_str(), 0640) != 0 || ::rename(tmp.c_str(), target.c_str()) != 0) {
+  // 0644, as the rules directory is 0755 (docs/install.md): root writes them,
+  // and the agent, which runs as its own unprivileged user, must read them.
+  if (::chmod(tmp.c_str(), 0644) != 0 || ::rename(tmp.c_str(), target.c_str()) != 0) {
     const int err = errno;
     std::remove(tmp.c_str());
     return UnavailableError(target.string() + ": cannot write: " + std::strerror(err));
@@ -228,13 +230,13 @@ Result<std::vector<ImportedRule>> CheckImport(storage::Database& schema,
   return accepted;
 }
 
-// Creates the rules directory (mode 0750) when it does not exist yet.
+// Creates the rules directory (mode 0755, as installed) when it does not exist yet.
 Status EnsureRulesDir(const fs::path& dir) {
   std::error_code ec;
   if (fs::exists(dir, ec)) return Status::Ok();
   fs::create_directories(dir, ec);
   if (ec) return UnavailableError(dir.string() + ": cannot create: " + ec.message());
-  ::chmod(dir.c_str(), 0750);
+  ::chmod(dir.c_str(), 0755);
   return Status::Ok();
 }
 

@@ -482,6 +482,10 @@ TEST_F(DetectionTest, ImportValidatesEverythingFirstAndExportRoundTrips) {
   RunResult ok = Cli({"rules", "import", bundle});
   ASSERT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_EQ(ListDir(rules_dir_), (std::set<std::string>{"imported-a.yaml", "imported-b.yaml"}));
+  // Readable by the agent's own user (root writes them; the directory is 0755 when installed).
+  struct stat st {};
+  ASSERT_EQ(::stat((rules_dir_ + "/imported-a.yaml").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
   RunResult clash = Cli({"rules", "import", bundle + "/a.yaml"});
   EXPECT_EQ(clash.exit_code, 0) << clash.err;  // re-importing into the same file is an update
   testing::WriteFile(
