@@ -46,6 +46,22 @@ using Clock = std::chrono::steady_clock;
 using bench::Median;
 using bench::Ms;
 
+// A command line split at single spaces (the synthetic ones have no quoting).
+std::vector<std::string> Words(const char* text) {
+  std::vector<std::string> argv;
+  std::string arg;
+  for (const char* c = text;; ++c) {
+    if (*c == ' ' || *c == '\0') {
+      argv.push_back(arg);
+      arg.clear();
+      if (*c == '\0') break;
+    } else {
+      arg += *c;
+    }
+  }
+  return argv;
+}
+
 models::ProcessRecord MakeProcess(int i) {
   static const char* kinds[][3] = {
       {"sleep", "/usr/bin/sleep", "sleep 600"},
@@ -63,18 +79,7 @@ models::ProcessRecord MakeProcess(int i) {
   p.ppid = i % 8 == 1 ? 900 : 1;
   p.name = k[0];
   p.exe_path = k[1];
-  std::vector<std::string> argv;
-  std::string arg;
-  for (const char* c = k[2];; ++c) {
-    if (*c == ' ' || *c == '\0') {
-      argv.push_back(arg);
-      arg.clear();
-      if (*c == '\0') break;
-    } else {
-      arg += *c;
-    }
-  }
-  p.command_line = argv;
+  p.command_line = Words(k[2]);
   p.start_time_ms = 1'700'000'000'000 + i;
   p.cpu_percent = 0.1;
   p.memory_bytes = 4 << 20;
@@ -158,18 +163,7 @@ models::ProcessEvent MakeExecEvent(int i) {
   e.ppid = 1000 + i % 97;
   e.name = k[0];
   e.exe_path = k[1];
-  std::vector<std::string> argv;
-  std::string arg;
-  for (const char* c = k[2];; ++c) {
-    if (*c == ' ' || *c == 0) {
-      if (!arg.empty()) argv.push_back(arg);
-      arg.clear();
-      if (*c == 0) break;
-    } else {
-      arg += *c;
-    }
-  }
-  e.command_line = argv;
+  e.command_line = Words(k[2]);
   e.user_id = i % 3 == 0 ? 0 : 1000;
   e.user_name = i % 3 == 0 ? "root" : "builder";
   e.start_time_ms = e.event_time_ms;

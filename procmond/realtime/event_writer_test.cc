@@ -329,34 +329,6 @@ TEST(EventWriterTest, ExecContextReachesTheRow) {
 // The kernel's identity of the executed image: when the path still leads to
 // it, the hash comes without /proc (and from the cache the second time); a
 // path that leads to another file now is left to the /proc/PID/exe logic.
-TEST(EventWriterTest, AnImageTheKernelIdentifiedIsHashedByPathWhenThePathStillLeadsToIt) {
-  Collected c;
-  RealtimeStats stats;
-  EventWriterOptions opts;
-  opts.proc_root = "/nonexistent-proc";
-  EventWriter w(Collect(&c), &stats, opts);
-  struct stat st {};
-  ASSERT_EQ(::stat("/bin/sh", &st), 0);
-  ExecImage img;
-  img.dev = st.st_dev;
-  img.ino = st.st_ino;
-  img.size = st.st_size;
-  img.mtime_ns = IdentityNs(st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-  img.ctime_ns = IdentityNs(st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
-  img.nlink = 1;
-  RealtimeEvent ev = Exec(700, "/bin/sh", {"sh"});
-  ev.image = img;
-  const auto first = w.ToRow(ev).exe_hash;
-  ASSERT_TRUE(first.has_value());
-  EXPECT_EQ(w.ToRow(ev).exe_hash, first);
-  EXPECT_EQ(stats.Get().hashed_by_path, 2);
-
-  ev.image->size += 1;  // the path leads to another file than the one executed
-  const models::ProcessEvent row = w.ToRow(ev);
-  EXPECT_EQ(row.exe_path, "/bin/sh");
-  EXPECT_EQ(stats.Get().hashed_by_path, 3) << "the slow path: process gone, hashed by path";
-}
-
 // The identity the kernel reports for the file at `path` now.
 ExecImage ImageAt(const std::string& path) {
   struct stat st {};
@@ -369,6 +341,25 @@ ExecImage ImageAt(const std::string& path) {
   img.ctime_ns = IdentityNs(st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
   img.nlink = 1;
   return img;
+}
+
+TEST(EventWriterTest, AnImageTheKernelIdentifiedIsHashedByPathWhenThePathStillLeadsToIt) {
+  Collected c;
+  RealtimeStats stats;
+  EventWriterOptions opts;
+  opts.proc_root = "/nonexistent-proc";
+  EventWriter w(Collect(&c), &stats, opts);
+  RealtimeEvent ev = Exec(700, "/bin/sh", {"sh"});
+  ev.image = ImageAt("/bin/sh");
+  const auto first = w.ToRow(ev).exe_hash;
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(w.ToRow(ev).exe_hash, first);
+  EXPECT_EQ(stats.Get().hashed_by_path, 2);
+
+  ev.image->size += 1;  // the path leads to another file than the one executed
+  const models::ProcessEvent row = w.ToRow(ev);
+  EXPECT_EQ(row.exe_path, "/bin/sh");
+  EXPECT_EQ(stats.Get().hashed_by_path, 3) << "the slow path: process gone, hashed by path";
 }
 
 // exe_host_mismatch reuses a path's lookup for a second only while execs of
