@@ -2,7 +2,7 @@
 # Normal activity of an admin/dev host for the quiet check (docs/benchmarks.md): package queries,
 # shells, a small build, git, coreutils, systemd queries, python.
 end=$(( $(date +%s) + ${1:-600} ))
-w=$(mktemp -d /work/normal.XXXX)
+w=$(mktemp -d "${NORMAL_DIR:-$PWD}/normal.XXXX")  # not /tmp: a build there is what proc-exec-from-tmp reports
 cd "$w"
 git init -q . 2>/dev/null
 while [ "$(date +%s)" -lt "$end" ]; do
