@@ -203,9 +203,7 @@ Status PrepareRuleSnapshot(storage::Database& db, std::optional<int64_t> scan_id
 Result<int64_t> LoadExecBatch(storage::Database& db, int64_t after_id, int64_t up_to_id) {
   RETURN_IF_ERROR(AllowTempWrites(db));
   RETURN_IF_ERROR(db.Exec("DELETE FROM temp.exec_events"));
-  // Prepare, not PrepareCached: this runs in the seccomp-confined query
-  // worker, where the pooled statement's shared_ptr trips the sanitizers'
-  // memory probe (a denied pipe()) in the debug build; one parse per batch.
+  // One parse per batch: noise next to loading the batch itself.
   ASSIGN_OR_RETURN(storage::Statement st,
                    db.Prepare("INSERT INTO temp.exec_events SELECT * FROM main.process_events "
                               "WHERE id > ?1 AND id <= ?2 AND event_type = 'exec'"));
