@@ -12,6 +12,8 @@ PACKAGES=(
   libsodium-dev libcurl4-openssl-dev libcpp-httplib-dev
   # Sigma rules: linear-time regular expressions for the sandbox's regexp() (docs/sigma.md)
   libre2-dev
+  # fleet (SPEC §14): NATS JetStream client library, and the server for the test cluster and the demo
+  libnats-dev nats-server
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3 procps python3 util-linux passwd
   b3sum rsyslog python3-aiosmtpd prometheus
