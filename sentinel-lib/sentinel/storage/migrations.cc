@@ -446,6 +446,52 @@ constexpr Migration kAuditMigrations[] = {
     {1, "initial audit ledger", kAudit1},
 };
 
+// ---------------------------------------------------------------------------
+// Fleet console store (sentinelfleet, docs/fleet.md "The console"): every
+// host's alerts as they arrived from JetStream, and the hosts' last
+// heartbeats. Host-supplied text is stored as received; printing escapes it.
+//
+// alerts: one row per (host_id, alert_id) -- a message delivered again (a
+// redelivery, or a retry after the stream's duplicate window) is absorbed by
+// the UNIQUE key. host_seq numbers each host's alerts 1, 2, ... in arrival
+// order; stream_seq is the JetStream sequence it came with.
+constexpr std::string_view kFleet1 = R"sql(
+CREATE TABLE alerts(
+  id INTEGER PRIMARY KEY,
+  host_id TEXT NOT NULL,
+  alert_id TEXT NOT NULL,
+  host_seq INTEGER NOT NULL,
+  stream_seq INTEGER NOT NULL,
+  received_at_ms INTEGER NOT NULL,
+  alert_time INTEGER,
+  rule_id TEXT,
+  severity TEXT,
+  title TEXT,
+  body TEXT NOT NULL,
+  UNIQUE(host_id, alert_id),
+  UNIQUE(host_id, host_seq)
+);
+CREATE INDEX idx_alerts_time ON alerts(alert_time);
+
+CREATE TABLE hosts(
+  host_id TEXT PRIMARY KEY,
+  hostname TEXT,
+  version TEXT,
+  health TEXT,
+  last_scan TEXT,
+  rules_count INTEGER,
+  rules_checksum TEXT,
+  bundle TEXT,
+  sent_at INTEGER,
+  revision INTEGER NOT NULL DEFAULT 0,
+  seen_at_ms INTEGER NOT NULL,
+  heartbeat TEXT NOT NULL
+);
+)sql";
+constexpr Migration kFleetMigrations[] = {
+    {1, "initial fleet console store: alerts per host, hosts from heartbeats", kFleet1},
+};
+
 constexpr std::string_view kMigrationsTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations(
   version INTEGER PRIMARY KEY,
@@ -458,7 +504,11 @@ CREATE TABLE IF NOT EXISTS schema_migrations(
 }  // namespace
 
 std::span<const Migration> MigrationsFor(DatabaseKind kind) {
-  if (kind == DatabaseKind::kEvents) return kEventMigrations;
+  switch (kind) {
+    case DatabaseKind::kEvents: return kEventMigrations;
+    case DatabaseKind::kAudit: return kAuditMigrations;
+    case DatabaseKind::kFleet: return kFleetMigrations;
+  }
   return kAuditMigrations;
 }
 
@@ -466,13 +516,23 @@ int LatestSchemaVersion(DatabaseKind kind) {
   return MigrationsFor(kind).back().version;
 }
 
-// 'SnEv' and 'SnAu'.
+// 'SnEv', 'SnAu' and 'SnFl'.
 uint32_t ApplicationId(DatabaseKind kind) {
-  return kind == DatabaseKind::kEvents ? 0x536e4576u : 0x536e4175u;
+  switch (kind) {
+    case DatabaseKind::kEvents: return 0x536e4576u;
+    case DatabaseKind::kAudit: return 0x536e4175u;
+    case DatabaseKind::kFleet: return 0x536e466cu;
+  }
+  return 0;
 }
 
 std::string_view KindName(DatabaseKind kind) {
-  return kind == DatabaseKind::kEvents ? "event store" : "audit ledger";
+  switch (kind) {
+    case DatabaseKind::kEvents: return "event store";
+    case DatabaseKind::kAudit: return "audit ledger";
+    case DatabaseKind::kFleet: return "fleet console store";
+  }
+  return "database";
 }
 
 Result<int> InspectSchema(Database& db, DatabaseKind kind) {
@@ -488,7 +548,7 @@ Result<int> InspectSchema(Database& db, DatabaseKind kind) {
   if (app_id == 0 && tables->value_or(0) == 0) return 0;  // a new, empty file
   if (app_id != static_cast<int64_t>(ApplicationId(kind))) {
     std::string other;
-    for (DatabaseKind k : {DatabaseKind::kEvents, DatabaseKind::kAudit})
+    for (DatabaseKind k : kAllDatabaseKinds)
       if (app_id == static_cast<int64_t>(ApplicationId(k))) other = std::string(KindName(k));
     return FailedPreconditionError(
         db.path() + ": not a SentinelD " + std::string(KindName(kind)) +
@@ -513,7 +573,9 @@ Status Migrate(Database& db, DatabaseKind kind) {
   if (db.mode() == OpenMode::kReadOnly) {
     return FailedPreconditionError(
         db.path() + ": schema version " + std::to_string(current) + " is older than this binary's (" +
-        std::to_string(LatestSchemaVersion(kind)) + "); start procmond or sentinelagent once to migrate it");
+        std::to_string(LatestSchemaVersion(kind)) + "); start " +
+        (kind == DatabaseKind::kFleet ? "`sentinelfleet serve`" : "procmond or sentinelagent") +
+        " once to migrate it");
   }
   for (const Migration& m : MigrationsFor(kind)) {
     if (m.version <= current) continue;

@@ -17,7 +17,10 @@
 
 namespace sentinel::storage {
 
-enum class DatabaseKind { kEvents, kAudit };
+// The event store and audit ledger of a host, and sentinelfleet's console store.
+enum class DatabaseKind { kEvents, kAudit, kFleet };
+inline constexpr DatabaseKind kAllDatabaseKinds[] = {DatabaseKind::kEvents, DatabaseKind::kAudit,
+                                                     DatabaseKind::kFleet};
 
 struct Migration {
   int version;
@@ -28,7 +31,7 @@ struct Migration {
 std::span<const Migration> MigrationsFor(DatabaseKind kind);
 int LatestSchemaVersion(DatabaseKind kind);
 uint32_t ApplicationId(DatabaseKind kind);
-std::string_view KindName(DatabaseKind kind);  // "event store" / "audit ledger"
+std::string_view KindName(DatabaseKind kind);  // "event store" / "audit ledger" / "fleet console store"
 
 // Checks that `db` is a SentinelD database of `kind` (or an empty file) and
 // returns its schema version (0 for an empty file). Refuses foreign files

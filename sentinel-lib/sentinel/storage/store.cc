@@ -81,7 +81,7 @@ Status CheckHeader(DatabaseKind kind, Database& db, const std::string& path) {
   const uint32_t app_id = be32(68);
   const uint32_t version = be32(60);
   if (app_id != 0 && app_id != ApplicationId(kind)) {
-    for (DatabaseKind k : {DatabaseKind::kEvents, DatabaseKind::kAudit}) {
+    for (DatabaseKind k : kAllDatabaseKinds) {
       if (app_id == ApplicationId(k)) {
         return FailedPreconditionError(what + " (it is a SentinelD " + std::string(KindName(k)) +
                                        "); refusing to use it");
@@ -210,7 +210,9 @@ Status SetUpOpened(Database& db, DatabaseKind kind, const StoreOptions& options,
   }
   if (version == 0) {
     return FailedPreconditionError(options.path + ": empty database, not a SentinelD " +
-                                   std::string(KindName(kind)) + " (has procmond run yet?)");
+                                   std::string(KindName(kind)) +
+                                   (kind == DatabaseKind::kFleet ? " (has `sentinelfleet serve` run yet?)"
+                                                                 : " (has procmond run yet?)"));
   }
   RETURN_IF_ERROR(Migrate(db, kind));  // only checks: refuses an older schema read-only
   return db.Exec("PRAGMA query_only=1");

@@ -1,0 +1,165 @@
+// sentinelfleet: the SOC's console (SPEC §14). Thin: parses the command
+// line, loads the configuration and hands over to the commands.
+#include <signal.h>
+#include <unistd.h>
+
+#include <functional>
+#include <iostream>
+#include <string_view>
+
+#include <CLI/CLI.hpp>
+
+#include "sentinel/base/escape.h"
+#include "sentinel/base/version.h"
+#include "sentinel/detection/query_worker.h"
+#include "sentinelfleet/commands.h"
+
+namespace sentinel::console {
+namespace {
+
+// Every value the command line can set; CLI11 writes into it while parsing.
+struct Options {
+  GlobalOptions global;
+  std::string key_output;
+  AlertListArgs alert_list;
+  std::string alert_id;
+};
+
+// A command that runs: the (sub)command that selects it and what it does.
+struct Command {
+  CLI::App* app;
+  std::function<int(const Context&)> run;
+};
+
+constexpr std::string_view kCommandNames[] = {"init", "serve", "hosts", "alerts", "query", "rules", "keys"};
+
+// The first word that is not an option (nor the value of one), or nullptr.
+const char* FirstCommandWord(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--config" || a == "--database" || a == "--format") {
+      ++i;
+      continue;
+    }
+    if (!a.empty() && a[0] == '-') continue;
+    return argv[i];
+  }
+  return nullptr;
+}
+
+bool IsCommandName(std::string_view word) {
+  for (std::string_view name : kCommandNames) {
+    if (word == name) return true;
+  }
+  return false;
+}
+
+class Cli {
+ public:
+  Cli() {
+    app_.require_subcommand(1);
+    app_.fallthrough();
+    app_.set_version_flag("--version", std::string("sentinelfleet ") + kVersion);
+    // CLI11's errors quote the arguments as given: escaped, like every other text we print.
+    app_.failure_message([](const CLI::App* app, const CLI::Error& e) {
+      std::string text = CLI::FailureMessage::simple(app, e);
+      const std::string_view what = e.what();
+      if (text.compare(0, what.size(), what) == 0) text.replace(0, what.size(), EscapeText(what));
+      return text;
+    });
+    AddGlobalOptions();
+    AddHosts();
+    AddAlerts();
+    AddKeys();
+  }
+
+  int Main(int argc, char** argv);
+
+ private:
+  void AddGlobalOptions();
+  void AddHosts();
+  void AddAlerts();
+  void AddKeys();
+  void Add(CLI::App* app, std::function<int(const Context&)> run) {
+    commands_.push_back({app, std::move(run)});
+  }
+
+  CLI::App app_{"sentinelfleet: the SentinelD fleet console (NATS JetStream)"};
+  Options o_;
+  std::vector<Command> commands_;
+};
+
+void Cli::AddGlobalOptions() {
+  GlobalOptions& global = o_.global;
+  app_.add_option("--config", global.config_file, "Configuration file (layered over the defaults)");
+  app_.add_option("--database", global.database, "Console store path (overrides console.database)");
+  app_.add_option("--format", global.format, "Output format: table, json or csv");
+  app_.add_flag("--json", global.json, "Same as --format json");
+  app_.add_flag("--no-color", global.no_color, "No colour in table output");
+}
+
+void Cli::AddHosts() {
+  auto* hosts = app_.add_subcommand("hosts", "Every host: its last heartbeat (store, refreshed live)");
+  Add(hosts, RunHosts);
+}
+
+void Cli::AddAlerts() {
+  auto* alerts_cmd = app_.add_subcommand("alerts", "The fleet's alerts, as `serve` stored them");
+  alerts_cmd->require_subcommand(1);
+  AlertListArgs& list = o_.alert_list;
+  auto* alerts_list = alerts_cmd->add_subcommand("list", "Alerts, newest first");
+  alerts_list->add_option("--host", list.host, "Only this host's alerts");
+  alerts_list->add_option("--since", list.since, "From this time (ISO-8601 or 15m, 2h, 7d)");
+  alerts_list->add_option("--limit", list.limit, "At most N alerts");
+  Add(alerts_list, [this](const Context& ctx) { return RunAlertsList(ctx, o_.alert_list); });
+  auto* alerts_show = alerts_cmd->add_subcommand("show", "One alert with every field");
+  alerts_show->add_option("id", o_.alert_id, "Console alert id, or HOST:ALERT_ID")->required();
+  Add(alerts_show, [this](const Context& ctx) { return RunAlertsShow(ctx, o_.alert_id); });
+}
+
+void Cli::AddKeys() {
+  auto* keys = app_.add_subcommand("keys", "The console's Ed25519 signing key");
+  keys->require_subcommand(1);
+  auto* generate =
+      keys->add_subcommand("generate", "Create a signing key file (mode 0600); prints the public key");
+  generate->add_option("--output", o_.key_output, "Private key file to create")->required();
+  Add(generate, [this](const Context& ctx) { return RunKeysGenerate(ctx, o_.key_output); });
+}
+
+int Cli::Main(int argc, char** argv) {
+  // Name an unknown command instead of CLI11's "A subcommand is required".
+  if (const char* word = FirstCommandWord(argc, argv); word != nullptr && !IsCommandName(word)) {
+    std::cerr << "sentinelfleet: unknown command \"" << EscapeText(word)
+              << "\" (expected init, serve, hosts, alerts, query, rules or keys; see --help)\n";
+    return kExitUsage;
+  }
+  try {
+    app_.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app_.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+  Context ctx{o_.global, {}, cli::DetectTerminal(STDOUT_FILENO, o_.global.no_color), &std::cout, &std::cerr};
+  auto loaded = LoadConsoleConfig(o_.global);
+  if (!loaded.ok()) {
+    std::cerr << "sentinelfleet: " << EscapeText(loaded.status().message()) << "\n";
+    return kExitUsage;
+  }
+  ctx.config = std::move(loaded).value();
+  for (const Command& command : commands_) {
+    if (command.app->parsed()) return command.run(ctx);
+  }
+  return kExitUsage;
+}
+
+}  // namespace
+}  // namespace sentinel::console
+
+int main(int argc, char** argv) {
+  // Re-executed as a query worker: `rules push` checks each rule's SQL in the sandbox.
+  if (auto worker = sentinel::detection::RunQueryWorkerIfRequested(argc, argv)) return *worker;
+  // A closed pipe (`sentinelfleet alerts list | head`) is a write error, not a kill.
+  ::signal(SIGPIPE, SIG_IGN);
+  sentinel::console::Cli cli;
+  return cli.Main(argc, argv);
+}
