@@ -14,7 +14,7 @@ using nlohmann::ordered_json;
 Result<AlertFilter> MakeFilter(const AlertListArgs& args) {
   AlertFilter filter;
   if (!args.host.empty()) {
-    if (!IsValidHostId(args.host)) {
+    if (!fleet::IsValidHostId(args.host)) {
       return InvalidArgumentError("--host: " + QuoteForMessage(args.host) +
                                   " is not a host id ([A-Za-z0-9_-], 1 to 64)");
     }

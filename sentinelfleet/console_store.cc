@@ -10,7 +10,9 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kAlertSubjectPrefix = "sentineld.alerts.";
+// "sentineld.alerts."
+constexpr std::string_view kAlertPrefix = fleet::kAlertsSubjects.substr(0, fleet::kAlertsSubjects.size() - 1);
+
 constexpr size_t kMaxAlertIdBytes = 128;
 
 std::string TextOf(const json& v) {
@@ -97,18 +99,8 @@ Result<std::vector<StoredAlert>> CollectAlerts(storage::Statement& st) {
 
 }  // namespace
 
-bool IsValidHostId(std::string_view host_id) {
-  if (host_id.empty() || host_id.size() > 64) return false;
-  for (char c : host_id) {
-    const bool ok =
-        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 Result<HostRow> HostRowFromHeartbeat(const std::string& host_id, std::string_view value, int64_t now_ms) {
-  if (!IsValidHostId(host_id)) {
+  if (!fleet::IsValidHostId(host_id)) {
     return InvalidArgumentError("heartbeat key " + QuoteForMessage(host_id) + " is not a host id");
   }
   ASSIGN_OR_RETURN(json hb, ParseObject(value, "heartbeat of host " + host_id));
@@ -135,13 +127,13 @@ Result<HostRow> HostRowFromHeartbeat(const std::string& host_id, std::string_vie
 Result<ReceivedAlert> ParseAlertMessage(std::string_view subject,
                                         const std::map<std::string, std::string>& headers,
                                         std::string_view data, uint64_t stream_seq) {
-  if (subject.substr(0, kAlertSubjectPrefix.size()) != kAlertSubjectPrefix ||
-      !IsValidHostId(subject.substr(kAlertSubjectPrefix.size()))) {
+  if (subject.substr(0, kAlertPrefix.size()) != kAlertPrefix ||
+      !fleet::IsValidHostId(subject.substr(kAlertPrefix.size()))) {
     return InvalidArgumentError("alert on subject " + QuoteForMessage(subject) +
                                 ": expected sentineld.alerts.<host_id>");
   }
   ReceivedAlert a;
-  a.host_id = std::string(subject.substr(kAlertSubjectPrefix.size()));
+  a.host_id = std::string(subject.substr(kAlertPrefix.size()));
   a.stream_seq = stream_seq;
   const std::string where = "alert " + std::to_string(stream_seq) + " of host " + a.host_id;
   if (data.size() > kMaxAlertBytes) {

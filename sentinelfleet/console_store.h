@@ -26,12 +26,10 @@
 #include <vector>
 
 #include "sentinel/base/status.h"
+#include "sentinel/fleet/subjects.h"
 #include "sentinel/storage/sqlite.h"
 
 namespace sentinel::console {
-
-// host_id as a single NATS subject token: [A-Za-z0-9_-]{1,64}.
-bool IsValidHostId(std::string_view host_id);
 
 // One alert message of SENTINELD_ALERTS, checked.
 struct ReceivedAlert {

@@ -27,6 +27,35 @@ Result<std::unique_ptr<ConsoleStore>> OpenStore(const Context& ctx, storage::Ope
   return store;
 }
 
+Result<std::unique_ptr<fleet::NatsClient>> ConnectFleet(const Context& ctx, std::string_view what,
+                                                        int64_t timeout_ms, bool retry) {
+  const config::FleetConfig& f = ctx.cfg().fleet;
+  if (f.servers.empty()) {
+    return InvalidArgumentError("fleet.servers is empty: the console needs the NATS servers of the fleet");
+  }
+  fleet::ConnectOptions options;
+  options.servers = f.servers;
+  options.credentials = f.credentials;
+  options.tls = f.tls;
+  options.name = "sentinelfleet " + std::string(what);
+  options.timeout_ms = timeout_ms;
+  options.retry_initial_connect = retry;
+  options.reconnect_forever = retry;
+  return fleet::NatsClient::Connect(options);
+}
+
+Result<std::unique_ptr<audit::Signer>> LoadConsoleSigner(const Context& ctx) {
+  const std::string& path = ctx.cfg().console.signing_key;
+  if (path.empty()) {
+    return InvalidArgumentError(
+        "console.signing_key is not set: queries and bundles are signed (sentinelfleet keys generate "
+        "--output FILE)");
+  }
+  auto signer = audit::Signer::LoadPrivateKeyFile(path);
+  if (!signer.ok()) return signer.status().WithContext("console.signing_key");
+  return signer;
+}
+
 int Fail(const Context& ctx, const Status& status) {
   *ctx.err << "sentinelfleet: " << EscapeText(status.message()) << "\n";
   ctx.err->flush();

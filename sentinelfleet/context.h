@@ -8,8 +8,10 @@
 #include <memory>
 #include <string>
 
+#include "sentinel/audit/signer.h"
 #include "sentinel/base/status.h"
 #include "sentinel/config/config.h"
+#include "sentinel/fleet/nats_client.h"
 #include "sentinel/storage/sqlite.h"
 #include "sentinelcli/output/row_writer.h"
 #include "sentinelfleet/console_store.h"
@@ -48,6 +50,17 @@ Result<cli::Format> ResolveFormat(const GlobalOptions& global, cli::Format fallb
 // The console store: read-only for the reading commands (never creates it),
 // read-write (creates and migrates it) for serve.
 Result<std::unique_ptr<ConsoleStore>> OpenStore(const Context& ctx, storage::OpenMode mode);
+
+// Connects to fleet.servers (fleet.credentials, fleet.tls) as "sentinelfleet
+// <what>". InvalidArgument when fleet.servers is empty; Unavailable naming
+// the servers when none answers within `timeout_ms` (retry=false), or keeps
+// trying in the background (retry=true: serve).
+Result<std::unique_ptr<fleet::NatsClient>> ConnectFleet(const Context& ctx, std::string_view what,
+                                                        int64_t timeout_ms, bool retry = false);
+
+// The console's signing key (console.signing_key): InvalidArgument when it
+// is not set, the Signer's errors (naming the file) otherwise.
+Result<std::unique_ptr<audit::Signer>> LoadConsoleSigner(const Context& ctx);
 
 // Prints "sentinelfleet: <message>" on stderr (escaped: messages may quote
 // what a host sent) and returns the exit code for it: InvalidArgument -> 2,

@@ -2,10 +2,13 @@
 #include <ostream>
 
 #include "sentinel/base/time.h"
+#include "sentinel/fleet/subjects.h"
 #include "sentinelfleet/commands.h"
 
 namespace sentinel::console {
 namespace {
+
+constexpr int64_t kLiveTimeoutMs = 2000;
 
 std::vector<std::string> HostColumns() {
   return {"host_id", "hostname", "version", "health", "last_scan", "rules", "bundle", "last_heartbeat"};
@@ -51,22 +54,40 @@ std::vector<HostRow> MergeHosts(std::vector<HostRow> stored, std::vector<HostRow
 
 }  // namespace
 
-int RunHosts(const Context& ctx) {
-  auto format = ResolveFormat(ctx.global, cli::Format::kTable, /*allow_jsonl=*/true);
-  if (!format.ok()) return Fail(ctx, format.status());
+std::vector<HostRow> GatherHosts(const Context& ctx) {
   std::vector<HostRow> stored;
   auto store = OpenStore(ctx, storage::OpenMode::kReadOnly);
   if (store.ok()) {
     auto rows = (*store)->ListHosts();
-    if (!rows.ok()) return FailRuntime(ctx, rows.status());
-    stored = std::move(*rows);
+    if (rows.ok()) {
+      stored = std::move(*rows);
+    } else {
+      Warn(ctx, rows.status().message());
+    }
   } else {
     Warn(ctx, store.status().message());
   }
   std::vector<HostRow> live;
-  if (Status s = WriteHosts(ctx, *format, MergeHosts(std::move(stored), std::move(live))); !s.ok()) {
-    return FailRuntime(ctx, s);
+  if (!ctx.cfg().fleet.servers.empty()) {
+    auto client = ConnectFleet(ctx, "hosts", kLiveTimeoutMs);
+    auto entries = client.ok() ? (*client)->KvAll(std::string(fleet::kHostsBucket))
+                               : Result<std::vector<std::pair<std::string, std::string>>>(client.status());
+    if (!entries.ok()) {
+      Warn(ctx, "live heartbeats not read (" + entries.status().message() + "); showing the store");
+    } else {
+      for (const auto& [key, value] : *entries) {
+        auto row = HostRowFromHeartbeat(key, value, NowMs());
+        if (row.ok()) live.push_back(std::move(*row));
+      }
+    }
   }
+  return MergeHosts(std::move(stored), std::move(live));
+}
+
+int RunHosts(const Context& ctx) {
+  auto format = ResolveFormat(ctx.global, cli::Format::kTable, /*allow_jsonl=*/true);
+  if (!format.ok()) return Fail(ctx, format.status());
+  if (Status s = WriteHosts(ctx, *format, GatherHosts(ctx)); !s.ok()) return FailRuntime(ctx, s);
   return kExitOk;
 }
 

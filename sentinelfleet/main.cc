@@ -20,6 +20,10 @@ namespace {
 // Every value the command line can set; CLI11 writes into it while parsing.
 struct Options {
   GlobalOptions global;
+  InitArgs init;
+  QueryArgs query;
+  std::string rules_dir;
+  std::string push_timeout = "10s";
   std::string key_output;
   AlertListArgs alert_list;
   std::string alert_id;
@@ -68,8 +72,11 @@ class Cli {
       return text;
     });
     AddGlobalOptions();
+    AddInitServe();
     AddHosts();
     AddAlerts();
+    AddQuery();
+    AddRules();
     AddKeys();
   }
 
@@ -77,7 +84,10 @@ class Cli {
 
  private:
   void AddGlobalOptions();
+  void AddInitServe();
   void AddHosts();
+  void AddQuery();
+  void AddRules();
   void AddAlerts();
   void AddKeys();
   void Add(CLI::App* app, std::function<int(const Context&)> run) {
@@ -96,6 +106,43 @@ void Cli::AddGlobalOptions() {
   app_.add_option("--format", global.format, "Output format: table, json or csv");
   app_.add_flag("--json", global.json, "Same as --format json");
   app_.add_flag("--no-color", global.no_color, "No colour in table output");
+}
+
+void Cli::AddInitServe() {
+  InitArgs& init = o_.init;
+  auto* init_cmd = app_.add_subcommand("init", "Create or update the fleet's streams and buckets");
+  init_cmd->add_option("--replicas", init.replicas, "Replicas of each (default: min(3, cluster size))");
+  init_cmd->add_option("--max-age", init.max_age, "Streams keep messages this long (30d; default: no limit)");
+  init_cmd->add_option("--max-bytes", init.max_bytes,
+                       "Streams keep at most this many bytes each (-1: no limit)");
+  init_cmd->add_option("--timeout", init.timeout, "Time limit to reach a server")->capture_default_str();
+  Add(init_cmd, [this](const Context& ctx) { return RunInit(ctx, o_.init); });
+  auto* serve = app_.add_subcommand("serve", "Store every host's alerts and heartbeats until SIGTERM");
+  Add(serve, RunServe);
+}
+
+void Cli::AddQuery() {
+  QueryArgs& query = o_.query;
+  auto* query_cmd = app_.add_subcommand("query", "Run a signed read-only SQL query on the hosts");
+  query_cmd->add_option("sql", query.sql, "One SELECT statement")->required();
+  query_cmd->add_option("--hosts", query.hosts, "all, or host ids separated by commas")
+      ->capture_default_str();
+  query_cmd->add_option("--timeout", query.timeout, "Wait this long for the hosts (10s, 500ms)")
+      ->capture_default_str();
+  query_cmd->add_option("--max-rows", query.max_rows, "At most N rows per host")->capture_default_str();
+  Add(query_cmd, [this](const Context& ctx) { return RunQuery(ctx, o_.query); });
+}
+
+void Cli::AddRules() {
+  auto* rules = app_.add_subcommand("rules", "Push a signed rule bundle, or see what each host loaded");
+  rules->require_subcommand(1);
+  auto* push = rules->add_subcommand("push", "Validate, sign and publish the rule files of DIR");
+  push->add_option("dir", o_.rules_dir, "Directory of *.yaml / *.yml rule files (native or Sigma)")
+      ->required();
+  push->add_option("--timeout", o_.push_timeout, "Time limit to reach a server")->capture_default_str();
+  Add(push, [this](const Context& ctx) { return RunRulesPush(ctx, o_.rules_dir, o_.push_timeout); });
+  auto* status = rules->add_subcommand("status", "Per host: rule count, checksum and the last bundle's fate");
+  Add(status, RunRulesStatus);
 }
 
 void Cli::AddHosts() {

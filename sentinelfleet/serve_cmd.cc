@@ -1,0 +1,85 @@
+#include <signal.h>
+
+#include <ctime>
+
+#include "sentinel/base/signals.h"
+#include "sentinel/config/bootstrap.h"
+#include "sentinel/telemetry/log.h"
+#include "sentinelfleet/commands.h"
+#include "sentinelfleet/ingest.h"
+
+namespace sentinel::console {
+namespace {
+
+constexpr int kFetchBatch = 256;
+constexpr int64_t kFetchWaitMs = 1000;  // also how long a SIGTERM may wait for the round to end
+constexpr int64_t kRetryMs = 2000;      // before binding again after a failure
+
+// Waits up to `ms` for a stop signal (SIGTERM/SIGINT, blocked): true when one came.
+bool WaitForStop(const sigset_t& signals, int64_t ms) {
+  timespec ts{static_cast<time_t>(ms / 1000), static_cast<long>((ms % 1000) * 1000000)};
+  const int sig = ::sigtimedwait(&signals, nullptr, &ts);
+  return sig == SIGTERM || sig == SIGINT;
+}
+
+// Logs `s` when it differs from the last failure logged (a broker that
+// stays down is one line, not one per retry).
+void LogFailure(const Status& s, std::string& last) {
+  if (s.message() == last) return;
+  last = s.message();
+  telemetry::LogWarn("serve: waiting for the fleet", {{"error", s.message()}});
+}
+
+void LogRound(const RoundStats& r) {
+  if (r.stored == 0 && r.rejected == 0 && r.heartbeats == 0) return;
+  telemetry::LogInfo("serve: stored", {{"alerts", r.stored},
+                                       {"duplicates", r.duplicates},
+                                       {"rejected", r.rejected},
+                                       {"heartbeats", r.heartbeats},
+                                       {"ack_errors", r.ack_errors}});
+}
+
+}  // namespace
+
+int RunServe(const Context& ctx) {
+  config::InitProgramLogging("sentinelfleet", ctx.cfg());
+  const sigset_t stop = BlockSignals({SIGTERM, SIGINT});
+  auto store = OpenStore(ctx, storage::OpenMode::kReadWrite);
+  if (!store.ok()) return FailRuntime(ctx, store.status());
+  auto client = ConnectFleet(ctx, "serve", /*timeout_ms=*/5000, /*retry=*/true);
+  if (!client.ok()) return Fail(ctx, client.status());
+  telemetry::LogInfo("serve: started",
+                     {{"store", ctx.cfg().console.database}, {"servers", (*client)->servers_text()}});
+  std::unique_ptr<Ingest> ingest;
+  std::string last_error;
+  RoundStats total;
+  while (!StopSignalPending()) {
+    if (!ingest) {
+      auto started = Ingest::Start(**client, **store);
+      if (!started.ok()) {
+        LogFailure(started.status(), last_error);
+        if (WaitForStop(stop, kRetryMs)) break;
+        continue;
+      }
+      ingest = std::move(*started);
+      last_error.clear();
+      telemetry::LogInfo("serve: consuming alerts and heartbeats");
+    }
+    auto round = ingest->Round(kFetchBatch, kFetchWaitMs);
+    if (!round.ok()) {
+      LogFailure(round.status(), last_error);
+      ingest.reset();  // bind again: the consumer may be gone (stream recreated, server restarted)
+      if (WaitForStop(stop, kRetryMs)) break;
+      continue;
+    }
+    last_error.clear();
+    LogRound(*round);
+    total.stored += round->stored;
+    total.duplicates += round->duplicates;
+  }
+  ingest.reset();
+  telemetry::LogInfo("serve: stopped", {{"alerts", total.stored}, {"duplicates", total.duplicates}});
+  return kExitOk;
+}
+
+}  // namespace sentinel::console
