@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <set>
 #include <sstream>
 #include <string_view>
@@ -196,7 +197,8 @@ Status ParseString(const YAML::Node& n, const StrRule& rule, const std::string& 
   if (!n.IsScalar()) return layer.Fail(path, "expected " + Expected(rule) + ", got " + Render(n));
   const std::string& text = n.Scalar();
   // URLs may carry credentials (userinfo, ?token=, webhook path tokens): never echoed (base RedactUrl).
-  const bool url = rule.valid == internal::IsHttpUrl || rule.valid == internal::IsSmtpUrl;
+  const bool url = rule.valid == internal::IsHttpUrl || rule.valid == internal::IsSmtpUrl ||
+                   rule.valid == internal::IsNatsUrl;
   const std::string shown = Quoted(url ? RedactUrl(text) : text);
   if (!internal::IsCleanText(text)) {
     return layer.Fail(path, "expected UTF-8 text without control characters, got " + shown);
@@ -612,6 +614,35 @@ Status ApplyOverrides(const std::vector<std::pair<std::string, std::string>>& ov
   return Status::Ok();
 }
 
+// A nats sink needs the fleet's servers; a client certificate needs its key (and the reverse).
+template <class Fail>
+Status CheckFleet(const LoadState& state, const Fail& fail) {
+  auto rank = [&state](const std::string& path) -> size_t {
+    auto it = state.origin.find(path);
+    return it == state.origin.end() ? 0 : it->second;
+  };
+  const Config& c = state.config;
+  const auto& sinks = c.alerting.sinks;
+  const bool nats_sink =
+      std::any_of(sinks.begin(), sinks.end(), [](const SinkConfig& s) { return s.type == "nats"; });
+  if (nats_sink && c.fleet.servers.empty()) {
+    const std::string servers = "fleet.servers";
+    const std::string sinks_path = "alerting.sinks";
+    const bool sinks_later = rank(sinks_path) >= rank(servers);
+    return fail(sinks_later ? rank(sinks_path) : rank(servers), sinks_later ? sinks_path : servers,
+                sinks_later ? "a sink of type nats needs fleet.servers"
+                            : "expected at least one server: alerting.sinks has a sink of type nats");
+  }
+  const FleetTlsConfig& tls = c.fleet.tls;
+  if (tls.cert.empty() != tls.key.empty()) {
+    const std::string given = tls.cert.empty() ? "fleet.tls.key" : "fleet.tls.cert";
+    return fail(
+        rank(given), given,
+        std::string("expected together with ") + (tls.cert.empty() ? "fleet.tls.cert" : "fleet.tls.key"));
+  }
+  return Status::Ok();
+}
+
 // Rules that span two keys, checked on the effective config. The key set by the later layer is
 // blamed, since that layer made the pair inconsistent.
 Status CheckAcrossKeys(const LoadState& state) {
@@ -637,6 +668,8 @@ Status CheckAcrossKeys(const LoadState& state) {
                 "expected at least " + initial + " (" + std::to_string(retry.initial_backoff_ms) + "), got " +
                     std::to_string(retry.max_backoff_ms));
   }
+
+  RETURN_IF_ERROR(CheckFleet(state, fail));
 
   const std::string events = "database.path";
   const std::string audit = "database.audit_path";
@@ -984,6 +1017,32 @@ Config ReloadableConfig(const Config& running, const Config& loaded) {
   RunningValueKeeper keeper(kept, next, "", false);
   Describe(keeper, out);
   return out;
+}
+
+std::string ResolveHostId(const FleetConfig& fleet, const std::string& machine_id_path,
+                          const std::string& hostname) {
+  if (!fleet.host_id.empty()) return fleet.host_id;
+  std::string source;
+  if (std::ifstream in(machine_id_path); in) {
+    std::array<char, 128> buf{};  // a machine id is 32 hex characters
+    in.read(buf.data(), buf.size());
+    source.assign(buf.data(), static_cast<size_t>(in.gcount()));
+    source = source.substr(0, source.find('\n'));
+  }
+  if (Trim(source).empty()) {
+    source = hostname;
+    if (source.empty()) {
+      std::array<char, 256> host{};
+      if (gethostname(host.data(), host.size() - 1) == 0) source = host.data();
+    }
+  }
+  source = std::string(Trim(source)).substr(0, 64);
+  for (char& ch : source) {
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                    ch == '_' || ch == '-';
+    if (!ok) ch = '_';
+  }
+  return source.empty() ? "unknown-host" : source;
 }
 
 std::vector<KeyInfo> Keys() {

@@ -46,8 +46,8 @@ struct CircuitBreakerConfig {
 
 // One alert sink. Which fields apply depends on `type`; fields of another type are refused at load.
 struct SinkConfig {
-  std::string name, type;                      // type: stdout | file | syslog | webhook | email
-  std::string format = "text";                 // stdout: text|json ; file: always json lines ("json")
+  std::string name, type;                      // type: stdout | file | syslog | webhook | email | nats
+  std::string format = "text";                 // stdout: text|json ; file, webhook, nats: json|ocsf
   std::string path;                            // file
   std::string fsync = "batch";                 // file: always | batch | never (see docs/alert-delivery.md)
   int64_t rotate_bytes = 104857600;            // file: rotate when the file would grow past this; 0 never
@@ -62,7 +62,7 @@ struct SinkConfig {
   std::string signature_header = "X-Sentinel-Signature";  // webhook: header of the HMAC-SHA256
   bool tls_verify = true;       // webhook, email: verify the peer's certificate and name
   std::string ca_file;          // webhook, email: CA bundle; "" uses the system's
-  int64_t timeout_ms = 5000;    // syslog (tcp/unix), webhook, email
+  int64_t timeout_ms = 5000;    // syslog (tcp/unix), webhook, email, nats (publish acknowledgement)
   std::string smtp_url, from;   // email: smtp:// or smtps://
   std::vector<std::string> to;  // email: non-empty
   bool starttls = false;        // email (smtp://): require STARTTLS
@@ -121,6 +121,31 @@ struct AlertingConfig {
   friend bool operator==(const AlertingConfig&, const AlertingConfig&) = default;
 };
 
+// Where a fleet connection's TLS material is (SPEC §14); "" each = no TLS beyond the URL's scheme.
+struct FleetTlsConfig {
+  std::string ca, cert, key;
+  friend bool operator==(const FleetTlsConfig&, const FleetTlsConfig&) = default;
+};
+
+// The host's side of the fleet (SPEC §14). Empty `servers` = fleet off: nothing changes for a
+// single host.
+struct FleetConfig {
+  std::vector<std::string> servers;  // nats://host:port or tls://host:port
+  std::string host_id;               // "" = ResolveHostId(): /etc/machine-id, else the hostname
+  std::string credentials;           // NATS .creds file; or user:pass in the server URLs
+  FleetTlsConfig tls;
+  std::vector<std::string> trusted_keys;          // Ed25519 public keys, 64 lowercase hex each
+  std::vector<std::string> forward = {"alerts"};  // subset of alerts | scans | events
+  friend bool operator==(const FleetConfig&, const FleetConfig&) = default;
+};
+
+// The console's own settings (sentinelfleet only).
+struct ConsoleConfig {
+  std::string database = "/var/lib/sentineld/fleet.db";
+  std::string signing_key;  // Ed25519 key file (the audit Signer's format, mode 0600)
+  friend bool operator==(const ConsoleConfig&, const ConsoleConfig&) = default;
+};
+
 struct TelemetryConfig {
   std::string log_level = "info";              // trace debug info warn error critical off
   std::string log_format = "json";             // json | text
@@ -142,6 +167,8 @@ struct Config {
   AlertingConfig alerting;
   TelemetryConfig telemetry;
   IpcConfig ipc;
+  FleetConfig fleet;
+  ConsoleConfig console;
   friend bool operator==(const Config&, const Config&) = default;
 };
 
@@ -219,6 +246,13 @@ struct KeyInfo {
 
 // Every key of the schema, sections before their keys, in declaration order.
 std::vector<KeyInfo> Keys();
+
+// The fleet host id (SPEC §14): `fleet.host_id` when set (validated at load), else the first line
+// of `machine_id_path` (normally /etc/machine-id), else `hostname` (normally gethostname()); a
+// derived id is mapped to one NATS subject token: bytes outside [A-Za-z0-9_-] become '_', cut to
+// 64 bytes; "unknown-host" if nothing is left.
+std::string ResolveHostId(const FleetConfig& fleet, const std::string& machine_id_path = "/etc/machine-id",
+                          const std::string& hostname = "");
 
 // Reloading (SIGHUP). Some keys are read once, at start-up, by code that cannot redo it in a
 // running process (stores and sockets opened, sources opened as root, privileges dropped); they

@@ -307,7 +307,7 @@ TEST_F(ConfigTest, UnknownKeysRefusedAtEveryLevel) {
   EXPECT_EQ(ErrorOfYaml("colection: {}\n"),
             FilePrefix() +
                 "colection: unknown key (known keys: database, collection, privileges, detection, "
-                "alerting, telemetry, ipc)");
+                "alerting, telemetry, ipc, fleet, console)");
   EXPECT_EQ(ErrorOfYaml("collection: {intervl_secs: 5}\n"),
             FilePrefix() +
                 "collection.intervl_secs: unknown key (known keys: interval_secs, hash_executables, "
@@ -425,7 +425,7 @@ TEST_F(ConfigTest, BadSinksRefused) {
             FilePrefix() + "alerting.sinks[0].url: required for a webhook sink");
   EXPECT_EQ(sinks("[{name: a, type: stdout}, {name: p, type: pager}]"),
             FilePrefix() +
-                "alerting.sinks[1].type: expected one of stdout, file, syslog, webhook, email, got "
+                "alerting.sinks[1].type: expected one of stdout, file, syslog, webhook, email, nats, got "
                 "\"pager\"");
   EXPECT_EQ(sinks("[{name: a, type: stdout}, {name: a, type: stdout}]"),
             FilePrefix() + "alerting.sinks[1].name: duplicate sink name \"a\" (also alerting.sinks[0])");
@@ -464,12 +464,12 @@ TEST_F(ConfigTest, BadSinksRefused) {
             FilePrefix() + "alerting.sinks[0].name: required: every sink needs a unique name");
   EXPECT_EQ(sinks("[{name: x}]"), FilePrefix() +
                                       "alerting.sinks[0].type: required: expected one of stdout, file, "
-                                      "syslog, webhook, email");
+                                      "syslog, webhook, email, nats");
   EXPECT_EQ(
       sinks("[{name: \"bad name\", type: stdout}]"),
       FilePrefix() + "alerting.sinks[0].name: expected a sink name of [a-zA-Z0-9_.-]+, got \"bad name\"");
   EXPECT_EQ(sinks("[{name: f, type: file, format: text, path: /x}]"),
-            FilePrefix() + "alerting.sinks[0].format: expected one of json, got \"text\"");
+            FilePrefix() + "alerting.sinks[0].format: expected one of json, ocsf, got \"text\"");
   EXPECT_EQ(sinks("[{name: s, type: stdout, min_severity: urgent}]"),
             FilePrefix() +
                 "alerting.sinks[0].min_severity: expected one of \"\", low, medium, high, critical, got "
@@ -523,7 +523,7 @@ TEST_F(ConfigTest, EnvironmentVariablesNamingNoKeyRefused) {
   options.environment = {"SENTINELD_FOO__BAR=1"};
   EXPECT_EQ(ErrorOf(options),
             "environment SENTINELD_FOO__BAR: foo: unknown key (known keys: database, collection, "
-            "privileges, detection, alerting, telemetry, ipc)");
+            "privileges, detection, alerting, telemetry, ipc, fleet, console)");
   options.environment = {"SENTINELD_COLLECTION__INTERVAL=1"};
   EXPECT_TRUE(
       ErrorOf(options).starts_with("environment SENTINELD_COLLECTION__INTERVAL: collection.interval: "
@@ -551,12 +551,12 @@ TEST_F(ConfigTest, EnvironmentVariablesThatAreNotKeysRefusedNamingTheVariable) {
   EXPECT_TRUE(
       ErrorOf(options).starts_with("environment SENTINELD_ALERTING: names the section alerting but no key"));
   options.environment = {"SENTINELD_HOME=/x"};
-  EXPECT_EQ(
-      ErrorOf(options),
-      "environment SENTINELD_HOME: not a configuration variable: no section \"home\" (expected "
-      "SENTINELD_<SECTION>__<KEY>[__<SUBKEY>] with SECTION one of DATABASE, COLLECTION, PRIVILEGES, "
-      "DETECTION, ALERTING, TELEMETRY, IPC; the other SENTINELD_ variables are SENTINELD_SUPERVISOR_PID, "
-      "SENTINELD_SKIP_SETUP)");
+  EXPECT_EQ(ErrorOf(options),
+            "environment SENTINELD_HOME: not a configuration variable: no section \"home\" (expected "
+            "SENTINELD_<SECTION>__<KEY>[__<SUBKEY>] with SECTION one of DATABASE, COLLECTION, PRIVILEGES, "
+            "DETECTION, ALERTING, TELEMETRY, IPC, FLEET, CONSOLE; the other SENTINELD_ variables are "
+            "SENTINELD_SUPERVISOR_PID, "
+            "SENTINELD_SKIP_SETUP)");
   options.environment = {"SENTINELD_=1"};
   EXPECT_TRUE(ErrorOf(options).starts_with("environment SENTINELD_: not a configuration variable"));
   options.environment = {"SENTINELD_COLLECTION__=1"};
@@ -625,6 +625,7 @@ TEST_F(ConfigTest, ToYamlRoundTrips) {
       SinkConfig{.name = "siem", .type = "syslog", .address = "tcp://[::1]:6514", .facility = "local3"},
       SinkConfig{.name = "soar",
                  .type = "webhook",
+                 .format = "json",
                  .url = "https://h:8443/x?y=1",
                  .headers = {{"Authorization", "Bearer: x#y"}, {"X-Empty", ""}},
                  .timeout_ms = 2500},
@@ -669,7 +670,9 @@ TEST_F(ConfigTest, RestartOnlyKeysAreTheOnesNoReloadCanApply) {
                          "database.path", "database.audit_path", "database.audit_signing_key",
                          "database.busy_timeout_ms", "collection.realtime_events",
                          "collection.realtime_source", "collection.scan_source", "privileges.user",
-                         "privileges.keep_capabilities", "telemetry.http_listen", "ipc.socket_dir"}));
+                         "privileges.keep_capabilities", "telemetry.http_listen", "ipc.socket_dir",
+                         "fleet.servers", "fleet.host_id", "fleet.credentials", "fleet.tls.ca",
+                         "fleet.tls.cert", "fleet.tls.key", "fleet.trusted_keys", "fleet.forward"}));
 }
 
 TEST_F(ConfigTest, RestartOnlyChangesNamesOnlyTheRestartOnlyKeysThatDiffer) {
@@ -742,13 +745,17 @@ TEST_F(ConfigTest, KeysDescribeEveryKeyOnce) {
   }
   EXPECT_TRUE(paths.count("collection.interval_secs/"));
   EXPECT_TRUE(paths.count("alerting.sinks[].url/webhook"));
-  EXPECT_TRUE(paths.count("alerting.sinks[].format/file"));
-  EXPECT_TRUE(paths.count("alerting.sinks[].timeout_ms/syslog,webhook,email"));
+  EXPECT_TRUE(paths.count("alerting.sinks[].format/file,webhook,nats"));
+  EXPECT_TRUE(paths.count("alerting.sinks[].timeout_ms/syslog,webhook,email,nats"));
   EXPECT_TRUE(paths.count("alerting.sinks[].hmac_secret_env/webhook"));
   EXPECT_TRUE(paths.count("alerting.sinks[].tls_verify/webhook,email"));
   EXPECT_TRUE(paths.count("database.audit_signing_key/"));
-  // 7 sections, their 28 keys, the 5 keys of retry and circuit_breaker, 27 sink keys.
-  EXPECT_EQ(keys.size(), 7u + 28u + 5u + 27u);
+  // 9 sections, their 36 keys, the 5 keys of retry and circuit_breaker, the 3 of fleet.tls,
+  // 27 sink keys.
+  EXPECT_EQ(keys.size(), 9u + 36u + 5u + 3u + 27u);
+  EXPECT_TRUE(paths.count("fleet.servers/"));
+  EXPECT_TRUE(paths.count("fleet.tls.cert/"));
+  EXPECT_TRUE(paths.count("console.signing_key/"));
   EXPECT_TRUE(paths.count("detection.realtime_batch_ms/"));
   EXPECT_TRUE(paths.count("alerting.sinks[].max_message_bytes/syslog,webhook,email"));
   EXPECT_TRUE(paths.count("database.maintenance_interval_secs/"));
@@ -878,6 +885,113 @@ TEST_F(ConfigTest, DeliveryKeysRefusals) {
       error("[{name: s, type: stdout, tls_verify: false}]"),
       "alerting.sinks[0].tls_verify: not valid for a stdout sink (valid keys: name, type, min_severity, "
       "enabled, format)");
+}
+
+TEST_F(ConfigTest, FleetAndConsoleDefaultsAreOff) {
+  const Config c;
+  EXPECT_TRUE(c.fleet.servers.empty());
+  EXPECT_EQ(c.fleet.host_id, "");
+  EXPECT_EQ(c.fleet.forward, std::vector<std::string>{"alerts"});
+  EXPECT_TRUE(c.fleet.trusted_keys.empty());
+  EXPECT_EQ(c.console.database, "/var/lib/sentineld/fleet.db");
+  EXPECT_EQ(c.console.signing_key, "");
+}
+
+TEST_F(ConfigTest, FleetSectionLoadsAndRoundTrips) {
+  const std::string key(64, 'a');
+  Result<LoadedConfig> r = LoadYaml(R"(
+fleet:
+  servers: ["nats://10.0.0.5:4222", "tls://user:secret@nats.example:4443"]
+  host_id: web-01_a
+  credentials: /etc/sentineld/host.creds
+  tls: {ca: /etc/ca.pem, cert: /etc/c.pem, key: /etc/k.pem}
+  trusted_keys: [")" + key + R"("]
+  forward: [alerts, scans]
+console: {database: /tmp/fleet.db, signing_key: /etc/sentineld/fleet.key}
+alerting:
+  sinks:
+    - {name: fleet, type: nats, format: ocsf, timeout_ms: 3000}
+    - {name: hook, type: webhook, url: "https://siem.example/x", format: ocsf}
+    - {name: f, type: file, path: /tmp/a.jsonl, format: ocsf}
+)");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const Config& c = r->config;
+  EXPECT_EQ(c.fleet.servers.size(), 2u);
+  EXPECT_EQ(c.fleet.host_id, "web-01_a");
+  EXPECT_EQ(c.fleet.tls.cert, "/etc/c.pem");
+  EXPECT_EQ(c.fleet.trusted_keys, std::vector<std::string>{key});
+  EXPECT_EQ(c.fleet.forward, (std::vector<std::string>{"alerts", "scans"}));
+  EXPECT_EQ(c.console.signing_key, "/etc/sentineld/fleet.key");
+  ASSERT_EQ(c.alerting.sinks.size(), 3u);
+  EXPECT_EQ(c.alerting.sinks[0].type, "nats");
+  EXPECT_EQ(c.alerting.sinks[0].format, "ocsf");
+  EXPECT_EQ(c.alerting.sinks[0].timeout_ms, 3000);
+  EXPECT_EQ(c.alerting.sinks[1].format, "ocsf");
+  Result<LoadedConfig> again = LoadYaml(ToYaml(c), "again.yaml");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->config, c);
+}
+
+TEST_F(ConfigTest, FleetKeysRefusedNamingTheKey) {
+  const std::string p = FilePrefix();
+  EXPECT_EQ(ErrorOfYaml("fleet: {servers: [\"http://x:1\"]}\n"),
+            p + "fleet.servers[0]: expected a nats:// or tls:// URL with a host, got \"http://x:1\"");
+  // Credentials in a refused URL are never echoed.
+  EXPECT_EQ(ErrorOfYaml("fleet: {servers: [\"nats://u:hunter22@\"]}\n").find("hunter22"), std::string::npos);
+  EXPECT_EQ(
+      ErrorOfYaml("fleet: {host_id: \"a.b\"}\n"),
+      p + "fleet.host_id: expected \"\" or a host id of [A-Za-z0-9_-], at most 64 characters, got \"a.b\"");
+  EXPECT_EQ(ErrorOfYaml("fleet: {host_id: \"" + std::string(65, 'a') + "\"}\n").substr(0, p.size() + 14),
+            p + "fleet.host_id:");
+  EXPECT_EQ(
+      ErrorOfYaml("fleet: {trusted_keys: [\"" + std::string(64, 'A') + "\"]}\n"),
+      p + "fleet.trusted_keys[0]: expected an Ed25519 public key as 64 lowercase hex characters, got \"" +
+          std::string(64, 'A') + "\"");
+  EXPECT_EQ(ErrorOfYaml("fleet: {trusted_keys: [\"abc\"]}\n").substr(0, p.size() + 22),
+            p + "fleet.trusted_keys[0]:");
+  EXPECT_EQ(ErrorOfYaml("fleet: {forward: [alerts, logs]}\n"),
+            p + "fleet.forward[1]: expected one of alerts, scans, events, got \"logs\"");
+  EXPECT_EQ(ErrorOfYaml("fleet: {tls: {cert: /c.pem}}\n"),
+            p + "fleet.tls.cert: expected together with fleet.tls.key");
+  EXPECT_EQ(ErrorOfYaml("fleet: {tls: {pem: /c.pem}}\n").substr(0, p.size() + 26),
+            p + "fleet.tls.pem: unknown key");
+  EXPECT_EQ(ErrorOfYaml("console: {database: \"\"}\n"),
+            p + "console.database: expected a non-empty path, got \"\"");
+  EXPECT_EQ(ErrorOfYaml("alerting: {sinks: [{name: n, type: nats}]}\n"),
+            p + "alerting.sinks: a sink of type nats needs fleet.servers");
+  EXPECT_EQ(
+      ErrorOfYaml("alerting: {sinks: [{name: n, type: nats, url: \"http://x\"}]}\n").substr(0, p.size() + 26),
+      p + "alerting.sinks[0].url: not");
+  EXPECT_EQ(
+      ErrorOfYaml(
+          "fleet: {servers: [\"nats://x:1\"]}\nalerting: {sinks: [{name: n, type: stdout, format: ocsf}]}\n"),
+      p + "alerting.sinks[0].format: expected one of text, json, got \"ocsf\"");
+}
+
+TEST_F(ConfigTest, FleetServersFromTheEnvironmentSatisfyALaterNatsSink) {
+  LoadOptions options;
+  options.explicit_file = Write("config.yaml", "alerting: {sinks: [{name: n, type: nats}]}\n");
+  options.environment = {"SENTINELD_FLEET__SERVERS=[\"nats://127.0.0.1:4222\"]"};
+  Result<LoadedConfig> r = Load(options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->config.fleet.servers, std::vector<std::string>{"nats://127.0.0.1:4222"});
+  options.environment = {"SENTINELD_FLEET__SERVERS=[]"};
+  EXPECT_EQ(ErrorOf(options),
+            "environment SENTINELD_FLEET__SERVERS: fleet.servers: expected at least one server: "
+            "alerting.sinks has a sink of type nats");
+}
+
+TEST_F(ConfigTest, ResolveHostIdPrefersTheConfigThenMachineIdThenHostname) {
+  FleetConfig fleet;
+  fleet.host_id = "given-1";
+  EXPECT_EQ(ResolveHostId(fleet, "/nonexistent", "h"), "given-1");
+  fleet.host_id = "";
+  std::string machine_id = Write("machine-id", "0123456789abcdef0123456789abcdef\n");
+  EXPECT_EQ(ResolveHostId(fleet, machine_id, "h"), "0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(ResolveHostId(fleet, dir_ + "/none", "web.example.com"), "web_example_com");
+  std::string blank = Write("blank", "\n");
+  EXPECT_EQ(ResolveHostId(fleet, blank, "a*b>c d"), "a_b_c_d");
+  EXPECT_EQ(ResolveHostId(fleet, blank, std::string(100, 'x')), std::string(64, 'x'));
 }
 
 }  // namespace

@@ -179,6 +179,18 @@ bool IsSmtpUrl(std::string_view s) {
   return IsUrl(s, {"smtp://", "smtps://"});
 }
 
+bool IsNatsUrl(std::string_view s) {
+  return IsUrl(s, {"nats://", "tls://"});
+}
+
+bool IsHostIdOrEmpty(std::string_view s) {
+  return s.empty() || (s.size() <= 64 && AllOf(s, [](char c) { return IsAlnum(c) || c == '_' || c == '-'; }));
+}
+
+bool IsPublicKeyHex(std::string_view s) {
+  return s.size() == 64 && AllOf(s, [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
 bool IsEmailAddress(std::string_view s) {
   size_t open = s.find('<');
   if (open != std::string_view::npos) {

@@ -31,6 +31,12 @@ bool IsSyslogAddress(std::string_view s);
 bool IsHttpUrl(std::string_view s);
 // smtp:// or smtps:// followed by a host (and optional :port).
 bool IsSmtpUrl(std::string_view s);
+// nats://[user:pass@]host[:port] or tls://... (a NATS server URL).
+bool IsNatsUrl(std::string_view s);
+// "" or a fleet host id: one NATS subject token, [A-Za-z0-9_-]{1,64}.
+bool IsHostIdOrEmpty(std::string_view s);
+// An Ed25519 public key as 64 lowercase hex characters.
+bool IsPublicKeyHex(std::string_view s);
 // local@domain, optionally as "Display Name <local@domain>".
 bool IsEmailAddress(std::string_view s);
 // An HTTP header field name (RFC 9110 token).

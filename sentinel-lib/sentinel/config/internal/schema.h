@@ -23,13 +23,14 @@
 namespace sentinel::config::internal {
 
 // Sink types, as bits in the order of kSinkTypes.
-inline constexpr std::array<std::string_view, 5> kSinkTypes = {"stdout", "file", "syslog", "webhook",
-                                                               "email"};
+inline constexpr std::array<std::string_view, 6> kSinkTypes = {"stdout",  "file",  "syslog",
+                                                               "webhook", "email", "nats"};
 inline constexpr unsigned kStdoutSink = 1u << 0;
 inline constexpr unsigned kFileSink = 1u << 1;
 inline constexpr unsigned kSyslogSink = 1u << 2;
 inline constexpr unsigned kWebhookSink = 1u << 3;
 inline constexpr unsigned kEmailSink = 1u << 4;
+inline constexpr unsigned kNatsSink = 1u << 5;
 inline constexpr unsigned kAnySink = (1u << kSinkTypes.size()) - 1;
 
 struct Key {
@@ -77,7 +78,9 @@ inline constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",
                                                                "error", "critical", "off"};
 inline constexpr std::array<std::string_view, 2> kLogFormats = {"json", "text"};
 inline constexpr std::array<std::string_view, 2> kStdoutFormats = {"text", "json"};
-inline constexpr std::array<std::string_view, 1> kFileFormats = {"json"};
+// file, webhook, nats: the native alert JSON or an OCSF Detection Finding (docs/alert-delivery.md).
+inline constexpr std::array<std::string_view, 2> kFileFormats = {"json", "ocsf"};
+inline constexpr std::array<std::string_view, 3> kForwardKinds = {"alerts", "scans", "events"};
 inline constexpr std::array<std::string_view, 4> kRealtimeSources = {"auto", "ebpf", "netlink", "off"};
 inline constexpr std::array<std::string_view, 3> kScanSources = {"auto", "ebpf", "proc"};
 inline constexpr std::array<std::string_view, 3> kFsyncPolicies = {"always", "batch", "never"};
@@ -118,6 +121,15 @@ inline constexpr StrRule kOptionalPath{"\"\" or a path"};
 inline constexpr StrRule kHeaderName{"an HTTP header name", IsHeaderName};
 inline constexpr StrRule kOptionalText{"text"};
 inline constexpr ListRule kPathList{kPath, "a list of paths"};
+inline constexpr ListRule kNatsServerList{StrRule{"a nats:// or tls:// URL with a host", IsNatsUrl},
+                                          "a list of NATS server URLs"};
+inline constexpr StrRule kHostId{"\"\" or a host id of [A-Za-z0-9_-], at most 64 characters",
+                                 IsHostIdOrEmpty};
+inline constexpr ListRule kTrustedKeyList{
+    StrRule{"an Ed25519 public key as 64 lowercase hex characters", IsPublicKeyHex},
+    "a list of Ed25519 public keys (64 lowercase hex each)"};
+inline constexpr ListRule kForwardList{StrRule{"", nullptr, kForwardKinds},
+                                       "a list of what leaves the host (alerts, scans, events)"};
 // What procmond may keep after the drop (docs/decisions.md #19): reading every
 // /proc/PID and hashing every executable. Nothing it does after the drop needs more.
 inline constexpr ListRule kKeepCapabilityList{
@@ -162,14 +174,17 @@ void DescribeSinkBasics(V& v, C& c) {
      .doc = "unique name, used in deliveries, metrics and the dead-letter queue",
      .required = true},
     c.name, kSinkName);
-  v({.name = "type", .doc = "stdout, file, syslog, webhook or email", .required = true}, c.type, kSinkType);
+  v({.name = "type", .doc = "stdout, file, syslog, webhook, email or nats", .required = true}, c.type,
+    kSinkType);
   v({.name = "min_severity", .doc = "deliver only alerts at least this severe; \"\" delivers all"},
     c.min_severity, kMinSeverity);
   v({.name = "enabled", .doc = "false keeps the definition but delivers nothing"}, c.enabled, kBool);
   v({.name = "format", .doc = "text (one line per alert) or json", .sink_types = kStdoutSink}, c.format,
     kStdoutFormat);
-  v({.name = "format", .doc = "always json: one alert object per line", .sink_types = kFileSink}, c.format,
-    kFileFormat);
+  v({.name = "format",
+     .doc = "json: the alert object (file: one per line); ocsf: an OCSF 1.1 Detection Finding",
+     .sink_types = kFileSink | kWebhookSink | kNatsSink},
+    c.format, kFileFormat);
   v({.name = "path", .doc = "file the alerts are appended to", .sink_types = kFileSink, .required = true},
     c.path, kPath);
   v({.name = "fsync",
@@ -222,7 +237,7 @@ void DescribeSinkTransport(V& v, C& c) {
     c.ca_file, kOptionalPath);
   v({.name = "timeout_ms",
      .doc = "time limit of one delivery attempt (syslog: connect and send over tcp or unix)",
-     .sink_types = kSyslogSink | kWebhookSink | kEmailSink},
+     .sink_types = kSyslogSink | kWebhookSink | kEmailSink | kNatsSink},
     c.timeout_ms, IntRule{1, 600000});
   v({.name = "max_message_bytes",
      .doc = "largest message sent (syslog: the whole RFC 5424 message, webhook: the body, email: the "
@@ -340,6 +355,36 @@ void Describe(V& v, C& c) {
     c.socket_dir, kSocketDir);
 }
 
+template <class V, Of<FleetTlsConfig> C>
+void Describe(V& v, C& c) {
+  v({"ca", "CA certificates the NATS servers' certificates are verified against; \"\" = system store"}, c.ca,
+    kOptionalPath);
+  v({"cert", "client certificate (mutual TLS); \"\" = none"}, c.cert, kOptionalPath);
+  v({"key", "private key of the client certificate"}, c.key, kOptionalPath);
+}
+
+// The fleet connection is made once, at start-up: the whole section is restart-only.
+template <class V, Of<FleetConfig> C>
+void Describe(V& v, C& c) {
+  v({"servers", "NATS servers (nats:// or tls://); empty = the fleet is off"}, c.servers, kNatsServerList);
+  v({"host_id",
+     "this host's id in the fleet; \"\" = /etc/machine-id, else the host name (mapped to [A-Za-z0-9_-])"},
+    c.host_id, kHostId);
+  v({"credentials", "NATS .creds file (user JWT and nkey seed); \"\" = none or user:pass in the URLs"},
+    c.credentials, kOptionalPath);
+  v({"tls", "TLS to the NATS servers"}, c.tls, SectionRule{});
+  v({"trusted_keys", "Ed25519 public keys whose signed queries and rule bundles this host obeys"},
+    c.trusted_keys, kTrustedKeyList);
+  v({"forward", "what leaves the host: alerts, scans, events"}, c.forward, kForwardList);
+}
+
+template <class V, Of<ConsoleConfig> C>
+void Describe(V& v, C& c) {
+  v({"database", "the console's store (SQLite) of every host's alerts and heartbeats"}, c.database, kPath);
+  v({"signing_key", "Ed25519 private key file (mode 0600) queries and rule bundles are signed with"},
+    c.signing_key, kOptionalPath);
+}
+
 template <class V, Of<Config> C>
 void Describe(V& v, C& c) {
   v({"database", "event store and audit ledger"}, c.database, SectionRule{});
@@ -353,13 +398,16 @@ void Describe(V& v, C& c) {
   v({"alerting", "alert deduplication and delivery"}, c.alerting, SectionRule{});
   v({"telemetry", "logs, health and metrics"}, c.telemetry, SectionRule{});
   v({"ipc", "control sockets"}, c.ipc, SectionRule{});
+  v({.name = "fleet", .doc = "reporting to a fleet over NATS JetStream (SPEC §14)", .restart = true}, c.fleet,
+    SectionRule{});
+  v({"console", "the fleet console, sentinelfleet"}, c.console, SectionRule{});
 }
 
 // A sink of `type` before its keys are applied: the type's own defaults (a file sink writes json).
 inline SinkConfig DefaultSink(std::string_view type) {
   SinkConfig sink;
   sink.type = type;
-  if (type == "file") sink.format = "json";
+  if (type == "file" || type == "webhook" || type == "nats") sink.format = "json";
   return sink;
 }
 
