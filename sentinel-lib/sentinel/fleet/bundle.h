@@ -15,9 +15,11 @@
 // outside the fleet rules directory (built-ins, detection.rules_dirs).
 //
 // Installing: the files are written into a fresh sibling directory
-// "<dir>.new-XXXXXX", synced, and swapped in with one rename (the old set
-// moves aside and is removed), so a reader (the agent's rule load) sees the
-// old set or the new one, never a mix.
+// "<dir>.new-XXXXXX", synced, and swapped with the old directory in one step
+// (renameat2 RENAME_EXCHANGE; a plain rename when there was none), then the
+// old set is removed: a reader (the agent's rule load) sees the old set or
+// the new one, never a mix. Run as root (sentinelcli), the new files are
+// given to the owner of the parent directory (the agent's service user).
 //
 // Thread-safety: free functions keep no state; two installs into the same
 // directory must not run concurrently (the agent has one bundle thread; the
@@ -84,13 +86,12 @@ struct BundleCheck {
 };
 
 // Validates every rule of `b` (all of them, so the report lists every bad
-// file): file name, size, parse/translate, sandbox compile, ids unique in the
-// bundle and not taken by `others` (the rules from outside the fleet
-// directory). Uses a scratch directory under `scratch_parent` for the parse
-// (removed before returning). Status errors are host-side failures (no
-// schema, no scratch space), not refusals.
-Result<BundleCheck> ValidateBundle(const Bundle& b, const std::vector<detection::Rule>& others,
-                                   const std::filesystem::path& scratch_parent);
+// file): file name, size, parse (a Sigma rule is translated, as
+// detection::LoadRuleFile does), sandbox compile against the event-store
+// schema, ids unique in the bundle and not taken by `others` (the rules from
+// outside the fleet directory). Status errors are host-side failures (no
+// schema), not refusals.
+Result<BundleCheck> ValidateBundle(const Bundle& b, const std::vector<detection::Rule>& others);
 
 // Replaces the contents of `dir` with exactly the bundle's files (mode 0644,
 // directory 0755), atomically (see above). The parent of `dir` must exist.
@@ -98,14 +99,17 @@ Status InstallBundle(const Bundle& b, const std::filesystem::path& dir);
 
 // What became of the last bundle, as the heartbeat reports it:
 //   {"bundle_id","status":"applied|refused","loaded":N,"refused":[{"file","error"}],"at":<unix>}
+// plus "code" and "message" when refused.
 struct BundleStatus {
   std::string bundle_id;  // "" when the envelope itself was refused before the payload was read
   std::string status;     // "applied" | "refused"
   int64_t loaded = 0;
   std::vector<RuleRefusal> refused;
   std::string refusal_code;  // the envelope/bundle RefusalCodeName when refused ("" when applied)
+  std::string message;       // why, when refused
   int64_t at = 0;
   nlohmann::json ToJson() const;
+  static Result<BundleStatus> FromJson(const nlohmann::json& j);
 };
 
 // Everything a host does with a bundle envelope: verify it (`verifier`),
@@ -113,8 +117,9 @@ struct BundleStatus {
 // `others` are the rules outside the fleet directory; `now` stamps the status.
 struct BundleApplyResult {
   BundleStatus status;
-  std::string key;  // the signer (64 hex) when the envelope verified
-  Status error;     // a host-side failure (install could not write): status is "refused" then too
+  std::string key;    // the signer (64 hex) when the envelope verified
+  std::string nonce;  // the envelope's nonce when it parsed
+  Status error;       // a host-side failure (install could not write): status is "refused" then too
 };
 BundleApplyResult ApplyBundleEnvelope(std::string_view wire, EnvelopeVerifier& verifier,
                                       const std::vector<detection::Rule>& others,
