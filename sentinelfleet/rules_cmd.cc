@@ -25,8 +25,7 @@ Result<fleet::Bundle> PackAndValidate(const std::string& dir) {
   if (!fs::is_directory(dir, ec)) return InvalidArgumentError(dir + ": not a directory of rule files");
   ASSIGN_OR_RETURN(fleet::Bundle bundle, fleet::PackBundleDir(dir, NowMs() / 1000));
   const detection::RuleSet builtin = detection::LoadRuleSet(/*builtin=*/true, {});
-  ASSIGN_OR_RETURN(fleet::BundleCheck check,
-                   fleet::ValidateBundle(bundle, builtin.rules, fs::temp_directory_path()));
+  ASSIGN_OR_RETURN(fleet::BundleCheck check, fleet::ValidateBundle(bundle, builtin.rules));
   if (check.ok()) return bundle;
   std::string why;
   for (const fleet::RuleRefusal& r : check.refused) why += "; " + QuoteForMessage(r.file) + ": " + r.error;
