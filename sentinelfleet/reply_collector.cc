@@ -19,7 +19,10 @@ ReplyCollector::ReplyCollector(std::string query_id, std::set<std::string> expec
     : query_id_(std::move(query_id)), expected_(std::move(expected)), max_rows_(max_rows) {}
 
 bool ReplyCollector::Accept(const fleet::QueryChunk& c) const {
-  if (c.query_id != query_id_ || !fleet::IsValidHostId(c.host_id)) return false;
+  // A host that refused the envelope before it could read the payload
+  // answers without a query_id: the inbox is this query's alone.
+  const bool unread_refusal = c.query_id.empty() && c.error && c.final;
+  if ((c.query_id != query_id_ && !unread_refusal) || !fleet::IsValidHostId(c.host_id)) return false;
   if (c.seq < 0 || c.seq >= kMaxChunksPerHost) return false;
   return hosts_.size() < kMaxHosts || hosts_.count(c.host_id) > 0;
 }

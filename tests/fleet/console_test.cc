@@ -1,0 +1,286 @@
+// sentinelfleet against a real 3-node NATS JetStream cluster (SPEC §14): init,
+// serve (durable consumer into the store, idempotent, per-host order, clean
+// SIGTERM), hosts and alerts, live queries with a host that does not answer,
+// rules push|status, and a broker that is down. Alerts are published as the
+// agent's nats sink does (JsPublish of the alert JSON with Nats-Msg-Id
+// <host_id>:<alert_id>); query answers come from stand-in hosts that verify
+// the signed request with the real EnvelopeVerifier (fleet_harness.h).
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "sentinel/fleet/bundle.h"
+#include "sentinel/fleet/subjects.h"
+#include "sentinel/testing/nats_cluster.h"
+#include "sentinel/testing/net.h"
+#include "tests/fleet/fleet_harness.h"
+#include "tests/integration/harness.h"
+
+namespace sentinel::fleettest {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using testing::NatsCluster;
+
+constexpr milliseconds kWait{30000};  // a guard against hanging, not a timing assertion
+
+json ParseJson(const std::string& text) {
+  json j = json::parse(text, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << text;
+  return j;
+}
+
+// The alerts the console holds (`alerts list --json`), or an empty array.
+json ListAlerts(const Console& c, const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args = {"--json", "alerts", "list"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  auto r = c.Run(args);
+  if (r.exit_code != 0) return json::array();
+  json j = json::parse(r.out, nullptr, false);
+  return j.is_array() ? j : json::array();
+}
+
+void PublishAlert(fleet::NatsClient& client, const std::string& host, int64_t id, const std::string& msg_id) {
+  auto ack =
+      client.JsPublish(fleet::AlertSubject(host), AlertJson(id, "alert " + std::to_string(id)), msg_id, 5000);
+  ASSERT_TRUE(ack.ok()) << ack.status().message();
+}
+
+class FleetConsoleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto why = NatsCluster::SkipReason()) GTEST_SKIP() << *why;
+    auto cluster = NatsCluster::Start(3);
+    ASSERT_TRUE(cluster.ok()) << cluster.status().message();
+    cluster_ = std::move(*cluster);
+    console_ = std::make_unique<Console>(cluster_->urls());
+    auto init = console_->Run({"init"});
+    ASSERT_EQ(init.exit_code, 0) << init.out << init.err;
+    client_ = TestClient(cluster_->urls());
+    ASSERT_NE(client_, nullptr);
+  }
+
+  std::unique_ptr<itest::Child> StartServe(const std::string& log) {
+    return std::make_unique<itest::Child>(console_->Argv({"serve"}), console_->Env(), log, log, true);
+  }
+
+  std::unique_ptr<NatsCluster> cluster_;
+  std::unique_ptr<Console> console_;
+  std::unique_ptr<fleet::NatsClient> client_;
+};
+
+TEST_F(FleetConsoleTest, InitMakesStreamsAndBucketsWithThreeReplicas) {
+  for (const char* stream : {"SENTINELD_ALERTS", "SENTINELD_EVENTS", "SENTINELD_SCANS"}) {
+    auto info = client_->Request(std::string("$JS.API.STREAM.INFO.") + stream, "", 5000);
+    ASSERT_TRUE(info.ok()) << stream << ": " << info.status().message();
+    const json j = ParseJson(info->data);
+    EXPECT_EQ(j["config"]["num_replicas"], 3) << info->data;
+    EXPECT_EQ(j["config"]["duplicate_window"], int64_t{120} * 1000 * 1000 * 1000) << info->data;
+  }
+  for (const char* bucket : {"KV_sentineld_hosts", "KV_sentineld_rules"}) {
+    auto info = client_->Request(std::string("$JS.API.STREAM.INFO.") + bucket, "", 5000);
+    ASSERT_TRUE(info.ok()) << bucket << ": " << info.status().message();
+    EXPECT_EQ(ParseJson(info->data)["config"]["num_replicas"], 3) << info->data;
+  }
+  // Again: an update, not an error.
+  auto again = console_->Run({"init", "--max-age", "7d"});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  auto info = client_->Request("$JS.API.STREAM.INFO.SENTINELD_ALERTS", "", 5000);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(ParseJson(info->data)["config"]["max_age"], int64_t{7} * 86400 * 1000 * 1000 * 1000);
+}
+
+TEST_F(FleetConsoleTest, ServeStoresEveryAlertOnceInEachHostsOrderAcrossARestart) {
+  const std::string log = console_->File("serve.log");
+  auto serve = StartServe(log);
+  for (int64_t id = 1; id <= 40; ++id) {
+    for (const std::string host : {"h1", "h2"}) PublishAlert(*client_, host, id, fleet::AlertMsgId(host, id));
+  }
+  // The same alerts again after the stream's duplicate window (no Msg-Id to
+  // match): the store's key absorbs them.
+  for (int64_t id = 1; id <= 5; ++id) PublishAlert(*client_, "h1", id, "");
+  ASSERT_TRUE(itest::WaitFor([&] { return ListAlerts(*console_).size() == 80; }, kWait))
+      << ListAlerts(*console_).size() << " alerts; serve log: " << testing::ReadFile(log);
+  // SIGTERM: a clean stop.
+  serve->Signal(SIGTERM);
+  EXPECT_EQ(serve->Wait(kWait), 0) << testing::ReadFile(log);
+
+  // Published while the console is down, then taken by a new serve from the durable consumer.
+  for (int64_t id = 41; id <= 50; ++id) PublishAlert(*client_, "h1", id, fleet::AlertMsgId("h1", id));
+  serve = StartServe(log);
+  ASSERT_TRUE(itest::WaitFor([&] { return ListAlerts(*console_).size() == 90; }, kWait))
+      << testing::ReadFile(log);
+  serve->Signal(SIGTERM);
+  EXPECT_EQ(serve->Wait(kWait), 0);
+
+  for (const auto& [host, count] : std::map<std::string, int64_t>{{"h1", 50}, {"h2", 40}}) {
+    const json alerts = ListAlerts(*console_, {"--host", host});
+    ASSERT_EQ(static_cast<int64_t>(alerts.size()), count) << host;
+    std::map<int64_t, std::string> by_seq;
+    for (const json& a : alerts) by_seq[a["host_seq"].get<int64_t>()] = a["alert_id"].get<std::string>();
+    ASSERT_EQ(static_cast<int64_t>(by_seq.size()), count);
+    int64_t expected = 1;
+    for (const auto& [seq, alert_id] : by_seq) {
+      EXPECT_EQ(seq, expected) << host;
+      EXPECT_EQ(alert_id, std::to_string(expected)) << host << " host_seq " << seq;
+      ++expected;
+    }
+  }
+  // `alerts show HOST:ID` and by the console's id.
+  auto shown = console_->Run({"--json", "alerts", "show", "h2:7"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  const json one = ParseJson(shown.out);
+  EXPECT_EQ(one["alert"]["title"], "alert 7");
+  auto by_id = console_->Run({"--json", "alerts", "show", std::to_string(one["id"].get<int64_t>())});
+  ASSERT_EQ(by_id.exit_code, 0);
+  EXPECT_EQ(ParseJson(by_id.out)["alert_id"], "7");
+  EXPECT_EQ(console_->Run({"alerts", "show", "h2:999"}).exit_code, 2);
+}
+
+TEST_F(FleetConsoleTest, HeartbeatsReachTheStoreAndHostileNamesAreEscaped) {
+  const std::string log = console_->File("serve.log");
+  auto serve = StartServe(log);
+  PutHeartbeat(*client_, "h1", "web-1\x1b[2J\nevil");
+  PutHeartbeat(*client_, "h2", "db-1");
+  ASSERT_TRUE(itest::WaitFor(
+      [&] { return itest::TryQueryInt(console_->database(), "SELECT count(*) FROM hosts").value_or(0) == 2; },
+      kWait))
+      << testing::ReadFile(log);
+  serve->Signal(SIGTERM);
+  EXPECT_EQ(serve->Wait(kWait), 0);
+  auto table = console_->Run({"hosts"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_EQ(table.out.find('\x1b'), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("web-1\\x1b[2J\\nevil"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("db-1"), std::string::npos);
+  auto js = console_->Run({"--json", "hosts"});
+  ASSERT_EQ(js.exit_code, 0);
+  const json hosts = ParseJson(js.out);
+  ASSERT_EQ(hosts.size(), 2u);
+  EXPECT_EQ(hosts[0]["hostname"], "web-1\x1b[2J\nevil");  // JSON carries the exact text, escaped as \u001b
+  EXPECT_EQ(js.out.find('\x1b'), std::string::npos);
+}
+
+TEST_F(FleetConsoleTest, QueryPrintsEachHostsRowsAndNamesTheHostThatDidNotAnswer) {
+  StandInHost h1(cluster_->urls(), "h1", console_->public_key());
+  StandInHost h2(cluster_->urls(), "h2", console_->public_key());
+  for (const char* h : {"h1", "h2", "h3"}) PutHeartbeat(*client_, h, std::string("host-") + h);
+  auto r = console_->Run({"--json", "query", "SELECT name FROM processes", "--timeout", "3s"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("h3"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("h1"), std::string::npos) << r.err;
+  const json rows = ParseJson(r.out);
+  ASSERT_EQ(rows.size(), 4u) << r.out;
+  std::multiset<std::string> hosts;
+  for (const json& row : rows) {
+    hosts.insert(row["host_id"].get<std::string>());
+    EXPECT_EQ(row["host"], row["host_id"]);  // each host's own rows under its id
+  }
+  EXPECT_EQ(hosts, (std::multiset<std::string>{"h1", "h1", "h2", "h2"}));
+
+  auto named = console_->Run({"--format", "csv", "query", "SELECT 1", "--hosts", "h2,h1"});
+  EXPECT_EQ(named.exit_code, 0) << named.err;
+  EXPECT_EQ(itest::SplitLines(named.out).size(), 5u) << named.out;  // header + 4 rows
+  EXPECT_EQ(itest::SplitLines(named.out)[0], "host_id,host,n");
+
+  auto missing = console_->Run({"query", "SELECT 1", "--hosts", "h1,h9", "--timeout", "2s"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("h9"), std::string::npos) << missing.err;
+  EXPECT_NE(missing.out.find("h1"), std::string::npos) << missing.out;
+  EXPECT_EQ(h1.refused() + h2.refused(), 0);
+}
+
+TEST_F(FleetConsoleTest, AQueryFromAnUntrustedKeyIsRefusedByTheHost) {
+  Console other(cluster_->urls());  // its own key, which h1 does not trust
+  StandInHost h1(cluster_->urls(), "h1", console_->public_key());
+  auto r = other.Run({"query", "SELECT 1", "--hosts", "h1", "--timeout", "3s"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("h1: untrusted_key"), std::string::npos) << r.err;
+  EXPECT_EQ(h1.refused(), 1);
+  EXPECT_EQ(h1.answered(), 0);
+}
+
+TEST_F(FleetConsoleTest, RulesPushPutsABundleTheHostsCanVerifyAndRefusesABadOne) {
+  const std::string dir = console_->File("rules");
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  testing::WriteFile(
+      dir + "/fleet-probe.yaml",
+      "id: fleet-probe\nname: Fleet probe\ndescription: a test rule\nseverity: low\n"
+      "category: process\ntags: [execution]\nmitre: [T1059]\nenabled: true\ndedup_keys: [pid]\n"
+      "query: SELECT pid, name FROM processes WHERE name = 'fleet-probe'\n");
+  auto push = console_->Run({"--json", "rules", "push", dir});
+  ASSERT_EQ(push.exit_code, 0) << push.err;
+  const json pushed = ParseJson(push.out);
+  auto stored = client_->KvGet(std::string(fleet::kRulesBucket), std::string(fleet::kRulesBundleKey));
+  ASSERT_TRUE(stored.ok() && *stored) << stored.status().message();
+  testing::TempDir host;
+  auto replay = fleet::ReplayStore::Open(host.File("nonces"));
+  ASSERT_TRUE(replay.ok());
+  fleet::EnvelopeVerifier verifier({console_->public_key()}, replay->get(), Clock::Real());
+  auto verified = verifier.Verify(fleet::EnvelopeKind::kBundle, **stored);
+  ASSERT_TRUE(verified.ok()) << verified.refusal().message;
+  auto bundle = fleet::ParseBundlePayload(verified->payload);
+  ASSERT_TRUE(bundle.ok());
+  EXPECT_EQ(bundle->bundle_id, pushed["bundle_id"]);
+  ASSERT_EQ(bundle->rules.size(), 1u);
+  EXPECT_EQ(bundle->rules[0].file, "fleet-probe.yaml");
+
+  // One bad rule: nothing is pushed (the bucket keeps the previous bundle).
+  testing::WriteFile(dir + "/bad.yaml",
+                     "id: bad-one\nname: Bad\ndescription: x\nseverity: low\ncategory: process\n"
+                     "query: DELETE FROM processes\n");
+  auto bad = console_->Run({"rules", "push", dir});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("bad.yaml"), std::string::npos) << bad.err;
+  auto after = client_->KvGet(std::string(fleet::kRulesBucket), std::string(fleet::kRulesBundleKey));
+  ASSERT_TRUE(after.ok() && *after);
+  EXPECT_EQ(**after, **stored);
+
+  // rules status: what each host's heartbeat reports.
+  PutHeartbeat(*client_, "h1", "web-1",
+               {{"bundle_id", pushed["bundle_id"]},
+                {"status", "applied"},
+                {"loaded", 1},
+                {"refused", json::array()},
+                {"at", 1764820000}});
+  PutHeartbeat(*client_, "h2", "web-2", nullptr);
+  auto status = console_->Run({"--json", "rules", "status"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  const json rows = ParseJson(status.out);
+  ASSERT_EQ(rows.size(), 2u) << status.out;
+  EXPECT_EQ(rows[0]["host_id"], "h1");
+  EXPECT_EQ(rows[0]["bundle_status"], "applied");
+  EXPECT_EQ(rows[0]["loaded"], 1);
+  EXPECT_EQ(rows[0]["current"], "yes");
+  EXPECT_EQ(rows[1]["current"], "no");
+}
+
+// No cluster: nothing listens on the port. Every command that needs the
+// broker exits 1 naming it, within its timeout.
+TEST(FleetConsoleDownBrokerTest, CommandsNameTheServersAndExit1) {
+  if (auto why = NatsCluster::SkipReason()) GTEST_SKIP() << *why;
+  const std::string url = "nats://127.0.0.1:" + std::to_string(testing::FreePort());
+  Console console({url});
+  const std::string dir = console.File("rules");
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  testing::WriteFile(dir + "/probe.yaml",
+                     "id: probe\nname: Probe\ndescription: x\nseverity: low\ncategory: process\n"
+                     "query: SELECT pid, name FROM processes WHERE name = 'probe'\n");
+  for (const auto& args : std::vector<std::vector<std::string>>{{"query", "SELECT 1", "--timeout", "2s"},
+                                                                {"init", "--timeout", "2s"},
+                                                                {"rules", "push", dir, "--timeout", "2s"}}) {
+    auto r = console.Run(args);
+    EXPECT_EQ(r.exit_code, 1) << args[0] << ": " << r.err;
+    EXPECT_NE(r.err.find(url), std::string::npos) << args[0] << ": " << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace sentinel::fleettest
