@@ -78,9 +78,19 @@ Status Ingest::StoreHeartbeats(RoundStats& stats) {
 
 Result<RoundStats> Ingest::Round(int max, int64_t timeout_ms) {
   RoundStats stats;
-  ASSIGN_OR_RETURN(std::vector<fleet::JsMsg> msgs, consumer_->Fetch(max, timeout_ms));
-  stats.fetched = static_cast<int64_t>(msgs.size());
-  if (!msgs.empty()) RETURN_IF_ERROR(StoreAlerts(msgs, stats));
+  std::vector<fleet::JsMsg> msgs;
+  if (unstored_.empty()) {
+    ASSIGN_OR_RETURN(msgs, consumer_->Fetch(max, timeout_ms));
+    stats.fetched = static_cast<int64_t>(msgs.size());
+  } else {
+    msgs.swap(unstored_);
+  }
+  if (!msgs.empty()) {
+    if (Status s = StoreAlerts(msgs, stats); !s.ok()) {
+      unstored_ = std::move(msgs);
+      return s;
+    }
+  }
   RETURN_IF_ERROR(StoreHeartbeats(stats));
   return stats;
 }

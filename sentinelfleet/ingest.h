@@ -44,9 +44,13 @@ class Ingest {
 
   // Fetches up to `max` alerts (waiting at most `timeout_ms` for the first),
   // stores and acknowledges them, then writes the heartbeats that arrived.
-  // On a store error nothing of the batch is acknowledged (JetStream
-  // redelivers it after its ack wait).
+  // On a store error nothing of the batch is acknowledged and the next
+  // round stores the same batch again before fetching anything newer, so a
+  // full disk does not reorder a host's alerts.
   Result<RoundStats> Round(int max, int64_t timeout_ms);
+
+  // True while a batch waits to be stored again (its Round failed in the store).
+  bool holding_batch() const { return !unstored_.empty(); }
 
  private:
   struct Heartbeat {
@@ -60,7 +64,8 @@ class Ingest {
   fleet::NatsClient& client_;
   ConsoleStore& store_;
   std::mutex mu_;
-  std::vector<Heartbeat> pending_;  // guarded by mu_
+  std::vector<Heartbeat> pending_;      // guarded by mu_
+  std::vector<fleet::JsMsg> unstored_;  // a batch whose transaction failed: stored first next round
   // Declared last: destroyed (unsubscribed) first, while mu_ still exists.
   std::unique_ptr<fleet::PullConsumer> consumer_;
   std::unique_ptr<fleet::Subscription> watch_;

@@ -68,7 +68,8 @@ int RunServe(const Context& ctx) {
     auto round = ingest->Round(kFetchBatch, kFetchWaitMs);
     if (!round.ok()) {
       LogFailure(round.status(), last_error);
-      ingest.reset();  // bind again: the consumer may be gone (stream recreated, server restarted)
+      // A fetch that failed: bind again (the consumer or stream may have been recreated).
+      if (!ingest->holding_batch()) ingest.reset();
       if (WaitForStop(stop, kRetryMs)) break;
       continue;
     }
