@@ -37,7 +37,8 @@ set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
  delivers alerts through retrying channels (sentinelagent). Every
  security-relevant step is written to a hash-chained audit ledger.
  sentinelcli queries, exports, manages rules and verifies the ledger.
- Works fully offline.")
+ Works fully offline; sentinelfleet, the console, gathers many hosts' alerts
+ and runs signed queries and rule bundles over NATS JetStream.")
 set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${SENTINEL_PACKAGE_MAINTAINER}")
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)

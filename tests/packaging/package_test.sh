@@ -49,7 +49,7 @@ flock -w 600 9 || skip "another package test holds the lock for more than 10 min
 UNITDIR=/lib/systemd/system
 UNITS="sentineld-procmond.service sentinelagent.service"
 HOST_PATHS=(/etc/sentineld /var/lib/sentineld /var/log/sentineld /usr/sbin/procmond
-  /usr/bin/sentinelagent /usr/bin/sentinelcli /usr/share/sentineld /usr/lib/sentineld
+  /usr/bin/sentinelagent /usr/bin/sentinelcli /usr/bin/sentinelfleet /usr/share/sentineld /usr/lib/sentineld
   /usr/share/doc/sentineld /usr/lib/tmpfiles.d/sentineld.conf "$UNITDIR/sentineld-procmond.service"
   "$UNITDIR/sentinelagent.service")
 
@@ -125,7 +125,7 @@ dpkg_locked() {
 
 version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$BUILD/CMakeCache.txt")
 [ -n "$version" ] || die "no CMAKE_PROJECT_VERSION in $BUILD/CMakeCache.txt"
-for b in procmond/procmond sentinelagent/sentinelagent sentinelcli/sentinelcli; do
+for b in procmond/procmond sentinelagent/sentinelagent sentinelcli/sentinelcli sentinelfleet/sentinelfleet; do
   [ -x "$BUILD/$b" ] || die "$BUILD/$b is not built (the package_inputs_build test builds it)"
 done
 
@@ -163,7 +163,8 @@ dpkg-deb -c "$deb" >"$T/contents"
 if awk '$2 != "root/root"' "$T/contents" | grep -q .; then
   fail "payload entries not owned by root/root: $(awk '$2 != "root/root" {print $6}' "$T/contents" | head -3)"
 fi
-for f in ./usr/sbin/procmond ./usr/bin/sentinelagent ./usr/bin/sentinelcli ./etc/sentineld/config.yaml \
+for f in ./usr/sbin/procmond ./usr/bin/sentinelagent ./usr/bin/sentinelcli ./usr/bin/sentinelfleet \
+  ./etc/sentineld/config.yaml \
   ./lib/systemd/system/sentineld-procmond.service ./lib/systemd/system/sentinelagent.service \
   ./usr/lib/tmpfiles.d/sentineld.conf ./usr/lib/sentineld/install.sh; do
   grep -q " $f\$" "$T/contents" || fail "payload lacks $f"
@@ -211,7 +212,8 @@ EOF
 check_modes "after install"
 ok "directory and config modes checked"
 
-for f in /usr/sbin/procmond /usr/bin/sentinelagent /usr/bin/sentinelcli /usr/lib/sentineld/install.sh; do
+for f in /usr/sbin/procmond /usr/bin/sentinelagent /usr/bin/sentinelcli /usr/bin/sentinelfleet \
+  /usr/lib/sentineld/install.sh; do
   [ -x "$f" ] || fail "$f missing or not executable"
 done
 for u in $UNITS; do [ -f "$UNITDIR/$u" ] || fail "$UNITDIR/$u missing"; done
@@ -222,6 +224,7 @@ have_rules=$(cd /usr/share/sentineld/rules 2>/dev/null && ls -1 ./*.yaml | sort)
 [ -n "$want_rules" ] && [ "$want_rules" = "$have_rules" ] ||
   fail "/usr/share/sentineld/rules differs from rules/: $(diff <(echo "$want_rules") <(echo "$have_rules") | head -4)"
 /usr/sbin/procmond --version | grep -q "$version" || fail "procmond --version does not say $version"
+/usr/bin/sentinelfleet --version | grep -q "$version" || fail "sentinelfleet --version does not say $version"
 for u in $UNITS; do
   exe=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$UNITDIR/$u")
   [ -x "$exe" ] || fail "$u: ExecStart '$exe' is not an installed executable"
