@@ -21,6 +21,7 @@
 #include "sentinelcli/commands/health_cmd.h"
 #include "sentinelcli/commands/query.h"
 #include "sentinelcli/commands/rules_cmd.h"
+#include "sentinelcli/output/command_line.h"
 
 namespace sentinel::cli {
 namespace {
@@ -57,20 +58,6 @@ struct Command {
   std::function<int(const CommandContext&)> run;
 };
 
-// The first word that is not an option (nor the value of one), or nullptr.
-const char* FirstCommandWord(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    if (a == "--config" || a == "--database" || a == "--format") {
-      ++i;
-      continue;
-    }
-    if (!a.empty() && a[0] == '-') continue;
-    return argv[i];
-  }
-  return nullptr;
-}
-
 bool IsCommandName(std::string_view word) {
   for (std::string_view name : {"query", "export", "config", "rules", "alerts", "audit", "health"}) {
     if (word == name) return true;
@@ -85,12 +72,7 @@ class Cli {
     app_.fallthrough();
     app_.set_version_flag("--version", std::string("sentinelcli ") + kVersion);
     // CLI11's errors quote the arguments as given: escaped, like every other text we print.
-    app_.failure_message([](const CLI::App* app, const CLI::Error& e) {
-      std::string text = CLI::FailureMessage::simple(app, e);
-      const std::string_view what = e.what();
-      if (text.compare(0, what.size(), what) == 0) text.replace(0, what.size(), EscapeText(what));
-      return text;
-    });
+    EscapeFailureMessages(app_);
     AddGlobalOptions();
     AddQuery();
     AddExport();
@@ -125,12 +107,7 @@ class Cli {
 };
 
 void Cli::AddGlobalOptions() {
-  GlobalOptions& global = o_.global;
-  app_.add_option("--config", global.config_file, "Configuration file (layered over the defaults)");
-  app_.add_option("--database", global.database, "Event store path (overrides database.path)");
-  app_.add_option("--format", global.format, "Output format: table, json or csv");
-  app_.add_flag("--json", global.json, "Same as --format json");
-  app_.add_flag("--no-color", global.no_color, "No colour in table output");
+  cli::AddGlobalOptions(app_, o_.global, "Event store path (overrides database.path)");
 }
 
 void Cli::AddQuery() {
@@ -276,7 +253,8 @@ void Cli::AddHealth() {
 
 int Cli::Main(int argc, char** argv) {
   // Name an unknown command instead of CLI11's "A subcommand is required".
-  if (const char* word = FirstCommandWord(argc, argv); word != nullptr && !IsCommandName(word)) {
+  if (const char* word = FirstCommandWord(argc, argv, {"--config", "--database", "--format"});
+      word != nullptr && !IsCommandName(word)) {
     std::cerr << "sentinelcli: unknown command \"" << EscapeText(word)
               << "\" (expected query, export, rules, alerts, audit, health or config; see --help)\n";
     return kExitUsage;

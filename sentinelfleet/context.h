@@ -13,6 +13,7 @@
 #include "sentinel/config/config.h"
 #include "sentinel/fleet/nats_client.h"
 #include "sentinel/storage/sqlite.h"
+#include "sentinelcli/output/command_line.h"
 #include "sentinelcli/output/row_writer.h"
 #include "sentinelfleet/console_store.h"
 
@@ -22,13 +23,8 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitRuntime = 1;  // a store, broker or host that failed or did not answer
 inline constexpr int kExitUsage = 2;    // bad usage, configuration, SQL or rule
 
-struct GlobalOptions {
-  std::string config_file;
-  std::string database;  // overrides console.database
-  std::string format;    // empty: the command's default
-  bool json = false;
-  bool no_color = false;
-};
+// --database overrides console.database.
+using cli::GlobalOptions;
 
 struct Context {
   GlobalOptions global;

@@ -1,5 +1,7 @@
 #include <algorithm>
+#include <functional>
 #include <ostream>
+#include <tuple>
 
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
@@ -41,24 +43,44 @@ Result<Plan> MakePlan(const InitArgs& args, int known_servers) {
   return plan;
 }
 
-std::vector<fleet::NatsClient::StreamSpec> Streams(const Plan& plan) {
-  std::vector<fleet::NatsClient::StreamSpec> out;
+// One stream or bucket to create or update, and how it is shown.
+struct Step {
+  std::string kind, name;
+  int replicas = 1;
+  int64_t max_age_secs = 0, max_bytes = -1;
+  std::function<Status(fleet::NatsClient&)> ensure;
+};
+
+std::vector<Step> Steps(const Plan& plan) {
+  std::vector<Step> out;
   for (auto [name, subjects] : {std::pair{fleet::kAlertsStream, fleet::kAlertsSubjects},
                                 std::pair{fleet::kEventsStream, fleet::kEventsSubjects},
                                 std::pair{fleet::kScansStream, fleet::kScansSubjects}}) {
-    out.push_back({std::string(name),
-                   {std::string(subjects)},
-                   plan.replicas,
-                   plan.max_bytes,
-                   plan.max_age_secs,
-                   fleet::kDefaultDuplicateWindowSecs});
+    fleet::NatsClient::StreamSpec spec{std::string(name), {std::string(subjects)},
+                                       plan.replicas,     plan.max_bytes,
+                                       plan.max_age_secs, fleet::kDefaultDuplicateWindowSecs};
+    out.push_back({"stream", spec.name, spec.replicas, spec.max_age_secs, spec.max_bytes,
+                   [spec](fleet::NatsClient& c) { return c.EnsureStream(spec); }});
+  }
+  // Buckets: max_bytes is per value; keys never expire (a host's heartbeat is replaced, not aged).
+  for (auto [name, history, value_bytes] : {std::tuple{fleet::kHostsBucket, 1, kHeartbeatValueBytes},
+                                            std::tuple{fleet::kRulesBucket, 5, kBundleValueBytes}}) {
+    fleet::NatsClient::BucketSpec spec{std::string(name), plan.replicas, history, value_bytes, 0};
+    out.push_back({"bucket", spec.name, spec.replicas, 0, value_bytes,
+                   [spec](fleet::NatsClient& c) { return c.EnsureBucket(spec); }});
   }
   return out;
 }
 
-std::vector<fleet::NatsClient::BucketSpec> Buckets(const Plan& plan) {
-  return {{std::string(fleet::kHostsBucket), plan.replicas, 1, kHeartbeatValueBytes, 0},
-          {std::string(fleet::kRulesBucket), plan.replicas, 5, kBundleValueBytes, 0}};
+Status Apply(fleet::NatsClient& client, const Plan& plan, cli::RowWriter& writer) {
+  RETURN_IF_ERROR(writer.Begin({"kind", "name", "replicas", "max_age_s", "max_bytes"}));
+  for (const Step& step : Steps(plan)) {
+    RETURN_IF_ERROR(step.ensure(client).WithContext(step.kind + " " + step.name));
+    RETURN_IF_ERROR(
+        writer.Row({cli::Cell::Text(step.kind), cli::Cell::Text(step.name), cli::Cell::Integer(step.replicas),
+                    cli::Cell::Integer(step.max_age_secs), cli::Cell::Integer(step.max_bytes)}));
+  }
+  return writer.End();
 }
 
 }  // namespace
@@ -74,28 +96,7 @@ int RunInit(const Context& ctx, const InitArgs& args) {
   auto plan = MakePlan(args, (*client)->KnownServerCount());
   if (!plan.ok()) return Fail(ctx, plan.status());
   auto writer = cli::MakeRowWriter(*format, *ctx.out, ctx.term);
-  Status s = writer->Begin({"kind", "name", "replicas", "max_age_s", "max_bytes"});
-  for (const auto& spec : Streams(*plan)) {
-    if (!s.ok()) break;
-    s = (*client)->EnsureStream(spec);
-    if (s.ok()) {
-      s = writer->Row({cli::Cell::Text("stream"), cli::Cell::Text(spec.name),
-                       cli::Cell::Integer(spec.replicas), cli::Cell::Integer(spec.max_age_secs),
-                       cli::Cell::Integer(spec.max_bytes)});
-    }
-  }
-  for (const auto& spec : Buckets(*plan)) {
-    if (!s.ok()) break;
-    s = (*client)->EnsureBucket(spec);
-    if (s.ok()) {
-      s = writer->Row({cli::Cell::Text("bucket"), cli::Cell::Text(spec.name),
-                       cli::Cell::Integer(spec.replicas), cli::Cell::Integer(spec.ttl_secs),
-                       cli::Cell::Integer(spec.max_value_bytes)});
-    }
-  }
-  Status end = writer->End();
-  if (!s.ok()) return FailRuntime(ctx, s);
-  if (!end.ok()) return FailRuntime(ctx, end);
+  if (Status s = Apply(**client, *plan, *writer); !s.ok()) return FailRuntime(ctx, s);
   return kExitOk;
 }
 

@@ -12,6 +12,7 @@
 #include "sentinel/base/escape.h"
 #include "sentinel/base/version.h"
 #include "sentinel/detection/query_worker.h"
+#include "sentinelcli/output/command_line.h"
 #include "sentinelfleet/commands.h"
 
 namespace sentinel::console {
@@ -37,20 +38,6 @@ struct Command {
 
 constexpr std::string_view kCommandNames[] = {"init", "serve", "hosts", "alerts", "query", "rules", "keys"};
 
-// The first word that is not an option (nor the value of one), or nullptr.
-const char* FirstCommandWord(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    if (a == "--config" || a == "--database" || a == "--format") {
-      ++i;
-      continue;
-    }
-    if (!a.empty() && a[0] == '-') continue;
-    return argv[i];
-  }
-  return nullptr;
-}
-
 bool IsCommandName(std::string_view word) {
   for (std::string_view name : kCommandNames) {
     if (word == name) return true;
@@ -65,12 +52,7 @@ class Cli {
     app_.fallthrough();
     app_.set_version_flag("--version", std::string("sentinelfleet ") + kVersion);
     // CLI11's errors quote the arguments as given: escaped, like every other text we print.
-    app_.failure_message([](const CLI::App* app, const CLI::Error& e) {
-      std::string text = CLI::FailureMessage::simple(app, e);
-      const std::string_view what = e.what();
-      if (text.compare(0, what.size(), what) == 0) text.replace(0, what.size(), EscapeText(what));
-      return text;
-    });
+    cli::EscapeFailureMessages(app_);
     AddGlobalOptions();
     AddInitServe();
     AddHosts();
@@ -100,12 +82,7 @@ class Cli {
 };
 
 void Cli::AddGlobalOptions() {
-  GlobalOptions& global = o_.global;
-  app_.add_option("--config", global.config_file, "Configuration file (layered over the defaults)");
-  app_.add_option("--database", global.database, "Console store path (overrides console.database)");
-  app_.add_option("--format", global.format, "Output format: table, json or csv");
-  app_.add_flag("--json", global.json, "Same as --format json");
-  app_.add_flag("--no-color", global.no_color, "No colour in table output");
+  cli::AddGlobalOptions(app_, o_.global, "Console store path (overrides console.database)");
 }
 
 void Cli::AddInitServe() {
@@ -175,7 +152,8 @@ void Cli::AddKeys() {
 
 int Cli::Main(int argc, char** argv) {
   // Name an unknown command instead of CLI11's "A subcommand is required".
-  if (const char* word = FirstCommandWord(argc, argv); word != nullptr && !IsCommandName(word)) {
+  if (const char* word = cli::FirstCommandWord(argc, argv, {"--config", "--database", "--format"});
+      word != nullptr && !IsCommandName(word)) {
     std::cerr << "sentinelfleet: unknown command \"" << EscapeText(word)
               << "\" (expected init, serve, hosts, alerts, query, rules or keys; see --help)\n";
     return kExitUsage;

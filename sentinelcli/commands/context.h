@@ -11,6 +11,7 @@
 #include "sentinel/base/status.h"
 #include "sentinel/config/config.h"
 #include "sentinel/storage/sqlite.h"
+#include "sentinelcli/output/command_line.h"
 #include "sentinelcli/output/row_writer.h"
 
 namespace sentinel::cli {
@@ -20,14 +21,6 @@ inline constexpr int kExitRuntime = 1;    // database missing, I/O
 inline constexpr int kExitUsage = 2;      // bad usage, configuration, SQL or rule
 inline constexpr int kExitTampered = 3;   // audit verify found tampering
 inline constexpr int kExitUnhealthy = 4;  // health found a component unhealthy
-
-struct GlobalOptions {
-  std::string config_file;
-  std::string database;
-  std::string format;  // empty: the command's default
-  bool json = false;
-  bool no_color = false;
-};
 
 struct CommandContext {
   GlobalOptions global;
