@@ -8,9 +8,9 @@
 namespace sentinel::agent {
 
 bool IsCliAuditAction(std::string_view action) {
-  static constexpr std::string_view kActions[] = {"query_executed",       "query_rejected",  "rule_enabled",
-                                                  "rule_disabled",        "bundle_imported", "dlq_retry",
-                                                  "audit_entries_dropped"};
+  static constexpr std::string_view kActions[] = {"query_executed", "query_rejected",       "rule_enabled",
+                                                  "rule_disabled",  "bundle_imported",      "bundle_refused",
+                                                  "dlq_retry",      "audit_entries_dropped"};
   for (std::string_view a : kActions) {
     if (a == action) return true;
   }
@@ -45,7 +45,7 @@ Result<nlohmann::json> CliAuditRelay::Handle(const ipc::Request& request) const 
       if (action == e.end() || !action->is_string() || !IsCliAuditAction(action->get<std::string>())) {
         return InvalidArgumentError(
             "audit-append: action must be one of sentinelcli's (query_executed, "
-            "query_rejected, rule_enabled, rule_disabled, bundle_imported, dlq_retry, "
+            "query_rejected, rule_enabled, rule_disabled, bundle_imported, bundle_refused, dlq_retry, "
             "audit_entries_dropped)");
       }
       nlohmann::json d = data == e.end() || data->is_null() ? nlohmann::json::object() : *data;

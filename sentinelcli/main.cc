@@ -175,7 +175,9 @@ void Cli::AddRules() {
   }
   auto* rules_import =
       rules_cmd->add_subcommand("import", "Validate rule files and copy them into the rules directory");
-  rules_import->add_option("path", o_.import_path, "Rule file or directory")->required();
+  rules_import
+      ->add_option("path", o_.import_path, "Rule file or directory, or a signed rule bundle (sentinelfleet)")
+      ->required();
   Add(
       rules_import, [this](const CommandContext& ctx) { return RunRulesImport(ctx, o_.import_path); },
       Audited::kYes);

@@ -25,7 +25,9 @@
 #include "sentinel/detection/rule_runner.h"
 #include "sentinel/detection/rule_store.h"
 #include "sentinel/detection/sigma.h"
+#include "sentinel/fleet/bundle.h"
 #include "sentinel/storage/store.h"
+#include "sentinelcli/commands/bundle_import.h"
 
 namespace sentinel::cli {
 namespace {
@@ -37,7 +39,8 @@ using nlohmann::ordered_json;
 
 detection::RuleSet LoadConfiguredRules(const CommandContext& ctx, bool report_problems) {
   const auto& d = ctx.config.config.detection;
-  detection::RuleSet set = detection::LoadRuleSet(d.builtin_rules, d.rules_dirs);
+  detection::RuleSet set =
+      detection::LoadRuleSet(d.builtin_rules, fleet::RuleDirsWithFleet(ctx.config.config));
   if (report_problems) {
     for (const auto& p : set.problems)
       *ctx.err << "sentinelcli: warning: skipped " << p.status.message() << "\n";
@@ -474,6 +477,7 @@ int RunRulesEnable(const CommandContext& ctx, const std::string& id, bool enable
 }
 
 int RunRulesImport(const CommandContext& ctx, const std::string& path) {
+  if (std::string bundle; ReadBundleFile(path, &bundle)) return RunBundleImport(ctx, path, bundle);
   const auto& dirs = ctx.config.config.detection.rules_dirs;
   if (dirs.empty())
     return Fail(ctx, InvalidArgumentError("detection.rules_dirs is empty: nowhere to import rules to"));

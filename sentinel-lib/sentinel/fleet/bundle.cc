@@ -123,6 +123,47 @@ std::string FirstLine(const std::string& s) {
 
 }  // namespace
 
+fs::path FleetDataDir(const config::Config& cfg) {
+  const fs::path parent = fs::path(cfg.database.path).parent_path();
+  return parent.empty() ? fs::path(".") : parent;
+}
+
+fs::path FleetRulesDir(const config::Config& cfg) {
+  return FleetDataDir(cfg) / kFleetRulesDirName;
+}
+
+fs::path ReplayStorePath(const config::Config& cfg) {
+  return FleetDataDir(cfg) / "fleet-nonces";
+}
+
+std::vector<std::string> RuleDirsWithFleet(const config::Config& cfg) {
+  std::vector<std::string> dirs = cfg.detection.rules_dirs;
+  const fs::path fleet = FleetRulesDir(cfg);
+  std::error_code ec;
+  if (fs::is_directory(fleet, ec) && std::find(dirs.begin(), dirs.end(), fleet.string()) == dirs.end())
+    dirs.push_back(fleet.string());
+  return dirs;
+}
+
+std::vector<detection::Rule> RulesOutsideFleet(const config::Config& cfg) {
+  std::vector<std::string> dirs;
+  const fs::path fleet = fs::weakly_canonical(FleetRulesDir(cfg));
+  for (const auto& d : cfg.detection.rules_dirs) {
+    std::error_code ec;
+    if (fs::weakly_canonical(d, ec) != fleet) dirs.push_back(d);
+  }
+  return detection::LoadRuleSet(cfg.detection.builtin_rules, dirs).rules;
+}
+
+bool LooksLikeBundleEnvelope(std::string_view text) {
+  const std::size_t start = text.find_first_not_of(" \t\r\n");
+  if (start == std::string_view::npos || text[start] != '{') return false;
+  if (text.size() > kMaxBundleEnvelopeBytes) return text.find("\"kind\"") != std::string_view::npos;
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  // Any envelope (a query one too, refused then as malformed): no rule file has these fields.
+  return !j.is_discarded() && j.is_object() && (j.contains("kind") || j.contains("sig"));
+}
+
 bool IsPlainRuleFileName(std::string_view name) {
   if (name.empty() || name.size() > kMaxRuleFileNameLen || name.front() == '.') return false;
   if (!std::all_of(name.begin(), name.end(), [](char c) {

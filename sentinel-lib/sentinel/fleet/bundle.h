@@ -36,6 +36,7 @@
 
 #include "sentinel/audit/signer.h"
 #include "sentinel/base/status.h"
+#include "sentinel/config/config.h"
 #include "sentinel/detection/rule.h"
 #include "sentinel/fleet/envelope.h"
 
@@ -44,6 +45,26 @@ namespace sentinel::fleet {
 inline constexpr std::size_t kMaxBundleRules = 1000;
 inline constexpr std::size_t kMaxRuleFileNameLen = 128;
 inline constexpr std::string_view kFleetRulesDirName = "fleet-rules";
+
+// Where a host keeps what the fleet sent, beside its event store (the data
+// directory is the directory of database.path):
+//   <data dir>/fleet-rules   the installed bundle, loaded as one more rules directory
+//   <data dir>/fleet-nonces  the replay store (envelope.h)
+std::filesystem::path FleetDataDir(const config::Config& cfg);
+std::filesystem::path FleetRulesDir(const config::Config& cfg);
+std::filesystem::path ReplayStorePath(const config::Config& cfg);
+// detection.rules_dirs, plus the fleet rules directory when it exists (so a
+// host without a bundle loads exactly what it did before).
+std::vector<std::string> RuleDirsWithFleet(const config::Config& cfg);
+// The rules a bundle must not clash with: built-ins (when enabled) and
+// detection.rules_dirs, without the fleet rules directory itself.
+std::vector<detection::Rule> RulesOutsideFleet(const config::Config& cfg);
+
+// True when `text` holds a signed envelope rather than a rule file: a JSON
+// object with a "kind" or "sig" field, which no rule file has (or too large
+// to be one but starting like one, so that it is refused as oversized rather
+// than read as YAML). A query envelope is then refused as not a bundle.
+bool LooksLikeBundleEnvelope(std::string_view text);
 
 struct BundleRule {
   std::string file;     // a plain file name (IsPlainRuleFileName)
