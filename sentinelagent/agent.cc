@@ -212,7 +212,8 @@ std::optional<int> Agent::DropPrivileges() {
 Result<std::unique_ptr<alerting::Dispatcher>> Agent::MakeDispatcher(const config::Config& cfg) {
   alerting::SinkRegistry registry;
   alerting::RegisterBuiltinSinks(registry);
-  const alerting::SinkEnvironment env = alerting::SinkEnvironment::Process();
+  alerting::SinkEnvironment env = alerting::SinkEnvironment::Process();
+  env.fleet = cfg.fleet;  // the nats sink's servers, credentials, TLS and host id
   alerting::DispatcherOptions opts;
   opts.database_path = cfg.database.path;
   opts.busy_timeout_ms = cfg.database.busy_timeout_ms;

@@ -37,6 +37,19 @@ std::string AlertTextLine(const Alert& a) {
 }
 
 namespace sinks {
+std::string FleetHostId(const SinkEnvironment& env) {
+  if (!env.host_id.empty()) return env.host_id;
+  return env.fleet.servers.empty() ? std::string() : config::ResolveHostId(env.fleet);
+}
+
+OcsfSource OcsfSourceOf(const SinkEnvironment& env) {
+  return {env.hostname, FleetHostId(env)};
+}
+
+std::string PayloadOf(const DeliveryRequest& req, const std::optional<OcsfSource>& ocsf) {
+  return ocsf ? OcsfJsonText(req.alert, *ocsf) : req.json;
+}
+
 Result<size_t> MaxMessageBytes(const config::SinkConfig& cfg, size_t fallback) {
   if (cfg.max_message_bytes == 0) return fallback;
   if (cfg.max_message_bytes < static_cast<int64_t>(internal::kMinMessageBytes)) {
@@ -83,6 +96,7 @@ void RegisterBuiltinSinks(SinkRegistry& registry) {
   registry.Register("syslog", sinks::MakeSyslogSink);
   registry.Register("webhook", sinks::MakeWebhookSink);
   registry.Register("email", sinks::MakeEmailSink);
+  registry.Register("nats", sinks::MakeNatsSink);
 }
 
 }  // namespace sentinel::alerting

@@ -74,7 +74,12 @@ struct SinkEnvironment {
   // Looks up an environment variable (secrets named by hmac_secret_env, password_env).
   std::function<std::optional<std::string>(const std::string&)> getenv;
   int stdout_fd = 1;     // where stdout sinks write
-  std::string hostname;  // syslog HOSTNAME, email Message-ID; "" = gethostname()
+  std::string hostname;  // syslog HOSTNAME, email Message-ID, OCSF device; "" = gethostname()
+  // The fleet (config `fleet:`): the nats sink's servers, credentials and TLS.
+  config::FleetConfig fleet;
+  // This host's fleet id: "" = config::ResolveHostId(fleet). The nats sink's subject and Msg-Id,
+  // OCSF finding uids when the fleet is configured.
+  std::string host_id;
 
   static SinkEnvironment Process();  // the real environment, fd 1, the host name
 };
@@ -96,7 +101,7 @@ class SinkRegistry {
   std::map<std::string, Factory> factories_;
 };
 
-// Registers stdout, file, syslog, webhook and email.
+// Registers stdout, file, syslog, webhook, email and nats.
 void RegisterBuiltinSinks(SinkRegistry& registry);
 
 // The stdout sink's text line: time, severity, rule, alert id, title and the
