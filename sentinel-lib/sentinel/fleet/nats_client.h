@@ -102,6 +102,9 @@ class NatsClient {
   virtual const std::string& servers_text() const = 0;
   // Servers this client knows of: configured plus those the cluster announced (INFO connect_urls).
   virtual int KnownServerCount() const = 0;
+  // The last error the server reported asynchronously (e.g. kPermissionDenied for a publish the
+  // user's permissions refuse: core publishes are not acknowledged), or OK.
+  virtual Status LastAsyncError() const = 0;
 
   // ---- core NATS
   virtual Status Publish(const std::string& subject, std::string_view data,

@@ -165,18 +165,28 @@ Status NatsCluster::Launch(Node& n) {
   return Status::Ok();
 }
 
-Status NatsCluster::WaitHealthy(const Node& n, int64_t timeout_ms) const {
+template <class Pred>
+Status NatsCluster::WaitUntil(const Node& n, int64_t timeout_ms, const std::string& what, Pred pred) const {
   const auto deadline = Steady::now() + std::chrono::milliseconds(timeout_ms);
   while (Steady::now() < deadline) {
-    if (Healthy(n.http_port)) return Status::Ok();
+    if (pred()) return Status::Ok();
     int status = 0;
     if (n.pid != 0 && ::waitpid(n.pid, &status, WNOHANG) == n.pid) {
       return UnavailableError("nats-server " + n.name + " exited during start-up; logs:\n" + Logs());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  return DeadlineExceededError("nats-server " + n.name + " not healthy within " + std::to_string(timeout_ms) +
-                               " ms; logs:\n" + Logs());
+  return DeadlineExceededError("nats-server " + n.name + " not " + what + " within " +
+                               std::to_string(timeout_ms) + " ms; logs:\n" + Logs());
+}
+
+Status NatsCluster::WaitUp(const Node& n, int64_t timeout_ms) const {
+  return WaitUntil(n, timeout_ms, "accepting connections",
+                   [&n] { return !HttpGet(n.http_port, "/varz").empty(); });
+}
+
+Status NatsCluster::WaitHealthy(const Node& n, int64_t timeout_ms) const {
+  return WaitUntil(n, timeout_ms, "healthy", [&n] { return Healthy(n.http_port); });
 }
 
 std::vector<std::string> NatsCluster::urls() const {
@@ -234,8 +244,10 @@ Status NatsCluster::Restart(int i, int64_t timeout_ms) {
   Node& n = nodes_.at(static_cast<size_t>(i));
   if (n.pid != 0) RETURN_IF_ERROR(Stop(i));
   RETURN_IF_ERROR(Launch(n));
-  RETURN_IF_ERROR(WaitHealthy(n, timeout_ms));
-  return WaitForMetaLeader(timeout_ms);
+  RETURN_IF_ERROR(WaitUp(n, timeout_ms));
+  int running = 0;
+  for (const Node& other : nodes_) running += other.pid != 0 ? 1 : 0;
+  return 2 * running > size() ? WaitForMetaLeader(timeout_ms) : Status::Ok();
 }
 
 void NatsCluster::StopAll() {

@@ -54,8 +54,8 @@ class NatsCluster {
   Status Kill(int i);
   // SIGTERM to node i's process group; SIGKILL if it has not exited within 10 s.
   Status Stop(int i);
-  // Starts node i again (same configuration, ports and store) and waits until it is healthy and,
-  // in a cluster, sees a meta leader.
+  // Starts node i again (same configuration, ports and store) and waits until it accepts
+  // connections and, when a majority of the nodes is running (a quorum), a meta leader exists.
   Status Restart(int i, int64_t timeout_ms = 20000);
   // Stops every running node.
   void StopAll();
@@ -75,6 +75,9 @@ class NatsCluster {
   NatsCluster() = default;
   Status Launch(Node& node);
   Status WaitHealthy(const Node& node, int64_t timeout_ms) const;
+  Status WaitUp(const Node& node, int64_t timeout_ms) const;
+  template <class Pred>
+  Status WaitUntil(const Node& node, int64_t timeout_ms, const std::string& what, Pred pred) const;
   std::string Logs() const;
 
   TempDir dir_;
