@@ -517,13 +517,13 @@ void Agent::StartFleet() {
   o.health = [this] { return FleetHealth(); };
   o.reload_rules = [this] { fleet_reload_ = true; };
   o.record = [this](const std::string& action, const nlohmann::json& data) { Record(action, data); };
+  o.rules = scheduler_->rules();
   auto started = FleetService::Start(std::move(o));
   if (!started.ok()) {
     LogError("fleet not started; this host runs on its own", {{"error", started.status().message()}});
     return;
   }
   fleet_ = std::move(*started);
-  fleet_->SetRuleSet(scheduler_->rules());
 }
 
 void Agent::ReloadRules() {

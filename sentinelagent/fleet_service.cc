@@ -75,6 +75,8 @@ Result<std::unique_ptr<FleetService>> FleetService::Start(FleetServiceOptions op
   s->verifier_ = std::make_unique<fleet::EnvelopeVerifier>(s->opts_.cfg.fleet.trusted_keys, s->replay_.get(),
                                                            *s->opts_.clock);
   s->LoadBundleState();
+  s->SetRuleSet(s->opts_.rules);
+  s->opts_.rules.clear();
   RETURN_IF_ERROR(s->Connect());
   RETURN_IF_ERROR(s->Subscribe());
   s->work_thread_ = std::thread([p = s.get()] { p->WorkLoop(); });
@@ -298,9 +300,15 @@ void FleetService::SetRuleSet(const std::vector<detection::Rule>& rules) {
   std::sort(lines.begin(), lines.end());
   crypto::Blake3Hasher h;
   for (const auto& l : lines) h.Update(l + "\n");
-  std::lock_guard<std::mutex> lock(mu_);
-  rule_count_ = static_cast<int64_t>(rules.size());
-  rules_checksum_ = ToHex(h.Finalize());
+  const std::string checksum = ToHex(h.Finalize());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (rule_count_ == static_cast<int64_t>(rules.size()) && rules_checksum_ == checksum) return;
+    rule_count_ = static_cast<int64_t>(rules.size());
+    rules_checksum_ = checksum;
+    nudge_ = true;
+  }
+  cv_.notify_all();
 }
 
 void FleetService::NudgeHeartbeat() {

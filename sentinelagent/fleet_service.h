@@ -54,6 +54,8 @@ struct FleetServiceOptions {
   std::string version;
   const Clock* clock = &Clock::Real();
   int64_t heartbeat_ms = 30'000;
+  // The rule set loaded at start (the first heartbeat reports it).
+  std::vector<detection::Rule> rules;
   // "ok" | "degraded" | "failing"; called from the heartbeat thread.
   std::function<std::string()> health;
   // Asks the agent to reload its rules (the fleet rules directory changed).
@@ -77,7 +79,8 @@ class FleetService {
 
   void Stop();
   const std::string& host_id() const { return host_id_; }
-  // The loaded rule set (count and checksum for the heartbeat).
+  // The loaded rule set (count and checksum for the heartbeat); a change
+  // sends a heartbeat at once.
   void SetRuleSet(const std::vector<detection::Rule>& rules);
   // Sends a heartbeat now (after a bundle was handled).
   void NudgeHeartbeat();
