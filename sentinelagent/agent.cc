@@ -106,6 +106,8 @@ nlohmann::json AlertCreatedEntry(const alerting::Alert& a) {
 Agent::Agent(AgentFlags flags) : flags_(std::move(flags)) {}
 
 Agent::~Agent() {
+  // Its threads record through the trail and read the store.
+  fleet_.reset();
   // Its thread records alerts through the trail and the dispatcher.
   realtime_.reset();
   maintenance_.reset();
@@ -492,6 +494,46 @@ void Agent::StartServices() {
     http_->Start();
     LogInfo("HTTP endpoint listening", {{"address", http_->address()}, {"paths", {"/metrics", "/health"}}});
   }
+  StartFleet();
+}
+
+// "ok" when every component is, "failing" when collection or detection is
+// not, "degraded" otherwise (a sink, the audit tail).
+std::string Agent::FleetHealth() {
+  const health::HealthReport report = ops_->Health();
+  std::string health = "ok";
+  for (const auto& c : report.components) {
+    if (c.status != "unhealthy") continue;
+    if (c.name == "collector" || c.name == "agent") return "failing";
+    health = "degraded";
+  }
+  return health;
+}
+
+void Agent::StartFleet() {
+  if (cfg_.fleet.servers.empty()) return;
+  FleetServiceOptions o;
+  o.cfg = cfg_;
+  o.version = kVersion;
+  o.health = [this] { return FleetHealth(); };
+  o.reload_rules = [this] { fleet_reload_ = true; };
+  o.record = [this](const std::string& action, const nlohmann::json& data) { Record(action, data); };
+  o.rules = scheduler_->rules();
+  auto started = FleetService::Start(std::move(o));
+  if (!started.ok()) {
+    LogError("fleet not started; this host runs on its own", {{"error", started.status().message()}});
+    return;
+  }
+  fleet_ = std::move(*started);
+}
+
+void Agent::ReloadRules() {
+  if (Status s = scheduler_->LoadRules(cfg_); !s.ok()) {
+    LogError("rule reload failed", {{"error", s.message()}});
+    return;
+  }
+  realtime_->SetRules(scheduler_->rules());
+  if (fleet_) fleet_->SetRuleSet(scheduler_->rules());
 }
 
 void Agent::ReportState() {
@@ -512,6 +554,7 @@ int Agent::WaitSignal(int64_t next_cycle_ms) {
 int Agent::StopForLostLauncher() {
   LogError("the procmond launcher is gone; stopping (procmond can no longer be started)",
            {{"launcher_pid", launcher_->pid()}});
+  fleet_.reset();
   realtime_->Stop();
   maintenance_->Stop();
   dispatcher_->Stop();
@@ -521,6 +564,7 @@ int Agent::StopForLostLauncher() {
 
 int Agent::StopOnSignal(int sig) {
   LogInfo("sentinelagent stopping", {{"signal", SignalName(sig)}});
+  fleet_.reset();
   realtime_->Stop();
   maintenance_->Stop();
   dispatcher_->Stop();
@@ -548,6 +592,7 @@ int Agent::Run() {
     }
     if (sig == SIGTERM || sig == SIGINT) return StopOnSignal(sig);
     if (sig == SIGHUP) Reload();
+    if (fleet_reload_.exchange(false)) ReloadRules();
   }
 }
 
@@ -593,6 +638,7 @@ void Agent::Reload() {
     LogError("rule reload failed", {{"error", s.message()}});
   realtime_->Reconfigure(RealtimeConfig());
   realtime_->SetRules(scheduler_->rules());
+  if (fleet_) fleet_->SetRuleSet(scheduler_->rules());
   const std::string hash = config::Hash(cfg_);
   if (!kept.empty()) {
     LogWarn(Join(kept, ", ") + " changed, takes effect at restart; running value kept", {{"keys", kept}});

@@ -14,6 +14,7 @@
 
 #include <signal.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -29,6 +30,7 @@
 #include "sentinel/config/config.h"
 #include "sentinel/storage/sqlite.h"
 #include "sentinelagent/control.h"
+#include "sentinelagent/fleet_service.h"
 #include "sentinelagent/http_server.h"
 #include "sentinelagent/instance_lock.h"
 #include "sentinelagent/maintenance.h"
@@ -98,6 +100,11 @@ class Agent {
   void RecordAlerts(const std::vector<alerting::Alert>& alerts);
   void EnqueueNewAlerts();
   void StartServices();
+  // The fleet (fleet_service.h), only when fleet.servers is set.
+  void StartFleet();
+  std::string FleetHealth();
+  // Rules again from disk (a fleet bundle was installed): main thread.
+  void ReloadRules();
   void ReportState();
   // Waits for a signal until next_cycle_ms (at most 1 s); 0 when none came.
   int WaitSignal(int64_t next_cycle_ms);
@@ -133,6 +140,9 @@ class Agent {
   std::mutex dispatcher_mu_;
   std::unique_ptr<Supervisor> supervisor_;
   std::unique_ptr<Maintenance> maintenance_;
+  std::unique_ptr<FleetService> fleet_;
+  // Set by the fleet thread when a bundle was installed; the main loop reloads the rules.
+  std::atomic<bool> fleet_reload_{false};
 };
 
 }  // namespace sentinel::agent

@@ -53,26 +53,6 @@ Result<std::map<std::string, ParamValue>> ParseParams(const std::vector<std::str
   return out;
 }
 
-// Values for the rule parameters of SPEC §6, so a rule's query can be tried
-// as is with `sentinelcli query`: used when the query names them and no
-// --param gives them.
-Result<std::map<std::string, detection::QueryParam>> StandardParams(storage::Database& db) {
-  detection::RunParams run;
-  RETURN_IF_ERROR(detection::FillScanIds(db, &run));
-  auto integer = [](std::optional<int64_t> v) {
-    detection::QueryParam p;
-    if (v) {
-      p.type = detection::QueryParam::Type::kInteger;
-      p.integer = *v;
-    }
-    return p;
-  };
-  return std::map<std::string, detection::QueryParam>{{"now_ms", integer(NowMs())},
-                                                      {"last_run_ms", integer(0)},
-                                                      {"scan_id", integer(run.scan_id)},
-                                                      {"prev_scan_id", integer(run.prev_scan_id)}};
-}
-
 Cell ToCell(const detection::WireCell& c) {
   switch (c.type) {
     case detection::WireCell::Type::kInteger: return Cell::Integer(c.integer);
@@ -141,7 +121,7 @@ int RunQuery(const CommandContext& ctx, const QueryArgs& args) {
   if (!db.ok()) return FailRuntime(ctx, db.status());
 
   detection::QueryRequest request = MakeRequest(ctx, args, *params);
-  auto defaults = StandardParams(**db);
+  auto defaults = detection::StandardQueryParams(**db, NowMs());
   if (!defaults.ok()) return FailRuntime(ctx, defaults.status());
   request.default_params = std::move(*defaults);
 

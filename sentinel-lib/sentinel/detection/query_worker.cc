@@ -871,4 +871,21 @@ Result<bool> QueryWorker::NextRow(std::vector<WireCell>* row) {
   }
 }
 
+Result<std::map<std::string, QueryParam>> StandardQueryParams(storage::Database& db, int64_t now_ms) {
+  RunParams run;
+  RETURN_IF_ERROR(FillScanIds(db, &run));
+  auto integer = [](std::optional<int64_t> v) {
+    QueryParam p;
+    if (v) {
+      p.type = QueryParam::Type::kInteger;
+      p.integer = *v;
+    }
+    return p;
+  };
+  return std::map<std::string, QueryParam>{{"now_ms", integer(now_ms)},
+                                           {"last_run_ms", integer(0)},
+                                           {"scan_id", integer(run.scan_id)},
+                                           {"prev_scan_id", integer(run.prev_scan_id)}};
+}
+
 }  // namespace sentinel::detection

@@ -86,6 +86,11 @@ struct QueryRequest {
   GuardLimits limits;
 };
 
+// Values for the rule parameters of SPEC §6 (:now_ms, :last_run_ms = 0,
+// :scan_id, :prev_scan_id from `db`), so a rule's query runs as is as a free
+// query (`sentinelcli query`, a fleet live query): a request's default_params.
+Result<std::map<std::string, QueryParam>> StandardQueryParams(storage::Database& db, int64_t now_ms);
+
 class QueryWorker {
  public:
   // Spawns the worker and waits until it is ready (store open, snapshot

@@ -1,0 +1,35 @@
+// A fleet live query run on this host (fleet_service.h): the SQL of a
+// verified request in a query worker, as `sentinelcli query` runs it — the
+// SQL guard's sandbox, a read-only connection, the standard rule parameters,
+// killed at detection.rule_timeout_secs — and its rows sent in bounded
+// chunks (fleet::ChunkWriter).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "sentinel/base/status.h"
+#include "sentinel/config/config.h"
+#include "sentinel/fleet/envelope.h"
+
+namespace sentinel::agent {
+
+struct RemoteQueryOutcome {
+  int64_t rows = 0;
+  bool truncated = false;
+  // not_select: the sandbox refused the SQL before it ran (not one read-only
+  // SELECT of the visible tables, or it does not compile); sql_error: it
+  // failed while running (time limit, memory ceiling); internal: the worker
+  // could not start. The error chunk has been sent.
+  std::optional<fleet::QueryError> error;
+};
+
+// Runs `q` and sends every chunk (the last one final) through `send`. A
+// failed send stops the query (outcome: internal, naming the send error).
+RemoteQueryOutcome RunRemoteQuery(const config::Config& cfg, const fleet::QueryRequest& q,
+                                  const std::string& host_id,
+                                  const std::function<Status(const std::string& chunk)>& send);
+
+}  // namespace sentinel::agent
