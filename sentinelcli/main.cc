@@ -58,13 +58,6 @@ struct Command {
   std::function<int(const CommandContext&)> run;
 };
 
-bool IsCommandName(std::string_view word) {
-  for (std::string_view name : {"query", "export", "config", "rules", "alerts", "audit", "health"}) {
-    if (word == name) return true;
-  }
-  return false;
-}
-
 class Cli {
  public:
   Cli() {
@@ -255,8 +248,9 @@ void Cli::AddHealth() {
 
 int Cli::Main(int argc, char** argv) {
   // Name an unknown command instead of CLI11's "A subcommand is required".
-  if (const char* word = FirstCommandWord(argc, argv, {"--config", "--database", "--format"});
-      word != nullptr && !IsCommandName(word)) {
+  if (const char* word =
+          UnknownCommandWord(argc, argv, {"--config", "--database", "--format"},
+                             {"query", "export", "config", "rules", "alerts", "audit", "health"})) {
     std::cerr << "sentinelcli: unknown command \"" << EscapeText(word)
               << "\" (expected query, export, rules, alerts, audit, health or config; see --help)\n";
     return kExitUsage;

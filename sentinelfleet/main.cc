@@ -36,15 +36,6 @@ struct Command {
   std::function<int(const Context&)> run;
 };
 
-constexpr std::string_view kCommandNames[] = {"init", "serve", "hosts", "alerts", "query", "rules", "keys"};
-
-bool IsCommandName(std::string_view word) {
-  for (std::string_view name : kCommandNames) {
-    if (word == name) return true;
-  }
-  return false;
-}
-
 class Cli {
  public:
   Cli() {
@@ -152,8 +143,9 @@ void Cli::AddKeys() {
 
 int Cli::Main(int argc, char** argv) {
   // Name an unknown command instead of CLI11's "A subcommand is required".
-  if (const char* word = cli::FirstCommandWord(argc, argv, {"--config", "--database", "--format"});
-      word != nullptr && !IsCommandName(word)) {
+  if (const char* word =
+          cli::UnknownCommandWord(argc, argv, {"--config", "--database", "--format"},
+                                  {"init", "serve", "hosts", "alerts", "query", "rules", "keys"})) {
     std::cerr << "sentinelfleet: unknown command \"" << EscapeText(word)
               << "\" (expected init, serve, hosts, alerts, query, rules or keys; see --help)\n";
     return kExitUsage;

@@ -21,6 +21,16 @@ const char* FirstCommandWord(int argc, char** argv, std::initializer_list<std::s
   return nullptr;
 }
 
+const char* UnknownCommandWord(int argc, char** argv, std::initializer_list<std::string_view> value_options,
+                               std::initializer_list<std::string_view> commands) {
+  const char* word = FirstCommandWord(argc, argv, value_options);
+  if (word == nullptr) return nullptr;
+  for (std::string_view c : commands) {
+    if (c == word) return nullptr;
+  }
+  return word;
+}
+
 void AddGlobalOptions(CLI::App& app, GlobalOptions& global, const std::string& database_help) {
   app.add_option("--config", global.config_file, "Configuration file (layered over the defaults)");
   app.add_option("--database", global.database, database_help);

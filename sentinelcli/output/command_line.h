@@ -30,6 +30,12 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions& global, const std::string& d
 // nullptr.
 const char* FirstCommandWord(int argc, char** argv, std::initializer_list<std::string_view> value_options);
 
+// The first command word (FirstCommandWord) when it is none of `commands`,
+// else nullptr: the caller names it instead of CLI11's "A subcommand is
+// required".
+const char* UnknownCommandWord(int argc, char** argv, std::initializer_list<std::string_view> value_options,
+                               std::initializer_list<std::string_view> commands);
+
 // Makes `app` print CLI11's failure messages through EscapeText.
 void EscapeFailureMessages(CLI::App& app);
 

@@ -72,31 +72,6 @@ class FleetHost {
   std::unique_ptr<itest::Child> agent_;
 };
 
-// A copy of sleep started from `dir` and deleted while it runs: the built-in
-// rule proc-deleted-executable fires on it.
-class DeletedBinary {
- public:
-  explicit DeletedBinary(const std::string& dir) {
-    const std::string copy = dir + "/implant";
-    std::filesystem::copy_file("/bin/sleep", copy);
-    ::chmod(copy.c_str(), 0755);
-    child_ =
-        std::make_unique<itest::Child>(std::vector<std::string>{copy, "600"}, std::vector<std::string>{});
-    EXPECT_TRUE(itest::WaitFor(
-        [&] {
-          std::error_code ec;
-          return std::filesystem::read_symlink("/proc/" + std::to_string(child_->pid()) + "/exe", ec)
-                     .string() == copy;
-        },
-        std::chrono::seconds(10)));
-    ::unlink(copy.c_str());
-  }
-  pid_t pid() const { return child_->pid(); }
-
- private:
-  std::unique_ptr<itest::Child> child_;
-};
-
 TEST(FleetEndToEndTest, AlertsReachTheConsoleAndAQueryNamesTheStoppedHost) {
   if (auto why = NatsCluster::SkipReason()) GTEST_SKIP() << *why;
   auto cluster = NatsCluster::Start(3);
@@ -110,7 +85,7 @@ TEST(FleetEndToEndTest, AlertsReachTheConsoleAndAQueryNamesTheStoppedHost) {
   for (const char* id : {"host-a", "host-b", "host-c"}) {
     hosts.push_back(std::make_unique<FleetHost>(id, (*cluster)->urls(), console.public_key()));
   }
-  DeletedBinary implant(hosts[0]->sandbox().path());
+  itest::DeletedBinary implant(hosts[0]->sandbox().File("implant"));
   for (auto& h : hosts) {
     h->Scan();
     h->Start();

@@ -22,30 +22,6 @@ namespace {
 
 using nlohmann::json;
 
-// A copy of sleep started from the sandbox and deleted while it runs.
-class DeletedBinary {
- public:
-  explicit DeletedBinary(const Sandbox& sb) {
-    const std::string copy = sb.File("implant");
-    std::filesystem::copy_file("/bin/sleep", copy);
-    ::chmod(copy.c_str(), 0755);
-    child_ = std::make_unique<Child>(std::vector<std::string>{copy, "600"}, std::vector<std::string>{});
-    // exec has happened once /proc/PID/exe points at the copy.
-    EXPECT_TRUE(WaitFor(
-        [&] {
-          std::error_code ec;
-          return std::filesystem::read_symlink("/proc/" + std::to_string(child_->pid()) + "/exe", ec)
-                     .string() == copy;
-        },
-        std::chrono::seconds(10)));
-    ::unlink(copy.c_str());
-  }
-  pid_t pid() const { return child_->pid(); }
-
- private:
-  std::unique_ptr<Child> child_;
-};
-
 class DetectionTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -71,7 +47,7 @@ class DetectionTest : public ::testing::Test {
 };
 
 TEST_F(DetectionTest, DeletedBinaryRaisesOneDeduplicatedAlert) {
-  DeletedBinary implant(sb_);
+  DeletedBinary implant(sb_.File("implant"));
   ASSERT_EQ(Scan().exit_code, 0);
   RunResult first = AgentOnce();
   ASSERT_EQ(first.exit_code, 0) << first.err;
@@ -127,7 +103,7 @@ TEST_F(DetectionTest, DeletedBinaryRaisesOneDeduplicatedAlert) {
 }
 
 TEST_F(DetectionTest, RulesTestPrintsFindingsWithoutCreatingAlerts) {
-  DeletedBinary implant(sb_);
+  DeletedBinary implant(sb_.File("implant"));
   ASSERT_EQ(Scan().exit_code, 0);
   // A read-only reader leaves SQLite's -wal/-shm side files; take the
   // snapshot after one so only real changes count.
@@ -249,7 +225,7 @@ TEST_F(DetectionTest, HostileRuleFilesAreRejectedAndDetectionGoesOn) {
   EXPECT_TRUE(Contains(typo.err, "typo.yaml: severity: expected one of low, medium, high, critical"))
       << typo.err;
 
-  DeletedBinary implant(sb_);
+  DeletedBinary implant(sb_.File("implant"));
   ASSERT_EQ(Scan().exit_code, 0);
   const int64_t scans = QueryInt(db_, "SELECT count(*) FROM scan_metadata").value_or(-1);
   RunResult agent = AgentOnce();
@@ -268,7 +244,7 @@ TEST_F(DetectionTest, RunawayRuleIsStoppedAndOthersStillRun) {
       rules_dir_ + "/spin.yaml",
       "id: spin\nname: Spins\nseverity: low\nquery: |\n"
       "  WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) AS n FROM r\n");
-  DeletedBinary implant(sb_);
+  DeletedBinary implant(sb_.File("implant"));
   ASSERT_EQ(Scan().exit_code, 0);
   RunResult agent = AgentOnce({"SENTINELD_DETECTION__RULE_TIMEOUT_SECS=1"});
   ASSERT_EQ(agent.exit_code, 0) << agent.err;
@@ -298,7 +274,7 @@ void WriteStallingRule(const std::string& path) {
 
 TEST_F(DetectionTest, RuleStuckInsideOneStepEndsAtItsDeadlineAndOthersStillAlert) {
   WriteStallingRule(rules_dir_ + "/stall.yaml");
-  DeletedBinary implant(sb_);
+  DeletedBinary implant(sb_.File("implant"));
   ASSERT_EQ(Scan().exit_code, 0);
   RunResult agent = AgentOnce({"SENTINELD_DETECTION__RULE_TIMEOUT_SECS=1"});
   ASSERT_EQ(agent.exit_code, 0) << agent.err;
@@ -331,7 +307,7 @@ TEST_F(DetectionTest, QueryStuckInsideOneStepFailsAtItsDeadline) {
 
 TEST_F(DetectionTest, SigtermStopsAnAgentStuckOnARule) {
   WriteStallingRule(rules_dir_ + "/stall.yaml");
-  DeletedBinary implant(sb_);
+  DeletedBinary implant(sb_.File("implant"));
   ASSERT_EQ(Scan().exit_code, 0);
   // A limit far beyond the test: only the shutdown can end the stalled rule.
   Child agent({AgentBin(), "--no-collector"},
@@ -386,7 +362,7 @@ TEST_F(DetectionTest, ValidateTestAndAgentAgreeOnTheSandbox) {
       {"rules-table", "SELECT count(*) AS n FROM detection_rules", "detection_rules"},
       {"temp-processes", "SELECT count(*) AS n FROM temp.processes", ""},
   };
-  DeletedBinary implant(sb_);
+  DeletedBinary implant(sb_.File("implant"));
   ASSERT_EQ(Scan().exit_code, 0);
   for (const auto& c : cases) {
     const std::string file = rules_dir_ + "/" + c.id + ".yaml";
@@ -433,7 +409,7 @@ TEST_F(DetectionTest, DisableAndEnableSurviveReloads) {
   EXPECT_EQ(missing.exit_code, 1);  // no event store yet: nothing to record the choice in
   EXPECT_TRUE(Contains(missing.err, "event store does not exist")) << missing.err;
   EXPECT_FALSE(testing::FileExists(db_));
-  DeletedBinary implant(sb_);
+  DeletedBinary implant(sb_.File("implant"));
   ASSERT_EQ(Scan().exit_code, 0);
   ASSERT_EQ(AgentOnce({"SENTINELD_DETECTION__BUILTIN_RULES=false"}).exit_code, 0);
 

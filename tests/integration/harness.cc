@@ -6,6 +6,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <ostream>
 #include <sstream>
@@ -439,6 +441,21 @@ bool StopSignal::stopped() const {
 bool StopSignal::WaitFor(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   return cv_.wait_for(lock, timeout, [this] { return stopped_; });
+}
+
+DeletedBinary::DeletedBinary(const std::string& path) {
+  std::filesystem::copy_file("/bin/sleep", path);
+  ::chmod(path.c_str(), 0755);
+  child_ = std::make_unique<Child>(std::vector<std::string>{path, "600"}, std::vector<std::string>{});
+  // exec has happened once /proc/PID/exe points at the copy.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        std::error_code ec;
+        return std::filesystem::read_symlink("/proc/" + std::to_string(child_->pid()) + "/exe", ec)
+                   .string() == path;
+      },
+      std::chrono::seconds(10)));
+  ::unlink(path.c_str());
 }
 
 }  // namespace sentinel::itest

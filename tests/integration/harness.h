@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <iosfwd>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -161,6 +162,18 @@ class Child {
  private:
   pid_t pid_ = -1;
   std::optional<int> exit_code_;
+};
+
+// A copy of /bin/sleep at `path` (a new file), started ("sleep 600") and
+// deleted while it runs: a process from a deleted executable, which the
+// built-in rule proc-deleted-executable reports. Killed on destruction.
+class DeletedBinary {
+ public:
+  explicit DeletedBinary(const std::string& path);
+  pid_t pid() const { return child_->pid(); }
+
+ private:
+  std::unique_ptr<Child> child_;
 };
 
 // Runs argv with stdout and stderr on a pseudo-terminal (120 columns);
