@@ -225,7 +225,7 @@ Result<std::unique_ptr<alerting::Dispatcher>> Agent::MakeDispatcher(const config
   };
   opts.dedup_window_ms = cfg.alerting.dedup_window_secs * 1000;
   std::vector<alerting::SinkBinding> sinks;
-  for (const auto& s : cfg.alerting.sinks) {
+  for (const auto& s : alerting::EffectiveSinks(cfg)) {  // with the fleet's implicit nats sink
     opts.configured_sinks.insert(s.name);
     if (!s.enabled) continue;
     ASSIGN_OR_RETURN(auto sink, registry.Build(s, env));

@@ -101,6 +101,12 @@ class SinkRegistry {
   std::map<std::string, Factory> factories_;
 };
 
+// The sinks the agent delivers to: `alerting.sinks`, plus an implicit nats sink when the fleet is
+// on (`fleet.servers` set), `fleet.forward` includes "alerts" and no sink of type nats is
+// configured (SPEC §14: "forward: [alerts]" is what leaves the host). The implicit sink is named
+// "fleet" ("fleet-nats" if a sink already has that name), format json, default timeout.
+std::vector<config::SinkConfig> EffectiveSinks(const config::Config& cfg);
+
 // Registers stdout, file, syslog, webhook, email and nats.
 void RegisterBuiltinSinks(SinkRegistry& registry);
 
