@@ -214,6 +214,9 @@ Result<std::unique_ptr<alerting::Dispatcher>> Agent::MakeDispatcher(const config
   alerting::RegisterBuiltinSinks(registry);
   alerting::SinkEnvironment env = alerting::SinkEnvironment::Process();
   env.fleet = cfg.fleet;  // the nats sink's servers, credentials, TLS and host id
+  // The daemon's nats sink waits out broker outages (decisions.md); --once ends when the retry
+  // policy says so.
+  env.nats_outage_wait_ms = flags_.once ? 0 : -1;
   alerting::DispatcherOptions opts;
   opts.database_path = cfg.database.path;
   opts.busy_timeout_ms = cfg.database.busy_timeout_ms;
