@@ -49,10 +49,12 @@ class NatsSinkTest : public ::testing::Test {
 
   // A started dispatcher with one nats sink publishing as kHost to `servers`.
   std::unique_ptr<Dispatcher> StartDispatcher(std::vector<std::string> servers, int max_attempts,
-                                              const std::string& format = "json") {
+                                              const std::string& format = "json",
+                                              int64_t outage_wait_ms = -1) {
     SinkEnvironment env = SinkEnvironment::Process();
     env.fleet.servers = std::move(servers);
     env.host_id = kHost;
+    env.nats_outage_wait_ms = outage_wait_ms;
     SinkRegistry registry;
     RegisterBuiltinSinks(registry);
     auto sink = registry.Build({.name = "fleet", .type = "nats", .format = format, .timeout_ms = 1000}, env);
@@ -209,6 +211,18 @@ TEST_F(NatsSinkTest, ClusterDownLosesNothingAndKeepsOrder) {
   EXPECT_EQ(store_.Count("SELECT count(*) FROM alert_deliveries WHERE status != 'success'"), 0)
       << "no failed attempt was recorded: the sink waited inside one attempt";
   ExpectExactlyOnceInOrder(25);
+}
+
+// `sentinelagent --once` (nats_outage_wait_ms 0): an outage fails the attempt like any other
+// sink's, so the run ends when the retry policy says (here: dead-lettered after 2 attempts).
+TEST_F(NatsSinkTest, BoundedOutageWaitFailsLikeAnyOtherSink) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster(1));
+  auto d = StartDispatcher(cluster_->urls(), 2, "json", /*outage_wait_ms=*/0);
+  ASSERT_TRUE(d);
+  cluster_->StopAll();
+  Enqueue(*d, 2);
+  ASSERT_TRUE(Eventually([&] { return store_.Count("SELECT count(*) FROM dead_letter_queue") == 2; }));
+  EXPECT_EQ(Delivered(), 0);
 }
 
 TEST_F(NatsSinkTest, RefusedWithoutFleetServersOrWithABadHostId) {

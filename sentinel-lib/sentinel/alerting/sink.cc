@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 
@@ -88,6 +89,23 @@ Result<std::unique_ptr<AlertSink>> SinkRegistry::Build(const config::SinkConfig&
   auto sink = it->second(cfg, env);
   if (!sink.ok()) return sink.status().WithContext("sink " + QuoteForMessage(cfg.name));
   return sink;
+}
+
+std::vector<config::SinkConfig> EffectiveSinks(const config::Config& cfg) {
+  std::vector<config::SinkConfig> sinks = cfg.alerting.sinks;
+  const auto& forward = cfg.fleet.forward;
+  const bool forward_alerts = std::find(forward.begin(), forward.end(), "alerts") != forward.end();
+  auto has = [&sinks](auto pred) { return std::any_of(sinks.begin(), sinks.end(), pred); };
+  if (cfg.fleet.servers.empty() || !forward_alerts ||
+      has([](const config::SinkConfig& s) { return s.type == "nats"; })) {
+    return sinks;
+  }
+  config::SinkConfig fleet;
+  fleet.name = has([](const config::SinkConfig& s) { return s.name == "fleet"; }) ? "fleet-nats" : "fleet";
+  fleet.type = "nats";
+  fleet.format = "json";
+  sinks.push_back(std::move(fleet));
+  return sinks;
 }
 
 void RegisterBuiltinSinks(SinkRegistry& registry) {

@@ -80,6 +80,10 @@ struct SinkEnvironment {
   // This host's fleet id: "" = config::ResolveHostId(fleet). The nats sink's subject and Msg-Id,
   // OCSF finding uids when the fleet is configured.
   std::string host_id;
+  // nats: how long one attempt waits out a broker outage before it fails like any other sink's
+  // (retries, dead-letter queue); -1 = until JetStream takes the alert or the dispatcher stops
+  // (the daemon). `sentinelagent --once` sets 0: its run is bounded by the retry policy.
+  int64_t nats_outage_wait_ms = -1;
 
   static SinkEnvironment Process();  // the real environment, fd 1, the host name
 };
@@ -100,6 +104,12 @@ class SinkRegistry {
  private:
   std::map<std::string, Factory> factories_;
 };
+
+// The sinks the agent delivers to: `alerting.sinks`, plus an implicit nats sink when the fleet is
+// on (`fleet.servers` set), `fleet.forward` includes "alerts" and no sink of type nats is
+// configured (SPEC §14: "forward: [alerts]" is what leaves the host). The implicit sink is named
+// "fleet" ("fleet-nats" if a sink already has that name), format json, default timeout.
+std::vector<config::SinkConfig> EffectiveSinks(const config::Config& cfg);
 
 // Registers stdout, file, syslog, webhook, email and nats.
 void RegisterBuiltinSinks(SinkRegistry& registry);

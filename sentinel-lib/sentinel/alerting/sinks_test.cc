@@ -1254,5 +1254,23 @@ TEST(WebhookSinkTest, OcsfFormatPostsADetectionFinding) {
   EXPECT_EQ(peer.Last().body, s.json);
 }
 
+TEST(EffectiveSinksTest, TheFleetAddsANatsSinkWhenAlertsAreForwarded) {
+  config::Config cfg;
+  EXPECT_EQ(EffectiveSinks(cfg), cfg.alerting.sinks) << "fleet off: the configured sinks only";
+  cfg.fleet.servers = {"nats://127.0.0.1:4222"};
+  std::vector<config::SinkConfig> sinks = EffectiveSinks(cfg);
+  ASSERT_EQ(sinks.size(), cfg.alerting.sinks.size() + 1);
+  EXPECT_EQ(sinks.back().name, "fleet");
+  EXPECT_EQ(sinks.back().type, "nats");
+  EXPECT_EQ(sinks.back().format, "json");
+  cfg.alerting.sinks.push_back({.name = "fleet", .type = "file", .format = "json", .path = "/x"});
+  EXPECT_EQ(EffectiveSinks(cfg).back().name, "fleet-nats");
+  cfg.fleet.forward = {"scans"};
+  EXPECT_EQ(EffectiveSinks(cfg), cfg.alerting.sinks) << "alerts not forwarded";
+  cfg.fleet.forward = {"alerts"};
+  cfg.alerting.sinks.push_back({.name = "mine", .type = "nats", .format = "ocsf"});
+  EXPECT_EQ(EffectiveSinks(cfg), cfg.alerting.sinks) << "an explicit nats sink is the fleet's";
+}
+
 }  // namespace
 }  // namespace sentinel::alerting

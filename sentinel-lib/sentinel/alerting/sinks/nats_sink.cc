@@ -10,8 +10,10 @@
 // dispatcher stopping: outcome unknown, delivered again at the next start). So a long outage
 // neither dead-letters alerts (alerting.retry would give up after max_attempts) nor lets a later
 // alert overtake an earlier one: the sink's queue in the event store is the host's buffer, and
-// per-host order is the store's order (docs/decisions.md). Other errors (permissions, a payload
-// the server refuses) go back to the dispatcher: retries, circuit breaker, dead-letter queue.
+// per-host order is the store's order (docs/decisions.md). SinkEnvironment::nats_outage_wait_ms
+// bounds the wait (`sentinelagent --once`: 0, the dispatcher's retry policy decides). Other errors
+// (permissions, a payload the server refuses) go back to the dispatcher: retries, circuit breaker,
+// dead-letter queue.
 #include <condition_variable>
 #include <mutex>
 
@@ -41,14 +43,15 @@ bool Transient(const Status& s) {
 class NatsSink final : public AlertSink {
  public:
   NatsSink(const config::SinkConfig& cfg, std::unique_ptr<fleet::NatsClient> client, std::string host_id,
-           std::optional<OcsfSource> ocsf, size_t max_bytes)
+           std::optional<OcsfSource> ocsf, size_t max_bytes, int64_t outage_wait_ms)
       : AlertSink(cfg.name),
         client_(std::move(client)),
         host_id_(std::move(host_id)),
         subject_(fleet::AlertSubject(host_id_)),
         ocsf_(std::move(ocsf)),
         max_bytes_(max_bytes),
-        timeout_ms_(cfg.timeout_ms) {}
+        timeout_ms_(cfg.timeout_ms),
+        outage_wait_ms_(outage_wait_ms) {}
   std::string_view type() const override { return "nats"; }
   int MaxBatch() const override { return 1; }
 
@@ -64,13 +67,14 @@ class NatsSink final : public AlertSink {
     const std::string payload = internal::FitAlertJson(PayloadOf(req, ocsf_), max_bytes_);
     const std::string msg_id = fleet::AlertMsgId(host_id_, req.alert.id);
     int64_t pause_ms = kFirstPauseMs;
+    const int64_t started_ms = Clock::Real().MonotonicMs();
     while (true) {
       Result<fleet::PubAck> ack = client_->JsPublish(subject_, payload, msg_id, timeout_ms_);
       if (ack.ok()) {
         EndOutage();
         return {};
       }
-      if (!Transient(ack.status())) return {ack.status()};
+      if (!Transient(ack.status()) || WaitedEnough(started_ms)) return {ack.status()};
       NoteOutage(ack.status(), req.alert.id);
       if (!Pause(pause_ms)) {
         DeliveryResult r{ack.status()};
@@ -82,6 +86,10 @@ class NatsSink final : public AlertSink {
   }
 
  private:
+  bool WaitedEnough(int64_t started_ms) const {
+    return outage_wait_ms_ >= 0 && Clock::Real().MonotonicMs() - started_ms >= outage_wait_ms_;
+  }
+
   // Waits `ms` unless cancelled; false when cancelled.
   bool Pause(int64_t ms) {
     std::unique_lock lock(mu_);
@@ -114,6 +122,7 @@ class NatsSink final : public AlertSink {
   std::optional<OcsfSource> ocsf_;
   size_t max_bytes_;
   int64_t timeout_ms_;
+  int64_t outage_wait_ms_;        // -1: wait until delivered or cancelled
   int64_t outage_since_ms_ = -1;  // worker thread only
   int64_t last_log_ms_ = -1;
   std::mutex mu_;
@@ -143,7 +152,7 @@ Result<std::unique_ptr<AlertSink>> MakeNatsSink(const config::SinkConfig& cfg, c
   std::optional<OcsfSource> ocsf;
   if (cfg.format == "ocsf") ocsf = OcsfSource{env.hostname, host_id};
   return std::unique_ptr<AlertSink>(
-      std::make_unique<NatsSink>(cfg, std::move(client), host_id, ocsf, max_bytes));
+      std::make_unique<NatsSink>(cfg, std::move(client), host_id, ocsf, max_bytes, env.nats_outage_wait_ms));
 }
 
 }  // namespace sentinel::alerting::sinks
