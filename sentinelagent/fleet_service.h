@@ -42,6 +42,7 @@
 #include "sentinel/base/status.h"
 #include "sentinel/base/time.h"
 #include "sentinel/config/config.h"
+#include "sentinel/detection/query_worker.h"
 #include "sentinel/detection/rule.h"
 #include "sentinel/fleet/bundle.h"
 #include "sentinel/fleet/envelope.h"
@@ -104,6 +105,7 @@ class FleetService {
   void HandleBundle(const std::string& wire);
   void RefuseQuery(const fleet::Message& m, const fleet::Refusal& refusal, const std::string& key,
                    const std::string& query_id, const std::string& sql);
+  void TrackWorker(detection::QueryWorker* worker);
   void LoadBundleState();
   void SaveBundleState();
 
@@ -125,6 +127,10 @@ class FleetService {
   std::optional<fleet::BundleStatus> bundle_status_;
   std::string bundle_nonce_;  // the nonce of the last bundle handled (applied or refused)
   std::unique_ptr<fleet::Subscription> bundle_watch_;
+
+  // Lock order: worker_mu_, then mu_.
+  std::mutex worker_mu_;
+  detection::QueryWorker* running_worker_ = nullptr;  // guarded by worker_mu_
 
   std::thread heartbeat_thread_;
   std::thread work_thread_;

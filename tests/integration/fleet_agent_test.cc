@@ -245,6 +245,38 @@ TEST_F(FleetAgentTest, EveryKindOfBadQueryIsRefusedAndAudited) {
   EXPECT_EQ(AuditData("fleet_query_executed").size(), 1u);
 }
 
+// A request cannot make the host publish where its sender chooses (into a stream, say).
+TEST_F(FleetAgentTest, RepliesGoOnlyToInboxes) {
+  StartAgent();
+  std::mutex mu;
+  int stray = 0;
+  auto sub = console_->Subscribe("sentineld.alerts.>", [&](fleet::Message) {
+    std::lock_guard<std::mutex> lock(mu);
+    ++stray;
+  });
+  ASSERT_TRUE(sub.ok());
+  ASSERT_TRUE(console_->Flush(5000).ok());
+  ASSERT_TRUE(
+      console_
+          ->Publish(fleet::QuerySubject(kHostId), SignedQuery("SELECT 1", "q-stray"), "sentineld.alerts.x")
+          .ok());
+  ASSERT_TRUE(console_->Publish(fleet::QuerySubject(kHostId), "garbage", "sentineld.alerts.y").ok());
+  // The host handles requests in order: once this one is answered, those were handled.
+  auto chunks = Ask(SignedQuery("SELECT 1", "q-after"));
+  ASSERT_FALSE(chunks.empty());
+  EXPECT_FALSE(chunks.back().error.has_value());
+  ASSERT_TRUE(console_->Flush(5000).ok());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(stray, 0);
+  }
+  auto refused = AuditData("fleet_query_refused");
+  ASSERT_EQ(refused.size(), 2u);
+  EXPECT_EQ(refused[0]["query_id"], "q-stray");
+  EXPECT_TRUE(Contains(refused[0]["error"].get<std::string>(), "not an _INBOX.")) << refused[0].dump();
+  EXPECT_EQ(refused[1]["code"], "malformed");
+}
+
 TEST_F(FleetAgentTest, BundleWithOneBadRuleIsRefusedWholeAndThePreviousRulesStay) {
   StartAgent();
   const int64_t base = (*Heartbeat())["rules"]["count"].get<int64_t>();
@@ -255,8 +287,8 @@ TEST_F(FleetAgentTest, BundleWithOneBadRuleIsRefusedWholeAndThePreviousRulesStay
   // Loaded without a restart: the agent's rule store knows it.
   EXPECT_TRUE(WaitFor(
       [&] {
-        return TryQueryInt(db_, "SELECT count(*) FROM detection_rules WHERE id = 'fleet-good'")
-                   .value_or(0) == 1;
+        return TryQueryInt(db_, "SELECT count(*) FROM detection_rules WHERE id = 'fleet-good'").value_or(0) ==
+               1;
       },
       seconds(30)));
 

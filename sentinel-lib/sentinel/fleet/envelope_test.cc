@@ -278,6 +278,16 @@ TEST(QueryPayloadTest, BadPayloadsAreMalformed) {
   }
 }
 
+TEST(QueryPayloadTest, RepliesGoToInboxesOnly) {
+  EXPECT_TRUE(IsReplyInbox("_INBOX.abc123"));
+  EXPECT_TRUE(IsReplyInbox("_INBOX.a-b_c.d1"));
+  for (const char* bad : {"", "_INBOX.", "_INBOX..a", "_INBOX.a.", "sentineld.alerts.h1", "_INBOX.*",
+                          "_INBOX.>", "_INBOX.a b", "_INBOXa", "$JS.API.STREAM.DELETE.SENTINELD_ALERTS"}) {
+    EXPECT_FALSE(IsReplyInbox(bad)) << bad;
+  }
+  EXPECT_FALSE(IsReplyInbox("_INBOX." + std::string(300, 'a')));
+}
+
 TEST(ChunkWriterTest, ChunksStayWithinTheBoundAndCarryEveryRow) {
   ChunkWriter w("q", "host-1", {"pid", "name"}, 1024);
   std::vector<std::string> chunks;
