@@ -1,4 +1,5 @@
 #include "sentinel/fleet/envelope.h"
+#include "sentinel/fleet/fleet_test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -11,17 +12,11 @@
 namespace sentinel::fleet {
 namespace {
 
+using testing::TestSigner;
+
 using nlohmann::json;
 using testing::FakeClock;
 using testing::TempDir;
-
-std::unique_ptr<audit::Signer> MakeSigner(uint8_t fill) {
-  std::array<uint8_t, audit::kSeedLen> seed;
-  seed.fill(fill);
-  auto s = audit::Signer::FromSeed(seed);
-  EXPECT_TRUE(s.ok());
-  return std::move(*s);
-}
 
 class EnvelopeTest : public ::testing::Test {
  protected:
@@ -55,8 +50,8 @@ class EnvelopeTest : public ::testing::Test {
 
   TempDir dir_;
   FakeClock clock_;
-  std::unique_ptr<audit::Signer> signer_ = MakeSigner(0x11);
-  std::unique_ptr<audit::Signer> stranger_ = MakeSigner(0x22);
+  std::unique_ptr<audit::Signer> signer_ = TestSigner(0x11);
+  std::unique_ptr<audit::Signer> stranger_ = TestSigner(0x22);
   std::unique_ptr<ReplayStore> replay_;
   std::unique_ptr<EnvelopeVerifier> verifier_;
 };
@@ -161,7 +156,7 @@ TEST_F(EnvelopeTest, UnsignedOrBadlySignedIsRefused) {
 
 // Every signed field, changed after signing, breaks the signature.
 TEST_F(EnvelopeTest, TamperingWithAnySignedFieldIsABadSignature) {
-  auto second = MakeSigner(0x33);
+  auto second = TestSigner(0x33);
   EnvelopeVerifier two({signer_->PublicKeyHex(), second->PublicKeyHex()}, replay_.get(), clock_);
   const Envelope good = Parsed(SignQuery(R"({"query_id":"q","sql":"SELECT 1"})"));
   std::vector<std::pair<std::string, Envelope>> cases;
