@@ -64,6 +64,7 @@ std::string SqlHash(const std::string& sql) {
 
 FleetService::FleetService(FleetServiceOptions options) : opts_(std::move(options)) {
   host_id_ = config::ResolveHostId(opts_.cfg.fleet);
+  live_cfg_ = opts_.cfg;
   hostname_ = Hostname();
 }
 
@@ -237,7 +238,7 @@ void FleetService::HandleQuery(const fleet::Message& m) {
     return RefuseQuery(m, bad_reply, env->key, q->query_id, q->sql);
   }
   RemoteQueryOutcome out = RunRemoteQuery(
-      opts_.cfg, *q, host_id_, [&](const std::string& chunk) { return client_->Publish(m.reply, chunk); },
+      LiveConfig(), *q, host_id_, [&](const std::string& chunk) { return client_->Publish(m.reply, chunk); },
       [this](detection::QueryWorker* w) { TrackWorker(w); });
   json data = {{"key", env->key},
                {"query_id", q->query_id},
@@ -262,7 +263,7 @@ void FleetService::HandleBundle(const std::string& wire) {
   }
   const int64_t now = opts_.clock->NowMs() / 1000;
   fleet::BundleApplyResult r = fleet::ApplyBundleEnvelope(
-      wire, *verifier_, fleet::RulesOutsideFleet(opts_.cfg), fleet::FleetRulesDir(opts_.cfg), now);
+      wire, *verifier_, fleet::RulesOutsideFleet(LiveConfig()), fleet::FleetRulesDir(opts_.cfg), now);
   const bool applied = r.status.status == "applied";
   LogInfo(applied ? "fleet: rule bundle applied" : "fleet: rule bundle refused", r.status.ToJson());
   if (opts_.record) {
@@ -328,6 +329,16 @@ void FleetService::SetRuleSet(const std::vector<detection::Rule>& rules) {
     nudge_ = true;
   }
   cv_.notify_all();
+}
+
+void FleetService::SetConfig(const config::Config& cfg) {
+  std::lock_guard<std::mutex> lock(mu_);
+  live_cfg_ = cfg;
+}
+
+config::Config FleetService::LiveConfig() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return live_cfg_;
 }
 
 void FleetService::NudgeHeartbeat() {
