@@ -265,9 +265,9 @@ void FleetService::HandleBundle(const std::string& wire) {
   fleet::BundleApplyResult r = fleet::ApplyBundleEnvelope(
       wire, *verifier_, fleet::RulesOutsideFleet(LiveConfig()), fleet::FleetRulesDir(opts_.cfg), now);
   const bool applied = r.status.status == "applied";
-  LogInfo(applied ? "fleet: rule bundle applied" : "fleet: rule bundle refused", r.status.ToJson());
+  LogInfo(applied ? "fleet: rule bundle applied" : "fleet: rule bundle refused", r.status.ToHeartbeatJson());
   if (opts_.record) {
-    json data = r.status.ToJson();
+    json data = r.status.ToHeartbeatJson();
     data["key"] = r.key;
     opts_.record(applied ? "fleet_bundle_applied" : "fleet_bundle_refused", data);
   }
@@ -361,7 +361,7 @@ json FleetService::Heartbeat() {
           {"rules",
            {{"count", rule_count_},
             {"checksum", rules_checksum_},
-            {"bundle", bundle_status_ ? bundle_status_->ToJson() : json(nullptr)}}},
+            {"bundle", bundle_status_ ? bundle_status_->ToHeartbeatJson() : json(nullptr)}}},
           {"sent_at", opts_.clock->NowMs() / 1000}};
 }
 

@@ -252,6 +252,22 @@ TEST_F(ApplyTest, EnvelopeRefusalsReachTheStatus) {
   EXPECT_EQ(ListDir(Dir()), (std::set<std::string>{"a.yaml"}));
 }
 
+TEST(BundleStatusTest, HeartbeatFormIsBounded) {
+  BundleStatus s;
+  s.bundle_id = "b";
+  s.status = "refused";
+  s.refusal_code = "bad_rule";
+  s.message = std::string(100'000, 'm');
+  for (int i = 0; i < 1000; ++i)
+    s.refused.push_back({"f" + std::to_string(i) + ".yaml", std::string(5000, 'e')});
+  const nlohmann::json j = s.ToHeartbeatJson();
+  EXPECT_LT(j.dump().size(), 16u * 1024);
+  EXPECT_EQ(j["refused_count"], 1000);
+  EXPECT_EQ(j["refused"].size(), BundleStatus::kHeartbeatRefused);
+  EXPECT_EQ(j["refused"][0]["file"], "f0.yaml");
+  EXPECT_EQ(s.ToJson()["refused"].size(), 1000u);  // the full form (state file, audit)
+}
+
 TEST_F(ApplyTest, ClashWithALocalRuleIsABadRule) {
   others_ = {detection::Rule{}};
   others_[0].id = "fleet-a";
