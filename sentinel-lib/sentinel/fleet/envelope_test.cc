@@ -1,6 +1,9 @@
 #include "sentinel/fleet/envelope.h"
 #include "sentinel/fleet/fleet_test_util.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -236,6 +239,35 @@ TEST_F(EnvelopeTest, ExpiredNoncesArePruned) {
   EXPECT_EQ(text.find(std::string(32, 'a')), std::string::npos) << text;
   EXPECT_NE(text.find(std::string(32, 'b')), std::string::npos) << text;
   EXPECT_EQ(replay_->Remember(std::string(32, 'b'), Now() + 1000, Now()).code(), StatusCode::kAlreadyExists);
+}
+
+// The agent and `sentinelcli rules import` share the store: of several
+// processes presenting the same nonce at once, exactly one is accepted.
+TEST_F(EnvelopeTest, ReplayStoreAcceptsANonceOnceAcrossProcesses) {
+  constexpr int kProcs = 8;
+  const std::string nonce(32, 'd');
+  std::vector<pid_t> pids;
+  for (int i = 0; i < kProcs; ++i) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto store = ReplayStore::Open(dir_.File("nonces"));
+      if (!store.ok()) ::_exit(3);
+      Status s = (*store)->Remember(nonce, Now() + 100, Now());
+      ::_exit(s.ok() ? 0 : s.code() == StatusCode::kAlreadyExists ? 1 : 2);
+    }
+    pids.push_back(pid);
+  }
+  int accepted = 0, replayed = 0;
+  for (pid_t pid : pids) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    accepted += WEXITSTATUS(status) == 0;
+    replayed += WEXITSTATUS(status) == 1;
+  }
+  EXPECT_EQ(accepted, 1);
+  EXPECT_EQ(replayed, kProcs - 1);
 }
 
 TEST_F(EnvelopeTest, DamagedReplayStoreFailsClosed) {
