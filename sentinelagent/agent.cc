@@ -641,7 +641,10 @@ void Agent::Reload() {
     LogError("rule reload failed", {{"error", s.message()}});
   realtime_->Reconfigure(RealtimeConfig());
   realtime_->SetRules(scheduler_->rules());
-  if (fleet_) fleet_->SetRuleSet(scheduler_->rules());
+  if (fleet_) {
+    fleet_->SetConfig(cfg_);
+    fleet_->SetRuleSet(scheduler_->rules());
+  }
   const std::string hash = config::Hash(cfg_);
   if (!kept.empty()) {
     LogWarn(Join(kept, ", ") + " changed, takes effect at restart; running value kept", {{"keys", kept}});

@@ -70,32 +70,43 @@ RemoteQueryOutcome Fail(const fleet::QueryRequest& q, const std::string& host_id
   return out;
 }
 
-}  // namespace
-
-RemoteQueryOutcome RunRemoteQuery(const config::Config& cfg, const fleet::QueryRequest& q,
-                                  const std::string& host_id,
-                                  const std::function<Status(const std::string& chunk)>& send) {
+// The query on a running worker: columns, rows in chunks, the final chunk.
+RemoteQueryOutcome RunOnWorker(detection::QueryWorker& worker, const detection::QueryRequest& request,
+                               const fleet::QueryRequest& q, const std::string& host_id,
+                               const std::function<Status(const std::string&)>& send) {
   RemoteQueryOutcome out;
-  auto request = MakeRequest(cfg, q);
-  if (!request.ok()) return Fail(q, host_id, Error("internal", request.status().message()), send, out);
-  detection::WorkerSetup setup;
-  setup.database_path = cfg.database.path;
-  setup.busy_timeout_ms = cfg.database.busy_timeout_ms;
-  auto worker = detection::QueryWorker::Start(setup);
-  if (!worker.ok()) return Fail(q, host_id, Error("internal", worker.status().message()), send, out);
-  auto columns = (*worker)->BeginQuery(*request);
+  auto columns = worker.BeginQuery(request);
   if (!columns.ok()) {
     const bool refused = columns.status().code() == StatusCode::kInvalidArgument;
     return Fail(q, host_id, Error(refused ? "not_select" : "sql_error", columns.status().message()), send,
                 out);
   }
   fleet::ChunkWriter w(q.query_id, host_id, *columns);
-  if (Status s = StreamRows(**worker, q, w, send, &out); !s.ok()) {
+  if (Status s = StreamRows(worker, q, w, send, &out); !s.ok()) {
     const bool internal = s.code() == StatusCode::kInternal;
     return Fail(q, host_id, Error(internal ? "internal" : "sql_error", s.message()), send, out);
   }
   if (Status s = send(w.Finish(out.truncated)); !s.ok())
     out.error = Error("internal", "sending the final reply chunk: " + s.message());
+  return out;
+}
+
+}  // namespace
+
+RemoteQueryOutcome RunRemoteQuery(const config::Config& cfg, const fleet::QueryRequest& q,
+                                  const std::string& host_id,
+                                  const std::function<Status(const std::string& chunk)>& send,
+                                  const std::function<void(detection::QueryWorker*)>& track) {
+  auto request = MakeRequest(cfg, q);
+  if (!request.ok()) return Fail(q, host_id, Error("internal", request.status().message()), send, {});
+  detection::WorkerSetup setup;
+  setup.database_path = cfg.database.path;
+  setup.busy_timeout_ms = cfg.database.busy_timeout_ms;
+  auto worker = detection::QueryWorker::Start(setup);
+  if (!worker.ok()) return Fail(q, host_id, Error("internal", worker.status().message()), send, {});
+  track(worker->get());
+  RemoteQueryOutcome out = RunOnWorker(**worker, *request, q, host_id, send);
+  track(nullptr);
   return out;
 }
 

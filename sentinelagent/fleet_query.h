@@ -12,6 +12,7 @@
 
 #include "sentinel/base/status.h"
 #include "sentinel/config/config.h"
+#include "sentinel/detection/query_worker.h"
 #include "sentinel/fleet/envelope.h"
 
 namespace sentinel::agent {
@@ -28,8 +29,11 @@ struct RemoteQueryOutcome {
 
 // Runs `q` and sends every chunk (the last one final) through `send`. A
 // failed send stops the query (outcome: internal, naming the send error).
+// `track` is told the worker once it runs and nullptr before it goes (so
+// another thread may Cancel() it in between: a shutdown).
 RemoteQueryOutcome RunRemoteQuery(const config::Config& cfg, const fleet::QueryRequest& q,
                                   const std::string& host_id,
-                                  const std::function<Status(const std::string& chunk)>& send);
+                                  const std::function<Status(const std::string& chunk)>& send,
+                                  const std::function<void(detection::QueryWorker*)>& track);
 
 }  // namespace sentinel::agent

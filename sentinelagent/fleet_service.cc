@@ -64,6 +64,7 @@ std::string SqlHash(const std::string& sql) {
 
 FleetService::FleetService(FleetServiceOptions options) : opts_(std::move(options)) {
   host_id_ = config::ResolveHostId(opts_.cfg.fleet);
+  live_cfg_ = opts_.cfg;
   hostname_ = Hostname();
 }
 
@@ -136,12 +137,28 @@ void FleetService::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  {
+    std::lock_guard<std::mutex> lock(worker_mu_);
+    if (running_worker_ != nullptr) running_worker_->Cancel();
+  }
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
   if (work_thread_.joinable()) work_thread_.join();
   // Callbacks still arriving find stopping_ set; destroying waits for one in progress.
   subs_.clear();
   bundle_watch_.reset();
   client_.reset();
+}
+
+// The worker of the query in progress, so Stop() can kill it rather than wait for its time limit.
+void FleetService::TrackWorker(detection::QueryWorker* worker) {
+  std::lock_guard<std::mutex> lock(worker_mu_);
+  running_worker_ = worker;
+  bool stopping = false;
+  {
+    std::lock_guard<std::mutex> state(mu_);
+    stopping = stopping_;
+  }
+  if (worker != nullptr && stopping) worker->Cancel();
 }
 
 void FleetService::Enqueue(Task task) {
@@ -153,7 +170,7 @@ void FleetService::Enqueue(Task task) {
       std::erase_if(tasks_, [](const Task& t) { return t.kind == Task::Kind::kBundle; });
     } else if (tasks_.size() >= kMaxPending) {
       LogWarn("fleet: too many live queries waiting; one refused", {{"subject", task.message.subject}});
-      if (!task.message.reply.empty()) {
+      if (fleet::IsReplyInbox(task.message.reply)) {
         client_
             ->Publish(task.message.reply,
                       fleet::ChunkWriter::Error(BestEffortQueryFields(task.message.data).first, host_id_,
@@ -196,7 +213,7 @@ void FleetService::RefuseQuery(const fleet::Message& m, const fleet::Refusal& re
                                          {"code", std::string(refusal.code_name())},
                                          {"error", refusal.message}});
   }
-  if (!m.reply.empty()) {
+  if (fleet::IsReplyInbox(m.reply)) {
     client_
         ->Publish(m.reply, fleet::ChunkWriter::Error(query_id, host_id_,
                                                      {std::string(refusal.code_name()), refusal.message}))
@@ -214,12 +231,15 @@ void FleetService::HandleQuery(const fleet::Message& m) {
   auto q = fleet::ParseQueryPayload(env->payload);
   if (!q.ok()) return RefuseQuery(m, q.refusal(), env->key, "", "");
   if (!fleet::QueryAddresses(*q, host_id_)) return;  // meant for other hosts
-  if (m.reply.empty()) {
-    return RefuseQuery(m, {fleet::RefusalCode::kMalformed, "no reply subject"}, env->key, q->query_id,
-                       q->sql);
+  if (!fleet::IsReplyInbox(m.reply)) {
+    const fleet::Refusal bad_reply{
+        fleet::RefusalCode::kMalformed,
+        "reply subject " + QuoteForMessage(m.reply) + " is not an _INBOX. subject"};
+    return RefuseQuery(m, bad_reply, env->key, q->query_id, q->sql);
   }
   RemoteQueryOutcome out = RunRemoteQuery(
-      opts_.cfg, *q, host_id_, [&](const std::string& chunk) { return client_->Publish(m.reply, chunk); });
+      LiveConfig(), *q, host_id_, [&](const std::string& chunk) { return client_->Publish(m.reply, chunk); },
+      [this](detection::QueryWorker* w) { TrackWorker(w); });
   json data = {{"key", env->key},
                {"query_id", q->query_id},
                {"sql_blake3", SqlHash(q->sql)},
@@ -243,11 +263,11 @@ void FleetService::HandleBundle(const std::string& wire) {
   }
   const int64_t now = opts_.clock->NowMs() / 1000;
   fleet::BundleApplyResult r = fleet::ApplyBundleEnvelope(
-      wire, *verifier_, fleet::RulesOutsideFleet(opts_.cfg), fleet::FleetRulesDir(opts_.cfg), now);
+      wire, *verifier_, fleet::RulesOutsideFleet(LiveConfig()), fleet::FleetRulesDir(opts_.cfg), now);
   const bool applied = r.status.status == "applied";
-  LogInfo(applied ? "fleet: rule bundle applied" : "fleet: rule bundle refused", r.status.ToJson());
+  LogInfo(applied ? "fleet: rule bundle applied" : "fleet: rule bundle refused", r.status.ToHeartbeatJson());
   if (opts_.record) {
-    json data = r.status.ToJson();
+    json data = r.status.ToHeartbeatJson();
     data["key"] = r.key;
     opts_.record(applied ? "fleet_bundle_applied" : "fleet_bundle_refused", data);
   }
@@ -311,6 +331,16 @@ void FleetService::SetRuleSet(const std::vector<detection::Rule>& rules) {
   cv_.notify_all();
 }
 
+void FleetService::SetConfig(const config::Config& cfg) {
+  std::lock_guard<std::mutex> lock(mu_);
+  live_cfg_ = cfg;
+}
+
+config::Config FleetService::LiveConfig() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return live_cfg_;
+}
+
 void FleetService::NudgeHeartbeat() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -331,7 +361,7 @@ json FleetService::Heartbeat() {
           {"rules",
            {{"count", rule_count_},
             {"checksum", rules_checksum_},
-            {"bundle", bundle_status_ ? bundle_status_->ToJson() : json(nullptr)}}},
+            {"bundle", bundle_status_ ? bundle_status_->ToHeartbeatJson() : json(nullptr)}}},
           {"sent_at", opts_.clock->NowMs() / 1000}};
 }
 

@@ -22,7 +22,7 @@
 // only hands it the rule set after each load (SetRuleSet) and takes rule
 // reload requests (through `reload_rules`).
 //
-// Thread-safety: SetRuleSet and NudgeHeartbeat from any thread; the
+// Thread-safety: SetRuleSet, SetConfig and NudgeHeartbeat from any thread; the
 // callbacks in FleetServiceOptions are called from the service's threads.
 #pragma once
 
@@ -42,6 +42,7 @@
 #include "sentinel/base/status.h"
 #include "sentinel/base/time.h"
 #include "sentinel/config/config.h"
+#include "sentinel/detection/query_worker.h"
 #include "sentinel/detection/rule.h"
 #include "sentinel/fleet/bundle.h"
 #include "sentinel/fleet/envelope.h"
@@ -82,6 +83,10 @@ class FleetService {
   // The loaded rule set (count and checksum for the heartbeat); a change
   // sends a heartbeat at once.
   void SetRuleSet(const std::vector<detection::Rule>& rules);
+  // The configuration after a reload (SIGHUP): detection.rules_dirs,
+  // builtin_rules and rule_timeout_secs apply to the next query or bundle;
+  // the fleet section and the data directory are restart-only.
+  void SetConfig(const config::Config& cfg);
   // Sends a heartbeat now (after a bundle was handled).
   void NudgeHeartbeat();
   // The heartbeat value as it would be sent now.
@@ -104,6 +109,8 @@ class FleetService {
   void HandleBundle(const std::string& wire);
   void RefuseQuery(const fleet::Message& m, const fleet::Refusal& refusal, const std::string& key,
                    const std::string& query_id, const std::string& sql);
+  void TrackWorker(detection::QueryWorker* worker);
+  config::Config LiveConfig();
   void LoadBundleState();
   void SaveBundleState();
 
@@ -123,8 +130,13 @@ class FleetService {
   int64_t rule_count_ = 0;
   std::string rules_checksum_;
   std::optional<fleet::BundleStatus> bundle_status_;
+  config::Config live_cfg_;   // as reloaded (SetConfig)
   std::string bundle_nonce_;  // the nonce of the last bundle handled (applied or refused)
   std::unique_ptr<fleet::Subscription> bundle_watch_;
+
+  // Lock order: worker_mu_, then mu_.
+  std::mutex worker_mu_;
+  detection::QueryWorker* running_worker_ = nullptr;  // guarded by worker_mu_
 
   std::thread heartbeat_thread_;
   std::thread work_thread_;

@@ -24,7 +24,7 @@ void RecordOutcome(const CommandContext& ctx, const std::string& path, const fle
                    const std::string& target_dir) {
   auto trail = OpenCliTrail(ctx);
   if (!trail) return;
-  nlohmann::json data = r.status.ToJson();
+  nlohmann::json data = r.status.ToHeartbeatJson();
   data["source"] = path;
   data["key"] = r.key;
   data["target_dir"] = target_dir;

@@ -7,7 +7,8 @@
 // atomic install of the whole set into <data dir>/fleet-rules. Exit codes as
 // `rules import`: 0 installed, 2 refused (each refused file on stderr), 1 a
 // host-side failure. Applied and refused bundles are audited
-// (bundle_imported / bundle_refused).
+// (bundle_imported / bundle_refused, with at most 20 refused files named
+// and their count).
 #pragma once
 
 #include <string>

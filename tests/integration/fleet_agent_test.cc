@@ -15,6 +15,7 @@
 #include "sentinel/base/time.h"
 #include "sentinel/fleet/bundle.h"
 #include "sentinel/fleet/envelope.h"
+#include "sentinel/fleet/fleet_test_util.h"
 #include "sentinel/fleet/nats_client.h"
 #include "sentinel/fleet/subjects.h"
 #include "sentinel/testing/nats_cluster.h"
@@ -23,27 +24,13 @@
 namespace sentinel::itest {
 namespace {
 
+using testing::TestDrlRule;
+using testing::TestSigner;
+
 using nlohmann::json;
 using std::chrono::seconds;
 
 constexpr const char* kHostId = "host-a";
-
-std::unique_ptr<audit::Signer> MakeSigner(uint8_t fill) {
-  std::array<uint8_t, audit::kSeedLen> seed;
-  seed.fill(fill);
-  auto s = audit::Signer::FromSeed(seed);
-  EXPECT_TRUE(s.ok());
-  return std::move(*s);
-}
-
-std::string DrlRule(const std::string& id,
-                    const std::string& query = "SELECT pid, name FROM processes WHERE 0") {
-  return "id: " + id + "\nname: Fleet rule " + id +
-         "\ndescription: from the fleet\nseverity: low\ncategory: process\ntags: [execution]\nmitre: "
-         "[T1059]\n"
-         "enabled: true\ndedup_keys: [pid]\nquery: " +
-         query + "\n";
-}
 
 // The chunks that came back on one inbox.
 struct Replies {
@@ -164,7 +151,7 @@ class FleetAgentTest : public ::testing::Test {
   Sandbox sb_;
   std::unique_ptr<testing::NatsCluster> nats_;
   std::unique_ptr<fleet::NatsClient> console_;
-  std::unique_ptr<audit::Signer> signer_ = MakeSigner(0x71);
+  std::unique_ptr<audit::Signer> signer_ = TestSigner(0x71);
   std::string db_;
   std::unique_ptr<Child> agent_;
   int agents_ = 0;
@@ -204,7 +191,7 @@ TEST_F(FleetAgentTest, HeartbeatAndASignedQueryGetRows) {
 TEST_F(FleetAgentTest, EveryKindOfBadQueryIsRefusedAndAudited) {
   StartAgent();
   const int64_t processes = QueryInt(db_, "SELECT count(*) FROM processes").value_or(0);
-  auto stranger = MakeSigner(0x72);
+  auto stranger = TestSigner(0x72);
   const std::string payload = fleet::QueryPayloadJson({"q-bad", "SELECT 1", {"all"}, 10});
   std::string tampered = SignedQuery("SELECT 1", "q-tamper");
   tampered.replace(tampered.find("SELECT 1"), 8, "SELECT 2");
@@ -245,26 +232,58 @@ TEST_F(FleetAgentTest, EveryKindOfBadQueryIsRefusedAndAudited) {
   EXPECT_EQ(AuditData("fleet_query_executed").size(), 1u);
 }
 
+// A request cannot make the host publish where its sender chooses (into a stream, say).
+TEST_F(FleetAgentTest, RepliesGoOnlyToInboxes) {
+  StartAgent();
+  std::mutex mu;
+  int stray = 0;
+  auto sub = console_->Subscribe("sentineld.alerts.>", [&](fleet::Message) {
+    std::lock_guard<std::mutex> lock(mu);
+    ++stray;
+  });
+  ASSERT_TRUE(sub.ok());
+  ASSERT_TRUE(console_->Flush(5000).ok());
+  ASSERT_TRUE(
+      console_
+          ->Publish(fleet::QuerySubject(kHostId), SignedQuery("SELECT 1", "q-stray"), "sentineld.alerts.x")
+          .ok());
+  ASSERT_TRUE(console_->Publish(fleet::QuerySubject(kHostId), "garbage", "sentineld.alerts.y").ok());
+  // The host handles requests in order: once this one is answered, those were handled.
+  auto chunks = Ask(SignedQuery("SELECT 1", "q-after"));
+  ASSERT_FALSE(chunks.empty());
+  EXPECT_FALSE(chunks.back().error.has_value());
+  ASSERT_TRUE(console_->Flush(5000).ok());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(stray, 0);
+  }
+  auto refused = AuditData("fleet_query_refused");
+  ASSERT_EQ(refused.size(), 2u);
+  EXPECT_EQ(refused[0]["query_id"], "q-stray");
+  EXPECT_TRUE(Contains(refused[0]["error"].get<std::string>(), "not an _INBOX.")) << refused[0].dump();
+  EXPECT_EQ(refused[1]["code"], "malformed");
+}
+
 TEST_F(FleetAgentTest, BundleWithOneBadRuleIsRefusedWholeAndThePreviousRulesStay) {
   StartAgent();
   const int64_t base = (*Heartbeat())["rules"]["count"].get<int64_t>();
-  PushBundle({"bundle-good", Now(), {{"good.yaml", DrlRule("fleet-good")}}});
+  PushBundle({"bundle-good", Now(), {{"good.yaml", TestDrlRule("fleet-good")}}});
   json hb = WaitBundleHeartbeat("bundle-good", base + 1);
   EXPECT_EQ(hb["rules"]["bundle"]["status"], "applied");
   EXPECT_EQ(ListDir(sb_.File("fleet-rules")), (std::set<std::string>{"good.yaml"}));
   // Loaded without a restart: the agent's rule store knows it.
   EXPECT_TRUE(WaitFor(
       [&] {
-        return TryQueryInt(db_, "SELECT count(*) FROM detection_rules WHERE id = 'fleet-good'")
-                   .value_or(0) == 1;
+        return TryQueryInt(db_, "SELECT count(*) FROM detection_rules WHERE id = 'fleet-good'").value_or(0) ==
+               1;
       },
       seconds(30)));
 
   PushBundle({"bundle-bad",
               Now(),
-              {{"other.yaml", DrlRule("fleet-other")},
-               {"../evil.yaml", DrlRule("fleet-evil")},
-               {"bad.yaml", DrlRule("fleet-bad", "DELETE FROM processes")}}});
+              {{"other.yaml", TestDrlRule("fleet-other")},
+               {"../evil.yaml", TestDrlRule("fleet-evil")},
+               {"bad.yaml", TestDrlRule("fleet-bad", "DELETE FROM processes")}}});
   hb = WaitBundleHeartbeat("bundle-bad");
   const json& b = hb["rules"]["bundle"];
   EXPECT_EQ(b["status"], "refused");

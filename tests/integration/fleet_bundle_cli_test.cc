@@ -11,28 +11,16 @@
 #include "sentinel/base/time.h"
 #include "sentinel/fleet/bundle.h"
 #include "sentinel/fleet/envelope.h"
+#include "sentinel/fleet/fleet_test_util.h"
 #include "tests/integration/harness.h"
 
 namespace sentinel::itest {
 namespace {
 
+using testing::TestDrlRule;
+using testing::TestSigner;
+
 using nlohmann::json;
-
-std::string DrlRule(const std::string& id, const std::string& query = "SELECT pid, name FROM processes") {
-  return "id: " + id + "\nname: Fleet rule " + id +
-         "\ndescription: from the fleet\nseverity: low\ncategory: process\ntags: [execution]\nmitre: "
-         "[T1059]\n"
-         "enabled: true\ndedup_keys: [pid]\nquery: " +
-         query + "\n";
-}
-
-std::unique_ptr<audit::Signer> MakeSigner(uint8_t fill) {
-  std::array<uint8_t, audit::kSeedLen> seed;
-  seed.fill(fill);
-  auto s = audit::Signer::FromSeed(seed);
-  EXPECT_TRUE(s.ok());
-  return std::move(*s);
-}
 
 class FleetBundleCliTest : public ::testing::Test {
  protected:
@@ -67,7 +55,7 @@ class FleetBundleCliTest : public ::testing::Test {
 
   Sandbox sb_;
   std::string rules_dir_;
-  std::unique_ptr<audit::Signer> signer_ = MakeSigner(0x61);
+  std::unique_ptr<audit::Signer> signer_ = TestSigner(0x61);
 };
 
 json EventData(const json& entry) {
@@ -77,8 +65,9 @@ json EventData(const json& entry) {
 
 TEST_F(FleetBundleCliTest, SignedBundleIsInstalledListedAndAudited) {
   const std::string path = WriteBundle(
-      "b.json",
-      Signed({"bundle-1", Now(), {{"one.yaml", DrlRule("fleet-one")}, {"two.yaml", DrlRule("fleet-two")}}}));
+      "b.json", Signed({"bundle-1",
+                        Now(),
+                        {{"one.yaml", TestDrlRule("fleet-one")}, {"two.yaml", TestDrlRule("fleet-two")}}}));
   RunResult r = Cli({"rules", "import", path});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(Contains(r.out, "bundle bundle-1 applied: 2 rule(s)")) << r.out;
@@ -99,14 +88,14 @@ TEST_F(FleetBundleCliTest, SignedBundleIsInstalledListedAndAudited) {
 
 TEST_F(FleetBundleCliTest, OneBadRuleRefusesTheWholeBundleAndKeepsThePreviousSet) {
   ASSERT_EQ(Cli({"rules", "import",
-                 WriteBundle("a.json", Signed({"bundle-a", Now(), {{"a.yaml", DrlRule("fleet-a")}}}))})
+                 WriteBundle("a.json", Signed({"bundle-a", Now(), {{"a.yaml", TestDrlRule("fleet-a")}}}))})
                 .exit_code,
             0);
   const std::string bad =
       WriteBundle("b.json", Signed({"bundle-b",
                                     Now(),
-                                    {{"b.yaml", DrlRule("fleet-b")},
-                                     {"evil.yaml", DrlRule("fleet-evil", "DELETE FROM processes")}}}));
+                                    {{"b.yaml", TestDrlRule("fleet-b")},
+                                     {"evil.yaml", TestDrlRule("fleet-evil", "DELETE FROM processes")}}}));
   RunResult r = Cli({"rules", "import", bad});
   EXPECT_EQ(r.exit_code, 2) << r.out;
   EXPECT_TRUE(Contains(r.err, "evil.yaml")) << r.err;
@@ -124,9 +113,10 @@ TEST_F(FleetBundleCliTest, OneBadRuleRefusesTheWholeBundleAndKeepsThePreviousSet
 TEST_F(FleetBundleCliTest, PathTraversalInAFileNameIsRefused) {
   const std::string escape = sb_.File("escaped.yaml");
   const std::string path = WriteBundle(
-      "t.json", Signed({"bundle-t",
-                        Now(),
-                        {{"../escaped.yaml", DrlRule("fleet-t")}, {"/tmp/abs.yaml", DrlRule("fleet-u")}}}));
+      "t.json",
+      Signed({"bundle-t",
+              Now(),
+              {{"../escaped.yaml", TestDrlRule("fleet-t")}, {"/tmp/abs.yaml", TestDrlRule("fleet-u")}}}));
   RunResult r = Cli({"rules", "import", path});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_TRUE(Contains(r.err, "not a plain rule file name")) << r.err;
@@ -135,8 +125,8 @@ TEST_F(FleetBundleCliTest, PathTraversalInAFileNameIsRefused) {
 }
 
 TEST_F(FleetBundleCliTest, UntrustedExpiredTamperedAndReplayedBundlesAreRefused) {
-  const fleet::Bundle b{"bundle-x", Now(), {{"x.yaml", DrlRule("fleet-x")}}};
-  auto stranger = MakeSigner(0x62);
+  const fleet::Bundle b{"bundle-x", Now(), {{"x.yaml", TestDrlRule("fleet-x")}}};
+  auto stranger = TestSigner(0x62);
   struct Case {
     std::string name, wire, code;
   };
@@ -165,8 +155,8 @@ TEST_F(FleetBundleCliTest, UntrustedExpiredTamperedAndReplayedBundlesAreRefused)
 }
 
 TEST_F(FleetBundleCliTest, OversizedBundleIsRefusedAsOversized) {
-  std::string wire =
-      Signed({"bundle-o", Now(), {{"o.yaml", DrlRule("fleet-o") + "# " + std::string(1 << 20, 'x') + "\n"}}});
+  std::string wire = Signed(
+      {"bundle-o", Now(), {{"o.yaml", TestDrlRule("fleet-o") + "# " + std::string(1 << 20, 'x') + "\n"}}});
   RunResult r = Cli({"rules", "import", WriteBundle("o.json", wire)});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_TRUE(Contains(r.err, "refused (oversized)")) << r.err;
@@ -174,7 +164,7 @@ TEST_F(FleetBundleCliTest, OversizedBundleIsRefusedAsOversized) {
 
 TEST_F(FleetBundleCliTest, WithoutTrustedKeysNothingIsInstalled) {
   const std::string path =
-      WriteBundle("b.json", Signed({"bundle-k", Now(), {{"k.yaml", DrlRule("fleet-k")}}}));
+      WriteBundle("b.json", Signed({"bundle-k", Now(), {{"k.yaml", TestDrlRule("fleet-k")}}}));
   RunResult r = sb_.Cli({"rules", "import", path}, DetectionEnv(sb_, sb_.File("events.db"), rules_dir_));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_TRUE(Contains(r.err, "fleet.trusted_keys is empty")) << r.err;
@@ -182,7 +172,7 @@ TEST_F(FleetBundleCliTest, WithoutTrustedKeysNothingIsInstalled) {
 }
 
 TEST_F(FleetBundleCliTest, PlainRuleFilesStillImportAsBefore) {
-  testing::WriteFile(sb_.File("plain.yaml"), DrlRule("plain-rule"));
+  testing::WriteFile(sb_.File("plain.yaml"), TestDrlRule("plain-rule"));
   RunResult r = Cli({"rules", "import", sb_.File("plain.yaml")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(ListDir(rules_dir_), (std::set<std::string>{"plain-rule.yaml"}));

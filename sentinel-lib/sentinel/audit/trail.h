@@ -19,7 +19,9 @@
 // config_loaded, privileges_dropped, privileges_not_dropped, rule_loaded,
 // rule_changed, rule_rejected, rule_enabled, rule_disabled, alert_created,
 // alert_dead_lettered, dlq_retry, query_executed, query_rejected,
-// bundle_imported, audit_entries_dropped.
+// bundle_imported, bundle_refused, audit_entries_dropped; with the fleet
+// (docs/fleet.md): fleet_query_executed, fleet_query_refused,
+// fleet_bundle_applied, fleet_bundle_refused.
 //
 // Not thread-safe: one thread records through one trail.
 #pragma once

@@ -296,6 +296,19 @@ json BundleStatus::ToJson() const {
   return j;
 }
 
+json BundleStatus::ToHeartbeatJson() const {
+  BundleStatus bounded = *this;
+  if (bounded.refused.size() > kHeartbeatRefused) bounded.refused.resize(kHeartbeatRefused);
+  for (auto& r : bounded.refused) {
+    r.file = r.file.substr(0, kHeartbeatText);
+    r.error = r.error.substr(0, kHeartbeatText);
+  }
+  bounded.message = bounded.message.substr(0, kHeartbeatText);
+  json j = bounded.ToJson();
+  j["refused_count"] = refused.size();
+  return j;
+}
+
 Result<BundleStatus> BundleStatus::FromJson(const json& j) {
   if (!j.is_object()) return InvalidArgumentError("bundle status: not a JSON object");
   BundleStatus s;

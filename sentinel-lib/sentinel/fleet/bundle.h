@@ -130,6 +130,12 @@ struct BundleStatus {
   std::string message;       // why, when refused
   int64_t at = 0;
   nlohmann::json ToJson() const;
+  // ToJson bounded for the heartbeat (a KV value the console may cap at
+  // 64 KiB): the first kHeartbeatRefused refused files, texts cut at
+  // kHeartbeatText bytes, and "refused_count" with the full number.
+  static constexpr std::size_t kHeartbeatRefused = 20;
+  static constexpr std::size_t kHeartbeatText = 512;
+  nlohmann::json ToHeartbeatJson() const;
   static Result<BundleStatus> FromJson(const nlohmann::json& j);
 };
 

@@ -1,4 +1,5 @@
 #include "sentinel/fleet/bundle.h"
+#include "sentinel/fleet/fleet_test_util.h"
 
 #include <sys/stat.h>
 
@@ -13,19 +14,14 @@
 namespace sentinel::fleet {
 namespace {
 
+using testing::TestDrlRule;
+using testing::TestSigner;
+
 namespace fs = std::filesystem;
 using testing::FakeClock;
 using testing::ReadFile;
 using testing::TempDir;
 using testing::WriteFile;
-
-std::string DrlRule(const std::string& id,
-                    const std::string& query = "SELECT pid, name FROM processes WHERE name = 'zz'") {
-  return "id: " + id + "\nname: Test rule " + id +
-         "\ndescription: a test rule\nseverity: low\ncategory: process\ntags: [execution]\nmitre: [T1059]\n"
-         "enabled: true\ndedup_keys: [pid]\nquery: " +
-         query + "\n";
-}
 
 std::string SigmaRule() {
   return "title: Fleet sigma probe\n"
@@ -43,14 +39,6 @@ std::set<std::string> ListDir(const fs::path& dir) {
   return out;
 }
 
-std::unique_ptr<audit::Signer> MakeSigner(uint8_t fill) {
-  std::array<uint8_t, audit::kSeedLen> seed;
-  seed.fill(fill);
-  auto s = audit::Signer::FromSeed(seed);
-  EXPECT_TRUE(s.ok());
-  return std::move(*s);
-}
-
 TEST(BundleTest, PlainFileNames) {
   for (const char* ok : {"x.yaml", "a-b_c.1.yml", "UPPER.yaml"}) EXPECT_TRUE(IsPlainRuleFileName(ok)) << ok;
   for (const char* bad :
@@ -63,7 +51,7 @@ TEST(BundleTest, PlainFileNames) {
 }
 
 TEST(BundleTest, PayloadRoundTrip) {
-  Bundle b{"9a8b-1", 1764820000, {{"a.yaml", DrlRule("a")}, {"b.yml", SigmaRule()}}};
+  Bundle b{"9a8b-1", 1764820000, {{"a.yaml", TestDrlRule("a")}, {"b.yml", SigmaRule()}}};
   auto p = ParseBundlePayload(BundlePayloadJson(b));
   ASSERT_TRUE(p.ok()) << p.refusal().message;
   EXPECT_EQ(p->bundle_id, b.bundle_id);
@@ -88,7 +76,7 @@ TEST(BundleTest, MalformedPayloads) {
 
 TEST(BundleTest, PackReadsTheRuleFilesOfADirectory) {
   TempDir dir;
-  WriteFile(dir.File("a.yaml"), DrlRule("a"));
+  WriteFile(dir.File("a.yaml"), TestDrlRule("a"));
   WriteFile(dir.File("b.yml"), SigmaRule());
   WriteFile(dir.File("notes.txt"), "not a rule");
   auto b = PackBundleDir(dir.path(), 123);
@@ -97,13 +85,13 @@ TEST(BundleTest, PackReadsTheRuleFilesOfADirectory) {
   EXPECT_EQ(b->bundle_id.size(), 36u);
   ASSERT_EQ(b->rules.size(), 2u);
   EXPECT_EQ(b->rules[0].file, "a.yaml");
-  EXPECT_EQ(b->rules[0].content, DrlRule("a"));
+  EXPECT_EQ(b->rules[0].content, TestDrlRule("a"));
   TempDir empty;
   EXPECT_FALSE(PackBundleDir(empty.path(), 1).ok());
 }
 
 TEST(BundleTest, ValidateAcceptsDrlAndSigma) {
-  Bundle b{"b1", 1, {{"a.yaml", DrlRule("fleet-a")}, {"s.yml", SigmaRule()}}};
+  Bundle b{"b1", 1, {{"a.yaml", TestDrlRule("fleet-a")}, {"s.yml", SigmaRule()}}};
   auto check = ValidateBundle(b, {});
   ASSERT_TRUE(check.ok()) << check.status().message();
   EXPECT_TRUE(check->ok()) << check->refused.front().error;
@@ -117,15 +105,15 @@ TEST(BundleTest, ValidateRefusesEachBadFileAndNamesIt) {
   const std::string taken = builtin->front().id;
   Bundle b{"b1",
            1,
-           {{"good.yaml", DrlRule("fleet-good")},
-            {"../escape.yaml", DrlRule("fleet-escape")},
-            {"/etc/abs.yaml", DrlRule("fleet-abs")},
-            {"writes.yaml", DrlRule("fleet-writes", "DELETE FROM processes")},
-            {"attach.yaml", DrlRule("fleet-attach", "SELECT * FROM pragma_table_info('processes')")},
+           {{"good.yaml", TestDrlRule("fleet-good")},
+            {"../escape.yaml", TestDrlRule("fleet-escape")},
+            {"/etc/abs.yaml", TestDrlRule("fleet-abs")},
+            {"writes.yaml", TestDrlRule("fleet-writes", "DELETE FROM processes")},
+            {"attach.yaml", TestDrlRule("fleet-attach", "SELECT * FROM pragma_table_info('processes')")},
             {"notyaml.yaml", "{{{{"},
-            {"dup-id.yaml", DrlRule("fleet-good")},
-            {"good.yaml", DrlRule("fleet-good-2")},
-            {"taken.yaml", DrlRule(taken)}}};
+            {"dup-id.yaml", TestDrlRule("fleet-good")},
+            {"good.yaml", TestDrlRule("fleet-good-2")},
+            {"taken.yaml", TestDrlRule(taken)}}};
   auto check = ValidateBundle(b, *builtin);
   ASSERT_TRUE(check.ok()) << check.status().message();
   EXPECT_FALSE(check->ok());
@@ -147,31 +135,32 @@ class InstallTest : public ::testing::Test {
 };
 
 TEST_F(InstallTest, InstallReplacesTheWholeSet) {
-  ASSERT_TRUE(InstallBundle({"b1", 1, {{"a.yaml", DrlRule("a")}, {"b.yaml", DrlRule("b")}}}, Dir()).ok());
+  ASSERT_TRUE(
+      InstallBundle({"b1", 1, {{"a.yaml", TestDrlRule("a")}, {"b.yaml", TestDrlRule("b")}}}, Dir()).ok());
   EXPECT_EQ(ListDir(Dir()), (std::set<std::string>{"a.yaml", "b.yaml"}));
   struct stat st {};
   ASSERT_EQ(::stat((Dir() / "a.yaml").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0644u);
   ASSERT_EQ(::stat(Dir().c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0755u);
-  ASSERT_TRUE(InstallBundle({"b2", 2, {{"c.yaml", DrlRule("c")}}}, Dir()).ok());
+  ASSERT_TRUE(InstallBundle({"b2", 2, {{"c.yaml", TestDrlRule("c")}}}, Dir()).ok());
   EXPECT_EQ(ListDir(Dir()), (std::set<std::string>{"c.yaml"}));
-  EXPECT_EQ(ReadFile((Dir() / "c.yaml").string()), DrlRule("c"));
+  EXPECT_EQ(ReadFile((Dir() / "c.yaml").string()), TestDrlRule("c"));
   // Nothing left beside it: no staging or old directories.
   EXPECT_EQ(ListDir(root_.path()), (std::set<std::string>{"fleet-rules"}));
 }
 
 TEST_F(InstallTest, FailedInstallKeepsThePreviousSet) {
-  ASSERT_TRUE(InstallBundle({"b1", 1, {{"a.yaml", DrlRule("a")}}}, Dir()).ok());
+  ASSERT_TRUE(InstallBundle({"b1", 1, {{"a.yaml", TestDrlRule("a")}}}, Dir()).ok());
   // The second file cannot be written (same name): the swap never happens.
-  Status s = InstallBundle({"b2", 2, {{"c.yaml", DrlRule("c")}, {"c.yaml", DrlRule("d")}}}, Dir());
+  Status s = InstallBundle({"b2", 2, {{"c.yaml", TestDrlRule("c")}, {"c.yaml", TestDrlRule("d")}}}, Dir());
   EXPECT_FALSE(s.ok());
   EXPECT_EQ(ListDir(Dir()), (std::set<std::string>{"a.yaml"}));
   EXPECT_EQ(ListDir(root_.path()), (std::set<std::string>{"fleet-rules"}));
 }
 
 TEST_F(InstallTest, InstallRefusesPathsOutsideTheDirectory) {
-  EXPECT_FALSE(InstallBundle({"b1", 1, {{"../x.yaml", DrlRule("x")}}}, Dir()).ok());
+  EXPECT_FALSE(InstallBundle({"b1", 1, {{"../x.yaml", TestDrlRule("x")}}}, Dir()).ok());
   EXPECT_FALSE(fs::exists(fs::path(root_.path()) / "x.yaml"));
   EXPECT_EQ(ListDir(root_.path()), (std::set<std::string>{}));
 }
@@ -179,7 +168,7 @@ TEST_F(InstallTest, InstallRefusesPathsOutsideTheDirectory) {
 TEST_F(InstallTest, InstallRefusesASymlinkInPlaceOfTheDirectory) {
   TempDir elsewhere;
   fs::create_directory_symlink(elsewhere.path(), Dir());
-  EXPECT_FALSE(InstallBundle({"b1", 1, {{"a.yaml", DrlRule("a")}}}, Dir()).ok());
+  EXPECT_FALSE(InstallBundle({"b1", 1, {{"a.yaml", TestDrlRule("a")}}}, Dir()).ok());
   EXPECT_TRUE(ListDir(elsewhere.path()).empty());
 }
 
@@ -198,14 +187,14 @@ class ApplyTest : public InstallTest {
   std::string Sign(const Bundle& b) { return SignBundle(*signer_, b, clock_.NowMs() / 1000); }
 
   FakeClock clock_;
-  std::unique_ptr<audit::Signer> signer_ = MakeSigner(0x44);
+  std::unique_ptr<audit::Signer> signer_ = TestSigner(0x44);
   std::unique_ptr<ReplayStore> replay_;
   std::unique_ptr<EnvelopeVerifier> verifier_;
   std::vector<detection::Rule> others_;
 };
 
 TEST_F(ApplyTest, GoodBundleIsAppliedAndReported) {
-  auto r = Apply(Sign({"b-1", 1, {{"a.yaml", DrlRule("fleet-a")}, {"s.yml", SigmaRule()}}}));
+  auto r = Apply(Sign({"b-1", 1, {{"a.yaml", TestDrlRule("fleet-a")}, {"s.yml", SigmaRule()}}}));
   EXPECT_TRUE(r.error.ok());
   EXPECT_EQ(r.status.status, "applied") << r.status.message;
   EXPECT_EQ(r.status.loaded, 2);
@@ -225,35 +214,36 @@ TEST_F(ApplyTest, GoodBundleIsAppliedAndReported) {
 }
 
 TEST_F(ApplyTest, OneBadRuleRefusesTheWholeBundleAndKeepsThePreviousSet) {
-  ASSERT_EQ(Apply(Sign({"b-1", 1, {{"a.yaml", DrlRule("fleet-a")}}})).status.status, "applied");
-  auto r = Apply(
-      Sign({"b-2",
-            2,
-            {{"b.yaml", DrlRule("fleet-b")}, {"bad.yaml", DrlRule("fleet-bad", "DROP TABLE processes")}}}));
+  ASSERT_EQ(Apply(Sign({"b-1", 1, {{"a.yaml", TestDrlRule("fleet-a")}}})).status.status, "applied");
+  auto r = Apply(Sign({"b-2",
+                       2,
+                       {{"b.yaml", TestDrlRule("fleet-b")},
+                        {"bad.yaml", TestDrlRule("fleet-bad", "DROP TABLE processes")}}}));
   EXPECT_EQ(r.status.status, "refused");
   EXPECT_EQ(r.status.refusal_code, "bad_rule");
   EXPECT_EQ(r.status.bundle_id, "b-2");
   ASSERT_EQ(r.status.refused.size(), 1u);
   EXPECT_EQ(r.status.refused[0].file, "bad.yaml");
   EXPECT_EQ(ListDir(Dir()), (std::set<std::string>{"a.yaml"}));
-  EXPECT_EQ(ReadFile((Dir() / "a.yaml").string()), DrlRule("fleet-a"));
+  EXPECT_EQ(ReadFile((Dir() / "a.yaml").string()), TestDrlRule("fleet-a"));
 }
 
 TEST_F(ApplyTest, TraversalNamesAreRefusedAndNothingIsWrittenOutside) {
-  auto r =
-      Apply(Sign({"b-3", 3, {{"../evil.yaml", DrlRule("fleet-evil")}, {"ok.yaml", DrlRule("fleet-ok")}}}));
+  auto r = Apply(
+      Sign({"b-3", 3, {{"../evil.yaml", TestDrlRule("fleet-evil")}, {"ok.yaml", TestDrlRule("fleet-ok")}}}));
   EXPECT_EQ(r.status.refusal_code, "bad_rule");
   EXPECT_FALSE(fs::exists(Dir()));
   EXPECT_FALSE(fs::exists(fs::path(root_.path()) / "evil.yaml"));
 }
 
 TEST_F(ApplyTest, EnvelopeRefusalsReachTheStatus) {
-  auto stranger = MakeSigner(0x55);
-  auto r = Apply(SignBundle(*stranger, {"b-4", 4, {{"a.yaml", DrlRule("fleet-a")}}}, clock_.NowMs() / 1000));
+  auto stranger = TestSigner(0x55);
+  auto r =
+      Apply(SignBundle(*stranger, {"b-4", 4, {{"a.yaml", TestDrlRule("fleet-a")}}}, clock_.NowMs() / 1000));
   EXPECT_EQ(r.status.status, "refused");
   EXPECT_EQ(r.status.refusal_code, "untrusted_key");
   EXPECT_FALSE(r.nonce.empty());
-  const std::string wire = Sign({"b-5", 5, {{"a.yaml", DrlRule("fleet-a")}}});
+  const std::string wire = Sign({"b-5", 5, {{"a.yaml", TestDrlRule("fleet-a")}}});
   ASSERT_EQ(Apply(wire).status.status, "applied");
   EXPECT_EQ(Apply(wire).status.refusal_code, "replayed");
   // A query envelope is not a bundle.
@@ -262,11 +252,27 @@ TEST_F(ApplyTest, EnvelopeRefusalsReachTheStatus) {
   EXPECT_EQ(ListDir(Dir()), (std::set<std::string>{"a.yaml"}));
 }
 
+TEST(BundleStatusTest, HeartbeatFormIsBounded) {
+  BundleStatus s;
+  s.bundle_id = "b";
+  s.status = "refused";
+  s.refusal_code = "bad_rule";
+  s.message = std::string(100'000, 'm');
+  for (int i = 0; i < 1000; ++i)
+    s.refused.push_back({"f" + std::to_string(i) + ".yaml", std::string(5000, 'e')});
+  const nlohmann::json j = s.ToHeartbeatJson();
+  EXPECT_LT(j.dump().size(), 16u * 1024);
+  EXPECT_EQ(j["refused_count"], 1000);
+  EXPECT_EQ(j["refused"].size(), BundleStatus::kHeartbeatRefused);
+  EXPECT_EQ(j["refused"][0]["file"], "f0.yaml");
+  EXPECT_EQ(s.ToJson()["refused"].size(), 1000u);  // the full form (state file, audit)
+}
+
 TEST_F(ApplyTest, ClashWithALocalRuleIsABadRule) {
   others_ = {detection::Rule{}};
   others_[0].id = "fleet-a";
   others_[0].source_path = "/etc/sentineld/rules.d/fleet-a.yaml";
-  auto r = Apply(Sign({"b-6", 6, {{"a.yaml", DrlRule("fleet-a")}}}));
+  auto r = Apply(Sign({"b-6", 6, {{"a.yaml", TestDrlRule("fleet-a")}}}));
   EXPECT_EQ(r.status.refusal_code, "bad_rule");
   ASSERT_EQ(r.status.refused.size(), 1u);
   EXPECT_NE(r.status.refused[0].error.find("/etc/sentineld/rules.d/fleet-a.yaml"), std::string::npos);

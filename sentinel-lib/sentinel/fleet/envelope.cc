@@ -288,6 +288,23 @@ bool QueryAddresses(const QueryRequest& q, std::string_view host_id) {
                      [&](const std::string& h) { return h == "all" || h == host_id; });
 }
 
+bool IsReplyInbox(std::string_view subject) {
+  constexpr std::string_view kPrefix = "_INBOX.";
+  if (subject.size() > 256 || !subject.starts_with(kPrefix)) return false;
+  std::string_view rest = subject.substr(kPrefix.size());
+  bool token_start = true;
+  for (char c : rest) {
+    if (c == '.') {
+      if (token_start) return false;  // empty token
+      token_start = true;
+      continue;
+    }
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
+    token_start = false;
+  }
+  return !token_start;
+}
+
 std::string QueryChunkJson(const QueryChunk& c) {
   json j = json::object();
   j["query_id"] = c.query_id;

@@ -207,6 +207,11 @@ std::string QueryPayloadJson(const QueryRequest& q);
 Verdict<QueryRequest> ParseQueryPayload(std::string_view payload);
 // True when `hosts` names "all" or `host_id`.
 bool QueryAddresses(const QueryRequest& q, std::string_view host_id);
+// True for a reply subject a host answers on: "_INBOX." followed by tokens of
+// [A-Za-z0-9_-] separated by single dots, at most 256 bytes. Anything else
+// (a stream's subject such as "sentineld.alerts.x", wildcards) gets no reply:
+// a request must not make a host publish where its sender chooses.
+bool IsReplyInbox(std::string_view subject);
 
 // One reply chunk (host -> the request's reply subject):
 //   {"query_id","host_id","seq":0,"columns":[...],"rows":[[...],...],"final":false}

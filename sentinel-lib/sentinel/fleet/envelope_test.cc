@@ -1,4 +1,8 @@
 #include "sentinel/fleet/envelope.h"
+#include "sentinel/fleet/fleet_test_util.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -11,17 +15,11 @@
 namespace sentinel::fleet {
 namespace {
 
+using testing::TestSigner;
+
 using nlohmann::json;
 using testing::FakeClock;
 using testing::TempDir;
-
-std::unique_ptr<audit::Signer> MakeSigner(uint8_t fill) {
-  std::array<uint8_t, audit::kSeedLen> seed;
-  seed.fill(fill);
-  auto s = audit::Signer::FromSeed(seed);
-  EXPECT_TRUE(s.ok());
-  return std::move(*s);
-}
 
 class EnvelopeTest : public ::testing::Test {
  protected:
@@ -55,8 +53,8 @@ class EnvelopeTest : public ::testing::Test {
 
   TempDir dir_;
   FakeClock clock_;
-  std::unique_ptr<audit::Signer> signer_ = MakeSigner(0x11);
-  std::unique_ptr<audit::Signer> stranger_ = MakeSigner(0x22);
+  std::unique_ptr<audit::Signer> signer_ = TestSigner(0x11);
+  std::unique_ptr<audit::Signer> stranger_ = TestSigner(0x22);
   std::unique_ptr<ReplayStore> replay_;
   std::unique_ptr<EnvelopeVerifier> verifier_;
 };
@@ -161,7 +159,7 @@ TEST_F(EnvelopeTest, UnsignedOrBadlySignedIsRefused) {
 
 // Every signed field, changed after signing, breaks the signature.
 TEST_F(EnvelopeTest, TamperingWithAnySignedFieldIsABadSignature) {
-  auto second = MakeSigner(0x33);
+  auto second = TestSigner(0x33);
   EnvelopeVerifier two({signer_->PublicKeyHex(), second->PublicKeyHex()}, replay_.get(), clock_);
   const Envelope good = Parsed(SignQuery(R"({"query_id":"q","sql":"SELECT 1"})"));
   std::vector<std::pair<std::string, Envelope>> cases;
@@ -243,6 +241,35 @@ TEST_F(EnvelopeTest, ExpiredNoncesArePruned) {
   EXPECT_EQ(replay_->Remember(std::string(32, 'b'), Now() + 1000, Now()).code(), StatusCode::kAlreadyExists);
 }
 
+// The agent and `sentinelcli rules import` share the store: of several
+// processes presenting the same nonce at once, exactly one is accepted.
+TEST_F(EnvelopeTest, ReplayStoreAcceptsANonceOnceAcrossProcesses) {
+  constexpr int kProcs = 8;
+  const std::string nonce(32, 'd');
+  std::vector<pid_t> pids;
+  for (int i = 0; i < kProcs; ++i) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto store = ReplayStore::Open(dir_.File("nonces"));
+      if (!store.ok()) ::_exit(3);
+      Status s = (*store)->Remember(nonce, Now() + 100, Now());
+      ::_exit(s.ok() ? 0 : s.code() == StatusCode::kAlreadyExists ? 1 : 2);
+    }
+    pids.push_back(pid);
+  }
+  int accepted = 0, replayed = 0;
+  for (pid_t pid : pids) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    accepted += WEXITSTATUS(status) == 0;
+    replayed += WEXITSTATUS(status) == 1;
+  }
+  EXPECT_EQ(accepted, 1);
+  EXPECT_EQ(replayed, kProcs - 1);
+}
+
 TEST_F(EnvelopeTest, DamagedReplayStoreFailsClosed) {
   testing::WriteFile(dir_.File("nonces"), "garbage\n");
   EXPECT_FALSE(ReplayStore::Open(dir_.File("nonces")).ok());
@@ -276,6 +303,16 @@ TEST(QueryPayloadTest, BadPayloadsAreMalformed) {
     ASSERT_FALSE(p.ok()) << bad;
     EXPECT_EQ(p.refusal().code_name(), "malformed") << bad;
   }
+}
+
+TEST(QueryPayloadTest, RepliesGoToInboxesOnly) {
+  EXPECT_TRUE(IsReplyInbox("_INBOX.abc123"));
+  EXPECT_TRUE(IsReplyInbox("_INBOX.a-b_c.d1"));
+  for (const char* bad : {"", "_INBOX.", "_INBOX..a", "_INBOX.a.", "sentineld.alerts.h1", "_INBOX.*",
+                          "_INBOX.>", "_INBOX.a b", "_INBOXa", "$JS.API.STREAM.DELETE.SENTINELD_ALERTS"}) {
+    EXPECT_FALSE(IsReplyInbox(bad)) << bad;
+  }
+  EXPECT_FALSE(IsReplyInbox("_INBOX." + std::string(300, 'a')));
 }
 
 TEST(ChunkWriterTest, ChunksStayWithinTheBoundAndCarryEveryRow) {
