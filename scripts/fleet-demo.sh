@@ -98,10 +98,7 @@ database: {path: $h/events.db, audit_path: $h/audit.db}
 collection: {interval_secs: 5}
 detection: {interval_secs: 5, rules_dirs: [$h/rules.d]}
 ipc: {socket_dir: $h/run}
-fleet: {servers: $SERVER_LIST, host_id: demo-$i, trusted_keys: [$PUB]}
-alerting:
-  sinks:
-    - {name: fleet, type: nats}
+fleet: {servers: $SERVER_LIST, host_id: demo-$i, trusted_keys: [$PUB]}   # forward: [alerts]
 telemetry: {log_format: text, http_listen: ""}
 EOF
   chown -R sentineld:sentineld "$h"

@@ -1,6 +1,7 @@
 // The fleet end to end with every real part (SPEC §14): a 3-node NATS
 // JetStream cluster, three real sentinelagent hosts (own data dirs and host
-// ids, the nats sink, heartbeats and the live-query responder) and the real
+// ids; the fleet's implicit nats sink of fleet.forward [alerts], heartbeats
+// and the live-query responder) and the real
 // sentinelfleet console. An alert raised on one host (procmond scans a
 // process running from a deleted binary; the agent's built-in rule fires)
 // shows in `sentinelfleet alerts list`; a query over the hosts returns each
@@ -41,7 +42,7 @@ class FleetHost {
                                      sb_.File("audit.db") + "}\ndetection: {interval_secs: 1, rules_dirs: [" +
                                      sb_.File("rules.d") + "]}\nfleet:\n  servers: [" + list +
                                      "]\n  host_id: " + host_id_ + "\n  trusted_keys: [" + trusted_key +
-                                     "]\nalerting:\n  sinks:\n    - {name: fleet, type: nats}\n"
+                                     "]\n"
                                      "telemetry: {log_format: text, http_listen: \"\"}\n");
     ::chmod(config().c_str(), 0644);  // the agent's user reads it
   }
