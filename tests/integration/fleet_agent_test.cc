@@ -309,6 +309,25 @@ TEST_F(FleetAgentTest, BundleWithOneBadRuleIsRefusedWholeAndThePreviousRulesStay
   EXPECT_EQ(AuditData("fleet_bundle_refused").size(), 1u);
 }
 
+// An agent that starts while its broker is down runs its detection cycle at
+// once, and joins the fleet when the broker comes back.
+TEST_F(FleetAgentTest, BrokerDownAtStartDoesNotHoldTheAgentBack) {
+  ASSERT_TRUE(nats_->Stop(0).ok());
+  ++agents_;
+  agent_ = std::make_unique<Child>(std::vector<std::string>{AgentBin(), "--no-collector"},
+                                   sb_.ProcmondEnv(Env()), sb_.File("agent.out"), AgentErrPath());
+  ASSERT_TRUE(
+      WaitFor([&] { return Contains(AgentErr(), "detection cycle") || !agent_->Running(); }, seconds(60)))
+      << AgentErr();
+  ASSERT_TRUE(agent_->Running()) << AgentErr();
+  ASSERT_TRUE(nats_->Restart(0).ok());
+  // The console reconnects on its own; the host sends its heartbeat (at the latest at the next period).
+  ASSERT_TRUE(WaitFor([&] { return Heartbeat().has_value(); }, seconds(90))) << AgentErr();
+  auto chunks = Ask(SignedQuery("SELECT 1 AS one", "q-late"));
+  ASSERT_FALSE(chunks.empty());
+  EXPECT_FALSE(chunks.back().error.has_value());
+}
+
 TEST_F(FleetAgentTest, WithoutFleetServersNothingChanges) {
   std::vector<std::string> env = Env();
   std::erase_if(env, [](const std::string& e) { return e.starts_with("SENTINELD_FLEET__SERVERS="); });
