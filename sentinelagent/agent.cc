@@ -214,7 +214,11 @@ std::optional<int> Agent::DropPrivileges() {
 Result<std::unique_ptr<alerting::Dispatcher>> Agent::MakeDispatcher(const config::Config& cfg) {
   alerting::SinkRegistry registry;
   alerting::RegisterBuiltinSinks(registry);
-  const alerting::SinkEnvironment env = alerting::SinkEnvironment::Process();
+  alerting::SinkEnvironment env = alerting::SinkEnvironment::Process();
+  env.fleet = cfg.fleet;  // the nats sink's servers, credentials, TLS and host id
+  // The daemon's nats sink waits out broker outages (decisions.md); --once ends when the retry
+  // policy says so.
+  env.nats_outage_wait_ms = flags_.once ? 0 : -1;
   alerting::DispatcherOptions opts;
   opts.database_path = cfg.database.path;
   opts.busy_timeout_ms = cfg.database.busy_timeout_ms;
@@ -226,7 +230,7 @@ Result<std::unique_ptr<alerting::Dispatcher>> Agent::MakeDispatcher(const config
   };
   opts.dedup_window_ms = cfg.alerting.dedup_window_secs * 1000;
   std::vector<alerting::SinkBinding> sinks;
-  for (const auto& s : cfg.alerting.sinks) {
+  for (const auto& s : alerting::EffectiveSinks(cfg)) {  // with the fleet's implicit nats sink
     opts.configured_sinks.insert(s.name);
     if (!s.enabled) continue;
     ASSIGN_OR_RETURN(auto sink, registry.Build(s, env));

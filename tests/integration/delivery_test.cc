@@ -23,6 +23,9 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "sentinel/fleet/nats_client.h"
+#include "sentinel/fleet/subjects.h"
+#include "sentinel/testing/nats_cluster.h"
 #include "sentinel/testing/net.h"
 #include "tests/integration/harness.h"
 
@@ -370,6 +373,46 @@ TEST_F(DeliveryTest, ConsoleSinkPrintsTextAndJsonLines) {
   EXPECT_EQ(text, 3) << r.out;
   EXPECT_EQ(objects, 1) << r.out;
   EXPECT_EQ(Count("SELECT count(*) FROM alert_deliveries WHERE status = 'success'"), 4);
+}
+
+// SPEC §14: with fleet.servers set (and forward: [alerts], the default) the real agent sends its
+// alerts to JetStream through the implicit nats sink: subject sentineld.alerts.<host_id>,
+// Nats-Msg-Id <host_id>:<alert id>, each once, in order.
+TEST_F(DeliveryTest, FleetServersSendTheAlertsToJetStream) {
+  if (auto why = testing::NatsCluster::SkipReason()) GTEST_SKIP() << *why;
+  auto cluster = testing::NatsCluster::Start(1);
+  ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+  fleet::ConnectOptions o;
+  o.servers = (*cluster)->urls();
+  auto console = fleet::NatsClient::Connect(o);
+  ASSERT_TRUE(console.ok()) << console.status().ToString();
+  ASSERT_TRUE((*console)
+                  ->EnsureStream({.name = std::string(fleet::kAlertsStream),
+                                  .subjects = {std::string(fleet::kAlertsSubjects)}})
+                  .ok());
+  WriteConfig("    []\n", /*max_attempts=*/3);
+  testing::WriteFile(sb_.File("config.yaml"), testing::ReadFile(sb_.File("config.yaml")) +
+                                                  "fleet: {servers: [\"" + (*cluster)->url(0) +
+                                                  "\"], host_id: itest-host}\n");
+  RunResult init = AgentOnce();
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  InsertAlerts(3);
+  RunResult r = AgentOnce();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Count("SELECT count(*) FROM alert_deliveries WHERE sink_name = 'fleet' AND status = 'success'"),
+            3);
+  auto consumer = (*console)->PullSubscribe(std::string(fleet::kAlertsStream),
+                                            std::string(fleet::kAlertsSubjects), "itest");
+  ASSERT_TRUE(consumer.ok()) << consumer.status().ToString();
+  auto msgs = (*consumer)->Fetch(10, 2000);
+  ASSERT_TRUE(msgs.ok()) << msgs.status().ToString();
+  std::vector<std::string> ids;
+  for (const fleet::JsMsg& m : *msgs) {
+    EXPECT_EQ(m.subject, "sentineld.alerts.itest-host");
+    ids.push_back(m.headers.count("Nats-Msg-Id") ? m.headers.at("Nats-Msg-Id") : "?");
+    EXPECT_EQ(json::parse(m.data)["rule_id"], "storm-rule");
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"itest-host:1", "itest-host:2", "itest-host:3"}));
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 
@@ -37,6 +38,19 @@ std::string AlertTextLine(const Alert& a) {
 }
 
 namespace sinks {
+std::string FleetHostId(const SinkEnvironment& env) {
+  if (!env.host_id.empty()) return env.host_id;
+  return env.fleet.servers.empty() ? std::string() : config::ResolveHostId(env.fleet);
+}
+
+OcsfSource OcsfSourceOf(const SinkEnvironment& env) {
+  return {env.hostname, FleetHostId(env)};
+}
+
+std::string PayloadOf(const DeliveryRequest& req, const std::optional<OcsfSource>& ocsf) {
+  return ocsf ? OcsfJsonText(req.alert, *ocsf) : req.json;
+}
+
 Result<size_t> MaxMessageBytes(const config::SinkConfig& cfg, size_t fallback) {
   if (cfg.max_message_bytes == 0) return fallback;
   if (cfg.max_message_bytes < static_cast<int64_t>(internal::kMinMessageBytes)) {
@@ -77,12 +91,30 @@ Result<std::unique_ptr<AlertSink>> SinkRegistry::Build(const config::SinkConfig&
   return sink;
 }
 
+std::vector<config::SinkConfig> EffectiveSinks(const config::Config& cfg) {
+  std::vector<config::SinkConfig> sinks = cfg.alerting.sinks;
+  const auto& forward = cfg.fleet.forward;
+  const bool forward_alerts = std::find(forward.begin(), forward.end(), "alerts") != forward.end();
+  auto has = [&sinks](auto pred) { return std::any_of(sinks.begin(), sinks.end(), pred); };
+  if (cfg.fleet.servers.empty() || !forward_alerts ||
+      has([](const config::SinkConfig& s) { return s.type == "nats"; })) {
+    return sinks;
+  }
+  config::SinkConfig fleet;
+  fleet.name = has([](const config::SinkConfig& s) { return s.name == "fleet"; }) ? "fleet-nats" : "fleet";
+  fleet.type = "nats";
+  fleet.format = "json";
+  sinks.push_back(std::move(fleet));
+  return sinks;
+}
+
 void RegisterBuiltinSinks(SinkRegistry& registry) {
   registry.Register("stdout", sinks::MakeStdoutSink);
   registry.Register("file", sinks::MakeFileSink);
   registry.Register("syslog", sinks::MakeSyslogSink);
   registry.Register("webhook", sinks::MakeWebhookSink);
   registry.Register("email", sinks::MakeEmailSink);
+  registry.Register("nats", sinks::MakeNatsSink);
 }
 
 }  // namespace sentinel::alerting

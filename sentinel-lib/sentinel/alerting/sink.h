@@ -74,7 +74,16 @@ struct SinkEnvironment {
   // Looks up an environment variable (secrets named by hmac_secret_env, password_env).
   std::function<std::optional<std::string>(const std::string&)> getenv;
   int stdout_fd = 1;     // where stdout sinks write
-  std::string hostname;  // syslog HOSTNAME, email Message-ID; "" = gethostname()
+  std::string hostname;  // syslog HOSTNAME, email Message-ID, OCSF device; "" = gethostname()
+  // The fleet (config `fleet:`): the nats sink's servers, credentials and TLS.
+  config::FleetConfig fleet;
+  // This host's fleet id: "" = config::ResolveHostId(fleet). The nats sink's subject and Msg-Id,
+  // OCSF finding uids when the fleet is configured.
+  std::string host_id;
+  // nats: how long one attempt waits out a broker outage before it fails like any other sink's
+  // (retries, dead-letter queue); -1 = until JetStream takes the alert or the dispatcher stops
+  // (the daemon). `sentinelagent --once` sets 0: its run is bounded by the retry policy.
+  int64_t nats_outage_wait_ms = -1;
 
   static SinkEnvironment Process();  // the real environment, fd 1, the host name
 };
@@ -96,7 +105,13 @@ class SinkRegistry {
   std::map<std::string, Factory> factories_;
 };
 
-// Registers stdout, file, syslog, webhook and email.
+// The sinks the agent delivers to: `alerting.sinks`, plus an implicit nats sink when the fleet is
+// on (`fleet.servers` set), `fleet.forward` includes "alerts" and no sink of type nats is
+// configured (SPEC §14: "forward: [alerts]" is what leaves the host). The implicit sink is named
+// "fleet" ("fleet-nats" if a sink already has that name), format json, default timeout.
+std::vector<config::SinkConfig> EffectiveSinks(const config::Config& cfg);
+
+// Registers stdout, file, syslog, webhook, email and nats.
 void RegisterBuiltinSinks(SinkRegistry& registry);
 
 // The stdout sink's text line: time, severity, rule, alert id, title and the

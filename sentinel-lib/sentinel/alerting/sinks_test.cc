@@ -24,6 +24,7 @@
 #include <openssl/evp.h>
 
 #include "sentinel/alerting/internal/formats.h"
+#include "sentinel/alerting/ocsf.h"
 #include "sentinel/alerting/sink.h"
 #include "sentinel/alertstore/test_util.h"
 #include "sentinel/models/severity.h"
@@ -1107,6 +1108,168 @@ TEST(EmailSinkTest, NoServerIsAFailedAttempt) {
   DeliveryResult r = s.To(*sink);
   EXPECT_FALSE(r.status.ok());
   EXPECT_NE(r.status.message().find("SMTP smtp://127.0.0.1:"), std::string::npos) << r.status.message();
+}
+
+// ---- format: ocsf
+
+// An alert whose finding row describes its process fully (as a processes-table rule returns it).
+Alert RichAlert() {
+  Alert a = MakeAlert(9, models::Severity::kCritical);
+  a.rule_version = 3;
+  a.scan_id = 12;
+  a.dedup_key = "abc";
+  a.affected_processes = nlohmann::ordered_json::parse(
+      R"j([{"pid":42,"name":"implant","exe_path":"/tmp/x (deleted)"},{"pid":43,"name":"sh","exe_path":null}])j");
+  a.process_count = 2;
+  a.raw_data = R"j({"pid":42,"ppid":1,"command_line":"[\"/tmp/x\",\"-c\",\"evil\"]","exe_hash":")j" +
+               std::string(64, 'e') + R"j(","user_id":1000,"user_name":"bob","extra":"kept"})j";
+  return a;
+}
+
+// The OCSF 1.1.0 Detection Finding's required attributes and their types, and ours.
+void ExpectDetectionFinding(const nlohmann::json& f) {
+  ASSERT_TRUE(f.is_object()) << f.dump();
+  EXPECT_EQ(f["class_uid"], 2004);
+  EXPECT_EQ(f["category_uid"], 2);
+  EXPECT_EQ(f["activity_id"], 1);
+  EXPECT_EQ(f["type_uid"], 200401);
+  for (const char* key : {"severity_id", "time", "status_id"}) EXPECT_TRUE(f[key].is_number_integer()) << key;
+  ASSERT_TRUE(f["finding_info"].is_object());
+  for (const char* key : {"uid", "title", "desc"}) EXPECT_TRUE(f["finding_info"][key].is_string()) << key;
+  EXPECT_TRUE(f["finding_info"]["types"].is_array());
+  EXPECT_TRUE(f["finding_info"]["created_time"].is_number_integer());
+  ASSERT_TRUE(f["metadata"].is_object());
+  EXPECT_EQ(f["metadata"]["version"], "1.1.0");
+  EXPECT_EQ(f["metadata"]["product"]["name"], "SentinelD");
+  EXPECT_TRUE(f["metadata"]["product"]["vendor_name"].is_string());
+  EXPECT_TRUE(f["metadata"]["product"]["version"].is_string());
+  ASSERT_TRUE(f["evidences"].is_array());
+  for (const auto& e : f["evidences"]) {
+    ASSERT_TRUE(e["process"].is_object()) << e.dump();
+    if (e["process"].contains("file")) {
+      EXPECT_TRUE(e["process"]["file"]["name"].is_string());
+      EXPECT_TRUE(e["process"]["file"]["type_id"].is_number_integer());
+    }
+  }
+  EXPECT_TRUE(f["unmapped"].is_object());
+}
+
+TEST(OcsfTest, DetectionFindingMapsTheAlert) {
+  const Alert a = RichAlert();
+  const nlohmann::json f = nlohmann::json::parse(OcsfJsonText(a, {"web-1.example", "web-1"}));
+  ExpectDetectionFinding(f);
+  EXPECT_EQ(f["severity_id"], 5);
+  EXPECT_EQ(f["severity"], "Critical");
+  EXPECT_EQ(f["time"], a.alert_time);
+  EXPECT_EQ(f["finding_info"]["uid"], "web-1:9");
+  EXPECT_EQ(f["finding_info"]["title"], a.title);
+  EXPECT_EQ(f["finding_info"]["desc"], a.description);
+  EXPECT_EQ(f["finding_info"]["types"], nlohmann::json::array({"proc-deleted-executable"}));
+  EXPECT_EQ(f["finding_info"]["created_time"], a.alert_time);
+  EXPECT_EQ(f["finding_info"]["analytic"]["uid"], "proc-deleted-executable");
+  EXPECT_EQ(f["device"]["hostname"], "web-1.example");
+  EXPECT_EQ(f["device"]["uid"], "web-1");
+  ASSERT_EQ(f["evidences"].size(), 2u);
+  const nlohmann::json& p = f["evidences"][0]["process"];
+  EXPECT_EQ(p["pid"], 42);
+  EXPECT_EQ(p["name"], "implant");
+  EXPECT_EQ(p["cmd_line"], "/tmp/x -c evil");
+  EXPECT_EQ(p["file"]["path"], "/tmp/x (deleted)");
+  EXPECT_EQ(p["file"]["name"], "x (deleted)");
+  EXPECT_EQ(p["file"]["hashes"][0]["algorithm_id"], 3);
+  EXPECT_EQ(p["file"]["hashes"][0]["value"], std::string(64, 'e'));
+  EXPECT_EQ(p["user"]["uid"], "1000");
+  EXPECT_EQ(p["user"]["name"], "bob");
+  EXPECT_EQ(p["parent_process"]["pid"], 1);
+  // The second process is not the row's: only what the alert knows of it.
+  const nlohmann::json& q = f["evidences"][1]["process"];
+  EXPECT_EQ(q["pid"], 43);
+  EXPECT_FALSE(q.contains("file"));
+  EXPECT_FALSE(q.contains("cmd_line"));
+  EXPECT_EQ(f["unmapped"]["rule_id"], "proc-deleted-executable");
+  EXPECT_EQ(f["unmapped"]["rule_version"], 3);
+  EXPECT_EQ(f["unmapped"]["scan_id"], 12);
+  EXPECT_EQ(f["unmapped"]["raw_data"]["extra"], "kept");
+  // Outside a fleet the finding uid is the alert id.
+  EXPECT_EQ(ToOcsfDetectionFinding(a, {"h", ""})["finding_info"]["uid"], "9");
+  EXPECT_EQ(OcsfSeverityId(models::Severity::kLow), 2);
+  EXPECT_EQ(OcsfSeverityId(models::Severity::kMedium), 3);
+  EXPECT_EQ(OcsfSeverityId(models::Severity::kHigh), 4);
+}
+
+TEST(OcsfTest, HostileProcessDataStaysValidJson) {
+  Alert a = RichAlert();
+  a.affected_processes[0]["name"] = kHostileName + "\xff\xfe";
+  a.raw_data = "not json \xff";
+  const std::string text = OcsfJsonText(a, {"h", ""});
+  const nlohmann::json f = nlohmann::json::parse(text);  // invalid UTF-8 replaced, not thrown
+  ExpectDetectionFinding(f);
+  EXPECT_EQ(f["unmapped"]["raw_data"].get<std::string>().substr(0, 8), "not json");
+}
+
+TEST(FileSinkTest, OcsfFormatWritesOneDetectionFindingPerLine) {
+  testing::TempDir dir;
+  const std::string path = dir.File("alerts.ocsf.jsonl");
+  SinkEnvironment env = Env();
+  env.host_id = "host-7";
+  env.fleet.servers = {"nats://127.0.0.1:1"};
+  auto sink = Build({.name = "f", .type = "file", .format = "ocsf", .path = path, .fsync = "always"}, env);
+  ASSERT_TRUE(sink);
+  Sent s;
+  s.alert = RichAlert();
+  s.alert.affected_processes[0]["name"] = kHostileName;
+  s.json = s.alert.ToJson().dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  ASSERT_TRUE(s.To(*sink).status.ok());
+  s.alert.id = 10;
+  ASSERT_TRUE(s.To(*sink).status.ok());
+  const std::string text = testing::ReadFile(path);
+  ExpectNoRawDanger(text);
+  std::istringstream lines(text);
+  std::vector<nlohmann::json> found;
+  for (std::string line; std::getline(lines, line);) found.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(found.size(), 2u);
+  for (const auto& f : found) ExpectDetectionFinding(f);
+  EXPECT_EQ(found[0]["finding_info"]["uid"], "host-7:9");
+  EXPECT_EQ(found[1]["finding_info"]["uid"], "host-7:10");
+  // The name's text is kept (escaped in the file, invalid UTF-8 replaced).
+  EXPECT_NE(found[0]["evidences"][0]["process"]["name"].get<std::string>().find("ALERT CRITICAL fake"),
+            std::string::npos);
+}
+
+TEST(WebhookSinkTest, OcsfFormatPostsADetectionFinding) {
+  HttpPeer peer;
+  config::SinkConfig c = Hook(peer.Url());
+  c.format = "ocsf";
+  auto sink = Build(c);
+  ASSERT_TRUE(sink);
+  Sent s;
+  ASSERT_TRUE(s.To(*sink).status.ok());
+  const nlohmann::json f = nlohmann::json::parse(peer.Last().body);
+  ExpectDetectionFinding(f);
+  EXPECT_EQ(f["finding_info"]["uid"], "7");
+  EXPECT_EQ(f["device"]["hostname"], "testhost");
+  // json (the default) still posts the native alert.
+  auto native = Build(Hook(peer.Url()));
+  ASSERT_TRUE(s.To(*native).status.ok());
+  EXPECT_EQ(peer.Last().body, s.json);
+}
+
+TEST(EffectiveSinksTest, TheFleetAddsANatsSinkWhenAlertsAreForwarded) {
+  config::Config cfg;
+  EXPECT_EQ(EffectiveSinks(cfg), cfg.alerting.sinks) << "fleet off: the configured sinks only";
+  cfg.fleet.servers = {"nats://127.0.0.1:4222"};
+  std::vector<config::SinkConfig> sinks = EffectiveSinks(cfg);
+  ASSERT_EQ(sinks.size(), cfg.alerting.sinks.size() + 1);
+  EXPECT_EQ(sinks.back().name, "fleet");
+  EXPECT_EQ(sinks.back().type, "nats");
+  EXPECT_EQ(sinks.back().format, "json");
+  cfg.alerting.sinks.push_back({.name = "fleet", .type = "file", .format = "json", .path = "/x"});
+  EXPECT_EQ(EffectiveSinks(cfg).back().name, "fleet-nats");
+  cfg.fleet.forward = {"scans"};
+  EXPECT_EQ(EffectiveSinks(cfg), cfg.alerting.sinks) << "alerts not forwarded";
+  cfg.fleet.forward = {"alerts"};
+  cfg.alerting.sinks.push_back({.name = "mine", .type = "nats", .format = "ocsf"});
+  EXPECT_EQ(EffectiveSinks(cfg), cfg.alerting.sinks) << "an explicit nats sink is the fleet's";
 }
 
 }  // namespace

@@ -757,7 +757,7 @@ TEST_F(ConfigTest, KeysDescribeEveryKeyOnce) {
   EXPECT_TRUE(paths.count("fleet.tls.cert/"));
   EXPECT_TRUE(paths.count("console.signing_key/"));
   EXPECT_TRUE(paths.count("detection.realtime_batch_ms/"));
-  EXPECT_TRUE(paths.count("alerting.sinks[].max_message_bytes/syslog,webhook,email"));
+  EXPECT_TRUE(paths.count("alerting.sinks[].max_message_bytes/syslog,webhook,email,nats"));
   EXPECT_TRUE(paths.count("database.maintenance_interval_secs/"));
 }
 

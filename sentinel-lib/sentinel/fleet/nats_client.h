@@ -14,7 +14,7 @@
 // thread-safe). Subscription and watch callbacks run on libnats' own threads, one at a time per
 // subscription; they must not destroy their own Subscription. Destroying a Subscription
 // unsubscribes and waits for a callback in progress to return. The client must outlive its
-// Subscriptions and PullConsumers.
+// Subscriptions, PullConsumers and fetched JsMsgs (their ack/nak use it).
 #pragma once
 
 #include <cstdint>

@@ -20,8 +20,9 @@ namespace {
 
 class FileSink final : public AlertSink {
  public:
-  explicit FileSink(const config::SinkConfig& cfg)
+  FileSink(const config::SinkConfig& cfg, std::optional<OcsfSource> ocsf)
       : AlertSink(cfg.name),
+        ocsf_(std::move(ocsf)),
         path_(cfg.path),
         fsync_(cfg.fsync),
         rotate_bytes_(cfg.rotate_bytes),
@@ -29,7 +30,8 @@ class FileSink final : public AlertSink {
   std::string_view type() const override { return "file"; }
 
   DeliveryResult Deliver(const DeliveryRequest& req) override {
-    std::string line = HardenJsonText(req.json) + "\n";  // same value; no raw C1/bidi for `tail -f`
+    // Same value; no raw C1/bidi for `tail -f`.
+    std::string line = HardenJsonText(PayloadOf(req, ocsf_)) + "\n";
     if (Status s = EnsureOpen(); !s.ok()) return {s};
     if (rotate_bytes_ > 0 && size_ > 0 && size_ + static_cast<int64_t>(line.size()) > rotate_bytes_) {
       if (Status s = Rotate(); !s.ok()) return {s};
@@ -115,6 +117,7 @@ class FileSink final : public AlertSink {
     return EnsureOpen();
   }
 
+  std::optional<OcsfSource> ocsf_;  // set: format ocsf
   std::string path_;
   std::string fsync_;
   int64_t rotate_bytes_;
@@ -128,9 +131,10 @@ class FileSink final : public AlertSink {
 
 }  // namespace
 
-Result<std::unique_ptr<AlertSink>> MakeFileSink(const config::SinkConfig& cfg, const SinkEnvironment&) {
+Result<std::unique_ptr<AlertSink>> MakeFileSink(const config::SinkConfig& cfg, const SinkEnvironment& env) {
   if (cfg.path.empty()) return InvalidArgumentError("path: required for a file sink");
-  return std::unique_ptr<AlertSink>(std::make_unique<FileSink>(cfg));
+  return std::unique_ptr<AlertSink>(std::make_unique<FileSink>(
+      cfg, cfg.format == "ocsf" ? std::optional<OcsfSource>(OcsfSourceOf(env)) : std::nullopt));
 }
 
 }  // namespace sentinel::alerting::sinks

@@ -12,11 +12,10 @@
 // response body is never interpreted: at most 512 bytes of it, made
 // printable, go into the recorded error.
 //
-// The body is the alert JSON with unsafe code points \u-escaped, cut to
-// max_message_bytes (default 1 MiB; FitAlertJson marks it "truncated": true)
-// and the signature covers exactly the body sent. The URL may carry a token
-// (userinfo, query, a Slack/Discord-style path): errors name it only as
-// scheme://host:port/… (base RedactUrl), and curl's own text is scrubbed.
+// The body is the alert JSON (format: ocsf, the OCSF Detection Finding, ocsf.h) with unsafe code points
+// \u-escaped, cut to max_message_bytes (default 1 MiB; FitAlertJson marks it "truncated": true) and the
+// signature covers exactly the body sent. The URL may carry a token (userinfo, query, a Slack/Discord-style
+// path): errors name it only as scheme://host:port/… (base RedactUrl), and curl's own text is scrubbed.
 #include <atomic>
 
 #include "sentinel/alerting/internal/curl.h"
@@ -45,9 +44,11 @@ std::string PrintableSnippet(const std::string& s) {
 
 class WebhookSink final : public AlertSink {
  public:
-  WebhookSink(const config::SinkConfig& cfg, std::string secret, internal::CurlHandle curl, size_t max_bytes)
+  WebhookSink(const config::SinkConfig& cfg, std::string secret, internal::CurlHandle curl, size_t max_bytes,
+              std::optional<OcsfSource> ocsf)
       : AlertSink(cfg.name),
         cfg_(cfg),
+        ocsf_(std::move(ocsf)),
         shown_url_(RedactUrl(cfg.url)),
         secret_(std::move(secret)),
         curl_(std::move(curl)),
@@ -60,7 +61,7 @@ class WebhookSink final : public AlertSink {
 
   DeliveryResult Deliver(const DeliveryRequest& req) override {
     CURL* h = curl_.get();
-    const std::string payload = internal::FitAlertJson(req.json, max_bytes_);
+    const std::string payload = internal::FitAlertJson(PayloadOf(req, ocsf_), max_bytes_);
     internal::CurlList headers;
     std::vector<std::string> lines = {"Content-Type: application/json",
                                       "Expect:",
@@ -108,7 +109,8 @@ class WebhookSink final : public AlertSink {
 
  private:
   config::SinkConfig cfg_;
-  std::string shown_url_;  // cfg_.url for messages: scheme://host:port/…
+  std::optional<OcsfSource> ocsf_;  // set: format ocsf
+  std::string shown_url_;           // cfg_.url for messages: scheme://host:port/…
   std::string secret_;
   internal::CurlHandle curl_;
   size_t max_bytes_;
@@ -134,8 +136,9 @@ Result<std::unique_ptr<AlertSink>> MakeWebhookSink(const config::SinkConfig& cfg
   }
   ASSIGN_OR_RETURN(size_t max_bytes, MaxMessageBytes(cfg, internal::kDefaultLargeMessageBytes));
   ASSIGN_OR_RETURN(internal::CurlHandle curl, internal::CurlHandle::Create());
-  return std::unique_ptr<AlertSink>(
-      std::make_unique<WebhookSink>(cfg, std::move(secret), std::move(curl), max_bytes));
+  return std::unique_ptr<AlertSink>(std::make_unique<WebhookSink>(
+      cfg, std::move(secret), std::move(curl), max_bytes,
+      cfg.format == "ocsf" ? std::optional<OcsfSource>(OcsfSourceOf(env)) : std::nullopt));
 }
 
 }  // namespace sentinel::alerting::sinks

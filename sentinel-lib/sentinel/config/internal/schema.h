@@ -241,9 +241,9 @@ void DescribeSinkTransport(V& v, C& c) {
     c.timeout_ms, IntRule{1, 600000});
   v({.name = "max_message_bytes",
      .doc = "largest message sent (syslog: the whole RFC 5424 message, webhook: the body, email: the "
-            "whole mail); a larger alert is cut to fit, marked \"truncated\": true; 0 = 8096 for syslog, "
-            "1048576 for webhook and email; at least 1024",
-     .sink_types = kSyslogSink | kWebhookSink | kEmailSink},
+            "whole mail, nats: the payload); a larger alert is cut to fit, marked \"truncated\": true; 0 = "
+            "8096 for syslog, 1048576 for webhook and email, 1000000 for nats; at least 1024",
+     .sink_types = kSyslogSink | kWebhookSink | kEmailSink | kNatsSink},
     c.max_message_bytes, IntRule{0, 67108864});
   v({.name = "smtp_url", .doc = "mail server", .sink_types = kEmailSink, .required = true}, c.smtp_url,
     kSmtpUrl);
