@@ -15,7 +15,7 @@
 //   -> nonce never seen (replayed; the ReplayStore keeps it until
 //      issued_at + 360 s, on disk, so a restart does not reopen the window).
 // The payload's own checks (not_select for queries, bad_rule for bundles)
-// come after, from query.h / bundle.h. A host-side failure (the replay store
+// come after (the agent's query runner, bundle.h). A host-side failure (the replay store
 // cannot be written) refuses too, with code `internal`: fail closed.
 //
 // Thread-safety: free functions are pure. ReplayStore and EnvelopeVerifier

@@ -630,6 +630,7 @@ Result<OptionsPtr> BuildOptions(const ConnectOptions& o, AsyncState& state) {
 
 std::string ServersText(const std::vector<std::string>& servers) {
   std::vector<std::string> shown;
+  shown.reserve(servers.size());
   for (const std::string& s : servers) shown.push_back(RedactUrl(s));
   return Join(shown, ", ");
 }
