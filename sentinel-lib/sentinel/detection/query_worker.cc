@@ -20,6 +20,7 @@
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
 #include "sentinel/crypto/hex.h"
+#include "sentinel/detection/sigma_prefilter.h"
 #include "sentinel/detection/sql_guard.h"
 #include "sentinel/detection/syscall_filter.h"
 #include "sentinel/storage/store.h"
@@ -207,6 +208,9 @@ std::string RunRuleFrame(const Rule& rule, const RunParams& params, const RunLim
   o.OptI64(params.prev_scan_id);
   PutLimits(o, limits.guard);
   o.I64(static_cast<int64_t>(limits.max_rows));
+  std::string detection;
+  if (rule.sigma_detection) EncodeSigmaExpr(*rule.sigma_detection, &detection);
+  o.Str(detection);  // empty: no prefilter
   return o.Take();
 }
 
@@ -295,8 +299,11 @@ void PutCell(Out& o, sqlite3_stmt* st, int i) {
 }
 
 // Steps `q` to the end, streaming rows; stops after max_rows (0 = no cap)
-// with truncated set. Returns false when the parent is gone.
-bool StreamRows(GuardedQuery& q, std::size_t max_rows, const std::string& error_prefix, int64_t start_ms) {
+// with truncated set. `no_rows`: the result is known to be empty (the Sigma
+// prefilter), only the columns and the end go out. Returns false when the
+// parent is gone.
+bool StreamRows(GuardedQuery& q, std::size_t max_rows, const std::string& error_prefix, int64_t start_ms,
+                bool no_rows = false) {
   sqlite3_stmt* st = q.statement().raw();
   const int ncols = sqlite3_column_count(st);
   {
@@ -314,7 +321,7 @@ bool StreamRows(GuardedQuery& q, std::size_t max_rows, const std::string& error_
   int64_t last_flush = MonotonicMs();
   std::size_t rows = 0;
   bool truncated = false;
-  while (true) {
+  while (!no_rows) {
     auto more = q.Step();
     if (!more.ok()) {
       pending += ErrorFrame(Status(more.status().code(), error_prefix + more.status().message()));
@@ -370,7 +377,43 @@ Result<GuardedQuery*> RuleStatement(storage::Database& db, RuleCache& cache, con
   return raw;
 }
 
-bool WorkerRunRule(storage::Database& db, In& in, RuleCache& cache) {
+// The Sigma prefilter's view of the rows in exec_events (read once per batch
+// or snapshot, for every Sigma rule) and the decoded detections by rule id.
+struct SigmaState {
+  std::optional<std::vector<SigmaEvent>> events;  // nullopt: not read yet
+  bool unusable = false;                          // reading failed: run every SQL
+  std::map<std::string, std::pair<std::string, std::shared_ptr<const SigmaExpr>>> detections;
+  void NewRows() {
+    events.reset();
+    unusable = false;
+  }
+};
+
+// True when the rule's Sigma detection (`bytes`, as RunRuleFrame encoded it)
+// matches no row of exec_events: its SQL would return nothing. False
+// whenever that is not certain (no detection, a read or decode failure).
+bool SigmaRulesOutBatch(storage::Database& db, SigmaState& sigma, const std::string& rule_id,
+                        const std::string& bytes) {
+  if (bytes.empty() || sigma.unusable) return false;
+  auto& [known, expr] = sigma.detections[rule_id];
+  if (!expr || known != bytes) {
+    auto decoded = DecodeSigmaExpr(bytes);
+    if (!decoded.ok()) return false;
+    known = bytes;
+    expr = std::make_shared<const SigmaExpr>(std::move(*decoded));
+  }
+  if (!sigma.events) {
+    auto events = ReadSigmaEvents(db);
+    if (!events.ok()) {
+      sigma.unusable = true;
+      return false;
+    }
+    sigma.events = std::move(*events);
+  }
+  return !AnySigmaMatch(*expr, *sigma.events);
+}
+
+bool WorkerRunRule(storage::Database& db, In& in, RuleCache& cache, SigmaState& sigma) {
   const int64_t start = MonotonicMs();
   Rule rule;
   rule.id = in.Str();
@@ -385,12 +428,14 @@ bool WorkerRunRule(storage::Database& db, In& in, RuleCache& cache) {
   params.prev_scan_id = in.OptI64();
   GuardLimits limits = GetLimits(in);
   const int64_t max_rows = in.I64();
+  const std::string detection = in.Str();
   if (!in.ok())
     return WriteAll(kChannelFd, ErrorFrame(InternalError("query worker: malformed rule request")));
   auto q = RuleStatement(db, cache, rule, params, limits);
   if (!q.ok()) return WriteAll(kChannelFd, ErrorFrame(q.status()));
+  const bool none = SigmaRulesOutBatch(db, sigma, rule.id, detection);
   const bool ok = StreamRows(**q, static_cast<std::size_t>(std::max<int64_t>(max_rows, 0)),
-                             "rule " + rule.id + ": ", start);
+                             "rule " + rule.id + ": ", start, none);
   // Not left active: the next batch rewrites exec_events.
   sqlite3_reset((*q)->statement().raw());
   return ok;
@@ -465,7 +510,8 @@ struct WorkerSnapshot {
 // kLoadExecBatch: after_id, up_to_id, the latest scan id. Rebuilds the
 // snapshot only when the scan changed, then loads the batch; answers kReady
 // with the number of exec rows.
-bool WorkerLoadExecBatch(storage::Database& db, In& in, WorkerSnapshot& snap, RuleCache& cache) {
+bool WorkerLoadExecBatch(storage::Database& db, In& in, WorkerSnapshot& snap, RuleCache& cache,
+                         SigmaState& sigma) {
   const int64_t after_id = in.I64();
   const int64_t up_to_id = in.I64();
   const std::optional<int64_t> scan_id = in.OptI64();
@@ -476,6 +522,7 @@ bool WorkerLoadExecBatch(storage::Database& db, In& in, WorkerSnapshot& snap, Ru
     if (Status s = PrepareRuleSnapshot(db, scan_id); !s.ok()) return WriteAll(kChannelFd, ErrorFrame(s));
     snap = {true, scan_id};
   }
+  sigma.NewRows();
   auto rows = LoadExecBatch(db, after_id, up_to_id);
   if (!rows.ok()) return WriteAll(kChannelFd, ErrorFrame(rows.status()));
   Out o(kReady);
@@ -533,17 +580,18 @@ int WorkerMain(pid_t parent) {
   }
   if (!WriteAll(kChannelFd, Out(kReady).Take())) return 1;
   RuleCache cache;
+  SigmaState sigma;
   while (true) {
     auto frame = ReadFrameBlocking(kChannelFd);
     if (!frame) return 0;  // the parent is done
     In req(frame->second);
     bool ok = false;
     if (frame->first == kRunRule) {
-      ok = WorkerRunRule(**db, req, cache);
+      ok = WorkerRunRule(**db, req, cache, sigma);
     } else if (frame->first == kRunQuery) {
       ok = WorkerRunQuery(**db, req);
     } else if (frame->first == kLoadExecBatch) {
-      ok = WorkerLoadExecBatch(**db, req, snap, cache);
+      ok = WorkerLoadExecBatch(**db, req, snap, cache, sigma);
     }
     if (!ok) return 1;
   }

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +24,8 @@
 #include "sentinel/models/severity.h"
 
 namespace sentinel::detection {
+
+struct SigmaExpr;  // sigma.h
 
 enum class RuleSource { kBuiltin, kUser };
 std::string_view RuleSourceName(RuleSource s);
@@ -57,6 +60,12 @@ struct Rule {
   std::string status;
   std::vector<std::string> references;
   std::vector<std::string> falsepositives;
+
+  // The parsed detection of a rule loaded from a Sigma file. The query
+  // worker evaluates it in C++ first and runs the SQL only over a batch in
+  // which some row matches (sigma_prefilter.h, decision 70). Derived from
+  // the same document as `query`, so not part of Checksum().
+  std::shared_ptr<const SigmaExpr> sigma_detection;
 
   RuleSource source = RuleSource::kUser;
   std::string source_path;  // file it came from ("builtin:rules/x.yaml" for built-ins)

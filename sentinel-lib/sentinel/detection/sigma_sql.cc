@@ -6,6 +6,7 @@
 #include "sentinel/base/strings.h"
 #include "sentinel/detection/sigma.h"
 #include "sentinel/detection/sigma_internal.h"
+#include "sentinel/detection/sigma_prefilter.h"
 
 namespace sentinel::detection {
 namespace {
@@ -180,9 +181,12 @@ char FoldAscii(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
-// Bytes of the UTF-8 character starting at s[i] (at least 1).
+// Bytes of the character starting at s[i] as SQLite's LIKE and GLOB read
+// it (sqlite3Utf8Read): a lead byte (0xC0 and up) with the continuation
+// bytes after it, any other byte alone, also a stray continuation byte.
 std::size_t CharLength(std::string_view s, std::size_t i) {
   std::size_t n = 1;
+  if (static_cast<unsigned char>(s[i]) < 0xC0) return n;
   while (i + n < s.size() && (static_cast<unsigned char>(s[i + n]) & 0xC0) == 0x80) ++n;
   return n;
 }
@@ -400,6 +404,7 @@ Rule SigmaToRule(const SigmaRule& s, std::string_view origin) {
   r.on = RuleTrigger::kExec;
   r.query = std::string(kSelectColumns) + "WHERE " + SigmaExprToSql(s.detection) + "\n";
   r.sigma_id = s.id;
+  if (SigmaPrefilterApplies(s.detection)) r.sigma_detection = std::make_shared<const SigmaExpr>(s.detection);
   r.author = s.author;
   r.status = s.status;
   r.references = s.references;

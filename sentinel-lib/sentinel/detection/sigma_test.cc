@@ -112,6 +112,23 @@ TEST_F(SigmaTest, WildcardsInsideContainsAndStartswith) {
                   {Cmd(1, "/bin/x", "abc"), Cmd(2, "/bin/x", "aéc"), Cmd(3, "/bin/x", "ac"),
                    Cmd(4, "/bin/x", "abbc")}),
             (Pids{1, 2}));
+  // Bytes that are not UTF-8 count as SQLite's LIKE reads them: a stray
+  // continuation byte is one character, a lead byte takes the continuation
+  // bytes after it (the evaluator must agree: the prefilter relies on it).
+  EXPECT_EQ(Match("    sel:\n        CommandLine: 'a??c'\n    condition: sel\n", {Cmd(1, "/bin/x",
+                                                                                      "a\x80\x80"
+                                                                                      "c"),
+                                                                                  Cmd(2, "/bin/x",
+                                                                                      "a\xC3\x80\x80"
+                                                                                      "c"),
+                                                                                  Cmd(3, "/bin/x",
+                                                                                      "a\xC3\x80"
+                                                                                      "bc")}),
+            (Pids{1, 3}));
+  EXPECT_EQ(
+      Match("    sel:\n        CommandLine|contains: 'x?y'\n    condition: sel\n",
+            {Cmd(1, "/bin/x", "\x80x\xBFy"), Cmd(2, "/bin/x", "x\xE0\x83\xA9y"), Cmd(3, "/bin/x", "xy")}),
+      (Pids{1, 2}));
 }
 
 TEST_F(SigmaTest, BackslashIsLiteralUnlessBeforeAWildcardOrBackslash) {
