@@ -18,8 +18,11 @@
 //   rules_bench [--procs N] [--runs R] [--db PATH] [--rules DIR] [--execs N] [--batch B] [--json]
 //
 // The snapshot is synthetic but shaped like a busy host: two completed
-// scans (so :prev_scan_id has a value), realistic names, paths, command
-// lines and platform_data, and a handful of planted positives.
+// scans (so :prev_scan_id has a value; between them 5% of the processes
+// change state and 1% are replaced), realistic names, paths, command lines
+// and platform_data, and a handful of planted positives. Steady cycles: the
+// agent's scan cycle when its exec rules judged the previous scan, so they
+// judge only the processes changed since (decision 71).
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -188,7 +191,8 @@ std::vector<sentinel::detection::Rule> ExecRules(const std::vector<sentinel::det
 }
 
 // One pass of the real-time path over events (first_id, first_id + execs]:
-// batches of `batch` loaded into the worker, every rule over each. Wall ms
+// batches of `batch` loaded into the worker, every rule over each (after the
+// Sigma prefilter, as the agent does). Wall ms
 // (the worker answers synchronously, so this is the agent's and the
 // worker's CPU on an idle machine); findings counted into *findings.
 double ExecBatchRound(sentinel::detection::QueryWorker& worker,
@@ -205,16 +209,50 @@ double ExecBatchRound(sentinel::detection::QueryWorker& worker,
       std::fprintf(stderr, "batch: %s\n", n.status().message().c_str());
       return -1;
     }
-    for (const auto& r : rules) {
-      auto res = worker.RunRule(r, params, limits);
-      if (!res.ok()) {
-        std::fprintf(stderr, "%s: %s\n", r.id.c_str(), res.status().message().c_str());
+    // As the agent's real-time detector: the Sigma prefilter of every rule
+    // in one request (decision 70) ...
+    auto candidates = worker.SigmaCandidates(rules, limits.guard.timeout_ms);
+    if (!candidates.ok()) {
+      std::fprintf(stderr, "sigma filter: %s\n", candidates.status().message().c_str());
+      return -1;
+    }
+    std::vector<const sentinel::detection::Rule*> to_run;
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+      if ((*candidates)[i]) to_run.push_back(&rules[i]);
+    }
+    // ... and the rules left in one request.
+    auto results = worker.RunRules(to_run, params, limits);
+    for (std::size_t k = 0; k < to_run.size(); ++k) {
+      if (!results[k].ok()) {
+        std::fprintf(stderr, "%s: %s\n", to_run[k]->id.c_str(), results[k].status().message().c_str());
         return -1;
       }
-      *findings += res->rows.size();
+      *findings += results[k]->rows.size();
     }
   }
   return Ms(Clock::now() - start);
+}
+
+// Every rule of a scan cycle through `worker`, as the agent's rule scheduler
+// runs them: the Sigma prefilter of all rules in one request, then each rule
+// it did not rule out (decision 70). False (and a message) on a failure.
+bool RunCycleRules(sentinel::detection::QueryWorker& worker,
+                   const std::vector<sentinel::detection::Rule>& rules,
+                   const sentinel::detection::RunParams& params,
+                   const sentinel::detection::RunLimits& limits) {
+  auto candidates = worker.SigmaCandidates(rules, limits.guard.timeout_ms);
+  if (!candidates.ok()) {
+    std::fprintf(stderr, "sigma filter: %s\n", candidates.status().message().c_str());
+    return false;
+  }
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    if (!(*candidates)[i]) continue;
+    if (auto res = worker.RunRule(rules[i], params, limits); !res.ok()) {
+      std::fprintf(stderr, "%s: %s\n", rules[i].id.c_str(), res.status().message().c_str());
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -263,7 +301,16 @@ int main(int argc, char** argv) {
       models::ScanRecord s;
       s.started_at_ms = 1'800'000'000'000 + scan * 30'000;
       s.completed_at_ms = s.started_at_ms + 100;
-      for (int i = 0; i < procs; ++i) s.processes.push_back(MakeProcess(i));
+      for (int i = 0; i < procs; ++i) {
+        // The second scan changes as a host does in 30 s: 5% of the
+        // processes with new state values (cpu), 1% replaced by new ones.
+        if (scan == 1 && i % 100 == 7) {
+          s.processes.push_back(MakeProcess(procs + i));
+          continue;
+        }
+        s.processes.push_back(MakeProcess(i));
+        if (scan == 1 && i % 20 == 0) s.processes.back().cpu_percent = 3.5;
+      }
       if (auto st = (*store)->WriteScan(s); !st.ok()) {
         std::fprintf(stderr, "%s\n", st.status().message().c_str());
         return 1;
@@ -421,7 +468,19 @@ int main(int argc, char** argv) {
   // scan's processes on every cycle), and the real-time path.
   std::vector<detection::Rule> all = *rules;
   all.insert(all.end(), extra.begin(), extra.end());
-  std::vector<double> total_all_scan, exec_builtin_ms, exec_all_ms;
+  std::vector<double> total_all_scan, exec_builtin_ms, exec_all_ms, steady_builtin_ms, steady_all_ms;
+  detection::WorkerSetup steady_setup = setup;
+  steady_setup.exec_since_scan = params.prev_scan_id;
+  int64_t steady_changed = 0;
+  {
+    if (Status s = detection::PrepareRuleSnapshot(**guarded, params.scan_id, params.prev_scan_id.value_or(0));
+        !s.ok()) {
+      std::fprintf(stderr, "steady snapshot: %s\n", s.message().c_str());
+      return 1;
+    }
+    steady_changed = (*guarded)->QueryInt("SELECT count(*) FROM temp.exec_events")->value_or(-1);
+    if (Status s = detection::PrepareRuleSnapshot(**guarded, params.scan_id); !s.ok()) return 1;
+  }
   size_t exec_builtin_findings = 0, exec_all_findings = 0;
   {
     auto worker = detection::QueryWorker::Start(setup);
@@ -440,13 +499,24 @@ int main(int argc, char** argv) {
           return 1;
         }
         auto t0 = Clock::now();
-        for (const auto& r : all) {
-          if (!(*scan_worker)->RunRule(r, params, limits).ok()) {
-            std::fprintf(stderr, "%s failed over the scan\n", r.id.c_str());
+        if (!RunCycleRules(**scan_worker, all, params, limits)) return 1;
+        if (run >= 0) total_all_scan.push_back(Ms(Clock::now() - t0));
+      }
+      {
+        // Steady cycles as the agent runs them (decision 71): the exec
+        // rules judge only the processes changed since the previous scan;
+        // worker start and snapshot included, built-ins alone and all.
+        for (int set = 0; set < 2; ++set) {
+          const auto t1 = Clock::now();
+          auto steady_worker = detection::QueryWorker::Start(steady_setup);
+          if (!steady_worker.ok()) {
+            std::fprintf(stderr, "worker start: %s\n", steady_worker.status().message().c_str());
             return 1;
           }
+          if (set == 1 && extra.empty()) break;
+          if (!RunCycleRules(**steady_worker, set == 0 ? *rules : all, params, limits)) return 1;
+          if (run >= 0) (set == 0 ? steady_builtin_ms : steady_all_ms).push_back(Ms(Clock::now() - t1));
         }
-        if (run >= 0) total_all_scan.push_back(Ms(Clock::now() - t0));
       }
       const double b =
           ExecBatchRound(**worker, builtin_exec, params, 0, execs, batch, &exec_builtin_findings);
@@ -471,7 +541,10 @@ int main(int argc, char** argv) {
   j["batch"] = batch;
   j["exec_us_per_exec_builtin"] = us_builtin;
   j["exec_findings_builtin"] = exec_builtin_findings;
+  j["steady_changed_processes"] = steady_changed;
+  j["steady_cycle_builtin_ms"] = Median(steady_builtin_ms);
   if (!extra.empty()) {
+    j["steady_cycle_all_ms"] = Median(steady_all_ms);
     j["scan_all_rules_worker_ms"] = Median(total_all_scan);
     j["exec_us_per_exec_all"] = us_all;
     j["exec_findings_all"] = exec_all_findings;
@@ -516,6 +589,12 @@ int main(int argc, char** argv) {
     std::printf("scan with the %zu built-in + %zu extra rules (worker): %.1f ms (built-ins alone %.1f ms)\n",
                 rules->size(), extra.size(), Median(total_all_scan), Median(total_worker));
   }
+  std::printf(
+      "steady scan cycle (exec rules over the %lld of %d processes changed since the previous scan; worker "
+      "start and snapshot included): built-ins %.1f ms",
+      static_cast<long long>(steady_changed), procs, Median(steady_builtin_ms));
+  if (!extra.empty()) std::printf(", with the extra rules %.1f ms", Median(steady_all_ms));
+  std::printf("\n");
   std::printf("real-time path, %d execs in batches of %d (worker): built-in exec rules (%zu) %.2f us/exec",
               execs, batch, ExecRules(*rules).size(), us_builtin);
   if (!extra.empty())

@@ -201,20 +201,39 @@ Status RealtimeDetector::EvaluateGroup(Group& g) {
   RETURN_IF_ERROR(LoadBatch(g));
   detection::RunLimits limits;
   limits.guard.timeout_ms = rule_timeout_ms_.load();
-  std::vector<Result<detection::RuleResult>> results;
-  for (const auto& rule : g.rules) {
-    if (g.exec_rows == 0) {  // only fork/exit events in this range
-      results.emplace_back(detection::RuleResult{});
+  // The Sigma prefilter of all rules in one request (decision 70): a rule
+  // whose detection matches no row of the batch has no findings and is not
+  // sent. On an error every rule runs.
+  std::vector<bool> candidates(g.rules.size(), true);
+  if (g.exec_rows > 0) {
+    auto c = worker_->SigmaCandidates(g.rules, rule_timeout_ms_.load());
+    if (c.ok()) candidates = std::move(*c);
+  }
+  // Every rule left in one request; only fork/exit events in the range, or
+  // ruled out by the prefilter: no findings.
+  std::vector<Result<detection::RuleResult>> results(g.rules.size(), detection::RuleResult{});
+  std::vector<const detection::Rule*> to_run;
+  std::vector<std::size_t> index;
+  for (std::size_t i = 0; g.exec_rows > 0 && i < g.rules.size(); ++i) {
+    if (!candidates[i]) continue;
+    to_run.push_back(&g.rules[i]);
+    index.push_back(i);
+  }
+  std::vector<Result<detection::RuleResult>> ran = worker_->RunRules(to_run, g.params, limits);
+  for (std::size_t k = 0; k < to_run.size(); ++k) {
+    // A rule after one killed at its deadline did not run: the worker is
+    // replaced, with the batch, and it runs alone.
+    if (!ran[k].ok() && detection::QueryWorker::NotRun(ran[k].status()) && !stopping_.load()) {
+      if (!worker_->usable()) {
+        if (Status s = LoadBatch(g); !s.ok()) {
+          results[index[k]] = s;
+          continue;
+        }
+      }
+      results[index[k]] = worker_->RunRule(*to_run[k], g.params, limits);
       continue;
     }
-    // The worker of a rule that was killed at its deadline is replaced, with the batch.
-    if (!worker_->usable()) {
-      if (Status s = LoadBatch(g); !s.ok()) {
-        results.emplace_back(s);
-        continue;
-      }
-    }
-    results.push_back(worker_->RunRule(rule, g.params, limits));
+    results[index[k]] = std::move(ran[k]);
   }
   if (stopping_.load()) return UnavailableError("real-time detector stopping; the batch is evaluated again");
   return Commit(g, results);

@@ -159,12 +159,26 @@ class WorkerPool {
 
   void Loop() {
     std::unique_ptr<detection::QueryWorker> worker;
+    // The Sigma prefilter of every rule over the cycle's exec_events
+    // (decision 70; every worker of a cycle holds the same snapshot), asked
+    // once per thread: a rule it rules out has no findings and is neither
+    // compiled nor run. Empty when the request failed: every rule runs.
+    std::vector<bool> candidates;
+    bool asked = false;
     Job job{};
     while (TakeJob(&job)) {
       // A Result holds a value or an error, never an OK status (asserted in debug builds).
       Done d{job.index, NowMs(), InternalError("rule not run")};
       EnsureWorker(worker, &d);
-      if (worker) {
+      if (worker && !asked) {
+        asked = true;
+        auto c = worker->SigmaCandidates(rules_, limits_.guard.timeout_ms);
+        candidates = c.ok() ? std::move(*c) : std::vector<bool>();
+        if (!worker->usable()) EnsureWorker(worker, &d);
+      }
+      if (worker && job.index < candidates.size() && !candidates[job.index]) {
+        d.result = detection::RuleResult{};
+      } else if (worker) {
         detection::RunParams params = base_;
         params.last_run_ms = job.last_run_ms;
         d.result = worker->RunRule(rules_[job.index], params, limits_);
@@ -203,6 +217,15 @@ void LogRun(const RuleRunReport& run, const std::string& error) {
 }
 
 }  // namespace
+
+std::map<std::string, std::string> RuleScheduler::ExecRuleSignature(const RuleStates& states) const {
+  std::map<std::string, std::string> out;
+  for (const auto& r : rules_) {
+    if (r.on == detection::RuleTrigger::kExec && detection::EffectiveEnabled(r, states))
+      out[r.id] = r.Checksum();
+  }
+  return out;
+}
 
 std::deque<Job> RuleScheduler::EnabledJobs(const RuleStates& states) const {
   std::deque<Job> jobs;
@@ -295,6 +318,13 @@ Result<CycleReport> RuleScheduler::RunCycle() {
   setup.rule_snapshot = true;
   setup.scan_id = base.scan_id;
   setup.start_timeout_ms = limits.guard.timeout_ms + cfg_.database.busy_timeout_ms;
+  // Exec rules judge only what changed since the scan they all judged last
+  // (decision 71), while the exec rules are those that judged it.
+  const std::map<std::string, std::string> exec_rules = ExecRuleSignature(states);
+  if (exec_base_scan_ && base.scan_id && *exec_base_scan_ <= *base.scan_id &&
+      exec_rules == exec_base_rules_) {
+    setup.exec_since_scan = exec_base_scan_;
+  }
 
   const std::size_t total = jobs.size();
   const std::optional<int64_t> scan_id = base.scan_id;
@@ -310,6 +340,21 @@ Result<CycleReport> RuleScheduler::RunCycle() {
     report.runs.push_back(RecordRun(*d, states, scan_id, report));
   }
   pool.Finish();
+  // The next cycle's base: this scan, when every exec rule judged it.
+  bool exec_all_ok = !report.stopped && scan_id.has_value();
+  std::size_t exec_runs = 0;
+  for (const auto& run : report.runs) {
+    if (!exec_rules.contains(run.rule_id)) continue;
+    ++exec_runs;
+    exec_all_ok = exec_all_ok && run.status.ok();
+  }
+  if (exec_all_ok && exec_runs == exec_rules.size()) {
+    exec_base_scan_ = scan_id;
+    exec_base_rules_ = exec_rules;
+  } else {
+    exec_base_scan_.reset();
+    exec_base_rules_.clear();
+  }
   report.duration_ms = MonotonicMs() - cycle_start;
   return report;
 }

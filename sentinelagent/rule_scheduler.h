@@ -102,6 +102,8 @@ class RuleScheduler {
  private:
   using RuleStates = std::map<std::string, detection::RuleState>;
   std::deque<Job> EnabledJobs(const RuleStates& states) const;
+  // Enabled exec rules: id -> checksum.
+  std::map<std::string, std::string> ExecRuleSignature(const RuleStates& states) const;
   // Records one finished rule (alerts, run record, log); its report.
   RuleRunReport RecordRun(Done& d, const RuleStates& states, std::optional<int64_t> scan_id,
                           CycleReport& report);
@@ -116,6 +118,12 @@ class RuleScheduler {
   AuditHook audit_;
   std::function<bool()> stop_check_;
   std::function<void()> alerts_committed_;
+  // The scan every exec rule of exec_base_rules_ judged in full or in its
+  // changes (decision 71): the next cycle's exec rules see only the
+  // processes changed since. Reset when a cycle's exec rules did not all
+  // run, so the next cycle judges every process.
+  std::optional<int64_t> exec_base_scan_;
+  std::map<std::string, std::string> exec_base_rules_;
   std::atomic<int64_t> cycle_started_ms_{0};
 };
 

@@ -164,6 +164,27 @@ TEST_F(RealtimeDetectorTest, FailingRuleIsRetriedThenSkipsOnlyItsBatch) {
   EXPECT_EQ(QueryInt("SELECT count(DISTINCT last_event_id) FROM detection_cursors"), 1);
 }
 
+// The rules of a batch go to the worker in one request: a rule stopped at
+// its time limit in the middle fails alone, the rules before and after it
+// still alert, in the same batch.
+TEST_F(RealtimeDetectorTest, ARuleStoppedAtItsLimitInTheMiddleOfABatchFailsAlone) {
+  opts_.rule_timeout_ms = 300;
+  const auto before = ExecRule("before", "SELECT pid, start_time FROM exec_events WHERE name = 'evil'");
+  const auto spin =
+      ExecRule("spin",
+               "SELECT pid, start_time FROM exec_events WHERE (WITH RECURSIVE r(n) AS (SELECT 1 "
+               "UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r) > 0");
+  const auto after = ExecRule("after", "SELECT pid, start_time, name FROM exec_events WHERE name = 'evil'");
+  WriteExecs(10, 4, kEveryFourthEvil);  // evil: 10
+  auto d = Make({before, spin, after});
+  ASSERT_TRUE(d->CatchUp().ok());
+  EXPECT_EQ(d->Stats().rule_failures, static_cast<uint64_t>(kMaxRuleFailures));
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM alerts WHERE rule_id = 'before'"), 1);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM alerts WHERE rule_id = 'after'"), 1);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM alerts WHERE rule_id = 'spin'"), 0);
+  EXPECT_EQ(QueryInt("SELECT count(DISTINCT last_event_id) FROM detection_cursors"), 1);
+}
+
 // Wake-up: a notice on the subscription is evaluated within the batch
 // delay; without procmond the detector retries and still evaluates.
 TEST_F(RealtimeDetectorTest, NoticeOnTheSubscriptionWakesTheDetector) {

@@ -130,5 +130,98 @@ TEST_F(RuleSchedulerTest, ARejectedRuleIsAuditedAndSkipped) {
   EXPECT_NE(std::find(audited.begin(), audited.end(), "rule_loaded good"), audited.end());
 }
 
+models::ProcessRecord Proc(int64_t pid, int64_t ppid, const std::string& exe, int64_t uid = 1000) {
+  models::ProcessRecord p;
+  p.pid = pid;
+  p.ppid = ppid;
+  p.name = exe.substr(exe.rfind('/') + 1);
+  p.exe_path = exe;
+  p.command_line = std::vector<std::string>{p.name};
+  p.start_time_ms = 1'700'000'000'000 + pid;
+  p.user_id = uid;
+  p.effective_uid = uid;
+  return p;
+}
+
+// Exec rules on scan cycles judge only what changed since the scan they all
+// judged last (decision 71): new instances, changed states, children of a
+// new instance; every process again after the rules change or a rule fails.
+TEST_F(RuleSchedulerTest, ExecRulesJudgeOnlyProcessesChangedSinceTheLastScanTheyJudged) {
+  auto writer = storage::EventStore::Open({cfg_.database.path, storage::OpenMode::kReadWrite, 5000});
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  auto write_scan = [&](const std::vector<models::ProcessRecord>& procs) {
+    static int64_t t = 1'700'000'100'000;
+    models::ScanRecord scan;
+    scan.started_at_ms = t;
+    scan.completed_at_ms = t + 10;
+    t += 30'000;
+    scan.processes = procs;
+    ASSERT_TRUE((*writer)->WriteScan(scan).ok());
+  };
+  auto write_rule = [&](const std::string& query) {
+    testing::WriteFile(dir_.File("rules/every-exec.yaml"),
+                       "id: every-exec\nname: every exec row\nseverity: low\non: exec\n"
+                       "dedup_keys: [pid, start_time]\nquery: |\n  " +
+                           query + "\n");
+  };
+  auto judged = [&](RuleScheduler& scheduler) -> int64_t {
+    auto r = scheduler.RunCycle();
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok() || Run(*r, "every-exec") == nullptr) return -1;
+    EXPECT_TRUE(Run(*r, "every-exec")->status.ok()) << Run(*r, "every-exec")->status.ToString();
+    return Run(*r, "every-exec")->findings;
+  };
+  write_rule("SELECT pid, start_time FROM exec_events");
+  RuleScheduler scheduler(cfg_, *db_, 2);
+  ASSERT_TRUE(scheduler.LoadRules(cfg_).ok());
+
+  const std::vector<models::ProcessRecord> first = {Proc(100, 1, "/usr/bin/a"), Proc(101, 1, "/usr/bin/b"),
+                                                    Proc(102, 100, "/usr/bin/c"), Proc(103, 1, "/usr/bin/d"),
+                                                    Proc(104, 103, "/usr/bin/e")};
+  write_scan(first);
+  EXPECT_EQ(judged(scheduler), 5) << "the first cycle judges every process";
+  EXPECT_EQ(judged(scheduler), 0) << "no new scan: nothing new to judge";
+
+  // 101 changes user (a state row), 103 executes another image (a new
+  // instance, and so its child 104's parent changes), 105 is new; 100 and
+  // 102 are as they were.
+  std::vector<models::ProcessRecord> second = first;
+  second[1].user_id = 0;
+  second[3].exe_path = "/tmp/implant";
+  second[3].name = "implant";
+  second.push_back(Proc(105, 1, "/usr/bin/f"));
+  write_scan(second);
+  EXPECT_EQ(judged(scheduler), 4);
+  write_scan(second);
+  EXPECT_EQ(judged(scheduler), 0) << "an identical scan";
+
+  // Another query: every process again.
+  write_rule("SELECT pid, start_time, name FROM exec_events");
+  ASSERT_TRUE(scheduler.LoadRules(cfg_).ok());
+  EXPECT_EQ(judged(scheduler), 6);
+  EXPECT_EQ(judged(scheduler), 0);
+
+  // A cycle whose exec rule fails (it spins past its timeout over a scan
+  // of more than 6 processes): the next cycle judges every process again,
+  // although the rule and the processes are those of the last judged scan.
+  cfg_.detection.rule_timeout_secs = 1;
+  write_rule(
+      "SELECT pid, start_time FROM exec_events WHERE CASE WHEN (SELECT count(*) FROM processes) > 6 "
+      "THEN (WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r) "
+      "ELSE 1 END");
+  ASSERT_TRUE(scheduler.LoadRules(cfg_).ok());
+  EXPECT_EQ(judged(scheduler), 6);
+  EXPECT_EQ(judged(scheduler), 0);
+  std::vector<models::ProcessRecord> third = second;
+  third.push_back(Proc(106, 1, "/usr/bin/g"));
+  write_scan(third);
+  auto failed = scheduler.RunCycle();
+  ASSERT_TRUE(failed.ok());
+  ASSERT_NE(Run(*failed, "every-exec"), nullptr);
+  EXPECT_FALSE(Run(*failed, "every-exec")->status.ok());
+  write_scan(second);  // 106 is gone; the rest as at the last judged scan
+  EXPECT_EQ(judged(scheduler), 6);
+}
+
 }  // namespace
 }  // namespace sentinel::agent

@@ -41,6 +41,8 @@ enum Kind : uint8_t {
   kRunRule = 2,
   kRunQuery = 3,
   kLoadExecBatch = 4,
+  kSigmaFilter = 5,
+  kRunRules = 6,
   kReady = 10,
   kError = 11,
   kColumns = 12,
@@ -194,9 +196,34 @@ Status StatusFromFrame(std::string_view payload) {
   return Status(static_cast<StatusCode>(code), std::move(msg));
 }
 
-// The kRunRule request: the rule, its run parameters and limits.
-std::string RunRuleFrame(const Rule& rule, const RunParams& params, const RunLimits& limits) {
-  Out o(kRunRule);
+// A rule's Sigma detection in a request (decision 70): a mode byte, 0 none,
+// 1 the one this worker was sent before for the rule's id, 2 the encoded
+// tree follows. `sent` is the parent's record of what the worker holds; it
+// keeps the trees alive, so a pointer is never reused for another tree.
+// RunRules' answer for a rule after the worker was lost.
+constexpr std::string_view kNotRunMessage = "query worker: rule not run (the worker was lost before it)";
+
+enum DetectionMode : uint8_t { kNoDetection = 0, kKnownDetection = 1, kNewDetection = 2 };
+
+void PutDetection(Out& o, const Rule& rule, SigmaSent& sent) {
+  if (!rule.sigma_detection) {
+    o.U8(kNoDetection);
+    return;
+  }
+  auto& held = sent[rule.id];
+  if (held == rule.sigma_detection) {
+    o.U8(kKnownDetection);
+    return;
+  }
+  std::string bytes;
+  EncodeSigmaExpr(*rule.sigma_detection, &bytes);
+  o.U8(kNewDetection);
+  o.Str(bytes);
+  held = rule.sigma_detection;
+}
+
+// The body of a rule request: the rule, its run parameters and limits.
+void PutRunRule(Out& o, const Rule& rule, const RunParams& params, const RunLimits& limits, SigmaSent& sent) {
   o.Str(rule.id);
   o.Str(rule.source_path);
   o.Str(rule.query);
@@ -208,10 +235,7 @@ std::string RunRuleFrame(const Rule& rule, const RunParams& params, const RunLim
   o.OptI64(params.prev_scan_id);
   PutLimits(o, limits.guard);
   o.I64(static_cast<int64_t>(limits.max_rows));
-  std::string detection;
-  if (rule.sigma_detection) EncodeSigmaExpr(*rule.sigma_detection, &detection);
-  o.Str(detection);  // empty: no prefilter
-  return o.Take();
+  PutDetection(o, rule, sent);
 }
 
 // One kRow of a rule as a JSON object keyed by `columns` (blobs as hex);
@@ -298,12 +322,37 @@ void PutCell(Out& o, sqlite3_stmt* st, int i) {
   }
 }
 
-// Steps `q` to the end, streaming rows; stops after max_rows (0 = no cap)
-// with truncated set. `no_rows`: the result is known to be empty (the Sigma
-// prefilter), only the columns and the end go out. Returns false when the
-// parent is gone.
+// The worker's answers, written in batches of up to 64 KiB or after 50 ms
+// rather than one write per frame: the parent wakes once for many rows (or,
+// for a kRunRules request, for many rules).
+class Outbox {
+ public:
+  // False when the parent is gone.
+  bool Add(const std::string& frame) {
+    pending_ += frame;
+    if (pending_.size() >= 65536 || MonotonicMs() - last_flush_ >= 50) return Flush();
+    return true;
+  }
+  bool Flush() {
+    last_flush_ = MonotonicMs();
+    if (pending_.empty()) return true;
+    const bool ok = WriteAll(kChannelFd, pending_);
+    pending_.clear();
+    return ok;
+  }
+
+ private:
+  std::string pending_;
+  int64_t last_flush_ = MonotonicMs();
+};
+
+// Steps `q` to the end, streaming rows into `box`; stops after max_rows
+// (0 = no cap) with truncated set. `no_rows`: the result is known to be
+// empty (the Sigma prefilter), only the columns and the end go out.
+// `flush_columns`: the columns go out at once (a free query's caller waits
+// for them). Returns false when the parent is gone.
 bool StreamRows(GuardedQuery& q, std::size_t max_rows, const std::string& error_prefix, int64_t start_ms,
-                bool no_rows = false) {
+                Outbox& box, bool no_rows, bool flush_columns) {
   sqlite3_stmt* st = q.statement().raw();
   const int ncols = sqlite3_column_count(st);
   {
@@ -313,19 +362,15 @@ bool StreamRows(GuardedQuery& q, std::size_t max_rows, const std::string& error_
       const char* name = sqlite3_column_name(st, i);
       cols.Str(name ? name : "");
     }
-    if (!WriteAll(kChannelFd, cols.Take())) return false;
+    if (!box.Add(cols.Take())) return false;
+    if (flush_columns && !box.Flush()) return false;
   }
-  // Rows go out in batches of up to 64 KiB, or after 50 ms, not one
-  // write per row.
-  std::string pending;
-  int64_t last_flush = MonotonicMs();
   std::size_t rows = 0;
   bool truncated = false;
   while (!no_rows) {
     auto more = q.Step();
     if (!more.ok()) {
-      pending += ErrorFrame(Status(more.status().code(), error_prefix + more.status().message()));
-      return WriteAll(kChannelFd, pending);
+      return box.Add(ErrorFrame(Status(more.status().code(), error_prefix + more.status().message())));
     }
     if (!*more) break;
     if (max_rows > 0 && rows >= max_rows) {
@@ -335,19 +380,13 @@ bool StreamRows(GuardedQuery& q, std::size_t max_rows, const std::string& error_
     Out row(kRow);
     row.U32(static_cast<uint32_t>(ncols));
     for (int i = 0; i < ncols; ++i) PutCell(row, st, i);
-    pending += row.Take();
+    if (!box.Add(row.Take())) return false;
     ++rows;
-    if (pending.size() >= 65536 || MonotonicMs() - last_flush >= 50) {
-      if (!WriteAll(kChannelFd, pending)) return false;
-      pending.clear();
-      last_flush = MonotonicMs();
-    }
   }
   Out done(kDone);
   done.U8(truncated ? 1 : 0);
   done.I64(MonotonicMs() - start_ms);
-  pending += done.Take();
-  return WriteAll(kChannelFd, pending);
+  return box.Add(done.Take());
 }
 
 // Compiled rule statements of this worker, by rule id, reused while the
@@ -380,40 +419,74 @@ Result<GuardedQuery*> RuleStatement(storage::Database& db, RuleCache& cache, con
 // The Sigma prefilter's view of the rows in exec_events (read once per batch
 // or snapshot, for every Sigma rule) and the decoded detections by rule id.
 struct SigmaState {
-  std::optional<std::vector<SigmaEvent>> events;  // nullopt: not read yet
-  bool unusable = false;                          // reading failed: run every SQL
-  std::map<std::string, std::pair<std::string, std::shared_ptr<const SigmaExpr>>> detections;
+  std::optional<SigmaBatch> batch;  // nullopt: not read yet
+  bool unusable = false;            // reading failed: run every SQL
+  std::map<std::string, std::shared_ptr<const SigmaExpr>> detections;
   void NewRows() {
-    events.reset();
+    batch.reset();
     unusable = false;
   }
 };
 
-// True when the rule's Sigma detection (`bytes`, as RunRuleFrame encoded it)
-// matches no row of exec_events: its SQL would return nothing. False
-// whenever that is not certain (no detection, a read or decode failure).
-bool SigmaRulesOutBatch(storage::Database& db, SigmaState& sigma, const std::string& rule_id,
-                        const std::string& bytes) {
-  if (bytes.empty() || sigma.unusable) return false;
-  auto& [known, expr] = sigma.detections[rule_id];
-  if (!expr || known != bytes) {
-    auto decoded = DecodeSigmaExpr(bytes);
-    if (!decoded.ok()) return false;
-    known = bytes;
-    expr = std::make_shared<const SigmaExpr>(std::move(*decoded));
+// Reads a detection as PutDetection wrote it; nullptr when the rule has
+// none, or the worker cannot use it (then its SQL runs).
+std::shared_ptr<const SigmaExpr> ReadDetection(In& in, SigmaState& sigma, const std::string& rule_id) {
+  const uint8_t mode = in.U8();
+  if (mode == kKnownDetection) {
+    auto it = sigma.detections.find(rule_id);
+    return it == sigma.detections.end() ? nullptr : it->second;
   }
-  if (!sigma.events) {
-    auto events = ReadSigmaEvents(db);
-    if (!events.ok()) {
+  if (mode != kNewDetection) {
+    sigma.detections.erase(rule_id);
+    return nullptr;
+  }
+  auto decoded = DecodePreparedSigmaExpr(in.Str());
+  if (!decoded.ok()) {
+    sigma.detections.erase(rule_id);
+    return nullptr;
+  }
+  auto expr = std::make_shared<const SigmaExpr>(std::move(*decoded));
+  sigma.detections[rule_id] = expr;
+  return expr;
+}
+
+// True when `expr` matches no row of exec_events: the rule's SQL would
+// return nothing. False whenever that is not certain (no detection, the
+// rows could not be read).
+bool SigmaRulesOutBatch(storage::Database& db, SigmaState& sigma, const SigmaExpr* expr) {
+  if (!expr || sigma.unusable) return false;
+  if (!sigma.batch) {
+    auto batch = ReadSigmaEvents(db);
+    if (!batch.ok()) {
       sigma.unusable = true;
       return false;
     }
-    sigma.events = std::move(*events);
+    sigma.batch = std::move(*batch);
   }
-  return !AnySigmaMatch(*expr, *sigma.events);
+  return !AnySigmaMatch(*expr, *sigma.batch);
 }
 
-bool WorkerRunRule(storage::Database& db, In& in, RuleCache& cache, SigmaState& sigma) {
+// kSigmaFilter: a count, then (rule id, detection) each; answers kReady
+// with a byte per rule, 0 when its SQL would return nothing over the rows.
+bool WorkerSigmaFilter(storage::Database& db, In& in, SigmaState& sigma) {
+  const uint32_t n = in.U32();
+  std::string verdicts;
+  for (uint32_t i = 0; i < n && in.ok(); ++i) {
+    const std::string id = in.Str();
+    auto expr = ReadDetection(in, sigma, id);
+    verdicts.push_back(SigmaRulesOutBatch(db, sigma, expr.get()) ? 0 : 1);
+  }
+  if (!in.ok() || verdicts.size() != n)
+    return WriteAll(kChannelFd, ErrorFrame(InternalError("query worker: malformed Sigma filter request")));
+  Out o(kReady);
+  o.Str(verdicts);
+  return WriteAll(kChannelFd, o.Take());
+}
+
+// One rule request's body from `in`, its answer into `box`. False when the
+// parent is gone.
+bool WorkerRunRule(storage::Database& db, In& in, RuleCache& cache, SigmaState& sigma, Outbox& box,
+                   bool flush_columns) {
   const int64_t start = MonotonicMs();
   Rule rule;
   rule.id = in.Str();
@@ -428,14 +501,13 @@ bool WorkerRunRule(storage::Database& db, In& in, RuleCache& cache, SigmaState& 
   params.prev_scan_id = in.OptI64();
   GuardLimits limits = GetLimits(in);
   const int64_t max_rows = in.I64();
-  const std::string detection = in.Str();
-  if (!in.ok())
-    return WriteAll(kChannelFd, ErrorFrame(InternalError("query worker: malformed rule request")));
+  auto detection = ReadDetection(in, sigma, rule.id);
+  if (!in.ok()) return box.Add(ErrorFrame(InternalError("query worker: malformed rule request")));
   auto q = RuleStatement(db, cache, rule, params, limits);
-  if (!q.ok()) return WriteAll(kChannelFd, ErrorFrame(q.status()));
-  const bool none = SigmaRulesOutBatch(db, sigma, rule.id, detection);
+  if (!q.ok()) return box.Add(ErrorFrame(q.status()));
+  const bool none = SigmaRulesOutBatch(db, sigma, detection.get());
   const bool ok = StreamRows(**q, static_cast<std::size_t>(std::max<int64_t>(max_rows, 0)),
-                             "rule " + rule.id + ": ", start, none);
+                             "rule " + rule.id + ": ", start, box, none, flush_columns);
   // Not left active: the next batch rewrites exec_events.
   sqlite3_reset((*q)->statement().raw());
   return ok;
@@ -497,7 +569,8 @@ bool WorkerRunQuery(storage::Database& db, In& in) {
   if (Status s = BindQueryParams((*q)->statement(), user, defaults); !s.ok()) {
     return WriteAll(kChannelFd, ErrorFrame(s));
   }
-  return StreamRows(**q, 0, "", start);
+  Outbox box;
+  return StreamRows(**q, 0, "", start, box, false, true) && box.Flush();
 }
 
 // The scan the worker's `processes` snapshot holds (its exec_events too,
@@ -538,12 +611,13 @@ Result<std::unique_ptr<storage::Database>> WorkerSetUp(In& in, WorkerSnapshot* s
   const std::optional<int64_t> scan_id = in.OptI64();
   *snap = {snapshot, scan_id};
   const int64_t ceiling = in.I64();
+  const std::optional<int64_t> exec_since = in.OptI64();
   if (!in.ok()) return InternalError("query worker: malformed setup request");
   SetMemoryCeiling(ceiling > 0 ? ceiling : kDefaultMemoryCeiling);
   ASSIGN_OR_RETURN(auto db, storage::OpenStore(storage::DatabaseKind::kEvents,
                                                {path, storage::OpenMode::kReadOnly, busy}));
   if (snapshot) {
-    RETURN_IF_ERROR(PrepareRuleSnapshot(*db, scan_id));
+    RETURN_IF_ERROR(PrepareRuleSnapshot(*db, scan_id, exec_since));
   } else {
     // No temp file may be needed once the filter is on.
     RETURN_IF_ERROR(db->Exec("PRAGMA temp_store=MEMORY"));
@@ -587,11 +661,23 @@ int WorkerMain(pid_t parent) {
     In req(frame->second);
     bool ok = false;
     if (frame->first == kRunRule) {
-      ok = WorkerRunRule(**db, req, cache, sigma);
+      Outbox box;
+      ok = WorkerRunRule(**db, req, cache, sigma, box, true) && box.Flush();
+    } else if (frame->first == kRunRules) {
+      // Several rules in one request, their answers in order (a kError
+      // ends a rule's answer like a kDone); written together where they
+      // are small and quick.
+      Outbox box;
+      ok = true;
+      for (uint32_t i = 0, n = req.U32(); ok && i < n; ++i)
+        ok = WorkerRunRule(**db, req, cache, sigma, box, false);
+      ok = ok && box.Flush();
     } else if (frame->first == kRunQuery) {
       ok = WorkerRunQuery(**db, req);
     } else if (frame->first == kLoadExecBatch) {
       ok = WorkerLoadExecBatch(**db, req, snap, cache, sigma);
+    } else if (frame->first == kSigmaFilter) {
+      ok = WorkerSigmaFilter(**db, req, sigma);
     }
     if (!ok) return 1;
   }
@@ -684,6 +770,7 @@ Result<std::unique_ptr<QueryWorker>> QueryWorker::Start(const WorkerSetup& setup
   o.U8(setup.rule_snapshot ? 1 : 0);
   o.OptI64(setup.scan_id);
   o.I64(setup.memory_ceiling);
+  o.OptI64(setup.exec_since_scan);
   RETURN_IF_ERROR(w->Send(o.Take()));
   const int64_t bound = setup.start_timeout_ms > 0 ? setup.start_timeout_ms : 30'000;
   ASSIGN_OR_RETURN(auto frame, w->Receive(MonotonicMs() + bound, bound));
@@ -808,13 +895,53 @@ Status QueryWorker::WorkerGone() {
 
 Result<RuleResult> QueryWorker::RunRule(const Rule& rule, const RunParams& params, const RunLimits& limits) {
   if (!usable()) return UnavailableError("query worker: not usable");
-  std::string request = RunRuleFrame(rule, params, limits);
+  Out o(kRunRule);
+  PutRunRule(o, rule, params, limits, sigma_sent_);
   const int64_t start = MonotonicMs();
+  SetRuleDeadline(start, limits);
+  RETURN_IF_ERROR(Send(o.Take()));
+  return ReceiveRuleResult(rule, start);
+}
+
+void QueryWorker::SetRuleDeadline(int64_t start, const RunLimits& limits) {
   timeout_ms_ = limits.guard.timeout_ms;
   // The guard's clock starts at the first step, after the compile; the
   // grace covers that and the worker's own clean stop.
   deadline_ms_ = timeout_ms_ > 0 ? start + timeout_ms_ + kWorkerKillGraceMs : INT64_MAX;
-  RETURN_IF_ERROR(Send(request));
+}
+
+std::vector<Result<RuleResult>> QueryWorker::RunRules(const std::vector<const Rule*>& rules,
+                                                      const RunParams& params, const RunLimits& limits) {
+  std::vector<Result<RuleResult>> out;
+  out.reserve(rules.size());
+  auto rest_unavailable = [&] {
+    while (out.size() < rules.size()) out.emplace_back(UnavailableError(std::string(kNotRunMessage)));
+    return out;
+  };
+  if (!usable()) return rest_unavailable();
+  Out o(kRunRules);
+  o.U32(static_cast<uint32_t>(rules.size()));
+  for (const Rule* r : rules) PutRunRule(o, *r, params, limits, sigma_sent_);
+  SetRuleDeadline(MonotonicMs(), limits);
+  if (Status s = Send(o.Take()); !s.ok()) {
+    out.emplace_back(s);
+    return rest_unavailable();
+  }
+  for (const Rule* r : rules) {
+    // Each rule has its own deadline, from when the one before it ended
+    // (as the parent saw it: the worker writes answers in batches).
+    out.push_back(ReceiveRuleResult(*r, -1));
+    if (!usable()) return rest_unavailable();
+    SetRuleDeadline(MonotonicMs(), limits);
+  }
+  return out;
+}
+
+bool QueryWorker::NotRun(const Status& s) {
+  return s.code() == StatusCode::kUnavailable && s.message() == kNotRunMessage;
+}
+
+Result<RuleResult> QueryWorker::ReceiveRuleResult(const Rule& rule, int64_t start) {
   auto with_rule = [&](Status s) { return Status(s.code(), "rule " + rule.id + ": " + s.message()); };
   RuleResult result;
   while (true) {
@@ -834,14 +961,39 @@ Result<RuleResult> QueryWorker::RunRule(const Rule& rule, const RunParams& param
       }
       case kDone:
         result.truncated = in.U8() != 0;
-        in.I64();
-        result.duration_ms = MonotonicMs() - start;
+        // The worker's own time when answers came in a batch (start < 0).
+        result.duration_ms = in.I64();
+        if (start >= 0) result.duration_ms = MonotonicMs() - start;
         if (!in.ok()) return Fail(InternalError("query worker: malformed frame"));
         return result;
       default: return Fail(InternalError("query worker: unexpected frame"));
     }
     if (!in.ok()) return Fail(InternalError("query worker: malformed frame"));
   }
+}
+
+Result<std::vector<bool>> QueryWorker::SigmaCandidates(const std::vector<Rule>& rules, int64_t timeout_ms) {
+  if (!usable()) return UnavailableError("query worker: not usable");
+  Out o(kSigmaFilter);
+  o.U32(static_cast<uint32_t>(rules.size()));
+  for (const auto& r : rules) {
+    o.Str(r.id);
+    PutDetection(o, r, sigma_sent_);
+  }
+  timeout_ms_ = timeout_ms;
+  deadline_ms_ = timeout_ms > 0 ? MonotonicMs() + timeout_ms + kWorkerKillGraceMs : INT64_MAX;
+  RETURN_IF_ERROR(Send(o.Take()));
+  ASSIGN_OR_RETURN(auto frame, Receive(deadline_ms_, timeout_ms_));
+  if (frame.first == kError) return StatusFromFrame(frame.second);
+  In in(frame.second);
+  const std::string verdicts = in.Str();
+  if (frame.first != kReady || !in.ok() || verdicts.size() != rules.size()) {
+    return Fail(InternalError("query worker: unexpected frame"));
+  }
+  std::vector<bool> out;
+  out.reserve(verdicts.size());
+  for (char v : verdicts) out.push_back(v != 0);
+  return out;
 }
 
 Result<int64_t> QueryWorker::LoadExecBatch(int64_t after_id, int64_t up_to_id, std::optional<int64_t> scan_id,

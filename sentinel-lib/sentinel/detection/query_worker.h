@@ -47,6 +47,9 @@ std::optional<int> RunQueryWorkerIfRequested(int argc, char** argv);
 // (progress handler) before it is killed.
 inline constexpr int64_t kWorkerKillGraceMs = 250;
 
+// Rule id -> the Sigma detection a worker was sent for it.
+using SigmaSent = std::map<std::string, std::shared_ptr<const SigmaExpr>>;
+
 struct WorkerSetup {
   std::string database_path;
   int64_t busy_timeout_ms = 5000;
@@ -56,6 +59,10 @@ struct WorkerSetup {
   bool rule_snapshot = false;
   std::optional<int64_t> scan_id;
   int64_t memory_ceiling = 0;  // SQLite heap limit in the worker; 0 = kDefaultMemoryCeiling
+  // With rule_snapshot: the snapshot's exec_events keep only the processes
+  // whose exec row may differ from what it was at this scan
+  // (PrepareRuleSnapshot's exec_changed_since, decision 71). nullopt: all.
+  std::optional<int64_t> exec_since_scan;
   // Bound on starting the worker (exec, open, snapshot); 0 = 30 s.
   int64_t start_timeout_ms = 0;
 };
@@ -104,6 +111,17 @@ class QueryWorker {
   // at the deadline yields DeadlineExceeded naming the limit.
   Result<RuleResult> RunRule(const Rule& rule, const RunParams& params, const RunLimits& limits);
 
+  // Several rules in one request (the real-time path: every exec rule of a
+  // batch): one result per rule, in order, each as RunRule would give it,
+  // each rule bounded by its own deadline. Once the worker is lost (killed
+  // at a rule's deadline, or gone), the rules after it are Unavailable
+  // ("not usable") without having run.
+  std::vector<Result<RuleResult>> RunRules(const std::vector<const Rule*>& rules, const RunParams& params,
+                                           const RunLimits& limits);
+  // True for RunRules' answer of a rule that did not run (the worker was
+  // lost before it).
+  static bool NotRun(const Status& s);
+
   // Exec-batch mode (a worker started with rule_snapshot): fills the
   // worker's `exec_events` with the exec events of process_events whose id
   // is in (after_id, up_to_id], first rebuilding its `processes` snapshot
@@ -112,6 +130,13 @@ class QueryWorker {
   // a rule (the worker is killed at the deadline).
   Result<int64_t> LoadExecBatch(int64_t after_id, int64_t up_to_id, std::optional<int64_t> scan_id,
                                 int64_t timeout_ms);
+
+  // The Sigma prefilter for many rules at once (decision 70): one answer
+  // per rule, false when its Sigma detection matches no row of the worker's
+  // exec_events (its SQL would return nothing and need not run), true when
+  // it may (no detection, or the rows could not be read). Bounded by
+  // timeout_ms like a rule.
+  Result<std::vector<bool>> SigmaCandidates(const std::vector<Rule>& rules, int64_t timeout_ms);
 
   // Streams a free query: BeginQuery returns the result columns (sandbox
   // rejections and parameter errors are InvalidArgument), then NextRow
@@ -129,6 +154,9 @@ class QueryWorker {
  private:
   QueryWorker() = default;
   Status Send(std::string_view frame);
+  // A rule's answer (kColumns, kRow..., kDone or kError) within deadline_ms_.
+  Result<RuleResult> ReceiveRuleResult(const Rule& rule, int64_t start);
+  void SetRuleDeadline(int64_t start, const RunLimits& limits);
   // Reads one frame, waiting until deadline_ms (MonotonicMs); kills the
   // worker when it passes.
   Result<std::pair<uint8_t, std::string>> Receive(int64_t deadline_ms, int64_t timeout_ms);
@@ -147,6 +175,8 @@ class QueryWorker {
 
   pid_t pid_ = -1;
   int fd_ = -1;
+  // The Sigma detections this worker holds, by rule id (decision 70).
+  SigmaSent sigma_sent_;
   std::string buffer_;  // received bytes; frames before pos_ are consumed
   std::size_t pos_ = 0;
   bool usable_ = true;

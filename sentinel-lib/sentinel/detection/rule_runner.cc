@@ -168,7 +168,35 @@ UPDATE temp.exec_events AS e
   WHERE e.parent_name IS NULL AND e.parent_exe_path IS NULL AND p.pid = e.ppid AND p.start_time <= e.start_time;
 )sql";
 
-Status BuildSnapshot(storage::Database& db, std::optional<int64_t> scan_id) {
+// Fills TEMP exec_changed with the pids of the snapshot's processes whose
+// exec row may differ from what it was at scan `since_scan` (decision 71).
+Status FindChangedSince(storage::Database& db, int64_t since_scan) {
+  // process_snapshots.id is scan_id * 2^32 + instance_id (migrations.cc);
+  // ?1 is since_scan.
+  static constexpr std::array<std::string_view, 7> kSteps = {
+      "CREATE TEMP TABLE IF NOT EXISTS exec_changed(pid INTEGER PRIMARY KEY)",
+      "DELETE FROM temp.exec_changed",
+      "CREATE TEMP TABLE IF NOT EXISTS exec_new_instances(instance_id INTEGER PRIMARY KEY)",
+      "DELETE FROM temp.exec_new_instances",
+      "INSERT OR IGNORE INTO temp.exec_new_instances SELECT instance_id FROM main.process_instances "
+      "WHERE last_scan_id >= (SELECT min(scan_id) FROM temp.processes) AND first_scan_id > ?1",
+      "INSERT OR IGNORE INTO temp.exec_changed SELECT p.pid FROM temp.processes p "
+      "WHERE (p.id & 4294967295) IN (SELECT instance_id FROM temp.exec_new_instances) "
+      "OR (p.id & 4294967295) IN (SELECT instance_id FROM main.process_states WHERE scan_id > ?1)",
+      "INSERT OR IGNORE INTO temp.exec_changed SELECT c.pid FROM temp.processes c "
+      "JOIN temp.processes pp ON pp.pid = c.ppid "
+      "WHERE (pp.id & 4294967295) IN (SELECT instance_id FROM temp.exec_new_instances)",
+  };
+  for (std::string_view step : kSteps) {
+    ASSIGN_OR_RETURN(storage::Statement st, db.Prepare(std::string(step)));
+    if (step.find("?1") != std::string_view::npos) RETURN_IF_ERROR(st.BindInt(1, since_scan));
+    RETURN_IF_ERROR(st.Run());
+  }
+  return Status::Ok();
+}
+
+Status BuildSnapshot(storage::Database& db, std::optional<int64_t> scan_id,
+                     std::optional<int64_t> exec_since) {
   // In memory: every rule scans it; 10,000 processes take a few MB.
   ASSIGN_OR_RETURN(auto temp_store, db.QueryInt("PRAGMA temp_store"));
   if (temp_store.value_or(0) != 2) RETURN_IF_ERROR(db.Exec("PRAGMA temp_store=MEMORY"));
@@ -180,7 +208,11 @@ Status BuildSnapshot(storage::Database& db, std::optional<int64_t> scan_id) {
   RETURN_IF_ERROR(st.Run());
   RETURN_IF_ERROR(db.Exec("CREATE INDEX temp.processes_pid ON processes(pid)"));
   RETURN_IF_ERROR(db.Exec("CREATE INDEX temp.processes_ppid ON processes(ppid)"));
-  return db.Exec(ExecEventsFromSnapshotSql());
+  if (!exec_since) return db.Exec(ExecEventsFromSnapshotSql());
+  RETURN_IF_ERROR(FindChangedSince(db, *exec_since));
+  static const std::string changed_only =
+      std::string(ExecEventsFromSnapshotSql()) + "WHERE p.pid IN (SELECT pid FROM temp.exec_changed)\n";
+  return db.Exec(changed_only);
 }
 
 }  // namespace
@@ -195,9 +227,10 @@ std::string_view ExecEventsFromSnapshotSql() {
   return sql;
 }
 
-Status PrepareRuleSnapshot(storage::Database& db, std::optional<int64_t> scan_id) {
+Status PrepareRuleSnapshot(storage::Database& db, std::optional<int64_t> scan_id,
+                           std::optional<int64_t> exec_changed_since) {
   RETURN_IF_ERROR(AllowTempWrites(db));
-  return BuildSnapshot(db, scan_id);
+  return BuildSnapshot(db, scan_id, exec_changed_since);
 }
 
 Result<int64_t> LoadExecBatch(storage::Database& db, int64_t after_id, int64_t up_to_id) {

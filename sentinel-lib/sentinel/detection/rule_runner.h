@@ -72,7 +72,17 @@ inline constexpr std::string_view kExecEventsTable = "exec_events";
 // process of pid ppid started no later, cwd and tty from platform_data;
 // env, login_uid and cred_change NULL), so an exec rule run on a scan cycle
 // sees every process the scan found (docs/decisions.md).
-Status PrepareRuleSnapshot(storage::Database& db, std::optional<int64_t> scan_id);
+//
+// With `exec_changed_since` (a scan cycle whose exec rules judged that scan
+// already, decision 71), exec_events holds only the processes whose exec
+// row may differ from what it was at that scan: a process instance first
+// seen after it (a new pid, start time, name, executable or argv makes a
+// new instance), one with a state row written after it (ppid, user,
+// effective uid, platform_data; also cpu and memory, which only makes the
+// set larger), and the children of a new instance (their parent_* columns
+// come from it). The snapshot's own scan leaves none.
+Status PrepareRuleSnapshot(storage::Database& db, std::optional<int64_t> scan_id,
+                           std::optional<int64_t> exec_changed_since = std::nullopt);
 
 // The SQL (several statements) that PrepareRuleSnapshot runs after building
 // TEMP `processes`: creates TEMP `exec_events` when missing and fills it with

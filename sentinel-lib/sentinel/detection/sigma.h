@@ -77,6 +77,11 @@ struct SigmaPredicate {
   std::shared_ptr<const RE2> compiled;
   bool exists = true;  // kExists
   int64_t number = 0;  // kNumber
+  // Set by PrepareSigmaExpr for a pattern of one literal, exact or with a
+  // leading and/or trailing `*`: its shape and the literal as compared
+  // (folded to lower case unless `cased`), matched over folded values.
+  enum class Shape : uint8_t { kNone, kExact, kPrefix, kSuffix, kContains } shape = Shape::kNone;
+  std::string literal;
 };
 
 struct SigmaExpr {
@@ -122,5 +127,13 @@ using SigmaEvent = std::array<std::optional<std::string>, kSigmaFieldCount>;
 // The tree evaluated in C++ with exactly the SQL's semantics (ASCII case
 // folding, `?` = one UTF-8 character, NULL never matches).
 bool EvaluateSigma(const SigmaExpr& expr, const SigmaEvent& event);
+
+// For evaluating one tree over many events (the query worker's prefilter):
+// PrepareSigmaExpr fills the patterns' shapes once, FoldSigmaEvent folds an
+// event's values once (ASCII lower case), and the three-argument
+// EvaluateSigma gives the two-argument one's answer faster.
+void PrepareSigmaExpr(SigmaExpr* expr);
+SigmaEvent FoldSigmaEvent(const SigmaEvent& event);
+bool EvaluateSigma(const SigmaExpr& expr, const SigmaEvent& event, const SigmaEvent& folded);
 
 }  // namespace sentinel::detection

@@ -149,7 +149,13 @@ Result<SigmaExpr> DecodeSigmaExpr(std::string_view bytes) {
   return e;
 }
 
-Result<std::vector<SigmaEvent>> ReadSigmaEvents(storage::Database& db) {
+Result<SigmaExpr> DecodePreparedSigmaExpr(std::string_view bytes) {
+  ASSIGN_OR_RETURN(SigmaExpr e, DecodeSigmaExpr(bytes));
+  PrepareSigmaExpr(&e);
+  return e;
+}
+
+Result<SigmaBatch> ReadSigmaEvents(storage::Database& db) {
   std::string sql = "SELECT ";
   for (std::size_t f = 0; f < kSigmaFieldCount; ++f) {
     sql += (f ? ", " : "") + std::string(SigmaFieldColumn(static_cast<SigmaField>(f)));
@@ -172,12 +178,18 @@ Result<std::vector<SigmaEvent>> ReadSigmaEvents(storage::Database& db) {
       }
     }
   }
-  return events;
+  SigmaBatch batch;
+  batch.folded.reserve(events.size());
+  for (const auto& e : events) batch.folded.push_back(FoldSigmaEvent(e));
+  batch.events = std::move(events);
+  return batch;
 }
 
-bool AnySigmaMatch(const SigmaExpr& expr, const std::vector<SigmaEvent>& events) {
-  return std::any_of(events.begin(), events.end(),
-                     [&](const SigmaEvent& e) { return EvaluateSigma(expr, e); });
+bool AnySigmaMatch(const SigmaExpr& expr, const SigmaBatch& batch) {
+  for (std::size_t i = 0; i < batch.events.size(); ++i) {
+    if (EvaluateSigma(expr, batch.events[i], batch.folded[i])) return true;
+  }
+  return false;
 }
 
 }  // namespace sentinel::detection

@@ -33,12 +33,21 @@ bool SigmaPrefilterApplies(const SigmaExpr& expr);
 void EncodeSigmaExpr(const SigmaExpr& expr, std::string* out);
 Result<SigmaExpr> DecodeSigmaExpr(std::string_view bytes);
 
+// A decoded detection ready for many events (PrepareSigmaExpr done).
+Result<SigmaExpr> DecodePreparedSigmaExpr(std::string_view bytes);
+
+// The Sigma fields of the rows of `exec_events`, as read and folded.
+struct SigmaBatch {
+  std::vector<SigmaEvent> events;
+  std::vector<SigmaEvent> folded;  // FoldSigmaEvent of each
+};
+
 // The Sigma fields of every row of `exec_events` on `db`. FailedPrecondition
 // when a value holds a NUL byte (LIKE and regexp() would read it
 // differently): the caller then runs the SQL without the prefilter.
-Result<std::vector<SigmaEvent>> ReadSigmaEvents(storage::Database& db);
+Result<SigmaBatch> ReadSigmaEvents(storage::Database& db);
 
-// True when `expr` matches at least one of `events`.
-bool AnySigmaMatch(const SigmaExpr& expr, const std::vector<SigmaEvent>& events);
+// True when `expr` (prepared) matches at least one event of `batch`.
+bool AnySigmaMatch(const SigmaExpr& expr, const SigmaBatch& batch);
 
 }  // namespace sentinel::detection

@@ -374,17 +374,82 @@ std::string SigmaExprToSql(const SigmaExpr& expr) {
   return Render(expr, 2);
 }
 
-bool EvaluateSigma(const SigmaExpr& e, const SigmaEvent& event) {
+namespace {
+
+// The tree with `leaf` deciding each predicate.
+template <typename Leaf>
+bool EvaluateTree(const SigmaExpr& e, const Leaf& leaf) {
   switch (e.op) {
-    case SigmaExpr::Op::kPredicate: return EvaluatePredicate(e.predicate, event);
-    case SigmaExpr::Op::kNot: return !EvaluateSigma(e.children[0], event);
+    case SigmaExpr::Op::kPredicate: return leaf(e.predicate);
+    case SigmaExpr::Op::kNot: return !EvaluateTree(e.children[0], leaf);
     case SigmaExpr::Op::kAnd:
       return std::all_of(e.children.begin(), e.children.end(),
-                         [&](const SigmaExpr& c) { return EvaluateSigma(c, event); });
+                         [&](const SigmaExpr& c) { return EvaluateTree(c, leaf); });
     case SigmaExpr::Op::kOr: break;
   }
   return std::any_of(e.children.begin(), e.children.end(),
-                     [&](const SigmaExpr& c) { return EvaluateSigma(c, event); });
+                     [&](const SigmaExpr& c) { return EvaluateTree(c, leaf); });
+}
+
+// A prepared pattern over the value as compared (folded unless cased).
+bool MatchShape(const SigmaPredicate& p, std::string_view v) {
+  const std::string_view lit = p.literal;
+  switch (p.shape) {
+    case SigmaPredicate::Shape::kExact: return v == lit;
+    case SigmaPredicate::Shape::kPrefix: return v.starts_with(lit);
+    case SigmaPredicate::Shape::kSuffix: return v.ends_with(lit);
+    case SigmaPredicate::Shape::kContains: return v.find(lit) != std::string_view::npos;
+    case SigmaPredicate::Shape::kNone: break;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool EvaluateSigma(const SigmaExpr& e, const SigmaEvent& event) {
+  return EvaluateTree(e, [&](const SigmaPredicate& p) { return EvaluatePredicate(p, event); });
+}
+
+bool EvaluateSigma(const SigmaExpr& e, const SigmaEvent& event, const SigmaEvent& folded) {
+  return EvaluateTree(e, [&](const SigmaPredicate& p) {
+    if (p.kind != Kind::kPattern || p.shape == SigmaPredicate::Shape::kNone)
+      return EvaluatePredicate(p, event);
+    const auto f = static_cast<std::size_t>(p.field);
+    const auto& value = p.cased ? event[f] : folded[f];
+    return value && MatchShape(p, *value);
+  });
+}
+
+void PrepareSigmaExpr(SigmaExpr* e) {
+  for (auto& c : e->children) PrepareSigmaExpr(&c);
+  if (e->op != SigmaExpr::Op::kPredicate) return;
+  SigmaPredicate& p = e->predicate;
+  p.shape = SigmaPredicate::Shape::kNone;
+  if (p.kind != Kind::kPattern) return;
+  const auto& t = p.tokens;
+  std::size_t first = 0, last = t.size();
+  const bool leading = last > 0 && t[0].kind == SigmaToken::Kind::kAnyString;
+  if (leading) ++first;
+  const bool trailing = last > first && t[last - 1].kind == SigmaToken::Kind::kAnyString;
+  if (trailing) --last;
+  // One literal between the stars; `*` alone and an empty value keep the general path.
+  if (last != first + 1 || t[first].kind != SigmaToken::Kind::kLiteral) return;
+  p.literal = t[first].text;
+  if (!p.cased) {
+    for (char& c : p.literal) c = FoldAscii(c);
+  }
+  using Shape = SigmaPredicate::Shape;
+  p.shape =
+      leading ? (trailing ? Shape::kContains : Shape::kSuffix) : (trailing ? Shape::kPrefix : Shape::kExact);
+}
+
+SigmaEvent FoldSigmaEvent(const SigmaEvent& event) {
+  SigmaEvent out = event;
+  for (auto& v : out) {
+    if (!v) continue;
+    for (char& c : *v) c = FoldAscii(c);
+  }
+  return out;
 }
 
 Rule SigmaToRule(const SigmaRule& s, std::string_view origin) {
