@@ -972,6 +972,16 @@ Result<RuleResult> QueryWorker::ReceiveRuleResult(const Rule& rule, int64_t star
   }
 }
 
+Result<std::string> QueryWorker::Ask(const std::string& request, int64_t timeout_ms) {
+  timeout_ms_ = timeout_ms;
+  deadline_ms_ = timeout_ms > 0 ? MonotonicMs() + timeout_ms + kWorkerKillGraceMs : INT64_MAX;
+  RETURN_IF_ERROR(Send(request));
+  ASSIGN_OR_RETURN(auto frame, Receive(deadline_ms_, timeout_ms_));
+  if (frame.first == kError) return StatusFromFrame(frame.second);
+  if (frame.first != kReady) return Fail(InternalError("query worker: unexpected frame"));
+  return std::move(frame.second);
+}
+
 Result<std::vector<bool>> QueryWorker::SigmaCandidates(const std::vector<Rule>& rules, int64_t timeout_ms) {
   if (!usable()) return UnavailableError("query worker: not usable");
   Out o(kSigmaFilter);
@@ -980,16 +990,11 @@ Result<std::vector<bool>> QueryWorker::SigmaCandidates(const std::vector<Rule>& 
     o.Str(r.id);
     PutDetection(o, r, sigma_sent_);
   }
-  timeout_ms_ = timeout_ms;
-  deadline_ms_ = timeout_ms > 0 ? MonotonicMs() + timeout_ms + kWorkerKillGraceMs : INT64_MAX;
-  RETURN_IF_ERROR(Send(o.Take()));
-  ASSIGN_OR_RETURN(auto frame, Receive(deadline_ms_, timeout_ms_));
-  if (frame.first == kError) return StatusFromFrame(frame.second);
-  In in(frame.second);
+  ASSIGN_OR_RETURN(std::string reply, Ask(o.Take(), timeout_ms));
+  In in(reply);
   const std::string verdicts = in.Str();
-  if (frame.first != kReady || !in.ok() || verdicts.size() != rules.size()) {
-    return Fail(InternalError("query worker: unexpected frame"));
-  }
+  if (!in.ok() || verdicts.size() != rules.size())
+    return Fail(InternalError("query worker: malformed frame"));
   std::vector<bool> out;
   out.reserve(verdicts.size());
   for (char v : verdicts) out.push_back(v != 0);
@@ -1003,14 +1008,10 @@ Result<int64_t> QueryWorker::LoadExecBatch(int64_t after_id, int64_t up_to_id, s
   o.I64(after_id);
   o.I64(up_to_id);
   o.OptI64(scan_id);
-  timeout_ms_ = timeout_ms;
-  deadline_ms_ = timeout_ms > 0 ? MonotonicMs() + timeout_ms + kWorkerKillGraceMs : INT64_MAX;
-  RETURN_IF_ERROR(Send(o.Take()));
-  ASSIGN_OR_RETURN(auto frame, Receive(deadline_ms_, timeout_ms_));
-  if (frame.first == kError) return StatusFromFrame(frame.second);
-  In in(frame.second);
+  ASSIGN_OR_RETURN(std::string reply, Ask(o.Take(), timeout_ms));
+  In in(reply);
   const int64_t rows = in.I64();
-  if (frame.first != kReady || !in.ok()) return Fail(InternalError("query worker: unexpected frame"));
+  if (!in.ok()) return Fail(InternalError("query worker: malformed frame"));
   return rows;
 }
 

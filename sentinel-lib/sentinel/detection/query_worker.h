@@ -154,6 +154,9 @@ class QueryWorker {
  private:
   QueryWorker() = default;
   Status Send(std::string_view frame);
+  // Sends `request` and waits up to timeout_ms (then kills the worker) for
+  // its kReady answer; returns the answer's payload, or the worker's error.
+  Result<std::string> Ask(const std::string& request, int64_t timeout_ms);
   // A rule's answer (kColumns, kRow..., kDone or kError) within deadline_ms_.
   Result<RuleResult> ReceiveRuleResult(const Rule& rule, int64_t start);
   void SetRuleDeadline(int64_t start, const RunLimits& limits);

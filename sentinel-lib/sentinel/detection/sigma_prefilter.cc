@@ -31,20 +31,8 @@ class Reader {
     s_.remove_prefix(1);
     return v;
   }
-  uint32_t U32() {
-    uint32_t v = 0;
-    if (s_.size() < sizeof v) return Fail(), 0;
-    std::memcpy(&v, s_.data(), sizeof v);
-    s_.remove_prefix(sizeof v);
-    return v;
-  }
-  int64_t I64() {
-    int64_t v = 0;
-    if (s_.size() < sizeof v) return Fail(), 0;
-    std::memcpy(&v, s_.data(), sizeof v);
-    s_.remove_prefix(sizeof v);
-    return v;
-  }
+  uint32_t U32() { return Fixed<uint32_t>(); }
+  int64_t I64() { return Fixed<int64_t>(); }
   std::string Str() {
     const uint32_t n = U32();
     if (!ok_ || n > s_.size()) return Fail(), std::string();
@@ -57,6 +45,14 @@ class Reader {
   void Fail() { ok_ = false; }
 
  private:
+  template <typename T>
+  T Fixed() {
+    T v{};
+    if (s_.size() < sizeof v) return Fail(), T{};
+    std::memcpy(&v, s_.data(), sizeof v);
+    s_.remove_prefix(sizeof v);
+    return v;
+  }
   std::string_view s_;
   bool ok_ = true;
 };
