@@ -7,8 +7,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "sentinel/base/escape.h"
 #include "sentinel/base/strings.h"
@@ -40,6 +42,17 @@ struct AsyncState {
   natsStatus last_error = NATS_OK;
   std::string last_error_text;
 };
+
+// The state of a connection that failed to start: libnats may still run its
+// closed callback on its own thread, so the state is never freed. It is kept
+// here (reachable, not leaked: a few hundred bytes per failed connect, which
+// happens once per command or agent start) rather than released.
+void RetainForLibnats(std::unique_ptr<AsyncState> state) {
+  static std::mutex mu;
+  static auto* retained = new std::vector<std::unique_ptr<AsyncState>>();  // never destroyed
+  std::lock_guard lock(mu);
+  retained->push_back(std::move(state));
+}
 
 void OnAsyncError(natsConnection* nc, natsSubscription*, natsStatus err, void* closure) {
   auto* st = static_cast<AsyncState*>(closure);
@@ -649,8 +662,7 @@ Result<std::unique_ptr<NatsClient>> NatsClient::Connect(const ConnectOptions& op
     std::string text = ErrorText(s);
     for (const std::string& url : options.servers) text = ScrubUrl(text, url);
     natsConnection_Destroy(nc);
-    // libnats may still run the closed callback on its own thread: the few bytes of state stay.
-    (void)state.release();  // NOLINT(bugprone-unused-return-value)
+    RetainForLibnats(std::move(state));
     return UnavailableError("NATS " + servers + ": cannot connect: " + text);
   }
   jsOptions jo;
@@ -660,7 +672,7 @@ Result<std::unique_ptr<NatsClient>> NatsClient::Connect(const ConnectOptions& op
   s = natsConnection_JetStream(&js, nc, &jo);
   if (s != NATS_OK) {
     natsConnection_Destroy(nc);
-    (void)state.release();  // as above  NOLINT(bugprone-unused-return-value)
+    RetainForLibnats(std::move(state));
     return InternalError("NATS " + servers + ": JetStream context: " + ErrorText(s));
   }
   return std::unique_ptr<NatsClient>(
