@@ -340,13 +340,14 @@ Result<CycleReport> RuleScheduler::RunCycle() {
     report.runs.push_back(RecordRun(*d, states, scan_id, report));
   }
   pool.Finish();
-  // The next cycle's base: this scan, when every exec rule judged it.
+  // The next cycle's base: this scan, when every exec rule judged all of it
+  // (a run whose findings were cut at max_rows did not).
   bool exec_all_ok = !report.stopped && scan_id.has_value();
   std::size_t exec_runs = 0;
   for (const auto& run : report.runs) {
     if (!exec_rules.contains(run.rule_id)) continue;
     ++exec_runs;
-    exec_all_ok = exec_all_ok && run.status.ok();
+    exec_all_ok = exec_all_ok && run.status.ok() && !run.truncated;
   }
   if (exec_all_ok && exec_runs == exec_rules.size()) {
     exec_base_scan_ = scan_id;
