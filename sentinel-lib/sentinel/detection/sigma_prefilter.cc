@@ -114,19 +114,6 @@ Status Decode(Reader& in, int depth, SigmaExpr* e) {
 
 }  // namespace
 
-bool SigmaPrefilterApplies(const SigmaExpr& expr) {
-  if (expr.op != SigmaExpr::Op::kPredicate) {
-    return std::all_of(expr.children.begin(), expr.children.end(),
-                       [](const SigmaExpr& c) { return SigmaPrefilterApplies(c); });
-  }
-  for (const auto& t : expr.predicate.tokens) {
-    if (std::any_of(t.text.begin(), t.text.end(),
-                    [](char c) { return static_cast<unsigned char>(c) >= 0x80; }))
-      return false;
-  }
-  return true;
-}
-
 void EncodeSigmaExpr(const SigmaExpr& e, std::string* out) {
   out->push_back(static_cast<char>(e.op));
   if (e.op == SigmaExpr::Op::kPredicate) {

@@ -420,6 +420,21 @@ bool EvaluateSigma(const SigmaExpr& e, const SigmaEvent& event, const SigmaEvent
   });
 }
 
+// Here rather than in sigma_prefilter.cc: SigmaToRule needs it, and the
+// fuzz targets link this file without the store.
+bool SigmaPrefilterApplies(const SigmaExpr& expr) {
+  if (expr.op != SigmaExpr::Op::kPredicate) {
+    return std::all_of(expr.children.begin(), expr.children.end(),
+                       [](const SigmaExpr& c) { return SigmaPrefilterApplies(c); });
+  }
+  for (const auto& t : expr.predicate.tokens) {
+    if (std::any_of(t.text.begin(), t.text.end(),
+                    [](char c) { return static_cast<unsigned char>(c) >= 0x80; }))
+      return false;
+  }
+  return true;
+}
+
 void PrepareSigmaExpr(SigmaExpr* e) {
   for (auto& c : e->children) PrepareSigmaExpr(&c);
   if (e->op != SigmaExpr::Op::kPredicate) return;
