@@ -20,7 +20,8 @@ using telemetry::LogWarn;
 
 // The rules evaluated together on one batch: those whose cursor is `from`.
 struct RealtimeDetector::Group {
-  std::vector<detection::Rule> rules;
+  std::shared_ptr<const std::vector<detection::Rule>> set;  // keeps `rules` alive
+  std::vector<const detection::Rule*> rules;
   std::map<std::string, detection::RuleState> states;
   int64_t from = 0;  // exclusive
   int64_t to = 0;    // inclusive
@@ -56,11 +57,12 @@ Status RealtimeDetector::Open() {
 
 void RealtimeDetector::SetRules(const std::vector<detection::Rule>& rules) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    rules_.clear();
+    auto exec_rules = std::make_shared<std::vector<detection::Rule>>();
     for (const auto& r : rules) {
-      if (r.on == detection::RuleTrigger::kExec) rules_.push_back(r);
+      if (r.on == detection::RuleTrigger::kExec) exec_rules->push_back(r);
     }
+    std::lock_guard<std::mutex> lock(mu_);
+    rules_ = std::move(exec_rules);
   }
   uint64_t one = 1;
   if (wake_fd_.get() >= 0) [[maybe_unused]]
@@ -134,29 +136,31 @@ Result<int64_t> StartCursor(storage::Database& db, int64_t before_ms) {
 // Picks the lowest-cursor group and its batch (from, to]; false when every
 // enabled exec rule has evaluated every stored event.
 Result<bool> RealtimeDetector::PlanGroup(Group* g) {
-  std::vector<detection::Rule> rules;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    rules = rules_;
+    g->set = rules_;
   }
-  ASSIGN_OR_RETURN(g->states, detection::ReadRuleStates(*db_));
-  std::erase_if(rules, [&](const detection::Rule& r) { return !detection::EffectiveEnabled(r, g->states); });
+  ASSIGN_OR_RETURN(g->states, detection::ReadRuleEnablement(*db_));
+  std::vector<const detection::Rule*> rules;
+  for (const auto& r : *g->set) {
+    if (detection::EffectiveEnabled(r, g->states)) rules.push_back(&r);
+  }
   ASSIGN_OR_RETURN(auto cursors, detection::ReadExecCursors(*db_));
   ASSIGN_OR_RETURN(auto max_id, db_->QueryInt("SELECT coalesce(max(id), 0) FROM process_events"));
   g->max_id = max_id.value_or(0);
   std::optional<int64_t> start_cursor;
-  for (const auto& r : rules) {
-    if (cursors.count(r.id)) continue;
+  for (const detection::Rule* r : rules) {
+    if (cursors.count(r->id)) continue;
     if (!start_cursor) {
       ASSIGN_OR_RETURN(start_cursor, StartCursor(*db_, NowMs() - interval_ms_.load()));
     }
     const int64_t start = *start_cursor;
-    RETURN_IF_ERROR(detection::SetExecCursor(*db_, r.id, start, NowMs()));
-    LogInfo("exec rule starts evaluating events", {{"rule", r.id}, {"after_event_id", start}});
-    cursors[r.id] = start;
+    RETURN_IF_ERROR(detection::SetExecCursor(*db_, r->id, start, NowMs()));
+    LogInfo("exec rule starts evaluating events", {{"rule", r->id}, {"after_event_id", start}});
+    cursors[r->id] = start;
   }
   int64_t from = std::numeric_limits<int64_t>::max();
-  for (const auto& r : rules) from = std::min(from, cursors[r.id]);
+  for (const detection::Rule* r : rules) from = std::min(from, cursors[r->id]);
   {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.rules = static_cast<int64_t>(rules.size());
@@ -165,8 +169,8 @@ Result<bool> RealtimeDetector::PlanGroup(Group* g) {
   }
   if (rules.empty() || from >= g->max_id) return false;
   int64_t to = std::min(g->max_id, from + opts_.chunk_events);
-  for (const auto& r : rules) {
-    const int64_t c = cursors[r.id];
+  for (const detection::Rule* r : rules) {
+    const int64_t c = cursors[r->id];
     if (c == from) g->rules.push_back(r);
     if (c > from) to = std::min(to, c);  // the group catches up with the next one first
   }
@@ -205,7 +209,9 @@ Status RealtimeDetector::EvaluateGroup(Group& g) {
   // whose detection matches no row of the batch has no findings and is not
   // sent. On an error every rule runs.
   std::vector<bool> candidates(g.rules.size(), true);
-  if (g.exec_rows > 0) {
+  const bool any_sigma = std::any_of(g.rules.begin(), g.rules.end(),
+                                     [](const detection::Rule* r) { return r->sigma_detection != nullptr; });
+  if (g.exec_rows > 0 && any_sigma) {
     auto c = worker_->SigmaCandidates(g.rules, rule_timeout_ms_.load());
     if (c.ok()) candidates = std::move(*c);
   }
@@ -216,7 +222,7 @@ Status RealtimeDetector::EvaluateGroup(Group& g) {
   std::vector<std::size_t> index;
   for (std::size_t i = 0; g.exec_rows > 0 && i < g.rules.size(); ++i) {
     if (!candidates[i]) continue;
-    to_run.push_back(&g.rules[i]);
+    to_run.push_back(g.rules[i]);
     index.push_back(i);
   }
   std::vector<Result<detection::RuleResult>> ran = worker_->RunRules(to_run, g.params, limits);
@@ -258,14 +264,15 @@ bool RealtimeDetector::GiveUp(const std::string& id, const Status& error, const 
 Status RealtimeDetector::Commit(Group& g, const std::vector<Result<detection::RuleResult>>& results) {
   std::vector<alerting::Alert> created;
   uint64_t failed = 0, skipped = 0;
+  std::vector<std::string> done;  // rules whose cursor moves to g.to
   ASSIGN_OR_RETURN(auto tx, storage::Transaction::Begin(*db_));
   for (std::size_t i = 0; i < g.rules.size(); ++i) {
-    const detection::Rule& rule = g.rules[i];
+    const detection::Rule& rule = *g.rules[i];
     if (!results[i].ok()) {
       ++failed;
       if (!GiveUp(rule.id, results[i].status(), g)) continue;
       ++skipped;
-    } else {
+    } else if (!results[i]->rows.empty()) {
       auto st = g.states.find(rule.id);
       const int64_t version = st == g.states.end() ? 1 : st->second.version;
       ASSIGN_OR_RETURN(
@@ -273,14 +280,15 @@ Status RealtimeDetector::Commit(Group& g, const std::vector<Result<detection::Ru
                                                           NowMs(), dedup_window_ms_.load()));
       for (auto& a : rec.created) created.push_back(std::move(a));
     }
-    RETURN_IF_ERROR(detection::SetExecCursor(*db_, rule.id, g.to, NowMs()));
+    done.push_back(rule.id);
   }
+  RETURN_IF_ERROR(detection::SetExecCursors(*db_, done, g.to, NowMs()));
   RETURN_IF_ERROR(tx.Commit());
-  for (const auto& rule : g.rules) {
-    if (failures_.count(rule.id) && failures_[rule.id] >= kMaxRuleFailures) failures_.erase(rule.id);
+  for (const detection::Rule* rule : g.rules) {
+    if (failures_.count(rule->id) && failures_[rule->id] >= kMaxRuleFailures) failures_.erase(rule->id);
   }
   for (std::size_t i = 0; i < g.rules.size(); ++i) {
-    if (results[i].ok()) failures_.erase(g.rules[i].id);
+    if (results[i].ok()) failures_.erase(g.rules[i]->id);
   }
   {
     std::lock_guard<std::mutex> lock(mu_);

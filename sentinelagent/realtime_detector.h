@@ -134,7 +134,10 @@ class RealtimeDetector {
   std::map<std::string, int> failures_;  // rule id -> failures in a row on its current batch
 
   mutable std::mutex mu_;  // rules_, stats_
-  std::vector<detection::Rule> rules_;
+  // Replaced whole by SetRules, never changed in place: a batch holds the
+  // set it started with without copying it.
+  std::shared_ptr<const std::vector<detection::Rule>> rules_ =
+      std::make_shared<std::vector<detection::Rule>>();
   RealtimeStats stats_;
 
   UniqueFd wake_fd_;  // eventfd: Stop() and SetRules() wake the thread

@@ -205,6 +205,34 @@ constexpr std::string_view kNotRunMessage = "query worker: rule not run (the wor
 
 enum DetectionMode : uint8_t { kNoDetection = 0, kKnownDetection = 1, kNewDetection = 2 };
 
+// A rule's definition in a request: a mode byte, 1 the one this worker was
+// sent before for the rule's id (the query, source path and dedup keys are
+// unchanged), 2 they follow. An exec batch sends the same few dozen rules
+// every few hundred ms: their query texts (kilobytes each) cross once.
+enum DefinitionMode : uint8_t { kKnownDefinition = 1, kNewDefinition = 2 };
+
+bool SameDefinition(const Rule& a, const Rule& b) {
+  return a.query == b.query && a.source_path == b.source_path && a.dedup_keys == b.dedup_keys;
+}
+
+void PutDefinition(Out& o, const Rule& rule, RulesSent& sent) {
+  auto it = sent.find(rule.id);
+  if (it != sent.end() && SameDefinition(it->second, rule)) {
+    o.U8(kKnownDefinition);
+    return;
+  }
+  o.U8(kNewDefinition);
+  o.Str(rule.source_path);
+  o.Str(rule.query);
+  o.U32(static_cast<uint32_t>(rule.dedup_keys.size()));
+  for (const auto& k : rule.dedup_keys) o.Str(k);
+  Rule& held = sent[rule.id];
+  held.id = rule.id;
+  held.source_path = rule.source_path;
+  held.query = rule.query;
+  held.dedup_keys = rule.dedup_keys;
+}
+
 void PutDetection(Out& o, const Rule& rule, SigmaSent& sent) {
   if (!rule.sigma_detection) {
     o.U8(kNoDetection);
@@ -223,12 +251,10 @@ void PutDetection(Out& o, const Rule& rule, SigmaSent& sent) {
 }
 
 // The body of a rule request: the rule, its run parameters and limits.
-void PutRunRule(Out& o, const Rule& rule, const RunParams& params, const RunLimits& limits, SigmaSent& sent) {
+void PutRunRule(Out& o, const Rule& rule, const RunParams& params, const RunLimits& limits, SigmaSent& sent,
+                RulesSent& rules_sent) {
   o.Str(rule.id);
-  o.Str(rule.source_path);
-  o.Str(rule.query);
-  o.U32(static_cast<uint32_t>(rule.dedup_keys.size()));
-  for (const auto& k : rule.dedup_keys) o.Str(k);
+  PutDefinition(o, rule, rules_sent);
   o.I64(params.now_ms);
   o.I64(params.last_run_ms);
   o.OptI64(params.scan_id);
@@ -397,12 +423,38 @@ struct CachedRule {
   std::vector<std::string> dedup_keys;
   std::unique_ptr<GuardedQuery> statement;
 };
-using RuleCache = std::map<std::string, CachedRule>;
+struct RuleCache {
+  std::map<std::string, CachedRule> compiled;
+  // The definitions the parent sent, by rule id, for the worker's life
+  // (PutDefinition).
+  std::map<std::string, Rule> held;
+};
+
+// The rule a request names, as PutDefinition wrote it; nullptr when it
+// claims a definition this worker was never sent.
+const Rule* ReadDefinition(In& in, RuleCache& cache, std::string id) {
+  const uint8_t mode = in.U8();
+  if (mode == kKnownDefinition) {
+    auto it = cache.held.find(id);
+    return it == cache.held.end() ? nullptr : &it->second;
+  }
+  if (mode != kNewDefinition) return nullptr;
+  Rule rule;
+  rule.source_path = in.Str();
+  rule.query = in.Str();
+  const uint32_t nkeys = in.U32();
+  for (uint32_t i = 0; i < nkeys && in.ok(); ++i) rule.dedup_keys.push_back(in.Str());
+  rule.id = std::move(id);
+  Rule& held = cache.held[rule.id];
+  held = std::move(rule);
+  return &held;
+}
 
 // The rule's statement, bound to `params` and armed with `limits`: from the
 // cache when it holds this very rule, else compiled (and cached).
-Result<GuardedQuery*> RuleStatement(storage::Database& db, RuleCache& cache, const Rule& rule,
+Result<GuardedQuery*> RuleStatement(storage::Database& db, RuleCache& rules, const Rule& rule,
                                     const RunParams& params, const GuardLimits& limits) {
+  auto& cache = rules.compiled;
   auto it = cache.find(rule.id);
   if (it != cache.end() && it->second.query == rule.query && it->second.dedup_keys == rule.dedup_keys) {
     it->second.statement->Rearm(limits);
@@ -488,12 +540,9 @@ bool WorkerSigmaFilter(storage::Database& db, In& in, SigmaState& sigma) {
 bool WorkerRunRule(storage::Database& db, In& in, RuleCache& cache, SigmaState& sigma, Outbox& box,
                    bool flush_columns) {
   const int64_t start = MonotonicMs();
-  Rule rule;
-  rule.id = in.Str();
-  rule.source_path = in.Str();
-  rule.query = in.Str();
-  const uint32_t nkeys = in.U32();
-  for (uint32_t i = 0; i < nkeys && in.ok(); ++i) rule.dedup_keys.push_back(in.Str());
+  const Rule* held = ReadDefinition(in, cache, in.Str());
+  if (!held) return box.Add(ErrorFrame(InternalError("query worker: a rule request names no rule it holds")));
+  const Rule& rule = *held;
   RunParams params;
   params.now_ms = in.I64();
   params.last_run_ms = in.I64();
@@ -591,7 +640,7 @@ bool WorkerLoadExecBatch(storage::Database& db, In& in, WorkerSnapshot& snap, Ru
   if (!in.ok())
     return WriteAll(kChannelFd, ErrorFrame(InternalError("query worker: malformed batch request")));
   if (!snap.built || snap.scan_id != scan_id) {
-    cache.clear();  // compiled against the snapshot's tables
+    cache.compiled.clear();  // compiled against the snapshot's tables
     if (Status s = PrepareRuleSnapshot(db, scan_id); !s.ok()) return WriteAll(kChannelFd, ErrorFrame(s));
     snap = {true, scan_id};
   }
@@ -896,7 +945,7 @@ Status QueryWorker::WorkerGone() {
 Result<RuleResult> QueryWorker::RunRule(const Rule& rule, const RunParams& params, const RunLimits& limits) {
   if (!usable()) return UnavailableError("query worker: not usable");
   Out o(kRunRule);
-  PutRunRule(o, rule, params, limits, sigma_sent_);
+  PutRunRule(o, rule, params, limits, sigma_sent_, rules_sent_);
   const int64_t start = MonotonicMs();
   SetRuleDeadline(start, limits);
   RETURN_IF_ERROR(Send(o.Take()));
@@ -921,7 +970,7 @@ std::vector<Result<RuleResult>> QueryWorker::RunRules(const std::vector<const Ru
   if (!usable()) return rest_unavailable();
   Out o(kRunRules);
   o.U32(static_cast<uint32_t>(rules.size()));
-  for (const Rule* r : rules) PutRunRule(o, *r, params, limits, sigma_sent_);
+  for (const Rule* r : rules) PutRunRule(o, *r, params, limits, sigma_sent_, rules_sent_);
   SetRuleDeadline(MonotonicMs(), limits);
   if (Status s = Send(o.Take()); !s.ok()) {
     out.emplace_back(s);
@@ -983,12 +1032,20 @@ Result<std::string> QueryWorker::Ask(const std::string& request, int64_t timeout
 }
 
 Result<std::vector<bool>> QueryWorker::SigmaCandidates(const std::vector<Rule>& rules, int64_t timeout_ms) {
+  std::vector<const Rule*> refs;
+  refs.reserve(rules.size());
+  for (const auto& r : rules) refs.push_back(&r);
+  return SigmaCandidates(refs, timeout_ms);
+}
+
+Result<std::vector<bool>> QueryWorker::SigmaCandidates(const std::vector<const Rule*>& rules,
+                                                       int64_t timeout_ms) {
   if (!usable()) return UnavailableError("query worker: not usable");
   Out o(kSigmaFilter);
   o.U32(static_cast<uint32_t>(rules.size()));
-  for (const auto& r : rules) {
-    o.Str(r.id);
-    PutDetection(o, r, sigma_sent_);
+  for (const Rule* r : rules) {
+    o.Str(r->id);
+    PutDetection(o, *r, sigma_sent_);
   }
   ASSIGN_OR_RETURN(std::string reply, Ask(o.Take(), timeout_ms));
   In in(reply);

@@ -49,6 +49,9 @@ inline constexpr int64_t kWorkerKillGraceMs = 250;
 
 // Rule id -> the Sigma detection a worker was sent for it.
 using SigmaSent = std::map<std::string, std::shared_ptr<const SigmaExpr>>;
+// The rule definitions (query, source path, dedup keys) a worker holds, by
+// rule id: a rule sent again unchanged is named, not sent.
+using RulesSent = std::map<std::string, Rule>;
 
 struct WorkerSetup {
   std::string database_path;
@@ -137,6 +140,7 @@ class QueryWorker {
   // it may (no detection, or the rows could not be read). Bounded by
   // timeout_ms like a rule.
   Result<std::vector<bool>> SigmaCandidates(const std::vector<Rule>& rules, int64_t timeout_ms);
+  Result<std::vector<bool>> SigmaCandidates(const std::vector<const Rule*>& rules, int64_t timeout_ms);
 
   // Streams a free query: BeginQuery returns the result columns (sandbox
   // rejections and parameter errors are InvalidArgument), then NextRow
@@ -180,6 +184,7 @@ class QueryWorker {
   int fd_ = -1;
   // The Sigma detections this worker holds, by rule id (decision 70).
   SigmaSent sigma_sent_;
+  RulesSent rules_sent_;
   std::string buffer_;  // received bytes; frames before pos_ are consumed
   std::size_t pos_ = 0;
   bool usable_ = true;

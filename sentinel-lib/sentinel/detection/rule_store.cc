@@ -118,11 +118,13 @@ std::string_view SyncChangeName(SyncChange c) {
 
 Result<std::map<std::string, RuleState>> ReadRuleStates(storage::Database& db) {
   std::map<std::string, RuleState> out;
-  ASSIGN_OR_RETURN(auto st,
-                   db.Prepare("SELECT id, version, checksum, enabled, enabled_override, source, source_path, "
-                              "created_at_ms, updated_at_ms, last_run_ms, last_duration_ms, last_error, "
-                              "name, description, severity, category, dedup_keys, query "
-                              "FROM detection_rules ORDER BY id"));
+  // Cached, and only the state's columns: the real-time detector reads it
+  // for every batch, and a query text can fill overflow pages.
+  ASSIGN_OR_RETURN(
+      auto st,
+      db.PrepareCached("SELECT id, version, checksum, enabled, enabled_override, source, source_path, "
+                       "created_at_ms, updated_at_ms, last_run_ms, last_duration_ms, last_error "
+                       "FROM detection_rules ORDER BY id"));
   while (true) {
     ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) break;
@@ -140,6 +142,24 @@ Result<std::map<std::string, RuleState>> ReadRuleStates(storage::Database& db) {
     s.last_duration_ms = st.ColumnOptionalInt(10);
     s.last_error = st.ColumnOptionalText(11);
     out.emplace(s.id, std::move(s));
+  }
+  return out;
+}
+
+Result<std::map<std::string, RuleState>> ReadRuleEnablement(storage::Database& db) {
+  std::map<std::string, RuleState> out;
+  ASSIGN_OR_RETURN(
+      auto st,
+      db.PrepareCached("SELECT id, version, enabled, enabled_override FROM detection_rules ORDER BY id"));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    RuleState s;
+    s.id = st.ColumnText(0);
+    s.version = st.ColumnInt(1);
+    s.enabled = st.ColumnInt(2) != 0;
+    if (!st.IsNull(3)) s.enabled_override = st.ColumnInt(3) != 0;
+    out.emplace_hint(out.end(), s.id, std::move(s));
   }
   return out;
 }
@@ -222,6 +242,23 @@ Status SetExecCursor(storage::Database& db, const std::string& rule_id, int64_t 
                                     "last_event_id = excluded.last_event_id, "
                                     "updated_at_ms = excluded.updated_at_ms"));
   RETURN_IF_ERROR(st.BindText(1, rule_id));
+  RETURN_IF_ERROR(st.BindInt(2, last_event_id));
+  RETURN_IF_ERROR(st.BindInt(3, now_ms));
+  return st.Run();
+}
+
+Status SetExecCursors(storage::Database& db, const std::vector<std::string>& rule_ids, int64_t last_event_id,
+                      int64_t now_ms) {
+  if (rule_ids.empty()) return Status::Ok();
+  if (rule_ids.size() == 1) return SetExecCursor(db, rule_ids.front(), last_event_id, now_ms);
+  // "WHERE true": an upsert's SELECT must not end where ON CONFLICT could be
+  // read as a join constraint (SQLite's documented parsing ambiguity).
+  ASSIGN_OR_RETURN(auto st,
+                   db.PrepareCached("INSERT INTO detection_cursors(rule_id, last_event_id, updated_at_ms) "
+                                    "SELECT value, ?2, ?3 FROM json_each(?1) WHERE true ON CONFLICT(rule_id) "
+                                    "DO UPDATE SET last_event_id = excluded.last_event_id, "
+                                    "updated_at_ms = excluded.updated_at_ms"));
+  RETURN_IF_ERROR(st.BindText(1, JsonList(rule_ids)));
   RETURN_IF_ERROR(st.BindInt(2, last_event_id));
   RETURN_IF_ERROR(st.BindInt(3, now_ms));
   return st.Run();

@@ -56,6 +56,10 @@ Result<std::vector<SyncOutcome>> SyncRules(storage::Database& db, const std::vec
 
 // Every row, by id.
 Result<std::map<std::string, RuleState>> ReadRuleStates(storage::Database& db);
+// The same with only id, version, enabled and enabled_override filled: what
+// deciding which rules run needs (the real-time detector reads it for every
+// batch).
+Result<std::map<std::string, RuleState>> ReadRuleEnablement(storage::Database& db);
 
 // Sets the operator override for `rule` (inserting its row if missing).
 Status SetRuleEnabled(storage::Database& db, const Rule& rule, bool enabled, int64_t now_ms);
@@ -70,6 +74,10 @@ Result<std::map<std::string, int64_t>> ReadExecCursors(storage::Database& db);
 // Sets a rule's cursor (inside the caller's transaction when it has one).
 Status SetExecCursor(storage::Database& db, const std::string& rule_id, int64_t last_event_id,
                      int64_t now_ms);
+// Sets the cursors of `rule_ids` to the same event id in one statement (the
+// real-time detector moves every rule of a batch at once).
+Status SetExecCursors(storage::Database& db, const std::vector<std::string>& rule_ids, int64_t last_event_id,
+                      int64_t now_ms);
 
 // The effective enabled flag of a loaded rule given the table's state.
 bool EffectiveEnabled(const Rule& rule, const std::map<std::string, RuleState>& states);

@@ -89,6 +89,21 @@ TEST_F(RuleStoreTest, ExecCursorsAreSetAndMoved) {
             200);
 }
 
+TEST_F(RuleStoreTest, ExecCursorsOfABatchMoveTogether) {
+  ASSERT_TRUE(SetExecCursor(*db_, "a", 10, 100).ok());
+  ASSERT_TRUE(SetExecCursor(*db_, "c", 40, 100).ok());
+  // "a" moves, "b" is new, "c" is not named and stays.
+  ASSERT_TRUE(SetExecCursors(*db_, {"a", "b"}, 30, 300).ok());
+  auto c = ReadExecCursors(*db_);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(*c, (std::map<std::string, int64_t>{{"a", 30}, {"b", 30}, {"c", 40}}));
+  EXPECT_EQ(db_->QueryInt("SELECT count(*) FROM detection_cursors WHERE updated_at_ms = 300")->value_or(0),
+            2);
+  ASSERT_TRUE(SetExecCursors(*db_, {}, 99, 400).ok());
+  ASSERT_TRUE(SetExecCursors(*db_, {"c"}, 45, 400).ok());
+  EXPECT_EQ(ReadExecCursors(*db_)->at("c"), 45);
+}
+
 TEST_F(RuleStoreTest, OperatorOverrideSurvivesReloads) {
   Rule a = MakeRule("a", "SELECT pid FROM processes");
   ASSERT_TRUE(SyncRules(*db_, {a}, 100).ok());
@@ -111,6 +126,17 @@ TEST_F(RuleStoreTest, OperatorOverrideSurvivesReloads) {
   states = ReadRuleStates(*db_);
   EXPECT_FALSE(states->at("off").enabled);
   EXPECT_FALSE(EffectiveEnabled(off, *states));
+  // The brief read the real-time detector uses decides the same.
+  ASSERT_TRUE(SetRuleEnabled(*db_, a, false, 350).ok());
+  auto brief = ReadRuleEnablement(*db_);
+  ASSERT_TRUE(brief.ok());
+  states = ReadRuleStates(*db_);
+  for (const Rule* r : {&a, &off}) {
+    EXPECT_EQ(EffectiveEnabled(*r, *brief), EffectiveEnabled(*r, *states)) << r->id;
+    EXPECT_EQ(brief->at(r->id).version, states->at(r->id).version) << r->id;
+  }
+  EXPECT_FALSE(EffectiveEnabled(a, *brief));
+  EXPECT_EQ(brief->at("a").version, 2);
 }
 
 TEST_F(RuleStoreTest, RemovedRuleIsKeptDisabledAndRunsAreRecorded) {
