@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <utility>
 
 #include "sentinel/base/time.h"
 #include "sentinel/detection/rule_runner.h"
@@ -133,6 +134,70 @@ Result<int64_t> StartCursor(storage::Database& db, int64_t before_ms) {
 
 }  // namespace
 
+namespace {
+
+// A read transaction: the reads that plan a batch see one state of the
+// store, and the connection's page cache, which SQLite drops whenever a read
+// begins after procmond's last commit, is reloaded once for them instead of
+// once per statement.
+class ReadTransaction {
+ public:
+  static Result<ReadTransaction> Begin(storage::Database& db) {
+    RETURN_IF_ERROR(db.Exec("BEGIN"));
+    return ReadTransaction(&db);
+  }
+  ReadTransaction(ReadTransaction&& o) noexcept : db_(std::exchange(o.db_, nullptr)) {}
+  ReadTransaction(const ReadTransaction&) = delete;
+  ReadTransaction& operator=(const ReadTransaction&) = delete;
+  ReadTransaction& operator=(ReadTransaction&&) = delete;
+  ~ReadTransaction() {
+    if (db_) [[maybe_unused]]
+      Status s = db_->Exec("ROLLBACK");
+  }
+  Status End() { return std::exchange(db_, nullptr)->Exec("COMMIT"); }
+
+ private:
+  explicit ReadTransaction(storage::Database* db) : db_(db) {}
+  storage::Database* db_;
+};
+
+}  // namespace
+
+// What a batch is planned from, read in one transaction: the enabled exec
+// rules, their cursors (a rule without one gets one, written afterwards),
+// the newest event id and the scan ids.
+Status RealtimeDetector::ReadPlan(Group* g, std::map<std::string, int64_t>* cursors,
+                                  std::vector<const detection::Rule*>* rules) {
+  std::vector<std::string> starting;
+  std::optional<int64_t> start_cursor;
+  {
+    ASSIGN_OR_RETURN(auto tx, ReadTransaction::Begin(*db_));
+    ASSIGN_OR_RETURN(g->states, detection::ReadRuleEnablement(*db_));
+    for (const auto& r : *g->set) {
+      if (detection::EffectiveEnabled(r, g->states)) rules->push_back(&r);
+    }
+    ASSIGN_OR_RETURN(*cursors, detection::ReadExecCursors(*db_));
+    ASSIGN_OR_RETURN(auto max_id, db_->QueryInt("SELECT coalesce(max(id), 0) FROM process_events"));
+    g->max_id = max_id.value_or(0);
+    RETURN_IF_ERROR(detection::FillScanIds(*db_, &g->params));
+    for (const detection::Rule* r : *rules) {
+      if (cursors->count(r->id)) continue;
+      if (!start_cursor) {
+        ASSIGN_OR_RETURN(start_cursor, StartCursor(*db_, NowMs() - interval_ms_.load()));
+      }
+      starting.push_back(r->id);
+    }
+    RETURN_IF_ERROR(tx.End());
+  }
+  if (starting.empty()) return Status::Ok();
+  RETURN_IF_ERROR(detection::SetExecCursors(*db_, starting, *start_cursor, NowMs()));
+  for (const auto& id : starting) {
+    LogInfo("exec rule starts evaluating events", {{"rule", id}, {"after_event_id", *start_cursor}});
+    (*cursors)[id] = *start_cursor;
+  }
+  return Status::Ok();
+}
+
 // Picks the lowest-cursor group and its batch (from, to]; false when every
 // enabled exec rule has evaluated every stored event.
 Result<bool> RealtimeDetector::PlanGroup(Group* g) {
@@ -140,25 +205,9 @@ Result<bool> RealtimeDetector::PlanGroup(Group* g) {
     std::lock_guard<std::mutex> lock(mu_);
     g->set = rules_;
   }
-  ASSIGN_OR_RETURN(g->states, detection::ReadRuleEnablement(*db_));
+  std::map<std::string, int64_t> cursors;
   std::vector<const detection::Rule*> rules;
-  for (const auto& r : *g->set) {
-    if (detection::EffectiveEnabled(r, g->states)) rules.push_back(&r);
-  }
-  ASSIGN_OR_RETURN(auto cursors, detection::ReadExecCursors(*db_));
-  ASSIGN_OR_RETURN(auto max_id, db_->QueryInt("SELECT coalesce(max(id), 0) FROM process_events"));
-  g->max_id = max_id.value_or(0);
-  std::optional<int64_t> start_cursor;
-  for (const detection::Rule* r : rules) {
-    if (cursors.count(r->id)) continue;
-    if (!start_cursor) {
-      ASSIGN_OR_RETURN(start_cursor, StartCursor(*db_, NowMs() - interval_ms_.load()));
-    }
-    const int64_t start = *start_cursor;
-    RETURN_IF_ERROR(detection::SetExecCursor(*db_, r->id, start, NowMs()));
-    LogInfo("exec rule starts evaluating events", {{"rule", r->id}, {"after_event_id", start}});
-    cursors[r->id] = start;
-  }
+  RETURN_IF_ERROR(ReadPlan(g, &cursors, &rules));
   int64_t from = std::numeric_limits<int64_t>::max();
   for (const detection::Rule* r : rules) from = std::min(from, cursors[r->id]);
   {
@@ -200,8 +249,7 @@ Status RealtimeDetector::LoadBatch(Group& g) {
 }
 
 Status RealtimeDetector::EvaluateGroup(Group& g) {
-  g.params.now_ms = NowMs();
-  RETURN_IF_ERROR(detection::FillScanIds(*db_, &g.params));
+  g.params.now_ms = NowMs();  // the scan ids were read with the plan
   RETURN_IF_ERROR(LoadBatch(g));
   detection::RunLimits limits;
   limits.guard.timeout_ms = rule_timeout_ms_.load();

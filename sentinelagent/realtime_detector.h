@@ -109,6 +109,8 @@ class RealtimeDetector {
 
  private:
   struct Group;
+  Status ReadPlan(Group* g, std::map<std::string, int64_t>* cursors,
+                  std::vector<const detection::Rule*>* rules);
   void Loop();
   // One batch of the lowest-cursor group; false when nothing is pending.
   Result<bool> Step();
