@@ -629,6 +629,15 @@ struct WorkerSnapshot {
   std::optional<int64_t> scan_id;
 };
 
+// The schema versions of the store and of the temp tables; nullopt when
+// one cannot be read.
+std::optional<std::pair<int64_t, int64_t>> SchemaVersions(storage::Database& db) {
+  auto main_version = db.QueryInt("PRAGMA main.schema_version");
+  auto temp_version = db.QueryInt("PRAGMA temp.schema_version");
+  if (!main_version.ok() || !temp_version.ok()) return std::nullopt;
+  return std::make_pair(main_version->value_or(0), temp_version->value_or(0));
+}
+
 // kLoadExecBatch: after_id, up_to_id, the latest scan id. Rebuilds the
 // snapshot only when the scan changed, then loads the batch; answers kReady
 // with the number of exec rows.
@@ -640,8 +649,12 @@ bool WorkerLoadExecBatch(storage::Database& db, In& in, WorkerSnapshot& snap, Ru
   if (!in.ok())
     return WriteAll(kChannelFd, ErrorFrame(InternalError("query worker: malformed batch request")));
   if (!snap.built || snap.scan_id != scan_id) {
-    cache.compiled.clear();  // compiled against the snapshot's tables
-    if (Status s = PrepareRuleSnapshot(db, scan_id); !s.ok()) return WriteAll(kChannelFd, ErrorFrame(s));
+    // A compiled rule stays only while the schema does: SQLite would
+    // prepare it again by itself, without the sandbox's authorizer.
+    const auto before = SchemaVersions(db);
+    Status s = PrepareRuleSnapshot(db, scan_id);
+    if (!s.ok() || !before || before != SchemaVersions(db)) cache.compiled.clear();
+    if (!s.ok()) return WriteAll(kChannelFd, ErrorFrame(s));
     snap = {true, scan_id};
   }
   sigma.NewRows();

@@ -196,19 +196,44 @@ Status FindChangedSince(storage::Database& db, int64_t since_scan) {
   return Status::Ok();
 }
 
+// Replaces the rows of an existing temp.processes with scan `scan_id`'s,
+// leaving the schema as it was (a long-lived worker's compiled rules stay
+// valid). False when there is no such table or the refill failed (the
+// store's columns changed under a running worker): then it is made anew.
+bool RefillSnapshot(storage::Database& db, std::optional<int64_t> scan_id) {
+  auto exists =
+      db.QueryInt("SELECT count(*) FROM temp.sqlite_master WHERE type = 'table' AND name = 'processes'");
+  if (!exists.ok() || exists->value_or(0) == 0) return false;
+  if (!db.Exec("SAVEPOINT refill").ok()) return false;
+  auto refill = [&]() -> Status {
+    RETURN_IF_ERROR(db.Exec("DELETE FROM temp.processes"));
+    ASSIGN_OR_RETURN(auto st, db.Prepare("INSERT INTO temp.processes SELECT * FROM main.process_snapshots "
+                                         "WHERE scan_id = ?1"));
+    RETURN_IF_ERROR(st.BindOptionalInt(1, scan_id));
+    return st.Run();
+  };
+  if (refill().ok()) return db.Exec("RELEASE refill").ok();
+  [[maybe_unused]] Status s = db.Exec("ROLLBACK TO refill");
+  s = db.Exec("RELEASE refill");
+  return false;
+}
+
 Status BuildSnapshot(storage::Database& db, std::optional<int64_t> scan_id,
                      std::optional<int64_t> exec_since) {
   // In memory: every rule scans it; 10,000 processes take a few MB.
   ASSIGN_OR_RETURN(auto temp_store, db.QueryInt("PRAGMA temp_store"));
   if (temp_store.value_or(0) != 2) RETURN_IF_ERROR(db.Exec("PRAGMA temp_store=MEMORY"));
   RETURN_IF_ERROR(db.Exec("PRAGMA temp.cache_size=-65536"));
-  RETURN_IF_ERROR(db.Exec("DROP TABLE IF EXISTS temp.processes"));
-  ASSIGN_OR_RETURN(auto st, db.Prepare("CREATE TEMP TABLE processes AS SELECT * FROM main.process_snapshots "
-                                       "WHERE scan_id = ?1"));
-  RETURN_IF_ERROR(st.BindOptionalInt(1, scan_id));
-  RETURN_IF_ERROR(st.Run());
-  RETURN_IF_ERROR(db.Exec("CREATE INDEX temp.processes_pid ON processes(pid)"));
-  RETURN_IF_ERROR(db.Exec("CREATE INDEX temp.processes_ppid ON processes(ppid)"));
+  if (!RefillSnapshot(db, scan_id)) {
+    RETURN_IF_ERROR(db.Exec("DROP TABLE IF EXISTS temp.processes"));
+    ASSIGN_OR_RETURN(auto st,
+                     db.Prepare("CREATE TEMP TABLE processes AS SELECT * FROM main.process_snapshots "
+                                "WHERE scan_id = ?1"));
+    RETURN_IF_ERROR(st.BindOptionalInt(1, scan_id));
+    RETURN_IF_ERROR(st.Run());
+    RETURN_IF_ERROR(db.Exec("CREATE INDEX temp.processes_pid ON processes(pid)"));
+    RETURN_IF_ERROR(db.Exec("CREATE INDEX temp.processes_ppid ON processes(ppid)"));
+  }
   if (!exec_since) return db.Exec(ExecEventsFromSnapshotSql());
   RETURN_IF_ERROR(FindChangedSince(db, *exec_since));
   static const std::string changed_only =

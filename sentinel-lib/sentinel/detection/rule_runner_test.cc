@@ -68,6 +68,33 @@ TEST_F(RuleRunnerTest, FindingsAreRowsWithColumnsInOrder) {
   EXPECT_FALSE(res->truncated);
 }
 
+// A long-lived worker moves its snapshot from scan to scan: the rows are
+// the new scan's, and the schema (so every compiled rule) stays as it was.
+TEST_F(RuleRunnerTest, SnapshotOfAnotherScanKeepsCompiledRulesValid) {
+  ASSERT_TRUE(PrepareRuleSnapshot(*db_, 1).ok());
+  const auto version = db_->QueryInt("PRAGMA temp.schema_version");
+  ASSERT_TRUE(version.ok());
+  Rule r = MakeRule("SELECT pid FROM processes WHERE pid > 42");
+  auto q = PrepareRule(*db_, r, RunParams{}, GuardLimits{});
+  ASSERT_TRUE(q.ok()) << q.status().message();
+  for (int64_t scan : {1, 3, 2}) {
+    ASSERT_TRUE(PrepareRuleSnapshot(*db_, scan).ok());
+    EXPECT_EQ(*db_->QueryInt("PRAGMA temp.schema_version"), *version) << "scan " << scan;
+    EXPECT_EQ(*db_->QueryInt("SELECT count(*) FROM temp.processes"), 3) << "scan " << scan;
+    (*q)->Rearm(GuardLimits{});
+    std::vector<int64_t> pids;
+    while (true) {
+      auto more = (*q)->Step();
+      ASSERT_TRUE(more.ok()) << more.status().message();
+      if (!*more) break;
+      pids.push_back((*q)->statement().ColumnInt(0));
+    }
+    sqlite3_reset((*q)->statement().raw());
+    EXPECT_EQ(pids, std::vector<int64_t>{42 + scan}) << "scan " << scan;
+  }
+  EXPECT_EQ(sqlite3_stmt_status((*q)->statement().raw(), SQLITE_STMTSTATUS_REPREPARE, 0), 0);
+}
+
 TEST_F(RuleRunnerTest, StandardParametersAreBound) {
   RunParams params;
   ASSERT_TRUE(FillScanIds(*db_, &params).ok());
