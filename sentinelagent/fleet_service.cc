@@ -82,6 +82,7 @@ Result<std::unique_ptr<FleetService>> FleetService::Start(FleetServiceOptions op
   RETURN_IF_ERROR(s->Subscribe());
   s->work_thread_ = std::thread([p = s.get()] { p->WorkLoop(); });
   s->heartbeat_thread_ = std::thread([p = s.get()] { p->HeartbeatLoop(); });
+  s->StartForwarding();
   LogInfo("fleet: connected", {{"host_id", s->host_id_},
                                {"servers", s->client_->servers_text()},
                                {"trusted_keys", s->opts_.cfg.fleet.trusted_keys.size()}});
@@ -127,6 +128,18 @@ void FleetService::EnsureBundleWatch() {
   bundle_watch_ = std::move(*watch);
 }
 
+void FleetService::StartForwarding() {
+  ForwarderOptions f;
+  f.events = Forwards(opts_.cfg, ForwardKind::kEvents);
+  f.scans = Forwards(opts_.cfg, ForwardKind::kScans);
+  if (!f.events && !f.scans) return;
+  f.database_path = opts_.cfg.database.path;
+  f.busy_timeout_ms = opts_.cfg.database.busy_timeout_ms;
+  f.host_id = host_id_;
+  f.clock = opts_.clock;
+  forwarder_ = FleetForwarder::Start(std::move(f), client_.get());
+}
+
 FleetService::~FleetService() {
   Stop();
 }
@@ -143,6 +156,7 @@ void FleetService::Stop() {
   }
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
   if (work_thread_.joinable()) work_thread_.join();
+  forwarder_.reset();
   // Callbacks still arriving find stopping_ set; destroying waits for one in progress.
   subs_.clear();
   bundle_watch_.reset();
