@@ -193,7 +193,7 @@ std::string FitJson(json j, std::size_t max_bytes) {
   j["truncated"] = true;
   CutLongStrings(j);
   out = Dump(j);
-  const std::vector<std::string> keep = {"id", "host_id", "scan_id", "event_type", "truncated"};
+  const std::vector<std::string> keep = {"id", "host_id", "scan_id", "event_type", "pid", "truncated"};
   while (out.size() > max_bytes) {
     const std::string largest = LargestMember(j, keep);
     if (largest.empty()) break;

@@ -72,7 +72,7 @@ nlohmann::json RowJson(const storage::Statement& st);
 // `j` (an object) as compact JSON of at most `max_bytes` (>= 1024): invalid
 // UTF-8 replaced by U+FFFD; when too long, "truncated": true is added, long
 // strings are cut at a UTF-8 boundary, and then the largest members are
-// replaced by null until it fits.
+// replaced by null until it fits (the ids, pid, host_id and event_type stay).
 std::string FitJson(nlohmann::json j, std::size_t max_bytes);
 // One event message: the row and "host_id".
 std::string EventMessage(std::string_view host_id, nlohmann::json row, std::size_t max_bytes);
