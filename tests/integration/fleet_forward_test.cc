@@ -4,9 +4,9 @@
 // SENTINELD_SCANS through a durable pull consumer. Events are written into
 // the host's store as procmond writes them (rows of process_events), so the
 // test runs without root. Every event and scan arrives once, in order, also
-// across a broker outage and an agent restart; rows retention deleted before
-// they were forwarded are named in the log; `forward: [alerts]` forwards
-// neither.
+// across a broker outage, an agent restart and a stream created late; rows
+// retention deleted before they were forwarded are named in the log;
+// `forward: [alerts]` forwards neither.
 #include <sys/stat.h>
 
 #include <gtest/gtest.h>
@@ -349,6 +349,24 @@ TEST_F(FleetForwardTest, AlertsAloneForwardNoEventsOrScans) {
   EXPECT_EQ(StreamMessages(fleet::kEventsStream), 2);
   StopAgent();
   EXPECT_EQ(StreamMessages(fleet::kScansStream), 0);
+}
+
+// Hosts configured before the console ran `sentinelfleet init`: no stream takes
+// the events yet; they wait on the host and arrive, in order, once it exists.
+TEST_F(FleetForwardTest, EventsWaitForTheStreamToBeCreated) {
+  auto deleted = console_->Request("$JS.API.STREAM.DELETE." + std::string(fleet::kEventsStream), "", 5000);
+  ASSERT_TRUE(deleted.ok()) << deleted.status().message();
+  ASSERT_TRUE(Contains(deleted->data, "\"success\":true")) << deleted->data;
+  StartAgent("[events]");
+  std::vector<int64_t> ids = WriteEvents(6, "early");
+  EXPECT_TRUE(WaitFor([&] { return Contains(AgentErr(), "no JetStream stream answered"); }, seconds(60)))
+      << AgentErr();
+  EXPECT_EQ(Cursor("events"), ids.front() - 1);  // nothing acknowledged, nothing skipped
+  ASSERT_TRUE(
+      console_->EnsureStream({std::string(fleet::kEventsStream), {std::string(fleet::kEventsSubjects)}})
+          .ok());
+  ExpectEvents(ReadEvents(6), ids);
+  EXPECT_EQ(StreamMessages(fleet::kEventsStream), 6);
 }
 
 }  // namespace
