@@ -47,6 +47,30 @@ std::optional<int64_t> LastScanMs(const config::Config& cfg) {
   return st->ColumnOptionalInt(0);
 }
 
+// Where forwarding stands (docs/fleet.md "Forwarding"): per forwarded kind, the
+// stored cursor and how many ids the table has given after it, read in one
+// transaction (one snapshot); null when nothing but alerts is forwarded or the
+// store cannot be read.
+json ForwardState(const config::Config& cfg) {
+  json out = json::object();
+  auto db =
+      storage::OpenStore(storage::DatabaseKind::kEvents,
+                         {cfg.database.path, storage::OpenMode::kReadOnly, cfg.database.busy_timeout_ms});
+  if (!db.ok() || !(*db)->Exec("BEGIN").ok()) return nullptr;
+  for (ForwardKind kind : {ForwardKind::kEvents, ForwardKind::kScans}) {
+    if (!Forwards(cfg, kind)) continue;
+    auto cursor = ReadForwardCursor(**db, kind);
+    auto end = ForwardTableEnd(**db, kind);
+    if (!cursor.ok() || !end.ok() || !cursor->has_value()) {
+      out[std::string(ForwardKindName(kind))] = nullptr;
+      continue;
+    }
+    out[std::string(ForwardKindName(kind))] = {{"cursor", **cursor}, {"pending", *end - **cursor}};
+  }
+  (*db)->Exec("COMMIT").IgnoreError();  // a read: nothing to lose
+  return out.empty() ? json(nullptr) : out;
+}
+
 // The query_id and SQL of a payload that may not verify, for the audit entry and the reply.
 std::pair<std::string, std::string> BestEffortQueryFields(std::string_view wire) {
   auto e = fleet::ParseEnvelopeJson(wire.substr(0, fleet::kMaxQueryEnvelopeBytes));
@@ -366,6 +390,7 @@ void FleetService::NudgeHeartbeat() {
 json FleetService::Heartbeat() {
   const std::string health = opts_.health ? opts_.health() : "ok";
   const auto last_scan = LastScanMs(opts_.cfg);
+  const json forward = ForwardState(opts_.cfg);
   std::lock_guard<std::mutex> lock(mu_);
   return {{"host_id", host_id_},
           {"hostname", hostname_},
@@ -376,6 +401,7 @@ json FleetService::Heartbeat() {
            {{"count", rule_count_},
             {"checksum", rules_checksum_},
             {"bundle", bundle_status_ ? bundle_status_->ToHeartbeatJson() : json(nullptr)}}},
+          {"forward", forward},
           {"sent_at", opts_.clock->NowMs() / 1000}};
 }
 

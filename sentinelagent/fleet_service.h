@@ -17,7 +17,8 @@
 //   forwarding   with `events` / `scans` in fleet.forward: stored events and
 //                completed scans published to SENTINELD_EVENTS /
 //                SENTINELD_SCANS from a persistent cursor (fleet_forwarder.h),
-//                on a thread of their own.
+//                on a thread of their own; the cursors and what waits after
+//                them are in the heartbeat ("forward").
 //
 // Never in the way of collection or detection: the service has its own
 // threads (heartbeat; one worker for queries and bundles fed by a bounded

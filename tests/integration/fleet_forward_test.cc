@@ -82,6 +82,11 @@ class FleetForwardTest : public ::testing::Test {
     auto v = console_->KvGet(std::string(fleet::kHostsBucket), kHostId);
     return v.ok() && v->has_value();
   }
+  json Heartbeat() const {
+    auto v = console_->KvGet(std::string(fleet::kHostsBucket), kHostId);
+    EXPECT_TRUE(v.ok() && v->has_value());
+    return v.ok() && v->has_value() ? json::parse(**v) : json();
+  }
   std::string AgentErrPath() const { return sb_.File("agent" + std::to_string(agents_) + ".err"); }
   std::string AgentErr() const { return testing::ReadFile(AgentErrPath()); }
 
@@ -279,6 +284,13 @@ TEST_F(FleetForwardTest, EventsAndScansArriveOnceInOrderAcrossAnOutageAndARestar
   EXPECT_EQ(Cursor("events"), during.back());
   std::vector<int64_t> offline = WriteEvents(6, "offline");
   StartAgent();
+  // Its heartbeat tells where forwarding stands: the cursor and what waits after it.
+  const json hb = Heartbeat();
+  ASSERT_TRUE(hb["forward"]["events"].is_object()) << hb.dump();
+  const int64_t cursor = hb["forward"]["events"]["cursor"].get<int64_t>();
+  EXPECT_GE(cursor, during.back());
+  EXPECT_EQ(cursor + hb["forward"]["events"]["pending"].get<int64_t>(), offline.back()) << hb.dump();
+  EXPECT_EQ(hb["forward"]["scans"]["cursor"], scan_b) << hb.dump();
   std::vector<int64_t> after = WriteEvents(4, "after");
   offline.insert(offline.end(), after.begin(), after.end());
   ExpectEvents(ReadEvents(10), offline);
@@ -342,6 +354,7 @@ TEST_F(FleetForwardTest, AlertsAloneForwardNoEventsOrScans) {
   EXPECT_EQ(StreamMessages(fleet::kScansStream), 0);
   EXPECT_EQ(QueryInt(db_, "SELECT count(*) FROM fleet_forward_cursors"), 0);
   EXPECT_FALSE(Contains(AgentErr(), "fleet: forwarding")) << AgentErr();
+  EXPECT_TRUE(Heartbeat()["forward"].is_null());
 
   StartAgent("[alerts, events]");
   std::vector<int64_t> ids = WriteEvents(2, "now");
