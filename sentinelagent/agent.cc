@@ -465,6 +465,9 @@ int Agent::RunOnce() {
 }
 
 void Agent::StartServices() {
+  // Before procmond runs: a forwarding enabled now starts at the store's current end.
+  if (Status s = SyncForwardCursors(*db_, cfg_, NowMs()); !s.ok())
+    LogError("fleet: the forwarding cursors could not be prepared", {{"error", s.message()}});
   if (supervise_) {
     supervisor_ =
         std::make_unique<Supervisor>(procmond_program_, ProcmondArgs(flags_, cfg_), launcher_.get());

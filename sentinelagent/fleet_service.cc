@@ -47,6 +47,30 @@ std::optional<int64_t> LastScanMs(const config::Config& cfg) {
   return st->ColumnOptionalInt(0);
 }
 
+// Where forwarding stands (docs/fleet.md "Forwarding"): per forwarded kind, the
+// stored cursor and how many ids the table has given after it, read in one
+// transaction (one snapshot); null when nothing but alerts is forwarded or the
+// store cannot be read.
+json ForwardState(const config::Config& cfg) {
+  json out = json::object();
+  auto db =
+      storage::OpenStore(storage::DatabaseKind::kEvents,
+                         {cfg.database.path, storage::OpenMode::kReadOnly, cfg.database.busy_timeout_ms});
+  if (!db.ok() || !(*db)->Exec("BEGIN").ok()) return nullptr;
+  for (ForwardKind kind : {ForwardKind::kEvents, ForwardKind::kScans}) {
+    if (!Forwards(cfg, kind)) continue;
+    auto cursor = ReadForwardCursor(**db, kind);
+    auto end = ForwardTableEnd(**db, kind);
+    if (!cursor.ok() || !end.ok() || !cursor->has_value()) {
+      out[std::string(ForwardKindName(kind))] = nullptr;
+      continue;
+    }
+    out[std::string(ForwardKindName(kind))] = {{"cursor", **cursor}, {"pending", *end - **cursor}};
+  }
+  (*db)->Exec("COMMIT").IgnoreError();  // a read: nothing to lose
+  return out.empty() ? json(nullptr) : out;
+}
+
 // The query_id and SQL of a payload that may not verify, for the audit entry and the reply.
 std::pair<std::string, std::string> BestEffortQueryFields(std::string_view wire) {
   auto e = fleet::ParseEnvelopeJson(wire.substr(0, fleet::kMaxQueryEnvelopeBytes));
@@ -82,6 +106,7 @@ Result<std::unique_ptr<FleetService>> FleetService::Start(FleetServiceOptions op
   RETURN_IF_ERROR(s->Subscribe());
   s->work_thread_ = std::thread([p = s.get()] { p->WorkLoop(); });
   s->heartbeat_thread_ = std::thread([p = s.get()] { p->HeartbeatLoop(); });
+  s->StartForwarding();
   LogInfo("fleet: connected", {{"host_id", s->host_id_},
                                {"servers", s->client_->servers_text()},
                                {"trusted_keys", s->opts_.cfg.fleet.trusted_keys.size()}});
@@ -127,6 +152,18 @@ void FleetService::EnsureBundleWatch() {
   bundle_watch_ = std::move(*watch);
 }
 
+void FleetService::StartForwarding() {
+  ForwarderOptions f;
+  f.events = Forwards(opts_.cfg, ForwardKind::kEvents);
+  f.scans = Forwards(opts_.cfg, ForwardKind::kScans);
+  if (!f.events && !f.scans) return;
+  f.database_path = opts_.cfg.database.path;
+  f.busy_timeout_ms = opts_.cfg.database.busy_timeout_ms;
+  f.host_id = host_id_;
+  f.clock = opts_.clock;
+  forwarder_ = FleetForwarder::Start(std::move(f), client_.get());
+}
+
 FleetService::~FleetService() {
   Stop();
 }
@@ -143,6 +180,7 @@ void FleetService::Stop() {
   }
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
   if (work_thread_.joinable()) work_thread_.join();
+  forwarder_.reset();
   // Callbacks still arriving find stopping_ set; destroying waits for one in progress.
   subs_.clear();
   bundle_watch_.reset();
@@ -352,6 +390,7 @@ void FleetService::NudgeHeartbeat() {
 json FleetService::Heartbeat() {
   const std::string health = opts_.health ? opts_.health() : "ok";
   const auto last_scan = LastScanMs(opts_.cfg);
+  const json forward = ForwardState(opts_.cfg);
   std::lock_guard<std::mutex> lock(mu_);
   return {{"host_id", host_id_},
           {"hostname", hostname_},
@@ -362,6 +401,7 @@ json FleetService::Heartbeat() {
            {{"count", rule_count_},
             {"checksum", rules_checksum_},
             {"bundle", bundle_status_ ? bundle_status_->ToHeartbeatJson() : json(nullptr)}}},
+          {"forward", forward},
           {"sent_at", opts_.clock->NowMs() / 1000}};
 }
 

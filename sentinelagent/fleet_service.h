@@ -14,6 +14,11 @@
 //                its rules without a restart; the outcome is audited
 //                (fleet_bundle_applied / fleet_bundle_refused), kept in
 //                <data dir>/fleet-bundle.json and reported in the heartbeat.
+//   forwarding   with `events` / `scans` in fleet.forward: stored events and
+//                completed scans published to SENTINELD_EVENTS /
+//                SENTINELD_SCANS from a persistent cursor (fleet_forwarder.h),
+//                on a thread of their own; the cursors and what waits after
+//                them are in the heartbeat ("forward").
 //
 // Never in the way of collection or detection: the service has its own
 // threads (heartbeat; one worker for queries and bundles fed by a bounded
@@ -47,6 +52,7 @@
 #include "sentinel/fleet/bundle.h"
 #include "sentinel/fleet/envelope.h"
 #include "sentinel/fleet/nats_client.h"
+#include "sentinelagent/fleet_forwarder.h"
 
 namespace sentinel::agent {
 
@@ -102,6 +108,7 @@ class FleetService {
   Status Connect();
   Status Subscribe();
   void EnsureBundleWatch();
+  void StartForwarding();
   void Enqueue(Task task);
   void HeartbeatLoop();
   void WorkLoop();
@@ -140,6 +147,7 @@ class FleetService {
 
   std::thread heartbeat_thread_;
   std::thread work_thread_;
+  std::unique_ptr<FleetForwarder> forwarder_;  // events / scans; uses client_
 };
 
 }  // namespace sentinel::agent

@@ -424,6 +424,19 @@ CREATE TABLE writable_dirs(
 CREATE INDEX idx_writable_dirs_prefix ON writable_dirs(path || '/');
 )sql";
 
+// fleet.forward events/scans (docs/fleet.md "Forwarding"): per stream, the
+// highest process_events.id / scan_metadata.scan_id JetStream acknowledged.
+// A row exists while that forwarding is configured; the agent creates it at
+// the current end of the table (history before forwarding was enabled stays
+// on the host) and advances it only after the publish acknowledgement.
+constexpr std::string_view kEvents9 = R"sql(
+CREATE TABLE fleet_forward_cursors(
+  stream TEXT PRIMARY KEY CHECK(stream IN ('events','scans')),
+  last_id INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL
+);
+)sql";
+
 constexpr Migration kEventMigrations[] = {
     {1, "initial event store: incremental process history, events, rules, alerts, deliveries, DLQ", kEvents1},
     {2, "detection_rules.enabled_override; process_instances.command_text", kEvents2},
@@ -441,6 +454,7 @@ constexpr Migration kEventMigrations[] = {
      "process_states.platform_data (fds 0-2 of shells kept current); writable_dirs (world-writable "
      "directories found at start)",
      kEvents8},
+    {9, "fleet_forward_cursors (fleet.forward: events, scans)", kEvents9},
 };
 constexpr Migration kAuditMigrations[] = {
     {1, "initial audit ledger", kAudit1},
