@@ -15,17 +15,23 @@
 //      transaction begins; the commit follows).
 //   2. the same latency unloaded: every host raises one alert every
 //      --pace-ms, --paced alerts each.
-//   3. what an alert costs: stream bytes per message (STREAM.INFO) and
-//      console store bytes per alert.
-//   4. `sentinelfleet query --hosts all` fan-out: for each size of --fanout,
-//      as many real sentinelagent hosts (--no-collector, a store made by
-//      `procmond --once`, the agent's own live-query responder: verify the
-//      signed envelope, run the SQL in the sandboxed query worker, reply in
-//      chunks) are running; --query-runs runs of the whole command (process
-//      start, connect, heartbeat read, sign, publish, collect), p50/p95/max.
+//   3. what an alert costs: CPU of serve, of the nats-servers and of the
+//      publishers per alert during the rounds; stream bytes per message
+//      (STREAM.INFO) and console store bytes per alert (SQLite dbstat).
+//   4. `sentinelfleet query --hosts all` fan-out (the whole command timed:
+//      process start, connect, heartbeat read, sign, publish, collect),
+//      --query-runs runs per size after a warm-up, p50/p95/max:
+//      - stand-ins (--standin-fanout): the real EnvelopeVerifier and
+//        ChunkWriter in this process, one row, no query worker: the
+//        console's and the cluster's share;
+//      - real sentinelagent hosts (--fanout): --no-collector, a store made
+//        by `procmond --once`, the agent's own live-query responder (verify
+//        the signed envelope, run the SQL in the sandboxed query worker,
+//        reply in chunks); their CPU per query is reported too.
 //   5. heartbeats: --heartbeats keys put into sentineld_hosts by 20 writers
-//      (the value a real agent put), puts/s, and how long serve's watch takes
-//      to have them all in the console store; bucket bytes per host.
+//      (the value a real agent put), puts/s, how long serve's watch takes to
+//      have them all in the console store, bucket and console bytes per
+//      host, and how long reading every heartbeat takes.
 //
 // Every process it starts (nats-server, serve, agents and what they start)
 // runs in its own process group and is stopped by pid/pgid only. Exit 77
@@ -856,6 +862,15 @@ void PrintSummary(const Options& o, const Results& res) {
                 res.hb.bucket_msgs > 0
                     ? static_cast<double>(res.hb.bucket_bytes) / static_cast<double>(res.hb.bucket_msgs)
                     : 0);
+    std::printf("| console hosts table bytes per host (%lld rows) | %.0f bytes |\n",
+                static_cast<long long>(res.hb.hosts_rows),
+                res.hb.hosts_rows > 0
+                    ? static_cast<double>(res.hb.hosts_table_bytes) / static_cast<double>(res.hb.hosts_rows)
+                    : 0);
+    std::printf(
+        "| reading every heartbeat (%lld keys; what `query --hosts all` does first), median of 3 | %.0f ms "
+        "|\n",
+        static_cast<long long>(res.hb.bucket_msgs), res.hb.kvall_ms);
   }
 }
 
