@@ -984,9 +984,9 @@ int RunAll(const Options& o, const std::string& tmp) {
 
 constexpr const char* kUsage =
     "usage: fleet_bench [--hosts H] [--alerts N] [--rounds R] [--paced L] [--pace-ms MS]\n"
-    "                   [--fanout 5,10,20,40] [--standin-fanout 5,10,20,40,200] [--query-runs Q] "
-    "[--detection-interval SECS]\n"
-    "                   [--heartbeats K] [--keep] [--fleet PATH] [--agent PATH] [--procmond PATH]\n"
+    "                   [--fanout 5,10,20,40] [--standin-fanout 5,10,20,40,200] [--query-runs Q]\n"
+    "                   [--detection-interval SECS] [--heartbeats K] [--keep]\n"
+    "                   [--fleet PATH] [--agent PATH] [--procmond PATH]\n"
     "  --hosts H              publishing hosts, each with its own event store and the agent's\n"
     "                         delivery path (Dispatcher + implicit nats sink) (default 20)\n"
     "  --alerts N             alerts each host raises at once per throughput round (default 500)\n"
