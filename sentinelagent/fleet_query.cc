@@ -96,17 +96,34 @@ RemoteQueryOutcome RunOnWorker(detection::QueryWorker& worker, const detection::
 RemoteQueryOutcome RunRemoteQuery(const config::Config& cfg, const fleet::QueryRequest& q,
                                   const std::string& host_id,
                                   const std::function<Status(const std::string& chunk)>& send,
-                                  const std::function<void(detection::QueryWorker*)>& track) {
+                                  const std::function<void(detection::QueryWorker*)>& track,
+                                  WarmQueryWorker* warm) {
   auto request = MakeRequest(cfg, q);
   if (!request.ok()) return Fail(q, host_id, Error("internal", request.status().message()), send, {});
-  detection::WorkerSetup setup;
-  setup.database_path = cfg.database.path;
-  setup.busy_timeout_ms = cfg.database.busy_timeout_ms;
-  auto worker = detection::QueryWorker::Start(setup);
-  if (!worker.ok()) return Fail(q, host_id, Error("internal", worker.status().message()), send, {});
-  track(worker->get());
-  RemoteQueryOutcome out = RunOnWorker(**worker, *request, q, host_id, send);
+  const bool reuse = warm->worker && warm->worker->usable() && warm->database_path == cfg.database.path &&
+                     warm->busy_timeout_ms == cfg.database.busy_timeout_ms &&
+                     warm->uses < WarmQueryWorker::kWarmMaxUses &&
+                     MonotonicMs() - warm->last_used_ms < WarmQueryWorker::kWarmIdleMs;
+  if (!reuse) {
+    warm->worker.reset();
+    detection::WorkerSetup setup;
+    setup.database_path = cfg.database.path;
+    setup.busy_timeout_ms = cfg.database.busy_timeout_ms;
+    auto worker = detection::QueryWorker::Start(setup);
+    if (!worker.ok()) return Fail(q, host_id, Error("internal", worker.status().message()), send, {});
+    warm->worker = std::move(*worker);
+    warm->database_path = cfg.database.path;
+    warm->busy_timeout_ms = cfg.database.busy_timeout_ms;
+    warm->uses = 0;
+  }
+  track(warm->worker.get());
+  RemoteQueryOutcome out = RunOnWorker(*warm->worker, *request, q, host_id, send);
   track(nullptr);
+  ++warm->uses;
+  warm->last_used_ms = MonotonicMs();
+  // Kept only when it answered everything it was asked: after a truncated
+  // result the rest of the rows are still on their way.
+  if (out.error || out.truncated || !warm->worker->usable()) warm->worker.reset();
   return out;
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -27,6 +28,22 @@ struct RemoteQueryOutcome {
   std::optional<fleet::QueryError> error;
 };
 
+// A query worker kept from one live query to the next: starting the worker
+// process (exec, dynamic linking, opening the store) was most of what a
+// query cost a host, and a fan-out to many hosts pays it on every one. It is
+// reused only after a query that ended cleanly (no error, not truncated: the
+// worker answered everything), for the same store, at most kWarmMaxUses
+// times and within kWarmIdleMs of its last query; else it is replaced.
+struct WarmQueryWorker {
+  static constexpr int kWarmMaxUses = 1000;
+  static constexpr int64_t kWarmIdleMs = 60'000;
+  std::string database_path;
+  int64_t busy_timeout_ms = 0;
+  int64_t last_used_ms = 0;
+  int uses = 0;
+  std::unique_ptr<detection::QueryWorker> worker;
+};
+
 // Runs `q` and sends every chunk (the last one final) through `send`. A
 // failed send stops the query (outcome: internal, naming the send error).
 // `track` is told the worker once it runs and nullptr before it goes (so
@@ -34,6 +51,7 @@ struct RemoteQueryOutcome {
 RemoteQueryOutcome RunRemoteQuery(const config::Config& cfg, const fleet::QueryRequest& q,
                                   const std::string& host_id,
                                   const std::function<Status(const std::string& chunk)>& send,
-                                  const std::function<void(detection::QueryWorker*)>& track);
+                                  const std::function<void(detection::QueryWorker*)>& track,
+                                  WarmQueryWorker* warm);
 
 }  // namespace sentinel::agent

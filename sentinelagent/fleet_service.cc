@@ -277,7 +277,7 @@ void FleetService::HandleQuery(const fleet::Message& m) {
   }
   RemoteQueryOutcome out = RunRemoteQuery(
       LiveConfig(), *q, host_id_, [&](const std::string& chunk) { return client_->Publish(m.reply, chunk); },
-      [this](detection::QueryWorker* w) { TrackWorker(w); });
+      [this](detection::QueryWorker* w) { TrackWorker(w); }, &warm_worker_);
   json data = {{"key", env->key},
                {"query_id", q->query_id},
                {"sql_blake3", SqlHash(q->sql)},

@@ -53,6 +53,7 @@
 #include "sentinel/fleet/envelope.h"
 #include "sentinel/fleet/nats_client.h"
 #include "sentinelagent/fleet_forwarder.h"
+#include "sentinelagent/fleet_query.h"
 
 namespace sentinel::agent {
 
@@ -144,6 +145,7 @@ class FleetService {
   // Lock order: worker_mu_, then mu_.
   std::mutex worker_mu_;
   detection::QueryWorker* running_worker_ = nullptr;  // guarded by worker_mu_
+  WarmQueryWorker warm_worker_;                       // the work thread's only
 
   std::thread heartbeat_thread_;
   std::thread work_thread_;

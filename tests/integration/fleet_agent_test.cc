@@ -90,9 +90,10 @@ class FleetAgentTest : public ::testing::Test {
     return json::parse(**v);
   }
   int64_t Now() const { return NowMs() / 1000; }
-  std::string SignedQuery(const std::string& sql, const std::string& query_id = "q-1") const {
+  std::string SignedQuery(const std::string& sql, const std::string& query_id = "q-1",
+                          int64_t max_rows = 1000) const {
     return fleet::SignEnvelope(*signer_, fleet::EnvelopeKind::kQuery,
-                               fleet::QueryPayloadJson({query_id, sql, {"all"}, 1000}), Now());
+                               fleet::QueryPayloadJson({query_id, sql, {"all"}, max_rows}), Now());
   }
   // Publishes `wire` with a reply inbox and collects chunks until a final one (or 60 s).
   std::vector<fleet::QueryChunk> Ask(const std::string& wire,
@@ -186,6 +187,54 @@ TEST_F(FleetAgentTest, HeartbeatAndASignedQueryGetRows) {
   EXPECT_EQ(executed[0]["key"], signer_->PublicKeyHex());
   EXPECT_EQ(executed[0]["rows"], processes);
   EXPECT_EQ(executed[0]["sql_blake3"].get<std::string>().size(), 64u);
+}
+
+// The host keeps its query worker from one query to the next (fleet_query.h,
+// WarmQueryWorker): queries in a row, with a truncated one and one that fails
+// while running between them, each get their own complete, right answer.
+TEST_F(FleetAgentTest, QueriesInARowEachGetTheirOwnAnswer) {
+  StartAgent();
+  const int64_t processes = QueryInt(db_, "SELECT count(*) FROM processes").value_or(0);
+  ASSERT_GT(processes, 1);
+  auto rows_of = [](const std::vector<fleet::QueryChunk>& chunks) {
+    int64_t n = 0;
+    for (const auto& c : chunks) n += static_cast<int64_t>(c.rows.size());
+    return n;
+  };
+  // A query that must answer exactly one row, `text`.
+  auto expect_one = [&](const std::string& text, const std::string& id) {
+    auto one = Ask(SignedQuery("SELECT '" + text + "' AS r", id));
+    ASSERT_FALSE(one.empty()) << id;
+    ASSERT_FALSE(one.back().error.has_value()) << id << ": " << one.back().error->message;
+    json first;
+    for (const auto& c : one)
+      if (!c.rows.empty() && first.is_null()) first = c.rows[0][0];
+    EXPECT_EQ(rows_of(one), 1) << id;
+    EXPECT_EQ(first, text) << id;
+  };
+  for (int round = 0; round < 2; ++round) {
+    const std::string tag = std::to_string(round);
+    auto all = Ask(SignedQuery("SELECT pid FROM processes", "q-all-" + tag));
+    ASSERT_FALSE(all.empty());
+    EXPECT_FALSE(all.back().error.has_value()) << all.back().error->message;
+    EXPECT_EQ(rows_of(all), processes);
+    EXPECT_FALSE(all.back().truncated);
+    expect_one("after all " + tag, "q-one-a-" + tag);
+
+    auto cut = Ask(SignedQuery("SELECT pid FROM processes", "q-cut-" + tag, 1));
+    ASSERT_FALSE(cut.empty());
+    EXPECT_FALSE(cut.back().error.has_value());
+    EXPECT_EQ(rows_of(cut), 1);
+    EXPECT_TRUE(cut.back().truncated);
+    expect_one("after cut " + tag, "q-one-b-" + tag);
+
+    auto failed = Ask(SignedQuery("SELECT json_extract('not json', '$') AS v", "q-fail-" + tag));
+    ASSERT_FALSE(failed.empty());
+    ASSERT_TRUE(failed.back().error.has_value());
+    EXPECT_EQ(failed.back().error->code, "sql_error");
+    EXPECT_NE(failed.back().error->message.find("JSON"), std::string::npos) << failed.back().error->message;
+    expect_one("after failure " + tag, "q-one-c-" + tag);
+  }
 }
 
 TEST_F(FleetAgentTest, EveryKindOfBadQueryIsRefusedAndAudited) {
