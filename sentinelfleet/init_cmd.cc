@@ -21,8 +21,14 @@ struct Plan {
   int64_t max_bytes = -1;
 };
 
-Result<Plan> MakePlan(const InitArgs& args, int known_servers) {
+Result<Plan> MakePlan(const InitArgs& args, int known_servers, const config::ConsoleConfig& cfg) {
   Plan plan;
+  plan.max_age_secs = cfg.stream_max_age_days * 86400;
+  plan.max_bytes = cfg.stream_max_bytes;
+  if (plan.max_bytes == 0 && !args.max_bytes) {
+    return InvalidArgumentError(
+        "console.stream_max_bytes: expected a positive number of bytes, or -1 for no limit");
+  }
   plan.replicas = static_cast<int>(std::clamp<int64_t>(known_servers, 1, kMaxReplicas));
   if (args.replicas) {
     if (*args.replicas < 1 || *args.replicas > 5) return InvalidArgumentError("--replicas: expected 1 to 5");
@@ -93,7 +99,7 @@ int RunInit(const Context& ctx, const InitArgs& args) {
     return Fail(ctx, InvalidArgumentError("--timeout: expected a duration (10s)"));
   auto client = ConnectFleet(ctx, "init", *timeout);
   if (!client.ok()) return Fail(ctx, client.status());
-  auto plan = MakePlan(args, (*client)->KnownServerCount());
+  auto plan = MakePlan(args, (*client)->KnownServerCount(), ctx.cfg().console);
   if (!plan.ok()) return Fail(ctx, plan.status());
   auto writer = cli::MakeRowWriter(*format, *ctx.out, ctx.term);
   if (Status s = Apply(**client, *plan, *writer); !s.ok()) return FailRuntime(ctx, s);

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -97,6 +98,27 @@ TEST_F(FleetConsoleTest, InitMakesStreamsAndBucketsWithThreeReplicas) {
   auto info = client_->Request("$JS.API.STREAM.INFO.SENTINELD_ALERTS", "", 5000);
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(ParseJson(info->data)["config"]["max_age"], int64_t{7} * 86400 * 1000 * 1000 * 1000);
+
+  // The limits from the console's configuration; a flag still wins.
+  {
+    std::ofstream cfg(console_->config(), std::ios::app);
+    cfg << "  stream_max_age_days: 3\n  stream_max_bytes: 1048576\n";
+  }
+  auto configured = console_->Run({"init"});
+  EXPECT_EQ(configured.exit_code, 0) << configured.err;
+  for (const char* stream : {"SENTINELD_ALERTS", "SENTINELD_EVENTS", "SENTINELD_SCANS"}) {
+    info = client_->Request(std::string("$JS.API.STREAM.INFO.") + stream, "", 5000);
+    ASSERT_TRUE(info.ok());
+    const json j = ParseJson(info->data);
+    EXPECT_EQ(j["config"]["max_age"], int64_t{3} * 86400 * 1000 * 1000 * 1000) << stream;
+    EXPECT_EQ(j["config"]["max_bytes"], 1048576) << stream;
+  }
+  auto flagged = console_->Run({"init", "--max-bytes", "2097152"});
+  EXPECT_EQ(flagged.exit_code, 0) << flagged.err;
+  info = client_->Request("$JS.API.STREAM.INFO.SENTINELD_SCANS", "", 5000);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(ParseJson(info->data)["config"]["max_bytes"], 2097152);
+  EXPECT_EQ(ParseJson(info->data)["config"]["max_age"], int64_t{3} * 86400 * 1000 * 1000 * 1000);
 }
 
 TEST_F(FleetConsoleTest, ServeStoresEveryAlertOnceInEachHostsOrderAcrossARestart) {

@@ -143,6 +143,10 @@ struct FleetConfig {
 struct ConsoleConfig {
   std::string database = "/var/lib/sentineld/fleet.db";
   std::string signing_key;  // Ed25519 key file (the audit Signer's format, mode 0600)
+  // The limits `sentinelfleet init` gives the alert, event and scan streams
+  // (its --max-age / --max-bytes override them): 0 days and -1 bytes, none.
+  int64_t stream_max_age_days = 0;
+  int64_t stream_max_bytes = -1;
   friend bool operator==(const ConsoleConfig&, const ConsoleConfig&) = default;
 };
 

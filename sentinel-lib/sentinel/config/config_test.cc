@@ -750,9 +750,11 @@ TEST_F(ConfigTest, KeysDescribeEveryKeyOnce) {
   EXPECT_TRUE(paths.count("alerting.sinks[].hmac_secret_env/webhook"));
   EXPECT_TRUE(paths.count("alerting.sinks[].tls_verify/webhook,email"));
   EXPECT_TRUE(paths.count("database.audit_signing_key/"));
-  // 9 sections, their 36 keys, the 5 keys of retry and circuit_breaker, the 3 of fleet.tls,
+  // 9 sections, their 38 keys, the 5 keys of retry and circuit_breaker, the 3 of fleet.tls,
   // 27 sink keys.
-  EXPECT_EQ(keys.size(), 9u + 36u + 5u + 3u + 27u);
+  EXPECT_EQ(keys.size(), 9u + 38u + 5u + 3u + 27u);
+  EXPECT_TRUE(paths.count("console.stream_max_age_days/"));
+  EXPECT_TRUE(paths.count("console.stream_max_bytes/"));
   EXPECT_TRUE(paths.count("fleet.servers/"));
   EXPECT_TRUE(paths.count("fleet.tls.cert/"));
   EXPECT_TRUE(paths.count("console.signing_key/"));
@@ -895,6 +897,8 @@ TEST_F(ConfigTest, FleetAndConsoleDefaultsAreOff) {
   EXPECT_TRUE(c.fleet.trusted_keys.empty());
   EXPECT_EQ(c.console.database, "/var/lib/sentineld/fleet.db");
   EXPECT_EQ(c.console.signing_key, "");
+  EXPECT_EQ(c.console.stream_max_age_days, 0);
+  EXPECT_EQ(c.console.stream_max_bytes, -1);
 }
 
 TEST_F(ConfigTest, FleetSectionLoadsAndRoundTrips) {
@@ -907,7 +911,8 @@ fleet:
   tls: {ca: /etc/ca.pem, cert: /etc/c.pem, key: /etc/k.pem}
   trusted_keys: [")" + key + R"("]
   forward: [alerts, scans]
-console: {database: /tmp/fleet.db, signing_key: /etc/sentineld/fleet.key}
+console: {database: /tmp/fleet.db, signing_key: /etc/sentineld/fleet.key, stream_max_age_days: 30,
+          stream_max_bytes: 1073741824}
 alerting:
   sinks:
     - {name: fleet, type: nats, format: ocsf, timeout_ms: 3000}
@@ -922,6 +927,12 @@ alerting:
   EXPECT_EQ(c.fleet.trusted_keys, std::vector<std::string>{key});
   EXPECT_EQ(c.fleet.forward, (std::vector<std::string>{"alerts", "scans"}));
   EXPECT_EQ(c.console.signing_key, "/etc/sentineld/fleet.key");
+  EXPECT_EQ(c.console.stream_max_age_days, 30);
+  EXPECT_EQ(c.console.stream_max_bytes, 1073741824);
+  EXPECT_NE(ErrorOfYaml("console: {stream_max_age_days: -1}").find("console.stream_max_age_days"),
+            std::string::npos);
+  EXPECT_NE(ErrorOfYaml("console: {stream_max_bytes: -2}").find("console.stream_max_bytes"),
+            std::string::npos);
   ASSERT_EQ(c.alerting.sinks.size(), 3u);
   EXPECT_EQ(c.alerting.sinks[0].type, "nats");
   EXPECT_EQ(c.alerting.sinks[0].format, "ocsf");

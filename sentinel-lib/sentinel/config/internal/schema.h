@@ -383,6 +383,11 @@ void Describe(V& v, C& c) {
   v({"database", "the console's store (SQLite) of every host's alerts and heartbeats"}, c.database, kPath);
   v({"signing_key", "Ed25519 private key file (mode 0600) queries and rule bundles are signed with"},
     c.signing_key, kOptionalPath);
+  v({"stream_max_age_days",
+     "days the alert, event and scan streams keep a message (sentinelfleet init; 0: no age limit)"},
+    c.stream_max_age_days, IntRule{0, 36500});
+  v({"stream_max_bytes", "bytes each of those streams may hold, oldest dropped first (-1: no limit)"},
+    c.stream_max_bytes, IntRule{-1});
 }
 
 template <class V, Of<Config> C>
