@@ -119,6 +119,12 @@ TEST_F(FleetConsoleTest, InitMakesStreamsAndBucketsWithThreeReplicas) {
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(ParseJson(info->data)["config"]["max_bytes"], 2097152);
   EXPECT_EQ(ParseJson(info->data)["config"]["max_age"], int64_t{3} * 86400 * 1000 * 1000 * 1000);
+  // A zero byte limit would make every stream refuse every message: refused, naming the key.
+  std::vector<std::string> env = console_->Env();
+  env.push_back("SENTINELD_CONSOLE__STREAM_MAX_BYTES=0");
+  auto zero = testing::Run(console_->Argv({"init"}), env);
+  EXPECT_EQ(zero.exit_code, 2) << zero.out << zero.err;
+  EXPECT_NE(zero.err.find("console.stream_max_bytes"), std::string::npos) << zero.err;
 }
 
 TEST_F(FleetConsoleTest, ServeStoresEveryAlertOnceInEachHostsOrderAcrossARestart) {
