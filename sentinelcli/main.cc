@@ -19,6 +19,7 @@
 #include "sentinelcli/commands/dlq_cmd.h"
 #include "sentinelcli/commands/export.h"
 #include "sentinelcli/commands/health_cmd.h"
+#include "sentinelcli/commands/process_cmd.h"
 #include "sentinelcli/commands/query.h"
 #include "sentinelcli/commands/rules_cmd.h"
 #include "sentinelcli/output/command_line.h"
@@ -43,6 +44,8 @@ struct Options {
   std::string convert_dir;
   AlertListArgs alert_list;
   std::string alert_id;
+  bool alert_tree = false;
+  ProcessArgs process;
   DlqArgs dlq;
   int64_t audit_limit = 20;
   std::string keygen_path;
@@ -72,6 +75,7 @@ class Cli {
     AddConfig();
     AddRules();
     AddAlerts();
+    AddProcess();
     AddAudit();
     AddHealth();
   }
@@ -86,6 +90,7 @@ class Cli {
   void AddRules();
   void AddAlerts();
   void AddDlq(CLI::App* alerts);
+  void AddProcess();
   void AddAudit();
   void AddHealth();
   void Add(CLI::App* app, std::function<int(const CommandContext&)> run, Audited audited = Audited::kNo) {
@@ -207,7 +212,12 @@ void Cli::AddAlerts() {
   Add(alerts_list, [this](const CommandContext& ctx) { return RunAlertsList(ctx, o_.alert_list); });
   auto* alerts_show = alerts_cmd->add_subcommand("show", "One alert with every field");
   alerts_show->add_option("id", o_.alert_id, "Alert id")->required();
-  Add(alerts_show, [this](const CommandContext& ctx) { return RunAlertsShow(ctx, o_.alert_id); });
+  alerts_show->add_flag("--tree", o_.alert_tree,
+                        "The alert's process tree instead: ancestry, children, what each ran, exit codes, "
+                        "alerts (from the store; table or json)");
+  Add(alerts_show, [this](const CommandContext& ctx) {
+    return o_.alert_tree ? RunAlertTree(ctx, o_.alert_id) : RunAlertsShow(ctx, o_.alert_id);
+  });
   AddDlq(alerts_cmd);
 }
 
@@ -223,6 +233,19 @@ void Cli::AddDlq(CLI::App* alerts) {
   dlq_retry->add_option("--sink", dlq.sink, "Only this sink's dead letters");
   Add(
       dlq_retry, [this](const CommandContext& ctx) { return RunDlqRetry(ctx, o_.dlq); }, Audited::kYes);
+}
+
+void Cli::AddProcess() {
+  ProcessArgs& process = o_.process;
+  auto* process_cmd = app_.add_subcommand(
+      "process",
+      "A process's tree from the store (also long exited): ancestry, children, what each ran, exit codes, "
+      "alerts");
+  process_cmd->add_option("pid", process.pid, "Process id")->required();
+  process_cmd->add_option("--at", process.at,
+                          "The process with that pid alive at this time, or the last one before it "
+                          "(ISO-8601 or 15m, 2h, 7d; default: the most recent)");
+  Add(process_cmd, [this](const CommandContext& ctx) { return RunProcess(ctx, o_.process); });
 }
 
 void Cli::AddAudit() {
@@ -248,11 +271,11 @@ void Cli::AddHealth() {
 
 int Cli::Main(int argc, char** argv) {
   // Name an unknown command instead of CLI11's "A subcommand is required".
-  if (const char* word =
-          UnknownCommandWord(argc, argv, {"--config", "--database", "--format"},
-                             {"query", "export", "config", "rules", "alerts", "audit", "health"})) {
+  if (const char* word = UnknownCommandWord(
+          argc, argv, {"--config", "--database", "--format"},
+          {"query", "export", "config", "rules", "alerts", "process", "audit", "health"})) {
     std::cerr << "sentinelcli: unknown command \"" << EscapeText(word)
-              << "\" (expected query, export, rules, alerts, audit, health or config; see --help)\n";
+              << "\" (expected query, export, rules, alerts, process, audit, health or config; see --help)\n";
     return kExitUsage;
   }
   try {

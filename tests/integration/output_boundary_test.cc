@@ -7,7 +7,8 @@
 //    override and isolate, a line separator) runs from a deleted file, so the
 //    built-in proc-deleted-executable rule raises an alert naming it. The
 //    agent's stdout sink line, its log, and `sentinelcli alerts list` (table,
-//    csv, json) and `alerts show` (key: value, json) are checked byte-wise:
+//    csv, json), `alerts show` (key: value, json) and `alerts show --tree`
+//    (text, json) are checked byte-wise:
 //    none of those code points appears raw; their escapes do.
 // 2. A webhook URL with user:password, a path token and ?token= pointing at a
 //    closed loopback port: after the alert is dead-lettered, none of the
@@ -161,6 +162,27 @@ TEST_F(OutputBoundaryTest, HostileProcessNameReachesNoReaderRaw) {
   ExpectNoRawDanger("alerts show --json", show_json.out);
   json alert = json::parse(show_json.out);
   EXPECT_EQ(alert["affected_processes"][0]["exe_path"], Stored(copy) + " (deleted)");
+
+  // The alert's process tree (issue 20): the process's line is escaped, the
+  // JSON keeps the stored value.
+  RunResult tree = Cli({"alerts", "show", std::to_string(id), "--tree"});
+  ASSERT_EQ(tree.exit_code, 0) << tree.err;
+  ExpectNoRawDanger("alerts show --tree", tree.out);
+  EXPECT_TRUE(Contains(tree.out, "pid " + pid + " ")) << tree.out;
+  EXPECT_TRUE(Contains(tree.out, "\\u0085ALERT CRITICAL fake\\u202e\\u2066\\u2028")) << tree.out;
+  for (const std::string& l : SplitLines(tree.out)) {
+    EXPECT_FALSE(l.rfind("ALERT", 0) == 0) << "a forged line in alerts show --tree: " << l;
+  }
+  RunResult tree_json = Cli({"alerts", "show", std::to_string(id), "--tree", "--json"});
+  ASSERT_EQ(tree_json.exit_code, 0) << tree_json.err;
+  ExpectNoRawDanger("alerts show --tree --json", tree_json.out);
+  const json doc = json::parse(tree_json.out);
+  EXPECT_EQ(doc["target"]["pid"], child.pid());
+  const json* node = &doc["root"];
+  while (!(*node)["is_target"].get<bool>() && !(*node)["children"].empty()) node = &(*node)["children"][0];
+  EXPECT_EQ((*node)["pid"], child.pid());
+  EXPECT_EQ((*node)["command_line"][0], Stored(copy));
+  EXPECT_EQ((*node)["alerts"][0]["id"], id);
 
   child.Signal(SIGKILL);
   EXPECT_EQ(child.Wait(5s), 128 + SIGKILL);

@@ -437,6 +437,19 @@ CREATE TABLE fleet_forward_cursors(
 );
 )sql";
 
+// Process trees (sentinelcli alerts show --tree, process PID; the agent's
+// web UI): a process's children by its identity. Exec (and, when stored,
+// fork) events name their parent by ppid and parent_start_time; the partial
+// index leaves exit rows out, so an exec storm pays one small entry per exec
+// (appended at the end of the parent's range). Scans name it by ppid in the
+// state rows, which are written only when a process's state changed.
+// docs/decisions.md #74.
+constexpr std::string_view kEvents10 = R"sql(
+CREATE INDEX idx_process_events_parent ON process_events(ppid, parent_start_time, event_time_ms)
+  WHERE event_type IN ('exec', 'fork');
+CREATE INDEX idx_states_ppid ON process_states(ppid);
+)sql";
+
 constexpr Migration kEventMigrations[] = {
     {1, "initial event store: incremental process history, events, rules, alerts, deliveries, DLQ", kEvents1},
     {2, "detection_rules.enabled_override; process_instances.command_text", kEvents2},
@@ -455,6 +468,7 @@ constexpr Migration kEventMigrations[] = {
      "directories found at start)",
      kEvents8},
     {9, "fleet_forward_cursors (fleet.forward: events, scans)", kEvents9},
+    {10, "children by parent: exec/fork events by (ppid, parent_start_time), scan states by ppid", kEvents10},
 };
 constexpr Migration kAuditMigrations[] = {
     {1, "initial audit ledger", kAudit1},

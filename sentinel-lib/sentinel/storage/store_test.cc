@@ -622,8 +622,9 @@ TEST(StoreTest, LargeEventBatchesKeepEveryRowInOrder) {
 
 // Issue 16: process_events keeps its time and (pid, time) indexes but not
 // the exe_path one, a random text key paid on every exec and exit row; the
-// one other index is partial and holds only download-tool execs.
-TEST(StoreTest, EventsAreIndexedByTimeAndPidOnlyPlusThePartialDownloadToolIndex) {
+// other indexes are partial: download-tool execs, and execs and forks by
+// parent (migration 10, process trees), which exit rows stay out of.
+TEST(StoreTest, EventsAreIndexedByTimeAndPidOnlyPlusThePartialIndexes) {
   TempDir dir;
   auto store = EventStore::Open(Rw(dir.File("events.db")));
   ASSERT_TRUE(store.ok()) << store.status().message();
@@ -632,7 +633,9 @@ TEST(StoreTest, EventsAreIndexedByTimeAndPidOnlyPlusThePartialDownloadToolIndex)
       "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE type = 'index'"
       " AND tbl_name = 'process_events' AND sql IS NOT NULL ORDER BY name)");
   ASSERT_TRUE(names.ok() && *names) << names.status().message();
-  EXPECT_EQ(**names, "idx_process_events_download_tools,idx_process_events_pid,idx_process_events_time");
+  EXPECT_EQ(**names,
+            "idx_process_events_download_tools,idx_process_events_parent,idx_process_events_pid,"
+            "idx_process_events_time");
   // Only a download tool's exec gets an entry in the partial index.
   models::ProcessEvent curl = Event(20, "exec"), other = Event(21, "exec"), exit = Event(20, "exit");
   curl.name = "curl";
@@ -644,6 +647,11 @@ TEST(StoreTest, EventsAreIndexedByTimeAndPidOnlyPlusThePartialDownloadToolIndex)
                   "WHERE event_time_ms > 0 AND event_type = 'exec' AND name IN ('curl', 'wget', 'fetch', "
                   "'aria2c', 'tftp', 'ftp', 'lwp-download')"),
             1);
+  // Execs have an entry in the parent index, exits none.
+  EXPECT_EQ(Count(db,
+                  "SELECT count(*) FROM process_events INDEXED BY idx_process_events_parent "
+                  "WHERE event_type IN ('exec', 'fork') AND ppid IS NULL"),
+            2);
 }
 
 // Issue 17, case 3: a shell's fds 0-2 (ProcessRecord::stdio_key) change
