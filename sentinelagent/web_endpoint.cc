@@ -9,6 +9,7 @@
 #include "sentinel/alertstore/alert_store.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
+#include "sentinel/history/process_tree.h"
 #include "sentinel/storage/store.h"
 #include "sentinel/webui/alert_query.h"
 #include "sentinel/webui/assets.h"
@@ -160,10 +161,20 @@ HttpResponse AgentWeb::AlertOrTree(const std::string& id_text, const std::string
   if (!id || *id <= 0) {
     return JsonError(400, "id: expected a positive integer, got " + QuoteForMessage(id_text), "id");
   }
-  if (!rest.empty()) return JsonError(404, "no such API path");
+  if (!rest.empty() && rest != "/tree") return JsonError(404, "no such API path");
   auto db = Store();
   if (!db.ok()) return StoreFailure(db.status());
   webui::ReadDeadline deadline(**db);
+  if (rest == "/tree") {
+    // The tree of the alert's first affected process at the alert's time (history/process_tree.h):
+    // ancestry, descendants, what each ran and the alerts attached, bounded by TreeLimits.
+    auto tree = history::ProcessTreeForAlert(**db, *id);
+    if (!tree.ok()) {
+      if (tree.status().code() == StatusCode::kNotFound) return JsonError(404, tree.status().message());
+      return StoreFailure(tree.status());
+    }
+    return JsonResponse(200, history::ProcessTreeToJson(*tree));
+  }
   auto alert = alerting::GetAlert(**db, *id);
   if (!alert.ok()) {
     if (alert.status().code() == StatusCode::kNotFound) return JsonError(404, alert.status().message());
