@@ -17,6 +17,8 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3 procps python3 util-linux passwd
   b3sum rsyslog python3-aiosmtpd prometheus
+  # the web UI's browser test (headless; tests/integration/web_ui_test.cc skips without it)
+  chromium
   # the .deb (cpack, dpkg-shlibdeps) and its test (systemd-analyze verify)
   dpkg-dev systemd
   # eBPF real-time process events (procmond/bpf) and the exec-storm benchmark's peer

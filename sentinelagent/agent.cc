@@ -264,7 +264,9 @@ std::optional<int> Agent::AcquireLock() {
 std::optional<int> Agent::BindEndpoints() {
   ops_ = std::make_unique<AgentOps>(cfg_, kVersion);
   ops_->SetAuditSigner(signer_);
-  http_ = std::make_unique<HttpServer>(*ops_);
+  web_ = std::make_unique<AgentWeb>(*ops_, cfg_.database, cfg_.telemetry.http_listen, kVersion);
+  http_ = std::make_unique<webui::HttpServer>(
+      "telemetry.http_listen", [web = web_.get()](const webui::HttpRequest& req) { return web->Answer(req); });
   if (flags_.once) return std::nullopt;
   if (!cfg_.telemetry.http_listen.empty()) {
     if (Status s = http_->Bind(cfg_.telemetry.http_listen); !s.ok()) {
@@ -498,7 +500,8 @@ void Agent::StartServices() {
   }
   if (!cfg_.telemetry.http_listen.empty()) {
     http_->Start();
-    LogInfo("HTTP endpoint listening", {{"address", http_->address()}, {"paths", {"/metrics", "/health"}}});
+    LogInfo("HTTP endpoint listening",
+            {{"address", http_->address()}, {"paths", {"/ (web UI)", "/api/", "/metrics", "/health"}}});
   }
   StartFleet();
 }

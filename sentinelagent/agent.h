@@ -29,15 +29,16 @@
 #include "sentinel/audit/trail.h"
 #include "sentinel/config/config.h"
 #include "sentinel/storage/sqlite.h"
+#include "sentinel/webui/http_server.h"
 #include "sentinelagent/control.h"
 #include "sentinelagent/fleet_service.h"
-#include "sentinelagent/http_server.h"
 #include "sentinelagent/instance_lock.h"
 #include "sentinelagent/maintenance.h"
 #include "sentinelagent/privsep.h"
 #include "sentinelagent/realtime_detector.h"
 #include "sentinelagent/rule_scheduler.h"
 #include "sentinelagent/supervisor.h"
+#include "sentinelagent/web_endpoint.h"
 
 namespace sentinel::agent {
 
@@ -127,7 +128,8 @@ class Agent {
   std::unique_ptr<alerting::Dispatcher> dispatcher_;
   std::optional<InstanceLock> instance_lock_;
   std::unique_ptr<AgentOps> ops_;
-  std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<AgentWeb> web_;  // what http_ answers (its serving thread only)
+  std::unique_ptr<webui::HttpServer> http_;
   std::unique_ptr<storage::Database> db_;
   // Records come from the main thread and from delivery workers (dead letters).
   std::mutex trail_mu_;

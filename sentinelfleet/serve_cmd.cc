@@ -3,10 +3,13 @@
 #include <ctime>
 
 #include "sentinel/base/signals.h"
+#include "sentinel/base/version.h"
 #include "sentinel/config/bootstrap.h"
 #include "sentinel/telemetry/log.h"
+#include "sentinel/webui/http_server.h"
 #include "sentinelfleet/commands.h"
 #include "sentinelfleet/ingest.h"
+#include "sentinelfleet/web_endpoint.h"
 
 namespace sentinel::console {
 namespace {
@@ -23,8 +26,9 @@ bool WaitForStop(const sigset_t& signals, int64_t ms) {
 }
 
 // Logs `s` when it differs from the last failure logged (a broker that
-// stays down is one line, not one per retry).
-void LogFailure(const Status& s, std::string& last) {
+// stays down is one line, not one per retry); health reports it.
+void LogFailure(const Status& s, std::string& last, IngestState& state) {
+  state.Waiting(s.message());
   if (s.message() == last) return;
   last = s.message();
   telemetry::LogWarn("serve: waiting for the fleet", {{"error", s.message()}});
@@ -39,6 +43,27 @@ void LogRound(const RoundStats& r) {
                                        {"ack_errors", r.ack_errors}});
 }
 
+// The web UI across hosts on console.http_listen (null when it is ""): bound
+// here, before the fleet is reached, so a taken port or a bad address stops
+// serve at once (exit 1 / 2, naming the key).
+struct WebUi {
+  std::unique_ptr<ConsoleWeb> web;
+  std::unique_ptr<webui::HttpServer> server;
+};
+
+Result<WebUi> StartWebUi(const Context& ctx, const IngestState& state) {
+  WebUi ui;
+  const std::string& listen = ctx.cfg().console.http_listen;
+  if (listen.empty()) return ui;
+  ui.web = std::make_unique<ConsoleWeb>(ctx.cfg().console.database, listen, kVersion, state);
+  ui.server = std::make_unique<webui::HttpServer>(
+      "console.http_listen", [web = ui.web.get()](const webui::HttpRequest& req) { return web->Answer(req); });
+  RETURN_IF_ERROR(ui.server->Bind(listen));
+  ui.server->Start();
+  telemetry::LogInfo("serve: web UI listening", {{"address", listen}});
+  return ui;
+}
+
 }  // namespace
 
 int RunServe(const Context& ctx) {
@@ -46,6 +71,9 @@ int RunServe(const Context& ctx) {
   const sigset_t stop = BlockSignals({SIGTERM, SIGINT});
   auto store = OpenStore(ctx, storage::OpenMode::kReadWrite);
   if (!store.ok()) return FailRuntime(ctx, store.status());
+  IngestState state;
+  auto ui = StartWebUi(ctx, state);
+  if (!ui.ok()) return Fail(ctx, ui.status());
   auto client = ConnectFleet(ctx, "serve", /*timeout_ms=*/5000, /*retry=*/true);
   if (!client.ok()) return Fail(ctx, client.status());
   telemetry::LogInfo("serve: started",
@@ -57,28 +85,31 @@ int RunServe(const Context& ctx) {
     if (!ingest) {
       auto started = Ingest::Start(**client, **store);
       if (!started.ok()) {
-        LogFailure(started.status(), last_error);
+        LogFailure(started.status(), last_error, state);
         if (WaitForStop(stop, kRetryMs)) break;
         continue;
       }
       ingest = std::move(*started);
       last_error.clear();
+      state.Consuming();
       telemetry::LogInfo("serve: consuming alerts and heartbeats");
     }
     auto round = ingest->Round(kFetchBatch, kFetchWaitMs);
     if (!round.ok()) {
-      LogFailure(round.status(), last_error);
+      LogFailure(round.status(), last_error, state);
       // A fetch that failed: bind again (the consumer or stream may have been recreated).
       if (!ingest->holding_batch()) ingest.reset();
       if (WaitForStop(stop, kRetryMs)) break;
       continue;
     }
     last_error.clear();
+    state.Consuming();
     LogRound(*round);
     total.stored += round->stored;
     total.duplicates += round->duplicates;
   }
   ingest.reset();
+  if (ui->server) ui->server->Stop();
   telemetry::LogInfo("serve: stopped", {{"alerts", total.stored}, {"duplicates", total.duplicates}});
   return kExitOk;
 }

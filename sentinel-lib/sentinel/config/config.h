@@ -147,6 +147,8 @@ struct ConsoleConfig {
   // (its --max-age / --max-bytes override them): 0 days and -1 bytes, none.
   int64_t stream_max_age_days = 0;
   int64_t stream_max_bytes = -1;
+  // Where `serve` answers the web UI across hosts (webui/http_server.h); "" = no web UI.
+  std::string http_listen;
   friend bool operator==(const ConsoleConfig&, const ConsoleConfig&) = default;
 };
 

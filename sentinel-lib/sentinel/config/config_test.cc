@@ -752,9 +752,10 @@ TEST_F(ConfigTest, KeysDescribeEveryKeyOnce) {
   EXPECT_TRUE(paths.count("database.audit_signing_key/"));
   // 9 sections, their 38 keys, the 5 keys of retry and circuit_breaker, the 3 of fleet.tls,
   // 27 sink keys.
-  EXPECT_EQ(keys.size(), 9u + 38u + 5u + 3u + 27u);
+  EXPECT_EQ(keys.size(), 9u + 39u + 5u + 3u + 27u);
   EXPECT_TRUE(paths.count("console.stream_max_age_days/"));
   EXPECT_TRUE(paths.count("console.stream_max_bytes/"));
+  EXPECT_TRUE(paths.count("console.http_listen/"));
   EXPECT_TRUE(paths.count("fleet.servers/"));
   EXPECT_TRUE(paths.count("fleet.tls.cert/"));
   EXPECT_TRUE(paths.count("console.signing_key/"));
@@ -899,6 +900,7 @@ TEST_F(ConfigTest, FleetAndConsoleDefaultsAreOff) {
   EXPECT_EQ(c.console.signing_key, "");
   EXPECT_EQ(c.console.stream_max_age_days, 0);
   EXPECT_EQ(c.console.stream_max_bytes, -1);
+  EXPECT_EQ(c.console.http_listen, "");  // the console's web UI is off until an address is set
 }
 
 TEST_F(ConfigTest, FleetSectionLoadsAndRoundTrips) {
@@ -912,7 +914,7 @@ fleet:
   trusted_keys: [")" + key + R"("]
   forward: [alerts, scans]
 console: {database: /tmp/fleet.db, signing_key: /etc/sentineld/fleet.key, stream_max_age_days: 30,
-          stream_max_bytes: 1073741824}
+          stream_max_bytes: 1073741824, http_listen: "127.0.0.1:9465"}
 alerting:
   sinks:
     - {name: fleet, type: nats, format: ocsf, timeout_ms: 3000}
@@ -929,6 +931,10 @@ alerting:
   EXPECT_EQ(c.console.signing_key, "/etc/sentineld/fleet.key");
   EXPECT_EQ(c.console.stream_max_age_days, 30);
   EXPECT_EQ(c.console.stream_max_bytes, 1073741824);
+  EXPECT_EQ(c.console.http_listen, "127.0.0.1:9465");
+  EXPECT_EQ(ErrorOfYaml("console: {http_listen: \"127.0.0.1:70000\"}"),
+            FilePrefix() + "console.http_listen: expected \"\" or host:port with port 1..65535, got "
+                           "\"127.0.0.1:70000\"");
   EXPECT_NE(ErrorOfYaml("console: {stream_max_age_days: -1}").find("console.stream_max_age_days"),
             std::string::npos);
   EXPECT_NE(ErrorOfYaml("console: {stream_max_bytes: -2}").find("console.stream_max_bytes"),

@@ -388,6 +388,8 @@ void Describe(V& v, C& c) {
     c.stream_max_age_days, IntRule{0, 36500});
   v({"stream_max_bytes", "bytes each of those streams may hold, oldest dropped first (-1: no limit)"},
     c.stream_max_bytes, IntRule{-1});
+  v({"http_listen", "address of `sentinelfleet serve`'s web UI (host:port, loopback advised); \"\" = off"},
+    c.http_listen, kHttpListen);
 }
 
 template <class V, Of<Config> C>

@@ -1,4 +1,4 @@
-#include "sentinelagent/http_server.h"
+#include "sentinel/webui/http_server.h"
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -16,10 +16,11 @@
 #include <vector>
 
 #include "sentinel/base/files.h"
+#include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
 #include "sentinel/telemetry/log.h"
 
-namespace sentinel::agent {
+namespace sentinel::webui {
 
 struct HttpServer::Conn {
   UniqueFd fd;
@@ -34,15 +35,6 @@ namespace {
 
 using Conn = HttpServer::Conn;
 
-std::string Response(int code, const char* reason, const std::string& type, const std::string& body) {
-  std::string r = "HTTP/1.1 " + std::to_string(code) + " " + reason + "\r\n";
-  r += "Content-Type: " + type + "\r\n";
-  r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-  r += "Connection: close\r\n\r\n";
-  r += body;
-  return r;
-}
-
 void SetNonBlocking(int fd) {
   const int flags = ::fcntl(fd, F_GETFL);
   if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
@@ -50,7 +42,8 @@ void SetNonBlocking(int fd) {
 
 }  // namespace
 
-HttpServer::HttpServer(AgentOps& ops) : ops_(ops) {}
+HttpServer::HttpServer(std::string config_key, HttpHandler handler)
+    : config_key_(std::move(config_key)), handler_(std::move(handler)) {}
 
 HttpServer::~HttpServer() {
   Stop();
@@ -60,14 +53,14 @@ Status HttpServer::Bind(const std::string& listen) {
   address_ = listen;
   const auto colon = listen.rfind(':');
   if (colon == std::string::npos)
-    return InvalidArgumentError("telemetry.http_listen: expected host:port, got \"" + listen + "\"");
+    return InvalidArgumentError(config_key_ + ": expected host:port, got \"" + listen + "\"");
   std::string host = listen.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   const std::string port = listen.substr(colon + 1);
   if (port.empty() || port.size() > 5 ||
       !std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; }) ||
       std::stoi(port) > 65535) {
-    return InvalidArgumentError("telemetry.http_listen: bad port in \"" + listen + "\"");
+    return InvalidArgumentError(config_key_ + ": bad port in \"" + listen + "\"");
   }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -75,7 +68,7 @@ Status HttpServer::Bind(const std::string& listen) {
   hints.ai_flags = AI_PASSIVE;
   addrinfo* res = nullptr;
   if (int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res); rc != 0) {
-    return InvalidArgumentError("telemetry.http_listen: cannot listen on " + listen + ": " +
+    return InvalidArgumentError(config_key_ + ": cannot listen on " + listen + ": " +
                                 ::gai_strerror(rc));
   }
   int err = 0;
@@ -98,11 +91,11 @@ Status HttpServer::Bind(const std::string& listen) {
     // A taken port is the host's state, not the configuration's: Unavailable (exit 1, retried by
     // systemd). Everything else about the address is a configuration error (exit 2).
     if (err == EADDRINUSE) {
-      return UnavailableError("telemetry.http_listen: cannot listen on " + listen +
+      return UnavailableError(config_key_ + ": cannot listen on " + listen +
                               ": address already in use (another sentinelagent or program listens there)");
     }
     std::string why = std::strerror(err);
-    return InvalidArgumentError("telemetry.http_listen: cannot listen on " + listen + ": " + why);
+    return InvalidArgumentError(config_key_ + ": cannot listen on " + listen + ": " + why);
   }
   wake_fd_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (wake_fd_.get() < 0) return ErrnoError(errno, "creating the HTTP endpoint's wake-up eventfd");
@@ -125,29 +118,62 @@ void HttpServer::Stop() {
   thread_.join();
 }
 
-std::string HttpServer::Answer(const std::string& head) {
+int HttpServer::port() const {
+  if (listen_fd_.get() < 0) return 0;
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  if (::getsockname(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  if (addr.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
+  if (addr.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port);
+  return 0;
+}
+
+namespace {
+
+// The value of header `name` (case-insensitive) among the head's header lines, "" when absent.
+std::string HeaderValue(const std::string& head, std::string_view name) {
+  size_t pos = head.find("\r\n");
+  while (pos != std::string::npos && pos + 2 < head.size()) {
+    const size_t start = pos + 2;
+    const size_t end = head.find("\r\n", start);
+    const std::string_view line(head.data() + start, (end == std::string::npos ? head.size() : end) - start);
+    const size_t colon = line.find(':');
+    if (colon != std::string_view::npos && EqualsIgnoreCase(line.substr(0, colon), name)) {
+      return std::string(Trim(line.substr(colon + 1)));
+    }
+    pos = end;
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string AnswerRequest(const std::string& head, const HttpHandler& handler) {
   // Request line: METHOD SP target SP HTTP/x.y
   const size_t eol = head.find("\r\n");
   const std::string line = head.substr(0, eol);
   const size_t sp1 = line.find(' ');
   const size_t sp2 = sp1 == std::string::npos ? std::string::npos : line.find(' ', sp1 + 1);
-  if (sp1 == std::string::npos || sp2 == std::string::npos || line.compare(sp2 + 1, 5, "HTTP/") != 0) {
-    return Response(400, "Bad Request", "text/plain", "malformed request line\n");
+  if (sp1 == std::string::npos || sp2 == std::string::npos || line.compare(sp2 + 1, 5, "HTTP/") != 0 ||
+      line.compare(sp1 + 1, 1, "/") != 0) {
+    return SerializeResponse(TextResponse(400, "malformed request line\n"), false);
   }
-  const std::string method = line.substr(0, sp1);
-  std::string path = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  if (auto q = path.find('?'); q != std::string::npos) path.resize(q);
-  if (path != "/metrics" && path != "/health") return Response(404, "Not Found", "text/plain", "not found\n");
-  if (method != "GET") {
-    return Response(405, "Method Not Allowed", "text/plain", "only GET /metrics and GET /health\n");
+  HttpRequest req;
+  req.method = line.substr(0, sp1);
+  req.path = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  if (auto q = req.path.find('?'); q != std::string::npos) {
+    req.query = req.path.substr(q + 1);
+    req.path.resize(q);
   }
-  if (path == "/metrics") {
-    return Response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", ops_.Metrics());
+  if (auto hash = req.query.find('#'); hash != std::string::npos) req.query.resize(hash);
+  const bool head_only = req.method == "HEAD";
+  if (req.method != "GET" && !head_only) {
+    HttpResponse r = TextResponse(405, "only GET and HEAD\n");
+    r.headers.emplace_back("Allow", "GET, HEAD");
+    return SerializeResponse(r, false);
   }
-  health::HealthReport r = ops_.Health();
-  const std::string body = health::HealthToJson(r).dump() + "\n";
-  return r.healthy() ? Response(200, "OK", "application/json", body)
-                     : Response(503, "Service Unavailable", "application/json", body);
+  req.host = HeaderValue(head, "Host");
+  return SerializeResponse(handler(req), head_only);
 }
 
 namespace {
@@ -206,8 +232,8 @@ Progress ReadRequest(Conn& c, const std::function<std::string(const std::string&
   if (end != std::string::npos && end + 4 <= kMaxRequestBytes) {
     c.out = answer(c.in.substr(0, end + 2));
   } else if (c.in.size() > kMaxRequestBytes) {
-    c.out = Response(431, "Request Header Fields Too Large", "text/plain",
-                     "request head over " + std::to_string(kMaxRequestBytes) + " bytes\n");
+    c.out = SerializeResponse(
+        TextResponse(431, "request head over " + std::to_string(kMaxRequestBytes) + " bytes\n"), false);
   } else {
     return closed ? Progress::kClosed : Progress::kWaiting;
   }
@@ -242,7 +268,7 @@ Conns::iterator HttpServer::Drop(Conns& conns, Conns::iterator it, bool counted)
 // Connections first: a request already sent is answered before new arrivals
 // can evict it.
 void HttpServer::ServeConnections(Conns& conns, const PollSet& set) {
-  const auto answer = [this](const std::string& head) { return Answer(head); };
+  const auto answer = [this](const std::string& head) { return AnswerRequest(head, handler_); };
   for (size_t i = 0; i < set.index.size(); ++i) {
     if (set.fds[i + 2].revents == 0) continue;
     auto it = set.index[i];
@@ -304,4 +330,4 @@ void HttpServer::Serve() {
   }
 }
 
-}  // namespace sentinel::agent
+}  // namespace sentinel::webui

@@ -1,0 +1,204 @@
+#include "sentinelagent/web_endpoint.h"
+
+#include <unistd.h>
+
+#include <array>
+#include <climits>
+#include <utility>
+
+#include "sentinel/alertstore/alert_store.h"
+#include "sentinel/base/strings.h"
+#include "sentinel/base/time.h"
+#include "sentinel/history/process_tree.h"
+#include "sentinel/storage/store.h"
+#include "sentinel/webui/alert_query.h"
+#include "sentinel/webui/assets.h"
+#include "sentinel/webui/read_deadline.h"
+
+namespace sentinel::agent {
+namespace {
+
+using nlohmann::ordered_json;
+using webui::HttpRequest;
+using webui::HttpResponse;
+using webui::JsonError;
+using webui::JsonResponse;
+
+// Affected processes listed per alert in /api/alerts (all of them in /api/alerts/ID).
+constexpr size_t kListedProcesses = 10;
+
+std::string Hostname() {
+  std::array<char, HOST_NAME_MAX + 1> name{};
+  if (::gethostname(name.data(), name.size() - 1) != 0) return "";
+  return std::string(name.data());
+}
+
+// The WHERE clause of a filtered list (values bound by name in BindFilter).
+std::string FilterSql(const webui::AlertQuery& q) {
+  std::string where = "1";
+  if (q.min_severity) {
+    where += " AND severity IN ('" + Join(webui::SeveritiesFrom(*q.min_severity), "','") + "')";
+  }
+  if (q.rule) where += " AND rule_id = :rule";
+  if (q.status) where += " AND status = :status";
+  if (q.since_ms) where += " AND alert_time >= :since";
+  if (q.until_ms) where += " AND alert_time <= :until";
+  if (q.text) {
+    where +=
+        " AND (title LIKE :q ESCAPE '\\' OR rule_id LIKE :q ESCAPE '\\' OR description LIKE :q ESCAPE '\\'"
+        " OR affected_processes LIKE :q ESCAPE '\\')";
+  }
+  return where;
+}
+
+Status BindFilter(storage::Statement& st, const webui::AlertQuery& q) {
+  if (q.rule) RETURN_IF_ERROR(st.BindText(st.ParameterIndex(":rule"), *q.rule));
+  if (q.status) RETURN_IF_ERROR(st.BindText(st.ParameterIndex(":status"), *q.status));
+  if (q.since_ms) RETURN_IF_ERROR(st.BindInt(st.ParameterIndex(":since"), *q.since_ms));
+  if (q.until_ms) RETURN_IF_ERROR(st.BindInt(st.ParameterIndex(":until"), *q.until_ms));
+  if (q.text) RETURN_IF_ERROR(st.BindText(st.ParameterIndex(":q"), webui::ContainsPattern(*q.text)));
+  RETURN_IF_ERROR(st.BindInt(st.ParameterIndex(":limit"), q.limit + 1));  // one more: is there a next page?
+  return st.BindInt(st.ParameterIndex(":offset"), q.offset);
+}
+
+// One alert of the list: what the table shows, without the raw finding.
+ordered_json ListEntry(const alerting::Alert& a) {
+  ordered_json j;
+  j["id"] = a.id;
+  j["alert_time"] = a.alert_time;
+  j["severity"] = std::string(models::SeverityName(a.severity));
+  j["rule_id"] = a.rule_id;
+  j["status"] = a.status;
+  j["title"] = a.title;
+  j["process_count"] = a.process_count;
+  ordered_json procs = ordered_json::array();
+  for (const auto& p : a.affected_processes) {
+    if (procs.size() == kListedProcesses) break;
+    procs.push_back(p);
+  }
+  j["affected_processes"] = std::move(procs);
+  return j;
+}
+
+Result<ordered_json> ReadAlertList(storage::Database& db, const webui::AlertQuery& q) {
+  ASSIGN_OR_RETURN(auto st, db.Prepare("SELECT " + std::string(alerting::kAlertColumns) + " FROM alerts WHERE " +
+                                       FilterSql(q) +
+                                       " ORDER BY alert_time DESC, id DESC LIMIT :limit OFFSET :offset"));
+  RETURN_IF_ERROR(BindFilter(st, q));
+  ordered_json alerts = ordered_json::array();
+  bool more = false;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    if (static_cast<int64_t>(alerts.size()) == q.limit) {
+      more = true;
+      break;
+    }
+    alerts.push_back(ListEntry(alerting::AlertFromRow(st)));
+  }
+  ordered_json out;
+  out["alerts"] = std::move(alerts);
+  out["limit"] = q.limit;
+  out["offset"] = q.offset;
+  out["more"] = more;
+  return out;
+}
+
+HttpResponse HealthAnswer(const health::HealthReport& r, bool always_ok) {
+  const int code = always_ok || r.healthy() ? 200 : 503;
+  return JsonResponse(code, health::HealthToJson(r));
+}
+
+}  // namespace
+
+AgentWeb::AgentWeb(AgentOps& ops, config::DatabaseConfig db, const std::string& listen, std::string version)
+    : ops_(ops), db_config_(std::move(db)), listen_host_(webui::ListenHost(listen)), version_(std::move(version)) {}
+
+HttpResponse AgentWeb::Answer(const HttpRequest& req) {
+  if (req.path == "/metrics") {
+    HttpResponse r = webui::TextResponse(200, ops_.Metrics());
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return r;
+  }
+  if (req.path == "/health") return HealthAnswer(ops_.Health(), /*always_ok=*/false);
+  if (!webui::IsAllowedHost(req.host, {listen_host_})) return webui::HostRefused(req);
+  if (StartsWith(req.path, "/api/")) return Api(req);
+  if (const webui::Asset* asset = webui::FindAsset(req.path)) return webui::AssetResponse(*asset);
+  return webui::TextResponse(404, "not found\n");
+}
+
+HttpResponse AgentWeb::Api(const HttpRequest& req) {
+  if (req.path != "/api/alerts") {
+    // Only the list takes parameters: any other is named, not ignored.
+    if (webui::QueryParams params(req.query, {}); !params.ok()) return params.ErrorResponse();
+  }
+  if (req.path == "/api/info") {
+    ordered_json j;
+    j["mode"] = "agent";
+    j["version"] = version_;
+    j["hostname"] = Hostname();
+    return JsonResponse(200, j);
+  }
+  if (req.path == "/api/health") return HealthAnswer(ops_.Health(), /*always_ok=*/true);
+  if (req.path == "/api/alerts") return ListAlerts(req);
+  if (auto m = webui::MatchAlertPath(req.path)) return AlertOrTree(m->id_text, m->rest);
+  return JsonError(404, "no such API path");
+}
+
+HttpResponse AgentWeb::ListAlerts(const HttpRequest& req) {
+  webui::ParsedAlertQuery parsed = webui::ParseAlertQuery(req.query, /*with_host=*/false, NowMs());
+  if (parsed.error) return JsonError(400, parsed.error->message, parsed.error->parameter);
+  auto db = Store();
+  if (!db.ok()) return StoreFailure(db.status());
+  webui::ReadDeadline deadline(**db);
+  auto list = ReadAlertList(**db, parsed.query);
+  if (!list.ok()) return StoreFailure(list.status());
+  return JsonResponse(200, *list);
+}
+
+HttpResponse AgentWeb::AlertOrTree(const std::string& id_text, const std::string& rest) {
+  auto id = ParseInt64(id_text);
+  if (!id || *id <= 0) {
+    return JsonError(400, "id: expected a positive integer, got " + QuoteForMessage(id_text), "id");
+  }
+  if (!rest.empty() && rest != "/tree") return JsonError(404, "no such API path");
+  auto db = Store();
+  if (!db.ok()) return StoreFailure(db.status());
+  webui::ReadDeadline deadline(**db);
+  if (rest == "/tree") {
+    // The tree of the alert's first affected process at the alert's time (history/process_tree.h):
+    // ancestry, descendants, what each ran and the alerts attached, bounded by TreeLimits.
+    auto tree = history::ProcessTreeForAlert(**db, *id);
+    if (!tree.ok()) {
+      if (tree.status().code() == StatusCode::kNotFound) return JsonError(404, tree.status().message());
+      return StoreFailure(tree.status());
+    }
+    return JsonResponse(200, history::ProcessTreeToJson(*tree));
+  }
+  auto alert = alerting::GetAlert(**db, *id);
+  if (!alert.ok()) {
+    if (alert.status().code() == StatusCode::kNotFound) return JsonError(404, alert.status().message());
+    return StoreFailure(alert.status());
+  }
+  return JsonResponse(200, alert->ToJson());
+}
+
+Result<storage::Database*> AgentWeb::Store() {
+  if (!db_) {
+    ASSIGN_OR_RETURN(db_, storage::OpenStore(storage::DatabaseKind::kEvents,
+                                             {db_config_.path, storage::OpenMode::kReadOnly,
+                                              db_config_.busy_timeout_ms}));
+  }
+  return db_.get();
+}
+
+HttpResponse AgentWeb::StoreFailure(const Status& s) {
+  if (s.code() == StatusCode::kDeadlineExceeded) {
+    return JsonError(503, "the store read took longer than " + std::to_string(webui::kReadBudgetMs) +
+                              " ms; narrow the filters");
+  }
+  db_.reset();  // opened again by the next request
+  return JsonError(503, "event store unavailable: " + s.message());
+}
+
+}  // namespace sentinel::agent

@@ -1,0 +1,279 @@
+#include "sentinelfleet/web_endpoint.h"
+
+#include <utility>
+
+#include "sentinel/base/strings.h"
+#include "sentinel/base/time.h"
+#include "sentinel/fleet/subjects.h"
+#include "sentinel/storage/store.h"
+#include "sentinel/webui/alert_query.h"
+#include "sentinel/webui/assets.h"
+#include "sentinel/webui/read_deadline.h"
+
+namespace sentinel::console {
+namespace {
+
+using nlohmann::ordered_json;
+using webui::HttpRequest;
+using webui::HttpResponse;
+using webui::JsonError;
+using webui::JsonResponse;
+
+// A host whose heartbeat is older than this is "stale" (as `query --hosts all` judges it).
+constexpr int64_t kStaleHeartbeatSecs = 2 * fleet::kHeartbeatSecs;
+
+// Affected processes listed per alert in /api/alerts, taken from the alert
+// as its host sent it (native JSON; an OCSF alert has none there).
+constexpr std::string_view kListColumns =
+    "id, host_id, alert_id, received_at_ms, alert_time, rule_id, severity, title, "
+    "CASE WHEN json_valid(body) THEN json_extract(body, '$.status') END, "
+    "CASE WHEN json_valid(body) THEN json_extract(body, '$.process_count') END, "
+    "CASE WHEN json_valid(body) AND json_type(body, '$.affected_processes') = 'array' THEN "
+    "(SELECT json_group_array(json(value)) FROM "
+    "(SELECT value FROM json_each(body, '$.affected_processes') LIMIT 10)) END";
+
+std::string FilterSql(const webui::AlertQuery& q) {
+  std::string where = "1";
+  if (q.host) where += " AND host_id = :host";
+  if (q.min_severity) {
+    where += " AND severity IN ('" + Join(webui::SeveritiesFrom(*q.min_severity), "','") + "')";
+  }
+  if (q.rule) where += " AND rule_id = :rule";
+  if (q.status) where += " AND json_valid(body) AND json_extract(body, '$.status') = :status";
+  if (q.since_ms) where += " AND COALESCE(alert_time, received_at_ms) >= :since";
+  if (q.until_ms) where += " AND COALESCE(alert_time, received_at_ms) <= :until";
+  if (q.text) {
+    where +=
+        " AND (title LIKE :q ESCAPE '\\' OR rule_id LIKE :q ESCAPE '\\' OR host_id LIKE :q ESCAPE '\\'"
+        " OR body LIKE :q ESCAPE '\\')";
+  }
+  return where;
+}
+
+Status BindFilter(storage::Statement& st, const webui::AlertQuery& q) {
+  if (q.host) RETURN_IF_ERROR(st.BindText(st.ParameterIndex(":host"), *q.host));
+  if (q.rule) RETURN_IF_ERROR(st.BindText(st.ParameterIndex(":rule"), *q.rule));
+  if (q.status) RETURN_IF_ERROR(st.BindText(st.ParameterIndex(":status"), *q.status));
+  if (q.since_ms) RETURN_IF_ERROR(st.BindInt(st.ParameterIndex(":since"), *q.since_ms));
+  if (q.until_ms) RETURN_IF_ERROR(st.BindInt(st.ParameterIndex(":until"), *q.until_ms));
+  if (q.text) RETURN_IF_ERROR(st.BindText(st.ParameterIndex(":q"), webui::ContainsPattern(*q.text)));
+  RETURN_IF_ERROR(st.BindInt(st.ParameterIndex(":limit"), q.limit + 1));  // one more: is there a next page?
+  return st.BindInt(st.ParameterIndex(":offset"), q.offset);
+}
+
+ordered_json OptionalInt(const storage::Statement& st, int col) {
+  auto v = st.ColumnOptionalInt(col);
+  return v ? ordered_json(*v) : ordered_json(nullptr);
+}
+
+ordered_json ListEntry(const storage::Statement& st) {
+  ordered_json j;
+  j["id"] = st.ColumnInt(0);
+  j["host_id"] = st.ColumnText(1);
+  j["alert_id"] = st.ColumnText(2);
+  j["received_at_ms"] = st.ColumnInt(3);
+  j["alert_time"] = OptionalInt(st, 4);
+  j["rule_id"] = st.ColumnText(5);
+  j["severity"] = st.ColumnText(6);
+  j["title"] = st.ColumnText(7);
+  j["status"] = st.IsNull(8) ? ordered_json(nullptr) : ordered_json(st.ColumnText(8));
+  j["process_count"] = OptionalInt(st, 9);
+  ordered_json procs = st.IsNull(10) ? ordered_json::array()
+                                     : ordered_json::parse(st.ColumnText(10), nullptr, /*allow_exceptions=*/false);
+  j["affected_processes"] = procs.is_array() ? procs : ordered_json::array();
+  return j;
+}
+
+Result<ordered_json> ReadAlertList(storage::Database& db, const webui::AlertQuery& q) {
+  ASSIGN_OR_RETURN(auto st, db.Prepare("SELECT " + std::string(kListColumns) + " FROM alerts WHERE " + FilterSql(q) +
+                                       " ORDER BY id DESC LIMIT :limit OFFSET :offset"));
+  RETURN_IF_ERROR(BindFilter(st, q));
+  ordered_json alerts = ordered_json::array();
+  bool more = false;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    if (static_cast<int64_t>(alerts.size()) == q.limit) {
+      more = true;
+      break;
+    }
+    alerts.push_back(ListEntry(st));
+  }
+  ordered_json out;
+  out["alerts"] = std::move(alerts);
+  out["limit"] = q.limit;
+  out["offset"] = q.offset;
+  out["more"] = more;
+  return out;
+}
+
+ordered_json AlertJson(const StoredAlert& a) {
+  ordered_json j;
+  j["id"] = a.id;
+  j["host_id"] = a.host_id;
+  j["alert_id"] = a.alert_id;
+  j["host_seq"] = a.host_seq;
+  j["stream_seq"] = a.stream_seq;
+  j["received_at_ms"] = a.received_at_ms;
+  j["alert_time"] = a.alert_time ? ordered_json(*a.alert_time) : ordered_json(nullptr);
+  j["rule_id"] = a.rule_id;
+  j["severity"] = a.severity;
+  j["title"] = a.title;
+  ordered_json body = ordered_json::parse(a.body, nullptr, /*allow_exceptions=*/false);
+  j["alert"] = body.is_discarded() ? ordered_json(a.body) : body;
+  return j;
+}
+
+ordered_json HostJson(const HostRow& h, int64_t now_s) {
+  ordered_json j;
+  j["host_id"] = h.host_id;
+  j["hostname"] = h.hostname;
+  j["version"] = h.version;
+  j["health"] = h.health;
+  j["last_scan"] = h.last_scan;
+  j["rules_count"] = h.rules_count ? ordered_json(*h.rules_count) : ordered_json(nullptr);
+  j["rules_checksum"] = h.rules_checksum;
+  j["sent_at_ms"] = h.sent_at ? ordered_json(*h.sent_at * 1000) : ordered_json(nullptr);
+  j["seen_at_ms"] = h.seen_at_ms;
+  j["stale"] = !h.sent_at || *h.sent_at < now_s - kStaleHeartbeatSecs;
+  return j;
+}
+
+ordered_json Component(std::string name, bool ok, std::string detail) {
+  ordered_json c;
+  c["name"] = std::move(name);
+  c["status"] = ok ? "ok" : "unhealthy";
+  c["detail"] = std::move(detail);
+  return c;
+}
+
+}  // namespace
+
+void IngestState::Consuming() {
+  std::lock_guard lock(mu_);
+  consuming_ = true;
+  detail_ = "consuming SENTINELD_ALERTS and sentineld_hosts";
+}
+
+void IngestState::Waiting(std::string error) {
+  std::lock_guard lock(mu_);
+  consuming_ = false;
+  detail_ = "waiting for the fleet: " + std::move(error);
+}
+
+std::pair<bool, std::string> IngestState::Get() const {
+  std::lock_guard lock(mu_);
+  return {consuming_, detail_};
+}
+
+ConsoleWeb::ConsoleWeb(std::string store_path, std::string listen, std::string version, const IngestState& ingest)
+    : store_path_(std::move(store_path)),
+      listen_host_(webui::ListenHost(listen)),
+      version_(std::move(version)),
+      ingest_(ingest) {}
+
+HttpResponse ConsoleWeb::Answer(const HttpRequest& req) {
+  if (req.path == "/health") {  // for probes, as the agent's: any Host
+    ordered_json h = HealthJson();
+    return JsonResponse(h["status"] == "healthy" ? 200 : 503, h);
+  }
+  if (!webui::IsAllowedHost(req.host, {listen_host_})) return webui::HostRefused(req);
+  if (StartsWith(req.path, "/api/")) return Api(req);
+  if (const webui::Asset* asset = webui::FindAsset(req.path)) return webui::AssetResponse(*asset);
+  return webui::TextResponse(404, "not found\n");
+}
+
+HttpResponse ConsoleWeb::Api(const HttpRequest& req) {
+  if (req.path == "/api/alerts") return ListAlerts(req);
+  // Only the list takes parameters: any other is named, not ignored.
+  if (webui::QueryParams params(req.query, {}); !params.ok()) return params.ErrorResponse();
+  if (req.path == "/api/info") return JsonResponse(200, {{"mode", "console"}, {"version", version_}});
+  if (req.path == "/api/health") return JsonResponse(200, HealthJson());
+  if (req.path == "/api/hosts") return Hosts();
+  if (auto m = webui::MatchAlertPath(req.path)) return AlertOrTree(m->id_text, m->rest);
+  return JsonError(404, "no such API path");
+}
+
+HttpResponse ConsoleWeb::ListAlerts(const HttpRequest& req) {
+  webui::ParsedAlertQuery parsed = webui::ParseAlertQuery(req.query, /*with_host=*/true, NowMs());
+  if (parsed.error) return JsonError(400, parsed.error->message, parsed.error->parameter);
+  auto store = Store();
+  if (!store.ok()) return StoreFailure(store.status());
+  webui::ReadDeadline deadline((*store)->db());
+  auto list = ReadAlertList((*store)->db(), parsed.query);
+  if (!list.ok()) return StoreFailure(list.status());
+  return JsonResponse(200, *list);
+}
+
+HttpResponse ConsoleWeb::AlertOrTree(const std::string& id_text, const std::string& rest) {
+  auto id = ParseInt64(id_text);
+  if (!id || *id <= 0) {
+    return JsonError(400, "id: expected a positive integer, got " + QuoteForMessage(id_text), "id");
+  }
+  if (!rest.empty() && rest != "/tree") return JsonError(404, "no such API path");
+  auto store = Store();
+  if (!store.ok()) return StoreFailure(store.status());
+  webui::ReadDeadline deadline((*store)->db());
+  auto alert = (*store)->GetAlert(*id);
+  if (!alert.ok()) {
+    if (alert.status().code() == StatusCode::kNotFound) return JsonError(404, alert.status().message());
+    return StoreFailure(alert.status());
+  }
+  if (rest == "/tree") {
+    ordered_json j;
+    j["error"] = "the console keeps alerts and heartbeats, not process history: the tree is on host " +
+                 alert->host_id + " (sentinelcli alerts show " + alert->alert_id + " --tree)";
+    j["host_id"] = alert->host_id;
+    j["alert_id"] = alert->alert_id;
+    return JsonResponse(404, j);
+  }
+  return JsonResponse(200, AlertJson(*alert));
+}
+
+HttpResponse ConsoleWeb::Hosts() {
+  auto store = Store();
+  if (!store.ok()) return StoreFailure(store.status());
+  webui::ReadDeadline deadline((*store)->db());
+  auto hosts = (*store)->ListHosts();
+  if (!hosts.ok()) return StoreFailure(hosts.status());
+  const int64_t now_s = NowMs() / 1000;
+  ordered_json list = ordered_json::array();
+  for (const HostRow& h : *hosts) list.push_back(HostJson(h, now_s));
+  return JsonResponse(200, {{"hosts", std::move(list)}});
+}
+
+ordered_json ConsoleWeb::HealthJson() {
+  ordered_json components = ordered_json::array();
+  auto store = Store();
+  components.push_back(store.ok() ? Component("store", true, store_path_)
+                                  : Component("store", false, store.status().message()));
+  if (!store.ok()) store_.reset();
+  auto [consuming, detail] = ingest_.Get();
+  components.push_back(Component("ingest", consuming, detail));
+  bool healthy = true;
+  for (const auto& c : components) healthy = healthy && c["status"] == "ok";
+  ordered_json j;
+  j["status"] = healthy ? "healthy" : "unhealthy";
+  j["source"] = "sentinelfleet";
+  j["generated_at_ms"] = NowMs();
+  j["components"] = std::move(components);
+  return j;
+}
+
+Result<ConsoleStore*> ConsoleWeb::Store() {
+  if (!store_) {
+    ASSIGN_OR_RETURN(store_, ConsoleStore::Open(store_path_, storage::OpenMode::kReadOnly));
+  }
+  return store_.get();
+}
+
+HttpResponse ConsoleWeb::StoreFailure(const Status& s) {
+  if (s.code() == StatusCode::kDeadlineExceeded) {
+    return JsonError(503, "the store read took longer than " + std::to_string(webui::kReadBudgetMs) +
+                              " ms; narrow the filters");
+  }
+  store_.reset();  // opened again by the next request
+  return JsonError(503, "console store unavailable: " + s.message());
+}
+
+}  // namespace sentinel::console
