@@ -428,15 +428,24 @@ void CollectorService::StartScanning() {
       [this](const models::ScanRecord& scan) { return store_->WriteScan(scan); },
       [this](const models::ScanRecord& scan, int64_t scan_id, int64_t write_ms) {
         scan_stats_.RecordWritten(scan, scan_id, write_ms);
-        LogInfo("scan written", {{"scan_id", scan_id},
-                                 {"processes", scan.processes.size()},
-                                 {"errors", scan.errors},
-                                 {"hash_cache_hits", scan.hash_cache_hits},
-                                 {"hash_cache_misses", scan.hash_cache_misses},
-                                 {"scan_ms", scan.completed_at_ms - scan.started_at_ms},
-                                 {"write_ms", write_ms}});
+        // The first scan says collection works; the others are counted in
+        // the summary line (procmond's own, or the agent's).
+        const auto level = scan_stats_.scans_completed.load() == 1 ? telemetry::LogLevel::kInfo
+                                                                   : telemetry::LogLevel::kDebug;
+        telemetry::Log(level, "scan written",
+                       {{"scan_id", scan_id},
+                        {"processes", scan.processes.size()},
+                        {"errors", scan.errors},
+                        {"hash_cache_hits", scan.hash_cache_hits},
+                        {"hash_cache_misses", scan.hash_cache_misses},
+                        {"scan_ms", scan.completed_at_ms - scan.started_at_ms},
+                        {"write_ms", write_ms}});
       },
       wopts, [this](models::ScanRecord&& written) { collector_->Recycle(std::move(written)); });
+  if (!flags_.once && !Supervised()) {
+    summary_.emplace(cfg_.telemetry.summary_interval_secs * 1000, MonotonicMs());
+    summary_->Baseline(SummaryTotals());
+  }
   if (!control_) return;
   if (Status st = control_->Start(); st.ok()) {
     LogInfo("control socket listening", {{"path", control_->path()}});
@@ -498,7 +507,26 @@ CollectorService::Exit CollectorService::Cycle() {
     }
   }
   if (flags_.once) return Stop(30'000);
+  LogSummaryIfDue();
   return WaitForNextScan();
+}
+
+// Counted when the writers report them: scans written or failed, real-time
+// events stored or lost.
+telemetry::PeriodicSummary::Totals CollectorService::SummaryTotals() const {
+  const auto rt = CurrentRealtimeStats().Get();
+  return {{"scans", scan_stats_.scans_completed.load()},
+          {"events", rt.stored_exec + rt.stored_exit + rt.stored_fork},
+          {"events_lost", rt.lost_total()},
+          {"errors", scan_stats_.scans_failed.load()}};
+}
+
+void CollectorService::LogSummaryIfDue() {
+  const int64_t now = MonotonicMs();
+  if (!summary_ || !summary_->Due(now)) return;
+  nlohmann::json fields = summary_->Take(SummaryTotals(), now);
+  fields["processes"] = scan_stats_.last_processes.load();
+  LogInfo("summary", fields);
 }
 
 // Waits out the interval, serving SIGHUP meanwhile; a scan-now request ends
@@ -536,6 +564,7 @@ void CollectorService::Reload() {
   const std::vector<std::string> kept = config::RestartOnlyChanges(cfg_, reloaded->config);
   cfg_ = config::ReloadableConfig(cfg_, reloaded->config);
   InitLog(cfg_);
+  if (summary_) summary_->SetInterval(cfg_.telemetry.summary_interval_secs * 1000);
   const auto max_hash_bytes = static_cast<uint64_t>(cfg_.collection.max_hash_bytes);
   source_->SetHashing(cfg_.collection.hash_executables, max_hash_bytes);
   if (event_writer_) event_writer_->SetHashing(cfg_.collection.hash_executables, max_hash_bytes);

@@ -25,6 +25,7 @@
 #include "procmond/privileges.h"
 #include "sentinel/base/status.h"
 #include "sentinel/config/config.h"
+#include "sentinel/telemetry/summary.h"
 
 namespace sentinel {
 namespace audit {
@@ -104,6 +105,10 @@ class CollectorService {
   Exit StartRealtime();
   void StopRealtime(int64_t timeout_ms);
   Exit WaitForNextScan();
+  // Standalone procmond's summary line (telemetry.summary_interval_secs);
+  // under sentinelagent the agent's line covers scans and events.
+  void LogSummaryIfDue();
+  telemetry::PeriodicSummary::Totals SummaryTotals() const;
 
   CollectorFlags flags_;
   config::LoadedConfig loaded_;
@@ -127,6 +132,7 @@ class CollectorService {
   std::unique_ptr<Collector> collector_;
   std::unique_ptr<BatchWriter> writer_;
   std::unique_ptr<EventWriter> event_writer_;
+  std::optional<telemetry::PeriodicSummary> summary_;  // none under the agent and with --once
 };
 
 }  // namespace sentinel::procmond

@@ -190,4 +190,9 @@ bool WatchSupervisor() {
   return getppid() == static_cast<pid_t>(supervisor);
 }
 
+bool Supervised() {
+  const char* value = std::getenv("SENTINELD_SUPERVISOR_PID");
+  return value != nullptr && *value != '\0';
+}
+
 }  // namespace sentinel::procmond

@@ -66,4 +66,9 @@ namespace sentinel::procmond {
 // true when armed or when not supervised.
 bool WatchSupervisor();
 
+// Whether procmond runs under sentinelagent (SENTINELD_SUPERVISOR_PID is
+// set): the agent's summary line then covers procmond's scans and events.
+// Reads the environment: call it from the main thread.
+bool Supervised();
+
 }  // namespace sentinel::procmond

@@ -20,6 +20,7 @@
 #include "sentinel/storage/store.h"
 #include "sentinel/telemetry/log.h"
 #include "sentinelagent/agent_report.h"
+#include "sentinelagent/store_stats.h"
 
 namespace sentinel::agent {
 namespace {
@@ -73,17 +74,20 @@ void LogDeliverySummary(const alerting::Dispatcher& d) {
   LogInfo("alert delivery", {{"sinks", SinksJson(m, SinkDetail::kSummary)}, {"dlq_size", m.dlq_size}});
 }
 
-void LogCycle(const CycleReport& report) {
+// The daemon's cycles are counted in the summary line: the first (detection
+// works) is info, the others debug. --once logs its one cycle at info.
+void LogCycle(const CycleReport& report, telemetry::LogLevel level) {
   if (report.stopped) {
     LogInfo("detection cycle stopped for shutdown; its unfinished rules run at the next start",
             {{"rules_finished", report.runs.size()}, {"alerts", report.alerts.size()}});
     return;
   }
-  LogInfo("detection cycle", {{"rules", report.runs.size()},
-                              {"failed", report.failed},
-                              {"alerts", report.alerts.size()},
-                              {"unrecorded", report.unrecorded.size()},
-                              {"duration_ms", report.duration_ms}});
+  telemetry::Log(level, "detection cycle",
+                 {{"rules", report.runs.size()},
+                  {"failed", report.failed},
+                  {"alerts", report.alerts.size()},
+                  {"unrecorded", report.unrecorded.size()},
+                  {"duration_ms", report.duration_ms}});
 }
 
 // The audit entry of a new alert.
@@ -429,7 +433,9 @@ bool Agent::Cycle() {
   RecordAlerts(report->alerts);
   // The alerts are committed; queue them (the dispatcher reads them back by id).
   EnqueueNewAlerts();
-  LogCycle(*report);  // a stop for shutdown is a clean stop, not a failure
+  // A stop for shutdown is a clean stop, not a failure.
+  LogCycle(*report, cycle_logged_ ? telemetry::LogLevel::kDebug : telemetry::LogLevel::kInfo);
+  cycle_logged_ = true;
   return true;
 }
 
@@ -504,6 +510,28 @@ void Agent::StartServices() {
             {{"address", http_->address()}, {"paths", {"/ (web UI)", "/api/", "/metrics", "/health"}}});
   }
   StartFleet();
+  // Counts from here on: what the store held before the start is not this run's.
+  summary_.emplace(cfg_.telemetry.summary_interval_secs * 1000, MonotonicMs());
+  int64_t processes = 0;
+  summary_->Baseline(SummaryTotals(&processes));
+}
+
+telemetry::PeriodicSummary::Totals Agent::SummaryTotals(int64_t* processes) {
+  const StoreProgress progress = ReadStoreProgress(*db_);
+  *processes = progress.last_scan_processes;
+  return agent::SummaryTotals(ops_->stats().Snapshot(), progress.last_scan_id, progress.last_event_id);
+}
+
+// One info line per telemetry.summary_interval_secs (SPEC §16): what the
+// agent did since the previous one, and the processes of the latest scan.
+void Agent::LogSummaryIfDue() {
+  const int64_t now = MonotonicMs();
+  if (!summary_ || !summary_->Due(now)) return;
+  int64_t processes = 0;
+  const telemetry::PeriodicSummary::Totals totals = SummaryTotals(&processes);
+  nlohmann::json fields = summary_->Take(totals, now);
+  fields["processes"] = processes;
+  LogInfo("summary", fields);
 }
 
 // "ok" when every component is, "failing" when collection or detection is
@@ -594,6 +622,7 @@ int Agent::Run() {
     if (supervisor_) supervisor_->Poll(MonotonicMs());
     if (supervisor_ && supervisor_->launcher_lost()) return StopForLostLauncher();
     ReportState();
+    LogSummaryIfDue();
     const int sig = WaitSignal(next_cycle);
     if (sig == kRunNowSignal && ops_->TakeScanNow()) {
       LogInfo("running the rules now (scan-now over the control socket)");
@@ -642,6 +671,7 @@ void Agent::Reload() {
   }
   cfg_ = std::move(next);
   config::InitProgramLogging("sentinelagent", cfg_);
+  if (summary_) summary_->SetInterval(cfg_.telemetry.summary_interval_secs * 1000);
   ops_->SetConfig(cfg_);
   if (Status s = scheduler_->LoadRules(cfg_); !s.ok())
     LogError("rule reload failed", {{"error", s.message()}});

@@ -29,6 +29,7 @@
 #include "sentinel/audit/trail.h"
 #include "sentinel/config/config.h"
 #include "sentinel/storage/sqlite.h"
+#include "sentinel/telemetry/summary.h"
 #include "sentinel/webui/http_server.h"
 #include "sentinelagent/control.h"
 #include "sentinelagent/fleet_service.h"
@@ -107,6 +108,9 @@ class Agent {
   // Rules again from disk (a fleet bundle was installed): main thread.
   void ReloadRules();
   void ReportState();
+  // The periodic summary line (telemetry.summary_interval_secs), when due.
+  void LogSummaryIfDue();
+  telemetry::PeriodicSummary::Totals SummaryTotals(int64_t* processes);
   // Waits for a signal until next_cycle_ms (at most 1 s); 0 when none came.
   int WaitSignal(int64_t next_cycle_ms);
   void WaitForDeliveries();
@@ -143,6 +147,9 @@ class Agent {
   std::unique_ptr<Supervisor> supervisor_;
   std::unique_ptr<Maintenance> maintenance_;
   std::unique_ptr<FleetService> fleet_;
+  // The daemon's summary line (Run); none with --once.
+  std::optional<telemetry::PeriodicSummary> summary_;
+  bool cycle_logged_ = false;  // the first cycle's line is info, the others debug
   // Set by the fleet thread when a bundle was installed; the main loop reloads the rules.
   std::atomic<bool> fleet_reload_{false};
 };

@@ -138,4 +138,26 @@ nlohmann::json StatsJson(const StatsInput& in) {
   return j;
 }
 
+telemetry::PeriodicSummary::Totals SummaryTotals(const AgentStatsSnapshot& s, int64_t last_scan_id,
+                                                 int64_t last_event_id) {
+  int64_t delivered = 0, delivery_failures = 0;
+  for (const auto& sink : s.delivery.sinks) {
+    delivered += static_cast<int64_t>(sink.delivered + sink.unrecorded_delivered);
+    delivery_failures += static_cast<int64_t>(sink.failed + sink.unrecorded_failed);
+  }
+  int64_t alerts = 0;
+  for (const auto& [severity, n] : s.alerts_created) alerts += static_cast<int64_t>(n);
+  const auto rule_failures = static_cast<int64_t>(Sum(s.rule_runs_failed));
+  const int64_t errors = static_cast<int64_t>(s.cycles_failed) + rule_failures +
+                         static_cast<int64_t>(s.realtime.rule_failures) + delivery_failures;
+  return {{"scans", last_scan_id},
+          {"events", last_event_id},
+          {"cycles", static_cast<int64_t>(s.cycles)},
+          {"rule_runs", static_cast<int64_t>(Sum(s.rule_runs_ok)) + rule_failures},
+          {"exec_batches", static_cast<int64_t>(s.realtime.batches)},
+          {"alerts", alerts},
+          {"deliveries", delivered},
+          {"errors", errors}};
+}
+
 }  // namespace sentinel::agent

@@ -1,6 +1,7 @@
 // The agent's own part of `health` and its `stats` (agent.sock, GET /health;
-// docs/operations.md "Health"), as pure functions of a stats snapshot: the
-// caller (AgentOps) adds what it asks procmond and reads from the stores.
+// docs/operations.md "Health") and the counts of its summary log line, as
+// pure functions of a stats snapshot: the caller (AgentOps, Agent) adds what
+// it asks procmond and reads from the stores.
 #pragma once
 
 #include <sys/types.h>
@@ -12,6 +13,7 @@
 
 #include "sentinel/config/config.h"
 #include "sentinel/health/health.h"
+#include "sentinel/telemetry/summary.h"
 #include "sentinelagent/agent_stats.h"
 
 namespace sentinel::agent {
@@ -57,5 +59,16 @@ struct StatsInput {
 
 // agent.sock `stats`.
 nlohmann::json StatsJson(const StatsInput& in);
+
+// What the agent's periodic summary line counts (telemetry/summary.h), as
+// running totals: `scans` and `events` are the highest completed scan id and
+// process_events id (both only grow, whatever retention deletes); `cycles`
+// and `rule_runs` the scheduled detection; `exec_batches` the batches of exec
+// events the real-time detector evaluated; `alerts` created on either path;
+// `deliveries` successful attempts over every sink; `errors` failed cycles,
+// failed rule runs (scheduled and on exec batches) and failed delivery
+// attempts (each also logged where it happened).
+telemetry::PeriodicSummary::Totals SummaryTotals(const AgentStatsSnapshot& stats, int64_t last_scan_id,
+                                                 int64_t last_event_id);
 
 }  // namespace sentinel::agent

@@ -78,6 +78,10 @@ RealtimeStats RealtimeDetector::Stats() const {
 Status RealtimeDetector::Start() {
   if (!db_) return FailedPreconditionError("real-time detector: not open");
   if (thread_.joinable()) return FailedPreconditionError("real-time detector: already started");
+  // The procmond the agent has just started binds procmond.sock a moment
+  // later: not being able to reach it yet is not a problem to warn about at
+  // every start (SPEC §16). Still unreachable after the grace period, it is.
+  next_connect_log_ms_ = MonotonicMs() + kConnectLogGraceMs;
   thread_ = std::thread([this] { Loop(); });
   return Status::Ok();
 }
@@ -191,8 +195,12 @@ Status RealtimeDetector::ReadPlan(Group* g, std::map<std::string, int64_t>* curs
   }
   if (starting.empty()) return Status::Ok();
   RETURN_IF_ERROR(detection::SetExecCursors(*db_, starting, *start_cursor, NowMs()));
+  // One info line (at a first start every exec rule starts), each rule at debug.
+  LogInfo("exec rules start evaluating events",
+          {{"rules", starting.size()}, {"after_event_id", *start_cursor}});
   for (const auto& id : starting) {
-    LogInfo("exec rule starts evaluating events", {{"rule", id}, {"after_event_id", *start_cursor}});
+    telemetry::LogDebug("exec rule starts evaluating events",
+                        {{"rule", id}, {"after_event_id", *start_cursor}});
     (*cursors)[id] = *start_cursor;
   }
   return Status::Ok();

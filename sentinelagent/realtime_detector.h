@@ -131,6 +131,8 @@ class RealtimeDetector {
   std::unique_ptr<detection::QueryWorker> worker_;
   std::unique_ptr<ipc::Subscription> sub_;
   int64_t next_connect_ms_ = 0;
+  // The first warning that procmond.sock is unreachable waits this long after Start().
+  static constexpr int64_t kConnectLogGraceMs = 10'000;
   int64_t next_connect_log_ms_ = 0;
   int64_t last_eval_ms_ = 0;
   std::map<std::string, int> failures_;  // rule id -> failures in a row on its current batch

@@ -19,6 +19,7 @@
 
 namespace sentinel::agent {
 
+using telemetry::LogDebug;
 using telemetry::LogError;
 using telemetry::LogInfo;
 using telemetry::LogWarn;
@@ -63,10 +64,13 @@ Status RuleScheduler::LoadRules(const config::Config& cfg) {
     valid.push_back(std::move(r));
   }
   ASSIGN_OR_RETURN(auto changes, detection::SyncRules(rw_, valid, NowMs()));
+  std::map<detection::SyncChange, int64_t> counts;
   for (const auto& c : changes) {
     const std::string action = c.change == detection::SyncChange::kAdded ? "rule_loaded" : "rule_changed";
-    LogInfo("rule " + std::string(detection::SyncChangeName(c.change)),
-            {{"rule", c.id}, {"version", c.version}, {"checksum", c.checksum}});
+    ++counts[c.change];
+    // Counted in "rules loaded"; each one is in the audit ledger.
+    LogDebug("rule " + std::string(detection::SyncChangeName(c.change)),
+             {{"rule", c.id}, {"version", c.version}, {"checksum", c.checksum}});
     if (audit_) {
       audit_(action, c.id,
              std::string(detection::SyncChangeName(c.change)) + " version " + std::to_string(c.version) +
@@ -74,7 +78,12 @@ Status RuleScheduler::LoadRules(const config::Config& cfg) {
     }
   }
   rules_ = std::move(valid);
-  LogInfo("rules loaded", {{"rules", rules_.size()}, {"problems", set.problems.size()}});
+  LogInfo("rules loaded", {{"rules", rules_.size()},
+                           {"added", counts[detection::SyncChange::kAdded]},
+                           {"changed", counts[detection::SyncChange::kVersionBumped] +
+                                           counts[detection::SyncChange::kUpdated]},
+                           {"removed", counts[detection::SyncChange::kRemoved]},
+                           {"problems", set.problems.size()}});
   return Status::Ok();
 }
 
@@ -206,11 +215,12 @@ class WorkerPool {
 
 void LogRun(const RuleRunReport& run, const std::string& error) {
   if (run.status.ok()) {
-    LogInfo("rule run", {{"rule", run.rule_id},
-                         {"duration_ms", run.duration_ms},
-                         {"findings", run.findings},
-                         {"alerts", run.alerts},
-                         {"suppressed", run.suppressed}});
+    // Counted in the agent's summary line; one per rule per cycle is debug.
+    LogDebug("rule run", {{"rule", run.rule_id},
+                          {"duration_ms", run.duration_ms},
+                          {"findings", run.findings},
+                          {"alerts", run.alerts},
+                          {"suppressed", run.suppressed}});
   } else {
     LogError("rule run failed", {{"rule", run.rule_id}, {"duration_ms", run.duration_ms}, {"error", error}});
   }

@@ -54,4 +54,20 @@ std::optional<StoreStats> ReadStoreStats(const config::DatabaseConfig& cfg) {
   return s;
 }
 
+StoreProgress ReadStoreProgress(storage::Database& db) {
+  StoreProgress p;
+  auto st = db.Prepare(
+      "SELECT scan_id, process_count FROM scan_metadata WHERE status = 'completed' ORDER BY scan_id DESC "
+      "LIMIT 1");
+  if (st.ok()) {
+    auto row = st->Step();
+    if (row.ok() && *row) {
+      p.last_scan_id = st->ColumnInt(0);
+      p.last_scan_processes = st->ColumnInt(1);
+    }
+  }
+  p.last_event_id = CountOrZero(db, "SELECT coalesce(max(id), 0) FROM process_events");
+  return p;
+}
+
 }  // namespace sentinel::agent

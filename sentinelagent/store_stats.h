@@ -1,7 +1,9 @@
 // What GET /metrics reports from the event store itself: counts read on a
-// short-lived read-only connection (one per scrape), never written.
+// short-lived read-only connection (one per scrape), never written; and the
+// few values the agent's summary log line reads on its own connection.
 //
-// Thread-safety: a free function without shared state.
+// Thread-safety: free functions without shared state; ReadStoreProgress
+// uses the given connection from the calling thread.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "sentinel/config/config.h"
+#include "sentinel/storage/sqlite.h"
 
 namespace sentinel::agent {
 
@@ -41,5 +44,14 @@ struct StoreStats {
 // Reads the counts; nullopt when the store does not open read-only with a
 // current schema. A query that fails counts as 0 (or no rows).
 std::optional<StoreStats> ReadStoreStats(const config::DatabaseConfig& db);
+
+// How far collection has got, for the summary line: three indexed lookups.
+struct StoreProgress {
+  int64_t last_scan_id = 0;         // highest completed scan (ids only grow)
+  int64_t last_scan_processes = 0;  // processes of that scan
+  int64_t last_event_id = 0;        // highest process_events id (AUTOINCREMENT: never reused)
+};
+// A query that fails leaves its value 0.
+StoreProgress ReadStoreProgress(storage::Database& db);
 
 }  // namespace sentinel::agent

@@ -72,5 +72,29 @@ TEST(AgentReportTest, StatsSumRuleRunsAcrossRules) {
   EXPECT_EQ(j["uptime_ms"], 9);
 }
 
+// The summary line's counters (telemetry/summary.h turns them into increases).
+TEST(AgentReportTest, SummaryTotalsAddUpBothDetectionPathsAndEverySink) {
+  AgentStatsSnapshot s;
+  s.cycles = 4;
+  s.cycles_failed = 1;
+  s.rule_runs_ok = {{"a", 10}, {"b", 7}};
+  s.rule_runs_failed = {{"b", 2}};
+  s.alerts_created = {{"high", 3}, {"low", 1}};
+  s.realtime.batches = 6;
+  s.realtime.rule_failures = 1;
+  alerting::SinkMetrics console;
+  console.delivered = 4;
+  console.unrecorded_delivered = 1;
+  alerting::SinkMetrics hook;
+  hook.delivered = 2;
+  hook.failed = 3;
+  hook.unrecorded_failed = 1;
+  s.delivery.sinks = {console, hook};
+  const telemetry::PeriodicSummary::Totals expected = {
+      {"scans", 12},       {"events", 900}, {"cycles", 4},     {"rule_runs", 19},
+      {"exec_batches", 6}, {"alerts", 4},   {"deliveries", 7}, {"errors", 1 + 2 + 1 + 4}};
+  EXPECT_EQ(SummaryTotals(s, 12, 900), expected);
+}
+
 }  // namespace
 }  // namespace sentinel::agent

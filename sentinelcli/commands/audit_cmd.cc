@@ -83,7 +83,16 @@ int RunAuditVerify(const CommandContext& ctx) {
   auto format = ResolveFormat(ctx.global, Format::kTable, /*allow_jsonl=*/false);
   if (!format.ok()) return Fail(ctx, format.status());
   const auto& dbc = ctx.config.config.database;
-  auto result = audit::VerifyLedgerFile(dbc.audit_path, {}, dbc.busy_timeout_ms);
+  auto progress = MakeProgress(ctx, "verifying audit ledger", "entries", /*streams_to_stdout=*/false);
+  audit::VerifyOptions options;
+  if (progress->active()) {
+    options.on_progress = [&progress](int64_t done, int64_t total) {
+      progress->SetTotal(total);
+      progress->Update(done);
+    };
+  }
+  auto result = audit::VerifyLedgerFile(dbc.audit_path, options, dbc.busy_timeout_ms);
+  progress->Finish();
   if (!result.ok()) return FailRuntime(ctx, LedgerOpenError(dbc.audit_path, result.status()));
   const audit::VerifyResult& r = *result;
   if (*format == Format::kTable) {

@@ -28,6 +28,13 @@ Result<std::unique_ptr<storage::Database>> OpenEventsReadOnly(const CommandConte
                             {db.path, storage::OpenMode::kReadOnly, db.busy_timeout_ms});
 }
 
+std::unique_ptr<Progress> MakeProgress(const CommandContext& ctx, std::string label, std::string unit,
+                                       bool streams_to_stdout) {
+  const bool rows_on_screen = streams_to_stdout && ctx.term.is_tty;
+  return std::make_unique<Progress>(Progress::Options{
+      .fd = rows_on_screen ? -1 : ctx.progress_fd, .label = std::move(label), .unit = std::move(unit)});
+}
+
 namespace {
 
 constexpr int64_t kAgentAuditTimeoutMs = 5000;

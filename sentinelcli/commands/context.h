@@ -3,8 +3,12 @@
 // SPEC §9 and helpers shared by the commands. Single-threaded.
 #pragma once
 
+#include <unistd.h>
+
+#include <cstdint>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "sentinel/audit/trail.h"
@@ -12,6 +16,7 @@
 #include "sentinel/config/config.h"
 #include "sentinel/storage/sqlite.h"
 #include "sentinelcli/output/command_line.h"
+#include "sentinelcli/output/progress.h"
 #include "sentinelcli/output/row_writer.h"
 
 namespace sentinel::cli {
@@ -25,9 +30,12 @@ inline constexpr int kExitUnhealthy = 4;  // health found a component unhealthy
 struct CommandContext {
   GlobalOptions global;
   config::LoadedConfig config;
-  TerminalInfo term;
+  TerminalInfo term;  // of stdout
   std::ostream* out;
   std::ostream* err;
+  // Where a long command draws its progress line (MakeProgress): stderr,
+  // which gets it only when it is a terminal.
+  int progress_fd = STDERR_FILENO;
 };
 
 // Loads the layered configuration with the global flags applied
@@ -60,6 +68,14 @@ Status RequireCliAudit(const CommandContext& ctx);
 int Fail(const CommandContext& ctx, const Status& status);
 // Same, but always exit code 1 (runtime failure), whatever the status code.
 int FailRuntime(const CommandContext& ctx, const Status& status);
+
+// The progress line of a long command (output/progress.h) on
+// ctx.progress_fd, drawn only when that is a terminal. `streams_to_stdout`:
+// the command prints its result while it works; when stdout is a terminal
+// too, those rows are the progress and no line is drawn (it would mix with
+// them). Never null; inactive() when nothing will be drawn.
+std::unique_ptr<Progress> MakeProgress(const CommandContext& ctx, std::string label, std::string unit,
+                                       bool streams_to_stdout);
 
 // Feeds one result row of `stmt` to `writer` (cells point into the statement).
 Status WriteStatementRow(storage::Statement& stmt, RowWriter& writer);

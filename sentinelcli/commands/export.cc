@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <ostream>
 
 #include "sentinel/base/strings.h"
@@ -111,7 +112,8 @@ class OutputFile {
 };
 
 // Every row of `st` through a writer of `format` (never coloured).
-Status WriteRows(storage::Statement& st, Format format, std::ostream& out, int64_t* rows) {
+Status WriteRows(storage::Statement& st, Format format, std::ostream& out, Progress& progress,
+                 int64_t* rows) {
   TerminalInfo plain;  // exports never carry colour
   auto writer = MakeRowWriter(format, out, plain);
   RETURN_IF_ERROR(writer->Begin(StatementColumns(st)));
@@ -119,9 +121,58 @@ Status WriteRows(storage::Statement& st, Format format, std::ostream& out, int64
     ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) break;
     RETURN_IF_ERROR(WriteStatementRow(st, *writer));
-    ++*rows;
+    progress.Update(++*rows);
   }
   return writer->End();
+}
+
+// The rows an export will write, for its progress line (asked only when one
+// is drawn). The process views are one row per process per scan over the
+// incremental tables: counting them costs as much as reading them, so their
+// total is the scans' process counts (an estimate the progress line drops if
+// the export goes past it). Other tables are counted over their time index.
+std::optional<int64_t> ExportTotal(storage::Database& db, const storage::ExportSpec& spec,
+                                   const TimeRange& range) {
+  const std::string_view table = spec.table;
+  std::string sql;
+  if (table == "processes") {
+    sql =
+        "SELECT process_count FROM scan_metadata WHERE status = 'completed' AND started_at_ms >= ?1 AND "
+        "started_at_ms < ?2 ORDER BY scan_id DESC LIMIT 1";
+  } else if (table == "process_snapshots") {
+    sql =
+        "SELECT sum(process_count) FROM scan_metadata WHERE status = 'completed' AND started_at_ms >= ?1 "
+        "AND started_at_ms < ?2";
+  } else {
+    sql = "SELECT count(*) FROM " + std::string(table) + " WHERE " + std::string(spec.time_column) +
+          " >= ?1 AND " + std::string(spec.time_column) + " < ?2";
+  }
+  auto st = db.Prepare(sql);
+  if (!st.ok() || !st->BindInt(1, range.since).ok() || !st->BindInt(2, range.until).ok()) return std::nullopt;
+  auto row = st->Step();
+  if (!row.ok() || !*row) return std::nullopt;
+  return st->ColumnInt(0);
+}
+
+// What an export reads: the table's rows of the range, from `st`.
+struct ExportSource {
+  storage::Database& db;
+  const storage::ExportSpec& spec;
+  const TimeRange& range;
+  storage::Statement& st;
+};
+
+// The rows into `out`, with a progress line on a terminal's stderr unless
+// the rows themselves go to the terminal.
+Status Export(const CommandContext& ctx, const ExportSource& src, Format format, std::ostream& out,
+              bool to_stdout, int64_t* rows) {
+  auto progress = MakeProgress(ctx, "export " + std::string(src.spec.table), "rows", to_stdout);
+  if (progress->active()) {
+    if (auto total = ExportTotal(src.db, src.spec, src.range)) progress->SetTotal(*total);
+  }
+  Status s = WriteRows(src.st, format, out, *progress, rows);
+  progress->Finish();
+  return s;
 }
 
 }  // namespace
@@ -143,13 +194,14 @@ int RunExport(const CommandContext& ctx, const ExportArgs& args) {
   if (!st.ok()) return FailRuntime(ctx, st.status());
 
   int64_t rows = 0;
+  const ExportSource source{**db, *spec, *range, *st};
   if (args.output.empty()) {
-    Status s = WriteRows(*st, *format, *ctx.out, &rows);
+    Status s = Export(ctx, source, *format, *ctx.out, /*to_stdout=*/true, &rows);
     return s.ok() ? kExitOk : FailRuntime(ctx, s);
   }
   OutputFile file(args.output);
   Status s = file.Open();
-  if (s.ok()) s = WriteRows(*st, *format, file.stream(), &rows);
+  if (s.ok()) s = Export(ctx, source, *format, file.stream(), /*to_stdout=*/false, &rows);
   if (s.ok()) s = file.Commit();
   if (!s.ok()) return FailRuntime(ctx, s);
   *ctx.err << "sentinelcli: exported " << rows << " rows from " << spec->table << " to " << args.output

@@ -83,7 +83,8 @@ detection::QueryRequest MakeRequest(const CommandContext& ctx, const QueryArgs& 
 // --offset rows, stops after --limit. A failed row read ends the writer's
 // output first; its error is InvalidArgument when the query is the caller's
 // fault (exit 2), anything else for a stopped query or I/O (exit 1).
-Status CopyRows(detection::QueryWorker& worker, RowWriter& writer, const QueryArgs& args, int64_t* written) {
+Status CopyRows(detection::QueryWorker& worker, RowWriter& writer, const QueryArgs& args, Progress& progress,
+                int64_t* written) {
   int64_t skipped = 0;
   const int64_t offset = args.offset.value_or(0);
   std::vector<detection::WireCell> row;
@@ -102,7 +103,7 @@ Status CopyRows(detection::QueryWorker& worker, RowWriter& writer, const QueryAr
     cells.resize(row.size());
     for (std::size_t i = 0; i < row.size(); ++i) cells[i] = ToCell(row[i]);
     RETURN_IF_ERROR(writer.Row(cells));
-    ++*written;
+    progress.Update(++*written);
   }
   return Status::Ok();
 }
@@ -150,7 +151,9 @@ int RunQuery(const CommandContext& ctx, const QueryArgs& args) {
   Status s = writer->Begin(*columns);
   if (!s.ok()) return Fail(ctx, s);
   int64_t written = 0;
-  s = CopyRows(**worker, *writer, args, &written);
+  auto progress = MakeProgress(ctx, "query", "rows", /*streams_to_stdout=*/true);
+  s = CopyRows(**worker, *writer, args, *progress, &written);
+  progress->Finish();
   if (!s.ok()) return Fail(ctx, s);
   s = writer->End();
   audit("query_executed", {{"rows", written}, {"ok", s.ok()}});

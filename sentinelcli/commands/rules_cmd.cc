@@ -210,11 +210,13 @@ using ImportedRule = std::pair<Rule, std::string>;
 // rule or of a rule file other than its destination in `target_dir`.
 Result<std::vector<ImportedRule>> CheckImport(storage::Database& schema,
                                               const std::vector<std::string>& files,
-                                              const detection::RuleSet& existing,
-                                              const fs::path& target_dir) {
+                                              const detection::RuleSet& existing, const fs::path& target_dir,
+                                              Progress& progress) {
   std::vector<ImportedRule> accepted;
   std::set<std::string> ids;
+  progress.SetTotal(static_cast<int64_t>(files.size()));
   for (const auto& f : files) {
+    progress.Update(static_cast<int64_t>(accepted.size()));
     auto r = ValidateFile(schema, f);
     if (!r.ok()) return InvalidArgumentError(r.status().message() + " (nothing imported)");
     if (!ids.insert(r->id).second) {
@@ -486,7 +488,10 @@ int RunRulesImport(const CommandContext& ctx, const std::string& path) {
   auto schema = detection::OpenSchemaOnlyEventStore();
   if (!schema.ok()) return FailRuntime(ctx, schema.status());
   const fs::path target_dir = dirs.front();
-  auto accepted = CheckImport(**schema, *files, LoadConfiguredRules(ctx, false), target_dir);
+  // Each file's query is compiled against the schema: a directory of many takes a while.
+  auto progress = MakeProgress(ctx, "checking rule files", "files", /*streams_to_stdout=*/false);
+  auto accepted = CheckImport(**schema, *files, LoadConfiguredRules(ctx, false), target_dir, *progress);
+  progress->Finish();
   if (!accepted.ok()) return Fail(ctx, accepted.status());
   if (Status s = EnsureRulesDir(target_dir); !s.ok()) return FailRuntime(ctx, s);
   for (const auto& [rule, text] : *accepted) {

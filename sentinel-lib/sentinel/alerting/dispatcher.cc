@@ -370,12 +370,31 @@ class Dispatcher::Worker {
     if (r.status.ok()) {
       o.status = AttemptStatus::kSuccess;
       breaker_.RecordSuccess();
+      NoteCircuit();
       return;
     }
     o.status = AttemptStatus::kFailure;
     o.error = r.status.message();
     if (r.permanent) dead_letter_now_.insert(entry.id);
     breaker_.RecordFailure();
+    NoteCircuit();
+  }
+
+  // A circuit that opens, or closes again, is a state change the log shows
+  // at the default level; a failed half-open trial (open again) is not a
+  // new one, so an outage logs one line, not one per open_secs.
+  void NoteCircuit() {
+    const bool open = breaker_.state() != CircuitState::kClosed;
+    if (open == circuit_logged_open_) return;
+    circuit_logged_open_ = open;
+    if (open) {
+      LogWarn("sink circuit opened; deliveries to it wait until a trial attempt succeeds",
+              {{"sink", sink_->name()},
+               {"consecutive_failures", breaker_.consecutive_failures()},
+               {"open_secs", d_.options_.circuit_breaker.open_secs}});
+    } else {
+      LogInfo("sink circuit closed; deliveries resume", {{"sink", sink_->name()}});
+    }
   }
 
   // A write is a success only once the sink has made it durable.
@@ -388,6 +407,7 @@ class Dispatcher::Worker {
       o.error = "written but not made durable: " + s.message();
     }
     breaker_.RecordFailure();
+    NoteCircuit();
   }
 
   // Retry (after the backoff; at once when cut short) or give up (no next
@@ -471,6 +491,7 @@ class Dispatcher::Worker {
   Dispatcher& d_;
   std::unique_ptr<AlertSink> sink_;
   CircuitBreaker breaker_;
+  bool circuit_logged_open_ = false;  // the circuit state the log last reported
   std::atomic<bool> busy_{false};
   Backoff backoff_;
   std::vector<QueueEntry> cache_;

@@ -1,14 +1,19 @@
 #include "sentinel/alerting/dispatcher.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "sentinel/alertstore/test_util.h"
 #include "sentinel/models/severity.h"
+#include "sentinel/telemetry/log.h"
 #include "sentinel/testing/fake_clock.h"
 
 namespace sentinel::alerting {
@@ -183,7 +188,42 @@ TEST(DispatcherTest, RetriesWithBackoffOnTheInjectedClockThenDeadLetters) {
   EXPECT_EQ(std::get<2>(dead[0]), 3);
 }
 
+// The log lines written while it lives, from a pipe (the logger is
+// process-global: the test's own stderr again afterwards).
+class CapturedLog {
+ public:
+  CapturedLog() {
+    if (pipe2(fds_, O_NONBLOCK | O_CLOEXEC) == 0) {
+      telemetry::InitLogging("test", telemetry::LogLevel::kInfo, telemetry::LogFormat::kText, fds_[1]);
+    }
+  }
+  ~CapturedLog() {
+    telemetry::InitLogging("test", telemetry::LogLevel::kInfo, telemetry::LogFormat::kText, 2);
+    close(fds_[0]);
+    close(fds_[1]);
+  }
+  CapturedLog(const CapturedLog&) = delete;
+  CapturedLog& operator=(const CapturedLog&) = delete;
+  // What was logged since the last call.
+  std::string Take() {
+    char buf[4096];
+    for (ssize_t n; (n = read(fds_[0], buf, sizeof buf)) > 0;) text_.append(buf, static_cast<size_t>(n));
+    return std::exchange(text_, "");
+  }
+
+ private:
+  int fds_[2] = {-1, -1};
+  std::string text_;
+};
+
+size_t Count(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
 TEST(DispatcherTest, OpenCircuitSkipsThePeerAndHalfOpenProbes) {
+  CapturedLog log;
   Harness h;
   auto peer = std::make_shared<FakeSink::State>();
   peer->fail = true;
@@ -199,6 +239,10 @@ TEST(DispatcherTest, OpenCircuitSkipsThePeerAndHalfOpenProbes) {
   ASSERT_TRUE(Eventually([&] { return d.Metrics().sinks[0].skipped == 3; }));
   EXPECT_EQ(d.Metrics().sinks[0].circuit, CircuitState::kOpen);
   EXPECT_EQ(d.Metrics().dlq_size, 5);
+  // The state change is one warning (SPEC §16: problems show at the default level).
+  std::string opened = log.Take();
+  EXPECT_EQ(Count(opened, "WARN  test: sink circuit opened"), 1u) << opened;
+  EXPECT_NE(opened.find("consecutive_failures=2 open_secs=30 sink=flaky"), std::string::npos) << opened;
 
   // After open_secs a trial goes through; its success closes the circuit.
   {
@@ -210,6 +254,9 @@ TEST(DispatcherTest, OpenCircuitSkipsThePeerAndHalfOpenProbes) {
   ASSERT_TRUE(d.EnqueueNewAlerts().ok());
   ASSERT_TRUE(Eventually([&] { return Accepted(peer) == 2; }));
   ASSERT_TRUE(Eventually([&] { return d.Metrics().sinks[0].circuit == CircuitState::kClosed; }));
+  std::string closed = log.Take();
+  EXPECT_EQ(Count(closed, "INFO  test: sink circuit closed; deliveries resume sink=flaky"), 1u) << closed;
+  EXPECT_EQ(Count(closed, "sink circuit opened"), 0u) << closed;
 }
 
 TEST(DispatcherTest, ResumesAfterACrashAndRecordsTheUnknownAttempt) {

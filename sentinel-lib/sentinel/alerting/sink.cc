@@ -10,6 +10,7 @@
 #include "sentinel/alerting/sinks/sinks.h"
 #include "sentinel/base/escape.h"
 #include "sentinel/base/strings.h"
+#include "sentinel/base/terminal.h"
 #include "sentinel/base/time.h"
 #include "sentinel/models/severity.h"
 
@@ -22,9 +23,21 @@ std::string ValueText(const nlohmann::ordered_json& v) {
   return v.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
+std::string_view SeverityColor(models::Severity s) {
+  switch (s) {
+    case models::Severity::kLow: return "\x1b[36m";
+    case models::Severity::kMedium: return "\x1b[33m";
+    case models::Severity::kHigh: return "\x1b[31m";
+    case models::Severity::kCritical: return "\x1b[1;31m";
+  }
+  return "\x1b[31m";
+}
+
+constexpr std::string_view kColorReset = "\x1b[0m";
+
 }  // namespace
 
-std::string AlertTextLine(const Alert& a) {
+std::string AlertTextLine(const Alert& a, bool color) {
   std::string line = FormatIso8601Ms(a.alert_time) + " ALERT " + ToUpper(models::SeverityName(a.severity)) +
                      " " + a.rule_id + " #" + std::to_string(a.id) + ": " + a.title;
   for (const auto& p : a.affected_processes) {
@@ -33,8 +46,10 @@ std::string AlertTextLine(const Alert& a) {
             ValueText(p.value("exe_path", nlohmann::ordered_json())) + ")";
   }
   // Hostile process names never reach the terminal (or a line-splitting
-  // reader) raw: the one output escaper, base/escape.h.
-  return EscapeText(line);
+  // reader) raw: the one output escaper, base/escape.h. Colour is added
+  // after escaping, so only our own codes are live.
+  if (!color) return EscapeText(line);
+  return std::string(SeverityColor(a.severity)) + EscapeText(line) + std::string(kColorReset);
 }
 
 namespace sinks {
@@ -72,6 +87,7 @@ SinkEnvironment SinkEnvironment::Process() {
   char host[HOST_NAME_MAX + 1] = {};
   if (gethostname(host, sizeof host - 1) == 0) env.hostname = host;
   if (env.hostname.empty()) env.hostname = "localhost";
+  env.stdout_color = DetectTerminal(env.stdout_fd, /*no_color_flag=*/false).color;
   return env;
 }
 

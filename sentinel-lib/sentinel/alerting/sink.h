@@ -73,7 +73,11 @@ class AlertSink {
 struct SinkEnvironment {
   // Looks up an environment variable (secrets named by hmac_secret_env, password_env).
   std::function<std::optional<std::string>(const std::string&)> getenv;
-  int stdout_fd = 1;     // where stdout sinks write
+  int stdout_fd = 1;  // where stdout sinks write
+  // Text lines of stdout sinks coloured by severity: Process() sets it when
+  // fd 1 is a terminal and neither NO_COLOR nor TERM=dumb says otherwise
+  // (sentinel/base/terminal.h); a pipe or a file never gets escape codes.
+  bool stdout_color = false;
   std::string hostname;  // syslog HOSTNAME, email Message-ID, OCSF device; "" = gethostname()
   // The fleet (config `fleet:`): the nats sink's servers, credentials and TLS.
   config::FleetConfig fleet;
@@ -85,7 +89,7 @@ struct SinkEnvironment {
   // (the daemon). `sentinelagent --once` sets 0: its run is bounded by the retry policy.
   int64_t nats_outage_wait_ms = -1;
 
-  static SinkEnvironment Process();  // the real environment, fd 1, the host name
+  static SinkEnvironment Process();  // the real environment, fd 1 (and whether to colour it), the host name
 };
 
 class SinkRegistry {
@@ -117,6 +121,9 @@ void RegisterBuiltinSinks(SinkRegistry& registry);
 // The stdout sink's text line: time, severity, rule, alert id, title and the
 // affected processes ("... ALERT HIGH proc-deleted-executable #3: ... |
 // pid 42 implant (/tmp/implant (deleted))"), control characters escaped.
-std::string AlertTextLine(const Alert& alert);
+// With `color`, the escaped line is wrapped in the severity's SGR colour
+// (low cyan, medium yellow, high red, critical bold red) and a reset: the only
+// escape codes in it are ours.
+std::string AlertTextLine(const Alert& alert, bool color = false);
 
 }  // namespace sentinel::alerting

@@ -243,6 +243,39 @@ TEST(StdoutSinkTest, TextLineEscapesC1NelBidiAndSeparators) {
   ExpectNoRawDanger(line);
 }
 
+// On a terminal (SinkEnvironment::stdout_color) the escaped line is wrapped
+// in its severity's colour; the only escape codes are those two.
+TEST(StdoutSinkTest, TextLineIsColouredBySeverityOnlyWhenAsked) {
+  Alert a = MakeAlert();
+  a.affected_processes[0]["name"] = kHostileName;
+  const std::string plain = AlertTextLine(a);
+  EXPECT_EQ(AlertTextLine(a, true), "\x1b[31m" + plain + "\x1b[0m");
+  const std::pair<models::Severity, std::string> colours[] = {{models::Severity::kLow, "\x1b[36m"},
+                                                              {models::Severity::kMedium, "\x1b[33m"},
+                                                              {models::Severity::kHigh, "\x1b[31m"},
+                                                              {models::Severity::kCritical, "\x1b[1;31m"}};
+  for (const auto& [severity, sgr] : colours) {
+    a.severity = severity;
+    const std::string line = AlertTextLine(a, true);
+    EXPECT_EQ(line, sgr + AlertTextLine(a) + "\x1b[0m") << models::SeverityName(severity);
+    ExpectNoRawDanger(line.substr(sgr.size(), line.size() - sgr.size() - 4));
+  }
+
+  testing::TempDir dir;
+  const std::string out = dir.File("out");
+  int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  SinkEnvironment env = Env();
+  env.stdout_fd = fd;
+  env.stdout_color = true;
+  auto text = Build({.name = "t", .type = "stdout", .format = "text"}, env);
+  auto json = Build({.name = "j", .type = "stdout", .format = "json"}, env);
+  Sent s;
+  EXPECT_TRUE(s.To(*text).status.ok());
+  EXPECT_TRUE(s.To(*json).status.ok());  // JSON is data: never coloured
+  ::close(fd);
+  EXPECT_EQ(testing::ReadFile(out), AlertTextLine(s.alert, true) + "\n" + s.json + "\n");
+}
+
 TEST(StdoutSinkTest, JsonFormatEscapesUnsafeCodePointsAndKeepsTheValue) {
   testing::TempDir dir;
   const std::string out = dir.File("out");

@@ -261,21 +261,30 @@ class LedgerVerifier {
     return std::nullopt;
   }
 
+  void ReportProgress(int64_t walked) const {
+    if (options_.on_progress) options_.on_progress(walked, r_.entries_total);
+  }
+
   Result<Check> WalkChain(storage::Database& db) {
     ASSIGN_OR_RETURN(
         storage::Statement st,
         db.Prepare("SELECT sequence, timestamp, actor, action, event_data, payload_hash, prev_hash,"
                    " entry_hash, signature FROM audit_ledger ORDER BY sequence"));
     int64_t expected = 1;
+    int64_t walked = 0;
     while (true) {
       ASSIGN_OR_RETURN(bool row, st.Step());
-      if (!row) return Check();
+      if (!row) {
+        ReportProgress(walked);
+        return Check();
+      }
       const int64_t seq = st.ColumnInt(kSeq);
       Check bad = CheckColumnTypes(st.raw(), seq);
       if (!bad) bad = CheckSequence(seq, expected);
       if (!bad) bad = VerifyRow(ReadRow(st));
       if (bad) return bad;
       expected = seq + 1;
+      if (++walked % kVerifyProgressEvery == 0) ReportProgress(walked);
     }
   }
 

@@ -40,6 +40,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -75,7 +76,12 @@ struct Anchor {
 struct VerifyOptions {
   std::optional<std::string> trusted_public_key_hex;
   std::optional<Anchor> anchor;
+  // Called on the verifying thread with (entries checked so far, entries in
+  // the ledger) every kVerifyProgressEvery entries and once at the end of
+  // the walk (sentinelcli's progress line). Optional.
+  std::function<void(int64_t done, int64_t total)> on_progress;
 };
+inline constexpr int64_t kVerifyProgressEvery = 256;
 
 struct VerifyResult {
   VerifyFinding finding = VerifyFinding::kOk;

@@ -155,6 +155,7 @@ struct ConsoleConfig {
 struct TelemetryConfig {
   std::string log_level = "info";              // trace debug info warn error critical off
   std::string log_format = "json";             // json | text
+  int64_t summary_interval_secs = 60;          // the daemons' periodic summary log line; 0 = none
   std::string http_listen = "127.0.0.1:9464";  // host:port, "" disables
   friend bool operator==(const TelemetryConfig&, const TelemetryConfig&) = default;
 };

@@ -94,6 +94,7 @@ TEST_F(ConfigTest, DefaultsMatchSpec) {
   EXPECT_EQ(c.alerting.sinks[0].format, "text");
   EXPECT_EQ(c.telemetry.log_level, "info");
   EXPECT_EQ(c.telemetry.log_format, "json");
+  EXPECT_EQ(c.telemetry.summary_interval_secs, 60);
   EXPECT_EQ(c.telemetry.http_listen, "127.0.0.1:9464");
   EXPECT_EQ(c.ipc.socket_dir, "/run/sentineld");
   EXPECT_EQ(r->hash, Hash(Config{}));
@@ -343,6 +344,8 @@ TEST_F(ConfigTest, OutOfRangeRefused) {
             FilePrefix() + "database.retention_days: expected an integer from 1 to 36500, got 0");
   EXPECT_EQ(ErrorOfYaml("alerting: {retry: {max_attempts: 500}}"),
             FilePrefix() + "alerting.retry.max_attempts: expected an integer from 1 to 100, got 500");
+  EXPECT_EQ(ErrorOfYaml("telemetry: {summary_interval_secs: -1}"),
+            FilePrefix() + "telemetry.summary_interval_secs: expected an integer from 0 to 86400, got -1");
   EXPECT_EQ(ErrorOfYaml("telemetry: {http_listen: \"127.0.0.1:70000\"}"),
             FilePrefix() +
                 "telemetry.http_listen: expected \"\" or host:port with port 1..65535, got "
@@ -750,9 +753,10 @@ TEST_F(ConfigTest, KeysDescribeEveryKeyOnce) {
   EXPECT_TRUE(paths.count("alerting.sinks[].hmac_secret_env/webhook"));
   EXPECT_TRUE(paths.count("alerting.sinks[].tls_verify/webhook,email"));
   EXPECT_TRUE(paths.count("database.audit_signing_key/"));
-  // 9 sections, their 38 keys, the 5 keys of retry and circuit_breaker, the 3 of fleet.tls,
+  // 9 sections, their 40 keys, the 5 keys of retry and circuit_breaker, the 3 of fleet.tls,
   // 27 sink keys.
-  EXPECT_EQ(keys.size(), 9u + 39u + 5u + 3u + 27u);
+  EXPECT_EQ(keys.size(), 9u + 40u + 5u + 3u + 27u);
+  EXPECT_TRUE(paths.count("telemetry.summary_interval_secs/"));
   EXPECT_TRUE(paths.count("console.stream_max_age_days/"));
   EXPECT_TRUE(paths.count("console.stream_max_bytes/"));
   EXPECT_TRUE(paths.count("console.http_listen/"));

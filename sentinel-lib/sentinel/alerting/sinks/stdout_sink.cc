@@ -1,4 +1,6 @@
-// stdout: one line per alert, text (AlertTextLine) or JSON.
+// stdout: one line per alert, text (AlertTextLine, coloured by severity when
+// SinkEnvironment::stdout_color says fd 1 is a terminal that wants colour) or
+// JSON (never coloured).
 #include <unistd.h>
 
 #include <cerrno>
@@ -30,12 +32,12 @@ Status WriteAll(int fd, std::string_view data, std::string_view what) {
 
 class StdoutSink final : public AlertSink {
  public:
-  StdoutSink(const config::SinkConfig& cfg, int fd)
-      : AlertSink(cfg.name), json_(cfg.format == "json"), fd_(fd) {}
+  StdoutSink(const config::SinkConfig& cfg, int fd, bool color)
+      : AlertSink(cfg.name), json_(cfg.format == "json"), color_(color && !json_), fd_(fd) {}
   std::string_view type() const override { return "stdout"; }
 
   DeliveryResult Deliver(const DeliveryRequest& req) override {
-    std::string line = json_ ? HardenJsonText(req.json) : AlertTextLine(req.alert);
+    std::string line = json_ ? HardenJsonText(req.json) : AlertTextLine(req.alert, color_);
     line += '\n';
     std::lock_guard lock(StdoutMutex());
     return {WriteAll(fd_, line, "writing to standard output")};
@@ -43,13 +45,14 @@ class StdoutSink final : public AlertSink {
 
  private:
   bool json_;
+  bool color_;
   int fd_;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<AlertSink>> MakeStdoutSink(const config::SinkConfig& cfg, const SinkEnvironment& env) {
-  return std::unique_ptr<AlertSink>(std::make_unique<StdoutSink>(cfg, env.stdout_fd));
+  return std::unique_ptr<AlertSink>(std::make_unique<StdoutSink>(cfg, env.stdout_fd, env.stdout_color));
 }
 
 }  // namespace sentinel::alerting::sinks

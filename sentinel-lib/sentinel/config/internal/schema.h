@@ -345,6 +345,9 @@ template <class V, Of<TelemetryConfig> C>
 void Describe(V& v, C& c) {
   v({"log_level", "least severe log level written"}, c.log_level, kLogLevel);
   v({"log_format", "log lines on stderr as json or text"}, c.log_format, kLogFormat);
+  v({"summary_interval_secs",
+     "period of the daemons' one-line info summary of what they did since the last one; 0 none"},
+    c.summary_interval_secs, IntRule{0, kDaySecs});
   v({.name = "http_listen", .doc = "address of /health and /metrics; \"\" disables", .restart = true},
     c.http_listen, kHttpListen);
 }

@@ -1,4 +1,4 @@
-#include "sentinelcli/output/terminal.h"
+#include "sentinel/base/terminal.h"
 
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 
 #include "sentinel/base/strings.h"
 
-namespace sentinel::cli {
+namespace sentinel {
 
 namespace {
 // Anything wider is a broken $COLUMNS, not a terminal.
@@ -21,11 +21,12 @@ TerminalInfo DetectTerminal(int fd, bool no_color_flag) {
   TerminalInfo info;
   info.is_tty = fd >= 0 && ::isatty(fd) == 1;
 
-  const char* term = std::getenv("TERM");
+  // getenv: the environment is not changed while this runs (see the header).
+  const char* term = std::getenv("TERM");  // NOLINT(concurrency-mt-unsafe)
   const bool dumb = term != nullptr && std::string_view(term) == "dumb";
   // SPEC §9 says "when NO_COLOR is set": presence alone counts, even empty
   // (stricter than no-color.org, which ignores an empty value).
-  const bool no_color_env = std::getenv("NO_COLOR") != nullptr;
+  const bool no_color_env = std::getenv("NO_COLOR") != nullptr;  // NOLINT(concurrency-mt-unsafe)
   info.color = info.is_tty && !no_color_flag && !no_color_env && !dumb;
 
   if (info.is_tty) {
@@ -35,11 +36,11 @@ TerminalInfo DetectTerminal(int fd, bool no_color_flag) {
       return info;
     }
   }
-  if (const char* columns = std::getenv("COLUMNS")) {
+  if (const char* columns = std::getenv("COLUMNS")) {  // NOLINT(concurrency-mt-unsafe)
     std::optional<int64_t> n = ParseInt64(columns);
     if (n && *n > 0 && *n <= kMaxWidth) info.width = static_cast<int>(*n);
   }
   return info;
 }
 
-}  // namespace sentinel::cli
+}  // namespace sentinel
