@@ -191,7 +191,7 @@ bool WatchSupervisor() {
 }
 
 bool Supervised() {
-  const char* value = std::getenv("SENTINELD_SUPERVISOR_PID");
+  const char* value = std::getenv("SENTINELD_SUPERVISOR_PID");  // NOLINT(concurrency-mt-unsafe): main thread
   return value != nullptr && *value != '\0';
 }
 

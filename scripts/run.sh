@@ -12,7 +12,7 @@ BUILD=${1:-build/ci}
 if [ "$(id -u)" -eq 0 ]; then
   if ! getent passwd sentineld >/dev/null; then
     useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin sentineld
-    echo "created system user sentineld"
+    echo "created system user sentineld" >&2
   fi
   mkdir -p data
   chown -R --no-dereference sentineld:sentineld data
@@ -21,11 +21,14 @@ fi
 export SENTINELD_DATABASE__PATH=${SENTINELD_DATABASE__PATH:-$PWD/data/events.db}
 export SENTINELD_DATABASE__AUDIT_PATH=${SENTINELD_DATABASE__AUDIT_PATH:-$PWD/data/audit.db}
 
+# stdout is for alerts only (SPEC §16): everything this script says goes to stderr.
+exec 3>&1 1>&2
 echo "SentinelD: event store $SENTINELD_DATABASE__PATH, audit ledger $SENTINELD_DATABASE__AUDIT_PATH"
-echo "  sentinelagent runs the built-in rules and prints alerts here; it starts and supervises procmond."
+echo "  sentinelagent runs the built-in rules and prints alerts on stdout; it starts and supervises procmond."
+echo "  Its log (stderr): what started, problems, and a summary line once a minute."
 echo "  From another terminal, e.g.:"
 echo "    $BUILD/sentinelcli/sentinelcli --config config/local.yaml query 'SELECT pid, name, exe_path FROM processes LIMIT 20'"
 echo "    $BUILD/sentinelcli/sentinelcli --config config/local.yaml alerts list"
 echo "    cp /bin/sleep /tmp/demo && /tmp/demo 600 &    # raises proc-exec-from-tmp within a second"
 echo "  stop with Ctrl-C"
-exec "$BUILD/sentinelagent/sentinelagent" --config config/local.yaml
+exec "$BUILD/sentinelagent/sentinelagent" --config config/local.yaml 1>&3 3>&-

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pty.h>
 #include <pwd.h>
 #include <signal.h>
@@ -298,6 +299,58 @@ RunResult RunOnPty(const std::vector<std::string>& argv, const std::vector<std::
     break;  // EIO: the child closed its side
   }
   ::close(master);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  r.exit_code = DecodeStatus(status);
+  return r;
+}
+
+RunResult RunWithStderrOnPty(const std::vector<std::string>& argv,
+                             const std::vector<std::string>& env_edits) {
+  RunResult r;
+  std::vector<std::string> args = argv;
+  std::vector<std::string> env = testing::EditedEnvironment(env_edits);
+  std::vector<char*> argp = Pointers(args), envp = Pointers(env);
+  int master = -1, slave = -1, out[2] = {-1, -1};
+  winsize ws{};
+  ws.ws_col = 120;
+  ws.ws_row = 40;
+  if (::openpty(&master, &slave, nullptr, nullptr, &ws) != 0 || ::pipe2(out, O_CLOEXEC) != 0) {
+    ADD_FAILURE() << "openpty/pipe: " << std::strerror(errno);
+    return r;
+  }
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setsid();
+    int in = ::open("/dev/null", O_RDONLY);
+    ::dup2(in, 0);
+    ::dup2(out[1], 1);
+    ::dup2(slave, 2);
+    ::execve(argp[0], argp.data(), envp.data());
+    _exit(127);
+  }
+  ::close(slave);
+  ::close(out[1]);
+  // Both until their writer is gone: EOF on the pipe, EIO on the terminal.
+  pollfd fds[2] = {{master, POLLIN, 0}, {out[0], POLLIN, 0}};
+  std::string* sinks[2] = {&r.err, &r.out};
+  int open_fds = 2;
+  char buf[4096];
+  while (open_fds > 0 && ::poll(fds, 2, -1) >= 0) {
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        sinks[i]->append(buf, static_cast<size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  ::close(master);
+  ::close(out[0]);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }

@@ -179,6 +179,9 @@ class DeletedBinary {
 // Runs argv with stdout and stderr on a pseudo-terminal (120 columns);
 // returns what it printed and its exit code.
 RunResult RunOnPty(const std::vector<std::string>& argv, const std::vector<std::string>& env_edits);
+// Runs argv with stderr on a pseudo-terminal (120 columns) and stdout on a
+// pipe: `out` is stdout, `err` what reached the terminal.
+RunResult RunWithStderrOnPty(const std::vector<std::string>& argv, const std::vector<std::string>& env_edits);
 
 // SQLite through the C API. QueryInt opens read-only and returns the first
 // column of the first row (nullopt for no row / NULL); Exec opens read-write.
