@@ -156,6 +156,7 @@ struct TelemetryConfig {
   std::string log_level = "info";              // trace debug info warn error critical off
   std::string log_format = "json";             // json | text
   std::string http_listen = "127.0.0.1:9464";  // host:port, "" disables
+  bool web_ui = true;                          // the web UI and /api/ on http_listen (docs/web-ui.md)
   friend bool operator==(const TelemetryConfig&, const TelemetryConfig&) = default;
 };
 
