@@ -268,7 +268,7 @@ std::optional<int> Agent::AcquireLock() {
 std::optional<int> Agent::BindEndpoints() {
   ops_ = std::make_unique<AgentOps>(cfg_, kVersion);
   ops_->SetAuditSigner(signer_);
-  web_ = std::make_unique<AgentWeb>(*ops_, cfg_.database, cfg_.telemetry.http_listen, kVersion);
+  web_ = std::make_unique<AgentWeb>(*ops_, cfg_.database, cfg_.telemetry, kVersion);
   http_ = std::make_unique<webui::HttpServer>(
       "telemetry.http_listen", [web = web_.get()](const webui::HttpRequest& req) { return web->Answer(req); });
   if (flags_.once) return std::nullopt;
@@ -507,7 +507,9 @@ void Agent::StartServices() {
   if (!cfg_.telemetry.http_listen.empty()) {
     http_->Start();
     LogInfo("HTTP endpoint listening",
-            {{"address", http_->address()}, {"paths", {"/ (web UI)", "/api/", "/metrics", "/health"}}});
+            {{"address", http_->address()},
+             {"paths", cfg_.telemetry.web_ui ? nlohmann::json{"/ (web UI)", "/api/", "/metrics", "/health"}
+                                             : nlohmann::json{"/metrics", "/health"}}});
   }
   StartFleet();
   // Counts from here on: what the store held before the start is not this run's.

@@ -111,8 +111,13 @@ HttpResponse HealthAnswer(const health::HealthReport& r, bool always_ok) {
 
 }  // namespace
 
-AgentWeb::AgentWeb(AgentOps& ops, config::DatabaseConfig db, const std::string& listen, std::string version)
-    : ops_(ops), db_config_(std::move(db)), listen_host_(webui::ListenHost(listen)), version_(std::move(version)) {}
+AgentWeb::AgentWeb(AgentOps& ops, config::DatabaseConfig db, const config::TelemetryConfig& telemetry,
+                   std::string version)
+    : ops_(ops),
+      db_config_(std::move(db)),
+      listen_host_(webui::ListenHost(telemetry.http_listen)),
+      ui_enabled_(telemetry.web_ui),
+      version_(std::move(version)) {}
 
 HttpResponse AgentWeb::Answer(const HttpRequest& req) {
   if (req.path == "/metrics") {
@@ -121,6 +126,7 @@ HttpResponse AgentWeb::Answer(const HttpRequest& req) {
     return r;
   }
   if (req.path == "/health") return HealthAnswer(ops_.Health(), /*always_ok=*/false);
+  if (!ui_enabled_) return webui::TextResponse(404, "not found (telemetry.web_ui is false)\n");
   if (!webui::IsAllowedHost(req.host, {listen_host_})) return webui::HostRefused(req);
   if (StartsWith(req.path, "/api/")) return Api(req);
   if (const webui::Asset* asset = webui::FindAsset(req.path)) return webui::AssetResponse(*asset);

@@ -12,6 +12,7 @@
 // with a JSON error naming it; a read past webui::kReadBudgetMs is 503.
 // The UI and the API answer only requests whose Host names this machine
 // (webui::IsAllowedHost; 403 otherwise); /metrics and /health answer any.
+// With telemetry.web_ui false only /metrics and /health exist (the rest 404).
 //
 // Read-only: the alerts come from a read-only connection to the event store
 // of its own (opened on first use, opened again after a failure), used only
@@ -34,8 +35,9 @@ namespace sentinel::agent {
 
 class AgentWeb {
  public:
-  // `listen` is telemetry.http_listen: its host is also accepted in Host.
-  AgentWeb(AgentOps& ops, config::DatabaseConfig db, const std::string& listen, std::string version);
+  // `telemetry` gives http_listen (its host is also accepted in Host) and web_ui.
+  AgentWeb(AgentOps& ops, config::DatabaseConfig db, const config::TelemetryConfig& telemetry,
+           std::string version);
   AgentWeb(const AgentWeb&) = delete;
   AgentWeb& operator=(const AgentWeb&) = delete;
 
@@ -54,6 +56,7 @@ class AgentWeb {
   AgentOps& ops_;
   const config::DatabaseConfig db_config_;
   const std::string listen_host_;
+  const bool ui_enabled_;
   const std::string version_;
   std::unique_ptr<storage::Database> db_;
 };

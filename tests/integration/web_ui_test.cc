@@ -14,7 +14,6 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <httplib.h>
 
@@ -24,7 +23,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -32,6 +30,7 @@
 #include <gtest/gtest.h>
 
 #include "sentinel/testing/net.h"
+#include "tests/integration/browser.h"
 #include "tests/integration/harness.h"
 
 namespace sentinel::itest {
@@ -55,106 +54,6 @@ std::string ProbeRule(const std::string& id, const std::string& severity, const 
          "  SELECT pid, start_time, " +
          name_expr + " AS name, exe_path, command_line FROM processes WHERE command_line LIKE '%" + kMarker +
          "%'\n";
-}
-
-size_t Count(const std::string& haystack, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) ++n;
-  return n;
-}
-
-std::string ChromiumPath() {
-  for (const char* p : {"/usr/bin/chromium", "/usr/bin/chromium-browser"}) {
-    if (testing::FileExists(p)) return p;
-  }
-  return "";
-}
-
-// A PNG's size and how many different colours its pixels have (8-bit RGB or
-// RGBA, not interlaced: what Chromium writes).
-struct PngInfo {
-  uint32_t width = 0, height = 0;
-  size_t colours = 0;
-  std::string error;
-};
-
-uint32_t BigEndian32(const std::string& s, size_t at) {
-  return (static_cast<uint32_t>(static_cast<unsigned char>(s[at])) << 24) |
-         (static_cast<uint32_t>(static_cast<unsigned char>(s[at + 1])) << 16) |
-         (static_cast<uint32_t>(static_cast<unsigned char>(s[at + 2])) << 8) |
-         static_cast<uint32_t>(static_cast<unsigned char>(s[at + 3]));
-}
-
-// Undoes the PNG row filters in place (filter types 0-4, one byte each row).
-bool Unfilter(std::vector<unsigned char>& data, uint32_t width, uint32_t height, size_t bpp,
-              std::vector<unsigned char>& pixels) {
-  const size_t stride = static_cast<size_t>(width) * bpp;
-  pixels.assign(stride * height, 0);
-  for (uint32_t y = 0; y < height; ++y) {
-    const unsigned char filter = data[y * (stride + 1)];
-    const unsigned char* in = &data[y * (stride + 1) + 1];
-    unsigned char* out = &pixels[y * stride];
-    const unsigned char* up = y > 0 ? &pixels[(y - 1) * stride] : nullptr;
-    for (size_t x = 0; x < stride; ++x) {
-      const int a = x >= bpp ? out[x - bpp] : 0;
-      const int b = up != nullptr ? up[x] : 0;
-      const int c = (up != nullptr && x >= bpp) ? up[x - bpp] : 0;
-      int pred = 0;
-      switch (filter) {
-        case 0: pred = 0; break;
-        case 1: pred = a; break;
-        case 2: pred = b; break;
-        case 3: pred = (a + b) / 2; break;
-        case 4: {
-          const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
-          pred = (pa <= pb && pa <= pc) ? a : (pb <= pc ? b : c);
-          break;
-        }
-        default: return false;
-      }
-      out[x] = static_cast<unsigned char>(in[x] + pred);
-    }
-  }
-  return true;
-}
-
-PngInfo ReadPng(const std::string& path) {
-  PngInfo info;
-  const std::string s = testing::ReadFile(path);
-  if (s.size() < 33 || s.compare(0, 8, "\x89PNG\r\n\x1a\n") != 0) return {0, 0, 0, "not a PNG"};
-  info.width = BigEndian32(s, 16);
-  info.height = BigEndian32(s, 20);
-  const int depth = static_cast<unsigned char>(s[24]), type = static_cast<unsigned char>(s[25]);
-  if (depth != 8 || (type != 2 && type != 6) || s[28] != 0) {
-    info.error = "unexpected PNG format (depth " + std::to_string(depth) + ", type " + std::to_string(type) + ")";
-    return info;
-  }
-  const size_t bpp = type == 6 ? 4 : 3;
-  std::string idat;
-  for (size_t at = 8; at + 12 <= s.size();) {
-    const uint32_t len = BigEndian32(s, at);
-    if (at + 12 + len > s.size()) break;
-    if (s.compare(at + 4, 4, "IDAT") == 0) idat.append(s, at + 8, len);
-    at += 12 + len;
-  }
-  std::vector<unsigned char> raw((static_cast<size_t>(info.width) * bpp + 1) * info.height);
-  uLongf raw_len = raw.size();
-  if (::uncompress(raw.data(), &raw_len, reinterpret_cast<const Bytef*>(idat.data()), idat.size()) != Z_OK ||
-      raw_len != raw.size()) {
-    info.error = "IDAT does not inflate to the image's size";
-    return info;
-  }
-  std::vector<unsigned char> pixels;
-  if (!Unfilter(raw, info.width, info.height, bpp, pixels)) {
-    info.error = "unknown row filter";
-    return info;
-  }
-  std::unordered_set<uint32_t> colours;
-  for (size_t i = 0; i + bpp <= pixels.size(); i += bpp) {
-    colours.insert((uint32_t{pixels[i]} << 16) | (uint32_t{pixels[i + 1]} << 8) | pixels[i + 2]);
-  }
-  info.colours = colours.size();
-  return info;
 }
 
 class WebUiTest : public ::testing::Test {
@@ -195,21 +94,7 @@ class WebUiTest : public ::testing::Test {
   // Headless Chromium on `url` with `args` (--dump-dom or --screenshot=...): stdout.
   RunResult Chromium(const std::vector<std::string>& args, const std::string& url) const {
     static int run = 0;
-    const std::string profile = env_->sb.File("chromium-" + std::to_string(++run));
-    std::vector<std::string> argv{"/usr/bin/timeout",
-                                  "180",
-                                  ChromiumPath(),
-                                  "--headless",
-                                  "--no-sandbox",
-                                  "--disable-gpu",
-                                  "--no-first-run",
-                                  "--disable-extensions",
-                                  "--disable-background-networking",
-                                  "--user-data-dir=" + profile,
-                                  "--virtual-time-budget=15000"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    argv.push_back(url);
-    return testing::Run(argv, env_->sb.Env());
+    return RunChromium(env_->sb.File("chromium-" + std::to_string(++run)), args, url, env_->sb.Env());
   }
   std::string DumpDom(const std::string& url) const {
     RunResult r = Chromium({"--dump-dom"}, url);
@@ -422,15 +307,15 @@ TEST_F(WebUiTest, ABrowserShowsAlertsTreeAndHealthWithTheProbeAsText) {
   // The alert list.
   const std::string list = DumpDom(Url("/"));
   EXPECT_NE(list.find("data-state=\"ready\""), std::string::npos) << list;
-  EXPECT_EQ(Count(list, "class=\"alert-row\""), 3u) << list;
+  EXPECT_EQ(CountOf(list, "class=\"alert-row\""), 3u) << list;
   EXPECT_NE(list.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos) << "the probe, as text\n" << list;
   EXPECT_EQ(list.find(kScriptProbe), std::string::npos) << "the probe became markup\n" << list;
-  EXPECT_EQ(Count(list, "<script"), 1u) << "only the page's own script element\n" << list;
+  EXPECT_EQ(CountOf(list, "<script"), 1u) << "only the page's own script element\n" << list;
   EXPECT_NE(list.find("<title>SentinelD — alerts</title>"), std::string::npos) << list;
 
   // Filters from the fragment.
   const std::string critical = DumpDom(Url("/#severity=critical"));
-  EXPECT_EQ(Count(critical, "class=\"alert-row\""), 1u) << critical;
+  EXPECT_EQ(CountOf(critical, "class=\"alert-row\""), 1u) << critical;
 
   // One alert and its process tree, drawn as nested lists.
   const std::string id = std::to_string(env_->critical_id);
@@ -443,17 +328,22 @@ TEST_F(WebUiTest, ABrowserShowsAlertsTreeAndHealthWithTheProbeAsText) {
       << tree;
   EXPECT_NE(tree.find("data-pid=\"" + std::to_string(env_->probe_child) + "\""), std::string::npos) << tree;
   EXPECT_NE(tree.find("data-pid=\"" + std::to_string(::getpid()) + "\""), std::string::npos) << tree;
-  EXPECT_GE(Count(tree, "class=\"node"), 3u) << tree;
+  EXPECT_GE(CountOf(tree, "class=\"node"), 3u) << tree;
   EXPECT_NE(tree.find("<code class=\"arg\">--x=&lt;img src=x onerror=alert(2)&gt;</code>"), std::string::npos)
       << tree;
   EXPECT_NE(tree.find("class=\"node-alert\" href=\"#alert=" + id + "\""), std::string::npos) << tree;
   EXPECT_EQ(tree.find("<img"), std::string::npos) << "the argv probe became an element\n" << tree;
   EXPECT_EQ(tree.find(kScriptProbe), std::string::npos) << tree;
-  EXPECT_EQ(Count(tree, "<script"), 1u) << tree;
+  EXPECT_EQ(CountOf(tree, "<script"), 1u) << tree;
   EXPECT_NE(tree.find("<title>SentinelD — alert #" + id + "</title>"), std::string::npos) << tree;
   EXPECT_NE(tree.find("shell, &lt;b&gt;for&lt;/b&gt; the web UI test."), std::string::npos)
       << "the rule's description, as text\n"
       << tree;
+
+  for (const std::string& page : {list, tree}) {
+    EXPECT_EQ(page.find(">null<"), std::string::npos) << "a missing value shown as null\n" << page;
+    EXPECT_EQ(page.find("undefined"), std::string::npos) << page;
+  }
 
   // Health and metrics.
   const std::string health = DumpDom(Url("/#view=health"));

@@ -157,6 +157,7 @@ struct TelemetryConfig {
   std::string log_format = "json";             // json | text
   int64_t summary_interval_secs = 60;          // the daemons' periodic summary log line; 0 = none
   std::string http_listen = "127.0.0.1:9464";  // host:port, "" disables
+  bool web_ui = true;                          // the web UI and /api/ on http_listen (docs/web-ui.md)
   friend bool operator==(const TelemetryConfig&, const TelemetryConfig&) = default;
 };
 

@@ -96,6 +96,7 @@ TEST_F(ConfigTest, DefaultsMatchSpec) {
   EXPECT_EQ(c.telemetry.log_format, "json");
   EXPECT_EQ(c.telemetry.summary_interval_secs, 60);
   EXPECT_EQ(c.telemetry.http_listen, "127.0.0.1:9464");
+  EXPECT_TRUE(c.telemetry.web_ui);
   EXPECT_EQ(c.ipc.socket_dir, "/run/sentineld");
   EXPECT_EQ(r->hash, Hash(Config{}));
 }
@@ -673,8 +674,8 @@ TEST_F(ConfigTest, RestartOnlyKeysAreTheOnesNoReloadCanApply) {
                          "database.path", "database.audit_path", "database.audit_signing_key",
                          "database.busy_timeout_ms", "collection.realtime_events",
                          "collection.realtime_source", "collection.scan_source", "privileges.user",
-                         "privileges.keep_capabilities", "telemetry.http_listen", "ipc.socket_dir",
-                         "fleet.servers", "fleet.host_id", "fleet.credentials", "fleet.tls.ca",
+                         "privileges.keep_capabilities", "telemetry.http_listen", "telemetry.web_ui",
+                         "ipc.socket_dir", "fleet.servers", "fleet.host_id", "fleet.credentials", "fleet.tls.ca",
                          "fleet.tls.cert", "fleet.tls.key", "fleet.trusted_keys", "fleet.forward"}));
 }
 
@@ -753,13 +754,14 @@ TEST_F(ConfigTest, KeysDescribeEveryKeyOnce) {
   EXPECT_TRUE(paths.count("alerting.sinks[].hmac_secret_env/webhook"));
   EXPECT_TRUE(paths.count("alerting.sinks[].tls_verify/webhook,email"));
   EXPECT_TRUE(paths.count("database.audit_signing_key/"));
-  // 9 sections, their 40 keys, the 5 keys of retry and circuit_breaker, the 3 of fleet.tls,
+  // 9 sections, their 41 keys, the 5 keys of retry and circuit_breaker, the 3 of fleet.tls,
   // 27 sink keys.
-  EXPECT_EQ(keys.size(), 9u + 40u + 5u + 3u + 27u);
+  EXPECT_EQ(keys.size(), 9u + 41u + 5u + 3u + 27u);
   EXPECT_TRUE(paths.count("telemetry.summary_interval_secs/"));
   EXPECT_TRUE(paths.count("console.stream_max_age_days/"));
   EXPECT_TRUE(paths.count("console.stream_max_bytes/"));
   EXPECT_TRUE(paths.count("console.http_listen/"));
+  EXPECT_TRUE(paths.count("telemetry.web_ui/"));
   EXPECT_TRUE(paths.count("fleet.servers/"));
   EXPECT_TRUE(paths.count("fleet.tls.cert/"));
   EXPECT_TRUE(paths.count("console.signing_key/"));

@@ -92,7 +92,7 @@ Status HttpServer::Bind(const std::string& listen) {
     // systemd). Everything else about the address is a configuration error (exit 2).
     if (err == EADDRINUSE) {
       return UnavailableError(config_key_ + ": cannot listen on " + listen +
-                              ": address already in use (another sentinelagent or program listens there)");
+                              ": address already in use (another program, or another instance, listens there)");
     }
     std::string why = std::strerror(err);
     return InvalidArgumentError(config_key_ + ": cannot listen on " + listen + ": " + why);

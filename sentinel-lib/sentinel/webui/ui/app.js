@@ -64,6 +64,12 @@
 
   function $(id) { return document.getElementById(id); }
 
+  // Replaces the children of `node` with `items` (as append() takes them; null and false are skipped).
+  function fill(node, items) {
+    node.replaceChildren();
+    append(node, items);
+  }
+
   function isoTime(ms) {
     if (typeof ms !== 'number' || !isFinite(ms)) return '';
     return new Date(ms).toISOString().replace('T', ' ').replace('Z', ' UTC');
@@ -184,7 +190,7 @@
         if (last) items.push(glanceItem('last scan', age(last * 1000)));
       } catch (e) { /* /metrics unreachable: the health item says so */ }
     }
-    $('glance').replaceChildren.apply($('glance'), items);
+    fill($('glance'), items);
   }
 
   // ---- the alert list ----
@@ -235,7 +241,7 @@
     const head = ['id', 'time', 'severity'];
     if (info.mode === 'console') head.push('host');
     head.push('rule', 'status', 'title', 'processes');
-    $('alerts-head').replaceChildren.apply($('alerts-head'), head.map(function (h) { return el('th', null, h); }));
+    fill($('alerts-head'), head.map(function (h) { return el('th', null, h); }));
     const api = new URLSearchParams();
     FILTERS.concat(['offset']).forEach(function (k) {
       const v = params.get(k);
@@ -247,7 +253,7 @@
     if (r.status !== 200) throw apiError(r, url);
     const alerts = r.body.alerts || [];
     const offset = r.body.offset || 0;
-    $('alerts-body').replaceChildren.apply($('alerts-body'), alerts.map(alertRow));
+    fill($('alerts-body'), alerts.map(alertRow));
     $('alerts-summary').replaceChildren(text(alerts.length === 0 ? 'No alerts match.'
       : 'Alerts ' + (offset + 1) + '–' + (offset + alerts.length) + ', newest first.'));
     const older = new URLSearchParams(params);
@@ -346,7 +352,7 @@
     if (t.truncated) parts.push(el('p', { class: 'warn' }, 'The tree was cut at its size limits; some processes are not shown.'));
     if (t.root) parts.push(el('ul', { class: 'tree' }, treeNode(t.root)));
     else parts.push(el('p', { class: 'muted' }, 'The store holds no process for this alert.'));
-    box.replaceChildren.apply(box, parts);
+    fill(box, parts);
   }
 
   async function showAlert(id) {
@@ -358,13 +364,13 @@
     if (r.status !== 200) throw apiError(r, url);
     if (info.mode === 'console') {
       const body = r.body.alert || {};
-      $('alert-detail').replaceChildren.apply($('alert-detail'), alertDetail(body, r.body));
+      fill($('alert-detail'), alertDetail(body, r.body));
       $('tree').replaceChildren(el('p', { class: 'tree-note' },
         'The console stores the alerts of every host, not their process history. The full process tree is on host ',
         el('code', null, r.body.host_id), ': ', el('code', null, 'sentinelcli alerts show ' + visible(r.body.alert_id) + ' --tree')));
       return;
     }
-    $('alert-detail').replaceChildren.apply($('alert-detail'), alertDetail(r.body, null));
+    fill($('alert-detail'), alertDetail(r.body, null));
     await renderTree(id);
   }
 
@@ -380,7 +386,7 @@
     showView('health-view', 'health');
     const h = await getJson('/api/health');
     if (!h.body || !Array.isArray(h.body.components)) throw apiError(h, '/api/health');
-    $('health-body').replaceChildren.apply($('health-body'), h.body.components.map(function (c) {
+    fill($('health-body'), h.body.components.map(function (c) {
       return el('tr', { class: 'component', 'data-name': c.name }, el('td', null, c.name), el('td', null, statusBadge(c.status)), el('td', null, c.detail));
     }));
     $('metrics-part').hidden = info.mode === 'console';
@@ -389,7 +395,7 @@
     const samples = parseMetrics(raw).filter(function (s) {
       return GLANCE_METRICS.includes(s.name) && !(s.name === 'sentinel_sink_circuit_state' && s.value === 0);
     });
-    $('metrics-body').replaceChildren.apply($('metrics-body'), samples.map(function (s) {
+    fill($('metrics-body'), samples.map(function (s) {
       return el('tr', { class: 'metric' }, el('td', null, s.name), el('td', { class: 'labels' }, s.labels), el('td', { class: 'num' }, String(s.value)));
     }));
     $('metrics-raw').replaceChildren(text(raw));
@@ -399,7 +405,7 @@
     showView('hosts-view', 'hosts');
     const r = await getJson('/api/hosts');
     if (r.status !== 200) throw apiError(r, '/api/hosts');
-    $('hosts-body').replaceChildren.apply($('hosts-body'), (r.body.hosts || []).map(function (h) {
+    fill($('hosts-body'), (r.body.hosts || []).map(function (h) {
       return el('tr', { class: 'host-row', 'data-host': h.host_id },
         el('td', null, h.host_id), el('td', null, h.hostname),
         el('td', null, statusBadge(h.stale ? 'stale' : h.health)), el('td', null, h.version),
