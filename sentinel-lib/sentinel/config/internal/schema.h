@@ -345,15 +345,11 @@ template <class V, Of<TelemetryConfig> C>
 void Describe(V& v, C& c) {
   v({"log_level", "least severe log level written"}, c.log_level, kLogLevel);
   v({"log_format", "log lines on stderr as json or text"}, c.log_format, kLogFormat);
-<<<<<<< HEAD
   v({"summary_interval_secs",
      "period of the daemons' one-line info summary of what they did since the last one; 0 none"},
     c.summary_interval_secs, IntRule{0, kDaySecs});
-  v({.name = "http_listen", .doc = "address of /health and /metrics; \"\" disables", .restart = true},
-=======
   v({.name = "http_listen", .doc = "address of the web UI, /api/, /health and /metrics; \"\" disables",
      .restart = true},
->>>>>>> h/web
     c.http_listen, kHttpListen);
   v({.name = "web_ui",
      .doc = "serve the read-only web UI and its API on http_listen (false: /metrics and /health only)",
