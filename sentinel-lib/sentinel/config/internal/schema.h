@@ -345,7 +345,8 @@ template <class V, Of<TelemetryConfig> C>
 void Describe(V& v, C& c) {
   v({"log_level", "least severe log level written"}, c.log_level, kLogLevel);
   v({"log_format", "log lines on stderr as json or text"}, c.log_format, kLogFormat);
-  v({.name = "http_listen", .doc = "address of the web UI, /api/, /health and /metrics; \"\" disables",
+  v({.name = "http_listen",
+     .doc = "address of the web UI, /api/, /health and /metrics; \"\" disables",
      .restart = true},
     c.http_listen, kHttpListen);
   v({.name = "web_ui",
