@@ -270,7 +270,8 @@ std::optional<int> Agent::BindEndpoints() {
   ops_->SetAuditSigner(signer_);
   web_ = std::make_unique<AgentWeb>(*ops_, cfg_.database, cfg_.telemetry, kVersion);
   http_ = std::make_unique<webui::HttpServer>(
-      "telemetry.http_listen", [web = web_.get()](const webui::HttpRequest& req) { return web->Answer(req); });
+      "telemetry.http_listen",
+      [web = web_.get()](const webui::HttpRequest& req) { return web->Answer(req); });
   if (flags_.once) return std::nullopt;
   if (!cfg_.telemetry.http_listen.empty()) {
     if (Status s = http_->Bind(cfg_.telemetry.http_listen); !s.ok()) {

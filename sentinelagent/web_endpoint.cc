@@ -81,9 +81,9 @@ ordered_json ListEntry(const alerting::Alert& a) {
 }
 
 Result<ordered_json> ReadAlertList(storage::Database& db, const webui::AlertQuery& q) {
-  ASSIGN_OR_RETURN(auto st, db.Prepare("SELECT " + std::string(alerting::kAlertColumns) + " FROM alerts WHERE " +
-                                       FilterSql(q) +
-                                       " ORDER BY alert_time DESC, id DESC LIMIT :limit OFFSET :offset"));
+  ASSIGN_OR_RETURN(
+      auto st, db.Prepare("SELECT " + std::string(alerting::kAlertColumns) + " FROM alerts WHERE " +
+                          FilterSql(q) + " ORDER BY alert_time DESC, id DESC LIMIT :limit OFFSET :offset"));
   RETURN_IF_ERROR(BindFilter(st, q));
   ordered_json alerts = ordered_json::array();
   bool more = false;
@@ -191,9 +191,9 @@ HttpResponse AgentWeb::AlertOrTree(const std::string& id_text, const std::string
 
 Result<storage::Database*> AgentWeb::Store() {
   if (!db_) {
-    ASSIGN_OR_RETURN(db_, storage::OpenStore(storage::DatabaseKind::kEvents,
-                                             {db_config_.path, storage::OpenMode::kReadOnly,
-                                              db_config_.busy_timeout_ms}));
+    ASSIGN_OR_RETURN(
+        db_, storage::OpenStore(storage::DatabaseKind::kEvents,
+                                {db_config_.path, storage::OpenMode::kReadOnly, db_config_.busy_timeout_ms}));
   }
   return db_.get();
 }

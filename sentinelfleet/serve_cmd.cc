@@ -57,7 +57,8 @@ Result<WebUi> StartWebUi(const Context& ctx, const IngestState& state) {
   if (listen.empty()) return ui;
   ui.web = std::make_unique<ConsoleWeb>(ctx.cfg().console.database, listen, kVersion, state);
   ui.server = std::make_unique<webui::HttpServer>(
-      "console.http_listen", [web = ui.web.get()](const webui::HttpRequest& req) { return web->Answer(req); });
+      "console.http_listen",
+      [web = ui.web.get()](const webui::HttpRequest& req) { return web->Answer(req); });
   RETURN_IF_ERROR(ui.server->Bind(listen));
   ui.server->Start();
   telemetry::LogInfo("serve: web UI listening", {{"address", listen}});

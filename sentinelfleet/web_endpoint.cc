@@ -78,15 +78,16 @@ ordered_json ListEntry(const storage::Statement& st) {
   j["title"] = st.ColumnText(7);
   j["status"] = st.IsNull(8) ? ordered_json(nullptr) : ordered_json(st.ColumnText(8));
   j["process_count"] = OptionalInt(st, 9);
-  ordered_json procs = st.IsNull(10) ? ordered_json::array()
-                                     : ordered_json::parse(st.ColumnText(10), nullptr, /*allow_exceptions=*/false);
+  ordered_json procs = st.IsNull(10)
+                           ? ordered_json::array()
+                           : ordered_json::parse(st.ColumnText(10), nullptr, /*allow_exceptions=*/false);
   j["affected_processes"] = procs.is_array() ? procs : ordered_json::array();
   return j;
 }
 
 Result<ordered_json> ReadAlertList(storage::Database& db, const webui::AlertQuery& q) {
-  ASSIGN_OR_RETURN(auto st, db.Prepare("SELECT " + std::string(kListColumns) + " FROM alerts WHERE " + FilterSql(q) +
-                                       " ORDER BY id DESC LIMIT :limit OFFSET :offset"));
+  ASSIGN_OR_RETURN(auto st, db.Prepare("SELECT " + std::string(kListColumns) + " FROM alerts WHERE " +
+                                       FilterSql(q) + " ORDER BY id DESC LIMIT :limit OFFSET :offset"));
   RETURN_IF_ERROR(BindFilter(st, q));
   ordered_json alerts = ordered_json::array();
   bool more = false;
@@ -166,7 +167,8 @@ std::pair<bool, std::string> IngestState::Get() const {
   return {consuming_, detail_};
 }
 
-ConsoleWeb::ConsoleWeb(std::string store_path, std::string listen, std::string version, const IngestState& ingest)
+ConsoleWeb::ConsoleWeb(std::string store_path, const std::string& listen, std::string version,
+                       const IngestState& ingest)
     : store_path_(std::move(store_path)),
       listen_host_(webui::ListenHost(listen)),
       version_(std::move(version)),

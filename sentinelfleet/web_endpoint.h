@@ -57,7 +57,8 @@ class IngestState {
 class ConsoleWeb {
  public:
   // `listen` is console.http_listen: its host is also accepted in Host.
-  ConsoleWeb(std::string store_path, std::string listen, std::string version, const IngestState& ingest);
+  ConsoleWeb(std::string store_path, const std::string& listen, std::string version,
+             const IngestState& ingest);
   ConsoleWeb(const ConsoleWeb&) = delete;
   ConsoleWeb& operator=(const ConsoleWeb&) = delete;
 

@@ -36,8 +36,10 @@ class AgentWebTest : public ::testing::Test {
 TEST_F(AgentWebTest, ListsFiltersAndPagesTheAlerts) {
   store_.InsertAlerts(3, "low");
   store_.InsertAlerts(2, "critical");
-  ASSERT_TRUE(store_.db().Exec("UPDATE alerts SET affected_processes = '[{\"pid\":9,\"name\":\"<b>x</b>\"}]', "
-                               "status = 'closed' WHERE id = 5").ok());
+  ASSERT_TRUE(store_.db()
+                  .Exec("UPDATE alerts SET affected_processes = '[{\"pid\":9,\"name\":\"<b>x</b>\"}]', "
+                        "status = 'closed' WHERE id = 5")
+                  .ok());
   auto web = Web();
   webui::HttpResponse all = web->Answer(Get("/api/alerts"));
   ASSERT_EQ(all.code, 200) << all.body;

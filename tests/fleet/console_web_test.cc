@@ -69,8 +69,8 @@ class ConsoleWebTest : public ::testing::Test {
     ASSERT_EQ(init.exit_code, 0) << init.out << init.err;
     client_ = TestClient(cluster_->urls());
     ASSERT_NE(client_, nullptr);
-    serve_ = std::make_unique<itest::Child>(console_->Argv({"serve"}), console_->Env(), console_->File("serve.log"),
-                                            console_->File("serve.log"), true);
+    serve_ = std::make_unique<itest::Child>(console_->Argv({"serve"}), console_->Env(),
+                                            console_->File("serve.log"), console_->File("serve.log"), true);
     for (const auto& [host, id, body] : std::vector<std::tuple<std::string, int64_t, std::string>>{
              {"h1", 1, HostileAlert(1)},
              {"h1", 2, AlertJson(2, "second alert of h1", "rule-two")},
@@ -86,8 +86,8 @@ class ConsoleWebTest : public ::testing::Test {
         [&] {
           auto a = http_->Get("/api/alerts");
           auto h = http_->Get("/api/hosts");
-          return a && a->status == 200 && json::parse(a->body)["alerts"].size() == 3 && h && h->status == 200 &&
-                 json::parse(h->body)["hosts"].size() == 2;
+          return a && a->status == 200 && json::parse(a->body)["alerts"].size() == 3 && h &&
+                 h->status == 200 && json::parse(h->body)["hosts"].size() == 2;
         },
         60s))
         << testing::ReadFile(console_->File("serve.log"));
@@ -98,10 +98,12 @@ class ConsoleWebTest : public ::testing::Test {
       serve_->Wait(30s);
     }
   }
-  std::string Url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  std::string Url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
   std::string DumpDom(const std::string& url) {
-    testing::RunResult r =
-        itest::RunChromium(console_->File("chromium-" + std::to_string(++runs_)), {"--dump-dom"}, url, console_->Env());
+    testing::RunResult r = itest::RunChromium(console_->File("chromium-" + std::to_string(++runs_)),
+                                              {"--dump-dom"}, url, console_->Env());
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return r.out;
   }
@@ -137,7 +139,8 @@ TEST_F(ConsoleWebTest, ServesEveryHostsAlertsItsHostsAndItsHealth) {
     auto r = http_->Get("/api/alerts" + query);
     if (!r || r->status != 200) return out;
     const json page = json::parse(r->body);
-    for (const auto& a : page["alerts"]) out.push_back(a["host_id"].get<std::string>() + "/" + a["rule_id"].get<std::string>());
+    for (const auto& a : page["alerts"])
+      out.push_back(a["host_id"].get<std::string>() + "/" + a["rule_id"].get<std::string>());
     return out;
   };
   EXPECT_EQ(rules_of("?host=h2"), std::vector<std::string>{"h2/rule-two"});
@@ -232,7 +235,8 @@ TEST_F(ConsoleWebTest, ABrowserShowsAlertsAcrossHostsAndTheHosts) {
   // For a person to look at: SENTINEL_SCREENSHOT_DIR=/some/dir keeps screenshots of the views.
   if (const char* keep = std::getenv("SENTINEL_SCREENSHOT_DIR"); keep != nullptr && *keep != '\0') {
     for (const auto& [name, path] : std::vector<std::pair<std::string, std::string>>{
-             {"console-list.png", "/"}, {"console-hosts.png", "/#view=hosts"},
+             {"console-list.png", "/"},
+             {"console-hosts.png", "/#view=hosts"},
              {"console-alert.png", "/#alert=" + std::to_string(id)}}) {
       itest::RunChromium(console_->File("chromium-" + std::to_string(++runs_)),
                          {"--screenshot=" + std::string(keep) + "/web-ui-" + name, "--window-size=1280,900"},

@@ -91,7 +91,8 @@ PngInfo ReadPng(const std::string& path) {
   info.height = BigEndian32(s, 20);
   const int depth = static_cast<unsigned char>(s[24]), type = static_cast<unsigned char>(s[25]);
   if (depth != 8 || (type != 2 && type != 6) || s[28] != 0) {
-    info.error = "unexpected PNG format (depth " + std::to_string(depth) + ", type " + std::to_string(type) + ")";
+    info.error =
+        "unexpected PNG format (depth " + std::to_string(depth) + ", type " + std::to_string(type) + ")";
     return info;
   }
   const size_t bpp = type == 6 ? 4 : 3;

@@ -108,8 +108,8 @@ WebUiTest::Env* WebUiTest::env_ = nullptr;
 WebUiTest::Env::Env() {
   const std::string rules = sb.File("rules.d");
   ::mkdir(rules.c_str(), 0755);
-  testing::WriteFile(rules + "/critical.yaml", ProbeRule("web-probe-critical", "critical",
-                                                         std::string("'") + kScriptProbe + "'"));
+  testing::WriteFile(rules + "/critical.yaml",
+                     ProbeRule("web-probe-critical", "critical", std::string("'") + kScriptProbe + "'"));
   testing::WriteFile(rules + "/medium.yaml", ProbeRule("web-probe-medium", "medium", "name"));
   testing::WriteFile(rules + "/low.yaml", ProbeRule("web-probe-low", "low", "name"));
   // The probe: a shell whose argv carries HTML and script, with a child, alive through the scan.
@@ -124,7 +124,8 @@ WebUiTest::Env::Env() {
   db = sb.File("events.db");
   // Only the probe's rules: the built-in ones would alert on whatever else this host runs.
   const std::vector<std::string> env = DetectionEnv(
-      sb, db, rules, {"SENTINELD_IPC__SOCKET_DIR=" + sb.File("run"), "SENTINELD_DETECTION__BUILTIN_RULES=false"});
+      sb, db, rules,
+      {"SENTINELD_IPC__SOCKET_DIR=" + sb.File("run"), "SENTINELD_DETECTION__BUILTIN_RULES=false"});
   RunResult scan = sb.Procmond({"--once"}, env);
   if (scan.exit_code != 0) {
     setup_error = "procmond --once: " + scan.err;
@@ -140,8 +141,9 @@ WebUiTest::Env::Env() {
   std::vector<std::string> agent_env = env;
   agent_env.push_back("SENTINELD_TELEMETRY__HTTP_LISTEN=127.0.0.1:" + std::to_string(port));
   agent_env.push_back("SENTINELD_DETECTION__INTERVAL_SECS=3600");
-  agent = std::make_unique<Child>(std::vector<std::string>{AgentBin(), "--no-collector"}, sb.ProcmondEnv(agent_env),
-                                  sb.File("agent.out"), sb.File("agent.err"), /*new_group=*/true);
+  agent = std::make_unique<Child>(std::vector<std::string>{AgentBin(), "--no-collector"},
+                                  sb.ProcmondEnv(agent_env), sb.File("agent.out"), sb.File("agent.err"),
+                                  /*new_group=*/true);
   httplib::Client http("127.0.0.1", port);
   http.set_connection_timeout(2);
   if (!WaitFor(
@@ -210,9 +212,13 @@ TEST_F(WebUiTest, EveryAnswerCarriesTheHeadersAndTheApiChecksWhatItIsGiven) {
   EXPECT_EQ(http->Get("/api/alerts")->get_header_value("Cache-Control"), "no-store");
 
   // A bad parameter is a JSON error that names it.
-  for (const auto& [query, param] : std::vector<std::pair<std::string, std::string>>{
-           {"limit=0", "limit"}, {"limit=501", "limit"}, {"severity=urgent", "severity"},
-           {"since=someday", "since"}, {"colour=red", "colour"}, {"rule=Not%20A%20Rule", "rule"}}) {
+  for (const auto& [query, param] :
+       std::vector<std::pair<std::string, std::string>>{{"limit=0", "limit"},
+                                                        {"limit=501", "limit"},
+                                                        {"severity=urgent", "severity"},
+                                                        {"since=someday", "since"},
+                                                        {"colour=red", "colour"},
+                                                        {"rule=Not%20A%20Rule", "rule"}}) {
     auto r = http->Get("/api/alerts?" + query);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 400) << query;
@@ -296,8 +302,10 @@ TEST_F(WebUiTest, TheApiFiltersAndItsJsonCarriesNoMarkup) {
   EXPECT_EQ(tree["target"]["pid"], env_->probe->pid()) << tree.dump(2);
   const std::string text = tree.dump();
   EXPECT_NE(text.find(kArgProbe), std::string::npos) << "the probe's argv, exact";
-  EXPECT_NE(text.find("\"pid\":" + std::to_string(::getpid())), std::string::npos) << "this test is an ancestor";
-  EXPECT_NE(text.find("\"pid\":" + std::to_string(env_->probe_child)), std::string::npos) << "sleep is a child";
+  EXPECT_NE(text.find("\"pid\":" + std::to_string(::getpid())), std::string::npos)
+      << "this test is an ancestor";
+  EXPECT_NE(text.find("\"pid\":" + std::to_string(env_->probe_child)), std::string::npos)
+      << "sleep is a child";
 }
 
 TEST_F(WebUiTest, ABrowserShowsAlertsTreeAndHealthWithTheProbeAsText) {
@@ -308,7 +316,8 @@ TEST_F(WebUiTest, ABrowserShowsAlertsTreeAndHealthWithTheProbeAsText) {
   const std::string list = DumpDom(Url("/"));
   EXPECT_NE(list.find("data-state=\"ready\""), std::string::npos) << list;
   EXPECT_EQ(CountOf(list, "class=\"alert-row\""), 3u) << list;
-  EXPECT_NE(list.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos) << "the probe, as text\n" << list;
+  EXPECT_NE(list.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos) << "the probe, as text\n"
+                                                                                   << list;
   EXPECT_EQ(list.find(kScriptProbe), std::string::npos) << "the probe became markup\n" << list;
   EXPECT_EQ(CountOf(list, "<script"), 1u) << "only the page's own script element\n" << list;
   EXPECT_NE(list.find("<title>SentinelD — alerts</title>"), std::string::npos) << list;

@@ -670,13 +670,26 @@ TEST_F(ConfigTest, RestartOnlyKeysAreTheOnesNoReloadCanApply) {
   for (const KeyInfo& key : Keys()) {
     if (key.restart && key.type != "section") restart.push_back(key.path);
   }
-  EXPECT_EQ(restart, (std::vector<std::string>{
-                         "database.path", "database.audit_path", "database.audit_signing_key",
-                         "database.busy_timeout_ms", "collection.realtime_events",
-                         "collection.realtime_source", "collection.scan_source", "privileges.user",
-                         "privileges.keep_capabilities", "telemetry.http_listen", "telemetry.web_ui",
-                         "ipc.socket_dir", "fleet.servers", "fleet.host_id", "fleet.credentials", "fleet.tls.ca",
-                         "fleet.tls.cert", "fleet.tls.key", "fleet.trusted_keys", "fleet.forward"}));
+  EXPECT_EQ(restart, (std::vector<std::string>{"database.path",
+                                               "database.audit_path",
+                                               "database.audit_signing_key",
+                                               "database.busy_timeout_ms",
+                                               "collection.realtime_events",
+                                               "collection.realtime_source",
+                                               "collection.scan_source",
+                                               "privileges.user",
+                                               "privileges.keep_capabilities",
+                                               "telemetry.http_listen",
+                                               "telemetry.web_ui",
+                                               "ipc.socket_dir",
+                                               "fleet.servers",
+                                               "fleet.host_id",
+                                               "fleet.credentials",
+                                               "fleet.tls.ca",
+                                               "fleet.tls.cert",
+                                               "fleet.tls.key",
+                                               "fleet.trusted_keys",
+                                               "fleet.forward"}));
 }
 
 TEST_F(ConfigTest, RestartOnlyChangesNamesOnlyTheRestartOnlyKeysThatDiffer) {
@@ -939,8 +952,9 @@ alerting:
   EXPECT_EQ(c.console.stream_max_bytes, 1073741824);
   EXPECT_EQ(c.console.http_listen, "127.0.0.1:9465");
   EXPECT_EQ(ErrorOfYaml("console: {http_listen: \"127.0.0.1:70000\"}"),
-            FilePrefix() + "console.http_listen: expected \"\" or host:port with port 1..65535, got "
-                           "\"127.0.0.1:70000\"");
+            FilePrefix() +
+                "console.http_listen: expected \"\" or host:port with port 1..65535, got "
+                "\"127.0.0.1:70000\"");
   EXPECT_NE(ErrorOfYaml("console: {stream_max_age_days: -1}").find("console.stream_max_age_days"),
             std::string::npos);
   EXPECT_NE(ErrorOfYaml("console: {stream_max_bytes: -2}").find("console.stream_max_bytes"),

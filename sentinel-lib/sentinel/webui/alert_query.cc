@@ -14,8 +14,11 @@ constexpr size_t kMaxHostIdBytes = 128;
 // [A-Za-z0-9_-]+ (fleet/subjects.h). Checked here so a bad value is named,
 // not silently matched against nothing.
 bool IsRuleId(std::string_view s) {
-  auto ok = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'; };
-  return !s.empty() && s.front() != '.' && s.front() != '_' && s.front() != '-' && std::all_of(s.begin(), s.end(), ok);
+  auto ok = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+  };
+  return !s.empty() && s.front() != '.' && s.front() != '_' && s.front() != '-' &&
+         std::all_of(s.begin(), s.end(), ok);
 }
 
 bool IsHostId(std::string_view s) {
@@ -29,10 +32,11 @@ bool IsHostId(std::string_view s) {
 
 ParsedAlertQuery ParseAlertQuery(std::string_view raw_query, bool with_host, int64_t now_ms) {
   ParsedAlertQuery out;
-  QueryParams params = with_host ? QueryParams(raw_query, {"severity", "rule", "status", "since", "until", "q",
-                                                           "limit", "offset", "host"})
-                                 : QueryParams(raw_query, {"severity", "rule", "status", "since", "until", "q",
-                                                           "limit", "offset"});
+  QueryParams params =
+      with_host
+          ? QueryParams(raw_query,
+                        {"severity", "rule", "status", "since", "until", "q", "limit", "offset", "host"})
+          : QueryParams(raw_query, {"severity", "rule", "status", "since", "until", "q", "limit", "offset"});
   AlertQuery& q = out.query;
   if (auto sev = params.OneOf("severity", {"low", "medium", "high", "critical"})) {
     q.min_severity = models::ParseSeverity(*sev);
@@ -44,7 +48,8 @@ ParsedAlertQuery ParseAlertQuery(std::string_view raw_query, bool with_host, int
   q.status = params.OneOf("status", {"open", "acknowledged", "closed"});
   q.since_ms = params.Time("since", now_ms);
   q.until_ms = params.Time("until", now_ms);
-  if (q.since_ms && q.until_ms && *q.since_ms > *q.until_ms) params.Fail("until", "until: earlier than since");
+  if (q.since_ms && q.until_ms && *q.since_ms > *q.until_ms)
+    params.Fail("until", "until: earlier than since");
   q.text = params.Text("q", kMaxSearchBytes);
   q.limit = params.Int("limit", 1, kMaxAlertLimit).value_or(kDefaultAlertLimit);
   q.offset = params.Int("offset", 0, kMaxAlertOffset).value_or(0);

@@ -21,7 +21,8 @@ TEST(AlertQueryTest, DefaultsWhenNothingIsGiven) {
 
 TEST(AlertQueryTest, EveryFilterIsRead) {
   ParsedAlertQuery p = ParseAlertQuery(
-      "severity=high&rule=proc-exec-from-tmp&status=open&since=2h&until=1h&q=%3Cscript%3E&limit=500&offset=100",
+      "severity=high&rule=proc-exec-from-tmp&status=open&since=2h&until=1h&q=%3Cscript%3E&limit=500&offset="
+      "100",
       false, kNow);
   ASSERT_FALSE(p.error) << p.error->message;
   EXPECT_EQ(p.query.min_severity, models::Severity::kHigh);
@@ -37,10 +38,18 @@ TEST(AlertQueryTest, EveryFilterIsRead) {
 
 TEST(AlertQueryTest, ABadValueIsNamed) {
   const std::pair<std::string, std::string> cases[] = {
-      {"severity=urgent", "severity"}, {"rule=Bad%20Rule", "rule"},   {"status=gone", "status"},
-      {"since=someday", "since"},      {"until=x", "until"},          {"since=1h&until=2h", "until"},
-      {"limit=0", "limit"},            {"limit=501", "limit"},        {"limit=ten", "limit"},
-      {"offset=-1", "offset"},         {"offset=100001", "offset"},   {"host=a", "host"},
+      {"severity=urgent", "severity"},
+      {"rule=Bad%20Rule", "rule"},
+      {"status=gone", "status"},
+      {"since=someday", "since"},
+      {"until=x", "until"},
+      {"since=1h&until=2h", "until"},
+      {"limit=0", "limit"},
+      {"limit=501", "limit"},
+      {"limit=ten", "limit"},
+      {"offset=-1", "offset"},
+      {"offset=100001", "offset"},
+      {"host=a", "host"},
       {"q=" + std::string(kMaxSearchBytes + 1, 'x'), "q"},
   };
   for (const auto& [raw, name] : cases) {

@@ -43,7 +43,8 @@ TEST(AssetsTest, NoInlineScriptStyleOrHandler) {
     // Every <script> names its file and holds nothing.
     const std::regex script("<script([^>]*)>([^<]*)</script>", std::regex::icase);
     int scripts = 0;
-    for (auto it = std::sregex_iterator(html.begin(), html.end(), script); it != std::sregex_iterator(); ++it) {
+    for (auto it = std::sregex_iterator(html.begin(), html.end(), script); it != std::sregex_iterator();
+         ++it) {
       ++scripts;
       EXPECT_NE((*it)[1].str().find("src=\"/"), std::string::npos) << (*it)[0].str();
       EXPECT_EQ((*it)[2].str(), "") << (*it)[0].str();
@@ -60,7 +61,8 @@ TEST(AssetsTest, NothingIsFetchedFromElsewhere) {
   for (const Asset& a : Assets()) {
     const std::string body(a.body);
     SCOPED_TRACE(std::string(a.path));
-    EXPECT_FALSE(std::regex_search(body, std::regex("(https?:)?//[a-z0-9.-]+\\.[a-z]{2,}/", std::regex::icase)));
+    EXPECT_FALSE(
+        std::regex_search(body, std::regex("(https?:)?//[a-z0-9.-]+\\.[a-z]{2,}/", std::regex::icase)));
     EXPECT_EQ(body.find("@import"), std::string::npos);
     EXPECT_EQ(body.find("url("), std::string::npos);
   }
@@ -69,8 +71,9 @@ TEST(AssetsTest, NothingIsFetchedFromElsewhere) {
 TEST(AssetsTest, TheScriptNeverParsesTextAsHtml) {
   const std::string js = BodyOf("/app.js");
   ASSERT_FALSE(js.empty());
-  for (const char* sink : {"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
-                           "new Function", "setAttribute('on", "srcdoc", "DOMParser", "createContextualFragment"}) {
+  for (const char* sink :
+       {"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function",
+        "setAttribute('on", "srcdoc", "DOMParser", "createContextualFragment"}) {
     EXPECT_EQ(js.find(sink), std::string::npos) << sink;
   }
   // Values reach the page through text nodes.

@@ -107,7 +107,8 @@ std::string_view HostPart(std::string_view h) {
 bool IsIpLiteral(std::string_view host) {
   const std::string s(host);
   std::array<unsigned char, 16> buf{};
-  return ::inet_pton(AF_INET, s.c_str(), buf.data()) == 1 || ::inet_pton(AF_INET6, s.c_str(), buf.data()) == 1;
+  return ::inet_pton(AF_INET, s.c_str(), buf.data()) == 1 ||
+         ::inet_pton(AF_INET6, s.c_str(), buf.data()) == 1;
 }
 
 std::string MachineName() {
@@ -137,7 +138,8 @@ std::string ListenHost(std::string_view listen) {
 }
 
 HttpResponse HostRefused(const HttpRequest& req) {
-  constexpr std::string_view kWhy = "the Host header does not name this machine (docs/web-ui.md \"Host check\")";
+  constexpr std::string_view kWhy =
+      "the Host header does not name this machine (docs/web-ui.md \"Host check\")";
   if (StartsWith(req.path, "/api/")) return JsonError(403, kWhy);
   return TextResponse(403, std::string(kWhy) + "\n");
 }
@@ -172,7 +174,8 @@ std::optional<std::string> FormDecode(std::string_view s) {
 }
 
 bool HasControl(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+  return std::any_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
 }  // namespace
@@ -195,7 +198,8 @@ QueryParams::QueryParams(std::string_view raw, std::initializer_list<std::string
       Fail(*name, *name + ": unknown parameter");
       return;
     }
-    auto value = FormDecode(eq == std::string::npos ? std::string_view() : std::string_view(pair).substr(eq + 1));
+    auto value =
+        FormDecode(eq == std::string::npos ? std::string_view() : std::string_view(pair).substr(eq + 1));
     if (!value || !IsValidUtf8(*value) || HasControl(*value)) {
       Fail(*name, *name + ": bad encoding (a %-escape, UTF-8, or a control character)");
       return;
@@ -249,12 +253,13 @@ std::optional<int64_t> QueryParams::Time(std::string_view name, int64_t now_ms) 
 }
 
 std::optional<std::string> QueryParams::OneOf(std::string_view name,
-                                               std::initializer_list<std::string_view> values) {
+                                              std::initializer_list<std::string_view> values) {
   auto text = Text(name, 64);
   if (!text) return std::nullopt;
   if (std::find(values.begin(), values.end(), *text) != values.end()) return text;
   std::vector<std::string> names(values.begin(), values.end());
-  Fail(name, std::string(name) + ": expected one of " + Join(names, ", ") + ", got " + QuoteForMessage(*text));
+  Fail(name,
+       std::string(name) + ": expected one of " + Join(names, ", ") + ", got " + QuoteForMessage(*text));
   return std::nullopt;
 }
 

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <system_error>
 #include <vector>
 
 #include "sentinel/base/files.h"
@@ -68,8 +69,7 @@ Status HttpServer::Bind(const std::string& listen) {
   hints.ai_flags = AI_PASSIVE;
   addrinfo* res = nullptr;
   if (int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res); rc != 0) {
-    return InvalidArgumentError(config_key_ + ": cannot listen on " + listen + ": " +
-                                ::gai_strerror(rc));
+    return InvalidArgumentError(config_key_ + ": cannot listen on " + listen + ": " + ::gai_strerror(rc));
   }
   int err = 0;
   for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
@@ -91,10 +91,11 @@ Status HttpServer::Bind(const std::string& listen) {
     // A taken port is the host's state, not the configuration's: Unavailable (exit 1, retried by
     // systemd). Everything else about the address is a configuration error (exit 2).
     if (err == EADDRINUSE) {
-      return UnavailableError(config_key_ + ": cannot listen on " + listen +
-                              ": address already in use (another program, or another instance, listens there)");
+      return UnavailableError(
+          config_key_ + ": cannot listen on " + listen +
+          ": address already in use (another program, or another instance, listens there)");
     }
-    std::string why = std::strerror(err);
+    std::string why = std::generic_category().message(err);  // thread-safe, unlike strerror
     return InvalidArgumentError(config_key_ + ": cannot listen on " + listen + ": " + why);
   }
   wake_fd_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -320,7 +321,8 @@ void HttpServer::Serve() {
     PollSet set = WaitSet(wake_fd_.get(), listen_fd_.get(), conns);
     const int n = ::poll(set.fds.data(), set.fds.size(), set.timeout_ms);
     if (n < 0 && errno != EINTR) {
-      telemetry::LogError("HTTP endpoint stopped", {{"address", address_}, {"error", std::strerror(errno)}});
+      telemetry::LogError("HTTP endpoint stopped",
+                          {{"address", address_}, {"error", std::generic_category().message(errno)}});
       break;
     }
     if (stop_) break;

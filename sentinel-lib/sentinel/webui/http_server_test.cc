@@ -77,7 +77,8 @@ class HttpServerTest : public ::testing::Test {
 };
 
 TEST_F(HttpServerTest, TheHandlerGetsPathQueryAndHost) {
-  const std::string wire = Exchange(port_, "GET /api/alerts?limit=5&q=a%20b HTTP/1.1\r\nhOsT: 127.0.0.1:1\r\n\r\n");
+  const std::string wire =
+      Exchange(port_, "GET /api/alerts?limit=5&q=a%20b HTTP/1.1\r\nhOsT: 127.0.0.1:1\r\n\r\n");
   EXPECT_EQ(wire.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << wire;
   EXPECT_EQ(last_.method, "GET");
   EXPECT_EQ(last_.path, "/api/alerts");
@@ -89,10 +90,10 @@ TEST_F(HttpServerTest, TheHandlerGetsPathQueryAndHost) {
 
 TEST_F(HttpServerTest, EveryAnswerCarriesTheSecurityHeaders) {
   const std::string requests[] = {
-      "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",                  // the handler's 200
-      "GET /missing HTTP/1.1\r\n\r\n",                               // the handler's 404
-      "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n",                // the server's 405
-      "BROKEN\r\n\r\n",                                              // the server's 400
+      "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",                         // the handler's 200
+      "GET /missing HTTP/1.1\r\n\r\n",                                     // the handler's 404
+      "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n",                      // the server's 405
+      "BROKEN\r\n\r\n",                                                    // the server's 400
       "GET /" + std::string(kMaxRequestBytes, 'a') + " HTTP/1.1\r\n\r\n",  // the server's 431
   };
   const int codes[] = {200, 404, 405, 400, 431};
@@ -130,7 +131,8 @@ TEST_F(HttpServerTest, ATakenPortIsUnavailableNamingTheKey) {
   HttpServer second("console.http_listen", [](const HttpRequest&) { return TextResponse(200, ""); });
   Status s = second.Bind("127.0.0.1:" + std::to_string(port_));
   EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
-  EXPECT_NE(s.message().find("console.http_listen: cannot listen on 127.0.0.1:"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("console.http_listen: cannot listen on 127.0.0.1:"), std::string::npos)
+      << s.message();
   Status bad = second.Bind("127.0.0.1:99999");
   EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(bad.message().find("console.http_listen"), std::string::npos) << bad.message();

@@ -64,7 +64,8 @@ TEST(HttpTest, JsonIsInertWhereverItLands) {
 }
 
 TEST(HttpTest, QueryParamsDecodeAndCheckEachValue) {
-  QueryParams p("q=a+b%2Fc&limit=20&since=2h&severity=high&empty=", {"q", "limit", "since", "severity", "empty"});
+  QueryParams p("q=a+b%2Fc&limit=20&since=2h&severity=high&empty=",
+                {"q", "limit", "since", "severity", "empty"});
   ASSERT_TRUE(p.ok()) << p.error().message;
   EXPECT_EQ(p.Text("q", 100), "a b/c");
   EXPECT_EQ(p.Int("limit", 1, 500), 20);
@@ -98,7 +99,11 @@ TEST(HttpTest, QueryParamsRefuseWhatTheyCannotTake) {
             "limit");
   EXPECT_EQ(ErrorOf("since=yesterday", {"since"}, [](QueryParams& p) { (void)p.Time("since", 0); }).parameter,
             "since");
-  EXPECT_EQ(ErrorOf("s=bad", {"s"}, [](QueryParams& p) { (void)p.OneOf("s", {"low", "high"}); }).message,
+  EXPECT_EQ(ErrorOf("s=bad", {"s"},
+                    [](QueryParams& p) {
+                      (void)p.OneOf("s", {"low", "high"});
+                    })
+                .message,
             "s: expected one of low, high, got \"bad\"");
   EXPECT_EQ(ErrorOf("q=abcdef", {"q"}, [](QueryParams& p) { (void)p.Text("q", 5); }).message,
             "q: longer than 5 bytes");
@@ -113,8 +118,8 @@ TEST(HttpTest, HostCheckAdmitsThisMachineOnly) {
   }
   EXPECT_TRUE(IsAllowedHost(std::string(name.data()) + ":9464"));
   EXPECT_TRUE(IsAllowedHost("console.example.org:9465", {"console.example.org"}));
-  for (std::string bad : {"evil.example.com", "evil.example.com:9464", "127.0.0.1.evil.com", "localhost.evil.com",
-                          "[::1", ":9464"}) {
+  for (std::string bad : {"evil.example.com", "evil.example.com:9464", "127.0.0.1.evil.com",
+                          "localhost.evil.com", "[::1", ":9464"}) {
     EXPECT_FALSE(IsAllowedHost(bad)) << bad;
   }
 }

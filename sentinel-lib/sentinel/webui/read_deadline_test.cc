@@ -11,7 +11,8 @@ TEST(ReadDeadlineTest, AReadPastItsBudgetFailsAndTheConnectionStaysUsable) {
   testing::TempDir dir;
   auto db = storage::Database::Open(dir.File("x.db"), storage::OpenMode::kReadWrite);
   ASSERT_TRUE(db.ok()) << db.status().ToString();
-  const char* endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
+  const char* endless =
+      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
   {
     ReadDeadline deadline(**db, /*budget_ms=*/50);
     auto r = (*db)->QueryInt(endless);
@@ -24,8 +25,9 @@ TEST(ReadDeadlineTest, AReadPastItsBudgetFailsAndTheConnectionStaysUsable) {
   EXPECT_EQ(*one, 1);
   {
     ReadDeadline deadline(**db, /*budget_ms=*/10000);
-    auto bounded = (*db)->QueryInt("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) "
-                                   "SELECT count(*) FROM n");
+    auto bounded = (*db)->QueryInt(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) "
+        "SELECT count(*) FROM n");
     ASSERT_TRUE(bounded.ok()) << bounded.status().ToString();
     EXPECT_EQ(*bounded, 1000);
   }

@@ -348,7 +348,8 @@ void Describe(V& v, C& c) {
   v({"summary_interval_secs",
      "period of the daemons' one-line info summary of what they did since the last one; 0 none"},
     c.summary_interval_secs, IntRule{0, kDaySecs});
-  v({.name = "http_listen", .doc = "address of the web UI, /api/, /health and /metrics; \"\" disables",
+  v({.name = "http_listen",
+     .doc = "address of the web UI, /api/, /health and /metrics; \"\" disables",
      .restart = true},
     c.http_listen, kHttpListen);
   v({.name = "web_ui",
