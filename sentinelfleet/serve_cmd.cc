@@ -34,13 +34,18 @@ void LogFailure(const Status& s, std::string& last, IngestState& state) {
   telemetry::LogWarn("serve: waiting for the fleet", {{"error", s.message()}});
 }
 
+// A round that stored or refused alerts is info; one of heartbeats alone
+// (every host, every 30 s) is debug, or the log would be a line per round
+// (SPEC §16: no routine line per cycle at the default level).
 void LogRound(const RoundStats& r) {
   if (r.stored == 0 && r.rejected == 0 && r.heartbeats == 0) return;
-  telemetry::LogInfo("serve: stored", {{"alerts", r.stored},
-                                       {"duplicates", r.duplicates},
-                                       {"rejected", r.rejected},
-                                       {"heartbeats", r.heartbeats},
-                                       {"ack_errors", r.ack_errors}});
+  const bool alerts = r.stored > 0 || r.rejected > 0 || r.ack_errors > 0;
+  telemetry::Log(alerts ? telemetry::LogLevel::kInfo : telemetry::LogLevel::kDebug, "serve: stored",
+                 {{"alerts", r.stored},
+                  {"duplicates", r.duplicates},
+                  {"rejected", r.rejected},
+                  {"heartbeats", r.heartbeats},
+                  {"ack_errors", r.ack_errors}});
 }
 
 // The web UI across hosts on console.http_listen (null when it is ""): bound
