@@ -200,7 +200,8 @@ void Cli::AddRules() {
 }
 
 void Cli::AddAlerts() {
-  auto* alerts_cmd = app_.add_subcommand("alerts", "List or show alerts");
+  auto* alerts_cmd =
+      app_.add_subcommand("alerts", "List or show alerts (show --tree: the process tree of one)");
   alerts_cmd->require_subcommand(1);
   AlertListArgs& alert_list = o_.alert_list;
   auto* alerts_list = alerts_cmd->add_subcommand("list", "Alerts, newest first");

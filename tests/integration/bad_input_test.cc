@@ -481,6 +481,20 @@ TEST_F(BadQuery, OnlyOneSelectOverAllowedTables) {
   ExpectUsageError({"query", "SELEC 1"}, "SELEC");
 }
 
+// Process trees (issue 20, decisions.md #75): a bad pid, time or format, and a
+// process or alert the store does not have, are usage errors naming them,
+// and nothing is written.
+TEST_F(BadQuery, ProcessTreeArguments) {
+  ExpectUsageError({"process", "abc"}, "pid: expected a positive integer, got \"abc\"");
+  ExpectUsageError({"process", "0"}, "pid");
+  ExpectUsageError({"process", "1", "--at", "yesterday"}, "--at");
+  ExpectUsageError({"--format", "csv", "process", "1"}, "not csv");
+  ExpectUsageError({"process", "2147483647"}, "no process with pid 2147483647");
+  ExpectUsageError({"process", "1", "--at", "1990-01-01"}, "at or before 1990-01-01");
+  ExpectUsageError({"alerts", "show", "999999", "--tree"}, "999999");
+  ExpectUsageError({"alerts", "show", "x", "--tree"}, "alert id");
+}
+
 // SPEC §11: a clear error naming what was wrong, e.g. unknown command "frobnicate".
 TEST_F(BadQuery, UnknownSubcommandIsNamed) {
   ExpectUsageError({"frobnicate"}, "frobnicate");

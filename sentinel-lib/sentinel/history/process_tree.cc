@@ -146,7 +146,7 @@ class TreeBuilder {
   void AttachAlert(std::vector<ProcessNode*>& nodes, int64_t pid, std::optional<int64_t> start,
                    const AlertRef& alert);
 
-  ProcessNode MakeNode(const Facts& f) const;
+  ProcessNode MakeNode(const Facts& f);
 
   Database& db_;
   TreeLimits limits_;
@@ -554,7 +554,7 @@ Result<std::vector<Facts>> TreeBuilder::Ancestors(const Facts& target) {
   return chain;
 }
 
-ProcessNode TreeBuilder::MakeNode(const Facts& f) const {
+ProcessNode TreeBuilder::MakeNode(const Facts& f) {
   ProcessNode n;
   n.pid = f.key.pid;
   n.ppid = f.ppid;
@@ -581,7 +581,10 @@ ProcessNode TreeBuilder::MakeNode(const Facts& f) const {
   }
   for (const Image& img : f.images) {
     if (!img.from_event && exec_argv.count(img.argv_json) != 0) continue;
-    if (n.execs.size() >= static_cast<size_t>(limits_.max_execs)) break;
+    if (n.execs.size() >= static_cast<size_t>(limits_.max_execs)) {
+      truncated_ = true;
+      break;
+    }
     n.execs.push_back(ExecRecord{img.time, img.exe_path, ParseArgv(img.argv_json)});
   }
   return n;

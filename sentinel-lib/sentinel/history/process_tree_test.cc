@@ -380,6 +380,35 @@ TEST_F(ProcessTreeTest, LimitsCutChildrenDepthAndNodesAndCountWhatTheyCut) {
   EXPECT_FALSE(whole->truncated);
 }
 
+TEST_F(ProcessTreeTest, LimitsCutExecsAndAlertsKeepingTheFirstExecsAndTheNewestAlerts) {
+  std::vector<models::ProcessEvent> execs;
+  for (int i = 0; i < 5; ++i)
+    execs.push_back(Exec(130'000 + i, 6000, 130'000, 600, 3'000, {"/bin/step" + std::to_string(i)}));
+  store_.Events(execs);
+  std::vector<int64_t> alerts;
+  for (int i = 0; i < 4; ++i)
+    alerts.push_back(store_.Alert(131'000 + i, "r" + std::to_string(i), 6000, 130'000));
+  TreeLimits limits;
+  limits.max_execs = 3;
+  limits.max_alerts = 2;
+  auto tree = ProcessTreeForPid(store_.db(), 6000, std::nullopt, limits);
+  ASSERT_TRUE(tree.ok()) << tree.status().ToString();
+  const ProcessNode* n = Find(tree->root, 6000);
+  ASSERT_EQ(n->execs.size(), 3u);
+  EXPECT_EQ(n->execs[0].command_line, (std::vector<std::string>{"/bin/step0"}));
+  EXPECT_EQ(n->execs[2].command_line, (std::vector<std::string>{"/bin/step2"}));
+  ASSERT_EQ(n->alerts.size(), 2u);
+  EXPECT_EQ(n->alerts[0].id, alerts[2]);
+  EXPECT_EQ(n->alerts[1].id, alerts[3]);
+  EXPECT_TRUE(tree->truncated);
+  auto whole = ProcessTreeForPid(store_.db(), 6000, std::nullopt);
+  ASSERT_TRUE(whole.ok());
+  EXPECT_EQ(Find(whole->root, 6000)->execs.size(), 5u);
+  EXPECT_EQ(Find(whole->root, 6000)->alerts.size(), 4u);
+  EXPECT_EQ(Find(whole->root, 6000)->command_line, (std::vector<std::string>{"/bin/step4"}));
+  EXPECT_FALSE(whole->truncated);
+}
+
 TEST_F(ProcessTreeTest, HostileNamesAndArgumentsStayIntactInJson) {
   const std::string evil_name = "ev\x1b[31mil";
   const std::string evil_arg = "a\nb\x1b]0;pwned\x07\xe2\x80\xae";
