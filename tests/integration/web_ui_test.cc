@@ -41,7 +41,8 @@ using nlohmann::json;
 
 constexpr const char* kScriptProbe = "<script>alert(1)</script>";
 constexpr const char* kArgProbe = "--x=<img src=x onerror=alert(2)>";
-constexpr const char* kMarker = "sentinel-web-probe";
+// In the probe's argv, with this test's pid: another run's probe (a concurrent run) never matches.
+const std::string kMarker = "sentinel-web-probe-" + std::to_string(::getpid());
 
 const char* const kCsp =
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -162,6 +163,8 @@ WebUiTest::Env::~Env() {
     agent->Signal(SIGTERM);
     agent->Wait(30s);
   }
+  // The probe's own process group: its sleep goes with the shell.
+  if (probe) ::kill(-probe->pid(), SIGKILL);
 }
 
 void ExpectSecurityHeaders(const httplib::Result& r, const std::string& what) {

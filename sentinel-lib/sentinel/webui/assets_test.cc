@@ -3,6 +3,8 @@
 // and no API that parses text as HTML.
 #include "sentinel/webui/assets.h"
 
+#include <fstream>
+#include <iterator>
 #include <regex>
 #include <string>
 
@@ -31,8 +33,19 @@ TEST(AssetsTest, ThePageItsScriptAndItsStyleAreEmbedded) {
   EXPECT_EQ(r.code, 200);
   EXPECT_EQ(r.body, index->body);
   EXPECT_EQ(r.cache_control, "no-cache");
-  // The files on disk are what is served (the build embeds the current ones).
   EXPECT_NE(BodyOf("/index.html").find("<script src=\"/app.js\" defer></script>"), std::string::npos);
+}
+
+TEST(AssetsTest, EachServedFileIsItsSourceByteForByte) {
+  // Semicolons, brackets, backslashes and quotes survive the embedding (cmake/EmbedWebUi.cmake).
+  const std::string dir = std::string(SENTINEL_SOURCE_DIR) + "/sentinel-lib/sentinel/webui/ui";
+  ASSERT_EQ(Assets().size(), 3u);
+  for (const Asset& a : Assets()) {
+    std::ifstream in(dir + std::string(a.path), std::ios::binary);
+    ASSERT_TRUE(in) << a.path;
+    const std::string source((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(a.body, source) << a.path;
+  }
 }
 
 TEST(AssetsTest, NoInlineScriptStyleOrHandler) {

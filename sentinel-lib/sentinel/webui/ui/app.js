@@ -363,8 +363,14 @@
     const r = await getJson(url);
     if (r.status !== 200) throw apiError(r, url);
     if (info.mode === 'console') {
-      const body = r.body.alert || {};
-      fill($('alert-detail'), alertDetail(body, r.body));
+      // The host's alert as it was sent (native or OCSF), with the fields the console normalised.
+      const sent = r.body.alert && typeof r.body.alert === 'object' ? r.body.alert : {};
+      const a = Object.assign({}, sent, {
+        title: r.body.title, severity: r.body.severity, rule_id: r.body.rule_id, alert_time: r.body.alert_time
+      });
+      delete a.raw_data;
+      fill($('alert-detail'), [alertDetail(a, r.body), el('details', null,
+        el('summary', null, 'The alert as the host sent it'), el('pre', { class: 'raw' }, JSON.stringify(r.body.alert, null, 2)))]);
       $('tree').replaceChildren(el('p', { class: 'tree-note' },
         'The console stores the alerts of every host, not their process history. The full process tree is on host ',
         el('code', null, r.body.host_id), ': ', el('code', null, 'sentinelcli alerts show ' + visible(r.body.alert_id) + ' --tree')));
