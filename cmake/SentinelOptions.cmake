@@ -203,16 +203,21 @@ function(sentinel_write_module_graph)
   endif()
 endfunction()
 
-# sentinel_test(NAME n SOURCES ... DEPS ... LABELS ...)
+# sentinel_test(NAME n SOURCES ... DEPS ... LABELS ... [SERIAL])
+# SERIAL: ctest runs each of its tests with no other test beside it (RUN_SERIAL).
 function(sentinel_test)
-  cmake_parse_arguments(ARG "" "NAME" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "SERIAL" "NAME" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SOURCES})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main sentinel_build_flags)
   target_compile_definitions(${ARG_NAME} PRIVATE
     SENTINEL_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     SENTINEL_BINARY_DIR="${PROJECT_BINARY_DIR}")
   list(GET ARG_LABELS 0 first_label)
-  gtest_discover_tests(${ARG_NAME} PROPERTIES LABELS "${first_label}" DISCOVERY_TIMEOUT 60)
+  set(properties LABELS "${first_label}")
+  if(ARG_SERIAL)
+    list(APPEND properties RUN_SERIAL TRUE)
+  endif()
+  gtest_discover_tests(${ARG_NAME} PROPERTIES ${properties} DISCOVERY_TIMEOUT 60)
   # Several labels ("unit;sigma"): gtest_discover_tests cannot pass a list,
   # so a second include file labels the discovered tests (${name}_TESTS).
   list(LENGTH ARG_LABELS label_count)
