@@ -6,7 +6,7 @@ BUILD  := build/$(PRESET)
 
 LABELS := unit integration privileged rules bench
 
-.PHONY: all deps configure build test run $(LABELS) architecture-doc debug-test fuzz format clean
+.PHONY: all deps configure build test run $(LABELS) architecture-doc debug-test minimal-test windows-test fuzz format clean
 
 all: build
 
@@ -35,6 +35,20 @@ architecture-doc: configure
 # The sanitizer build (ASan + UBSan) runs the same suite.
 debug-test:
 	$(MAKE) test PRESET=debug
+
+# Every optional feature OFF (webhook, email, audit signing, HTTP, fleet, Sigma,
+# eBPF): builds without their libraries and runs its suite (docs/building.md).
+minimal-test:
+	$(MAKE) test PRESET=minimal
+
+# procmond.exe for Windows (mingw-w64, build/windows) and its tests under
+# wine64, then the Linux-side tests that run it and read its store with the
+# Linux sentinelcli (ctest label `windows` of PRESET): docs/platforms.md.
+windows-test: build
+	cmake --preset windows
+	cmake --build --preset windows
+	ctest --preset windows
+	ctest --preset $(PRESET) -L '^windows$$'
 
 # libFuzzer targets (clang, ASan + UBSan; build/fuzz), each run FUZZ_SECONDS (60) on a
 # copy of its seed corpus in fuzz/corpus/; fails on any finding (scripts/fuzz.sh).

@@ -15,7 +15,13 @@ if(SENTINEL_SANITIZE)
   # the worker) was reported as an invalid object there.
   target_compile_options(sentinel_build_flags INTERFACE
     -fsanitize=address,undefined -fno-sanitize=vptr -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
-  target_link_options(sentinel_build_flags INTERFACE -fsanitize=address,undefined)
+  # Debian's GCC links with --as-needed unless -fsanitize is given (its specs:
+  # %{!fsanitize=*:--as-needed}): without it here, a sanitized binary would
+  # list every library on its link line, used or not, and the NEEDED entries
+  # the feature_libraries_linked test reads would differ from the release
+  # build's. The sanitizer runtimes themselves are linked --no-as-needed by
+  # the driver whatever this says.
+  target_link_options(sentinel_build_flags INTERFACE -fsanitize=address,undefined -Wl,--as-needed)
 endif()
 if(SENTINEL_HARDEN)
   target_compile_options(sentinel_build_flags INTERFACE
@@ -94,6 +100,11 @@ function(sentinel_library)
   cmake_parse_arguments(ARG "" "NAME"
                         "SOURCES;PUBLIC_HEADERS;DEPS;PRIVATE_DEPS;TESTS;PRIVILEGED_TESTS;TEST_DEPS;TEST_SUPPORT_HEADERS" ${ARGN})
   set(target sentinel_${ARG_NAME})
+  if(WIN32 AND NOT ARG_NAME IN_LIST SENTINEL_WINDOWS_MODULE_TESTS)
+    # The Windows build runs only the module tests written to run there too.
+    set(ARG_TESTS "")
+    set(ARG_PRIVILEGED_TESTS "")
+  endif()
   set(public_dir ${SENTINEL_INCLUDE_STAGE}/${ARG_NAME})
   set(private_dir ${SENTINEL_PRIVATE_STAGE}/${ARG_NAME})
   _sentinel_stage_headers(DIR ${public_dir} PREFIX sentinel/${ARG_NAME} HEADERS ${ARG_PUBLIC_HEADERS})
@@ -203,15 +214,67 @@ function(sentinel_write_module_graph)
   endif()
 endfunction()
 
+# sentinel_test_pch(target): the test target reuses one precompiled header of
+# GoogleTest and nlohmann/json. Every test file includes the first and most the
+# second: parsing them is about 5 s of CPU per file, before any code of ours
+# (docs/benchmarks.md "CI time"). The header is built once per build tree, by
+# sentinel_test_pch, with the flags and definitions every test target has; a
+# compiler that finds it unusable parses the headers as before (slower, same
+# result). SENTINEL_TEST_PCH=OFF turns it off.
+option(SENTINEL_TEST_PCH "Precompile GoogleTest and nlohmann/json once for every test target" ON)
+function(sentinel_test_pch target)
+  if(NOT SENTINEL_TEST_PCH)
+    return()
+  endif()
+  if(NOT TARGET sentinel_test_pch)
+    set(src ${PROJECT_BINARY_DIR}/sentinel_test_pch.cc)
+    if(NOT EXISTS ${src})
+      file(WRITE ${src} "// Compiled only for the precompiled header every test target reuses (cmake/SentinelOptions.cmake).\n")
+    endif()
+    add_library(sentinel_test_pch OBJECT ${src})
+    target_link_libraries(sentinel_test_pch PRIVATE GTest::gtest nlohmann_json::nlohmann_json sentinel_build_flags)
+    _sentinel_test_definitions(sentinel_test_pch)
+    target_precompile_headers(sentinel_test_pch PRIVATE <gtest/gtest.h> <nlohmann/json.hpp>)
+  endif()
+  target_precompile_headers(${target} REUSE_FROM sentinel_test_pch)
+  # GCC 12 at -O2 reports std::string's operator+ on a short literal path
+  # (SENTINEL_SOURCE_DIR in a short checkout) as out of bounds once the headers
+  # come from the precompiled header: -Warray-bounds, -Wstringop-overflow,
+  # -Wstringop-overread and -Wrestrict, the known false positives of
+  # libstdc++'s inlined memcpy in GCC 12. Off for the test targets only; the
+  # product code keeps all four.
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    target_compile_options(${target} PRIVATE
+      -Wno-array-bounds -Wno-stringop-overflow -Wno-stringop-overread -Wno-restrict)
+  endif()
+endfunction()
+
+function(_sentinel_test_definitions target)
+  target_compile_definitions(${target} PRIVATE
+    SENTINEL_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    SENTINEL_BINARY_DIR="${PROJECT_BINARY_DIR}")
+endfunction()
+
 # sentinel_test(NAME n SOURCES ... DEPS ... LABELS ... [SERIAL])
 # SERIAL: ctest runs each of its tests with no other test beside it (RUN_SERIAL).
 function(sentinel_test)
   cmake_parse_arguments(ARG "SERIAL" "NAME" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SOURCES})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main sentinel_build_flags)
-  target_compile_definitions(${ARG_NAME} PRIVATE
-    SENTINEL_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
-    SENTINEL_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  _sentinel_test_definitions(${ARG_NAME})
+  sentinel_test_pch(${ARG_NAME})
+  if(WIN32)
+    # Under Wine, one ctest test per binary (its GoogleTest output lists each
+    # case): discovering cases would run Wine at build time, and a machine
+    # where Wine cannot start must still build, then skip with the reason
+    # (cmake/wine-run.sh.in exits 77).
+    add_test(NAME ${ARG_NAME} COMMAND ${SENTINEL_WINE_RUN} $<TARGET_FILE:${ARG_NAME}>)
+    set_tests_properties(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}" SKIP_RETURN_CODE 77)
+    if(ARG_SERIAL)
+      set_tests_properties(${ARG_NAME} PROPERTIES RUN_SERIAL TRUE)
+    endif()
+    return()
+  endif()
   list(GET ARG_LABELS 0 first_label)
   set(properties LABELS "${first_label}")
   if(ARG_SERIAL)

@@ -1,7 +1,11 @@
 #include "procmond/collector.h"
 
+#ifdef _WIN32
+#include <windows.h>
+#else
 #include <malloc.h>
 #include <unistd.h>
+#endif
 
 #include <nlohmann/json.hpp>
 
@@ -9,18 +13,36 @@
 #include "sentinel/base/version.h"
 
 namespace sentinel::procmond {
+namespace {
 
-Collector::Collector(ProcessSource& source, storage::EventStore& store) : source_(source), store_(store) {
+std::string HostName() {
   char host[256] = {};
-  if (gethostname(host, sizeof host - 1) == 0) hostname_ = host;
+#ifdef _WIN32
+  DWORD size = sizeof host - 1;
+  if (::GetComputerNameExA(ComputerNameDnsHostname, host, &size)) return host;
+#else
+  if (gethostname(host, sizeof host - 1) == 0) return host;
+#endif
+  return "";
 }
+
+void TrimHeap() {
+#ifndef _WIN32
+  ::malloc_trim(0);
+#endif
+}
+
+}  // namespace
+
+Collector::Collector(ProcessSource& source, storage::EventStore& store)
+    : source_(source), store_(store), hostname_(HostName()) {}
 
 Result<models::ScanRecord> Collector::Collect() {
   // Free memory inside the heap that glibc keeps resident (JSON of new
   // instances, file buffers, a scan that could not be recycled) goes back
   // once per refresh cycle: trimming every scan cost ~3 % of a steady scan,
   // plus the page faults of touching the returned pages again.
-  if (scans_++ % 20 == 0) ::malloc_trim(0);
+  if (scans_++ % 20 == 0) TrimHeap();
   models::ScanRecord scan;
   {
     std::lock_guard lock(spare_mu_);

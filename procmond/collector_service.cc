@@ -12,12 +12,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "procmond/batch_writer.h"
-#include "procmond/collector.h"
 #include "procmond/platform/linux/linux_process_source.h"
 #include "procmond/platform/linux/writable_dirs.h"
 #include "procmond/realtime/event_writer.h"
 #include "procmond/realtime/realtime_source.h"
+#include "procmond/scan_pipeline.h"
 #include "sentinel/audit/signer.h"
 #include "sentinel/audit/trail.h"
 #include "sentinel/base/files.h"
@@ -50,23 +49,6 @@ int Fail(int code, std::string_view message) {
 
 void InitLog(const config::Config& c) {
   config::InitProgramLogging("procmond", c);
-}
-
-// After a SIGHUP: says which changed keys wait for a restart, and records what now runs
-// (config_hash: the effective configuration; loaded_hash: the files as read).
-void ReportReload(audit::AuditTrail& trail, const config::Config& effective,
-                  const config::LoadedConfig& loaded, const std::vector<std::string>& kept) {
-  const std::string hash = config::Hash(effective);
-  if (!kept.empty()) {
-    LogWarn(Join(kept, ", ") + " changed, takes effect at restart; running value kept", {{"keys", kept}});
-  }
-  LogInfo(kept.empty() ? "configuration reloaded" : "configuration reloaded except restart-only keys",
-          {{"config_hash", hash}, {"loaded_hash", loaded.hash}, {"restart_pending", kept}});
-  trail.Record("config_loaded", {{"config_hash", hash},
-                                 {"loaded_hash", loaded.hash},
-                                 {"sources", loaded.sources},
-                                 {"reload", true},
-                                 {"restart_pending", kept}});
 }
 
 // The exit code for an audit ledger that could not be opened; nullopt when
@@ -142,10 +124,7 @@ CollectorService::Exit CollectorService::Start() {
 }
 
 Result<config::LoadedConfig> CollectorService::LoadConfig() const {
-  return config::LoadProgramConfig({flags_.config_file,
-                                    {{"database.path", flags_.database},
-                                     {"collection.interval_secs", flags_.interval},
-                                     {"telemetry.log_level", flags_.log_level}}});
+  return LoadConfigWithFlags({flags_.config_file, flags_.database, flags_.interval, flags_.log_level});
 }
 
 CollectorService::Exit CollectorService::LoadAndLog() {
@@ -421,27 +400,7 @@ void CollectorService::StartScanning() {
   source_ = std::make_unique<LinuxProcessSource>(source_opts);
   if (sampler_) source_->SetTaskSampler(std::move(sampler_));
   scan_stats_.scan_source_ebpf = source_->sampling_from_kernel();
-  collector_ = std::make_unique<Collector>(*source_, *store_);
-  BatchWriterOptions wopts;
-  wopts.health = &scan_stats_.scan_writes;
-  writer_ = std::make_unique<BatchWriter>(
-      [this](const models::ScanRecord& scan) { return store_->WriteScan(scan); },
-      [this](const models::ScanRecord& scan, int64_t scan_id, int64_t write_ms) {
-        scan_stats_.RecordWritten(scan, scan_id, write_ms);
-        // The first scan says collection works; the others are counted in
-        // the summary line (procmond's own, or the agent's).
-        const auto level = scan_stats_.scans_completed.load() == 1 ? telemetry::LogLevel::kInfo
-                                                                   : telemetry::LogLevel::kDebug;
-        telemetry::Log(level, "scan written",
-                       {{"scan_id", scan_id},
-                        {"processes", scan.processes.size()},
-                        {"errors", scan.errors},
-                        {"hash_cache_hits", scan.hash_cache_hits},
-                        {"hash_cache_misses", scan.hash_cache_misses},
-                        {"scan_ms", scan.completed_at_ms - scan.started_at_ms},
-                        {"write_ms", write_ms}});
-      },
-      wopts, [this](models::ScanRecord&& written) { collector_->Recycle(std::move(written)); });
+  pipeline_ = std::make_unique<ScanPipeline>(*source_, *store_, scan_stats_);
   if (!flags_.once && !Supervised()) {
     summary_.emplace(cfg_.telemetry.summary_interval_secs * 1000, MonotonicMs());
     summary_->Baseline(SummaryTotals());
@@ -483,28 +442,26 @@ CollectorService::Exit CollectorService::StartRealtime() {
 }
 
 CollectorService::Exit CollectorService::Cycle() {
-  auto scan = collector_->Collect();
-  if (auto failure = source_->TakeSamplerFailure()) {
-    scan_stats_.scan_source_ebpf = false;
-    LogWarn("the BPF task iterator failed; scans read /proc from now on", {{"error", *failure}});
-    trail_->Record("scan_source_changed", {{"source", "proc"}, {"reason", *failure}});
+  std::string error;
+  const auto step = pipeline_->ScanOnce(
+      [] { return StopSignalPending(); }, &error,
+      [this] {
+        if (auto failure = source_->TakeSamplerFailure()) {
+          scan_stats_.scan_source_ebpf = false;
+          LogWarn("the BPF task iterator failed; scans read /proc from now on", {{"error", *failure}});
+          trail_->Record("scan_source_changed", {{"source", "proc"}, {"reason", *failure}});
+        }
+      });
+  if (step == ScanPipeline::Step::kStopRequested) {
+    const int sig = sigtimedwait(&sigs_, nullptr, &kNoWait);
+    LogInfo("procmond stopping",
+            {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}, {"while", "waiting for the scan writer"}});
+    return Stop(10'000);
   }
-  if (scan.ok()) {
-    // Blocks while the writer is behind; a stop signal ends the wait.
-    if (!writer_->Submit(std::move(scan).value(), [] { return StopSignalPending(); })) {
-      const int sig = sigtimedwait(&sigs_, nullptr, &kNoWait);
-      LogInfo("procmond stopping",
-              {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}, {"while", "waiting for the scan writer"}});
-      return Stop(10'000);
-    }
-  } else {
-    scan_stats_.scans_failed++;
-    LogError("scan failed", {{"error", scan.status().message()}});
-    if (flags_.once) {
-      Fail(kExitRuntime, "scan failed: " + scan.status().message());
-      Stop(1000);
-      return kExitRuntime;
-    }
+  if (step == ScanPipeline::Step::kScanFailed && flags_.once) {
+    Fail(kExitRuntime, "scan failed: " + error);
+    Stop(1000);
+    return kExitRuntime;
   }
   if (flags_.once) return Stop(30'000);
   LogSummaryIfDue();
@@ -579,17 +536,10 @@ void CollectorService::StopRealtime(int64_t timeout_ms) {
 
 int CollectorService::Stop(int64_t timeout_ms) {
   StopRealtime(timeout_ms);
-  Status st = writer_->Stop(timeout_ms);
-  // Every scan never written (given up at this stop, or dropped when a
-  // signal came while the writer was stuck): counted and said once.
-  const int64_t lost = writer_->stats().scans_lost;
-  scan_stats_.scans_lost = lost;
-  trail_->Record("component_stop", {{"component", "procmond"}, {"clean", st.ok() && lost == 0}});
-  if (st.ok() && lost == 0) return 0;
-  const std::string why = st.ok() ? std::to_string(lost) + " scan(s) not written" : st.message();
-  // st names the same count (BatchWriter::Stop counts every lost scan).
-  LogError("scans lost at shutdown", {{"scans_lost", lost}, {"error", why}});
-  return Fail(kExitRuntime, "scans lost at shutdown: " + why);
+  if (Status st = pipeline_->Stop(timeout_ms, *trail_); !st.ok()) {
+    return Fail(kExitRuntime, "scans lost at shutdown: " + st.message());
+  }
+  return 0;
 }
 
 }  // namespace sentinel::procmond

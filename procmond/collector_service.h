@@ -39,11 +39,10 @@ class EventStore;
 
 namespace sentinel::procmond {
 
-class BatchWriter;
-class Collector;
 class EventWriter;
 class LinuxProcessSource;
 class RealtimeSource;
+class ScanPipeline;
 class TaskSampler;
 
 inline constexpr int kExitRuntime = 1;
@@ -129,8 +128,7 @@ class CollectorService {
   std::unique_ptr<audit::AuditTrail> trail_;
   PrivilegeReport priv_;
   std::unique_ptr<LinuxProcessSource> source_;
-  std::unique_ptr<Collector> collector_;
-  std::unique_ptr<BatchWriter> writer_;
+  std::unique_ptr<ScanPipeline> pipeline_;
   std::unique_ptr<EventWriter> event_writer_;
   std::optional<telemetry::PeriodicSummary> summary_;  // none under the agent and with --once
 };

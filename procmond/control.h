@@ -13,8 +13,7 @@
 // (the socket file, and the directory when procmond created it) so the
 // dropped process can remove its socket at exit.
 //
-// Thread-safety: ScanStats fields are atomics written by the writer thread
-// and read by the socket thread; Listen/Start/Stop from the main thread.
+// Thread-safety: Listen/Start/Stop from the main thread (ScanStats: scan_stats.h).
 #pragma once
 
 #include <atomic>
@@ -25,35 +24,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "procmond/scan_stats.h"
 #include "sentinel/base/status.h"
-#include "sentinel/base/write_health.h"
 #include "sentinel/config/config.h"
 #include "sentinel/ipc/control_socket.h"
-#include "sentinel/models/process.h"
 
 namespace sentinel::procmond {
 
 // SIGUSR1 asks the main loop for a scan now (add it to the blocked set).
 inline constexpr int kScanNowSignal = 10;  // SIGUSR1 on Linux
-
-struct ScanStats {
-  std::atomic<int64_t> started_at_ms{0};
-  std::atomic<int64_t> scans_completed{0}, scans_failed{0};
-  std::atomic<int64_t> last_scan_id{0}, last_scan_completed_at_ms{0}, last_scan_duration_ms{0};
-  std::atomic<int64_t> last_write_ms{0}, last_processes{0}, last_errors{0};
-  std::atomic<int64_t> scan_duration_ms_total{0};
-  std::atomic<int64_t> hash_cache_hits_total{0}, hash_cache_misses_total{0};
-  std::atomic<int64_t> scan_now_requests{0}, reload_requests{0};
-  std::atomic<bool> scan_source_ebpf{false};  // scans sample through the BPF task iterator
-  // The two write paths (docs/operations.md "Health"): health answers
-  // "unhealthy" while the most recent write on either failed.
-  WriteHealth scan_writes, event_writes;
-  std::atomic<int64_t> scans_lost{0};  // scans never written (given up at stop)
-
-  // From the writer's "scan written" callback.
-  void RecordWritten(const models::ScanRecord& scan, int64_t scan_id, int64_t write_ms);
-  nlohmann::json ToJson() const;
-};
 
 class ProcmondControl {
  public:

@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "procmond/collector_service.h"
+#include "sentinel/base/features.h"
 #include "sentinel/base/version.h"
 
 namespace {
@@ -46,7 +47,8 @@ int main(int argc, char** argv) {
   app.add_option("--interval", flags.interval, "Scan interval in seconds (collection.interval_secs)");
   app.add_flag("--once", flags.once, "Run one scan, write it and exit");
   app.add_option("--log-level", flags.log_level, "trace|debug|info|warn|error|critical|off");
-  app.set_version_flag("--version", std::string("procmond ") + sentinel::kVersion);
+  app.set_version_flag("--version",
+                       std::string("procmond ") + sentinel::kVersion + "\n" + sentinel::FeaturesLine());
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -75,10 +75,13 @@ SERVER_LIST=$(printf '"%s", ' "${SERVERS[@]}")
 SERVER_LIST="[${SERVER_LIST%, }]"
 
 echo "== 2. the console: a signing key, streams and buckets (init), sentinelfleet serve"
+# The console's web UI (docs/web-ui.md) on CONSOLE_UI (default 127.0.0.1:9465; "" for none),
+# when the build has the HTTP endpoint (its --version lists +http).
+if "$FLEET" --version | grep -q -- '+http'; then CONSOLE_UI=${CONSOLE_UI-127.0.0.1:9465}; else CONSOLE_UI=""; fi
 mkdir -p "$D/console"
 cat >"$D/console/config.yaml" <<EOF
 fleet: {servers: $SERVER_LIST}
-console: {database: $D/console/fleet.db, signing_key: $D/console/console.key}
+console: {database: $D/console/fleet.db, signing_key: $D/console/console.key, http_listen: "$CONSOLE_UI"}
 telemetry: {log_format: text}
 EOF
 fleet() { "$FLEET" --config "$D/console/config.yaml" "$@"; }
@@ -127,5 +130,6 @@ fleet query "SELECT count(*) AS processes, max(start_time) AS newest FROM proces
 
 if [ "${KEEP:-0}" = 1 ]; then
   echo "== running; try:  $FLEET --config $D/console/config.yaml alerts list   (Ctrl-C stops everything)"
+  if [ -n "$CONSOLE_UI" ]; then echo "   the console's web UI: http://$CONSOLE_UI/"; fi
   wait
 fi

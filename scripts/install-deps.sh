@@ -25,6 +25,9 @@ PACKAGES=(
   clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev auditd
   # code hygiene; libFuzzer and the sanitizer runtimes for clang (make fuzz; clang only recommends them)
   clang-format clang-tidy libclang-rt-dev
+  # the Windows build (preset `windows`, docs/platforms.md): the mingw-w64 cross-compiler, wine64 to
+  # run its tests, GoogleTest's sources, and tclsh for SQLite's amalgamation (scripts/windows-sources.sh)
+  g++-mingw-w64-x86-64-posix wine64 googletest tcl
 )
 
 missing=()
@@ -34,8 +37,18 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+# Debian's SQLite and yaml-cpp sources for the Windows build; a failure (no
+# archive reachable) is said, and only the Windows build then stops on it.
+windows_sources() {
+  if ! "$(dirname "$0")/windows-sources.sh"; then
+    echo "install-deps: WARNING: the Windows build's sources are missing (scripts/windows-sources.sh failed);" \
+         "everything else is installed" >&2
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
+  windows_sources
   exit 0
 fi
 
@@ -51,3 +64,4 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+windows_sources

@@ -268,14 +268,12 @@ std::optional<int> Agent::AcquireLock() {
 std::optional<int> Agent::BindEndpoints() {
   ops_ = std::make_unique<AgentOps>(cfg_, kVersion);
   ops_->SetAuditSigner(signer_);
-  web_ = std::make_unique<AgentWeb>(*ops_, cfg_.database, cfg_.telemetry, kVersion);
-  http_ = std::make_unique<webui::HttpServer>(
-      "telemetry.http_listen",
-      [web = web_.get()](const webui::HttpRequest& req) { return web->Answer(req); });
+  http_ = MakeHttpLink(*ops_, cfg_.database, cfg_.telemetry, kVersion);
   if (flags_.once) return std::nullopt;
   if (!cfg_.telemetry.http_listen.empty()) {
     if (Status s = http_->Bind(cfg_.telemetry.http_listen); !s.ok()) {
-      return Refuse(s.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitRuntime, s.message());
+      const bool usage = s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kUnimplemented;
+      return Refuse(usage ? kExitUsage : kExitRuntime, s.message());
     }
   }
   Status s = ops_->ListenControl();
@@ -475,7 +473,7 @@ int Agent::RunOnce() {
 
 void Agent::StartServices() {
   // Before procmond runs: a forwarding enabled now starts at the store's current end.
-  if (Status s = SyncForwardCursors(*db_, cfg_, NowMs()); !s.ok())
+  if (Status s = PrepareFleetForwarding(*db_, cfg_, NowMs()); !s.ok())
     LogError("fleet: the forwarding cursors could not be prepared", {{"error", s.message()}});
   if (supervise_) {
     supervisor_ =
@@ -559,7 +557,7 @@ void Agent::StartFleet() {
   o.reload_rules = [this] { fleet_reload_ = true; };
   o.record = [this](const std::string& action, const nlohmann::json& data) { Record(action, data); };
   o.rules = scheduler_->rules();
-  auto started = FleetService::Start(std::move(o));
+  auto started = StartFleetLink(std::move(o));
   if (!started.ok()) {
     LogError("fleet not started; this host runs on its own", {{"error", started.status().message()}});
     return;

@@ -30,16 +30,15 @@
 #include "sentinel/config/config.h"
 #include "sentinel/storage/sqlite.h"
 #include "sentinel/telemetry/summary.h"
-#include "sentinel/webui/http_server.h"
 #include "sentinelagent/control.h"
-#include "sentinelagent/fleet_service.h"
+#include "sentinelagent/fleet_link.h"
+#include "sentinelagent/http_link.h"
 #include "sentinelagent/instance_lock.h"
 #include "sentinelagent/maintenance.h"
 #include "sentinelagent/privsep.h"
 #include "sentinelagent/realtime_detector.h"
 #include "sentinelagent/rule_scheduler.h"
 #include "sentinelagent/supervisor.h"
-#include "sentinelagent/web_endpoint.h"
 
 namespace sentinel::agent {
 
@@ -102,7 +101,7 @@ class Agent {
   void RecordAlerts(const std::vector<alerting::Alert>& alerts);
   void EnqueueNewAlerts();
   void StartServices();
-  // The fleet (fleet_service.h), only when fleet.servers is set.
+  // The fleet (fleet_link.h), only when fleet.servers is set.
   void StartFleet();
   std::string FleetHealth();
   // Rules again from disk (a fleet bundle was installed): main thread.
@@ -132,8 +131,7 @@ class Agent {
   std::unique_ptr<alerting::Dispatcher> dispatcher_;
   std::optional<InstanceLock> instance_lock_;
   std::unique_ptr<AgentOps> ops_;
-  std::unique_ptr<AgentWeb> web_;  // what http_ answers (its serving thread only)
-  std::unique_ptr<webui::HttpServer> http_;
+  std::unique_ptr<HttpLink> http_;  // the HTTP endpoint: web UI, /api/, /metrics, /health
   std::unique_ptr<storage::Database> db_;
   // Records come from the main thread and from delivery workers (dead letters).
   std::mutex trail_mu_;
@@ -146,7 +144,7 @@ class Agent {
   std::mutex dispatcher_mu_;
   std::unique_ptr<Supervisor> supervisor_;
   std::unique_ptr<Maintenance> maintenance_;
-  std::unique_ptr<FleetService> fleet_;
+  std::unique_ptr<FleetLink> fleet_;
   // The daemon's summary line (Run); none with --once.
   std::optional<telemetry::PeriodicSummary> summary_;
   bool cycle_logged_ = false;  // the first cycle's line is info, the others debug

@@ -53,26 +53,12 @@
 #include "sentinel/fleet/envelope.h"
 #include "sentinel/fleet/nats_client.h"
 #include "sentinelagent/fleet_forwarder.h"
+#include "sentinelagent/fleet_link.h"
 #include "sentinelagent/fleet_query.h"
 
 namespace sentinel::agent {
 
-struct FleetServiceOptions {
-  config::Config cfg;
-  std::string version;
-  const Clock* clock = &Clock::Real();
-  int64_t heartbeat_ms = 30'000;
-  // The rule set loaded at start (the first heartbeat reports it).
-  std::vector<detection::Rule> rules;
-  // "ok" | "degraded" | "failing"; called from the heartbeat thread.
-  std::function<std::string()> health;
-  // Asks the agent to reload its rules (the fleet rules directory changed).
-  std::function<void()> reload_rules;
-  // Appends an audit entry (thread-safe on the agent's side).
-  std::function<void(const std::string& action, const nlohmann::json& data)> record;
-};
-
-class FleetService {
+class FleetService final : public FleetLink {
  public:
   // Most queries and bundles waiting for the worker; beyond, a query is refused ("busy").
   static constexpr std::size_t kMaxPending = 16;
@@ -81,7 +67,7 @@ class FleetService {
   // watches the bundle key and starts the threads. Errors: configuration
   // problems (bad TLS/creds files, replay store unusable).
   static Result<std::unique_ptr<FleetService>> Start(FleetServiceOptions options);
-  ~FleetService();  // Stop()
+  ~FleetService() override;  // Stop()
   FleetService(const FleetService&) = delete;
   FleetService& operator=(const FleetService&) = delete;
 
@@ -89,11 +75,11 @@ class FleetService {
   const std::string& host_id() const { return host_id_; }
   // The loaded rule set (count and checksum for the heartbeat); a change
   // sends a heartbeat at once.
-  void SetRuleSet(const std::vector<detection::Rule>& rules);
+  void SetRuleSet(const std::vector<detection::Rule>& rules) override;
   // The configuration after a reload (SIGHUP): detection.rules_dirs,
   // builtin_rules and rule_timeout_secs apply to the next query or bundle;
   // the fleet section and the data directory are restart-only.
-  void SetConfig(const config::Config& cfg);
+  void SetConfig(const config::Config& cfg) override;
   // Sends a heartbeat now (after a bundle was handled).
   void NudgeHeartbeat();
   // The heartbeat value as it would be sent now.

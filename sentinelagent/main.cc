@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "sentinel/base/features.h"
 #include "sentinel/base/version.h"
 #include "sentinel/detection/query_worker.h"
 #include "sentinel/detection/sql_guard.h"
@@ -30,7 +31,7 @@ int main(int argc, char** argv) {
   app.add_flag("--once", flags.once, "Run every enabled rule once, store the alerts and exit");
   app.add_flag("--no-collector", flags.no_collector, "Do not spawn and supervise procmond");
   app.add_option("--log-level", flags.log_level, "trace|debug|info|warn|error|critical|off");
-  app.set_version_flag("--version", std::string("sentinelagent ") + kVersion);
+  app.set_version_flag("--version", std::string("sentinelagent ") + kVersion + "\n" + FeaturesLine());
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -10,10 +10,10 @@
 #include <thread>
 
 #include "sentinel/base/time.h"
+#include "sentinel/config/fleet_dirs.h"
 #include "sentinel/detection/query_worker.h"
 #include "sentinel/detection/rule_runner.h"
 #include "sentinel/detection/rule_store.h"
-#include "sentinel/fleet/bundle.h"
 #include "sentinel/storage/store.h"
 #include "sentinel/telemetry/log.h"
 
@@ -43,7 +43,8 @@ RuleScheduler::RuleScheduler(const config::Config& cfg, storage::Database& rw, i
 
 Status RuleScheduler::LoadRules(const config::Config& cfg) {
   cfg_ = cfg;
-  detection::RuleSet set = detection::LoadRuleSet(cfg.detection.builtin_rules, fleet::RuleDirsWithFleet(cfg));
+  detection::RuleSet set =
+      detection::LoadRuleSet(cfg.detection.builtin_rules, config::RuleDirsWithFleet(cfg));
   for (const auto& dir : set.missing_dirs) {
     LogInfo("rule directory does not exist; no user rules from it", {{"dir", dir}});
   }

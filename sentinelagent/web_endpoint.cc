@@ -11,6 +11,7 @@
 #include "sentinel/base/time.h"
 #include "sentinel/history/process_tree.h"
 #include "sentinel/storage/store.h"
+#include "sentinel/webui/alert_page.h"
 #include "sentinel/webui/alert_query.h"
 #include "sentinel/webui/assets.h"
 #include "sentinel/webui/read_deadline.h"
@@ -51,16 +52,6 @@ std::string FilterSql(const webui::AlertQuery& q) {
   return where;
 }
 
-Status BindFilter(storage::Statement& st, const webui::AlertQuery& q) {
-  if (q.rule) RETURN_IF_ERROR(st.BindText(st.ParameterIndex(":rule"), *q.rule));
-  if (q.status) RETURN_IF_ERROR(st.BindText(st.ParameterIndex(":status"), *q.status));
-  if (q.since_ms) RETURN_IF_ERROR(st.BindInt(st.ParameterIndex(":since"), *q.since_ms));
-  if (q.until_ms) RETURN_IF_ERROR(st.BindInt(st.ParameterIndex(":until"), *q.until_ms));
-  if (q.text) RETURN_IF_ERROR(st.BindText(st.ParameterIndex(":q"), webui::ContainsPattern(*q.text)));
-  RETURN_IF_ERROR(st.BindInt(st.ParameterIndex(":limit"), q.limit + 1));  // one more: is there a next page?
-  return st.BindInt(st.ParameterIndex(":offset"), q.offset);
-}
-
 // One alert of the list: what the table shows, without the raw finding.
 ordered_json ListEntry(const alerting::Alert& a) {
   ordered_json j;
@@ -84,24 +75,9 @@ Result<ordered_json> ReadAlertList(storage::Database& db, const webui::AlertQuer
   ASSIGN_OR_RETURN(
       auto st, db.Prepare("SELECT " + std::string(alerting::kAlertColumns) + " FROM alerts WHERE " +
                           FilterSql(q) + " ORDER BY alert_time DESC, id DESC LIMIT :limit OFFSET :offset"));
-  RETURN_IF_ERROR(BindFilter(st, q));
-  ordered_json alerts = ordered_json::array();
-  bool more = false;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) break;
-    if (static_cast<int64_t>(alerts.size()) == q.limit) {
-      more = true;
-      break;
-    }
-    alerts.push_back(ListEntry(alerting::AlertFromRow(st)));
-  }
-  ordered_json out;
-  out["alerts"] = std::move(alerts);
-  out["limit"] = q.limit;
-  out["offset"] = q.offset;
-  out["more"] = more;
-  return out;
+  RETURN_IF_ERROR(webui::BindAlertQuery(st, q));
+  return webui::ReadAlertPage(st, q,
+                              [](storage::Statement& row) { return ListEntry(alerting::AlertFromRow(row)); });
 }
 
 HttpResponse HealthAnswer(const health::HealthReport& r, bool always_ok) {
@@ -199,12 +175,8 @@ Result<storage::Database*> AgentWeb::Store() {
 }
 
 HttpResponse AgentWeb::StoreFailure(const Status& s) {
-  if (s.code() == StatusCode::kDeadlineExceeded) {
-    return JsonError(503, "the store read took longer than " + std::to_string(webui::kReadBudgetMs) +
-                              " ms; narrow the filters");
-  }
-  db_.reset();  // opened again by the next request
-  return JsonError(503, "event store unavailable: " + s.message());
+  if (!webui::StoreReadTimedOut(s)) db_.reset();  // opened again by the next request
+  return webui::StoreReadFailure(s, "event store");
 }
 
 }  // namespace sentinel::agent

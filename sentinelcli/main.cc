@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "sentinel/base/escape.h"
+#include "sentinel/base/features.h"
 #include "sentinel/base/version.h"
 #include "sentinel/detection/query_worker.h"
 #include "sentinel/detection/sql_guard.h"
@@ -66,7 +67,7 @@ class Cli {
   Cli() {
     app_.require_subcommand(1);
     app_.fallthrough();
-    app_.set_version_flag("--version", std::string("sentinelcli ") + kVersion);
+    app_.set_version_flag("--version", std::string("sentinelcli ") + kVersion + "\n" + FeaturesLine());
     // CLI11's errors quote the arguments as given: escaped, like every other text we print.
     EscapeFailureMessages(app_);
     AddGlobalOptions();

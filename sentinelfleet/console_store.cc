@@ -280,4 +280,16 @@ Result<std::vector<HostRow>> ConsoleStore::ListHosts() {
   return out;
 }
 
+Result<int64_t> ConsoleStore::ApplyRetention(int64_t now_ms, int64_t retention_days, int64_t chunk_rows) {
+  if (retention_days < 1) return InvalidArgumentError("console alert retention must be >= 1 day");
+  const int64_t cutoff = now_ms - retention_days * 86'400'000;
+  return storage::DeleteInChunks(
+      *db_,
+      "DELETE FROM alerts WHERE id IN (SELECT a.id FROM alerts a"
+      " WHERE a.received_at_ms < ?1"
+      " AND a.host_seq < (SELECT MAX(b.host_seq) FROM alerts b WHERE b.host_id = a.host_id)"
+      " LIMIT ?2)",
+      cutoff, chunk_rows);
+}
+
 }  // namespace sentinel::console

@@ -111,6 +111,13 @@ class ConsoleStore {
   // Every host, by host_id.
   Result<std::vector<HostRow>> ListHosts();
 
+  // Deletes the alerts that arrived (received_at_ms, the console's own
+  // clock: a host cannot make its alerts expire early) more than
+  // `retention_days` before `now_ms`, in storage::DeleteInChunks' short
+  // transactions. Each host's newest alert is kept whatever its age, so its
+  // host_seq numbering goes on where it was. Returns how many were deleted.
+  Result<int64_t> ApplyRetention(int64_t now_ms, int64_t retention_days, int64_t chunk_rows = 2000);
+
   storage::Database& db() { return *db_; }
 
  private:

@@ -100,6 +100,56 @@ TEST_F(ConsoleStoreTest, FiltersAndLooksUp) {
   EXPECT_EQ(store_->GetHostAlert("h2", "1").status().code(), StatusCode::kNotFound);
 }
 
+constexpr int64_t kDayMs = 86'400'000;
+
+TEST_F(ConsoleStoreTest, RetentionDeletesByArrivalAndKeepsEachHostsNewest) {
+  const int64_t now = 400 * kDayMs;
+  // h1: two alerts 100 days old and one of today; h2: one alert, 100 days old.
+  std::vector<ReceivedAlert> old = {Alert("h1", 1, 1), Alert("h1", 2, 2), Alert("h2", 1, 3)};
+  ASSERT_TRUE(store_->AddAlerts(old, now - 100 * kDayMs).ok());
+  std::vector<ReceivedAlert> fresh = {Alert("h1", 3, 4)};
+  ASSERT_TRUE(store_->AddAlerts(fresh, now).ok());
+
+  auto none = store_->ApplyRetention(now, 365);
+  ASSERT_TRUE(none.ok()) << none.status().message();
+  EXPECT_EQ(*none, 0);
+
+  // Small chunks: the deletion goes on across them.
+  auto deleted = store_->ApplyRetention(now, 30, /*chunk_rows=*/1);
+  ASSERT_TRUE(deleted.ok()) << deleted.status().message();
+  EXPECT_EQ(*deleted, 2);
+  auto h1 = store_->ListAlerts({.host_id = "h1"});
+  ASSERT_TRUE(h1.ok());
+  ASSERT_EQ(h1->size(), 1u);
+  EXPECT_EQ((*h1)[0].alert_id, "3");
+  // h2's only alert is its newest: kept, however old.
+  auto h2 = store_->ListAlerts({.host_id = "h2"});
+  ASSERT_TRUE(h2.ok());
+  ASSERT_EQ(h2->size(), 1u);
+
+  // Numbering goes on from where it was.
+  std::vector<ReceivedAlert> next = {Alert("h2", 2, 5), Alert("h1", 4, 6)};
+  ASSERT_TRUE(store_->AddAlerts(next, now).ok());
+  auto n2 = store_->GetHostAlert("h2", "2");
+  ASSERT_TRUE(n2.ok());
+  EXPECT_EQ(n2->host_seq, 2);
+  auto n1 = store_->GetHostAlert("h1", "4");
+  ASSERT_TRUE(n1.ok());
+  EXPECT_EQ(n1->host_seq, 4);
+}
+
+TEST_F(ConsoleStoreTest, RetentionGoesByTheConsolesClockNotTheHosts) {
+  const int64_t now = 400 * kDayMs;
+  // alert_time in the bodies is 2025 (NativeAlert): far older than a
+  // 30-day retention at `now` + 20000 days, but they arrived just now.
+  std::vector<ReceivedAlert> batch = {Alert("h1", 1, 1), Alert("h1", 2, 2)};
+  ASSERT_TRUE(store_->AddAlerts(batch, now + 20000 * kDayMs).ok());
+  auto deleted = store_->ApplyRetention(now + 20000 * kDayMs, 30);
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ(*deleted, 0);
+  EXPECT_EQ(store_->ApplyRetention(now, 0).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(ParseAlertMessageTest, RefusesWhatIsNotAHostsAlert) {
   const std::string body = NativeAlert(4, "x");
   EXPECT_EQ(ParseAlertMessage("sentineld.alerts.a.b", {}, body, 1).status().code(),

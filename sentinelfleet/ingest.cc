@@ -95,4 +95,21 @@ Result<RoundStats> Ingest::Round(int max, int64_t timeout_ms) {
   return stats;
 }
 
+void IngestState::Consuming() {
+  std::lock_guard lock(mu_);
+  consuming_ = true;
+  detail_ = "consuming SENTINELD_ALERTS and sentineld_hosts";
+}
+
+void IngestState::Waiting(std::string error) {
+  std::lock_guard lock(mu_);
+  consuming_ = false;
+  detail_ = "waiting for the fleet: " + std::move(error);
+}
+
+std::pair<bool, std::string> IngestState::Get() const {
+  std::lock_guard lock(mu_);
+  return {consuming_, detail_};
+}
+
 }  // namespace sentinel::console

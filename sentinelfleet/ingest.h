@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sentinel/base/status.h"
@@ -25,6 +26,20 @@
 #include "sentinelfleet/console_store.h"
 
 namespace sentinel::console {
+
+// What serve's loop is doing, for the health report.
+class IngestState {
+ public:
+  void Consuming();
+  void Waiting(std::string error);
+  // ok and a one-line detail.
+  std::pair<bool, std::string> Get() const;
+
+ private:
+  mutable std::mutex mu_;
+  bool consuming_ = false;
+  std::string detail_ = "starting";
+};
 
 struct RoundStats {
   int64_t fetched = 0;     // messages taken from the consumer

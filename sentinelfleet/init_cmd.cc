@@ -97,6 +97,10 @@ int RunInit(const Context& ctx, const InitArgs& args) {
   auto timeout = ParseDurationMs(args.timeout);
   if (!timeout.ok() || *timeout <= 0)
     return Fail(ctx, InvalidArgumentError("--timeout: expected a duration (10s)"));
+  // The flags and settings are checked before connecting: a typo is a usage
+  // error (exit 2) whether or not a server answers, and at once. The default
+  // replica count needs the cluster's size, so the plan is made again below.
+  if (auto checked = MakePlan(args, 1, ctx.cfg().console); !checked.ok()) return Fail(ctx, checked.status());
   auto client = ConnectFleet(ctx, "init", *timeout);
   if (!client.ok()) return Fail(ctx, client.status());
   auto plan = MakePlan(args, (*client)->KnownServerCount(), ctx.cfg().console);

@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "sentinel/base/escape.h"
+#include "sentinel/base/features.h"
 #include "sentinel/base/version.h"
 #include "sentinel/detection/query_worker.h"
 #include "sentinelcli/output/command_line.h"
@@ -41,7 +42,7 @@ class Cli {
   Cli() {
     app_.require_subcommand(1);
     app_.fallthrough();
-    app_.set_version_flag("--version", std::string("sentinelfleet ") + kVersion);
+    app_.set_version_flag("--version", std::string("sentinelfleet ") + kVersion + "\n" + FeaturesLine());
     // CLI11's errors quote the arguments as given: escaped, like every other text we print.
     cli::EscapeFailureMessages(app_);
     AddGlobalOptions();

@@ -1,15 +1,16 @@
 #include <signal.h>
 
+#include <chrono>
 #include <ctime>
 
 #include "sentinel/base/signals.h"
+#include "sentinel/base/time.h"
 #include "sentinel/base/version.h"
 #include "sentinel/config/bootstrap.h"
 #include "sentinel/telemetry/log.h"
-#include "sentinel/webui/http_server.h"
 #include "sentinelfleet/commands.h"
 #include "sentinelfleet/ingest.h"
-#include "sentinelfleet/web_endpoint.h"
+#include "sentinelfleet/web_link.h"
 
 namespace sentinel::console {
 namespace {
@@ -17,6 +18,7 @@ namespace {
 constexpr int kFetchBatch = 256;
 constexpr int64_t kFetchWaitMs = 1000;  // also how long a SIGTERM may wait for the round to end
 constexpr int64_t kRetryMs = 2000;      // before binding again after a failure
+constexpr auto kRetentionEvery = std::chrono::hours(1);
 
 // Waits up to `ms` for a stop signal (SIGTERM/SIGINT, blocked): true when one came.
 bool WaitForStop(const sigset_t& signals, int64_t ms) {
@@ -48,26 +50,15 @@ void LogRound(const RoundStats& r) {
                   {"ack_errors", r.ack_errors}});
 }
 
-// The web UI across hosts on console.http_listen (null when it is ""): bound
-// here, before the fleet is reached, so a taken port or a bad address stops
-// serve at once (exit 1 / 2, naming the key).
-struct WebUi {
-  std::unique_ptr<ConsoleWeb> web;
-  std::unique_ptr<webui::HttpServer> server;
-};
-
-Result<WebUi> StartWebUi(const Context& ctx, const IngestState& state) {
-  WebUi ui;
-  const std::string& listen = ctx.cfg().console.http_listen;
-  if (listen.empty()) return ui;
-  ui.web = std::make_unique<ConsoleWeb>(ctx.cfg().console.database, listen, kVersion, state);
-  ui.server = std::make_unique<webui::HttpServer>(
-      "console.http_listen",
-      [web = ui.web.get()](const webui::HttpRequest& req) { return web->Answer(req); });
-  RETURN_IF_ERROR(ui.server->Bind(listen));
-  ui.server->Start();
-  telemetry::LogInfo("serve: web UI listening", {{"address", listen}});
-  return ui;
+// console.alert_retention_days, at start and hourly: a failure is logged and
+// tried again at the next turn, never the end of serve.
+void ApplyRetention(ConsoleStore& store, int64_t days) {
+  auto deleted = store.ApplyRetention(NowMs(), days);
+  if (!deleted.ok()) {
+    telemetry::LogWarn("serve: alert retention failed", {{"error", deleted.status().message()}});
+  } else if (*deleted > 0) {
+    telemetry::LogInfo("serve: alert retention", {{"deleted", *deleted}, {"retention_days", days}});
+  }
 }
 
 }  // namespace
@@ -78,7 +69,10 @@ int RunServe(const Context& ctx) {
   auto store = OpenStore(ctx, storage::OpenMode::kReadWrite);
   if (!store.ok()) return FailRuntime(ctx, store.status());
   IngestState state;
-  auto ui = StartWebUi(ctx, state);
+  // The web UI across hosts (null when console.http_listen is ""): bound
+  // before the fleet is reached, so a taken port or a bad address stops serve
+  // at once (exit 1 / 2, naming the key).
+  auto ui = StartConsoleWebUi(ctx.cfg().console.database, ctx.cfg().console.http_listen, kVersion, state);
   if (!ui.ok()) return Fail(ctx, ui.status());
   auto client = ConnectFleet(ctx, "serve", /*timeout_ms=*/5000, /*retry=*/true);
   if (!client.ok()) return Fail(ctx, client.status());
@@ -87,7 +81,12 @@ int RunServe(const Context& ctx) {
   std::unique_ptr<Ingest> ingest;
   std::string last_error;
   RoundStats total;
+  auto next_retention = std::chrono::steady_clock::now();
   while (!StopSignalPending()) {
+    if (std::chrono::steady_clock::now() >= next_retention) {
+      ApplyRetention(**store, ctx.cfg().console.alert_retention_days);
+      next_retention = std::chrono::steady_clock::now() + kRetentionEvery;
+    }
     if (!ingest) {
       auto started = Ingest::Start(**client, **store);
       if (!started.ok()) {
@@ -115,7 +114,7 @@ int RunServe(const Context& ctx) {
     total.duplicates += round->duplicates;
   }
   ingest.reset();
-  if (ui->server) ui->server->Stop();
+  if (*ui) (*ui)->Stop();
   telemetry::LogInfo("serve: stopped", {{"alerts", total.stored}, {"duplicates", total.duplicates}});
   return kExitOk;
 }

@@ -6,6 +6,7 @@
 #include "sentinel/base/time.h"
 #include "sentinel/fleet/subjects.h"
 #include "sentinel/storage/store.h"
+#include "sentinel/webui/alert_page.h"
 #include "sentinel/webui/alert_query.h"
 #include "sentinel/webui/assets.h"
 #include "sentinel/webui/read_deadline.h"
@@ -50,17 +51,6 @@ std::string FilterSql(const webui::AlertQuery& q) {
   return where;
 }
 
-Status BindFilter(storage::Statement& st, const webui::AlertQuery& q) {
-  if (q.host) RETURN_IF_ERROR(st.BindText(st.ParameterIndex(":host"), *q.host));
-  if (q.rule) RETURN_IF_ERROR(st.BindText(st.ParameterIndex(":rule"), *q.rule));
-  if (q.status) RETURN_IF_ERROR(st.BindText(st.ParameterIndex(":status"), *q.status));
-  if (q.since_ms) RETURN_IF_ERROR(st.BindInt(st.ParameterIndex(":since"), *q.since_ms));
-  if (q.until_ms) RETURN_IF_ERROR(st.BindInt(st.ParameterIndex(":until"), *q.until_ms));
-  if (q.text) RETURN_IF_ERROR(st.BindText(st.ParameterIndex(":q"), webui::ContainsPattern(*q.text)));
-  RETURN_IF_ERROR(st.BindInt(st.ParameterIndex(":limit"), q.limit + 1));  // one more: is there a next page?
-  return st.BindInt(st.ParameterIndex(":offset"), q.offset);
-}
-
 ordered_json OptionalInt(const storage::Statement& st, int col) {
   auto v = st.ColumnOptionalInt(col);
   return v ? ordered_json(*v) : ordered_json(nullptr);
@@ -88,24 +78,8 @@ ordered_json ListEntry(const storage::Statement& st) {
 Result<ordered_json> ReadAlertList(storage::Database& db, const webui::AlertQuery& q) {
   ASSIGN_OR_RETURN(auto st, db.Prepare("SELECT " + std::string(kListColumns) + " FROM alerts WHERE " +
                                        FilterSql(q) + " ORDER BY id DESC LIMIT :limit OFFSET :offset"));
-  RETURN_IF_ERROR(BindFilter(st, q));
-  ordered_json alerts = ordered_json::array();
-  bool more = false;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) break;
-    if (static_cast<int64_t>(alerts.size()) == q.limit) {
-      more = true;
-      break;
-    }
-    alerts.push_back(ListEntry(st));
-  }
-  ordered_json out;
-  out["alerts"] = std::move(alerts);
-  out["limit"] = q.limit;
-  out["offset"] = q.offset;
-  out["more"] = more;
-  return out;
+  RETURN_IF_ERROR(webui::BindAlertQuery(st, q));
+  return webui::ReadAlertPage(st, q, ListEntry);
 }
 
 ordered_json AlertJson(const StoredAlert& a) {
@@ -149,23 +123,6 @@ ordered_json Component(std::string name, bool ok, std::string detail) {
 }
 
 }  // namespace
-
-void IngestState::Consuming() {
-  std::lock_guard lock(mu_);
-  consuming_ = true;
-  detail_ = "consuming SENTINELD_ALERTS and sentineld_hosts";
-}
-
-void IngestState::Waiting(std::string error) {
-  std::lock_guard lock(mu_);
-  consuming_ = false;
-  detail_ = "waiting for the fleet: " + std::move(error);
-}
-
-std::pair<bool, std::string> IngestState::Get() const {
-  std::lock_guard lock(mu_);
-  return {consuming_, detail_};
-}
 
 ConsoleWeb::ConsoleWeb(std::string store_path, const std::string& listen, std::string version,
                        const IngestState& ingest)
@@ -270,12 +227,8 @@ Result<ConsoleStore*> ConsoleWeb::Store() {
 }
 
 HttpResponse ConsoleWeb::StoreFailure(const Status& s) {
-  if (s.code() == StatusCode::kDeadlineExceeded) {
-    return JsonError(503, "the store read took longer than " + std::to_string(webui::kReadBudgetMs) +
-                              " ms; narrow the filters");
-  }
-  store_.reset();  // opened again by the next request
-  return JsonError(503, "console store unavailable: " + s.message());
+  if (!webui::StoreReadTimedOut(s)) store_.reset();  // opened again by the next request
+  return webui::StoreReadFailure(s, "console store");
 }
 
 }  // namespace sentinel::console

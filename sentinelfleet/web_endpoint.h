@@ -19,7 +19,7 @@
 //
 // Health: "store" (the console store opens read-only with a current schema)
 // and "ingest" (serve's loop consumes SENTINELD_ALERTS, or the error it waits
-// on: IngestState, set by the loop).
+// on: IngestState of ingest.h, set by the loop).
 //
 // Read-only: a read-only connection to the console store of its own (opened
 // on first use, again after a failure), on the serving thread only, each
@@ -31,28 +31,14 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "sentinel/base/status.h"
 #include "sentinel/webui/http.h"
 #include "sentinelfleet/console_store.h"
+#include "sentinelfleet/ingest.h"
 
 namespace sentinel::console {
-
-// What serve's loop is doing, for the health report.
-class IngestState {
- public:
-  void Consuming();
-  void Waiting(std::string error);
-  // ok and a one-line detail.
-  std::pair<bool, std::string> Get() const;
-
- private:
-  mutable std::mutex mu_;
-  bool consuming_ = false;
-  std::string detail_ = "starting";
-};
 
 class ConsoleWeb {
  public:

@@ -32,7 +32,7 @@ int64_t Ns(const timespec& t) {
 }  // namespace
 
 ExeHasher::ExeHasher(uint64_t max_hash_bytes, size_t capacity)
-    : max_hash_bytes_(max_hash_bytes), capacity_(capacity == 0 ? 1 : capacity) {}
+    : max_hash_bytes_(max_hash_bytes), cache_(capacity) {}
 
 size_t ExeHasher::KeyHash::operator()(const Key& k) const {
   size_t h = std::hash<uint64_t>()(static_cast<uint64_t>(k.ino));
@@ -50,28 +50,6 @@ ExeHasher::Key ExeHasher::KeyOf(const struct stat& st) {
   return Key{st.st_dev, st.st_ino, st.st_size, Ns(st.st_mtim), Ns(st.st_ctim)};
 }
 
-ExeHasher::Outcome ExeHasher::Skip(std::string reason, std::string detail) {
-  ++counters_.skipped[reason];
-  Outcome o;
-  o.skipped = std::move(reason);
-  o.detail = std::move(detail);
-  return o;
-}
-
-void ExeHasher::Insert(Entry e) {
-  auto it = index_.find(e.key);
-  if (it != index_.end()) {
-    lru_.erase(it->second);
-    index_.erase(it);
-  }
-  lru_.push_front(std::move(e));
-  index_[lru_.front().key] = lru_.begin();
-  while (index_.size() > capacity_) {
-    index_.erase(lru_.back().key);
-    lru_.pop_back();
-  }
-}
-
 ExeHasher::Outcome ExeHasher::Hash(int dirfd, const char* path) {
   // stat() through the link first: on a hit the file is never opened.
   struct stat st {};
@@ -80,16 +58,7 @@ ExeHasher::Outcome ExeHasher::Hash(int dirfd, const char* path) {
     return Skip(ReasonForErrno(err), ErrnoError(err, "stat").message());
   }
   if (!S_ISREG(st.st_mode)) return Skip(kHashSkipNotRegular, "not a regular file");
-  if (auto it = index_.find(KeyOf(st)); it != index_.end()) {
-    lru_.splice(lru_.begin(), lru_, it->second);
-    const Entry& e = *it->second;
-    if (!e.skipped.empty()) return Skip(e.skipped, e.detail);
-    ++counters_.hits;
-    Outcome o;
-    o.sha256 = e.sha256;
-    o.cache_hit = true;
-    return o;
-  }
+  if (auto hit = cache_.Lookup(KeyOf(st))) return *std::move(hit);
   if (static_cast<uint64_t>(st.st_size) > max_hash_bytes_) {
     // Not cached: the stat above already decides it without reading.
     return Skip(kHashSkipTooLarge,
@@ -107,7 +76,7 @@ ExeHasher::Outcome ExeHasher::Hash(int dirfd, const char* path) {
     std::string detail = ErrnoError(err, "open").message();
     // The file exists (stat succeeded) but cannot be opened: remember that for
     // its key so the next process running it does not retry.
-    if (reason == kHashSkipPermissionDenied) Insert(Entry{KeyOf(st), "", reason, detail});
+    if (reason == kHashSkipPermissionDenied) return cache_.RememberSkip(KeyOf(st), reason, detail);
     return Skip(std::move(reason), std::move(detail));
   }
   struct stat before {};
@@ -138,11 +107,7 @@ ExeHasher::Outcome ExeHasher::Hash(int dirfd, const char* path) {
     // Written to while we read it: the digest matches no version of the file.
     return Skip(kHashSkipChanged, "file changed while hashing");
   }
-  ++counters_.misses;
-  Insert(Entry{KeyOf(before), *digest, "", ""});
-  Outcome o;
-  o.sha256 = std::move(*digest);
-  return o;
+  return cache_.Hashed(KeyOf(before), std::move(*digest));
 }
 
 }  // namespace sentinel::procmond

@@ -11,12 +11,9 @@
 // Cache key: (st_dev, st_ino, st_size, st_mtime ns, st_ctime ns). ctime is in
 // the key because mtime can be set back with utimensat() after an in-place
 // rewrite of the same size; ctime cannot be forged without the system clock.
-// The cache is an LRU bounded by `capacity` entries. A file that could not be
-// opened (EACCES on NFS root_squash, ...) is cached as a skip under its key so
-// it is not retried for every process that runs it.
-//
-// Every call ends in exactly one of: a hit, a miss (the file was read and
-// hashed) or a skip with a reason, and is counted as such.
+// The cache (hash_cache.h) is an LRU bounded by `capacity` entries. A file
+// that could not be opened (EACCES on NFS root_squash, ...) is cached as a
+// skip under its key so it is not retried for every process that runs it.
 //
 // Not thread-safe: owned by the collector thread.
 #pragma once
@@ -24,12 +21,12 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
-#include <list>
-#include <map>
-#include <optional>
 #include <string>
-#include <unordered_map>
+#include <utility>
+
+#include "procmond/hashing/hash_cache.h"
 
 namespace sentinel::procmond {
 
@@ -47,18 +44,8 @@ class ExeHasher {
  public:
   static constexpr size_t kDefaultCapacity = 4096;
 
-  struct Outcome {
-    std::optional<std::string> sha256;  // lowercase hex; set iff not skipped
-    std::string skipped;                // one of kHashSkip*; empty when hashed
-    std::string detail;                 // human-readable context for a skip ("4096 > 1024 bytes")
-    bool cache_hit = false;
-  };
-
-  struct Counters {
-    int64_t hits = 0;
-    int64_t misses = 0;                      // files actually opened and hashed
-    std::map<std::string, int64_t> skipped;  // reason -> count
-  };
+  using Outcome = HashOutcome;
+  using Counters = HashCacheCounters;
 
   // max_hash_bytes: files larger than this are skipped (kHashSkipTooLarge).
   // capacity: maximum number of cached files (>= 1).
@@ -71,9 +58,9 @@ class ExeHasher {
   // `skipped` set.
   Outcome Hash(int dirfd, const char* path);
 
-  const Counters& counters() const { return counters_; }
-  void ResetCounters() { counters_ = {}; }
-  size_t cache_size() const { return index_.size(); }
+  const Counters& counters() const { return cache_.counters(); }
+  void ResetCounters() { cache_.ResetCounters(); }
+  size_t cache_size() const { return cache_.size(); }
   uint64_t max_hash_bytes() const { return max_hash_bytes_; }
 
  private:
@@ -88,21 +75,13 @@ class ExeHasher {
   struct KeyHash {
     size_t operator()(const Key& k) const;
   };
-  struct Entry {
-    Key key;
-    std::string sha256;   // empty when `skipped` is set
-    std::string skipped;  // negative entry: the file could not be opened
-    std::string detail;
-  };
   static Key KeyOf(const struct stat& st);
-  Outcome Skip(std::string reason, std::string detail);
-  void Insert(Entry e);
+  Outcome Skip(std::string reason, std::string detail) {
+    return cache_.Skip(std::move(reason), std::move(detail));
+  }
 
   uint64_t max_hash_bytes_;
-  size_t capacity_;
-  std::list<Entry> lru_;  // most recently used first
-  std::unordered_map<Key, std::list<Entry>::iterator, KeyHash> index_;
-  Counters counters_;
+  HashCache<Key, KeyHash> cache_;
 };
 
 }  // namespace sentinel::procmond

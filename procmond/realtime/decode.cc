@@ -313,6 +313,13 @@ Result<ProcConnectorEvent> DecodeProcConnector(const void* data, size_t size) {
       out.parent = ev.event_data.exit.parent_tgid;
       out.exit_status = ev.event_data.exit.exit_code;
       break;
+    case proc_event::PROC_EVENT_UID:
+      out.what = ProcConnectorEvent::What::kUid;
+      out.pid = ev.event_data.id.process_tgid;
+      out.thread = ev.event_data.id.process_pid;
+      out.ruid = ev.event_data.id.r.ruid;
+      out.euid = ev.event_data.id.e.euid;
+      break;
     default: out.what = ProcConnectorEvent::What::kOther; break;
   }
   return out;

@@ -83,11 +83,13 @@ uint64_t UserDevFromKernel(uint32_t kernel_dev);
 
 // One proc connector notification, as far as procmond cares.
 struct ProcConnectorEvent {
-  enum class What { kNone, kFork, kExec, kExit, kOther } what = What::kNone;
+  enum class What { kNone, kFork, kExec, kExit, kUid, kOther } what = What::kNone;
   int64_t pid = 0;            // process (tgid) the event is about
-  int64_t thread = 0;         // thread id (fork: child thread; exec/exit: the thread)
+  int64_t thread = 0;         // thread id (fork: child thread; exec/exit/uid: the thread)
   int64_t parent = 0;         // fork: parent tgid; exit: parent tgid (6.x kernels)
   int64_t exit_status = 0;    // exit: wait(2) status
+  int64_t ruid = -1;          // uid: the real uid after a set*uid call
+  int64_t euid = -1;          // uid: the effective uid after it
   uint64_t timestamp_ns = 0;  // CLOCK_MONOTONIC
 };
 // Decodes one netlink message payload area: nlmsghdr + cn_msg + proc_event.

@@ -367,6 +367,20 @@ TEST(DecodeProcConnectorTest, ForkExecExit) {
   EXPECT_EQ(ev->what, ProcConnectorEvent::What::kExit);
   EXPECT_EQ(ExitCodeFromWaitStatus(ev->exit_status), 2);
   EXPECT_EQ(ev->parent, 10);
+
+  d = {};
+  d.id.process_pid = 13;
+  d.id.process_tgid = 11;
+  d.id.r.ruid = 1000;
+  d.id.e.euid = 0;
+  m = ConnectorMessage(proc_event::PROC_EVENT_UID, d);
+  ev = DecodeProcConnector(m.data(), m.size());
+  ASSERT_TRUE(ev.ok());
+  EXPECT_EQ(ev->what, ProcConnectorEvent::What::kUid);
+  EXPECT_EQ(ev->pid, 11);
+  EXPECT_EQ(ev->thread, 13);
+  EXPECT_EQ(ev->ruid, 1000);
+  EXPECT_EQ(ev->euid, 0);
 }
 
 TEST(DecodeProcConnectorTest, RejectsForeignAndTruncatedMessages) {

@@ -1,7 +1,6 @@
 #include "procmond/realtime/event_writer.h"
 
 #include <fcntl.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,17 +65,7 @@ Status EventWriter::Stop(int64_t timeout_ms) {
 }
 
 std::optional<std::string> EventWriter::UserName(int64_t uid) {
-  if (auto it = users_.find(uid); it != users_.end()) return it->second;
-  if (users_.size() > 4096) users_.clear();
-  passwd pw{};
-  passwd* found = nullptr;
-  char buf[4096];
-  std::optional<std::string> name;
-  if (getpwuid_r(static_cast<uid_t>(uid), &pw, buf, sizeof(buf), &found) == 0 && found != nullptr) {
-    name = found->pw_name;
-  }
-  users_[uid] = name;
-  return name;
+  return *users_.Find(uid);
 }
 
 namespace {

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "procmond/hashing/exe_hasher.h"
+#include "procmond/platform/linux/user_names.h"
 #include "procmond/realtime/realtime_source.h"
 #include "procmond/write_retry.h"
 #include "sentinel/base/status.h"
@@ -162,7 +163,7 @@ class EventWriter {
   std::mutex hashing_mu_;
   std::optional<std::pair<bool, uint64_t>> hashing_update_;
   std::atomic<bool> hashing_changed_{false};
-  std::unordered_map<int64_t, std::optional<std::string>> users_;
+  UserNames users_;
   std::unordered_map<int64_t, ParentInfo> parents_;
   std::unordered_map<ImageKey, std::string, ImageKeyHash> image_hashes_;
   std::unordered_map<std::string, PathSeen> paths_seen_;

@@ -26,6 +26,7 @@
 
 #include "procmond/platform/linux/proc_parsers.h"
 #include "procmond/realtime/decode.h"
+#include "procmond/realtime/lineage.h"
 #include "procmond/realtime/proc_reads.h"
 #include "procmond/realtime/realtime_source.h"
 #include "sentinel/base/files.h"
@@ -36,7 +37,8 @@ namespace {
 
 class NetlinkSource final : public ThreadedRealtimeSource {
  public:
-  NetlinkSource(UniqueFd fd, RealtimeStats* stats) : fd_(std::move(fd)), stats_(stats) {}
+  NetlinkSource(UniqueFd fd, RealtimeStats* stats)
+      : fd_(std::move(fd)), stats_(stats), lineage_([this](int64_t pid) { return ReadRuid(pid); }) {}
   ~NetlinkSource() override { Stop(); }
   NetlinkSource(const NetlinkSource&) = delete;
   NetlinkSource& operator=(const NetlinkSource&) = delete;
@@ -60,6 +62,7 @@ class NetlinkSource final : public ThreadedRealtimeSource {
           if (errno == EINTR) continue;
           if (errno == ENOBUFS) {
             stats_->AddLostKernel(1);
+            lineage_.OnLoss();
             telemetry::LogWarn("real-time events lost: the netlink socket overflowed (ENOBUFS)",
                                {{"overflows", stats_->Get().lost_kernel}});
             continue;
@@ -96,7 +99,7 @@ class NetlinkSource final : public ThreadedRealtimeSource {
         if (pe.thread != pe.pid) return;  // a new thread
         ev.type = RealtimeEventType::kFork;
         ev.ppid = pe.parent;
-        RememberParent(pe.pid, pe.parent);
+        lineage_.OnFork(pe.pid, pe.parent);
         break;
       case What::kExec:
         if (pe.thread != pe.pid) return;  // exec from a thread: the kernel reports the leader too
@@ -108,26 +111,27 @@ class NetlinkSource final : public ThreadedRealtimeSource {
         ev.type = RealtimeEventType::kExit;
         ev.exit_code = ExitCodeFromWaitStatus(pe.exit_status);
         if (pe.parent > 0) ev.ppid = pe.parent;
-        if (auto it = parents_.find(pe.pid); it != parents_.end()) {
-          if (!ev.ppid) ev.ppid = it->second;
-          parents_.erase(it);
-        }
+        if (auto parent = lineage_.OnExit(pe.pid); parent && !ev.ppid) ev.ppid = parent;
         break;
+      case What::kUid:
+        lineage_.OnUid(pe.pid, pe.ruid);  // not an event of its own: the next exec says who ran it
+        return;
       default: return;
     }
     stats_->AddReceived(ev.type);
     sink_(std::move(ev));
   }
 
-  void RememberParent(int64_t pid, int64_t parent) {
-    // Bounded: forks of processes whose exit we never see must not grow it forever.
-    if (parents_.size() > 65536) parents_.clear();
-    parents_[pid] = parent;
+  std::optional<int64_t> ReadRuid(int64_t pid) {
+    if (!ReadSmallFile("/proc/" + std::to_string(pid) + "/status", &scratch_)) return std::nullopt;
+    auto st = linux_proc::ParseStatus(scratch_);
+    if (!st.ok()) return std::nullopt;
+    return st->ruid;
   }
 
   // Reads what the exec event needs from /proc as fast as it can: cmdline
-  // and environ first (they vanish with the process's memory), then the
-  // rest of the exec context (status, cwd, stat, ...) and exe.
+  // first (it vanishes with the process's memory), then the exec context
+  // (status, environ, cwd, stat, ...) and exe.
   void ReadExec(RealtimeEvent* ev) {
     const std::string dir = "/proc/" + std::to_string(ev->pid);
     size_t head = 0, total = 0;
@@ -138,14 +142,18 @@ class NetlinkSource final : public ThreadedRealtimeSource {
     }
     const std::string context_missing = ReadProcExecContext(dir, ev, &scratch_);
     ev->exe_path = ReadLinkText(dir + "/exe");
-    if (!ev->ppid) {
-      if (auto it = parents_.find(ev->pid); it != parents_.end()) ev->ppid = it->second;
-    }
+    if (!ev->ppid) ev->ppid = lineage_.Parent(ev->pid);
     // An empty cmdline is a process that already became a zombie.
     if (!ev->argv || !ev->exe_path || !ev->uid) {
       ev->incomplete = (!ev->argv && !ev->exe_path && !ev->uid) ? "proc_gone" : "proc_partial";
     } else if (!context_missing.empty()) {
       ev->incomplete = "proc_partial:" + context_missing;
+    }
+    // The real uid survives exec: when /proc was gone, the one it had since its fork.
+    if (ev->uid) {
+      lineage_.OnExecRead(ev->pid, *ev->uid);
+    } else {
+      ev->uid = lineage_.Ruid(ev->pid);
     }
   }
 
@@ -154,7 +162,7 @@ class NetlinkSource final : public ThreadedRealtimeSource {
   int64_t mono_offset_ns_ = 0;
   int64_t decode_errors_ = 0;
   std::string scratch_;
-  std::unordered_map<int64_t, int64_t> parents_;  // pid -> parent tgid, from fork events
+  Lineage lineage_;  // parents and real uids, from fork and uid events
 };
 
 }  // namespace

@@ -149,7 +149,11 @@ std::optional<ProcIdentity> ReadProcIdentity(const std::string& proc_root, int64
 
 std::string ReadProcExecContext(const std::string& dir, RealtimeEvent* ev, std::string* scratch) {
   std::string missing;
-  // environ first: like cmdline it goes with the process's memory.
+  // Who ran it first: a short-lived process is reaped (and its /proc
+  // directory gone) within microseconds of its exit, and an exec whose
+  // argv was read but not its user is the worst partial record. Then
+  // environ and auxv (read with status), which go with the memory like cmdline.
+  if (!ReadStatusContext(dir, ev, scratch)) AddMissing(&missing, "status");
   size_t head = 0, total = 0;
   if (ReadHeadAndTail(dir + "/environ", kEnvBlockMax, scratch, &head, &total)) {
     ev->env = EnvironmentFromHeadAndTail(*scratch, head, total > kEnvBlockMax);
@@ -159,7 +163,6 @@ std::string ReadProcExecContext(const std::string& dir, RealtimeEvent* ev, std::
   ev->cwd = ReadLinkText(dir + "/cwd");
   if (!ev->cwd) AddMissing(&missing, "cwd");
   if (!ReadStatContext(dir, ev, scratch)) AddMissing(&missing, "stat");
-  if (!ReadStatusContext(dir, ev, scratch)) AddMissing(&missing, "status");
   if (!ReadLoginUid(dir, ev, scratch)) AddMissing(&missing, "loginuid");
   return missing;
 }

@@ -10,6 +10,7 @@
 
 #include "sentinel/audit/signer.h"
 #include "sentinel/audit/verify.h"
+#include "sentinel/base/features.h"
 #include "sentinel/base/time.h"
 #include "sentinel/storage/store.h"
 
@@ -169,9 +170,14 @@ int RunAuditList(const CommandContext& ctx, int64_t limit) {
 }
 
 int RunAuditKeygen(const CommandContext& ctx, const std::string& path) {
+  // The signer may be built for the fleet alone; audit keys are the audit-signing feature's.
+  if (!Built(Feature::kAuditSigning)) {
+    return Fail(ctx, UnimplementedError("audit keygen: " + NotBuiltReason(Feature::kAuditSigning)));
+  }
   auto pub = audit::GenerateSigningKeyFile(path);
   if (!pub.ok()) {
     const StatusCode c = pub.status().code();
+    if (c == StatusCode::kUnimplemented) return Fail(ctx, pub.status());  // built without audit signing
     return c == StatusCode::kAlreadyExists || c == StatusCode::kInvalidArgument
                ? Fail(ctx, InvalidArgumentError(pub.status().message()))
                : FailRuntime(ctx, pub.status());

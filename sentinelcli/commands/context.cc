@@ -116,7 +116,9 @@ std::unique_ptr<audit::AuditTrail> OpenCliTrail(const CommandContext& ctx) {
 int Fail(const CommandContext& ctx, const Status& status) {
   *ctx.err << "sentinelcli: " << status.message() << "\n";
   ctx.err->flush();
-  return status.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitRuntime;
+  const StatusCode code = status.code();
+  return code == StatusCode::kInvalidArgument || code == StatusCode::kUnimplemented ? kExitUsage
+                                                                                    : kExitRuntime;
 }
 
 int FailRuntime(const CommandContext& ctx, const Status& status) {

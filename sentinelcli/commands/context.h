@@ -64,7 +64,8 @@ std::unique_ptr<audit::AuditTrail> OpenCliTrail(const CommandContext& ctx);
 Status RequireCliAudit(const CommandContext& ctx);
 
 // Prints "sentinelcli: <message>" on stderr and returns the exit code for it:
-// InvalidArgument -> 2, anything else -> 1.
+// InvalidArgument and Unimplemented (a feature this build lacks, named in the
+// message) -> 2, anything else -> 1.
 int Fail(const CommandContext& ctx, const Status& status);
 // Same, but always exit code 1 (runtime failure), whatever the status code.
 int FailRuntime(const CommandContext& ctx, const Status& status);

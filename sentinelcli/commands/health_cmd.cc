@@ -54,6 +54,12 @@ Status WriteTable(const CommandContext& ctx, const health::HealthReport& report)
     }
     *ctx.out << "  " << c.detail << "\n";
   }
+  // The reporting build's features, as its --version lists them.
+  std::string features;
+  for (const auto& f : report.features) {
+    features += (features.empty() ? "" : " ") + std::string(f.built ? "+" : "-") + f.name;
+  }
+  *ctx.out << "features: " << features << "\n";
   ctx.out->flush();
   if (!ctx.out->good()) return UnavailableError("writing output failed");
   return Status::Ok();

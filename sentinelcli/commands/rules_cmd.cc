@@ -19,13 +19,13 @@
 #include "sentinel/base/escape.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/time.h"
+#include "sentinel/config/fleet_dirs.h"
 #include "sentinel/detection/attack_coverage.h"
 #include "sentinel/detection/query_worker.h"
 #include "sentinel/detection/rule.h"
 #include "sentinel/detection/rule_runner.h"
 #include "sentinel/detection/rule_store.h"
 #include "sentinel/detection/sigma.h"
-#include "sentinel/fleet/bundle.h"
 #include "sentinel/storage/store.h"
 #include "sentinelcli/commands/bundle_import.h"
 
@@ -40,7 +40,7 @@ using nlohmann::ordered_json;
 detection::RuleSet LoadConfiguredRules(const CommandContext& ctx, bool report_problems) {
   const auto& d = ctx.config.config.detection;
   detection::RuleSet set =
-      detection::LoadRuleSet(d.builtin_rules, fleet::RuleDirsWithFleet(ctx.config.config));
+      detection::LoadRuleSet(d.builtin_rules, config::RuleDirsWithFleet(ctx.config.config));
   if (report_problems) {
     for (const auto& p : set.problems)
       *ctx.err << "sentinelcli: warning: skipped " << p.status.message() << "\n";

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <nlohmann/json.hpp>
 
 #include "sentinel/fleet/bundle.h"
@@ -172,6 +173,51 @@ TEST_F(FleetConsoleTest, ServeStoresEveryAlertOnceInEachHostsOrderAcrossARestart
   ASSERT_EQ(by_id.exit_code, 0);
   EXPECT_EQ(ParseJson(by_id.out)["alert_id"], "7");
   EXPECT_EQ(console_->Run({"alerts", "show", "h2:999"}).exit_code, 2);
+}
+
+// console.alert_retention_days: serve deletes what arrived before it (by the
+// console's clock), keeps each host's newest, and numbering goes on.
+TEST_F(FleetConsoleTest, ServeDeletesAlertsPastTheRetentionAndKeepsEachHostsNewest) {
+  const std::string log = console_->File("serve.log");
+  auto serve = StartServe(log);
+  for (int64_t id = 1; id <= 10; ++id) PublishAlert(*client_, "h1", id, fleet::AlertMsgId("h1", id));
+  for (int64_t id = 1; id <= 3; ++id) PublishAlert(*client_, "h2", id, fleet::AlertMsgId("h2", id));
+  ASSERT_TRUE(itest::WaitFor([&] { return ListAlerts(*console_).size() == 13; }, kWait))
+      << testing::ReadFile(log);
+  serve->Signal(SIGTERM);
+  ASSERT_EQ(serve->Wait(kWait), 0) << testing::ReadFile(log);
+
+  // h1's alerts 1-6 and all of h2's arrived 40 days ago.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(console_->database().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "UPDATE alerts SET received_at_ms = received_at_ms - 40 * 86400000"
+                         " WHERE host_id = 'h2' OR (host_id = 'h1' AND CAST(alert_id AS INTEGER) <= 6)",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  EXPECT_EQ(sqlite3_changes(db), 9);
+  sqlite3_close(db);
+
+  std::vector<std::string> env = console_->Env();
+  env.push_back("SENTINELD_CONSOLE__ALERT_RETENTION_DAYS=30");
+  serve = std::make_unique<itest::Child>(console_->Argv({"serve"}), env, log, log, true);
+  ASSERT_TRUE(itest::WaitFor([&] { return ListAlerts(*console_).size() == 5; }, kWait))
+      << testing::ReadFile(log);
+  std::set<std::string> left;
+  for (const json& a : ListAlerts(*console_)) {
+    left.insert(a["host_id"].get<std::string>() + ":" + a["alert_id"].get<std::string>());
+  }
+  EXPECT_EQ(left, (std::set<std::string>{"h1:7", "h1:8", "h1:9", "h1:10", "h2:3"}));
+  EXPECT_NE(testing::ReadFile(log).find("\"deleted\":8"), std::string::npos) << testing::ReadFile(log);
+
+  PublishAlert(*client_, "h2", 4, fleet::AlertMsgId("h2", 4));
+  ASSERT_TRUE(itest::WaitFor([&] { return ListAlerts(*console_).size() == 6; }, kWait))
+      << testing::ReadFile(log);
+  auto shown = console_->Run({"--json", "alerts", "show", "h2:4"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_EQ(ParseJson(shown.out)["host_seq"], 4);
+  serve->Signal(SIGTERM);
+  EXPECT_EQ(serve->Wait(kWait), 0) << testing::ReadFile(log);
 }
 
 TEST_F(FleetConsoleTest, HeartbeatsReachTheStoreAndHostileNamesAreEscaped) {
@@ -333,7 +379,7 @@ TEST_F(FleetConsoleTest, TwentyHostsOfFiveHundredAlertsThroughANodeKillAndAConso
       << testing::ReadFile(log);
   serve->Signal(SIGTERM);
   EXPECT_EQ(serve->Wait(kWait), 0) << testing::ReadFile(log);
-  ASSERT_TRUE(cluster_->Restart(1).ok());
+  if (auto restarted = cluster_->Restart(1); !restarted.ok()) FAIL() << restarted.ToString();
   serve = StartServe(log);
   for (auto& t : publishers) t.join();
   ASSERT_EQ(published.load(), kHosts * kPerHost);
@@ -374,6 +420,23 @@ TEST(FleetConsoleDownBrokerTest, CommandsNameTheServersAndExit1) {
     auto r = console.Run(args);
     EXPECT_EQ(r.exit_code, 1) << args[0] << ": " << r.err;
     EXPECT_NE(r.err.find(url), std::string::npos) << args[0] << ": " << r.err;
+  }
+}
+
+// Bad init flags are usage errors found before any connection: exit 2 naming
+// the flag, even with no server there (not exit 1 after the timeout).
+TEST(FleetConsoleDownBrokerTest, InitFlagsAreCheckedBeforeConnecting) {
+  if (auto why = NatsCluster::SkipReason()) GTEST_SKIP() << *why;
+  const std::string url = "nats://127.0.0.1:" + std::to_string(testing::FreePort());
+  Console console({url});
+  for (const auto& [args, flag] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"init", "--replicas", "9", "--timeout", "30s"}, "--replicas"},
+           {{"init", "--max-age", "soon", "--timeout", "30s"}, "--max-age"},
+           {{"init", "--max-bytes", "0", "--timeout", "30s"}, "--max-bytes"}}) {
+    auto r = console.Run(args);
+    EXPECT_EQ(r.exit_code, 2) << args[1] << ": " << r.err;
+    EXPECT_NE(r.err.find(flag), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find(url), std::string::npos) << "no connection was tried: " << r.err;
   }
 }
 

@@ -171,7 +171,9 @@ TEST(FleetOutageTest, WholeClusterDownAMinuteEveryAlertArrivesOnceAndScansKeepTh
   const int64_t up_ms = NowMs();
   std::vector<OutageFigures> figures;
   for (auto& h : hosts) figures.push_back(Measure(*h, down_ms, up_ms));
-  for (int i = 0; i < (*cluster)->size(); ++i) ASSERT_TRUE((*cluster)->Restart(i).ok());
+  for (int i = 0; i < (*cluster)->size(); ++i) {
+    if (auto restarted = (*cluster)->Restart(i); !restarted.ok()) FAIL() << restarted.ToString();
+  }
   // The backlog: every alert stored before the restart reaches the console.
   const std::string before_up = "alert_time <= " + std::to_string(up_ms);
   ASSERT_TRUE(itest::WaitFor(

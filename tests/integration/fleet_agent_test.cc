@@ -370,7 +370,7 @@ TEST_F(FleetAgentTest, BrokerDownAtStartDoesNotHoldTheAgentBack) {
       WaitFor([&] { return Contains(AgentErr(), "detection cycle") || !agent_->Running(); }, seconds(60)))
       << AgentErr();
   ASSERT_TRUE(agent_->Running()) << AgentErr();
-  ASSERT_TRUE(nats_->Restart(0).ok());
+  if (auto restarted = nats_->Restart(0); !restarted.ok()) FAIL() << restarted.ToString();
   // The console reconnects on its own; the host sends its heartbeat (at the latest at the next period).
   ASSERT_TRUE(WaitFor([&] { return Heartbeat().has_value(); }, seconds(90))) << AgentErr();
   auto chunks = Ask(SignedQuery("SELECT 1 AS one", "q-late"));

@@ -270,7 +270,7 @@ TEST_F(FleetForwardTest, EventsAndScansArriveOnceInOrderAcrossAnOutageAndARestar
   // The forwarder met the outage (and says so) before the broker is back.
   EXPECT_TRUE(WaitFor([&] { return Contains(AgentErr(), "fleet: NATS unavailable"); }, seconds(60)))
       << AgentErr();
-  ASSERT_TRUE(nats_->Restart(0).ok());
+  if (auto restarted = nats_->Restart(0); !restarted.ok()) FAIL() << restarted.ToString();
   ExpectEvents(ReadEvents(30), during);
   scans = ReadScans(scan_b);
   ASSERT_EQ(scans.size(), 1u) << "scan " << scan_a << " not sent again";

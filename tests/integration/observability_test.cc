@@ -1,11 +1,12 @@
-// Observability and control (SPEC §9 health, §10) through the real binaries:
-// /metrics passes promtool with plausible values after a scan, /health and
+// Observability and control (SPEC §9 health, §10) through the real binaries,
+// with the agent's HTTP endpoint (the http feature, SENTINEL_HTTP): /metrics
+// passes promtool with plausible values after a scan, /health and
 // `sentinelcli health` report every component, exit 4 once the collector is
-// gone or a sink's circuit opens, the control sockets refuse bad frames and
-// keep serving, and a taken HTTP port stops the agent at start-up (exit 1,
-// which systemd retries); the endpoint keeps answering with idle and
-// slowloris connections open, and a stuck detection cycle makes health
-// unhealthy (issue 14 items 5 and 6).
+// gone, the control sockets refuse bad frames and keep serving, and a taken
+// HTTP port stops the agent at start-up (exit 1, which systemd retries); the
+// endpoint keeps answering with idle and slowloris connections open, and a
+// stuck detection cycle makes health unhealthy (issue 14 items 5 and 6).
+// `sentinelcli health` alone: health_cli_test.cc.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -29,67 +30,17 @@
 
 #include <gtest/gtest.h>
 
+#include "sentinel/base/features.h"
 #include "sentinel/ipc/control_socket.h"
 #include "sentinel/testing/net.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/observability_fixture.h"
 
 namespace sentinel::itest {
 namespace {
 
 using namespace std::chrono_literals;
 using testing::FreePort;
-
-std::string ComponentStatus(const nlohmann::json& report, const std::string& name) {
-  return HealthComponent(report, name).value("status", "");
-}
-
-class ObservabilityTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    db_ = sb_.File("events.db");
-    ::mkdir(sb_.File("rules.d").c_str(), 0755);  // readable by the agent's user
-  }
-  std::string SocketDir() const { return sb_.File("run"); }
-  std::vector<std::string> Env(std::vector<std::string> extra = {}) const {
-    std::vector<std::string> env{"SENTINELD_DATABASE__PATH=" + db_,
-                                 "SENTINELD_DATABASE__AUDIT_PATH=" + sb_.File("audit.db"),
-                                 "SENTINELD_DETECTION__RULES_DIRS=[" + sb_.File("rules.d") + "]",
-                                 "SENTINELD_TELEMETRY__LOG_FORMAT=text",
-                                 "SENTINELD_IPC__SOCKET_DIR=" + SocketDir(),
-                                 "SENTINELD_COLLECTION__INTERVAL_SECS=2",
-                                 "SENTINELD_DETECTION__INTERVAL_SECS=2"};
-    env.insert(env.end(), extra.begin(), extra.end());
-    return sb_.ProcmondEnv(env);
-  }
-  std::unique_ptr<Child> StartAgent(std::vector<std::string> args, std::vector<std::string> env = {}) {
-    std::vector<std::string> argv{AgentBin()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return std::make_unique<Child>(argv, Env(std::move(env)), sb_.File("agent.out"), sb_.File("agent.err"),
-                                   /*new_group=*/true);
-  }
-  std::string AgentLog() const { return testing::ReadFile(sb_.File("agent.err")); }
-  RunResult CliHealth(bool json) const {
-    std::vector<std::string> args;
-    if (json) args.push_back("--json");
-    args.push_back("health");
-    return testing::Run(
-        [&] {
-          std::vector<std::string> a{CliBin()};
-          a.insert(a.end(), args.begin(), args.end());
-          return a;
-        }(),
-        Env());
-  }
-  nlohmann::json CliHealthJson(int* exit_code) const {
-    RunResult r = CliHealth(true);
-    *exit_code = r.exit_code;
-    auto j = nlohmann::json::parse(r.out, nullptr, false);
-    return j.is_discarded() ? nlohmann::json() : j;
-  }
-
-  Sandbox sb_;
-  std::string db_;
-};
 
 TEST_F(ObservabilityTest, MetricsPassPromtoolHealthIsOkAndSocketsRefuseBadFrames) {
   const int port = FreePort();
@@ -172,10 +123,11 @@ TEST_F(ObservabilityTest, MetricsPassPromtoolHealthIsOkAndSocketsRefuseBadFrames
   }
   EXPECT_EQ(http.Get("/nothing")->status, 404);
 
-  // sentinelcli health: one line per component, exit 0; --json one object.
+  // sentinelcli health: one line per component and the build's features, exit 0; --json one object.
   RunResult text = CliHealth(false);
   EXPECT_EQ(text.exit_code, 0) << text.out << text.err;
-  EXPECT_EQ(SplitLines(text.out).size(), 5u) << text.out;
+  ASSERT_EQ(SplitLines(text.out).size(), 6u) << text.out;
+  EXPECT_EQ(SplitLines(text.out).back(), FeaturesLine()) << text.out;
   EXPECT_FALSE(Contains(text.out, "\033[")) << "colour on a pipe";
   int code = -1;
   nlohmann::json cj = CliHealthJson(&code);
@@ -298,43 +250,6 @@ TEST_F(ObservabilityTest, HealthExitsFourOnceTheCollectorIsGone) {
   EXPECT_EQ(ComponentStatus(report, "agent"), "unhealthy") << report.dump(2);
   EXPECT_EQ(ComponentStatus(report, "database"), "ok") << report.dump(2);
   EXPECT_EQ(ComponentStatus(report, "audit"), "ok") << report.dump(2);
-}
-
-TEST_F(ObservabilityTest, SinkWithOpenCircuitIsUnhealthy) {
-  const std::string db = sb_.Database();  // one scan, so rules and alerts have a store
-  db_ = db;
-  ExecSql(db,
-          "INSERT INTO alerts(alert_time, rule_id, title, description, severity, affected_processes, "
-          "process_count,"
-          " rule_version, raw_data, dedup_key) VALUES (strftime('%s','now') * 1000, 'test-rule', 'Test', 'x',"
-          " 'high', '[]', 0, 1, '{}', 'k1'), (strftime('%s','now') * 1000, 'test-rule', 'Test', 'x', 'high',"
-          " '[]', 0, 1, '{}', 'k2')");
-  const std::string cfg = sb_.File("config.yaml");
-  testing::WriteFile(cfg,
-                     "alerting:\n"
-                     "  retry: {max_attempts: 5, initial_backoff_ms: 20, max_backoff_ms: 50}\n"
-                     "  circuit_breaker: {failure_threshold: 2, open_secs: 600}\n"
-                     "  sinks:\n"
-                     "    - {name: dead, type: webhook, url: \"http://127.0.0.1:" +
-                         std::to_string(FreePort()) + "/hook\", timeout_ms: 500}\n");
-  auto agent = StartAgent({"--config", cfg, "--no-collector"});
-  int code = -1;
-  nlohmann::json report;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        report = CliHealthJson(&code);
-        return !agent->Running() || ComponentStatus(report, "sink:dead") == "unhealthy";
-      },
-      90s))
-      << report.dump(2) << AgentLog();
-  EXPECT_EQ(code, 4);
-  EXPECT_EQ(report.value("source", ""), "sentinelagent") << report.dump(2);
-  EXPECT_EQ(ComponentStatus(report, "database"), "ok") << report.dump(2);
-  for (const auto& c : report["components"]) {
-    if (c["name"] == "sink:dead") {
-      EXPECT_TRUE(Contains(c.value("detail", ""), "circuit open")) << c.dump();
-    }
-  }
 }
 
 // A taken port exited 2, which the unit's RestartPreventExitStatus=2 turned into an agent that
@@ -541,18 +456,6 @@ TEST_F(ObservabilityTest, StuckDetectionCycleMakesTheAgentUnhealthy) {
   procmond.Signal(SIGTERM);
   EXPECT_TRUE(agent->Wait(60s).has_value());
   EXPECT_TRUE(procmond.Wait(60s).has_value());
-}
-
-TEST_F(ObservabilityTest, HealthWithNothingRunningNamesWhatIsMissing) {
-  int code = -1;
-  nlohmann::json report = CliHealthJson(&code);
-  EXPECT_EQ(code, 4);
-  EXPECT_EQ(ComponentStatus(report, "agent"), "unhealthy") << report.dump(2);
-  EXPECT_EQ(ComponentStatus(report, "collector"), "unhealthy") << report.dump(2);
-  EXPECT_EQ(ComponentStatus(report, "database"), "unhealthy") << report.dump(2);
-  EXPECT_EQ(ComponentStatus(report, "sink:console"), "unknown") << report.dump(2);
-  RunResult bad = sb_.Cli({"--format", "csv", "health"}, Env());
-  EXPECT_EQ(bad.exit_code, 2) << bad.err;
 }
 
 }  // namespace

@@ -175,9 +175,7 @@ void ExpectReported(const detection::RuleResult& r, const Running& run, bool rep
   for (const auto& j : run.judged()) {
     size_t n = 0;
     for (const auto& row : r.rows) {
-      if (row.value("pid", int64_t{-1}) == j.exec.pid &&
-          row.value("start_time", int64_t{-1}) == j.exec.start_time)
-        ++n;
+      if (IntOf(row, "pid") == j.exec.pid && row.value("start_time", int64_t{-1}) == j.exec.start_time) ++n;
     }
     EXPECT_EQ(n, reported ? 1u : 0u) << j.what << "(pid " << j.exec.pid << ")" << rows;
   }

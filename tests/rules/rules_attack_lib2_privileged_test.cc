@@ -99,7 +99,7 @@ void ExpectEachReported(const Live& live, const std::string& rule, const std::ve
   const auto r = live.stop_and_run(rule);
   for (size_t i = 0; i < pids.size(); ++i) {
     size_t rows = 0;
-    for (const auto& row : r.rows) rows += row.value("pid", int64_t{-1}) == pids[i] ? 1 : 0;
+    for (const auto& row : r.rows) rows += IntOf(row, "pid") == pids[i] ? 1 : 0;
     EXPECT_EQ(rows, 1u) << rule << " on `" << cmds[i].argv.back() << "`: " << r.rows.size() << " rows";
   }
 }
@@ -111,8 +111,8 @@ void ExpectNoneReported(const Live& live, const std::string& rule, const std::ve
   const auto r = live.stop_and_run(rule);
   for (const auto& row : r.rows) {
     for (pid_t p : pids) {
-      EXPECT_NE(row.value("pid", int64_t{-1}), p) << rule << ": " << row.dump();
-      EXPECT_NE(row.value("ppid", int64_t{-1}), p) << rule << ": " << row.dump();
+      EXPECT_NE(IntOf(row, "pid"), p) << rule << ": " << row.dump();
+      EXPECT_NE(IntOf(row, "ppid"), p) << rule << ": " << row.dump();
     }
   }
 }

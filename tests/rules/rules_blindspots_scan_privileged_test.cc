@@ -14,6 +14,7 @@
 #include <fstream>
 #include <string>
 
+#include "sentinel/base/features.h"
 #include "sentinel/storage/sqlite.h"
 #include "tests/rules/rules_fixture.h"
 
@@ -89,6 +90,8 @@ int64_t LastScanErrors(const std::string& db) {
 
 TEST_F(RuleLiveTest, ProcHiddenProcess_Positive) {
   SKIP_UNLESS_ROOT("mounting over /proc/PID");
+  // The rule compares /proc with the kernel's task list, which the eBPF scan sampler reads.
+  if (!Built(Feature::kEbpf)) GTEST_SKIP() << "needs procmond's eBPF scan source (SENTINEL_EBPF=OFF here)";
   const std::string sleep = SystemBinary("sleep");
   auto hidden = TestProcess::Start(sleep, {"sleep", "1001"});
   auto emptied = TestProcess::Start(sleep, {"sleep", "1002"});

@@ -63,7 +63,7 @@ TEST_F(RuleEventsLiveTest, ProcDownloadThenExecChain_Positive) {
   ASSERT_TRUE(pid.has_value());
   auto r = StopAndRun("proc-download-then-exec-chain");
   auto row = ExpectOneRow(r, static_cast<pid_t>(*pid));
-  EXPECT_EQ(row.value("ppid", -1), static_cast<int64_t>(sh->pid())) << row.dump();
+  EXPECT_EQ(IntOf(row, "ppid"), static_cast<int64_t>(sh->pid())) << row.dump();
   EXPECT_NE(row.value("download_command_line", ""), "") << row.dump();
 }
 
@@ -90,7 +90,7 @@ TEST_F(RuleEventsLiveTest, ProcDownloadThenExecChain_Negative) {
   auto r = StopAndRun("proc-download-then-exec-chain");
   ExpectNoRows(r, {static_cast<pid_t>(*local_pid)});
   for (const auto& row : r.rows) {
-    EXPECT_NE(row.value("ppid", -1), static_cast<int64_t>(a->pid()))
+    EXPECT_NE(IntOf(row, "ppid"), static_cast<int64_t>(a->pid()))
         << "a download then /bin/true: " << row.dump();
   }
 }

@@ -34,6 +34,15 @@ namespace sentinel::rules_test {
 
 using namespace std::chrono_literals;
 
+// A row's integer column, or `missing` when it is absent or NULL. A rule's
+// row can hold NULL where the process is not in the latest scan (a parent
+// started since), and the host's other processes (tests running beside
+// this one) can be reported too: json::value() would throw on those.
+inline int64_t IntOf(const nlohmann::json& row, const char* column, int64_t missing = -1) {
+  auto it = row.find(column);
+  return it != row.end() && it->is_number_integer() ? it->get<int64_t>() : missing;
+}
+
 // Paths of the tree and of the binaries under test.
 std::string RulesDir();                       // <source>/rules
 std::string RuleFile(const std::string& id);  // <source>/rules/<id>.yaml

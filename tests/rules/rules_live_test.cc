@@ -253,7 +253,7 @@ TEST_F(RuleLiveTest, ProcKernelThreadMasquerade_Negative) {
   auto r = ScanAndRun("proc-kernel-thread-masquerade");
   ExpectNoRows(r, {renamed->pid(), system->pid()});
   // Real kernel threads (visible outside containers) are never reported.
-  for (const auto& row : r.rows) EXPECT_NE(row.value("ppid", int64_t{-1}), 2) << row.dump();
+  for (const auto& row : r.rows) EXPECT_NE(IntOf(row, "ppid"), 2) << row.dump();
 }
 
 // ---------------------------------------------------------------------------

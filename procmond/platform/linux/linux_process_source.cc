@@ -1,6 +1,5 @@
 #include "procmond/platform/linux/linux_process_source.h"
 
-#include <pwd.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -164,14 +163,7 @@ ScanFields LinuxProcessSource::CurrentScanFields(const Instance& inst, int64_t t
 }
 
 const std::optional<std::string>* LinuxProcessSource::UserName(int64_t uid) {
-  auto it = user_names_.find(uid);
-  if (it != user_names_.end()) return &it->second;
-  struct passwd pw {};
-  struct passwd* result = nullptr;
-  char buf[4096];
-  std::optional<std::string> name;
-  if (getpwuid_r(static_cast<uid_t>(uid), &pw, buf, sizeof buf, &result) == 0 && result) name = pw.pw_name;
-  return &(user_names_[uid] = std::move(name));
+  return user_names_.Find(uid);
 }
 
 Status LinuxProcessSource::ReadStatus(const char* pid_dir, Instance* inst, ScanErrors* errors) {

@@ -87,6 +87,7 @@
 #include "procmond/platform/linux/read_plan.h"
 #include "procmond/platform/linux/stdio_watch.h"
 #include "procmond/platform/linux/task_sampler.h"
+#include "procmond/platform/linux/user_names.h"
 #include "procmond/platform/process_source.h"
 
 namespace sentinel::procmond {
@@ -390,7 +391,7 @@ class LinuxProcessSource final : public ProcessSource {
   HashCounters last_hash_counters_;
   ReadCounters reads_;
   uint64_t scan_ = 0;  // scans done
-  std::unordered_map<int64_t, std::optional<std::string>> user_names_;
+  UserNames user_names_;
   std::unordered_map<int64_t, Instance> instances_;
   std::unordered_set<std::shared_ptr<const std::string>, StringPtrHash, StringPtrEq> interned_;
   std::vector<int32_t> pids_;

@@ -1,10 +1,13 @@
 // LinuxProcessSource tests that need root (label "privileged"; each skips
 // with the reason otherwise): other users' processes, credential changes.
+#include <pwd.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -13,6 +16,7 @@
 #include "procmond/platform/linux/fake_proc_for_test.h"
 #include "procmond/platform/linux/linux_process_source.h"
 #include "procmond/platform/linux/linux_process_source_test_util.h"
+#include "sentinel/testing/subprocess.h"
 
 namespace sentinel::procmond {
 namespace {
@@ -103,6 +107,89 @@ TEST(LinuxProcessSourceTest, RealCredentialChangeIsSeenThroughTheOwner) {
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
   for (int fd : {go[0], go[1], done[0], done[1]}) ::close(fd);
+}
+
+// useradd/userdel, tried again while another test holds the password file's
+// lock (they exit non-zero at once then). The last failure's text, or empty.
+std::string Account(const std::vector<std::string>& argv) {
+  std::string err;
+  for (int i = 0; i < 50; ++i) {
+    testing::RunResult r = testing::Run(argv);
+    if (r.exit_code == 0) return "";
+    err = argv[0] + " exit " + std::to_string(r.exit_code) + ": " + r.err;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return err;
+}
+
+// A uid freed by userdel and given to a new account by useradd: the scans go
+// on naming the running process after the account that has the uid now, not
+// the one procmond saw first (the cache follows /etc/passwd).
+TEST(LinuxProcessSourceTest, AReusedUidIsNamedAfterItsNewAccount) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to add and remove accounts";
+  uid_t uid = 0;
+  for (uid_t u = 64000; u > 60000; --u) {
+    if (::getpwuid(u) == nullptr) {
+      uid = u;
+      break;
+    }
+  }
+  ASSERT_NE(uid, 0u) << "no free uid between 60001 and 64000";
+  const std::string first = "snd-reuse-" + std::to_string(::getpid()) + "a";
+  const std::string second = "snd-reuse-" + std::to_string(::getpid()) + "b";
+  const std::vector<std::string> add{"/usr/sbin/useradd", "--no-create-home",  "--no-user-group",
+                                     "--shell",           "/usr/sbin/nologin", "--uid",
+                                     std::to_string(uid)};
+  auto add_user = [&](const std::string& name) {
+    std::vector<std::string> argv = add;
+    argv.push_back(name);
+    return Account(argv);
+  };
+  ASSERT_EQ(add_user(first), "");
+  struct Cleanup {
+    pid_t pid = -1;
+    std::vector<std::string> users;
+    ~Cleanup() {
+      if (pid > 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+      }
+      for (const auto& u : users) {
+        if (::getpwnam(u.c_str()) != nullptr) Account({"/usr/sbin/userdel", "--force", u});
+      }
+    }
+  } cleanup;
+  cleanup.users = {first, second};
+
+  cleanup.pid = ::fork();
+  ASSERT_GE(cleanup.pid, 0);
+  if (cleanup.pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(uid) != 0) _exit(10);
+    for (;;) ::pause();
+  }
+  LinuxProcessSource src;
+  auto name_of_child = [&]() -> std::optional<std::string> {
+    std::vector<models::ProcessRecord> procs = Scan(src);
+    const models::ProcessRecord* p = Find(procs, cleanup.pid);
+    if (p == nullptr || p->user_id != static_cast<int64_t>(uid)) return std::nullopt;
+    return p->user_name;
+  };
+  // setuid is done once the child shows the uid.
+  std::optional<std::string> seen;
+  for (int i = 0; i < 100 && !seen; ++i) {
+    seen = name_of_child();
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(seen, first);
+
+  ASSERT_EQ(Account({"/usr/sbin/userdel", "--force", first}), "");  // its process still runs
+  ASSERT_EQ(add_user(second), "");
+  // The password file is looked at once a second: the new name within a few.
+  for (int i = 0; i < 100 && seen != second; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    seen = name_of_child();
+  }
+  EXPECT_EQ(seen, second) << "uid " << uid << " is " << second << " now";
 }
 
 }  // namespace

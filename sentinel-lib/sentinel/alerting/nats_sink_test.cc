@@ -173,7 +173,7 @@ TEST_F(NatsSinkTest, NodeKilledMidStreamEveryAlertArrivesExactlyOnceInOrder) {
   ASSERT_TRUE(cluster_->Kill(0).ok());
   Enqueue(*d, 100);
   ASSERT_TRUE(Eventually([&] { return Delivered() >= 150; })) << "failover to the discovered servers";
-  ASSERT_TRUE(cluster_->Restart(0).ok());
+  if (auto restarted = cluster_->Restart(0); !restarted.ok()) FAIL() << restarted.ToString();
   Enqueue(*d, 100);
   ASSERT_TRUE(Eventually([&] { return Delivered() == 300; }));
   ASSERT_TRUE(Eventually([&] { return d->Idle().ok() && *d->Idle(); }));
@@ -204,7 +204,9 @@ TEST_F(NatsSinkTest, ClusterDownLosesNothingAndKeepsOrder) {
   }
   EXPECT_EQ(store_.Count("SELECT count(*) FROM dead_letter_queue"), 0);
   EXPECT_EQ(Delivered(), 5);
-  for (int i = 0; i < cluster_->size(); ++i) ASSERT_TRUE(cluster_->Restart(i).ok());
+  for (int i = 0; i < cluster_->size(); ++i) {
+    if (auto restarted = cluster_->Restart(i); !restarted.ok()) FAIL() << restarted.ToString();
+  }
   ASSERT_TRUE(Eventually([&] { return Delivered() == 25; }));
   ASSERT_TRUE(Eventually([&] { return d->Idle().ok() && *d->Idle(); }));
   EXPECT_EQ(store_.Count("SELECT count(*) FROM dead_letter_queue"), 0);

@@ -9,6 +9,7 @@
 #include "sentinel/alerting/internal/formats.h"
 #include "sentinel/alerting/sinks/sinks.h"
 #include "sentinel/base/escape.h"
+#include "sentinel/base/features.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/base/terminal.h"
 #include "sentinel/base/time.h"
@@ -34,6 +35,14 @@ std::string_view SeverityColor(models::Severity s) {
 }
 
 constexpr std::string_view kColorReset = "\x1b[0m";
+
+// The factory of a sink type whose feature this build left out (sentinel/base/features.h): it
+// builds nothing and says which option would (the configuration refuses such a sink first).
+[[maybe_unused]] SinkRegistry::Factory NotBuilt(Feature feature) {
+  return [feature](const config::SinkConfig&, const SinkEnvironment&) -> Result<std::unique_ptr<AlertSink>> {
+    return UnimplementedError(NotBuiltReason(feature));
+  };
+}
 
 }  // namespace
 
@@ -124,13 +133,27 @@ std::vector<config::SinkConfig> EffectiveSinks(const config::Config& cfg) {
   return sinks;
 }
 
+// Only the sink types this build has are registered with their factory; a left-out one (its file
+// is not compiled, its library not linked) is refused by name.
 void RegisterBuiltinSinks(SinkRegistry& registry) {
   registry.Register("stdout", sinks::MakeStdoutSink);
   registry.Register("file", sinks::MakeFileSink);
   registry.Register("syslog", sinks::MakeSyslogSink);
+#if SENTINEL_HAS_SINK_WEBHOOK
   registry.Register("webhook", sinks::MakeWebhookSink);
+#else
+  registry.Register("webhook", NotBuilt(Feature::kWebhook));
+#endif
+#if SENTINEL_HAS_SINK_EMAIL
   registry.Register("email", sinks::MakeEmailSink);
+#else
+  registry.Register("email", NotBuilt(Feature::kEmail));
+#endif
+#if SENTINEL_HAS_FLEET
   registry.Register("nats", sinks::MakeNatsSink);
+#else
+  registry.Register("nats", NotBuilt(Feature::kFleet));
+#endif
 }
 
 }  // namespace sentinel::alerting

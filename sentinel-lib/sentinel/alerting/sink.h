@@ -115,7 +115,9 @@ class SinkRegistry {
 // "fleet" ("fleet-nats" if a sink already has that name), format json, default timeout.
 std::vector<config::SinkConfig> EffectiveSinks(const config::Config& cfg);
 
-// Registers stdout, file, syslog, webhook, email and nats.
+// Registers stdout, file, syslog, webhook, email and nats. A type whose feature this build left
+// out (webhook, email: SENTINEL_SINK_*; nats: SENTINEL_FLEET) is registered with a factory that
+// fails with Unimplemented naming the CMake option.
 void RegisterBuiltinSinks(SinkRegistry& registry);
 
 // The stdout sink's text line: time, severity, rule, alert id, title and the

@@ -11,10 +11,10 @@
 #include <gtest/gtest.h>
 
 #include "sentinel/audit/audit_test_util.h"
+#include "sentinel/audit/ledger_test_fixture.h"
 #include "sentinel/audit/verify.h"
 #include "sentinel/base/hex.h"
 #include "sentinel/storage/store.h"
-#include "sentinel/testing/fake_clock.h"
 #include "sentinel/testing/subprocess.h"
 #include "sentinel/testing/temp_dir.h"
 
@@ -24,54 +24,6 @@ namespace sentinel::audit {
 namespace {
 
 using testutil::TestEvent;
-
-struct Row {
-  int64_t sequence, timestamp;
-  std::string actor, action, event_data, payload_hash, entry_hash;
-  std::optional<std::string> prev_hash, signature;
-};
-
-std::vector<Row> ReadRows(storage::Database& db) {
-  std::vector<Row> rows;
-  auto st = db.Prepare(
-      "SELECT sequence, timestamp, actor, action, event_data, payload_hash, prev_hash, entry_hash, signature"
-      " FROM audit_ledger ORDER BY sequence");
-  EXPECT_TRUE(st.ok());
-  while (true) {
-    auto row = st->Step();
-    EXPECT_TRUE(row.ok());
-    if (!row.ok() || !*row) break;
-    rows.push_back(Row{st->ColumnInt(0), st->ColumnInt(1), st->ColumnText(2), st->ColumnText(3),
-                       st->ColumnText(4), st->ColumnText(5), st->ColumnText(7), st->ColumnOptionalText(6),
-                       st->ColumnOptionalText(8)});
-  }
-  return rows;
-}
-
-class LedgerTest : public ::testing::Test {
- protected:
-  LedgerTest() { clock_.SetReadStepMs(testutil::kBusyHostReadStepMs); }
-  std::unique_ptr<AuditLedger> OpenLedger(std::shared_ptr<const Signer> signer = nullptr) {
-    LedgerOptions o;
-    o.path = path_;
-    o.clock = &clock_;
-    o.signer = std::move(signer);
-    auto l = AuditLedger::Open(o);
-    EXPECT_TRUE(l.ok()) << l.status().ToString();
-    return l.ok() ? std::move(l).value() : nullptr;
-  }
-  std::shared_ptr<const Signer> MakeSigner(uint8_t fill) {
-    std::array<uint8_t, kSeedLen> seed;
-    seed.fill(fill);
-    auto s = Signer::FromSeed(seed);
-    EXPECT_TRUE(s.ok());
-    return std::shared_ptr<const Signer>(std::move(s).value());
-  }
-
-  testing::TempDir dir_;
-  std::string path_ = dir_.File("audit.db");
-  testing::FakeClock clock_;
-};
 
 TEST_F(LedgerTest, ChainFollowsTheSpecification) {
   auto ledger = OpenLedger();
@@ -217,66 +169,6 @@ TEST_F(LedgerTest, ReopenContinuesTheChain) {
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_TRUE(v->intact()) << v->Summary();
   EXPECT_EQ(v->last_entry_hash_hex, ToHex(r->last_entry_hash));
-}
-
-TEST_F(LedgerTest, SignedLedgerRecordsKeyAndRefusesUnsignedAppends) {
-  auto signer = MakeSigner(1);
-  {
-    auto ledger = OpenLedger(signer);
-    ASSERT_TRUE(ledger);
-    ASSERT_TRUE(ledger->AppendRaw("procmond", "component.start", "{}").ok());
-    auto key = ledger->db().QueryText("SELECT value FROM system_metadata WHERE key = 'audit_public_key'");
-    EXPECT_EQ(**key, signer->PublicKeyHex());
-    auto from = ledger->db().QueryText("SELECT value FROM system_metadata WHERE key = 'audit_signed_from'");
-    EXPECT_EQ(**from, "1");
-    const std::vector<Row> rows = ReadRows(ledger->db());
-    ASSERT_EQ(rows.size(), 1u);
-    ASSERT_TRUE(rows[0].signature.has_value());
-    Signature sig;
-    ASSERT_TRUE(ParseSignatureHex(*rows[0].signature, &sig));
-    crypto::Blake3Digest entry;
-    std::copy_n(FromHex(rows[0].entry_hash)->begin(), 32, entry.begin());
-    EXPECT_TRUE(VerifySignature(signer->public_key(), entry, sig));
-  }
-  {
-    // Without the key: open works (readers, verify), appending does not.
-    auto ledger = OpenLedger();
-    ASSERT_TRUE(ledger);
-    auto r = ledger->AppendRaw("procmond", "component.stop", "{}");
-    EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
-    EXPECT_NE(r.status().message().find("no signing key"), std::string::npos) << r.status().message();
-  }
-  {
-    LedgerOptions o;
-    o.path = path_;
-    o.signer = MakeSigner(2);
-    auto other = AuditLedger::Open(o);
-    EXPECT_EQ(other.status().code(), StatusCode::kFailedPrecondition);
-    EXPECT_NE(other.status().message().find("another key"), std::string::npos) << other.status().message();
-  }
-  auto v = VerifyLedgerFile(path_);
-  ASSERT_TRUE(v.ok());
-  EXPECT_TRUE(v->intact()) << v->Summary();
-  EXPECT_EQ(v->signatures_verified, 1);
-}
-
-TEST_F(LedgerTest, SigningEnabledLaterStartsAtTheNextSequence) {
-  {
-    auto ledger = OpenLedger();
-    ASSERT_TRUE(ledger);
-    for (int i = 0; i < 10; ++i) ASSERT_TRUE(ledger->AppendRaw("procmond", "component.start", "{}").ok());
-  }
-  auto ledger = OpenLedger(MakeSigner(3));
-  ASSERT_TRUE(ledger);
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(ledger->AppendRaw("procmond", "rule.loaded", "{}").ok());
-  auto from = ledger->db().QueryText("SELECT value FROM system_metadata WHERE key = 'audit_signed_from'");
-  EXPECT_EQ(**from, "11");
-  auto v = VerifyLedger(ledger->db());
-  ASSERT_TRUE(v.ok());
-  EXPECT_TRUE(v->intact()) << v->Summary();
-  EXPECT_EQ(v->signatures_verified, 5);
-  EXPECT_EQ(v->unsigned_entries, 10);
-  EXPECT_EQ(v->signed_from, 11);
 }
 
 TEST_F(LedgerTest, RefusesToChainOntoAnUnreadableTail) {

@@ -27,7 +27,7 @@ Status InitSodium() {
 
 std::string ModeString(mode_t mode) {
   char buf[8];
-  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
+  (void)std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
   return buf;
 }
 
@@ -155,20 +155,6 @@ Result<std::string> GenerateSigningKeyFile(const std::string& path) {
     return signer.status();
   }
   return (*signer)->PublicKeyHex();
-}
-
-bool VerifySignature(const PublicKey& key, const crypto::Blake3Digest& entry_hash,
-                     const Signature& signature) {
-  if (InitSodium().ok() == false) return false;
-  return crypto_sign_verify_detached(signature.data(), entry_hash.data(), entry_hash.size(), key.data()) == 0;
-}
-
-bool ParsePublicKeyHex(std::string_view hex, PublicKey* out) {
-  return FromLowerHex(hex, *out);
-}
-
-bool ParseSignatureHex(std::string_view hex, Signature* out) {
-  return FromLowerHex(hex, *out);
 }
 
 }  // namespace sentinel::audit

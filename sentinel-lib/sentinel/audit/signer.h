@@ -1,4 +1,10 @@
-// Optional Ed25519 signatures over audit ledger entries (libsodium).
+// Optional Ed25519 signatures over audit ledger entries.
+//
+// Signing (Signer, GenerateSigningKeyFile) is the audit-signing feature
+// (libsodium, signer.cc); a build without it (SENTINEL_AUDIT_SIGNING=OFF)
+// links signer_absent.cc instead, whose functions fail with Unimplemented
+// naming the feature, so no Signer exists there. Checking signatures
+// (VerifySignature, the parsers) is in every build (OpenSSL, signature.cc).
 //
 // A signature is Ed25519 (RFC 8032, crypto_sign_detached) over the 32 bytes
 // of an entry's entry_hash; the ledger stores it as lowercase hex (128
@@ -44,7 +50,8 @@ class Signer {
   // another user, or unreadable; the message names the file and its mode),
   // FailedPrecondition (a symbolic link: refused, never followed, see
   // base/files.h), InvalidArgument (not a regular file, or not 64 hex characters),
-  // Internal (libsodium could not initialise).
+  // Internal (libsodium could not initialise), Unimplemented (a build without
+  // the audit-signing feature).
   static Result<std::unique_ptr<Signer>> LoadPrivateKeyFile(const std::string& path);
   // From a seed held in memory (tests, or a key from a secrets manager).
   static Result<std::unique_ptr<Signer>> FromSeed(const std::array<uint8_t, kSeedLen>& seed);

@@ -9,6 +9,11 @@
 // expect. Directories above the last component are trusted: they belong to
 // whoever wrote the configuration (root).
 //
+// On Windows (files_windows.cc) "link" means any reparse point (symbolic
+// link, junction, mount point), a node opened with FILE_FLAG_OPEN_REPARSE_POINT
+// is checked through its handle, and modes and owners are the ACLs the
+// directory passes on: ChownNoFollow and ChmodNoFollow are Unimplemented.
+//
 // Thread-safety: free functions without shared state.
 #pragma once
 
@@ -21,6 +26,12 @@
 #include "sentinel/base/status.h"
 
 namespace sentinel {
+
+#ifdef _WIN32
+// Windows has no user or group ids: ChownNoFollow exists there only to say so.
+using uid_t = unsigned int;
+using gid_t = unsigned int;
+#endif
 
 // An owned file descriptor (closed on destruction; -1 when empty).
 class UniqueFd {

@@ -90,7 +90,9 @@ Status ErrnoError(int err, std::string_view what) {
     case ENOTDIR:
     case EISDIR: code = StatusCode::kInvalidArgument; break;
     case ENOSPC:
+#ifdef EDQUOT
     case EDQUOT:
+#endif
     case ENOMEM:
     case EMFILE:
     case ENFILE: code = StatusCode::kResourceExhausted; break;

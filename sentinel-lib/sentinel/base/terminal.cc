@@ -1,7 +1,11 @@
 #include "sentinel/base/terminal.h"
 
+#ifdef _WIN32
+#include <io.h>
+#else
 #include <sys/ioctl.h>
 #include <unistd.h>
+#endif
 
 #include <cstdint>
 #include <cstdlib>
@@ -29,6 +33,7 @@ TerminalInfo DetectTerminal(int fd, bool no_color_flag) {
   const bool no_color_env = std::getenv("NO_COLOR") != nullptr;  // NOLINT(concurrency-mt-unsafe)
   info.color = info.is_tty && !no_color_flag && !no_color_env && !dumb;
 
+#ifndef _WIN32
   if (info.is_tty) {
     struct winsize ws = {};
     if (::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
@@ -36,6 +41,7 @@ TerminalInfo DetectTerminal(int fd, bool no_color_flag) {
       return info;
     }
   }
+#endif
   if (const char* columns = std::getenv("COLUMNS")) {  // NOLINT(concurrency-mt-unsafe)
     std::optional<int64_t> n = ParseInt64(columns);
     if (n && *n > 0 && *n <= kMaxWidth) info.width = static_cast<int>(*n);

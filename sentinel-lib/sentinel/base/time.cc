@@ -26,7 +26,11 @@ std::string FormatIso8601Ms(int64_t epoch_ms) {
   int ms = static_cast<int>(epoch_ms - secs * 1000);
   time_t t = static_cast<time_t>(secs);
   struct tm tm {};
+#ifdef _WIN32
+  gmtime_s(&tm, &t);
+#else
   gmtime_r(&t, &tm);
+#endif
   char buf[64];
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);

@@ -3,6 +3,10 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef _WIN32
+#include <io.h>
+#include <windows.h>
+#endif
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
@@ -19,8 +23,10 @@
 #include <utility>
 
 #include "sentinel/base/escape.h"
+#include "sentinel/base/features.h"
 #include "sentinel/base/files.h"
 #include "sentinel/base/strings.h"
+#include "sentinel/config/internal/feature_checks.h"
 #include "sentinel/config/internal/schema.h"
 #include "sentinel/crypto/sha256.h"
 
@@ -446,7 +452,11 @@ Result<std::optional<std::string>> ReadConfigFile(const std::string& path, bool 
     return InvalidArgumentError(path + ": cannot read: " + std::string(why));
   };
   // O_NONBLOCK: opening a FIFO must not hang; anything but a regular file is refused below.
+#ifdef _WIN32
+  UniqueFd owned(::_open(path.c_str(), _O_RDONLY | _O_BINARY | _O_NOINHERIT));
+#else
   UniqueFd owned(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+#endif
   const int fd = owned.get();
   if (fd < 0) {
     int err = errno;
@@ -643,6 +653,19 @@ Status CheckFleet(const LoadState& state, const Fail& fail) {
   return Status::Ok();
 }
 
+// A setting that needs a feature this build lacks (internal/feature_checks.h) is refused, naming
+// the layer that set it, the key, the feature and the CMake option, e.g.
+//   config.yaml: alerting.sinks[1].type: a webhook sink: the webhook feature is not in this build
+//   (rebuild with -DSENTINEL_SINK_WEBHOOK=ON)
+Status CheckFeatures(const LoadState& state, bool (*built)(Feature)) {
+  const std::optional<internal::FeatureUse> missing = internal::FirstMissingFeature(state.config, built);
+  if (!missing) return Status::Ok();
+  auto it = state.origin.find(missing->path);
+  const size_t at = it == state.origin.end() ? 0 : it->second;
+  return InvalidArgumentError(state.message_sources[at] + ": " + missing->path + ": " + missing->what + ": " +
+                              NotBuiltReason(missing->feature));
+}
+
 // Rules that span two keys, checked on the effective config. The key set by the later layer is
 // blamed, since that layer made the pair inconsistent.
 Status CheckAcrossKeys(const LoadState& state) {
@@ -695,6 +718,7 @@ Result<LoadedConfig> LoadLayers(const LoadOptions& options) {
   if (options.explicit_file) RETURN_IF_ERROR(apply_file(*options.explicit_file, /*optional=*/false));
   RETURN_IF_ERROR(ApplyEnvironment(options.environment, state));
   RETURN_IF_ERROR(ApplyOverrides(options.overrides, state));
+  RETURN_IF_ERROR(CheckFeatures(state, options.feature_built));
   RETURN_IF_ERROR(CheckAcrossKeys(state));
   LoadedConfig loaded{std::move(state.config), std::move(state.sources), ""};
   loaded.hash = Hash(loaded.config);
@@ -949,6 +973,10 @@ class RunningValueKeeper {
 }  // namespace
 
 std::vector<std::string> DefaultFiles() {
+#ifdef _WIN32
+  // procmond.exe runs as a service: one machine-wide file (docs/platforms.md).
+  return {"C:\\ProgramData\\SentinelD\\config.yaml"};
+#endif
   std::vector<std::string> files = {"/etc/sentineld/config.yaml"};
   const char* xdg = std::getenv("XDG_CONFIG_HOME");  // NOLINT(concurrency-mt-unsafe): documented
   const char* home = std::getenv("HOME");            // NOLINT(concurrency-mt-unsafe): documented
@@ -1032,8 +1060,14 @@ std::string ResolveHostId(const FleetConfig& fleet, const std::string& machine_i
   if (Trim(source).empty()) {
     source = hostname;
     if (source.empty()) {
+#ifdef _WIN32
+      std::array<char, 256> host{};
+      DWORD size = static_cast<DWORD>(host.size() - 1);
+      if (::GetComputerNameExA(ComputerNameDnsHostname, host.data(), &size)) source = host.data();
+#else
       std::array<char, 256> host{};
       if (gethostname(host.data(), host.size() - 1) == 0) source = host.data();
+#endif
     }
   }
   source = std::string(Trim(source)).substr(0, 64);

@@ -8,6 +8,11 @@
 // and the first problem is reported as one line naming the source, the key path and what was
 // expected, e.g.
 //   config.yaml: collection.interval_secs: expected a positive integer, got "fast"
+// A setting that needs a build-time feature this build lacks (sentinel/base/features.h: a
+// webhook, email or nats sink, database.audit_signing_key, telemetry.http_listen, fleet.servers,
+// fleet.trusted_keys, console.signing_key, an ebpf source) is refused the same way, naming the
+// feature and its CMake option; the built-in defaults never need a missing feature
+// (telemetry.http_listen defaults to "" in a build without the HTTP endpoint).
 // All bad-configuration failures are InvalidArgument (the binaries exit 2 on them).
 //
 // The keys, their types, ranges and descriptions are declared once, in internal/schema.h;
@@ -27,9 +32,14 @@
 #include <utility>
 #include <vector>
 
+#include "sentinel/base/features.h"
 #include "sentinel/base/status.h"
 
 namespace sentinel::config {
+
+// telemetry.http_listen's default: loopback port 9464 where the HTTP endpoint is built, none
+// otherwise.
+inline constexpr const char* kDefaultHttpListen = SENTINEL_HAS_HTTP ? "127.0.0.1:9464" : "";
 
 struct RetryConfig {
   int max_attempts = 3;               // 1..100, the first attempt included
@@ -77,8 +87,14 @@ struct SinkConfig {
 };
 
 struct DatabaseConfig {
+#ifdef _WIN32
+  // %ProgramData%\SentinelD on a standard Windows installation (docs/platforms.md).
+  std::string path = "C:\\ProgramData\\SentinelD\\events.db";
+  std::string audit_path = "C:\\ProgramData\\SentinelD\\audit.db";
+#else
   std::string path = "/var/lib/sentineld/events.db";
   std::string audit_path = "/var/lib/sentineld/audit.db";
+#endif
   std::string audit_signing_key;  // Ed25519 key file (sentinelcli audit keygen); "" = unsigned entries
   int64_t retention_days = 30;
   int64_t alert_retention_days = 365;
@@ -149,15 +165,17 @@ struct ConsoleConfig {
   int64_t stream_max_bytes = -1;
   // Where `serve` answers the web UI across hosts (webui/http_server.h); "" = no web UI.
   std::string http_listen;
+  // Days `serve` keeps an alert after it arrived (each host's newest is always kept).
+  int64_t alert_retention_days = 365;
   friend bool operator==(const ConsoleConfig&, const ConsoleConfig&) = default;
 };
 
 struct TelemetryConfig {
-  std::string log_level = "info";              // trace debug info warn error critical off
-  std::string log_format = "json";             // json | text
-  int64_t summary_interval_secs = 60;          // the daemons' periodic summary log line; 0 = none
-  std::string http_listen = "127.0.0.1:9464";  // host:port, "" disables
-  bool web_ui = true;                          // the web UI and /api/ on http_listen (docs/web-ui.md)
+  std::string log_level = "info";                // trace debug info warn error critical off
+  std::string log_format = "json";               // json | text
+  int64_t summary_interval_secs = 60;            // the daemons' periodic summary log line; 0 = none
+  std::string http_listen = kDefaultHttpListen;  // host:port, "" disables
+  bool web_ui = true;                            // the web UI and /api/ on http_listen (docs/web-ui.md)
   friend bool operator==(const TelemetryConfig&, const TelemetryConfig&) = default;
 };
 
@@ -195,6 +213,9 @@ struct LoadOptions {
   // Command-line overrides as dotted key path -> YAML scalar text, e.g. {"database.path",
   // "/tmp/e.db"}, applied last and in order.
   std::vector<std::pair<std::string, std::string>> overrides;
+  // Which build-time features count as built: this build's (sentinel::Built). Tests of the
+  // schema pass one that says every feature is, so that they run in any build.
+  bool (*feature_built)(Feature) = &Built;
 };
 
 // {"/etc/sentineld/config.yaml", "$XDG_CONFIG_HOME/sentineld/config.yaml"} when XDG_CONFIG_HOME

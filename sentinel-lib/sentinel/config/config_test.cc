@@ -18,6 +18,24 @@
 namespace sentinel::config {
 namespace {
 
+// The schema's tests run in every build: the loader is told every feature is built (the
+// feature checks are FeatureChecksTest's).
+bool AllBuilt(Feature) {
+  return true;
+}
+
+LoadOptions SchemaOptions() {
+  LoadOptions options;
+  options.feature_built = &AllBuilt;
+  return options;
+}
+
+Result<LoadedConfig> ValidateSchema(const std::string& path) {
+  LoadOptions options = SchemaOptions();
+  options.explicit_file = path;
+  return Load(options);
+}
+
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -38,7 +56,7 @@ class ConfigTest : public ::testing::Test {
 
   // Loads `yaml` as the --config file.
   Result<LoadedConfig> LoadYaml(const std::string& yaml, const std::string& name = "config.yaml") {
-    LoadOptions options;
+    LoadOptions options = SchemaOptions();
     options.explicit_file = Write(name, yaml);
     return Load(options);
   }
@@ -52,7 +70,7 @@ class ConfigTest : public ::testing::Test {
     return r.status().message();
   }
   std::string ErrorOfYaml(const std::string& yaml) {
-    LoadOptions options;
+    LoadOptions options = SchemaOptions();
     options.explicit_file = Write("config.yaml", yaml);
     return ErrorOf(options);
   }
@@ -62,7 +80,7 @@ class ConfigTest : public ::testing::Test {
 };
 
 TEST_F(ConfigTest, DefaultsMatchSpec) {
-  Result<LoadedConfig> r = Load(LoadOptions{});
+  Result<LoadedConfig> r = Load(SchemaOptions());
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const Config& c = r->config;
   EXPECT_EQ(r->sources, std::vector<std::string>{"built-in defaults"});
@@ -95,7 +113,8 @@ TEST_F(ConfigTest, DefaultsMatchSpec) {
   EXPECT_EQ(c.telemetry.log_level, "info");
   EXPECT_EQ(c.telemetry.log_format, "json");
   EXPECT_EQ(c.telemetry.summary_interval_secs, 60);
-  EXPECT_EQ(c.telemetry.http_listen, "127.0.0.1:9464");
+  // Without the HTTP endpoint (SENTINEL_HTTP=OFF) the default is "": no default needs a feature.
+  EXPECT_EQ(c.telemetry.http_listen, Built(Feature::kHttp) ? "127.0.0.1:9464" : "");
   EXPECT_TRUE(c.telemetry.web_ui);
   EXPECT_EQ(c.ipc.socket_dir, "/run/sentineld");
   EXPECT_EQ(r->hash, Hash(Config{}));
@@ -151,7 +170,7 @@ detection: {rules_dirs: [/c]}
 alerting:
   retry: {max_attempts: 7}
 )");
-  LoadOptions options;
+  LoadOptions options = SchemaOptions();
   options.optional_files = {first, dir_ + "/missing.yaml", second};
   Result<LoadedConfig> r = Load(options);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -174,7 +193,7 @@ alerting:
 }
 
 TEST_F(ConfigTest, EnvironmentOverridesFiles) {
-  LoadOptions options;
+  LoadOptions options = SchemaOptions();
   options.optional_files = {Write("c.yaml", "collection: {interval_secs: 10}\ndatabase: {path: /file.db}\n")};
   options.environment = {
       "PATH=/usr/bin",
@@ -205,7 +224,7 @@ TEST_F(ConfigTest, EnvironmentOverridesFiles) {
 }
 
 TEST_F(ConfigTest, WholeSectionFromEnvironmentThenDeeperVariable) {
-  LoadOptions options;
+  LoadOptions options = SchemaOptions();
   options.environment = {"SENTINELD_ALERTING__RETRY__MAX_ATTEMPTS=4",
                          "SENTINELD_ALERTING__RETRY={max_attempts: 2, max_backoff_ms: 9000}"};
   Result<LoadedConfig> r = Load(options);
@@ -215,7 +234,7 @@ TEST_F(ConfigTest, WholeSectionFromEnvironmentThenDeeperVariable) {
 }
 
 TEST_F(ConfigTest, OverridesBeatEnvironment) {
-  LoadOptions options;
+  LoadOptions options = SchemaOptions();
   options.environment = {"SENTINELD_DATABASE__PATH=/env.db", "SENTINELD_COLLECTION__INTERVAL_SECS=5"};
   options.overrides = {{"database.path", "/cli.db"},
                        {"alerting.sinks", "[{name: out, type: stdout, format: json}]"}};
@@ -264,13 +283,13 @@ TEST_F(ConfigTest, WrongTypeMessageIsTheSpecsOne) {
   EXPECT_EQ(ErrorOfYaml("collection:\n  interval_secs: fast\n"),
             FilePrefix() + "collection.interval_secs: expected a positive integer, got \"fast\"");
 
-  LoadOptions env;
+  LoadOptions env = SchemaOptions();
   env.environment = {"SENTINELD_COLLECTION__INTERVAL_SECS=fast"};
   EXPECT_EQ(ErrorOf(env),
             "environment SENTINELD_COLLECTION__INTERVAL_SECS: collection.interval_secs: "
             "expected a positive integer, got \"fast\"");
 
-  LoadOptions cli;
+  LoadOptions cli = SchemaOptions();
   cli.overrides = {{"database.path", ""}};
   EXPECT_EQ(ErrorOf(cli), "command line: database.path: expected a non-empty path, got \"\"");
 }
@@ -379,7 +398,7 @@ TEST_F(ConfigTest, PrivilegesThatKeepRootRefused) {
                 "privileges.user: expected an unprivileged user name, not root ([A-Za-z_][A-Za-z0-9_.-]*, "
                 "at most 32 characters), got \"root\"");
   // The environment layer is checked the same way.
-  LoadOptions env;
+  LoadOptions env = SchemaOptions();
   env.environment = {"SENTINELD_PRIVILEGES__USER=root"};
   EXPECT_EQ(
       ErrorOf(env),
@@ -410,7 +429,7 @@ TEST_F(ConfigTest, CrossKeyRulesBlameTheLaterLayer) {
             FilePrefix() +
                 "alerting.retry.initial_backoff_ms: expected at most alerting.retry.max_backoff_ms "
                 "(60000), got 120000");
-  LoadOptions options;
+  LoadOptions options = SchemaOptions();
   options.explicit_file = Write("config.yaml", "alerting: {retry: {initial_backoff_ms: 5000}}\n");
   options.environment = {"SENTINELD_ALERTING__RETRY__MAX_BACKOFF_MS=100"};
   EXPECT_EQ(ErrorOf(options),
@@ -495,7 +514,7 @@ TEST_F(ConfigTest, UnreadableFileRefused) {
   }
   std::string path = Write("secret.yaml", "database: {retention_days: 3}\n");
   ASSERT_EQ(chmod(path.c_str(), 0), 0);
-  LoadOptions options;
+  LoadOptions options = SchemaOptions();
   options.explicit_file = path;
   EXPECT_EQ(ErrorOf(options), path + ": cannot read: Permission denied");
   options.explicit_file.reset();  // an optional file that exists but cannot be read is an error too
@@ -504,13 +523,13 @@ TEST_F(ConfigTest, UnreadableFileRefused) {
 }
 
 TEST_F(ConfigTest, MissingExplicitFileRefusedMissingOptionalSkipped) {
-  LoadOptions options;
+  LoadOptions options = SchemaOptions();
   options.explicit_file = dir_ + "/nope.yaml";
   EXPECT_EQ(ErrorOf(options), dir_ + "/nope.yaml: cannot read: No such file or directory");
   options.explicit_file = dir_;
   EXPECT_EQ(ErrorOf(options), dir_ + ": cannot read: Is a directory");
 
-  LoadOptions optional;
+  LoadOptions optional = SchemaOptions();
   optional.optional_files = {dir_ + "/nope.yaml", dir_ + "/no/such/dir.yaml"};
   Result<LoadedConfig> r = Load(optional);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -523,7 +542,7 @@ TEST_F(ConfigTest, TopLevelMustBeAMapping) {
 }
 
 TEST_F(ConfigTest, EnvironmentVariablesNamingNoKeyRefused) {
-  LoadOptions options;
+  LoadOptions options = SchemaOptions();
   options.environment = {"SENTINELD_FOO__BAR=1"};
   EXPECT_EQ(ErrorOf(options),
             "environment SENTINELD_FOO__BAR: foo: unknown key (known keys: database, collection, "
@@ -546,7 +565,7 @@ TEST_F(ConfigTest, EnvironmentVariablesNamingNoKeyRefused) {
 // SENTINELD_COLLECTION=5 (no "__KEY") and other SENTINELD_ names that are no key were skipped
 // silently: the operator believed a setting was applied (issue 14, item 8).
 TEST_F(ConfigTest, EnvironmentVariablesThatAreNotKeysRefusedNamingTheVariable) {
-  LoadOptions options;
+  LoadOptions options = SchemaOptions();
   options.environment = {"PATH=/usr/bin", "SENTINELD_COLLECTION=5"};
   EXPECT_EQ(ErrorOf(options),
             "environment SENTINELD_COLLECTION: names the section collection but no key (expected "
@@ -578,7 +597,7 @@ TEST_F(ConfigTest, EnvironmentVariablesThatAreNotKeysRefusedNamingTheVariable) {
 }
 
 TEST_F(ConfigTest, BadOverridePathRefused) {
-  LoadOptions options;
+  LoadOptions options = SchemaOptions();
   options.overrides = {{"database..path", "/x"}};
   EXPECT_EQ(ErrorOf(options),
             "command line: invalid key path \"database..path\" (expected dotted keys such as database.path)");
@@ -731,7 +750,7 @@ alerting: {dedup_window_secs: 0, sinks: []}
   EXPECT_EQ(c.database.busy_timeout_ms, 100);
   EXPECT_EQ(c.collection.scan_source, "auto");
   EXPECT_EQ(c.privileges, running->config.privileges);
-  EXPECT_EQ(c.telemetry.http_listen, "127.0.0.1:9464");
+  EXPECT_EQ(c.telemetry.http_listen, running->config.telemetry.http_listen);
   EXPECT_EQ(c.ipc.socket_dir, "/run/sentineld");
   // Taken: everything a reload applies.
   EXPECT_EQ(c.database.retention_days, 9);
@@ -767,13 +786,14 @@ TEST_F(ConfigTest, KeysDescribeEveryKeyOnce) {
   EXPECT_TRUE(paths.count("alerting.sinks[].hmac_secret_env/webhook"));
   EXPECT_TRUE(paths.count("alerting.sinks[].tls_verify/webhook,email"));
   EXPECT_TRUE(paths.count("database.audit_signing_key/"));
-  // 9 sections, their 41 keys, the 5 keys of retry and circuit_breaker, the 3 of fleet.tls,
+  // 9 sections, their 42 keys, the 5 keys of retry and circuit_breaker, the 3 of fleet.tls,
   // 27 sink keys.
-  EXPECT_EQ(keys.size(), 9u + 41u + 5u + 3u + 27u);
+  EXPECT_EQ(keys.size(), 9u + 42u + 5u + 3u + 27u);
   EXPECT_TRUE(paths.count("telemetry.summary_interval_secs/"));
   EXPECT_TRUE(paths.count("console.stream_max_age_days/"));
   EXPECT_TRUE(paths.count("console.stream_max_bytes/"));
   EXPECT_TRUE(paths.count("console.http_listen/"));
+  EXPECT_TRUE(paths.count("console.alert_retention_days/"));
   EXPECT_TRUE(paths.count("telemetry.web_ui/"));
   EXPECT_TRUE(paths.count("fleet.servers/"));
   EXPECT_TRUE(paths.count("fleet.tls.cert/"));
@@ -855,7 +875,7 @@ TEST_F(ConfigTest, DeliveryKeysDefaultsAndValues) {
             "    - {name: m, type: email, smtp_url: \"smtp://h\", from: a@b, to: [c@d], starttls: true,\n"
             "       username: bot, password_env: SMTP_PW}\n"
             "    - {name: d, type: file, path: /y}\n");
-  auto r = ValidateFile(file);
+  auto r = ValidateSchema(file);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const auto& sinks = r->config.alerting.sinks;
   ASSERT_EQ(sinks.size(), 5u);
@@ -875,7 +895,7 @@ TEST_F(ConfigTest, DeliveryKeysDefaultsAndValues) {
   EXPECT_EQ(sinks[4].rotate_keep, 5);
   // Written back, read again: the same configuration.
   const std::string again = Write("again.yaml", ToYaml(r->config));
-  auto r2 = ValidateFile(again);
+  auto r2 = ValidateSchema(again);
   ASSERT_TRUE(r2.ok()) << r2.status().ToString();
   EXPECT_EQ(r2->config, r->config);
 }
@@ -1006,7 +1026,7 @@ TEST_F(ConfigTest, FleetKeysRefusedNamingTheKey) {
 }
 
 TEST_F(ConfigTest, FleetServersFromTheEnvironmentSatisfyALaterNatsSink) {
-  LoadOptions options;
+  LoadOptions options = SchemaOptions();
   options.explicit_file = Write("config.yaml", "alerting: {sinks: [{name: n, type: nats}]}\n");
   options.environment = {"SENTINELD_FLEET__SERVERS=[\"nats://127.0.0.1:4222\"]"};
   Result<LoadedConfig> r = Load(options);
@@ -1029,6 +1049,103 @@ TEST_F(ConfigTest, ResolveHostIdPrefersTheConfigThenMachineIdThenHostname) {
   std::string blank = Write("blank", "\n");
   EXPECT_EQ(ResolveHostId(fleet, blank, "a*b>c d"), "a_b_c_d");
   EXPECT_EQ(ResolveHostId(fleet, blank, std::string(100, 'x')), std::string(64, 'x'));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Build-time features (internal/feature_checks.h, docs/building.md "Build features").
+
+// One setting per feature that needs it, as a config file line.
+struct FeatureSetting {
+  Feature feature;
+  std::string yaml;
+  std::string path;  // the key path the refusal names
+};
+
+std::vector<FeatureSetting> FeatureSettings() {
+  const std::string key(64, 'a');
+  return {
+      {Feature::kEbpf, "collection: {realtime_source: ebpf}\n", "collection.realtime_source"},
+      {Feature::kEbpf, "collection: {scan_source: ebpf}\n", "collection.scan_source"},
+      {Feature::kWebhook,
+       "alerting: {sinks: [{name: c, type: stdout}, {name: h, type: webhook, url: \"https://x/\"}]}\n",
+       "alerting.sinks[1].type"},
+      {Feature::kEmail,
+       "alerting: {sinks: [{name: m, type: email, smtp_url: \"smtp://h\", from: a@b, to: [c@d]}]}\n",
+       "alerting.sinks[0].type"},
+      {Feature::kAuditSigning, "database: {audit_signing_key: /etc/sentineld/audit.key}\n",
+       "database.audit_signing_key"},
+      {Feature::kHttp, "telemetry: {http_listen: \"127.0.0.1:9464\"}\n", "telemetry.http_listen"},
+      {Feature::kFleet, "fleet: {servers: [\"nats://127.0.0.1:4222\"]}\n", "fleet.servers"},
+      {Feature::kFleet, "fleet: {trusted_keys: [\"" + key + "\"]}\n", "fleet.trusted_keys"},
+      {Feature::kFleet,
+       "fleet: {servers: [\"nats://127.0.0.1:4222\"]}\nalerting: {sinks: [{name: n, type: nats}]}\n",
+       "alerting.sinks[0].type"},
+      {Feature::kFleet, "console: {signing_key: /etc/sentineld/fleet.key}\n", "console.signing_key"},
+      {Feature::kHttp, "console: {http_listen: \"127.0.0.1:9465\"}\n", "console.http_listen"},
+  };
+}
+
+bool NothingBuilt(Feature) {
+  return false;
+}
+
+TEST_F(ConfigTest, EveryFeatureSettingIsRefusedWhereItsFeatureIsMissing) {
+  for (const FeatureSetting& f : FeatureSettings()) {
+    SCOPED_TRACE(f.yaml);
+    LoadOptions options;
+    options.explicit_file = Write("config.yaml", f.yaml);
+    options.feature_built = &NothingBuilt;
+    // This build's default endpoint would be refused first.
+    if (f.path != "telemetry.http_listen") options.environment = {"SENTINELD_TELEMETRY__HTTP_LISTEN="};
+    const FeatureInfo& info = FeatureOf(f.feature);
+    const std::string expected_start = FilePrefix() + f.path + ": ";
+    const std::string message = ErrorOf(options);
+    EXPECT_EQ(message.substr(0, expected_start.size()), expected_start) << message;
+    EXPECT_NE(message.find("the " + std::string(info.name) + " feature is not in this build"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("-D" + std::string(info.option) + "=ON"), std::string::npos) << message;
+    // The same settings load where the feature is there.
+    options.feature_built = &AllBuilt;
+    EXPECT_TRUE(Load(options).ok()) << Load(options).status().ToString();
+  }
+}
+
+TEST_F(ConfigTest, ThisBuildRefusesExactlyTheFeaturesItLacks) {
+  for (const FeatureSetting& f : FeatureSettings()) {
+    SCOPED_TRACE(f.yaml);
+    LoadOptions options;  // this build's features
+    options.explicit_file = Write("config.yaml", f.yaml);
+    Result<LoadedConfig> r = Load(options);
+    if (Built(f.feature)) {
+      EXPECT_TRUE(r.ok()) << r.status().ToString();
+    } else {
+      ASSERT_FALSE(r.ok());
+      EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+      EXPECT_NE(r.status().message().find(FeatureOf(f.feature).option), std::string::npos)
+          << r.status().message();
+    }
+  }
+  // The defaults and the shipped example configuration never need a missing feature.
+  EXPECT_TRUE(Load(LoadOptions{}).ok());
+  LoadOptions shipped;
+  shipped.explicit_file = std::string(SENTINEL_SOURCE_DIR) + "/config/config.yaml";
+  Result<LoadedConfig> r = Load(shipped);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+}
+
+TEST_F(ConfigTest, AFeatureRefusalBlamesTheLayerThatSetIt) {
+  LoadOptions options;
+  options.feature_built = &NothingBuilt;
+  options.explicit_file = Write("config.yaml", "telemetry: {http_listen: \"\"}\n");
+  options.environment = {"SENTINELD_TELEMETRY__HTTP_LISTEN=127.0.0.1:1"};
+  const std::string blamed = "environment SENTINELD_TELEMETRY__HTTP_LISTEN: telemetry.http_listen: ";
+  EXPECT_EQ(ErrorOf(options).substr(0, blamed.size()), blamed);
+  // A later layer that clears the setting makes the configuration loadable.
+  options.explicit_file = Write("config.yaml", "database: {audit_signing_key: /k}\n");
+  options.environment = {"SENTINELD_TELEMETRY__HTTP_LISTEN="};
+  options.overrides = {{"database.audit_signing_key", "\"\""}};
+  EXPECT_TRUE(Load(options).ok()) << Load(options).status().ToString();
 }
 
 }  // namespace

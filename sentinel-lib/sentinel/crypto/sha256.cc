@@ -1,6 +1,5 @@
 #include "sentinel/crypto/sha256.h"
 
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,31 +8,6 @@
 #include "sentinel/base/hex.h"
 
 namespace sentinel::crypto {
-
-struct Sha256::Impl {
-  EVP_MD_CTX* ctx = nullptr;
-};
-
-Sha256::Sha256() : impl_(std::make_unique<Impl>()) {
-  impl_->ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr);
-}
-
-Sha256::~Sha256() {
-  EVP_MD_CTX_free(impl_->ctx);
-}
-
-void Sha256::Update(const void* data, size_t len) {
-  EVP_DigestUpdate(impl_->ctx, data, len);
-}
-
-Sha256Digest Sha256::Finish() {
-  Sha256Digest d{};
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(impl_->ctx, d.data(), &n);
-  EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr);
-  return d;
-}
 
 std::string Sha256Hex(std::string_view data) {
   Sha256 h;

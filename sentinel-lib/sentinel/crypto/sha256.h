@@ -1,5 +1,6 @@
-// SHA-256 through OpenSSL's libcrypto (hardware-accelerated where the CPU
-// has SHA extensions). Used for executable hashes and configuration hashes.
+// SHA-256: OpenSSL's libcrypto on Linux (hardware-accelerated where the CPU
+// has SHA extensions, sha256_openssl.cc), CNG on Windows (sha256_cng.cc).
+// Used for executable hashes and configuration hashes.
 //
 // Sha256 is a streaming hasher owned by one thread at a time.
 #pragma once

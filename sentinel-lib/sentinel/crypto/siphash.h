@@ -1,7 +1,12 @@
 // Keyed 128-bit digests for in-memory tables: SipHash-2-4 with a 128-bit
-// output (libsodium's crypto_shorthash_siphashx24). Fast and, without the
-// key, unforgeable: an attacker who controls the input cannot aim for a
-// collision. Not a cryptographic hash for anything stored or signed.
+// output (the reference algorithm, as libsodium's crypto_shorthash_siphashx24;
+// written here so that every build has it, libsodium or not: decision 81).
+// Fast and, without the key, unforgeable: an attacker who controls the input
+// cannot aim for a collision. Not a cryptographic hash for anything stored or
+// signed.
+//
+// Thread-safety: pure functions; SipHashKey::Random() reads getrandom(2) and
+// aborts when the system has no random source at all.
 #pragma once
 
 #include <array>

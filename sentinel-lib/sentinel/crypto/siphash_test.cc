@@ -9,10 +9,9 @@ namespace {
 
 // SipHash-2-4-128 of the bytes 00 01 .. (n-1) under the key 00 01 .. 0f: the
 // specification's reference vectors (vectors_sip128 of the reference code;
-// n = 0 is a3 81 7f 04 ba 25 a8 e6 6d f6 72 14 c7 55 02 93). The hand-written
-// implementation storage used before libsodium produced exactly these, so
-// the digests of process images are unchanged. Lengths cover every tail of
-// a 64-bit block.
+// n = 0 is a3 81 7f 04 ba 25 a8 e6 6d f6 72 14 c7 55 02 93), which
+// libsodium's crypto_shorthash_siphashx24 produces too. Lengths cover every
+// tail of a 64-bit block.
 struct Vector {
   size_t len;
   uint64_t lo, hi;

@@ -1,5 +1,6 @@
 #include "sentinel/detection/regexp_function.h"
 
+#include <re2/re2.h>
 #include <sqlite3.h>
 
 #include <mutex>
@@ -114,6 +115,10 @@ Status RegisterRegexpFunction(sqlite3* db) {
   std::lock_guard<std::mutex> lock(RegisteredMutex());
   Registered().insert(db);
   return Status::Ok();
+}
+
+std::string RegexpUnavailableReason() {
+  return "";
 }
 
 }  // namespace sentinel::detection

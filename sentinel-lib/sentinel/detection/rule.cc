@@ -12,6 +12,7 @@
 
 #include <sys/stat.h>
 
+#include "sentinel/base/escape.h"
 #include "sentinel/base/strings.h"
 #include "sentinel/crypto/sha256.h"
 #include "sentinel/detection/sigma.h"
@@ -66,6 +67,24 @@ std::string Describe(const YAML::Node& n) {
   }
 }
 
+// Whether valid UTF-8 `s` holds a Unicode noncharacter: U+FDD0..U+FDEF, or the last two code
+// points of any plane (U+FFFE, U+FFFF, U+1FFFE, ...). yaml-cpp writes each as U+FFFD, so a rule
+// holding one could not be exported as it is (`rules export`, the stored YAML): fuzz/rule_fuzz
+// found a query changed so, and with it the rule's checksum. They are refused when read.
+bool HasNoncharacter(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    char32_t cp = 0;
+    const std::size_t len = DecodeUtf8(s, i, &cp);
+    if (len == 0) return false;  // not reached: the caller checked IsValidUtf8
+    if ((cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFEu) == 0xFFFEu) return true;
+    i += len;
+  }
+  return false;
+}
+
+constexpr std::string_view kNoncharacterError =
+    "holds a Unicode noncharacter (U+FDD0..U+FDEF, U+FFFE, U+FFFF, ...), which YAML cannot carry";
+
 Result<std::string> GetString(const YAML::Node& doc, std::string_view origin, const char* field,
                               bool required, std::size_t max_len) {
   const YAML::Node n = doc[field];
@@ -80,6 +99,7 @@ Result<std::string> GetString(const YAML::Node& doc, std::string_view origin, co
     return FieldError(origin, field, "longer than " + std::to_string(max_len) + " bytes");
   }
   if (!IsValidUtf8(v)) return FieldError(origin, field, "is not valid UTF-8");
+  if (HasNoncharacter(v)) return FieldError(origin, field, kNoncharacterError);
   return v;
 }
 
@@ -102,6 +122,7 @@ Result<std::vector<std::string>> GetList(const YAML::Node& doc, std::string_view
     if (v.size() > max_item || !IsValidUtf8(v)) {
       return FieldError(origin, where, "expected a short UTF-8 string");
     }
+    if (HasNoncharacter(v)) return FieldError(origin, where, kNoncharacterError);
     if (!seen.insert(v).second) return FieldError(origin, where, "duplicate value " + QuoteForMessage(v));
     out.push_back(std::move(v));
   }

@@ -14,6 +14,15 @@
 // InvalidArgument "<origin>: <construct>: <reason>", e.g.
 // "x.yml: detection.selection: modifier 'cidr' is not supported (...)".
 //
+// The converter is the sigma feature (RE2, SENTINEL_SIGMA). A build without
+// it compiles only IsSigmaDocument (sigma_document.cc) and links
+// sigma_absent.cc, where ParseSigmaRule and ConvertSigmaRule refuse every
+// Sigma file with InvalidArgument "<origin>: Sigma rule: <the feature is not
+// in this build ...>" and the prefilter (sigma_prefilter.h) never applies: no
+// rule has a Sigma detection there.
+//
+// Thread-safety: pure functions over their arguments.
+//
 // Semantics (the Sigma specification's): matching is case-insensitive
 // (ASCII letters only, as SQLite LIKE folds) unless `cased`; `re` is RE2,
 // case-sensitive unless `|i`; `*` / `?` are wildcards, `\` escapes `*`, `?`
@@ -29,10 +38,12 @@
 #include <string_view>
 #include <vector>
 
-#include <re2/re2.h>
-
 #include "sentinel/base/status.h"
 #include "sentinel/detection/rule.h"
+
+namespace re2 {
+class RE2;
+}  // namespace re2
 
 namespace sentinel::detection {
 
@@ -74,7 +85,7 @@ struct SigmaPredicate {
   std::vector<SigmaToken> tokens;  // kPattern
   bool cased = false;              // kPattern: case-sensitive (`cased`)
   std::string regex;               // kRegex: the RE2 pattern given to regexp()
-  std::shared_ptr<const RE2> compiled;
+  std::shared_ptr<const re2::RE2> compiled;
   bool exists = true;  // kExists
   int64_t number = 0;  // kNumber
   // Set by PrepareSigmaExpr for a pattern of one literal, exact or with a

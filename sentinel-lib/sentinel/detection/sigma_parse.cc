@@ -1,5 +1,6 @@
 // Sigma parsing: the YAML document, search identifiers, value modifiers and
 // the condition, into a SigmaRule (sigma.h).
+#include <re2/re2.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -751,15 +752,6 @@ Result<YAML::Node> LoadSingleDocument(std::string_view text, std::string_view or
 }
 
 }  // namespace
-
-bool IsSigmaDocument(std::string_view yaml_text) {
-  try {
-    const YAML::Node doc = YAML::Load(std::string(yaml_text));
-    return doc.IsMap() && doc["logsource"].IsDefined() && doc["detection"].IsDefined();
-  } catch (const YAML::Exception&) {
-    return false;
-  }
-}
 
 Result<SigmaRule> ParseSigmaRule(std::string_view yaml_text, std::string_view origin) {
   ASSIGN_OR_RETURN(YAML::Node doc, LoadSingleDocument(yaml_text, origin));

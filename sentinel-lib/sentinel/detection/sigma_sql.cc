@@ -1,5 +1,7 @@
 // Sigma: the detection tree as SQL over exec_events, the native rule, and
 // the C++ evaluator of the same tree (sigma.h).
+#include <re2/re2.h>
+
 #include <algorithm>
 #include <set>
 

@@ -7,6 +7,7 @@
 
 #include "sentinel/base/strings.h"
 #include "sentinel/detection/sigma_test_util.h"
+#include "sentinel/testing/temp_dir.h"
 
 namespace sentinel::detection {
 namespace {
@@ -439,6 +440,32 @@ TEST(SigmaDocumentTest, TellsSigmaFromNativeRules) {
   EXPECT_FALSE(IsSigmaDocument("id: proc-x\nname: x\nseverity: low\nquery: SELECT 1\n"));
   EXPECT_FALSE(IsSigmaDocument("logsource: {product: linux}\n"));
   EXPECT_FALSE(IsSigmaDocument("{{{ not yaml"));
+}
+
+TEST(RuleTest, ASigmaFileInARulesDirIsTranslatedOnLoad) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.File("sigma.yml"),
+                     "title: Netcat listener\n"
+                     "id: 7C1D0B4E-0000-4000-8000-000000000001\n"
+                     "author: Ada Example\n"
+                     "logsource:\n  product: linux\n  category: process_creation\n"
+                     "detection:\n  sel:\n    Image|endswith: /nc\n    CommandLine|contains: ' -l'\n"
+                     "  condition: sel\nlevel: medium\ntags: [attack.t1095]\n");
+  testing::WriteFile(dir.File("refused.yml"),
+                     "title: x\nid: 1\nlogsource: {product: windows, category: process_creation}\n"
+                     "detection: {sel: {Image: x}, condition: sel}\n");
+  RuleSet set = LoadRuleSet(false, {dir.path()});
+  ASSERT_EQ(set.rules.size(), 1u);
+  const Rule& r = set.rules[0];
+  EXPECT_EQ(r.id, "sigma-7c1d0b4e-0000-4000-8000-000000000001");
+  EXPECT_EQ(r.on, RuleTrigger::kExec);
+  EXPECT_EQ(r.author, "Ada Example");
+  EXPECT_EQ(r.mitre, (std::vector<std::string>{"T1095"}));
+  EXPECT_EQ(r.source_path, dir.File("sigma.yml"));
+  ASSERT_EQ(set.problems.size(), 1u);
+  EXPECT_NE(set.problems[0].status.message().find(dir.File("refused.yml") + ": logsource: product: windows"),
+            std::string::npos)
+      << set.problems[0].status.message();
 }
 
 }  // namespace

@@ -324,6 +324,12 @@ Status Rejection(std::string_view sql, const AuthState& auth, const std::string&
     }
   }
   if (!auth.denial.empty()) return InvalidArgumentError("query rejected: " + auth.denial);
+  // A build without regexp() (regexp_function.h): why, rather than SQLite's bare "no such function".
+  if (ToLower(err) == "no such function: regexp") {
+    if (std::string why = RegexpUnavailableReason(); !why.empty()) {
+      return InvalidArgumentError("query rejected: " + why);
+    }
+  }
   return InvalidArgumentError("query rejected: " + err);
 }
 

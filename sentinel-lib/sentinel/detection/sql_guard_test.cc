@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "sentinel/base/features.h"
 #include "sentinel/storage/store.h"
 #include "sentinel/testing/temp_dir.h"
 
@@ -233,6 +234,26 @@ TEST_F(SqlGuardTest, MainProcessesCannotBypassTheRuleSnapshot) {
     Status s = Check(sql);
     EXPECT_TRUE(s.ok()) << sql << " -> " << s.message();
   }
+}
+
+// regexp() is the sigma feature's (RE2): there it runs; in a build without it a query that calls
+// it is refused when prepared, naming the feature's option rather than "no such function".
+TEST_F(SqlGuardTest, RegexpIsThereOrRefusedNamingTheSigmaOption) {
+  for (const std::string sql :
+       {"SELECT regexp('^ba', name) FROM processes", "SELECT 1 FROM processes WHERE name REGEXP 'sh$'"}) {
+    SCOPED_TRACE(sql);
+    Status s = Check(sql);
+    if (Built(Feature::kSigma)) {
+      EXPECT_TRUE(s.ok()) << s.ToString();
+    } else {
+      EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+      EXPECT_NE(s.message().find("regexp()"), std::string::npos) << s.message();
+      EXPECT_NE(s.message().find("-DSENTINEL_SIGMA=ON"), std::string::npos) << s.message();
+    }
+  }
+  // Any other unknown function keeps SQLite's own words.
+  EXPECT_NE(Check("SELECT nosuchfn(name) FROM processes").message().find("no such function: nosuchfn"),
+            std::string::npos);
 }
 
 }  // namespace

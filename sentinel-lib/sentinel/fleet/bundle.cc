@@ -123,26 +123,8 @@ std::string FirstLine(const std::string& s) {
 
 }  // namespace
 
-fs::path FleetDataDir(const config::Config& cfg) {
-  const fs::path parent = fs::path(cfg.database.path).parent_path();
-  return parent.empty() ? fs::path(".") : parent;
-}
-
-fs::path FleetRulesDir(const config::Config& cfg) {
-  return FleetDataDir(cfg) / kFleetRulesDirName;
-}
-
 fs::path ReplayStorePath(const config::Config& cfg) {
   return FleetDataDir(cfg) / "fleet-nonces";
-}
-
-std::vector<std::string> RuleDirsWithFleet(const config::Config& cfg) {
-  std::vector<std::string> dirs = cfg.detection.rules_dirs;
-  const fs::path fleet = FleetRulesDir(cfg);
-  std::error_code ec;
-  if (fs::is_directory(fleet, ec) && std::find(dirs.begin(), dirs.end(), fleet.string()) == dirs.end())
-    dirs.push_back(fleet.string());
-  return dirs;
 }
 
 std::vector<detection::Rule> RulesOutsideFleet(const config::Config& cfg) {

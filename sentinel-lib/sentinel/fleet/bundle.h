@@ -37,6 +37,7 @@
 #include "sentinel/audit/signer.h"
 #include "sentinel/base/status.h"
 #include "sentinel/config/config.h"
+#include "sentinel/config/fleet_dirs.h"
 #include "sentinel/detection/rule.h"
 #include "sentinel/fleet/envelope.h"
 
@@ -44,18 +45,18 @@ namespace sentinel::fleet {
 
 inline constexpr std::size_t kMaxBundleRules = 1000;
 inline constexpr std::size_t kMaxRuleFileNameLen = 128;
-inline constexpr std::string_view kFleetRulesDirName = "fleet-rules";
 
 // Where a host keeps what the fleet sent, beside its event store (the data
 // directory is the directory of database.path):
 //   <data dir>/fleet-rules   the installed bundle, loaded as one more rules directory
 //   <data dir>/fleet-nonces  the replay store (envelope.h)
-std::filesystem::path FleetDataDir(const config::Config& cfg);
-std::filesystem::path FleetRulesDir(const config::Config& cfg);
+// The rules directory's paths are config's (sentinel/config/fleet_dirs.h: in
+// every build, so installed rules load without the fleet feature too).
+using config::FleetDataDir;
+using config::FleetRulesDir;
+using config::kFleetRulesDirName;
+using config::RuleDirsWithFleet;
 std::filesystem::path ReplayStorePath(const config::Config& cfg);
-// detection.rules_dirs, plus the fleet rules directory when it exists (so a
-// host without a bundle loads exactly what it did before).
-std::vector<std::string> RuleDirsWithFleet(const config::Config& cfg);
 // The rules a bundle must not clash with: built-ins (when enabled) and
 // detection.rules_dirs, without the fleet rules directory itself.
 std::vector<detection::Rule> RulesOutsideFleet(const config::Config& cfg);

@@ -215,7 +215,7 @@ TEST_F(NatsClientTest, StoppedClusterIsAnUnavailableErrorNamingTheServers) {
   auto patient = NatsClient::Connect(o);
   ASSERT_TRUE(patient.ok()) << patient.status().ToString();
   EXPECT_FALSE((*patient)->connected());
-  ASSERT_TRUE(cluster_->Restart(0).ok());
+  if (auto restarted = cluster_->Restart(0); !restarted.ok()) FAIL() << restarted.ToString();
   EXPECT_TRUE(WaitFor([&] { return (*patient)->connected(); }, seconds(20)));
 }
 

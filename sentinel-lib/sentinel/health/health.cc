@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "sentinel/audit/ledger.h"
+#include "sentinel/base/features.h"
 #include "sentinel/crypto/hex.h"
 #include "sentinel/ipc/control_socket.h"
 #include "sentinel/storage/store.h"
@@ -45,6 +46,12 @@ bool HealthReport::healthy() const {
   return !components.empty();
 }
 
+std::vector<FeatureState> BuildFeatures() {
+  std::vector<FeatureState> out;
+  for (const FeatureInfo& f : kFeatures) out.push_back({std::string(f.name), f.built});
+  return out;
+}
+
 nlohmann::ordered_json HealthToJson(const HealthReport& report) {
   nlohmann::ordered_json j;
   j["status"] = report.healthy() ? "healthy" : "unhealthy";
@@ -55,6 +62,9 @@ nlohmann::ordered_json HealthToJson(const HealthReport& report) {
     comps.push_back({{"name", c.name}, {"status", c.status}, {"detail", c.detail}});
   }
   j["components"] = std::move(comps);
+  nlohmann::ordered_json features = nlohmann::ordered_json::object();
+  for (const auto& f : report.features) features[f.name] = f.built;
+  j["features"] = std::move(features);
   return j;
 }
 
@@ -74,6 +84,17 @@ Result<HealthReport> HealthFromJson(const nlohmann::json& j) {
     ComponentHealth h{c["name"].get<std::string>(), c["status"].get<std::string>(), ""};
     if (c.contains("detail") && c["detail"].is_string()) h.detail = c["detail"].get<std::string>();
     r.components.push_back(std::move(h));
+  }
+  if (j.contains("features") && j["features"].is_object()) {
+    // The features this build knows, in its order (JSON objects keep none); other names are
+    // not shown (nothing from the reply reaches a terminal unchecked).
+    r.features.clear();
+    for (const FeatureInfo& f : kFeatures) {
+      auto it = j["features"].find(std::string(f.name));
+      if (it != j["features"].end() && it->is_boolean()) {
+        r.features.push_back({std::string(f.name), it->get<bool>()});
+      }
+    }
   }
   return r;
 }

@@ -43,10 +43,23 @@ struct ComponentHealth {
   std::string detail;
 };
 
+// A build-time feature (sentinel/base/features.h) and whether it is built.
+struct FeatureState {
+  std::string name;  // "audit-signing"
+  bool built = false;
+  friend bool operator==(const FeatureState&, const FeatureState&) = default;
+};
+
+// Every feature of this build, in the order `--version` lists them.
+std::vector<FeatureState> BuildFeatures();
+
 struct HealthReport {
   std::string source;  // "sentinelagent" or "sentinelcli" (agent not reachable)
   int64_t generated_at_ms = 0;
   std::vector<ComponentHealth> components;
+  // The features of the build that made the report (JSON: "features": {"ebpf": true, ...}); a
+  // report read from an agent that sent none keeps this build's.
+  std::vector<FeatureState> features = BuildFeatures();
   bool healthy() const;
 };
 

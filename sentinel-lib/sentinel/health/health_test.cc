@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "sentinel/base/features.h"
 #include "sentinel/testing/temp_dir.h"
 
 namespace sentinel::health {
@@ -32,6 +33,26 @@ TEST(CheckCollector, ProcmondReportingFailingWritesIsUnhealthyWithItsProblems) {
   nlohmann::json fine = {{"ok", true},
                          {"result", {{"status", "ok"}, {"pid", 42}, {"problems", nlohmann::json::array()}}}};
   EXPECT_EQ(CheckCollector(cfg, Result<nlohmann::json>(fine), 0).status, "ok");
+}
+
+// A report carries the build's features (docs/building.md); read back, the features a reply names
+// replace them, in this build's order, and names this build does not know are dropped.
+TEST(HealthJson, FeaturesTravelWithTheReport) {
+  HealthReport r;
+  r.source = "sentinelagent";
+  ASSERT_EQ(r.features.size(), std::size(kFeatures));
+  const nlohmann::ordered_json j = HealthToJson(r);
+  ASSERT_TRUE(j["features"].is_object());
+  for (const FeatureInfo& f : kFeatures) EXPECT_EQ(j["features"][std::string(f.name)], f.built) << f.name;
+
+  nlohmann::json other = j;
+  other["features"] = {{"sigma", !Built(Feature::kSigma)}, {"ebpf", true}, {"\x1b[2Jevil", true}};
+  auto back = HealthFromJson(other);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->features, (std::vector<FeatureState>{{"ebpf", true}, {"sigma", !Built(Feature::kSigma)}}));
+  // A reply without features (an older agent) keeps this build's.
+  other.erase("features");
+  EXPECT_EQ(HealthFromJson(other)->features, BuildFeatures());
 }
 
 }  // namespace

@@ -24,8 +24,6 @@ namespace sentinel::ipc {
 
 namespace {
 
-constexpr const char* kCommandsHelp = "health, scan-now, reload, stats";
-
 Result<sockaddr_un> MakeAddress(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -342,24 +340,9 @@ void ControlServer::Dispatch(Client& c, const std::string& payload) {
     QueueReply(c, MakeReply(req->id, {{"subscribed", true}}));
     return;
   }
-  auto h = handlers_.find(req->cmd);
-  if (h == handlers_.end()) {
-    stats_.bad_requests++;
-    QueueReply(c,
-               MakeError(req->id, "unknown command \"" + req->cmd + "\" (expected " + kCommandsHelp + ")"));
-    return;
-  }
-  Result<nlohmann::json> result = InternalError("handler threw");
-  try {
-    result = h->second(*req);
-  } catch (const std::exception& e) {
-    result = InternalError(std::string("handler failed: ") + e.what());
-  }
-  if (result.ok()) {
-    QueueReply(c, MakeReply(req->id, std::move(result).value()));
-  } else {
-    QueueReply(c, MakeError(req->id, result.status().message()));
-  }
+  bool unknown = false;
+  QueueReply(c, Answer(handlers_, *req, &unknown));
+  if (unknown) stats_.bad_requests++;
 }
 
 // A subscriber waits for notices as long as it likes; others get a request deadline.

@@ -50,6 +50,7 @@
 #include "sentinel/base/files.h"
 #include "sentinel/base/status.h"
 #include "sentinel/ipc/frame.h"
+#include "sentinel/ipc/handlers.h"
 
 namespace sentinel::ipc {
 
@@ -60,10 +61,6 @@ inline constexpr const char* kSubscribeEvents = "subscribe_events";
 
 // socket_dir + "/" + name.
 std::string SocketPath(const std::string& socket_dir, const std::string& name);
-
-// A command handler: the request in, the "result" object out, or an error
-// (sent as {"ok": false, "error": message}).
-using Handler = std::function<Result<nlohmann::json>(const Request&)>;
 
 struct ServerOptions {
   std::string socket_dir;

@@ -516,8 +516,12 @@ CREATE TABLE hosts(
   heartbeat TEXT NOT NULL
 );
 )sql";
+constexpr std::string_view kFleet2 = R"sql(
+CREATE INDEX idx_alerts_received ON alerts(received_at_ms);
+)sql";
 constexpr Migration kFleetMigrations[] = {
     {1, "initial fleet console store: alerts per host, hosts from heartbeats", kFleet1},
+    {2, "alert retention: alerts by arrival time", kFleet2},
 };
 
 constexpr std::string_view kMigrationsTable = R"sql(

@@ -6,8 +6,10 @@
 
 #include <bit>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -25,23 +27,25 @@ Status EnsureParentDirectory(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(parent, ec)) return Status::Ok();
   // Create missing levels with restrictive permissions.
-  std::filesystem::path cur;
-  for (const auto& part : parent) {
-    cur /= part;
-    if (::mkdir(cur.c_str(), 0750) != 0 && errno != EEXIST) {
-      return ErrnoError(errno, "creating data directory " + cur.string());
-    }
-  }
+  Result<std::vector<std::string>> created = CreateDirectories(parent.string(), 0750);
+  if (!created.ok()) return created.status().WithContext("creating data directory");
   return Status::Ok();
 }
 
 // Creates the database file with mode 0640 before SQLite does (SQLite would
 // use 0644); its -wal and -shm files inherit the main file's mode.
 Status PrecreateFile(const std::string& path) {
+#ifdef _WIN32
+  // Access comes from the directory's ACLs (files_windows.cc).
+  Result<UniqueFd> fd = OpenRegularNoFollow(path, O_WRONLY | O_CREAT | O_EXCL);
+  if (fd.ok() || fd.status().code() == StatusCode::kAlreadyExists) return Status::Ok();
+  return fd.status().WithContext("creating database " + path);
+#else
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640));
   if (fd.get() >= 0) return Status::Ok();
   if (errno == EEXIST) return Status::Ok();
   return ErrnoError(errno, "creating database " + path);
+#endif
 }
 
 // Reads the 100-byte SQLite header and refuses a file that is not SQLite,
@@ -185,12 +189,13 @@ Result<bool> PrepareReadWrite(const std::string& path) {
   // A planted link is refused before anything is created (Database::Open
   // checks again, with SQLite's own O_NOFOLLOW behind it).
   for (const char* suffix : kSideSuffixes) RETURN_IF_ERROR(RefuseSymlink(path + suffix));
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) {
+  std::error_code ec;
+  const std::filesystem::file_status st = std::filesystem::symlink_status(path, ec);
+  if (!std::filesystem::exists(st)) {
     RETURN_IF_ERROR(PrecreateFile(path));
     return true;
   }
-  if (S_ISREG(st.st_mode) && ::access(path.c_str(), W_OK) != 0) {
+  if (std::filesystem::is_regular_file(st) && ::access(path.c_str(), W_OK) != 0) {
     return PermissionDeniedError(path + ": database is not writable: " + std::strerror(errno));
   }
   return false;
@@ -205,6 +210,9 @@ Status SetUpOpened(Database& db, DatabaseKind kind, const StoreOptions& options,
     if (s.ok() && options.cache_kib > 0)
       s = db.Exec("PRAGMA cache_size=-" + std::to_string(options.cache_kib));
     if (s.ok()) s = Migrate(db, kind);
+    // Migrate may have had nothing to write: a write transaction shows that
+    // SQLite opened the -wal for writing (see OpenStore).
+    if (s.ok()) s = db.Exec("BEGIN IMMEDIATE; COMMIT");
     if (!s.ok()) return s.WithContext(std::string("opening ") + std::string(KindName(kind)));
     return Status::Ok();
   }
@@ -218,37 +226,79 @@ Status SetUpOpened(Database& db, DatabaseKind kind, const StoreOptions& options,
   return db.Exec("PRAGMA query_only=1");
 }
 
+// One attempt at opening the store. `transient` is set when the file was
+// opened but SQLite could not open or write what lies beside it.
+Result<std::unique_ptr<Database>> OpenStoreOnce(DatabaseKind kind, const StoreOptions& options,
+                                                bool* transient) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
+                   Database::Open(options.path, options.mode, options.busy_timeout_ms));
+  auto checked = [&](Status s) {
+    *transient = s.code() == StatusCode::kPermissionDenied || s.code() == StatusCode::kNotFound;
+    return s;
+  };
+  if (Status s = CheckHeader(kind, *db, options.path); !s.ok()) return checked(s);
+  // Identify the file before touching anything: a foreign or newer database is
+  // refused without being changed (not even switched to WAL).
+  auto version = InspectSchema(*db, kind);
+  if (!version.ok()) return checked(version.status());
+  if (Status s = SetUpOpened(*db, kind, options, *version); !s.ok()) return checked(s);
+  return db;
+}
+
+// A -wal or -shm beside the store that this process may not write.
+Status SideFilesWritable(const std::string& path) {
+  for (const char* suffix : {"-wal", "-shm"}) {
+    const std::string side = path + suffix;
+    if (::access(side.c_str(), W_OK) == 0 || errno == ENOENT) continue;
+    const int err = errno;
+    std::string owner;
+    struct stat st {};
+    if (::stat(side.c_str(), &st) == 0) owner = ", owned by uid " + std::to_string(st.st_uid);
+    return PermissionDeniedError(side + ": the database's side file is not writable (" + std::strerror(err) +
+                                 owner + ")");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Database>> OpenStore(DatabaseKind kind, const StoreOptions& options) {
   bool created = false;
-  if (options.mode == OpenMode::kReadWrite) {
+  const bool rw = options.mode == OpenMode::kReadWrite;
+  if (rw) {
     ASSIGN_OR_RETURN(created, PrepareReadWrite(options.path));
   }
-  auto db_or = Database::Open(options.path, options.mode, options.busy_timeout_ms);
-  if (!db_or.ok()) {
-    if (created) ::unlink(options.path.c_str());
-    return db_or.status();
-  }
-  std::unique_ptr<Database> db = std::move(db_or).value();
-  if (Status h = CheckHeader(kind, *db, options.path); !h.ok()) {
-    db.reset();
-    if (created) ::unlink(options.path.c_str());
-    return h;
-  }
-  auto fail = [&](Status s) -> Status {
-    db.reset();
+  // A reader running as root (`sudo sentinelcli`, a test polling the store)
+  // that opens it just as its -wal or -shm is made creates that file as root
+  // and gives it to the store's owner a moment later (SQLite's fchown). A
+  // writer opening the store in between cannot open or write it. The store
+  // itself is ours and writable (PrepareReadWrite): such a failure is tried
+  // again, with a new connection, for about 150 ms.
+  int delay_ms = 10;
+  for (int attempt = 1;; ++attempt) {
+    bool transient = false;
+    Status failed = rw ? SideFilesWritable(options.path) : Status::Ok();
+    if (failed.ok()) {
+      auto db = OpenStoreOnce(kind, options, &transient);
+      if (db.ok()) return db;
+      failed = db.status();
+    } else {
+      transient = true;
+    }
+    if (rw && transient && attempt < 5) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+      delay_ms *= 2;
+      continue;
+    }
+    if (rw && transient) {
+      // Name the side file when that is what stands in the way.
+      if (Status side = SideFilesWritable(options.path); !side.ok()) failed = side;
+    }
     if (created) {
       for (const char* suffix : kSideSuffixes) ::unlink((options.path + suffix).c_str());
     }
-    return s;
-  };
-  // Identify the file before touching anything: a foreign or newer database is
-  // refused without being changed (not even switched to WAL).
-  auto version = InspectSchema(*db, kind);
-  if (!version.ok()) return fail(version.status());
-  if (Status s = SetUpOpened(*db, kind, options, *version); !s.ok()) return fail(s);
-  return db;
+    return failed;
+  }
 }
 
 Status CheckStoreFiles(const std::string& events_path, const std::string& audit_path) {

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -115,12 +116,21 @@ Result<std::unique_ptr<NatsCluster>> NatsCluster::Start(int nodes, const std::st
   if (nodes < 1) return InvalidArgumentError("NatsCluster: at least one node, got " + std::to_string(nodes));
   std::unique_ptr<NatsCluster> c(new NatsCluster());
   std::vector<int> routes;
+  // FreePort() closes the port it found, so two calls can return the same
+  // one (seen: n1 and n2 both given one client port, n2 then failed to
+  // bind): every port of the cluster is distinct.
+  std::set<int> taken;
+  auto distinct_port = [&taken] {
+    int port = FreePort();
+    while (!taken.insert(port).second) port = FreePort();
+    return port;
+  };
   for (int i = 0; i < nodes; ++i) {
     Node n;
     n.name = "n" + std::to_string(i + 1);
-    n.client_port = FreePort();
-    n.route_port = FreePort();
-    n.http_port = FreePort();
+    n.client_port = distinct_port();
+    n.route_port = distinct_port();
+    n.http_port = distinct_port();
     n.conf = c->dir_.File(n.name + ".conf");
     n.log = c->dir_.File(n.name + ".log");
     if (nodes > 1) routes.push_back(n.route_port);

@@ -24,7 +24,7 @@ TEST(NatsClusterTest, ThreeNodesElectAMetaLeaderAndSurviveAKilledNode) {
   ASSERT_TRUE(c.Kill(leader_index).ok());
   EXPECT_FALSE(c.running(leader_index));
   ASSERT_TRUE(c.WaitForMetaLeader(20000).ok());
-  ASSERT_TRUE(c.Restart(leader_index).ok());
+  if (auto restarted = c.Restart(leader_index); !restarted.ok()) FAIL() << restarted.ToString();
   EXPECT_TRUE(c.running(leader_index));
   const pid_t pid = c.pid(0);
   c.StopAll();

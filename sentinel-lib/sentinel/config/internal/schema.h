@@ -399,6 +399,9 @@ void Describe(V& v, C& c) {
     c.stream_max_bytes, IntRule{-1});
   v({"http_listen", "address of `sentinelfleet serve`'s web UI (host:port, loopback advised); \"\" = off"},
     c.http_listen, kHttpListen);
+  v({"alert_retention_days",
+     "days `sentinelfleet serve` keeps an alert after it arrived (each host's newest stays)"},
+    c.alert_retention_days, IntRule{1, 36500});
 }
 
 template <class V, Of<Config> C>
