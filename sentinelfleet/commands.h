@@ -34,6 +34,11 @@ std::vector<HostRow> GatherHosts(const Context& ctx);
 // `hosts`: every host of the store, refreshed from sentineld_hosts when a
 // broker answers (a warning names the servers otherwise).
 int RunHosts(const Context& ctx);
+// `hosts forget ID...`: deletes each host's key in sentineld_hosts (when
+// fleet.servers is set; no server answering changes nothing, exit 1) and its
+// row of the store; its alerts stay. A host that still runs is back with its
+// next heartbeat. Exit 1 naming an unknown host (the others are forgotten).
+int RunHostsForget(const Context& ctx, const std::vector<std::string>& host_ids);
 
 struct InitArgs {
   std::optional<int64_t> replicas;   // default: min(3, servers the cluster announces)

@@ -205,7 +205,8 @@ Status ConsoleStore::PutHeartbeat(const std::string& host_id, std::string_view v
           " health = excluded.health, last_scan = excluded.last_scan, rules_count = excluded.rules_count,"
           " rules_checksum = excluded.rules_checksum, bundle = excluded.bundle, sent_at = excluded.sent_at,"
           " revision = excluded.revision, seen_at_ms = excluded.seen_at_ms, heartbeat = excluded.heartbeat"
-          " WHERE hosts.sent_at IS NULL OR excluded.sent_at >= hosts.sent_at"));
+          " WHERE hosts.sent_at IS NULL OR excluded.sent_at > hosts.sent_at"
+          " OR (excluded.sent_at = hosts.sent_at AND excluded.revision IS NOT hosts.revision)"));
   RETURN_IF_ERROR(st.BindText(1, h.host_id));
   RETURN_IF_ERROR(st.BindText(2, h.hostname));
   RETURN_IF_ERROR(st.BindText(3, h.version));
@@ -290,6 +291,27 @@ Result<int64_t> ConsoleStore::ApplyRetention(int64_t now_ms, int64_t retention_d
       " AND a.host_seq < (SELECT MAX(b.host_seq) FROM alerts b WHERE b.host_id = a.host_id)"
       " LIMIT ?2)",
       cutoff, chunk_rows);
+}
+
+Result<std::vector<std::string>> ConsoleStore::ExpiredHosts(int64_t now_ms, int64_t expiry_days) {
+  if (expiry_days < 1) return InvalidArgumentError("host expiry must be >= 1 day");
+  ASSIGN_OR_RETURN(auto st, db_->Prepare("SELECT host_id FROM hosts WHERE seen_at_ms < ? ORDER BY host_id"));
+  RETURN_IF_ERROR(st.BindInt(1, now_ms - expiry_days * 86'400'000));
+  std::vector<std::string> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    out.push_back(st.ColumnText(0));
+  }
+  return out;
+}
+
+Result<bool> ConsoleStore::ForgetHost(const std::string& host_id, int64_t seen_before_ms) {
+  ASSIGN_OR_RETURN(auto st, db_->Prepare("DELETE FROM hosts WHERE host_id = ? AND seen_at_ms < ?"));
+  RETURN_IF_ERROR(st.BindText(1, host_id));
+  RETURN_IF_ERROR(st.BindInt(2, seen_before_ms));
+  RETURN_IF_ERROR(st.Run());
+  return db_->Changes() > 0;
 }
 
 }  // namespace sentinel::console

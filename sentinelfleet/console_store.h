@@ -98,8 +98,11 @@ class ConsoleStore {
   Result<int64_t> AddAlerts(std::span<const ReceivedAlert> alerts, int64_t now_ms);
 
   // Records `host_id`'s heartbeat (the JSON value of its key in
-  // sentineld_hosts) unless the stored one has a later sent_at. A value that
-  // is not a JSON object is InvalidArgument (nothing stored).
+  // sentineld_hosts) unless the stored one has a later sent_at, or is this
+  // very value again (same sent_at and revision: a watch started again
+  // delivers every key's current value, which must not make a silent host
+  // look seen now). A value that is not a JSON object is InvalidArgument
+  // (nothing stored).
   Status PutHeartbeat(const std::string& host_id, std::string_view value, uint64_t revision, int64_t now_ms);
 
   // Newest first (the console's arrival order).
@@ -117,6 +120,14 @@ class ConsoleStore {
   // transactions. Each host's newest alert is kept whatever its age, so its
   // host_seq numbering goes on where it was. Returns how many were deleted.
   Result<int64_t> ApplyRetention(int64_t now_ms, int64_t retention_days, int64_t chunk_rows = 2000);
+
+  // The hosts whose latest heartbeat the console stored (seen_at_ms, its own
+  // clock) more than `expiry_days` before `now_ms`, by host_id.
+  Result<std::vector<std::string>> ExpiredHosts(int64_t now_ms, int64_t expiry_days);
+  // Deletes `host_id`'s row of hosts (its alerts stay) when its latest
+  // heartbeat was stored before `seen_before_ms` (INT64_MAX: whatever its
+  // age). False when no such row was there.
+  Result<bool> ForgetHost(const std::string& host_id, int64_t seen_before_ms);
 
   storage::Database& db() { return *db_; }
 

@@ -1,5 +1,7 @@
 #include "sentinelfleet/console_store.h"
 
+#include <limits>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -221,6 +223,51 @@ TEST_F(ConsoleStoreTest, KeepsEachHostsLatestHeartbeat) {
   EXPECT_EQ((*hosts)[0].bundle, "");
   EXPECT_EQ(store_->PutHeartbeat("h 1", "{}", 1, 1).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(store_->PutHeartbeat("h2", "not json", 1, 1).code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(ConsoleStoreTest, TheSameHeartbeatAgainDoesNotMakeASilentHostLookSeen) {
+  const std::string hb = R"({"hostname":"web-1","sent_at":100})";
+  ASSERT_TRUE(store_->PutHeartbeat("h1", hb, 7, 5000).ok());
+  // A watch started again (serve restarted) delivers the key's current value: same revision.
+  ASSERT_TRUE(store_->PutHeartbeat("h1", hb, 7, 9000).ok());
+  auto hosts = store_->ListHosts();
+  ASSERT_TRUE(hosts.ok());
+  ASSERT_EQ(hosts->size(), 1u);
+  EXPECT_EQ((*hosts)[0].seen_at_ms, 5000);
+  // A new heartbeat with the same second (a new revision) is news.
+  ASSERT_TRUE(store_->PutHeartbeat("h1", hb, 8, 9500).ok());
+  hosts = store_->ListHosts();
+  ASSERT_TRUE(hosts.ok());
+  EXPECT_EQ((*hosts)[0].seen_at_ms, 9500);
+}
+
+TEST_F(ConsoleStoreTest, ExpiryGoesByWhenTheConsoleLastStoredAHeartbeat) {
+  constexpr int64_t kDay = 86'400'000;
+  const int64_t now = 100 * kDay;
+  // h1's host clock is right but the console last heard of it 31 days ago; h2's host clock is
+  // 40 days behind, yet its heartbeat arrived now.
+  ASSERT_TRUE(store_->PutHeartbeat("h1", R"({"hostname":"gone","sent_at":1})", 1, now - 31 * kDay).ok());
+  ASSERT_TRUE(store_->PutHeartbeat("h2", R"({"hostname":"skewed","sent_at":1})", 1, now).ok());
+  ASSERT_TRUE(store_->PutHeartbeat("h3", R"({"hostname":"quiet","sent_at":1})", 1, now - 29 * kDay).ok());
+  auto expired = store_->ExpiredHosts(now, 30);
+  ASSERT_TRUE(expired.ok()) << expired.status().message();
+  EXPECT_EQ(*expired, std::vector<std::string>{"h1"});
+  EXPECT_EQ(store_->ExpiredHosts(now, 0).status().code(), StatusCode::kInvalidArgument);
+  // A heartbeat stored after the cutoff keeps the host.
+  auto kept = store_->ForgetHost("h3", now - 30 * kDay);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_FALSE(*kept);
+  auto forgotten = store_->ForgetHost("h1", now - 30 * kDay);
+  ASSERT_TRUE(forgotten.ok());
+  EXPECT_TRUE(*forgotten);
+  auto again = store_->ForgetHost("h1", std::numeric_limits<int64_t>::max());
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(*again);
+  auto hosts = store_->ListHosts();
+  ASSERT_TRUE(hosts.ok());
+  std::vector<std::string> ids;
+  for (const HostRow& h : *hosts) ids.push_back(h.host_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"h2", "h3"}));
 }
 
 TEST(ConsoleStoreOpenTest, RefusesAnotherSentinelDatabase) {

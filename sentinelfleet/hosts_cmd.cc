@@ -1,3 +1,4 @@
+#include <limits>
 #include <map>
 #include <ostream>
 
@@ -11,19 +12,30 @@ namespace {
 constexpr int64_t kLiveTimeoutMs = 2000;
 
 std::vector<std::string> HostColumns() {
-  return {"host_id", "hostname", "version", "health", "last_scan", "rules", "bundle", "last_heartbeat"};
+  return {"host_id", "hostname", "version", "health", "last_scan", "rules", "bundle", "last_heartbeat", "status"};
+}
+
+// "online" when the host's last heartbeat was sent at most
+// fleet::kLiveHeartbeatSecs before `now_s` (as `query --hosts all` and the
+// web UI judge it), "stale" otherwise.
+std::string_view HostStatus(const HostRow& h, int64_t now_s) {
+  return h.sent_at && *h.sent_at >= now_s - fleet::kLiveHeartbeatSecs ? "online" : "stale";
 }
 
 // One output row; the cells point into `h` and the texts kept here.
 class HostLine {
  public:
-  explicit HostLine(const HostRow& h)
+  HostLine(const HostRow& h, int64_t now_s)
       : sent_(h.sent_at ? FormatIso8601Ms(*h.sent_at * 1000) : std::string()) {
-    cells_ = {
-        cli::Cell::Text(h.host_id),   cli::Cell::Text(h.hostname),
-        cli::Cell::Text(h.version),   cli::Cell::Text(h.health),
-        cli::Cell::Text(h.last_scan), h.rules_count ? cli::Cell::Integer(*h.rules_count) : cli::Cell::Null(),
-        cli::Cell::Text(h.bundle),    cli::Cell::Text(sent_)};
+    cells_ = {cli::Cell::Text(h.host_id),
+              cli::Cell::Text(h.hostname),
+              cli::Cell::Text(h.version),
+              cli::Cell::Text(h.health),
+              cli::Cell::Text(h.last_scan),
+              h.rules_count ? cli::Cell::Integer(*h.rules_count) : cli::Cell::Null(),
+              cli::Cell::Text(h.bundle),
+              cli::Cell::Text(sent_),
+              cli::Cell::Text(HostStatus(h, now_s))};
   }
   const std::vector<cli::Cell>& cells() const { return cells_; }
 
@@ -35,7 +47,8 @@ class HostLine {
 Status WriteHosts(const Context& ctx, cli::Format format, const std::vector<HostRow>& hosts) {
   auto writer = cli::MakeRowWriter(format, *ctx.out, ctx.term);
   RETURN_IF_ERROR(writer->Begin(HostColumns()));
-  for (const HostRow& h : hosts) RETURN_IF_ERROR(writer->Row(HostLine(h).cells()));
+  const int64_t now_s = NowMs() / 1000;
+  for (const HostRow& h : hosts) RETURN_IF_ERROR(writer->Row(HostLine(h, now_s).cells()));
   return writer->End();
 }
 
@@ -89,6 +102,64 @@ int RunHosts(const Context& ctx) {
   if (!format.ok()) return Fail(ctx, format.status());
   if (Status s = WriteHosts(ctx, *format, GatherHosts(ctx)); !s.ok()) return FailRuntime(ctx, s);
   return kExitOk;
+}
+
+int RunHostsForget(const Context& ctx, const std::vector<std::string>& host_ids) {
+  auto format = ResolveFormat(ctx.global, cli::Format::kTable, /*allow_jsonl=*/true);
+  if (!format.ok()) return Fail(ctx, format.status());
+  for (const std::string& id : host_ids) {
+    if (!fleet::IsValidHostId(id)) {
+      return Fail(ctx, InvalidArgumentError("\"" + id + "\" is not a host id ([A-Za-z0-9_-], 1 to 64)"));
+    }
+  }
+  // The bucket first: a key left there would bring the host back (serve's
+  // watch, `hosts`). Without a server answering, nothing is changed.
+  std::unique_ptr<fleet::NatsClient> client;
+  if (!ctx.cfg().fleet.servers.empty()) {
+    auto connected = ConnectFleet(ctx, "hosts forget", kLiveTimeoutMs);
+    if (!connected.ok()) {
+      return FailRuntime(ctx, Status(connected.status().code(),
+                                     "no host forgotten: " + connected.status().message()));
+    }
+    client = std::move(*connected);
+  } else {
+    Warn(ctx, "fleet.servers is not set: the store forgets the hosts, their keys in sentineld_hosts stay");
+  }
+  auto store = OpenStore(ctx, storage::OpenMode::kReadWrite);
+  if (!store.ok()) return FailRuntime(ctx, store.status());
+  auto writer = cli::MakeRowWriter(*format, *ctx.out, ctx.term);
+  if (Status s = writer->Begin({"host_id", "store", "heartbeat_key"}); !s.ok()) return FailRuntime(ctx, s);
+  int rc = kExitOk;
+  const std::string bucket(fleet::kHostsBucket);
+  for (const std::string& id : host_ids) {
+    std::string_view key_state = "not checked";
+    if (client) {
+      auto value = client->KvGet(bucket, id);
+      Status deleted = value.ok() && value->has_value() ? client->KvDelete(bucket, id) : value.status();
+      if (!deleted.ok()) {
+        Warn(ctx, "host " + id + " not forgotten: " + deleted.message());
+        rc = kExitRuntime;
+        continue;
+      }
+      key_state = value->has_value() ? "deleted" : "absent";
+    }
+    auto forgotten = (*store)->ForgetHost(id, std::numeric_limits<int64_t>::max());
+    if (!forgotten.ok()) {
+      Warn(ctx, "host " + id + " not forgotten from the store: " + forgotten.status().message());
+      rc = kExitRuntime;
+      continue;
+    }
+    if (!*forgotten && key_state != "deleted") {
+      Warn(ctx, "unknown host " + id);
+      rc = kExitRuntime;
+      continue;
+    }
+    const std::vector<cli::Cell> cells = {cli::Cell::Text(id), cli::Cell::Text(*forgotten ? "deleted" : "absent"),
+                                          cli::Cell::Text(key_state)};
+    if (Status s = writer->Row(cells); !s.ok()) return FailRuntime(ctx, s);
+  }
+  if (Status s = writer->End(); !s.ok()) return FailRuntime(ctx, s);
+  return rc;
 }
 
 }  // namespace sentinel::console

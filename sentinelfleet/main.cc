@@ -29,6 +29,7 @@ struct Options {
   std::string key_output;
   AlertListArgs alert_list;
   std::string alert_id;
+  std::vector<std::string> forget_hosts;
 };
 
 // A command that runs: the (sub)command that selects it and what it does.
@@ -116,6 +117,10 @@ void Cli::AddRules() {
 
 void Cli::AddHosts() {
   auto* hosts = app_.add_subcommand("hosts", "Every host: its last heartbeat (store, refreshed live)");
+  auto* forget = hosts->add_subcommand("forget", "Forget hosts that are gone (their alerts stay)");
+  forget->add_option("host_id", o_.forget_hosts, "Host ids")->required();
+  // Before `hosts`: the first command parsed runs, and `hosts` is parsed too.
+  Add(forget, [this](const Context& ctx) { return RunHostsForget(ctx, o_.forget_hosts); });
   Add(hosts, RunHosts);
 }
 

@@ -16,9 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-// For --hosts all: the hosts whose heartbeat is at most this old are expected to answer.
-constexpr int64_t kLiveHeartbeatSecs = 2 * fleet::kHeartbeatSecs;
-
 struct Target {
   bool all = false;
   std::vector<std::string> hosts;  // explicit ids (all = false)
@@ -47,7 +44,7 @@ Result<std::set<std::string>> LiveHosts(fleet::NatsClient& client, int64_t now_s
   std::set<std::string> live;
   for (const auto& [key, value] : entries) {
     auto row = HostRowFromHeartbeat(key, value, 0);
-    if (row.ok() && row->sent_at && *row->sent_at >= now_s - kLiveHeartbeatSecs) live.insert(key);
+    if (row.ok() && row->sent_at && *row->sent_at >= now_s - fleet::kLiveHeartbeatSecs) live.insert(key);
   }
   return live;
 }

@@ -7,6 +7,7 @@
 #include "sentinel/base/time.h"
 #include "sentinel/base/version.h"
 #include "sentinel/config/bootstrap.h"
+#include "sentinel/fleet/subjects.h"
 #include "sentinel/telemetry/log.h"
 #include "sentinelfleet/commands.h"
 #include "sentinelfleet/ingest.h"
@@ -18,7 +19,8 @@ namespace {
 constexpr int kFetchBatch = 256;
 constexpr int64_t kFetchWaitMs = 1000;  // also how long a SIGTERM may wait for the round to end
 constexpr int64_t kRetryMs = 2000;      // before binding again after a failure
-constexpr auto kRetentionEvery = std::chrono::hours(1);
+constexpr auto kRetentionEvery = std::chrono::hours(1);  // and the host expiry
+constexpr auto kExpiryRetry = std::chrono::minutes(1);     // after a host expiry that failed
 
 // Waits up to `ms` for a stop signal (SIGTERM/SIGINT, blocked): true when one came.
 bool WaitForStop(const sigset_t& signals, int64_t ms) {
@@ -61,6 +63,40 @@ void ApplyRetention(ConsoleStore& store, int64_t days) {
   }
 }
 
+// console.host_expiry_days, at the same turns: a host whose last heartbeat
+// arrived longer ago is forgotten, its key in sentineld_hosts first (or the
+// next watch, and `hosts`, would bring it back), then its row. Its alerts
+// stay (they go by alert_retention_days). A live host is back with its next
+// heartbeat. A failure is logged; false then, and the caller tries again
+// sooner than the next hour (the broker may still be out of reach at start).
+bool ExpireHosts(ConsoleStore& store, fleet::NatsClient& client, int64_t days) {
+  if (days <= 0) return true;
+  const int64_t now_ms = NowMs();
+  auto expired = store.ExpiredHosts(now_ms, days);
+  if (!expired.ok()) {
+    telemetry::LogWarn("serve: host expiry failed", {{"error", expired.status().message()}});
+    return false;
+  }
+  bool done = true;
+  const int64_t cutoff_ms = now_ms - days * 86'400'000;
+  for (const std::string& host : *expired) {
+    if (Status s = client.KvDelete(std::string(fleet::kHostsBucket), host); !s.ok()) {
+      telemetry::LogWarn("serve: host expiry failed", {{"host_id", host}, {"error", s.message()}});
+      done = false;
+      continue;
+    }
+    // Only when no heartbeat came meanwhile (the row's seen_at_ms is still old).
+    auto forgotten = store.ForgetHost(host, cutoff_ms);
+    if (!forgotten.ok()) {
+      telemetry::LogWarn("serve: host expiry failed", {{"host_id", host}, {"error", forgotten.status().message()}});
+      done = false;
+    } else if (*forgotten) {
+      telemetry::LogInfo("serve: host expired", {{"host_id", host}, {"host_expiry_days", days}});
+    }
+  }
+  return done;
+}
+
 }  // namespace
 
 int RunServe(const Context& ctx) {
@@ -82,10 +118,15 @@ int RunServe(const Context& ctx) {
   std::string last_error;
   RoundStats total;
   auto next_retention = std::chrono::steady_clock::now();
+  auto next_expiry = next_retention;
   while (!StopSignalPending()) {
     if (std::chrono::steady_clock::now() >= next_retention) {
       ApplyRetention(**store, ctx.cfg().console.alert_retention_days);
       next_retention = std::chrono::steady_clock::now() + kRetentionEvery;
+    }
+    if (std::chrono::steady_clock::now() >= next_expiry) {
+      const bool done = ExpireHosts(**store, **client, ctx.cfg().console.host_expiry_days);
+      next_expiry = std::chrono::steady_clock::now() + (done ? kRetentionEvery : kExpiryRetry);
     }
     if (!ingest) {
       auto started = Ingest::Start(**client, **store);

@@ -20,9 +20,6 @@ using webui::HttpResponse;
 using webui::JsonError;
 using webui::JsonResponse;
 
-// A host whose heartbeat is older than this is "stale" (as `query --hosts all` judges it).
-constexpr int64_t kStaleHeartbeatSecs = 2 * fleet::kHeartbeatSecs;
-
 // Affected processes listed per alert in /api/alerts, taken from the alert
 // as its host sent it (native JSON; an OCSF alert has none there).
 constexpr std::string_view kListColumns =
@@ -110,7 +107,7 @@ ordered_json HostJson(const HostRow& h, int64_t now_s) {
   j["rules_checksum"] = h.rules_checksum;
   j["sent_at_ms"] = h.sent_at ? ordered_json(*h.sent_at * 1000) : ordered_json(nullptr);
   j["seen_at_ms"] = h.seen_at_ms;
-  j["stale"] = !h.sent_at || *h.sent_at < now_s - kStaleHeartbeatSecs;
+  j["stale"] = !h.sent_at || *h.sent_at < now_s - fleet::kLiveHeartbeatSecs;
   return j;
 }
 

@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 #include <nlohmann/json.hpp>
 
+#include "sentinel/base/time.h"
 #include "sentinel/fleet/bundle.h"
 #include "sentinel/fleet/subjects.h"
 #include "sentinel/testing/nats_cluster.h"
@@ -242,6 +243,150 @@ TEST_F(FleetConsoleTest, HeartbeatsReachTheStoreAndHostileNamesAreEscaped) {
   ASSERT_EQ(hosts.size(), 2u);
   EXPECT_EQ(hosts[0]["hostname"], "web-1\x1b[2J\nevil");  // JSON carries the exact text, escaped as \u001b
   EXPECT_EQ(js.out.find('\x1b'), std::string::npos);
+}
+
+// The hosts' status as `hosts --json` prints it: host_id -> status.
+std::map<std::string, std::string> HostStatuses(const Console& c) {
+  auto r = c.Run({"--json", "hosts"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, std::string> out;
+  const json j = json::parse(r.out, nullptr, false);
+  if (!j.is_array()) return out;
+  for (const json& h : j) out[h.value("host_id", "")] = h.value("status", "");
+  return out;
+}
+
+TEST_F(FleetConsoleTest, HostsSaysWhoIsStaleAndForgetsTheHostsThatAreGone) {
+  const std::string log = console_->File("serve.log");
+  auto serve = StartServe(log);
+  PutHeartbeat(*client_, "h1", "web-1");
+  PutHeartbeat(*client_, "h2", "db-1");
+  // h3 last reported five minutes ago (its clock): stale.
+  const json old{{"host_id", "h3"}, {"hostname", "old-1"}, {"sent_at", NowMs() / 1000 - 300}};
+  ASSERT_TRUE(client_->KvPut(std::string(fleet::kHostsBucket), "h3", old.dump()).ok());
+  PublishAlert(*client_, "h1", 1, fleet::AlertMsgId("h1", 1));
+  ASSERT_TRUE(itest::WaitFor(
+      [&] {
+        return itest::TryQueryInt(console_->database(), "SELECT count(*) FROM hosts").value_or(0) == 3 &&
+               ListAlerts(*console_).size() == 1;
+      },
+      kWait))
+      << testing::ReadFile(log);
+  serve->Signal(SIGTERM);
+  ASSERT_EQ(serve->Wait(kWait), 0) << testing::ReadFile(log);
+  EXPECT_EQ(HostStatuses(*console_),
+            (std::map<std::string, std::string>{{"h1", "online"}, {"h2", "online"}, {"h3", "stale"}}));
+
+  auto forget = console_->Run({"--json", "hosts", "forget", "h1"});
+  ASSERT_EQ(forget.exit_code, 0) << forget.out << forget.err;
+  EXPECT_EQ(ParseJson(forget.out),
+            json::parse(R"([{"host_id":"h1","store":"deleted","heartbeat_key":"deleted"}])"));
+  auto key = client_->KvGet(std::string(fleet::kHostsBucket), "h1");
+  ASSERT_TRUE(key.ok()) << key.status().message();
+  EXPECT_FALSE(key->has_value()) << **key;
+  EXPECT_EQ(HostStatuses(*console_),
+            (std::map<std::string, std::string>{{"h2", "online"}, {"h3", "stale"}}));
+  EXPECT_EQ(ListAlerts(*console_).size(), 1u) << "a forgotten host's alerts stay";
+
+  // Unknown, malformed, and a broker that is down.
+  auto unknown = console_->Run({"hosts", "forget", "h1"});
+  EXPECT_EQ(unknown.exit_code, 1) << unknown.out << unknown.err;
+  EXPECT_NE(unknown.err.find("unknown host h1"), std::string::npos) << unknown.err;
+  auto bad = console_->Run({"hosts", "forget", "h\x1b[2J"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
+  EXPECT_NE(bad.err.find("is not a host id"), std::string::npos) << bad.err;
+  EXPECT_EQ(bad.err.find('\x1b'), std::string::npos) << bad.err;
+  std::vector<std::string> down_env = console_->Env();
+  down_env.push_back("SENTINELD_FLEET__SERVERS=[\"nats://127.0.0.1:" + std::to_string(testing::FreePort()) +
+                     "\"]");
+  auto down = testing::Run(console_->Argv({"hosts", "forget", "h2"}), down_env);
+  EXPECT_EQ(down.exit_code, 1) << down.out << down.err;
+  EXPECT_NE(down.err.find("no host forgotten"), std::string::npos) << down.err;
+  EXPECT_EQ(itest::TryQueryInt(console_->database(), "SELECT count(*) FROM hosts WHERE host_id = 'h2'"), 1);
+
+  // serve started again does not bring h1 back: h2's next heartbeat comes after every key's
+  // current value in the watch.
+  serve = StartServe(log);
+  const std::string seen_before =
+      std::to_string(itest::TryQueryInt(console_->database(), "SELECT revision FROM hosts WHERE host_id = 'h2'")
+                         .value_or(0));
+  PutHeartbeat(*client_, "h2", "db-1b");
+  ASSERT_TRUE(itest::WaitFor(
+      [&] {
+        return itest::TryQueryInt(console_->database(),
+                                  "SELECT count(*) FROM hosts WHERE host_id = 'h2' AND revision > " + seen_before)
+                   .value_or(0) == 1;
+      },
+      kWait))
+      << testing::ReadFile(log);
+  EXPECT_EQ(itest::TryQueryInt(console_->database(), "SELECT count(*) FROM hosts"), 2);
+  serve->Signal(SIGTERM);
+  EXPECT_EQ(serve->Wait(kWait), 0) << testing::ReadFile(log);
+}
+
+TEST_F(FleetConsoleTest, ServeForgetsAHostSilentPastTheExpiryAndKeepsItsAlerts) {
+  const std::string log = console_->File("serve.log");
+  auto serve = StartServe(log);
+  PutHeartbeat(*client_, "h1", "gone-1");
+  PutHeartbeat(*client_, "h2", "here-1");
+  PublishAlert(*client_, "h1", 1, fleet::AlertMsgId("h1", 1));
+  ASSERT_TRUE(itest::WaitFor(
+      [&] {
+        return itest::TryQueryInt(console_->database(), "SELECT count(*) FROM hosts").value_or(0) == 2 &&
+               ListAlerts(*console_).size() == 1;
+      },
+      kWait))
+      << testing::ReadFile(log);
+  serve->Signal(SIGTERM);
+  ASSERT_EQ(serve->Wait(kWait), 0) << testing::ReadFile(log);
+
+  // The console last heard of h1 40 days ago.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(console_->database().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE hosts SET seen_at_ms = seen_at_ms - 40 * 86400000 WHERE host_id = 'h1'",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  const std::string aged = "SELECT seen_at_ms FROM hosts WHERE host_id = 'h1'";
+  const auto aged_at = itest::TryQueryInt(console_->database(), aged);
+  ASSERT_TRUE(aged_at.has_value());
+
+  // Started again without an expiry: the watch delivers h1's value again, which must not make
+  // it look heard of now (h2's new heartbeat comes after it).
+  serve = StartServe(log);
+  PutHeartbeat(*client_, "h2", "here-1b");
+  ASSERT_TRUE(itest::WaitFor(
+      [&] {
+        return itest::TryQueryInt(console_->database(), "SELECT count(*) FROM hosts WHERE hostname = 'here-1b'")
+                   .value_or(0) == 1;
+      },
+      kWait))
+      << testing::ReadFile(log);
+  EXPECT_EQ(itest::TryQueryInt(console_->database(), aged), aged_at);
+  serve->Signal(SIGTERM);
+  ASSERT_EQ(serve->Wait(kWait), 0) << testing::ReadFile(log);
+
+  std::vector<std::string> env = console_->Env();
+  env.push_back("SENTINELD_CONSOLE__HOST_EXPIRY_DAYS=30");
+  serve = std::make_unique<itest::Child>(console_->Argv({"serve"}), env, log, log, true);
+  ASSERT_TRUE(itest::WaitFor(
+      [&] { return itest::TryQueryInt(console_->database(), "SELECT count(*) FROM hosts").value_or(0) == 1; },
+      kWait))
+      << testing::ReadFile(log);
+  EXPECT_EQ(itest::TryQueryInt(console_->database(), "SELECT count(*) FROM hosts WHERE host_id = 'h2'"), 1);
+  auto key = client_->KvGet(std::string(fleet::kHostsBucket), "h1");
+  ASSERT_TRUE(key.ok()) << key.status().message();
+  EXPECT_FALSE(key->has_value());
+  EXPECT_NE(testing::ReadFile(log).find("\"host_id\":\"h1\""), std::string::npos) << testing::ReadFile(log);
+  EXPECT_EQ(ListAlerts(*console_).size(), 1u) << "an expired host's alerts stay";
+  serve->Signal(SIGTERM);
+  EXPECT_EQ(serve->Wait(kWait), 0) << testing::ReadFile(log);
+
+  // A value out of range is refused at start, naming the key.
+  env.back() = "SENTINELD_CONSOLE__HOST_EXPIRY_DAYS=-1";
+  auto refused = testing::Run(console_->Argv({"serve"}), env);
+  EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("console.host_expiry_days"), std::string::npos) << refused.err;
 }
 
 TEST_F(FleetConsoleTest, QueryPrintsEachHostsRowsAndNamesTheHostThatDidNotAnswer) {

@@ -167,6 +167,9 @@ struct ConsoleConfig {
   std::string http_listen;
   // Days `serve` keeps an alert after it arrived (each host's newest is always kept).
   int64_t alert_retention_days = 365;
+  // Days after its last heartbeat arrived that `serve` forgets a host (its
+  // hosts row and its sentineld_hosts key; its alerts stay); 0 = never.
+  int64_t host_expiry_days = 0;
   friend bool operator==(const ConsoleConfig&, const ConsoleConfig&) = default;
 };
 

@@ -786,14 +786,15 @@ TEST_F(ConfigTest, KeysDescribeEveryKeyOnce) {
   EXPECT_TRUE(paths.count("alerting.sinks[].hmac_secret_env/webhook"));
   EXPECT_TRUE(paths.count("alerting.sinks[].tls_verify/webhook,email"));
   EXPECT_TRUE(paths.count("database.audit_signing_key/"));
-  // 9 sections, their 42 keys, the 5 keys of retry and circuit_breaker, the 3 of fleet.tls,
+  // 9 sections, their 43 keys, the 5 keys of retry and circuit_breaker, the 3 of fleet.tls,
   // 27 sink keys.
-  EXPECT_EQ(keys.size(), 9u + 42u + 5u + 3u + 27u);
+  EXPECT_EQ(keys.size(), 9u + 43u + 5u + 3u + 27u);
   EXPECT_TRUE(paths.count("telemetry.summary_interval_secs/"));
   EXPECT_TRUE(paths.count("console.stream_max_age_days/"));
   EXPECT_TRUE(paths.count("console.stream_max_bytes/"));
   EXPECT_TRUE(paths.count("console.http_listen/"));
   EXPECT_TRUE(paths.count("console.alert_retention_days/"));
+  EXPECT_TRUE(paths.count("console.host_expiry_days/"));
   EXPECT_TRUE(paths.count("telemetry.web_ui/"));
   EXPECT_TRUE(paths.count("fleet.servers/"));
   EXPECT_TRUE(paths.count("fleet.tls.cert/"));

@@ -32,6 +32,9 @@ inline constexpr std::string_view kConsoleDurable = "sentinelfleet";
 
 // How often hosts put their heartbeat (SPEC §14).
 inline constexpr int64_t kHeartbeatSecs = 30;
+// A host whose last heartbeat was sent longer ago (two periods) is stale:
+// `query --hosts all` does not wait for it; `hosts` and the web UI mark it.
+inline constexpr int64_t kLiveHeartbeatSecs = 2 * kHeartbeatSecs;
 
 inline std::string AlertSubject(std::string_view host_id) {
   return "sentineld.alerts." + std::string(host_id);

@@ -402,6 +402,9 @@ void Describe(V& v, C& c) {
   v({"alert_retention_days",
      "days `sentinelfleet serve` keeps an alert after it arrived (each host's newest stays)"},
     c.alert_retention_days, IntRule{1, 36500});
+  v({"host_expiry_days",
+     "days after its last heartbeat that `sentinelfleet serve` forgets a host (its alerts stay); 0 = never"},
+    c.host_expiry_days, IntRule{0, 36500});
 }
 
 template <class V, Of<Config> C>
