@@ -1,5 +1,7 @@
 #include "sentinelfleet/console_store.h"
 
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 #include "sentinel/base/strings.h"
@@ -122,6 +124,25 @@ Result<HostRow> HostRowFromHeartbeat(const std::string& host_id, std::string_vie
   h.seen_at_ms = now_ms;
   h.heartbeat = std::string(value);
   return h;
+}
+
+std::optional<int64_t> ForwardPending(std::string_view heartbeat) {
+  const json hb = json::parse(heartbeat, nullptr, /*allow_exceptions=*/false);
+  if (!hb.is_object()) return std::nullopt;
+  const json forward = hb.value("forward", json());
+  if (!forward.is_object()) return std::nullopt;
+  std::optional<int64_t> total;
+  for (const char* kind : {"events", "scans"}) {
+    const json k = forward.value(kind, json());
+    if (!k.is_object()) continue;
+    const json pending = k.value("pending", json());
+    if (!pending.is_number_integer() || pending.get<int64_t>() < 0) continue;
+    // Saturating: the value is the host's word, and a sum that overflows is no count.
+    const int64_t n = pending.get<int64_t>();
+    const int64_t sum = total.value_or(0);
+    total = sum > std::numeric_limits<int64_t>::max() - n ? std::numeric_limits<int64_t>::max() : sum + n;
+  }
+  return total;
 }
 
 Result<ReceivedAlert> ParseAlertMessage(std::string_view subject,

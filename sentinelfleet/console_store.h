@@ -84,6 +84,12 @@ struct HostRow {
 // JSON object.
 Result<HostRow> HostRowFromHeartbeat(const std::string& host_id, std::string_view value, int64_t now_ms);
 
+// How many events and scans the host has not forwarded yet: the sum of
+// `forward.events.pending` and `forward.scans.pending` of its heartbeat
+// value (docs/fleet.md "In the heartbeat"); nullopt when it forwards
+// neither (`"forward": null`) or the value says nothing readable.
+std::optional<int64_t> ForwardPending(std::string_view heartbeat);
+
 class ConsoleStore {
  public:
   // Opens (kReadWrite: creates and migrates) the store at `path`. Errors as

@@ -270,6 +270,20 @@ TEST_F(ConsoleStoreTest, ExpiryGoesByWhenTheConsoleLastStoredAHeartbeat) {
   EXPECT_EQ(ids, (std::vector<std::string>{"h2", "h3"}));
 }
 
+TEST(ForwardPendingTest, SumsWhatTheHostHasNotForwardedAndDistrustsTheRest) {
+  EXPECT_EQ(ForwardPending(R"({"forward":{"events":{"cursor":9,"pending":40},"scans":{"cursor":2,"pending":2}}})"),
+            42);
+  EXPECT_EQ(ForwardPending(R"({"forward":{"events":{"cursor":9,"pending":0}}})"), 0);
+  EXPECT_EQ(ForwardPending(R"({"forward":null})"), std::nullopt);
+  EXPECT_EQ(ForwardPending(R"({"hostname":"old-agent"})"), std::nullopt);
+  EXPECT_EQ(ForwardPending(R"({"forward":{"events":{"pending":"many"},"scans":{"pending":-5}}})"), std::nullopt);
+  EXPECT_EQ(ForwardPending("not json"), std::nullopt);
+  // Two huge values from a hostile host saturate instead of overflowing.
+  EXPECT_EQ(ForwardPending(R"({"forward":{"events":{"pending":9223372036854775807},)"
+                           R"("scans":{"pending":9223372036854775807}}})"),
+            std::numeric_limits<int64_t>::max());
+}
+
 TEST(ConsoleStoreOpenTest, RefusesAnotherSentinelDatabase) {
   testing::TempDir dir;
   const std::string path = dir.File("events.db");

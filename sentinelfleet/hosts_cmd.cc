@@ -12,7 +12,8 @@ namespace {
 constexpr int64_t kLiveTimeoutMs = 2000;
 
 std::vector<std::string> HostColumns() {
-  return {"host_id", "hostname", "version", "health", "last_scan", "rules", "bundle", "last_heartbeat", "status"};
+  return {"host_id", "hostname",       "version", "health",         "last_scan",
+          "rules",   "forward_pending", "bundle",  "last_heartbeat", "status"};
 }
 
 // "online" when the host's last heartbeat was sent at most
@@ -27,12 +28,14 @@ class HostLine {
  public:
   HostLine(const HostRow& h, int64_t now_s)
       : sent_(h.sent_at ? FormatIso8601Ms(*h.sent_at * 1000) : std::string()) {
+    const std::optional<int64_t> pending = ForwardPending(h.heartbeat);
     cells_ = {cli::Cell::Text(h.host_id),
               cli::Cell::Text(h.hostname),
               cli::Cell::Text(h.version),
               cli::Cell::Text(h.health),
               cli::Cell::Text(h.last_scan),
               h.rules_count ? cli::Cell::Integer(*h.rules_count) : cli::Cell::Null(),
+              pending ? cli::Cell::Integer(*pending) : cli::Cell::Null(),
               cli::Cell::Text(h.bundle),
               cli::Cell::Text(sent_),
               cli::Cell::Text(HostStatus(h, now_s))};

@@ -261,8 +261,11 @@ TEST_F(FleetConsoleTest, HostsSaysWhoIsStaleAndForgetsTheHostsThatAreGone) {
   auto serve = StartServe(log);
   PutHeartbeat(*client_, "h1", "web-1");
   PutHeartbeat(*client_, "h2", "db-1");
-  // h3 last reported five minutes ago (its clock): stale.
-  const json old{{"host_id", "h3"}, {"hostname", "old-1"}, {"sent_at", NowMs() / 1000 - 300}};
+  // h3 last reported five minutes ago (its clock): stale. It forwards events and is 7 behind.
+  const json old{{"host_id", "h3"},
+                 {"hostname", "old-1"},
+                 {"sent_at", NowMs() / 1000 - 300},
+                 {"forward", {{"events", {{"cursor", 12}, {"pending", 7}}}}}};
   ASSERT_TRUE(client_->KvPut(std::string(fleet::kHostsBucket), "h3", old.dump()).ok());
   PublishAlert(*client_, "h1", 1, fleet::AlertMsgId("h1", 1));
   ASSERT_TRUE(itest::WaitFor(
@@ -276,6 +279,10 @@ TEST_F(FleetConsoleTest, HostsSaysWhoIsStaleAndForgetsTheHostsThatAreGone) {
   ASSERT_EQ(serve->Wait(kWait), 0) << testing::ReadFile(log);
   EXPECT_EQ(HostStatuses(*console_),
             (std::map<std::string, std::string>{{"h1", "online"}, {"h2", "online"}, {"h3", "stale"}}));
+  const json listed = ParseJson(console_->Run({"--json", "hosts"}).out);
+  ASSERT_EQ(listed.size(), 3u) << listed.dump();
+  EXPECT_TRUE(listed[0]["forward_pending"].is_null()) << listed.dump();
+  EXPECT_EQ(listed[2]["forward_pending"], 7) << listed.dump();
 
   auto forget = console_->Run({"--json", "hosts", "forget", "h1"});
   ASSERT_EQ(forget.exit_code, 0) << forget.out << forget.err;
