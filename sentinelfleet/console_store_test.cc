@@ -271,12 +271,14 @@ TEST_F(ConsoleStoreTest, ExpiryGoesByWhenTheConsoleLastStoredAHeartbeat) {
 }
 
 TEST(ForwardPendingTest, SumsWhatTheHostHasNotForwardedAndDistrustsTheRest) {
-  EXPECT_EQ(ForwardPending(R"({"forward":{"events":{"cursor":9,"pending":40},"scans":{"cursor":2,"pending":2}}})"),
-            42);
+  EXPECT_EQ(
+      ForwardPending(R"({"forward":{"events":{"cursor":9,"pending":40},"scans":{"cursor":2,"pending":2}}})"),
+      42);
   EXPECT_EQ(ForwardPending(R"({"forward":{"events":{"cursor":9,"pending":0}}})"), 0);
   EXPECT_EQ(ForwardPending(R"({"forward":null})"), std::nullopt);
   EXPECT_EQ(ForwardPending(R"({"hostname":"old-agent"})"), std::nullopt);
-  EXPECT_EQ(ForwardPending(R"({"forward":{"events":{"pending":"many"},"scans":{"pending":-5}}})"), std::nullopt);
+  EXPECT_EQ(ForwardPending(R"({"forward":{"events":{"pending":"many"},"scans":{"pending":-5}}})"),
+            std::nullopt);
   EXPECT_EQ(ForwardPending("not json"), std::nullopt);
   // Two huge values from a hostile host saturate instead of overflowing.
   EXPECT_EQ(ForwardPending(R"({"forward":{"events":{"pending":9223372036854775807},)"

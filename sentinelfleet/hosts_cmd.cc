@@ -12,7 +12,7 @@ namespace {
 constexpr int64_t kLiveTimeoutMs = 2000;
 
 std::vector<std::string> HostColumns() {
-  return {"host_id", "hostname",       "version", "health",         "last_scan",
+  return {"host_id", "hostname",        "version", "health",         "last_scan",
           "rules",   "forward_pending", "bundle",  "last_heartbeat", "status"};
 }
 
@@ -121,8 +121,8 @@ int RunHostsForget(const Context& ctx, const std::vector<std::string>& host_ids)
   if (!ctx.cfg().fleet.servers.empty()) {
     auto connected = ConnectFleet(ctx, "hosts forget", kLiveTimeoutMs);
     if (!connected.ok()) {
-      return FailRuntime(ctx, Status(connected.status().code(),
-                                     "no host forgotten: " + connected.status().message()));
+      return FailRuntime(
+          ctx, Status(connected.status().code(), "no host forgotten: " + connected.status().message()));
     }
     client = std::move(*connected);
   } else {
@@ -157,8 +157,8 @@ int RunHostsForget(const Context& ctx, const std::vector<std::string>& host_ids)
       rc = kExitRuntime;
       continue;
     }
-    const std::vector<cli::Cell> cells = {cli::Cell::Text(id), cli::Cell::Text(*forgotten ? "deleted" : "absent"),
-                                          cli::Cell::Text(key_state)};
+    const std::vector<cli::Cell> cells = {
+        cli::Cell::Text(id), cli::Cell::Text(*forgotten ? "deleted" : "absent"), cli::Cell::Text(key_state)};
     if (Status s = writer->Row(cells); !s.ok()) return FailRuntime(ctx, s);
   }
   if (Status s = writer->End(); !s.ok()) return FailRuntime(ctx, s);

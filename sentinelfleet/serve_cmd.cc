@@ -20,7 +20,7 @@ constexpr int kFetchBatch = 256;
 constexpr int64_t kFetchWaitMs = 1000;  // also how long a SIGTERM may wait for the round to end
 constexpr int64_t kRetryMs = 2000;      // before binding again after a failure
 constexpr auto kRetentionEvery = std::chrono::hours(1);  // and the host expiry
-constexpr auto kExpiryRetry = std::chrono::minutes(1);     // after a host expiry that failed
+constexpr auto kExpiryRetry = std::chrono::minutes(1);   // after a host expiry that failed
 
 // Waits up to `ms` for a stop signal (SIGTERM/SIGINT, blocked): true when one came.
 bool WaitForStop(const sigset_t& signals, int64_t ms) {
@@ -88,7 +88,8 @@ bool ExpireHosts(ConsoleStore& store, fleet::NatsClient& client, int64_t days) {
     // Only when no heartbeat came meanwhile (the row's seen_at_ms is still old).
     auto forgotten = store.ForgetHost(host, cutoff_ms);
     if (!forgotten.ok()) {
-      telemetry::LogWarn("serve: host expiry failed", {{"host_id", host}, {"error", forgotten.status().message()}});
+      telemetry::LogWarn("serve: host expiry failed",
+                         {{"host_id", host}, {"error", forgotten.status().message()}});
       done = false;
     } else if (*forgotten) {
       telemetry::LogInfo("serve: host expired", {{"host_id", host}, {"host_expiry_days", days}});

@@ -291,8 +291,7 @@ TEST_F(FleetConsoleTest, HostsSaysWhoIsStaleAndForgetsTheHostsThatAreGone) {
   auto key = client_->KvGet(std::string(fleet::kHostsBucket), "h1");
   ASSERT_TRUE(key.ok()) << key.status().message();
   EXPECT_FALSE(key->has_value()) << **key;
-  EXPECT_EQ(HostStatuses(*console_),
-            (std::map<std::string, std::string>{{"h2", "online"}, {"h3", "stale"}}));
+  EXPECT_EQ(HostStatuses(*console_), (std::map<std::string, std::string>{{"h2", "online"}, {"h3", "stale"}}));
   EXPECT_EQ(ListAlerts(*console_).size(), 1u) << "a forgotten host's alerts stay";
 
   // Unknown, malformed, and a broker that is down.
@@ -314,14 +313,15 @@ TEST_F(FleetConsoleTest, HostsSaysWhoIsStaleAndForgetsTheHostsThatAreGone) {
   // serve started again does not bring h1 back: h2's next heartbeat comes after every key's
   // current value in the watch.
   serve = StartServe(log);
-  const std::string seen_before =
-      std::to_string(itest::TryQueryInt(console_->database(), "SELECT revision FROM hosts WHERE host_id = 'h2'")
-                         .value_or(0));
+  const std::string seen_before = std::to_string(
+      itest::TryQueryInt(console_->database(), "SELECT revision FROM hosts WHERE host_id = 'h2'")
+          .value_or(0));
   PutHeartbeat(*client_, "h2", "db-1b");
   ASSERT_TRUE(itest::WaitFor(
       [&] {
-        return itest::TryQueryInt(console_->database(),
-                                  "SELECT count(*) FROM hosts WHERE host_id = 'h2' AND revision > " + seen_before)
+        return itest::TryQueryInt(
+                   console_->database(),
+                   "SELECT count(*) FROM hosts WHERE host_id = 'h2' AND revision > " + seen_before)
                    .value_or(0) == 1;
       },
       kWait))
@@ -364,7 +364,8 @@ TEST_F(FleetConsoleTest, ServeForgetsAHostSilentPastTheExpiryAndKeepsItsAlerts) 
   PutHeartbeat(*client_, "h2", "here-1b");
   ASSERT_TRUE(itest::WaitFor(
       [&] {
-        return itest::TryQueryInt(console_->database(), "SELECT count(*) FROM hosts WHERE hostname = 'here-1b'")
+        return itest::TryQueryInt(console_->database(),
+                                  "SELECT count(*) FROM hosts WHERE hostname = 'here-1b'")
                    .value_or(0) == 1;
       },
       kWait))
