@@ -567,17 +567,39 @@ std::string_view KindName(DatabaseKind kind) {
   return "database";
 }
 
+namespace {
+
+// The application id, the number of schema entries and the user version,
+// read by one statement: from one snapshot of the database. Read one by one,
+// another process creating the store between two reads (the agent and
+// procmond starting together on a new store) would show the id of the empty
+// file beside the tables of the migrated one: "written by another program".
+struct SchemaIdentity {
+  int64_t application_id = 0;
+  int64_t tables = 0;
+  int64_t user_version = 0;
+};
+
+Result<SchemaIdentity> ReadSchemaIdentity(Database& db) {
+  ASSIGN_OR_RETURN(Statement st, db.Prepare("SELECT (SELECT application_id FROM pragma_application_id),"
+                                            " (SELECT count(*) FROM sqlite_schema),"
+                                            " (SELECT user_version FROM pragma_user_version)"));
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return InternalError("reading the schema identity returned no row");
+  return SchemaIdentity{st.ColumnInt(0), st.ColumnInt(1), st.ColumnInt(2)};
+}
+
+}  // namespace
+
 Result<int> InspectSchema(Database& db, DatabaseKind kind) {
   // Reading the header is the first real I/O: a non-SQLite file fails here.
-  auto app = db.QueryInt("PRAGMA application_id");
-  if (!app.ok()) {
-    return Status(app.status().code(), db.path() + ": not a SentinelD " + std::string(KindName(kind)) + " (" +
-                                           app.status().message() + ")");
+  auto identity = ReadSchemaIdentity(db);
+  if (!identity.ok()) {
+    return Status(identity.status().code(), db.path() + ": not a SentinelD " + std::string(KindName(kind)) +
+                                                " (" + identity.status().message() + ")");
   }
-  auto tables = db.QueryInt("SELECT count(*) FROM sqlite_schema");
-  if (!tables.ok()) return tables.status().WithContext(db.path());
-  int64_t app_id = app->value_or(0);
-  if (app_id == 0 && tables->value_or(0) == 0) return 0;  // a new, empty file
+  const int64_t app_id = identity->application_id;
+  if (app_id == 0 && identity->tables == 0) return 0;  // a new, empty file
   if (app_id != static_cast<int64_t>(ApplicationId(kind))) {
     std::string other;
     for (DatabaseKind k : kAllDatabaseKinds)
@@ -587,10 +609,8 @@ Result<int> InspectSchema(Database& db, DatabaseKind kind) {
         (other.empty() ? " (a database written by another program)" : " (it is a SentinelD " + other + ")") +
         "; refusing to use it");
   }
-  auto version = db.QueryInt("PRAGMA user_version");
-  if (!version.ok()) return version.status().WithContext(db.path());
-  int v = static_cast<int>(version->value_or(0));
-  int latest = LatestSchemaVersion(kind);
+  const int v = static_cast<int>(identity->user_version);
+  const int latest = LatestSchemaVersion(kind);
   if (v > latest) {
     return FailedPreconditionError(db.path() + ": schema version " + std::to_string(v) +
                                    " is newer than this binary supports (" + std::to_string(latest) +

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <chrono>
@@ -201,11 +202,25 @@ Result<bool> PrepareReadWrite(const std::string& path) {
   return false;
 }
 
+// Switches the store to WAL. On a new file that takes an exclusive lock, and
+// when two processes create the store at once (the agent and procmond on a
+// new host) each holds a shared lock for the statement: SQLite fails one of
+// them at once with SQLITE_BUSY rather than waiting (which would deadlock),
+// whatever the busy timeout. That one tries again, for up to the busy timeout.
+Status SwitchToWal(Database& db, int64_t busy_timeout_ms) {
+  const int64_t deadline = MonotonicMs() + busy_timeout_ms;
+  for (int64_t delay_ms = 2;; delay_ms = std::min<int64_t>(delay_ms * 2, 100)) {
+    Status s = db.Exec("PRAGMA journal_mode=WAL");
+    if (s.code() != StatusCode::kUnavailable || MonotonicMs() >= deadline) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+  }
+}
+
 // After the header check: WAL, pragmas and migrations (read-write), or the
 // schema check and query_only (read-only).
 Status SetUpOpened(Database& db, DatabaseKind kind, const StoreOptions& options, int version) {
   if (options.mode == OpenMode::kReadWrite) {
-    Status s = db.Exec("PRAGMA journal_mode=WAL");
+    Status s = SwitchToWal(db, options.busy_timeout_ms);
     if (s.ok()) s = db.Exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON");
     if (s.ok() && options.cache_kib > 0)
       s = db.Exec("PRAGMA cache_size=-" + std::to_string(options.cache_kib));

@@ -105,6 +105,46 @@ TEST(StoreTest, ReopenIsIdempotent) {
   EXPECT_FALSE((*ro)->Exec("INSERT INTO system_metadata VALUES('k','v',0)").ok());
 }
 
+// The agent and procmond start together on a store that does not exist yet:
+// each of two processes creates, or finds the other creating, the same new
+// file. Neither may take the other's half-made store for a foreign one.
+TEST(StoreTest, TwoProcessesCreatingTheSameStoreAtOnceBothOpenIt) {
+  TempDir dir;
+  int failures = 0;
+  std::string first_error;
+  for (int round = 0; round < 150; ++round) {
+    const std::string path = dir.File("race" + std::to_string(round) + ".db");
+    int pipes[2][2];
+    pid_t pids[2];
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_EQ(::pipe(pipes[i]), 0);
+      pids[i] = ::fork();
+      ASSERT_GE(pids[i], 0);
+      if (pids[i] == 0) {
+        ::close(pipes[i][0]);
+        auto db = OpenStore(DatabaseKind::kEvents, {path, OpenMode::kReadWrite});
+        const std::string msg = db.ok() ? "" : db.status().message();
+        (void)!::write(pipes[i][1], msg.data(), msg.size());
+        ::_exit(db.ok() ? 0 : 1);
+      }
+      ::close(pipes[i][1]);
+    }
+    for (int i = 0; i < 2; ++i) {
+      std::string msg;
+      char buf[512];
+      for (ssize_t n; (n = ::read(pipes[i][0], buf, sizeof buf)) > 0;)
+        msg.append(buf, static_cast<size_t>(n));
+      ::close(pipes[i][0]);
+      int status = 0;
+      ASSERT_EQ(::waitpid(pids[i], &status, 0), pids[i]);
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        if (failures++ == 0) first_error = msg;
+      }
+    }
+  }
+  EXPECT_EQ(failures, 0) << "first error: " << first_error;
+}
+
 TEST(StoreTest, RefusesNewerSchemaWithoutChangingIt) {
   TempDir dir;
   std::string path = dir.File("e.db");
