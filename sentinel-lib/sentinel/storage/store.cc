@@ -275,6 +275,14 @@ Status SideFilesWritable(const std::string& path) {
   return Status::Ok();
 }
 
+// True when the store at `path` and its -wal hold no byte: no transaction
+// was ever written to it, by this process or another.
+bool NothingWritten(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && st.st_size > 0) return false;
+  return ::stat((path + "-wal").c_str(), &st) != 0 || st.st_size == 0;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Database>> OpenStore(DatabaseKind kind, const StoreOptions& options) {
@@ -309,7 +317,9 @@ Result<std::unique_ptr<Database>> OpenStore(DatabaseKind kind, const StoreOption
       // Name the side file when that is what stands in the way.
       if (Status side = SideFilesWritable(options.path); !side.ok()) failed = side;
     }
-    if (created) {
+    // The file this call created goes, unless something was written to it:
+    // another process may be creating the same store at once and using it.
+    if (created && NothingWritten(options.path)) {
       for (const char* suffix : kSideSuffixes) ::unlink((options.path + suffix).c_str());
     }
     return failed;
