@@ -107,6 +107,50 @@ int RunHosts(const Context& ctx) {
   return kExitOk;
 }
 
+namespace {
+
+// What `hosts forget` did for one host: the cells of its row, or the
+// warning that says why nothing (or not all) was forgotten.
+struct Forgotten {
+  std::string_view store = "absent";               // deleted | absent
+  std::string_view heartbeat_key = "not checked";  // deleted | absent | not checked
+  std::string problem;                             // "" when the row is printed
+};
+
+// The bucket first: a key left there would bring the host back (serve's
+// watch, `hosts`). `client` is null without fleet.servers.
+Forgotten ForgetOne(fleet::NatsClient* client, ConsoleStore& store, const std::string& id) {
+  Forgotten f;
+  if (client) {
+    const std::string bucket(fleet::kHostsBucket);
+    auto value = client->KvGet(bucket, id);
+    Status deleted = value.ok() && value->has_value() ? client->KvDelete(bucket, id) : value.status();
+    if (!deleted.ok()) return {.problem = "host " + id + " not forgotten: " + deleted.message()};
+    f.heartbeat_key = value->has_value() ? "deleted" : "absent";
+  }
+  auto row = store.ForgetHost(id, std::numeric_limits<int64_t>::max());
+  if (!row.ok())
+    return {.problem = "host " + id + " not forgotten from the store: " + row.status().message()};
+  if (*row) f.store = "deleted";
+  if (!*row && f.heartbeat_key != "deleted") f.problem = "unknown host " + id;
+  return f;
+}
+
+// Connects when fleet.servers is set (null client otherwise, with a warning).
+Result<std::unique_ptr<fleet::NatsClient>> ConnectForForget(const Context& ctx) {
+  if (ctx.cfg().fleet.servers.empty()) {
+    Warn(ctx, "fleet.servers is not set: the store forgets the hosts, their keys in sentineld_hosts stay");
+    return std::unique_ptr<fleet::NatsClient>();
+  }
+  auto connected = ConnectFleet(ctx, "hosts forget", kLiveTimeoutMs);
+  if (!connected.ok()) {
+    return Status(connected.status().code(), "no host forgotten: " + connected.status().message());
+  }
+  return connected;
+}
+
+}  // namespace
+
 int RunHostsForget(const Context& ctx, const std::vector<std::string>& host_ids) {
   auto format = ResolveFormat(ctx.global, cli::Format::kTable, /*allow_jsonl=*/true);
   if (!format.ok()) return Fail(ctx, format.status());
@@ -115,50 +159,22 @@ int RunHostsForget(const Context& ctx, const std::vector<std::string>& host_ids)
       return Fail(ctx, InvalidArgumentError("\"" + id + "\" is not a host id ([A-Za-z0-9_-], 1 to 64)"));
     }
   }
-  // The bucket first: a key left there would bring the host back (serve's
-  // watch, `hosts`). Without a server answering, nothing is changed.
-  std::unique_ptr<fleet::NatsClient> client;
-  if (!ctx.cfg().fleet.servers.empty()) {
-    auto connected = ConnectFleet(ctx, "hosts forget", kLiveTimeoutMs);
-    if (!connected.ok()) {
-      return FailRuntime(
-          ctx, Status(connected.status().code(), "no host forgotten: " + connected.status().message()));
-    }
-    client = std::move(*connected);
-  } else {
-    Warn(ctx, "fleet.servers is not set: the store forgets the hosts, their keys in sentineld_hosts stay");
-  }
+  auto client = ConnectForForget(ctx);
+  if (!client.ok()) return FailRuntime(ctx, client.status());
   auto store = OpenStore(ctx, storage::OpenMode::kReadWrite);
   if (!store.ok()) return FailRuntime(ctx, store.status());
   auto writer = cli::MakeRowWriter(*format, *ctx.out, ctx.term);
   if (Status s = writer->Begin({"host_id", "store", "heartbeat_key"}); !s.ok()) return FailRuntime(ctx, s);
   int rc = kExitOk;
-  const std::string bucket(fleet::kHostsBucket);
   for (const std::string& id : host_ids) {
-    std::string_view key_state = "not checked";
-    if (client) {
-      auto value = client->KvGet(bucket, id);
-      Status deleted = value.ok() && value->has_value() ? client->KvDelete(bucket, id) : value.status();
-      if (!deleted.ok()) {
-        Warn(ctx, "host " + id + " not forgotten: " + deleted.message());
-        rc = kExitRuntime;
-        continue;
-      }
-      key_state = value->has_value() ? "deleted" : "absent";
-    }
-    auto forgotten = (*store)->ForgetHost(id, std::numeric_limits<int64_t>::max());
-    if (!forgotten.ok()) {
-      Warn(ctx, "host " + id + " not forgotten from the store: " + forgotten.status().message());
+    const Forgotten f = ForgetOne(client->get(), **store, id);
+    if (!f.problem.empty()) {
+      Warn(ctx, f.problem);
       rc = kExitRuntime;
       continue;
     }
-    if (!*forgotten && key_state != "deleted") {
-      Warn(ctx, "unknown host " + id);
-      rc = kExitRuntime;
-      continue;
-    }
-    const std::vector<cli::Cell> cells = {
-        cli::Cell::Text(id), cli::Cell::Text(*forgotten ? "deleted" : "absent"), cli::Cell::Text(key_state)};
+    const std::vector<cli::Cell> cells = {cli::Cell::Text(id), cli::Cell::Text(f.store),
+                                          cli::Cell::Text(f.heartbeat_key)};
     if (Status s = writer->Row(cells); !s.ok()) return FailRuntime(ctx, s);
   }
   if (Status s = writer->End(); !s.ok()) return FailRuntime(ctx, s);

@@ -98,6 +98,29 @@ bool ExpireHosts(ConsoleStore& store, fleet::NatsClient& client, int64_t days) {
   return done;
 }
 
+// The store's upkeep: alert retention hourly; host expiry hourly, or a
+// minute after a turn that failed. Both run at the first Tick.
+class Upkeep {
+ public:
+  explicit Upkeep(const config::ConsoleConfig& cfg) : cfg_(cfg) {}
+  void Tick(ConsoleStore& store, fleet::NatsClient& client) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_retention_) {
+      ApplyRetention(store, cfg_.alert_retention_days);
+      next_retention_ = std::chrono::steady_clock::now() + kRetentionEvery;
+    }
+    if (now >= next_expiry_) {
+      const bool done = ExpireHosts(store, client, cfg_.host_expiry_days);
+      next_expiry_ = std::chrono::steady_clock::now() + (done ? kRetentionEvery : kExpiryRetry);
+    }
+  }
+
+ private:
+  const config::ConsoleConfig& cfg_;
+  std::chrono::steady_clock::time_point next_retention_{};
+  std::chrono::steady_clock::time_point next_expiry_{};
+};
+
 }  // namespace
 
 int RunServe(const Context& ctx) {
@@ -118,17 +141,9 @@ int RunServe(const Context& ctx) {
   std::unique_ptr<Ingest> ingest;
   std::string last_error;
   RoundStats total;
-  auto next_retention = std::chrono::steady_clock::now();
-  auto next_expiry = next_retention;
+  Upkeep upkeep(ctx.cfg().console);
   while (!StopSignalPending()) {
-    if (std::chrono::steady_clock::now() >= next_retention) {
-      ApplyRetention(**store, ctx.cfg().console.alert_retention_days);
-      next_retention = std::chrono::steady_clock::now() + kRetentionEvery;
-    }
-    if (std::chrono::steady_clock::now() >= next_expiry) {
-      const bool done = ExpireHosts(**store, **client, ctx.cfg().console.host_expiry_days);
-      next_expiry = std::chrono::steady_clock::now() + (done ? kRetentionEvery : kExpiryRetry);
-    }
+    upkeep.Tick(**store, **client);
     if (!ingest) {
       auto started = Ingest::Start(**client, **store);
       if (!started.ok()) {
