@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # clang-tidy over the product code with the repository's .clang-tidy: every .cc of
-# sentinel-lib, procmond, sentinelagent and sentinelcli that the build compiles
+# sentinel-lib, procmond, sentinelagent, sentinelcli and sentinelfleet that the build compiles
 # (compile_commands.json), except tests (*_test.cc, and any tests/ directory such as
 # sentinelagent/tests/, whose targets also use the test PCH that GCC built and clang
 # cannot read), test helpers (*_helper.cc, sentinel-lib/sentinel/testing/) and
@@ -32,7 +32,7 @@ command -v clang-tidy >/dev/null || {
 }
 
 mapfile -t files < <(grep -o '"file": *"[^"]*"' "$db" | sed -e 's/^"file": *"//' -e 's/"$//' -e "s|^$root/||" |
-  grep -E '^(sentinel-lib|procmond|sentinelagent|sentinelcli)/.*\.cc$' |
+  grep -E '^(sentinel-lib|procmond|sentinelagent|sentinelcli|sentinelfleet)/.*\.cc$' |
   grep -vE '_test\.cc$|_helper\.cc$|/tests/|^sentinel-lib/sentinel/testing/' | sort -u)
 # Most recently changed first: where a new finding is likeliest, and what a deadline
 # must not leave out. Files git does not know (none expected) go last.
