@@ -12,7 +12,8 @@ class WebLink final : public HttpLink {
   WebLink(AgentOps& ops, const config::DatabaseConfig& db, const config::TelemetryConfig& telemetry,
           const std::string& version)
       : web_(ops, db, telemetry, version),
-        server_("telemetry.http_listen", [this](const webui::HttpRequest& req) { return web_.Answer(req); }) {}
+        server_("telemetry.http_listen", [this](const webui::HttpRequest& req) { return web_.Answer(req); }) {
+  }
   ~WebLink() override { server_.Stop(); }
   WebLink(const WebLink&) = delete;
   WebLink& operator=(const WebLink&) = delete;

@@ -5,7 +5,8 @@
 
 namespace sentinel::console {
 
-Result<std::unique_ptr<WebUiLink>> StartConsoleWebUi(const std::string& /*store_path*/, const std::string& listen,
+Result<std::unique_ptr<WebUiLink>> StartConsoleWebUi(const std::string& /*store_path*/,
+                                                     const std::string& listen,
                                                      const std::string& /*version*/,
                                                      const IngestState& /*state*/) {
   if (listen.empty()) return std::unique_ptr<WebUiLink>();

@@ -46,8 +46,8 @@ bool StoreReadTimedOut(const Status& s) {
 
 HttpResponse StoreReadFailure(const Status& s, std::string_view store) {
   if (StoreReadTimedOut(s)) {
-    return JsonError(503, "the store read took longer than " + std::to_string(kReadBudgetMs) +
-                              " ms; narrow the filters");
+    return JsonError(
+        503, "the store read took longer than " + std::to_string(kReadBudgetMs) + " ms; narrow the filters");
   }
   return JsonError(503, std::string(store) + " unavailable: " + s.message());
 }

@@ -22,8 +22,9 @@ class AlertPageTest : public ::testing::Test {
     for (int i = 1; i <= 10; ++i) {
       const std::string odd = i % 2 ? "1" : "0";
       ASSERT_TRUE(db_->Exec("INSERT INTO a VALUES (" + std::to_string(i) + ", CASE WHEN " + odd +
-                            " THEN 'h1' ELSE 'h2' END, CASE WHEN " + odd + " THEN 'r-odd' ELSE 'r-even' END, " +
-                            "'open', " + std::to_string(i * 1000) + ", 'title 50% of " + std::to_string(i) + "')")
+                            " THEN 'h1' ELSE 'h2' END, CASE WHEN " + odd +
+                            " THEN 'r-odd' ELSE 'r-even' END, " + "'open', " + std::to_string(i * 1000) +
+                            ", 'title 50% of " + std::to_string(i) + "')")
                       .ok());
     }
   }
@@ -37,12 +38,12 @@ class AlertPageTest : public ::testing::Test {
     if (q.since_ms) where += " AND t >= :since";
     if (q.until_ms) where += " AND t <= :until";
     if (q.text) where += " AND title LIKE :q ESCAPE '\\'";
-    auto st = db_->Prepare("SELECT id FROM a WHERE " + where + " ORDER BY id DESC LIMIT :limit OFFSET :offset");
+    auto st =
+        db_->Prepare("SELECT id FROM a WHERE " + where + " ORDER BY id DESC LIMIT :limit OFFSET :offset");
     EXPECT_TRUE(st.ok()) << st.status().ToString();
     EXPECT_TRUE(BindAlertQuery(*st, q).ok());
-    auto page = ReadAlertPage(*st, q, [](const storage::Statement& row) {
-      return nlohmann::ordered_json(row.ColumnInt(0));
-    });
+    auto page = ReadAlertPage(
+        *st, q, [](const storage::Statement& row) { return nlohmann::ordered_json(row.ColumnInt(0)); });
     EXPECT_TRUE(page.ok()) << page.status().ToString();
     return page.ok() ? *page : nlohmann::ordered_json();
   }

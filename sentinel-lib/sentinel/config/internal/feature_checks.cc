@@ -22,7 +22,8 @@ std::vector<FeatureUse> FeatureUses(const Config& config) {
     uses.push_back({"collection.scan_source", Feature::kEbpf, "the eBPF scan source"});
   }
   if (!config.telemetry.http_listen.empty()) {
-    uses.push_back({"telemetry.http_listen", Feature::kHttp, "the HTTP endpoint (web UI, /metrics, /health)"});
+    uses.push_back(
+        {"telemetry.http_listen", Feature::kHttp, "the HTTP endpoint (web UI, /metrics, /health)"});
   }
   if (!config.fleet.servers.empty()) uses.push_back({"fleet.servers", Feature::kFleet, "the fleet"});
   if (!config.fleet.trusted_keys.empty()) {
