@@ -5,18 +5,10 @@ cmake_minimum_required(VERSION 3.25)
 # and every module of MODULES_WITH reaches libcurl.
 #   -DREADELF=<readelf>  -DWITHOUT=<a|b>  -DWITH=<c>
 #   -DREACH=<module_reach.txt>  -DMODULES_WITHOUT=<a|b>  -DMODULES_WITH=<c>
+include(${CMAKE_CURRENT_LIST_DIR}/readelf_needed.cmake)
+
 function(needs_libcurl bin out_var)
-  if(NOT EXISTS "${bin}")
-    message(FATAL_ERROR "${bin}: not built (build the tree before running the tests)")
-  endif()
-  execute_process(COMMAND "${READELF}" -d "${bin}" OUTPUT_VARIABLE dyn ERROR_VARIABLE err RESULT_VARIABLE rc)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "readelf -d ${bin} failed (${rc}): ${err}")
-  endif()
-  string(REGEX MATCHALL "\\(NEEDED\\)[^\n]*" needed "${dyn}")
-  if(NOT needed)
-    message(FATAL_ERROR "${bin}: readelf -d lists no NEEDED entry at all; cannot judge")
-  endif()
+  read_needed("${bin}" needed)
   if("${needed}" MATCHES "libcurl")
     set(${out_var} TRUE PARENT_SCOPE)
   else()
